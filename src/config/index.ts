@@ -1,0 +1,6 @@
+export { loadConfig, parseConfigText, validateConfig, formatPath } from './load.js'
+export type { ConfigProblem } from './load.js'
+export { configSchema } from './schema.js'
+export type { Config, RouteConfig, ServiceConfig } from './schema.js'
+export type { LimitsConfig } from './limits-schema.js'
+export type { BusConfig, StoreConfig, TelemetryConfig } from './telemetry-schema.js'

@@ -1,0 +1,51 @@
+/**
+ * @module The seam between the gateway and telemetry. The gateway resolves a `SeriesRecorder`
+ * once per route when the route table is built (no per-request key strings), then calls
+ * `record` once per finished request. Implementations must not allocate much, must never
+ * throw, and must never wait on I/O.
+ */
+
+/** How a request ended from the gateway's point of view. */
+export type RequestOutcome = 'ok' | 'timeout' | 'connect_error' | 'limited' | 'no_target' | 'client_abort'
+
+/** One finished request. The gateway may reuse the object after `record` returns. */
+export interface RequestEvent {
+  status: number
+  outcome: RequestOutcome
+  latencyMs: number
+  bytesIn: number
+  bytesOut: number
+  /** W3C trace context of the gateway's span for this request */
+  traceId: string
+  spanId: string
+  parentSpanId: string | null
+  requestId: string
+  method: string
+  path: string
+  /** upstream target URL origin, or '' when none was tried */
+  target: string
+  attempts: number
+  startTimeMs: number
+}
+
+export interface SeriesKey {
+  service: string
+  route: string
+  env: string
+}
+
+export interface SeriesRecorder {
+  record(ev: RequestEvent): void
+}
+
+export interface Recorder {
+  /** resolved once per route at route-table build time */
+  series(key: SeriesKey): SeriesRecorder
+  close(): Promise<void>
+}
+
+/** A recorder that drops everything: telemetry disabled. */
+export const NOOP_RECORDER: Recorder = {
+  series: () => ({ record: () => {} }),
+  close: async () => {},
+}
