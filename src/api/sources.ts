@@ -1,0 +1,13 @@
+/** @module What the admin API reads from and asks of the running process; implemented by the runtime. */
+import type { RouteView, ServiceView } from '../gateway/views.js'
+
+export type ReloadResult = { ok: true; routes: number } | { ok: false; problems: string[] }
+
+export interface AdminSources {
+  /** true once the gateway listens and, in embedded mode, the control plane answers */
+  ready(): boolean
+  routes(): readonly RouteView[]
+  services(): readonly ServiceView[]
+  /** re-reads the config file and swaps the route table atomically; the old table keeps serving on failure */
+  reload(): Promise<ReloadResult>
+}
