@@ -1,93 +1,176 @@
-/** @module Reading `timestamp,value` CSV files and writing result CSVs, shared by `vigil detect` and `vigil forecast`. */
-import { readFileSync, writeFileSync } from 'node:fs'
+/** @module Reader and writer for `timestamp,value` CSV files, shared by `vigil detect`, `vigil forecast` and `vigil eval`. */
 import { VGL_ERR_CSV_INPUT } from '../errors.js'
 
-/** A series read from a `timestamp,value` CSV. `values[i]` is NaN where the cell was empty or `NaN`. */
-export interface CsvSeries {
-  /** epoch milliseconds, one per row, in file order */
-  readonly timestamps: number[]
+/** One parsed series: the timestamp text as written (so output can echo it), its epoch ms, and the values. */
+export interface SeriesCsv {
+  /** timestamp text exactly as in the file (quotes removed) */
+  readonly timestamps: string[]
+  /** epoch milliseconds; NaN when the timestamp could not be read (a warning says so) */
+  readonly timesMs: number[]
+  /** value text exactly as in the file (quotes removed) */
+  readonly valueTexts: string[]
+  /** parsed values; NaN only for missing cells when `allowMissing` is set */
   readonly values: number[]
+  /** human-readable problems that did not stop reading (irregular, repeated, out-of-order time) */
+  readonly warnings: string[]
 }
 
-/**
- * Parses a timestamp cell: ISO-8601 text, or a number taken as epoch seconds (below 1e11) or
- * epoch milliseconds, or a plain row index when all rows are small integers.
- */
-function parseTimestamp(cell: string): number {
-  const t = cell.trim()
-  if (t !== '' && /^-?\d+(\.\d+)?$/.test(t)) {
-    const n = Number(t)
-    // Epoch seconds and milliseconds overlap nowhere in practice: 1e11 s is the year 5138.
-    return Math.abs(n) < 1e11 ? n * 1000 : n
+export interface ReadSeriesOptions {
+  /** accept empty, `NaN`, `NA`, `null` cells as missing (NaN) instead of failing; default false */
+  readonly allowMissing?: boolean
+}
+
+const TIME_NAMES = new Set(['timestamp', 'timestamps', 'time', 'date', 'datetime', 'ts'])
+const VALUE_NAMES = new Set(['value', 'values', 'val', 'y'])
+const MISSING = new Set(['', 'nan', 'na', 'null', 'none', '-'])
+
+/** Splits one CSV line; a fast path for lines without quotes, RFC 4180 quoting otherwise. */
+export function splitCsvLine(line: string): string[] {
+  if (!line.includes('"')) return line.split(',').map((f) => f.trim())
+  const out: string[] = []
+  let cur = ''
+  let inQuotes = false
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]
+    if (inQuotes) {
+      if (c === '"') {
+        if (line[i + 1] === '"') {
+          cur += '"'
+          i++
+        } else inQuotes = false
+      } else cur += c
+    } else if (c === '"') inQuotes = true
+    else if (c === ',') {
+      out.push(cur.trim())
+      cur = ''
+    } else cur += c
   }
-  return Date.parse(t)
+  out.push(cur.trim())
+  return out
 }
 
 /**
- * Parses CSV text with the header `timestamp,value` (extra columns are ignored; quotes are
- * stripped). `source` names the file in error messages.
+ * Parses a timestamp: ISO 8601 (`2024-01-02T03:04:05Z`, with or without zone), `YYYY-MM-DD HH:MM:SS`
+ * (read as UTC), or a bare number (epoch seconds, or epoch ms when above 1e11; small integers such
+ * as Yahoo's 1, 2, 3 are read as seconds). Returns NaN when unreadable.
  */
-export function parseSeriesCsv(text: string, source: string): CsvSeries {
+export function parseTimestampMs(text: string): number {
+  if (text === '') return NaN
+  if (/^-?\d+(\.\d+)?$/.test(text)) {
+    const n = Number(text)
+    return Math.abs(n) > 1e11 ? n : n * 1000
+  }
+  let iso = text
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(.*)$/.exec(text)
+  if (m) {
+    const zone = m[3].trim()
+    iso = `${m[1]}T${m[2].length === 4 ? `0${m[2]}` : m[2]}${zone === '' ? 'Z' : zone}`
+  } else if (/^\d{4}-\d{2}-\d{2}$/.test(text)) iso = `${text}T00:00:00Z`
+  const t = Date.parse(iso)
+  return Number.isFinite(t) ? t : NaN
+}
+
+/**
+ * Reads a `timestamp,value` CSV (header required; other columns are ignored; LF or CRLF; optional
+ * quotes; a UTF-8 BOM is skipped). An unreadable value fails with VGL_ERR_CSV_INPUT naming the
+ * line; timestamp problems only add a warning, because real exports are messy and rows are
+ * scored as given.
+ *
+ * @example
+ * readSeriesCsv('timestamp,value\n2024-01-01 00:00:00,3\n', 'in.csv').values // [3]
+ */
+export function readSeriesCsv(text: string, file: string, options: ReadSeriesOptions = {}): SeriesCsv {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
   const lines = text.split(/\r?\n/)
-  let i = 0
-  while (i < lines.length && lines[i].trim() === '') i++
-  if (i >= lines.length) throw VGL_ERR_CSV_INPUT(`${source}: empty file; expected a header "timestamp,value"`)
-  const header = lines[i].split(',').map((h) => h.trim().replace(/^"|"$/g, '').toLowerCase())
-  const ti = header.indexOf('timestamp')
-  const vi = header.indexOf('value')
+  let first = 0
+  while (first < lines.length && lines[first].trim() === '') first++
+  if (first === lines.length)
+    throw VGL_ERR_CSV_INPUT(`${file}: the file is empty; expected a header "timestamp,value" and rows`)
+  const header = splitCsvLine(lines[first]).map((h) => h.toLowerCase())
+  const ti = header.findIndex((h) => TIME_NAMES.has(h))
+  const vi = header.findIndex((h) => VALUE_NAMES.has(h))
   if (ti < 0 || vi < 0)
     throw VGL_ERR_CSV_INPUT(
-      `${source}:${i + 1}: header must contain "timestamp,value", got "${lines[i].trim()}"`,
+      `${file}:${first + 1}: expected a header with columns "timestamp" and "value", got "${lines[first].trim()}"`,
     )
-  const timestamps: number[] = []
+  const timestamps: string[] = []
+  const timesMs: number[] = []
+  const valueTexts: string[] = []
   const values: number[] = []
-  for (let n = i + 1; n < lines.length; n++) {
-    const line = lines[n]
+  const warnings: string[] = []
+  let badTimes = 0
+  let firstBadTimeLine = 0
+  let backwards = 0
+  let repeated = 0
+  let firstDisorderLine = 0
+  let prev = NaN
+  const need = Math.max(ti, vi)
+  for (let i = first + 1; i < lines.length; i++) {
+    const line = lines[i]
     if (line.trim() === '') continue
-    const cells = line.split(',').map((c) => c.trim().replace(/^"|"$/g, ''))
-    const ts = parseTimestamp(cells[ti] ?? '')
-    if (!Number.isFinite(ts))
-      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: timestamp "${cells[ti] ?? ''}" is not ISO-8601 or epoch`)
-    const raw = cells[vi] ?? ''
-    const v = raw === '' || raw.toLowerCase() === 'nan' ? NaN : Number(raw)
-    if (Number.isNaN(v) && raw !== '' && raw.toLowerCase() !== 'nan')
-      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: value "${raw}" is not a number`)
-    if (!Number.isNaN(v) && !Number.isFinite(v))
-      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: value "${raw}" is not finite`)
-    timestamps.push(ts)
+    const fields = splitCsvLine(line)
+    if (fields.length <= need)
+      throw VGL_ERR_CSV_INPUT(
+        `${file}:${i + 1}: expected ${need + 1} columns (timestamp,value), got ${fields.length}: "${line.trim()}"`,
+      )
+    const vText = fields[vi]
+    let v = Number(vText)
+    if (vText === '' || !Number.isFinite(v)) {
+      if (options.allowMissing === true && MISSING.has(vText.toLowerCase())) v = NaN
+      else
+        throw VGL_ERR_CSV_INPUT(
+          `${file}:${i + 1}: value "${vText}" is not a finite number; fix or remove the line`,
+        )
+    }
+    const tText = fields[ti]
+    const t = parseTimestampMs(tText)
+    if (Number.isNaN(t)) {
+      if (badTimes++ === 0) firstBadTimeLine = i + 1
+    } else if (!Number.isNaN(prev)) {
+      if (t < prev || t === prev) {
+        if (t < prev) backwards++
+        else repeated++
+        if (firstDisorderLine === 0) firstDisorderLine = i + 1
+      }
+    }
+    if (!Number.isNaN(t)) prev = t
+    timestamps.push(tText)
+    timesMs.push(t)
+    valueTexts.push(vText)
     values.push(v)
   }
-  return { timestamps, values }
+  if (badTimes > 0)
+    warnings.push(
+      `${file}: ${badTimes} unreadable timestamp(s), first at line ${firstBadTimeLine}; rows kept in file order`,
+    )
+  if (backwards + repeated > 0)
+    warnings.push(
+      `${file}: ${backwards} out-of-order and ${repeated} repeated timestamp(s), first at line ${firstDisorderLine}; rows scored in file order`,
+    )
+  return { timestamps, timesMs, valueTexts, values, warnings }
 }
 
-/** Reads and parses a `timestamp,value` CSV file (see {@link parseSeriesCsv}). */
-export function readSeriesCsv(path: string): CsvSeries {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw VGL_ERR_CSV_INPUT(`${path}: cannot read input file: ${(err as Error).message}`)
-  }
-  return parseSeriesCsv(text, path)
+/** Quotes a CSV field only when it needs it. */
+export function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
 }
 
-/** Formats rows as CSV text; numbers print in shortest round-trip form, non-finite as empty cells. */
+/** Formats a header and rows as CSV text with LF line ends. */
 export function formatCsv(
   header: readonly string[],
-  rows: readonly (readonly (number | string)[])[],
+  rows: readonly (readonly (string | number)[])[],
 ): string {
-  const out: string[] = [header.join(',')]
-  for (const row of rows) {
-    out.push(row.map((c) => (typeof c === 'number' ? (Number.isFinite(c) ? String(c) : '') : c)).join(','))
-  }
-  return out.join('\n') + '\n'
+  const parts: string[] = [header.map(csvField).join(',')]
+  for (const row of rows)
+    parts.push(row.map((f) => (typeof f === 'number' ? formatNumber(f) : csvField(f))).join(','))
+  return `${parts.join('\n')}\n`
 }
 
-/** Writes rows as a CSV file (see {@link formatCsv}). */
-export function writeCsv(
-  path: string,
-  header: readonly string[],
-  rows: readonly (readonly (number | string)[])[],
-): void {
-  writeFileSync(path, formatCsv(header, rows))
+/** A compact decimal: up to 6 significant decimals, no exponent for ordinary magnitudes. */
+export function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) return String(n)
+  if (Number.isInteger(n)) return String(n)
+  const a = Math.abs(n)
+  if (a >= 1e-4 && a < 1e15) return String(Number(n.toFixed(6)))
+  return String(Number(n.toPrecision(7)))
 }
