@@ -1,9 +1,36 @@
 import { describe, expect, it } from 'vitest'
-import { formatCsv, parseTimestampMs, readSeriesCsv } from './csv.js'
+import { formatCsv, formatNumber, parseSeriesCsv, parseSeriesRows, parseTimestampText } from './csv.js'
 
-describe('readSeriesCsv', () => {
+describe('parseSeriesCsv', () => {
+  it('reads ISO and epoch-second timestamps and empty values as NaN', () => {
+    const s = parseSeriesCsv(
+      'timestamp,value\n2026-01-01T00:00:00Z,1.5\n1767225660,\n1767225720,3\n',
+      'x.csv',
+    )
+    expect(s.timestamps).toEqual([1767225600000, 1767225660000, 1767225720000])
+    expect(s.values[0]).toBe(1.5)
+    expect(Number.isNaN(s.values[1])).toBe(true)
+    expect(s.values[2]).toBe(3)
+  })
+
+  it('rejects a wrong header, naming the file and line', () => {
+    expect(() => parseSeriesCsv('time,val\n1,2\n', 'a.csv')).toThrow(/a\.csv:1: header must contain/)
+  })
+
+  it('rejects a non-numeric value, naming the line', () => {
+    expect(() => parseSeriesCsv('timestamp,value\n1,2\n2,abc\n', 'a.csv')).toThrow(/a\.csv:3: value "abc"/)
+  })
+})
+
+describe('formatCsv', () => {
+  it('writes non-finite numbers as empty cells', () => {
+    expect(formatCsv(['a', 'b'], [[1, NaN]])).toBe('a,b\n1,\n')
+  })
+})
+
+describe('parseSeriesRows', () => {
   it('reads ISO and space-separated timestamps, CRLF and quotes', () => {
-    const s = readSeriesCsv(
+    const s = parseSeriesRows(
       'timestamp,value\r\n"2024-01-01 00:00:00","1.5"\r\n2024-01-01T00:05:00Z,2\r\n',
       'a.csv',
     )
@@ -14,41 +41,42 @@ describe('readSeriesCsv', () => {
   })
 
   it('names the line of an unreadable value', () => {
-    expect(() => readSeriesCsv('timestamp,value\n2024-01-01,1\n2024-01-02,abc\n', 'b.csv')).toThrow(
+    expect(() => parseSeriesRows('timestamp,value\n2024-01-01,1\n2024-01-02,abc\n', 'b.csv')).toThrow(
       /b\.csv:3: value "abc"/,
     )
   })
 
   it('treats missing cells as NaN only when allowed', () => {
-    expect(() => readSeriesCsv('timestamp,value\n2024-01-01,\n', 'c.csv')).toThrow(/c\.csv:2/)
+    expect(() => parseSeriesRows('timestamp,value\n2024-01-01,\n', 'c.csv')).toThrow(/c\.csv:2/)
     expect(
-      readSeriesCsv('timestamp,value\n2024-01-01,NaN\n', 'c.csv', { allowMissing: true }).values[0],
+      parseSeriesRows('timestamp,value\n2024-01-01,NaN\n', 'c.csv', { allowMissing: true }).values[0],
     ).toBeNaN()
   })
 
   it('warns once about out-of-order and repeated timestamps but keeps every row in order', () => {
-    const s = readSeriesCsv('timestamp,value\n2024-01-02,1\n2024-01-01,2\n2024-01-01,3\n', 'd.csv')
+    const s = parseSeriesRows('timestamp,value\n2024-01-02,1\n2024-01-01,2\n2024-01-01,3\n', 'd.csv')
     expect(s.values).toEqual([1, 2, 3])
     expect(s.warnings).toHaveLength(1)
     expect(s.warnings[0]).toMatch(/1 out-of-order and 1 repeated/)
   })
 
   it('rejects a file without the header', () => {
-    expect(() => readSeriesCsv('a,b\n1,2\n', 'e.csv')).toThrow(/timestamp.*value/)
+    expect(() => parseSeriesRows('a,b\n1,2\n', 'e.csv')).toThrow(/timestamp.*value/)
   })
 
   it('ignores extra columns such as labels', () => {
-    expect(readSeriesCsv('timestamp,value,is_anomaly\n1,5,0\n', 'f.csv').values).toEqual([5])
+    expect(parseSeriesRows('timestamp,value,is_anomaly\n1,5,0\n', 'f.csv').values).toEqual([5])
   })
 })
 
-describe('parseTimestampMs and formatCsv', () => {
+describe('parseTimestampText and formatCsv', () => {
   it('reads epoch seconds and milliseconds', () => {
-    expect(parseTimestampMs('1700000000')).toBe(1_700_000_000_000)
-    expect(parseTimestampMs('1700000000000')).toBe(1_700_000_000_000)
-    expect(parseTimestampMs('not a time')).toBeNaN()
+    expect(parseTimestampText('1700000000')).toBe(1_700_000_000_000)
+    expect(parseTimestampText('1700000000000')).toBe(1_700_000_000_000)
+    expect(parseTimestampText('not a time')).toBeNaN()
   })
-  it('writes compact numbers and quotes fields that need it', () => {
-    expect(formatCsv(['a', 'b'], [['x,y', 0.1234567891]])).toBe('a,b\n"x,y",0.123457\n')
+  it('writes compact numbers', () => {
+    expect(formatNumber(0.1234567891)).toBe('0.123457')
+    expect(formatNumber(3)).toBe('3')
   })
 })
