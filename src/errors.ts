@@ -71,5 +71,98 @@ export const VGL_ERR_CONFIG_ENV = defineError('VGL_ERR_CONFIG_ENV', '%s', 400)
 export const VGL_ERR_CLI_USAGE = defineError('VGL_ERR_CLI_USAGE', '%s', 2)
 export const VGL_ERR_CSV_INPUT = defineError('VGL_ERR_CSV_INPUT', '%s', 400)
 
+// ---- api (admin server) ----------------------------------------------------------------
+export const VGL_ERR_API_UNAUTHORIZED = defineError(
+  'VGL_ERR_API_UNAUTHORIZED',
+  'missing or wrong bearer token for %s %s',
+  401,
+)
+export const VGL_ERR_API_NO_TOKEN = defineError(
+  'VGL_ERR_API_NO_TOKEN',
+  'no admin token is configured, so %s %s is refused',
+  403,
+)
+export const VGL_ERR_API_NOT_FOUND = defineError('VGL_ERR_API_NOT_FOUND', 'no admin route %s %s', 404)
+export const VGL_ERR_API_BAD_REQUEST = defineError('VGL_ERR_API_BAD_REQUEST', '%s', 400)
+export const VGL_ERR_API_RELOAD = defineError('VGL_ERR_API_RELOAD', 'config reload rejected: %s', 422)
+export const VGL_ERR_API_INTERNAL = defineError('VGL_ERR_API_INTERNAL', 'admin API failure: %s', 500)
+
+// ---- sim (mock upstreams, load generator, demo) ------------------------------------------
+export const VGL_ERR_SIM_LATENCY_RANGE = defineError(
+  'VGL_ERR_SIM_LATENCY_RANGE',
+  '%s: expected a latency range like 50-500 (ms, low <= high) or one number, got "%s"',
+  400,
+)
+export const VGL_ERR_SIM_INCIDENT = defineError('VGL_ERR_SIM_INCIDENT', 'bad incident: %s', 400)
+export const VGL_ERR_SIM_TARGET = defineError(
+  'VGL_ERR_SIM_TARGET',
+  '%s: expected an http:// URL such as http://127.0.0.1:8080/orders, got "%s"',
+  400,
+)
+export const VGL_ERR_SIM_PATTERN = defineError(
+  'VGL_ERR_SIM_PATTERN',
+  '%s: expected one of steady, diurnal, spike, abusive, got "%s"',
+  400,
+)
+export const VGL_ERR_SIM_LISTEN = defineError(
+  'VGL_ERR_SIM_LISTEN',
+  'mock service %s cannot listen on %s: %s',
+  500,
+)
+
+// ---- store -----------------------------------------------------------------------------
+export const VGL_ERR_STORE_OPEN = defineError('VGL_ERR_STORE_OPEN', 'cannot open the %s store (%s): %s', 500)
+export const VGL_ERR_STORE_MIGRATION = defineError('VGL_ERR_STORE_MIGRATION', '%s store: migration %s failed: %s', 500)
+export const VGL_ERR_STORE_WRITE = defineError('VGL_ERR_STORE_WRITE', '%s store: %s failed: %s', 500)
+export const VGL_ERR_STORE_CLOSED = defineError('VGL_ERR_STORE_CLOSED', '%s store: used after close()', 500)
+
+// ---- control ---------------------------------------------------------------------------
+export const VGL_ERR_CONTROL_SERIES_KEY = defineError('VGL_ERR_CONTROL_SERIES_KEY', 'series key "%s": %s', 400)
+export const VGL_ERR_CONTROL_QUERY = defineError('VGL_ERR_CONTROL_QUERY', '%s', 400)
+export const VGL_ERR_CONTROL_SERIES_NOT_FOUND = defineError(
+  'VGL_ERR_CONTROL_SERIES_NOT_FOUND',
+  'no series "%s" (GET /api/series lists the known keys)',
+  404,
+)
+export const VGL_ERR_CONTROL_UNAVAILABLE = defineError('VGL_ERR_CONTROL_UNAVAILABLE', 'the control plane is not answering: %s', 503)
+export const VGL_ERR_CONTROL_DECODE = defineError('VGL_ERR_CONTROL_DECODE', 'cannot decode a %s message from the bus: %s', 500)
+
 // ---- gateway ---------------------------------------------------------------------------
 // Each area adds its codes in its own section below, and a row in docs/errors.md.
+
+// ---- telemetry, OTLP ingest, bus -------------------------------------------------------
+export const VGL_ERR_TELEMETRY_DECODE = defineError('VGL_ERR_TELEMETRY_DECODE', 'cannot decode %s: %s', 400)
+export const VGL_ERR_TELEMETRY_DROPPED = defineError(
+  'VGL_ERR_TELEMETRY_DROPPED',
+  'telemetry dropped %d %s: %s (counted in %s; further drops are counted silently)',
+  500,
+)
+export const VGL_ERR_TELEMETRY_SERIES_CAP = defineError(
+  'VGL_ERR_TELEMETRY_SERIES_CAP',
+  'more than telemetry.maxSeries=%d live series in one window; the rest are recorded under the overflow series (counted in %s)',
+  500,
+)
+export const VGL_ERR_OTLP_MALFORMED = defineError('VGL_ERR_OTLP_MALFORMED', 'malformed OTLP request: %s', 400)
+export const VGL_ERR_OTLP_TOO_LARGE = defineError(
+  'VGL_ERR_OTLP_TOO_LARGE',
+  'OTLP request body is larger than telemetry.otlp.maxBodyBytes=%d',
+  413,
+)
+export const VGL_ERR_OTLP_MEDIA_TYPE = defineError(
+  'VGL_ERR_OTLP_MEDIA_TYPE',
+  'unsupported Content-Type %s: send application/x-protobuf or application/json',
+  415,
+)
+export const VGL_ERR_OTLP_LISTEN = defineError(
+  'VGL_ERR_OTLP_LISTEN',
+  'OTLP receiver cannot listen on %s: %s',
+  500,
+)
+export const VGL_ERR_BUS_CLOSED = defineError('VGL_ERR_BUS_CLOSED', 'the bus is closed: cannot %s', 500)
+export const VGL_ERR_BUS_CONNECT = defineError('VGL_ERR_BUS_CONNECT', 'cannot connect to NATS at %s: %s', 500)
+export const VGL_ERR_BUS_NO_STREAM = defineError(
+  'VGL_ERR_BUS_NO_STREAM',
+  'no JetStream stream captures subject %s (streams: %s)',
+  500,
+)
+export const VGL_ERR_BUS_PUBLISH = defineError('VGL_ERR_BUS_PUBLISH', 'publish to %s failed: %s', 500)

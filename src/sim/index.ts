@@ -1,0 +1,12 @@
+/** @module Simulation: mock upstream services, incident injection and the load generator. */
+export { startMockService, parseIncident } from './mock-service.js'
+export type {
+  ActiveIncident,
+  Incident,
+  IncidentKind,
+  MockService,
+  MockServiceOptions,
+  MockStats,
+} from './mock-service.js'
+export { fitLatency, latencyQuantile, parseLatencyRange, sampleLatency, seededRandom } from './latency.js'
+export type { LatencyModel } from './latency.js'
