@@ -129,6 +129,43 @@ export const VGL_ERR_CONTROL_DECODE = defineError('VGL_ERR_CONTROL_DECODE', 'can
 
 // ---- gateway ---------------------------------------------------------------------------
 // Each area adds its codes in its own section below, and a row in docs/errors.md.
+export const VGL_ERR_GATEWAY_NO_ROUTE = defineError('VGL_ERR_GATEWAY_NO_ROUTE', 'no route matches %s %s', 404)
+export const VGL_ERR_GATEWAY_NO_TARGET = defineError(
+  'VGL_ERR_GATEWAY_NO_TARGET',
+  'no healthy target for service %s',
+  503,
+)
+export const VGL_ERR_GATEWAY_BODY_TOO_LARGE = defineError(
+  'VGL_ERR_GATEWAY_BODY_TOO_LARGE',
+  'request body exceeds %d bytes',
+  413,
+)
+export const VGL_ERR_GATEWAY_LIMITED = defineError(
+  'VGL_ERR_GATEWAY_LIMITED',
+  'request refused by the rate limiter',
+  429,
+)
+export const VGL_ERR_GATEWAY_LISTEN = defineError(
+  'VGL_ERR_GATEWAY_LISTEN',
+  'gateway cannot listen on %s: %s',
+  500,
+)
+export const VGL_ERR_GATEWAY_BAD_REQUEST = defineError('VGL_ERR_GATEWAY_BAD_REQUEST', '%s', 400)
+export const VGL_ERR_UPSTREAM_TIMEOUT = defineError(
+  'VGL_ERR_UPSTREAM_TIMEOUT',
+  'upstream %s timed out (%s)',
+  504,
+)
+export const VGL_ERR_UPSTREAM_CONNECT = defineError(
+  'VGL_ERR_UPSTREAM_CONNECT',
+  'cannot connect to upstream %s: %s',
+  502,
+)
+export const VGL_ERR_UPSTREAM_RESET = defineError(
+  'VGL_ERR_UPSTREAM_RESET',
+  'upstream %s failed before answering: %s',
+  502,
+)
 
 // ---- telemetry, OTLP ingest, bus -------------------------------------------------------
 export const VGL_ERR_TELEMETRY_DECODE = defineError('VGL_ERR_TELEMETRY_DECODE', 'cannot decode %s: %s', 400)
@@ -166,3 +203,9 @@ export const VGL_ERR_BUS_NO_STREAM = defineError(
   500,
 )
 export const VGL_ERR_BUS_PUBLISH = defineError('VGL_ERR_BUS_PUBLISH', 'publish to %s failed: %s', 500)
+
+// ---- detect ----------------------------------------------------------------------------
+export const VGL_ERR_DETECT_INPUT = defineError('VGL_ERR_DETECT_INPUT', '%s', 400)
+export const VGL_ERR_DETECT_UNKNOWN = defineError('VGL_ERR_DETECT_UNKNOWN', '%s', 400)
+export const VGL_ERR_DETECT_SNAPSHOT = defineError('VGL_ERR_DETECT_SNAPSHOT', '%s', 400)
+export const VGL_ERR_DETECT_OPTIONS = defineError('VGL_ERR_DETECT_OPTIONS', '%s', 400)

@@ -1,29 +1,118 @@
 /** @module The `telemetry:`, `bus:` and `store:` sections of vigil.yaml (owned by src/telemetry, src/bus, src/store). */
 import { z } from 'zod'
 
+const port = z.coerce.number().int().min(0).max(65535)
+
 export const telemetrySchema = z
   .strictObject({
     enabled: z.boolean().default(true),
+    /** rollup window; windows are aligned to multiples of it since the epoch */
     windowMs: z.number().int().min(1000).default(10_000),
+    /** identity of this gateway in rollups (dedup key); generated per process when omitted */
+    gatewayId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'gatewayId uses letters, digits, ".", "_" and "-"')
+      .optional(),
+    /** live series per window; more go to one overflow series and count in a metric */
+    maxSeries: z.number().int().min(1).default(10_000),
+    /** rollups waiting to be published; beyond it rollups are dropped and counted */
+    maxQueueSize: z.number().int().min(1).default(50_000),
+    spans: z
+      .strictObject({
+        /** share of successful, not-slow requests whose span is kept (errors and slow ones always are) */
+        sampleRate: z.number().min(0).max(1).default(0.01),
+        /** spans waiting to be published; beyond it spans are dropped and counted */
+        maxQueueSize: z.number().int().min(1).default(4096),
+        /** spans per bus message */
+        maxBatchSize: z.number().int().min(1).default(512),
+      })
+      .prefault({}),
+    otlp: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        host: z.string().default('0.0.0.0'),
+        port: port.default(4318),
+        /** largest accepted request body, after gzip decoding */
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(4 * 1024 * 1024),
+      })
+      .prefault({}),
   })
-  .default({ enabled: true, windowMs: 10_000 })
+  .prefault({})
 
 export const busSchema = z
   .discriminatedUnion('kind', [
     z.strictObject({ kind: z.literal('memory') }),
-    z.strictObject({ kind: z.literal('nats'), servers: z.string().default('127.0.0.1:4222') }),
+    z.strictObject({
+      kind: z.literal('nats'),
+      /** comma-separated host:port list */
+      servers: z.string().default('127.0.0.1:4222'),
+      /** prefix of the JetStream stream names (PREFIX_ROLLUPS, PREFIX_SPANS) */
+      streamPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/, 'stream names use letters, digits, "_" and "-"')
+        .default('VIGIL'),
+      /** how long JetStream keeps messages (ms) */
+      maxAgeMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(24 * 3600_000),
+      /** window in which a repeated Nats-Msg-Id is dropped as a duplicate (ms) */
+      duplicateWindowMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(10 * 60_000),
+    }),
   ])
   .default({ kind: 'memory' })
 
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+/** a duration: milliseconds as a number, or a string like `90s`, `6h`, `14d` */
+const durationMs = z.union([
+  z.number().int().positive(),
+  z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration like 90s, 6h or 14d')
+    .transform((t) => {
+      const m = /^(\d+)(ms|s|m|h|d)$/.exec(t) as RegExpExecArray
+      return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS]
+    }),
+])
+
+/** How long each store table keeps rows; unset entries use the store's defaults (docs/store.md). */
+const retentionSchema = z
+  .strictObject({
+    raw: durationMs.optional(),
+    window: durationMs.optional(),
+    minute: durationMs.optional(),
+    hour: durationMs.optional(),
+    spans: durationMs.optional(),
+    events: durationMs.optional(),
+  })
+  .default({})
+
 export const storeSchema = z
   .discriminatedUnion('kind', [
-    z.strictObject({ kind: z.literal('sqlite'), path: z.string().default('./data/vigil.db') }),
+    z.strictObject({
+      kind: z.literal('sqlite'),
+      path: z.string().default('./data/vigil.db'),
+      retention: retentionSchema,
+    }),
     z.strictObject({
       kind: z.literal('postgres'),
-      url: z.string().default('postgres://127.0.0.1:5432/test'),
+      url: z.string().default('postgres://postgres@127.0.0.1:5432/test'),
+      /** schema holding Vigil's tables, created when missing */
+      schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _').default('public'),
+      maxConnections: z.number().int().min(1).max(100).default(4),
+      retention: retentionSchema,
     }),
   ])
-  .default({ kind: 'sqlite', path: './data/vigil.db' })
+  .default({ kind: 'sqlite', path: './data/vigil.db', retention: {} })
 
 export type TelemetryConfig = z.infer<typeof telemetrySchema>
 export type BusConfig = z.infer<typeof busSchema>

@@ -1,0 +1,63 @@
+/**
+ * @module The Bus port: how rollups and spans travel from gateways and OTLP ingest to the control
+ * plane. At-least-once: a message stays pending on its durable consumer until the handler acks
+ * it; a nak, a handler that throws, an expired ack wait or a consumer that goes away without
+ * acking all lead to redelivery. Consumers must therefore be idempotent (rollups carry their
+ * identity; see `rollupId` in telemetry/codec.ts).
+ *
+ * Adapters: `MemoryBus` (embedded, in process, also across a worker_thread MessagePort) and
+ * `NatsBus` (NATS JetStream). Both pass `busContract` (bus.contract.ts).
+ */
+
+/** Subject of rollup messages (one rollup per message, `msgId` = rollup identity). */
+export const SUBJECT_ROLLUPS = 'vigil.rollups'
+/** Subject of span batch messages (`encodeSpans`). */
+export const SUBJECT_SPANS = 'vigil.spans'
+
+export interface PublishOptions {
+  /**
+   * Deduplication id: a second publish with the same id inside the bus's duplicate window is
+   * dropped (JetStream `Nats-Msg-Id`). Use the rollup identity for rollups.
+   */
+  msgId?: string
+}
+
+export interface BusMessage {
+  readonly subject: string
+  readonly data: Uint8Array
+  /** 1 on first delivery, 2+ on redelivery */
+  readonly deliveryCount: number
+  /** done with the message: it will not be delivered again */
+  ack(): void
+  /** not done: deliver again (after `delayMs`, default 0) */
+  nak(delayMs?: number): void
+}
+
+/** A handler that throws or rejects before acking naks the message. */
+export type BusHandler = (msg: BusMessage) => void | Promise<void>
+
+export interface SubscribeOptions {
+  /** durable consumer name: unacked messages survive the subscriber and go to its successor */
+  durable: string
+  /** most unacked messages handed to this subscriber at once (default 1000) */
+  maxInFlight?: number
+  /** an unacked message is redelivered after this long (default 30 s) */
+  ackWaitMs?: number
+}
+
+export interface Subscription {
+  /** stop receiving; unacked messages stay with the durable consumer for redelivery */
+  close(): Promise<void>
+}
+
+export interface Bus {
+  readonly kind: 'memory' | 'nats'
+  /** resolves when the bus has accepted the message (JetStream: stored) */
+  publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<void>
+  subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<Subscription>
+  /** idempotent; closes subscriptions first */
+  close(): Promise<void>
+}
+
+export const DEFAULT_MAX_IN_FLIGHT = 1000
+export const DEFAULT_ACK_WAIT_MS = 30_000

@@ -1,0 +1,9 @@
+/** @module Public surface of the bus: the port, its adapters and the one place that picks an adapter. */
+export { SUBJECT_ROLLUPS, SUBJECT_SPANS } from './bus.js'
+export type { Bus, BusHandler, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './bus.js'
+export { MemoryBus } from './memory.js'
+export type { MemoryBusOptions } from './memory.js'
+// NatsBus is reached through openBus (lazy import) so embedded mode never loads the NATS client
+export type { NatsBus } from './nats.js'
+export type { NatsBusOptions, StreamSpec } from './nats.js'
+export { openBus } from './open.js'

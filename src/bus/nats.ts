@@ -1,0 +1,231 @@
+/**
+ * @module NatsBus: the scaled-out bus on NATS JetStream. One stream per kind of record (rollups,
+ * spans), file storage, a duplicate window so a re-published rollup (same `Nats-Msg-Id`) is
+ * stored once, and durable pull consumers with explicit acks: a control process that dies
+ * without acking gets the messages again when it (or a peer on the same durable) comes back.
+ * The client reconnects forever; publishes during an outage fail fast (the recorder drops and
+ * counts them) instead of queueing without bound.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import {
+  AckPolicy,
+  DeliverPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream'
+import {
+  VGL_ERR_BUS_CLOSED,
+  VGL_ERR_BUS_CONNECT,
+  VGL_ERR_BUS_NO_STREAM,
+  VGL_ERR_BUS_PUBLISH,
+} from '../errors.js'
+import {
+  DEFAULT_ACK_WAIT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  SUBJECT_ROLLUPS,
+  SUBJECT_SPANS,
+  type Bus,
+  type BusHandler,
+  type BusMessage,
+  type PublishOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from './bus.js'
+
+export interface StreamSpec {
+  name: string
+  subjects: string[]
+}
+
+export interface NatsBusOptions {
+  /** host:port, or several comma separated */
+  servers: string | string[]
+  /** streams to create (or update) on connect */
+  streams: StreamSpec[]
+  maxAgeMs?: number
+  duplicateWindowMs?: number
+  /** how long a publish waits for the JetStream ack (default 5 s) */
+  publishTimeoutMs?: number
+  /** connection name shown by the server */
+  name?: string
+}
+
+/** The default streams: `${prefix}_ROLLUPS` for `vigil.rollups`, `${prefix}_SPANS` for `vigil.spans`. */
+export function defaultStreams(prefix = 'VIGIL'): StreamSpec[] {
+  return [
+    { name: `${prefix}_ROLLUPS`, subjects: [SUBJECT_ROLLUPS] },
+    { name: `${prefix}_SPANS`, subjects: [SUBJECT_SPANS] },
+  ]
+}
+
+const nanos = (ms: number) => ms * 1_000_000
+
+class NatsMessage implements BusMessage {
+  #m: JsMsg
+  #done = false
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly deliveryCount: number
+  constructor(m: JsMsg) {
+    this.#m = m
+    this.subject = m.subject
+    this.data = m.data
+    this.deliveryCount = m.info.deliveryCount
+  }
+  get settled(): boolean {
+    return this.#done
+  }
+  ack(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#m.ack()
+  }
+  nak(delayMs?: number): void {
+    if (this.#done) return
+    this.#done = true
+    this.#m.nak(delayMs)
+  }
+}
+
+export class NatsBus implements Bus {
+  readonly kind = 'nats' as const
+  #nc: NatsConnection
+  #js: JetStreamClient
+  #jsm: JetStreamManager
+  #streams: StreamSpec[]
+  #subs = new Set<{ iter: ConsumerMessages; loop: Promise<void> }>()
+  #publishTimeoutMs: number
+  #closed = false
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, opts: NatsBusOptions) {
+    this.#nc = nc
+    this.#jsm = jsm
+    this.#js = jetstream(nc)
+    this.#streams = opts.streams
+    this.#publishTimeoutMs = opts.publishTimeoutMs ?? 5000
+  }
+
+  /** Connects and makes sure the streams exist. */
+  static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    const servers =
+      typeof opts.servers === 'string' ? opts.servers.split(',').map((s) => s.trim()) : opts.servers
+    let nc: NatsConnection
+    try {
+      nc = await connect({
+        servers,
+        name: opts.name ?? 'vigil',
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+      })
+    } catch (err) {
+      throw VGL_ERR_BUS_CONNECT(servers.join(','), (err as Error).message)
+    }
+    try {
+      const jsm = await jetstreamManager(nc)
+      for (const s of opts.streams) {
+        const cfg = {
+          subjects: s.subjects,
+          storage: StorageType.File,
+          max_age: nanos(opts.maxAgeMs ?? 24 * 3600_000),
+          duplicate_window: nanos(opts.duplicateWindowMs ?? 10 * 60_000),
+        }
+        try {
+          await jsm.streams.info(s.name)
+          await jsm.streams.update(s.name, cfg)
+        } catch {
+          await jsm.streams.add({ name: s.name, ...cfg })
+        }
+      }
+      return new NatsBus(nc, jsm, opts)
+    } catch (err) {
+      await nc.close()
+      throw VGL_ERR_BUS_CONNECT(servers.join(','), `JetStream setup failed: ${(err as Error).message}`)
+    }
+  }
+
+  async publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<void> {
+    if (this.#closed) throw VGL_ERR_BUS_CLOSED(`publish to ${subject}`)
+    try {
+      await this.#js.publish(subject, data, {
+        timeout: this.#publishTimeoutMs,
+        ...(opts?.msgId !== undefined ? { msgID: opts.msgId } : {}),
+      })
+    } catch (err) {
+      throw VGL_ERR_BUS_PUBLISH(subject, (err as Error).message)
+    }
+  }
+
+  #streamFor(subject: string): string {
+    const s = this.#streams.find((x) => x.subjects.includes(subject))
+    if (s === undefined) throw VGL_ERR_BUS_NO_STREAM(subject, this.#streams.map((x) => x.name).join(', '))
+    return s.name
+  }
+
+  async subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<Subscription> {
+    if (this.#closed) throw VGL_ERR_BUS_CLOSED(`subscribe to ${subject}`)
+    const stream = this.#streamFor(subject)
+    const maxInFlight = opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
+    const cfg = {
+      durable_name: opts.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: subject,
+      ack_wait: nanos(opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
+      max_ack_pending: Math.max(maxInFlight, 1),
+    }
+    try {
+      await this.#jsm.consumers.info(stream, opts.durable)
+      await this.#jsm.consumers.update(stream, opts.durable, {
+        ack_wait: cfg.ack_wait,
+        max_ack_pending: cfg.max_ack_pending,
+      })
+    } catch {
+      await this.#jsm.consumers.add(stream, cfg)
+    }
+    const consumer = await this.#js.consumers.get(stream, opts.durable)
+    const iter = await consumer.consume({ max_messages: Math.min(maxInFlight, 1000) })
+    const loop = (async () => {
+      for await (const m of iter) {
+        const msg = new NatsMessage(m)
+        try {
+          const r = handler(msg)
+          // not awaited: a handler may hold acks until its batch is written
+          if (r instanceof Promise) r.catch(() => msg.nak())
+        } catch {
+          msg.nak()
+        }
+      }
+    })()
+    const entry = { iter, loop }
+    this.#subs.add(entry)
+    return {
+      close: async () => {
+        if (!this.#subs.delete(entry)) return
+        await iter.close()
+        await loop.catch(() => {})
+      },
+    }
+  }
+
+  /** Deletes the named streams (tests and `vigil` teardown tooling). */
+  async deleteStreams(): Promise<void> {
+    for (const s of this.#streams) await this.#jsm.streams.delete(s.name).catch(() => false)
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const s of [...this.#subs]) {
+      this.#subs.delete(s)
+      await s.iter.close().catch(() => {})
+      await s.loop.catch(() => {})
+    }
+    await this.#nc.drain().catch(() => this.#nc.close())
+  }
+}
