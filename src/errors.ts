@@ -204,6 +204,30 @@ export const VGL_ERR_BUS_NO_STREAM = defineError(
 )
 export const VGL_ERR_BUS_PUBLISH = defineError('VGL_ERR_BUS_PUBLISH', 'publish to %s failed: %s', 500)
 
+// ---- limits (rate limiter) -------------------------------------------------------------
+export const VGL_ERR_LIMITS_CONFIG = defineError('VGL_ERR_LIMITS_CONFIG', '%s', 400)
+export const VGL_ERR_LIMITS_UNKNOWN_TIER = defineError(
+  'VGL_ERR_LIMITS_UNKNOWN_TIER',
+  'unknown tier "%s" (known: %s); create it first with PUT /api/limits/tiers/%s',
+  400,
+)
+export const VGL_ERR_LIMITS_UNKNOWN_KEY = defineError(
+  'VGL_ERR_LIMITS_UNKNOWN_KEY',
+  'no API key with id "%s" (GET /api/limits/keys lists them)',
+  404,
+)
+export const VGL_ERR_LIMITS_KEY_EXISTS = defineError(
+  'VGL_ERR_LIMITS_KEY_EXISTS',
+  'an API key with id "%s" already exists; pick another id or PATCH the existing key',
+  409,
+)
+export const VGL_ERR_LIMITS_BAD_INPUT = defineError('VGL_ERR_LIMITS_BAD_INPUT', '%s', 400)
+export const VGL_ERR_LIMITS_STATE_UNAVAILABLE = defineError(
+  'VGL_ERR_LIMITS_STATE_UNAVAILABLE',
+  'cannot %s the limits state (%s): %s',
+  503,
+)
+
 // ---- detect ----------------------------------------------------------------------------
 export const VGL_ERR_DETECT_INPUT = defineError('VGL_ERR_DETECT_INPUT', '%s', 400)
 export const VGL_ERR_DETECT_UNKNOWN = defineError('VGL_ERR_DETECT_UNKNOWN', '%s', 400)

@@ -18,11 +18,15 @@ export interface AdmissionRequest {
   headers: IncomingHttpHeaders
   /** socket peer address (before X-Forwarded-For) */
   remoteAddress: string
+  /** the route's `limit.fallback` override; the limiter also looks it up by `routeId` */
+  fallback?: 'local' | 'open' | 'closed'
 }
 
 /** The limiter's answer. `headers` are added to the response whether or not it is admitted. */
 export interface AdmissionDecision {
   allowed: boolean
+  /** status for a refusal: 429, or 401 for an unknown API key (absent when allowed) */
+  status?: number
   /** client identity the decision was made for (API key id or `ip:...`), for `observe` */
   clientId: string
   /** response headers to set: RateLimit-Policy, RateLimit, Retry-After ... as [name, value] pairs */

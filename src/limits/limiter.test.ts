@@ -1,0 +1,220 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryAuditLog } from '../audit.js'
+import { limitsSchema } from '../config/limits-schema.js'
+import type { AdmissionDecision, AdmissionRequest } from './admission.js'
+import { Limiter } from './limiter.js'
+import { MemoryLimitStore } from './memory.js'
+import { FileStateBackend } from './state.js'
+
+const open: Limiter[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((l) => l.close()))
+})
+
+function make(limits: unknown, dir = mkdtempSync(join(tmpdir(), 'vigil-limits-')), clock = () => 0) {
+  const cfg = limitsSchema.parse({ enabled: true, dataDir: dir, ...(limits as object) })
+  const audit = new MemoryAuditLog()
+  const l = new Limiter(
+    { limits: cfg, services: ['api'], keyPrefix: 'rl:' },
+    {
+      store: new MemoryLimitStore(),
+      state: new FileStateBackend(join(dir, 'limits-state.json')),
+      audit,
+      clock,
+    },
+  )
+  open.push(l)
+  return { l, audit, dir }
+}
+
+function req(over: Partial<AdmissionRequest> = {}): AdmissionRequest {
+  return {
+    routeId: 'r',
+    service: 'api',
+    priority: 'normal',
+    cost: 1,
+    headers: {},
+    remoteAddress: '192.0.2.1',
+    ...over,
+  }
+}
+
+function sync(d: AdmissionDecision | Promise<AdmissionDecision>): AdmissionDecision {
+  if (d instanceof Promise) throw new Error('memory store must decide synchronously')
+  return d
+}
+
+const header = (d: AdmissionDecision, name: string) => d.headers.find(([n]) => n === name)?.[1]
+const KEYS = [
+  { id: 'alice', key: 'alice-secret-1', tier: 'STD' },
+  { id: 'bob', key: 'bob-secret-123', tier: 'PRM' },
+]
+
+describe('Limiter', () => {
+  it('sends the IETF policy and remaining quota on admitted responses', () => {
+    const { l } = make({ tiers: { STD: { ratePerSec: 10, burst: 20 } } })
+    const d = sync(l.admit(req(), 1000))
+    expect(d.allowed).toBe(true)
+    expect(d.clientId).toBe('ip:192.0.2.1')
+    expect(header(d, 'RateLimit-Policy')).toBe('"std";q=20;w=2')
+    expect(header(d, 'RateLimit')).toBe('"std";r=19;t=1')
+  })
+
+  it('refuses past the burst with 429 problem+json naming the tier bucket, and Retry-After', () => {
+    const { l } = make({ tiers: { STD: { ratePerSec: 1, burst: 2 } } })
+    sync(l.admit(req(), 0))
+    sync(l.admit(req(), 0))
+    const d = sync(l.admit(req(), 0))
+    expect(d.allowed).toBe(false)
+    expect(d.status).toBe(429)
+    expect(header(d, 'Retry-After')).toBe('1')
+    expect(header(d, 'RateLimit')).toBe('"std";r=0;t=1')
+    expect(d.problem).toMatchObject({
+      status: 429,
+      limit: 'tier',
+      tier: 'STD',
+      client: 'ip:192.0.2.1',
+      retryAfter: 1,
+    })
+    expect(String(d.problem!.reason)).toContain('tier STD allows 1 requests/s with bursts of 2')
+  })
+
+  it('identifies clients by API key, applies their tier and per-key overrides', () => {
+    const { l } = make({ keys: [...KEYS, { id: 'carol', key: 'carol-secret-1', tier: 'STD', burst: 1 }] })
+    const bob = sync(l.admit(req({ headers: { 'x-api-key': 'bob-secret-123' } }), 0))
+    expect(bob.clientId).toBe('bob')
+    expect(header(bob, 'RateLimit-Policy')).toBe('"prm";q=200;w=2')
+    const carol = req({ headers: { authorization: 'Bearer carol-secret-1' } })
+    expect(sync(l.admit(carol, 0)).allowed).toBe(true)
+    expect(sync(l.admit(carol, 0)).allowed).toBe(false)
+  })
+
+  it('refuses unknown keys with 401 by default, or limits them by IP when configured', () => {
+    const strict = make({ keys: KEYS }).l
+    const d = sync(strict.admit(req({ headers: { 'x-api-key': 'nope-nope' } }), 0))
+    expect(d).toMatchObject({ allowed: false, status: 401, problem: { limit: 'unknown-key' } })
+    const lax = make({ keys: KEYS, identity: { unknownKey: 'anonymous' } }).l
+    expect(sync(lax.admit(req({ headers: { 'x-api-key': 'nope-nope' } }), 0))).toMatchObject({
+      allowed: true,
+      clientId: 'ip:192.0.2.1',
+    })
+  })
+
+  it('sheds low-priority Standard traffic before critical Premium when a service is over budget', () => {
+    const { l } = make({
+      keys: KEYS,
+      tiers: { STD: { ratePerSec: 1000, burst: 1000 }, PRM: { ratePerSec: 1000, burst: 1000, rank: 1 } },
+      services: { api: { ratePerSec: 100, burst: 80 } },
+    })
+    const kinds = [
+      { name: 'low/STD', r: req({ priority: 'low', headers: { 'x-api-key': 'alice-secret-1' } }) },
+      { name: 'low/PRM', r: req({ priority: 'low', headers: { 'x-api-key': 'bob-secret-123' } }) },
+      { name: 'critical/STD', r: req({ priority: 'critical', headers: { 'x-api-key': 'alice-secret-1' } }) },
+      { name: 'critical/PRM', r: req({ priority: 'critical', headers: { 'x-api-key': 'bob-secret-123' } }) },
+    ]
+    const admitted = new Map(kinds.map((k) => [k.name, 0]))
+    let firstRefusal: Record<string, unknown> | undefined
+    // 4 × 100 requests/s offered against a 100/s budget for 5 s of simulated time
+    for (let t = 0; t < 5000; t += 10) {
+      for (const k of kinds) {
+        const d = sync(l.admit(k.r, t))
+        if (d.allowed) admitted.set(k.name, admitted.get(k.name)! + 1)
+        else firstRefusal ??= d.problem
+      }
+    }
+    expect(admitted.get('critical/PRM')).toBeGreaterThan(450)
+    expect(admitted.get('critical/PRM')!).toBeGreaterThan(admitted.get('critical/STD')!)
+    expect(admitted.get('critical/STD')!).toBeGreaterThan(admitted.get('low/PRM')!)
+    expect(admitted.get('low/PRM')!).toBeGreaterThanOrEqual(admitted.get('low/STD')!)
+    expect(firstRefusal).toMatchObject({ limit: 'service-budget', priority: 'low', tier: 'STD' })
+  })
+
+  it('admits between 0.95(B + RT) and B + RT + 1 for one client hammering (memory store)', () => {
+    const { l } = make({ tiers: { STD: { ratePerSec: 200, burst: 50 } } })
+    let admitted = 0
+    for (let t = 0; t <= 3000; t += 0.5) if (sync(l.admit(req(), 10_000 + t)).allowed) admitted++
+    const bound = 50 + 200 * 3
+    expect(admitted).toBeGreaterThanOrEqual(0.95 * bound)
+    expect(admitted).toBeLessThanOrEqual(bound + 1)
+  })
+
+  it('applies defensive mode and multipliers at once and explains the refusal', async () => {
+    const { l, audit } = make({ tiers: { STD: { ratePerSec: 10, burst: 10 } } })
+    await l.setControls({ defensive: true }, { actor: 'control-plane', reason: 'error spike on api' })
+    let admitted = 0
+    let last: AdmissionDecision | undefined
+    for (let i = 0; i < 10; i++) {
+      last = sync(l.admit(req(), 0))
+      if (last.allowed) admitted++
+    }
+    expect(admitted).toBe(3) // STD ×0.3 of a burst of 10
+    expect(last!.problem).toMatchObject({ limit: 'defensive' })
+    expect(String(last!.problem!.reason)).toContain('error spike on api')
+    await l.setControls(
+      { defensive: false, classes: { low: 0.5 } },
+      { actor: 'admin', reason: 'browse is cheap' },
+    )
+    expect(l.controls()).toMatchObject({ defensive: false, classes: { low: 0.5 } })
+    await expect(l.setControls({ tiers: { STD: 0 } }, { actor: 'a', reason: 'r' })).rejects.toMatchObject({
+      code: 'VGL_ERR_LIMITS_BAD_INPUT',
+    })
+    expect(audit.events.map((e) => e.kind)).toEqual(['limits.controls.set', 'limits.controls.set'])
+  })
+
+  it('persists tier and key changes, records them, and shares them with other limiters on the same data dir', async () => {
+    const a = make({ keys: KEYS })
+    const b = make({ keys: KEYS }, a.dir)
+    await a.l.setTier('STD', { ratePerSec: 1, burst: 1 }, { actor: 'admin', reason: 'tighten' })
+    const alice = req({ headers: { 'x-api-key': 'alice-secret-1' } })
+    expect(sync(b.l.admit(alice, 0)).allowed).toBe(true)
+    expect(sync(b.l.admit(alice, 0)).allowed).toBe(false)
+    const created = await a.l.createKey(
+      { id: 'dave', tier: 'PRM' },
+      { actor: 'admin', reason: 'new customer' },
+    )
+    expect(sync(b.l.admit(req({ headers: { 'x-api-key': created.key } }), 0)).clientId).toBe('dave')
+    await a.l.revokeKey('dave', { actor: 'admin', reason: 'churned' })
+    expect(sync(b.l.admit(req({ headers: { 'x-api-key': created.key } }), 0)).status).toBe(401)
+    await expect(
+      a.l.updateKey('alice', { tier: 'GOLD' }, { actor: 'admin', reason: 'x' }),
+    ).rejects.toMatchObject({ code: 'VGL_ERR_LIMITS_UNKNOWN_TIER' })
+    await a.l.updateKey('alice', { tier: 'PRM' }, { actor: 'admin', reason: 'upgrade' })
+    expect(a.audit.events.map((e) => [e.kind, e.subject])).toEqual([
+      ['limits.tier.update', 'STD'],
+      ['limits.key.create', 'dave'],
+      ['limits.key.revoke', 'dave'],
+      ['limits.key.update', 'alice'],
+    ])
+    // the secret itself is never persisted
+    expect(readFileSync(join(a.dir, 'limits-state.json'), 'utf8')).not.toContain(created.key)
+    // a restart reads the persisted state
+    const c = make({ keys: KEYS }, a.dir)
+    await c.l.start()
+    expect(c.l.tiers().STD).toEqual({ ratePerSec: 1, burst: 1, rank: 0 })
+    expect(c.l.keys().find((k) => k.id === 'alice')!.tier).toBe('PRM')
+  })
+
+  it('reports a client bucket and the heaviest clients', async () => {
+    let now = 0
+    const { l } = make({ keys: KEYS, tiers: { STD: { ratePerSec: 10, burst: 10 } } }, undefined, () => now)
+    const alice = req({ headers: { 'x-api-key': 'alice-secret-1' } })
+    for (let i = 0; i < 4; i++) {
+      const d = sync(l.admit(alice, 0))
+      l.observe(d.clientId, 'r', i === 0 ? 500 : 200, 10)
+    }
+    const [bucket] = await l.buckets('alice')
+    expect(bucket).toMatchObject({ service: 'api', tier: 'STD', remaining: 6, msUntilFull: 400 })
+    now = 1
+    const top = l.clientStats().current.clients[0]!
+    expect(top).toMatchObject({ clientId: 'alice', requests: 4, errorRate: 0.25, meanLatencyMs: 10 })
+  })
+
+  it('names the bad field when a key uses an unknown tier', () => {
+    expect(() => make({ keys: [{ id: 'x', key: 'xxxxxxxxxx', tier: 'GOLD' }] })).toThrow(
+      'limits.keys[0].tier: unknown tier "GOLD"',
+    )
+  })
+})

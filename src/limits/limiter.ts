@@ -1,0 +1,781 @@
+/**
+ * @module `Limiter`: the rate limiter behind the gateway's `Admission` seam, and the admin and
+ * control surface over it. All shared logic lives here once — identity, tiers, per-key overrides,
+ * runtime multipliers and defensive mode, priority shedding against a service budget, the Redis
+ * fallback policy, headers and problem bodies, client statistics, metrics. Stores only store.
+ *
+ * Priority shedding: the service budget is one bucket per service shared by all its traffic. A
+ * request of rank r (class rank × tiers + tier rank) may only take tokens while more than
+ * `reserve(r) = burst · (N − 1 − r) / N` remain, so as the bucket drains the lowest ranks stop
+ * first and the highest rank (critical Premium, reserve 0) is the last to be refused.
+ */
+import { randomBytes } from 'node:crypto'
+import type { AuditLog } from '../audit.js'
+import type { FallbackPolicy, LimitsConfig } from '../config/limits-schema.js'
+import {
+  VGL_ERR_LIMITS_BAD_INPUT,
+  VGL_ERR_LIMITS_CONFIG,
+  VGL_ERR_LIMITS_KEY_EXISTS,
+  VGL_ERR_LIMITS_STATE_UNAVAILABLE,
+  VGL_ERR_LIMITS_UNKNOWN_KEY,
+  VGL_ERR_LIMITS_UNKNOWN_TIER,
+} from '../errors.js'
+import type { Admission, AdmissionDecision, AdmissionRequest } from './admission.js'
+import { msUntilFull, remainingTokens, type BucketSpec } from './gcra.js'
+import {
+  limitItem,
+  policyItem,
+  PROBLEM_TYPES,
+  retryAfterSec,
+  type Header,
+  type RefusingLimit,
+} from './headers.js'
+import { ClientIdentity } from './identity.js'
+import type { LimitStore, TakeOutcome } from './limit-store.js'
+import { MemoryLimitStore } from './memory.js'
+import {
+  addFillSource,
+  countDecision,
+  defensiveActive,
+  fallbackActive,
+  fallbackDecisions,
+  fallbackTransitions,
+} from './metrics.js'
+import {
+  BUILTIN_TIERS,
+  emptyControls,
+  hashKey,
+  mergeState,
+  seedState,
+  type Controls,
+  type KeyState,
+  type LimitsState,
+  type StateBackend,
+  type TierState,
+} from './state.js'
+import { ClientStats, type ClientStatsSnapshot } from './stats.js'
+
+/** The slice of a pino logger the limiter uses. */
+export interface LimiterLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+}
+
+export interface LimiterOptions {
+  limits: LimitsConfig
+  /** services that exist, for bucket inspection */
+  services: readonly string[]
+  /** per-route fallback overrides by route id */
+  routeFallback?: ReadonlyMap<string, FallbackPolicy>
+  /** prefix of every bucket key */
+  keyPrefix: string
+}
+
+export interface LimiterDeps {
+  store: LimitStore
+  state: StateBackend
+  audit?: AuditLog
+  logger?: LimiterLogger
+  /** epoch ms; `Date.now` unless a test passes a fake */
+  clock?: () => number
+  /** called by close() after the limiter's own resources (e.g. to close a shared Redis client) */
+  onClose?: () => Promise<void>
+}
+
+/** Who made a change and why; both go to the audit log and into 429 explanations. */
+export interface ChangeMeta {
+  actor: string
+  reason: string
+}
+
+export interface KeyView {
+  id: string
+  tier: string
+  ratePerSec?: number
+  burst?: number
+  revoked: boolean
+  createdAt: string
+}
+
+export interface BucketView {
+  service: string
+  key: string
+  tier: string
+  ratePerSec: number
+  burst: number
+  remaining: number
+  msUntilFull: number
+}
+
+export interface FallbackView {
+  store: 'memory' | 'redis'
+  active: boolean
+  reason: string | null
+  sinceMs: number | null
+  policy: FallbackPolicy
+  localShare: number
+}
+
+/** A patch of the control input; a multiplier of `null` removes it. */
+export interface ControlsPatch {
+  tiers?: Record<string, number | null>
+  classes?: Record<string, number | null>
+  clients?: Record<string, number | null>
+  defensive?: boolean
+}
+
+interface Budget {
+  ratePerSec: number
+  burst: number
+  intervalMs: number
+}
+
+/** What one request is limited by, resolved before the store is asked. */
+interface Plan {
+  req: AdmissionRequest
+  clientId: string
+  tierName: string
+  rate: number
+  burst: number
+  /** product of the runtime multipliers in force for this request */
+  multiplier: number
+  /** the defensive-mode factor (1 when off) */
+  defensive: number
+  budget: Budget | null
+  reserve: number
+}
+
+const KEY_CACHE_MAX = 10_000
+
+export class Limiter implements Admission {
+  readonly #cfg: LimitsConfig
+  readonly #opts: LimiterOptions
+  readonly #store: LimitStore
+  readonly #local: MemoryLimitStore | null
+  readonly #backend: StateBackend
+  readonly #audit: AuditLog | null
+  readonly #log: LimiterLogger | null
+  readonly #clock: () => number
+  readonly #identity: ClientIdentity
+  readonly #stats: ClientStats
+  readonly #seed: LimitsState
+  readonly #budgets = new Map<string, Budget>()
+  readonly #classRank = new Map<string, number>()
+  readonly #classCount: number
+  readonly #dropFill: () => void
+  readonly #onClose: (() => Promise<void>) | undefined
+  #state: LimitsState
+  #tierCount = 2
+  #byHash = new Map<string, KeyState>()
+  /** raw key → key (or null for unknown), so the sha256 runs once per distinct key */
+  #byRaw = new Map<string, KeyState | null>()
+  #fb = { active: false, reason: null as string | null, sinceMs: 0, retryAtMs: 0 }
+  #closed = false
+
+  constructor(opts: LimiterOptions, deps: LimiterDeps) {
+    this.#cfg = opts.limits
+    this.#opts = opts
+    this.#store = deps.store
+    this.#local = deps.store.kind === 'memory' ? null : new MemoryLimitStore()
+    this.#backend = deps.state
+    this.#audit = deps.audit ?? null
+    this.#log = deps.logger ?? null
+    this.#clock = deps.clock ?? Date.now
+    this.#onClose = deps.onClose
+    this.#identity = new ClientIdentity(this.#cfg.identity)
+    this.#stats = new ClientStats(this.#cfg.stats.topK, this.#cfg.stats.windowMs)
+    const classes = Object.entries(this.#cfg.classes)
+    const maxRank = classes.reduce((m, [, r]) => Math.max(m, r), 0)
+    for (const [name, rank] of classes) this.#classRank.set(name, rank)
+    this.#classCount = maxRank + 1
+    for (const [service, b] of Object.entries(this.#cfg.services)) {
+      this.#budgets.set(service, {
+        ratePerSec: b.ratePerSec,
+        burst: b.burst,
+        intervalMs: 1000 / b.ratePerSec,
+      })
+    }
+    this.#seed = seedState(this.#cfg)
+    this.#check(this.#seed)
+    this.#state = this.#seed
+    this.#apply(this.#seed, true)
+    this.#backend.onChange((s) => this.#apply(mergeState(this.#seed, s), false))
+    this.#dropFill = addFillSource(() => this.#stats.current(this.#clock()).clients)
+  }
+
+  /** loads persisted admin changes; call once before serving */
+  async start(): Promise<void> {
+    try {
+      const persisted = await this.#backend.load()
+      if (persisted !== null) this.#apply(mergeState(this.#seed, persisted), false)
+    } catch (err) {
+      // Serve with the config's tiers and keys; the Redis backend re-reads the state on reconnect.
+      this.#log?.warn(
+        { err: String(err) },
+        'limits: cannot load persisted tiers and keys; serving the config ones',
+      )
+    }
+  }
+
+  // ---- the Admission seam ---------------------------------------------------------------
+
+  admit(req: AdmissionRequest, nowMs: number): AdmissionDecision | Promise<AdmissionDecision> {
+    const st = this.#state
+    const raw = this.#identity.apiKey(req.headers)
+    let key: KeyState | null = null
+    if (raw !== null) {
+      key = this.#lookup(raw)
+      if (key === null && this.#cfg.identity.unknownKey === 'reject') return this.#unknownKey(req)
+    }
+    const clientId = key !== null ? key.id : `ip:${this.#identity.clientIp(req.headers, req.remoteAddress)}`
+    let tierName = key !== null ? key.tier : this.#cfg.identity.anonymousTier
+    let tier = st.tiers[tierName]
+    if (tier === undefined) {
+      // A key whose tier was deleted is limited as an anonymous client rather than unlimited.
+      tierName = this.#cfg.identity.anonymousTier
+      tier = st.tiers[tierName] ?? BUILTIN_TIERS.STD!
+    }
+    const c = st.controls
+    const defensive = c.defensive ? (this.#cfg.defensive[tierName] ?? 1) : 1
+    const multiplier =
+      (c.tiers[tierName] ?? 1) * (c.classes[req.priority] ?? 1) * (c.clients[clientId] ?? 1) * defensive
+    const rate = (key?.ratePerSec ?? tier.ratePerSec) * multiplier
+    let burst = (key?.burst ?? tier.burst) * multiplier
+    if (burst < 1) burst = 1
+    const interval = 1000 / rate
+    const prefix = `${this.#opts.keyPrefix}{${req.service}}:`
+    const client: BucketSpec = {
+      key: `${prefix}c:${clientId}`,
+      intervalMs: interval,
+      toleranceMs: burst * interval,
+    }
+    const budget = this.#budgets.get(req.service) ?? null
+    let reserve = 0
+    let buckets: BucketSpec[]
+    if (budget === null) buckets = [client]
+    else {
+      const classRank = this.#classRank.get(req.priority) ?? this.#classRank.get('normal') ?? 0
+      const n = this.#classCount * this.#tierCount
+      const rank = Math.min(n - 1, classRank * this.#tierCount + Math.min(tier.rank, this.#tierCount - 1))
+      reserve = (budget.burst * (n - 1 - rank)) / n
+      buckets = [
+        client,
+        {
+          key: `${prefix}svc`,
+          intervalMs: budget.intervalMs,
+          toleranceMs: (budget.burst - reserve) * budget.intervalMs,
+        },
+      ]
+    }
+    const plan: Plan = { req, clientId, tierName, rate, burst, multiplier, defensive, budget, reserve }
+
+    if (this.#local === null)
+      return this.#decide(plan, this.#store.take(buckets, req.cost, nowMs) as TakeOutcome, nowMs, 1)
+    const policy = req.fallback ?? this.#opts.routeFallback?.get(req.routeId) ?? this.#cfg.fallback.policy
+    if (this.#fb.active && (!this.#primaryUp() || nowMs < this.#fb.retryAtMs)) {
+      return this.#fallback(plan, buckets, nowMs, policy)
+    }
+    return (this.#store.take(buckets, req.cost, nowMs) as Promise<TakeOutcome>).then(
+      (o) => {
+        if (this.#fb.active) this.#leaveFallback()
+        return this.#decide(plan, o, nowMs, 1)
+      },
+      (err: unknown) => {
+        this.#enterFallback(err, nowMs)
+        return this.#fallback(plan, buckets, nowMs, policy)
+      },
+    )
+  }
+
+  observe(clientId: string, routeId: string, status: number, latencyMs: number): void {
+    this.#stats.observe(clientId, routeId, status, latencyMs, this.#clock())
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#dropFill()
+    await this.#backend.close()
+    await this.#store.close()
+    await this.#local?.close()
+    await this.#onClose?.()
+  }
+
+  // ---- decisions ------------------------------------------------------------------------
+
+  #decide(p: Plan, o: TakeOutcome, nowMs: number, share: number): AdmissionDecision {
+    const name = p.tierName
+    const rate = p.rate * share
+    const burst = Math.max(1, p.burst * share)
+    const interval = 1000 / rate
+    const tat = o.tatsMs[0]!
+    const remaining = remainingTokens(tat, nowMs, interval, burst)
+    this.#stats.count(p.clientId, name, remaining / burst, nowMs)
+    const policyHeader = policyItem(name, burst, rate)
+    if (o.allowed) {
+      countDecision(name, p.req.priority, 'allowed')
+      return {
+        allowed: true,
+        clientId: p.clientId,
+        headers: [
+          ['RateLimit-Policy', policyHeader],
+          ['RateLimit', limitItem(name, remaining, msUntilFull(tat, nowMs))],
+        ],
+      }
+    }
+    const byBudget = o.refusedIndex === 1 && p.budget !== null
+    const limit: RefusingLimit = byBudget ? 'service-budget' : p.defensive < 1 ? 'defensive' : 'tier'
+    countDecision(name, p.req.priority, `refused_${limit}`)
+    const headers: Header[] = []
+    const never = o.retryAfterMs === Infinity
+    if (byBudget) {
+      const b = p.budget!
+      const svcName = `svc-${p.req.service}`
+      headers.push(['RateLimit-Policy', `${policyHeader}, ${policyItem(svcName, b.burst, b.ratePerSec)}`])
+      headers.push([
+        'RateLimit',
+        `${limitItem(name, remaining, msUntilFull(tat, nowMs))}, ${limitItem(svcName, 0, o.retryAfterMs)}`,
+      ])
+    } else {
+      headers.push(['RateLimit-Policy', policyHeader])
+      headers.push([
+        'RateLimit',
+        limitItem(name, remaining, never ? msUntilFull(tat, nowMs) : o.retryAfterMs),
+      ])
+    }
+    if (!never) headers.push(['Retry-After', String(retryAfterSec(o.retryAfterMs))])
+    return {
+      allowed: false,
+      clientId: p.clientId,
+      status: 429,
+      headers,
+      problem: this.#problem(p, limit, o.retryAfterMs, rate, burst),
+    }
+  }
+
+  #problem(
+    p: Plan,
+    limit: RefusingLimit,
+    retryMs: number,
+    rate: number,
+    burst: number,
+  ): Record<string, unknown> {
+    const c = this.#state.controls
+    const why = c.reason !== '' ? ` (set by ${c.actor || 'an operator'}: ${c.reason})` : ''
+    const fmt = (x: number) => String(Math.round(x * 1000) / 1000)
+    const wait = retryMs === Infinity ? 'never' : `${retryAfterSec(retryMs)}s`
+    let detail: string
+    let reason: string
+    if (limit === 'service-budget') {
+      const b = p.budget!
+      detail = `Service "${p.req.service}" is over its capacity budget; this request (priority "${p.req.priority}", tier ${p.tierName}) is shed before higher priorities. Retry in ${wait}.`
+      reason = `service "${p.req.service}" has a budget of ${fmt(b.ratePerSec)} requests/s (burst ${fmt(b.burst)}); requests of priority "${p.req.priority}" from tier ${p.tierName} may not use the last ${fmt(p.reserve)} tokens, which are kept for higher priorities and tiers`
+    } else if (retryMs === Infinity) {
+      detail = `This request costs ${p.req.cost} tokens but client "${p.clientId}" (tier ${p.tierName}) may hold at most ${fmt(burst)}; it can never pass at the current limit.`
+      reason = `tier ${p.tierName} allows ${fmt(rate)} requests/s with bursts of ${fmt(burst)}`
+    } else if (limit === 'defensive') {
+      detail = `Client "${p.clientId}" (tier ${p.tierName}) exceeded its limit, reduced because defensive mode is on. Retry in ${wait}.`
+      reason = `defensive mode is on${why}: tier ${p.tierName} runs at ×${fmt(p.defensive)} of its normal limit, now ${fmt(rate)} requests/s with bursts of ${fmt(burst)}`
+    } else {
+      detail = `Client "${p.clientId}" (tier ${p.tierName}) used its burst of ${fmt(burst)} requests; the bucket refills at ${fmt(rate)} per second. Retry in ${wait}.`
+      reason =
+        p.multiplier !== 1
+          ? `tier ${p.tierName} limit scaled ×${fmt(p.multiplier)} by runtime controls${why}: ${fmt(rate)} requests/s, burst ${fmt(burst)}`
+          : `tier ${p.tierName} allows ${fmt(rate)} requests/s with bursts of ${fmt(burst)}`
+    }
+    const body: Record<string, unknown> = {
+      type: PROBLEM_TYPES[limit],
+      title: 'Too Many Requests',
+      status: 429,
+      detail,
+      limit,
+      reason,
+      client: p.clientId,
+      tier: p.tierName,
+      priority: p.req.priority,
+      service: p.req.service,
+    }
+    if (retryMs !== Infinity) body.retryAfter = retryAfterSec(retryMs)
+    return body
+  }
+
+  #unknownKey(req: AdmissionRequest): AdmissionDecision {
+    countDecision('unknown', req.priority, 'refused_unknown-key')
+    return {
+      allowed: false,
+      clientId: 'unknown-key',
+      status: 401,
+      headers: [['WWW-Authenticate', 'Bearer realm="vigil"']],
+      problem: {
+        type: PROBLEM_TYPES['unknown-key'],
+        title: 'Unknown API key',
+        status: 401,
+        detail: `The API key sent in "${this.#cfg.identity.header}"${this.#cfg.identity.bearer ? ' or Authorization: Bearer' : ''} is unknown or revoked.`,
+        limit: 'unknown-key',
+        reason:
+          'limits.identity.unknownKey is "reject": unknown keys are refused rather than limited as anonymous',
+      },
+    }
+  }
+
+  // ---- fallback while Redis is unavailable ---------------------------------------------
+
+  #primaryUp(): boolean {
+    return (this.#store as { up?: boolean }).up !== false
+  }
+
+  #fallback(p: Plan, buckets: BucketSpec[], nowMs: number, policy: FallbackPolicy): AdmissionDecision {
+    fallbackDecisions.labels(policy).inc()
+    if (policy === 'open') {
+      countDecision(p.tierName, p.req.priority, 'allowed_fallback_open')
+      return { allowed: true, clientId: p.clientId, headers: [] }
+    }
+    if (policy === 'closed') {
+      countDecision(p.tierName, p.req.priority, 'refused_store-unavailable')
+      return {
+        allowed: false,
+        clientId: p.clientId,
+        status: 429,
+        headers: [['Retry-After', '1']],
+        problem: {
+          type: PROBLEM_TYPES['store-unavailable'],
+          title: 'Too Many Requests',
+          status: 429,
+          detail: 'The shared rate-limit store is unavailable and this route fails closed. Retry in 1s.',
+          limit: 'store-unavailable',
+          reason: `route "${p.req.routeId}" uses fallback policy "closed" while Redis is unavailable (${this.#fb.reason ?? 'unknown'})`,
+          client: p.clientId,
+          retryAfter: 1,
+        },
+      }
+    }
+    // local: each gateway enforces its share of every limit on its own, so N gateways together
+    // stay near the limit; scaling the interval by 1/share keeps the tolerance (in ms) unchanged.
+    const share = this.#cfg.fallback.localShare
+    const local: BucketSpec[] = buckets.map((b) => ({
+      key: b.key,
+      intervalMs: b.intervalMs / share,
+      toleranceMs: b.toleranceMs,
+    }))
+    return this.#decide(p, this.#local!.take(local, p.req.cost, nowMs), nowMs, share)
+  }
+
+  #enterFallback(err: unknown, nowMs: number): void {
+    const msg = err instanceof Error ? err.message : String(err)
+    const timeout = /timed? ?out/i.test(msg)
+    // A slow Redis is left alone for retryMs; a disconnected one is retried as soon as it reconnects.
+    this.#fb.retryAtMs = timeout ? nowMs + this.#cfg.fallback.retryMs : nowMs
+    if (this.#fb.active) return
+    this.#fb.active = true
+    this.#fb.reason = timeout ? `slower than ${this.#cfg.redis.timeoutMs} ms` : msg
+    this.#fb.sinceMs = nowMs
+    fallbackActive.set(1)
+    fallbackTransitions.labels('fallback', timeout ? 'timeout' : 'error').inc()
+    this.#log?.warn(
+      {
+        reason: this.#fb.reason,
+        policy: this.#cfg.fallback.policy,
+        localShare: this.#cfg.fallback.localShare,
+      },
+      'limits: Redis unavailable, deciding by the fallback policy until it is back',
+    )
+  }
+
+  #leaveFallback(): void {
+    const since = this.#fb.sinceMs
+    this.#fb.active = false
+    this.#fb.reason = null
+    fallbackActive.set(0)
+    fallbackTransitions.labels('redis', 'recovered').inc()
+    this.#log?.info({ fallbackForMs: this.#clock() - since }, 'limits: Redis is back; shared limits resumed')
+  }
+
+  // ---- state --------------------------------------------------------------------------
+
+  #lookup(raw: string): KeyState | null {
+    const hit = this.#byRaw.get(raw)
+    if (hit !== undefined) return hit
+    const found = this.#byHash.get(hashKey(raw)) ?? null
+    // Bounded so a flood of random keys cannot grow memory; clearing is cheap and rare.
+    if (this.#byRaw.size >= KEY_CACHE_MAX) this.#byRaw.clear()
+    this.#byRaw.set(raw, found)
+    return found
+  }
+
+  #check(s: LimitsState): void {
+    if (s.tiers[this.#cfg.identity.anonymousTier] === undefined) {
+      throw VGL_ERR_LIMITS_CONFIG(
+        `limits.identity.anonymousTier: unknown tier "${this.#cfg.identity.anonymousTier}" (known: ${Object.keys(s.tiers).join(', ')})`,
+      )
+    }
+    this.#cfg.keys.forEach((k, i) => {
+      if (s.tiers[k.tier] === undefined) {
+        throw VGL_ERR_LIMITS_CONFIG(
+          `limits.keys[${i}].tier: unknown tier "${k.tier}" (known: ${Object.keys(s.tiers).join(', ')})`,
+        )
+      }
+    })
+  }
+
+  #apply(s: LimitsState, force: boolean): void {
+    if (!force && s.version < this.#state.version) return
+    this.#state = s
+    const byHash = new Map<string, KeyState>()
+    for (const k of Object.values(s.keys)) if (!k.revoked) byHash.set(k.keyHash, k)
+    this.#byHash = byHash
+    this.#byRaw = new Map()
+    let maxRank = 0
+    for (const t of Object.values(s.tiers)) maxRank = Math.max(maxRank, t.rank)
+    this.#tierCount = maxRank + 1
+    defensiveActive.set(s.controls.defensive ? 1 : 0)
+  }
+
+  async #mutate<T>(
+    kind: string,
+    subject: string,
+    meta: ChangeMeta,
+    change: (s: LimitsState) => { before: unknown; after: T },
+  ): Promise<T> {
+    let latest: LimitsState
+    try {
+      const persisted = await this.#backend.load()
+      latest =
+        persisted === null || persisted.version < this.#state.version
+          ? this.#state
+          : mergeState(this.#seed, persisted)
+    } catch (err) {
+      throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('read', this.#backend.kind, String(err))
+    }
+    const next = structuredClone(latest)
+    const { before, after } = change(next)
+    next.version = Math.max(latest.version, this.#state.version) + 1
+    try {
+      await this.#backend.save(next)
+    } catch (err) {
+      throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('save', this.#backend.kind, String(err))
+    }
+    this.#apply(next, false)
+    this.#audit?.record({
+      at: new Date(this.#clock()).toISOString(),
+      kind,
+      actor: meta.actor,
+      subject,
+      before,
+      after,
+      reason: meta.reason,
+    })
+    return after
+  }
+
+  // ---- admin and control surface -----------------------------------------------------
+
+  tiers(): Readonly<Record<string, TierState>> {
+    return this.#state.tiers
+  }
+
+  async setTier(
+    name: string,
+    tier: { ratePerSec: number; burst: number; rank?: number },
+    meta: ChangeMeta,
+  ): Promise<TierState> {
+    if (!/^[A-Za-z0-9_-]+$/.test(name))
+      throw VGL_ERR_LIMITS_BAD_INPUT(`tier name "${name}": use letters, digits, _ and -`)
+    positive('ratePerSec', tier.ratePerSec)
+    positive('burst', tier.burst)
+    return this.#mutate('limits.tier.update', name, meta, (s) => {
+      const before = s.tiers[name] ?? null
+      const after: TierState = {
+        ratePerSec: tier.ratePerSec,
+        burst: tier.burst,
+        rank: tier.rank ?? before?.rank ?? 0,
+      }
+      s.tiers[name] = after
+      return { before, after }
+    })
+  }
+
+  keys(): KeyView[] {
+    return Object.values(this.#state.keys).map(view)
+  }
+
+  async createKey(
+    input: { id?: string; tier: string; ratePerSec?: number; burst?: number },
+    meta: ChangeMeta,
+  ): Promise<KeyView & { key: string }> {
+    const id = input.id ?? `key-${randomBytes(6).toString('hex')}`
+    if (!/^[A-Za-z0-9._-]+$/.test(id))
+      throw VGL_ERR_LIMITS_BAD_INPUT(`key id "${id}": use letters, digits, ".", "_" and "-"`)
+    if (input.ratePerSec !== undefined) positive('ratePerSec', input.ratePerSec)
+    if (input.burst !== undefined) positive('burst', input.burst)
+    const secret = `vgl_${randomBytes(24).toString('base64url')}`
+    const after = await this.#mutate('limits.key.create', id, meta, (s) => {
+      if (s.keys[id] !== undefined) throw VGL_ERR_LIMITS_KEY_EXISTS(id)
+      this.#needTier(s, input.tier)
+      const k: KeyState = {
+        id,
+        keyHash: hashKey(secret),
+        tier: input.tier,
+        ...(input.ratePerSec !== undefined ? { ratePerSec: input.ratePerSec } : {}),
+        ...(input.burst !== undefined ? { burst: input.burst } : {}),
+        revoked: false,
+        createdAt: new Date(this.#clock()).toISOString(),
+      }
+      s.keys[id] = k
+      return { before: null, after: view(k) }
+    })
+    return { ...after, key: secret }
+  }
+
+  async updateKey(
+    id: string,
+    patch: { tier?: string; ratePerSec?: number | null; burst?: number | null },
+    meta: ChangeMeta,
+  ): Promise<KeyView> {
+    if (patch.ratePerSec != null) positive('ratePerSec', patch.ratePerSec)
+    if (patch.burst != null) positive('burst', patch.burst)
+    return this.#mutate('limits.key.update', id, meta, (s) => {
+      const k = s.keys[id]
+      if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
+      const before = view(k)
+      if (patch.tier !== undefined) {
+        this.#needTier(s, patch.tier)
+        k.tier = patch.tier
+      }
+      if (patch.ratePerSec === null) delete k.ratePerSec
+      else if (patch.ratePerSec !== undefined) k.ratePerSec = patch.ratePerSec
+      if (patch.burst === null) delete k.burst
+      else if (patch.burst !== undefined) k.burst = patch.burst
+      return { before, after: view(k) }
+    })
+  }
+
+  async revokeKey(id: string, meta: ChangeMeta): Promise<KeyView> {
+    return this.#mutate('limits.key.revoke', id, meta, (s) => {
+      const k = s.keys[id]
+      if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
+      const before = view(k)
+      k.revoked = true
+      return { before, after: view(k) }
+    })
+  }
+
+  controls(): Readonly<Controls> {
+    return this.#state.controls
+  }
+
+  /** Sets multipliers and defensive mode; what the control plane drives. Applied on every gateway. */
+  async setControls(patch: ControlsPatch, meta: ChangeMeta): Promise<Controls> {
+    for (const group of ['tiers', 'classes', 'clients'] as const) {
+      for (const [name, m] of Object.entries(patch[group] ?? {})) {
+        if (m !== null && !(typeof m === 'number' && Number.isFinite(m) && m > 0)) {
+          throw VGL_ERR_LIMITS_BAD_INPUT(
+            `${group}.${name}: a multiplier is a number > 0 (e.g. 0.5 halves the limit), got ${JSON.stringify(m)}`,
+          )
+        }
+      }
+    }
+    return this.#mutate('limits.controls.set', 'controls', meta, (s) => {
+      const before = structuredClone(s.controls)
+      const c = s.controls
+      for (const group of ['tiers', 'classes', 'clients'] as const) {
+        for (const [name, m] of Object.entries(patch[group] ?? {})) {
+          if (m === null) delete c[group][name]
+          else c[group][name] = m
+        }
+      }
+      if (patch.defensive !== undefined) c.defensive = patch.defensive
+      c.reason = meta.reason
+      c.actor = meta.actor
+      c.updatedAt = new Date(this.#clock()).toISOString()
+      return { before, after: structuredClone(c) }
+    })
+  }
+
+  /** Removes every multiplier and turns defensive mode off. */
+  async clearControls(meta: ChangeMeta): Promise<Controls> {
+    return this.#mutate('limits.controls.clear', 'controls', meta, (s) => {
+      const before = structuredClone(s.controls)
+      s.controls = {
+        ...emptyControls(),
+        reason: meta.reason,
+        actor: meta.actor,
+        updatedAt: new Date(this.#clock()).toISOString(),
+      }
+      return { before, after: structuredClone(s.controls) }
+    })
+  }
+
+  /** Current bucket state of a client (key id or `ip:ADDR`) on every service. */
+  async buckets(clientId: string): Promise<BucketView[]> {
+    const now = this.#clock()
+    const key = this.#state.keys[clientId]
+    const tierName = key?.tier ?? this.#cfg.identity.anonymousTier
+    const tier = this.#state.tiers[tierName] ?? BUILTIN_TIERS.STD!
+    const c = this.#state.controls
+    const m =
+      (c.tiers[tierName] ?? 1) *
+      (c.clients[clientId] ?? 1) *
+      (c.defensive ? (this.#cfg.defensive[tierName] ?? 1) : 1)
+    const rate = (key?.ratePerSec ?? tier.ratePerSec) * m
+    const burst = Math.max(1, (key?.burst ?? tier.burst) * m)
+    const out: BucketView[] = []
+    for (const service of this.#opts.services) {
+      const k = `${this.#opts.keyPrefix}{${service}}:c:${clientId}`
+      let tat: number
+      try {
+        tat = await this.#store.peek(k)
+      } catch (err) {
+        throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('read', 'bucket', String(err))
+      }
+      out.push({
+        service,
+        key: k,
+        tier: tierName,
+        ratePerSec: rate,
+        burst,
+        remaining: remainingTokens(tat, now, 1000 / rate, burst),
+        msUntilFull: msUntilFull(tat, now),
+      })
+    }
+    return out
+  }
+
+  /** Heaviest clients of the last complete window, and of the window being filled. */
+  clientStats(): { last: ClientStatsSnapshot; current: ClientStatsSnapshot } {
+    const now = this.#clock()
+    return { last: this.#stats.snapshot(now), current: this.#stats.current(now) }
+  }
+
+  fallbackState(): FallbackView {
+    return {
+      store: this.#store.kind,
+      active: this.#fb.active,
+      reason: this.#fb.reason,
+      sinceMs: this.#fb.active ? this.#fb.sinceMs : null,
+      policy: this.#cfg.fallback.policy,
+      localShare: this.#cfg.fallback.localShare,
+    }
+  }
+
+  #needTier(s: LimitsState, tier: string): void {
+    if (s.tiers[tier] === undefined)
+      throw VGL_ERR_LIMITS_UNKNOWN_TIER(tier, Object.keys(s.tiers).join(', '), tier)
+  }
+}
+
+function positive(field: string, v: unknown): void {
+  if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+    throw VGL_ERR_LIMITS_BAD_INPUT(`${field}: expected a number > 0, got ${JSON.stringify(v)}`)
+  }
+}
+
+function view(k: KeyState): KeyView {
+  return {
+    id: k.id,
+    tier: k.tier,
+    ...(k.ratePerSec !== undefined ? { ratePerSec: k.ratePerSec } : {}),
+    ...(k.burst !== undefined ? { burst: k.burst } : {}),
+    revoked: k.revoked,
+    createdAt: k.createdAt,
+  }
+}

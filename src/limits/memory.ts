@@ -1,0 +1,77 @@
+/**
+ * @module `MemoryLimitStore`: bucket state in a Map, for one process (embedded mode, tests, and
+ * the local fallback while Redis is away). Synchronous, so a decision never leaves the event loop.
+ */
+import { gcraStep, type BucketSpec } from './gcra.js'
+import type { LimitStore, TakeOutcome } from './limit-store.js'
+
+export interface MemoryLimitStoreOptions {
+  /** when the map grows past this many keys, expired entries (full buckets) are swept */
+  sweepAtKeys?: number
+}
+
+export class MemoryLimitStore implements LimitStore {
+  readonly kind = 'memory' as const
+  readonly #tats = new Map<string, number>()
+  readonly #sweepAt: number
+
+  constructor(opts: MemoryLimitStoreOptions = {}) {
+    this.#sweepAt = opts.sweepAtKeys ?? 100_000
+  }
+
+  take(buckets: readonly BucketSpec[], cost: number, nowMs: number): TakeOutcome {
+    const tats = this.#tats
+    if (buckets.length === 1) {
+      // The common case (no service budget): one lookup, one step, no loops.
+      const b = buckets[0]!
+      const step = gcraStep(tats.get(b.key) ?? 0, nowMs, cost, b.intervalMs, b.toleranceMs)
+      if (step.allowed) {
+        if (tats.size >= this.#sweepAt) this.#sweep(nowMs)
+        tats.set(b.key, step.tatMs)
+        return { allowed: true, refusedIndex: -1, retryAfterMs: 0, tatsMs: [step.tatMs] }
+      }
+      return { allowed: false, refusedIndex: 0, retryAfterMs: step.retryAfterMs, tatsMs: [step.tatMs] }
+    }
+    const out: number[] = new Array<number>(buckets.length)
+    let refused = -1
+    let retry = 0
+    for (let i = 0; i < buckets.length; i++) {
+      const b = buckets[i]!
+      const step = gcraStep(tats.get(b.key) ?? 0, nowMs, cost, b.intervalMs, b.toleranceMs)
+      out[i] = step.tatMs
+      if (!step.allowed) {
+        if (refused < 0) refused = i
+        if (step.retryAfterMs > retry) retry = step.retryAfterMs
+      }
+    }
+    if (refused >= 0) {
+      for (let i = 0; i < buckets.length; i++) out[i] = tats.get(buckets[i]!.key) ?? 0
+      return { allowed: false, refusedIndex: refused, retryAfterMs: retry, tatsMs: out }
+    }
+    if (tats.size >= this.#sweepAt) this.#sweep(nowMs)
+    for (let i = 0; i < buckets.length; i++) tats.set(buckets[i]!.key, out[i]!)
+    return { allowed: true, refusedIndex: -1, retryAfterMs: 0, tatsMs: out }
+  }
+
+  peek(key: string): number {
+    return this.#tats.get(key) ?? 0
+  }
+
+  reset(key: string): void {
+    this.#tats.delete(key)
+  }
+
+  /** number of keys held (for tests and metrics) */
+  get size(): number {
+    return this.#tats.size
+  }
+
+  async close(): Promise<void> {
+    this.#tats.clear()
+  }
+
+  // A TAT at or before now is a full bucket, the same as no entry; dropping it loses nothing.
+  #sweep(nowMs: number): void {
+    for (const [key, tat] of this.#tats) if (tat <= nowMs) this.#tats.delete(key)
+  }
+}

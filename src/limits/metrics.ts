@@ -1,0 +1,77 @@
+/**
+ * @module The limiter's Prometheus metrics, on the shared registry. Module-level singletons: several
+ * limiters in one process (tests) share them. Label children are cached so a decision costs one
+ * Map lookup and an increment, not a label-object allocation.
+ */
+import { Counter, Gauge } from 'prom-client'
+import { registry } from '../metrics.js'
+
+const decisions = new Counter({
+  name: 'vigil_limits_decisions_total',
+  help: 'Limiter decisions by tier, route priority class and outcome',
+  labelNames: ['tier', 'class', 'outcome'] as const,
+  registers: [registry],
+})
+
+export const fallbackActive = new Gauge({
+  name: 'vigil_limits_fallback_active',
+  help: '1 while the limiter decides without Redis (fallback policy in force), else 0',
+  registers: [registry],
+})
+
+export const fallbackTransitions = new Counter({
+  name: 'vigil_limits_fallback_transitions_total',
+  help: 'Switches between Redis and the fallback policy, by direction and reason',
+  labelNames: ['to', 'reason'] as const,
+  registers: [registry],
+})
+
+export const fallbackDecisions = new Counter({
+  name: 'vigil_limits_fallback_decisions_total',
+  help: 'Decisions made by the fallback policy while Redis was unavailable',
+  labelNames: ['policy'] as const,
+  registers: [registry],
+})
+
+export const defensiveActive = new Gauge({
+  name: 'vigil_limits_defensive_active',
+  help: '1 while defensive mode is on',
+  registers: [registry],
+})
+
+/** Each live limiter registers a source of its heaviest clients' bucket fill. */
+const fillSources = new Set<() => ReadonlyArray<{ clientId: string; tier: string; bucketFill: number }>>()
+const TOP_FILL = 10
+
+new Gauge({
+  name: 'vigil_limits_top_client_bucket_fill',
+  help: `Bucket fill (tokens left / burst) of the ${TOP_FILL} heaviest clients of the current window`,
+  labelNames: ['client', 'tier'] as const,
+  registers: [registry],
+  collect() {
+    this.reset()
+    for (const source of fillSources) {
+      for (const c of source().slice(0, TOP_FILL))
+        this.set({ client: c.clientId, tier: c.tier }, c.bucketFill)
+    }
+  },
+})
+
+export function addFillSource(
+  source: () => ReadonlyArray<{ clientId: string; tier: string; bucketFill: number }>,
+): () => void {
+  fillSources.add(source)
+  return () => fillSources.delete(source)
+}
+
+const children = new Map<string, { inc(): void }>()
+
+export function countDecision(tier: string, cls: string, outcome: string): void {
+  const id = `${tier}\u0000${cls}\u0000${outcome}`
+  let child = children.get(id)
+  if (child === undefined) {
+    child = decisions.labels(tier, cls, outcome)
+    children.set(id, child)
+  }
+  child.inc()
+}

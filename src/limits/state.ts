@@ -1,0 +1,210 @@
+/**
+ * @module The limiter's mutable state — tiers, keys and control multipliers — as one versioned
+ * document, and where it lives: a JSON file written atomically (embedded mode, propagated
+ * in-process) or a Redis key plus a pub/sub channel (scaled out, propagated to every gateway as
+ * soon as it is published). Config seeds the document; admin changes overlay it and persist.
+ */
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Redis } from 'ioredis'
+import type { LimitsConfig } from '../config/limits-schema.js'
+
+export interface TierState {
+  ratePerSec: number
+  burst: number
+  rank: number
+}
+
+export interface KeyState {
+  id: string
+  /** sha256 of the key, hex: the secret itself is never stored */
+  keyHash: string
+  tier: string
+  ratePerSec?: number
+  burst?: number
+  revoked: boolean
+  createdAt: string
+}
+
+/** Runtime control input (what the control plane drives). Multipliers scale rate and burst. */
+export interface Controls {
+  tiers: Record<string, number>
+  classes: Record<string, number>
+  clients: Record<string, number>
+  defensive: boolean
+  /** why the current controls are in force, shown in 429 bodies */
+  reason: string
+  actor: string
+  updatedAt: string
+}
+
+export interface LimitsState {
+  version: number
+  tiers: Record<string, TierState>
+  keys: Record<string, KeyState>
+  controls: Controls
+}
+
+export const BUILTIN_TIERS: Readonly<Record<string, TierState>> = {
+  STD: { ratePerSec: 10, burst: 20, rank: 0 },
+  PRM: { ratePerSec: 100, burst: 200, rank: 1 },
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex')
+}
+
+export function emptyControls(): Controls {
+  return { tiers: {}, classes: {}, clients: {}, defensive: false, reason: '', actor: '', updatedAt: '' }
+}
+
+/** The document the config alone describes (version 0). */
+export function seedState(cfg: LimitsConfig): LimitsState {
+  const tiers: Record<string, TierState> = { ...BUILTIN_TIERS }
+  for (const [name, t] of Object.entries(cfg.tiers)) tiers[name] = { ...t }
+  const keys: Record<string, KeyState> = {}
+  for (const k of cfg.keys) {
+    keys[k.id] = {
+      id: k.id,
+      keyHash: hashKey(k.key),
+      tier: k.tier,
+      ...(k.ratePerSec !== undefined ? { ratePerSec: k.ratePerSec } : {}),
+      ...(k.burst !== undefined ? { burst: k.burst } : {}),
+      revoked: false,
+      createdAt: new Date(0).toISOString(),
+    }
+  }
+  return { version: 0, tiers, keys, controls: emptyControls() }
+}
+
+/** Config seed overlaid with persisted admin changes (persisted entries win by name / id). */
+export function mergeState(seed: LimitsState, persisted: LimitsState | null): LimitsState {
+  if (persisted === null) return seed
+  return {
+    version: persisted.version,
+    tiers: { ...seed.tiers, ...persisted.tiers },
+    keys: { ...seed.keys, ...persisted.keys },
+    controls: { ...emptyControls(), ...persisted.controls },
+  }
+}
+
+export interface StateBackend {
+  readonly kind: 'file' | 'redis'
+  load(): Promise<LimitsState | null>
+  /** persists and tells every instance (including this one's other listeners) */
+  save(state: LimitsState): Promise<void>
+  onChange(listener: (state: LimitsState) => void): void
+  close(): Promise<void>
+}
+
+// Several limiters in one process (tests, embedded mode) share a file; they hear each other here.
+const fileChannels = new EventEmitter()
+fileChannels.setMaxListeners(0)
+
+/** The document in a JSON file, replaced atomically (write a temp file, then rename). */
+export class FileStateBackend implements StateBackend {
+  readonly kind = 'file' as const
+  readonly path: string
+  readonly #listeners: Array<(s: LimitsState) => void> = []
+  readonly #onEvent = (s: LimitsState) => {
+    for (const l of this.#listeners) l(s)
+  }
+
+  constructor(path: string) {
+    this.path = path
+    fileChannels.on(path, this.#onEvent)
+  }
+
+  async load(): Promise<LimitsState | null> {
+    try {
+      return JSON.parse(readFileSync(this.path, 'utf8')) as LimitsState
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
+  }
+
+  async save(state: LimitsState): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true })
+    const tmp = `${this.path}.${process.pid}.tmp`
+    writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 })
+    renameSync(tmp, this.path)
+    fileChannels.emit(this.path, state)
+  }
+
+  onChange(listener: (state: LimitsState) => void): void {
+    this.#listeners.push(listener)
+  }
+
+  async close(): Promise<void> {
+    fileChannels.off(this.path, this.#onEvent)
+  }
+}
+
+/** The document in a Redis key; changes are published so every gateway applies them at once. */
+export class RedisStateBackend implements StateBackend {
+  readonly kind = 'redis' as const
+  readonly #client: Redis
+  readonly #sub: Redis
+  readonly #key: string
+  readonly #listeners: Array<(s: LimitsState) => void> = []
+
+  constructor(client: Redis, keyPrefix: string) {
+    this.#client = client
+    this.#key = `${keyPrefix}state`
+    // A subscribed connection cannot run other commands, so it gets its own; it may queue while
+    // reconnecting because nothing waits on it.
+    this.#sub = client.duplicate({
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+      maxRetriesPerRequest: null,
+    })
+    this.#sub.on('error', () => {})
+    this.#sub.on('message', (_channel: string, message: string) => {
+      try {
+        this.#emit(JSON.parse(message) as LimitsState)
+      } catch {
+        // a foreign or truncated message on our channel: ignore it, the next one carries the whole state
+      }
+    })
+    // After a reconnect, messages sent meanwhile are lost: re-read the document.
+    this.#sub.on('ready', () => {
+      this.load().then(
+        (s) => {
+          if (s !== null) this.#emit(s)
+        },
+        () => {},
+      )
+    })
+    void this.#sub.subscribe(this.#key).catch(() => {})
+  }
+
+  /** resolves once the subscription is live (tests wait on it so no change is missed) */
+  async subscribed(): Promise<void> {
+    await this.#sub.subscribe(this.#key)
+  }
+
+  async load(): Promise<LimitsState | null> {
+    const raw = await this.#client.get(this.#key)
+    return raw === null ? null : (JSON.parse(raw) as LimitsState)
+  }
+
+  async save(state: LimitsState): Promise<void> {
+    const json = JSON.stringify(state)
+    await this.#client.multi().set(this.#key, json).publish(this.#key, json).exec()
+  }
+
+  onChange(listener: (state: LimitsState) => void): void {
+    this.#listeners.push(listener)
+  }
+
+  #emit(s: LimitsState): void {
+    for (const l of this.#listeners) l(s)
+  }
+
+  async close(): Promise<void> {
+    this.#sub.disconnect()
+  }
+}

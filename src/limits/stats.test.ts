@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { ClientStats } from './stats.js'
+
+describe('ClientStats (space-saving top-K)', () => {
+  it('keeps the heavy hitters when many light clients pass through', () => {
+    const s = new ClientStats(5, 60_000)
+    for (let i = 0; i < 2000; i++) {
+      s.count('heavy-a', 'STD', 1, 1000)
+      if (i % 2 === 0) s.count('heavy-b', 'PRM', 1, 1000)
+      s.count(`light-${i}`, 'STD', 1, 1000)
+    }
+    const ids = s.current(1000).clients.map((c) => c.clientId)
+    expect(ids.slice(0, 2)).toEqual(['heavy-a', 'heavy-b'])
+    expect(s.current(1000).clients).toHaveLength(5)
+  })
+
+  it('reports error rate, mean latency and distinct routes per client', () => {
+    const s = new ClientStats(10, 60_000)
+    for (let i = 0; i < 4; i++) s.count('c', 'STD', 0.5, 10)
+    s.observe('c', 'r1', 200, 10, 10)
+    s.observe('c', 'r2', 500, 30, 10)
+    s.observe('c', 'r2', 429, 20, 10)
+    s.observe('c', 'r1', 200, 20, 10)
+    const [c] = s.current(10).clients
+    expect(c).toMatchObject({
+      clientId: 'c',
+      requests: 4,
+      errors: 2,
+      errorRate: 0.5,
+      meanLatencyMs: 20,
+      distinctRoutes: 2,
+      bucketFill: 0.5,
+    })
+  })
+
+  it('exports the last complete window once a window has passed', () => {
+    const s = new ClientStats(10, 1000)
+    s.count('a', 'STD', 1, 100)
+    s.count('b', 'STD', 1, 1100)
+    expect(s.snapshot(1200).clients.map((c) => c.clientId)).toEqual(['a'])
+    expect(s.snapshot(1200).windowStartMs).toBe(0)
+    expect(s.snapshot(5000).clients).toEqual([])
+  })
+})

@@ -1,0 +1,139 @@
+/**
+ * @module Per-client statistics for abuse detection, for the heaviest clients only: a space-saving
+ * top-K (Metwally, Agrawal, El Abbadi, "Efficient Computation of Frequent and Top-k Elements in
+ * Data Streams", ICDT 2005). K counters; a new client takes over the smallest counter and inherits
+ * its count as an over-estimate bound, so any client with more than N/K requests is guaranteed to
+ * be tracked. Windows are tumbling; the last complete one is what the control plane reads.
+ */
+
+export interface ClientWindowStats {
+  clientId: string
+  tier: string
+  /** estimated requests in the window (an over-estimate by at most `overcount`) */
+  requests: number
+  overcount: number
+  errors: number
+  /** errors / observed responses (5xx and 429 count as errors) */
+  errorRate: number
+  meanLatencyMs: number
+  /** distinct routes seen (capped at `MAX_ROUTES`) */
+  distinctRoutes: number
+  /** tokens left / burst at the last decision, 0..1 */
+  bucketFill: number
+}
+
+export interface ClientStatsSnapshot {
+  windowStartMs: number
+  windowMs: number
+  clients: ClientWindowStats[]
+}
+
+const MAX_ROUTES = 256
+
+class Entry {
+  requests = 0
+  overcount = 0
+  observed = 0
+  errors = 0
+  latencySumMs = 0
+  routes = new Set<string>()
+  fill = 1
+  tier = ''
+  constructor(readonly clientId: string) {}
+}
+
+export class ClientStats {
+  readonly #k: number
+  readonly #windowMs: number
+  #entries = new Map<string, Entry>()
+  #windowStart = -1
+  #last: ClientStatsSnapshot | null = null
+
+  constructor(k: number, windowMs: number) {
+    this.#k = k
+    this.#windowMs = windowMs
+  }
+
+  /** counts one decision for a client (admitted or not) and remembers its bucket fill */
+  count(clientId: string, tier: string, fill: number, nowMs: number): void {
+    this.#roll(nowMs)
+    let e = this.#entries.get(clientId)
+    if (e === undefined) {
+      e = new Entry(clientId)
+      if (this.#entries.size >= this.#k) {
+        // O(K) scan only when an untracked client arrives at a full table; tracked clients are O(1).
+        let min: Entry | undefined
+        for (const x of this.#entries.values()) if (min === undefined || x.requests < min.requests) min = x
+        this.#entries.delete(min!.clientId)
+        e.requests = min!.requests
+        e.overcount = min!.requests
+      }
+      this.#entries.set(clientId, e)
+    }
+    e.requests++
+    e.fill = fill
+    e.tier = tier
+  }
+
+  /** records a finished response for a tracked client (untracked ones are light by definition) */
+  observe(clientId: string, routeId: string, status: number, latencyMs: number, nowMs: number): void {
+    this.#roll(nowMs)
+    const e = this.#entries.get(clientId)
+    if (e === undefined) return
+    e.observed++
+    if (status >= 500 || status === 429) e.errors++
+    e.latencySumMs += latencyMs
+    if (e.routes.size < MAX_ROUTES) e.routes.add(routeId)
+  }
+
+  /** the last complete window, or the current one when none has completed yet */
+  snapshot(nowMs: number): ClientStatsSnapshot {
+    this.#roll(nowMs)
+    return this.#last ?? this.#build()
+  }
+
+  /** the window being filled now */
+  current(nowMs: number): ClientStatsSnapshot {
+    this.#roll(nowMs)
+    return this.#build()
+  }
+
+  #build(): ClientStatsSnapshot {
+    const clients: ClientWindowStats[] = []
+    for (const e of this.#entries.values()) {
+      clients.push({
+        clientId: e.clientId,
+        tier: e.tier,
+        requests: e.requests,
+        overcount: e.overcount,
+        errors: e.errors,
+        errorRate: e.observed === 0 ? 0 : e.errors / e.observed,
+        meanLatencyMs: e.observed === 0 ? 0 : e.latencySumMs / e.observed,
+        distinctRoutes: e.routes.size,
+        bucketFill: e.fill,
+      })
+    }
+    clients.sort((a, b) => b.requests - a.requests)
+    return { windowStartMs: this.#windowStart, windowMs: this.#windowMs, clients }
+  }
+
+  #roll(nowMs: number): void {
+    if (this.#windowStart < 0) {
+      this.#windowStart = nowMs - (nowMs % this.#windowMs)
+      return
+    }
+    if (nowMs < this.#windowStart + this.#windowMs) return
+    const elapsedWindows = Math.floor((nowMs - this.#windowStart) / this.#windowMs)
+    // A gap of more than one window means the last complete window was empty.
+    this.#last =
+      elapsedWindows === 1
+        ? this.#build()
+        : {
+            windowStartMs: nowMs - (nowMs % this.#windowMs) - this.#windowMs,
+            windowMs: this.#windowMs,
+            clients: [],
+          }
+    this.#entries = new Map()
+    this.#windowStart = nowMs - (nowMs % this.#windowMs)
+  }
+}
