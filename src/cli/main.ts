@@ -7,6 +7,11 @@ type Loader = () => Promise<{ command: Command }>
 // Loaded lazily so `vigil detect` never pays for the gateway, databases or TensorFlow.
 const COMMANDS: Record<string, Loader> = {
   'check-config': () => import('./commands/check-config.js'),
+  start: () => import('./commands/start.js'),
+  gateway: () => import('./commands/gateway.js'),
+  detect: () => import('./commands/detect.js'),
+  mock: () => import('./commands/mock.js'),
+  load: () => import('./commands/load.js'),
 }
 
 function help(): string {

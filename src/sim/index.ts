@@ -10,3 +10,7 @@ export type {
 } from './mock-service.js'
 export { fitLatency, latencyQuantile, parseLatencyRange, sampleLatency, seededRandom } from './latency.js'
 export type { LatencyModel } from './latency.js'
+export { runLoad, formatSummary } from './load.js'
+export type { LoadOptions, LoadProgress, LoadSummary } from './load.js'
+export { LOAD_PATTERNS, parsePattern, pickKey, rateAt } from './patterns.js'
+export type { LoadPattern } from './patterns.js'
