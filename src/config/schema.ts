@@ -1,40 +1,121 @@
 /** @module The vigil.yaml schema: strict (unknown keys are errors), every default in one place. */
+import { METHODS } from 'node:http'
 import { z } from 'zod'
 import { limitsSchema, routeLimitSchema } from './limits-schema.js'
 import { busSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+const ms = (fallback: number) => z.number().int().min(0).default(fallback)
+const positiveMs = (fallback: number) => z.number().int().positive().default(fallback)
 
 export const targetSchema = z.union([
   url,
   z.strictObject({ url, weight: z.number().int().positive().default(1) }),
 ])
 
+/** Envoy-style retry budget: retries in flight may be at most `ratio` of requests in flight (but always `minRetries`). */
+export const retryBudgetSchema = z.strictObject({
+  ratio: z.number().min(0).max(1).default(0.2),
+  minRetries: z.number().int().min(0).default(3),
+})
+
+/** Outlier ejection per target: consecutive failures open the breaker; each repeat ejection lasts longer. */
+export const breakerSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  consecutiveFailures: z.number().int().positive().default(5),
+  baseEjectionMs: positiveMs(30_000),
+  maxEjectionMs: positiveMs(300_000),
+})
+
+/** Active health checks: `GET path` every `intervalMs`; thresholds of consecutive results flip the verdict. */
+export const healthCheckSchema = z.strictObject({
+  path: z.string().startsWith('/', 'a health check path starts with "/"').default('/health'),
+  intervalMs: positiveMs(5_000),
+  timeoutMs: positiveMs(2_000),
+  healthyThreshold: z.number().int().positive().default(2),
+  unhealthyThreshold: z.number().int().positive().default(3),
+})
+
 export const serviceSchema = z.strictObject({
   targets: z.array(targetSchema).min(1, 'a service needs at least one target URL'),
   balancer: z.enum(['round-robin', 'least-outstanding']).default('round-robin'),
+  /** keep-alive connections per target (undici Pool `connections`) */
+  connectionsPerTarget: z.number().int().positive().default(128),
+  /** how long an idle upstream connection is kept open */
+  keepAliveTimeoutMs: positiveMs(4_000),
+  /** TCP connect timeout of the target pools (routes add their own `connectTimeoutMs`) */
+  socketConnectTimeoutMs: positiveMs(5_000),
+  retryBudget: retryBudgetSchema.prefault({}),
+  breaker: breakerSchema.prefault({}),
+  /** absent: no active checks (passive health from live traffic still applies) */
+  healthCheck: healthCheckSchema.optional(),
+})
+
+export const RETRY_ON = ['connect-error', 'timeout', '502', '503', '504'] as const
+
+export const retrySchema = z.strictObject({
+  /** total tries including the first; 1 disables retries */
+  attempts: z.number().int().min(1).max(10).default(3),
+  backoffBaseMs: ms(25),
+  backoffMaxMs: ms(1_000),
+  on: z.array(z.enum(RETRY_ON)).default([...RETRY_ON]),
 })
 
 export const routeSchema = z.strictObject({
   /** name used in metrics and series keys; defaults to the path */
   name: z.string().min(1).optional(),
+  /** `/users/:id` segments are parameters; prefix routes also match everything below the path */
   path: z.string().startsWith('/', 'a route path starts with "/"'),
   match: z.enum(['prefix', 'exact']).default('prefix'),
   methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper case, e.g. GET')).optional(),
   service: z.string().min(1),
+  /** until the request is written on a connected upstream socket (includes waiting for a pooled connection) */
+  connectTimeoutMs: positiveMs(3_000),
+  /** from the request being written until the response headers arrive, per attempt */
+  firstByteTimeoutMs: positiveMs(15_000),
+  /** overall deadline until the response starts, across every attempt and backoff */
+  totalTimeoutMs: positiveMs(30_000),
+  /** longest silence between two chunks of the response body */
+  bodyIdleTimeoutMs: positiveMs(30_000),
+  /** overrides gateway.bodyLimitBytes for this route */
+  bodyLimitBytes: z.number().int().min(0).optional(),
+  retry: retrySchema.prefault({}),
   limit: routeLimitSchema.optional(),
+})
+
+export const accessLogSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** fraction of successful requests logged; errors (5xx, timeouts, connect errors, aborts) are always logged */
+  sampleRate: z.number().min(0).max(1).default(1),
+  /** `stdout`, `stderr` or a file path (appended to) */
+  destination: z.string().min(1).default('stdout'),
+})
+
+export const gatewaySchema = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** request bodies larger than this get 413 (0 = no limit) */
+  bodyLimitBytes: z.number().int().min(0).default(1_073_741_824),
+  /** request bodies up to this size are buffered so a failed attempt can be retried; larger ones stream */
+  retryBufferBytes: z.number().int().min(0).default(65_536),
+  /** a client must send all request headers within this time (slowloris) */
+  headersTimeoutMs: positiveMs(10_000),
+  /** a client must send the whole request within this time (0 = no limit, for large uploads) */
+  requestTimeoutMs: ms(300_000),
+  /** a socket with no activity for this long is closed */
+  idleTimeoutMs: positiveMs(60_000),
+  /** an idle keep-alive client connection is closed after this long */
+  keepAliveTimeoutMs: positiveMs(5_000),
+  /** on SIGTERM, in-flight requests get this long to finish */
+  shutdownGraceMs: positiveMs(10_000),
+  accessLog: accessLogSchema.prefault({}),
 })
 
 export const configSchema = z.strictObject({
   /** the environment this gateway runs in; part of every series key */
   env: z.string().min(1).default('default'),
-  gateway: z
-    .strictObject({
-      host: z.string().default('0.0.0.0'),
-      port: z.coerce.number().int().min(0).max(65535).default(8080),
-    })
-    .default({ host: '0.0.0.0', port: 8080 }),
+  gateway: gatewaySchema.prefault({}),
   admin: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
@@ -55,13 +136,22 @@ export const configSchema = z.strictObject({
 })
 
 export type Config = z.infer<typeof configSchema>
+export type GatewayConfig = z.infer<typeof gatewaySchema>
 export type ServiceConfig = z.infer<typeof serviceSchema>
 export type RouteConfig = z.infer<typeof routeSchema>
+export type RetryOn = (typeof RETRY_ON)[number]
 
-/** Checks that span fields: routes name known services, no duplicate route names. */
+/** The name a route is known by in metrics, logs and series keys. */
+export function routeName(route: RouteConfig): string {
+  return route.name ?? route.path
+}
+
+/** Checks that span fields: routes name known services, unique route names and paths, consistent timeouts. */
 export function crossCheck(cfg: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = []
   const known = Object.keys(cfg.services)
+  const names = new Map<string, number>()
+  const paths = new Map<string, number>()
   cfg.routes.forEach((route, i) => {
     if (!(route.service in cfg.services)) {
       problems.push({
@@ -69,6 +159,55 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
         message: `unknown service "${route.service}" (known: ${known.join(', ') || 'none; add one under services:'})`,
       })
     }
+    const name = routeName(route)
+    const sameName = names.get(name)
+    if (sameName !== undefined) {
+      problems.push({
+        path: `routes[${i}].name`,
+        message: `route name "${name}" is already used by routes[${sameName}]; give one of them a distinct name:`,
+      })
+    } else names.set(name, i)
+    const methods = route.methods === undefined ? ['*'] : route.methods
+    route.methods?.forEach((m, j) => {
+      if (!METHODS.includes(m)) {
+        problems.push({
+          path: `routes[${i}].methods[${j}]`,
+          message: `unknown HTTP method "${m}"; use one of GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS`,
+        })
+      }
+    })
+    for (const m of methods) {
+      const key = `${route.match} ${m} ${route.path.replace(/:[^/]+/g, ':')}`
+      const other = paths.get(key) ?? paths.get(`${route.match} * ${route.path.replace(/:[^/]+/g, ':')}`)
+      if (other !== undefined) {
+        problems.push({
+          path: `routes[${i}].path`,
+          message: `"${route.path}" (${route.match}, ${m === '*' ? 'all methods' : m}) is already matched by routes[${other}]; remove one or narrow its methods:`,
+        })
+        break
+      }
+    }
+    for (const m of methods) paths.set(`${route.match} ${m} ${route.path.replace(/:[^/]+/g, ':')}`, i)
+    if (route.firstByteTimeoutMs > route.totalTimeoutMs) {
+      problems.push({
+        path: `routes[${i}].firstByteTimeoutMs`,
+        message: `${route.firstByteTimeoutMs} is longer than totalTimeoutMs ${route.totalTimeoutMs}; make it at most totalTimeoutMs`,
+      })
+    }
+    if (route.retry.backoffBaseMs > route.retry.backoffMaxMs) {
+      problems.push({
+        path: `routes[${i}].retry.backoffBaseMs`,
+        message: `${route.retry.backoffBaseMs} is larger than backoffMaxMs ${route.retry.backoffMaxMs}; make it at most backoffMaxMs`,
+      })
+    }
   })
+  for (const [name, svc] of Object.entries(cfg.services)) {
+    if (svc.breaker.baseEjectionMs > svc.breaker.maxEjectionMs) {
+      problems.push({
+        path: `services.${name}.breaker.baseEjectionMs`,
+        message: `${svc.breaker.baseEjectionMs} is larger than maxEjectionMs ${svc.breaker.maxEjectionMs}; make it at most maxEjectionMs`,
+      })
+    }
+  }
   return problems
 }

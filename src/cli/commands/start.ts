@@ -1,0 +1,23 @@
+/** @module `vigil start --config FILE`: embedded mode (gateway, admin API and, later, the control plane). */
+import { parseFlags } from '../args.js'
+import type { Command } from '../command.js'
+import { startVigil } from '../runtime.js'
+
+const usage = `usage: vigil start [--config vigil.yaml]
+
+Runs Vigil in one process: the gateway, the admin API (and the control plane as areas land).
+SIGHUP reloads the config; SIGTERM drains in-flight requests (gateway.shutdownGraceMs) and exits 0.`
+
+export const command: Command = {
+  summary: 'run the gateway, admin API and control plane in one process',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags(
+      argv,
+      { config: { type: 'string', short: 'c', default: 'vigil.yaml' } },
+      usage,
+    )
+    await startVigil({ configFile: values.config as string, mode: 'embedded', handleSignals: true })
+    return new Promise<number>(() => {})
+  },
+}

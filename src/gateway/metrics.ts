@@ -1,0 +1,166 @@
+/**
+ * @module Gateway metrics in the shared prom-client registry. Label children are resolved once
+ * per route plan (and cached per method and status class), so a request costs an array lookup and
+ * an `inc`, never a label-set hash.
+ */
+import { Counter, Gauge, Histogram } from 'prom-client'
+import { registry } from '../metrics.js'
+
+/** Methods with their own cached children; anything else is counted as OTHER. */
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'OTHER'] as const
+const METHOD_INDEX: Record<string, number> = {
+  GET: 0,
+  HEAD: 1,
+  POST: 2,
+  PUT: 3,
+  DELETE: 4,
+  PATCH: 5,
+  OPTIONS: 6,
+}
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+
+export function methodIndex(method: string): number {
+  return METHOD_INDEX[method] ?? 7
+}
+
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'status_5xx' | 'reset'
+
+/** What the live gateways expose for the collect-time gauges. */
+export interface GaugeSource {
+  inFlight(): number
+  breakerStates(): Iterable<{ service: string; target: string; state: number }>
+}
+
+const sources = new Set<GaugeSource>()
+
+let m: {
+  requests: Counter<'route' | 'service' | 'method' | 'status_class'>
+  duration: Histogram<'route' | 'service'>
+  upstreamErrors: Counter<'service' | 'kind'>
+  retries: Counter<'route' | 'service'>
+  retryBudgetExhausted: Counter<'service'>
+} | null = null
+
+function metrics(): NonNullable<typeof m> {
+  if (m !== null) return m
+  // Gauges are computed when scraped, from whichever gateways are alive in this process.
+  new Gauge({
+    name: 'vigil_gateway_in_flight_requests',
+    help: 'Requests being served by the gateway',
+    registers: [registry],
+    collect() {
+      let n = 0
+      for (const s of sources) n += s.inFlight()
+      this.set(n)
+    },
+  })
+  new Gauge({
+    name: 'vigil_gateway_breaker_state',
+    help: 'Circuit breaker state per target: 0 closed, 1 half-open, 2 open',
+    labelNames: ['service', 'target'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const s of sources)
+        for (const b of s.breakerStates()) this.set({ service: b.service, target: b.target }, b.state)
+    },
+  })
+  m = {
+    requests: new Counter({
+      name: 'vigil_gateway_requests_total',
+      help: 'Requests answered by the gateway',
+      labelNames: ['route', 'service', 'method', 'status_class'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'vigil_gateway_request_duration_seconds',
+      help: 'Time from request received to response finished, including retries',
+      labelNames: ['route', 'service'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    upstreamErrors: new Counter({
+      name: 'vigil_gateway_upstream_errors_total',
+      help: 'Failed upstream attempts by kind (connect, timeout, status_5xx, reset)',
+      labelNames: ['service', 'kind'],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'vigil_gateway_retries_total',
+      help: 'Retried upstream attempts',
+      labelNames: ['route', 'service'],
+      registers: [registry],
+    }),
+    retryBudgetExhausted: new Counter({
+      name: 'vigil_gateway_retry_budget_exhausted_total',
+      help: 'Retries refused because the retry budget was spent',
+      labelNames: ['service'],
+      registers: [registry],
+    }),
+  }
+  return m
+}
+
+export function registerGaugeSource(s: GaugeSource): void {
+  metrics()
+  sources.add(s)
+}
+
+export function unregisterGaugeSource(s: GaugeSource): void {
+  sources.delete(s)
+}
+
+type Inc = { inc(n?: number): void }
+type Observe = { observe(v: number): void }
+
+/** Metric children of one route plan. */
+export class RouteMetrics {
+  readonly #route: string
+  readonly #service: string
+  /** [method][status class] children, created on first use */
+  readonly #requests: (Inc | undefined)[][]
+  readonly duration: Observe
+  readonly retries: Inc
+  readonly budgetExhausted: Inc
+  readonly #errors: Record<UpstreamErrorKind, Inc | undefined> = {
+    connect: undefined,
+    timeout: undefined,
+    status_5xx: undefined,
+    reset: undefined,
+  }
+
+  constructor(route: string, service: string) {
+    const mm = metrics()
+    this.#route = route
+    this.#service = service
+    this.#requests = METHODS.map(() => [undefined, undefined, undefined, undefined, undefined])
+    this.duration = mm.duration.labels({ route, service })
+    this.retries = mm.retries.labels({ route, service })
+    this.budgetExhausted = mm.retryBudgetExhausted.labels({ service })
+  }
+
+  request(methodIdx: number, status: number): void {
+    const cls = status < 200 ? 0 : status >= 500 ? 4 : ((status / 100) | 0) - 1
+    const row = this.#requests[methodIdx]
+    let child = row[cls]
+    if (child === undefined) {
+      child = metrics().requests.labels({
+        route: this.#route,
+        service: this.#service,
+        method: METHODS[methodIdx],
+        status_class: STATUS_CLASSES[cls],
+      })
+      row[cls] = child
+    }
+    child.inc()
+  }
+
+  upstreamError(kind: UpstreamErrorKind): void {
+    let child = this.#errors[kind]
+    if (child === undefined) {
+      child = metrics().upstreamErrors.labels({ service: this.#service, kind })
+      this.#errors[kind] = child
+    }
+    child.inc()
+  }
+}

@@ -1,0 +1,272 @@
+/**
+ * @module The gateway: a node:http server whose request handler routes through the current
+ * `RouteTable` and hands each request to an `Exchange`. Owns the route-table swap on reload,
+ * the shared deadline sweeper, graceful shutdown, access log and metrics sources.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from '../config/schema.js'
+import { VGL_ERR_GATEWAY_LISTEN, VGL_ERR_GATEWAY_NO_ROUTE } from '../errors.js'
+import type { Admission } from '../limits/admission.js'
+import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
+import { AccessLog } from './access-log.js'
+import { Exchange, type ExchangeHost } from './exchange.js'
+import { randomId128 } from './ids.js'
+import { registerGaugeSource, unregisterGaugeSource, type GaugeSource } from './metrics.js'
+import { writeProblem } from './problem.js'
+import { RouteTable, TargetRegistry } from './route-table.js'
+import type { RouteView, ServiceView } from './views.js'
+
+/** Deadline resolution: timeouts fire within this many ms of their due time. */
+const SWEEP_INTERVAL_MS = 20
+/** How often a retired route table checks whether its requests have drained. */
+const RETIRE_POLL_MS = 100
+
+export interface GatewayOptions {
+  admission?: Admission
+  recorder?: Recorder
+  logger: Logger
+}
+
+export interface Gateway {
+  /** Binds `gateway.host:gateway.port` (port 0 picks a free one). */
+  listen(): Promise<{ port: number }>
+  /** Swaps in a new route table built from `config`; in-flight requests finish on the old one. */
+  swap(config: Config): void
+  routes(): RouteView[]
+  services(): ServiceView[]
+  /** requests being served right now */
+  inFlight(): number
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes everything. */
+  close(graceMs?: number): Promise<void>
+}
+
+const BREAKER_STATE = { closed: 0, 'half-open': 1, open: 2 } as const
+
+class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
+  readonly admission: Admission | null
+  readonly pending = new Set<Exchange>()
+  readonly proto = 'http'
+  closing = false
+  #config: Config
+  #table: RouteTable
+  readonly #registry = new TargetRegistry()
+  readonly #recorder: Recorder
+  readonly #logger: Logger
+  #accessLog: AccessLog | null
+  readonly #server: Server
+  #sweeper: NodeJS.Timeout | null = null
+  #inFlight = 0
+  #idle: (() => void) | null = null
+  #closed: Promise<void> | null = null
+  readonly #sockets = new Set<Socket>()
+
+  constructor(config: Config, opts: GatewayOptions) {
+    this.#config = config
+    this.admission = opts.admission ?? null
+    this.#recorder = opts.recorder ?? NOOP_RECORDER
+    this.#logger = opts.logger
+    this.#table = new RouteTable(config, this.#recorder, this.#registry)
+    this.#accessLog = config.gateway.accessLog.enabled ? new AccessLog(config.gateway.accessLog) : null
+    const g = config.gateway
+    this.#server = createServer(
+      {
+        headersTimeout: g.headersTimeoutMs,
+        requestTimeout: g.requestTimeoutMs,
+        keepAliveTimeout: g.keepAliveTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, g.headersTimeoutMs),
+        noDelay: true,
+      },
+      this.#onRequest,
+    )
+    this.#server.timeout = g.idleTimeoutMs
+    this.#server.on('connection', (s: Socket) => {
+      this.#sockets.add(s)
+      s.once('close', () => this.#sockets.delete(s))
+    })
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (socket.writable && !socket.destroyed) {
+        const status =
+          err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+        )
+      } else socket.destroy()
+    })
+    registerGaugeSource(this)
+  }
+
+  // An arrow property so node:http can call it without `.bind` and without a per-request closure.
+  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const startedAt = performance.now()
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q < 0 ? url : url.slice(0, q)
+    const table = this.#table
+    const plan = table.find(req.method ?? 'GET', path)
+    if (plan === null) {
+      this.#noRoute(req, res, path, startedAt)
+      return
+    }
+    this.#inFlight++
+    const ex = new Exchange(this, table, plan, req, res, url, q, startedAt, Date.now())
+    if (this.#sweeper === null) this.#startSweeper()
+    ex.start()
+  }
+
+  #noRoute(req: IncomingMessage, res: ServerResponse, path: string, startedAt: number): void {
+    const given = req.headers['x-request-id']
+    const requestId =
+      typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomId128()
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    writeProblem(
+      res,
+      VGL_ERR_GATEWAY_NO_ROUTE,
+      'Not Found',
+      `no route matches ${req.method} ${path}`,
+      requestId,
+      null,
+      null,
+      hasBody || this.closing,
+    )
+    this.#accessLog?.writeNoRoute(requestId, req.method ?? '', path, performance.now() - startedAt)
+  }
+
+  finished(ex: Exchange): void {
+    this.#inFlight--
+    this.#accessLog?.write(ex)
+    if (this.#inFlight === 0 && this.#idle !== null) this.#idle()
+    const table = ex.table
+    if (table.retired && table.inFlight === 0) this.#releaseTable(table)
+  }
+
+  #startSweeper(): void {
+    const pending = this.pending
+    this.#sweeper = setInterval(() => {
+      if (pending.size === 0) return
+      const now = Date.now()
+      for (const ex of pending) {
+        if (now >= ex.deadlineMs || (ex.attempt !== null && now >= ex.attempt.deadlineMs) || ex.done)
+          ex.onTick(now)
+      }
+    }, SWEEP_INTERVAL_MS)
+    this.#sweeper.unref()
+  }
+
+  listen(): Promise<{ port: number }> {
+    const { host, port } = this.#config.gateway
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(VGL_ERR_GATEWAY_LISTEN(`${host}:${port}`, err.code ?? err.message))
+      this.#server.once('error', onError)
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError)
+        resolve({ port: (this.#server.address() as AddressInfo).port })
+      })
+    })
+  }
+
+  swap(config: Config): void {
+    const next = new RouteTable(config, this.#recorder, this.#registry)
+    const old = this.#table
+    this.#table = next
+    if (JSON.stringify(config.gateway.accessLog) !== JSON.stringify(this.#config.gateway.accessLog)) {
+      this.#accessLog?.flush()
+      this.#accessLog = config.gateway.accessLog.enabled ? new AccessLog(config.gateway.accessLog) : null
+    }
+    this.#config = config
+    old.retired = true
+    if (old.inFlight === 0) this.#releaseTable(old)
+    else {
+      // Long requests on the old table keep their pools; poll so a table whose last request
+      // ended without passing through `finished` (never happens today) cannot leak.
+      const timer = setInterval(() => {
+        if (old.inFlight === 0) {
+          clearInterval(timer)
+          this.#releaseTable(old)
+        }
+      }, RETIRE_POLL_MS)
+      timer.unref()
+    }
+  }
+
+  #releaseTable(table: RouteTable): void {
+    if (!table.retired || table.targets.length === 0) return
+    const targets = table.targets.splice(0)
+    for (const t of targets) {
+      const closing = this.#registry.release(t)
+      closing?.catch((err: unknown) =>
+        this.#logger.warn({ err, target: t.url }, 'closing an upstream pool failed'),
+      )
+    }
+  }
+
+  routes(): RouteView[] {
+    return this.#table.plans.map((p) => p.view())
+  }
+
+  services(): ServiceView[] {
+    const now = Date.now()
+    return [...this.#table.services.values()].map((s) => s.view(now))
+  }
+
+  inFlight(): number {
+    return this.#inFlight
+  }
+
+  *breakerStates(): Iterable<{ service: string; target: string; state: number }> {
+    const now = Date.now()
+    for (const t of this.#registry.all()) {
+      yield { service: t.service, target: t.url, state: BREAKER_STATE[t.view(now).breaker] }
+    }
+  }
+
+  close(graceMs = this.#config.gateway.shutdownGraceMs): Promise<void> {
+    this.#closed ??= this.#close(graceMs)
+    return this.#closed
+  }
+
+  async #close(graceMs: number): Promise<void> {
+    this.closing = true
+    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    this.#server.closeIdleConnections()
+    if (this.#inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs)
+        this.#idle = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    this.#idle = null
+    const drained = this.#inFlight === 0
+    this.#server.closeAllConnections()
+    for (const s of this.#sockets) s.destroy()
+    await serverClosed
+    if (this.#sweeper !== null) clearInterval(this.#sweeper)
+    this.#sweeper = null
+    this.#table.retired = true
+    this.#releaseTable(this.#table)
+    await Promise.allSettled([...this.#registry.all()].map((t) => t.close(false)))
+    unregisterGaugeSource(this)
+    this.#accessLog?.flush()
+    if (!drained)
+      this.#logger.warn({ graceMs }, 'gateway closed with requests still in flight after the grace period')
+  }
+}
+
+/**
+ * Creates a gateway for a validated config. Nothing listens until `listen()`.
+ *
+ * @example
+ * const gw = createGateway(loadConfig('vigil.yaml'), { logger: pino() })
+ * const { port } = await gw.listen()
+ * // ... later
+ * await gw.close(10_000)
+ */
+export function createGateway(config: Config, opts: GatewayOptions): Gateway {
+  return new GatewayImpl(config, opts)
+}

@@ -1,0 +1,150 @@
+/**
+ * @module One upstream target: its keep-alive connection pool (undici), circuit breaker, active
+ * health verdict, in-flight count and a two-bucket recent error rate for passive health views.
+ * Target state survives config reloads when the service keeps the same URL.
+ */
+import { Pool } from 'undici'
+import type { ServiceConfig } from '../config/schema.js'
+import { CircuitBreaker } from './breaker.js'
+import type { TargetView } from './views.js'
+
+const RECENT_WINDOW_MS = 10_000
+
+export class TargetState {
+  readonly url: string
+  readonly origin: string
+  readonly service: string
+  /** base path of the target URL, prepended to proxied paths ('' for none) */
+  readonly basePath: string
+  weight: number
+  readonly pool: Pool
+  readonly breaker: CircuitBreaker
+  /** active health verdict; true when checks are off */
+  healthy = true
+  inFlight = 0
+  #healthOk = 0
+  #healthFail = 0
+  #healthTimer: NodeJS.Timeout | null = null
+  #healthKey = ''
+  #healthRunning = false
+  #bucketStartMs = 0
+  #cur = 0
+  #curErr = 0
+  #prev = 0
+  #prevErr = 0
+  /** how many route tables use this target; released pools close when it reaches 0 */
+  refs = 0
+
+  constructor(service: string, url: string, weight: number, cfg: ServiceConfig) {
+    const u = new URL(url)
+    this.url = url
+    this.service = service
+    this.origin = u.origin
+    this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')
+    this.weight = weight
+    this.pool = new Pool(this.origin, {
+      connections: cfg.connectionsPerTarget,
+      keepAliveTimeout: cfg.keepAliveTimeoutMs,
+      connect: { timeout: cfg.socketConnectTimeoutMs },
+      pipelining: 1,
+    })
+    this.breaker = new CircuitBreaker(cfg.breaker)
+  }
+
+  /** True when the target may take traffic now (healthy and breaker not open). */
+  available(nowMs: number): boolean {
+    return this.healthy && this.breaker.available(nowMs)
+  }
+
+  /** Counts one finished attempt for the recent error rate. */
+  count(nowMs: number, failed: boolean): void {
+    if (nowMs - this.#bucketStartMs >= RECENT_WINDOW_MS) {
+      const stale = nowMs - this.#bucketStartMs >= 2 * RECENT_WINDOW_MS
+      this.#prev = stale ? 0 : this.#cur
+      this.#prevErr = stale ? 0 : this.#curErr
+      this.#cur = 0
+      this.#curErr = 0
+      this.#bucketStartMs = nowMs
+    }
+    this.#cur++
+    if (failed) this.#curErr++
+  }
+
+  view(nowMs: number): TargetView {
+    const fresh = nowMs - this.#bucketStartMs < 2 * RECENT_WINDOW_MS
+    const n = fresh ? this.#cur + this.#prev : 0
+    const e = fresh ? this.#curErr + this.#prevErr : 0
+    const b = this.breaker
+    const state = b.state === 'open' && nowMs >= b.openUntilMs ? 'half-open' : b.state
+    return {
+      url: this.url,
+      healthy: this.healthy,
+      breaker: state,
+      ejectedUntilMs: b.state === 'open' ? b.openUntilMs : null,
+      inFlight: this.inFlight,
+      recentErrorRate: n === 0 ? 0 : e / n,
+      recentRequests: n,
+    }
+  }
+
+  /** (Re)starts or stops active health checks to match the service config. */
+  configureHealth(cfg: ServiceConfig): void {
+    const hc = cfg.healthCheck
+    const key = hc === undefined ? '' : JSON.stringify(hc)
+    if (key === this.#healthKey) return
+    this.#healthKey = key
+    this.stopHealth()
+    if (hc === undefined) {
+      this.healthy = true
+      return
+    }
+    this.#healthOk = 0
+    this.#healthFail = 0
+    this.#healthTimer = setInterval(() => void this.#check(hc), hc.intervalMs)
+    this.#healthTimer.unref()
+    void this.#check(hc)
+  }
+
+  stopHealth(): void {
+    if (this.#healthTimer !== null) clearInterval(this.#healthTimer)
+    this.#healthTimer = null
+  }
+
+  async #check(hc: NonNullable<ServiceConfig['healthCheck']>): Promise<void> {
+    if (this.#healthRunning) return
+    this.#healthRunning = true
+    let ok = false
+    try {
+      const res = await this.pool.request({
+        path: this.basePath + hc.path,
+        method: 'GET',
+        headersTimeout: hc.timeoutMs,
+        bodyTimeout: hc.timeoutMs,
+        signal: AbortSignal.timeout(hc.timeoutMs),
+      })
+      await res.body.dump()
+      ok = res.statusCode >= 200 && res.statusCode < 300
+    } catch {
+      ok = false
+    } finally {
+      this.#healthRunning = false
+    }
+    if (this.#healthTimer === null) return
+    if (ok) {
+      this.#healthFail = 0
+      this.#healthOk++
+      if (!this.healthy && this.#healthOk >= hc.healthyThreshold) this.healthy = true
+      if (this.healthy && this.breaker.state !== 'closed') this.breaker.forceClose(Date.now())
+    } else {
+      this.#healthOk = 0
+      this.#healthFail++
+      if (this.healthy && this.#healthFail >= hc.unhealthyThreshold) this.healthy = false
+    }
+  }
+
+  async close(graceful: boolean): Promise<void> {
+    this.stopHealth()
+    if (graceful) await this.pool.close()
+    else await this.pool.destroy()
+  }
+}
