@@ -253,3 +253,8 @@ export function formatNumber(n: number): string {
   if (a >= 1e-4 && a < 1e15) return String(Number(n.toFixed(6)))
   return String(Number(n.toPrecision(7)))
 }
+
+/** Quotes a CSV field only when it needs it (comma, quote or line break). */
+export function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
+}

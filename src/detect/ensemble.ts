@@ -1,0 +1,249 @@
+/** @module The default detector: calibrated members combined by the harmonic mean p-value, with alarms and explanations. */
+import { Alarm, type AlarmOptions, type AlarmTransition } from './alarm.js'
+import { Cusum } from './cusum.js'
+import { VGL_ERR_DETECT_SNAPSHOT } from '../errors.js'
+import {
+  MAX_SURPRISE,
+  checkFinite,
+  type Detector,
+  type DetectorSnapshot,
+  type SurpriseDetector,
+} from './detector.js'
+import { HalfSpaceTreesDetector, IsolationForestDetector } from './embedded.js'
+import { AnomalyLikelihood, type LikelihoodOptions } from './likelihood.js'
+import { PoissonTail } from './poisson-tail.js'
+import { RobustZ } from './robust-z.js'
+import { RollingQuantile } from './rolling-quantile.js'
+
+/** Names of the univariate member detectors. */
+export type MemberName = 'robust-z' | 'rolling-quantile' | 'poisson' | 'hst' | 'iforest' | 'cusum'
+
+export const MEMBER_NAMES: readonly MemberName[] = [
+  'robust-z',
+  'rolling-quantile',
+  'poisson',
+  'hst',
+  'iforest',
+  'cusum',
+]
+
+/** The default members. Poisson is left out: it assumes counts, and unknown series may not be counts. */
+export const DEFAULT_MEMBERS: readonly MemberName[] = [
+  'robust-z',
+  'rolling-quantile',
+  'hst',
+  'iforest',
+  'cusum',
+]
+
+export interface EnsembleOptions {
+  readonly members?: readonly MemberName[]
+  readonly seed?: number
+  /** a label for explanations, e.g. `p95` or `rate` */
+  readonly metric?: string
+  readonly likelihood?: LikelihoodOptions
+  readonly alarm?: AlarmOptions
+  /** robust-z history (points); smaller saves memory for many live series; default 4096 */
+  readonly historySize?: number
+}
+
+/** What an anomaly is about: the metric, what was seen and expected, and which detector spoke loudest. */
+export interface Explanation {
+  readonly metric: string
+  readonly observed: number
+  readonly expected: number
+  readonly low: number
+  readonly high: number
+  readonly score: number
+  /** member with the strongest calibrated evidence */
+  readonly detector: string
+  /** calibrated −log10 p per member */
+  readonly evidence: Readonly<Record<string, number>>
+}
+
+export interface EnsembleStep {
+  readonly score: number
+  readonly alarm: AlarmTransition
+}
+
+/** Scores at p = 1e-10 map to 1, as in Numenta's log-likelihood; the scale is −log10(p)/10. */
+const LOG10_P_AT_ONE = 10
+
+export function createMember(name: MemberName, seed: number, historySize = 4096): SurpriseDetector {
+  switch (name) {
+    case 'robust-z':
+      return new RobustZ({ historySize })
+    case 'rolling-quantile':
+      return new RollingQuantile()
+    case 'poisson':
+      return new PoissonTail({ side: 'both' })
+    case 'hst':
+      return new HalfSpaceTreesDetector({ seed })
+    case 'iforest':
+      return new IsolationForestDetector({ seed })
+    case 'cusum':
+      return new Cusum()
+  }
+}
+
+/**
+ * Runs every member on the series (robust-z on the raw values, the others on the deseasonalised
+ * values robust-z provides, so none of them mistakes the daily peak for an anomaly), calibrates
+ * each member's surprise against its own history ({@link AnomalyLikelihood}), and combines the
+ * calibrated p-values with the harmonic mean p-value (Wilson 2019, PNAS): p = M / Σ 1/pᵢ.
+ *
+ * Why this rule (docs/detection.md): members see the same series, so their evidence is strongly
+ * dependent; Fisher's and Stouffer's methods assume independence and would count one spike five
+ * times. The harmonic mean is valid under dependence, is dominated by the strongest evidence (one
+ * confident member suffices for a spike), pays a factor of at most M for having asked M members
+ * (so one noisy member alone needs M times stronger evidence), and grows stronger when several
+ * members agree. The score is −log10(p)/10 clipped to [0,1].
+ */
+export class Ensemble implements Detector<number> {
+  readonly name: string
+  readonly o: { members: readonly MemberName[]; seed: number; metric: string; historySize: number }
+  #members: SurpriseDetector[]
+  #cal: AnomalyLikelihood[]
+  #rz: RobustZ | null
+  #alarm: Alarm
+  #last: number[]
+  /** raw surprises computed by score(x), reused by update(x) for the same x */
+  #raw: Float64Array
+  #rawFor = NaN
+  #ys: Float64Array
+  #n = 0
+
+  constructor(options: EnsembleOptions = {}) {
+    const members = options.members ?? DEFAULT_MEMBERS
+    this.o = {
+      members: [...members],
+      seed: options.seed ?? 42,
+      metric: options.metric ?? 'value',
+      historySize: options.historySize ?? 4096,
+    }
+    this.name = members.length === 1 ? members[0] : 'ensemble'
+    this.#members = members.map((m, i) => createMember(m, this.o.seed + i, this.o.historySize))
+    this.#cal = members.map(() => new AnomalyLikelihood(options.likelihood))
+    this.#rz = (this.#members.find((m) => m instanceof RobustZ) as RobustZ | undefined) ?? null
+    this.#alarm = new Alarm(options.alarm)
+    this.#last = members.map(() => 0)
+    this.#raw = new Float64Array(members.length)
+    this.#ys = new Float64Array(members.length)
+  }
+
+  get alarmActive(): boolean {
+    return this.#alarm.active
+  }
+
+  #inputs(x: number, i: number): number {
+    const m = this.#members[i]
+    return this.#rz === null || m === this.#rz ? x : this.#rz.deseasonalize(x)
+  }
+
+  score(x: number): number {
+    checkFinite(this.name, x)
+    const M = this.#members.length
+    let max = 0
+    for (let i = 0; i < M; i++) {
+      const raw = Math.min(MAX_SURPRISE, this.#members[i].surprise(this.#inputs(x, i)))
+      this.#raw[i] = raw
+      const c = this.#cal[i].calibrate(raw)
+      this.#last[i] = c
+      if (c > max) max = c
+    }
+    // log of Σ exp(cᵢ), shifted by the max for stability; ln p = ln M − that
+    let sum = 0
+    for (let i = 0; i < M; i++) sum += Math.exp(this.#last[i] - max)
+    const lnInvP = max + Math.log(sum) - Math.log(M)
+    const ramp = Math.min(1, this.#cal[0].seen / (2 * this.#cal[0].o.minHistory))
+    const score = (Math.max(0, lnInvP) / Math.LN10 / LOG10_P_AT_ONE) * ramp
+    this.#rawFor = x
+    return score > 1 ? 1 : score
+  }
+
+  update(x: number): void {
+    checkFinite(this.name, x)
+    const M = this.#members.length
+    const cached = this.#rawFor === x
+    this.#rawFor = NaN
+    // inputs first: updating robust-z moves the seasonal offset the others see
+    const ys = this.#ys
+    for (let i = 0; i < M; i++) ys[i] = this.#inputs(x, i)
+    for (let i = 0; i < M; i++) {
+      const m = this.#members[i]
+      this.#cal[i].learn(cached ? this.#raw[i] : Math.min(MAX_SURPRISE, m.surprise(ys[i])))
+      m.update(ys[i])
+    }
+    this.#n++
+  }
+
+  /**
+   * Scores, learns and steps the alarm in one call. A non-finite x (a gap) scores 0 and is not
+   * learned, so a missing point neither raises nor clears anything.
+   */
+  process(x: number): EnsembleStep {
+    if (!Number.isFinite(x)) return { score: 0, alarm: null }
+    const score = this.score(x)
+    this.update(x)
+    return { score, alarm: this.#alarm.step(score) }
+  }
+
+  /** Explains the last scored point. */
+  explain(observed: number, score: number): Explanation {
+    const exp = this.#rz?.expected() ?? this.#members[0].expected()
+    const evidence: Record<string, number> = {}
+    let best = 0
+    for (let i = 0; i < this.#members.length; i++) {
+      evidence[this.#members[i].name] = this.#last[i] / Math.LN10
+      if (this.#last[i] > this.#last[best]) best = i
+    }
+    return {
+      metric: this.o.metric,
+      observed,
+      expected: exp.value,
+      low: exp.low,
+      high: exp.high,
+      score,
+      detector: this.#members[best].name,
+      evidence,
+    }
+  }
+
+  snapshot(): DetectorSnapshot {
+    return {
+      kind: 'ensemble',
+      version: 1,
+      options: { ...this.o, members: [...this.o.members] },
+      state: {
+        n: this.#n,
+        members: this.#members.map((m) => m.snapshot()),
+        cal: this.#cal.map((c) => structuredClone(c.s)),
+        alarm: structuredClone(this.#alarm.s),
+        last: [...this.#last],
+      },
+    }
+  }
+
+  /** Restores a snapshot taken from an ensemble with the same members. */
+  restore(snap: DetectorSnapshot): this {
+    const st = snap.state as {
+      n: number
+      members: DetectorSnapshot[]
+      cal: AnomalyLikelihood['s'][]
+      alarm: Alarm['s']
+      last: number[]
+    }
+    if (snap.kind !== 'ensemble' || st.members.length !== this.#members.length)
+      throw VGL_ERR_DETECT_SNAPSHOT(
+        `cannot restore a ${snap.kind} snapshot with ${st.members?.length} members into an ensemble of ${this.#members.length}`,
+      )
+    this.#n = st.n
+    st.members.forEach((m, i) =>
+      (this.#members[i] as unknown as { restore(s: DetectorSnapshot): void }).restore(m),
+    )
+    st.cal.forEach((c, i) => (this.#cal[i].s = structuredClone(c)))
+    this.#alarm.s = structuredClone(st.alarm)
+    this.#last = [...st.last]
+    return this
+  }
+}

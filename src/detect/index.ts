@@ -1,0 +1,22 @@
+/** @module Public surface of the pure anomaly-detection library (no I/O): detectors, ensemble, alarms. */
+export type { Detector, DetectorSnapshot, SurpriseDetector } from './detector.js'
+export { RobustZ, type RobustZOptions } from './robust-z.js'
+export { RollingQuantile, type RollingQuantileOptions } from './rolling-quantile.js'
+export { PoissonTail, type PoissonTailOptions } from './poisson-tail.js'
+export { Cusum, type CusumOptions } from './cusum.js'
+export { HalfSpaceTrees, type HalfSpaceTreesOptions } from './half-space-trees.js'
+export { IsolationForest, type IsolationForestOptions } from './isolation-forest.js'
+export { HalfSpaceTreesDetector, IsolationForestDetector } from './embedded.js'
+export { AnomalyLikelihood, type LikelihoodOptions } from './likelihood.js'
+export { Alarm, type AlarmOptions, type AlarmTransition } from './alarm.js'
+export {
+  Ensemble,
+  DEFAULT_MEMBERS,
+  MEMBER_NAMES,
+  type EnsembleOptions,
+  type EnsembleStep,
+  type Explanation,
+  type MemberName,
+} from './ensemble.js'
+export { DETECTOR_NAMES, createCalibrated, createDetector, restoreDetector } from './registry.js'
+export { detectSeason } from './season.js'

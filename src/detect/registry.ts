@@ -1,0 +1,52 @@
+/** @module Detectors by name, for the CLI, the evaluator and snapshot restore. */
+import { VGL_ERR_DETECT_UNKNOWN } from '../errors.js'
+import type { Detector, DetectorSnapshot } from './detector.js'
+import { Ensemble, MEMBER_NAMES, createMember, type MemberName } from './ensemble.js'
+
+/** Every name `createDetector` accepts: the ensemble (default) and each member. */
+export const DETECTOR_NAMES: readonly string[] = ['ensemble', ...MEMBER_NAMES]
+
+function check(name: string): void {
+  if (!DETECTOR_NAMES.includes(name))
+    throw VGL_ERR_DETECT_UNKNOWN(`unknown detector "${name}"; choose one of: ${DETECTOR_NAMES.join(', ')}`)
+}
+
+/**
+ * A raw detector by name: a member's own score (1 − its tail probability), or the ensemble.
+ *
+ * @example
+ * const d = createDetector('robust-z')
+ * for (const x of series) { const s = d.score(x); d.update(x) }
+ */
+export function createDetector(name: string, options: { seed?: number } = {}): Detector<number> {
+  check(name)
+  if (name === 'ensemble') return new Ensemble({ seed: options.seed })
+  return createMember(name as MemberName, options.seed ?? 42)
+}
+
+/**
+ * A calibrated detector by name, as `vigil detect --detector NAME` uses: the ensemble, or one member
+ * passed through the same calibration and score scale, so scores are comparable across detectors.
+ */
+export function createCalibrated(name: string, options: { seed?: number } = {}): Ensemble {
+  check(name)
+  return new Ensemble({ seed: options.seed, members: name === 'ensemble' ? undefined : [name as MemberName] })
+}
+
+/** Rebuilds a detector from its snapshot. */
+export function restoreDetector(snap: DetectorSnapshot): Detector<number> {
+  check(snap.kind)
+  if (snap.kind === 'ensemble') {
+    const o = snap.options as { members: MemberName[]; seed: number; metric: string; historySize: number }
+    return new Ensemble(o).restore(snap)
+  }
+  const o = snap.options as { seed?: number; historySize?: number }
+  const d = createMember(
+    snap.kind as MemberName,
+    o.seed ?? 42,
+    o.historySize ?? 4096,
+  ) as unknown as Detector<number> & {
+    restore(s: DetectorSnapshot): Detector<number>
+  }
+  return d.restore(snap)
+}

@@ -1,0 +1,159 @@
+/** @module Robust z-score against a seasonal baseline: rolling median/MAD, season found by autocorrelation. */
+import { UnivariateDetector, checkInt } from './detector.js'
+import { detectSeason } from './season.js'
+import { zSurprise } from './stats.js'
+import { createWindow, pushWindow, robustScale, windowMedian, type RollingWindow } from './window.js'
+
+export interface RobustZOptions {
+  /** points in the rolling median/MAD window; default 128 (MAD's standard error ≈ 15% at 128) */
+  readonly windowSize?: number
+  /** points of raw history kept for the season search and seasonal lookback; default 4096 */
+  readonly historySize?: number
+  /** seasons looked back for the seasonal offset (their median); default 5 */
+  readonly seasons?: number
+  /** fixed season length in points (0 = none); default: found from the data */
+  readonly season?: number
+  /** points before any score; default 32 */
+  readonly gracePeriod?: number
+}
+
+interface State {
+  n: number
+  period: number
+  nextSeasonCheck: number
+  /** x − offset: the deseasonalised series, whose median is the level */
+  level: RollingWindow
+  /** raw values, newest at head−1 */
+  raw: Float64Array
+  /** x − (mean of the season ending at x): seasonal offset samples, independent of level shifts */
+  dev: Float64Array
+  head: number
+  /** running sum of the last `period` raw values */
+  seasonSum: number
+}
+
+/**
+ * Scores |x − expected| / robust scale, where expected = level + seasonal offset. The level is the
+ * rolling median of the deseasonalised series; the offset for the current phase is the median of
+ * the offsets seen 1..K seasons ago, so one odd day cannot move it. A level shift therefore moves
+ * only the level and is accepted after about windowSize/2 points. The season length comes from the
+ * autocorrelation of the raw history (checked every 256 points up to 1024, then every 1024).
+ */
+export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State> {
+  readonly name = 'robust-z'
+  #scratch = new Float64Array(16)
+
+  constructor(options: RobustZOptions = {}) {
+    const o: Required<RobustZOptions> = {
+      windowSize: options.windowSize ?? 128,
+      historySize: options.historySize ?? 4096,
+      seasons: options.seasons ?? 5,
+      season: options.season ?? -1,
+      gracePeriod: options.gracePeriod ?? 32,
+    }
+    checkInt('robust-z', 'windowSize', o.windowSize, 8, 100_000)
+    checkInt('robust-z', 'historySize', o.historySize, 16, 1_000_000)
+    checkInt('robust-z', 'seasons', o.seasons, 1, 16)
+    checkInt('robust-z', 'gracePeriod', o.gracePeriod, 1, 1_000_000)
+    super(o, {
+      n: 0,
+      period: 0,
+      nextSeasonCheck: o.season >= 0 ? Infinity : 256,
+      level: createWindow(o.windowSize),
+      raw: new Float64Array(o.historySize),
+      dev: new Float64Array(o.historySize),
+      head: 0,
+      seasonSum: 0,
+    })
+  }
+
+  /** The season length in use (0 = none). */
+  get season(): number {
+    return this.s.period
+  }
+
+  #offset(lagBase: number): number {
+    const s = this.s
+    const p = s.period
+    if (p === 0) return 0
+    const H = this.o.historySize
+    let k = 0
+    for (let j = 1; j <= this.o.seasons; j++) {
+      const lag = j * p + lagBase
+      if (lag > s.n || lag > H) break
+      const v = s.dev[(s.head - lag + H * 4) % H]
+      // insertion sort into scratch: K ≤ 16 values
+      let i = k++
+      while (i > 0 && this.#scratch[i - 1] > v) {
+        this.#scratch[i] = this.#scratch[i - 1]
+        i--
+      }
+      this.#scratch[i] = v
+    }
+    if (k === 0) return 0
+    return k % 2 === 1 ? this.#scratch[k >> 1] : 0.5 * (this.#scratch[(k >> 1) - 1] + this.#scratch[k >> 1])
+  }
+
+  /** x minus the seasonal offset of the current phase: the series other detectors should see. */
+  deseasonalize(x: number): number {
+    return x - this.#offset(0)
+  }
+
+  surprise(x: number): number {
+    const s = this.s
+    if (s.n < this.o.gracePeriod) return 0
+    const m = windowMedian(s.level)
+    const sc = robustScale(s.level, m)
+    return zSurprise((x - this.#offset(0) - m) / sc)
+  }
+
+  expected(): { value: number; low: number; high: number } {
+    const s = this.s
+    if (s.level.count === 0) return { value: NaN, low: NaN, high: NaN }
+    const m = windowMedian(s.level)
+    const sc = robustScale(s.level, m)
+    const v = m + this.#offset(0)
+    return { value: v, low: v - 3 * sc, high: v + 3 * sc }
+  }
+
+  learn(x: number): void {
+    const s = this.s
+    const H = this.o.historySize
+    const p = s.period
+    pushWindow(s.level, x - this.#offset(0))
+    s.raw[s.head] = x
+    if (p > 0) {
+      // the mean of one whole season has no seasonal component: deviations from it are the profile
+      s.seasonSum += x - (s.n >= p ? s.raw[(s.head - p + H) % H] : 0)
+      s.dev[s.head] = x - s.seasonSum / Math.min(s.n + 1, p)
+    }
+    s.head = (s.head + 1) % H
+    s.n++
+    if (s.n >= s.nextSeasonCheck) {
+      s.nextSeasonCheck = s.n < 1024 ? s.n + 256 : s.n + 1024
+      const len = Math.min(s.n, H)
+      const y = new Float64Array(len)
+      for (let i = 0; i < len; i++) y[i] = s.raw[(s.head - len + i + H) % H]
+      const found = detectSeason(y)
+      if (found !== s.period) this.#setSeason(found, y)
+    }
+  }
+
+  /** Recomputes the seasonal profile and the level window under a new season length. */
+  #setSeason(p: number, y: Float64Array): void {
+    const s = this.s
+    const H = this.o.historySize
+    const len = y.length
+    s.period = p
+    s.seasonSum = 0
+    if (p > 0) {
+      for (let i = 0; i < len; i++) {
+        s.seasonSum += y[i] - (i >= p ? y[i - p] : 0)
+        s.dev[(s.head - len + i + H) % H] = y[i] - s.seasonSum / Math.min(i + 1, p)
+      }
+    }
+    const w = Math.min(this.o.windowSize, len)
+    s.level = createWindow(this.o.windowSize)
+    for (let lag = w; lag >= 1; lag--) pushWindow(s.level, s.raw[(s.head - lag + H) % H] - this.#offset(lag))
+  }
+}

@@ -1,0 +1,115 @@
+/** @module A fixed-size rolling window kept both in arrival order and sorted, for O(log n + n/2) median, MAD and quantiles. */
+
+/**
+ * Rolling window state, plain data so detectors can snapshot it with structuredClone.
+ *
+ * ```
+ * ring:   [x5 x6 x3 x4]   head → oldest (x3)      arrival order, overwritten in place
+ * sorted: [x3 x4 x5 x6]   kept sorted by insertion + removal with copyWithin
+ * ```
+ */
+export interface RollingWindow {
+  readonly size: number
+  ring: Float64Array
+  sorted: Float64Array
+  head: number
+  count: number
+}
+
+export function createWindow(size: number): RollingWindow {
+  return { size, ring: new Float64Array(size), sorted: new Float64Array(size), head: 0, count: 0 }
+}
+
+function lowerBound(a: Float64Array, n: number, x: number): number {
+  let lo = 0
+  let hi = n
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (a[mid] < x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** Adds x, evicting the oldest value when full. */
+export function pushWindow(w: RollingWindow, x: number): void {
+  const s = w.sorted
+  if (w.count === w.size) {
+    const old = w.ring[w.head]
+    const i = lowerBound(s, w.count, old)
+    s.copyWithin(i, i + 1, w.count)
+    w.count--
+  }
+  const j = lowerBound(s, w.count, x)
+  s.copyWithin(j + 1, j, w.count)
+  s[j] = x
+  w.count++
+  w.ring[w.head] = x
+  w.head = (w.head + 1) % w.size
+}
+
+/** Linear-interpolated quantile q in [0,1] of the window (NaN when empty). */
+export function windowQuantile(w: RollingWindow, q: number): number {
+  const n = w.count
+  if (n === 0) return NaN
+  const pos = q * (n - 1)
+  const i = Math.floor(pos)
+  const f = pos - i
+  return i + 1 < n ? w.sorted[i] * (1 - f) + w.sorted[i + 1] * f : w.sorted[i]
+}
+
+export function windowMedian(w: RollingWindow): number {
+  return windowQuantile(w, 0.5)
+}
+
+/**
+ * Median absolute deviation around `m`: the deviations left and right of m are each sorted
+ * outward, so merging them until the middle element costs n/2 steps and no allocation.
+ */
+export function windowMad(w: RollingWindow, m: number): number {
+  const n = w.count
+  if (n === 0) return NaN
+  const s = w.sorted
+  let r = lowerBound(s, n, m)
+  let l = r - 1
+  const k = (n - 1) >> 1
+  let d = 0
+  for (let taken = 0; taken <= k; taken++) {
+    const dl = l >= 0 ? m - s[l] : Infinity
+    const dr = r < n ? s[r] - m : Infinity
+    if (dl <= dr) {
+      d = dl
+      l--
+    } else {
+      d = dr
+      r++
+    }
+  }
+  return d
+}
+
+/** Mean absolute deviation around m: a fallback scale when more than half the window is tied. */
+export function windowMeanAbsDev(w: RollingWindow, m: number): number {
+  let sum = 0
+  for (let i = 0; i < w.count; i++) sum += Math.abs(w.sorted[i] - m)
+  return w.count === 0 ? NaN : sum / w.count
+}
+
+/** The value pushed `lag` steps ago (lag 1 = the latest), or NaN if not held. */
+export function windowLag(w: RollingWindow, lag: number): number {
+  if (lag < 1 || lag > w.count) return NaN
+  return w.ring[(w.head - lag + w.size * 2) % w.size]
+}
+
+/**
+ * A robust scale for z-scores: 1.4826·MAD, falling back to 1.2533·mean-abs-dev when more than half
+ * the values tie (integer counts, flat lines), and finally to a floor relative to the level so a
+ * constant series still yields finite z-scores.
+ */
+export function robustScale(w: RollingWindow, m: number): number {
+  const mad = windowMad(w, m)
+  if (mad > 0) return 1.4826 * mad
+  const mean = windowMeanAbsDev(w, m)
+  if (mean > 0) return 1.2533 * mean
+  return Math.max(1e-9, Math.abs(m) * 1e-6)
+}
