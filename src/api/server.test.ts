@@ -1,0 +1,247 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import { Counter } from 'prom-client'
+import { afterEach, describe, expect, it } from 'vitest'
+import { registry } from '../metrics.js'
+import { tokenMatches } from './auth.js'
+import { buildAdminApp, createAdminServer } from './server.js'
+import type { AdminSources, ReloadResult } from './sources.js'
+
+function fakeSources(over: Partial<AdminSources> = {}): AdminSources & { reloads: number } {
+  const s = {
+    reloads: 0,
+    ready: () => true,
+    routes: () => [
+      {
+        name: 'orders',
+        path: '/orders',
+        match: 'prefix' as const,
+        methods: null,
+        service: 'orders',
+        priority: 'normal',
+      },
+    ],
+    services: () => [
+      {
+        name: 'orders',
+        balancer: 'round-robin',
+        targets: [
+          {
+            url: 'http://127.0.0.1:9001',
+            healthy: true,
+            breaker: 'open' as const,
+            ejectedUntilMs: 1_700_000_000_000,
+            inFlight: 3,
+            recentErrorRate: 0.25,
+            recentRequests: 40,
+          },
+        ],
+      },
+    ],
+    async reload(): Promise<ReloadResult> {
+      s.reloads++
+      return { ok: true, routes: 1 }
+    },
+    ...over,
+  }
+  return s
+}
+
+const apps: FastifyInstance[] = []
+async function build(opts: Partial<Parameters<typeof buildAdminApp>[0]> = {}) {
+  const app = await buildAdminApp({ token: 's3cret', sources: fakeSources(), env: {}, ...opts })
+  apps.push(app)
+  return app
+}
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()))
+})
+
+describe('admin API', () => {
+  it('answers liveness and readiness', async () => {
+    const app = await build()
+    const health = await app.inject('/health')
+    expect(health.statusCode).toBe(200)
+    expect(health.json()).toMatchObject({ status: 'ok' })
+    expect((await app.inject('/ready')).json()).toEqual({ ready: true })
+    const notReady = await build({ sources: fakeSources({ ready: () => false }) })
+    const r = await notReady.inject('/ready')
+    expect(r.statusCode).toBe(503)
+    expect(r.json()).toEqual({ ready: false })
+  })
+
+  it('lists routes and services with health, breaker, in-flight and error rate', async () => {
+    const app = await build()
+    expect((await app.inject('/api/routes')).json().routes[0]).toEqual({
+      name: 'orders',
+      path: '/orders',
+      match: 'prefix',
+      methods: null,
+      service: 'orders',
+      priority: 'normal',
+    })
+    const target = (await app.inject('/api/services')).json().services[0].targets[0]
+    expect(target).toEqual({
+      url: 'http://127.0.0.1:9001',
+      healthy: true,
+      breaker: 'open',
+      ejectedUntilMs: 1_700_000_000_000,
+      inFlight: 3,
+      recentErrorRate: 0.25,
+      recentRequests: 40,
+    })
+  })
+
+  it('refuses a reload without a bearer token with 401 problem+json and does not reload', async () => {
+    const sources = fakeSources()
+    const app = await build({ sources })
+    const r = await app.inject({ method: 'POST', url: '/api/config/reload' })
+    expect(r.statusCode).toBe(401)
+    expect(r.headers['content-type']).toMatch(/application\/problem\+json/)
+    expect(r.headers['www-authenticate']).toMatch(/Bearer/)
+    expect(r.json()).toMatchObject({ code: 'VGL_ERR_API_UNAUTHORIZED', status: 401 })
+    expect(r.json().fix).toMatch(/Authorization: Bearer/)
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: { authorization: 'Bearer s3cre' },
+    })
+    expect(wrong.statusCode).toBe(401)
+    expect(sources.reloads).toBe(0)
+  })
+
+  it('reloads with the right token', async () => {
+    const sources = fakeSources()
+    const app = await build({ sources })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: { authorization: 'Bearer s3cret' },
+    })
+    expect(r.statusCode).toBe(200)
+    expect(r.json()).toEqual({ ok: true, routes: 1 })
+    expect(sources.reloads).toBe(1)
+  })
+
+  it('reports a rejected reload as 422 with every problem', async () => {
+    const app = await build({
+      sources: fakeSources({
+        reload: async () => ({
+          ok: false,
+          problems: ['vigil.yaml: routes[0].service: unknown service "ordrs"'],
+        }),
+      }),
+    })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: { authorization: 'Bearer s3cret' },
+    })
+    expect(r.statusCode).toBe(422)
+    expect(r.json()).toMatchObject({
+      code: 'VGL_ERR_API_RELOAD',
+      problems: ['vigil.yaml: routes[0].service: unknown service "ordrs"'],
+    })
+    expect(r.json().fix).toMatch(/check-config/)
+  })
+
+  it('refuses mutating calls when no token is configured and says how to set one', async () => {
+    const app = await build({ token: '', env: {} })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: { authorization: 'Bearer ' },
+    })
+    expect(r.statusCode).toBe(403)
+    expect(r.json().code).toBe('VGL_ERR_API_NO_TOKEN')
+    expect(r.json().fix).toMatch(/VIGIL_ADMIN_TOKEN/)
+    expect(r.json().fix).toMatch(/admin\.token/)
+  })
+
+  it('falls back to VIGIL_ADMIN_TOKEN from the environment', async () => {
+    const app = await build({ token: undefined, env: { VIGIL_ADMIN_TOKEN: 'from-env' } })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: { authorization: 'Bearer from-env' },
+    })
+    expect(r.statusCode).toBe(200)
+  })
+
+  it('guards plugin routes from other areas with the same auth', async () => {
+    const plugin: FastifyPluginAsync = async (app) => {
+      app.get('/api/extra', async () => ({ read: true }))
+      app.delete('/api/extra', async () => ({ deleted: true }))
+    }
+    const app = await build({ plugins: [plugin] })
+    expect((await app.inject('/api/extra')).json()).toEqual({ read: true })
+    expect((await app.inject({ method: 'DELETE', url: '/api/extra' })).statusCode).toBe(401)
+    const ok = await app.inject({
+      method: 'DELETE',
+      url: '/api/extra',
+      headers: { authorization: 'Bearer s3cret' },
+    })
+    expect(ok.json()).toEqual({ deleted: true })
+  })
+
+  it('answers unknown routes with 404 problem+json', async () => {
+    const app = await build()
+    const r = await app.inject('/api/nope')
+    expect(r.statusCode).toBe(404)
+    expect(r.json()).toMatchObject({ code: 'VGL_ERR_API_NOT_FOUND', message: 'no admin route GET /api/nope' })
+  })
+
+  it('serves metrics from the shared registry in Prometheus text format', async () => {
+    const c =
+      (registry.getSingleMetric('vigil_api_test_total') as Counter | undefined) ??
+      new Counter({ name: 'vigil_api_test_total', help: 'test counter', registers: [registry] })
+    c.inc(3)
+    const app = await build()
+    const r = await app.inject('/metrics')
+    expect(r.statusCode).toBe(200)
+    expect(r.headers['content-type']).toMatch(/text\/plain/)
+    expect(r.body).toMatch(/^vigil_api_test_total 3$/m)
+    expect(r.body).toMatch(/vigil_process_cpu_user_seconds_total/)
+  })
+
+  it('publishes an OpenAPI document covering every route, with the bearer scheme', async () => {
+    const app = await build()
+    const doc = (await app.inject('/docs/json')).json()
+    expect(doc.openapi).toMatch(/^3\./)
+    for (const path of [
+      '/health',
+      '/ready',
+      '/api/routes',
+      '/api/services',
+      '/api/config/reload',
+      '/metrics',
+    ])
+      expect(Object.keys(doc.paths)).toContain(path)
+    expect(doc.paths['/api/config/reload'].post.security).toEqual([{ bearerAuth: [] }])
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
+    const ui = await app.inject('/docs/')
+    expect(ui.statusCode).toBe(200)
+    expect(ui.body).toMatch(/swagger/i)
+  })
+
+  it('listens on a real port and closes', async () => {
+    const server = await createAdminServer({ host: '127.0.0.1', port: 0, token: 't', sources: fakeSources() })
+    try {
+      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      const r = await fetch(`${server.url}/health`)
+      expect(r.status).toBe(200)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+describe('tokenMatches', () => {
+  it('accepts only the exact bearer token', () => {
+    expect(tokenMatches('abc', 'Bearer abc')).toBe(true)
+    expect(tokenMatches('abc', 'bearer abc')).toBe(true)
+    expect(tokenMatches('abc', 'Bearer abcd')).toBe(false)
+    expect(tokenMatches('abc', 'abc')).toBe(false)
+    expect(tokenMatches('abc', undefined)).toBe(false)
+    expect(tokenMatches('abc', 'Basic abc')).toBe(false)
+  })
+})

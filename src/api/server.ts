@@ -1,0 +1,96 @@
+/**
+ * @module The admin server (Fastify): health, readiness, route table, services, config reload,
+ * `/metrics`, and the OpenAPI document of all of it at `/docs` (JSON at `/docs/json`). Other areas
+ * add their routes as plugins; they inherit the bearer-token check on mutating calls because the
+ * hook is registered on the root before them.
+ */
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import { authHook, resolveAdminToken } from './auth.js'
+import { adminErrorHandler, adminNotFound } from './problem.js'
+import { configRoutes } from './routes/config.js'
+import { gatewayRoutes } from './routes/gateway.js'
+import { healthRoutes } from './routes/health.js'
+import { metricsRoutes } from './routes/metrics.js'
+import type { AdminSources } from './sources.js'
+
+export interface AdminServerOptions {
+  /** default 127.0.0.1: the admin API is for operators on the box, not the internet */
+  host?: string
+  /** default 8081; 0 picks a free port */
+  port?: number
+  /** bearer token for mutating calls; empty/null/undefined falls back to $VIGIL_ADMIN_TOKEN, else none */
+  token?: string | null
+  sources: AdminSources
+  /** extra routes from other areas (limits, telemetry, ...) */
+  plugins?: readonly FastifyPluginAsync[]
+  /** pino logger (the runtime's); false or absent: silent */
+  logger?: FastifyBaseLogger | false
+  /** environment for the token fallback; default process.env */
+  env?: NodeJS.ProcessEnv
+}
+
+export interface AdminServer {
+  url: string
+  close(): Promise<void>
+}
+
+/** Builds the admin app without listening (tests use `app.inject`). */
+export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyInstance> {
+  const base = { disableRequestLogging: true, bodyLimit: 1024 * 1024 }
+  const app = (
+    opts.logger === undefined || opts.logger === false
+      ? Fastify({ ...base, logger: false })
+      : Fastify({ ...base, loggerInstance: opts.logger })
+  ) as FastifyInstance
+  const token = resolveAdminToken(opts.token, opts.env)
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Vigil admin API',
+        version: '0.1.0',
+        description:
+          'Operate a running Vigil. Reads are open; every POST/PUT/PATCH/DELETE needs `Authorization: Bearer <admin token>` (admin.token or $VIGIL_ADMIN_TOKEN). Errors are application/problem+json with { code, message, fix }.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  app.setErrorHandler(adminErrorHandler)
+  app.setNotFoundHandler(adminNotFound)
+  app.addHook('onRequest', authHook(token))
+
+  await app.register(healthRoutes, { sources: opts.sources })
+  await app.register(gatewayRoutes, { sources: opts.sources })
+  await app.register(configRoutes, { sources: opts.sources })
+  await app.register(metricsRoutes)
+  for (const plugin of opts.plugins ?? []) await app.register(plugin)
+  await app.ready()
+  return app
+}
+
+/**
+ * Starts the admin server and resolves once it listens.
+ * @example
+ * const admin = await createAdminServer({ host: '127.0.0.1', port: 8081, token, sources, logger })
+ * // GET  ${admin.url}/api/services
+ * // POST ${admin.url}/api/config/reload  with  Authorization: Bearer <token>
+ * await admin.close()
+ */
+export async function createAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
+  const app = await buildAdminApp(opts)
+  const host = opts.host ?? '127.0.0.1'
+  await app.listen({ host, port: opts.port ?? 8081 })
+  const addr = app.server.address()
+  const port = typeof addr === 'object' && addr !== null ? addr.port : (opts.port ?? 8081)
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  let closing: Promise<void> | null = null
+  return {
+    url: `http://${shown}:${port}`,
+    close: () => (closing ??= app.close()),
+  }
+}
