@@ -6,6 +6,16 @@ import { busSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]*$/
+/** A port number; numeric strings (from `${PORT}` substitution) are accepted. */
+const port = z.preprocess(
+  (v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v),
+  z
+    .number({ error: 'expected a port number 0-65535 (0 picks a free port)' })
+    .int()
+    .min(0, 'expected a port number 0-65535 (0 picks a free port)')
+    .max(65535, 'expected a port number 0-65535 (0 picks a free port)'),
+)
 const ms = (fallback: number) => z.number().int().min(0).default(fallback)
 const positiveMs = (fallback: number) => z.number().int().positive().default(fallback)
 
@@ -72,7 +82,7 @@ export const routeSchema = z.strictObject({
   service: z.string().min(1),
   /** until the request is written on a connected upstream socket (includes waiting for a pooled connection) */
   connectTimeoutMs: positiveMs(3_000),
-  /** from the request being written until the response headers arrive, per attempt */
+  /** from the request being written until the response headers arrive, per attempt (totalTimeoutMs still applies) */
   firstByteTimeoutMs: positiveMs(15_000),
   /** overall deadline until the response starts, across every attempt and backoff */
   totalTimeoutMs: positiveMs(30_000),
@@ -94,7 +104,7 @@ export const accessLogSchema = z.strictObject({
 
 export const gatewaySchema = z.strictObject({
   host: z.string().default('0.0.0.0'),
-  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  port: port.default(8080),
   /** request bodies larger than this get 413 (0 = no limit) */
   bodyLimitBytes: z.number().int().min(0).default(1_073_741_824),
   /** request bodies up to this size are buffered so a failed attempt can be retried; larger ones stream */
@@ -119,15 +129,13 @@ export const configSchema = z.strictObject({
   admin: z
     .strictObject({
       host: z.string().default('127.0.0.1'),
-      port: z.coerce.number().int().min(0).max(65535).default(8081),
+      port: port.default(8081),
       /** bearer token for mutating calls; falls back to $VIGIL_ADMIN_TOKEN */
       token: z.string().optional(),
     })
     .default({ host: '127.0.0.1', port: 8081 }),
-  services: z.record(
-    z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'service names are lower-case letters, digits, - and _'),
-    serviceSchema,
-  ),
+  /** service names are checked in crossCheck so the message can show the bad name */
+  services: z.record(z.string(), serviceSchema),
   routes: z.array(routeSchema).min(1, 'add at least one route'),
   limits: limitsSchema,
   telemetry: telemetrySchema,
@@ -150,6 +158,14 @@ export function routeName(route: RouteConfig): string {
 export function crossCheck(cfg: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = []
   const known = Object.keys(cfg.services)
+  for (const name of known) {
+    if (!SERVICE_NAME.test(name)) {
+      problems.push({
+        path: `services.${name}`,
+        message: `service names are lower-case letters, digits, - and _ (starting with a letter or digit), got "${name}"`,
+      })
+    }
+  }
   const names = new Map<string, number>()
   const paths = new Map<string, number>()
   cfg.routes.forEach((route, i) => {
@@ -164,7 +180,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
     if (sameName !== undefined) {
       problems.push({
         path: `routes[${i}].name`,
-        message: `route name "${name}" is already used by routes[${sameName}]; give one of them a distinct name:`,
+        message: `route name "${name}" is already used by routes[${sameName}]; give one of them a distinct name`,
       })
     } else names.set(name, i)
     const methods = route.methods === undefined ? ['*'] : route.methods
@@ -182,18 +198,12 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       if (other !== undefined) {
         problems.push({
           path: `routes[${i}].path`,
-          message: `"${route.path}" (${route.match}, ${m === '*' ? 'all methods' : m}) is already matched by routes[${other}]; remove one or narrow its methods:`,
+          message: `"${route.path}" (${route.match}, ${m === '*' ? 'all methods' : m}) is already matched by routes[${other}]; remove one or narrow its methods`,
         })
         break
       }
     }
     for (const m of methods) paths.set(`${route.match} ${m} ${route.path.replace(/:[^/]+/g, ':')}`, i)
-    if (route.firstByteTimeoutMs > route.totalTimeoutMs) {
-      problems.push({
-        path: `routes[${i}].firstByteTimeoutMs`,
-        message: `${route.firstByteTimeoutMs} is longer than totalTimeoutMs ${route.totalTimeoutMs}; make it at most totalTimeoutMs`,
-      })
-    }
     if (route.retry.backoffBaseMs > route.retry.backoffMaxMs) {
       problems.push({
         path: `routes[${i}].retry.backoffBaseMs`,
