@@ -1,0 +1,289 @@
+import FakeTimers, { type InstalledClock } from '@sinonjs/fake-timers'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { VigilError } from '../errors.js'
+import { decodeRollup, decodeSpans } from './codec.js'
+import type { RequestEvent, SeriesKey } from './recorder.js'
+import { OVERFLOW_SERIES, RollupRecorder, type Publisher } from './rollup-recorder.js'
+import { decodeSketch } from './sketch.js'
+
+const T0 = 1_764_000_003_000 // 3 s into a 10 s window
+const W = 10_000
+const WINDOW0 = 1_764_000_000_000
+
+function ev(over: Partial<RequestEvent> = {}): RequestEvent {
+  return {
+    status: 200,
+    outcome: 'ok',
+    latencyMs: 10,
+    bytesIn: 100,
+    bytesOut: 1000,
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    parentSpanId: null,
+    requestId: 'req-1',
+    method: 'GET',
+    path: '/orders/1',
+    target: 'http://127.0.0.1:9001',
+    attempts: 1,
+    startTimeMs: T0,
+    ...over,
+  }
+}
+
+const key = (service: string, route = 'r', env = 'prod'): SeriesKey => ({ service, route, env })
+
+/** A bus that records what is published; `fail` makes it reject, `hold` keeps publishes pending. */
+class FakeBus implements Publisher {
+  sent: Array<{ subject: string; data: Uint8Array; msgId?: string }> = []
+  calls = 0
+  fail = false
+  hold = false
+  #waiting: Array<() => void> = []
+  async publish(subject: string, data: Uint8Array, opts?: { msgId?: string }): Promise<void> {
+    this.calls++
+    if (this.hold) await new Promise<void>((r) => this.#waiting.push(r))
+    if (this.fail) throw new Error('nats: connection closed')
+    this.sent.push({ subject, data, msgId: opts?.msgId })
+  }
+  release(): void {
+    this.hold = false
+    for (const r of this.#waiting.splice(0)) r()
+  }
+  rollups() {
+    return this.sent.filter((m) => m.subject === 'vigil.rollups').map((m) => decodeRollup(m.data))
+  }
+  spans() {
+    return this.sent.filter((m) => m.subject === 'vigil.spans').flatMap((m) => decodeSpans(m.data))
+  }
+}
+
+describe('RollupRecorder', () => {
+  let clock: InstalledClock
+  let bus: FakeBus
+  let warnings: VigilError[]
+  let rec: RollupRecorder | null
+
+  beforeEach(() => {
+    clock = FakeTimers.install({ now: T0, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    bus = new FakeBus()
+    warnings = []
+    rec = null
+  })
+  afterEach(async () => {
+    bus.release() // a failed assertion must not leave close() waiting on held publishes
+    await rec?.close()
+    clock.uninstall()
+  })
+
+  const make = (over: Partial<ConstructorParameters<typeof RollupRecorder>[0]> = {}) =>
+    (rec = new RollupRecorder({
+      bus,
+      gatewayId: 'gw-a',
+      windowMs: W,
+      onWarn: (e) => warnings.push(e),
+      spans: { sampleRate: 0 },
+      ...over,
+    }))
+
+  it('flushes one rollup per series at the aligned window boundary, with its identity as msgId', async () => {
+    const r = make()
+    const a = r.series(key('orders'))
+    const b = r.series(key('users'))
+    for (let i = 0; i < 3; i++) a.record(ev())
+    b.record(ev())
+    b.record(ev())
+    await clock.tickAsync(W - 3000 - 1)
+    expect(bus.rollups()).toHaveLength(0)
+    await clock.tickAsync(1)
+    const got = bus.rollups().sort((x, y) => x.series.service.localeCompare(y.series.service))
+    expect(got.map((x) => [x.series.service, x.count, x.windowStartMs, x.windowMs, x.gatewayId])).toEqual([
+      ['orders', 3, WINDOW0, W, 'gw-a'],
+      ['users', 2, WINDOW0, W, 'gw-a'],
+    ])
+    expect(bus.sent.map((m) => m.msgId).sort()).toEqual([
+      `gw-a/orders/r/prod/${WINDOW0}`,
+      `gw-a/users/r/prod/${WINDOW0}`,
+    ])
+  })
+
+  it('counts status classes, 429s, timeouts, connection errors and bytes, and sketches latency', async () => {
+    const r = make()
+    const s = r.series(key('orders'))
+    s.record(ev({ status: 200, latencyMs: 10 }))
+    s.record(ev({ status: 301, latencyMs: 20 }))
+    s.record(ev({ status: 429, outcome: 'limited', latencyMs: 0.1 }))
+    s.record(ev({ status: 504, outcome: 'timeout', latencyMs: 3000 }))
+    s.record(ev({ status: 502, outcome: 'connect_error', latencyMs: 5 }))
+    s.record(ev({ status: 101, latencyMs: 1 }))
+    await clock.tickAsync(W)
+    const [roll] = bus.rollups()
+    expect(roll).toMatchObject({
+      count: 6,
+      statusClass: [1, 1, 1, 1, 2],
+      limited: 1,
+      timeouts: 1,
+      connectErrors: 1,
+      bytesIn: 600,
+      bytesOut: 6000,
+    })
+    const sk = decodeSketch(roll!.latencySketch)
+    expect(sk.count).toBe(6)
+    expect(sk.max).toBe(3000)
+    expect(Math.abs(sk.getValueAtQuantile(1) - 3000) / 3000).toBeLessThanOrEqual(0.01)
+  })
+
+  it('starts every window afresh and sends nothing for a series without traffic', async () => {
+    const r = make()
+    const a = r.series(key('orders'))
+    const b = r.series(key('users'))
+    a.record(ev())
+    b.record(ev())
+    await clock.tickAsync(W)
+    a.record(ev())
+    a.record(ev())
+    await clock.tickAsync(W)
+    const second = bus.rollups().filter((x) => x.windowStartMs === WINDOW0 + W)
+    expect(second.map((x) => [x.series.service, x.count])).toEqual([['orders', 2]])
+  })
+
+  it('shares one accumulator between handles of the same series (one rollup, not two)', async () => {
+    const r = make()
+    r.series(key('orders')).record(ev())
+    r.series(key('orders')).record(ev())
+    await clock.tickAsync(W)
+    expect(bus.rollups().map((x) => x.count)).toEqual([2])
+  })
+
+  it('caps live series: the rest go to the overflow series, counted and warned once', async () => {
+    const r = make({ maxSeries: 2 })
+    for (const name of ['a', 'b', 'c', 'd', 'e']) {
+      r.series(key(name)).record(ev())
+      r.series(key(name)).record(ev())
+    }
+    await clock.tickAsync(W)
+    const got = bus.rollups()
+    expect(got).toHaveLength(3)
+    const overflow = got.find((x) => x.series.service === OVERFLOW_SERIES.service)
+    expect(overflow?.count).toBe(6)
+    expect(got.reduce((n, x) => n + x.count, 0)).toBe(10)
+    expect(r.stats().seriesOverflowed).toBe(6)
+    expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_TELEMETRY_SERIES_CAP'])
+  })
+
+  it('drops rollups and counts them when the bus is down, warning once, and never throws into record', async () => {
+    bus.fail = true
+    const r = make()
+    const a = r.series(key('orders'))
+    const b = r.series(key('users'))
+    a.record(ev())
+    b.record(ev())
+    await clock.tickAsync(W)
+    a.record(ev())
+    await clock.tickAsync(W)
+    expect(r.stats().rollupsDropped).toBe(3)
+    expect(r.stats().rollupsPublished).toBe(0)
+    expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_TELEMETRY_DROPPED'])
+    expect(warnings[0]!.message).toMatch(/connection closed/)
+    bus.fail = false
+    a.record(ev())
+    await clock.tickAsync(W)
+    expect(bus.rollups().map((x) => x.count)).toEqual([1])
+  })
+
+  it('keeps one flush in flight and bounds the queue, dropping what does not fit', async () => {
+    bus.hold = true
+    const r = make({ maxQueueSize: 2, publishConcurrency: 10 })
+    for (const n of ['a', 'b']) r.series(key(n)).record(ev())
+    await clock.tickAsync(W) // window 1: 2 rollups in flight, queue empty
+    expect(bus.calls).toBe(2)
+    for (const n of ['a', 'b', 'c']) r.series(key(n)).record(ev())
+    await clock.tickAsync(W) // window 2: queue holds 2, one dropped; no second flush started
+    expect(bus.calls).toBe(2)
+    expect(r.stats()).toMatchObject({ rollupsDropped: 1, queued: 2 })
+    bus.release()
+    await clock.tickAsync(1)
+    expect(bus.rollups()).toHaveLength(4)
+    expect(bus.calls).toBe(4)
+  })
+
+  it('flushes the current partial window on close, once', async () => {
+    const r = make()
+    r.series(key('orders')).record(ev())
+    await clock.tickAsync(2000)
+    await Promise.all([r.close(), r.close()])
+    await r.close()
+    expect(bus.rollups().map((x) => [x.count, x.windowStartMs])).toEqual([[1, WINDOW0]])
+    await clock.tickAsync(5 * W)
+    expect(bus.rollups()).toHaveLength(1)
+  })
+
+  it('generates a distinct gateway id per recorder when none is configured', async () => {
+    const a = new RollupRecorder({ bus })
+    const b = new RollupRecorder({ bus })
+    expect(a.gatewayId).not.toBe(b.gatewayId)
+    expect(a.gatewayId).toMatch(/^[A-Za-z0-9_.-]+-\d+-[0-9a-f]{6}$/)
+    await a.close()
+    await b.close()
+  })
+
+  describe('tail sampling of gateway spans', () => {
+    it('keeps every error and every request slower than the previous window p99, and samples none of the rest at rate 0', async () => {
+      const r = make()
+      const s = r.series(key('orders'))
+      for (let i = 1; i <= 1000; i++) s.record(ev({ latencyMs: i / 10, spanId: `ok${i}` })) // p99 ≈ 99 ms
+      s.record(ev({ status: 503, latencyMs: 1, spanId: 'err1', requestId: 'req-err' }))
+      s.record(ev({ status: 200, outcome: 'timeout', latencyMs: 1, spanId: 'err2' }))
+      await clock.tickAsync(W)
+      expect(bus.spans().map((x) => x.spanId)).toEqual(['err1', 'err2'])
+      s.record(ev({ latencyMs: 50, spanId: 'fast' }))
+      s.record(ev({ latencyMs: 500, spanId: 'slow' }))
+      await clock.tickAsync(W)
+      const spans = bus.spans()
+      expect(spans.map((x) => x.spanId)).toEqual(['err1', 'err2', 'slow'])
+      expect(spans[2]!.attributes['vigil.sample_reason']).toBe('slow')
+    })
+
+    it('samples the rest at the configured rate', async () => {
+      let i = 0
+      const r = make({ spans: { sampleRate: 0.25 }, random: () => (i++ % 4) / 4 }) // 0, .25, .5, .75
+      const s = r.series(key('orders'))
+      for (let j = 0; j < 100; j++) s.record(ev({ spanId: `s${j}` }))
+      await clock.tickAsync(W)
+      expect(bus.spans()).toHaveLength(25)
+    })
+
+    it('stores trace id, parent, request id and status with the span so either id finds the trace', async () => {
+      const r = make()
+      r.series(key('orders', 'GET /orders', 'prod')).record(
+        ev({ status: 500, parentSpanId: 'b7ad6b7169203331', requestId: 'rid-42', latencyMs: 12.5 }),
+      )
+      await clock.tickAsync(W)
+      expect(bus.spans()[0]).toMatchObject({
+        traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+        spanId: '00f067aa0ba902b7',
+        parentSpanId: 'b7ad6b7169203331',
+        requestId: 'rid-42',
+        service: 'orders',
+        route: 'GET /orders',
+        env: 'prod',
+        name: 'GET GET /orders',
+        statusCode: 2,
+        httpStatus: 500,
+        durationMs: 12.5,
+        source: 'gateway',
+      })
+    })
+
+    it('publishes a full span batch without waiting for the window, and bounds the span queue', async () => {
+      bus.hold = true
+      const r = make({ spans: { sampleRate: 1, maxBatchSize: 10, maxQueueSize: 20 } })
+      const s = r.series(key('orders'))
+      for (let j = 0; j < 10; j++) s.record(ev())
+      await clock.tickAsync(1)
+      expect(bus.calls).toBe(1) // a batch went out at 10 spans
+      for (let j = 0; j < 25; j++) s.record(ev())
+      expect(r.stats().spansDropped).toBe(5)
+      bus.release()
+    })
+  })
+})

@@ -1,0 +1,447 @@
+/**
+ * @module RollupRecorder: the gateway's telemetry capture. Per series `{service, route, env}` and
+ * per aligned window it keeps counters and a DDSketch of latency; at each window boundary it
+ * turns every live series into one `Rollup`, queues it and publishes it to the bus. Gateway spans
+ * are tail-sampled (span-sampler.ts) and published in batches.
+ *
+ * Shape after OpenTelemetry's BatchSpanProcessor (sdk-trace `BatchSpanProcessorBase.ts`): the
+ * timer is `unref`ed, the queue is bounded (drop, count and warn once when full), one flush is
+ * in flight at a time, a failing bus costs a counter and never a slow request, and `close()` is
+ * idempotent and flushes the current, partial window.
+ *
+ * Hot path: a `SeriesRecorder` handle caches its window's accumulator and checks one epoch
+ * number per request; the only map lookup happens once per series per window.
+ *
+ * ```
+ *  record(ev) ──▶ handle.acc (this window) ──┐      every windowMs (aligned, unref'd timer)
+ *                                            ├──▶ rotate: acc → Rollup → encode → queue ──▶ flush ──▶ bus
+ *  kept span ──▶ span buffer (bounded) ──────┘                                   (one in flight)
+ * ```
+ */
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { Bus } from '../bus/bus.js'
+import { SUBJECT_ROLLUPS, SUBJECT_SPANS } from '../bus/bus.js'
+import { VGL_ERR_TELEMETRY_DROPPED, VGL_ERR_TELEMETRY_SERIES_CAP, type VigilError } from '../errors.js'
+import { encodeRollup, encodeSpans, rollupId } from './codec.js'
+import { droppedTotal, liveSeries, publishedTotal, seriesOverflowTotal, spansKeptTotal } from './metrics.js'
+import type { Recorder, RequestEvent, SeriesKey, SeriesRecorder } from './recorder.js'
+import { createLatencySketch, encodeSketch, type DDSketch } from './sketch.js'
+import { gatewaySpan, sampleReason } from './span-sampler.js'
+import type { Rollup, SpanRecord } from './types.js'
+
+/** What the recorder needs of a bus: only publishing. */
+export type Publisher = Pick<Bus, 'publish'>
+
+export interface RollupRecorderOptions {
+  bus: Publisher
+  /** identity in every rollup; generated (host-pid-random) when omitted */
+  gatewayId?: string
+  windowMs?: number
+  maxSeries?: number
+  /** encoded rollups waiting for the bus */
+  maxQueueSize?: number
+  spans?: { sampleRate?: number; maxQueueSize?: number; maxBatchSize?: number }
+  /** rollups published concurrently during a flush */
+  publishConcurrency?: number
+  rollupSubject?: string
+  spanSubject?: string
+  /** called once per kind of trouble (drops, series cap); defaults to process.emitWarning */
+  onWarn?: (err: VigilError) => void
+  now?: () => number
+  random?: () => number
+}
+
+/** Counters of one recorder (the Prometheus metrics add up all recorders of the process). */
+export interface RecorderStats {
+  windowsClosed: number
+  rollupsPublished: number
+  rollupsDropped: number
+  spansKept: number
+  spansPublished: number
+  spansDropped: number
+  seriesOverflowed: number
+  queued: number
+}
+
+/** The series that takes the traffic of series beyond `maxSeries` in a window. */
+export const OVERFLOW_SERIES: SeriesKey = Object.freeze({
+  service: '_overflow',
+  route: '_overflow',
+  env: '_overflow',
+})
+
+/** Generates a gateway id unique per process: `host-pid-random`. */
+export function generateGatewayId(): string {
+  const host = hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .slice(0, 40)
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`
+}
+
+/** One series' counters for the current window. */
+class SeriesWindow {
+  count = 0
+  c1 = 0
+  c2 = 0
+  c3 = 0
+  c4 = 0
+  c5 = 0
+  limited = 0
+  timeouts = 0
+  connectErrors = 0
+  bytesIn = 0
+  bytesOut = 0
+  readonly sketch: DDSketch = createLatencySketch()
+  constructor(
+    readonly key: SeriesKey,
+    readonly keyStr: string,
+    /** the series' p99 of the previous window: slower requests keep their span */
+    readonly slowMs: number,
+  ) {}
+
+  toRollup(gatewayId: string, windowStartMs: number, windowMs: number): Rollup {
+    return {
+      gatewayId,
+      series: { service: this.key.service, route: this.key.route, env: this.key.env },
+      windowStartMs,
+      windowMs,
+      count: this.count,
+      statusClass: [this.c1, this.c2, this.c3, this.c4, this.c5],
+      limited: this.limited,
+      timeouts: this.timeouts,
+      connectErrors: this.connectErrors,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      latencySketch: encodeSketch(this.sketch),
+    }
+  }
+}
+
+interface Queued {
+  data: Uint8Array
+  msgId: string
+}
+
+/** Shared state the handles read on the hot path (plain fields: faster than #private across classes). */
+class Core {
+  epoch = 0
+  live = new Map<string, SeriesWindow>()
+  p99 = new Map<string, number>()
+  overflow: SeriesWindow | null = null
+  spansOn: boolean
+  sampleRate: number
+  spanBuf: SpanRecord[] = []
+  constructor(
+    readonly owner: RollupRecorder,
+    readonly maxSeries: number,
+    sampleRate: number,
+    readonly random: () => number,
+  ) {
+    this.sampleRate = sampleRate
+    this.spansOn = true
+  }
+
+  acquire(key: SeriesKey, keyStr: string): SeriesWindow {
+    let acc = this.live.get(keyStr)
+    if (acc !== undefined) return acc
+    if (this.live.size >= this.maxSeries) {
+      this.owner._overflowed()
+      if (this.overflow === null) this.overflow = new SeriesWindow(OVERFLOW_SERIES, '', Infinity)
+      return this.overflow
+    }
+    acc = new SeriesWindow(key, keyStr, this.p99.get(keyStr) ?? Infinity)
+    this.live.set(keyStr, acc)
+    return acc
+  }
+}
+
+class SeriesHandle implements SeriesRecorder {
+  readonly #core: Core
+  readonly #key: SeriesKey
+  readonly #keyStr: string
+  #epoch = -1
+  #acc: SeriesWindow | null = null
+
+  constructor(core: Core, key: SeriesKey) {
+    this.#core = core
+    this.#key = { service: key.service, route: key.route, env: key.env }
+    this.#keyStr = `${key.service}\u0000${key.route}\u0000${key.env}`
+  }
+
+  record(ev: RequestEvent): void {
+    const core = this.#core
+    let a = this.#acc
+    if (this.#epoch !== core.epoch || a === null) {
+      a = this.#acc = core.acquire(this.#key, this.#keyStr)
+      this.#epoch = core.epoch
+    }
+    a.count++
+    const st = ev.status
+    if (st >= 500) a.c5++
+    else if (st >= 400) {
+      a.c4++
+      if (st === 429) a.limited++
+    } else if (st >= 300) a.c3++
+    else if (st >= 200) a.c2++
+    else if (st >= 100) a.c1++
+    const out = ev.outcome
+    if (out !== 'ok') {
+      if (out === 'timeout') a.timeouts++
+      else if (out === 'connect_error') a.connectErrors++
+      else if (out === 'limited' && st !== 429) a.limited++
+    }
+    a.bytesIn += ev.bytesIn
+    a.bytesOut += ev.bytesOut
+    const lat = ev.latencyMs
+    a.sketch.accept(lat > 0 ? lat : 0)
+    if (core.spansOn) {
+      const reason = sampleReason(ev, a.slowMs, core.sampleRate, core.sampleRate > 0 ? core.random() : 1)
+      if (reason !== null) core.owner._keepSpan(this.#key, ev, reason)
+    }
+  }
+}
+
+export class RollupRecorder implements Recorder {
+  readonly gatewayId: string
+  readonly windowMs: number
+  readonly #core: Core
+  readonly #bus: Publisher
+  readonly #maxQueue: number
+  readonly #maxSpanQueue: number
+  readonly #maxSpanBatch: number
+  readonly #concurrency: number
+  readonly #rollupSubject: string
+  readonly #spanSubject: string
+  readonly #onWarn: (err: VigilError) => void
+  readonly #now: () => number
+  #queue: Queued[] = []
+  #windowStartMs: number
+  #timer: NodeJS.Timeout | null = null
+  #flushing: Promise<void> | null = null
+  #flushAgain = false
+  #closed: Promise<void> | null = null
+  #warned = new Set<string>()
+  #stats: RecorderStats = {
+    windowsClosed: 0,
+    rollupsPublished: 0,
+    rollupsDropped: 0,
+    spansKept: 0,
+    spansPublished: 0,
+    spansDropped: 0,
+    seriesOverflowed: 0,
+    queued: 0,
+  }
+  readonly #keptBy = {
+    error: spansKeptTotal.labels('error'),
+    slow: spansKeptTotal.labels('slow'),
+    sampled: spansKeptTotal.labels('sampled'),
+  }
+
+  constructor(opts: RollupRecorderOptions) {
+    this.#bus = opts.bus
+    this.gatewayId = opts.gatewayId ?? generateGatewayId()
+    this.windowMs = opts.windowMs ?? 10_000
+    this.#maxQueue = opts.maxQueueSize ?? 50_000
+    this.#maxSpanQueue = opts.spans?.maxQueueSize ?? 4096
+    this.#maxSpanBatch = Math.min(opts.spans?.maxBatchSize ?? 512, this.#maxSpanQueue)
+    this.#concurrency = opts.publishConcurrency ?? 256
+    this.#rollupSubject = opts.rollupSubject ?? SUBJECT_ROLLUPS
+    this.#spanSubject = opts.spanSubject ?? SUBJECT_SPANS
+    this.#onWarn =
+      opts.onWarn ?? ((err) => process.emitWarning(err.message, { code: err.code, type: 'VigilWarning' }))
+    this.#now = opts.now ?? (() => Date.now())
+    this.#core = new Core(
+      this,
+      opts.maxSeries ?? 10_000,
+      opts.spans?.sampleRate ?? 0.01,
+      opts.random ?? Math.random,
+    )
+    this.#windowStartMs = this.#align(this.#now())
+    this.#schedule()
+  }
+
+  /** Resolve once per route; the handle is cheap and safe to keep for the recorder's life. */
+  series(key: SeriesKey): SeriesRecorder {
+    return new SeriesHandle(this.#core, key)
+  }
+
+  stats(): Readonly<RecorderStats> {
+    return { ...this.#stats, queued: this.#queue.length }
+  }
+
+  /** start of the window currently being filled */
+  get windowStartMs(): number {
+    return this.#windowStartMs
+  }
+
+  #align(t: number): number {
+    return t - (t % this.windowMs)
+  }
+
+  #schedule(): void {
+    const delay = Math.max(0, this.#windowStartMs + this.windowMs - this.#now())
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#rotate()
+      void this.flush()
+      this.#schedule()
+    }, delay)
+    this.#timer.unref()
+  }
+
+  /** Closes the current window: one rollup per live series goes to the queue. */
+  #rotate(): void {
+    const core = this.#core
+    const windowStartMs = this.#windowStartMs
+    const live = core.live
+    const overflow = core.overflow
+    core.live = new Map()
+    core.overflow = null
+    core.epoch++
+    this.#windowStartMs = this.#align(this.#now())
+    const p99 = new Map<string, number>()
+    for (const acc of live.values()) {
+      if (acc.count === 0) continue
+      p99.set(acc.keyStr, acc.sketch.getValueAtQuantile(0.99))
+      this.#enqueue(acc.toRollup(this.gatewayId, windowStartMs, this.windowMs))
+    }
+    if (overflow !== null && overflow.count > 0)
+      this.#enqueue(overflow.toRollup(this.gatewayId, windowStartMs, this.windowMs))
+    core.p99 = p99
+    liveSeries.set(live.size)
+    this.#stats.windowsClosed++
+  }
+
+  #enqueue(r: Rollup): void {
+    if (this.#queue.length >= this.#maxQueue) {
+      this.#drop('rollups', 'queue_full', 1)
+      return
+    }
+    this.#queue.push({ data: encodeRollup(r), msgId: rollupId(r) })
+  }
+
+  #drop(kind: 'rollups' | 'spans', reason: 'queue_full' | 'bus_error', n: number, cause?: string): void {
+    if (n <= 0) return
+    droppedTotal.labels(kind, reason).inc(n)
+    if (kind === 'rollups') this.#stats.rollupsDropped += n
+    else this.#stats.spansDropped += n
+    this.#warnOnce(
+      `${kind}:${reason}`,
+      VGL_ERR_TELEMETRY_DROPPED(
+        n,
+        kind,
+        reason === 'queue_full' ? 'the send queue is full' : `the bus failed (${cause ?? 'unknown'})`,
+        'vigil_telemetry_dropped_total',
+      ),
+    )
+  }
+
+  #warnOnce(key: string, err: VigilError): void {
+    if (this.#warned.has(key)) return
+    this.#warned.add(key)
+    try {
+      this.#onWarn(err)
+    } catch {
+      // a warning sink must never break telemetry
+    }
+  }
+
+  /** @internal called by a handle when its series does not fit under maxSeries */
+  _overflowed(): void {
+    this.#stats.seriesOverflowed++
+    seriesOverflowTotal.inc()
+    this.#warnOnce(
+      'series_cap',
+      VGL_ERR_TELEMETRY_SERIES_CAP(this.#core.maxSeries, 'vigil_telemetry_series_overflow_total'),
+    )
+  }
+
+  /** @internal called by a handle when the sampler keeps a span */
+  _keepSpan(key: SeriesKey, ev: RequestEvent, reason: 'error' | 'slow' | 'sampled'): void {
+    const buf = this.#core.spanBuf
+    if (buf.length >= this.#maxSpanQueue) {
+      this.#drop('spans', 'queue_full', 1)
+      return
+    }
+    buf.push(gatewaySpan(key, ev, reason, this.gatewayId))
+    this.#stats.spansKept++
+    this.#keptBy[reason].inc()
+    if (buf.length === this.#maxSpanBatch) void this.flush()
+  }
+
+  /**
+   * Publishes what is queued. One flush runs at a time; a call during a flush makes that flush
+   * go round once more. Never rejects.
+   */
+  flush(): Promise<void> {
+    if (this.#flushing !== null) {
+      this.#flushAgain = true
+      return this.#flushing
+    }
+    this.#flushing = (async () => {
+      do {
+        this.#flushAgain = false
+        await this.#publishRollups()
+        await this.#publishSpans()
+      } while (this.#flushAgain || this.#queue.length > 0)
+    })().finally(() => {
+      this.#flushing = null
+    })
+    return this.#flushing
+  }
+
+  async #publishRollups(): Promise<void> {
+    const batch = this.#queue
+    this.#queue = []
+    for (let i = 0; i < batch.length; i += this.#concurrency) {
+      const chunk = batch.slice(i, i + this.#concurrency)
+      const results = await Promise.allSettled(
+        chunk.map((q) => this.#bus.publish(this.#rollupSubject, q.data, { msgId: q.msgId })),
+      )
+      let failed = 0
+      let cause: string | undefined
+      for (const r of results) {
+        if (r.status === 'rejected') {
+          failed++
+          cause ??= (r.reason as Error)?.message
+        }
+      }
+      this.#stats.rollupsPublished += chunk.length - failed
+      publishedTotal.labels('rollups').inc(chunk.length - failed)
+      if (failed > 0) {
+        // the bus is down: drop the rest of this flush now rather than wait out a timeout per chunk
+        this.#drop('rollups', 'bus_error', failed + batch.length - (i + chunk.length), cause)
+        return
+      }
+    }
+  }
+
+  async #publishSpans(): Promise<void> {
+    const buf = this.#core.spanBuf
+    if (buf.length === 0) return
+    this.#core.spanBuf = []
+    for (let i = 0; i < buf.length; i += this.#maxSpanBatch) {
+      const batch = buf.slice(i, i + this.#maxSpanBatch)
+      try {
+        await this.#bus.publish(this.#spanSubject, encodeSpans(batch))
+        this.#stats.spansPublished += batch.length
+        publishedTotal.labels('spans').inc(batch.length)
+      } catch (err) {
+        this.#drop('spans', 'bus_error', buf.length - i, (err as Error).message)
+        return
+      }
+    }
+  }
+
+  /** Flushes the current (partial) window and everything queued; idempotent. Leaves the bus open. */
+  close(): Promise<void> {
+    if (this.#closed !== null) return this.#closed
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#core.spansOn = false
+    this.#rotate()
+    this.#closed = this.flush()
+    return this.#closed
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * @module Tail sampling of the gateway's own spans. The decision is made when the request has
+ * finished (so errors and slow requests are known) and before any span object exists: a request
+ * that is not kept costs one comparison and, at most, one random number.
+ *
+ * Kept: every error (5xx, timeout, connection error, no healthy target), every request slower
+ * than its series' p99 of the previous window, and `sampleRate` of the rest.
+ */
+import type { RequestEvent, SeriesKey } from './recorder.js'
+import type { SpanRecord } from './types.js'
+
+export type SampleReason = 'error' | 'slow' | 'sampled'
+
+/** OTLP SpanKind SERVER: the gateway serves the client's request */
+const SPAN_KIND_SERVER = 2
+/** OTLP Status codes */
+const STATUS_UNSET = 0
+const STATUS_ERROR = 2
+
+export function isErrorEvent(ev: RequestEvent): boolean {
+  return (
+    ev.status >= 500 ||
+    ev.outcome === 'timeout' ||
+    ev.outcome === 'connect_error' ||
+    ev.outcome === 'no_target'
+  )
+}
+
+/**
+ * Why the span of `ev` is kept, or null when it is not.
+ * @param slowMs the series' recent p99 (Infinity when unknown)
+ * @param u a uniform random number in [0, 1)
+ */
+export function sampleReason(
+  ev: RequestEvent,
+  slowMs: number,
+  sampleRate: number,
+  u: number,
+): SampleReason | null {
+  if (isErrorEvent(ev)) return 'error'
+  if (ev.latencyMs > slowMs) return 'slow'
+  return u < sampleRate ? 'sampled' : null
+}
+
+/**
+ * Builds the gateway's span for a finished request. Copies every field: the gateway reuses
+ * the event object once `record` returns.
+ */
+export function gatewaySpan(
+  key: SeriesKey,
+  ev: RequestEvent,
+  reason: SampleReason,
+  gatewayId: string,
+): SpanRecord {
+  const attributes: SpanRecord['attributes'] = {
+    'http.request.method': ev.method,
+    'url.path': ev.path,
+    'vigil.outcome': ev.outcome,
+    'vigil.attempts': ev.attempts,
+    'vigil.sample_reason': reason,
+    'vigil.gateway_id': gatewayId,
+  }
+  if (ev.target !== '') attributes['server.address'] = ev.target
+  return {
+    traceId: ev.traceId,
+    spanId: ev.spanId,
+    parentSpanId: ev.parentSpanId,
+    service: key.service,
+    env: key.env,
+    route: key.route,
+    name: `${ev.method} ${key.route}`,
+    kind: SPAN_KIND_SERVER,
+    startTimeMs: ev.startTimeMs,
+    durationMs: ev.latencyMs,
+    statusCode: reason === 'error' ? STATUS_ERROR : STATUS_UNSET,
+    httpStatus: ev.status > 0 ? ev.status : null,
+    requestId: ev.requestId === '' ? null : ev.requestId,
+    source: 'gateway',
+    attributes,
+  }
+}
