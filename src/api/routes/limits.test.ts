@@ -1,0 +1,137 @@
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Fastify from 'fastify'
+import { afterAll, describe, expect, it } from 'vitest'
+import { JsonlAuditLog } from '../../audit.js'
+import { limitsSchema } from '../../config/limits-schema.js'
+import { Limiter } from '../../limits/limiter.js'
+import { MemoryLimitStore } from '../../limits/memory.js'
+import { FileStateBackend } from '../../limits/state.js'
+import { limitsRoutes } from './limits.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-api-'))
+const limiter = new Limiter(
+  { limits: limitsSchema.parse({ enabled: true, dataDir: dir }), services: ['api'], keyPrefix: 'rl:' },
+  {
+    store: new MemoryLimitStore(),
+    state: new FileStateBackend(join(dir, 'limits-state.json')),
+    audit: new JsonlAuditLog(join(dir, 'audit.jsonl')),
+  },
+)
+const app = Fastify()
+await app.register(limitsRoutes({ limiter, token: 's3cret' }))
+const auth = { authorization: 'Bearer s3cret', 'x-vigil-actor': 'ops' }
+
+afterAll(async () => {
+  await app.close()
+  await limiter.close()
+})
+
+describe('limits admin API', () => {
+  it('lists the built-in tiers', async () => {
+    const r = await app.inject({ method: 'GET', url: '/api/limits/tiers' })
+    expect(r.statusCode).toBe(200)
+    expect(r.json()).toMatchObject({ STD: { ratePerSec: 10, burst: 20 }, PRM: { ratePerSec: 100 } })
+  })
+
+  it('refuses mutating calls without the token', async () => {
+    const r = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/tiers/STD',
+      payload: { ratePerSec: 1, burst: 1 },
+    })
+    expect(r.statusCode).toBe(401)
+    expect(r.json().code).toBe('VGL_ERR_API_UNAUTHORIZED')
+  })
+
+  it('updates a tier and records who and why in the audit log', async () => {
+    const r = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/tiers/GOLD',
+      headers: auth,
+      payload: { ratePerSec: 50, burst: 60, rank: 2, reason: 'new plan' },
+    })
+    expect(r.statusCode).toBe(200)
+    expect(limiter.tiers().GOLD).toEqual({ ratePerSec: 50, burst: 60, rank: 2 })
+    const events = readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(events.at(-1)).toMatchObject({
+      kind: 'limits.tier.update',
+      actor: 'ops',
+      subject: 'GOLD',
+      before: null,
+      reason: 'new plan',
+    })
+  })
+
+  it('creates, re-tiers and revokes a key; the secret is returned once', async () => {
+    const c = await app.inject({
+      method: 'POST',
+      url: '/api/limits/keys',
+      headers: auth,
+      payload: { id: 'acme', tier: 'STD' },
+    })
+    expect(c.statusCode).toBe(201)
+    expect(c.json().key).toMatch(/^vgl_/)
+    const dup = await app.inject({
+      method: 'POST',
+      url: '/api/limits/keys',
+      headers: auth,
+      payload: { id: 'acme', tier: 'STD' },
+    })
+    expect(dup.statusCode).toBe(409)
+    const p = await app.inject({
+      method: 'PATCH',
+      url: '/api/limits/keys/acme',
+      headers: auth,
+      payload: { tier: 'GOLD' },
+    })
+    expect(p.json()).toMatchObject({ id: 'acme', tier: 'GOLD' })
+    const list = await app.inject({ method: 'GET', url: '/api/limits/keys' })
+    expect(JSON.stringify(list.json())).not.toContain(c.json().key)
+    const d = await app.inject({ method: 'DELETE', url: '/api/limits/keys/acme', headers: auth })
+    expect(d.json()).toMatchObject({ revoked: true })
+    const missing = await app.inject({ method: 'DELETE', url: '/api/limits/keys/nobody', headers: auth })
+    expect(missing.statusCode).toBe(404)
+  })
+
+  it('names the bad field', async () => {
+    const r = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/tiers/STD',
+      headers: auth,
+      payload: { ratePerSec: -1, burst: 1 },
+    })
+    expect(r.statusCode).toBe(400)
+    expect(r.json().message).toContain('ratePerSec')
+  })
+
+  it('sets and clears multipliers and defensive mode', async () => {
+    const s = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/controls',
+      headers: auth,
+      payload: { defensive: true, tiers: { STD: 0.5 }, reason: 'spike' },
+    })
+    expect(s.json()).toMatchObject({ defensive: true, tiers: { STD: 0.5 }, reason: 'spike', actor: 'ops' })
+    const c = await app.inject({ method: 'DELETE', url: '/api/limits/controls', headers: auth })
+    expect(c.json()).toMatchObject({ defensive: false, tiers: {} })
+  })
+
+  it('reads bucket state, heaviest clients and fallback state', async () => {
+    limiter.admit(
+      { routeId: 'r', service: 'api', priority: 'normal', cost: 3, headers: {}, remoteAddress: '192.0.2.7' },
+      Date.now(),
+    )
+    const b = await app.inject({ method: 'GET', url: '/api/limits/buckets/ip:192.0.2.7' })
+    expect(b.json()[0]).toMatchObject({ service: 'api', tier: 'STD', burst: 20 })
+    expect(b.json()[0].remaining).toBeLessThanOrEqual(17)
+    const clients = await app.inject({ method: 'GET', url: '/api/limits/clients' })
+    expect(clients.json().current.clients[0]).toMatchObject({ clientId: 'ip:192.0.2.7', requests: 1 })
+    const fb = await app.inject({ method: 'GET', url: '/api/limits/fallback' })
+    expect(fb.json()).toMatchObject({ store: 'memory', active: false })
+  })
+})

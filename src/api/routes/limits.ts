@@ -1,0 +1,152 @@
+/**
+ * @module Admin API for the rate limiter, as a Fastify plugin under `/api/limits`: tiers, API keys,
+ * runtime controls (multipliers, defensive mode), bucket state, heaviest clients and fallback
+ * state. Mutating calls need the admin bearer token and are recorded in the audit log by the
+ * limiter; the actor is `X-Vigil-Actor` (default `admin`) and the reason is `reason` in the body.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import { isVigilError, VGL_ERR_LIMITS_BAD_INPUT } from '../../errors.js'
+import type { ChangeMeta, Limiter } from '../../limits/index.js'
+import { createAuthorizer } from '../auth.js'
+import { sendProblem } from '../problem.js'
+
+export interface LimitsRoutesOptions {
+  limiter: Limiter
+  /** admin bearer token for mutating calls; empty refuses every mutating call */
+  token: string
+  /** check for mutating calls; default `createAuthorizer(token)` from src/api/auth.ts */
+  authorize?: (req: FastifyRequest) => void
+}
+
+const FIX: Record<string, string> = {
+  VGL_ERR_LIMITS_UNKNOWN_TIER: 'GET /api/limits/tiers lists the tiers',
+  VGL_ERR_LIMITS_UNKNOWN_KEY: 'GET /api/limits/keys lists the key ids',
+  VGL_ERR_LIMITS_KEY_EXISTS: 'choose another id or PATCH the key',
+  VGL_ERR_LIMITS_BAD_INPUT: 'fix the named field',
+  VGL_ERR_LIMITS_STATE_UNAVAILABLE: 'bring Redis back (or fix the data dir), then retry',
+}
+
+const reason = z.string().max(500).optional()
+const multipliers = z.record(z.string(), z.number().positive().nullable()).optional()
+const schemas = {
+  tier: z.strictObject({
+    ratePerSec: z.number().positive(),
+    burst: z.number().positive(),
+    rank: z.number().int().min(0).optional(),
+    reason,
+  }),
+  createKey: z.strictObject({
+    id: z.string().optional(),
+    tier: z.string().min(1),
+    ratePerSec: z.number().positive().optional(),
+    burst: z.number().positive().optional(),
+    reason,
+  }),
+  updateKey: z.strictObject({
+    tier: z.string().min(1).optional(),
+    ratePerSec: z.number().positive().nullable().optional(),
+    burst: z.number().positive().nullable().optional(),
+    reason,
+  }),
+  controls: z.strictObject({
+    tiers: multipliers,
+    classes: multipliers,
+    clients: multipliers,
+    defensive: z.boolean().optional(),
+    reason,
+  }),
+  reasonOnly: z.strictObject({ reason }).optional(),
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? undefined)
+  if (r.success) return r.data
+  const issue = r.error.issues[0]!
+  const path = issue.path.length > 0 ? issue.path.join('.') : 'body'
+  throw VGL_ERR_LIMITS_BAD_INPUT(`${path}: ${issue.message}`)
+}
+
+function meta(req: FastifyRequest, body: { reason?: string | undefined } | undefined): ChangeMeta {
+  const actor = req.headers['x-vigil-actor']
+  return {
+    actor: typeof actor === 'string' && actor !== '' ? actor.slice(0, 100) : 'admin',
+    reason: body?.reason ?? '',
+  }
+}
+
+/**
+ * @example
+ * await admin.register(limitsRoutes({ limiter, token }))
+ * // curl -X PUT -H "Authorization: Bearer $T" -d '{"ratePerSec":5,"burst":10}' :8081/api/limits/tiers/STD
+ */
+export function limitsRoutes(opts: LimitsRoutesOptions): FastifyPluginAsync {
+  const { limiter } = opts
+  const authorize = opts.authorize ?? createAuthorizer(opts.token)
+  return async function limitsPlugin(app) {
+    // Same problem+json shape as the rest of the admin API, with the limits codes' fixes.
+    app.setErrorHandler((err: unknown, _req: FastifyRequest, reply: FastifyReply) => {
+      if (isVigilError(err))
+        return sendProblem(reply, err, FIX[err.code] !== undefined ? { fix: FIX[err.code] } : {})
+      const e = err as { statusCode?: number; message?: string }
+      if (typeof e.statusCode === 'number' && e.statusCode < 500) {
+        return sendProblem(reply, VGL_ERR_LIMITS_BAD_INPUT(e.message ?? 'bad request'), {
+          fix: FIX.VGL_ERR_LIMITS_BAD_INPUT,
+        })
+      }
+      return sendProblem(reply, err)
+    })
+    app.addHook('preHandler', async (req) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') authorize(req)
+    })
+
+    app.get('/api/limits/tiers', async () => limiter.tiers())
+    app.put<{ Params: { name: string } }>('/api/limits/tiers/:name', async (req) => {
+      const body = parse(schemas.tier, req.body)
+      const { reason: _r, ...tier } = body
+      return limiter.setTier(req.params.name, tier, meta(req, body))
+    })
+
+    app.get('/api/limits/keys', async () => limiter.keys())
+    app.post('/api/limits/keys', async (req, reply) => {
+      const body = parse(schemas.createKey, req.body)
+      const { reason: _r, ...input } = body
+      const created = await limiter.createKey(stripUndefined(input), meta(req, body))
+      return reply.code(201).send(created)
+    })
+    app.patch<{ Params: { id: string } }>('/api/limits/keys/:id', async (req) => {
+      const body = parse(schemas.updateKey, req.body)
+      const { reason: _r, ...patch } = body
+      return limiter.updateKey(req.params.id, stripUndefined(patch), meta(req, body))
+    })
+    app.delete<{ Params: { id: string } }>('/api/limits/keys/:id', async (req) => {
+      const body = parse(schemas.reasonOnly, req.body)
+      return limiter.revokeKey(req.params.id, meta(req, body))
+    })
+
+    app.get<{ Params: { clientId: string } }>('/api/limits/buckets/:clientId', async (req) =>
+      limiter.buckets(req.params.clientId),
+    )
+
+    app.get('/api/limits/controls', async () => limiter.controls())
+    app.put('/api/limits/controls', async (req) => {
+      const body = parse(schemas.controls, req.body)
+      const { reason: _r, ...patch } = body
+      return limiter.setControls(stripUndefined(patch), meta(req, body))
+    })
+    app.delete('/api/limits/controls', async (req) => {
+      const body = parse(schemas.reasonOnly, req.body)
+      return limiter.clearControls(meta(req, body))
+    })
+
+    app.get('/api/limits/clients', async () => limiter.clientStats())
+    app.get('/api/limits/fallback', async () => limiter.fallbackState())
+  }
+}
+
+// exactOptionalPropertyTypes-friendly: drop keys whose value is undefined.
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>
+  }
+}
