@@ -1,4 +1,4 @@
-import FakeTimers, { type InstalledClock } from '@sinonjs/fake-timers'
+import * as FakeTimers from '@sinonjs/fake-timers'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { VigilError } from '../errors.js'
 import { decodeRollup, decodeSpans } from './codec.js'
@@ -58,7 +58,7 @@ class FakeBus implements Publisher {
 }
 
 describe('RollupRecorder', () => {
-  let clock: InstalledClock
+  let clock: ReturnType<typeof FakeTimers.install>
   let bus: FakeBus
   let warnings: VigilError[]
   let rec: RollupRecorder | null
