@@ -6,7 +6,12 @@
  */
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+} from 'fastify'
 import { authHook, resolveAdminToken } from './auth.js'
 import { adminErrorHandler, adminNotFound } from './problem.js'
 import { configRoutes } from './routes/config.js'
@@ -38,7 +43,11 @@ export interface AdminServer {
 
 /** Builds the admin app without listening (tests use `app.inject`). */
 export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyInstance> {
-  const base = { disableRequestLogging: true, bodyLimit: 1024 * 1024 }
+  // Per-request log lines would drown the gateway's access log; errors are still logged.
+  const base = {
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+  }
   const app = (
     opts.logger === undefined || opts.logger === false
       ? Fastify({ ...base, logger: false })

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, Loader> = {
   detect: () => import('./commands/detect.js'),
   mock: () => import('./commands/mock.js'),
   load: () => import('./commands/load.js'),
+  demo: () => import('./commands/demo.js'),
 }
 
 function help(): string {

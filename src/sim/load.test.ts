@@ -92,3 +92,25 @@ describe('load generator', () => {
     })
   })
 })
+
+describe('load progress', () => {
+  it('reports progress with status counts and interval latency', async () => {
+    const svc = await startMockService({ latencyMs: 1 })
+    try {
+      const seen: Array<{ statusCounts: Readonly<Record<string, number>>; p50: number }> = []
+      await runLoad({
+        target: `${svc.url}/p`,
+        rps: 100,
+        durationMs: 1200,
+        progressIntervalMs: 200,
+        onProgress: (p) => seen.push({ statusCounts: p.statusCounts, p50: p.intervalLatencyMs.p50 }),
+      })
+      expect(seen.length).toBeGreaterThan(1)
+      const last = seen[seen.length - 1]
+      expect(last.statusCounts['200']).toBeGreaterThan(0)
+      expect(seen.some((s) => s.p50 > 0)).toBe(true)
+    } finally {
+      await svc.close()
+    }
+  })
+})

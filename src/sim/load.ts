@@ -48,6 +48,10 @@ export interface LoadProgress {
   targetRps: number
   /** responses per second over the last progress interval */
   currentRps: number
+  /** responses by status since the start of the run */
+  statusCounts: Readonly<Record<string, number>>
+  /** latency of the responses in the last progress interval (0 when none) */
+  intervalLatencyMs: { p50: number; p99: number }
 }
 
 export interface LoadSummary {
@@ -85,6 +89,7 @@ class LoadRun {
   readonly #random: () => number
   readonly #abort = new AbortController()
   readonly #sketch = new DDSketch({ relativeAccuracy: 0.01 })
+  #intervalSketch: DDSketch | null = null
   readonly #statusCounts: Record<string, number> = {}
   readonly #failures: Record<string, number> = {}
   readonly #inFlight = new Set<Promise<void>>()
@@ -121,6 +126,7 @@ class LoadRun {
     this.#random = opts.seed === undefined ? Math.random : seededRandom(opts.seed)
     // Every in-flight request listens on the one end-of-run signal.
     setMaxListeners(0, this.#abort.signal)
+    if (opts.onProgress !== undefined) this.#intervalSketch = new DDSketch({ relativeAccuracy: 0.01 })
     this.#body =
       opts.bodyBytes !== undefined && opts.bodyBytes > 0 ? Buffer.alloc(opts.bodyBytes, 0x62) : null
   }
@@ -176,6 +182,12 @@ class LoadRun {
         ((this.#completed - this.#lastProgressCompleted) * 1000) / (now - this.#lastProgressAt)
       this.#lastProgressAt = now
       this.#lastProgressCompleted = this.#completed
+      const sk = this.#intervalSketch
+      const intervalLatencyMs =
+        sk === null || sk.count === 0
+          ? { p50: 0, p99: 0 }
+          : { p50: round(sk.getValueAtQuantile(0.5)), p99: round(sk.getValueAtQuantile(0.99)) }
+      this.#intervalSketch = new DDSketch({ relativeAccuracy: 0.01 })
       this.#opts.onProgress({
         elapsedMs: elapsed,
         sent: this.#sent,
@@ -185,6 +197,8 @@ class LoadRun {
         dropped: this.#dropped,
         targetRps: rate,
         currentRps,
+        statusCounts: { ...this.#statusCounts },
+        intervalLatencyMs,
       })
     }
     return elapsed
@@ -219,6 +233,7 @@ class LoadRun {
       const code = String(res.statusCode)
       this.#statusCounts[code] = (this.#statusCounts[code] ?? 0) + 1
       this.#sketch.accept(ms)
+      this.#intervalSketch?.accept(ms)
       if (ms > this.#max) this.#max = ms
     } catch (err) {
       if (this.#abort.signal.aborted) {
