@@ -1,0 +1,102 @@
+/**
+ * Acceptance: Redis killed mid-test. A private redis-server (never the machine's :6379) backs two
+ * `vigil gateway` processes; it is killed while clients hammer, then restarted. No request may fail
+ * with a 5xx because of it, the fallback must engage within the configured bound, and shared
+ * exactness must resume once Redis is back.
+ */
+import { randomUUID } from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  BUILT,
+  freePort,
+  gatewayConfig,
+  hammer,
+  spawnGateway,
+  startRedisServer,
+  startUpstream,
+  warmUp,
+  writeConfig,
+  type GatewayProcess,
+  type RedisServer,
+} from './limits-support.js'
+
+const haveRedisServer = spawnSync('redis-server', ['--version']).status === 0
+if (!haveRedisServer) process.stderr.write('skipping limits-redis-outage: redis-server is not on PATH\n')
+if (!BUILT)
+  process.stderr.write('skipping limits-redis-outage: dist/ is missing; run `npm run build` first\n')
+
+const R = 20
+const B = 10
+// A kill is noticed at once (no offline queue); the bound matters for a slow Redis, and a tight one
+// would trip on a loaded CI machine and blur the exactness checks.
+const TIMEOUT_MS = 1000
+
+describe.skipIf(!haveRedisServer || !BUILT)('Redis killed while gateways serve', () => {
+  let port: number
+  let redis: RedisServer | null = null
+  let upstream: Awaited<ReturnType<typeof startUpstream>>
+  let gateways: GatewayProcess[] = []
+  let urls: string[] = []
+
+  beforeAll(async () => {
+    port = await freePort()
+    redis = await startRedisServer(port)
+    upstream = await startUpstream()
+    const file = writeConfig(
+      gatewayConfig(upstream.url, {
+        store: 'redis',
+        redis: { url: redis.url, keyPrefix: `vigil-it-${randomUUID()}:`, timeoutMs: TIMEOUT_MS },
+        fallback: { policy: 'local', localShare: 0.5, retryMs: 500 },
+        tiers: { STD: { ratePerSec: R, burst: B } },
+      }),
+    )
+    gateways = await Promise.all([1, 2].map(() => spawnGateway(file)))
+    urls = gateways.map((g) => `${g.url}/x`)
+  })
+
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => g.stop()))
+    await upstream?.close()
+    await redis?.kill()
+  })
+
+  it('keeps answering 200/429 without 5xx while Redis is down, then resumes shared exactness', async () => {
+    await warmUp(urls, B / R)
+    const before = await hammer({ urls, durationMs: 1500, concurrency: 6 })
+    expect(before.failures).toBe(0)
+    expect([...before.statuses.keys()].every((s) => s === 200 || s === 429)).toBe(true)
+
+    // Judge the outage's part of the log only.
+    const logAtKill = gateways.map((g) => g.log().length)
+    await redis!.kill()
+    const during = await hammer({ urls, durationMs: 3000, concurrency: 6 })
+    expect(during.failures).toBe(0)
+    expect([...during.statuses.keys()].every((s) => s === 200 || s === 429)).toBe(true)
+    // local fallback keeps limiting (each gateway at half the limit), it does not fail open or closed
+    expect(during.admitted).toBeGreaterThan(0)
+    expect(during.statuses.get(429) ?? 0).toBeGreaterThan(0)
+    // no request waited on the dead Redis longer than the bound plus scheduling slack on a busy machine
+    expect(during.maxLatencyMs).toBeLessThan(TIMEOUT_MS + 3000)
+    gateways.forEach((g, i) => {
+      const outageLog = g.log().slice(logAtKill[i])
+      // logged once per outage, not once per request
+      expect(outageLog.split('Redis unavailable, deciding by the fallback policy').length - 1).toBe(1)
+    })
+
+    redis = await startRedisServer(port)
+    // Traffic probes Redis; wait until every gateway has logged its return (bounded).
+    const deadline = Date.now() + 20_000
+    const back = () => gateways.every((g, i) => g.log().slice(logAtKill[i]).includes('Redis is back'))
+    while (!back() && Date.now() < deadline) await hammer({ urls, durationMs: 300, concurrency: 2 })
+    expect(back()).toBe(true)
+
+    await new Promise((r) => setTimeout(r, (B / R) * 1000 + 200))
+    const after = await hammer({ urls, durationMs: 3000, concurrency: 8 })
+    const Tmax = after.elapsedMs / 1000
+    const Tmin = after.decisionSpanMinMs / 1000
+    expect(after.failures).toBe(0)
+    expect(after.admitted).toBeLessThanOrEqual(B + R * Tmax + 1)
+    expect(after.admitted).toBeGreaterThanOrEqual(0.95 * (B + R * Tmin))
+  })
+})
