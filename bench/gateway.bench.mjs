@@ -1,0 +1,373 @@
+// Gateway benchmark: the same upstream and the same load generator (autocannon, in this process)
+// against the upstream directly, three Node.js proxies (@fastify/http-proxy, fast-proxy,
+// http-proxy), Vigil (routing, telemetry and access log on) and nginx when installed.
+// Interleaved rounds: every round measures every target once, in a rotated order, so drift in
+// the machine's load hits all targets alike. With two or more cores and taskset, the proxy under
+// test runs pinned to CPU 0, and the upstream and autocannon to CPU 1 (see bench/README.md).
+//
+//   npm run bench -- gateway
+//   BENCH_ROUNDS=5 BENCH_DURATION_S=10 BENCH_RATE=2000 npm run bench -- gateway
+//
+// Writes the table to stdout and the raw figures to bench/out/gateway-<timestamp>.json.
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const SELF = fileURLToPath(import.meta.url)
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const BODY = JSON.stringify({ ok: true, service: 'bench', items: [1, 2, 3] })
+
+let PIN = false
+
+// ---- child roles: each listens on port 0 and prints `PORT <n>` ----------------------------------
+
+async function runRole(name, upstream) {
+  const announce = (port) => process.stdout.write(`PORT ${port}\n`)
+  const stopOn = (close) => {
+    const stop = async () => {
+      await close()
+      process.exit(0)
+    }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  }
+  if (name === 'upstream') {
+    const server = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) })
+        res.end(BODY)
+      })
+    })
+    server.keepAliveTimeout = 65_000
+    server.listen(0, '127.0.0.1', () => announce(server.address().port))
+    stopOn(() => new Promise((r) => server.close(r)))
+    return
+  }
+  if (name === 'fastify-http-proxy') {
+    const { default: Fastify } = await import('fastify')
+    const { default: proxy } = await import('@fastify/http-proxy')
+    const app = Fastify({ logger: false })
+    await app.register(proxy, { upstream })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    announce(app.server.address().port)
+    stopOn(() => app.close())
+    return
+  }
+  if (name === 'fast-proxy') {
+    const { default: fastProxy } = await import('fast-proxy')
+    const { proxy, close } = fastProxy({ base: upstream, keepAliveMsecs: 10_000, maxSockets: 256 })
+    const server = http.createServer((req, res) => proxy(req, res, req.url, {}))
+    server.keepAliveTimeout = 65_000
+    server.listen(0, '127.0.0.1', () => announce(server.address().port))
+    stopOn(async () => {
+      close()
+      await new Promise((r) => server.close(r))
+    })
+    return
+  }
+  if (name === 'http-proxy') {
+    const { default: httpProxy } = await import('http-proxy')
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+    const proxy = httpProxy.createProxyServer({ target: upstream, agent })
+    proxy.on('error', (_err, _req, res) => {
+      if (!res.headersSent) res.writeHead(502)
+      res.end()
+    })
+    const server = http.createServer((req, res) => proxy.web(req, res))
+    server.keepAliveTimeout = 65_000
+    server.listen(0, '127.0.0.1', () => announce(server.address().port))
+    stopOn(() => new Promise((r) => server.close(r)))
+    return
+  }
+  if (name === 'vigil') {
+    const { startVigil } = await import(`${ROOT}dist/cli/runtime.js`)
+    const { default: pino } = await import('pino')
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
+    const config = join(dir, 'vigil.yaml')
+    // Features on: routing through the route table, the access log on every request (to a file,
+    // sampleRate 1), and telemetry as the runtime wires it by default.
+    writeFileSync(
+      config,
+      [
+        'gateway:',
+        '  host: 127.0.0.1',
+        '  port: 0',
+        '  accessLog:',
+        '    sampleRate: 1',
+        `    destination: ${join(dir, 'access.log')}`,
+        'admin:',
+        '  port: 0',
+        'services:',
+        '  upstream:',
+        `    targets: [${upstream}]`,
+        'routes:',
+        '  - path: /',
+        '    service: upstream',
+        '',
+      ].join('\n'),
+    )
+    const logger = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }))
+    const vigil = await startVigil({ configFile: config, mode: 'embedded', logger, handleSignals: false })
+    announce(new URL(vigil.gatewayUrl).port)
+    stopOn(async () => {
+      await vigil.stop()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    return
+  }
+  throw new Error(`unknown role ${name}`)
+}
+
+// ---- orchestration ----------------------------------------------------------------------------
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0
+}
+
+function pinned(cpu, argv) {
+  return PIN ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)]
+}
+
+function startChild(name, cpu, argv) {
+  const [cmd, args] = pinned(cpu, argv)
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000)
+    child.stdout.on('data', (c) => {
+      out += c.toString()
+      const m = /PORT (\d+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve({ name, child, url: `http://127.0.0.1:${m[1]}` })
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${name} exited with ${code} before listening`))
+    })
+  })
+}
+
+function stopChild(c) {
+  return new Promise((resolve) => {
+    if (c.child.exitCode !== null) return resolve()
+    const t = setTimeout(() => c.child.kill('SIGKILL'), 5000)
+    c.child.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+    c.child.kill('SIGTERM')
+  })
+}
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = http.createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+async function startNginx(upstream) {
+  const bin = have('nginx') ? 'nginx' : have('/usr/sbin/nginx') ? '/usr/sbin/nginx' : null
+  if (bin === null) return null
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-nginx-'))
+  const port = await freePort()
+  const u = new URL(upstream)
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream up { server ${u.host}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`,
+  )
+  const [cmd, args] = pinned(0, [bin, '-p', dir, '-c', join(dir, 'nginx.conf')])
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    const ok = await new Promise((resolve) => {
+      http
+        .get(`${url}/`, (res) => {
+          res.resume()
+          resolve(res.statusCode === 200)
+        })
+        .on('error', () => resolve(false))
+    })
+    if (ok) return { name: 'nginx', child, url, dir }
+  }
+  child.kill('SIGKILL')
+  return null
+}
+
+async function cannon(url, opts) {
+  const { default: autocannon } = await import('autocannon')
+  const r = await autocannon({ url: `${url}/bench/item`, pipelining: 1, ...opts })
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    total: r.requests.total,
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const n = s.length
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+}
+
+async function main() {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+  const durationS = Number(process.env.BENCH_DURATION_S ?? 8)
+  const warmupS = Number(process.env.BENCH_WARMUP_S ?? 2)
+  const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
+  const rate = Number(process.env.BENCH_RATE ?? 1000)
+  const cores = Math.max(availableParallelism(), cpus().length)
+  // Pinning needs CPUs 0 and 1 in this process's affinity mask; `taskset -c 0,1 true` checks both.
+  PIN =
+    process.env.BENCH_NO_PIN !== '1' &&
+    have('taskset') &&
+    spawnSync('taskset', ['-c', '0,1', 'true']).status === 0 &&
+    cpus().length >= 2
+  if (PIN && process.env.BENCH_PINNED !== '1') {
+    // Re-run this orchestrator (and so autocannon) on CPU 1, next to the upstream.
+    const r = spawnSync('taskset', ['-c', '1', process.execPath, SELF], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_PINNED: '1' },
+    })
+    process.exit(r.status ?? 1)
+  }
+
+  const started = new Date()
+  const machine = `${cores} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+  console.log(`gateway bench ${started.toISOString()} · ${machine}`)
+  console.log(
+    `pinning: ${PIN ? 'proxy on CPU 0; upstream + autocannon on CPU 1' : 'none (taskset missing or < 2 cores)'} · ` +
+      `${rounds} rounds × ${durationS} s (warm-up ${warmupS} s), ${connections} connections; fixed rate ${rate} req/s`,
+  )
+
+  const upstream = await startChild('upstream', 1, [process.execPath, SELF, '--role', 'upstream'])
+  const targets = [{ name: 'upstream direct', url: upstream.url, proc: null }]
+  const procs = [upstream]
+  for (const name of ['fastify-http-proxy', 'fast-proxy', 'http-proxy', 'vigil']) {
+    try {
+      const p = await startChild(name, 0, [process.execPath, SELF, '--role', name, upstream.url])
+      procs.push(p)
+      targets.push({ name: name === 'vigil' ? 'Vigil (routing + telemetry + access log)' : name, url: p.url })
+    } catch (err) {
+      console.log(`skip ${name}: ${err.message}`)
+    }
+  }
+  const nginx = await startNginx(upstream.url)
+  if (nginx !== null) targets.push({ name: 'nginx (1 worker)', url: nginx.url })
+  else console.log('skip nginx: not installed (apt-get install -y nginx)')
+
+  const results = Object.fromEntries(targets.map((t) => [t.name, { load: [], fixed: [] }]))
+  try {
+    for (const t of targets) {
+      // Check the path works and warm up connections and JITs before the first round.
+      const check = await cannon(t.url, { connections: 4, amount: 200 })
+      if (check.non2xx > 0 || check.errors > 0)
+        console.log(
+          `warning: ${t.name} answered ${check.non2xx} non-2xx, ${check.errors} errors in the check`,
+        )
+    }
+    for (let round = 0; round < rounds; round++) {
+      const order = targets.map((_, i) => targets[(i + round) % targets.length])
+      for (const t of order) {
+        if (warmupS > 0) await cannon(t.url, { connections, duration: warmupS })
+        const load = await cannon(t.url, { connections, duration: durationS })
+        const fixed = await cannon(t.url, {
+          connections: 10,
+          duration: Math.max(3, Math.round(durationS / 2)),
+          overallRate: rate,
+        })
+        results[t.name].load.push(load)
+        results[t.name].fixed.push(fixed)
+        console.log(
+          `round ${round + 1} ${t.name.padEnd(42)} ${load.rps.toFixed(0).padStart(7)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms` +
+            `  | at ${rate}/s p50 ${fixed.p50} ms p99 ${fixed.p99} ms${load.non2xx + load.errors > 0 ? `  (non-2xx ${load.non2xx}, errors ${load.errors})` : ''}`,
+        )
+      }
+    }
+  } finally {
+    await Promise.all(procs.map(stopChild))
+    if (nginx !== null) {
+      nginx.child.kill('SIGTERM')
+      rmSync(nginx.dir, { recursive: true, force: true })
+    }
+  }
+
+  const directFixedP50 = median(results['upstream direct'].fixed.map((r) => r.p50))
+  const rows = targets.map((t) => {
+    const r = results[t.name]
+    const fixedP50 = median(r.fixed.map((x) => x.p50))
+    return {
+      target: t.name,
+      rps: median(r.load.map((x) => x.rps)),
+      rpsRange: [Math.min(...r.load.map((x) => x.rps)), Math.max(...r.load.map((x) => x.rps))],
+      p50: median(r.load.map((x) => x.p50)),
+      p99: median(r.load.map((x) => x.p99)),
+      fixedP50,
+      fixedP99: median(r.fixed.map((x) => x.p99)),
+      fixedRps: median(r.fixed.map((x) => x.rps)),
+      addedP50: t.name === 'upstream direct' ? 0 : fixedP50 - directFixedP50,
+      non2xx: r.load.reduce((a, x) => a + x.non2xx + x.errors, 0),
+    }
+  })
+  console.log(
+    `\n| target | req/s (median, min–max over ${rounds} rounds) | p50 ms | p99 ms | at ${rate} req/s: achieved | p50 ms | p99 ms | added p50 vs direct, ms |`,
+  )
+  console.log('|---|---|---|---|---|---|---|---|')
+  for (const r of rows) {
+    console.log(
+      `| ${r.target} | ${r.rps.toFixed(0)} (${r.rpsRange[0].toFixed(0)}–${r.rpsRange[1].toFixed(0)}) | ${r.p50} | ${r.p99} | ${r.fixedRps.toFixed(0)} | ${r.fixedP50} | ${r.fixedP99} | ${r.target === 'upstream direct' ? '—' : r.addedP50.toFixed(2)} |${r.non2xx > 0 ? ` ⚠ ${r.non2xx} non-2xx/errors` : ''}`,
+    )
+  }
+  const outDir = join(ROOT, 'bench', 'out')
+  mkdirSync(outDir, { recursive: true })
+  const file = join(outDir, `gateway-${started.toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(
+    file,
+    JSON.stringify(
+      { started, machine, pinned: PIN, rounds, durationS, connections, rate, rows, results },
+      null,
+      2,
+    ),
+  )
+  console.log(`\nraw figures: ${file}`)
+}
+
+const role = process.argv[2] === '--role' ? process.argv[3] : null
+if (role !== null) await runRole(role, process.argv[4])
+else await main()
