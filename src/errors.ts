@@ -233,3 +233,14 @@ export const VGL_ERR_DETECT_INPUT = defineError('VGL_ERR_DETECT_INPUT', '%s', 40
 export const VGL_ERR_DETECT_UNKNOWN = defineError('VGL_ERR_DETECT_UNKNOWN', '%s', 400)
 export const VGL_ERR_DETECT_SNAPSHOT = defineError('VGL_ERR_DETECT_SNAPSHOT', '%s', 400)
 export const VGL_ERR_DETECT_OPTIONS = defineError('VGL_ERR_DETECT_OPTIONS', '%s', 400)
+
+// ---- forecast --------------------------------------------------------------------------
+export const VGL_ERR_FORECAST_INPUT = defineError('VGL_ERR_FORECAST_INPUT', '%s', 400)
+export const VGL_ERR_FORECAST_TOO_SHORT = defineError(
+  'VGL_ERR_FORECAST_TOO_SHORT',
+  'series has %d usable points; forecasting needs at least %d',
+  400,
+)
+export const VGL_ERR_FORECAST_IRREGULAR = defineError('VGL_ERR_FORECAST_IRREGULAR', '%s', 400)
+export const VGL_ERR_FORECAST_OPTION = defineError('VGL_ERR_FORECAST_OPTION', '%s', 400)
+export const VGL_ERR_FORECAST_MODEL = defineError('VGL_ERR_FORECAST_MODEL', 'model %s failed: %s', 500)

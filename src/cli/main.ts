@@ -13,6 +13,8 @@ const COMMANDS: Record<string, Loader> = {
   mock: () => import('./commands/mock.js'),
   load: () => import('./commands/load.js'),
   demo: () => import('./commands/demo.js'),
+  forecast: () => import('./commands/forecast.js'),
+  eval: () => import('./commands/eval.js'),
 }
 
 function help(): string {

@@ -1,0 +1,440 @@
+/**
+ * @module forecastSeries: input repair, seasonality, rolling-origin backtests of every candidate,
+ * choice of a model or an inverse-MASE weighted combination, and conformal prediction intervals
+ * calibrated per horizon step from the backtest errors.
+ */
+import { VGL_ERR_FORECAST_INPUT, VGL_ERR_FORECAST_OPTION, VGL_ERR_FORECAST_TOO_SHORT } from '../errors.js'
+import { arima, fitArima } from './arima.js'
+import { drift, naive, primarySeason, seasonalNaive } from './baselines.js'
+import { ets } from './ets.js'
+import { prophet } from './prophet.js'
+import { detectSeasons } from './seasonality.js'
+import { median, quantile } from './stats.js'
+import { theta } from './theta.js'
+import type { BacktestScore, Fitted, ForecastResult, ModelFamily, SeasonContext } from './types.js'
+
+/** Model names accepted by `--model` / `options.model` (lstm is served by ./lstm.ts, asynchronously). */
+export const MODEL_NAMES = ['auto', 'naive', 'snaive', 'drift', 'ets', 'arima', 'theta', 'prophet'] as const
+export type ModelName = (typeof MODEL_NAMES)[number]
+
+export interface ForecastOptions {
+  /** steps ahead to forecast (integer ≥ 1) */
+  readonly horizon: number
+  /** interval level in percent (default 80) */
+  readonly level?: number
+  /** seasonal period(s) in steps; overrides detection */
+  readonly season?: number | readonly number[]
+  /** sampling interval in seconds, used to find natural seasonal periods */
+  readonly freqSec?: number
+  /** `auto` (default) backtests all candidates and picks a model or a combination */
+  readonly model?: ModelName
+  /** fixed ARIMA order (p,d,q) for `model: 'arima'`, e.g. [3,1,2] */
+  readonly order?: readonly [number, number, number]
+  /** rolling-origin backtest origins (default 5) */
+  readonly origins?: number
+  /**
+   * `auto` only: `best` takes the model with the lowest backtest MASE; `combo` always takes the
+   * inverse-MASE weighted mean of the best three; `adaptive` takes the combination only when its
+   * backtest MASE is lower than the best model's.
+   */
+  readonly selection?: 'best' | 'combo' | 'adaptive'
+  /** `auto` only: restrict the candidate families (by id); for evaluation */
+  readonly candidates?: readonly string[]
+}
+
+const FAMILIES: Record<string, ModelFamily> = {
+  naive,
+  snaive: seasonalNaive,
+  drift,
+  ets,
+  arima,
+  theta,
+  prophet,
+}
+
+/** How `auto` chooses; see ForecastOptions.selection and bench/RESULTS.md for the measurements. */
+export const DEFAULT_SELECTION: 'best' | 'combo' | 'adaptive' = 'adaptive'
+
+/** Minimum number of points: below this even the naive forecast has no error estimate. */
+export const MIN_POINTS = 3
+
+/** Replaces interior NaNs by linear interpolation, drops leading NaNs, carries the last value forward. */
+export function repairMissing(values: readonly number[], notes: string[]): number[] {
+  for (const v of values)
+    if (!Number.isNaN(v) && !Number.isFinite(v))
+      throw VGL_ERR_FORECAST_INPUT(
+        'the series contains an infinite value; remove it or replace it by an empty cell',
+      )
+  let start = 0
+  while (start < values.length && Number.isNaN(values[start])) start++
+  const y = values.slice(start)
+  if (start > 0) notes.push(`dropped ${start} leading missing value(s)`)
+  let missing = 0
+  for (const v of y) if (Number.isNaN(v)) missing++
+  if (missing === 0) return y
+  if (missing > 0.2 * y.length)
+    throw VGL_ERR_FORECAST_INPUT(
+      `${missing} of ${y.length} values are missing (more than 20%); resample or clean the series first`,
+    )
+  for (let i = 0; i < y.length; i++) {
+    if (!Number.isNaN(y[i])) continue
+    let j = i
+    while (j < y.length && Number.isNaN(y[j])) j++
+    const a = y[i - 1]
+    const b = j < y.length ? y[j] : a
+    for (let k = i; k < j; k++) y[k] = a + ((b - a) * (k - i + 1)) / (j - i + 1)
+    i = j
+  }
+  notes.push(`filled ${missing} missing value(s) by linear interpolation`)
+  return y
+}
+
+function validateOptions(opts: ForecastOptions): { horizon: number; level: number } {
+  const horizon = opts.horizon
+  if (!Number.isInteger(horizon) || horizon < 1 || horizon > 100_000)
+    throw VGL_ERR_FORECAST_OPTION(`horizon: expected an integer from 1 to 100000, got ${String(horizon)}`)
+  const level = opts.level ?? 80
+  if (!(level > 0 && level < 100))
+    throw VGL_ERR_FORECAST_OPTION(
+      `level: expected a percentage between 0 and 100 (e.g. 80), got ${String(level)}`,
+    )
+  const model = opts.model ?? 'auto'
+  if (!(MODEL_NAMES as readonly string[]).includes(model))
+    throw VGL_ERR_FORECAST_OPTION(
+      `model: expected one of ${MODEL_NAMES.join(', ')} (or lstm), got "${model}"`,
+    )
+  if (opts.freqSec !== undefined && !(opts.freqSec > 0))
+    throw VGL_ERR_FORECAST_OPTION(
+      `freq: expected a sampling interval in seconds > 0, got ${String(opts.freqSec)}`,
+    )
+  return { horizon, level }
+}
+
+function seasonsFrom(opts: ForecastOptions, y: readonly number[]): number[] {
+  if (opts.season === undefined) return detectSeasons(y, opts.freqSec)
+  const list = typeof opts.season === 'number' ? [opts.season] : [...opts.season]
+  for (const s of list)
+    if (!Number.isInteger(s) || s < 1)
+      throw VGL_ERR_FORECAST_OPTION(
+        `season: expected whole numbers of steps ≥ 1 (e.g. 24,168), got ${String(s)}`,
+      )
+  return [...new Set(list.filter((s) => s >= 2))].sort((a, b) => a - b)
+}
+
+/** In-sample MAE of the seasonal naive (lag m, or 1 when too short): the MASE denominator. */
+export function maseScale(y: readonly number[], m: number): number {
+  const lag = m > 1 && y.length > m ? m : 1
+  let s = 0
+  let c = 0
+  for (let i = lag; i < y.length; i++) {
+    s += Math.abs(y[i] - y[i - lag])
+    c++
+  }
+  const scale = c > 0 ? s / c : 0
+  if (scale > 0) return scale
+  // a flat history: fall back to the level so MASE stays finite
+  return Math.max(1e-9, Math.abs(median(y as number[])) * 0.01)
+}
+
+/** A forecast is rejected when it is non-finite or leaves the data's range by more than 10 spans. */
+export function isSane(fc: readonly number[], y: readonly number[]): boolean {
+  let lo = Infinity
+  let hi = -Infinity
+  for (const v of y) {
+    if (v < lo) lo = v
+    if (v > hi) hi = v
+  }
+  const span = Math.max(hi - lo, Math.abs(hi) * 0.1, 1e-9)
+  return fc.every((v) => Number.isFinite(v) && v < hi + 10 * span && v > lo - 10 * span)
+}
+
+interface Candidate {
+  fitted: Fitted
+  fitMs: number
+  /** backtest forecasts per origin */
+  bt: number[][]
+  mase: number
+  smape: number
+}
+
+interface BacktestPlan {
+  origins: number[]
+  hb: number
+}
+
+/** Rolling origins: the last `k` windows of `hb` steps, each trained on everything before it. */
+export function planBacktest(n: number, horizon: number, m: number, k: number): BacktestPlan {
+  const minTrain = Math.max(MIN_POINTS + 2, Math.min(Math.floor(n / 2), 2 * m + 2))
+  let hb = Math.min(horizon, Math.max(1, Math.floor((n - minTrain) / 2)))
+  if (n - hb < minTrain) hb = Math.max(1, n - minTrain)
+  const origins: number[] = []
+  // windows step by max(1, hb) from the end; when the history is short they overlap by half
+  const stride = Math.max(1, n - k * hb >= minTrain ? hb : Math.floor(hb / 2))
+  for (let j = 1; j <= k; j++) {
+    const o = n - hb - (j - 1) * stride
+    if (o < minTrain) break
+    origins.push(o)
+  }
+  return { origins, hb }
+}
+
+function smapeOf(actual: number, f: number): number {
+  const d = Math.abs(actual) + Math.abs(f)
+  return d === 0 ? 0 : (200 * Math.abs(actual - f)) / d
+}
+
+/** Errors of a set of backtest forecasts: mean MASE and sMAPE over origins and steps. */
+function scoreBacktest(
+  y: readonly number[],
+  plan: BacktestPlan,
+  bt: number[][],
+  m: number,
+): { mase: number; smape: number } {
+  let mase = 0
+  let smape = 0
+  let c = 0
+  plan.origins.forEach((o, j) => {
+    const scale = maseScale(y.slice(0, o), m)
+    for (let h = 0; h < plan.hb; h++) {
+      mase += Math.abs(y[o + h] - bt[j][h]) / scale
+      smape += smapeOf(y[o + h], bt[j][h])
+      c++
+    }
+  })
+  return { mase: mase / c, smape: smape / c }
+}
+
+/**
+ * Per-step error scale s(h) = a·h^b fitted to the mean absolute backtest errors (log-log least
+ * squares, b clamped to [0, 1]) so steps beyond the backtest window extrapolate smoothly.
+ */
+function errorScale(absErr: number[][], hb: number, horizon: number): number[] {
+  const meanAbs: number[] = []
+  for (let h = 0; h < hb; h++) {
+    let s = 0
+    for (const row of absErr) s += row[h]
+    meanAbs.push(s / absErr.length)
+  }
+  const pts = meanAbs.map((v, h) => [Math.log(h + 1), Math.log(Math.max(v, 1e-12))])
+  let b = 0.5
+  let a: number
+  if (pts.length >= 3) {
+    const mx = pts.reduce((s, p) => s + p[0], 0) / pts.length
+    const my = pts.reduce((s, p) => s + p[1], 0) / pts.length
+    let sxy = 0
+    let sxx = 0
+    for (const [x, yv] of pts) {
+      sxy += (x - mx) * (yv - my)
+      sxx += (x - mx) ** 2
+    }
+    b = Math.min(1, Math.max(0, sxx > 0 ? sxy / sxx : 0.5))
+    a = my - b * mx
+  } else {
+    a =
+      Math.log(Math.max(1e-12, meanAbs.reduce((s, v) => s + v, 0) / meanAbs.length)) -
+      b * Math.log((hb + 1) / 2)
+  }
+  return Array.from({ length: horizon }, (_, h) => Math.exp(a + b * Math.log(h + 1)))
+}
+
+/** Split-conformal quantile of nonconformity scores at `level` (with the finite-sample correction). */
+function conformalQuantile(scores: number[], level: number): number {
+  const n = scores.length
+  if (n === 0) return NaN
+  const s = [...scores].sort((a, b) => a - b)
+  const rank = Math.ceil((n + 1) * level)
+  if (rank <= n) return s[rank - 1]
+  // not enough scores for this level: extrapolate past the largest, as a Gaussian tail would
+  return s[n - 1] * (1 + (rank - n) / n)
+}
+
+/**
+ * Forecasts `values` (equally spaced, NaN = missing) `horizon` steps ahead with intervals at
+ * `level`%. Pure and synchronous, so it runs the same in the CLI, tests and a worker.
+ *
+ * @example
+ * const r = forecastSeries(hourly, { horizon: 24, freqSec: 3600 })
+ * r.model      // e.g. 'combo(ets(A,A,N)+season[24,168]+theta+season[24,168])'
+ * r.forecast   // 24 numbers; r.lower / r.upper hold the 80% interval
+ */
+export function forecastSeries(values: readonly number[], opts: ForecastOptions): ForecastResult {
+  const { horizon, level } = validateOptions(opts)
+  const notes: string[] = []
+  const y = repairMissing(values, notes)
+  if (y.length < MIN_POINTS) throw VGL_ERR_FORECAST_TOO_SHORT(y.length, MIN_POINTS)
+  const seasons = seasonsFrom(opts, y)
+  const ctx: SeasonContext = { seasons, freqSec: opts.freqSec }
+  const m = primarySeason(ctx, y.length)
+  const nonNegative = y.every((v) => v >= 0)
+  const first = y[0]
+  if (y.every((v) => v === first)) {
+    notes.push('the series is constant: forecasting the constant with a zero-width interval')
+    const f = new Array<number>(horizon).fill(first)
+    return {
+      model: 'constant',
+      forecast: f,
+      lower: f.slice(),
+      upper: f.slice(),
+      level,
+      seasons,
+      backtest: [],
+      notes,
+    }
+  }
+
+  const model = opts.model ?? 'auto'
+  let ids: string[]
+  if (model === 'auto') {
+    ids = opts.candidates
+      ? [...opts.candidates]
+      : ['naive', 'snaive', 'drift', 'ets', 'theta', 'arima', 'prophet']
+    if (m < 2) ids = ids.filter((id) => id !== 'snaive')
+    // prophet needs enough history for its changepoints and Fourier terms to mean anything
+    if (y.length < 60) ids = ids.filter((id) => id !== 'prophet')
+  } else ids = [model]
+
+  const candidates = new Map<string, Candidate>()
+  for (const id of ids) {
+    const t0 = performance.now()
+    try {
+      const fitted =
+        id === 'arima' && opts.order !== undefined
+          ? fitArima(y, {
+              p: opts.order[0],
+              d: opts.order[1],
+              q: opts.order[2],
+              P: 0,
+              D: 0,
+              Q: 0,
+              m: 1,
+              constant: false,
+            })
+          : FAMILIES[id].fit(y, ctx)
+      const fc = fitted.forecast(horizon)
+      if (!isSane(fc, y)) throw new Error('forecast is non-finite or explosive')
+      candidates.set(id, { fitted, fitMs: performance.now() - t0, bt: [], mase: NaN, smape: NaN })
+    } catch (err) {
+      notes.push(`${id}: ${(err as Error).message}; skipped`)
+    }
+  }
+  if (candidates.size === 0) {
+    if (model !== 'auto') notes.push(`falling back from ${model} to ${m > 1 ? 'seasonal naive' : 'naive'}`)
+    const fb = m > 1 ? 'snaive' : 'naive'
+    const fitted = FAMILIES[fb].fit(y, ctx)
+    candidates.set(fb, { fitted, fitMs: 0, bt: [], mase: NaN, smape: NaN })
+  }
+
+  const plan = planBacktest(y.length, horizon, m, opts.origins ?? 5)
+  if (plan.origins.length === 0) notes.push('series too short for a backtest: intervals are rough')
+  for (const [id, c] of candidates) {
+    try {
+      for (const o of plan.origins) {
+        const fc = c.fitted.refit(y.slice(0, o)).forecast(plan.hb)
+        if (!isSane(fc, y.slice(0, o))) throw new Error('backtest forecast is non-finite or explosive')
+        c.bt.push(fc)
+      }
+      if (plan.origins.length > 0) Object.assign(c, scoreBacktest(y, plan, c.bt, m))
+    } catch (err) {
+      if (candidates.size > 1) {
+        notes.push(`${id}: backtest failed (${(err as Error).message}); skipped`)
+        candidates.delete(id)
+      } else {
+        c.bt = []
+      }
+    }
+  }
+
+  // choose: best single by backtest MASE, or an inverse-MASE weighted mean of the best three
+  const ranked = [...candidates.entries()].sort((a, b) => (a[1].mase || Infinity) - (b[1].mase || Infinity))
+  let members: [string, Candidate, number][] = [[ranked[0][0], ranked[0][1], 1]]
+  let chosenBt = ranked[0][1].bt
+  const selection = opts.selection ?? DEFAULT_SELECTION
+  if (model === 'auto' && selection !== 'best' && ranked.length >= 2 && plan.origins.length > 0) {
+    const top = ranked.slice(0, 3).filter(([, c]) => Number.isFinite(c.mase))
+    if (top.length >= 2) {
+      const inv = top.map(([, c]) => 1 / Math.max(c.mase, 1e-9))
+      const tot = inv.reduce((s, v) => s + v, 0)
+      const weights = inv.map((v) => v / tot)
+      const comboBt = plan.origins.map((_, j) =>
+        Array.from({ length: plan.hb }, (_, h) =>
+          top.reduce((s, [, c], i) => s + weights[i] * c.bt[j][h], 0),
+        ),
+      )
+      const comboScore = scoreBacktest(y, plan, comboBt, m)
+      if (selection === 'combo' || comboScore.mase < ranked[0][1].mase) {
+        members = top.map(([id, c], i) => [id, c, weights[i]])
+        chosenBt = comboBt
+      }
+    }
+  }
+
+  const forecast = new Array<number>(horizon).fill(0)
+  for (const [, c, w] of members) {
+    const fc = c.fitted.forecast(horizon)
+    for (let h = 0; h < horizon; h++) forecast[h] += w * fc[h]
+  }
+  const chosenName =
+    members.length === 1
+      ? members[0][1].fitted.name
+      : `combo(${members.map(([, c]) => c.fitted.name).join(' + ')})`
+
+  // Conformal intervals: scores |e| / (s(h)·g(f)^κ) pooled over origins and steps, where s(h)
+  // carries the growth of errors with the horizon and g(f)^κ their growth with the level (count
+  // and traffic data are heteroscedastic: a night-time window must not get a daytime width).
+  // Every κ is calibrated on the backtest by construction, so the κ giving the narrowest
+  // intervals there is the most efficient normalisation.
+  let lower: number[]
+  let upper: number[]
+  let calibration: ForecastResult['calibration']
+  const p = level / 100
+  if (plan.origins.length > 0 && chosenBt.length > 0) {
+    let absLevel = 0
+    for (const v of y) absLevel += Math.abs(v)
+    const floor = Math.max(1e-9, (0.1 * absLevel) / y.length)
+    const g = (f: number): number => Math.max(Math.abs(f), floor)
+    const absErr = plan.origins.map((o, j) => chosenBt[j].map((f, h) => Math.abs(y[o + h] - f)))
+    let best: { kappa: number; q: number; scale: number[]; width: number } | undefined
+    for (const kappa of nonNegative ? [0, 0.5, 1] : [0]) {
+      const norm = chosenBt.map((row) => row.map((f) => g(f) ** kappa))
+      const rel = absErr.map((row, j) => row.map((e, h) => e / norm[j][h]))
+      const scale = errorScale(rel, plan.hb, horizon)
+      const scores: number[] = []
+      rel.forEach((row) => row.forEach((e, h) => scores.push(e / Math.max(scale[h], 1e-12))))
+      const q = conformalQuantile(scores, p)
+      let width = 0
+      norm.forEach((row) => row.forEach((nv, h) => (width += q * scale[h] * nv)))
+      if (best === undefined || width < best.width) best = { kappa, q, scale, width }
+    }
+    const { kappa, q, scale } = best!
+    const stepScale = forecast.map((f, h) => scale[h] * g(f) ** kappa)
+    const signed: number[] = []
+    plan.origins.forEach((o, j) =>
+      chosenBt[j].forEach((f, h) => signed.push((y[o + h] - f) / Math.max(scale[h] * g(f) ** kappa, 1e-12))),
+    )
+    calibration = { scale: stepScale, scores: signed }
+    lower = forecast.map((f, h) => f - q * stepScale[h])
+    upper = forecast.map((f, h) => f + q * stepScale[h])
+  } else {
+    // no backtest possible: one-step differences as a random-walk error, widening with sqrt(h)
+    const d = y.slice(1).map((v, i) => Math.abs(v - y[i]))
+    const q = quantile(d, p)
+    lower = forecast.map((f, h) => f - q * Math.sqrt(h + 1))
+    upper = forecast.map((f, h) => f + q * Math.sqrt(h + 1))
+  }
+  if (nonNegative) {
+    for (let h = 0; h < horizon; h++) {
+      forecast[h] = Math.max(0, forecast[h])
+      lower[h] = Math.max(0, lower[h])
+      upper[h] = Math.max(0, upper[h])
+    }
+  }
+  const weightOf = new Map(members.map(([id, , w]) => [id, w]))
+  const backtest: BacktestScore[] = ranked.map(([id, c]) => ({
+    model: c.fitted.name,
+    mase: c.mase,
+    smape: c.smape,
+    weight: weightOf.get(id) ?? 0,
+    fitMs: Math.round(c.fitMs * 10) / 10,
+  }))
+  return { model: chosenName, forecast, lower, upper, level, seasons, backtest, notes, calibration }
+}

@@ -1,0 +1,57 @@
+/** @module Turning timestamped samples into an equally spaced series: interval inference, gap filling, checks. */
+import { VGL_ERR_FORECAST_IRREGULAR } from '../errors.js'
+import { median } from './stats.js'
+
+export interface RegularSeries {
+  /** values on a fixed grid; NaN where a sample was missing */
+  readonly values: number[]
+  /** sampling interval in seconds, or undefined when the timestamps are only row numbers */
+  readonly freqSec: number | undefined
+  /** epoch ms of the last sample, for labelling forecasts */
+  readonly lastMs: number
+  readonly notes: string[]
+}
+
+/**
+ * Puts samples on a fixed grid. The interval is `freqSec` when given, else the median gap.
+ * Gaps that are whole multiples of the interval become missing values (filled later); other
+ * gaps, duplicates and unsorted timestamps are VGL_ERR_FORECAST_IRREGULAR errors.
+ * Timestamps below one day after the epoch are taken as row numbers: no interval is inferred.
+ */
+export function regularize(
+  timestampsMs: readonly number[],
+  values: readonly number[],
+  freqSec?: number,
+): RegularSeries {
+  const n = timestampsMs.length
+  const notes: string[] = []
+  if (n < 2) return { values: values.slice(), freqSec, lastMs: timestampsMs[0] ?? 0, notes }
+  const gaps: number[] = []
+  for (let i = 1; i < n; i++) {
+    const g = timestampsMs[i] - timestampsMs[i - 1]
+    if (!(g > 0))
+      throw VGL_ERR_FORECAST_IRREGULAR(
+        `timestamps must increase strictly: row ${i + 1} (${timestampsMs[i]}) is not after row ${i} (${timestampsMs[i - 1]}); sort the file and drop duplicates`,
+      )
+    gaps.push(g)
+  }
+  const indexLike = timestampsMs[0] < 86_400_000 && freqSec === undefined
+  const stepMs = freqSec !== undefined ? freqSec * 1000 : median(gaps)
+  const out: number[] = [values[0]]
+  let filled = 0
+  for (let i = 0; i < gaps.length; i++) {
+    const k = gaps[i] / stepMs
+    const r = Math.round(k)
+    if (r < 1 || Math.abs(k - r) > 0.1)
+      throw VGL_ERR_FORECAST_IRREGULAR(
+        `timestamps are irregular: the gap before row ${i + 2} is ${gaps[i] / 1000}s, not a multiple of the ${stepMs / 1000}s interval; resample to a fixed interval or pass --freq SECONDS`,
+      )
+    for (let j = 1; j < r; j++) {
+      out.push(NaN)
+      filled++
+    }
+    out.push(values[i + 1])
+  }
+  if (filled > 0) notes.push(`${filled} missing sample(s) inside gaps were added as missing values`)
+  return { values: out, freqSec: indexLike ? undefined : stepMs / 1000, lastMs: timestampsMs[n - 1], notes }
+}
