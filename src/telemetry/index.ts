@@ -15,3 +15,11 @@ export {
 } from './sketch.js'
 export { isErrorEvent, sampleReason } from './span-sampler.js'
 export type { SampleReason } from './span-sampler.js'
+export { busSpanSink, decodeOtlpJson, decodeOtlpProtobuf, startOtlpReceiver } from './otlp-ingest.js'
+export type {
+  IngestResult,
+  OtlpDecodeOptions,
+  OtlpReceiver,
+  OtlpReceiverOptions,
+  OtlpSink,
+} from './otlp-ingest.js'
