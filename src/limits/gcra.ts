@@ -54,13 +54,34 @@ export function gcraStep(
   intervalMsPerToken: number,
   toleranceMs: number,
 ): GcraStep {
+  const out: GcraStep = { allowed: false, tatMs: 0, retryAfterMs: 0 }
+  gcraStepInto(out, storedTatMs, nowMs, cost, intervalMsPerToken, toleranceMs)
+  return out
+}
+
+/** `gcraStep` writing into `out`, so the memory store's hot path allocates nothing. */
+export function gcraStepInto(
+  out: GcraStep,
+  storedTatMs: number,
+  nowMs: number,
+  cost: number,
+  intervalMsPerToken: number,
+  toleranceMs: number,
+): boolean {
   const tat = storedTatMs > nowMs ? storedTatMs : nowMs
   const next = tat + cost * intervalMsPerToken
   const over = next - nowMs - toleranceMs
-  if (over <= 1e-9) return { allowed: true, tatMs: next, retryAfterMs: 0 }
+  if (over <= 1e-9) {
+    out.allowed = true
+    out.tatMs = next
+    out.retryAfterMs = 0
+    return true
+  }
+  out.allowed = false
+  out.tatMs = storedTatMs
   // A cost larger than the whole tolerance can never pass, however long the client waits.
-  const retry = cost * intervalMsPerToken > toleranceMs + 1e-9 ? Infinity : over
-  return { allowed: false, tatMs: storedTatMs, retryAfterMs: retry }
+  out.retryAfterMs = cost * intervalMsPerToken > toleranceMs + 1e-9 ? Infinity : over
+  return false
 }
 
 /** Tokens left in a bucket of `burst` after a decision that left it at `tatMs`. */

@@ -12,9 +12,17 @@
 
 export type Header = readonly [string, string]
 
+const quoted = new Map<string, string>()
+
 /** Policy names are Strings in the field (§3.1: an item is a Token or a String); quote and escape. */
 function sfString(name: string): string {
-  return `"${name.toLowerCase().replace(/[\\"]/g, '\\$&')}"`
+  let q = quoted.get(name)
+  if (q === undefined) {
+    q = `"${name.toLowerCase().replace(/[\\"]/g, '\\$&')}"`
+    // names are tiers and services: few; the bound only guards against misuse
+    if (quoted.size < 10_000) quoted.set(name, q)
+  }
+  return q
 }
 
 /** `"std";q=20;w=2` */

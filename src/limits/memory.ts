@@ -2,7 +2,7 @@
  * @module `MemoryLimitStore`: bucket state in a Map, for one process (embedded mode, tests, and
  * the local fallback while Redis is away). Synchronous, so a decision never leaves the event loop.
  */
-import { gcraStep, type BucketSpec } from './gcra.js'
+import { gcraStepInto, type BucketSpec, type GcraStep } from './gcra.js'
 import type { LimitStore, TakeOutcome } from './limit-store.js'
 
 export interface MemoryLimitStoreOptions {
@@ -14,6 +14,7 @@ export class MemoryLimitStore implements LimitStore {
   readonly kind = 'memory' as const
   readonly #tats = new Map<string, number>()
   readonly #sweepAt: number
+  readonly #step: GcraStep = { allowed: false, tatMs: 0, retryAfterMs: 0 }
 
   constructor(opts: MemoryLimitStoreOptions = {}) {
     this.#sweepAt = opts.sweepAtKeys ?? 100_000
@@ -24,8 +25,8 @@ export class MemoryLimitStore implements LimitStore {
     if (buckets.length === 1) {
       // The common case (no service budget): one lookup, one step, no loops.
       const b = buckets[0]!
-      const step = gcraStep(tats.get(b.key) ?? 0, nowMs, cost, b.intervalMs, b.toleranceMs)
-      if (step.allowed) {
+      const step = this.#step
+      if (gcraStepInto(step, tats.get(b.key) ?? 0, nowMs, cost, b.intervalMs, b.toleranceMs)) {
         if (tats.size >= this.#sweepAt) this.#sweep(nowMs)
         tats.set(b.key, step.tatMs)
         return { allowed: true, refusedIndex: -1, retryAfterMs: 0, tatsMs: [step.tatMs] }
@@ -37,7 +38,8 @@ export class MemoryLimitStore implements LimitStore {
     let retry = 0
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!
-      const step = gcraStep(tats.get(b.key) ?? 0, nowMs, cost, b.intervalMs, b.toleranceMs)
+      const step = this.#step
+      gcraStepInto(step, tats.get(b.key) ?? 0, nowMs, cost, b.intervalMs, b.toleranceMs)
       out[i] = step.tatMs
       if (!step.allowed) {
         if (refused < 0) refused = i

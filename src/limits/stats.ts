@@ -1,7 +1,7 @@
 /**
  * @module Per-client statistics for abuse detection, for the heaviest clients only: a space-saving
  * top-K (Metwally, Agrawal, El Abbadi, "Efficient Computation of Frequent and Top-k Elements in
- * Data Streams", ICDT 2005). K counters; a new client takes over the smallest counter and inherits
+ * Data Streams", ICDT 2005). K counters in a min-heap; a new client takes over the smallest counter and inherits
  * its count as an over-estimate bound, so any client with more than N/K requests is guaranteed to
  * be tracked. Windows are tumbling; the last complete one is what the control plane reads.
  */
@@ -31,6 +31,8 @@ export interface ClientStatsSnapshot {
 const MAX_ROUTES = 256
 
 class Entry {
+  /** position in the min-heap */
+  idx = 0
   requests = 0
   overcount = 0
   observed = 0
@@ -46,6 +48,8 @@ export class ClientStats {
   readonly #k: number
   readonly #windowMs: number
   #entries = new Map<string, Entry>()
+  /** min-heap on `requests`: the root is the counter a new client takes over, in O(log K) */
+  #heap: Entry[] = []
   #windowStart = -1
   #last: ClientStatsSnapshot | null = null
 
@@ -60,19 +64,59 @@ export class ClientStats {
     let e = this.#entries.get(clientId)
     if (e === undefined) {
       e = new Entry(clientId)
-      if (this.#entries.size >= this.#k) {
-        // O(K) scan only when an untracked client arrives at a full table; tracked clients are O(1).
-        let min: Entry | undefined
-        for (const x of this.#entries.values()) if (min === undefined || x.requests < min.requests) min = x
-        this.#entries.delete(min!.clientId)
-        e.requests = min!.requests
-        e.overcount = min!.requests
+      if (this.#heap.length >= this.#k) {
+        const min = this.#heap[0]!
+        this.#entries.delete(min.clientId)
+        e.requests = min.requests
+        e.overcount = min.requests
+        e.idx = 0
+        this.#heap[0] = e
+      } else {
+        e.idx = this.#heap.length
+        this.#heap.push(e)
+        this.#up(e.idx)
       }
       this.#entries.set(clientId, e)
     }
     e.requests++
     e.fill = fill
     e.tier = tier
+    this.#down(e.idx)
+  }
+
+  #swap(i: number, j: number): void {
+    const h = this.#heap
+    const a = h[i]!
+    const b = h[j]!
+    h[i] = b
+    h[j] = a
+    b.idx = i
+    a.idx = j
+  }
+
+  #up(i: number): void {
+    const h = this.#heap
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (h[parent]!.requests <= h[i]!.requests) return
+      this.#swap(i, parent)
+      i = parent
+    }
+  }
+
+  // A count only grows, so an entry only ever moves down.
+  #down(i: number): void {
+    const h = this.#heap
+    const n = h.length
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) return
+      const r = l + 1
+      const c = r < n && h[r]!.requests < h[l]!.requests ? r : l
+      if (h[i]!.requests <= h[c]!.requests) return
+      this.#swap(i, c)
+      i = c
+    }
   }
 
   /** records a finished response for a tracked client (untracked ones are light by definition) */
@@ -134,6 +178,7 @@ export class ClientStats {
             clients: [],
           }
     this.#entries = new Map()
+    this.#heap = []
     this.#windowStart = nowMs - (nowMs % this.#windowMs)
   }
 }
