@@ -5,8 +5,7 @@
  */
 import { join } from 'node:path' // limits
 import pino, { type Logger } from 'pino'
-import type { FastifyPluginAsync } from 'fastify'
-import type { AdminSources, ReloadResult } from '../api/sources.js'
+import { createAdminServer, resolveAdminToken, type AdminSources, type ReloadResult } from '../api/index.js'
 import { loadConfig, type Config } from '../config/index.js'
 import { isVigilError } from '../errors.js'
 import { createGateway, type Gateway } from '../gateway/index.js'
@@ -16,6 +15,8 @@ import { limitsRoutes } from '../api/routes/limits.js' // limits
 import { JsonlAuditLog } from '../audit.js' // limits
 import { enableProcessMetrics } from '../metrics.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
+import { busSubjects, openBus, type Bus } from '../bus/index.js' // telemetry
+import { RollupRecorder, busSpanSink, startOtlpReceiver, type OtlpReceiver } from '../telemetry/index.js' // telemetry
 
 export interface StartOptions {
   configFile: string
@@ -29,28 +30,13 @@ export interface StartOptions {
 
 export interface Vigil {
   gatewayUrl: string
-  /** null when the admin API could not start */
-  adminUrl: string | null
+  adminUrl: string
   gateway: Gateway
   /** re-reads the config file and swaps the route table; the old one keeps serving on failure */
   reload(): Promise<ReloadResult>
   /** stops accepting, drains in-flight requests up to `gateway.shutdownGraceMs`, closes everything */
   stop(): Promise<void>
 }
-
-/** The admin server's factory as written by the admin API engineer (src/api/index.ts). */
-interface AdminModule {
-  createAdminServer(opts: {
-    host: string
-    port: number
-    token: string
-    sources: AdminSources
-    plugins?: FastifyPluginAsync[]
-    logger: Logger
-  }): Promise<{ url: string; close(): Promise<void> }>
-}
-// A variable specifier keeps the type checker from requiring the module while it is being written.
-const ADMIN_MODULE = '../api/index.js'
 
 function urlOf(host: string, port: number): string {
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
@@ -70,12 +56,48 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   // ---- limits: pass an Admission to the gateway (src/limits) ---------------------------------
   // The limiter when limits.enabled; its admin routes go to the admin API; stop() closes it.
   const limiter = config.limits.enabled
-    ? await createAdmission(config, { logger, audit: new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')) })
+    ? await createAdmission(config, {
+        logger,
+        audit: new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')),
+      })
     : null
   const admission: Admission | undefined = limiter ?? undefined
 
   // ---- telemetry: pass a Recorder to the gateway (src/telemetry) -----------------------------
-  const recorder: Recorder = NOOP_RECORDER
+  // One bus per process, chosen by bus.kind in openBus. The recorder publishes one rollup per
+  // series per window and sampled spans to it; the OTLP receiver publishes ingested spans.
+  // The control plane consumes `bus` (embedded: MemoryBus `bus.serve(port)` to its worker).
+  // stop(): OTLP closes, the recorder flushes the current window, then the bus closes.
+  const bus: Bus = await openBus(config.bus, { name: `vigil-${opts.mode}` })
+  const subjects = busSubjects(config.bus)
+  const tcfg = config.telemetry
+  const recorder: Recorder = tcfg.enabled
+    ? new RollupRecorder({
+        bus,
+        gatewayId: tcfg.gatewayId,
+        windowMs: tcfg.windowMs,
+        maxSeries: tcfg.maxSeries,
+        maxQueueSize: tcfg.maxQueueSize,
+        spans: tcfg.spans,
+        rollupSubject: subjects.rollups,
+        spanSubject: subjects.spans,
+        onWarn: (err) => logger.warn({ code: err.code }, err.message),
+      })
+    : NOOP_RECORDER
+  let otlp: OtlpReceiver | null = null
+  if (tcfg.enabled && tcfg.otlp.enabled) {
+    // a busy OTLP port must not take the gateway down with it: log and run without ingest
+    otlp = await startOtlpReceiver(
+      {
+        host: tcfg.otlp.host,
+        port: tcfg.otlp.port,
+        maxBodyBytes: tcfg.otlp.maxBodyBytes,
+        defaultEnv: config.env,
+      },
+      busSpanSink(bus, { subject: subjects.spans, maxBatchSize: tcfg.spans.maxBatchSize }),
+    ).catch((err: unknown) => (logger.error({ err }, 'OTLP receiver not started'), null))
+    if (otlp !== null) logger.info({ url: `${otlp.url}/v1/traces` }, 'OTLP/HTTP receiver listening')
+  }
 
   // ---- gateway ---------------------------------------------------------------------------
   const gateway = createGateway(config, { admission, recorder, logger })
@@ -83,68 +105,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const gatewayUrl = urlOf(config.gateway.host, port)
   logger.info({ url: gatewayUrl, routes: config.routes.length, mode: opts.mode }, 'gateway listening')
 
-  let reloading: Promise<ReloadResult> | null = null
-  const reload = (): Promise<ReloadResult> => {
-    reloading ??= (async (): Promise<ReloadResult> => {
-      try {
-        const next = loadConfig(opts.configFile, env)
-        if (next.gateway.port !== config.gateway.port || next.gateway.host !== config.gateway.host) {
-          logger.warn('gateway.host/port changes need a restart; the rest of the new config applies')
-        }
-        gateway.swap(next)
-        config = next
-        logger.info({ routes: next.routes.length }, 'config reloaded')
-        return { ok: true, routes: next.routes.length }
-      } catch (err) {
-        const message = isVigilError(err) ? err.message : String(err)
-        logger.error(
-          { file: opts.configFile, problems: message.split('\n') },
-          'config reload rejected; the old config keeps serving',
-        )
-        return { ok: false, problems: message.split('\n') }
-      } finally {
-        reloading = null
-      }
-    })()
-    return reloading
-  }
-
-  // ---- admin API ---------------------------------------------------------------------------
-  const sources: AdminSources = {
-    ready: () => true,
-    routes: () => gateway.routes(),
-    services: () => gateway.services(),
-    reload,
-  }
-  let adminUrl: string | null = null
-  try {
-    const admin = (await import(ADMIN_MODULE)) as AdminModule
-    const token = config.admin.token ?? env.VIGIL_ADMIN_TOKEN ?? ''
-    if (token === '')
-      logger.warn('no admin token (admin.token or VIGIL_ADMIN_TOKEN): mutating admin calls will be refused')
-    const server = await admin.createAdminServer({
-      host: config.admin.host,
-      port: config.admin.port,
-      token,
-      sources,
-      plugins: limiter !== null ? [limitsRoutes({ limiter, token })] : [], // limits admin routes
-      logger,
-    })
-    adminUrl = server.url
-    closers.push(() => server.close())
-    logger.info({ url: adminUrl }, 'admin API listening')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
-      logger.warn('admin API module not built yet; running the gateway alone')
-    } else {
-      await gateway.close(0)
-      throw err
-    }
-  }
-
-  // ---- control plane (embedded mode): start the worker here (src/control) -------------------
-
-  // ---- shutdown and signals ------------------------------------------------------------------
+  // ---- shutdown and signals (installed as soon as there is something to drain) ---------------
   let stopping: Promise<void> | null = null
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -152,7 +113,9 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       for (const close of closers.reverse())
         await close().catch((err: unknown) => logger.warn({ err }, 'close failed'))
       await admission?.close()
+      await otlp?.close() // telemetry
       await recorder.close()
+      await bus.close() // telemetry
       logger.info('stopped')
       logger.flush()
     })()
@@ -175,5 +138,58 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     process.once('SIGINT', onStop)
   }
 
+  // Loading and swapping are synchronous, so two reloads can never interleave.
+  const reload = async (): Promise<ReloadResult> => {
+    try {
+      const next = loadConfig(opts.configFile, env)
+      if (next.gateway.port !== config.gateway.port || next.gateway.host !== config.gateway.host) {
+        logger.warn('gateway.host/port changes need a restart; the rest of the new config applies')
+      }
+      gateway.swap(next)
+      config = next
+      logger.info({ routes: next.routes.length }, 'config reloaded')
+      return { ok: true, routes: next.routes.length }
+    } catch (err) {
+      const problems = (isVigilError(err) ? err.message : String(err)).split('\n')
+      logger.error(
+        { file: opts.configFile, problems },
+        'config reload rejected; the old config keeps serving',
+      )
+      return { ok: false, problems }
+    }
+  }
+
+  // ---- admin API ---------------------------------------------------------------------------
+  const sources: AdminSources = {
+    ready: () => true,
+    routes: () => gateway.routes(),
+    services: () => gateway.services(),
+    reload,
+  }
+  const token = resolveAdminToken(config.admin.token, env) ?? ''
+  if (token === '')
+    logger.warn('no admin token (admin.token or VIGIL_ADMIN_TOKEN): mutating admin calls are refused')
+  let adminUrl: string
+  try {
+    const admin = await createAdminServer({
+      host: config.admin.host,
+      port: config.admin.port,
+      token,
+      env,
+      sources,
+      plugins: limiter !== null ? [limitsRoutes({ limiter, token })] : [], // limits admin routes
+      logger,
+    })
+    adminUrl = admin.url
+    closers.push(() => admin.close())
+    logger.info({ url: adminUrl }, 'admin API listening')
+  } catch (err) {
+    await gateway.close(0)
+    throw err
+  }
+
+  // ---- control plane (embedded mode): start the worker here (src/control) -------------------
+
+  logger.info({ gatewayUrl, adminUrl, mode: opts.mode }, 'vigil ready')
   return { gatewayUrl, adminUrl, gateway, reload, stop }
 }

@@ -296,7 +296,6 @@ export class Exchange implements RequestEvent {
       }
       out.push(name, value)
     }
-    if (connectionTokens !== null) this.#dropConnectionTokens(connectionTokens)
     const remote = this.req.socket.remoteAddress ?? ''
     out.push('x-forwarded-for', xff === '' ? remote : `${xff}, ${remote}`)
     out.push('x-forwarded-proto', this.host.proto)
@@ -314,6 +313,7 @@ export class Exchange implements RequestEvent {
       this.traceId = randomId128()
     }
     out.push('traceparent', `00-${this.traceId}-${this.spanId}-${this.#traceFlags}`)
+    if (connectionTokens !== null) this.#dropConnectionTokens(connectionTokens)
   }
 
   #dropConnectionTokens(tokens: string): void {

@@ -1,0 +1,273 @@
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
+import { Agent, request } from 'undici'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Admission, AdmissionDecision, AdmissionRequest } from '../../src/limits/admission.js'
+import { registry } from '../../src/metrics.js'
+import type { RequestEvent, SeriesKey } from '../../src/telemetry/recorder.js'
+import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { echo, startUpstream, type Upstream } from '../helpers/upstream.js'
+
+const client = new Agent({ keepAliveTimeout: 1000 })
+let up: Upstream
+let gws: TestGateway[] = []
+
+beforeAll(async () => {
+  up = await startUpstream()
+})
+afterEach(async () => {
+  up.handler = echo
+  up.reset()
+  await Promise.all(gws.map((g) => g.close()))
+  gws = []
+})
+afterAll(async () => {
+  await up.close()
+  await client.close()
+})
+
+async function gateway(extra: Record<string, unknown> = {}, opts = {}): Promise<TestGateway> {
+  const g = await startGateway(
+    {
+      services: { api: { targets: [up.url] } },
+      routes: [
+        { name: 'users', path: '/users/:id', service: 'api' },
+        { name: 'api', path: '/api', service: 'api' },
+      ],
+      ...extra,
+    },
+    opts,
+  )
+  gws.push(g)
+  return g
+}
+
+async function get(
+  url: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+  body?: string | Readable,
+) {
+  const res = await request(url, { method: method as 'GET', headers, body, dispatcher: client })
+  const text = await res.body.text()
+  return { status: res.statusCode, headers: res.headers, text }
+}
+
+describe('gateway proxying', () => {
+  it('proxies method, path, query and body, and returns the upstream answer', async () => {
+    const g = await gateway()
+    const r = await get(`${g.url}/api/things?x=1&y=2`, { 'content-type': 'text/plain' }, 'POST', 'hello')
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.text)).toEqual({ method: 'POST', url: '/api/things?x=1&y=2', bodyBytes: 5 })
+    expect(up.seen[0].headers['content-type']).toBe('text/plain')
+  })
+
+  it('generates X-Request-Id when absent, sends it upstream and returns it; keeps a given one', async () => {
+    const g = await gateway()
+    const r = await get(`${g.url}/api`)
+    const id = r.headers['x-request-id'] as string
+    expect(id).toMatch(/^[0-9a-f]{32}$/)
+    expect(up.seen[0].headers['x-request-id']).toBe(id)
+    const r2 = await get(`${g.url}/api`, { 'x-request-id': 'my-id-1' })
+    expect(r2.headers['x-request-id']).toBe('my-id-1')
+    expect(up.seen[1].headers['x-request-id']).toBe('my-id-1')
+  })
+
+  it('sets X-Forwarded-For/-Proto/-Host, appending to an existing X-Forwarded-For', async () => {
+    const g = await gateway()
+    await get(`${g.url}/api`, { 'x-forwarded-for': '10.0.0.1', host: 'shop.example' })
+    const h = up.seen[0].headers
+    expect(h['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1')
+    expect(h['x-forwarded-proto']).toBe('http')
+    expect(h['x-forwarded-host']).toBe('shop.example')
+    expect(h.host).toBe(`127.0.0.1:${up.port}`)
+  })
+
+  it('removes hop-by-hop headers in both directions, including those named in Connection', async () => {
+    up.handler = (_req, res) => {
+      res.setHeader('keep-alive', 'timeout=99')
+      res.setHeader('proxy-authenticate', 'Basic')
+      res.setHeader('x-kept', 'yes')
+      res.end('ok')
+    }
+    const g = await gateway()
+    // undici rewrites Connection itself, so this request goes out through node:http.
+    const r = await new Promise<{ headers: IncomingHttpHeaders }>((resolve, reject) => {
+      const req = httpRequest(`${g.url}/api`, {
+        headers: { 'x-secret-hop': '1', connection: 'x-secret-hop', te: 'trailers', 'x-end': 'e2e' },
+      })
+      req.on('response', (res) => {
+        res.resume()
+        res.on('end', () => resolve({ headers: res.headers }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    const h = up.seen[0].headers
+    expect(h['x-secret-hop']).toBeUndefined()
+    expect(h.te).toBeUndefined()
+    expect(h['x-end']).toBe('e2e')
+    expect(r.headers['proxy-authenticate']).toBeUndefined()
+    expect(r.headers['keep-alive']).not.toBe('timeout=99')
+    expect(r.headers['x-kept']).toBe('yes')
+  })
+
+  it('continues a W3C trace: same trace id, the gateway span as the new parent', async () => {
+    const g = await gateway()
+    await get(`${g.url}/api`, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' })
+    const tp = up.seen[0].headers.traceparent as string
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(tp)!
+    expect(m[1]).toBe('0af7651916cd43dd8448eb211c80319c')
+    expect(m[2]).not.toBe('b7ad6b7169203331')
+    await get(`${g.url}/api`)
+    expect(up.seen[1].headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+  })
+
+  it('answers 404 problem+json when no route matches', async () => {
+    const g = await gateway()
+    const r = await get(`${g.url}/nowhere?q=1`, { 'x-request-id': 'r-404' })
+    expect(r.status).toBe(404)
+    expect(r.headers['content-type']).toBe('application/problem+json')
+    expect(JSON.parse(r.text)).toMatchObject({
+      type: 'urn:vigil:error:VGL_ERR_GATEWAY_NO_ROUTE',
+      title: 'Not Found',
+      status: 404,
+      detail: 'no route matches GET /nowhere',
+      requestId: 'r-404',
+    })
+    expect(up.hits).toBe(0)
+  })
+
+  it('answers 413 for a declared body over the limit without contacting the upstream', async () => {
+    const g = await gateway({ gateway: { bodyLimitBytes: 1000 } })
+    const r = await get(`${g.url}/api`, {}, 'POST', 'x'.repeat(1001))
+    expect(r.status).toBe(413)
+    expect(JSON.parse(r.text)).toMatchObject({ status: 413, code: 'VGL_ERR_GATEWAY_BODY_TOO_LARGE' })
+    expect(up.hits).toBe(0)
+  })
+
+  it('answers 413 for a chunked body that grows over the limit', async () => {
+    const g = await gateway({ gateway: { bodyLimitBytes: 100_000 } })
+    const chunks = Array.from({ length: 50 }, () => Buffer.alloc(10_000, 1))
+    const r = await get(`${g.url}/api`, {}, 'POST', Readable.from(chunks))
+    expect(r.status).toBe(413)
+  })
+
+  it('answers 503 problem+json when every target is down', async () => {
+    const g = await gateway({
+      services: {
+        api: { targets: ['http://127.0.0.1:9'], healthCheck: { intervalMs: 60_000, unhealthyThreshold: 1 } },
+      },
+    })
+    await new Promise((r) => setTimeout(r, 300))
+    const r = await get(`${g.url}/api`)
+    expect(r.status).toBe(503)
+    expect(JSON.parse(r.text)).toMatchObject({ code: 'VGL_ERR_GATEWAY_NO_TARGET', status: 503 })
+  })
+
+  it('routes parameterised paths and describes routes and services', async () => {
+    const g = await gateway()
+    expect((await get(`${g.url}/users/7`)).status).toBe(200)
+    expect(g.gw.routes().map((r) => [r.name, r.match])).toEqual([
+      ['users', 'param'],
+      ['api', 'prefix'],
+    ])
+    const [svc] = g.gw.services()
+    expect(svc).toMatchObject({ name: 'api', balancer: 'round-robin' })
+    expect(svc.targets[0]).toMatchObject({ url: up.url, healthy: true, breaker: 'closed', inFlight: 0 })
+    expect(svc.targets[0].recentRequests).toBe(1)
+  })
+
+  it('counts requests by route, service, method and status class in the shared registry', async () => {
+    const g = await gateway()
+    await get(`${g.url}/users/1`)
+    const text = await registry.metrics()
+    expect(text).toMatch(
+      /vigil_gateway_requests_total\{route="users",service="api",method="GET",status_class="2xx"\} \d+/,
+    )
+    expect(text).toContain(
+      'vigil_gateway_request_duration_seconds_bucket{le="0.001",route="users",service="api"}',
+    )
+    expect(text).toContain('vigil_gateway_in_flight_requests')
+  })
+})
+
+describe('gateway seams', () => {
+  it('calls Admission: a refusal is a 429 problem with the limiter headers; observe follows admitted requests', async () => {
+    const seen: AdmissionRequest[] = []
+    const observed: Array<[string, string, number]> = []
+    const admission: Admission = {
+      admit(req): AdmissionDecision | Promise<AdmissionDecision> {
+        seen.push(req)
+        if (req.headers['x-key'] === 'bad') {
+          return {
+            allowed: false,
+            clientId: 'bad',
+            headers: [['retry-after', '3']],
+            problem: { type: 'urn:vigil:limits', title: 'Too Many Requests', detail: 'slow down' },
+          }
+        }
+        const d: AdmissionDecision = { allowed: true, clientId: 'good', headers: [['ratelimit', 'r=9']] }
+        return req.headers['x-async'] === '1' ? Promise.resolve(d) : d
+      },
+      observe(clientId, routeId, status) {
+        observed.push([clientId, routeId, status])
+      },
+      close: async () => {},
+    }
+    const g = await gateway(
+      { routes: [{ name: 'api', path: '/api', service: 'api', limit: { priority: 'high', cost: 2 } }] },
+      { admission },
+    )
+    const refused = await get(`${g.url}/api`, { 'x-key': 'bad' })
+    expect(refused.status).toBe(429)
+    expect(refused.headers['retry-after']).toBe('3')
+    expect(refused.headers['content-type']).toBe('application/problem+json')
+    expect(JSON.parse(refused.text)).toMatchObject({
+      type: 'urn:vigil:limits',
+      detail: 'slow down',
+      status: 429,
+    })
+    expect(up.hits).toBe(0)
+    const ok = await get(`${g.url}/api`, { 'x-async': '1' })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.ratelimit).toBe('r=9')
+    expect(seen[0]).toMatchObject({
+      routeId: 'api',
+      service: 'api',
+      priority: 'high',
+      cost: 2,
+      remoteAddress: '127.0.0.1',
+    })
+    expect(observed).toEqual([['good', 'api', 200]])
+  })
+
+  it('calls the route series recorder once per finished request with outcome, status and ids', async () => {
+    const keys: SeriesKey[] = []
+    const events: RequestEvent[] = []
+    const recorder = {
+      series(key: SeriesKey) {
+        keys.push(key)
+        return { record: (ev: RequestEvent) => events.push({ ...ev }) }
+      },
+      close: async () => {},
+    }
+    const g = await gateway({ env: 'test' }, { recorder })
+    expect(keys).toContainEqual({ service: 'api', route: 'api', env: 'test' })
+    await get(`${g.url}/api/x`, { 'x-request-id': 'rec-1' }, 'POST', 'abc')
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({
+      status: 200,
+      outcome: 'ok',
+      method: 'POST',
+      path: '/api/x',
+      requestId: 'rec-1',
+      target: up.url,
+      attempts: 1,
+      bytesIn: 3,
+    })
+    expect(events[0].bytesOut).toBeGreaterThan(0)
+    expect(events[0].latencyMs).toBeGreaterThan(0)
+    expect(events[0].traceId).toMatch(/^[0-9a-f]{32}$/)
+  })
+})

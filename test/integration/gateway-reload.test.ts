@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { Agent, request } from 'undici'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startVigil, type Vigil } from '../../src/cli/runtime.js'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+
+const client = new Agent({ keepAliveTimeout: 5000, connections: 16 })
+const dir = mkdtempSync(join(tmpdir(), 'vigil-reload-'))
+const file = join(dir, 'vigil.yaml')
+let a: Upstream
+let b: Upstream
+let vigil: Vigil
+
+function named(name: string) {
+  return (_req: unknown, res: { end(s: string): void }) => {
+    // a little latency so swaps land while requests are in flight
+    setTimeout(() => res.end(name), Math.random() * 30)
+  }
+}
+
+function writeConfig(target: string, extraRoute = ''): void {
+  writeFileSync(
+    file,
+    `gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }
+admin: { host: 127.0.0.1, port: 0, token: t }
+services:
+  a: { targets: ["${a.url}"] }
+  b: { targets: ["${b.url}"] }
+routes:
+  - { name: main, path: /, service: ${target} }
+${extraRoute}`,
+  )
+}
+
+beforeAll(async () => {
+  a = await startUpstream(named('a') as never)
+  b = await startUpstream(named('b') as never)
+  writeConfig('a')
+  vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
+})
+afterAll(async () => {
+  await vigil.stop()
+  await Promise.all([a.close(), b.close(), client.close()])
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function call(path = '/x'): Promise<{ status: number; text: string }> {
+  const res = await request(`${vigil.gatewayUrl}${path}`, { dispatcher: client })
+  return { status: res.statusCode, text: await res.body.text() }
+}
+
+describe('config reload', () => {
+  it('swaps the route table under load without dropping a request', async () => {
+    const statuses = new Map<number, number>()
+    const bodies = new Set<string>()
+    let stop = false
+    const worker = async () => {
+      while (!stop) {
+        try {
+          const r = await call()
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
+          bodies.add(r.text)
+        } catch (err) {
+          statuses.set(-1, (statuses.get(-1) ?? 0) + 1)
+          throw err
+        }
+      }
+    }
+    const workers = Array.from({ length: 8 }, worker)
+    let swapsUnderLoad = 0
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 150))
+      writeConfig(i % 2 === 0 ? 'b' : 'a')
+      if (vigil.gateway.inFlight() > 0) swapsUnderLoad++
+      const result = await vigil.reload()
+      expect(result).toEqual({ ok: true, routes: 1 })
+    }
+    stop = true
+    await Promise.all(workers)
+    expect([...statuses.keys()]).toEqual([200])
+    expect(statuses.get(200)).toBeGreaterThan(20)
+    expect(swapsUnderLoad).toBeGreaterThan(3)
+    expect(bodies).toEqual(new Set(['a', 'b']))
+  })
+
+  it('applies new routes after a reload', async () => {
+    writeConfig('a', '  - { name: extra, path: /extra, service: b }')
+    expect(await vigil.reload()).toEqual({ ok: true, routes: 2 })
+    expect((await call('/extra/1')).text).toBe('b')
+    expect((await call('/other')).text).toBe('a')
+    expect(vigil.gateway.routes().map((r) => r.name)).toEqual(['main', 'extra'])
+  })
+
+  it('rejects an invalid file and keeps serving the old table', async () => {
+    writeConfig('a')
+    expect((await vigil.reload()).ok).toBe(true)
+    writeFileSync(file, 'services: {}\nroutes:\n  - { path: /, service: ordrs }\n')
+    const result = await vigil.reload()
+    expect(result).toEqual({
+      ok: false,
+      problems: [
+        'vigil.yaml: routes[0].service: unknown service "ordrs" (known: none; add one under services:)',
+      ],
+    })
+    expect(await call()).toEqual({ status: 200, text: 'a' })
+  })
+})
