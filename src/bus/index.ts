@@ -6,4 +6,5 @@ export type { MemoryBusOptions } from './memory.js'
 // NatsBus is reached through openBus (lazy import) so embedded mode never loads the NATS client
 export type { NatsBus } from './nats.js'
 export type { NatsBusOptions, StreamSpec } from './nats.js'
-export { openBus } from './open.js'
+export { busSubjects, openBus } from './open.js'
+export type { BusSubjects } from './open.js'

@@ -55,11 +55,14 @@ export interface NatsBusOptions {
   name?: string
 }
 
-/** The default streams: `${prefix}_ROLLUPS` for `vigil.rollups`, `${prefix}_SPANS` for `vigil.spans`. */
-export function defaultStreams(prefix = 'VIGIL'): StreamSpec[] {
+/** The streams for a subject pair: `${prefix}_ROLLUPS` and `${prefix}_SPANS`. */
+export function defaultStreams(
+  prefix = 'VIGIL',
+  subjects = { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS },
+): StreamSpec[] {
   return [
-    { name: `${prefix}_ROLLUPS`, subjects: [SUBJECT_ROLLUPS] },
-    { name: `${prefix}_SPANS`, subjects: [SUBJECT_SPANS] },
+    { name: `${prefix}_ROLLUPS`, subjects: [subjects.rollups] },
+    { name: `${prefix}_SPANS`, subjects: [subjects.spans] },
   ]
 }
 

@@ -1,10 +1,25 @@
 /** @module The one place a Bus adapter is chosen from config (`bus.kind`). */
 import type { BusConfig } from '../config/telemetry-schema.js'
-import type { Bus } from './bus.js'
+import { SUBJECT_ROLLUPS, SUBJECT_SPANS, type Bus } from './bus.js'
 import { MemoryBus } from './memory.js'
 
 function assertNever(x: never): never {
   throw new Error(`unknown bus kind ${JSON.stringify(x)}`)
+}
+
+export interface BusSubjects {
+  rollups: string
+  spans: string
+}
+
+/**
+ * The subjects rollups and spans travel on for this config: `vigil.rollups` / `vigil.spans`,
+ * or `<bus.subjectPrefix>.rollups` / `.spans` on NATS. Publishers and consumers both use this.
+ */
+export function busSubjects(cfg: BusConfig): BusSubjects {
+  if (cfg.kind === 'nats' && cfg.subjectPrefix !== 'vigil')
+    return { rollups: `${cfg.subjectPrefix}.rollups`, spans: `${cfg.subjectPrefix}.spans` }
+  return { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS }
 }
 
 /**
@@ -20,7 +35,7 @@ export async function openBus(cfg: BusConfig, opts: { name?: string } = {}): Pro
       const { NatsBus, defaultStreams } = await import('./nats.js')
       return NatsBus.connect({
         servers: cfg.servers,
-        streams: defaultStreams(cfg.streamPrefix),
+        streams: defaultStreams(cfg.streamPrefix, busSubjects(cfg)),
         maxAgeMs: cfg.maxAgeMs,
         duplicateWindowMs: cfg.duplicateWindowMs,
         name: opts.name,

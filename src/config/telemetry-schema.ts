@@ -50,6 +50,14 @@ export const busSchema = z
       kind: z.literal('nats'),
       /** comma-separated host:port list */
       servers: z.string().default('127.0.0.1:4222'),
+      /** subjects are PREFIX.rollups and PREFIX.spans; change it to run several Vigils on one NATS */
+      subjectPrefix: z
+        .string()
+        .regex(
+          /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+          'subject prefixes are dot-separated tokens without wildcards',
+        )
+        .default('vigil'),
       /** prefix of the JetStream stream names (PREFIX_ROLLUPS, PREFIX_SPANS) */
       streamPrefix: z
         .string()
@@ -107,7 +115,10 @@ export const storeSchema = z
       kind: z.literal('postgres'),
       url: z.string().default('postgres://postgres@127.0.0.1:5432/test'),
       /** schema holding Vigil's tables, created when missing */
-      schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _').default('public'),
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _')
+        .default('public'),
       maxConnections: z.number().int().min(1).max(100).default(4),
       retention: retentionSchema,
     }),
