@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -270,7 +270,10 @@ async function main() {
 
   const started = new Date()
   const machine = `${cores} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
-  console.log(`gateway bench ${started.toISOString()} · ${machine}`)
+  const loadBefore = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')
+  console.log(`gateway bench ${started.toISOString()} · ${machine} · load average ${loadBefore}`)
   console.log(
     `pinning: ${PIN ? 'proxy on CPU 0; upstream + autocannon on CPU 1' : 'none (taskset missing or < 2 cores)'} · ` +
       `${rounds} rounds × ${durationS} s (warm-up ${warmupS} s), ${connections} connections; fixed rate ${rate} req/s`,
@@ -354,13 +357,29 @@ async function main() {
       `| ${r.target} | ${r.rps.toFixed(0)} (${r.rpsRange[0].toFixed(0)}–${r.rpsRange[1].toFixed(0)}) | ${r.p50} | ${r.p99} | ${r.fixedRps.toFixed(0)} | ${r.fixedP50} | ${r.fixedP99} | ${r.target === 'upstream direct' ? '—' : r.addedP50.toFixed(2)} |${r.non2xx > 0 ? ` ⚠ ${r.non2xx} non-2xx/errors` : ''}`,
     )
   }
+  const loadAfter = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')
+  console.log(`\nload average before ${loadBefore}, after ${loadAfter} (other work on the machine)`)
   const outDir = join(ROOT, 'bench', 'out')
   mkdirSync(outDir, { recursive: true })
   const file = join(outDir, `gateway-${started.toISOString().replace(/[:.]/g, '-')}.json`)
   writeFileSync(
     file,
     JSON.stringify(
-      { started, machine, pinned: PIN, rounds, durationS, connections, rate, rows, results },
+      {
+        started,
+        machine,
+        loadBefore,
+        loadAfter,
+        pinned: PIN,
+        rounds,
+        durationS,
+        connections,
+        rate,
+        rows,
+        results,
+      },
       null,
       2,
     ),
