@@ -14,7 +14,7 @@ export interface CusumOptions {
   readonly windowSize?: number
   /** allowance k in standard deviations: half the smallest shift worth catching (1σ); default 0.5 */
   readonly drift?: number
-  /** decision interval h: a shift is declared when the statistic exceeds it; default 8 nats */
+  /** decision interval h in nats; default 20: in-control run length > 1e7 points (Siegmund), so only certain shifts are accepted */
   readonly threshold?: number
   /** standardised residuals are clipped to ±clip so one spike cannot fake a shift; default 4 */
   readonly clip?: number
@@ -46,7 +46,7 @@ export class Cusum extends UnivariateDetector<Required<CusumOptions>, State> {
     const o: Required<CusumOptions> = {
       windowSize: options.windowSize ?? 128,
       drift: options.drift ?? 0.5,
-      threshold: options.threshold ?? 8,
+      threshold: options.threshold ?? 20,
       clip: options.clip ?? 4,
       adoptPoints: options.adoptPoints ?? 16,
       gracePeriod: options.gracePeriod ?? 32,

@@ -102,9 +102,7 @@ export class IsolationForestDetector extends Embedded<IsolationForest> {
   }
   surprise(x: number): number {
     if (this.s.n < this.o.gracePeriod) return 0
-    const a = this.s.model.anomaly(this.features(x))
-    // s ≈ 0.5 is ordinary; map the excess to nats so 1 − s → 0 reads as strong evidence
-    return a <= 0.5 ? 0 : -Math.log(2 * (1 - Math.min(a, 1 - 1e-12)))
+    return this.s.model.surprise(this.features(x))
   }
   learn(x: number): void {
     if (this.s.n >= this.o.gracePeriod) this.s.model.learn(this.features(x))

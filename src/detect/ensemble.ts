@@ -45,6 +45,8 @@ export interface EnsembleOptions {
   readonly alarm?: AlarmOptions
   /** robust-z history (points); smaller saves memory for many live series; default 4096 */
   readonly historySize?: number
+  /** sampling interval in ms, when known: lets the season snap to one day or one week */
+  readonly stepMs?: number
 }
 
 /** What an anomaly is about: the metric, what was seen and expected, and which detector spoke loudest. */
@@ -69,10 +71,15 @@ export interface EnsembleStep {
 /** Scores at p = 1e-10 map to 1, as in Numenta's log-likelihood; the scale is −log10(p)/10. */
 const LOG10_P_AT_ONE = 10
 
-export function createMember(name: MemberName, seed: number, historySize = 4096): SurpriseDetector {
+export function createMember(
+  name: MemberName,
+  seed: number,
+  historySize = 4096,
+  stepMs = 0,
+): SurpriseDetector {
   switch (name) {
     case 'robust-z':
-      return new RobustZ({ historySize })
+      return new RobustZ({ historySize, stepMs })
     case 'rolling-quantile':
       return new RollingQuantile()
     case 'poisson':
@@ -101,10 +108,17 @@ export function createMember(name: MemberName, seed: number, historySize = 4096)
  */
 export class Ensemble implements Detector<number> {
   readonly name: string
-  readonly o: { members: readonly MemberName[]; seed: number; metric: string; historySize: number }
+  readonly o: {
+    members: readonly MemberName[]
+    seed: number
+    metric: string
+    historySize: number
+    stepMs: number
+  }
   #members: SurpriseDetector[]
   #cal: AnomalyLikelihood[]
-  #rz: RobustZ | null
+  #rz: RobustZ
+  #rzVotes: boolean
   #alarm: Alarm
   #last: number[]
   /** raw surprises computed by score(x), reused by update(x) for the same x */
@@ -112,6 +126,9 @@ export class Ensemble implements Detector<number> {
   #rawFor = NaN
   #ys: Float64Array
   #n = 0
+  /** false once a value is not a non-negative integer: the Poisson member then abstains */
+  #counts = true
+  #poissonAt = -1
 
   constructor(options: EnsembleOptions = {}) {
     const members = options.members ?? DEFAULT_MEMBERS
@@ -120,13 +137,20 @@ export class Ensemble implements Detector<number> {
       seed: options.seed ?? 42,
       metric: options.metric ?? 'value',
       historySize: options.historySize ?? 4096,
+      stepMs: options.stepMs ?? 0,
     }
     this.name = members.length === 1 ? members[0] : 'ensemble'
-    this.#members = members.map((m, i) => createMember(m, this.o.seed + i, this.o.historySize))
+    this.#members = members.map((m, i) => createMember(m, this.o.seed + i, this.o.historySize, this.o.stepMs))
     this.#cal = members.map(() => new AnomalyLikelihood(options.likelihood))
-    this.#rz = (this.#members.find((m) => m instanceof RobustZ) as RobustZ | undefined) ?? null
+    // the seasonal decomposition is shared preprocessing: without a robust-z member a private one
+    // (which never votes) still removes the season, so single members are judged on equal terms
+    this.#rz =
+      (this.#members.find((m) => m instanceof RobustZ) as RobustZ | undefined) ??
+      new RobustZ({ historySize: this.o.historySize, stepMs: this.o.stepMs })
+    this.#rzVotes = members.includes('robust-z')
     this.#alarm = new Alarm(options.alarm)
     this.#last = members.map(() => 0)
+    this.#poissonAt = members.indexOf('poisson')
     this.#raw = new Float64Array(members.length)
     this.#ys = new Float64Array(members.length)
   }
@@ -137,24 +161,38 @@ export class Ensemble implements Detector<number> {
 
   #inputs(x: number, i: number): number {
     const m = this.#members[i]
-    return this.#rz === null || m === this.#rz ? x : this.#rz.deseasonalize(x)
+    if (m === this.#rz) return x
+    if (m instanceof PoissonTail) {
+      // counts keep their units; the seasonal baseline becomes the expected count
+      m.observeMean(this.#rz.expectedValue())
+      return x
+    }
+    return this.#rz.deseasonalize(x)
   }
 
   score(x: number): number {
     checkFinite(this.name, x)
+    // until robust-z has chosen its transform the deseasonalised scale is not final: members wait
+    if (!this.#rz.ready) return 0
     const M = this.#members.length
+    const counts = this.#counts && x >= 0 && Number.isInteger(x)
     let max = 0
+    let voters = 0
     for (let i = 0; i < M; i++) {
       const raw = Math.min(MAX_SURPRISE, this.#members[i].surprise(this.#inputs(x, i)))
       this.#raw[i] = raw
-      const c = this.#cal[i].calibrate(raw)
+      let c: number
+      if (i === this.#poissonAt && !counts && M > 1) c = NaN
+      else c = this.#cal[i].calibrate(raw)
       this.#last[i] = c
+      if (Number.isNaN(c)) continue
+      voters++
       if (c > max) max = c
     }
     // log of Σ exp(cᵢ), shifted by the max for stability; ln p = ln M − that
     let sum = 0
-    for (let i = 0; i < M; i++) sum += Math.exp(this.#last[i] - max)
-    const lnInvP = max + Math.log(sum) - Math.log(M)
+    for (let i = 0; i < M; i++) if (!Number.isNaN(this.#last[i])) sum += Math.exp(this.#last[i] - max)
+    const lnInvP = max + Math.log(sum) - Math.log(voters)
     const ramp = Math.min(1, this.#cal[0].seen / (2 * this.#cal[0].o.minHistory))
     const score = (Math.max(0, lnInvP) / Math.LN10 / LOG10_P_AT_ONE) * ramp
     this.#rawFor = x
@@ -163,6 +201,12 @@ export class Ensemble implements Detector<number> {
 
   update(x: number): void {
     checkFinite(this.name, x)
+    if (!this.#rz.ready) {
+      this.#rz.update(x)
+      this.#rawFor = NaN
+      this.#n++
+      return
+    }
     const M = this.#members.length
     const cached = this.#rawFor === x
     this.#rawFor = NaN
@@ -174,6 +218,8 @@ export class Ensemble implements Detector<number> {
       this.#cal[i].learn(cached ? this.#raw[i] : Math.min(MAX_SURPRISE, m.surprise(ys[i])))
       m.update(ys[i])
     }
+    if (!this.#rzVotes) this.#rz.update(x)
+    if (!(x >= 0 && Number.isInteger(x))) this.#counts = false
     this.#n++
   }
 
@@ -190,12 +236,12 @@ export class Ensemble implements Detector<number> {
 
   /** Explains the last scored point. */
   explain(observed: number, score: number): Explanation {
-    const exp = this.#rz?.expected() ?? this.#members[0].expected()
+    const exp = this.#rz.expected()
     const evidence: Record<string, number> = {}
     let best = 0
     for (let i = 0; i < this.#members.length; i++) {
       evidence[this.#members[i].name] = this.#last[i] / Math.LN10
-      if (this.#last[i] > this.#last[best]) best = i
+      if (this.#last[i] > this.#last[best] || Number.isNaN(this.#last[best])) best = i
     }
     return {
       metric: this.o.metric,

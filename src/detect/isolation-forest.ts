@@ -169,8 +169,25 @@ export class IsolationForest {
 
   /** The isolation score s(x) in (0,1]; 0 before the first fit. */
   anomaly(x: ArrayLike<number>): number {
+    const h = this.pathLength(x)
+    if (Number.isNaN(h)) return 0
+    return 2 ** (-h / averagePathLength(Math.min(this.o.sampleSize, this.s.count)))
+  }
+
+  /**
+   * Path-length deficit in nats, ln 2 · (c(ψ) − E[h(x)]), floored at 0: each split saved halves the
+   * region x shares with the reference sample, so the deficit reads like −ln of a probability.
+   */
+  surprise(x: ArrayLike<number>): number {
+    const h = this.pathLength(x)
+    if (Number.isNaN(h)) return 0
+    return Math.max(0, Math.LN2 * (averagePathLength(Math.min(this.o.sampleSize, this.s.count)) - h))
+  }
+
+  /** Mean path length E[h(x)] over the trees; NaN before the first fit. */
+  pathLength(x: ArrayLike<number>): number {
     const s = this.s
-    if (!s.fitted) return 0
+    if (!s.fitted) return NaN
     let sum = 0
     for (let t = 0; t < this.o.trees; t++) {
       const base = t * this.#maxNodes
@@ -182,8 +199,7 @@ export class IsolationForest {
       }
       sum += depth + s.val[base + node]
     }
-    const psi = Math.min(this.o.sampleSize, s.count)
-    return 2 ** (-(sum / this.o.trees) / averagePathLength(psi))
+    return sum / this.o.trees
   }
 
   /** Adds x to the reference window; refits when `refitEvery` points have arrived (or at the first full sample). */

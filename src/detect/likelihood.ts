@@ -20,6 +20,8 @@ export interface LikelihoodState {
 
 /** Below this spread (nats) differences in surprise are noise; it also keeps flat series finite. */
 const MIN_TAIL_SCALE = 0.1
+/** Fraction of the history treated as the tail (peaks over the p95). */
+const TAIL = 0.05
 
 /**
  * Turns a stream of surprises (−ln p from one detector) into calibrated tail probabilities.
@@ -28,9 +30,10 @@ const MIN_TAIL_SCALE = 0.1
  * for streaming data", Neurocomputing), the short-term mean of the last `averageOver` surprises is
  * compared with the long-run distribution of that mean, so a detector that is noisy on this series
  * is discounted and a sustained moderate deviation adds up. Instead of Numenta's Gaussian tail we
- * use the empirical tail inside the history and, beyond its p99, an exponential tail fitted to the
- * p90→p99 spacing (peaks over threshold, as in SPOT: Siffer et al. 2017, KDD): averaged surprises
- * are right-skewed, and a Gaussian tail would call ordinary peaks of a bursty series extreme.
+ * use the empirical distribution of the history and, above its p95, an exponential tail whose scale
+ * is the mean excess over the p95 (peaks over threshold with shape 0, as in SPOT: Siffer et al.
+ * 2017, KDD): surprises are right-skewed and often heavy-tailed, and a Gaussian tail would call
+ * ordinary peaks of a bursty series extreme.
  *
  * The default averages over 1 point: a mean over k points divides a single spike's evidence by k,
  * and sustained moderate evidence is already accumulated by the CUSUM member.
@@ -72,22 +75,24 @@ export class AnomalyLikelihood {
     if (h.count < this.o.minHistory) return 0
     const sorted = h.sorted
     const c = h.count
-    const q90 = windowQuantile(h, 0.9)
-    const q99 = windowQuantile(h, 0.99)
-    const beta = Math.max(MIN_TAIL_SCALE, q99 - q90) / Math.LN10
-    if (avg > q99) return Math.LN10 * 2 + (avg - q99) / beta
-    if (avg <= q90) {
-      // empirical: fraction of history at or above avg (binary search)
-      let lo = 0
-      let hi = c
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (sorted[mid] < avg) lo = mid + 1
-        else hi = mid
-      }
-      return -Math.log((c - lo + 1) / (c + 1))
+    const u = windowQuantile(h, 1 - TAIL)
+    if (avg > u) {
+      // exponential tail above the p95 with the mean excess as scale (its maximum-likelihood estimate)
+      const top = Math.max(1, Math.floor(c * TAIL))
+      let excess = 0
+      for (let i = c - top; i < c; i++) excess += sorted[i] - u
+      const beta = Math.max(MIN_TAIL_SCALE, excess / top)
+      return -Math.log(TAIL) + (avg - u) / beta
     }
-    return Math.LN10 * (1 + (avg - q90) / Math.max(q99 - q90, 1e-12))
+    // empirical: fraction of history at or above avg (binary search)
+    let lo = 0
+    let hi = c
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (sorted[mid] < avg) lo = mid + 1
+      else hi = mid
+    }
+    return -Math.log((c - lo + 1) / (c + 1))
   }
 
   learn(surprise: number): void {

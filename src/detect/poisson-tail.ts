@@ -18,6 +18,8 @@ interface State {
   sp: number
   sw: number
   trials: number
+  /** an externally supplied expected count for the next point (seasonal baseline), or NaN */
+  mean: number
 }
 
 /**
@@ -36,7 +38,7 @@ export class PoissonTail extends UnivariateDetector<Required<PoissonTailOptions>
       side: options.side ?? 'upper',
       gracePeriod: options.gracePeriod ?? 32,
     }
-    super(o, { n: 0, sk: 0, st: 0, sp: 0, sw: 0, trials: 1 })
+    super(o, { n: 0, sk: 0, st: 0, sp: 0, sw: 0, trials: 1, mean: NaN })
   }
 
   /** Sets the exposure (e.g. request count) of the next point. */
@@ -44,8 +46,17 @@ export class PoissonTail extends UnivariateDetector<Required<PoissonTailOptions>
     this.s.trials = Number.isFinite(trials) && trials >= 0 ? trials : 1
   }
 
+  /**
+   * Sets the expected count of the next point from outside (the ensemble passes the seasonal
+   * baseline, so the daily peak is expected); NaN returns to the learned rate.
+   */
+  observeMean(mean: number): void {
+    this.s.mean = Number.isFinite(mean) && mean >= 0 ? mean : NaN
+  }
+
   #mean(): number {
     const s = this.s
+    if (!Number.isNaN(s.mean)) return s.mean
     return (s.trials * (s.sk + 0.5)) / (s.st + 1)
   }
 

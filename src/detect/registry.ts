@@ -28,9 +28,13 @@ export function createDetector(name: string, options: { seed?: number } = {}): D
  * A calibrated detector by name, as `vigil detect --detector NAME` uses: the ensemble, or one member
  * passed through the same calibration and score scale, so scores are comparable across detectors.
  */
-export function createCalibrated(name: string, options: { seed?: number } = {}): Ensemble {
+export function createCalibrated(name: string, options: { seed?: number; stepMs?: number } = {}): Ensemble {
   check(name)
-  return new Ensemble({ seed: options.seed, members: name === 'ensemble' ? undefined : [name as MemberName] })
+  return new Ensemble({
+    seed: options.seed,
+    stepMs: options.stepMs,
+    members: name === 'ensemble' ? undefined : [name as MemberName],
+  })
 }
 
 /** Rebuilds a detector from its snapshot. */

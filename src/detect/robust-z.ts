@@ -15,6 +15,11 @@ export interface RobustZOptions {
   readonly season?: number
   /** points before any score; default 32 */
   readonly gracePeriod?: number
+  /**
+   * sampling interval in ms when known (the CLI takes the median timestamp step); a season found
+   * within 5% of one day or one week is snapped to it, so 281 does not stand in for 288
+   */
+  readonly stepMs?: number
 }
 
 interface State {
@@ -23,13 +28,15 @@ interface State {
   nextSeasonCheck: number
   /** x − offset: the deseasonalised series, whose median is the level */
   level: RollingWindow
-  /** raw values, newest at head−1 */
+  /** transformed values (raw until the transform is chosen), newest at head−1 */
   raw: Float64Array
   /** x − (mean of the season ending at x): seasonal offset samples, independent of level shifts */
   dev: Float64Array
   head: number
-  /** running sum of the last `period` raw values */
+  /** running sum of the last `period` transformed values */
   seasonSum: number
+  /** asinh(x / c) scale once the series proved non-negative; 0 = identity; NaN = undecided */
+  c: number
 }
 
 /**
@@ -50,6 +57,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
       seasons: options.seasons ?? 5,
       season: options.season ?? -1,
       gracePeriod: options.gracePeriod ?? 32,
+      stepMs: options.stepMs ?? 0,
     }
     checkInt('robust-z', 'windowSize', o.windowSize, 8, 100_000)
     checkInt('robust-z', 'historySize', o.historySize, 16, 1_000_000)
@@ -64,7 +72,46 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
       dev: new Float64Array(o.historySize),
       head: 0,
       seasonSum: 0,
+      c: NaN,
     })
+  }
+
+  /** The variance-stabilising transform: asinh(x/c) for non-negative series, identity otherwise. */
+  #t(x: number): number {
+    const c = this.s.c
+    return c > 0 ? Math.asinh(x / c) : x
+  }
+
+  #inv(y: number): number {
+    const c = this.s.c
+    return c > 0 ? c * Math.sinh(y) : y
+  }
+
+  /**
+   * Chooses the transform at the end of the grace period. API metrics (rates, latencies, counts)
+   * are non-negative with noise and seasonal swings proportional to the level, so a weekend at 60%
+   * traffic is a multiplicative change; asinh(x/c) with c = a tenth of the median is logarithmic
+   * above c and linear near 0 (zeros stay finite), which turns those into additive shifts. A series
+   * that goes negative keeps the identity.
+   */
+  #chooseTransform(): void {
+    const s = this.s
+    const H = this.o.historySize
+    const len = Math.min(s.n, H)
+    const w = Array.from({ length: len }, (_, i) => s.raw[(s.head - len + i + H) % H]).sort((a, b) => a - b)
+    const med = w[len >> 1]
+    s.c = w[0] >= 0 && med > 0 ? 0.1 * med : 0
+    if (s.c > 0)
+      for (let i = 0; i < len; i++)
+        s.raw[(s.head - len + i + H) % H] = this.#t(s.raw[(s.head - len + i + H) % H])
+    s.level = createWindow(this.o.windowSize)
+    for (let lag = Math.min(len, this.o.windowSize); lag >= 1; lag--)
+      pushWindow(s.level, s.raw[(s.head - lag + H) % H])
+  }
+
+  /** True once the transform is chosen (after the grace period): deseasonalised values are stable from then on. */
+  get ready(): boolean {
+    return !Number.isNaN(this.s.c)
   }
 
   /** The season length in use (0 = none). */
@@ -96,7 +143,12 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
 
   /** x minus the seasonal offset of the current phase: the series other detectors should see. */
   deseasonalize(x: number): number {
-    return x - this.#offset(0)
+    return this.#t(x) - this.#offset(0)
+  }
+
+  /** The expected value in the series' own units (the inverse transform of level + offset). */
+  expectedValue(): number {
+    return this.s.level.count === 0 ? NaN : this.#inv(windowMedian(this.s.level) + this.#offset(0))
   }
 
   surprise(x: number): number {
@@ -104,7 +156,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     if (s.n < this.o.gracePeriod) return 0
     const m = windowMedian(s.level)
     const sc = robustScale(s.level, m)
-    return zSurprise((x - this.#offset(0) - m) / sc)
+    return zSurprise((this.#t(x) - this.#offset(0) - m) / sc)
   }
 
   expected(): { value: number; low: number; high: number } {
@@ -113,13 +165,14 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     const m = windowMedian(s.level)
     const sc = robustScale(s.level, m)
     const v = m + this.#offset(0)
-    return { value: v, low: v - 3 * sc, high: v + 3 * sc }
+    return { value: this.#inv(v), low: this.#inv(v - 3 * sc), high: this.#inv(v + 3 * sc) }
   }
 
-  learn(x: number): void {
+  learn(raw: number): void {
     const s = this.s
     const H = this.o.historySize
     const p = s.period
+    const x = Number.isNaN(s.c) ? raw : this.#t(raw)
     pushWindow(s.level, x - this.#offset(0))
     s.raw[s.head] = x
     if (p > 0) {
@@ -129,14 +182,24 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     }
     s.head = (s.head + 1) % H
     s.n++
+    if (Number.isNaN(s.c) && s.n >= this.o.gracePeriod) this.#chooseTransform()
     if (s.n >= s.nextSeasonCheck) {
       s.nextSeasonCheck = s.n < 1024 ? s.n + 256 : s.n + 1024
       const len = Math.min(s.n, H)
       const y = new Float64Array(len)
       for (let i = 0; i < len; i++) y[i] = s.raw[(s.head - len + i + H) % H]
-      const found = detectSeason(y)
+      const found = this.#snap(detectSeason(y))
       if (found !== s.period) this.#setSeason(found, y)
     }
+  }
+
+  #snap(p: number): number {
+    const step = this.o.stepMs
+    if (p === 0 || !(step > 0)) return p
+    for (const cal of [86_400_000 / step, 604_800_000 / step]) {
+      if (Math.abs(p - cal) <= 0.05 * cal && Number.isInteger(Math.round(cal))) return Math.round(cal)
+    }
+    return p
   }
 
   /** Recomputes the seasonal profile and the level window under a new season length. */

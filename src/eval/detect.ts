@@ -1,0 +1,135 @@
+/** @module `vigil eval detect`: runs every detector over the generated labelled suite and reports event-level metrics. */
+import { createCalibrated, DETECTOR_NAMES } from '../detect/index.js'
+import { generateDetectSuite, WARMUP_POINTS, type LabelledSeries } from './detect-suite.js'
+
+export interface DetectorReport {
+  readonly detector: string
+  readonly precision: number
+  readonly recall: number
+  readonly f1: number
+  /** median delay from window start to the first alarm inside it, in minutes (NaN if none) */
+  readonly medianDelayMin: number
+  readonly falseAlarmsPerDay: number
+  readonly truePositives: number
+  readonly falseNegatives: number
+  readonly falseAlarms: number
+  /** recall per anomaly kind */
+  readonly recallByKind: Readonly<Record<string, number>>
+  /** false alarms per family (trap series show the traps) */
+  readonly falseAlarmsByFamily: Readonly<Record<string, number>>
+  readonly pointsPerSec: number
+}
+
+/** Alarm rising edges (indices) for one detector over one series, ignoring the warm-up. */
+export function alarmsFor(name: string, s: LabelledSeries, seed = 42): number[] {
+  const d = createCalibrated(name, { seed, stepMs: s.stepMinutes * 60_000 })
+  const raised: number[] = []
+  for (let i = 0; i < s.values.length; i++) {
+    const step = d.process(s.values[i])
+    if (step.alarm === 'raised' && i >= WARMUP_POINTS) raised.push(i)
+  }
+  return raised
+}
+
+/**
+ * Event-level scoring: an anomaly window is detected when at least one alarm is raised inside it
+ * (it counts once however many alarms fall in it); every alarm raised outside all windows is one
+ * false alarm. Precision = detected windows / (detected windows + false alarms).
+ */
+export function evaluateDetector(name: string, suite: readonly LabelledSeries[]): DetectorReport {
+  let tp = 0
+  let fn = 0
+  let fa = 0
+  let days = 0
+  let points = 0
+  const delays: number[] = []
+  const kindHit: Record<string, [number, number]> = {}
+  const famFa: Record<string, number> = {}
+  const t0 = performance.now()
+  for (const s of suite) {
+    const alarms = alarmsFor(name, s)
+    points += s.values.length
+    days += ((s.values.length - WARMUP_POINTS) * s.stepMinutes) / 1440
+    for (const w of s.anomalies) {
+      const first = alarms.find((a) => a >= w.start && a <= w.end)
+      const k = (kindHit[w.kind] ??= [0, 0])
+      k[1]++
+      if (first === undefined) fn++
+      else {
+        tp++
+        k[0]++
+        delays.push((first - w.start) * s.stepMinutes)
+      }
+    }
+    for (const a of alarms) {
+      if (!s.anomalies.some((w) => a >= w.start && a <= w.end)) {
+        fa++
+        famFa[s.family] = (famFa[s.family] ?? 0) + 1
+      }
+    }
+  }
+  const secs = (performance.now() - t0) / 1000
+  const precision = tp + fa === 0 ? 0 : tp / (tp + fa)
+  const recall = tp + fn === 0 ? 0 : tp / (tp + fn)
+  delays.sort((a, b) => a - b)
+  const recallByKind: Record<string, number> = {}
+  for (const [k, [h, n]] of Object.entries(kindHit)) recallByKind[k] = h / n
+  return {
+    detector: name,
+    precision,
+    recall,
+    f1: precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall),
+    medianDelayMin: delays.length === 0 ? NaN : delays[Math.floor((delays.length - 1) / 2)],
+    falseAlarmsPerDay: fa / days,
+    truePositives: tp,
+    falseNegatives: fn,
+    falseAlarms: fa,
+    recallByKind,
+    falseAlarmsByFamily: famFa,
+    pointsPerSec: points / secs,
+  }
+}
+
+const f3 = (x: number): string => (Number.isNaN(x) ? '–' : x.toFixed(3))
+
+/** The report as a Markdown table (plus a per-kind recall table). */
+export function formatDetectReport(
+  reports: readonly DetectorReport[],
+  suite: readonly LabelledSeries[],
+): string {
+  const windows = suite.reduce((n, s) => n + s.anomalies.length, 0)
+  const lines = [
+    `Suite: ${suite.length} series × ${suite[0]?.values.length ?? 0} points (5-minute steps), ${windows} labelled anomaly windows, ${suite.filter((s) => s.anomalies.length === 0).length} anomaly-free trap series; alarms in the first ${WARMUP_POINTS} points (2 days) ignored.`,
+    '',
+    '| detector | precision | recall | F1 | median delay (min) | false alarms / day | TP | FN | FA |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ]
+  for (const r of reports)
+    lines.push(
+      `| ${r.detector} | ${f3(r.precision)} | ${f3(r.recall)} | ${f3(r.f1)} | ${Number.isNaN(r.medianDelayMin) ? '–' : r.medianDelayMin} | ${f3(r.falseAlarmsPerDay)} | ${r.truePositives} | ${r.falseNegatives} | ${r.falseAlarms} |`,
+    )
+  const kinds = [...new Set(reports.flatMap((r) => Object.keys(r.recallByKind)))].sort()
+  lines.push('', `| recall by kind | ${kinds.join(' | ')} |`, `|---|${kinds.map(() => '---').join('|')}|`)
+  for (const r of reports)
+    lines.push(`| ${r.detector} | ${kinds.map((k) => f3(r.recallByKind[k] ?? NaN)).join(' | ')} |`)
+  const fams = ['rate', 'latency', 'errors', 'trap']
+  lines.push(
+    '',
+    `| false alarms by family | ${fams.join(' | ')} |`,
+    `|---|${fams.map(() => '---').join('|')}|`,
+  )
+  for (const r of reports)
+    lines.push(`| ${r.detector} | ${fams.map((f) => r.falseAlarmsByFamily[f] ?? 0).join(' | ')} |`)
+  return `${lines.join('\n')}\n`
+}
+
+/** Runs the evaluation for the named detectors (default: every member and the ensemble). */
+export function runDetectEval(options: { seed?: number; detectors?: readonly string[] } = {}): {
+  reports: DetectorReport[]
+  markdown: string
+} {
+  const suite = generateDetectSuite(options.seed ?? 1)
+  const names = options.detectors ?? DETECTOR_NAMES.filter((n) => n !== 'ensemble').concat('ensemble')
+  const reports = names.map((n) => evaluateDetector(n, suite))
+  return { reports, markdown: formatDetectReport(reports, suite) }
+}
