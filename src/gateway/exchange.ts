@@ -433,7 +433,9 @@ export class Exchange implements RequestEvent {
   /** Picks a target and sends one try; called again (after backoff) for retries. */
   dispatch(): void {
     const nowMs = Date.now()
-    const isRetry = this.attempts > 0
+    // The retry-budget slot taken in #mayRetry moves to the attempt, which gives it back when it ends.
+    const isRetry = this.#holdsRetrySlot
+    this.#holdsRetrySlot = false
     const target = this.plan.service.balancer.pick(nowMs, this.#lastTarget)
     if (target === null) {
       if (isRetry) this.plan.service.budget.release()
@@ -657,6 +659,8 @@ export class Exchange implements RequestEvent {
   }
 
   #pendingDelay = 0
+  /** a retry-budget slot is held for a retry that has not been dispatched yet (backoff) */
+  #holdsRetrySlot = false
 
   /**
    * Whether this failure may be retried: attempts left, the failure kind enabled for the route,
@@ -678,6 +682,7 @@ export class Exchange implements RequestEvent {
       return false
     }
     plan.metrics.retries.inc()
+    this.#holdsRetrySlot = true
     this.#pendingDelay = delay
     return true
   }
@@ -753,6 +758,11 @@ export class Exchange implements RequestEvent {
     this.latencyMs = performance.now() - this.startedAt
     this.table.inFlight--
     this.plan.service.budget.requests--
+    if (this.#holdsRetrySlot) {
+      // Deadline or client abort during backoff: the retry never ran.
+      this.#holdsRetrySlot = false
+      this.plan.service.budget.release()
+    }
     const plan = this.plan
     plan.metrics.request(this.methodIdx, this.status)
     plan.metrics.duration.observe(this.latencyMs / 1000)

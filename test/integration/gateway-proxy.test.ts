@@ -1,4 +1,7 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -189,6 +192,47 @@ describe('gateway proxying', () => {
       'vigil_gateway_request_duration_seconds_bucket{le="0.001",route="users",service="api"}',
     )
     expect(text).toContain('vigil_gateway_in_flight_requests')
+  })
+})
+
+describe('access log', () => {
+  it('writes JSON lines asynchronously, samples successes and always logs errors', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-access-'))
+    const file = join(dir, 'access.log')
+    const g = await startGateway({
+      gateway: { accessLog: { enabled: true, sampleRate: 0, destination: file } },
+      services: {
+        api: { targets: [up.url] },
+        dead: { targets: ['http://127.0.0.1:9'], breaker: { enabled: false } },
+      },
+      routes: [
+        { name: 'api', path: '/api', service: 'api' },
+        { name: 'dead', path: '/dead', service: 'dead', retry: { attempts: 1 } },
+      ],
+    })
+    expect((await get(`${g.url}/api`)).status).toBe(200)
+    expect((await get(`${g.url}/dead`, { 'x-request-id': 'log-1' })).status).toBe(502)
+    await g.close()
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    rmSync(dir, { recursive: true, force: true })
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({
+      type: 'access',
+      requestId: 'log-1',
+      route: 'dead',
+      service: 'dead',
+      method: 'GET',
+      path: '/dead',
+      target: 'http://127.0.0.1:9',
+      status: 502,
+      outcome: 'connect_error',
+      attempts: 1,
+    })
+    expect(typeof lines[0].latencyMs).toBe('number')
+    expect(lines[0].traceId).toMatch(/^[0-9a-f]{32}$/)
   })
 })
 

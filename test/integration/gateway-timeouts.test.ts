@@ -118,6 +118,27 @@ describe('gateway timeouts', () => {
     expect(Date.now() - t0).toBeLessThan(5000)
   })
 
+  it('abandons the upstream request when the client goes away', async () => {
+    let upstreamClosed = false
+    const u = await startUpstream((req) => {
+      req.socket.on('close', () => (upstreamClosed = true))
+    })
+    cleanup.push(u)
+    const g = await gw({ services: { s: { targets: [u.url] } }, routes: [{ path: '/', service: 's' }] })
+    const ac = new AbortController()
+    const pending = request(`${g.url}/x`, { dispatcher: client, signal: ac.signal })
+    const t0 = Date.now()
+    while (u.hits === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20))
+    expect(g.gw.inFlight()).toBe(1)
+    ac.abort()
+    await expect(pending).rejects.toThrow()
+    while ((g.gw.inFlight() > 0 || !upstreamClosed) && Date.now() - t0 < 10_000) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(g.gw.inFlight()).toBe(0)
+    expect(upstreamClosed).toBe(true)
+  })
+
   it('cuts the client connection when the upstream dies mid-body (nothing hangs)', async () => {
     const u = await startUpstream((req, res) => {
       res.writeHead(200, { 'content-length': '1000000' })
