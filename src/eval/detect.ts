@@ -133,3 +133,35 @@ export function runDetectEval(options: { seed?: number; detectors?: readonly str
   const reports = names.map((n) => evaluateDetector(n, suite))
   return { reports, markdown: formatDetectReport(reports, suite) }
 }
+
+const usage = `usage: vigil eval detect [--seed N] [--detector NAME]... [--out FILE.md]
+
+Generates the labelled suite (64 series of 10 simulated days at 5-minute steps: request rates,
+latencies, error counts, anomaly-free traps), runs every detector through the same calibration
+and alarm hysteresis as \`vigil detect\`, and prints event-level precision, recall, F1, median
+detection delay and false alarms per simulated day as Markdown (also to --out when given).`
+
+/** The `vigil eval detect` suite (loaded lazily by src/cli/commands/eval.ts). */
+export const suite = {
+  usage,
+  async run(argv: string[]): Promise<number> {
+    const { parseArgs } = await import('node:util')
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        seed: { type: 'string' },
+        detector: { type: 'string', multiple: true },
+        out: { type: 'string' },
+      },
+      strict: true,
+    })
+    const seed = values.seed === undefined ? 1 : Number(values.seed)
+    const { markdown } = runDetectEval({ seed, detectors: values.detector })
+    process.stdout.write(markdown)
+    if (values.out !== undefined) {
+      const { writeFileSync } = await import('node:fs')
+      writeFileSync(values.out, markdown)
+    }
+    return 0
+  },
+}

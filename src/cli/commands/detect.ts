@@ -20,6 +20,18 @@ naming the line. --output - writes to stdout.
 
 detectors: ${DETECTOR_NAMES.join(', ')} (default: ensemble)`
 
+/** The median positive step between consecutive timestamps (0 when unknown): lets seasons snap to a day or week. */
+function medianStepMs(times: readonly number[]): number {
+  const steps: number[] = []
+  for (let i = 1; i < times.length && steps.length < 5000; i++) {
+    const d = times[i] - times[i - 1]
+    if (d > 0) steps.push(d)
+  }
+  if (steps.length === 0) return 0
+  steps.sort((a, b) => a - b)
+  return steps[steps.length >> 1]
+}
+
 export const command: Command = {
   summary: 'score a timestamp,value CSV for anomalies (online, scores in [0,1])',
   usage,
@@ -39,7 +51,6 @@ export const command: Command = {
     const seed = flags.seed === undefined ? 42 : Number(flags.seed)
     if (!Number.isInteger(seed))
       throw VGL_ERR_CLI_USAGE(`detect: --seed must be an integer, got "${flags.seed}"`)
-    const detector = createCalibrated(flags.detector ?? 'ensemble', { seed })
     let text: string
     try {
       text = readFileSync(flags.input, 'utf8')
@@ -48,6 +59,10 @@ export const command: Command = {
     }
     const series = parseSeriesRows(text, flags.input, { allowMissing: true })
     for (const w of series.warnings) process.stderr.write(`vigil detect: warning: ${w}\n`)
+    const detector = createCalibrated(flags.detector ?? 'ensemble', {
+      seed,
+      stepMs: medianStepMs(series.timesMs),
+    })
     const out: string[] = ['timestamp,value,anomaly_score']
     const n = series.values.length
     for (let i = 0; i < n; i++) {

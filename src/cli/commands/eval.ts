@@ -6,6 +6,7 @@ type Suite = { run(argv: string[]): Promise<number>; usage: string }
 
 // One line per suite; each module exports `suite` and is imported only when named.
 const SUITES: Record<string, () => Promise<{ suite: Suite }>> = {
+  detect: () => import('../../eval/detect.js'),
   forecast: () => import('../../eval/forecast.js'),
 }
 
