@@ -1,0 +1,65 @@
+/**
+ * @module Numbered PostgreSQL migrations, applied in order inside one transaction each (under an
+ * advisory lock, so two control planes starting together do not race) and recorded in
+ * `schema_migrations`. Never edit a shipped migration: add the next number.
+ */
+import type { Migration } from './migration.js'
+
+const counters = `count BIGINT NOT NULL,
+  s1xx BIGINT NOT NULL, s2xx BIGINT NOT NULL, s3xx BIGINT NOT NULL, s4xx BIGINT NOT NULL, s5xx BIGINT NOT NULL,
+  limited BIGINT NOT NULL, timeouts BIGINT NOT NULL, connect_errors BIGINT NOT NULL,
+  bytes_in BIGINT NOT NULL, bytes_out BIGINT NOT NULL, sketch BYTEA NOT NULL`
+
+const seriesTable = (name: string) => `CREATE TABLE ${name} (
+  service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  start_ms BIGINT NOT NULL, duration_ms INTEGER NOT NULL, sources INTEGER NOT NULL,
+  ${counters},
+  updated_ms BIGINT NOT NULL,
+  PRIMARY KEY (service, route, env, start_ms)
+);
+CREATE INDEX ${name}_start ON ${name} (start_ms);`
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE rollups_raw (
+  gateway_id TEXT NOT NULL, service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  start_ms BIGINT NOT NULL, duration_ms INTEGER NOT NULL,
+  ${counters},
+  received_ms BIGINT NOT NULL,
+  PRIMARY KEY (service, route, env, start_ms, gateway_id)
+);
+CREATE INDEX rollups_raw_start ON rollups_raw (start_ms);
+${seriesTable('series_window')}
+${seriesTable('series_1m')}
+${seriesTable('series_1h')}
+CREATE TABLE series_catalog (
+  service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  first_seen_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL,
+  PRIMARY KEY (service, route, env)
+);
+CREATE TABLE downsample_dirty (
+  resolution TEXT NOT NULL, bucket_ms BIGINT NOT NULL,
+  service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  PRIMARY KEY (resolution, bucket_ms, service, route, env)
+);
+CREATE TABLE spans (
+  trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT,
+  service TEXT NOT NULL, env TEXT NOT NULL, route TEXT NOT NULL, name TEXT NOT NULL,
+  kind SMALLINT NOT NULL, start_ms DOUBLE PRECISION NOT NULL, duration_ms DOUBLE PRECISION NOT NULL,
+  status_code SMALLINT NOT NULL, http_status SMALLINT, request_id TEXT, source TEXT NOT NULL,
+  attributes JSONB NOT NULL,
+  PRIMARY KEY (trace_id, span_id)
+);
+CREATE INDEX spans_request_id ON spans (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX spans_start ON spans (start_ms);
+CREATE TABLE events (
+  id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, kind TEXT NOT NULL,
+  actor TEXT NOT NULL, subject TEXT NOT NULL, payload JSONB NOT NULL
+);
+CREATE INDEX events_at ON events (at_ms);
+`,
+  },
+]

@@ -1,0 +1,65 @@
+/**
+ * @module Numbered SQLite migrations, applied in order inside one transaction each and recorded in
+ * `schema_migrations`. Kept as TypeScript strings so `dist/` carries them. Never edit a shipped
+ * migration: add the next number.
+ */
+import type { Migration } from './migration.js'
+
+const counters = `count INTEGER NOT NULL,
+  s1xx INTEGER NOT NULL, s2xx INTEGER NOT NULL, s3xx INTEGER NOT NULL, s4xx INTEGER NOT NULL, s5xx INTEGER NOT NULL,
+  limited INTEGER NOT NULL, timeouts INTEGER NOT NULL, connect_errors INTEGER NOT NULL,
+  bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL, sketch BLOB NOT NULL`
+
+const seriesTable = (name: string) => `CREATE TABLE ${name} (
+  service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  start_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, sources INTEGER NOT NULL,
+  ${counters},
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (service, route, env, start_ms)
+) WITHOUT ROWID;
+CREATE INDEX ${name}_start ON ${name} (start_ms);`
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE rollups_raw (
+  gateway_id TEXT NOT NULL, service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  start_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+  ${counters},
+  received_ms INTEGER NOT NULL,
+  PRIMARY KEY (service, route, env, start_ms, gateway_id)
+) WITHOUT ROWID;
+CREATE INDEX rollups_raw_start ON rollups_raw (start_ms);
+${seriesTable('series_window')}
+${seriesTable('series_1m')}
+${seriesTable('series_1h')}
+CREATE TABLE series_catalog (
+  service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
+  PRIMARY KEY (service, route, env)
+) WITHOUT ROWID;
+CREATE TABLE downsample_dirty (
+  resolution TEXT NOT NULL, bucket_ms INTEGER NOT NULL,
+  service TEXT NOT NULL, route TEXT NOT NULL, env TEXT NOT NULL,
+  PRIMARY KEY (resolution, bucket_ms, service, route, env)
+) WITHOUT ROWID;
+CREATE TABLE spans (
+  trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT,
+  service TEXT NOT NULL, env TEXT NOT NULL, route TEXT NOT NULL, name TEXT NOT NULL,
+  kind INTEGER NOT NULL, start_ms REAL NOT NULL, duration_ms REAL NOT NULL,
+  status_code INTEGER NOT NULL, http_status INTEGER, request_id TEXT, source TEXT NOT NULL,
+  attributes TEXT NOT NULL,
+  PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+CREATE INDEX spans_request_id ON spans (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX spans_start ON spans (start_ms);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, kind TEXT NOT NULL,
+  actor TEXT NOT NULL, subject TEXT NOT NULL, payload TEXT NOT NULL
+);
+CREATE INDEX events_at ON events (at_ms);
+`,
+  },
+]

@@ -1,0 +1,451 @@
+/**
+ * @module `SqliteStore`: the embedded Store adapter on better-sqlite3 (loaded lazily so commands
+ * that never store anything never load the native module). WAL journal, every statement prepared
+ * once into a private field, one transaction per written window.
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type BetterSqlite3 from 'better-sqlite3'
+import { VGL_ERR_STORE_CLOSED, VGL_ERR_STORE_MIGRATION, VGL_ERR_STORE_OPEN } from '../errors.js'
+import type { Rollup, SpanRecord } from '../telemetry/types.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import { dedupeRollups, deriveWindow, HOUR_MS, mergePoints, MINUTE_MS, touched } from './merge.js'
+import { checkMigrationOrder } from './migrations/migration.js'
+import { SQLITE_MIGRATIONS } from './migrations/sqlite.js'
+import {
+  COUNTER_COLUMNS,
+  RETENTION_TABLES,
+  rowToEvent,
+  rowToPoint,
+  rowToRollup,
+  rowToSpan,
+  type EventRow,
+  type PointRow,
+  type RawRow,
+  type SpanRow,
+} from './rows.js'
+import {
+  ALL,
+  type EventQuery,
+  type PruneResult,
+  type Resolution,
+  type RetentionMs,
+  type SeriesInfo,
+  type Store,
+  type StoredEvent,
+  type StoredPoint,
+} from './store.js'
+
+export interface SqliteStoreOptions {
+  /** database file; ':memory:' for a throwaway store. Its folder is created when missing. */
+  path: string
+}
+
+type Stmt = BetterSqlite3.Statement
+
+const SERIES_TABLES: Record<Resolution, string> = {
+  window: 'series_window',
+  '1m': 'series_1m',
+  '1h': 'series_1h',
+}
+
+const pointValues = (p: StoredPoint, nowMs: number) => [
+  p.series.service,
+  p.series.route,
+  p.series.env,
+  p.startMs,
+  p.durationMs,
+  p.sources,
+  p.count,
+  ...p.statusClass,
+  p.limited,
+  p.timeouts,
+  p.connectErrors,
+  p.bytesIn,
+  p.bytesOut,
+  p.latencySketch,
+  nowMs,
+]
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const
+  readonly path: string
+  #db: BetterSqlite3.Database
+  #closed = false
+  #upsertRaw: Stmt
+  #selRaw: Stmt
+  #selRawRange: Stmt
+  #selRouteLevel: Stmt
+  #selServiceLevel: Stmt
+  #upsertPoint: Record<Resolution, Stmt>
+  #selPoints: Record<Resolution, Stmt>
+  #markDirty: Stmt
+  #selDirty: Stmt
+  #delDirty: Stmt
+  #touchCatalog: Stmt
+  #selCatalog: Stmt
+  #insertSpan: Stmt
+  #selTrace: Stmt
+  #selTraceIdByRequest: Stmt
+  #insertEvent: Stmt
+  #prune: Record<keyof RetentionMs, Stmt>
+  #writeWindowTx: (batch: Rollup[]) => StoredPoint[]
+  #writeSpansTx: (spans: readonly SpanRecord[]) => void
+
+  /** Opens (creating when missing) and migrates the database. */
+  static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
+    let Database: typeof BetterSqlite3
+    try {
+      Database = (await import('better-sqlite3')).default
+    } catch (err) {
+      throw VGL_ERR_STORE_OPEN('sqlite', opts.path, `better-sqlite3 did not load: ${(err as Error).message}`)
+    }
+    let db: BetterSqlite3.Database
+    try {
+      if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
+      db = new Database(opts.path)
+      db.pragma('journal_mode = WAL')
+      // NORMAL under WAL: a commit survives a process crash (SIGKILL); only an OS crash or power
+      // loss can drop the last transactions.
+      db.pragma('synchronous = NORMAL')
+      db.pragma('busy_timeout = 5000')
+    } catch (err) {
+      throw VGL_ERR_STORE_OPEN(
+        'sqlite',
+        opts.path,
+        `${(err as Error).message}; check store.path and its folder`,
+      )
+    }
+    migrate(db)
+    return new SqliteStore(db, opts.path)
+  }
+
+  private constructor(db: BetterSqlite3.Database, path: string) {
+    this.#db = db
+    this.path = path
+    const c = COUNTER_COLUMNS
+    this.#upsertRaw = db.prepare(
+      `INSERT INTO rollups_raw (gateway_id, service, route, env, start_ms, duration_ms, ${c}, received_ms)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+       ON CONFLICT (service, route, env, start_ms, gateway_id) DO UPDATE SET
+         duration_ms=excluded.duration_ms, count=excluded.count, s1xx=excluded.s1xx, s2xx=excluded.s2xx,
+         s3xx=excluded.s3xx, s4xx=excluded.s4xx, s5xx=excluded.s5xx, limited=excluded.limited,
+         timeouts=excluded.timeouts, connect_errors=excluded.connect_errors, bytes_in=excluded.bytes_in,
+         bytes_out=excluded.bytes_out, sketch=excluded.sketch, received_ms=excluded.received_ms`,
+    )
+    this.#selRaw = db.prepare(
+      `SELECT gateway_id, service, route, env, start_ms, duration_ms, ${c} FROM rollups_raw
+       WHERE service=? AND route=? AND env=? AND start_ms=?`,
+    )
+    this.#selRawRange = db.prepare(
+      `SELECT gateway_id, service, route, env, start_ms, duration_ms, ${c} FROM rollups_raw
+       WHERE service=? AND route=? AND env=? AND start_ms>=? AND start_ms<? ORDER BY start_ms, gateway_id`,
+    )
+    this.#selRouteLevel = db.prepare(
+      `SELECT service, route, env, start_ms, duration_ms, sources, ${c} FROM series_window
+       WHERE service=? AND env=? AND start_ms=? AND route<>'${ALL}'`,
+    )
+    this.#selServiceLevel = db.prepare(
+      `SELECT service, route, env, start_ms, duration_ms, sources, ${c} FROM series_window
+       WHERE start_ms=? AND route='${ALL}' AND service<>'${ALL}'`,
+    )
+    const upsertPoint = (table: string) =>
+      db.prepare(
+        `INSERT INTO ${table} (service, route, env, start_ms, duration_ms, sources, ${c}, updated_ms)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+         ON CONFLICT (service, route, env, start_ms) DO UPDATE SET
+           duration_ms=excluded.duration_ms, sources=excluded.sources, count=excluded.count,
+           s1xx=excluded.s1xx, s2xx=excluded.s2xx, s3xx=excluded.s3xx, s4xx=excluded.s4xx, s5xx=excluded.s5xx,
+           limited=excluded.limited, timeouts=excluded.timeouts, connect_errors=excluded.connect_errors,
+           bytes_in=excluded.bytes_in, bytes_out=excluded.bytes_out, sketch=excluded.sketch,
+           updated_ms=excluded.updated_ms`,
+      )
+    const selPoints = (table: string) =>
+      db.prepare(
+        `SELECT service, route, env, start_ms, duration_ms, sources, ${c} FROM ${table}
+         WHERE service=? AND route=? AND env=? AND start_ms>=? AND start_ms<? ORDER BY start_ms`,
+      )
+    this.#upsertPoint = {
+      window: upsertPoint(SERIES_TABLES.window),
+      '1m': upsertPoint(SERIES_TABLES['1m']),
+      '1h': upsertPoint(SERIES_TABLES['1h']),
+    }
+    this.#selPoints = {
+      window: selPoints(SERIES_TABLES.window),
+      '1m': selPoints(SERIES_TABLES['1m']),
+      '1h': selPoints(SERIES_TABLES['1h']),
+    }
+    this.#markDirty = db.prepare(
+      `INSERT INTO downsample_dirty (resolution, bucket_ms, service, route, env) VALUES (?,?,?,?,?)
+       ON CONFLICT DO NOTHING`,
+    )
+    this.#selDirty = db.prepare(
+      `SELECT bucket_ms, service, route, env FROM downsample_dirty WHERE resolution=? AND bucket_ms<=?`,
+    )
+    this.#delDirty = db.prepare(
+      `DELETE FROM downsample_dirty WHERE resolution=? AND bucket_ms=? AND service=? AND route=? AND env=?`,
+    )
+    this.#touchCatalog = db.prepare(
+      `INSERT INTO series_catalog (service, route, env, first_seen_ms, last_seen_ms) VALUES (?,?,?,?,?)
+       ON CONFLICT (service, route, env) DO UPDATE SET
+         first_seen_ms=min(first_seen_ms, excluded.first_seen_ms),
+         last_seen_ms=max(last_seen_ms, excluded.last_seen_ms)`,
+    )
+    this.#selCatalog = db.prepare(
+      `SELECT service, route, env, first_seen_ms, last_seen_ms FROM series_catalog ORDER BY service, env, route`,
+    )
+    this.#insertSpan = db.prepare(
+      `INSERT INTO spans (trace_id, span_id, parent_span_id, service, env, route, name, kind, start_ms,
+         duration_ms, status_code, http_status, request_id, source, attributes)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+    )
+    this.#selTrace = db.prepare(`SELECT * FROM spans WHERE trace_id=? ORDER BY start_ms, span_id`)
+    this.#selTraceIdByRequest = db.prepare(`SELECT trace_id FROM spans WHERE request_id=? LIMIT 1`)
+    this.#insertEvent = db.prepare(
+      `INSERT INTO events (at_ms, kind, actor, subject, payload) VALUES (?,?,?,?,?)`,
+    )
+    const prune = {} as Record<keyof RetentionMs, Stmt>
+    for (const [k, table, col] of RETENTION_TABLES)
+      prune[k] = db.prepare(`DELETE FROM ${table} WHERE ${col}<?`)
+    this.#prune = prune
+
+    this.#writeWindowTx = db.transaction((batch: Rollup[]) => {
+      const t = touched(batch)
+      const raw: Rollup[] = []
+      for (const k of t.routeKeys)
+        for (const row of this.#selRaw.all(k.series.service, k.series.route, k.series.env, k.startMs))
+          raw.push(rowToRollup(row as RawRow))
+      const routeLevel: StoredPoint[] = []
+      for (const k of t.serviceKeys)
+        for (const row of this.#selRouteLevel.all(k.series.service, k.series.env, k.startMs))
+          routeLevel.push(rowToPoint(row as PointRow))
+      const serviceLevel: StoredPoint[] = []
+      for (const w of t.windows)
+        for (const row of this.#selServiceLevel.all(w)) serviceLevel.push(rowToPoint(row as PointRow))
+      const points = deriveWindow(batch, { raw, routeLevel, serviceLevel })
+      const now = Date.now()
+      for (const r of batch)
+        this.#upsertRaw.run(
+          r.gatewayId,
+          r.series.service,
+          r.series.route,
+          r.series.env,
+          r.windowStartMs,
+          r.windowMs,
+          r.count,
+          ...r.statusClass,
+          r.limited,
+          r.timeouts,
+          r.connectErrors,
+          r.bytesIn,
+          r.bytesOut,
+          r.latencySketch,
+          now,
+        )
+      for (const p of points) {
+        this.#upsertPoint.window.run(...pointValues(p, now))
+        const s = p.series
+        this.#markDirty.run('1m', p.startMs - (p.startMs % MINUTE_MS), s.service, s.route, s.env)
+        this.#touchCatalog.run(s.service, s.route, s.env, p.startMs, p.startMs)
+      }
+      return points
+    })
+    this.#writeSpansTx = db.transaction((spans: readonly SpanRecord[]) => {
+      for (const s of spans)
+        this.#insertSpan.run(
+          s.traceId,
+          s.spanId,
+          s.parentSpanId,
+          s.service,
+          s.env,
+          s.route,
+          s.name,
+          s.kind,
+          s.startTimeMs,
+          s.durationMs,
+          s.statusCode,
+          s.httpStatus,
+          s.requestId,
+          s.source,
+          JSON.stringify(s.attributes),
+        )
+    })
+  }
+
+  #open(): void {
+    if (this.#closed) throw VGL_ERR_STORE_CLOSED('sqlite')
+  }
+
+  async writeWindow(rollups: readonly Rollup[]): Promise<StoredPoint[]> {
+    this.#open()
+    const batch = dedupeRollups(rollups)
+    if (batch.length === 0) return []
+    return this.#writeWindowTx(batch)
+  }
+
+  async downsample(nowMs: number, graceMs: number): Promise<number> {
+    this.#open()
+    const levels = [
+      { res: '1m', src: 'window', dst: '1m', bucketMs: MINUTE_MS, next: '1h' },
+      { res: '1h', src: '1m', dst: '1h', bucketMs: HOUR_MS, next: null },
+    ] as const
+    return this.#db.transaction(() => {
+      let written = 0
+      const now = Date.now()
+      for (const l of levels) {
+        const dirty = this.#selDirty.all(l.res, nowMs - graceMs - l.bucketMs) as {
+          bucket_ms: number
+          service: string
+          route: string
+          env: string
+        }[]
+        for (const d of dirty) {
+          const series: SeriesKey = { service: d.service, route: d.route, env: d.env }
+          const bucket = Number(d.bucket_ms)
+          const rows = this.#selPoints[l.src].all(
+            d.service,
+            d.route,
+            d.env,
+            bucket,
+            bucket + l.bucketMs,
+          ) as PointRow[]
+          if (rows.length > 0) {
+            this.#upsertPoint[l.dst].run(
+              ...pointValues(mergePoints(series, bucket, l.bucketMs, rows.map(rowToPoint)), now),
+            )
+            written++
+            if (l.next !== null)
+              this.#markDirty.run(l.next, bucket - (bucket % HOUR_MS), d.service, d.route, d.env)
+          }
+          this.#delDirty.run(l.res, d.bucket_ms, d.service, d.route, d.env)
+        }
+      }
+      return written
+    })()
+  }
+
+  async listSeries(): Promise<SeriesInfo[]> {
+    this.#open()
+    return (
+      this.#selCatalog.all() as {
+        service: string
+        route: string
+        env: string
+        first_seen_ms: number
+        last_seen_ms: number
+      }[]
+    ).map((r) => ({
+      series: { service: r.service, route: r.route, env: r.env },
+      firstSeenMs: Number(r.first_seen_ms),
+      lastSeenMs: Number(r.last_seen_ms),
+    }))
+  }
+
+  async queryPoints(
+    series: SeriesKey,
+    fromMs: number,
+    toMs: number,
+    resolution: Resolution,
+  ): Promise<StoredPoint[]> {
+    this.#open()
+    const rows = this.#selPoints[resolution].all(series.service, series.route, series.env, fromMs, toMs)
+    return (rows as PointRow[]).map(rowToPoint)
+  }
+
+  async queryRaw(series: SeriesKey, fromMs: number, toMs: number): Promise<Rollup[]> {
+    this.#open()
+    const rows = this.#selRawRange.all(series.service, series.route, series.env, fromMs, toMs)
+    return (rows as RawRow[]).map(rowToRollup)
+  }
+
+  async writeSpans(spans: readonly SpanRecord[]): Promise<void> {
+    this.#open()
+    if (spans.length > 0) this.#writeSpansTx(spans)
+  }
+
+  async spansByTrace(traceId: string): Promise<SpanRecord[]> {
+    this.#open()
+    return (this.#selTrace.all(traceId) as SpanRow[]).map(rowToSpan)
+  }
+
+  async spansByRequestId(requestId: string): Promise<SpanRecord[]> {
+    this.#open()
+    const row = this.#selTraceIdByRequest.get(requestId) as { trace_id: string } | undefined
+    return row === undefined ? [] : this.spansByTrace(row.trace_id)
+  }
+
+  async appendEvents(events: readonly StoredEvent[]): Promise<void> {
+    this.#open()
+    this.#db.transaction(() => {
+      for (const e of events)
+        this.#insertEvent.run(e.atMs, e.kind, e.actor, e.subject, JSON.stringify(e.payload ?? null))
+    })()
+  }
+
+  async queryEvents(q: EventQuery = {}): Promise<StoredEvent[]> {
+    this.#open()
+    const where: string[] = []
+    const args: (number | string)[] = []
+    if (q.fromMs !== undefined) {
+      where.push('at_ms>=?')
+      args.push(q.fromMs)
+    }
+    if (q.toMs !== undefined) {
+      where.push('at_ms<?')
+      args.push(q.toMs)
+    }
+    if (q.kind !== undefined) {
+      where.push('kind=?')
+      args.push(q.kind)
+    }
+    args.push(q.limit ?? 100)
+    // Few, cheap queries with a varying shape: not worth a prepared statement per combination.
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM events ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at_ms DESC, id DESC LIMIT ?`,
+      )
+      .all(...args) as EventRow[]
+    return rows.map(rowToEvent)
+  }
+
+  async prune(nowMs: number, retention: RetentionMs): Promise<PruneResult> {
+    this.#open()
+    return this.#db.transaction(() => {
+      const out = {} as PruneResult
+      for (const [k] of RETENTION_TABLES) out[k] = this.#prune[k].run(nowMs - retention[k]).changes
+      return out
+    })()
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#db.close()
+  }
+}
+
+function migrate(db: BetterSqlite3.Database): void {
+  checkMigrationOrder(SQLITE_MIGRATIONS)
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)`,
+  )
+  const done = new Set(
+    (db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id),
+  )
+  const record = db.prepare('INSERT INTO schema_migrations (id, name, applied_ms) VALUES (?,?,?)')
+  for (const m of SQLITE_MIGRATIONS) {
+    if (done.has(m.id)) continue
+    try {
+      db.transaction(() => {
+        db.exec(m.sql)
+        record.run(m.id, m.name, Date.now())
+      }).immediate()
+    } catch (err) {
+      throw VGL_ERR_STORE_MIGRATION(
+        'sqlite',
+        `${String(m.id).padStart(3, '0')}-${m.name}`,
+        (err as Error).message,
+      )
+    }
+  }
+}

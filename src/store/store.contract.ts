@@ -1,0 +1,320 @@
+/**
+ * @module `storeContract(make)`: the behaviour every Store adapter must show, run against the real
+ * databases by each adapter's test file (undici `cacheStoreTests`, Hono `runTest`).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Rollup, SpanRecord } from '../telemetry/types.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import { decodeSketch, emptySketch, encodeSketch } from './sketch.js'
+import { ALL, DEFAULT_RETENTION_MS, type Store } from './store.js'
+
+export interface StoreFixture {
+  store: Store
+  /** closes the store and removes what the fixture created */
+  cleanup(): Promise<void>
+}
+
+const W = 10_000
+/** a window start well in the past, aligned to the hour, so minutes and hours are whole */
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
+
+const orders: SeriesKey = { service: 'orders', route: '/api/orders', env: 'prod' }
+const ordersItems: SeriesKey = { service: 'orders', route: '/api/items', env: 'prod' }
+const users: SeriesKey = { service: 'users', route: '/api/users', env: 'prod' }
+
+export function rollupOf(
+  gatewayId: string,
+  series: SeriesKey,
+  windowStartMs: number,
+  latencies: readonly number[],
+  extra: Partial<Rollup> = {},
+): Rollup {
+  const s = emptySketch()
+  for (const v of latencies) s.accept(v)
+  const errors = extra.statusClass?.[4] ?? 0
+  return {
+    gatewayId,
+    series,
+    windowStartMs,
+    windowMs: W,
+    count: latencies.length,
+    statusClass: [0, latencies.length - errors, 0, 0, errors],
+    limited: 0,
+    timeouts: 0,
+    connectErrors: 0,
+    bytesIn: 100 * latencies.length,
+    bytesOut: 1000 * latencies.length,
+    latencySketch: encodeSketch(s),
+    ...extra,
+  }
+}
+
+const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i)
+
+function span(traceId: string, spanId: string, extra: Partial<SpanRecord> = {}): SpanRecord {
+  return {
+    traceId,
+    spanId,
+    parentSpanId: null,
+    service: 'orders',
+    env: 'prod',
+    route: '/api/orders',
+    name: 'GET /api/orders',
+    kind: 2,
+    startTimeMs: T0 + 5,
+    durationMs: 12.5,
+    statusCode: 0,
+    httpStatus: 200,
+    requestId: null,
+    source: 'gateway',
+    attributes: { 'http.method': 'GET', retried: false, attempts: 1 },
+    ...extra,
+  }
+}
+
+export function storeContract(name: string, make: () => Promise<StoreFixture>): void {
+  describe(`Store contract: ${name}`, () => {
+    let fx: StoreFixture
+    let store: Store
+    beforeEach(async () => {
+      fx = await make()
+      store = fx.store
+    })
+    afterEach(async () => {
+      await fx.cleanup()
+    })
+
+    it('matches the interface', () => {
+      for (const m of [
+        'writeWindow',
+        'downsample',
+        'listSeries',
+        'queryPoints',
+        'queryRaw',
+        'writeSpans',
+        'spansByTrace',
+        'spansByRequestId',
+        'appendEvents',
+        'queryEvents',
+        'prune',
+        'close',
+      ] as const)
+        expect(typeof store[m], m).toBe('function')
+      expect(['sqlite', 'postgres']).toContain(store.kind)
+    })
+
+    it('merges rollups of one series and window from many gateways exactly', async () => {
+      const a = range(1, 100)
+      const b = range(101, 50)
+      const c = range(500, 10)
+      const points = await store.writeWindow([
+        rollupOf('gw-a', orders, T0, a, { statusClass: [0, 95, 0, 0, 5] }),
+        rollupOf('gw-b', orders, T0, b),
+        rollupOf('gw-c', orders, T0, c, { limited: 2, timeouts: 1, connectErrors: 3 }),
+      ])
+      const route = points.find((p) => p.series.route === orders.route)!
+      expect(route.count).toBe(160)
+      expect(route.sources).toBe(3)
+      expect(route.statusClass).toEqual([0, 155, 0, 0, 5])
+      expect([route.limited, route.timeouts, route.connectErrors]).toEqual([2, 1, 3])
+      expect(route.bytesIn).toBe(16_000)
+      const union = emptySketch()
+      for (const v of [...a, ...b, ...c]) union.accept(v)
+      const merged = decodeSketch(route.latencySketch)
+      expect(merged.count).toBe(160)
+      for (const q of [0.5, 0.95, 0.99])
+        expect(merged.getValueAtQuantile(q)).toBeCloseTo(union.getValueAtQuantile(q), 9)
+
+      const stored = await store.queryPoints(orders, T0, T0 + W, 'window')
+      expect(stored).toHaveLength(1)
+      expect(stored[0].count).toBe(160)
+      expect(decodeSketch(stored[0].latencySketch).getValueAtQuantile(0.99)).toBeCloseTo(
+        union.getValueAtQuantile(0.99),
+        9,
+      )
+      const raw = await store.queryRaw(orders, T0, T0 + W)
+      expect(raw.map((r) => r.gatewayId)).toEqual(['gw-a', 'gw-b', 'gw-c'])
+    })
+
+    it('rolls series up to {service, env} and global', async () => {
+      await store.writeWindow([
+        rollupOf('gw-a', orders, T0, range(1, 10)),
+        rollupOf('gw-a', ordersItems, T0, range(1, 20)),
+        rollupOf('gw-b', users, T0, range(1, 5)),
+      ])
+      const [svc] = await store.queryPoints(
+        { service: 'orders', route: ALL, env: 'prod' },
+        T0,
+        T0 + W,
+        'window',
+      )
+      expect(svc.count).toBe(30)
+      const [global] = await store.queryPoints({ service: ALL, route: ALL, env: ALL }, T0, T0 + W, 'window')
+      expect(global.count).toBe(35)
+      expect(decodeSketch(global.latencySketch).count).toBe(35)
+    })
+
+    it('never double counts a redelivered rollup', async () => {
+      const batch = [rollupOf('gw-a', orders, T0, range(1, 10)), rollupOf('gw-b', orders, T0, range(1, 7))]
+      const first = await store.writeWindow(batch)
+      const again = await store.writeWindow(batch)
+      await store.writeWindow([batch[0], batch[0]])
+      expect(again.map((p) => p.count)).toEqual(first.map((p) => p.count))
+      const [p] = await store.queryPoints(orders, T0, T0 + W, 'window')
+      expect(p.count).toBe(17)
+      const [global] = await store.queryPoints({ service: ALL, route: ALL, env: ALL }, T0, T0 + W, 'window')
+      expect(global.count).toBe(17)
+      expect(await store.queryRaw(orders, T0, T0 + W)).toHaveLength(2)
+    })
+
+    it('lands a late rollup as a correction of every level', async () => {
+      await store.writeWindow([
+        rollupOf('gw-a', orders, T0, range(1, 10)),
+        rollupOf('gw-a', users, T0, range(1, 4)),
+      ])
+      const late = await store.writeWindow([rollupOf('gw-b', orders, T0, range(1000, 5))])
+      const byKey = new Map(
+        late.map((p) => [`${p.series.service}|${p.series.route}|${p.series.env}`, p.count]),
+      )
+      expect(byKey.get('orders|/api/orders|prod')).toBe(15)
+      expect(byKey.get('orders|*|prod')).toBe(15)
+      expect(byKey.get('*|*|*')).toBe(19)
+      const [p] = await store.queryPoints(orders, T0, T0 + W, 'window')
+      expect(decodeSketch(p.latencySketch).getValueAtQuantile(0.99)).toBeGreaterThan(900)
+    })
+
+    it('replaces a rollup whose identity is reused with new content', async () => {
+      await store.writeWindow([rollupOf('gw-a', orders, T0, range(1, 10))])
+      await store.writeWindow([rollupOf('gw-a', orders, T0, range(1, 3))])
+      const [p] = await store.queryPoints(orders, T0, T0 + W, 'window')
+      expect(p.count).toBe(3)
+    })
+
+    it('discovers series by themselves and lists them with the rolled-up keys', async () => {
+      await store.writeWindow([rollupOf('gw-a', orders, T0, [1]), rollupOf('gw-a', users, T0 + W, [2])])
+      const keys = (await store.listSeries()).map(
+        (s) => `${s.series.service}|${s.series.route}|${s.series.env}`,
+      )
+      expect(keys.sort()).toEqual(
+        ['*|*|*', 'orders|*|prod', 'orders|/api/orders|prod', 'users|*|prod', 'users|/api/users|prod'].sort(),
+      )
+      const info = (await store.listSeries()).find((s) => s.series.service === ALL)!
+      expect([info.firstSeenMs, info.lastSeenMs]).toEqual([T0, T0 + W])
+    })
+
+    it('queries points in [from, to) oldest first', async () => {
+      await store.writeWindow([
+        rollupOf('gw-a', orders, T0 + 2 * W, [3, 3, 3]),
+        rollupOf('gw-a', orders, T0, [1]),
+        rollupOf('gw-a', orders, T0 + W, [2, 2]),
+      ])
+      const pts = await store.queryPoints(orders, T0, T0 + 2 * W, 'window')
+      expect(pts.map((p) => [p.startMs - T0, p.count])).toEqual([
+        [0, 1],
+        [W, 2],
+      ])
+    })
+
+    it('downsamples to 1 min and 1 h only after the bucket closes, and redoes it on a correction', async () => {
+      for (let i = 0; i < 6; i++)
+        await store.writeWindow([rollupOf('gw-a', orders, T0 + i * W, range(1, i + 1))])
+      const grace = 5_000
+      expect(await store.downsample(T0 + 60_000 + grace - 1, grace)).toBe(0)
+      expect(await store.downsample(T0 + 60_000 + grace, grace)).toBeGreaterThan(0)
+      let [m] = await store.queryPoints(orders, T0, T0 + 60_000, '1m')
+      expect(m.count).toBe(21)
+      expect(m.durationMs).toBe(60_000)
+      expect(m.sources).toBe(6)
+      await store.writeWindow([rollupOf('gw-b', orders, T0 + W, range(1, 100))])
+      await store.downsample(T0 + 60_000 + grace, grace)
+      ;[m] = await store.queryPoints(orders, T0, T0 + 60_000, '1m')
+      expect(m.count).toBe(121)
+      expect(await store.queryPoints(orders, T0, T0 + 3_600_000, '1h')).toHaveLength(0)
+      await store.downsample(T0 + 3_600_000 + grace, grace)
+      const [h] = await store.queryPoints(orders, T0, T0 + 3_600_000, '1h')
+      expect(h.count).toBe(121)
+      const [gh] = await store.queryPoints({ service: ALL, route: ALL, env: ALL }, T0, T0 + 3_600_000, '1h')
+      expect(gh.count).toBe(121)
+      expect(await store.downsample(T0 + 3_600_000 + grace, grace)).toBe(0)
+    })
+
+    it('stores spans once and finds a trace by trace id or request id', async () => {
+      await store.writeSpans([
+        span('t1', 's1', { requestId: 'req-1' }),
+        span('t1', 's2', {
+          parentSpanId: 's1',
+          service: 'payments',
+          env: 'staging',
+          source: 'otlp',
+          startTimeMs: T0 + 6,
+        }),
+        span('t2', 's3'),
+      ])
+      await store.writeSpans([span('t1', 's1', { requestId: 'req-1', name: 'changed' })])
+      const trace = await store.spansByTrace('t1')
+      expect(trace.map((s) => s.spanId)).toEqual(['s1', 's2'])
+      expect(trace[0].name).toBe('GET /api/orders')
+      expect(trace[0].attributes).toEqual({ 'http.method': 'GET', retried: false, attempts: 1 })
+      expect(trace[1]).toMatchObject({
+        parentSpanId: 's1',
+        service: 'payments',
+        env: 'staging',
+        source: 'otlp',
+      })
+      expect((await store.spansByRequestId('req-1')).map((s) => s.spanId)).toEqual(['s1', 's2'])
+      expect(await store.spansByRequestId('nope')).toEqual([])
+    })
+
+    it('appends events and queries them newest first by kind and time', async () => {
+      await store.appendEvents([
+        { atMs: T0, kind: 'config.reload', actor: 'admin', subject: 'vigil.yaml', payload: { routes: 3 } },
+        {
+          atMs: T0 + 1,
+          kind: 'limit.change',
+          actor: 'control',
+          subject: 'orders',
+          payload: { ratePerSec: 50 },
+        },
+        { atMs: T0 + 2, kind: 'limit.change', actor: 'control', subject: 'users', payload: null },
+      ])
+      const all = await store.queryEvents()
+      expect(all.map((e) => e.atMs - T0)).toEqual([2, 1, 0])
+      expect(all[2].payload).toEqual({ routes: 3 })
+      expect(typeof all[0].id).toBe('number')
+      const limits = await store.queryEvents({ kind: 'limit.change', fromMs: T0 + 1, toMs: T0 + 2 })
+      expect(limits.map((e) => e.subject)).toEqual(['orders'])
+      expect(await store.queryEvents({ limit: 1 })).toHaveLength(1)
+    })
+
+    it('prunes each table by its own retention', async () => {
+      await store.writeWindow([rollupOf('gw-a', orders, T0, [1]), rollupOf('gw-a', orders, T0 + 60_000, [1])])
+      await store.writeSpans([
+        span('old', 's', { startTimeMs: T0 }),
+        span('new', 's', { startTimeMs: T0 + 60_000 }),
+      ])
+      await store.appendEvents([{ atMs: T0, kind: 'k', actor: 'a', subject: 's', payload: {} }])
+      const now = T0 + 90_000
+      const res = await store.prune(now, { ...DEFAULT_RETENTION_MS, raw: 60_000, spans: 60_000 })
+      expect(res.raw).toBe(1)
+      expect(res.spans).toBe(1)
+      expect(res.window).toBe(0)
+      expect(res.events).toBe(0)
+      expect(await store.queryRaw(orders, 0, now)).toHaveLength(1)
+      expect(await store.queryPoints(orders, 0, now, 'window')).toHaveLength(2)
+      expect(await store.spansByTrace('old')).toEqual([])
+    })
+
+    it('merges and stores a window of many series in one call', async () => {
+      const batch: Rollup[] = []
+      for (let i = 0; i < 500; i++)
+        for (const gw of ['gw-a', 'gw-b'])
+          batch.push(
+            rollupOf(gw, { service: `svc${i % 7}`, route: `/r${i}`, env: 'prod' }, T0, [i + 1, i + 2]),
+          )
+      const points = await store.writeWindow(batch)
+      expect(points).toHaveLength(500 + 7 + 1)
+      const [global] = await store.queryPoints({ service: ALL, route: ALL, env: ALL }, T0, T0 + W, 'window')
+      expect(global.count).toBe(2000)
+    })
+  })
+}

@@ -1,0 +1,128 @@
+/**
+ * @module The Store port: where rollups, spans and events are kept. Two adapters implement it
+ * (`SqliteStore` embedded, `PostgresStore` scaled out) and both pass `storeContract`.
+ *
+ * Levels of rollup data, all keyed so that writes are idempotent:
+ *
+ * ```
+ * rollups_raw    (gateway_id, service, route, env, window_start)  one row per gateway rollup
+ *      │ writeWindow: merged exactly (counters summed, DDSketches merged)
+ *      ▼
+ * series_window  (service, route, env, window_start)   route level, plus rolled-up levels:
+ *                  {service, '*', env} and {'*', '*', '*'} (global)
+ *      │ downsample: after the minute / hour has closed (and again for any late correction)
+ *      ▼
+ * series_1m, series_1h   same key, bucket_start
+ * ```
+ */
+import type { Rollup, SpanRecord } from '../telemetry/types.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+
+export type { Rollup, SpanRecord, SeriesKey }
+
+/** The marker for a rolled-up key part: `{service, '*', env}` and `{'*', '*', '*'}`. */
+export const ALL = '*'
+
+/** Resolution of stored points: the merged window, or the 1 minute / 1 hour downsampled tables. */
+export type Resolution = 'window' | '1m' | '1h'
+
+/** One merged point of one series (route, service or global level). */
+export interface StoredPoint {
+  series: SeriesKey
+  startMs: number
+  durationMs: number
+  /** how many gateway rollups were merged into this point */
+  sources: number
+  count: number
+  /** index 0 = 1xx ... 4 = 5xx */
+  statusClass: [number, number, number, number, number]
+  limited: number
+  timeouts: number
+  connectErrors: number
+  bytesIn: number
+  bytesOut: number
+  latencySketch: Uint8Array
+}
+
+export interface SeriesInfo {
+  series: SeriesKey
+  firstSeenMs: number
+  lastSeenMs: number
+}
+
+/** An audit/timeline event: config changes, limit changes, later alerts and scaling actions. */
+export interface StoredEvent {
+  /** assigned by the store */
+  id?: number
+  atMs: number
+  kind: string
+  actor: string
+  subject: string
+  payload: unknown
+}
+
+export interface EventQuery {
+  fromMs?: number
+  toMs?: number
+  kind?: string
+  /** newest first; default 100 */
+  limit?: number
+}
+
+/** How long each table keeps its rows. */
+export interface RetentionMs {
+  raw: number
+  window: number
+  minute: number
+  hour: number
+  spans: number
+  events: number
+}
+
+export const DEFAULT_RETENTION_MS: RetentionMs = Object.freeze({
+  raw: 6 * 3_600_000,
+  window: 2 * 86_400_000,
+  minute: 14 * 86_400_000,
+  hour: 400 * 86_400_000,
+  spans: 2 * 86_400_000,
+  events: 400 * 86_400_000,
+})
+
+export interface PruneResult {
+  raw: number
+  window: number
+  minute: number
+  hour: number
+  spans: number
+  events: number
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+  /**
+   * Upserts gateway rollups (a redelivered rollup replaces itself, never adds) and, in the same
+   * transaction, re-derives the merged route-level, `{service, env}` and global points of every
+   * series and window touched. Resolves to those merged points once committed.
+   */
+  writeWindow(rollups: readonly Rollup[]): Promise<StoredPoint[]>
+  /**
+   * Recomputes the 1 min and 1 h points whose bucket ended before `nowMs - graceMs` and whose
+   * inputs changed since they were last computed. Resolves to the number of points written.
+   */
+  downsample(nowMs: number, graceMs: number): Promise<number>
+  listSeries(): Promise<SeriesInfo[]>
+  /** Merged points of one series with startMs in [fromMs, toMs), oldest first. */
+  queryPoints(series: SeriesKey, fromMs: number, toMs: number, resolution: Resolution): Promise<StoredPoint[]>
+  /** The raw gateway rollups of one series in [fromMs, toMs) (for audits and tests). */
+  queryRaw(series: SeriesKey, fromMs: number, toMs: number): Promise<Rollup[]>
+  /** Inserts spans; a span already stored (same trace and span id) is left as it is. */
+  writeSpans(spans: readonly SpanRecord[]): Promise<void>
+  spansByTrace(traceId: string): Promise<SpanRecord[]>
+  /** The spans of the trace that the request with this `X-Request-Id` belongs to. */
+  spansByRequestId(requestId: string): Promise<SpanRecord[]>
+  appendEvents(events: readonly StoredEvent[]): Promise<void>
+  queryEvents(q?: EventQuery): Promise<StoredEvent[]>
+  /** Deletes rows older than each table's retention. */
+  prune(nowMs: number, retention: RetentionMs): Promise<PruneResult>
+  close(): Promise<void>
+}
