@@ -53,13 +53,13 @@ export function limitStoreContract(name: string, make: () => Promise<ContractSub
       expect((await take(b, 1, now + 100)).allowed).toBe(true)
     })
 
-    it('admits exactly burst + rate x time for a client hammering every millisecond', async () => {
+    it('admits exactly burst + rate x time for a client hammering every 2 ms', async () => {
       const rate = 50
       const burst = 20
       const b = [bucket(key(), rate, burst)]
       const start = 1_700_000_100_000
       let admitted = 0
-      for (let t = 0; t <= 2000; t += 1) if ((await take(b, 1, start + t)).allowed) admitted++
+      for (let t = 0; t <= 2000; t += 2) if ((await take(b, 1, start + t)).allowed) admitted++
       // B + R*T = 20 + 50*2 = 120; a token arriving exactly at t=2000 may add one.
       expect(admitted).toBeGreaterThanOrEqual(120)
       expect(admitted).toBeLessThanOrEqual(121)

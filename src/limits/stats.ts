@@ -38,7 +38,8 @@ class Entry {
   observed = 0
   errors = 0
   latencySumMs = 0
-  routes = new Set<string>()
+  /** allocated on the first observed response: most evicted entries never need it */
+  routes: Set<string> | null = null
   fill = 1
   tier = ''
   constructor(readonly clientId: string) {}
@@ -127,6 +128,7 @@ export class ClientStats {
     e.observed++
     if (status >= 500 || status === 429) e.errors++
     e.latencySumMs += latencyMs
+    e.routes ??= new Set()
     if (e.routes.size < MAX_ROUTES) e.routes.add(routeId)
   }
 
@@ -153,7 +155,7 @@ export class ClientStats {
         errors: e.errors,
         errorRate: e.observed === 0 ? 0 : e.errors / e.observed,
         meanLatencyMs: e.observed === 0 ? 0 : e.latencySumMs / e.observed,
-        distinctRoutes: e.routes.size,
+        distinctRoutes: e.routes?.size ?? 0,
         bucketFill: e.fill,
       })
     }

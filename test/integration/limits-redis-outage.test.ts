@@ -5,8 +5,10 @@
  * exactness must resume once Redis is back.
  */
 import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { RedisLimitStore } from '../../src/limits/redis.js'
 import {
   BUILT,
   freePort,
@@ -98,5 +100,34 @@ describe.skipIf(!haveRedisServer || !BUILT)('Redis killed while gateways serve',
     expect(after.failures).toBe(0)
     expect(after.admitted).toBeLessThanOrEqual(B + R * Tmax + 1)
     expect(after.admitted).toBeGreaterThanOrEqual(0.95 * (B + R * Tmin))
+  })
+  it('treats a Redis slower than the bound as unavailable, and returns once it answers again', async () => {
+    // Redis is up again from the previous test; CLIENT PAUSE makes it hang without dropping connections.
+    const admin = new Redis(redis!.url)
+    await warmUp(urls, B / R)
+    const logAtPause = gateways.map((g) => g.log().length)
+    await admin.call('CLIENT', 'PAUSE', '3000', 'ALL')
+    const during = await hammer({ urls, durationMs: 2000, concurrency: 4 })
+    expect(during.failures).toBe(0)
+    expect([...during.statuses.keys()].every((s) => s === 200 || s === 429)).toBe(true)
+    // one request per gateway may wait the full bound before the fallback engages, no more
+    expect(during.maxLatencyMs).toBeLessThan(TIMEOUT_MS + 3000)
+    gateways.forEach((g, i) => expect(g.log().slice(logAtPause[i])).toContain(`slower than ${TIMEOUT_MS} ms`))
+    await new Promise((r) => setTimeout(r, 1500)) // pause over
+    const deadline = Date.now() + 20_000
+    const back = () => gateways.every((g, i) => g.log().slice(logAtPause[i]).includes('Redis is back'))
+    while (!back() && Date.now() < deadline) await hammer({ urls, durationMs: 300, concurrency: 2 })
+    expect(back()).toBe(true)
+    admin.disconnect()
+  })
+
+  it('recovers from NOSCRIPT after the script cache is flushed', async () => {
+    const store = new RedisLimitStore({ url: redis!.url, commandTimeoutMs: 2000 })
+    await store.ready()
+    await store.client.script('FLUSH')
+    const b = [{ key: `nos:{t}:${randomUUID()}`, intervalMs: 100, toleranceMs: 100 }]
+    expect((await store.take(b, 1, 1_000)).allowed).toBe(true)
+    expect((await store.take(b, 1, 1_000)).allowed).toBe(false)
+    await store.close()
   })
 })
