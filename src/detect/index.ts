@@ -20,3 +20,11 @@ export {
 } from './ensemble.js'
 export { DETECTOR_NAMES, createCalibrated, createDetector, restoreDetector } from './registry.js'
 export { detectSeason } from './season.js'
+export {
+  SeriesEnsemble,
+  type AnomalySignal,
+  type ChildContribution,
+  type MetricPoint,
+  type SeriesEnsembleOptions,
+  type SeriesStep,
+} from './series-ensemble.js'

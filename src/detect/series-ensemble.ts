@@ -1,0 +1,281 @@
+/** @module A per-series detector bank for the control loop: one multi-metric point per window in, anomaly signals with explanations out. */
+import { Alarm, type AlarmOptions } from './alarm.js'
+import type { DetectorSnapshot } from './detector.js'
+import { Ensemble, type Explanation, type MemberName } from './ensemble.js'
+import { HalfSpaceTrees } from './half-space-trees.js'
+import { AnomalyLikelihood } from './likelihood.js'
+import { PoissonTail } from './poisson-tail.js'
+
+/** One window of one series, as the rollups give it. Ratios are in [0,1]; latencies in ms. */
+export interface MetricPoint {
+  readonly rate: number
+  readonly errorRatio: number
+  readonly p50: number
+  readonly p95: number
+  readonly p99: number
+  readonly limitedRatio: number
+  readonly requests: number
+  readonly errors: number
+}
+
+/** Metrics judged by a univariate ensemble each; errors are judged by the binomial tail. */
+const UNIVARIATE = ['rate', 'p50', 'p95', 'p99', 'limitedRatio'] as const
+type Univariate = (typeof UNIVARIATE)[number]
+
+export interface ChildContribution {
+  readonly key: string
+  /** share of the aggregate's deviation this child explains, in [0,1] */
+  readonly share: number
+  readonly observed: number
+  readonly expected: number
+}
+
+/** An anomaly signal: raised once per incident (hysteresis), cleared once. */
+export interface AnomalySignal extends Explanation {
+  readonly state: 'raised' | 'cleared'
+  /** for aggregate series: the children (route, env, upstream, client) that contributed most */
+  readonly children: readonly ChildContribution[]
+}
+
+export interface SeriesStep {
+  /** the highest metric score this window */
+  readonly score: number
+  readonly signals: AnomalySignal[]
+}
+
+export interface SeriesEnsembleOptions {
+  readonly seed?: number
+  /** points of history per metric; smaller saves memory for many live series; default 1024 */
+  readonly historySize?: number
+  /** window length, so a daily or weekly season snaps to the calendar; default 10 s */
+  readonly stepMs?: number
+  readonly alarm?: AlarmOptions
+  /** children tracked for attribution (most recent kept); default 64 */
+  readonly maxChildren?: number
+}
+
+const MEMBERS: readonly MemberName[] = ['robust-z', 'rolling-quantile', 'cusum']
+
+/**
+ * The detector bank for one series key. Each window, `step(point, children)` scores every metric
+ * with its own calibrated ensemble (rate, p50, p95, p99, 429 ratio), the error count with the
+ * binomial tail given the request count, and the joint point with Half-Space Trees; each metric
+ * keeps its own alarm with hysteresis, so an incident yields one `raised` and one `cleared` signal.
+ * When a metric raises, the children passed in (e.g. routes of a service) are ranked by how much
+ * of the deviation they explain, against per-child running baselines.
+ *
+ * Snapshot/restore carry everything, so a restarted control plane continues without relearning.
+ */
+export class SeriesEnsemble {
+  readonly o: Required<Omit<SeriesEnsembleOptions, 'alarm'>> & { alarm: AlarmOptions }
+  #uni: Record<Univariate, Ensemble>
+  #errors = new PoissonTail({ side: 'upper' })
+  #errorsCal = new AnomalyLikelihood()
+  #errorsAlarm: Alarm
+  #hst: HalfSpaceTrees
+  #hstCal = new AnomalyLikelihood()
+  #hstAlarm: Alarm
+  /** per child key and metric: exponentially weighted mean (half-life ~ 35 windows) */
+  #childBase = new Map<string, Record<string, number>>()
+  #vec = new Float64Array(3)
+
+  constructor(options: SeriesEnsembleOptions = {}) {
+    this.o = {
+      seed: options.seed ?? 42,
+      historySize: options.historySize ?? 1024,
+      stepMs: options.stepMs ?? 10_000,
+      maxChildren: options.maxChildren ?? 64,
+      alarm: options.alarm ?? {},
+    }
+    const make = (metric: string, i: number): Ensemble =>
+      new Ensemble({
+        members: MEMBERS,
+        metric,
+        seed: this.o.seed + 10 * i,
+        historySize: this.o.historySize,
+        stepMs: this.o.stepMs,
+        alarm: this.o.alarm,
+      })
+    this.#uni = Object.fromEntries(UNIVARIATE.map((m, i) => [m, make(m, i)])) as Record<Univariate, Ensemble>
+    this.#errorsAlarm = new Alarm(this.o.alarm)
+    this.#hst = new HalfSpaceTrees({ dims: 3, seed: this.o.seed })
+    this.#hstAlarm = new Alarm(this.o.alarm)
+  }
+
+  /** Scores one window, learns it, and returns the signals it raised or cleared. */
+  step(point: MetricPoint, children?: Readonly<Record<string, MetricPoint>>): SeriesStep {
+    const signals: AnomalySignal[] = []
+    let top = 0
+    const z: number[] = []
+    for (const m of UNIVARIATE) {
+      const x = point[m]
+      const e = this.#uni[m]
+      if (!Number.isFinite(x)) {
+        z.push(0.5)
+        continue
+      }
+      const score = e.score(x)
+      const ex = e.explain(x, score)
+      const band = Math.max(1e-9, ex.high - ex.low)
+      z.push(Math.min(1.5, Math.max(-0.5, 0.5 + (x - ex.expected) / (2 * band))))
+      e.update(x)
+      top = Math.max(top, score)
+      const t = this.#alarmFor(e, score)
+      if (t !== null) signals.push({ ...ex, state: t, children: this.#attribute(m, point, children) })
+    }
+    // errors: binomial tail of the count given the requests
+    if (Number.isFinite(point.errors) && Number.isFinite(point.requests)) {
+      this.#errors.observeTrials(point.requests)
+      const raw = Math.min(50, this.#errors.surprise(point.errors))
+      const c = this.#errorsCal.calibrate(raw)
+      const ramp = Math.min(1, this.#errorsCal.seen / (2 * this.#errorsCal.o.minHistory))
+      const score = Math.min(1, (c / Math.LN10 / 10) * ramp)
+      const ex = this.#errors.expected()
+      this.#errorsCal.learn(raw)
+      this.#errors.update(point.errors)
+      top = Math.max(top, score)
+      const t = this.#errorsAlarm.step(score)
+      if (t !== null)
+        signals.push({
+          metric: 'errors',
+          observed: point.errors,
+          expected: ex.value,
+          low: ex.low,
+          high: ex.high,
+          score,
+          detector: 'poisson',
+          evidence: { poisson: c / Math.LN10 },
+          state: t,
+          children: this.#attribute('errors', point, children),
+        })
+    }
+    // joint point: rate, error ratio, p95 positions within their bands, with Half-Space Trees
+    this.#vec[0] = z[0]
+    this.#vec[1] = Number.isFinite(point.errorRatio) ? Math.min(1.5, point.errorRatio * 5) : 0
+    this.#vec[2] = z[2]
+    const rawJ = Math.min(50, this.#hst.anomaly(this.#vec))
+    const cJ = this.#hstCal.calibrate(rawJ)
+    const scoreJ = Math.min(1, (cJ / Math.LN10 / 10) * Math.min(1, this.#hstCal.seen / 200))
+    this.#hstCal.learn(rawJ)
+    this.#hst.learn(this.#vec)
+    const tJ = this.#hstAlarm.step(scoreJ)
+    if (tJ !== null)
+      signals.push({
+        metric: 'joint',
+        observed: scoreJ,
+        expected: 0,
+        low: 0,
+        high: 0.5,
+        score: scoreJ,
+        detector: 'hst',
+        evidence: { hst: cJ / Math.LN10 },
+        state: tJ,
+        children: [],
+      })
+    if (children !== undefined) this.#learnChildren(children)
+    return { score: Math.max(top, scoreJ), signals }
+  }
+
+  // the bank calls score/update (not process), so it keeps one alarm per metric itself
+  #alarms = new Map<Ensemble, Alarm>()
+  #alarmFor(e: Ensemble, score: number): 'raised' | 'cleared' | null {
+    let a = this.#alarms.get(e)
+    if (a === undefined) this.#alarms.set(e, (a = new Alarm(this.o.alarm)))
+    return a.step(score)
+  }
+
+  #attribute(
+    metric: string,
+    point: MetricPoint,
+    children: Readonly<Record<string, MetricPoint>> | undefined,
+  ): ChildContribution[] {
+    if (children === undefined) return []
+    const devs: ChildContribution[] = []
+    let total = 0
+    for (const [key, c] of Object.entries(children)) {
+      const v = (c as unknown as Record<string, number>)[metric]
+      const base = this.#childBase.get(key)?.[metric]
+      if (!Number.isFinite(v) || base === undefined) continue
+      // counts and rates add up across children; for latencies weight by the child's traffic
+      const w = metric === 'rate' || metric === 'errors' ? 1 : c.requests / Math.max(1, point.requests)
+      const d = Math.abs(v - base) * w
+      total += d
+      devs.push({ key, share: d, observed: v, expected: base })
+    }
+    return devs
+      .map((d) => ({ ...d, share: total > 0 ? d.share / total : 0 }))
+      .sort((a, b) => b.share - a.share)
+      .slice(0, 5)
+  }
+
+  #learnChildren(children: Readonly<Record<string, MetricPoint>>): void {
+    for (const [key, c] of Object.entries(children)) {
+      let b = this.#childBase.get(key)
+      if (b === undefined) {
+        if (this.#childBase.size >= this.o.maxChildren) {
+          const oldest = this.#childBase.keys().next().value as string
+          this.#childBase.delete(oldest)
+        }
+        b = {}
+      } else this.#childBase.delete(key) // re-insert: Map order is recency
+      for (const m of [...UNIVARIATE, 'errors', 'requests'] as const) {
+        const v = (c as unknown as Record<string, number>)[m]
+        if (!Number.isFinite(v)) continue
+        b[m] = b[m] === undefined ? v : b[m] + (v - b[m]) / 50
+      }
+      this.#childBase.set(key, b)
+    }
+  }
+
+  snapshot(): DetectorSnapshot {
+    return {
+      kind: 'series-ensemble',
+      version: 1,
+      options: { ...this.o },
+      state: {
+        uni: Object.fromEntries(UNIVARIATE.map((m) => [m, this.#uni[m].snapshot()])),
+        alarms: UNIVARIATE.map((m) => structuredClone(this.#alarms.get(this.#uni[m])?.s ?? null)),
+        errors: this.#errors.snapshot(),
+        errorsCal: structuredClone(this.#errorsCal.s),
+        errorsAlarm: structuredClone(this.#errorsAlarm.s),
+        hst: structuredClone(this.#hst.s),
+        hstCal: structuredClone(this.#hstCal.s),
+        hstAlarm: structuredClone(this.#hstAlarm.s),
+        children: [...this.#childBase.entries()],
+      },
+    }
+  }
+
+  /** Rebuilds a bank from `snapshot()`. */
+  static restore(snap: DetectorSnapshot): SeriesEnsemble {
+    const b = new SeriesEnsemble(snap.options as SeriesEnsembleOptions)
+    const s = snap.state as {
+      uni: Record<Univariate, DetectorSnapshot>
+      alarms: (Alarm['s'] | null)[]
+      errors: DetectorSnapshot
+      errorsCal: AnomalyLikelihood['s']
+      errorsAlarm: Alarm['s']
+      hst: HalfSpaceTrees['s']
+      hstCal: AnomalyLikelihood['s']
+      hstAlarm: Alarm['s']
+      children: [string, Record<string, number>][]
+    }
+    UNIVARIATE.forEach((m, i) => {
+      b.#uni[m].restore(s.uni[m])
+      const a = s.alarms[i]
+      if (a !== null) {
+        const alarm = new Alarm(b.o.alarm)
+        alarm.s = structuredClone(a)
+        b.#alarms.set(b.#uni[m], alarm)
+      }
+    })
+    b.#errors.restore(s.errors)
+    b.#errorsCal.s = structuredClone(s.errorsCal)
+    b.#errorsAlarm.s = structuredClone(s.errorsAlarm)
+    b.#hst.s = structuredClone(s.hst)
+    b.#hstCal.s = structuredClone(s.hstCal)
+    b.#hstAlarm.s = structuredClone(s.hstAlarm)
+    b.#childBase = new Map(s.children.map(([k, v]) => [k, { ...v }]))
+    return b
+  }
+}
