@@ -15,8 +15,8 @@ export const telemetrySchema = z
       .optional(),
     /** live series per window; more go to one overflow series and count in a metric */
     maxSeries: z.number().int().min(1).default(10_000),
-    /** rollups waiting to be published; beyond it rollups are dropped and counted */
-    maxQueueSize: z.number().int().min(1).default(50_000),
+    /** closed series windows waiting to be published (~1-2 KB each); beyond it they are dropped and counted */
+    maxQueueSize: z.number().int().min(1).default(20_000),
     spans: z
       .strictObject({
         /** share of successful, not-slow requests whose span is kept (errors and slow ones always are) */
@@ -128,3 +128,35 @@ export const storeSchema = z
 export type TelemetryConfig = z.infer<typeof telemetrySchema>
 export type BusConfig = z.infer<typeof busSchema>
 export type StoreConfig = z.infer<typeof storeSchema>
+
+/** The `control:` section: the control plane's loop (src/control). */
+export const controlSchema = z
+  .strictObject({
+    /** how long after a window ends the control plane waits for late gateway rollups */
+    graceMs: z.number().int().min(0).max(300_000).default(5_000),
+    /** merged points kept in memory per series (360 × 10 s = 1 h) */
+    historyPoints: z.number().int().min(1).max(100_000).default(360),
+    /** durable consumer name on the bus; one per control plane deployment */
+    durable: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and -')
+      .default('vigil-control'),
+    /** unacked rollups held at once; must exceed series × gateways per window */
+    maxInFlight: z.number().int().min(100).default(100_000),
+    /** admin API of `vigil control` (scaled out); embedded mode uses admin: */
+    admin: z
+      .strictObject({
+        host: z.string().default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(8082),
+      })
+      .default({ host: '127.0.0.1', port: 8082 }),
+  })
+  .default({
+    graceMs: 5_000,
+    historyPoints: 360,
+    durable: 'vigil-control',
+    maxInFlight: 100_000,
+    admin: { host: '127.0.0.1', port: 8082 },
+  })
+
+export type ControlConfig = z.infer<typeof controlSchema>

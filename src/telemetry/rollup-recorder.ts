@@ -13,9 +13,9 @@
  * number per request; the only map lookup happens once per series per window.
  *
  * ```
- *  record(ev) ──▶ handle.acc (this window) ──┐      every windowMs (aligned, unref'd timer)
- *                                            ├──▶ rotate: acc → Rollup → encode → queue ──▶ flush ──▶ bus
- *  kept span ──▶ span buffer (bounded) ──────┘                                   (one in flight)
+ *  record(ev) ──▶ handle.acc (this window) ──┐   every windowMs (aligned, unref'd timer)
+ *                                            ├──▶ rotate: swap accs → queue ──▶ flush: encode in chunks ──▶ bus
+ *  kept span ──▶ span buffer (bounded) ──────┘                       (one in flight, yields between chunks)
  * ```
  */
 import { randomBytes } from 'node:crypto'
@@ -39,7 +39,7 @@ export interface RollupRecorderOptions {
   gatewayId?: string
   windowMs?: number
   maxSeries?: number
-  /** encoded rollups waiting for the bus */
+  /** closed series windows waiting for the bus (about 1-2 KB each) */
   maxQueueSize?: number
   spans?: { sampleRate?: number; maxQueueSize?: number; maxBatchSize?: number }
   /** rollups published concurrently during a flush */
@@ -118,10 +118,17 @@ class SeriesWindow {
   }
 }
 
+/** A closed window of one series, encoded only when its flush chunk comes up. */
 interface Queued {
-  data: Uint8Array
-  msgId: string
+  acc: SeriesWindow
+  windowStartMs: number
+  /** the window's p99 per series, filled as its rollups are encoded */
+  p99: Map<string, number>
+  /** the window's last rollup: its p99 map becomes the slow threshold */
+  last: boolean
 }
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Shared state the handles read on the hot path (plain fields: faster than #private across classes). */
 class Core {
@@ -242,7 +249,7 @@ export class RollupRecorder implements Recorder {
     this.#bus = opts.bus
     this.gatewayId = opts.gatewayId ?? generateGatewayId()
     this.windowMs = opts.windowMs ?? 10_000
-    this.#maxQueue = opts.maxQueueSize ?? 50_000
+    this.#maxQueue = opts.maxQueueSize ?? 20_000
     this.#maxSpanQueue = opts.spans?.maxQueueSize ?? 4096
     this.#maxSpanBatch = Math.min(opts.spans?.maxBatchSize ?? 512, this.#maxSpanQueue)
     this.#concurrency = opts.publishConcurrency ?? 256
@@ -301,24 +308,25 @@ export class RollupRecorder implements Recorder {
     core.epoch++
     this.#windowStartMs = this.#align(this.#now())
     const p99 = new Map<string, number>()
+    let lastQ: Queued | null = null
     for (const acc of live.values()) {
       if (acc.count === 0) continue
-      p99.set(acc.keyStr, acc.sketch.getValueAtQuantile(0.99))
-      this.#enqueue(acc.toRollup(this.gatewayId, windowStartMs, this.windowMs))
+      this.#enqueue((lastQ = { acc, windowStartMs, p99, last: false }))
     }
     if (overflow !== null && overflow.count > 0)
-      this.#enqueue(overflow.toRollup(this.gatewayId, windowStartMs, this.windowMs))
-    core.p99 = p99
+      this.#enqueue((lastQ = { acc: overflow, windowStartMs, p99, last: false }))
+    if (lastQ !== null) lastQ.last = true
+    else core.p99 = p99
     liveSeries.set(live.size)
     this.#stats.windowsClosed++
   }
 
-  #enqueue(r: Rollup): void {
+  #enqueue(q: Queued): void {
     if (this.#queue.length >= this.#maxQueue) {
       this.#drop('rollups', 'queue_full', 1)
       return
     }
-    this.#queue.push({ data: encodeRollup(r), msgId: rollupId(r) })
+    this.#queue.push(q)
   }
 
   #drop(kind: 'rollups' | 'spans', reason: 'queue_full' | 'bus_error', n: number, cause?: string): void {
@@ -395,9 +403,16 @@ export class RollupRecorder implements Recorder {
     const batch = this.#queue
     this.#queue = []
     for (let i = 0; i < batch.length; i += this.#concurrency) {
+      // encoding 10k series takes a while: let requests in between chunks
+      if (i > 0) await yieldToEventLoop()
       const chunk = batch.slice(i, i + this.#concurrency)
       const results = await Promise.allSettled(
-        chunk.map((q) => this.#bus.publish(this.#rollupSubject, q.data, { msgId: q.msgId })),
+        chunk.map((q) => {
+          const r = q.acc.toRollup(this.gatewayId, q.windowStartMs, this.windowMs)
+          if (q.acc.keyStr !== '') q.p99.set(q.acc.keyStr, q.acc.sketch.getValueAtQuantile(0.99))
+          if (q.last) this.#core.p99 = q.p99
+          return this.#bus.publish(this.#rollupSubject, encodeRollup(r), { msgId: rollupId(r) })
+        }),
       )
       let failed = 0
       let cause: string | undefined

@@ -1,0 +1,228 @@
+// Telemetry capture benchmarks (issue 5):
+//  1. hot path: RollupRecorder.record per event vs a baseline `record` that only increments a
+//     counter (same call shape, same event object reused as the gateway reuses its Exchange);
+//  2. window close: rotating, encoding and publishing one window of 10,000 series;
+//  3. gateway req/s with telemetry on vs off (startVigil, autocannon, interleaved rounds).
+// Usage: npm run bench -- telemetry   (QUICK=1 shortens every phase)
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import autocannon from 'autocannon'
+import pino from 'pino'
+import { RollupRecorder } from '../dist/telemetry/rollup-recorder.js'
+import { startVigil } from '../dist/cli/runtime.js'
+
+const QUICK = process.env.QUICK === '1'
+const PHASE_MS = QUICK ? 500 : 1500
+const ROUNDS = QUICK ? 2 : 5
+
+const nullBus = { publish: async () => {} }
+
+function latencies(n) {
+  // log-normal around 20 ms, so the sketch touches a realistic spread of bins
+  const out = new Float64Array(n)
+  let seed = 1
+  const rnd = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646
+  for (let i = 0; i < n; i++) {
+    const z = Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd())
+    out[i] = Math.exp(3 + 0.8 * z)
+  }
+  return out
+}
+const LAT = latencies(4096)
+
+function event() {
+  return {
+    status: 200,
+    outcome: 'ok',
+    latencyMs: 10,
+    bytesIn: 120,
+    bytesOut: 2048,
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    parentSpanId: null,
+    requestId: 'r',
+    method: 'GET',
+    path: '/orders/1',
+    target: 'http://127.0.0.1:9001',
+    attempts: 1,
+    startTimeMs: Date.now(),
+  }
+}
+
+/** events/s of `handles[i % n].record(ev)` for PHASE_MS */
+function run(handles) {
+  const ev = event()
+  const n = handles.length
+  let i = 0
+  const t0 = performance.now()
+  let t = t0
+  while (t - t0 < PHASE_MS) {
+    for (let k = 0; k < 100_000; k++, i++) {
+      ev.latencyMs = LAT[i & 4095]
+      ev.status = (i & 1023) === 0 ? 503 : 200
+      handles[i % n].record(ev)
+    }
+    t = performance.now()
+  }
+  return (i / (t - t0)) * 1000
+}
+
+class Baseline {
+  n = 0
+  bytes = 0
+  record(ev) {
+    this.n++
+    this.bytes += ev.bytesOut
+  }
+}
+
+const fmt = (x) =>
+  x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0)
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function hotPath() {
+  const variants = {
+    'baseline: counter increment': () => Array.from({ length: 100 }, () => new Baseline()),
+    'RollupRecorder, 100 series, spans sampled 1%': () => {
+      const r = new RollupRecorder({
+        bus: nullBus,
+        windowMs: 3_600_000,
+        spans: { sampleRate: 0.01, maxQueueSize: 1e9 },
+      })
+      return Array.from({ length: 100 }, (_, i) =>
+        r.series({ service: `s${i % 10}`, route: `r${i}`, env: 'prod' }),
+      )
+    },
+    'RollupRecorder, 100 series, spans off (rate 0, errors kept)': () => {
+      const r = new RollupRecorder({
+        bus: nullBus,
+        windowMs: 3_600_000,
+        spans: { sampleRate: 0, maxQueueSize: 1e9 },
+      })
+      return Array.from({ length: 100 }, (_, i) =>
+        r.series({ service: `s${i % 10}`, route: `r${i}`, env: 'prod' }),
+      )
+    },
+    'RollupRecorder, 1 series': () => {
+      const r = new RollupRecorder({
+        bus: nullBus,
+        windowMs: 3_600_000,
+        spans: { sampleRate: 0.01, maxQueueSize: 1e9 },
+      })
+      return [r.series({ service: 's', route: 'r', env: 'prod' })]
+    },
+  }
+  const results = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
+  const handles = Object.fromEntries(Object.entries(variants).map(([k, make]) => [k, make()]))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const k of Object.keys(variants)) results[k].push(run(handles[k]))
+  }
+  console.log(
+    '\n1. hot path: events/s on one core (median and range of %d rounds of %d ms)',
+    ROUNDS,
+    PHASE_MS,
+  )
+  console.log('| variant | events/s (median) | range | ns/event |')
+  console.log('|---|---|---|---|')
+  for (const [k, xs] of Object.entries(results)) {
+    const m = median(xs)
+    console.log(
+      `| ${k} | ${fmt(m)} | ${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))} | ${(1e9 / m).toFixed(1)} |`,
+    )
+  }
+}
+
+async function windowClose() {
+  console.log(
+    '\n2. closing one window of 10,000 series (10 requests each): rotate + encode + publish to a null bus',
+  )
+  console.log(
+    '| round | close() synchronous part, ms | until all published, ms | longest event-loop block, ms | bytes per rollup |',
+  )
+  console.log('|---|---|---|---|---|')
+  for (let round = 0; round < 3; round++) {
+    let bytes = 0
+    let n = 0
+    const bus = { publish: async (_s, d) => void ((bytes += d.length), n++) }
+    const r = new RollupRecorder({ bus, windowMs: 3_600_000, spans: { sampleRate: 0 }, maxSeries: 20_000 })
+    const ev = event()
+    for (let s = 0; s < 10_000; s++) {
+      const h = r.series({ service: `svc${s % 50}`, route: `route-${s}`, env: 'prod' })
+      for (let k = 0; k < 10; k++) {
+        ev.latencyMs = LAT[(s * 10 + k) & 4095]
+        h.record(ev)
+      }
+    }
+    const h = monitorEventLoopDelay({ resolution: 1 })
+    h.enable()
+    const t0 = performance.now()
+    const p = r.close()
+    const sync = performance.now() - t0
+    await p
+    const total = performance.now() - t0
+    h.disable()
+    const block = Math.max(sync, h.max / 1e6)
+    console.log(
+      `| ${round + 1} | ${sync.toFixed(0)} | ${total.toFixed(0)} | ${block.toFixed(0)} | ${(bytes / n).toFixed(0)} |`,
+    )
+  }
+}
+
+async function gatewayOnOff() {
+  const upstream = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '17' })
+    res.end('{"ok":true,"n":1}')
+  })
+  await new Promise((r) => upstream.listen(0, '127.0.0.1', r))
+  const up = `http://127.0.0.1:${upstream.address().port}`
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-telemetry-bench-'))
+  const start = async (enabled) => {
+    const file = join(dir, `vigil-${enabled}.yaml`)
+    writeFileSync(
+      file,
+      [
+        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+        'admin: { host: 127.0.0.1, port: 0 }',
+        `services: { orders: { targets: [${up}] } }`,
+        'routes: [ { name: orders, path: /orders, service: orders } ]',
+        `telemetry: { enabled: ${enabled}, otlp: { enabled: false } }`,
+        '',
+      ].join('\n'),
+    )
+    return startVigil({ configFile: file, mode: 'gateway', logger: pino({ level: 'silent' }), env: {} })
+  }
+  const on = await start(true)
+  const off = await start(false)
+  const seconds = QUICK ? 2 : 5
+  const rounds = QUICK ? 2 : 4
+  const res = { on: [], off: [] }
+  const targets = [
+    ['off', off],
+    ['on', on],
+  ]
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, v] of round % 2 === 0 ? targets : [...targets].reverse()) {
+      const r = await autocannon({ url: `${v.gatewayUrl}/orders`, connections: 20, duration: seconds })
+      res[name].push(r.requests.average)
+    }
+  }
+  await on.stop()
+  await off.stop()
+  upstream.close()
+  rmSync(dir, { recursive: true, force: true })
+  console.log(
+    `\n3. gateway req/s, telemetry off vs on (autocannon, 20 connections, ${seconds} s, ${rounds} interleaved rounds)`,
+  )
+  console.log('| telemetry | req/s median | rounds |')
+  console.log('|---|---|---|')
+  for (const k of ['off', 'on'])
+    console.log(`| ${k} | ${fmt(median(res[k]))} | ${res[k].map((x) => fmt(x)).join(', ')} |`)
+}
+
+console.log(`node ${process.version}, ${new Date().toISOString()}`)
+await hotPath()
+await windowClose()
+if (process.env.SKIP_GATEWAY !== '1') await gatewayOnOff()
