@@ -13,16 +13,14 @@ import {
   hammer,
   spawnGateway,
   startUpstream,
-  warmUp,
+  adminUrlOf,
+  calibrateStd,
   writeConfig,
   type GatewayProcess,
 } from './limits-support.js'
 
 const redisUp = await serviceAvailable('redis')
 if (!BUILT) process.stderr.write('skipping limits-redis: dist/ is missing; run `npm run build` first\n')
-
-const R = 20
-const B = 10
 
 describe.skipIf(!redisUp || !BUILT)('rate limits shared through Redis by four gateway processes', () => {
   const prefix = `vigil-it-${randomUUID()}:`
@@ -37,7 +35,6 @@ describe.skipIf(!redisUp || !BUILT)('rate limits shared through Redis by four ga
         store: 'redis',
         // generous bound: this test is about exactness, not about the fallback under CPU load
         redis: { url: 'redis://127.0.0.1:6379', keyPrefix: prefix, timeoutMs: 2000 },
-        tiers: { STD: { ratePerSec: R, burst: B } },
       }),
     )
     gateways = await Promise.all([1, 2, 3, 4].map(() => spawnGateway(file)))
@@ -54,7 +51,7 @@ describe.skipIf(!redisUp || !BUILT)('rate limits shared through Redis by four ga
 
   it('admits between 0.95(B + R·T) and B + R·T + 1 with requests spread over all four', async () => {
     const urls = gateways.map((g) => `${g.url}/x`)
-    await warmUp(urls, B / R)
+    const { R, B } = await calibrateStd(await adminUrlOf(gateways[0]!), urls, 12)
     const r = await hammer({ urls, durationMs: 4000, concurrency: 12 })
     const Tmax = r.elapsedMs / 1000
     const Tmin = r.decisionSpanMinMs / 1000

@@ -240,3 +240,56 @@ export async function warmUp(
   await hammer({ urls, durationMs: 1000, concurrency: 4, headers })
   await new Promise((r) => setTimeout(r, refillSec * 1000 + 200))
 }
+
+/**
+ * Sets tier STD through the admin API so that the machine can offer about four times its rate:
+ * on a loaded 2-core machine a fixed rate may exceed what the client can send, and a run that
+ * never hits the limit proves nothing. Returns the rate and burst in force.
+ */
+export async function calibrateStd(
+  adminUrl: string,
+  urls: readonly string[],
+  concurrency: number,
+): Promise<{ R: number; B: number }> {
+  const put = async (ratePerSec: number, burst: number) => {
+    const r = await fetch(`${adminUrl}/api/limits/tiers/STD`, {
+      method: 'PUT',
+      headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ ratePerSec, burst, reason: 'test calibration' }),
+    })
+    if (r.status !== 200) throw new Error(`PUT tier failed: ${r.status} ${await r.text()}`)
+  }
+  const policy = async (url: string) => {
+    const r = await fetch(url)
+    await r.arrayBuffer()
+    return r.headers.get('ratelimit-policy')
+  }
+  const applied = async (q: number) => {
+    const deadline = Date.now() + 10_000
+    for (const url of urls) {
+      while (!(await policy(url))?.includes(`;q=${q};`)) {
+        if (Date.now() > deadline) throw new Error(`tier change to q=${q} not applied at ${url}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+  }
+  await put(1_000_000, 1_000_000)
+  await applied(1_000_000)
+  const probe = await hammer({ urls, durationMs: 2000, concurrency })
+  const offered = (probe.admitted / probe.elapsedMs) * 1000
+  const R = Math.max(2, Math.floor(offered / 4))
+  const B = Math.max(2, Math.floor(R / 2))
+  await put(R, B)
+  await applied(B)
+  await new Promise((r) => setTimeout(r, (B / R) * 1000 + 300))
+  return { R, B }
+}
+
+/** Waits until the gateway has logged that its admin API listens; returns its URL. */
+export async function adminUrlOf(g: GatewayProcess, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  while (g.adminUrl() === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  const url = g.adminUrl()
+  if (url === null) throw new Error(`gateway never logged "admin API listening":\n${g.log()}`)
+  return url
+}
