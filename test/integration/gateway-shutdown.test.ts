@@ -92,12 +92,44 @@ describe('vigil start / gateway processes', () => {
     expect(await exitOf(child)).toBe(0)
   })
 
+  it('reloads the config file on SIGHUP and rejects an invalid one', async () => {
+    const file = join(dir, 'hup.yaml')
+    const write = (path: string) =>
+      writeFileSync(
+        file,
+        `gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }
+admin: { host: 127.0.0.1, port: 0 }
+telemetry: { otlp: { enabled: false } }
+services: { s: { targets: ["${up.url}"] } }
+routes: [{ path: ${path}, service: s }]
+`,
+      )
+    write('/a')
+    const { child, url } = await spawnVigil(['start', '--config', file], {})
+    expect((await get(`${url}/b`)).status).toBe(404)
+    write('/b')
+    child.kill('SIGHUP')
+    const t0 = Date.now()
+    while ((await get(`${url}/b`)).status !== 200) {
+      if (Date.now() - t0 > 15_000) throw new Error('SIGHUP did not reload the config')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect((await get(`${url}/a`)).status).toBe(404)
+    writeFileSync(file, 'routes: [{ path: /c, service: nope }]\n')
+    child.kill('SIGHUP')
+    await new Promise((r) => setTimeout(r, 1000))
+    expect((await get(`${url}/b`)).status).toBe(200)
+    child.kill('SIGTERM')
+    expect(await exitOf(child)).toBe(0)
+  })
+
   it('on SIGTERM stops accepting, drains in-flight requests, then exits 0', async () => {
     const file = join(dir, 'vigil.yaml')
     writeFileSync(
       file,
       `gateway: { host: 127.0.0.1, port: 0, shutdownGraceMs: 10000, accessLog: { enabled: false } }
 admin: { host: 127.0.0.1, port: 0 }
+telemetry: { otlp: { enabled: false } }
 services: { s: { targets: ["${up.url}"] } }
 routes: [{ path: /, service: s }]
 `,
