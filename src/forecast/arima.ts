@@ -87,7 +87,7 @@ interface Core {
   mu: number
 }
 
-function css(w: readonly number[], c: Core, start: number, resid?: number[]): number {
+function css(w: readonly number[], c: Core, start: number, resid?: number[] | Float64Array): number {
   const n = w.length
   const e = resid ?? new Array<number>(n)
   let sse = 0
@@ -168,11 +168,11 @@ export function fitArima(y: readonly number[], order: ArimaOrder, start0?: reado
     start0 !== undefined && start0.length === nParams + (withConst ? 1 : 0)
       ? start0.slice()
       : new Array<number>(nParams + (withConst ? 1 : 0)).fill(0)
-  const residBuf = new Array<number>(w.length)
+  const residBuf = new Float64Array(w.length)
   const best = levenbergMarquardt(
     (u) => {
       const sse = css(w, decode(u), start, residBuf)
-      return Number.isFinite(sse) ? Float64Array.from(residBuf.slice(start)) : null
+      return Number.isFinite(sse) ? residBuf.slice(start) : null
     },
     u0,
     start0 !== undefined ? 15 : 30,
@@ -245,7 +245,7 @@ export function chooseDifferencing(y: readonly number[], m: number): { d: number
  * Automatic ARIMA by the Hyndman–Khandakar stepwise search over (p,q,P,Q) and the constant,
  * minimising AICc; at most `maxModels` fits.
  */
-export function autoArima(yFull: readonly number[], m: number, maxModels = 20): ArimaFit {
+export function autoArima(yFull: readonly number[], m: number, maxModels = 16): ArimaFit {
   // The order search runs on the most recent SEARCH_POINTS points (plus whole seasons) and the
   // chosen order is refitted on everything: recent dynamics matter most and it bounds the cost.
   const keep = Math.max(SEARCH_POINTS, m > 1 ? 6 * m : 0)
@@ -329,7 +329,7 @@ export function autoArima(yFull: readonly number[], m: number, maxModels = 20): 
 }
 
 /** Points the stepwise order search looks at (see autoArima). */
-export const SEARCH_POINTS = 400
+export const SEARCH_POINTS = 300
 
 export const arima: ModelFamily = {
   id: 'arima',

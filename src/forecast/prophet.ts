@@ -25,7 +25,7 @@ function fourierOrder(p: number): number {
 const HUBER_C = 1.345
 
 /** Fits the regression; throws when the series is too short for the requested terms. */
-export function fitProphet(yAll: readonly number[], opts: ProphetOptions): Fitted {
+export function fitProphet(yAll: readonly number[], opts: ProphetOptions, warm?: Float64Array): Fitted {
   const y = yAll.length > (opts.maxPoints ?? 4000) ? yAll.slice(yAll.length - (opts.maxPoints ?? 4000)) : yAll
   const n = y.length
   const offset = yAll.length - n
@@ -65,29 +65,10 @@ export function fitProphet(yAll: readonly number[], opts: ProphetOptions): Fitte
   const w = new Float64Array(n).fill(1)
   let beta = new Float64Array(cols)
   let sigma2 = 1
-  for (let iter = 0; iter < 8; iter++) {
-    const A = new Float64Array(cols * cols)
-    const b = new Float64Array(cols)
-    for (let i = 0; i < n; i++) {
-      const wi = w[i]
-      const base = i * cols
-      for (let a = 0; a < cols; a++) {
-        const xa = X[base + a] * wi
-        if (xa === 0) continue
-        b[a] += xa * ys[i]
-        for (let c = 0; c <= a; c++) A[a * cols + c] += xa * X[base + c]
-      }
-    }
-    for (let a = 0; a < cols; a++) for (let c = 0; c < a; c++) A[c * cols + a] = A[a * cols + c]
-    // penalties: L1 on slope changes by IRLS (kappa / |delta|), light ridge on Fourier terms
-    const kappa = sigma2 / tau
-    for (let j = 0; j < nCp; j++) {
-      const d = Math.abs(beta[2 + j])
-      A[(2 + j) * cols + 2 + j] += iter === 0 ? kappa * 20 : kappa / Math.max(d, 1e-3)
-    }
-    for (let c = 2 + nCp; c < cols; c++) A[c * cols + c] += sigma2 / 100
-    beta = solveSpd(A, b, cols) as Float64Array<ArrayBuffer>
-    // Huber weights from robust residual scale
+  // A backtest refit starts from the full fit's coefficients and weights: a few IRLS steps suffice.
+  const warmOk = warm !== undefined && warm.length === cols
+  // Huber weights from the robust residual scale
+  const reweight = (): void => {
     const res: number[] = new Array(n)
     for (let i = 0; i < n; i++) {
       let f = 0
@@ -100,6 +81,40 @@ export function fitProphet(yAll: readonly number[], opts: ProphetOptions): Fitte
       const z = Math.abs(res[i]) / s
       w[i] = z <= HUBER_C ? 1 : HUBER_C / z
     }
+  }
+  if (warmOk) {
+    beta = Float64Array.from(warm)
+    reweight()
+  }
+  const iters = warmOk ? 3 : 6
+  // X'X and X'y once; each IRLS step only subtracts the down-weighted (outlier) rows, which
+  // are a few percent under a Huber loss, so a step costs O(outliers·k²) instead of O(n·k²).
+  const G = new Float64Array(cols * cols)
+  const g0 = new Float64Array(cols)
+  const addRow = (A: Float64Array, b: Float64Array, i: number, wt: number): void => {
+    const base = i * cols
+    for (let a = 0; a < cols; a++) {
+      const xa = X[base + a] * wt
+      if (xa === 0) continue
+      b[a] += xa * ys[i]
+      for (let c = 0; c <= a; c++) A[a * cols + c] += xa * X[base + c]
+    }
+  }
+  for (let i = 0; i < n; i++) addRow(G, g0, i, 1)
+  for (let iter = 0; iter < iters; iter++) {
+    const A = G.slice()
+    const b = g0.slice()
+    for (let i = 0; i < n; i++) if (w[i] < 1) addRow(A, b, i, w[i] - 1)
+    for (let a = 0; a < cols; a++) for (let c = 0; c < a; c++) A[c * cols + a] = A[a * cols + c]
+    // penalties: L1 on slope changes by IRLS (kappa / |delta|), light ridge on Fourier terms
+    const kappa = sigma2 / tau
+    for (let j = 0; j < nCp; j++) {
+      const d = Math.abs(beta[2 + j])
+      A[(2 + j) * cols + 2 + j] += iter === 0 && !warmOk ? kappa * 20 : kappa / Math.max(d, 1e-3)
+    }
+    for (let c = 2 + nCp; c < cols; c++) A[c * cols + c] += sigma2 / 100
+    beta = solveSpd(A, b, cols) as Float64Array<ArrayBuffer>
+    reweight()
   }
   const coef = Array.from(beta)
   if (!coef.every(Number.isFinite)) throw new Error('prophet: the regression did not converge')
@@ -117,7 +132,7 @@ export function fitProphet(yAll: readonly number[], opts: ProphetOptions): Fitte
       }
       return out
     },
-    refit: (z) => fitProphet(z, opts),
+    refit: (z) => fitProphet(z, opts, beta),
   }
 }
 

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest'
+import { LstmCache, forecastLstm, predictLstm, trainLstm } from './lstm.js'
+
+// Kept tiny (window 8, 6 units, 3 epochs, 120 windows): the point is the API and its contract,
+// not accuracy; training cost is measured in bench/, not here.
+const y = Array.from({ length: 160 }, (_, i) => 10 + 3 * Math.sin((2 * Math.PI * i) / 12) + 0.01 * i)
+const small = { horizon: 6, window: 8, units: 6, epochs: 3, maxWindows: 120, season: 12 }
+
+describe('LSTM (TensorFlow.js)', () => {
+  it('trains, forecasts finite values with an interval, and restores from its state', async () => {
+    const state = await trainLstm(y, small)
+    const r = await predictLstm(state, y, 6)
+    expect(r.model).toMatch(/^lstm/)
+    expect(r.forecast).toHaveLength(6)
+    expect(r.forecast.every(Number.isFinite)).toBe(true)
+    r.forecast.forEach((f, h) => {
+      expect(r.lower[h]).toBeLessThanOrEqual(f)
+      expect(r.upper[h]).toBeGreaterThanOrEqual(f)
+    })
+    // the seasonal profile is adjusted out, so even a barely trained net lands near the truth
+    const truth = Array.from(
+      { length: 6 },
+      (_, h) => 10 + 3 * Math.sin((2 * Math.PI * (160 + h)) / 12) + 0.01 * (160 + h),
+    )
+    const mae = r.forecast.reduce((a, f, h) => a + Math.abs(f - truth[h]), 0) / 6
+    expect(mae).toBeLessThan(1.5)
+
+    // a worker would postMessage the state: a structured clone must forecast identically
+    const b = await predictLstm(structuredClone(state), y, 6)
+    expect(b.forecast).toEqual(r.forecast)
+  }, 120_000)
+
+  it('refuses a series too short for its window', async () => {
+    await expect(forecastLstm(y.slice(0, 20), small)).rejects.toMatchObject({
+      code: 'VGL_ERR_FORECAST_TOO_SHORT',
+    })
+  })
+
+  it('caches a state per series until it has grown enough', () => {
+    const cache = new LstmCache(10)
+    const state = { trainedOn: 100 } as Parameters<LstmCache['set']>[1]
+    cache.set('svc/a', state)
+    expect(cache.get('svc/a', 105)).toBe(state)
+    expect(cache.get('svc/a', 111)).toBeUndefined()
+    expect(cache.get('svc/b', 100)).toBeUndefined()
+  })
+})
