@@ -221,6 +221,11 @@ export const VGL_ERR_LIMITS_KEY_EXISTS = defineError(
   'an API key with id "%s" already exists; pick another id or PATCH the existing key',
   409,
 )
+export const VGL_ERR_LIMITS_UNKNOWN_API_KEY = defineError(
+  'VGL_ERR_LIMITS_UNKNOWN_API_KEY',
+  'unknown or revoked API key',
+  401,
+)
 export const VGL_ERR_LIMITS_BAD_INPUT = defineError('VGL_ERR_LIMITS_BAD_INPUT', '%s', 400)
 export const VGL_ERR_LIMITS_STATE_UNAVAILABLE = defineError(
   'VGL_ERR_LIMITS_STATE_UNAVAILABLE',

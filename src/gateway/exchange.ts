@@ -14,6 +14,7 @@ import {
   VGL_ERR_GATEWAY_BAD_REQUEST,
   VGL_ERR_GATEWAY_BODY_TOO_LARGE,
   VGL_ERR_GATEWAY_LIMITED,
+  VGL_ERR_LIMITS_UNKNOWN_API_KEY,
   VGL_ERR_GATEWAY_NO_TARGET,
   VGL_ERR_UPSTREAM_CONNECT,
   VGL_ERR_UPSTREAM_RESET,
@@ -370,9 +371,10 @@ export class Exchange implements RequestEvent {
     if (this.done) return
     if (!d.allowed) {
       this.outcome = 'limited'
+      const unknownKey = d.status === 401 // limits: an unknown API key under identity.unknownKey=reject
       this.#sendProblem(
-        VGL_ERR_GATEWAY_LIMITED,
-        'Too Many Requests',
+        unknownKey ? VGL_ERR_LIMITS_UNKNOWN_API_KEY : VGL_ERR_GATEWAY_LIMITED,
+        unknownKey ? 'Unauthorized' : 'Too Many Requests',
         'request refused by the rate limiter',
         d.headers,
         d.problem ?? null,

@@ -42,6 +42,25 @@ describe.skipIf(!BUILT)('rate limits, memory store, one gateway process', () => 
     expect([...r.statuses.keys()].sort()).toEqual([200, 429])
     expect(r.admitted).toBeLessThanOrEqual(B + R * Tmax + 1)
     expect(r.admitted).toBeGreaterThanOrEqual(0.95 * (B + R * Tmin))
+
+    // the refusal explains itself: problem+json naming the tier bucket, Retry-After, IETF fields
+    let refused: Response | null = null
+    for (let i = 0; i < 10 * B && refused === null; i++) {
+      const res = await fetch(`${gw.url}/x`)
+      if (res.status === 429) refused = res
+      else await res.arrayBuffer()
+    }
+    expect(refused).not.toBeNull()
+    expect(refused!.headers.get('content-type')).toContain('application/problem+json')
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(refused!.headers.get('ratelimit-policy')).toMatch(/^"std";q=\d+;w=\d+$/)
+    expect(refused!.headers.get('ratelimit')).toMatch(/^"std";r=0;t=\d+$/)
+    expect(await refused!.json()).toMatchObject({
+      status: 429,
+      limit: 'tier',
+      tier: 'STD',
+      client: 'ip:127.0.0.1',
+    })
   })
 
   it('refuses low routes and Standard clients before critical routes and Premium clients', async () => {
@@ -87,6 +106,10 @@ describe.skipIf(!BUILT)('rate limits, memory store, one gateway process', () => 
       }),
     )
     for (const r of results) for (const s of r.statuses.keys()) expect([200, 429]).toContain(s)
+    // an unknown key is refused with 401 (identity.unknownKey defaults to reject)
+    const bogus = await fetch(`${gw.url}/pay`, { headers: { 'x-api-key': 'not-a-known-key' } })
+    expect(bogus.status).toBe(401)
+    expect(await bogus.json()).toMatchObject({ code: 'VGL_ERR_LIMITS_UNKNOWN_API_KEY', limit: 'unknown-key' })
     expect(share.get('critical/PRM')!).toBeGreaterThan(share.get('critical/STD')!)
     expect(share.get('critical/STD')!).toBeGreaterThan(share.get('low/PRM')!)
     expect(share.get('low/PRM')!).toBeGreaterThanOrEqual(share.get('low/STD')!)
