@@ -47,6 +47,9 @@ export async function freePort(): Promise<number> {
 export function writeConfig(doc: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-it-'))
   const file = join(dir, 'vigil.yaml')
+  // Each config gets its own data dir, so persisted tiers and the audit log never leak between runs.
+  const limits = doc.limits as Record<string, unknown> | undefined
+  if (limits !== undefined && limits.dataDir === undefined) limits.dataDir = join(dir, 'data')
   writeFileSync(file, stringify(doc))
   return file
 }
