@@ -112,20 +112,36 @@ export const VGL_ERR_SIM_LISTEN = defineError(
 
 // ---- store -----------------------------------------------------------------------------
 export const VGL_ERR_STORE_OPEN = defineError('VGL_ERR_STORE_OPEN', 'cannot open the %s store (%s): %s', 500)
-export const VGL_ERR_STORE_MIGRATION = defineError('VGL_ERR_STORE_MIGRATION', '%s store: migration %s failed: %s', 500)
+export const VGL_ERR_STORE_MIGRATION = defineError(
+  'VGL_ERR_STORE_MIGRATION',
+  '%s store: migration %s failed: %s',
+  500,
+)
 export const VGL_ERR_STORE_WRITE = defineError('VGL_ERR_STORE_WRITE', '%s store: %s failed: %s', 500)
 export const VGL_ERR_STORE_CLOSED = defineError('VGL_ERR_STORE_CLOSED', '%s store: used after close()', 500)
 
 // ---- control ---------------------------------------------------------------------------
-export const VGL_ERR_CONTROL_SERIES_KEY = defineError('VGL_ERR_CONTROL_SERIES_KEY', 'series key "%s": %s', 400)
+export const VGL_ERR_CONTROL_SERIES_KEY = defineError(
+  'VGL_ERR_CONTROL_SERIES_KEY',
+  'series key "%s": %s',
+  400,
+)
 export const VGL_ERR_CONTROL_QUERY = defineError('VGL_ERR_CONTROL_QUERY', '%s', 400)
 export const VGL_ERR_CONTROL_SERIES_NOT_FOUND = defineError(
   'VGL_ERR_CONTROL_SERIES_NOT_FOUND',
   'no series "%s" (GET /api/series lists the known keys)',
   404,
 )
-export const VGL_ERR_CONTROL_UNAVAILABLE = defineError('VGL_ERR_CONTROL_UNAVAILABLE', 'the control plane is not answering: %s', 503)
-export const VGL_ERR_CONTROL_DECODE = defineError('VGL_ERR_CONTROL_DECODE', 'cannot decode a %s message from the bus: %s', 500)
+export const VGL_ERR_CONTROL_UNAVAILABLE = defineError(
+  'VGL_ERR_CONTROL_UNAVAILABLE',
+  'the control plane is not answering: %s',
+  503,
+)
+export const VGL_ERR_CONTROL_DECODE = defineError(
+  'VGL_ERR_CONTROL_DECODE',
+  'cannot decode a %s message from the bus: %s',
+  500,
+)
 
 // ---- gateway ---------------------------------------------------------------------------
 // Each area adds its codes in its own section below, and a row in docs/errors.md.

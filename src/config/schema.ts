@@ -2,7 +2,7 @@
 import { METHODS } from 'node:http'
 import { z } from 'zod'
 import { limitsSchema, routeLimitSchema } from './limits-schema.js'
-import { busSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
+import { busSchema, controlSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
@@ -141,6 +141,7 @@ export const configSchema = z.strictObject({
   telemetry: telemetrySchema,
   bus: busSchema,
   store: storeSchema,
+  control: controlSchema,
 })
 
 export type Config = z.infer<typeof configSchema>

@@ -1,0 +1,183 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { BusMessage } from '../bus/index.js'
+import { MemoryBus } from '../bus/index.js'
+import { DEFAULT_RETENTION_MS, SqliteStore, type Store } from '../store/index.js'
+import { rollupOf } from '../store/store.contract.js'
+import { encodeRollup, encodeSpans } from '../telemetry/codec.js'
+import type { SpanRecord } from '../telemetry/types.js'
+import { ControlPlane, type WindowClosedContext } from './control-plane.js'
+import type { SeriesPoint } from './points.js'
+
+const W = 10_000
+const GRACE = 2_000
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
+const orders = { service: 'orders', route: '/api/orders', env: 'prod' }
+const subjects = { rollups: 'test.rollups', spans: 'test.spans' }
+
+function fakeMsg(): BusMessage & { acked: number; naked: number } {
+  const m = {
+    subject: subjects.rollups,
+    data: new Uint8Array(),
+    deliveryCount: 1,
+    acked: 0,
+    naked: 0,
+    ack: () => void m.acked++,
+    nak: () => void m.naked++,
+  }
+  return m
+}
+
+describe('ControlPlane', () => {
+  let store: Store
+  let bus: MemoryBus
+  let cp: ControlPlane
+  let seen: { key: string; point: SeriesPoint; ctx: WindowClosedContext }[]
+  beforeEach(async () => {
+    store = await SqliteStore.open({ path: ':memory:' })
+    bus = new MemoryBus()
+    cp = new ControlPlane({
+      store,
+      bus,
+      subjects,
+      graceMs: GRACE,
+      retention: DEFAULT_RETENTION_MS,
+      now: () => T0,
+    })
+    seen = []
+    cp.onWindowClosed((s, point, ctx) => seen.push({ key: `${s.service}|${s.route}|${s.env}`, point, ctx }))
+  })
+  afterEach(async () => {
+    await cp.stop({ flush: false })
+    await bus.close()
+    await store.close()
+  })
+
+  it('waits for the grace period, then merges every gateway exactly and acks after the write', async () => {
+    const msgs = [fakeMsg(), fakeMsg(), fakeMsg()]
+    cp.ingest(rollupOf('gw-a', orders, T0, [1, 2, 3]), msgs[0])
+    cp.ingest(rollupOf('gw-b', orders, T0, [4, 5]), msgs[1])
+    await cp.tick(T0 + W + GRACE - 1)
+    expect(seen).toHaveLength(0)
+    expect(msgs[0].acked).toBe(0)
+    cp.ingest(rollupOf('gw-c', orders, T0, [100]), msgs[2])
+    await cp.tick(T0 + W + GRACE)
+    expect(msgs.map((m) => m.acked)).toEqual([1, 1, 1])
+    const route = seen.find((s) => s.key === 'orders|/api/orders|prod')!
+    expect(route.point).toMatchObject({ count: 6, sources: 3, ratePerSec: 0.6 })
+    expect(route.ctx.correction).toBe(false)
+    expect(seen.map((s) => s.key).sort()).toEqual(['*|*|*', 'orders|*|prod', 'orders|/api/orders|prod'])
+    expect(cp.recent(orders)).toHaveLength(1)
+    expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(6)
+  })
+
+  it('lands a rollup that comes after the grace period as a correction, never lost', async () => {
+    cp.ingest(rollupOf('gw-a', orders, T0, [1, 2, 3]))
+    await cp.tick(T0 + W + GRACE)
+    const late = fakeMsg()
+    cp.ingest(rollupOf('gw-b', orders, T0, [7, 8]), late)
+    await cp.tick(T0 + W + GRACE + 1_000)
+    expect(late.acked).toBe(1)
+    const corrections = seen.filter((s) => s.ctx.correction)
+    expect(corrections.find((s) => s.key === 'orders|/api/orders|prod')!.point.count).toBe(5)
+    expect(cp.recent(orders).map((p) => p.count)).toEqual([5])
+    expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(5)
+  })
+
+  it('never double counts a redelivered rollup, before or after its window is written', async () => {
+    const r = rollupOf('gw-a', orders, T0, [1, 2, 3])
+    cp.ingest(r, fakeMsg())
+    cp.ingest(r, fakeMsg())
+    await cp.tick(T0 + W + GRACE)
+    cp.ingest(r, fakeMsg())
+    await cp.tick(T0 + W + GRACE + 1_000)
+    expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(3)
+    expect(cp.recent(orders).map((p) => p.count)).toEqual([3])
+  })
+
+  it('naks when the write fails, so the bus redelivers and nothing is lost', async () => {
+    const real = store.writeWindow.bind(store)
+    let fail = true
+    store.writeWindow = async (rs) => {
+      if (fail) throw new Error('disk full')
+      return real(rs)
+    }
+    const errors: string[] = []
+    const cp2 = new ControlPlane({
+      store,
+      bus,
+      subjects,
+      graceMs: GRACE,
+      retention: DEFAULT_RETENTION_MS,
+      onError: (e) => errors.push(e.message),
+    })
+    const m = fakeMsg()
+    cp2.ingest(rollupOf('gw-a', orders, T0, [1]), m)
+    await cp2.tick(T0 + W + GRACE)
+    expect([m.acked, m.naked]).toEqual([0, 1])
+    expect(errors).toContain('disk full')
+    fail = false
+    cp2.ingest(rollupOf('gw-a', orders, T0, [1]), m)
+    await cp2.tick(T0 + W + GRACE + 1_000)
+    expect(m.acked).toBe(1)
+    expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(1)
+    await cp2.stop({ flush: false })
+  })
+
+  it('consumes rollups and spans from the bus and discovers new series by itself', async () => {
+    await cp.start()
+    const users = { service: 'users', route: '/u', env: 'staging' }
+    await bus.publish(subjects.rollups, encodeRollup(rollupOf('gw-a', orders, T0, [10, 20])))
+    await bus.publish(subjects.rollups, encodeRollup(rollupOf('gw-a', users, T0, [5])))
+    const span: SpanRecord = {
+      traceId: 'a'.repeat(32),
+      spanId: 'b'.repeat(16),
+      parentSpanId: null,
+      service: 'orders',
+      env: 'prod',
+      route: '/api/orders',
+      name: 'GET /api/orders',
+      kind: 2,
+      startTimeMs: T0,
+      durationMs: 3,
+      statusCode: 0,
+      httpStatus: 200,
+      requestId: 'req-9',
+      source: 'gateway',
+      attributes: {},
+    }
+    await bus.publish(subjects.spans, encodeSpans([span]))
+    await new Promise((r) => setTimeout(r, 50))
+    await cp.tick(T0 + W + GRACE)
+    const keys = (await cp.listSeries()).map((s) => s.key).sort()
+    expect(keys).toEqual([
+      '*|*|*',
+      'orders|*|prod',
+      'orders|/api/orders|prod',
+      'users|*|staging',
+      'users|/u|staging',
+    ])
+    expect((await store.spansByRequestId('req-9')).map((s) => s.spanId)).toEqual(['b'.repeat(16)])
+    expect(bus.depth(subjects.rollups, 'vigil-control-rollups')).toBe(0)
+  })
+
+  it('serves points with rates, error ratios and quantiles, resampled by step', async () => {
+    for (let i = 0; i < 6; i++)
+      cp.ingest(rollupOf('gw-a', orders, T0 + i * W, [10, 20, 30, 40], { statusClass: [0, 3, 0, 0, 1] }))
+    await cp.tick(T0 + 7 * W + GRACE)
+    const key = 'orders|/api/orders|prod'
+    const pts = await cp.points(key, T0, T0 + 6 * W, W)
+    expect(pts).toHaveLength(6)
+    expect(pts[0]).toMatchObject({ count: 4, errorRatio: 0.25, ratePerSec: 0.4 })
+    expect(pts[0].p50).toBeGreaterThan(19)
+    expect(pts[0].p99).toBeGreaterThanOrEqual(pts[0].p50!)
+    const minute = await cp.points(key, T0, T0 + 6 * W, 60_000)
+    expect(minute).toHaveLength(1)
+    expect(minute[0]).toMatchObject({ count: 24, durationMs: 60_000, sources: 6 })
+    await expect(cp.points('nope|/x|prod', T0, T0 + W, W)).rejects.toMatchObject({
+      code: 'VGL_ERR_CONTROL_SERIES_NOT_FOUND',
+    })
+    await expect(cp.points('bad', T0, T0 + W, W)).rejects.toMatchObject({
+      code: 'VGL_ERR_CONTROL_SERIES_KEY',
+    })
+  })
+})

@@ -1,0 +1,363 @@
+/**
+ * @module The control loop, first slice: consume rollups and spans from the bus, merge each
+ * series' window across gateways after a grace period, write it (ack only after the commit),
+ * keep recent history in memory per series, and call `onWindowClosed` hooks, where detectors and
+ * forecasters plug in later.
+ *
+ * ```
+ * bus ─▶ pending[windowStart][rollupId] ──(windowEnd + grace)──▶ store.writeWindow ─▶ ack
+ *            │ window already written: late batch (next tick) ──────▲ (a correction)
+ *            ▼
+ *   merged points ─▶ ring per series ─▶ hooks(series, point, { correction })
+ * ```
+ *
+ * Delivery is at least once, and the store upserts on rollup identity, so a redelivery (after a
+ * crash, or a nak on a failed write) never double counts.
+ */
+import type { Bus, BusMessage, Subscription } from '../bus/index.js'
+import { VGL_ERR_CONTROL_DECODE, VGL_ERR_CONTROL_SERIES_NOT_FOUND, type VigilError } from '../errors.js'
+import { seriesId } from '../store/internal.js'
+import type { Resolution, RetentionMs, SeriesInfo, Store, StoredPoint } from '../store/index.js'
+import { decodeRollup, decodeSpans } from '../telemetry/codec.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import type { Rollup, SpanRecord } from '../telemetry/types.js'
+import { resample, toSeriesPoint, type SeriesPoint } from './points.js'
+import { Ring } from './ring.js'
+import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
+
+export interface WindowClosedContext {
+  /** true when this point replaces one already delivered (a late rollup landed) */
+  correction: boolean
+}
+
+/** Called once per series per closed window, after the write committed. Must not throw. */
+export type WindowHook = (series: SeriesKey, point: SeriesPoint, ctx: WindowClosedContext) => void
+
+export interface ControlPlaneOptions {
+  store: Store
+  bus: Bus
+  subjects: { rollups: string; spans: string }
+  /** durable consumer name prefix; rollups and spans get `<durable>-rollups` / `-spans` */
+  durable?: string
+  graceMs?: number
+  historyPoints?: number
+  maxInFlight?: number
+  retention: RetentionMs
+  /** ms since epoch; tests pass a fake clock */
+  now?: () => number
+  /** loop period; default 1000 ms */
+  tickMs?: number
+  downsampleEveryMs?: number
+  pruneEveryMs?: number
+  onError?: (err: Error, what: string) => void
+}
+
+export interface SeriesSummary {
+  key: string
+  series: SeriesKey
+  level: 'route' | 'service' | 'global'
+  firstSeenMs: number
+  lastSeenMs: number
+  /** the newest merged point in memory, if any */
+  last: SeriesPoint | null
+}
+
+/** What the series API asks; implemented by ControlPlane and by the embedded worker's client. */
+export interface SeriesSource {
+  listSeries(): Promise<SeriesSummary[]>
+  points(key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]>
+}
+
+interface Pending {
+  rollup: Rollup
+  msgs: BusMessage[]
+}
+
+const SPAN_BATCH = 5_000
+
+export class ControlPlane implements SeriesSource {
+  readonly #o: Required<Omit<ControlPlaneOptions, 'onError'>> & Pick<ControlPlaneOptions, 'onError'>
+  readonly #pending = new Map<number, Map<string, Pending>>()
+  #late = new Map<string, Pending>()
+  /** window starts already written once; a rollup for them is a correction */
+  readonly #written = new Set<number>()
+  readonly #rings = new Map<string, Ring<SeriesPoint>>()
+  readonly #keys = new Map<string, SeriesKey>()
+  readonly #hooks: WindowHook[] = []
+  #spans: SpanRecord[] = []
+  #spanMsgs: BusMessage[] = []
+  #subs: Subscription[] = []
+  #timer: NodeJS.Timeout | null = null
+  #busy: Promise<void> = Promise.resolve()
+  #lastDownsample = 0
+  #lastPrune = 0
+  #stopped = false
+  /** counters for tests and /metrics */
+  readonly stats = {
+    rollups: 0,
+    windowsWritten: 0,
+    corrections: 0,
+    spans: 0,
+    writeErrors: 0,
+    decodeErrors: 0,
+  }
+
+  constructor(opts: ControlPlaneOptions) {
+    this.#o = {
+      durable: 'vigil-control',
+      graceMs: 5_000,
+      historyPoints: 360,
+      maxInFlight: 100_000,
+      now: Date.now,
+      tickMs: 1_000,
+      downsampleEveryMs: 30_000,
+      pruneEveryMs: 600_000,
+      ...opts,
+    }
+  }
+
+  /** Registers a hook called per series per closed window (detectors, forecasters). */
+  onWindowClosed(hook: WindowHook): void {
+    this.#hooks.push(hook)
+  }
+
+  /** Subscribes to the bus and starts the loop timer. */
+  async start(): Promise<void> {
+    // Rollups are held unacked until their window is written: the ack wait must cover the
+    // longest window plus the grace period with room to spare.
+    const ackWaitMs = Math.max(60_000, 6 * this.#o.graceMs)
+    this.#subs.push(
+      await this.#o.bus.subscribe(this.#o.subjects.rollups, (m) => this.#onRollupMsg(m), {
+        durable: `${this.#o.durable}-rollups`,
+        maxInFlight: this.#o.maxInFlight,
+        ackWaitMs,
+      }),
+      await this.#o.bus.subscribe(this.#o.subjects.spans, (m) => this.#onSpanMsg(m), {
+        durable: `${this.#o.durable}-spans`,
+        maxInFlight: 1_000,
+        ackWaitMs,
+      }),
+    )
+    this.#timer = setInterval(() => void this.tick(), this.#o.tickMs)
+    this.#timer.unref()
+  }
+
+  #onRollupMsg(m: BusMessage): void {
+    let r: Rollup
+    try {
+      r = decodeRollup(m.data)
+    } catch (err) {
+      this.stats.decodeErrors++
+      this.#o.onError?.(VGL_ERR_CONTROL_DECODE('rollup', (err as Error).message), 'decode')
+      m.ack() // a message that can never decode must not block the stream
+      return
+    }
+    this.ingest(r, m)
+  }
+
+  #onSpanMsg(m: BusMessage): void {
+    try {
+      const spans = decodeSpans(m.data)
+      for (const s of spans) this.#spans.push(s)
+      this.#spanMsgs.push(m)
+    } catch (err) {
+      this.stats.decodeErrors++
+      this.#o.onError?.(VGL_ERR_CONTROL_DECODE('span batch', (err as Error).message), 'decode')
+      m.ack()
+      return
+    }
+    if (this.#spans.length >= SPAN_BATCH) void this.#serial(() => this.#flushSpans())
+  }
+
+  /** Takes one rollup (with the bus message to ack once it is stored; tests may pass none). */
+  ingest(r: Rollup, msg?: BusMessage): void {
+    this.stats.rollups++
+    const id = `${r.gatewayId}\u0000${seriesId(r.series)}`
+    const target = this.#written.has(r.windowStartMs) ? this.#late : this.#windowOf(r.windowStartMs)
+    const key = target === this.#late ? `${id}\u0000${r.windowStartMs}` : id
+    const prev = target.get(key)
+    if (prev === undefined) target.set(key, { rollup: r, msgs: msg === undefined ? [] : [msg] })
+    else {
+      prev.rollup = r
+      if (msg !== undefined) prev.msgs.push(msg)
+    }
+  }
+
+  #windowOf(start: number): Map<string, Pending> {
+    let w = this.#pending.get(start)
+    if (w === undefined) {
+      w = new Map()
+      this.#pending.set(start, w)
+    }
+    return w
+  }
+
+  /** Runs one loop step at `nowMs`: writes due windows and late rollups, downsamples, prunes. */
+  tick(nowMs = this.#o.now()): Promise<void> {
+    return this.#serial(async () => {
+      await this.#writeDue(nowMs)
+      await this.#flushSpans()
+      this.#forgetOldWindows(nowMs)
+      if (nowMs - this.#lastDownsample >= this.#o.downsampleEveryMs) {
+        this.#lastDownsample = nowMs
+        await this.#o.store
+          .downsample(nowMs, this.#o.graceMs)
+          .catch((err: Error) => this.#o.onError?.(err, 'downsample'))
+      }
+      if (nowMs - this.#lastPrune >= this.#o.pruneEveryMs) {
+        this.#lastPrune = nowMs
+        await this.#o.store
+          .prune(nowMs, this.#o.retention)
+          .catch((err: Error) => this.#o.onError?.(err, 'prune'))
+      }
+    })
+  }
+
+  async #writeDue(nowMs: number): Promise<void> {
+    const due = [...this.#pending.entries()]
+      .filter(([start, w]) => start + this.#windowMsOf(w) + this.#o.graceMs <= nowMs)
+      .sort((a, b) => a[0] - b[0])
+    for (const [start, w] of due) {
+      this.#pending.delete(start)
+      await this.#write([...w.values()], false)
+      this.#written.add(start)
+    }
+    if (this.#late.size > 0) {
+      const late = [...this.#late.values()]
+      this.#late = new Map()
+      await this.#write(late, true)
+    }
+  }
+
+  /** Writes every pending window and span now, whatever the grace period (graceful stop). */
+  flushAll(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#writeDue(Number.MAX_SAFE_INTEGER / 2)
+      await this.#flushSpans()
+    })
+  }
+
+  #windowMsOf(w: Map<string, Pending>): number {
+    for (const p of w.values()) return p.rollup.windowMs
+    return 0
+  }
+
+  #forgetOldWindows(nowMs: number): void {
+    // A window is kept in #written as long as a gateway could still plausibly send it; older
+    // rollups (a gateway that was down for an hour) go through the pending path, which is exact too.
+    for (const start of this.#written) if (start < nowMs - 3_600_000) this.#written.delete(start)
+  }
+
+  async #write(items: Pending[], correction: boolean): Promise<void> {
+    let points: StoredPoint[]
+    try {
+      points = await this.#o.store.writeWindow(items.map((p) => p.rollup))
+    } catch (err) {
+      this.stats.writeErrors++
+      this.#o.onError?.(err as VigilError, 'writeWindow')
+      // nak: the bus redelivers and the next attempt rewrites the whole (series, window) exactly
+      for (const p of items) for (const m of p.msgs) m.nak(1_000)
+      return
+    }
+    for (const p of items) for (const m of p.msgs) m.ack()
+    if (correction) this.stats.corrections += items.length
+    else this.stats.windowsWritten++
+    for (const sp of points) this.#remember(sp, correction)
+  }
+
+  #remember(sp: StoredPoint, correction: boolean): void {
+    const id = seriesId(sp.series)
+    let ring = this.#rings.get(id)
+    if (ring === undefined) {
+      ring = new Ring(this.#o.historyPoints)
+      this.#rings.set(id, ring)
+      this.#keys.set(id, sp.series)
+    }
+    const point = toSeriesPoint(sp)
+    const replaced = ring.values().some((p) => p.startMs === sp.startMs)
+    ring.put(point)
+    for (const hook of this.#hooks) {
+      try {
+        hook(sp.series, point, { correction: correction || replaced })
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'onWindowClosed hook')
+      }
+    }
+  }
+
+  async #flushSpans(): Promise<void> {
+    if (this.#spans.length === 0) {
+      for (const m of this.#spanMsgs) m.ack()
+      this.#spanMsgs = []
+      return
+    }
+    const spans = this.#spans
+    const msgs = this.#spanMsgs
+    this.#spans = []
+    this.#spanMsgs = []
+    try {
+      await this.#o.store.writeSpans(spans)
+      this.stats.spans += spans.length
+      for (const m of msgs) m.ack()
+    } catch (err) {
+      this.stats.writeErrors++
+      this.#o.onError?.(err as Error, 'writeSpans')
+      for (const m of msgs) m.nak(1_000)
+    }
+  }
+
+  /** Runs store work one step at a time, so windows are written in order and never concurrently. */
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.#busy.then(fn, fn)
+    this.#busy = next.catch(() => {})
+    return next
+  }
+
+  /** Recent points of one series from memory, oldest first. */
+  recent(series: SeriesKey): SeriesPoint[] {
+    return this.#rings.get(seriesId(series))?.values() ?? []
+  }
+
+  async listSeries(): Promise<SeriesSummary[]> {
+    const stored: SeriesInfo[] = await this.#o.store.listSeries()
+    const byId = new Map(stored.map((s) => [seriesId(s.series), s]))
+    for (const [id, key] of this.#keys)
+      if (!byId.has(id)) byId.set(id, { series: key, firstSeenMs: 0, lastSeenMs: 0 })
+    return [...byId.entries()].map(([id, s]) => ({
+      key: formatSeriesKey(s.series),
+      series: s.series,
+      level: seriesLevel(s.series),
+      firstSeenMs: s.firstSeenMs,
+      lastSeenMs: s.lastSeenMs,
+      last: this.#rings.get(id)?.last() ?? null,
+    }))
+  }
+
+  async points(key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]> {
+    const series = parseSeriesKey(key)
+    const windows = (toMs - fromMs) / 10_000
+    // Merged windows are exact up to the last closed window; the 1 min / 1 h tables lag by
+    // their bucket, so they are only used for long ranges where that does not show.
+    const resolution: Resolution = windows <= 20_000 ? 'window' : stepMs >= 3_600_000 ? '1h' : '1m'
+    const stored = await this.#o.store.queryPoints(series, fromMs, toMs, resolution)
+    if (stored.length === 0 && !(await this.#known(series))) throw VGL_ERR_CONTROL_SERIES_NOT_FOUND(key)
+    return resample(stored, stepMs).map(toSeriesPoint)
+  }
+
+  async #known(series: SeriesKey): Promise<boolean> {
+    if (this.#keys.has(seriesId(series))) return true
+    const id = seriesId(series)
+    return (await this.#o.store.listSeries()).some((s) => seriesId(s.series) === id)
+  }
+
+  /** Stops consuming, writes what is pending (graceful stop) and closes subscriptions. */
+  async stop(opts: { flush?: boolean } = {}): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    if (this.#timer !== null) clearInterval(this.#timer)
+    for (const s of this.#subs) await s.close().catch(() => {})
+    this.#subs = []
+    if (opts.flush !== false) await this.flushAll()
+    else await this.#busy
+  }
+}
