@@ -197,7 +197,7 @@ async function gatewayOnOff() {
   const on = await start(true)
   const off = await start(false)
   const seconds = QUICK ? 2 : 5
-  const rounds = QUICK ? 2 : 4
+  const rounds = QUICK ? 2 : Number(process.env.ROUNDS ?? 4)
   const res = { on: [], off: [] }
   const targets = [
     ['off', off],
@@ -223,6 +223,8 @@ async function gatewayOnOff() {
 }
 
 console.log(`node ${process.version}, ${new Date().toISOString()}`)
-await hotPath()
-await windowClose()
-if (process.env.SKIP_GATEWAY !== '1') await gatewayOnOff()
+// ONLY=gateway (or hot, window) runs one part; SKIP_GATEWAY=1 skips the HTTP part
+const only = process.env.ONLY
+if (only === undefined || only === 'hot') await hotPath()
+if (only === undefined || only === 'window') await windowClose()
+if ((only === undefined || only === 'gateway') && process.env.SKIP_GATEWAY !== '1') await gatewayOnOff()

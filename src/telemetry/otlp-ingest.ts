@@ -275,8 +275,11 @@ function attrsOf<T>(
   return out
 }
 
-const hex = (b: Uint8Array | undefined | null) =>
-  b === undefined || b === null ? '' : Buffer.from(b).toString('hex')
+// protobufjs hands out Buffer views of the request; view, never copy, to hex-encode ids
+const hex = (b: Uint8Array | undefined | null): string =>
+  b === undefined || b === null || b.length === 0
+    ? ''
+    : (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('hex')
 
 /** Decodes a protobuf `ExportTraceServiceRequest`; throws VGL_ERR_OTLP_MALFORMED when it cannot. */
 export function decodeOtlpProtobuf(body: Uint8Array, opts: OtlpDecodeOptions = {}): IngestResult {
