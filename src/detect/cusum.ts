@@ -6,6 +6,7 @@ import {
   robustScale,
   windowLag,
   windowMedian,
+  windowQuantile,
   type RollingWindow,
 } from './window.js'
 
@@ -68,10 +69,21 @@ export class Cusum extends UnivariateDetector<Required<CusumOptions>, State> {
     return this.s.shifts
   }
 
+  // score then update on the same x: reuse the standardised residual (median/MAD cost O(window))
+  #memoX = NaN
+  #memoE = 0
+  #memoN = -1
+
   #e(x: number): number {
+    if (x === this.#memoX && this.#memoN === this.s.n) return this.#memoE
     const m = windowMedian(this.s.ref)
-    const e = (x - m) / robustScale(this.s.ref, m)
-    return Math.max(-this.o.clip, Math.min(this.o.clip, e))
+    // IQR/1.349 rather than MAD: as robust for a reference window, and O(1) on the sorted window
+    const iqr = (windowQuantile(this.s.ref, 0.75) - windowQuantile(this.s.ref, 0.25)) / 1.349
+    const e = (x - m) / (iqr > 0 ? iqr : robustScale(this.s.ref, m))
+    this.#memoX = x
+    this.#memoN = this.s.n
+    this.#memoE = Math.max(-this.o.clip, Math.min(this.o.clip, e))
+    return this.#memoE
   }
 
   surprise(x: number): number {
@@ -89,10 +101,10 @@ export class Cusum extends UnivariateDetector<Required<CusumOptions>, State> {
 
   learn(x: number): void {
     const s = this.s
+    const e = s.ref.count >= this.o.gracePeriod ? this.#e(x) : 0
     s.n++
     pushWindow(s.recent, x)
     if (s.ref.count >= this.o.gracePeriod) {
-      const e = this.#e(x)
       s.up = Math.max(0, s.up + e - this.o.drift)
       s.down = Math.max(0, s.down - e - this.o.drift)
       if (s.up > this.o.threshold || s.down > this.o.threshold) {

@@ -27,14 +27,14 @@ export const MEMBER_NAMES: readonly MemberName[] = [
   'cusum',
 ]
 
-/** The default members. Poisson is left out: it assumes counts, and unknown series may not be counts. */
-export const DEFAULT_MEMBERS: readonly MemberName[] = [
-  'robust-z',
-  'rolling-quantile',
-  'hst',
-  'iforest',
-  'cusum',
-]
+/**
+ * The default members for a univariate series. Poisson votes only while the series looks like
+ * counts (every value so far a non-negative integer); for other series it abstains. Half-Space
+ * Trees and Isolation Forest are left out: on a univariate shingle they changed no decision in
+ * the evaluation (bench/RESULTS.md) and cost four fifths of the time; they serve multivariate
+ * points (SeriesEnsemble) and per-client features, and remain available by name.
+ */
+export const DEFAULT_MEMBERS: readonly MemberName[] = ['robust-z', 'rolling-quantile', 'poisson', 'cusum']
 
 export interface EnsembleOptions {
   readonly members?: readonly MemberName[]
@@ -159,7 +159,7 @@ export class Ensemble implements Detector<number> {
     return this.#alarm.active
   }
 
-  #inputs(x: number, i: number): number {
+  #inputs(x: number, i: number, des: number): number {
     const m = this.#members[i]
     if (m === this.#rz) return x
     if (m instanceof PoissonTail) {
@@ -167,7 +167,7 @@ export class Ensemble implements Detector<number> {
       m.observeMean(this.#rz.expectedValue())
       return x
     }
-    return this.#rz.deseasonalize(x)
+    return des
   }
 
   score(x: number): number {
@@ -178,12 +178,17 @@ export class Ensemble implements Detector<number> {
     const counts = this.#counts && x >= 0 && Number.isInteger(x)
     let max = 0
     let voters = 0
+    const des = this.#rz.deseasonalize(x)
     for (let i = 0; i < M; i++) {
-      const raw = Math.min(MAX_SURPRISE, this.#members[i].surprise(this.#inputs(x, i)))
+      if (i === this.#poissonAt && !counts && M > 1) {
+        // not counts: Poisson abstains (and costs nothing)
+        this.#raw[i] = 0
+        this.#last[i] = NaN
+        continue
+      }
+      const raw = Math.min(MAX_SURPRISE, this.#members[i].surprise(this.#inputs(x, i, des)))
       this.#raw[i] = raw
-      let c: number
-      if (i === this.#poissonAt && !counts && M > 1) c = NaN
-      else c = this.#cal[i].calibrate(raw)
+      const c = this.#cal[i].calibrate(raw)
       this.#last[i] = c
       if (Number.isNaN(c)) continue
       voters++
@@ -212,7 +217,8 @@ export class Ensemble implements Detector<number> {
     this.#rawFor = NaN
     // inputs first: updating robust-z moves the seasonal offset the others see
     const ys = this.#ys
-    for (let i = 0; i < M; i++) ys[i] = this.#inputs(x, i)
+    const des = this.#rz.deseasonalize(x)
+    for (let i = 0; i < M; i++) ys[i] = this.#inputs(x, i, des)
     for (let i = 0; i < M; i++) {
       const m = this.#members[i]
       this.#cal[i].learn(cached ? this.#raw[i] : Math.min(MAX_SURPRISE, m.surprise(ys[i])))

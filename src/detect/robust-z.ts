@@ -44,7 +44,7 @@ interface State {
  * rolling median of the deseasonalised series; the offset for the current phase is the median of
  * the offsets seen 1..K seasons ago, so one odd day cannot move it. A level shift therefore moves
  * only the level and is accepted after about windowSize/2 points. The season length comes from the
- * autocorrelation of the raw history (checked every 256 points up to 1024, then every 1024).
+ * autocorrelation of the raw history (checked every 256 points up to 1024, then every 4096).
  */
 export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State> {
   readonly name = 'robust-z'
@@ -184,7 +184,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     s.n++
     if (Number.isNaN(s.c) && s.n >= this.o.gracePeriod) this.#chooseTransform()
     if (s.n >= s.nextSeasonCheck) {
-      s.nextSeasonCheck = s.n < 1024 ? s.n + 256 : s.n + 1024
+      s.nextSeasonCheck = s.n < 1024 ? s.n + 256 : s.n + 4096
       const len = Math.min(s.n, H)
       const y = new Float64Array(len)
       for (let i = 0; i < len; i++) y[i] = s.raw[(s.head - len + i + H) % H]

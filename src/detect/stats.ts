@@ -62,9 +62,19 @@ export function lnGamma(x: number): number {
 /**
  * ln of the regularised incomplete gamma functions: returns [ln P(a,x), ln Q(a,x)] computed by the
  * series (x < a+1) or the continued fraction (Numerical Recipes §6.2), so tiny tails stay finite.
+ * The returned pair is reused by the next call: read it before calling again.
  */
+const PQ: [number, number] = [0, 0]
+
+/** Same as logGammaPQ but writes into a shared pair (no allocation on the hot path); read it at once. */
+function pq(lnP: number, lnQ: number): [number, number] {
+  PQ[0] = lnP
+  PQ[1] = lnQ
+  return PQ
+}
+
 export function logGammaPQ(a: number, x: number): [number, number] {
-  if (x <= 0) return [-Infinity, 0]
+  if (x <= 0) return pq(-Infinity, 0)
   const lnPre = -x + a * Math.log(x) - lnGamma(a)
   if (x < a + 1) {
     let sum = 1 / a
@@ -77,7 +87,7 @@ export function logGammaPQ(a: number, x: number): [number, number] {
       if (Math.abs(del) < Math.abs(sum) * 1e-14) break
     }
     const lnP = lnPre + Math.log(sum)
-    return [lnP, Math.log1p(-Math.min(Math.exp(lnP), 1 - 1e-16))]
+    return pq(lnP, Math.log1p(-Math.min(Math.exp(lnP), 1 - 1e-16)))
   }
   const tiny = 1e-300
   let b = x + 1 - a
@@ -97,7 +107,7 @@ export function logGammaPQ(a: number, x: number): [number, number] {
     if (Math.abs(del - 1) < 1e-14) break
   }
   const lnQ = lnPre + Math.log(h)
-  return [Math.log1p(-Math.min(Math.exp(lnQ), 1 - 1e-16)), lnQ]
+  return pq(Math.log1p(-Math.min(Math.exp(lnQ), 1 - 1e-16)), lnQ)
 }
 
 /**
