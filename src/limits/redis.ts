@@ -15,7 +15,9 @@ import type { LimitStore, TakeOutcome } from './limit-store.js'
 /**
  * KEYS: bucket keys (one hash slot). ARGV: nowMs, cost, then intervalMs, toleranceMs per key.
  * Mirrors `gcraStep` in gcra.ts; TATs are kept as ms with µs precision (`%.3f`) because Lua's
- * `tostring` keeps only 14 significant digits. Returns [refusedIndex (1-based, 0 = admitted),
+ * `tostring` keeps only 14 significant digits. A key expires 1 s after its bucket is full again:
+ * the TTL runs on Redis's clock, the TAT on the callers', and the slack keeps a slow caller (or a
+ * skewed clock) from seeing a half-drained bucket vanish. Returns [refusedIndex (1-based, 0 = admitted),
  * retryAfterMs (-1 = never), tat per key].
  */
 export const TAKE_LUA = `
@@ -43,7 +45,7 @@ end
 local out = { tostring(refused), string.format('%.3f', retry) }
 if refused == 0 then
   for i = 1, n do
-    redis.call('SET', KEYS[i], string.format('%.3f', nexts[i]), 'PX', math.ceil(nexts[i] - now) + 1)
+    redis.call('SET', KEYS[i], string.format('%.3f', nexts[i]), 'PX', math.ceil(nexts[i] - now) + 1000)
     out[2 + i] = string.format('%.3f', nexts[i])
   end
 else

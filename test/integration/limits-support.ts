@@ -280,8 +280,9 @@ export async function calibrateStd(
   await applied(1_000_000)
   const probe = await hammer({ urls, durationMs: 2000, concurrency })
   const offered = (probe.admitted / probe.elapsedMs) * 1000
-  const R = Math.max(2, Math.floor(offered / 4))
-  const B = Math.max(2, Math.floor(R / 2))
+  // At least 10/s so B + R·T is large enough for the 0.95 bound to tolerate whole-token rounding.
+  const R = Math.max(10, Math.floor(offered / 4))
+  const B = Math.max(5, Math.floor(R / 2))
   await put(R, B)
   await applied(B)
   await new Promise((r) => setTimeout(r, (B / R) * 1000 + 300))
