@@ -10,7 +10,8 @@ import type { Exchange } from './exchange.js'
 export class AccessLog {
   readonly #logger: Logger
   readonly #sampleRate: number
-  readonly #dest: pino.DestinationStream & { flushSync?: () => void; end?: () => void }
+  readonly #dest: AsyncDestination
+  readonly #std: boolean
 
   constructor(cfg: GatewayConfig['accessLog']) {
     const d = cfg.destination
@@ -20,7 +21,8 @@ export class AccessLog {
       minLength: 4096,
       mkdir: true,
     })
-    this.#dest = dest
+    this.#dest = dest as unknown as AsyncDestination
+    this.#std = d === 'stdout' || d === 'stderr'
     this.#logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, dest)
     this.#sampleRate = cfg.sampleRate
   }
@@ -62,11 +64,28 @@ export class AccessLog {
     })
   }
 
-  flush(): void {
-    try {
-      this.#dest.flushSync?.()
-    } catch {
-      // not ready yet (nothing written): nothing to flush
+  /** Writes out everything buffered; a file destination is closed, stdout/stderr stay open. */
+  async close(): Promise<void> {
+    const dest = this.#dest
+    if (dest.destroyed) return
+    // A file opens asynchronously; lines written before that are buffered until it is ready.
+    if (dest.fd < 0) await new Promise<void>((resolve) => dest.once('ready', () => resolve()))
+    if (this.#std) {
+      await new Promise<void>((resolve) => dest.flush(() => resolve()))
+    } else {
+      await new Promise<void>((resolve) => {
+        dest.once('close', () => resolve())
+        dest.end()
+      })
     }
   }
+}
+
+/** The parts of pino's SonicBoom destination that closing needs. */
+interface AsyncDestination {
+  readonly fd: number
+  readonly destroyed: boolean
+  once(event: 'ready' | 'close', listener: () => void): void
+  flush(cb: (err?: Error) => void): void
+  end(): void
 }

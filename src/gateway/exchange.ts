@@ -11,7 +11,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import {
-  VGL_ERR_GATEWAY_BAD_REQUEST,
   VGL_ERR_GATEWAY_BODY_TOO_LARGE,
   VGL_ERR_GATEWAY_LIMITED,
   VGL_ERR_LIMITS_UNKNOWN_API_KEY,
@@ -179,6 +178,26 @@ function onRetryTimer(ex: Exchange): void {
 
 function ignore(): void {}
 
+/** Removes, in place, the headers a `Connection` header names as hop-by-hop (RFC 9110 §7.6.1). */
+function dropListed(headers: string[], connection: string): void {
+  const drop = new Set(
+    connection
+      .toLowerCase()
+      .split(',')
+      .map((t) => t.trim()),
+  )
+  drop.delete('close')
+  drop.delete('keep-alive')
+  if (drop.size === 0) return
+  let w = 0
+  for (let r = 0; r < headers.length; r += 2) {
+    if (drop.has(headers[r].toLowerCase())) continue
+    headers[w++] = headers[r]
+    headers[w++] = headers[r + 1]
+  }
+  headers.length = w
+}
+
 /** A proxied request from arrival to the last byte; also the `RequestEvent` handed to the recorder. */
 export class Exchange implements RequestEvent {
   // RequestEvent fields (the recorder reads them straight from the exchange)
@@ -314,23 +333,7 @@ export class Exchange implements RequestEvent {
       this.traceId = randomId128()
     }
     out.push('traceparent', `00-${this.traceId}-${this.spanId}-${this.#traceFlags}`)
-    if (connectionTokens !== null) this.#dropConnectionTokens(connectionTokens)
-  }
-
-  #dropConnectionTokens(tokens: string): void {
-    const drop = new Set(
-      tokens
-        .toLowerCase()
-        .split(',')
-        .map((t) => t.trim()),
-    )
-    drop.delete('close')
-    drop.delete('keep-alive')
-    if (drop.size === 0) return
-    const kept: string[] = []
-    const h = this.#headers
-    for (let i = 0; i < h.length; i += 2) if (!drop.has(h[i].toLowerCase())) kept.push(h[i], h[i + 1])
-    this.#headers = kept
+    if (connectionTokens !== null) dropListed(out, connectionTokens)
   }
 
   /** Admission, then the body decision, then the first try. */
@@ -508,13 +511,18 @@ export class Exchange implements RequestEvent {
     this.status = status
     const out: string[] = []
     let hasRequestId = false
+    let connection: string | null = null
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i].toString('latin1')
       const lower = name.toLowerCase()
-      if (DROP_RESPONSE.has(lower)) continue
+      if (DROP_RESPONSE.has(lower)) {
+        if (lower === 'connection') connection = rawHeaders[i + 1].toString('latin1')
+        continue
+      }
       if (lower === 'x-request-id') hasRequestId = true
       out.push(name, rawHeaders[i + 1].toString('latin1'))
     }
+    if (connection !== null) dropListed(out, connection)
     if (!hasRequestId) out.push('x-request-id', this.requestId)
     const d = this.#decision
     if (d !== null) for (let i = 0; i < d.headers.length; i++) out.push(d.headers[i][0], d.headers[i][1])
@@ -772,9 +780,5 @@ export class Exchange implements RequestEvent {
     const d = this.#decision
     if (d !== null) this.host.admission?.observe(d.clientId, plan.id, this.status, this.latencyMs)
     this.host.finished(this)
-  }
-
-  static badRequest(res: ServerResponse, detail: string): void {
-    writeProblem(res, VGL_ERR_GATEWAY_BAD_REQUEST, 'Bad Request', detail, randomId128(), null, null, true)
   }
 }

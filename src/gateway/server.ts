@@ -7,13 +7,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema.js'
-import { VGL_ERR_GATEWAY_LISTEN, VGL_ERR_GATEWAY_NO_ROUTE } from '../errors.js'
+import { VGL_ERR_GATEWAY_BAD_REQUEST, VGL_ERR_GATEWAY_LISTEN, VGL_ERR_GATEWAY_NO_ROUTE } from '../errors.js'
 import type { Admission } from '../limits/admission.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
 import { AccessLog } from './access-log.js'
 import { Exchange, type ExchangeHost } from './exchange.js'
 import { randomId128 } from './ids.js'
-import { registerGaugeSource, unregisterGaugeSource, type GaugeSource } from './metrics.js'
+import {
+  methodIndex,
+  registerGaugeSource,
+  RouteMetrics,
+  unregisterGaugeSource,
+  type GaugeSource,
+} from './metrics.js'
 import { writeProblem } from './problem.js'
 import { RouteTable, TargetRegistry } from './route-table.js'
 import type { RouteView, ServiceView } from './views.js'
@@ -41,6 +47,9 @@ export interface Gateway {
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes everything. */
   close(graceMs?: number): Promise<void>
 }
+
+/** requests no route matched, counted under route="(no route)" */
+let noRouteMetrics: RouteMetrics | null = null
 
 const BREAKER_STATE = { closed: 0, 'half-open': 1, open: 2 } as const
 
@@ -85,15 +94,7 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
       this.#sockets.add(s)
       s.once('close', () => this.#sockets.delete(s))
     })
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (socket.writable && !socket.destroyed) {
-        const status =
-          err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-        socket.end(
-          `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
-        )
-      } else socket.destroy()
-    })
+    this.#server.on('clientError', onClientError)
     registerGaugeSource(this)
   }
 
@@ -131,6 +132,8 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
       null,
       hasBody || this.closing,
     )
+    noRouteMetrics ??= new RouteMetrics('(no route)', '(none)')
+    noRouteMetrics.request(methodIndex(req.method ?? ''), 404)
     this.#accessLog?.writeNoRoute(requestId, req.method ?? '', path, performance.now() - startedAt)
   }
 
@@ -173,7 +176,7 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     const old = this.#table
     this.#table = next
     if (JSON.stringify(config.gateway.accessLog) !== JSON.stringify(this.#config.gateway.accessLog)) {
-      this.#accessLog?.flush()
+      void this.#accessLog?.close()
       this.#accessLog = config.gateway.accessLog.enabled ? new AccessLog(config.gateway.accessLog) : null
     }
     this.#config = config
@@ -252,10 +255,43 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     this.#releaseTable(this.#table)
     await Promise.allSettled([...this.#registry.all()].map((t) => t.close(false)))
     unregisterGaugeSource(this)
-    this.#accessLog?.flush()
+    await this.#accessLog?.close()
     if (!drained)
       this.#logger.warn({ graceMs }, 'gateway closed with requests still in flight after the grace period')
   }
+}
+
+const CLIENT_ERROR_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+}
+
+/** A request node:http could not parse, or a client too slow with its headers: answer and close. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy()
+    return
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const detail =
+    status === 408
+      ? 'the request headers did not arrive within gateway.headersTimeoutMs'
+      : status === 431
+        ? 'the request headers are too large'
+        : `malformed request (${err.code ?? err.message})`
+  const body = JSON.stringify({
+    type: `urn:vigil:error:${VGL_ERR_GATEWAY_BAD_REQUEST.code}`,
+    title: CLIENT_ERROR_TITLES[status],
+    status,
+    detail,
+    code: VGL_ERR_GATEWAY_BAD_REQUEST.code,
+    requestId: randomId128(),
+  })
+  socket.end(
+    `HTTP/1.1 ${status} ${CLIENT_ERROR_TITLES[status]}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  )
 }
 
 /**

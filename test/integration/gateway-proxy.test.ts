@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -91,6 +92,8 @@ describe('gateway proxying', () => {
       res.setHeader('keep-alive', 'timeout=99')
       res.setHeader('proxy-authenticate', 'Basic')
       res.setHeader('x-kept', 'yes')
+      res.setHeader('x-hop-back', '1')
+      res.setHeader('connection', 'x-hop-back')
       res.end('ok')
     }
     const g = await gateway()
@@ -113,6 +116,7 @@ describe('gateway proxying', () => {
     expect(r.headers['proxy-authenticate']).toBeUndefined()
     expect(r.headers['keep-alive']).not.toBe('timeout=99')
     expect(r.headers['x-kept']).toBe('yes')
+    expect(r.headers['x-hop-back']).toBeUndefined()
   })
 
   it('continues a W3C trace: same trace id, the gateway span as the new parent', async () => {
@@ -139,6 +143,27 @@ describe('gateway proxying', () => {
       requestId: 'r-404',
     })
     expect(up.hits).toBe(0)
+    expect(await registry.metrics()).toMatch(
+      /vigil_gateway_requests_total\{route="\(no route\)",service="\(none\)",method="GET",status_class="4xx"\} [1-9]/,
+    )
+  })
+
+  it('answers a malformed request with 400 problem+json and closes the connection', async () => {
+    const g = await gateway()
+    const port = Number(new URL(g.url).port)
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => sock.write('NOT HTTP AT ALL\r\n\r\n'))
+      let data = ''
+      sock.on('data', (d) => (data += d.toString()))
+      sock.on('close', () => resolve(data))
+      sock.on('error', reject)
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
+    expect(answer).toContain('content-type: application/problem+json')
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      status: 400,
+      code: 'VGL_ERR_GATEWAY_BAD_REQUEST',
+    })
   })
 
   it('answers 413 for a declared body over the limit without contacting the upstream', async () => {
