@@ -119,6 +119,26 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     return this.s.period
   }
 
+  // offset(0), median and scale change only in learn(); score, deseasonalize and learn of the same
+  // point reuse them (keyed by the point count, so a restored state recomputes)
+  #memoN = -1
+  #memoOff = 0
+  #memoM = 0
+  #memoSc = 0
+
+  #cached(): void {
+    if (this.#memoN === this.s.n) return
+    this.#memoOff = this.#offset(0)
+    this.#memoM = windowMedian(this.s.level)
+    this.#memoSc = this.s.level.count > 0 ? robustScale(this.s.level, this.#memoM) : NaN
+    this.#memoN = this.s.n
+  }
+
+  #offset0(): number {
+    this.#cached()
+    return this.#memoOff
+  }
+
   #offset(lagBase: number): number {
     const s = this.s
     const p = s.period
@@ -143,20 +163,21 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
 
   /** x minus the seasonal offset of the current phase: the series other detectors should see. */
   deseasonalize(x: number): number {
-    return this.#t(x) - this.#offset(0)
+    return this.#t(x) - this.#offset0()
   }
 
   /** The expected value in the series' own units (the inverse transform of level + offset). */
   expectedValue(): number {
-    return this.s.level.count === 0 ? NaN : this.#inv(windowMedian(this.s.level) + this.#offset(0))
+    if (this.s.level.count === 0) return NaN
+    this.#cached()
+    return this.#inv(this.#memoM + this.#memoOff)
   }
 
   surprise(x: number): number {
     const s = this.s
     if (s.n < this.o.gracePeriod) return 0
-    const m = windowMedian(s.level)
-    const sc = robustScale(s.level, m)
-    return zSurprise((this.#t(x) - this.#offset(0) - m) / sc)
+    this.#cached()
+    return zSurprise((this.#t(x) - this.#memoOff - this.#memoM) / this.#memoSc)
   }
 
   expected(): { value: number; low: number; high: number } {
@@ -173,7 +194,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     const H = this.o.historySize
     const p = s.period
     const x = Number.isNaN(s.c) ? raw : this.#t(raw)
-    pushWindow(s.level, x - this.#offset(0))
+    pushWindow(s.level, x - (Number.isNaN(s.c) ? this.#offset(0) : this.#offset0()))
     s.raw[s.head] = x
     if (p > 0) {
       // the mean of one whole season has no seasonal component: deviations from it are the profile
