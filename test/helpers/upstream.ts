@@ -13,6 +13,8 @@ export interface SeenRequest {
   method: string
   url: string
   headers: IncomingMessage['headers']
+  /** the client's (the gateway's) source port: the same port means a reused connection */
+  remotePort: number
 }
 
 export interface Upstream {
@@ -23,6 +25,8 @@ export interface Upstream {
   /** the last 1000 requests */
   seen: SeenRequest[]
   handler: UpstreamHandler
+  /** open client connections (the gateway's pooled keep-alive sockets) */
+  connections(): number
   reset(): void
   /** closes the listener and every connection: the target is now dead (connection refused) */
   stop(): Promise<void>
@@ -52,6 +56,7 @@ export async function startUpstream(handler: UpstreamHandler = echo): Promise<Up
     hits: 0,
     seen: [],
     handler,
+    connections: () => sockets.size,
     reset() {
       state.hits = 0
       state.seen = []
@@ -73,7 +78,12 @@ export async function startUpstream(handler: UpstreamHandler = echo): Promise<Up
     new Promise<void>((resolve, reject) => {
       server = createServer((req: IncomingMessage, res: ServerResponse) => {
         state.hits++
-        state.seen.push({ method: req.method!, url: req.url!, headers: req.headers })
+        state.seen.push({
+          method: req.method!,
+          url: req.url!,
+          headers: req.headers,
+          remotePort: req.socket.remotePort!,
+        })
         if (state.seen.length > 1000) state.seen.shift()
         state.handler(req, res, state.hits)
       })

@@ -5,6 +5,7 @@ import pino from 'pino'
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startVigil, type Vigil } from '../../src/cli/runtime.js'
+import { startGateway, testConfig } from '../helpers/gateway.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
 const client = new Agent({ keepAliveTimeout: 5000, connections: 16 })
@@ -48,12 +49,43 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-async function call(path = '/x'): Promise<{ status: number; text: string }> {
-  const res = await request(`${vigil.gatewayUrl}${path}`, { dispatcher: client })
+async function call(path = '/x', base = vigil.gatewayUrl): Promise<{ status: number; text: string }> {
+  const res = await request(`${base}${path}`, { dispatcher: client })
   return { status: res.statusCode, text: await res.body.text() }
 }
 
 describe('config reload', () => {
+  it('keeps the pools of targets that survive a swap and closes removed ones once drained', async () => {
+    const g = await startGateway({
+      // long upstream keep-alive, so only the release on swap can close b's connection
+      services: { a: { targets: [a.url] }, b: { targets: [b.url], keepAliveTimeoutMs: 60_000 } },
+      routes: [
+        { name: 'a', path: '/a', service: 'a' },
+        { name: 'b', path: '/b', service: 'b' },
+      ],
+    })
+    try {
+      a.reset()
+      expect((await call('/a/1', g.url)).text).toBe('a')
+      expect((await call('/b/1', g.url)).text).toBe('b')
+      expect(b.connections()).toBe(1)
+      const portBefore = a.seen[0].remotePort
+      g.gw.swap(
+        testConfig({
+          services: { a: { targets: [a.url] } },
+          routes: [{ name: 'a', path: '/', service: 'a' }],
+        }),
+      )
+      expect((await call('/b/2', g.url)).text).toBe('a')
+      expect(a.seen[1].remotePort).toBe(portBefore)
+      const t0 = Date.now()
+      while (b.connections() > 0 && Date.now() - t0 < 3_000) await new Promise((r) => setTimeout(r, 20))
+      expect(b.connections()).toBe(0)
+    } finally {
+      await g.close()
+    }
+  })
+
   it('swaps the route table under load without dropping a request', async () => {
     const statuses = new Map<number, number>()
     const bodies = new Set<string>()
