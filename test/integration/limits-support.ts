@@ -280,9 +280,10 @@ export async function calibrateStd(
   await applied(1_000_000)
   const probe = await hammer({ urls, durationMs: 2000, concurrency })
   const offered = (probe.admitted / probe.elapsedMs) * 1000
-  // At least 10/s so B + R·T is large enough for the 0.95 bound to tolerate whole-token rounding.
+  // At least 10/s so B + R·T is large enough for the 0.95 bound to tolerate whole-token rounding,
+  // and a burst of one second so a client stalled by a busy machine loses no tokens to a full bucket.
   const R = Math.max(10, Math.floor(offered / 4))
-  const B = Math.max(5, Math.floor(R / 2))
+  const B = R
   await put(R, B)
   await applied(B)
   await new Promise((r) => setTimeout(r, (B / R) * 1000 + 300))
