@@ -63,6 +63,23 @@ describe('MemoryBus', () => {
     await bus.close()
   })
 
+  it('caps the bytes queued behind a stalled consumer, dropping the oldest and counting them', async () => {
+    const bus = new MemoryBus({ maxQueueBytes: 1000 })
+    for (let i = 0; i < 5; i++) await bus.publish('t', new Uint8Array(300).fill(i)) // backlog: no consumer yet
+    expect(bus.depth('t', 'd')).toBe(3)
+    expect(bus.dropped()).toBe(2)
+    const got: number[] = []
+    const sub = await bus.subscribe('t', (m) => void got.push(m.data[0]!), { durable: 'd', maxInFlight: 1 }) // never acks
+    await new Promise((r) => setTimeout(r, 50)) // message 2 goes in flight
+    for (let i = 5; i < 10; i++) await bus.publish('t', new Uint8Array(300).fill(i))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(got).toEqual([2]) // in flight, not counted against the cap
+    expect(bus.depth('t', 'd')).toBe(1 + 3)
+    expect(bus.dropped()).toBe(2 + 4) // 5 fits beside 3 and 4; 6, 7, 8, 9 each push the oldest out
+    await sub.close()
+    await bus.close()
+  })
+
   it('redelivers after the ack wait expires', async () => {
     const bus = new MemoryBus()
     const counts: number[] = []

@@ -32,6 +32,12 @@ import {
 export interface MemoryBusOptions {
   /** messages kept per subject while no durable consumer exists (oldest dropped beyond) */
   maxBacklog?: number
+  /**
+   * bytes of undelivered messages kept per subject backlog and per durable consumer (default
+   * 256 MiB); beyond it the oldest undelivered messages are dropped and counted (`dropped()`).
+   * An embedded process must not grow without bound behind a stalled consumer.
+   */
+  maxQueueBytes?: number
   /** window in which a repeated msgId is dropped (default 2 min) */
   duplicateWindowMs?: number
   now?: () => number
@@ -60,6 +66,8 @@ class Sub {
 
 class Durable {
   queue: Entry[] = []
+  /** bytes of `queue` (undelivered), for the byte cap */
+  bytes = 0
   pending = new Map<number, Entry>()
   subs: Sub[] = []
   rr = 0
@@ -102,6 +110,9 @@ export class MemoryBus implements Bus {
   readonly kind = 'memory' as const
   #durables = new Map<string, Durable[]>()
   #backlog = new Map<string, Entry[]>()
+  #backlogBytes = new Map<string, number>()
+  #dropped = 0
+  readonly #maxQueueBytes: number
   #seen = new Map<string, number>()
   #seq = 0
   #closed = false
@@ -113,6 +124,7 @@ export class MemoryBus implements Bus {
 
   constructor(opts: MemoryBusOptions = {}) {
     this.#maxBacklog = opts.maxBacklog ?? 100_000
+    this.#maxQueueBytes = opts.maxQueueBytes ?? 256 * 1024 * 1024
     this.#dupWindowMs = opts.duplicateWindowMs ?? 120_000
     this.#now = opts.now ?? Date.now
   }
@@ -146,12 +158,23 @@ export class MemoryBus implements Bus {
       let backlog = this.#backlog.get(subject)
       if (backlog === undefined) this.#backlog.set(subject, (backlog = []))
       backlog.push(this.#entry(subject, data))
-      if (backlog.length > this.#maxBacklog) backlog.shift()
+      let bytes = (this.#backlogBytes.get(subject) ?? 0) + data.byteLength
+      while (backlog.length > 1 && (backlog.length > this.#maxBacklog || bytes > this.#maxQueueBytes)) {
+        bytes -= backlog.shift()!.data.byteLength
+        this.#dropped++
+      }
+      this.#backlogBytes.set(subject, bytes)
       return true
     }
     for (let i = 0; i < durables.length; i++) {
       // one entry per durable: each consumer acks its own copy
-      durables[i]!.queue.push(this.#entry(subject, data))
+      const d = durables[i]!
+      d.queue.push(this.#entry(subject, data))
+      d.bytes += data.byteLength
+      while (d.queue.length > 1 && d.bytes > this.#maxQueueBytes) {
+        d.bytes -= d.queue.shift()!.data.byteLength
+        this.#dropped++
+      }
     }
     this.#scheduleDrain()
     return true
@@ -180,7 +203,9 @@ export class MemoryBus implements Bus {
       const backlog = this.#backlog.get(subject)
       if (backlog !== undefined) {
         durable.queue.push(...backlog)
+        durable.bytes += this.#backlogBytes.get(subject) ?? 0
         this.#backlog.delete(subject)
+        this.#backlogBytes.delete(subject)
       }
     }
     const sub = new Sub(
@@ -208,8 +233,18 @@ export class MemoryBus implements Bus {
       e.sub = null
       e.deadline = 0
     }
-    d.queue.unshift(...back)
+    this.#requeue(d, back)
     this.#scheduleDrain()
+  }
+
+  #requeue(d: Durable, entries: Entry[]): void {
+    d.queue.unshift(...entries)
+    for (const e of entries) d.bytes += e.data.byteLength
+  }
+
+  /** Messages dropped by the backlog and byte caps since the bus was created. */
+  dropped(): number {
+    return this.#dropped
   }
 
   /** @internal called by a delivered message */
@@ -225,11 +260,11 @@ export class MemoryBus implements Bus {
     if (!ack) {
       if (delayMs > 0 && !this.#closed) {
         setTimeout(() => {
-          d.queue.unshift(entry)
+          this.#requeue(d, [entry])
           this.#scheduleDrain()
         }, delayMs).unref()
       } else {
-        d.queue.unshift(entry)
+        this.#requeue(d, [entry])
       }
     }
     this.#scheduleDrain()
@@ -252,6 +287,7 @@ export class MemoryBus implements Bus {
           const sub = this.#pick(d)
           if (sub === null) break
           const e = d.queue.shift()!
+          d.bytes -= e.data.byteLength
           e.deliveries++
           e.sub = sub
           e.deadline = now + sub.ackWaitMs
@@ -305,7 +341,7 @@ export class MemoryBus implements Bus {
           e.sub = null
           e.deadline = 0
         }
-        d.queue.unshift(...back)
+        this.#requeue(d, back)
         this.#scheduleDrain()
       }
     }
