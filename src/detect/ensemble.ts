@@ -30,9 +30,9 @@ export const MEMBER_NAMES: readonly MemberName[] = [
 /**
  * The default members for a univariate series. Poisson votes only while the series looks like
  * counts (every value so far a non-negative integer); for other series it abstains. Half-Space
- * Trees and Isolation Forest are left out: on a univariate shingle they changed no decision in
- * the evaluation (bench/RESULTS.md) and cost four fifths of the time; they serve multivariate
- * points (SeriesEnsemble) and per-client features, and remain available by name.
+ * Trees and Isolation Forest are left out: on a univariate shingle they are the weakest members
+ * (bench/RESULTS.md) and cost four fifths of the time; they serve multivariate points
+ * (SeriesEnsemble) and per-client features, and remain available by name.
  */
 export const DEFAULT_MEMBERS: readonly MemberName[] = ['robust-z', 'rolling-quantile', 'poisson', 'cusum']
 
