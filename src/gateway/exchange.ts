@@ -766,6 +766,8 @@ export class Exchange implements RequestEvent {
     this.done = true
     this.host.pending.delete(this)
     this.latencyMs = performance.now() - this.startedAt
+    const body = this.#body
+    if (body instanceof BodyLimit) this.bytesIn = body.bytes
     this.table.inFlight--
     this.plan.service.budget.requests--
     if (this.#holdsRetrySlot) {
