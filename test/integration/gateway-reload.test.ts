@@ -27,7 +27,7 @@ function writeConfig(target: string, extraRoute = ''): void {
     file,
     `gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }
 admin: { host: 127.0.0.1, port: 0, token: t }
-telemetry: { otlp: { enabled: false } }
+telemetry: { enabled: false }
 services:
   a: { targets: ["${a.url}"] }
   b: { targets: ["${b.url}"] }

@@ -99,7 +99,7 @@ describe('vigil start / gateway processes', () => {
         file,
         `gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }
 admin: { host: 127.0.0.1, port: 0 }
-telemetry: { otlp: { enabled: false } }
+telemetry: { enabled: false }
 services: { s: { targets: ["${up.url}"] } }
 routes: [{ path: ${path}, service: s }]
 `,
@@ -129,7 +129,7 @@ routes: [{ path: ${path}, service: s }]
       file,
       `gateway: { host: 127.0.0.1, port: 0, shutdownGraceMs: 10000, accessLog: { enabled: false } }
 admin: { host: 127.0.0.1, port: 0 }
-telemetry: { otlp: { enabled: false } }
+telemetry: { enabled: false }
 services: { s: { targets: ["${up.url}"] } }
 routes: [{ path: /, service: s }]
 `,
