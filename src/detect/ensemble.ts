@@ -13,6 +13,7 @@ import { HalfSpaceTreesDetector, IsolationForestDetector } from './embedded.js'
 import { AnomalyLikelihood, type LikelihoodOptions } from './likelihood.js'
 import { PoissonTail } from './poisson-tail.js'
 import { RobustZ } from './robust-z.js'
+import { nextRandom } from './stats.js'
 import { RollingQuantile } from './rolling-quantile.js'
 
 /** Names of the univariate member detectors. */
@@ -128,6 +129,11 @@ export class Ensemble implements Detector<number> {
   #n = 0
   /** false once a value is not a non-negative integer: the Poisson member then abstains */
   #counts = true
+  #rng = { rng: 0 }
+  #jit = 0
+  #jitFor = NaN
+  /** x as the generic members see it (jittered for counts) */
+  #xs = 0
   #poissonAt = -1
 
   constructor(options: EnsembleOptions = {}) {
@@ -151,6 +157,7 @@ export class Ensemble implements Detector<number> {
     this.#alarm = new Alarm(options.alarm)
     this.#last = members.map(() => 0)
     this.#poissonAt = members.indexOf('poisson')
+    this.#rng.rng = (this.o.seed * 7919) | 0
     this.#raw = new Float64Array(members.length)
     this.#ys = new Float64Array(members.length)
   }
@@ -159,9 +166,23 @@ export class Ensemble implements Detector<number> {
     return this.#alarm.active
   }
 
+  /**
+   * Counts are discrete: quantiles and MADs of small integers tie, and rank-based tails miscalibrate.
+   * As randomised quantile residuals do (Dunn & Smyth 1996), the generic members see x + U(−½, ½)
+   * from a seeded generator (the same draw for score and update of one point); Poisson sees x.
+   */
+  #jittered(x: number, counts: boolean): number {
+    if (!counts) return x
+    if (this.#jitFor !== x) {
+      this.#jit = nextRandom(this.#rng) - 0.5
+      this.#jitFor = x
+    }
+    return x + this.#jit
+  }
+
   #inputs(x: number, i: number, des: number): number {
     const m = this.#members[i]
-    if (m === this.#rz) return x
+    if (m === this.#rz) return this.#xs
     if (m instanceof PoissonTail) {
       // counts keep their units; the seasonal baseline becomes the expected count
       m.observeMean(this.#rz.expectedValue())
@@ -178,7 +199,8 @@ export class Ensemble implements Detector<number> {
     const counts = this.#counts && x >= 0 && Number.isInteger(x)
     let max = 0
     let voters = 0
-    const des = this.#rz.deseasonalize(x)
+    this.#xs = this.#jittered(x, counts)
+    const des = this.#rz.deseasonalize(this.#xs)
     for (let i = 0; i < M; i++) {
       if (i === this.#poissonAt && !counts && M > 1) {
         // not counts: Poisson abstains (and costs nothing)
@@ -215,16 +237,18 @@ export class Ensemble implements Detector<number> {
     const M = this.#members.length
     const cached = this.#rawFor === x
     this.#rawFor = NaN
+    this.#xs = this.#jittered(x, this.#counts && x >= 0 && Number.isInteger(x))
+    this.#jitFor = NaN
     // inputs first: updating robust-z moves the seasonal offset the others see
     const ys = this.#ys
-    const des = this.#rz.deseasonalize(x)
+    const des = this.#rz.deseasonalize(this.#xs)
     for (let i = 0; i < M; i++) ys[i] = this.#inputs(x, i, des)
     for (let i = 0; i < M; i++) {
       const m = this.#members[i]
       this.#cal[i].learn(cached ? this.#raw[i] : Math.min(MAX_SURPRISE, m.surprise(ys[i])))
       m.update(ys[i])
     }
-    if (!this.#rzVotes) this.#rz.update(x)
+    if (!this.#rzVotes) this.#rz.update(this.#xs)
     if (!(x >= 0 && Number.isInteger(x))) this.#counts = false
     this.#n++
   }
@@ -272,6 +296,8 @@ export class Ensemble implements Detector<number> {
         cal: this.#cal.map((c) => structuredClone(c.s)),
         alarm: structuredClone(this.#alarm.s),
         last: [...this.#last],
+        counts: this.#counts,
+        rng: this.#rng.rng,
       },
     }
   }
@@ -284,12 +310,17 @@ export class Ensemble implements Detector<number> {
       cal: AnomalyLikelihood['s'][]
       alarm: Alarm['s']
       last: number[]
+      counts: boolean
+      rng: number
     }
     if (snap.kind !== 'ensemble' || st.members.length !== this.#members.length)
       throw VGL_ERR_DETECT_SNAPSHOT(
         `cannot restore a ${snap.kind} snapshot with ${st.members?.length} members into an ensemble of ${this.#members.length}`,
       )
     this.#n = st.n
+    this.#counts = st.counts
+    this.#rng.rng = st.rng
+    this.#jitFor = NaN
     st.members.forEach((m, i) =>
       (this.#members[i] as unknown as { restore(s: DetectorSnapshot): void }).restore(m),
     )
