@@ -68,6 +68,10 @@ function run(y: readonly number[], f: EtsForm, p: EtsParams): RunOut {
   let sse = 0
   let logMu = 0
   const n = y.length
+  // a level a million times the data's magnitude means the recursion diverged
+  let bound = 0
+  for (const v of y) bound = Math.max(bound, Math.abs(v))
+  bound = 1e6 * (bound + 1e-9)
   for (let t = 0; t < n; t++) {
     const si = t % m
     const sv = hasS ? s[si] : 0
@@ -103,7 +107,7 @@ function run(y: readonly number[], f: EtsForm, p: EtsParams): RunOut {
         if (hasS) s[si] = sv + gamma * mu * e
       }
     }
-    if (!Number.isFinite(l) || Math.abs(l) > 1e12) return { lik: NaN, l, b, s, sse: NaN }
+    if (!Number.isFinite(l) || Math.abs(l) > bound) return { lik: NaN, l, b, s, sse: NaN }
   }
   const lik = n * Math.log(Math.max(sse, 1e-300) / n) + 2 * logMu
   // rotate so s[0] is the state for the next step's phase

@@ -30,7 +30,7 @@ export interface ForecastOptions {
   readonly model?: ModelName
   /** fixed ARIMA order (p,d,q) for `model: 'arima'`, e.g. [3,1,2] */
   readonly order?: readonly [number, number, number]
-  /** rolling-origin backtest origins (default 5) */
+  /** rolling-origin backtest origins (default 12 up to 200 points, 8 up to 600, else 5) */
   readonly origins?: number
   /**
    * `auto` only: `best` takes the model with the lowest backtest MASE; `combo` always takes the
@@ -168,8 +168,9 @@ export function planBacktest(n: number, horizon: number, m: number, k: number): 
   let hb = Math.min(horizon, Math.max(1, Math.floor((n - minTrain) / 2)))
   if (n - hb < minTrain) hb = Math.max(1, n - minTrain)
   const origins: number[] = []
-  // windows step by max(1, hb) from the end; when the history is short they overlap by half
-  const stride = Math.max(1, n - k * hb >= minTrain ? hb : Math.floor(hb / 2))
+  // windows step back by hb from the end; when the history is too short for k disjoint windows
+  // they overlap, spread evenly over what is available
+  const stride = Math.max(1, Math.min(hb, Math.floor((n - hb - minTrain) / Math.max(1, k - 1))))
   for (let j = 1; j <= k; j++) {
     const o = n - hb - (j - 1) * stride
     if (o < minTrain) break
@@ -235,6 +236,48 @@ function errorScale(absErr: number[][], hb: number, horizon: number): number[] {
       b * Math.log((hb + 1) / 2)
   }
   return Array.from({ length: horizon }, (_, h) => Math.exp(a + b * Math.log(h + 1)))
+}
+
+/**
+ * Cross-conformal level correction: with few origins the pooled quantile under-covers new
+ * windows (errors within a window are correlated). Each origin's scores are checked against the
+ * quantile of the others; the quantile level is raised (in steps of 0.01, at most to 0.99) until
+ * this leave-one-origin-out coverage reaches the nominal level. Returns the level to use and the
+ * leave-one-out coverage at the nominal level.
+ */
+export function crossConformalLevel(
+  byOrigin: number[][],
+  level: number,
+): { level: number; coverage: number } {
+  const k = byOrigin.length
+  if (k < 3) return { level, coverage: level }
+  const others = byOrigin.map((_, j) =>
+    byOrigin
+      .filter((__, i) => i !== j)
+      .flat()
+      .sort((a, b) => a - b),
+  )
+  const looCoverage = (lv: number): number => {
+    let inside = 0
+    let total = 0
+    byOrigin.forEach((row, j) => {
+      const s = others[j]
+      const q = s[Math.min(s.length - 1, Math.max(0, Math.ceil((s.length + 1) * lv) - 1))]
+      for (const v of row) {
+        total++
+        if (v <= q) inside++
+      }
+    })
+    return total > 0 ? inside / total : lv
+  }
+  const atNominal = looCoverage(level)
+  let lv = level
+  let cov = atNominal
+  while (cov < level && lv < 0.99) {
+    lv = Math.min(0.99, lv + 0.01)
+    cov = looCoverage(lv)
+  }
+  return { level: lv, coverage: atNominal }
 }
 
 /** Split-conformal quantile of nonconformity scores at `level` (with the finite-sample correction). */
@@ -324,7 +367,10 @@ export function forecastSeries(values: readonly number[], opts: ForecastOptions)
     candidates.set(fb, { fitted, fitMs: 0, bt: [], mase: NaN, smape: NaN })
   }
 
-  const plan = planBacktest(y.length, horizon, m, opts.origins ?? 5)
+  // More origins where fits are cheap: short series need them most, as their few windows
+  // otherwise give too small a sample of errors for the interval quantile.
+  const origins = opts.origins ?? (y.length <= 200 ? 12 : y.length <= 600 ? 8 : 5)
+  const plan = planBacktest(y.length, horizon, m, origins)
   if (plan.origins.length === 0) notes.push('series too short for a backtest: intervals are rough')
   for (const [id, c] of candidates) {
     try {
@@ -393,17 +439,24 @@ export function forecastSeries(values: readonly number[], opts: ForecastOptions)
     const floor = Math.max(1e-9, (0.1 * absLevel) / y.length)
     const g = (f: number): number => Math.max(Math.abs(f), floor)
     const absErr = plan.origins.map((o, j) => chosenBt[j].map((f, h) => Math.abs(y[o + h] - f)))
-    let best: { kappa: number; q: number; scale: number[]; width: number } | undefined
-    for (const kappa of nonNegative ? [0, 0.5, 1] : [0]) {
+    let best: { kappa: number; q: number; scale: number[]; gap: number; width: number } | undefined
+    // Strictly positive series (sales, load, latency) have errors that scale with the level:
+    // κ = 1. Counts with zeros may be anywhere between (Poisson: ½), so the backtest decides.
+    const positive = y.every((v) => v > 0)
+    for (const kappa of positive ? [1] : nonNegative ? [0, 0.5, 1] : [0]) {
       const norm = chosenBt.map((row) => row.map((f) => g(f) ** kappa))
       const rel = absErr.map((row, j) => row.map((e, h) => e / norm[j][h]))
       const scale = errorScale(rel, plan.hb, horizon)
-      const scores: number[] = []
-      rel.forEach((row) => row.forEach((e, h) => scores.push(e / Math.max(scale[h], 1e-12))))
-      const q = conformalQuantile(scores, p)
+      const byOrigin = rel.map((row) => row.map((e, h) => e / Math.max(scale[h], 1e-12)))
+      const { level: adjusted, coverage } = crossConformalLevel(byOrigin, p)
+      const q = conformalQuantile(byOrigin.flat(), adjusted)
       let width = 0
       norm.forEach((row) => row.forEach((nv, h) => (width += q * scale[h] * nv)))
-      if (best === undefined || width < best.width) best = { kappa, q, scale, width }
+      // Pick the normalisation whose leave-one-origin-out coverage is nearest the level, then
+      // the narrowest: choosing by width alone overfits (every κ is calibrated in-sample).
+      const gap = Math.abs(coverage - p)
+      if (best === undefined || gap < best.gap - 0.02 || (gap < best.gap + 0.02 && width < best.width))
+        best = { kappa, q, scale, gap, width }
     }
     const { kappa, q, scale } = best!
     const stepScale = forecast.map((f, h) => scale[h] * g(f) ** kappa)
@@ -412,8 +465,15 @@ export function forecastSeries(values: readonly number[], opts: ForecastOptions)
       chosenBt[j].forEach((f, h) => signed.push((y[o + h] - f) / Math.max(scale[h] * g(f) ** kappa, 1e-12))),
     )
     calibration = { scale: stepScale, scores: signed }
-    lower = forecast.map((f, h) => f - q * stepScale[h])
-    upper = forecast.map((f, h) => f + q * stepScale[h])
+    // A backtest whose windows all happened to be error-free (a step series, a flat stretch)
+    // must not yield a zero-width interval for a series that does move: floor the half-width at
+    // a tenth of the mean one-step change (constant: growing it with h over-widens noisy counts).
+    let moves = 0
+    for (let i = 1; i < y.length; i++) moves += Math.abs(y[i] - y[i - 1])
+    const minHalf = (0.1 * moves) / Math.max(1, y.length - 1)
+    const half = stepScale.map((sc) => Math.max(q * sc, minHalf))
+    lower = forecast.map((f, h) => f - half[h])
+    upper = forecast.map((f, h) => f + half[h])
   } else {
     // no backtest possible: one-step differences as a random-walk error, widening with sqrt(h)
     const d = y.slice(1).map((v, i) => Math.abs(v - y[i]))
