@@ -9,6 +9,7 @@ const COMMANDS: Record<string, Loader> = {
   'check-config': () => import('./commands/check-config.js'),
   start: () => import('./commands/start.js'),
   gateway: () => import('./commands/gateway.js'),
+  control: () => import('./commands/control.js'),
   detect: () => import('./commands/detect.js'),
   mock: () => import('./commands/mock.js'),
   load: () => import('./commands/load.js'),

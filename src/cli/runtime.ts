@@ -17,6 +17,9 @@ import { enableProcessMetrics } from '../metrics.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
 import { busSubjects, openBus, type Bus } from '../bus/index.js' // telemetry
 import { RollupRecorder, busSpanSink, startOtlpReceiver, type OtlpReceiver } from '../telemetry/index.js' // telemetry
+import { startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
+import { seriesRoutes } from '../api/routes/series.js' // control
+import { MemoryBus } from '../bus/index.js' // control
 
 export interface StartOptions {
   configFile: string
@@ -115,6 +118,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       await admission?.close()
       await otlp?.close() // telemetry
       await recorder.close()
+      await control?.stop() // control: writes the last windows before the bus closes
       await bus.close() // telemetry
       logger.info('stopped')
       logger.flush()
@@ -159,6 +163,19 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     }
   }
 
+  // ---- control plane (embedded mode): a worker_thread fed by the MemoryBus (src/control) ------
+  // The series API below asks the worker over a MessagePort; the worker owns the SQLite store.
+  let control: EmbeddedControl | null = null
+  if (opts.mode === 'embedded' && tcfg.enabled && bus instanceof MemoryBus) {
+    // Without its control plane the gateway still proxies: log loudly and carry on.
+    control = await startEmbeddedControl({
+      config,
+      bus,
+      onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
+    }).catch((err: unknown) => (logger.error({ err }, 'control plane not started'), null))
+  }
+  const controlPlugins = control !== null ? [seriesRoutes({ source: control, windowMs: tcfg.windowMs })] : [] // control
+
   // ---- admin API ---------------------------------------------------------------------------
   const sources: AdminSources = {
     ready: () => true,
@@ -177,7 +194,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       token,
       env,
       sources,
-      plugins: limiter !== null ? [limitsRoutes({ limiter, token })] : [], // limits admin routes
+      plugins: [...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), ...controlPlugins], // limits, control
       logger,
     })
     adminUrl = admin.url

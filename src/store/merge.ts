@@ -4,7 +4,7 @@
  */
 import type { Rollup } from '../telemetry/types.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
-import { decodeSketch, emptySketch, encodeSketch } from './sketch.js'
+import { decodeSketch, emptySketch, encodeSketch, mergeInto } from './sketch.js'
 import { ALL, type StoredPoint } from './store.js'
 
 /** Series identity as a map key; parts are joined by NUL, which no config value contains. */
@@ -58,7 +58,7 @@ export function mergePoints(
     connectErrors += p.connectErrors
     bytesIn += p.bytesIn
     bytesOut += p.bytesOut
-    if (p.latencySketch.byteLength > 0) sketch.merge(decodeSketch(p.latencySketch))
+    if (p.latencySketch.byteLength > 0) mergeInto(sketch, decodeSketch(p.latencySketch))
   }
   return {
     series,

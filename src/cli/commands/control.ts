@@ -1,0 +1,82 @@
+/**
+ * @module `vigil control --config FILE`: the control plane alone (scaled-out mode): consumes
+ * rollups and spans from the bus (NATS JetStream), stores them (PostgreSQL), and serves the
+ * series API on its own admin port (`control.admin`).
+ */
+import pino from 'pino'
+import { createAdminServer, resolveAdminToken, type AdminSources } from '../../api/index.js'
+import { seriesRoutes } from '../../api/routes/series.js'
+import { openBus } from '../../bus/index.js'
+import { loadConfig } from '../../config/index.js'
+import { startControlPlane } from '../../control/index.js'
+import { enableProcessMetrics } from '../../metrics.js'
+import { parseFlags } from '../args.js'
+import type { Command } from '../command.js'
+
+const usage = `usage: vigil control [--config vigil.yaml]
+
+Runs the control plane for scaled-out deployments: consumes the rollups and spans that
+\`vigil gateway\` processes publish on the bus (bus.kind: nats), merges each series' window across
+gateways, stores it (store.kind: postgres) and serves GET /api/series and
+GET /api/series/:key/points on control.admin (default 127.0.0.1:8082).
+SIGTERM writes the pending windows, acks them and exits 0; after a crash the bus redelivers
+whatever was not yet written, and writes are idempotent, so nothing is lost or double counted.`
+
+export const command: Command = {
+  summary: 'run the control plane only (scaled-out mode)',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags(
+      argv,
+      { config: { type: 'string', short: 'c', default: 'vigil.yaml' } },
+      usage,
+    )
+    const logger = pino({ name: 'vigil-control' }, pino.destination({ dest: 2, sync: true }))
+    const config = loadConfig(values.config as string)
+    enableProcessMetrics()
+    if (config.bus.kind === 'memory')
+      logger.warn('bus.kind is memory: a separate `vigil control` receives nothing; use bus.kind: nats')
+    const bus = await openBus(config.bus, { name: 'vigil-control' })
+    const cp = await startControlPlane(config, bus, {
+      onError: (err, what) => logger.error({ err, what }, 'control plane error'),
+    })
+    const sources: AdminSources = {
+      ready: () => true,
+      routes: () => [],
+      services: () => [],
+      reload: async () => ({
+        ok: false,
+        problems: ['vigil control has no route table; restart it to apply config'],
+      }),
+    }
+    const token = resolveAdminToken(config.admin.token) ?? ''
+    const admin = await createAdminServer({
+      host: config.control.admin.host,
+      port: config.control.admin.port,
+      token,
+      sources,
+      plugins: [seriesRoutes({ source: cp.plane, windowMs: config.telemetry.windowMs })],
+      logger,
+    })
+    logger.info(
+      { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind },
+      'vigil control ready',
+    )
+    const stop = async (signal: string) => {
+      logger.info({ signal }, 'stopping: writing pending windows')
+      try {
+        await admin.close()
+        await cp.stop()
+        await bus.close()
+        logger.info('stopped')
+        process.exit(0)
+      } catch (err) {
+        logger.error({ err }, 'shutdown failed')
+        process.exit(1)
+      }
+    }
+    process.once('SIGTERM', (s) => void stop(s))
+    process.once('SIGINT', (s) => void stop(s))
+    return new Promise<number>(() => {})
+  },
+}

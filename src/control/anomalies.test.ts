@@ -1,0 +1,172 @@
+/** @module Tests of live anomaly detection: synthetic windows through the hook, events stored and queried. */
+import { describe, expect, it } from 'vitest'
+import type { EventQuery, StoredEvent } from '../store/index.js'
+import { LiveAnomalies, type AnomalyRecord } from './anomalies.js'
+import type { SeriesPoint } from './points.js'
+
+const STEP = 10_000
+const T0 = 1_700_000_000_000
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32
+}
+
+function point(i: number, o: { count: number; p50: number; errors?: number }): SeriesPoint {
+  const errors = o.errors ?? 0
+  return {
+    startMs: T0 + i * STEP,
+    durationMs: STEP,
+    count: o.count,
+    ratePerSec: o.count / 10,
+    errorRatio: errors / o.count,
+    limitedRatio: 0,
+    timeouts: 0,
+    connectErrors: 0,
+    statusClass: [0, o.count - errors, 0, 0, errors],
+    bytesIn: 0,
+    bytesOut: 0,
+    p50: o.p50,
+    p95: o.p50 * 1.8,
+    p99: o.p50 * 2.5,
+    sources: 1,
+  }
+}
+
+/** An in-memory Store events table with the port's semantics (newest first, kind and range filters). */
+function memoryEvents() {
+  const rows: StoredEvent[] = []
+  return {
+    rows,
+    appendEvents: (ev: readonly StoredEvent[]) => {
+      for (const e of ev) rows.push({ ...e, id: rows.length + 1, payload: structuredClone(e.payload) })
+      return Promise.resolve()
+    },
+    queryEvents: (q: EventQuery = {}) =>
+      Promise.resolve(
+        rows
+          .filter(
+            (e) =>
+              (q.kind === undefined || e.kind === q.kind) &&
+              (q.fromMs === undefined || e.atMs >= q.fromMs) &&
+              (q.toMs === undefined || e.atMs < q.toMs),
+          )
+          .reverse()
+          .slice(0, q.limit ?? 100),
+      ),
+  }
+}
+
+const route = { service: 'orders', route: '/api/orders', env: 'prod' }
+
+function feed(live: LiveAnomalies, n: number, spikeAt: number[] = [], seed = 7): void {
+  const r = rng(seed)
+  for (let i = 0; i < n; i++) {
+    const count = Math.round(1000 + (r() - 0.5) * 60)
+    const p50 = spikeAt.includes(i) ? 400 : 40 + (r() - 0.5) * 4
+    live.hook(route, point(i, { count, p50, errors: r() < 0.5 ? 1 : 0 }), { correction: false })
+  }
+}
+
+describe('LiveAnomalies', () => {
+  it('a stable series opens no anomaly', async () => {
+    const store = memoryEvents()
+    const live = new LiveAnomalies({ store })
+    feed(live, 700)
+    await live.flush()
+    expect(live.stats.opened).toBe(0)
+    expect(store.rows).toHaveLength(0)
+    expect(await live.anomalies({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, state: 'all' })).toEqual([])
+  })
+
+  it('a latency spike opens one anomaly per latency metric, explained, and it resolves', async () => {
+    const store = memoryEvents()
+    const live = new LiveAnomalies({ store })
+    const events: [AnomalyRecord, string][] = []
+    live.on('anomaly', (r: AnomalyRecord, t: string) => events.push([r, t]))
+    const spike = [500, 501, 502]
+    feed(live, 503, spike)
+    await live.flush()
+    const open = await live.anomalies({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, state: 'open' })
+    const latency = open.filter((a) => ['p50', 'p95', 'p99'].includes(a.metric))
+    expect(latency.length).toBeGreaterThanOrEqual(1)
+    const p = latency[0]
+    expect(p.key).toBe('orders|/api/orders|prod')
+    expect(p.openedAtMs).toBe(T0 + 500 * STEP)
+    expect(p.observed).toBeGreaterThan(p.high)
+    expect(p.expected).toBeLessThan(p.observed / 3)
+    // hysteresis: three anomalous windows, one record per metric
+    const metrics = open.map((a) => a.metric)
+    expect(new Set(metrics).size).toBe(metrics.length)
+    expect(store.rows.filter((e) => e.kind === 'anomaly.opened')).toHaveLength(open.length)
+
+    // back to normal: every open anomaly resolves once, after the quiet period
+    const r = rng(99)
+    for (let i = 503; i < 560; i++)
+      live.hook(route, point(i, { count: 1000, p50: 40 + (r() - 0.5) * 4 }), { correction: false })
+    await live.flush()
+    expect(await live.anomalies({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, state: 'open' })).toEqual([])
+    const all = await live.anomalies({ fromMs: T0, toMs: T0 + 1000 * STEP, state: 'all' })
+    expect(all.length).toBe(open.length)
+    for (const a of all) {
+      expect(a.state).toBe('resolved')
+      expect(a.resolvedAtMs).toBeGreaterThan(a.openedAtMs)
+    }
+    expect(store.rows.filter((e) => e.kind === 'anomaly.resolved')).toHaveLength(open.length)
+    expect(events.filter(([, t]) => t === 'opened')).toHaveLength(open.length)
+    expect(events.filter(([, t]) => t === 'resolved')).toHaveLength(open.length)
+
+    // a fresh instance on the same store still answers from the events table
+    const again = new LiveAnomalies({ store })
+    const stored = await again.anomalies({
+      fromMs: T0,
+      toMs: T0 + 1000 * STEP,
+      service: 'orders',
+      state: 'all',
+    })
+    expect(stored.map((a) => a.id).sort()).toEqual(all.map((a) => a.id).sort())
+    expect(stored.every((a) => a.state === 'resolved' && a.resolvedAtMs !== null)).toBe(true)
+    expect(
+      await again.anomalies({ fromMs: T0, toMs: T0 + 1000 * STEP, service: 'other', state: 'all' }),
+    ).toEqual([])
+  })
+
+  it('an aggregate anomaly names the child route that caused it', async () => {
+    const live = new LiveAnomalies()
+    const r = rng(3)
+    const a = { service: 'orders', route: '/a', env: 'prod' }
+    const b = { service: 'orders', route: '/b', env: 'prod' }
+    const svc = { service: 'orders', route: '*', env: 'prod' }
+    for (let i = 0; i < 503; i++) {
+      const ca = Math.round(500 + (r() - 0.5) * 40)
+      const cb = i >= 500 ? 5000 : Math.round(500 + (r() - 0.5) * 40)
+      const pa = point(i, { count: ca, p50: 40 })
+      const pb = point(i, { count: cb, p50: 40 })
+      live.hook(a, pa, { correction: false })
+      live.hook(b, pb, { correction: false })
+      live.hook(svc, point(i, { count: ca + cb, p50: 40 }), { correction: false })
+    }
+    const rate = live.openAnomalies().find((x) => x.key === 'orders|*|prod' && x.metric === 'rate')
+    expect(rate).toBeDefined()
+    expect(rate!.level).toBe('service')
+    expect(rate!.children[0].key).toBe('orders|/b|prod')
+    expect(rate!.children[0].share).toBeGreaterThan(0.8)
+  })
+
+  it('keeps detector state for at most maxSeries series, evicting the least recently seen', () => {
+    const live = new LiveAnomalies({ maxSeries: 3 })
+    for (let s = 0; s < 5; s++)
+      live.hook({ service: `s${s}`, route: '/x', env: 'e' }, point(0, { count: 10, p50: 5 }), {
+        correction: false,
+      })
+    expect(live.seriesCount).toBe(3)
+    expect(live.stats.evicted).toBe(2)
+  })
+
+  it('does not feed corrections to the detectors again', () => {
+    const live = new LiveAnomalies()
+    live.hook(route, point(0, { count: 10, p50: 5 }), { correction: true })
+    expect(live.stats.windows).toBe(0)
+    expect(live.seriesCount).toBe(0)
+  })
+})

@@ -1,0 +1,340 @@
+/**
+ * @module Live anomaly detection: a window hook that runs the detector bank (`SeriesEnsemble`,
+ * src/detect) on every series' rate, 5xx errors (binomial tail given the requests), p50/p95/p99
+ * and 429 ratio, turns its hysteresis transitions into anomaly records (one incident: one
+ * `anomaly.opened`, then one `anomaly.resolved`), emits them in process, stores them as Store
+ * events and answers `GET /api/anomalies`.
+ *
+ * ```
+ * window hook ─▶ bank per series (LRU, maxSeries) ─▶ raised / cleared
+ *                  ▲ children: route points of this window (for {service, env}),      │
+ *                  │           service points (for global)                             ▼
+ *                                          open map ─▶ emitter 'anomaly' + store events (batched)
+ * ```
+ */
+import { EventEmitter } from 'node:events'
+import {
+  SeriesEnsemble,
+  type AnomalySignal,
+  type ChildContribution,
+  type MetricPoint,
+} from '../detect/index.js'
+import type { EventQuery, StoredEvent } from '../store/index.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import type { WindowClosedContext } from './control-plane.js'
+import type { SeriesPoint } from './points.js'
+import { formatSeriesKey, seriesLevel } from './series-key.js'
+
+export const ANOMALY_OPENED = 'anomaly.opened'
+export const ANOMALY_RESOLVED = 'anomaly.resolved'
+
+/** One anomaly (one incident on one metric of one series), as the API serves it. */
+export interface AnomalyRecord {
+  /** `<series key>#<metric>#<openedAtMs>` */
+  id: string
+  key: string
+  series: SeriesKey
+  level: 'route' | 'service' | 'global'
+  /** rate, errors, p50, p95, p99, limitedRatio, or joint (rate, error ratio and p95 together) */
+  metric: string
+  state: 'open' | 'resolved'
+  /** start of the window that raised it */
+  openedAtMs: number
+  /** end of the window that cleared it */
+  resolvedAtMs: number | null
+  /** the explanation at the window that raised it */
+  observed: number
+  expected: number
+  /** the expected band [low, high] */
+  low: number
+  high: number
+  score: number
+  /** the detector with the strongest evidence */
+  detector: string
+  /** calibrated −log10 p per detector */
+  evidence: Readonly<Record<string, number>>
+  /** for aggregate series: the children (routes, or {service, env} series) that contributed most */
+  children: readonly ChildContribution[]
+}
+
+export interface AnomalyQuery {
+  fromMs: number
+  toMs: number
+  service?: string
+  env?: string
+  state: 'open' | 'all'
+}
+
+/** What the anomalies API asks; implemented by LiveAnomalies and the embedded worker's client. */
+export interface AnomalySource {
+  anomalies(q: AnomalyQuery): Promise<AnomalyRecord[]>
+}
+
+/** The part of the Store port this module uses. */
+export interface AnomalyStore {
+  appendEvents(events: readonly StoredEvent[]): Promise<void>
+  queryEvents(q?: EventQuery): Promise<StoredEvent[]>
+}
+
+export interface LiveAnomaliesOptions {
+  store?: AnomalyStore
+  /** series with detector state; the least recently seen is evicted beyond it; default 10,000 */
+  maxSeries?: number
+  /** points of history per metric; default 512 */
+  historySize?: number
+  /** window length (for season snapping); default 10 s */
+  stepMs?: number
+  raiseAt?: number
+  clearAt?: number
+  clearAfter?: number
+  seed?: number
+  /** resolved anomalies kept in memory for queries without a store; default 1,000 */
+  keepResolved?: number
+  onError?: (err: Error, what: string) => void
+}
+
+/** Detector input from a merged point; a window without requests has no latency (NaN: not learned). */
+export function toMetricPoint(p: SeriesPoint): MetricPoint {
+  return {
+    rate: p.ratePerSec,
+    errorRatio: p.errorRatio,
+    p50: p.p50 ?? Number.NaN,
+    p95: p.p95 ?? Number.NaN,
+    p99: p.p99 ?? Number.NaN,
+    limitedRatio: p.limitedRatio,
+    requests: p.count,
+    errors: p.statusClass[4],
+  }
+}
+
+interface Children {
+  startMs: number
+  points: Record<string, MetricPoint>
+}
+
+const MAX_QUERY_EVENTS = 10_000
+
+/**
+ * Register `hook` with `ControlPlane.onWindowClosed`. Listen to `'anomaly'` events
+ * (`(record, transition: 'opened' | 'resolved')`) to forward signals (the bus, alerts).
+ *
+ * The store writes route-level points of a window before their `{service, env}` and global
+ * roll-ups (src/store/merge.ts), so when an aggregate point arrives its children of the same
+ * window are already here for attribution.
+ */
+export class LiveAnomalies extends EventEmitter {
+  readonly #o: Required<Omit<LiveAnomaliesOptions, 'store' | 'onError'>> &
+    Pick<LiveAnomaliesOptions, 'store' | 'onError'>
+  /** insertion order = recency (re-inserted on each point), so the first key is the LRU */
+  readonly #banks = new Map<string, SeriesEnsemble>()
+  readonly #open = new Map<string, AnomalyRecord>()
+  readonly #resolved: AnomalyRecord[] = []
+  readonly #children = new Map<string, Children>()
+  #pending: StoredEvent[] = []
+  #writing: Promise<void> = Promise.resolve()
+  readonly stats = { windows: 0, opened: 0, resolved: 0, evicted: 0, storeErrors: 0 }
+
+  constructor(opts: LiveAnomaliesOptions = {}) {
+    super()
+    this.#o = {
+      maxSeries: 10_000,
+      historySize: 512,
+      stepMs: 10_000,
+      raiseAt: 0.5,
+      clearAt: 0.3,
+      clearAfter: 10,
+      seed: 42,
+      keepResolved: 1_000,
+      ...opts,
+    }
+  }
+
+  /** Series with detector state now. */
+  get seriesCount(): number {
+    return this.#banks.size
+  }
+
+  /** The window hook. Corrections (a late rollup replacing a point) are not fed again: the bank learned the window once. */
+  readonly hook = (series: SeriesKey, point: SeriesPoint, ctx: WindowClosedContext): void => {
+    if (ctx.correction) return
+    this.stats.windows++
+    const key = formatSeriesKey(series)
+    const level = seriesLevel(series)
+    const metrics = toMetricPoint(point)
+    if (level === 'route')
+      this.#addChild(formatSeriesKey({ ...series, route: '*' }), key, point.startMs, metrics)
+    else if (level === 'service') this.#addChild('*|*|*', key, point.startMs, metrics)
+    const kids = this.#children.get(key)
+    const children = level !== 'route' && kids?.startMs === point.startMs ? kids.points : undefined
+    const step = this.#bank(key).step(metrics, children)
+    for (const s of step.signals) this.#transition(key, series, level, point, s)
+    if (this.#pending.length > 0) this.#flushSoon()
+  }
+
+  #addChild(parent: string, child: string, startMs: number, m: MetricPoint): void {
+    let c = this.#children.get(parent)
+    if (c === undefined || c.startMs !== startMs) {
+      if (c === undefined && this.#children.size >= this.#o.maxSeries) {
+        const oldest = this.#children.keys().next().value as string
+        this.#children.delete(oldest)
+      }
+      c = { startMs, points: {} }
+      this.#children.set(parent, c)
+    }
+    c.points[child] = m
+  }
+
+  #bank(key: string): SeriesEnsemble {
+    let b = this.#banks.get(key)
+    if (b !== undefined) {
+      this.#banks.delete(key)
+      this.#banks.set(key, b)
+      return b
+    }
+    if (this.#banks.size >= this.#o.maxSeries) {
+      const lru = this.#banks.keys().next().value as string
+      this.#banks.delete(lru)
+      this.stats.evicted++
+      // its open anomalies can never clear now: resolve them rather than leave them open forever
+      for (const [id, r] of this.#open) if (r.key === lru) this.#resolve(id, r, r.openedAtMs)
+    }
+    b = new SeriesEnsemble({
+      seed: this.#o.seed,
+      historySize: this.#o.historySize,
+      stepMs: this.#o.stepMs,
+      alarm: { raiseAt: this.#o.raiseAt, clearAt: this.#o.clearAt, clearAfter: this.#o.clearAfter },
+    })
+    this.#banks.set(key, b)
+    return b
+  }
+
+  #transition(
+    key: string,
+    series: SeriesKey,
+    level: AnomalyRecord['level'],
+    point: SeriesPoint,
+    s: AnomalySignal,
+  ): void {
+    const openId = `${key}#${s.metric}`
+    if (s.state === 'raised') {
+      const r: AnomalyRecord = {
+        id: `${openId}#${point.startMs}`,
+        key,
+        series,
+        level,
+        metric: s.metric,
+        state: 'open',
+        openedAtMs: point.startMs,
+        resolvedAtMs: null,
+        observed: s.observed,
+        expected: s.expected,
+        low: s.low,
+        high: s.high,
+        score: s.score,
+        detector: s.detector,
+        evidence: s.evidence,
+        children: s.children,
+      }
+      this.#open.set(openId, r)
+      this.stats.opened++
+      this.#pending.push({
+        atMs: r.openedAtMs,
+        kind: ANOMALY_OPENED,
+        actor: 'control',
+        subject: key,
+        payload: r,
+      })
+      this.emit('anomaly', r, 'opened')
+      return
+    }
+    const r = this.#open.get(openId)
+    if (r !== undefined) this.#resolve(openId, r, point.startMs + point.durationMs)
+  }
+
+  #resolve(openId: string, open: AnomalyRecord, atMs: number): void {
+    this.#open.delete(openId)
+    const r: AnomalyRecord = { ...open, state: 'resolved', resolvedAtMs: atMs }
+    this.#resolved.push(r)
+    if (this.#resolved.length > this.#o.keepResolved) this.#resolved.shift()
+    this.stats.resolved++
+    this.#pending.push({
+      atMs,
+      kind: ANOMALY_RESOLVED,
+      actor: 'control',
+      subject: r.key,
+      payload: { id: r.id, resolvedAtMs: atMs },
+    })
+    this.emit('anomaly', r, 'resolved')
+  }
+
+  #flushSoon(): void {
+    const store = this.#o.store
+    if (store === undefined) {
+      this.#pending = []
+      return
+    }
+    const batch = this.#pending
+    this.#pending = []
+    this.#writing = this.#writing.then(() =>
+      store.appendEvents(batch).catch((err: Error) => {
+        this.stats.storeErrors++
+        this.#o.onError?.(err, 'anomaly events')
+      }),
+    )
+  }
+
+  /** Resolves once the events emitted so far are stored. */
+  flush(): Promise<void> {
+    return this.#writing
+  }
+
+  /** Anomalies open now, newest first. */
+  openAnomalies(): AnomalyRecord[] {
+    return [...this.#open.values()].sort((a, b) => b.openedAtMs - a.openedAtMs)
+  }
+
+  /**
+   * Anomalies opened in [fromMs, toMs) (plus, for `state: 'all'`, their resolution), and every
+   * anomaly open now whatever its start; newest first. Reads the store when there is one, so
+   * history survives a restart; otherwise the last `keepResolved` in memory.
+   */
+  async anomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
+    await this.#writing
+    const match = (r: AnomalyRecord) =>
+      (q.service === undefined || r.series.service === q.service) &&
+      (q.env === undefined || r.series.env === q.env)
+    const byId = new Map<string, AnomalyRecord>()
+    for (const r of this.#open.values()) if (match(r)) byId.set(r.id, r)
+    if (q.state === 'all') {
+      const inRange = (r: AnomalyRecord) => r.openedAtMs >= q.fromMs && r.openedAtMs < q.toMs && match(r)
+      const store = this.#o.store
+      if (store !== undefined) {
+        const opened = await store.queryEvents({
+          kind: ANOMALY_OPENED,
+          fromMs: q.fromMs,
+          toMs: q.toMs,
+          limit: MAX_QUERY_EVENTS,
+        })
+        const resolved = await store.queryEvents({
+          kind: ANOMALY_RESOLVED,
+          fromMs: q.fromMs,
+          limit: MAX_QUERY_EVENTS,
+        })
+        const endOf = new Map<string, number>()
+        for (const e of resolved) {
+          const p = e.payload as { id: string; resolvedAtMs: number }
+          endOf.set(p.id, p.resolvedAtMs)
+        }
+        for (const e of opened) {
+          const r = e.payload as AnomalyRecord
+          if (!inRange(r) || byId.has(r.id)) continue
+          const end = endOf.get(r.id)
+          // stored as open but no longer open here and no resolution stored: a restart lost it
+          byId.set(r.id, { ...r, state: 'resolved', resolvedAtMs: end ?? null })
+        }
+      }
+      for (const r of this.#resolved) if (inRange(r)) byId.set(r.id, r)
+    }
+    return [...byId.values()].sort((a, b) => b.openedAtMs - a.openedAtMs)
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * @module Embedded mode, main-thread side: starts the control plane in a worker_thread, feeds it
+ * the process's MemoryBus over a MessagePort, and answers the series API by asking the worker
+ * (request/response over a second port). The worker owns the SQLite store; the main thread never
+ * opens it, so there is one writer and no lock contention.
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { MessageChannel, Worker } from 'node:worker_threads'
+import type { MemoryBus } from '../bus/index.js'
+import type { Config } from '../config/index.js'
+import { VGL_ERR_CONTROL_UNAVAILABLE, VigilError } from '../errors.js'
+import type { SeriesSource, SeriesSummary } from './control-plane.js'
+import type { SeriesPoint } from './points.js'
+
+type RpcCall =
+  | { op: 'listSeries' }
+  | { op: 'points'; key: string; fromMs: number; toMs: number; stepMs: number }
+  | { op: 'stop' }
+
+export type RpcRequest = RpcCall & { id: number }
+
+export type RpcResponse =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
+
+export interface EmbeddedControl extends SeriesSource {
+  /** graceful: the worker writes its pending windows, closes the store and exits */
+  stop(): Promise<void>
+}
+
+export interface EmbeddedControlOptions {
+  config: Config
+  bus: MemoryBus
+  onError?: (what: string, message: string) => void
+  /** worker grace period; default min(control.graceMs, 1000): one gateway, in process, nothing arrives late */
+  graceMs?: number
+  timeoutMs?: number
+}
+
+/** Starts the worker and resolves once it consumes the bus. */
+export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promise<EmbeddedControl> {
+  const busChannel = new MessageChannel()
+  const rpc = new MessageChannel()
+  const stopServing = opts.bus.serve(busChannel.port1)
+  const worker = new Worker(workerUrl(), {
+    workerData: {
+      config: opts.config,
+      busPort: busChannel.port2,
+      rpcPort: rpc.port2,
+      graceMs: opts.graceMs ?? Math.min(opts.config.control.graceMs, 1_000),
+    },
+    transferList: [busChannel.port2, rpc.port2],
+  })
+  const timeoutMs = opts.timeoutMs ?? 30_000
+  let nextId = 1
+  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  let dead: Error | null = null
+  const failAll = (err: Error) => {
+    dead = err
+    for (const w of waiting.values()) w.reject(err)
+    waiting.clear()
+  }
+  rpc.port1.on('message', (res: RpcResponse) => {
+    const w = waiting.get(res.id)
+    if (w === undefined) return
+    waiting.delete(res.id)
+    if (res.ok) w.resolve(res.value)
+    else w.reject(new VigilError(res.error.code, res.error.message, res.error.statusCode))
+  })
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { type: string; what?: string; message?: string }) => {
+      if (m.type === 'ready') resolve()
+      else if (m.type === 'error') opts.onError?.(m.what ?? '', m.message ?? '')
+    })
+    worker.once('error', (err) => {
+      failAll(VGL_ERR_CONTROL_UNAVAILABLE(err.message))
+      reject(err)
+    })
+    worker.once('exit', (code) => {
+      failAll(VGL_ERR_CONTROL_UNAVAILABLE(`the control-plane worker exited with code ${code}`))
+      reject(VGL_ERR_CONTROL_UNAVAILABLE(`the control-plane worker exited with code ${code}`))
+    })
+  })
+  worker.unref()
+  rpc.port1.unref()
+
+  const call = <T>(req: RpcCall): Promise<T> => {
+    if (dead !== null) return Promise.reject(dead)
+    const id = nextId++
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting.delete(id)
+        reject(VGL_ERR_CONTROL_UNAVAILABLE(`no answer within ${timeoutMs} ms`))
+      }, timeoutMs)
+      waiting.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v as T)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      })
+      rpc.port1.postMessage({ ...req, id })
+    })
+  }
+
+  let stopping: Promise<void> | null = null
+  return {
+    listSeries: () => call<SeriesSummary[]>({ op: 'listSeries' }),
+    points: (key, fromMs, toMs, stepMs) => call<SeriesPoint[]>({ op: 'points', key, fromMs, toMs, stepMs }),
+    stop: () =>
+      (stopping ??= (async () => {
+        // The recorder's last rollups travel on the bus port, the stop request on another;
+        // ports do not order against each other, so give the bus a moment to deliver first.
+        await new Promise((r) => setTimeout(r, 200))
+        if (dead === null) await call({ op: 'stop' }).catch(() => {})
+        stopServing()
+        rpc.port1.close()
+        await worker.terminate()
+      })()),
+  }
+}
+
+/**
+ * The compiled worker script. Under a TypeScript test runner this module is `src/control/*.ts`
+ * and Node cannot start a .ts worker, so it falls back to the build in `dist/`.
+ */
+function workerUrl(): URL {
+  const here = new URL('./worker.js', import.meta.url)
+  if (!import.meta.url.endsWith('.ts')) return here
+  const built = new URL(import.meta.url.replace(/\/src\/control\/[^/]+\.ts$/, '/dist/control/worker.js'))
+  if (!existsSync(fileURLToPath(built)))
+    throw VGL_ERR_CONTROL_UNAVAILABLE(`the worker is not built (${fileURLToPath(built)}); run npm run build`)
+  return built
+}

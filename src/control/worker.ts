@@ -1,0 +1,58 @@
+/**
+ * @module The embedded control plane's worker_thread entry: consumes the main thread's MemoryBus
+ * over a MessagePort, stores in SQLite, and answers series queries over a second port, so model
+ * fitting and store writes never block proxying.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
+import { MemoryBus } from '../bus/index.js'
+import type { Config } from '../config/index.js'
+import { isVigilError } from '../errors.js'
+import type { RpcRequest, RpcResponse } from './embedded.js'
+import { startControlPlane } from './start.js'
+
+interface Data {
+  config: Config
+  busPort: MessagePort
+  rpcPort: MessagePort
+  graceMs: number
+}
+
+const { config, busPort, rpcPort, graceMs } = workerData as Data
+const bus = MemoryBus.overPort(busPort)
+const cp = await startControlPlane(config, bus, {
+  graceMs,
+  onError: (err, what) => parentPort?.postMessage({ type: 'error', what, message: err.message }),
+})
+
+rpcPort.on('message', (req: RpcRequest) => {
+  const reply = (res: RpcResponse) => rpcPort.postMessage(res)
+  const run = async (): Promise<unknown> => {
+    switch (req.op) {
+      case 'listSeries':
+        return cp.plane.listSeries()
+      case 'points':
+        return cp.plane.points(req.key, req.fromMs, req.toMs, req.stepMs)
+      case 'stop':
+        await cp.stop()
+        await bus.close()
+        return null
+    }
+  }
+  run().then(
+    (value) => {
+      reply({ id: req.id, ok: true, value })
+      if (req.op === 'stop') rpcPort.close()
+    },
+    (err: Error) =>
+      reply({
+        id: req.id,
+        ok: false,
+        error: {
+          code: isVigilError(err) ? err.code : 'VGL_ERR_CONTROL_UNAVAILABLE',
+          message: err.message,
+          statusCode: isVigilError(err) ? err.statusCode : 503,
+        },
+      }),
+  )
+})
+parentPort?.postMessage({ type: 'ready' })
