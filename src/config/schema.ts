@@ -3,6 +3,7 @@ import { METHODS } from 'node:http'
 import { z } from 'zod'
 import { limitsSchema, routeLimitSchema } from './limits-schema.js'
 import { busSchema, controlSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
+import { detectSchema, forecastSchema } from './control-live-schema.js' // live detect/forecast
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
@@ -142,6 +143,8 @@ export const configSchema = z.strictObject({
   bus: busSchema,
   store: storeSchema,
   control: controlSchema,
+  detect: detectSchema, // live anomaly detection (src/control/anomalies.ts)
+  forecast: forecastSchema, // live forecasting (src/control/forecasts.ts)
 })
 
 export type Config = z.infer<typeof configSchema>

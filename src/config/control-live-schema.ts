@@ -1,0 +1,47 @@
+/** @module The `detect:` and `forecast:` sections of vigil.yaml: live anomaly detection and forecasting in the control plane (src/control/anomalies.ts, src/control/forecasts.ts). */
+import { z } from 'zod'
+
+/** The `detect:` section: the detector bank run on every series each closed window. */
+export const detectSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** series with detector state at once; the least recently seen is evicted beyond it */
+    maxSeries: z.number().int().min(1).default(10_000),
+    /** points of history per metric per series (memory: ~ 6 metrics × this × 8 bytes × a few) */
+    historySize: z.number().int().min(64).max(8192).default(512),
+    /** hysteresis: raise at this score, clear after `clearAfter` windows below `clearAt` */
+    raiseAt: z.number().min(0).max(1).default(0.5),
+    clearAt: z.number().min(0).max(1).default(0.3),
+    clearAfter: z.number().int().min(1).default(10),
+  })
+  .prefault({})
+
+/** The `forecast:` section: scheduled refits per series and failure thresholds. */
+export const forecastSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** each series is refitted every this many of its windows (spread by a hash of the key) */
+    refitEveryWindows: z.number().int().min(1).default(30),
+    /** default horizon in windows; `?horizon=` may ask up to maxHorizon */
+    horizon: z.number().int().min(1).default(30),
+    maxHorizon: z.number().int().min(1).max(10_000).default(360),
+    /** interval level in percent */
+    level: z.number().min(50).max(99).default(80),
+    /** windows of history needed before a series is forecast */
+    minHistory: z.number().int().min(3).default(30),
+    /** series whose latest forecast is kept in memory (least recently fitted evicted) */
+    maxSeries: z.number().int().min(1).default(2_000),
+    /** fitting time per loop tick; due refits beyond it wait for the next tick */
+    budgetMsPerTick: z.number().int().min(1).default(200),
+    /** failure forecasts: P(error ratio / p95 crosses these within the horizon) */
+    thresholds: z
+      .strictObject({
+        errorRatio: z.number().gt(0).lt(1).default(0.05),
+        p95Ms: z.number().positive().default(1_000),
+      })
+      .prefault({}),
+  })
+  .prefault({})
+
+export type DetectConfig = z.infer<typeof detectSchema>
+export type ForecastConfig = z.infer<typeof forecastSchema>
