@@ -1,0 +1,94 @@
+/** Helpers for the control-plane integration tests: build once, spawn CLI processes, poll. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const root = join(import.meta.dirname, '../..')
+
+/** The CLI runs compiled code; build it (type errors elsewhere in the tree do not stop emit). */
+export function buildOnce(): void {
+  spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'ignore',
+  })
+  if (!existsSync(join(root, 'dist/control/worker.js')))
+    throw new Error('build failed: dist/control/worker.js missing')
+}
+
+export interface Spawned {
+  child: ChildProcess
+  log: () => string
+  /** the first capture group of the first log line matching `re` */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<string>
+}
+
+export function spawnVigil(args: string[], env: Record<string, string> = {}): Spawned {
+  const child = spawn(process.execPath, [join(root, 'bin/vigil.js'), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let log = ''
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()))
+  return {
+    child,
+    log: () => log,
+    waitFor: (re, timeoutMs = 60_000) =>
+      new Promise((resolve, reject) => {
+        const until = Date.now() + timeoutMs
+        const check = () => {
+          const m = re.exec(log)
+          if (m) return resolve(m[1])
+          if (child.exitCode !== null || child.signalCode !== null)
+            return reject(new Error(`vigil exited (${child.exitCode ?? child.signalCode}):\n${log}`))
+          if (Date.now() > until) return reject(new Error(`timed out waiting for ${re}:\n${log}`))
+          setTimeout(check, 50)
+        }
+        check()
+      }),
+  }
+}
+
+export function exitOf(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve()
+    else child.once('exit', () => resolve())
+  })
+}
+
+export async function poll<T>(
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs
+  let last: T | undefined
+  for (;;) {
+    try {
+      last = await fn()
+      if (ok(last)) return last
+    } catch {
+      // not ready yet
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+/** Sends n GET requests, `concurrency` at a time; resolves to the statuses. */
+export async function send(url: string, n: number, concurrency = 10): Promise<number[]> {
+  const statuses: number[] = []
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++
+        const res = await fetch(url)
+        await res.arrayBuffer()
+        statuses.push(res.status)
+      }
+    }),
+  )
+  return statuses
+}
