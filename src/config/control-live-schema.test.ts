@@ -25,6 +25,7 @@ describe('detect: and forecast: config', () => {
       horizon: 30,
       maxHorizon: 360,
       level: 80,
+      candidates: ['naive', 'snaive', 'drift', 'ets', 'theta'],
       minHistory: 30,
       maxSeries: 2_000,
       budgetMsPerTick: 200,

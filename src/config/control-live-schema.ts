@@ -27,6 +27,14 @@ export const forecastSchema = z
     maxHorizon: z.number().int().min(1).max(10_000).default(360),
     /** interval level in percent */
     level: z.number().min(50).max(99).default(80),
+    /**
+     * model families backtested per series; arima and prophet are far costlier (~10x per fit),
+     * add them for few series only
+     */
+    candidates: z
+      .array(z.enum(['naive', 'snaive', 'drift', 'ets', 'theta', 'arima', 'prophet']))
+      .min(1)
+      .default(['naive', 'snaive', 'drift', 'ets', 'theta']),
     /** windows of history needed before a series is forecast */
     minHistory: z.number().int().min(3).default(30),
     /** series whose latest forecast is kept in memory (least recently fitted evicted) */

@@ -1,0 +1,156 @@
+/** @module Tests of live forecasting: scheduled refits spread over windows, stored forecast events, the served answer. */
+import { describe, expect, it } from 'vitest'
+import type { StoredEvent } from '../store/index.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import { LiveForecasts, toGrid, type ForecastReady } from './forecasts.js'
+import type { SeriesPoint } from './points.js'
+import { formatSeriesKey } from './series-key.js'
+
+const STEP = 10_000
+const T0 = 1_700_000_000_000
+
+function point(i: number, rate: number, errors = 0, p95 = 50): SeriesPoint {
+  const count = Math.round(rate * 10)
+  return {
+    startMs: T0 + i * STEP,
+    durationMs: STEP,
+    count,
+    ratePerSec: count / 10,
+    errorRatio: count > 0 ? errors / count : 0,
+    limitedRatio: 0,
+    timeouts: 0,
+    connectErrors: 0,
+    statusClass: [0, count - errors, 0, 0, errors],
+    bytesIn: 0,
+    bytesOut: 0,
+    p50: p95 / 2,
+    p95,
+    p99: p95 * 1.3,
+    sources: 1,
+  }
+}
+
+function setup(n: number, opts: Partial<ConstructorParameters<typeof LiveForecasts>[0]> = {}) {
+  const history = new Map<string, SeriesPoint[]>()
+  const events: StoredEvent[] = []
+  const live = new LiveForecasts({
+    stepMs: STEP,
+    history: (s: SeriesKey) => Promise.resolve(history.get(formatSeriesKey(s)) ?? []),
+    store: { appendEvents: (ev) => (events.push(...ev), Promise.resolve()) },
+    refitEveryWindows: 10,
+    minHistory: 30,
+    now: () => T0 + n * STEP,
+    ...opts,
+  })
+  const add = (s: SeriesKey, p: SeriesPoint) => {
+    const k = formatSeriesKey(s)
+    history.set(k, [...(history.get(k) ?? []), p])
+    live.hook(s, p, { correction: false })
+  }
+  return { live, events, add }
+}
+
+const orders = { service: 'orders', route: '/api/orders', env: 'prod' }
+const rateAt = (i: number) => 100 + 20 * Math.sin((2 * Math.PI * i) / 20) + ((i * 7919) % 11) - 5
+
+describe('LiveForecasts', () => {
+  it('refits on schedule, stores the forecast with intervals and serves it with the backtest', async () => {
+    const { live, events, add } = setup(80)
+    for (let i = 0; i < 80; i++) add(orders, point(i, rateAt(i), i % 3 === 0 ? 1 : 0, 50 + (i % 5)))
+    expect(live.queued).toBe(1)
+    await live.runDue(60_000)
+    expect(live.stats.fits).toBe(1)
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({
+      kind: 'forecast',
+      subject: 'orders|/api/orders|prod',
+      actor: 'control',
+    })
+    const stored = events[0].payload as ForecastReady
+    expect(stored.points).toHaveLength(30)
+    expect(stored.lastPointMs).toBe(T0 + 79 * STEP)
+
+    const f = await live.forecast('orders|/api/orders|prod', 12)
+    expect(f.status).toBe('ok')
+    const ok = f as ForecastReady
+    expect(ok.horizon).toBe(12)
+    expect(ok.points).toHaveLength(12)
+    ok.points.forEach((p, h) => {
+      expect(p.atMs).toBe(T0 + (80 + h) * STEP)
+      expect(p.lower).toBeLessThanOrEqual(p.forecast)
+      expect(p.upper).toBeGreaterThanOrEqual(p.forecast)
+      expect(p.forecast).toBeGreaterThan(60)
+      expect(p.forecast).toBeLessThan(140)
+    })
+    expect(ok.points.some((p) => p.upper > p.lower)).toBe(true)
+    expect(ok.level).toBe(80)
+    expect(ok.model.length).toBeGreaterThan(0)
+    expect(ok.backtest.length).toBeGreaterThanOrEqual(3)
+    for (const b of ok.backtest) expect(Number.isFinite(b.mase)).toBe(true)
+    // failure forecasts: a 3% error ratio and ~52 ms p95 against 5% and 1 s
+    expect(ok.failure.errorRatio).not.toBeNull()
+    expect(ok.failure.p95!.probability).toBeLessThan(0.2)
+    expect(ok.failure.p95!.threshold).toBe(1_000)
+    expect(ok.failure.errorRatio!.perStep).toHaveLength(12)
+    // served from the cache: no new fit for a shorter horizon
+    expect(live.stats.fits).toBe(1)
+    // a longer horizon than cached fits on demand
+    const long = (await live.forecast('orders|/api/orders|prod', 60)) as ForecastReady
+    expect(long.points).toHaveLength(60)
+    expect(live.stats.fits).toBe(2)
+  })
+
+  it('a p95 climbing towards its threshold gets a high failure probability', async () => {
+    const { live, add } = setup(60, { thresholds: { errorRatio: 0.05, p95Ms: 500 } })
+    for (let i = 0; i < 60; i++) add(orders, point(i, 100, 0, 100 + i * 6 + (i % 3)))
+    const f = (await live.forecast('orders|/api/orders|prod', 30)) as ForecastReady
+    expect(f.failure.p95!.probability).toBeGreaterThan(0.5)
+    expect(f.failure.p95!.firstLikelyStep).not.toBeNull()
+  })
+
+  it('short history answers insufficient_history with how many windows are needed', async () => {
+    const { live, add } = setup(10)
+    for (let i = 0; i < 10; i++) add(orders, point(i, 100))
+    expect(live.queued).toBe(0)
+    expect(await live.forecast('orders|/api/orders|prod')).toEqual({
+      status: 'insufficient_history',
+      key: 'orders|/api/orders|prod',
+      stepMs: STEP,
+      have: 10,
+      need: 30,
+    })
+  })
+
+  it('rejects a bad horizon naming the parameter', async () => {
+    const { live } = setup(0)
+    await expect(live.forecast('orders|/x|prod', 0)).rejects.toMatchObject({ code: 'VGL_ERR_CONTROL_QUERY' })
+    await expect(live.forecast('orders|/x|prod', 100_000)).rejects.toThrow(/horizon/)
+    await expect(live.forecast('nokey', 5)).rejects.toMatchObject({ code: 'VGL_ERR_CONTROL_SERIES_KEY' })
+  })
+
+  it('spreads the refits of many series over the refit interval and respects the tick budget', async () => {
+    const { live, add } = setup(60, { refitEveryWindows: 10, minHistory: 10 })
+    const series = Array.from({ length: 200 }, (_, s) => ({ service: 'svc', route: `/r${s}`, env: 'prod' }))
+    const perWindow: number[] = []
+    for (let i = 0; i < 30; i++) {
+      for (const s of series) add(s, point(i, 50))
+      perWindow.push(live.queued)
+      // a budget of 0 ms still fits one series per tick, then defers the rest
+      await live.runDue(0)
+      if (i >= 10) expect(live.stats.deferred).toBeGreaterThan(0)
+    }
+    // 200 series over 10 phases: the first window with enough history makes ~20 due, not 200
+    expect(perWindow[8]).toBe(0)
+    expect(perWindow[9]).toBeGreaterThan(0)
+    expect(perWindow[9]).toBeLessThan(60)
+    // one fit per tick (budget 0) from the first due window (i = 9) to the last (i = 29)
+    expect(live.stats.fits).toBe(21)
+  })
+
+  it('lays points on a regular grid; an empty window is zero traffic', () => {
+    const g = toGrid([point(0, 10), point(3, 20)], STEP, 100)
+    expect(g.rate).toEqual([10, 0, 0, 20])
+    expect(g.p95.map(Number.isNaN)).toEqual([false, true, true, false])
+    expect(toGrid([point(0, 1), point(9, 1)], STEP, 5).rate).toHaveLength(5)
+  })
+})

@@ -1,0 +1,352 @@
+/**
+ * @module Live forecasting: each series is refitted every `refitEveryWindows` of its windows, at
+ * a phase set by a hash of its key so 1,000 series do not refit in the same window; due refits
+ * run from a timer within a time budget per tick (the control plane runs in a worker in
+ * embedded mode, so the gateway's event loop never waits on a fit). Each fit forecasts the
+ * request rate (src/forecast `forecastSeries`, backtested model choice, conformal intervals)
+ * and the failure forecasts of error ratio and p95 (`forecastFailure`: P(cross the threshold
+ * within the horizon)), keeps the newest per series in memory, and stores it as a Store event
+ * of kind `forecast` so forecast and actual can be compared later.
+ *
+ * ```
+ * window hook ─▶ windows seen per series ─(due: (n + phase) % every == 0)─▶ queue
+ * timer tick ─▶ fit queued series until budgetMsPerTick ─▶ cache (LRU) + store event 'forecast'
+ * GET …/forecast?horizon= ─▶ cache (slice) │ fit on demand when the horizon is longer or none yet
+ * ```
+ */
+import {
+  forecastFailure,
+  forecastSeries,
+  type BacktestScore,
+  type ForecastOptions,
+  type ForecastResult,
+} from '../forecast/index.js'
+import { VGL_ERR_CONTROL_QUERY } from '../errors.js'
+import type { StoredEvent } from '../store/index.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import type { WindowClosedContext } from './control-plane.js'
+import type { SeriesPoint } from './points.js'
+import { formatSeriesKey, parseSeriesKey } from './series-key.js'
+
+export const FORECAST_EVENT = 'forecast'
+
+export interface ForecastPoint {
+  /** start of the forecast window, ms since the epoch */
+  atMs: number
+  forecast: number
+  lower: number
+  upper: number
+}
+
+/** P(the series crosses `threshold` within the horizon), with the forecast behind it. */
+export interface FailureSummary {
+  threshold: number
+  probability: number
+  /** P(above the threshold) at each step */
+  perStep: number[]
+  /** first step whose exceedance probability is ≥ 0.5, and its time */
+  firstLikelyStep: number | null
+  firstLikelyAtMs: number | null
+  model: string
+  points: ForecastPoint[]
+}
+
+export interface ForecastReady {
+  status: 'ok'
+  key: string
+  metric: 'ratePerSec'
+  stepMs: number
+  horizon: number
+  /** interval level in percent */
+  level: number
+  fittedAtMs: number
+  /** start of the newest window the fit saw */
+  lastPointMs: number
+  historyPoints: number
+  /** chosen model, or `combo(a+b+c)` for a weighted combination */
+  model: string
+  seasons: number[]
+  points: ForecastPoint[]
+  /** per-candidate backtest scores (MASE, sMAPE, weight in the combination), best first */
+  backtest: BacktestScore[]
+  notes: string[]
+  failure: { errorRatio: FailureSummary | null; p95: FailureSummary | null }
+}
+
+export interface ForecastInsufficient {
+  status: 'insufficient_history'
+  key: string
+  stepMs: number
+  /** windows of history the series has, and how many a forecast needs */
+  have: number
+  need: number
+}
+
+export type ForecastAnswer = ForecastReady | ForecastInsufficient
+
+/** What the forecast API asks; implemented by LiveForecasts and the embedded worker's client. */
+export interface ForecastSource {
+  forecast(key: string, horizon?: number): Promise<ForecastAnswer>
+}
+
+export interface LiveForecastsOptions {
+  /** merged history of a series, oldest first (the control plane's ring, else the store) */
+  history: (series: SeriesKey) => Promise<SeriesPoint[]>
+  store?: { appendEvents(events: readonly StoredEvent[]): Promise<void> }
+  /** the telemetry window */
+  stepMs: number
+  refitEveryWindows?: number
+  horizon?: number
+  maxHorizon?: number
+  level?: number
+  minHistory?: number
+  maxSeries?: number
+  budgetMsPerTick?: number
+  tickMs?: number
+  candidates?: readonly string[]
+  thresholds?: { errorRatio: number; p95Ms: number }
+  now?: () => number
+  onError?: (err: Error, what: string) => void
+}
+
+interface Seen {
+  series: SeriesKey
+  windows: number
+  phase: number
+}
+
+/** FNV-1a: a stable phase per key, so restarts keep the spread. */
+function hash(s: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/** Lays points on a regular grid of `stepMs`: a window without a point had no requests. */
+export function toGrid(
+  points: readonly SeriesPoint[],
+  stepMs: number,
+  maxPoints: number,
+): { startMs: number; rate: number[]; errorRatio: number[]; p95: number[] } {
+  const empty = { startMs: 0, rate: [], errorRatio: [], p95: [] }
+  if (points.length === 0) return empty
+  const last = points[points.length - 1].startMs
+  const first = Math.max(points[0].startMs, last - (maxPoints - 1) * stepMs)
+  const n = Math.floor((last - first) / stepMs) + 1
+  const rate = new Array<number>(n).fill(0)
+  const errorRatio = new Array<number>(n).fill(Number.NaN)
+  const p95 = new Array<number>(n).fill(Number.NaN)
+  for (const p of points) {
+    const i = Math.round((p.startMs - first) / stepMs)
+    if (i < 0 || i >= n) continue
+    rate[i] = p.ratePerSec
+    if (p.count > 0) {
+      errorRatio[i] = p.errorRatio
+      p95[i] = p.p95 ?? Number.NaN
+    }
+  }
+  return { startMs: first, rate, errorRatio, p95 }
+}
+
+const HISTORY_CAP = 4_000
+
+export class LiveForecasts implements ForecastSource {
+  readonly #o: Required<Omit<LiveForecastsOptions, 'store' | 'onError'>> &
+    Pick<LiveForecastsOptions, 'store' | 'onError'>
+  readonly #seen = new Map<string, Seen>()
+  readonly #queue = new Map<string, SeriesKey>()
+  readonly #cache = new Map<string, ForecastReady>()
+  #timer: NodeJS.Timeout | null = null
+  #running: Promise<void> | null = null
+  readonly stats = { fits: 0, fitMs: 0, insufficient: 0, errors: 0, deferred: 0 }
+
+  constructor(opts: LiveForecastsOptions) {
+    this.#o = {
+      refitEveryWindows: 30,
+      horizon: 30,
+      maxHorizon: 360,
+      level: 80,
+      minHistory: 30,
+      maxSeries: 2_000,
+      budgetMsPerTick: 200,
+      tickMs: 1_000,
+      candidates: ['naive', 'snaive', 'drift', 'ets', 'theta'],
+      thresholds: { errorRatio: 0.05, p95Ms: 1_000 },
+      now: Date.now,
+      ...opts,
+    }
+  }
+
+  /** The window hook: counts windows per series and queues the ones whose refit is due. */
+  readonly hook = (series: SeriesKey, _point: SeriesPoint, ctx: WindowClosedContext): void => {
+    if (ctx.correction) return
+    const key = formatSeriesKey(series)
+    let s = this.#seen.get(key)
+    if (s === undefined) {
+      if (this.#seen.size >= this.#o.maxSeries * 4)
+        this.#seen.delete(this.#seen.keys().next().value as string)
+      s = { series, windows: 0, phase: hash(key) % this.#o.refitEveryWindows }
+    } else this.#seen.delete(key)
+    this.#seen.set(key, s)
+    s.windows++
+    // the phase also spreads first fits: series that appear together (a start) are not all
+    // fitted in the window they reach minHistory; the API fits on demand meanwhile
+    if ((s.windows + s.phase) % this.#o.refitEveryWindows === 0 && s.windows >= this.#o.minHistory)
+      this.#queue.set(key, series)
+  }
+
+  /** Series waiting for a refit. */
+  get queued(): number {
+    return this.#queue.size
+  }
+
+  /** Starts the refit timer. */
+  start(): void {
+    if (this.#timer !== null) return
+    this.#timer = setInterval(() => void this.runDue(), this.#o.tickMs)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    await this.#running
+  }
+
+  /** Fits queued series until the budget is spent (at least one); the rest wait for the next tick. */
+  runDue(budgetMs = this.#o.budgetMsPerTick): Promise<void> {
+    if (this.#running !== null) return this.#running
+    this.#running = (async () => {
+      const t0 = performance.now()
+      let fitted = 0
+      for (const [key, series] of this.#queue) {
+        if (fitted++ > 0 && performance.now() - t0 >= budgetMs) {
+          this.stats.deferred += this.#queue.size
+          break
+        }
+        this.#queue.delete(key)
+        await this.#fit(key, series, this.#o.horizon).catch((err: Error) => {
+          this.stats.errors++
+          this.#o.onError?.(err, `forecast ${key}`)
+        })
+      }
+    })().finally(() => (this.#running = null))
+    return this.#running
+  }
+
+  async #fit(key: string, series: SeriesKey, horizon: number): Promise<ForecastAnswer> {
+    const points = await this.#o.history(series)
+    const stepMs = this.#o.stepMs
+    const grid = toGrid(points, stepMs, HISTORY_CAP)
+    const have = grid.rate.length
+    if (have < this.#o.minHistory) {
+      this.stats.insufficient++
+      return { status: 'insufficient_history', key, stepMs, have, need: this.#o.minHistory }
+    }
+    const t0 = performance.now()
+    const base: ForecastOptions = {
+      horizon,
+      level: this.#o.level,
+      freqSec: stepMs / 1000,
+      candidates: this.#o.candidates,
+    }
+    const lastPointMs = grid.startMs + (have - 1) * stepMs
+    const at = (h: number) => lastPointMs + (h + 1) * stepMs
+    const toPoints = (r: ForecastResult): ForecastPoint[] =>
+      r.forecast.map((f, h) => ({ atMs: at(h), forecast: f, lower: r.lower[h], upper: r.upper[h] }))
+    const rate = forecastSeries(grid.rate, base)
+    const failure = (
+      values: number[],
+      threshold: number,
+      kind: 'ratio' | 'latency',
+    ): FailureSummary | null => {
+      // a series that is mostly idle has no failure trend worth fitting
+      if (values.filter(Number.isFinite).length < this.#o.minHistory) return null
+      const f = forecastFailure(values, { ...base, threshold, kind })
+      return {
+        threshold,
+        probability: f.probability,
+        perStep: f.perStep,
+        firstLikelyStep: f.firstLikelyStep,
+        firstLikelyAtMs: f.firstLikelyStep === null ? null : at(f.firstLikelyStep - 1),
+        model: f.forecast.model,
+        points: toPoints(f.forecast),
+      }
+    }
+    const answer: ForecastReady = {
+      status: 'ok',
+      key,
+      metric: 'ratePerSec',
+      stepMs,
+      horizon,
+      level: rate.level,
+      fittedAtMs: this.#o.now(),
+      lastPointMs,
+      historyPoints: have,
+      model: rate.model,
+      seasons: rate.seasons,
+      points: toPoints(rate),
+      backtest: rate.backtest,
+      notes: rate.notes,
+      failure: {
+        errorRatio: failure(grid.errorRatio, this.#o.thresholds.errorRatio, 'ratio'),
+        p95: failure(grid.p95, this.#o.thresholds.p95Ms, 'latency'),
+      },
+    }
+    this.stats.fits++
+    this.stats.fitMs += performance.now() - t0
+    this.#cache.delete(key)
+    if (this.#cache.size >= this.#o.maxSeries) this.#cache.delete(this.#cache.keys().next().value as string)
+    this.#cache.set(key, answer)
+    if (this.#o.store !== undefined)
+      await this.#o.store
+        .appendEvents([
+          { atMs: answer.fittedAtMs, kind: FORECAST_EVENT, actor: 'control', subject: key, payload: answer },
+        ])
+        .catch((err: Error) => this.#o.onError?.(err, 'forecast event'))
+    return answer
+  }
+
+  /**
+   * The newest forecast of a series, cut to `horizon` windows; fitted now when there is none or
+   * the cached one is shorter. `key` is `service|route|env` (see series-key.ts).
+   */
+  async forecast(key: string, horizon = this.#o.horizon): Promise<ForecastAnswer> {
+    if (!Number.isInteger(horizon) || horizon < 1 || horizon > this.#o.maxHorizon)
+      throw VGL_ERR_CONTROL_QUERY(
+        `horizon: expected a whole number of windows from 1 to ${this.#o.maxHorizon} (forecast.maxHorizon), got ${horizon}`,
+      )
+    const series = parseSeriesKey(key)
+    const canonical = formatSeriesKey(series)
+    const cached = this.#cache.get(canonical)
+    if (cached !== undefined && cached.horizon >= horizon) return cut(cached, horizon)
+    const fitted = await this.#fit(canonical, series, Math.max(horizon, this.#o.horizon))
+    return fitted.status === 'ok' ? cut(fitted, horizon) : fitted
+  }
+}
+
+function cut(f: ForecastReady, horizon: number): ForecastReady {
+  if (f.horizon === horizon) return f
+  const fail = (s: FailureSummary | null): FailureSummary | null => {
+    if (s === null) return null
+    const points = s.points.slice(0, horizon)
+    const perStep = s.perStep.slice(0, horizon)
+    // as forecastFailure: crossing at some step is the largest per-step probability
+    const probability = perStep.reduce((a, b) => Math.max(a, b), 0)
+    const i = perStep.findIndex((p) => p >= 0.5)
+    return {
+      ...s,
+      probability,
+      perStep,
+      points,
+      firstLikelyStep: i < 0 ? null : i + 1,
+      firstLikelyAtMs: i < 0 ? null : points[i].atMs,
+    }
+  }
+  return {
+    ...f,
+    horizon,
+    points: f.points.slice(0, horizon),
+    failure: { errorRatio: fail(f.failure.errorRatio), p95: fail(f.failure.p95) },
+  }
+}
