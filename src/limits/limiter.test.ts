@@ -132,6 +132,23 @@ describe('Limiter', () => {
     expect(firstRefusal).toMatchObject({ limit: 'service-budget', priority: 'low', tier: 'STD' })
   })
 
+  it('admits every rank on an idle service whose budget burst is smaller than the number of ranks', () => {
+    // 4 classes × 2 tiers = 8 ranks, burst 4: uncapped, low/STD would have to leave 3.5 of 4 tokens
+    const { l } = make({
+      keys: KEYS,
+      tiers: { STD: { ratePerSec: 1000, burst: 1000 }, PRM: { ratePerSec: 1000, burst: 1000, rank: 1 } },
+      services: { api: { ratePerSec: 6, burst: 4 } },
+    })
+    const low = req({ priority: 'low', headers: { 'x-api-key': 'alice-secret-1' } })
+    expect(sync(l.admit(low, 1000)).allowed).toBe(true)
+    // the bucket is no longer full: the lowest rank now waits, critical Premium still passes
+    expect(sync(l.admit(low, 1000)).allowed).toBe(false)
+    const top = req({ priority: 'critical', headers: { 'x-api-key': 'bob-secret-123' } })
+    expect(sync(l.admit(top, 1000)).allowed).toBe(true)
+    // once the bucket has refilled, the lowest rank passes again
+    expect(sync(l.admit(low, 1000 + 2000)).allowed).toBe(true)
+  })
+
   it('admits between 0.95(B + RT) and B + RT + 1 for one client hammering (memory store)', () => {
     const { l } = make({ tiers: { STD: { ratePerSec: 200, burst: 50 } } })
     let admitted = 0

@@ -257,7 +257,9 @@ export class Limiter implements Admission {
       const classRank = this.#classRank.get(req.priority) ?? this.#classRank.get('normal') ?? 0
       const n = this.#classCount * this.#tierCount
       const rank = Math.min(n - 1, classRank * this.#tierCount + Math.min(tier.rank, this.#tierCount - 1))
-      reserve = (budget.burst * (n - 1 - rank)) / n
+      // Capped at burst − cost: with a budget burst below N · cost the lowest ranks' reserve would
+      // leave them less than one request of room, refused even on an idle service.
+      reserve = Math.min((budget.burst * (n - 1 - rank)) / n, Math.max(0, budget.burst - req.cost))
       buckets = [
         client,
         {
