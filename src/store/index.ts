@@ -1,5 +1,6 @@
 /** @module The store's public surface: the port, its adapters and the one factory. */
 export { openStore, retentionOf } from './open.js'
+export { StoreAuditLog } from './audit.js'
 export { SqliteStore } from './sqlite.js'
 export { PostgresStore } from './postgres.js'
 export { ALL, DEFAULT_RETENTION_MS } from './store.js'
