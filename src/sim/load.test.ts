@@ -9,7 +9,8 @@ describe('load generator', () => {
       const s = await runLoad({ target: `${svc.url}/orders`, rps: 100, durationMs: 1500, seed: 1 })
       // Loose bounds: the machine is shared; the point is "about 150", not a timing claim.
       expect(s.sent).toBeGreaterThan(60)
-      expect(s.sent).toBeLessThanOrEqual(160)
+      // The end timer may fire late on a busy machine; the schedule follows the real elapsed time.
+      expect(s.sent).toBeLessThanOrEqual(Math.ceil((100 * s.durationMs) / 1000) + 2)
       expect(s.statusCounts['200']).toBe(s.completed)
       expect(s.completed + s.failed + s.aborted).toBe(s.sent)
       expect(s.latencyMs.p50).toBeGreaterThan(1)

@@ -31,7 +31,8 @@ Runs everything in one process: mock services orders, users and payments (ports 
 free ports when taken; --mock-port-base 0 always picks free ones), Vigil in front of them (gateway :8080 and admin API :8081, or free ports),
 diurnal traffic through the gateway peaking at --rps (one compressed day per --day), and an
 incident (latency spike, error burst, outage) on one service every --incident-every, lasting
---incident-for. A status line every --status-every. Ctrl-C (or --duration) stops it all.
+--incident-for. A status line every --status-every. Ctrl-C, or --duration of traffic
+(counted once Vigil is up), stops it all.
 
 The admin token is $VIGIL_ADMIN_TOKEN, or a random one printed at start. Vigil's own logs go to
 stderr (warnings only unless --verbose); the access log goes to a file named at start.`
@@ -136,7 +137,8 @@ export const command: Command = {
     let vigil: Vigil | null = null
     let incidentTimer: NodeJS.Timeout | null = null
     let durationTimer: NodeJS.Timeout | null = null
-    const startedAt = Date.now()
+    // --duration counts from when traffic starts, not from process start (startup takes seconds).
+    let startedAt = Date.now()
     try {
       const base = portFlag(values['mock-port-base'], '--mock-port-base', 9001)
       for (const [i, m] of MOCKS.entries()) mocks.push(await startMock(m, base === 0 ? 0 : base + i))
@@ -176,6 +178,7 @@ export const command: Command = {
         `  traffic    diurnal, peak ${rps} req/s, one day per ${dayMs / 1000}s; an incident every ${incidentEveryMs / 1000}s for ${incidentForMs / 1000}s${Number.isFinite(durationMs) ? `; stops after ${durationMs / 1000}s` : '; Ctrl-C stops'}`,
       )
 
+      startedAt = Date.now()
       if (Number.isFinite(durationMs)) durationTimer = setTimeout(stop, durationMs)
       let incidents = 0
       const inject = () => {
