@@ -59,7 +59,7 @@ describe.skipIf(!haveRedisServer || !BUILT)('Redis killed while gateways serve',
     gateways = await Promise.all([1, 2].map(() => spawnGateway(file)))
     urls = gateways.map((g) => `${g.url}/x`)
     ;({ R, B } = await calibrateStd(await adminUrlOf(gateways[0]!), urls, 6))
-  })
+  }, 120_000)
 
   afterAll(async () => {
     await Promise.all(gateways.map((g) => g.stop()))
@@ -97,13 +97,20 @@ describe.skipIf(!haveRedisServer || !BUILT)('Redis killed while gateways serve',
     expect(back()).toBe(true)
 
     await new Promise((r) => setTimeout(r, (B / R) * 1000 + 200))
-    const after = await hammer({ urls, durationMs: 3000, concurrency: 8 })
+    const logAtResume = gateways.map((g) => g.log().length)
+    // 4 s at R ≥ 10/s with B = 2R: B + R·T ≥ 60, so one request more or less moves the count by
+    // under 2% and cannot flip the 0.95 bound; the bound itself is the acceptance criterion.
+    const after = await hammer({ urls, durationMs: 4000, concurrency: 8 })
+    // The server decided between the last request sent and the first answer (at least), and
+    // within the whole run (at most): each bound uses the side that is fair to the limiter.
     const Tmax = after.elapsedMs / 1000
     const Tmin = after.decisionSpanMinMs / 1000
+    const fellBack = gateways.some((g, i) => g.log().slice(logAtResume[i]).includes('Redis unavailable'))
+    const seen = `admitted ${after.admitted} of ${[...after.statuses.values()].reduce((a, b) => a + b, 0)}, R=${R} B=${B} T in [${Tmin}, ${Tmax}]${fellBack ? ', a gateway fell back again during the run' : ''}`
     expect(after.failures).toBe(0)
-    expect(after.admitted).toBeLessThanOrEqual(B + R * Tmax + 1)
-    expect(after.admitted).toBeGreaterThanOrEqual(0.95 * (B + R * Tmin))
-  })
+    expect(after.admitted, seen).toBeLessThanOrEqual(B + R * Tmax + 1)
+    expect(after.admitted, seen).toBeGreaterThanOrEqual(0.95 * (B + R * Tmin))
+  }, 120_000)
   it('treats a Redis slower than the bound as unavailable, and returns once it answers again', async () => {
     // Redis is up again from the previous test; CLIENT PAUSE makes it hang without dropping connections.
     const admin = new Redis(redis!.url)

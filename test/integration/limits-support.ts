@@ -280,10 +280,13 @@ export async function calibrateStd(
   await applied(1_000_000)
   const probe = await hammer({ urls, durationMs: 2000, concurrency })
   const offered = (probe.admitted / probe.elapsedMs) * 1000
-  // At least 10/s so B + R·T is large enough for the 0.95 bound to tolerate whole-token rounding,
-  // and a burst of one second so a client stalled by a busy machine loses no tokens to a full bucket.
-  const R = Math.max(10, Math.floor(offered / 4))
-  const B = R
+  // At least 10/s so B + R·T is large enough for the 0.95 bound to tolerate whole-token rounding
+  // (one request is under 2% of B + R·T for T ≥ 4 s), a fifth of what the client offered so a
+  // machine that gets slower after calibrating still keeps the bucket empty, and a burst of two
+  // seconds so a client or gateway stalled by a busy machine (load 15 on 2 cores stalls processes
+  // for over a second) loses no tokens to a full bucket: the lower bound counts them as admissible.
+  const R = Math.max(10, Math.floor(offered / 5))
+  const B = 2 * R
   await put(R, B)
   await applied(B)
   await new Promise((r) => setTimeout(r, (B / R) * 1000 + 300))
