@@ -142,6 +142,12 @@ export const VGL_ERR_CONTROL_DECODE = defineError(
   'cannot decode a %s message from the bus: %s',
   500,
 )
+// live detect/forecast (src/control/anomalies.ts, forecasts.ts)
+export const VGL_ERR_CONTROL_DISABLED = defineError(
+  'VGL_ERR_CONTROL_DISABLED',
+  '%s is turned off in the config (%s.enabled: false)',
+  404,
+)
 
 // ---- gateway ---------------------------------------------------------------------------
 // Each area adds its codes in its own section below, and a row in docs/errors.md.

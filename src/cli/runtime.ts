@@ -19,6 +19,8 @@ import { busSubjects, openBus, type Bus } from '../bus/index.js' // telemetry
 import { RollupRecorder, busSpanSink, startOtlpReceiver, type OtlpReceiver } from '../telemetry/index.js' // telemetry
 import { startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
 import { seriesRoutes } from '../api/routes/series.js' // control
+import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/forecast
+import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forecast
 import { MemoryBus } from '../bus/index.js' // control
 
 export interface StartOptions {
@@ -174,7 +176,14 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
     }).catch((err: unknown) => (logger.error({ err }, 'control plane not started'), null))
   }
-  const controlPlugins = control !== null ? [seriesRoutes({ source: control, windowMs: tcfg.windowMs })] : [] // control
+  const controlPlugins =
+    control !== null
+      ? [
+          seriesRoutes({ source: control, windowMs: tcfg.windowMs }), // control
+          anomalyRoutes({ source: control }), // live detect/forecast
+          forecastRoutes({ source: control }), // live detect/forecast
+        ]
+      : []
 
   // ---- admin API ---------------------------------------------------------------------------
   const sources: AdminSources = {

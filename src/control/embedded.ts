@@ -12,10 +12,14 @@ import type { Config } from '../config/index.js'
 import { VGL_ERR_CONTROL_UNAVAILABLE, VigilError } from '../errors.js'
 import type { SeriesSource, SeriesSummary } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
+import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js' // live detect/forecast
+import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
 
 type RpcCall =
   | { op: 'listSeries' }
   | { op: 'points'; key: string; fromMs: number; toMs: number; stepMs: number }
+  | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
+  | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
   | { op: 'stop' }
 
 export type RpcRequest = RpcCall & { id: number }
@@ -24,7 +28,7 @@ export type RpcResponse =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
 
-export interface EmbeddedControl extends SeriesSource {
+export interface EmbeddedControl extends SeriesSource, AnomalySource, ForecastSource {
   /** graceful: the worker writes its pending windows, closes the store and exits */
   stop(): Promise<void>
 }
@@ -105,6 +109,8 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
   return {
     listSeries: () => call<SeriesSummary[]>({ op: 'listSeries' }),
     points: (key, fromMs, toMs, stepMs) => call<SeriesPoint[]>({ op: 'points', key, fromMs, toMs, stepMs }),
+    anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
+    forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast
     stop: () =>
       (stopping ??= (async () => {
         // The recorder's last rollups travel on the bus port, the stop request on another;

@@ -8,10 +8,16 @@ import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
 import { openStore, retentionOf, type Store } from '../store/index.js'
 import { ControlPlane } from './control-plane.js'
+import { LiveAnomalies } from './anomalies.js' // live detect/forecast
+import { LiveForecasts } from './forecasts.js' // live detect/forecast
+import { formatSeriesKey } from './series-key.js' // live detect/forecast
 
 export interface RunningControlPlane {
   plane: ControlPlane
   store: Store
+  /** live anomaly detection and forecasting (null when disabled in detect: / forecast:) */
+  anomalies: LiveAnomalies | null
+  forecasts: LiveForecasts | null
   /** graceful: writes pending windows, then closes the store (the bus belongs to the caller) */
   stop(): Promise<void>
 }
@@ -39,19 +45,67 @@ export async function startControlPlane(
     retention: retentionOf(config.store),
     onError: opts.onError,
   })
+  // ---- live detect/forecast (src/control/anomalies.ts, forecasts.ts) ----
+  const windowMs = config.telemetry.windowMs
+  const anomalies = config.detect.enabled
+    ? new LiveAnomalies({
+        store,
+        stepMs: windowMs,
+        maxSeries: config.detect.maxSeries,
+        historySize: config.detect.historySize,
+        raiseAt: config.detect.raiseAt,
+        clearAt: config.detect.clearAt,
+        clearAfter: config.detect.clearAfter,
+        onError: opts.onError,
+      })
+    : null
+  if (anomalies !== null) plane.onWindowClosed(anomalies.hook)
+  const fc = config.forecast
+  const forecasts = fc.enabled
+    ? new LiveForecasts({
+        store,
+        stepMs: windowMs,
+        // the in-memory ring when it is long enough, else the store (after a restart)
+        history: async (series) => {
+          const recent = plane.recent(series)
+          if (recent.length >= fc.minHistory) return recent
+          const to = Date.now()
+          const from = to - Math.max(config.control.historyPoints, fc.minHistory) * windowMs
+          const stored = plane.points(formatSeriesKey(series), from, to, windowMs)
+          return recent.length === 0 ? stored : stored.catch(() => recent)
+        },
+        refitEveryWindows: fc.refitEveryWindows,
+        horizon: fc.horizon,
+        maxHorizon: fc.maxHorizon,
+        level: fc.level,
+        minHistory: fc.minHistory,
+        maxSeries: fc.maxSeries,
+        budgetMsPerTick: fc.budgetMsPerTick,
+        candidates: fc.candidates,
+        thresholds: fc.thresholds,
+        onError: opts.onError,
+      })
+    : null
+  if (forecasts !== null) plane.onWindowClosed(forecasts.hook)
+  // ---- end live detect/forecast ----
   try {
     await plane.start()
   } catch (err) {
     await store.close()
     throw err
   }
+  forecasts?.start() // live detect/forecast
   let stopping: Promise<void> | null = null
   return {
     plane,
     store,
+    anomalies,
+    forecasts,
     stop: () =>
       (stopping ??= (async () => {
+        await forecasts?.stop() // live detect/forecast
         await plane.stop()
+        await anomalies?.flush() // live detect/forecast: events of the last windows
         await store.close()
       })()),
   }

@@ -6,7 +6,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { MemoryBus } from '../bus/index.js'
 import type { Config } from '../config/index.js'
-import { isVigilError } from '../errors.js'
+import { isVigilError, VGL_ERR_CONTROL_DISABLED } from '../errors.js'
 import type { RpcRequest, RpcResponse } from './embedded.js'
 import { startControlPlane } from './start.js'
 
@@ -32,6 +32,13 @@ rpcPort.on('message', (req: RpcRequest) => {
         return cp.plane.listSeries()
       case 'points':
         return cp.plane.points(req.key, req.fromMs, req.toMs, req.stepMs)
+      // live detect/forecast
+      case 'anomalies':
+        if (cp.anomalies === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
+        return cp.anomalies.anomalies(req.query)
+      case 'forecast':
+        if (cp.forecasts === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
+        return cp.forecasts.forecast(req.key, req.horizon)
       case 'stop':
         await cp.stop()
         await bus.close()

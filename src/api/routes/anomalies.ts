@@ -1,0 +1,80 @@
+/**
+ * @module Anomalies API (Fastify plugin): `GET /api/anomalies?from&to&service&env&state=open|all`
+ * lists the live detector's anomalies, newest first, each with its explanation (metric,
+ * observed, expected, band, detector evidence, and for aggregate series the children that
+ * contributed most). `state=open` (default) lists what is open now; `all` adds those opened in
+ * [from, to) (default: the last 24 hours) and how they resolved.
+ */
+import type { FastifyPluginAsync } from 'fastify'
+import type { AnomalySource } from '../../control/anomalies.js'
+import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
+import { sendProblem } from '../problem.js'
+
+export interface AnomalyRoutesOptions {
+  source: AnomalySource
+  now?: () => number
+}
+
+interface Query {
+  from?: string
+  to?: string
+  service?: string
+  env?: string
+  state?: string
+}
+
+function timeParam(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined || v === '') return fallback
+  if (/^\d+$/.test(v)) return Number(v)
+  const t = Date.parse(v)
+  if (Number.isNaN(t))
+    throw VGL_ERR_CONTROL_QUERY(`${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`)
+  return t
+}
+
+/** The anomalies route, to pass in `createAdminServer({ plugins })`. */
+export function anomalyRoutes(opts: AnomalyRoutesOptions): FastifyPluginAsync {
+  const now = opts.now ?? Date.now
+  return async function anomaliesPlugin(app) {
+    app.get<{ Querystring: Query }>(
+      '/api/anomalies',
+      {
+        schema: {
+          tags: ['anomalies'],
+          summary: 'Live anomalies with explanations',
+          querystring: {
+            type: 'object',
+            properties: {
+              from: { type: 'string' },
+              to: { type: 'string' },
+              service: { type: 'string' },
+              env: { type: 'string' },
+              state: { type: 'string' },
+            },
+          },
+        },
+      },
+      async (req, reply) => {
+        try {
+          const q = req.query
+          const state = q.state ?? 'open'
+          if (state !== 'open' && state !== 'all')
+            throw VGL_ERR_CONTROL_QUERY(`state: expected open or all, got "${state}"`)
+          const to = timeParam('to', q.to, now())
+          const from = timeParam('from', q.from, to - 86_400_000)
+          if (from >= to) throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
+          const anomalies = await opts.source.anomalies({
+            fromMs: from,
+            toMs: to,
+            service: q.service === '' ? undefined : q.service,
+            env: q.env === '' ? undefined : q.env,
+            state,
+          })
+          return { from, to, state, anomalies }
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
+  }
+}
