@@ -6,6 +6,8 @@
 import pino from 'pino'
 import { createAdminServer, resolveAdminToken, type AdminSources } from '../../api/index.js'
 import { seriesRoutes } from '../../api/routes/series.js'
+import { anomalyRoutes } from '../../api/routes/anomalies.js' // live detect/forecast
+import { forecastRoutes } from '../../api/routes/forecasts.js' // live detect/forecast
 import { openBus } from '../../bus/index.js'
 import { loadConfig } from '../../config/index.js'
 import { startControlPlane } from '../../control/index.js'
@@ -55,7 +57,12 @@ export const command: Command = {
       port: config.control.admin.port,
       token,
       sources,
-      plugins: [seriesRoutes({ source: cp.plane, windowMs: config.telemetry.windowMs })],
+      plugins: [
+        seriesRoutes({ source: cp.plane, windowMs: config.telemetry.windowMs }),
+        // live detect/forecast (routes absent when the section is disabled)
+        ...(cp.anomalies !== null ? [anomalyRoutes({ source: cp.anomalies })] : []),
+        ...(cp.forecasts !== null ? [forecastRoutes({ source: cp.forecasts })] : []),
+      ],
       logger,
     })
     logger.info(
