@@ -1,16 +1,14 @@
 /** Helpers for the control-plane integration tests: build once, spawn CLI processes, poll. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { ensureBuilt } from '../helpers/build.js'
 
 export const root = join(import.meta.dirname, '../..')
 
-/** The CLI runs compiled code; build it (type errors elsewhere in the tree do not stop emit). */
+/** The CLI runs compiled code, built once per run by the vitest globalSetup (test/helpers/build.ts). */
 export function buildOnce(): void {
-  spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: 'ignore',
-  })
+  ensureBuilt()
   if (!existsSync(join(root, 'dist/control/worker.js')))
     throw new Error('build failed: dist/control/worker.js missing')
 }

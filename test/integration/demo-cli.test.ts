@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { ensureBuilt } from '../helpers/build.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -28,9 +29,8 @@ function runCli(
 
 describe('vigil demo through the built CLI', () => {
   beforeAll(() => {
-    // `npm run build` is tsc; it emits even when another area's file has a type error, so the
-    // demo is tested as built here whatever state the rest of the tree is in.
-    spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'ignore' })
+    // Built once per run by the vitest globalSetup (test/helpers/build.ts).
+    ensureBuilt()
     expect(existsSync(`${root}dist/cli/commands/demo.js`)).toBe(true)
   }, 180_000)
 

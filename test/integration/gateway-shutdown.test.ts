@@ -2,13 +2,14 @@
  * End to end through the built CLI (`node bin/vigil.js`): the quick start serves with only
  * UPSTREAM_URL set, and SIGTERM drains in-flight requests before exiting 0.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ensureBuilt } from '../helpers/build.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -18,11 +19,8 @@ const children: ChildProcess[] = []
 let up: Upstream
 
 beforeAll(async () => {
-  // The CLI runs compiled code; build it (type errors elsewhere in the tree do not stop emit).
-  spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: 'ignore',
-  })
+  // The CLI runs compiled code, built once per run by the vitest globalSetup.
+  ensureBuilt()
   if (!existsSync(join(root, 'dist/cli/runtime.js')))
     throw new Error('build failed: dist/cli/runtime.js missing')
   up = await startUpstream((req, res) => {
