@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import type { StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
-import { LiveForecasts, toGrid, type ForecastReady } from './forecasts.js'
+import { LiveForecasts, toGrid, type ForecastReady, type StoredForecast } from './forecasts.js'
 import type { SeriesPoint } from './points.js'
 import { formatSeriesKey } from './series-key.js'
 
@@ -66,9 +66,13 @@ describe('LiveForecasts', () => {
       subject: 'orders|/api/orders|prod',
       actor: 'control',
     })
-    const stored = events[0].payload as ForecastReady
+    const stored = events[0].payload as StoredForecast
     expect(stored.points).toHaveLength(30)
     expect(stored.lastPointMs).toBe(T0 + 79 * STEP)
+    expect(stored.model.length).toBeGreaterThan(0)
+    expect(stored.backtest.length).toBeGreaterThanOrEqual(3)
+    expect(stored.failure.p95?.threshold).toBe(1_000)
+    expect(JSON.stringify(stored).length).toBeLessThan(6_000)
 
     const f = await live.forecast('orders|/api/orders|prod', 12)
     expect(f.status).toBe('ok')

@@ -301,7 +301,13 @@ export class LiveForecasts implements ForecastSource {
     if (this.#o.store !== undefined)
       await this.#o.store
         .appendEvents([
-          { atMs: answer.fittedAtMs, kind: FORECAST_EVENT, actor: 'control', subject: key, payload: answer },
+          {
+            atMs: answer.fittedAtMs,
+            kind: FORECAST_EVENT,
+            actor: 'control',
+            subject: key,
+            payload: stored(answer),
+          },
         ])
         .catch((err: Error) => this.#o.onError?.(err, 'forecast event'))
     return answer
@@ -322,6 +328,53 @@ export class LiveForecasts implements ForecastSource {
     if (cached !== undefined && cached.horizon >= horizon) return cut(cached, horizon)
     const fitted = await this.#fit(canonical, series, Math.max(horizon, this.#o.horizon))
     return fitted.status === 'ok' ? cut(fitted, horizon) : fitted
+  }
+}
+
+/**
+ * What a `forecast` event keeps: the rate forecast with its intervals, the model and the backtest
+ * MASE per candidate, and the failure probabilities (not their per-step paths): ~2 KB at 30 steps,
+ * since every refit of every series is one row.
+ */
+export function stored(f: ForecastReady): StoredForecast {
+  const fail = (s: FailureSummary | null) =>
+    s === null
+      ? null
+      : {
+          threshold: s.threshold,
+          probability: s.probability,
+          firstLikelyAtMs: s.firstLikelyAtMs,
+          model: s.model,
+        }
+  return {
+    model: f.model,
+    stepMs: f.stepMs,
+    horizon: f.horizon,
+    level: f.level,
+    lastPointMs: f.lastPointMs,
+    points: f.points,
+    backtest: f.backtest.map((b) => ({ model: b.model, mase: b.mase, weight: b.weight })),
+    failure: { errorRatio: fail(f.failure.errorRatio), p95: fail(f.failure.p95) },
+  }
+}
+
+/** The payload of a `forecast` Store event. */
+export interface StoredForecast {
+  model: string
+  stepMs: number
+  horizon: number
+  level: number
+  lastPointMs: number
+  points: ForecastPoint[]
+  backtest: { model: string; mase: number; weight: number }[]
+  failure: {
+    errorRatio: {
+      threshold: number
+      probability: number
+      firstLikelyAtMs: number | null
+      model: string
+    } | null
+    p95: { threshold: number; probability: number; firstLikelyAtMs: number | null; model: string } | null
   }
 }
 
