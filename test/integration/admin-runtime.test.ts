@@ -27,6 +27,8 @@ describe('admin API on a running Vigil', () => {
       'services:',
       '  orders:',
       `    targets: [${mock.url}]`,
+      // its own database: the embedded control plane must not share ./data with other test files
+      `store: { kind: sqlite, path: ${JSON.stringify(join(dir, 'vigil.db'))} }`,
       'routes:',
       ...routes.flatMap((p) => [`  - path: ${p}`, '    service: orders']),
       '',

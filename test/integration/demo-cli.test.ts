@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { ensureBuilt } from '../helpers/build.js'
@@ -11,7 +13,11 @@ function runCli(
   timeoutMs: number,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/vigil.js', ...args], { cwd: root, env: { ...process.env } })
+    const child = spawn(process.execPath, [`${root}bin/vigil.js`, ...args], {
+      // a scratch working directory, so the demo's ./data store is not shared with other test files
+      cwd: mkdtempSync(join(tmpdir(), 'vigil-demo-')),
+      env: { ...process.env },
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
