@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { detectorContract, gaussian, run, testRng } from './detector.contract.js'
-import { DETECTOR_NAMES, createCalibrated, createDetector, restoreDetector } from './index.js'
+import { DETECTOR_NAMES, RobustZ, createCalibrated, createDetector, restoreDetector } from './index.js'
 
 for (const name of DETECTOR_NAMES) {
   detectorContract(name, (seed) => createDetector(name, { seed }), restoreDetector)
@@ -101,5 +101,39 @@ describe('gaps and bad input', () => {
     const scores = run(createCalibrated('ensemble'), v)
     expect(Math.max(...scores.slice(0, 700))).toBeLessThan(0.5)
     expect(scores[700]).toBeGreaterThan(0.5)
+  })
+})
+
+describe('robust-z: min over plausible baselines', () => {
+  // a daily series with a two-day dip to 60% (a weekend) on days 5 and 6, back to normal on day 7
+  const v = daily(4, 9).map((x, i) => (i >= 5 * DAY && i < 7 * DAY ? 0.6 * x : x))
+  const surprises = (recall: number): number[] => {
+    const r = new RobustZ({ stepMs: 300_000, recall })
+    return v.map((x) => {
+      const s = r.surprise(x)
+      r.update(x)
+      return s
+    })
+  }
+
+  it('judges a return to an earlier regime against that regime, and a new regime against the nearest', () => {
+    const on = surprises(7)
+    const off = surprises(0)
+    const back = 7 * DAY
+    expect(Math.max(...off.slice(back, back + 12))).toBeGreaterThan(10)
+    expect(Math.max(...on.slice(back, back + 12))).toBeLessThan(5)
+    // the first weekend is a regime never seen before: still surprising
+    expect(Math.max(...on.slice(5 * DAY, 5 * DAY + 12))).toBeGreaterThan(10)
+  })
+
+  it('continues identically after snapshot/restore (the level ring is state)', () => {
+    const a = new RobustZ({ stepMs: 300_000 })
+    for (const x of v.slice(0, 6 * DAY)) a.update(x)
+    const b = new RobustZ({ stepMs: 300_000 }).restore(a.snapshot())
+    for (const x of v.slice(6 * DAY)) {
+      expect(b.surprise(x)).toBe(a.surprise(x))
+      a.update(x)
+      b.update(x)
+    }
   })
 })

@@ -71,6 +71,13 @@ export interface EnsembleStep {
 
 /** Scores at p = 1e-10 map to 1, as in Numenta's log-likelihood; the scale is −log10(p)/10. */
 const LOG10_P_AT_ONE = 10
+/** Tail audit: calibrated p-values below this are counted against their nominal rate. */
+const AUDIT_P = 1e-3
+const AUDIT_LN = -Math.log(AUDIT_P)
+/** Forgetting horizon (points) of the tail audit. */
+const AUDIT_HORIZON = 2000
+/** Prior pseudo-count of expected exceedances, so one early exceedance does not halve a member. */
+const AUDIT_PRIOR = 1
 
 export function createMember(
   name: MemberName,
@@ -135,6 +142,11 @@ export class Ensemble implements Detector<number> {
   /** x as the generic members see it (jittered for counts) */
   #xs = 0
   #poissonAt = -1
+  /** per member: exponentially weighted count of calibrated p < AUDIT_P; and the weighted point count */
+  #ex: Float64Array
+  /** uncorrected calibrated surprises of the last scored point (fed to the audit by update) */
+  #cal0: Float64Array
+  #exN = 0
 
   constructor(options: EnsembleOptions = {}) {
     const members = options.members ?? DEFAULT_MEMBERS
@@ -160,6 +172,20 @@ export class Ensemble implements Detector<number> {
     this.#rng.rng = (this.o.seed * 7919) | 0
     this.#raw = new Float64Array(members.length)
     this.#ys = new Float64Array(members.length)
+    this.#ex = new Float64Array(members.length)
+    this.#cal0 = new Float64Array(members.length)
+  }
+
+  /**
+   * −ln of the tail correction of member i: observed / nominal rate of calibrated p < 1e-3 over
+   * the recent past (never below 1). The calibrated p-values are uniform inside the history by
+   * construction; beyond it they rest on an exponential tail, and a member whose extremes come
+   * more often than that tail predicts (it is miscalibrated on this series: regime changes it
+   * cannot model, a tail heavier than exponential) has its p-values multiplied by the ratio.
+   */
+  #penalty(i: number): number {
+    const ratio = (this.#ex[i] + AUDIT_PRIOR) / (this.#exN * AUDIT_P + AUDIT_PRIOR)
+    return ratio > 1 ? Math.log(ratio) : 0
   }
 
   get alarmActive(): boolean {
@@ -185,7 +211,7 @@ export class Ensemble implements Detector<number> {
     if (m === this.#rz) return this.#xs
     if (m instanceof PoissonTail) {
       // counts keep their units; the seasonal baseline becomes the expected count
-      m.observeMean(this.#rz.expectedValue())
+      m.observeMean(this.#rz.expectedValue(x))
       return x
     }
     return des
@@ -210,7 +236,9 @@ export class Ensemble implements Detector<number> {
       }
       const raw = Math.min(MAX_SURPRISE, this.#members[i].surprise(this.#inputs(x, i, des)))
       this.#raw[i] = raw
-      const c = this.#cal[i].calibrate(raw)
+      const c0 = this.#cal[i].calibrate(raw)
+      this.#cal0[i] = c0
+      const c = c0 - this.#penalty(i)
       this.#last[i] = c
       if (Number.isNaN(c)) continue
       voters++
@@ -221,9 +249,9 @@ export class Ensemble implements Detector<number> {
     for (let i = 0; i < M; i++) if (!Number.isNaN(this.#last[i])) sum += Math.exp(this.#last[i] - max)
     const lnInvP = max + Math.log(sum) - Math.log(voters)
     const ramp = Math.min(1, this.#cal[0].seen / (2 * this.#cal[0].o.minHistory))
-    const score = (Math.max(0, lnInvP) / Math.LN10 / LOG10_P_AT_ONE) * ramp
+    const score = Math.min(1, (Math.max(0, lnInvP) / Math.LN10 / LOG10_P_AT_ONE) * ramp)
     this.#rawFor = x
-    return score > 1 ? 1 : score
+    return score
   }
 
   update(x: number): void {
@@ -243,9 +271,14 @@ export class Ensemble implements Detector<number> {
     const ys = this.#ys
     const des = this.#rz.deseasonalize(this.#xs)
     for (let i = 0; i < M; i++) ys[i] = this.#inputs(x, i, des)
+    const decay = 1 - 1 / AUDIT_HORIZON
+    this.#exN = this.#exN * decay + 1
     for (let i = 0; i < M; i++) {
       const m = this.#members[i]
-      this.#cal[i].learn(cached ? this.#raw[i] : Math.min(MAX_SURPRISE, m.surprise(ys[i])))
+      const raw = cached ? this.#raw[i] : Math.min(MAX_SURPRISE, m.surprise(ys[i]))
+      const c0 = cached ? this.#cal0[i] : this.#cal[i].calibrate(raw)
+      this.#ex[i] = this.#ex[i] * decay + (c0 > AUDIT_LN ? 1 : 0)
+      this.#cal[i].learn(raw)
       m.update(ys[i])
     }
     if (!this.#rzVotes) this.#rz.update(this.#xs)
@@ -298,6 +331,8 @@ export class Ensemble implements Detector<number> {
         last: [...this.#last],
         counts: this.#counts,
         rng: this.#rng.rng,
+        ex: Array.from(this.#ex),
+        exN: this.#exN,
       },
     }
   }
@@ -312,6 +347,8 @@ export class Ensemble implements Detector<number> {
       last: number[]
       counts: boolean
       rng: number
+      ex?: number[]
+      exN?: number
     }
     if (snap.kind !== 'ensemble' || st.members.length !== this.#members.length)
       throw VGL_ERR_DETECT_SNAPSHOT(
@@ -320,6 +357,8 @@ export class Ensemble implements Detector<number> {
     this.#n = st.n
     this.#counts = st.counts
     this.#rng.rng = st.rng
+    this.#ex = Float64Array.from(st.ex ?? this.#ex.map(() => 0))
+    this.#exN = st.exN ?? 0
     this.#jitFor = NaN
     st.members.forEach((m, i) =>
       (this.#members[i] as unknown as { restore(s: DetectorSnapshot): void }).restore(m),

@@ -11,6 +11,11 @@ export interface RobustZOptions {
   readonly historySize?: number
   /** seasons looked back for the seasonal offset (their median); default 5 */
   readonly seasons?: number
+  /**
+   * earlier levels (1..K seasons back, same phase) also accepted as the baseline when closer to x;
+   * 0 turns the rule off; default 7 (a week of daily seasons)
+   */
+  readonly recall?: number
   /** fixed season length in points (0 = none); default: found from the data */
   readonly season?: number
   /** points before any score; default 32 */
@@ -35,6 +40,8 @@ interface State {
   head: number
   /** running sum of the last `period` transformed values */
   seasonSum: number
+  /** the level (median of the deseasonalised window) in force at each point, same ring as `raw` */
+  lv: Float64Array
   /** asinh(x / c) scale once the series proved non-negative; 0 = identity; NaN = undecided */
   c: number
 }
@@ -55,6 +62,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
       windowSize: options.windowSize ?? 128,
       historySize: options.historySize ?? 4096,
       seasons: options.seasons ?? 5,
+      recall: options.recall ?? 7,
       season: options.season ?? -1,
       gracePeriod: options.gracePeriod ?? 32,
       stepMs: options.stepMs ?? 0,
@@ -62,6 +70,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     checkInt('robust-z', 'windowSize', o.windowSize, 8, 100_000)
     checkInt('robust-z', 'historySize', o.historySize, 16, 1_000_000)
     checkInt('robust-z', 'seasons', o.seasons, 1, 16)
+    checkInt('robust-z', 'recall', o.recall, 0, 64)
     checkInt('robust-z', 'gracePeriod', o.gracePeriod, 1, 1_000_000)
     super(o, {
       n: 0,
@@ -70,6 +79,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
       level: createWindow(o.windowSize),
       raw: new Float64Array(o.historySize),
       dev: new Float64Array(o.historySize),
+      lv: new Float64Array(o.historySize),
       head: 0,
       seasonSum: 0,
       c: NaN,
@@ -161,23 +171,65 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     return k % 2 === 1 ? this.#scratch[k >> 1] : 0.5 * (this.#scratch[(k >> 1) - 1] + this.#scratch[k >> 1])
   }
 
-  /** x minus the seasonal offset of the current phase: the series other detectors should see. */
-  deseasonalize(x: number): number {
-    return this.#t(x) - this.#offset0()
+  /**
+   * The baseline level for a deseasonalised value y: the current level, or the level in force at
+   * the same phase 1..K seasons ago if y is closer to it ("min over plausible baselines"). A series
+   * that returns to a regime it has been in before (Monday after a weekend, the day after a
+   * holiday, a weekly peak seen a week ago) is judged against that regime, not against the level of
+   * the last few hours, which a rolling median needs half a window to leave. A new regime (a level
+   * shift, an outage, a dip below anything seen) is still judged against the nearest level seen.
+   * Why seasons: the phase matches, so a level recorded then is a like-for-like baseline now.
+   */
+  #baseline(y: number): number {
+    const s = this.s
+    const m = this.#memoM
+    const p = s.period
+    if (p === 0 || this.o.recall === 0) return m
+    const H = this.o.historySize
+    let best = m
+    let dist = Math.abs(y - m)
+    for (let k = 1; k <= this.o.recall; k++) {
+      const lag = k * p
+      if (lag > s.n || lag > H) break
+      const l = s.lv[(s.head - lag + H) % H]
+      const d = Math.abs(y - l)
+      if (d < dist) {
+        dist = d
+        best = l
+      }
+    }
+    return best
   }
 
-  /** The expected value in the series' own units (the inverse transform of level + offset). */
-  expectedValue(): number {
+  /**
+   * x minus the seasonal offset of the current phase: the series other detectors should see. When
+   * an earlier level explains x better ({@link RobustZ.baseline}), the value is moved by the gap
+   * between that level and the current one, so the members judge (and learn) it as a normal point.
+   */
+  deseasonalize(x: number): number {
+    this.#cached()
+    const y = this.#t(x) - this.#memoOff
+    return y - this.#baseline(y)
+  }
+
+  /**
+   * The expected value in the series' own units (the inverse transform of level + offset); with x,
+   * against the baseline that explains x best.
+   */
+  expectedValue(x?: number): number {
     if (this.s.level.count === 0) return NaN
     this.#cached()
-    return this.#inv(this.#memoM + this.#memoOff)
+    if (x === undefined || !this.ready) return this.#inv(this.#memoM + this.#memoOff)
+    const y = this.#t(x) - this.#memoOff
+    return this.#inv(this.#baseline(y) + this.#memoOff)
   }
 
   surprise(x: number): number {
     const s = this.s
     if (s.n < this.o.gracePeriod) return 0
     this.#cached()
-    return zSurprise((this.#t(x) - this.#memoOff - this.#memoM) / this.#memoSc)
+    const y = this.#t(x) - this.#memoOff
+    return zSurprise((y - this.#baseline(y)) / this.#memoSc)
   }
 
   expected(): { value: number; low: number; high: number } {
@@ -194,6 +246,12 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     const H = this.o.historySize
     const p = s.period
     const x = Number.isNaN(s.c) ? raw : this.#t(raw)
+    // a level recorded under another season (or none) is not a like-for-like baseline
+    if (Number.isNaN(s.c) || p === 0) s.lv[s.head] = NaN
+    else {
+      this.#cached()
+      s.lv[s.head] = this.#memoM
+    }
     pushWindow(s.level, x - (Number.isNaN(s.c) ? this.#offset(0) : this.#offset0()))
     s.raw[s.head] = x
     if (p > 0) {
@@ -229,6 +287,7 @@ export class RobustZ extends UnivariateDetector<Required<RobustZOptions>, State>
     const H = this.o.historySize
     const len = y.length
     s.period = p
+    s.lv.fill(NaN)
     s.seasonSum = 0
     if (p > 0) {
       for (let i = 0; i < len; i++) {
