@@ -13,6 +13,11 @@ export const detectSchema = z
     raiseAt: z.number().min(0).max(1).default(0.5),
     clearAt: z.number().min(0).max(1).default(0.3),
     clearAfter: z.number().int().min(1).default(10),
+    /**
+     * file for the detector state: written on a graceful stop, read on start, so a restart does
+     * not relearn (~130 windows of warm-up); absent: no snapshot
+     */
+    statePath: z.string().min(1).optional(),
   })
   .prefault({})
 

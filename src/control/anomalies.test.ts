@@ -170,3 +170,28 @@ describe('LiveAnomalies', () => {
     expect(live.seriesCount).toBe(0)
   })
 })
+
+describe('LiveAnomalies snapshot/restore', () => {
+  it('a restored instance continues exactly: same signals, and an open anomaly resolves once', () => {
+    const a = new LiveAnomalies()
+    feed(a, 503, [500, 501, 502])
+    const openBefore = a.openAnomalies()
+    expect(openBefore.length).toBeGreaterThan(0)
+    const snap = structuredClone(a.snapshot())
+    const b = new LiveAnomalies()
+    expect(b.restore(snap)).toBe(1)
+    expect(b.openAnomalies()).toEqual(openBefore)
+    const seen = { a: [] as string[], b: [] as string[] }
+    a.on('anomaly', (r: AnomalyRecord, t: string) => seen.a.push(`${t}:${r.id}`))
+    b.on('anomaly', (r: AnomalyRecord, t: string) => seen.b.push(`${t}:${r.id}`))
+    const r = rng(5)
+    for (let i = 503; i < 600; i++) {
+      const p = point(i, { count: 1000, p50: 40 + (r() - 0.5) * 4 })
+      a.hook(route, p, { correction: false })
+      b.hook(route, p, { correction: false })
+    }
+    expect(seen.b).toEqual(seen.a)
+    expect(seen.b.filter((s) => s.startsWith('resolved:'))).toHaveLength(openBefore.length)
+    expect(b.openAnomalies()).toEqual([])
+  })
+})

@@ -17,6 +17,7 @@ import {
   SeriesEnsemble,
   type AnomalySignal,
   type ChildContribution,
+  type DetectorSnapshot,
   type MetricPoint,
 } from '../detect/index.js'
 import type { EventQuery, StoredEvent } from '../store/index.js'
@@ -105,6 +106,14 @@ export function toMetricPoint(p: SeriesPoint): MetricPoint {
     requests: p.count,
     errors: p.statusClass[4],
   }
+}
+
+/** Everything LiveAnomalies learned: plain data, safe for structuredClone and v8.serialize. */
+export interface LiveAnomaliesSnapshot {
+  version: 1
+  /** least recently seen first */
+  banks: [string, DetectorSnapshot][]
+  open: [string, AnomalyRecord][]
 }
 
 interface Children {
@@ -281,6 +290,35 @@ export class LiveAnomalies extends EventEmitter {
         this.#o.onError?.(err, 'anomaly events')
       }),
     )
+  }
+
+  /** Detector state of every series and the open anomalies, to continue after a restart. */
+  snapshot(): LiveAnomaliesSnapshot {
+    return {
+      version: 1,
+      banks: [...this.#banks].map(([k, b]) => [k, b.snapshot()]),
+      open: [...this.#open].map(([k, r]) => [k, structuredClone(r)]),
+    }
+  }
+
+  /**
+   * Continues from `snapshot()`: banks come back as they were (so no new warm-up), anomalies open
+   * at the snapshot stay open and resolve once. Returns how many series were restored; a bank that
+   * does not restore (another library version) is dropped and relearns.
+   */
+  restore(snap: LiveAnomaliesSnapshot): number {
+    if (snap.version !== 1) return 0
+    let n = 0
+    for (const [key, b] of snap.banks.slice(-this.#o.maxSeries)) {
+      try {
+        this.#banks.set(key, SeriesEnsemble.restore(b))
+        n++
+      } catch (err) {
+        this.#o.onError?.(err as Error, `restore detector state of ${key}`)
+      }
+    }
+    for (const [id, r] of snap.open) if (this.#banks.has(r.key)) this.#open.set(id, r)
+    return n
   }
 
   /** Resolves once the events emitted so far are stored. */

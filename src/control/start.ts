@@ -3,6 +3,9 @@
  * given bus and starts it. Used by `vigil control` (NATS + PostgreSQL) and by the embedded
  * worker (MemoryBus over a MessagePort + SQLite).
  */
+import { existsSync, readFileSync } from 'node:fs' // live detect/forecast
+import { rename, writeFile } from 'node:fs/promises' // live detect/forecast
+import { deserialize, serialize } from 'node:v8' // live detect/forecast
 import type { Bus } from '../bus/index.js'
 import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
@@ -60,6 +63,15 @@ export async function startControlPlane(
       })
     : null
   if (anomalies !== null) plane.onWindowClosed(anomalies.hook)
+  const statePath = config.detect.statePath
+  if (anomalies !== null && statePath !== undefined && existsSync(statePath)) {
+    try {
+      anomalies.restore(deserialize(readFileSync(statePath)) as ReturnType<LiveAnomalies['snapshot']>)
+    } catch (err) {
+      // a corrupt or foreign file costs a warm-up, never the start
+      opts.onError?.(err as Error, `detect.statePath ${statePath}: not restored`)
+    }
+  }
   const fc = config.forecast
   const forecasts = fc.enabled
     ? new LiveForecasts({
@@ -106,6 +118,10 @@ export async function startControlPlane(
         await forecasts?.stop() // live detect/forecast
         await plane.stop()
         await anomalies?.flush() // live detect/forecast: events of the last windows
+        if (anomalies !== null && statePath !== undefined)
+          await writeFile(`${statePath}.tmp`, serialize(anomalies.snapshot()))
+            .then(() => rename(`${statePath}.tmp`, statePath))
+            .catch((err: Error) => opts.onError?.(err, `detect.statePath ${statePath}: not written`))
         await store.close()
       })()),
   }

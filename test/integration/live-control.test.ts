@@ -49,7 +49,7 @@ async function poll<T>(
   }
 }
 
-function configText(mockUrl: string, dbPath: string): string {
+function configText(mockUrl: string, dbPath: string, statePath: string): string {
   return [
     'env: live-env',
     'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
@@ -61,7 +61,7 @@ function configText(mockUrl: string, dbPath: string): string {
     'telemetry: { windowMs: 1000, gatewayId: gw-live, otlp: { enabled: false } }',
     `store: { kind: sqlite, path: ${JSON.stringify(dbPath)} }`,
     'control: { graceMs: 300 }',
-    'detect: { maxSeries: 100 }',
+    `detect: { maxSeries: 100, statePath: ${JSON.stringify(statePath)} }`,
     'forecast: { minHistory: 6, refitEveryWindows: 3, horizon: 8, thresholds: { p95Ms: 500 } }',
     '',
   ].join('\n')
@@ -100,7 +100,8 @@ describe('live anomalies and forecasts in embedded mode', { timeout: 240_000 }, 
   it('serves /api/anomalies and /api/series/:key/forecast from the worker', async () => {
     const file = join(dir, 'live.yaml')
     const db = join(dir, 'live.db')
-    writeFileSync(file, configText(mock.url, db))
+    const state = join(dir, 'detect.state')
+    writeFileSync(file, configText(mock.url, db, state))
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
     const gw = vigil.gatewayUrl
     const admin = vigil.adminUrl
@@ -167,6 +168,8 @@ describe('live anomalies and forecasts in embedded mode', { timeout: 240_000 }, 
     await traffic
     await vigil.stop()
     vigil = null
+    // the detector state was written on the graceful stop, for the next start to restore
+    expect(existsSync(state)).toBe(true)
     const store = await SqliteStore.open({ path: db })
     try {
       const events = await store.queryEvents({ kind: 'forecast', limit: 1000 })
