@@ -174,6 +174,20 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       config,
       bus,
       onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
+      // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)
+      onAnomaly: (a, t) =>
+        logger.warn(
+          {
+            anomaly: a.id,
+            key: a.key,
+            metric: a.metric,
+            observed: a.observed,
+            expected: a.expected,
+            low: a.low,
+            high: a.high,
+          },
+          `anomaly ${t}`,
+        ),
     }).catch((err: unknown) => (logger.error({ err }, 'control plane not started'), null))
   }
   const controlPlugins =

@@ -24,6 +24,15 @@ type RpcCall =
 
 export type RpcRequest = RpcCall & { id: number }
 
+/** Worker → main thread notices (anomaly: live detect/forecast). */
+interface WorkerMessage {
+  type: 'ready' | 'error' | 'anomaly'
+  what?: string
+  message?: string
+  record?: AnomalyRecord
+  transition?: string
+}
+
 export type RpcResponse =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
@@ -37,6 +46,8 @@ export interface EmbeddedControlOptions {
   config: Config
   bus: MemoryBus
   onError?: (what: string, message: string) => void
+  /** live detect/forecast: each anomaly opened or resolved in the worker */
+  onAnomaly?: (record: AnomalyRecord, transition: 'opened' | 'resolved') => void
   /** worker grace period; default min(control.graceMs, 1000): one gateway, in process, nothing arrives late */
   graceMs?: number
   timeoutMs?: number
@@ -73,9 +84,12 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     else w.reject(new VigilError(res.error.code, res.error.message, res.error.statusCode))
   })
   await new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: { type: string; what?: string; message?: string }) => {
+    worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') resolve()
       else if (m.type === 'error') opts.onError?.(m.what ?? '', m.message ?? '')
+      // live detect/forecast
+      else if (m.type === 'anomaly' && m.record !== undefined)
+        opts.onAnomaly?.(m.record, m.transition === 'resolved' ? 'resolved' : 'opened')
     })
     worker.once('error', (err) => {
       failAll(VGL_ERR_CONTROL_UNAVAILABLE(err.message))

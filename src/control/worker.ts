@@ -62,4 +62,8 @@ rpcPort.on('message', (req: RpcRequest) => {
       }),
   )
 })
+// live detect/forecast: anomaly transitions go to the main thread, which logs or forwards them
+cp.anomalies?.on('anomaly', (record: unknown, transition: string) =>
+  parentPort?.postMessage({ type: 'anomaly', record, transition }),
+)
 parentPort?.postMessage({ type: 'ready' })
