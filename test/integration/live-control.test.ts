@@ -13,6 +13,9 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startVigil, type Vigil } from '../../src/cli/runtime.js'
 import { startMockService, type MockService } from '../../src/sim/index.js'
+import { serialize } from 'node:v8'
+import { LiveAnomalies } from '../../src/control/anomalies.js'
+import type { SeriesPoint } from '../../src/control/points.js'
 import { SqliteStore } from '../../src/store/index.js'
 
 const root = join(import.meta.dirname, '../..')
@@ -194,6 +197,92 @@ describe('live anomalies and forecasts in embedded mode', { timeout: 240_000 }, 
       expect(events.some((e) => e.subject === KEY)).toBe(true)
     } finally {
       await store.close()
+    }
+  })
+
+  it('a latency incident opens an explained anomaly, served by /api/anomalies (detector state restored from detect.statePath)', async () => {
+    // ~130 windows of warm-up would take minutes at 1 s windows: warm a bank offline on windows
+    // like the ones this test sends (~18 requests/s at ~20 ms) and hand it over through statePath
+    let seed = 11
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647
+    const warm = new LiveAnomalies({ stepMs: 1000, historySize: 512 })
+    const series = { service: 'orders', route: 'orders', env: 'live-env' }
+    for (let i = 0; i < 400; i++) {
+      const count = Math.round(12 + 12 * rand())
+      const p50 = 16 + 14 * rand()
+      const p95 = p50 * (1 + 0.4 * rand())
+      const point: SeriesPoint = {
+        startMs: i * 1000,
+        durationMs: 1000,
+        count,
+        ratePerSec: count,
+        errorRatio: 0,
+        limitedRatio: 0,
+        timeouts: 0,
+        connectErrors: 0,
+        statusClass: [0, count, 0, 0, 0],
+        bytesIn: 0,
+        bytesOut: 0,
+        p50,
+        p95,
+        p99: p95 * (1 + 0.6 * rand()),
+        sources: 1,
+      }
+      warm.hook(series, point, { correction: false })
+    }
+    expect(warm.openAnomalies()).toEqual([])
+    const file = join(dir, 'incident.yaml')
+    const state = join(dir, 'incident.state')
+    writeFileSync(state, serialize(warm.snapshot()))
+    writeFileSync(file, configText(mock.url, join(dir, 'incident.db'), state))
+    vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
+    const gw = vigil.gatewayUrl
+    const admin = vigil.adminUrl
+    let sleepMs = 20
+    let stop = false
+    const load = (async () => {
+      const until = Date.now() + 60_000
+      while (!stop && Date.now() < until) {
+        await Promise.all(
+          Array.from({ length: 5 }, () =>
+            fetch(`${gw}/orders/x?sleep=${sleepMs}`).then((r) => r.arrayBuffer()),
+          ),
+        )
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    })()
+    try {
+      await new Promise((r) => setTimeout(r, 4_000))
+      const incidentAt = Date.now() - 1_000
+      sleepMs = 400
+      interface Anomaly {
+        key: string
+        metric: string
+        openedAtMs: number
+        observed: number
+        expected: number
+        high: number
+        state: string
+      }
+      const body = await poll(
+        async () =>
+          (await fetch(`${admin}/api/anomalies?state=open&service=orders`)).json() as Promise<{
+            anomalies: Anomaly[]
+          }>,
+        (b) =>
+          b.anomalies.some(
+            (a) => a.key === KEY && ['p50', 'p95', 'p99'].includes(a.metric) && a.openedAtMs >= incidentAt,
+          ),
+        'a latency anomaly',
+        45_000,
+      )
+      const a = body.anomalies.find((x) => x.key === KEY && ['p50', 'p95', 'p99'].includes(x.metric))!
+      expect(a.state).toBe('open')
+      expect(a.observed).toBeGreaterThan(a.high)
+      expect(a.observed).toBeGreaterThan(3 * a.expected)
+    } finally {
+      stop = true
+      await load
     }
   })
 })
