@@ -5,8 +5,7 @@
  * series answers `insufficient_history` and then a forecast with intervals, and that the
  * forecast is stored as an event.
  */
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -17,34 +16,15 @@ import { serialize } from 'node:v8'
 import { LiveAnomalies } from '../../src/control/anomalies.js'
 import type { SeriesPoint } from '../../src/control/points.js'
 import { SqliteStore } from '../../src/store/index.js'
+import { ensureBuilt } from '../helpers/build.js'
 
 const root = join(import.meta.dirname, '../..')
 const KEY = 'orders|orders|live-env'
 const enc = encodeURIComponent
 
-/** Newest modification time of the .ts files under `dir`. */
-function newestSource(dir: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) t = Math.max(t, newestSource(p))
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs)
-  }
-  return t
-}
-
-/**
- * The worker runs compiled code (dist/control/worker.js); type errors elsewhere do not stop emit.
- * Skipped when dist is newer than every source: rewriting dist while another test file's worker
- * loads from it can break that worker.
- */
+/** The worker runs compiled code (dist/control/worker.js), built once per run by the vitest globalSetup. */
 function build(): void {
-  const worker = join(root, 'dist/control/worker.js')
-  if (existsSync(worker) && statSync(worker).mtimeMs > newestSource(join(root, 'src'))) return
-  spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: 'ignore',
-  })
+  ensureBuilt()
   if (!existsSync(join(root, 'dist/control/worker.js')))
     throw new Error('build failed: dist/control/worker.js missing')
 }

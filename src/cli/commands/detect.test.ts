@@ -1,8 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureBuilt } from '../../../test/helpers/build.js'
 
 const root = join(import.meta.dirname, '..', '..', '..')
 let dir = ''
@@ -36,20 +37,8 @@ function scores(text: string): number[] {
 }
 
 beforeAll(() => {
-  // the CLI under test is the built one; other files in the tree may not type-check yet, and tsc
-  // still emits, so the exit code is ignored and the test checks the output instead
-  try {
-    execFileSync(
-      process.execPath,
-      [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: root,
-        stdio: 'ignore',
-      },
-    )
-  } catch {
-    /* see above */
-  }
+  // the CLI under test is the built one, compiled once per run by the vitest globalSetup
+  ensureBuilt()
   dir = mkdtempSync(join(tmpdir(), 'vigil-detect-'))
 }, 300_000)
 
