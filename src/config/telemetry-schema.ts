@@ -101,6 +101,7 @@ const retentionSchema = z
     hour: durationMs.optional(),
     spans: durationMs.optional(),
     events: durationMs.optional(),
+    forecasts: durationMs.optional(),
   })
   .default({})
 

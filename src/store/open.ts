@@ -32,6 +32,7 @@ export function retentionOf(cfg: StoreConfig): RetentionMs {
     hour: r.hour ?? d.hour,
     spans: r.spans ?? d.spans,
     events: r.events ?? d.events,
+    forecasts: r.forecasts ?? d.forecasts,
   }
 }
 

@@ -522,9 +522,10 @@ export class PostgresStore implements Store {
   async prune(nowMs: number, retention: RetentionMs): Promise<PruneResult> {
     return this.#tx(async (client) => {
       const out = {} as PruneResult
-      for (const [k, table, col] of RETENTION_TABLES)
+      for (const [k, table, col, and] of RETENTION_TABLES)
         out[k] =
-          (await client.query(`DELETE FROM ${table} WHERE ${col} < $1`, [nowMs - retention[k]])).rowCount ?? 0
+          (await client.query(`DELETE FROM ${table} WHERE ${col} < $1${and}`, [nowMs - retention[k]]))
+            .rowCount ?? 0
       return out
     })
   }

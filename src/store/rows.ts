@@ -127,10 +127,13 @@ export function rowToEvent(r: EventRow): StoredEvent {
 
 /** Tables and the column holding each row's time, for prune. */
 export const RETENTION_TABLES = [
-  ['raw', 'rollups_raw', 'start_ms'],
-  ['window', 'series_window', 'start_ms'],
-  ['minute', 'series_1m', 'start_ms'],
-  ['hour', 'series_1h', 'start_ms'],
-  ['spans', 'spans', 'start_ms'],
-  ['events', 'events', 'at_ms'],
+  ['raw', 'rollups_raw', 'start_ms', ''],
+  ['window', 'series_window', 'start_ms', ''],
+  ['minute', 'series_1m', 'start_ms', ''],
+  ['hour', 'series_1h', 'start_ms', ''],
+  ['spans', 'spans', 'start_ms', ''],
+  ['events', 'events', 'at_ms', ''],
+  // Forecast events are written per series per refit (hundreds of thousands a day), far more than
+  // the audit events they share the table with, so they get their own, shorter retention.
+  ['forecasts', 'events', 'at_ms', " AND kind = 'forecast'"],
 ] as const

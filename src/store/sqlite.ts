@@ -205,8 +205,8 @@ export class SqliteStore implements Store {
       `INSERT INTO events (at_ms, kind, actor, subject, payload) VALUES (?,?,?,?,?)`,
     )
     const prune = {} as Record<keyof RetentionMs, Stmt>
-    for (const [k, table, col] of RETENTION_TABLES)
-      prune[k] = db.prepare(`DELETE FROM ${table} WHERE ${col}<?`)
+    for (const [k, table, col, and] of RETENTION_TABLES)
+      prune[k] = db.prepare(`DELETE FROM ${table} WHERE ${col}<?${and}`)
     this.#prune = prune
 
     this.#writeWindowTx = db.transaction((batch: Rollup[]) => {

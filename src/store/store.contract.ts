@@ -292,13 +292,25 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         span('old', 's', { startTimeMs: T0 }),
         span('new', 's', { startTimeMs: T0 + 60_000 }),
       ])
-      await store.appendEvents([{ atMs: T0, kind: 'k', actor: 'a', subject: 's', payload: {} }])
+      await store.appendEvents([
+        { atMs: T0, kind: 'k', actor: 'a', subject: 's', payload: {} },
+        { atMs: T0, kind: 'forecast', actor: 'control', subject: 's', payload: {} },
+        { atMs: T0 + 60_000, kind: 'forecast', actor: 'control', subject: 's', payload: {} },
+      ])
       const now = T0 + 90_000
-      const res = await store.prune(now, { ...DEFAULT_RETENTION_MS, raw: 60_000, spans: 60_000 })
+      const res = await store.prune(now, {
+        ...DEFAULT_RETENTION_MS,
+        raw: 60_000,
+        spans: 60_000,
+        forecasts: 60_000,
+      })
       expect(res.raw).toBe(1)
       expect(res.spans).toBe(1)
       expect(res.window).toBe(0)
       expect(res.events).toBe(0)
+      expect(res.forecasts).toBe(1)
+      expect((await store.queryEvents({ kind: 'forecast' })).map((e) => e.atMs)).toEqual([T0 + 60_000])
+      expect(await store.queryEvents({ kind: 'k' })).toHaveLength(1)
       expect(await store.queryRaw(orders, 0, now)).toHaveLength(1)
       expect(await store.queryPoints(orders, 0, now, 'window')).toHaveLength(2)
       expect(await store.spansByTrace('old')).toEqual([])

@@ -77,6 +77,8 @@ export interface RetentionMs {
   hour: number
   spans: number
   events: number
+  /** events of kind `forecast` (live forecasts kept to compare with what happened) */
+  forecasts: number
 }
 
 export const DEFAULT_RETENTION_MS: RetentionMs = Object.freeze({
@@ -86,6 +88,7 @@ export const DEFAULT_RETENTION_MS: RetentionMs = Object.freeze({
   hour: 400 * 86_400_000,
   spans: 2 * 86_400_000,
   events: 400 * 86_400_000,
+  forecasts: 14 * 86_400_000,
 })
 
 export interface PruneResult {
@@ -95,6 +98,7 @@ export interface PruneResult {
   hour: number
   spans: number
   events: number
+  forecasts: number
 }
 
 export interface Store {
