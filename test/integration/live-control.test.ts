@@ -17,6 +17,10 @@ import { LiveAnomalies } from '../../src/control/anomalies.js'
 import type { SeriesPoint } from '../../src/control/points.js'
 import { SqliteStore } from '../../src/store/index.js'
 import { ensureBuilt } from '../helpers/build.js'
+import { poll as pollFor } from './control-support.js'
+
+const poll = <T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 90_000): Promise<T> =>
+  pollFor(fn, ok, what, timeoutMs)
 
 const root = join(import.meta.dirname, '../..')
 const KEY = 'orders|orders|live-env'
@@ -27,26 +31,6 @@ function build(): void {
   ensureBuilt()
   if (!existsSync(join(root, 'dist/control/worker.js')))
     throw new Error('build failed: dist/control/worker.js missing')
-}
-
-async function poll<T>(
-  fn: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs
-  let last: T | undefined
-  for (;;) {
-    try {
-      last = await fn()
-      if (ok(last)) return last
-    } catch {
-      // not ready yet
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
 }
 
 function configText(mockUrl: string, dbPath: string, statePath: string): string {

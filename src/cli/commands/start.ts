@@ -1,11 +1,12 @@
-/** @module `vigil start --config FILE`: embedded mode (gateway, admin API and, later, the control plane). */
+/** @module `vigil start --config FILE`: embedded mode (gateway, admin API and the control plane in one process). */
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil } from '../runtime.js'
 
 const usage = `usage: vigil start [--config vigil.yaml]
 
-Runs Vigil in one process: the gateway, the admin API (and the control plane as areas land).
+Runs Vigil in one process: the gateway and the admin API on the main thread, the control plane
+(store, detection, forecasting) in a worker thread.
 SIGHUP reloads the config; SIGTERM drains in-flight requests (gateway.shutdownGraceMs) and exits 0.`
 
 export const command: Command = {
