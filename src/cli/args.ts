@@ -29,3 +29,13 @@ export function parsePositive(text: string | undefined, flag: string, fallback: 
   if (!Number.isFinite(n) || n <= 0) throw VGL_ERR_CLI_USAGE(`${flag}: expected a number > 0, got "${text}"`)
   return n
 }
+
+/** Parses the one flag the long-running commands take, `--config FILE` (default `vigil.yaml`). */
+export function parseConfigFlag(argv: string[], usage: string): string {
+  const { values } = parseFlags(
+    argv,
+    { config: { type: 'string', short: 'c', default: 'vigil.yaml' } },
+    usage,
+  )
+  return values.config as string
+}

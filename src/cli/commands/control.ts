@@ -12,7 +12,7 @@ import { openBus } from '../../bus/index.js'
 import { loadConfig } from '../../config/index.js'
 import { startControlPlane } from '../../control/index.js'
 import { enableProcessMetrics } from '../../metrics.js'
-import { parseFlags } from '../args.js'
+import { parseConfigFlag } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil control [--config vigil.yaml]
@@ -28,13 +28,9 @@ export const command: Command = {
   summary: 'run the control plane only (scaled-out mode)',
   usage,
   async run(argv) {
-    const { values } = parseFlags(
-      argv,
-      { config: { type: 'string', short: 'c', default: 'vigil.yaml' } },
-      usage,
-    )
+    const configFile = parseConfigFlag(argv, usage)
     const logger = pino({ name: 'vigil-control' }, pino.destination({ dest: 2, sync: true }))
-    const config = loadConfig(values.config as string)
+    const config = loadConfig(configFile)
     enableProcessMetrics()
     if (config.bus.kind === 'memory')
       logger.warn('bus.kind is memory: a separate `vigil control` receives nothing; use bus.kind: nats')

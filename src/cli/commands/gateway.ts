@@ -1,5 +1,5 @@
 /** @module `vigil gateway --config FILE`: the data plane alone (scaled-out mode). */
-import { parseFlags } from '../args.js'
+import { parseConfigFlag } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil } from '../runtime.js'
 
@@ -12,12 +12,8 @@ export const command: Command = {
   summary: 'run the gateway data plane only (scaled-out mode)',
   usage,
   async run(argv) {
-    const { values } = parseFlags(
-      argv,
-      { config: { type: 'string', short: 'c', default: 'vigil.yaml' } },
-      usage,
-    )
-    await startVigil({ configFile: values.config as string, mode: 'gateway', handleSignals: true })
+    const configFile = parseConfigFlag(argv, usage)
+    await startVigil({ configFile: configFile, mode: 'gateway', handleSignals: true })
     return new Promise<number>(() => {})
   },
 }

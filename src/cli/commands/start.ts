@@ -1,5 +1,5 @@
 /** @module `vigil start --config FILE`: embedded mode (gateway, admin API and the control plane in one process). */
-import { parseFlags } from '../args.js'
+import { parseConfigFlag } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil } from '../runtime.js'
 
@@ -13,12 +13,8 @@ export const command: Command = {
   summary: 'run the gateway, admin API and control plane in one process',
   usage,
   async run(argv) {
-    const { values } = parseFlags(
-      argv,
-      { config: { type: 'string', short: 'c', default: 'vigil.yaml' } },
-      usage,
-    )
-    await startVigil({ configFile: values.config as string, mode: 'embedded', handleSignals: true })
+    const configFile = parseConfigFlag(argv, usage)
+    await startVigil({ configFile: configFile, mode: 'embedded', handleSignals: true })
     return new Promise<number>(() => {})
   },
 }
