@@ -1,71 +1,119 @@
 /**
- * @module Structured JSON access log (pino) written asynchronously through a pino destination
- * (buffered, never a sync write per request). Successful requests are sampled; errors (5xx,
- * timeouts, connect errors, client aborts) are always logged.
+ * @module Structured JSON access log: pino's line format (`level`, ISO `time`, then the fields)
+ * written through pino's asynchronous destination (sonic-boom), with a serializer made for the
+ * fixed access-log schema. Successful requests are sampled; errors (5xx, timeouts, connect
+ * errors, client aborts) are always logged.
+ *
+ * Why not `logger.info(obj)` per request: pino's generic path walks the object, formats an ISO
+ * time and hands each ~350-byte line to sonic-boom, whose `write` measures the byte length of its
+ * growing buffer on every call; together that was about an eighth of the gateway's CPU per
+ * request. Here a line is one template string (strings escaped only when they need it, the time
+ * prefix reused within a second), lines are coalesced into ~16 KB chunks, and sonic-boom receives
+ * one write per chunk. A timer pushes a partial chunk out every `FLUSH_MS`, so a quiet gateway's
+ * lines still appear promptly.
+ *
+ * What a crash can lose: the unflushed chunk (at most ~16 KB or `FLUSH_MS` of lines) plus what
+ * sonic-boom has not written yet. A graceful stop (`close`) writes everything.
  */
-import pino, { type Logger } from 'pino'
+import pino from 'pino'
 import type { GatewayConfig } from '../config/schema.js'
 import type { Exchange } from './exchange.js'
 
+/** lines are handed to the destination once this many characters are pending */
+const CHUNK_CHARS = 16_384
+/** a partial chunk is handed over at least this often */
+const FLUSH_MS = 250
+/** pino's level number for `info` */
+const INFO = 30
+
+// Characters JSON strings must escape (quote, backslash, controls) and surrogates, which
+// JSON.stringify escapes when unpaired; anything else is written as it is.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be found
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** A JSON string literal for `s`; the common case (nothing to escape) costs one regex test. */
+export function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
+}
+
+/** Formats epoch milliseconds as pino's `isoTime` does, reusing the text up to the second. */
+export class IsoClock {
+  #second = -1
+  #prefix = ''
+
+  format(ms: number): string {
+    const second = Math.floor(ms / 1000)
+    if (second !== this.#second) {
+      this.#second = second
+      this.#prefix = new Date(second * 1000).toISOString().slice(0, 20) // YYYY-MM-DDTHH:MM:SS.
+    }
+    const frac = ms - second * 1000
+    return `${this.#prefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`
+  }
+}
+
+/** Rounds to 1 µs, as logged (the rollup's sketch sees the same latency). */
+const micros = (ms: number): number => Math.round(ms * 1000) / 1000
+
 export class AccessLog {
-  readonly #logger: Logger
   readonly #sampleRate: number
   readonly #dest: AsyncDestination
   readonly #std: boolean
+  readonly #clock = new IsoClock()
+  readonly #timer: NodeJS.Timeout
+  #pending = ''
 
   constructor(cfg: GatewayConfig['accessLog']) {
     const d = cfg.destination
     const dest = pino.destination({
       dest: d === 'stdout' ? 1 : d === 'stderr' ? 2 : d,
       sync: false,
-      minLength: 4096,
+      // Chunks arrive already coalesced: write each as soon as the previous write is done (1, not
+      // 0: with 0 sonic-boom's flush() returns before queued chunks are written).
+      minLength: 1,
+      maxWrite: 4 * CHUNK_CHARS,
       mkdir: true,
     })
     this.#dest = dest as unknown as AsyncDestination
     this.#std = d === 'stdout' || d === 'stderr'
-    this.#logger = pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, dest)
     this.#sampleRate = cfg.sampleRate
+    this.#timer = setInterval(() => this.#push(), FLUSH_MS)
+    this.#timer.unref()
   }
 
   write(ex: Exchange): void {
     const error = ex.status >= 500 || (ex.outcome !== 'ok' && ex.outcome !== 'limited')
     if (!error && (this.#sampleRate === 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate)))
       return
-    this.#logger.info({
-      type: 'access',
-      requestId: ex.requestId,
-      traceId: ex.traceId,
-      route: ex.plan.name,
-      service: ex.plan.service.name,
-      method: ex.method,
-      path: ex.path,
-      target: ex.target,
-      status: ex.status,
-      outcome: ex.outcome,
-      latencyMs: Math.round(ex.latencyMs * 1000) / 1000,
-      attempts: ex.attempts,
-      bytesIn: ex.bytesIn,
-      bytesOut: ex.bytesOut,
-    })
+    const plan = ex.plan
+    this.#line(
+      `{"level":${INFO},"time":"${this.#clock.format(Date.now())}","type":"access","requestId":${jsonString(ex.requestId)},"traceId":"${ex.traceId}","route":${jsonString(plan.name)},"service":${jsonString(plan.service.name)},"method":${jsonString(ex.method)},"path":${jsonString(ex.path)},"target":${jsonString(ex.target)},"status":${ex.status},"outcome":"${ex.outcome}","latencyMs":${micros(ex.latencyMs)},"attempts":${ex.attempts},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}}\n`,
+    )
   }
 
   /** A request no route matched (no plan, so logged on its own). */
   writeNoRoute(requestId: string, method: string, path: string, latencyMs: number): void {
-    this.#logger.info({
-      type: 'access',
-      requestId,
-      route: null,
-      method,
-      path,
-      status: 404,
-      outcome: 'no_route',
-      latencyMs: Math.round(latencyMs * 1000) / 1000,
-      attempts: 0,
-    })
+    this.#line(
+      `{"level":${INFO},"time":"${this.#clock.format(Date.now())}","type":"access","requestId":${jsonString(requestId)},"route":null,"method":${jsonString(method)},"path":${jsonString(path)},"status":404,"outcome":"no_route","latencyMs":${micros(latencyMs)},"attempts":0}\n`,
+    )
+  }
+
+  #line(line: string): void {
+    this.#pending += line
+    if (this.#pending.length >= CHUNK_CHARS) this.#push()
+  }
+
+  #push(): void {
+    if (this.#pending.length === 0 || this.#dest.destroyed) return
+    const chunk = this.#pending
+    this.#pending = ''
+    this.#dest.write(chunk)
   }
 
   /** Writes out everything buffered; a file destination is closed, stdout/stderr stay open. */
   async close(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#push()
     const dest = this.#dest
     if (dest.destroyed) return
     // A file opens asynchronously; lines written before that are buffered until it is ready.
@@ -81,10 +129,11 @@ export class AccessLog {
   }
 }
 
-/** The parts of pino's SonicBoom destination that closing needs. */
+/** The parts of pino's SonicBoom destination the access log uses. */
 interface AsyncDestination {
   readonly fd: number
   readonly destroyed: boolean
+  write(chunk: string): boolean
   once(event: 'ready' | 'close', listener: () => void): void
   flush(cb: (err?: Error) => void): void
   end(): void

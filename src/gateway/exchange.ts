@@ -180,6 +180,11 @@ function ignore(): void {}
 
 /** Removes, in place, the headers a `Connection` header names as hop-by-hop (RFC 9110 §7.6.1). */
 function dropListed(headers: string[], connection: string): void {
+  // The usual values name no header: skip the split and the Set.
+  if (connection.length <= 10) {
+    const c = connection.toLowerCase()
+    if (c === 'keep-alive' || c === 'close') return
+  }
   const drop = new Set(
     connection
       .toLowerCase()

@@ -1,7 +1,8 @@
 /**
- * @module Gateway metrics in the shared prom-client registry. Label children are resolved once
- * per route plan (and cached per method and status class), so a request costs an array lookup and
- * an `inc`, never a label-set hash.
+ * @module Gateway metrics in the shared prom-client registry. Request counts are plain numbers
+ * per route, method and status class that the counter reads when scraped (its `collect` adds
+ * what grew since the last scrape), so a request costs one array increment instead of
+ * prom-client's label-set hash. Other children are resolved once per route plan.
  */
 import { Counter, Gauge, Histogram } from 'prom-client'
 import { registry } from '../metrics.js'
@@ -71,6 +72,9 @@ function metrics(): NonNullable<typeof m> {
       help: 'Requests answered by the gateway',
       labelNames: ['route', 'service', 'method', 'status_class'],
       registers: [registry],
+      collect() {
+        for (const c of requestCounts.values()) c.flush(this)
+      },
     }),
     duration: new Histogram({
       name: 'vigil_gateway_request_duration_seconds',
@@ -111,14 +115,59 @@ export function unregisterGaugeSource(s: GaugeSource): void {
 }
 
 type Inc = { inc(n?: number): void }
+
+const CELLS = METHODS.length * STATUS_CLASSES.length
+
+/**
+ * Request counts of one route and service, shared by every route plan with those names, so a
+ * reload continues the counts instead of starting a second set that the counter would add up.
+ */
+class RequestCounts {
+  readonly counts = new Float64Array(CELLS)
+  readonly #reported = new Float64Array(CELLS)
+  readonly #labels: ({ route: string; service: string; method: string; status_class: string } | undefined)[] =
+    new Array<undefined>(CELLS).fill(undefined)
+
+  constructor(
+    readonly route: string,
+    readonly service: string,
+  ) {}
+
+  /** Adds what was counted since the last scrape to the prom-client counter. */
+  flush(counter: Counter<'route' | 'service' | 'method' | 'status_class'>): void {
+    const counts = this.counts
+    const reported = this.#reported
+    for (let k = 0; k < CELLS; k++) {
+      const delta = counts[k] - reported[k]
+      if (delta === 0) continue
+      reported[k] = counts[k]
+      const labels = (this.#labels[k] ??= {
+        route: this.route,
+        service: this.service,
+        method: METHODS[Math.floor(k / STATUS_CLASSES.length)],
+        status_class: STATUS_CLASSES[k % STATUS_CLASSES.length],
+      })
+      counter.inc(labels, delta)
+    }
+  }
+}
+
+/** route + NUL + service → its counts; bounded by the route names ever configured, as label sets are */
+const requestCounts = new Map<string, RequestCounts>()
+
+function countsFor(route: string, service: string): RequestCounts {
+  const key = `${route}\u0000${service}`
+  let c = requestCounts.get(key)
+  if (c === undefined) requestCounts.set(key, (c = new RequestCounts(route, service)))
+  return c
+}
 type Observe = { observe(v: number): void }
 
 /** Metric children of one route plan. */
 export class RouteMetrics {
-  readonly #route: string
   readonly #service: string
-  /** [method][status class] children, created on first use */
-  readonly #requests: (Inc | undefined)[][]
+  /** [method × status class] counts, read by the counter when scraped */
+  readonly #requests: Float64Array
   readonly duration: Observe
   readonly retries: Inc
   readonly budgetExhausted: Inc
@@ -131,9 +180,8 @@ export class RouteMetrics {
 
   constructor(route: string, service: string) {
     const mm = metrics()
-    this.#route = route
     this.#service = service
-    this.#requests = METHODS.map(() => [undefined, undefined, undefined, undefined, undefined])
+    this.#requests = countsFor(route, service).counts
     this.duration = mm.duration.labels({ route, service })
     this.retries = mm.retries.labels({ route, service })
     this.budgetExhausted = mm.retryBudgetExhausted.labels({ service })
@@ -141,18 +189,7 @@ export class RouteMetrics {
 
   request(methodIdx: number, status: number): void {
     const cls = status < 200 ? 0 : status >= 500 ? 4 : ((status / 100) | 0) - 1
-    const row = this.#requests[methodIdx]
-    let child = row[cls]
-    if (child === undefined) {
-      child = metrics().requests.labels({
-        route: this.#route,
-        service: this.#service,
-        method: METHODS[methodIdx],
-        status_class: STATUS_CLASSES[cls],
-      })
-      row[cls] = child
-    }
-    child.inc()
+    this.#requests[methodIdx * STATUS_CLASSES.length + cls]++
   }
 
   upstreamError(kind: UpstreamErrorKind): void {
