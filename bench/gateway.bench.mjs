@@ -85,7 +85,7 @@ async function runRole(name, upstream) {
     stopOn(() => new Promise((r) => server.close(r)))
     return
   }
-  if (name === 'vigil' || name === 'vigil-embedded') {
+  if (name === 'vigil' || name === 'vigil-embedded' || name === 'vigil-no-telemetry') {
     const { startVigil } = await import(`${ROOT}dist/cli/runtime.js`)
     const { default: pino } = await import('pino')
     const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
@@ -108,6 +108,7 @@ async function runRole(name, upstream) {
         'admin:',
         '  port: 0',
         'telemetry:',
+        `  enabled: ${name !== 'vigil-no-telemetry'}`,
         '  otlp:',
         '    port: 0',
         'store:',
@@ -125,7 +126,7 @@ async function runRole(name, upstream) {
     const logger = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }))
     const vigil = await startVigil({
       configFile: config,
-      mode: name === 'vigil' ? 'gateway' : 'embedded',
+      mode: name === 'vigil-embedded' ? 'embedded' : 'gateway',
       logger,
       handleSignals: false,
     })
@@ -320,9 +321,19 @@ async function main() {
   const procs = [upstream]
   const LABELS = {
     vigil: 'Vigil data plane (routing + telemetry + access log)',
+    'vigil-no-telemetry': 'Vigil data plane, telemetry off',
     'vigil-embedded': 'Vigil embedded (+ control plane on the same core)',
   }
-  for (const name of ['fastify-http-proxy', 'fast-proxy', 'http-proxy', 'vigil', 'vigil-embedded']) {
+  const ROLES = [
+    'fastify-http-proxy',
+    'fast-proxy',
+    'http-proxy',
+    'vigil',
+    'vigil-no-telemetry',
+    'vigil-embedded',
+  ]
+  const only = process.env.BENCH_TARGETS?.split(',').map((x) => x.trim())
+  for (const name of ROLES.filter((r) => only === undefined || only.includes(r))) {
     try {
       const p = await startChild(name, 0, [process.execPath, SELF, '--role', name, upstream.url])
       procs.push(p)
@@ -331,9 +342,10 @@ async function main() {
       console.log(`skip ${name}: ${err.message}`)
     }
   }
-  const nginx = await startNginx(upstream.url)
+  const nginx = only === undefined || only.includes('nginx') ? await startNginx(upstream.url) : null
   if (nginx !== null) targets.push({ name: 'nginx (1 worker)', url: nginx.url, pid: nginx.child.pid })
-  else console.log('skip nginx: not installed (apt-get install -y nginx)')
+  else if (only === undefined || only.includes('nginx'))
+    console.log('skip nginx: not installed (apt-get install -y nginx)')
 
   const results = Object.fromEntries(targets.map((t) => [t.name, { load: [], fixed: [] }]))
   try {

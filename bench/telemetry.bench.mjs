@@ -2,17 +2,12 @@
 //  1. hot path: RollupRecorder.record per event vs a baseline `record` that only increments a
 //     counter (same call shape, same event object reused as the gateway reuses its Exchange);
 //  2. window close: rotating, encoding and publishing one window of 10,000 series;
-//  3. gateway req/s with telemetry on vs off (startVigil, autocannon, interleaved rounds).
+//  3. gateway req/s and CPU per request with telemetry on vs off (the gateway bench's harness).
 // Usage: npm run bench -- telemetry   (QUICK=1 shortens every phase)
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import autocannon from 'autocannon'
-import pino from 'pino'
+import { fileURLToPath } from 'node:url'
 import { RollupRecorder } from '../dist/telemetry/rollup-recorder.js'
-import { startVigil } from '../dist/cli/runtime.js'
 
 const QUICK = process.env.QUICK === '1'
 const PHASE_MS = QUICK ? 500 : 1500
@@ -184,55 +179,25 @@ async function windowClose() {
   }
 }
 
-async function gatewayOnOff() {
-  const upstream = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '17' })
-    res.end('{"ok":true,"n":1}')
+/**
+ * Gateway req/s and CPU per request with telemetry on vs off, in one run: the gateway bench's
+ * harness (separate processes, proxy pinned to its own core, JIT warm-up, interleaved rounds,
+ * access log on in both) restricted to the two data-plane rows, with more rounds so the
+ * round-to-round spread, the noise, is seen next to the difference.
+ */
+function gatewayOnOff() {
+  console.log('\n3. gateway with telemetry on vs off: bench/gateway.bench.mjs, Vigil data-plane rows only')
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('gateway.bench.mjs', import.meta.url))], {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      BENCH_TARGETS: 'vigil,vigil-no-telemetry',
+      BENCH_ROUNDS: process.env.ROUNDS ?? (QUICK ? '2' : '8'),
+      BENCH_PREWARM_S: QUICK ? '2' : (process.env.BENCH_PREWARM_S ?? '30'),
+      BENCH_DURATION_S: QUICK ? '2' : (process.env.BENCH_DURATION_S ?? '8'),
+    },
   })
-  await new Promise((r) => upstream.listen(0, '127.0.0.1', r))
-  const up = `http://127.0.0.1:${upstream.address().port}`
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-telemetry-bench-'))
-  const start = async (enabled) => {
-    const file = join(dir, `vigil-${enabled}.yaml`)
-    writeFileSync(
-      file,
-      [
-        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
-        'admin: { host: 127.0.0.1, port: 0 }',
-        `services: { orders: { targets: [${up}] } }`,
-        'routes: [ { name: orders, path: /orders, service: orders } ]',
-        `telemetry: { enabled: ${enabled}, otlp: { enabled: false } }`,
-        '',
-      ].join('\n'),
-    )
-    return startVigil({ configFile: file, mode: 'gateway', logger: pino({ level: 'silent' }), env: {} })
-  }
-  const on = await start(true)
-  const off = await start(false)
-  const seconds = QUICK ? 2 : 5
-  const rounds = QUICK ? 2 : Number(process.env.ROUNDS ?? 4)
-  const res = { on: [], off: [] }
-  const targets = [
-    ['off', off],
-    ['on', on],
-  ]
-  for (let round = 0; round < rounds; round++) {
-    for (const [name, v] of round % 2 === 0 ? targets : [...targets].reverse()) {
-      const r = await autocannon({ url: `${v.gatewayUrl}/orders`, connections: 20, duration: seconds })
-      res[name].push(r.requests.average)
-    }
-  }
-  await on.stop()
-  await off.stop()
-  upstream.close()
-  rmSync(dir, { recursive: true, force: true })
-  console.log(
-    `\n3. gateway req/s, telemetry off vs on (autocannon, 20 connections, ${seconds} s, ${rounds} interleaved rounds)`,
-  )
-  console.log('| telemetry | req/s median | rounds |')
-  console.log('|---|---|---|')
-  for (const k of ['off', 'on'])
-    console.log(`| ${k} | ${fmt(median(res[k]))} | ${res[k].map((x) => fmt(x)).join(', ')} |`)
+  if (r.status !== 0) throw new Error(`gateway bench exited with ${r.status}`)
 }
 
 console.log(`node ${process.version}, ${new Date().toISOString()}`)
@@ -240,4 +205,4 @@ console.log(`node ${process.version}, ${new Date().toISOString()}`)
 const only = process.env.ONLY
 if (only === undefined || only === 'hot') await hotPath()
 if (only === undefined || only === 'window') await windowClose()
-if ((only === undefined || only === 'gateway') && process.env.SKIP_GATEWAY !== '1') await gatewayOnOff()
+if ((only === undefined || only === 'gateway') && process.env.SKIP_GATEWAY !== '1') gatewayOnOff()
