@@ -85,58 +85,6 @@ async function runRole(name, upstream) {
     stopOn(() => new Promise((r) => server.close(r)))
     return
   }
-  if (name === 'vigil' || name === 'vigil-embedded' || name === 'vigil-no-telemetry') {
-    const { startVigil } = await import(`${ROOT}dist/cli/runtime.js`)
-    const { default: pino } = await import('pino')
-    const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
-    const config = join(dir, 'vigil.yaml')
-    // Features on: routing through the route table, the access log on every request (to a file,
-    // sampleRate 1), and telemetry capture (rollups with latency sketches, tail-sampled spans)
-    // published to the bus as the runtime wires it by default. `vigil` runs the data plane as
-    // `vigil gateway` does (no control plane in the process; the memory bus keeps a bounded
-    // backlog nobody consumes); `vigil-embedded` runs `vigil start`: the control-plane worker
-    // (SQLite, detection, forecasting) shares the process and so the pinned core.
-    writeFileSync(
-      config,
-      [
-        'gateway:',
-        '  host: 127.0.0.1',
-        '  port: 0',
-        '  accessLog:',
-        '    sampleRate: 1',
-        `    destination: ${join(dir, 'access.log')}`,
-        'admin:',
-        '  port: 0',
-        'telemetry:',
-        `  enabled: ${name !== 'vigil-no-telemetry'}`,
-        '  otlp:',
-        '    port: 0',
-        'store:',
-        '  kind: sqlite',
-        `  path: ${join(dir, 'vigil.db')}`,
-        'services:',
-        '  upstream:',
-        `    targets: [${upstream}]`,
-        'routes:',
-        '  - path: /',
-        '    service: upstream',
-        '',
-      ].join('\n'),
-    )
-    const logger = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }))
-    const vigil = await startVigil({
-      configFile: config,
-      mode: name === 'vigil-embedded' ? 'embedded' : 'gateway',
-      logger,
-      handleSignals: false,
-    })
-    announce(new URL(vigil.gatewayUrl).port)
-    stopOn(async () => {
-      await vigil.stop()
-      rmSync(dir, { recursive: true, force: true })
-    })
-    return
-  }
   throw new Error(`unknown role ${name}`)
 }
 
@@ -166,16 +114,75 @@ function pinned(cpu, argv) {
   return PIN ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)]
 }
 
-function startChild(name, cpu, argv) {
+/**
+ * Vigil as users run it: the `vigil` bin (so with the node flags of its shebang), `vigil gateway`
+ * for the data plane or `vigil start` for the embedded form, on a config with every feature on:
+ * routing through the route table, the access log on every request (to a file, sampleRate 1),
+ * telemetry capture (rollups with latency sketches, tail-sampled spans) published to the bus.
+ * `vigil gateway` uses the memory bus here (nobody consumes it; its backlog is bounded), so the
+ * bench needs nothing outside the checkout; `vigil start` adds the control-plane worker (SQLite,
+ * detection, forecasting), which shares the process and so the pinned core.
+ */
+function startVigil(name, cpu, upstream) {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
+  const config = join(dir, 'vigil.yaml')
+  writeFileSync(
+    config,
+    [
+      'gateway:',
+      '  host: 127.0.0.1',
+      '  port: 0',
+      '  accessLog:',
+      '    sampleRate: 1',
+      `    destination: ${join(dir, 'access.log')}`,
+      'admin:',
+      '  port: 0',
+      '  token: bench',
+      'telemetry:',
+      `  enabled: ${name !== 'vigil-no-telemetry'}`,
+      '  otlp:',
+      '    port: 0',
+      'store:',
+      '  kind: sqlite',
+      `  path: ${join(dir, 'vigil.db')}`,
+      'services:',
+      '  upstream:',
+      `    targets: [${upstream}]`,
+      'routes:',
+      '  - path: /',
+      '    service: upstream',
+      '',
+    ].join('\n'),
+  )
+  const command = name === 'vigil-embedded' ? 'start' : 'gateway'
+  // The CLI logs JSON lines to stderr; the gateway's URL is in the `gateway listening` line.
+  const listening = (out) => /"url":"http:\/\/[^"]*:(\d+)"[^\n]*"msg":"gateway listening"/.exec(out)
+  return startChild(
+    name,
+    cpu,
+    [join(ROOT, 'bin', 'vigil.js'), command, '--config', config],
+    listening,
+    'stderr',
+  ).then((c) => ({ ...c, dir }))
+}
+
+function startChild(name, cpu, argv, listening = (out) => /PORT (\d+)/.exec(out), from = 'stdout') {
   const [cmd, args] = pinned(cpu, argv)
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', from === 'stdout' ? 'pipe' : 'inherit', from === 'stderr' ? 'pipe' : 'inherit'],
+  })
   return new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000)
-    child.stdout.on('data', (c) => {
+    child[from].on('data', (c) => {
+      // Vigil logs JSON lines: pass on warnings and errors (level ≥ 40), drop the rest
+      if (from === 'stderr')
+        for (const line of c.toString().split('\n')) if (/"level":[4-6]\d/.test(line)) console.error(line)
+      if (out === null) return
       out += c.toString()
-      const m = /PORT (\d+)/.exec(out)
+      const m = listening(out)
       if (m) {
+        out = null
         clearTimeout(timer)
         resolve({ name, child, url: `http://127.0.0.1:${m[1]}` })
       }
@@ -335,7 +342,9 @@ async function main() {
   const only = process.env.BENCH_TARGETS?.split(',').map((x) => x.trim())
   for (const name of ROLES.filter((r) => only === undefined || only.includes(r))) {
     try {
-      const p = await startChild(name, 0, [process.execPath, SELF, '--role', name, upstream.url])
+      const p = name.startsWith('vigil')
+        ? await startVigil(name, 0, upstream.url)
+        : await startChild(name, 0, [process.execPath, SELF, '--role', name, upstream.url])
       procs.push(p)
       targets.push({ name: LABELS[name] ?? name, url: p.url, pid: p.child.pid })
     } catch (err) {
@@ -388,6 +397,7 @@ async function main() {
     }
   } finally {
     await Promise.all(procs.map(stopChild))
+    for (const p of procs) if (p.dir !== undefined) rmSync(p.dir, { recursive: true, force: true })
     if (nginx !== null) {
       nginx.child.kill('SIGTERM')
       rmSync(nginx.dir, { recursive: true, force: true })
