@@ -19,25 +19,26 @@ function daily(seed: number, days = 8): number[] {
 
 /**
  * Behaviour per detector as `vigil detect --detector NAME` runs it (calibrated, season removed).
- * HST, Isolation Forest and CUSUM carry bounded evidence by design (mass ratios, path lengths, a
- * clipped and capped likelihood ratio), so for a level shift they must outrank the previous day
- * rather than reach a fixed score.
+ * HST and Isolation Forest carry evidence that grows only slowly beyond the reference range (mass
+ * ratios, log-distance path savings), so they must outrank the previous day rather than reach the
+ * alarm level.
  */
-const STRONG = new Set(['ensemble', 'robust-z', 'rolling-quantile'])
+const STRONG = new Set(['ensemble', 'robust-z', 'rolling-quantile', 'cusum'])
 
 describe.each(DETECTOR_NAMES.filter((n) => n !== 'poisson'))(
   '%s (calibrated, as vigil detect runs it)',
   (name) => {
-    // Skipped with reasons. CUSUM clips residuals so that one spike cannot fake a shift (by design).
-    // HST and Isolation Forest on a univariate 3-point shingle: a spike moves one coordinate of
-    // three and their evidence saturates, so after calibration it does not clear the previous day's
-    // top scores: a known weakness (docs/detection.md); the contract's AUC check still covers them.
-    it.skipIf(name === 'cusum' || name === 'hst' || name === 'iforest')('scores a spike high', () => {
+    // Half-Space Trees ranks a univariate spike first but does not reach the alarm level (its mass
+    // evidence saturates). Isolation Forest does not even rank it first: on the shingle a spike moves
+    // one coordinate of three and its path savings grow with the log of the distance, so the
+    // calibrated spike (≈ 7 nats) stays below the previous day's extremes at the sine's trough
+    // (≈ 8 nats), where the asinh transform widens the noise. Known weakness: docs/detection.md.
+    it.skipIf(name === 'iforest')('scores a spike high', () => {
       const v = daily(1)
       const at = 6 * DAY + 100
       v[at] += 800
       const scores = run(createCalibrated(name, { stepMs: 300_000 }), v)
-      expect(scores[at]).toBeGreaterThan(0.5)
+      if (STRONG.has(name)) expect(scores[at]).toBeGreaterThan(0.5)
       expect(scores[at]).toBeGreaterThan(Math.max(...scores.slice(5 * DAY, at)))
     })
 
@@ -135,5 +136,20 @@ describe('robust-z: min over plausible baselines', () => {
       a.update(x)
       b.update(x)
     }
+  })
+})
+
+describe('snapshots from before the CUSUM long-run scale and the Isolation Forest node ranges', () => {
+  const v = daily(6, 3)
+  it.each(['cusum', 'iforest'])('%s: restores and keeps scoring', (name) => {
+    const a = createDetector(name)
+    run(a, v.slice(0, 600))
+    const snap = structuredClone(a.snapshot())
+    const st = snap.state as Record<string, unknown> & { model?: { s: Record<string, unknown> } }
+    if (name === 'cusum') for (const k of ['batchSum', 'batchN', 'batches', 'lrf']) delete st[k]
+    else for (const k of ['lo', 'hi', 'boxLo', 'boxHi']) delete st.model?.s[k]
+    const b = restoreDetector(snap)
+    const scores = run(b, v.slice(600))
+    for (const s of scores) expect(Number.isFinite(s)).toBe(true)
   })
 })

@@ -33,6 +33,8 @@ abstract class Embedded<M extends { s: unknown }> extends UnivariateDetector<
   State<M>
 > {
   #vec = new Float64Array(SHINGLE)
+  /** false: the model sees the shingle in the series' units (it must be scale-invariant) */
+  protected scaled = true
 
   constructor(options: EmbeddedOptions, model: M) {
     super(
@@ -43,8 +45,16 @@ abstract class Embedded<M extends { s: unknown }> extends UnivariateDetector<
 
   protected features(x: number): Float64Array {
     const s = this.s
-    const span = s.hi - s.lo > 0 ? s.hi - s.lo : Math.max(1e-9, Math.abs(s.hi) * 1e-6)
     const v = this.#vec
+    if (!this.scaled) {
+      v[0] = x
+      for (let k = 1; k < SHINGLE; k++) {
+        const p = windowLag(s.recent, k)
+        v[k] = Number.isNaN(p) ? x : p
+      }
+      return v
+    }
+    const span = s.hi - s.lo > 0 ? s.hi - s.lo : Math.max(1e-9, Math.abs(s.hi) * 1e-6)
     v[0] = 0.25 + (0.5 * (x - s.lo)) / span
     for (let k = 1; k < SHINGLE; k++) {
       const p = windowLag(s.recent, k)
@@ -99,6 +109,9 @@ export class IsolationForestDetector extends Embedded<IsolationForest> {
   readonly name = 'iforest'
   constructor(options: EmbeddedOptions = {}) {
     super(options, new IsolationForest({ dims: SHINGLE, seed: options.seed ?? 42 }))
+    // random cuts uniform between a node's min and max do not depend on each feature's scale; the
+    // block-wise range would only make the fitted window and the scored point disagree
+    this.scaled = false
   }
   surprise(x: number): number {
     if (this.s.n < this.o.gracePeriod) return 0
@@ -111,7 +124,16 @@ export class IsolationForestDetector extends Embedded<IsolationForest> {
   override restore(snap: Parameters<Embedded<IsolationForest>['restore']>[0]): this {
     super.restore(snap)
     const m = new IsolationForest({ dims: SHINGLE, seed: this.o.seed })
+    const fitted = m.s
     m.s = (this.s.model as unknown as { s: IsolationForest['s'] }).s
+    // a snapshot from before node ranges were stored: refit on the restored window
+    if (m.s.lo === undefined) {
+      m.s.lo = fitted.lo
+      m.s.hi = fitted.hi
+      m.s.boxLo = fitted.boxLo
+      m.s.boxHi = fitted.boxHi
+      if (m.s.fitted) m.fit()
+    }
     this.s.model = m
     return this
   }
