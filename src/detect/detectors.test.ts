@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { detectorContract, gaussian, run, testRng } from './detector.contract.js'
-import { DETECTOR_NAMES, RobustZ, createCalibrated, createDetector, restoreDetector } from './index.js'
+import {
+  DETECTOR_NAMES,
+  Ensemble,
+  RobustZ,
+  createCalibrated,
+  createDetector,
+  restoreDetector,
+} from './index.js'
 
 for (const name of DETECTOR_NAMES) {
   detectorContract(name, (seed) => createDetector(name, { seed }), restoreDetector)
@@ -151,5 +158,42 @@ describe('snapshots from before the CUSUM long-run scale and the Isolation Fores
     const b = restoreDetector(snap)
     const scores = run(b, v.slice(600))
     for (const s of scores) expect(Number.isFinite(s)).toBe(true)
+  })
+})
+
+describe('ensemble merging rule', () => {
+  // a quiet count series with a daily cycle; a clear spike near the end
+  const rng = testRng(11)
+  const counts = Array.from({ length: 6 * DAY }, (_, i) => {
+    const m = 200 * (1 + 0.5 * Math.sin((2 * Math.PI * i) / DAY))
+    return Math.max(0, Math.round(m + Math.sqrt(m) * gaussian(rng)))
+  })
+  const at = 5 * DAY + 150
+  counts[at] *= 3
+
+  const alarms = (combine: 'geometric' | 'harmonic'): { raised: number; top: number; spike: number } => {
+    const e = new Ensemble({ combine, stepMs: 300_000 })
+    let raised = 0
+    let top = 0
+    let spike = 0
+    counts.forEach((x, i) => {
+      const step = e.process(x)
+      if (i === at) spike = step.score
+      else {
+        if (step.alarm === 'raised') raised++
+        top = Math.max(top, step.score)
+      }
+    })
+    return { raised, top, spike }
+  }
+
+  it('the geometric mean (default) needs agreement: no more alarms than the harmonic mean, spikes still caught', () => {
+    const g = alarms('geometric')
+    const h = alarms('harmonic')
+    expect(g.raised).toBeLessThanOrEqual(h.raised)
+    expect(g.top).toBeLessThan(h.top)
+    expect(g.top).toBeLessThan(0.3)
+    expect(g.spike).toBeGreaterThan(0.5)
+    expect(h.spike).toBeGreaterThan(0.5)
   })
 })
