@@ -80,6 +80,26 @@ describe('poisson', () => {
   })
 })
 
+describe('poisson on a non-integer series (quasi-Poisson)', () => {
+  it('judges a latency the same in seconds and in milliseconds (φ carries the unit)', () => {
+    const rng = testRng(9)
+    const secs = Array.from({ length: 600 }, () => 0.2 * Math.exp(0.1 * gaussian(rng)))
+    const spikeOf = (scale: number): number => {
+      const d = createDetector('poisson') as ReturnType<typeof createDetector> & {
+        surprise(x: number): number
+      }
+      run(
+        d,
+        secs.map((x) => x * scale),
+      )
+      return d.surprise(0.4 * scale)
+    }
+    const s = spikeOf(1)
+    expect(s).toBeGreaterThan(5)
+    expect(Math.abs(spikeOf(1000) - s)).toBeLessThan(0.1 * s)
+  })
+})
+
 describe('gaps and bad input', () => {
   it('the ensemble skips a missing point: score 0, nothing learned', () => {
     const a = createCalibrated('ensemble')

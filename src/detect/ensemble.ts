@@ -41,8 +41,9 @@ export const MEMBER_NAMES: readonly MemberName[] = [
 export const DEFAULT_MEMBERS: readonly MemberName[] = ['robust-z', 'rolling-quantile', 'poisson']
 
 /**
- * How the members' calibrated p-values are merged: `geometric` (default) e·(Π pᵢ)^(1/M), or
- * `harmonic`, the harmonic mean p-value M / Σ 1/pᵢ.
+ * How the members' calibrated p-values are merged: `geometric` (default) e·Π pᵢ^wᵢ with equal
+ * weight per evidence family ({@link Ensemble}), or `harmonic`, the harmonic mean p-value
+ * M / Σ 1/pᵢ.
  */
 export type CombineRule = 'geometric' | 'harmonic'
 
@@ -116,15 +117,20 @@ export function createMember(
  * Runs every member on the series (robust-z on the raw values, the others on the deseasonalised
  * values robust-z provides, so none of them mistakes the daily peak for an anomaly), calibrates
  * each member's surprise against its own history ({@link AnomalyLikelihood}), and merges the
- * calibrated p-values with the geometric mean times e (Vovk & Wang 2020, "Combining p-values via
- * averaging", Biometrika): p = e · exp(−mean of −ln pᵢ), the surprise the members agree on.
+ * calibrated p-values with a weighted geometric mean times e (Vovk & Wang 2020, "Combining
+ * p-values via averaging", Biometrika): p = e · exp(−Σ wᵢ·(−ln pᵢ)), Σ wᵢ = 1.
  *
  * Why this rule (docs/detection.md): members see the same series, so their evidence is strongly
- * dependent, and the merged p-value must be valid under any dependence: e·GM is, for any number of
- * members, at the level of a single member. A merging function that one confident member can carry
- * on its own (the harmonic mean, Bonferroni) raises the union of the members' alarms, so the
- * ensemble inherits every member's false alarms; the geometric mean needs the members to agree,
- * and one member alone needs M times its own evidence. The score is −log10(p)/10 clipped to [0,1].
+ * dependent, and the merged p-value must be valid under any dependence: e·Π pᵢ^wᵢ is, for any
+ * fixed weights (a weighted mean of dependent Exp(1) surprises is below one Exp(1) in convex
+ * order, so P(mean ≥ t) ≤ e^(1−t)), at the level of a single member. A merging function that one
+ * confident member can carry on its own (the harmonic mean, Bonferroni) raises the union of the
+ * members' alarms, so the ensemble inherits every member's false alarms; the geometric mean needs
+ * the members to agree. The weights are equal per **evidence family**: the generic members
+ * (robust-z, rolling-quantile, and CUSUM, HST, Isolation Forest when asked) all judge the same
+ * deseasonalised residual with different tail models, Poisson judges the count under its own
+ * likelihood; two views of one residual should not outvote a second model, so each family gets
+ * half the weight, shared equally inside it. The score is −log10(p)/10 clipped to [0,1].
  */
 export class Ensemble implements Detector<number> {
   readonly name: string
@@ -241,7 +247,11 @@ export class Ensemble implements Detector<number> {
     const counts = this.#counts && x >= 0 && Number.isInteger(x)
     const nonneg = this.#nonneg && x >= 0
     let max = 0
-    let sumC = 0
+    // per evidence family (class comment): sum of calibrated surprises and number of voters
+    let sumRes = 0
+    let nRes = 0
+    let sumLik = 0
+    let nLik = 0
     let voters = 0
     this.#xs = this.#jittered(x, counts)
     const des = this.#rz.deseasonalize(this.#xs)
@@ -264,13 +274,22 @@ export class Ensemble implements Detector<number> {
       this.#last[i] = c
       if (Number.isNaN(c)) continue
       voters++
-      sumC += c
+      if (i === this.#poissonAt) {
+        sumLik += c
+        nLik++
+      } else {
+        sumRes += c
+        nRes++
+      }
       if (c > max) max = c
     }
     let lnInvP: number
     if (voters <= 1) lnInvP = max
-    else if (this.o.combine === 'geometric') lnInvP = sumC / voters - 1
-    else {
+    else if (this.o.combine === 'geometric') {
+      // each family's mean surprise, then the mean over the families present
+      const fams = (nRes > 0 ? 1 : 0) + (nLik > 0 ? 1 : 0)
+      lnInvP = ((nRes > 0 ? sumRes / nRes : 0) + (nLik > 0 ? sumLik / nLik : 0)) / fams - 1
+    } else {
       // log of Σ exp(cᵢ), shifted by the max for stability; ln p = ln M − that
       let sum = 0
       for (let i = 0; i < M; i++) if (!Number.isNaN(this.#last[i])) sum += Math.exp(this.#last[i] - max)
