@@ -33,7 +33,10 @@ abstract class Embedded<M extends { s: unknown }> extends UnivariateDetector<
   State<M>
 > {
   #vec = new Float64Array(SHINGLE)
-  /** false: the model sees the shingle in the series' units (it must be scale-invariant) */
+  /**
+   * false: the model sees (x_t, x_t − x_t−1, x_t − x_t−2) in the series' units (it must be
+   * scale-invariant per feature)
+   */
   protected scaled = true
 
   constructor(options: EmbeddedOptions, model: M) {
@@ -50,7 +53,7 @@ abstract class Embedded<M extends { s: unknown }> extends UnivariateDetector<
       v[0] = x
       for (let k = 1; k < SHINGLE; k++) {
         const p = windowLag(s.recent, k)
-        v[k] = Number.isNaN(p) ? x : p
+        v[k] = Number.isNaN(p) ? 0 : x - p
       }
       return v
     }
@@ -109,8 +112,11 @@ export class IsolationForestDetector extends Embedded<IsolationForest> {
   readonly name = 'iforest'
   constructor(options: EmbeddedOptions = {}) {
     super(options, new IsolationForest({ dims: SHINGLE, seed: options.seed ?? 42 }))
-    // random cuts uniform between a node's min and max do not depend on each feature's scale; the
-    // block-wise range would only make the fitted window and the scored point disagree
+    // Random cuts uniform between a node's min and max do not depend on a feature's scale (the
+    // block-wise range only made the fitted window and the scored point disagree), but axis-
+    // parallel cuts do depend on the basis: in (x_t, x_t−1, x_t−2) a spike moves one coordinate of
+    // three; in the level and its two differences it moves all three, and a step moves the level
+    // and, at the step, the differences. Same information, axes aligned with jumps.
     this.scaled = false
   }
   surprise(x: number): number {
@@ -124,16 +130,10 @@ export class IsolationForestDetector extends Embedded<IsolationForest> {
   override restore(snap: Parameters<Embedded<IsolationForest>['restore']>[0]): this {
     super.restore(snap)
     const m = new IsolationForest({ dims: SHINGLE, seed: this.o.seed })
-    const fitted = m.s
-    m.s = (this.s.model as unknown as { s: IsolationForest['s'] }).s
-    // a snapshot from before node ranges were stored: refit on the restored window
-    if (m.s.lo === undefined) {
-      m.s.lo = fitted.lo
-      m.s.hi = fitted.hi
-      m.s.boxLo = fitted.boxLo
-      m.s.boxHi = fitted.boxHi
-      if (m.s.fitted) m.fit()
-    }
+    const restored = (this.s.model as unknown as { s: IsolationForest['s'] }).s
+    // a snapshot from before node ranges were stored holds points in another embedding (the
+    // scaled shingle): start the forest afresh rather than mix the two
+    if (restored.lo !== undefined) m.s = restored
     this.s.model = m
     return this
   }
