@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { detectorContract, gaussian, run, testRng } from './detector.contract.js'
-import { DETECTOR_NAMES, RobustZ, createCalibrated, createDetector, restoreDetector } from './index.js'
+import {
+  DETECTOR_NAMES,
+  Ensemble,
+  RobustZ,
+  createCalibrated,
+  createDetector,
+  restoreDetector,
+} from './index.js'
 
 for (const name of DETECTOR_NAMES) {
   detectorContract(name, (seed) => createDetector(name, { seed }), restoreDetector)
@@ -19,25 +26,24 @@ function daily(seed: number, days = 8): number[] {
 
 /**
  * Behaviour per detector as `vigil detect --detector NAME` runs it (calibrated, season removed).
- * HST, Isolation Forest and CUSUM carry bounded evidence by design (mass ratios, path lengths, a
- * clipped and capped likelihood ratio), so for a level shift they must outrank the previous day
- * rather than reach a fixed score.
+ * HST and Isolation Forest carry evidence that grows only slowly beyond the reference range (mass
+ * ratios, log-distance path savings), so they must outrank the previous day rather than reach the
+ * alarm level.
  */
-const STRONG = new Set(['ensemble', 'robust-z', 'rolling-quantile'])
+const STRONG = new Set(['ensemble', 'robust-z', 'rolling-quantile', 'cusum'])
 
 describe.each(DETECTOR_NAMES.filter((n) => n !== 'poisson'))(
   '%s (calibrated, as vigil detect runs it)',
   (name) => {
-    // Skipped with reasons. CUSUM clips residuals so that one spike cannot fake a shift (by design).
-    // HST and Isolation Forest on a univariate 3-point shingle: a spike moves one coordinate of
-    // three and their evidence saturates, so after calibration it does not clear the previous day's
-    // top scores: a known weakness (docs/detection.md); the contract's AUC check still covers them.
-    it.skipIf(name === 'cusum' || name === 'hst' || name === 'iforest')('scores a spike high', () => {
+    // Half-Space Trees and Isolation Forest rank a univariate spike first but do not reach the
+    // alarm level: HST's mass evidence saturates, and Isolation Forest's path savings grow only with
+    // the log of the distance (here 0.44 against 0.5). Known weakness: docs/detection.md.
+    it('scores a spike high', () => {
       const v = daily(1)
       const at = 6 * DAY + 100
       v[at] += 800
       const scores = run(createCalibrated(name, { stepMs: 300_000 }), v)
-      expect(scores[at]).toBeGreaterThan(0.5)
+      if (STRONG.has(name)) expect(scores[at]).toBeGreaterThan(0.5)
       expect(scores[at]).toBeGreaterThan(Math.max(...scores.slice(5 * DAY, at)))
     })
 
@@ -69,6 +75,26 @@ describe('poisson', () => {
     run(d, counts)
     expect(d.score(1)).toBeLessThan(0.99)
     expect(d.score(6)).toBeGreaterThan(0.999)
+  })
+})
+
+describe('poisson on a non-integer series (quasi-Poisson)', () => {
+  it('judges a latency the same in seconds and in milliseconds (φ carries the unit)', () => {
+    const rng = testRng(9)
+    const secs = Array.from({ length: 600 }, () => 0.2 * Math.exp(0.1 * gaussian(rng)))
+    const spikeOf = (scale: number): number => {
+      const d = createDetector('poisson') as ReturnType<typeof createDetector> & {
+        surprise(x: number): number
+      }
+      run(
+        d,
+        secs.map((x) => x * scale),
+      )
+      return d.surprise(0.4 * scale)
+    }
+    const s = spikeOf(1)
+    expect(s).toBeGreaterThan(5)
+    expect(Math.abs(spikeOf(1000) - s)).toBeLessThan(0.1 * s)
   })
 })
 
@@ -135,5 +161,57 @@ describe('robust-z: min over plausible baselines', () => {
       a.update(x)
       b.update(x)
     }
+  })
+})
+
+describe('snapshots from before the CUSUM long-run scale and the Isolation Forest node ranges', () => {
+  const v = daily(6, 3)
+  it.each(['cusum', 'iforest'])('%s: restores and keeps scoring', (name) => {
+    const a = createDetector(name)
+    run(a, v.slice(0, 600))
+    const snap = structuredClone(a.snapshot())
+    const st = snap.state as Record<string, unknown> & { model?: { s: Record<string, unknown> } }
+    if (name === 'cusum') for (const k of ['batchSum', 'batchN', 'batches', 'lrf']) delete st[k]
+    else for (const k of ['lo', 'hi', 'boxLo', 'boxHi']) delete st.model?.s[k]
+    const b = restoreDetector(snap)
+    const scores = run(b, v.slice(600))
+    for (const s of scores) expect(Number.isFinite(s)).toBe(true)
+  })
+})
+
+describe('ensemble merging rule', () => {
+  // a quiet count series with a daily cycle; a clear spike near the end
+  const rng = testRng(11)
+  const counts = Array.from({ length: 6 * DAY }, (_, i) => {
+    const m = 200 * (1 + 0.5 * Math.sin((2 * Math.PI * i) / DAY))
+    return Math.max(0, Math.round(m + Math.sqrt(m) * gaussian(rng)))
+  })
+  const at = 5 * DAY + 150
+  counts[at] *= 3
+
+  const alarms = (combine: 'geometric' | 'harmonic'): { raised: number; top: number; spike: number } => {
+    const e = new Ensemble({ combine, stepMs: 300_000 })
+    let raised = 0
+    let top = 0
+    let spike = 0
+    counts.forEach((x, i) => {
+      const step = e.process(x)
+      if (i === at) spike = step.score
+      else {
+        if (step.alarm === 'raised') raised++
+        top = Math.max(top, step.score)
+      }
+    })
+    return { raised, top, spike }
+  }
+
+  it('the geometric mean (default) needs agreement: no more alarms than the harmonic mean, spikes still caught', () => {
+    const g = alarms('geometric')
+    const h = alarms('harmonic')
+    expect(g.raised).toBeLessThanOrEqual(h.raised)
+    expect(g.top).toBeLessThan(h.top)
+    expect(g.top).toBeLessThan(0.3)
+    expect(g.spike).toBeGreaterThan(0.5)
+    expect(h.spike).toBeGreaterThan(0.5)
   })
 })

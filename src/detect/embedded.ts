@@ -33,6 +33,11 @@ abstract class Embedded<M extends { s: unknown }> extends UnivariateDetector<
   State<M>
 > {
   #vec = new Float64Array(SHINGLE)
+  /**
+   * false: the model sees (x_t, x_t − x_t−1, x_t − x_t−2) in the series' units (it must be
+   * scale-invariant per feature)
+   */
+  protected scaled = true
 
   constructor(options: EmbeddedOptions, model: M) {
     super(
@@ -43,8 +48,16 @@ abstract class Embedded<M extends { s: unknown }> extends UnivariateDetector<
 
   protected features(x: number): Float64Array {
     const s = this.s
-    const span = s.hi - s.lo > 0 ? s.hi - s.lo : Math.max(1e-9, Math.abs(s.hi) * 1e-6)
     const v = this.#vec
+    if (!this.scaled) {
+      v[0] = x
+      for (let k = 1; k < SHINGLE; k++) {
+        const p = windowLag(s.recent, k)
+        v[k] = Number.isNaN(p) ? 0 : x - p
+      }
+      return v
+    }
+    const span = s.hi - s.lo > 0 ? s.hi - s.lo : Math.max(1e-9, Math.abs(s.hi) * 1e-6)
     v[0] = 0.25 + (0.5 * (x - s.lo)) / span
     for (let k = 1; k < SHINGLE; k++) {
       const p = windowLag(s.recent, k)
@@ -99,6 +112,12 @@ export class IsolationForestDetector extends Embedded<IsolationForest> {
   readonly name = 'iforest'
   constructor(options: EmbeddedOptions = {}) {
     super(options, new IsolationForest({ dims: SHINGLE, seed: options.seed ?? 42 }))
+    // Random cuts uniform between a node's min and max do not depend on a feature's scale (the
+    // block-wise range only made the fitted window and the scored point disagree), but axis-
+    // parallel cuts do depend on the basis: in (x_t, x_t−1, x_t−2) a spike moves one coordinate of
+    // three; in the level and its two differences it moves all three, and a step moves the level
+    // and, at the step, the differences. Same information, axes aligned with jumps.
+    this.scaled = false
   }
   surprise(x: number): number {
     if (this.s.n < this.o.gracePeriod) return 0
@@ -111,7 +130,10 @@ export class IsolationForestDetector extends Embedded<IsolationForest> {
   override restore(snap: Parameters<Embedded<IsolationForest>['restore']>[0]): this {
     super.restore(snap)
     const m = new IsolationForest({ dims: SHINGLE, seed: this.o.seed })
-    m.s = (this.s.model as unknown as { s: IsolationForest['s'] }).s
+    const restored = (this.s.model as unknown as { s: IsolationForest['s'] }).s
+    // a snapshot from before node ranges were stored holds points in another embedding (the
+    // scaled shingle): start the forest afresh rather than mix the two
+    if (restored.lo !== undefined) m.s = restored
     this.s.model = m
     return this
   }

@@ -1,4 +1,4 @@
-/** @module The default detector: calibrated members combined by the harmonic mean p-value, with alarms and explanations. */
+/** @module The default detector: calibrated members merged by the geometric mean p-value, with alarms and explanations. */
 import { Alarm, type AlarmOptions, type AlarmTransition } from './alarm.js'
 import { Cusum } from './cusum.js'
 import { VGL_ERR_DETECT_SNAPSHOT } from '../errors.js'
@@ -29,16 +29,28 @@ export const MEMBER_NAMES: readonly MemberName[] = [
 ]
 
 /**
- * The default members for a univariate series. Poisson votes only while the series looks like
- * counts (every value so far a non-negative integer); for other series it abstains. Half-Space
- * Trees and Isolation Forest are left out: on a univariate shingle they are the weakest members
- * (bench/RESULTS.md) and cost four fifths of the time; they serve multivariate points
- * (SeriesEnsemble) and per-client features, and remain available by name.
+ * The default members for a univariate series. Poisson votes while every value so far is
+ * non-negative (a quasi-Poisson: counts, and also rates and latencies, with the dispersion learned);
+ * once a value is negative it abstains. Half-Space Trees and Isolation Forest are left out: on a
+ * univariate shingle they are the weakest members (bench/RESULTS.md) and cost four fifths of the
+ * time; they serve multivariate points (SeriesEnsemble) and per-client features. CUSUM is left out
+ * because the geometric mean averages evidence: a member that answers a narrower question (a
+ * sustained 1σ shift; its spike limit repeats robust-z's) dilutes the others' evidence on every
+ * other kind of anomaly (docs/detection.md). All remain available by name.
  */
-export const DEFAULT_MEMBERS: readonly MemberName[] = ['robust-z', 'rolling-quantile', 'poisson', 'cusum']
+export const DEFAULT_MEMBERS: readonly MemberName[] = ['robust-z', 'rolling-quantile', 'poisson']
+
+/**
+ * How the members' calibrated p-values are merged: `geometric` (default) e·Π pᵢ^wᵢ with equal
+ * weight per evidence family ({@link Ensemble}), or `harmonic`, the harmonic mean p-value
+ * M / Σ 1/pᵢ.
+ */
+export type CombineRule = 'geometric' | 'harmonic'
 
 export interface EnsembleOptions {
   readonly members?: readonly MemberName[]
+  /** merging rule for the members' p-values; default `geometric` */
+  readonly combine?: CombineRule
   readonly seed?: number
   /** a label for explanations, e.g. `p95` or `rate` */
   readonly metric?: string
@@ -104,20 +116,27 @@ export function createMember(
 /**
  * Runs every member on the series (robust-z on the raw values, the others on the deseasonalised
  * values robust-z provides, so none of them mistakes the daily peak for an anomaly), calibrates
- * each member's surprise against its own history ({@link AnomalyLikelihood}), and combines the
- * calibrated p-values with the harmonic mean p-value (Wilson 2019, PNAS): p = M / Σ 1/pᵢ.
+ * each member's surprise against its own history ({@link AnomalyLikelihood}), and merges the
+ * calibrated p-values with a weighted geometric mean times e (Vovk & Wang 2020, "Combining
+ * p-values via averaging", Biometrika): p = e · exp(−Σ wᵢ·(−ln pᵢ)), Σ wᵢ = 1.
  *
  * Why this rule (docs/detection.md): members see the same series, so their evidence is strongly
- * dependent; Fisher's and Stouffer's methods assume independence and would count one spike five
- * times. The harmonic mean is valid under dependence, is dominated by the strongest evidence (one
- * confident member suffices for a spike), pays a factor of at most M for having asked M members
- * (so one noisy member alone needs M times stronger evidence), and grows stronger when several
- * members agree. The score is −log10(p)/10 clipped to [0,1].
+ * dependent, and the merged p-value must be valid under any dependence: e·Π pᵢ^wᵢ is, for any
+ * fixed weights (a weighted mean of dependent Exp(1) surprises is below one Exp(1) in convex
+ * order, so P(mean ≥ t) ≤ e^(1−t)), at the level of a single member. A merging function that one
+ * confident member can carry on its own (the harmonic mean, Bonferroni) raises the union of the
+ * members' alarms, so the ensemble inherits every member's false alarms; the geometric mean needs
+ * the members to agree. The weights are equal per **evidence family**: the generic members
+ * (robust-z, rolling-quantile, and CUSUM, HST, Isolation Forest when asked) all judge the same
+ * deseasonalised residual with different tail models, Poisson judges the count under its own
+ * likelihood; two views of one residual should not outvote a second model, so each family gets
+ * half the weight, shared equally inside it. The score is −log10(p)/10 clipped to [0,1].
  */
 export class Ensemble implements Detector<number> {
   readonly name: string
   readonly o: {
     members: readonly MemberName[]
+    combine: CombineRule
     seed: number
     metric: string
     historySize: number
@@ -134,8 +153,10 @@ export class Ensemble implements Detector<number> {
   #rawFor = NaN
   #ys: Float64Array
   #n = 0
-  /** false once a value is not a non-negative integer: the Poisson member then abstains */
+  /** false once a value is not a non-negative integer: the generic members then see x unjittered */
   #counts = true
+  /** false once a value is negative: the Poisson member then abstains */
+  #nonneg = true
   #rng = { rng: 0 }
   #jit = 0
   #jitFor = NaN
@@ -152,6 +173,7 @@ export class Ensemble implements Detector<number> {
     const members = options.members ?? DEFAULT_MEMBERS
     this.o = {
       members: [...members],
+      combine: options.combine ?? 'geometric',
       seed: options.seed ?? 42,
       metric: options.metric ?? 'value',
       historySize: options.historySize ?? 4096,
@@ -223,13 +245,19 @@ export class Ensemble implements Detector<number> {
     if (!this.#rz.ready) return 0
     const M = this.#members.length
     const counts = this.#counts && x >= 0 && Number.isInteger(x)
+    const nonneg = this.#nonneg && x >= 0
     let max = 0
+    // per evidence family (class comment): sum of calibrated surprises and number of voters
+    let sumRes = 0
+    let nRes = 0
+    let sumLik = 0
+    let nLik = 0
     let voters = 0
     this.#xs = this.#jittered(x, counts)
     const des = this.#rz.deseasonalize(this.#xs)
     for (let i = 0; i < M; i++) {
-      if (i === this.#poissonAt && !counts && M > 1) {
-        // not counts: Poisson abstains (and costs nothing)
+      if (i === this.#poissonAt && !nonneg && M > 1) {
+        // negative values: Poisson abstains (and costs nothing)
         this.#raw[i] = 0
         this.#last[i] = NaN
         continue
@@ -238,16 +266,35 @@ export class Ensemble implements Detector<number> {
       this.#raw[i] = raw
       const c0 = this.#cal[i].calibrate(raw)
       this.#cal0[i] = c0
-      const c = c0 - this.#penalty(i)
+      // a p-value stays in [e^−MAX_SURPRISE, 1]: the audit's correction cannot push it above 1 (a
+      // negative surprise would cancel other members' evidence in the mean), and beyond
+      // MAX_SURPRISE a tail probability says nothing more, so no member carries the merge alone on
+      // an extrapolated 1e-50
+      const c = Math.max(0, Math.min(MAX_SURPRISE, c0 - this.#penalty(i)))
       this.#last[i] = c
       if (Number.isNaN(c)) continue
       voters++
+      if (i === this.#poissonAt) {
+        sumLik += c
+        nLik++
+      } else {
+        sumRes += c
+        nRes++
+      }
       if (c > max) max = c
     }
-    // log of Σ exp(cᵢ), shifted by the max for stability; ln p = ln M − that
-    let sum = 0
-    for (let i = 0; i < M; i++) if (!Number.isNaN(this.#last[i])) sum += Math.exp(this.#last[i] - max)
-    const lnInvP = max + Math.log(sum) - Math.log(voters)
+    let lnInvP: number
+    if (voters <= 1) lnInvP = max
+    else if (this.o.combine === 'geometric') {
+      // each family's mean surprise, then the mean over the families present
+      const fams = (nRes > 0 ? 1 : 0) + (nLik > 0 ? 1 : 0)
+      lnInvP = ((nRes > 0 ? sumRes / nRes : 0) + (nLik > 0 ? sumLik / nLik : 0)) / fams - 1
+    } else {
+      // log of Σ exp(cᵢ), shifted by the max for stability; ln p = ln M − that
+      let sum = 0
+      for (let i = 0; i < M; i++) if (!Number.isNaN(this.#last[i])) sum += Math.exp(this.#last[i] - max)
+      lnInvP = max + Math.log(sum) - Math.log(voters)
+    }
     const ramp = Math.min(1, this.#cal[0].seen / (2 * this.#cal[0].o.minHistory))
     const score = Math.min(1, (Math.max(0, lnInvP) / Math.LN10 / LOG10_P_AT_ONE) * ramp)
     this.#rawFor = x
@@ -283,6 +330,7 @@ export class Ensemble implements Detector<number> {
     }
     if (!this.#rzVotes) this.#rz.update(this.#xs)
     if (!(x >= 0 && Number.isInteger(x))) this.#counts = false
+    if (!(x >= 0)) this.#nonneg = false
     this.#n++
   }
 
@@ -330,6 +378,7 @@ export class Ensemble implements Detector<number> {
         alarm: structuredClone(this.#alarm.s),
         last: [...this.#last],
         counts: this.#counts,
+        nonneg: this.#nonneg,
         rng: this.#rng.rng,
         ex: Array.from(this.#ex),
         exN: this.#exN,
@@ -346,6 +395,7 @@ export class Ensemble implements Detector<number> {
       alarm: Alarm['s']
       last: number[]
       counts: boolean
+      nonneg?: boolean
       rng: number
       ex?: number[]
       exN?: number
@@ -356,6 +406,7 @@ export class Ensemble implements Detector<number> {
       )
     this.#n = st.n
     this.#counts = st.counts
+    this.#nonneg = st.nonneg ?? st.counts
     this.#rng.rng = st.rng
     this.#ex = Float64Array.from(st.ex ?? this.#ex.map(() => 0))
     this.#exN = st.exN ?? 0

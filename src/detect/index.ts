@@ -13,6 +13,7 @@ export {
   Ensemble,
   DEFAULT_MEMBERS,
   MEMBER_NAMES,
+  type CombineRule,
   type EnsembleOptions,
   type EnsembleStep,
   type Explanation,

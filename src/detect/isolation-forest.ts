@@ -27,6 +27,12 @@ interface State {
   feat: Int16Array
   val: Float64Array
   left: Int32Array
+  /** per split node: the range of the node's sample on the split feature (for points outside it) */
+  lo: Float64Array
+  hi: Float64Array
+  /** per tree and feature: the range of the tree's whole sample */
+  boxLo: Float64Array
+  boxHi: Float64Array
   depthCap: number
 }
 
@@ -75,6 +81,10 @@ export class IsolationForest {
       feat: new Int16Array(total),
       val: new Float64Array(total),
       left: new Int32Array(total),
+      lo: new Float64Array(total),
+      hi: new Float64Array(total),
+      boxLo: new Float64Array(this.o.trees * this.o.dims),
+      boxHi: new Float64Array(this.o.trees * this.o.dims),
       depthCap: Math.ceil(Math.log2(this.o.sampleSize)),
     }
   }
@@ -127,6 +137,11 @@ export class IsolationForest {
               if (v > hi[k]) hi[k] = v
             }
           }
+          if (node === 0)
+            for (let k = 0; k < d; k++) {
+              s.boxLo[t * d + k] = lo[k]
+              s.boxHi[t * d + k] = hi[k]
+            }
           // pick a random feature that still varies
           const first = Math.floor(nextRandom(s) * d)
           for (let k = 0; k < d; k++) {
@@ -160,6 +175,8 @@ export class IsolationForest {
         s.feat[base + node] = splitFeat
         s.val[base + node] = v
         s.left[base + node] = l
+        s.lo[base + node] = lo[splitFeat]
+        s.hi[base + node] = hi[splitFeat]
         stack.push(l + 1, i, end, depth + 1, l, start, i, depth + 1)
       }
     }
@@ -171,12 +188,13 @@ export class IsolationForest {
   anomaly(x: ArrayLike<number>): number {
     const h = this.pathLength(x)
     if (Number.isNaN(h)) return 0
-    return 2 ** (-h / averagePathLength(Math.min(this.o.sampleSize, this.s.count)))
+    return Math.min(1, 2 ** (-h / averagePathLength(Math.min(this.o.sampleSize, this.s.count))))
   }
 
   /**
    * Path-length deficit in nats, ln 2 · (c(ψ) − E[h(x)]), floored at 0: each split saved halves the
    * region x shares with the reference sample, so the deficit reads like −ln of a probability.
+   * Unbounded for points outside the sample's range ({@link IsolationForest.pathLength}).
    */
   surprise(x: ArrayLike<number>): number {
     const h = this.pathLength(x)
@@ -184,20 +202,48 @@ export class IsolationForest {
     return Math.max(0, Math.LN2 * (averagePathLength(Math.min(this.o.sampleSize, this.s.count)) - h))
   }
 
-  /** Mean path length E[h(x)] over the trees; NaN before the first fit. */
+  /**
+   * Mean path length E[h(x)] over the trees; NaN before the first fit. Can be negative for a point
+   * far outside the reference sample.
+   *
+   * A point outside the tree's sample range on a feature is the case the plain path length gets
+   * wrong: it follows the outermost branch and inherits the depth of the most extreme sample point,
+   * so a spike ten ranges out scores like the largest normal point, the score is bounded (by
+   * ln 2 · c(ψ) nats) and no calibration can give it a tail probability below one over its history.
+   * For such a point every node splitting on that feature subtracts log2(1 + d / r) splits, d the
+   * distance outside the node's range r on it: had x been in the node's sample, the range to cut
+   * would have been (d + r) / r times wider, and each halving of it is a split that x, alone in the
+   * widened part, did not need. Inside the sample's box this is the paper's path length; outside it
+   * grows with the log of the distance, so the surprise extrapolates instead of saturating (slowly:
+   * a spike's evidence grows like ln d, a normal tail's like d²/2).
+   */
   pathLength(x: ArrayLike<number>): number {
     const s = this.s
     if (!s.fitted) return NaN
+    const dims = this.o.dims
     let sum = 0
     for (let t = 0; t < this.o.trees; t++) {
       const base = t * this.#maxNodes
       let node = 0
       let depth = 0
+      let saved = 0
       while (s.feat[base + node] >= 0) {
-        node = s.left[base + node] + (x[s.feat[base + node]] < s.val[base + node] ? 0 : 1)
+        const q = s.feat[base + node]
+        const xq = x[q]
+        const lo = s.lo[base + node]
+        const hi = s.hi[base + node]
+        const bl = s.boxLo[t * dims + q]
+        const bh = s.boxHi[t * dims + q]
+        const dg = xq > bh ? xq - bh : xq < bl ? bl - xq : 0
+        if (dg > 0) {
+          const d = xq > hi ? xq - hi : xq < lo ? lo - xq : 0
+          // the widened range is (d + r) / r times the node's: log2 of that many halvings saved
+          saved += Math.log2(1 + d / Math.max(hi - lo, 1e-12))
+        }
+        node = s.left[base + node] + (xq < s.val[base + node] ? 0 : 1)
         depth++
       }
-      sum += depth + s.val[base + node]
+      sum += depth + s.val[base + node] - saved
     }
     return sum / this.o.trees
   }

@@ -36,7 +36,7 @@ const TAIL = 0.05
  * ordinary peaks of a bursty series extreme.
  *
  * The default averages over 1 point: a mean over k points divides a single spike's evidence by k,
- * and sustained moderate evidence is already accumulated by the CUSUM member.
+ * and sustained moderate evidence is what the CUSUM detector accumulates.
  *
  * Returns −ln p of the current average (0 while warming up).
  */

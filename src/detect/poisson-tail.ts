@@ -20,6 +20,8 @@ interface State {
   trials: number
   /** an externally supplied expected count for the next point (seasonal baseline), or NaN */
   mean: number
+  /** false once a learned value is not an integer (absent in old snapshots: counts assumed) */
+  integer?: boolean
 }
 
 /**
@@ -60,9 +62,17 @@ export class PoissonTail extends UnivariateDetector<Required<PoissonTailOptions>
     return (s.trials * (s.sk + 0.5)) / (s.st + 1)
   }
 
+  /**
+   * The dispersion φ. For counts it is at least 1: a Poisson count cannot be less variable than
+   * Poisson. For a non-integer series (a rate, a latency) φ carries the units (variance = φ·mean
+   * scales as units², the mean as units), so a floor at 1 would make the model depend on the unit:
+   * sharp for milliseconds, blind for seconds. There it is only kept positive.
+   */
   #phi(): number {
     const s = this.s
-    return s.sw > 5 ? Math.max(1, s.sp / s.sw) : 1
+    if (s.sw <= 5) return 1
+    const r = s.sp / s.sw
+    return s.integer === false ? Math.max(r, 1e-9) : Math.max(1, r)
   }
 
   surprise(x: number): number {
@@ -85,10 +95,15 @@ export class PoissonTail extends UnivariateDetector<Required<PoissonTailOptions>
   learn(x: number): void {
     const s = this.s
     const k = Math.max(0, x)
+    if (!Number.isInteger(x)) s.integer = false
     const decay = 1 - 1 / this.o.horizon
     if (s.n > 0) {
       const m = this.#mean()
-      s.sp = s.sp * decay + Math.min(50, ((k - m) * (k - m)) / Math.max(m, 1e-9))
+      // one point counts at most 50 times the current dispersion: an outlier cannot inflate φ, and
+      // the cap scales with φ (an absolute cap of 50 biased φ low whenever it exceeded ~5, and for
+      // a non-integer series it would depend on the unit)
+      const cap = 50 * this.#phi()
+      s.sp = s.sp * decay + Math.min(cap, ((k - m) * (k - m)) / Math.max(m, 1e-9))
       s.sw = s.sw * decay + 1
     }
     s.sk = s.sk * decay + k
