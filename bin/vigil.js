@@ -1,8 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// A proxied request leaves ~15 KB of short-lived objects (ours, undici's, node:http's); a 64 MB
-// young generation (Node 20's default is 16 MB) cuts the number of scavenges, which cost about a
-// tenth of the gateway's CPU per request (bench/RESULTS.md). V8 reads the flag only at start-up,
-// hence the shebang; `node bin/vigil.js` runs without it (add NODE_OPTIONS=--max-semi-space-size=64).
+#!/usr/bin/env node
 // The CLI is compiled by `npm install` (the `prepare` script) into dist/.
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
