@@ -25,6 +25,7 @@ import type { RequestEvent, RequestOutcome } from '../telemetry/recorder.js'
 import { backoffMs } from './backoff.js'
 import { parseTraceParent, randomId128, randomId64 } from './ids.js'
 import { methodIndex, type UpstreamErrorKind } from './metrics.js'
+import type { PendingList, PendingLinks } from './pending-list.js'
 import { writeProblem } from './problem.js'
 import { RoutePlan, type RouteTable } from './route-table.js'
 import type { TargetState } from './target.js'
@@ -32,7 +33,7 @@ import type { TargetState } from './target.js'
 /** What an exchange needs from the gateway that owns it. */
 export interface ExchangeHost {
   readonly admission: Admission | null
-  readonly pending: Set<Exchange>
+  readonly pending: PendingList<Exchange>
   /** true while shutting down: responses close their connection */
   closing: boolean
   /** false when the server listens over TLS */
@@ -204,7 +205,7 @@ function dropListed(headers: string[], connection: string): void {
 }
 
 /** A proxied request from arrival to the last byte; also the `RequestEvent` handed to the recorder. */
-export class Exchange implements RequestEvent {
+export class Exchange implements RequestEvent, PendingLinks<Exchange> {
   // RequestEvent fields (the recorder reads them straight from the exchange)
   status = 0
   outcome: RequestOutcome = 'ok'
@@ -245,6 +246,10 @@ export class Exchange implements RequestEvent {
   responseStarted = false
   done = false
   #errorDetail = ''
+  // links of the host's PendingList (pending-list.ts)
+  prevPending: Exchange | null = null
+  nextPending: Exchange | null = null
+  listed = false
 
   constructor(
     host: ExchangeHost,

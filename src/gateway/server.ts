@@ -20,6 +20,7 @@ import {
   unregisterGaugeSource,
   type GaugeSource,
 } from './metrics.js'
+import { PendingList } from './pending-list.js'
 import { writeProblem } from './problem.js'
 import { RouteTable, TargetRegistry } from './route-table.js'
 import type { RouteView, ServiceView } from './views.js'
@@ -55,7 +56,7 @@ const BREAKER_STATE = { closed: 0, 'half-open': 1, open: 2 } as const
 
 class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   readonly admission: Admission | null
-  readonly pending = new Set<Exchange>()
+  readonly pending = new PendingList<Exchange>()
   readonly proto = 'http'
   closing = false
   #config: Config
@@ -150,10 +151,10 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     this.#sweeper = setInterval(() => {
       if (pending.size === 0) return
       const now = Date.now()
-      for (const ex of pending) {
+      pending.forEach((ex) => {
         if (now >= ex.deadlineMs || (ex.attempt !== null && now >= ex.attempt.deadlineMs) || ex.done)
           ex.onTick(now)
-      }
+      })
     }, SWEEP_INTERVAL_MS)
     this.#sweeper.unref()
   }

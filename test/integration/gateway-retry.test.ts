@@ -143,7 +143,11 @@ describe('gateway retries', () => {
     })
     const good = await up()
     const g = await gw({
-      services: { s: { targets: [bad.url, good.url], breaker: { enabled: false } } },
+      // a budget as large as the burst: this test is about the choice of target, and the default
+      // budget (3 retries or 20 % of in-flight) would refuse some of ten simultaneous retries
+      services: {
+        s: { targets: [bad.url, good.url], breaker: { enabled: false }, retryBudget: { minRetries: 10 } },
+      },
       routes: [{ path: '/', service: 's', retry: { attempts: 2, backoffBaseMs: 1 } }],
     })
     const rs = await Promise.all(Array.from({ length: 10 }, () => call(`${g.url}/x`)))
