@@ -33,12 +33,21 @@ export interface PointRow extends CounterRow {
   sources: number | string
 }
 
-export function rowToRollup(r: RawRow): Rollup {
+/** The counter columns both rollup rows and point rows carry (drivers return bigints as strings). */
+function counters(
+  r: CounterRow,
+): Pick<
+  Rollup,
+  | 'count'
+  | 'statusClass'
+  | 'limited'
+  | 'timeouts'
+  | 'connectErrors'
+  | 'bytesIn'
+  | 'bytesOut'
+  | 'latencySketch'
+> {
   return {
-    gatewayId: r.gateway_id,
-    series: { service: r.service, route: r.route, env: r.env },
-    windowStartMs: Number(r.start_ms),
-    windowMs: Number(r.duration_ms),
     count: Number(r.count),
     statusClass: [Number(r.s1xx), Number(r.s2xx), Number(r.s3xx), Number(r.s4xx), Number(r.s5xx)],
     limited: Number(r.limited),
@@ -50,20 +59,23 @@ export function rowToRollup(r: RawRow): Rollup {
   }
 }
 
+export function rowToRollup(r: RawRow): Rollup {
+  return {
+    gatewayId: r.gateway_id,
+    series: { service: r.service, route: r.route, env: r.env },
+    windowStartMs: Number(r.start_ms),
+    windowMs: Number(r.duration_ms),
+    ...counters(r),
+  }
+}
+
 export function rowToPoint(r: PointRow): StoredPoint {
   return {
     series: { service: r.service, route: r.route, env: r.env },
     startMs: Number(r.start_ms),
     durationMs: Number(r.duration_ms),
     sources: Number(r.sources),
-    count: Number(r.count),
-    statusClass: [Number(r.s1xx), Number(r.s2xx), Number(r.s3xx), Number(r.s4xx), Number(r.s5xx)],
-    limited: Number(r.limited),
-    timeouts: Number(r.timeouts),
-    connectErrors: Number(r.connect_errors),
-    bytesIn: Number(r.bytes_in),
-    bytesOut: Number(r.bytes_out),
-    latencySketch: new Uint8Array(r.sketch),
+    ...counters(r),
   }
 }
 
