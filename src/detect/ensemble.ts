@@ -90,6 +90,23 @@ const AUDIT_LN = -Math.log(AUDIT_P)
 const AUDIT_HORIZON = 2000
 /** Prior pseudo-count of expected exceedances, so one early exceedance does not halve a member. */
 const AUDIT_PRIOR = 1
+/** Forgetting horizon (points) of the latency–load regression. */
+const LOAD_HORIZON = 1000
+/** Weighted points with excess load before the latency–load slope is used. */
+const LOAD_MIN_POINTS = 5
+
+/** Forgetting least-squares sums of ln(x / expected) on the excess load h = max(0, load deviation). */
+interface LoadFit {
+  /** the load deviation that goes with the next point (NaN: none) */
+  dev: number
+  sw: number
+  sh: number
+  sr: number
+  shh: number
+  shr: number
+  /** weighted count of points with h > 0 */
+  nh: number
+}
 
 export function createMember(
   name: MemberName,
@@ -168,6 +185,7 @@ export class Ensemble implements Detector<number> {
   /** uncorrected calibrated surprises of the last scored point (fed to the audit by update) */
   #cal0: Float64Array
   #exN = 0
+  #load: LoadFit = { dev: NaN, sw: 0, sh: 0, sr: 0, shh: 0, shr: 0, nh: 0 }
 
   constructor(options: EnsembleOptions = {}) {
     const members = options.members ?? DEFAULT_MEMBERS
@@ -210,6 +228,62 @@ export class Ensemble implements Detector<number> {
     return ratio > 1 ? Math.log(ratio) : 0
   }
 
+  /**
+   * Sets the load that goes with the next point: how far the load is above its normal band, on a
+   * log scale (ln(requests / upper edge of the expected requests), 0 inside the band), e.g. from
+   * the rate ensemble of the same series. For a latency series the ensemble then learns how latency
+   * rises with excess load (ln(latency / expected) = a + b·excess, b ≥ 0, forgetting least squares
+   * over ~1000 points) and judges each point at the expected load, so every member's threshold
+   * rises with unusual traffic: a surge that slows the API as surges have before is not a latency
+   * anomaly (the surge itself is the rate's anomaly), a slowdown without more traffic is. Only
+   * excess load counts: latency does not fall below its baseline when traffic drops (a traffic
+   * collapse must not make normal latency look like a spike), and load inside its band carries the
+   * rate model's own noise and misfit, which would blur the slope towards 0. NaN clears it.
+   */
+  observeLoad(deviation: number): void {
+    this.#load.dev = Number.isFinite(deviation) ? deviation : NaN
+  }
+
+  /** The learned latency–load elasticity b ≥ 0 (0 until enough points with excess load). */
+  get loadSlope(): number {
+    const f = this.#load
+    if (f.nh < LOAD_MIN_POINTS || f.sw <= 0) return 0
+    const mh = f.sh / f.sw
+    const vh = f.shh / f.sw - mh * mh
+    if (!(vh > 1e-9)) return 0
+    return Math.max(0, (f.shr / f.sw - mh * (f.sr / f.sw)) / vh)
+  }
+
+  /** The multiplicative load effect on the next point: exp(b·max(0, deviation)). */
+  #loadFactor(): number {
+    const d = this.#load.dev
+    if (!(d > 0)) return 1
+    const b = this.loadSlope
+    return b > 0 ? Math.exp(Math.min(MAX_SURPRISE, b * d)) : 1
+  }
+
+  /** x as the members judge it: at the expected load (positive values only). */
+  #atLoad(x: number): number {
+    return x > 0 && this.#load.dev > 0 ? x / this.#loadFactor() : x
+  }
+
+  /** Learns the (excess load, ln(x / expected)) pair of the point being updated. */
+  #learnLoad(x: number): void {
+    const f = this.#load
+    if (Number.isNaN(f.dev) || !(x > 0) || !this.#rz.ready) return
+    const e = this.#rz.expectedValue()
+    if (!(e > 0)) return
+    const h = Math.max(0, f.dev)
+    const r = Math.log(x / e)
+    const decay = 1 - 1 / LOAD_HORIZON
+    f.sw = f.sw * decay + 1
+    f.sh = f.sh * decay + h
+    f.sr = f.sr * decay + r
+    f.shh = f.shh * decay + h * h
+    f.shr = f.shr * decay + h * r
+    f.nh = f.nh * decay + (h > 0 ? 1 : 0)
+  }
+
   get alarmActive(): boolean {
     return this.#alarm.active
   }
@@ -241,6 +315,7 @@ export class Ensemble implements Detector<number> {
 
   score(x: number): number {
     checkFinite(this.name, x)
+    x = this.#atLoad(x)
     // until robust-z has chosen its transform the deseasonalised scale is not final: members wait
     if (!this.#rz.ready) return 0
     const M = this.#members.length
@@ -303,6 +378,11 @@ export class Ensemble implements Detector<number> {
 
   update(x: number): void {
     checkFinite(this.name, x)
+    const observed = x
+    x = this.#atLoad(x)
+    // the slope is learned after the point is judged and adjusted with the old one
+    this.#learnLoad(observed)
+    this.#load.dev = NaN
     if (!this.#rz.ready) {
       this.#rz.update(x)
       this.#rawFor = NaN
@@ -347,7 +427,10 @@ export class Ensemble implements Detector<number> {
 
   /** Explains the last scored point. */
   explain(observed: number, score: number): Explanation {
-    const exp = this.#rz.expected()
+    const e = this.#rz.expected()
+    // at the point's load: the band rises with excess traffic as the judgement did
+    const k = this.#loadFactor()
+    const exp = k === 1 ? e : { value: e.value * k, low: e.low * k, high: e.high * k }
     const evidence: Record<string, number> = {}
     let best = 0
     for (let i = 0; i < this.#members.length; i++) {
@@ -382,6 +465,7 @@ export class Ensemble implements Detector<number> {
         rng: this.#rng.rng,
         ex: Array.from(this.#ex),
         exN: this.#exN,
+        load: { ...this.#load },
       },
     }
   }
@@ -399,6 +483,7 @@ export class Ensemble implements Detector<number> {
       rng: number
       ex?: number[]
       exN?: number
+      load?: LoadFit
     }
     if (snap.kind !== 'ensemble' || st.members.length !== this.#members.length)
       throw VGL_ERR_DETECT_SNAPSHOT(
@@ -410,6 +495,7 @@ export class Ensemble implements Detector<number> {
     this.#rng.rng = st.rng
     this.#ex = Float64Array.from(st.ex ?? this.#ex.map(() => 0))
     this.#exN = st.exN ?? 0
+    this.#load = st.load ? { ...st.load } : { dev: NaN, sw: 0, sh: 0, sr: 0, shh: 0, shr: 0, nh: 0 }
     this.#jitFor = NaN
     st.members.forEach((m, i) =>
       (this.#members[i] as unknown as { restore(s: DetectorSnapshot): void }).restore(m),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { gaussian, testRng } from './detector.contract.js'
-import { SeriesEnsemble, type MetricPoint } from './index.js'
+import { Ensemble, SeriesEnsemble, type MetricPoint } from './index.js'
 
 function point(rng: () => number, i: number, over: Partial<MetricPoint> = {}): MetricPoint {
   const requests = Math.round(1000 + 300 * Math.sin((2 * Math.PI * i) / 360) + 20 * gaussian(rng))
@@ -47,17 +47,51 @@ describe('SeriesEnsemble', () => {
     expect(burst!.children[0].share).toBeGreaterThan(0.8)
   })
 
+  it('judges latency at the expected load: a surge slows the API as surges always have, a slowdown without more traffic is an anomaly', () => {
+    const rng = testRng(5)
+    // after the season is known: one surge to learn from, then two to judge (the last one rarer
+    // than the calibration history)
+    const surge = (i: number): boolean => [1100, 1400, 2700].some((t) => i >= t && i < t + 6)
+    const points: MetricPoint[] = []
+    for (let i = 0; i < 3000; i++) {
+      const base = 1000 + 300 * Math.sin((2 * Math.PI * i) / 360)
+      const requests = Math.round(base * (surge(i) ? 2.5 : 1) * (1 + 0.02 * gaussian(rng)))
+      // latency grows with excess load (elasticity 0.8) and has its own noise
+      let p95 = 120 * Math.max(1, requests / base) ** 0.8 * (1 + 0.04 * gaussian(rng))
+      if (i >= 2900 && i < 2910) p95 *= 2
+      points.push({ ...point(rng, i, { p95, p99: p95 * 1.6 }), requests, rate: requests / 10 })
+    }
+    const bank = new SeriesEnsemble({ stepMs: 10_000 })
+    const raised: number[] = []
+    points.forEach((p, i) => {
+      for (const s of bank.step(p).signals) if (s.state === 'raised' && s.metric === 'p95') raised.push(i)
+    })
+    // the first surge teaches the slope; later surges raise no latency alarm...
+    expect(raised.filter((i) => i >= 1100 && i < 2900)).toEqual([1100])
+    // ...but the slowdown at normal traffic does, once
+    expect(raised.filter((i) => i >= 2900)).toEqual([2900])
+    // the same latency judged without the load alarms at the surges
+    const blind = new Ensemble({ members: ['robust-z', 'rolling-quantile', 'cusum'], stepMs: 10_000 })
+    const blindRaised = points.flatMap((p, i) => (blind.process(p.p95).alarm === 'raised' ? [i] : []))
+    expect(blindRaised.filter((i) => i > 1100 && i < 2900 && surge(i))).toEqual([2700])
+  })
+
   it('continues identically after snapshot and restore', () => {
     const rng = testRng(2)
-    const points = Array.from({ length: 900 }, (_, i) =>
-      point(rng, i, i === 850 ? { p95: 400, p99: 700 } : {}),
-    )
+    // surges before and after the snapshot, so the latency–load slope is part of the state
+    const surge = (i: number): boolean => (i >= 300 && i < 306) || (i >= 700 && i < 706)
+    const points = Array.from({ length: 900 }, (_, i) => {
+      const p = point(rng, i, i === 850 ? { p50: 200 } : {})
+      return surge(i)
+        ? { ...p, requests: p.requests * 3, rate: p.rate * 3, p95: p.p95 * 2, p99: p.p99 * 2 }
+        : p
+    })
     const a = new SeriesEnsemble()
     points.slice(0, 600).forEach((p) => a.step(p))
     const b = SeriesEnsemble.restore(structuredClone(a.snapshot()))
     const ra = points.slice(600).map((p) => a.step(p))
     const rb = points.slice(600).map((p) => b.step(p))
     expect(rb).toEqual(ra)
-    expect(ra[250].signals.some((s) => s.metric === 'p95' && s.state === 'raised')).toBe(true)
+    expect(ra[250].signals.some((s) => s.metric === 'p50' && s.state === 'raised')).toBe(true)
   })
 })

@@ -21,6 +21,8 @@ export interface MetricPoint {
 /** Metrics judged by a univariate ensemble each; errors are judged by the binomial tail. */
 const UNIVARIATE = ['rate', 'p50', 'p95', 'p99', 'limitedRatio'] as const
 type Univariate = (typeof UNIVARIATE)[number]
+/** Latency metrics: their thresholds rise with excess load ({@link Ensemble.observeLoad}). */
+const LATENCY: ReadonlySet<Univariate> = new Set(['p50', 'p95', 'p99'])
 
 export interface ChildContribution {
   readonly key: string
@@ -107,6 +109,8 @@ export class SeriesEnsemble {
     const signals: AnomalySignal[] = []
     let top = 0
     const z: number[] = []
+    // latency is judged at the expected load ({@link Ensemble.observeLoad})
+    let loadDev = NaN
     for (const m of UNIVARIATE) {
       const x = point[m]
       const e = this.#uni[m]
@@ -114,8 +118,12 @@ export class SeriesEnsemble {
         z.push(0.5)
         continue
       }
+      if (LATENCY.has(m)) e.observeLoad(loadDev)
       const score = e.score(x)
       const ex = e.explain(x, score)
+      // excess load: how far the rate is above its normal band (0 inside it), so the rate model's
+      // own misfit and noise inside the band do not blur the latency–load slope
+      if (m === 'rate' && x > 0 && ex.high > 0) loadDev = Math.max(0, Math.log(x / ex.high))
       const band = Math.max(1e-9, ex.high - ex.low)
       z.push(Math.min(1.5, Math.max(-0.5, 0.5 + (x - ex.expected) / (2 * band))))
       e.update(x)
