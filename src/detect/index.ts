@@ -6,6 +6,17 @@ export { PoissonTail, type PoissonTailOptions } from './poisson-tail.js'
 export { Cusum, type CusumOptions } from './cusum.js'
 export { HalfSpaceTrees, type HalfSpaceTreesOptions } from './half-space-trees.js'
 export { IsolationForest, type IsolationForestOptions } from './isolation-forest.js'
+export {
+  CLIENT_FEATURES,
+  ClientOutliers,
+  type ClientFeature,
+  type ClientOutliersOptions,
+  type ClientOutliersSnapshot,
+  type ClientReason,
+  type ClientSignal,
+  type ClientStep,
+  type ClientWindow,
+} from './client-outliers.js'
 export { HalfSpaceTreesDetector, IsolationForestDetector } from './embedded.js'
 export { AnomalyLikelihood, type LikelihoodOptions } from './likelihood.js'
 export { Alarm, type AlarmOptions, type AlarmTransition } from './alarm.js'

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest'
+import { gaussian, testRng } from './detector.contract.js'
+import { ClientOutliers, type ClientWindow } from './index.js'
+
+/** A population of 60 clients with stable, heavy-tailed habits (client 0 is always the heaviest). */
+function population(rng: () => number): (w: number) => ClientWindow[] {
+  const habits = Array.from({ length: 60 }, (_, i) => ({
+    rate: i === 0 ? 20_000 : Math.exp(3 + 2 * rng()),
+    latency: Math.exp(4 + 0.5 * rng()),
+    routes: 1 + Math.floor(8 * rng()),
+    errors: 0.002 + 0.02 * rng(),
+  }))
+  return () =>
+    habits.map((h, i) => {
+      const requests = Math.max(1, Math.round(h.rate * Math.exp(0.2 * gaussian(rng))))
+      return {
+        clientId: `key-${i}`,
+        requests,
+        errors: Math.round(requests * h.errors * Math.exp(0.3 * gaussian(rng))),
+        meanLatencyMs: h.latency * Math.exp(0.1 * gaussian(rng)),
+        distinctRoutes: Math.max(1, h.routes + Math.round(gaussian(rng))),
+      }
+    })
+}
+
+describe('ClientOutliers', () => {
+  it('flags a scraper and a hammering client once each, names why, stays quiet on the heaviest normal client, and clears when they stop', () => {
+    const rng = testRng(11)
+    const next = population(rng)
+    const d = new ClientOutliers({ seed: 3 })
+    const raised: string[] = []
+    const cleared: string[] = []
+    const reasons = new Map<string, string[]>()
+    for (let w = 0; w < 160; w++) {
+      const clients = next(w)
+      if (w >= 100 && w < 110)
+        clients.push({
+          clientId: 'scraper',
+          requests: 300,
+          errors: 30,
+          meanLatencyMs: 60,
+          distinctRoutes: 180,
+        })
+      if (w >= 120 && w < 125)
+        clients.push({
+          clientId: 'hammer',
+          requests: 400_000,
+          errors: 250_000,
+          meanLatencyMs: 5,
+          distinctRoutes: 1,
+        })
+      for (const s of d.step(clients).signals) {
+        if (s.state === 'raised') {
+          raised.push(`${w}:${s.clientId}`)
+          reasons.set(
+            s.clientId,
+            s.reasons.map((r) => r.feature),
+          )
+        } else cleared.push(`${w}:${s.clientId}`)
+      }
+    }
+    expect(raised.filter((r) => Number(r.split(':')[0]) >= 40)).toEqual(['100:scraper', '120:hammer'])
+    expect(reasons.get('scraper')).toEqual(expect.arrayContaining(['distinctRoutes']))
+    expect(reasons.get('hammer')).toEqual(expect.arrayContaining(['requests', 'errorRatio']))
+    // absent from window 110 (scraper) and 125 (hammer): ten quiet windows clear each
+    expect(cleared).toEqual(['119:scraper', '134:hammer'])
+    expect(d.active()).toEqual([])
+  })
+
+  it('flags an established client that starts scraping, not one that doubles its traffic', () => {
+    const rng = testRng(14)
+    const next = population(rng)
+    const d = new ClientOutliers({ seed: 5 })
+    const raised: string[] = []
+    for (let w = 0; w < 140; w++) {
+      const clients = next(w).map((c) => {
+        if (w >= 100 && c.clientId === 'key-5') return { ...c, distinctRoutes: 150 }
+        if (w >= 100 && c.clientId === 'key-7') return { ...c, requests: c.requests * 2 }
+        return c
+      })
+      for (const s of d.step(clients).signals)
+        if (s.state === 'raised' && w >= 40) raised.push(`${w}:${s.clientId}`)
+    }
+    expect(raised).toEqual(['100:key-5'])
+  })
+
+  it('raises few alarms on a population without abuse', () => {
+    const rng = testRng(12)
+    const next = population(rng)
+    const d = new ClientOutliers({ seed: 4 })
+    let raised = 0
+    for (let w = 0; w < 200; w++)
+      for (const s of d.step(next(w)).signals) if (s.state === 'raised' && w >= 40) raised++
+    // 160 windows × 60 clients = 9,600 client-windows
+    expect(raised).toBeLessThanOrEqual(2)
+  })
+
+  it('continues identically after snapshot and restore', () => {
+    const rng = testRng(13)
+    const next = population(rng)
+    const windows = Array.from({ length: 120 }, (_, w) => {
+      const c = next(w)
+      if (w === 100)
+        c.push({ clientId: 'scraper', requests: 300, errors: 0, meanLatencyMs: 60, distinctRoutes: 200 })
+      return c
+    })
+    const a = new ClientOutliers()
+    windows.slice(0, 80).forEach((c) => a.step(c))
+    const b = ClientOutliers.restore(structuredClone(a.snapshot()))
+    const ra = windows.slice(80).map((c) => a.step(c))
+    const rb = windows.slice(80).map((c) => b.step(c))
+    expect(rb).toEqual(ra)
+    expect(ra[20].signals.map((s) => s.clientId)).toEqual(['scraper'])
+  })
+
+  it('rejects malformed client rows with the field named, and foreign snapshots', () => {
+    const d = new ClientOutliers()
+    expect(() =>
+      d.step([{ clientId: 'a', requests: Number.NaN, errors: 0, meanLatencyMs: 1, distinctRoutes: 1 }]),
+    ).toThrow(/clients\[0\]\.requests must be a finite number/)
+    expect(() =>
+      d.step([{ clientId: '', requests: 1, errors: 0, meanLatencyMs: 1, distinctRoutes: 1 }]),
+    ).toThrow(/clientId must be a non-empty string/)
+    expect(() => ClientOutliers.restore({ kind: 'ensemble' } as never)).toThrow(
+      /not a client-outliers snapshot/,
+    )
+    expect(() => new ClientOutliers({ maxClients: 0 })).toThrow(/maxClients/)
+  })
+})

@@ -1,0 +1,408 @@
+/** @module Abusive clients: an Isolation Forest over per-client window features, judged against recent client populations. */
+import { Alarm, type AlarmOptions, type AlarmStateData } from './alarm.js'
+import { VGL_ERR_DETECT_INPUT, VGL_ERR_DETECT_SNAPSHOT } from '../errors.js'
+import { checkInt } from './detector.js'
+import { IsolationForest } from './isolation-forest.js'
+import { AnomalyLikelihood, type LikelihoodState } from './likelihood.js'
+import { logNormalTail } from './stats.js'
+
+/** One client's traffic in one window (e.g. a window of the limiter's per-client statistics). */
+export interface ClientWindow {
+  readonly clientId: string
+  readonly requests: number
+  /** 5xx and 429 responses among them */
+  readonly errors: number
+  readonly meanLatencyMs: number
+  readonly distinctRoutes: number
+}
+
+/** The features a client is judged on, in the order of the forest's dimensions. */
+export const CLIENT_FEATURES = ['requests', 'errorRatio', 'meanLatencyMs', 'distinctRoutes'] as const
+export type ClientFeature = (typeof CLIENT_FEATURES)[number]
+
+/** Why a client stands out: a feature far above the typical client's. */
+export interface ClientReason {
+  readonly feature: ClientFeature
+  readonly observed: number
+  /** the median client of the reference population */
+  readonly typical: number
+  /** robust z on the model's scale (log for counts and latency), against the reference population */
+  readonly z: number
+}
+
+/** A client alarm transition: raised once when a client becomes an outlier, cleared once. */
+export interface ClientSignal {
+  readonly clientId: string
+  readonly state: 'raised' | 'cleared'
+  /** in [0,1], on the ensemble's scale: −log10(p)/10 */
+  readonly score: number
+  /** calibrated −log10 p of the isolation evidence */
+  readonly evidence: number
+  /** the window that raised or cleared it (cleared for an absent client: zeros) */
+  readonly observed: ClientWindow
+  /** the features above the typical client's, strongest first */
+  readonly reasons: readonly ClientReason[]
+}
+
+export interface ClientStep {
+  /** every client of the window with its score, in input order */
+  readonly scores: readonly { readonly clientId: string; readonly score: number }[]
+  readonly signals: readonly ClientSignal[]
+}
+
+export interface ClientOutliersOptions {
+  readonly seed?: number
+  /** client-window rows the forest is fitted on (the most recent); default 2048 */
+  readonly referenceSize?: number
+  readonly trees?: number
+  /** rows per tree; default 128 */
+  readonly sampleSize?: number
+  /** clients whose alarm state is kept (least recently seen dropped); default 10,000 */
+  readonly maxClients?: number
+  readonly alarm?: AlarmOptions
+}
+
+export interface ClientOutliersSnapshot {
+  readonly kind: 'client-outliers'
+  readonly version: 1
+  readonly options: Required<Omit<ClientOutliersOptions, 'alarm'>> & { alarm: AlarmOptions }
+  readonly state: {
+    forest: IsolationForest['s']
+    lik: LikelihoodState
+    ownLik: LikelihoodState
+    clients: [string, ClientState][]
+    median: number[]
+    scale: number[]
+  }
+}
+
+/** What is kept per client: its own habits (forgetting mean and variance of the features) and its alarm. */
+interface ClientState {
+  n: number
+  mean: number[]
+  var: number[]
+  alarm: AlarmStateData
+}
+
+const LOG10_P_AT_ONE = 10
+/** Windows of a client's own history before it is judged against itself. */
+const OWN_MIN = 5
+/** Forgetting horizon (windows) of a client's own habits. */
+const OWN_HORIZON = 30
+/** Smallest standard deviation per feature (log scale: ~10%; error ratio: 1 point). */
+const OWN_FLOOR = [0.1, 0.01, 0.1, 0.1]
+const DIMS = CLIENT_FEATURES.length
+/** A feature this many robust standard deviations above the typical client is named as a reason. */
+const REASON_Z = 3
+
+/** The feature vector: log scales for counts and latency (heavy-tailed across clients), a smoothed error ratio. */
+function features(c: ClientWindow, out: Float64Array): Float64Array {
+  const n = Math.max(0, c.requests)
+  out[0] = Math.log1p(n)
+  // Jeffreys-smoothed, so one error out of one request is not a 100% error ratio
+  out[1] = (Math.min(Math.max(0, c.errors), n) + 0.5) / (n + 1)
+  out[2] = Math.log1p(Math.max(0, c.meanLatencyMs))
+  out[3] = Math.log1p(Math.max(0, c.distinctRoutes))
+  return out
+}
+
+/**
+ * The sampling noise of an error ratio near q over n requests: one error more or less among 20
+ * requests moves the ratio by 5 points, so a small client is not judged by a ratio of small numbers.
+ */
+function binomialSd(q: number, n: number): number {
+  const p = Math.min(0.5, Math.max(q, 0.5 / (n + 1)))
+  return Math.sqrt((p * (1 - p)) / (n + 1))
+}
+
+function observedValue(c: ClientWindow, f: ClientFeature): number {
+  if (f === 'errorRatio') return c.requests > 0 ? c.errors / c.requests : 0
+  return c[f]
+}
+
+function typicalValue(f: ClientFeature, median: number): number {
+  return f === 'errorRatio' ? median : Math.expm1(median)
+}
+
+function checkWindow(c: ClientWindow, i: number): void {
+  if (typeof c?.clientId !== 'string' || c.clientId === '')
+    throw VGL_ERR_DETECT_INPUT(`client-outliers: clients[${i}].clientId must be a non-empty string`)
+  for (const k of ['requests', 'errors', 'meanLatencyMs', 'distinctRoutes'] as const)
+    if (!Number.isFinite(c[k]) || c[k] < 0)
+      throw VGL_ERR_DETECT_INPUT(
+        `client-outliers: clients[${i}].${k} must be a finite number ≥ 0 (got ${String(c[k])})`,
+      )
+}
+
+/**
+ * Finds abusive clients among the clients of a window (request count, error ratio, mean latency,
+ * distinct routes). Each client is judged two ways:
+ *
+ * - against the **population**: an Isolation Forest (Liu, Ting & Zhou 2008) fitted on the last
+ *   `referenceSize` client-window rows isolates joint oddities, and a robust z-score per feature
+ *   against the reference's median catches a blatant excess (a scraper's 150 routes, a hammering
+ *   client's 400,000 requests), where the forest's evidence only grows like a log;
+ * - against **its own habits** (forgetting mean and variance of its features, a Student-t
+ *   predictive, one-sided: doing less than usual is not abuse), once it has 5 windows of history.
+ *
+ * The heaviest legitimate customer is an outlier of the population every window but not of
+ * itself; a new client has no habits and is judged by the population alone; an established client
+ * that starts scraping is an outlier of both. So the evidence is the population evidence for a new
+ * client and the smaller of the two for an established one, each calibrated against its own recent
+ * distribution over client-windows (an anomaly likelihood, as in the ensemble): the population
+ * evidence against what clients usually show once their habits are accounted for, the own-habits
+ * evidence against how often clients deviate from their habits. The error ratio is judged with the
+ * client's binomial sampling noise added, so one error among 20 requests is not a 5% error rate.
+ *
+ * Prequential like every detector here: a window is scored against the models of earlier windows,
+ * then learned; the forest is refitted once per window, by `step` (the control plane calls it off
+ * the data path). A client whose alarm is active is not learned (not into the reference, its
+ * habits or the calibration), so abuse does not become normal, as SPOT keeps flagged values out
+ * of its model (Siffer et al. 2017). Each client has an alarm with hysteresis; a client absent
+ * from a window counts as a quiet window, so its alarm clears.
+ */
+export class ClientOutliers {
+  readonly o: Required<Omit<ClientOutliersOptions, 'alarm'>> & { alarm: AlarmOptions }
+  #forest: IsolationForest
+  /**
+   * Calibration: `#lik` holds each client-window's evidence after its habits are taken into
+   * account (min of population and own evidence; population alone for a client without a
+   * history), `#ownLik` the own-habits evidence of clients with a history.
+   */
+  #lik = new AnomalyLikelihood()
+  #ownLik = new AnomalyLikelihood()
+  /** insertion order = recency (re-inserted when seen), so the first key is the least recent */
+  #clients = new Map<string, { st: ClientState; alarm: Alarm }>()
+  /** per feature: median and robust scale of the reference rows at the last fit */
+  #median: number[] = new Array<number>(DIMS).fill(0)
+  #scale: number[] = new Array<number>(DIMS).fill(1)
+  #row = new Float64Array(DIMS)
+
+  constructor(options: ClientOutliersOptions = {}) {
+    this.o = {
+      seed: options.seed ?? 42,
+      referenceSize: options.referenceSize ?? 2048,
+      trees: options.trees ?? 40,
+      sampleSize: options.sampleSize ?? 128,
+      maxClients: options.maxClients ?? 10_000,
+      alarm: options.alarm ?? {},
+    }
+    checkInt('client-outliers', 'maxClients', this.o.maxClients, 1, 10_000_000)
+    this.#forest = new IsolationForest({
+      dims: DIMS,
+      seed: this.o.seed,
+      trees: this.o.trees,
+      sampleSize: this.o.sampleSize,
+      windowSize: this.o.referenceSize,
+      refitEvery: Number.MAX_SAFE_INTEGER,
+    })
+  }
+
+  /** Scores one window of clients, learns it, refits the forest, and returns the alarm transitions. */
+  step(clients: readonly ClientWindow[]): ClientStep {
+    clients.forEach(checkWindow)
+    const scores: { clientId: string; score: number }[] = []
+    const signals: ClientSignal[] = []
+    const surprises = new Float64Array(clients.length)
+    const ownSurprises = new Float64Array(clients.length)
+    const seen = new Set<string>()
+    const ramp = Math.min(1, this.#lik.seen / (2 * this.#lik.o.minHistory))
+    for (let i = 0; i < clients.length; i++) {
+      const c = clients[i]
+      const x = features(c, this.#row)
+      const entry = this.#touch(c.clientId)
+      // the population: the forest's isolation (joint oddities), or one feature far above the
+      // typical client's (a blatant excess, where the forest's evidence grows only like a log)
+      const pop = this.#forest.fitted
+        ? Math.min(50, Math.max(this.#forest.surprise(x), this.#excess(x, c.requests)))
+        : 0
+      surprises[i] = pop
+      const own = Math.min(50, this.#own(entry.st, x, c.requests))
+      ownSurprises[i] = own
+      // an outlier of the population and of its own habits, each calibrated on its own history:
+      // the heaviest customer is an outlier of the population every window, but not of itself;
+      // a new client has no habits and is judged by the population alone
+      const cal = Number.isNaN(own)
+        ? this.#lik.calibrate(pop)
+        : Math.min(this.#lik.calibrate(Math.min(pop, own)), this.#ownLik.calibrate(own))
+      const score = Math.min(1, (cal / Math.LN10 / LOG10_P_AT_ONE) * ramp)
+      scores.push({ clientId: c.clientId, score })
+      seen.add(c.clientId)
+      const t = entry.alarm.step(score)
+      if (t !== null)
+        signals.push({
+          clientId: c.clientId,
+          state: t,
+          score,
+          evidence: cal / Math.LN10,
+          observed: { ...c },
+          reasons: this.#reasons(c, x),
+        })
+    }
+    // absent clients with an open alarm: a quiet window each
+    for (const [id, { alarm }] of this.#clients) {
+      if (seen.has(id) || !alarm.active) continue
+      if (alarm.step(0) === 'cleared')
+        signals.push({
+          clientId: id,
+          state: 'cleared',
+          score: 0,
+          evidence: 0,
+          observed: { clientId: id, requests: 0, errors: 0, meanLatencyMs: 0, distinctRoutes: 0 },
+          reasons: [],
+        })
+    }
+    // learn: the reference and the calibration hold clients behaving as clients do
+    for (let i = 0; i < clients.length; i++) {
+      const entry = this.#clients.get(clients[i].clientId)
+      if (entry === undefined || entry.alarm.active) continue
+      const x = features(clients[i], this.#row)
+      this.#learnOwn(entry.st, x)
+      this.#lik.learn(Number.isNaN(ownSurprises[i]) ? surprises[i] : Math.min(surprises[i], ownSurprises[i]))
+      if (!Number.isNaN(ownSurprises[i])) this.#ownLik.learn(ownSurprises[i])
+      this.#forest.learn(x, false)
+    }
+    this.#refit()
+    return { scores, signals }
+  }
+
+  #touch(id: string): { st: ClientState; alarm: Alarm } {
+    let e = this.#clients.get(id)
+    if (e === undefined) {
+      const st: ClientState = {
+        n: 0,
+        mean: new Array<number>(DIMS).fill(0),
+        var: new Array<number>(DIMS).fill(0),
+        alarm: { active: false, quiet: 0, raisedCount: 0 },
+      }
+      const alarm = new Alarm(this.o.alarm)
+      alarm.s = st.alarm
+      e = { st, alarm }
+    } else this.#clients.delete(id)
+    this.#clients.set(id, e)
+    if (this.#clients.size > this.o.maxClients) {
+      const oldest = this.#clients.keys().next().value
+      if (oldest !== undefined) this.#clients.delete(oldest)
+    }
+    return e
+  }
+
+  /**
+   * The surprise of x against the client's own habits: the largest feature excess over them
+   * (one-sided tail, Bonferroni over the features); NaN until the client has a history to be
+   * judged by.
+   */
+  #own(st: ClientState, x: Float64Array, requests: number): number {
+    if (st.n < OWN_MIN) return Number.NaN
+    // the habits are estimated from few windows: a Student-t predictive (ν = effective windows − 1,
+    // scale widened by √(1 + 1/n)), through Wallace's (1959) normal equivalent of a t quantile
+    const n = Math.min(st.n, OWN_HORIZON)
+    const nu = n - 1
+    const widen = Math.sqrt(1 + 1 / n)
+    let worst = 0
+    for (let d = 0; d < DIMS; d++) {
+      const sd =
+        Math.max(Math.sqrt(st.var[d]), OWN_FLOOR[d], d === 1 ? binomialSd(st.mean[d], requests) : 0) * widen
+      const t = (x[d] - st.mean[d]) / sd
+      // one-sided: doing less than usual is not abuse
+      if (!(t > 0)) continue
+      const z = Math.sqrt(nu * Math.log1p((t * t) / nu)) * ((8 * nu + 1) / (8 * nu + 3))
+      worst = Math.max(worst, -logNormalTail(z))
+    }
+    return Math.max(0, worst - Math.log(DIMS))
+  }
+
+  /** The population's spread of feature d; for the error ratio widened by the client's own sampling noise. */
+  #popSd(d: number, requests: number): number {
+    return d === 1 ? Math.hypot(this.#scale[d], binomialSd(this.#median[d], requests)) : this.#scale[d]
+  }
+
+  /** The largest one-sided normal surprise of a feature above the reference population's median (Bonferroni over features). */
+  #excess(x: Float64Array, requests: number): number {
+    let worst = 0
+    for (let d = 0; d < DIMS; d++) {
+      const z = (x[d] - this.#median[d]) / this.#popSd(d, requests)
+      if (z > 0) worst = Math.max(worst, -logNormalTail(z))
+    }
+    return Math.max(0, worst - Math.log(DIMS))
+  }
+
+  #learnOwn(st: ClientState, x: Float64Array): void {
+    st.n++
+    const a = 1 / Math.min(st.n, OWN_HORIZON)
+    for (let d = 0; d < DIMS; d++) {
+      const dev = x[d] - st.mean[d]
+      st.mean[d] += a * dev
+      st.var[d] = st.n === 1 ? 0 : (1 - a) * (st.var[d] + a * dev * dev)
+    }
+  }
+
+  #refit(): void {
+    const f = this.#forest
+    const n = f.s.count
+    if (n < 8) return
+    f.fit()
+    const col = new Float64Array(n)
+    for (let d = 0; d < DIMS; d++) {
+      for (let i = 0; i < n; i++) col[i] = f.s.data[i * DIMS + d]
+      col.sort()
+      const med = col[n >> 1]
+      for (let i = 0; i < n; i++) col[i] = Math.abs(col[i] - med)
+      col.sort()
+      // a floor so a feature every client shares (one route each) still gives finite z-scores
+      const floor = d === 1 ? 0.01 : 0.1
+      this.#median[d] = med
+      this.#scale[d] = Math.max(1.4826 * col[n >> 1], floor)
+    }
+  }
+
+  #reasons(c: ClientWindow, x: Float64Array): ClientReason[] {
+    const out: ClientReason[] = []
+    CLIENT_FEATURES.forEach((f, d) => {
+      const z = (x[d] - this.#median[d]) / this.#popSd(d, c.requests)
+      out.push({ feature: f, observed: observedValue(c, f), typical: typicalValue(f, this.#median[d]), z })
+    })
+    out.sort((a, b) => b.z - a.z)
+    const strong = out.filter((r) => r.z >= REASON_Z)
+    return strong.length > 0 ? strong : out.slice(0, 1)
+  }
+
+  /** Clients whose alarm is active now. */
+  active(): string[] {
+    return [...this.#clients].filter(([, e]) => e.alarm.active).map(([id]) => id)
+  }
+
+  snapshot(): ClientOutliersSnapshot {
+    return {
+      kind: 'client-outliers',
+      version: 1,
+      options: { ...this.o },
+      state: {
+        forest: structuredClone(this.#forest.s),
+        lik: structuredClone(this.#lik.s),
+        ownLik: structuredClone(this.#ownLik.s),
+        clients: [...this.#clients].map(([id, e]) => [id, structuredClone(e.st)]),
+        median: [...this.#median],
+        scale: [...this.#scale],
+      },
+    }
+  }
+
+  static restore(snap: ClientOutliersSnapshot): ClientOutliers {
+    if (snap?.kind !== 'client-outliers' || snap.version !== 1)
+      throw VGL_ERR_DETECT_SNAPSHOT('client-outliers: not a client-outliers snapshot (version 1)')
+    const c = new ClientOutliers(snap.options)
+    c.#forest.s = structuredClone(snap.state.forest)
+    c.#lik.s = structuredClone(snap.state.lik)
+    c.#ownLik.s = structuredClone(snap.state.ownLik)
+    for (const [id, st0] of snap.state.clients) {
+      const st = structuredClone(st0)
+      const alarm = new Alarm(c.o.alarm)
+      alarm.s = st.alarm
+      c.#clients.set(id, { st, alarm })
+    }
+    c.#median = [...snap.state.median]
+    c.#scale = [...snap.state.scale]
+    return c
+  }
+}
