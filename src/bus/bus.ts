@@ -13,6 +13,8 @@
 export const SUBJECT_ROLLUPS = 'vigil.rollups'
 /** Subject of span batch messages (`encodeSpans`). */
 export const SUBJECT_SPANS = 'vigil.spans'
+/** Subject of per-client window statistics from each gateway's limiter (`encodeClientWindow`). */
+export const SUBJECT_CLIENTS = 'vigil.clients'
 
 export interface PublishOptions {
   /**

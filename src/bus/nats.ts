@@ -27,6 +27,7 @@ import {
 import {
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_MAX_IN_FLIGHT,
+  SUBJECT_CLIENTS,
   SUBJECT_ROLLUPS,
   SUBJECT_SPANS,
   type Bus,
@@ -55,14 +56,19 @@ export interface NatsBusOptions {
   name?: string
 }
 
-/** The streams for a subject pair: `${prefix}_ROLLUPS` and `${prefix}_SPANS`. */
+/** The streams for the subjects: `${prefix}_ROLLUPS`, `${prefix}_SPANS` and `${prefix}_CLIENTS`. */
 export function defaultStreams(
   prefix = 'VIGIL',
-  subjects = { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS },
+  subjects: { rollups: string; spans: string; clients?: string } = {
+    rollups: SUBJECT_ROLLUPS,
+    spans: SUBJECT_SPANS,
+    clients: SUBJECT_CLIENTS,
+  },
 ): StreamSpec[] {
   return [
     { name: `${prefix}_ROLLUPS`, subjects: [subjects.rollups] },
     { name: `${prefix}_SPANS`, subjects: [subjects.spans] },
+    ...(subjects.clients !== undefined ? [{ name: `${prefix}_CLIENTS`, subjects: [subjects.clients] }] : []),
   ]
 }
 

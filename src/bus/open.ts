@@ -1,6 +1,6 @@
 /** @module The one place a Bus adapter is chosen from config (`bus.kind`). */
 import type { BusConfig } from '../config/telemetry-schema.js'
-import { SUBJECT_ROLLUPS, SUBJECT_SPANS, type Bus } from './bus.js'
+import { SUBJECT_CLIENTS, SUBJECT_ROLLUPS, SUBJECT_SPANS, type Bus } from './bus.js'
 import { MemoryBus } from './memory.js'
 
 function assertNever(x: never): never {
@@ -10,16 +10,22 @@ function assertNever(x: never): never {
 export interface BusSubjects {
   rollups: string
   spans: string
+  clients: string
 }
 
 /**
- * The subjects rollups and spans travel on for this config: `vigil.rollups` / `vigil.spans`,
- * or `<bus.subjectPrefix>.rollups` / `.spans` on NATS. Publishers and consumers both use this.
+ * The subjects rollups, spans and per-client windows travel on for this config: `vigil.rollups` /
+ * `vigil.spans` / `vigil.clients`, or `<bus.subjectPrefix>.rollups` / `.spans` / `.clients` on
+ * NATS. Publishers and consumers both use this.
  */
 export function busSubjects(cfg: BusConfig): BusSubjects {
   if (cfg.kind === 'nats' && cfg.subjectPrefix !== 'vigil')
-    return { rollups: `${cfg.subjectPrefix}.rollups`, spans: `${cfg.subjectPrefix}.spans` }
-  return { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS }
+    return {
+      rollups: `${cfg.subjectPrefix}.rollups`,
+      spans: `${cfg.subjectPrefix}.spans`,
+      clients: `${cfg.subjectPrefix}.clients`,
+    }
+  return { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS, clients: SUBJECT_CLIENTS }
 }
 
 /**

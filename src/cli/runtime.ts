@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../config/index.js'
 import { isVigilError } from '../errors.js'
 import { createGateway, type Gateway } from '../gateway/index.js'
 import type { Admission } from '../limits/admission.js'
-import { createAdmission } from '../limits/index.js' // limits
+import { ClientWindowPublisher, createAdmission } from '../limits/index.js' // limits
 import { limitsRoutes } from '../api/routes/limits.js' // limits
 import { JsonlAuditLog } from '../audit.js' // limits
 import { enableProcessMetrics } from '../metrics.js'
@@ -76,7 +76,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const bus: Bus = await openBus(config.bus, { name: `vigil-${opts.mode}` })
   const subjects = busSubjects(config.bus)
   const tcfg = config.telemetry
-  const recorder: Recorder = tcfg.enabled
+  const rollups = tcfg.enabled
     ? new RollupRecorder({
         bus,
         gatewayId: tcfg.gatewayId,
@@ -88,7 +88,21 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         spanSubject: subjects.spans,
         onWarn: (err) => logger.warn({ code: err.code }, err.message),
       })
-    : NOOP_RECORDER
+    : null
+  const recorder: Recorder = rollups ?? NOOP_RECORDER
+  // the limiter's completed per-client windows go to the control plane (abusive clients)
+  const clientWindows =
+    rollups !== null && limiter !== null
+      ? new ClientWindowPublisher({
+          source: () => limiter.clientStats(),
+          bus,
+          subject: subjects.clients,
+          gatewayId: rollups.gatewayId,
+          // the limiter keeps one completed window: look several times per window so none is missed
+          pollMs: Math.max(100, Math.min(5_000, config.limits.stats.windowMs / 4)),
+          onWarn: (err) => logger.warn({ err }, 'client window not published'),
+        }).start()
+      : null
   let otlp: OtlpReceiver | null = null
   if (tcfg.enabled && tcfg.otlp.enabled) {
     // a busy OTLP port must not take the gateway down with it: log and run without ingest
@@ -117,6 +131,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       await gateway.close(config.gateway.shutdownGraceMs)
       for (const close of closers.reverse())
         await close().catch((err: unknown) => logger.warn({ err }, 'close failed'))
+      clientWindows?.stop()
       await admission?.close()
       await otlp?.close() // telemetry
       await recorder.close()

@@ -14,8 +14,12 @@
  */
 import { EventEmitter } from 'node:events'
 import {
+  ClientOutliers,
   SeriesEnsemble,
   type AnomalySignal,
+  type ClientOutliersSnapshot,
+  type ClientSignal,
+  type ClientWindow,
   type ChildContribution,
   type DetectorSnapshot,
   type MetricPoint,
@@ -35,8 +39,12 @@ export interface AnomalyRecord {
   id: string
   key: string
   series: SeriesKey
-  level: 'route' | 'service' | 'global'
-  /** rate, errors, p50, p95, p99, limitedRatio, or joint (rate, error ratio and p95 together) */
+  /** `client`: an abusive client (key `client:<id>`, series `*|*|*`), from the limiters' client windows */
+  level: 'route' | 'service' | 'global' | 'client'
+  /**
+   * rate, errors, p50, p95, p99, limitedRatio, joint (rate, error ratio and p95 together), or
+   * client (observed/expected: the feature that stands out most; children: every such feature)
+   */
   metric: string
   state: 'open' | 'resolved'
   /** start of the window that raised it */
@@ -114,6 +122,8 @@ export interface LiveAnomaliesSnapshot {
   /** least recently seen first */
   banks: [string, DetectorSnapshot][]
   open: [string, AnomalyRecord][]
+  /** the abusive-client detector (absent before any client window) */
+  clients?: ClientOutliersSnapshot
 }
 
 interface Children {
@@ -139,6 +149,7 @@ export class LiveAnomalies extends EventEmitter {
   readonly #open = new Map<string, AnomalyRecord>()
   readonly #resolved: AnomalyRecord[] = []
   readonly #children = new Map<string, Children>()
+  #clients: ClientOutliers | null = null
   #pending: StoredEvent[] = []
   #writing: Promise<void> = Promise.resolve()
   readonly stats = { windows: 0, opened: 0, resolved: 0, evicted: 0, storeErrors: 0 }
@@ -178,6 +189,66 @@ export class LiveAnomalies extends EventEmitter {
     const step = this.#bank(key).step(metrics, children)
     for (const s of step.signals) this.#transition(key, series, level, point, s)
     if (this.#pending.length > 0) this.#flushSoon()
+  }
+
+  /**
+   * One merged window of the limiters' per-client statistics (src/control/client-windows.ts):
+   * scores every client against the client population and its own habits (ClientOutliers) and
+   * opens or resolves `client` anomalies, stored and served like the series' ones.
+   */
+  clientWindow(w: { windowStartMs: number; windowMs: number; clients: readonly ClientWindow[] }): void {
+    this.#clients ??= new ClientOutliers({
+      seed: this.#o.seed,
+      maxClients: this.#o.maxSeries,
+      alarm: { raiseAt: this.#o.raiseAt, clearAt: this.#o.clearAt, clearAfter: this.#o.clearAfter },
+    })
+    const step = this.#clients.step(w.clients)
+    for (const s of step.signals) this.#clientTransition(s, w.windowStartMs, w.windowMs)
+    // a client dropped from the detector's state (beyond maxSeries clients) can no longer clear
+    const active = new Set(this.#clients.active())
+    for (const [id, r] of this.#open)
+      if (r.level === 'client' && !active.has(r.key.slice('client:'.length)))
+        this.#resolve(id, r, w.windowStartMs + w.windowMs)
+    if (this.#pending.length > 0) this.#flushSoon()
+  }
+
+  #clientTransition(s: ClientSignal, startMs: number, durationMs: number): void {
+    const key = `client:${s.clientId}`
+    const openId = `${key}#client`
+    if (s.state === 'cleared') {
+      const r = this.#open.get(openId)
+      if (r !== undefined) this.#resolve(openId, r, startMs + durationMs)
+      return
+    }
+    const top = s.reasons[0]
+    const total = s.reasons.reduce((a, r) => a + Math.max(0, r.z), 0)
+    const r: AnomalyRecord = {
+      id: `${openId}#${startMs}`,
+      key,
+      series: { service: '*', route: '*', env: '*' },
+      level: 'client',
+      metric: 'client',
+      state: 'open',
+      openedAtMs: startMs,
+      resolvedAtMs: null,
+      observed: top?.observed ?? 0,
+      expected: top?.typical ?? 0,
+      low: 0,
+      high: top?.typical ?? 0,
+      score: s.score,
+      detector: 'client-outliers',
+      evidence: { 'client-outliers': s.evidence },
+      children: s.reasons.map((x) => ({
+        key: x.feature,
+        share: total > 0 ? Math.max(0, x.z) / total : 0,
+        observed: x.observed,
+        expected: x.typical,
+      })),
+    }
+    this.#open.set(openId, r)
+    this.stats.opened++
+    this.#pending.push({ atMs: startMs, kind: ANOMALY_OPENED, actor: 'control', subject: key, payload: r })
+    this.emit('anomaly', r, 'opened')
   }
 
   #addChild(parent: string, child: string, startMs: number, m: MetricPoint): void {
@@ -298,6 +369,7 @@ export class LiveAnomalies extends EventEmitter {
       version: 1,
       banks: [...this.#banks].map(([k, b]) => [k, b.snapshot()]),
       open: [...this.#open].map(([k, r]) => [k, structuredClone(r)]),
+      ...(this.#clients !== null ? { clients: this.#clients.snapshot() } : {}),
     }
   }
 
@@ -317,7 +389,14 @@ export class LiveAnomalies extends EventEmitter {
         this.#o.onError?.(err as Error, `restore detector state of ${key}`)
       }
     }
-    for (const [id, r] of snap.open) if (this.#banks.has(r.key)) this.#open.set(id, r)
+    if (snap.clients !== undefined)
+      try {
+        this.#clients = ClientOutliers.restore(snap.clients)
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'restore the abusive-client detector')
+      }
+    for (const [id, r] of snap.open)
+      if (this.#banks.has(r.key) || (r.level === 'client' && this.#clients !== null)) this.#open.set(id, r)
     return n
   }
 

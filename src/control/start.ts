@@ -12,6 +12,7 @@ import type { Config } from '../config/index.js'
 import { openStore, retentionOf, type Store } from '../store/index.js'
 import { ControlPlane } from './control-plane.js'
 import { LiveAnomalies } from './anomalies.js' // live detect/forecast
+import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
 import { formatSeriesKey } from './series-key.js' // live detect/forecast
 
@@ -63,6 +64,18 @@ export async function startControlPlane(
       })
     : null
   if (anomalies !== null) plane.onWindowClosed(anomalies.hook)
+  // abusive clients: the gateways' limiter windows, merged across gateways
+  const clientWindows =
+    anomalies !== null
+      ? new ClientWindows({
+          bus,
+          subject: busSubjects(config.bus).clients,
+          durable: `${config.control.durable}-clients`,
+          graceMs: opts.graceMs ?? config.control.graceMs,
+          onWindow: (w) => anomalies.clientWindow(w),
+          onError: opts.onError,
+        })
+      : null
   const statePath = config.detect.statePath
   if (anomalies !== null && statePath !== undefined && existsSync(statePath)) {
     try {
@@ -106,6 +119,13 @@ export async function startControlPlane(
     await store.close()
     throw err
   }
+  try {
+    await clientWindows?.start()
+  } catch (err) {
+    await plane.stop()
+    await store.close()
+    throw err
+  }
   forecasts?.start() // live detect/forecast
   let stopping: Promise<void> | null = null
   return {
@@ -116,6 +136,7 @@ export async function startControlPlane(
     stop: () =>
       (stopping ??= (async () => {
         await forecasts?.stop() // live detect/forecast
+        await clientWindows?.stop()
         await plane.stop()
         await anomalies?.flush() // live detect/forecast: events of the last windows
         if (anomalies !== null && statePath !== undefined)

@@ -206,16 +206,18 @@ export class ClientOutliers {
     const surprises = new Float64Array(clients.length)
     const ownSurprises = new Float64Array(clients.length)
     const seen = new Set<string>()
-    const ramp = Math.min(1, this.#lik.seen / (2 * this.#lik.o.minHistory))
+    // the population model needs a reference of at least one tree sample before its evidence means
+    // anything: judged against a handful of rows, every client is extreme, and those values would
+    // fill the calibration's tail for the next ~1000 client-windows
+    const ready = this.#forest.fitted && this.#forest.s.count >= this.o.sampleSize
+    const ramp = ready ? Math.min(1, this.#lik.seen / (2 * this.#lik.o.minHistory)) : 0
     for (let i = 0; i < clients.length; i++) {
       const c = clients[i]
       const x = features(c, this.#row)
       const entry = this.#touch(c.clientId)
       // the population: the forest's isolation (joint oddities), or one feature far above the
       // typical client's (a blatant excess, where the forest's evidence grows only like a log)
-      const pop = this.#forest.fitted
-        ? Math.min(50, Math.max(this.#forest.surprise(x), this.#excess(x, c.requests)))
-        : 0
+      const pop = ready ? Math.min(50, Math.max(this.#forest.surprise(x), this.#excess(x, c.requests))) : 0
       surprises[i] = pop
       const own = Math.min(50, this.#own(entry.st, x, c.requests))
       ownSurprises[i] = own
@@ -258,7 +260,10 @@ export class ClientOutliers {
       if (entry === undefined || entry.alarm.active) continue
       const x = features(clients[i], this.#row)
       this.#learnOwn(entry.st, x)
-      this.#lik.learn(Number.isNaN(ownSurprises[i]) ? surprises[i] : Math.min(surprises[i], ownSurprises[i]))
+      if (ready)
+        this.#lik.learn(
+          Number.isNaN(ownSurprises[i]) ? surprises[i] : Math.min(surprises[i], ownSurprises[i]),
+        )
       if (!Number.isNaN(ownSurprises[i])) this.#ownLik.learn(ownSurprises[i])
       this.#forest.learn(x, false)
     }

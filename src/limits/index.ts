@@ -33,6 +33,15 @@ export type {
 } from './limiter.js'
 export type { Controls, LimitsState, TierState } from './state.js'
 export type { ClientStatsSnapshot, ClientWindowStats } from './stats.js'
+export {
+  ClientWindowPublisher,
+  clientWindowMessage,
+  decodeClientWindow,
+  encodeClientWindow,
+  type ClientWindowMessage,
+  type ClientWindowPublisherOptions,
+  type ClientWindowRow,
+} from './client-windows.js'
 export { ClientIdentity } from './identity.js'
 
 export interface AdmissionDeps {

@@ -1,0 +1,157 @@
+/**
+ * @module The control plane's side of per-client windows: consumes `vigil.clients`, merges the
+ * windows of all gateways once the grace period has passed, and hands each merged window to the
+ * abusive-client detector (LiveAnomalies.clientWindow).
+ *
+ * ```
+ * bus vigil.clients ─▶ decode ─▶ buffer per window start (one message per gateway)
+ *                                  └─ tick: window end + grace passed ─▶ merged clients ─▶ onWindow
+ * ```
+ */
+import type { Bus, BusMessage, Subscription } from '../bus/index.js'
+import type { ClientWindow } from '../detect/index.js'
+import { decodeClientWindow, type ClientWindowMessage } from '../limits/index.js'
+
+export interface MergedClientWindow {
+  windowStartMs: number
+  windowMs: number
+  gateways: number
+  clients: ClientWindow[]
+}
+
+/**
+ * Merges the gateways' windows of one client: counts add up, the mean latency is weighted by
+ * requests, distinct routes is the largest gateway's count (a lower bound of the union: the
+ * route sets themselves are not shipped).
+ */
+export function mergeClientWindows(msgs: readonly ClientWindowMessage[]): ClientWindow[] {
+  const by = new Map<string, { requests: number; errors: number; latencyWeighted: number; routes: number }>()
+  for (const m of msgs)
+    for (const c of m.clients) {
+      const e = by.get(c.clientId) ?? { requests: 0, errors: 0, latencyWeighted: 0, routes: 0 }
+      e.requests += c.requests
+      e.errors += c.errors
+      e.latencyWeighted += c.meanLatencyMs * c.requests
+      e.routes = Math.max(e.routes, c.distinctRoutes)
+      by.set(c.clientId, e)
+    }
+  return [...by].map(([clientId, e]) => ({
+    clientId,
+    requests: e.requests,
+    errors: e.errors,
+    meanLatencyMs: e.requests > 0 ? e.latencyWeighted / e.requests : 0,
+    distinctRoutes: e.routes,
+  }))
+}
+
+export interface ClientWindowsOptions {
+  bus: Bus
+  subject: string
+  /** durable consumer name (the control plane's, with `-clients`) */
+  durable: string
+  /** how long after a window's end to wait for other gateways; default 5 s */
+  graceMs?: number
+  /** how often to look for windows to close; default 1 s */
+  tickMs?: number
+  /** windows kept waiting at most (oldest closed early beyond it); default 8 */
+  maxPending?: number
+  onWindow: (w: MergedClientWindow) => void
+  onError?: (err: Error, what: string) => void
+  now?: () => number
+}
+
+/**
+ * Consumes per-client windows. Each gateway's message is acked once buffered: a crash loses at
+ * most the windows waiting for their grace period, which only costs the detector a window. A
+ * message for a window already closed (a gateway later than the grace period) is dropped and
+ * counted; a repeat from the same gateway replaces its earlier copy.
+ */
+export class ClientWindows {
+  readonly #o: Required<Omit<ClientWindowsOptions, 'onError'>> & Pick<ClientWindowsOptions, 'onError'>
+  readonly #pending = new Map<number, Map<string, ClientWindowMessage>>()
+  #closedUpTo = -1
+  #sub: Subscription | null = null
+  #timer: NodeJS.Timeout | null = null
+  readonly stats = { messages: 0, windows: 0, late: 0, decodeErrors: 0 }
+
+  constructor(opts: ClientWindowsOptions) {
+    this.#o = { graceMs: 5_000, tickMs: 1_000, maxPending: 8, now: Date.now, ...opts }
+  }
+
+  async start(): Promise<void> {
+    this.#sub = await this.#o.bus.subscribe(this.#o.subject, (m) => this.#onMessage(m), {
+      durable: this.#o.durable,
+      maxInFlight: 1_000,
+    })
+    this.#timer = setInterval(() => this.tick(), this.#o.tickMs)
+    this.#timer.unref()
+  }
+
+  /** Stops consuming; windows still waiting are closed now (their gateways have had their chance). */
+  async stop(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    await this.#sub?.close()
+    this.#sub = null
+    this.tick(Number.POSITIVE_INFINITY)
+  }
+
+  #onMessage(m: BusMessage): void {
+    let w: ClientWindowMessage
+    try {
+      w = decodeClientWindow(m.data)
+    } catch (err) {
+      // a malformed message would fail again on every redelivery: count it and let it go
+      this.stats.decodeErrors++
+      this.#o.onError?.(err as Error, 'client window')
+      m.ack()
+      return
+    }
+    this.add(w)
+    m.ack()
+  }
+
+  /** Buffers one gateway's window (also the entry point for tests and in-process use). */
+  add(w: ClientWindowMessage): void {
+    this.stats.messages++
+    if (w.windowStartMs <= this.#closedUpTo) {
+      this.stats.late++
+      return
+    }
+    let byGateway = this.#pending.get(w.windowStartMs)
+    if (byGateway === undefined) {
+      byGateway = new Map()
+      this.#pending.set(w.windowStartMs, byGateway)
+    }
+    byGateway.set(w.gatewayId, w)
+    if (this.#pending.size > this.#o.maxPending) this.#close(Math.min(...this.#pending.keys()))
+  }
+
+  /** Closes every window whose end plus the grace period has passed, oldest first. */
+  tick(nowMs = this.#o.now()): void {
+    const due = [...this.#pending]
+      .filter(([start, gws]) => start + [...gws.values()][0]!.windowMs + this.#o.graceMs <= nowMs)
+      .map(([start]) => start)
+      .sort((a, b) => a - b)
+    for (const start of due) this.#close(start)
+  }
+
+  #close(start: number): void {
+    const gws = this.#pending.get(start)
+    if (gws === undefined) return
+    this.#pending.delete(start)
+    this.#closedUpTo = Math.max(this.#closedUpTo, start)
+    const msgs = [...gws.values()]
+    this.stats.windows++
+    try {
+      this.#o.onWindow({
+        windowStartMs: start,
+        windowMs: msgs[0]!.windowMs,
+        gateways: msgs.length,
+        clients: mergeClientWindows(msgs),
+      })
+    } catch (err) {
+      this.#o.onError?.(err as Error, 'client window detection')
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryBus, type Bus } from '../bus/index.js'
+import {
+  ClientWindowPublisher,
+  decodeClientWindow,
+  encodeClientWindow,
+  type ClientWindowMessage,
+} from './client-windows.js'
+import type { ClientStatsSnapshot } from './stats.js'
+
+const enc = new TextEncoder()
+
+function window(startMs: number, clients = 1): ClientStatsSnapshot {
+  return {
+    windowStartMs: startMs,
+    windowMs: 60_000,
+    clients: Array.from({ length: clients }, (_, i) => ({
+      clientId: `key-${i}`,
+      tier: 'standard',
+      requests: 10 + i,
+      overcount: 0,
+      errors: i,
+      errorRate: i / (10 + i),
+      meanLatencyMs: 12.5,
+      distinctRoutes: 2,
+      bucketFill: 0.5,
+    })),
+  }
+}
+
+describe('client windows on the bus', () => {
+  it('round-trips a message and rejects malformed ones naming the field', () => {
+    const m: ClientWindowMessage = {
+      v: 1,
+      gatewayId: 'gw-1',
+      windowStartMs: 60_000,
+      windowMs: 60_000,
+      clients: [{ clientId: 'k', tier: 't', requests: 3, errors: 1, meanLatencyMs: 4, distinctRoutes: 1 }],
+    }
+    expect(decodeClientWindow(encodeClientWindow(m))).toEqual(m)
+    expect(() => decodeClientWindow(enc.encode('{'))).toThrow(/client window: not JSON/)
+    expect(() => decodeClientWindow(enc.encode(JSON.stringify({ ...m, v: 2 })))).toThrow(/unknown version 2/)
+    expect(() => decodeClientWindow(enc.encode(JSON.stringify({ ...m, gatewayId: '' })))).toThrow(/gatewayId/)
+    const bad = { ...m, clients: [{ ...m.clients[0], requests: -1 }] }
+    expect(() => decodeClientWindow(enc.encode(JSON.stringify(bad)))).toThrow(
+      /clients\[0\]\.requests must be a number ≥ 0/,
+    )
+  })
+
+  it('publishes each completed window once, never the window being filled', async () => {
+    const bus = new MemoryBus()
+    const got: ClientWindowMessage[] = []
+    await bus.subscribe('vigil.clients', (m) => (got.push(decodeClientWindow(m.data)), m.ack()), {
+      durable: 't',
+    })
+    let stats = { last: window(0), current: window(0) } // before the first window completes
+    const p = new ClientWindowPublisher({
+      source: () => stats,
+      bus,
+      subject: 'vigil.clients',
+      gatewayId: 'gw-a',
+    })
+    expect(await p.poll()).toBe(false)
+    stats = { last: window(0, 3), current: window(60_000) }
+    expect(await p.poll()).toBe(true)
+    expect(await p.poll()).toBe(false)
+    stats = { last: window(60_000, 2), current: window(120_000) }
+    expect(await p.poll()).toBe(true)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(got.map((m) => [m.gatewayId, m.windowStartMs, m.clients.length])).toEqual([
+      ['gw-a', 0, 3],
+      ['gw-a', 60_000, 2],
+    ])
+    expect(got[0]!.clients[1]).toEqual({
+      clientId: 'key-1',
+      tier: 'standard',
+      requests: 11,
+      errors: 1,
+      meanLatencyMs: 12.5,
+      distinctRoutes: 2,
+    })
+    await bus.close()
+  })
+
+  it('a bus that refuses the message is reported, not thrown', async () => {
+    const warnings: string[] = []
+    const dead = { kind: 'memory', publish: () => Promise.reject(new Error('bus closed')) } as unknown as Bus
+    const p = new ClientWindowPublisher({
+      source: () => ({ last: window(0), current: window(60_000) }),
+      bus: dead,
+      subject: 'vigil.clients',
+      gatewayId: 'gw-a',
+      onWarn: (e) => warnings.push(e.message),
+    })
+    expect(await p.poll()).toBe(false)
+    expect(warnings).toEqual(['bus closed'])
+    expect(p.stats.errors).toBe(1)
+  })
+})
