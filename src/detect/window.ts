@@ -31,19 +31,31 @@ function lowerBound(a: Float64Array, n: number, x: number): number {
   return lo
 }
 
-/** Adds x, evicting the oldest value when full. */
+/**
+ * Adds x, evicting the oldest value when full. A full window moves only the values between the
+ * evicted one and x's place (a third of the window on average) instead of removing and inserting
+ * with two shifts of half the window each: the calibration histories of 1000 values made these
+ * shifts a fifth of the ensemble's time.
+ */
 export function pushWindow(w: RollingWindow, x: number): void {
   const s = w.sorted
   if (w.count === w.size) {
-    const old = w.ring[w.head]
-    const i = lowerBound(s, w.count, old)
-    s.copyWithin(i, i + 1, w.count)
-    w.count--
+    const i = lowerBound(s, w.count, w.ring[w.head])
+    const j = lowerBound(s, w.count, x)
+    if (j > i) {
+      // everything below j is below x, the evicted value too: close its gap, x goes just below j
+      s.copyWithin(i, i + 1, j)
+      s[j - 1] = x
+    } else {
+      s.copyWithin(j + 1, j, i)
+      s[j] = x
+    }
+  } else {
+    const j = lowerBound(s, w.count, x)
+    s.copyWithin(j + 1, j, w.count)
+    s[j] = x
+    w.count++
   }
-  const j = lowerBound(s, w.count, x)
-  s.copyWithin(j + 1, j, w.count)
-  s[j] = x
-  w.count++
   w.ring[w.head] = x
   w.head = (w.head + 1) % w.size
 }
