@@ -75,29 +75,33 @@ export function windowMedian(w: RollingWindow): number {
 }
 
 /**
- * Median absolute deviation around `m`: the deviations left and right of m are each sorted
- * outward, so merging them until the middle element costs n/2 steps and no allocation.
+ * Median absolute deviation around `m` (the lower median for an even count). The deviations left
+ * of m, read outward, and right of m, read outward, are two ascending sequences; the median of
+ * their union is found by binary search on how many come from the left (the k-th element of two
+ * sorted arrays), in O(log n) and without allocation. Robust-z computes it on every point.
  */
 export function windowMad(w: RollingWindow, m: number): number {
   const n = w.count
   if (n === 0) return NaN
   const s = w.sorted
-  let r = lowerBound(s, n, m)
-  let l = r - 1
-  const k = (n - 1) >> 1
-  let d = 0
-  for (let taken = 0; taken <= k; taken++) {
-    const dl = l >= 0 ? m - s[l] : Infinity
-    const dr = r < n ? s[r] - m : Infinity
-    if (dl <= dr) {
-      d = dl
-      l--
-    } else {
-      d = dr
-      r++
+  const r = lowerBound(s, n, m)
+  // left deviations A[i] = m − s[r − 1 − i] (i < la), right deviations B[j] = s[r + j] − m (j < lb)
+  const la = r
+  const lb = n - r
+  const take = ((n - 1) >> 1) + 1
+  let lo = Math.max(0, take - lb)
+  let hi = Math.min(take, la)
+  for (;;) {
+    const i = (lo + hi) >> 1
+    const j = take - i
+    if (i < la && j > 0 && s[r + j - 1] - m > m - s[r - 1 - i]) lo = i + 1
+    else if (i > 0 && j < lb && m - s[r - i] > s[r + j] - m) hi = i - 1
+    else {
+      const a = i > 0 ? m - s[r - i] : -Infinity
+      const b = j > 0 ? s[r + j - 1] - m : -Infinity
+      return a > b ? a : b
     }
   }
-  return d
 }
 
 /** Mean absolute deviation around m: a fallback scale when more than half the window is tied. */
