@@ -73,7 +73,65 @@ function pq(lnP: number, lnQ: number): [number, number] {
   return PQ
 }
 
+/** ln erfc(z) for z ≥ 0 without underflow: the Chebyshev fit of `erfc` in log space. */
+function logErfcPos(z: number): number {
+  const t = 1 / (1 + 0.5 * z)
+  return (
+    Math.log(t) -
+    z * z -
+    1.26551223 +
+    t *
+      (1.00002368 +
+        t *
+          (0.37409196 +
+            t *
+              (0.09678418 +
+                t *
+                  (-0.18628806 +
+                    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+  )
+}
+
+/** From this shape parameter on, the incomplete gamma uses Temme's uniform expansion. */
+const TEMME_MIN_A = 500
+
+/**
+ * Temme's uniform asymptotic expansion (DLMF 8.12.3–8.12.8) with its first term:
+ * Q(a,x) = ½ erfc(η√(a/2)) + R, P = ½ erfc(−η√(a/2)) − R, R ≈ e^(−aη²/2) C₀(η) / √(2πa),
+ * η = sign(λ−1)·√(2(λ − 1 − ln λ)), λ = x/a, C₀ = 1/(λ−1) − 1/η. The next term is C₁/a with
+ * |C₁| ≈ 0.002, so from a = 500 the relative error of R is below 1e-5 (tested against the series
+ * and continued fraction). The series needs ~8√a terms near x ≈ a, which made the Poisson member
+ * on counts around 1000 a seventh of the ensemble's time.
+ */
+function temmePQ(a: number, x: number): [number, number] {
+  const d = x / a - 1
+  // λ − 1 − ln λ, without cancellation for λ near 1
+  const g = Math.abs(d) < 1e-3 ? d * d * (0.5 - d / 3 + (d * d) / 4) : d - Math.log1p(d)
+  const eta = Math.sign(d) * Math.sqrt(2 * g)
+  const c0 =
+    Math.abs(eta) < 0.05
+      ? -1 / 3 + eta / 12 - (2 * eta * eta) / 135 + (eta * eta * eta) / 864 + (eta * eta * eta * eta) / 2835
+      : 1 / d - 1 / eta
+  const z = Math.abs(eta) * Math.sqrt(a / 2)
+  const lnHalfErfc = logErfcPos(z) - Math.LN2
+  // R relative to ½ erfc(|z|), both carrying e^(−z²)
+  const ratio = (Math.exp(-z * z - lnHalfErfc) * c0) / Math.sqrt(2 * Math.PI * a)
+  if (eta >= 0) {
+    const lnQ = lnHalfErfc + Math.log1p(ratio)
+    return pq(Math.log1p(-Math.min(Math.exp(lnQ), 1 - 1e-16)), lnQ)
+  }
+  const lnP = lnHalfErfc + Math.log1p(-ratio)
+  return pq(lnP, Math.log1p(-Math.min(Math.exp(lnP), 1 - 1e-16)))
+}
+
 export function logGammaPQ(a: number, x: number): [number, number] {
+  if (x <= 0) return pq(-Infinity, 0)
+  if (a >= TEMME_MIN_A) return temmePQ(a, x)
+  return logGammaPQSeries(a, x)
+}
+
+/** [ln P(a,x), ln Q(a,x)] by the series or the continued fraction; exported for tests. */
+export function logGammaPQSeries(a: number, x: number): [number, number] {
   if (x <= 0) return pq(-Infinity, 0)
   const lnPre = -x + a * Math.log(x) - lnGamma(a)
   if (x < a + 1) {
