@@ -1,7 +1,7 @@
 /** @module A per-series detector bank for the control loop: one multi-metric point per window in, anomaly signals with explanations out. */
 import { Alarm, type AlarmOptions } from './alarm.js'
 import type { DetectorSnapshot } from './detector.js'
-import { Ensemble, type Explanation, type MemberName } from './ensemble.js'
+import { DEFAULT_MEMBERS, Ensemble, type Explanation, type MemberName } from './ensemble.js'
 import { HalfSpaceTrees } from './half-space-trees.js'
 import { AnomalyLikelihood } from './likelihood.js'
 import { PoissonTail } from './poisson-tail.js'
@@ -56,7 +56,13 @@ export interface SeriesEnsembleOptions {
   readonly maxChildren?: number
 }
 
-const MEMBERS: readonly MemberName[] = ['robust-z', 'rolling-quantile', 'cusum']
+/**
+ * The univariate ensemble's default members (robust-z, rolling-quantile, Poisson). The bank used
+ * robust-z, rolling-quantile and CUSUM; on the evaluation suite (six seeds, 337 windows) that set
+ * found 171 windows with 91 false alarms against 199 with 55 for the default (F1 0.571 vs 0.673):
+ * under the geometric mean, CUSUM's narrower question dilutes the others' evidence.
+ */
+const MEMBERS: readonly MemberName[] = DEFAULT_MEMBERS
 
 /**
  * The detector bank for one series key. Each window, `step(point, children)` scores every metric
