@@ -47,16 +47,18 @@ function population(r: () => number): (i: number) => ClientWindowRow[] {
 }
 
 describe('per-client windows in the control plane', () => {
-  it('merges the gateways of a window: counts add up, latency weighted by requests, routes the largest', () => {
+  it('merges the gateways of a window: counts add up (refusals count as errors), latency weighted by requests, routes the largest', () => {
     const merged = mergeClientWindows([
-      msg('gw-a', 0, [row('k1', { requests: 100, errors: 2, meanLatencyMs: 10, distinctRoutes: 3 })]),
+      msg('gw-a', 0, [
+        row('k1', { requests: 100, errors: 2, refused: 4, meanLatencyMs: 10, distinctRoutes: 3 }),
+      ]),
       msg('gw-b', 0, [
         row('k1', { requests: 300, errors: 1, meanLatencyMs: 30, distinctRoutes: 5 }),
         row('k2', { requests: 7 }),
       ]),
     ])
     expect(merged).toEqual([
-      { clientId: 'k1', requests: 400, errors: 3, meanLatencyMs: 25, distinctRoutes: 5 },
+      { clientId: 'k1', requests: 400, errors: 7, meanLatencyMs: 25, distinctRoutes: 5 },
       { clientId: 'k2', requests: 7, errors: 1, meanLatencyMs: 50, distinctRoutes: 3 },
     ])
   })

@@ -22,7 +22,8 @@ export interface MergedClientWindow {
 /**
  * Merges the gateways' windows of one client: counts add up, the mean latency is weighted by
  * requests, distinct routes is the largest gateway's count (a lower bound of the union: the
- * route sets themselves are not shipped).
+ * route sets themselves are not shipped). The detector's `errors` are the error responses plus
+ * the requests the limiter refused: a client hammering past its limit shows in its error ratio.
  */
 export function mergeClientWindows(msgs: readonly ClientWindowMessage[]): ClientWindow[] {
   const by = new Map<string, { requests: number; errors: number; latencyWeighted: number; routes: number }>()
@@ -30,7 +31,7 @@ export function mergeClientWindows(msgs: readonly ClientWindowMessage[]): Client
     for (const c of m.clients) {
       const e = by.get(c.clientId) ?? { requests: 0, errors: 0, latencyWeighted: 0, routes: 0 }
       e.requests += c.requests
-      e.errors += c.errors
+      e.errors += c.errors + (c.refused ?? 0)
       e.latencyWeighted += c.meanLatencyMs * c.requests
       e.routes = Math.max(e.routes, c.distinctRoutes)
       by.set(c.clientId, e)

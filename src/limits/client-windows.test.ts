@@ -20,6 +20,7 @@ function window(startMs: number, clients = 1): ClientStatsSnapshot {
       requests: 10 + i,
       overcount: 0,
       errors: i,
+      refused: 2 * i,
       errorRate: i / (10 + i),
       meanLatencyMs: 12.5,
       distinctRoutes: 2,
@@ -76,6 +77,7 @@ describe('client windows on the bus', () => {
       tier: 'standard',
       requests: 11,
       errors: 1,
+      refused: 2,
       meanLatencyMs: 12.5,
       distinctRoutes: 2,
     })

@@ -21,6 +21,8 @@ export interface ClientWindowRow {
   requests: number
   /** 5xx and 429 responses among the admitted */
   errors: number
+  /** requests the limiter refused (absent from messages of older gateways: 0) */
+  refused?: number
   meanLatencyMs: number
   distinctRoutes: number
 }
@@ -67,6 +69,7 @@ export function decodeClientWindow(data: Uint8Array): ClientWindowMessage {
     if (typeof c.tier !== 'string') fail(`clients[${i}].tier must be a string`)
     for (const k of ['requests', 'errors', 'meanLatencyMs', 'distinctRoutes'] as const)
       if (!nonNegative(c[k])) fail(`clients[${i}].${k} must be a number ≥ 0`)
+    if (c.refused !== undefined && !nonNegative(c.refused)) fail(`clients[${i}].refused must be a number ≥ 0`)
   })
   return o as ClientWindowMessage
 }
@@ -83,6 +86,7 @@ export function clientWindowMessage(gatewayId: string, w: ClientStatsSnapshot): 
       tier: c.tier,
       requests: c.requests,
       errors: c.errors,
+      refused: c.refused,
       meanLatencyMs: c.meanLatencyMs,
       distinctRoutes: c.distinctRoutes,
     })),

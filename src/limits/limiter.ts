@@ -312,7 +312,7 @@ export class Limiter implements Admission {
     const interval = 1000 / rate
     const tat = o.tatsMs[0]!
     const remaining = remainingTokens(tat, nowMs, interval, burst)
-    this.#stats.count(p.clientId, name, remaining / burst, nowMs)
+    this.#stats.count(p.clientId, name, remaining / burst, nowMs, !o.allowed)
     const policyHeader = policyItem(name, burst, rate)
     if (o.allowed) {
       countDecision(name, p.req.priority, 'allowed')

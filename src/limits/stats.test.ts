@@ -14,9 +14,10 @@ describe('ClientStats (space-saving top-K)', () => {
     expect(s.current(1000).clients).toHaveLength(5)
   })
 
-  it('reports error rate, mean latency and distinct routes per client', () => {
+  it('reports refusals, error rate, mean latency and distinct routes per client', () => {
     const s = new ClientStats(10, 60_000)
     for (let i = 0; i < 4; i++) s.count('c', 'STD', 0.5, 10)
+    s.count('c', 'STD', 0, 10, true) // refused by the limiter: a decision, never observed
     s.observe('c', 'r1', 200, 10, 10)
     s.observe('c', 'r2', 500, 30, 10)
     s.observe('c', 'r2', 429, 20, 10)
@@ -24,12 +25,13 @@ describe('ClientStats (space-saving top-K)', () => {
     const [c] = s.current(10).clients
     expect(c).toMatchObject({
       clientId: 'c',
-      requests: 4,
+      requests: 5,
       errors: 2,
+      refused: 1,
       errorRate: 0.5,
       meanLatencyMs: 20,
       distinctRoutes: 2,
-      bucketFill: 0.5,
+      bucketFill: 0,
     })
   })
 

@@ -13,6 +13,8 @@ export interface ClientWindowStats {
   requests: number
   overcount: number
   errors: number
+  /** requests the limiter refused (429 before proxying; not among `errors`, which are responses) */
+  refused: number
   /** errors / observed responses (5xx and 429 count as errors) */
   errorRate: number
   meanLatencyMs: number
@@ -35,6 +37,7 @@ class Entry {
   idx = 0
   requests = 0
   overcount = 0
+  refused = 0
   observed = 0
   errors = 0
   latencySumMs = 0
@@ -59,8 +62,8 @@ export class ClientStats {
     this.#windowMs = windowMs
   }
 
-  /** counts one decision for a client (admitted or not) and remembers its bucket fill */
-  count(clientId: string, tier: string, fill: number, nowMs: number): void {
+  /** counts one decision for a client (admitted or refused) and remembers its bucket fill */
+  count(clientId: string, tier: string, fill: number, nowMs: number, refused = false): void {
     this.#roll(nowMs)
     let e = this.#entries.get(clientId)
     if (e === undefined) {
@@ -80,6 +83,7 @@ export class ClientStats {
       this.#entries.set(clientId, e)
     }
     e.requests++
+    if (refused) e.refused++
     e.fill = fill
     e.tier = tier
     this.#down(e.idx)
@@ -153,6 +157,7 @@ export class ClientStats {
         requests: e.requests,
         overcount: e.overcount,
         errors: e.errors,
+        refused: e.refused,
         errorRate: e.observed === 0 ? 0 : e.errors / e.observed,
         meanLatencyMs: e.observed === 0 ? 0 : e.latencySumMs / e.observed,
         distinctRoutes: e.routes?.size ?? 0,

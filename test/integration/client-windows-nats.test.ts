@@ -19,6 +19,7 @@ function stats(startMs: number, requests: number): ClientStatsSnapshot {
     requests: n,
     overcount: 0,
     errors: 1,
+    refused: clientId === 'k1' ? 3 : 0,
     errorRate: 1 / n,
     meanLatencyMs: 20,
     distinctRoutes: 2,
@@ -88,7 +89,7 @@ describe.skipIf(!up)('client windows over NATS JetStream', () => {
     expect(out[0]!.clients.find((c) => c.clientId === 'k1')).toEqual({
       clientId: 'k1',
       requests: 400,
-      errors: 2,
+      errors: 8, // error responses plus the limiter's refusals, both gateways
       meanLatencyMs: 20,
       distinctRoutes: 2,
     })
