@@ -1,12 +1,12 @@
 // Detector throughput: the univariate ensemble and each member (points/s, one core), the live
-// SeriesEnsemble per window (→ cost of 10,000 series every 10 s), and `vigil detect` on 20,000 rows
-// end to end. Baseline in the same run: an online EWMA z-score, the cheapest sensible detector.
+// SeriesEnsemble per window (→ cost of 10,000 series every 10 s), ClientOutliers per client window,
+// and `vigil detect` on 20,000 rows end to end. Baseline in the same run: an online EWMA z-score, the cheapest sensible detector.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createCalibrated, createDetector, SeriesEnsemble } from '../dist/detect/index.js'
+import { ClientOutliers, createCalibrated, createDetector, SeriesEnsemble } from '../dist/detect/index.js'
 
 const N = 200_000
 let seed = 1
@@ -102,6 +102,31 @@ console.log(`\nSeriesEnsemble.step (7 metrics + joint HST): ${perStepUs.toFixed(
 console.log(
   `10,000 series every 10 s: ${((10_000 * perStepUs) / 1e3).toFixed(0)} ms of CPU per 10 s = ${(share * 100).toFixed(1)}% of one core; heap now ${heapMb.toFixed(0)} MB for ${banks} banks (≈ ${(((heapMb / banks) * 10_000) / 1024).toFixed(1)} GB for 10,000)`,
 )
+
+// Abusive clients: one ClientOutliers step per client window (default one a minute), with the
+// forest refitted every window, for populations of 1,000 and 10,000 clients
+for (const n of [1_000, 10_000]) {
+  const habits = Array.from({ length: n }, () => ({
+    rate: Math.exp(3 + 3 * rand()),
+    latency: 30 + 100 * rand(),
+    routes: 1 + Math.floor(10 * rand()),
+  }))
+  const clientWindow = () =>
+    habits.map((h, i) => ({
+      clientId: `k${i}`,
+      requests: Math.round(h.rate * (0.8 + 0.4 * rand())),
+      errors: Math.round(h.rate * 0.01 * rand()),
+      meanLatencyMs: h.latency,
+      distinctRoutes: h.routes,
+    }))
+  const det = new ClientOutliers()
+  for (let w = 0; w < 10; w++) det.step(clientWindow())
+  const stepWindows = Array.from({ length: 20 }, clientWindow)
+  const secs = timeIt(() => stepWindows.forEach((w) => det.step(w)))
+  console.log(
+    `ClientOutliers.step, ${n.toLocaleString('en-US')} clients per window: ${((secs / stepWindows.length) * 1000).toFixed(1)} ms of CPU per window`,
+  )
+}
 
 // vigil detect end to end on 20,000 rows, process start included
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
