@@ -84,6 +84,40 @@ describe('ClientOutliers', () => {
     expect(raised).toEqual(['100:key-5'])
   })
 
+  it('judges clients against their peers of the same window: a slow upstream, an error burst or the daily peak moving every client raises nothing', () => {
+    const rng = testRng(15)
+    const next = population(rng)
+    const d = new ClientOutliers({ seed: 6 })
+    const raised: string[] = []
+    for (let w = 0; w < 160; w++) {
+      const clients = next(w).map((c) => {
+        if (w >= 100 && w < 105) return { ...c, meanLatencyMs: c.meanLatencyMs * 20 } // the upstream stalls
+        if (w >= 120 && w < 125) return { ...c, errors: Math.round(c.requests * 0.6) } // it fails
+        if (w >= 140 && w < 150) return { ...c, requests: c.requests * 3 } // the daily peak
+        return c
+      })
+      for (const s of d.step(clients).signals)
+        if (s.state === 'raised' && w >= 40) raised.push(`${w}:${s.clientId}`)
+    }
+    expect(raised).toEqual([])
+  })
+
+  it('does not judge a window of fewer than 8 clients', () => {
+    const d = new ClientOutliers()
+    const few = Array.from({ length: 7 }, (_, i) => ({
+      clientId: `k${i}`,
+      requests: i === 0 ? 1_000_000 : 10,
+      errors: 0,
+      meanLatencyMs: 50,
+      distinctRoutes: i === 0 ? 500 : 1,
+    }))
+    for (let w = 0; w < 300; w++) {
+      const step = d.step(few)
+      expect(step.signals).toEqual([])
+      expect(step.scores.every((x) => x.score === 0)).toBe(true)
+    }
+  })
+
   it('raises few alarms on a population without abuse', () => {
     const rng = testRng(12)
     const next = population(rng)

@@ -92,6 +92,11 @@ const OWN_HORIZON = 30
 /** Smallest standard deviation per feature (log scale: ~10%; error ratio: 1 point). */
 const OWN_FLOOR = [0.1, 0.01, 0.1, 0.1]
 const DIMS = CLIENT_FEATURES.length
+/**
+ * Fewer clients than this in a window are not judged: a population detector needs peers, and the
+ * window's median client (what every client is measured from) is not meaningful below it.
+ */
+const MIN_PEERS = 8
 /** A feature this many robust standard deviations above the typical client is named as a reason. */
 const REASON_Z = 3
 
@@ -115,6 +120,27 @@ function binomialSd(q: number, n: number): number {
   return Math.sqrt((p * (1 - p)) / (n + 1))
 }
 
+/** Per-feature median over the rows of a window (rows × DIMS, row-major). */
+function columnMedians(rows: Float64Array, n: number): Float64Array {
+  const out = new Float64Array(DIMS)
+  const col = new Float64Array(n)
+  for (let d = 0; d < DIMS; d++) {
+    for (let i = 0; i < n; i++) col[i] = rows[i * DIMS + d]
+    col.sort()
+    out[d] = n % 2 === 1 ? col[n >> 1] : 0.5 * (col[(n >> 1) - 1] + col[n >> 1])
+  }
+  return out
+}
+
+/**
+ * The sampling noise of a log mean latency over n requests, taking request latencies to vary by
+ * as much as their mean (coefficient of variation 1, an exponential tail; stalls are heavier):
+ * one request caught in a 500 ms stall doubles the mean of ten, which says nothing about the client.
+ */
+function latencySd(n: number): number {
+  return 1 / Math.sqrt(Math.max(1, n))
+}
+
 function observedValue(c: ClientWindow, f: ClientFeature): number {
   if (f === 'errorRatio') return c.requests > 0 ? c.errors / c.requests : 0
   return c[f]
@@ -136,7 +162,9 @@ function checkWindow(c: ClientWindow, i: number): void {
 
 /**
  * Finds abusive clients among the clients of a window (request count, error ratio, mean latency,
- * distinct routes). Each client is judged two ways:
+ * distinct routes), each taken relative to the window's median client (abuse is standing out from
+ * the peers of the same window; a slow upstream or the daily peak moves everyone at once). Each
+ * client is judged two ways:
  *
  * - against the **population**: an Isolation Forest (Liu, Ting & Zhou 2008) fitted on the last
  *   `referenceSize` client-window rows isolates joint oddities, and a robust z-score per feature
@@ -176,7 +204,8 @@ export class ClientOutliers {
   /** per feature: median and robust scale of the reference rows at the last fit */
   #median: number[] = new Array<number>(DIMS).fill(0)
   #scale: number[] = new Array<number>(DIMS).fill(1)
-  #row = new Float64Array(DIMS)
+  /** the window's median client (raw feature scale) that the current window is centred on */
+  #center: Float64Array = new Float64Array(DIMS)
 
   constructor(options: ClientOutliersOptions = {}) {
     this.o = {
@@ -201,25 +230,36 @@ export class ClientOutliers {
   /** Scores one window of clients, learns it, refits the forest, and returns the alarm transitions. */
   step(clients: readonly ClientWindow[]): ClientStep {
     clients.forEach(checkWindow)
+    const n = clients.length
     const scores: { clientId: string; score: number }[] = []
     const signals: ClientSignal[] = []
-    const surprises = new Float64Array(clients.length)
-    const ownSurprises = new Float64Array(clients.length)
+    const surprises = new Float64Array(n)
+    const ownSurprises = new Float64Array(n)
     const seen = new Set<string>()
+    // Features relative to this window's median client: what is abuse is standing out from the
+    // peers of the same window. A slow upstream or a failing service raises every client's latency
+    // or errors at once, and the daily cycle moves every client's requests together; judged against
+    // earlier windows, every client would be an outlier at once (24 of 30 were, in a loaded CI run).
+    const peers = n >= MIN_PEERS
+    const rows = new Float64Array(n * DIMS)
+    for (let i = 0; i < n; i++) features(clients[i], rows.subarray(i * DIMS, (i + 1) * DIMS))
+    const center = peers ? columnMedians(rows, n) : new Float64Array(DIMS)
+    for (let i = 0; i < n; i++) for (let d = 0; d < DIMS; d++) rows[i * DIMS + d] -= center[d]
+    this.#center = center
     // the population model needs a reference of at least one tree sample before its evidence means
     // anything: judged against a handful of rows, every client is extreme, and those values would
     // fill the calibration's tail for the next ~1000 client-windows
-    const ready = this.#forest.fitted && this.#forest.s.count >= this.o.sampleSize
+    const ready = peers && this.#forest.fitted && this.#forest.s.count >= this.o.sampleSize
     const ramp = ready ? Math.min(1, this.#lik.seen / (2 * this.#lik.o.minHistory)) : 0
-    for (let i = 0; i < clients.length; i++) {
+    for (let i = 0; i < n; i++) {
       const c = clients[i]
-      const x = features(c, this.#row)
+      const x = rows.subarray(i * DIMS, (i + 1) * DIMS)
       const entry = this.#touch(c.clientId)
       // the population: the forest's isolation (joint oddities), or one feature far above the
       // typical client's (a blatant excess, where the forest's evidence grows only like a log)
       const pop = ready ? Math.min(50, Math.max(this.#forest.surprise(x), this.#excess(x, c.requests))) : 0
       surprises[i] = pop
-      const own = Math.min(50, this.#own(entry.st, x, c.requests))
+      const own = peers ? Math.min(50, this.#own(entry.st, x, c.requests)) : Number.NaN
       ownSurprises[i] = own
       // an outlier of the population and of its own habits, each calibrated on its own history:
       // the heaviest customer is an outlier of the population every window, but not of itself;
@@ -255,10 +295,10 @@ export class ClientOutliers {
         })
     }
     // learn: the reference and the calibration hold clients behaving as clients do
-    for (let i = 0; i < clients.length; i++) {
+    for (let i = 0; peers && i < n; i++) {
       const entry = this.#clients.get(clients[i].clientId)
       if (entry === undefined || entry.alarm.active) continue
-      const x = features(clients[i], this.#row)
+      const x = rows.subarray(i * DIMS, (i + 1) * DIMS)
       this.#learnOwn(entry.st, x)
       if (ready)
         this.#lik.learn(
@@ -267,7 +307,7 @@ export class ClientOutliers {
       if (!Number.isNaN(ownSurprises[i])) this.#ownLik.learn(ownSurprises[i])
       this.#forest.learn(x, false)
     }
-    this.#refit()
+    if (peers) this.#refit()
     return { scores, signals }
   }
 
@@ -307,7 +347,11 @@ export class ClientOutliers {
     let worst = 0
     for (let d = 0; d < DIMS; d++) {
       const sd =
-        Math.max(Math.sqrt(st.var[d]), OWN_FLOOR[d], d === 1 ? binomialSd(st.mean[d], requests) : 0) * widen
+        Math.max(
+          Math.sqrt(st.var[d]),
+          OWN_FLOOR[d],
+          d === 1 ? binomialSd(st.mean[d] + this.#center[1], requests) : d === 2 ? latencySd(requests) : 0,
+        ) * widen
       const t = (x[d] - st.mean[d]) / sd
       // one-sided: doing less than usual is not abuse
       if (!(t > 0)) continue
@@ -317,9 +361,11 @@ export class ClientOutliers {
     return Math.max(0, worst - Math.log(DIMS))
   }
 
-  /** The population's spread of feature d; for the error ratio widened by the client's own sampling noise. */
+  /** The population's spread of feature d; for the error ratio and latency widened by the client's own sampling noise. */
   #popSd(d: number, requests: number): number {
-    return d === 1 ? Math.hypot(this.#scale[d], binomialSd(this.#median[d], requests)) : this.#scale[d]
+    if (d === 1) return Math.hypot(this.#scale[d], binomialSd(this.#median[d] + this.#center[1], requests))
+    if (d === 2) return Math.hypot(this.#scale[d], latencySd(requests))
+    return this.#scale[d]
   }
 
   /** The largest one-sided normal surprise of a feature above the reference population's median (Bonferroni over features). */
@@ -365,7 +411,12 @@ export class ClientOutliers {
     const out: ClientReason[] = []
     CLIENT_FEATURES.forEach((f, d) => {
       const z = (x[d] - this.#median[d]) / this.#popSd(d, c.requests)
-      out.push({ feature: f, observed: observedValue(c, f), typical: typicalValue(f, this.#median[d]), z })
+      out.push({
+        feature: f,
+        observed: observedValue(c, f),
+        typical: typicalValue(f, this.#median[d] + this.#center[d]),
+        z,
+      })
     })
     out.sort((a, b) => b.z - a.z)
     const strong = out.filter((r) => r.z >= REASON_Z)
