@@ -5,7 +5,7 @@
 import type { Rollup } from '../telemetry/types.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { decodeSketch, emptySketch, encodeSketch, mergeInto } from './sketch.js'
-import { ALL, type StoredPoint } from './store.js'
+import { ALL, type PointCounters, type StoredPoint } from './store.js'
 
 /** Series identity as a map key; parts are joined by NUL, which no config value contains. */
 export function seriesId(s: SeriesKey): string {
@@ -27,18 +27,7 @@ export function mergePoints(
   series: SeriesKey,
   startMs: number,
   durationMs: number,
-  parts: readonly Pick<
-    StoredPoint,
-    | 'sources'
-    | 'count'
-    | 'statusClass'
-    | 'limited'
-    | 'timeouts'
-    | 'connectErrors'
-    | 'bytesIn'
-    | 'bytesOut'
-    | 'latencySketch'
-  >[],
+  parts: readonly (PointCounters & Pick<StoredPoint, 'sources'>)[],
 ): StoredPoint {
   const sc: [number, number, number, number, number] = [0, 0, 0, 0, 0]
   let sources = 0

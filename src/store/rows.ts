@@ -1,6 +1,6 @@
 /** @module Row ↔ record mapping shared by the SQL adapters (column names are the same in both). */
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
-import type { StoredEvent, StoredPoint } from './store.js'
+import type { PointCounters, StoredEvent, StoredPoint } from './store.js'
 
 export const COUNTER_COLUMNS =
   'count, s1xx, s2xx, s3xx, s4xx, s5xx, limited, timeouts, connect_errors, bytes_in, bytes_out, sketch'
@@ -34,19 +34,7 @@ export interface PointRow extends CounterRow {
 }
 
 /** The counter columns both rollup rows and point rows carry (drivers return bigints as strings). */
-function counters(
-  r: CounterRow,
-): Pick<
-  Rollup,
-  | 'count'
-  | 'statusClass'
-  | 'limited'
-  | 'timeouts'
-  | 'connectErrors'
-  | 'bytesIn'
-  | 'bytesOut'
-  | 'latencySketch'
-> {
+function counters(r: CounterRow): PointCounters {
   return {
     count: Number(r.count),
     statusClass: [Number(r.s1xx), Number(r.s2xx), Number(r.s3xx), Number(r.s4xx), Number(r.s5xx)],

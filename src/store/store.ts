@@ -44,6 +44,19 @@ export interface StoredPoint {
   latencySketch: Uint8Array
 }
 
+/** The counter columns a rollup and a stored point share (rows carry them, merges add them up). */
+export type PointCounters = Pick<
+  StoredPoint,
+  | 'count'
+  | 'statusClass'
+  | 'limited'
+  | 'timeouts'
+  | 'connectErrors'
+  | 'bytesIn'
+  | 'bytesOut'
+  | 'latencySketch'
+>
+
 export interface SeriesInfo {
   series: SeriesKey
   firstSeenMs: number
