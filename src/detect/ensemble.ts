@@ -168,6 +168,8 @@ export class Ensemble implements Detector<number> {
   /** raw surprises computed by score(x), reused by update(x) for the same x */
   #raw: Float64Array
   #rawFor = NaN
+  /** the score of the point in #rawFor */
+  #scored = 0
   #ys: Float64Array
   #n = 0
   /** false once a value is not a non-negative integer: the generic members then see x unjittered */
@@ -373,6 +375,7 @@ export class Ensemble implements Detector<number> {
     const ramp = Math.min(1, this.#cal[0].seen / (2 * this.#cal[0].o.minHistory))
     const score = Math.min(1, (Math.max(0, lnInvP) / Math.LN10 / LOG10_P_AT_ONE) * ramp)
     this.#rawFor = x
+    this.#scored = score
     return score
   }
 
@@ -380,6 +383,10 @@ export class Ensemble implements Detector<number> {
     checkFinite(this.name, x)
     const observed = x
     x = this.#atLoad(x)
+    // a point learned without being scored first is scored now: its score decides below whether
+    // the calibrations learn it
+    if (this.#rz.ready && this.#rawFor !== x) this.score(observed)
+    const flagged = this.#scored >= this.#alarm.o.raiseAt
     // the slope is learned after the point is judged and adjusted with the old one
     this.#learnLoad(observed)
     this.#load.dev = NaN
@@ -405,7 +412,10 @@ export class Ensemble implements Detector<number> {
       const raw = cached ? this.#raw[i] : Math.min(MAX_SURPRISE, m.surprise(ys[i]))
       const c0 = cached ? this.#cal0[i] : this.#cal[i].calibrate(raw)
       this.#ex[i] = this.#ex[i] * decay + (c0 > AUDIT_LN ? 1 : 0)
-      this.#cal[i].learn(raw)
+      // as in SPOT (Siffer et al. 2017), a point judged anomalous does not enter the calibration:
+      // one extreme surprise would widen the exponential tail for the next ~1000 points and damp
+      // the evidence of a second anomaly (members still learn it, so a level shift is absorbed)
+      if (!flagged) this.#cal[i].learn(raw)
       m.update(ys[i])
     }
     if (!this.#rzVotes) this.#rz.update(this.#xs)
