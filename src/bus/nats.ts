@@ -3,8 +3,9 @@
  * spans), file storage, a duplicate window so a re-published rollup (same `Nats-Msg-Id`) is
  * stored once, and durable pull consumers with explicit acks: a control process that dies
  * without acking gets the messages again when it (or a peer on the same durable) comes back.
- * The client reconnects forever; publishes during an outage fail fast (the recorder drops and
- * counts them) instead of queueing without bound.
+ * The client reconnects forever; publishes during an outage fail fast instead of queueing without
+ * bound (the recorder keeps refused rollups and retries them at each window boundary, inside the
+ * duplicate window, then drops and counts them).
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import {

@@ -84,6 +84,10 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         maxSeries: tcfg.maxSeries,
         maxQueueSize: tcfg.maxQueueSize,
         spans: tcfg.spans,
+        // a retried rollup must still fall inside the bus's duplicate window, or one that did
+        // reach the stream before its ack timed out would be stored twice
+        retryForMs:
+          config.bus.kind === 'nats' ? Math.min(300_000, config.bus.duplicateWindowMs / 2) : 300_000,
         rollupSubject: subjects.rollups,
         spanSubject: subjects.spans,
         onWarn: (err) => logger.warn({ code: err.code }, err.message),

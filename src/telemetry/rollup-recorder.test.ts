@@ -170,7 +170,7 @@ describe('RollupRecorder', () => {
     expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_TELEMETRY_SERIES_CAP'])
   })
 
-  it('drops rollups and counts them when the bus is down, warning once, and never throws into record', async () => {
+  it('keeps the rollups a down bus refused and publishes them once it is back, without a retry loop', async () => {
     bus.fail = true
     const r = make()
     const a = r.series(key('orders'))
@@ -180,7 +180,38 @@ describe('RollupRecorder', () => {
     await clock.tickAsync(W)
     a.record(ev())
     await clock.tickAsync(W)
-    expect(r.stats().rollupsDropped).toBe(3)
+    // one attempt per window boundary: the first refusal stops the flush
+    expect(bus.calls).toBeLessThanOrEqual(3 + 2)
+    expect(r.stats()).toMatchObject({ rollupsPublished: 0, rollupsDropped: 0, queued: 3 })
+    expect(r.stats().rollupsRetried).toBeGreaterThanOrEqual(3)
+    expect(warnings).toEqual([])
+    bus.fail = false
+    a.record(ev())
+    await clock.tickAsync(W)
+    const got = bus.rollups()
+    expect(got.map((x) => [x.series.service, x.windowStartMs, x.count])).toEqual([
+      ['orders', WINDOW0, 1],
+      ['users', WINDOW0, 1],
+      ['orders', WINDOW0 + W, 1],
+      ['orders', WINDOW0 + 2 * W, 1],
+    ])
+    // each carries its msgId, so a retry of a publish that did reach the stream is stored once
+    expect(new Set(bus.sent.map((m) => m.msgId)).size).toBe(4)
+    expect(r.stats().rollupsDropped).toBe(0)
+  })
+
+  it('drops and counts refused rollups older than retryForMs, warning once, and never throws into record', async () => {
+    bus.fail = true
+    const r = make({ retryForMs: 2 * W })
+    const a = r.series(key('orders'))
+    a.record(ev())
+    await clock.tickAsync(W)
+    expect(() => a.record(ev())).not.toThrow()
+    await clock.tickAsync(W)
+    await clock.tickAsync(W)
+    await clock.tickAsync(W)
+    // window 0 ended 3 W ago: dropped; window 1 ended 2 W ago: dropped at this boundary
+    expect(r.stats().rollupsDropped).toBe(2)
     expect(r.stats().rollupsPublished).toBe(0)
     expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_TELEMETRY_DROPPED'])
     expect(warnings[0]!.message).toMatch(/connection closed/)
@@ -188,6 +219,15 @@ describe('RollupRecorder', () => {
     a.record(ev())
     await clock.tickAsync(W)
     expect(bus.rollups().map((x) => x.count)).toEqual([1])
+  })
+
+  it('at shutdown tries a refused rollup once more, then drops and counts it', async () => {
+    const r = make()
+    r.series(key('orders')).record(ev())
+    bus.fail = true
+    await r.close()
+    expect(bus.calls).toBe(2)
+    expect(r.stats()).toMatchObject({ rollupsDropped: 1, queued: 0 })
   })
 
   it('keeps one flush in flight and bounds the queue, dropping what does not fit', async () => {

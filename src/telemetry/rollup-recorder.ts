@@ -44,6 +44,12 @@ export interface RollupRecorderOptions {
   spans?: { sampleRate?: number; maxQueueSize?: number; maxBatchSize?: number }
   /** rollups published concurrently during a flush */
   publishConcurrency?: number
+  /**
+   * how long a rollup the bus refused is kept and retried (at each window boundary) before it is
+   * dropped; default 5 minutes, inside NATS's default duplicate window (10 minutes), so a retry of
+   * a publish that did reach the stream is still recognised by its msgId; 0 drops at once
+   */
+  retryForMs?: number
   rollupSubject?: string
   spanSubject?: string
   /** called once per kind of trouble (drops, series cap); defaults to process.emitWarning */
@@ -56,6 +62,8 @@ export interface RollupRecorderOptions {
 export interface RecorderStats {
   windowsClosed: number
   rollupsPublished: number
+  /** rollups the bus refused and that were queued again for the next flush */
+  rollupsRetried: number
   rollupsDropped: number
   spansKept: number
   spansPublished: number
@@ -227,11 +235,13 @@ export class RollupRecorder implements Recorder {
   #timer: NodeJS.Timeout | null = null
   #flushing: Promise<void> | null = null
   #flushAgain = false
+  readonly #retryForMs: number
   #closed: Promise<void> | null = null
   #warned = new Set<string>()
   #stats: RecorderStats = {
     windowsClosed: 0,
     rollupsPublished: 0,
+    rollupsRetried: 0,
     rollupsDropped: 0,
     spansKept: 0,
     spansPublished: 0,
@@ -253,6 +263,7 @@ export class RollupRecorder implements Recorder {
     this.#maxSpanQueue = opts.spans?.maxQueueSize ?? 4096
     this.#maxSpanBatch = Math.min(opts.spans?.maxBatchSize ?? 512, this.#maxSpanQueue)
     this.#concurrency = opts.publishConcurrency ?? 256
+    this.#retryForMs = opts.retryForMs ?? 300_000
     this.#rollupSubject = opts.rollupSubject ?? SUBJECT_ROLLUPS
     this.#spanSubject = opts.spanSubject ?? SUBJECT_SPANS
     this.#onWarn =
@@ -390,7 +401,8 @@ export class RollupRecorder implements Recorder {
     this.#flushing = (async () => {
       do {
         this.#flushAgain = false
-        await this.#publishRollups()
+        // a bus that refused rollups is tried again at the next window boundary, not in a loop
+        if (!(await this.#publishRollups())) break
         await this.#publishSpans()
       } while (this.#flushAgain || this.#queue.length > 0)
     })().finally(() => {
@@ -399,7 +411,8 @@ export class RollupRecorder implements Recorder {
     return this.#flushing
   }
 
-  async #publishRollups(): Promise<void> {
+  /** Publishes the queue; false when the bus refused some (they are queued again or dropped). */
+  async #publishRollups(): Promise<boolean> {
     const batch = this.#queue
     this.#queue = []
     for (let i = 0; i < batch.length; i += this.#concurrency) {
@@ -414,22 +427,40 @@ export class RollupRecorder implements Recorder {
           return this.#bus.publish(this.#rollupSubject, encodeRollup(r), { msgId: rollupId(r) })
         }),
       )
-      let failed = 0
+      const refused: Queued[] = []
       let cause: string | undefined
-      for (const r of results) {
+      results.forEach((r, j) => {
         if (r.status === 'rejected') {
-          failed++
+          refused.push(chunk[j])
           cause ??= (r.reason as Error)?.message
         }
-      }
-      this.#stats.rollupsPublished += chunk.length - failed
-      publishedTotal.labels('rollups').inc(chunk.length - failed)
-      if (failed > 0) {
-        // the bus is down: drop the rest of this flush now rather than wait out a timeout per chunk
-        this.#drop('rollups', 'bus_error', failed + batch.length - (i + chunk.length), cause)
-        return
+      })
+      this.#stats.rollupsPublished += chunk.length - refused.length
+      publishedTotal.labels('rollups').inc(chunk.length - refused.length)
+      if (refused.length > 0) {
+        // the bus is down or slow: stop here rather than wait out a timeout per chunk, and keep
+        // the refused and the untried for the next flush
+        this.#requeue(refused.concat(batch.slice(i + chunk.length)), cause)
+        return false
       }
     }
+    return true
+  }
+
+  /**
+   * Puts rollups the bus refused back at the head of the queue. A publish that timed out may
+   * still have reached the stream; its retry carries the same msgId, so the bus stores it once.
+   * Rollups older than `retryForMs`, and any beyond the queue's bound (oldest first), are dropped.
+   */
+  #requeue(items: Queued[], cause: string | undefined): void {
+    const oldest = this.#now() - this.#retryForMs
+    const keep = items.filter((q) => q.windowStartMs + this.windowMs > oldest)
+    this.#drop('rollups', 'bus_error', items.length - keep.length, cause)
+    const all = keep.concat(this.#queue)
+    const over = all.length - this.#maxQueue
+    if (over > 0) this.#drop('rollups', 'queue_full', over)
+    this.#queue = over > 0 ? all.slice(over) : all
+    this.#stats.rollupsRetried += keep.length - Math.min(Math.max(over, 0), keep.length)
   }
 
   async #publishSpans(): Promise<void> {
@@ -456,7 +487,16 @@ export class RollupRecorder implements Recorder {
     this.#timer = null
     this.#core.spansOn = false
     this.#rotate()
-    this.#closed = this.flush()
+    this.#closed = (async () => {
+      await this.flush()
+      // one more try for what the bus refused (a publish that timed out on a loaded machine), then
+      // whatever is left is dropped and counted: shutdown must end
+      if (this.#queue.length > 0) await this.flush()
+      if (this.#queue.length > 0) {
+        this.#drop('rollups', 'bus_error', this.#queue.length, 'still refused at shutdown')
+        this.#queue = []
+      }
+    })()
     return this.#closed
   }
 }
