@@ -179,25 +179,35 @@ function onRetryTimer(ex: Exchange): void {
 
 function ignore(): void {}
 
-/** Removes, in place, the headers a `Connection` header names as hop-by-hop (RFC 9110 §7.6.1). */
-function dropListed(headers: string[], connection: string): void {
+/**
+ * The header names a `Connection` header nominates as hop-by-hop (RFC 9110 §7.6.1), or null when
+ * it names none. `Content-Length` is never removed: the gateway forwards the body with the framing
+ * it received.
+ */
+function listedHeaders(connection: string): Set<string> | null {
   // The usual values name no header: skip the split and the Set.
   if (connection.length <= 10) {
     const c = connection.toLowerCase()
-    if (c === 'keep-alive' || c === 'close') return
+    if (c === 'keep-alive' || c === 'close') return null
   }
-  const drop = new Set(
+  const names = new Set(
     connection
       .toLowerCase()
       .split(',')
       .map((t) => t.trim()),
   )
-  drop.delete('close')
-  drop.delete('keep-alive')
-  if (drop.size === 0) return
+  names.delete('close')
+  names.delete('keep-alive')
+  names.delete('')
+  names.delete('content-length')
+  return names.size === 0 ? null : names
+}
+
+/** Removes, in place, the [name, value] pairs whose lower-cased name is in `names`. */
+function dropNamed(headers: string[], names: Set<string>): void {
   let w = 0
   for (let r = 0; r < headers.length; r += 2) {
-    if (drop.has(headers[r].toLowerCase())) continue
+    if (names.has(headers[r].toLowerCase())) continue
     headers[w++] = headers[r]
     headers[w++] = headers[r + 1]
   }
@@ -326,6 +336,15 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       }
       out.push(name, value)
     }
+    // Headers the client nominated as hop-by-hop go before the gateway adds its own, so a client
+    // cannot strip X-Forwarded-*, X-Request-Id or traceparent from what the upstream sees.
+    const listed = connectionTokens === null ? null : listedHeaders(connectionTokens)
+    if (listed !== null) {
+      dropNamed(out, listed)
+      if (listed.has('x-forwarded-for')) xff = ''
+      if (listed.has('x-request-id')) this.requestId = ''
+      if (listed.has('traceparent')) traceparent = undefined
+    }
     const remote = this.req.socket.remoteAddress ?? ''
     out.push('x-forwarded-for', xff === '' ? remote : `${xff}, ${remote}`)
     out.push('x-forwarded-proto', this.host.proto)
@@ -343,7 +362,6 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       this.traceId = randomId128()
     }
     out.push('traceparent', `00-${this.traceId}-${this.spanId}-${this.#traceFlags}`)
-    if (connectionTokens !== null) dropListed(out, connectionTokens)
   }
 
   /** Admission, then the body decision, then the first try. */
@@ -532,7 +550,11 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       if (lower === 'x-request-id') hasRequestId = true
       out.push(name, rawHeaders[i + 1].toString('latin1'))
     }
-    if (connection !== null) dropListed(out, connection)
+    const listed = connection === null ? null : listedHeaders(connection)
+    if (listed !== null) {
+      dropNamed(out, listed)
+      if (listed.has('x-request-id')) hasRequestId = false
+    }
     if (!hasRequestId) out.push('x-request-id', this.requestId)
     const d = this.#decision
     if (d !== null) for (let i = 0; i < d.headers.length; i++) out.push(d.headers[i][0], d.headers[i][1])

@@ -119,6 +119,48 @@ describe('gateway proxying', () => {
     expect(r.headers['x-hop-back']).toBeUndefined()
   })
 
+  it("keeps the gateway's own headers when the client's Connection header names them", async () => {
+    const g = await gateway()
+    // Raw bytes: HTTP clients rewrite Connection themselves.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(new URL(g.url).port), '127.0.0.1', () =>
+        sock.write(
+          'POST /api HTTP/1.1\r\nhost: shop.example\r\n' +
+            'connection: close, x-forwarded-for, x-request-id, traceparent, x-forwarded-host, content-length\r\n' +
+            'x-forwarded-for: 10.9.9.9\r\nx-request-id: client-chosen\r\n' +
+            'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n' +
+            'x-other: kept\r\ncontent-length: 3\r\n\r\nabc',
+        ),
+      )
+      let data = ''
+      sock.on('data', (d) => (data += d.toString()))
+      sock.on('close', () => resolve(data))
+      sock.on('error', reject)
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /)
+    const h = up.seen[0].headers
+    // The client's values are hop-by-hop and removed; the gateway's own are added afterwards.
+    expect(h['x-forwarded-for']).toBe('127.0.0.1')
+    expect(h['x-forwarded-proto']).toBe('http')
+    expect(h['x-forwarded-host']).toBe('shop.example')
+    expect(h['x-request-id']).toMatch(/^[0-9a-f]{32}$/)
+    expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+    expect(h.traceparent).not.toContain('0af7651916cd43dd8448eb211c80319c')
+    expect(h['x-other']).toBe('kept')
+    expect(h['content-length']).toBe('3')
+  })
+
+  it('keeps X-Request-Id on the response when the upstream lists it in Connection', async () => {
+    up.handler = (_req, res) => {
+      res.setHeader('x-request-id', 'upstream-hop')
+      res.setHeader('connection', 'x-request-id')
+      res.end('ok')
+    }
+    const g = await gateway()
+    const r = await get(`${g.url}/api`, { 'x-request-id': 'mine-1' })
+    expect(r.headers['x-request-id']).toBe('mine-1')
+  })
+
   it('continues a W3C trace: same trace id, the gateway span as the new parent', async () => {
     const g = await gateway()
     await get(`${g.url}/api`, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' })
