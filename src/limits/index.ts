@@ -24,14 +24,15 @@ export { Limiter } from './limiter.js'
 export type {
   BucketView,
   ChangeMeta,
-  ControlsPatch,
   FallbackView,
   KeyView,
   LimiterDeps,
   LimiterLogger,
   LimiterOptions,
 } from './limiter.js'
-export type { Controls, LimitsState, TierState } from './state.js'
+export type { ControlEntry, Controls, LimitsState, ServiceControls, TierState } from './state.js'
+export { liveControls } from './controls.js'
+export type { AppliedControl, ControlsPatch } from './controls.js'
 export type { ClientStatsSnapshot, ClientWindowStats } from './stats.js'
 export {
   ClientWindowPublisher,

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -179,6 +179,141 @@ describe('Limiter', () => {
       code: 'VGL_ERR_LIMITS_BAD_INPUT',
     })
     expect(audit.events.map((e) => e.kind)).toEqual(['limits.controls.set', 'limits.controls.set'])
+  })
+
+  it('scopes multipliers and defensive mode to one service and names the entries in the 429', async () => {
+    const now = 1_000_000
+    const { l } = make({ keys: KEYS, tiers: { STD: { ratePerSec: 10, burst: 10 } } }, undefined, () => now)
+    await l.setControls(
+      { service: 'api', tiers: { STD: 0.5 }, classes: { low: 0.5 } },
+      { actor: 'control:forecast-pressure', reason: 'forecast 260/s over budget 200/s' },
+    )
+    const alice = (service: string, priority = 'normal') =>
+      req({ service, priority, headers: { 'x-api-key': 'alice-secret-1' } })
+    const admitted = (r: AdmissionRequest) => {
+      let n = 0
+      let last: AdmissionDecision | undefined
+      for (let i = 0; i < 20; i++) {
+        last = sync(l.admit(r, now))
+        if (last.allowed) n++
+      }
+      return { n, last: last! }
+    }
+    const api = admitted(alice('api'))
+    expect(api.n).toBe(5) // STD ×0.5 on api only
+    expect(admitted(alice('web')).n).toBe(10)
+    expect(api.last.problem).toMatchObject({
+      limit: 'tier',
+      controls: [
+        {
+          path: 'services.api.tiers.STD',
+          value: 0.5,
+          actor: 'control:forecast-pressure',
+          reason: 'forecast 260/s over budget 200/s',
+        },
+      ],
+    })
+    expect(String(api.last.problem!.reason)).toContain(
+      'set by control:forecast-pressure: forecast 260/s over budget 200/s',
+    )
+    // Premium on the same service is untouched
+    const bob = req({ service: 'api', headers: { 'x-api-key': 'bob-secret-123' } })
+    expect(sync(l.admit(bob, now)).headers.find(([n]) => n === 'RateLimit-Policy')?.[1]).toBe(
+      '"prm";q=200;w=2',
+    )
+    expect(l.controls().services).toEqual({
+      api: { tiers: { STD: 0.5 }, classes: { low: 0.5 }, defensive: false },
+    })
+    // removing the last scoped entry removes the service's section
+    await l.setControls(
+      { service: 'api', tiers: { STD: null }, classes: { low: null } },
+      { actor: 'a', reason: 'over' },
+    )
+    expect(l.controls().services).toEqual({})
+    expect(l.controls().entries).toEqual({})
+    await expect(
+      l.setControls({ service: 'api', clients: { alice: 0.5 } }, { actor: 'a', reason: 'r' }),
+    ).rejects.toThrow('clients: client multipliers apply to every service')
+  })
+
+  it('lets entries expire at their time on every limiter, without a write', async () => {
+    let now = 1_000_000
+    const a = make({ keys: KEYS, tiers: { STD: { ratePerSec: 10, burst: 10 } } }, undefined, () => now)
+    const b = make({ keys: KEYS, tiers: { STD: { ratePerSec: 10, burst: 10 } } }, a.dir, () => now)
+    await a.l.setControls(
+      { service: 'api', defensive: true, ttlMs: 60_000 },
+      { actor: 'control:anomaly-pressure', reason: 'error anomaly on api' },
+    )
+    await a.l.setControls(
+      { clients: { alice: 0.2 }, ttlMs: 30_000 },
+      { actor: 'control:abusive-clients', reason: 'client alice stands out' },
+    )
+    const alice = req({ headers: { 'x-api-key': 'alice-secret-1' } })
+    let n = 0
+    let last: AdmissionDecision | undefined
+    for (let i = 0; i < 10; i++) {
+      last = sync(b.l.admit(alice, now))
+      if (last.allowed) n++
+    }
+    expect(n).toBe(1) // 10 × 0.3 (defensive STD) × 0.2 = 0.6, at least 1
+    expect(last!.problem).toMatchObject({ limit: 'defensive' })
+    expect(String(last!.problem!.reason)).toContain('defensive mode is on for service "api"')
+    expect(String(last!.problem!.reason)).toContain('control:abusive-clients: client alice stands out')
+    expect(b.l.controls().entries['clients.alice']).toMatchObject({
+      actor: 'control:abusive-clients',
+      expiresAt: new Date(1_030_000).toISOString(),
+    })
+    now = 1_030_000 // the client multiplier lapses; defensive mode is still on
+    expect(b.l.controls().clients).toEqual({})
+    n = 0
+    for (let i = 0; i < 10; i++) if (sync(b.l.admit(alice, now + 5_000)).allowed) n++
+    expect(n).toBe(3)
+    now = 1_060_000
+    n = 0
+    for (let i = 0; i < 20; i++) if (sync(b.l.admit(alice, now + 10_000)).allowed) n++
+    expect(n).toBe(10)
+    expect(b.l.controls().services).toEqual({})
+    // the next change drops the expired entries from the document
+    await a.l.setControls({ classes: { low: 0.5 } }, { actor: 'admin', reason: 'r' })
+    const doc = JSON.parse(readFileSync(join(a.dir, 'limits-state.json'), 'utf8')) as {
+      controls: { entries: Record<string, unknown>; services: object }
+    }
+    expect(Object.keys(doc.controls.entries)).toEqual(['classes.low'])
+    expect(doc.controls.services).toEqual({})
+  })
+
+  it('reads a controls document written before scoped controls existed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-'))
+    writeFileSync(
+      join(dir, 'limits-state.json'),
+      JSON.stringify({
+        version: 3,
+        tiers: {},
+        keys: {},
+        controls: {
+          tiers: { STD: 0.5 },
+          classes: {},
+          clients: {},
+          defensive: false,
+          reason: 'old reason',
+          actor: 'admin',
+          updatedAt: '2026-01-01T00:00:00.000Z',
+        },
+      }),
+    )
+    const { l } = make({ tiers: { STD: { ratePerSec: 10, burst: 10 } } }, dir)
+    await l.start()
+    let n = 0
+    let last: AdmissionDecision | undefined
+    for (let i = 0; i < 10; i++) {
+      last = sync(l.admit(req(), 0))
+      if (last.allowed) n++
+    }
+    expect(n).toBe(5)
+    expect(String(last!.problem!.reason)).toContain('set by admin: old reason')
+    expect(l.controls()).toMatchObject({ services: {}, entries: {}, tiers: { STD: 0.5 } })
+    await l.setControls({ service: 'api', defensive: true }, { actor: 'admin', reason: 'now scoped' })
+    expect(l.controls()).toMatchObject({ tiers: { STD: 0.5 }, services: { api: { defensive: true } } })
   })
 
   it('persists tier and key changes, records them, and shares them with other limiters on the same data dir', async () => {

@@ -21,6 +21,14 @@ import {
   VGL_ERR_LIMITS_UNKNOWN_TIER,
 } from '../errors.js'
 import type { Admission, AdmissionDecision, AdmissionRequest } from './admission.js'
+import {
+  appliedControls,
+  checkPatch,
+  liveControls,
+  patchControls,
+  type AppliedControl,
+  type ControlsPatch,
+} from './controls.js'
 import { msUntilFull, remainingTokens, type BucketSpec } from './gcra.js'
 import {
   limitItem,
@@ -116,14 +124,6 @@ export interface FallbackView {
   localShare: number
 }
 
-/** A patch of the control input; a multiplier of `null` removes it. */
-export interface ControlsPatch {
-  tiers?: Record<string, number | null>
-  classes?: Record<string, number | null>
-  clients?: Record<string, number | null>
-  defensive?: boolean
-}
-
 interface Budget {
   ratePerSec: number
   burst: number
@@ -165,6 +165,9 @@ export class Limiter implements Admission {
   readonly #dropFill: () => void
   readonly #onClose: (() => Promise<void>) | undefined
   #state: LimitsState
+  /** the controls in force (expired entries dropped), refreshed when the next one expires */
+  #live: Controls = emptyControls()
+  #nextExpiryMs = Infinity
   #tierCount = 2
   #byHash = new Map<string, KeyState>()
   /** raw key → key (or null for unknown), so the sha256 runs once per distinct key */
@@ -235,10 +238,13 @@ export class Limiter implements Admission {
       tierName = this.#cfg.identity.anonymousTier
       tier = st.tiers[tierName] ?? BUILTIN_TIERS.STD!
     }
-    const c = st.controls
-    const defensive = c.defensive ? (this.#cfg.defensive[tierName] ?? 1) : 1
-    const multiplier =
+    if (nowMs >= this.#nextExpiryMs) this.#refreshLive(nowMs)
+    const c = this.#live
+    const sc = c.services[req.service]
+    const defensive = c.defensive || sc?.defensive === true ? (this.#cfg.defensive[tierName] ?? 1) : 1
+    let multiplier =
       (c.tiers[tierName] ?? 1) * (c.classes[req.priority] ?? 1) * (c.clients[clientId] ?? 1) * defensive
+    if (sc !== undefined) multiplier *= (sc.tiers[tierName] ?? 1) * (sc.classes[req.priority] ?? 1)
     const rate = (key?.ratePerSec ?? tier.ratePerSec) * multiplier
     let burst = (key?.burst ?? tier.burst) * multiplier
     if (burst < 1) burst = 1
@@ -362,8 +368,15 @@ export class Limiter implements Admission {
     rate: number,
     burst: number,
   ): Record<string, unknown> {
-    const c = this.#state.controls
-    const why = c.reason !== '' ? ` (set by ${c.actor || 'an operator'}: ${c.reason})` : ''
+    const applied =
+      limit === 'service-budget'
+        ? []
+        : appliedControls(
+            this.#live,
+            { service: p.req.service, tier: p.tierName, priority: p.req.priority, clientId: p.clientId },
+            p.defensive,
+          )
+    const why = explain(applied)
     const fmt = (x: number) => String(Math.round(x * 1000) / 1000)
     const wait = retryMs === Infinity ? 'never' : `${retryAfterSec(retryMs)}s`
     let detail: string
@@ -377,7 +390,8 @@ export class Limiter implements Admission {
       reason = `tier ${p.tierName} allows ${fmt(rate)} requests/s with bursts of ${fmt(burst)}`
     } else if (limit === 'defensive') {
       detail = `Client "${p.clientId}" (tier ${p.tierName}) exceeded its limit, reduced because defensive mode is on. Retry in ${wait}.`
-      reason = `defensive mode is on${why}: tier ${p.tierName} runs at ×${fmt(p.defensive)} of its normal limit, now ${fmt(rate)} requests/s with bursts of ${fmt(burst)}`
+      const scope = this.#live.defensive ? '' : ` for service "${p.req.service}"`
+      reason = `defensive mode is on${scope}${why}: tier ${p.tierName} runs at ×${fmt(p.defensive)} of its normal limit, now ${fmt(rate)} requests/s with bursts of ${fmt(burst)}`
     } else {
       detail = `Client "${p.clientId}" (tier ${p.tierName}) used its burst of ${fmt(burst)} requests; the bucket refills at ${fmt(rate)} per second. Retry in ${wait}.`
       reason =
@@ -398,6 +412,7 @@ export class Limiter implements Admission {
       service: p.req.service,
     }
     if (retryMs !== Infinity) body.retryAfter = retryAfterSec(retryMs)
+    if (applied.length > 0) body.controls = applied
     return body
   }
 
@@ -529,7 +544,15 @@ export class Limiter implements Admission {
     let maxRank = 0
     for (const t of Object.values(s.tiers)) maxRank = Math.max(maxRank, t.rank)
     this.#tierCount = maxRank + 1
-    defensiveActive.set(s.controls.defensive ? 1 : 0)
+    this.#refreshLive(this.#clock())
+  }
+
+  #refreshLive(nowMs: number): void {
+    const { live, nextExpiryMs } = liveControls(this.#state.controls, nowMs)
+    this.#live = live
+    this.#nextExpiryMs = nextExpiryMs
+    const on = live.defensive || Object.values(live.services).some((s) => s.defensive)
+    defensiveActive.set(on ? 1 : 0)
   }
 
   async #mutate<T>(
@@ -661,35 +684,25 @@ export class Limiter implements Admission {
     })
   }
 
+  /** The controls in force now (entries past their expiry are left out). */
   controls(): Readonly<Controls> {
-    return this.#state.controls
+    return liveControls(this.#state.controls, this.#clock()).live
   }
 
-  /** Sets multipliers and defensive mode; what the control plane drives. Applied on every gateway. */
+  /**
+   * Sets multipliers and defensive mode, globally or for one service (`patch.service`), for good or
+   * until `patch.ttlMs` has passed; what the control plane drives. Applied on every gateway.
+   */
   async setControls(patch: ControlsPatch, meta: ChangeMeta): Promise<Controls> {
-    for (const group of ['tiers', 'classes', 'clients'] as const) {
-      for (const [name, m] of Object.entries(patch[group] ?? {})) {
-        if (m !== null && !(typeof m === 'number' && Number.isFinite(m) && m > 0)) {
-          throw VGL_ERR_LIMITS_BAD_INPUT(
-            `${group}.${name}: a multiplier is a number > 0 (e.g. 0.5 halves the limit), got ${JSON.stringify(m)}`,
-          )
-        }
-      }
-    }
-    return this.#mutate('limits.controls.set', 'controls', meta, (s) => {
-      const before = structuredClone(s.controls)
-      const c = s.controls
-      for (const group of ['tiers', 'classes', 'clients'] as const) {
-        for (const [name, m] of Object.entries(patch[group] ?? {})) {
-          if (m === null) delete c[group][name]
-          else c[group][name] = m
-        }
-      }
-      if (patch.defensive !== undefined) c.defensive = patch.defensive
-      c.reason = meta.reason
-      c.actor = meta.actor
-      c.updatedAt = new Date(this.#clock()).toISOString()
-      return { before, after: structuredClone(c) }
+    checkPatch(patch)
+    const subject = patch.service !== undefined ? `controls:${patch.service}` : 'controls'
+    return this.#mutate('limits.controls.set', subject, meta, (s) => {
+      const now = this.#clock()
+      // expired entries leave the document at the next change
+      const before = liveControls(s.controls, now).live
+      s.controls = structuredClone(before)
+      patchControls(s.controls, patch, meta, now)
+      return { before, after: structuredClone(s.controls) }
     })
   }
 
@@ -713,15 +726,17 @@ export class Limiter implements Admission {
     const key = this.#state.keys[clientId]
     const tierName = key?.tier ?? this.#cfg.identity.anonymousTier
     const tier = this.#state.tiers[tierName] ?? BUILTIN_TIERS.STD!
-    const c = this.#state.controls
-    const m =
-      (c.tiers[tierName] ?? 1) *
-      (c.clients[clientId] ?? 1) *
-      (c.defensive ? (this.#cfg.defensive[tierName] ?? 1) : 1)
-    const rate = (key?.ratePerSec ?? tier.ratePerSec) * m
-    const burst = Math.max(1, (key?.burst ?? tier.burst) * m)
+    const c = liveControls(this.#state.controls, now).live
     const out: BucketView[] = []
     for (const service of this.#opts.services) {
+      const sc = c.services[service]
+      const m =
+        (c.tiers[tierName] ?? 1) *
+        (c.clients[clientId] ?? 1) *
+        (sc?.tiers[tierName] ?? 1) *
+        (c.defensive || sc?.defensive === true ? (this.#cfg.defensive[tierName] ?? 1) : 1)
+      const rate = (key?.ratePerSec ?? tier.ratePerSec) * m
+      const burst = Math.max(1, (key?.burst ?? tier.burst) * m)
       const k = `${this.#opts.keyPrefix}{${service}}:c:${clientId}`
       let tat: number
       try {
@@ -780,4 +795,13 @@ function view(k: KeyState): KeyView {
     revoked: k.revoked,
     createdAt: k.createdAt,
   }
+}
+
+/** ` (set by …: …)` for the entries behind a limit, for 429 reasons. */
+function explain(applied: readonly AppliedControl[]): string {
+  const parts = applied
+    .filter((a) => a.reason !== '' || a.actor !== '')
+    .map((a) => `${a.actor || 'an operator'}: ${a.reason || a.path}`)
+  const unique = [...new Set(parts)]
+  return unique.length > 0 ? ` (set by ${unique.join('; ')})` : ''
 }

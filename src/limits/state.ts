@@ -28,16 +28,40 @@ export interface KeyState {
   createdAt: string
 }
 
+/** Multipliers and defensive mode for one service only; they multiply with the global ones. */
+export interface ServiceControls {
+  tiers: Record<string, number>
+  classes: Record<string, number>
+  defensive: boolean
+}
+
+/** Who set one control entry, why, and until when. */
+export interface ControlEntry {
+  actor: string
+  reason: string
+  /** ISO time of the change that set it */
+  setAt: string
+  /** ISO time after which the entry no longer applies; absent: until removed */
+  expiresAt?: string
+}
+
 /** Runtime control input (what the control plane drives). Multipliers scale rate and burst. */
 export interface Controls {
   tiers: Record<string, number>
   classes: Record<string, number>
   clients: Record<string, number>
   defensive: boolean
-  /** why the current controls are in force, shown in 429 bodies */
+  /** why the last change was made (the per-entry reasons are in `entries`) */
   reason: string
   actor: string
   updatedAt: string
+  /** per-service multipliers and defensive mode (documents written before scoping have none) */
+  services: Record<string, ServiceControls>
+  /**
+   * Per entry: who set it, why, and when it expires. Keyed by path: `tiers.STD`, `classes.low`,
+   * `clients.acme`, `defensive`, `services.payments.tiers.STD`, `services.payments.defensive`.
+   */
+  entries: Record<string, ControlEntry>
 }
 
 export interface LimitsState {
@@ -57,7 +81,17 @@ export function hashKey(key: string): string {
 }
 
 export function emptyControls(): Controls {
-  return { tiers: {}, classes: {}, clients: {}, defensive: false, reason: '', actor: '', updatedAt: '' }
+  return {
+    tiers: {},
+    classes: {},
+    clients: {},
+    defensive: false,
+    reason: '',
+    actor: '',
+    updatedAt: '',
+    services: {},
+    entries: {},
+  }
 }
 
 /** The document the config alone describes (version 0). */

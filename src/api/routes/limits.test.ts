@@ -121,6 +121,30 @@ describe('limits admin API', () => {
     expect(c.json()).toMatchObject({ defensive: false, tiers: {} })
   })
 
+  it('sets multipliers for one service with an expiry, and names a bad ttl', async () => {
+    const s = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/controls',
+      headers: auth,
+      payload: { service: 'api', tiers: { STD: 0.5 }, defensive: true, ttlMs: 60_000, reason: 'forecast' },
+    })
+    expect(s.statusCode).toBe(200)
+    expect(s.json()).toMatchObject({
+      services: { api: { tiers: { STD: 0.5 }, defensive: true } },
+      entries: { 'services.api.tiers.STD': { actor: 'ops', reason: 'forecast' } },
+    })
+    expect(s.json().entries['services.api.defensive'].expiresAt).toEqual(expect.any(String))
+    const bad = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/controls',
+      headers: auth,
+      payload: { service: 'api', defensive: true, ttlMs: -5 },
+    })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().message).toContain('ttlMs')
+    await app.inject({ method: 'DELETE', url: '/api/limits/controls', headers: auth })
+  })
+
   it('reads bucket state, heaviest clients and fallback state', async () => {
     limiter.admit(
       { routeId: 'r', service: 'api', priority: 'normal', cost: 3, headers: {}, remoteAddress: '192.0.2.7' },

@@ -54,6 +54,10 @@ const schemas = {
     classes: multipliers,
     clients: multipliers,
     defensive: z.boolean().optional(),
+    /** scope tiers, classes and defensive to one service */
+    service: z.string().min(1).optional(),
+    /** the entries set stop applying after this long */
+    ttlMs: z.number().int().positive().optional(),
     reason,
   }),
   reasonOnly: z.strictObject({ reason }).optional(),
