@@ -43,4 +43,24 @@ describe('ClientStats (space-saving top-K)', () => {
     expect(s.snapshot(1200).windowStartMs).toBe(0)
     expect(s.snapshot(5000).clients).toEqual([])
   })
+
+  it('counts a decision at every millisecond around the boundaries once, even when the clock steps back', () => {
+    // windows roll on the decision's own time (no timer), so a request can neither be counted twice
+    // nor fall between two windows; a decision stamped before the current window counts in it
+    const s = new ClientStats(10, 1000)
+    const windows = new Map<number, number>()
+    let counted = 0
+    for (let w = 1; w <= 50; w++) {
+      for (const t of [w * 1000 - 2, w * 1000 - 1, w * 1000, w * 1000 - 1, w * 1000 + 1, w * 1000 + 500]) {
+        s.count('a', 'STD', 1, t)
+        counted++
+      }
+      const last = s.snapshot(w * 1000 + 600)
+      windows.set(last.windowStartMs, last.clients[0]?.requests ?? 0)
+    }
+    const current = s.current(50_600)
+    const total = [...windows.values()].reduce((a, b) => a + b, 0) + current.clients[0]!.requests
+    expect(total).toBe(counted)
+    expect([...windows.keys()]).toEqual(Array.from({ length: 50 }, (_, i) => i * 1000))
+  })
 })

@@ -146,6 +146,32 @@ describe('RollupRecorder', () => {
     expect(second.map((x) => [x.series.service, x.count])).toEqual([['orders', 2]])
   })
 
+  it('never reuses a window id when the boundary timer fires before the clock reaches the boundary', async () => {
+    // libuv fires a timer by its cached loop time, which can run up to 1 ms ahead of Date.now():
+    // modelled by a clock that reads 0 or 1 ms ahead at random, so the delay computed at one
+    // boundary is sometimes a millisecond short and the timer fires before the next boundary.
+    let seed = 7
+    const skew = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) >> 16) & 1
+    const r = make({ windowMs: 1000, now: () => Date.now() + skew() })
+    const s = r.series(key('orders'))
+    let recorded = 0
+    for (let w = 0; w < 400; w++) {
+      // a request in every millisecond around the boundary, where an early rotation lands
+      for (let t = 0; t < 1000; t += t < 995 ? 199 : 1) {
+        s.record(ev())
+        recorded++
+        await clock.tickAsync(t < 995 ? 199 : 1)
+      }
+    }
+    await r.close()
+    const ids = bus.sent.map((m) => m.msgId)
+    // a repeated id is dropped by JetStream and the memory bus as a duplicate, with its requests
+    expect(new Set(ids).size).toBe(ids.length)
+    const starts = bus.rollups().map((x) => x.windowStartMs)
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(1000)
+    expect(bus.rollups().reduce((n, x) => n + x.count, 0)).toBe(recorded)
+  })
+
   it('shares one accumulator between handles of the same series (one rollup, not two)', async () => {
     const r = make()
     r.series(key('orders')).record(ev())

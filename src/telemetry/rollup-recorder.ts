@@ -317,7 +317,10 @@ export class RollupRecorder implements Recorder {
     core.live = new Map()
     core.overflow = null
     core.epoch++
-    this.#windowStartMs = this.#align(this.#now())
+    // The boundary timer can fire while the clock still reads up to a millisecond before the
+    // boundary (libuv's loop time runs ahead of Date.now()), and a clock can step back: the next
+    // window always starts at least one window later, so a window id is never published twice.
+    this.#windowStartMs = Math.max(this.#align(this.#now()), windowStartMs + this.windowMs)
     const p99 = new Map<string, number>()
     let lastQ: Queued | null = null
     for (const acc of live.values()) {
