@@ -189,11 +189,13 @@ export class RedisStateBackend implements StateBackend {
     this.#client = client
     this.#key = `${keyPrefix}state`
     // A subscribed connection cannot run other commands, so it gets its own; it may queue while
-    // reconnecting because nothing waits on it.
+    // reconnecting because nothing waits on it, and it retries on its own schedule (whatever the
+    // main connection's) so it is back soon after Redis.
     this.#sub = client.duplicate({
       enableOfflineQueue: true,
       commandTimeout: undefined,
       maxRetriesPerRequest: null,
+      retryStrategy: (times: number) => Math.min(50 * times, 500),
     })
     this.#sub.on('error', () => {})
     this.#sub.on('message', (_channel: string, message: string) => {
@@ -204,15 +206,26 @@ export class RedisStateBackend implements StateBackend {
       }
     })
     // After a reconnect, messages sent meanwhile are lost: re-read the document.
-    this.#sub.on('ready', () => {
-      this.load().then(
-        (s) => {
-          if (s !== null) this.#emit(s)
-        },
-        () => {},
-      )
-    })
+    this.#sub.on('ready', () => void this.#reload())
     void this.#sub.subscribe(this.#key).catch(() => {})
+  }
+
+  /**
+   * Re-reads the document after this connection came back. The read goes over the main
+   * connection, which may come back later and refuses commands until then (no offline queue):
+   * retry while this connection stays up, or a change made during the outage is missed until the
+   * next one.
+   */
+  async #reload(): Promise<void> {
+    for (let attempt = 0; this.#sub.status === 'ready'; attempt++) {
+      try {
+        const s = await this.load()
+        if (s !== null) this.#emit(s)
+        return
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2_000)).unref())
+      }
+    }
   }
 
   /** resolves once the subscription is live (tests wait on it so no change is missed) */

@@ -2,13 +2,15 @@
  * Acceptance: Redis killed mid-test. A private redis-server (never the machine's :6379) backs two
  * `vigil gateway` processes; it is killed while clients hammer, then restarted. No request may fail
  * with a 5xx because of it, the fallback must engage within the configured bound, and shared
- * exactness must resume once Redis is back.
+ * exactness must resume once Redis is back. And the state channel: a tier change made while one
+ * gateway was cut off from Redis (through a proxy the test cuts) reaches it when it reconnects.
  */
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RedisLimitStore } from '../../src/limits/redis.js'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import {
   adminUrlOf,
   calibrateStd,
@@ -139,5 +141,76 @@ describe.skipIf(!haveRedisServer || !BUILT)('Redis killed while gateways serve',
     expect((await store.take(b, 1, 1_000)).allowed).toBe(true)
     expect((await store.take(b, 1, 1_000)).allowed).toBe(false)
     await store.close()
+  })
+})
+
+describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a Redis cut', () => {
+  let redis: RedisServer | null = null
+  let upstream: Awaited<ReturnType<typeof startUpstream>>
+  const proxies: TcpProxy[] = []
+  let gateways: GatewayProcess[] = []
+
+  beforeAll(async () => {
+    redis = await startRedisServer(await freePort())
+    upstream = await startUpstream()
+    const keyPrefix = `vigil-it-${randomUUID()}:`
+    // each gateway reaches Redis through its own proxy, so one can be cut off alone
+    for (let i = 0; i < 2; i++) proxies.push(await startTcpProxy({ host: '127.0.0.1', port: redis.port }))
+    gateways = await Promise.all(
+      proxies.map((p) =>
+        spawnGateway(
+          writeConfig(
+            gatewayConfig(upstream.url, {
+              store: 'redis',
+              redis: { url: `redis://127.0.0.1:${p.port}`, keyPrefix, timeoutMs: TIMEOUT_MS },
+              fallback: { policy: 'local', localShare: 0.5, retryMs: 500 },
+              tiers: { STD: { ratePerSec: 50, burst: 100 } },
+            }),
+          ),
+        ),
+      ),
+    )
+  }, 120_000)
+
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => g.stop()))
+    for (const p of proxies) await p.close()
+    await upstream?.close()
+    await redis?.kill()
+  })
+
+  const tierOf = async (g: GatewayProcess) => {
+    const r = await fetch(`${await adminUrlOf(g)}/api/limits/tiers`)
+    return ((await r.json()) as Record<string, { ratePerSec: number; burst: number }>).STD
+  }
+
+  it('applies a tier change made while a gateway was cut off once it reconnects', async () => {
+    const [cutOff, other] = gateways as [GatewayProcess, GatewayProcess]
+    expect(await tierOf(cutOff)).toMatchObject({ ratePerSec: 50, burst: 100 })
+    await proxies[0]!.cut()
+    const r = await fetch(`${await adminUrlOf(other)}/api/limits/tiers/STD`, {
+      method: 'PUT',
+      headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ ratePerSec: 7, burst: 14, reason: 'changed during the cut' }),
+    })
+    expect(r.status).toBe(200)
+    expect(await tierOf(other)).toMatchObject({ ratePerSec: 7, burst: 14 })
+    // the cut-off gateway keeps serving by its fallback, with the old tier: the publish missed it
+    const during = await hammer({ urls: [`${cutOff.url}/x`], durationMs: 500, concurrency: 2 })
+    expect(during.failures).toBe(0)
+    expect(await tierOf(cutOff)).toMatchObject({ ratePerSec: 50, burst: 100 })
+
+    await proxies[0]!.restore()
+    const deadline = Date.now() + 15_000
+    let seen = await tierOf(cutOff)
+    while (seen?.ratePerSec !== 7 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 200))
+      seen = await tierOf(cutOff)
+    }
+    expect(seen).toMatchObject({ ratePerSec: 7, burst: 14 })
+    // and it limits by it: the RateLimit-Policy header names the new burst
+    const res = await fetch(`${cutOff.url}/x`)
+    await res.arrayBuffer()
+    expect(res.headers.get('ratelimit-policy')).toContain(';q=14;')
   })
 })
