@@ -119,6 +119,11 @@ export const VGL_ERR_STORE_MIGRATION = defineError(
 )
 export const VGL_ERR_STORE_WRITE = defineError('VGL_ERR_STORE_WRITE', '%s store: %s failed: %s', 500)
 export const VGL_ERR_STORE_CLOSED = defineError('VGL_ERR_STORE_CLOSED', '%s store: used after close()', 500)
+export const VGL_ERR_STORE_FENCED = defineError(
+  'VGL_ERR_STORE_FENCED',
+  '%s store: refused a write with fencing token %d; the current fence is %d (another control plane leads now)',
+  409,
+)
 
 // ---- control ---------------------------------------------------------------------------
 export const VGL_ERR_CONTROL_SERIES_KEY = defineError(
@@ -147,6 +152,17 @@ export const VGL_ERR_CONTROL_DISABLED = defineError(
   'VGL_ERR_CONTROL_DISABLED',
   '%s is turned off in the config (%s.enabled: false)',
   404,
+)
+// leadership and the action log (src/control/leadership.ts, lease.ts, actions.ts)
+export const VGL_ERR_CONTROL_NOT_LEADER = defineError(
+  'VGL_ERR_CONTROL_NOT_LEADER',
+  'this control plane does not lead: %s',
+  503,
+)
+export const VGL_ERR_CONTROL_LEASE = defineError(
+  'VGL_ERR_CONTROL_LEASE',
+  'leader lease in NATS KV bucket %s: %s',
+  503,
 )
 
 // ---- gateway ---------------------------------------------------------------------------

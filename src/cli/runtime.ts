@@ -22,6 +22,7 @@ import { seriesRoutes } from '../api/routes/series.js' // control
 import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forecast
 import { MemoryBus } from '../bus/index.js' // control
+import { actionRoutes } from '../api/routes/actions.js' // actions
 
 export interface StartOptions {
   configFile: string
@@ -215,6 +216,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           seriesRoutes({ source: control, windowMs: tcfg.windowMs }), // control
           anomalyRoutes({ source: control }), // live detect/forecast
           forecastRoutes({ source: control }), // live detect/forecast
+          actionRoutes({ source: control }), // actions
         ]
       : []
 

@@ -102,6 +102,8 @@ const retentionSchema = z
     spans: durationMs.optional(),
     events: durationMs.optional(),
     forecasts: durationMs.optional(),
+    /** the action log; silences and acknowledgements that ended this long ago */
+    actions: durationMs.optional(),
   })
   .default({})
 
@@ -130,6 +132,25 @@ export type TelemetryConfig = z.infer<typeof telemetrySchema>
 export type BusConfig = z.infer<typeof busSchema>
 export type StoreConfig = z.infer<typeof storeSchema>
 
+/** `control.leader`: the lease that makes one `vigil control` the one that acts (src/control/lease.ts). */
+const leaderSchema = z
+  .strictObject({
+    /** a leader that stops renewing loses the lease after this long; a follower takes over then */
+    ttlMs: z.number().int().min(1_000).max(600_000).default(5_000),
+    /** the leader renews, and followers try to take the lease, this often (at most ttlMs / 2) */
+    renewEveryMs: z.number().int().min(100).default(1_000),
+    /** NATS KV bucket of the lease; default `<bus.streamPrefix>_LEADER` */
+    bucket: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'bucket names use letters, digits, "_" and "-"')
+      .optional(),
+  })
+  .refine((l) => l.renewEveryMs * 2 <= l.ttlMs, {
+    message: 'renewEveryMs must be at most half of ttlMs, or the lease expires between renewals',
+    path: ['renewEveryMs'],
+  })
+  .prefault({})
+
 /** The `control:` section: the control plane's loop (src/control). */
 export const controlSchema = z
   .strictObject({
@@ -151,13 +172,14 @@ export const controlSchema = z
         port: z.coerce.number().int().min(0).max(65535).default(8082),
       })
       .default({ host: '127.0.0.1', port: 8082 }),
+    /** leader election among `vigil control` processes (a lease in a NATS KV bucket) */
+    leader: leaderSchema,
+    /**
+     * the action log as JSON lines, one per action once final; default `actions.jsonl` beside the
+     * SQLite file (or in ./data with PostgreSQL); false: no file (the store keeps every action)
+     */
+    actionsFile: z.union([z.string().min(1), z.literal(false)]).optional(),
   })
-  .default({
-    graceMs: 5_000,
-    historyPoints: 360,
-    durable: 'vigil-control',
-    maxInFlight: 100_000,
-    admin: { host: '127.0.0.1', port: 8082 },
-  })
+  .prefault({})
 
 export type ControlConfig = z.infer<typeof controlSchema>

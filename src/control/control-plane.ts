@@ -26,7 +26,7 @@ import { Ring } from './ring.js'
 import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 
 export interface WindowClosedContext {
-  /** true when this point replaces one already delivered (a late rollup landed) */
+  /** true when this point replaces one already delivered (a late rollup landed), or is older than one */
   correction: boolean
 }
 
@@ -275,10 +275,13 @@ export class ControlPlane implements SeriesSource {
     }
     const point = toSeriesPoint(sp)
     const replaced = ring.values().some((p) => p.startMs === sp.startMs)
+    // older than the newest point: a window redelivered late (after a failover, its first
+    // delivery died with the old leader); detectors and rules must not see time go backwards
+    const late = (ring.last()?.startMs ?? -Infinity) > sp.startMs
     ring.put(point)
     for (const hook of this.#hooks) {
       try {
-        hook(sp.series, point, { correction: correction || replaced })
+        hook(sp.series, point, { correction: correction || replaced || late })
       } catch (err) {
         this.#o.onError?.(err as Error, 'onWindowClosed hook')
       }

@@ -14,12 +14,14 @@ import type { SeriesSource, SeriesSummary } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
+import type { ActionPage, ActionPageQuery, ActionSource } from './actions.js' // actions
 
 type RpcCall =
   | { op: 'listSeries' }
   | { op: 'points'; key: string; fromMs: number; toMs: number; stepMs: number }
   | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
   | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
+  | { op: 'actions'; query: ActionPageQuery } // actions
   | { op: 'stop' }
 
 export type RpcRequest = RpcCall & { id: number }
@@ -37,7 +39,7 @@ export type RpcResponse =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
 
-export interface EmbeddedControl extends SeriesSource, AnomalySource, ForecastSource {
+export interface EmbeddedControl extends SeriesSource, AnomalySource, ForecastSource, ActionSource {
   /** graceful: the worker writes its pending windows, closes the store and exits */
   stop(): Promise<void>
 }
@@ -125,6 +127,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     points: (key, fromMs, toMs, stepMs) => call<SeriesPoint[]>({ op: 'points', key, fromMs, toMs, stepMs }),
     anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
     forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast
+    actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
     stop: () =>
       (stopping ??= (async () => {
         // The recorder's last rollups travel on the bus port, the stop request on another;

@@ -14,3 +14,22 @@ export type { EmbeddedControl, EmbeddedControlOptions } from './embedded.js'
 export { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 export { resample, toSeriesPoint } from './points.js'
 export type { SeriesPoint } from './points.js'
+export { startScaledControl } from './scaled.js'
+export type { ScaledControl, ScaledControlOptions } from './scaled.js'
+export { ActionLog, decodeCursor, encodeCursor } from './actions.js'
+export type {
+  ActionInput,
+  ActionLogOptions,
+  ActionMode,
+  ActionPage,
+  ActionPageQuery,
+  ActionQuery,
+  ActionRecord,
+  ActionResult,
+  ActionSource,
+  ActionStatus,
+  ActionStore,
+} from './actions.js'
+export { FencedLeadership, describeLeader, soleLeadership } from './leadership.js'
+export type { LeaderInfo, Leadership } from './leadership.js'
+export { actionsFileOf, leaderBucketOf } from './start.js'

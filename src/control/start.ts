@@ -4,6 +4,8 @@
  * worker (MemoryBus over a MessagePort + SQLite).
  */
 import { existsSync, readFileSync } from 'node:fs' // live detect/forecast
+import { hostname } from 'node:os' // actions
+import { dirname, join } from 'node:path' // actions
 import { rename, writeFile } from 'node:fs/promises' // live detect/forecast
 import { deserialize, serialize } from 'node:v8' // live detect/forecast
 import type { Bus } from '../bus/index.js'
@@ -15,6 +17,8 @@ import { LiveAnomalies } from './anomalies.js' // live detect/forecast
 import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
 import { formatSeriesKey } from './series-key.js' // live detect/forecast
+import { ActionLog } from './actions.js' // actions
+import { soleLeadership, type Leadership } from './leadership.js' // actions
 
 export interface RunningControlPlane {
   plane: ControlPlane
@@ -22,14 +26,41 @@ export interface RunningControlPlane {
   /** live anomaly detection and forecasting (null when disabled in detect: / forecast:) */
   anomalies: LiveAnomalies | null
   forecasts: LiveForecasts | null
-  /** graceful: writes pending windows, then closes the store (the bus belongs to the caller) */
+  /** the action log: every policy records what it does (or would do) here before acting */
+  actions: ActionLog
+  leadership: Leadership
+  /** graceful: writes pending windows, then closes the store unless the caller passed it (the bus belongs to the caller) */
   stop(): Promise<void>
 }
 
 export interface StartControlOptions {
   /** overrides control.graceMs (embedded mode uses a short grace: one gateway, in process) */
   graceMs?: number
+  /** an open store (the caller closes it); default: opened from config.store and closed by stop() */
+  store?: Store
+  /** who may act; default: this process alone (a fresh fencing token from the store) */
+  leadership?: Leadership
   onError?: (err: Error, what: string) => void
+}
+
+/** Where `actions.jsonl` goes: control.actionsFile, else beside the SQLite file (none for :memory:), else ./data. */
+export function actionsFileOf(config: Config): string | null {
+  const f = config.control.actionsFile
+  if (f === false) return null
+  if (f !== undefined) return f
+  if (config.store.kind === 'postgres') return join('data', 'actions.jsonl')
+  return config.store.path === ':memory:' ? null : join(dirname(config.store.path), 'actions.jsonl')
+}
+
+/** The NATS KV bucket of the leader lease: control.leader.bucket, else `<bus.streamPrefix>_LEADER`. */
+export function leaderBucketOf(config: Config): string {
+  if (config.control.leader.bucket !== undefined) return config.control.leader.bucket
+  return `${config.bus.kind === 'nats' ? config.bus.streamPrefix : 'VIGIL'}_LEADER`
+}
+
+/** This process in leases and logs: `host:pid`. */
+export function processHolder(): string {
+  return `${hostname()}:${process.pid}`
 }
 
 export async function startControlPlane(
@@ -37,7 +68,18 @@ export async function startControlPlane(
   bus: Bus,
   opts: StartControlOptions = {},
 ): Promise<RunningControlPlane> {
-  const store = await openStore(config.store)
+  const ownStore = opts.store === undefined
+  const store = opts.store ?? (await openStore(config.store))
+  const closeStore = () => (ownStore ? store.close() : Promise.resolve())
+  // ---- actions: the leadership and the action log every policy records into ----
+  let leadership: Leadership
+  try {
+    leadership = opts.leadership ?? (await soleLeadership(store, processHolder()))
+  } catch (err) {
+    await closeStore()
+    throw err
+  }
+  const actions = new ActionLog({ store, leadership, file: actionsFileOf(config), onError: opts.onError })
   const plane = new ControlPlane({
     store,
     bus,
@@ -116,14 +158,14 @@ export async function startControlPlane(
   try {
     await plane.start()
   } catch (err) {
-    await store.close()
+    await closeStore()
     throw err
   }
   try {
     await clientWindows?.start()
   } catch (err) {
     await plane.stop()
-    await store.close()
+    await closeStore()
     throw err
   }
   forecasts?.start() // live detect/forecast
@@ -133,6 +175,8 @@ export async function startControlPlane(
     store,
     anomalies,
     forecasts,
+    actions,
+    leadership,
     stop: () =>
       (stopping ??= (async () => {
         await forecasts?.stop() // live detect/forecast
@@ -143,7 +187,8 @@ export async function startControlPlane(
           await writeFile(`${statePath}.tmp`, serialize(anomalies.snapshot()))
             .then(() => rename(`${statePath}.tmp`, statePath))
             .catch((err: Error) => opts.onError?.(err, `detect.statePath ${statePath}: not written`))
-        await store.close()
+        await actions.flush() // actions
+        await closeStore()
       })()),
   }
 }

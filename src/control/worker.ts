@@ -39,6 +39,8 @@ rpcPort.on('message', (req: RpcRequest) => {
       case 'forecast':
         if (cp.forecasts === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
         return cp.forecasts.forecast(req.key, req.horizon)
+      case 'actions':
+        return cp.actions.actions(req.query)
       case 'stop':
         await cp.stop()
         await bus.close()

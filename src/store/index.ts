@@ -14,13 +14,22 @@ export {
   SKETCH_RELATIVE_ACCURACY,
 } from './sketch.js'
 export type {
+  ActionMode,
+  ActionQuery,
+  ActionRecord,
+  ActionResult,
+  ActionStatus,
+  ControlStateEntry,
   EventQuery,
   PruneResult,
   Resolution,
   RetentionMs,
   SeriesInfo,
   Store,
+  SilenceMatcher,
+  StoredAlertAck,
   StoredEvent,
   StoredPoint,
+  StoredSilence,
 } from './store.js'
 export type { Sketch } from './sketch.js'

@@ -33,6 +33,7 @@ export function retentionOf(cfg: StoreConfig): RetentionMs {
     spans: r.spans ?? d.spans,
     events: r.events ?? d.events,
     forecasts: r.forecasts ?? d.forecasts,
+    actions: r.actions ?? d.actions,
   }
 }
 

@@ -4,34 +4,54 @@
  * parameters however many rows, with `ON CONFLICT` upserts for idempotence.
  */
 import type { Pool, PoolClient } from 'pg'
-import { VGL_ERR_STORE_CLOSED, VGL_ERR_STORE_MIGRATION, VGL_ERR_STORE_OPEN } from '../errors.js'
+import {
+  VGL_ERR_STORE_CLOSED,
+  VGL_ERR_STORE_FENCED,
+  VGL_ERR_STORE_MIGRATION,
+  VGL_ERR_STORE_OPEN,
+} from '../errors.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { dedupeRollups, deriveWindow, HOUR_MS, mergePoints, MINUTE_MS, touched } from './merge.js'
 import { checkMigrationOrder } from './migrations/migration.js'
 import { POSTGRES_MIGRATIONS } from './migrations/postgres.js'
 import {
+  ACTION_COLUMNS,
+  actionFilter,
+  actionValues,
   COUNTER_COLUMNS,
   RETENTION_TABLES,
+  rowToAck,
+  rowToAction,
   rowToEvent,
+  rowToSilence,
   rowToPoint,
   rowToRollup,
   rowToSpan,
+  type AckRow,
+  type ActionRow,
   type EventRow,
   type PointRow,
   type RawRow,
+  type SilenceRow,
   type SpanRow,
 } from './rows.js'
 import {
   ALL,
+  type ActionQuery,
+  type ActionRecord,
+  type ActionResult,
+  type ControlStateEntry,
   type EventQuery,
   type PruneResult,
   type Resolution,
   type RetentionMs,
   type SeriesInfo,
   type Store,
+  type StoredAlertAck,
   type StoredEvent,
   type StoredPoint,
+  type StoredSilence,
 } from './store.js'
 
 export interface PostgresStoreOptions {
@@ -524,10 +544,156 @@ export class PostgresStore implements Store {
       const out = {} as PruneResult
       for (const [k, table, col, and] of RETENTION_TABLES)
         out[k] =
-          (await client.query(`DELETE FROM ${table} WHERE ${col} < $1${and}`, [nowMs - retention[k]]))
-            .rowCount ?? 0
+          (out[k] ?? 0) +
+          ((await client.query(`DELETE FROM ${table} WHERE ${col} < $1${and}`, [nowMs - retention[k]]))
+            .rowCount ?? 0)
       return out
     })
+  }
+
+  // ---- fencing, actions and control state ------------------------------------------------
+
+  /**
+   * Checks the fence inside a transaction. FOR SHARE makes a concurrent advanceFence (an UPDATE)
+   * wait for this transaction: a new leader that has advanced the fence then reads state that
+   * includes every write the old leader got in before it.
+   */
+  async #checkFence(c: PoolClient, token: number): Promise<void> {
+    const fence = Number(
+      (await c.query<{ token: string }>('SELECT token FROM fence WHERE id = 1 FOR SHARE')).rows[0].token,
+    )
+    if (token !== fence) throw VGL_ERR_STORE_FENCED('postgres', token, fence)
+  }
+
+  async advanceFence(): Promise<number> {
+    const rows = await this.#query<{ token: string }>(
+      'UPDATE fence SET token = token + 1 WHERE id = 1 RETURNING token',
+    )
+    return Number(rows[0].token)
+  }
+
+  async appendActions(actions: readonly ActionRecord[]): Promise<void> {
+    if (actions.length === 0) return
+    const tokens = new Set(actions.map((a) => a.fencingToken))
+    const types = [
+      'text',
+      'bigint',
+      'text',
+      'text',
+      'text',
+      'text',
+      'jsonb',
+      'jsonb',
+      'text',
+      'jsonb',
+      'jsonb',
+      'bigint',
+    ]
+    await this.#tx(async (c) => {
+      for (const t of tokens) await this.#checkFence(c, t)
+      await c.query(
+        `INSERT INTO actions (${ACTION_COLUMNS}) ${unnest(types)} ON CONFLICT (id) DO NOTHING`,
+        columns(actions.map(actionValues), types.length),
+      )
+    })
+  }
+
+  async settleAction(id: string, result: ActionResult): Promise<boolean> {
+    const rows = await this.#query<{ id: string }>(
+      'UPDATE actions SET result = $1::jsonb WHERE id = $2 RETURNING id',
+      [JSON.stringify(result), id],
+    )
+    return rows.length > 0
+  }
+
+  async queryActions(q: ActionQuery = {}): Promise<ActionRecord[]> {
+    const { where, args } = actionFilter(q, (n) => `$${n}`)
+    args.push(q.limit ?? 100)
+    const rows = await this.#query<ActionRow>(
+      `SELECT ${ACTION_COLUMNS} FROM actions ${where} ORDER BY at_ms DESC, id DESC LIMIT $${args.length}`,
+      args,
+    )
+    return rows.map(rowToAction)
+  }
+
+  async putControlState(
+    scope: string,
+    entries: readonly ControlStateEntry[],
+    fencingToken: number,
+  ): Promise<void> {
+    await this.#tx(async (c) => {
+      await this.#checkFence(c, fencingToken)
+      const now = Date.now()
+      const gone = entries.filter((e) => e.data === null || e.data === undefined).map((e) => e.key)
+      const kept = entries.filter((e) => e.data !== null && e.data !== undefined)
+      if (gone.length > 0)
+        await c.query('DELETE FROM control_state WHERE scope = $1 AND key = ANY($2::text[])', [scope, gone])
+      if (kept.length > 0)
+        await c.query(
+          `INSERT INTO control_state (scope, key, data, updated_ms, fencing_token)
+           SELECT $1, k, d, u, $4 FROM unnest($2::text[], $3::jsonb[], $5::bigint[]) AS x(k, d, u)
+           ON CONFLICT (scope, key) DO UPDATE SET data=excluded.data, updated_ms=excluded.updated_ms,
+             fencing_token=excluded.fencing_token`,
+          [
+            scope,
+            kept.map((e) => e.key),
+            kept.map((e) => JSON.stringify(e.data)),
+            fencingToken,
+            kept.map((e) => e.updatedMs ?? now),
+          ],
+        )
+    })
+  }
+
+  async getControlState(scope: string): Promise<ControlStateEntry[]> {
+    const rows = await this.#query<{ key: string; data: unknown; updated_ms: string }>(
+      'SELECT key, data, updated_ms FROM control_state WHERE scope = $1 ORDER BY key',
+      [scope],
+    )
+    return rows.map((r) => ({ key: r.key, data: r.data, updatedMs: Number(r.updated_ms) }))
+  }
+
+  async putSilence(x: StoredSilence): Promise<void> {
+    await this.#query(
+      `INSERT INTO silences (id, matchers, starts_ms, ends_ms, created_by, comment, created_ms)
+       VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO UPDATE SET matchers=excluded.matchers, starts_ms=excluded.starts_ms,
+         ends_ms=excluded.ends_ms, created_by=excluded.created_by, comment=excluded.comment`,
+      [x.id, JSON.stringify(x.matchers), x.startsAtMs, x.endsAtMs, x.createdBy, x.comment, x.createdAtMs],
+    )
+  }
+
+  async deleteSilence(id: string): Promise<boolean> {
+    return (
+      (await this.#query<{ id: string }>('DELETE FROM silences WHERE id = $1 RETURNING id', [id])).length > 0
+    )
+  }
+
+  async listSilences(activeAtMs?: number): Promise<StoredSilence[]> {
+    const rows =
+      activeAtMs === undefined
+        ? await this.#query<SilenceRow>('SELECT * FROM silences ORDER BY created_ms DESC, id DESC')
+        : await this.#query<SilenceRow>(
+            'SELECT * FROM silences WHERE ends_ms >= $1 ORDER BY created_ms DESC, id DESC',
+            [activeAtMs],
+          )
+    return rows.map(rowToSilence)
+  }
+
+  async putAlertAck(a: StoredAlertAck): Promise<void> {
+    await this.#query(
+      `INSERT INTO alert_acks (fingerprint, starts_ms, by_name, comment, at_ms) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (fingerprint, starts_ms) DO UPDATE SET by_name=excluded.by_name,
+         comment=excluded.comment, at_ms=excluded.at_ms`,
+      [a.fingerprint, a.startsAtMs, a.by, a.comment, a.atMs],
+    )
+  }
+
+  async listAlertAcks(sinceMs?: number): Promise<StoredAlertAck[]> {
+    const rows = await this.#query<AckRow>('SELECT * FROM alert_acks WHERE at_ms >= $1 ORDER BY at_ms DESC', [
+      sinceMs ?? 0,
+    ])
+    return rows.map(rowToAck)
   }
 
   async close(): Promise<void> {

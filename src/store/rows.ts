@@ -1,6 +1,14 @@
 /** @module Row ↔ record mapping shared by the SQL adapters (column names are the same in both). */
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
-import type { PointCounters, StoredEvent, StoredPoint } from './store.js'
+import type {
+  ActionQuery,
+  ActionRecord,
+  PointCounters,
+  StoredAlertAck,
+  StoredEvent,
+  StoredPoint,
+  StoredSilence,
+} from './store.js'
 
 export const COUNTER_COLUMNS =
   'count, s1xx, s2xx, s3xx, s4xx, s5xx, limited, timeouts, connect_errors, bytes_in, bytes_out, sketch'
@@ -125,6 +133,128 @@ export function rowToEvent(r: EventRow): StoredEvent {
   }
 }
 
+const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v)
+
+export const ACTION_COLUMNS =
+  'id, at_ms, kind, policy, mode, target, before, after, reason, evidence, result, fencing_token'
+
+export interface ActionRow {
+  id: string
+  at_ms: number | string
+  kind: string
+  policy: string
+  mode: string
+  target: string
+  before: unknown
+  after: unknown
+  reason: string
+  evidence: unknown
+  result: unknown
+  fencing_token: number | string
+}
+
+/** Column values in ACTION_COLUMNS order; JSON columns as text (both adapters cast or store it). */
+export function actionValues(a: ActionRecord): unknown[] {
+  return [
+    a.id,
+    a.atMs,
+    a.kind,
+    a.policy,
+    a.mode,
+    a.target,
+    JSON.stringify(a.before ?? null),
+    JSON.stringify(a.after ?? null),
+    a.reason,
+    JSON.stringify(a.evidence ?? null),
+    JSON.stringify(a.result),
+    a.fencingToken,
+  ]
+}
+
+export function rowToAction(r: ActionRow): ActionRecord {
+  return {
+    id: r.id,
+    atMs: Number(r.at_ms),
+    kind: r.kind,
+    policy: r.policy,
+    mode: r.mode as ActionRecord['mode'],
+    target: r.target,
+    before: json(r.before),
+    after: json(r.after),
+    reason: r.reason,
+    evidence: json(r.evidence),
+    result: json(r.result) as ActionRecord['result'],
+    fencingToken: Number(r.fencing_token),
+  }
+}
+
+export interface SilenceRow {
+  id: string
+  matchers: unknown
+  starts_ms: number | string
+  ends_ms: number | string
+  created_by: string
+  comment: string
+  created_ms: number | string
+}
+
+export function rowToSilence(r: SilenceRow): StoredSilence {
+  return {
+    id: r.id,
+    matchers: json(r.matchers) as StoredSilence['matchers'],
+    startsAtMs: Number(r.starts_ms),
+    endsAtMs: Number(r.ends_ms),
+    createdBy: r.created_by,
+    comment: r.comment,
+    createdAtMs: Number(r.created_ms),
+  }
+}
+
+export interface AckRow {
+  fingerprint: string
+  starts_ms: number | string
+  by_name: string
+  comment: string
+  at_ms: number | string
+}
+
+export function rowToAck(r: AckRow): StoredAlertAck {
+  return {
+    fingerprint: r.fingerprint,
+    startsAtMs: Number(r.starts_ms),
+    by: r.by_name,
+    comment: r.comment,
+    atMs: Number(r.at_ms),
+  }
+}
+
+/**
+ * The WHERE clause of an action query; `param(n)` writes the n-th placeholder (`?` or `$n`).
+ * `args` comes back with the values in order, so the caller can append its LIMIT.
+ */
+export function actionFilter(
+  q: ActionQuery,
+  param: (n: number) => string,
+): { where: string; args: unknown[] } {
+  const where: string[] = []
+  const args: unknown[] = []
+  const p = (v: unknown) => {
+    args.push(v)
+    return param(args.length)
+  }
+  if (q.mode !== undefined) where.push(`mode = ${p(q.mode)}`)
+  if (q.policy !== undefined) where.push(`policy = ${p(q.policy)}`)
+  if (q.target !== undefined) where.push(`target = ${p(q.target)}`)
+  if (q.kind !== undefined) where.push(`kind = ${p(q.kind)}`)
+  if (q.fromMs !== undefined) where.push(`at_ms >= ${p(q.fromMs)}`)
+  if (q.toMs !== undefined) where.push(`at_ms < ${p(q.toMs)}`)
+  if (q.after !== undefined) {
+    const at = q.after.atMs
+    where.push(`(at_ms < ${p(at)} OR (at_ms = ${p(at)} AND id < ${p(q.after.id)}))`)
+  }
+  return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', args }
+}
+
 /** Tables and the column holding each row's time, for prune. */
 export const RETENTION_TABLES = [
   ['raw', 'rollups_raw', 'start_ms', ''],
@@ -136,4 +266,8 @@ export const RETENTION_TABLES = [
   // Forecast events are written per series per refit (hundreds of thousands a day), far more than
   // the audit events they share the table with, so they get their own, shorter retention.
   ['forecasts', 'events', 'at_ms', " AND kind = 'forecast'"],
+  ['actions', 'actions', 'at_ms', ''],
+  // operator data that ended long ago goes with the action log it explains
+  ['actions', 'silences', 'ends_ms', ''],
+  ['actions', 'alert_acks', 'at_ms', ''],
 ] as const

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { rollupOf, storeContract } from './store.contract.js'
 import { SqliteStore } from './sqlite.js'
 import { openStore } from './open.js'
+import { SQLITE_MIGRATIONS } from './migrations/sqlite.js'
 
 storeContract('SqliteStore', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-store-'))
@@ -35,7 +36,9 @@ describe('SqliteStore', () => {
       const Database = (await import('better-sqlite3')).default
       const db = new Database(path)
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
-      expect(db.prepare('SELECT id, name FROM schema_migrations').all()).toEqual([{ id: 1, name: 'initial' }])
+      expect(db.prepare('SELECT id, name FROM schema_migrations ORDER BY id').all()).toEqual(
+        SQLITE_MIGRATIONS.map((m) => ({ id: m.id, name: m.name })),
+      )
       db.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })

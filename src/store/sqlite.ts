@@ -6,34 +6,54 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
-import { VGL_ERR_STORE_CLOSED, VGL_ERR_STORE_MIGRATION, VGL_ERR_STORE_OPEN } from '../errors.js'
+import {
+  VGL_ERR_STORE_CLOSED,
+  VGL_ERR_STORE_FENCED,
+  VGL_ERR_STORE_MIGRATION,
+  VGL_ERR_STORE_OPEN,
+} from '../errors.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { dedupeRollups, deriveWindow, HOUR_MS, mergePoints, MINUTE_MS, touched } from './merge.js'
 import { checkMigrationOrder } from './migrations/migration.js'
 import { SQLITE_MIGRATIONS } from './migrations/sqlite.js'
 import {
+  ACTION_COLUMNS,
+  actionFilter,
+  actionValues,
   COUNTER_COLUMNS,
   RETENTION_TABLES,
+  rowToAck,
+  rowToAction,
   rowToEvent,
+  rowToSilence,
   rowToPoint,
   rowToRollup,
   rowToSpan,
+  type AckRow,
+  type ActionRow,
   type EventRow,
   type PointRow,
   type RawRow,
+  type SilenceRow,
   type SpanRow,
 } from './rows.js'
 import {
   ALL,
+  type ActionQuery,
+  type ActionRecord,
+  type ActionResult,
+  type ControlStateEntry,
   type EventQuery,
   type PruneResult,
   type Resolution,
   type RetentionMs,
   type SeriesInfo,
   type Store,
+  type StoredAlertAck,
   type StoredEvent,
   type StoredPoint,
+  type StoredSilence,
 } from './store.js'
 
 export interface SqliteStoreOptions {
@@ -88,7 +108,9 @@ export class SqliteStore implements Store {
   #selTrace: Stmt
   #selTraceIdByRequest: Stmt
   #insertEvent: Stmt
-  #prune: Record<keyof RetentionMs, Stmt>
+  #prune: [keyof RetentionMs, Stmt][]
+  #selFence: Stmt
+  #insertAction: Stmt
   #writeWindowTx: (batch: Rollup[]) => StoredPoint[]
   #writeSpansTx: (spans: readonly SpanRecord[]) => void
 
@@ -204,10 +226,14 @@ export class SqliteStore implements Store {
     this.#insertEvent = db.prepare(
       `INSERT INTO events (at_ms, kind, actor, subject, payload) VALUES (?,?,?,?,?)`,
     )
-    const prune = {} as Record<keyof RetentionMs, Stmt>
-    for (const [k, table, col, and] of RETENTION_TABLES)
-      prune[k] = db.prepare(`DELETE FROM ${table} WHERE ${col}<?${and}`)
-    this.#prune = prune
+    this.#prune = RETENTION_TABLES.map(([k, table, col, and]) => [
+      k,
+      db.prepare(`DELETE FROM ${table} WHERE ${col}<?${and}`),
+    ])
+    this.#selFence = db.prepare('SELECT token FROM fence WHERE id = 1')
+    this.#insertAction = db.prepare(
+      `INSERT INTO actions (${ACTION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`,
+    )
 
     this.#writeWindowTx = db.transaction((batch: Rollup[]) => {
       const t = touched(batch)
@@ -412,9 +438,138 @@ export class SqliteStore implements Store {
     this.#open()
     return this.#db.transaction(() => {
       const out = {} as PruneResult
-      for (const [k] of RETENTION_TABLES) out[k] = this.#prune[k].run(nowMs - retention[k]).changes
+      for (const [k, stmt] of this.#prune) out[k] = (out[k] ?? 0) + stmt.run(nowMs - retention[k]).changes
       return out
     })()
+  }
+
+  // ---- fencing, actions and control state ------------------------------------------------
+
+  #fence(): number {
+    return Number((this.#selFence.get() as { token: number }).token)
+  }
+
+  #checkFence(token: number): void {
+    const fence = this.#fence()
+    if (token !== fence) throw VGL_ERR_STORE_FENCED('sqlite', token, fence)
+  }
+
+  async advanceFence(): Promise<number> {
+    this.#open()
+    return this.#db
+      .transaction(() => {
+        this.#db.prepare('UPDATE fence SET token = token + 1 WHERE id = 1').run()
+        return this.#fence()
+      })
+      .immediate()
+  }
+
+  async appendActions(actions: readonly ActionRecord[]): Promise<void> {
+    this.#open()
+    if (actions.length === 0) return
+    this.#db
+      .transaction(() => {
+        for (const a of actions) this.#checkFence(a.fencingToken)
+        for (const a of actions) this.#insertAction.run(...actionValues(a))
+      })
+      .immediate()
+  }
+
+  async settleAction(id: string, result: ActionResult): Promise<boolean> {
+    this.#open()
+    return (
+      this.#db.prepare('UPDATE actions SET result = ? WHERE id = ?').run(JSON.stringify(result), id).changes >
+      0
+    )
+  }
+
+  async queryActions(q: ActionQuery = {}): Promise<ActionRecord[]> {
+    this.#open()
+    const { where, args } = actionFilter(q, () => '?')
+    args.push(q.limit ?? 100)
+    const rows = this.#db
+      .prepare(`SELECT ${ACTION_COLUMNS} FROM actions ${where} ORDER BY at_ms DESC, id DESC LIMIT ?`)
+      .all(...(args as (string | number)[])) as ActionRow[]
+    return rows.map(rowToAction)
+  }
+
+  async putControlState(
+    scope: string,
+    entries: readonly ControlStateEntry[],
+    fencingToken: number,
+  ): Promise<void> {
+    this.#open()
+    const upsert = this.#db.prepare(
+      `INSERT INTO control_state (scope, key, data, updated_ms, fencing_token) VALUES (?,?,?,?,?)
+       ON CONFLICT (scope, key) DO UPDATE SET data=excluded.data, updated_ms=excluded.updated_ms,
+         fencing_token=excluded.fencing_token`,
+    )
+    const del = this.#db.prepare('DELETE FROM control_state WHERE scope = ? AND key = ?')
+    this.#db
+      .transaction(() => {
+        this.#checkFence(fencingToken)
+        const now = Date.now()
+        for (const e of entries)
+          if (e.data === null || e.data === undefined) del.run(scope, e.key)
+          else upsert.run(scope, e.key, JSON.stringify(e.data), e.updatedMs ?? now, fencingToken)
+      })
+      .immediate()
+  }
+
+  async getControlState(scope: string): Promise<ControlStateEntry[]> {
+    this.#open()
+    const rows = this.#db
+      .prepare('SELECT key, data, updated_ms FROM control_state WHERE scope = ? ORDER BY key')
+      .all(scope) as { key: string; data: string; updated_ms: number }[]
+    return rows.map((r) => ({ key: r.key, data: JSON.parse(r.data), updatedMs: Number(r.updated_ms) }))
+  }
+
+  async putSilence(x: StoredSilence): Promise<void> {
+    this.#open()
+    this.#db
+      .prepare(
+        `INSERT INTO silences (id, matchers, starts_ms, ends_ms, created_by, comment, created_ms)
+         VALUES (?,?,?,?,?,?,?)
+         ON CONFLICT (id) DO UPDATE SET matchers=excluded.matchers, starts_ms=excluded.starts_ms,
+           ends_ms=excluded.ends_ms, created_by=excluded.created_by, comment=excluded.comment`,
+      )
+      .run(x.id, JSON.stringify(x.matchers), x.startsAtMs, x.endsAtMs, x.createdBy, x.comment, x.createdAtMs)
+  }
+
+  async deleteSilence(id: string): Promise<boolean> {
+    this.#open()
+    return this.#db.prepare('DELETE FROM silences WHERE id = ?').run(id).changes > 0
+  }
+
+  async listSilences(activeAtMs?: number): Promise<StoredSilence[]> {
+    this.#open()
+    const rows = (
+      activeAtMs === undefined
+        ? this.#db.prepare('SELECT * FROM silences ORDER BY created_ms DESC, id DESC').all()
+        : this.#db
+            .prepare('SELECT * FROM silences WHERE ends_ms >= ? ORDER BY created_ms DESC, id DESC')
+            .all(activeAtMs)
+    ) as SilenceRow[]
+    return rows.map(rowToSilence)
+  }
+
+  async putAlertAck(a: StoredAlertAck): Promise<void> {
+    this.#open()
+    this.#db
+      .prepare(
+        `INSERT INTO alert_acks (fingerprint, starts_ms, by_name, comment, at_ms) VALUES (?,?,?,?,?)
+         ON CONFLICT (fingerprint, starts_ms) DO UPDATE SET by_name=excluded.by_name,
+           comment=excluded.comment, at_ms=excluded.at_ms`,
+      )
+      .run(a.fingerprint, a.startsAtMs, a.by, a.comment, a.atMs)
+  }
+
+  async listAlertAcks(sinceMs?: number): Promise<StoredAlertAck[]> {
+    this.#open()
+    const rows = this.#db
+      .prepare('SELECT * FROM alert_acks WHERE at_ms >= ? ORDER BY at_ms DESC')
+      .all(sinceMs ?? 0) as AckRow[]
+    return rows.map(rowToAck)
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { decodeSketch, emptySketch, encodeSketch } from './sketch.js'
-import { ALL, DEFAULT_RETENTION_MS, type Store } from './store.js'
+import { ALL, DEFAULT_RETENTION_MS, type ActionRecord, type Store } from './store.js'
 
 export interface StoreFixture {
   store: Store
@@ -50,6 +50,29 @@ export function rollupOf(
 }
 
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i)
+
+function action(
+  id: string,
+  atMs: number,
+  fencingToken: number,
+  extra: Partial<ActionRecord> = {},
+): ActionRecord {
+  return {
+    id,
+    atMs,
+    kind: 'alert.firing',
+    policy: 'orders-errors',
+    mode: 'enforce',
+    target: 'orders|*|prod',
+    before: { state: 'pending' },
+    after: { state: 'firing' },
+    reason: 'error ratio 0.31 > 0.05 for 2 windows',
+    evidence: { observed: 0.31, expected: 0.01, band: [0, 0.03], quote: 'it\'s "bad"\n' },
+    result: { status: 'pending' },
+    fencingToken,
+    ...extra,
+  }
+}
 
 function span(traceId: string, spanId: string, extra: Partial<SpanRecord> = {}): SpanRecord {
   return {
@@ -98,6 +121,17 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         'queryEvents',
         'prune',
         'close',
+        'advanceFence',
+        'appendActions',
+        'settleAction',
+        'queryActions',
+        'putControlState',
+        'getControlState',
+        'putSilence',
+        'deleteSilence',
+        'listSilences',
+        'putAlertAck',
+        'listAlertAcks',
       ] as const)
         expect(typeof store[m], m).toBe('function')
       expect(['sqlite', 'postgres']).toContain(store.kind)
@@ -314,6 +348,159 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       expect(await store.queryRaw(orders, 0, now)).toHaveLength(1)
       expect(await store.queryPoints(orders, 0, now, 'window')).toHaveLength(2)
       expect(await store.spansByTrace('old')).toEqual([])
+    })
+
+    it('fences actions: only the current token writes, and a refused batch writes nothing', async () => {
+      const t1 = await store.advanceFence()
+      const t2 = await store.advanceFence()
+      expect(t2).toBe(t1 + 1)
+      await store.appendActions([action('a1', T0, t2)])
+      await expect(store.appendActions([action('a2', T0 + 1, t1)])).rejects.toMatchObject({
+        code: 'VGL_ERR_STORE_FENCED',
+      })
+      await expect(
+        store.appendActions([action('a3', T0 + 2, t2), action('a4', T0 + 3, t1)]),
+      ).rejects.toMatchObject({ code: 'VGL_ERR_STORE_FENCED' })
+      expect((await store.queryActions()).map((a) => a.id)).toEqual(['a1'])
+      const t3 = await store.advanceFence()
+      await expect(store.appendActions([action('a5', T0 + 4, t2)])).rejects.toMatchObject({
+        code: 'VGL_ERR_STORE_FENCED',
+      })
+      await store.appendActions([action('a5', T0 + 4, t3)])
+      // a retried write of the same id never duplicates
+      await store.appendActions([action('a5', T0 + 4, t3, { reason: 'again' })])
+      const all = await store.queryActions()
+      expect(all.map((a) => a.id)).toEqual(['a5', 'a1'])
+      expect(all[0].reason).toBe('error ratio 0.31 > 0.05 for 2 windows')
+      expect(all[1]).toEqual(action('a1', T0, t2))
+    })
+
+    it('queries actions by mode, policy, target, kind and time, newest first, page by page', async () => {
+      const t = await store.advanceFence()
+      await store.appendActions([
+        action('b1', T0, t),
+        action('b2', T0 + 10, t, {
+          mode: 'shadow',
+          result: { status: 'shadow' },
+          kind: 'limits.multiplier',
+          policy: 'forecast-pressure',
+          target: 'service:orders',
+        }),
+        action('b3', T0 + 10, t, { kind: 'alert.resolved' }),
+        action('b4', T0 + 20, t, { target: 'users|*|prod' }),
+      ])
+      const ids = async (q: Parameters<Store['queryActions']>[0]) =>
+        (await store.queryActions(q)).map((a) => a.id)
+      expect(await ids({})).toEqual(['b4', 'b3', 'b2', 'b1'])
+      expect(await ids({ mode: 'shadow' })).toEqual(['b2'])
+      expect(await ids({ policy: 'orders-errors' })).toEqual(['b4', 'b3', 'b1'])
+      expect(await ids({ target: 'orders|*|prod', kind: 'alert.firing' })).toEqual(['b1'])
+      expect(await ids({ fromMs: T0 + 10, toMs: T0 + 20 })).toEqual(['b3', 'b2'])
+      const page1 = await store.queryActions({ limit: 2 })
+      expect(page1.map((a) => a.id)).toEqual(['b4', 'b3'])
+      const last = page1[page1.length - 1]
+      expect(await ids({ limit: 2, after: { atMs: last.atMs, id: last.id } })).toEqual(['b2', 'b1'])
+      expect(await ids({ after: { atMs: T0, id: 'b1' } })).toEqual([])
+    })
+
+    it('settles an action with its outcome, whatever the fence', async () => {
+      const t = await store.advanceFence()
+      await store.appendActions([action('c1', T0, t)])
+      await store.advanceFence()
+      expect(
+        await store.settleAction('c1', {
+          status: 'ok',
+          detail: 'delivered to webhook',
+          atMs: T0 + 5,
+          data: { webhook: 'ok' },
+        }),
+      ).toBe(true)
+      expect(await store.settleAction('nope', { status: 'ok' })).toBe(false)
+      const [a] = await store.queryActions()
+      expect(a.result).toEqual({
+        status: 'ok',
+        detail: 'delivered to webhook',
+        atMs: T0 + 5,
+        data: { webhook: 'ok' },
+      })
+    })
+
+    it('keeps fenced control state per scope; null deletes', async () => {
+      const t = await store.advanceFence()
+      await store.putControlState(
+        'alerts',
+        [
+          { key: 'fp1', data: { state: 'firing', since: T0 } },
+          { key: 'fp2', data: { state: 'pending' } },
+        ],
+        t,
+      )
+      await store.putControlState('other', [{ key: 'fp1', data: 1 }], t)
+      await store.putControlState(
+        'alerts',
+        [
+          { key: 'fp2', data: null },
+          { key: 'fp1', data: { state: 'resolved' } },
+        ],
+        t,
+      )
+      const got = await store.getControlState('alerts')
+      expect(got.map((e) => [e.key, e.data])).toEqual([['fp1', { state: 'resolved' }]])
+      expect(typeof got[0].updatedMs).toBe('number')
+      await store.advanceFence()
+      await expect(store.putControlState('alerts', [{ key: 'fp3', data: {} }], t)).rejects.toMatchObject({
+        code: 'VGL_ERR_STORE_FENCED',
+      })
+      expect((await store.getControlState('alerts')).map((e) => e.key)).toEqual(['fp1'])
+    })
+
+    it('stores silences and acknowledgements', async () => {
+      const silence = {
+        id: 's1',
+        matchers: [{ name: 'service', value: 'orders', isRegex: false, isEqual: true }],
+        startsAtMs: T0,
+        endsAtMs: T0 + 3_600_000,
+        createdBy: 'ops',
+        comment: 'deploy',
+        createdAtMs: T0,
+      }
+      await store.putSilence(silence)
+      await store.putSilence({ ...silence, id: 's2', endsAtMs: T0 + 60_000, createdAtMs: T0 + 1 })
+      expect((await store.listSilences()).map((x) => x.id)).toEqual(['s2', 's1'])
+      expect(await store.listSilences(T0 + 120_000)).toEqual([silence])
+      await store.putSilence({ ...silence, comment: 'longer deploy' })
+      expect((await store.listSilences(T0 + 120_000))[0].comment).toBe('longer deploy')
+      expect(await store.deleteSilence('s2')).toBe(true)
+      expect(await store.deleteSilence('s2')).toBe(false)
+
+      const ack = { fingerprint: 'fp1', startsAtMs: T0, by: 'ops', comment: 'on it', atMs: T0 + 5 }
+      await store.putAlertAck(ack)
+      await store.putAlertAck({ ...ack, comment: 'still on it', atMs: T0 + 6 })
+      await store.putAlertAck({ ...ack, fingerprint: 'fp2', atMs: T0 + 1 })
+      expect(await store.listAlertAcks(T0 + 2)).toEqual([{ ...ack, comment: 'still on it', atMs: T0 + 6 }])
+      expect(await store.listAlertAcks()).toHaveLength(2)
+    })
+
+    it('prunes the action log, old silences and acknowledgements by the actions retention', async () => {
+      const t = await store.advanceFence()
+      await store.appendActions([action('old', T0, t), action('new', T0 + 60_000, t)])
+      const silence = {
+        id: 'old',
+        matchers: [],
+        startsAtMs: T0,
+        endsAtMs: T0 + 1,
+        createdBy: 'ops',
+        comment: '',
+        createdAtMs: T0,
+      }
+      await store.putSilence(silence)
+      await store.putSilence({ ...silence, id: 'new', endsAtMs: T0 + 80_000 })
+      await store.putAlertAck({ fingerprint: 'fp', startsAtMs: T0, by: 'ops', comment: '', atMs: T0 })
+      const res = await store.prune(T0 + 90_000, { ...DEFAULT_RETENTION_MS, actions: 60_000 })
+      expect(res.actions).toBe(3)
+      expect((await store.queryActions()).map((a) => a.id)).toEqual(['new'])
+      expect((await store.listSilences()).map((x) => x.id)).toEqual(['new'])
+      expect(await store.listAlertAcks()).toEqual([])
     })
 
     it('merges and stores a window of many series in one call', async () => {

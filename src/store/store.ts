@@ -74,6 +74,99 @@ export interface StoredEvent {
   payload: unknown
 }
 
+/** How an action was taken: `enforce` acts; `shadow` only records what it would have done. */
+export type ActionMode = 'shadow' | 'enforce'
+
+/**
+ * `pending`: recorded, being applied (or delivered); `ok` / `failed`: its outcome; `shadow`: a
+ * would-have-done record, nothing applied.
+ */
+export type ActionStatus = 'pending' | 'ok' | 'failed' | 'shadow'
+
+export interface ActionResult {
+  status: ActionStatus
+  /** what happened, for people: `delivered to webhook, slack`, `HTTP 503 from the actuator` */
+  detail?: string
+  /** when the outcome was known, ms since the epoch */
+  atMs?: number
+  /** structured outcome, e.g. per-sink delivery results */
+  data?: unknown
+}
+
+/**
+ * One decision of the control plane (an alert sent, a limit changed, a service scaled), with its
+ * evidence. The store keeps it only if `fencingToken` is the current fence (see `advanceFence`).
+ */
+export interface ActionRecord {
+  /** unique, chosen by the writer so a retried write never duplicates */
+  id: string
+  atMs: number
+  /** dotted: `alert.firing`, `alert.resolved`, `limits.multiplier`, `scale.replicas` */
+  kind: string
+  /** the rule or policy that decided */
+  policy: string
+  mode: ActionMode
+  /** what it acts on: a series key, `service:orders`, `client:acme` */
+  target: string
+  before: unknown
+  after: unknown
+  reason: string
+  evidence: unknown
+  result: ActionResult
+  /** the leader's fencing token when it decided */
+  fencingToken: number
+}
+
+export interface ActionQuery {
+  mode?: ActionMode
+  policy?: string
+  target?: string
+  kind?: string
+  /** atMs in [fromMs, toMs) */
+  fromMs?: number
+  toMs?: number
+  /** newest first; default 100 */
+  limit?: number
+  /** continue after this record (exclusive), in newest-first order */
+  after?: { atMs: number; id: string }
+}
+
+/** One entry of fenced control-plane state (alert lifecycle, policy hysteresis), JSON data. */
+export interface ControlStateEntry {
+  key: string
+  /** null deletes the entry (putControlState) */
+  data: unknown
+  updatedMs?: number
+}
+
+/** An Alertmanager-style label matcher: `name = value`, `!=`, `=~` (regex, anchored), `!~`. */
+export interface SilenceMatcher {
+  name: string
+  value: string
+  isRegex: boolean
+  isEqual: boolean
+}
+
+/** A silence: alerts whose labels match every matcher are not sent while it is active. */
+export interface StoredSilence {
+  id: string
+  matchers: SilenceMatcher[]
+  startsAtMs: number
+  endsAtMs: number
+  createdBy: string
+  comment: string
+  createdAtMs: number
+}
+
+/** An acknowledgement of one firing alert (its fingerprint and the start of that firing). */
+export interface StoredAlertAck {
+  fingerprint: string
+  startsAtMs: number
+  by: string
+  comment: string
+  atMs: number
+}
+
 export interface EventQuery {
   fromMs?: number
   toMs?: number
@@ -92,6 +185,8 @@ export interface RetentionMs {
   events: number
   /** events of kind `forecast` (live forecasts kept to compare with what happened) */
   forecasts: number
+  /** the action log, and silences / acknowledgements that ended this long ago */
+  actions: number
 }
 
 export const DEFAULT_RETENTION_MS: RetentionMs = Object.freeze({
@@ -102,6 +197,7 @@ export const DEFAULT_RETENTION_MS: RetentionMs = Object.freeze({
   spans: 2 * 86_400_000,
   events: 400 * 86_400_000,
   forecasts: 14 * 86_400_000,
+  actions: 400 * 86_400_000,
 })
 
 export interface PruneResult {
@@ -112,6 +208,7 @@ export interface PruneResult {
   spans: number
   events: number
   forecasts: number
+  actions: number
 }
 
 export interface Store {
@@ -139,6 +236,34 @@ export interface Store {
   spansByRequestId(requestId: string): Promise<SpanRecord[]>
   appendEvents(events: readonly StoredEvent[]): Promise<void>
   queryEvents(q?: EventQuery): Promise<StoredEvent[]>
+  /**
+   * Fencing: raises the store's fence by one and resolves to the new value, the fencing token of
+   * a control plane that has just become leader. From then on, writes that carry an older token
+   * (a deposed leader that has not noticed yet) are refused with VGL_ERR_STORE_FENCED.
+   */
+  advanceFence(): Promise<number>
+  /**
+   * Appends actions in one transaction, if every one carries the current fencing token; else
+   * refuses all of them with VGL_ERR_STORE_FENCED. An id already stored is left as it is.
+   */
+  appendActions(actions: readonly ActionRecord[]): Promise<void>
+  /** Sets the outcome of a stored action; false when no action has that id. Not fenced: it reports what happened. */
+  settleAction(id: string, result: ActionResult): Promise<boolean>
+  /** Actions newest first (atMs, then id, descending). */
+  queryActions(q?: ActionQuery): Promise<ActionRecord[]>
+  /** Upserts (or, with data null, deletes) entries of one scope, fenced like appendActions. */
+  putControlState(scope: string, entries: readonly ControlStateEntry[], fencingToken: number): Promise<void>
+  getControlState(scope: string): Promise<ControlStateEntry[]>
+  /** Inserts or replaces a silence (by id). */
+  putSilence(s: StoredSilence): Promise<void>
+  /** false when there was no silence with that id */
+  deleteSilence(id: string): Promise<boolean>
+  /** Silences ending at or after `activeAtMs` (all when absent), newest first. */
+  listSilences(activeAtMs?: number): Promise<StoredSilence[]>
+  /** Inserts or replaces the acknowledgement of one firing. */
+  putAlertAck(a: StoredAlertAck): Promise<void>
+  /** Acknowledgements made at or after `sinceMs` (all when absent). */
+  listAlertAcks(sinceMs?: number): Promise<StoredAlertAck[]>
   /** Deletes rows older than each table's retention. */
   prune(nowMs: number, retention: RetentionMs): Promise<PruneResult>
   close(): Promise<void>

@@ -8,6 +8,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { AnomalySource } from '../../control/anomalies.js'
 import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
+import { timeParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface AnomalyRoutesOptions {
@@ -21,15 +22,6 @@ interface Query {
   service?: string
   env?: string
   state?: string
-}
-
-function timeParam(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined || v === '') return fallback
-  if (/^\d+$/.test(v)) return Number(v)
-  const t = Date.parse(v)
-  if (Number.isNaN(t))
-    throw VGL_ERR_CONTROL_QUERY(`${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`)
-  return t
 }
 
 /** The anomalies route, to pass in `createAdminServer({ plugins })`. */

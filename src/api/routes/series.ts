@@ -9,6 +9,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { parseDurationMs } from '../../cli/args.js'
 import type { SeriesSource } from '../../control/control-plane.js'
 import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
+import { timeParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface SeriesRoutesOptions {
@@ -19,15 +20,6 @@ export interface SeriesRoutesOptions {
 }
 
 const MAX_POINTS = 20_000
-
-function timeParam(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined || v === '') return fallback
-  if (/^\d+$/.test(v)) return Number(v)
-  const t = Date.parse(v)
-  if (Number.isNaN(t))
-    throw VGL_ERR_CONTROL_QUERY(`${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`)
-  return t
-}
 
 function stepParam(v: string | undefined, fallback: number): number {
   if (v === undefined || v === '') return fallback

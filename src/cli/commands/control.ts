@@ -10,7 +10,9 @@ import { anomalyRoutes } from '../../api/routes/anomalies.js' // live detect/for
 import { forecastRoutes } from '../../api/routes/forecasts.js' // live detect/forecast
 import { openBus } from '../../bus/index.js'
 import { loadConfig } from '../../config/index.js'
-import { startControlPlane } from '../../control/index.js'
+import { actionRoutes } from '../../api/routes/actions.js' // actions
+import { leaderRoutes } from '../../api/routes/leader.js' // actions
+import { startScaledControl } from '../../control/index.js'
 import { enableProcessMetrics } from '../../metrics.js'
 import { parseConfigFlag } from '../args.js'
 import type { Command } from '../command.js'
@@ -21,8 +23,12 @@ Runs the control plane for scaled-out deployments: consumes the rollups and span
 \`vigil gateway\` processes publish on the bus (bus.kind: nats), merges each series' window across
 gateways, stores it (store.kind: postgres) and serves GET /api/series and
 GET /api/series/:key/points on control.admin (default 127.0.0.1:8082).
-SIGTERM writes the pending windows, acks them and exits 0; after a crash the bus redelivers
-whatever was not yet written, and writes are idempotent, so nothing is lost or double counted.`
+Several may run against one store: one leads (a lease in NATS KV, control.leader) and does all
+the work; the others stand by, answer the store-backed routes and take over within
+control.leader.ttlMs of the leader dying. GET /api/control/leader says who leads.
+SIGTERM writes the pending windows, acks them, gives the lease back and exits 0; after a crash the
+bus redelivers whatever was not yet written, and writes are idempotent, so nothing is lost or
+double counted.`
 
 export const command: Command = {
   summary: 'run the control plane only (scaled-out mode)',
@@ -35,8 +41,10 @@ export const command: Command = {
     if (config.bus.kind === 'memory')
       logger.warn('bus.kind is memory: a separate `vigil control` receives nothing; use bus.kind: nats')
     const bus = await openBus(config.bus, { name: 'vigil-control' })
-    const cp = await startControlPlane(config, bus, {
+    const cp = await startScaledControl(config, bus, {
       onError: (err, what) => logger.error({ err, what }, 'control plane error'),
+      onLeadership: (leading, leader, reason) =>
+        logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
     })
     const sources: AdminSources = {
       ready: () => true,
@@ -54,15 +62,18 @@ export const command: Command = {
       token,
       sources,
       plugins: [
-        seriesRoutes({ source: cp.plane, windowMs: config.telemetry.windowMs }),
+        seriesRoutes({ source: cp.series, windowMs: config.telemetry.windowMs }),
         // live detect/forecast (routes absent when the section is disabled)
-        ...(cp.anomalies !== null ? [anomalyRoutes({ source: cp.anomalies })] : []),
-        ...(cp.forecasts !== null ? [forecastRoutes({ source: cp.forecasts })] : []),
+        ...(config.detect.enabled ? [anomalyRoutes({ source: cp.anomalies })] : []),
+        ...(config.forecast.enabled ? [forecastRoutes({ source: cp.forecasts })] : []),
+        actionRoutes({ source: cp.actions }), // actions
+        leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
       ],
       logger,
     })
+    cp.setAdminUrl(admin.url)
     logger.info(
-      { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind },
+      { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind, holder: cp.holder },
       'vigil control ready',
     )
     const stop = async (signal: string) => {

@@ -62,4 +62,38 @@ CREATE TABLE events (
 CREATE INDEX events_at ON events (at_ms);
 `,
   },
+  {
+    id: 2,
+    name: 'actions',
+    sql: `
+CREATE TABLE fence (
+  id INTEGER PRIMARY KEY CHECK (id = 1), token BIGINT NOT NULL
+);
+INSERT INTO fence (id, token) VALUES (1, 0);
+CREATE TABLE actions (
+  id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, kind TEXT NOT NULL, policy TEXT NOT NULL,
+  mode TEXT NOT NULL, target TEXT NOT NULL, before JSONB NOT NULL, after JSONB NOT NULL,
+  reason TEXT NOT NULL, evidence JSONB NOT NULL, result JSONB NOT NULL, fencing_token BIGINT NOT NULL
+);
+CREATE INDEX actions_at ON actions (at_ms);
+CREATE INDEX actions_policy ON actions (policy, at_ms);
+CREATE INDEX actions_target ON actions (target, at_ms);
+CREATE TABLE control_state (
+  scope TEXT NOT NULL, key TEXT NOT NULL, data JSONB NOT NULL, updated_ms BIGINT NOT NULL,
+  fencing_token BIGINT NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE TABLE silences (
+  id TEXT PRIMARY KEY, matchers JSONB NOT NULL, starts_ms BIGINT NOT NULL, ends_ms BIGINT NOT NULL,
+  created_by TEXT NOT NULL, comment TEXT NOT NULL, created_ms BIGINT NOT NULL
+);
+CREATE INDEX silences_ends ON silences (ends_ms);
+CREATE TABLE alert_acks (
+  fingerprint TEXT NOT NULL, starts_ms BIGINT NOT NULL, by_name TEXT NOT NULL, comment TEXT NOT NULL,
+  at_ms BIGINT NOT NULL,
+  PRIMARY KEY (fingerprint, starts_ms)
+);
+CREATE INDEX alert_acks_at ON alert_acks (at_ms);
+`,
+  },
 ]

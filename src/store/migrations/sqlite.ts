@@ -62,4 +62,38 @@ CREATE TABLE events (
 CREATE INDEX events_at ON events (at_ms);
 `,
   },
+  {
+    id: 2,
+    name: 'actions',
+    sql: `
+CREATE TABLE fence (
+  id INTEGER PRIMARY KEY CHECK (id = 1), token INTEGER NOT NULL
+);
+INSERT INTO fence (id, token) VALUES (1, 0);
+CREATE TABLE actions (
+  id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, kind TEXT NOT NULL, policy TEXT NOT NULL,
+  mode TEXT NOT NULL, target TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL,
+  reason TEXT NOT NULL, evidence TEXT NOT NULL, result TEXT NOT NULL, fencing_token INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX actions_at ON actions (at_ms);
+CREATE INDEX actions_policy ON actions (policy, at_ms);
+CREATE INDEX actions_target ON actions (target, at_ms);
+CREATE TABLE control_state (
+  scope TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, updated_ms INTEGER NOT NULL,
+  fencing_token INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+CREATE TABLE silences (
+  id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_ms INTEGER NOT NULL, ends_ms INTEGER NOT NULL,
+  created_by TEXT NOT NULL, comment TEXT NOT NULL, created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX silences_ends ON silences (ends_ms);
+CREATE TABLE alert_acks (
+  fingerprint TEXT NOT NULL, starts_ms INTEGER NOT NULL, by_name TEXT NOT NULL, comment TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  PRIMARY KEY (fingerprint, starts_ms)
+) WITHOUT ROWID;
+CREATE INDEX alert_acks_at ON alert_acks (at_ms);
+`,
+  },
 ]

@@ -1,0 +1,163 @@
+/**
+ * @module The scaled-out control plane (`vigil control`) with leader election. Several processes
+ * may run against one store; the one holding the lease (src/control/lease.ts) runs the whole
+ * control plane, the others stand by and answer the store-backed admin routes.
+ *
+ * Why everything runs on the leader, ingest included: the JetStream durable consumers are shared,
+ * so two consuming processes would each get part of a window's rollups (and part of the gateways'
+ * client windows). The store would still merge them exactly, but each process's detectors,
+ * forecasters, rules and policies would see partial windows, and each would raise its own
+ * anomalies and alerts: doubled results. With one consumer, each window is merged, judged and
+ * acted on once. Followers hold connections and take over within the lease ttl; the rollups a
+ * dead leader had received but not acked come back to the new leader after the bus's ack wait
+ * and land as late corrections, which detectors and rules skip.
+ *
+ * ```
+ *                  ┌ leader:   startControlPlane (bus consumers, store writes, detect, forecast,
+ * NatsLease ───────┤            alerts, policies; every action fenced by the token)
+ *                  └ follower: store reads for /api/series, /api/actions, alerts; 503 + leader URL
+ *                              for live state (anomalies, forecasts)
+ * ```
+ */
+import type { Bus } from '../bus/index.js'
+import { busSubjects } from '../bus/index.js'
+import type { Config } from '../config/index.js'
+import { VGL_ERR_CONTROL_DISABLED, VGL_ERR_CONTROL_NOT_LEADER } from '../errors.js'
+import { openStore, retentionOf, type Store } from '../store/index.js'
+import { ActionLog, type ActionSource } from './actions.js'
+import type { AnomalySource } from './anomalies.js'
+import { ControlPlane, type SeriesSource } from './control-plane.js'
+import type { ForecastSource } from './forecasts.js'
+import { describeLeader, soleLeadership, type LeaderInfo, type Leadership } from './leadership.js'
+import { leaderBucketOf, processHolder, startControlPlane, type RunningControlPlane } from './start.js'
+
+export interface ScaledControl {
+  /** this process in the lease */
+  readonly holder: string
+  readonly leadership: Leadership
+  /** the running control plane while this process leads, else null */
+  current(): RunningControlPlane | null
+  /** series list and points from the store (any process) */
+  readonly series: SeriesSource
+  /** the action log from the store (any process) */
+  readonly actions: ActionSource
+  /** live anomalies and forecasts: the leader's (a follower answers VGL_ERR_CONTROL_NOT_LEADER) */
+  readonly anomalies: AnomalySource
+  readonly forecasts: ForecastSource
+  readonly store: Store
+  /** published with the lease so followers can name the leader's admin API */
+  setAdminUrl(url: string): void
+  /** stops acting, gives the lease back, closes the store (the bus belongs to the caller) */
+  stop(): Promise<void>
+}
+
+export interface ScaledControlOptions {
+  onError?: (err: Error, what: string) => void
+  /** this process started or stopped leading */
+  onLeadership?: (leading: boolean, info: LeaderInfo | null, reason: string) => void
+}
+
+/** Opens the store, campaigns for the lease (NATS bus) or leads alone (memory bus), and runs the control plane while leading. */
+export async function startScaledControl(
+  config: Config,
+  bus: Bus,
+  opts: ScaledControlOptions = {},
+): Promise<ScaledControl> {
+  const store = await openStore(config.store)
+  let running: RunningControlPlane | null = null
+  let stopLease: () => Promise<void> = async () => {}
+  let setAdminUrl: (url: string) => void = () => {}
+  let leadership: Leadership
+  let holder = processHolder()
+
+  const lead = async () => {
+    running = await startControlPlane(config, bus, { store, leadership, onError: opts.onError })
+  }
+  const standDown = async () => {
+    const r = running
+    running = null
+    await r?.stop()
+  }
+
+  try {
+    if (config.bus.kind === 'nats') {
+      const { NatsLease } = await import('./lease.js')
+      const lease = await NatsLease.connect({
+        servers: config.bus.servers,
+        bucket: leaderBucketOf(config),
+        ttlMs: config.control.leader.ttlMs,
+        renewEveryMs: config.control.leader.renewEveryMs,
+        fence: () => store.advanceFence(),
+        onElected: async () => {
+          await lead()
+          opts.onLeadership?.(true, lease.leadership.leader(), 'elected')
+        },
+        onDeposed: async (reason) => {
+          await standDown()
+          opts.onLeadership?.(false, lease.leadership.leader(), reason)
+        },
+        onError: opts.onError,
+      })
+      leadership = lease.leadership
+      holder = lease.holder
+      setAdminUrl = (url) => lease.setAdminUrl(url)
+      stopLease = () => lease.stop()
+      lease.start()
+    } else {
+      // one control plane on an in-process bus: nobody to elect
+      leadership = await soleLeadership(store, holder)
+      await lead()
+      opts.onLeadership?.(true, leadership.leader(), 'sole control plane')
+    }
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+
+  const reads = new ControlPlane({
+    store,
+    bus,
+    subjects: busSubjects(config.bus),
+    retention: retentionOf(config.store),
+  })
+  const log = new ActionLog({ store, leadership })
+  const leader = (): RunningControlPlane => {
+    const r = running
+    if (r === null || !leadership.leading)
+      throw VGL_ERR_CONTROL_NOT_LEADER(describeLeader(leadership.leader()))
+    return r
+  }
+  let stopping: Promise<void> | null = null
+  return {
+    holder,
+    leadership,
+    store,
+    current: () => running,
+    series: {
+      listSeries: () => (running?.plane ?? reads).listSeries(),
+      points: (key, fromMs, toMs, stepMs) => (running?.plane ?? reads).points(key, fromMs, toMs, stepMs),
+    },
+    actions: log,
+    anomalies: {
+      anomalies: async (q) => {
+        const a = leader().anomalies
+        if (a === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
+        return a.anomalies(q)
+      },
+    },
+    forecasts: {
+      forecast: async (key, horizon) => {
+        const f = leader().forecasts
+        if (f === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
+        return f.forecast(key, horizon)
+      },
+    },
+    setAdminUrl: (url) => setAdminUrl(url),
+    stop: () =>
+      (stopping ??= (async () => {
+        await stopLease()
+        await standDown()
+        await store.close()
+      })()),
+  }
+}
