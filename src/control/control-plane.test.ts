@@ -14,15 +14,16 @@ const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
 const orders = { service: 'orders', route: '/api/orders', env: 'prod' }
 const subjects = { rollups: 'test.rollups', spans: 'test.spans' }
 
-function fakeMsg(): BusMessage & { acked: number; naked: number } {
+function fakeMsg(): BusMessage & { acked: number; naked: number; delays: number[] } {
   const m = {
     subject: subjects.rollups,
     data: new Uint8Array(),
     deliveryCount: 1,
     acked: 0,
     naked: 0,
+    delays: [] as number[],
     ack: () => void m.acked++,
-    nak: () => void m.naked++,
+    nak: (delayMs?: number) => void (m.naked++, m.delays.push(delayMs ?? 0)),
   }
   return m
 }
@@ -94,7 +95,7 @@ describe('ControlPlane', () => {
     expect(cp.recent(orders).map((p) => p.count)).toEqual([3])
   })
 
-  it('naks when the write fails, so the bus redelivers and nothing is lost', async () => {
+  it('naks when the write fails, redelivering later the longer it fails, so the bus redelivers and nothing is lost', async () => {
     const real = store.writeWindow.bind(store)
     let fail = true
     store.writeWindow = async (rs) => {
@@ -102,6 +103,7 @@ describe('ControlPlane', () => {
       return real(rs)
     }
     const errors: string[] = []
+    let now = T0 + W + GRACE
     const cp2 = new ControlPlane({
       store,
       bus,
@@ -109,17 +111,31 @@ describe('ControlPlane', () => {
       graceMs: GRACE,
       retention: DEFAULT_RETENTION_MS,
       onError: (e) => errors.push(e.message),
+      now: () => now,
     })
+    const closed: WindowClosedContext[] = []
+    cp2.onWindowClosed((s, _p, ctx) => s.route === orders.route && closed.push(ctx))
     const m = fakeMsg()
     cp2.ingest(rollupOf('gw-a', orders, T0, [1]), m)
     await cp2.tick(T0 + W + GRACE)
     expect([m.acked, m.naked]).toEqual([0, 1])
     expect(errors).toContain('disk full')
+    // the store stays down: a redelivery waits as long as the outage has lasted, 1 s to 30 s
+    for (const after of [1_000, 3_000, 7_000, 20_000, 45_000]) {
+      now = T0 + W + GRACE + after
+      cp2.ingest(rollupOf('gw-a', orders, T0, [1]), m)
+      await cp2.tick(now)
+    }
+    expect(m.delays).toEqual([1_000, 1_000, 3_000, 7_000, 20_000, 30_000])
+    expect(m.acked).toBe(0)
     fail = false
+    now += 30_000
     cp2.ingest(rollupOf('gw-a', orders, T0, [1]), m)
-    await cp2.tick(T0 + W + GRACE + 1_000)
+    await cp2.tick(now)
     expect(m.acked).toBe(1)
     expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(1)
+    // the window was never written before: the detectors see it as a window, not a correction
+    expect(closed).toEqual([{ correction: false }])
     await cp2.stop({ flush: false })
   })
 

@@ -92,6 +92,8 @@ export class ControlPlane implements SeriesSource {
   #lastDownsample = 0
   #lastPrune = 0
   #stopped = false
+  /** when the store started failing (null while it works): the redelivery delay grows with it */
+  #failingSinceMs: number | null = null
   /** counters for tests and /metrics */
   readonly stats = {
     rollups: 0,
@@ -219,8 +221,9 @@ export class ControlPlane implements SeriesSource {
       .sort((a, b) => a[0] - b[0])
     for (const [start, w] of due) {
       this.#pending.delete(start)
-      await this.#write([...w.values()], false)
-      this.#written.add(start)
+      // a window whose write failed is not written: its redelivered rollups come back as the
+      // window itself (seen by the detectors), not as a correction of it
+      if (await this.#write([...w.values()], false)) this.#written.add(start)
     }
     if (this.#late.size > 0) {
       const late = [...this.#late.values()]
@@ -248,21 +251,35 @@ export class ControlPlane implements SeriesSource {
     for (const start of this.#written) if (start < nowMs - 3_600_000) this.#written.delete(start)
   }
 
-  async #write(items: Pending[], correction: boolean): Promise<void> {
+  /**
+   * While the store fails, nothing is acked: the bus keeps the messages and redelivers them after
+   * as long as the store has been failing (at least 1 s, at most 30 s), so a long outage costs few
+   * retries and the messages held stay bounded by `maxInFlight`; the first write after the store
+   * is back rewrites each (series, window) exactly.
+   */
+  #retryDelayMs(): number {
+    const now = this.#o.now()
+    this.#failingSinceMs ??= now
+    return Math.min(Math.max(now - this.#failingSinceMs, 1_000), 30_000)
+  }
+
+  async #write(items: Pending[], correction: boolean): Promise<boolean> {
     let points: StoredPoint[]
     try {
       points = await this.#o.store.writeWindow(items.map((p) => p.rollup))
     } catch (err) {
       this.stats.writeErrors++
       this.#o.onError?.(err as VigilError, 'writeWindow')
-      // nak: the bus redelivers and the next attempt rewrites the whole (series, window) exactly
-      for (const p of items) for (const m of p.msgs) m.nak(1_000)
-      return
+      const delay = this.#retryDelayMs()
+      for (const p of items) for (const m of p.msgs) m.nak(delay)
+      return false
     }
+    this.#failingSinceMs = null
     for (const p of items) for (const m of p.msgs) m.ack()
     if (correction) this.stats.corrections += items.length
     else this.stats.windowsWritten++
     for (const sp of points) this.#remember(sp, correction)
+    return true
   }
 
   #remember(sp: StoredPoint, correction: boolean): void {
@@ -300,12 +317,14 @@ export class ControlPlane implements SeriesSource {
     this.#spanMsgs = []
     try {
       await this.#o.store.writeSpans(spans)
+      this.#failingSinceMs = null
       this.stats.spans += spans.length
       for (const m of msgs) m.ack()
     } catch (err) {
       this.stats.writeErrors++
       this.#o.onError?.(err as Error, 'writeSpans')
-      for (const m of msgs) m.nak(1_000)
+      const delay = this.#retryDelayMs()
+      for (const m of msgs) m.nak(delay)
     }
   }
 

@@ -151,6 +151,10 @@ export class PostgresStore implements Store {
       connectionString: opts.url,
       max: opts.maxConnections ?? 4,
       options: `-c search_path=${schema}`,
+      // a database that stops answering (a network partition drops packets instead of refusing)
+      // fails the write after this long, so the control plane retries instead of hanging
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
     })
     // An idle client losing its connection must not crash the process; the next query reconnects.
     pool.on('error', () => {})
@@ -211,16 +215,23 @@ export class PostgresStore implements Store {
   async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw VGL_ERR_STORE_CLOSED('postgres')
     const c = await this.#pool.connect()
+    // A checked-out client whose connection breaks (the database restarts, the network drops)
+    // emits 'error' besides failing its query; unheard, that event would end the process. The
+    // broken client is destroyed, not returned to the pool.
+    let broken: Error | undefined
+    const onError = (err: Error) => void (broken ??= err)
+    c.on('error', onError)
     try {
       await c.query('BEGIN')
       const out = await fn(c)
       await c.query('COMMIT')
       return out
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => {})
+      if (broken === undefined) await c.query('ROLLBACK').catch(() => {})
       throw err
     } finally {
-      c.release()
+      c.off('error', onError)
+      c.release(broken)
     }
   }
 
