@@ -287,3 +287,13 @@ export const VGL_ERR_FORECAST_TOO_SHORT = defineError(
 export const VGL_ERR_FORECAST_IRREGULAR = defineError('VGL_ERR_FORECAST_IRREGULAR', '%s', 400)
 export const VGL_ERR_FORECAST_OPTION = defineError('VGL_ERR_FORECAST_OPTION', '%s', 400)
 export const VGL_ERR_FORECAST_MODEL = defineError('VGL_ERR_FORECAST_MODEL', 'model %s failed: %s', 500)
+
+// ---- journeys --------------------------------------------------------------------------
+export const VGL_ERR_JOURNEYS_QUERY = defineError('VGL_ERR_JOURNEYS_QUERY', '%s', 400)
+export const VGL_ERR_JOURNEYS_WHATIF = defineError('VGL_ERR_JOURNEYS_WHATIF', '%s', 400)
+export const VGL_ERR_JOURNEYS_TRACE_NOT_FOUND = defineError(
+  'VGL_ERR_JOURNEYS_TRACE_NOT_FOUND',
+  'no stored trace %s',
+  404,
+)
+export const VGL_ERR_JOURNEYS_NO_DATA = defineError('VGL_ERR_JOURNEYS_NO_DATA', '%s', 404)

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest'
+import { analyzeTrace, mergeRouteWindows, newRouteWindow, type RouteWindowStats } from './journey-stats.js'
+import { createRng } from './rng.js'
+import { rankRootCause } from './rootcause.js'
+import { fiveServiceTopology, syntheticTrace } from './synthetic.js'
+import { buildTree } from './trace.js'
+
+const W = 10_000
+
+/** `windows` windows of traces; from window `faultFrom` on, the faults apply. */
+function windows(
+  count: number,
+  faultFrom: number,
+  faults: Parameters<typeof fiveServiceTopology>[0],
+  perWindow = 250,
+): RouteWindowStats[] {
+  const rng = createRng(11)
+  const healthy = fiveServiceTopology()
+  const faulty = fiveServiceTopology(faults)
+  const out: RouteWindowStats[] = []
+  for (let w = 0; w < count; w++) {
+    const rw = newRouteWindow('shop', w * W, W)
+    const topo = w >= faultFrom ? faulty : healthy
+    for (let i = 0; i < perWindow; i++) {
+      const t = syntheticTrace(
+        topo.shop,
+        { route: 'shop', gatewayEnv: 'edge', startMs: w * W + i, withGatewaySpan: (f) => f },
+        rng,
+      )
+      analyzeTrace(
+        buildTree(t.spans, (s) => s.service === 'shop'),
+        rw,
+        { envOf: () => 'onprem' },
+      )
+    }
+    out.push(rw)
+  }
+  return out
+}
+
+function rank(ws: RouteWindowStats[], analysed: number) {
+  const cur = ws.slice(ws.length - analysed)
+  const base = ws.slice(0, ws.length - analysed)
+  return rankRootCause({
+    route: 'shop',
+    current: mergeRouteWindows('shop', cur, cur[0].windowStartMs, cur[cur.length - 1].windowStartMs + W),
+    baseline: mergeRouteWindows('shop', base, base[0].windowStartMs, base[base.length - 1].windowStartMs + W),
+    windows: ws.slice(Math.max(0, ws.length - analysed - 2)),
+  })
+}
+
+describe('rankRootCause', () => {
+  it('puts the service with an injected 20 % error ratio first, within one window of the fault', () => {
+    const r = rank(windows(7, 6, { reviews: { errorRatio: 0.2 } }), 1)
+    expect(r.symptom).toBe('errors')
+    expect(r.services[0].service).toBe('reviews')
+    expect(r.services[0].env).toBe('gcp')
+    expect(r.services[0].score).toBeGreaterThan(0.6)
+    expect(r.services[0].evidence.errorOrigin).toBeGreaterThan(0.8)
+    expect(r.edges[0].to).toBe('reviews|gcp')
+    expect(r.edges[0].from).toBe('shop|onprem')
+    const total = r.services.reduce((a, c) => a + c.score, 0)
+    expect(total).toBeCloseTo(1, 6)
+  })
+
+  it('puts the service with a latency fault first (critical path growth)', () => {
+    const r = rank(windows(8, 6, { inventory: { factor: 3 } }), 2)
+    expect(r.symptom).toBe('latency')
+    expect(r.services[0].service).toBe('inventory')
+    expect(r.services[0].evidence.criticalPathGrowth).toBeGreaterThan(0.6)
+    expect(r.edges[0].to).toBe('inventory|onprem')
+  })
+
+  it('uses a live anomaly of a service as first-anomaly evidence', () => {
+    const ws = windows(7, 6, { auth: { errorRatio: 0.1 } })
+    const cur = ws[6]
+    const r = rankRootCause({
+      route: 'shop',
+      current: cur,
+      baseline: mergeRouteWindows('shop', ws.slice(0, 6), 0, 6 * W),
+      windows: ws.slice(4),
+      anomalies: [{ service: 'auth', env: null, openedAtMs: 6 * W - 1000, metric: 'errors' }],
+    })
+    expect(r.services[0].service).toBe('auth')
+    expect(r.services[0].detail.anomalyStartMs).toBe(6 * W - 1000)
+  })
+
+  it('answers with empty rankings when nothing moved', () => {
+    const r = rank(windows(4, 99, {}), 1)
+    expect(r.services.every((c) => Number.isFinite(c.score))).toBe(true)
+  })
+})

@@ -1,0 +1,65 @@
+/**
+ * @module The span shape the journeys library reads: the fields of a stored span (the gateway's
+ * own, or one received over OTLP), declared here so the library stays pure (it imports nothing
+ * from telemetry/ or store/; their `SpanRecord` is structurally the same).
+ */
+
+export interface JourneySpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId: string | null
+  readonly service: string
+  readonly env: string
+  /** the gateway route for the gateway's spans, '' for the spans of other services */
+  readonly route: string
+  readonly name: string
+  /** OTLP SpanKind: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer */
+  readonly kind: number
+  readonly startTimeMs: number
+  readonly durationMs: number
+  /** OTLP status: 0 unset, 1 ok, 2 error */
+  readonly statusCode: number
+  readonly httpStatus: number | null
+  readonly requestId: string | null
+  readonly source: 'gateway' | 'otlp'
+  readonly attributes: Readonly<Record<string, string | number | boolean>>
+}
+
+/** The service name of the gateway's node in the service graph (its env is the gateway's). */
+export const GATEWAY_SERVICE = 'vigil'
+
+export const SPAN_KIND_SERVER = 2
+export const SPAN_KIND_CLIENT = 3
+
+/**
+ * The graph node a span belongs to: the gateway's spans are the gateway's own work (their
+ * `service` field names the upstream they called), every other span is its service's.
+ */
+export function spanService(s: Pick<JourneySpan, 'source' | 'service'>): string {
+  return s.source === 'gateway' ? GATEWAY_SERVICE : s.service
+}
+
+/** A span failed: error status, or a 5xx answer. */
+export function isErrorSpan(s: Pick<JourneySpan, 'statusCode' | 'httpStatus'>): boolean {
+  return s.statusCode === 2 || (s.httpStatus !== null && s.httpStatus >= 500)
+}
+
+const esc = (part: string) => (/[|%]/.test(part) ? part.replace(/%/g, '%25').replace(/\|/g, '%7C') : part)
+const unesc = (part: string) => part.replace(/%7C/gi, '|').replace(/%25/g, '%')
+
+/**
+ * `service|env`: the id of a node of the service graph (and of a service in every answer); a `|`
+ * or `%` inside a part is written `%7C` / `%25`, as in series keys.
+ * @example nodeId('orders', 'aws') // 'orders|aws'
+ */
+export function nodeId(service: string, env: string): string {
+  return `${esc(service)}|${esc(env)}`
+}
+
+/** The other half of {@link nodeId}; an id without `|` is a service with an empty env. */
+export function parseNodeId(id: string): { service: string; env: string } {
+  const i = id.indexOf('|')
+  return i < 0
+    ? { service: unesc(id), env: '' }
+    : { service: unesc(id.slice(0, i)), env: unesc(id.slice(i + 1)) }
+}
