@@ -45,12 +45,17 @@ export function isMutating(method: string): boolean {
 
 /**
  * Returns a check to call in a handler: throws VGL_ERR_API_UNAUTHORIZED (401) or
- * VGL_ERR_API_NO_TOKEN (403) for a mutating request without the right token.
+ * VGL_ERR_API_NO_TOKEN (403) for a mutating request without the right token; with
+ * `{ reads: true }`, for every request (the dashboard's session and live feed).
  */
-export function createAuthorizer(token: string | null | undefined): (req: FastifyRequest) => void {
+export function createAuthorizer(
+  token: string | null | undefined,
+  opts: { reads?: boolean } = {},
+): (req: FastifyRequest) => void {
   const expected = token === undefined || token === null || token === '' ? null : token
+  const all = opts.reads === true
   return function authorize(req: FastifyRequest): void {
-    if (!isMutating(req.method)) return
+    if (!all && !isMutating(req.method)) return
     const path = req.url.split('?')[0]
     if (expected === null) throw VGL_ERR_API_NO_TOKEN(req.method, path)
     if (!tokenMatches(expected, req.headers.authorization)) throw VGL_ERR_API_UNAUTHORIZED(req.method, path)

@@ -12,7 +12,7 @@ import { createGateway, type Gateway } from '../gateway/index.js'
 import type { Admission } from '../limits/admission.js'
 import { ClientWindowPublisher, createAdmission } from '../limits/index.js' // limits
 import { limitsRoutes } from '../api/routes/limits.js' // limits
-import { JsonlAuditLog } from '../audit.js' // limits
+import { JsonlAuditLog, type AuditLog } from '../audit.js' // limits
 import { enableProcessMetrics } from '../metrics.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
 import { busSubjects, openBus, type Bus } from '../bus/index.js' // telemetry
@@ -23,6 +23,13 @@ import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/foreca
 import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forecast
 import { MemoryBus } from '../bus/index.js' // control
 import { actionRoutes } from '../api/routes/actions.js' // actions
+import { ActivityLog, anomalyActivity, auditActivity } from '../api/activity.js' // dashboard
+import { LiveHub } from '../api/live.js' // dashboard
+import { liveSections } from '../api/live-sections.js' // dashboard
+import { dashboardRoutes } from '../api/routes/dashboard.js' // dashboard
+import { scoreRoutes } from '../api/routes/scores.js' // dashboard
+import { uiAssetsRoutes } from '../api/ui-assets.js' // dashboard
+import { VERSION } from '../version.js' // dashboard
 
 export interface StartOptions {
   configFile: string
@@ -38,6 +45,8 @@ export interface Vigil {
   gatewayUrl: string
   adminUrl: string
   gateway: Gateway
+  /** what the system did lately (anomalies, limit changes, actions): the dashboard's feed and the demo's lines */
+  activity: ActivityLog
   /** re-reads the config file and swaps the route table; the old one keeps serving on failure */
   reload(): Promise<ReloadResult>
   /** stops accepting, drains in-flight requests up to `gateway.shutdownGraceMs`, closes everything */
@@ -58,13 +67,14 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   // ---- config ----------------------------------------------------------------------------
   let config: Config = loadConfig(opts.configFile, env)
   enableProcessMetrics()
+  const activity = new ActivityLog() // dashboard
 
   // ---- limits: pass an Admission to the gateway (src/limits) ---------------------------------
   // The limiter when limits.enabled; its admin routes go to the admin API; stop() closes it.
   const limiter = config.limits.enabled
     ? await createAdmission(config, {
         logger,
-        audit: new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')),
+        audit: teeAudit(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
       })
     : null
   const admission: Admission | undefined = limiter ?? undefined
@@ -195,7 +205,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       bus,
       onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
       // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)
-      onAnomaly: (a, t) =>
+      onAnomaly: (a, t) => {
+        activity.push(anomalyActivity(a, t)) // dashboard
         logger.warn(
           {
             anomaly: a.id,
@@ -207,7 +218,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
             high: a.high,
           },
           `anomaly ${t}`,
-        ),
+        )
+      },
     }).catch((err: unknown) => (logger.error({ err }, 'control plane not started'), null))
   }
   const controlPlugins =
@@ -217,6 +229,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           anomalyRoutes({ source: control }), // live detect/forecast
           forecastRoutes({ source: control }), // live detect/forecast
           actionRoutes({ source: control }), // actions
+          scoreRoutes({ source: control }), // dashboard
         ]
       : []
 
@@ -230,6 +243,24 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const token = resolveAdminToken(config.admin.token, env) ?? ''
   if (token === '')
     logger.warn('no admin token (admin.token or VIGIL_ADMIN_TOKEN): mutating admin calls are refused')
+  // ---- dashboard: the live feed and the page (src/api/live.ts, src/ui) ------------------------
+  const hub = new LiveHub({
+    sections: liveSections({
+      services: () => gateway.services(),
+      ...(control !== null ? { series: control, anomalies: control } : {}),
+      ...(limiter !== null ? { limiter } : {}),
+      activity,
+    }),
+    onError: (err, section) => logger.debug({ err, section }, 'live feed section unavailable'),
+  })
+  const dashboardPlugins = [
+    uiAssetsRoutes(),
+    dashboardRoutes({
+      hub,
+      token,
+      info: { mode: opts.mode, env: config.env, windowMs: tcfg.windowMs, gatewayUrl, version: VERSION },
+    }),
+  ]
   let adminUrl: string
   try {
     const admin = await createAdminServer({
@@ -238,7 +269,11 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       token,
       env,
       sources,
-      plugins: [...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), ...controlPlugins], // limits, control
+      plugins: [
+        ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), // limits
+        ...controlPlugins, // control
+        ...dashboardPlugins, // dashboard
+      ],
       logger,
     })
     adminUrl = admin.url
@@ -252,5 +287,15 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   // ---- control plane (embedded mode): start the worker here (src/control) -------------------
 
   logger.info({ gatewayUrl, adminUrl, mode: opts.mode }, 'vigil ready')
-  return { gatewayUrl, adminUrl, gateway, reload, stop }
+  return { gatewayUrl, adminUrl, gateway, activity, reload, stop }
+}
+
+// dashboard: every audited change also goes to the activity feed
+function teeAudit(log: AuditLog, activity: ActivityLog): AuditLog {
+  return {
+    record(e) {
+      log.record(e)
+      activity.push(auditActivity(e))
+    },
+  }
 }

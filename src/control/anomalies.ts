@@ -28,6 +28,7 @@ import type { EventQuery, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import type { WindowClosedContext } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
+import { ScoreRing, type ScoreHistory, type ScoreQuery, type ScoreSource } from './scores.js'
 import { formatSeriesKey, seriesLevel } from './series-key.js'
 
 export const ANOMALY_OPENED = 'anomaly.opened'
@@ -99,6 +100,8 @@ export interface LiveAnomaliesOptions {
   seed?: number
   /** resolved anomalies kept in memory for queries without a store; default 1,000 */
   keepResolved?: number
+  /** windows of scores and bands kept per series for the dashboard (84 bytes each); default 360, 0: none */
+  scoreHistory?: number
   onError?: (err: Error, what: string) => void
 }
 
@@ -141,11 +144,12 @@ const MAX_QUERY_EVENTS = 10_000
  * roll-ups (src/store/merge.ts), so when an aggregate point arrives its children of the same
  * window are already here for attribution.
  */
-export class LiveAnomalies extends EventEmitter {
+export class LiveAnomalies extends EventEmitter implements ScoreSource {
   readonly #o: Required<Omit<LiveAnomaliesOptions, 'store' | 'onError'>> &
     Pick<LiveAnomaliesOptions, 'store' | 'onError'>
   /** insertion order = recency (re-inserted on each point), so the first key is the LRU */
   readonly #banks = new Map<string, SeriesEnsemble>()
+  readonly #scores = new Map<string, ScoreRing>()
   readonly #open = new Map<string, AnomalyRecord>()
   readonly #resolved: AnomalyRecord[] = []
   readonly #children = new Map<string, Children>()
@@ -165,6 +169,7 @@ export class LiveAnomalies extends EventEmitter {
       clearAfter: 10,
       seed: 42,
       keepResolved: 1_000,
+      scoreHistory: 360,
       ...opts,
     }
   }
@@ -187,8 +192,39 @@ export class LiveAnomalies extends EventEmitter {
     const kids = this.#children.get(key)
     const children = level !== 'route' && kids?.startMs === point.startMs ? kids.points : undefined
     const step = this.#bank(key).step(metrics, children)
+    this.#recordScores(key, point, step.score, step.metrics)
     for (const s of step.signals) this.#transition(key, series, level, point, s)
     if (this.#pending.length > 0) this.#flushSoon()
+  }
+
+  #recordScores(
+    key: string,
+    point: SeriesPoint,
+    score: number,
+    j: Readonly<Record<string, { score: number; expected: number; low: number; high: number }>>,
+  ): void {
+    const cap = this.#o.scoreHistory
+    if (cap <= 0) return
+    let ring = this.#scores.get(key)
+    if (ring === undefined) this.#scores.set(key, (ring = new ScoreRing(cap)))
+    const n = point.count
+    const e = j.errors
+    ring.push(point.startMs, score, {
+      rate: j.rate,
+      p50: j.p50,
+      p95: j.p95,
+      p99: j.p99,
+      // the binomial tail judges counts; the dashboard draws ratios
+      errorRatio:
+        e !== undefined && n > 0
+          ? { score: e.score, expected: e.expected / n, low: e.low / n, high: e.high / n }
+          : undefined,
+    })
+  }
+
+  /** Scores and bands of one series' recent windows (null: no detector state for it). */
+  async scores(q: ScoreQuery): Promise<ScoreHistory | null> {
+    return this.#scores.get(q.key)?.read(q.key, q.fromMs, q.toMs) ?? null
   }
 
   /**
@@ -274,6 +310,7 @@ export class LiveAnomalies extends EventEmitter {
     if (this.#banks.size >= this.#o.maxSeries) {
       const lru = this.#banks.keys().next().value as string
       this.#banks.delete(lru)
+      this.#scores.delete(lru)
       this.stats.evicted++
       // its open anomalies can never clear now: resolve them rather than leave them open forever
       for (const [id, r] of this.#open) if (r.key === lru) this.#resolve(id, r, r.openedAtMs)

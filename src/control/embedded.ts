@@ -15,6 +15,7 @@ import type { SeriesPoint } from './points.js'
 import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
 import type { ActionPage, ActionPageQuery, ActionSource } from './actions.js' // actions
+import type { ScoreHistory, ScoreQuery, ScoreSource } from './scores.js' // dashboard
 
 type RpcCall =
   | { op: 'listSeries' }
@@ -22,6 +23,7 @@ type RpcCall =
   | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
   | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
   | { op: 'actions'; query: ActionPageQuery } // actions
+  | { op: 'scores'; query: ScoreQuery } // dashboard
   | { op: 'stop' }
 
 export type RpcRequest = RpcCall & { id: number }
@@ -39,7 +41,8 @@ export type RpcResponse =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
 
-export interface EmbeddedControl extends SeriesSource, AnomalySource, ForecastSource, ActionSource {
+export interface EmbeddedControl
+  extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource {
   /** graceful: the worker writes its pending windows, closes the store and exits */
   stop(): Promise<void>
 }
@@ -128,6 +131,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
     forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast
     actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
+    scores: (query) => call<ScoreHistory | null>({ op: 'scores', query }), // dashboard
     stop: () =>
       (stopping ??= (async () => {
         // The recorder's last rollups travel on the bus port, the stop request on another;

@@ -33,3 +33,5 @@ export type {
 export { FencedLeadership, describeLeader, soleLeadership } from './leadership.js'
 export type { LeaderInfo, Leadership } from './leadership.js'
 export { actionsFileOf, leaderBucketOf } from './start.js'
+export { SCORED_METRICS, ScoreRing } from './scores.js'
+export type { ScoreHistory, ScoreQuery, ScoreSource, ScoredMetric } from './scores.js'

@@ -41,6 +41,8 @@ rpcPort.on('message', (req: RpcRequest) => {
         return cp.forecasts.forecast(req.key, req.horizon)
       case 'actions':
         return cp.actions.actions(req.query)
+      case 'scores': // dashboard
+        return cp.anomalies === null ? null : cp.anomalies.scores(req.query)
       case 'stop':
         await cp.stop()
         await bus.close()

@@ -36,6 +36,7 @@ export {
   SeriesEnsemble,
   type AnomalySignal,
   type ChildContribution,
+  type MetricJudgement,
   type MetricPoint,
   type SeriesEnsembleOptions,
   type SeriesStep,

@@ -43,6 +43,19 @@ export interface SeriesStep {
   /** the highest metric score this window */
   readonly score: number
   readonly signals: AnomalySignal[]
+  /**
+   * each judged metric's score and the band it was judged against (rate, p50, p95, p99,
+   * limitedRatio; `errors` in counts); what the dashboard draws around the observed values
+   */
+  readonly metrics: Readonly<Record<string, MetricJudgement>>
+}
+
+/** One metric's score in one window and its expected band. */
+export interface MetricJudgement {
+  readonly score: number
+  readonly expected: number
+  readonly low: number
+  readonly high: number
 }
 
 export interface SeriesEnsembleOptions {
@@ -113,6 +126,7 @@ export class SeriesEnsemble {
   /** Scores one window, learns it, and returns the signals it raised or cleared. */
   step(point: MetricPoint, children?: Readonly<Record<string, MetricPoint>>): SeriesStep {
     const signals: AnomalySignal[] = []
+    const metrics: Record<string, MetricJudgement> = {}
     let top = 0
     const z: number[] = []
     // latency is judged at the expected load ({@link Ensemble.observeLoad})
@@ -127,6 +141,7 @@ export class SeriesEnsemble {
       if (LATENCY.has(m)) e.observeLoad(loadDev)
       const score = e.score(x)
       const ex = e.explain(x, score)
+      metrics[m] = { score, expected: ex.expected, low: ex.low, high: ex.high }
       // excess load: how far the rate is above its normal band (0 inside it), so the rate model's
       // own misfit and noise inside the band do not blur the latency–load slope
       if (m === 'rate' && x > 0 && ex.high > 0) loadDev = Math.max(0, Math.log(x / ex.high))
@@ -145,6 +160,7 @@ export class SeriesEnsemble {
       const ramp = Math.min(1, this.#errorsCal.seen / (2 * this.#errorsCal.o.minHistory))
       const score = Math.min(1, (c / Math.LN10 / 10) * ramp)
       const ex = this.#errors.expected()
+      metrics.errors = { score, expected: ex.value, low: ex.low, high: ex.high }
       this.#errorsCal.learn(raw)
       this.#errors.update(point.errors)
       top = Math.max(top, score)
@@ -187,7 +203,7 @@ export class SeriesEnsemble {
         children: [],
       })
     if (children !== undefined) this.#learnChildren(children)
-    return { score: Math.max(top, scoreJ), signals }
+    return { score: Math.max(top, scoreJ), signals, metrics }
   }
 
   // the bank calls score/update (not process), so it keeps one alarm per metric itself

@@ -50,6 +50,8 @@ describe('vigil demo through the built CLI', () => {
         '20',
         '--status-every',
         '1s',
+        '--first-incident',
+        '2s',
         '--incident-every',
         '4s',
         '--incident-for',
@@ -70,7 +72,8 @@ describe('vigil demo through the built CLI', () => {
     expect(Number(served![1])).toBeGreaterThan(10)
     expect(served![2]).toMatch(/200: \d+/)
     expect(r.stdout).toMatch(/\] +[\d.]+ req\/s .* \| orders \w+ · users \w+ · payments \w+/)
-    expect(r.stdout).toMatch(/incident {3}payments: latency for 1s/)
+    expect(r.stdout).toMatch(/incident {3}orders: errors for 1s/)
+    expect(r.stdout).toMatch(/dashboard {2}http:\/\/127\.0\.0\.1:\d+\/#token=\w+/)
     expect(r.stdout).toMatch(/vigil demo: stopping/)
   }, 120_000)
 })

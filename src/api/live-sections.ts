@@ -1,0 +1,148 @@
+/**
+ * @module The sections of the dashboard's live feed, read from whatever this process runs: the
+ * gateway (services, limiter) and the control plane (series, anomalies). Each section is compact
+ * on purpose: with 1,000 series a tick's delta is one small line per series that closed a window.
+ */
+import type { AnomalySource } from '../control/anomalies.js'
+import type { SeriesSource, SeriesSummary } from '../control/control-plane.js'
+import type { ServiceView } from '../gateway/views.js'
+import type { Limiter } from '../limits/index.js'
+import { registry } from '../metrics.js'
+import type { ActivityLog } from './activity.js'
+import { keyed, type LiveSection } from './live.js'
+
+/** The newest closed window of one series, as the live feed sends it. */
+export interface LiveSeries {
+  key: string
+  level: 'route' | 'service' | 'global'
+  service: string
+  route: string
+  env: string
+  /** window start (epoch ms) and length */
+  t: number
+  d: number
+  /** requests, request rate (req/s), 5xx ratio, 429 ratio, latency quantiles (ms; null: no requests) */
+  n: number
+  rate: number
+  err: number
+  lim: number
+  p50: number | null
+  p95: number | null
+  p99: number | null
+}
+
+export function liveSeries(s: SeriesSummary): LiveSeries | null {
+  const p = s.last
+  if (p === null) return null
+  const r3 = (x: number) => Math.round(x * 1000) / 1000
+  const ms = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10)
+  return {
+    key: s.key,
+    level: s.level,
+    service: s.series.service,
+    route: s.series.route,
+    env: s.series.env,
+    t: p.startMs,
+    d: p.durationMs,
+    n: p.count,
+    rate: r3(p.ratePerSec),
+    err: r3(p.errorRatio),
+    lim: r3(p.limitedRatio),
+    p50: ms(p.p50),
+    p95: ms(p.p95),
+    p99: ms(p.p99),
+  }
+}
+
+export interface LiveSources {
+  services?: () => readonly ServiceView[]
+  series?: SeriesSource
+  anomalies?: AnomalySource
+  limiter?: Limiter
+  activity?: ActivityLog
+  /** the heaviest clients listed; default 20 */
+  topClients?: number
+  now?: () => number
+}
+
+/** Limiter decisions since start by tier, route class and outcome (the counters behind /metrics). */
+export async function decisionTotals(): Promise<
+  Array<{ tier: string; class: string; outcome: string; total: number }>
+> {
+  const m = registry.getSingleMetric('vigil_limits_decisions_total')
+  if (m === undefined) return []
+  const got = await m.get()
+  return got.values.map((v) => ({
+    tier: String(v.labels.tier ?? ''),
+    class: String(v.labels.class ?? ''),
+    outcome: String(v.labels.outcome ?? ''),
+    total: v.value,
+  }))
+}
+
+/** Builds the feed's sections from the parts this process has; absent parts give no section. */
+export function liveSections(src: LiveSources): Record<string, LiveSection> {
+  const now = src.now ?? Date.now
+  const sections: Record<string, LiveSection> = {}
+  if (src.services !== undefined) {
+    const services = src.services
+    sections.services = { kind: 'value', read: () => services() }
+  }
+  if (src.series !== undefined) {
+    const series = src.series
+    sections.series = keyed<LiveSeries>({
+      read: async () => {
+        const out: LiveSeries[] = []
+        for (const s of await series.listSeries()) {
+          const l = liveSeries(s)
+          if (l !== null) out.push(l)
+        }
+        return out
+      },
+      key: (s) => s.key,
+      // a late rollup corrects a window in place: the count changes
+      version: (s) => `${s.t}:${s.n}`,
+    })
+  }
+  if (src.anomalies !== undefined) {
+    const anomalies = src.anomalies
+    sections.anomalies = keyed<{ id: string }>({
+      read: () => anomalies.anomalies({ fromMs: now() - 86_400_000, toMs: now(), state: 'open' }),
+      key: (a) => a.id,
+      version: (a) => a.id,
+    })
+  }
+  if (src.limiter !== undefined) {
+    const limiter = src.limiter
+    const top = src.topClients ?? 20
+    sections.limits = {
+      kind: 'value',
+      read: () => ({
+        tiers: limiter.tiers(),
+        controls: limiter.controls(),
+        fallback: limiter.fallbackState(),
+      }),
+    }
+    sections.clients = {
+      kind: 'value',
+      read: () => {
+        const { last } = limiter.clientStats()
+        return {
+          windowStartMs: last.windowStartMs,
+          windowMs: last.windowMs,
+          clients: [...last.clients].sort((a, b) => b.requests - a.requests).slice(0, top),
+        }
+      },
+    }
+    sections.decisions = { kind: 'value', read: decisionTotals }
+  }
+  if (src.activity !== undefined) {
+    const activity = src.activity
+    sections.activity = keyed<{ id: string }>({
+      read: () => activity.recent(50),
+      key: (e) => e.id,
+      version: (e) => e.id,
+    })
+  }
+  return sections
+}

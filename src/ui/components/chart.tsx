@@ -1,0 +1,268 @@
+/**
+ * A time-series chart on uPlot (a canvas, ~50 KB): lines, dashed forecasts, shaded bands between
+ * two series, scatter series, shaded spans for anomalies and a "now" line. The legend is HTML
+ * (shape and dash as well as colour), and the chart carries a text summary for screen readers.
+ */
+import type { ComponentChildren } from 'preact'
+import { useEffect, useRef } from 'preact/hooks'
+import uPlot from 'uplot'
+import 'uplot/dist/uPlot.min.css'
+import { cssVar, useTheme } from '../lib/theme.js'
+
+export interface ChartSeries {
+  label: string
+  /** a CSS variable name (`--series-1`) or a colour */
+  color: string
+  dash?: number[]
+  width?: number
+  /** draw points only (a scatter) */
+  scatter?: boolean
+  /** not drawn and not in the legend: one edge of a band */
+  hidden?: boolean
+  /** the y scale: `y` (default) or `y2` (right axis) */
+  scale?: 'y' | 'y2'
+}
+
+export interface ChartBand {
+  /** indices into `series` of the upper and lower edges */
+  upper: number
+  lower: number
+  /** a CSS variable name or a colour */
+  fill: string
+  label: string
+}
+
+export interface ChartMark {
+  /** seconds */
+  from: number
+  to: number
+  label: string
+}
+
+export interface ChartProps {
+  title: string
+  /** x values in seconds since the epoch */
+  x: readonly number[]
+  ys: ReadonlyArray<ReadonlyArray<number | null>>
+  series: readonly ChartSeries[]
+  bands?: readonly ChartBand[]
+  marks?: readonly ChartMark[]
+  /** seconds; a vertical line */
+  now?: number
+  height?: number
+  yFormat?: (v: number) => string
+  y2Format?: (v: number) => string
+  yMin?: number
+  yMax?: number
+  /** seconds between points: a longer pause (Vigil was stopped) is drawn as a gap, not a line */
+  gapS?: number
+  /** what the chart shows, in words (screen readers) */
+  summary: string
+  /** extra heading content (model name, badges) */
+  extra?: ComponentChildren
+}
+
+const color = (c: string) => (c.startsWith('--') ? cssVar(c) : c)
+
+export function Chart(props: ChartProps) {
+  const host = useRef<HTMLDivElement>(null)
+  const plot = useRef<uPlot | null>(null)
+  const theme = useTheme()
+  const marks = useRef(props.marks ?? [])
+  const nowRef = useRef(props.now)
+  marks.current = props.marks ?? []
+  nowRef.current = props.now
+  // a chart is rebuilt when its shape or the theme changes; new data only calls setData
+  const shape = JSON.stringify([props.series, props.bands, props.height, props.yMin, props.yMax, theme])
+
+  useEffect(() => {
+    const el = host.current
+    if (el === null) return
+    const grid = cssVar('--border')
+    const text = cssVar('--muted')
+    const axis = (fmt?: (v: number) => string, side?: 0 | 1 | 2 | 3, scale?: string): uPlot.Axis => ({
+      stroke: text,
+      grid: { stroke: grid, width: 1 },
+      ticks: { stroke: grid, width: 1 },
+      ...(side !== undefined ? { side } : {}),
+      ...(scale !== undefined ? { scale } : {}),
+      ...(fmt !== undefined
+        ? { values: (_u: uPlot, vals: number[]) => vals.map((v) => (v == null ? '' : fmt(v))) }
+        : {}),
+      size: 64,
+    })
+    const hasY2 = props.series.some((s) => s.scale === 'y2')
+    const opts: uPlot.Options = {
+      width: el.clientWidth || 600,
+      height: props.height ?? 200,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { size: 6 } },
+      scales: {
+        x: { time: true },
+        y: {
+          auto: true,
+          range: (_u, min, max) => {
+            const lo = props.yMin ?? Math.min(0, min)
+            const hi = props.yMax ?? (max > lo ? max * 1.08 : lo + 1)
+            return [lo, hi]
+          },
+        },
+        ...(hasY2 ? { y2: { auto: true } } : {}),
+      },
+      axes: [
+        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
+        axis(props.yFormat),
+        ...(hasY2 ? [axis(props.y2Format, 1, 'y2')] : []),
+      ],
+      series: [
+        {},
+        ...props.series.map((s): uPlot.Series => ({
+          label: s.label,
+          stroke: s.hidden ? 'transparent' : color(s.color),
+          width: s.hidden ? 0 : (s.width ?? 1.6),
+          scale: s.scale ?? 'y',
+          spanGaps: false,
+          ...(s.dash !== undefined ? { dash: s.dash } : {}),
+          ...(s.scatter
+            ? {
+                paths: () => null,
+                points: { show: true, size: 6, fill: color(s.color), stroke: color(s.color) },
+              }
+            : { points: { show: false } }),
+        })),
+      ],
+      bands: (props.bands ?? []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: color(b.fill) })),
+      hooks: {
+        drawClear: [
+          (u) => {
+            const ctx = u.ctx
+            const { top, height } = u.bbox
+            ctx.save()
+            ctx.fillStyle = cssVar('--anomaly')
+            for (const m of marks.current) {
+              const x0 = u.valToPos(m.from, 'x', true)
+              const x1 = Math.max(x0 + 3, u.valToPos(m.to, 'x', true))
+              const l = Math.max(u.bbox.left, x0)
+              const r = Math.min(u.bbox.left + u.bbox.width, x1)
+              if (r > l) ctx.fillRect(l, top, r - l, height)
+            }
+            ctx.restore()
+          },
+        ],
+        draw: [
+          (u) => {
+            const ctx = u.ctx
+            ctx.save()
+            const now = nowRef.current
+            if (now !== undefined) {
+              const x = u.valToPos(now, 'x', true)
+              if (x >= u.bbox.left && x <= u.bbox.left + u.bbox.width) {
+                ctx.strokeStyle = cssVar('--muted')
+                ctx.setLineDash([3, 3])
+                ctx.beginPath()
+                ctx.moveTo(x, u.bbox.top)
+                ctx.lineTo(x, u.bbox.top + u.bbox.height)
+                ctx.stroke()
+              }
+            }
+            // anomaly labels: a triangle and the metric at the top of each span
+            ctx.setLineDash([])
+            ctx.fillStyle = cssVar('--bad')
+            ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`
+            for (const m of marks.current) {
+              const x = u.valToPos(m.from, 'x', true)
+              if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue
+              const y = u.bbox.top + 2
+              const s = 5 * devicePixelRatio
+              ctx.beginPath()
+              ctx.moveTo(x - s, y)
+              ctx.lineTo(x + s, y)
+              ctx.lineTo(x, y + s * 1.4)
+              ctx.closePath()
+              ctx.fill()
+              ctx.fillText(m.label, x + s + 2, y + s * 1.4)
+            }
+            ctx.restore()
+          },
+        ],
+      },
+    }
+    const u = new uPlot(opts, toData(props.x, props.ys, props.gapS), el)
+    plot.current = u
+    const ro = new ResizeObserver(() => {
+      const w = el.clientWidth
+      if (w > 0 && w !== u.width) u.setSize({ width: w, height: props.height ?? 200 })
+    })
+    ro.observe(el)
+    return () => {
+      ro.disconnect()
+      u.destroy()
+      plot.current = null
+    }
+    // the shape key covers every option above
+  }, [shape])
+
+  useEffect(() => {
+    plot.current?.setData(toData(props.x, props.ys, props.gapS))
+  }, [props.x, props.ys, props.marks, props.now])
+
+  const legend = props.series.filter((s) => !s.hidden)
+  return (
+    <figure class="chart-fig" style={{ margin: 0 }}>
+      <figcaption class="chart-title">
+        <h3>{props.title}</h3>
+        <span class="legend" aria-hidden="true">
+          {legend.map((s) => (
+            <span key={s.label}>
+              <i
+                class={s.dash ? 'dash' : ''}
+                style={{
+                  background: s.dash ? undefined : color(s.color),
+                  color: color(s.color),
+                  height: s.scatter ? '7px' : undefined,
+                  width: s.scatter ? '7px' : undefined,
+                  borderRadius: s.scatter ? '50%' : undefined,
+                }}
+              />
+              {s.label}
+            </span>
+          ))}
+          {(props.bands ?? []).map((b) => (
+            <span key={b.label}>
+              <i class="area" style={{ background: color(b.fill) }} />
+              {b.label}
+            </span>
+          ))}
+          {(props.marks ?? []).length > 0 && (
+            <span>
+              <i class="area" style={{ background: cssVar('--anomaly') }} />
+              anomaly (▼ label)
+            </span>
+          )}
+        </span>
+        {props.extra}
+      </figcaption>
+      <div class="chart" ref={host} role="img" aria-label={`${props.title}: ${props.summary}`} />
+    </figure>
+  )
+}
+
+function toData(
+  x: readonly number[],
+  ys: ReadonlyArray<ReadonlyArray<number | null>>,
+  gapS?: number,
+): uPlot.AlignedData {
+  if (gapS === undefined || x.length < 2)
+    return [x as number[], ...(ys as (number | null)[][])] as uPlot.AlignedData
+  const gx: number[] = []
+  const gys: (number | null)[][] = ys.map(() => [])
+  for (let i = 0; i < x.length; i++) {
+    if (i > 0 && x[i] - x[i - 1] > 1.5 * gapS) {
+      gx.push(x[i - 1] + gapS)
+      for (const g of gys) g.push(null)
+    }
+    gx.push(x[i])
+    ys.forEach((y, j) => gys[j].push(y[i] ?? null))
+  }
+  return [gx, ...gys] as uPlot.AlignedData
+}

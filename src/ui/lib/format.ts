@@ -1,0 +1,79 @@
+/** Number and time formatting for people: few digits, units always shown. */
+
+export function fmtNum(x: number | null | undefined, digits = 3): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '–'
+  const a = Math.abs(x)
+  if (a >= 1e6) return `${(x / 1e6).toFixed(1)}M`
+  if (a >= 1e4) return `${(x / 1e3).toFixed(1)}k`
+  if (a >= 100) return x.toFixed(0)
+  if (a === 0) return '0'
+  return Number(x.toPrecision(digits)).toString()
+}
+
+export const fmtRate = (x: number | null | undefined): string => `${fmtNum(x)} req/s`
+export const fmtMs = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x)
+    ? '–'
+    : x >= 1000
+      ? `${(x / 1000).toFixed(2)} s`
+      : `${fmtNum(x)} ms`
+export const fmtPct = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : `${fmtNum(100 * x, 2)}%`
+
+export function fmtTime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–'
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+}
+
+export function fmtAgo(ms: number | null | undefined, now = Date.now()): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–'
+  const s = Math.round((now - ms) / 1000)
+  if (s < 0) return `in ${fmtDuration(-s * 1000)}`
+  if (s < 5) return 'just now'
+  return `${fmtDuration(s * 1000)} ago`
+}
+
+export function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000)
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60 ? `${s % 60}s` : ''}`.trim()
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
+}
+
+/** The value formatter for an anomaly's metric. */
+export function fmtMetric(metric: string, x: number): string {
+  switch (metric) {
+    case 'rate':
+      return fmtRate(x)
+    case 'p50':
+    case 'p95':
+    case 'p99':
+      return fmtMs(x)
+    case 'limitedRatio':
+    case 'errorRatio':
+      return fmtPct(x)
+    case 'errors':
+      return `${fmtNum(x)} errors`
+    default:
+      return fmtNum(x)
+  }
+}
+
+export const METRIC_NAMES: Record<string, string> = {
+  rate: 'request rate',
+  errors: '5xx errors',
+  p50: 'p50 latency',
+  p95: 'p95 latency',
+  p99: 'p99 latency',
+  limitedRatio: 'throttled share',
+  joint: 'rate, errors and latency together',
+  client: 'client behaviour',
+}
+
+/** `orders|/orders|demo` → readable parts; `*` is "all". */
+export function keyLabel(key: string): string {
+  const [service, route, env] = key.split('|')
+  if (service === '*') return `all services${env && env !== '*' ? ` · ${env}` : ''}`
+  if (route === '*' || route === undefined) return `${service}${env ? ` · ${env}` : ''}`
+  return `${service} ${route}${env ? ` · ${env}` : ''}`
+}

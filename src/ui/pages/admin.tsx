@@ -1,0 +1,601 @@
+/**
+ * Admin: tiers and keys, limit controls and defensive mode, config reload. Every form checks its
+ * input before sending and shows the server's problem+json when it refuses; every change is
+ * audited by the server (see the Audit page).
+ */
+import { useState } from 'preact/hooks'
+import type { Session } from '../app.js'
+import { Badge, Empty, Panel, Problem } from '../components/ui.js'
+import { api, ApiError } from '../lib/api.js'
+import { fmtNum } from '../lib/format.js'
+import { useApi, useLive } from '../lib/hooks.js'
+import type { KeyView, LimitsLive, TierState } from '../lib/types.js'
+
+const NAME = /^[A-Za-z0-9_-]+$/
+const KEY_ID = /^[A-Za-z0-9._-]+$/
+
+/** Parses a positive number field; returns an error message or the value. */
+export function positive(
+  text: string,
+  field: string,
+  opts: { integer?: boolean; min?: number } = {},
+): number | string {
+  const t = text.trim()
+  if (t === '') return `${field} is required`
+  const n = Number(t)
+  if (!Number.isFinite(n)) return `${field} must be a number`
+  if (opts.integer === true && !Number.isInteger(n)) return `${field} must be a whole number`
+  if (opts.min !== undefined ? n < opts.min : n <= 0)
+    return `${field} must be ${opts.min !== undefined ? `at least ${opts.min}` : 'greater than 0'}`
+  return n
+}
+
+function useAction() {
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<ApiError | Error | null>(null)
+  const [done, setDone] = useState('')
+  const run = async (what: () => Promise<string>) => {
+    setBusy(true)
+    setError(null)
+    setDone('')
+    try {
+      setDone(await what())
+    } catch (e) {
+      setError(e as Error)
+    } finally {
+      setBusy(false)
+    }
+  }
+  const fail = (message: string) => {
+    setDone('')
+    setError(new Error(message))
+  }
+  return { busy, error, done, run, fail }
+}
+
+function Result(props: { a: ReturnType<typeof useAction>; title: string }) {
+  return (
+    <>
+      <Problem error={props.a.error} title={props.title} />
+      {props.a.done !== '' && (
+        <p class="notice" role="status">
+          {props.a.done}
+        </p>
+      )}
+    </>
+  )
+}
+
+export function AdminPage(props: { session: Session }) {
+  const store = useLive()
+  const limits = store.value<LimitsLive>('limits')
+  const enabled = props.session.features.includes('limits')
+  return (
+    <>
+      {enabled && limits !== undefined ? (
+        <>
+          <DefensivePanel limits={limits} />
+          <TiersPanel tiers={limits.tiers} />
+          <KeysPanel tiers={Object.keys(limits.tiers)} />
+          <MultipliersPanel limits={limits} />
+        </>
+      ) : (
+        <Panel title="Rate limits">
+          <Empty>Rate limiting is not enabled in this process (limits.enabled in the config).</Empty>
+        </Panel>
+      )}
+      <ReloadPanel />
+    </>
+  )
+}
+
+function DefensivePanel(props: { limits: LimitsLive }) {
+  const on = props.limits.controls.defensive
+  const [reason, setReason] = useState('')
+  const a = useAction()
+  const toggle = () =>
+    a.run(async () => {
+      await api('/api/limits/controls', {
+        method: 'PUT',
+        body: {
+          defensive: !on,
+          reason: reason.trim() || `defensive mode ${on ? 'off' : 'on'} from the dashboard`,
+        },
+      })
+      setReason('')
+      return `Defensive mode is ${on ? 'off' : 'on'}.`
+    })
+  return (
+    <Panel title="Defensive mode" right={on ? <Badge tone="warn">ON</Badge> : <Badge tone="ok">off</Badge>}>
+      <p class="small muted">
+        Defensive mode scales every tier down by its defensive factor (limits.defensive) on every gateway
+        within a second, and shows the reason in each 429.
+      </p>
+      <form
+        class="row"
+        onSubmit={(e) => {
+          e.preventDefault()
+          void toggle()
+        }}
+      >
+        <label>
+          Reason (shown in 429 answers and the audit log)
+          <input
+            id="defensive-reason"
+            size={40}
+            maxLength={500}
+            value={reason}
+            onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <button
+          id="defensive-toggle"
+          type="submit"
+          class={on ? '' : 'danger'}
+          disabled={a.busy}
+          aria-pressed={on}
+        >
+          {on ? 'Turn defensive mode off' : 'Turn defensive mode on'}
+        </button>
+      </form>
+      <Result a={a} title="Not changed" />
+    </Panel>
+  )
+}
+
+function TiersPanel(props: { tiers: Record<string, TierState> }) {
+  // read once so writes can send If-Match when the server gives ETags
+  useApi('/api/limits/tiers')
+  return (
+    <Panel title="Tiers">
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Tier</th>
+              <th scope="col">Rate per second</th>
+              <th scope="col">Burst</th>
+              <th scope="col">Rank</th>
+              <th scope="col">Reason</th>
+              <th scope="col">
+                <span class="skip">Save</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {Object.entries(props.tiers).map(([name, t]) => (
+              <TierRow key={name} name={name} tier={t} />
+            ))}
+            <TierRow name="" tier={{ ratePerSec: 10, burst: 20, rank: 0 }} />
+          </tbody>
+        </table>
+      </div>
+    </Panel>
+  )
+}
+
+function TierRow(props: { name: string; tier: TierState }) {
+  const isNew = props.name === ''
+  const [name, setName] = useState(props.name)
+  const [rate, setRate] = useState(String(props.tier.ratePerSec))
+  const [burst, setBurst] = useState(String(props.tier.burst))
+  const [rank, setRank] = useState(String(props.tier.rank))
+  const [reason, setReason] = useState('')
+  const [invalid, setInvalid] = useState<Record<string, string>>({})
+  const a = useAction()
+  const id = isNew ? 'new' : props.name
+  const save = (e: Event) => {
+    e.preventDefault()
+    const bad: Record<string, string> = {}
+    if (!NAME.test(name)) bad.name = 'tier name: letters, digits, _ and -'
+    const r = positive(rate, 'rate per second')
+    const b = positive(burst, 'burst')
+    const k = positive(rank, 'rank', { integer: true, min: 0 })
+    if (typeof r === 'string') bad.rate = r
+    if (typeof b === 'string') bad.burst = b
+    if (typeof k === 'string') bad.rank = k
+    setInvalid(bad)
+    if (Object.keys(bad).length > 0) return a.fail(Object.values(bad).join('; '))
+    void a.run(async () => {
+      await api(`/api/limits/tiers/${encodeURIComponent(name)}`, {
+        method: 'PUT',
+        body: {
+          ratePerSec: r,
+          burst: b,
+          rank: k,
+          ...(reason.trim() !== '' ? { reason: reason.trim() } : {}),
+        },
+        ifMatchOf: '/api/limits/tiers',
+      })
+      await api('/api/limits/tiers')
+      setReason('')
+      if (isNew) setName('')
+      return `Tier ${name} saved: ${fmtNum(r as number)} req/s, burst ${fmtNum(b as number)}.`
+    })
+  }
+  const formId = `tier-form-${id}`
+  return (
+    <>
+      <tr>
+        <th scope="row">
+          {isNew ? (
+            <input
+              form={formId}
+              aria-label="New tier name"
+              placeholder="new tier"
+              size={8}
+              value={name}
+              aria-invalid={invalid.name !== undefined}
+              onInput={(e) => setName((e.target as HTMLInputElement).value)}
+            />
+          ) : (
+            props.name
+          )}
+          <form id={formId} onSubmit={save} noValidate />
+        </th>
+        <td>
+          <input
+            form={formId}
+            id={`tier-${id}-rate`}
+            aria-label={`${isNew ? 'new tier' : props.name} rate per second`}
+            inputMode="decimal"
+            size={7}
+            value={rate}
+            aria-invalid={invalid.rate !== undefined}
+            onInput={(e) => setRate((e.target as HTMLInputElement).value)}
+          />
+        </td>
+        <td>
+          <input
+            form={formId}
+            id={`tier-${id}-burst`}
+            aria-label={`${isNew ? 'new tier' : props.name} burst`}
+            inputMode="decimal"
+            size={7}
+            value={burst}
+            aria-invalid={invalid.burst !== undefined}
+            onInput={(e) => setBurst((e.target as HTMLInputElement).value)}
+          />
+        </td>
+        <td>
+          <input
+            form={formId}
+            aria-label={`${isNew ? 'new tier' : props.name} rank`}
+            inputMode="numeric"
+            size={3}
+            value={rank}
+            aria-invalid={invalid.rank !== undefined}
+            onInput={(e) => setRank((e.target as HTMLInputElement).value)}
+          />
+        </td>
+        <td>
+          <input
+            form={formId}
+            aria-label={`${isNew ? 'new tier' : props.name} reason`}
+            size={18}
+            value={reason}
+            onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+          />
+        </td>
+        <td>
+          <button form={formId} id={`tier-${id}-save`} type="submit" class="primary" disabled={a.busy}>
+            {isNew ? 'Add' : 'Save'}
+          </button>
+        </td>
+      </tr>
+      {(a.error !== null || a.done !== '') && (
+        <tr>
+          <td colSpan={6}>
+            <Result a={a} title={`Tier ${name || 'new'} not saved`} />
+          </td>
+        </tr>
+      )}
+    </>
+  )
+}
+
+function KeysPanel(props: { tiers: string[] }) {
+  const keys = useApi<KeyView[]>('/api/limits/keys')
+  const [id, setId] = useState('')
+  const [tier, setTier] = useState(props.tiers[0] ?? 'STD')
+  const [secret, setSecret] = useState<{ id: string; key: string } | null>(null)
+  const create = useAction()
+  const submit = (e: Event) => {
+    e.preventDefault()
+    const t = id.trim()
+    if (t !== '' && !KEY_ID.test(t))
+      return create.fail('key id: letters, digits, ".", "_" and "-" (or leave it empty for a generated one)')
+    void create.run(async () => {
+      const k = await api<KeyView & { key: string }>('/api/limits/keys', {
+        method: 'POST',
+        body: { tier, ...(t !== '' ? { id: t } : {}) },
+      })
+      setSecret({ id: k.id, key: k.key })
+      setId('')
+      keys.reload()
+      return `Key ${k.id} created in tier ${k.tier}.`
+    })
+  }
+  return (
+    <Panel title="API keys">
+      <form class="row" onSubmit={submit} noValidate aria-label="Create a key">
+        <label>
+          Key id (optional)
+          <input
+            id="key-new-id"
+            value={id}
+            placeholder="generated"
+            onInput={(e) => setId((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Tier
+          <select
+            id="key-new-tier"
+            value={tier}
+            onChange={(e) => setTier((e.target as HTMLSelectElement).value)}
+          >
+            {props.tiers.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+        </label>
+        <button class="primary" type="submit" disabled={create.busy}>
+          Create key
+        </button>
+      </form>
+      <Result a={create} title="Key not created" />
+      {secret !== null && (
+        <div class="notice" role="status">
+          The secret of <strong>{secret.id}</strong> is shown once; clients send it as <code>X-API-Key</code>:
+          <div class="mono" style={{ userSelect: 'all', margin: '6px 0' }}>
+            {secret.key}
+          </div>
+          <button type="button" onClick={() => void navigator.clipboard?.writeText(secret.key)}>
+            Copy
+          </button>{' '}
+          <button type="button" onClick={() => setSecret(null)}>
+            Done
+          </button>
+        </div>
+      )}
+      <Problem error={keys.error} title="Keys unavailable" />
+      {keys.data !== null && keys.data.length === 0 && <Empty>No keys.</Empty>}
+      {keys.data !== null && keys.data.length > 0 && (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Key id</th>
+                <th scope="col">Tier</th>
+                <th scope="col">Own limit</th>
+                <th scope="col">State</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.data.map((k) => (
+                <KeyRow key={k.id} k={k} tiers={props.tiers} onChange={keys.reload} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Panel>
+  )
+}
+
+function KeyRow(props: { k: KeyView; tiers: string[]; onChange: () => void }) {
+  const { k } = props
+  const [tier, setTier] = useState(k.tier)
+  const a = useAction()
+  const safe = k.id.replace(/[^A-Za-z0-9_-]/g, '_')
+  const change = () =>
+    a.run(async () => {
+      await api(`/api/limits/keys/${encodeURIComponent(k.id)}`, {
+        method: 'PATCH',
+        body: { tier },
+        ifMatchOf: '/api/limits/keys',
+      })
+      props.onChange()
+      return `${k.id} is now ${tier}.`
+    })
+  const revoke = () => {
+    if (!confirm(`Revoke key ${k.id}? Its clients get 401 from now on.`)) return
+    void a.run(async () => {
+      await api(`/api/limits/keys/${encodeURIComponent(k.id)}`, {
+        method: 'DELETE',
+        body: { reason: 'revoked from the dashboard' },
+        ifMatchOf: '/api/limits/keys',
+      })
+      props.onChange()
+      return `${k.id} revoked.`
+    })
+  }
+  return (
+    <>
+      <tr>
+        <th scope="row" class="mono">
+          {k.id}
+        </th>
+        <td>
+          <select
+            id={`key-${safe}-tier`}
+            aria-label={`Tier of ${k.id}`}
+            value={tier}
+            disabled={k.revoked}
+            onChange={(e) => setTier((e.target as HTMLSelectElement).value)}
+          >
+            {props.tiers.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+        </td>
+        <td class="small">
+          {k.ratePerSec !== undefined
+            ? `${fmtNum(k.ratePerSec)} req/s, burst ${fmtNum(k.burst ?? 0)}`
+            : 'tier limit'}
+        </td>
+        <td>{k.revoked ? <Badge tone="bad">revoked</Badge> : <Badge tone="ok">active</Badge>}</td>
+        <td class="row">
+          <button
+            id={`key-${safe}-save`}
+            type="button"
+            onClick={() => void change()}
+            disabled={a.busy || k.revoked || tier === k.tier}
+          >
+            Change tier
+          </button>
+          <button type="button" class="danger" onClick={revoke} disabled={a.busy || k.revoked}>
+            Revoke
+          </button>
+        </td>
+      </tr>
+      {(a.error !== null || a.done !== '') && (
+        <tr>
+          <td colSpan={5}>
+            <Result a={a} title={`${k.id} not changed`} />
+          </td>
+        </tr>
+      )}
+    </>
+  )
+}
+
+function MultipliersPanel(props: { limits: LimitsLive }) {
+  const [group, setGroup] = useState<'tiers' | 'classes' | 'clients'>('tiers')
+  const [name, setName] = useState('')
+  const [mult, setMult] = useState('0.5')
+  const [reason, setReason] = useState('')
+  const a = useAction()
+  const c = props.limits.controls
+  const set = (e: Event) => {
+    e.preventDefault()
+    if (name.trim() === '')
+      return a.fail(
+        `name: which ${group === 'tiers' ? 'tier' : group === 'classes' ? 'route class' : 'client'}?`,
+      )
+    const m = positive(mult, 'multiplier')
+    if (typeof m === 'string') return a.fail(`${m} (0.5 halves the limit, 2 doubles it)`)
+    void a.run(async () => {
+      await api('/api/limits/controls', {
+        method: 'PUT',
+        body: { [group]: { [name.trim()]: m }, ...(reason.trim() !== '' ? { reason: reason.trim() } : {}) },
+      })
+      return `${group === 'tiers' ? 'Tier' : group === 'classes' ? 'Class' : 'Client'} ${name.trim()} ×${m}.`
+    })
+  }
+  const remove = (g: 'tiers' | 'classes' | 'clients', n: string) =>
+    a.run(async () => {
+      await api('/api/limits/controls', {
+        method: 'PUT',
+        body: { [g]: { [n]: null }, reason: `multiplier on ${n} removed from the dashboard` },
+      })
+      return `Multiplier on ${n} removed.`
+    })
+  const clear = () => {
+    if (!confirm('Remove every multiplier and turn defensive mode off?')) return
+    void a.run(async () => {
+      await api('/api/limits/controls', { method: 'DELETE', body: { reason: 'cleared from the dashboard' } })
+      return 'Every limit is back to its configured value.'
+    })
+  }
+  const all = (['tiers', 'classes', 'clients'] as const).flatMap((g) =>
+    Object.entries(c[g]).map(([n, m]) => ({ g, n, m })),
+  )
+  return (
+    <Panel
+      title="Limit multipliers"
+      right={
+        <button type="button" class="danger" onClick={clear} disabled={a.busy}>
+          Clear all controls
+        </button>
+      }
+    >
+      <form class="row" onSubmit={set} noValidate aria-label="Set a multiplier">
+        <label>
+          Applies to
+          <select
+            value={group}
+            onChange={(e) => setGroup((e.target as HTMLSelectElement).value as typeof group)}
+          >
+            <option value="tiers">tier</option>
+            <option value="classes">route class</option>
+            <option value="clients">client</option>
+          </select>
+        </label>
+        <label>
+          Name
+          <input
+            value={name}
+            list={`mult-names-${group}`}
+            onInput={(e) => setName((e.target as HTMLInputElement).value)}
+          />
+          <datalist id="mult-names-tiers">
+            {Object.keys(props.limits.tiers).map((t) => (
+              <option key={t} value={t} />
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Multiplier
+          <input
+            inputMode="decimal"
+            size={5}
+            value={mult}
+            onInput={(e) => setMult((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Reason
+          <input size={28} value={reason} onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+        </label>
+        <button class="primary" type="submit" disabled={a.busy}>
+          Set
+        </button>
+      </form>
+      <Result a={a} title="Controls not changed" />
+      {all.length === 0 ? (
+        <Empty>No multiplier in force.</Empty>
+      ) : (
+        <ul>
+          {all.map((x) => (
+            <li key={`${x.g}/${x.n}`}>
+              {x.g === 'tiers' ? 'tier' : x.g === 'classes' ? 'class' : 'client'} <strong>{x.n}</strong> ×
+              {fmtNum(x.m)}{' '}
+              <button
+                type="button"
+                onClick={() => void remove(x.g, x.n)}
+                disabled={a.busy}
+                aria-label={`Remove the multiplier on ${x.n}`}
+              >
+                Remove
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Panel>
+  )
+}
+
+function ReloadPanel() {
+  const a = useAction()
+  const reload = () =>
+    a.run(async () => {
+      const r = await api<{ ok: boolean; routes: number }>('/api/config/reload', { method: 'POST' })
+      return `Config reloaded: ${r.routes} routes.`
+    })
+  return (
+    <Panel title="Configuration">
+      <p class="small muted">
+        Re-reads the config file and swaps the route table; an invalid file is refused with every problem
+        listed and the running config keeps serving.
+      </p>
+      <button id="config-reload" type="button" onClick={() => void reload()} disabled={a.busy}>
+        Reload config
+      </button>
+      <Result a={a} title="Reload refused" />
+    </Panel>
+  )
+}

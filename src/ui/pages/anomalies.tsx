@@ -1,0 +1,79 @@
+/** Anomalies as people read them: what, where, how far from normal, since when, and why. */
+import type { ChartMark } from '../components/chart.js'
+import { Badge, Empty } from '../components/ui.js'
+import { fmtAgo, fmtMetric, keyLabel, METRIC_NAMES } from '../lib/format.js'
+import { href } from '../lib/router.js'
+import type { Anomaly } from '../lib/types.js'
+
+export function anomalyMarks(anomalies: readonly Anomaly[], now: number): ChartMark[] {
+  return anomalies.map((a) => ({
+    from: a.openedAtMs / 1000,
+    to: (a.resolvedAtMs ?? now) / 1000,
+    label: a.metric,
+  }))
+}
+
+function where(a: Anomaly): string {
+  return a.level === 'client' ? `client ${a.key.slice('client:'.length)}` : keyLabel(a.key)
+}
+
+export function AnomalyList(props: {
+  anomalies: readonly Anomaly[]
+  now: number
+  empty: string
+  limit?: number
+}) {
+  const list = [...props.anomalies].sort((a, b) => b.openedAtMs - a.openedAtMs).slice(0, props.limit ?? 20)
+  if (list.length === 0) return <Empty>{props.empty}</Empty>
+  return (
+    <ul class="feed anomalies" aria-label="Anomalies">
+      {list.map((a) => {
+        const tone = a.state === 'resolved' ? 'muted' : a.score >= 0.9 ? 'bad' : 'warn'
+        const label = a.state === 'resolved' ? 'resolved' : a.score >= 0.9 ? 'critical' : 'warning'
+        const top = a.children.slice(0, 3)
+        return (
+          <li key={a.id} style={{ gridTemplateColumns: '90px 1fr' }}>
+            <span>
+              <Badge tone={tone}>{label}</Badge>
+            </span>
+            <div>
+              <div>
+                <strong>{METRIC_NAMES[a.metric] ?? a.metric}</strong> on{' '}
+                {a.level === 'client' ? where(a) : <a href={href('series', a.key)}>{where(a)}</a>}
+              </div>
+              {a.metric !== 'joint' && a.metric !== 'client' && (
+                <div class="small">
+                  observed <strong>{fmtMetric(a.metric, a.observed)}</strong>, expected{' '}
+                  {fmtMetric(a.metric, a.expected)} (normal band {fmtMetric(a.metric, a.low)} –{' '}
+                  {fmtMetric(a.metric, a.high)})
+                </div>
+              )}
+              {top.length > 0 && (
+                <div class="small muted">
+                  {a.level === 'client' ? 'stands out in: ' : 'mostly from: '}
+                  {top
+                    .map((c) =>
+                      a.level === 'client'
+                        ? `${c.key} ${fmtNumPlain(c.observed)} (typical ${fmtNumPlain(c.expected)})`
+                        : `${keyLabel(c.key)} (${Math.round(c.share * 100)}%)`,
+                    )
+                    .join(' · ')}
+                </div>
+              )}
+              <div class="small muted">
+                {a.state === 'resolved'
+                  ? `from ${fmtAgo(a.openedAtMs, props.now)}, resolved ${fmtAgo(a.resolvedAtMs, props.now)}`
+                  : `since ${fmtAgo(a.openedAtMs, props.now)}`}{' '}
+                · score {a.score.toFixed(2)} · strongest evidence: {a.detector}
+              </div>
+            </div>
+          </li>
+        )
+      })}
+    </ul>
+  )
+}
+
+function fmtNumPlain(x: number): string {
+  return Math.abs(x) >= 100 ? x.toFixed(0) : Number(x.toPrecision(3)).toString()
+}

@@ -1,0 +1,101 @@
+/** Audit: every change made to the running system, by whom, when, before and after, and why. */
+import type { ActivityEntry } from '../../api/activity.js'
+import type { Session } from '../app.js'
+import { Empty, Panel, Problem } from '../components/ui.js'
+import { fmtTime } from '../lib/format.js'
+import { useApi, useLive } from '../lib/hooks.js'
+import type { AuditEvent } from '../lib/types.js'
+
+type AuditAnswer = AuditEvent[] | { events?: AuditEvent[]; entries?: AuditEvent[]; items?: AuditEvent[] }
+
+function eventsOf(a: AuditAnswer | null): AuditEvent[] | null {
+  if (a === null) return null
+  if (Array.isArray(a)) return a
+  return a.events ?? a.entries ?? a.items ?? []
+}
+
+function short(x: unknown): string {
+  if (x === null || x === undefined) return '–'
+  const s = JSON.stringify(x)
+  return s.length > 140 ? `${s.slice(0, 140)}…` : s
+}
+
+export function AuditPage(props: { session: Session }) {
+  const store = useLive()
+  const hasAudit = props.session.features.includes('audit')
+  const audit = useApi<AuditAnswer>(hasAudit ? '/api/audit?limit=200' : null, 10_000)
+  const events = eventsOf(audit.data)
+  const changes = store
+    .items<ActivityEntry>('activity')
+    .filter((e) => !e.kind.startsWith('anomaly.'))
+    .sort((a, b) => b.atMs - a.atMs)
+  if (!hasAudit)
+    return (
+      <Panel title="Changes since this process started">
+        <p class="small muted">
+          The full audit log is the JSONL file in the limits data directory (audit.jsonl); this list shows the
+          changes this process has seen.
+        </p>
+        {changes.length === 0 ? (
+          <Empty>No change yet.</Empty>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Who</th>
+                <th scope="col">What</th>
+              </tr>
+            </thead>
+            <tbody>
+              {changes.map((e) => (
+                <tr key={e.id}>
+                  <td>{fmtTime(e.atMs)}</td>
+                  <td>{e.actor}</td>
+                  <td>{e.summary}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Panel>
+    )
+  return (
+    <Panel title="Audit log">
+      <Problem error={audit.error} title="Audit log unavailable" />
+      {events !== null && events.length === 0 && <Empty>No change recorded yet.</Empty>}
+      {events !== null && events.length > 0 && (
+        <div class="table-wrap">
+          <table id="audit-table">
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Who</th>
+                <th scope="col">What</th>
+                <th scope="col">Subject</th>
+                <th scope="col">Why</th>
+                <th scope="col">Before → after</th>
+              </tr>
+            </thead>
+            <tbody>
+              {[...events]
+                .sort((a, b) => Date.parse(b.at) - Date.parse(a.at))
+                .map((e, i) => (
+                  <tr key={`${e.at}/${i}`}>
+                    <td class="small">{new Date(e.at).toLocaleString()}</td>
+                    <td>{e.actor}</td>
+                    <td class="mono">{e.kind}</td>
+                    <td>{e.subject}</td>
+                    <td>{e.reason || <span class="muted">–</span>}</td>
+                    <td class="mono small">
+                      {short(e.before)} → {short(e.after)}
+                    </td>
+                  </tr>
+                ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Panel>
+  )
+}

@@ -1,0 +1,372 @@
+/** Rate limits: tiers and their use, throttling by tier and route class, multipliers and why, heavy clients. */
+import { Badge, Empty, Meter, Panel } from '../components/ui.js'
+import { fmtAgo, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
+import { useLive, useNow } from '../lib/hooks.js'
+import { liveStore } from '../lib/live.js'
+import type { Anomaly, ClientsLive, DecisionTotal, LimitsLive } from '../lib/types.js'
+
+/** Snapshots of the decision counters, to show rates over the last ~10 s. */
+const history: Array<{ t: number; totals: Map<string, number> }> = []
+liveStore.onEvent((ev) => {
+  const d = ev.set.decisions as DecisionTotal[] | undefined
+  if (d === undefined) return
+  history.push({
+    t: ev.t,
+    totals: new Map(d.map((x) => [`${x.tier}\u0000${x.class}\u0000${x.outcome}`, x.total])),
+  })
+  while (history.length > 2 && history[history.length - 1].t - history[0].t > 12_000) history.shift()
+})
+
+function ratePerSec(id: string): number | null {
+  if (history.length < 2) return null
+  const a = history[0]
+  const b = history[history.length - 1]
+  const dt = (b.t - a.t) / 1000
+  if (dt <= 0) return null
+  return ((b.totals.get(id) ?? 0) - (a.totals.get(id) ?? 0)) / dt
+}
+
+interface Row {
+  tier: string
+  cls: string
+  allowed: number
+  refused: number
+  allowedRate: number | null
+  refusedRate: number | null
+  reasons: Map<string, number>
+}
+
+function byTierAndClass(decisions: readonly DecisionTotal[]): Row[] {
+  const rows = new Map<string, Row>()
+  for (const d of decisions) {
+    const k = `${d.tier}\u0000${d.class}`
+    let r = rows.get(k)
+    if (r === undefined)
+      rows.set(
+        k,
+        (r = {
+          tier: d.tier,
+          cls: d.class,
+          allowed: 0,
+          refused: 0,
+          allowedRate: null,
+          refusedRate: null,
+          reasons: new Map(),
+        }),
+      )
+    const rate = ratePerSec(`${d.tier}\u0000${d.class}\u0000${d.outcome}`)
+    if (d.outcome.startsWith('allowed')) {
+      r.allowed += d.total
+      if (rate !== null) r.allowedRate = (r.allowedRate ?? 0) + rate
+    } else {
+      r.refused += d.total
+      if (rate !== null) r.refusedRate = (r.refusedRate ?? 0) + rate
+      const why = d.outcome.replace(/^refused_/, '')
+      r.reasons.set(why, (r.reasons.get(why) ?? 0) + d.total)
+    }
+  }
+  return [...rows.values()].sort((a, b) => a.tier.localeCompare(b.tier) || a.cls.localeCompare(b.cls))
+}
+
+export function LimitsPage() {
+  const store = useLive()
+  const now = useNow(5_000)
+  const limits = store.value<LimitsLive>('limits')
+  const clients = store.value<ClientsLive>('clients')
+  const decisions = store.value<DecisionTotal[]>('decisions') ?? []
+  const flagged = new Map(
+    store
+      .items<Anomaly>('anomalies')
+      .filter((a) => a.level === 'client')
+      .map((a) => [a.key.slice('client:'.length), a]),
+  )
+  if (limits === undefined)
+    return <Empty>Rate limiting is not enabled in this process (limits.enabled).</Empty>
+  const c = limits.controls
+  const rows = byTierAndClass(decisions)
+  const tierUse = new Map<string, { rate: number; refused: number }>()
+  for (const r of rows) {
+    const u = tierUse.get(r.tier) ?? { rate: 0, refused: 0 }
+    u.rate += r.allowedRate ?? 0
+    u.refused += r.refusedRate ?? 0
+    tierUse.set(r.tier, u)
+  }
+  const multipliers = (['tiers', 'classes', 'clients'] as const).flatMap((g) =>
+    Object.entries(c[g]).map(([name, m]) => ({ group: g, name, m })),
+  )
+  const expires = c.expiresAt
+  return (
+    <>
+      <Panel
+        title="Defensive mode and controls"
+        right={
+          c.defensive ? (
+            <Badge tone="warn">defensive mode ON</Badge>
+          ) : (
+            <Badge tone="ok">defensive mode off</Badge>
+          )
+        }
+      >
+        <dl class="kv">
+          <dt>Why</dt>
+          <dd>{c.reason !== '' ? c.reason : <span class="muted">no reason given</span>}</dd>
+          <dt>Set by</dt>
+          <dd>
+            {c.actor !== '' ? c.actor : '–'}{' '}
+            {c.updatedAt !== '' && <span class="muted">at {fmtTime(Date.parse(c.updatedAt))}</span>}
+          </dd>
+          {expires !== undefined && expires !== null && (
+            <>
+              <dt>Expires</dt>
+              <dd>{fmtAgo(typeof expires === 'number' ? expires : Date.parse(expires), now)}</dd>
+            </>
+          )}
+          <dt>Limit store</dt>
+          <dd>
+            {limits.fallback.store}{' '}
+            {limits.fallback.active ? (
+              <Badge tone="bad">
+                fallback: {limits.fallback.policy} ({limits.fallback.reason})
+              </Badge>
+            ) : (
+              <Badge tone="ok">reachable</Badge>
+            )}
+          </dd>
+        </dl>
+        <h3 style={{ fontSize: '14px', margin: '12px 0 6px' }}>Multipliers in force</h3>
+        {multipliers.length === 0 ? (
+          <Empty>None: every limit is as configured.</Empty>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Applies to</th>
+                <th scope="col" class="num">
+                  Multiplier
+                </th>
+                <th scope="col">Effect</th>
+              </tr>
+            </thead>
+            <tbody>
+              {multipliers.map((x) => (
+                <tr key={`${x.group}/${x.name}`}>
+                  <td>
+                    {x.group === 'tiers' ? 'tier' : x.group === 'classes' ? 'route class' : 'client'}{' '}
+                    <strong>{x.name}</strong>
+                  </td>
+                  <td class="num">×{fmtNum(x.m)}</td>
+                  <td>
+                    {x.m < 1 ? (
+                      <Badge tone="warn">tightened</Badge>
+                    ) : x.m > 1 ? (
+                      <Badge tone="info">loosened</Badge>
+                    ) : (
+                      <Badge tone="muted">unchanged</Badge>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Panel>
+      <Panel title="Tiers: limit per client and use">
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Tier</th>
+                <th scope="col" class="num">
+                  Rank
+                </th>
+                <th scope="col" class="num">
+                  Rate / client
+                </th>
+                <th scope="col" class="num">
+                  Burst
+                </th>
+                <th scope="col" class="num">
+                  Multiplier
+                </th>
+                <th scope="col" class="num">
+                  Admitted now
+                </th>
+                <th scope="col" class="num">
+                  Throttled now
+                </th>
+                <th scope="col">Fullest bucket (tokens left)</th>
+              </tr>
+            </thead>
+            <tbody>
+              {Object.entries(limits.tiers).map(([name, t]) => {
+                const m = c.tiers[name] ?? 1
+                const u = tierUse.get(name)
+                const inTier = (clients?.clients ?? []).filter((x) => x.tier === name)
+                const lowest = inTier.length > 0 ? Math.min(...inTier.map((x) => x.bucketFill)) : null
+                return (
+                  <tr key={name}>
+                    <th scope="row">{name}</th>
+                    <td class="num">{t.rank}</td>
+                    <td class="num">{fmtNum(t.ratePerSec * m)} req/s</td>
+                    <td class="num">{fmtNum(t.burst * m)}</td>
+                    <td class="num">{m === 1 ? '–' : `×${fmtNum(m)}`}</td>
+                    <td class="num">{u ? `${fmtNum(u.rate)} req/s` : '–'}</td>
+                    <td class="num">{u ? `${fmtNum(u.refused)} req/s` : '–'}</td>
+                    <td>
+                      {lowest === null ? (
+                        <span class="muted small">no clients this window</span>
+                      ) : (
+                        <Meter
+                          value={lowest}
+                          lowBelow={0.2}
+                          label={`${name}: the emptiest bucket has ${Math.round(lowest * 100)}% of its tokens left`}
+                        />
+                      )}
+                    </td>
+                  </tr>
+                )
+              })}
+            </tbody>
+          </table>
+        </div>
+      </Panel>
+      <Panel title="Throttling by tier and route class">
+        {rows.length === 0 ? (
+          <Empty>No limiter decisions yet.</Empty>
+        ) : (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Tier</th>
+                  <th scope="col">Route class</th>
+                  <th scope="col" class="num">
+                    Admitted/s
+                  </th>
+                  <th scope="col" class="num">
+                    Throttled/s
+                  </th>
+                  <th scope="col" class="num">
+                    Throttled since start
+                  </th>
+                  <th scope="col">By limit</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((r) => (
+                  <tr key={`${r.tier}/${r.cls}`}>
+                    <th scope="row">{r.tier}</th>
+                    <td>{r.cls}</td>
+                    <td class="num">{fmtNum(r.allowedRate)}</td>
+                    <td class="num">
+                      {r.refusedRate !== null && r.refusedRate > 0 ? (
+                        <Badge tone="warn">{fmtNum(r.refusedRate)}</Badge>
+                      ) : (
+                        fmtNum(r.refusedRate)
+                      )}
+                    </td>
+                    <td class="num">
+                      {fmtNum(r.refused)}{' '}
+                      <span class="muted small">
+                        ({fmtPct(r.refused / Math.max(1, r.refused + r.allowed))})
+                      </span>
+                    </td>
+                    <td class="small">
+                      {[...r.reasons]
+                        .filter(([, n]) => n > 0)
+                        .map(([k, n]) => `${k} ${fmtNum(n)}`)
+                        .join(' · ') || '–'}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+      <Panel
+        title="Heaviest clients"
+        right={
+          clients !== undefined && (
+            <span class="small muted">
+              window from {fmtTime(clients.windowStartMs)}, {clients.windowMs / 1000}s
+            </span>
+          )
+        }
+      >
+        {clients === undefined || clients.clients.length === 0 ? (
+          <Empty>No complete client window yet.</Empty>
+        ) : (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Client</th>
+                  <th scope="col">Tier</th>
+                  <th scope="col" class="num">
+                    Requests
+                  </th>
+                  <th scope="col" class="num">
+                    Throttled
+                  </th>
+                  <th scope="col" class="num">
+                    Errors
+                  </th>
+                  <th scope="col" class="num">
+                    Mean latency
+                  </th>
+                  <th scope="col" class="num">
+                    Routes
+                  </th>
+                  <th scope="col">Bucket (tokens left)</th>
+                  <th scope="col">Verdict</th>
+                </tr>
+              </thead>
+              <tbody>
+                {clients.clients.map((x) => {
+                  const a = flagged.get(x.clientId)
+                  return (
+                    <tr key={x.clientId}>
+                      <th scope="row" class="mono">
+                        {x.clientId}
+                      </th>
+                      <td>{x.tier}</td>
+                      <td class="num">{fmtNum(x.requests)}</td>
+                      <td class="num">{fmtNum(x.refused)}</td>
+                      <td class="num">{fmtPct(x.errorRate)}</td>
+                      <td class="num">{fmtMs(x.meanLatencyMs)}</td>
+                      <td class="num">{x.distinctRoutes}</td>
+                      <td>
+                        <Meter
+                          value={x.bucketFill}
+                          lowBelow={0.2}
+                          label={`${x.clientId}: ${Math.round(x.bucketFill * 100)}% of the bucket left`}
+                        />
+                      </td>
+                      <td>
+                        {a !== undefined ? (
+                          <Badge
+                            tone="bad"
+                            title={a.children
+                              .map(
+                                (ch) => `${ch.key}: ${fmtNum(ch.observed)} (typical ${fmtNum(ch.expected)})`,
+                              )
+                              .join('\n')}
+                          >
+                            abusive: {a.children[0]?.key ?? 'outlier'}
+                          </Badge>
+                        ) : (
+                          <Badge tone="ok">normal</Badge>
+                        )}
+                      </td>
+                    </tr>
+                  )
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+    </>
+  )
+}

@@ -1,0 +1,350 @@
+/** Overview: the whole system at a glance, live. */
+import type { ActivityEntry } from '../../api/activity.js'
+import type { LiveSeries } from '../../api/live-sections.js'
+import type { Session } from '../app.js'
+import { Chart } from '../components/chart.js'
+import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
+import { keyPath } from '../lib/api.js'
+import { fmtAgo, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
+import { useHistory } from '../lib/history.js'
+import { useApi, useLive, useNow } from '../lib/hooks.js'
+import { liveStore } from '../lib/live.js'
+import { href } from '../lib/router.js'
+import type { Anomaly, ForecastAnswer, LimitsLive, ServiceView } from '../lib/types.js'
+import { AnomalyList, anomalyMarks } from './anomalies.js'
+
+const GLOBAL = '*|*|*'
+const SPARK = 30
+/** recent rates of service-level and global series, for sparklines without extra requests */
+const sparks = new Map<string, number[]>()
+liveStore.onEvent((ev) => {
+  if (ev.snapshot) sparks.clear()
+  for (const s of (ev.upsert.series ?? []) as LiveSeries[]) {
+    if (s.level === 'route') continue
+    let a = sparks.get(s.key)
+    if (a === undefined) sparks.set(s.key, (a = []))
+    a.push(s.rate)
+    if (a.length > SPARK) a.shift()
+  }
+})
+
+export function serviceHealth(v: ServiceView | undefined): { tone: Tone; text: string } {
+  if (v === undefined) return { tone: 'muted', text: 'no targets' }
+  const n = v.targets.length
+  const open = v.targets.filter((t) => t.breaker === 'open').length
+  const down = v.targets.filter((t) => !t.healthy).length
+  const ok = v.targets.filter((t) => t.healthy && t.breaker === 'closed').length
+  if (ok === 0) return { tone: 'bad', text: open > 0 ? 'ejected' : 'down' }
+  if (open > 0 || down > 0) return { tone: 'warn', text: `${ok}/${n} healthy` }
+  return { tone: 'ok', text: n === 1 ? 'healthy' : `${n}/${n} healthy` }
+}
+
+export function OverviewPage(props: { session: Session }) {
+  const store = useLive()
+  const now = useNow(5_000)
+  const series = store.items<LiveSeries>('series')
+  const anomalies = store.items<Anomaly>('anomalies')
+  const activity = store
+    .items<ActivityEntry>('activity')
+    .sort((a, b) => (a.atMs === b.atMs ? (a.id < b.id ? 1 : -1) : b.atMs - a.atMs))
+  const services = store.value<ServiceView[]>('services') ?? []
+  const limits = store.value<LimitsLive>('limits')
+  const global = series.find((s) => s.key === GLOBAL)
+  const byService = series.filter((s) => s.level === 'service').sort((a, b) => b.rate - a.rate)
+  const routes = series
+    .filter((s) => s.level === 'route')
+    .sort((a, b) => b.rate - a.rate)
+    .slice(0, 10)
+  const { points } = useHistory(props.session.features.includes('series') ? GLOBAL : null, 30 * 60_000)
+  const forecast = useApi<ForecastAnswer>(
+    props.session.features.includes('forecasts') ? `/api/series/${keyPath(GLOBAL)}/forecast` : null,
+    30_000,
+  )
+  const defensive = limits?.controls.defensive === true
+  const critical = anomalies.filter((a) => a.score >= 0.9).length
+
+  const x = points.map((p) => p.t / 1000)
+  const fc =
+    forecast.data?.status === 'ok' ? forecast.data.points.filter((p) => p.atMs > (points.at(-1)?.t ?? 0)) : []
+  const fx = fc.map((p) => p.atMs / 1000)
+  const allX = [...x, ...fx]
+  const pad = (a: (number | null)[], before: number, after: number) => [
+    ...Array<null>(before).fill(null),
+    ...a,
+    ...Array<null>(after).fill(null),
+  ]
+  const last = points.at(-1)
+  const joinAt = last !== undefined && fc.length > 0 ? [last.rate] : []
+  const marks = anomalyMarks(
+    anomalies.filter((a) => a.level === 'global' || a.level === 'service'),
+    now,
+  )
+  return (
+    <>
+      <div class="grid cards" style={{ marginBottom: '14px' }}>
+        <Card
+          label="Request rate"
+          value={fmtRate(global?.rate)}
+          sub={
+            global ? (
+              <Sparkline values={sparks.get(GLOBAL) ?? []} width={120} />
+            ) : (
+              'waiting for the first window'
+            )
+          }
+          id="kpi-rate"
+        />
+        <Card
+          label="Error ratio (5xx)"
+          value={fmtPct(global?.err)}
+          sub={global ? `window at ${fmtTime(global.t)}` : undefined}
+        />
+        <Card label="p95 latency" value={fmtMs(global?.p95)} sub={`p99 ${fmtMs(global?.p99)}`} />
+        <Card label="Throttled (429)" value={fmtPct(global?.lim)} />
+        <Card
+          label="Active anomalies"
+          value={anomalies.length}
+          sub={
+            anomalies.length === 0 ? (
+              <Badge tone="ok">all normal</Badge>
+            ) : (
+              <Badge tone={critical > 0 ? 'bad' : 'warn'}>{critical} critical</Badge>
+            )
+          }
+          id="kpi-anomalies"
+        />
+        <Card
+          label="Defensive mode"
+          value={limits === undefined ? '–' : defensive ? 'ON' : 'off'}
+          sub={
+            defensive ? (
+              <Badge tone="warn">{limits?.controls.reason || 'on'}</Badge>
+            ) : limits === undefined ? (
+              'limits off'
+            ) : (
+              <Badge tone="ok">normal limits</Badge>
+            )
+          }
+          id="kpi-defensive"
+        />
+        <Card
+          label="Services"
+          value={services.length}
+          sub={`${services.reduce((n, s) => n + s.targets.length, 0)} targets (replicas)`}
+        />
+      </div>
+      <div class="grid two">
+        <Panel title="Traffic, all services">
+          {points.length < 2 ? (
+            <Empty>Waiting for a few windows of traffic…</Empty>
+          ) : (
+            <Chart
+              title="Requests per second"
+              x={allX}
+              ys={[
+                pad(
+                  points.map((p) => p.rate),
+                  0,
+                  fx.length,
+                ),
+                pad([...joinAt, ...fc.map((p) => p.forecast)], x.length - joinAt.length, 0),
+                pad(
+                  fc.map((p) => p.upper),
+                  x.length,
+                  0,
+                ),
+                pad(
+                  fc.map((p) => p.lower),
+                  x.length,
+                  0,
+                ),
+              ]}
+              series={[
+                { label: 'observed', color: '--series-1' },
+                {
+                  label: `forecast${forecast.data?.status === 'ok' ? ` (${forecast.data.model})` : ''}`,
+                  color: '--forecast',
+                  dash: [6, 4],
+                },
+                { label: 'upper', color: '--forecast', hidden: true },
+                { label: 'lower', color: '--forecast', hidden: true },
+              ]}
+              bands={
+                fc.length > 0
+                  ? [
+                      {
+                        upper: 2,
+                        lower: 3,
+                        fill: '--forecast-band',
+                        label: `${forecast.data?.status === 'ok' ? forecast.data.level : 80}% interval`,
+                      },
+                    ]
+                  : []
+              }
+              marks={marks}
+              now={now / 1000}
+              yFormat={(v) => `${v}`}
+              gapS={props.session.windowMs / 1000}
+              summary={`now ${fmtRate(last?.rate)}; ${fc.length > 0 ? `forecast ${fmtRate(fc.at(-1)?.forecast)} in ${Math.round(((fc.at(-1)?.atMs ?? now) - now) / 60_000)} min` : 'no forecast yet'}`}
+            />
+          )}
+        </Panel>
+        <Panel title="Latency and errors, all services">
+          {points.length < 2 ? (
+            <Empty>Waiting for a few windows of traffic…</Empty>
+          ) : (
+            <Chart
+              title="p95 / p99 latency and error ratio"
+              x={x}
+              ys={[points.map((p) => p.p95), points.map((p) => p.p99), points.map((p) => p.err * 100)]}
+              series={[
+                { label: 'p95 ms', color: '--series-1' },
+                { label: 'p99 ms', color: '--series-2', dash: [2, 3] },
+                { label: 'errors %', color: '--series-3', scale: 'y2', width: 1.2 },
+              ]}
+              marks={marks}
+              yFormat={(v) => fmtMs(v)}
+              gapS={props.session.windowMs / 1000}
+              y2Format={(v) => `${v}%`}
+              summary={`p95 ${fmtMs(last?.p95)}, p99 ${fmtMs(last?.p99)}, errors ${fmtPct(last?.err)}`}
+            />
+          )}
+        </Panel>
+      </div>
+      <Panel title="Services">
+        {byService.length === 0 ? (
+          <Empty>No service has reported a window yet.</Empty>
+        ) : (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Service</th>
+                  <th scope="col">Env</th>
+                  <th scope="col">Health</th>
+                  <th scope="col" class="num">
+                    Requests
+                  </th>
+                  <th scope="col">Trend</th>
+                  <th scope="col" class="num">
+                    Errors
+                  </th>
+                  <th scope="col" class="num">
+                    p95
+                  </th>
+                  <th scope="col" class="num">
+                    Throttled
+                  </th>
+                  <th scope="col">Anomalies</th>
+                </tr>
+              </thead>
+              <tbody>
+                {byService.map((s) => {
+                  const h = serviceHealth(services.find((v) => v.name === s.service))
+                  const open = anomalies.filter(
+                    (a) => a.series.service === s.service && a.series.env === s.env,
+                  )
+                  return (
+                    <tr key={s.key}>
+                      <th scope="row">
+                        <a href={href('series', s.key)}>{s.service}</a>
+                      </th>
+                      <td>{s.env}</td>
+                      <td>
+                        <Badge tone={h.tone}>{h.text}</Badge>
+                      </td>
+                      <td class="num">{fmtRate(s.rate)}</td>
+                      <td>
+                        <Sparkline values={sparks.get(s.key) ?? []} />
+                      </td>
+                      <td class="num">{fmtPct(s.err)}</td>
+                      <td class="num">{fmtMs(s.p95)}</td>
+                      <td class="num">{fmtPct(s.lim)}</td>
+                      <td>
+                        {open.length === 0 ? (
+                          <Badge tone="ok">none</Badge>
+                        ) : (
+                          <Badge tone="bad">{open.length} open</Badge>
+                        )}
+                      </td>
+                    </tr>
+                  )
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+      <div class="grid two">
+        <Panel title="Active anomalies">
+          <AnomalyList anomalies={anomalies} now={now} empty="Nothing unusual right now." />
+        </Panel>
+        <Panel title="What Vigil did last">
+          {activity.length === 0 ? (
+            <Empty>Nothing yet: anomalies, limit changes and other actions appear here as they happen.</Empty>
+          ) : (
+            <ul class="feed" aria-label="Recent activity">
+              {activity.slice(0, 15).map((e) => (
+                <li key={e.id}>
+                  <time dateTime={new Date(e.atMs).toISOString()} title={new Date(e.atMs).toLocaleString()}>
+                    {fmtTime(e.atMs)}
+                  </time>
+                  <span class={`sev ${e.severity}`} aria-label={e.severity}>
+                    {e.severity === 'critical' ? '✕' : e.severity === 'warning' ? '!' : 'i'}
+                  </span>
+                  <span>{e.summary}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </Panel>
+      </div>
+      <Panel title="Busiest routes">
+        {routes.length === 0 ? (
+          <Empty>No route has reported a window yet.</Empty>
+        ) : (
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Route</th>
+                  <th scope="col" class="num">
+                    Requests
+                  </th>
+                  <th scope="col" class="num">
+                    Errors
+                  </th>
+                  <th scope="col" class="num">
+                    p50
+                  </th>
+                  <th scope="col" class="num">
+                    p95
+                  </th>
+                  <th scope="col" class="num">
+                    p99
+                  </th>
+                  <th scope="col">Updated</th>
+                </tr>
+              </thead>
+              <tbody>
+                {routes.map((s) => (
+                  <tr key={s.key}>
+                    <th scope="row">
+                      <a href={href('series', s.key)}>{keyLabel(s.key)}</a>
+                    </th>
+                    <td class="num">{fmtRate(s.rate)}</td>
+                    <td class="num">{fmtPct(s.err)}</td>
+                    <td class="num">{fmtMs(s.p50)}</td>
+                    <td class="num">{fmtMs(s.p95)}</td>
+                    <td class="num">{fmtMs(s.p99)}</td>
+                    <td class="small muted">{fmtAgo(s.t + s.d, now)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+    </>
+  )
+}

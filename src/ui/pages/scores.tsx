@@ -1,0 +1,136 @@
+/** Latency and errors inside the bands the detectors expected, and the anomaly scores over time. */
+import type { ScoreHistory } from '../../control/scores.js'
+import type { Session } from '../app.js'
+import { Chart, type ChartMark } from '../components/chart.js'
+import { Empty, Panel, Problem } from '../components/ui.js'
+import { keyPath } from '../lib/api.js'
+import { fmtMs, fmtPct } from '../lib/format.js'
+import type { HPoint } from '../lib/history.js'
+import { useApi } from '../lib/hooks.js'
+
+export function ScoresPanel(props: {
+  session: Session
+  seriesKey: string
+  points: readonly HPoint[]
+  rangeMs: number
+  marks: ChartMark[]
+  now: number
+}) {
+  const { points, session } = props
+  const enabled = session.features.includes('scores')
+  const from = Math.floor((props.now - props.rangeMs) / 60_000) * 60_000
+  const scores = useApi<ScoreHistory>(
+    enabled ? `/api/series/${keyPath(props.seriesKey)}/scores?from=${from}` : null,
+    Math.max(5_000, session.windowMs),
+  )
+  const h = scores.data !== null && scores.data.metrics !== null ? scores.data : null
+  const at = new Map<number, number>()
+  h?.t.forEach((t, i) => at.set(t, i))
+  // bands are clipped to what the metric can be (no negative latency, no ratio above 1)
+  const col = (
+    metric: keyof ScoreHistory['metrics'],
+    field: 'low' | 'high' | 'expected',
+    scale = 1,
+    max = Infinity,
+  ) =>
+    points.map((p) => {
+      const i = at.get(p.t)
+      const v = i === undefined || h === null ? null : h.metrics[metric][field][i]
+      return v === null || v === undefined ? null : Math.min(max, Math.max(0, v)) * scale
+    })
+  const x = points.map((p) => p.t / 1000)
+  const last = points.at(-1)
+  const haveBands = h !== null && h.t.length > 0
+  return (
+    <>
+      <div class="grid two">
+        <Panel title="Latency">
+          {points.length < 2 ? (
+            <Empty>Waiting for a few windows…</Empty>
+          ) : (
+            <Chart
+              title="p50 / p95 / p99"
+              x={x}
+              ys={[
+                points.map((p) => p.p50),
+                points.map((p) => p.p95),
+                points.map((p) => p.p99),
+                col('p95', 'high'),
+                col('p95', 'low'),
+              ]}
+              series={[
+                { label: 'p50', color: '--series-4', width: 1.2 },
+                { label: 'p95', color: '--series-1' },
+                { label: 'p99', color: '--series-2', dash: [2, 3] },
+                { label: 'p95 high', color: '--band', hidden: true },
+                { label: 'p95 low', color: '--band', hidden: true },
+              ]}
+              bands={haveBands ? [{ upper: 3, lower: 4, fill: '--band', label: 'expected p95 band' }] : []}
+              marks={props.marks.filter((m) => /^p\d\d$|joint/.test(m.label))}
+              yFormat={(v) => fmtMs(v)}
+              gapS={session.windowMs / 1000}
+              summary={`p95 now ${fmtMs(last?.p95)}${haveBands ? `, expected up to ${fmtMs(col('p95', 'high').at(-1))}` : ''}`}
+            />
+          )}
+        </Panel>
+        <Panel title="Errors">
+          {points.length < 2 ? (
+            <Empty>Waiting for a few windows…</Empty>
+          ) : (
+            <Chart
+              title="5xx error ratio (%)"
+              x={x}
+              ys={[
+                points.map((p) => p.err * 100),
+                col('errorRatio', 'high', 100),
+                col('errorRatio', 'low', 100),
+                points.map((p) => p.lim * 100),
+              ]}
+              series={[
+                { label: 'errors %', color: '--series-3' },
+                { label: 'high', color: '--band', hidden: true },
+                { label: 'low', color: '--band', hidden: true },
+                { label: 'throttled %', color: '--series-2', dash: [4, 3], width: 1.2 },
+              ]}
+              bands={haveBands ? [{ upper: 1, lower: 2, fill: '--band', label: 'expected band' }] : []}
+              marks={props.marks.filter((m) => m.label === 'errors' || m.label === 'joint')}
+              yFormat={(v) => `${v}%`}
+              gapS={session.windowMs / 1000}
+              summary={`errors now ${fmtPct(last?.err)}, throttled ${fmtPct(last?.lim)}`}
+            />
+          )}
+        </Panel>
+      </div>
+      {enabled && (
+        <Panel title="Anomaly scores over time">
+          <Problem error={scores.error} title="Scores unavailable" />
+          {h === null || h.t.length < 2 ? (
+            <Empty>The detectors have not scored this series yet.</Empty>
+          ) : (
+            <Chart
+              title="Score per metric (0 normal … 1 certain anomaly)"
+              x={h.t.map((t) => t / 1000)}
+              ys={[
+                h.metrics.rate.score,
+                h.metrics.errorRatio.score,
+                h.metrics.p95.score,
+                h.metrics.p99.score,
+              ]}
+              series={[
+                { label: 'rate', color: '--series-1', scatter: true },
+                { label: 'errors', color: '--series-3', scatter: true },
+                { label: 'p95', color: '--series-2', scatter: true },
+                { label: 'p99', color: '--series-4', scatter: true },
+              ]}
+              marks={props.marks}
+              yMin={0}
+              yMax={1}
+              height={180}
+              summary={`highest score in the last window ${h.score.at(-1)?.toFixed(2) ?? '–'}`}
+            />
+          )}
+        </Panel>
+      )}
+    </>
+  )
+}

@@ -1,0 +1,323 @@
+/** Service and route detail: traffic with its forecast, latency, errors and anomalies of one series. */
+import type { LiveSeries } from '../../api/live-sections.js'
+import type { Session } from '../app.js'
+import { Chart } from '../components/chart.js'
+import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
+import { keyPath } from '../lib/api.js'
+import { fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
+import { useHistory, type HPoint } from '../lib/history.js'
+import { useApi, useLive, useNow } from '../lib/hooks.js'
+import { href } from '../lib/router.js'
+import type { Anomaly, ForecastAnswer, ForecastReady } from '../lib/types.js'
+import { AnomalyList, anomalyMarks } from './anomalies.js'
+import { ScoresPanel } from './scores.js'
+
+const RANGES: ReadonlyArray<[string, number]> = [
+  ['15m', 15 * 60_000],
+  ['1h', 60 * 60_000],
+  ['6h', 6 * 60 * 60_000],
+]
+
+export function SeriesPage(props: { session: Session; args: string[] }) {
+  const store = useLive()
+  const key = props.args[0] ?? null
+  const rangeName = props.args[1] ?? '1h'
+  const rangeMs = RANGES.find(([n]) => n === rangeName)?.[1] ?? 3_600_000
+  const series = store.items<LiveSeries>('series')
+  if (key === null) return <SeriesIndex series={series} />
+  const [service, route, env] = key.split('|')
+  const siblings = series
+    .filter((s) => s.service === service && s.env === env)
+    .sort((a, b) => (a.level === b.level ? a.route.localeCompare(b.route) : a.level === 'service' ? -1 : 1))
+  return (
+    <>
+      <nav class="tabs" aria-label="Series of this service">
+        {siblings.map((s) => (
+          <a
+            key={s.key}
+            href={href('series', s.key, rangeName)}
+            aria-current={s.key === key ? 'page' : undefined}
+          >
+            {s.level === 'service' ? `${s.service} (all routes)` : s.route}
+          </a>
+        ))}
+        <span style={{ flex: 1 }} />
+        {RANGES.map(([n]) => (
+          <a key={n} href={href('series', key, n)} aria-current={n === rangeName ? 'page' : undefined}>
+            last {n}
+          </a>
+        ))}
+      </nav>
+      <SeriesDetail
+        key={`${key}/${rangeMs}`}
+        session={props.session}
+        seriesKey={key}
+        rangeMs={rangeMs}
+        live={series.find((s) => s.key === key)}
+        title={
+          route === '*'
+            ? `${service === '*' ? 'All services' : service} · ${env}`
+            : `${service} ${route} · ${env}`
+        }
+      />
+    </>
+  )
+}
+
+function SeriesIndex(props: { series: LiveSeries[] }) {
+  const services = props.series.filter((s) => s.level !== 'route').sort((a, b) => a.key.localeCompare(b.key))
+  return (
+    <Panel title="Pick a service or route">
+      {services.length === 0 && <Empty>No series yet: they appear as traffic arrives.</Empty>}
+      <ul>
+        {services.map((s) => (
+          <li key={s.key}>
+            <a href={href('series', s.key)}>{keyLabel(s.key)}</a> — {fmtRate(s.rate)}
+            <ul>
+              {props.series
+                .filter((r) => r.level === 'route' && r.service === s.service && r.env === s.env)
+                .map((r) => (
+                  <li key={r.key}>
+                    <a href={href('series', r.key)}>{r.route}</a> — {fmtRate(r.rate)}, p95 {fmtMs(r.p95)}
+                  </li>
+                ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </Panel>
+  )
+}
+
+function pad<T>(a: T[], before: number, after: number): (T | null)[] {
+  return [...Array<null>(before).fill(null), ...a, ...Array<null>(after).fill(null)]
+}
+
+function SeriesDetail(props: {
+  session: Session
+  seriesKey: string
+  rangeMs: number
+  live: LiveSeries | undefined
+  title: string
+}) {
+  const { seriesKey: key, session } = props
+  const now = useNow(5_000)
+  const store = useLive()
+  const { points, error } = useHistory(key, props.rangeMs)
+  const [service, , env] = key.split('|')
+  const forecast = useApi<ForecastAnswer>(
+    session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
+    30_000,
+  )
+  const history = useApi<{ anomalies: Anomaly[] }>(
+    session.features.includes('anomalies')
+      ? `/api/anomalies?state=all&from=${Math.floor((now - props.rangeMs) / 60_000) * 60_000}${service !== '*' ? `&service=${encodeURIComponent(service)}` : ''}${env !== '*' ? `&env=${encodeURIComponent(env)}` : ''}`
+      : null,
+    30_000,
+  )
+  const open = store.items<Anomaly>('anomalies').filter((a) => a.key === key)
+  const mine = mergeAnomalies(history.data?.anomalies.filter((a) => a.key === key) ?? [], open)
+  const marks = anomalyMarks(mine, now)
+  const shown = points.filter((p) => p.t >= now - props.rangeMs)
+  const x = shown.map((p) => p.t / 1000)
+  const last = shown.at(-1) ?? (props.live ? liveToPoint(props.live) : undefined)
+  const f = forecast.data?.status === 'ok' ? forecast.data : null
+  const fc = f === null ? [] : f.points.filter((p) => p.atMs > (shown.at(-1)?.t ?? 0))
+  const fx = fc.map((p) => p.atMs / 1000)
+  const join = shown.length > 0 && fc.length > 0 ? [shown[shown.length - 1].rate] : []
+  return (
+    <>
+      <h2 style={{ fontSize: '17px', margin: '0 0 10px' }}>{props.title}</h2>
+      <div class="grid cards" style={{ marginBottom: '14px' }}>
+        <Card
+          label="Request rate"
+          value={fmtRate(last?.rate)}
+          sub={last ? `window at ${fmtTime(last.t)}` : undefined}
+        />
+        <Card label="Error ratio (5xx)" value={fmtPct(last?.err)} />
+        <Card
+          label="p50 / p95 / p99"
+          value={fmtMs(last?.p95)}
+          sub={`p50 ${fmtMs(last?.p50)} · p99 ${fmtMs(last?.p99)}`}
+        />
+        <Card label="Throttled (429)" value={fmtPct(last?.lim)} />
+        <Card
+          label="Open anomalies"
+          value={open.length}
+          sub={
+            open.length === 0 ? (
+              <Badge tone="ok">normal</Badge>
+            ) : (
+              <Badge tone="bad">{open.map((a) => a.metric).join(', ')}</Badge>
+            )
+          }
+        />
+      </div>
+      <Problem error={error} title="History unavailable" />
+      <Panel title="Traffic and forecast">
+        {shown.length < 2 ? (
+          <Empty>Waiting for a few windows of traffic on this series…</Empty>
+        ) : (
+          <Chart
+            title="Requests per second"
+            x={[...x, ...fx]}
+            ys={[
+              pad(
+                shown.map((p) => p.rate),
+                0,
+                fx.length,
+              ),
+              pad([...join, ...fc.map((p) => p.forecast)], x.length - join.length, 0),
+              pad(
+                fc.map((p) => p.upper),
+                x.length,
+                0,
+              ),
+              pad(
+                fc.map((p) => p.lower),
+                x.length,
+                0,
+              ),
+            ]}
+            series={[
+              { label: 'observed', color: '--series-1' },
+              { label: 'forecast', color: '--forecast', dash: [6, 4] },
+              { label: 'upper', color: '--forecast', hidden: true },
+              { label: 'lower', color: '--forecast', hidden: true },
+            ]}
+            bands={
+              fc.length > 0
+                ? [{ upper: 2, lower: 3, fill: '--forecast-band', label: `${f?.level ?? 80}% interval` }]
+                : []
+            }
+            marks={marks}
+            now={now / 1000}
+            height={230}
+            gapS={session.windowMs / 1000}
+            summary={`now ${fmtRate(last?.rate)}; ${f !== null ? `model ${f.model} forecasts ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)}` : 'no forecast yet'}; ${mine.length} anomalies in range`}
+          />
+        )}
+        <ForecastInfo answer={forecast.data} error={forecast.error} />
+      </Panel>
+      <ScoresPanel
+        session={session}
+        seriesKey={key}
+        points={shown}
+        rangeMs={props.rangeMs}
+        marks={marks}
+        now={now}
+      />
+      <Panel title="Anomalies on this series">
+        <AnomalyList anomalies={mine} now={now} empty="No anomaly on this series in this range." />
+      </Panel>
+    </>
+  )
+}
+
+function liveToPoint(s: LiveSeries): HPoint {
+  return { t: s.t, n: s.n, rate: s.rate, err: s.err, lim: s.lim, p50: s.p50, p95: s.p95, p99: s.p99 }
+}
+
+function mergeAnomalies(a: readonly Anomaly[], b: readonly Anomaly[]): Anomaly[] {
+  const m = new Map<string, Anomaly>()
+  for (const x of a) m.set(x.id, x)
+  for (const x of b) m.set(x.id, x)
+  return [...m.values()]
+}
+
+function ForecastInfo(props: { answer: ForecastAnswer | null; error: Error | null }) {
+  const a = props.answer
+  if (props.error !== null) return <Problem error={props.error} title="Forecast unavailable" />
+  if (a === null) return null
+  if (a.status !== 'ok')
+    return (
+      <p class="small muted">
+        No forecast yet: this series has {a.have} of the {a.need} windows of history a forecast needs.
+      </p>
+    )
+  return <ForecastDetails f={a} />
+}
+
+function ForecastDetails(props: { f: ForecastReady }) {
+  const f = props.f
+  const best = f.backtest[0]
+  const fail = [
+    ['error ratio', f.failure.errorRatio, fmtPct],
+    ['p95 latency', f.failure.p95, fmtMs],
+  ] as const
+  return (
+    <details class="small" style={{ marginTop: '8px' }} open>
+      <summary>
+        Model <strong class="mono">{f.model}</strong>
+        {best !== undefined && (
+          <>
+            {' '}
+            · backtest MASE {fmtNum(best.mase)}, sMAPE {fmtNum(best.smape)}%
+          </>
+        )}{' '}
+        · {f.horizon} windows ahead · fitted {fmtTime(f.fittedAtMs)} on {f.historyPoints} windows
+      </summary>
+      <div class="grid two" style={{ marginTop: '8px' }}>
+        <div class="table-wrap">
+          <table>
+            <caption class="small muted" style={{ textAlign: 'left' }}>
+              Candidates, best first (lower MASE is better; below 1 beats the naive forecast)
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col" class="num">
+                  MASE
+                </th>
+                <th scope="col" class="num">
+                  sMAPE
+                </th>
+                <th scope="col" class="num">
+                  Weight
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {f.backtest.slice(0, 8).map((b) => (
+                <tr key={b.model}>
+                  <td class="mono">{b.model}</td>
+                  <td class="num">{fmtNum(b.mase)}</td>
+                  <td class="num">{fmtNum(b.smape)}%</td>
+                  <td class="num">{b.weight > 0 ? fmtPct(b.weight) : '–'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <dl class="kv">
+          {fail.map(([name, s, fmt]) => (
+            <>
+              <dt>
+                P({name} &gt; {s ? fmt(s.threshold) : '–'})
+              </dt>
+              <dd>
+                {s === null ? (
+                  '–'
+                ) : (
+                  <>
+                    <Badge tone={s.probability >= 0.5 ? 'bad' : s.probability >= 0.2 ? 'warn' : 'ok'}>
+                      {fmtPct(s.probability)}
+                    </Badge>{' '}
+                    within the horizon
+                    {s.firstLikelyAtMs !== null ? `, likely from ${fmtTime(s.firstLikelyAtMs)}` : ''}
+                  </>
+                )}
+              </dd>
+            </>
+          ))}
+          {f.notes.length > 0 && (
+            <>
+              <dt>Notes</dt>
+              <dd>{f.notes.join('; ')}</dd>
+            </>
+          )}
+        </dl>
+      </div>
+    </details>
+  )
+}
