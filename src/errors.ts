@@ -270,6 +270,11 @@ export const VGL_ERR_LIMITS_STATE_UNAVAILABLE = defineError(
   'cannot %s the limits state (%s): %s',
   503,
 )
+export const VGL_ERR_LIMITS_PRECONDITION_FAILED = defineError(
+  'VGL_ERR_LIMITS_PRECONDITION_FAILED',
+  '%s was not changed: %s; GET it again, apply your change to what it returns and send its ETag in If-Match',
+  412,
+)
 
 // ---- detect ----------------------------------------------------------------------------
 export const VGL_ERR_DETECT_INPUT = defineError('VGL_ERR_DETECT_INPUT', '%s', 400)

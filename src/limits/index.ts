@@ -32,6 +32,7 @@ export type {
 } from './limiter.js'
 export type { ControlEntry, Controls, LimitsState, ServiceControls, TierState } from './state.js'
 export { liveControls } from './controls.js'
+export { etagOf, type WriteCondition } from './etag.js'
 export type { AppliedControl, ControlsPatch } from './controls.js'
 export type { ClientStatsSnapshot, ClientWindowStats } from './stats.js'
 export {

@@ -29,6 +29,7 @@ import {
   type AppliedControl,
   type ControlsPatch,
 } from './controls.js'
+import { checkCondition, etagOf, type WriteCondition } from './etag.js'
 import { msUntilFull, remainingTokens, type BucketSpec } from './gcra.js'
 import {
   limitItem,
@@ -146,6 +147,8 @@ interface Plan {
 }
 
 const KEY_CACHE_MAX = 10_000
+/** compare-and-set attempts of one change before it gives up (only under heavy contention) */
+const MAX_SAVE_ATTEMPTS = 20
 
 export class Limiter implements Admission {
   readonly #cfg: LimitsConfig
@@ -555,41 +558,67 @@ export class Limiter implements Admission {
     defensiveActive.set(on ? 1 : 0)
   }
 
+  /**
+   * Read-modify-write of the state document as a compare-and-set loop: the change is applied to
+   * the latest stored document and saved only if nobody saved in between (else it is re-applied
+   * to what they saved), so concurrent changes on any gateways never lose one another. `guard`
+   * makes the write conditional on the resource's version (If-Match / If-None-Match), checked
+   * against the latest document on every attempt.
+   */
   async #mutate<T>(
     kind: string,
     subject: string,
     meta: ChangeMeta,
     change: (s: LimitsState) => { before: unknown; after: T },
+    guard?: { cond: WriteCondition | undefined; what: string; view: (s: LimitsState) => unknown },
   ): Promise<T> {
-    let latest: LimitsState
-    try {
-      const persisted = await this.#backend.load()
-      latest =
+    for (let attempt = 1; ; attempt++) {
+      let persisted: LimitsState | null
+      try {
+        persisted = await this.#backend.load()
+      } catch (err) {
+        throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('read', this.#backend.kind, String(err))
+      }
+      const latest =
         persisted === null || persisted.version < this.#state.version
           ? this.#state
           : mergeState(this.#seed, persisted)
-    } catch (err) {
-      throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('read', this.#backend.kind, String(err))
+      if (guard !== undefined) checkCondition(guard.cond, guard.what, guard.view(latest))
+      const next = structuredClone(latest)
+      const { before, after } = change(next)
+      next.version = Math.max(latest.version, this.#state.version, persisted?.version ?? 0) + 1
+      let saved: boolean
+      try {
+        saved = await this.#backend.save(next, persisted?.version ?? null)
+      } catch (err) {
+        throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('save', this.#backend.kind, String(err))
+      }
+      if (!saved) {
+        if (attempt >= MAX_SAVE_ATTEMPTS)
+          throw VGL_ERR_LIMITS_STATE_UNAVAILABLE(
+            'save',
+            this.#backend.kind,
+            `other writers changed it ${attempt} times in a row; retry`,
+          )
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt))
+        continue
+      }
+      this.#apply(next, false)
+      if (guard?.cond !== undefined) {
+        const view = guard.view(next)
+        if (view !== undefined) guard.cond.etag = etagOf(view)
+      }
+      this.#audit?.record({
+        at: new Date(this.#clock()).toISOString(),
+        kind,
+        actor: meta.actor,
+        subject,
+        before,
+        after,
+        reason: meta.reason,
+      })
+      return after
     }
-    const next = structuredClone(latest)
-    const { before, after } = change(next)
-    next.version = Math.max(latest.version, this.#state.version) + 1
-    try {
-      await this.#backend.save(next)
-    } catch (err) {
-      throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('save', this.#backend.kind, String(err))
-    }
-    this.#apply(next, false)
-    this.#audit?.record({
-      at: new Date(this.#clock()).toISOString(),
-      kind,
-      actor: meta.actor,
-      subject,
-      before,
-      after,
-      reason: meta.reason,
-    })
-    return after
   }
 
   // ---- admin and control surface -----------------------------------------------------
@@ -598,29 +627,47 @@ export class Limiter implements Admission {
     return this.#state.tiers
   }
 
+  /** One tier, undefined when there is none by that name (its ETag is `etagOf` of this). */
+  tier(name: string): TierState | undefined {
+    return tierIn(this.#state, name)
+  }
+
   async setTier(
     name: string,
     tier: { ratePerSec: number; burst: number; rank?: number },
     meta: ChangeMeta,
+    cond?: WriteCondition,
   ): Promise<TierState> {
     if (!/^[A-Za-z0-9_-]+$/.test(name))
       throw VGL_ERR_LIMITS_BAD_INPUT(`tier name "${name}": use letters, digits, _ and -`)
     positive('ratePerSec', tier.ratePerSec)
     positive('burst', tier.burst)
-    return this.#mutate('limits.tier.update', name, meta, (s) => {
-      const before = s.tiers[name] ?? null
-      const after: TierState = {
-        ratePerSec: tier.ratePerSec,
-        burst: tier.burst,
-        rank: tier.rank ?? before?.rank ?? 0,
-      }
-      s.tiers[name] = after
-      return { before, after }
-    })
+    const guard = { cond, what: `tier ${name}`, view: (s: LimitsState) => tierIn(s, name) }
+    return this.#mutate(
+      'limits.tier.update',
+      name,
+      meta,
+      (s) => {
+        const before = s.tiers[name] ?? null
+        const after: TierState = {
+          ratePerSec: tier.ratePerSec,
+          burst: tier.burst,
+          rank: tier.rank ?? before?.rank ?? 0,
+        }
+        s.tiers[name] = after
+        return { before, after }
+      },
+      guard,
+    )
   }
 
   keys(): KeyView[] {
     return Object.values(this.#state.keys).map(view)
+  }
+
+  /** One key (never its secret), undefined when there is none with that id. */
+  key(id: string): KeyView | undefined {
+    return keyIn(this.#state, id)
   }
 
   async createKey(
@@ -655,33 +702,48 @@ export class Limiter implements Admission {
     id: string,
     patch: { tier?: string; ratePerSec?: number | null; burst?: number | null },
     meta: ChangeMeta,
+    cond?: WriteCondition,
   ): Promise<KeyView> {
     if (patch.ratePerSec != null) positive('ratePerSec', patch.ratePerSec)
     if (patch.burst != null) positive('burst', patch.burst)
-    return this.#mutate('limits.key.update', id, meta, (s) => {
-      const k = s.keys[id]
-      if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
-      const before = view(k)
-      if (patch.tier !== undefined) {
-        this.#needTier(s, patch.tier)
-        k.tier = patch.tier
-      }
-      if (patch.ratePerSec === null) delete k.ratePerSec
-      else if (patch.ratePerSec !== undefined) k.ratePerSec = patch.ratePerSec
-      if (patch.burst === null) delete k.burst
-      else if (patch.burst !== undefined) k.burst = patch.burst
-      return { before, after: view(k) }
-    })
+    const guard = { cond, what: `key ${id}`, view: (s: LimitsState) => keyIn(s, id) }
+    return this.#mutate(
+      'limits.key.update',
+      id,
+      meta,
+      (s) => {
+        const k = s.keys[id]
+        if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
+        const before = view(k)
+        if (patch.tier !== undefined) {
+          this.#needTier(s, patch.tier)
+          k.tier = patch.tier
+        }
+        if (patch.ratePerSec === null) delete k.ratePerSec
+        else if (patch.ratePerSec !== undefined) k.ratePerSec = patch.ratePerSec
+        if (patch.burst === null) delete k.burst
+        else if (patch.burst !== undefined) k.burst = patch.burst
+        return { before, after: view(k) }
+      },
+      guard,
+    )
   }
 
-  async revokeKey(id: string, meta: ChangeMeta): Promise<KeyView> {
-    return this.#mutate('limits.key.revoke', id, meta, (s) => {
-      const k = s.keys[id]
-      if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
-      const before = view(k)
-      k.revoked = true
-      return { before, after: view(k) }
-    })
+  async revokeKey(id: string, meta: ChangeMeta, cond?: WriteCondition): Promise<KeyView> {
+    const guard = { cond, what: `key ${id}`, view: (s: LimitsState) => keyIn(s, id) }
+    return this.#mutate(
+      'limits.key.revoke',
+      id,
+      meta,
+      (s) => {
+        const k = s.keys[id]
+        if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
+        const before = view(k)
+        k.revoked = true
+        return { before, after: view(k) }
+      },
+      guard,
+    )
   }
 
   /** The controls in force now (entries past their expiry are left out). */
@@ -693,31 +755,52 @@ export class Limiter implements Admission {
    * Sets multipliers and defensive mode, globally or for one service (`patch.service`), for good or
    * until `patch.ttlMs` has passed; what the control plane drives. Applied on every gateway.
    */
-  async setControls(patch: ControlsPatch, meta: ChangeMeta): Promise<Controls> {
+  async setControls(patch: ControlsPatch, meta: ChangeMeta, cond?: WriteCondition): Promise<Controls> {
     checkPatch(patch)
     const subject = patch.service !== undefined ? `controls:${patch.service}` : 'controls'
-    return this.#mutate('limits.controls.set', subject, meta, (s) => {
-      const now = this.#clock()
-      // expired entries leave the document at the next change
-      const before = liveControls(s.controls, now).live
-      s.controls = structuredClone(before)
-      patchControls(s.controls, patch, meta, now)
-      return { before, after: structuredClone(s.controls) }
-    })
+    return this.#mutate(
+      'limits.controls.set',
+      subject,
+      meta,
+      (s) => {
+        const now = this.#clock()
+        // expired entries leave the document at the next change
+        const before = liveControls(s.controls, now).live
+        s.controls = structuredClone(before)
+        patchControls(s.controls, patch, meta, now)
+        return { before, after: structuredClone(s.controls) }
+      },
+      this.#controlsGuard(cond),
+    )
   }
 
   /** Removes every multiplier and turns defensive mode off. */
-  async clearControls(meta: ChangeMeta): Promise<Controls> {
-    return this.#mutate('limits.controls.clear', 'controls', meta, (s) => {
-      const before = structuredClone(s.controls)
-      s.controls = {
-        ...emptyControls(),
-        reason: meta.reason,
-        actor: meta.actor,
-        updatedAt: new Date(this.#clock()).toISOString(),
-      }
-      return { before, after: structuredClone(s.controls) }
-    })
+  async clearControls(meta: ChangeMeta, cond?: WriteCondition): Promise<Controls> {
+    return this.#mutate(
+      'limits.controls.clear',
+      'controls',
+      meta,
+      (s) => {
+        const before = structuredClone(s.controls)
+        s.controls = {
+          ...emptyControls(),
+          reason: meta.reason,
+          actor: meta.actor,
+          updatedAt: new Date(this.#clock()).toISOString(),
+        }
+        return { before, after: structuredClone(s.controls) }
+      },
+      this.#controlsGuard(cond),
+    )
+  }
+
+  /** The controls are one resource: their version is that of what `controls()` returns. */
+  #controlsGuard(cond: WriteCondition | undefined) {
+    return {
+      cond,
+      what: 'the controls',
+      view: (s: LimitsState) => liveControls(s.controls, this.#clock()).live,
+    }
   }
 
   /** Current bucket state of a client (key id or `ip:ADDR`) on every service. */
@@ -784,6 +867,15 @@ function positive(field: string, v: unknown): void {
   if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
     throw VGL_ERR_LIMITS_BAD_INPUT(`${field}: expected a number > 0, got ${JSON.stringify(v)}`)
   }
+}
+
+function tierIn(s: LimitsState, name: string): TierState | undefined {
+  return Object.hasOwn(s.tiers, name) ? s.tiers[name] : undefined
+}
+
+function keyIn(s: LimitsState, id: string): KeyView | undefined {
+  const k = Object.hasOwn(s.keys, id) ? s.keys[id] : undefined
+  return k === undefined ? undefined : view(k)
 }
 
 function view(k: KeyState): KeyView {

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../../test/helpers/services.js'
 import { startTcpProxy, type TcpProxy } from '../../test/helpers/tcp-proxy.js'
 import { redisClientOptions } from './redis.js'
-import { RedisStateBackend, type LimitsState } from './state.js'
+import { FileStateBackend, RedisStateBackend, type LimitsState } from './state.js'
 
 const up = await serviceAvailable('redis')
 
@@ -23,6 +26,31 @@ const doc = (version: number, rate: number): LimitsState => ({
     services: {},
     entries: {},
   },
+})
+
+describe('FileStateBackend', () => {
+  it('saves only over the version the writer read, one writer at a time', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'vigil-state-')), 'limits-state.json')
+    const a = new FileStateBackend(path)
+    const b = new FileStateBackend(path)
+    expect(await a.save(doc(1, 10), null)).toBe(true)
+    // both read version 1; the second to save finds version 2 and changes nothing
+    const results = await Promise.all([a.save(doc(2, 20), 1), b.save(doc(2, 30), 1)])
+    expect(results.sort()).toEqual([false, true])
+    expect([20, 30]).toContain((await a.load())!.tiers.STD!.ratePerSec)
+    expect(await a.save(doc(9, 90), 5)).toBe(false)
+    expect((await b.load())!.version).toBe(2)
+    // another process holding the lock file: the save waits for it
+    writeFileSync(`${path}.lock`, '')
+    const waiting = a.save(doc(3, 40), 2)
+    await new Promise((r) => setTimeout(r, 100))
+    expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(2)
+    rmSync(`${path}.lock`)
+    expect(await waiting).toBe(true)
+    expect((await b.load())!.version).toBe(3)
+    await a.close()
+    await b.close()
+  })
 })
 
 describe.skipIf(!up)('RedisStateBackend on 127.0.0.1:6379', () => {
@@ -60,5 +88,32 @@ describe.skipIf(!up)('RedisStateBackend on 127.0.0.1:6379', () => {
     const deadline = Date.now() + 10_000
     while (!seen.includes(5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     expect(seen).toContain(5)
+  })
+
+  it('saves only over the version the writer read, atomically with the publish', async () => {
+    const prefix = `vigil-test:${randomUUID()}:`
+    const client = new Redis('redis://127.0.0.1:6379')
+    cleanup.push(
+      () => client.quit(),
+      () => client.del(`${prefix}state`),
+    )
+    const a = new RedisStateBackend(client, prefix)
+    const b = new RedisStateBackend(client.duplicate(), prefix)
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    )
+    await b.subscribed()
+    const heard: number[] = []
+    b.onChange((s) => heard.push(s.tiers.STD!.ratePerSec))
+    expect(await a.save(doc(1, 10), null)).toBe(true)
+    expect(await a.save(doc(1, 11), null)).toBe(false) // it exists now
+    const results = await Promise.all([a.save(doc(2, 20), 1), b.save(doc(2, 30), 1)])
+    expect(results.sort()).toEqual([false, true])
+    const won = (await a.load())!.tiers.STD!.ratePerSec
+    const deadline = Date.now() + 2_000
+    while (!heard.includes(won) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    // refused saves publish nothing (a re-read after connecting may repeat a document)
+    expect(new Set(heard)).toEqual(new Set([10, won]))
   })
 })

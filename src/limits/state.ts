@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Redis } from 'ioredis'
 import type { LimitsConfig } from '../config/limits-schema.js'
@@ -127,8 +127,12 @@ export function mergeState(seed: LimitsState, persisted: LimitsState | null): Li
 export interface StateBackend {
   readonly kind: 'file' | 'redis'
   load(): Promise<LimitsState | null>
-  /** persists and tells every instance (including this one's other listeners) */
-  save(state: LimitsState): Promise<void>
+  /**
+   * Compare-and-set: persists `state` only if the stored document still has version `expected`
+   * (null: no document yet), atomically, and tells every instance (including this one's other
+   * listeners). Resolves to false, changing nothing, when another writer got there first.
+   */
+  save(state: LimitsState, expected: number | null): Promise<boolean>
   onChange(listener: (state: LimitsState) => void): void
   close(): Promise<void>
 }
@@ -152,6 +156,10 @@ export class FileStateBackend implements StateBackend {
   }
 
   async load(): Promise<LimitsState | null> {
+    return this.#read()
+  }
+
+  #read(): LimitsState | null {
     try {
       return JSON.parse(readFileSync(this.path, 'utf8')) as LimitsState
     } catch (err) {
@@ -160,12 +168,38 @@ export class FileStateBackend implements StateBackend {
     }
   }
 
-  async save(state: LimitsState): Promise<void> {
+  /**
+   * Compare, write and rename run without yielding, so writers in this process never interleave;
+   * a lock file (`<path>.lock`, created exclusively) keeps out another process on the same dir.
+   */
+  async save(state: LimitsState, expected: number | null): Promise<boolean> {
     mkdirSync(dirname(this.path), { recursive: true })
-    const tmp = `${this.path}.${process.pid}.tmp`
-    writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 })
-    renameSync(tmp, this.path)
+    const unlock = await this.#lock()
+    try {
+      if ((this.#read()?.version ?? null) !== expected) return false
+      const tmp = `${this.path}.${process.pid}.tmp`
+      writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 })
+      renameSync(tmp, this.path)
+    } finally {
+      unlock()
+    }
     fileChannels.emit(this.path, state)
+    return true
+  }
+
+  async #lock(): Promise<() => void> {
+    const lock = `${this.path}.lock`
+    for (let waitedMs = 0; ; waitedMs += 20) {
+      try {
+        closeSync(openSync(lock, 'wx', 0o600))
+        return () => rmSync(lock, { force: true })
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      }
+      // a lock left by a process that died while writing: nobody holds a lock this long
+      if (waitedMs >= 5_000) rmSync(lock, { force: true })
+      await new Promise((r) => setTimeout(r, 20))
+    }
   }
 
   onChange(listener: (state: LimitsState) => void): void {
@@ -176,6 +210,23 @@ export class FileStateBackend implements StateBackend {
     fileChannels.off(this.path, this.#onEvent)
   }
 }
+
+/**
+ * KEYS[1] the state key; ARGV[1] the version the writer read (-1: no document); ARGV[2] the new
+ * document. Sets and publishes it only if the stored version is still ARGV[1]; returns 1, else 0.
+ */
+const SAVE_IF_VERSION = `
+local cur = redis.call('GET', KEYS[1])
+local v = -1
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if ok and type(doc) == 'table' and type(doc.version) == 'number' then v = doc.version end
+end
+if v ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('PUBLISH', KEYS[1], ARGV[2])
+return 1
+`
 
 /** The document in a Redis key; changes are published so every gateway applies them at once. */
 export class RedisStateBackend implements StateBackend {
@@ -238,9 +289,11 @@ export class RedisStateBackend implements StateBackend {
     return raw === null ? null : (JSON.parse(raw) as LimitsState)
   }
 
-  async save(state: LimitsState): Promise<void> {
+  /** One Lua call: compare the stored version, then SET and PUBLISH, atomically. */
+  async save(state: LimitsState, expected: number | null): Promise<boolean> {
     const json = JSON.stringify(state)
-    await this.#client.multi().set(this.#key, json).publish(this.#key, json).exec()
+    const done = await this.#client.eval(SAVE_IF_VERSION, 1, this.#key, String(expected ?? -1), json)
+    return done === 1
   }
 
   onChange(listener: (state: LimitsState) => void): void {

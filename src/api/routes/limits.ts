@@ -6,8 +6,13 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { isVigilError, VGL_ERR_LIMITS_BAD_INPUT } from '../../errors.js'
-import type { ChangeMeta, Limiter } from '../../limits/index.js'
+import {
+  isVigilError,
+  VGL_ERR_LIMITS_BAD_INPUT,
+  VGL_ERR_LIMITS_UNKNOWN_KEY,
+  VGL_ERR_LIMITS_UNKNOWN_TIER,
+} from '../../errors.js'
+import { etagOf, type ChangeMeta, type Limiter, type WriteCondition } from '../../limits/index.js'
 import { createAuthorizer } from '../auth.js'
 import { sendProblem } from '../problem.js'
 
@@ -25,6 +30,8 @@ const FIX: Record<string, string> = {
   VGL_ERR_LIMITS_KEY_EXISTS: 'choose another id or PATCH the key',
   VGL_ERR_LIMITS_BAD_INPUT: 'fix the named field',
   VGL_ERR_LIMITS_STATE_UNAVAILABLE: 'bring Redis back (or fix the data dir), then retry',
+  VGL_ERR_LIMITS_PRECONDITION_FAILED:
+    'GET the resource again, apply your change to what it returns, and send its ETag in If-Match',
 }
 
 const reason = z.string().max(500).optional()
@@ -79,6 +86,21 @@ function meta(req: FastifyRequest, body: { reason?: string | undefined } | undef
   }
 }
 
+/** The request's If-Match / If-None-Match, for a conditional write; empty without them. */
+function condition(req: FastifyRequest): WriteCondition {
+  const { 'if-match': ifMatch, 'if-none-match': ifNoneMatch } = req.headers
+  return {
+    ...(typeof ifMatch === 'string' ? { ifMatch } : {}),
+    ...(typeof ifNoneMatch === 'string' ? { ifNoneMatch } : {}),
+  }
+}
+
+/** Sends a resource with its ETag (the version a conditional write names in If-Match). */
+function withEtag<T>(reply: FastifyReply, resource: T, etag = etagOf(resource)): T {
+  void reply.header('etag', etag)
+  return resource
+}
+
 /**
  * @example
  * await admin.register(limitsRoutes({ limiter, token }))
@@ -105,42 +127,68 @@ export function limitsRoutes(opts: LimitsRoutesOptions): FastifyPluginAsync {
     })
 
     app.get('/api/limits/tiers', async () => limiter.tiers())
-    app.put<{ Params: { name: string } }>('/api/limits/tiers/:name', async (req) => {
+    app.get<{ Params: { name: string } }>('/api/limits/tiers/:name', async (req, reply) => {
+      const tier = limiter.tier(req.params.name)
+      if (tier === undefined)
+        throw VGL_ERR_LIMITS_UNKNOWN_TIER(
+          req.params.name,
+          Object.keys(limiter.tiers()).join(', '),
+          req.params.name,
+        )
+      return withEtag(reply, tier)
+    })
+    app.put<{ Params: { name: string } }>('/api/limits/tiers/:name', async (req, reply) => {
       const body = parse(schemas.tier, req.body)
       const { reason: _r, ...tier } = body
-      return limiter.setTier(req.params.name, tier, meta(req, body))
+      const cond = condition(req)
+      const after = await limiter.setTier(req.params.name, tier, meta(req, body), cond)
+      return withEtag(reply, after, cond.etag)
     })
 
     app.get('/api/limits/keys', async () => limiter.keys())
+    app.get<{ Params: { id: string } }>('/api/limits/keys/:id', async (req, reply) => {
+      const key = limiter.key(req.params.id)
+      if (key === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(req.params.id)
+      return withEtag(reply, key)
+    })
     app.post('/api/limits/keys', async (req, reply) => {
       const body = parse(schemas.createKey, req.body)
       const { reason: _r, ...input } = body
       const created = await limiter.createKey(stripUndefined(input), meta(req, body))
-      return reply.code(201).send(created)
+      const { key: _secret, ...resource } = created
+      return reply.code(201).header('etag', etagOf(resource)).send(created)
     })
-    app.patch<{ Params: { id: string } }>('/api/limits/keys/:id', async (req) => {
+    app.patch<{ Params: { id: string } }>('/api/limits/keys/:id', async (req, reply) => {
       const body = parse(schemas.updateKey, req.body)
       const { reason: _r, ...patch } = body
-      return limiter.updateKey(req.params.id, stripUndefined(patch), meta(req, body))
+      const cond = condition(req)
+      const after = await limiter.updateKey(req.params.id, stripUndefined(patch), meta(req, body), cond)
+      return withEtag(reply, after, cond.etag)
     })
-    app.delete<{ Params: { id: string } }>('/api/limits/keys/:id', async (req) => {
+    app.delete<{ Params: { id: string } }>('/api/limits/keys/:id', async (req, reply) => {
       const body = parse(schemas.reasonOnly, req.body)
-      return limiter.revokeKey(req.params.id, meta(req, body))
+      const cond = condition(req)
+      const after = await limiter.revokeKey(req.params.id, meta(req, body), cond)
+      return withEtag(reply, after, cond.etag)
     })
 
     app.get<{ Params: { clientId: string } }>('/api/limits/buckets/:clientId', async (req) =>
       limiter.buckets(req.params.clientId),
     )
 
-    app.get('/api/limits/controls', async () => limiter.controls())
-    app.put('/api/limits/controls', async (req) => {
+    app.get('/api/limits/controls', async (_req, reply) => withEtag(reply, limiter.controls()))
+    app.put('/api/limits/controls', async (req, reply) => {
       const body = parse(schemas.controls, req.body)
       const { reason: _r, ...patch } = body
-      return limiter.setControls(stripUndefined(patch), meta(req, body))
+      const cond = condition(req)
+      const after = await limiter.setControls(stripUndefined(patch), meta(req, body), cond)
+      return withEtag(reply, after, cond.etag)
     })
-    app.delete('/api/limits/controls', async (req) => {
+    app.delete('/api/limits/controls', async (req, reply) => {
       const body = parse(schemas.reasonOnly, req.body)
-      return limiter.clearControls(meta(req, body))
+      const cond = condition(req)
+      const after = await limiter.clearControls(meta(req, body), cond)
+      return withEtag(reply, after, cond.etag)
     })
 
     app.get('/api/limits/clients', async () => limiter.clientStats())
