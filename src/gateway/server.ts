@@ -90,7 +90,10 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
       },
       this.#onRequest,
     )
+    // With a 'timeout' listener node:http no longer destroys idle sockets itself: onSocketTimeout
+    // spares a socket whose request waits on the upstream (route timeouts bound that wait).
     this.#server.timeout = g.idleTimeoutMs
+    this.#server.on('timeout', onSocketTimeout)
     this.#server.on('connection', (s: Socket) => {
       this.#sockets.add(s)
       s.once('close', () => this.#sockets.delete(s))
@@ -113,6 +116,7 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     }
     this.#inFlight++
     const ex = new Exchange(this, table, plan, req, res, url, q, startedAt, Date.now())
+    ;(req.socket as ServingSocket)[kServing] = ex
     if (this.#sweeper === null) this.#startSweeper()
     ex.start()
   }
@@ -140,6 +144,8 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
 
   finished(ex: Exchange): void {
     this.#inFlight--
+    const socket = ex.req.socket as ServingSocket | null
+    if (socket !== null && socket[kServing] === ex) socket[kServing] = undefined
     this.#accessLog?.write(ex)
     if (this.#inFlight === 0 && this.#idle !== null) this.#idle()
     const table = ex.table
@@ -260,6 +266,21 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     if (!drained)
       this.#logger.warn({ graceMs }, 'gateway closed with requests still in flight after the grace period')
   }
+}
+
+const kServing = Symbol('vigil.serving')
+/** A client socket tagged with the latest exchange it carries. */
+type ServingSocket = Socket & { [kServing]?: Exchange }
+
+/**
+ * The socket idle timeout (`gateway.idleTimeoutMs`, also node:http's keep-alive timeout) fired.
+ * A socket whose request is complete and waiting for the upstream's answer is kept: the route's
+ * timeouts end that wait. The next write re-arms the timer (node refreshes it on activity).
+ */
+function onSocketTimeout(socket: ServingSocket): void {
+  const ex = socket[kServing]
+  if (ex !== undefined && !ex.done && !ex.responseStarted && ex.req.complete) return
+  socket.destroy()
 }
 
 const CLIENT_ERROR_TITLES: Record<number, string> = {

@@ -118,6 +118,91 @@ describe('gateway timeouts', () => {
     expect(Date.now() - t0).toBeLessThan(5000)
   })
 
+  it('keeps the client connection past idleTimeoutMs while the upstream is still answering', async () => {
+    const u = await startUpstream((_req, res) => {
+      setTimeout(() => res.end('slow but fine'), 1200)
+    })
+    cleanup.push(u)
+    const g = await gw({
+      gateway: { idleTimeoutMs: 400 },
+      services: { s: { targets: [u.url] } },
+      routes: [{ path: '/', service: 's', firstByteTimeoutMs: 3000, totalTimeoutMs: 5000 }],
+    })
+    const r = await timed(`${g.url}/x`)
+    expect(r.status).toBe(200)
+    expect(r.text).toBe('slow but fine')
+  })
+
+  it('answers 504, not a reset, when the route deadline outlasts idleTimeoutMs', async () => {
+    const u = await hanging()
+    const g = await gw({
+      gateway: { idleTimeoutMs: 300 },
+      services: { s: { targets: [u.url] } },
+      routes: [{ path: '/', service: 's', firstByteTimeoutMs: 900, retry: { attempts: 1 } }],
+    })
+    const r = await timed(`${g.url}/slow`)
+    expect(r.status).toBe(504)
+    expect(r.ms).toBeGreaterThanOrEqual(850)
+  })
+
+  it('still closes a connection whose client goes silent mid-request after idleTimeoutMs', async () => {
+    const u = await startUpstream()
+    cleanup.push(u)
+    const g = await gw({
+      gateway: { idleTimeoutMs: 300 },
+      services: { s: { targets: [u.url] } },
+      routes: [{ path: '/', service: 's' }],
+    })
+    const t0 = Date.now()
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const sock = connect(Number(new URL(g.url).port), '127.0.0.1', () =>
+        sock.write('POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\n\r\nabc'),
+      )
+      sock.on('data', () => {})
+      sock.on('close', () => resolve(Date.now() - t0))
+      sock.on('error', reject)
+    })
+    expect(closedAfter).toBeGreaterThanOrEqual(250)
+    expect(closedAfter).toBeLessThan(3000)
+    expect(u.hits).toBe(0)
+  })
+
+  it('still cuts a client that stops reading the response after a slow first byte', async () => {
+    const u = await startUpstream((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-length': String(64 << 20) })
+        const chunk = Buffer.alloc(1 << 20)
+        const pump = (): void => {
+          while (res.write(chunk)) {
+            /* fill until backpressure */
+          }
+        }
+        res.on('drain', pump)
+        res.on('error', () => {})
+        pump()
+      }, 500)
+    })
+    cleanup.push(u)
+    const g = await gw({
+      gateway: { idleTimeoutMs: 300 },
+      services: { s: { targets: [u.url] } },
+      routes: [{ path: '/', service: 's', bodyIdleTimeoutMs: 60_000 }],
+    })
+    const t0 = Date.now()
+    const sock = connect(Number(new URL(g.url).port), '127.0.0.1', () =>
+      sock.write('GET /big HTTP/1.1\r\nhost: a\r\n\r\n'),
+    )
+    sock.on('error', () => {})
+    // Read the first bytes, then stop reading (a paused socket does not see the close itself).
+    await new Promise((resolve) => sock.once('data', resolve))
+    sock.pause()
+    while (g.gw.inFlight() > 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20))
+    const cutAfter = Date.now() - t0
+    sock.destroy()
+    expect(cutAfter).toBeGreaterThanOrEqual(700)
+    expect(cutAfter).toBeLessThan(5000)
+  })
+
   it('abandons the upstream request when the client goes away', async () => {
     let upstreamClosed = false
     const u = await startUpstream((req) => {
