@@ -7,6 +7,7 @@
 //
 //   npm run bench -- gateway
 //   BENCH_ROUNDS=5 BENCH_DURATION_S=10 BENCH_RATE=2000 npm run bench -- gateway
+//   BENCH_TARGETS=vigil BENCH_BASELINE=/path/to/built/checkout npm run bench -- gateway   (before/after)
 //
 // Writes the table to stdout and the raw figures to bench/out/gateway-<timestamp>.json.
 import { spawn, spawnSync } from 'node:child_process'
@@ -123,7 +124,7 @@ function pinned(cpu, argv) {
  * bench needs nothing outside the checkout; `vigil start` adds the control-plane worker (SQLite,
  * detection, forecasting), which shares the process and so the pinned core.
  */
-function startVigil(name, cpu, upstream) {
+function startVigil(name, cpu, upstream, root = ROOT) {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
   const config = join(dir, 'vigil.yaml')
   writeFileSync(
@@ -160,7 +161,7 @@ function startVigil(name, cpu, upstream) {
   return startChild(
     name,
     cpu,
-    [join(ROOT, 'bin', 'vigil.js'), command, '--config', config],
+    [join(root, 'bin', 'vigil.js'), command, '--config', config],
     listening,
     'stderr',
   ).then((c) => ({ ...c, dir }))
@@ -350,6 +351,14 @@ async function main() {
     } catch (err) {
       console.log(`skip ${name}: ${err.message}`)
     }
+  }
+  // Before/after in one run: BENCH_BASELINE=<another built checkout> adds its `vigil gateway`
+  // (same config) as a row of its own.
+  const baseline = process.env.BENCH_BASELINE
+  if (baseline !== undefined && baseline !== '') {
+    const p = await startVigil('vigil', 0, upstream.url, baseline)
+    procs.push(p)
+    targets.push({ name: `Vigil data plane, baseline ${baseline}`, url: p.url, pid: p.child.pid })
   }
   const nginx = only === undefined || only.includes('nginx') ? await startNginx(upstream.url) : null
   if (nginx !== null) targets.push({ name: 'nginx (1 worker)', url: nginx.url, pid: nginx.child.pid })

@@ -120,6 +120,8 @@ export const gatewaySchema = z.strictObject({
   keepAliveTimeoutMs: positiveMs(5_000),
   /** on SIGTERM, in-flight requests get this long to finish */
   shutdownGraceMs: positiveMs(10_000),
+  /** `%2F`/`%5C` in a request path: `keep` forwards them as data (refused only when they hide a dot segment), `reject` answers 400 */
+  escapedSlashes: z.enum(['keep', 'reject']).default('keep'),
   accessLog: accessLogSchema.prefault({}),
 })
 

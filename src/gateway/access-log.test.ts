@@ -68,7 +68,7 @@ describe('AccessLog', () => {
     const file = join(dir, 'a.log')
     const log = new AccessLog({ enabled: true, sampleRate: 1, destination: file })
     log.write(exchange())
-    log.writeNoRoute('r2', 'POST', '/nope', 0.5)
+    log.writeUnrouted('r2', 'POST', '/nope', 404, 0.5)
     // the periodic push (250 ms) hands the partial chunk over; sonic-boom writes it soon after
     const deadline = Date.now() + 3000
     let text = ''

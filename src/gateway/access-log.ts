@@ -91,10 +91,11 @@ export class AccessLog {
     )
   }
 
-  /** A request no route matched (no plan, so logged on its own). */
-  writeNoRoute(requestId: string, method: string, path: string, latencyMs: number): void {
+  /** A request refused before routing (no route: 404; a path it will not route: 400), logged on its own. */
+  writeUnrouted(requestId: string, method: string, path: string, status: 400 | 404, latencyMs: number): void {
+    const outcome = status === 404 ? 'no_route' : 'bad_path'
     this.#line(
-      `{"level":${INFO},"time":"${this.#clock.format(Date.now())}","type":"access","requestId":${jsonString(requestId)},"route":null,"method":${jsonString(method)},"path":${jsonString(path)},"status":404,"outcome":"no_route","latencyMs":${micros(latencyMs)},"attempts":0}\n`,
+      `{"level":${INFO},"time":"${this.#clock.format(Date.now())}","type":"access","requestId":${jsonString(requestId)},"route":null,"method":${jsonString(method)},"path":${jsonString(path)},"status":${status},"outcome":"${outcome}","latencyMs":${micros(latencyMs)},"attempts":0}\n`,
     )
   }
 

@@ -20,6 +20,7 @@ import {
   unregisterGaugeSource,
   type GaugeSource,
 } from './metrics.js'
+import { normalizePath, pathNeedsNormalizing } from './path.js'
 import { PendingList } from './pending-list.js'
 import { writeProblem } from './problem.js'
 import { RouteTable, TargetRegistry } from './route-table.js'
@@ -105,13 +106,25 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   // An arrow property so node:http can call it without `.bind` and without a per-request closure.
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const startedAt = performance.now()
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    const path = q < 0 ? url : url.slice(0, q)
+    let url = req.url ?? '/'
+    let q = url.indexOf('?')
+    let path = q < 0 ? url : url.slice(0, q)
+    if (pathNeedsNormalizing(path)) {
+      const normal = normalizePath(path, this.#config.gateway.escapedSlashes === 'reject')
+      if (typeof normal !== 'string') {
+        this.#unrouted(req, res, path, startedAt, normal.refused)
+        return
+      }
+      if (normal !== path) {
+        url = q < 0 ? normal : normal + url.slice(q)
+        q = q < 0 ? -1 : normal.length
+        path = normal
+      }
+    }
     const table = this.#table
     const plan = table.find(req.method ?? 'GET', path)
     if (plan === null) {
-      this.#noRoute(req, res, path, startedAt)
+      this.#unrouted(req, res, path, startedAt, null)
       return
     }
     this.#inFlight++
@@ -121,7 +134,14 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     ex.start()
   }
 
-  #noRoute(req: IncomingMessage, res: ServerResponse, path: string, startedAt: number): void {
+  /** Answers a request that is not routed: no route matches (404), or its path is refused (400, `refused` says why). */
+  #unrouted(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    startedAt: number,
+    refused: string | null,
+  ): void {
     const given = req.headers['x-request-id']
     const requestId =
       typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomId128()
@@ -129,17 +149,18 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
       req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
     writeProblem(
       res,
-      VGL_ERR_GATEWAY_NO_ROUTE,
-      'Not Found',
-      `no route matches ${req.method} ${path}`,
+      refused === null ? VGL_ERR_GATEWAY_NO_ROUTE : VGL_ERR_GATEWAY_BAD_REQUEST,
+      refused === null ? 'Not Found' : 'Bad Request',
+      refused === null ? `no route matches ${req.method} ${path}` : `refused ${refused}`,
       requestId,
       null,
       null,
       hasBody || this.closing,
     )
+    const status = refused === null ? 404 : 400
     noRouteMetrics ??= new RouteMetrics('(no route)', '(none)')
-    noRouteMetrics.request(methodIndex(req.method ?? ''), 404)
-    this.#accessLog?.writeNoRoute(requestId, req.method ?? '', path, performance.now() - startedAt)
+    noRouteMetrics.request(methodIndex(req.method ?? ''), status)
+    this.#accessLog?.writeUnrouted(requestId, req.method ?? '', path, status, performance.now() - startedAt)
   }
 
   finished(ex: Exchange): void {

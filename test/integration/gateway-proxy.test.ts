@@ -172,6 +172,51 @@ describe('gateway proxying', () => {
     expect(up.seen[1].headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
   })
 
+  it('routes and forwards the normalised path: dot segments (also %2e) resolved, ambiguous paths 400', async () => {
+    const g = await gateway({
+      services: { pub: { targets: [`${up.url}/pub`] }, adm: { targets: [`${up.url}/adm`] } },
+      routes: [
+        { name: 'public', path: '/public', service: 'pub' },
+        { name: 'admin', path: '/admin', service: 'adm' },
+      ],
+    })
+    const raw = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        // Raw bytes: fetch-style clients resolve dot segments themselves.
+        const sock = connect(Number(new URL(g.url).port), '127.0.0.1', () =>
+          sock.write(`GET ${path} HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n`),
+        )
+        let data = ''
+        sock.on('data', (d) => (data += d.toString()))
+        sock.on('close', () => resolve(data))
+        sock.on('error', reject)
+      })
+    expect(await raw('/public/../admin/x?q=1')).toMatch(/^HTTP\/1\.1 200 /)
+    expect(await raw('/public/%2e%2e/admin/x')).toMatch(/^HTTP\/1\.1 200 /)
+    expect(await raw('/public/./y/../z')).toMatch(/^HTTP\/1\.1 200 /)
+    expect(up.seen.map((r) => r.url)).toEqual(['/adm/admin/x?q=1', '/adm/admin/x', '/pub/public/z'])
+    for (const bad of ['/public/..%2Fadmin/x', '/public\\..\\admin/x', '/public/..;/admin/x']) {
+      const answer = await raw(bad)
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({
+        code: 'VGL_ERR_GATEWAY_BAD_REQUEST',
+        status: 400,
+      })
+    }
+    expect(up.hits).toBe(3)
+  })
+
+  it('keeps an escaped slash as data, or refuses it with gateway.escapedSlashes: reject', async () => {
+    const keep = await gateway()
+    expect((await get(`${keep.url}/api/group%2Fname`)).status).toBe(200)
+    expect(up.seen[0].url).toBe('/api/group%2Fname')
+    const strict = await gateway({ gateway: { escapedSlashes: 'reject' } })
+    const r = await get(`${strict.url}/api/group%2Fname`)
+    expect(r.status).toBe(400)
+    expect(JSON.parse(r.text).detail).toContain('gateway.escapedSlashes')
+    expect(up.hits).toBe(1)
+  })
+
   it('answers 404 problem+json when no route matches', async () => {
     const g = await gateway()
     const r = await get(`${g.url}/nowhere?q=1`, { 'x-request-id': 'r-404' })
