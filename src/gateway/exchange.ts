@@ -83,6 +83,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   ended = false
   /** a retryable status: drain the body (keeps the connection) and retry when it ends */
   discarding = false
+  /** bytes of a retryable status's body drained so far */
+  discarded = 0
   abortFn: ((err?: Error) => void) | null = null
   resumeFn: (() => void) | null = null
   failure: FailureKind | null = null
@@ -94,9 +96,18 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.deadlineMs = deadlineMs
   }
 
-  // undici's original handler hooks: the newer onRequestStart/onResponseStart API wraps every
-  // handler in an UnwrapHandler and parses raw headers into an object per response; these
-  // hooks receive the raw header buffers directly.
+  // undici's original (v1) handler hooks, deprecated in favour of onRequestStart/onResponseStart/
+  // onResponseData/onResponseEnd/onResponseError. In undici 7 the new hooks are an adapter over
+  // these (dispatcher-base.js wraps such a handler in an UnwrapHandler with a controller, and
+  // parses the raw headers into an object per response), so using them would add allocations per
+  // request. undici 8 drops the v1 hooks and needs Node >= 22.19: the move belongs with that
+  // upgrade. The plan, one-to-one: onConnect(abort) -> onRequestStart(controller) keeping the
+  // controller (abort(reason) replaces abortFn); returning false from onHeaders/onData ->
+  // controller.pause(), and resumeFn -> controller.resume() (onDrain); onHeaders(status,
+  // rawHeaders) -> onResponseStart(controller, status, headers) copying from the header object (or
+  // controller.rawHeaders where present), skipping 1xx as today; onComplete -> onResponseEnd,
+  // onError -> onResponseError. Proven by the gateway integration suite (retries, drains, aborts,
+  // back-pressure, timeouts) and `BENCH_BASELINE=<previous checkout> npm run bench -- gateway`.
   onConnect(abort: (err?: Error) => void): void {
     if (this.stale) {
       abort(ABORTED)
@@ -118,10 +129,15 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.discarding) return true
     if (this.stale) {
       this.abortFn?.(ABORTED)
       return false
+    }
+    if (this.discarding) {
+      this.discarded += chunk.length
+      // Past this a new connection is cheaper than the drain: drop this one, the retry goes ahead.
+      if (this.discarded > DRAIN_RETRIED_BYTES) this.abortFn?.(DRAIN_GIVEN_UP)
+      return true
     }
     return this.ex.onResponseData(chunk)
   }
@@ -147,6 +163,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
 }
 
 const ABORTED = Object.assign(new Error('request abandoned by the gateway'), { code: 'VGL_ABORTED' })
+const DRAIN_GIVEN_UP = Object.assign(new Error('retried error body too long to drain'), {
+  code: 'VGL_DRAIN_GIVEN_UP',
+})
+/** The body of a 502/503/504 that is retried is drained up to this size to keep its connection. */
+const DRAIN_RETRIED_BYTES = 65_536
 
 /** Counts streamed request body bytes and fails the stream past the limit (bodies without Content-Length). */
 class BodyLimit extends Transform {
@@ -251,6 +272,8 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
   #opts: Dispatcher.DispatchOptions | null = null
   #decision: AdmissionDecision | null = null
   attempt: Attempt | null = null
+  /** a retried 502/503/504 whose body is being drained; the retry starts when it ends */
+  draining: Attempt | null = null
   #lastTarget: TargetState | null = null
   retryTimer: NodeJS.Timeout | null = null
   responseStarted = false
@@ -525,8 +548,12 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       this.#errorDetail = `status ${status}`
       this.#lastFailure = 'status'
       if (this.#mayRetry('status', true, nowMs)) {
-        // Drain the small error body so the connection stays pooled; the retry starts at its end.
+        // Drain the error body so the connection stays pooled; the retry starts at its end. The
+        // drain stays referenced so the deadline and a client abort end it too, and it may take
+        // no longer than a first byte would (onTick).
         attempt.discarding = true
+        attempt.deadlineMs = nowMs + plan.firstByteTimeoutMs
+        this.draining = attempt
         return true
       }
     } else {
@@ -587,6 +614,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
   onResponseEnd(attempt: Attempt): void {
     if (this.done) return
     if (attempt.discarding) {
+      if (this.draining === attempt) this.draining = null
       this.#schedule()
       return
     }
@@ -597,7 +625,8 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
   onAttemptError(attempt: Attempt, err: Error): void {
     if (this.done) return
     if (attempt.discarding) {
-      // The retry was already decided when the error status arrived.
+      // The retry was already decided when the error status arrived (or the drain was given up).
+      if (this.draining === attempt) this.draining = null
       this.#schedule()
       return
     }
@@ -660,6 +689,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       return
     }
     if (nowMs >= this.deadlineMs) {
+      this.#stopDrain()
       const a = this.attempt
       this.attempt = null
       if (a !== null) this.#abandon(a, nowMs)
@@ -667,6 +697,13 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       this.retryTimer = null
       this.#errorDetail = `total ${this.plan.totalTimeoutMs}ms`
       this.#failFinal('timeout')
+      return
+    }
+    const d = this.draining
+    if (d !== null && nowMs >= d.deadlineMs) {
+      // A slow error body: drop its connection and go ahead with the retry.
+      this.#stopDrain()
+      this.#schedule()
       return
     }
     const a = this.attempt
@@ -678,6 +715,15 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       this.#abandon(a, nowMs)
       this.#afterFailure(a, 'timeout', nowMs)
     }
+  }
+
+  /** Ends a drain in progress without scheduling anything (the caller decides). */
+  #stopDrain(): void {
+    const d = this.draining
+    if (d === null) return
+    this.draining = null
+    d.stale = true
+    if (d.abortFn !== null && !d.ended) d.abortFn(ABORTED)
   }
 
   #abandon(a: Attempt, nowMs: number): void {
@@ -764,6 +810,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
   /** The client closed the connection before the response finished. */
   onClientGone(): void {
     if (this.done) return
+    this.#stopDrain()
     const a = this.attempt ?? this.#lastAttempt
     this.attempt = null
     if (a !== null && !a.ended) {

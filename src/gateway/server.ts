@@ -179,7 +179,12 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
       if (pending.size === 0) return
       const now = Date.now()
       pending.forEach((ex) => {
-        if (now >= ex.deadlineMs || (ex.attempt !== null && now >= ex.attempt.deadlineMs) || ex.done)
+        if (
+          now >= ex.deadlineMs ||
+          (ex.attempt !== null && now >= ex.attempt.deadlineMs) ||
+          (ex.draining !== null && now >= ex.draining.deadlineMs) ||
+          ex.done
+        )
           ex.onTick(now)
       })
     }, SWEEP_INTERVAL_MS)

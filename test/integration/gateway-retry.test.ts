@@ -20,6 +20,14 @@ async function gw(cfg: Record<string, unknown>): Promise<TestGateway> {
   cleanup.unshift(g)
   return g
 }
+/** Waits (up to 10 s) until `cond` holds; fails the test otherwise. */
+async function until(cond: () => boolean): Promise<void> {
+  const t0 = Date.now()
+  while (!cond()) {
+    if (Date.now() - t0 > 10_000) throw new Error('condition not met within 10 s')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
 async function call(url: string, method = 'GET', body?: string) {
   const res = await request(url, { method: method as 'GET', body, dispatcher: client })
   const text = await res.body.text()
@@ -41,6 +49,98 @@ describe('gateway retries', () => {
     const r = await call(`${g.url}/x`)
     expect(r.status).toBe(200)
     expect(u.hits).toBe(3)
+  })
+
+  describe('a retried 503 whose body is still arriving', () => {
+    /** First hit: 503 with a body that trickles and never ends; later hits: 200. Records when the 503's request closes. */
+    async function trickling() {
+      const state = { closedAt: 0, timers: [] as NodeJS.Timeout[] }
+      const u = await up((req, res, hit) => {
+        if (hit > 1) return echo(req, res, hit)
+        res.writeHead(503, { 'content-type': 'text/plain' })
+        const t = setInterval(() => res.write('still failing\n'), 20)
+        state.timers.push(t)
+        res.on('close', () => {
+          clearInterval(t)
+          state.closedAt = Date.now()
+        })
+      })
+      return { u, state }
+    }
+    const route = (extra: Record<string, unknown>) => ({
+      path: '/',
+      service: 's',
+      retry: { attempts: 2, backoffBaseMs: 1, backoffMaxMs: 5 },
+      ...extra,
+    })
+
+    it('is drained no longer than firstByteTimeoutMs, then the retry goes ahead', async () => {
+      const { u, state } = await trickling()
+      const g = await gw({
+        services: { s: { targets: [u.url], breaker: { enabled: false } } },
+        routes: [route({ firstByteTimeoutMs: 300, totalTimeoutMs: 10_000 })],
+      })
+      const t0 = Date.now()
+      const r = await call(`${g.url}/x`)
+      expect(r.status).toBe(200)
+      expect(Date.now() - t0).toBeLessThan(5000)
+      expect(u.hits).toBe(2)
+      await until(() => state.closedAt > 0)
+    })
+
+    it('is cancelled by the total deadline', async () => {
+      const { u, state } = await trickling()
+      const g = await gw({
+        services: { s: { targets: [u.url], breaker: { enabled: false } } },
+        routes: [route({ firstByteTimeoutMs: 20_000, totalTimeoutMs: 500 })],
+      })
+      const r = await call(`${g.url}/x`)
+      expect(r.status).toBe(504)
+      // The drained request is cut with the deadline, not left running on the upstream.
+      await until(() => state.closedAt > 0)
+      expect(u.hits).toBe(1)
+    })
+
+    it('is cancelled when the client goes away', async () => {
+      const { u, state } = await trickling()
+      const g = await gw({
+        services: { s: { targets: [u.url], breaker: { enabled: false } } },
+        routes: [route({ firstByteTimeoutMs: 20_000, totalTimeoutMs: 20_000 })],
+      })
+      const ac = new AbortController()
+      const pending = request(`${g.url}/x`, { dispatcher: client, signal: ac.signal })
+      await until(() => u.hits === 1)
+      await new Promise((r) => setTimeout(r, 100))
+      ac.abort()
+      await expect(pending).rejects.toThrow()
+      await until(() => state.closedAt > 0 && g.gw.inFlight() === 0)
+      expect(u.hits).toBe(1)
+    })
+
+    it('drops a long error body after 64 KiB instead of reading it all', async () => {
+      let sent = 0
+      const u = await up((req, res, hit) => {
+        if (hit > 1) return echo(req, res, hit)
+        res.writeHead(503, { 'content-length': String(64 << 20) })
+        const chunk = Buffer.alloc(16_384)
+        const pump = (): void => {
+          while (sent < 64 << 20) {
+            sent += chunk.length
+            if (!res.write(chunk)) return
+          }
+        }
+        res.on('drain', pump)
+        res.on('error', () => {})
+        pump()
+      })
+      const g = await gw({
+        services: { s: { targets: [u.url], breaker: { enabled: false } } },
+        routes: [route({ firstByteTimeoutMs: 20_000, totalTimeoutMs: 20_000 })],
+      })
+      const r = await call(`${g.url}/x`)
+      expect(r.status).toBe(200)
+      expect(sent).toBeLessThan(16 << 20)
+    })
   })
 
   it('passes the last 503 on when the attempts run out', async () => {
