@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { VGL_ERR_CLI_USAGE } from '../errors.js'
-import { parseFlags } from '../cli/args.js'
+import { parseFlags } from '../parsing.js'
 import { forecastSeries, maseScale, type ForecastOptions, type ModelName } from '../forecast/forecaster.js'
 import { gaussian, rng } from '../forecast/stats.js'
 

@@ -6,9 +6,9 @@
  * part (`orders|*|prod`, `*|*|*`).
  */
 import type { FastifyPluginAsync } from 'fastify'
-import { parseDurationMs } from '../../cli/args.js'
 import type { SeriesSource } from '../../control/control-plane.js'
 import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
+import { parseDurationMs } from '../../parsing.js'
 import { timeParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
