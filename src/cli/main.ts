@@ -15,6 +15,7 @@ const COMMANDS: Record<string, Loader> = {
   load: () => import('./commands/load.js'),
   demo: () => import('./commands/demo.js'),
   forecast: () => import('./commands/forecast.js'),
+  simulate: () => import('./commands/simulate.js'),
   eval: () => import('./commands/eval.js'),
 }
 

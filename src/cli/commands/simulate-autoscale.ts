@@ -1,0 +1,188 @@
+/**
+ * @module `vigil simulate autoscale`: replays a `timestamp,value` demand series (req/s) under the
+ * predictive policy and an HPA-shaped reactive baseline, writes the chosen policy's schedule
+ * (`timestamp,replicas`, one row per input row) and prints under-provisioned minutes,
+ * replica-minutes and scaling actions for both, with a perfect-foresight reference.
+ */
+import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
+import { MODEL_NAMES, type ModelName } from '../../forecast/forecaster.js'
+import { regularize } from '../../forecast/series.js'
+import {
+  HPA_STABILIZATION_MS,
+  limitsProblem,
+  runPerfectForesight,
+  runPredictive,
+  runReactive,
+  type ScalingLimits,
+  type SimulationResult,
+} from '../../scale/index.js'
+import { parseDurationMs, parseFlags } from '../args.js'
+import type { Command } from '../command.js'
+import { formatCsv, readSeriesCsv, writeCsv } from '../csv.js'
+
+const usage = `usage: vigil simulate autoscale --input demand.csv --capacity-per-replica C --output schedule.csv [options]
+
+Reads timestamp,value (requests per second, equally spaced) and writes timestamp,replicas: the
+replicas the policy asks for after each row, decided strictly online (rows up to and including
+it). Replicas asked for become available --startup-seconds later. Prints, for the predictive
+policy, the HPA-shaped reactive baseline and a perfect-foresight reference: under-provisioned
+minutes (demand above the ready replicas' capacity), replica-minutes and scaling actions.
+
+  --input FILE                 demand CSV (required)
+  --output FILE                schedule CSV (required; "-" writes to stdout)
+  --capacity-per-replica C     requests per second one replica serves at full utilisation (required)
+  --target-utilization U       utilisation to size for, in (0, 1] (default 0.8)
+  --startup-seconds S          from asking for a replica until it serves (default 120)
+  --min N / --max N            replica bounds (default 1 / 50)
+  --stabilization D            predictive scale-down waits until the load of this long a window
+                               needed fewer replicas (default 5m, as the HPA baseline; e.g. 30m)
+  --policy predictive|reactive whose schedule to write (default predictive)
+  --model NAME                 forecasting model: auto (default) | naive | snaive | drift | ets | theta | arima | prophet
+  --level P                    forecast upper band level in percent (default 90)
+  --headroom-budget B          extra replica-time the forecast may buy, as a fraction of sizing
+                               to the observed load (default 0.15)
+  --refit-every N              rows between forecast refits (default: ~150 fits over the series)
+  --freq SECONDS               row interval, overriding the one inferred from the timestamps
+  --quiet                      print only the figures table`
+
+function num(
+  text: string | undefined,
+  flag: string,
+  fallback: number,
+  check: (n: number) => boolean,
+  rule: string,
+): number {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (text.trim() === '' || !Number.isFinite(n) || !check(n))
+    throw VGL_ERR_CLI_USAGE(`${flag}: expected ${rule}, got "${text}"`)
+  return n
+}
+
+const whole = (n: number) => Number.isInteger(n) && n >= 0
+
+export const command: Command = {
+  summary: 'replay a demand series under the predictive and an HPA-shaped autoscaler',
+  usage,
+  async run(argv) {
+    const { values: f } = parseFlags(
+      argv,
+      {
+        input: { type: 'string' },
+        output: { type: 'string' },
+        'capacity-per-replica': { type: 'string' },
+        'target-utilization': { type: 'string' },
+        'startup-seconds': { type: 'string' },
+        min: { type: 'string' },
+        max: { type: 'string' },
+        stabilization: { type: 'string' },
+        policy: { type: 'string' },
+        model: { type: 'string' },
+        level: { type: 'string' },
+        'headroom-budget': { type: 'string' },
+        'refit-every': { type: 'string' },
+        freq: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+      usage,
+    )
+    for (const req of ['input', 'output', 'capacity-per-replica'] as const)
+      if (f[req] === undefined) throw VGL_ERR_CLI_USAGE(`--${req} is required\n\n${usage}`)
+    const limits: ScalingLimits = {
+      capacityPerReplica: num(
+        f['capacity-per-replica'],
+        '--capacity-per-replica',
+        0,
+        (n) => n > 0,
+        'requests per second > 0',
+      ),
+      targetUtilization: num(
+        f['target-utilization'],
+        '--target-utilization',
+        0.8,
+        (n) => n > 0 && n <= 1,
+        'a fraction in (0, 1]',
+      ),
+      min: num(f.min, '--min', 1, whole, 'a whole number ≥ 0'),
+      max: num(f.max, '--max', 50, (n) => whole(n) && n >= 1, 'a whole number ≥ 1'),
+    }
+    const problem = limitsProblem(limits)
+    if (problem !== null) throw VGL_ERR_CLI_USAGE(`--${problem}`)
+    const startupMs = num(f['startup-seconds'], '--startup-seconds', 120, (n) => n >= 0, 'seconds ≥ 0') * 1000
+    const stabilizationMs =
+      f.stabilization === undefined
+        ? HPA_STABILIZATION_MS
+        : parseDurationMs(f.stabilization, '--stabilization')
+    const policy = f.policy ?? 'predictive'
+    if (policy !== 'predictive' && policy !== 'reactive')
+      throw VGL_ERR_CLI_USAGE(`--policy: expected predictive or reactive, got "${policy}"`)
+    const model = f.model ?? 'auto'
+    if (!(MODEL_NAMES as readonly string[]).includes(model))
+      throw VGL_ERR_CLI_USAGE(`--model: expected one of ${MODEL_NAMES.join(', ')}, got "${model}"`)
+    const level = num(f.level, '--level', 90, (n) => n > 0 && n < 100, 'a percentage between 0 and 100')
+    const headroomBudget = num(
+      f['headroom-budget'],
+      '--headroom-budget',
+      0.15,
+      (n) => n >= 0,
+      'a fraction ≥ 0 (0.15 = 15%)',
+    )
+    const refitEvery =
+      f['refit-every'] === undefined
+        ? undefined
+        : num(f['refit-every'], '--refit-every', 1, (n) => whole(n) && n >= 1, 'a whole number of rows ≥ 1')
+    const freqArg = f.freq === undefined ? undefined : num(f.freq, '--freq', 1, (n) => n > 0, 'seconds > 0')
+
+    const csv = readSeriesCsv(f.input!)
+    if (csv.values.length < 2)
+      throw VGL_ERR_CSV_INPUT(`${f.input}: needs at least 2 rows, got ${csv.values.length}`)
+    const reg = regularize(csv.timestamps, csv.values, freqArg)
+    if (reg.values.length !== csv.values.length)
+      throw VGL_ERR_CSV_INPUT(
+        `${f.input}: rows are not equally spaced (${reg.values.length - csv.values.length} missing intervals); the schedule has one row per input row, so fill the gaps first`,
+      )
+    if (reg.freqSec === undefined)
+      throw VGL_ERR_CSV_INPUT(
+        `${f.input}: timestamps look like row numbers; give real timestamps or --freq SECONDS`,
+      )
+    const demand = csv.values.map((v) => (Number.isFinite(v) ? v : NaN))
+    const stepMs = reg.freqSec * 1000
+    const base = { stepMs, startupMs, limits }
+
+    const t0 = performance.now()
+    const predictive = runPredictive(demand, {
+      ...base,
+      stabilizationMs,
+      model: model as ModelName,
+      freqSec: reg.freqSec,
+      level,
+      headroomBudget,
+      refitEvery,
+    })
+    const predictiveMs = performance.now() - t0
+    const reactive = runReactive(demand, base)
+    const perfect = runPerfectForesight(demand, base)
+    const chosen = policy === 'predictive' ? predictive : reactive
+    const rows = csv.timestamps.map((ts, i) => [new Date(ts).toISOString(), chosen.schedule[i]])
+    if (f.output === '-') process.stdout.write(formatCsv(['timestamp', 'replicas'], rows))
+    const out = f.output === '-' ? process.stderr : process.stdout
+    if (f.output !== '-') writeCsv(f.output!, ['timestamp', 'replicas'], rows)
+
+    const line = (name: string, r: SimulationResult) =>
+      `${name.padEnd(30)}${r.underProvisionedMinutes.toFixed(1).padStart(18)}${r.replicaMinutes.toFixed(0).padStart(15)}${String(r.actions).padStart(9)}\n`
+    const ratio = (a: number, b: number) => (b === 0 ? (a === 0 ? '1.00' : '∞') : (a / b).toFixed(2))
+    if (f.quiet !== true)
+      out.write(
+        `vigil simulate autoscale: ${demand.length} rows of ${reg.freqSec} s; ${limits.capacityPerReplica} req/s per replica at ${limits.targetUtilization * 100}%; start-up ${startupMs / 1000} s; replicas ${limits.min}..${limits.max}\n` +
+          `vigil simulate autoscale: predictive ran in ${(predictiveMs / 1000).toFixed(1)} s (${predictive.fits} forecast fits, last model ${predictive.lastModel})\n`,
+      )
+    out.write(
+      `${'policy'.padEnd(30)}${'under-prov. min'.padStart(18)}${'replica-min'.padStart(15)}${'actions'.padStart(9)}\n` +
+        line(`predictive (stab. ${stabilizationMs / 60_000}m)`, predictive) +
+        line('reactive (HPA-shaped)', reactive) +
+        line('perfect foresight (reference)', perfect) +
+        `predictive / reactive: under-provisioned ×${ratio(predictive.underProvisionedMinutes, reactive.underProvisionedMinutes)}, replica-minutes ×${ratio(predictive.replicaMinutes, reactive.replicaMinutes)}\n`,
+    )
+    return 0
+  },
+}

@@ -1,0 +1,133 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureBuilt } from '../../../test/helpers/build.js'
+
+const root = join(import.meta.dirname, '..', '..', '..')
+let dir = ''
+
+function vigil(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'vigil.js'), ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+function demandCsv(n: number): string {
+  const t0 = Date.parse('2026-11-02T00:00:00Z')
+  const rows = ['timestamp,value']
+  for (let i = 0; i < n; i++)
+    rows.push(
+      `${new Date(t0 + i * 60_000).toISOString()},${(200 + 150 * Math.sin((2 * Math.PI * i) / 120) + (i % 50 < 3 ? 300 : 0)).toFixed(2)}`,
+    )
+  return `${rows.join('\n')}\n`
+}
+
+beforeAll(() => {
+  ensureBuilt()
+  dir = mkdtempSync(join(tmpdir(), 'vigil-simulate-'))
+  writeFileSync(join(dir, 'demand.csv'), demandCsv(400))
+}, 300_000)
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('vigil simulate autoscale (built CLI)', () => {
+  it('writes timestamp,replicas for every input row and prints the three policies', () => {
+    const out = join(dir, 'schedule.csv')
+    const r = vigil(
+      'simulate',
+      'autoscale',
+      '--input',
+      join(dir, 'demand.csv'),
+      '--capacity-per-replica',
+      '50',
+      '--target-utilization',
+      '0.8',
+      '--startup-seconds',
+      '120',
+      '--min',
+      '1',
+      '--max',
+      '50',
+      '--output',
+      out,
+    )
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    const lines = readFileSync(out, 'utf8').trim().split('\n')
+    expect(lines[0]).toBe('timestamp,replicas')
+    expect(lines).toHaveLength(401)
+    expect(lines[1]).toMatch(/^2026-11-02T00:00:00.000Z,\d+$/)
+    for (const l of lines.slice(1)) {
+      const n = Number(l.split(',')[1])
+      expect(n >= 1 && n <= 50).toBe(true)
+    }
+    expect(r.stdout).toMatch(/predictive \(stab\. 5m\)\s+[\d.]+\s+\d+\s+\d+/)
+    expect(r.stdout).toMatch(/reactive \(HPA-shaped\)\s+[\d.]+\s+\d+\s+\d+/)
+    expect(r.stdout).toMatch(/perfect foresight \(reference\)\s+0\.0\s+\d+/)
+    expect(r.stdout).toMatch(/predictive \/ reactive: under-provisioned ×/)
+  }, 120_000)
+
+  it('writes the reactive schedule with --policy reactive, to stdout with --output -', () => {
+    const r = vigil(
+      'simulate',
+      'autoscale',
+      '--input',
+      join(dir, 'demand.csv'),
+      '--capacity-per-replica',
+      '50',
+      '--policy',
+      'reactive',
+      '--stabilization',
+      '30m',
+      '--output',
+      '-',
+      '--quiet',
+    )
+    expect(r.status).toBe(0)
+    const lines = r.stdout.trim().split('\n')
+    expect(lines[0]).toBe('timestamp,replicas')
+    expect(lines).toHaveLength(401)
+    expect(r.stderr).toMatch(/predictive \(stab\. 30m\)/)
+  }, 120_000)
+
+  it('rejects bad input with a message naming the flag', () => {
+    const bad = (args: string[], re: RegExp) => {
+      const r = vigil(
+        'simulate',
+        'autoscale',
+        '--input',
+        join(dir, 'demand.csv'),
+        '--output',
+        join(dir, 'x.csv'),
+        ...args,
+      )
+      expect(r.status).toBe(2)
+      expect(r.stderr).toMatch(re)
+    }
+    bad([], /--capacity-per-replica is required/)
+    bad(['--capacity-per-replica', '0'], /--capacity-per-replica: expected requests per second > 0, got "0"/)
+    bad(['--capacity-per-replica', '10', '--min', '5', '--max', '2'], /--min: 5 is above max 2/)
+    bad(
+      ['--capacity-per-replica', '10', '--target-utilization', '1.5'],
+      /--target-utilization: expected a fraction in \(0, 1\]/,
+    )
+    bad(['--capacity-per-replica', '10', '--policy', 'magic'], /--policy: expected predictive or reactive/)
+    const missing = vigil(
+      'simulate',
+      'autoscale',
+      '--input',
+      join(dir, 'nope.csv'),
+      '--output',
+      join(dir, 'x.csv'),
+      '--capacity-per-replica',
+      '10',
+    )
+    expect(missing.status).toBe(1)
+    expect(missing.stderr).toMatch(/nope\.csv: cannot read input file/)
+    expect(vigil('simulate', 'nothing').stderr).toMatch(/simulate: unknown or missing kind "nothing"/)
+  }, 120_000)
+})

@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest'
+import { limitsProblem, ScalingPolicy, type ScalingLimits } from './policy.js'
+
+const limits: ScalingLimits = { min: 1, max: 20, capacityPerReplica: 100, targetUtilization: 0.8 }
+const MIN = 60_000
+
+describe('ScalingPolicy (reactive, HPA-shaped)', () => {
+  it('scales up at once to ⌈load / (C·u)⌉', () => {
+    const p = new ScalingPolicy({ kind: 'reactive', limits, stabilizationMs: 5 * MIN, tolerance: 0.1 })
+    const d = p.decide({ atMs: MIN, observed: 500, current: 2 })
+    expect(d.desired).toBe(7) // 500 / 80 = 6.25
+    expect(d.direction).toBe('up')
+    expect(d.driver).toBe('reactive')
+    expect(d.reason).toMatch(/scale up 2 → 7/)
+  })
+
+  it('ignores changes inside the tolerance band', () => {
+    const p = new ScalingPolicy({ kind: 'reactive', limits, stabilizationMs: 5 * MIN, tolerance: 0.1 })
+    // 5 replicas at 80 req/s each = 400; 430 is 7.5% above
+    const d = p.decide({ atMs: MIN, observed: 430, current: 5 })
+    expect(d.desired).toBe(5)
+    expect(d.driver).toBe('tolerance')
+  })
+
+  it('scales down only once the whole stabilisation window needed fewer replicas', () => {
+    const p = new ScalingPolicy({ kind: 'reactive', limits, stabilizationMs: 5 * MIN })
+    let current = p.decide({ atMs: 0, observed: 800, current: 10 }).desired
+    expect(current).toBe(10)
+    const seen: number[] = []
+    for (let m = 1; m <= 7; m++) {
+      current = p.decide({ atMs: m * MIN, observed: 160, current }).desired
+      seen.push(current)
+    }
+    // the 800 req/s point stays in the 5-minute window until minute 5
+    expect(seen).toEqual([10, 10, 10, 10, 2, 2, 2])
+  })
+
+  it('keeps min and max', () => {
+    const p = new ScalingPolicy({ kind: 'reactive', limits, stabilizationMs: 0 })
+    expect(p.decide({ atMs: 0, observed: 0, current: 3 }).desired).toBe(1)
+    const d = p.decide({ atMs: 1, observed: 1e6, current: 3 })
+    expect(d.desired).toBe(20)
+    expect(d.driver).toBe('max')
+  })
+
+  it('bounds each step by maxStepUp and maxStepDown', () => {
+    const p = new ScalingPolicy({
+      kind: 'reactive',
+      limits: { ...limits, maxStepUp: 2, maxStepDown: 1 },
+      stabilizationMs: 0,
+    })
+    const up = p.decide({ atMs: 0, observed: 1000, current: 2 })
+    expect(up.desired).toBe(4)
+    expect(up.driver).toBe('step')
+    expect(p.decide({ atMs: 1, observed: 0, current: 10 }).desired).toBe(9)
+  })
+})
+
+describe('ScalingPolicy (predictive)', () => {
+  it('sizes the point forecast at the target utilisation and the upper band at full capacity', () => {
+    const p = new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 30 * MIN })
+    const byPoint = p.decide({
+      atMs: 0,
+      observed: 100,
+      current: 2,
+      forecast: { point: 300, upper: 320, model: 'ets', level: 90 },
+    })
+    expect(byPoint.desired).toBe(4) // 300/80 = 3.75 > 320/100
+    expect(byPoint.driver).toBe('predictive')
+    expect(byPoint.evidence).toMatchObject({
+      observed: 100,
+      reactiveNeed: 2,
+      predictiveNeed: 4,
+      forecast: 300,
+      upper: 320,
+      model: 'ets',
+      level: 90,
+    })
+    const p2 = new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 30 * MIN })
+    expect(
+      p2.decide({
+        atMs: 0,
+        observed: 100,
+        current: 2,
+        forecast: { point: 300, upper: 610, model: 'ets', level: 90 },
+      }).desired,
+    ).toBe(7)
+  })
+
+  it('reacts to observed load the forecast missed (reactive override)', () => {
+    const p = new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 30 * MIN })
+    const d = p.decide({
+      atMs: 0,
+      observed: 900,
+      current: 2,
+      forecast: { point: 100, upper: 150, model: 'theta', level: 90 },
+    })
+    expect(d.desired).toBe(12)
+    expect(d.driver).toBe('reactive')
+  })
+
+  it('is reactive without a forecast', () => {
+    const p = new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 0 })
+    expect(p.decide({ atMs: 0, observed: 400, current: 1, forecast: null }).desired).toBe(5)
+  })
+
+  it('scales the forecast headroom back when it costs more than the budget', () => {
+    const p = new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 0, headroomBudget: 0.1 })
+    let current = 2
+    const shares: number[] = []
+    for (let m = 0; m < 600; m++) {
+      // a forecast that always asks for three times what the load needs
+      const d = p.decide({
+        atMs: m * MIN,
+        observed: 160,
+        current,
+        forecast: { point: 480, upper: 600, model: 'x', level: 90 },
+      })
+      current = d.desired
+      shares.push(d.evidence.headroomShare!)
+    }
+    expect(shares[0]).toBe(1)
+    // 2 replicas needed, 6 asked: the spend settles near 1.1 × 2
+    expect(current).toBeLessThanOrEqual(3)
+    expect(shares[599]).toBeLessThan(0.5)
+  })
+
+  it('headroomBudget 0 turns the forecast off', () => {
+    const p = new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 0, headroomBudget: 0 })
+    p.decide({
+      atMs: 0,
+      observed: 160,
+      current: 2,
+      forecast: { point: 480, upper: 600, model: 'x', level: 90 },
+    })
+    expect(
+      p.decide({
+        atMs: MIN,
+        observed: 160,
+        current: 2,
+        forecast: { point: 480, upper: 600, model: 'x', level: 90 },
+      }).desired,
+    ).toBe(2)
+  })
+})
+
+describe('limitsProblem', () => {
+  it('names the field and the fix', () => {
+    expect(limitsProblem(limits)).toBeNull()
+    expect(limitsProblem({ ...limits, min: 5, max: 2 })).toBe('min: 5 is above max 2; lower min or raise max')
+    expect(limitsProblem({ ...limits, capacityPerReplica: 0 })).toMatch(
+      /^capacityPerReplica: expected requests per second > 0/,
+    )
+    expect(limitsProblem({ ...limits, targetUtilization: 1.5 })).toMatch(/^targetUtilization:/)
+    expect(limitsProblem({ ...limits, maxStepUp: 0 })).toMatch(/^maxStepUp:/)
+    expect(
+      () =>
+        new ScalingPolicy({ kind: 'reactive', limits: { ...limits, min: 3, max: 1 }, stabilizationMs: 0 }),
+    ).toThrow(/min: 3 is above max 1/)
+  })
+})
