@@ -302,3 +302,12 @@ export const VGL_ERR_JOURNEYS_TRACE_NOT_FOUND = defineError(
   404,
 )
 export const VGL_ERR_JOURNEYS_NO_DATA = defineError('VGL_ERR_JOURNEYS_NO_DATA', '%s', 404)
+
+// ---- alerts (src/alerts, src/control/alerting.ts) ----------------------------------------
+export const VGL_ERR_ALERTS_NOT_FOUND = defineError('VGL_ERR_ALERTS_NOT_FOUND', 'no %s "%s"', 404)
+export const VGL_ERR_ALERTS_BAD_INPUT = defineError('VGL_ERR_ALERTS_BAD_INPUT', '%s', 400)
+export const VGL_ERR_ALERTS_NOT_FIRING = defineError(
+  'VGL_ERR_ALERTS_NOT_FIRING',
+  'alert %s is %s, not firing: only a firing alert can be acknowledged',
+  409,
+)

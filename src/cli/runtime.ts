@@ -30,6 +30,8 @@ import { dashboardRoutes } from '../api/routes/dashboard.js' // dashboard
 import { scoreRoutes } from '../api/routes/scores.js' // dashboard
 import { uiAssetsRoutes } from '../api/ui-assets.js' // dashboard
 import { VERSION } from '../version.js' // dashboard
+import { alertRoutes } from '../api/routes/alerts.js' // alerts
+import { setAlertMetricsProvider } from '../alerts/index.js' // alerts
 
 export interface StartOptions {
   configFile: string
@@ -203,6 +205,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     control = await startEmbeddedControl({
       config,
       bus,
+      // alert links: the admin API's address when its port is fixed (alerts.externalUrl overrides)
+      adminUrl: config.admin.port !== 0 ? urlOf(config.admin.host, config.admin.port) : undefined,
       onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
       // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)
       onAnomaly: (a, t) => {
@@ -222,6 +226,10 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       },
     }).catch((err: unknown) => (logger.error({ err }, 'control plane not started'), null))
   }
+  if (control !== null) {
+    const c = control
+    setAlertMetricsProvider(() => c.alertMetrics()) // alerts
+  }
   const controlPlugins =
     control !== null
       ? [
@@ -230,6 +238,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           forecastRoutes({ source: control }), // live detect/forecast
           actionRoutes({ source: control }), // actions
           scoreRoutes({ source: control }), // dashboard
+          alertRoutes({ source: control }), // alerts
         ]
       : []
 

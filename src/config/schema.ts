@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { limitsSchema, routeLimitSchema } from './limits-schema.js'
 import { busSchema, controlSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
 import { detectSchema, forecastSchema } from './control-live-schema.js' // live detect/forecast
+import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
@@ -147,6 +148,7 @@ export const configSchema = z.strictObject({
   control: controlSchema,
   detect: detectSchema, // live anomaly detection (src/control/anomalies.ts)
   forecast: forecastSchema, // live forecasting (src/control/forecasts.ts)
+  alerts: alertsSchema, // alerting (src/alerts, src/control/alerting.ts)
 })
 
 export type Config = z.infer<typeof configSchema>
@@ -217,6 +219,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       })
     }
   })
+  problems.push(...alertsCrossCheck(cfg.alerts, known)) // alerts
   for (const [name, svc] of Object.entries(cfg.services)) {
     if (svc.breaker.baseEjectionMs > svc.breaker.maxEjectionMs) {
       problems.push({

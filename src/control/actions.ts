@@ -108,7 +108,7 @@ export class ActionLog implements ActionSource {
   readonly stats = { recorded: 0, refused: 0, settled: { ok: 0, failed: 0 }, fileErrors: 0 }
 
   constructor(opts: ActionLogOptions) {
-    this.#o = { now: Date.now, ...opts }
+    this.#o = { ...opts, now: opts.now ?? Date.now }
   }
 
   /**

@@ -23,6 +23,7 @@ import {
   type ChildContribution,
   type DetectorSnapshot,
   type MetricPoint,
+  type SeriesStep,
 } from '../detect/index.js'
 import type { EventQuery, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
@@ -153,6 +154,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   readonly #open = new Map<string, AnomalyRecord>()
   readonly #resolved: AnomalyRecord[] = []
   readonly #children = new Map<string, Children>()
+  /** per series: the bank's expected value and band of each metric at its newest window (alert rules) */
+  readonly #explained = new Map<string, SeriesStep['metrics']>()
   #clients: ClientOutliers | null = null
   #pending: StoredEvent[] = []
   #writing: Promise<void> = Promise.resolve()
@@ -193,6 +196,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     const children = level !== 'route' && kids?.startMs === point.startMs ? kids.points : undefined
     const step = this.#bank(key).step(metrics, children)
     this.#recordScores(key, point, step.score, step.metrics)
+    this.#explained.set(key, step.metrics)
     for (const s of step.signals) this.#transition(key, series, level, point, s)
     if (this.#pending.length > 0) this.#flushSoon()
   }
@@ -311,6 +315,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       const lru = this.#banks.keys().next().value as string
       this.#banks.delete(lru)
       this.#scores.delete(lru)
+      this.#explained.delete(lru)
       this.stats.evicted++
       // its open anomalies can never clear now: resolve them rather than leave them open forever
       for (const [id, r] of this.#open) if (r.key === lru) this.#resolve(id, r, r.openedAtMs)
@@ -440,6 +445,22 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   /** Resolves once the events emitted so far are stored. */
   flush(): Promise<void> {
     return this.#writing
+  }
+
+  /**
+   * The bank's expected value and band of each metric of a series at its newest window (latency
+   * at the load it saw), or null before the series was seen. Read it in a window hook registered
+   * after this one's, for the same window.
+   */
+  explained(key: string): SeriesStep['metrics'] | null {
+    return this.#explained.get(key) ?? null
+  }
+
+  /** Anomalies open now on one series (its key as formatSeriesKey writes it). */
+  openOn(key: string): AnomalyRecord[] {
+    const out: AnomalyRecord[] = []
+    for (const r of this.#open.values()) if (r.key === key) out.push(r)
+    return out
   }
 
   /** Anomalies open now, newest first. */

@@ -16,6 +16,8 @@ import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js'
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
 import type { ActionPage, ActionPageQuery, ActionSource } from './actions.js' // actions
 import type { ScoreHistory, ScoreQuery, ScoreSource } from './scores.js' // dashboard
+import type { AlertSource, SilenceInput } from './alerting.js' // alerts
+import type { Alert, AlertMetricsSnapshot, AlertQuery, Silence } from '../alerts/index.js' // alerts
 
 type RpcCall =
   | { op: 'listSeries' }
@@ -24,6 +26,13 @@ type RpcCall =
   | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
   | { op: 'actions'; query: ActionPageQuery } // actions
   | { op: 'scores'; query: ScoreQuery } // dashboard
+  | { op: 'listAlerts'; query: AlertQuery } // alerts
+  | { op: 'getAlert'; fingerprint: string }
+  | { op: 'ackAlert'; fingerprint: string; by: string; comment: string }
+  | { op: 'listSilences'; all: boolean }
+  | { op: 'createSilence'; input: SilenceInput }
+  | { op: 'deleteSilence'; id: string }
+  | { op: 'alertMetrics' }
   | { op: 'stop' }
 
 export type RpcRequest = RpcCall & { id: number }
@@ -42,7 +51,9 @@ export type RpcResponse =
   | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
 
 export interface EmbeddedControl
-  extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource {
+  extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource, AlertSource {
+  /** alerting's numbers for /metrics (null when alerting is off) */
+  alertMetrics(): Promise<AlertMetricsSnapshot | null>
   /** graceful: the worker writes its pending windows, closes the store and exits */
   stop(): Promise<void>
 }
@@ -55,6 +66,8 @@ export interface EmbeddedControlOptions {
   onAnomaly?: (record: AnomalyRecord, transition: 'opened' | 'resolved') => void
   /** worker grace period; default min(control.graceMs, 1000): one gateway, in process, nothing arrives late */
   graceMs?: number
+  /** the admin API's URL (alert links) */
+  adminUrl?: string
   timeoutMs?: number
 }
 
@@ -69,6 +82,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
       busPort: busChannel.port2,
       rpcPort: rpc.port2,
       graceMs: opts.graceMs ?? Math.min(opts.config.control.graceMs, 1_000),
+      adminUrl: opts.adminUrl,
     },
     transferList: [busChannel.port2, rpc.port2],
   })
@@ -132,6 +146,14 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast
     actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
     scores: (query) => call<ScoreHistory | null>({ op: 'scores', query }), // dashboard
+    // alerts
+    listAlerts: (query) => call<Alert[]>({ op: 'listAlerts', query }),
+    getAlert: (fingerprint) => call<Alert>({ op: 'getAlert', fingerprint }),
+    ackAlert: (fingerprint, by, comment) => call<Alert>({ op: 'ackAlert', fingerprint, by, comment }),
+    listSilences: (all) => call<Silence[]>({ op: 'listSilences', all }),
+    createSilence: (input) => call<Silence>({ op: 'createSilence', input }),
+    deleteSilence: (id) => call<void>({ op: 'deleteSilence', id }),
+    alertMetrics: () => call<AlertMetricsSnapshot | null>({ op: 'alertMetrics' }),
     stop: () =>
       (stopping ??= (async () => {
         // The recorder's last rollups travel on the bus port, the stop request on another;

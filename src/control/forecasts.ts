@@ -313,6 +313,11 @@ export class LiveForecasts implements ForecastSource {
     return answer
   }
 
+  /** The newest scheduled fit of a series in memory (no fit on demand), or null. */
+  latest(key: string): ForecastReady | null {
+    return this.#cache.get(key) ?? null
+  }
+
   /**
    * The newest forecast of a series, cut to `horizon` windows; fitted now when there is none or
    * the cached one is shorter. `key` is `service|route|env` (see series-key.ts).

@@ -25,6 +25,8 @@ import type { Config } from '../config/index.js'
 import { VGL_ERR_CONTROL_DISABLED, VGL_ERR_CONTROL_NOT_LEADER } from '../errors.js'
 import { openStore, retentionOf, type Store } from '../store/index.js'
 import { ActionLog, type ActionSource } from './actions.js'
+import { StoredAlerts, type AlertSource } from './alerting.js'
+import type { AlertMetricsSnapshot } from '../alerts/index.js'
 import type { AnomalySource } from './anomalies.js'
 import { ControlPlane, type SeriesSource } from './control-plane.js'
 import type { ForecastSource } from './forecasts.js'
@@ -44,6 +46,10 @@ export interface ScaledControl {
   /** live anomalies and forecasts: the leader's (a follower answers VGL_ERR_CONTROL_NOT_LEADER) */
   readonly anomalies: AnomalySource
   readonly forecasts: ForecastSource
+  /** alerts: the leader's engine, or the store on a follower (acks and silences work on both) */
+  readonly alerts: AlertSource
+  /** alerting's numbers for /metrics while leading, else null */
+  alertMetrics(): Promise<AlertMetricsSnapshot | null>
   readonly store: Store
   /** published with the lease so followers can name the leader's admin API */
   setAdminUrl(url: string): void
@@ -70,8 +76,11 @@ export async function startScaledControl(
   let leadership: Leadership
   let holder = processHolder()
 
+  const a = config.control.admin
+  // known up front unless the port is picked at start (then set once the admin API listens)
+  let adminUrl: string | undefined = a.port !== 0 ? `http://${hostOf(a.host)}:${a.port}` : undefined
   const lead = async () => {
-    running = await startControlPlane(config, bus, { store, leadership, onError: opts.onError })
+    running = await startControlPlane(config, bus, { store, leadership, adminUrl, onError: opts.onError })
   }
   const standDown = async () => {
     const r = running
@@ -100,7 +109,10 @@ export async function startScaledControl(
       })
       leadership = lease.leadership
       holder = lease.holder
-      setAdminUrl = (url) => lease.setAdminUrl(url)
+      setAdminUrl = (url) => {
+        adminUrl = url
+        lease.setAdminUrl(url)
+      }
       stopLease = () => lease.stop()
       lease.start()
     } else {
@@ -121,6 +133,8 @@ export async function startScaledControl(
     retention: retentionOf(config.store),
   })
   const log = new ActionLog({ store, leadership })
+  const stored = new StoredAlerts(store)
+  const alertSource = (): AlertSource => running?.alerts ?? stored
   const leader = (): RunningControlPlane => {
     const r = running
     if (r === null || !leadership.leading)
@@ -152,6 +166,15 @@ export async function startScaledControl(
         return f.forecast(key, horizon)
       },
     },
+    alerts: {
+      listAlerts: (q) => alertSource().listAlerts(q),
+      getAlert: (fp) => alertSource().getAlert(fp),
+      ackAlert: (fp, by, comment) => alertSource().ackAlert(fp, by, comment),
+      listSilences: (all) => alertSource().listSilences(all),
+      createSilence: (input) => alertSource().createSilence(input),
+      deleteSilence: (id) => alertSource().deleteSilence(id),
+    },
+    alertMetrics: async () => running?.alerts?.metrics() ?? null,
     setAdminUrl: (url) => setAdminUrl(url),
     stop: () =>
       (stopping ??= (async () => {
@@ -160,4 +183,8 @@ export async function startScaledControl(
         await store.close()
       })()),
   }
+}
+
+function hostOf(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
 }

@@ -19,6 +19,8 @@ import { LiveForecasts } from './forecasts.js' // live detect/forecast
 import { formatSeriesKey } from './series-key.js' // live detect/forecast
 import { ActionLog } from './actions.js' // actions
 import { soleLeadership, type Leadership } from './leadership.js' // actions
+import { LiveAlerts } from './alerting.js' // alerts
+import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // alerts
 
 export interface RunningControlPlane {
   plane: ControlPlane
@@ -29,6 +31,8 @@ export interface RunningControlPlane {
   /** the action log: every policy records what it does (or would do) here before acting */
   actions: ActionLog
   leadership: Leadership
+  /** alerting (null when alerts.enabled is false) */
+  alerts: LiveAlerts | null
   /** graceful: writes pending windows, then closes the store unless the caller passed it (the bus belongs to the caller) */
   stop(): Promise<void>
 }
@@ -40,6 +44,11 @@ export interface StartControlOptions {
   store?: Store
   /** who may act; default: this process alone (a fresh fencing token from the store) */
   leadership?: Leadership
+  /** the admin API's URL, the prefix of alert links when alerts.externalUrl is not set */
+  adminUrl?: string
+  /** extension points of alerting: root cause and impact on alerts, incident correlation */
+  alertEnrichers?: readonly AlertEnricher[]
+  alertCorrelator?: AlertCorrelator
   onError?: (err: Error, what: string) => void
 }
 
@@ -155,9 +164,28 @@ export async function startControlPlane(
     : null
   if (forecasts !== null) plane.onWindowClosed(forecasts.hook)
   // ---- end live detect/forecast ----
+  // ---- alerts: after detect and forecast, so rules read their view of the same window ----
+  const alerts = config.alerts.enabled
+    ? new LiveAlerts({
+        config,
+        store,
+        actions,
+        leadership,
+        anomalies,
+        forecasts,
+        linkBase: config.alerts.externalUrl?.replace(/\/+$/, '') ?? opts.adminUrl,
+        enrichers: opts.alertEnrichers,
+        correlate: opts.alertCorrelator,
+        onError: opts.onError,
+      })
+    : null
+  if (alerts !== null) plane.onWindowClosed(alerts.hook)
   try {
+    // alerts first: persisted alerts must be loaded before the first window is judged
+    await alerts?.start()
     await plane.start()
   } catch (err) {
+    await alerts?.stop()
     await closeStore()
     throw err
   }
@@ -177,11 +205,13 @@ export async function startControlPlane(
     forecasts,
     actions,
     leadership,
+    alerts,
     stop: () =>
       (stopping ??= (async () => {
         await forecasts?.stop() // live detect/forecast
         await clientWindows?.stop()
         await plane.stop()
+        await alerts?.stop() // alerts: judges the last windows, delivers within a grace period
         await anomalies?.flush() // live detect/forecast: events of the last windows
         if (anomalies !== null && statePath !== undefined)
           await writeFile(`${statePath}.tmp`, serialize(anomalies.snapshot()))

@@ -7,6 +7,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { MemoryBus } from '../bus/index.js'
 import type { Config } from '../config/index.js'
 import { isVigilError, VGL_ERR_CONTROL_DISABLED } from '../errors.js'
+import type { LiveAlerts } from './alerting.js'
 import type { RpcRequest, RpcResponse } from './embedded.js'
 import { startControlPlane } from './start.js'
 
@@ -15,14 +16,21 @@ interface Data {
   busPort: MessagePort
   rpcPort: MessagePort
   graceMs: number
+  adminUrl?: string
 }
 
-const { config, busPort, rpcPort, graceMs } = workerData as Data
+const { config, busPort, rpcPort, graceMs, adminUrl } = workerData as Data
 const bus = MemoryBus.overPort(busPort)
 const cp = await startControlPlane(config, bus, {
   graceMs,
+  adminUrl,
   onError: (err, what) => parentPort?.postMessage({ type: 'error', what, message: err.message }),
 })
+
+const alertsOf = (): LiveAlerts => {
+  if (cp.alerts === null) throw VGL_ERR_CONTROL_DISABLED('alerting', 'alerts')
+  return cp.alerts
+}
 
 rpcPort.on('message', (req: RpcRequest) => {
   const reply = (res: RpcResponse) => rpcPort.postMessage(res)
@@ -43,6 +51,21 @@ rpcPort.on('message', (req: RpcRequest) => {
         return cp.actions.actions(req.query)
       case 'scores': // dashboard
         return cp.anomalies === null ? null : cp.anomalies.scores(req.query)
+      // alerts
+      case 'listAlerts':
+        return alertsOf().listAlerts(req.query)
+      case 'getAlert':
+        return alertsOf().getAlert(req.fingerprint)
+      case 'ackAlert':
+        return alertsOf().ackAlert(req.fingerprint, req.by, req.comment)
+      case 'listSilences':
+        return alertsOf().listSilences(req.all)
+      case 'createSilence':
+        return alertsOf().createSilence(req.input)
+      case 'deleteSilence':
+        return alertsOf().deleteSilence(req.id)
+      case 'alertMetrics':
+        return cp.alerts?.metrics() ?? null
       case 'stop':
         await cp.stop()
         await bus.close()

@@ -32,6 +32,7 @@ export {
 } from './ensemble.js'
 export { DETECTOR_NAMES, createCalibrated, createDetector, restoreDetector } from './registry.js'
 export { detectSeason } from './season.js'
+export { poissonSurprise } from './stats.js'
 export {
   SeriesEnsemble,
   type AnomalySignal,

@@ -12,6 +12,8 @@ import { openBus } from '../../bus/index.js'
 import { loadConfig } from '../../config/index.js'
 import { actionRoutes } from '../../api/routes/actions.js' // actions
 import { leaderRoutes } from '../../api/routes/leader.js' // actions
+import { alertRoutes } from '../../api/routes/alerts.js' // alerts
+import { setAlertMetricsProvider } from '../../alerts/index.js' // alerts
 import { startScaledControl } from '../../control/index.js'
 import { enableProcessMetrics } from '../../metrics.js'
 import { parseConfigFlag } from '../args.js'
@@ -68,10 +70,12 @@ export const command: Command = {
         ...(config.forecast.enabled ? [forecastRoutes({ source: cp.forecasts })] : []),
         actionRoutes({ source: cp.actions }), // actions
         leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
+        alertRoutes({ source: cp.alerts }), // alerts
       ],
       logger,
     })
     cp.setAdminUrl(admin.url)
+    setAlertMetricsProvider(() => cp.alertMetrics()) // alerts
     logger.info(
       { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind, holder: cp.holder },
       'vigil control ready',

@@ -1,0 +1,411 @@
+import { describe, expect, it } from 'vitest'
+import { alertsSchema } from '../config/alerts-schema.js'
+import type { ActionRecord, StoredSilence } from '../store/index.js'
+import { SinkDispatcher } from './dispatcher.js'
+import { AlertEngine, type AlertActionPort, type AlertEngineOptions } from './engine.js'
+import type { Sink } from './sinks.js'
+import type { Alert, AlertPoint, Notification, WindowInput } from './types.js'
+
+const W = 1_000
+const T0 = 1_700_000_000_000
+
+function point(i: number, over: Partial<AlertPoint> & { errors?: number } = {}): AlertPoint {
+  const count = over.count ?? 100
+  const errors = over.errors ?? 1
+  return {
+    startMs: T0 + i * W,
+    durationMs: W,
+    count,
+    ratePerSec: count,
+    errorRatio: errors / count,
+    limitedRatio: 0,
+    timeouts: 0,
+    connectErrors: 0,
+    statusClass: [0, count - errors, 0, 0, errors],
+    p50: 20,
+    p95: 50,
+    p99: 80,
+    ...over,
+  }
+}
+
+const series = { service: 'orders', route: '*', env: 'prod' }
+const input = (p: AlertPoint, over: Partial<WindowInput> = {}): WindowInput => ({
+  series,
+  key: 'orders|*|prod',
+  level: 'service',
+  point: p,
+  expected: null,
+  anomalies: [],
+  forecast: null,
+  ...over,
+})
+
+class RecordingSink implements Sink {
+  readonly kind = 'webhook' as const
+  readonly describe = 'test'
+  readonly got: Notification[][] = []
+  fail: (() => Error) | null = null
+  constructor(readonly name = 'hook') {}
+  async send(batch: readonly Notification[]): Promise<void> {
+    if (this.fail !== null) throw this.fail()
+    this.got.push([...batch])
+  }
+  async close(): Promise<void> {}
+}
+
+class MemoryActions implements AlertActionPort {
+  readonly records = new Map<string, ActionRecord>()
+  refuse: string | null = null
+  async record(i: Parameters<AlertActionPort['record']>[0]): Promise<ActionRecord> {
+    if (this.refuse !== null) throw Object.assign(new Error('refused'), { code: this.refuse })
+    const rec: ActionRecord = {
+      ...i,
+      atMs: i.atMs ?? 0,
+      result: i.mode === 'shadow' ? { status: 'shadow' } : { status: 'pending' },
+      fencingToken: 1,
+    }
+    if (!this.records.has(rec.id)) this.records.set(rec.id, rec)
+    return this.records.get(rec.id)!
+  }
+  async settle(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown> {
+    this.records.set(rec.id, { ...rec, result })
+    return null
+  }
+}
+
+function engine(
+  rulesYaml: unknown[],
+  over: Partial<AlertEngineOptions> = {},
+  extra: Record<string, unknown> = {},
+) {
+  const cfg = alertsSchema.parse({ rules: rulesYaml, ...extra })
+  const sink = new RecordingSink()
+  const dispatcher = new SinkDispatcher(sink, {
+    maxQueue: 100,
+    maxAttempts: 3,
+    backoffMs: 1,
+    maxBackoffMs: 2,
+  })
+  const actions = new MemoryActions()
+  const saved = new Map<string, Alert>()
+  const transitions: string[] = []
+  const e = new AlertEngine({
+    rules: cfg.rules,
+    windowMs: W,
+    repeatIntervalMs: cfg.repeatInterval,
+    staleAfterMs: cfg.staleAfter,
+    keepResolvedMs: cfg.keepResolved,
+    linkBase: 'http://admin',
+    context: { budgets: { orders: 500 } },
+    actions,
+    state: {
+      load: async () => [...saved.values()].map((a) => structuredClone(a)),
+      save: async (changed, deleted) => {
+        for (const a of changed) saved.set(a.fingerprint, structuredClone(a))
+        for (const fp of deleted) saved.delete(fp)
+      },
+    },
+    dispatchers: [dispatcher],
+    onTransition: (a, from, to) => transitions.push(`${a.rule} ${from}->${to} @${(a.lastEvalMs - T0) / W}`),
+    ...over,
+  })
+  return { e, sink, actions, saved, transitions, cfg }
+}
+
+const failure = {
+  name: 'down',
+  kind: 'failure',
+  ratio: 0.5,
+  for: '2 windows',
+  resolveFor: '2 windows',
+  minRequests: 5,
+}
+
+async function run(e: AlertEngine, inputs: WindowInput[]): Promise<void> {
+  for (const i of inputs) {
+    e.evaluate(i)
+    await e.idle()
+  }
+}
+
+describe('AlertEngine lifecycle', () => {
+  it('goes pending, fires after `for`, resolves after `resolveFor`, paging firing and resolved once each', async () => {
+    const { e, sink, actions, transitions } = engine([failure])
+    await e.start()
+    const seq = [1, 1, 80, 80, 80, 80, 1, 1, 1].map((err, i) => input(point(i, { errors: err })))
+    await run(e, seq)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(transitions).toEqual([
+      'down inactive->pending @3',
+      'down pending->firing @4',
+      'down firing->resolved @8',
+    ])
+    const events = sink.got.flat().map((n) => `${n.event}@${n.alert.state}`)
+    expect(events).toEqual(['firing@firing', 'resolved@resolved'])
+    const firing = sink.got[0][0]
+    expect(firing.alert.evidence).toMatchObject({
+      rule: 'down',
+      metric: 'failedRatio',
+      observed: 0.8,
+      threshold: 0.5,
+      key: 'orders|*|prod',
+      windowStartMs: T0 + 3 * W,
+    })
+    expect(firing.alert.evidence.summary).toMatch(/80% of 100 requests failed/)
+    expect(firing.alert.evidence.links.points).toMatch(
+      /^http:\/\/admin\/api\/series\/orders%7C\*%7Cprod\/points/,
+    )
+    expect(firing.alert.labels).toMatchObject({
+      alertname: 'down',
+      service: 'orders',
+      env: 'prod',
+      severity: 'warning',
+    })
+    // every notification is an action, settled with its delivery
+    const recs = [...actions.records.values()]
+    expect(recs.map((r) => [r.kind, r.result.status])).toEqual([
+      ['alert.firing', 'ok'],
+      ['alert.resolved', 'ok'],
+    ])
+  })
+
+  it('does not fire on a single bad window with for: 2 windows, and keeps state on no data', async () => {
+    const { e, sink, transitions } = engine([failure])
+    await run(e, [
+      input(point(0, { errors: 90 })),
+      input(point(1, { errors: 1 })),
+      input(point(2, { errors: 90 })),
+      input(point(3, { count: 2, errors: 2 })), // too few requests: no data, still pending
+      input(point(4, { errors: 90 })),
+    ])
+    expect(transitions).toEqual([
+      'down inactive->pending @1',
+      'down pending->inactive @2',
+      'down inactive->pending @3',
+      'down pending->firing @5',
+    ])
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
+  })
+
+  it('does not page a re-fire inside the repeat interval, and repeats an unacknowledged alert after it', async () => {
+    const { e, sink } = engine(
+      [{ ...failure, for: '1 window', resolveFor: '1 window' }],
+      {},
+      { repeatInterval: 10_000 },
+    )
+    const bad = (i: number) => input(point(i, { errors: 90 }))
+    const good = (i: number) => input(point(i, { errors: 1 }))
+    await run(e, [bad(0), good(1), bad(2), good(3)]) // second burst 2 s after the first page
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
+    expect(e.alerts({ state: 'all' })[0]).toMatchObject({ state: 'resolved', suppressed: 'repeat-interval' })
+    // a long burst: repeated every 10 s while firing
+    await run(
+      e,
+      Array.from({ length: 22 }, (_, k) => bad(20 + k)),
+    )
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved', 'firing', 'repeat', 'repeat'])
+    expect(sink.got.flat()[3].id).toMatch(/:repeat:1$/)
+  })
+
+  it('an acknowledged alert is not repeated', async () => {
+    const { e, sink } = engine(
+      [{ ...failure, for: '1 window', resolveFor: '1 window' }],
+      {},
+      { repeatInterval: 5_000 },
+    )
+    await run(e, [input(point(0, { errors: 90 }))])
+    const a = e.alerts()[0]
+    expect(
+      e.ack({ fingerprint: a.fingerprint, startsAtMs: a.firingAtMs!, by: 'ops', comment: 'on it', atMs: 1 }),
+    ).not.toBeNull()
+    await run(
+      e,
+      Array.from({ length: 12 }, (_, k) => input(point(1 + k, { errors: 90 }))),
+    )
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
+    expect(e.get(a.fingerprint)?.ack).toMatchObject({ by: 'ops' })
+  })
+
+  it('a silenced alert is not sent; it is sent when the silence ends while it still fires', async () => {
+    let silences: StoredSilence[] = [
+      {
+        id: 's1',
+        matchers: [{ name: 'service', value: 'ord.*', isRegex: true, isEqual: true }],
+        startsAtMs: 0,
+        endsAtMs: T0 + 5 * W,
+        createdBy: 'ops',
+        comment: 'deploy',
+        createdAtMs: 0,
+      },
+    ]
+    const { e, sink, actions } = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }], {
+      silences: () => silences,
+    })
+    await run(
+      e,
+      [0, 1, 2].map((i) => input(point(i, { errors: 90 }))),
+    )
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got).toEqual([])
+    expect(actions.records.size).toBe(0)
+    expect(e.alerts()[0]).toMatchObject({ state: 'firing', suppressed: 'silenced', silencedBy: 's1' })
+    await run(
+      e,
+      [3, 4, 5].map((i) => input(point(i, { errors: 90 }))),
+    )
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
+    silences = []
+  })
+
+  it('a restart neither forgets a firing alert nor pages it again', async () => {
+    const first = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }])
+    await run(first.e, [input(point(0, { errors: 90 })), input(point(1, { errors: 90 }))])
+    await first.e.close()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(first.sink.got.flat().map((n) => n.event)).toEqual(['firing'])
+    // a new engine on the same state and action log
+    const second = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }], {
+      state: {
+        load: async () => [...first.saved.values()],
+        save: async (changed) => {
+          for (const a of changed) first.saved.set(a.fingerprint, a)
+        },
+      },
+      actions: first.actions,
+    })
+    await second.e.start()
+    expect(second.e.alerts()[0]).toMatchObject({ state: 'firing', notified: { firing: true } })
+    await run(second.e, [input(point(2, { errors: 90 })), input(point(3, { errors: 1 }))])
+    await new Promise((r) => setTimeout(r, 20))
+    expect(second.sink.got.flat().map((n) => n.event)).toEqual(['resolved'])
+  })
+
+  it('shadow rules record what they would send and send nothing', async () => {
+    const { e, sink, actions } = engine([
+      { ...failure, for: '1 window', resolveFor: '1 window', mode: 'shadow' },
+    ])
+    await run(e, [input(point(0, { errors: 90 })), input(point(1, { errors: 1 }))])
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got).toEqual([])
+    expect([...actions.records.values()].map((r) => [r.kind, r.mode, r.result.status])).toEqual([
+      ['alert.firing', 'shadow', 'shadow'],
+      ['alert.resolved', 'shadow', 'shadow'],
+    ])
+  })
+
+  it('sends nothing when the action is refused (fenced), and does not mark it sent', async () => {
+    const { e, sink, actions } = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }], {
+      onError: () => {},
+    })
+    actions.refuse = 'VGL_ERR_STORE_FENCED'
+    await run(e, [input(point(0, { errors: 90 }))])
+    await new Promise((r) => setTimeout(r, 20))
+    expect(sink.got).toEqual([])
+    expect(e.alerts()[0].notified.firing).toBe(false)
+    expect(e.stats.refused).toBe(1)
+  })
+
+  it('records a delivery failure in the action, with the sink and why', async () => {
+    const { e, sink, actions } = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }], {
+      onError: () => {},
+    })
+    sink.fail = () => new Error('connect ECONNREFUSED 127.0.0.1:9')
+    await run(e, [input(point(0, { errors: 90 }))])
+    await new Promise((r) => setTimeout(r, 50))
+    const [rec] = [...actions.records.values()]
+    expect(rec.result.status).toBe('failed')
+    expect((rec.result as { detail: string }).detail).toMatch(
+      /not delivered to hook \(connect ECONNREFUSED.*after 3 tries\)/,
+    )
+  })
+})
+
+describe('rules', () => {
+  const history = (ratios: number[]) => async (_s: unknown, fromMs: number, toMs: number) =>
+    ratios
+      .map((r, i) => point(i - ratios.length, { errors: Math.round(r * 100) }))
+      .filter((p) => p.startMs >= fromMs && p.startMs < toMs)
+
+  it('error-ratio: fires above its own p99 and the binomial tail, not on a noisy-but-normal window', async () => {
+    const normal = Array.from({ length: 200 }, (_, i) => [0.01, 0.02, 0.03, 0.05][i % 4])
+    const rule = { name: 'errs', kind: 'error-ratio', floor: 0.02, minHistory: 30, for: '1 window' }
+    const { e, transitions } = engine([rule], { context: { budgets: {}, history: history(normal) } })
+    await run(e, [input(point(0, { errors: 5 }))]) // 5%: as high as its normal peaks
+    expect(transitions).toEqual([])
+    await run(e, [input(point(1, { errors: 30 }))])
+    expect(transitions).toEqual(['errs inactive->pending @2', 'errs pending->firing @2'])
+    const ev = e.alerts()[0].evidence
+    expect(ev.threshold).toBeCloseTo(0.05, 5)
+    expect(ev.observed).toBe(0.3)
+    expect(ev.details.tailP as number).toBeLessThan(1e-6)
+  })
+
+  it("latency: static threshold and adaptive to the bank's band at this load", async () => {
+    const { e, transitions } = engine([
+      { name: 'slow', kind: 'latency', threshold: 800, for: '1 window' },
+      { name: 'slower-than-usual', kind: 'latency', threshold: 'adaptive', factor: 1.2, for: '1 window' },
+    ])
+    const band = { p95: { expected: 600, low: 400, high: 900 } }
+    await run(e, [input(point(0, { p95: 850 }), { expected: band })])
+    expect(transitions).toEqual(['slow inactive->pending @1', 'slow pending->firing @1'])
+    await run(e, [input(point(1, { p95: 1_200 }), { expected: band })])
+    expect(transitions.slice(2)).toEqual([
+      'slower-than-usual inactive->pending @2',
+      'slower-than-usual pending->firing @2',
+    ])
+    expect(e.get(e.alerts({ rule: 'slower-than-usual' })[0].fingerprint)!.evidence).toMatchObject({
+      threshold: 1_080,
+      expected: 600,
+      band: [400, 900],
+    })
+  })
+
+  it('anomaly, forecast and rate-limit rules read their inputs', async () => {
+    const { e } = engine([
+      { name: 'anom', kind: 'anomaly', metrics: ['errors'], for: '1 window' },
+      { name: 'fc', kind: 'forecast', probability: 0.7, for: '1 window' },
+      { name: 'rl', kind: 'rate-limit', limitedRatio: 0.2, budgetShare: 0.9, for: '1 window' },
+    ])
+    const anomaly = {
+      id: 'a1',
+      metric: 'errors',
+      score: 0.8,
+      openedAtMs: T0,
+      observed: 30,
+      expected: 1,
+      low: 0,
+      high: 4,
+      detector: 'poisson',
+    }
+    const forecast = {
+      lastPointMs: T0 - W,
+      failure: {
+        errorRatio: { threshold: 0.05, probability: 0.9, firstLikelyAtMs: T0 + 60_000, model: 'ets' },
+        p95: null,
+      },
+    }
+    await run(e, [input(point(0, { count: 460 }), { anomalies: [anomaly], forecast })])
+    expect(
+      e
+        .alerts()
+        .map((a) => [a.rule, a.state])
+        .sort(),
+    ).toEqual([
+      ['anom', 'firing'],
+      ['fc', 'firing'],
+      ['rl', 'firing'],
+    ])
+    expect(e.alerts({ rule: 'rl' })[0].evidence.summary).toMatch(
+      /460 req\/s against a capacity budget of 500/,
+    )
+    expect(e.alerts({ rule: 'fc' })[0].evidence.summary).toMatch(
+      /P\(errorRatio crosses 0.05 within the horizon\) = 90%/,
+    )
+  })
+})

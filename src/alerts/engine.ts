@@ -1,0 +1,617 @@
+/**
+ * @module The alert engine: rules judge each closed window of each series, alerts move through
+ * pending → firing → resolved, and what must be sent is recorded in the action log, persisted,
+ * and handed to the sinks' dispatchers.
+ *
+ * ```
+ * evaluate(window input) ─▶ [queue] ─▶ rules ─▶ lifecycle per (rule, series): pending ─for─▶ firing ─resolveFor─▶ resolved
+ *                                                                  │ (queue drained)
+ *                          owed notifications: firing (not silenced, outside the repeat interval),
+ *                          repeat (every repeatInterval while firing and not acknowledged), resolved
+ *                                                                  ▼
+ *     record action (fenced; refused ⇒ nothing sent) ─▶ save state (fenced) ─▶ group by service|env ─▶ sinks
+ *                                                                                   done ─▶ settle action
+ * ```
+ *
+ * Time inside the engine is data time: the end of the newest window seen. `for`, `resolveFor`,
+ * the repeat interval, silences and staleness are judged against it, so a replay of stored
+ * windows makes the same decisions as the live run that produced them.
+ */
+import { createHash } from 'node:crypto'
+import type { AlertRuleConfig } from '../config/alerts-schema.js'
+import type { ActionRecord, StoredAlertAck, StoredSilence } from '../store/index.js'
+import type { DeliveryOutcome, SinkDispatcher } from './dispatcher.js'
+import { evaluateRule, holdWindows, ruleMatches, type RuleContext } from './rules.js'
+import { silencing } from './silences.js'
+import type {
+  Alert,
+  AlertCorrelator,
+  AlertEnricher,
+  AlertLinks,
+  AlertState,
+  Evidence,
+  Notification,
+  WindowInput,
+} from './types.js'
+
+/** What the engine records in the action log (ActionLog, src/control/actions.ts, implements it). */
+export interface AlertActionPort {
+  /** records a decision, fenced; throws when this process must not act (then nothing is sent) */
+  record(input: {
+    id: string
+    kind: string
+    policy: string
+    mode: 'shadow' | 'enforce'
+    target: string
+    before: unknown
+    after: unknown
+    reason: string
+    evidence: unknown
+    atMs?: number
+  }): Promise<ActionRecord>
+  settle(
+    rec: ActionRecord,
+    result: { status: 'ok' | 'failed'; detail?: string; data?: unknown },
+  ): Promise<unknown>
+}
+
+/** Where alert state lives across restarts and failovers (fenced writes). */
+export interface AlertStatePort {
+  load(): Promise<Alert[]>
+  save(changed: readonly Alert[], deleted: readonly string[]): Promise<void>
+}
+
+export interface AlertEngineOptions {
+  rules: readonly AlertRuleConfig[]
+  windowMs: number
+  repeatIntervalMs: number
+  staleAfterMs: number
+  keepResolvedMs: number
+  /** prefix of the links in each alert: the admin API's URL, or '' for relative links */
+  linkBase: string
+  context: Omit<RuleContext, 'windowMs'>
+  /** null: a dry run (replay): decisions are made and reported, nothing recorded or sent */
+  actions?: AlertActionPort | null
+  state?: AlertStatePort | null
+  dispatchers?: readonly SinkDispatcher[]
+  /** active silences now (refreshed by the caller) */
+  silences?: () => readonly StoredSilence[]
+  /** the leader's fencing token, put in every notification */
+  fencingToken?: () => number | null
+  enrichers?: readonly AlertEnricher[]
+  enrichTimeoutMs?: number
+  correlate?: AlertCorrelator
+  /** every lifecycle change, as it happens */
+  onTransition?: (alert: Readonly<Alert>, from: AlertState | 'inactive', to: AlertState | 'inactive') => void
+  /** wall clock, for action times */
+  now?: () => number
+  onError?: (err: Error, what: string) => void
+}
+
+export interface AlertQuery {
+  state?: AlertState | 'active' | 'all'
+  service?: string
+  env?: string
+  rule?: string
+}
+
+/** Stable per (rule, series key). */
+export function alertFingerprint(rule: string, key: string): string {
+  return createHash('sha256').update(`${rule}\u0000${key}`).digest('hex').slice(0, 16)
+}
+
+const ORDER: Record<AlertState, number> = { firing: 0, pending: 1, resolved: 2 }
+
+/** The alert's runs, earlier ones and the current (or just resolved) one, as [from, to) ranges. */
+function runsOf(a: Alert): [number, number][] {
+  return [...(a.pastRuns ?? []), [a.activeAtMs, a.resolvedAtMs ?? Infinity]]
+}
+
+export class AlertEngine {
+  readonly #o: AlertEngineOptions & { now: () => number }
+  readonly #ctx: RuleContext
+  readonly #alerts = new Map<string, Alert>()
+  /** a resolved alert replaced by a new pending run, put back if the run never fires */
+  readonly #previous = new Map<string, Alert>()
+  readonly #dirty = new Set<string>()
+  readonly #deleted = new Set<string>()
+  readonly #queue: WindowInput[] = []
+  #running: Promise<void> | null = null
+  #dataNow = 0
+  #lastSweepWindow = -1
+  readonly stats = {
+    windows: 0,
+    evaluations: 0,
+    notifications: 0,
+    refused: 0,
+    sendErrors: 0,
+    dropped: 0,
+    queueDropped: 0,
+  }
+  static readonly MAX_QUEUE = 200_000
+
+  constructor(opts: AlertEngineOptions) {
+    this.#o = { ...opts, now: opts.now ?? Date.now }
+    this.#ctx = { ...opts.context, windowMs: opts.windowMs }
+  }
+
+  /** Loads persisted alerts (firing and recently resolved) so a restart neither forgets nor re-pages them. */
+  async start(): Promise<void> {
+    const loaded = (await this.#o.state?.load()) ?? []
+    const known = new Set(this.#o.rules.map((r) => r.name))
+    for (const a of loaded) {
+      if (!known.has(a.rule)) {
+        this.#deleted.add(a.fingerprint) // its rule was removed from the config
+        continue
+      }
+      this.#alerts.set(a.fingerprint, a)
+      this.#dataNow = Math.max(this.#dataNow, a.lastEvalMs)
+    }
+  }
+
+  /** Queues one window of one series; judged in order, in the background. Never blocks. */
+  evaluate(input: WindowInput): void {
+    if (this.#queue.length >= AlertEngine.MAX_QUEUE) {
+      this.#queue.shift()
+      if (this.stats.queueDropped++ === 0)
+        this.#o.onError?.(
+          new Error(`alert evaluation is ${AlertEngine.MAX_QUEUE} windows behind; dropping the oldest`),
+          'alerts',
+        )
+    }
+    this.#queue.push(input)
+    this.#running ??= this.#drain().finally(() => (this.#running = null))
+  }
+
+  /** Resolves once every queued window is judged and its notifications handed to the sinks. */
+  async idle(): Promise<void> {
+    while (this.#running !== null) await this.#running
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      // one batch: the windows that arrived together (a window of every series), grouped on send
+      const batch = this.#queue.splice(0)
+      for (const input of batch)
+        await this.#step(input).catch((err: Error) => this.#o.onError?.(err, `alerts ${input.key}`))
+      await this.#flush().catch((err: Error) => this.#o.onError?.(err, 'alert notifications'))
+    }
+  }
+
+  #links(key: string, fp: string, startMs: number): AlertLinks {
+    const base = this.#o.linkBase
+    const enc = encodeURIComponent(key)
+    const [service = '*', , env = '*'] = key.split('|')
+    return {
+      alert: `${base}/api/alerts/${fp}`,
+      series: `${base}/api/series`,
+      points: `${base}/api/series/${enc}/points?from=${startMs - 30 * this.#o.windowMs}&to=${startMs + 30 * this.#o.windowMs}`,
+      anomalies: `${base}/api/anomalies?state=all&service=${encodeURIComponent(service)}&env=${encodeURIComponent(env)}`,
+      forecast: `${base}/api/series/${enc}/forecast`,
+    }
+  }
+
+  async #step(input: WindowInput): Promise<void> {
+    this.stats.windows++
+    const p = input.point
+    const end = p.startMs + p.durationMs
+    if (end > this.#dataNow) this.#dataNow = end
+    const windowIndex = Math.floor(this.#dataNow / this.#o.windowMs)
+    if (windowIndex !== this.#lastSweepWindow) {
+      this.#lastSweepWindow = windowIndex
+      this.#sweep()
+    }
+    for (const rule of this.#o.rules) {
+      if (!ruleMatches(rule, input.series, input.level)) continue
+      this.stats.evaluations++
+      const fp = alertFingerprint(rule.name, input.key)
+      const alert = this.#alerts.get(fp)
+      const cond = await evaluateRule(rule, input, this.#ctx, alert === undefined ? [] : runsOf(alert))
+      const ev: Evidence = {
+        ...cond,
+        rule: rule.name,
+        kind: rule.kind,
+        key: input.key,
+        windowStartMs: p.startMs,
+        windowMs: p.durationMs,
+        links: this.#links(input.key, fp, p.startMs),
+      }
+      this.#transition(rule, fp, alert, input, ev, end)
+    }
+  }
+
+  #emit(a: Alert, from: AlertState | 'inactive', to: AlertState | 'inactive'): void {
+    try {
+      this.#o.onTransition?.(a, from, to)
+    } catch (err) {
+      this.#o.onError?.(err as Error, 'onTransition')
+    }
+  }
+
+  #transition(
+    rule: AlertRuleConfig,
+    fp: string,
+    current: Alert | undefined,
+    input: WindowInput,
+    ev: Evidence,
+    end: number,
+  ): void {
+    let a = current
+    if (ev.active === null) {
+      if (a !== undefined && a.state !== 'resolved') a.lastEvalMs = end
+      return
+    }
+    if (ev.active) {
+      if (a === undefined || a.state === 'resolved') {
+        if (a !== undefined) this.#previous.set(fp, a)
+        a = this.#newAlert(rule, fp, input, ev, a)
+        this.#alerts.set(fp, a)
+        this.#emit(a, 'inactive', 'pending')
+      }
+      a.trueWindows++
+      a.falseWindows = 0
+      a.latest = ev
+      a.lastEvalMs = end
+      if (a.state === 'pending') {
+        a.evidence = ev
+        if (a.trueWindows >= holdWindows(rule.for, this.#o.windowMs)) {
+          a.state = 'firing'
+          a.firingAtMs = ev.windowStartMs
+          this.#previous.delete(fp)
+          if (this.#o.correlate !== undefined)
+            try {
+              a.incident = this.#o.correlate(
+                a,
+                [...this.#alerts.values()].filter((x) => x.state === 'firing' && x !== a),
+              )
+            } catch (err) {
+              this.#o.onError?.(err as Error, 'correlate')
+            }
+          this.#dirty.add(fp)
+          this.#emit(a, 'pending', 'firing')
+        }
+      }
+      return
+    }
+    if (a === undefined || a.state === 'resolved') return
+    a.latest = ev
+    a.lastEvalMs = end
+    if (a.state === 'pending') {
+      this.#alerts.delete(fp)
+      const prev = this.#previous.get(fp)
+      if (prev !== undefined) {
+        this.#alerts.set(fp, prev)
+        this.#previous.delete(fp)
+      }
+      this.#emit(a, 'pending', 'inactive')
+      return
+    }
+    a.falseWindows++
+    a.trueWindows = 0
+    if (a.falseWindows >= holdWindows(rule.resolveFor, this.#o.windowMs)) this.#resolve(a, end, 'recovery')
+  }
+
+  #resolve(a: Alert, atMs: number, by: 'recovery' | 'stale'): void {
+    a.state = 'resolved'
+    a.resolvedAtMs = atMs
+    a.resolvedBy = by
+    this.#dirty.add(a.fingerprint)
+    this.#emit(a, 'firing', 'resolved')
+  }
+
+  #newAlert(
+    rule: AlertRuleConfig,
+    fp: string,
+    input: WindowInput,
+    ev: Evidence,
+    previous: Alert | undefined,
+  ): Alert {
+    const pastRuns: [number, number][] = previous === undefined ? [] : [...(previous.pastRuns ?? [])]
+    if (previous?.resolvedAtMs != null) pastRuns.push([previous.activeAtMs, previous.resolvedAtMs])
+    return {
+      fingerprint: fp,
+      rule: rule.name,
+      kind: rule.kind,
+      mode: rule.mode,
+      severity: rule.severity,
+      key: input.key,
+      series: { ...input.series },
+      level: input.level,
+      labels: {
+        ...rule.labels,
+        alertname: rule.name,
+        severity: rule.severity,
+        kind: rule.kind,
+        service: input.series.service,
+        route: input.series.route,
+        env: input.series.env,
+      },
+      state: 'pending',
+      activeAtMs: ev.windowStartMs,
+      firingAtMs: null,
+      resolvedAtMs: null,
+      resolvedBy: null,
+      lastEvalMs: ev.windowStartMs + ev.windowMs,
+      pastRuns: pastRuns.slice(-32),
+      trueWindows: 0,
+      falseWindows: 0,
+      evidence: ev,
+      latest: ev,
+      notified: { firing: false, resolved: false, repeats: 0, lastAtMs: previous?.notified.lastAtMs ?? null },
+      suppressed: null,
+      silencedBy: null,
+      ack: null,
+      incident: null,
+      context: {},
+    }
+  }
+
+  /** Stale firing alerts resolve; pending ones vanish; resolved ones are forgotten after keepResolved. */
+  #sweep(): void {
+    const now = this.#dataNow
+    for (const [fp, a] of this.#alerts) {
+      if (a.state === 'firing' && a.lastEvalMs < now - this.#o.staleAfterMs) this.#resolve(a, now, 'stale')
+      else if (a.state === 'pending' && a.lastEvalMs < now - this.#o.staleAfterMs) this.#alerts.delete(fp)
+      else if (
+        a.state === 'resolved' &&
+        (a.resolvedAtMs ?? 0) < now - this.#o.keepResolvedMs &&
+        (!a.notified.firing || a.notified.resolved)
+      ) {
+        this.#alerts.delete(fp)
+        this.#dirty.delete(fp)
+        this.#deleted.add(fp)
+      }
+    }
+  }
+
+  /** Which notification, if any, an alert owes now; sets its suppression for the API. */
+  #owed(a: Alert): Notification['event'] | null {
+    const now = this.#dataNow
+    if (a.state === 'resolved') return a.notified.firing && !a.notified.resolved ? 'resolved' : null
+    if (a.state !== 'firing') return null
+    const silence = silencing(this.#o.silences?.() ?? [], a.labels, now)
+    a.silencedBy = silence?.id ?? null
+    const sinceLast = a.notified.lastAtMs === null ? Infinity : now - a.notified.lastAtMs
+    if (!a.notified.firing) {
+      if (silence !== null) return ((a.suppressed = 'silenced'), null)
+      // a re-fire inside the repeat interval of the last page is not paged again
+      if (sinceLast < this.#o.repeatIntervalMs) return ((a.suppressed = 'repeat-interval'), null)
+      a.suppressed = null
+      return 'firing'
+    }
+    a.suppressed = silence !== null ? 'silenced' : null
+    if (silence === null && a.ack === null && sinceLast >= this.#o.repeatIntervalMs) return 'repeat'
+    return null
+  }
+
+  async #flush(): Promise<void> {
+    const owed: Notification[] = []
+    for (const a of this.#alerts.values()) {
+      const event = this.#owed(a)
+      if (event === null) continue
+      const n = event === 'repeat' ? a.notified.repeats + 1 : 0
+      owed.push({
+        id: `alert:${a.fingerprint}:${a.firingAtMs}:${event}${event === 'repeat' ? `:${n}` : ''}`,
+        event,
+        alert: a,
+        group: `${a.series.service}|${a.series.env}`,
+        fencingToken: this.#o.fencingToken?.() ?? null,
+        atMs: this.#o.now(),
+      })
+    }
+    const toSend: { n: Notification; rec: ActionRecord }[] = []
+    let mayAct = true
+    for (const n of owed) {
+      const a = n.alert
+      if (n.event !== 'resolved') await this.#enrich(a)
+      let rec: ActionRecord | null = null
+      if (this.#o.actions !== undefined && this.#o.actions !== null) {
+        try {
+          rec = await this.#o.actions.record({
+            id: n.id,
+            kind: `alert.${n.event}`,
+            policy: a.rule,
+            mode: a.mode,
+            target: a.key,
+            before: {
+              state: n.event === 'resolved' ? 'firing' : n.event === 'repeat' ? 'firing' : 'pending',
+            },
+            after: structuredClone(a),
+            reason: n.event === 'resolved' ? `resolved: ${a.latest.summary}` : a.evidence.summary,
+            evidence: a.evidence,
+            atMs: n.atMs,
+          })
+        } catch (err) {
+          // not leading, fenced, or the store is down: nothing is sent; the next flush tries again
+          this.stats.refused++
+          this.#o.onError?.(err as Error, `alert ${a.rule} ${a.key}: not recorded, not sent`)
+          const code = (err as { code?: string }).code
+          if (code === 'VGL_ERR_STORE_FENCED' || code === 'VGL_ERR_CONTROL_NOT_LEADER') {
+            mayAct = false
+            break
+          }
+          continue
+        }
+      }
+      if (n.event === 'resolved') a.notified.resolved = true
+      else {
+        a.notified.firing = true
+        a.notified.lastAtMs = this.#dataNow
+        if (n.event === 'repeat') a.notified.repeats++
+      }
+      this.#dirty.add(a.fingerprint)
+      this.stats.notifications++
+      if (rec !== null && a.mode === 'enforce') toSend.push({ n: { ...n, alert: structuredClone(a) }, rec })
+    }
+    if (!mayAct) return
+    try {
+      await this.#save()
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      this.#o.onError?.(err as Error, 'alert state not saved')
+      if (code === 'VGL_ERR_STORE_FENCED' || code === 'VGL_ERR_CONTROL_NOT_LEADER') return
+    }
+    this.#dispatch(toSend)
+  }
+
+  async #save(): Promise<void> {
+    if (this.#dirty.size === 0 && this.#deleted.size === 0) return
+    const changed = [...this.#dirty].map((fp) => this.#alerts.get(fp)).filter((a) => a !== undefined)
+    const deleted = [...this.#deleted]
+    this.#dirty.clear()
+    this.#deleted.clear()
+    if (this.#o.state === undefined || this.#o.state === null) return
+    try {
+      await this.#o.state.save(changed, deleted)
+    } catch (err) {
+      for (const a of changed) this.#dirty.add(a.fingerprint)
+      for (const fp of deleted) this.#deleted.add(fp)
+      throw err
+    }
+  }
+
+  async #enrich(a: Alert): Promise<void> {
+    for (const enrich of this.#o.enrichers ?? []) {
+      let timer: NodeJS.Timeout | undefined
+      try {
+        const extra = await Promise.race([
+          enrich(a),
+          new Promise<null>((r) => (timer = setTimeout(() => r(null), this.#o.enrichTimeoutMs ?? 500))),
+        ])
+        if (extra !== null) Object.assign(a.context, extra)
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'alert enricher')
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+  }
+
+  /** Sends recorded notifications, grouped by service|env per sink, and settles each action when every sink has answered. */
+  #dispatch(items: readonly { n: Notification; rec: ActionRecord }[]): void {
+    if (items.length === 0) return
+    const rules = new Map(this.#o.rules.map((r) => [r.name, r]))
+    const pending = new Map<string, { rec: ActionRecord; left: number; outcomes: DeliveryOutcome[] }>()
+    const routes = new Map<SinkDispatcher, Map<string, Notification[]>>()
+    for (const { n, rec } of items) {
+      const sinks = rules.get(n.alert.rule)?.sinks
+      const targets = (this.#o.dispatchers ?? []).filter(
+        (d) => sinks === undefined || sinks.includes(d.sink.name),
+      )
+      pending.set(n.id, { rec, left: targets.length, outcomes: [] })
+      if (targets.length === 0) void this.#settle(rec, [])
+      for (const d of targets) {
+        let groups = routes.get(d)
+        if (groups === undefined) routes.set(d, (groups = new Map()))
+        const g = groups.get(n.group)
+        if (g === undefined) groups.set(n.group, [n])
+        else g.push(n)
+      }
+    }
+    for (const [d, groups] of routes)
+      for (const batch of groups.values())
+        d.enqueue(batch, (outcome) => {
+          if (outcome.status !== 'delivered') this.stats.sendErrors += batch.length
+          for (const n of batch) {
+            const p = pending.get(n.id)
+            if (p === undefined) continue
+            p.outcomes.push(outcome)
+            if (--p.left === 0) void this.#settle(p.rec, p.outcomes)
+          }
+        })
+  }
+
+  async #settle(rec: ActionRecord, outcomes: readonly DeliveryOutcome[]): Promise<void> {
+    const ok = outcomes.filter((o) => o.status === 'delivered').map((o) => o.sink)
+    const bad = outcomes.flatMap((o) => (o.status === 'delivered' ? [] : [o]))
+    const detail =
+      outcomes.length === 0
+        ? 'no sink takes this rule: recorded only'
+        : [
+            ok.length > 0 ? `delivered to ${ok.join(', ')}` : '',
+            bad.length > 0 ? `not delivered to ${bad.map((o) => `${o.sink} (${o.detail})`).join(', ')}` : '',
+          ]
+            .filter((s) => s !== '')
+            .join('; ')
+    await this.#o.actions
+      ?.settle(rec, { status: bad.length === 0 ? 'ok' : 'failed', detail, data: { deliveries: outcomes } })
+      .catch((err: Error) => this.#o.onError?.(err, `settle ${rec.id}`))
+  }
+
+  /**
+   * Sends notifications a previous leader recorded but may not have delivered (action status
+   * pending): with the same id, so a receiver that saw them already can tell.
+   */
+  redeliver(records: readonly ActionRecord[]): void {
+    const items: { n: Notification; rec: ActionRecord }[] = []
+    for (const rec of records) {
+      const a = rec.after as Alert | null
+      if (rec.mode !== 'enforce' || rec.result.status !== 'pending' || a === null || typeof a !== 'object')
+        continue
+      const event = rec.kind.slice('alert.'.length) as Notification['event']
+      items.push({
+        n: {
+          id: rec.id,
+          event,
+          alert: a,
+          group: `${a.series.service}|${a.series.env}`,
+          fencingToken: this.#o.fencingToken?.() ?? null,
+          atMs: rec.atMs,
+        },
+        rec,
+      })
+    }
+    this.#dispatch(items)
+  }
+
+  /** Acknowledges the current firing of an alert: no repeats until it resolves. */
+  ack(ack: StoredAlertAck): Alert | null {
+    const a = this.#alerts.get(ack.fingerprint)
+    if (a === undefined || a.state !== 'firing' || a.firingAtMs !== ack.startsAtMs) return null
+    if (a.ack?.atMs === ack.atMs) return a
+    a.ack = { by: ack.by, comment: ack.comment, atMs: ack.atMs }
+    this.#dirty.add(a.fingerprint)
+    return a
+  }
+
+  /** Applies acknowledgements made elsewhere (another control plane's API); saved with the next flush. */
+  applyAcks(acks: readonly StoredAlertAck[]): void {
+    for (const k of acks) this.ack(k)
+  }
+
+  get(fingerprint: string): Alert | null {
+    return this.#alerts.get(fingerprint) ?? null
+  }
+
+  /** Alerts, firing first, then pending, then resolved; newest first within each. */
+  alerts(q: AlertQuery = {}): Alert[] {
+    const state = q.state ?? 'active'
+    return [...this.#alerts.values()]
+      .filter(
+        (a) =>
+          (state === 'all' || (state === 'active' ? a.state !== 'resolved' : a.state === state)) &&
+          (q.service === undefined || a.series.service === q.service) &&
+          (q.env === undefined || a.series.env === q.env) &&
+          (q.rule === undefined || a.rule === q.rule),
+      )
+      .sort((a, b) => ORDER[a.state] - ORDER[b.state] || b.activeAtMs - a.activeAtMs)
+  }
+
+  /** Alerts by state now (metrics). */
+  counts(): Record<AlertState, number> {
+    const out: Record<AlertState, number> = { pending: 0, firing: 0, resolved: 0 }
+    for (const a of this.#alerts.values()) out[a.state]++
+    return out
+  }
+
+  /** The end of the newest window judged (data time). */
+  get dataNow(): number {
+    return this.#dataNow
+  }
+
+  /** Waits for queued windows, then saves what changed (graceful stop). */
+  async close(): Promise<void> {
+    await this.idle()
+    await this.#save().catch((err: Error) => this.#o.onError?.(err, 'alert state not saved'))
+  }
+}

@@ -1,0 +1,35 @@
+/** @module Alerting: rules, the alert lifecycle, silences, sinks and their delivery. Wired into the control plane by src/control/alerting.ts. */
+export { AlertEngine, alertFingerprint } from './engine.js'
+export type { AlertActionPort, AlertEngineOptions, AlertQuery, AlertStatePort } from './engine.js'
+export { evaluateRule, holdWindows, quantileSorted, ruleMatches } from './rules.js'
+export type { RuleContext } from './rules.js'
+export { checkMatcher, parseMatchers, silencing } from './silences.js'
+export type { Silence, SilenceMatcher } from './silences.js'
+export { createSink, forgetAlert, redactUrl, SinkError } from './sinks.js'
+export type { Sink } from './sinks.js'
+export { SinkDispatcher } from './dispatcher.js'
+export type { DeliveryOutcome, DispatcherOptions } from './dispatcher.js'
+export { alertmanagerAlert, alertView, slackBody, slackEscape, webhookBody } from './payload.js'
+export type { AlertmanagerAlert, AlertView, WebhookBody } from './payload.js'
+export { setAlertMetricsProvider } from './metrics.js'
+export type { AlertMetricsSnapshot } from './metrics.js'
+export type {
+  Alert,
+  AlertCorrelator,
+  AlertEnricher,
+  AlertLinks,
+  AlertPoint,
+  AlertSeries,
+  AlertState,
+  Band,
+  Condition,
+  Evidence,
+  FailureForecast,
+  ForecastView,
+  Notification,
+  OpenAnomaly,
+  RuleKind,
+  SeriesLevel,
+  Suppression,
+  WindowInput,
+} from './types.js'

@@ -1,0 +1,296 @@
+/**
+ * @module Alert rules: which series a rule judges, and what it concludes about one window. Every
+ * rule reads only its input (the window, the detector bank's bands, open anomalies, the newest
+ * forecast) and, for the error-ratio rule, the series' stored history, so a replay of stored
+ * history reaches the same conclusions as the live run.
+ *
+ * | kind | active when |
+ * |---|---|
+ * | latency | pN > threshold ms, or (adaptive) > factor × the top of the detector's expected band at this load |
+ * | error-ratio | ratio > max(floor, its own q-quantile over history) and P(≥ that many errors \| baseline) < tailP |
+ * | failure | 5xx / requests ≥ ratio (the gateway answers 503 when every target is down or ejected) |
+ * | forecast | P(error ratio or p95 crosses its threshold within the horizon) ≥ probability |
+ * | anomaly | an anomaly of the listed metrics is open on the series with score ≥ minScore |
+ * | rate-limit | 429s / requests ≥ limitedRatio, or the rate ≥ budgetShare × the service's capacity budget |
+ */
+import type { AlertRuleConfig, Hold } from '../config/alerts-schema.js'
+import { poissonSurprise } from '../detect/index.js'
+import type { AlertPoint, AlertSeries, Condition, SeriesLevel, WindowInput } from './types.js'
+
+export interface RuleContext {
+  windowMs: number
+  /** merged points of a series with startMs in [fromMs, toMs), oldest first (the store) */
+  history?: (series: AlertSeries, fromMs: number, toMs: number) => Promise<AlertPoint[]>
+  /** capacity budgets in requests per second by service (limits.services) */
+  budgets: Readonly<Record<string, number>>
+}
+
+/** Windows a hold lasts: `2 windows` → 2; a duration → whole windows, rounded up; at least 1. */
+export function holdWindows(h: Hold, windowMs: number): number {
+  if ('windows' in h && h.windows !== undefined) return Math.max(1, h.windows)
+  return Math.max(1, Math.ceil((h.ms ?? 0) / windowMs))
+}
+
+const any = (v: string | undefined, actual: string) => v === undefined || v === '*' || v === actual
+
+/** True when the rule judges this series. */
+export function ruleMatches(rule: AlertRuleConfig, series: AlertSeries, level: SeriesLevel): boolean {
+  return (
+    rule.level === level &&
+    any(rule.match.service, series.service) &&
+    any(rule.match.route, series.route) &&
+    any(rule.match.env, series.env)
+  )
+}
+
+const fmt = (x: number, digits = 3) =>
+  Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : Number(x.toPrecision(digits)).toString()
+const pct = (x: number) => `${fmt(100 * x)}%`
+
+function noData(metric: string, why: string, observed = 0): Condition {
+  return {
+    active: null,
+    metric,
+    observed,
+    expected: null,
+    band: null,
+    threshold: null,
+    summary: why,
+    details: {},
+  }
+}
+
+/** Time ranges [from, to) whose windows are not normal history: the alert's current and earlier runs. */
+export type Excluded = readonly (readonly [number, number])[]
+
+/**
+ * Judges one window. `excluded` are the alert's runs (pending or firing, current and earlier):
+ * the error-ratio rule leaves their windows out of the history it compares against, so one
+ * incident does not teach the rule that incidents are normal.
+ */
+export async function evaluateRule(
+  rule: AlertRuleConfig,
+  input: WindowInput,
+  ctx: RuleContext,
+  excluded: Excluded = [],
+): Promise<Condition> {
+  const p = input.point
+  switch (rule.kind) {
+    case 'latency': {
+      const q = rule.quantile
+      const observed = p[q]
+      if (p.count < rule.minRequests || observed === null)
+        return noData(q, `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+      const band = input.expected?.[q] ?? null
+      if (rule.threshold === 'adaptive') {
+        if (band === null)
+          return noData(q, `no expected ${q} yet (the detector bank is warming up)`, observed)
+        const limit = Math.max(rule.floorMs, rule.factor * band.high)
+        return {
+          active: observed > limit,
+          metric: q,
+          observed,
+          expected: band.expected,
+          band: [band.low, band.high],
+          threshold: limit,
+          summary: `${q} ${fmt(observed)} ms ${observed > limit ? '>' : '≤'} ${fmt(limit)} ms (expected ${fmt(band.expected)} ms at ${fmt(p.ratePerSec)} req/s, band ${fmt(band.low)}–${fmt(band.high)})`,
+          details: { requests: p.count, ratePerSec: p.ratePerSec, factor: rule.factor },
+        }
+      }
+      return {
+        active: observed > rule.threshold,
+        metric: q,
+        observed,
+        expected: band?.expected ?? null,
+        band: band === null ? null : [band.low, band.high],
+        threshold: rule.threshold,
+        summary: `${q} ${fmt(observed)} ms ${observed > rule.threshold ? '>' : '≤'} ${fmt(rule.threshold)} ms`,
+        details: { requests: p.count, ratePerSec: p.ratePerSec },
+      }
+    }
+    case 'error-ratio':
+      return errorRatio(rule, input, ctx, excluded)
+    case 'failure': {
+      if (p.count < Math.max(1, rule.minRequests))
+        return noData('failedRatio', `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+      const failed = p.statusClass[4] ?? 0
+      const ratio = failed / p.count
+      return {
+        active: ratio >= rule.ratio,
+        metric: 'failedRatio',
+        observed: ratio,
+        expected: null,
+        band: null,
+        threshold: rule.ratio,
+        summary: `${pct(ratio)} of ${p.count} requests failed (5xx; ${p.connectErrors} connection errors, ${p.timeouts} timeouts)`,
+        details: { requests: p.count, failed, connectErrors: p.connectErrors, timeouts: p.timeouts },
+      }
+    }
+    case 'forecast': {
+      const f = input.forecast
+      if (f === null) return noData('probability', 'no forecast of this series yet')
+      const picks = (rule.metric === 'any' ? (['errorRatio', 'p95'] as const) : ([rule.metric] as const))
+        .map((m) => ({ m, f: f.failure[m] }))
+        .filter((x) => x.f !== null)
+      if (picks.length === 0)
+        return noData('probability', 'the forecast has no failure forecast of that metric')
+      const top = picks.reduce((a, b) => (b.f!.probability > a.f!.probability ? b : a))
+      const prob = top.f!.probability
+      const unit = top.m === 'p95' ? ' ms' : ''
+      return {
+        active: prob >= rule.probability,
+        metric: 'probability',
+        observed: prob,
+        expected: null,
+        band: null,
+        threshold: rule.probability,
+        summary: `P(${top.m} crosses ${fmt(top.f!.threshold)}${unit} within the horizon) = ${pct(prob)}${top.f!.firstLikelyAtMs !== null ? `, likely from ${new Date(top.f!.firstLikelyAtMs).toISOString()}` : ''}`,
+        details: { forecastMetric: top.m, ...top.f!, fittedOnWindowsTo: f.lastPointMs },
+      }
+    }
+    case 'anomaly': {
+      const hits = input.anomalies.filter(
+        (a) =>
+          (rule.metrics === undefined || (rule.metrics as string[]).includes(a.metric)) &&
+          a.score >= rule.minScore,
+      )
+      if (hits.length === 0)
+        return {
+          active: false,
+          metric: 'anomaly',
+          observed: 0,
+          expected: null,
+          band: null,
+          threshold: rule.minScore,
+          summary: 'no open anomaly',
+          details: {},
+        }
+      const a = hits.reduce((x, y) => (y.score > x.score ? y : x))
+      return {
+        active: true,
+        metric: 'anomaly',
+        observed: a.observed,
+        expected: a.expected,
+        band: [a.low, a.high],
+        threshold: rule.minScore,
+        summary: `anomaly in ${a.metric}: ${fmt(a.observed)} against expected ${fmt(a.expected)} (band ${fmt(a.low)}–${fmt(a.high)}; ${a.detector}, score ${fmt(a.score, 2)})`,
+        details: {
+          anomaly: a.id,
+          anomalyMetric: a.metric,
+          score: a.score,
+          detector: a.detector,
+          open: hits.map((h) => h.id),
+        },
+      }
+    }
+    case 'rate-limit': {
+      if (p.count < rule.minRequests)
+        return noData('limitedRatio', `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+      const budget = input.level === 'service' ? ctx.budgets[input.series.service] : undefined
+      const limited = p.limitedRatio >= rule.limitedRatio
+      const over = budget !== undefined && p.ratePerSec >= rule.budgetShare * budget
+      const parts = [
+        `${pct(p.limitedRatio)} of requests refused with 429 (at most ${pct(rule.limitedRatio)})`,
+      ]
+      if (budget !== undefined)
+        parts.push(`${fmt(p.ratePerSec)} req/s against a capacity budget of ${fmt(budget)} req/s`)
+      return {
+        active: limited || over,
+        metric: over && !limited ? 'rate' : 'limitedRatio',
+        observed: over && !limited ? p.ratePerSec : p.limitedRatio,
+        expected: null,
+        band: null,
+        threshold: over && !limited ? rule.budgetShare * (budget ?? 0) : rule.limitedRatio,
+        summary: parts.join('; '),
+        details: {
+          requests: p.count,
+          limitedRatio: p.limitedRatio,
+          ratePerSec: p.ratePerSec,
+          budget: budget ?? null,
+        },
+      }
+    }
+  }
+}
+
+async function errorRatio(
+  rule: Extract<AlertRuleConfig, { kind: 'error-ratio' }>,
+  input: WindowInput,
+  ctx: RuleContext,
+  excluded: Excluded,
+): Promise<Condition> {
+  const p = input.point
+  if (p.count < rule.minRequests)
+    return noData('errorRatio', `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+  const ratio = p.errorRatio
+  const errors = p.statusClass[4] ?? 0
+  const below = (threshold: number, summary: string, details: Record<string, unknown> = {}): Condition => ({
+    active: false,
+    metric: 'errorRatio',
+    observed: ratio,
+    expected: null,
+    band: null,
+    threshold,
+    summary,
+    details: { requests: p.count, errors, ...details },
+  })
+  // most windows stop here: no history is read unless the floor is crossed
+  if (ratio <= rule.floor) return below(rule.floor, `error ratio ${pct(ratio)} ≤ floor ${pct(rule.floor)}`)
+  if (ctx.history === undefined) return noData('errorRatio', 'no history source', ratio)
+  const past = (
+    await ctx.history(input.series, p.startMs - rule.historyWindows * ctx.windowMs, p.startMs)
+  ).filter((h) => h.count > 0 && !excluded.some(([from, to]) => h.startMs >= from && h.startMs < to))
+  if (past.length < rule.minHistory)
+    return noData(
+      'errorRatio',
+      `${past.length} windows of history, fewer than minHistory ${rule.minHistory}`,
+      ratio,
+    )
+  const ratios = past.map((h) => h.errorRatio).sort((a, b) => a - b)
+  const q = quantileSorted(ratios, rule.quantile)
+  // the baseline: pooled error ratio (Jeffreys prior) and the over-dispersion of the history
+  let sumErr = 0
+  let sumReq = 0
+  for (const h of past) {
+    sumErr += h.statusClass[4] ?? 0
+    sumReq += h.count
+  }
+  const p0 = (sumErr + 0.5) / (sumReq + 1)
+  let pearson = 0
+  for (const h of past) {
+    const m = h.count * p0
+    const d = (h.statusClass[4] ?? 0) - m
+    pearson += (d * d) / Math.max(m, 1e-9)
+  }
+  const phi = Math.max(1, pearson / Math.max(1, past.length - 1))
+  const tail = Math.exp(-poissonSurprise(errors, p.count * p0, phi, 'upper'))
+  const threshold = Math.max(rule.floor, q)
+  const active = ratio > threshold && tail < rule.tailP
+  return {
+    active,
+    metric: 'errorRatio',
+    observed: ratio,
+    expected: p0,
+    band: [0, threshold],
+    threshold,
+    summary: `error ratio ${pct(ratio)} (${errors} of ${p.count}) ${ratio > threshold ? '>' : '≤'} ${pct(threshold)} (p${fmt(100 * rule.quantile)} of ${past.length} windows, floor ${pct(rule.floor)}); P(≥ ${errors} errors | baseline ${pct(p0)}) = ${tail.toExponential(1)}${active ? '' : tail >= rule.tailP ? ` ≥ tailP ${rule.tailP}` : ''}`,
+    details: {
+      requests: p.count,
+      errors,
+      baseline: p0,
+      dispersion: phi,
+      tailP: tail,
+      historyWindows: past.length,
+      quantile: q,
+    },
+  }
+}
+
+/** Linear interpolation between order statistics (type 7), as numpy's default. */
+export function quantileSorted(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const h = (sorted.length - 1) * q
+  const lo = Math.floor(h)
+  const hi = Math.min(sorted.length - 1, lo + 1)
+  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo])
+}

@@ -1,0 +1,64 @@
+/**
+ * @module Silences, Alertmanager-style: label matchers (`=`, `!=`, `=~`, `!~`; regexes anchored
+ * to the whole value), a time range, who made it and why. An alert whose labels match every
+ * matcher of an active silence is not sent; when the silence ends and the alert still fires, it
+ * is sent then.
+ */
+import type { SilenceMatcher, StoredSilence } from '../store/index.js'
+
+export type { SilenceMatcher, StoredSilence as Silence }
+
+const MATCHER = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^,]*?))\s*$/
+
+/**
+ * Parses `service="orders", env=~"prod|staging"` (or an array of such strings) into matchers;
+ * throws an Error naming the bad part.
+ * @example
+ * parseMatchers('service=orders, severity!=info')
+ * // [{ name: 'service', value: 'orders', isRegex: false, isEqual: true }, { name: 'severity', value: 'info', isRegex: false, isEqual: false }]
+ */
+export function parseMatchers(text: string): SilenceMatcher[] {
+  const parts = text.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/).filter((p) => p.trim() !== '')
+  return parts.map((part) => {
+    const m = MATCHER.exec(part)
+    if (m === null)
+      throw new Error(`"${part.trim()}" is not a matcher like name="value", name!=value, name=~"regex"`)
+    const value = m[3] !== undefined ? m[3].replace(/\\(.)/g, '$1') : (m[4] ?? '')
+    return checkMatcher({ name: m[1], value, isRegex: m[2].includes('~'), isEqual: !m[2].startsWith('!') })
+  })
+}
+
+/** Throws when a regex matcher does not compile. */
+export function checkMatcher(m: SilenceMatcher): SilenceMatcher {
+  if (m.isRegex)
+    try {
+      new RegExp(`^(?:${m.value})$`)
+    } catch (err) {
+      throw new Error(`matcher ${m.name}: ${(err as Error).message}`)
+    }
+  return m
+}
+
+const compiled = new WeakMap<SilenceMatcher, RegExp>()
+
+function matches(m: SilenceMatcher, labels: Readonly<Record<string, string>>): boolean {
+  const v = labels[m.name] ?? ''
+  let hit: boolean
+  if (m.isRegex) {
+    let re = compiled.get(m)
+    if (re === undefined) compiled.set(m, (re = new RegExp(`^(?:${m.value})$`)))
+    hit = re.test(v)
+  } else hit = v === m.value
+  return m.isEqual ? hit : !hit
+}
+
+/** The first silence active at `atMs` whose matchers all match `labels`, or null. */
+export function silencing(
+  silences: readonly StoredSilence[],
+  labels: Readonly<Record<string, string>>,
+  atMs: number,
+): StoredSilence | null {
+  for (const s of silences)
+    if (s.startsAtMs <= atMs && atMs < s.endsAtMs && s.matchers.every((m) => matches(m, labels))) return s
+  return null
+}

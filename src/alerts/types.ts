@@ -1,0 +1,201 @@
+/**
+ * @module The records alerting works with: what a rule reads (one window of one series with the
+ * detectors' and forecasters' view of it), what it concludes, and the alert itself with its
+ * lifecycle, evidence and the extension points other areas fill in (root cause, impact, incident).
+ */
+import type { AlertRuleConfig } from '../config/alerts-schema.js'
+
+export type RuleKind = AlertRuleConfig['kind']
+export type SeriesLevel = 'route' | 'service' | 'global'
+
+export interface AlertSeries {
+  service: string
+  route: string
+  env: string
+}
+
+/** One merged window of one series (the control plane's SeriesPoint has these fields). */
+export interface AlertPoint {
+  startMs: number
+  durationMs: number
+  count: number
+  ratePerSec: number
+  /** 5xx / requests */
+  errorRatio: number
+  /** 429 / requests */
+  limitedRatio: number
+  timeouts: number
+  connectErrors: number
+  /** index 0 = 1xx ... 4 = 5xx */
+  statusClass: readonly number[]
+  p50: number | null
+  p95: number | null
+  p99: number | null
+}
+
+/** The expected value of a metric and its band, as the live detector bank saw this window. */
+export interface Band {
+  expected: number
+  low: number
+  high: number
+}
+
+/** An anomaly open on the series (src/control/anomalies.ts AnomalyRecord has these fields). */
+export interface OpenAnomaly {
+  id: string
+  metric: string
+  score: number
+  openedAtMs: number
+  observed: number
+  expected: number
+  low: number
+  high: number
+  detector: string
+}
+
+/** One failure forecast: P(the metric crosses `threshold` within the horizon). */
+export interface FailureForecast {
+  threshold: number
+  probability: number
+  firstLikelyAtMs: number | null
+  model: string
+}
+
+/** The newest forecast of a series (the payload of a stored `forecast` event has these fields). */
+export interface ForecastView {
+  /** start of the newest window the fit saw */
+  lastPointMs: number
+  failure: { errorRatio: FailureForecast | null; p95: FailureForecast | null }
+}
+
+/** Everything the rules read about one window of one series. */
+export interface WindowInput {
+  series: AlertSeries
+  /** `service|route|env` (src/control/series-key.ts) */
+  key: string
+  level: SeriesLevel
+  point: AlertPoint
+  /** the live bank's explanation per metric (p50, p95, p99, rate, limitedRatio); null while unknown */
+  expected: Readonly<Record<string, Band>> | null
+  /** anomalies open on this series after this window was judged */
+  anomalies: readonly OpenAnomaly[]
+  /** the newest forecast fitted on windows before this one */
+  forecast: ForecastView | null
+}
+
+/** What a rule concluded about one window. `active: null` is "no data": the alert keeps its state. */
+export interface Condition {
+  active: boolean | null
+  /** the metric judged: p95, errorRatio, failedRatio, probability, anomaly, limitedRatio, rate */
+  metric: string
+  observed: number
+  expected: number | null
+  /** the expected band [low, high], when there is one */
+  band: [number, number] | null
+  /** the line crossed (or not) */
+  threshold: number | null
+  /** one line for people: `p95 1,240 ms > 800 ms (2.1× the expected 590 ms at this load)` */
+  summary: string
+  /** rule-specific numbers: tail probability, requests, the anomaly or forecast behind it */
+  details: Record<string, unknown>
+}
+
+/** Links to the API resources behind an alert (absolute when alerts.externalUrl is set). */
+export interface AlertLinks {
+  alert: string
+  series: string
+  points: string
+  anomalies?: string
+  forecast?: string
+}
+
+/** What an alert shows as its reason: the condition at one window, with where to look. */
+export interface Evidence extends Condition {
+  rule: string
+  kind: RuleKind
+  key: string
+  windowStartMs: number
+  windowMs: number
+  links: AlertLinks
+}
+
+export type AlertState = 'pending' | 'firing' | 'resolved'
+
+/** Why an alert that should page did not. */
+export type Suppression = 'silenced' | 'repeat-interval' | null
+
+/** One alert: one rule on one series, from the first window its condition held until it resolved. */
+export interface Alert {
+  /** stable per (rule, series): silences, acks and dedup key on it */
+  fingerprint: string
+  rule: string
+  kind: RuleKind
+  mode: 'shadow' | 'enforce'
+  severity: 'info' | 'warning' | 'critical'
+  key: string
+  series: AlertSeries
+  level: SeriesLevel
+  /** alertname, severity, kind, service, route, env and the rule's labels */
+  labels: Record<string, string>
+  state: AlertState
+  /** start of the first window of this run (pending from then) */
+  activeAtMs: number
+  /** start of the window at which it fired */
+  firingAtMs: number | null
+  /** end of the window at which it resolved */
+  resolvedAtMs: number | null
+  resolvedBy: 'recovery' | 'stale' | null
+  /** end of the newest window judged */
+  lastEvalMs: number
+  /**
+   * earlier runs of this alert [activeAtMs, resolvedAtMs] (newest last, at most 32): the
+   * error-ratio rule leaves their windows out of the history it calls normal
+   */
+  pastRuns: [number, number][]
+  trueWindows: number
+  falseWindows: number
+  /** the condition at the window it fired (then kept), or the newest one while pending */
+  evidence: Evidence
+  /** the newest window's condition */
+  latest: Evidence
+  notified: {
+    /** this run was sent (or, in shadow mode, recorded as would-have-been-sent) */
+    firing: boolean
+    resolved: boolean
+    repeats: number
+    /** last firing or repeat notification of this fingerprint, across runs (the repeat interval) */
+    lastAtMs: number | null
+  }
+  suppressed: Suppression
+  /** the silence that holds it back, while one does */
+  silencedBy: string | null
+  ack: { by: string; comment: string; atMs: number } | null
+  /** extension point: an incident id grouping correlated alerts (set by a correlator) */
+  incident: string | null
+  /** extension point: root-cause candidates, user impact, ... (set by enrichers before sending) */
+  context: Record<string, unknown>
+}
+
+/** A notification to send: one alert's event. `id` is its action id (and idempotency key). */
+export interface Notification {
+  id: string
+  event: 'firing' | 'repeat' | 'resolved'
+  alert: Alert
+  /** group: `service|env` */
+  group: string
+  fencingToken: number | null
+  atMs: number
+}
+
+/**
+ * Extension point: called for an alert about to be sent (firing or repeat), may add to
+ * `alert.context` (root-cause candidates, user impact). Bounded by a timeout; a slow or failing
+ * enricher never holds the notification back.
+ */
+export type AlertEnricher = (alert: Readonly<Alert>) => Promise<Record<string, unknown> | null>
+
+/**
+ * Extension point: assigns an incident id to an alert as it fires, from the alerts firing now
+ * (e.g. by service graph or time). null: its own incident.
+ */
+export type AlertCorrelator = (alert: Readonly<Alert>, firing: readonly Readonly<Alert>[]) => string | null

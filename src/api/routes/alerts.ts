@@ -1,0 +1,291 @@
+/**
+ * @module Alerts API (Fastify plugin): list and get alerts with their evidence, acknowledge a
+ * firing alert, and create, list and delete silences. Mutating calls need the admin token (the
+ * root auth hook); the actor is `by` / `createdBy` in the body, else `X-Vigil-Actor`, else `admin`.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { z } from 'zod'
+import type { AlertSource, SilenceInput } from '../../control/alerting.js'
+import { VGL_ERR_ALERTS_BAD_INPUT } from '../../errors.js'
+import { enumParam, textParam } from '../params.js'
+import { problemSchema, sendProblem } from '../problem.js'
+
+export interface AlertRoutesOptions {
+  source: AlertSource
+  now?: () => number
+}
+
+const obj = { type: 'object', additionalProperties: true } as const
+
+/** JSON schema of an alert (OpenAPI); nested records keep every field. */
+export const alertSchema = {
+  type: 'object',
+  required: ['fingerprint', 'rule', 'kind', 'state', 'key', 'labels', 'evidence'],
+  properties: {
+    fingerprint: { type: 'string' },
+    rule: { type: 'string' },
+    kind: {
+      type: 'string',
+      enum: ['latency', 'error-ratio', 'failure', 'forecast', 'anomaly', 'rate-limit'],
+    },
+    mode: { type: 'string', enum: ['shadow', 'enforce'] },
+    severity: { type: 'string', enum: ['info', 'warning', 'critical'] },
+    key: { type: 'string', description: 'series key service|route|env' },
+    series: obj,
+    level: { type: 'string' },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
+    state: { type: 'string', enum: ['pending', 'firing', 'resolved'] },
+    activeAtMs: { type: 'integer' },
+    firingAtMs: { type: ['integer', 'null'] },
+    resolvedAtMs: { type: ['integer', 'null'] },
+    resolvedBy: { type: ['string', 'null'] },
+    lastEvalMs: { type: 'integer' },
+    trueWindows: { type: 'integer' },
+    falseWindows: { type: 'integer' },
+    evidence: { ...obj, description: 'observed, expected, band, threshold, summary, rule, links, details' },
+    latest: obj,
+    notified: obj,
+    suppressed: { type: ['string', 'null'], enum: ['silenced', 'repeat-interval', null] },
+    silencedBy: { type: ['string', 'null'] },
+    ack: { type: ['object', 'null'], additionalProperties: true },
+    incident: { type: ['string', 'null'] },
+    context: { ...obj, description: 'root cause, impact and other context added by enrichers' },
+  },
+} as const
+
+const silenceSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    matchers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          value: { type: 'string' },
+          isRegex: { type: 'boolean' },
+          isEqual: { type: 'boolean' },
+        },
+      },
+    },
+    startsAtMs: { type: 'integer' },
+    endsAtMs: { type: 'integer' },
+    createdBy: { type: 'string' },
+    comment: { type: 'string' },
+    createdAtMs: { type: 'integer' },
+  },
+} as const
+
+const time = z.union([z.number().int().nonnegative(), z.string().min(1)])
+const DURATION = /^(\d+)(s|m|h|d)$/
+const UNIT = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+
+const silenceBody = z.strictObject({
+  matchers: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]),
+  startsAt: time.optional(),
+  endsAt: time.optional(),
+  duration: z.string().regex(DURATION, 'expected a duration like 30m, 2h or 1d').optional(),
+  createdBy: z.string().max(200).optional(),
+  comment: z.string().max(2_000).default(''),
+})
+const ackBody = z
+  .strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2_000).default('') })
+  .default({ comment: '' })
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? undefined)
+  if (r.success) return r.data
+  const issue = r.error.issues[0]!
+  throw VGL_ERR_ALERTS_BAD_INPUT(`${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`)
+}
+
+function toMs(name: string, v: number | string): number {
+  if (typeof v === 'number') return v
+  if (/^\d+$/.test(v)) return Number(v)
+  const t = Date.parse(v)
+  if (Number.isNaN(t))
+    throw VGL_ERR_ALERTS_BAD_INPUT(`${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`)
+  return t
+}
+
+function actor(req: FastifyRequest, given: string | undefined): string {
+  if (given !== undefined && given.trim() !== '') return given
+  const h = req.headers['x-vigil-actor']
+  return typeof h === 'string' && h !== '' ? h.slice(0, 200) : 'admin'
+}
+
+/** The alerts routes, to pass in `createAdminServer({ plugins })`. */
+export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
+  const src = opts.source
+  const now = opts.now ?? Date.now
+  return async function alertsPlugin(app) {
+    app.get<{ Querystring: { state?: string; service?: string; env?: string; rule?: string } }>(
+      '/api/alerts',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: 'Alerts with their evidence: firing first, then pending, then resolved',
+          querystring: {
+            type: 'object',
+            properties: {
+              state: {
+                type: 'string',
+                description: 'active (default: pending and firing), pending, firing, resolved, all',
+              },
+              service: { type: 'string' },
+              env: { type: 'string' },
+              rule: { type: 'string' },
+            },
+          },
+          response: {
+            200: { type: 'object', properties: { alerts: { type: 'array', items: alertSchema } } },
+            400: problemSchema,
+          },
+        },
+      },
+      async (req, reply) => {
+        try {
+          const q = req.query
+          const state = enumParam('state', q.state, [
+            'active',
+            'pending',
+            'firing',
+            'resolved',
+            'all',
+          ] as const)
+          const alerts = await src.listAlerts({
+            state: state ?? 'active',
+            service: textParam(q.service),
+            env: textParam(q.env),
+            rule: textParam(q.rule),
+          })
+          return { alerts }
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
+
+    app.get(
+      '/api/alerts/silences',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: 'Silences: active and future ones (all=true: also those that ended)',
+          querystring: { type: 'object', properties: { all: { type: 'string' } } },
+          response: {
+            200: { type: 'object', properties: { silences: { type: 'array', items: silenceSchema } } },
+          },
+        },
+      },
+      async (req, reply) => {
+        try {
+          const all = (req.query as { all?: string }).all === 'true'
+          return { silences: await src.listSilences(all) }
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
+
+    app.post(
+      '/api/alerts/silences',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary:
+            'Silence alerts whose labels match every matcher, from startsAt (default now) to endsAt (or for duration)',
+          security: [{ bearerAuth: [] }],
+          body: {
+            type: 'object',
+            description:
+              'matchers: "service=orders, env=~\\"prod|staging\\"" or [{ name, value, isRegex, isEqual }]; endsAt or duration (e.g. 2h); createdBy; comment',
+          },
+          response: { 201: silenceSchema, 400: problemSchema, 401: problemSchema },
+        },
+      },
+      async (req, reply) => {
+        try {
+          const b = parse(silenceBody, req.body)
+          const startsAtMs = b.startsAt !== undefined ? toMs('startsAt', b.startsAt) : now()
+          let endsAtMs: number
+          if (b.endsAt !== undefined) endsAtMs = toMs('endsAt', b.endsAt)
+          else if (b.duration !== undefined) {
+            const m = DURATION.exec(b.duration) as RegExpExecArray
+            endsAtMs = startsAtMs + Number(m[1]) * UNIT[m[2] as keyof typeof UNIT]
+          } else throw VGL_ERR_ALERTS_BAD_INPUT('endsAt: give endsAt or duration (e.g. "duration": "2h")')
+          const silence = await src.createSilence({
+            matchers: b.matchers as SilenceInput['matchers'], // items are checked by the source
+            startsAtMs,
+            endsAtMs,
+            createdBy: actor(req, b.createdBy),
+            comment: b.comment,
+          })
+          return reply.code(201).send(silence)
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
+
+    app.delete<{ Params: { id: string } }>(
+      '/api/alerts/silences/:id',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: 'Delete (end) a silence',
+          security: [{ bearerAuth: [] }],
+          response: { 204: { type: 'null' }, 404: problemSchema },
+        },
+      },
+      async (req, reply) => {
+        try {
+          await src.deleteSilence(req.params.id)
+          return reply.code(204).send()
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
+
+    app.get<{ Params: { fingerprint: string } }>(
+      '/api/alerts/:fingerprint',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: 'One alert with its evidence, notifications, silence and acknowledgement',
+          response: { 200: alertSchema, 404: problemSchema },
+        },
+      },
+      async (req, reply) => {
+        try {
+          return await src.getAlert(req.params.fingerprint)
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
+
+    app.post<{ Params: { fingerprint: string } }>(
+      '/api/alerts/:fingerprint/ack',
+      {
+        schema: {
+          tags: ['alerts'],
+          summary: 'Acknowledge a firing alert: it is not sent again until it resolves',
+          security: [{ bearerAuth: [] }],
+          body: { type: 'object', description: '{ by?, comment? }' },
+          response: { 200: alertSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema },
+        },
+      },
+      async (req, reply) => {
+        try {
+          const b = parse(ackBody, req.body)
+          return await src.ackAlert(req.params.fingerprint, actor(req, b.by), b.comment)
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
+  }
+}

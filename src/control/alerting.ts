@@ -1,0 +1,335 @@
+/**
+ * @module Alerting in the control plane: a window hook that hands each closed window, with the
+ * detector bank's bands, the anomalies open on the series and its newest forecast, to the alert
+ * engine (src/alerts); the engine's state, action records, silences and acknowledgements live in
+ * the store. Also the alerts API's source: `LiveAlerts` on the leader (embedded: in the worker),
+ * `StoredAlerts` on a follower `vigil control` (store reads; acks and silences written to the
+ * store, where the leader picks them up within a second).
+ *
+ * ```
+ * window hook (after detect) ─▶ WindowInput ─▶ AlertEngine ─▶ action log (fenced) ─▶ sinks
+ *                                                  ▲ silences, acks (store, refreshed every second)
+ * ```
+ */
+import { randomUUID } from 'node:crypto'
+import { z } from 'zod'
+import {
+  AlertEngine,
+  checkMatcher,
+  createSink,
+  parseMatchers,
+  SinkDispatcher,
+  type Alert,
+  type AlertCorrelator,
+  type AlertEnricher,
+  type AlertMetricsSnapshot,
+  type AlertQuery,
+  type Silence,
+  type SilenceMatcher,
+  type WindowInput,
+} from '../alerts/index.js'
+import type { Config } from '../config/index.js'
+import { VGL_ERR_ALERTS_BAD_INPUT, VGL_ERR_ALERTS_NOT_FIRING, VGL_ERR_ALERTS_NOT_FOUND } from '../errors.js'
+import type { ActionRecord, Store, StoredAlertAck } from '../store/index.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import type { ActionLog } from './actions.js'
+import type { LiveAnomalies } from './anomalies.js'
+import type { WindowClosedContext } from './control-plane.js'
+import type { LiveForecasts } from './forecasts.js'
+import type { Leadership } from './leadership.js'
+import { toSeriesPoint, type SeriesPoint } from './points.js'
+import { formatSeriesKey, seriesLevel } from './series-key.js'
+
+/** The scope of alert state in the store's fenced control state. */
+export const ALERT_STATE_SCOPE = 'alerts'
+
+export interface SilenceInput {
+  /** `service="orders", env=~"prod|staging"`, or matcher objects */
+  matchers: string | SilenceMatcher[]
+  /** default now */
+  startsAtMs?: number
+  endsAtMs: number
+  createdBy: string
+  comment: string
+}
+
+/** What the alerts API asks; implemented by LiveAlerts, StoredAlerts and the embedded worker's client. */
+export interface AlertSource {
+  listAlerts(q: AlertQuery): Promise<Alert[]>
+  getAlert(fingerprint: string): Promise<Alert>
+  ackAlert(fingerprint: string, by: string, comment: string): Promise<Alert>
+  listSilences(all: boolean): Promise<Silence[]>
+  createSilence(input: SilenceInput): Promise<Silence>
+  deleteSilence(id: string): Promise<void>
+}
+
+const matcherSchema = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'label names are letters, digits and _'),
+  value: z.string(),
+  isRegex: z.boolean().default(false),
+  isEqual: z.boolean().default(true),
+})
+
+/** Validates a silence and fills id and times; throws VGL_ERR_ALERTS_BAD_INPUT naming the field. */
+export function buildSilence(input: SilenceInput, nowMs: number): Silence {
+  let matchers: SilenceMatcher[]
+  try {
+    matchers =
+      typeof input.matchers === 'string'
+        ? parseMatchers(input.matchers)
+        : input.matchers.map((m, i) => {
+            const r = matcherSchema.safeParse(m)
+            if (!r.success)
+              throw new Error(
+                `matchers[${i}].${String(r.error.issues[0].path.join('.'))}: ${r.error.issues[0].message}`,
+              )
+            return checkMatcher(r.data)
+          })
+  } catch (err) {
+    throw VGL_ERR_ALERTS_BAD_INPUT(`matchers: ${(err as Error).message}`)
+  }
+  if (matchers.length === 0)
+    throw VGL_ERR_ALERTS_BAD_INPUT('matchers: give at least one, e.g. service="orders"')
+  const startsAtMs = input.startsAtMs ?? nowMs
+  if (!(input.endsAtMs > startsAtMs))
+    throw VGL_ERR_ALERTS_BAD_INPUT(`endsAt (${input.endsAtMs}) must be after startsAt (${startsAtMs})`)
+  if (input.createdBy.trim() === '') throw VGL_ERR_ALERTS_BAD_INPUT('createdBy: say who silences')
+  return {
+    id: randomUUID(),
+    matchers,
+    startsAtMs,
+    endsAtMs: input.endsAtMs,
+    createdBy: input.createdBy.slice(0, 200),
+    comment: input.comment.slice(0, 2_000),
+    createdAtMs: nowMs,
+  }
+}
+
+/** The alerts API over the store alone: followers in scaled-out mode (and the base of LiveAlerts). */
+export class StoredAlerts implements AlertSource {
+  protected readonly store: Store
+  protected readonly now: () => number
+
+  constructor(store: Store, now: () => number = Date.now) {
+    this.store = store
+    this.now = now
+  }
+
+  protected async stored(): Promise<Alert[]> {
+    return (await this.store.getControlState(ALERT_STATE_SCOPE)).map((e) => e.data as Alert)
+  }
+
+  async listAlerts(q: AlertQuery): Promise<Alert[]> {
+    const state = q.state ?? 'active'
+    return (await this.stored())
+      .filter(
+        (a) =>
+          (state === 'all' || (state === 'active' ? a.state !== 'resolved' : a.state === state)) &&
+          (q.service === undefined || a.series.service === q.service) &&
+          (q.env === undefined || a.series.env === q.env) &&
+          (q.rule === undefined || a.rule === q.rule),
+      )
+      .sort((a, b) => b.activeAtMs - a.activeAtMs)
+  }
+
+  async getAlert(fingerprint: string): Promise<Alert> {
+    const a = (await this.stored()).find((x) => x.fingerprint === fingerprint)
+    if (a === undefined) throw VGL_ERR_ALERTS_NOT_FOUND('alert', fingerprint)
+    return a
+  }
+
+  async ackAlert(fingerprint: string, by: string, comment: string): Promise<Alert> {
+    const a = await this.getAlert(fingerprint)
+    if (a.state !== 'firing' || a.firingAtMs === null) throw VGL_ERR_ALERTS_NOT_FIRING(fingerprint, a.state)
+    const ack: StoredAlertAck = { fingerprint, startsAtMs: a.firingAtMs, by, comment, atMs: this.now() }
+    await this.store.putAlertAck(ack)
+    return { ...a, ack: { by, comment, atMs: ack.atMs } }
+  }
+
+  async listSilences(all: boolean): Promise<Silence[]> {
+    return this.store.listSilences(all ? undefined : this.now())
+  }
+
+  async createSilence(input: SilenceInput): Promise<Silence> {
+    const s = buildSilence(input, this.now())
+    await this.store.putSilence(s)
+    return s
+  }
+
+  async deleteSilence(id: string): Promise<void> {
+    if (!(await this.store.deleteSilence(id))) throw VGL_ERR_ALERTS_NOT_FOUND('silence', id)
+  }
+}
+
+export interface LiveAlertsOptions {
+  config: Config
+  store: Store
+  actions: ActionLog
+  leadership: Leadership
+  anomalies: LiveAnomalies | null
+  forecasts: LiveForecasts | null
+  /** prefix of alert links: alerts.externalUrl, else the admin API's URL when known */
+  linkBase?: string
+  /** how often silences and acknowledgements are re-read from the store; default 1 s */
+  refreshMs?: number
+  enrichers?: readonly AlertEnricher[]
+  correlate?: AlertCorrelator
+  onTransition?: ConstructorParameters<typeof AlertEngine>[0]['onTransition']
+  onError?: (err: Error, what: string) => void
+  now?: () => number
+}
+
+/** The leader's alerting: the window hook, the engine, sinks, and the API over both. */
+export class LiveAlerts extends StoredAlerts {
+  readonly engine: AlertEngine
+  readonly dispatchers: SinkDispatcher[]
+  readonly #o: LiveAlertsOptions
+  readonly #levels: Set<string>
+  #silences: Silence[] = []
+  #timer: NodeJS.Timeout | null = null
+  #refreshing: Promise<void> | null = null
+
+  constructor(opts: LiveAlertsOptions) {
+    super(opts.store, opts.now)
+    this.#o = opts
+    const a = opts.config.alerts
+    const warn = (m: string) => opts.onError?.(new Error(m), 'alert sink')
+    this.dispatchers = a.sinks.map((s) => SinkDispatcher.fromConfig(createSink(s), s, warn))
+    this.#levels = new Set(a.rules.map((r) => r.level))
+    const budgets: Record<string, number> = {}
+    for (const [svc, b] of Object.entries(opts.config.limits.services)) budgets[svc] = b.ratePerSec
+    const store = opts.store
+    this.engine = new AlertEngine({
+      rules: a.rules,
+      windowMs: opts.config.telemetry.windowMs,
+      repeatIntervalMs: a.repeatInterval,
+      staleAfterMs: a.staleAfter,
+      keepResolvedMs: a.keepResolved,
+      linkBase: opts.linkBase ?? a.externalUrl?.replace(/\/+$/, '') ?? '',
+      context: {
+        budgets,
+        history: async (series, fromMs, toMs) =>
+          (await store.queryPoints(series, fromMs, toMs, 'window')).map(toSeriesPoint),
+      },
+      actions: opts.actions,
+      state: {
+        load: async () => (await store.getControlState(ALERT_STATE_SCOPE)).map((e) => e.data as Alert),
+        save: (changed, deleted) =>
+          store.putControlState(
+            ALERT_STATE_SCOPE,
+            [
+              ...changed.map((x) => ({ key: x.fingerprint, data: x })),
+              ...deleted.map((k) => ({ key: k, data: null })),
+            ],
+            opts.leadership.token(),
+          ),
+      },
+      dispatchers: this.dispatchers,
+      silences: () => this.#silences,
+      fencingToken: () => (opts.leadership.leading ? opts.leadership.token() : null),
+      enrichers: opts.enrichers,
+      correlate: opts.correlate,
+      onTransition: opts.onTransition,
+      onError: opts.onError,
+      now: opts.now,
+    })
+  }
+
+  /**
+   * The window hook: register it with `ControlPlane.onWindowClosed` after the anomaly and
+   * forecast hooks, so it reads their view of the same window. Corrections are not judged again.
+   */
+  readonly hook = (series: SeriesKey, point: SeriesPoint, ctx: WindowClosedContext): void => {
+    if (ctx.correction) return
+    const level = seriesLevel(series)
+    if (!this.#levels.has(level)) return
+    const key = formatSeriesKey(series)
+    const f = this.#o.forecasts?.latest(key) ?? null
+    const input: WindowInput = {
+      series,
+      key,
+      level,
+      point,
+      expected: this.#o.anomalies?.explained(key) ?? null,
+      anomalies: this.#o.anomalies?.openOn(key) ?? [],
+      // a fit applies from the window after the newest one it saw (as in a replay)
+      forecast: f !== null && f.lastPointMs < point.startMs ? f : null,
+    }
+    this.engine.evaluate(input)
+  }
+
+  /**
+   * Loads persisted alerts, silences and acknowledgements, re-sends what a previous leader
+   * recorded but may not have delivered, and starts refreshing silences and acks.
+   */
+  async start(): Promise<void> {
+    await this.engine.start()
+    await this.#refresh()
+    const since = this.now() - Math.max(this.#o.config.alerts.repeatInterval, 3_600_000)
+    const token = this.#o.leadership.token()
+    const pending: ActionRecord[] = []
+    for (const kind of ['alert.firing', 'alert.repeat', 'alert.resolved'])
+      for (const r of await this.store.queryActions({ kind, mode: 'enforce', fromMs: since, limit: 1_000 }))
+        if (r.result.status === 'pending' && r.fencingToken < token) pending.push(r)
+    this.engine.redeliver(pending)
+    this.#timer = setInterval(() => void this.#refresh(), this.#o.refreshMs ?? 1_000)
+    this.#timer.unref()
+  }
+
+  #refresh(): Promise<void> {
+    this.#refreshing ??= (async () => {
+      try {
+        this.#silences = await this.store.listSilences(this.now() - 60_000)
+        this.engine.applyAcks(await this.store.listAlertAcks(this.now() - this.#o.config.alerts.keepResolved))
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'alerts: silences and acknowledgements not refreshed')
+      }
+    })().finally(() => (this.#refreshing = null))
+    return this.#refreshing
+  }
+
+  override async listAlerts(q: AlertQuery): Promise<Alert[]> {
+    return this.engine.alerts(q)
+  }
+
+  override async getAlert(fingerprint: string): Promise<Alert> {
+    const a = this.engine.get(fingerprint)
+    if (a === null) throw VGL_ERR_ALERTS_NOT_FOUND('alert', fingerprint)
+    return a
+  }
+
+  override async ackAlert(fingerprint: string, by: string, comment: string): Promise<Alert> {
+    const a = await this.getAlert(fingerprint)
+    if (a.state !== 'firing' || a.firingAtMs === null) throw VGL_ERR_ALERTS_NOT_FIRING(fingerprint, a.state)
+    const ack: StoredAlertAck = { fingerprint, startsAtMs: a.firingAtMs, by, comment, atMs: this.now() }
+    await this.store.putAlertAck(ack)
+    return this.engine.ack(ack) ?? a
+  }
+
+  override async createSilence(input: SilenceInput): Promise<Silence> {
+    const s = await super.createSilence(input)
+    await this.#refresh()
+    return s
+  }
+
+  override async deleteSilence(id: string): Promise<void> {
+    await super.deleteSilence(id)
+    await this.#refresh()
+  }
+
+  /** For /metrics. */
+  metrics(): AlertMetricsSnapshot {
+    return {
+      states: this.engine.counts(),
+      sinks: this.dispatchers.map((d) => ({ sink: d.sink.name, queued: d.queued, ...d.stats })),
+    }
+  }
+
+  /** Judges what is queued, saves state, gives the sinks a moment to deliver, then closes them. */
+  async stop(graceMs = 2_000): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    await this.engine.close()
+    await Promise.all(this.dispatchers.map((d) => d.close(graceMs)))
+  }
+}
