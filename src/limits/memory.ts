@@ -6,15 +6,25 @@ import { gcraStepInto, type BucketSpec, type GcraStep } from './gcra.js'
 import type { LimitStore, TakeOutcome } from './limit-store.js'
 
 export interface MemoryLimitStoreOptions {
-  /** when the map grows past this many keys, expired entries (full buckets) are swept */
+  /** once the map holds this many keys, expired entries (full buckets) are swept, a few per take */
   sweepAtKeys?: number
 }
+
+/**
+ * Entries a charging take inspects for expiry while the map is over `sweepAtKeys`. A charging take
+ * adds at most two keys (client and service budget), so the sweep outpaces growth and every
+ * expired entry is reclaimed within one pass over the map; the work per take stays constant, with
+ * a million live buckets as with a thousand.
+ */
+const SWEEP_STEP = 8
 
 export class MemoryLimitStore implements LimitStore {
   readonly kind = 'memory' as const
   readonly #tats = new Map<string, number>()
   readonly #sweepAt: number
   readonly #step: GcraStep = { allowed: false, tatMs: 0, retryAfterMs: 0 }
+  /** the incremental sweep's position: a live Map iterator (deletions and insertions are safe) */
+  #cursor: MapIterator<[string, number]> | null = null
 
   constructor(opts: MemoryLimitStoreOptions = {}) {
     this.#sweepAt = opts.sweepAtKeys ?? 100_000
@@ -70,10 +80,22 @@ export class MemoryLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     this.#tats.clear()
+    this.#cursor = null
   }
 
   // A TAT at or before now is a full bucket, the same as no entry; dropping it loses nothing.
+  // Inspects SWEEP_STEP entries from where the previous call stopped, starting a new pass at the end.
   #sweep(nowMs: number): void {
-    for (const [key, tat] of this.#tats) if (tat <= nowMs) this.#tats.delete(key)
+    const tats = this.#tats
+    let cursor = this.#cursor ?? tats.entries()
+    for (let i = 0; i < SWEEP_STEP; i++) {
+      const next = cursor.next()
+      if (next.done === true) {
+        cursor = tats.entries()
+        continue
+      }
+      if (next.value[1] <= nowMs) tats.delete(next.value[0])
+    }
+    this.#cursor = cursor
   }
 }
