@@ -16,7 +16,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { Pool } from 'undici'
 import { MemoryBus } from '../dist/bus/memory.js'
-import { decodeSpans } from '../dist/telemetry/codec.js'
+import { decodeSpans, encodeSpans } from '../dist/telemetry/codec.js'
 import {
   busSpanSink,
   decodeOtlpJson,
@@ -121,7 +121,10 @@ async function throughBus(bus, subject, label) {
   const t0 = performance.now()
   const { n } = await loopAsync(async () => {
     const { spans } = decodeOtlpProtobuf(req.protobuf)
-    await sink(spans)
+    const batches = []
+    for (let i = 0; i < spans.length; i += sink.maxBatchSize)
+      batches.push(encodeSpans(spans.slice(i, i + sink.maxBatchSize)))
+    await sink.publish(batches)
     return spans.length
   })
   const until = Date.now() + 60_000

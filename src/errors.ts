@@ -228,6 +228,11 @@ export const VGL_ERR_OTLP_MEDIA_TYPE = defineError(
   'unsupported Content-Type %s: send application/x-protobuf or application/json',
   415,
 )
+export const VGL_ERR_OTLP_UNAVAILABLE = defineError(
+  'VGL_ERR_OTLP_UNAVAILABLE',
+  'OTLP spans cannot be taken now (%s); retry later',
+  503,
+)
 export const VGL_ERR_OTLP_LISTEN = defineError(
   'VGL_ERR_OTLP_LISTEN',
   'OTLP receiver cannot listen on %s: %s',

@@ -128,6 +128,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         host: tcfg.otlp.host,
         port: tcfg.otlp.port,
         maxBodyBytes: tcfg.otlp.maxBodyBytes,
+        decodeWorkers: tcfg.otlp.decodeWorkers,
+        decodeQueue: tcfg.otlp.decodeQueue,
         defaultEnv: config.env,
       },
       busSpanSink(bus, { subject: subjects.spans, maxBatchSize: tcfg.spans.maxBatchSize }),

@@ -16,7 +16,14 @@ describe('telemetry: and bus: config', () => {
       maxSeries: 10_000,
       maxQueueSize: 20_000,
       spans: { sampleRate: 0.01, maxQueueSize: 4096, maxBatchSize: 512 },
-      otlp: { enabled: true, host: '0.0.0.0', port: 4318, maxBodyBytes: 4 * 1024 * 1024 },
+      otlp: {
+        enabled: true,
+        host: '0.0.0.0',
+        port: 4318,
+        maxBodyBytes: 4 * 1024 * 1024,
+        decodeWorkers: 1,
+        decodeQueue: 4,
+      },
     })
     expect(cfg.bus).toEqual({ kind: 'memory' })
   })

@@ -38,6 +38,10 @@ export const telemetrySchema = z
           .int()
           .min(1024)
           .default(4 * 1024 * 1024),
+        /** worker threads that decode OTLP requests, off the gateway's event loop */
+        decodeWorkers: z.number().int().min(1).max(16).default(1),
+        /** requests waiting or being decoded per worker; past it the receiver answers 503 (the exporter retries) */
+        decodeQueue: z.number().int().min(1).max(64).default(4),
       })
       .prefault({}),
   })

@@ -26,9 +26,12 @@ let sinkFails = false
 beforeAll(async () => {
   rx = await startOtlpReceiver(
     { host: '127.0.0.1', port: 0, maxBodyBytes: 64 * 1024, defaultEnv: 'gw-env' },
-    async (spans) => {
-      if (sinkFails) throw new Error('bus down')
-      received.push(...spans)
+    {
+      maxBatchSize: 512,
+      async publish(batches) {
+        if (sinkFails) throw new Error('bus down')
+        for (const b of batches) received.push(...decodeSpans(b))
+      },
     },
   )
 })
