@@ -189,6 +189,7 @@ export const VGL_ERR_GATEWAY_LISTEN = defineError(
   500,
 )
 export const VGL_ERR_GATEWAY_BAD_REQUEST = defineError('VGL_ERR_GATEWAY_BAD_REQUEST', '%s', 400)
+export const VGL_ERR_GATEWAY_TARGETS = defineError('VGL_ERR_GATEWAY_TARGETS', 'setTargets: %s', 400)
 export const VGL_ERR_UPSTREAM_TIMEOUT = defineError(
   'VGL_ERR_UPSTREAM_TIMEOUT',
   'upstream %s timed out (%s)',
@@ -315,4 +316,18 @@ export const VGL_ERR_ALERTS_NOT_FIRING = defineError(
   'VGL_ERR_ALERTS_NOT_FIRING',
   'alert %s is %s, not firing: only a firing alert can be acknowledged',
   409,
+)
+
+// ---- scale: actuators and the autoscaler (src/scale) ----
+export const VGL_ERR_SCALE_UNKNOWN_SERVICE = defineError(
+  'VGL_ERR_SCALE_UNKNOWN_SERVICE',
+  'service "%s" is not scaled by the %s actuator (scaled: %s)',
+  404,
+)
+export const VGL_ERR_SCALE_REQUEST = defineError('VGL_ERR_SCALE_REQUEST', '%s', 400)
+export const VGL_ERR_SCALE_ACTUATOR = defineError('VGL_ERR_SCALE_ACTUATOR', 'the %s actuator failed: %s', 502)
+export const VGL_ERR_SCALE_UNHEALTHY = defineError(
+  'VGL_ERR_SCALE_UNHEALTHY',
+  'a new replica of %s did not become healthy within %d ms (%s); it was stopped and never added to the pool',
+  504,
 )

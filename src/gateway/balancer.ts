@@ -44,6 +44,8 @@ export class Balancer {
    */
   pick(nowMs: number, avoid: TargetState | null): TargetState | null {
     const targets = this.targets
+    // a service scaled to zero replicas: 503, never a crash
+    if (targets.length === 0) return null
     if (targets.length === 1) {
       const only = targets[0]
       return only.healthy && only.breaker.allow(nowMs) ? only : null

@@ -7,7 +7,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema.js'
-import { VGL_ERR_GATEWAY_BAD_REQUEST, VGL_ERR_GATEWAY_LISTEN, VGL_ERR_GATEWAY_NO_ROUTE } from '../errors.js'
+import {
+  VGL_ERR_GATEWAY_BAD_REQUEST,
+  VGL_ERR_GATEWAY_LISTEN,
+  VGL_ERR_GATEWAY_NO_ROUTE,
+  VGL_ERR_GATEWAY_TARGETS,
+} from '../errors.js'
 import type { Admission } from '../limits/admission.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
 import { AccessLog } from './access-log.js'
@@ -42,6 +47,13 @@ export interface Gateway {
   listen(): Promise<{ port: number }>
   /** Swaps in a new route table built from `config`; in-flight requests finish on the old one. */
   swap(config: Config): void
+  /**
+   * Replaces one configured service's targets at run time (an autoscaler adding or removing
+   * replicas) without a reload; `null` gives it back its configured targets. The override
+   * survives reloads. Resolves once every request that started before the change has finished,
+   * so a removed target has drained and may be stopped.
+   */
+  setTargets(service: string, targets: readonly string[] | null): Promise<void>
   routes(): RouteView[]
   services(): ServiceView[]
   /** requests being served right now */
@@ -63,6 +75,10 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   #config: Config
   #table: RouteTable
   readonly #registry = new TargetRegistry()
+  /** run-time targets per service (setTargets), applied over every config */
+  readonly #overrides = new Map<string, string[]>()
+  /** route tables retired but not yet drained, resolved by #releaseTable */
+  readonly #drained = new Map<RouteTable, { done: Promise<void>; resolve: () => void }>()
   readonly #recorder: Recorder
   readonly #logger: Logger
   #accessLog: AccessLog | null
@@ -205,8 +221,50 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   }
 
   swap(config: Config): void {
-    const next = new RouteTable(config, this.#recorder, this.#registry)
+    void this.#install(config)
+  }
+
+  setTargets(service: string, targets: readonly string[] | null): Promise<void> {
+    if (this.#config.services[service] === undefined)
+      throw VGL_ERR_GATEWAY_TARGETS(
+        `unknown service "${service}" (known: ${Object.keys(this.#config.services).join(', ')})`,
+      )
+    if (targets === null) this.#overrides.delete(service)
+    else {
+      for (const t of targets) {
+        let ok = false
+        try {
+          const u = new URL(t)
+          ok = u.protocol === 'http:' || u.protocol === 'https:'
+        } catch {
+          ok = false
+        }
+        if (!ok) throw VGL_ERR_GATEWAY_TARGETS(`target "${t}" of service "${service}" is not an http(s) URL`)
+      }
+      this.#overrides.set(service, [...new Set(targets)])
+    }
+    return this.#install(this.#config)
+  }
+
+  /** The config with the run-time targets applied. */
+  #effective(config: Config): Config {
+    if (this.#overrides.size === 0) return config
+    const services = { ...config.services }
+    for (const [name, targets] of this.#overrides) {
+      const svc = services[name]
+      if (svc !== undefined) services[name] = { ...svc, targets }
+    }
+    return { ...config, services }
+  }
+
+  #install(config: Config): Promise<void> {
+    const next = new RouteTable(this.#effective(config), this.#recorder, this.#registry)
     const old = this.#table
+    let resolve = (): void => {}
+    const done = new Promise<void>((r) => (resolve = r))
+    this.#drained.set(old, { done, resolve })
+    // a target removed now may still serve requests of any table retired before
+    const drained = Promise.all([...this.#drained.values()].map((d) => d.done)).then(() => {})
     this.#table = next
     if (JSON.stringify(config.gateway.accessLog) !== JSON.stringify(this.#config.gateway.accessLog)) {
       void this.#accessLog?.close()
@@ -226,10 +284,14 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
       }, RETIRE_POLL_MS)
       timer.unref()
     }
+    return drained
   }
 
   #releaseTable(table: RouteTable): void {
-    if (!table.retired || table.targets.length === 0) return
+    if (!table.retired) return
+    this.#drained.get(table)?.resolve()
+    this.#drained.delete(table)
+    if (table.targets.length === 0) return
     const targets = table.targets.splice(0)
     for (const t of targets) {
       const closing = this.#registry.release(t)
@@ -286,6 +348,7 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     this.#sweeper = null
     this.#table.retired = true
     this.#releaseTable(this.#table)
+    for (const d of this.#drained.values()) d.resolve()
     await Promise.allSettled([...this.#registry.all()].map((t) => t.close(false)))
     unregisterGaugeSource(this)
     await this.#accessLog?.close()

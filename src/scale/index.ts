@@ -1,4 +1,8 @@
-/** @module The autoscaler's public surface: the scaling policy and its offline simulation. */
+/**
+ * @module The autoscaler's public surface: the scaling policy, its offline simulation and the
+ * Actuator port. The docker and kubernetes adapters are imported on demand (./actuators/*.js):
+ * they pull in dockerode and @kubernetes/client-node.
+ */
 export { ScalingPolicy, limitsProblem, replicasFor } from './policy.js'
 export type {
   Decision,
@@ -25,3 +29,9 @@ export type {
   SimulationOptions,
   SimulationResult,
 } from './simulate.js'
+export { KeyedQueue } from './actuator.js'
+export type { Actuator, Replica, RestartResult, ScaleResult, TargetPool } from './actuator.js'
+export { ProcessActuator } from './actuators/process.js'
+export type { ProcessActuatorOptions, ProcessServiceOptions } from './actuators/process.js'
+export type { DockerActuatorOptions, DockerServiceOptions } from './actuators/docker.js'
+export type { KubernetesActuatorOptions, KubernetesServiceOptions } from './actuators/kubernetes.js'
