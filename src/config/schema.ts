@@ -5,6 +5,7 @@ import { limitsSchema, routeLimitSchema } from './limits-schema.js'
 import { busSchema, controlSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
 import { detectSchema, forecastSchema } from './control-live-schema.js' // live detect/forecast
 import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
+import { scaleCrossCheck, scaleSchema } from './scale-schema.js' // scale
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
@@ -62,6 +63,8 @@ export const serviceSchema = z.strictObject({
   breaker: breakerSchema.prefault({}),
   /** absent: no active checks (passive health from live traffic still applies) */
   healthCheck: healthCheckSchema.optional(),
+  /** autoscaling of this service (docs/autoscaling.md); absent: never scaled */
+  scale: scaleSchema.optional(), // scale
 })
 
 export const RETRY_ON = ['connect-error', 'timeout', '502', '503', '504'] as const
@@ -221,6 +224,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
   })
   problems.push(...alertsCrossCheck(cfg.alerts, known)) // alerts
   for (const [name, svc] of Object.entries(cfg.services)) {
+    problems.push(...scaleCrossCheck(name, svc.scale, svc.healthCheck)) // scale
     if (svc.breaker.baseEjectionMs > svc.breaker.maxEjectionMs) {
       problems.push({
         path: `services.${name}.breaker.baseEjectionMs`,

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest'
+import { parseConfigText } from './load.js'
+
+const base = (scale: string, extra = '') => `
+services:
+  orders:
+    targets: ['http://127.0.0.1:9001']
+${extra}    scale:
+${scale
+  .trim()
+  .split('\n')
+  .map((l) => `      ${l}`)
+  .join('\n')}
+routes:
+  - { path: /, service: orders }
+`
+
+function problems(text: string): string {
+  try {
+    parseConfigText(text, 'vigil.yaml')
+    return ''
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
+describe('services.*.scale', () => {
+  it('takes a full block and fills the defaults', () => {
+    const cfg = parseConfigText(
+      base(`
+mode: enforce
+min: 1
+max: 5
+capacityPerReplica: 40
+actuator: { kind: process, command: [vigil, mock, --port, $PORT] }`),
+      'vigil.yaml',
+    )
+    expect(cfg.services.orders.scale).toMatchObject({
+      mode: 'enforce',
+      min: 1,
+      max: 5,
+      capacityPerReplica: 40,
+      targetUtilization: 0.8,
+      leadTimeMs: 120_000,
+      scaleDownStabilizationMs: 1_800_000,
+      headroomBudget: 0.15,
+      actuator: {
+        kind: 'process',
+        command: ['vigil', 'mock', '--port', '$PORT'],
+        healthPath: '/health',
+        startTimeoutMs: 30_000,
+      },
+    })
+  })
+
+  it('names the field: min above max, zero capacity, a lead time shorter than the health check', () => {
+    expect(problems(base('min: 6\nmax: 2'))).toBe(
+      'vigil.yaml: services.orders.scale.min: 6 is above max 2; lower min or raise max',
+    )
+    expect(problems(base('capacityPerReplica: 0'))).toMatch(
+      /^vigil\.yaml: services\.orders\.scale\.capacityPerReplica: expected requests per second > 0/,
+    )
+    expect(
+      problems(
+        base(
+          'leadTimeMs: 5000',
+          '    healthCheck: { path: /health, intervalMs: 3000, healthyThreshold: 2 }\n',
+        ),
+      ),
+    ).toBe(
+      'vigil.yaml: services.orders.scale.leadTimeMs: 5000 ms is shorter than a new replica needs to pass its health check (healthCheck.intervalMs 3000 × healthyThreshold 2 = 6000 ms); raise leadTimeMs',
+    )
+    expect(problems(base('mode: enforce'))).toMatch(
+      /services\.orders\.scale\.actuator: mode enforce needs an actuator/,
+    )
+    expect(problems(base('actuator: { kind: ecs }'))).toMatch(/services\.orders\.scale\.actuator\.kind/)
+    expect(problems(base('actuator: { kind: docker }'))).toMatch(/services\.orders\.scale\.actuator\.image/)
+    expect(problems(base('targetUtilization: 1.5'))).toMatch(/services\.orders\.scale\.targetUtilization/)
+    expect(problems(base('minReplicas: 1'))).toMatch(/services\.orders\.scale\.minReplicas: unknown key/)
+  })
+})
