@@ -53,7 +53,10 @@ export const scaleSchema = z.strictObject({
   min: z.number().int().min(0).default(1),
   max: z.number().int().min(1).default(10),
   /** requests per second one replica serves at full utilisation; absent: learned from the latency–load curve */
-  capacityPerReplica: z.number().positive('expected requests per second > 0 (what one replica serves at full utilisation)').optional(),
+  capacityPerReplica: z
+    .number()
+    .positive('expected requests per second > 0 (what one replica serves at full utilisation)')
+    .optional(),
   targetUtilization: z.number().gt(0).max(1).default(0.8),
   /** from asking for a replica until it serves; at least the time a new replica needs to become healthy */
   leadTimeMs: positiveMs(120_000),
