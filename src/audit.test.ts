@@ -1,8 +1,16 @@
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
-import { JsonlAuditLog } from './audit.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  BusAuditLog,
+  decodeAuditEvent,
+  encodeAuditEvent,
+  JsonlAuditLog,
+  MemoryAuditLog,
+  TeeAuditLog,
+  type AuditEvent,
+} from './audit.js'
 
 describe('JsonlAuditLog', () => {
   it('appends one JSON object per line with every field', () => {
@@ -30,5 +38,85 @@ describe('JsonlAuditLog', () => {
       after: { ratePerSec: 2 },
     })
     expect(lines[1]!.after).toBeNull()
+  })
+})
+
+const event = (subject: string): AuditEvent => ({
+  at: '2026-01-01T00:00:00.000Z',
+  kind: 'limits.tier.update',
+  actor: 'ops',
+  subject,
+  before: null,
+  after: { ratePerSec: 5 },
+  reason: 'test',
+})
+
+describe('TeeAuditLog', () => {
+  it('gives each event one id that every sink sees', () => {
+    const a = new MemoryAuditLog()
+    const b = new MemoryAuditLog()
+    const tee = new TeeAuditLog([a])
+    tee.add(b)
+    tee.record(event('STD'))
+    tee.record(event('PRM'))
+    expect(a.events.map((e) => e.id)).toEqual(b.events.map((e) => e.id))
+    expect(new Set(a.events.map((e) => e.id)).size).toBe(2)
+    expect(a.events[0]!.id).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})
+
+describe('audit events on the bus', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('round-trips an event and rejects malformed ones naming the field', () => {
+    const e = { ...event('STD'), id: 'e1' }
+    expect(decodeAuditEvent(encodeAuditEvent(e))).toEqual(e)
+    const bad = (o: object) => new TextEncoder().encode(JSON.stringify({ v: 1, ...e, ...o }))
+    expect(() => decodeAuditEvent(new TextEncoder().encode('{'))).toThrow(/not JSON/)
+    expect(() => decodeAuditEvent(bad({ v: 2 }))).toThrow(/unknown version 2/)
+    expect(() => decodeAuditEvent(bad({ actor: 3 }))).toThrow(/actor must be a string/)
+    expect(() => decodeAuditEvent(bad({ at: 'yesterday' }))).toThrow(/at must be an ISO 8601 time/)
+  })
+
+  it('publishes in order with the id as msgId, and keeps what the bus refused for a later try', async () => {
+    vi.useFakeTimers()
+    const sent: Array<{ subject: string; id: string; msgId?: string }> = []
+    let down = true
+    const bus = {
+      publish: async (subject: string, data: Uint8Array, o?: { msgId?: string }) => {
+        if (down) throw new Error('nats: connection closed')
+        sent.push({ subject, id: decodeAuditEvent(data).id, msgId: o?.msgId })
+      },
+    }
+    const warnings: string[] = []
+    const log = new BusAuditLog({ bus, subject: 'vigil.audit', onWarn: (m) => warnings.push(m) })
+    log.record({ ...event('A'), id: 'a' })
+    log.record({ ...event('B'), id: 'b' })
+    await vi.advanceTimersByTimeAsync(2_000) // refused, retried with a growing delay
+    log.record({ ...event('C'), id: 'c' })
+    expect(log.pending).toBe(3)
+    expect(log.stats.retried).toBeGreaterThan(1)
+    expect(warnings).toHaveLength(1) // warned once, not per try
+    down = false
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(sent).toEqual([
+      { subject: 'vigil.audit', id: 'a', msgId: 'audit/a' },
+      { subject: 'vigil.audit', id: 'b', msgId: 'audit/b' },
+      { subject: 'vigil.audit', id: 'c', msgId: 'audit/c' },
+    ])
+    expect(log.pending).toBe(0)
+    await log.close()
+  })
+
+  it('bounds the queue while the bus is away, dropping the oldest and counting them', async () => {
+    vi.useFakeTimers()
+    const bus = { publish: async () => Promise.reject(new Error('down')) }
+    const log = new BusAuditLog({ bus, subject: 'vigil.audit', maxQueue: 3 })
+    for (let i = 0; i < 5; i++) log.record({ ...event(`T${i}`), id: `e${i}` })
+    expect(log.pending).toBe(3)
+    expect(log.stats.dropped).toBe(2)
+    await log.close(10)
   })
 })

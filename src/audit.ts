@@ -1,12 +1,24 @@
 /**
  * @module The audit log: every change an operator or the control plane makes (a tier edited, a key
  * revoked, defensive mode switched on) as one event with who, what, before, after and why.
- * `JsonlAuditLog` appends one JSON object per line to a file; the store adds a database sink later.
+ * Where a change is made, `TeeAuditLog` gives each event an id and hands it to every sink:
+ * `JsonlAuditLog` appends it to `audit.jsonl` at once, `BusAuditLog` sends it over the bus to the
+ * control plane, which stores it with the rest (src/control/audit.ts) for `GET /api/audit`.
+ *
+ * ```
+ * limiter ─▶ TeeAuditLog ─┬─▶ JsonlAuditLog ─▶ <dataDir>/audit.jsonl
+ *                         └─▶ BusAuditLog ─▶ bus `vigil.audit` ─▶ control plane ─▶ store (audit table)
+ * ```
  */
+import { randomUUID } from 'node:crypto'
 import { appendFileSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import type { Bus } from './bus/bus.js'
+import { VGL_ERR_TELEMETRY_DECODE } from './errors.js'
 
 export interface AuditEvent {
+  /** unique; set by TeeAuditLog when the event is recorded, so every sink carries the same one */
+  id?: string
   /** ISO 8601 time of the change */
   at: string
   /** what happened, dotted: `limits.tier.update`, `limits.key.revoke`, ... */
@@ -35,6 +47,7 @@ export class JsonlAuditLog implements AuditLog {
 
   record(event: AuditEvent): void {
     const line = JSON.stringify({
+      ...(event.id !== undefined ? { id: event.id } : {}),
       at: event.at,
       kind: event.kind,
       actor: event.actor,
@@ -52,5 +65,158 @@ export class MemoryAuditLog implements AuditLog {
   readonly events: AuditEvent[] = []
   record(event: AuditEvent): void {
     this.events.push(event)
+  }
+}
+
+/** Gives each event an id (when it has none) and records it in every sink, in order. */
+export class TeeAuditLog implements AuditLog {
+  readonly #sinks: AuditLog[]
+  constructor(sinks: readonly AuditLog[]) {
+    this.#sinks = [...sinks]
+  }
+  /** adds a sink for the events recorded from now on */
+  add(sink: AuditLog): void {
+    this.#sinks.push(sink)
+  }
+  record(event: AuditEvent): void {
+    const e = event.id !== undefined ? event : { ...event, id: randomUUID() }
+    for (const sink of this.#sinks) sink.record(e)
+  }
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+export function encodeAuditEvent(e: AuditEvent & { id: string }): Uint8Array {
+  return enc.encode(
+    JSON.stringify({
+      v: 1,
+      id: e.id,
+      at: e.at,
+      kind: e.kind,
+      actor: e.actor,
+      subject: e.subject,
+      before: e.before ?? null,
+      after: e.after ?? null,
+      reason: e.reason,
+    }),
+  )
+}
+
+/** Decodes and checks an audit event from the bus; a malformed one throws naming the field. */
+export function decodeAuditEvent(data: Uint8Array): AuditEvent & { id: string } {
+  const fail = (what: string): never => {
+    throw VGL_ERR_TELEMETRY_DECODE('audit event', what)
+  }
+  let o: Record<string, unknown> = {}
+  try {
+    o = JSON.parse(dec.decode(data)) as Record<string, unknown>
+  } catch {
+    fail('not JSON')
+  }
+  if (o === null || typeof o !== 'object') fail('not an object')
+  if (o.v !== 1) fail(`unknown version ${String(o.v)} (expected 1)`)
+  for (const k of ['id', 'at', 'kind', 'actor', 'subject', 'reason'] as const)
+    if (typeof o[k] !== 'string') fail(`${k} must be a string`)
+  if (Number.isNaN(Date.parse(o.at as string))) fail('at must be an ISO 8601 time')
+  return {
+    id: o.id as string,
+    at: o.at as string,
+    kind: o.kind as string,
+    actor: o.actor as string,
+    subject: o.subject as string,
+    before: o.before ?? null,
+    after: o.after ?? null,
+    reason: o.reason as string,
+  }
+}
+
+export interface BusAuditLogOptions {
+  bus: Pick<Bus, 'publish'>
+  subject: string
+  /** events waiting for the bus; beyond it the oldest is dropped and counted (default 10,000) */
+  maxQueue?: number
+  /** told once per kind of trouble (the bus refusing, the queue overflowing) */
+  onWarn?: (message: string) => void
+}
+
+/**
+ * Sends audit events to the control plane over the bus, in order, with the event id as msgId (a
+ * retried publish is stored once). A bus that refuses is retried after a delay that grows to
+ * 30 s; `record` never waits and never throws. The JSONL file beside it is the local record if
+ * the bus stays away.
+ */
+export class BusAuditLog implements AuditLog {
+  readonly #o: BusAuditLogOptions
+  #queue: Array<AuditEvent & { id: string }> = []
+  #sending: Promise<void> | null = null
+  #timer: NodeJS.Timeout | null = null
+  #failures = 0
+  #warned = new Set<string>()
+  readonly stats = { published: 0, retried: 0, dropped: 0 }
+
+  constructor(opts: BusAuditLogOptions) {
+    this.#o = opts
+  }
+
+  record(event: AuditEvent): void {
+    this.#queue.push({ ...event, id: event.id ?? randomUUID() })
+    if (this.#queue.length > (this.#o.maxQueue ?? 10_000)) {
+      this.#queue.shift()
+      this.stats.dropped++
+      this.#warnOnce('full', 'audit events dropped: the queue for the bus is full (the JSONL file has them)')
+    }
+    if (this.#timer === null) this.#sending ??= this.#send()
+  }
+
+  async #send(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const e = this.#queue[0]!
+        try {
+          await this.#o.bus.publish(this.#o.subject, encodeAuditEvent(e), { msgId: `audit/${e.id}` })
+        } catch (err) {
+          this.#failures++
+          this.stats.retried++
+          this.#warnOnce('bus', `audit events wait for the bus: ${(err as Error).message}`)
+          const delay = Math.min(500 * 2 ** (this.#failures - 1), 30_000)
+          this.#timer = setTimeout(() => {
+            this.#timer = null
+            this.#sending ??= this.#send()
+          }, delay)
+          this.#timer.unref()
+          return
+        }
+        if (this.#queue[0] === e) this.#queue.shift()
+        this.#failures = 0
+        this.stats.published++
+      }
+    } finally {
+      this.#sending = null
+    }
+  }
+
+  #warnOnce(key: string, message: string): void {
+    if (this.#warned.has(key)) return
+    this.#warned.add(key)
+    this.#o.onWarn?.(message)
+  }
+
+  /** events not yet accepted by the bus */
+  get pending(): number {
+    return this.#queue.length
+  }
+
+  /** Tries to send what is queued, for up to `timeoutMs`; stops retrying. */
+  async close(timeoutMs = 2_000): Promise<void> {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+      this.#sending ??= this.#send()
+    }
+    const sending = this.#sending
+    if (sending !== null) await Promise.race([sending, new Promise((r) => setTimeout(r, timeoutMs).unref())])
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
   }
 }

@@ -15,6 +15,8 @@ export const SUBJECT_ROLLUPS = 'vigil.rollups'
 export const SUBJECT_SPANS = 'vigil.spans'
 /** Subject of per-client window statistics from each gateway's limiter (`encodeClientWindow`). */
 export const SUBJECT_CLIENTS = 'vigil.clients'
+/** Subject of admin audit events (`encodeAuditEvent` in src/audit.ts, `msgId` = `audit/<id>`). */
+export const SUBJECT_AUDIT = 'vigil.audit'
 
 export interface PublishOptions {
   /**

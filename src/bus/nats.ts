@@ -28,6 +28,7 @@ import {
 import {
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_MAX_IN_FLIGHT,
+  SUBJECT_AUDIT,
   SUBJECT_CLIENTS,
   SUBJECT_ROLLUPS,
   SUBJECT_SPANS,
@@ -57,19 +58,21 @@ export interface NatsBusOptions {
   name?: string
 }
 
-/** The streams for the subjects: `${prefix}_ROLLUPS`, `${prefix}_SPANS` and `${prefix}_CLIENTS`. */
+/** The streams for the subjects: `${prefix}_ROLLUPS`, `_SPANS`, `_CLIENTS` and `_AUDIT`. */
 export function defaultStreams(
   prefix = 'VIGIL',
-  subjects: { rollups: string; spans: string; clients?: string } = {
+  subjects: { rollups: string; spans: string; clients?: string; audit?: string } = {
     rollups: SUBJECT_ROLLUPS,
     spans: SUBJECT_SPANS,
     clients: SUBJECT_CLIENTS,
+    audit: SUBJECT_AUDIT,
   },
 ): StreamSpec[] {
   return [
     { name: `${prefix}_ROLLUPS`, subjects: [subjects.rollups] },
     { name: `${prefix}_SPANS`, subjects: [subjects.spans] },
     ...(subjects.clients !== undefined ? [{ name: `${prefix}_CLIENTS`, subjects: [subjects.clients] }] : []),
+    ...(subjects.audit !== undefined ? [{ name: `${prefix}_AUDIT`, subjects: [subjects.audit] }] : []),
   ]
 }
 

@@ -1,6 +1,6 @@
 /** @module The one place a Bus adapter is chosen from config (`bus.kind`). */
 import type { BusConfig } from '../config/telemetry-schema.js'
-import { SUBJECT_CLIENTS, SUBJECT_ROLLUPS, SUBJECT_SPANS, type Bus } from './bus.js'
+import { SUBJECT_AUDIT, SUBJECT_CLIENTS, SUBJECT_ROLLUPS, SUBJECT_SPANS, type Bus } from './bus.js'
 import { MemoryBus } from './memory.js'
 
 function assertNever(x: never): never {
@@ -11,12 +11,13 @@ export interface BusSubjects {
   rollups: string
   spans: string
   clients: string
+  audit: string
 }
 
 /**
- * The subjects rollups, spans and per-client windows travel on for this config: `vigil.rollups` /
- * `vigil.spans` / `vigil.clients`, or `<bus.subjectPrefix>.rollups` / `.spans` / `.clients` on
- * NATS. Publishers and consumers both use this.
+ * The subjects rollups, spans, per-client windows and audit events travel on for this config:
+ * `vigil.rollups` / `.spans` / `.clients` / `.audit`, or `<bus.subjectPrefix>.…` on NATS.
+ * Publishers and consumers both use this.
  */
 export function busSubjects(cfg: BusConfig): BusSubjects {
   if (cfg.kind === 'nats' && cfg.subjectPrefix !== 'vigil')
@@ -24,8 +25,9 @@ export function busSubjects(cfg: BusConfig): BusSubjects {
       rollups: `${cfg.subjectPrefix}.rollups`,
       spans: `${cfg.subjectPrefix}.spans`,
       clients: `${cfg.subjectPrefix}.clients`,
+      audit: `${cfg.subjectPrefix}.audit`,
     }
-  return { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS, clients: SUBJECT_CLIENTS }
+  return { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS, clients: SUBJECT_CLIENTS, audit: SUBJECT_AUDIT }
 }
 
 /**

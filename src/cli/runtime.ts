@@ -12,7 +12,7 @@ import { createGateway, type Gateway } from '../gateway/index.js'
 import type { Admission } from '../limits/admission.js'
 import { ClientWindowPublisher, createAdmission } from '../limits/index.js' // limits
 import { limitsRoutes } from '../api/routes/limits.js' // limits
-import { JsonlAuditLog, type AuditLog } from '../audit.js' // limits
+import { BusAuditLog, JsonlAuditLog, TeeAuditLog } from '../audit.js' // limits, audit
 import { enableProcessMetrics } from '../metrics.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
 import { busSubjects, openBus, type Bus } from '../bus/index.js' // telemetry
@@ -23,6 +23,7 @@ import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/foreca
 import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forecast
 import { MemoryBus } from '../bus/index.js' // control
 import { actionRoutes } from '../api/routes/actions.js' // actions
+import { auditRoutes } from '../api/routes/audit.js' // audit
 import { ActivityLog, anomalyActivity, auditActivity } from '../api/activity.js' // dashboard
 import { LiveHub } from '../api/live.js' // dashboard
 import { liveSections } from '../api/live-sections.js' // dashboard
@@ -73,12 +74,13 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
 
   // ---- limits: pass an Admission to the gateway (src/limits) ---------------------------------
   // The limiter when limits.enabled; its admin routes go to the admin API; stop() closes it.
-  const limiter = config.limits.enabled
-    ? await createAdmission(config, {
-        logger,
-        audit: teeAudit(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
-      })
-    : null
+  // Every admin change goes to audit.jsonl at once, to the dashboard's feed and, once the bus is
+  // open, to the control plane, which stores it for GET /api/audit.
+  const audit = new TeeAuditLog([
+    new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')),
+    { record: (e) => activity.push(auditActivity(e)) }, // dashboard
+  ])
+  const limiter = config.limits.enabled ? await createAdmission(config, { logger, audit }) : null
   const admission: Admission | undefined = limiter ?? undefined
 
   // ---- telemetry: pass a Recorder to the gateway (src/telemetry) -----------------------------
@@ -89,6 +91,16 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const bus: Bus = await openBus(config.bus, { name: `vigil-${opts.mode}` })
   const subjects = busSubjects(config.bus)
   const tcfg = config.telemetry
+  // audit: whoever keeps the store consumes the events (the embedded worker, or vigil control on NATS)
+  if (opts.mode === 'embedded' ? tcfg.enabled : config.bus.kind === 'nats') {
+    const busAudit = new BusAuditLog({
+      bus,
+      subject: subjects.audit,
+      onWarn: (message) => logger.warn(message),
+    })
+    audit.add(busAudit)
+    closers.push(() => busAudit.close())
+  }
   const rollups = tcfg.enabled
     ? new RollupRecorder({
         bus,
@@ -239,6 +251,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           anomalyRoutes({ source: control }), // live detect/forecast
           forecastRoutes({ source: control }), // live detect/forecast
           actionRoutes({ source: control }), // actions
+          auditRoutes({ source: control }), // audit
           scoreRoutes({ source: control }), // dashboard
           alertRoutes({ source: control }), // alerts
         ]
@@ -299,14 +312,4 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
 
   logger.info({ gatewayUrl, adminUrl, mode: opts.mode }, 'vigil ready')
   return { gatewayUrl, adminUrl, gateway, activity, reload, stop }
-}
-
-// dashboard: every audited change also goes to the activity feed
-function teeAudit(log: AuditLog, activity: ActivityLog): AuditLog {
-  return {
-    record(e) {
-      log.record(e)
-      activity.push(auditActivity(e))
-    },
-  }
 }

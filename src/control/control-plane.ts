@@ -22,6 +22,7 @@ import { decodeRollup, decodeSpans } from '../telemetry/codec.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import { resample, toSeriesPoint, type SeriesPoint } from './points.js'
+import { RedeliveryDelay } from './redelivery.js'
 import { Ring } from './ring.js'
 import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 
@@ -92,8 +93,12 @@ export class ControlPlane implements SeriesSource {
   #lastDownsample = 0
   #lastPrune = 0
   #stopped = false
-  /** when the store started failing (null while it works): the redelivery delay grows with it */
-  #failingSinceMs: number | null = null
+  /**
+   * While the store fails, nothing is acked: the bus keeps the messages and redelivers them later
+   * (RedeliveryDelay), so the messages held stay bounded by `maxInFlight`; the first write after
+   * the store is back rewrites each (series, window) exactly.
+   */
+  readonly #redelivery: RedeliveryDelay
   /** counters for tests and /metrics */
   readonly stats = {
     rollups: 0,
@@ -116,6 +121,7 @@ export class ControlPlane implements SeriesSource {
       pruneEveryMs: 600_000,
       ...opts,
     }
+    this.#redelivery = new RedeliveryDelay(this.#o.now)
   }
 
   /** Registers a hook called per series per closed window (detectors, forecasters). */
@@ -251,18 +257,6 @@ export class ControlPlane implements SeriesSource {
     for (const start of this.#written) if (start < nowMs - 3_600_000) this.#written.delete(start)
   }
 
-  /**
-   * While the store fails, nothing is acked: the bus keeps the messages and redelivers them after
-   * as long as the store has been failing (at least 1 s, at most 30 s), so a long outage costs few
-   * retries and the messages held stay bounded by `maxInFlight`; the first write after the store
-   * is back rewrites each (series, window) exactly.
-   */
-  #retryDelayMs(): number {
-    const now = this.#o.now()
-    this.#failingSinceMs ??= now
-    return Math.min(Math.max(now - this.#failingSinceMs, 1_000), 30_000)
-  }
-
   async #write(items: Pending[], correction: boolean): Promise<boolean> {
     let points: StoredPoint[]
     try {
@@ -270,11 +264,11 @@ export class ControlPlane implements SeriesSource {
     } catch (err) {
       this.stats.writeErrors++
       this.#o.onError?.(err as VigilError, 'writeWindow')
-      const delay = this.#retryDelayMs()
+      const delay = this.#redelivery.failed()
       for (const p of items) for (const m of p.msgs) m.nak(delay)
       return false
     }
-    this.#failingSinceMs = null
+    this.#redelivery.ok()
     for (const p of items) for (const m of p.msgs) m.ack()
     if (correction) this.stats.corrections += items.length
     else this.stats.windowsWritten++
@@ -317,13 +311,13 @@ export class ControlPlane implements SeriesSource {
     this.#spanMsgs = []
     try {
       await this.#o.store.writeSpans(spans)
-      this.#failingSinceMs = null
+      this.#redelivery.ok()
       this.stats.spans += spans.length
       for (const m of msgs) m.ack()
     } catch (err) {
       this.stats.writeErrors++
       this.#o.onError?.(err as Error, 'writeSpans')
-      const delay = this.#retryDelayMs()
+      const delay = this.#redelivery.failed()
       for (const m of msgs) m.nak(delay)
     }
   }

@@ -15,6 +15,7 @@ import type { SeriesPoint } from './points.js'
 import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
 import type { ActionPage, ActionPageQuery, ActionSource } from './actions.js' // actions
+import type { AuditPage, AuditPageQuery, AuditSource } from './audit.js' // audit
 import type { ScoreHistory, ScoreQuery, ScoreSource } from './scores.js' // dashboard
 import type { AlertSource, SilenceInput } from './alerting.js' // alerts
 import type { Alert, AlertMetricsSnapshot, AlertQuery, Silence } from '../alerts/index.js' // alerts
@@ -25,6 +26,7 @@ type RpcCall =
   | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
   | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
   | { op: 'actions'; query: ActionPageQuery } // actions
+  | { op: 'audit'; query: AuditPageQuery } // audit
   | { op: 'scores'; query: ScoreQuery } // dashboard
   | { op: 'listAlerts'; query: AlertQuery } // alerts
   | { op: 'getAlert'; fingerprint: string }
@@ -51,7 +53,7 @@ export type RpcResponse =
   | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
 
 export interface EmbeddedControl
-  extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource, AlertSource {
+  extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource, AlertSource, AuditSource {
   /** alerting's numbers for /metrics (null when alerting is off) */
   alertMetrics(): Promise<AlertMetricsSnapshot | null>
   /** graceful: the worker writes its pending windows, closes the store and exits */
@@ -145,6 +147,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
     forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast
     actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
+    audit: (query) => call<AuditPage>({ op: 'audit', query }), // audit
     scores: (query) => call<ScoreHistory | null>({ op: 'scores', query }), // dashboard
     // alerts
     listAlerts: (query) => call<Alert[]>({ op: 'listAlerts', query }),

@@ -27,6 +27,7 @@ import { openStore, retentionOf, type Store } from '../store/index.js'
 import { ActionLog, type ActionSource } from './actions.js'
 import { StoredAlerts, type AlertSource } from './alerting.js'
 import type { AlertMetricsSnapshot } from '../alerts/index.js'
+import { auditSource, type AuditSource } from './audit.js'
 import type { AnomalySource } from './anomalies.js'
 import { ControlPlane, type SeriesSource } from './control-plane.js'
 import type { ForecastSource } from './forecasts.js'
@@ -43,6 +44,8 @@ export interface ScaledControl {
   readonly series: SeriesSource
   /** the action log from the store (any process) */
   readonly actions: ActionSource
+  /** the audit trail from the store (any process) */
+  readonly audit: AuditSource
   /** live anomalies and forecasts: the leader's (a follower answers VGL_ERR_CONTROL_NOT_LEADER) */
   readonly anomalies: AnomalySource
   readonly forecasts: ForecastSource
@@ -152,6 +155,7 @@ export async function startScaledControl(
       points: (key, fromMs, toMs, stepMs) => (running?.plane ?? reads).points(key, fromMs, toMs, stepMs),
     },
     actions: log,
+    audit: auditSource(store),
     anomalies: {
       anomalies: async (q) => {
         const a = leader().anomalies

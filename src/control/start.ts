@@ -18,6 +18,7 @@ import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
 import { formatSeriesKey } from './series-key.js' // live detect/forecast
 import { ActionLog } from './actions.js' // actions
+import { AuditIngest, auditSource, type AuditSource } from './audit.js' // audit
 import { soleLeadership, type Leadership } from './leadership.js' // actions
 import { LiveAlerts } from './alerting.js' // alerts
 import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // alerts
@@ -33,6 +34,8 @@ export interface RunningControlPlane {
   leadership: Leadership
   /** alerting (null when alerts.enabled is false) */
   alerts: LiveAlerts | null
+  /** the audit trail the gateways send over the bus, stored and paged for GET /api/audit */
+  audit: AuditSource
   /** graceful: writes pending windows, then closes the store unless the caller passed it (the bus belongs to the caller) */
   stop(): Promise<void>
 }
@@ -180,6 +183,13 @@ export async function startControlPlane(
       })
     : null
   if (alerts !== null) plane.onWindowClosed(alerts.hook)
+  const auditIngest = new AuditIngest({
+    store,
+    bus,
+    subject: busSubjects(config.bus).audit,
+    durable: `${config.control.durable}-audit`,
+    onError: opts.onError,
+  })
   try {
     // alerts first: persisted alerts must be loaded before the first window is judged
     await alerts?.start()
@@ -191,7 +201,9 @@ export async function startControlPlane(
   }
   try {
     await clientWindows?.start()
+    await auditIngest.start()
   } catch (err) {
+    await clientWindows?.stop()
     await plane.stop()
     await closeStore()
     throw err
@@ -206,10 +218,12 @@ export async function startControlPlane(
     actions,
     leadership,
     alerts,
+    audit: auditSource(store),
     stop: () =>
       (stopping ??= (async () => {
         await forecasts?.stop() // live detect/forecast
         await clientWindows?.stop()
+        await auditIngest.stop()
         await plane.stop()
         await alerts?.stop() // alerts: judges the last windows, delivers within a grace period
         await anomalies?.flush() // live detect/forecast: events of the last windows

@@ -49,6 +49,8 @@ rpcPort.on('message', (req: RpcRequest) => {
         return cp.forecasts.forecast(req.key, req.horizon)
       case 'actions':
         return cp.actions.actions(req.query)
+      case 'audit':
+        return cp.audit.audit(req.query)
       case 'scores': // dashboard
         return cp.anomalies === null ? null : cp.anomalies.scores(req.query)
       // alerts

@@ -1,6 +1,5 @@
 /** @module The store's public surface: the port, its adapters and the one factory. */
 export { openStore, retentionOf } from './open.js'
-export { StoreAuditLog } from './audit.js'
 export { SqliteStore } from './sqlite.js'
 export { PostgresStore } from './postgres.js'
 export { ALL, DEFAULT_RETENTION_MS } from './store.js'
@@ -19,6 +18,7 @@ export type {
   ActionRecord,
   ActionResult,
   ActionStatus,
+  AuditQuery,
   ControlStateEntry,
   EventQuery,
   PruneResult,
@@ -28,6 +28,7 @@ export type {
   Store,
   SilenceMatcher,
   StoredAlertAck,
+  StoredAuditEvent,
   StoredEvent,
   StoredPoint,
   StoredSilence,

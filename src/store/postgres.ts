@@ -17,6 +17,11 @@ import { checkMigrationOrder } from './migrations/migration.js'
 import { POSTGRES_MIGRATIONS } from './migrations/postgres.js'
 import {
   ACTION_COLUMNS,
+  AUDIT_COLUMNS,
+  auditFilter,
+  auditValues,
+  rowToAudit,
+  type AuditRow,
   actionFilter,
   actionValues,
   COUNTER_COLUMNS,
@@ -39,6 +44,8 @@ import {
 import {
   ALL,
   type ActionQuery,
+  type AuditQuery,
+  type StoredAuditEvent,
   type ActionRecord,
   type ActionResult,
   type ControlStateEntry,
@@ -548,6 +555,25 @@ export class PostgresStore implements Store {
       args,
     )
     return rows.map(rowToEvent)
+  }
+
+  async appendAudit(events: readonly StoredAuditEvent[]): Promise<void> {
+    if (events.length === 0) return
+    const types = ['text', 'bigint', 'text', 'text', 'text', 'jsonb', 'jsonb', 'text']
+    await this.#query(
+      `INSERT INTO audit (${AUDIT_COLUMNS}) ${unnest(types)} ON CONFLICT (id) DO NOTHING`,
+      columns(events.map(auditValues), types.length),
+    )
+  }
+
+  async queryAudit(q: AuditQuery = {}): Promise<StoredAuditEvent[]> {
+    const { where, args } = auditFilter(q, (n) => `$${n}`)
+    args.push(q.limit ?? 100)
+    const rows = await this.#query<AuditRow>(
+      `SELECT ${AUDIT_COLUMNS} FROM audit ${where} ORDER BY at_ms DESC, id DESC LIMIT $${args.length}`,
+      args,
+    )
+    return rows.map(rowToAudit)
   }
 
   async prune(nowMs: number, retention: RetentionMs): Promise<PruneResult> {

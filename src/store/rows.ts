@@ -3,6 +3,8 @@ import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import type {
   ActionQuery,
   ActionRecord,
+  AuditQuery,
+  StoredAuditEvent,
   PointCounters,
   StoredAlertAck,
   StoredEvent,
@@ -255,6 +257,68 @@ export function actionFilter(
   return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', args }
 }
 
+export const AUDIT_COLUMNS = 'id, at_ms, kind, actor, subject, before, after, reason'
+
+export interface AuditRow {
+  id: string
+  at_ms: number | string
+  kind: string
+  actor: string
+  subject: string
+  before: unknown
+  after: unknown
+  reason: string
+}
+
+/** Column values in AUDIT_COLUMNS order; JSON columns as text. */
+export function auditValues(e: StoredAuditEvent): unknown[] {
+  return [
+    e.id,
+    e.atMs,
+    e.kind,
+    e.actor,
+    e.subject,
+    JSON.stringify(e.before ?? null),
+    JSON.stringify(e.after ?? null),
+    e.reason,
+  ]
+}
+
+export function rowToAudit(r: AuditRow): StoredAuditEvent {
+  return {
+    id: r.id,
+    atMs: Number(r.at_ms),
+    kind: r.kind,
+    actor: r.actor,
+    subject: r.subject,
+    before: json(r.before),
+    after: json(r.after),
+    reason: r.reason,
+  }
+}
+
+/** The WHERE clause of an audit query, as `actionFilter` builds it for actions. */
+export function auditFilter(q: AuditQuery, param: (n: number) => string): { where: string; args: unknown[] } {
+  const where: string[] = []
+  const args: unknown[] = []
+  const p = (v: unknown) => {
+    args.push(v)
+    return param(args.length)
+  }
+  if (q.actor !== undefined) where.push(`actor = ${p(q.actor)}`)
+  if (q.kind !== undefined && q.kind.endsWith('*')) {
+    const prefix = q.kind.slice(0, -1)
+    where.push(`substr(kind, 1, ${p(prefix.length)}) = ${p(prefix)}`)
+  } else if (q.kind !== undefined) where.push(`kind = ${p(q.kind)}`)
+  if (q.fromMs !== undefined) where.push(`at_ms >= ${p(q.fromMs)}`)
+  if (q.toMs !== undefined) where.push(`at_ms < ${p(q.toMs)}`)
+  if (q.after !== undefined) {
+    const at = q.after.atMs
+    where.push(`(at_ms < ${p(at)} OR (at_ms = ${p(at)} AND id < ${p(q.after.id)}))`)
+  }
+  return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', args }
+}
+
 /** Tables and the column holding each row's time, for prune. */
 export const RETENTION_TABLES = [
   ['raw', 'rollups_raw', 'start_ms', ''],
@@ -267,6 +331,8 @@ export const RETENTION_TABLES = [
   // the audit events they share the table with, so they get their own, shorter retention.
   ['forecasts', 'events', 'at_ms', " AND kind = 'forecast'"],
   ['actions', 'actions', 'at_ms', ''],
+  // admin changes are kept as long as the other events
+  ['events', 'audit', 'at_ms', ''],
   // operator data that ended long ago goes with the action log it explains
   ['actions', 'silences', 'ends_ms', ''],
   ['actions', 'alert_acks', 'at_ms', ''],

@@ -21,6 +21,11 @@ import {
   ACTION_COLUMNS,
   actionFilter,
   actionValues,
+  AUDIT_COLUMNS,
+  auditFilter,
+  auditValues,
+  rowToAudit,
+  type AuditRow,
   COUNTER_COLUMNS,
   RETENTION_TABLES,
   rowToAck,
@@ -41,6 +46,8 @@ import {
 import {
   ALL,
   type ActionQuery,
+  type AuditQuery,
+  type StoredAuditEvent,
   type ActionRecord,
   type ActionResult,
   type ControlStateEntry,
@@ -111,6 +118,7 @@ export class SqliteStore implements Store {
   #prune: [keyof RetentionMs, Stmt][]
   #selFence: Stmt
   #insertAction: Stmt
+  #insertAudit: Stmt
   #writeWindowTx: (batch: Rollup[]) => StoredPoint[]
   #writeSpansTx: (spans: readonly SpanRecord[]) => void
 
@@ -233,6 +241,9 @@ export class SqliteStore implements Store {
     this.#selFence = db.prepare('SELECT token FROM fence WHERE id = 1')
     this.#insertAction = db.prepare(
       `INSERT INTO actions (${ACTION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`,
+    )
+    this.#insertAudit = db.prepare(
+      `INSERT INTO audit (${AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`,
     )
 
     this.#writeWindowTx = db.transaction((batch: Rollup[]) => {
@@ -432,6 +443,23 @@ export class SqliteStore implements Store {
       )
       .all(...args) as EventRow[]
     return rows.map(rowToEvent)
+  }
+
+  async appendAudit(events: readonly StoredAuditEvent[]): Promise<void> {
+    this.#open()
+    this.#db.transaction(() => {
+      for (const e of events) this.#insertAudit.run(...auditValues(e))
+    })()
+  }
+
+  async queryAudit(q: AuditQuery = {}): Promise<StoredAuditEvent[]> {
+    this.#open()
+    const { where, args } = auditFilter(q, () => '?')
+    args.push(q.limit ?? 100)
+    const rows = this.#db
+      .prepare(`SELECT ${AUDIT_COLUMNS} FROM audit ${where} ORDER BY at_ms DESC, id DESC LIMIT ?`)
+      .all(...(args as (string | number)[])) as AuditRow[]
+    return rows.map(rowToAudit)
   }
 
   async prune(nowMs: number, retention: RetentionMs): Promise<PruneResult> {

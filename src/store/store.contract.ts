@@ -119,6 +119,8 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         'spansByRequestId',
         'appendEvents',
         'queryEvents',
+        'appendAudit',
+        'queryAudit',
         'prune',
         'close',
         'advanceFence',
@@ -318,6 +320,41 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       const limits = await store.queryEvents({ kind: 'limit.change', fromMs: T0 + 1, toMs: T0 + 2 })
       expect(limits.map((e) => e.subject)).toEqual(['orders'])
       expect(await store.queryEvents({ limit: 1 })).toHaveLength(1)
+    })
+
+    it('stores audit events once by id and pages through them by actor, kind and time', async () => {
+      const ev = (id: string, at: number, kind: string, actor = 'ops') => ({
+        id,
+        atMs: T0 + at,
+        kind,
+        actor,
+        subject: 'STD',
+        before: { ratePerSec: 10 },
+        after: { ratePerSec: at },
+        reason: `r${id}`,
+      })
+      await store.appendAudit([
+        ev('e1', 0, 'limits.tier.update'),
+        ev('e2', 1, 'limits.key.create', 'alice'),
+        ev('e3', 1, 'limits.key.revoke'),
+        ev('e4', 2, 'limits.controls.set', 'control:abusive-clients'),
+      ])
+      await store.appendAudit([{ ...ev('e1', 0, 'limits.tier.update'), reason: 'redelivered' }])
+      const all = await store.queryAudit()
+      expect(all.map((e) => e.id)).toEqual(['e4', 'e3', 'e2', 'e1'])
+      expect(all[3]).toEqual(ev('e1', 0, 'limits.tier.update'))
+      const ids = async (q: Parameters<Store['queryAudit']>[0]) =>
+        (await store.queryAudit(q)).map((e) => e.id)
+      expect(await ids({ actor: 'ops' })).toEqual(['e3', 'e1'])
+      expect(await ids({ kind: 'limits.key.*' })).toEqual(['e3', 'e2'])
+      expect(await ids({ kind: 'limits.key' })).toEqual([])
+      expect(await ids({ fromMs: T0 + 1, toMs: T0 + 2 })).toEqual(['e3', 'e2'])
+      const page1 = await store.queryAudit({ limit: 2 })
+      const last = page1[page1.length - 1]
+      expect(await ids({ limit: 2, after: { atMs: last.atMs, id: last.id } })).toEqual(['e2', 'e1'])
+      const res = await store.prune(T0 + 90_000, { ...DEFAULT_RETENTION_MS, events: 90_000 - 2 })
+      expect(res.events).toBe(3)
+      expect(await ids({})).toEqual(['e4'])
     })
 
     it('prunes each table by its own retention', async () => {

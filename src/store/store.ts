@@ -167,6 +167,35 @@ export interface StoredAlertAck {
   atMs: number
 }
 
+/**
+ * One admin change (an audit event, src/audit.ts) as stored: who changed what, from what to what,
+ * and why. `id` is chosen by the writer, so a redelivered event is stored once.
+ */
+export interface StoredAuditEvent {
+  id: string
+  atMs: number
+  /** dotted: `limits.tier.update`, `limits.key.revoke`, `limits.controls.set` */
+  kind: string
+  actor: string
+  subject: string
+  before: unknown
+  after: unknown
+  reason: string
+}
+
+export interface AuditQuery {
+  actor?: string
+  /** exact, or a prefix ending in `*` (`limits.key.*`) */
+  kind?: string
+  /** atMs in [fromMs, toMs) */
+  fromMs?: number
+  toMs?: number
+  /** newest first; default 100 */
+  limit?: number
+  /** continue after this event (exclusive), in newest-first order */
+  after?: { atMs: number; id: string }
+}
+
 export interface EventQuery {
   fromMs?: number
   toMs?: number
@@ -236,6 +265,10 @@ export interface Store {
   spansByRequestId(requestId: string): Promise<SpanRecord[]>
   appendEvents(events: readonly StoredEvent[]): Promise<void>
   queryEvents(q?: EventQuery): Promise<StoredEvent[]>
+  /** Inserts audit events; an id already stored is left as it is. Kept by `retention.events`. */
+  appendAudit(events: readonly StoredAuditEvent[]): Promise<void>
+  /** Audit events newest first (atMs, then id, descending). */
+  queryAudit(q?: AuditQuery): Promise<StoredAuditEvent[]>
   /**
    * Fencing: raises the store's fence by one and resolves to the new value, the fencing token of
    * a control plane that has just become leader. From then on, writes that carry an older token

@@ -3,7 +3,7 @@
  * writes merged windows to SQLite, and the main thread's admin API answers the series API by
  * asking the worker. SIGKILL of the process loses at most the window being collected.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -121,6 +121,63 @@ describe('embedded control plane (worker thread, MemoryBus, SQLite)', { timeout:
       const stored = pts.reduce((a, x) => a + x.count, 0)
       expect(stored).toBeGreaterThanOrEqual(40)
       expect(stored).toBeLessThanOrEqual(50)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('stores admin changes in SQLite with the rest, serves them at /api/audit and keeps audit.jsonl', async () => {
+    const file = join(dir, 'c.yaml')
+    const db = join(dir, 'c.db')
+    const dataDir = join(dir, 'c-data')
+    writeFileSync(
+      file,
+      `${configText(mock.url, db)}limits: { enabled: true, dataDir: ${JSON.stringify(dataDir)} }\n`,
+    )
+    let vigil: Vigil | null = null
+    const token = 'audit-test-token'
+    try {
+      vigil = await startVigil({
+        configFile: file,
+        mode: 'embedded',
+        env: { ...process.env, VIGIL_ADMIN_TOKEN: token },
+        logger: pino({ level: 'silent' }),
+      })
+      const put = await fetch(`${vigil.adminUrl}/api/limits/tiers/GOLD`, {
+        method: 'PUT',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'x-vigil-actor': 'alice',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ ratePerSec: 50, burst: 100, reason: 'new plan' }),
+      })
+      expect(put.status).toBe(200)
+      type Page = { events: Array<Record<string, unknown>>; nextCursor: string | null }
+      const page = await poll(
+        async () =>
+          (
+            await fetch(`${vigil!.adminUrl}/api/audit?actor=alice&kind=limits.tier.*`)
+          ).json() as Promise<Page>,
+        (p) => p.events?.length === 1,
+        'the tier change at /api/audit',
+      )
+      expect(page.events[0]).toMatchObject({
+        kind: 'limits.tier.update',
+        actor: 'alice',
+        subject: 'GOLD',
+        before: null,
+        after: { ratePerSec: 50, burst: 100 },
+        reason: 'new plan',
+      })
+      const line = JSON.parse(readFileSync(join(dataDir, 'audit.jsonl'), 'utf8').trim()) as { id: string }
+      expect(line.id).toBe(page.events[0]!.id)
+    } finally {
+      await vigil?.stop()
+    }
+    const store = await SqliteStore.open({ path: db })
+    try {
+      expect((await store.queryAudit()).map((e) => e.subject)).toEqual(['GOLD'])
     } finally {
       await store.close()
     }

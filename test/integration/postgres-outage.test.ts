@@ -77,7 +77,7 @@ describe.skipIf(!up)('PostgreSQL cut off under vigil control', () => {
     await proxy?.close()
     if (nc !== undefined) {
       const jsm = await jetstreamManager(nc)
-      for (const s of ['ROLLUPS', 'SPANS', 'CLIENTS'])
+      for (const s of ['ROLLUPS', 'SPANS', 'CLIENTS', 'AUDIT'])
         await jsm.streams.delete(`${streamPrefix}_${s}`).catch(() => false)
       await nc.close()
     }

@@ -11,6 +11,7 @@ import { forecastRoutes } from '../../api/routes/forecasts.js' // live detect/fo
 import { openBus } from '../../bus/index.js'
 import { loadConfig } from '../../config/index.js'
 import { actionRoutes } from '../../api/routes/actions.js' // actions
+import { auditRoutes } from '../../api/routes/audit.js' // audit
 import { leaderRoutes } from '../../api/routes/leader.js' // actions
 import { alertRoutes } from '../../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider } from '../../alerts/index.js' // alerts
@@ -69,6 +70,7 @@ export const command: Command = {
         ...(config.detect.enabled ? [anomalyRoutes({ source: cp.anomalies })] : []),
         ...(config.forecast.enabled ? [forecastRoutes({ source: cp.forecasts })] : []),
         actionRoutes({ source: cp.actions }), // actions
+        auditRoutes({ source: cp.audit }), // audit
         leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
         alertRoutes({ source: cp.alerts }), // alerts
       ],

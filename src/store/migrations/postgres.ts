@@ -96,4 +96,17 @@ CREATE TABLE alert_acks (
 CREATE INDEX alert_acks_at ON alert_acks (at_ms);
 `,
   },
+  {
+    id: 3,
+    name: 'audit',
+    sql: `
+CREATE TABLE audit (
+  id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+  subject TEXT NOT NULL, before JSONB NOT NULL, after JSONB NOT NULL, reason TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at_ms);
+CREATE INDEX audit_actor ON audit (actor, at_ms);
+CREATE INDEX audit_kind ON audit (kind, at_ms);
+`,
+  },
 ]
