@@ -13,7 +13,6 @@
 import { randomUUID } from 'node:crypto'
 import { appendFileSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { Bus } from './bus/bus.js'
 import { VGL_ERR_TELEMETRY_DECODE } from './errors.js'
 
 export interface AuditEvent {
@@ -131,8 +130,13 @@ export function decodeAuditEvent(data: Uint8Array): AuditEvent & { id: string } 
   }
 }
 
+/** The part of a Bus (src/bus) the audit log needs; spelled out so this shared file stays a leaf. */
+export interface AuditPublisher {
+  publish(subject: string, data: Uint8Array, opts?: { msgId?: string }): Promise<void>
+}
+
 export interface BusAuditLogOptions {
-  bus: Pick<Bus, 'publish'>
+  bus: AuditPublisher
   subject: string
   /** events waiting for the bus; beyond it the oldest is dropped and counted (default 10,000) */
   maxQueue?: number
