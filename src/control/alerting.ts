@@ -42,6 +42,36 @@ import { formatSeriesKey, seriesLevel } from './series-key.js'
 
 /** The scope of alert state in the store's fenced control state. */
 export const ALERT_STATE_SCOPE = 'alerts'
+/** Store events of each alert that fired and resolved: the history a replay is compared with. */
+export const ALERT_FIRED = 'alert.fired'
+export const ALERT_RESOLVED = 'alert.resolved'
+
+/** The payload of an `alert.fired` / `alert.resolved` event. */
+export interface AlertTransitionEvent {
+  rule: string
+  fingerprint: string
+  key: string
+  mode: 'shadow' | 'enforce'
+  activeAtMs: number
+  firingAtMs: number | null
+  resolvedAtMs: number | null
+  resolvedBy: 'recovery' | 'stale' | null
+  summary: string
+}
+
+export function transitionEvent(a: Readonly<Alert>): AlertTransitionEvent {
+  return {
+    rule: a.rule,
+    fingerprint: a.fingerprint,
+    key: a.key,
+    mode: a.mode,
+    activeAtMs: a.activeAtMs,
+    firingAtMs: a.firingAtMs,
+    resolvedAtMs: a.resolvedAtMs,
+    resolvedBy: a.resolvedBy,
+    summary: a.state === 'resolved' ? a.latest.summary : a.evidence.summary,
+  }
+}
 
 export interface SilenceInput {
   /** `service="orders", env=~"prod|staging"`, or matcher objects */
@@ -186,6 +216,7 @@ export class LiveAlerts extends StoredAlerts {
   readonly #o: LiveAlertsOptions
   readonly #levels: Set<string>
   #silences: Silence[] = []
+  #events: Promise<void> = Promise.resolve()
   #timer: NodeJS.Timeout | null = null
   #refreshing: Promise<void> | null = null
 
@@ -229,10 +260,29 @@ export class LiveAlerts extends StoredAlerts {
       fencingToken: () => (opts.leadership.leading ? opts.leadership.token() : null),
       enrichers: opts.enrichers,
       correlate: opts.correlate,
-      onTransition: opts.onTransition,
+      onTransition: (alert, from, to) => {
+        if (to === 'firing' || to === 'resolved') this.#recordTransition(alert, to)
+        opts.onTransition?.(alert, from, to)
+      },
       onError: opts.onError,
       now: opts.now,
     })
+  }
+
+  /** History of firings, in order (not fenced: a record of what was judged, not an action). */
+  #recordTransition(a: Readonly<Alert>, to: 'firing' | 'resolved'): void {
+    const event = {
+      atMs: (to === 'firing' ? a.firingAtMs : a.resolvedAtMs) ?? a.lastEvalMs,
+      kind: to === 'firing' ? ALERT_FIRED : ALERT_RESOLVED,
+      actor: 'control',
+      subject: a.key,
+      payload: transitionEvent(a),
+    }
+    this.#events = this.#events.then(() =>
+      this.store
+        .appendEvents([event])
+        .catch((err: Error) => this.#o.onError?.(err, 'alert transition event')),
+    )
   }
 
   /**
@@ -331,5 +381,6 @@ export class LiveAlerts extends StoredAlerts {
     this.#timer = null
     await this.engine.close()
     await Promise.all(this.dispatchers.map((d) => d.close(graceMs)))
+    await this.#events
   }
 }

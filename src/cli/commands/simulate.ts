@@ -4,6 +4,7 @@ import type { Command } from '../command.js'
 
 // One line per simulation; each module exports `command` and is imported only when named.
 const KINDS: Record<string, () => Promise<{ command: Command }>> = {
+  alerts: () => import('./simulate-alerts.js'),
   autoscale: () => import('./simulate-autoscale.js'),
 }
 
@@ -12,7 +13,7 @@ const usage = `usage: vigil simulate KIND [options]
 Kinds: ${Object.keys(KINDS).sort().join(', ')}. \`vigil simulate KIND --help\` shows its options.`
 
 export const command: Command = {
-  summary: 'offline what-if runs on a series (autoscaling policies)',
+  summary: 'offline what-if runs: alert rules on stored history, autoscaling policies on a series',
   usage,
   async run(argv) {
     const [name, ...rest] = argv
