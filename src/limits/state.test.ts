@@ -7,9 +7,38 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../../test/helpers/services.js'
 import { startTcpProxy, type TcpProxy } from '../../test/helpers/tcp-proxy.js'
 import { redisClientOptions } from './redis.js'
+import { stateBackendContract } from './state-backend.contract.js'
 import { FileStateBackend, RedisStateBackend, type LimitsState } from './state.js'
 
 const up = await serviceAvailable('redis')
+
+stateBackendContract('FileStateBackend', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-state-'))
+  const path = join(dir, 'limits-state.json')
+  return {
+    open: async () => new FileStateBackend(path),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  }
+})
+
+if (up)
+  stateBackendContract('RedisStateBackend', async () => {
+    const prefix = `vigil-test:${randomUUID()}:`
+    const clients: Redis[] = []
+    return {
+      async open() {
+        const client = new Redis('redis://127.0.0.1:6379')
+        clients.push(client)
+        const b = new RedisStateBackend(client, prefix)
+        await b.subscribed()
+        return b
+      },
+      async cleanup() {
+        await clients[0]?.del(`${prefix}state`)
+        await Promise.all(clients.map((c) => c.quit()))
+      },
+    }
+  })
 
 const doc = (version: number, rate: number): LimitsState => ({
   version,

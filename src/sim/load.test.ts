@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { runLoad } from './load.js'
 import { startMockService } from './mock-service.js'
@@ -47,19 +49,27 @@ describe('load generator', () => {
   })
 
   it('sends X-API-Key and spreads over paths', async () => {
-    const svc = await startMockService()
+    const seen: Array<{ path: string; key: string | undefined }> = []
+    const server = createServer((req, res) => {
+      seen.push({ path: req.url ?? '', key: req.headers['x-api-key'] as string | undefined })
+      res.end('ok')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
       const s = await runLoad({
-        target: svc.url,
+        target: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
         paths: ['/a', '/b'],
         keys: ['k1'],
         rps: 50,
         durationMs: 500,
         pattern: 'abusive',
       })
-      expect(s.completed).toBeGreaterThan(0)
+      expect(s.completed).toBeGreaterThan(5)
+      expect(s.completed).toBe(seen.length)
+      expect(new Set(seen.map((r) => r.key))).toEqual(new Set(['k1']))
+      expect(new Set(seen.map((r) => r.path))).toEqual(new Set(['/a', '/b']))
     } finally {
-      await svc.close()
+      await new Promise((resolve) => server.close(resolve))
     }
   })
 
