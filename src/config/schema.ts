@@ -124,6 +124,8 @@ export const gatewaySchema = z.strictObject({
   keepAliveTimeoutMs: positiveMs(5_000),
   /** on SIGTERM, in-flight requests get this long to finish */
   shutdownGraceMs: positiveMs(10_000),
+  /** a request the gateway refuses itself (429, 401, 404, 413 ...) keeps its connection if its unread body is at most this large (drained); larger ones close it */
+  drainBodyBytes: z.number().int().min(0).max(16_777_216).default(65_536),
   /** `%2F`/`%5C` in a request path: `keep` forwards them as data (refused only when they hide a dot segment), `reject` answers 400 */
   escapedSlashes: z.enum(['keep', 'reject']).default('keep'),
   accessLog: accessLogSchema.prefault({}),

@@ -26,6 +26,7 @@ import { backoffMs } from './backoff.js'
 import { parseTraceParent, randomId128, randomId64 } from './ids.js'
 import { methodIndex, type UpstreamErrorKind } from './metrics.js'
 import type { PendingList, PendingLinks } from './pending-list.js'
+import { refusalCloses } from './drain.js'
 import { writeProblem } from './problem.js'
 import { RoutePlan, type RouteTable } from './route-table.js'
 import type { TargetState } from './target.js'
@@ -38,6 +39,8 @@ export interface ExchangeHost {
   closing: boolean
   /** false when the server listens over TLS */
   readonly proto: string
+  /** a refused request's body up to this size is drained to keep the connection (gateway.drainBodyBytes) */
+  readonly drainBodyBytes: number
   finished(ex: Exchange): void
 }
 
@@ -432,7 +435,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
         'request refused by the rate limiter',
         d.headers,
         d.problem ?? null,
-        this.#contentLength !== 0 || this.#chunked,
+        refusalCloses(this.req, this.#contentLength, this.#chunked, this.host.drainBodyBytes),
       )
       return
     }
@@ -453,7 +456,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
           `request body of ${cl} bytes exceeds the limit of ${limit} bytes`,
           null,
           null,
-          true,
+          refusalCloses(this.req, cl, false, this.host.drainBodyBytes),
         )
         return
       }

@@ -25,6 +25,7 @@ import {
   unregisterGaugeSource,
   type GaugeSource,
 } from './metrics.js'
+import { refusalCloses } from './drain.js'
 import { normalizePath, pathNeedsNormalizing } from './path.js'
 import { PendingList } from './pending-list.js'
 import { writeProblem } from './problem.js'
@@ -71,6 +72,9 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   readonly admission: Admission | null
   readonly pending = new PendingList<Exchange>()
   readonly proto = 'http'
+  get drainBodyBytes(): number {
+    return this.#config.gateway.drainBodyBytes
+  }
   closing = false
   #config: Config
   #table: RouteTable
@@ -161,8 +165,12 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     const given = req.headers['x-request-id']
     const requestId =
       typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomId128()
-    const hasBody =
-      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    const close = refusalCloses(
+      req,
+      Number(req.headers['content-length'] ?? 0),
+      req.headers['transfer-encoding'] !== undefined,
+      this.drainBodyBytes,
+    )
     writeProblem(
       res,
       refused === null ? VGL_ERR_GATEWAY_NO_ROUTE : VGL_ERR_GATEWAY_BAD_REQUEST,
@@ -171,7 +179,7 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
       requestId,
       null,
       null,
-      hasBody || this.closing,
+      close || this.closing,
     )
     const status = refused === null ? 404 : 400
     noRouteMetrics ??= new RouteMetrics('(no route)', '(none)')

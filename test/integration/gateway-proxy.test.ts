@@ -398,6 +398,88 @@ describe('gateway seams', () => {
     expect(observed).toEqual([['good', 'api', 200]])
   })
 
+  describe('answers the gateway makes itself keep the connection while the body is cheap to drain', () => {
+    const refuseAll: Admission = {
+      admit: () => ({ allowed: false, clientId: 'c', headers: [['retry-after', '1']] }),
+      observe() {},
+      close: async () => {},
+    }
+    /** Sends raw requests on one connection; resolves with the answers' status lines and headers, and whether the server closed. */
+    function onOneConnection(
+      port: number,
+      requests: string[],
+    ): Promise<{ heads: string[]; closed: boolean }> {
+      return new Promise((resolve, reject) => {
+        const sock = connect(port, '127.0.0.1')
+        let data = ''
+        let closed = false
+        let sent = 0
+        const heads = () => [...data.matchAll(/HTTP\/1\.1 \d{3}[^]*?\r\n\r\n/g)].map((m) => m[0])
+        const next = () => {
+          if (sent < requests.length) sock.write(requests[sent++])
+          else setTimeout(() => (sock.destroy(), resolve({ heads: heads(), closed })), 100)
+        }
+        sock.on('connect', next)
+        sock.on('data', (d) => {
+          data += d.toString()
+          if (heads().length === sent) next()
+        })
+        sock.on('end', () => (closed = true))
+        sock.on('close', () => resolve({ heads: heads(), closed: true }))
+        sock.on('error', reject)
+      })
+    }
+    const get = 'GET /api HTTP/1.1\r\nhost: a\r\n\r\n'
+    const post = (body: string) =>
+      `POST /api HTTP/1.1\r\nhost: a\r\ncontent-length: ${body.length}\r\n\r\n${body}`
+    const chunked = (body: string) =>
+      `POST /api HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`
+
+    it('429 without a body, with a small body, chunked or declared: the same connection serves the next', async () => {
+      const g = await gateway({ gateway: { drainBodyBytes: 1000 } }, { admission: refuseAll })
+      const port = Number(new URL(g.url).port)
+      const r = await onOneConnection(port, [get, get, post('x'.repeat(500)), chunked('y'.repeat(500)), get])
+      expect(r.heads).toHaveLength(5)
+      for (const h of r.heads) {
+        expect(h).toMatch(/^HTTP\/1\.1 429 /)
+        expect(h.toLowerCase()).not.toContain('connection: close')
+      }
+      expect(up.hits).toBe(0)
+    })
+
+    it('429 with a declared body over drainBodyBytes closes the connection instead of reading it', async () => {
+      const g = await gateway({ gateway: { drainBodyBytes: 100 } }, { admission: refuseAll })
+      const r = await onOneConnection(Number(new URL(g.url).port), [
+        'POST /api HTTP/1.1\r\nhost: a\r\ncontent-length: 100000\r\n\r\n',
+      ])
+      expect(r.heads[0]).toMatch(/^HTTP\/1\.1 429 /)
+      expect(r.heads[0].toLowerCase()).toContain('connection: close')
+      expect(r.closed).toBe(true)
+    })
+
+    it('a chunked body that grows past drainBodyBytes has its connection closed', async () => {
+      const g = await gateway({ gateway: { drainBodyBytes: 100 } }, { admission: refuseAll })
+      const r = await onOneConnection(Number(new URL(g.url).port), [
+        'POST /api HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n',
+        `${(5000).toString(16)}\r\n${'z'.repeat(5000)}\r\n`,
+      ])
+      expect(r.heads[0]).toMatch(/^HTTP\/1\.1 429 /)
+      expect(r.closed).toBe(true)
+    })
+
+    it('404 and an up-front 413 keep the connection too', async () => {
+      const g = await gateway({ gateway: { bodyLimitBytes: 10, drainBodyBytes: 1000 } })
+      const r = await onOneConnection(Number(new URL(g.url).port), [
+        'GET /nowhere HTTP/1.1\r\nhost: a\r\n\r\n',
+        'POST /nowhere HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\nabc',
+        post('x'.repeat(50)),
+        get,
+      ])
+      expect(r.heads.map((h) => h.slice(9, 12))).toEqual(['404', '404', '413', '200'])
+      for (const h of r.heads) expect(h.toLowerCase()).not.toContain('connection: close')
+    })
+  })
+
   it('calls the route series recorder once per finished request with outcome, status and ids', async () => {
     const keys: SeriesKey[] = []
     const events: RequestEvent[] = []
