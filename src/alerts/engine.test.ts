@@ -122,6 +122,11 @@ const failure = {
   minRequests: 5,
 }
 
+/** Waits (up to 5 s) for deliveries and settles, which run after the engine is idle. */
+async function settled(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10))
+}
+
 async function run(e: AlertEngine, inputs: WindowInput[]): Promise<void> {
   for (const i of inputs) {
     e.evaluate(i)
@@ -135,7 +140,7 @@ describe('AlertEngine lifecycle', () => {
     await e.start()
     const seq = [1, 1, 80, 80, 80, 80, 1, 1, 1].map((err, i) => input(point(i, { errors: err })))
     await run(e, seq)
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(transitions).toEqual([
       'down inactive->pending @3',
       'down pending->firing @4',
@@ -171,7 +176,7 @@ describe('AlertEngine lifecycle', () => {
   })
 
   it('does not fire on a single bad window with for: 2 windows, and keeps state on no data', async () => {
-    const { e, sink, transitions } = engine([failure])
+    const { e, sink, actions, transitions } = engine([failure])
     await run(e, [
       input(point(0, { errors: 90 })),
       input(point(1, { errors: 1 })),
@@ -185,12 +190,12 @@ describe('AlertEngine lifecycle', () => {
       'down inactive->pending @3',
       'down pending->firing @5',
     ])
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
   })
 
   it('does not page a re-fire inside the repeat interval, and repeats an unacknowledged alert after it', async () => {
-    const { e, sink } = engine(
+    const { e, sink, actions } = engine(
       [{ ...failure, for: '1 window', resolveFor: '1 window' }],
       {},
       { repeatInterval: 10_000 },
@@ -198,7 +203,7 @@ describe('AlertEngine lifecycle', () => {
     const bad = (i: number) => input(point(i, { errors: 90 }))
     const good = (i: number) => input(point(i, { errors: 1 }))
     await run(e, [bad(0), good(1), bad(2), good(3)]) // second burst 2 s after the first page
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
     expect(e.alerts({ state: 'all' })[0]).toMatchObject({ state: 'resolved', suppressed: 'repeat-interval' })
     // a long burst: repeated every 10 s while firing
@@ -206,13 +211,13 @@ describe('AlertEngine lifecycle', () => {
       e,
       Array.from({ length: 22 }, (_, k) => bad(20 + k)),
     )
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved', 'firing', 'repeat', 'repeat'])
     expect(sink.got.flat()[3].id).toMatch(/:repeat:1$/)
   })
 
   it('an acknowledged alert is not repeated', async () => {
-    const { e, sink } = engine(
+    const { e, sink, actions } = engine(
       [{ ...failure, for: '1 window', resolveFor: '1 window' }],
       {},
       { repeatInterval: 5_000 },
@@ -226,7 +231,7 @@ describe('AlertEngine lifecycle', () => {
       e,
       Array.from({ length: 12 }, (_, k) => input(point(1 + k, { errors: 90 }))),
     )
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
     expect(e.get(a.fingerprint)?.ack).toMatchObject({ by: 'ops' })
   })
@@ -250,7 +255,7 @@ describe('AlertEngine lifecycle', () => {
       e,
       [0, 1, 2].map((i) => input(point(i, { errors: 90 }))),
     )
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got).toEqual([])
     expect(actions.records.size).toBe(0)
     expect(e.alerts()[0]).toMatchObject({ state: 'firing', suppressed: 'silenced', silencedBy: 's1' })
@@ -258,7 +263,7 @@ describe('AlertEngine lifecycle', () => {
       e,
       [3, 4, 5].map((i) => input(point(i, { errors: 90 }))),
     )
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
     silences = []
   })
@@ -267,7 +272,7 @@ describe('AlertEngine lifecycle', () => {
     const first = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }])
     await run(first.e, [input(point(0, { errors: 90 })), input(point(1, { errors: 90 }))])
     await first.e.close()
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...first.actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(first.sink.got.flat().map((n) => n.event)).toEqual(['firing'])
     // a new engine on the same state and action log
     const second = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }], {
@@ -282,7 +287,7 @@ describe('AlertEngine lifecycle', () => {
     await second.e.start()
     expect(second.e.alerts()[0]).toMatchObject({ state: 'firing', notified: { firing: true } })
     await run(second.e, [input(point(2, { errors: 90 })), input(point(3, { errors: 1 }))])
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...first.actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(second.sink.got.flat().map((n) => n.event)).toEqual(['resolved'])
   })
 
@@ -291,7 +296,7 @@ describe('AlertEngine lifecycle', () => {
       { ...failure, for: '1 window', resolveFor: '1 window', mode: 'shadow' },
     ])
     await run(e, [input(point(0, { errors: 90 })), input(point(1, { errors: 1 }))])
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got).toEqual([])
     expect([...actions.records.values()].map((r) => [r.kind, r.mode, r.result.status])).toEqual([
       ['alert.firing', 'shadow', 'shadow'],
@@ -305,7 +310,7 @@ describe('AlertEngine lifecycle', () => {
     })
     actions.refuse = 'VGL_ERR_STORE_FENCED'
     await run(e, [input(point(0, { errors: 90 }))])
-    await new Promise((r) => setTimeout(r, 20))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got).toEqual([])
     expect(e.alerts()[0].notified.firing).toBe(false)
     expect(e.stats.refused).toBe(1)
@@ -317,7 +322,7 @@ describe('AlertEngine lifecycle', () => {
     })
     sink.fail = () => new Error('connect ECONNREFUSED 127.0.0.1:9')
     await run(e, [input(point(0, { errors: 90 }))])
-    await new Promise((r) => setTimeout(r, 50))
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     const [rec] = [...actions.records.values()]
     expect(rec.result.status).toBe('failed')
     expect((rec.result as { detail: string }).detail).toMatch(
