@@ -221,6 +221,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       bus,
       // alert links: the admin API's address when its port is fixed (alerts.externalUrl overrides)
       adminUrl: config.admin.port !== 0 ? urlOf(config.admin.host, config.admin.port) : undefined,
+      ...(limiter !== null ? { limits: limiter } : {}), // adaptive limits: policies act through it
       onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
       // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)
       onAnomaly: (a, t) => {

@@ -6,6 +6,7 @@ import { busSchema, controlSchema, storeSchema, telemetrySchema } from './teleme
 import { detectSchema, forecastSchema } from './control-live-schema.js' // live detect/forecast
 import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
 import { scaleCrossCheck, scaleSchema } from './scale-schema.js' // scale
+import { policiesSchema, policyProblems } from './policies-schema.js' // adaptive limits
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
@@ -154,6 +155,7 @@ export const configSchema = z.strictObject({
   detect: detectSchema, // live anomaly detection (src/control/anomalies.ts)
   forecast: forecastSchema, // live forecasting (src/control/forecasts.ts)
   alerts: alertsSchema, // alerting (src/alerts, src/control/alerting.ts)
+  policies: policiesSchema, // adaptive limits (src/control/policies)
 })
 
 export type Config = z.infer<typeof configSchema>
@@ -234,5 +236,6 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       })
     }
   }
+  problems.push(...policyProblems(cfg)) // adaptive limits
   return problems
 }

@@ -85,16 +85,19 @@ export const busSchema = z
 
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 /** a duration: milliseconds as a number, or a string like `90s`, `6h`, `14d` */
-const durationMs = z.union([
-  z.number().int().positive(),
-  z
-    .string()
-    .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration like 90s, 6h or 14d')
-    .transform((t) => {
-      const m = /^(\d+)(ms|s|m|h|d)$/.exec(t) as RegExpExecArray
-      return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS]
-    }),
-])
+export const durationMs = z.union(
+  [
+    z.number().int().positive(),
+    z
+      .string()
+      .regex(/^\d+(ms|s|m|h|d)$/, 'expected a duration like 90s, 6h or 14d')
+      .transform((t) => {
+        const m = /^(\d+)(ms|s|m|h|d)$/.exec(t) as RegExpExecArray
+        return Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS]
+      }),
+  ],
+  { error: 'expected a duration: milliseconds, or text like 90s, 5m, 6h or 14d' },
+)
 
 /** How long each store table keeps rows; unset entries use the store's defaults (docs/store.md). */
 const retentionSchema = z

@@ -19,6 +19,7 @@ import type { AuditPage, AuditPageQuery, AuditSource } from './audit.js' // audi
 import type { ScoreHistory, ScoreQuery, ScoreSource } from './scores.js' // dashboard
 import type { AlertSource, SilenceInput } from './alerting.js' // alerts
 import type { Alert, AlertMetricsSnapshot, AlertQuery, Silence } from '../alerts/index.js' // alerts
+import type { LimitControls } from './policies/index.js' // adaptive limits
 
 type RpcCall =
   | { op: 'listSeries' }
@@ -39,13 +40,24 @@ type RpcCall =
 
 export type RpcRequest = RpcCall & { id: number }
 
-/** Worker → main thread notices (anomaly: live detect/forecast). */
+/** Worker → main thread notices (anomaly: live detect/forecast; limits: adaptive limits). */
 interface WorkerMessage {
-  type: 'ready' | 'error' | 'anomaly'
+  type: 'ready' | 'error' | 'anomaly' | 'limits'
   what?: string
   message?: string
   record?: AnomalyRecord
   transition?: string
+  /** limits: a controls change the worker's policies ask the main thread's limiter to make */
+  id?: number
+  patch?: Parameters<LimitControls['setControls']>[0]
+  meta?: Parameters<LimitControls['setControls']>[1]
+}
+
+/** Main thread → worker: the outcome of a `limits` request. */
+export interface LimitsReply {
+  type: 'limits-result'
+  id: number
+  error?: string
 }
 
 export type RpcResponse =
@@ -66,6 +78,11 @@ export interface EmbeddedControlOptions {
   onError?: (what: string, message: string) => void
   /** live detect/forecast: each anomaly opened or resolved in the worker */
   onAnomaly?: (record: AnomalyRecord, transition: 'opened' | 'resolved') => void
+  /**
+   * adaptive limits: the limiter on this thread; the worker's policies change its controls
+   * through it, the same audited path as the admin API (absent: policies cannot enforce)
+   */
+  limits?: LimitControls
   /** worker grace period; default min(control.graceMs, 1000): one gateway, in process, nothing arrives late */
   graceMs?: number
   /** the admin API's URL (alert links) */
@@ -85,6 +102,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
       rpcPort: rpc.port2,
       graceMs: opts.graceMs ?? Math.min(opts.config.control.graceMs, 1_000),
       adminUrl: opts.adminUrl,
+      limitsOnMain: opts.limits !== undefined, // adaptive limits
     },
     transferList: [busChannel.port2, rpc.port2],
   })
@@ -111,6 +129,22 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
       // live detect/forecast
       else if (m.type === 'anomaly' && m.record !== undefined)
         opts.onAnomaly?.(m.record, m.transition === 'resolved' ? 'resolved' : 'opened')
+      // adaptive limits: a policy's change, made by the limiter here and answered to the worker
+      else if (m.type === 'limits' && m.id !== undefined && m.patch !== undefined && m.meta !== undefined) {
+        const id = m.id
+        const done = (error?: string) =>
+          worker.postMessage({
+            type: 'limits-result',
+            id,
+            ...(error !== undefined ? { error } : {}),
+          } satisfies LimitsReply)
+        if (opts.limits === undefined) done('limits are not enabled in this process (limits.enabled)')
+        else
+          opts.limits.setControls(m.patch, m.meta).then(
+            () => done(),
+            (err: Error) => done(err.message),
+          )
+      }
     })
     worker.once('error', (err) => {
       failAll(VGL_ERR_CONTROL_UNAVAILABLE(err.message))

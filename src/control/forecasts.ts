@@ -156,6 +156,7 @@ export class LiveForecasts implements ForecastSource {
   readonly #seen = new Map<string, Seen>()
   readonly #queue = new Map<string, SeriesKey>()
   readonly #cache = new Map<string, ForecastReady>()
+  readonly #listeners: ((f: ForecastReady) => void)[] = []
   #timer: NodeJS.Timeout | null = null
   #running: Promise<void> | null = null
   readonly stats = { fits: 0, fitMs: 0, insufficient: 0, errors: 0, deferred: 0 }
@@ -193,6 +194,11 @@ export class LiveForecasts implements ForecastSource {
     // fitted in the window they reach minHistory; the API fits on demand meanwhile
     if ((s.windows + s.phase) % this.#o.refitEveryWindows === 0 && s.windows >= this.#o.minHistory)
       this.#queue.set(key, series)
+  }
+
+  /** Calls `listener` with every new forecast (scheduled refits and fits on demand); it must not throw. */
+  onForecast(listener: (f: ForecastReady) => void): void {
+    this.#listeners.push(listener)
   }
 
   /** Series waiting for a refit. */
@@ -298,6 +304,13 @@ export class LiveForecasts implements ForecastSource {
     this.#cache.delete(key)
     if (this.#cache.size >= this.#o.maxSeries) this.#cache.delete(this.#cache.keys().next().value as string)
     this.#cache.set(key, answer)
+    for (const l of this.#listeners) {
+      try {
+        l(answer)
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'forecast listener')
+      }
+    }
     if (this.#o.store !== undefined)
       await this.#o.store
         .appendEvents([

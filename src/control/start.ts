@@ -13,7 +13,7 @@ import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
 import { openStore, retentionOf, type Store } from '../store/index.js'
 import { ControlPlane } from './control-plane.js'
-import { LiveAnomalies } from './anomalies.js' // live detect/forecast
+import { LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
 import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
 import { formatSeriesKey } from './series-key.js' // live detect/forecast
@@ -22,6 +22,7 @@ import { AuditIngest, auditSource, type AuditSource } from './audit.js' // audit
 import { soleLeadership, type Leadership } from './leadership.js' // actions
 import { LiveAlerts } from './alerting.js' // alerts
 import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // alerts
+import { createPolicies, forecastSignal, PolicyEngine, type LimitControls } from './policies/index.js' // adaptive limits
 
 export interface RunningControlPlane {
   plane: ControlPlane
@@ -36,6 +37,8 @@ export interface RunningControlPlane {
   alerts: LiveAlerts | null
   /** the audit trail the gateways send over the bus, stored and paged for GET /api/audit */
   audit: AuditSource
+  /** adaptive limits: the policy engine (null when no policy is enabled) */
+  policies: PolicyEngine | null
   /** graceful: writes pending windows, then closes the store unless the caller passed it (the bus belongs to the caller) */
   stop(): Promise<void>
 }
@@ -52,6 +55,8 @@ export interface StartControlOptions {
   /** extension points of alerting: root cause and impact on alerts, incident correlation */
   alertEnrichers?: readonly AlertEnricher[]
   alertCorrelator?: AlertCorrelator
+  /** adaptive limits: the limiter's controls (null: none reachable; enforced decisions fail) */
+  limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
 }
 
@@ -190,6 +195,29 @@ export async function startControlPlane(
     durable: `${config.control.durable}-audit`,
     onError: opts.onError,
   })
+  // ---- adaptive limits (src/control/policies): signals in, limit changes out, all recorded ----
+  const policyList = createPolicies(config)
+  const policies =
+    policyList.length > 0
+      ? new PolicyEngine({
+          policies: policyList,
+          controls: opts.limitControls ?? null,
+          actions,
+          leadership,
+          tickMs: config.policies.tickMs,
+          onError: opts.onError,
+        })
+      : null
+  if (policies !== null) {
+    forecasts?.onForecast((f) => policies.signal({ kind: 'forecast', forecast: forecastSignal(f) }))
+    anomalies?.on('anomaly', (r: AnomalyRecord, t: string) =>
+      policies.signal(
+        t === 'opened' ? { kind: 'anomaly.opened', anomaly: r } : { kind: 'anomaly.resolved', id: r.id },
+      ),
+    )
+    // anomalies restored open from the detector state act as if they had just opened
+    for (const a of anomalies?.openAnomalies() ?? []) policies.signal({ kind: 'anomaly.opened', anomaly: a })
+  }
   try {
     // alerts first: persisted alerts must be loaded before the first window is judged
     await alerts?.start()
@@ -209,6 +237,7 @@ export async function startControlPlane(
     throw err
   }
   forecasts?.start() // live detect/forecast
+  policies?.start() // adaptive limits
   let stopping: Promise<void> | null = null
   return {
     plane,
@@ -219,8 +248,10 @@ export async function startControlPlane(
     leadership,
     alerts,
     audit: auditSource(store),
+    policies,
     stop: () =>
       (stopping ??= (async () => {
+        await policies?.stop() // adaptive limits
         await forecasts?.stop() // live detect/forecast
         await clientWindows?.stop()
         await auditIngest.stop()

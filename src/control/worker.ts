@@ -8,7 +8,8 @@ import { MemoryBus } from '../bus/index.js'
 import type { Config } from '../config/index.js'
 import { isVigilError, VGL_ERR_CONTROL_DISABLED } from '../errors.js'
 import type { LiveAlerts } from './alerting.js'
-import type { RpcRequest, RpcResponse } from './embedded.js'
+import type { LimitsReply, RpcRequest, RpcResponse } from './embedded.js'
+import type { LimitControls } from './policies/index.js' // adaptive limits
 import { startControlPlane } from './start.js'
 
 interface Data {
@@ -17,13 +18,38 @@ interface Data {
   rpcPort: MessagePort
   graceMs: number
   adminUrl?: string
+  /** adaptive limits: the limiter lives on the main thread */
+  limitsOnMain: boolean
 }
 
-const { config, busPort, rpcPort, graceMs, adminUrl } = workerData as Data
+const { config, busPort, rpcPort, graceMs, adminUrl, limitsOnMain } = workerData as Data
 const bus = MemoryBus.overPort(busPort)
+
+// ---- adaptive limits: policies change the main thread's limiter, and wait for its answer ----
+const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
+let nextLimitsId = 1
+parentPort?.on('message', (m: LimitsReply) => {
+  if (m.type !== 'limits-result') return
+  const w = waiting.get(m.id)
+  waiting.delete(m.id)
+  if (m.error === undefined) w?.resolve()
+  else w?.reject(new Error(m.error))
+})
+const limitControls: LimitControls | null = limitsOnMain
+  ? {
+      setControls: (patch, meta) =>
+        new Promise<void>((resolve, reject) => {
+          const id = nextLimitsId++
+          waiting.set(id, { resolve, reject })
+          parentPort?.postMessage({ type: 'limits', id, patch, meta })
+        }),
+    }
+  : null
+
 const cp = await startControlPlane(config, bus, {
   graceMs,
   adminUrl,
+  limitControls,
   onError: (err, what) => parentPort?.postMessage({ type: 'error', what, message: err.message }),
 })
 

@@ -6,6 +6,7 @@ import type { Command } from '../command.js'
 const KINDS: Record<string, () => Promise<{ command: Command }>> = {
   alerts: () => import('./simulate-alerts.js'),
   autoscale: () => import('./simulate-autoscale.js'),
+  policy: () => import('./simulate-policy.js'),
 }
 
 const usage = `usage: vigil simulate KIND [options]
@@ -13,7 +14,7 @@ const usage = `usage: vigil simulate KIND [options]
 Kinds: ${Object.keys(KINDS).sort().join(', ')}. \`vigil simulate KIND --help\` shows its options.`
 
 export const command: Command = {
-  summary: 'offline what-if runs: alert rules on stored history, autoscaling policies on a series',
+  summary: 'offline what-if runs: alert rules and adaptive-limit policies on stored history, autoscaling on a series',
   usage,
   async run(argv) {
     const [name, ...rest] = argv
