@@ -33,6 +33,7 @@ import { ControlPlane, type SeriesSource } from './control-plane.js'
 import type { ForecastSource } from './forecasts.js'
 import { describeLeader, soleLeadership, type LeaderInfo, type Leadership } from './leadership.js'
 import { leaderBucketOf, processHolder, startControlPlane, type RunningControlPlane } from './start.js'
+import type { LimitControls } from './policies/index.js'
 
 export interface ScaledControl {
   /** this process in the lease */
@@ -61,6 +62,8 @@ export interface ScaledControl {
 }
 
 export interface ScaledControlOptions {
+  /** adaptive limits: the gateways' limiter controls (a Limiter over the shared Redis state) */
+  limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
   /** this process started or stopped leading */
   onLeadership?: (leading: boolean, info: LeaderInfo | null, reason: string) => void
@@ -83,7 +86,13 @@ export async function startScaledControl(
   // known up front unless the port is picked at start (then set once the admin API listens)
   let adminUrl: string | undefined = a.port !== 0 ? `http://${hostOf(a.host)}:${a.port}` : undefined
   const lead = async () => {
-    running = await startControlPlane(config, bus, { store, leadership, adminUrl, onError: opts.onError })
+    running = await startControlPlane(config, bus, {
+      store,
+      leadership,
+      adminUrl,
+      limitControls: opts.limitControls ?? null,
+      onError: opts.onError,
+    })
   }
   const standDown = async () => {
     const r = running

@@ -16,6 +16,9 @@ import { leaderRoutes } from '../../api/routes/leader.js' // actions
 import { alertRoutes } from '../../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider } from '../../alerts/index.js' // alerts
 import { startScaledControl } from '../../control/index.js'
+import { join } from 'node:path' // adaptive limits
+import { JsonlAuditLog } from '../../audit.js' // adaptive limits
+import { createAdmission, type Limiter } from '../../limits/index.js' // adaptive limits
 import { enableProcessMetrics } from '../../metrics.js'
 import { parseConfigFlag } from '../args.js'
 import type { Command } from '../command.js'
@@ -44,7 +47,20 @@ export const command: Command = {
     if (config.bus.kind === 'memory')
       logger.warn('bus.kind is memory: a separate `vigil control` receives nothing; use bus.kind: nats')
     const bus = await openBus(config.bus, { name: 'vigil-control' })
+    // adaptive limits: policies change the gateways' limits through the shared Redis state, the
+    // same audited path as an admin change on a gateway (a file-backed limiter is per process)
+    let limiter: Limiter | null = null
+    if (config.limits.enabled && config.limits.store === 'redis')
+      limiter = await createAdmission(config, {
+        logger,
+        audit: new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')),
+      })
+    else if (config.limits.enabled)
+      logger.warn(
+        'limits.store is memory: policies in enforce mode cannot reach the gateways from vigil control; use limits.store: redis',
+      )
     const cp = await startScaledControl(config, bus, {
+      limitControls: limiter,
       onError: (err, what) => logger.error({ err, what }, 'control plane error'),
       onLeadership: (leading, leader, reason) =>
         logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
@@ -87,6 +103,7 @@ export const command: Command = {
       try {
         await admin.close()
         await cp.stop()
+        await limiter?.close() // adaptive limits
         await bus.close()
         logger.info('stopped')
         process.exit(0)
