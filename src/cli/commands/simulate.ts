@@ -14,7 +14,8 @@ const usage = `usage: vigil simulate KIND [options]
 Kinds: ${Object.keys(KINDS).sort().join(', ')}. \`vigil simulate KIND --help\` shows its options.`
 
 export const command: Command = {
-  summary: 'offline what-if runs: alert rules and adaptive-limit policies on stored history, autoscaling on a series',
+  summary:
+    'offline what-if runs: alert rules and adaptive-limit policies on stored history, autoscaling on a series',
   usage,
   async run(argv) {
     const [name, ...rest] = argv
