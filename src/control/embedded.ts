@@ -14,8 +14,8 @@ import type { SeriesSource, SeriesSummary } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
-import type { ActionPage, ActionPageQuery, ActionSource } from './actions.js' // actions
 import type { AuditPage, AuditPageQuery, AuditSource } from './audit.js' // audit
+import type { ActionInput, ActionPage, ActionPageQuery, ActionRecord, ActionSource } from './actions.js' // actions
 import type { ScoreHistory, ScoreQuery, ScoreSource } from './scores.js' // dashboard
 import type { AlertSource, SilenceInput } from './alerting.js' // alerts
 import type { Alert, AlertMetricsSnapshot, AlertQuery, Silence } from '../alerts/index.js' // alerts
@@ -28,6 +28,8 @@ type RpcCall =
   | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
   | { op: 'actions'; query: ActionPageQuery } // actions
   | { op: 'audit'; query: AuditPageQuery } // audit
+  | { op: 'recordAction'; input: ActionInput } // scale
+  | { op: 'settleAction'; rec: ActionRecord; result: { status: 'ok' | 'failed'; detail?: string } } // scale
   | { op: 'scores'; query: ScoreQuery } // dashboard
   | { op: 'listAlerts'; query: AlertQuery } // alerts
   | { op: 'getAlert'; fingerprint: string }
@@ -68,6 +70,9 @@ export interface EmbeddedControl
   extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource, AlertSource, AuditSource {
   /** alerting's numbers for /metrics (null when alerting is off) */
   alertMetrics(): Promise<AlertMetricsSnapshot | null>
+  /** scale: records an action in the leader's fenced action log (the autoscaler runs beside the gateway) */
+  recordAction(input: ActionInput): Promise<ActionRecord>
+  settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<ActionRecord>
   /** graceful: the worker writes its pending windows, closes the store and exits */
   stop(): Promise<void>
 }
@@ -182,6 +187,8 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast
     actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
     audit: (query) => call<AuditPage>({ op: 'audit', query }), // audit
+    recordAction: (input) => call<ActionRecord>({ op: 'recordAction', input }), // scale
+    settleAction: (rec, result) => call<ActionRecord>({ op: 'settleAction', rec, result }), // scale
     scores: (query) => call<ScoreHistory | null>({ op: 'scores', query }), // dashboard
     // alerts
     listAlerts: (query) => call<Alert[]>({ op: 'listAlerts', query }),

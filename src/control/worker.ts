@@ -77,6 +77,10 @@ rpcPort.on('message', (req: RpcRequest) => {
         return cp.actions.actions(req.query)
       case 'audit':
         return cp.audit.audit(req.query)
+      case 'recordAction': // scale
+        return cp.actions.record(req.input)
+      case 'settleAction': // scale
+        return cp.actions.settle(req.rec, req.result)
       case 'scores': // dashboard
         return cp.anomalies === null ? null : cp.anomalies.scores(req.query)
       // alerts

@@ -1,0 +1,330 @@
+/**
+ * @module The live autoscaler: once per telemetry window, for each service with a `scale:` block,
+ * reads the observed request rate and the forecast's upper band over the lead time, asks the
+ * ScalingPolicy, and, when the count changes, records the decision in the action log with its
+ * evidence and (mode enforce) applies it through the actuator, retried with backoff. Manual scale
+ * and rolling restart from the admin API go through the same actuator and the same log.
+ *
+ * ```
+ * tick (every window) ─▶ observe(service) + forecast(service) ─▶ policy.decide ─▶ changed?
+ *   shadow:  record(mode shadow)                      (nothing changes; the shadow count moves)
+ *   enforce: record(mode enforce) ─▶ actuator.scaleTo (retry, backoff) ─▶ settle ok | failed
+ * ```
+ * Reads and writes go through injected functions: the runtime wires them to the control plane
+ * (observations, forecasts, the leader's fenced action log) and to the actuator.
+ */
+import type { ScaleConfig } from '../config/scale-schema.js'
+import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE } from '../errors.js'
+import type { Actuator, Replica } from './actuator.js'
+import { ScalingPolicy, type Decision, type PeakForecast } from './policy.js'
+
+/** What the autoscaler writes to the action log (the control plane's ActionInput). */
+export interface ScaleActionInput {
+  kind: 'scale.replicas' | 'scale.manual' | 'scale.restart'
+  policy: string
+  mode: 'shadow' | 'enforce'
+  target: string
+  before: number
+  after: number
+  reason: string
+  evidence: unknown
+}
+
+export interface RecordedAction {
+  id: string
+  result: { status: string }
+}
+
+export interface AutoscalerOptions {
+  /** services with a scale block */
+  services: Readonly<Record<string, ScaleConfig>>
+  /** the actuator of a service (null: none configured; its decisions are shadow) */
+  actuatorFor(service: string): Actuator | null
+  windowMs: number
+  /** the newest observed request rate of the service (its {service, env} roll-up), or null */
+  observe(service: string): Promise<{ atMs: number; ratePerSec: number } | null>
+  /** forecast points of the service's rate from now on, or null (warm-up, disabled) */
+  forecast(service: string): Promise<{
+    points: { atMs: number; forecast: number; upper: number }[]
+    model: string
+    level: number
+  } | null>
+  /** records an action (throws when this process must not act: not leader, fenced) */
+  record(input: ScaleActionInput): Promise<RecordedAction>
+  settle(rec: RecordedAction, result: { status: 'ok' | 'failed'; detail?: string }): Promise<void>
+  /** a failed actuator call, once per failure streak: log it and raise an alert */
+  onFailure?(service: string, err: Error): void
+  onError?(err: Error, what: string): void
+  now?: () => number
+  /** actuator attempts per action (default 3) and first backoff (default 1 s, doubling) */
+  attempts?: number
+  backoffMs?: number
+}
+
+export interface ServiceScaling {
+  service: string
+  mode: 'shadow' | 'enforce'
+  actuator: string | null
+  /** replicas running or starting (enforce), or the shadow count */
+  current: number
+  /** the newest decision's count */
+  desired: number | null
+  min: number
+  max: number
+  capacityPerReplica: number | null
+  replicas: Replica[]
+  /** newest first, with evidence */
+  decisions: Decision[]
+  lastError: string | null
+}
+
+const KEEP_DECISIONS = 50
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+interface State {
+  policy: ScalingPolicy | null
+  current: number
+  decisions: Decision[]
+  failing: boolean
+  lastError: string | null
+  busy: boolean
+}
+
+export class Autoscaler {
+  readonly #o: AutoscalerOptions
+  readonly #state = new Map<string, State>()
+  #timer: NodeJS.Timeout | null = null
+  #running: Promise<void> | null = null
+
+  constructor(opts: AutoscalerOptions) {
+    this.#o = opts
+    for (const [name, s] of Object.entries(opts.services))
+      this.#state.set(name, {
+        policy:
+          s.capacityPerReplica === undefined
+            ? null
+            : new ScalingPolicy({
+                kind: 'predictive',
+                limits: {
+                  min: s.min,
+                  max: s.max,
+                  capacityPerReplica: s.capacityPerReplica,
+                  targetUtilization: s.targetUtilization,
+                  maxStepUp: s.maxStepUp,
+                  maxStepDown: s.maxStepDown,
+                },
+                stabilizationMs: s.scaleDownStabilizationMs,
+                headroomBudget: s.headroomBudget,
+              }),
+        current: s.min,
+        decisions: [],
+        failing: false,
+        lastError: null,
+        busy: false,
+      })
+  }
+
+  /** Reads the actuators' counts, brings enforced services to at least `min`, starts the timer. */
+  async start(): Promise<void> {
+    for (const [name, s] of Object.entries(this.#o.services)) {
+      const a = this.#o.actuatorFor(name)
+      const st = this.#state.get(name)!
+      if (a === null || s.mode === 'shadow') continue
+      try {
+        st.current = await a.current(name)
+        if (st.current < s.min)
+          await this.#act(name, st.current, s.min, `start: below min ${s.min}`, 'scale.replicas', null)
+      } catch (err) {
+        this.#fail(name, err as Error)
+      }
+    }
+    this.#timer = setInterval(() => void this.tick(), this.#o.windowMs)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+    await this.#running
+  }
+
+  /** One decision per service; overlapping ticks are skipped. */
+  tick(): Promise<void> {
+    if (this.#running !== null) return this.#running
+    this.#running = (async () => {
+      for (const name of Object.keys(this.#o.services))
+        await this.#decide(name).catch((err: Error) => this.#o.onError?.(err, `autoscale ${name}`))
+    })().finally(() => (this.#running = null))
+    return this.#running
+  }
+
+  async #decide(name: string): Promise<void> {
+    const s = this.#o.services[name]
+    const st = this.#state.get(name)!
+    if (st.policy === null || st.busy) return
+    const obs = await this.#o.observe(name)
+    if (obs === null) return
+    const now = (this.#o.now ?? Date.now)()
+    const fc = await this.#o.forecast(name).catch(() => null)
+    let peak: PeakForecast | null = null
+    if (fc !== null) {
+      // the rows a decision now is responsible for: until replicas asked for now serve, plus one window
+      const horizon = now + s.leadTimeMs + this.#o.windowMs
+      const ahead = fc.points.filter((p) => p.atMs > now - this.#o.windowMs && p.atMs <= horizon)
+      if (ahead.length > 0)
+        peak = {
+          point: Math.max(...ahead.map((p) => p.forecast)),
+          upper: Math.max(...ahead.map((p) => p.upper)),
+          model: fc.model,
+          level: fc.level,
+        }
+    }
+    const d = st.policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak })
+    st.decisions.unshift(d)
+    st.decisions.length = Math.min(st.decisions.length, KEEP_DECISIONS)
+    if (d.desired === st.current) return
+    const enforce = s.mode === 'enforce' && this.#o.actuatorFor(name) !== null
+    if (!enforce) {
+      await this.#o.record({
+        kind: 'scale.replicas',
+        policy: 'autoscale',
+        mode: 'shadow',
+        target: `service:${name}`,
+        before: st.current,
+        after: d.desired,
+        reason: d.reason,
+        evidence: d.evidence,
+      })
+      st.current = d.desired
+      return
+    }
+    await this.#act(name, st.current, d.desired, d.reason, 'scale.replicas', d.evidence)
+  }
+
+  /** Records, applies with retries, settles; keeps `current` to what the actuator reports. */
+  async #act(
+    name: string,
+    before: number,
+    after: number,
+    reason: string,
+    kind: ScaleActionInput['kind'],
+    evidence: unknown,
+  ): Promise<{ id: string; status: string; detail?: string }> {
+    const a = this.#o.actuatorFor(name)!
+    const st = this.#state.get(name)!
+    const rec = await this.#o.record({
+      kind,
+      policy: kind === 'scale.replicas' ? 'autoscale' : 'admin',
+      mode: 'enforce',
+      target: `service:${name}`,
+      before,
+      after,
+      reason,
+      evidence,
+    })
+    st.busy = true
+    try {
+      const attempts = this.#o.attempts ?? 3
+      let last: Error | null = null
+      for (let i = 0; i < attempts; i++) {
+        try {
+          if (kind === 'scale.restart') await a.restart(name, reason)
+          else await a.scaleTo(name, after, reason)
+          last = null
+          break
+        } catch (err) {
+          last = err as Error
+          // a replica that never became healthy will not become healthy by asking again at once
+          if ((err as { code?: string }).code === 'VGL_ERR_SCALE_UNHEALTHY' || i === attempts - 1) break
+          await sleep((this.#o.backoffMs ?? 1_000) * 2 ** i)
+        }
+      }
+      st.current = await a.current(name).catch(() => st.current)
+      if (last !== null) {
+        this.#fail(name, last)
+        await this.#o.settle(rec, { status: 'failed', detail: last.message })
+        return { id: rec.id, status: 'failed', detail: last.message }
+      }
+      st.failing = false
+      st.lastError = null
+      await this.#o.settle(rec, { status: 'ok' })
+      return { id: rec.id, status: 'ok' }
+    } finally {
+      st.busy = false
+    }
+  }
+
+  #fail(name: string, err: Error): void {
+    const st = this.#state.get(name)!
+    st.lastError = err.message
+    // logged and alerted once per failure streak, not once per window
+    if (!st.failing) this.#o.onFailure?.(name, err)
+    st.failing = true
+  }
+
+  #checked(name: string): { s: ScaleConfig; a: Actuator } {
+    const s = this.#o.services[name]
+    const a = s === undefined ? null : this.#o.actuatorFor(name)
+    if (s === undefined || a === null)
+      throw VGL_ERR_SCALE_UNKNOWN_SERVICE(
+        name,
+        'configured',
+        Object.keys(this.#o.services).join(', ') || 'none',
+      )
+    return { s, a }
+  }
+
+  /** Manual scale (admin API): within min..max, through the actuator, recorded. */
+  async scale(
+    name: string,
+    replicas: number,
+    reason: string,
+  ): Promise<{ id: string; status: string; before: number; after: number; detail?: string }> {
+    const { s } = this.#checked(name)
+    if (!Number.isInteger(replicas) || replicas < s.min || replicas > s.max)
+      throw VGL_ERR_SCALE_REQUEST(
+        `replicas: expected a whole number from ${s.min} to ${s.max} (scale.min..scale.max), got ${replicas}`,
+      )
+    if (reason.trim() === '') throw VGL_ERR_SCALE_REQUEST('reason: say why (it goes to the action log)')
+    const st = this.#state.get(name)!
+    const before = st.current
+    const r = await this.#act(name, before, replicas, `manual: ${reason}`, 'scale.manual', {
+      requested: replicas,
+    })
+    return { ...r, before, after: st.current }
+  }
+
+  /** Rolling restart (admin API), recorded. */
+  async restart(name: string, reason: string): Promise<{ id: string; status: string; detail?: string }> {
+    this.#checked(name)
+    if (reason.trim() === '') throw VGL_ERR_SCALE_REQUEST('reason: say why (it goes to the action log)')
+    const st = this.#state.get(name)!
+    return this.#act(name, st.current, st.current, `restart: ${reason}`, 'scale.restart', null)
+  }
+
+  /** What `GET /api/services/:name/scaling` answers. */
+  async scaling(name: string): Promise<ServiceScaling> {
+    const s = this.#o.services[name]
+    if (s === undefined)
+      throw VGL_ERR_SCALE_UNKNOWN_SERVICE(
+        name,
+        'configured',
+        Object.keys(this.#o.services).join(', ') || 'none',
+      )
+    const st = this.#state.get(name)!
+    const a = this.#o.actuatorFor(name)
+    return {
+      service: name,
+      mode: s.mode,
+      actuator: a?.kind ?? null,
+      current: st.current,
+      desired: st.decisions[0]?.desired ?? null,
+      min: s.min,
+      max: s.max,
+      capacityPerReplica: s.capacityPerReplica ?? null,
+      replicas: a !== null ? await a.replicas(name).catch(() => []) : [],
+      decisions: st.decisions.slice(0, 20),
+      lastError: st.lastError,
+    }
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * Autoscaling end to end in embedded mode: the process actuator starts real `vigil mock`
+ * replicas as load rises past one replica's capacity, the gateway sends them traffic once they
+ * are healthy, scales back after the (shortened) stabilisation window while draining, and a
+ * rolling restart replaces every replica, all with zero failed requests; in shadow mode the
+ * same run starts nothing and logs its decisions.
+ */
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startVigil, type Vigil } from '../../src/cli/runtime.js'
+import { startMockService, type MockService } from '../../src/sim/index.js'
+import { ensureBuilt } from '../helpers/build.js'
+import { poll } from './control-support.js'
+
+const root = join(import.meta.dirname, '../..')
+const TOKEN = 'scale-test-token'
+
+interface Scaling {
+  mode: string
+  current: number
+  desired: number | null
+  replicas: { id: string; url: string | null; ready: boolean }[]
+  decisions: { desired: number; driver: string; evidence: { observed: number } }[]
+}
+
+function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow'): string {
+  const cmd = JSON.stringify([
+    process.execPath,
+    join(root, 'bin', 'vigil.js'),
+    'mock',
+    '--port',
+    '$PORT',
+    '--name',
+    'orders',
+  ])
+  return [
+    'env: scale-env',
+    'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+    `admin: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
+    'services:',
+    '  orders:',
+    `    targets: [${seedUrl}]`,
+    '    scale:',
+    `      mode: ${mode}`,
+    '      min: 1',
+    '      max: 3',
+    '      capacityPerReplica: 20',
+    '      targetUtilization: 0.8',
+    '      leadTimeMs: 1000',
+    '      scaleDownStabilizationMs: 3000',
+    `      actuator: { kind: process, command: ${cmd}, healthIntervalMs: 100, stopGraceMs: 3000 }`,
+    'routes:',
+    '  - { name: orders, path: /orders, service: orders }',
+    'telemetry: { windowMs: 1000, gatewayId: gw-scale, otlp: { enabled: false } }',
+    `store: { kind: sqlite, path: ${JSON.stringify(dbPath)} }`,
+    'control: { graceMs: 200 }',
+    'detect: { enabled: false }',
+    '',
+  ].join('\n')
+}
+
+/** Open-loop traffic at `rps` until stopped; counts answers that are not 200. */
+function traffic(url: string, rps: number) {
+  const stats = { sent: 0, failed: 0, statuses: new Map<number, number>() }
+  let rate = rps
+  let stopped = false
+  const inFlight = new Set<Promise<void>>()
+  const loop = (async () => {
+    while (!stopped) {
+      const p = fetch(`${url}/orders/x`)
+        .then(async (r) => {
+          await r.arrayBuffer()
+          stats.statuses.set(r.status, (stats.statuses.get(r.status) ?? 0) + 1)
+          if (r.status !== 200) stats.failed++
+        })
+        .catch(() => void stats.failed++)
+        .finally(() => inFlight.delete(p))
+      inFlight.add(p)
+      stats.sent++
+      await new Promise((r) => setTimeout(r, 1000 / rate))
+    }
+  })()
+  return {
+    stats,
+    setRate: (r: number) => (rate = r),
+    stop: async () => {
+      stopped = true
+      await loop
+      await Promise.all(inFlight)
+    },
+  }
+}
+
+describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 }, () => {
+  let dir: string
+  let seed: MockService
+  let vigil: Vigil | null = null
+  beforeAll(async () => {
+    ensureBuilt()
+    if (!existsSync(join(root, 'dist/control/worker.js'))) throw new Error('build missing')
+    dir = mkdtempSync(join(tmpdir(), 'vigil-scale-'))
+  }, 300_000)
+  afterEach(async () => {
+    await vigil?.stop()
+    vigil = null
+    await seed?.close()
+  })
+
+  const start = async (mode: 'enforce' | 'shadow') => {
+    seed = await startMockService({ name: 'seed' })
+    const file = join(dir, `vigil-${mode}.yaml`)
+    writeFileSync(file, configText(seed.url, join(dir, `${mode}.db`), mode))
+    vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
+    return vigil
+  }
+  const scaling = async (v: Vigil): Promise<Scaling> =>
+    (await fetch(`${v.adminUrl}/api/services/orders/scaling`)).json() as Promise<Scaling>
+
+  it('starts replicas under load, pools them once healthy, scales back after the window, restarts one by one: no failed request', async () => {
+    const v = await start('enforce')
+    // min 1: the first replica replaces the seed target
+    await poll(
+      () => scaling(v),
+      (s) => s.current === 1 && s.replicas.length === 1,
+      'one replica',
+      60_000,
+    )
+    const first = (await scaling(v)).replicas[0].url!
+    await poll(
+      async () => v.gateway.services()[0].targets.map((t) => t.url),
+      (u) => u.length === 1 && u[0] === first,
+      'pool = first replica',
+    )
+
+    const load = traffic(v.gatewayUrl, 45) // 45 req/s needs ⌈45/16⌉ = 3 replicas at 80% of 20 req/s
+    try {
+      const up = await poll(
+        () => scaling(v),
+        (s) => s.current >= 2,
+        'scaled up',
+        90_000,
+      )
+      expect(up.decisions.some((d) => d.driver === 'reactive' && d.desired >= 2)).toBe(true)
+      // every pooled target is a replica that passed its health check, and they all get traffic
+      const urls = (await scaling(v)).replicas.map((r) => r.url)
+      await poll(
+        async () => v.gateway.services()[0].targets,
+        (ts) => ts.length >= 2 && ts.every((t) => urls.includes(t.url) && t.recentRequests > 0),
+        'new replicas serve traffic',
+      )
+      // load falls: back to 1 after the 3 s stabilisation window, draining the removed replicas
+      load.setRate(4)
+      await poll(
+        () => scaling(v),
+        (s) => s.current === 1,
+        'scaled back',
+        90_000,
+      )
+      await poll(
+        async () => v.gateway.services()[0].targets.length,
+        (n) => n === 1,
+        'pool back to one',
+      )
+
+      // a rolling restart under steady load
+      const before = (await scaling(v)).replicas.map((r) => r.id)
+      const res = await fetch(`${v.adminUrl}/api/services/orders/restart`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'test: rolling restart' }),
+      })
+      expect(res.status).toBe(200)
+      const after = (await scaling(v)).replicas.map((r) => r.id)
+      expect(after).toHaveLength(before.length)
+      for (const id of after) expect(before).not.toContain(id)
+    } finally {
+      await load.stop()
+    }
+    expect(load.stats.sent).toBeGreaterThan(100)
+    expect(load.stats.failed, JSON.stringify([...load.stats.statuses])).toBe(0)
+
+    // the decisions are in the action log with their evidence
+    const actions = (await (await fetch(`${v.adminUrl}/api/actions?limit=100`)).json()) as {
+      actions: { kind: string; mode: string; result: { status: string }; evidence: unknown }[]
+    }
+    const scaled = actions.actions.filter((a) => a.kind === 'scale.replicas')
+    expect(scaled.length).toBeGreaterThanOrEqual(2)
+    expect(scaled.every((a) => a.mode === 'enforce' && a.result.status === 'ok')).toBe(true)
+    expect(actions.actions.some((a) => a.kind === 'scale.restart')).toBe(true)
+
+    // manual scale is token-protected and bounded
+    const noToken = await fetch(`${v.adminUrl}/api/services/orders/scale`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ replicas: 2, reason: 'x' }),
+    })
+    expect(noToken.status).toBe(401)
+    const tooMany = await fetch(`${v.adminUrl}/api/services/orders/scale`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ replicas: 9, reason: 'x' }),
+    })
+    expect(tooMany.status).toBe(400)
+    expect(((await tooMany.json()) as { code: string }).code).toBe('VGL_ERR_SCALE_REQUEST')
+  })
+
+  it('in shadow mode starts nothing and logs the decisions', async () => {
+    const v = await start('shadow')
+    const load = traffic(v.gatewayUrl, 45)
+    try {
+      await poll(
+        () => scaling(v),
+        (s) => s.decisions.some((d) => d.desired >= 2),
+        'a shadow decision',
+        90_000,
+      )
+    } finally {
+      await load.stop()
+    }
+    const s = await scaling(v)
+    expect(s.mode).toBe('shadow')
+    expect(s.replicas).toEqual([])
+    expect(v.gateway.services()[0].targets.map((t) => t.url)).toEqual([seed.url])
+    expect(load.stats.failed).toBe(0)
+    const actions = (await (await fetch(`${v.adminUrl}/api/actions?limit=100`)).json()) as {
+      actions: { kind: string; mode: string; result: { status: string } }[]
+    }
+    const scaled = actions.actions.filter((a) => a.kind === 'scale.replicas')
+    expect(scaled.length).toBeGreaterThanOrEqual(1)
+    expect(scaled.every((a) => a.mode === 'shadow' && a.result.status === 'shadow')).toBe(true)
+  })
+})
