@@ -136,6 +136,19 @@ function pct(part: number, total: number): string {
   return total === 0 ? '  -  ' : `${((100 * part) / total).toFixed(1).padStart(5)}%`
 }
 
+function mergeSummaries(a: LoadSummary, b: LoadSummary): LoadSummary {
+  const statusCounts = { ...a.statusCounts }
+  for (const [k, v] of Object.entries(b.statusCounts)) statusCounts[k] = (statusCounts[k] ?? 0) + v
+  return {
+    ...b,
+    sent: a.sent + b.sent,
+    completed: a.completed + b.completed,
+    failed: a.failed + b.failed,
+    dropped: a.dropped + b.dropped,
+    statusCounts,
+  }
+}
+
 /** One terminal line per activity entry: `  anomaly    …`, `  limits     …`, `  action     …`. */
 export function activityLine(e: ActivityEntry): string {
   const tag = e.kind.startsWith('anomaly.opened')
@@ -284,15 +297,26 @@ export const command: Command = {
         setTimeout(() => {
           if (abuseRps > 0 && !ac.signal.aborted) {
             out(`  abuse      client ${DEMO_SCRAPER.id} starts scraping /api/browse at ${abuseRps} req/s`)
-            sideLoad({
-              target: gw,
-              paths: SCRAPE_PATHS,
-              keys: [DEMO_SCRAPER.key],
-              pattern: 'steady',
-              rps: abuseRps,
-              durationMs: Number.isFinite(durationMs) ? durationMs : 365 * 86_400_000,
-              signal: ac.signal,
-            })
+            // in runs of an hour at most: a timer longer than 2^31 ms would fire at once
+            side.push(
+              (async () => {
+                let last: LoadSummary | null = null
+                while (!ac.signal.aborted) {
+                  const s = await runLoad({
+                    target: gw,
+                    paths: SCRAPE_PATHS,
+                    keys: [DEMO_SCRAPER.key],
+                    pattern: 'steady',
+                    rps: abuseRps,
+                    durationMs: 3_600_000,
+                    signal: ac.signal,
+                  }).catch((err: unknown) => (logger.warn({ err }, 'scraper traffic failed'), null))
+                  if (s === null) break
+                  last = last === null ? s : mergeSummaries(last, s)
+                }
+                return last
+              })(),
+            )
           }
           inject()
         }, firstIncidentMs),

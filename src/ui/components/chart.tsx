@@ -62,6 +62,14 @@ export interface ChartProps {
   extra?: ComponentChildren
 }
 
+/**
+ * The pause after which a line breaks: ten windows, at least a minute. A window without requests
+ * has no point at all, so shorter holes are quiet moments of a sparse route, not Vigil being away.
+ */
+export function gapSeconds(windowMs: number): number {
+  return Math.max(60, (10 * windowMs) / 1000)
+}
+
 const color = (c: string) => (c.startsWith('--') ? cssVar(c) : c)
 
 export function Chart(props: ChartProps) {

@@ -1,8 +1,9 @@
 /** Overview: the whole system at a glance, live. */
+import { useEffect, useState } from 'preact/hooks'
 import type { ActivityEntry } from '../../api/activity.js'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart } from '../components/chart.js'
+import { Chart, gapSeconds } from '../components/chart.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtAgo, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
@@ -56,10 +57,13 @@ export function OverviewPage(props: { session: Session }) {
     .sort((a, b) => b.rate - a.rate)
     .slice(0, 10)
   const { points } = useHistory(props.session.features.includes('series') ? GLOBAL : null, 30 * 60_000)
+  const [waiting, setWaiting] = useState(true)
   const forecast = useApi<ForecastAnswer>(
     props.session.features.includes('forecasts') ? `/api/series/${keyPath(GLOBAL)}/forecast` : null,
-    30_000,
+    waiting ? Math.max(2_000, props.session.windowMs) : 30_000,
   )
+  const ready = forecast.data?.status === 'ok'
+  useEffect(() => setWaiting(!ready), [ready])
   const defensive = limits?.controls.defensive === true
   const critical = anomalies.filter((a) => a.score >= 0.9).length
 
@@ -184,7 +188,7 @@ export function OverviewPage(props: { session: Session }) {
               marks={marks}
               now={now / 1000}
               yFormat={(v) => `${v}`}
-              gapS={props.session.windowMs / 1000}
+              gapS={gapSeconds(props.session.windowMs)}
               summary={`now ${fmtRate(last?.rate)}; ${fc.length > 0 ? `forecast ${fmtRate(fc.at(-1)?.forecast)} in ${Math.round(((fc.at(-1)?.atMs ?? now) - now) / 60_000)} min` : 'no forecast yet'}`}
             />
           )}
@@ -204,7 +208,7 @@ export function OverviewPage(props: { session: Session }) {
               ]}
               marks={marks}
               yFormat={(v) => fmtMs(v)}
-              gapS={props.session.windowMs / 1000}
+              gapS={gapSeconds(props.session.windowMs)}
               y2Format={(v) => `${v}%`}
               summary={`p95 ${fmtMs(last?.p95)}, p99 ${fmtMs(last?.p99)}, errors ${fmtPct(last?.err)}`}
             />

@@ -1,7 +1,7 @@
 /** Latency and errors inside the bands the detectors expected, and the anomaly scores over time. */
 import type { ScoreHistory } from '../../control/scores.js'
 import type { Session } from '../app.js'
-import { Chart, type ChartMark } from '../components/chart.js'
+import { Chart, gapSeconds, type ChartMark } from '../components/chart.js'
 import { Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtMs, fmtPct } from '../lib/format.js'
@@ -68,7 +68,7 @@ export function ScoresPanel(props: {
               bands={haveBands ? [{ upper: 3, lower: 4, fill: '--band', label: 'expected p95 band' }] : []}
               marks={props.marks.filter((m) => /^p\d\d$|joint/.test(m.label))}
               yFormat={(v) => fmtMs(v)}
-              gapS={session.windowMs / 1000}
+              gapS={gapSeconds(session.windowMs)}
               summary={`p95 now ${fmtMs(last?.p95)}${haveBands ? `, expected up to ${fmtMs(col('p95', 'high').at(-1))}` : ''}`}
             />
           )}
@@ -82,8 +82,8 @@ export function ScoresPanel(props: {
               x={x}
               ys={[
                 points.map((p) => p.err * 100),
-                col('errorRatio', 'high', 100),
-                col('errorRatio', 'low', 100),
+                col('errorRatio', 'high', 100, 1),
+                col('errorRatio', 'low', 100, 1),
                 points.map((p) => p.lim * 100),
               ]}
               series={[
@@ -95,7 +95,7 @@ export function ScoresPanel(props: {
               bands={haveBands ? [{ upper: 1, lower: 2, fill: '--band', label: 'expected band' }] : []}
               marks={props.marks.filter((m) => m.label === 'errors' || m.label === 'joint')}
               yFormat={(v) => `${v}%`}
-              gapS={session.windowMs / 1000}
+              gapS={gapSeconds(session.windowMs)}
               summary={`errors now ${fmtPct(last?.err)}, throttled ${fmtPct(last?.lim)}`}
             />
           )}

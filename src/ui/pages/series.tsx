@@ -1,7 +1,8 @@
 /** Service and route detail: traffic with its forecast, latency, errors and anomalies of one series. */
+import { useEffect, useState } from 'preact/hooks'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart } from '../components/chart.js'
+import { Chart, gapSeconds } from '../components/chart.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
@@ -105,10 +106,14 @@ function SeriesDetail(props: {
   const store = useLive()
   const { points, error } = useHistory(key, props.rangeMs)
   const [service, , env] = key.split('|')
+  // a forecast is refitted every few windows; until there is enough history, ask every window
+  const [waiting, setWaiting] = useState(true)
   const forecast = useApi<ForecastAnswer>(
     session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
-    30_000,
+    waiting ? Math.max(2_000, session.windowMs) : 30_000,
   )
+  const ready = forecast.data?.status === 'ok'
+  useEffect(() => setWaiting(!ready), [ready])
   const history = useApi<{ anomalies: Anomaly[] }>(
     session.features.includes('anomalies')
       ? `/api/anomalies?state=all&from=${Math.floor((now - props.rangeMs) / 60_000) * 60_000}${service !== '*' ? `&service=${encodeURIComponent(service)}` : ''}${env !== '*' ? `&env=${encodeURIComponent(env)}` : ''}`
@@ -193,7 +198,7 @@ function SeriesDetail(props: {
             marks={marks}
             now={now / 1000}
             height={230}
-            gapS={session.windowMs / 1000}
+            gapS={gapSeconds(session.windowMs)}
             summary={`now ${fmtRate(last?.rate)}; ${f !== null ? `model ${f.model} forecasts ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)}` : 'no forecast yet'}; ${mine.length} anomalies in range`}
           />
         )}
@@ -292,9 +297,7 @@ function ForecastDetails(props: { f: ForecastReady }) {
         <dl class="kv">
           {fail.map(([name, s, fmt]) => (
             <>
-              <dt>
-                P({name} &gt; {s ? fmt(s.threshold) : '–'})
-              </dt>
+              <dt>{s !== null ? `P(${name} > ${fmt(s.threshold)})` : `P(${name} over its threshold)`}</dt>
               <dd>
                 {s === null ? (
                   '–'

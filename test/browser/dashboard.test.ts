@@ -1,0 +1,202 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core) against a running
+ * `vigil demo` on a fast clock: the login gate, every page with live data and no console error,
+ * a tier edit that changes the limit the gateway applies (counted in 429s), defensive mode from
+ * the UI, config reload, and the live feed surviving a restart of Vigil. Screenshots of every page
+ * go to test/browser/out/ (git-ignored).
+ */
+import { mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromiumAvailable, openBrowser, type Browser } from '../helpers/browser.js'
+import { ensureBuilt, ensureUiBuilt } from '../helpers/build.js'
+import { fastDemoConfig, startDemo, type RunningDemo } from '../helpers/demo.js'
+
+const OUT = fileURLToPath(new URL('./out/', import.meta.url))
+const TOKEN = `browser-${process.pid}-token`
+const available = chromiumAvailable()
+
+function demoArgs(config: string, adminPort = '0'): string[] {
+  return [
+    ...['--config', config, '--gateway-port', '0', '--admin-port', adminPort, '--mock-port-base', '0'],
+    ...['--rps', '20', '--first-incident', '8s', '--incident-every', '15s', '--incident-for', '5s'],
+    ...['--abuse-rps', '15', '--status-every', '2s'],
+  ]
+}
+
+/** `n` requests at once with an API key; how many were refused with 429. */
+async function refused(gateway: string, key: string, n: number): Promise<number> {
+  const codes = await Promise.all(
+    Array.from({ length: n }, () =>
+      fetch(`${gateway}/api/test`, { headers: { 'x-api-key': key } }).then(async (r) => {
+        await r.arrayBuffer()
+        return r.status
+      }),
+    ),
+  )
+  return codes.filter((c) => c === 429).length
+}
+
+describe.skipIf(!available)('the dashboard in a browser, on a running demo', { timeout: 120_000 }, () => {
+  let demo: RunningDemo
+  let browser: Browser
+  let config: string
+
+  beforeAll(async () => {
+    ensureBuilt()
+    ensureUiBuilt()
+    mkdirSync(OUT, { recursive: true })
+    config = fastDemoConfig()
+    demo = await startDemo(demoArgs(config), TOKEN)
+    browser = await openBrowser()
+  }, 180_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await demo?.stop()
+  })
+
+  const shot = (name: string) => browser.page.screenshot({ path: `${OUT}${name}.png`, fullPage: true })
+
+  it('a wrong token gets the login page with the server message, never data', async () => {
+    const { page } = browser
+    await page.goto(`${demo.adminUrl}/#token=not-the-token`)
+    await page.getByText('Login refused').waitFor()
+    expect(await page.getByText(/missing or wrong bearer token/).count()).toBe(1)
+    expect(await page.locator('#kpi-rate').count()).toBe(0)
+    // an empty field is refused before anything is sent
+    await page.getByRole('button', { name: 'Log in' }).click()
+    await page.getByText('Enter the admin token').waitFor()
+    await shot('login')
+    const live = await fetch(`${demo.adminUrl}/api/live`, { headers: { authorization: 'Bearer nope' } })
+    expect(live.status).toBe(401)
+    browser.errors.length = 0 // the refused session is a 401 in the console, as it should be
+  })
+
+  it('renders every page with live data and no console error', async () => {
+    const { page } = browser
+    await page.getByLabel('Admin token').fill(TOKEN)
+    await page.getByRole('button', { name: 'Log in' }).click()
+    // overview: the global rate from the live feed, services with health
+    await page.locator('#kpi-rate .v', { hasText: /\d req\/s/ }).waitFor({ timeout: 30_000 })
+    await page.getByRole('row', { name: /payments demo/ }).waitFor()
+    await page.locator('.chart canvas').first().waitFor()
+    await shot('overview')
+
+    // a service with its charts, then a route with its forecast
+    await page.goto(`${demo.adminUrl}/#/series/${encodeURIComponent('payments|*|demo')}`)
+    await page.getByRole('heading', { name: 'payments · demo' }).waitFor()
+    await page.locator('.chart canvas').nth(2).waitFor({ timeout: 20_000 })
+    await shot('service')
+    await page.goto(`${demo.adminUrl}/#/series/${encodeURIComponent('payments|payment-gateway|demo')}`)
+    await page.getByText(/^Model /).waitFor({ timeout: 30_000 })
+    await shot('route')
+
+    await page.getByRole('link', { name: 'Rate limits' }).click()
+    await page.getByRole('heading', { name: 'Heaviest clients' }).waitFor()
+    await page.getByRole('row', { name: /scraper-std/ }).waitFor({ timeout: 30_000 })
+    await page.getByRole('row', { name: /^PRM/ }).first().waitFor()
+    await shot('limits')
+
+    await page.getByRole('link', { name: 'Admin' }).click()
+    await page.getByRole('row', { name: /acme-prm/ }).waitFor()
+    await shot('admin')
+
+    await page.getByRole('link', { name: 'Audit' }).click()
+    await page.getByRole('heading', { name: /Audit log|Changes since/ }).waitFor()
+    await shot('audit')
+
+    // keyboard: the navigation is reachable and works with Enter
+    await page.goto(`${demo.adminUrl}/#/overview`)
+    await page.getByRole('link', { name: 'Rate limits' }).focus()
+    await page.keyboard.press('Enter')
+    await page.waitForURL(/#\/limits$/)
+
+    await page.getByRole('button', { name: /Switch to dark theme/ }).click()
+    await page.getByRole('link', { name: 'Overview' }).click()
+    await page.locator('.chart canvas').first().waitFor()
+    expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark')
+    await shot('overview-dark')
+    await page.getByRole('button', { name: /Switch to light theme/ }).click()
+    expect(browser.errors).toEqual([])
+  })
+
+  it('a tier edit in the admin page changes the limit the gateway applies', async () => {
+    const { page } = browser
+    await page.getByRole('link', { name: 'Admin' }).click()
+    // a key of our own, so the demo's traffic does not drain its buckets
+    await page.locator('#key-new-id').fill(`browser-${process.pid}`)
+    await page.locator('#key-new-tier').selectOption('STD')
+    await page.getByRole('button', { name: 'Create key' }).click()
+    const secret = (await page.locator('.notice .mono').first().textContent())!.trim()
+    expect(secret).toMatch(/^vgl_/)
+    await page.getByRole('button', { name: 'Done' }).click()
+
+    const before = await refused(demo.gatewayUrl, secret, 12) // STD: burst 8
+    // a bad value is refused in the page, before anything is sent
+    await page.locator('#tier-STD-rate').fill('-1')
+    await page.locator('#tier-STD-save').click()
+    await page.getByText('rate per second must be greater than 0').waitFor()
+
+    await page.locator('#tier-STD-rate').fill('0.5')
+    await page.locator('#tier-STD-burst').fill('1')
+    await page.locator('#tier-STD-save').click()
+    await page.getByText('Tier STD saved').waitFor()
+    const after = await refused(demo.gatewayUrl, secret, 12)
+    expect(before).toBeLessThanOrEqual(5)
+    expect(after).toBeGreaterThanOrEqual(10)
+
+    // put it back, so the rest of the demo runs as configured
+    await page.locator('#tier-STD-rate').fill('4')
+    await page.locator('#tier-STD-burst').fill('8')
+    await page.locator('#tier-STD-save').click()
+    await page.getByText('Tier STD saved: 4 req/s').waitFor()
+    expect(browser.errors).toEqual([])
+  })
+
+  it('defensive mode toggled in the UI shows in /api/limits/controls; config reload answers', async () => {
+    const { page } = browser
+    const controls = async () =>
+      ((await (await fetch(`${demo.adminUrl}/api/limits/controls`)).json()) as { defensive: boolean })
+        .defensive
+    expect(await controls()).toBe(false)
+    await page.locator('#defensive-reason').fill('browser test')
+    await page.locator('#defensive-toggle').click()
+    await page.getByText('Defensive mode is on.').waitFor()
+    expect(await controls()).toBe(true)
+    await page.getByRole('link', { name: 'Overview' }).click()
+    await page.locator('#kpi-defensive .v', { hasText: 'ON' }).waitFor()
+    await page.getByRole('link', { name: 'Admin' }).click()
+    await page.locator('#defensive-toggle').click()
+    await page.getByText('Defensive mode is off.').waitFor()
+    expect(await controls()).toBe(false)
+
+    await page.locator('#config-reload').click()
+    await page.getByText(/Config reloaded: 3 routes/).waitFor()
+    await page.getByRole('link', { name: 'Audit' }).click()
+    await page
+      .getByText(/defensive|controls/)
+      .first()
+      .waitFor()
+    expect(browser.errors).toEqual([])
+  })
+
+  it('the live feed survives a restart of Vigil and shows live data again', async () => {
+    const { page } = browser
+    await page.getByRole('link', { name: 'Overview' }).click()
+    await page.locator('.conn', { hasText: 'live' }).waitFor()
+    const port = new URL(demo.adminUrl).port
+    expect(await demo.stop()).toBe(0)
+    await page.locator('.conn', { hasText: /reconnecting|offline/ }).waitFor({ timeout: 60_000 })
+    demo = await startDemo(demoArgs(config, port), TOKEN)
+    expect(new URL(demo.adminUrl).port).toBe(port)
+    await page.locator('.conn', { hasText: /^live$/ }).waitFor({ timeout: 40_000 })
+    // a fresh process: the snapshot replaced the old state and new windows arrive
+    await page.locator('#kpi-rate .v', { hasText: /\d req\/s/ }).waitFor({ timeout: 30_000 })
+    expect(await page.locator('#kpi-rate').count()).toBe(1)
+    // connection refusals while Vigil was down are the browser's, not the page's
+    expect(browser.errors.filter((e) => !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(e))).toEqual(
+      [],
+    )
+  })
+})
