@@ -48,7 +48,7 @@ export class ActivityLog extends EventEmitter {
 }
 
 function num(x: number): string {
-  if (!Number.isFinite(x)) return String(x)
+  if (!Number.isFinite(x) || Number.isInteger(x)) return String(x)
   const a = Math.abs(x)
   if (a >= 100) return x.toFixed(0)
   if (a >= 1) return x.toFixed(1)
@@ -83,6 +83,9 @@ export function anomalyActivity(
   transition: 'opened' | 'resolved',
 ): ActivityInput {
   const unit = UNITS[a.metric] ?? num
+  // a band is drawn around the expected value; a count, a latency or a share is never below 0
+  const low = Math.max(0, a.low)
+  const high = a.metric === 'limitedRatio' ? Math.min(1, a.high) : a.high
   const where = a.level === 'client' ? `client ${a.key.slice('client:'.length)}` : a.key
   const summary =
     transition === 'opened' && a.metric === 'joint'
@@ -90,7 +93,7 @@ export function anomalyActivity(
       : transition === 'opened' && a.level === 'client'
         ? `abusive client ${where.slice('client '.length)}: ${a.children?.[0] !== undefined ? `${a.children[0].key} ${num(a.children[0].observed)} against a typical ${num(a.children[0].expected)}` : 'stands out from its peers'}, score ${a.score.toFixed(2)}`
         : transition === 'opened'
-          ? `anomaly on ${where}: ${a.metric} ${unit(a.observed)}, expected ${unit(a.expected)} (band ${unit(a.low)}–${unit(a.high)}), score ${a.score.toFixed(2)}`
+          ? `anomaly on ${where}: ${a.metric} ${unit(a.observed)}, expected ${unit(a.expected)} (band ${unit(low)}–${unit(high)}), score ${a.score.toFixed(2)}`
           : `resolved: ${a.metric} on ${where} is back in its band`
   return {
     atMs: transition === 'opened' ? a.openedAtMs : (a.resolvedAtMs ?? Date.now()),
@@ -119,4 +122,126 @@ export function auditActivity(e: {
     summary: `${e.actor}: ${what} ${e.subject}${e.reason !== '' ? ` (${e.reason})` : ''}`,
     severity: 'info',
   }
+}
+
+/** The activity entry of a control-plane action (the action log, src/control/actions.ts). */
+export function actionActivity(a: {
+  atMs: number
+  kind: string
+  policy: string
+  mode: string
+  target: string
+  reason: string
+  result: { status: string; detail?: string }
+}): ActivityInput {
+  const shadow = a.mode === 'shadow' ? 'would have (shadow): ' : ''
+  const failed =
+    a.result.status === 'failed' ? ` — failed${a.result.detail ? `: ${a.result.detail}` : ''}` : ''
+  return {
+    atMs: a.atMs,
+    kind: a.kind,
+    actor: a.policy,
+    subject: a.target,
+    summary: `${shadow}${a.kind} ${a.target} by ${a.policy}: ${a.reason}${failed}`,
+    severity: a.kind === 'alert.firing' || failed !== '' ? 'warning' : 'info',
+  }
+}
+
+/**
+ * Follows an action source (the embedded worker's log, or a control plane's own) and pushes each
+ * new action once into the activity list; returns a stop function.
+ */
+export function followActions(
+  source: {
+    actions(q: {
+      fromMs?: number
+      limit?: number
+    }): Promise<{ actions: Array<Parameters<typeof actionActivity>[0] & { id: string }> }>
+  },
+  activity: ActivityLog,
+  everyMs = 2_000,
+): () => void {
+  const seen = new Set<string>()
+  let since = Date.now()
+  let busy = false
+  const poll = async () => {
+    if (busy) return
+    busy = true
+    try {
+      // a minute back: an action is recorded at its decision time, which may precede this poll
+      const page = await source.actions({ fromMs: since - 60_000, limit: 100 })
+      for (const a of [...page.actions].reverse()) {
+        if (seen.has(a.id)) continue
+        seen.add(a.id)
+        since = Math.max(since, a.atMs)
+        activity.push(actionActivity(a))
+      }
+      if (seen.size > 2_000) for (const id of [...seen].slice(0, 1_000)) seen.delete(id)
+    } catch {
+      // the control plane is restarting or busy: the next poll catches up
+    } finally {
+      busy = false
+    }
+  }
+  const timer = setInterval(() => void poll(), everyMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
+/** An audit log that also puts every audited change in the activity list. */
+export function auditToActivity(
+  log: { record(e: AuditInput): void },
+  activity: ActivityLog,
+): { record(e: AuditInput): void } {
+  return {
+    record(e) {
+      log.record(e)
+      activity.push(auditActivity(e))
+    },
+  }
+}
+
+type AuditInput = Parameters<typeof auditActivity>[0] & { before: unknown; after: unknown }
+
+/**
+ * Follows the open anomalies of a source that emits no events (a control plane in another
+ * process): a new id is an opening, an id gone is a resolution. Returns a stop function.
+ */
+export function followAnomalies(
+  source: {
+    anomalies(q: {
+      fromMs: number
+      toMs: number
+      state: 'open'
+    }): Promise<Array<Parameters<typeof anomalyActivity>[0] & { id: string }>>
+  },
+  activity: ActivityLog,
+  everyMs = 2_000,
+): () => void {
+  let open: Map<string, Parameters<typeof anomalyActivity>[0]> | null = null
+  let busy = false
+  const poll = async () => {
+    if (busy) return
+    busy = true
+    try {
+      const now = Date.now()
+      const list = await source.anomalies({ fromMs: now - 86_400_000, toMs: now, state: 'open' })
+      const next = new Map(list.map((a) => [a.id, a]))
+      // the first answer is the state found, not news
+      if (open !== null) {
+        for (const [id, a] of next) if (!open.has(id)) activity.push(anomalyActivity(a, 'opened'))
+        for (const [id, a] of open)
+          if (!next.has(id)) activity.push(anomalyActivity({ ...a, resolvedAtMs: now }, 'resolved'))
+      }
+      open = next
+    } catch {
+      // not the leader, or restarting: try again at the next poll
+    } finally {
+      busy = false
+    }
+  }
+  const timer = setInterval(() => void poll(), everyMs)
+  timer.unref()
+  void poll()
+  return () => clearInterval(timer)
 }

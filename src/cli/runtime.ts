@@ -24,7 +24,7 @@ import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forec
 import { MemoryBus } from '../bus/index.js' // control
 import { actionRoutes } from '../api/routes/actions.js' // actions
 import { auditRoutes } from '../api/routes/audit.js' // audit
-import { ActivityLog, anomalyActivity, auditActivity } from '../api/activity.js' // dashboard
+import { ActivityLog, anomalyActivity, auditActivity, followActions } from '../api/activity.js' // dashboard
 import { LiveHub } from '../api/live.js' // dashboard
 import { liveSections } from '../api/live-sections.js' // dashboard
 import { dashboardRoutes } from '../api/routes/dashboard.js' // dashboard
@@ -313,6 +313,11 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   if (token === '')
     logger.warn('no admin token (admin.token or VIGIL_ADMIN_TOKEN): mutating admin calls are refused')
   // ---- dashboard: the live feed and the page (src/api/live.ts, src/ui) ------------------------
+  // the control plane's actions join the activity list (the overview's feed, the demo's lines)
+  if (control !== null) {
+    const stopFollowing = followActions(control, activity)
+    closers.push(async () => stopFollowing())
+  }
   const hub = new LiveHub({
     sections: liveSections({
       services: () => gateway.services(),

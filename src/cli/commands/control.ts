@@ -19,6 +19,14 @@ import { startScaledControl } from '../../control/index.js'
 import { join } from 'node:path' // adaptive limits
 import { JsonlAuditLog } from '../../audit.js' // adaptive limits
 import { createAdmission, type Limiter } from '../../limits/index.js' // adaptive limits
+import { ActivityLog, auditToActivity, followActions, followAnomalies } from '../../api/activity.js' // dashboard
+import { LiveHub } from '../../api/live.js' // dashboard
+import { liveSections } from '../../api/live-sections.js' // dashboard
+import { dashboardRoutes } from '../../api/routes/dashboard.js' // dashboard
+import { limitsRoutes } from '../../api/routes/limits.js' // dashboard
+import { scoreRoutes } from '../../api/routes/scores.js' // dashboard
+import { uiAssetsRoutes } from '../../api/ui-assets.js' // dashboard
+import { VERSION } from '../../version.js' // dashboard
 import { enableProcessMetrics } from '../../metrics.js'
 import { parseConfigFlag } from '../args.js'
 import type { Command } from '../command.js'
@@ -32,6 +40,8 @@ GET /api/series/:key/points on control.admin (default 127.0.0.1:8082).
 Several may run against one store: one leads (a lease in NATS KV, control.leader) and does all
 the work; the others stand by, answer the store-backed routes and take over within
 control.leader.ttlMs of the leader dying. GET /api/control/leader says who leads.
+It also serves the dashboard at / (with the rate-limit pages when limits.store is redis, whose
+state every gateway shares).
 SIGTERM writes the pending windows, acks them, gives the lease back and exits 0; after a crash the
 bus redelivers whatever was not yet written, and writes are idempotent, so nothing is lost or
 double counted.`
@@ -49,11 +59,12 @@ export const command: Command = {
     const bus = await openBus(config.bus, { name: 'vigil-control' })
     // adaptive limits: policies change the gateways' limits through the shared Redis state, the
     // same audited path as an admin change on a gateway (a file-backed limiter is per process)
+    const activity = new ActivityLog() // dashboard: what Vigil did lately
     let limiter: Limiter | null = null
     if (config.limits.enabled && config.limits.store === 'redis')
       limiter = await createAdmission(config, {
         logger,
-        audit: new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')),
+        audit: auditToActivity(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
       })
     else if (config.limits.enabled)
       logger.warn(
@@ -75,6 +86,20 @@ export const command: Command = {
       }),
     }
     const token = resolveAdminToken(config.admin.token) ?? ''
+    // ---- dashboard: served here, where the learned state is (series, anomalies, forecasts,
+    // actions); the shared Redis limit state is read and changed through the limiter above
+    const stopFollowing = [
+      followActions(cp.actions, activity),
+      ...(config.detect.enabled ? [followAnomalies(cp.anomalies, activity)] : []),
+    ]
+    const hub = new LiveHub({
+      sections: liveSections({
+        series: cp.series,
+        ...(config.detect.enabled ? { anomalies: cp.anomalies } : {}),
+        ...(limiter !== null ? { limiter } : {}),
+        activity,
+      }),
+    })
     const admin = await createAdminServer({
       host: config.control.admin.host,
       port: config.control.admin.port,
@@ -89,6 +114,15 @@ export const command: Command = {
         auditRoutes({ source: cp.audit }), // audit
         leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
         alertRoutes({ source: cp.alerts }), // alerts
+        // dashboard
+        scoreRoutes({ source: { scores: async (q) => (await cp.current()?.anomalies?.scores(q)) ?? null } }),
+        ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []),
+        uiAssetsRoutes(),
+        dashboardRoutes({
+          hub,
+          token,
+          info: { mode: 'control', env: config.env, windowMs: config.telemetry.windowMs, version: VERSION },
+        }),
       ],
       logger,
     })
@@ -102,6 +136,7 @@ export const command: Command = {
       logger.info({ signal }, 'stopping: writing pending windows')
       try {
         await admin.close()
+        for (const f of stopFollowing) f() // dashboard
         await cp.stop()
         await limiter?.close() // adaptive limits
         await bus.close()

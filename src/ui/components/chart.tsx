@@ -197,6 +197,7 @@ export function Chart(props: ChartProps) {
     }
     const u = new uPlot(opts, toData(props.x, props.ys, props.gapS), el)
     plot.current = u
+    drawn.current = signature(props.x, props.ys, props.marks, props.now)
     const ro = new ResizeObserver(() => {
       const w = el.clientWidth
       if (w > 0 && w !== u.width) u.setSize({ width: w, height: props.height ?? 200 })
@@ -210,9 +211,14 @@ export function Chart(props: ChartProps) {
     // the shape key covers every option above
   }, [shape])
 
+  // pages re-render on every live event; redraw only when the data (or the marks) changed
+  const drawn = useRef('')
   useEffect(() => {
-    plot.current?.setData(toData(props.x, props.ys, props.gapS))
-  }, [props.x, props.ys, props.marks, props.now])
+    const sig = signature(props.x, props.ys, props.marks, props.now)
+    if (plot.current === null || sig === drawn.current) return
+    drawn.current = sig
+    plot.current.setData(toData(props.x, props.ys, props.gapS))
+  })
 
   const legend = props.series.filter((s) => !s.hidden)
   return (
@@ -253,6 +259,19 @@ export function Chart(props: ChartProps) {
       <div class="chart" ref={host} role="img" aria-label={`${props.title}: ${props.summary}`} />
     </figure>
   )
+}
+
+/** Cheap identity of what a chart shows: lengths, ends and a sample of values. */
+function signature(
+  x: readonly number[],
+  ys: ReadonlyArray<ReadonlyArray<number | null>>,
+  marks: readonly ChartMark[] | undefined,
+  now: number | undefined,
+): string {
+  const n = x.length
+  let sig = `${n}:${x[0]}:${x[n - 1]}:${marks?.length ?? 0}:${marks?.at(-1)?.to}:${now === undefined ? '' : Math.floor(now / 5)}`
+  for (const y of ys) sig += `|${y.length}:${y[0]}:${y[y.length - 1]}:${y[y.length >> 1]}`
+  return sig
 }
 
 function toData(

@@ -16,6 +16,7 @@ export function currentTheme(): Theme {
 
 export function applyTheme(t: Theme): void {
   document.documentElement.dataset.theme = t
+  varCache.clear()
   for (const f of listeners) f(t)
 }
 
@@ -33,7 +34,17 @@ export function useTheme(): Theme {
   return t
 }
 
-/** A CSS variable's value now (charts draw on canvas and need real colours). */
+const varCache = new Map<string, string>()
+
+/**
+ * A CSS variable's value (charts draw on canvas and need real colours). Cached per theme:
+ * getComputedStyle forces a style recalculation of the page, which cost a frame per live event.
+ */
 export function cssVar(name: string): string {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim()
+  let v = varCache.get(name)
+  if (v === undefined) {
+    v = getComputedStyle(document.documentElement).getPropertyValue(name).trim()
+    varCache.set(name, v)
+  }
+  return v
 }

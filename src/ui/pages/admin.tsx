@@ -467,6 +467,8 @@ function MultipliersPanel(props: { limits: LimitsLive }) {
   const [name, setName] = useState('')
   const [mult, setMult] = useState('0.5')
   const [reason, setReason] = useState('')
+  const [service, setService] = useState('')
+  const [ttlMin, setTtlMin] = useState('')
   const a = useAction()
   const c = props.limits.controls
   const set = (e: Event) => {
@@ -477,10 +479,19 @@ function MultipliersPanel(props: { limits: LimitsLive }) {
       )
     const m = positive(mult, 'multiplier')
     if (typeof m === 'string') return a.fail(`${m} (0.5 halves the limit, 2 doubles it)`)
+    const ttl = ttlMin.trim() === '' ? null : positive(ttlMin, 'expires after (minutes)')
+    if (typeof ttl === 'string') return a.fail(ttl)
+    if (service.trim() !== '' && group === 'clients')
+      return a.fail('a client multiplier applies everywhere: leave "only on service" empty')
     void a.run(async () => {
       await api('/api/limits/controls', {
         method: 'PUT',
-        body: { [group]: { [name.trim()]: m }, ...(reason.trim() !== '' ? { reason: reason.trim() } : {}) },
+        body: {
+          [group]: { [name.trim()]: m },
+          ...(reason.trim() !== '' ? { reason: reason.trim() } : {}),
+          ...(service.trim() !== '' ? { service: service.trim() } : {}),
+          ...(ttl !== null ? { ttlMs: Math.round(ttl * 60_000) } : {}),
+        },
       })
       return `${group === 'tiers' ? 'Tier' : group === 'classes' ? 'Class' : 'Client'} ${name.trim()} ×${m}.`
     })
@@ -544,6 +555,23 @@ function MultipliersPanel(props: { limits: LimitsLive }) {
             size={5}
             value={mult}
             onInput={(e) => setMult((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Only on service (optional)
+          <input
+            size={12}
+            value={service}
+            onInput={(e) => setService((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Expires after, minutes (optional)
+          <input
+            inputMode="decimal"
+            size={5}
+            value={ttlMin}
+            onInput={(e) => setTtlMin((e.target as HTMLInputElement).value)}
           />
         </label>
         <label>

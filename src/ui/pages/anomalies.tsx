@@ -44,8 +44,8 @@ export function AnomalyList(props: {
               {a.metric !== 'joint' && a.metric !== 'client' && (
                 <div class="small">
                   observed <strong>{fmtMetric(a.metric, a.observed)}</strong>, expected{' '}
-                  {fmtMetric(a.metric, a.expected)} (normal band {fmtMetric(a.metric, a.low)} –{' '}
-                  {fmtMetric(a.metric, a.high)})
+                  {fmtMetric(a.metric, a.expected)} (normal band {fmtMetric(a.metric, Math.max(0, a.low))} –{' '}
+                  {fmtMetric(a.metric, /Ratio$/.test(a.metric) ? Math.min(1, a.high) : a.high)})
                 </div>
               )}
               {top.length > 0 && (

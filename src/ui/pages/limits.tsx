@@ -91,10 +91,33 @@ export function LimitsPage() {
     u.refused += r.refusedRate ?? 0
     tierUse.set(r.tier, u)
   }
-  const multipliers = (['tiers', 'classes', 'clients'] as const).flatMap((g) =>
-    Object.entries(c[g]).map(([name, m]) => ({ group: g, name, m })),
-  )
-  const expires = c.expiresAt
+  // every multiplier, global or scoped to a service, with who set it, why and until when
+  const multipliers = [
+    ...(['tiers', 'classes', 'clients'] as const).flatMap((g) =>
+      Object.entries(c[g]).map(([name, m]) => ({
+        group: g,
+        name,
+        m,
+        service: null as string | null,
+        path: `${g}.${name}`,
+      })),
+    ),
+    ...Object.entries(c.services ?? {}).flatMap(([service, sc]) =>
+      (['tiers', 'classes'] as const).flatMap((g) =>
+        Object.entries(sc[g]).map(([name, m]) => ({
+          group: g,
+          name,
+          m,
+          service,
+          path: `services.${service}.${g}.${name}`,
+        })),
+      ),
+    ),
+  ].map((x) => ({ ...x, entry: c.entries?.[x.path] }))
+  const scopedDefensive = Object.entries(c.services ?? {})
+    .filter(([, sc]) => sc.defensive)
+    .map(([service]) => service)
+  const expires = c.entries?.defensive?.expiresAt ?? c.expiresAt
   return (
     <>
       <Panel
@@ -115,6 +138,14 @@ export function LimitsPage() {
             {c.actor !== '' ? c.actor : '–'}{' '}
             {c.updatedAt !== '' && <span class="muted">at {fmtTime(Date.parse(c.updatedAt))}</span>}
           </dd>
+          {scopedDefensive.length > 0 && (
+            <>
+              <dt>Defensive on</dt>
+              <dd>
+                <Badge tone="warn">{scopedDefensive.join(', ')}</Badge>
+              </dd>
+            </>
+          )}
           {expires !== undefined && expires !== null && (
             <>
               <dt>Expires</dt>
@@ -145,6 +176,8 @@ export function LimitsPage() {
                   Multiplier
                 </th>
                 <th scope="col">Effect</th>
+                <th scope="col">Why, who</th>
+                <th scope="col">Expires</th>
               </tr>
             </thead>
             <tbody>
@@ -153,6 +186,7 @@ export function LimitsPage() {
                   <td>
                     {x.group === 'tiers' ? 'tier' : x.group === 'classes' ? 'route class' : 'client'}{' '}
                     <strong>{x.name}</strong>
+                    {x.service !== null && <span class="muted"> on {x.service}</span>}
                   </td>
                   <td class="num">×{fmtNum(x.m)}</td>
                   <td>
@@ -163,6 +197,16 @@ export function LimitsPage() {
                     ) : (
                       <Badge tone="muted">unchanged</Badge>
                     )}
+                  </td>
+                  <td class="small">
+                    {x.entry !== undefined
+                      ? `${x.entry.reason || 'no reason given'} (${x.entry.actor})`
+                      : '–'}
+                  </td>
+                  <td class="small">
+                    {x.entry?.expiresAt !== undefined
+                      ? fmtAgo(Date.parse(x.entry.expiresAt), now)
+                      : 'until removed'}
                   </td>
                 </tr>
               ))}

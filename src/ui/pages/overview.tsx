@@ -15,6 +15,8 @@ import type { Anomaly, ForecastAnswer, LimitsLive, ServiceView } from '../lib/ty
 import { AnomalyList, anomalyMarks } from './anomalies.js'
 
 const GLOBAL = '*|*|*'
+/** rows of the services table until "show all": a big table re-lays out on every live event */
+const TOP_SERVICES = 20
 const SPARK = 30
 /** recent rates of service-level and global series, for sparklines without extra requests */
 const sparks = new Map<string, number[]>()
@@ -57,6 +59,7 @@ export function OverviewPage(props: { session: Session }) {
     .sort((a, b) => b.rate - a.rate)
     .slice(0, 10)
   const { points } = useHistory(props.session.features.includes('series') ? GLOBAL : null, 30 * 60_000)
+  const [allServices, setAllServices] = useState(false)
   const [waiting, setWaiting] = useState(true)
   const forecast = useApi<ForecastAnswer>(
     props.session.features.includes('forecasts') ? `/api/series/${keyPath(GLOBAL)}/forecast` : null,
@@ -112,7 +115,9 @@ export function OverviewPage(props: { session: Session }) {
             anomalies.length === 0 ? (
               <Badge tone="ok">all normal</Badge>
             ) : (
-              <Badge tone={critical > 0 ? 'bad' : 'warn'}>{critical} critical</Badge>
+              <Badge tone={critical > 0 ? 'bad' : 'warn'}>
+                {critical > 0 ? `${critical} critical` : `${anomalies.length} warning`}
+              </Badge>
             )
           }
           id="kpi-anomalies"
@@ -130,11 +135,6 @@ export function OverviewPage(props: { session: Session }) {
             )
           }
           id="kpi-defensive"
-        />
-        <Card
-          label="Services"
-          value={services.length}
-          sub={`${services.reduce((n, s) => n + s.targets.length, 0)} targets (replicas)`}
         />
       </div>
       <div class="grid two">
@@ -215,7 +215,14 @@ export function OverviewPage(props: { session: Session }) {
           )}
         </Panel>
       </div>
-      <Panel title="Services">
+      <Panel
+        title="Services"
+        right={
+          <span class="small muted">
+            {services.length} services, {services.reduce((n, v) => n + v.targets.length, 0)} targets
+          </span>
+        }
+      >
         {byService.length === 0 ? (
           <Empty>No service has reported a window yet.</Empty>
         ) : (
@@ -243,7 +250,7 @@ export function OverviewPage(props: { session: Session }) {
                 </tr>
               </thead>
               <tbody>
-                {byService.map((s) => {
+                {(allServices ? byService : byService.slice(0, TOP_SERVICES)).map((s) => {
                   const h = serviceHealth(services.find((v) => v.name === s.service))
                   const open = anomalies.filter(
                     (a) => a.series.service === s.service && a.series.env === s.env,
@@ -276,6 +283,11 @@ export function OverviewPage(props: { session: Session }) {
                 })}
               </tbody>
             </table>
+            {byService.length > TOP_SERVICES && (
+              <button type="button" onClick={() => setAllServices(!allServices)} style={{ marginTop: '8px' }}>
+                {allServices ? `Show the busiest ${TOP_SERVICES}` : `Show all ${byService.length} services`}
+              </button>
+            )}
           </div>
         )}
       </Panel>
