@@ -21,6 +21,7 @@ import { startEmbeddedControl, type EmbeddedControl } from '../control/index.js'
 import { seriesRoutes } from '../api/routes/series.js' // control
 import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forecast
+import { journeyRoutes } from '../api/routes/journeys.js' // journeys
 import { MemoryBus } from '../bus/index.js' // control
 import { actionRoutes } from '../api/routes/actions.js' // actions
 import { auditRoutes } from '../api/routes/audit.js' // audit
@@ -255,6 +256,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           seriesRoutes({ source: control, windowMs: tcfg.windowMs }), // control
           anomalyRoutes({ source: control }), // live detect/forecast
           forecastRoutes({ source: control }), // live detect/forecast
+          ...(config.journeys.enabled ? [journeyRoutes({ source: control.journeys })] : []), // journeys
           actionRoutes({ source: control }), // actions
           auditRoutes({ source: control }), // audit
           scoreRoutes({ source: control }), // dashboard

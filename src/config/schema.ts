@@ -7,6 +7,7 @@ import { detectSchema, forecastSchema } from './control-live-schema.js' // live 
 import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
 import { scaleCrossCheck, scaleSchema } from './scale-schema.js' // scale
 import { policiesSchema, policyProblems } from './policies-schema.js' // adaptive limits
+import { journeysSchema } from './journeys-schema.js' // journeys
 import type { ConfigProblem } from './load.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
@@ -156,6 +157,7 @@ export const configSchema = z.strictObject({
   forecast: forecastSchema, // live forecasting (src/control/forecasts.ts)
   alerts: alertsSchema, // alerting (src/alerts, src/control/alerting.ts)
   policies: policiesSchema, // adaptive limits (src/control/policies)
+  journeys: journeysSchema, // traces, service graph, root cause, impact (src/control/journeys.ts)
 })
 
 export type Config = z.infer<typeof configSchema>

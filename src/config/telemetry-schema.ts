@@ -111,6 +111,7 @@ const retentionSchema = z
     forecasts: durationMs.optional(),
     /** the action log; silences and acknowledgements that ended this long ago */
     actions: durationMs.optional(),
+    graph: durationMs.optional(),
   })
   .default({})
 

@@ -94,6 +94,7 @@ async function liveRun(store: Store): Promise<void> {
       events: 1e12,
       forecasts: 1e12,
       actions: 1e12,
+      graph: 1e12,
     },
     now: () => 0,
     downsampleEveryMs: 1e12,

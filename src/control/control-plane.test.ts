@@ -135,7 +135,7 @@ describe('ControlPlane', () => {
     expect(m.acked).toBe(1)
     expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(1)
     // the window was never written before: the detectors see it as a window, not a correction
-    expect(closed).toEqual([{ correction: false }])
+    expect(closed).toEqual([{ correction: false, latencySketch: expect.any(Uint8Array) }])
     await cp2.stop({ flush: false })
   })
 

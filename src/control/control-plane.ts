@@ -29,6 +29,22 @@ import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 export interface WindowClosedContext {
   /** true when this point replaces one already delivered (a late rollup landed), or is older than one */
   correction: boolean
+  /** the point's merged latency sketch (serialized DDSketch), for hooks that merge latencies */
+  latencySketch?: Uint8Array
+}
+
+/**
+ * Sits between the span consumer and the store (the journeys' tail sampling): takes every span
+ * as it arrives and hands back, at each tick, the spans to store. Span messages are acknowledged
+ * only after `holdMs`, once their spans were decided and written.
+ */
+export interface SpanStage {
+  readonly holdMs: number
+  add(spans: readonly SpanRecord[], nowMs: number): void
+  /** the spans to write now */
+  take(nowMs: number): SpanRecord[]
+  /** decides everything held, now (graceful stop): the spans to write */
+  drain(): SpanRecord[]
 }
 
 /** Called once per series per closed window, after the write committed. Must not throw. */
@@ -50,6 +66,8 @@ export interface ControlPlaneOptions {
   tickMs?: number
   downsampleEveryMs?: number
   pruneEveryMs?: number
+  /** tail sampling of spans before the store (journeys); absent: every span is stored */
+  spanStage?: SpanStage
   onError?: (err: Error, what: string) => void
 }
 
@@ -77,7 +95,8 @@ interface Pending {
 const SPAN_BATCH = 5_000
 
 export class ControlPlane implements SeriesSource {
-  readonly #o: Required<Omit<ControlPlaneOptions, 'onError'>> & Pick<ControlPlaneOptions, 'onError'>
+  readonly #o: Required<Omit<ControlPlaneOptions, 'onError' | 'spanStage'>> &
+    Pick<ControlPlaneOptions, 'onError' | 'spanStage'>
   readonly #pending = new Map<number, Map<string, Pending>>()
   #late = new Map<string, Pending>()
   /** window starts already written once; a rollup for them is a correction */
@@ -87,6 +106,8 @@ export class ControlPlane implements SeriesSource {
   readonly #hooks: WindowHook[] = []
   #spans: SpanRecord[] = []
   #spanMsgs: BusMessage[] = []
+  /** arrival time of each of #spanMsgs (with a span stage: acked after its hold) */
+  #spanMsgAt: number[] = []
   #subs: Subscription[] = []
   #timer: NodeJS.Timeout | null = null
   #busy: Promise<void> = Promise.resolve()
@@ -142,8 +163,9 @@ export class ControlPlane implements SeriesSource {
       }),
       await this.#o.bus.subscribe(this.#o.subjects.spans, (m) => this.#onSpanMsg(m), {
         durable: `${this.#o.durable}-spans`,
-        maxInFlight: 1_000,
-        ackWaitMs,
+        // a span stage holds messages for its hold: enough in flight to keep up meanwhile
+        maxInFlight: this.#o.spanStage === undefined ? 1_000 : 20_000,
+        ackWaitMs: Math.max(ackWaitMs, 2 * (this.#o.spanStage?.holdMs ?? 0) + 10_000),
       }),
     )
     this.#timer = setInterval(() => void this.tick(), this.#o.tickMs)
@@ -166,8 +188,11 @@ export class ControlPlane implements SeriesSource {
   #onSpanMsg(m: BusMessage): void {
     try {
       const spans = decodeSpans(m.data)
-      for (const s of spans) this.#spans.push(s)
+      const stage = this.#o.spanStage
+      if (stage !== undefined) stage.add(spans, this.#o.now())
+      else for (const s of spans) this.#spans.push(s)
       this.#spanMsgs.push(m)
+      this.#spanMsgAt.push(this.#o.now())
     } catch (err) {
       this.stats.decodeErrors++
       this.#o.onError?.(VGL_ERR_CONTROL_DECODE('span batch', (err as Error).message), 'decode')
@@ -242,7 +267,7 @@ export class ControlPlane implements SeriesSource {
   flushAll(): Promise<void> {
     return this.#serial(async () => {
       await this.#writeDue(Number.MAX_SAFE_INTEGER / 2)
-      await this.#flushSpans()
+      await this.#flushSpans(true)
     })
   }
 
@@ -292,33 +317,51 @@ export class ControlPlane implements SeriesSource {
     ring.put(point)
     for (const hook of this.#hooks) {
       try {
-        hook(sp.series, point, { correction: correction || replaced || late })
+        hook(sp.series, point, {
+          correction: correction || replaced || late,
+          latencySketch: sp.latencySketch,
+        })
       } catch (err) {
         this.#o.onError?.(err as Error, 'onWindowClosed hook')
       }
     }
   }
 
-  async #flushSpans(): Promise<void> {
-    if (this.#spans.length === 0) {
-      for (const m of this.#spanMsgs) m.ack()
-      this.#spanMsgs = []
+  async #flushSpans(drain = false): Promise<void> {
+    const stage = this.#o.spanStage
+    const now = this.#o.now()
+    let spans = this.#spans
+    this.#spans = []
+    if (stage !== undefined) spans = spans.concat(stage.take(now), drain ? stage.drain() : [])
+    // without a stage every message's spans are in this write; with one, a message is done once
+    // its hold is over (its spans were decided, and the kept ones are in this or an earlier write)
+    let done = this.#spanMsgs.length
+    if (stage !== undefined && !drain) {
+      done = 0
+      while (done < this.#spanMsgAt.length && this.#spanMsgAt[done] <= now - stage.holdMs) done++
+    }
+    const msgs = this.#spanMsgs.slice(0, done)
+    if (spans.length === 0) {
+      for (const m of msgs) m.ack()
+      this.#spanMsgs.splice(0, done)
+      this.#spanMsgAt.splice(0, done)
       return
     }
-    const spans = this.#spans
-    const msgs = this.#spanMsgs
-    this.#spans = []
-    this.#spanMsgs = []
     try {
       await this.#o.store.writeSpans(spans)
       this.#redelivery.ok()
       this.stats.spans += spans.length
       for (const m of msgs) m.ack()
+      this.#spanMsgs.splice(0, done)
+      this.#spanMsgAt.splice(0, done)
     } catch (err) {
       this.stats.writeErrors++
       this.#o.onError?.(err as Error, 'writeSpans')
       const delay = this.#redelivery.failed()
-      for (const m of msgs) m.nak(delay)
+      // every held message comes back: the spans of this write may be from any of them
+      for (const m of this.#spanMsgs) m.nak(delay)
+      this.#spanMsgs = []
+      this.#spanMsgAt = []
     }
   }
 

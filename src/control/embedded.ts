@@ -20,6 +20,7 @@ import type { ScoreHistory, ScoreQuery, ScoreSource } from './scores.js' // dash
 import type { AlertSource, SilenceInput } from './alerting.js' // alerts
 import type { Alert, AlertMetricsSnapshot, AlertQuery, Silence } from '../alerts/index.js' // alerts
 import type { LimitControls } from './policies/index.js' // adaptive limits
+import { JOURNEY_METHODS, type JourneySource } from './journeys.js' // journeys
 
 type RpcCall =
   | { op: 'listSeries' }
@@ -38,6 +39,7 @@ type RpcCall =
   | { op: 'createSilence'; input: SilenceInput }
   | { op: 'deleteSilence'; id: string }
   | { op: 'alertMetrics' }
+  | { op: 'journeys'; method: (typeof JOURNEY_METHODS)[number]; args: unknown[] } // journeys
   | { op: 'stop' }
 
 export type RpcRequest = RpcCall & { id: number }
@@ -73,6 +75,8 @@ export interface EmbeddedControl
   /** scale: records an action in the leader's fenced action log (the autoscaler runs beside the gateway) */
   recordAction(input: ActionInput): Promise<ActionRecord>
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<ActionRecord>
+  /** journeys: traces, graph, root cause, what-if (asked of the worker) */
+  readonly journeys: JourneySource
   /** graceful: the worker writes its pending windows, closes the store and exits */
   stop(): Promise<void>
 }
@@ -198,6 +202,13 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     createSilence: (input) => call<Silence>({ op: 'createSilence', input }),
     deleteSilence: (id) => call<void>({ op: 'deleteSilence', id }),
     alertMetrics: () => call<AlertMetricsSnapshot | null>({ op: 'alertMetrics' }),
+    // journeys: every method is one RPC
+    journeys: Object.fromEntries(
+      JOURNEY_METHODS.map((method) => [
+        method,
+        (...args: unknown[]) => call({ op: 'journeys', method, args }),
+      ]),
+    ) as unknown as JourneySource,
     stop: () =>
       (stopping ??= (async () => {
         // The recorder's last rollups travel on the bus port, the stop request on another;

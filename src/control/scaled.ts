@@ -34,6 +34,7 @@ import type { ForecastSource } from './forecasts.js'
 import { describeLeader, soleLeadership, type LeaderInfo, type Leadership } from './leadership.js'
 import { leaderBucketOf, processHolder, startControlPlane, type RunningControlPlane } from './start.js'
 import type { LimitControls } from './policies/index.js'
+import { LiveJourneys, journeyRoutesOf, type JourneySource } from './journeys.js' // journeys
 
 export interface ScaledControl {
   /** this process in the lease */
@@ -54,6 +55,8 @@ export interface ScaledControl {
   readonly alerts: AlertSource
   /** alerting's numbers for /metrics while leading, else null */
   alertMetrics(): Promise<AlertMetricsSnapshot | null>
+  /** journeys: traces and stored graph windows from the store (any process); live state from the leader */
+  readonly journeys: JourneySource
   readonly store: Store
   /** published with the lease so followers can name the leader's admin API */
   setAdminUrl(url: string): void
@@ -153,6 +156,20 @@ export async function startScaledControl(
       throw VGL_ERR_CONTROL_NOT_LEADER(describeLeader(leadership.leader()))
     return r
   }
+  // journeys: a follower answers what the store holds (traces, the graph's stored windows)
+  const journeyReads = new LiveJourneys({
+    store,
+    windowMs: config.telemetry.windowMs,
+    gatewayEnv: config.env,
+    sampleRate: config.telemetry.spans.sampleRate,
+    routes: journeyRoutesOf(config),
+  })
+  const liveJourneys = (): LiveJourneys => {
+    const j = leader().journeys
+    if (j === null) throw VGL_ERR_CONTROL_DISABLED('journeys', 'journeys')
+    return j
+  }
+  const readJourneys = (): LiveJourneys => running?.journeys ?? journeyReads
   let stopping: Promise<void> | null = null
   return {
     holder,
@@ -188,6 +205,17 @@ export async function startScaledControl(
       deleteSilence: (id) => alertSource().deleteSilence(id),
     },
     alertMetrics: async () => running?.alerts?.metrics() ?? null,
+    journeys: {
+      trace: (id) => readJourneys().trace(id),
+      traceByRequestId: (id) => readJourneys().traceByRequestId(id),
+      searchTraces: (q) => readJourneys().searchTraces(q),
+      graph: (fromMs, toMs) => readJourneys().graph(fromMs, toMs),
+      journeys: async (fromMs, toMs) => liveJourneys().journeys(fromMs, toMs),
+      journey: async (route, fromMs, toMs) => liveJourneys().journey(route, fromMs, toMs),
+      rootCause: async (q) => liveJourneys().rootCause(q),
+      whatIf: async (q) => liveJourneys().whatIf(q),
+      stats: async () => liveJourneys().stats(),
+    },
     setAdminUrl: (url) => setAdminUrl(url),
     stop: () =>
       (stopping ??= (async () => {

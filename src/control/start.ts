@@ -23,6 +23,7 @@ import { soleLeadership, type Leadership } from './leadership.js' // actions
 import { LiveAlerts } from './alerting.js' // alerts
 import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // alerts
 import { createPolicies, forecastSignal, PolicyEngine, type LimitControls } from './policies/index.js' // adaptive limits
+import { LiveJourneys, journeyRoutesOf } from './journeys.js' // journeys
 
 export interface RunningControlPlane {
   plane: ControlPlane
@@ -39,6 +40,8 @@ export interface RunningControlPlane {
   audit: AuditSource
   /** adaptive limits: the policy engine (null when no policy is enabled) */
   policies: PolicyEngine | null
+  /** traces, service graph, root cause and impact (null when journeys or telemetry are disabled) */
+  journeys: LiveJourneys | null
   /** graceful: writes pending windows, then closes the store unless the caller passed it (the bus belongs to the caller) */
   stop(): Promise<void>
 }
@@ -97,6 +100,37 @@ export async function startControlPlane(
     throw err
   }
   const actions = new ActionLog({ store, leadership, file: actionsFileOf(config), onError: opts.onError })
+  // ---- journeys: tail sampling of spans into the store, service graph, route statistics ----
+  const jc = config.journeys
+  let anomaliesRef: LiveAnomalies | null = null
+  let forecastsRef: LiveForecasts | null = null
+  const journeys = jc.enabled
+    ? new LiveJourneys({
+        store,
+        windowMs: config.telemetry.windowMs,
+        gatewayEnv: config.env,
+        sampleRate: config.telemetry.spans.sampleRate,
+        routes: journeyRoutesOf(config),
+        traceWaitMs: jc.traceWaitMs,
+        maxBufferedSpans: jc.maxBufferedSpans,
+        windows: jc.windows,
+        maxRoutes: jc.maxRoutes,
+        modelWindowMs: jc.modelWindowMs,
+        slo: jc.slo,
+        downtimeErrorRatio: jc.downtimeErrorRatio,
+        simulations: jc.simulations,
+        horizonMs: jc.horizonMs,
+        forecast: (key, horizon) => {
+          if (forecastsRef === null) return Promise.reject(new Error('forecasting is off'))
+          return forecastsRef.forecast(key, Math.min(horizon, config.forecast.maxHorizon))
+        },
+        anomalies: (fromMs, toMs) =>
+          anomaliesRef === null
+            ? Promise.resolve([])
+            : anomaliesRef.anomalies({ fromMs, toMs, state: 'all' }),
+        onError: opts.onError,
+      })
+    : null
   const plane = new ControlPlane({
     store,
     bus,
@@ -106,8 +140,10 @@ export async function startControlPlane(
     historyPoints: config.control.historyPoints,
     maxInFlight: config.control.maxInFlight,
     retention: retentionOf(config.store),
+    spanStage: journeys ?? undefined, // journeys
     onError: opts.onError,
   })
+  if (journeys !== null) plane.onWindowClosed(journeys.hook) // journeys
   // ---- live detect/forecast (src/control/anomalies.ts, forecasts.ts) ----
   const windowMs = config.telemetry.windowMs
   const anomalies = config.detect.enabled
@@ -125,13 +161,16 @@ export async function startControlPlane(
   if (anomalies !== null) plane.onWindowClosed(anomalies.hook)
   // abusive clients: the gateways' limiter windows, merged across gateways
   const clientWindows =
-    anomalies !== null
+    anomalies !== null || journeys !== null
       ? new ClientWindows({
           bus,
           subject: busSubjects(config.bus).clients,
           durable: `${config.control.durable}-clients`,
           graceMs: opts.graceMs ?? config.control.graceMs,
-          onWindow: (w) => anomalies.clientWindow(w),
+          onWindow: (w) => {
+            anomalies?.clientWindow(w)
+            journeys?.clientWindow(w) // journeys: who the users are
+          },
           onError: opts.onError,
         })
       : null
@@ -218,6 +257,8 @@ export async function startControlPlane(
     // anomalies restored open from the detector state act as if they had just opened
     for (const a of anomalies?.openAnomalies() ?? []) policies.signal({ kind: 'anomaly.opened', anomaly: a })
   }
+  anomaliesRef = anomalies // journeys: root cause reads anomalies, impact reads forecasts
+  forecastsRef = forecasts
   try {
     // alerts first: persisted alerts must be loaded before the first window is judged
     await alerts?.start()
@@ -238,6 +279,10 @@ export async function startControlPlane(
   }
   forecasts?.start() // live detect/forecast
   policies?.start() // adaptive limits
+  // journeys: the graph's finished windows go to the store once per window
+  const journeyTimer =
+    journeys === null ? null : setInterval(() => void journeys.tick(), config.telemetry.windowMs)
+  journeyTimer?.unref()
   let stopping: Promise<void> | null = null
   return {
     plane,
@@ -249,9 +294,11 @@ export async function startControlPlane(
     alerts,
     audit: auditSource(store),
     policies,
+    journeys,
     stop: () =>
       (stopping ??= (async () => {
         await policies?.stop() // adaptive limits
+        if (journeyTimer !== null) clearInterval(journeyTimer)
         await forecasts?.stop() // live detect/forecast
         await clientWindows?.stop()
         await auditIngest.stop()
@@ -263,6 +310,7 @@ export async function startControlPlane(
             .then(() => rename(`${statePath}.tmp`, statePath))
             .catch((err: Error) => opts.onError?.(err, `detect.statePath ${statePath}: not written`))
         await actions.flush() // actions
+        await journeys?.flush() // journeys: the graph's last windows
         await closeStore()
       })()),
   }

@@ -98,6 +98,11 @@ rpcPort.on('message', (req: RpcRequest) => {
         return alertsOf().deleteSilence(req.id)
       case 'alertMetrics':
         return cp.alerts?.metrics() ?? null
+      case 'journeys': {
+        if (cp.journeys === null) throw VGL_ERR_CONTROL_DISABLED('journeys', 'journeys')
+        const fn = cp.journeys[req.method] as (...args: unknown[]) => Promise<unknown>
+        return fn.apply(cp.journeys, req.args)
+      }
       case 'stop':
         await cp.stop()
         await bus.close()

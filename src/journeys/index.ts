@@ -3,7 +3,15 @@
  * service graph, per-route journey statistics, root-cause ranking, journey models learned from
  * traces, the Monte Carlo impact engine with what-if scenarios, and alert correlation by topology.
  */
-export { GATEWAY_SERVICE, isErrorSpan, nodeId, parseNodeId, spanService } from './span.js'
+export {
+  GATEWAY_SERVICE,
+  SPAN_KIND_CLIENT,
+  SPAN_KIND_SERVER,
+  isErrorSpan,
+  nodeId,
+  parseNodeId,
+  spanService,
+} from './span.js'
 export type { JourneySpan } from './span.js'
 export { buildTree, criticalPath, emptyProblems, errorOrigins, waterfall } from './trace.js'
 export type { CriticalSegment, TraceProblems, TraceTree, Waterfall, WaterfallSpan } from './trace.js'

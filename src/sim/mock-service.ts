@@ -53,6 +53,11 @@ export interface MockServiceOptions {
   seed?: number
   /** clock for incident expiry; default Date.now */
   now?: () => number
+  /**
+   * called as each request (not `/_mock/*`, not `/health`) arrives, before it is answered: the
+   * demo topology starts an OpenTelemetry server span here and ends it when `res` finishes
+   */
+  instrument?: (req: IncomingMessage, res: ServerResponse) => void
 }
 
 /** Counters since start, served at `GET /_mock/stats`. */
@@ -136,6 +141,7 @@ class MockServer implements MockService {
   readonly #errorRate: number
   readonly #slowRate: number
   readonly #resetRate: number
+  readonly #instrument: MockServiceOptions['instrument']
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #stats: MockStats = { requests: 0, errors: 0, resets: 0, slow: 0, inFlight: 0, bodyBytes: 0 }
   #incident: ActiveIncident | null = null
@@ -149,6 +155,7 @@ class MockServer implements MockService {
     this.#errorRate = fraction(opts.errorRate, 'errorRate')
     this.#slowRate = fraction(opts.slowRate, 'slowRate')
     this.#resetRate = fraction(opts.resetRate, 'resetRate')
+    this.#instrument = opts.instrument
     this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res))
   }
 
@@ -212,6 +219,7 @@ class MockServer implements MockService {
       const down = incident !== null && incident.kind === 'outage'
       return json(res, down ? 503 : 200, { status: down ? 'down' : 'ok', service: this.name })
     }
+    this.#instrument?.(req, res)
     this.#stats.requests++
     this.#stats.inFlight++
     res.once('close', () => this.#stats.inFlight--)

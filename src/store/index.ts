@@ -30,7 +30,10 @@ export type {
   StoredAlertAck,
   StoredAuditEvent,
   StoredEvent,
+  StoredGraphRow,
   StoredPoint,
   StoredSilence,
+  TraceListItem,
+  TraceQuery,
 } from './store.js'
 export type { Sketch } from './sketch.js'

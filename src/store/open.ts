@@ -34,6 +34,7 @@ export function retentionOf(cfg: StoreConfig): RetentionMs {
     events: r.events ?? d.events,
     forecasts: r.forecasts ?? d.forecasts,
     actions: r.actions ?? d.actions,
+    graph: r.graph ?? d.graph,
   }
 }
 

@@ -11,6 +11,16 @@ import {
   VGL_ERR_STORE_OPEN,
 } from '../errors.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
+import {
+  GRAPH_COLUMNS,
+  SUMMARY_COLUMNS,
+  rowToGraph,
+  searchPageSql,
+  searchTraceIds,
+  summarize,
+  type GraphDbRow,
+  type SummaryRow,
+} from './trace-search.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { dedupeRollups, deriveWindow, HOUR_MS, mergePoints, MINUTE_MS, touched } from './merge.js'
 import { checkMigrationOrder } from './migrations/migration.js'
@@ -57,7 +67,10 @@ import {
   type Store,
   type StoredAlertAck,
   type StoredEvent,
+  type StoredGraphRow,
   type StoredPoint,
+  type TraceListItem,
+  type TraceQuery,
   type StoredSilence,
 } from './store.js'
 
@@ -524,6 +537,53 @@ export class PostgresStore implements Store {
       [requestId],
     )
     return rows.map(rowToSpan)
+  }
+
+  async searchTraces(q: TraceQuery): Promise<TraceListItem[]> {
+    const ids = await searchTraceIds(q, (beforeMs, pageSize) => {
+      const { sql, args } = searchPageSql(q, beforeMs, pageSize, (i) => `$${i}`)
+      return this.#query<{ trace_id: string; start_ms: number }>(sql, args)
+    })
+    if (ids.length === 0) return []
+    const rows = await this.#query<SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM spans WHERE trace_id = ANY($1)`,
+      [ids],
+    )
+    return summarize(ids, rows)
+  }
+
+  async writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void> {
+    if (rows.length === 0) return
+    // one statement per distinct key: ON CONFLICT cannot touch the same row twice in one statement
+    const byKey = new Map<string, StoredGraphRow>()
+    for (const r of rows) byKey.set(`${r.windowStartMs}\n${r.from}\n${r.to}`, r)
+    const types = ['bigint', 'integer', 'text', 'text', 'float8', 'float8', 'bytea']
+    await this.#query(
+      `INSERT INTO graph_edges (${GRAPH_COLUMNS}) ${unnest(types)}
+       ON CONFLICT (start_ms, from_node, to_node) DO UPDATE SET duration_ms=excluded.duration_ms,
+         calls=excluded.calls, errors=excluded.errors, sketch=excluded.sketch`,
+      columns(
+        [...byKey.values()].map((r) => [
+          r.windowStartMs,
+          r.windowMs,
+          r.from,
+          r.to,
+          r.calls,
+          r.errors,
+          Buffer.from(r.latencySketch),
+        ]),
+        types.length,
+      ),
+    )
+  }
+
+  async queryGraphRows(fromMs: number, toMs: number): Promise<StoredGraphRow[]> {
+    const rows = await this.#query<GraphDbRow>(
+      `SELECT ${GRAPH_COLUMNS} FROM graph_edges WHERE start_ms >= $1 AND start_ms < $2
+       ORDER BY start_ms, from_node, to_node`,
+      [fromMs, toMs],
+    )
+    return rows.map(rowToGraph)
   }
 
   async appendEvents(events: readonly StoredEvent[]): Promise<void> {

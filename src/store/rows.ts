@@ -327,6 +327,7 @@ export const RETENTION_TABLES = [
   ['hour', 'series_1h', 'start_ms', ''],
   ['spans', 'spans', 'start_ms', ''],
   ['events', 'events', 'at_ms', ''],
+  ['graph', 'graph_edges', 'start_ms', ''],
   // Forecast events are written per series per refit (hundreds of thousands a day), far more than
   // the audit events they share the table with, so they get their own, shorter retention.
   ['forecasts', 'events', 'at_ms', " AND kind = 'forecast'"],

@@ -13,6 +13,16 @@ import {
   VGL_ERR_STORE_OPEN,
 } from '../errors.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
+import {
+  GRAPH_COLUMNS,
+  SUMMARY_COLUMNS,
+  rowToGraph,
+  searchPageSql,
+  searchTraceIds,
+  summarize,
+  type GraphDbRow,
+  type SummaryRow,
+} from './trace-search.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { dedupeRollups, deriveWindow, HOUR_MS, mergePoints, MINUTE_MS, touched } from './merge.js'
 import { checkMigrationOrder } from './migrations/migration.js'
@@ -59,7 +69,10 @@ import {
   type Store,
   type StoredAlertAck,
   type StoredEvent,
+  type StoredGraphRow,
   type StoredPoint,
+  type TraceListItem,
+  type TraceQuery,
   type StoredSilence,
 } from './store.js'
 
@@ -409,6 +422,46 @@ export class SqliteStore implements Store {
     this.#open()
     const row = this.#selTraceIdByRequest.get(requestId) as { trace_id: string } | undefined
     return row === undefined ? [] : this.spansByTrace(row.trace_id)
+  }
+
+  async searchTraces(q: TraceQuery): Promise<TraceListItem[]> {
+    this.#open()
+    const ids = await searchTraceIds(q, async (beforeMs, pageSize) => {
+      const { sql, args } = searchPageSql(q, beforeMs, pageSize, () => '?')
+      return this.#db.prepare(sql).all(...(args as (string | number)[])) as {
+        trace_id: string
+        start_ms: number
+      }[]
+    })
+    if (ids.length === 0) return []
+    const rows = this.#db
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM spans WHERE trace_id IN (${ids.map(() => '?').join(',')})`)
+      .all(...ids) as SummaryRow[]
+    return summarize(ids, rows)
+  }
+
+  async writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void> {
+    this.#open()
+    if (rows.length === 0) return
+    const stmt = this.#db.prepare(
+      `INSERT INTO graph_edges (${GRAPH_COLUMNS}) VALUES (?,?,?,?,?,?,?)
+       ON CONFLICT (start_ms, from_node, to_node) DO UPDATE SET duration_ms=excluded.duration_ms,
+         calls=excluded.calls, errors=excluded.errors, sketch=excluded.sketch`,
+    )
+    this.#db.transaction(() => {
+      for (const r of rows)
+        stmt.run(r.windowStartMs, r.windowMs, r.from, r.to, r.calls, r.errors, r.latencySketch)
+    })()
+  }
+
+  async queryGraphRows(fromMs: number, toMs: number): Promise<StoredGraphRow[]> {
+    this.#open()
+    const rows = this.#db
+      .prepare(
+        `SELECT ${GRAPH_COLUMNS} FROM graph_edges WHERE start_ms >= ? AND start_ms < ? ORDER BY start_ms, from_node, to_node`,
+      )
+      .all(fromMs, toMs) as GraphDbRow[]
+    return rows.map(rowToGraph)
   }
 
   async appendEvents(events: readonly StoredEvent[]): Promise<void> {

@@ -134,6 +134,9 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         'listSilences',
         'putAlertAck',
         'listAlertAcks',
+        'searchTraces',
+        'writeGraphRows',
+        'queryGraphRows',
       ] as const)
         expect(typeof store[m], m).toBe('function')
       expect(['sqlite', 'postgres']).toContain(store.kind)
@@ -299,6 +302,111 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       })
       expect((await store.spansByRequestId('req-1')).map((s) => s.spanId)).toEqual(['s1', 's2'])
       expect(await store.spansByRequestId('nope')).toEqual([])
+    })
+
+    it('searches traces by service, env, route, status and duration, newest first, with summaries', async () => {
+      const spans: SpanRecord[] = []
+      for (let i = 0; i < 30; i++) {
+        const t = `trace-${String(i).padStart(2, '0')}`
+        const failed = i % 10 === 0
+        spans.push(
+          span(t, 'gw', {
+            startTimeMs: T0 + i * 100,
+            durationMs: 50 + i,
+            requestId: `req-${i}`,
+            statusCode: failed ? 2 : 0,
+            httpStatus: failed ? 502 : 200,
+          }),
+          span(t, 'shop', {
+            parentSpanId: 'gw',
+            source: 'otlp',
+            route: '',
+            service: 'shop',
+            env: 'onprem',
+            startTimeMs: T0 + i * 100 + 1,
+            durationMs: 40 + i,
+          }),
+          span(t, 'pricing', {
+            parentSpanId: 'shop',
+            source: 'otlp',
+            route: '',
+            service: 'pricing',
+            env: i % 2 === 0 ? 'aws' : 'gcp',
+            startTimeMs: T0 + i * 100 + 2,
+            durationMs: 10 + i,
+            statusCode: failed ? 2 : 0,
+            httpStatus: failed ? 500 : 200,
+          }),
+        )
+      }
+      await store.writeSpans(spans)
+      const all = { fromMs: T0, toMs: T0 + 10_000, limit: 5 }
+      const newest = await store.searchTraces(all)
+      expect(newest.map((t) => t.traceId)).toEqual([
+        'trace-29',
+        'trace-28',
+        'trace-27',
+        'trace-26',
+        'trace-25',
+      ])
+      expect(newest[0]).toMatchObject({
+        startMs: T0 + 2900,
+        durationMs: 79,
+        spanCount: 3,
+        errorCount: 0,
+        route: '/api/orders',
+        requestId: 'req-29',
+        rootService: 'vigil',
+        services: ['pricing', 'shop', 'vigil'],
+        envs: ['gcp', 'onprem', 'prod'],
+      })
+      const failed = await store.searchTraces({ ...all, status: 'error', limit: 10 })
+      expect(failed.map((t) => t.traceId)).toEqual(['trace-20', 'trace-10', 'trace-00'])
+      expect(failed[0].errorCount).toBe(2)
+      const aws = await store.searchTraces({
+        ...all,
+        service: 'pricing',
+        env: 'aws',
+        minDurationMs: 30,
+        limit: 50,
+      })
+      expect(aws.map((t) => t.traceId)).toEqual(['trace-28', 'trace-26', 'trace-24', 'trace-22', 'trace-20'])
+      const slowGw = await store.searchTraces({ ...all, route: '/api/orders', maxDurationMs: 52, limit: 50 })
+      expect(slowGw.map((t) => t.traceId)).toEqual(['trace-02', 'trace-01', 'trace-00'])
+      const ok = await store.searchTraces({ ...all, service: 'pricing', status: 'ok', limit: 50 })
+      expect(ok).toHaveLength(27)
+      // paging: more traces than one page of spans holds
+      expect(await store.searchTraces({ ...all, limit: 30 })).toHaveLength(30)
+      expect(await store.searchTraces({ ...all, fromMs: T0 + 20_000, toMs: T0 + 30_000 })).toEqual([])
+    })
+
+    it('upserts service-graph rows per window and queries them by window start', async () => {
+      const sk = emptySketch()
+      sk.accept(12)
+      const row = (start: number, from: string, to: string, calls: number) => ({
+        windowStartMs: start,
+        windowMs: W,
+        from,
+        to,
+        calls,
+        errors: 1,
+        latencySketch: encodeSketch(sk),
+      })
+      await store.writeGraphRows([row(T0, 'shop|onprem', 'pricing|aws', 10), row(T0, '', 'pricing|aws', 10)])
+      await store.writeGraphRows([
+        row(T0, 'shop|onprem', 'pricing|aws', 12),
+        row(T0 + W, 'shop|onprem', 'pricing|aws', 3),
+      ])
+      const rows = await store.queryGraphRows(T0, T0 + W)
+      expect(rows.map((r) => [r.from, r.to, r.calls])).toEqual([
+        ['', 'pricing|aws', 10],
+        ['shop|onprem', 'pricing|aws', 12],
+      ])
+      expect(decodeSketch(rows[1].latencySketch).count).toBe(1)
+      expect(await store.queryGraphRows(T0, T0 + 2 * W)).toHaveLength(3)
+      const res = await store.prune(T0 + 3 * W, { ...DEFAULT_RETENTION_MS, graph: 2 * W + 1 })
+      expect(res.graph).toBe(2)
+      expect(await store.queryGraphRows(0, T0 + 10 * W)).toHaveLength(1)
     })
 
     it('appends events and queries them newest first by kind and time', async () => {

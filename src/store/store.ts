@@ -216,6 +216,8 @@ export interface RetentionMs {
   forecasts: number
   /** the action log, and silences / acknowledgements that ended this long ago */
   actions: number
+  /** service-graph windows (journeys) */
+  graph: number
 }
 
 export const DEFAULT_RETENTION_MS: RetentionMs = Object.freeze({
@@ -227,6 +229,7 @@ export const DEFAULT_RETENTION_MS: RetentionMs = Object.freeze({
   events: 400 * 86_400_000,
   forecasts: 14 * 86_400_000,
   actions: 400 * 86_400_000,
+  graph: 14 * 86_400_000,
 })
 
 export interface PruneResult {
@@ -238,6 +241,56 @@ export interface PruneResult {
   events: number
   forecasts: number
   actions: number
+  graph: number
+}
+
+/** A search for traces: those with a span matching every given criterion, newest first. */
+export interface TraceQuery {
+  /** span start in [fromMs, toMs) */
+  fromMs: number
+  toMs: number
+  service?: string
+  env?: string
+  /** the gateway route (its spans carry it) */
+  route?: string
+  /** error: error status or a 5xx; ok: neither */
+  status?: 'error' | 'ok'
+  /** the matching span's duration, ms */
+  minDurationMs?: number
+  maxDurationMs?: number
+  limit: number
+}
+
+/** One trace found by a search. */
+export interface TraceListItem {
+  traceId: string
+  startMs: number
+  durationMs: number
+  spanCount: number
+  errorCount: number
+  /** the gateway route, when the gateway's span is stored */
+  route: string | null
+  requestId: string | null
+  /** service and span name of the earliest root (`vigil` for the gateway's span) */
+  rootService: string | null
+  rootName: string | null
+  /** distinct services (`vigil` for the gateway) and envs */
+  services: string[]
+  envs: string[]
+}
+
+/**
+ * One node or edge of the service graph in one window. `from` is '' for a node row (the requests
+ * node `to` served); an edge row counts the calls `from` made to `to`. Nodes are `service|env`.
+ */
+export interface StoredGraphRow {
+  windowStartMs: number
+  windowMs: number
+  from: string
+  to: string
+  calls: number
+  errors: number
+  latencySketch: Uint8Array
 }
 
 export interface Store {
@@ -263,6 +316,12 @@ export interface Store {
   spansByTrace(traceId: string): Promise<SpanRecord[]>
   /** The spans of the trace that the request with this `X-Request-Id` belongs to. */
   spansByRequestId(requestId: string): Promise<SpanRecord[]>
+  /** Traces with a span matching the query, newest first, summarized. */
+  searchTraces(q: TraceQuery): Promise<TraceListItem[]>
+  /** Upserts service-graph rows (a row of the same window, from and to replaces the stored one). */
+  writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void>
+  /** Graph rows of the windows starting in [fromMs, toMs), oldest first. */
+  queryGraphRows(fromMs: number, toMs: number): Promise<StoredGraphRow[]>
   appendEvents(events: readonly StoredEvent[]): Promise<void>
   queryEvents(q?: EventQuery): Promise<StoredEvent[]>
   /** Inserts audit events; an id already stored is left as it is. Kept by `retention.events`. */

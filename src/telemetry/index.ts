@@ -13,7 +13,7 @@ export {
   encodeSketch,
   mergeSketch,
 } from './sketch.js'
-export { isErrorEvent, sampleReason } from './span-sampler.js'
+export { isErrorEvent, sampleReason, traceRatio } from './span-sampler.js'
 export type { SampleReason } from './span-sampler.js'
 export { busSpanSink, decodeOtlpJson, decodeOtlpProtobuf, startOtlpReceiver } from './otlp-ingest.js'
 export type {

@@ -14,7 +14,7 @@ import {
 import type { SpanRecord } from './types.js'
 
 export interface OtlpDecodeOptions {
-  /** env for spans whose resource has no deployment.environment(.name) */
+  /** env for spans whose resource names none (deployment.environment(.name), cloud.provider) */
   defaultEnv?: string
   /** attributes kept per span (the rest are dropped; default 64) */
   maxAttributes?: number
@@ -143,15 +143,39 @@ interface ResourceInfo {
   service: string
   env: string
   scope: string
+  /** resource attributes copied onto each span (where it runs: replica, cloud, region) */
+  extra: Record<string, Scalar>
 }
 
+/** Resource attributes kept on every span: where it ran. */
+const KEPT_RESOURCE = ['service.instance.id', 'cloud.provider', 'cloud.region', 'host.name'] as const
+
+/**
+ * Service and env of a resource. The env is `deployment.environment.name` (or the older
+ * `deployment.environment`), else `cloud.provider` with `cloud.region` (`aws:eu-west-1`), else the
+ * receiver's default (the gateway's env); a defaulted env is marked `vigil.env_defaulted` so the
+ * journeys' graph can count spans of unknown env.
+ */
 function resourceInfo(attrs: Record<string, Scalar>, defaultEnv: string): Omit<ResourceInfo, 'scope'> {
   const service = attrs['service.name']
-  const env = attrs['deployment.environment.name'] ?? attrs['deployment.environment']
+  const declared = attrs['deployment.environment.name'] ?? attrs['deployment.environment']
+  const provider = attrs['cloud.provider']
+  const region = attrs['cloud.region']
+  const cloud =
+    typeof provider === 'string' && provider !== ''
+      ? typeof region === 'string' && region !== ''
+        ? `${provider}:${region}`
+        : provider
+      : null
+  const env = typeof declared === 'string' && declared !== '' ? declared : cloud
+  const extra: Record<string, Scalar> = {}
+  for (const k of KEPT_RESOURCE) if (attrs[k] !== undefined) extra[k] = attrs[k]
+  if (env === null) extra['vigil.env_defaulted'] = true
   return {
     // the OpenTelemetry SDKs' own fallback when service.name is not set
     service: typeof service === 'string' && service !== '' ? service : 'unknown_service',
-    env: typeof env === 'string' && env !== '' ? env : defaultEnv,
+    env: env ?? defaultEnv,
+    extra,
   }
 }
 
@@ -188,6 +212,7 @@ function toRecord(raw: RawSpan, res: ResourceInfo, idx: string, rej: Rejections)
   }
   const a = raw.attributes
   const status = a['http.response.status_code'] ?? a['http.status_code']
+  for (const k in res.extra) if (a[k] === undefined) a[k] = res.extra[k]
   if (res.scope !== '') a['otel.scope.name'] = res.scope
   if (raw.statusMessage !== '') a['otel.status_description'] = clip(raw.statusMessage)
   return {

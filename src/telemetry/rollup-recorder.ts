@@ -27,7 +27,7 @@ import { encodeRollup, encodeSpans, rollupId } from './codec.js'
 import { droppedTotal, liveSeries, publishedTotal, seriesOverflowTotal, spansKeptTotal } from './metrics.js'
 import type { Recorder, RequestEvent, SeriesKey, SeriesRecorder } from './recorder.js'
 import { createLatencySketch, encodeSketch, type DDSketch } from './sketch.js'
-import { gatewaySpan, sampleReason } from './span-sampler.js'
+import { gatewaySpan, sampleReason, traceRatio } from './span-sampler.js'
 import type { Rollup, SpanRecord } from './types.js'
 
 /** What the recorder needs of a bus: only publishing. */
@@ -55,7 +55,8 @@ export interface RollupRecorderOptions {
   /** called once per kind of trouble (drops, series cap); defaults to process.emitWarning */
   onWarn?: (err: VigilError) => void
   now?: () => number
-  random?: () => number
+  /** the sampling draw of a trace in [0, 1); default traceRatio (the control plane applies the same rule) */
+  random?: (traceId: string) => number
 }
 
 /** Counters of one recorder (the Prometheus metrics add up all recorders of the process). */
@@ -151,7 +152,7 @@ class Core {
     readonly owner: RollupRecorder,
     readonly maxSeries: number,
     sampleRate: number,
-    readonly random: () => number,
+    readonly random: (traceId: string) => number,
   ) {
     this.sampleRate = sampleRate
     this.spansOn = true
@@ -211,7 +212,12 @@ class SeriesHandle implements SeriesRecorder {
     const lat = ev.latencyMs
     a.sketch.accept(lat > 0 ? lat : 0)
     if (core.spansOn) {
-      const reason = sampleReason(ev, a.slowMs, core.sampleRate, core.sampleRate > 0 ? core.random() : 1)
+      const reason = sampleReason(
+        ev,
+        a.slowMs,
+        core.sampleRate,
+        core.sampleRate > 0 ? core.random(ev.traceId) : 1,
+      )
       if (reason !== null) core.owner._keepSpan(this.#key, ev, reason)
     }
   }
@@ -273,7 +279,7 @@ export class RollupRecorder implements Recorder {
       this,
       opts.maxSeries ?? 10_000,
       opts.spans?.sampleRate ?? 0.01,
-      opts.random ?? Math.random,
+      opts.random ?? traceRatio,
     )
     this.#windowStartMs = this.#align(this.#now())
     this.#schedule()

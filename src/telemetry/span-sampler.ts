@@ -27,6 +27,24 @@ export function isErrorEvent(ev: RequestEvent): boolean {
 }
 
 /**
+ * A uniform number in [0, 1) from a trace id: its last 13 hex digits (52 bits; W3C trace ids end
+ * in random bits). The gateway samples a trace when this is below `sampleRate`, and the control
+ * plane keeps the OTLP spans of exactly those traces by the same rule, so a sampled trace is kept
+ * whole even when its gateway span arrives after the services' spans (or not at all). An id that
+ * does not start its last 13 characters with a hex digit gives a hash of its characters instead.
+ */
+export function traceRatio(traceId: string): number {
+  if (traceId.length >= 13) {
+    // the gateway's own ids and a validated traceparent's are hex: one parse on the hot path
+    const v = Number.parseInt(traceId.slice(-13), 16)
+    if (v >= 0) return v / 2 ** 52
+  }
+  let h = 0x811c9dc5
+  for (let i = 0; i < traceId.length; i++) h = Math.imul(h ^ traceId.charCodeAt(i), 0x01000193)
+  return (h >>> 0) / 2 ** 32
+}
+
+/**
  * Why the span of `ev` is kept, or null when it is not.
  * @param slowMs the series' recent p99 (Infinity when unknown)
  * @param u a uniform random number in [0, 1)

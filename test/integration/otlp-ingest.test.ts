@@ -12,7 +12,12 @@ import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@op
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryBus } from '../../src/bus/memory.js'
 import { decodeSpans } from '../../src/telemetry/codec.js'
-import { busSpanSink, startOtlpReceiver, type OtlpReceiver } from '../../src/telemetry/otlp-ingest.js'
+import {
+  busSpanSink,
+  decodeOtlpJson,
+  startOtlpReceiver,
+  type OtlpReceiver,
+} from '../../src/telemetry/otlp-ingest.js'
 import { ExportTraceServiceResponse } from '../../src/telemetry/otlp-schema.js'
 import type { SpanRecord } from '../../src/telemetry/types.js'
 
@@ -148,6 +153,43 @@ const jsonRequest = (spans: unknown[]) =>
       },
     ],
   })
+
+describe('OTLP env of a span', () => {
+  const withResource = (attrs: Record<string, string>) =>
+    JSON.stringify({
+      resourceSpans: [
+        {
+          resource: {
+            attributes: Object.entries(attrs).map(([key, v]) => ({ key, value: { stringValue: v } })),
+          },
+          scopeSpans: [{ scope: { name: 's' }, spans: [jsonSpan()] }],
+        },
+      ],
+    })
+  it('takes the env from deployment.environment(.name), else cloud.provider:cloud.region, else the default (marked)', () => {
+    const env = (attrs: Record<string, string>) =>
+      decodeOtlpJson(withResource(attrs), { defaultEnv: 'gw' }).spans[0]
+    expect(
+      env({ 'service.name': 'a', 'deployment.environment.name': 'onprem', 'cloud.provider': 'aws' }).env,
+    ).toBe('onprem')
+    const aws = env({
+      'service.name': 'a',
+      'cloud.provider': 'aws',
+      'cloud.region': 'eu-west-1',
+      'service.instance.id': 'i-1',
+    })
+    expect(aws.env).toBe('aws:eu-west-1')
+    expect(aws.attributes).toMatchObject({
+      'cloud.provider': 'aws',
+      'cloud.region': 'eu-west-1',
+      'service.instance.id': 'i-1',
+    })
+    expect(env({ 'service.name': 'a', 'cloud.provider': 'gcp' }).env).toBe('gcp')
+    const unknown = env({ 'service.name': 'a' })
+    expect(unknown.env).toBe('gw')
+    expect(unknown.attributes['vigil.env_defaulted']).toBe(true)
+  })
+})
 
 describe('OTLP/HTTP ingest: errors and partial success', () => {
   it('answers partial success naming the rejected spans and keeps the valid ones', async () => {

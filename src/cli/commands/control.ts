@@ -15,6 +15,7 @@ import { auditRoutes } from '../../api/routes/audit.js' // audit
 import { leaderRoutes } from '../../api/routes/leader.js' // actions
 import { alertRoutes } from '../../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider } from '../../alerts/index.js' // alerts
+import { journeyRoutes } from '../../api/routes/journeys.js' // journeys
 import { startScaledControl } from '../../control/index.js'
 import { join } from 'node:path' // adaptive limits
 import { JsonlAuditLog } from '../../audit.js' // adaptive limits
@@ -123,6 +124,7 @@ export const command: Command = {
           token,
           info: { mode: 'control', env: config.env, windowMs: config.telemetry.windowMs, version: VERSION },
         }),
+        ...(config.journeys.enabled ? [journeyRoutes({ source: cp.journeys })] : []), // journeys
       ],
       logger,
     })

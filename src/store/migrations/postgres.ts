@@ -109,4 +109,19 @@ CREATE INDEX audit_actor ON audit (actor, at_ms);
 CREATE INDEX audit_kind ON audit (kind, at_ms);
 `,
   },
+  {
+    id: 4,
+    name: 'journeys',
+    // trace search by service, env and failure, newest first; the service graph's windows
+    sql: `
+CREATE TABLE graph_edges (
+  start_ms BIGINT NOT NULL, duration_ms INTEGER NOT NULL, from_node TEXT NOT NULL, to_node TEXT NOT NULL,
+  calls DOUBLE PRECISION NOT NULL, errors DOUBLE PRECISION NOT NULL, sketch BYTEA NOT NULL,
+  PRIMARY KEY (start_ms, from_node, to_node)
+);
+CREATE INDEX spans_service_start ON spans (service, start_ms);
+CREATE INDEX spans_env_start ON spans (env, start_ms);
+CREATE INDEX spans_error_start ON spans (start_ms) WHERE status_code = 2 OR http_status >= 500;
+`,
+  },
 ]

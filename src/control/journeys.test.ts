@@ -1,0 +1,293 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createRng } from '../journeys/rng.js'
+import { fiveServiceTopology, syntheticTrace } from '../journeys/synthetic.js'
+import { SqliteStore } from '../store/sqlite.js'
+import { emptySketch, encodeSketch } from '../store/sketch.js'
+import { traceRatio } from '../telemetry/span-sampler.js'
+import type { SpanRecord } from '../telemetry/types.js'
+import { LiveJourneys, type JourneyRoute } from './journeys.js'
+import { toSeriesPoint } from './points.js'
+
+const W = 1000
+const WAIT = 5000
+const T0 = 1_700_000_000_000
+
+const route: JourneyRoute = {
+  name: 'shop',
+  service: 'shop',
+  policy: {
+    attempts: 1,
+    backoffBaseMs: 25,
+    backoffMaxMs: 1000,
+    retryOn: ['502', '503', '504', 'timeout', 'connect-error'],
+    firstByteTimeoutMs: 15_000,
+    totalTimeoutMs: 30_000,
+    breaker: { enabled: false, consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 },
+    healthCheckIntervalMs: null,
+    targets: 1,
+    idempotentShare: 1,
+  },
+}
+
+function span(p: Partial<SpanRecord> & { traceId: string; spanId: string }): SpanRecord {
+  return {
+    parentSpanId: null,
+    service: 'svc',
+    env: 'prod',
+    route: '',
+    name: 'op',
+    kind: 2,
+    startTimeMs: T0,
+    durationMs: 10,
+    statusCode: 0,
+    httpStatus: 200,
+    requestId: null,
+    source: 'otlp',
+    attributes: {},
+    ...p,
+  }
+}
+
+/** A trace id whose sampling draw is below / above `rate`. */
+function traceIdWith(sampled: boolean, rate: number, seed: number): string {
+  for (let i = seed; ; i++) {
+    const id = (BigInt(i) * 0x9e3779b97f4a7c15n).toString(16).padStart(32, '0').slice(-32)
+    if (traceRatio(id) < rate === sampled) return id
+  }
+}
+
+describe('LiveJourneys', () => {
+  let store: SqliteStore
+  let now = T0
+  let j: LiveJourneys
+  beforeEach(async () => {
+    store = await SqliteStore.open({ path: ':memory:' })
+    now = T0
+    j = new LiveJourneys({
+      store,
+      windowMs: W,
+      gatewayEnv: 'edge',
+      sampleRate: 0.1,
+      routes: [route],
+      traceWaitMs: WAIT,
+      maxBufferedSpans: 10_000,
+      now: () => now,
+    })
+  })
+  afterEach(() => store.close())
+
+  it('keeps whole traces: the gateway’s, failing ones and those its sampler draws; drops the rest after the wait', async () => {
+    const kept = traceIdWith(false, 0.1, 1)
+    const failing = traceIdWith(false, 0.1, 100)
+    const sampled = traceIdWith(true, 0.1, 200)
+    const dropped = traceIdWith(false, 0.1, 300)
+    // OTLP spans first, the gateway's span of `kept` arrives later
+    j.add(
+      [
+        span({ traceId: kept, spanId: 'a1', parentSpanId: 'gw1', service: 'shop' }),
+        span({ traceId: failing, spanId: 'b1', statusCode: 2, httpStatus: 500 }),
+        span({ traceId: sampled, spanId: 'c1' }),
+        span({ traceId: dropped, spanId: 'd1' }),
+      ],
+      now,
+    )
+    expect(j.take(now).map((s) => s.spanId)).toEqual(['b1']) // an error is kept at once
+    now += 1000
+    j.add([span({ traceId: kept, spanId: 'gw1', source: 'gateway', route: 'shop', service: 'shop' })], now)
+    expect(
+      j
+        .take(now)
+        .map((s) => s.spanId)
+        .sort(),
+    ).toEqual(['a1', 'gw1'])
+    now += WAIT
+    expect(j.take(now).map((s) => s.spanId)).toEqual(['c1'])
+    // late spans follow their trace's decision
+    j.add(
+      [span({ traceId: kept, spanId: 'a2', parentSpanId: 'a1' }), span({ traceId: dropped, spanId: 'd2' })],
+      now,
+    )
+    expect(j.take(now).map((s) => s.spanId)).toEqual(['a2'])
+    const st = await j.stats()
+    expect(st.traces).toMatchObject({ kept: 3, dropped: 1 })
+    expect(st.spans).toMatchObject({ received: 7, late: 2, stored: 5, dropped: 2 })
+  })
+
+  it('decides early when the buffer is full, and counts it', async () => {
+    const small = new LiveJourneys({
+      store,
+      windowMs: W,
+      gatewayEnv: 'edge',
+      sampleRate: 0,
+      routes: [route],
+      traceWaitMs: WAIT,
+      maxBufferedSpans: 1000,
+      now: () => now,
+    })
+    for (let i = 0; i < 1500; i++)
+      small.add([span({ traceId: `t${i}`.padStart(32, '0'), spanId: `s${i}` })], now)
+    small.take(now)
+    const st = await small.stats()
+    expect(st.traces.decidedEarly).toBe(500)
+    expect(st.spans.buffered).toBe(1000)
+  })
+
+  it('counts broken input (missing parents, cycles, clock skew, duplicates, unknown env) and keeps going', async () => {
+    const t = '0'.repeat(31) + '1'
+    j.add(
+      [
+        span({ traceId: t, spanId: 'r', startTimeMs: T0, durationMs: 100 }),
+        span({
+          traceId: t,
+          spanId: 'skew',
+          parentSpanId: 'r',
+          startTimeMs: T0 - 50,
+          durationMs: 10,
+          service: 'b',
+        }),
+        span({ traceId: t, spanId: 'orphan', parentSpanId: 'nowhere', service: 'c' }),
+        span({ traceId: t, spanId: 'x', parentSpanId: 'y', service: 'd' }),
+        span({ traceId: t, spanId: 'y', parentSpanId: 'x', service: 'e' }),
+        span({ traceId: t, spanId: 'r', startTimeMs: T0, durationMs: 100 }),
+        span({ traceId: t, spanId: 'u', parentSpanId: 'r', attributes: { 'vigil.env_defaulted': true } }),
+      ],
+      now,
+    )
+    now += WAIT
+    j.take(now)
+    const st = await j.stats()
+    expect(st.problems).toEqual({ missingParents: 1, cycles: 1, clockSkew: 1, duplicates: 1, unknownEnv: 1 })
+    const g = await j.graph(T0 - 10_000, T0 + 10_000)
+    expect(g.edges.map((e) => e.id)).toContain('svc|prod->b|prod')
+  })
+
+  it('builds the graph, the route statistics and a model from every trace, stored or not', async () => {
+    const rng = createRng(5)
+    const topo = fiveServiceTopology()
+    for (let i = 0; i < 300; i++) {
+      const t = syntheticTrace(
+        topo.shop,
+        { route: 'shop', gatewayEnv: 'edge', startMs: T0 + i * 10, withGatewaySpan: (f) => f },
+        rng,
+      )
+      j.add(t.spans, now)
+    }
+    // the gateway's rollup for its own edge
+    const sk = emptySketch()
+    for (let i = 0; i < 300; i++) sk.accept(40)
+    const stored = {
+      series: { service: 'shop', route: 'shop', env: 'edge' },
+      startMs: T0,
+      durationMs: W,
+      sources: 1,
+      count: 300,
+      statusClass: [0, 297, 0, 0, 3] as [number, number, number, number, number],
+      limited: 0,
+      timeouts: 0,
+      connectErrors: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      latencySketch: encodeSketch(sk),
+    }
+    now += WAIT
+    j.take(now)
+    j.hook(stored.series, toSeriesPoint(stored), { correction: false, latencySketch: stored.latencySketch })
+    const g = await j.graph(T0 - W, T0 + 10 * W)
+    const ids = g.edges.map((e) => e.id)
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'vigil|edge->shop|onprem',
+        'shop|onprem->auth|onprem',
+        'shop|onprem->pricing|aws',
+        'shop|onprem->reviews|gcp',
+        'shop|onprem->inventory|onprem',
+      ]),
+    )
+    expect(g.edges.find((e) => e.id === 'vigil|edge->shop|onprem')!.calls).toBe(300)
+    expect(g.edges.find((e) => e.id === 'shop|onprem->pricing|aws')!.calls).toBe(300)
+    const list = await j.journeys(T0 - W, T0 + 10 * W)
+    expect(list[0]).toMatchObject({ route: 'shop', service: 'shop', traces: 300 })
+    expect(list[0].criticalPath[0].service).not.toBe('')
+    const detail = await j.journey('shop', T0 - W, T0 + 10 * W)
+    expect(detail.model.sites.map((s) => s.service).sort()).toEqual([
+      'auth',
+      'inventory',
+      'pricing',
+      'reviews',
+      'shop',
+    ])
+    await expect(j.journey('nope', T0, T0 + W)).rejects.toMatchObject({ code: 'VGL_ERR_JOURNEYS_NO_DATA' })
+    // the graph's finished windows reach the store, and are read back from it by a reader
+    await j.tick(now + 10 * W)
+    const reader = new LiveJourneys({
+      store,
+      windowMs: W,
+      gatewayEnv: 'edge',
+      sampleRate: 0.1,
+      routes: [route],
+    })
+    const again = await reader.graph(T0 - W, T0 + 10 * W)
+    expect(again.edges.map((e) => e.id).sort()).toEqual(ids.sort())
+  })
+
+  it('answers what-ifs, and 400 for an unknown service or a ratio outside [0, 1]', async () => {
+    const rng = createRng(6)
+    const topo = fiveServiceTopology()
+    now = Date.now()
+    for (let i = 0; i < 300; i++)
+      j.add(
+        syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge', startMs: now - 20_000 + i * 10 }, rng)
+          .spans,
+        now - 20_000,
+      )
+    j.take(now)
+    const a = await j.whatIf({
+      route: 'shop',
+      scenarios: [{ kind: 'errorRatio', service: 'pricing', value: 0.2 }],
+      journeys: 10_000,
+    })
+    expect(1 - a.journeys[0].scenario!.successProbability.value).toBeGreaterThan(0.18)
+    expect(a.journeys[0].trafficSource).toBe('observed')
+    await expect(j.whatIf({ scenarios: [{ kind: 'down', service: 'payroll' }] })).rejects.toMatchObject({
+      code: 'VGL_ERR_JOURNEYS_WHATIF',
+      statusCode: 400,
+      message: expect.stringMatching(/^scenarios\[0\]\.service/),
+    })
+    await expect(
+      j.whatIf({ route: 'shop', scenarios: [{ kind: 'errorRatio', service: 'pricing', value: -1 }] }),
+    ).rejects.toMatchObject({
+      code: 'VGL_ERR_JOURNEYS_WHATIF',
+      message: expect.stringMatching(/^scenarios\[0\]\.value/),
+    })
+  })
+
+  it('finds a trace by request id while it still waits, and after it was stored', async () => {
+    const t = traceIdWith(false, 0.1, 400)
+    j.add(
+      [
+        span({
+          traceId: t,
+          spanId: 'gw',
+          source: 'gateway',
+          route: 'shop',
+          service: 'shop',
+          requestId: 'rid-1',
+          env: 'edge',
+        }),
+        span({ traceId: t, spanId: 's', parentSpanId: 'gw', service: 'shop', env: 'onprem' }),
+      ],
+      now,
+    )
+    const early = await j.traceByRequestId('rid-1')
+    expect(early.spans.map((s) => s.spanId)).toEqual(['gw', 's'])
+    await store.writeSpans(j.take(now))
+    now += WAIT
+    await store.writeSpans(j.take(now))
+    const later = await j.traceByRequestId('rid-1')
+    expect(later.spans.map((s) => s.service)).toEqual(['vigil', 'shop'])
+    await expect(j.trace('f'.repeat(32))).rejects.toMatchObject({
+      code: 'VGL_ERR_JOURNEYS_TRACE_NOT_FOUND',
+      statusCode: 404,
+    })
+  })
+})

@@ -1,0 +1,899 @@
+/**
+ * @module Request journeys, live: the control plane's span stage (tail sampling that keeps whole
+ * traces), the service graph built as spans arrive, per-route journey statistics, and the answers
+ * of the journeys API (traces, graph, critical paths, root cause, what-if impact).
+ *
+ * Tail sampling keeps whole traces. The gateway decides after the response whether to keep its
+ * span (every error, every slow request, `telemetry.spans.sampleRate` of the rest, drawn from the
+ * trace id: `traceRatio`). The services behind it send their spans over OTLP for every request,
+ * before or after the gateway's span arrives. So spans wait here, per trace, for `traceWaitMs`:
+ *
+ * ```
+ * span ─▶ decided already? ── kept ─▶ store          (a late span of a decided trace)
+ *   │                      └─ dropped ─▶ counted
+ *   └─▶ buffer[trace] ── a gateway span or an error span arrives ─▶ kept: its spans go to the store
+ *          │                                                          at the next tick, and later ones too
+ *          └─ traceWaitMs after its first span: decide ─▶ kept if marked, or traceRatio < sampleRate
+ *                 │                                      (the gateway's own rule: its sampled traces
+ *                 │                                       are kept even if its span never comes)
+ *                 └─▶ analyze every trace, kept or not: graph calls and nodes, route statistics
+ * ```
+ * Every trace feeds the graph and the statistics whether it is stored or not, so rates and error
+ * ratios are not biased by sampling. The gateway's own edges (gateway → upstream) come from its
+ * rollups, which count every request exactly.
+ */
+import type { DDSketch } from '@datadog/sketches-js'
+import {
+  EntryRoutes,
+  GATEWAY_SERVICE,
+  ServiceGraph,
+  SPAN_KIND_SERVER,
+  analyzeTrace,
+  buildTree,
+  criticalShares,
+  graphView,
+  isErrorSpan,
+  learnModel,
+  mergeRouteWindows,
+  newRouteWindow,
+  newSketch,
+  nodeId,
+  parseWhatIfs,
+  rankRootCause,
+  simulateImpact,
+  sketchQuantile,
+  waterfall,
+  type CriticalShare,
+  type GatewayPolicy,
+  type GraphRow,
+  type GraphView,
+  type ImpactResult,
+  type JourneyModel,
+  type JourneySpan,
+  type RootCause,
+  type RouteWindowStats,
+  type ServiceAnomaly,
+  type Symptom,
+  type TraceProblems,
+  type Waterfall,
+  type WhatIf,
+} from '../journeys/index.js'
+import {
+  VGL_ERR_JOURNEYS_NO_DATA,
+  VGL_ERR_JOURNEYS_TRACE_NOT_FOUND,
+  VGL_ERR_JOURNEYS_WHATIF,
+} from '../errors.js'
+import { routeName, type Config } from '../config/schema.js'
+import type { StoredGraphRow, TraceListItem, TraceQuery } from '../store/index.js'
+import { decodeSketch, encodeSketch } from '../telemetry/sketch.js'
+import { traceRatio } from '../telemetry/span-sampler.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import type { SpanRecord } from '../telemetry/types.js'
+import type { AnomalyRecord } from './anomalies.js'
+import type { MergedClientWindow } from './client-windows.js'
+import type { SpanStage, WindowClosedContext } from './control-plane.js'
+import type { ForecastAnswer } from './forecasts.js'
+import type { SeriesPoint } from './points.js'
+import { formatSeriesKey } from './series-key.js'
+
+/** A gateway route as the journeys see it: its upstream service and the policy in front of it. */
+export interface JourneyRoute {
+  name: string
+  service: string
+  policy: GatewayPolicy
+}
+
+/** The part of the Store port the journeys use. */
+export interface JourneyStore {
+  spansByTrace(traceId: string): Promise<SpanRecord[]>
+  spansByRequestId(requestId: string): Promise<SpanRecord[]>
+  searchTraces(q: TraceQuery): Promise<TraceListItem[]>
+  writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void>
+  queryGraphRows(fromMs: number, toMs: number): Promise<StoredGraphRow[]>
+}
+
+export interface LiveJourneysOptions {
+  store: JourneyStore
+  /** the telemetry window: graph and statistics windows are aligned to it */
+  windowMs: number
+  /** the gateway's env (its node in the graph) */
+  gatewayEnv: string
+  /** telemetry.spans.sampleRate: the gateway's share of sampled traces */
+  sampleRate: number
+  routes: readonly JourneyRoute[]
+  traceWaitMs?: number
+  maxBufferedSpans?: number
+  windows?: number
+  maxRoutes?: number
+  modelWindowMs?: number
+  slo?: { availability: number; latencyMs: number }
+  downtimeErrorRatio?: number
+  simulations?: number
+  horizonMs?: number
+  /** the route's request-rate forecast (LiveForecasts), `horizon` windows ahead */
+  forecast?: (key: string, horizon: number) => Promise<ForecastAnswer>
+  /** live anomalies opened in [fromMs, toMs) and open now (LiveAnomalies) */
+  anomalies?: (fromMs: number, toMs: number) => Promise<AnomalyRecord[]>
+  now?: () => number
+  onError?: (err: Error, what: string) => void
+}
+
+/** Counters of the journeys pipeline (served at /metrics and GET /api/journeys/stats). */
+export interface JourneyStats {
+  spans: { received: number; stored: number; dropped: number; late: number; buffered: number }
+  traces: { kept: number; dropped: number; decidedEarly: number; analyzed: number }
+  problems: {
+    missingParents: number
+    cycles: number
+    clockSkew: number
+    duplicates: number
+    unknownEnv: number
+  }
+  graph: {
+    nodes: number
+    rowsLate: number
+    rowsOverflow: number
+    windowsWritten: number
+    writeErrors: number
+  }
+  routes: { tracked: number; untracked: number }
+}
+
+interface Pending {
+  traceId: string
+  firstMs: number
+  spans: SpanRecord[]
+  /** spans [0, stored) were handed to the store */
+  stored: number
+  keep: boolean
+}
+
+interface RouteRollup {
+  startMs: number
+  count: number
+  errors: number
+  sketch: DDSketch
+}
+
+export interface TraceSearch {
+  fromMs: number
+  toMs: number
+  service?: string
+  env?: string
+  route?: string
+  status?: 'error' | 'ok'
+  minDurationMs?: number
+  maxDurationMs?: number
+  limit: number
+}
+
+export interface GraphAnswer extends GraphView {
+  /** windows up to this time have all their traces (later ones may still grow) */
+  completeUntilMs: number
+}
+
+export interface JourneySummary {
+  route: string
+  service: string
+  traces: number
+  failureRatio: number
+  p50: number | null
+  p95: number | null
+  p99: number | null
+  /** services on the route's critical path, most time first */
+  criticalPath: CriticalShare[]
+}
+
+export interface JourneyDetail extends JourneySummary {
+  fromMs: number
+  toMs: number
+  /** the learned model the what-if engine simulates (quantile tables left out: see `sites[].ownMs`) */
+  model: {
+    traces: number
+    gateway: GatewayPolicy | null
+    overheadMs: { p50: number; p95: number }
+    sites: {
+      key: string
+      service: string
+      env: string
+      parent: string | null
+      stage: number
+      callProbability: number
+      meanCalls: number
+      parallel: boolean
+      calls: number
+      ownErrorRatio: number
+      propagation: number
+      ownMs: { p50: number; p95: number; p99: number }
+      callMs: { p50: number | null; p95: number | null }
+    }[]
+  }
+}
+
+export interface RootCauseQuery {
+  route: string
+  fromMs: number
+  toMs: number
+  /** baseline length before fromMs; default 10 × (toMs − fromMs), at most what memory holds */
+  baselineMs?: number
+  symptom?: Symptom | 'auto'
+}
+
+export interface WhatIfQuery {
+  /** default: every route with a model */
+  route?: string
+  horizonMs?: number
+  scenarios: readonly WhatIf[]
+  /** the model learns from the traces of this long before now; default journeys.modelWindowMs */
+  modelWindowMs?: number
+  journeys?: number
+  seed?: number
+}
+
+export interface WhatIfAnswer {
+  atMs: number
+  horizonMs: number
+  scenarios: readonly WhatIf[]
+  /** per journey (entry route) */
+  journeys: (ImpactResult & { trafficSource: 'forecast' | 'observed'; users: 'clients' | 'unknown' })[]
+}
+
+/** What the journeys API asks; implemented by LiveJourneys and by the embedded worker's client. */
+export interface JourneySource {
+  trace(traceId: string): Promise<Waterfall>
+  traceByRequestId(requestId: string): Promise<Waterfall>
+  searchTraces(q: TraceSearch): Promise<TraceListItem[]>
+  graph(fromMs: number, toMs: number): Promise<GraphAnswer>
+  journeys(fromMs: number, toMs: number): Promise<JourneySummary[]>
+  journey(route: string, fromMs: number, toMs: number): Promise<JourneyDetail>
+  rootCause(q: RootCauseQuery): Promise<RootCause>
+  whatIf(q: WhatIfQuery): Promise<WhatIfAnswer>
+  stats(): Promise<JourneyStats>
+}
+
+/** The journeys' methods, for RPC dispatch (the embedded worker). */
+export const JOURNEY_METHODS = [
+  'trace',
+  'traceByRequestId',
+  'searchTraces',
+  'graph',
+  'journeys',
+  'journey',
+  'rootCause',
+  'whatIf',
+  'stats',
+] as const satisfies readonly (keyof JourneySource)[]
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+export class LiveJourneys implements SpanStage, JourneySource {
+  readonly holdMs: number
+  readonly #o: Required<Omit<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError'>> &
+    Pick<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError'>
+  readonly #buffer = new Map<string, Pending>()
+  /** traces with kept spans not yet handed to the store */
+  readonly #dirty = new Set<Pending>()
+  /** decided traces → kept, until when a late span is judged by the decision */
+  readonly #decided = new Map<string, { kept: boolean; untilMs: number }>()
+  readonly #byRequest = new Map<string, string>()
+  #buffered = 0
+  #out: SpanRecord[] = []
+  readonly #graph: ServiceGraph
+  readonly #routes = new Map<string, Map<number, RouteWindowStats>>()
+  readonly #rollups = new Map<string, RouteRollup[]>()
+  readonly #routeInfo: Map<string, JourneyRoute>
+  readonly #entry: EntryRoutes
+  /** env of each service behind the gateway, as its own spans say */
+  readonly #upstreamEnv = new Map<string, string>()
+  /** replicas seen per node (service.instance.id) */
+  readonly #instances = new Map<string, Set<string>>()
+  readonly #methods = new Map<string, { idempotent: number; total: number }>()
+  #clients: { windowMs: number; total: number; rates: number[] } | null = null
+  #newestRouteWindow = -Infinity
+  #graphWriting: Promise<void> = Promise.resolve()
+  readonly #stats: JourneyStats = {
+    spans: { received: 0, stored: 0, dropped: 0, late: 0, buffered: 0 },
+    traces: { kept: 0, dropped: 0, decidedEarly: 0, analyzed: 0 },
+    problems: { missingParents: 0, cycles: 0, clockSkew: 0, duplicates: 0, unknownEnv: 0 },
+    graph: { nodes: 0, rowsLate: 0, rowsOverflow: 0, windowsWritten: 0, writeErrors: 0 },
+    routes: { tracked: 0, untracked: 0 },
+  }
+
+  constructor(opts: LiveJourneysOptions) {
+    this.#o = {
+      traceWaitMs: 15_000,
+      maxBufferedSpans: 200_000,
+      windows: 360,
+      maxRoutes: 200,
+      modelWindowMs: 300_000,
+      slo: { availability: 0.999, latencyMs: 1_000 },
+      downtimeErrorRatio: 0.05,
+      simulations: 100_000,
+      horizonMs: 1_800_000,
+      now: Date.now,
+      ...opts,
+    }
+    this.holdMs = this.#o.traceWaitMs
+    this.#graph = new ServiceGraph({ windowMs: opts.windowMs, maxWindows: this.#o.windows })
+    this.#routeInfo = new Map(opts.routes.map((r) => [r.name, r]))
+    const byService = new Map<string, string[]>()
+    for (const r of opts.routes) byService.set(r.service, [...(byService.get(r.service) ?? []), r.name])
+    this.#entry = new EntryRoutes(byService)
+  }
+
+  // ---- span stage --------------------------------------------------------------------------
+
+  add(spans: readonly SpanRecord[], nowMs: number): void {
+    for (const s of spans) {
+      this.#stats.spans.received++
+      if (s.attributes['vigil.env_defaulted'] === true) this.#stats.problems.unknownEnv++
+      const d = this.#decided.get(s.traceId)
+      if (d !== undefined) {
+        this.#stats.spans.late++
+        if (d.kept) this.#out.push(s)
+        else this.#stats.spans.dropped++
+        continue
+      }
+      let p = this.#buffer.get(s.traceId)
+      if (p === undefined) {
+        p = { traceId: s.traceId, firstMs: nowMs, spans: [], stored: 0, keep: false }
+        this.#buffer.set(s.traceId, p)
+      }
+      p.spans.push(s)
+      this.#buffered++
+      if (s.requestId !== null && s.source === 'gateway') this.#byRequest.set(s.requestId, s.traceId)
+      // the gateway keeps what it published; errors are always kept
+      if (s.source === 'gateway' || isErrorSpan(s)) p.keep = true
+      if (p.keep) this.#dirty.add(p)
+    }
+    this.#stats.spans.buffered = this.#buffered
+  }
+
+  take(nowMs: number): SpanRecord[] {
+    const out = this.#out
+    this.#out = []
+    // decide the traces whose wait is over (the buffer is in arrival order), and more while
+    // the buffer is over its bound
+    for (const p of this.#buffer.values()) {
+      const due = p.firstMs + this.#o.traceWaitMs <= nowMs
+      const over = this.#buffered > this.#o.maxBufferedSpans
+      if (!due && !over) break
+      if (!due) this.#stats.traces.decidedEarly++
+      this.#decide(p, nowMs, out)
+    }
+    for (const p of this.#dirty) {
+      for (let i = p.stored; i < p.spans.length; i++) out.push(p.spans[i])
+      p.stored = p.spans.length
+    }
+    this.#dirty.clear()
+    for (const [id, d] of this.#decided) {
+      if (d.untilMs > nowMs) break
+      this.#decided.delete(id)
+    }
+    this.#stats.spans.stored += out.length
+    this.#stats.spans.buffered = this.#buffered
+    return out
+  }
+
+  #decide(p: Pending, nowMs: number, out: SpanRecord[]): void {
+    this.#buffer.delete(p.traceId)
+    this.#dirty.delete(p)
+    this.#buffered -= p.spans.length
+    const kept = p.keep || traceRatio(p.traceId) < this.#o.sampleRate
+    if (kept) {
+      this.#stats.traces.kept++
+      for (let i = p.stored; i < p.spans.length; i++) out.push(p.spans[i])
+    } else {
+      this.#stats.traces.dropped++
+      this.#stats.spans.dropped += p.spans.length
+    }
+    this.#decided.set(p.traceId, { kept, untilMs: nowMs + this.#o.traceWaitMs })
+    for (const s of p.spans)
+      if (s.requestId !== null && s.source === 'gateway') this.#byRequest.delete(s.requestId)
+    try {
+      this.#analyze(p.spans)
+    } catch (err) {
+      this.#o.onError?.(err as Error, 'journeys: analyze trace')
+    }
+  }
+
+  /** Decides every buffered trace now (graceful stop): kept spans are returned to be written. */
+  drain(): SpanRecord[] {
+    const out = this.#out
+    this.#out = []
+    const now = this.#o.now()
+    for (const p of [...this.#buffer.values()]) this.#decide(p, now, out)
+    return out
+  }
+
+  // ---- analysis: graph and route statistics ------------------------------------------------
+
+  #isExpectedRoot = (s: JourneySpan): boolean =>
+    s.source === 'otlp' && s.kind === SPAN_KIND_SERVER && this.#entry.isUpstream(s.service)
+
+  #envOf = (service: string): string => this.#upstreamEnv.get(service) ?? this.#o.gatewayEnv
+
+  #analyze(spans: readonly SpanRecord[]): void {
+    const tree = buildTree(spans, this.#isExpectedRoot)
+    this.#count(tree.problems)
+    this.#stats.traces.analyzed++
+    const main = tree.main >= 0 ? tree.spans[tree.main] : null
+    if (main === null) return
+    // which route: the gateway's span says; else the entry span, as learned from traces that had both
+    let route: string | null = null
+    const gw = main.source === 'gateway' ? main : null
+    if (gw !== null) {
+      route = gw.route
+      const method = gw.attributes['http.request.method']
+      if (typeof method === 'string') {
+        const m = this.#methods.get(route) ?? { idempotent: 0, total: 0 }
+        m.total++
+        if (IDEMPOTENT.has(method)) m.idempotent++
+        this.#methods.set(route, m)
+      }
+    } else if (main.kind === SPAN_KIND_SERVER) route = this.#entry.resolve(main.service, main.name)
+    const startMs = tree.start[tree.main]
+    const rw = route === null ? null : this.#routeWindow(route, startMs)
+    const summary = analyzeTrace(tree, rw, {
+      envOf: this.#envOf,
+      unbiasedGatewaySpan: (s) => s.attributes['vigil.sample_reason'] === 'sampled',
+    })
+    if (gw !== null && summary.entryService !== null && summary.entryName !== null)
+      this.#entry.learn(summary.entryService, summary.entryName, gw.route)
+    for (const c of summary.calls) {
+      if (c.viaGateway) {
+        // the gateway's edges come from its rollups; its spans only tell where the upstream runs
+        const to = c.to.slice(0, c.to.indexOf('|'))
+        if (spans.some((s) => s.source === 'otlp' && s.service === to)) {
+          const env = c.to.slice(c.to.indexOf('|') + 1)
+          if (this.#upstreamEnv.get(to) !== env) this.#upstreamEnv.set(to, env)
+        }
+        continue
+      }
+      this.#graph.addCall(c.from, c.to, c.atMs, c.ms, c.error)
+    }
+    for (const n of summary.served) this.#graph.addNode(n.node, n.atMs, n.ms, n.error)
+    for (const s of spans) {
+      const inst = s.attributes['service.instance.id']
+      if (typeof inst !== 'string') continue
+      const id = nodeId(s.service, s.env)
+      let set = this.#instances.get(id)
+      if (set === undefined) this.#instances.set(id, (set = new Set()))
+      if (set.size < 1000) set.add(inst)
+    }
+  }
+
+  #count(p: TraceProblems): void {
+    const c = this.#stats.problems
+    c.missingParents += p.missingParents
+    c.cycles += p.cycles
+    c.clockSkew += p.skewAdjusted
+    c.duplicates += p.duplicates
+  }
+
+  #routeWindow(route: string, atMs: number): RouteWindowStats | null {
+    const w = this.#o.windowMs
+    const start = atMs - (((atMs % w) + w) % w)
+    let windows = this.#routes.get(route)
+    if (windows === undefined) {
+      if (this.#routes.size >= this.#o.maxRoutes) {
+        this.#stats.routes.untracked++
+        return null
+      }
+      windows = new Map()
+      this.#routes.set(route, windows)
+      this.#stats.routes.tracked = this.#routes.size
+    }
+    if (start > this.#newestRouteWindow) {
+      this.#newestRouteWindow = start
+      const oldest = start - (this.#o.windows - 1) * w
+      for (const ws of this.#routes.values()) for (const k of ws.keys()) if (k < oldest) ws.delete(k)
+    } else if (start < this.#newestRouteWindow - (this.#o.windows - 1) * w) return null
+    let rw = windows.get(start)
+    if (rw === undefined) {
+      rw = newRouteWindow(route, start, w)
+      windows.set(start, rw)
+    }
+    return rw
+  }
+
+  /** Window hook: the gateway's rollups give its own edges (exact counts) and each route's traffic. */
+  readonly hook = (series: SeriesKey, point: SeriesPoint, ctx: WindowClosedContext): void => {
+    if (ctx.correction || ctx.latencySketch === undefined) return
+    if (series.route === '*' || series.service === '*' || point.count === 0) return
+    const sketch = decodeSketch(ctx.latencySketch)
+    const gw = nodeId(GATEWAY_SERVICE, series.env)
+    const errors = point.statusClass[4]
+    this.#graph.addRow(
+      gw,
+      nodeId(series.service, this.#envOf(series.service)),
+      point.startMs,
+      point.count,
+      errors,
+      sketch,
+    )
+    this.#graph.addRow('', gw, point.startMs, point.count, errors, sketch)
+    let list = this.#rollups.get(series.route)
+    if (list === undefined) {
+      if (this.#rollups.size >= this.#o.maxRoutes) return
+      this.#rollups.set(series.route, (list = []))
+    }
+    list.push({ startMs: point.startMs, count: point.count, errors, sketch })
+    while (list.length > this.#o.windows) list.shift()
+  }
+
+  /** The limiter's merged client windows: who the users are, and how much each sends. */
+  clientWindow(w: MergedClientWindow): void {
+    const rates = w.clients.map((c) => (1000 * c.requests) / w.windowMs)
+    this.#clients = { windowMs: w.windowMs, total: w.clients.reduce((a, c) => a + c.requests, 0), rates }
+  }
+
+  /** Writes the graph's finished windows to the store (called from the control plane's tick). */
+  tick(nowMs = this.#o.now()): Promise<void> {
+    // a window is finished once its traces were decided and the gateway's rollup arrived
+    const rows = this.#graph.takeClosed(nowMs - this.#o.traceWaitMs - 2 * this.#o.windowMs)
+    const c = this.#graph.counters
+    this.#stats.graph.rowsLate = c.late
+    this.#stats.graph.rowsOverflow = c.overflow
+    this.#stats.graph.nodes = this.#graph.nodes().length
+    if (rows.length === 0) return this.#graphWriting
+    const stored: StoredGraphRow[] = rows.map((r) => ({
+      windowStartMs: r.windowStartMs,
+      windowMs: r.windowMs,
+      from: r.from,
+      to: r.to,
+      calls: r.calls,
+      errors: r.errors,
+      latencySketch: encodeSketch(r.latency),
+    }))
+    this.#graphWriting = this.#graphWriting.then(() =>
+      this.#o.store.writeGraphRows(stored).then(
+        () => {
+          this.#stats.graph.windowsWritten += new Set(stored.map((r) => r.windowStartMs)).size
+        },
+        (err: Error) => {
+          this.#stats.graph.writeErrors++
+          this.#o.onError?.(err, 'journeys: write graph windows')
+        },
+      ),
+    )
+    return this.#graphWriting
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  async trace(traceId: string): Promise<Waterfall> {
+    const id = traceId.toLowerCase()
+    const stored = await this.#o.store.spansByTrace(id)
+    const spans = this.#withBuffered(id, stored)
+    if (spans.length === 0) throw VGL_ERR_JOURNEYS_TRACE_NOT_FOUND(`with trace id ${traceId}`)
+    return waterfall(id, spans, this.#isExpectedRoot)
+  }
+
+  async traceByRequestId(requestId: string): Promise<Waterfall> {
+    const stored = await this.#o.store.spansByRequestId(requestId)
+    let traceId = stored[0]?.traceId ?? this.#byRequest.get(requestId)
+    if (traceId === undefined)
+      for (const p of this.#buffer.values())
+        if (p.spans.some((s) => s.requestId === requestId)) {
+          traceId = p.traceId
+          break
+        }
+    if (traceId === undefined) throw VGL_ERR_JOURNEYS_TRACE_NOT_FOUND(`for request id ${requestId}`)
+    return waterfall(traceId, this.#withBuffered(traceId, stored), this.#isExpectedRoot)
+  }
+
+  /** Stored spans plus those of the trace still waiting here (a request seconds old). */
+  #withBuffered(traceId: string, stored: readonly SpanRecord[]): SpanRecord[] {
+    const p = this.#buffer.get(traceId)
+    if (p === undefined) return [...stored]
+    const have = new Set(stored.map((s) => s.spanId))
+    return [...stored, ...p.spans.filter((s) => !have.has(s.spanId))]
+  }
+
+  searchTraces(q: TraceSearch): Promise<TraceListItem[]> {
+    return this.#o.store.searchTraces(q)
+  }
+
+  async graph(fromMs: number, toMs: number): Promise<GraphAnswer> {
+    const oldest = this.#graph.oldestWindowMs()
+    const rows: GraphRow[] = this.#graph.rows(fromMs, toMs)
+    if (fromMs < oldest) {
+      const stored = await this.#o.store.queryGraphRows(fromMs, Math.min(toMs, oldest))
+      for (const r of stored)
+        rows.push({
+          windowStartMs: r.windowStartMs,
+          windowMs: r.windowMs,
+          from: r.from,
+          to: r.to,
+          calls: r.calls,
+          errors: r.errors,
+          latency: decodeSketch(r.latencySketch),
+        })
+    }
+    const view = graphView(rows, fromMs, toMs, this.#o.windowMs, (n) => this.#graph.firstSeen(n))
+    return { ...view, completeUntilMs: this.#o.now() - this.#o.traceWaitMs - this.#o.windowMs }
+  }
+
+  #merged(
+    route: string,
+    fromMs: number,
+    toMs: number,
+  ): { stats: RouteWindowStats; windows: RouteWindowStats[] } {
+    const all = this.#routes.get(route)
+    const windows =
+      all === undefined
+        ? []
+        : [...all.values()].filter((w) => w.windowStartMs >= fromMs && w.windowStartMs < toMs)
+    windows.sort((a, b) => a.windowStartMs - b.windowStartMs)
+    return { stats: mergeRouteWindows(route, windows, fromMs, toMs), windows }
+  }
+
+  #summary(route: string, stats: RouteWindowStats): JourneySummary {
+    return {
+      route,
+      service: this.#routeInfo.get(route)?.service ?? stats.sites.values().next().value?.service ?? '',
+      traces: stats.traces,
+      failureRatio: stats.traces > 0 ? stats.failures / stats.traces : 0,
+      p50: sketchQuantile(stats.latency, 0.5),
+      p95: sketchQuantile(stats.latency, 0.95),
+      p99: sketchQuantile(stats.latency, 0.99),
+      criticalPath: criticalShares(stats),
+    }
+  }
+
+  async journeys(fromMs: number, toMs: number): Promise<JourneySummary[]> {
+    const out: JourneySummary[] = []
+    for (const route of this.#routes.keys()) {
+      const { stats } = this.#merged(route, fromMs, toMs)
+      if (stats.traces > 0) out.push(this.#summary(route, stats))
+    }
+    return out.sort((a, b) => b.traces - a.traces)
+  }
+
+  #policy(route: string): GatewayPolicy | null {
+    const info = this.#routeInfo.get(route)
+    if (info === undefined) return null
+    const m = this.#methods.get(route)
+    return { ...info.policy, idempotentShare: m === undefined || m.total === 0 ? 1 : m.idempotent / m.total }
+  }
+
+  /** The journey model of a route from [fromMs, toMs) (throws NO_DATA when there is nothing to learn). */
+  model(route: string, fromMs: number, toMs: number): JourneyModel {
+    const { stats } = this.#merged(route, fromMs, toMs)
+    const info = this.#routeInfo.get(route)
+    let fallback: Parameters<typeof learnModel>[2]
+    const rollups = this.#rollups.get(route)?.filter((r) => r.startMs >= fromMs && r.startMs < toMs) ?? []
+    if (info !== undefined && rollups.length > 0) {
+      const latency = newSketch()
+      let calls = 0
+      let errors = 0
+      for (const r of rollups) {
+        calls += r.count
+        errors += r.errors
+        latency.merge(r.sketch)
+      }
+      fallback = { service: info.service, env: this.#envOf(info.service), calls, errors, latency }
+    }
+    const model = learnModel(stats, this.#policy(route), fallback)
+    if (model.sites.length === 0)
+      throw VGL_ERR_JOURNEYS_NO_DATA(
+        `route ${route} has no traces between ${new Date(fromMs).toISOString()} and ${new Date(toMs).toISOString()}${this.#routes.has(route) || this.#rollups.has(route) ? '' : ` (known routes: ${[...new Set([...this.#routes.keys(), ...this.#rollups.keys()])].join(', ') || 'none yet'})`}`,
+      )
+    return model
+  }
+
+  async journey(route: string, fromMs: number, toMs: number): Promise<JourneyDetail> {
+    const model = this.model(route, fromMs, toMs)
+    const { stats } = this.#merged(route, fromMs, toMs)
+    const q = (t: readonly number[], p: number) => t[Math.round(p * (t.length - 1))]
+    return {
+      ...this.#summary(route, stats),
+      fromMs,
+      toMs,
+      model: {
+        traces: model.traces,
+        gateway: model.gateway,
+        overheadMs: { p50: q(model.overhead, 0.5), p95: q(model.overhead, 0.95) },
+        sites: model.sites.map((s) => ({
+          key: s.key,
+          service: s.service,
+          env: s.env,
+          parent: s.parent < 0 ? null : model.sites[s.parent].key,
+          stage: s.stage,
+          callProbability: 1 - s.fanout[0],
+          meanCalls: s.fanout.reduce((a, p, k) => a + p * k, 0),
+          parallel: s.parallel,
+          calls: s.calls,
+          ownErrorRatio: (s.ownErrors + 0.5) / (s.cleanCalls + 1),
+          propagation: s.propagate,
+          ownMs: { p50: q(s.self, 0.5), p95: q(s.self, 0.95), p99: q(s.self, 0.99) },
+          callMs: { p50: s.p50, p95: s.p95 },
+        })),
+      },
+    }
+  }
+
+  async rootCause(q: RootCauseQuery): Promise<RootCause> {
+    const w = this.#o.windowMs
+    const span = Math.max(w, q.toMs - q.fromMs)
+    const baselineMs = q.baselineMs ?? 10 * span
+    const current = this.#merged(q.route, q.fromMs, q.toMs)
+    if (current.stats.traces === 0)
+      throw VGL_ERR_JOURNEYS_NO_DATA(`route ${q.route} has no traces in the window asked for`)
+    const baseline = this.#merged(q.route, q.fromMs - baselineMs, q.fromMs)
+    const lead = this.#merged(q.route, q.fromMs - 2 * w, q.toMs)
+    let anomalies: ServiceAnomaly[] = []
+    if (this.#o.anomalies !== undefined) {
+      try {
+        const list = await this.#o.anomalies(q.fromMs - 2 * w, q.toMs)
+        anomalies = list
+          .filter((a) => a.level === 'route' || a.level === 'service')
+          .map((a) => ({ service: a.series.service, env: null, openedAtMs: a.openedAtMs, metric: a.metric }))
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'journeys: anomalies for root cause')
+      }
+    }
+    return rankRootCause({
+      route: q.route,
+      current: current.stats,
+      baseline: baseline.stats,
+      windows: lead.windows,
+      anomalies,
+      symptom: q.symptom,
+    })
+  }
+
+  /** Requests per second of a route: the forecast's, else the recent rollups' as a flat line. */
+  async #traffic(
+    route: string,
+    horizonMs: number,
+  ): Promise<{
+    stepMs: number
+    rate: number[]
+    lower: number[]
+    upper: number[]
+    source: 'forecast' | 'observed'
+  }> {
+    const w = this.#o.windowMs
+    const steps = Math.max(1, Math.ceil(horizonMs / w))
+    const info = this.#routeInfo.get(route)
+    if (info !== undefined && this.#o.forecast !== undefined) {
+      try {
+        const key = formatSeriesKey({ service: info.service, route, env: this.#o.gatewayEnv })
+        const f = await this.#o.forecast(key, steps)
+        if (f.status === 'ok' && f.points.length > 0)
+          return {
+            stepMs: f.stepMs,
+            rate: f.points.map((p) => Math.max(0, p.forecast)),
+            lower: f.points.map((p) => Math.max(0, p.lower)),
+            upper: f.points.map((p) => Math.max(0, p.upper)),
+            source: 'forecast',
+          }
+      } catch {
+        // too little history, or forecasting is off: the observed rate below
+      }
+    }
+    const recent = (this.#rollups.get(route) ?? []).slice(-30)
+    let rates = recent.map((r) => (1000 * r.count) / w)
+    if (rates.length === 0) {
+      // no rollups (a route that only OTLP traces show): its traces per second
+      const { stats } = this.#merged(route, this.#o.now() - this.#o.modelWindowMs, this.#o.now())
+      rates = [(1000 * stats.traces) / this.#o.modelWindowMs]
+    }
+    const mean = rates.reduce((a, x) => a + x, 0) / rates.length
+    const sd = Math.sqrt(rates.reduce((a, x) => a + (x - mean) ** 2, 0) / Math.max(1, rates.length - 1))
+    return {
+      stepMs: w,
+      rate: [mean],
+      lower: [Math.max(0, mean - 1.645 * sd)],
+      upper: [mean + 1.645 * sd],
+      source: 'observed',
+    }
+  }
+
+  async whatIf(q: WhatIfQuery): Promise<WhatIfAnswer> {
+    const now = this.#o.now()
+    const horizonMs = q.horizonMs ?? this.#o.horizonMs
+    const scenarios = parseWhatIfs(q.scenarios)
+    const from = now - (q.modelWindowMs ?? this.#o.modelWindowMs)
+    const models: JourneyModel[] = []
+    if (q.route !== undefined) models.push(this.model(q.route, from, now))
+    else {
+      for (const route of new Set([...this.#routes.keys(), ...this.#rollups.keys()]))
+        try {
+          models.push(this.model(route, from, now))
+        } catch {
+          // a route without traces in the model window
+        }
+      // every scenario must name a service some journey calls
+      const known = new Set(models.flatMap((m) => m.sites.map((s) => `${s.service}\n${s.env}`)))
+      scenarios.forEach((s, i) => {
+        const hit = [...known].some(
+          (k) => k.startsWith(`${s.service}\n`) && (s.env === undefined || k === `${s.service}\n${s.env}`),
+        )
+        if (!hit)
+          throw VGL_ERR_JOURNEYS_WHATIF(
+            `scenarios[${i}].service: no journey calls "${s.service}"${s.env === undefined ? '' : ` in env "${s.env}"`} (services in journeys: ${[...new Set(models.flatMap((m) => m.sites.map((x) => x.service)))].sort().join(', ') || 'none yet'})`,
+          )
+      })
+    }
+    const totalRate =
+      [...this.#rollups.values()].reduce((a, l) => a + (l.at(-1)?.count ?? 0), 0) / (this.#o.windowMs / 1000)
+    const out: WhatIfAnswer['journeys'] = []
+    for (const model of models) {
+      // with no route named, a journey gets the scenarios that touch it
+      const relevant =
+        q.route !== undefined
+          ? scenarios
+          : scenarios.filter((s) =>
+              model.sites.some((m) => m.service === s.service && (s.env === undefined || m.env === s.env)),
+            )
+      if (q.route === undefined && relevant.length === 0) continue
+      const traffic = await this.#traffic(model.route, horizonMs)
+      const routeRate = traffic.rate.reduce((a, x) => a + x, 0) / traffic.rate.length
+      const share = totalRate > 0 ? Math.min(1, routeRate / totalRate) : 1
+      const clients = this.#clients === null ? undefined : this.#clients.rates.map((r) => r * share)
+      const result = simulateImpact(model, relevant, {
+        horizonMs,
+        traffic,
+        clients,
+        slo: this.#o.slo,
+        downtimeErrorRatio: this.#o.downtimeErrorRatio,
+        journeys: q.journeys ?? this.#o.simulations,
+        seed: q.seed,
+        replicas: (service, env) => this.#replicas(service, env),
+      })
+      out.push({
+        ...result,
+        trafficSource: traffic.source,
+        users: clients === undefined ? 'unknown' : 'clients',
+      })
+    }
+    return { atMs: now, horizonMs, scenarios, journeys: out }
+  }
+
+  #replicas(service: string, env: string): number | null {
+    const seen = this.#instances.get(nodeId(service, env))?.size ?? 0
+    if (seen > 0) return seen
+    const info = [...this.#routeInfo.values()].find((r) => r.service === service)
+    return info === undefined ? null : info.policy.targets
+  }
+
+  async stats(): Promise<JourneyStats> {
+    return structuredClone(this.#stats)
+  }
+
+  /** Waits for pending graph writes (graceful stop). */
+  async flush(): Promise<void> {
+    await this.tick(Number.MAX_SAFE_INTEGER / 2)
+  }
+}
+
+/** The gateway's routes with the policy in front of each (from the config). */
+export function journeyRoutesOf(config: Config): JourneyRoute[] {
+  return config.routes.map((r) => {
+    const svc = config.services[r.service]
+    return {
+      name: routeName(r),
+      service: r.service,
+      policy: {
+        attempts: r.retry.attempts,
+        backoffBaseMs: r.retry.backoffBaseMs,
+        backoffMaxMs: r.retry.backoffMaxMs,
+        retryOn: r.retry.on,
+        firstByteTimeoutMs: r.firstByteTimeoutMs,
+        totalTimeoutMs: r.totalTimeoutMs,
+        breaker: {
+          enabled: svc?.breaker.enabled ?? false,
+          consecutiveFailures: svc?.breaker.consecutiveFailures ?? 5,
+          baseEjectionMs: svc?.breaker.baseEjectionMs ?? 30_000,
+          maxEjectionMs: svc?.breaker.maxEjectionMs ?? 300_000,
+        },
+        healthCheckIntervalMs: svc?.healthCheck?.intervalMs ?? null,
+        targets: svc?.targets.length ?? 1,
+        idempotentShare: 1,
+      },
+    }
+  })
+}

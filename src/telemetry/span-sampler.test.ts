@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest'
+import { traceRatio } from './span-sampler.js'
+
+describe('traceRatio', () => {
+  it('maps the random tail of a trace id to [0, 1) the same way every time', () => {
+    expect(traceRatio('0af7651916cd43dd8448eb211c80319c')).toBe(
+      traceRatio('0af7651916cd43dd8448eb211c80319c'),
+    )
+    expect(traceRatio('00000000000000000000000000000000')).toBe(0)
+    expect(traceRatio('0000000000000000000fffffffffffff')).toBeCloseTo(1, 12)
+    expect(traceRatio('fffffffffffffffffff8000000000000')).toBe(0.5)
+    expect(traceRatio('not-hex-at-all-zz')).toBeGreaterThanOrEqual(0)
+    expect(traceRatio('x')).toBeLessThan(1)
+  })
+
+  it('samples about the configured share of random ids', () => {
+    let kept = 0
+    for (let i = 0; i < 20_000; i++) {
+      const id = Array.from({ length: 32 }, () => Math.floor(Math.random() * 16).toString(16)).join('')
+      if (traceRatio(id) < 0.1) kept++
+    }
+    expect(kept / 20_000).toBeGreaterThan(0.09)
+    expect(kept / 20_000).toBeLessThan(0.11)
+  })
+})
