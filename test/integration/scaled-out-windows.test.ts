@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMockService, type MockService } from '../../src/sim/index.js'
 import { PostgresStore } from '../../src/store/index.js'
@@ -52,6 +54,7 @@ async function aroundBoundaries(
 describe.skipIf(!up)('scaled out: every request served is stored once across window boundaries', () => {
   const run = randomBytes(4).toString('hex')
   const schema = `vigil_windows_${run}`
+  const streamPrefix = `VIGILTEST_WIN_${run}`
   let dir: string
   let mock: MockService
   const procs: Spawned[] = []
@@ -68,7 +71,7 @@ describe.skipIf(!up)('scaled out: every request served is stored once across win
       'routes:',
       '  - { name: orders, path: /orders, service: orders }',
       `telemetry: { windowMs: 1000, gatewayId: ${gatewayId}, otlp: { enabled: false } }`,
-      `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.${run}", streamPrefix: VIGILTEST_WIN_${run} }`,
+      `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.${run}", streamPrefix: ${streamPrefix} }`,
       `store: { kind: postgres, url: "${PG_URL}", schema: ${schema} }`,
       'control: { graceMs: 1000, admin: { host: 127.0.0.1, port: 0 } }',
       '',
@@ -91,6 +94,11 @@ describe.skipIf(!up)('scaled out: every request served is stored once across win
     for (const p of procs)
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
     await mock?.close()
+    const nc = await connect({ servers: '127.0.0.1:4222' })
+    const jsm = await jetstreamManager(nc)
+    for (const s of ['ROLLUPS', 'SPANS', 'CLIENTS', 'AUDIT'])
+      await jsm.streams.delete(`${streamPrefix}_${s}`).catch(() => false)
+    await nc.close()
     const store = await PostgresStore.open({ url: PG_URL, schema })
     await store.dropSchema()
     await store.close()
