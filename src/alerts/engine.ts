@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto'
 import type { AlertRuleConfig } from '../config/alerts-schema.js'
 import type { ActionRecord, StoredAlertAck, StoredSilence } from '../store/index.js'
 import type { DeliveryOutcome, SinkDispatcher } from './dispatcher.js'
-import { evaluateRule, holdWindows, ruleMatches, type RuleContext } from './rules.js'
+import { evaluateRule, holdWindows, quickInactive, ruleMatches, type RuleContext } from './rules.js'
 import { silencing } from './silences.js'
 import type {
   Alert,
@@ -116,6 +116,8 @@ export class AlertEngine {
   readonly #dirty = new Set<string>()
   readonly #deleted = new Set<string>()
   readonly #queue: WindowInput[] = []
+  /** fingerprints per series key, one per rule (index as in rules): hashed once, not per window */
+  readonly #fingerprints = new Map<string, string[]>()
   #running: Promise<void> | null = null
   #dataNow = 0
   #lastSweepWindow = -1
@@ -201,12 +203,18 @@ export class AlertEngine {
       this.#lastSweepWindow = windowIndex
       this.#sweep()
     }
-    for (const rule of this.#o.rules) {
+    const rules = this.#o.rules
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r]
       if (!ruleMatches(rule, input.series, input.level)) continue
       this.stats.evaluations++
-      const fp = alertFingerprint(rule.name, input.key)
+      const fp = this.#fingerprint(r, input.key)
       const alert = this.#alerts.get(fp)
-      const cond = await evaluateRule(rule, input, this.#ctx, alert === undefined ? [] : runsOf(alert))
+      // no alert and certainly inactive: nothing can change (most series, most windows)
+      if ((alert === undefined || alert.state === 'resolved') && quickInactive(rule, input, this.#ctx))
+        continue
+      const judged = evaluateRule(rule, input, this.#ctx, alert === undefined ? [] : runsOf(alert))
+      const cond = judged instanceof Promise ? await judged : judged
       const ev: Evidence = {
         ...cond,
         rule: rule.name,
@@ -218,6 +226,16 @@ export class AlertEngine {
       }
       this.#transition(rule, fp, alert, input, ev, end)
     }
+  }
+
+  #fingerprint(ruleIndex: number, key: string): string {
+    let fps = this.#fingerprints.get(key)
+    if (fps === undefined) {
+      if (this.#fingerprints.size >= 200_000) this.#fingerprints.clear()
+      fps = this.#o.rules.map((r) => alertFingerprint(r.name, key))
+      this.#fingerprints.set(key, fps)
+    }
+    return fps[ruleIndex]
   }
 
   #emit(a: Alert, from: AlertState | 'inactive', to: AlertState | 'inactive'): void {

@@ -60,6 +60,51 @@ function noData(metric: string, why: string, observed = 0): Condition {
   }
 }
 
+/**
+ * True when this window certainly leaves the rule inactive or without data: the cheap test the
+ * engine runs first, so a series with no alert costs a comparison or two per rule, not an
+ * evaluation with evidence (most series, most windows).
+ */
+export function quickInactive(rule: AlertRuleConfig, input: WindowInput, ctx: RuleContext): boolean {
+  const p = input.point
+  switch (rule.kind) {
+    case 'latency': {
+      const observed = p[rule.quantile]
+      if (p.count < rule.minRequests || observed === null) return true
+      if (rule.threshold !== 'adaptive') return observed <= rule.threshold
+      const band = input.expected?.[rule.quantile]
+      return band === undefined || observed <= Math.max(rule.floorMs, rule.factor * band.high)
+    }
+    case 'error-ratio':
+      return p.count < rule.minRequests || p.errorRatio <= rule.floor
+    case 'failure':
+      return p.count < Math.max(1, rule.minRequests) || (p.statusClass[4] ?? 0) / p.count < rule.ratio
+    case 'forecast': {
+      const f = input.forecast
+      if (f === null) return true
+      const e = rule.metric === 'p95' ? 0 : (f.failure.errorRatio?.probability ?? 0)
+      const l = rule.metric === 'errorRatio' ? 0 : (f.failure.p95?.probability ?? 0)
+      return Math.max(e, l) < rule.probability
+    }
+    case 'anomaly':
+      for (const a of input.anomalies)
+        if (
+          (rule.metrics === undefined || (rule.metrics as string[]).includes(a.metric)) &&
+          a.score >= rule.minScore
+        )
+          return false
+      return true
+    case 'rate-limit': {
+      if (p.count < rule.minRequests) return true
+      const budget = input.level === 'service' ? ctx.budgets[input.series.service] : undefined
+      return (
+        p.limitedRatio < rule.limitedRatio &&
+        (budget === undefined || p.ratePerSec < rule.budgetShare * budget)
+      )
+    }
+  }
+}
+
 /** Time ranges [from, to) whose windows are not normal history: the alert's current and earlier runs. */
 export type Excluded = readonly (readonly [number, number])[]
 
@@ -68,12 +113,12 @@ export type Excluded = readonly (readonly [number, number])[]
  * the error-ratio rule leaves their windows out of the history it compares against, so one
  * incident does not teach the rule that incidents are normal.
  */
-export async function evaluateRule(
+export function evaluateRule(
   rule: AlertRuleConfig,
   input: WindowInput,
   ctx: RuleContext,
   excluded: Excluded = [],
-): Promise<Condition> {
+): Condition | Promise<Condition> {
   const p = input.point
   switch (rule.kind) {
     case 'latency': {
