@@ -30,7 +30,14 @@ export {
   type Explanation,
   type MemberName,
 } from './ensemble.js'
-export { DETECTOR_NAMES, createCalibrated, createDetector, restoreDetector } from './registry.js'
+export {
+  DEFAULT_DETECTOR,
+  DETECTOR_NAMES,
+  createCalibrated,
+  createDetector,
+  restoreDetector,
+} from './registry.js'
+export { medianStepMs, scoreSeries, type ScoreSeriesOptions } from './score-series.js'
 export { detectSeason } from './season.js'
 export { poissonSurprise } from './stats.js'
 export {

@@ -3,6 +3,9 @@ import { VGL_ERR_DETECT_UNKNOWN } from '../errors.js'
 import type { Detector, DetectorSnapshot } from './detector.js'
 import { Ensemble, MEMBER_NAMES, createMember, type MemberName } from './ensemble.js'
 
+/** The detector `vigil detect` runs when none is named. */
+export const DEFAULT_DETECTOR = 'ensemble'
+
 /** Every name `createDetector` accepts: the ensemble (default) and each member. */
 export const DETECTOR_NAMES: readonly string[] = ['ensemble', ...MEMBER_NAMES]
 

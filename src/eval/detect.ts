@@ -1,5 +1,5 @@
 /** @module `vigil eval detect`: runs every detector over the generated labelled suite and reports event-level metrics. */
-import { createCalibrated, DETECTOR_NAMES } from '../detect/index.js'
+import { createCalibrated, DEFAULT_DETECTOR, DETECTOR_NAMES } from '../detect/index.js'
 import { generateDetectSuite, WARMUP_POINTS, type LabelledSeries } from './detect-suite.js'
 
 export interface DetectorReport {
@@ -134,14 +134,23 @@ export function runDetectEval(options: { seed?: number; detectors?: readonly str
   return { reports, markdown: formatDetectReport(reports, suite) }
 }
 
-const usage = `usage: vigil eval detect [--seed N] [--detector NAME]... [--out FILE.md]
+const usage = `usage: vigil eval detect [--seed N] [--detector NAME]... [--dev-dir DIR [--dev-only]] [--out FILE.md]
 
 Generates the labelled suite (64 series of 10 simulated days at 5-minute steps: request rates,
 latencies, error counts, anomaly-free traps), runs every detector through the same calibration
 and alarm hysteresis as \`vigil detect\`, and prints event-level precision, recall, F1, median
-detection delay and false alarms per simulated day as Markdown (also to --out when given).`
+detection delay and false alarms per simulated day as Markdown (also to --out when given).
 
-/** The `vigil eval detect` suite (loaded lazily by src/cli/commands/eval.ts). */
+--dev-dir DIR also scores a labelled set of real series in DIR (data/<folder>/<file>.csv,
+labels/combined_windows.json, config/profiles.json), read in place: each file is scored online
+as \`vigil detect\` scores it, and the three window-scoring profiles (standard, low FP, low FN:
+0 = never alarm, 100 = every window at its left edge and no false detections) are reported for
+half A, half B and the whole set. Within each folder the files are ordered by the FNV-1a hash of
+their name; the first half (rounded up) is A. Choose parameters on A, check them on B.
+--dev-only skips the generated suite. Detectors: --detector (default: the default detector on
+the development set; every detector on the generated suite).`
+
+/** The \`vigil eval detect\` suite (loaded lazily by src/cli/commands/eval.ts). */
 export const suite = {
   usage,
   async run(argv: string[]): Promise<number> {
@@ -152,11 +161,27 @@ export const suite = {
         seed: { type: 'string' },
         detector: { type: 'string', multiple: true },
         out: { type: 'string' },
+        'dev-dir': { type: 'string' },
+        'dev-only': { type: 'boolean' },
       },
       strict: true,
     })
     const seed = values.seed === undefined ? 1 : Number(values.seed)
-    const { markdown } = runDetectEval({ seed, detectors: values.detector })
+    const parts: string[] = []
+    if (values['dev-only'] !== true) parts.push(runDetectEval({ seed, detectors: values.detector }).markdown)
+    const devDir = values['dev-dir']
+    if (devDir !== undefined) {
+      const { loadDevSet, evaluateDevSet, formatDevReport } = await import('./detect-dev.js')
+      const dev = loadDevSet(devDir)
+      const names = values.detector ?? [DEFAULT_DETECTOR]
+      parts.push(
+        formatDevReport(
+          names.map((n) => evaluateDevSet(dev, n)),
+          devDir,
+        ),
+      )
+    }
+    const markdown = parts.join('\n')
     process.stdout.write(markdown)
     if (values.out !== undefined) {
       const { writeFileSync } = await import('node:fs')

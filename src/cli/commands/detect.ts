@@ -1,6 +1,6 @@
 /** @module `vigil detect`: score a `timestamp,value` CSV online and write `timestamp,value,anomaly_score`. */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { createCalibrated, DETECTOR_NAMES } from '../../detect/index.js'
+import { DETECTOR_NAMES, scoreSeries } from '../../detect/index.js'
 import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
@@ -19,18 +19,6 @@ stderr. Empty or NaN values score 0 and are not learned. A value that is not a n
 naming the line. --output - writes to stdout.
 
 detectors: ${DETECTOR_NAMES.join(', ')} (default: ensemble)`
-
-/** The median positive step between consecutive timestamps (0 when unknown): lets seasons snap to a day or week. */
-function medianStepMs(times: readonly number[]): number {
-  const steps: number[] = []
-  for (let i = 1; i < times.length && steps.length < 5000; i++) {
-    const d = times[i] - times[i - 1]
-    if (d > 0) steps.push(d)
-  }
-  if (steps.length === 0) return 0
-  steps.sort((a, b) => a - b)
-  return steps[steps.length >> 1]
-}
 
 export const command: Command = {
   summary: 'score a timestamp,value CSV for anomalies (online, scores in [0,1])',
@@ -59,16 +47,12 @@ export const command: Command = {
     }
     const series = parseSeriesRows(text, flags.input, { allowMissing: true })
     for (const w of series.warnings) process.stderr.write(`vigil detect: warning: ${w}\n`)
-    const detector = createCalibrated(flags.detector ?? 'ensemble', {
-      seed,
-      stepMs: medianStepMs(series.timesMs),
-    })
+    const scores = scoreSeries(series.values, series.timesMs, { detector: flags.detector, seed })
     const out: string[] = ['timestamp,value,anomaly_score']
-    const n = series.values.length
-    for (let i = 0; i < n; i++) {
-      const { score } = detector.process(series.values[i])
-      out.push(`${csvField(series.timestamps[i])},${csvField(series.valueTexts[i])},${formatNumber(score)}`)
-    }
+    for (let i = 0; i < scores.length; i++)
+      out.push(
+        `${csvField(series.timestamps[i])},${csvField(series.valueTexts[i])},${formatNumber(scores[i])}`,
+      )
     const body = `${out.join('\n')}\n`
     if (flags.output === '-') process.stdout.write(body)
     else writeFileSync(flags.output, body)
