@@ -37,6 +37,7 @@ import { setAlertMetricsProvider } from '../alerts/index.js' // alerts
 import { Autoscaler } from '../scale/autoscaler.js' // scale
 import { openActuators } from '../scale/open.js' // scale
 import { scalingRoutes } from '../api/routes/scaling.js' // scale
+import { exposeControlMetrics } from '../api/control-metrics.js' // deploy: findings at /metrics
 import type { ActionRecord } from '../control/actions.js' // scale
 
 export interface StartOptions {
@@ -302,6 +303,20 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       await scaler.stop()
       await actuators.close()
     })
+  }
+
+  if (control !== null) {
+    const c = control
+    const a = autoscaler
+    const scaling =
+      a !== null ? { services: Object.keys(scaled), scaling: (n: string) => a.scaling(n) } : undefined
+    exposeControlMetrics(() => ({
+      series: c,
+      anomalies: c,
+      forecasts: c,
+      ...(scaling !== undefined ? { scaling } : {}),
+    }))
+    closers.push(async () => exposeControlMetrics(null))
   }
 
   // ---- admin API ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import { scoreRoutes } from '../../api/routes/scores.js' // dashboard
 import { uiAssetsRoutes } from '../../api/ui-assets.js' // dashboard
 import { VERSION } from '../../version.js' // dashboard
 import { enableProcessMetrics } from '../../metrics.js'
+import { exposeControlMetrics } from '../../api/control-metrics.js' // deploy: findings at /metrics
 import { parseConfigFlag } from '../args.js'
 import type { Command } from '../command.js'
 
@@ -130,6 +131,16 @@ export const command: Command = {
     })
     cp.setAdminUrl(admin.url)
     setAlertMetricsProvider(() => cp.alertMetrics()) // alerts
+    // only the leader's findings: a standby exports none, so sums over control planes stay right
+    exposeControlMetrics(() => {
+      const r = cp.current()
+      if (r === null) return null
+      return {
+        series: r.plane,
+        ...(r.anomalies !== null ? { anomalies: r.anomalies } : {}),
+        ...(r.forecasts !== null ? { forecasts: r.forecasts } : {}),
+      }
+    })
     logger.info(
       { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind, holder: cp.holder },
       'vigil control ready',
