@@ -1,11 +1,13 @@
 /**
- * @module `vigil demo`: the README's main job. Starts three mock services (orders, users,
- * payments), Vigil in front of them from `examples/demo.yaml` (rate limits with Standard and
- * Premium clients, live detection and forecasting on a compressed clock, the dashboard), diurnal
- * traffic from ten clients, one abusive client, and an injected incident every few minutes; prints
- * the dashboard's login link, a status line every few seconds and one line per thing the control
- * plane does, and stops everything cleanly on Ctrl-C or after `--duration`. Nothing external is
- * needed.
+ * @module `vigil demo`: the README's main job. Starts the shop journey (an aggregator fanning out
+ * to services in three environments, traced with OpenTelemetry), two mock services (users, scaled
+ * with local replica processes, and payments), Vigil in front of them from `examples/demo.yaml`
+ * (rate limits with Standard and Premium clients, live detection and forecasting on a compressed
+ * clock, alerts, adaptive limits and autoscaling that act, the dashboard), diurnal traffic from
+ * ten clients, one abusive client, and an injected incident every few minutes; prints the
+ * dashboard's login link, a status line every few seconds and one line per thing the control plane
+ * does, and stops everything (replica processes too) on Ctrl-C or after `--duration`. Nothing
+ * external is needed.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -18,7 +20,10 @@ import type { ActivityEntry } from '../../api/activity.js'
 import type { ServiceView } from '../../gateway/index.js'
 import {
   runLoad,
+  startDemoTopology,
   startMockService,
+  type DemoTopology,
+  type Incident,
   type IncidentKind,
   type LoadProgress,
   type LoadSummary,
@@ -28,29 +33,33 @@ import {
 import { parseDurationMs, parseFlags, parsePositive } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil, type Vigil } from '../runtime.js'
+import type { Logger } from 'pino'
 
 const usage = `usage: vigil demo [--duration 10m] [--rps 30] [--gateway-port 8080] [--admin-port 8081]
                   [--first-incident 5m] [--incident-every 2m] [--incident-for 30s] [--day 10m]
                   [--abuse-rps 20] [--status-every 5s] [--mock-port-base 9001]
                   [--config examples/demo.yaml] [--keep-data] [--verbose]
 
-Runs everything in one process: mock services orders, users and payments (ports 9001-9003, or
-free ports when taken; --mock-port-base 0 always picks free ones), Vigil in front of them (gateway
-:8080, admin API and dashboard :8081, or free ports), diurnal traffic through the gateway from nine
-Standard and Premium clients peaking at --rps (one compressed day per --day), and from
---first-incident on an abusive client scraping at --abuse-rps (0: none) and an incident every
---incident-every lasting --incident-for, cycling error burst (orders), latency spike (payments),
-traffic surge (everyone) and outage (users). The detectors learn for about four minutes first. A status line every --status-every and one line per
-anomaly, limit change or action. Ctrl-C, or --duration of traffic (counted once Vigil is up),
-stops it all.
+Runs Vigil (gateway :8080, admin API and dashboard :8081, or free ports) in front of mock
+services on ports 9001+ (free ports when taken; --mock-port-base 0 always picks free ones): the
+shop aggregator behind /api/browse, whose services in three environments (auth, inventory
+on-prem, pricing on AWS, reviews on GCP) send OpenTelemetry spans to Vigil; users behind
+/api/test, scaled between 1 and 4 local replica processes; payments behind /api/payment-gateway.
+Diurnal traffic through the gateway from nine Standard and Premium clients peaks at --rps (one
+compressed day per --day); from --first-incident on, an abusive client scrapes at --abuse-rps
+(0: none) and an incident every --incident-every lasts --incident-for, cycling error burst
+(pricing, AWS), latency spike (payments), traffic surge (everyone, x3) and outage (users). The
+detectors learn for about four minutes first. A status line every --status-every and one line
+per anomaly, alert, limit change or scaling action. Ctrl-C, or --duration of traffic (counted
+once Vigil is up), stops it all, replica processes included.
 
 The dashboard's login link is printed at start; the admin token is $VIGIL_ADMIN_TOKEN, or a random
 one per run. Each run stores its data in a fresh temporary directory, removed at the end unless
 --keep-data. Vigil's own logs go to stderr (warnings only unless --verbose); the access log goes
 to a file named at start.`
 
+/** the in-process mocks; the users replicas the autoscaler starts run the same settings */
 const MOCKS: ReadonlyArray<{ name: string; latencyMs: string; errorRate: number }> = [
-  { name: 'orders', latencyMs: '20-250', errorRate: 0.002 },
   { name: 'users', latencyMs: '5-80', errorRate: 0.001 },
   { name: 'payments', latencyMs: '40-600', errorRate: 0.005 },
 ]
@@ -80,12 +89,17 @@ const SCRAPE_PATHS = Array.from({ length: 60 }, (_, i) => `/api/browse/items/${i
 
 type DemoIncident = { kind: IncidentKind; service: string } | { kind: 'surge' }
 const INCIDENTS: readonly DemoIncident[] = [
-  { kind: 'errors', service: 'orders' },
+  // a service of the shop's journey (AWS): the shop answers 502, the journeys name the cause
+  { kind: 'errors', service: 'pricing' },
   { kind: 'latency', service: 'payments' },
   { kind: 'surge' },
   { kind: 'outage', service: 'users' },
 ]
 const SURGE_FACTOR = 3
+/** the service examples/demo.yaml scales with local replica processes */
+const SCALED = 'users'
+/** the CLI the replicas run (`vigil mock`), found from this file in src/ or dist/ */
+const CLI = fileURLToPath(new URL('../../../bin/vigil.js', import.meta.url))
 
 /** Resolves `preferred` when it can be bound on `host`, else a free port. */
 function choosePort(preferred: number, host: string): Promise<number> {
@@ -115,6 +129,50 @@ async function startMock(m: (typeof MOCKS)[number], port: number): Promise<MockS
     if ((err as { code?: string }).code !== 'VGL_ERR_SIM_LISTEN') throw err
     return startMockService({ ...opts, port: 0 })
   }
+}
+
+async function startTopology(otlpUrl: string, basePort: number): Promise<DemoTopology> {
+  try {
+    return await startDemoTopology({ otlpUrl, basePort })
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'VGL_ERR_SIM_LISTEN' || basePort === 0) throw err
+    return startDemoTopology({ otlpUrl, basePort: 0 })
+  }
+}
+
+/**
+ * Injects an incident where `service` runs: a service of the shop's journey, an in-process mock,
+ * and every replica process the gateway sends the service's traffic to (through the replica's
+ * `POST /_mock/incident`). Returns where it went, for the terminal line.
+ */
+function injectIncident(
+  service: string,
+  incident: Incident,
+  mocks: readonly MockService[],
+  topology: DemoTopology,
+  gateway: Vigil['gateway'],
+  logger: Logger,
+): string {
+  const journey = topology.services.find((s) => s.name === service)
+  if (journey !== undefined) {
+    journey.mock.injectIncident(incident)
+    return ` (${journey.env})`
+  }
+  const local = mocks.find((m) => m.name === service)
+  local?.injectIncident(incident)
+  const replicas = (gateway.services().find((s) => s.name === service)?.targets ?? [])
+    .map((t) => t.url.replace(/\/$/, ''))
+    .filter((url) => url !== local?.url.replace(/\/$/, ''))
+  for (const url of replicas)
+    void fetch(`${url}/_mock/incident`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(incident),
+      signal: AbortSignal.timeout(2_000),
+    })
+      .then((r) => r.body?.cancel())
+      .catch((err: unknown) => logger.warn({ err, url }, 'could not inject the incident into a replica'))
+  return replicas.length > 0 ? ` (${replicas.length} replica${replicas.length === 1 ? '' : 's'})` : ''
 }
 
 function serviceState(s: ServiceView): string {
@@ -204,6 +262,7 @@ export const command: Command = {
     process.once('SIGTERM', stop)
 
     const mocks: MockService[] = []
+    let topology: DemoTopology | null = null
     const timers: NodeJS.Timeout[] = []
     const side: Array<Promise<LoadSummary | null>> = []
     let vigil: Vigil | null = null
@@ -219,6 +278,8 @@ export const command: Command = {
       )
       const adminPort = await choosePort(portFlag(values['admin-port'], '--admin-port', 8081), '127.0.0.1')
       const otlpPort = await choosePort(4318, '0.0.0.0')
+      // the shop's services export their spans to Vigil's OTLP receiver (up before any request)
+      topology = await startTopology(`http://127.0.0.1:${otlpPort}`, base === 0 ? 0 : base + MOCKS.length)
       const token = process.env.VIGIL_ADMIN_TOKEN || randomBytes(12).toString('hex')
       const accessLog = join(dataDir, 'access.log')
       const env: NodeJS.ProcessEnv = {
@@ -229,9 +290,12 @@ export const command: Command = {
         VIGIL_DEMO_OTLP_PORT: String(otlpPort),
         VIGIL_DEMO_ACCESS_LOG: accessLog,
         VIGIL_DEMO_DATA: dataDir,
-        VIGIL_DEMO_ORDERS_PORT: String(mocks[0].port),
-        VIGIL_DEMO_USERS_PORT: String(mocks[1].port),
-        VIGIL_DEMO_PAYMENTS_PORT: String(mocks[2].port),
+        VIGIL_DEMO_SHOP_PORT: String(topology.aggregator.port),
+        VIGIL_DEMO_USERS_PORT: String(mocks[0].port),
+        VIGIL_DEMO_PAYMENTS_PORT: String(mocks[1].port),
+        // the users replicas: this Node and this CLI, whatever the working directory
+        VIGIL_DEMO_NODE: process.execPath,
+        VIGIL_DEMO_CLI: CLI,
       }
       const logger = pino(
         { name: 'vigil', level: values.verbose === true ? 'info' : 'warn' },
@@ -243,7 +307,12 @@ export const command: Command = {
       out(`vigil demo: gateway ${vigil.gatewayUrl}  admin ${admin} (ready in ${readyS}s)`)
       out(`  dashboard  ${admin}/#token=${token}`)
       out(`             (the link logs you in; the admin token is ${token})`)
-      out(`  mocks      ${mocks.map((m) => `${m.name} ${m.url}`).join('  ')}`)
+      out(
+        `  mocks      ${mocks.map((m) => `${m.name} ${m.url}`).join('  ')}  shop ${topology.aggregator.url}`,
+      )
+      out(
+        `  journey    /api/browse -> shop (onprem) -> auth, inventory (onprem), pricing (aws), reviews (gcp); spans to OTLP :${otlpPort}`,
+      )
       out(
         `  try        curl -H 'X-API-Key: ${DEMO_CLIENTS[6].key}' ${vigil.gatewayUrl}/api/payment-gateway   ·   ${admin}/docs   ·   ${admin}/metrics`,
       )
@@ -255,13 +324,17 @@ export const command: Command = {
         `  traffic    diurnal, peak ${rps} req/s from ${DEMO_CLIENTS.length} clients, one day per ${dayMs / 1000}s; from ${firstIncidentMs / 1000}s: ${abuseRps > 0 ? `a scraper at ${abuseRps} req/s and ` : ''}an incident every ${incidentEveryMs / 1000}s for ${incidentForMs / 1000}s${Number.isFinite(durationMs) ? `; stops after ${durationMs / 1000}s` : '; Ctrl-C stops'}`,
       )
       let openAnomalies = 0
+      const firing = new Set<string>()
       vigil.activity.on('entry', (e: ActivityEntry) => {
         if (e.kind === 'anomaly.opened') openAnomalies++
         else if (e.kind === 'anomaly.resolved') openAnomalies = Math.max(0, openAnomalies - 1)
+        else if (e.kind === 'alert.firing') firing.add(`${e.actor} ${e.subject}`)
+        else if (e.kind === 'alert.resolved') firing.delete(`${e.actor} ${e.subject}`)
         out(activityLine(e))
       })
 
       startedAt = Date.now()
+      const gateway = vigil.gateway
       const gw = vigil.gatewayUrl
       const sideLoad = (opts: Parameters<typeof runLoad>[0]) =>
         side.push(
@@ -287,9 +360,9 @@ export const command: Command = {
             signal: ac.signal,
           })
         } else {
-          const mock = mocks.find((m) => m.name === inc.service) ?? mocks[0]
-          mock.injectIncident({ kind: inc.kind, durationMs: incidentForMs, factor: 8, errorRate: 0.6 })
-          out(`  incident   ${mock.name}: ${inc.kind} for ${incidentForMs / 1000}s`)
+          const incident = { kind: inc.kind, durationMs: incidentForMs, factor: 8, errorRate: 0.6 }
+          const where = injectIncident(inc.service, incident, mocks, topology!, gateway, logger)
+          out(`  incident   ${inc.service}${where}: ${inc.kind} for ${incidentForMs / 1000}s`)
         }
         timers.push(setTimeout(inject, incidentEveryMs))
       }
@@ -322,7 +395,6 @@ export const command: Command = {
         }, firstIncidentMs),
       )
 
-      const gateway = vigil.gateway
       let prevCounts: Readonly<Record<string, number>> = {}
       const status = (p: LoadProgress) => {
         let total = 0
@@ -340,13 +412,17 @@ export const command: Command = {
         const services = gateway
           .services()
           .map((s) => {
-            const inc = mocks.find((m) => m.name === s.name)?.activeIncident()
-            return `${s.name} ${serviceState(s)}${inc ? ` (${inc.kind})` : ''}`
+            const inc =
+              s.name === topology?.aggregator.name
+                ? topology.services.map((t) => t.mock.activeIncident()).find((i) => i !== null)
+                : mocks.find((m) => m.name === s.name)?.activeIncident()
+            const replicas = s.name === SCALED ? ` x${s.targets.length}` : ''
+            return `${s.name}${replicas} ${serviceState(s)}${inc ? ` (${inc.kind})` : ''}`
           })
           .join(' · ')
         const t = Math.round((Date.now() - startedAt) / 1000)
         out(
-          `[${String(t).padStart(5)}s] ${p.currentRps.toFixed(1).padStart(6)} req/s  2xx ${pct(s2, total)}  429 ${pct(s429, total)}  5xx ${pct(s5, total)}  p50 ${p.intervalLatencyMs.p50.toFixed(0).padStart(4)}ms  p99 ${p.intervalLatencyMs.p99.toFixed(0).padStart(5)}ms | ${services} | anomalies ${openAnomalies}`,
+          `[${String(t).padStart(5)}s] ${p.currentRps.toFixed(1).padStart(6)} req/s  2xx ${pct(s2, total)}  429 ${pct(s429, total)}  5xx ${pct(s5, total)}  p50 ${p.intervalLatencyMs.p50.toFixed(0).padStart(4)}ms  p99 ${p.intervalLatencyMs.p99.toFixed(0).padStart(5)}ms | ${services} | anomalies ${openAnomalies} · alerts ${firing.size}`,
         )
       }
 
@@ -401,8 +477,10 @@ export const command: Command = {
       out('vigil demo: stopping')
       ac.abort()
       await Promise.all(side)
+      // stops the autoscaler's replica processes too
       if (vigil !== null) await vigil.stop()
       await Promise.all(mocks.map((m) => m.close()))
+      await topology?.close()
       if (values['keep-data'] !== true) rmSync(dataDir, { recursive: true, force: true })
     }
   },
