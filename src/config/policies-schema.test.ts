@@ -27,7 +27,7 @@ describe('policies: config', () => {
     expect(JSON.stringify(cfg.policies.forecastPressure.steps)).not.toMatch(/PRM|critical/)
     expect(cfg.policies.anomalyPressure).toMatchObject({
       mode: 'shadow',
-      metrics: ['rate', 'errors', 'joint'],
+      metrics: ['rate', 'errors'],
     })
     expect(cfg.policies.abusiveClients).toMatchObject({ mode: 'shadow', multiplier: 0.1, exempt: [] })
   })

@@ -49,11 +49,15 @@ export const anomalyPressureSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
     mode,
-    /** anomaly metrics that turn defensive mode on (rate only when above its band) */
+    /**
+     * anomaly metrics that turn defensive mode on (rate only when above its band). `joint` is not
+     * a default: it also opens on a slowdown with a traffic drop (a cold first window after a
+     * restart), which defensive mode does not help
+     */
     metrics: z
       .array(z.enum(['rate', 'errors', 'joint', 'p50', 'p95', 'p99', 'limitedRatio']))
       .min(1)
-      .default(['rate', 'errors', 'joint']),
+      .default(['rate', 'errors']),
     /** defensive mode stays on at least this long, and this long after the last anomaly resolved */
     holdMs: durationMs.default(120_000),
     ttlMs: durationMs.default(600_000),

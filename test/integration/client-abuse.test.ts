@@ -4,7 +4,10 @@
  * apart by X-Forwarded-For from a trusted proxy) use one or two routes each; then a new client
  * walks all 40 routes. The limiter's client window travels the bus to the worker, which opens one
  * `client` anomaly (naming distinctRoutes), served by `GET /api/anomalies`; no regular client is
- * flagged in the steady traffic before it.
+ * flagged in the steady traffic before it. The abusive-clients policy (enforce) then gives the
+ * scraper its own limit (×0.03 of its tier, with an expiry, audited as `control:abusive-clients`):
+ * measured through the gateway, the scraper is served at that limit and refused the rest, while
+ * every regular client keeps its rate with no 429.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -36,6 +39,12 @@ function configText(mockUrl: string, dir: string): string {
     "  identity: { trustedProxies: ['127.0.0.1/32'], unknownKey: anonymous }",
     '  tiers: { STD: { ratePerSec: 1000, burst: 1000 } }',
     '  stats: { windowMs: 1000, topK: 100 }',
+    // ×0.03: 30 requests/s with bursts of 30, above what any regular client sends (at most 6 per
+    // 250 ms), so one wrongly flagged on a loaded machine would still keep its rate
+    'policies:',
+    '  forecastPressure: { enabled: false }',
+    '  anomalyPressure: { enabled: false }',
+    '  abusiveClients: { mode: enforce, multiplier: 0.03, ttlMs: 60s }',
     '',
   ].join('\n')
 }
@@ -56,28 +65,45 @@ describe('abusive clients in embedded mode', { timeout: 180_000 }, () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('a client walking every route opens a client anomaly; no regular client is flagged before it comes', async () => {
+  it('a client walking every route is flagged and slowed by its own limit; regular clients keep their rate', async () => {
     const file = join(dir, 'abuse.yaml')
     writeFileSync(file, configText(mock.url, dir))
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
     const gw = vigil.gatewayUrl
     const admin = vigil.adminUrl
+    // every answer by client: when, and its status
+    const answers: { ip: string; atMs: number; status: number }[] = []
     const get = (ip: string, route: number) =>
-      fetch(`${gw}/r${route}/x`, { headers: { 'x-forwarded-for': ip } }).then((r) => r.arrayBuffer())
+      fetch(`${gw}/r${route}/x`, { headers: { 'x-forwarded-for': ip } }).then(async (r) => {
+        await r.arrayBuffer()
+        answers.push({ ip, atMs: Date.now(), status: r.status })
+      })
     let stop = false
     const start = Date.now()
-    const traffic = (async () => {
-      for (let tick = 0; !stop && Date.now() - start < 120_000; tick++) {
-        const calls: Promise<ArrayBuffer>[] = []
-        // 30 regular clients: 2-6 requests per 250 ms on their own one or two routes
-        for (let c = 0; c < 30; c++)
-          for (let k = 0; k < 2 + (c % 5); k++) calls.push(get(`10.0.0.${c + 1}`, (c + (k % 2)) % ROUTES))
-        // after ~20 s a new client walks every route
-        if (Date.now() - start > 20_000) for (let r = 0; r < ROUTES; r++) calls.push(get('10.9.9.9', r))
-        await Promise.all(calls)
+    // each client on its own loop (requests, then 250 ms), so one client's answers never pace another's
+    const client = async (ip: string, routes: number[], fromMs: number) => {
+      await new Promise((r) => setTimeout(r, fromMs))
+      while (!stop && Date.now() - start < 120_000) {
+        await Promise.all(routes.map((r) => get(ip, r)))
         await new Promise((r) => setTimeout(r, 250))
       }
-    })()
+    }
+    const traffic = Promise.all([
+      // 30 regular clients: 2-6 requests per 250 ms on their own one or two routes
+      ...Array.from({ length: 30 }, (_, c) =>
+        client(
+          `10.0.0.${c + 1}`,
+          Array.from({ length: 2 + (c % 5) }, (_, k) => (c + (k % 2)) % ROUTES),
+          0,
+        ),
+      ),
+      // after ~20 s a new client walks every route
+      client(
+        '10.9.9.9',
+        Array.from({ length: ROUTES }, (_, r) => r),
+        20_000,
+      ),
+    ])
     try {
       const scraperKey = 'client:ip:10.9.9.9'
       const open = await poll(
@@ -107,6 +133,84 @@ describe('abusive clients in embedded mode', { timeout: 180_000 }, () => {
       if (routes !== undefined) expect(routes.observed).toBeGreaterThan(2)
       // it was opened after the scraper started, not during warm-up
       expect(scraper.openedAtMs).toBeGreaterThanOrEqual(start + 19_000)
+
+      // the policy gives the scraper its own limit, with an expiry, on every service
+      const controls = await poll(
+        async () =>
+          (await (await fetch(`${admin}/api/limits/controls`)).json()) as {
+            clients: Record<string, number>
+            entries: Record<string, { actor: string; reason: string; setAt: string; expiresAt?: string }>
+          },
+        (c) => c.clients['ip:10.9.9.9'] === 0.03,
+        'the scraper limited',
+        15_000,
+      )
+      const entry = controls.entries['clients.ip:10.9.9.9']
+      expect(entry).toMatchObject({
+        actor: 'control:abusive-clients',
+        reason: expect.stringContaining('client ip:10.9.9.9 stands out among its peers'),
+      })
+      expect(Date.parse(entry.expiresAt!) - Date.parse(entry.setAt)).toBe(60_000)
+      const { actions } = (await (
+        await fetch(`${admin}/api/actions?policy=abusive-clients&mode=enforce`)
+      ).json()) as { actions: { kind: string; atMs: number }[] }
+      expect(actions).toContainEqual(
+        expect.objectContaining({
+          kind: 'limits.apply',
+          target: 'client:ip:10.9.9.9',
+          result: expect.objectContaining({ status: 'ok' }),
+        }),
+      )
+      const appliedAt = actions.find((x) => x.kind === 'limits.apply')!.atMs
+      // 4 s with the limit in force, against the 4 s before it was applied
+      const limitedAt = Date.now()
+      await new Promise((r) => setTimeout(r, 4_000))
+      const rates = (fromMs: number, toMs: number) => {
+        const by = new Map<string, { served: number; refused: number }>()
+        for (const a of answers) {
+          if (a.atMs < fromMs || a.atMs >= toMs) continue
+          const e = by.get(a.ip) ?? { served: 0, refused: 0 }
+          if (a.status === 429) e.refused++
+          else e.served++
+          by.set(a.ip, e)
+        }
+        return by
+      }
+      const regularServed = (m: Map<string, { served: number }>) =>
+        [...m].reduce((n, [ip, e]) => (ip === '10.9.9.9' ? n : n + e.served), 0)
+      const before = rates(appliedAt - 4_000, appliedAt)
+      const during = rates(limitedAt, limitedAt + 4_000)
+      const scraped = during.get('10.9.9.9')!
+      process.stderr.write(
+        `abusive client: scraper served ${before.get('10.9.9.9')?.served ?? 0} in the 4 s before its limit, ` +
+          `${scraped.served} (refused ${scraped.refused}) in the 4 s after; regular clients served ` +
+          `${regularServed(before)} before, ${regularServed(during)} after\n`,
+      )
+      // served at most its 30/s and one burst of 30 in 4 s (a little slack for the edges); refused the rest
+      expect(scraped.served).toBeLessThanOrEqual(30 * 4 + 30 + 10)
+      expect(scraped.refused).toBeGreaterThan(10)
+      // every regular client is served, none refused; together at the rate they had before
+      for (let c = 1; c <= 30; c++) {
+        const ip = `10.0.0.${c}`
+        expect({ ip, refused: during.get(ip)?.refused }).toEqual({ ip, refused: 0 })
+        expect(during.get(ip)!.served).toBeGreaterThan(0)
+      }
+      expect(regularServed(during)).toBeGreaterThanOrEqual(0.75 * regularServed(before))
+      // its 429 names the entry behind it (40 at once against its burst of 30)
+      const bodies = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          fetch(`${gw}/r0/x`, { headers: { 'x-forwarded-for': '10.9.9.9' } }).then(async (r) =>
+            r.status === 429 ? ((await r.json()) as { controls?: unknown[] }) : (await r.arrayBuffer(), null),
+          ),
+        ),
+      )
+      expect(bodies.find((b) => b !== null)?.controls).toContainEqual(
+        expect.objectContaining({
+          path: 'clients.ip:10.9.9.9',
+          value: 0.03,
+          actor: 'control:abusive-clients',
+        }),
+      )
     } finally {
       stop = true
       await traffic

@@ -12,12 +12,9 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startVigil, type Vigil } from '../../src/cli/runtime.js'
 import { startMockService, type MockService } from '../../src/sim/index.js'
-import { serialize } from 'node:v8'
-import { LiveAnomalies } from '../../src/control/anomalies.js'
-import type { SeriesPoint } from '../../src/control/points.js'
 import { SqliteStore } from '../../src/store/index.js'
 import { ensureBuilt } from '../helpers/build.js'
-import { poll as pollFor } from './control-support.js'
+import { poll as pollFor, writeWarmDetectorState } from './control-support.js'
 
 const poll = <T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 90_000): Promise<T> =>
   pollFor(fn, ok, what, timeoutMs)
@@ -165,39 +162,11 @@ describe('live anomalies and forecasts in embedded mode', { timeout: 240_000 }, 
   })
 
   it('a latency incident opens an explained anomaly, served by /api/anomalies (detector state restored from detect.statePath)', async () => {
-    // ~130 windows of warm-up would take minutes at 1 s windows: warm a bank offline on windows
-    // like the ones this test sends (~18 requests/s at ~20 ms) and hand it over through statePath
-    let seed = 11
-    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647
-    const warm = new LiveAnomalies({ stepMs: 1000, historySize: 512 })
-    const series = { service: 'orders', route: 'orders', env: 'live-env' }
-    for (let i = 0; i < 400; i++) {
-      const count = Math.round(12 + 12 * rand())
-      const p50 = 16 + 14 * rand()
-      const p95 = p50 * (1 + 0.4 * rand())
-      const point: SeriesPoint = {
-        startMs: i * 1000,
-        durationMs: 1000,
-        count,
-        ratePerSec: count,
-        errorRatio: 0,
-        limitedRatio: 0,
-        timeouts: 0,
-        connectErrors: 0,
-        statusClass: [0, count, 0, 0, 0],
-        bytesIn: 0,
-        bytesOut: 0,
-        p50,
-        p95,
-        p99: p95 * (1 + 0.6 * rand()),
-        sources: 1,
-      }
-      warm.hook(series, point, { correction: false })
-    }
-    expect(warm.openAnomalies()).toEqual([])
-    const file = join(dir, 'incident.yaml')
+    // ~130 windows of warm-up would take minutes at 1 s windows: a bank warmed offline on windows
+    // like the ones this test sends (~18 requests/s at ~20 ms) is handed over through statePath
     const state = join(dir, 'incident.state')
-    writeFileSync(state, serialize(warm.snapshot()))
+    writeWarmDetectorState(state, { service: 'orders', route: 'orders', env: 'live-env' })
+    const file = join(dir, 'incident.yaml')
     writeFileSync(file, configText(mock.url, join(dir, 'incident.db'), state))
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
     const gw = vigil.gatewayUrl
