@@ -6,8 +6,8 @@ const port = z.coerce.number().int().min(0).max(65535)
 export const telemetrySchema = z
   .strictObject({
     enabled: z.boolean().default(true),
-    /** rollup window; windows are aligned to multiples of it since the epoch */
-    windowMs: z.number().int().min(1000).default(10_000),
+    /** rollup window; windows are aligned to multiples of it since the epoch; sub-second only for demos and tests */
+    windowMs: z.number().int().min(250).default(10_000),
     /** identity of this gateway in rollups (dedup key); generated per process when omitted */
     gatewayId: z
       .string()

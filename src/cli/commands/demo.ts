@@ -330,6 +330,8 @@ export const command: Command = {
         else if (e.kind === 'anomaly.resolved') openAnomalies = Math.max(0, openAnomalies - 1)
         else if (e.kind === 'alert.firing') firing.add(`${e.actor} ${e.subject}`)
         else if (e.kind === 'alert.resolved') firing.delete(`${e.actor} ${e.subject}`)
+        // a policy's change shows twice, in the audit log and as its action: print the action
+        else if (e.kind.startsWith('limits.controls') && e.actor.startsWith('control:')) return
         out(activityLine(e))
       })
 
