@@ -3,10 +3,13 @@
  * gateway (services, limiter) and the control plane (series, anomalies). Each section is compact
  * on purpose: with 1,000 series a tick's delta is one small line per series that closed a window.
  */
+import type { Alert } from '../alerts/types.js'
+import type { AlertSource } from '../control/alerting.js'
 import type { AnomalySource } from '../control/anomalies.js'
 import type { SeriesSource, SeriesSummary } from '../control/control-plane.js'
 import type { ServiceView } from '../gateway/views.js'
 import type { Limiter } from '../limits/index.js'
+import type { Autoscaler } from '../scale/autoscaler.js'
 import { registry } from '../metrics.js'
 import type { ActivityLog } from './activity.js'
 import { keyed, type LiveSection } from './live.js'
@@ -54,12 +57,70 @@ export function liveSeries(s: SeriesSummary): LiveSeries | null {
   }
 }
 
+/** An active alert as the live feed sends it (the Alerts page reads the whole one from the API). */
+export interface LiveAlert {
+  /** the alert's fingerprint */
+  id: string
+  rule: string
+  kind: string
+  severity: string
+  mode: string
+  state: string
+  /** the series key `service|route|env` */
+  series: string
+  service: string
+  env: string
+  summary: string
+  activeAtMs: number
+  firingAtMs: number | null
+  ackBy: string | null
+  suppressed: string | null
+}
+
+export function liveAlert(a: Alert): LiveAlert {
+  return {
+    id: a.fingerprint,
+    rule: a.rule,
+    kind: a.kind,
+    severity: a.severity,
+    mode: a.mode,
+    state: a.state,
+    series: a.key,
+    service: a.series.service,
+    env: a.series.env,
+    summary: a.latest.summary,
+    activeAtMs: a.activeAtMs,
+    firingAtMs: a.firingAtMs,
+    ackBy: a.ack?.by ?? null,
+    suppressed: a.suppressed,
+  }
+}
+
+/** One scaled service's replica counts as the live feed sends it. */
+export interface LiveScaling {
+  /** the service */
+  id: string
+  mode: string
+  current: number
+  desired: number | null
+  ready: number
+  min: number
+  max: number
+  capacityPerReplica: number | null
+  /** the newest decision that changed the count: when, which way, why */
+  lastChange: { atMs: number; direction: string; reason: string } | null
+  lastError: string | null
+}
+
 export interface LiveSources {
   services?: () => readonly ServiceView[]
   series?: SeriesSource
   anomalies?: AnomalySource
   limiter?: Limiter
   activity?: ActivityLog
+  alerts?: Pick<AlertSource, 'listAlerts'>
+  /** the autoscaler and the services it scales */
+  scaling?: { autoscaler: Pick<Autoscaler, 'scaling'>; services: readonly string[] }
   /** the heaviest clients listed; default 20 */
   topClients?: number
   now?: () => number
@@ -135,6 +196,43 @@ export function liveSections(src: LiveSources): Record<string, LiveSection> {
       },
     }
     sections.decisions = { kind: 'value', read: decisionTotals }
+  }
+  if (src.alerts !== undefined) {
+    const alerts = src.alerts
+    sections.alerts = keyed<LiveAlert>({
+      read: async () => (await alerts.listAlerts({ state: 'active' })).map(liveAlert),
+      key: (a) => a.id,
+      version: (a) => `${a.state}:${a.ackBy}:${a.suppressed}:${a.summary}`,
+    })
+  }
+  if (src.scaling !== undefined && src.scaling.services.length > 0) {
+    const { autoscaler, services } = src.scaling
+    sections.scaling = keyed<LiveScaling>({
+      read: () =>
+        Promise.all(
+          services.map(async (name): Promise<LiveScaling> => {
+            const s = await autoscaler.scaling(name)
+            const change = s.decisions.find((d) => d.direction !== 'hold')
+            return {
+              id: name,
+              mode: s.mode,
+              current: s.current,
+              desired: s.desired,
+              ready: s.replicas.filter((r) => r.ready).length,
+              min: s.min,
+              max: s.max,
+              capacityPerReplica: s.capacityPerReplica,
+              lastChange:
+                change === undefined
+                  ? null
+                  : { atMs: change.atMs, direction: change.direction, reason: change.reason },
+              lastError: s.lastError,
+            }
+          }),
+        ),
+      key: (s) => s.id,
+      version: (s) => JSON.stringify(s),
+    })
   }
   if (src.activity !== undefined) {
     const activity = src.activity

@@ -338,8 +338,9 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const hub = new LiveHub({
     sections: liveSections({
       services: () => gateway.services(),
-      ...(control !== null ? { series: control, anomalies: control } : {}),
+      ...(control !== null ? { series: control, anomalies: control, alerts: control } : {}),
       ...(limiter !== null ? { limiter } : {}),
+      ...(autoscaler !== null ? { scaling: { autoscaler, services: Object.keys(scaled) } } : {}),
       activity,
     }),
     onError: (err, section) => logger.debug({ err, section }, 'live feed section unavailable'),
@@ -364,7 +365,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), // limits
         ...controlPlugins, // control
         ...dashboardPlugins, // dashboard
-        ...(autoscaler !== null ? [scalingRoutes({ autoscaler })] : []), // scale
+        ...(autoscaler !== null ? [scalingRoutes({ autoscaler, services: Object.keys(scaled) })] : []), // scale
       ],
       logger,
     })

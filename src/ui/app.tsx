@@ -7,10 +7,13 @@ import { live } from './lib/live.js'
 import { href, useRoute } from './lib/router.js'
 import { setTheme, useTheme } from './lib/theme.js'
 import { AdminPage } from './pages/admin.js'
+import { AlertsPage } from './pages/alerts.js'
 import { AuditPage } from './pages/audit.js'
+import { JourneysPage } from './pages/journeys.js'
 import { LimitsPage } from './pages/limits.js'
 import { LoginPage } from './pages/login.js'
 import { OverviewPage } from './pages/overview.js'
+import { ScalingPage } from './pages/scaling.js'
 import { SeriesPage } from './pages/series.js'
 
 export type Session = SessionInfo & { features: string[]; ok: true }
@@ -95,6 +98,15 @@ function Shell(props: { session: Session }) {
       break
     case 'limits':
       body = <LimitsPage />
+      break
+    case 'alerts':
+      body = <AlertsPage args={route.args} />
+      break
+    case 'scale':
+      body = <ScalingPage session={session} />
+      break
+    case 'journeys':
+      body = <JourneysPage args={route.args} />
       break
     case 'admin':
       body = <AdminPage session={session} />

@@ -42,8 +42,8 @@ export const FEATURE_ROUTES: Readonly<Record<string, { method: 'GET'; url: strin
   audit: { method: 'GET', url: '/api/audit' },
   actions: { method: 'GET', url: '/api/actions' },
   alerts: { method: 'GET', url: '/api/alerts' },
-  scale: { method: 'GET', url: '/api/scale' },
-  journeys: { method: 'GET', url: '/api/journeys/graph' },
+  scale: { method: 'GET', url: '/api/scaling' },
+  journeys: { method: 'GET', url: '/api/graph' },
 }
 
 export function dashboardRoutes(opts: DashboardRoutesOptions): FastifyPluginAsync {

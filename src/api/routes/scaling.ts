@@ -1,5 +1,6 @@
 /**
- * @module Scaling API (Fastify plugin): `GET /api/services/:name/scaling` (current and desired
+ * @module Scaling API (Fastify plugin): `GET /api/scaling` (every scaled service, as below),
+ * `GET /api/services/:name/scaling` (current and desired
  * replicas, the replicas, the newest decisions with their evidence), `POST
  * /api/services/:name/scale {replicas, reason}` and `POST /api/services/:name/restart {reason}`
  * (rolling), both through the service's actuator and recorded in the action log. The POSTs need
@@ -12,12 +13,30 @@ import { sendProblem } from '../problem.js'
 
 export interface ScalingRoutesOptions {
   autoscaler: Pick<Autoscaler, 'scale' | 'restart' | 'scaling'>
+  /** the services with a scale block, listed by `GET /api/scaling` */
+  services: readonly string[]
 }
 
 const params = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const
 
 export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
   return async function scalingPlugin(app) {
+    app.get(
+      '/api/scaling',
+      {
+        schema: {
+          tags: ['scaling'],
+          summary: 'Every service with a scale block: replicas, desired count and newest decisions',
+        },
+      },
+      async (_req, reply) => {
+        try {
+          return { services: await Promise.all(opts.services.map((n) => opts.autoscaler.scaling(n))) }
+        } catch (err) {
+          return sendProblem(reply, err)
+        }
+      },
+    )
     app.get<{ Params: { name: string } }>(
       '/api/services/:name/scaling',
       {

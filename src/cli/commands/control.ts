@@ -99,6 +99,7 @@ export const command: Command = {
         series: cp.series,
         ...(config.detect.enabled ? { anomalies: cp.anomalies } : {}),
         ...(limiter !== null ? { limiter } : {}),
+        alerts: cp.alerts,
         activity,
       }),
     })

@@ -51,6 +51,8 @@ export function fmtMetric(metric: string, x: number): string {
       return fmtMs(x)
     case 'limitedRatio':
     case 'errorRatio':
+    case 'failedRatio':
+    case 'probability':
       return fmtPct(x)
     case 'errors':
       return `${fmtNum(x)} errors`
@@ -66,6 +68,10 @@ export const METRIC_NAMES: Record<string, string> = {
   p95: 'p95 latency',
   p99: 'p99 latency',
   limitedRatio: 'throttled share',
+  errorRatio: '5xx ratio',
+  failedRatio: 'failed share',
+  probability: 'failure probability',
+  anomaly: 'anomaly score',
   joint: 'rate, errors and latency together',
   client: 'client behaviour',
 }

@@ -8,6 +8,15 @@ export type { ForecastAnswer, ForecastReady } from '../../control/forecasts.js'
 export type { ServiceView, RouteView } from '../../gateway/views.js'
 export type { SeriesSummary } from '../../control/control-plane.js'
 export type { AuditEvent } from '../../audit.js'
+export type { Alert, Evidence } from '../../alerts/types.js'
+export type { Silence } from '../../alerts/silences.js'
+export type { LiveAlert, LiveScaling } from '../../api/live-sections.js'
+export type { ServiceScaling } from '../../scale/autoscaler.js'
+export type { Decision } from '../../scale/policy.js'
+export type { GraphAnswer, WhatIfAnswer, JourneySummary } from '../../control/journeys.js'
+export type { Waterfall, WaterfallSpan } from '../../journeys/trace.js'
+export type { Interval, Outcome } from '../../journeys/impact.js'
+export type { ActionRecord, TraceListItem } from '../../store/store.js'
 export type { Controls, TierState, KeyView, FallbackView, ClientWindowStats }
 
 /** The feed's `limits` section. */

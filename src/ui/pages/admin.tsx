@@ -5,66 +5,16 @@
  */
 import { useState } from 'preact/hooks'
 import type { Session } from '../app.js'
+import { positive, Result, useAction } from '../components/forms.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
-import { api, ApiError } from '../lib/api.js'
+import { api } from '../lib/api.js'
 import { fmtNum } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
 import type { KeyView, LimitsLive, TierState } from '../lib/types.js'
+import { ScaleControls } from './scaling.js'
 
 const NAME = /^[A-Za-z0-9_-]+$/
 const KEY_ID = /^[A-Za-z0-9._-]+$/
-
-/** Parses a positive number field; returns an error message or the value. */
-export function positive(
-  text: string,
-  field: string,
-  opts: { integer?: boolean; min?: number } = {},
-): number | string {
-  const t = text.trim()
-  if (t === '') return `${field} is required`
-  const n = Number(t)
-  if (!Number.isFinite(n)) return `${field} must be a number`
-  if (opts.integer === true && !Number.isInteger(n)) return `${field} must be a whole number`
-  if (opts.min !== undefined ? n < opts.min : n <= 0)
-    return `${field} must be ${opts.min !== undefined ? `at least ${opts.min}` : 'greater than 0'}`
-  return n
-}
-
-function useAction() {
-  const [busy, setBusy] = useState(false)
-  const [error, setError] = useState<ApiError | Error | null>(null)
-  const [done, setDone] = useState('')
-  const run = async (what: () => Promise<string>) => {
-    setBusy(true)
-    setError(null)
-    setDone('')
-    try {
-      setDone(await what())
-    } catch (e) {
-      setError(e as Error)
-    } finally {
-      setBusy(false)
-    }
-  }
-  const fail = (message: string) => {
-    setDone('')
-    setError(new Error(message))
-  }
-  return { busy, error, done, run, fail }
-}
-
-function Result(props: { a: ReturnType<typeof useAction>; title: string }) {
-  return (
-    <>
-      <Problem error={props.a.error} title={props.title} />
-      {props.a.done !== '' && (
-        <p class="notice" role="status">
-          {props.a.done}
-        </p>
-      )}
-    </>
-  )
-}
 
 export function AdminPage(props: { session: Session }) {
   const store = useLive()
@@ -84,6 +34,7 @@ export function AdminPage(props: { session: Session }) {
           <Empty>Rate limiting is not enabled in this process (limits.enabled in the config).</Empty>
         </Panel>
       )}
+      {props.session.features.includes('scale') && <ScaleControls />}
       <ReloadPanel />
     </>
   )

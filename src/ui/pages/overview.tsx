@@ -11,7 +11,14 @@ import { useHistory } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import { href } from '../lib/router.js'
-import type { Anomaly, ForecastAnswer, LimitsLive, ServiceView } from '../lib/types.js'
+import type {
+  Anomaly,
+  ForecastAnswer,
+  LimitsLive,
+  LiveAlert,
+  LiveScaling,
+  ServiceView,
+} from '../lib/types.js'
 import { AnomalyList, anomalyMarks } from './anomalies.js'
 
 const GLOBAL = '*|*|*'
@@ -52,6 +59,9 @@ export function OverviewPage(props: { session: Session }) {
     .sort((a, b) => (a.atMs === b.atMs ? (a.id < b.id ? 1 : -1) : b.atMs - a.atMs))
   const services = store.value<ServiceView[]>('services') ?? []
   const limits = store.value<LimitsLive>('limits')
+  const alerts = store.items<LiveAlert>('alerts').sort((a, b) => alertRank(a) - alertRank(b))
+  const scaling = store.items<LiveScaling>('scaling')
+  const hasAlerts = props.session.features.includes('alerts')
   const global = series.find((s) => s.key === GLOBAL)
   const byService = series.filter((s) => s.level === 'service').sort((a, b) => b.rate - a.rate)
   const routes = series
@@ -122,6 +132,23 @@ export function OverviewPage(props: { session: Session }) {
           }
           id="kpi-anomalies"
         />
+        {hasAlerts && (
+          <Card
+            label="Active alerts"
+            value={alerts.length}
+            sub={
+              alerts.length === 0 ? (
+                <Badge tone="ok">none firing</Badge>
+              ) : (
+                <Badge tone={alerts.some((a) => a.state === 'firing') ? 'bad' : 'warn'}>
+                  {alerts.filter((a) => a.state === 'firing').length} firing,{' '}
+                  {alerts.filter((a) => a.state === 'pending').length} pending
+                </Badge>
+              )
+            }
+            id="kpi-alerts"
+          />
+        )}
         <Card
           label="Defensive mode"
           value={limits === undefined ? '–' : defensive ? 'ON' : 'off'}
@@ -247,6 +274,7 @@ export function OverviewPage(props: { session: Session }) {
                     Throttled
                   </th>
                   <th scope="col">Anomalies</th>
+                  {scaling.length > 0 && <th scope="col">Replicas</th>}
                 </tr>
               </thead>
               <tbody>
@@ -278,6 +306,7 @@ export function OverviewPage(props: { session: Session }) {
                           <Badge tone="bad">{open.length} open</Badge>
                         )}
                       </td>
+                      {scaling.length > 0 && <td>{replicasText(scaling.find((r) => r.id === s.service))}</td>}
                     </tr>
                   )
                 })}
@@ -291,6 +320,11 @@ export function OverviewPage(props: { session: Session }) {
           </div>
         )}
       </Panel>
+      {hasAlerts && (
+        <Panel title="Active alerts" right={<a href={href('alerts')}>All alerts</a>}>
+          <ActiveAlerts alerts={alerts} now={now} />
+        </Panel>
+      )}
       <div class="grid two">
         <Panel title="Active anomalies">
           <AnomalyList anomalies={anomalies} now={now} empty="Nothing unusual right now." />
@@ -362,5 +396,44 @@ export function OverviewPage(props: { session: Session }) {
         )}
       </Panel>
     </>
+  )
+}
+
+const STATE_RANK: Record<string, number> = { firing: 0, pending: 1 }
+const SEVERITY_RANK: Record<string, number> = { critical: 0, warning: 1, info: 2 }
+function alertRank(a: LiveAlert): number {
+  return (STATE_RANK[a.state] ?? 2) * 10 + (SEVERITY_RANK[a.severity] ?? 3)
+}
+
+/** `2 of 3 ready ▲` style: replicas now, how many are ready, where the autoscaler is heading. */
+export function replicasText(s: LiveScaling | undefined): string {
+  if (s === undefined) return '–'
+  const ready = s.ready < s.current ? ` (${s.ready} ready)` : ''
+  const heading =
+    s.desired !== null && s.desired !== s.current ? ` ${s.desired > s.current ? '▲' : '▼'} ${s.desired}` : ''
+  return `${s.current}${ready}${heading}${s.mode === 'shadow' ? ' shadow' : ''}`
+}
+
+function ActiveAlerts(props: { alerts: LiveAlert[]; now: number }) {
+  if (props.alerts.length === 0) return <Empty>No alert is pending or firing.</Empty>
+  return (
+    <ul class="feed" aria-label="Active alerts">
+      {props.alerts.slice(0, 8).map((a) => (
+        <li key={a.id} style={{ gridTemplateColumns: '90px 1fr' }}>
+          <span>
+            <Badge tone={a.state === 'firing' ? 'bad' : 'warn'}>{a.state}</Badge>
+          </span>
+          <div>
+            <a href={href('alerts', a.id)}>{a.rule}</a> on {keyLabel(a.series)}{' '}
+            <span class="small muted">
+              {a.severity} · since {fmtAgo(a.firingAtMs ?? a.activeAtMs, props.now)}
+              {a.ackBy !== null && ` · acknowledged by ${a.ackBy}`}
+              {a.suppressed !== null && ` · ${a.suppressed}`}
+            </span>
+            <div class="small">{a.summary}</div>
+          </div>
+        </li>
+      ))}
+    </ul>
   )
 }
