@@ -49,9 +49,9 @@ export function layout(nodes: readonly Node[], edges: readonly Edge[]): Placed[]
   return placed
 }
 
-const NW = 150
+const NW = 190
 const NH = 54
-const GX = 90
+const GX = 120
 const GY = 26
 
 /** Error ratio above which an edge or node reads as failing. */
@@ -83,8 +83,9 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
           viewBox="0 0 10 10"
           refX="9"
           refY="5"
-          markerWidth="7"
-          markerHeight="7"
+          markerUnits="userSpaceOnUse"
+          markerWidth="9"
+          markerHeight="9"
           orient="auto"
         >
           <path d="M0,0 L10,5 L0,10 z" fill="var(--muted)" />
@@ -122,9 +123,9 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
               </title>
             </path>
             <text
-              x={back ? (a.x + b.x + NW) / 2 : mx}
-              y={back ? Math.max(a.y, b.y) + NH + 34 : (y1 + y2) / 2 - 5}
-              text-anchor="middle"
+              x={back ? (a.x + b.x + NW) / 2 : x2 - 8}
+              y={back ? Math.max(a.y, b.y) + NH + 34 : y2 - 6}
+              text-anchor={back ? 'middle' : 'end'}
               font-size="10"
               fill={bad ? 'var(--bad)' : 'var(--muted)'}
               paint-order="stroke"
