@@ -4,10 +4,10 @@
  * (as root, where apt-get exists); when that is impossible the tests skip with one line on a
  * laptop and fail under CI=true.
  */
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { debianToolAvailable } from './apt.js'
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -24,35 +24,12 @@ const ARGS = [
   '--disable-sync',
 ]
 
-function aptInstall(): string | null {
-  if (process.getuid?.() !== 0) return 'not root, so apt-get cannot install it'
-  if (spawnSync('which', ['apt-get']).status !== 0) return 'apt-get is not available'
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  let r = spawnSync('apt-get', ['install', '-y', '-qq', 'chromium'], {
-    env,
-    stdio: 'ignore',
-    timeout: 600_000,
-  })
-  if (r.status !== 0) {
-    // the package lists may be missing or stale on a fresh machine
-    spawnSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore', timeout: 300_000 })
-    r = spawnSync('apt-get', ['install', '-y', '-qq', 'chromium'], { env, stdio: 'ignore', timeout: 600_000 })
-  }
-  return r.status === 0 && existsSync(CHROMIUM) ? null : `apt-get install chromium exited ${r.status}`
-}
-
 /**
  * True when Chromium is there (installing it if needed). Otherwise: under CI=true throws;
  * on a laptop prints one line and returns false so the caller can skip.
  */
 export function chromiumAvailable(): boolean {
-  if (existsSync(CHROMIUM)) return true
-  const why = aptInstall()
-  if (why === null) return true
-  const msg = `Debian's chromium is missing at ${CHROMIUM} and ${why}`
-  if (process.env.CI === 'true') throw new Error(`${msg}; CI=true requires the browser tests`)
-  process.stderr.write(`skipping browser tests: ${msg}\n`)
-  return false
+  return debianToolAvailable('chromium', CHROMIUM, 'the browser tests')
 }
 
 export interface Browser {
