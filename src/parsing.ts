@@ -8,10 +8,24 @@ import { VGL_ERR_CLI_USAGE } from './errors.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
-/** Parses flags strictly; an unknown flag or a missing value is a VGL_ERR_CLI_USAGE error with the usage text. */
+/**
+ * Parses flags strictly; an unknown flag or a missing value is a VGL_ERR_CLI_USAGE error with the
+ * usage text. A value that starts with a dash and a digit (`--from -1h`, `--min -5`) is taken as
+ * the flag's value: node's parseArgs would read it as a flag and refuse it.
+ */
 export function parseFlags<O extends Options>(argv: string[], options: O, usage: string) {
+  const args: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const next = argv[i + 1]
+    const long = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)] : undefined
+    if (long?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      args.push(`${a}=${next}`)
+      i++
+    } else args.push(a)
+  }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: true })
+    return parseArgs({ args, options, strict: true, allowPositionals: true })
   } catch (err) {
     throw VGL_ERR_CLI_USAGE(`${(err as Error).message}\n\n${usage}`)
   }
@@ -32,4 +46,38 @@ export function parsePositive(text: string | undefined, flag: string, fallback: 
   const n = Number(text)
   if (!Number.isFinite(n) || n <= 0) throw VGL_ERR_CLI_USAGE(`${flag}: expected a number > 0, got "${text}"`)
   return n
+}
+
+const TIME_UNIT_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+}
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?$/i
+
+/**
+ * Parses a point in time for `--from`/`--to`: ISO 8601 (`2026-12-01`, `2026-12-01T09:00Z`; without
+ * a zone, local time), milliseconds since the epoch, `now`, or now minus a duration (`-90m`,
+ * `-7d`). Epoch seconds are refused, not read as a time in January 1970.
+ */
+export function parseTimeMs(text: string | undefined, flag: string, nowMs: number): number {
+  const t = text?.trim() ?? ''
+  const expected = `expected ISO 8601 (2026-12-01T09:00Z), ms since the epoch, "now" or a time before now like -1h or -7d`
+  if (t === '') throw VGL_ERR_CLI_USAGE(`${flag}: ${expected}, got nothing`)
+  if (t === 'now') return nowMs
+  const rel = /^-(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(t)
+  if (rel !== null) return nowMs - Math.round(Number(rel[1]) * TIME_UNIT_MS[rel[2]])
+  if (/^\d+$/.test(t)) {
+    // 1e11 ms is March 1973: anything below is a time in seconds, or a typo
+    if (t.length < 12)
+      throw VGL_ERR_CLI_USAGE(
+        `${flag}: "${t}" read as ms since the epoch is ${new Date(Number(t)).toISOString()}; for seconds since the epoch, multiply by 1000`,
+      )
+    return Number(t)
+  }
+  const ms = ISO_TIME.test(t) ? Date.parse(t) : NaN
+  if (Number.isNaN(ms)) throw VGL_ERR_CLI_USAGE(`${flag}: ${expected}, got "${text}"`)
+  return ms
 }

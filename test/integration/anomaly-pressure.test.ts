@@ -5,13 +5,15 @@
  * an error burst injected on the mock upstream opens an error anomaly on the service, the policy
  * turns defensive mode on for that service with an expiry (audited as `control:anomaly-pressure`)
  * and the same client is now refused; once the burst is over and the anomaly resolves, defensive
- * mode goes off after the hold and the client has its rate again.
+ * mode goes off after the hold and the client has its rate again. `vigil simulate policy` on the
+ * stored history makes the same changes at the same times.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { run } from '../../src/cli/main.js'
 import { startVigil, type Vigil } from '../../src/cli/runtime.js'
 import type { ActionRecord } from '../../src/control/actions.js'
 import type { AnomalyRecord } from '../../src/control/anomalies.js'
@@ -73,6 +75,7 @@ describe('adaptive limits: anomaly pressure in embedded mode', { timeout: 120_00
     writeWarmDetectorState(state, { service: 'orders', route: 'orders', env: 'ap-env' })
     const file = join(dir, 'vigil.yaml')
     writeFileSync(file, configText(mock.url, dir, state))
+    const t0 = Date.now()
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
     const gw = vigil.gatewayUrl
     const admin = vigil.adminUrl
@@ -176,6 +179,36 @@ describe('adaptive limits: anomaly pressure in embedded mode', { timeout: 120_00
       const since = statuses.after.slice(mark)
       expect(since.length).toBeGreaterThan(10)
       expect(since.filter((s) => s === 429)).toEqual([])
+
+      // `vigil simulate policy` on what the store holds makes the same changes at the same times
+      stop = true
+      await traffic
+      await vigil.stop()
+      vigil = null
+      const out: string[] = []
+      const spy = vi
+        .spyOn(process.stdout, 'write')
+        .mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true))
+      const code = await run([
+        'simulate',
+        'policy',
+        '--name',
+        'anomaly-pressure',
+        '--config',
+        file,
+        '--from',
+        String(t0),
+        '--to',
+        'now',
+        '--json',
+      ]).finally(() => spy.mockRestore())
+      expect(code).toBe(0)
+      const replayed = (
+        JSON.parse(out.join('')) as { decisions: { atMs: number; action: string }[] }
+      ).decisions.filter((d) => d.action !== 'renew')
+      expect(replayed.map((d) => `limits.${d.action}`)).toEqual(changes.map((a) => a.kind))
+      for (let i = 0; i < replayed.length; i++)
+        expect(Math.abs(replayed[i].atMs - changes[i].atMs)).toBeLessThanOrEqual(1500)
     } finally {
       stop = true
       await traffic

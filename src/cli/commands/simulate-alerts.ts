@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/index.js'
 import { simulateAlerts, type AlertReplayResult } from '../../control/alert-replay.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { openStore } from '../../store/index.js'
-import { parseFlags } from '../args.js'
+import { parseFlags, parseTimeMs } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil simulate alerts --from TIME --to TIME [--rule NAME] [--config vigil.yaml] [--json]
@@ -18,29 +18,11 @@ PostgreSQL). Prints per rule how many times it fired, how many notifications it 
 on how many series and for how long, then each firing with its series, times and evidence.
 Nothing is recorded or sent; silences and acknowledgements are not applied.
 
-  --from, --to TIME   ISO 8601 (2026-12-01T00:00:00Z), ms since the epoch, "now", or relative to
-                      now: -7d, -24h, -30m (required)
+  --from, --to TIME   ISO 8601 (2026-12-01T00:00:00Z; without a zone, local time), ms since the
+                      epoch, "now", or relative to now: -7d, -24h, -30m (required)
   --rule NAME         only this rule
   --config FILE       the config with the rules and the store (default vigil.yaml)
   --json              print the result as JSON`
-
-const REL = /^-(\d+)(ms|s|m|h|d)$/
-const UNIT = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
-
-/** ISO 8601, ms since the epoch, `now`, or `-7d` (relative to now). */
-export function parseTime(text: string | undefined, flag: string, nowMs: number): number {
-  if (text === undefined || text === '') throw VGL_ERR_CLI_USAGE(`${flag} is required\n\n${usage}`)
-  if (text === 'now') return nowMs
-  const rel = REL.exec(text)
-  if (rel !== null) return nowMs - Number(rel[1]) * UNIT[rel[2] as keyof typeof UNIT]
-  if (/^\d+$/.test(text)) return Number(text)
-  const t = Date.parse(text)
-  if (Number.isNaN(t))
-    throw VGL_ERR_CLI_USAGE(
-      `${flag}: expected an ISO 8601 time, ms since the epoch, "now" or like -24h, got "${text}"`,
-    )
-  return t
-}
 
 function duration(ms: number): string {
   const s = Math.round(ms / 1000)
@@ -106,8 +88,8 @@ export const command: Command = {
       usage,
     )
     const now = Date.now()
-    const fromMs = parseTime(values.from as string | undefined, '--from', now)
-    const toMs = parseTime(values.to as string | undefined, '--to', now)
+    const fromMs = parseTimeMs(values.from as string | undefined, '--from', now)
+    const toMs = parseTimeMs(values.to as string | undefined, '--to', now)
     if (!(fromMs < toMs))
       throw VGL_ERR_CLI_USAGE(`--from (${iso(fromMs)}) must be before --to (${iso(toMs)})`)
     const config = loadConfig(values.config as string)

@@ -15,15 +15,15 @@ import {
 } from '../../control/policies/index.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { openStore } from '../../store/index.js'
-import { parseDurationMs, parseFlags } from '../args.js'
+import { parseDurationMs, parseFlags, parseTimeMs } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil simulate policy --name NAME --from TIME --to TIME [options]
 
 Replays stored history (forecasts, anomalies) through one adaptive-limit policy, configured as in
 the config file, and prints every decision it would have made: when, on what, and why. Nothing
-is changed. TIME is ISO-8601 (2026-12-01T09:00Z), epoch milliseconds, "now", or now minus a
-duration (--from=-7d, --from=-90m).
+is changed. TIME is ISO 8601 (2026-12-01T09:00Z; without a zone, local time), milliseconds since
+the epoch, "now", or now minus a duration (--from -7d, --from -90m).
 
   --name NAME       ${POLICY_NAMES.join(' | ')} (required)
   --from TIME       start of the range (required)
@@ -32,21 +32,6 @@ duration (--from=-7d, --from=-90m).
   --step DURATION   evaluate this often between events (default telemetry.windowMs)
   --warmup DURATION history before --from that rebuilds the state in force at the start (default 1h)
   --json            print the result as JSON`
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-/** ISO-8601, epoch ms, `now`, or `-<n><unit>` (before now). */
-export function parseTimeMs(text: string, flag: string, nowMs: number): number {
-  const t = text.trim()
-  if (t === 'now') return nowMs
-  const rel = /^-(\d+)(ms|s|m|h|d)$/.exec(t)
-  if (rel !== null) return nowMs - Number(rel[1]) * UNIT_MS[rel[2]]
-  if (/^\d{10,}$/.test(t)) return Number(t)
-  const ms = Date.parse(t)
-  if (Number.isNaN(ms))
-    throw VGL_ERR_CLI_USAGE(`${flag}: expected ISO-8601, epoch ms, "now" or "-7d", got "${text}"`)
-  return ms
-}
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -103,9 +88,8 @@ export const command: Command = {
       throw VGL_ERR_CLI_USAGE(
         `--name: expected one of ${POLICY_NAMES.join(', ')}, got ${name === undefined ? 'nothing' : `"${name}"`}\n\n${usage}`,
       )
-    if (f.from === undefined) throw VGL_ERR_CLI_USAGE(`--from is required\n\n${usage}`)
     const now = Date.now()
-    const fromMs = parseTimeMs(f.from as string, '--from', now)
+    const fromMs = parseTimeMs(f.from as string | undefined, '--from', now)
     const toMs = f.to === undefined ? now : parseTimeMs(f.to as string, '--to', now)
     if (toMs <= fromMs) throw VGL_ERR_CLI_USAGE(`--to: ${iso(toMs)} is not after --from ${iso(fromMs)}`)
     const config = loadConfig(f.config as string)
@@ -117,7 +101,11 @@ export const command: Command = {
     let result: ReplayResult
     const seen: Record<string, number> = {}
     try {
-      const signals = await loadSignals(store, fromMs - warmupMs, toMs)
+      // at the times the live control plane learnt of them
+      const signals = await loadSignals(store, fromMs - warmupMs, toMs, {
+        windowMs: config.telemetry.windowMs,
+        graceMs: config.control.graceMs,
+      })
       for (const s of signals) if (s.atMs >= fromMs) seen[s.signal.kind] = (seen[s.signal.kind] ?? 0) + 1
       result = replayPolicy(policy, signals, { fromMs, toMs, stepMs, warmupMs })
     } finally {

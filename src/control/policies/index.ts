@@ -29,7 +29,7 @@ export type {
   PolicySignal,
 } from './policy.js'
 export { loadSignals, replayPolicy, signalOfEvent } from './replay.js'
-export type { ReplayOptions, ReplayResult, ReplayStore, TimedSignal } from './replay.js'
+export type { ReplayOptions, ReplayResult, ReplayStore, SignalTiming, TimedSignal } from './replay.js'
 
 /** The names policies go by (in the action log, `--name`, the actor `control:<name>`). */
 export const POLICY_NAMES = ['forecast-pressure', 'anomaly-pressure', 'abusive-clients'] as const

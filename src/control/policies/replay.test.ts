@@ -101,7 +101,7 @@ async function live(events: StoredEvent[]): Promise<PolicyActionInput[]> {
     },
     now: () => now,
   })
-  const signals = events.map(signalOfEvent).flatMap((s) => (s === null ? [] : [s]))
+  const signals = events.map((e) => signalOfEvent(e)).flatMap((s) => (s === null ? [] : [s]))
   signals.sort((a, b) => a.atMs - b.atMs)
   let i = 0
   for (let t = T0; t < T0 + 30 * M; t += 10 * S) {
@@ -186,6 +186,23 @@ describe('policy replay', () => {
     })
   }
 
+  it('takes anomalies at the time the live plane learnt of them: window end plus grace', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' })
+    try {
+      await store.appendEvents(history())
+      const signals = await loadSignals(store, T0 + 19 * M, T0 + 30 * M, { windowMs: 10 * S, graceMs: 2 * S })
+      const anomalies = signals.filter((s) => s.signal.kind !== 'forecast')
+      expect(anomalies.map((s) => [s.signal.kind, s.atMs - T0])).toEqual([
+        ['anomaly.opened', 20 * M + 12 * S],
+        ['anomaly.resolved', 23 * M + 2 * S],
+      ])
+      // still in time order with the forecasts around them
+      expect(signals.map((s) => s.atMs)).toEqual(signals.map((s) => s.atMs).sort((x, y) => x - y))
+    } finally {
+      await store.close()
+    }
+  })
+
   it('reports what was in force when the range began', async () => {
     const store = await SqliteStore.open({ path: ':memory:' })
     try {
@@ -205,10 +222,13 @@ describe('policy replay', () => {
 
 describe('vigil simulate policy', () => {
   let dir: string | null = null
-  afterEach(() => {
+  let dropPg: (() => Promise<void>) | null = null
+  afterEach(async () => {
     vi.restoreAllMocks()
     if (dir !== null) rmSync(dir, { recursive: true, force: true })
     dir = null
+    await dropPg?.()
+    dropPg = null
   })
 
   function capture() {
@@ -223,57 +243,99 @@ describe('vigil simulate policy', () => {
     return { out: () => out.join(''), err: () => err.join('') }
   }
 
-  it('prints how often, when and why the policy would have acted', async () => {
+  /** A config file whose store holds `history()`: SQLite in a temp dir, or a fresh PostgreSQL schema. */
+  async function configWithHistory(kind: 'sqlite' | 'postgres'): Promise<string> {
     dir = mkdtempSync(join(tmpdir(), 'vigil-replay-'))
-    const db = join(dir, 'vigil.db')
-    const store = await SqliteStore.open({ path: db })
-    await store.appendEvents(history())
-    await store.close()
+    let storeLine: string
+    if (kind === 'sqlite') {
+      const db = join(dir, 'vigil.db')
+      const store = await SqliteStore.open({ path: db })
+      await store.appendEvents(history())
+      await store.close()
+      storeLine = `store: { kind: sqlite, path: ${JSON.stringify(db)} }`
+    } else {
+      const schema = `vigil_test_${randomBytes(6).toString('hex')}`
+      const store = await PostgresStore.open({ url: PG_URL, schema })
+      await store.appendEvents(history())
+      dropPg = async () => {
+        await store.dropSchema()
+        await store.close()
+      }
+      storeLine = `store: { kind: postgres, url: ${JSON.stringify(PG_URL)}, schema: ${schema} }`
+    }
     const file = join(dir, 'vigil.yaml')
     writeFileSync(
       file,
       [
         'services: { pay: { targets: [http://127.0.0.1:1] } }',
         'routes: [{ path: /pay, service: pay }]',
-        `store: { kind: sqlite, path: ${JSON.stringify(db)} }`,
+        storeLine,
         'limits: { enabled: true, services: { pay: { ratePerSec: 200, burst: 100 } } }',
         'policies: { forecastPressure: { holdMs: 2m, ttlMs: 6m } }',
         '',
       ].join('\n'),
     )
-    const io = capture()
-    const code = await run([
-      'simulate',
-      'policy',
-      '--name',
-      'forecast-pressure',
-      '--config',
-      file,
-      '--from',
-      new Date(T0).toISOString(),
-      '--to',
-      String(T0 + 30 * M),
-    ])
-    vi.restoreAllMocks()
-    expect(io.err()).toBe('')
-    expect(code).toBe(0)
-    const out = io.out()
-    expect(out).toContain('policy forecast-pressure (mode shadow in the config)')
-    expect(out).toContain('signals: 60 forecasts, 1 anomalies opened, 1 resolved')
-    expect(out).toContain('decisions: 7 (apply 1, tighten 1, renew 2, relax 2, release 1)')
-    expect(out).toMatch(
-      /2026-12-01T09:06:00.000Z {2}service:pay {2}apply {2}step 1 of 3 {2}forecast upper band 230 req\/s within 5m vs budget 200 req\/s on pay/,
+    return file
+  }
+
+  for (const kind of ['sqlite', 'postgres'] as const)
+    it.skipIf(kind === 'postgres' && !pgUp)(
+      `prints how often, when and why the policy would have acted (${kind})`,
+      async () => {
+        const file = await configWithHistory(kind)
+        const io = capture()
+        // the same range written three ways: ISO 8601, epoch ms, and relative to now
+        const relFrom = `-${Math.ceil((Date.now() - T0) / 1000) + 60}s`
+        const simulate = (...args: string[]) =>
+          run(['simulate', 'policy', '--name', 'forecast-pressure', '--config', file, ...args])
+        const codes = [
+          await simulate('--from', new Date(T0).toISOString(), '--to', String(T0 + 30 * M)),
+          await simulate('--from', String(T0), '--to', new Date(T0 + 30 * M).toISOString(), '--json'),
+          await simulate('--from', relFrom, '--warmup', '0s', '--json'),
+        ]
+        vi.restoreAllMocks()
+        expect(io.err()).toBe('')
+        expect(codes).toEqual([0, 0, 0])
+        const out = io.out()
+        expect(out).toContain('policy forecast-pressure (mode shadow in the config)')
+        expect(out).toContain(kind === 'sqlite' ? 'store sqlite ' : 'store postgres schema vigil_test_')
+        expect(out).toContain('signals: 60 forecasts, 1 anomalies opened, 1 resolved')
+        expect(out).toContain('decisions: 7 (apply 1, tighten 1, renew 2, relax 2, release 1)')
+        expect(out).toMatch(
+          /2026-12-01T09:06:00.000Z {2}service:pay {2}apply {2}step 1 of 3 {2}forecast upper band 230 req\/s within 5m vs budget 200 req\/s on pay/,
+        )
+        const [byEpoch, byRelative] = out
+          .slice(out.indexOf('\n{'))
+          .split(/\n(?=\{)/)
+          .filter((j) => j !== '')
+          .map((j) => JSON.parse(j) as { decisions: { atMs: number; action: string }[] })
+        const seen = (r: { decisions: { atMs: number; action: string }[] }) =>
+          r.decisions.map((d) => `${d.atMs} ${d.action}`)
+        expect(seen(byEpoch)).toHaveLength(7)
+        expect(seen(byRelative)).toEqual(seen(byEpoch))
+      },
     )
-  })
 
   it('names a bad flag', async () => {
     const io = capture()
     expect(await run(['simulate', 'policy', '--name', 'nope', '--from=-1h'])).toBe(2)
     expect(await run(['simulate', 'policy', '--name', 'anomaly-pressure', '--from', 'yesterday'])).toBe(2)
+    expect(await run(['simulate', 'policy', '--name', 'anomaly-pressure'])).toBe(2)
+    expect(
+      await run(['simulate', 'policy', '--name', 'anomaly-pressure', '--from', '-1h', '--to', '1796376161']),
+    ).toBe(2)
+    expect(
+      await run(['simulate', 'policy', '--name', 'anomaly-pressure', '--from', '-1h', '--to', '-2h']),
+    ).toBe(2)
     vi.restoreAllMocks()
     expect(io.err()).toContain(
       '--name: expected one of forecast-pressure, anomaly-pressure, abusive-clients, got "nope"',
     )
-    expect(io.err()).toContain('--from: expected ISO-8601, epoch ms, "now" or "-7d", got "yesterday"')
+    expect(io.err()).toContain(
+      '--from: expected ISO 8601 (2026-12-01T09:00Z), ms since the epoch, "now" or a time before now like -1h or -7d, got "yesterday"',
+    )
+    expect(io.err()).toMatch(/--from: expected ISO 8601 .* got nothing/)
+    expect(io.err()).toContain('--to: "1796376161" read as ms since the epoch is 1970-01-21T18:59:36.161Z')
+    expect(io.err()).toMatch(/--to: \S+ is not after --from/)
   })
 })

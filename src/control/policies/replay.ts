@@ -26,8 +26,20 @@ export interface TimedSignal {
   signal: PolicySignal
 }
 
+/**
+ * When the live control plane learnt of what a window showed: an anomaly is stored at the start of
+ * the window that raised it and resolved at the end of the one that cleared it, but the plane
+ * judges a window once it has ended and its `graceMs` has passed. Without these (0), signals are
+ * taken at their stored times.
+ */
+export interface SignalTiming {
+  windowMs?: number
+  graceMs?: number
+}
+
 /** A stored event as a policy signal (null for kinds policies do not read). */
-export function signalOfEvent(e: StoredEvent): TimedSignal | null {
+export function signalOfEvent(e: StoredEvent, timing: SignalTiming = {}): TimedSignal | null {
+  const grace = timing.graceMs ?? 0
   switch (e.kind) {
     case FORECAST_EVENT: {
       const f = e.payload as StoredForecast
@@ -53,10 +65,13 @@ export function signalOfEvent(e: StoredEvent): TimedSignal | null {
       }
     }
     case ANOMALY_OPENED:
-      return { atMs: e.atMs, signal: { kind: 'anomaly.opened', anomaly: e.payload as AnomalyRecord } }
+      return {
+        atMs: e.atMs + (timing.windowMs ?? 0) + grace,
+        signal: { kind: 'anomaly.opened', anomaly: e.payload as AnomalyRecord },
+      }
     case ANOMALY_RESOLVED: {
       const p = e.payload as { id: string; resolvedAtMs: number }
-      return { atMs: p.resolvedAtMs ?? e.atMs, signal: { kind: 'anomaly.resolved', id: p.id } }
+      return { atMs: (p.resolvedAtMs ?? e.atMs) + grace, signal: { kind: 'anomaly.resolved', id: p.id } }
     }
     default:
       return null
@@ -70,8 +85,13 @@ export interface ReplayStore {
 
 const PAGE = 10_000
 
-/** Every event of the policies' kinds with atMs in [fromMs, toMs), oldest first. */
-export async function loadSignals(store: ReplayStore, fromMs: number, toMs: number): Promise<TimedSignal[]> {
+/** Every event of the policies' kinds stored with atMs in [fromMs, toMs), oldest first. */
+export async function loadSignals(
+  store: ReplayStore,
+  fromMs: number,
+  toMs: number,
+  timing: SignalTiming = {},
+): Promise<TimedSignal[]> {
   const out: TimedSignal[] = []
   for (const kind of [FORECAST_EVENT, ANOMALY_OPENED, ANOMALY_RESOLVED]) {
     const seen = new Set<number>()
@@ -85,7 +105,7 @@ export async function loadSignals(store: ReplayStore, fromMs: number, toMs: numb
           seen.add(e.id)
         }
         fresh++
-        const s = signalOfEvent(e)
+        const s = signalOfEvent(e, timing)
         if (s !== null) out.push(s)
       }
       if (page.length < PAGE || fresh === 0) break

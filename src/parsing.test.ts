@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { parseFlags, parseTimeMs } from './parsing.js'
+
+const NOW = Date.parse('2026-12-04T10:00:00Z')
+
+describe('parseTimeMs', () => {
+  it('reads ISO 8601, epoch ms, now and times before now', () => {
+    expect(parseTimeMs('2026-12-01T09:00:00Z', '--from', NOW)).toBe(Date.parse('2026-12-01T09:00:00Z'))
+    expect(parseTimeMs('2026-12-01T09:00Z', '--from', NOW)).toBe(Date.parse('2026-12-01T09:00:00Z'))
+    expect(parseTimeMs('2026-12-01T10:00:00.250+01:00', '--from', NOW)).toBe(
+      Date.parse('2026-12-01T09:00:00.250Z'),
+    )
+    expect(parseTimeMs('2026-12-01', '--from', NOW)).toBe(Date.parse('2026-12-01T00:00:00Z'))
+    expect(parseTimeMs(' 1796376161000 ', '--to', NOW)).toBe(1796376161000)
+    expect(parseTimeMs('now', '--to', NOW)).toBe(NOW)
+    expect(parseTimeMs('-1h', '--from', NOW)).toBe(NOW - 3_600_000)
+    expect(parseTimeMs('-90m', '--from', NOW)).toBe(NOW - 90 * 60_000)
+    expect(parseTimeMs('-7d', '--from', NOW)).toBe(NOW - 7 * 86_400_000)
+    expect(parseTimeMs('-1.5s', '--from', NOW)).toBe(NOW - 1500)
+    expect(parseTimeMs('-250ms', '--from', NOW)).toBe(NOW - 250)
+  })
+
+  it('names the flag and says what it takes', () => {
+    const bad =
+      (text: string | undefined, flag = '--from') =>
+      () =>
+        parseTimeMs(text, flag, NOW)
+    for (const text of ['yesterday', '1h', '+1h', '-1w', '2026-13', '2026-12-01T25:00Z', 'Dec 1 2026'])
+      expect(bad(text), text).toThrow(
+        `--from: expected ISO 8601 (2026-12-01T09:00Z), ms since the epoch, "now" or a time before now like -1h or -7d, got "${text}"`,
+      )
+    expect(bad(undefined, '--to')).toThrow(/^--to: expected ISO 8601 .* got nothing$/)
+    expect(bad('  ', '--to')).toThrow(/--to: .* got nothing/)
+    // epoch seconds would silently be January 1970
+    expect(bad('1796376161', '--to')).toThrow(
+      '--to: "1796376161" read as ms since the epoch is 1970-01-21T18:59:36.161Z; for seconds since the epoch, multiply by 1000',
+    )
+  })
+})
+
+describe('parseFlags', () => {
+  const options = { from: { type: 'string' }, json: { type: 'boolean' } } as const
+
+  it('takes a value starting with a dash and a digit as the value of its flag', () => {
+    expect(parseFlags(['--from', '-1h', '--json'], options, 'usage').values).toEqual({
+      from: '-1h',
+      json: true,
+    })
+    expect(parseFlags(['--from=-7d'], options, 'usage').values).toEqual({ from: '-7d' })
+  })
+
+  it('still refuses a flag where a value belongs, naming it', () => {
+    expect(() => parseFlags(['--from', '--json'], options, 'usage')).toThrow(/--from/)
+    expect(() => parseFlags(['--nope'], options, 'usage')).toThrow(/Unknown option '--nope'[\s\S]*usage/)
+  })
+})
