@@ -76,6 +76,10 @@ const CASES: Array<[file: string, message: string]> = [
     'vigil.yaml: gateway.accessLog.sampleRate: Too small: expected number to be >=0, got -0.1',
   ],
   [
+    'bad-access-log-format.yaml',
+    'vigil.yaml: gateway.accessLog.format: Invalid option: expected one of "json"|"ecs", got "logfmt"',
+  ],
+  [
     'bad-negative-timeout.yaml',
     'vigil.yaml: routes[0].connectTimeoutMs: Too small: expected number to be >0, got -5',
   ],
@@ -143,7 +147,7 @@ describe('config defaults', () => {
       retryBufferBytes: 65_536,
       headersTimeoutMs: 10_000,
       shutdownGraceMs: 10_000,
-      accessLog: { enabled: true, sampleRate: 1, destination: 'stdout' },
+      accessLog: { enabled: true, sampleRate: 1, destination: 'stdout', format: 'json' },
     })
     expect(cfg.services.a).toMatchObject({
       balancer: 'round-robin',

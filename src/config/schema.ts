@@ -107,6 +107,8 @@ export const accessLogSchema = z.strictObject({
   sampleRate: z.number().min(0).max(1).default(1),
   /** `stdout`, `stderr` or a file path (appended to) */
   destination: z.string().min(1).default('stdout'),
+  /** `json`: pino-shaped lines; `ecs`: Elastic Common Schema JSON (trace.id, span.id) for Filebeat/Logstash */
+  format: z.enum(['json', 'ecs']).default('json'),
 })
 
 export const gatewaySchema = z.strictObject({

@@ -12,6 +12,10 @@
  * one write per chunk. A timer pushes a partial chunk out every `FLUSH_MS`, so a quiet gateway's
  * lines still appear promptly.
  *
+ * `format: ecs` writes the same events as Elastic Common Schema JSON (`@timestamp`, `log.level`,
+ * `ecs.version`, then `event`, `http`, `url`, `trace.id`, `span.id`, `service`, and Vigil's own
+ * fields under `vigil`), one template as well; the choice is made once, not per request.
+ *
  * What a crash can lose: the unflushed chunk (at most ~16 KB or `FLUSH_MS` of lines) plus what
  * sonic-boom has not written yet. A graceful stop (`close`) writes everything.
  */
@@ -52,6 +56,9 @@ export class IsoClock {
   }
 }
 
+/** The ECS version the `ecs` lines follow. */
+export const ECS_VERSION = '8.11.0'
+
 /** Rounds to 1 µs, as logged (the rollup's sketch sees the same latency). */
 const micros = (ms: number): number => Math.round(ms * 1000) / 1000
 
@@ -59,6 +66,7 @@ export class AccessLog {
   readonly #sampleRate: number
   readonly #dest: AsyncDestination
   readonly #std: boolean
+  readonly #ecs: boolean
   readonly #clock = new IsoClock()
   readonly #timer: NodeJS.Timeout
   #pending = ''
@@ -77,6 +85,7 @@ export class AccessLog {
     this.#dest = dest as unknown as AsyncDestination
     this.#std = d === 'stdout' || d === 'stderr'
     this.#sampleRate = cfg.sampleRate
+    this.#ecs = cfg.format === 'ecs'
     this.#timer = setInterval(() => this.#push(), FLUSH_MS)
     this.#timer.unref()
   }
@@ -86,6 +95,7 @@ export class AccessLog {
     if (!error && (this.#sampleRate === 0 || (this.#sampleRate < 1 && Math.random() >= this.#sampleRate)))
       return
     const plan = ex.plan
+    if (this.#ecs) return this.#line(this.#ecsLine(ex, error))
     this.#line(
       `{"level":${INFO},"time":"${this.#clock.format(Date.now())}","type":"access","requestId":${jsonString(ex.requestId)},"traceId":"${ex.traceId}","route":${jsonString(plan.name)},"service":${jsonString(plan.service.name)},"method":${jsonString(ex.method)},"path":${jsonString(ex.path)},"target":${jsonString(ex.target)},"status":${ex.status},"outcome":"${ex.outcome}","latencyMs":${micros(ex.latencyMs)},"attempts":${ex.attempts},"bytesIn":${ex.bytesIn},"bytesOut":${ex.bytesOut}}\n`,
     )
@@ -94,9 +104,19 @@ export class AccessLog {
   /** A request refused before routing (no route: 404; a path it will not route: 400), logged on its own. */
   writeUnrouted(requestId: string, method: string, path: string, status: 400 | 404, latencyMs: number): void {
     const outcome = status === 404 ? 'no_route' : 'bad_path'
+    if (this.#ecs)
+      return this.#line(
+        `{"@timestamp":"${this.#clock.format(Date.now())}","log.level":"info","message":${jsonString(`${method} ${path} ${status}`)},"ecs.version":"${ECS_VERSION}","event":{"kind":"event","category":["web"],"type":["access"],"dataset":"vigil.access","outcome":"failure","duration":${Math.round(latencyMs * 1e6)}},"http":{"request":{"id":${jsonString(requestId)},"method":${jsonString(method)}},"response":{"status_code":${status}}},"url":{"path":${jsonString(path)}},"service":{"name":"vigil","type":"gateway"},"vigil":{"route":null,"outcome":"${outcome}","attempts":0}}\n`,
+      )
     this.#line(
       `{"level":${INFO},"time":"${this.#clock.format(Date.now())}","type":"access","requestId":${jsonString(requestId)},"route":null,"method":${jsonString(method)},"path":${jsonString(path)},"status":${status},"outcome":"${outcome}","latencyMs":${micros(latencyMs)},"attempts":0}\n`,
     )
+  }
+
+  #ecsLine(ex: Exchange, error: boolean): string {
+    const plan = ex.plan
+    const trace = ex.traceId === '' ? '' : `"trace":{"id":"${ex.traceId}"},"span":{"id":"${ex.spanId}"},`
+    return `{"@timestamp":"${this.#clock.format(Date.now())}","log.level":"${error ? 'error' : 'info'}","message":${jsonString(`${ex.method} ${ex.path} ${ex.status}`)},"ecs.version":"${ECS_VERSION}","event":{"kind":"event","category":["web"],"type":["access"],"dataset":"vigil.access","outcome":"${error ? 'failure' : 'success'}","duration":${Math.round(ex.latencyMs * 1e6)}},"http":{"request":{"id":${jsonString(ex.requestId)},"method":${jsonString(ex.method)},"bytes":${ex.bytesIn}},"response":{"status_code":${ex.status},"bytes":${ex.bytesOut}}},"url":{"path":${jsonString(ex.path)}},${trace}"service":{"name":"vigil","type":"gateway"},"vigil":{"route":${jsonString(plan.name)},"service":${jsonString(plan.service.name)},"target":${jsonString(ex.target)},"outcome":"${ex.outcome}","latencyMs":${micros(ex.latencyMs)},"attempts":${ex.attempts}}}\n`
   }
 
   #line(line: string): void {
