@@ -134,6 +134,12 @@ async function run(e: AlertEngine, inputs: WindowInput[]): Promise<void> {
   }
 }
 
+/** Windows closed together (one window of several series): judged as one batch. */
+async function closeTogether(e: AlertEngine, inputs: WindowInput[]): Promise<void> {
+  for (const i of inputs) e.evaluate(i)
+  await e.idle()
+}
+
 describe('AlertEngine lifecycle', () => {
   it('goes pending, fires after `for`, resolves after `resolveFor`, paging firing and resolved once each', async () => {
     const { e, sink, actions, transitions } = engine([failure])
@@ -412,5 +418,107 @@ describe('rules', () => {
     expect(e.alerts({ rule: 'fc' })[0].evidence.summary).toMatch(
       /P\(errorRatio crosses 0.05 within the horizon\) = 90%/,
     )
+  })
+})
+
+describe('AlertEngine enrichment and incidents', () => {
+  const on = (service: string, p: AlertPoint): WindowInput =>
+    input(p, { series: { service, route: '*', env: 'prod' }, key: `${service}|*|prod` })
+  const fast = { ...failure, for: '1 window', resolveFor: '1 window' }
+
+  it('waits one deadline for every enricher of every alert, and sends what answered in time', async () => {
+    let slowCalls = 0
+    const { e, sink } = engine([fast], {
+      enrichTimeoutMs: 250,
+      enrichers: [
+        async (a) => ({ impact: { summary: `≈12 users affected on ${a.series.service}` } }),
+        () => {
+          slowCalls++
+          return new Promise(() => {}) // never answers
+        },
+        async () => {
+          throw new Error('enricher broke')
+        },
+      ],
+    })
+    await e.start()
+    const services = ['orders', 'payments', 'users', 'search']
+    await run(
+      e,
+      services.map((s) => on(s, point(0))),
+    )
+    const t0 = Date.now()
+    await closeTogether(
+      e,
+      services.map((s) => on(s, point(1, { errors: 90 }))),
+    )
+    const took = Date.now() - t0
+    await settled(() => sink.got.flat().length === 4)
+    const sent = sink.got.flat()
+    expect(sent.map((n) => n.alert.series.service).sort()).toEqual([...services].sort())
+    for (const n of sent)
+      expect(n.alert.context).toEqual({
+        impact: { summary: `≈12 users affected on ${n.alert.series.service}` },
+      })
+    expect(slowCalls).toBe(4)
+    // one flush of one 250 ms deadline, not one deadline per alert and enricher (4 × 250 ms)
+    expect(took).toBeLessThan(750)
+  })
+
+  const incidentOf = (head: string, member: string) => (active: readonly Readonly<Alert>[]) => {
+    const h = active.find((a) => a.series.service === head)
+    const m = active.find((a) => a.series.service === member)
+    return h === undefined || m === undefined
+      ? []
+      : [{ members: [h.fingerprint, m.fingerprint], reason: `${member} calls ${head}` }]
+  }
+
+  it('pages an incident once, by its head; a member pages itself once the head is gone', async () => {
+    const { e, sink } = engine([fast], { correlate: incidentOf('payments', 'orders') })
+    await e.start()
+    await closeTogether(e, [on('orders', point(0)), on('payments', point(0))])
+    await closeTogether(e, [on('orders', point(1, { errors: 90 })), on('payments', point(1, { errors: 90 }))])
+    await settled(() => sink.got.flat().length >= 1)
+    const first = sink.got.flat()
+    expect(first.map((n) => `${n.event} ${n.alert.series.service}`)).toEqual(['firing payments'])
+    const head = first[0].alert
+    expect(head.incident).toBe(head.fingerprint)
+    expect(head.context.correlated).toMatchObject({
+      reason: 'orders calls payments',
+      alerts: [{ series: 'payments|*|prod' }, { series: 'orders|*|prod' }],
+    })
+    const orders = e.alerts().find((a) => a.series.service === 'orders')!
+    expect(orders).toMatchObject({ state: 'firing', suppressed: 'incident', incident: head.fingerprint })
+    // the dependency recovers, the caller still fails: now it pages for itself
+    await closeTogether(e, [on('orders', point(2, { errors: 90 })), on('payments', point(2))])
+    await settled(() => sink.got.flat().length >= 2)
+    expect(sink.got.flat().map((n) => `${n.event} ${n.alert.series.service}`)).toEqual([
+      'firing payments',
+      'firing orders',
+      'resolved payments',
+    ])
+    expect(e.alerts().find((a) => a.series.service === 'orders')).toMatchObject({
+      incident: null,
+      suppressed: null,
+    })
+  })
+
+  it('holds a caller’s page while its dependency’s alert is pending, then pages once', async () => {
+    const slow = { ...fast, name: 'down-slow', for: '2 windows', match: { service: 'payments' } }
+    const quick = { ...fast, match: { service: 'orders' } }
+    const { e, sink } = engine([quick, slow], { correlate: incidentOf('payments', 'orders') })
+    await e.start()
+    await closeTogether(e, [on('orders', point(0)), on('payments', point(0))])
+    await closeTogether(e, [on('orders', point(1, { errors: 90 })), on('payments', point(1, { errors: 90 }))])
+    expect(
+      e
+        .alerts()
+        .map((a) => `${a.series.service} ${a.state} ${a.suppressed}`)
+        .sort(),
+    ).toEqual(['orders firing incident', 'payments pending null'])
+    await closeTogether(e, [on('orders', point(2, { errors: 90 })), on('payments', point(2, { errors: 90 }))])
+    await settled(() => sink.got.flat().length >= 1)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(sink.got.flat().map((n) => `${n.event} ${n.alert.series.service}`)).toEqual(['firing payments'])
   })
 })

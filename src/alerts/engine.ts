@@ -27,6 +27,7 @@ import type {
   Alert,
   AlertCorrelator,
   AlertEnricher,
+  AlertIncident,
   AlertLinks,
   AlertState,
   Evidence,
@@ -102,6 +103,11 @@ export function alertFingerprint(rule: string, key: string): string {
 
 const ORDER: Record<AlertState, number> = { firing: 0, pending: 1, resolved: 2 }
 
+/** The head of the incident that holds this alert's pages back, or null when it pages itself. */
+function heldBy(a: Alert): string | null {
+  return a.incident !== null && a.incident !== a.fingerprint ? a.incident : null
+}
+
 /** The alert's runs, earlier ones and the current (or just resolved) one, as [from, to) ranges. */
 function runsOf(a: Alert): [number, number][] {
   return [...(a.pastRuns ?? []), [a.activeAtMs, a.resolvedAtMs ?? Infinity]]
@@ -114,6 +120,8 @@ export class AlertEngine {
   /** a resolved alert replaced by a new pending run, put back if the run never fires */
   readonly #previous = new Map<string, Alert>()
   readonly #dirty = new Set<string>()
+  /** alerts that fired since the last flush: enriched at it */
+  readonly #justFired = new Set<Alert>()
   readonly #deleted = new Set<string>()
   readonly #queue: WindowInput[] = []
   /** fingerprints per series key, one per rule (index as in rules): hashed once, not per window */
@@ -131,6 +139,8 @@ export class AlertEngine {
     queueDropped: 0,
   }
   static readonly MAX_QUEUE = 200_000
+  /** beyond this many active alerts, correlation is skipped (an alert storm pages per alert) */
+  static readonly MAX_CORRELATED = 2_000
 
   constructor(opts: AlertEngineOptions) {
     this.#o = { ...opts, now: opts.now ?? Date.now }
@@ -165,12 +175,27 @@ export class AlertEngine {
     this.#running ??= this.#drain().finally(() => (this.#running = null))
   }
 
+  /**
+   * Adds to the context of an alert's run after it was sent (an enrichment that needed data that
+   * came later); the API shows it, the page that went out does not change. False when that run
+   * is over.
+   */
+  annotate(fingerprint: string, activeAtMs: number, extra: Record<string, unknown>): boolean {
+    const a = this.#alerts.get(fingerprint)
+    if (a === undefined || a.activeAtMs !== activeAtMs || a.state === 'resolved') return false
+    Object.assign(a.context, extra)
+    this.#dirty.add(fingerprint)
+    return true
+  }
+
   /** Resolves once every queued window is judged and its notifications handed to the sinks. */
   async idle(): Promise<void> {
     while (this.#running !== null) await this.#running
   }
 
   async #drain(): Promise<void> {
+    // the windows of every series closed in this turn form one batch: correlated alerts fire together
+    await new Promise<void>((r) => setImmediate(r))
     while (this.#queue.length > 0) {
       // one batch: the windows that arrived together (a window of every series), grouped on send
       const batch = this.#queue.splice(0)
@@ -276,15 +301,7 @@ export class AlertEngine {
           a.state = 'firing'
           a.firingAtMs = ev.windowStartMs
           this.#previous.delete(fp)
-          if (this.#o.correlate !== undefined)
-            try {
-              a.incident = this.#o.correlate(
-                a,
-                [...this.#alerts.values()].filter((x) => x.state === 'firing' && x !== a),
-              )
-            } catch (err) {
-              this.#o.onError?.(err as Error, 'correlate')
-            }
+          this.#justFired.add(a)
           this.#dirty.add(fp)
           this.#emit(a, 'pending', 'firing')
         }
@@ -392,17 +409,64 @@ export class AlertEngine {
     const sinceLast = a.notified.lastAtMs === null ? Infinity : now - a.notified.lastAtMs
     if (!a.notified.firing) {
       if (silence !== null) return ((a.suppressed = 'silenced'), null)
+      // the incident's head pages for it (or will, once it fires: at most its rule's `for` later)
+      if (heldBy(a) !== null) return ((a.suppressed = 'incident'), null)
       // a re-fire inside the repeat interval of the last page is not paged again
       if (sinceLast < this.#o.repeatIntervalMs) return ((a.suppressed = 'repeat-interval'), null)
       a.suppressed = null
       return 'firing'
     }
+    if (heldBy(a) !== null) return ((a.suppressed = 'incident'), null)
     a.suppressed = silence !== null ? 'silenced' : null
     if (silence === null && a.ack === null && sinceLast >= this.#o.repeatIntervalMs) return 'repeat'
     return null
   }
 
+  /** Groups the active alerts into incidents (the correlator's answer); marks what changed. */
+  #correlate(): void {
+    const correlate = this.#o.correlate
+    const active = [...this.#alerts.values()].filter((a) => a.state === 'firing' || a.state === 'pending')
+    const headOf = new Map<string, { head: Alert; incident: AlertIncident }>()
+    if (correlate !== undefined && active.length >= 2 && active.length <= AlertEngine.MAX_CORRELATED)
+      try {
+        for (const incident of correlate(active)) {
+          const head = this.#alerts.get(incident.members[0] ?? '')
+          if (head === undefined || incident.members.length < 2) continue
+          for (const fp of incident.members) headOf.set(fp, { head, incident })
+        }
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'alert correlator')
+      }
+    for (const a of active) {
+      const got = headOf.get(a.fingerprint)
+      const id = got?.head.fingerprint ?? null
+      if (a.incident !== id) this.#dirty.add(a.fingerprint)
+      a.incident = id
+      if (got !== undefined && got.head === a) {
+        a.context.correlated = {
+          summary: `heads an incident of ${got.incident.members.length} alerts: ${got.incident.reason}`,
+          reason: got.incident.reason,
+          alerts: got.incident.members.flatMap((fp) => {
+            const m = this.#alerts.get(fp)
+            return m === undefined
+              ? []
+              : [
+                  {
+                    fingerprint: fp,
+                    rule: m.rule,
+                    series: m.key,
+                    state: m.state,
+                    summary: m.evidence.summary,
+                  },
+                ]
+          }),
+        }
+      } else delete a.context.correlated
+    }
+  }
+
   async #flush(): Promise<void> {
+    this.#correlate()
     const owed: Notification[] = []
     for (const a of this.#alerts.values()) {
       const event = this.#owed(a)
@@ -417,11 +481,16 @@ export class AlertEngine {
         atMs: this.#o.now(),
       })
     }
+    // every alert that fired gets its context, paged or not (a member of an incident, a silenced one)
+    const enrich = new Set(owed.filter((n) => n.event !== 'resolved').map((n) => n.alert))
+    for (const a of this.#justFired) if (a.state === 'firing') enrich.add(a)
+    this.#justFired.clear()
+    await this.#enrich([...enrich])
+    for (const a of enrich) this.#dirty.add(a.fingerprint)
     const toSend: { n: Notification; rec: ActionRecord }[] = []
     let mayAct = true
     for (const n of owed) {
       const a = n.alert
-      if (n.event !== 'resolved') await this.#enrich(a)
       let rec: ActionRecord | null = null
       if (this.#o.actions !== undefined && this.#o.actions !== null) {
         try {
@@ -488,21 +557,30 @@ export class AlertEngine {
     }
   }
 
-  async #enrich(a: Alert): Promise<void> {
-    for (const enrich of this.#o.enrichers ?? []) {
-      let timer: NodeJS.Timeout | undefined
-      try {
-        const extra = await Promise.race([
-          enrich(a),
-          new Promise<null>((r) => (timer = setTimeout(() => r(null), this.#o.enrichTimeoutMs ?? 500))),
-        ])
-        if (extra !== null) Object.assign(a.context, extra)
-      } catch (err) {
-        this.#o.onError?.(err as Error, 'alert enricher')
-      } finally {
-        clearTimeout(timer)
-      }
-    }
+  /**
+   * Every enricher of every alert at once, against one deadline: the notifications wait at most
+   * `enrichTimeoutMs` (default 500 ms) however many alerts fire together; what answers later is
+   * dropped.
+   */
+  async #enrich(alerts: readonly Alert[]): Promise<void> {
+    const enrichers = this.#o.enrichers ?? []
+    if (enrichers.length === 0 || alerts.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    let late = false
+    const deadline = new Promise<void>((r) => (timer = setTimeout(r, this.#o.enrichTimeoutMs ?? 500)))
+    const all = alerts.flatMap((a) =>
+      enrichers.map(async (enrich) => {
+        try {
+          const extra = await enrich(a)
+          if (extra !== null && !late) Object.assign(a.context, extra)
+        } catch (err) {
+          this.#o.onError?.(err as Error, 'alert enricher')
+        }
+      }),
+    )
+    await Promise.race([Promise.all(all), deadline])
+    late = true
+    clearTimeout(timer)
   }
 
   /** Sends recorded notifications, grouped by service|env per sink, and settles each action when every sink has answered. */

@@ -9,7 +9,14 @@ export { createSink, forgetAlert, redactUrl, SinkError } from './sinks.js'
 export type { Sink } from './sinks.js'
 export { SinkDispatcher } from './dispatcher.js'
 export type { DeliveryOutcome, DispatcherOptions } from './dispatcher.js'
-export { alertmanagerAlert, alertView, slackBody, slackEscape, webhookBody } from './payload.js'
+export {
+  alertmanagerAlert,
+  alertView,
+  contextSummaries,
+  slackBody,
+  slackEscape,
+  webhookBody,
+} from './payload.js'
 export type { AlertmanagerAlert, AlertView, WebhookBody } from './payload.js'
 export { setAlertMetricsProvider } from './metrics.js'
 export type { AlertMetricsSnapshot } from './metrics.js'
@@ -17,6 +24,7 @@ export type {
   Alert,
   AlertCorrelator,
   AlertEnricher,
+  AlertIncident,
   AlertLinks,
   AlertPoint,
   AlertSeries,

@@ -56,6 +56,20 @@ export function alertView(n: Notification): AlertView {
   }
 }
 
+/**
+ * The one-line summaries enrichers and the correlator put in `context` (`impact`, `rootCause`,
+ * `correlated`: any entry with a string `summary`), in order: what Slack shows under the evidence
+ * and Alertmanager gets as annotations.
+ */
+export function contextSummaries(context: Record<string, unknown>): [string, string][] {
+  const out: [string, string][] = []
+  for (const [k, v] of Object.entries(context)) {
+    const summary = v !== null && typeof v === 'object' ? (v as { summary?: unknown }).summary : undefined
+    if (typeof summary === 'string' && summary !== '') out.push([k, summary])
+  }
+  return out
+}
+
 /** The generic webhook body: Alertmanager-webhook-like, with Vigil's evidence per alert. */
 export interface WebhookBody {
   version: '1'
@@ -99,7 +113,9 @@ export function slackBody(batch: readonly Notification[]): { text: string } {
     const head = `${icon} *[${v.status.toUpperCase()}${n.event === 'repeat' ? ', repeated' : ''}] ${slackEscape(v.rule)}* on \`${slackEscape(v.series)}\``
     const link = (url: string, label: string) => `<${slackEscape(url)}|${label}>`
     const links = [link(v.links.points, 'points'), link(v.links.alert, 'alert')]
-    return `${head}\n${slackEscape(v.summary)}\n${links.join(' · ')}`
+    const context =
+      v.status === 'firing' ? contextSummaries(v.context).map(([, t]) => `${slackEscape(t)}\n`) : []
+    return `${head}\n${slackEscape(v.summary)}\n${context.join('')}${links.join(' · ')}`
   })
   return { text: lines.join('\n\n') }
 }
@@ -124,6 +140,7 @@ export function alertmanagerAlert(n: Notification, endsAtMs: number | null): Ale
       fingerprint: v.fingerprint,
       evidence: JSON.stringify(v.evidence),
       ...(v.incident !== null ? { incident: v.incident } : {}),
+      ...Object.fromEntries(contextSummaries(v.context)),
     },
     startsAt: v.startsAt,
     generatorURL: v.links.alert,

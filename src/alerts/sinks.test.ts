@@ -169,6 +169,41 @@ describe('sinks', () => {
     expect(resolved.endsAt).toBe(new Date(5_000).toISOString())
   })
 
+  it('shows the impact and root cause enrichers added: Slack lines, Alertmanager annotations, webhook context', async () => {
+    const context = {
+      impact: {
+        summary: '≈1,240 users affected in the next 30 minutes (90% interval 1,100–1,390) on shop',
+        usersAffected: { value: 1240, low: 1100, high: 1390 },
+      },
+      rootCause: {
+        summary: 'likely root cause of the errors: pricing (aws) 0.71 <b>',
+        candidates: [{ service: 'pricing', score: 0.71 }],
+      },
+      note: 'no summary: not shown',
+    }
+    const r = await receiver()
+    await sink({ name: 'chat', kind: 'slack', url: `${r.url}/slack` }).send([notification({ context })])
+    const am = sink({ name: 'am', kind: 'alertmanager', url: `${r.url}/`, resendEveryMs: 60_000 })
+    await am.send([notification({ context, incident: 'fp0' })])
+    await am.close()
+    await sink({ name: 'ops', kind: 'webhook', url: `${r.url}/hook` }).send([notification({ context })])
+    const text = (r.got[0].body as { text: string }).text
+    expect(text).toContain(
+      '≈1,240 users affected in the next 30 minutes (90% interval 1,100–1,390) on shop\n',
+    )
+    expect(text).toContain('likely root cause of the errors: pricing (aws) 0.71 &lt;b&gt;')
+    expect(text).not.toContain('no summary')
+    const [alert] = r.got[1].body as { annotations: Record<string, string> }[]
+    expect(alert.annotations).toMatchObject({
+      incident: 'fp0',
+      impact: context.impact.summary,
+      rootCause: context.rootCause.summary,
+    })
+    expect(alert.annotations.note).toBeUndefined()
+    const hook = r.got[2].body as { alerts: { context: typeof context }[] }
+    expect(hook.alerts[0].context).toEqual(context)
+  })
+
   it('file: one JSON line per notification', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-sink-'))
     try {

@@ -121,8 +121,11 @@ export interface Evidence extends Condition {
 
 export type AlertState = 'pending' | 'firing' | 'resolved'
 
-/** Why an alert that should page did not. */
-export type Suppression = 'silenced' | 'repeat-interval' | null
+/**
+ * Why an alert that should page did not. `incident`: it belongs to an incident headed by another
+ * alert (its likely root cause), which pages for the incident.
+ */
+export type Suppression = 'silenced' | 'repeat-interval' | 'incident' | null
 
 /** One alert: one rule on one series, from the first window its condition held until it resolved. */
 export interface Alert {
@@ -170,7 +173,7 @@ export interface Alert {
   /** the silence that holds it back, while one does */
   silencedBy: string | null
   ack: { by: string; comment: string; atMs: number } | null
-  /** extension point: an incident id grouping correlated alerts (set by a correlator) */
+  /** the incident grouping correlated alerts: the fingerprint of its head (set by a correlator) */
   incident: string | null
   /** extension point: root-cause candidates, user impact, ... (set by enrichers before sending) */
   context: Record<string, unknown>
@@ -189,13 +192,22 @@ export interface Notification {
 
 /**
  * Extension point: called for an alert about to be sent (firing or repeat), may add to
- * `alert.context` (root-cause candidates, user impact). Bounded by a timeout; a slow or failing
- * enricher never holds the notification back.
+ * `alert.context` (root-cause candidates, user impact). Every enricher of every alert of a flush
+ * runs at once against one deadline (`enrichTimeoutMs`): a slow or failing enricher never holds
+ * the notifications back longer than that.
  */
 export type AlertEnricher = (alert: Readonly<Alert>) => Promise<Record<string, unknown> | null>
 
+/** Alerts one cause explains: the head (its likely root cause) pages for all of them. */
+export interface AlertIncident {
+  /** fingerprints: the head first */
+  members: readonly string[]
+  /** why the head leads, in one sentence */
+  reason: string
+}
+
 /**
- * Extension point: assigns an incident id to an alert as it fires, from the alerts firing now
- * (e.g. by service graph or time). null: its own incident.
+ * Extension point: groups the active (pending and firing) alerts into incidents, at every flush.
+ * Alerts in no incident of two or more stand alone.
  */
-export type AlertCorrelator = (alert: Readonly<Alert>, firing: readonly Readonly<Alert>[]) => string | null
+export type AlertCorrelator = (active: readonly Readonly<Alert>[]) => readonly AlertIncident[]

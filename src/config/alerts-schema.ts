@@ -189,6 +189,8 @@ export const alertsSchema = z
     staleAfter: duration.default(600_000),
     /** resolved alerts are kept (API, store) this long */
     keepResolved: duration.default(86_400_000),
+    /** how long a page waits at most for its enrichment (user impact, root cause); later it goes without */
+    enrichTimeout: duration.default(1_000),
     /** alerts API links (`links` in every alert) start with this; default the admin API's address */
     externalUrl: url.optional(),
     rules: z.array(ruleSchema).default([]),

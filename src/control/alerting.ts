@@ -259,6 +259,7 @@ export class LiveAlerts extends StoredAlerts {
       silences: () => this.#silences,
       fencingToken: () => (opts.leadership.leading ? opts.leadership.token() : null),
       enrichers: opts.enrichers,
+      enrichTimeoutMs: a.enrichTimeout,
       correlate: opts.correlate,
       onTransition: (alert, from, to) => {
         if (to === 'firing' || to === 'resolved') this.#recordTransition(alert, to)

@@ -38,6 +38,7 @@ import {
   newRouteWindow,
   newSketch,
   nodeId,
+  parseNodeId,
   parseWhatIfs,
   rankRootCause,
   simulateImpact,
@@ -52,6 +53,7 @@ import {
   type JourneySpan,
   type RootCause,
   type RouteWindowStats,
+  type ServiceEdge,
   type ServiceAnomaly,
   type Symptom,
   type TraceProblems,
@@ -818,8 +820,6 @@ export class LiveJourneys implements SpanStage, JourneySource {
           )
       })
     }
-    const totalRate =
-      [...this.#rollups.values()].reduce((a, l) => a + (l.at(-1)?.count ?? 0), 0) / (this.#o.windowMs / 1000)
     const out: WhatIfAnswer['journeys'] = []
     for (const model of models) {
       // with no route named, a journey gets the scenarios that touch it
@@ -830,27 +830,89 @@ export class LiveJourneys implements SpanStage, JourneySource {
               model.sites.some((m) => m.service === s.service && (s.env === undefined || m.env === s.env)),
             )
       if (q.route === undefined && relevant.length === 0) continue
-      const traffic = await this.#traffic(model.route, horizonMs)
-      const routeRate = traffic.rate.reduce((a, x) => a + x, 0) / traffic.rate.length
-      const share = totalRate > 0 ? Math.min(1, routeRate / totalRate) : 1
-      const clients = this.#clients === null ? undefined : this.#clients.rates.map((r) => r * share)
-      const result = simulateImpact(model, relevant, {
-        horizonMs,
-        traffic,
-        clients,
-        slo: this.#o.slo,
-        downtimeErrorRatio: this.#o.downtimeErrorRatio,
-        journeys: q.journeys ?? this.#o.simulations,
-        seed: q.seed,
-        replicas: (service, env) => this.#replicas(service, env),
-      })
-      out.push({
-        ...result,
-        trafficSource: traffic.source,
-        users: clients === undefined ? 'unknown' : 'clients',
-      })
+      out.push(await this.#simulate(model, relevant, horizonMs, q.journeys ?? this.#o.simulations, q.seed))
     }
     return { atMs: now, horizonMs, scenarios, journeys: out }
+  }
+
+  /** One journey's impact over the horizon: its traffic forecast, its share of the clients. */
+  async #simulate(
+    model: JourneyModel,
+    scenarios: readonly WhatIf[],
+    horizonMs: number,
+    journeys: number,
+    seed: number | undefined,
+  ): Promise<WhatIfAnswer['journeys'][number]> {
+    const totalRate =
+      [...this.#rollups.values()].reduce((a, l) => a + (l.at(-1)?.count ?? 0), 0) / (this.#o.windowMs / 1000)
+    const traffic = await this.#traffic(model.route, horizonMs)
+    const routeRate = traffic.rate.reduce((a, x) => a + x, 0) / traffic.rate.length
+    const share = totalRate > 0 ? Math.min(1, routeRate / totalRate) : 1
+    const clients = this.#clients === null ? undefined : this.#clients.rates.map((r) => r * share)
+    const result = simulateImpact(model, scenarios, {
+      horizonMs,
+      traffic,
+      clients,
+      slo: this.#o.slo,
+      downtimeErrorRatio: this.#o.downtimeErrorRatio,
+      journeys,
+      seed,
+      replicas: (service, env) => this.#replicas(service, env),
+    })
+    return { ...result, trafficSource: traffic.source, users: clients === undefined ? 'unknown' : 'clients' }
+  }
+
+  /**
+   * The entry routes an alert on `service` (null: any) concerns, busiest first: the routes the
+   * gateway sends to it, else the routes whose journeys call it.
+   */
+  routesOf(service: string | null, route: string | null): string[] {
+    const now = this.#o.now()
+    const traffic = (r: string) => this.#merged(r, now - this.#o.modelWindowMs, now).stats.traces
+    const known = [...new Set([...this.#routes.keys(), ...this.#rollups.keys()])]
+    if (route !== null && route !== '*') return known.includes(route) ? [route] : []
+    let hits = known.filter((r) => service === null || this.#routeInfo.get(r)?.service === service)
+    if (hits.length === 0 && service !== null)
+      hits = known.filter((r) => {
+        const { stats } = this.#merged(r, now - this.#o.modelWindowMs, now)
+        return [...stats.sites.values()].some((x) => x.service === service)
+      })
+    return hits.sort((a, b) => traffic(b) - traffic(a))
+  }
+
+  /**
+   * The impact of a journey's state in [fromMs, now) lasting the horizon: the model learned from
+   * those traces (from the model window when they are too few), simulated without a scenario.
+   */
+  async currentImpact(
+    route: string,
+    fromMs: number,
+    horizonMs: number,
+    journeys: number,
+  ): Promise<WhatIfAnswer['journeys'][number]> {
+    const now = this.#o.now()
+    let model: JourneyModel
+    try {
+      model = this.model(route, Math.max(fromMs, now - this.#o.modelWindowMs), now)
+      if (model.traces < 20) throw VGL_ERR_JOURNEYS_NO_DATA('too few traces')
+    } catch {
+      model = this.model(route, now - this.#o.modelWindowMs, now)
+    }
+    return this.#simulate(model, [], horizonMs, journeys, 1)
+  }
+
+  /** Calls between services seen in [fromMs, toMs) (the in-memory graph; for alert correlation). */
+  callEdges(fromMs: number, toMs: number): ServiceEdge[] {
+    const seen = new Map<string, ServiceEdge>()
+    for (const r of this.#graph.rows(fromMs, toMs))
+      if (r.from !== '' && r.from !== r.to && r.calls > 0)
+        seen.set(`${r.from}->${r.to}`, { from: parseNodeId(r.from), to: parseNodeId(r.to) })
+    return [...seen.values()]
+  }
+
+  /** The windows a trace takes to be decided and counted (the journeys' statistics lag). */
+  get settleMs(): number {
+    return this.#o.traceWaitMs + this.#o.windowMs
   }
 
   #replicas(service: string, env: string): number | null {

@@ -24,6 +24,7 @@ import { LiveAlerts } from './alerting.js' // alerts
 import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // alerts
 import { createPolicies, forecastSignal, PolicyEngine, type LimitControls } from './policies/index.js' // adaptive limits
 import { LiveJourneys, journeyRoutesOf } from './journeys.js' // journeys
+import { AlertJourneys } from './alert-journeys.js' // journeys
 
 export interface RunningControlPlane {
   plane: ControlPlane
@@ -212,7 +213,20 @@ export async function startControlPlane(
   if (forecasts !== null) plane.onWindowClosed(forecasts.hook)
   // ---- end live detect/forecast ----
   // ---- alerts: after detect and forecast, so rules read their view of the same window ----
-  const alerts = config.alerts.enabled
+  // journeys: alerts carry user impact and root cause; alerts on calling services are one incident
+  const alertJourneys: AlertJourneys | null =
+    config.alerts.enabled && journeys !== null
+      ? new AlertJourneys({
+          journeys,
+          horizonMs: jc.horizonMs,
+          correlationWindowMs: jc.correlationWindowMs,
+          enrichTimeoutMs: config.alerts.enrichTimeout,
+          annotate: (fp, activeAtMs, context): boolean =>
+            alerts?.engine.annotate(fp, activeAtMs, context) ?? false,
+          onError: opts.onError,
+        })
+      : null
+  const alerts: LiveAlerts | null = config.alerts.enabled
     ? new LiveAlerts({
         config,
         store,
@@ -221,8 +235,16 @@ export async function startControlPlane(
         anomalies,
         forecasts,
         linkBase: config.alerts.externalUrl?.replace(/\/+$/, '') ?? opts.adminUrl,
-        enrichers: opts.alertEnrichers,
-        correlate: opts.alertCorrelator,
+        enrichers: [
+          ...(opts.alertEnrichers ?? []),
+          ...(alertJourneys === null ? [] : [alertJourneys.enrich]),
+        ],
+        correlate: opts.alertCorrelator ?? alertJourneys?.correlate,
+        onTransition: (a, _from, to) => {
+          if (to === 'pending')
+            alertJourneys?.warm(a) // journeys
+          else if (to === 'resolved' || to === 'inactive') alertJourneys?.forget(a) // journeys
+        },
         onError: opts.onError,
       })
     : null
@@ -304,6 +326,7 @@ export async function startControlPlane(
         await auditIngest.stop()
         await plane.stop()
         await alerts?.stop() // alerts: judges the last windows, delivers within a grace period
+        alertJourneys?.close() // journeys
         await anomalies?.flush() // live detect/forecast: events of the last windows
         if (anomalies !== null && statePath !== undefined)
           await writeFile(`${statePath}.tmp`, serialize(anomalies.snapshot()))

@@ -3,22 +3,11 @@ import { analyzeTrace, criticalShares, newRouteWindow } from './journey-stats.js
 import { learnModel, type GatewayPolicy, type JourneyModel } from './model.js'
 import { createRng } from './rng.js'
 import { JourneySimulator, simulationBuffers } from './simulate.js'
-import { fiveServiceTopology, syntheticTrace, type SyntheticService } from './synthetic.js'
+import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace, type SyntheticService } from './synthetic.js'
 import { buildTree } from './trace.js'
 import { breakerOpenShare, parseWhatIfs, simulateImpact } from './impact.js'
 
-const NO_RETRY: GatewayPolicy = {
-  attempts: 1,
-  backoffBaseMs: 25,
-  backoffMaxMs: 1000,
-  retryOn: ['connect-error', 'timeout', '502', '503', '504'],
-  firstByteTimeoutMs: 15_000,
-  totalTimeoutMs: 30_000,
-  breaker: { enabled: false, consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 },
-  healthCheckIntervalMs: null,
-  targets: 1,
-  idempotentShare: 1,
-}
+const NO_RETRY: GatewayPolicy = NO_RETRY_POLICY
 
 function observe(entry: SyntheticService, n: number, seed: number, gatewayKept = 0.2) {
   const rng = createRng(seed)

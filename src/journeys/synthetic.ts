@@ -4,6 +4,7 @@
  * in the callee, with log-normal own times, own failures that travel up, stages run one after the
  * other and calls of one stage in parallel.
  */
+import type { GatewayPolicy } from './model.js'
 import type { JourneySpan } from './span.js'
 import { normal, type Rng } from './rng.js'
 
@@ -185,4 +186,18 @@ export function fiveServiceTopology(
     stages: [[{ to: auth }], [{ to: inventory, parallel: true }, { to: pricing }, { to: reviews }]],
   }
   return { shop, auth, inventory, pricing, reviews }
+}
+
+/** The gateway's policy with no retries, no breaker and one target (a plain pass-through). */
+export const NO_RETRY_POLICY: GatewayPolicy = {
+  attempts: 1,
+  backoffBaseMs: 25,
+  backoffMaxMs: 1000,
+  retryOn: ['connect-error', 'timeout', '502', '503', '504'],
+  firstByteTimeoutMs: 15_000,
+  totalTimeoutMs: 30_000,
+  breaker: { enabled: false, consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 },
+  healthCheckIntervalMs: null,
+  targets: 1,
+  idempotentShare: 1,
 }

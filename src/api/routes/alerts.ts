@@ -45,7 +45,7 @@ export const alertSchema = {
     evidence: { ...obj, description: 'observed, expected, band, threshold, summary, rule, links, details' },
     latest: obj,
     notified: obj,
-    suppressed: { type: ['string', 'null'], enum: ['silenced', 'repeat-interval', null] },
+    suppressed: { type: ['string', 'null'], enum: ['silenced', 'repeat-interval', 'incident', null] },
     silencedBy: { type: ['string', 'null'] },
     ack: { type: ['object', 'null'], additionalProperties: true },
     incident: { type: ['string', 'null'] },

@@ -1,0 +1,166 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Alert } from '../alerts/index.js'
+import { createRng } from '../journeys/rng.js'
+import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace } from '../journeys/synthetic.js'
+import { SqliteStore } from '../store/sqlite.js'
+import { AlertJourneys, type AlertImpact, type AlertRootCause } from './alert-journeys.js'
+import { LiveJourneys, type JourneyRoute } from './journeys.js'
+
+const W = 1000
+const T0 = 1_700_000_000_000
+const FAULT = T0 + 60_000
+
+const policy: JourneyRoute['policy'] = NO_RETRY_POLICY
+
+/** A failure alert on a gateway series, active since the fault began. */
+function alertOn(service: string, route: string): Alert {
+  const evidence = {
+    active: true,
+    metric: 'failedRatio',
+    observed: 0.3,
+    expected: null,
+    band: null,
+    threshold: 0.1,
+    summary: '30% of 100 requests failed',
+    details: {},
+    rule: 'down',
+    kind: 'failure' as const,
+    key: `${service}|${route}|edge`,
+    windowStartMs: FAULT,
+    windowMs: W,
+    links: { alert: '', series: '', points: '' },
+  }
+  return {
+    fingerprint: `fp-${service}`,
+    rule: 'down',
+    kind: 'failure',
+    mode: 'enforce',
+    severity: 'critical',
+    key: evidence.key,
+    series: { service, route, env: 'edge' },
+    level: 'route',
+    labels: {},
+    state: 'firing',
+    activeAtMs: FAULT,
+    firingAtMs: FAULT,
+    resolvedAtMs: null,
+    resolvedBy: null,
+    lastEvalMs: FAULT + 30_000,
+    pastRuns: [],
+    trueWindows: 30,
+    falseWindows: 0,
+    evidence,
+    latest: evidence,
+    notified: { firing: false, resolved: false, repeats: 0, lastAtMs: null },
+    suppressed: null,
+    silencedBy: null,
+    ack: null,
+    incident: null,
+    context: {},
+  }
+}
+
+describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
+  let store: SqliteStore
+  let now = T0
+  let j: LiveJourneys
+  let aj: AlertJourneys
+  beforeEach(async () => {
+    store = await SqliteStore.open({ path: ':memory:' })
+    now = T0
+    j = new LiveJourneys({
+      store,
+      windowMs: W,
+      gatewayEnv: 'edge',
+      sampleRate: 1,
+      routes: [
+        { name: 'shop', service: 'shop', policy },
+        { name: 'pricing', service: 'pricing', policy },
+      ],
+      traceWaitMs: 2_000,
+      now: () => now,
+    })
+    aj = new AlertJourneys({
+      journeys: j,
+      horizonMs: 1_800_000,
+      correlationWindowMs: 120_000,
+      enrichTimeoutMs: 1_000,
+      simulations: 20_000,
+      now: () => now,
+    })
+    // a minute of normal traffic, then 30 s of pricing failing 30 % of its calls (10 traces/s)
+    const rng = createRng(11)
+    const normal = fiveServiceTopology()
+    const faulty = fiveServiceTopology({ pricing: { errorRatio: 0.3 } })
+    for (let t = T0; t < FAULT + 30_000; t += 100) {
+      const topo = t < FAULT ? normal : faulty
+      j.add(syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge', startMs: t }, rng).spans, t)
+      if ((t - T0) % 5_000 === 0) j.take(t)
+    }
+    now = FAULT + 35_000
+    j.take(now)
+    // 40 clients sending 10 requests/s in all
+    j.clientWindow({
+      windowStartMs: now - W,
+      windowMs: W,
+      gateways: 1,
+      clients: Array.from({ length: 40 }, (_, i) => ({
+        clientId: `c${i}`,
+        requests: 0.25,
+        errors: 0,
+        meanLatencyMs: 50,
+        distinctRoutes: 1,
+      })),
+    })
+  })
+  afterEach(() => store.close())
+
+  it('puts users affected in the next 30 minutes with a 90 % interval, and the failing dependency first', async () => {
+    const got = (await aj.enrich(alertOn('shop', 'shop'))) as {
+      impact: AlertImpact
+      rootCause: AlertRootCause
+    }
+    expect(got.impact.summary).toMatch(
+      /^≈\d+ users affected in the next 30 minutes \(90% interval \d+–\d+\) on shop$/,
+    )
+    const users = got.impact.usersAffected!
+    expect(users.low).toBeLessThanOrEqual(users.value)
+    expect(users.high).toBeGreaterThanOrEqual(users.value)
+    // every one of 40 clients sending a request every 4 s for 30 minutes meets a 30 % failure
+    expect(users.value).toBeGreaterThan(35)
+    expect(users.value).toBeLessThanOrEqual(40)
+    expect(got.impact.routes[0].successProbability).toBeGreaterThan(0.6)
+    expect(got.impact.routes[0].successProbability).toBeLessThan(0.8)
+    expect(got.rootCause.symptom).toBe('errors')
+    expect(got.rootCause.candidates[0]).toMatchObject({ route: 'shop', service: 'pricing', env: 'aws' })
+    expect(got.rootCause.summary).toMatch(/^likely root cause of the errors: pricing \(aws\) 0\.\d\d/)
+  })
+
+  it('an alert on a service no journey reaches says so instead of guessing', async () => {
+    const got = (await aj.enrich(alertOn('payroll', '*'))) as {
+      impact: AlertImpact
+      rootCause: AlertRootCause
+    }
+    expect(got.impact.summary).toBe('impact unknown: no traced journey reaches "payroll" yet')
+    expect(got.impact.routes).toEqual([])
+    expect(got.rootCause.candidates).toEqual([])
+  })
+
+  it('an alert on the dependency itself finds the journeys that call it', async () => {
+    const got = (await aj.enrich(alertOn('pricing', '*'))) as { impact: AlertImpact }
+    expect(got.impact.routes.map((r) => r.route)).toEqual(['shop'])
+  })
+
+  it('makes alerts on a caller and its dependency one incident headed by the dependency', () => {
+    const caller = alertOn('shop', 'shop')
+    const dep = alertOn('pricing', 'pricing')
+    const other = alertOn('payroll', '*')
+    const incidents = aj.correlate([caller, other, dep])
+    expect(incidents).toEqual([
+      { members: ['fp-pricing', 'fp-shop'], reason: expect.stringMatching(/^pricing is called by shop/) },
+    ])
+    // too far apart in time: separate
+    const late = { ...dep, activeAtMs: caller.activeAtMs + 200_000 }
+    expect(aj.correlate([caller, late])).toEqual([])
+  })
+})
