@@ -453,6 +453,29 @@ describe('deploy kit: files', () => {
         expect(() => statSync(join(root, src)), `COPY ${src}`).not.toThrow()
   })
 
+  it("the image's pruned dependencies are enough: dist/ imports only dependencies and Node builtins", async () => {
+    buildOnce()
+    const { builtinModules } = await import('node:module')
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> }
+    const allowed = new Set([...Object.keys(pkg.dependencies), ...builtinModules])
+    const used = new Set<string>()
+    for (const f of filesUnder(join(root, 'dist'), /\.js$/)) {
+      if (f.startsWith(join(root, 'dist/ui'))) continue // bundled by Vite
+      const text = readFileSync(f, 'utf8')
+      const specs = [
+        ...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm),
+        ...text.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm),
+        ...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
+      ].filter((m) => !m[1].startsWith('.'))
+      for (const m of specs) {
+        const spec = m[1].replace(/^node:/, '')
+        used.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0])
+      }
+    }
+    expect(used.size).toBeGreaterThan(10)
+    expect([...used].filter((u) => !allowed.has(u))).toEqual([])
+  })
+
   it('catches a misspelt metric, a misspelt label and an unknown function', () => {
     const exported: Exported = {
       labels: new Map([
