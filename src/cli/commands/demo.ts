@@ -55,7 +55,7 @@ once Vigil is up), stops it all, replica processes included.
 
 The dashboard's login link is printed at start; the admin token is $VIGIL_ADMIN_TOKEN, or a random
 one per run. Each run stores its data in a fresh temporary directory, removed at the end unless
---keep-data. Vigil's own logs go to stderr (warnings only unless --verbose); the access log goes
+--keep-data. Vigil's own logs go to stderr (errors only unless --verbose); the access log goes
 to a file named at start.`
 
 /** the in-process mocks; the users replicas the autoscaler starts run the same settings */
@@ -298,7 +298,8 @@ export const command: Command = {
         VIGIL_DEMO_CLI: CLI,
       }
       const logger = pino(
-        { name: 'vigil', level: values.verbose === true ? 'info' : 'warn' },
+        // the terminal already has a line per anomaly and action; their warnings would repeat them
+        { name: 'vigil', level: values.verbose === true ? 'info' : 'error' },
         pino.destination({ dest: 2, sync: true }),
       )
       vigil = await startVigil({ configFile, mode: 'embedded', env, logger, handleSignals: false })
