@@ -298,6 +298,13 @@ export const VGL_ERR_FORECAST_TOO_SHORT = defineError(
 export const VGL_ERR_FORECAST_IRREGULAR = defineError('VGL_ERR_FORECAST_IRREGULAR', '%s', 400)
 export const VGL_ERR_FORECAST_OPTION = defineError('VGL_ERR_FORECAST_OPTION', '%s', 400)
 export const VGL_ERR_FORECAST_MODEL = defineError('VGL_ERR_FORECAST_MODEL', 'model %s failed: %s', 500)
+export const VGL_ERR_FORECAST_LSTM_UNAVAILABLE = defineError(
+  'VGL_ERR_FORECAST_LSTM_UNAVAILABLE',
+  'model lstm needs TensorFlow.js, an optional dependency that is not installed (%s): run ' +
+    '`npm install --include=optional` (or `npm install @tensorflow/tfjs@4.22.0 ' +
+    '@tensorflow/tfjs-backend-wasm@4.22.0`), or choose another --model',
+  501,
+)
 
 // ---- journeys --------------------------------------------------------------------------
 export const VGL_ERR_JOURNEYS_QUERY = defineError('VGL_ERR_JOURNEYS_QUERY', '%s', 400)

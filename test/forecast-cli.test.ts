@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -12,6 +12,12 @@ let dir: string
 
 function vigil(...args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 })
+}
+
+/** Runs the CLI as if the optional TensorFlow.js packages were not installed. */
+function vigilWithoutTfjs(...args: string[]) {
+  const hook = pathToFileURL(join(root, 'test', 'fixtures', 'without-tfjs.mjs')).href
+  return spawnSync(process.execPath, ['--import', hook, bin, ...args], { encoding: 'utf8', timeout: 120_000 })
 }
 
 function writeSeries(name: string, n: number, stepSec: number, f: (i: number) => number | string): string {
@@ -75,6 +81,48 @@ describe('vigil forecast', () => {
     expect(r.stderr).toBe('')
     const lines = r.stdout.trim().split('\n')
     expect(lines).toHaveLength(6)
+  })
+
+  it('forecasts with the LSTM and writes nothing but the forecast to stdout', () => {
+    const input = writeSeries('lstm.csv', 24 * 6, 3600, (i) =>
+      (50 + 10 * Math.sin((2 * Math.PI * i) / 24)).toFixed(3),
+    )
+    const r = vigil('forecast', '--input', input, '--horizon', '4', '--output', '-', '--model', 'lstm')
+    expect(r.status, r.stderr).toBe(0)
+    const lines = r.stdout.trim().split('\n')
+    expect(lines[0]).toBe('step,forecast,lower,upper')
+    expect(lines.slice(1).map((l) => l.split(',').map(Number).every(Number.isFinite))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ])
+    expect(r.stderr).not.toMatch(/TensorFlow|tfjs-node/)
+  })
+
+  it('without TensorFlow.js, --model lstm says how to enable it and the other models still work', () => {
+    const input = writeSeries('no-tf.csv', 24 * 6, 3600, (i) => 50 + (i % 24))
+    const r = vigilWithoutTfjs(
+      'forecast',
+      '--input',
+      input,
+      '--horizon',
+      '4',
+      '--output',
+      '-',
+      '--model',
+      'lstm',
+    )
+    expect(r.status).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toMatch(
+      /^model lstm needs TensorFlow\.js, an optional dependency that is not installed/m,
+    )
+    expect(r.stderr).toMatch(/npm install --include=optional/)
+    expect(r.stderr).toMatch(/@tensorflow\/tfjs/)
+    const auto = vigilWithoutTfjs('forecast', '--input', input, '--horizon', '4', '--output', '-', '--quiet')
+    expect(auto.status, auto.stderr).toBe(0)
+    expect(auto.stdout.trim().split('\n')).toHaveLength(5)
   })
 
   it('fails with a clear message on bad input', () => {

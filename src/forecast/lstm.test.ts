@@ -37,6 +37,23 @@ describe('LSTM (TensorFlow.js)', () => {
     expect(b.forecast).toEqual(r.forecast)
   }, 120_000)
 
+  it('leaves the global console alone while tfjs loads and trains', async () => {
+    const { log, warn, info } = console
+    const seen = new Set<boolean>()
+    // fit() yields between batches, so this timer runs while training is under way
+    const probe = setInterval(
+      () => seen.add(console.log === log && console.warn === warn && console.info === info),
+      0,
+    )
+    try {
+      await trainLstm(y, { ...small, epochs: 2, seed: 7 })
+    } finally {
+      clearInterval(probe)
+    }
+    expect(seen.size).toBeGreaterThan(0)
+    expect([...seen]).toEqual([true])
+  }, 120_000)
+
   it('refuses a series too short for its window', async () => {
     await expect(forecastLstm(y.slice(0, 20), small)).rejects.toMatchObject({
       code: 'VGL_ERR_FORECAST_TOO_SHORT',

@@ -6,7 +6,11 @@
  * (see decompose.ts) so the window only has to learn the remaining dynamics.
  */
 import type * as TF from '@tensorflow/tfjs'
-import { VGL_ERR_FORECAST_MODEL, VGL_ERR_FORECAST_TOO_SHORT } from '../errors.js'
+import {
+  VGL_ERR_FORECAST_LSTM_UNAVAILABLE,
+  VGL_ERR_FORECAST_MODEL,
+  VGL_ERR_FORECAST_TOO_SHORT,
+} from '../errors.js'
 import { primarySeason } from './baselines.js'
 import { decompose } from './decompose.js'
 import { repairMissing } from './forecaster.js'
@@ -48,10 +52,21 @@ export interface LstmState {
 
 let tfPromise: Promise<typeof TF> | undefined
 
-/** Loads tfjs once, preferring the WASM backend; console chatter from tfjs is sent to stderr. */
+/**
+ * Loads tfjs once, preferring the WASM backend. tfjs is an optional dependency: without it this
+ * model alone is unavailable, with an error saying how to install it.
+ */
 async function loadTf(): Promise<typeof TF> {
   tfPromise ??= (async () => {
-    const tf = await import('@tensorflow/tfjs')
+    let tf: typeof TF
+    try {
+      tf = await import('@tensorflow/tfjs')
+    } catch (err) {
+      throw VGL_ERR_FORECAST_LSTM_UNAVAILABLE(err instanceof Error ? err.message : String(err))
+    }
+    // tfjs's production mode turns off its own console messages (the cpu backend's "install
+    // tfjs-node" banner) and debug checks; it is tfjs's setting, so no global state is touched.
+    tf.enableProdMode()
     try {
       await import('@tensorflow/tfjs-backend-wasm')
       if (!(await tf.setBackend('wasm'))) throw new Error('setBackend returned false')
@@ -61,21 +76,11 @@ async function loadTf(): Promise<typeof TF> {
     await tf.ready()
     return tf
   })()
-  return tfPromise
-}
-
-// tfjs prints banners with console.log; forecasts may be written to stdout, so divert them.
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const log = console.log
-  const warn = console.warn
-  console.log = (...a: unknown[]) => console.error(...a)
-  console.warn = (...a: unknown[]) => console.error(...a)
-  try {
-    return await fn()
-  } finally {
-    console.log = log
-    console.warn = warn
-  }
+  // a failed load is not cached, so installing tfjs into a running process is picked up
+  return tfPromise.catch((err: unknown) => {
+    tfPromise = undefined
+    throw err
+  })
 }
 
 function buildModel(tf: typeof TF, window: number, units: number, seed: number): TF.Sequential {
@@ -135,34 +140,32 @@ export async function trainLstm(values: readonly number[], opts: LstmOptions): P
   const mu = mean(adj)
   const sd = Math.sqrt(variance(adj)) || 1
   const z = adj.map((v) => (v - mu) / sd)
-  const tf = await quietly(loadTf)
-  return quietly(async () => {
-    const train = z.slice(0, z.length - hb)
-    const maxW = opts.maxWindows ?? 800
-    const first = Math.max(0, train.length - window - maxW)
-    const xs: number[] = []
-    const ys: number[] = []
-    for (let i = first; i + window < train.length; i++) {
-      for (let j = 0; j < window; j++) xs.push(train[i + j])
-      ys.push(train[i + window])
-    }
-    const count = ys.length
-    const model = buildModel(tf, window, units, opts.seed ?? 42)
-    const X = tf.tensor3d(Float32Array.from(xs), [count, window, 1])
-    const Y = tf.tensor2d(Float32Array.from(ys), [count, 1])
-    try {
-      await model.fit(X, Y, { epochs: opts.epochs ?? 15, batchSize: 32, shuffle: false, verbose: 0 })
-    } finally {
-      X.dispose()
-      Y.dispose()
-    }
-    const hold = recursive(tf, model, train, window, hb)
-    const holdoutAbsErr = hold.map((f, i) => Math.abs(z[train.length + i] - f) * sd)
-    const weights = model.getWeights().map((w) => Float32Array.from(w.dataSync()))
-    const shapes = model.getWeights().map((w) => w.shape.slice())
-    model.dispose()
-    return { window, units, seasons, mu, sd, weights, shapes, holdoutAbsErr, trainedOn: y.length }
-  })
+  const tf = await loadTf()
+  const train = z.slice(0, z.length - hb)
+  const maxW = opts.maxWindows ?? 800
+  const first = Math.max(0, train.length - window - maxW)
+  const xs: number[] = []
+  const ys: number[] = []
+  for (let i = first; i + window < train.length; i++) {
+    for (let j = 0; j < window; j++) xs.push(train[i + j])
+    ys.push(train[i + window])
+  }
+  const count = ys.length
+  const model = buildModel(tf, window, units, opts.seed ?? 42)
+  const X = tf.tensor3d(Float32Array.from(xs), [count, window, 1])
+  const Y = tf.tensor2d(Float32Array.from(ys), [count, 1])
+  try {
+    await model.fit(X, Y, { epochs: opts.epochs ?? 15, batchSize: 32, shuffle: false, verbose: 0 })
+  } finally {
+    X.dispose()
+    Y.dispose()
+  }
+  const hold = recursive(tf, model, train, window, hb)
+  const holdoutAbsErr = hold.map((f, i) => Math.abs(z[train.length + i] - f) * sd)
+  const weights = model.getWeights().map((w) => Float32Array.from(w.dataSync()))
+  const shapes = model.getWeights().map((w) => w.shape.slice())
+  model.dispose()
+  return { window, units, seasons, mu, sd, weights, shapes, holdoutAbsErr, trainedOn: y.length }
 }
 
 /** Forecasts from a trained state (no training), with intervals from its holdout errors. */
@@ -176,14 +179,11 @@ export async function predictLstm(
   const y = repairMissing(values, notes)
   const dec = decompose(y, state.seasons, false)
   const z = dec.adjusted.map((v) => (v - state.mu) / state.sd)
-  const tf = await quietly(loadTf)
-  const fc = await quietly(async () => {
-    const model = buildModel(tf, state.window, state.units, 1)
-    model.setWeights(state.weights.map((w, i) => tf.tensor(w, state.shapes[i])))
-    const out = recursive(tf, model, z, state.window, horizon)
-    model.dispose()
-    return out
-  })
+  const tf = await loadTf()
+  const model = buildModel(tf, state.window, state.units, 1)
+  model.setWeights(state.weights.map((w, i) => tf.tensor(w, state.shapes[i])))
+  const fc = recursive(tf, model, z, state.window, horizon)
+  model.dispose()
   const forecast = dec.reseasonalize(fc.map((v) => v * state.sd + state.mu))
   if (!forecast.every(Number.isFinite)) throw VGL_ERR_FORECAST_MODEL('lstm', 'non-finite forecast')
   // interval: holdout errors scaled by sqrt(h) beyond the holdout window; a rough calibration
@@ -212,7 +212,8 @@ export async function forecastLstm(values: readonly number[], opts: LstmOptions)
   try {
     state = await trainLstm(values, opts)
   } catch (err) {
-    if ((err as { code?: string }).code === 'VGL_ERR_FORECAST_TOO_SHORT') throw err
+    const code = (err as { code?: string }).code
+    if (code === VGL_ERR_FORECAST_TOO_SHORT.code || code === VGL_ERR_FORECAST_LSTM_UNAVAILABLE.code) throw err
     throw VGL_ERR_FORECAST_MODEL('lstm', (err as Error).message)
   }
   const res = await predictLstm(state, values, opts.horizon, opts.level)
