@@ -30,9 +30,11 @@ export {
   type Explanation,
   type MemberName,
 } from './ensemble.js'
+export { Novelty, type NoveltyOptions } from './novelty.js'
 export {
   DEFAULT_DETECTOR,
   DETECTOR_NAMES,
+  type StreamingDetector,
   createCalibrated,
   createDetector,
   restoreDetector,

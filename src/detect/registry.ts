@@ -1,13 +1,20 @@
 /** @module Detectors by name, for the CLI, the evaluator and snapshot restore. */
 import { VGL_ERR_DETECT_UNKNOWN } from '../errors.js'
 import type { Detector, DetectorSnapshot } from './detector.js'
-import { Ensemble, MEMBER_NAMES, createMember, type MemberName } from './ensemble.js'
+import { Ensemble, MEMBER_NAMES, createMember, type EnsembleStep, type MemberName } from './ensemble.js'
+import { Novelty, type NoveltyOptions } from './novelty.js'
 
 /** The detector `vigil detect` runs when none is named. */
-export const DEFAULT_DETECTOR = 'ensemble'
+export const DEFAULT_DETECTOR = 'novelty'
 
-/** Every name `createDetector` accepts: the ensemble (default) and each member. */
-export const DETECTOR_NAMES: readonly string[] = ['ensemble', ...MEMBER_NAMES]
+/** Every name `createDetector` accepts: the novelty detector (default), the ensemble and each ensemble member. */
+export const DETECTOR_NAMES: readonly string[] = ['novelty', 'ensemble', ...MEMBER_NAMES]
+
+/** A detector as `vigil detect` runs it: scores, learns and steps its alarm per point; gaps score 0. */
+export interface StreamingDetector extends Detector<number> {
+  process(x: number): EnsembleStep
+  readonly alarmActive: boolean
+}
 
 function check(name: string): void {
   if (!DETECTOR_NAMES.includes(name))
@@ -23,16 +30,21 @@ function check(name: string): void {
  */
 export function createDetector(name: string, options: { seed?: number } = {}): Detector<number> {
   check(name)
+  if (name === 'novelty') return new Novelty()
   if (name === 'ensemble') return new Ensemble({ seed: options.seed })
   return createMember(name as MemberName, options.seed ?? 42)
 }
 
 /**
- * A calibrated detector by name, as `vigil detect --detector NAME` uses: the ensemble, or one member
- * passed through the same calibration and score scale, so scores are comparable across detectors.
+ * A detector by name as `vigil detect --detector NAME` runs it: the novelty detector, the ensemble,
+ * or one ensemble member passed through the ensemble's calibration and score scale.
  */
-export function createCalibrated(name: string, options: { seed?: number; stepMs?: number } = {}): Ensemble {
+export function createCalibrated(
+  name: string,
+  options: { seed?: number; stepMs?: number } = {},
+): StreamingDetector {
   check(name)
+  if (name === 'novelty') return new Novelty()
   return new Ensemble({
     seed: options.seed,
     stepMs: options.stepMs,
@@ -43,6 +55,7 @@ export function createCalibrated(name: string, options: { seed?: number; stepMs?
 /** Rebuilds a detector from its snapshot. */
 export function restoreDetector(snap: DetectorSnapshot): Detector<number> {
   check(snap.kind)
+  if (snap.kind === 'novelty') return new Novelty(snap.options as NoveltyOptions).restore(snap)
   if (snap.kind === 'ensemble') {
     const o = snap.options as { members: MemberName[]; seed: number; metric: string; historySize: number }
     return new Ensemble(o).restore(snap)

@@ -20,7 +20,8 @@ export function createWindow(size: number): RollingWindow {
   return { size, ring: new Float64Array(size), sorted: new Float64Array(size), head: 0, count: 0 }
 }
 
-function lowerBound(a: Float64Array, n: number, x: number): number {
+/** First index in a[0..n) whose value is ≥ x. */
+export function lowerBound(a: Float64Array, n: number, x: number): number {
   let lo = 0
   let hi = n
   while (lo < hi) {

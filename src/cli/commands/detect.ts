@@ -1,6 +1,6 @@
 /** @module `vigil detect`: score a `timestamp,value` CSV online and write `timestamp,value,anomaly_score`. */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { DETECTOR_NAMES, scoreSeries } from '../../detect/index.js'
+import { DEFAULT_DETECTOR, DETECTOR_NAMES, scoreSeries } from '../../detect/index.js'
 import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
@@ -11,14 +11,20 @@ const usage = `usage: vigil detect --input s.csv --output o.csv [--detector NAME
 Reads a CSV with header timestamp,value (ISO 8601 or "YYYY-MM-DD HH:MM:SS"; LF or CRLF; optional
 quotes; extra columns ignored) and writes timestamp,value,anomaly_score, one row per input row in
 the same order. Scores are in [0,1], computed strictly online: a row's score depends only on it and
-the rows before it. The first ~200 rows are warm-up and score near 0. Values near 1 are rare on
-normal data (score = -log10(p)/10 of a calibrated tail probability p).
+the rows before it. The first ~100 rows are warm-up and score 0.
+
+Default detector (novelty): score = log10(1/p)/6, clipped to [0,1], where p is how rare the row's
+recent context (its last 4 values; the means of the last 4 blocks of 4 rows; of 16 rows) is: its
+distance to the nearest context remembered at that scale, ranked among that scale's last 2,500
+such distances, smallest over the 3 scales, times 3. About 0.47 = farther than all of them; 0.9 =
+far beyond (p ≈ 4e-6). Onset only: within 100 rows of a row with p <= 0.01, a score that does not
+exceed that incident's peak by half is multiplied by 0.25, so one incident scores high once.
 
 Repeated, out-of-order or unreadable timestamps are scored in file order with one warning on
 stderr. Empty or NaN values score 0 and are not learned. A value that is not a number is an error
 naming the line. --output - writes to stdout.
 
-detectors: ${DETECTOR_NAMES.join(', ')} (default: ensemble)`
+detectors: ${DETECTOR_NAMES.join(', ')} (default: ${DEFAULT_DETECTOR})`
 
 export const command: Command = {
   summary: 'score a timestamp,value CSV for anomalies (online, scores in [0,1])',

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest'
+import { gaussian, testRng } from './detector.contract.js'
+import { Novelty } from './novelty.js'
+
+function noisy(n: number, seed: number, level = 100, sd = 5): number[] {
+  const rng = testRng(seed)
+  return Array.from({ length: n }, () => level + sd * gaussian(rng))
+}
+
+const scoresOf = (values: readonly number[], d = new Novelty()): number[] =>
+  values.map((x) => d.process(x).score)
+
+describe('novelty: the score marks the onset of an incident', () => {
+  it('scores a level shift high at its start, and its continuation low', () => {
+    const v = noisy(3000, 1)
+    for (let i = 2000; i < v.length; i++) v[i] += 60
+    const s = scoresOf(v)
+    const onset = Math.max(...s.slice(2000, 2004))
+    expect(onset).toBeGreaterThan(0.45)
+    expect(onset).toBeGreaterThan(Math.max(...s.slice(1000, 2000)))
+    // one incident: later rows of the shift stay below the onset
+    expect(Math.max(...s.slice(2010, 3000))).toBeLessThan(onset)
+    // the new level is normal soon: the last 800 rows score like ordinary noise
+    expect(s.slice(2200).filter((x) => x >= onset)).toHaveLength(0)
+  })
+
+  it('does not depend on the units of the series', () => {
+    const v = noisy(2000, 2)
+    v[1500] += 80
+    const a = scoresOf(v)
+    const b = scoresOf(v.map((x) => x * 1e6))
+    for (let i = 0; i < a.length; i++) expect(b[i]).toBeCloseTo(a[i], 6)
+  })
+
+  it('flags a rare jump on a flat line and nothing on the flat line itself', () => {
+    const v = new Array<number>(2000).fill(7)
+    v[1500] = 9
+    const s = scoresOf(v)
+    expect(Math.max(...s.slice(0, 1500))).toBe(0)
+    expect(s[1500]).toBe(1)
+  })
+
+  it('scores a gap 0 without learning it', () => {
+    const d = new Novelty()
+    const v = noisy(500, 3)
+    scoresOf(v, d)
+    const before = JSON.stringify(d.snapshot().state, (_k, x: unknown) =>
+      ArrayBuffer.isView(x) ? Array.from(x as Float32Array) : x,
+    )
+    expect(d.process(NaN)).toEqual({ score: 0, alarm: null })
+    expect(d.process(Infinity).score).toBe(0)
+    const after = JSON.stringify(d.snapshot().state, (_k, x: unknown) =>
+      ArrayBuffer.isView(x) ? Array.from(x as Float32Array) : x,
+    )
+    expect(after).toBe(before)
+  })
+
+  it('raises one alarm for one incident', () => {
+    const v = noisy(3000, 4)
+    for (let i = 2000; i < 2100; i++) v[i] += 100
+    const d = new Novelty()
+    const raised: number[] = []
+    v.forEach((x, i) => {
+      if (d.process(x).alarm === 'raised') raised.push(i)
+    })
+    expect(raised.filter((i) => i >= 2000 && i < 2200)).toHaveLength(1)
+    expect(raised[raised.length - 1]).toBeLessThan(2110)
+  })
+
+  it('refuses options it cannot honour, naming the option', () => {
+    expect(() => new Novelty({ memory: 3 })).toThrow(/memory/)
+    expect(() => new Novelty({ scales: [] })).toThrow(/scales/)
+    expect(() => new Novelty({ eventP: 0 })).toThrow(/eventP/)
+  })
+})
