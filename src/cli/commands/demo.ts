@@ -254,7 +254,23 @@ export const command: Command = {
     const configFile = values.config ?? fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url))
     const portFlag = (v: string | undefined, flag: string, dflt: number) =>
       v === undefined ? dflt : v === '0' ? 0 : parsePositive(v, flag, dflt)
-    const out = (line: string) => process.stdout.write(`${line}\n`)
+    // on a terminal the status line stays at the bottom, rewritten in place, with every other line
+    // printed above it; into a file or a pipe each status is a line of its own
+    const tty = process.stdout.isTTY === true
+    let statusShown = ''
+    const out = (line: string) =>
+      process.stdout.write(tty && statusShown !== '' ? `\r\x1b[K${line}\n${statusShown}` : `${line}\n`)
+    const showStatus = (line: string) => {
+      if (!tty) return out(line)
+      const width = process.stdout.columns ?? 200
+      statusShown = line.length > width ? `${line.slice(0, width - 1)}…` : line
+      process.stdout.write(`\r\x1b[K${statusShown}`)
+    }
+    /** leaves the last status line where it is */
+    const keepStatus = () => {
+      if (statusShown !== '') process.stdout.write('\n')
+      statusShown = ''
+    }
 
     const ac = new AbortController()
     const stop = () => ac.abort()
@@ -424,7 +440,7 @@ export const command: Command = {
           })
           .join(' · ')
         const t = Math.round((Date.now() - startedAt) / 1000)
-        out(
+        showStatus(
           `[${String(t).padStart(5)}s] ${p.currentRps.toFixed(1).padStart(6)} req/s  2xx ${pct(s2, total)}  429 ${pct(s429, total)}  5xx ${pct(s5, total)}  p50 ${p.intervalLatencyMs.p50.toFixed(0).padStart(4)}ms  p99 ${p.intervalLatencyMs.p99.toFixed(0).padStart(5)}ms | ${services} | anomalies ${openAnomalies} · alerts ${firing.size}`,
         )
       }
@@ -469,6 +485,7 @@ export const command: Command = {
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ')
+      keepStatus()
       out(
         `vigil demo: served ${totals.completed} requests in ${((Date.now() - startedAt) / 1000).toFixed(0)}s (${codes || 'none'}; failed ${totals.failed}, dropped ${totals.dropped}); ${incidents} incident(s) injected`,
       )
@@ -477,6 +494,7 @@ export const command: Command = {
       for (const t of timers) clearTimeout(t)
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
+      keepStatus()
       out('vigil demo: stopping')
       ac.abort()
       await Promise.all(side)
