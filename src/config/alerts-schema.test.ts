@@ -79,6 +79,18 @@ describe('alerts: config', () => {
       ],
       [['alerts: { sinks: [ { name: ops, kind: webhook } ] }'], /alerts\.sinks\[0\]\.url/],
       [
+        ['alerts: { sinks: [ { name: ops, kind: slack, url: "ftp://bot:hunter2@x/y?token=abc&v=1" } ] }'],
+        /alerts\.sinks\[0\]\.url: expected an http:\/\/ or https:\/\/ URL, got "ftp:\/\/bot:\*\*\*@x\/y\?token=\*\*\*&v=\*\*\*"/,
+      ],
+      [
+        ['alerts: { rules: [ { name: x, kind: failure, match: { region: eu } } ] }'],
+        /alerts\.rules\[0\]\.match\.region: unknown key "region"/,
+      ],
+      [
+        ['alerts: { rules: [ { name: x, kind: latency, threshold: 800, resolveFor: 2 weeks } ] }'],
+        /alerts\.rules\[0\]\.resolveFor: expected a number of windows/,
+      ],
+      [
         [
           'alerts: { rules: [ { name: x, kind: failure, sinks: [pager] } ], sinks: [ { name: ops, kind: stdout } ] }',
         ],
@@ -103,5 +115,14 @@ describe('alerts: config', () => {
       ],
     ]
     for (const [lines, re] of cases) expect(problems(...lines), lines.join()).toMatch(re)
+  })
+
+  it('never shows the secret of a sink URL it refuses', () => {
+    const msg = problems(
+      'alerts: { sinks: [ { name: ops, kind: webhook, url: "file://u:hunter2@h/p?key=abc123" }, { name: am, kind: alertmanager, url: "ftp://h/?token=zz9" } ] }',
+    )
+    expect(msg).toMatch(/alerts\.sinks\[0\]\.url/)
+    expect(msg).toMatch(/alerts\.sinks\[1\]\.url/)
+    for (const secret of ['hunter2', 'abc123', 'zz9']) expect(msg).not.toContain(secret)
   })
 })

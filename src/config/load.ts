@@ -28,9 +28,16 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out
 }
 
+/**
+ * A wrong value as the error shows it: the password of a URL (`//user:***@`) and the values of its
+ * query (`?token=***`) hidden, since a sink or store URL carries its secret there and config errors
+ * reach logs and the admin API's reload answer.
+ */
 function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing'
   const json = JSON.stringify(value)
+    .replace(/(\/\/[^/:@\s"]*:)[^@/\s"]*@/g, '$1***@')
+    .replace(/([?&][^=&#\s"]+=)[^&#\s"]*/g, '$1***')
   return json.length > 60 ? `${json.slice(0, 57)}...` : json
 }
 

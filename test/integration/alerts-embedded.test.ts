@@ -3,7 +3,9 @@
  * error burst injected on a mock service pages a local webhook receiver within two windows and
  * resolves after recovery; a silenced rule is not sent; a restart of Vigil while the alert fires
  * neither loses nor repeats it; a second burst inside the repeat interval is not paged; a dead
- * webhook sink next to the live one costs nothing but counted failures; every page is an action.
+ * webhook sink (connection refused) and a stuck one (accepts, never answers) next to the live one
+ * cost nothing but counted failures: pages arrive on time and every window is judged on time;
+ * every page is an action.
  */
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -51,6 +53,9 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
   let dir: string
   let mock: MockService
   let hook: Awaited<ReturnType<typeof webhookReceiver>>
+  // a sink that takes the request and never answers
+  let stuck: Server
+  let stuckUrl: string
   let vigil: Vigil | null = null
   let stopTraffic = false
   let traffic: Promise<void> | null = null
@@ -59,6 +64,9 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
     buildOnce()
     mock = await startMockService({ name: 'orders', latencyMs: '2-6' })
     hook = await webhookReceiver()
+    stuck = createServer(() => undefined)
+    await new Promise<void>((r) => stuck.listen(0, '127.0.0.1', r))
+    stuckUrl = `http://127.0.0.1:${(stuck.address() as { port: number }).port}/hook`
     dir = mkdtempSync(join(tmpdir(), 'vigil-alerts-'))
   }, 300_000)
   afterAll(async () => {
@@ -67,6 +75,8 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
     await vigil?.stop()
     await mock?.close()
     await new Promise((r) => hook?.server.close(r))
+    stuck?.closeAllConnections()
+    await new Promise((r) => stuck?.close(r))
     rmSync(dir, { recursive: true, force: true })
   })
 
@@ -92,6 +102,7 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
       '  sinks:',
       `    - { name: hook, kind: webhook, url: "${hook.url}?token=s3cret" }`,
       '    - { name: dead, kind: webhook, url: "http://127.0.0.1:9/x", maxAttempts: 2, backoffMs: 50, timeoutMs: 500 }',
+      `    - { name: stuck, kind: webhook, url: "${stuckUrl}", maxAttempts: 2, backoffMs: 50, timeoutMs: 2000 }`,
       '',
     ].join('\n')
 
@@ -163,6 +174,14 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
     expect(first.evidence.windowStartMs - burstWindow).toBeLessThanOrEqual(W) // fired on the 1st or 2nd window
     expect(first.atMs - t1).toBeLessThan(2 * W + 2_000)
     expect(first.evidence.observed).toBeGreaterThan(0.05) // above the floor (a burst starting mid-window shows partly)
+    // while the stuck sink holds its copy for 2 × 2 s, every window around the burst was judged
+    const key = encodeURIComponent('orders|orders|alert-env')
+    const { points } = await api<{ points: { startMs: number }[] }>(
+      `/api/series/${key}/points?step=1s&from=${burstWindow - 3 * W}&to=${first.evidence.windowStartMs + W}`,
+    )
+    const starts = points.map((p) => p.startMs)
+    expect(starts).toEqual(starts.map((_, i) => burstWindow - 3 * W + i * W))
+    expect(starts.length).toBeGreaterThanOrEqual(4)
     // the silenced rule fires but is not sent
     const failing = await poll(
       () =>
@@ -220,23 +239,27 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
     await new Promise((r) => setTimeout(r, 1_500))
     expect(pagesOf('orders-errors').map((a) => a.event)).toEqual(['firing', 'resolved'])
 
-    // ---- the action log: one action per page, with the dead sink's failure recorded ----
+    // ---- the action log: one action per page, with the dead and stuck sinks' failures recorded ----
     const log = await api<{
       actions: { kind: string; policy: string; result: { status: string; detail?: string }; id: string }[]
     }>('/api/actions?policy=orders-errors')
     expect(log.actions.map((a) => a.kind).sort()).toEqual(['alert.firing', 'alert.resolved'])
     for (const a of log.actions) {
       expect(a.result.status).toBe('failed') // delivered to hook, not to dead
-      expect(a.result.detail).toMatch(/delivered to hook; not delivered to dead/)
+      expect(a.result.detail).toMatch(/delivered to hook; not delivered to dead \(.*\), stuck \(.*\)/)
       expect(hook.pages.some((p) => p.body.alerts.some((x) => x.id === a.id))).toBe(true)
     }
     expect((await api<{ actions: unknown[] }>('/api/actions?policy=orders-failing')).actions).toEqual([])
-    // failures are counted; the sink URL's secret is nowhere in the API
+    // failures are counted; the sink URL's secret is nowhere in the API or the metrics
     const metrics = await (await fetch(`${vigil!.adminUrl}/metrics`)).text()
     expect(metrics).toMatch(/vigil_alert_notifications_total\{sink="hook",outcome="delivered"\} [1-9]/)
     expect(metrics).toMatch(/vigil_alert_notifications_total\{sink="dead",outcome="failed"\} [1-9]/)
+    expect(metrics).toMatch(/vigil_alert_notifications_total\{sink="stuck",outcome="failed"\} [1-9]/)
     expect(metrics).toMatch(/vigil_alerts\{state="resolved"\} [1-9]/)
-    const everything = JSON.stringify(await api('/api/alerts?state=all')) + JSON.stringify(log)
+    const everything =
+      JSON.stringify(await api('/api/alerts?state=all')) +
+      JSON.stringify(await api('/api/actions?limit=1000')) +
+      metrics
     expect(everything).not.toContain('s3cret')
   })
 })

@@ -8,7 +8,7 @@
  * mode goes off after the hold and the client has its rate again. `vigil simulate policy` on the
  * stored history makes the same changes at the same times.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -45,6 +45,10 @@ function configText(mockUrl: string, dir: string, statePath: string): string {
     '  forecastPressure: { enabled: false }',
     '  abusiveClients: { enabled: false }',
     `  anomalyPressure: { mode: enforce, holdMs: 2s, ttlMs: ${TTL_MS / 1000}s }`,
+    // an alert rule in shadow on the same anomaly: would-have-paged beside what was done
+    'alerts:',
+    '  rules: [ { name: orders-anomaly, kind: anomaly, mode: shadow, level: route, match: { service: orders }, metrics: [errors] } ]',
+    `  sinks: [ { name: file, kind: file, path: ${JSON.stringify(join(dir, 'alerts.jsonl'))} } ]`,
     '',
   ].join('\n')
 }
@@ -173,6 +177,21 @@ describe('adaptive limits: anomaly pressure in embedded mode', { timeout: 120_00
         },
       })
       expect(changes[1]).toMatchObject({ before: { 'services.orders.defensive': true }, after: {} })
+      // GET /api/actions shows what was done beside what would have been: the limit changes
+      // (enforce) and the shadow rule's page, which went nowhere
+      const all = await json<{ actions: ActionRecord[] }>('/api/actions?limit=100')
+      expect(new Set(all.actions.map((x) => `${x.mode} ${x.policy}`))).toEqual(
+        new Set(['enforce anomaly-pressure', 'shadow orders-anomaly']),
+      )
+      const shadow = await json<{ actions: ActionRecord[] }>('/api/actions?mode=shadow')
+      expect(shadow.actions.length).toBeGreaterThan(0)
+      expect(shadow.actions.find((x) => x.kind === 'alert.firing')).toMatchObject({
+        policy: 'orders-anomaly',
+        mode: 'shadow',
+        result: { status: 'shadow' },
+        reason: expect.stringContaining('errors'),
+      })
+      expect(existsSync(join(dir, 'alerts.jsonl'))).toBe(false)
       // served again at its own rate: nothing refused in the next 2 s
       const mark = statuses.after.length
       await new Promise((r) => setTimeout(r, 2_000))
