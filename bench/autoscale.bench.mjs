@@ -2,7 +2,9 @@
 // Autoscaling quality: the predictive policy against the HPA-shaped reactive baseline and a
 // perfect-foresight reference on the generated scenarios (src/eval/autoscale-suite.ts), plus the
 // predictive policy's runtime. Optional: SEEDS=1,2,3 (default 1), STAB=30m adds a run with that
-// stabilisation, REAL_DIR=<folder of timestamp,value CSVs> adds real series (held out: never tuned on).
+// stabilisation, REAL_DIR=<folder of timestamp,value CSVs> adds real series (held out: never tuned on;
+// default: the NAB AWS CloudWatch folder of this machine's anomaly dev set when it exists, skipped
+// otherwise; the data is read at run time and is not part of the repository).
 import { readFileSync, readdirSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateScenario, SCENARIO_NAMES } from '../dist/eval/autoscale-suite.js'
@@ -11,6 +13,7 @@ import { runPerfectForesight, runPredictive, runReactive } from '../dist/scale/i
 const seeds = (process.env.SEEDS ?? '1').split(',').map(Number)
 const extraStab = process.env.STAB === undefined ? null : parseDuration(process.env.STAB)
 const STARTUP_MS = 120_000
+const REAL_DIR = process.env.REAL_DIR ?? '/work/shared/anomaly-dev/data/realAWSCloudwatch'
 
 function parseDuration(t) {
   const m = /^(\d+)(m|s|h)$/.exec(t)
@@ -37,10 +40,18 @@ function run(label, values, stepMs, capacityPerReplica) {
 }
 
 const fx = (v, d = 0) => v.toFixed(d)
+const mostFollowed = (f) => {
+  const total = Object.values(f).reduce((a, b) => a + b, 0)
+  return Object.entries(f)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 2)
+    .map(([k, n]) => `${k} ${Math.round((100 * n) / total)}%`)
+    .join(', ')
+}
 function print(x) {
   const ratio = (a, b) => (b === 0 ? (a === 0 ? '1.00' : 'inf') : (a / b).toFixed(2))
   console.log(
-    `| ${x.label} | ${fx(x.p.underProvisionedMinutes)} / ${fx(x.p.replicaMinutes)} / ${x.p.actions} | ${fx(x.r.underProvisionedMinutes)} / ${fx(x.r.replicaMinutes)} / ${x.r.actions} | ${fx(x.f.underProvisionedMinutes)} / ${fx(x.f.replicaMinutes)} / ${x.f.actions} | ×${ratio(x.p.underProvisionedMinutes, x.r.underProvisionedMinutes)} | ×${ratio(x.p.replicaMinutes, x.r.replicaMinutes)} | ${(x.ms / 1000).toFixed(1)} s (${x.n} rows, ${x.p.fits} fits) |` +
+    `| ${x.label} | ${fx(x.p.underProvisionedMinutes)} / ${fx(x.p.replicaMinutes)} / ${x.p.actions} | ${fx(x.r.underProvisionedMinutes)} / ${fx(x.r.replicaMinutes)} / ${x.r.actions} | ${fx(x.f.underProvisionedMinutes)} / ${fx(x.f.replicaMinutes)} / ${x.f.actions} | ×${ratio(x.p.underProvisionedMinutes, x.r.underProvisionedMinutes)} | ×${ratio(x.p.replicaMinutes, x.r.replicaMinutes)} | ${(x.ms / 1000).toFixed(1)} s (${x.n} rows, ${x.p.fits} fits) | ${mostFollowed(x.p.followed)} |` +
       (x.s
         ? ` ${fx(x.s.underProvisionedMinutes)} / ${fx(x.s.replicaMinutes)} (×${ratio(x.s.underProvisionedMinutes, x.r.underProvisionedMinutes)}, ×${ratio(x.s.replicaMinutes, x.r.replicaMinutes)}) |`
         : ''),
@@ -48,23 +59,23 @@ function print(x) {
 }
 
 console.log(
-  `autoscale: start-up ${STARTUP_MS / 1000} s, target utilisation 0.8, replicas 1..50, predictive stabilisation 5m, level 90, headroom budget 0.15`,
+  `autoscale: start-up ${STARTUP_MS / 1000} s, target utilisation 0.8, replicas 1..50, predictive stabilisation 5m, level 90, selection budget 0.18 over the HPA-shaped shadow`,
 )
 console.log(
-  `| scenario | predictive under-min / replica-min / actions | HPA-shaped | perfect foresight | under ratio | replica-min ratio | predictive runtime |${extraStab ? ` predictive stab. ${process.env.STAB} |` : ''}`,
+  `| scenario | predictive under-min / replica-min / actions | HPA-shaped | perfect foresight | under ratio | replica-min ratio | predictive runtime | followed most |${extraStab ? ` predictive stab. ${process.env.STAB} |` : ''}`,
 )
-console.log(`|---|---|---|---|---|---|---|${extraStab ? '---|' : ''}`)
+console.log(`|---|---|---|---|---|---|---|---|${extraStab ? '---|' : ''}`)
 for (const seed of seeds)
   for (const name of SCENARIO_NAMES) {
     const s = generateScenario(name, seed)
     run(`${name} (seed ${seed})`, s.values, s.stepMs, s.capacityPerReplica)
   }
 
-if (process.env.REAL_DIR && existsSync(process.env.REAL_DIR)) {
-  for (const file of readdirSync(process.env.REAL_DIR)
+if (existsSync(REAL_DIR)) {
+  for (const file of readdirSync(REAL_DIR)
     .filter((f) => f.endsWith('.csv'))
     .sort()) {
-    const lines = readFileSync(join(process.env.REAL_DIR, file), 'utf8').trim().split('\n').slice(1)
+    const lines = readFileSync(join(REAL_DIR, file), 'utf8').trim().split('\n').slice(1)
     const ts = lines.map((l) => Date.parse(l.split(',')[0].replace(' ', 'T') + 'Z'))
     const values = lines.map((l) => Number(l.split(',')[1]))
     const sorted = [...values].sort((a, b) => a - b)
@@ -76,11 +87,15 @@ if (process.env.REAL_DIR && existsSync(process.env.REAL_DIR)) {
 }
 
 const bar = rows.filter((x) => !x.label.endsWith('(real)'))
-const pass = bar.filter(
-  (x) =>
-    x.p.underProvisionedMinutes <= 0.5 * x.r.underProvisionedMinutes &&
-    x.p.replicaMinutes <= 1.2 * x.r.replicaMinutes,
-).length
+const meets = (x) =>
+  x.p.underProvisionedMinutes <= 0.5 * x.r.underProvisionedMinutes &&
+  x.p.replicaMinutes <= 1.2 * x.r.replicaMinutes
+const pass = bar.filter(meets).length
+const real = rows.filter((x) => x.label.endsWith('(real)'))
+const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]
 console.log(
-  `\nbar (under-provisioned ≤ ½ HPA at ≤ 1.2× replica-minutes): ${pass} of ${bar.length} generated scenarios`,
+  `\nbar (under-provisioned ≤ ½ HPA at ≤ 1.2× replica-minutes): ${pass} of ${bar.length} generated scenarios` +
+    (real.length > 0
+      ? `; real series: ${real.filter(meets).length} of ${real.length}, median under ratio ×${median(real.map((x) => x.p.underProvisionedMinutes / Math.max(1e-9, x.r.underProvisionedMinutes))).toFixed(2)}, worst replica ratio ×${Math.max(...real.map((x) => x.p.replicaMinutes / x.r.replicaMinutes)).toFixed(2)}`
+      : ''),
 )

@@ -43,7 +43,7 @@ actuator: { kind: process, command: [vigil, mock, --port, $PORT] }`),
       targetUtilization: 0.8,
       leadTimeMs: 120_000,
       scaleDownStabilizationMs: 1_800_000,
-      headroomBudget: 0.15,
+      headroomBudget: 0.18,
       actuator: {
         kind: 'process',
         command: ['vigil', 'mock', '--port', '$PORT'],

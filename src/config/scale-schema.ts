@@ -65,8 +65,8 @@ export const scaleSchema = z.strictObject({
   maxStepDown: z.number().int().positive().optional(),
   /** forecast upper band level in percent */
   level: z.number().gt(0).lt(100).default(90),
-  /** extra replica-time the forecast may buy, as a fraction of sizing to the observed load */
-  headroomBudget: z.number().min(0).default(0.15),
+  /** extra replica-time the policy may spend beyond HPA-shaped sizing of the observed load, as a fraction */
+  headroomBudget: z.number().min(0).default(0.18),
   actuator: actuatorSchema.optional(),
 })
 

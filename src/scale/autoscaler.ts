@@ -16,7 +16,8 @@
 import type { ScaleConfig } from '../config/scale-schema.js'
 import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE } from '../errors.js'
 import type { Actuator, Replica } from './actuator.js'
-import { ScalingPolicy, type Decision, type PeakForecast } from './policy.js'
+import type { Decision, PeakForecast } from './policy.js'
+import { SelectingPolicy } from './selector.js'
 
 /** What the autoscaler writes to the action log (the control plane's ActionInput). */
 export interface ScaleActionInput {
@@ -82,7 +83,7 @@ const KEEP_DECISIONS = 50
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 interface State {
-  policy: ScalingPolicy | null
+  policy: SelectingPolicy | null
   current: number
   decisions: Decision[]
   failing: boolean
@@ -103,8 +104,7 @@ export class Autoscaler {
         policy:
           s.capacityPerReplica === undefined
             ? null
-            : new ScalingPolicy({
-                kind: 'predictive',
+            : new SelectingPolicy({
                 limits: {
                   min: s.min,
                   max: s.max,
@@ -114,7 +114,9 @@ export class Autoscaler {
                   maxStepDown: s.maxStepDown,
                 },
                 stabilizationMs: s.scaleDownStabilizationMs,
-                headroomBudget: s.headroomBudget,
+                startupMs: s.leadTimeMs,
+                stepMs: opts.windowMs,
+                budget: s.headroomBudget,
               }),
         current: s.min,
         decisions: [],

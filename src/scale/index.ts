@@ -4,6 +4,8 @@
  * they pull in dockerode and @kubernetes/client-node.
  */
 export { ScalingPolicy, limitsProblem, replicasFor } from './policy.js'
+export { SelectingPolicy, ShadowFleet, VolatilityBand } from './selector.js'
+export type { SelectingPolicyOptions } from './selector.js'
 export type {
   Decision,
   DecisionEvidence,

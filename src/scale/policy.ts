@@ -17,6 +17,10 @@
  * more replicas and calm demand none.
  */
 
+/** Kubernetes HPA defaults: scale-down stabilisation 5 minutes, tolerance 0.1. */
+export const HPA_STABILIZATION_MS = 300_000
+export const HPA_TOLERANCE = 0.1
+
 /** Bounds and sizing shared by every policy. */
 export interface ScalingLimits {
   /** fewest replicas (≥ 0) */
@@ -95,6 +99,8 @@ export interface DecisionEvidence {
   windowNeed: number
   /** share of the forecast's extra replicas the headroom budget allowed (predictive only) */
   headroomShare: number | null
+  /** the candidate policy followed, when a SelectingPolicy decided */
+  candidate: string | null
 }
 
 export interface Decision {
@@ -253,6 +259,7 @@ export class ScalingPolicy {
       level: fc?.level ?? null,
       windowNeed,
       headroomShare: kind === 'predictive' ? share : null,
+      candidate: null,
     }
     return {
       atMs: input.atMs,
@@ -287,7 +294,8 @@ export class ScalingPolicy {
   }
 }
 
-function reasonOf(
+/** The one-sentence reason of a decision. */
+export function reasonOf(
   direction: Decision['direction'],
   driver: Decision['driver'],
   e: DecisionEvidence,

@@ -13,7 +13,17 @@
  */
 import { OnlineForecaster } from '../forecast/online.js'
 import type { ModelName } from '../forecast/forecaster.js'
-import { replicasFor, ScalingPolicy, type Decision, type ScalingLimits } from './policy.js'
+import {
+  HPA_STABILIZATION_MS,
+  HPA_TOLERANCE,
+  replicasFor,
+  ScalingPolicy,
+  type Decision,
+  type ScalingLimits,
+} from './policy.js'
+import { SelectingPolicy } from './selector.js'
+
+export { HPA_STABILIZATION_MS, HPA_TOLERANCE }
 
 export interface SimulationOptions {
   /** the row interval */
@@ -111,7 +121,7 @@ export interface PolicyRunOptions extends SimulationOptions {
   readonly refitEvery?: number
   /** predictive upper band level in percent (default 90) */
   readonly level?: number
-  /** see PolicyOptions.headroomBudget (default 0.15) */
+  /** see SelectingPolicyOptions.budget (default 0.18) */
   readonly headroomBudget?: number
   /** every decision, for the schedule's evidence (off by default: long series) */
   readonly onDecision?: (d: Decision, t: number) => void
@@ -126,9 +136,14 @@ export interface PredictiveRun extends SimulationResult {
   readonly fits: number
   readonly fitMs: number
   readonly lastModel: string
+  /** rows each candidate policy was followed */
+  readonly followed: Record<string, number>
 }
 
-/** The predictive policy: forecast peak over the lead time with a conformal band, reactive override. */
+/**
+ * The predictive policy: the forecast's peak over the lead time with its conformal band feeds the
+ * candidate policies a SelectingPolicy replays and chooses from.
+ */
 export function runPredictive(demand: readonly number[], opts: PolicyRunOptions): PredictiveRun {
   const lead = leadSteps(opts.stepMs, opts.startupMs)
   const refitEvery = opts.refitEvery ?? Math.max(12, Math.ceil(demand.length / 150))
@@ -139,12 +154,14 @@ export function runPredictive(demand: readonly number[], opts: PolicyRunOptions)
     model: opts.model,
     level: opts.level ?? 90,
   })
-  const policy = new ScalingPolicy({
-    kind: 'predictive',
+  const policy = new SelectingPolicy({
     limits: opts.limits,
     stabilizationMs: opts.stabilizationMs,
-    headroomBudget: opts.headroomBudget,
+    startupMs: opts.startupMs,
+    stepMs: opts.stepMs,
+    budget: opts.headroomBudget,
   })
+  const followed: Record<string, number> = {}
   let lastModel = 'none'
   const result = simulate(demand, opts, (t, current) => {
     forecaster.update(demand[t])
@@ -156,15 +173,12 @@ export function runPredictive(demand: readonly number[], opts: PolicyRunOptions)
       current,
       forecast: p === null ? null : { point: p.point, upper: p.upper, model: p.model, level: p.level },
     })
+    followed[policy.leader] = (followed[policy.leader] ?? 0) + 1
     opts.onDecision?.(d, t)
     return d.desired
   })
-  return { ...result, fits: forecaster.stats.fits, fitMs: forecaster.stats.fitMs, lastModel }
+  return { ...result, followed, fits: forecaster.stats.fits, fitMs: forecaster.stats.fitMs, lastModel }
 }
-
-/** Kubernetes HPA defaults: scale-down stabilisation 5 minutes, tolerance 0.1. */
-export const HPA_STABILIZATION_MS = 300_000
-export const HPA_TOLERANCE = 0.1
 
 /**
  * The reactive baseline shaped like the Kubernetes HPA: desired = ⌈load / (C·u)⌉ with its 10%

@@ -39,8 +39,8 @@ minutes (demand above the ready replicas' capacity), replica-minutes and scaling
   --policy predictive|reactive whose schedule to write (default predictive)
   --model NAME                 forecasting model: auto (default) | naive | snaive | drift | ets | theta | arima | prophet
   --level P                    forecast upper band level in percent (default 90)
-  --headroom-budget B          extra replica-time the forecast may buy, as a fraction of sizing
-                               to the observed load (default 0.15)
+  --headroom-budget B          extra replica-time the predictive policy may spend beyond the
+                               HPA-shaped sizing of the observed load, as a fraction (default 0.18)
   --refit-every N              rows between forecast refits (default: ~150 fits over the series)
   --freq SECONDS               row interval, overriding the one inferred from the timestamps
   --quiet                      print only the figures table`
@@ -123,9 +123,9 @@ export const command: Command = {
     const headroomBudget = num(
       f['headroom-budget'],
       '--headroom-budget',
-      0.15,
+      0.18,
       (n) => n >= 0,
-      'a fraction ≥ 0 (0.15 = 15%)',
+      'a fraction ≥ 0 (0.18 = 18%)',
     )
     const refitEvery =
       f['refit-every'] === undefined

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest'
+import { gaussian, rng } from '../forecast/stats.js'
+import { SelectingPolicy, ShadowFleet, VolatilityBand } from './selector.js'
+import { runReactive, simulate } from './simulate.js'
+
+const MIN = 60_000
+const limits = { min: 1, max: 50, capacityPerReplica: 25, targetUtilization: 0.8 }
+
+/** Three days of a noisy rate with clustered bursts (a burst makes the next one likelier). */
+function burstySeries(seed: number, n = 3 * 1440): number[] {
+  const u = rng(seed)
+  const g = gaussian(u)
+  let ar = 0
+  let burst = 0
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    if (u() < (burst > 0.2 ? 0.08 : 0.01)) burst += 0.5 + u()
+    burst *= 0.85
+    ar = 0.9 * ar + 0.12 * g()
+    out.push(200 * Math.exp(ar) * (1 + burst))
+  }
+  return out
+}
+
+function runSelecting(demand: readonly number[], budget?: number) {
+  const policy = new SelectingPolicy({
+    limits,
+    stabilizationMs: 300_000,
+    startupMs: 120_000,
+    stepMs: MIN,
+    budget,
+  })
+  const decisions: string[] = []
+  const r = simulate(demand, { stepMs: MIN, startupMs: 120_000, limits }, (t, current) => {
+    const d = policy.decide({ atMs: (t + 1) * MIN, observed: demand[t], current })
+    decisions.push(`${d.desired} ${d.reason}`)
+    return d.desired
+  })
+  return { ...r, decisions }
+}
+
+describe('ShadowFleet', () => {
+  it('accounts a row exactly as simulate does', () => {
+    const demand = [50, 50, 250, 250, 250, 250, 250]
+    const plan = (t: number, current: number) => (t >= 2 ? 4 : current)
+    const r = simulate(
+      demand,
+      { stepMs: MIN, startupMs: 90_000, limits: { ...limits, capacityPerReplica: 100 } },
+      plan,
+    )
+    const fleet = new ShadowFleet(100, 90_000, 0)
+    fleet.apply(-Infinity, 1)
+    let under = 0
+    let replica = 0
+    for (let t = 0; t < demand.length; t++) {
+      // w = 1: the trailing figures are the row's own
+      fleet.account((t + 1) * MIN, MIN, demand[t], 1)
+      under += fleet.under
+      replica += fleet.replica
+      fleet.apply((t + 1) * MIN, plan(t, fleet.current))
+    }
+    expect(under / MIN).toBeCloseTo(r.underProvisionedMinutes, 9)
+    expect(replica / MIN).toBeCloseTo(r.replicaMinutes, 9)
+  })
+})
+
+describe('VolatilityBand', () => {
+  it('widens after a burst and narrows again in calm', () => {
+    const band = new VolatilityBand(3)
+    const u = rng(3)
+    for (let i = 0; i < 200; i++) band.update(100 + 5 * u(), 100)
+    const calm = band.upper(0.9)!
+    for (const y of [100, 300, 120, 280, 110]) band.update(y, 100)
+    const after = band.upper(0.9)!
+    expect(calm).toBeGreaterThan(100)
+    expect(after - 100).toBeGreaterThan(3 * (calm - 100))
+    for (let i = 0; i < 300; i++) band.update(100 + 5 * u(), 100)
+    expect(band.upper(0.9)!).toBeLessThan(100 + 1.5 * (calm - 100))
+  })
+
+  it('has no band before enough peaks were realised', () => {
+    const band = new VolatilityBand(3)
+    for (let i = 0; i < 10; i++) band.update(10, 10)
+    expect(band.upper(0.9)).toBeNull()
+  })
+})
+
+describe('SelectingPolicy', () => {
+  it('is strictly online: a prefix of the series gives a prefix of the decisions', () => {
+    const demand = burstySeries(5, 900)
+    const full = runSelecting(demand)
+    const prefix = runSelecting(demand.slice(0, 400))
+    expect(prefix.decisions).toEqual(full.decisions.slice(0, 400))
+  })
+
+  it('on clustered bursts halves the HPA-shaped baseline’s under-provisioned minutes within 20% more replica-minutes', () => {
+    for (const seed of [11]) {
+      const demand = burstySeries(seed)
+      const r = runReactive(demand, { stepMs: MIN, startupMs: 120_000, limits })
+      const s = runSelecting(demand)
+      expect(s.underProvisionedMinutes, `seed ${seed}`).toBeLessThanOrEqual(0.5 * r.underProvisionedMinutes)
+      expect(s.replicaMinutes / r.replicaMinutes, `seed ${seed}`).toBeLessThanOrEqual(1.2)
+    }
+  })
+
+  it('a budget of 0 spends no more than the HPA-shaped baseline, give or take its memory', () => {
+    const demand = burstySeries(13)
+    const r = runReactive(demand, { stepMs: MIN, startupMs: 120_000, limits })
+    const s = runSelecting(demand, 0)
+    expect(s.replicaMinutes / r.replicaMinutes).toBeLessThan(1.05)
+  })
+
+  it('says which candidate it followed and why', () => {
+    const demand = burstySeries(14, 600)
+    const s = runSelecting(demand)
+    expect(s.decisions.at(-1)).toMatch(/following .+, short least lately within budget/)
+  })
+
+  it('rejects a decision interval of 0', () => {
+    expect(() => new SelectingPolicy({ limits, stabilizationMs: 0, startupMs: 120_000, stepMs: 0 })).toThrow(
+      /stepMs/,
+    )
+  })
+})

@@ -1,0 +1,350 @@
+/**
+ * @module Online policy selection (pure, no I/O). Demand does not depend on how many replicas run,
+ * so every candidate policy can be replayed exactly on the demand observed so far: each keeps a
+ * shadow fleet (replicas that start, become ready after the start-up delay, are removed) and counts
+ * its own under-provisioned time and replica-time. At each decision the policy follows the
+ * candidate that was short least over the recent past among those whose replica-time stayed
+ * within the budget of the HPA-shaped candidate.
+ *
+ * ```
+ * observed ─┬─▶ HPA-shaped (reference)        ─▶ shadow ─▶ trailing under / replica-time
+ *           ├─▶ forecast band, 3 budgets      ─▶ shadow ─▶   "
+ *           ├─▶ local-volatility band, 4 q    ─▶ shadow ─▶   "
+ *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
+ * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference
+ * ```
+ *
+ * No single rule wins on every kind of demand: a forecast's band anticipates recurring and ramping
+ * surges, a band scaled by the recent one-step volatility holds capacity through clustered bursts,
+ * and on near-white noise the best causal choice is to hold the recent peak. Which one fits a
+ * service is measured on its own traffic rather than guessed.
+ */
+import {
+  HPA_STABILIZATION_MS,
+  HPA_TOLERANCE,
+  reasonOf,
+  replicasFor,
+  ScalingPolicy,
+  type Decision,
+  type DecisionInput,
+  type ScalingLimits,
+} from './policy.js'
+
+export interface SelectingPolicyOptions {
+  readonly limits: ScalingLimits
+  /** a scale-down waits until the load of this long a window needed fewer replicas */
+  readonly stabilizationMs: number
+  /** from asking for a replica until it serves */
+  readonly startupMs: number
+  /** the interval between decisions */
+  readonly stepMs: number
+  /** replica-time the chosen candidate may spend beyond the HPA-shaped one, as a fraction (default 0.18) */
+  readonly budget?: number
+  /** time constant of the trailing under-provisioning and replica-time (default 2 days) */
+  readonly memoryMs?: number
+}
+
+const DEFAULT_BUDGET = 0.18
+const DEFAULT_MEMORY_MS = 2 * 86_400_000
+/** headroom budgets of the forecast candidates (see PolicyOptions.headroomBudget) */
+const FORECAST_BUDGETS = [0.15, 0.3, 0.6]
+/** band levels of the local-volatility candidates */
+const VOLATILITY_LEVELS = [0.8, 0.9, 0.95, 0.98]
+/** windows whose peak the hold candidates keep, in stabilisation windows (5 min: 5 min to 3 h), and the utilisations they size it at */
+const HOLD_WINDOWS = [1, 3, 12, 36]
+const HOLD_UTILIZATIONS = [0.6, 0.7, 0.8, 0.9, 1]
+/** multiples of the last rise the momentum candidates expect to continue over the lead time */
+const MOMENTUM = [0.5, 1]
+/** a challenger replaces the leader when it was short this much less (or the leader is over budget) */
+const SWITCH_MARGIN = 0.9
+/** weight of the newest squared one-step change in the volatility estimate */
+const VOLATILITY_ALPHA = 0.05
+const BAND_SCORES = 1000
+const MIN_SCORES = 20
+
+/**
+ * A fleet replayed on the observed demand, accounted exactly as `simulate` does: replicas count
+ * in replica-time from the decision, serve from `startupMs` later, unready ones are removed first.
+ */
+export class ShadowFleet {
+  /** ready time of each replica */
+  #replicas: number[]
+  under = 0
+  replica = 0
+
+  constructor(
+    private readonly capacityPerReplica: number,
+    private readonly startupMs: number,
+    initial: number,
+  ) {
+    this.#replicas = Array.from({ length: initial }, () => -Infinity)
+  }
+
+  get current(): number {
+    return this.#replicas.length
+  }
+
+  /** Accounts the interval (endMs − stepMs, endMs] at `demand`; `w` weighs it into the trailing figures. */
+  account(endMs: number, stepMs: number, demand: number, w: number): void {
+    const startMs = endMs - stepMs
+    let ready = 0
+    const cuts: number[] = []
+    for (const r of this.#replicas)
+      if (r <= startMs) ready++
+      else if (r < endMs) cuts.push(r)
+    cuts.sort((a, b) => a - b)
+    cuts.push(endMs)
+    let from = startMs
+    let under = 0
+    for (const cut of cuts) {
+      if (demand > this.capacityPerReplica * ready + 1e-9) under += cut - from
+      from = cut
+      ready++
+    }
+    this.under += w * (under - this.under)
+    this.replica += w * (this.#replicas.length * stepMs - this.replica)
+  }
+
+  apply(atMs: number, desired: number): void {
+    const n = this.#replicas.length
+    if (desired > n) for (let k = n; k < desired; k++) this.#replicas.push(atMs + this.startupMs)
+    else if (desired < n) {
+      this.#replicas.sort((a, b) => a - b)
+      this.#replicas.length = desired
+    }
+  }
+}
+
+/**
+ * An upper band for the peak over the next `lead` decisions, centred on the forecast (or the
+ * observed value) and scaled by the recent one-step volatility: scores are the realised peak's
+ * distance from the centre in units of the volatility at the time, so after a burst the same
+ * quantile buys more headroom and in calm stretches less (split conformal with a local scale).
+ */
+export class VolatilityBand {
+  readonly #history: number[] = []
+  readonly #pending: { i: number; centre: number; scale: number }[] = []
+  readonly #scores: number[] = []
+  #sorted: number[] | null = null
+  #var = 0
+  #sum = 0
+  #centre = 0
+  #scale = 0
+
+  constructor(private readonly lead: number) {}
+
+  update(observed: number, centre: number): void {
+    const h = this.#history
+    const prev = h.length > 0 ? h[h.length - 1] : observed
+    h.push(observed)
+    this.#sum += observed
+    const n = h.length
+    while (this.#pending.length > 0 && n - 1 - this.#pending[0].i >= this.lead) {
+      const p = this.#pending.shift()!
+      let peak = 0
+      for (let k = p.i + 1; k <= p.i + this.lead; k++) peak = Math.max(peak, h[k])
+      this.#scores.push((peak - p.centre) / p.scale)
+      if (this.#scores.length > BAND_SCORES) this.#scores.shift()
+      this.#sorted = null
+    }
+    const e = observed - prev
+    this.#var = n === 1 ? 0 : (1 - VOLATILITY_ALPHA) * this.#var + VOLATILITY_ALPHA * e * e
+    this.#scale = Math.max(Math.sqrt(this.#var), (0.02 * this.#sum) / n, 1e-9)
+    this.#centre = centre
+    this.#pending.push({ i: n - 1, centre, scale: this.#scale })
+    // the history only has to reach back to the oldest pending prediction
+    if (h.length > 4 * this.lead + 64) {
+      const drop = h.length - (2 * this.lead + 32)
+      h.splice(0, drop)
+      for (const p of this.#pending) p.i -= drop
+    }
+  }
+
+  /** The band's upper edge at quantile q; null until enough peaks were realised. */
+  upper(q: number): number | null {
+    if (this.#scores.length < MIN_SCORES) return null
+    const s = (this.#sorted ??= [...this.#scores].sort((a, b) => a - b))
+    const rank = Math.min(s.length, Math.max(1, Math.ceil(q * (s.length + 1))))
+    return this.#centre + Math.max(0, s[rank - 1]) * this.#scale
+  }
+}
+
+const fmtMs = (ms: number): string =>
+  ms >= 3_600_000
+    ? `${+(ms / 3_600_000).toFixed(1)} h`
+    : ms >= 60_000
+      ? `${+(ms / 60_000).toFixed(1)} min`
+      : `${+(ms / 1000).toFixed(1)} s`
+
+interface Candidate {
+  readonly name: string
+  readonly policy: ScalingPolicy
+  /** the volatility band's quantile (those candidates only) */
+  readonly q?: number
+  /** the momentum candidates' multiple of the last rise, extrapolated over the lead time */
+  readonly momentum?: number
+  readonly fleet: ShadowFleet
+}
+
+/**
+ * Decides like {@link ScalingPolicy} (same input, same Decision) by following the candidate whose
+ * shadow fleet was short least lately within the replica-time budget. Strictly online.
+ */
+export class SelectingPolicy {
+  readonly #o: SelectingPolicyOptions
+  readonly #candidates: Candidate[] = []
+  readonly #band: VolatilityBand
+  readonly #lead: number
+  #leader = 1
+  #lastMs: number | null = null
+  #lastObserved: number | null = null
+
+  constructor(opts: SelectingPolicyOptions) {
+    if (!(opts.stepMs > 0)) throw new RangeError('stepMs: expected > 0')
+    if (!(opts.startupMs >= 0)) throw new RangeError('startupMs: expected ≥ 0')
+    this.#o = opts
+    const l = opts.limits
+    const stab = opts.stabilizationMs
+    const add = (name: string, policy: ScalingPolicy, q?: number, momentum?: number) =>
+      this.#candidates.push({
+        name,
+        policy,
+        q,
+        momentum,
+        fleet: new ShadowFleet(l.capacityPerReplica, opts.startupMs, 0),
+      })
+    add(
+      'HPA-shaped',
+      new ScalingPolicy({
+        kind: 'reactive',
+        limits: l,
+        stabilizationMs: HPA_STABILIZATION_MS,
+        tolerance: HPA_TOLERANCE,
+      }),
+    )
+    for (const b of FORECAST_BUDGETS)
+      add(
+        `forecast band (headroom budget ${b})`,
+        new ScalingPolicy({ kind: 'predictive', limits: l, stabilizationMs: stab, headroomBudget: b }),
+      )
+    for (const q of VOLATILITY_LEVELS)
+      add(
+        `volatility band at ${q * 100}%`,
+        new ScalingPolicy({ kind: 'predictive', limits: l, stabilizationMs: stab, headroomBudget: Infinity }),
+        q,
+      )
+    for (const k of MOMENTUM)
+      add(
+        `momentum ×${k}`,
+        new ScalingPolicy({ kind: 'predictive', limits: l, stabilizationMs: stab, headroomBudget: Infinity }),
+        undefined,
+        k,
+      )
+    for (const w of stab > 0 ? HOLD_WINDOWS.map((k) => k * stab) : [0])
+      for (const u of HOLD_UTILIZATIONS)
+        add(
+          `hold the ${fmtMs(w)} peak at ${u * 100}%`,
+          new ScalingPolicy({
+            kind: 'reactive',
+            limits: { ...l, targetUtilization: Math.min(u, 1) },
+            stabilizationMs: w,
+          }),
+        )
+    this.#lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
+    this.#band = new VolatilityBand(this.#lead)
+  }
+
+  /** The candidate followed now. */
+  get leader(): string {
+    return this.#candidates[this.#leader].name
+  }
+
+  decide(input: DecisionInput): Decision {
+    const l = this.#o.limits
+    const observed = Math.max(0, Number.isFinite(input.observed) ? input.observed : 0)
+    const dt = this.#lastMs === null ? this.#o.stepMs : Math.max(0, input.atMs - this.#lastMs)
+    const first = this.#lastMs === null
+    this.#lastMs = input.atMs
+    const w = 1 - Math.exp(-dt / (this.#o.memoryMs ?? DEFAULT_MEMORY_MS))
+    const fc = input.forecast ?? null
+    this.#band.update(observed, fc !== null ? Math.max(0, fc.point) : observed)
+    const rise = Math.max(0, observed - (this.#lastObserved ?? observed))
+    this.#lastObserved = observed
+
+    const decisions: Decision[] = []
+    for (const c of this.#candidates) {
+      if (first) c.fleet.apply(-Infinity, Math.min(l.max, Math.max(l.min, input.current)))
+      c.fleet.account(input.atMs, dt, observed, w)
+      let forecast = fc
+      if (c.q !== undefined) {
+        const upper = this.#band.upper(c.q)
+        const centre = fc !== null ? Math.max(0, fc.point) : observed
+        forecast =
+          upper === null
+            ? fc
+            : {
+                point: centre,
+                upper,
+                model: `volatility band (${fc?.model ?? 'observed'})`,
+                level: c.q * 100,
+              }
+      }
+      if (c.momentum !== undefined) {
+        const point = observed + c.momentum * this.#lead * rise
+        forecast = rise > 0 ? { point, upper: point, model: 'momentum', level: 0 } : null
+      }
+      const d = c.policy.decide({ atMs: input.atMs, observed, current: c.fleet.current, forecast })
+      c.fleet.apply(input.atMs, d.desired)
+      decisions.push(d)
+    }
+    this.#pick()
+
+    const lead = decisions[this.#leader]
+    const current = input.current
+    let desired = lead.desired
+    let driver = lead.driver
+    if (l.maxStepUp !== undefined && desired - current > l.maxStepUp) {
+      desired = current + l.maxStepUp
+      driver = 'step'
+    }
+    if (l.maxStepDown !== undefined && current - desired > l.maxStepDown) {
+      desired = current - l.maxStepDown
+      driver = 'step'
+    }
+    const direction = desired > current ? 'up' : desired < current ? 'down' : 'hold'
+    const evidence = {
+      ...lead.evidence,
+      reactiveNeed: replicasFor(observed, l.capacityPerReplica * l.targetUtilization),
+      candidate: this.leader,
+    }
+    return {
+      atMs: input.atMs,
+      current,
+      desired,
+      direction,
+      driver,
+      reason: `${reasonOf(direction, driver, evidence, current, desired, l)}; following ${this.leader}, short least lately within budget`,
+      evidence,
+    }
+  }
+
+  #pick(): void {
+    const cs = this.#candidates
+    const ref = cs[0].fleet.replica * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
+    let best = -1
+    for (let i = 0; i < cs.length; i++) {
+      const f = cs[i].fleet
+      if (f.replica > ref) continue
+      const b = best < 0 ? null : cs[best].fleet
+      if (
+        b === null ||
+        f.under < b.under - 1e-9 ||
+        (Math.abs(f.under - b.under) <= 1e-9 && f.replica < b.replica)
+      )
+        best = i
+    }
+    if (best < 0 || best === this.#leader) return
+    const leader = cs[this.#leader].fleet
+    if (leader.replica > ref || cs[best].fleet.under < SWITCH_MARGIN * leader.under) this.#leader = best
+  }
+}
