@@ -21,7 +21,8 @@ import { SelectingPolicy } from './selector.js'
 
 /** What the autoscaler writes to the action log (the control plane's ActionInput). */
 export interface ScaleActionInput {
-  kind: 'scale.replicas' | 'scale.manual' | 'scale.restart'
+  /** scale.alert: the actuator started failing (once per failure streak); scale.recovered: it works again */
+  kind: 'scale.replicas' | 'scale.manual' | 'scale.restart' | 'scale.alert' | 'scale.recovered'
   policy: string
   mode: 'shadow' | 'enforce'
   target: string
@@ -137,7 +138,7 @@ export class Autoscaler {
         if (st.current < s.min)
           await this.#act(name, st.current, s.min, `start: below min ${s.min}`, 'scale.replicas', null)
       } catch (err) {
-        this.#fail(name, err as Error)
+        await this.#fail(name, err as Error, 1)
       }
     }
     this.#timer = setInterval(() => void this.tick(), this.#o.windowMs)
@@ -164,6 +165,16 @@ export class Autoscaler {
     const s = this.#o.services[name]
     const st = this.#state.get(name)!
     if (st.policy === null || st.busy) return
+    const a = this.#o.actuatorFor(name)
+    if (st.failing && s.mode === 'enforce' && a !== null) {
+      // while the actuator fails, the count it last reported is all that is known: ask again
+      try {
+        st.current = await a.current(name)
+      } catch (err) {
+        st.lastError = (err as Error).message
+        return
+      }
+    }
     const obs = await this.#o.observe(name)
     if (obs === null) return
     const now = (this.#o.now ?? Date.now)()
@@ -228,7 +239,9 @@ export class Autoscaler {
     try {
       const attempts = this.#o.attempts ?? 3
       let last: Error | null = null
+      let tries = 0
       for (let i = 0; i < attempts; i++) {
+        tries++
         try {
           if (kind === 'scale.restart') await a.restart(name, reason)
           else await a.scaleTo(name, after, reason)
@@ -243,10 +256,11 @@ export class Autoscaler {
       }
       st.current = await a.current(name).catch(() => st.current)
       if (last !== null) {
-        this.#fail(name, last)
         await this.#o.settle(rec, { status: 'failed', detail: last.message })
+        await this.#fail(name, last, tries)
         return { id: rec.id, status: 'failed', detail: last.message }
       }
+      if (st.failing) await this.#alert(name, 'scale.recovered', `actuator ${a.kind} works again`, null)
       st.failing = false
       st.lastError = null
       await this.#o.settle(rec, { status: 'ok' })
@@ -256,12 +270,39 @@ export class Autoscaler {
     }
   }
 
-  #fail(name: string, err: Error): void {
+  async #fail(name: string, err: Error, tries: number): Promise<void> {
     const st = this.#state.get(name)!
     st.lastError = err.message
     // logged and alerted once per failure streak, not once per window
-    if (!st.failing) this.#o.onFailure?.(name, err)
+    if (st.failing) return
     st.failing = true
+    this.#o.onFailure?.(name, err)
+    const code = (err as { code?: string }).code ?? null
+    const what =
+      code === 'VGL_ERR_SCALE_UNHEALTHY'
+        ? 'a new replica never became healthy and was rolled back (stopped, never pooled)'
+        : `the actuator failed ${tries} time${tries === 1 ? '' : 's'} (retried with backoff)`
+    await this.#alert(name, 'scale.alert', `${what}: ${err.message}`, { code, error: err.message, tries })
+  }
+
+  /** An alert in the action log (the dashboard's activity, GET /api/actions?kind=scale.alert). */
+  async #alert(name: string, kind: 'scale.alert' | 'scale.recovered', reason: string, evidence: unknown) {
+    const st = this.#state.get(name)!
+    try {
+      const rec = await this.#o.record({
+        kind,
+        policy: 'autoscale',
+        mode: 'enforce',
+        target: `service:${name}`,
+        before: st.current,
+        after: st.current,
+        reason,
+        evidence,
+      })
+      await this.#o.settle(rec, { status: 'ok' })
+    } catch (err) {
+      this.#o.onError?.(err as Error, `autoscale ${name}: ${kind} not recorded`)
+    }
   }
 
   #checked(name: string): { s: ScaleConfig; a: Actuator } {

@@ -226,7 +226,18 @@ export class ProcessActuator implements Actuator {
       }
       await sleep(svc.healthIntervalMs ?? 200)
     }
-    return { id, port, url, child, startedAtMs: Date.now(), exited }
+    const running = { id, port, url, child, startedAtMs: Date.now(), exited }
+    // a replica that dies on its own leaves the pool at once: the gateway never routes to a port
+    // nobody listens on (replicas stopped on purpose are out of the list before they exit)
+    void exited.then((code) => {
+      const list = this.#list(service)
+      const at = list.indexOf(running)
+      if (at < 0) return
+      list.splice(at, 1)
+      this.#o.onOutput?.(service, id, `exited on its own (${code ?? 'signal'}): removed from the pool`)
+      void this.#publish(service).catch(() => {})
+    })
+    return running
   }
 
   async #stop(service: string, r: Running): Promise<void> {
