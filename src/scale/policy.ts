@@ -100,7 +100,7 @@ export interface DecisionEvidence {
   /** share of the forecast's extra replicas the headroom budget allowed (predictive only) */
   headroomShare: number | null
   /** the candidate policy followed, when a SelectingPolicy decided */
-  candidate: string | null
+  candidate?: string | null
 }
 
 export interface Decision {
