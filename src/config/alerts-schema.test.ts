@@ -23,6 +23,7 @@ describe('alerts: config', () => {
       repeatInterval: 4 * 3_600_000,
       staleAfter: 600_000,
       keepResolved: 86_400_000,
+      enrichTimeout: 1_000,
       rules: [],
       sinks: [],
     })
