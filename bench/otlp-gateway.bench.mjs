@@ -9,18 +9,14 @@
 //
 // Knobs: BENCH_ROUNDS (3), BENCH_DURATION_S (8), BENCH_RATE (500 req/s), BENCH_OTLP_CLIENTS (2).
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
+import { makeRequest } from './otlp-request.mjs'
 
 const SELF = fileURLToPath(import.meta.url)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -40,40 +36,6 @@ if (process.argv[2] === '--upstream') {
   server.listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${server.address().port}\n`))
   process.once('SIGTERM', () => server.close(() => process.exit(0)))
 } else await main()
-
-function otlpRequest() {
-  const exporter = new InMemorySpanExporter()
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': 'payments', 'deployment.environment.name': 'bench' }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
-  })
-  const tracer = provider.getTracer('bench')
-  for (let i = 0; i < SPANS; i++) {
-    const ctx = trace.setSpanContext(ROOT_CONTEXT, {
-      traceId: randomBytes(16).toString('hex'),
-      spanId: randomBytes(8).toString('hex'),
-      traceFlags: 1,
-      isRemote: true,
-    })
-    tracer
-      .startSpan(
-        'POST /charge',
-        {
-          kind: SpanKind.SERVER,
-          attributes: {
-            'http.request.method': 'POST',
-            'url.path': '/charge',
-            'http.response.status_code': 200,
-            'http.request.header.x-request-id': [randomBytes(8).toString('hex')],
-            'server.address': 'payments.internal',
-          },
-        },
-        ctx,
-      )
-      .end()
-  }
-  return Buffer.from(ProtobufTraceSerializer.serializeRequest(exporter.getFinishedSpans()))
-}
 
 function child(argv, pattern, stream) {
   const p = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -170,7 +132,7 @@ async function measure(target, body, withOtlp) {
 }
 
 async function main() {
-  const body = otlpRequest()
+  const body = makeRequest(SPANS).protobuf
   const loadBefore = loadavg()[0].toFixed(2)
   console.log(
     `otlp-gateway bench ${new Date().toISOString()} · Node ${process.version} · load average ${loadBefore} · ` +

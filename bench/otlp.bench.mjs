@@ -10,10 +10,6 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import { connect as netConnect } from 'node:net'
 import { gzipSync } from 'node:zlib'
-import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
-import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { Pool } from 'undici'
 import { MemoryBus } from '../dist/bus/memory.js'
 import { decodeSpans, encodeSpans } from '../dist/telemetry/codec.js'
@@ -24,50 +20,11 @@ import {
   startOtlpReceiver,
 } from '../dist/telemetry/otlp-ingest.js'
 import { ExportTraceServiceRequest } from '../dist/telemetry/otlp-schema.js'
+import { makeRequest } from './otlp-request.mjs'
 
 const QUICK = process.env.QUICK === '1'
 const PHASE_MS = QUICK ? 700 : 2000
 const SPANS_PER_REQUEST = 512
-
-function makeRequest() {
-  const exporter = new InMemorySpanExporter()
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({
-      'service.name': 'payments',
-      'deployment.environment.name': 'staging',
-    }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
-  })
-  const tracer = provider.getTracer('bench')
-  for (let i = 0; i < SPANS_PER_REQUEST; i++) {
-    const ctx = trace.setSpanContext(ROOT_CONTEXT, {
-      traceId: randomBytes(16).toString('hex'),
-      spanId: randomBytes(8).toString('hex'),
-      traceFlags: 1,
-      isRemote: true,
-    })
-    const s = tracer.startSpan(
-      'POST /charge',
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'http.request.method': 'POST',
-          'url.path': '/charge',
-          'http.response.status_code': 200,
-          'http.request.header.x-request-id': [randomBytes(8).toString('hex')],
-          'server.address': 'payments.internal',
-        },
-      },
-      ctx,
-    )
-    s.end()
-  }
-  const spans = exporter.getFinishedSpans()
-  return {
-    protobuf: Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)),
-    json: Buffer.from(JsonTraceSerializer.serializeRequest(spans)),
-  }
-}
 
 const fmt = (x) =>
   x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0)
@@ -86,7 +43,7 @@ async function loopAsync(fn) {
   return { rate: (n / (performance.now() - t0)) * 1000, n }
 }
 
-const req = makeRequest()
+const req = makeRequest(SPANS_PER_REQUEST)
 console.log(`node ${process.version}, ${new Date().toISOString()}`)
 console.log(
   `request: ${SPANS_PER_REQUEST} spans, protobuf ${req.protobuf.length} B (gzip ${gzipSync(req.protobuf).length} B), JSON ${req.json.length} B`,
