@@ -37,7 +37,8 @@ type RpcCall =
   | { op: 'ackAlert'; fingerprint: string; by: string; comment: string }
   | { op: 'listSilences'; all: boolean }
   | { op: 'createSilence'; input: SilenceInput }
-  | { op: 'deleteSilence'; id: string }
+  // not `id`: the request's own id (RpcRequest) would overwrite it
+  | { op: 'deleteSilence'; silenceId: string }
   | { op: 'alertMetrics' }
   | { op: 'journeys'; method: (typeof JOURNEY_METHODS)[number]; args: unknown[] } // journeys
   | { op: 'stop' }
@@ -200,7 +201,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     ackAlert: (fingerprint, by, comment) => call<Alert>({ op: 'ackAlert', fingerprint, by, comment }),
     listSilences: (all) => call<Silence[]>({ op: 'listSilences', all }),
     createSilence: (input) => call<Silence>({ op: 'createSilence', input }),
-    deleteSilence: (id) => call<void>({ op: 'deleteSilence', id }),
+    deleteSilence: (id) => call<void>({ op: 'deleteSilence', silenceId: id }),
     alertMetrics: () => call<AlertMetricsSnapshot | null>({ op: 'alertMetrics' }),
     // journeys: every method is one RPC
     journeys: Object.fromEntries(

@@ -95,7 +95,7 @@ rpcPort.on('message', (req: RpcRequest) => {
       case 'createSilence':
         return alertsOf().createSilence(req.input)
       case 'deleteSilence':
-        return alertsOf().deleteSilence(req.id)
+        return alertsOf().deleteSilence(req.silenceId)
       case 'alertMetrics':
         return cp.alerts?.metrics() ?? null
       case 'journeys': {

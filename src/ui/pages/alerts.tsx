@@ -175,7 +175,7 @@ function AlertDetail(props: {
   return (
     <Panel
       title={`${a.rule} on ${keyLabel(a.key)}`}
-      id="alert-detail"
+      id="alert-detail-title"
       right={
         <span class="row">
           <Badge tone={stateTone(a)}>{a.state}</Badge>
@@ -186,7 +186,7 @@ function AlertDetail(props: {
         </span>
       }
     >
-      <div class="grid two">
+      <div class="grid two" id="alert-detail">
         <div>
           <h3>Evidence {a.state === 'firing' || a.state === 'resolved' ? 'when it fired' : 'now'}</h3>
           <EvidenceView ev={ev} />
@@ -287,8 +287,16 @@ function AlertDetail(props: {
 }
 
 /** Observed against expected, band and threshold: a number line, and the same in words. */
+/** The band as drawn: both edges known, below 0 (and ratios above 1) cut off, as no metric goes there. */
+export function shownBand(ev: Pick<Evidence, 'band' | 'metric'>): [number, number] | null {
+  const b = ev.band
+  if (b === null || !Number.isFinite(b[0]) || !Number.isFinite(b[1])) return null
+  const top = /Ratio$|^probability$/.test(ev.metric) ? Math.min(1, b[1]) : b[1]
+  return [Math.max(0, b[0]), top]
+}
+
 export function EvidenceView(props: { ev: Evidence }) {
-  const { ev } = props
+  const ev = { ...props.ev, band: shownBand(props.ev) }
   const f = (x: number) => (ev.metric === 'anomaly' ? fmtNum(x) : fmtMetric(ev.metric, x))
   const words = [
     `${METRIC_NAMES[ev.metric] ?? ev.metric}: observed ${f(ev.observed)}`,
@@ -326,6 +334,7 @@ export function EvidenceView(props: { ev: Evidence }) {
 }
 
 function BandLine(props: { ev: Evidence; label: string }) {
+  // the band arrives checked by EvidenceView (shownBand)
   const { ev } = props
   const W = 360
   const H = 46
@@ -594,7 +603,7 @@ function SilenceForm(props: { prefill: string | null; onDone: () => void }) {
         <input
           id="silence-matchers"
           size={60}
-          placeholder='service="orders", severity!="info"'
+          placeholder='service="shop", severity!="info"'
           value={matchers}
           aria-invalid={invalid.matchers !== undefined}
           onInput={(e) => setMatchers((e.target as HTMLInputElement).value)}
