@@ -1,4 +1,4 @@
-// Detector throughput: the univariate ensemble and each member (points/s, one core), the live
+// Detector throughput: the default novelty detector, the univariate ensemble and each member (points/s, one core), the live
 // SeriesEnsemble per window (→ cost of 10,000 series every 10 s), ClientOutliers per client window,
 // and `vigil detect` on 20,000 rows end to end. Baseline in the same run: an online EWMA z-score, the cheapest sensible detector.
 import { spawnSync } from 'node:child_process'
@@ -54,7 +54,12 @@ measure(
   },
 )
 measure(
-  'ensemble (vigil detect default)',
+  'novelty (vigil detect default)',
+  () => createCalibrated('novelty', { stepMs: 300_000 }),
+  (d, x) => d.process(x),
+)
+measure(
+  'ensemble',
   () => createCalibrated('ensemble', { stepMs: 300_000 }),
   (d, x) => d.process(x),
 )

@@ -27,7 +27,7 @@ export interface NoveltyOptions {
   readonly damping?: number
   /** a continuation whose score exceeds the incident's peak × (1 + margin) counts as new; default 0.5 */
   readonly margin?: number
-  /** alarm hysteresis for `process`; default raise at 0.9, clear below 0.6 */
+  /** alarm hysteresis for `process`; default raise at 0.6 (p ≈ 2.5e-4), clear below 0.4 */
   readonly alarm?: AlarmOptions
 }
 
@@ -124,7 +124,7 @@ export class Novelty implements Detector<number> {
     if (!(o.margin >= 0))
       throw VGL_ERR_DETECT_OPTIONS(`${this.name}: option margin must be ≥ 0, got ${o.margin}`)
     this.o = o
-    this.#alarm = new Alarm({ raiseAt: 0.9, clearAt: 0.6, ...options.alarm })
+    this.#alarm = new Alarm({ raiseAt: 0.6, clearAt: 0.4, ...options.alarm })
     const k = o.scales.length
     this.#s = {
       n: 0,
