@@ -17,6 +17,8 @@ export const SUBJECT_SPANS = 'vigil.spans'
 export const SUBJECT_CLIENTS = 'vigil.clients'
 /** Subject of admin audit events (`encodeAuditEvent` in src/audit.ts, `msgId` = `audit/<id>`). */
 export const SUBJECT_AUDIT = 'vigil.audit'
+/** Subject of a service's run-time targets the autoscaler sets (`encodeTargets` in targets.ts). */
+export const SUBJECT_TARGETS = 'vigil.targets'
 
 export interface PublishOptions {
   /**

@@ -32,6 +32,7 @@ import {
   SUBJECT_CLIENTS,
   SUBJECT_ROLLUPS,
   SUBJECT_SPANS,
+  SUBJECT_TARGETS,
   type Bus,
   type BusHandler,
   type BusMessage,
@@ -61,11 +62,12 @@ export interface NatsBusOptions {
 /** The streams for the subjects: `${prefix}_ROLLUPS`, `_SPANS`, `_CLIENTS` and `_AUDIT`. */
 export function defaultStreams(
   prefix = 'VIGIL',
-  subjects: { rollups: string; spans: string; clients?: string; audit?: string } = {
+  subjects: { rollups: string; spans: string; clients?: string; audit?: string; targets?: string } = {
     rollups: SUBJECT_ROLLUPS,
     spans: SUBJECT_SPANS,
     clients: SUBJECT_CLIENTS,
     audit: SUBJECT_AUDIT,
+    targets: SUBJECT_TARGETS,
   },
 ): StreamSpec[] {
   return [
@@ -73,6 +75,7 @@ export function defaultStreams(
     { name: `${prefix}_SPANS`, subjects: [subjects.spans] },
     ...(subjects.clients !== undefined ? [{ name: `${prefix}_CLIENTS`, subjects: [subjects.clients] }] : []),
     ...(subjects.audit !== undefined ? [{ name: `${prefix}_AUDIT`, subjects: [subjects.audit] }] : []),
+    ...(subjects.targets !== undefined ? [{ name: `${prefix}_TARGETS`, subjects: [subjects.targets] }] : []),
   ]
 }
 

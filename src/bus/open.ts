@@ -1,6 +1,13 @@
 /** @module The one place a Bus adapter is chosen from config (`bus.kind`). */
 import type { BusConfig } from '../config/telemetry-schema.js'
-import { SUBJECT_AUDIT, SUBJECT_CLIENTS, SUBJECT_ROLLUPS, SUBJECT_SPANS, type Bus } from './bus.js'
+import {
+  SUBJECT_AUDIT,
+  SUBJECT_CLIENTS,
+  SUBJECT_ROLLUPS,
+  SUBJECT_SPANS,
+  SUBJECT_TARGETS,
+  type Bus,
+} from './bus.js'
 import { MemoryBus } from './memory.js'
 
 function assertNever(x: never): never {
@@ -12,6 +19,7 @@ export interface BusSubjects {
   spans: string
   clients: string
   audit: string
+  targets: string
 }
 
 /**
@@ -26,8 +34,15 @@ export function busSubjects(cfg: BusConfig): BusSubjects {
       spans: `${cfg.subjectPrefix}.spans`,
       clients: `${cfg.subjectPrefix}.clients`,
       audit: `${cfg.subjectPrefix}.audit`,
+      targets: `${cfg.subjectPrefix}.targets`,
     }
-  return { rollups: SUBJECT_ROLLUPS, spans: SUBJECT_SPANS, clients: SUBJECT_CLIENTS, audit: SUBJECT_AUDIT }
+  return {
+    rollups: SUBJECT_ROLLUPS,
+    spans: SUBJECT_SPANS,
+    clients: SUBJECT_CLIENTS,
+    audit: SUBJECT_AUDIT,
+    targets: SUBJECT_TARGETS,
+  }
 }
 
 /**

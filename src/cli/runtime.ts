@@ -15,7 +15,7 @@ import { limitsRoutes } from '../api/routes/limits.js' // limits
 import { BusAuditLog, JsonlAuditLog, TeeAuditLog } from '../audit.js' // limits, audit
 import { enableProcessMetrics } from '../metrics.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
-import { busSubjects, openBus, type Bus } from '../bus/index.js' // telemetry
+import { busSubjects, followTargets, openBus, type Bus } from '../bus/index.js' // telemetry
 import { RollupRecorder, busSpanSink, startOtlpReceiver, type OtlpReceiver } from '../telemetry/index.js' // telemetry
 import { startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
 import { seriesRoutes } from '../api/routes/series.js' // control
@@ -160,6 +160,20 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const { port } = await gateway.listen()
   const gatewayUrl = urlOf(config.gateway.host, port)
   logger.info({ url: gatewayUrl, routes: config.routes.length, mode: opts.mode }, 'gateway listening')
+  // scaled out: the control plane's autoscaler sets the services' run-time targets over the bus;
+  // each gateway follows them on a durable of its own (a list for an unknown service is logged)
+  if (opts.mode === 'gateway' && config.bus.kind === 'nats') {
+    const id = tcfg.gatewayId ?? rollups?.gatewayId ?? `gw-${process.pid}`
+    const follow = await followTargets(
+      bus,
+      subjects.targets,
+      `targets-${id}`,
+      (service, urls) =>
+        gateway.setTargets(service, urls).catch((err: Error) => logger.warn({ service }, err.message)),
+      (why) => logger.warn(why),
+    )
+    closers.push(() => follow.close())
+  }
 
   // ---- shutdown and signals (installed as soon as there is something to drain) ---------------
   let stopping: Promise<void> | null = null

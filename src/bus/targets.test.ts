@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { serviceAvailable } from '../../test/helpers/services.js'
+import { NatsBus, defaultStreams } from './nats.js'
+import { BusTargetPool, encodeTargets, followTargets } from './targets.js'
+
+const up = await serviceAvailable('nats')
+
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!check() && Date.now() < end) await new Promise((ok) => setTimeout(ok, 20))
+}
+
+describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
+  it('every gateway applies the newest list per service, a late one too; stale and malformed lists are dropped', async () => {
+    const tag = randomBytes(4).toString('hex')
+    const subject = `t${tag}.targets`
+    const streams = defaultStreams(`T${tag}`, {
+      rollups: `t${tag}.rollups`,
+      spans: `t${tag}.spans`,
+      targets: subject,
+    })
+    const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const gw1 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const gw2 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    try {
+      const applied1 = new Map<string, string[]>()
+      const bad: string[] = []
+      await followTargets(
+        gw1,
+        subject,
+        `targets-gw1-${tag}`,
+        async (s, urls) => void applied1.set(s, [...urls]),
+        (w) => bad.push(w),
+      )
+      const pool = new BusTargetPool(control, subject)
+      await pool.setTargets('orders', ['http://10.0.0.2:8080'])
+      await pool.setTargets('orders', ['http://10.0.0.2:8080', 'http://10.0.0.3:8080'])
+      await pool.setTargets('users', [])
+      // a list from before the newest one arrives late: ignored
+      await control.publish(
+        subject,
+        encodeTargets({ service: 'orders', urls: ['http://gone:1'], atMs: 1, seq: 99 }),
+      )
+      await control.publish(subject, new TextEncoder().encode('{"service": 3}'))
+      await until(() => bad.length > 0 && applied1.has('users'))
+      expect(applied1.get('orders')).toEqual(['http://10.0.0.2:8080', 'http://10.0.0.3:8080'])
+      expect(applied1.get('users')).toEqual([])
+      expect(bad).toHaveLength(1)
+
+      // a gateway that starts later replays the stream and ends on the same lists
+      const applied2 = new Map<string, string[]>()
+      await followTargets(
+        gw2,
+        subject,
+        `targets-gw2-${tag}`,
+        async (s, urls) => void applied2.set(s, [...urls]),
+      )
+      await until(() => applied2.has('users'))
+      expect(applied2).toEqual(applied1)
+    } finally {
+      await gw1.close()
+      await gw2.close()
+      await control.deleteStreams()
+      await control.close()
+    }
+  })
+})
