@@ -83,3 +83,12 @@ export function keyLabel(key: string): string {
   if (route === '*' || route === undefined) return `${service}${env ? ` · ${env}` : ''}`
   return `${service} ${route}${env ? ` · ${env}` : ''}`
 }
+
+/** A value with its interval: `12 (8 – 15)`; one number when the interval is a point; `unknown` when absent. */
+export function fmtInterval(
+  x: { value: number; low: number; high: number } | null | undefined,
+  f: (v: number) => string,
+): string {
+  if (x === null || x === undefined) return 'unknown'
+  return x.low === x.high ? f(x.value) : `${f(x.value)} (${f(x.low)} – ${f(x.high)})`
+}

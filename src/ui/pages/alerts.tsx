@@ -8,10 +8,20 @@ import { useState } from 'preact/hooks'
 import { Result, useAction } from '../components/forms.js'
 import { Badge, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api } from '../lib/api.js'
-import { fmtAgo, fmtMetric, fmtNum, fmtTime, keyLabel, METRIC_NAMES } from '../lib/format.js'
+import {
+  fmtAgo,
+  fmtInterval,
+  fmtMetric,
+  fmtMs,
+  fmtNum,
+  fmtPct,
+  fmtTime,
+  keyLabel,
+  METRIC_NAMES,
+} from '../lib/format.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href, navigate } from '../lib/router.js'
-import type { Alert, Evidence, ServiceView, Silence } from '../lib/types.js'
+import type { Alert, AlertImpact, AlertRootCause, Evidence, ServiceView, Silence } from '../lib/types.js'
 
 const STATES = ['active', 'firing', 'pending', 'resolved', 'all'] as const
 const DURATION = /^(\d+)(s|m|h|d)$/
@@ -411,6 +421,8 @@ const CONTEXT_TITLES: Record<string, string> = {
   correlated: 'Correlated alerts',
 }
 
+const whole = (v: number) => fmtNum(Math.round(v))
+
 /** Root cause, impact and whatever else enrichers put on the alert: their summary, then the data. */
 function Context(props: { context: Record<string, unknown> }) {
   const entries = Object.entries(props.context)
@@ -420,25 +432,41 @@ function Context(props: { context: Record<string, unknown> }) {
       {entries.map(([k, v]) => {
         const o = v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null
         const summary = typeof o?.summary === 'string' ? o.summary : typeof v === 'string' ? v : null
-        const candidates = Array.isArray(o?.services)
-          ? (o.services as Array<{ service?: string; env?: string; score?: number }>)
-          : Array.isArray(o?.candidates)
-            ? (o.candidates as Array<{ service?: string; env?: string; score?: number }>)
-            : []
+        const candidates = Array.isArray(o?.candidates) ? (o.candidates as AlertRootCause['candidates']) : []
+        const impact =
+          k === 'impact' && o !== null && Array.isArray(o.routes) ? (o as unknown as AlertImpact) : null
         return (
           <section key={k} aria-label={CONTEXT_TITLES[k] ?? k}>
             <h3>{CONTEXT_TITLES[k] ?? k}</h3>
-            {summary !== null && <p>{summary}</p>}
+            {summary !== null && summary !== '' && <p>{summary}</p>}
             {candidates.length > 0 && (
-              <ol class="small">
+              <ol class="small" aria-label="Likely causes, most likely first">
                 {candidates.slice(0, 5).map((c, i) => (
                   <li key={i}>
-                    {c.service ?? '?'}
-                    {c.env !== undefined && ` · ${c.env}`}
-                    {typeof c.score === 'number' && ` (${Math.round(c.score * 100)}% of the evidence)`}
+                    <strong>{c.service}</strong> · {c.env} ({Math.round(c.score * 100)}% of the evidence
+                    {c.route !== undefined && ` on ${c.route}`})
                   </li>
                 ))}
               </ol>
+            )}
+            {impact !== null && (
+              <>
+                <p class="small">
+                  Over the next {Math.round(impact.horizonMs / 60_000)} min if it lasts: failed requests{' '}
+                  <strong>{fmtInterval(impact.failedRequests, whole)}</strong>, users affected{' '}
+                  <strong>{fmtInterval(impact.usersAffected, whole)}</strong> (90% intervals)
+                </p>
+                {impact.routes.length > 0 && (
+                  <ul class="small" aria-label="Impact per route">
+                    {impact.routes.map((r) => (
+                      <li key={r.route}>
+                        {r.route}: {fmtPct(r.successProbability)} of journeys succeed, p95 {fmtMs(r.p95Ms)},
+                        failed {fmtInterval(r.failedRequests, whole)}
+                      </li>
+                    ))}
+                  </ul>
+                )}
+              </>
             )}
             {o !== null && (
               <details>

@@ -9,7 +9,7 @@ import { positive, Result, useAction } from '../components/forms.js'
 import { ServiceMap, BAD_ERROR_RATIO } from '../components/service-map.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
-import { fmtAgo, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
+import { fmtAgo, fmtInterval, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
 import { useApi, useNow } from '../lib/hooks.js'
 import { href, navigate } from '../lib/router.js'
 import type {
@@ -485,10 +485,7 @@ function WhatIfPanel(props: { routes: JourneySummary[]; graph: GraphAnswer | nul
   )
 }
 
-function iv(x: Interval | null, f: (v: number) => string): string {
-  if (x === null) return '–'
-  return x.low === x.high ? f(x.value) : `${f(x.value)} (${f(x.low)} – ${f(x.high)})`
-}
+const iv = (x: Interval | null, f: (v: number) => string): string => (x === null ? '–' : fmtInterval(x, f))
 
 const ROWS: ReadonlyArray<[string, (o: Outcome) => string]> = [
   ['Journeys that succeed', (o) => iv(o.successProbability, fmtPct)],
