@@ -164,3 +164,46 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
     expect(aj.correlate([caller, late])).toEqual([])
   })
 })
+
+describe('AlertJourneys in an alert storm', () => {
+  it('runs two computations at once, queues 50 and skips the rest instead of piling up work', async () => {
+    let running = 0
+    let most = 0
+    const release: (() => void)[] = []
+    // a journeys source whose root cause answers when told to: the queue is what is tested
+    const slow = {
+      settleMs: 0,
+      routesOf: () => ['shop'],
+      rootCause: async () => {
+        running++
+        most = Math.max(most, running)
+        await new Promise<void>((r) => release.push(r))
+        running--
+        throw new Error('no data')
+      },
+      currentImpact: async () => {
+        throw new Error('no data')
+      },
+    } as unknown as LiveJourneys
+    const aj = new AlertJourneys({
+      journeys: slow,
+      horizonMs: 1_800_000,
+      correlationWindowMs: 120_000,
+      enrichTimeoutMs: 1_000,
+    })
+    let settled = 0
+    const all = Array.from({ length: 60 }, (_, i) =>
+      aj.enrich({ ...alertOn('shop', 'shop'), fingerprint: `fp${i}` }).finally(() => settled++),
+    )
+    for (let i = 0; i < 200 && release.length < 2; i++) await new Promise((r) => setImmediate(r))
+    expect(aj.skipped).toBe(8)
+    for (let i = 0; i < 5_000 && settled < 60; i++) {
+      release.shift()?.()
+      await new Promise((r) => setImmediate(r))
+    }
+    const got = await Promise.all(all)
+    expect(most).toBe(2)
+    expect(got.filter((g) => g === null)).toHaveLength(8)
+    expect(got.filter((g) => g !== null)).toHaveLength(52)
+  })
+})

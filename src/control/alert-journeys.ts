@@ -86,6 +86,13 @@ export class AlertJourneys {
   readonly #o: AlertJourneysOptions & { now: () => number }
   /** per fingerprint and run: the newest enrichment, done or under way */
   readonly #cache = new Map<string, Cached>()
+  /** computations at once; more wait in line, up to MAX_WAITING */
+  static readonly PARALLEL = 2
+  static readonly MAX_WAITING = 50
+  #running = 0
+  readonly #waiting: (() => void)[] = []
+  /** enrichments not computed because too many were waiting (an alert storm) */
+  skipped = 0
   /** per fingerprint: the timer that computes the context again once the alert's traces are in */
   readonly #later = new Map<string, NodeJS.Timeout>()
 
@@ -163,6 +170,16 @@ export class AlertJourneys {
     const snapshot = structuredClone(alert) as Alert
     entry.pending = (async () => {
       await yieldTurn() // never inside the caller's turn (the engine's window step)
+      // an alert storm queues its work instead of running it all at once; past the queue's
+      // bound an alert goes without (its page is never held: the engine's deadline)
+      if (this.#running >= AlertJourneys.PARALLEL) {
+        if (this.#waiting.length >= AlertJourneys.MAX_WAITING) {
+          this.skipped++
+          return null
+        }
+        await new Promise<void>((r) => this.#waiting.push(r))
+      }
+      this.#running++
       try {
         const got = await this.context(snapshot)
         entry.value = got
@@ -170,6 +187,9 @@ export class AlertJourneys {
       } catch (err) {
         this.#o.onError?.(err as Error, `alert ${alert.rule} ${alert.key}: impact and root cause`)
         return null
+      } finally {
+        this.#running--
+        this.#waiting.shift()?.()
       }
     })()
     this.#cache.set(alert.fingerprint, entry)
