@@ -187,6 +187,15 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.getByRole('table', { name: 'Scaling events' }).waitFor({ timeout: 30_000 })
     await page.locator('.chart canvas').first().waitFor({ timeout: 30_000 })
     await shot('autoscaling')
+    // manual scale from the Admin page: bounds checked in the page, then through the actuator
+    await page.getByRole('link', { name: 'Admin' }).click()
+    await page.locator('#scale-replicas').fill('9')
+    await page.locator('#scale-reason').fill('browser test')
+    await page.getByRole('button', { name: 'Scale', exact: true }).click()
+    await page.getByText('replicas: users takes 1 to 4').waitFor()
+    await page.locator('#scale-replicas').fill('2')
+    await page.getByRole('button', { name: 'Scale', exact: true }).click()
+    await page.getByText(/users: scaled to 2 \(ok\)/).waitFor({ timeout: 30_000 })
 
     // journeys: the map across environments, a trace's waterfall, a what-if with its interval
     await page.getByRole('link', { name: 'Journeys' }).click()
