@@ -187,7 +187,14 @@ describe('vigil demo through the built CLI', () => {
         .filter((p) => replicaPids.includes(p))
       expect(ours).toEqual([])
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL')
+      // after a failed check too: Ctrl-C lets the demo stop its replica processes; SIGKILL would
+      // orphan them
+      if (child.exitCode === null) {
+        child.kill('SIGINT')
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+        await exited
+        clearTimeout(timer)
+      }
     }
   }, 180_000)
 })
