@@ -34,11 +34,10 @@ import { uiAssetsRoutes } from '../api/ui-assets.js' // dashboard
 import { VERSION } from '../version.js' // dashboard
 import { alertRoutes } from '../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider } from '../alerts/index.js' // alerts
-import { Autoscaler } from '../scale/autoscaler.js' // scale
-import { openActuators } from '../scale/open.js' // scale
+import type { Autoscaler } from '../scale/autoscaler.js' // scale
+import { startAutoscaling } from './autoscaling.js' // scale
 import { scalingRoutes } from '../api/routes/scaling.js' // scale
 import { exposeControlMetrics } from '../api/control-metrics.js' // deploy: findings at /metrics
-import type { ActionRecord } from '../control/actions.js' // scale
 
 export interface StartOptions {
   configFile: string
@@ -284,39 +283,17 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     Object.entries(config.services).flatMap(([n, s]) => (s.scale !== undefined ? [[n, s.scale]] : [])),
   )
   let autoscaler: Autoscaler | null = null
-  if (control !== null && Object.keys(scaled).length > 0) {
-    const cp = control
-    const rollup = (service: string) => `${service}|*|${config.env}`
-    const actuators = await openActuators(
+  if (control !== null) {
+    const started = await startAutoscaling(
       config,
+      control,
       { setTargets: (service, urls) => gateway.setTargets(service, urls) },
-      (service, replica, line) => logger.info({ service, replica }, line),
+      logger,
     )
-    const scaler = new Autoscaler({
-      services: scaled,
-      actuatorFor: actuators.actuatorFor,
-      windowMs: tcfg.windowMs,
-      observe: async (service) => {
-        const s = (await cp.listSeries()).find((x) => x.key === rollup(service))
-        return s?.last ? { atMs: s.last.startMs, ratePerSec: s.last.ratePerSec } : null
-      },
-      forecast: async (service) => {
-        const f = await cp.forecast(rollup(service))
-        return f.status === 'ok' ? { points: f.points, model: f.model, level: f.level } : null
-      },
-      record: (input) => cp.recordAction(input),
-      settle: async (rec, result) => void (await cp.settleAction(rec as ActionRecord, result)),
-      // logged once per failure streak; the failed action is in the action log
-      onFailure: (service, err) =>
-        logger.error({ service, code: (err as { code?: string }).code }, `autoscaler: ${err.message}`),
-      onError: (err, what) => logger.warn({ err }, what),
-    })
-    await scaler.start()
-    autoscaler = scaler
-    closers.push(async () => {
-      await scaler.stop()
-      await actuators.close()
-    })
+    if (started !== null) {
+      autoscaler = started.autoscaler
+      closers.push(() => started.close())
+    }
   }
 
   if (control !== null) {

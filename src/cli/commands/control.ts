@@ -8,7 +8,10 @@ import { createAdminServer, resolveAdminToken, type AdminSources } from '../../a
 import { seriesRoutes } from '../../api/routes/series.js'
 import { anomalyRoutes } from '../../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../../api/routes/forecasts.js' // live detect/forecast
-import { openBus } from '../../bus/index.js'
+import { BusTargetPool, busSubjects, openBus } from '../../bus/index.js'
+import { startAutoscaling } from '../autoscaling.js' // scale
+import { VGL_ERR_CONTROL_NOT_LEADER } from '../../errors.js' // scale
+import type { ScaledControl } from '../../control/index.js' // scale
 import { loadConfig } from '../../config/index.js'
 import { actionRoutes } from '../../api/routes/actions.js' // actions
 import { auditRoutes } from '../../api/routes/audit.js' // audit
@@ -78,6 +81,19 @@ export const command: Command = {
       onLeadership: (leading, leader, reason) =>
         logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
     })
+    // ---- scale: the leader's autoscaler; replicas' targets go to every gateway over the bus
+    const scaling = await startAutoscaling(
+      config,
+      {
+        listSeries: () => cp.series.listSeries(),
+        forecast: (key) => cp.forecasts.forecast(key),
+        recordAction: async (input) => leaderOf(cp).actions.record(input),
+        settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
+        leading: () => cp.current() !== null,
+      },
+      new BusTargetPool(bus, busSubjects(config.bus).targets),
+      logger,
+    )
     const sources: AdminSources = {
       ready: () => true,
       routes: () => [],
@@ -151,6 +167,7 @@ export const command: Command = {
       try {
         await admin.close()
         for (const f of stopFollowing) f() // dashboard
+        await scaling?.close()
         await cp.stop()
         await limiter?.close() // adaptive limits
         await bus.close()
@@ -165,4 +182,11 @@ export const command: Command = {
     process.once('SIGINT', (s) => void stop(s))
     return new Promise<number>(() => {})
   },
+}
+
+/** The running control plane; a standing-by process must not act. */
+function leaderOf(cp: ScaledControl) {
+  const r = cp.current()
+  if (r === null) throw VGL_ERR_CONTROL_NOT_LEADER(cp.leadership.leader()?.adminUrl ?? 'unknown')
+  return r
 }

@@ -1,0 +1,68 @@
+/**
+ * @module Starts the autoscaler for the services with a `scale:` block, beside the control plane
+ * that feeds it: embedded (`vigil start`: targets straight into the gateway) or scaled out
+ * (`vigil control`: targets over the bus to every gateway, acting only while leading).
+ */
+import type { Logger } from 'pino'
+import type { Config } from '../config/index.js'
+import type { ActionInput, ActionRecord } from '../control/actions.js'
+import type { SeriesSummary } from '../control/control-plane.js'
+import type { ForecastAnswer } from '../control/forecasts.js'
+import type { TargetPool } from '../scale/actuator.js'
+import { Autoscaler } from '../scale/autoscaler.js'
+import { openActuators } from '../scale/open.js'
+
+export interface AutoscalingSource {
+  listSeries(): Promise<SeriesSummary[]>
+  forecast(key: string): Promise<ForecastAnswer>
+  recordAction(input: ActionInput): Promise<ActionRecord>
+  settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown>
+  /** false on a standing-by `vigil control`: it observes nothing and so decides nothing */
+  leading?(): boolean
+}
+
+/** Null when no service has a scale block. */
+export async function startAutoscaling(
+  config: Config,
+  source: AutoscalingSource,
+  pool: TargetPool,
+  logger: Logger,
+): Promise<{ autoscaler: Autoscaler; close(): Promise<void> } | null> {
+  const scaled = Object.fromEntries(
+    Object.entries(config.services).flatMap(([n, s]) => (s.scale !== undefined ? [[n, s.scale]] : [])),
+  )
+  if (Object.keys(scaled).length === 0) return null
+  const rollup = (service: string) => `${service}|*|${config.env}`
+  const leading = () => source.leading?.() ?? true
+  const actuators = await openActuators(config, pool, (service, replica, line) =>
+    logger.info({ service, replica }, line),
+  )
+  const scaler = new Autoscaler({
+    services: scaled,
+    actuatorFor: actuators.actuatorFor,
+    windowMs: config.telemetry.windowMs,
+    observe: async (service) => {
+      if (!leading()) return null
+      const s = (await source.listSeries()).find((x) => x.key === rollup(service))
+      return s?.last ? { atMs: s.last.startMs, ratePerSec: s.last.ratePerSec } : null
+    },
+    forecast: async (service) => {
+      const f = await source.forecast(rollup(service))
+      return f.status === 'ok' ? { points: f.points, model: f.model, level: f.level } : null
+    },
+    record: (input) => source.recordAction(input),
+    settle: async (rec, result) => void (await source.settleAction(rec as ActionRecord, result)),
+    // logged once per failure streak; the failed action and a scale.alert are in the action log
+    onFailure: (service, err) =>
+      logger.error({ service, code: (err as { code?: string }).code }, `autoscaler: ${err.message}`),
+    onError: (err, what) => logger.warn({ err }, what),
+  })
+  await scaler.start()
+  return {
+    autoscaler: scaler,
+    close: async () => {
+      await scaler.stop()
+      await actuators.close()
+    },
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Autoscaling scaled out: `vigil control` (leading alone, PostgreSQL store) runs the autoscaler
+ * with the process actuator; the replica it starts to reach `min` reaches a separate
+ * `vigil gateway` only over NATS (the targets subject), and the gateway serves through it.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { startMockService, type MockService } from '../../src/sim/index.js'
+import { serviceAvailable } from '../helpers/services.js'
+import { buildOnce, exitOf, poll, root, spawnVigil, type Spawned } from './control-support.js'
+
+const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
+const PG_URL = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const READY_GW = /"gatewayUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
+const READY_GW_ADMIN = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
+
+describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120_000 }, () => {
+  const run = randomBytes(4).toString('hex')
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-scaled-'))
+  const procs: Spawned[] = []
+  let seed: MockService | null = null
+
+  afterAll(async () => {
+    for (const p of procs) p.child.kill('SIGTERM')
+    await Promise.all(procs.map((p) => exitOf(p.child)))
+    await seed?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('the replica vigil control starts becomes the gateway’s target over the bus', async () => {
+    buildOnce()
+    seed = await startMockService({ name: 'seed' })
+    const cmd = JSON.stringify([
+      process.execPath,
+      join(root, 'bin', 'vigil.js'),
+      'mock',
+      '--port',
+      '$PORT',
+      '--name',
+      'replica',
+    ])
+    const config = (name: string) =>
+      [
+        'env: sc-env',
+        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+        'admin: { host: 127.0.0.1, port: 0 }',
+        'services:',
+        '  orders:',
+        `    targets: [${seed!.url}]`,
+        '    scale:',
+        '      mode: enforce',
+        '      min: 1',
+        '      max: 2',
+        '      capacityPerReplica: 1000',
+        '      leadTimeMs: 1000',
+        `      actuator: { kind: process, command: ${cmd}, healthIntervalMs: 100, stopGraceMs: 2000 }`,
+        'routes:',
+        '  - { name: orders, path: /orders, service: orders }',
+        `telemetry: { windowMs: 1000, gatewayId: ${name}, otlp: { enabled: false } }`,
+        `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.sc${run}", streamPrefix: VIGILTEST_SC_${run} }`,
+        `store: { kind: postgres, url: "${PG_URL}", schema: vigil_scaled_${run} }`,
+        'control: { graceMs: 300, admin: { host: 127.0.0.1, port: 0 }, leader: { ttlMs: 3000, renewEveryMs: 500 } }',
+        'detect: { enabled: false }',
+        'forecast: { enabled: false }',
+        '',
+      ].join('\n')
+    const spawn = (cmd: 'gateway' | 'control', name: string) => {
+      const file = join(dir, `${name}.yaml`)
+      writeFileSync(file, config(name))
+      const p = spawnVigil([cmd, '--config', file])
+      procs.push(p)
+      return p
+    }
+    const gw = spawn('gateway', 'gw-sc')
+    const gatewayUrl = await gw.waitFor(READY_GW)
+    const adminUrl = await gw.waitFor(READY_GW_ADMIN)
+    spawn('control', 'control-sc')
+    // traffic makes the series the autoscaler observes (it decides nothing without them)
+    const services = await poll(
+      async () => {
+        await Promise.all([1, 2, 3].map(() => fetch(`${gatewayUrl}/orders`).then((r) => r.arrayBuffer())))
+        const body = (await (await fetch(`${adminUrl}/api/services`)).json()) as {
+          services: { name: string; targets: { url: string }[] }[]
+        }
+        return body.services
+      },
+      (s) => s.some((x) => x.name === 'orders' && x.targets.length === 1 && x.targets[0].url !== seed!.url),
+      'the replica as the gateway’s only target',
+      60_000,
+    )
+    const url = services.find((x) => x.name === 'orders')!.targets[0].url
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const res = await fetch(`${gatewayUrl}/orders`)
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { service: string }).service).toBe('replica')
+  })
+})
