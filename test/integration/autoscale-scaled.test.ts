@@ -8,7 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { connect } from '@nats-io/transport-node'
+import { Kvm } from '@nats-io/kv'
+import { NatsBus, defaultStreams } from '../../src/bus/nats.js'
 import { startMockService, type MockService } from '../../src/sim/index.js'
+import { PostgresStore } from '../../src/store/index.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { buildOnce, exitOf, poll, root, spawnVigil, type Spawned } from './control-support.js'
 
@@ -28,6 +32,18 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     await Promise.all(procs.map((p) => exitOf(p.child)))
     await seed?.close()
     rmSync(dir, { recursive: true, force: true })
+    const store = await PostgresStore.open({ url: PG_URL, schema: `vigil_scaled_${run}` })
+    await store.dropSchema()
+    await store.close()
+    const bus = await NatsBus.connect({
+      servers: '127.0.0.1:4222',
+      streams: defaultStreams(`VIGILTEST_SC_${run}`),
+    })
+    await bus.deleteStreams()
+    await bus.close()
+    const nc = await connect({ servers: '127.0.0.1:4222' })
+    await (await new Kvm(nc).open(`VIGILTEST_SC_${run}_LEADER`)).destroy().catch(() => {})
+    await nc.close()
   })
 
   it('the replica vigil control starts becomes the gateway’s target over the bus', async () => {
