@@ -456,8 +456,16 @@ describe('deploy kit: files', () => {
   it("the image's pruned dependencies are enough: dist/ imports only dependencies and Node builtins", async () => {
     buildOnce()
     const { builtinModules } = await import('node:module')
-    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> }
-    const allowed = new Set([...Object.keys(pkg.dependencies), ...builtinModules])
+    const pkg = JSON.parse(read('package.json')) as {
+      dependencies: Record<string, string>
+      optionalDependencies?: Record<string, string>
+    }
+    // npm prune --omit=dev keeps optional dependencies (TensorFlow.js, loaded only for the LSTM)
+    const allowed = new Set([
+      ...Object.keys(pkg.dependencies),
+      ...Object.keys(pkg.optionalDependencies ?? {}),
+      ...builtinModules,
+    ])
     const used = new Set<string>()
     for (const f of filesUnder(join(root, 'dist'), /\.js$/)) {
       if (f.startsWith(join(root, 'dist/ui'))) continue // bundled by Vite

@@ -196,10 +196,14 @@ describe('adaptive limits: forecast pressure in embedded mode', { timeout: 180_0
       const config = loadConfig(file)
       const store = await SqliteStore.open({ path: join(dir, 'vigil.db') })
       try {
-        const signals = await loadSignals(store, t0 - 1000, Date.now())
+        // the live plane ticks on whole windows: replay on the same grid, and one window past the
+        // stop, or a release made in the last window before it is cut off on a fast machine
+        const fromMs = Math.floor((t0 - 1000) / 1000) * 1000
+        const toMs = Date.now() + 1000
+        const signals = await loadSignals(store, fromMs, toMs)
         const r = replayPolicy(createPolicy(config, 'forecast-pressure'), signals, {
-          fromMs: t0 - 1000,
-          toMs: Date.now(),
+          fromMs,
+          toMs,
           stepMs: 1000,
         })
         const replayed = r.decisions.filter((d) => d.action !== 'renew')
