@@ -40,6 +40,19 @@ export type WhatIf =
 
 const KINDS = ['errorRatio', 'latency', 'down', 'replicaLoss'] as const
 
+/** The fields a what-if scenario may have, for parsers and query schemas. */
+export const WHAT_IF_FIELDS = [
+  'kind',
+  'service',
+  'env',
+  'value',
+  'factor',
+  'durationMs',
+  'replicas',
+  'lost',
+  'utilization',
+] as const
+
 /** Validates what-ifs from JSON; every message names the field (`scenarios[1].value`). */
 export function parseWhatIfs(raw: unknown, field = 'scenarios'): WhatIf[] {
   const bad = (path: string, msg: string): never => {
@@ -52,17 +65,7 @@ export function parseWhatIfs(raw: unknown, field = 'scenarios'): WhatIf[] {
     const p = `${field}[${i}]`
     if (r === null || typeof r !== 'object' || Array.isArray(r)) return bad(p, 'expected an object')
     const o = r as Record<string, unknown>
-    const known = new Set([
-      'kind',
-      'service',
-      'env',
-      'value',
-      'factor',
-      'durationMs',
-      'replicas',
-      'lost',
-      'utilization',
-    ])
+    const known = new Set<string>(WHAT_IF_FIELDS)
     for (const k of Object.keys(o)) if (!known.has(k)) bad(`${p}.${k}`, 'unknown field; remove it')
     if (!KINDS.includes(o.kind as (typeof KINDS)[number]))
       bad(`${p}.kind`, `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`)

@@ -44,7 +44,14 @@ export { learnModel, quantileTable, QUANTILE_POINTS } from './model.js'
 export type { GatewayPolicy, JourneyModel, ModelSite, RetryOn } from './model.js'
 export { JourneySimulator, simulationBuffers } from './simulate.js'
 export type { SimulationResult, SiteOverride } from './simulate.js'
-export { breakerOpenShare, checkWhatIfs, normalCdf, parseWhatIfs, simulateImpact } from './impact.js'
+export {
+  WHAT_IF_FIELDS,
+  breakerOpenShare,
+  checkWhatIfs,
+  normalCdf,
+  parseWhatIfs,
+  simulateImpact,
+} from './impact.js'
 export type { ImpactOptions, ImpactResult, Interval, Outcome, WhatIf } from './impact.js'
 export { rankRootCause } from './rootcause.js'
 export type { Candidate, RootCause, RootCauseInput, ServiceAnomaly, Symptom } from './rootcause.js'

@@ -19,6 +19,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { parseDurationMs } from '../../parsing.js'
 import type { JourneySource } from '../../control/journeys.js'
 import { VGL_ERR_JOURNEYS_QUERY, VGL_ERR_JOURNEYS_WHATIF, isVigilError } from '../../errors.js'
+import { WHAT_IF_FIELDS } from '../../journeys/index.js'
 import { exposeJourneyMetrics } from '../journey-metrics.js'
 import { sendProblem } from '../problem.js'
 
@@ -318,21 +319,7 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
         schema: {
           tags,
           summary: 'Monte Carlo impact of one scenario, from query parameters',
-          querystring: querySchema(
-            'route',
-            'horizon',
-            'kind',
-            'service',
-            'env',
-            'value',
-            'factor',
-            'durationMs',
-            'replicas',
-            'lost',
-            'utilization',
-            'journeys',
-            'seed',
-          ),
+          querystring: querySchema('route', 'horizon', ...WHAT_IF_FIELDS, 'journeys', 'seed'),
         },
       },
       async (req, reply) => {
