@@ -503,6 +503,74 @@ describe('AlertEngine enrichment and incidents', () => {
     })
   })
 
+  // two rules on one series, one incident: on a tie the correlator keeps the order it was given
+  const sameSeries = (active: readonly Readonly<Alert>[]) =>
+    active.length < 2 ? [] : [{ members: active.map((a) => a.fingerprint), reason: 'one series' }]
+  const twoRules = [
+    { ...fast, name: 'orders-errors' },
+    { ...fast, name: 'orders-failing' },
+  ]
+
+  it('a silenced head does not swallow its incident: the first member that can page heads it', async () => {
+    const silences: StoredSilence[] = [
+      {
+        id: 's1',
+        matchers: [{ name: 'alertname', value: 'orders-errors', isRegex: false, isEqual: true }],
+        startsAtMs: 0,
+        endsAtMs: T0 + 60 * W,
+        createdBy: 'ops',
+        comment: 'known flaky',
+        createdAtMs: 0,
+      },
+    ]
+    const { e, sink } = engine(twoRules, { correlate: sameSeries, silences: () => silences })
+    await e.start()
+    await closeTogether(e, [input(point(0))])
+    await closeTogether(e, [input(point(1, { errors: 90 }))])
+    await settled(() => sink.got.flat().length >= 1)
+    expect(sink.got.flat().map((n) => `${n.event} ${n.alert.rule}`)).toEqual(['firing orders-failing'])
+    const byRule = Object.fromEntries(e.alerts().map((a) => [a.rule, a]))
+    expect(byRule['orders-errors']).toMatchObject({
+      suppressed: 'silenced',
+      incident: byRule['orders-failing'].fingerprint,
+    })
+    expect(byRule['orders-failing']).toMatchObject({
+      suppressed: null,
+      incident: byRule['orders-failing'].fingerprint,
+    })
+    expect(byRule['orders-failing'].context.correlated).toMatchObject({
+      reason: 'one series; it pages for orders-errors on orders|*|prod, which is silenced',
+    })
+  })
+
+  it('an incident keeps its head across a restart that loads its alerts in another order', async () => {
+    const first = engine(twoRules, { correlate: sameSeries })
+    await first.e.start()
+    await closeTogether(first.e, [input(point(0))])
+    await closeTogether(first.e, [input(point(1, { errors: 90 }))])
+    await settled(() => first.sink.got.flat().length >= 1)
+    const head = (e: AlertEngine) => e.alerts().find((a) => a.incident === a.fingerprint)?.rule
+    expect(head(first.e)).toBe('orders-errors')
+    await first.e.close()
+    // the store returns them the other way round (by fingerprint, say)
+    const second = engine(twoRules, {
+      correlate: sameSeries,
+      state: { load: async () => [...first.saved.values()].reverse(), save: async () => {} },
+    })
+    await second.e.start()
+    await closeTogether(second.e, [input(point(2, { errors: 90 }))])
+    expect(head(second.e)).toBe('orders-errors')
+    // recovered, then a second burst: both start in one window again
+    await closeTogether(second.e, [input(point(3))])
+    expect(second.e.alerts({ state: 'resolved' })).toHaveLength(2)
+    await closeTogether(second.e, [input(point(4, { errors: 90 }))])
+    expect(head(second.e)).toBe('orders-errors')
+    expect(second.e.alerts().find((a) => a.rule === 'orders-errors')).toMatchObject({
+      state: 'firing',
+      suppressed: 'repeat-interval',
+    })
+  })
+
   it('holds a caller’s page while its dependency’s alert is pending, then pages once', async () => {
     const slow = { ...fast, name: 'down-slow', for: '2 windows', match: { service: 'payments' } }
     const quick = { ...fast, match: { service: 'orders' } }

@@ -126,6 +126,8 @@ export class AlertEngine {
   readonly #queue: WindowInput[] = []
   /** fingerprints per series key, one per rule (index as in rules): hashed once, not per window */
   readonly #fingerprints = new Map<string, string[]>()
+  /** each rule's place in the config (ties between alerts are broken by it) */
+  readonly #ruleIndex: ReadonlyMap<string, number>
   #running: Promise<void> | null = null
   #dataNow = 0
   #lastSweepWindow = -1
@@ -145,6 +147,7 @@ export class AlertEngine {
   constructor(opts: AlertEngineOptions) {
     this.#o = { ...opts, now: opts.now ?? Date.now }
     this.#ctx = { ...opts.context, windowMs: opts.windowMs }
+    this.#ruleIndex = new Map(opts.rules.map((r, i) => [r.name, i]))
   }
 
   /** Loads persisted alerts (firing and recently resolved) so a restart neither forgets nor re-pages them. */
@@ -422,16 +425,42 @@ export class AlertEngine {
     return null
   }
 
-  /** Groups the active alerts into incidents (the correlator's answer); marks what changed. */
+  /** True when the alert's own pages would go out: an enforcing rule, not silenced now. */
+  #canPage(a: Alert): boolean {
+    return a.mode === 'enforce' && silencing(this.#o.silences?.() ?? [], a.labels, this.#dataNow) === null
+  }
+
+  /**
+   * Groups the active alerts into incidents (the correlator's answer); marks what changed. The
+   * correlator sees the alerts in a fixed order (start, then the rule's place in the config, then
+   * the series), not the map's: alerts loaded after a restart come in the store's order, and a tie
+   * between two members must pick the same head before and after.
+   */
   #correlate(): void {
     const correlate = this.#o.correlate
     const active = [...this.#alerts.values()].filter((a) => a.state === 'firing' || a.state === 'pending')
     const headOf = new Map<string, { head: Alert; incident: AlertIncident }>()
     if (correlate !== undefined && active.length >= 2 && active.length <= AlertEngine.MAX_CORRELATED)
       try {
-        for (const incident of correlate(active)) {
-          const head = this.#alerts.get(incident.members[0] ?? '')
-          if (head === undefined || incident.members.length < 2) continue
+        active.sort(
+          (a, b) =>
+            a.activeAtMs - b.activeAtMs ||
+            (this.#ruleIndex.get(a.rule) ?? 0) - (this.#ruleIndex.get(b.rule) ?? 0) ||
+            (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+        )
+        for (const found of correlate(active)) {
+          const members = found.members.flatMap((fp) => this.#alerts.get(fp) ?? [])
+          if (members.length < 2) continue
+          // only the head pages: a head that cannot (silenced, shadow) would swallow the whole
+          // incident's page, so the first member that can heads it instead
+          const head = members.find((m) => this.#canPage(m)) ?? members[0]
+          const incident: AlertIncident =
+            head === members[0]
+              ? found
+              : {
+                  members: [head.fingerprint, ...found.members.filter((fp) => fp !== head.fingerprint)],
+                  reason: `${found.reason}; it pages for ${members[0].rule} on ${members[0].key}, which is ${members[0].mode === 'shadow' ? 'in shadow mode' : 'silenced'}`,
+                }
           for (const fp of incident.members) headOf.set(fp, { head, incident })
         }
       } catch (err) {
