@@ -61,6 +61,15 @@ export interface Bus {
   /** resolves when the bus has accepted the message (JetStream: stored) */
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<void>
   subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<Subscription>
+  /**
+   * Every message the bus still holds on the subject, oldest first, then each new one, handed to
+   * the handler one at a time, in order, on a consumer of this subscriber alone that leaves
+   * nothing behind (deleted on close; by the bus a while after a subscriber that died). Nothing
+   * is redelivered: ack and nak do nothing. For state every process rebuilds whole on start (the
+   * run-time targets), where a named durable would resume after what a previous run acked and
+   * skip the state to rebuild. Only adapters that keep history (NATS JetStream) have it.
+   */
+  follow?(subject: string, handler: BusHandler): Promise<Subscription>
   /** idempotent; closes subscriptions first */
   close(): Promise<void>
 }

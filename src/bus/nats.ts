@@ -84,11 +84,14 @@ const nanos = (ms: number) => ms * 1_000_000
 class NatsMessage implements BusMessage {
   #m: JsMsg
   #done = false
+  readonly #acks: boolean
   readonly subject: string
   readonly data: Uint8Array
   readonly deliveryCount: number
-  constructor(m: JsMsg) {
+  /** `acks` false: an ordered consumer's message (nothing to acknowledge) */
+  constructor(m: JsMsg, acks = true) {
     this.#m = m
+    this.#acks = acks
     this.subject = m.subject
     this.data = m.data
     this.deliveryCount = m.info.deliveryCount
@@ -99,12 +102,12 @@ class NatsMessage implements BusMessage {
   ack(): void {
     if (this.#done) return
     this.#done = true
-    this.#m.ack()
+    if (this.#acks) this.#m.ack()
   }
   nak(delayMs?: number): void {
     if (this.#done) return
     this.#done = true
-    this.#m.nak(delayMs)
+    if (this.#acks) this.#m.nak(delayMs)
   }
 }
 
@@ -114,7 +117,7 @@ export class NatsBus implements Bus {
   #js: JetStreamClient
   #jsm: JetStreamManager
   #streams: StreamSpec[]
-  #subs = new Set<{ iter: ConsumerMessages; loop: Promise<void> }>()
+  #subs = new Set<{ iter: ConsumerMessages; loop: Promise<void>; onClose: () => Promise<void> }>()
   #publishTimeoutMs: number
   #closed = false
 
@@ -218,13 +221,39 @@ export class NatsBus implements Bus {
         }
       }
     })()
-    const entry = { iter, loop }
+    return this.#track(iter, loop, async () => {})
+  }
+
+  async follow(subject: string, handler: BusHandler): Promise<Subscription> {
+    if (this.#closed) throw VGL_ERR_BUS_CLOSED(`follow ${subject}`)
+    const stream = this.#streamFor(subject)
+    // an ordered consumer: ephemeral (the server deletes it 5 min after its client went away),
+    // recreated by the client from the next sequence after a reconnect or a server-side removal
+    const consumer = await this.#js.consumers.get(stream, {
+      filter_subjects: subject,
+      deliver_policy: DeliverPolicy.All,
+    })
+    const iter = await consumer.consume({ max_messages: 100 })
+    const loop = (async () => {
+      // one at a time, in order: a follower rebuilds state, a newer message must not be overtaken
+      for await (const m of iter) await Promise.resolve(handler(new NatsMessage(m, false))).catch(() => {})
+    })()
+    const onClose = async () => {
+      const name = (await consumer.info(true).catch(() => null))?.name
+      if (name !== undefined) await this.#jsm.consumers.delete(stream, name).catch(() => false)
+    }
+    return this.#track(iter, loop, onClose)
+  }
+
+  #track(iter: ConsumerMessages, loop: Promise<void>, onClose: () => Promise<void>): Subscription {
+    const entry = { iter, loop, onClose }
     this.#subs.add(entry)
     return {
       close: async () => {
         if (!this.#subs.delete(entry)) return
         await iter.close()
         await loop.catch(() => {})
+        await onClose()
       },
     }
   }
@@ -241,6 +270,7 @@ export class NatsBus implements Bus {
       this.#subs.delete(s)
       await s.iter.close().catch(() => {})
       await s.loop.catch(() => {})
+      await s.onClose().catch(() => {})
     }
     await this.#nc.drain().catch(() => this.#nc.close())
   }

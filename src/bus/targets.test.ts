@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../../test/helpers/services.js'
+import { connect } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { NatsBus, defaultStreams } from './nats.js'
 import { BusTargetPool, encodeTargets, followTargets } from './targets.js'
 
@@ -29,7 +31,6 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
       await followTargets(
         gw1,
         subject,
-        `targets-gw1-${tag}`,
         async (s, urls) => void applied1.set(s, [...urls]),
         (w) => bad.push(w),
       )
@@ -50,17 +51,51 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
 
       // a gateway that starts later replays the stream and ends on the same lists
       const applied2 = new Map<string, string[]>()
-      await followTargets(
-        gw2,
-        subject,
-        `targets-gw2-${tag}`,
-        async (s, urls) => void applied2.set(s, [...urls]),
-      )
+      await followTargets(gw2, subject, async (s, urls) => void applied2.set(s, [...urls]))
       await until(() => applied2.has('users'))
       expect(applied2).toEqual(applied1)
     } finally {
       await gw1.close()
       await gw2.close()
+      await control.deleteStreams()
+      await control.close()
+    }
+  })
+
+  it('a restarted gateway replays the lists again and no restart leaves a consumer behind', async () => {
+    const tag = randomBytes(4).toString('hex')
+    const subject = `t${tag}.targets`
+    const streams = defaultStreams(`T${tag}`, {
+      rollups: `t${tag}.rollups`,
+      spans: `t${tag}.spans`,
+      targets: subject,
+    })
+    const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const nc = await connect({ servers: '127.0.0.1:4222' })
+    const jsm = await jetstreamManager(nc)
+    const consumers = async () => (await jsm.consumers.list(`T${tag}_TARGETS`).next()).map((c) => c.config)
+    try {
+      const pool = new BusTargetPool(control, subject)
+      await pool.setTargets('orders', ['http://10.0.0.2:8080'])
+      await pool.setTargets('orders', ['http://10.0.0.3:8080'])
+      for (let run = 0; run < 3; run++) {
+        const gw = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+        const applied = new Map<string, string[]>()
+        const sub = await followTargets(gw, subject, async (s, urls) => void applied.set(s, [...urls]))
+        await until(() => applied.get('orders')?.[0] === 'http://10.0.0.3:8080')
+        // each run starts over from the stream: the newest list, not nothing after a restart
+        expect(applied.get('orders')).toEqual(['http://10.0.0.3:8080'])
+        const live = await consumers()
+        expect(live).toHaveLength(1)
+        // ephemeral: the server removes it even when the gateway dies without closing it
+        expect(live[0].durable_name).toBeUndefined()
+        expect(live[0].inactive_threshold).toBeGreaterThan(0)
+        if (run === 1) await sub.close()
+        await gw.close()
+        expect(await consumers()).toEqual([])
+      }
+    } finally {
+      await nc.close()
       await control.deleteStreams()
       await control.close()
     }

@@ -1,9 +1,10 @@
 /**
  * @module Run-time targets over the bus (scaled out): the control plane's autoscaler publishes a
- * service's healthy replicas; every gateway follows the subject on a durable of its own and
- * applies the newest list per service with `setTargets`. A gateway that starts later (or was
- * away) replays the stream and ends on the newest list; an older message arriving late is
- * ignored by its publish time and sequence.
+ * service's healthy replicas; every gateway follows the subject (`Bus.follow`: from the oldest
+ * list the stream keeps, on a consumer of its own that leaves nothing behind) and applies the
+ * newest list per service with `setTargets`. A gateway that starts (or restarts) replays the
+ * stream and ends on the newest lists; an older message arriving late is ignored by its publish
+ * time and sequence.
  */
 import type { Bus, BusMessage, Subscription } from './bus.js'
 
@@ -55,36 +56,27 @@ export class BusTargetPool {
 }
 
 /**
- * Applies every newer list to `apply` (a gateway's setTargets). `durable` must be this gateway's
- * own (e.g. `targets-<gatewayId>`): each gateway needs every list, not a share of them.
+ * Applies every newer list to `apply` (a gateway's setTargets), from the oldest list the bus
+ * keeps: a gateway (re)starts on its configured targets and ends on the control plane's.
  */
 export async function followTargets(
   bus: Bus,
   subject: string,
-  durable: string,
   apply: (service: string, urls: readonly string[]) => Promise<void>,
   onBad?: (why: string) => void,
 ): Promise<Subscription> {
+  if (bus.follow === undefined)
+    throw new Error(`the ${bus.kind} bus keeps no history to follow ${subject} from: use bus.kind nats`)
   const newest = new Map<string, { atMs: number; seq: number }>()
-  return bus.subscribe(
-    subject,
-    async (msg: BusMessage) => {
-      const m = decodeTargets(msg.data)
-      if (m === null) {
-        onBad?.(`${subject}: a message that is not a targets list was dropped`)
-        msg.ack()
-        return
-      }
-      const prev = newest.get(m.service)
-      if (prev !== undefined && (prev.atMs > m.atMs || (prev.atMs === m.atMs && prev.seq >= m.seq))) {
-        msg.ack()
-        return
-      }
-      // a failed apply naks: the list comes again
-      await apply(m.service, m.urls)
-      newest.set(m.service, { atMs: m.atMs, seq: m.seq })
-      msg.ack()
-    },
-    { durable, maxInFlight: 1 },
-  )
+  return bus.follow(subject, async (msg: BusMessage) => {
+    const m = decodeTargets(msg.data)
+    if (m === null) {
+      onBad?.(`${subject}: a message that is not a targets list was dropped`)
+      return
+    }
+    const prev = newest.get(m.service)
+    if (prev !== undefined && (prev.atMs > m.atMs || (prev.atMs === m.atMs && prev.seq >= m.seq))) return
+    await apply(m.service, m.urls)
+    newest.set(m.service, { atMs: m.atMs, seq: m.seq })
+  })
 }

@@ -160,13 +160,12 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const gatewayUrl = urlOf(config.gateway.host, port)
   logger.info({ url: gatewayUrl, routes: config.routes.length, mode: opts.mode }, 'gateway listening')
   // scaled out: the control plane's autoscaler sets the services' run-time targets over the bus;
-  // each gateway follows them on a durable of its own (a list for an unknown service is logged)
+  // each gateway replays them on a consumer of its own that its exit removes (a list for an
+  // unknown service is logged)
   if (opts.mode === 'gateway' && config.bus.kind === 'nats') {
-    const id = tcfg.gatewayId ?? rollups?.gatewayId ?? `gw-${process.pid}`
     const follow = await followTargets(
       bus,
       subjects.targets,
-      `targets-${id}`,
       (service, urls) =>
         gateway.setTargets(service, urls).catch((err: Error) => logger.warn({ service }, err.message)),
       (why) => logger.warn(why),
