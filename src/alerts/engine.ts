@@ -96,6 +96,23 @@ export interface AlertQuery {
   rule?: string
 }
 
+/** A service's actuator failing or working again (the autoscaler, through the action log). */
+export interface ActuatorSignal {
+  actuator: string
+  service: string
+  env: string
+  failing: boolean
+  /** wall clock */
+  atMs: number
+  /** what failed (or that it works again), for people */
+  summary: string
+  /** the action behind it, the error code, the tries */
+  details: Record<string, unknown>
+}
+
+const matchAny = (pattern: string | undefined, value: string) =>
+  pattern === undefined || pattern === '*' || pattern === value
+
 /** Stable per (rule, series key). */
 export function alertFingerprint(rule: string, key: string): string {
   return createHash('sha256').update(`${rule}\u0000${key}`).digest('hex').slice(0, 16)
@@ -123,7 +140,7 @@ export class AlertEngine {
   /** alerts that fired since the last flush: enriched at it */
   readonly #justFired = new Set<Alert>()
   readonly #deleted = new Set<string>()
-  readonly #queue: WindowInput[] = []
+  readonly #queue: (WindowInput | ActuatorSignal)[] = []
   /** fingerprints per series key, one per rule (index as in rules): hashed once, not per window */
   readonly #fingerprints = new Map<string, string[]>()
   /** each rule's place in the config (ties between alerts are broken by it) */
@@ -179,6 +196,78 @@ export class AlertEngine {
   }
 
   /**
+   * The autoscaler's word on a service's actuator (not a window): failing fires the `actuator`
+   * rules that match the service at once, working resolves them. Judged in order with the
+   * windows; a failing actuator already firing is not paged again (repeats as any alert).
+   */
+  signal(s: ActuatorSignal): void {
+    this.#queue.push(s)
+    this.#running ??= this.#drain().finally(() => (this.#running = null))
+  }
+
+  #signalled(s: ActuatorSignal): void {
+    // wall-clock time: live only (a replay of windows has no signals)
+    if (s.atMs > this.#dataNow) this.#dataNow = s.atMs
+    const series = { service: s.service, route: '*', env: s.env }
+    const key = `${s.service}|*|${s.env}`
+    for (const rule of this.#o.rules) {
+      if (
+        rule.kind !== 'actuator' ||
+        !(matchAny(rule.match.service, s.service) && matchAny(rule.match.env, s.env))
+      )
+        continue
+      const fp = alertFingerprint(rule.name, key)
+      let a = this.#alerts.get(fp)
+      if (!s.failing) {
+        if (a !== undefined && a.state === 'firing') {
+          a.latest = {
+            ...a.latest,
+            active: false,
+            summary: s.summary,
+            details: s.details,
+            windowStartMs: s.atMs,
+          }
+          a.lastEvalMs = s.atMs
+          this.#resolve(a, s.atMs, 'recovery')
+        }
+        continue
+      }
+      const ev: Evidence = {
+        active: true,
+        metric: 'actuator',
+        observed: 1,
+        expected: null,
+        band: null,
+        threshold: null,
+        summary: s.summary,
+        details: s.details,
+        rule: rule.name,
+        kind: rule.kind,
+        key,
+        windowStartMs: s.atMs,
+        windowMs: 0,
+        links: {
+          ...this.#links(key, fp, s.atMs),
+          actions: `${this.#o.linkBase}/api/actions?target=${encodeURIComponent(`service:${s.service}`)}`,
+        },
+      }
+      if (a === undefined || a.state === 'resolved') {
+        a = this.#newAlert(rule, fp, { series, key, level: 'service' }, ev, a)
+        this.#alerts.set(fp, a)
+        this.#emit(a, 'inactive', 'pending')
+        a.state = 'firing'
+        a.firingAtMs = s.atMs
+        this.#justFired.add(a)
+        this.#emit(a, 'pending', 'firing')
+      }
+      a.trueWindows++
+      a.latest = ev
+      a.lastEvalMs = s.atMs
+      this.#dirty.add(fp)
+    }
+  }
+
+  /**
    * Adds to the context of an alert's run after it was sent (an enrichment that needed data that
    * came later); the API shows it, the page that went out does not change. False when that run
    * is over.
@@ -203,7 +292,8 @@ export class AlertEngine {
       // one batch: the windows that arrived together (a window of every series), grouped on send
       const batch = this.#queue.splice(0)
       for (const input of batch)
-        await this.#step(input).catch((err: Error) => this.#o.onError?.(err, `alerts ${input.key}`))
+        if ('actuator' in input) this.#signalled(input)
+        else await this.#step(input).catch((err: Error) => this.#o.onError?.(err, `alerts ${input.key}`))
       await this.#flush().catch((err: Error) => this.#o.onError?.(err, 'alert notifications'))
     }
   }
@@ -340,7 +430,7 @@ export class AlertEngine {
   #newAlert(
     rule: AlertRuleConfig,
     fp: string,
-    input: WindowInput,
+    input: Pick<WindowInput, 'series' | 'key' | 'level'>,
     ev: Evidence,
     previous: Alert | undefined,
   ): Alert {
@@ -388,7 +478,9 @@ export class AlertEngine {
   #sweep(): void {
     const now = this.#dataNow
     for (const [fp, a] of this.#alerts) {
-      if (a.state === 'firing' && a.lastEvalMs < now - this.#o.staleAfterMs) this.#resolve(a, now, 'stale')
+      // an actuator alert has no windows to go stale: only the autoscaler resolves it
+      if (a.state === 'firing' && a.kind !== 'actuator' && a.lastEvalMs < now - this.#o.staleAfterMs)
+        this.#resolve(a, now, 'stale')
       else if (a.state === 'pending' && a.lastEvalMs < now - this.#o.staleAfterMs) this.#alerts.delete(fp)
       else if (
         a.state === 'resolved' &&

@@ -1,6 +1,12 @@
 /** @module Alerting: rules, the alert lifecycle, silences, sinks and their delivery. Wired into the control plane by src/control/alerting.ts. */
 export { AlertEngine, alertFingerprint } from './engine.js'
-export type { AlertActionPort, AlertEngineOptions, AlertQuery, AlertStatePort } from './engine.js'
+export type {
+  ActuatorSignal,
+  AlertActionPort,
+  AlertEngineOptions,
+  AlertQuery,
+  AlertStatePort,
+} from './engine.js'
 export { evaluateRule, holdWindows, quantileSorted, ruleMatches } from './rules.js'
 export type { RuleContext } from './rules.js'
 export { checkMatcher, parseMatchers, silencing } from './silences.js'

@@ -36,6 +36,8 @@ const any = (v: string | undefined, actual: string) => v === undefined || v === 
 /** True when the rule judges this series. */
 export function ruleMatches(rule: AlertRuleConfig, series: AlertSeries, level: SeriesLevel): boolean {
   return (
+    // an actuator rule is fed by the autoscaler (AlertEngine.signal), never by windows
+    rule.kind !== 'actuator' &&
     rule.level === level &&
     any(rule.match.service, series.service) &&
     any(rule.match.route, series.route) &&
@@ -68,6 +70,8 @@ function noData(metric: string, why: string, observed = 0): Condition {
 export function quickInactive(rule: AlertRuleConfig, input: WindowInput, ctx: RuleContext): boolean {
   const p = input.point
   switch (rule.kind) {
+    case 'actuator':
+      return true
     case 'latency': {
       const observed = p[rule.quantile]
       if (p.count < rule.minRequests || observed === null) return true
@@ -121,6 +125,8 @@ export function evaluateRule(
 ): Condition | Promise<Condition> {
   const p = input.point
   switch (rule.kind) {
+    case 'actuator':
+      return noData('actuator', 'an actuator rule judges no windows')
     case 'latency': {
       const q = rule.quantile
       const observed = p[q]

@@ -107,6 +107,8 @@ export interface AlertLinks {
   points: string
   anomalies?: string
   forecast?: string
+  /** actuator alerts: the service's actions (scaling, failures) */
+  actions?: string
 }
 
 /** What an alert shows as its reason: the condition at one window, with where to look. */

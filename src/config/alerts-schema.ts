@@ -143,6 +143,16 @@ export const ruleSchema = z.discriminatedUnion('kind', [
     /** or the request rate at or above this share of the service's capacity budget (limits.services) */
     budgetShare: z.number().gt(0).default(1),
   }),
+  z.strictObject({
+    ...common,
+    /**
+     * judges no windows (for, resolveFor, level, minRequests and match.route do not apply): fires
+     * at once when a service's actuator fails (the autoscaler's retries are spent, or a new
+     * replica never became healthy and was rolled back) and resolves when it works again
+     */
+    kind: z.literal('actuator'),
+    severity: z.enum(['info', 'warning', 'critical']).default('critical'),
+  }),
 ])
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })

@@ -103,6 +103,7 @@ export function decodeCursor(cursor: string): { atMs: number; id: string } | nul
 export class ActionLog implements ActionSource {
   readonly #o: ActionLogOptions & { now: () => number }
   #fileReady: Promise<void> | null = null
+  readonly #watchers: ((rec: ActionRecord) => void)[] = []
   #writing: Promise<void> = Promise.resolve()
   /** counters for tests and /metrics: recorded by kind/mode, settled by status, refused */
   readonly stats = { recorded: 0, refused: 0, settled: { ok: 0, failed: 0 }, fileErrors: 0 }
@@ -201,12 +202,23 @@ export class ActionLog implements ActionSource {
     return { actions, nextCursor: actions.length === limit && last !== undefined ? encodeCursor(last) : null }
   }
 
+  /** Calls `fn` with each record once final (shadow when recorded, enforce when settled), in this process. */
+  watch(fn: (rec: ActionRecord) => void): void {
+    this.#watchers.push(fn)
+  }
+
   /** Resolves once every final record so far is in `actions.jsonl`. */
   flush(): Promise<void> {
     return this.#writing
   }
 
   #append(rec: ActionRecord): void {
+    for (const fn of this.#watchers)
+      try {
+        fn(rec)
+      } catch (err) {
+        this.#o.onError?.(err as Error, `action watcher (${rec.kind})`)
+      }
     const file = this.#o.file
     if (file === null || file === undefined) return
     this.#fileReady ??= mkdir(dirname(file), { recursive: true }).then(() => {})

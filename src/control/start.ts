@@ -25,6 +25,7 @@ import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // aler
 import { createPolicies, forecastSignal, PolicyEngine, type LimitControls } from './policies/index.js' // adaptive limits
 import { LiveJourneys, journeyRoutesOf } from './journeys.js' // journeys
 import { AlertJourneys } from './alert-journeys.js' // journeys
+import { actuatorSignals, withActuatorRule } from './scale-alerts.js' // scale
 
 export interface RunningControlPlane {
   plane: ControlPlane
@@ -228,7 +229,7 @@ export async function startControlPlane(
       : null
   const alerts: LiveAlerts | null = config.alerts.enabled
     ? new LiveAlerts({
-        config,
+        config: withActuatorRule(config), // scale: actuator failures page
         store,
         actions,
         leadership,
@@ -249,6 +250,7 @@ export async function startControlPlane(
       })
     : null
   if (alerts !== null) plane.onWindowClosed(alerts.hook)
+  if (alerts !== null) actions.watch(actuatorSignals(alerts.engine, config.env)) // scale
   const auditIngest = new AuditIngest({
     store,
     bus,

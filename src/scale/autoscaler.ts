@@ -260,7 +260,8 @@ export class Autoscaler {
         await this.#fail(name, last, tries)
         return { id: rec.id, status: 'failed', detail: last.message }
       }
-      if (st.failing) await this.#alert(name, 'scale.recovered', `actuator ${a.kind} works again`, null)
+      if (st.failing)
+        await this.#alert(name, 'scale.recovered', `actuator ${a.kind} works again`, { actuator: a.kind })
       st.failing = false
       st.lastError = null
       await this.#o.settle(rec, { status: 'ok' })
@@ -282,7 +283,13 @@ export class Autoscaler {
       code === 'VGL_ERR_SCALE_UNHEALTHY'
         ? 'a new replica never became healthy and was rolled back (stopped, never pooled)'
         : `the actuator failed ${tries} time${tries === 1 ? '' : 's'} (retried with backoff)`
-    await this.#alert(name, 'scale.alert', `${what}: ${err.message}`, { code, error: err.message, tries })
+    const actuator = this.#o.actuatorFor(name)?.kind ?? null
+    await this.#alert(name, 'scale.alert', `${what}: ${err.message}`, {
+      actuator,
+      code,
+      error: err.message,
+      tries,
+    })
   }
 
   /** An alert in the action log (the dashboard's activity, GET /api/actions?kind=scale.alert). */

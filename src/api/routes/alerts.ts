@@ -26,7 +26,7 @@ export const alertSchema = {
     rule: { type: 'string' },
     kind: {
       type: 'string',
-      enum: ['latency', 'error-ratio', 'failure', 'forecast', 'anomaly', 'rate-limit'],
+      enum: ['latency', 'error-ratio', 'failure', 'forecast', 'anomaly', 'rate-limit', 'actuator'],
     },
     mode: { type: 'string', enum: ['shadow', 'enforce'] },
     severity: { type: 'string', enum: ['info', 'warning', 'critical'] },
