@@ -63,6 +63,19 @@ describe('per-client windows in the control plane', () => {
     ])
   })
 
+  it('takes a row by its finished responses and refusals when the gateway sends them', () => {
+    // gw-a decided 100 and refused 4; 60 responses finished in this window (the rest in the next)
+    const merged = mergeClientWindows([
+      msg('gw-a', 0, [row('k1', { requests: 104, refused: 4, finished: 60, errors: 3, meanLatencyMs: 10 })]),
+      msg('gw-b', 0, [row('k1', { requests: 5, finished: 20, errors: 0, meanLatencyMs: 50 })]),
+      // k2's requests are all still in flight: no row
+      msg('gw-c', 0, [row('k2', { requests: 30, finished: 0, errors: 0 })]),
+    ])
+    expect(merged).toEqual([
+      { clientId: 'k1', requests: 84, errors: 7, meanLatencyMs: 20, distinctRoutes: 3 },
+    ])
+  })
+
   it('closes a window once its grace has passed, oldest first; a late gateway is counted, a repeat replaces', () => {
     let now = T0
     const out: MergedClientWindow[] = []

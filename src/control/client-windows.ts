@@ -21,28 +21,50 @@ export interface MergedClientWindow {
 
 /**
  * Merges the gateways' windows of one client: counts add up, the mean latency is weighted by
- * requests, distinct routes is the largest gateway's count (a lower bound of the union: the
- * route sets themselves are not shipped). The detector's `errors` are the error responses plus
- * the requests the limiter refused: a client hammering past its limit shows in its error ratio.
+ * responses, distinct routes is the largest gateway's count (a lower bound of the union: the
+ * route sets themselves are not shipped). The detector's `requests` are the responses that
+ * finished in the window plus the requests the limiter refused, and its `errors` the error
+ * responses plus the refused: every feature of a row describes the same requests. (Counted when
+ * decided, a burst whose responses finish in the next window, as on a loaded machine, showed its
+ * requests in one window and their routes, latency and errors in another: a scraper's 40 routes
+ * never showed.) A gateway that does not send `finished` is taken by its decisions.
  */
 export function mergeClientWindows(msgs: readonly ClientWindowMessage[]): ClientWindow[] {
-  const by = new Map<string, { requests: number; errors: number; latencyWeighted: number; routes: number }>()
+  const by = new Map<
+    string,
+    { requests: number; errors: number; responses: number; latencyWeighted: number; routes: number }
+  >()
   for (const m of msgs)
     for (const c of m.clients) {
-      const e = by.get(c.clientId) ?? { requests: 0, errors: 0, latencyWeighted: 0, routes: 0 }
-      e.requests += c.requests
+      const e = by.get(c.clientId) ?? {
+        requests: 0,
+        errors: 0,
+        responses: 0,
+        latencyWeighted: 0,
+        routes: 0,
+      }
+      const responses = c.finished ?? c.requests
+      e.requests += c.finished === undefined ? c.requests : c.finished + (c.refused ?? 0)
       e.errors += c.errors + (c.refused ?? 0)
-      e.latencyWeighted += c.meanLatencyMs * c.requests
+      e.responses += responses
+      e.latencyWeighted += c.meanLatencyMs * responses
       e.routes = Math.max(e.routes, c.distinctRoutes)
       by.set(c.clientId, e)
     }
-  return [...by].map(([clientId, e]) => ({
-    clientId,
-    requests: e.requests,
-    errors: e.errors,
-    meanLatencyMs: e.requests > 0 ? e.latencyWeighted / e.requests : 0,
-    distinctRoutes: e.routes,
-  }))
+  // a client whose requests are all still in flight has nothing in this window to be judged by
+  return [...by].flatMap(([clientId, e]) =>
+    e.requests === 0
+      ? []
+      : [
+          {
+            clientId,
+            requests: e.requests,
+            errors: e.errors,
+            meanLatencyMs: e.responses > 0 ? e.latencyWeighted / e.responses : 0,
+            distinctRoutes: e.routes,
+          },
+        ],
+  )
 }
 
 export interface ClientWindowsOptions {

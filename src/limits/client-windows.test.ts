@@ -21,6 +21,7 @@ function window(startMs: number, clients = 1): ClientStatsSnapshot {
       overcount: 0,
       errors: i,
       refused: 2 * i,
+      finished: 10 - i,
       errorRate: i / (10 + i),
       meanLatencyMs: 12.5,
       distinctRoutes: 2,
@@ -42,6 +43,10 @@ describe('client windows on the bus', () => {
     expect(() => decodeClientWindow(enc.encode('{'))).toThrow(/client window: not JSON/)
     expect(() => decodeClientWindow(enc.encode(JSON.stringify({ ...m, v: 2 })))).toThrow(/unknown version 2/)
     expect(() => decodeClientWindow(enc.encode(JSON.stringify({ ...m, gatewayId: '' })))).toThrow(/gatewayId/)
+    const noFinished = { ...m, clients: [{ ...m.clients[0], finished: -2 }] }
+    expect(() => decodeClientWindow(enc.encode(JSON.stringify(noFinished)))).toThrow(
+      /clients\[0\]\.finished must be a number ≥ 0/,
+    )
     const bad = { ...m, clients: [{ ...m.clients[0], requests: -1 }] }
     expect(() => decodeClientWindow(enc.encode(JSON.stringify(bad)))).toThrow(
       /clients\[0\]\.requests must be a number ≥ 0/,
@@ -78,6 +83,7 @@ describe('client windows on the bus', () => {
       requests: 11,
       errors: 1,
       refused: 2,
+      finished: 9,
       meanLatencyMs: 12.5,
       distinctRoutes: 2,
     })

@@ -23,6 +23,11 @@ export interface ClientWindowRow {
   errors: number
   /** requests the limiter refused (absent from messages of older gateways: 0) */
   refused?: number
+  /**
+   * admitted requests whose response finished in the window: what `errors`, `meanLatencyMs` and
+   * `distinctRoutes` describe (absent from messages of older gateways)
+   */
+  finished?: number
   meanLatencyMs: number
   distinctRoutes: number
 }
@@ -70,6 +75,8 @@ export function decodeClientWindow(data: Uint8Array): ClientWindowMessage {
     for (const k of ['requests', 'errors', 'meanLatencyMs', 'distinctRoutes'] as const)
       if (!nonNegative(c[k])) fail(`clients[${i}].${k} must be a number ≥ 0`)
     if (c.refused !== undefined && !nonNegative(c.refused)) fail(`clients[${i}].refused must be a number ≥ 0`)
+    if (c.finished !== undefined && !nonNegative(c.finished))
+      fail(`clients[${i}].finished must be a number ≥ 0`)
   })
   return o as ClientWindowMessage
 }
@@ -87,6 +94,7 @@ export function clientWindowMessage(gatewayId: string, w: ClientStatsSnapshot): 
       requests: c.requests,
       errors: c.errors,
       refused: c.refused,
+      finished: c.finished,
       meanLatencyMs: c.meanLatencyMs,
       distinctRoutes: c.distinctRoutes,
     })),

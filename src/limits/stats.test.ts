@@ -35,6 +35,36 @@ describe('ClientStats (space-saving top-K)', () => {
     })
   })
 
+  it('counts a response in the window it finishes in, also for a client that decided nothing there', () => {
+    const s = new ClientStats(10, 1000)
+    // a burst of 40 decided in window 0, finishing in window 1 (a loaded machine, slow upstream)
+    for (let r = 0; r < 40; r++) s.count('scraper', 'STD', 1, 900)
+    s.count('regular', 'STD', 1, 900)
+    s.observe('regular', 'r0', 200, 5, 905)
+    const w0 = s.snapshot(1100)
+    for (let r = 0; r < 40; r++) s.observe('scraper', `r${r}`, r < 4 ? 500 : 200, 300, 1200)
+    expect(w0.windowStartMs).toBe(0)
+    expect(w0.clients.find((c) => c.clientId === 'scraper')).toMatchObject({
+      requests: 40,
+      finished: 0,
+      distinctRoutes: 0,
+    })
+    const w1 = s.snapshot(2000)
+    expect(w1.windowStartMs).toBe(1000)
+    // its routes, latency and errors arrive with its responses, not dropped
+    expect(w1.clients).toEqual([
+      expect.objectContaining({
+        clientId: 'scraper',
+        tier: 'STD',
+        requests: 0,
+        finished: 40,
+        errors: 4,
+        meanLatencyMs: 300,
+        distinctRoutes: 40,
+      }),
+    ])
+  })
+
   it('exports the last complete window once a window has passed', () => {
     const s = new ClientStats(10, 1000)
     s.count('a', 'STD', 1, 100)

@@ -15,6 +15,11 @@ export interface ClientWindowStats {
   errors: number
   /** requests the limiter refused (429 before proxying; not among `errors`, which are responses) */
   refused: number
+  /**
+   * admitted requests whose response finished in this window, whatever window they were decided
+   * in: `errors`, `meanLatencyMs` and `distinctRoutes` describe these responses
+   */
+  finished: number
   /** errors / observed responses (5xx and 429 count as errors) */
   errorRate: number
   meanLatencyMs: number
@@ -52,6 +57,8 @@ export class ClientStats {
   readonly #k: number
   readonly #windowMs: number
   #entries = new Map<string, Entry>()
+  /** the previous window's counters (a response finishing now may have been decided there) */
+  #previous = new Map<string, Entry>()
   /** min-heap on `requests`: the root is the counter a new client takes over, in O(log K) */
   #heap: Entry[] = []
   #windowStart = -1
@@ -65,28 +72,32 @@ export class ClientStats {
   /** counts one decision for a client (admitted or refused) and remembers its bucket fill */
   count(clientId: string, tier: string, fill: number, nowMs: number, refused = false): void {
     this.#roll(nowMs)
-    let e = this.#entries.get(clientId)
-    if (e === undefined) {
-      e = new Entry(clientId)
-      if (this.#heap.length >= this.#k) {
-        const min = this.#heap[0]!
-        this.#entries.delete(min.clientId)
-        e.requests = min.requests
-        e.overcount = min.requests
-        e.idx = 0
-        this.#heap[0] = e
-      } else {
-        e.idx = this.#heap.length
-        this.#heap.push(e)
-        this.#up(e.idx)
-      }
-      this.#entries.set(clientId, e)
-    }
+    const e = this.#entries.get(clientId) ?? this.#track(clientId)
     e.requests++
     if (refused) e.refused++
     e.fill = fill
     e.tier = tier
     this.#down(e.idx)
+  }
+
+  /** A counter for a client not tracked in this window: a free one, or the smallest taken over. */
+  #track(clientId: string): Entry {
+    const e = new Entry(clientId)
+    e.tier = this.#previous.get(clientId)?.tier ?? ''
+    if (this.#heap.length >= this.#k) {
+      const min = this.#heap[0]!
+      this.#entries.delete(min.clientId)
+      e.requests = min.requests
+      e.overcount = min.requests
+      e.idx = 0
+      this.#heap[0] = e
+    } else {
+      e.idx = this.#heap.length
+      this.#heap.push(e)
+      this.#up(e.idx)
+    }
+    this.#entries.set(clientId, e)
+    return e
   }
 
   #swap(i: number, j: number): void {
@@ -124,11 +135,16 @@ export class ClientStats {
     }
   }
 
-  /** records a finished response for a tracked client (untracked ones are light by definition) */
+  /**
+   * Records a finished response in the window it finishes in. A client that made no decision in
+   * this window yet (its request was decided in an earlier one: slow responses, a loaded machine)
+   * is tracked from here, as a new client would be: dropping the response would leave a window
+   * with its requests and none of their routes, latency or errors, and the next window with
+   * neither.
+   */
   observe(clientId: string, routeId: string, status: number, latencyMs: number, nowMs: number): void {
     this.#roll(nowMs)
-    const e = this.#entries.get(clientId)
-    if (e === undefined) return
+    const e = this.#entries.get(clientId) ?? this.#track(clientId)
     e.observed++
     if (status >= 500 || status === 429) e.errors++
     e.latencySumMs += latencyMs
@@ -158,6 +174,7 @@ export class ClientStats {
         overcount: e.overcount,
         errors: e.errors,
         refused: e.refused,
+        finished: e.observed,
         errorRate: e.observed === 0 ? 0 : e.errors / e.observed,
         meanLatencyMs: e.observed === 0 ? 0 : e.latencySumMs / e.observed,
         distinctRoutes: e.routes?.size ?? 0,
@@ -184,6 +201,7 @@ export class ClientStats {
             windowMs: this.#windowMs,
             clients: [],
           }
+    this.#previous = elapsedWindows === 1 ? this.#entries : new Map()
     this.#entries = new Map()
     this.#heap = []
     this.#windowStart = nowMs - (nowMs % this.#windowMs)

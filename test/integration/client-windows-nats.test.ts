@@ -20,6 +20,7 @@ function stats(startMs: number, requests: number): ClientStatsSnapshot {
     overcount: 0,
     errors: 1,
     refused: clientId === 'k1' ? 3 : 0,
+    finished: n - (clientId === 'k1' ? 3 : 0),
     errorRate: 1 / n,
     meanLatencyMs: 20,
     distinctRoutes: 2,
