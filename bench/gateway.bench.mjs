@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 const SELF = fileURLToPath(import.meta.url)
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BODY = JSON.stringify({ ok: true, service: 'bench', items: [1, 2, 3] })
+const BENCH_KEY = 'bench-client-key'
 
 let PIN = false
 // USER_HZ: the unit of /proc/PID/stat times
@@ -118,7 +119,8 @@ function pinned(cpu, argv) {
 /**
  * Vigil as users run it: the `vigil` bin (so with the node flags of its shebang), `vigil gateway`
  * for the data plane or `vigil start` for the embedded form, on a config with every feature on:
- * routing through the route table, the access log on every request (to a file, sampleRate 1),
+ * routing through the route table, rate limits (every request carries a client key charged to its
+ * token bucket, in a tier far above the load), the access log on every request (to a file, sampleRate 1),
  * telemetry capture (rollups with latency sketches, tail-sampled spans) published to the bus.
  * `vigil gateway` uses the memory bus here (nobody consumes it; its backlog is bounded), so the
  * bench needs nothing outside the checkout; `vigil start` adds the control-plane worker (SQLite,
@@ -139,6 +141,15 @@ function startVigil(name, cpu, upstream, root = ROOT) {
       'admin:',
       '  port: 0',
       '  token: bench',
+      // a client key in a tier far above the load: every request is identified and charged to
+      // its token bucket, none is refused
+      'limits:',
+      '  enabled: true',
+      `  dataDir: ${dir}`,
+      '  tiers:',
+      '    BENCH: { ratePerSec: 10000000, burst: 10000000 }',
+      '  keys:',
+      `    - { id: bench-client, key: ${BENCH_KEY}, tier: BENCH }`,
       'telemetry:',
       `  enabled: ${name !== 'vigil-no-telemetry'}`,
       '  otlp:',
@@ -271,7 +282,13 @@ http {
 
 async function cannon(url, opts) {
   const { default: autocannon } = await import('autocannon')
-  const r = await autocannon({ url: `${url}/bench/item`, pipelining: 1, ...opts })
+  // every target gets the client's API key; the peers forward it, Vigil's limiter checks it
+  const r = await autocannon({
+    url: `${url}/bench/item`,
+    pipelining: 1,
+    headers: { 'x-api-key': BENCH_KEY },
+    ...opts,
+  })
   return {
     rps: r.requests.average,
     p50: r.latency.p50,
@@ -328,7 +345,7 @@ async function main() {
   const targets = [{ name: 'upstream direct', url: upstream.url, proc: null }]
   const procs = [upstream]
   const LABELS = {
-    vigil: 'Vigil data plane (routing + telemetry + access log)',
+    vigil: 'Vigil data plane (routing + limits + telemetry + access log)',
     'vigil-no-telemetry': 'Vigil data plane, telemetry off',
     'vigil-embedded': 'Vigil embedded (+ control plane on the same core)',
   }
