@@ -25,11 +25,22 @@ function sfString(name: string): string {
   return q
 }
 
+const policies = new Map<string, { burst: number; ratePerSec: number; item: string }>()
+
 /** `"std";q=20;w=2` */
 export function policyItem(name: string, burst: number, ratePerSec: number): string {
+  // The same for every request of a tier until its limit changes: built once, not per response.
+  const hit = policies.get(name)
+  if (hit !== undefined && hit.burst === burst && hit.ratePerSec === ratePerSec) return hit.item
   const q = Math.max(1, Math.floor(burst + 1e-9))
   const w = Math.max(1, Math.ceil(burst / ratePerSec - 1e-9))
-  return `${sfString(name)};q=${q};w=${w}`
+  const item = `${sfString(name)};q=${q};w=${w}`
+  if (hit !== undefined) {
+    hit.burst = burst
+    hit.ratePerSec = ratePerSec
+    hit.item = item
+  } else if (policies.size < 10_000) policies.set(name, { burst, ratePerSec, item })
+  return item
 }
 
 /** `"std";r=5;t=1` */

@@ -158,6 +158,29 @@ describe('Limiter', () => {
     expect(admitted).toBeLessThanOrEqual(bound + 1)
   })
 
+  it('follows multipliers as they are set, expire and are cleared, in the limit and its headers', async () => {
+    let now = 1_000_000
+    const { l } = make({ tiers: { STD: { ratePerSec: 10, burst: 20 } } }, undefined, () => now)
+    const client = (ip: string) => req({ remoteAddress: ip })
+    expect(header(sync(l.admit(client('192.0.2.1'), now)), 'RateLimit-Policy')).toBe('"std";q=20;w=2')
+    await l.setControls({ tiers: { STD: 0.5 }, ttlMs: 60_000 }, { actor: 'a', reason: 'r' })
+    expect(header(sync(l.admit(client('192.0.2.2'), now)), 'RateLimit-Policy')).toBe('"std";q=10;w=2')
+    let admitted = 0
+    for (let i = 0; i < 30; i++) if (sync(l.admit(client('192.0.2.3'), now)).allowed) admitted++
+    expect(admitted).toBe(10)
+    // past the ttl the tier's own limit is back, without any change being saved
+    now += 60_001
+    expect(header(sync(l.admit(client('192.0.2.4'), now)), 'RateLimit-Policy')).toBe('"std";q=20;w=2')
+    admitted = 0
+    for (let i = 0; i < 30; i++) if (sync(l.admit(client('192.0.2.5'), now)).allowed) admitted++
+    expect(admitted).toBe(20)
+    await l.setControls({ clients: { 'ip:192.0.2.6': 0.25 } }, { actor: 'a', reason: 'r' })
+    expect(header(sync(l.admit(client('192.0.2.6'), now)), 'RateLimit-Policy')).toBe('"std";q=5;w=2')
+    expect(header(sync(l.admit(client('192.0.2.7'), now)), 'RateLimit-Policy')).toBe('"std";q=20;w=2')
+    await l.clearControls({ actor: 'a', reason: 'over' })
+    expect(header(sync(l.admit(client('192.0.2.6'), now)), 'RateLimit-Policy')).toBe('"std";q=20;w=2')
+  })
+
   it('applies defensive mode and multipliers at once and explains the refusal', async () => {
     const { l, audit } = make({ tiers: { STD: { ratePerSec: 10, burst: 10 } } })
     await l.setControls({ defensive: true }, { actor: 'control-plane', reason: 'error spike on api' })

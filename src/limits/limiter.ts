@@ -175,6 +175,13 @@ export class Limiter implements Admission {
   #byHash = new Map<string, KeyState>()
   /** raw key → key (or null for unknown), so the sha256 runs once per distinct key */
   #byRaw = new Map<string, KeyState | null>()
+  /** no multiplier and no defensive mode in force: every request runs at its tier's own limit */
+  #liveEmpty = true
+  /**
+   * Bucket keys by service, and of each client on it: built once, so the store's map hashes a
+   * string whose hash V8 has kept rather than a new concatenation on every request.
+   */
+  readonly #bucketKeys = new Map<string, { prefix: string; budget: string; clients: Map<string, string> }>()
   #fb = { active: false, reason: null as string | null, sinceMs: 0, retryAtMs: 0 }
   #closed = false
 
@@ -242,22 +249,29 @@ export class Limiter implements Admission {
       tier = st.tiers[tierName] ?? BUILTIN_TIERS.STD!
     }
     if (nowMs >= this.#nextExpiryMs) this.#refreshLive(nowMs)
-    const c = this.#live
-    const sc = c.services[req.service]
-    const defensive = c.defensive || sc?.defensive === true ? (this.#cfg.defensive[tierName] ?? 1) : 1
-    let multiplier =
-      (c.tiers[tierName] ?? 1) * (c.classes[req.priority] ?? 1) * (c.clients[clientId] ?? 1) * defensive
-    if (sc !== undefined) multiplier *= (sc.tiers[tierName] ?? 1) * (sc.classes[req.priority] ?? 1)
+    let defensive = 1
+    let multiplier = 1
+    if (!this.#liveEmpty) {
+      const c = this.#live
+      const sc = c.services[req.service]
+      if (c.defensive || sc?.defensive === true) defensive = this.#cfg.defensive[tierName] ?? 1
+      multiplier =
+        (c.tiers[tierName] ?? 1) * (c.classes[req.priority] ?? 1) * (c.clients[clientId] ?? 1) * defensive
+      if (sc !== undefined) multiplier *= (sc.tiers[tierName] ?? 1) * (sc.classes[req.priority] ?? 1)
+    }
     const rate = (key?.ratePerSec ?? tier.ratePerSec) * multiplier
     let burst = (key?.burst ?? tier.burst) * multiplier
     if (burst < 1) burst = 1
     const interval = 1000 / rate
-    const prefix = `${this.#opts.keyPrefix}{${req.service}}:`
-    const client: BucketSpec = {
-      key: `${prefix}c:${clientId}`,
-      intervalMs: interval,
-      toleranceMs: burst * interval,
+    const keys = this.#keysOf(req.service)
+    let clientKey = keys.clients.get(clientId)
+    if (clientKey === undefined) {
+      clientKey = `${keys.prefix}c:${clientId}`
+      // Bounded so a flood of client addresses cannot grow memory; clearing is cheap and rare.
+      if (keys.clients.size >= KEY_CACHE_MAX) keys.clients.clear()
+      keys.clients.set(clientId, clientKey)
     }
+    const client: BucketSpec = { key: clientKey, intervalMs: interval, toleranceMs: burst * interval }
     const budget = this.#budgets.get(req.service) ?? null
     let reserve = 0
     let buckets: BucketSpec[]
@@ -272,7 +286,7 @@ export class Limiter implements Admission {
       buckets = [
         client,
         {
-          key: `${prefix}svc`,
+          key: keys.budget,
           intervalMs: budget.intervalMs,
           toleranceMs: (budget.burst - reserve) * budget.intervalMs,
         },
@@ -550,10 +564,26 @@ export class Limiter implements Admission {
     this.#refreshLive(this.#clock())
   }
 
+  #keysOf(service: string): { prefix: string; budget: string; clients: Map<string, string> } {
+    let keys = this.#bucketKeys.get(service)
+    if (keys === undefined) {
+      const prefix = `${this.#opts.keyPrefix}{${service}}:`
+      keys = { prefix, budget: `${prefix}svc`, clients: new Map() }
+      this.#bucketKeys.set(service, keys)
+    }
+    return keys
+  }
+
   #refreshLive(nowMs: number): void {
     const { live, nextExpiryMs } = liveControls(this.#state.controls, nowMs)
     this.#live = live
     this.#nextExpiryMs = nextExpiryMs
+    this.#liveEmpty =
+      !live.defensive &&
+      Object.keys(live.tiers).length === 0 &&
+      Object.keys(live.classes).length === 0 &&
+      Object.keys(live.clients).length === 0 &&
+      Object.keys(live.services).length === 0
     const on = live.defensive || Object.values(live.services).some((s) => s.defensive)
     defensiveActive.set(on ? 1 : 0)
   }

@@ -10,7 +10,8 @@ interface Pending {
   child: { inc(n: number): void }
   n: number
 }
-const pending = new Map<string, Pending>()
+/** tier → class → outcome → what has not been handed to prom-client yet */
+const pending = new Map<string, Map<string, Map<string, Pending>>>()
 
 // Decisions are counted in plain numbers and handed to prom-client when scraped: an increment on
 // the hot path is then one Map lookup and an add.
@@ -20,10 +21,12 @@ const decisions: Counter<'tier' | 'class' | 'outcome'> = new Counter({
   labelNames: ['tier', 'class', 'outcome'] as const,
   registers: [registry],
   collect() {
-    for (const p of pending.values()) {
-      if (p.n > 0) p.child.inc(p.n)
-      p.n = 0
-    }
+    for (const byClass of pending.values())
+      for (const byOutcome of byClass.values())
+        for (const p of byOutcome.values()) {
+          if (p.n > 0) p.child.inc(p.n)
+          p.n = 0
+        }
   },
 })
 
@@ -79,8 +82,13 @@ export function addFillSource(
 }
 
 export function countDecision(tier: string, cls: string, outcome: string): void {
-  const id = `${tier}\u0000${cls}\u0000${outcome}`
-  const p = pending.get(id)
+  // Nested by label, not one joined key: the labels are the same few interned strings on every
+  // request, whose hashes V8 keeps, while a joined key is a new string to hash each time.
+  let byClass = pending.get(tier)
+  if (byClass === undefined) pending.set(tier, (byClass = new Map()))
+  let byOutcome = byClass.get(cls)
+  if (byOutcome === undefined) byClass.set(cls, (byOutcome = new Map()))
+  const p = byOutcome.get(outcome)
   if (p !== undefined) p.n++
-  else pending.set(id, { child: decisions.labels(tier, cls, outcome), n: 1 })
+  else byOutcome.set(outcome, { child: decisions.labels(tier, cls, outcome), n: 1 })
 }
