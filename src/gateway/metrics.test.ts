@@ -1,3 +1,4 @@
+import { Histogram, Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { registry } from '../metrics.js'
 import { methodIndex, RouteMetrics } from './metrics.js'
@@ -37,5 +38,48 @@ describe('RouteMetrics request counts', () => {
     after.request(methodIndex('GET'), 200)
     before.request(methodIndex('GET'), 200) // a request still finishing on the retired table
     expect(await requests('metrics-test-b')).toEqual({ 'GET 2xx': 3 })
+  })
+})
+
+describe('RouteMetrics request durations', () => {
+  const NAME = 'vigil_gateway_request_duration_seconds'
+  const durations = async (route: string) =>
+    (await registry.getSingleMetric(NAME)!.get()).values.filter((v) => v.labels.route === route)
+
+  /** what prom-client's own histogram exports for the same observations */
+  async function reference(route: string, values: number[]) {
+    const h = new Histogram({
+      name: NAME,
+      help: 'reference',
+      labelNames: ['route', 'service'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [new Registry()],
+    })
+    for (const v of values) h.observe({ route, service: 'svc' }, v)
+    return (await h.get()).values
+  }
+
+  it('export what prom-client would, bound edges and overflow included, adding only what grew', async () => {
+    const m = new RouteMetrics('metrics-test-d', 'svc')
+    const first = [0.0004, 0.001, 0.0011, 0.02, 0.02, 29.9, 30, 31, 400]
+    for (const v of first) m.duration.observe(v)
+    expect(await durations('metrics-test-d')).toEqual(await reference('metrics-test-d', first))
+    expect(await durations('metrics-test-d')).toEqual(await reference('metrics-test-d', first))
+    const second = [0.003, 0.25, 0.2500001]
+    for (const v of second) m.duration.observe(v)
+    const all = await durations('metrics-test-d')
+    expect(all).toEqual(await reference('metrics-test-d', [...first, ...second]))
+    const inf = all.find((v) => v.labels.le === '+Inf')
+    expect(inf?.value).toBe(12)
+  })
+
+  it('continue across a reload, as the request counts do', async () => {
+    const before = new RouteMetrics('metrics-test-e', 'svc')
+    before.duration.observe(0.002)
+    await durations('metrics-test-e')
+    const after = new RouteMetrics('metrics-test-e', 'svc')
+    after.duration.observe(0.2)
+    before.duration.observe(0.002)
+    expect(await durations('metrics-test-e')).toEqual(await reference('metrics-test-e', [0.002, 0.2, 0.002]))
   })
 })
