@@ -158,10 +158,16 @@ class RequestCounts {
 /** route + NUL + service → its counts; bounded by the route names ever configured, as label sets are */
 const requestCounts = new Map<string, RequestCounts>()
 
-function countsFor(route: string, service: string): RequestCounts {
+/** The entry of `route` and `service` in one of these maps, made on first use. */
+function seriesOf<T>(
+  map: Map<string, T>,
+  route: string,
+  service: string,
+  make: new (r: string, s: string) => T,
+): T {
   const key = `${route}\u0000${service}`
-  let c = requestCounts.get(key)
-  if (c === undefined) requestCounts.set(key, (c = new RequestCounts(route, service)))
+  let c = map.get(key)
+  if (c === undefined) map.set(key, (c = new make(route, service)))
   return c
 }
 type Observe = { observe(v: number): void }
@@ -237,13 +243,6 @@ class DurationCounts implements Observe {
 /** route + NUL + service → its durations, like `requestCounts` */
 const durationCounts = new Map<string, DurationCounts>()
 
-function durationsFor(route: string, service: string): DurationCounts {
-  const key = `${route}\u0000${service}`
-  let d = durationCounts.get(key)
-  if (d === undefined) durationCounts.set(key, (d = new DurationCounts(route, service)))
-  return d
-}
-
 /** Metric children of one route plan. */
 export class RouteMetrics {
   readonly #service: string
@@ -262,8 +261,8 @@ export class RouteMetrics {
   constructor(route: string, service: string) {
     const mm = metrics()
     this.#service = service
-    this.#requests = countsFor(route, service).counts
-    this.duration = durationsFor(route, service)
+    this.#requests = seriesOf(requestCounts, route, service, RequestCounts).counts
+    this.duration = seriesOf(durationCounts, route, service, DurationCounts)
     this.retries = mm.retries.labels({ route, service })
     this.budgetExhausted = mm.retryBudgetExhausted.labels({ service })
   }
