@@ -12,6 +12,7 @@
  * ```
  */
 import { forecastSeries, type ModelName } from './forecaster.js'
+import { SlidingSorted } from './sliding-sorted.js'
 
 export interface OnlineForecasterOptions {
   /** steps whose peak is forecast (≥ 1) */
@@ -79,15 +80,13 @@ export class OnlineForecaster {
   /** pending predictions: at n (observations seen), the point peak */
   readonly #pending: { n: number; point: number; scale: number; upper: number }[] = []
   /** the same scores normalised by the mean level instead of the forecast (errors that do not grow with the level: noise) */
-  readonly #absScores: number[] = []
-  #absSorted: number[] | null = null
+  readonly #absScores: SlidingSorted
   /** recent band widths under each normalisation (EWMA): the narrower one is used, both being calibrated */
   #widthRel = 0
   #widthAbs = 0
   /** adaptive conformal inference: the miscoverage aimed at now (Gibbs & Candès 2021) */
   #alpha: number
-  readonly #scores: number[] = []
-  #sorted: number[] | null = null
+  readonly #scores: SlidingSorted
   #levelSum = 0
   readonly stats = { fits: 0, fitMs: 0, failures: 0 }
 
@@ -106,6 +105,8 @@ export class OnlineForecaster {
       ...opts,
     }
     this.#alpha = 1 - this.#o.level / 100
+    this.#scores = new SlidingSorted(Math.max(1, this.#o.calibrationSize))
+    this.#absScores = new SlidingSorted(Math.max(1, this.#o.calibrationSize))
   }
 
   /** Observes the next value (NaN counts as missing and is carried from the last value). */
@@ -227,15 +228,12 @@ export class OnlineForecaster {
   /** The conformal quantile of recent scores at the level ACI aims at now; NaN while warming up. */
   #bandScore(kind: 'rel' | 'abs'): number {
     if (this.#scores.length < MIN_SCORES) return Number.NaN
-    const s =
-      kind === 'abs'
-        ? (this.#absSorted ??= [...this.#absScores].sort((a, b) => a - b))
-        : (this.#sorted ??= [...this.#scores].sort((a, b) => a - b))
+    const s = kind === 'abs' ? this.#absScores : this.#scores
     const q = Math.min(1, Math.max(0, 1 - this.#alpha))
     const rank = Math.min(s.length, Math.max(1, Math.ceil((s.length + 1) * q)))
     // past the largest score (a run of misses): extend it as the finite-sample correction would
     const beyond = q >= 1 ? -this.#alpha : 0
-    return Math.max(0, s[rank - 1] * (1 + beyond))
+    return Math.max(0, s.rank(rank) * (1 + beyond))
   }
 
   /** A tenth of the mean level: keeps scores finite where the forecast is near zero. */
@@ -254,14 +252,10 @@ export class OnlineForecaster {
       for (let k = end - lead; k < end; k++) if (h[k] > peak) peak = h[k]
       this.#scores.push((peak - p.point) / p.scale)
       this.#absScores.push((peak - p.point) / Math.max(this.#levelSum / Math.max(1, this.#n), 1e-9))
-      if (this.#absScores.length > this.#o.calibrationSize) this.#absScores.shift()
-      this.#absSorted = null
       // ACI: a miss raises the level aimed at, a hit lowers it a little, so the band's coverage
       // holds over time even when volatility comes in bursts
       const miss = peak > p.upper ? 1 : 0
       this.#alpha += ACI_GAMMA * (1 - this.#o.level / 100 - miss)
-      if (this.#scores.length > this.#o.calibrationSize) this.#scores.shift()
-      this.#sorted = null
     }
   }
 

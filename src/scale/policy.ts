@@ -154,7 +154,10 @@ const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixe
  */
 export class ScalingPolicy {
   readonly #o: PolicyOptions
-  /** (atMs, reactive need) of recent decisions, oldest first */
+  /**
+   * (atMs, reactive need) of the window's decisions that no later one outranks: needs decrease
+   * from the head, so the head is the window's largest (a long window costs no scan per decision)
+   */
   readonly #needs: { atMs: number; need: number }[] = []
   #head = 0
   /** share of the forecast's extra replicas taken (1: all), steered by the headroom budget */
@@ -187,19 +190,16 @@ export class ScalingPolicy {
         : Math.max(replicasFor(fc.point, perTarget), replicasFor(fc.upper, l.capacityPerReplica))
 
     // the stabilisation window: needs the observed load showed, newest last
-    this.#needs.push({ atMs: input.atMs, need: reactiveNeed })
-    while (
-      this.#head < this.#needs.length &&
-      this.#needs[this.#head].atMs <= input.atMs - this.#o.stabilizationMs
-    )
+    const needs = this.#needs
+    while (needs.length > this.#head && needs[needs.length - 1].need <= reactiveNeed) needs.pop()
+    needs.push({ atMs: input.atMs, need: reactiveNeed })
+    while (this.#head < needs.length && needs[this.#head].atMs <= input.atMs - this.#o.stabilizationMs)
       this.#head++
     if (this.#head > 1024) {
-      this.#needs.splice(0, this.#head)
+      needs.splice(0, this.#head)
       this.#head = 0
     }
-    let windowNeed = 0
-    for (let i = this.#head; i < this.#needs.length; i++)
-      windowNeed = Math.max(windowNeed, this.#needs[i].need)
+    const windowNeed = this.#head < needs.length ? needs[this.#head].need : 0
     // the headroom budget: forecast replicas beyond the observed need are taken in the share the
     // recent spend allows
     const share = this.#share

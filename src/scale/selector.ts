@@ -29,6 +29,7 @@ import {
   type DecisionInput,
   type ScalingLimits,
 } from './policy.js'
+import { SlidingSorted } from '../forecast/sliding-sorted.js'
 
 export interface SelectingPolicyOptions {
   readonly limits: ScalingLimits
@@ -124,8 +125,7 @@ export class ShadowFleet {
 export class VolatilityBand {
   readonly #history: number[] = []
   readonly #pending: { i: number; centre: number; scale: number }[] = []
-  readonly #scores: number[] = []
-  #sorted: number[] | null = null
+  readonly #scores = new SlidingSorted(BAND_SCORES)
   #var = 0
   #sum = 0
   #centre = 0
@@ -144,8 +144,6 @@ export class VolatilityBand {
       let peak = 0
       for (let k = p.i + 1; k <= p.i + this.lead; k++) peak = Math.max(peak, h[k])
       this.#scores.push((peak - p.centre) / p.scale)
-      if (this.#scores.length > BAND_SCORES) this.#scores.shift()
-      this.#sorted = null
     }
     const e = observed - prev
     this.#var = n === 1 ? 0 : (1 - VOLATILITY_ALPHA) * this.#var + VOLATILITY_ALPHA * e * e
@@ -163,9 +161,9 @@ export class VolatilityBand {
   /** The band's upper edge at quantile q; null until enough peaks were realised. */
   upper(q: number): number | null {
     if (this.#scores.length < MIN_SCORES) return null
-    const s = (this.#sorted ??= [...this.#scores].sort((a, b) => a - b))
+    const s = this.#scores
     const rank = Math.min(s.length, Math.max(1, Math.ceil(q * (s.length + 1))))
-    return this.#centre + Math.max(0, s[rank - 1]) * this.#scale
+    return this.#centre + Math.max(0, s.rank(rank)) * this.#scale
   }
 }
 
