@@ -22,13 +22,14 @@ function burstySeries(seed: number, n = 3 * 1440): number[] {
   return out
 }
 
-function runSelecting(demand: readonly number[], budget?: number) {
+function runSelecting(demand: readonly number[], budget?: number, dwellMs?: number) {
   const policy = new SelectingPolicy({
     limits,
     stabilizationMs: 300_000,
     startupMs: 120_000,
     stepMs: MIN,
     budget,
+    dwellMs,
   })
   const decisions: string[] = []
   const r = simulate(demand, { stepMs: MIN, startupMs: 120_000, limits }, (t, current) => {
@@ -120,5 +121,17 @@ describe('SelectingPolicy', () => {
     expect(() => new SelectingPolicy({ limits, stabilizationMs: 0, startupMs: 120_000, stepMs: 0 })).toThrow(
       /stepMs/,
     )
+  })
+
+  it('holds a scale-down through the dwell: fewer scaling actions, never more under-provisioned time, within the budget', () => {
+    const demand = burstySeries(11)
+    const hpa = runReactive(demand, { stepMs: MIN, startupMs: 120_000, limits })
+    const none = runSelecting(demand, undefined, 0)
+    const dwell = runSelecting(demand, undefined, 300_000)
+    expect(dwell.actions).toBeLessThan(0.9 * none.actions)
+    expect(dwell.underProvisionedMinutes).toBeLessThanOrEqual(none.underProvisionedMinutes * 1.05 + 1)
+    expect(dwell.replicaMinutes).toBeLessThanOrEqual(1.2 * hpa.replicaMinutes)
+    // a decision that holds replicas the followed candidate would drop says so
+    expect(dwell.decisions.some((d) => d.includes('stabilisation window'))).toBe(true)
   })
 })

@@ -12,6 +12,7 @@
  *           ├─▶ local-volatility band, 4 q    ─▶ shadow ─▶   "
  *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
  * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference
+ * output = the leader's count, a scale-down held to the leader's highest ask of the last 5 min (dwell)
  * ```
  *
  * No single rule wins on every kind of demand: a forecast's band anticipates recurring and ramping
@@ -43,10 +44,17 @@ export interface SelectingPolicyOptions {
   readonly budget?: number
   /** time constant of the trailing under-provisioning and replica-time (default 2 days) */
   readonly memoryMs?: number
+  /**
+   * a scale-down goes only as low as the followed candidate asked for throughout this long a
+   * window (default 5 minutes): candidates step a replica down and up again as their bands move,
+   * and every step is a scaling action; scale-ups are never held back
+   */
+  readonly dwellMs?: number
 }
 
 const DEFAULT_BUDGET = 0.18
 const DEFAULT_MEMORY_MS = 2 * 86_400_000
+const DEFAULT_DWELL_MS = 300_000
 /** headroom budgets of the forecast candidates (see PolicyOptions.headroomBudget) */
 const FORECAST_BUDGETS = [0.15, 0.3, 0.6]
 /** band levels of the local-volatility candidates */
@@ -196,6 +204,10 @@ export class SelectingPolicy {
   #leader = 1
   #lastMs: number | null = null
   #lastObserved: number | null = null
+  /** the trailing replica-time of what this policy asked for (as the candidates' fleets count it) */
+  #spent = 0
+  /** (atMs, desired) the followed candidates asked for within the dwell window, oldest first */
+  #asked: { atMs: number; desired: number }[] = []
 
   constructor(opts: SelectingPolicyOptions) {
     if (!(opts.stepMs > 0)) throw new RangeError('stepMs: expected > 0')
@@ -301,6 +313,22 @@ export class SelectingPolicy {
     const current = input.current
     let desired = lead.desired
     let driver = lead.driver
+    const dwell = this.#o.dwellMs ?? DEFAULT_DWELL_MS
+    this.#asked = this.#asked.filter((a) => a.atMs > input.atMs - dwell)
+    this.#asked.push({ atMs: input.atMs, desired })
+    // the dwell's extra replica-time counts against the same budget: over it, no dwell
+    this.#spent += w * (current * dt - this.#spent)
+    const withinBudget =
+      this.#spent <= this.#candidates[0].fleet.replica * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
+    if (desired < current && withinBudget) {
+      let held = desired
+      for (const a of this.#asked) held = Math.max(held, a.desired)
+      held = Math.min(held, current)
+      if (held > desired) {
+        desired = held
+        driver = 'stabilization'
+      }
+    }
     if (l.maxStepUp !== undefined && desired - current > l.maxStepUp) {
       desired = current + l.maxStepUp
       driver = 'step'
