@@ -8,6 +8,7 @@ import { useEffect, useRef } from 'preact/hooks'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import { cssVar, useTheme } from '../lib/theme.js'
+import type { ForecastReady } from '../lib/types.js'
 
 export interface ChartSeries {
   label: string
@@ -68,6 +69,63 @@ export interface ChartProps {
  */
 export function gapSeconds(windowMs: number): number {
   return Math.max(60, (10 * windowMs) / 1000)
+}
+
+export interface ForecastTraces extends Pick<ChartProps, 'x' | 'ys' | 'series' | 'bands'> {
+  /** the forecast's points after the newest observed window */
+  ahead: ForecastReady['points']
+}
+
+/**
+ * A rate chart's lines: what was observed, then the forecast with its interval as a band. The
+ * forecast line starts at the newest observed point, so the two read as one line into the future.
+ */
+export function forecastTraces(
+  observed: ReadonlyArray<{ t: number; rate: number }>,
+  forecast: ForecastReady | null,
+  label = 'forecast',
+): ForecastTraces {
+  const last = observed.at(-1)
+  const ahead = forecast === null ? [] : forecast.points.filter((p) => p.atMs > (last?.t ?? 0))
+  const x = observed.map((p) => p.t / 1000)
+  const join = last !== undefined && ahead.length > 0 ? [last.rate] : []
+  const pad = (a: readonly number[], before: number, after: number): (number | null)[] => [
+    ...Array<null>(before).fill(null),
+    ...a,
+    ...Array<null>(after).fill(null),
+  ]
+  return {
+    ahead,
+    x: [...x, ...ahead.map((p) => p.atMs / 1000)],
+    ys: [
+      pad(
+        observed.map((p) => p.rate),
+        0,
+        ahead.length,
+      ),
+      pad([...join, ...ahead.map((p) => p.forecast)], x.length - join.length, 0),
+      pad(
+        ahead.map((p) => p.upper),
+        x.length,
+        0,
+      ),
+      pad(
+        ahead.map((p) => p.lower),
+        x.length,
+        0,
+      ),
+    ],
+    series: [
+      { label: 'observed', color: '--series-1' },
+      { label, color: '--forecast', dash: [6, 4] },
+      { label: 'upper', color: '--forecast', hidden: true },
+      { label: 'lower', color: '--forecast', hidden: true },
+    ],
+    bands:
+      ahead.length > 0
+        ? [{ upper: 2, lower: 3, fill: '--forecast-band', label: `${forecast?.level ?? 80}% interval` }]
+        : [],
+  }
 }
 
 const color = (c: string) => (c.startsWith('--') ? cssVar(c) : c)

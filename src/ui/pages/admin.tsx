@@ -6,6 +6,7 @@
 import { useState } from 'preact/hooks'
 import type { Session } from '../app.js'
 import { positive, Result, useAction } from '../components/forms.js'
+import { Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
 import { fmtNum } from '../lib/format.js'
@@ -94,33 +95,19 @@ function DefensivePanel(props: { limits: LimitsLive }) {
   )
 }
 
+const NEW_TIER: TierState = { ratePerSec: 10, burst: 20, rank: 0 }
+
 function TiersPanel(props: { tiers: Record<string, TierState> }) {
   // read once so writes can send If-Match when the server gives ETags
   useApi('/api/limits/tiers')
   return (
     <Panel title="Tiers">
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Tier</th>
-              <th scope="col">Rate per second</th>
-              <th scope="col">Burst</th>
-              <th scope="col">Rank</th>
-              <th scope="col">Reason</th>
-              <th scope="col">
-                <span class="skip">Save</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {Object.entries(props.tiers).map(([name, t]) => (
-              <TierRow key={name} name={name} tier={t} />
-            ))}
-            <TierRow name="" tier={{ ratePerSec: 10, burst: 20, rank: 0 }} />
-          </tbody>
-        </table>
-      </div>
+      <Table
+        columns={['Tier', 'Rate per second', 'Burst', 'Rank', 'Reason', { label: 'Save', skip: true }]}
+        // the last row adds a tier
+        rows={[...Object.entries(props.tiers), ['', NEW_TIER] as const]}
+        row={([name, t]) => <TierRow key={name} name={name} tier={t} />}
+      />
     </Panel>
   )
 }
@@ -311,26 +298,13 @@ function KeysPanel(props: { tiers: string[] }) {
         </div>
       )}
       <Problem error={keys.error} title="Keys unavailable" />
-      {keys.data !== null && keys.data.length === 0 && <Empty>No keys.</Empty>}
-      {keys.data !== null && keys.data.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Key id</th>
-                <th scope="col">Tier</th>
-                <th scope="col">Own limit</th>
-                <th scope="col">State</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.map((k) => (
-                <KeyRow key={k.id} k={k} tiers={props.tiers} onChange={keys.reload} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {keys.data !== null && (
+        <Table
+          columns={['Key id', 'Tier', 'Own limit', 'State', 'Actions']}
+          rows={keys.data}
+          empty="No keys."
+          row={(k) => <KeyRow key={k.id} k={k} tiers={props.tiers} onChange={keys.reload} />}
+        />
       )}
     </Panel>
   )

@@ -6,6 +6,7 @@
 import { Fragment } from 'preact'
 import { useState } from 'preact/hooks'
 import { Result, useAction } from '../components/forms.js'
+import { Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api } from '../lib/api.js'
 import {
@@ -100,56 +101,42 @@ export function AlertsPage(props: { args: string[] }) {
         }
       >
         <Problem error={list.error} title="Alerts unavailable" />
-        {alerts.length === 0 ? (
-          <Empty>
-            {list.data === null
+        <Table
+          label="Alerts"
+          columns={['State', 'Severity', 'Alert', 'Series', 'Since', 'Handled']}
+          rows={alerts}
+          empty={
+            list.data === null
               ? 'Loading…'
-              : `No ${state === 'all' ? '' : `${state} `}alerts${service !== '' ? ` on ${service}` : ''}.`}
-          </Empty>
-        ) : (
-          <div class="table-wrap">
-            <table aria-label="Alerts">
-              <thead>
-                <tr>
-                  <th scope="col">State</th>
-                  <th scope="col">Severity</th>
-                  <th scope="col">Alert</th>
-                  <th scope="col">Series</th>
-                  <th scope="col">Since</th>
-                  <th scope="col">Handled</th>
-                </tr>
-              </thead>
-              <tbody>
-                {alerts.map((a) => (
-                  <tr key={a.fingerprint} aria-current={a.fingerprint === selected ? 'true' : undefined}>
-                    <td>
-                      <Badge tone={stateTone(a)}>{a.state}</Badge>
-                    </td>
-                    <td>
-                      <Badge tone={severityTone(a.severity)}>{a.severity}</Badge>
-                      {a.mode === 'shadow' && <span class="small muted"> shadow</span>}
-                    </td>
-                    <td>
-                      <a href={href('alerts', a.fingerprint)}>{a.rule}</a>
-                      <div class="small muted">{a.latest.summary}</div>
-                    </td>
-                    <td>{keyLabel(a.key)}</td>
-                    <td title={new Date(a.activeAtMs).toISOString()}>{fmtAgo(a.activeAtMs, now)}</td>
-                    <td class="small">
-                      {a.ack !== null ? (
-                        <Badge tone="ok">acknowledged by {a.ack.by}</Badge>
-                      ) : a.suppressed !== null ? (
-                        <Badge tone="muted">{a.suppressed}</Badge>
-                      ) : (
-                        '–'
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              : `No ${state === 'all' ? '' : `${state} `}alerts${service !== '' ? ` on ${service}` : ''}.`
+          }
+          row={(a) => (
+            <tr key={a.fingerprint} aria-current={a.fingerprint === selected ? 'true' : undefined}>
+              <td>
+                <Badge tone={stateTone(a)}>{a.state}</Badge>
+              </td>
+              <td>
+                <Badge tone={severityTone(a.severity)}>{a.severity}</Badge>
+                {a.mode === 'shadow' && <span class="small muted"> shadow</span>}
+              </td>
+              <td>
+                <a href={href('alerts', a.fingerprint)}>{a.rule}</a>
+                <div class="small muted">{a.latest.summary}</div>
+              </td>
+              <td>{keyLabel(a.key)}</td>
+              <td title={new Date(a.activeAtMs).toISOString()}>{fmtAgo(a.activeAtMs, now)}</td>
+              <td class="small">
+                {a.ack !== null ? (
+                  <Badge tone="ok">acknowledged by {a.ack.by}</Badge>
+                ) : a.suppressed !== null ? (
+                  <Badge tone="muted">{a.suppressed}</Badge>
+                ) : (
+                  '–'
+                )}
+              </td>
+            </tr>
+          )}
+        />
       </Panel>
       {selected !== null && (
         <AlertDetail
@@ -538,56 +525,41 @@ function SilencesPanel(props: { prefill: string | null; onChanged: () => void; n
   return (
     <Panel title="Silences">
       <Problem error={got.error} title="Silences unavailable" />
-      {silences.length === 0 ? (
-        <Empty>No active or upcoming silences.</Empty>
-      ) : (
-        <div class="table-wrap">
-          <table aria-label="Silences">
-            <thead>
-              <tr>
-                <th scope="col">Matchers</th>
-                <th scope="col">Until</th>
-                <th scope="col">By</th>
-                <th scope="col">Comment</th>
-                <th scope="col">
-                  <span class="skip">End</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {silences.map((s) => (
-                <tr key={s.id}>
-                  <td class="mono small">
-                    {s.matchers
-                      .map(
-                        (m) =>
-                          `${m.name}${m.isRegex ? (m.isEqual ? '=~' : '!~') : m.isEqual ? '=' : '!='}${quote(m.value)}`,
-                      )
-                      .join(', ')}
-                  </td>
-                  <td>
-                    {s.startsAtMs > props.now ? `from ${fmtTime(s.startsAtMs)} ` : ''}
-                    {fmtTime(s.endsAtMs)} ({fmtAgo(s.endsAtMs, props.now)})
-                  </td>
-                  <td>{s.createdBy}</td>
-                  <td>{s.comment}</td>
-                  <td>
-                    <button
-                      type="button"
-                      class="danger"
-                      disabled={del.busy}
-                      aria-label={`End silence ${s.id}`}
-                      onClick={() => void remove(s.id)}
-                    >
-                      End
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <Table
+        label="Silences"
+        columns={['Matchers', 'Until', 'By', 'Comment', { label: 'End', skip: true }]}
+        rows={silences}
+        empty="No active or upcoming silences."
+        row={(s) => (
+          <tr key={s.id}>
+            <td class="mono small">
+              {s.matchers
+                .map(
+                  (m) =>
+                    `${m.name}${m.isRegex ? (m.isEqual ? '=~' : '!~') : m.isEqual ? '=' : '!='}${quote(m.value)}`,
+                )
+                .join(', ')}
+            </td>
+            <td>
+              {s.startsAtMs > props.now ? `from ${fmtTime(s.startsAtMs)} ` : ''}
+              {fmtTime(s.endsAtMs)} ({fmtAgo(s.endsAtMs, props.now)})
+            </td>
+            <td>{s.createdBy}</td>
+            <td>{s.comment}</td>
+            <td>
+              <button
+                type="button"
+                class="danger"
+                disabled={del.busy}
+                aria-label={`End silence ${s.id}`}
+                onClick={() => void remove(s.id)}
+              >
+                End
+              </button>
+            </td>
+          </tr>
+        )}
+      />
       <Result a={del} title="Not ended" />
       <SilenceForm
         key={props.prefill ?? ''}

@@ -1,7 +1,8 @@
 /** Audit: every change made to the running system, by whom, when, before and after, and why. */
 import type { ActivityEntry } from '../../api/activity.js'
 import type { Session } from '../app.js'
-import { Empty, Panel, Problem } from '../components/ui.js'
+import { Table } from '../components/table.js'
+import { Panel, Problem } from '../components/ui.js'
 import { fmtTime } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
 import type { AuditEvent } from '../lib/types.js'
@@ -36,65 +37,42 @@ export function AuditPage(props: { session: Session }) {
           The full audit log is the JSONL file in the limits data directory (audit.jsonl); this list shows the
           changes this process has seen.
         </p>
-        {changes.length === 0 ? (
-          <Empty>No change yet.</Empty>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Who</th>
-                <th scope="col">What</th>
-              </tr>
-            </thead>
-            <tbody>
-              {changes.map((e) => (
-                <tr key={e.id}>
-                  <td>{fmtTime(e.atMs)}</td>
-                  <td>{e.actor}</td>
-                  <td>{e.summary}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          columns={['Time', 'Who', 'What']}
+          rows={changes}
+          empty="No change yet."
+          row={(e) => (
+            <tr key={e.id}>
+              <td>{fmtTime(e.atMs)}</td>
+              <td>{e.actor}</td>
+              <td>{e.summary}</td>
+            </tr>
+          )}
+        />
       </Panel>
     )
   return (
     <Panel title="Audit log">
       <Problem error={audit.error} title="Audit log unavailable" />
-      {events !== null && events.length === 0 && <Empty>No change recorded yet.</Empty>}
-      {events !== null && events.length > 0 && (
-        <div class="table-wrap">
-          <table id="audit-table">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Who</th>
-                <th scope="col">What</th>
-                <th scope="col">Subject</th>
-                <th scope="col">Why</th>
-                <th scope="col">Before → after</th>
-              </tr>
-            </thead>
-            <tbody>
-              {[...events]
-                .sort((a, b) => Date.parse(b.at) - Date.parse(a.at))
-                .map((e, i) => (
-                  <tr key={`${e.at}/${i}`}>
-                    <td class="small">{new Date(e.at).toLocaleString()}</td>
-                    <td>{e.actor}</td>
-                    <td class="mono">{e.kind}</td>
-                    <td>{e.subject}</td>
-                    <td>{e.reason || <span class="muted">–</span>}</td>
-                    <td class="mono small">
-                      {short(e.before)} → {short(e.after)}
-                    </td>
-                  </tr>
-                ))}
-            </tbody>
-          </table>
-        </div>
+      {events !== null && (
+        <Table
+          id="audit-table"
+          columns={['Time', 'Who', 'What', 'Subject', 'Why', 'Before → after']}
+          rows={[...events].sort((a, b) => Date.parse(b.at) - Date.parse(a.at))}
+          empty="No change recorded yet."
+          row={(e, i) => (
+            <tr key={`${e.at}/${i}`}>
+              <td class="small">{new Date(e.at).toLocaleString()}</td>
+              <td>{e.actor}</td>
+              <td class="mono">{e.kind}</td>
+              <td>{e.subject}</td>
+              <td>{e.reason || <span class="muted">–</span>}</td>
+              <td class="mono small">
+                {short(e.before)} → {short(e.after)}
+              </td>
+            </tr>
+          )}
+        />
       )}
     </Panel>
   )

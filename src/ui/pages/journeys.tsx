@@ -7,6 +7,7 @@ import { Fragment } from 'preact'
 import { useState } from 'preact/hooks'
 import { positive, Result, useAction } from '../components/forms.js'
 import { ServiceMap, BAD_ERROR_RATIO } from '../components/service-map.js'
+import { num, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
 import { fmtAgo, fmtInterval, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
@@ -76,47 +77,28 @@ export function JourneysPage(props: { args: string[] }) {
       </Panel>
       <Panel title="Entry routes">
         <Problem error={journeys.error} title="Journeys unavailable" />
-        {routes.length === 0 ? (
-          <Empty>{journeys.data === null ? 'Loading…' : 'No journey in the last five minutes.'}</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table aria-label="Entry routes">
-              <thead>
-                <tr>
-                  <th scope="col">Route</th>
-                  <th scope="col" class="num">
-                    Traces
-                  </th>
-                  <th scope="col" class="num">
-                    Failed
-                  </th>
-                  <th scope="col" class="num">
-                    p95
-                  </th>
-                  <th scope="col">Critical path (share of its time)</th>
-                </tr>
-              </thead>
-              <tbody>
-                {routes.map((j) => (
-                  <tr key={j.route}>
-                    <th scope="row">
-                      {j.route} <span class="muted small">→ {j.service}</span>
-                    </th>
-                    <td class="num">{j.traces}</td>
-                    <td class="num">{fmtPct(j.failureRatio)}</td>
-                    <td class="num">{fmtMs(j.p95)}</td>
-                    <td class="small">
-                      {j.criticalPath
-                        .slice(0, 4)
-                        .map((c) => `${c.service}·${c.env} ${Math.round(c.latencyShare * 100)}%`)
-                        .join(' → ')}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Table
+          label="Entry routes"
+          columns={['Route', num('Traces'), num('Failed'), num('p95'), 'Critical path (share of its time)']}
+          rows={routes}
+          empty={journeys.data === null ? 'Loading…' : 'No journey in the last five minutes.'}
+          row={(j) => (
+            <tr key={j.route}>
+              <th scope="row">
+                {j.route} <span class="muted small">→ {j.service}</span>
+              </th>
+              <td class="num">{j.traces}</td>
+              <td class="num">{fmtPct(j.failureRatio)}</td>
+              <td class="num">{fmtMs(j.p95)}</td>
+              <td class="small">
+                {j.criticalPath
+                  .slice(0, 4)
+                  .map((c) => `${c.service}·${c.env} ${Math.round(c.latencyShare * 100)}%`)
+                  .join(' → ')}
+              </td>
+            </tr>
+          )}
+        />
       </Panel>
       <TracePanel traceRef={traceRef} />
       <WhatIfPanel routes={routes} graph={g} />
@@ -126,42 +108,26 @@ export function JourneysPage(props: { args: string[] }) {
 
 function EdgeTable(props: { graph: GraphAnswer }) {
   return (
-    <div class="table-wrap">
-      <table aria-label="Calls between services">
-        <thead>
-          <tr>
-            <th scope="col">From</th>
-            <th scope="col">To</th>
-            <th scope="col" class="num">
-              Rate
-            </th>
-            <th scope="col" class="num">
-              Errors
-            </th>
-            <th scope="col" class="num">
-              p95
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.graph.edges.map((e) => (
-            <tr key={e.id}>
-              <td>{e.from.replace('|', ' · ')}</td>
-              <td>{e.to.replace('|', ' · ')}</td>
-              <td class="num">{fmtNum(e.ratePerSec)} req/s</td>
-              <td class="num">
-                {e.errorRatio > BAD_ERROR_RATIO ? (
-                  <Badge tone="bad">{fmtPct(e.errorRatio)}</Badge>
-                ) : (
-                  fmtPct(e.errorRatio)
-                )}
-              </td>
-              <td class="num">{fmtMs(e.p95)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      label="Calls between services"
+      columns={['From', 'To', num('Rate'), num('Errors'), num('p95')]}
+      rows={props.graph.edges}
+      row={(e) => (
+        <tr key={e.id}>
+          <td>{e.from.replace('|', ' · ')}</td>
+          <td>{e.to.replace('|', ' · ')}</td>
+          <td class="num">{fmtNum(e.ratePerSec)} req/s</td>
+          <td class="num">
+            {e.errorRatio > BAD_ERROR_RATIO ? (
+              <Badge tone="bad">{fmtPct(e.errorRatio)}</Badge>
+            ) : (
+              fmtPct(e.errorRatio)
+            )}
+          </td>
+          <td class="num">{fmtMs(e.p95)}</td>
+        </tr>
+      )}
+    />
   )
 }
 
@@ -507,28 +473,20 @@ function WhatIfResult(props: { answer: WhatIfAnswer }) {
             {j.route}: over the next {Math.round(answer.horizonMs / 60_000)} min at{' '}
             {iv(j.trafficPerSec, fmtNum)} req/s ({j.trafficSource})
           </h3>
-          <div class="table-wrap">
-            <table aria-label={`What-if impact on ${j.route}`}>
-              <thead>
-                <tr>
-                  <th scope="col">Figure (90% interval)</th>
-                  <th scope="col">As things are</th>
-                  <th scope="col">With the scenario</th>
-                </tr>
-              </thead>
-              <tbody>
-                {ROWS.map(([label, f]) => (
-                  <tr key={label}>
-                    <th scope="row">{label}</th>
-                    <td>{f(j.baseline)}</td>
-                    <td>
-                      <strong>{j.scenario !== null ? f(j.scenario) : '–'}</strong>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            label={`What-if impact on ${j.route}`}
+            columns={['Figure (90% interval)', 'As things are', 'With the scenario']}
+            rows={ROWS}
+            row={([label, f]) => (
+              <tr key={label}>
+                <th scope="row">{label}</th>
+                <td>{f(j.baseline)}</td>
+                <td>
+                  <strong>{j.scenario !== null ? f(j.scenario) : '–'}</strong>
+                </td>
+              </tr>
+            )}
+          />
           {j.applied.length > 0 && (
             <p class="small muted">Changed: {j.applied.map((x) => `${x.site} ${x.change}`).join('; ')}</p>
           )}

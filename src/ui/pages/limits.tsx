@@ -1,4 +1,5 @@
 /** Rate limits: tiers and their use, throttling by tier and route class, multipliers and why, heavy clients. */
+import { num, Table } from '../components/table.js'
 import { Badge, Empty, Meter, Panel } from '../components/ui.js'
 import { fmtAgo, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
 import { useLive, useNow } from '../lib/hooks.js'
@@ -165,168 +166,119 @@ export function LimitsPage() {
           </dd>
         </dl>
         <h3 style={{ fontSize: '14px', margin: '12px 0 6px' }}>Multipliers in force</h3>
-        {multipliers.length === 0 ? (
-          <Empty>None: every limit is as configured.</Empty>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Applies to</th>
-                <th scope="col" class="num">
-                  Multiplier
-                </th>
-                <th scope="col">Effect</th>
-                <th scope="col">Why, who</th>
-                <th scope="col">Expires</th>
-              </tr>
-            </thead>
-            <tbody>
-              {multipliers.map((x) => (
-                <tr key={`${x.group}/${x.name}`}>
-                  <td>
-                    {x.group === 'tiers' ? 'tier' : x.group === 'classes' ? 'route class' : 'client'}{' '}
-                    <strong>{x.name}</strong>
-                    {x.service !== null && <span class="muted"> on {x.service}</span>}
-                  </td>
-                  <td class="num">×{fmtNum(x.m)}</td>
-                  <td>
-                    {x.m < 1 ? (
-                      <Badge tone="warn">tightened</Badge>
-                    ) : x.m > 1 ? (
-                      <Badge tone="info">loosened</Badge>
-                    ) : (
-                      <Badge tone="muted">unchanged</Badge>
-                    )}
-                  </td>
-                  <td class="small">
-                    {x.entry !== undefined
-                      ? `${x.entry.reason || 'no reason given'} (${x.entry.actor})`
-                      : '–'}
-                  </td>
-                  <td class="small">
-                    {x.entry?.expiresAt !== undefined
-                      ? fmtAgo(Date.parse(x.entry.expiresAt), now)
-                      : 'until removed'}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          columns={['Applies to', num('Multiplier'), 'Effect', 'Why, who', 'Expires']}
+          rows={multipliers}
+          empty="None: every limit is as configured."
+          row={(x) => (
+            <tr key={`${x.group}/${x.name}`}>
+              <td>
+                {x.group === 'tiers' ? 'tier' : x.group === 'classes' ? 'route class' : 'client'}{' '}
+                <strong>{x.name}</strong>
+                {x.service !== null && <span class="muted"> on {x.service}</span>}
+              </td>
+              <td class="num">×{fmtNum(x.m)}</td>
+              <td>
+                {x.m < 1 ? (
+                  <Badge tone="warn">tightened</Badge>
+                ) : x.m > 1 ? (
+                  <Badge tone="info">loosened</Badge>
+                ) : (
+                  <Badge tone="muted">unchanged</Badge>
+                )}
+              </td>
+              <td class="small">
+                {x.entry !== undefined ? `${x.entry.reason || 'no reason given'} (${x.entry.actor})` : '–'}
+              </td>
+              <td class="small">
+                {x.entry?.expiresAt !== undefined
+                  ? fmtAgo(Date.parse(x.entry.expiresAt), now)
+                  : 'until removed'}
+              </td>
+            </tr>
+          )}
+        />
       </Panel>
       <Panel title="Tiers: limit per client and use">
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Tier</th>
-                <th scope="col" class="num">
-                  Rank
-                </th>
-                <th scope="col" class="num">
-                  Rate / client
-                </th>
-                <th scope="col" class="num">
-                  Burst
-                </th>
-                <th scope="col" class="num">
-                  Multiplier
-                </th>
-                <th scope="col" class="num">
-                  Admitted now
-                </th>
-                <th scope="col" class="num">
-                  Throttled now
-                </th>
-                <th scope="col">Fullest bucket (tokens left)</th>
+        <Table
+          columns={[
+            'Tier',
+            num('Rank'),
+            num('Rate / client'),
+            num('Burst'),
+            num('Multiplier'),
+            num('Admitted now'),
+            num('Throttled now'),
+            'Fullest bucket (tokens left)',
+          ]}
+          rows={Object.entries(limits.tiers)}
+          row={([name, t]) => {
+            const m = c.tiers[name] ?? 1
+            const u = tierUse.get(name)
+            const inTier = (clients?.clients ?? []).filter((x) => x.tier === name)
+            const lowest = inTier.length > 0 ? Math.min(...inTier.map((x) => x.bucketFill)) : null
+            return (
+              <tr key={name}>
+                <th scope="row">{name}</th>
+                <td class="num">{t.rank}</td>
+                <td class="num">{fmtNum(t.ratePerSec * m)} req/s</td>
+                <td class="num">{fmtNum(t.burst * m)}</td>
+                <td class="num">{m === 1 ? '–' : `×${fmtNum(m)}`}</td>
+                <td class="num">{u ? `${fmtNum(u.rate)} req/s` : '–'}</td>
+                <td class="num">{u ? `${fmtNum(u.refused)} req/s` : '–'}</td>
+                <td>
+                  {lowest === null ? (
+                    <span class="muted small">no clients this window</span>
+                  ) : (
+                    <Meter
+                      value={lowest}
+                      lowBelow={0.2}
+                      label={`${name}: the emptiest bucket has ${Math.round(lowest * 100)}% of its tokens left`}
+                    />
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {Object.entries(limits.tiers).map(([name, t]) => {
-                const m = c.tiers[name] ?? 1
-                const u = tierUse.get(name)
-                const inTier = (clients?.clients ?? []).filter((x) => x.tier === name)
-                const lowest = inTier.length > 0 ? Math.min(...inTier.map((x) => x.bucketFill)) : null
-                return (
-                  <tr key={name}>
-                    <th scope="row">{name}</th>
-                    <td class="num">{t.rank}</td>
-                    <td class="num">{fmtNum(t.ratePerSec * m)} req/s</td>
-                    <td class="num">{fmtNum(t.burst * m)}</td>
-                    <td class="num">{m === 1 ? '–' : `×${fmtNum(m)}`}</td>
-                    <td class="num">{u ? `${fmtNum(u.rate)} req/s` : '–'}</td>
-                    <td class="num">{u ? `${fmtNum(u.refused)} req/s` : '–'}</td>
-                    <td>
-                      {lowest === null ? (
-                        <span class="muted small">no clients this window</span>
-                      ) : (
-                        <Meter
-                          value={lowest}
-                          lowBelow={0.2}
-                          label={`${name}: the emptiest bucket has ${Math.round(lowest * 100)}% of its tokens left`}
-                        />
-                      )}
-                    </td>
-                  </tr>
-                )
-              })}
-            </tbody>
-          </table>
-        </div>
+            )
+          }}
+        />
       </Panel>
       <Panel title="Throttling by tier and route class">
-        {rows.length === 0 ? (
-          <Empty>No limiter decisions yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Tier</th>
-                  <th scope="col">Route class</th>
-                  <th scope="col" class="num">
-                    Admitted/s
-                  </th>
-                  <th scope="col" class="num">
-                    Throttled/s
-                  </th>
-                  <th scope="col" class="num">
-                    Throttled since start
-                  </th>
-                  <th scope="col">By limit</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => (
-                  <tr key={`${r.tier}/${r.cls}`}>
-                    <th scope="row">{r.tier}</th>
-                    <td>{r.cls}</td>
-                    <td class="num">{fmtNum(r.allowedRate)}</td>
-                    <td class="num">
-                      {r.refusedRate !== null && r.refusedRate > 0 ? (
-                        <Badge tone="warn">{fmtNum(r.refusedRate)}</Badge>
-                      ) : (
-                        fmtNum(r.refusedRate)
-                      )}
-                    </td>
-                    <td class="num">
-                      {fmtNum(r.refused)}{' '}
-                      <span class="muted small">
-                        ({fmtPct(r.refused / Math.max(1, r.refused + r.allowed))})
-                      </span>
-                    </td>
-                    <td class="small">
-                      {[...r.reasons]
-                        .filter(([, n]) => n > 0)
-                        .map(([k, n]) => `${k} ${fmtNum(n)}`)
-                        .join(' · ') || '–'}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Table
+          columns={[
+            'Tier',
+            'Route class',
+            num('Admitted/s'),
+            num('Throttled/s'),
+            num('Throttled since start'),
+            'By limit',
+          ]}
+          rows={rows}
+          empty="No limiter decisions yet."
+          row={(r) => (
+            <tr key={`${r.tier}/${r.cls}`}>
+              <th scope="row">{r.tier}</th>
+              <td>{r.cls}</td>
+              <td class="num">{fmtNum(r.allowedRate)}</td>
+              <td class="num">
+                {r.refusedRate !== null && r.refusedRate > 0 ? (
+                  <Badge tone="warn">{fmtNum(r.refusedRate)}</Badge>
+                ) : (
+                  fmtNum(r.refusedRate)
+                )}
+              </td>
+              <td class="num">
+                {fmtNum(r.refused)}{' '}
+                <span class="muted small">({fmtPct(r.refused / Math.max(1, r.refused + r.allowed))})</span>
+              </td>
+              <td class="small">
+                {[...r.reasons]
+                  .filter(([, n]) => n > 0)
+                  .map(([k, n]) => `${k} ${fmtNum(n)}`)
+                  .join(' · ') || '–'}
+              </td>
+            </tr>
+          )}
+        />
       </Panel>
       <Panel
         title="Heaviest clients"
@@ -338,78 +290,58 @@ export function LimitsPage() {
           )
         }
       >
-        {clients === undefined || clients.clients.length === 0 ? (
-          <Empty>No complete client window yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Client</th>
-                  <th scope="col">Tier</th>
-                  <th scope="col" class="num">
-                    Requests
-                  </th>
-                  <th scope="col" class="num">
-                    Throttled
-                  </th>
-                  <th scope="col" class="num">
-                    Errors
-                  </th>
-                  <th scope="col" class="num">
-                    Mean latency
-                  </th>
-                  <th scope="col" class="num">
-                    Routes
-                  </th>
-                  <th scope="col">Bucket (tokens left)</th>
-                  <th scope="col">Verdict</th>
-                </tr>
-              </thead>
-              <tbody>
-                {clients.clients.map((x) => {
-                  const a = flagged.get(x.clientId)
-                  return (
-                    <tr key={x.clientId}>
-                      <th scope="row" class="mono">
-                        {x.clientId}
-                      </th>
-                      <td>{x.tier}</td>
-                      <td class="num">{fmtNum(x.requests)}</td>
-                      <td class="num">{fmtNum(x.refused)}</td>
-                      <td class="num">{fmtPct(x.errorRate)}</td>
-                      <td class="num">{fmtMs(x.meanLatencyMs)}</td>
-                      <td class="num">{x.distinctRoutes}</td>
-                      <td>
-                        <Meter
-                          value={x.bucketFill}
-                          lowBelow={0.2}
-                          label={`${x.clientId}: ${Math.round(x.bucketFill * 100)}% of the bucket left`}
-                        />
-                      </td>
-                      <td>
-                        {a !== undefined ? (
-                          <Badge
-                            tone="bad"
-                            title={a.children
-                              .map(
-                                (ch) => `${ch.key}: ${fmtNum(ch.observed)} (typical ${fmtNum(ch.expected)})`,
-                              )
-                              .join('\n')}
-                          >
-                            abusive: {a.children[0]?.key ?? 'outlier'}
-                          </Badge>
-                        ) : (
-                          <Badge tone="ok">normal</Badge>
-                        )}
-                      </td>
-                    </tr>
-                  )
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Table
+          columns={[
+            'Client',
+            'Tier',
+            num('Requests'),
+            num('Throttled'),
+            num('Errors'),
+            num('Mean latency'),
+            num('Routes'),
+            'Bucket (tokens left)',
+            'Verdict',
+          ]}
+          rows={clients?.clients ?? []}
+          empty="No complete client window yet."
+          row={(x) => {
+            const a = flagged.get(x.clientId)
+            return (
+              <tr key={x.clientId}>
+                <th scope="row" class="mono">
+                  {x.clientId}
+                </th>
+                <td>{x.tier}</td>
+                <td class="num">{fmtNum(x.requests)}</td>
+                <td class="num">{fmtNum(x.refused)}</td>
+                <td class="num">{fmtPct(x.errorRate)}</td>
+                <td class="num">{fmtMs(x.meanLatencyMs)}</td>
+                <td class="num">{x.distinctRoutes}</td>
+                <td>
+                  <Meter
+                    value={x.bucketFill}
+                    lowBelow={0.2}
+                    label={`${x.clientId}: ${Math.round(x.bucketFill * 100)}% of the bucket left`}
+                  />
+                </td>
+                <td>
+                  {a !== undefined ? (
+                    <Badge
+                      tone="bad"
+                      title={a.children
+                        .map((ch) => `${ch.key}: ${fmtNum(ch.observed)} (typical ${fmtNum(ch.expected)})`)
+                        .join('\n')}
+                    >
+                      abusive: {a.children[0]?.key ?? 'outlier'}
+                    </Badge>
+                  ) : (
+                    <Badge tone="ok">normal</Badge>
+                  )}
+                </td>
+              </tr>
+            )
+          }}
+        />
       </Panel>
     </>
   )

@@ -3,7 +3,8 @@ import { useEffect, useState } from 'preact/hooks'
 import type { ActivityEntry } from '../../api/activity.js'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart, gapSeconds } from '../components/chart.js'
+import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
+import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtAgo, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
@@ -80,18 +81,11 @@ export function OverviewPage(props: { session: Session }) {
   const defensive = limits?.controls.defensive === true
   const critical = anomalies.filter((a) => a.score >= 0.9).length
 
+  const f = forecast.data?.status === 'ok' ? forecast.data : null
+  const traffic = forecastTraces(points, f, f !== null ? `forecast (${f.model})` : 'forecast')
+  const fc = traffic.ahead
   const x = points.map((p) => p.t / 1000)
-  const fc =
-    forecast.data?.status === 'ok' ? forecast.data.points.filter((p) => p.atMs > (points.at(-1)?.t ?? 0)) : []
-  const fx = fc.map((p) => p.atMs / 1000)
-  const allX = [...x, ...fx]
-  const pad = (a: (number | null)[], before: number, after: number) => [
-    ...Array<null>(before).fill(null),
-    ...a,
-    ...Array<null>(after).fill(null),
-  ]
   const last = points.at(-1)
-  const joinAt = last !== undefined && fc.length > 0 ? [last.rate] : []
   const marks = anomalyMarks(
     anomalies.filter((a) => a.level === 'global' || a.level === 'service'),
     now,
@@ -171,47 +165,7 @@ export function OverviewPage(props: { session: Session }) {
           ) : (
             <Chart
               title="Requests per second"
-              x={allX}
-              ys={[
-                pad(
-                  points.map((p) => p.rate),
-                  0,
-                  fx.length,
-                ),
-                pad([...joinAt, ...fc.map((p) => p.forecast)], x.length - joinAt.length, 0),
-                pad(
-                  fc.map((p) => p.upper),
-                  x.length,
-                  0,
-                ),
-                pad(
-                  fc.map((p) => p.lower),
-                  x.length,
-                  0,
-                ),
-              ]}
-              series={[
-                { label: 'observed', color: '--series-1' },
-                {
-                  label: `forecast${forecast.data?.status === 'ok' ? ` (${forecast.data.model})` : ''}`,
-                  color: '--forecast',
-                  dash: [6, 4],
-                },
-                { label: 'upper', color: '--forecast', hidden: true },
-                { label: 'lower', color: '--forecast', hidden: true },
-              ]}
-              bands={
-                fc.length > 0
-                  ? [
-                      {
-                        upper: 2,
-                        lower: 3,
-                        fill: '--forecast-band',
-                        label: `${forecast.data?.status === 'ok' ? forecast.data.level : 80}% interval`,
-                      },
-                    ]
-                  : []
-              }
+              {...traffic}
               marks={marks}
               now={now / 1000}
               yFormat={(v) => `${v}`}
@@ -250,74 +204,56 @@ export function OverviewPage(props: { session: Session }) {
           </span>
         }
       >
-        {byService.length === 0 ? (
-          <Empty>No service has reported a window yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Service</th>
-                  <th scope="col">Env</th>
-                  <th scope="col">Health</th>
-                  <th scope="col" class="num">
-                    Requests
-                  </th>
-                  <th scope="col">Trend</th>
-                  <th scope="col" class="num">
-                    Errors
-                  </th>
-                  <th scope="col" class="num">
-                    p95
-                  </th>
-                  <th scope="col" class="num">
-                    Throttled
-                  </th>
-                  <th scope="col">Anomalies</th>
-                  {scaling.length > 0 && <th scope="col">Replicas</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {(allServices ? byService : byService.slice(0, TOP_SERVICES)).map((s) => {
-                  const h = serviceHealth(services.find((v) => v.name === s.service))
-                  const open = anomalies.filter(
-                    (a) => a.series.service === s.service && a.series.env === s.env,
-                  )
-                  return (
-                    <tr key={s.key}>
-                      <th scope="row">
-                        <a href={href('series', s.key)}>{s.service}</a>
-                      </th>
-                      <td>{s.env}</td>
-                      <td>
-                        <Badge tone={h.tone}>{h.text}</Badge>
-                      </td>
-                      <td class="num">{fmtRate(s.rate)}</td>
-                      <td>
-                        <Sparkline values={sparks.get(s.key) ?? []} />
-                      </td>
-                      <td class="num">{fmtPct(s.err)}</td>
-                      <td class="num">{fmtMs(s.p95)}</td>
-                      <td class="num">{fmtPct(s.lim)}</td>
-                      <td>
-                        {open.length === 0 ? (
-                          <Badge tone="ok">none</Badge>
-                        ) : (
-                          <Badge tone="bad">{open.length} open</Badge>
-                        )}
-                      </td>
-                      {scaling.length > 0 && <td>{replicasText(scaling.find((r) => r.id === s.service))}</td>}
-                    </tr>
-                  )
-                })}
-              </tbody>
-            </table>
-            {byService.length > TOP_SERVICES && (
-              <button type="button" onClick={() => setAllServices(!allServices)} style={{ marginTop: '8px' }}>
-                {allServices ? `Show the busiest ${TOP_SERVICES}` : `Show all ${byService.length} services`}
-              </button>
-            )}
-          </div>
+        <Table
+          columns={[
+            'Service',
+            'Env',
+            'Health',
+            num('Requests'),
+            'Trend',
+            num('Errors'),
+            num('p95'),
+            num('Throttled'),
+            'Anomalies',
+            scaling.length > 0 && 'Replicas',
+          ]}
+          rows={allServices ? byService : byService.slice(0, TOP_SERVICES)}
+          empty="No service has reported a window yet."
+          row={(s) => {
+            const h = serviceHealth(services.find((v) => v.name === s.service))
+            const open = anomalies.filter((a) => a.series.service === s.service && a.series.env === s.env)
+            return (
+              <tr key={s.key}>
+                <th scope="row">
+                  <a href={href('series', s.key)}>{s.service}</a>
+                </th>
+                <td>{s.env}</td>
+                <td>
+                  <Badge tone={h.tone}>{h.text}</Badge>
+                </td>
+                <td class="num">{fmtRate(s.rate)}</td>
+                <td>
+                  <Sparkline values={sparks.get(s.key) ?? []} />
+                </td>
+                <td class="num">{fmtPct(s.err)}</td>
+                <td class="num">{fmtMs(s.p95)}</td>
+                <td class="num">{fmtPct(s.lim)}</td>
+                <td>
+                  {open.length === 0 ? (
+                    <Badge tone="ok">none</Badge>
+                  ) : (
+                    <Badge tone="bad">{open.length} open</Badge>
+                  )}
+                </td>
+                {scaling.length > 0 && <td>{replicasText(scaling.find((r) => r.id === s.service))}</td>}
+              </tr>
+            )
+          }}
+        />
+        {byService.length > TOP_SERVICES && (
+          <button type="button" onClick={() => setAllServices(!allServices)} style={{ marginTop: '8px' }}>
+            {allServices ? `Show the busiest ${TOP_SERVICES}` : `Show all ${byService.length} services`}
+          </button>
         )}
       </Panel>
       {hasAlerts && (
@@ -350,50 +286,24 @@ export function OverviewPage(props: { session: Session }) {
         </Panel>
       </div>
       <Panel title="Busiest routes">
-        {routes.length === 0 ? (
-          <Empty>No route has reported a window yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Route</th>
-                  <th scope="col" class="num">
-                    Requests
-                  </th>
-                  <th scope="col" class="num">
-                    Errors
-                  </th>
-                  <th scope="col" class="num">
-                    p50
-                  </th>
-                  <th scope="col" class="num">
-                    p95
-                  </th>
-                  <th scope="col" class="num">
-                    p99
-                  </th>
-                  <th scope="col">Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {routes.map((s) => (
-                  <tr key={s.key}>
-                    <th scope="row">
-                      <a href={href('series', s.key)}>{keyLabel(s.key)}</a>
-                    </th>
-                    <td class="num">{fmtRate(s.rate)}</td>
-                    <td class="num">{fmtPct(s.err)}</td>
-                    <td class="num">{fmtMs(s.p50)}</td>
-                    <td class="num">{fmtMs(s.p95)}</td>
-                    <td class="num">{fmtMs(s.p99)}</td>
-                    <td class="small muted">{fmtAgo(s.t + s.d, now)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Table
+          columns={['Route', num('Requests'), num('Errors'), num('p50'), num('p95'), num('p99'), 'Updated']}
+          rows={routes}
+          empty="No route has reported a window yet."
+          row={(s) => (
+            <tr key={s.key}>
+              <th scope="row">
+                <a href={href('series', s.key)}>{keyLabel(s.key)}</a>
+              </th>
+              <td class="num">{fmtRate(s.rate)}</td>
+              <td class="num">{fmtPct(s.err)}</td>
+              <td class="num">{fmtMs(s.p50)}</td>
+              <td class="num">{fmtMs(s.p95)}</td>
+              <td class="num">{fmtMs(s.p99)}</td>
+              <td class="small muted">{fmtAgo(s.t + s.d, now)}</td>
+            </tr>
+          )}
+        />
       </Panel>
     </>
   )

@@ -7,6 +7,7 @@ import { useState } from 'preact/hooks'
 import type { Session } from '../app.js'
 import { Chart, gapSeconds } from '../components/chart.js'
 import { positive, Result, useAction } from '../components/forms.js'
+import { Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api, keyPath } from '../lib/api.js'
 import { fmtAgo, fmtNum, fmtRate, fmtTime } from '../lib/format.js'
@@ -165,107 +166,80 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
         <ScaleEvents actions={acts} now={now} />
       </Panel>
       <Panel title={`Running replicas: ${s.service}`}>
-        {s.replicas.length === 0 ? (
-          <Empty>No replica reported by the actuator.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table aria-label={`Replicas of ${s.service}`}>
-              <thead>
-                <tr>
-                  <th scope="col">Replica</th>
-                  <th scope="col">Address</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Started</th>
-                </tr>
-              </thead>
-              <tbody>
-                {s.replicas.map((r) => (
-                  <tr key={r.id}>
-                    <td class="mono small">{r.id}</td>
-                    <td class="mono small">{r.url ?? '(platform routed)'}</td>
-                    <td>{r.ready ? <Badge tone="ok">ready</Badge> : <Badge tone="warn">starting</Badge>}</td>
-                    <td>{fmtAgo(r.startedAtMs, now)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <Table
+          label={`Replicas of ${s.service}`}
+          columns={['Replica', 'Address', 'State', 'Started']}
+          rows={s.replicas}
+          empty="No replica reported by the actuator."
+          row={(r) => (
+            <tr key={r.id}>
+              <td class="mono small">{r.id}</td>
+              <td class="mono small">{r.url ?? '(platform routed)'}</td>
+              <td>{r.ready ? <Badge tone="ok">ready</Badge> : <Badge tone="warn">starting</Badge>}</td>
+              <td>{fmtAgo(r.startedAtMs, now)}</td>
+            </tr>
+          )}
+        />
       </Panel>
     </>
   )
 }
 
 function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
-  if (props.actions.length === 0) return <Empty>No scaling action yet.</Empty>
   return (
-    <div class="table-wrap">
-      <table aria-label="Scaling events">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">What</th>
-            <th scope="col">Replicas</th>
-            <th scope="col">Result</th>
-            <th scope="col">Why</th>
-            <th scope="col">Evidence</th>
+    <Table
+      label="Scaling events"
+      columns={['When', 'What', 'Replicas', 'Result', 'Why', 'Evidence']}
+      rows={props.actions.slice(0, 30)}
+      empty="No scaling action yet."
+      row={(a) => {
+        const ev = (a.evidence ?? {}) as ScaleEvidence
+        const up = typeof a.before === 'number' && typeof a.after === 'number' && a.after > a.before
+        return (
+          <tr key={a.id}>
+            <td title={new Date(a.atMs).toISOString()}>{fmtTime(a.atMs)}</td>
+            <td>
+              {a.kind === 'scale.restart' ? 'restart' : a.kind === 'scale.manual' ? 'manual scale' : a.policy}
+              {a.mode === 'shadow' && <span class="small muted"> (shadow)</span>}
+            </td>
+            <td>
+              {a.kind === 'scale.restart' ? (
+                '–'
+              ) : (
+                <>
+                  <span aria-hidden="true">{up ? '▲ ' : '▼ '}</span>
+                  {String(a.before)} → {String(a.after)}
+                </>
+              )}
+            </td>
+            <td>
+              <Badge tone={resultTone(a.result.status)} title={a.result.detail}>
+                {a.result.status}
+              </Badge>
+            </td>
+            <td class="small">{a.reason}</td>
+            <td class="small">
+              {ev.observed !== undefined ? (
+                <>
+                  observed {fmtRate(ev.observed)} → needs {ev.reactiveNeed ?? '–'}
+                  {ev.predictiveNeed !== null && ev.predictiveNeed !== undefined && (
+                    <>
+                      ; forecast {fmtRate(ev.forecast)} (upper {fmtRate(ev.upper)}, {ev.model}, {ev.level}
+                      %) → needs {ev.predictiveNeed}
+                    </>
+                  )}
+                  {ev.headroomShare !== null && ev.headroomShare !== undefined && (
+                    <span class="muted"> · headroom {Math.round(ev.headroomShare * 100)}%</span>
+                  )}
+                </>
+              ) : (
+                <span class="muted">{a.policy}</span>
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {props.actions.slice(0, 30).map((a) => {
-            const ev = (a.evidence ?? {}) as ScaleEvidence
-            const up = typeof a.before === 'number' && typeof a.after === 'number' && a.after > a.before
-            return (
-              <tr key={a.id}>
-                <td title={new Date(a.atMs).toISOString()}>{fmtTime(a.atMs)}</td>
-                <td>
-                  {a.kind === 'scale.restart'
-                    ? 'restart'
-                    : a.kind === 'scale.manual'
-                      ? 'manual scale'
-                      : a.policy}
-                  {a.mode === 'shadow' && <span class="small muted"> (shadow)</span>}
-                </td>
-                <td>
-                  {a.kind === 'scale.restart' ? (
-                    '–'
-                  ) : (
-                    <>
-                      <span aria-hidden="true">{up ? '▲ ' : '▼ '}</span>
-                      {String(a.before)} → {String(a.after)}
-                    </>
-                  )}
-                </td>
-                <td>
-                  <Badge tone={resultTone(a.result.status)} title={a.result.detail}>
-                    {a.result.status}
-                  </Badge>
-                </td>
-                <td class="small">{a.reason}</td>
-                <td class="small">
-                  {ev.observed !== undefined ? (
-                    <>
-                      observed {fmtRate(ev.observed)} → needs {ev.reactiveNeed ?? '–'}
-                      {ev.predictiveNeed !== null && ev.predictiveNeed !== undefined && (
-                        <>
-                          ; forecast {fmtRate(ev.forecast)} (upper {fmtRate(ev.upper)}, {ev.model}, {ev.level}
-                          %) → needs {ev.predictiveNeed}
-                        </>
-                      )}
-                      {ev.headroomShare !== null && ev.headroomShare !== undefined && (
-                        <span class="muted"> · headroom {Math.round(ev.headroomShare * 100)}%</span>
-                      )}
-                    </>
-                  ) : (
-                    <span class="muted">{a.policy}</span>
-                  )}
-                </td>
-              </tr>
-            )
-          })}
-        </tbody>
-      </table>
-    </div>
+        )
+      }}
+    />
   )
 }
 

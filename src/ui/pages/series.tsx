@@ -2,7 +2,8 @@
 import { useEffect, useState } from 'preact/hooks'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart, gapSeconds } from '../components/chart.js'
+import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
+import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
@@ -90,10 +91,6 @@ function SeriesIndex(props: { series: LiveSeries[] }) {
   )
 }
 
-function pad<T>(a: T[], before: number, after: number): (T | null)[] {
-  return [...Array<null>(before).fill(null), ...a, ...Array<null>(after).fill(null)]
-}
-
 function SeriesDetail(props: {
   session: Session
   seriesKey: string
@@ -124,12 +121,10 @@ function SeriesDetail(props: {
   const mine = mergeAnomalies(history.data?.anomalies.filter((a) => a.key === key) ?? [], open)
   const marks = anomalyMarks(mine, now)
   const shown = points.filter((p) => p.t >= now - props.rangeMs)
-  const x = shown.map((p) => p.t / 1000)
   const last = shown.at(-1) ?? (props.live ? liveToPoint(props.live) : undefined)
   const f = forecast.data?.status === 'ok' ? forecast.data : null
-  const fc = f === null ? [] : f.points.filter((p) => p.atMs > (shown.at(-1)?.t ?? 0))
-  const fx = fc.map((p) => p.atMs / 1000)
-  const join = shown.length > 0 && fc.length > 0 ? [shown[shown.length - 1].rate] : []
+  const traffic = forecastTraces(shown, f)
+  const fc = traffic.ahead
   return (
     <>
       <h2 style={{ fontSize: '17px', margin: '0 0 10px' }}>{props.title}</h2>
@@ -165,36 +160,7 @@ function SeriesDetail(props: {
         ) : (
           <Chart
             title="Requests per second"
-            x={[...x, ...fx]}
-            ys={[
-              pad(
-                shown.map((p) => p.rate),
-                0,
-                fx.length,
-              ),
-              pad([...join, ...fc.map((p) => p.forecast)], x.length - join.length, 0),
-              pad(
-                fc.map((p) => p.upper),
-                x.length,
-                0,
-              ),
-              pad(
-                fc.map((p) => p.lower),
-                x.length,
-                0,
-              ),
-            ]}
-            series={[
-              { label: 'observed', color: '--series-1' },
-              { label: 'forecast', color: '--forecast', dash: [6, 4] },
-              { label: 'upper', color: '--forecast', hidden: true },
-              { label: 'lower', color: '--forecast', hidden: true },
-            ]}
-            bands={
-              fc.length > 0
-                ? [{ upper: 2, lower: 3, fill: '--forecast-band', label: `${f?.level ?? 80}% interval` }]
-                : []
-            }
+            {...traffic}
             marks={marks}
             now={now / 1000}
             height={230}
@@ -263,37 +229,19 @@ function ForecastDetails(props: { f: ForecastReady }) {
         · {f.horizon} windows ahead · fitted {fmtTime(f.fittedAtMs)} on {f.historyPoints} windows
       </summary>
       <div class="grid two" style={{ marginTop: '8px' }}>
-        <div class="table-wrap">
-          <table>
-            <caption class="small muted" style={{ textAlign: 'left' }}>
-              Candidates, best first (lower MASE is better; below 1 beats the naive forecast)
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Model</th>
-                <th scope="col" class="num">
-                  MASE
-                </th>
-                <th scope="col" class="num">
-                  sMAPE
-                </th>
-                <th scope="col" class="num">
-                  Weight
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {f.backtest.slice(0, 8).map((b) => (
-                <tr key={b.model}>
-                  <td class="mono">{b.model}</td>
-                  <td class="num">{fmtNum(b.mase)}</td>
-                  <td class="num">{fmtNum(b.smape)}%</td>
-                  <td class="num">{b.weight > 0 ? fmtPct(b.weight) : '–'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption="Candidates, best first (lower MASE is better; below 1 beats the naive forecast)"
+          columns={['Model', num('MASE'), num('sMAPE'), num('Weight')]}
+          rows={f.backtest.slice(0, 8)}
+          row={(b) => (
+            <tr key={b.model}>
+              <td class="mono">{b.model}</td>
+              <td class="num">{fmtNum(b.mase)}</td>
+              <td class="num">{fmtNum(b.smape)}%</td>
+              <td class="num">{b.weight > 0 ? fmtPct(b.weight) : '–'}</td>
+            </tr>
+          )}
+        />
         <dl class="kv">
           {fail.map(([name, s, fmt]) => (
             <>
