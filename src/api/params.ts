@@ -42,3 +42,41 @@ export function enumParam<T extends string>(
 export function textParam(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v
 }
+
+/** The query of a log read a page at a time, newest first: an optional time range, a page size, a cursor. */
+export interface PageQuery {
+  from?: string
+  to?: string
+  limit?: string
+  cursor?: string
+}
+
+/** The schema of {@link PageQuery}, to spread into a route's querystring properties. */
+export const pageQueryProperties = {
+  from: { type: 'string', description: 'ms since the epoch or ISO 8601; default: no bound' },
+  to: {
+    type: 'string',
+    description: 'ms since the epoch or ISO 8601 (exclusive); default: no bound',
+  },
+  limit: { type: 'string', description: '1-1000, default 100' },
+  cursor: { type: 'string', description: 'nextCursor of the previous page' },
+} as const
+
+/** Parses a {@link PageQuery}; a range whose `from` is not before its `to` is refused. */
+export function pageParams(q: PageQuery): {
+  fromMs: number | undefined
+  toMs: number | undefined
+  limit: number
+  cursor: string | undefined
+} {
+  const from = q.from === undefined || q.from === '' ? undefined : timeParam('from', q.from, 0)
+  const to = q.to === undefined || q.to === '' ? undefined : timeParam('to', q.to, 0)
+  if (from !== undefined && to !== undefined && from >= to)
+    throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
+  return {
+    fromMs: from,
+    toMs: to,
+    limit: intParam('limit', q.limit, 100, 1, 1000),
+    cursor: textParam(q.cursor),
+  }
+}

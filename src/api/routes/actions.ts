@@ -6,23 +6,18 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import type { ActionSource } from '../../control/actions.js'
-import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
-import { enumParam, intParam, textParam, timeParam } from '../params.js'
+import { enumParam, pageParams, pageQueryProperties, textParam, type PageQuery } from '../params.js'
 import { problemSchema, sendProblem } from '../problem.js'
 
 export interface ActionRoutesOptions {
   source: ActionSource
 }
 
-interface Query {
+interface Query extends PageQuery {
   mode?: string
   policy?: string
   target?: string
   kind?: string
-  from?: string
-  to?: string
-  limit?: string
-  cursor?: string
 }
 
 /** JSON schema of one action record (OpenAPI). */
@@ -70,13 +65,7 @@ export function actionRoutes(opts: ActionRoutesOptions): FastifyPluginAsync {
               policy: { type: 'string' },
               target: { type: 'string' },
               kind: { type: 'string' },
-              from: { type: 'string', description: 'ms since the epoch or ISO 8601; default: no bound' },
-              to: {
-                type: 'string',
-                description: 'ms since the epoch or ISO 8601 (exclusive); default: no bound',
-              },
-              limit: { type: 'string', description: '1-1000, default 100' },
-              cursor: { type: 'string', description: 'nextCursor of the previous page' },
+              ...pageQueryProperties,
             },
           },
           response: {
@@ -96,19 +85,12 @@ export function actionRoutes(opts: ActionRoutesOptions): FastifyPluginAsync {
       async (req, reply) => {
         try {
           const q = req.query
-          const from = q.from === undefined || q.from === '' ? undefined : timeParam('from', q.from, 0)
-          const to = q.to === undefined || q.to === '' ? undefined : timeParam('to', q.to, 0)
-          if (from !== undefined && to !== undefined && from >= to)
-            throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
           return await opts.source.actions({
+            ...pageParams(q),
             mode: enumParam('mode', q.mode, ['shadow', 'enforce'] as const),
             policy: textParam(q.policy),
             target: textParam(q.target),
             kind: textParam(q.kind),
-            fromMs: from,
-            toMs: to,
-            limit: intParam('limit', q.limit, 100, 1, 1000),
-            cursor: textParam(q.cursor),
           })
         } catch (err) {
           return sendProblem(reply, err)

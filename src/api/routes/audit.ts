@@ -7,21 +7,16 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import type { AuditSource } from '../../control/audit.js'
-import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
-import { intParam, textParam, timeParam } from '../params.js'
+import { pageParams, pageQueryProperties, textParam, type PageQuery } from '../params.js'
 import { problemSchema, sendProblem } from '../problem.js'
 
 export interface AuditRoutesOptions {
   source: AuditSource
 }
 
-interface Query {
+interface Query extends PageQuery {
   actor?: string
   kind?: string
-  from?: string
-  to?: string
-  limit?: string
-  cursor?: string
 }
 
 /** JSON schema of one audit event (OpenAPI). */
@@ -54,13 +49,7 @@ export function auditRoutes(opts: AuditRoutesOptions): FastifyPluginAsync {
             properties: {
               actor: { type: 'string' },
               kind: { type: 'string', description: 'exact, or a prefix ending in * (limits.key.*)' },
-              from: { type: 'string', description: 'ms since the epoch or ISO 8601; default: no bound' },
-              to: {
-                type: 'string',
-                description: 'ms since the epoch or ISO 8601 (exclusive); default: no bound',
-              },
-              limit: { type: 'string', description: '1-1000, default 100' },
-              cursor: { type: 'string', description: 'nextCursor of the previous page' },
+              ...pageQueryProperties,
             },
           },
           response: {
@@ -80,17 +69,10 @@ export function auditRoutes(opts: AuditRoutesOptions): FastifyPluginAsync {
       async (req, reply) => {
         try {
           const q = req.query
-          const from = q.from === undefined || q.from === '' ? undefined : timeParam('from', q.from, 0)
-          const to = q.to === undefined || q.to === '' ? undefined : timeParam('to', q.to, 0)
-          if (from !== undefined && to !== undefined && from >= to)
-            throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
           return await opts.source.audit({
+            ...pageParams(q),
             actor: textParam(q.actor),
             kind: textParam(q.kind),
-            fromMs: from,
-            toMs: to,
-            limit: intParam('limit', q.limit, 100, 1, 1000),
-            cursor: textParam(q.cursor),
           })
         } catch (err) {
           return sendProblem(reply, err)
