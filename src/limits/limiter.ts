@@ -736,40 +736,42 @@ export class Limiter implements Admission {
   ): Promise<KeyView> {
     if (patch.ratePerSec != null) positive('ratePerSec', patch.ratePerSec)
     if (patch.burst != null) positive('burst', patch.burst)
-    const guard = { cond, what: `key ${id}`, view: (s: LimitsState) => keyIn(s, id) }
-    return this.#mutate(
-      'limits.key.update',
-      id,
-      meta,
-      (s) => {
-        const k = s.keys[id]
-        if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
-        const before = view(k)
-        if (patch.tier !== undefined) {
-          this.#needTier(s, patch.tier)
-          k.tier = patch.tier
-        }
-        if (patch.ratePerSec === null) delete k.ratePerSec
-        else if (patch.ratePerSec !== undefined) k.ratePerSec = patch.ratePerSec
-        if (patch.burst === null) delete k.burst
-        else if (patch.burst !== undefined) k.burst = patch.burst
-        return { before, after: view(k) }
-      },
-      guard,
-    )
+    return this.#mutateKey('limits.key.update', id, meta, cond, (k, s) => {
+      if (patch.tier !== undefined) {
+        this.#needTier(s, patch.tier)
+        k.tier = patch.tier
+      }
+      if (patch.ratePerSec === null) delete k.ratePerSec
+      else if (patch.ratePerSec !== undefined) k.ratePerSec = patch.ratePerSec
+      if (patch.burst === null) delete k.burst
+      else if (patch.burst !== undefined) k.burst = patch.burst
+    })
   }
 
   async revokeKey(id: string, meta: ChangeMeta, cond?: WriteCondition): Promise<KeyView> {
+    return this.#mutateKey('limits.key.revoke', id, meta, cond, (k) => {
+      k.revoked = true
+    })
+  }
+
+  /** Changes one existing key in place, recording its view before and after. */
+  #mutateKey(
+    kind: 'limits.key.update' | 'limits.key.revoke',
+    id: string,
+    meta: ChangeMeta,
+    cond: WriteCondition | undefined,
+    change: (k: LimitsState['keys'][string], s: LimitsState) => void,
+  ): Promise<KeyView> {
     const guard = { cond, what: `key ${id}`, view: (s: LimitsState) => keyIn(s, id) }
     return this.#mutate(
-      'limits.key.revoke',
+      kind,
       id,
       meta,
       (s) => {
         const k = s.keys[id]
         if (k === undefined) throw VGL_ERR_LIMITS_UNKNOWN_KEY(id)
         const before = view(k)
-        k.revoked = true
+        change(k, s)
         return { before, after: view(k) }
       },
       guard,
