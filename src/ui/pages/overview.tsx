@@ -69,11 +69,16 @@ export function OverviewPage(props: { session: Session }) {
     .filter((s) => s.level === 'route')
     .sort((a, b) => b.rate - a.rate)
     .slice(0, 10)
-  const { points } = useHistory(props.session.features.includes('series') ? GLOBAL : null, 30 * 60_000)
+  // the all-traffic series exists once its first window is written: asking before that is a 404
+  const known = global !== undefined
+  const { points } = useHistory(
+    known && props.session.features.includes('series') ? GLOBAL : null,
+    30 * 60_000,
+  )
   const [allServices, setAllServices] = useState(false)
   const [waiting, setWaiting] = useState(true)
   const forecast = useApi<ForecastAnswer>(
-    props.session.features.includes('forecasts') ? `/api/series/${keyPath(GLOBAL)}/forecast` : null,
+    known && props.session.features.includes('forecasts') ? `/api/series/${keyPath(GLOBAL)}/forecast` : null,
     waiting ? Math.max(2_000, props.session.windowMs) : 30_000,
   )
   const ready = forecast.data?.status === 'ok'
