@@ -1,7 +1,8 @@
 /**
  * Autoscaling scaled out: `vigil control` (leading alone, PostgreSQL store) runs the autoscaler
  * with the process actuator; the replica it starts to reach `min` reaches a separate
- * `vigil gateway` only over NATS (the targets subject), and the gateway serves through it.
+ * `vigil gateway` only over NATS (the targets subject), and the gateway serves through it. The
+ * leader's admin API scales and reports the service by hand; a standby refuses, naming the leader.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -20,6 +21,8 @@ const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres
 const PG_URL = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const READY_GW = /"gatewayUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
 const READY_GW_ADMIN = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
+const READY_CONTROL = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil control ready"/
+const TOKEN = 'sc-admin-token'
 
 describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120_000 }, () => {
   const run = randomBytes(4).toString('hex')
@@ -62,7 +65,7 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
       [
         'env: sc-env',
         'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
-        'admin: { host: 127.0.0.1, port: 0 }',
+        `admin: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
         'services:',
         '  orders:',
         `    targets: [${seed!.url}]`,
@@ -93,7 +96,7 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     const gw = spawn('gateway', 'gw-sc')
     const gatewayUrl = await gw.waitFor(READY_GW)
     const adminUrl = await gw.waitFor(READY_GW_ADMIN)
-    spawn('control', 'control-sc')
+    const controlUrl = await spawn('control', 'control-sc').waitFor(READY_CONTROL)
     // traffic makes the series the autoscaler observes (it decides nothing without them)
     const services = await poll(
       async () => {
@@ -112,5 +115,45 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     const res = await fetch(`${gatewayUrl}/orders`)
     expect(res.status).toBe(200)
     expect(((await res.json()) as { service: string }).service).toBe('replica')
+
+    // ---- manual scale through the leader's admin API
+    const post = (base: string, path: string, body: unknown) =>
+      fetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(body),
+      })
+    const over = await post(controlUrl, '/api/services/orders/scale', { replicas: 9, reason: 'too many' })
+    expect(over.status).toBe(400)
+    expect(((await over.json()) as { message: string }).message).toMatch(/replicas: .*1 to 2/)
+    const unknown = await post(controlUrl, '/api/services/nope/scale', { replicas: 1, reason: 'x' })
+    expect(unknown.status).toBe(404)
+    const scaled = await post(controlUrl, '/api/services/orders/scale', { replicas: 2, reason: 'by hand' })
+    expect(scaled.status).toBe(200)
+    expect(await scaled.json()).toMatchObject({ status: 'ok', before: 1, after: 2 })
+    await poll(
+      async () => {
+        const body = (await (await fetch(`${adminUrl}/api/services`)).json()) as {
+          services: { name: string; targets: { url: string }[] }[]
+        }
+        return body.services.find((x) => x.name === 'orders')!.targets.map((t) => t.url)
+      },
+      (urls) => urls.length === 2 && !urls.includes(seed!.url),
+      'both replicas as the gateway’s targets',
+      30_000,
+    )
+    const scaling = (await (await fetch(`${controlUrl}/api/services/orders/scaling`)).json()) as {
+      current: number
+      replicas: unknown[]
+    }
+    expect(scaling.current).toBe(2)
+    expect(scaling.replicas).toHaveLength(2)
+
+    // ---- a standby control plane on the same lease refuses, naming the leader
+    const standbyUrl = await spawn('control', 'control-sc-standby').waitFor(READY_CONTROL)
+    const refused = await post(standbyUrl, '/api/services/orders/scale', { replicas: 1, reason: 'standby' })
+    expect(refused.status).toBe(503)
+    expect(((await refused.json()) as { message: string }).message).toContain(`(admin API at ${controlUrl})`)
+    expect((await fetch(`${standbyUrl}/api/services/orders/scaling`)).status).toBe(503)
   })
 })

@@ -19,6 +19,9 @@ import { leaderRoutes } from '../../api/routes/leader.js' // actions
 import { alertRoutes } from '../../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider } from '../../alerts/index.js' // alerts
 import { journeyRoutes } from '../../api/routes/journeys.js' // journeys
+import { scalingRoutes } from '../../api/routes/scaling.js' // scale
+import type { Autoscaler } from '../../scale/autoscaler.js' // scale
+import { describeLeader } from '../../control/index.js' // scale
 import { startScaledControl } from '../../control/index.js'
 import { join } from 'node:path' // adaptive limits
 import { JsonlAuditLog } from '../../audit.js' // adaptive limits
@@ -143,6 +146,14 @@ export const command: Command = {
           info: { mode: 'control', env: config.env, windowMs: config.telemetry.windowMs, version: VERSION },
         }),
         ...(config.journeys.enabled ? [journeyRoutes({ source: cp.journeys })] : []), // journeys
+        ...(scaling !== null
+          ? [
+              scalingRoutes({
+                autoscaler: leaderScaling(cp, scaling.autoscaler),
+                services: Object.keys(config.services).filter((n) => config.services[n]?.scale !== undefined),
+              }),
+            ]
+          : []), // scale
       ],
       logger,
     })
@@ -187,6 +198,31 @@ export const command: Command = {
 /** The running control plane; a standing-by process must not act. */
 function leaderOf(cp: ScaledControl) {
   const r = cp.current()
-  if (r === null) throw VGL_ERR_CONTROL_NOT_LEADER(cp.leadership.leader()?.adminUrl ?? 'unknown')
+  if (r === null) throw VGL_ERR_CONTROL_NOT_LEADER(describeLeader(cp.leadership.leader()))
   return r
+}
+
+/**
+ * The scaling API on a control plane that may stand by: only the leader's autoscaler acts and
+ * knows the replicas it started, so a standby answers 503 naming the leader and its admin API
+ * instead of starting replicas on its own host or showing an empty fleet.
+ */
+function leaderScaling(
+  cp: ScaledControl,
+  autoscaler: Autoscaler,
+): Pick<Autoscaler, 'scale' | 'restart' | 'scaling'> {
+  return {
+    scale: async (name, replicas, reason) => {
+      leaderOf(cp)
+      return autoscaler.scale(name, replicas, reason)
+    },
+    restart: async (name, reason) => {
+      leaderOf(cp)
+      return autoscaler.restart(name, reason)
+    },
+    scaling: async (name) => {
+      leaderOf(cp)
+      return autoscaler.scaling(name)
+    },
+  }
 }
