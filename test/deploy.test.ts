@@ -471,7 +471,9 @@ describe('deploy kit: files', () => {
       if (f.startsWith(join(root, 'dist/ui'))) continue // bundled by Vite
       const text = readFileSync(f, 'utf8')
       const specs = [
-        ...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm),
+        // an import clause holds no quotes or parentheses: the match cannot run on into code
+        // such as `export function f(q) { … timeParam('from', …`
+        ...text.matchAll(/^\s*(?:import|export)\b[^;'"()]*?\bfrom\s*['"]([^'"]+)['"]/gm),
         ...text.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm),
         ...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
       ].filter((m) => !m[1].startsWith('.'))
