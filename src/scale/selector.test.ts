@@ -134,4 +134,19 @@ describe('SelectingPolicy', () => {
     // a decision that holds replicas the followed candidate would drop says so
     expect(dwell.decisions.some((d) => d.includes('stabilisation window'))).toBe(true)
   })
+
+  it('never holds a scale-down longer than the configured stabilisation window', () => {
+    // 10 s decisions, 10 s stabilisation: a drop from 600 to 20 req/s reaches 1 replica within
+    // seconds, not after the 5-minute default dwell
+    const policy = new SelectingPolicy({ limits, stabilizationMs: 10_000, startupMs: 5_000, stepMs: 1_000 })
+    let current = 1
+    let t = 0
+    for (; t < 120; t++) current = policy.decide({ atMs: t * 1_000, observed: 600, current }).desired
+    expect(current).toBeGreaterThan(3)
+    const dropAt = t
+    for (; t < dropAt + 60 && current > 1; t++)
+      current = policy.decide({ atMs: t * 1_000, observed: 20, current }).desired
+    expect(current).toBe(1)
+    expect(t - dropAt).toBeLessThan(60)
+  })
 })

@@ -46,7 +46,7 @@ export interface SelectingPolicyOptions {
   readonly memoryMs?: number
   /**
    * a scale-down goes only as low as the followed candidate asked for throughout this long a
-   * window (default 5 minutes): candidates step a replica down and up again as their bands move,
+   * window (default 5 minutes, at most `stabilizationMs`): candidates step a replica down and up again as their bands move,
    * and every step is a scaling action; scale-ups are never held back
    */
   readonly dwellMs?: number
@@ -313,7 +313,9 @@ export class SelectingPolicy {
     const current = input.current
     let desired = lead.desired
     let driver = lead.driver
-    const dwell = this.#o.dwellMs ?? DEFAULT_DWELL_MS
+    // never longer than the service's own scale-down stabilisation: a service configured to scale
+    // down after 10 s must not be held for 5 minutes
+    const dwell = Math.min(this.#o.dwellMs ?? DEFAULT_DWELL_MS, this.#o.stabilizationMs)
     this.#asked = this.#asked.filter((a) => a.atMs > input.atMs - dwell)
     this.#asked.push({ atMs: input.atMs, desired })
     // the dwell's extra replica-time counts against the same budget: over it, no dwell
