@@ -142,6 +142,14 @@ describe('adaptive limits: anomaly pressure in embedded mode', { timeout: 120_00
       expect(refused?.controls).toContainEqual(
         expect.objectContaining({ path: 'services.orders.defensive', actor: 'control:anomaly-pressure' }),
       )
+      // the steady client's loop (a round every 250 ms) must see defensive mode too before the
+      // incident ends: the check above can get its 429 before that loop's next round
+      await poll(
+        async () => statuses.burst.filter((s) => s === 429).length,
+        (n) => n > 0,
+        'a 429 in the steady client’s traffic during the burst',
+        10_000,
+      )
       mock.clearIncident()
       const before429 = statuses.burst.filter((s) => s === 429).length
       expect(statuses.steady.length).toBeGreaterThan(20)
