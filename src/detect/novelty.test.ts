@@ -67,9 +67,31 @@ describe('novelty: the score marks the onset of an incident', () => {
     expect(raised[raised.length - 1]).toBeLessThan(2110)
   })
 
+  it('closes an incident after the median gap between chance events, so the next one scores its own onset', () => {
+    expect(new Novelty().o.refractory).toBe(69) // ln 2 / 0.01
+    expect(new Novelty({ eventP: 0.001 }).o.refractory).toBe(693)
+    const run = (refractory?: number): number[] => {
+      const v = noisy(3000, 5)
+      for (let i = 2000; i < 2005; i++) v[i] += 80
+      // a different incident (a drop), so memory of the first does not make it familiar
+      for (let i = 2150; i < 2155; i++) v[i] -= 80
+      return scoresOf(v, new Novelty({ refractory }))
+    }
+    const s = run()
+    const first = Math.max(...s.slice(2000, 2010))
+    expect(first).toBeGreaterThan(0.45)
+    // the first burst's evidence lasts while the 64-row context of scale 16 holds it (to about row
+    // 2070); 69 quiet rows close the incident before the drop at 2150: a new incident, undamped
+    expect(Math.max(...s.slice(2150, 2160))).toBeGreaterThan(0.45)
+    // with 100 quiet rows to close, the drop is taken for the first incident's continuation
+    expect(Math.max(...run(100).slice(2150, 2160))).toBeLessThan(0.3)
+  })
+
   it('refuses options it cannot honour, naming the option', () => {
     expect(() => new Novelty({ memory: 3 })).toThrow(/memory/)
     expect(() => new Novelty({ scales: [] })).toThrow(/scales/)
     expect(() => new Novelty({ eventP: 0 })).toThrow(/eventP/)
+    expect(() => new Novelty({ eventP: NaN })).toThrow(/eventP/)
+    expect(() => new Novelty({ refractory: 0 })).toThrow(/refractory/)
   })
 })

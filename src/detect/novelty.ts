@@ -21,7 +21,10 @@ export interface NoveltyOptions {
   readonly calibration?: number
   /** tail probability at or below which a point opens an incident; default 0.01 */
   readonly eventP?: number
-  /** points without such evidence that close an incident; default 100 */
+  /**
+   * points without such evidence that close an incident; default ln 2 / eventP (69): the median gap
+   * between chance events, so that noise alone more often lets an incident close than extends it
+   */
   readonly refractory?: number
   /** factor applied to the score of an open incident's continuation; default 0.25 */
   readonly damping?: number
@@ -79,6 +82,8 @@ const RELATIVE_FLOOR = 1e-4
  *    is normal within a few points; and while an incident is open (evidence p ≤ eventP within the
  *    last `refractory` points) a score that does not exceed the incident's peak by `margin` is
  *    multiplied by `damping`, so the incident's continuation does not alarm again unless it grows.
+ *    Chance events (p ≤ eventP) come about once every 1/eventP points; a refractory longer than
+ *    their median gap would let noise keep an incident open, and hide the next one, indefinitely.
  *
  * Cost per point: O(scales × memory × blocks) multiply-adds (≈ 4,800 by default, cut short by
  * early exit) and O(calibration) memory moves; memory is bounded.
@@ -96,14 +101,15 @@ export class Novelty implements Detector<number> {
   #raw = 0
 
   constructor(options: NoveltyOptions = {}) {
+    const eventP = options.eventP ?? 0.01
     const o: Resolved = {
       scales: [...(options.scales ?? [1, 4, 16])],
       blocks: options.blocks ?? 4,
       memory: options.memory ?? 400,
       storeDivisor: options.storeDivisor ?? 4,
       calibration: options.calibration ?? 2500,
-      eventP: options.eventP ?? 0.01,
-      refractory: options.refractory ?? 100,
+      eventP,
+      refractory: options.refractory ?? medianChanceGap(eventP),
       damping: options.damping ?? 0.25,
       margin: options.margin ?? 0.5,
     }
@@ -321,6 +327,12 @@ export class Novelty implements Detector<number> {
     this.#scoredFor = NaN
     return this
   }
+}
+
+/** Median gap, in points, between chance events of probability p (an invalid p is reported by its own check). */
+function medianChanceGap(p: number): number {
+  const gap = Math.round(Math.LN2 / p)
+  return Number.isFinite(gap) ? Math.min(100_000, Math.max(1, gap)) : 1
 }
 
 /**

@@ -17,7 +17,7 @@ Default detector (novelty): score = log10(1/p)/6, clipped to [0,1], where p is h
 recent context (its last 4 values; the means of the last 4 blocks of 4 rows; of 16 rows) is: its
 distance to the nearest context remembered at that scale, ranked among that scale's last 2,500
 such distances, smallest over the 3 scales, times 3. About 0.47 = farther than all of them; 0.9 =
-far beyond (p ≈ 4e-6). Onset only: within 100 rows of a row with p <= 0.01, a score that does not
+far beyond (p ≈ 4e-6). Onset only: within 69 rows of a row with p <= 0.01, a score that does not
 exceed that incident's peak by half is multiplied by 0.25, so one incident scores high once.
 
 Repeated, out-of-order or unreadable timestamps are scored in file order with one warning on
