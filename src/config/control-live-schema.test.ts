@@ -13,7 +13,7 @@ describe('detect: and forecast: config', () => {
     const cfg = parse()
     expect(cfg.detect).toEqual({
       enabled: true,
-      maxSeries: 10_000,
+      maxSeries: 1_000,
       historySize: 512,
       raiseAt: 0.5,
       clearAt: 0.3,
@@ -38,7 +38,7 @@ describe('detect: and forecast: config', () => {
     expect(cfg.forecast.horizon).toBe(12)
     expect(cfg.forecast.thresholds).toEqual({ errorRatio: 0.05, p95Ms: 300 })
     expect(cfg.detect.enabled).toBe(false)
-    expect(cfg.detect.maxSeries).toBe(10_000)
+    expect(cfg.detect.maxSeries).toBe(1_000)
   })
 
   it('names the field of a bad value', () => {

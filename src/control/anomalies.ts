@@ -89,7 +89,7 @@ export interface AnomalyStore {
 
 export interface LiveAnomaliesOptions {
   store?: AnomalyStore
-  /** series with detector state; the least recently seen is evicted beyond it; default 10,000 */
+  /** series with detector state (about 1.7 MB each); the least recently seen is evicted beyond it; default 1,000 */
   maxSeries?: number
   /** points of history per metric; default 512 */
   historySize?: number
@@ -136,6 +136,8 @@ interface Children {
 }
 
 const MAX_QUERY_EVENTS = 10_000
+/** Clients with detector state at least (ClientOutliers evicts the least recently seen beyond it). */
+const MAX_CLIENTS = 10_000
 
 /**
  * Register `hook` with `ControlPlane.onWindowClosed`. Listen to `'anomaly'` events
@@ -164,7 +166,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   constructor(opts: LiveAnomaliesOptions = {}) {
     super()
     this.#o = {
-      maxSeries: 10_000,
+      maxSeries: 1_000,
       historySize: 512,
       stepMs: 10_000,
       raiseAt: 0.5,
@@ -239,7 +241,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   clientWindow(w: { windowStartMs: number; windowMs: number; clients: readonly ClientWindow[] }): void {
     this.#clients ??= new ClientOutliers({
       seed: this.#o.seed,
-      maxClients: this.#o.maxSeries,
+      // a client's state is small (a few numbers): keep as many as series were ever allowed
+      maxClients: Math.max(this.#o.maxSeries, MAX_CLIENTS),
       alarm: { raiseAt: this.#o.raiseAt, clearAt: this.#o.clearAt, clearAfter: this.#o.clearAfter },
     })
     const step = this.#clients.step(w.clients)

@@ -264,7 +264,14 @@ export class Ensemble implements Detector<number> {
     return b > 0 ? Math.exp(Math.min(MAX_SURPRISE, b * d)) : 1
   }
 
-  /** x as the members judge it: at the expected load (positive values only). */
+  /**
+   * x as the members judge it: divided by the factor the learned latency–load slope predicts for
+   * the excess load given to {@link observeLoad} (positive values only; x itself without excess load).
+   */
+  atLoad(x: number): number {
+    return this.#atLoad(x)
+  }
+
   #atLoad(x: number): number {
     return x > 0 && this.#load.dev > 0 ? x / this.#loadFactor() : x
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { gaussian, testRng } from './detector.contract.js'
-import { Ensemble, SeriesEnsemble, type MetricPoint } from './index.js'
+import { Ensemble, Novelty, SeriesEnsemble, type MetricPoint } from './index.js'
 
 function point(rng: () => number, i: number, over: Partial<MetricPoint> = {}): MetricPoint {
   const requests = Math.round(1000 + 300 * Math.sin((2 * Math.PI * i) / 360) + 20 * gaussian(rng))
@@ -92,5 +92,34 @@ describe('SeriesEnsemble', () => {
     const rb = points.slice(600).map((p) => b.step(p))
     expect(rb).toEqual(ra)
     expect(ra[250].signals.some((s) => s.metric === 'p50' && s.state === 'raised')).toBe(true)
+  })
+  it('scores the rate with the detector vigil detect runs: the same score, row for row', () => {
+    const rng = testRng(3)
+    const points = Array.from({ length: 1200 }, (_, i) => point(rng, i, i >= 900 ? { rate: 250 } : {}))
+    const bank = new SeriesEnsemble({ stepMs: 10_000 })
+    const alone = new Novelty()
+    const bankScores = points.map((p) => bank.step(p).metrics.rate.score)
+    const aloneScores = points.map((p) => alone.process(p.rate).score)
+    expect(bankScores).toEqual(aloneScores)
+    // the level shift scores at its onset, then becomes the new normal: one raise, no re-raise
+    const again = new SeriesEnsemble({ stepMs: 10_000 })
+    const raised = points.flatMap((p, i) =>
+      again.step(p).signals.some((s) => s.metric === 'rate' && s.state === 'raised') ? [i] : [],
+    )
+    expect(raised.filter((i) => i >= 900)).toEqual([900])
+  })
+
+  it('restores a snapshot taken before novelty scored the bank: the ensembles continue, novelty relearns', () => {
+    const rng = testRng(4)
+    const points = Array.from({ length: 700 }, (_, i) => point(rng, i))
+    const a = new SeriesEnsemble()
+    points.slice(0, 500).forEach((p) => a.step(p))
+    const snap = structuredClone(a.snapshot())
+    delete (snap.state as { novelty?: unknown }).novelty
+    const b = SeriesEnsemble.restore(snap)
+    const first = b.step(points[500])
+    // novelty has no history yet (scores 0), the ensemble's band is the restored one
+    expect(first.metrics.rate.score).toBe(0)
+    expect(first.metrics.rate).toEqual({ ...a.step(points[500]).metrics.rate, score: 0 })
   })
 })

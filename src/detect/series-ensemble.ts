@@ -4,6 +4,7 @@ import type { DetectorSnapshot } from './detector.js'
 import { DEFAULT_MEMBERS, Ensemble, type Explanation, type MemberName } from './ensemble.js'
 import { HalfSpaceTrees } from './half-space-trees.js'
 import { AnomalyLikelihood } from './likelihood.js'
+import { Novelty } from './novelty.js'
 import { PoissonTail } from './poisson-tail.js'
 
 /** One window of one series, as the rollups give it. Ratios are in [0,1]; latencies in ms. */
@@ -18,7 +19,10 @@ export interface MetricPoint {
   readonly errors: number
 }
 
-/** Metrics judged by a univariate ensemble each; errors are judged by the binomial tail. */
+/**
+ * Metrics scored by the default detector (`novelty`, what `vigil detect` runs) each, with a
+ * univariate ensemble beside it for the expected band; errors are judged by the binomial tail.
+ */
 const UNIVARIATE = ['rate', 'p50', 'p95', 'p99', 'limitedRatio'] as const
 type Univariate = (typeof UNIVARIATE)[number]
 /** Latency metrics: their thresholds rise with excess load ({@link Ensemble.observeLoad}). */
@@ -40,7 +44,7 @@ export interface AnomalySignal extends Explanation {
 }
 
 export interface SeriesStep {
-  /** the highest metric score this window */
+  /** the highest metric score this window (novelty's scale for rate, latencies and the 429 ratio) */
   readonly score: number
   readonly signals: AnomalySignal[]
   /**
@@ -77,11 +81,21 @@ export interface SeriesEnsembleOptions {
  */
 const MEMBERS: readonly MemberName[] = DEFAULT_MEMBERS
 
+/** Novelty's score is log10(1/p) / 6 (src/detect/novelty.ts). */
+const NOVELTY_LOG10_P_AT_ONE = 6
+
 /**
- * The detector bank for one series key. Each window, `step(point, children)` scores every metric
- * with its own calibrated ensemble (rate, p50, p95, p99, 429 ratio), the error count with the
- * binomial tail given the request count, and the joint point with Half-Space Trees; each metric
- * keeps its own alarm with hysteresis, so an incident yields one `raised` and one `cleared` signal.
+ * The detector bank for one series key. Each window, `step(point, children)` scores the rate, p50,
+ * p95, p99 and 429 ratio each with the default detector `novelty` (the onset of something new, the
+ * score `vigil detect` writes), the error count with the binomial tail given the request count, and
+ * the joint point with Half-Space Trees; each metric keeps its own alarm with hysteresis, so an
+ * incident yields one `raised` and one `cleared` signal.
+ *
+ * Beside each novelty detector a calibrated ensemble learns the metric's season and, for latencies,
+ * the latency–load slope: it supplies the expected band the dashboard draws and the explanation of
+ * a signal; latencies reach their novelty detector divided by the factor its learned latency–load
+ * slope predicts for the excess traffic, so a slowdown the load explains (as earlier surges taught)
+ * is not new, and the same latency at normal traffic is.
  * When a metric raises, the children passed in (e.g. routes of a service) are ranked by how much
  * of the deviation they explain, against per-child running baselines.
  *
@@ -90,6 +104,7 @@ const MEMBERS: readonly MemberName[] = DEFAULT_MEMBERS
 export class SeriesEnsemble {
   readonly o: Required<Omit<SeriesEnsembleOptions, 'alarm'>> & { alarm: AlarmOptions }
   #uni: Record<Univariate, Ensemble>
+  #nov: Record<Univariate, Novelty>
   #errors = new PoissonTail({ side: 'upper' })
   #errorsCal = new AnomalyLikelihood()
   #errorsAlarm: Alarm
@@ -118,6 +133,7 @@ export class SeriesEnsemble {
         alarm: this.o.alarm,
       })
     this.#uni = Object.fromEntries(UNIVARIATE.map((m, i) => [m, make(m, i)])) as Record<Univariate, Ensemble>
+    this.#nov = Object.fromEntries(UNIVARIATE.map((m) => [m, new Novelty()])) as Record<Univariate, Novelty>
     this.#errorsAlarm = new Alarm(this.o.alarm)
     this.#hst = new HalfSpaceTrees({ dims: 3, seed: this.o.seed })
     this.#hstAlarm = new Alarm(this.o.alarm)
@@ -139,8 +155,13 @@ export class SeriesEnsemble {
         continue
       }
       if (LATENCY.has(m)) e.observeLoad(loadDev)
-      const score = e.score(x)
-      const ex = e.explain(x, score)
+      const banded = e.score(x)
+      const ex = e.explain(x, banded)
+      // latency is judged at the expected load: what the learned slope does not explain is new
+      const judged = LATENCY.has(m) ? e.atLoad(x) : x
+      const n = this.#nov[m]
+      const score = n.score(judged)
+      n.update(judged)
       metrics[m] = { score, expected: ex.expected, low: ex.low, high: ex.high }
       // excess load: how far the rate is above its normal band (0 inside it), so the rate model's
       // own misfit and noise inside the band do not blur the latency–load slope
@@ -150,7 +171,16 @@ export class SeriesEnsemble {
       e.update(x)
       top = Math.max(top, score)
       const t = this.#alarmFor(e, score)
-      if (t !== null) signals.push({ ...ex, state: t, children: this.#attribute(m, point, children) })
+      if (t !== null)
+        signals.push({
+          ...ex,
+          score,
+          detector: 'novelty',
+          // novelty's −log10 p (its score × 6) beside the ensemble members' calibrated evidence
+          evidence: { novelty: score * NOVELTY_LOG10_P_AT_ONE, ...ex.evidence },
+          state: t,
+          children: this.#attribute(m, point, children),
+        })
     }
     // errors: binomial tail of the count given the requests
     if (Number.isFinite(point.errors) && Number.isFinite(point.requests)) {
@@ -264,6 +294,7 @@ export class SeriesEnsemble {
       options: { ...this.o },
       state: {
         uni: Object.fromEntries(UNIVARIATE.map((m) => [m, this.#uni[m].snapshot()])),
+        novelty: Object.fromEntries(UNIVARIATE.map((m) => [m, this.#nov[m].snapshot()])),
         alarms: UNIVARIATE.map((m) => structuredClone(this.#alarms.get(this.#uni[m])?.s ?? null)),
         errors: this.#errors.snapshot(),
         errorsCal: structuredClone(this.#errorsCal.s),
@@ -281,6 +312,8 @@ export class SeriesEnsemble {
     const b = new SeriesEnsemble(snap.options as SeriesEnsembleOptions)
     const s = snap.state as {
       uni: Record<Univariate, DetectorSnapshot>
+      /** absent in snapshots of banks that ran the ensemble alone: novelty starts fresh */
+      novelty?: Record<Univariate, DetectorSnapshot>
       alarms: (Alarm['s'] | null)[]
       errors: DetectorSnapshot
       errorsCal: AnomalyLikelihood['s']
@@ -292,6 +325,8 @@ export class SeriesEnsemble {
     }
     UNIVARIATE.forEach((m, i) => {
       b.#uni[m].restore(s.uni[m])
+      const nov = s.novelty?.[m]
+      if (nov !== undefined) b.#nov[m].restore(nov)
       const a = s.alarms[i]
       if (a !== null) {
         const alarm = new Alarm(b.o.alarm)
