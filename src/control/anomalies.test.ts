@@ -194,4 +194,23 @@ describe('LiveAnomalies snapshot/restore', () => {
     expect(seen.b.filter((s) => s.startsWith('resolved:'))).toHaveLength(openBefore.length)
     expect(b.openAnomalies()).toEqual([])
   })
+  it('does not judge the partial windows of a restart: the one flushed while stopping and the one the start falls in', async () => {
+    const partial = (i: number) => point(i, { count: 300, p50: 40 }) // 3 s of a 10 s window
+    // without knowing about the restart, a window with 30% of the traffic is a rate anomaly
+    const naive = new LiveAnomalies({ startedAtMs: T0 })
+    feed(naive, 700)
+    naive.hook(route, partial(700), { correction: false })
+    expect(naive.openAnomalies().map((a) => a.metric)).toContain('rate')
+
+    const before = new LiveAnomalies({ startedAtMs: T0 })
+    feed(before, 700)
+    before.closing(T0 + 700 * STEP + 3_000)
+    before.hook(route, partial(700), { correction: false })
+    expect(before.stats).toMatchObject({ windows: 700, partial: 1, opened: 0 })
+    const after = new LiveAnomalies({ startedAtMs: T0 + 701 * STEP + 7_000 })
+    expect(after.restore(structuredClone(before.snapshot()))).toBe(1)
+    after.hook(route, partial(701), { correction: false })
+    after.hook(route, point(702, { count: 1000, p50: 40 }), { correction: false })
+    expect(after.stats).toMatchObject({ windows: 1, partial: 1, opened: 0 })
+  })
 })

@@ -103,6 +103,8 @@ export interface LiveAnomaliesOptions {
   keepResolved?: number
   /** windows of scores and bands kept per series for the dashboard (84 bytes each); default 360, 0: none */
   scoreHistory?: number
+  /** the process's start (epoch ms): a window it falls inside is partial and is not judged; default now */
+  startedAtMs?: number
   onError?: (err: Error, what: string) => void
 }
 
@@ -161,7 +163,10 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   #clients: ClientOutliers | null = null
   #pending: StoredEvent[] = []
   #writing: Promise<void> = Promise.resolve()
-  readonly stats = { windows: 0, opened: 0, resolved: 0, evicted: 0, storeErrors: 0 }
+  /** set by {@link closing}: windows that had not ended by then are partial */
+  #closingAtMs = Infinity
+  /** windows not judged because the process started or stopped inside them (`partial`) */
+  readonly stats = { windows: 0, partial: 0, opened: 0, resolved: 0, evicted: 0, storeErrors: 0 }
 
   constructor(opts: LiveAnomaliesOptions = {}) {
     super()
@@ -175,8 +180,18 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       seed: 42,
       keepResolved: 1_000,
       scoreHistory: 360,
+      startedAtMs: Date.now(),
       ...opts,
     }
+  }
+
+  /**
+   * Call when the process begins to stop: the windows its gateways flush on the way out have not
+   * ended, so they hold only part of a window's traffic; like the first window after a start,
+   * they are not judged (a restart must not look like a traffic drop) and not learned.
+   */
+  closing(atMs = Date.now()): void {
+    this.#closingAtMs = atMs
   }
 
   /** Series with detector state now. */
@@ -187,6 +202,11 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   /** The window hook. Corrections (a late rollup replacing a point) are not fed again: the bank learned the window once. */
   readonly hook = (series: SeriesKey, point: SeriesPoint, ctx: WindowClosedContext): void => {
     if (ctx.correction) return
+    const endMs = point.startMs + point.durationMs
+    if ((point.startMs < this.#o.startedAtMs && endMs > this.#o.startedAtMs) || endMs > this.#closingAtMs) {
+      this.stats.partial++
+      return
+    }
     this.stats.windows++
     const key = formatSeriesKey(series)
     const level = seriesLevel(series)

@@ -321,6 +321,7 @@ export async function startControlPlane(
     journeys,
     stop: () =>
       (stopping ??= (async () => {
+        anomalies?.closing() // live detect/forecast: the windows flushed on the way out are partial
         await policies?.stop() // adaptive limits
         if (journeyTimer !== null) clearInterval(journeyTimer)
         await forecasts?.stop() // live detect/forecast
