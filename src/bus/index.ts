@@ -1,7 +1,15 @@
 /** @module Public surface of the bus: the port, its adapters and the one place that picks an adapter. */
 export { SUBJECT_AUDIT, SUBJECT_CLIENTS, SUBJECT_ROLLUPS, SUBJECT_SPANS, SUBJECT_TARGETS } from './bus.js'
-export { BusTargetPool, decodeTargets, encodeTargets, followTargets } from './targets.js'
-export type { TargetsMessage } from './targets.js'
+export {
+  BusTargetPool,
+  appliedSubject,
+  decodeApplied,
+  decodeTargets,
+  encodeApplied,
+  encodeTargets,
+  followTargets,
+} from './targets.js'
+export type { BusTargetPoolOptions, TargetsApplied, TargetsMessage } from './targets.js'
 export type { Bus, BusHandler, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './bus.js'
 export { MemoryBus } from './memory.js'
 export type { MemoryBusOptions } from './memory.js'

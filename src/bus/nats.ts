@@ -40,6 +40,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './bus.js'
+import { appliedSubject } from './targets.js'
 
 export interface StreamSpec {
   name: string
@@ -75,7 +76,10 @@ export function defaultStreams(
     { name: `${prefix}_SPANS`, subjects: [subjects.spans] },
     ...(subjects.clients !== undefined ? [{ name: `${prefix}_CLIENTS`, subjects: [subjects.clients] }] : []),
     ...(subjects.audit !== undefined ? [{ name: `${prefix}_AUDIT`, subjects: [subjects.audit] }] : []),
-    ...(subjects.targets !== undefined ? [{ name: `${prefix}_TARGETS`, subjects: [subjects.targets] }] : []),
+    // the gateways' confirmations beside the lists they confirm (targets.ts)
+    ...(subjects.targets !== undefined
+      ? [{ name: `${prefix}_TARGETS`, subjects: [subjects.targets, appliedSubject(subjects.targets)] }]
+      : []),
   ]
 }
 

@@ -100,4 +100,65 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
       await control.close()
     }
   })
+
+  it('the pool resolves once every known gateway applied the list and drained, and stops waiting for a silent one', async () => {
+    const tag = randomBytes(4).toString('hex')
+    const subject = `t${tag}.targets`
+    const streams = defaultStreams(`T${tag}`, {
+      rollups: `t${tag}.rollups`,
+      spans: `t${tag}.spans`,
+      targets: subject,
+    })
+    const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const gw = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const warnings: string[] = []
+    const pool = new BusTargetPool(control, subject, {
+      drainTimeoutMs: 1_000,
+      onWarn: (m) => warnings.push(m),
+    })
+    try {
+      await pool.start()
+      // the gateway's requests to the dropped targets finish when the test says so
+      let drain = () => {}
+      const applied: string[][] = []
+      const sub = await followTargets(
+        gw,
+        subject,
+        async (_s, urls) => {
+          applied.push([...urls])
+          if (applied.length > 1) await new Promise<void>((ok) => (drain = ok))
+        },
+        undefined,
+        'gw-a',
+      )
+      // nobody confirmed anything yet: nothing to wait for
+      await pool.setTargets('orders', ['http://10.0.0.2:8080'])
+      await until(() => applied.length === 1)
+      await new Promise((ok) => setTimeout(ok, 200)) // its confirmation reaches the pool
+      let resolved = false
+      const swap = pool.setTargets('orders', ['http://10.0.0.3:8080']).then(() => (resolved = true))
+      await until(() => applied.length === 2)
+      await new Promise((ok) => setTimeout(ok, 300))
+      expect(resolved).toBe(false) // applied, not drained
+      drain()
+      await swap
+      expect(warnings).toEqual([])
+
+      // the gateway goes away: the next change waits drainTimeoutMs once, warns, then no more
+      await sub.close()
+      const t0 = Date.now()
+      await pool.setTargets('orders', ['http://10.0.0.4:8080'])
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(950)
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatch(/gateway gw-a did not confirm the targets of orders within 1000 ms/)
+      const t1 = Date.now()
+      await pool.setTargets('orders', ['http://10.0.0.5:8080'])
+      expect(Date.now() - t1).toBeLessThan(500)
+    } finally {
+      await pool.close()
+      await gw.close()
+      await control.deleteStreams()
+      await control.close()
+    }
+  })
 })

@@ -5,8 +5,27 @@
  * newest list per service with `setTargets`. A gateway that starts (or restarts) replays the
  * stream and ends on the newest lists; an older message arriving late is ignored by its publish
  * time and sequence.
+ *
+ * Once a gateway routes by a list and the requests it had sent to targets the list dropped have
+ * finished, it says so on `<targets>.applied`. The pool waits for that word from every gateway
+ * it knows routes the service before it resolves, so an actuator stops a removed replica only
+ * once no gateway sends it anything: the same promise `setTargets` keeps in embedded mode.
+ *
+ * ```
+ * control: setTargets ─▶ publish list (atMs, seq) ─▶ wait: every known gateway applied ≥ it ─▶ resolve
+ *                                                     └ one silent past drainTimeoutMs: forgotten, warned
+ * gateway: follow ─▶ apply (resolves once the old lists' requests finished) ─▶ publish applied
+ * ```
+ * A gateway is known from its first `applied`: one that starts replays every list and confirms
+ * each; one that never confirmed (started before any list) still routes the configured targets,
+ * which no actuator stops. A gateway forgotten after a silence is known again at its next word.
  */
 import type { Bus, BusMessage, Subscription } from './bus.js'
+
+/** Where gateways confirm the lists they apply: beside the lists, in the same stream. */
+export function appliedSubject(targets: string): string {
+  return `${targets}.applied`
+}
 
 export interface TargetsMessage {
   service: string
@@ -38,20 +57,127 @@ export function decodeTargets(data: Uint8Array): TargetsMessage | null {
   }
 }
 
-/** The actuators' TargetPool in `vigil control`: resolves once the bus stored the list. */
+/** A gateway's word: it routes `service` by the list (atMs, seq) or a newer one, and the older lists' requests finished. */
+export interface TargetsApplied {
+  gatewayId: string
+  service: string
+  atMs: number
+  seq: number
+}
+
+export function encodeApplied(m: TargetsApplied): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(m))
+}
+
+export function decodeApplied(data: Uint8Array): TargetsApplied | null {
+  try {
+    const m = JSON.parse(new TextDecoder().decode(data)) as Partial<TargetsApplied>
+    if (
+      typeof m.gatewayId !== 'string' ||
+      typeof m.service !== 'string' ||
+      typeof m.atMs !== 'number' ||
+      typeof m.seq !== 'number'
+    )
+      return null
+    return { gatewayId: m.gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }
+  } catch {
+    return null
+  }
+}
+
+const older = (a: { atMs: number; seq: number }, b: { atMs: number; seq: number }) =>
+  a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq)
+
+export interface BusTargetPoolOptions {
+  /** longest wait for a gateway to confirm a list (its requests to dropped targets finished); default 30 s */
+  drainTimeoutMs?: number
+  /** a gateway that stayed silent past drainTimeoutMs, and confirmations that cannot be read */
+  onWarn?: (message: string) => void
+  now?: () => number
+}
+
+/**
+ * The actuators' TargetPool in `vigil control`: resolves once every gateway known to route the
+ * service confirmed the list (after `start`; before it, or on a bus without history, once the bus
+ * stored the list).
+ */
 export class BusTargetPool {
   #seq = 0
+  /** service → gateway → the newest list it confirmed */
+  readonly #applied = new Map<string, Map<string, { atMs: number; seq: number }>>()
+  readonly #changed = new Set<() => void>()
+  #sub: Subscription | null = null
+
   constructor(
     private readonly bus: Bus,
     private readonly subject: string,
-    private readonly now: () => number = Date.now,
+    private readonly opts: BusTargetPoolOptions = {},
   ) {}
 
-  setTargets(service: string, urls: readonly string[]): Promise<void> {
-    return this.bus.publish(
-      this.subject,
-      encodeTargets({ service, urls: [...urls], atMs: this.now(), seq: ++this.#seq }),
-    )
+  /** Follows the gateways' confirmations (from the oldest the bus keeps: which gateways route what). */
+  async start(): Promise<void> {
+    if (this.bus.follow === undefined || this.#sub !== null) return
+    this.#sub = await this.bus.follow(appliedSubject(this.subject), (msg) => {
+      const a = decodeApplied(msg.data)
+      if (a === null) {
+        this.opts.onWarn?.(
+          `${appliedSubject(this.subject)}: a message that is not a confirmation was dropped`,
+        )
+        return
+      }
+      let gateways = this.#applied.get(a.service)
+      if (gateways === undefined) this.#applied.set(a.service, (gateways = new Map()))
+      const prev = gateways.get(a.gatewayId)
+      if (prev === undefined || older(prev, a)) gateways.set(a.gatewayId, { atMs: a.atMs, seq: a.seq })
+      for (const wake of this.#changed) wake()
+    })
+  }
+
+  async setTargets(service: string, urls: readonly string[]): Promise<void> {
+    const list = { service, urls: [...urls], atMs: (this.opts.now ?? Date.now)(), seq: ++this.#seq }
+    // the gateways routing the service now: a gateway that starts later replays this very list
+    const expected = [...(this.#applied.get(service)?.keys() ?? [])]
+    await this.bus.publish(this.subject, encodeTargets(list))
+    if (this.#sub !== null && expected.length > 0) await this.#confirmed(list, expected)
+  }
+
+  async #confirmed(list: TargetsMessage, expected: readonly string[]): Promise<void> {
+    const gateways = this.#applied.get(list.service)!
+    const pending = () =>
+      expected.filter((g) => {
+        const a = gateways.get(g)
+        return a !== undefined && older(a, list)
+      })
+    const timeoutMs = this.opts.drainTimeoutMs ?? 30_000
+    let timer: NodeJS.Timeout | undefined
+    let wake = () => {}
+    try {
+      await new Promise<void>((resolve) => {
+        wake = () => {
+          if (pending().length === 0 || this.#sub === null) resolve()
+        }
+        this.#changed.add(wake)
+        timer = setTimeout(resolve, timeoutMs)
+        wake()
+      })
+    } finally {
+      clearTimeout(timer)
+      this.#changed.delete(wake)
+    }
+    for (const g of pending()) {
+      // most likely stopped: not waited for again until it confirms a list
+      gateways.delete(g)
+      this.opts.onWarn?.(
+        `gateway ${g} did not confirm the targets of ${list.service} within ${timeoutMs} ms; going on without it (it may have stopped)`,
+      )
+    }
+  }
+
+  async close(): Promise<void> {
+    const sub = this.#sub
+    this.#sub = null
+    for (const wake of this.#changed) wake()
+    await sub?.close()
   }
 }
 
@@ -64,6 +190,8 @@ export async function followTargets(
   subject: string,
   apply: (service: string, urls: readonly string[]) => Promise<void>,
   onBad?: (why: string) => void,
+  /** confirms each list applied (and drained) as this gateway, for the pool's wait */
+  gatewayId?: string,
 ): Promise<Subscription> {
   if (bus.follow === undefined)
     throw new Error(`the ${bus.kind} bus keeps no history to follow ${subject} from: use bus.kind nats`)
@@ -78,5 +206,12 @@ export async function followTargets(
     if (prev !== undefined && (prev.atMs > m.atMs || (prev.atMs === m.atMs && prev.seq >= m.seq))) return
     await apply(m.service, m.urls)
     newest.set(m.service, { atMs: m.atMs, seq: m.seq })
+    if (gatewayId !== undefined)
+      await bus
+        .publish(
+          appliedSubject(subject),
+          encodeApplied({ gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }),
+        )
+        .catch((err: Error) => onBad?.(`${appliedSubject(subject)}: not confirmed: ${err.message}`))
   })
 }

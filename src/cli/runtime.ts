@@ -16,7 +16,13 @@ import { BusAuditLog, JsonlAuditLog, TeeAuditLog } from '../audit.js' // limits,
 import { enableProcessMetrics } from '../metrics.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
 import { busSubjects, followTargets, openBus, type Bus } from '../bus/index.js' // telemetry
-import { RollupRecorder, busSpanSink, startOtlpReceiver, type OtlpReceiver } from '../telemetry/index.js' // telemetry
+import {
+  RollupRecorder,
+  busSpanSink,
+  generateGatewayId,
+  startOtlpReceiver,
+  type OtlpReceiver,
+} from '../telemetry/index.js' // telemetry
 import { startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
 import { seriesRoutes } from '../api/routes/series.js' // control
 import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/forecast
@@ -169,6 +175,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       (service, urls) =>
         gateway.setTargets(service, urls).catch((err: Error) => logger.warn({ service }, err.message)),
       (why) => logger.warn(why),
+      rollups?.gatewayId ?? tcfg.gatewayId ?? generateGatewayId(),
     )
     closers.push(() => follow.close())
   }
@@ -355,7 +362,9 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), // limits
         ...controlPlugins, // control
         ...dashboardPlugins, // dashboard
-        ...(autoscaler !== null ? [scalingRoutes({ autoscaler, services: Object.keys(scaled) })] : []), // scale
+        ...(autoscaler !== null && control !== null
+          ? [scalingRoutes({ autoscaler, services: Object.keys(scaled), actions: control })]
+          : []), // scale
       ],
       logger,
     })

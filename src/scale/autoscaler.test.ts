@@ -16,7 +16,12 @@ process.on('SIGTERM', () => srv.close(() => process.exit(0)))
 `
 
 /** The autoscaler around a real actuator; the action log is a list, the pool records every target set. */
-function harness(actuator: Actuator, pool: string[][], rate = { value: 50 }) {
+function harness(
+  actuator: Actuator,
+  pool: string[][],
+  rate = { value: 50 },
+  scale: Record<string, unknown> = {},
+) {
   const actions: (ScaleActionInput & { status?: string; detail?: string })[] = []
   const failures: string[] = []
   const calls: number[] = []
@@ -39,6 +44,7 @@ function harness(actuator: Actuator, pool: string[][], rate = { value: 50 }) {
         max: 4,
         capacityPerReplica: 100,
         leadTimeMs: 1_000,
+        ...scale,
       }),
     },
     actuatorFor: () => counted,
@@ -174,6 +180,48 @@ describe('Autoscaler with a failing actuator', () => {
       expect(pool.at(-1)).toEqual([])
       expect(await actuator.current('orders')).toBe(0)
     } finally {
+      await actuator.close()
+    }
+  })
+})
+
+describe('Autoscaler: manual scale', () => {
+  it('holds a manual count against the scale-down of the next windows until the stabilisation window passed', async () => {
+    const pool: string[][] = []
+    const actuator = new ProcessActuator({
+      pool: recordingPool(pool),
+      services: {
+        orders: {
+          command: [process.execPath, '-e', SERVER, '$PORT'],
+          healthIntervalMs: 20,
+          stopGraceMs: 1_000,
+        },
+      },
+    })
+    // 50 req/s needs one replica at 100 req/s each
+    const h = harness(actuator, pool, { value: 50 }, { scaleDownStabilizationMs: 600 })
+    try {
+      await h.scaler.start()
+      expect(await h.scaler.scale('orders', 3, 'before the launch')).toMatchObject({ status: 'ok', after: 3 })
+      await h.scaler.tick()
+      let s = await h.scaler.scaling('orders')
+      expect(s.current).toBe(3)
+      expect(s.desired).toBe(3)
+      expect(s.decisions[0]).toMatchObject({ desired: 3, direction: 'hold', driver: 'stabilization' })
+      expect(s.decisions[0].reason).toMatch(
+        /^held at 3 by a manual scale \("before the launch"\) until .*; without it: /,
+      )
+      await new Promise((ok) => setTimeout(ok, 700))
+      await h.scaler.tick()
+      s = await h.scaler.scaling('orders')
+      expect(s.current).toBe(1)
+      expect(h.actions.map((a) => [a.kind, a.after, a.status])).toEqual([
+        ['scale.replicas', 1, 'ok'],
+        ['scale.manual', 3, 'ok'],
+        ['scale.replicas', 1, 'ok'],
+      ])
+    } finally {
+      await h.scaler.stop()
       await actuator.close()
     }
   })

@@ -81,6 +81,19 @@ export interface ServiceScaling {
 }
 
 const KEEP_DECISIONS = 50
+
+/** A decision to go below a manual scale's count while it holds becomes one to that count. */
+function holdManual(d: Decision, held: State['held']): Decision {
+  if (held === null || d.atMs >= held.untilMs || d.desired >= held.count) return d
+  const desired = held.count
+  return {
+    ...d,
+    desired,
+    direction: desired > d.current ? 'up' : desired < d.current ? 'down' : 'hold',
+    driver: 'stabilization',
+    reason: `held at ${desired} by a manual scale ("${held.reason}") until ${new Date(held.untilMs).toISOString()}; without it: ${d.reason}`,
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 interface State {
@@ -90,6 +103,8 @@ interface State {
   failing: boolean
   lastError: string | null
   busy: boolean
+  /** a manual scale: the policy scales below it only after the stabilisation window */
+  held: { count: number; untilMs: number; reason: string } | null
 }
 
 export class Autoscaler {
@@ -124,6 +139,7 @@ export class Autoscaler {
         failing: false,
         lastError: null,
         busy: false,
+        held: null,
       })
   }
 
@@ -192,7 +208,10 @@ export class Autoscaler {
           level: fc.level,
         }
     }
-    const d = st.policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak })
+    const d = holdManual(
+      st.policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
+      st.held,
+    )
     st.decisions.unshift(d)
     st.decisions.length = Math.min(st.decisions.length, KEEP_DECISIONS)
     if (d.desired === st.current) return
@@ -341,6 +360,10 @@ export class Autoscaler {
     const r = await this.#act(name, before, replicas, `manual: ${reason}`, 'scale.manual', {
       requested: replicas,
     })
+    // an operator's count is a need like the load's: a scale-down below it waits the window out
+    // (else the next window's decision would undo it at once)
+    if (r.status === 'ok')
+      st.held = { count: replicas, untilMs: (this.#o.now ?? Date.now)() + s.scaleDownStabilizationMs, reason }
     return { ...r, before, after: st.current }
   }
 

@@ -1,20 +1,27 @@
 /**
  * Autoscaling scaled out: `vigil control` (leading alone, PostgreSQL store) runs the autoscaler
- * with the process actuator; the replica it starts to reach `min` reaches a separate
- * `vigil gateway` only over NATS (the targets subject), and the gateway serves through it. The
- * leader's admin API scales and reports the service by hand; a standby refuses, naming the leader.
+ * with the process actuator; the replicas it starts reach a separate `vigil gateway` only over
+ * NATS (the targets subject), and the gateway serves through them. Through the leader's admin
+ * API: bad scaling requests are refused naming the field, a manual scale sends traffic to the new
+ * replica once (and only once) it is healthy, a rolling restart replaces every replica process
+ * under steady load with no failed request, and the service's scaling view shows both with their
+ * reasons. A standby refuses, naming the leader.
+ *
+ * Replicas are `test/fixtures/late-health-replica.mjs`: a mock named after its port that answers
+ * its health check 503 for its first second and reports how many requests reached it before.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
 import { NatsBus, defaultStreams } from '../../src/bus/nats.js'
 import { startMockService, type MockService } from '../../src/sim/index.js'
 import { PostgresStore } from '../../src/store/index.js'
 import { serviceAvailable } from '../helpers/services.js'
+import { traffic } from '../helpers/traffic.js'
 import { buildOnce, exitOf, poll, root, spawnVigil, type Spawned } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
@@ -23,12 +30,94 @@ const READY_GW = /"gatewayUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
 const READY_GW_ADMIN = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
 const READY_CONTROL = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil control ready"/
 const TOKEN = 'sc-admin-token'
+const UNHEALTHY_MS = 1000
+
+interface Scaling {
+  current: number
+  desired: number | null
+  replicas: { id: string; url: string | null; ready: boolean }[]
+  decisions: { atMs: number; desired: number; reason: string; evidence: { observed: number } }[]
+  actions: { kind: string; before: unknown; after: unknown; reason: string; result: { status: string } }[]
+}
+
+const portOf = (url: string) => Number(new URL(url).port)
 
 describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120_000 }, () => {
   const run = randomBytes(4).toString('hex')
   const dir = mkdtempSync(join(tmpdir(), 'vigil-scaled-'))
   const procs: Spawned[] = []
   let seed: MockService | null = null
+  let gatewayUrl = ''
+  let adminUrl = ''
+  let controlUrl = ''
+  let control: Spawned
+
+  const config = (name: string) =>
+    [
+      'env: sc-env',
+      'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+      `admin: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
+      'services:',
+      '  orders:',
+      `    targets: [${seed!.url}]`,
+      '    scale:',
+      '      mode: enforce',
+      '      min: 1',
+      '      max: 2',
+      '      capacityPerReplica: 1000',
+      '      leadTimeMs: 2000',
+      `      actuator: { kind: process, command: ${JSON.stringify([
+        process.execPath,
+        join(root, 'test', 'fixtures', 'late-health-replica.mjs'),
+        '$PORT',
+        String(UNHEALTHY_MS),
+      ])}, healthIntervalMs: 100, stopGraceMs: 2000 }`,
+      'routes:',
+      '  - { name: orders, path: /orders, service: orders }',
+      `telemetry: { windowMs: 1000, gatewayId: ${name}, otlp: { enabled: false } }`,
+      `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.sc${run}", streamPrefix: VIGILTEST_SC_${run} }`,
+      `store: { kind: postgres, url: "${PG_URL}", schema: vigil_scaled_${run} }`,
+      'control: { graceMs: 300, admin: { host: 127.0.0.1, port: 0 }, leader: { ttlMs: 3000, renewEveryMs: 500 } }',
+      'detect: { enabled: false }',
+      'forecast: { enabled: false }',
+      '',
+    ].join('\n')
+  const spawn = (cmd: 'gateway' | 'control', name: string) => {
+    const file = join(dir, `${name}.yaml`)
+    writeFileSync(file, config(name))
+    const p = spawnVigil([cmd, '--config', file])
+    procs.push(p)
+    return p
+  }
+  const post = (base: string, path: string, body: unknown) =>
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify(body),
+    })
+  const gatewayTargets = async () => {
+    const body = (await (await fetch(`${adminUrl}/api/services`)).json()) as {
+      services: { name: string; targets: { url: string }[] }[]
+    }
+    return body.services.find((x) => x.name === 'orders')!.targets.map((t) => t.url)
+  }
+  const scaling = async () =>
+    (await (await fetch(`${controlUrl}/api/services/orders/scaling`)).json()) as Scaling
+  /** what each replica wrote when it turned healthy: requests that reached it before */
+  const beforeHealthy = () =>
+    [
+      ...control.log().matchAll(/"replica":"orders-\d+-(\d+)"[^\n]*"msg":"healthy after (\d+) requests"/g),
+    ].map((m) => ({ port: Number(m[1]), requests: Number(m[2]) }))
+
+  beforeAll(async () => {
+    buildOnce()
+    seed = await startMockService({ name: 'seed' })
+    const gw = spawn('gateway', 'gw-sc')
+    gatewayUrl = await gw.waitFor(READY_GW)
+    adminUrl = await gw.waitFor(READY_GW_ADMIN)
+    control = spawn('control', 'control-sc')
+    controlUrl = await control.waitFor(READY_CONTROL)
+  }, 120_000)
 
   afterAll(async () => {
     for (const p of procs) p.child.kill('SIGTERM')
@@ -50,110 +139,165 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
   })
 
   it('the replica vigil control starts becomes the gateway’s target over the bus', async () => {
-    buildOnce()
-    seed = await startMockService({ name: 'seed' })
-    const cmd = JSON.stringify([
-      process.execPath,
-      join(root, 'bin', 'vigil.js'),
-      'mock',
-      '--port',
-      '$PORT',
-      '--name',
-      'replica',
-    ])
-    const config = (name: string) =>
-      [
-        'env: sc-env',
-        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
-        `admin: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
-        'services:',
-        '  orders:',
-        `    targets: [${seed!.url}]`,
-        '    scale:',
-        '      mode: enforce',
-        '      min: 1',
-        '      max: 2',
-        '      capacityPerReplica: 1000',
-        '      leadTimeMs: 1000',
-        `      actuator: { kind: process, command: ${cmd}, healthIntervalMs: 100, stopGraceMs: 2000 }`,
-        'routes:',
-        '  - { name: orders, path: /orders, service: orders }',
-        `telemetry: { windowMs: 1000, gatewayId: ${name}, otlp: { enabled: false } }`,
-        `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.sc${run}", streamPrefix: VIGILTEST_SC_${run} }`,
-        `store: { kind: postgres, url: "${PG_URL}", schema: vigil_scaled_${run} }`,
-        'control: { graceMs: 300, admin: { host: 127.0.0.1, port: 0 }, leader: { ttlMs: 3000, renewEveryMs: 500 } }',
-        'detect: { enabled: false }',
-        'forecast: { enabled: false }',
-        '',
-      ].join('\n')
-    const spawn = (cmd: 'gateway' | 'control', name: string) => {
-      const file = join(dir, `${name}.yaml`)
-      writeFileSync(file, config(name))
-      const p = spawnVigil([cmd, '--config', file])
-      procs.push(p)
-      return p
-    }
-    const gw = spawn('gateway', 'gw-sc')
-    const gatewayUrl = await gw.waitFor(READY_GW)
-    const adminUrl = await gw.waitFor(READY_GW_ADMIN)
-    const controlUrl = await spawn('control', 'control-sc').waitFor(READY_CONTROL)
     // traffic makes the series the autoscaler observes (it decides nothing without them)
-    const services = await poll(
+    const urls = await poll(
       async () => {
         await Promise.all([1, 2, 3].map(() => fetch(`${gatewayUrl}/orders`).then((r) => r.arrayBuffer())))
-        const body = (await (await fetch(`${adminUrl}/api/services`)).json()) as {
-          services: { name: string; targets: { url: string }[] }[]
-        }
-        return body.services
+        return gatewayTargets()
       },
-      (s) => s.some((x) => x.name === 'orders' && x.targets.length === 1 && x.targets[0].url !== seed!.url),
+      (u) => u.length === 1 && u[0] !== seed!.url,
       'the replica as the gateway’s only target',
       60_000,
     )
-    const url = services.find((x) => x.name === 'orders')!.targets[0].url
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(urls[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     const res = await fetch(`${gatewayUrl}/orders`)
     expect(res.status).toBe(200)
-    expect(((await res.json()) as { service: string }).service).toBe('replica')
+    expect(((await res.json()) as { service: string }).service).toBe(`replica-${portOf(urls[0])}`)
+    expect(beforeHealthy()).toEqual([{ port: portOf(urls[0]), requests: 0 }])
+  })
 
-    // ---- manual scale through the leader's admin API
-    const post = (base: string, path: string, body: unknown) =>
-      fetch(`${base}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-        body: JSON.stringify(body),
-      })
-    const over = await post(controlUrl, '/api/services/orders/scale', { replicas: 9, reason: 'too many' })
-    expect(over.status).toBe(400)
-    expect(((await over.json()) as { message: string }).message).toMatch(/replicas: .*1 to 2/)
+  it('refuses bad scaling requests with a problem naming the field, and changes nothing', async () => {
+    const cases: [string, unknown, RegExp][] = [
+      ['/scale', { replicas: 9, reason: 'too many' }, /replicas: .*1 to 2/],
+      ['/scale', { replicas: 0, reason: 'too few' }, /replicas: .*1 to 2/],
+      ['/scale', { replicas: -1, reason: 'negative' }, /replicas: .*whole number/],
+      ['/scale', { replicas: 1.5, reason: 'fraction' }, /replicas: .*whole number/],
+      ['/scale', { replicas: '2', reason: 'a string' }, /replicas: .*whole number.*"2"/],
+      ['/scale', { reason: 'no count' }, /replicas: .*whole number/],
+      ['/scale', { replicas: 2 }, /reason: /],
+      ['/scale', { replicas: 2, reason: '   ' }, /reason: /],
+      ['/scale', { replicas: 2, reason: 'x'.repeat(501) }, /reason: .*500/],
+      ['/scale', { replicas: 2, reason: 'typo', replica: 2 }, /"replica".*replicas, reason/],
+      ['/scale', [2, 'array'], /body: .*JSON object/],
+      ['/restart', {}, /reason: /],
+      ['/restart', { reason: 7 }, /reason: /],
+      ['/restart', { reason: 'x'.repeat(501) }, /reason: .*500/],
+      ['/restart', { reason: 'ok', replicas: 2 }, /"replicas".*reason/],
+    ]
+    for (const [path, body, message] of cases) {
+      const res = await post(controlUrl, `/api/services/orders${path}`, body)
+      const what = `${path} ${JSON.stringify(body).slice(0, 60)}`
+      expect(res.status, what).toBe(400)
+      expect(res.headers.get('content-type'), what).toMatch(/^application\/problem\+json/)
+      const problem = (await res.json()) as { code: string; message: string; fix?: string }
+      expect(problem.code, what).toBe('VGL_ERR_SCALE_REQUEST')
+      expect(problem.message, what).toMatch(message)
+    }
     const unknown = await post(controlUrl, '/api/services/nope/scale', { replicas: 1, reason: 'x' })
     expect(unknown.status).toBe(404)
-    const scaled = await post(controlUrl, '/api/services/orders/scale', { replicas: 2, reason: 'by hand' })
-    expect(scaled.status).toBe(200)
-    expect(await scaled.json()).toMatchObject({ status: 'ok', before: 1, after: 2 })
-    await poll(
-      async () => {
-        const body = (await (await fetch(`${adminUrl}/api/services`)).json()) as {
-          services: { name: string; targets: { url: string }[] }[]
-        }
-        return body.services.find((x) => x.name === 'orders')!.targets.map((t) => t.url)
-      },
-      (urls) => urls.length === 2 && !urls.includes(seed!.url),
-      'both replicas as the gateway’s targets',
-      30_000,
-    )
-    const scaling = (await (await fetch(`${controlUrl}/api/services/orders/scaling`)).json()) as {
-      current: number
-      replicas: unknown[]
-    }
-    expect(scaling.current).toBe(2)
-    expect(scaling.replicas).toHaveLength(2)
+    expect(((await unknown.json()) as { message: string }).message).toContain('orders')
+    expect((await post(controlUrl, '/api/services/nope/restart', { reason: 'x' })).status).toBe(404)
+    expect((await fetch(`${controlUrl}/api/services/nope/scaling`)).status).toBe(404)
+    // nothing was recorded or changed
+    const s = await scaling()
+    expect(s.current).toBe(1)
+    expect(s.actions.filter((a) => a.kind === 'scale.manual' || a.kind === 'scale.restart')).toEqual([])
+  })
 
-    // ---- a standby control plane on the same lease refuses, naming the leader
+  it('a manual scale sends traffic to the new replica once it is healthy, never before', async () => {
+    const [first] = await gatewayTargets()
+    const load = traffic(gatewayUrl, 40, { path: '/orders/x?sleep=50', mixPost: true })
+    try {
+      await new Promise((r) => setTimeout(r, 500))
+      const scaled = await post(controlUrl, '/api/services/orders/scale', { replicas: 2, reason: 'by hand' })
+      expect(scaled.status).toBe(200)
+      expect(await scaled.json()).toMatchObject({ status: 'ok', before: 1, after: 2 })
+      const urls = await poll(
+        gatewayTargets,
+        (u) => u.length === 2 && u.includes(first),
+        'both replicas as the gateway’s targets',
+        30_000,
+      )
+      const added = urls.find((u) => u !== first)!
+      // the new replica serves a share of the traffic
+      await poll(
+        async () => load.answers.filter((a) => a.servedBy === `replica-${portOf(added)}`).length,
+        (n) => n >= 10,
+        'answers from the new replica',
+        15_000,
+      )
+    } finally {
+      await load.stop()
+    }
+    expect(load.failures(), JSON.stringify(load.failures().slice(0, 5))).toEqual([])
+    const reports = beforeHealthy()
+    for (const port of (await gatewayTargets()).map(portOf))
+      expect(reports.find((b) => b.port === port)).toEqual({ port, requests: 0 })
+  })
+
+  it('a rolling restart replaces every replica process under steady load: no failed request', async () => {
+    const before = (await scaling()).replicas
+    expect(before).toHaveLength(2)
+    const oldPorts = before.map((r) => portOf(r.url!))
+    // GETs and POSTs that take 200 ms: a POST that reached a replica is never retried, so one cut
+    // off by a replica stopped too early would fail here
+    const load = traffic(gatewayUrl, 40, { path: '/orders/x?sleep=200', mixPost: true })
+    let doneAtMs = 0
+    try {
+      await new Promise((r) => setTimeout(r, 500))
+      const res = await post(controlUrl, '/api/services/orders/restart', { reason: 'rolling restart test' })
+      expect(res.status).toBe(200)
+      expect(await res.json()).toMatchObject({ status: 'ok' })
+      doneAtMs = Date.now()
+      await new Promise((r) => setTimeout(r, 1500))
+    } finally {
+      await load.stop()
+    }
+    expect(load.failures(), JSON.stringify(load.failures().slice(0, 5))).toEqual([])
+
+    // new processes on new ports, each healthy before any request reached it
+    const after = (await scaling()).replicas
+    expect(after).toHaveLength(2)
+    const newPorts = after.map((r) => portOf(r.url!))
+    for (const r of after) expect(before.map((b) => b.id)).not.toContain(r.id)
+    for (const p of newPorts) expect(oldPorts).not.toContain(p)
+    const reports = beforeHealthy()
+    for (const port of newPorts) expect(reports.find((b) => b.port === port)).toEqual({ port, requests: 0 })
+    // the old processes are gone, and the gateway routes to the new ones only
+    for (const p of oldPorts) await expect(fetch(`http://127.0.0.1:${p}/health`)).rejects.toThrow()
+    expect((await gatewayTargets()).map(portOf).sort()).toEqual([...newPorts].sort())
+    const late = load.answers.filter((a) => a.atMs > doneAtMs)
+    expect(late.length).toBeGreaterThan(20)
+    for (const p of newPorts) expect(late.some((a) => a.servedBy === `replica-${p}`)).toBe(true)
+    expect(late.filter((a) => oldPorts.some((p) => a.servedBy === `replica-${p}`))).toEqual([])
+
+    // the action log has it, settled ok
+    const actions = (await (await fetch(`${controlUrl}/api/actions?kind=scale.restart`)).json()) as {
+      actions: { target: string; reason: string; mode: string; result: { status: string } }[]
+    }
+    expect(actions.actions).toHaveLength(1)
+    expect(actions.actions[0]).toMatchObject({
+      target: 'service:orders',
+      mode: 'enforce',
+      reason: 'restart: rolling restart test',
+      result: { status: 'ok' },
+    })
+  })
+
+  it('the scaling view shows current, desired, the policy’s decisions and the manual scale and restart', async () => {
+    const s = await scaling()
+    expect(s.current).toBe(2)
+    expect(s.replicas.every((r) => r.ready)).toBe(true)
+    expect(s.decisions.length).toBeGreaterThan(0)
+    expect(s.desired).toBe(s.decisions[0].desired)
+    expect(typeof s.decisions[0].reason).toBe('string')
+    expect(s.decisions[0].evidence.observed).toBeGreaterThanOrEqual(0)
+    expect(s.actions.map((a) => a.kind).slice(0, 2)).toEqual(['scale.restart', 'scale.manual'])
+    expect(s.actions[0]).toMatchObject({ reason: 'restart: rolling restart test', result: { status: 'ok' } })
+    expect(s.actions[1]).toMatchObject({
+      before: 1,
+      after: 2,
+      reason: 'manual: by hand',
+      result: { status: 'ok' },
+    })
+  })
+
+  it('a standby control plane refuses, naming the leader', async () => {
     const standbyUrl = await spawn('control', 'control-sc-standby').waitFor(READY_CONTROL)
     const refused = await post(standbyUrl, '/api/services/orders/scale', { replicas: 1, reason: 'standby' })
     expect(refused.status).toBe(503)
     expect(((await refused.json()) as { message: string }).message).toContain(`(admin API at ${controlUrl})`)
+    expect((await post(standbyUrl, '/api/services/orders/restart', { reason: 'standby' })).status).toBe(503)
     expect((await fetch(`${standbyUrl}/api/services/orders/scaling`)).status).toBe(503)
   })
 })

@@ -4,22 +4,68 @@
  * replicas, the replicas, the newest decisions with their evidence), `POST
  * /api/services/:name/scale {replicas, reason}` and `POST /api/services/:name/restart {reason}`
  * (rolling), both through the service's actuator and recorded in the action log. The POSTs need
- * the admin token (the root's auth hook).
+ * the admin token (the root's auth hook) and refuse, naming the field, a body that is not an
+ * object, a field they do not know, a count that is not a whole number within scale.min..max, and
+ * a reason that is empty or longer than a sentence. Each service's view carries its newest
+ * scaling actions from the action log (`actions`), manual scales and restarts included.
  */
 import type { FastifyPluginAsync } from 'fastify'
+import type { ActionRecord, ActionSource } from '../../control/actions.js'
 import { VGL_ERR_SCALE_REQUEST } from '../../errors.js'
-import type { Autoscaler } from '../../scale/autoscaler.js'
+import type { Autoscaler, ServiceScaling } from '../../scale/autoscaler.js'
 import { sendProblem } from '../problem.js'
 
 export interface ScalingRoutesOptions {
   autoscaler: Pick<Autoscaler, 'scale' | 'restart' | 'scaling'>
   /** the services with a scale block, listed by `GET /api/scaling` */
   services: readonly string[]
+  /** the action log: a service's newest scaling actions (automatic, manual, restarts) join its view */
+  actions?: ActionSource
 }
+
+/** What the scaling routes answer per service: the autoscaler's view and its newest actions. */
+export type ScalingView = ServiceScaling & { actions: ActionRecord[] }
+
+/** Newest scaling actions of a service shown with its view. */
+const VIEW_ACTIONS = 10
 
 const params = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const
 
+/** Longest `reason`: one sentence for the action log, not a document. */
+export const MAX_REASON_CHARS = 500
+
+/** The request's JSON object; a field it does not know is refused rather than ignored (a typo would scale nothing). */
+function bodyOf(body: unknown, fields: readonly string[]): Record<string, unknown> {
+  const b = body ?? {}
+  if (typeof b !== 'object' || Array.isArray(b))
+    throw VGL_ERR_SCALE_REQUEST(`body: expected a JSON object with ${fields.join(', ')}`)
+  for (const k of Object.keys(b))
+    if (!fields.includes(k))
+      throw VGL_ERR_SCALE_REQUEST(
+        `${JSON.stringify(k)} is not a field of this request (fields: ${fields.join(', ')})`,
+      )
+  return b as Record<string, unknown>
+}
+
+function reasonOf(b: Record<string, unknown>): string {
+  if (typeof b.reason !== 'string' || b.reason.trim() === '')
+    throw VGL_ERR_SCALE_REQUEST('reason: say why (a non-empty string; it goes to the action log)')
+  if (b.reason.length > MAX_REASON_CHARS)
+    throw VGL_ERR_SCALE_REQUEST(
+      `reason: at most ${MAX_REASON_CHARS} characters, got ${b.reason.length}; keep it to a sentence`,
+    )
+  return b.reason
+}
+
 export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
+  // the action log, not the autoscaler's memory: it outlives a leader change and holds manual
+  // scales and restarts, which the policy's decisions do not
+  const view = async (name: string): Promise<ScalingView> => {
+    const s = await opts.autoscaler.scaling(name)
+    if (opts.actions === undefined) return { ...s, actions: [] }
+    const page = await opts.actions.actions({ target: `service:${name}`, limit: 5 * VIEW_ACTIONS })
+    return { ...s, actions: page.actions.filter((a) => a.kind.startsWith('scale.')).slice(0, VIEW_ACTIONS) }
+  }
   return async function scalingPlugin(app) {
     app.get(
       '/api/scaling',
@@ -31,7 +77,7 @@ export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
       },
       async (_req, reply) => {
         try {
-          return { services: await Promise.all(opts.services.map((n) => opts.autoscaler.scaling(n))) }
+          return { services: await Promise.all(opts.services.map(view)) }
         } catch (err) {
           return sendProblem(reply, err)
         }
@@ -48,7 +94,7 @@ export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          return await opts.autoscaler.scaling(req.params.name)
+          return await view(req.params.name)
         } catch (err) {
           return sendProblem(reply, err)
         }
@@ -65,14 +111,12 @@ export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const b = (req.body ?? {}) as { replicas?: unknown; reason?: unknown }
-          if (typeof b.replicas !== 'number')
+          const b = bodyOf(req.body, ['replicas', 'reason'])
+          if (typeof b.replicas !== 'number' || !Number.isInteger(b.replicas))
             throw VGL_ERR_SCALE_REQUEST(
-              `replicas: expected a whole number, got ${JSON.stringify(b.replicas)}`,
+              `replicas: expected a whole number, got ${JSON.stringify(b.replicas) ?? 'nothing'}`,
             )
-          if (typeof b.reason !== 'string')
-            throw VGL_ERR_SCALE_REQUEST('reason: say why (a string; it goes to the action log)')
-          const r = await opts.autoscaler.scale(req.params.name, b.replicas, b.reason)
+          const r = await opts.autoscaler.scale(req.params.name, b.replicas, reasonOf(b))
           return reply.code(r.status === 'ok' ? 200 : 502).send(r)
         } catch (err) {
           return sendProblem(reply, err)
@@ -90,10 +134,7 @@ export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const b = (req.body ?? {}) as { reason?: unknown }
-          if (typeof b.reason !== 'string')
-            throw VGL_ERR_SCALE_REQUEST('reason: say why (a string; it goes to the action log)')
-          const r = await opts.autoscaler.restart(req.params.name, b.reason)
+          const r = await opts.autoscaler.restart(req.params.name, reasonOf(bodyOf(req.body, ['reason'])))
           return reply.code(r.status === 'ok' ? 200 : 502).send(r)
         } catch (err) {
           return sendProblem(reply, err)

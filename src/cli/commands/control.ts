@@ -12,7 +12,7 @@ import { BusTargetPool, busSubjects, openBus } from '../../bus/index.js'
 import { startAutoscaling } from '../autoscaling.js' // scale
 import { VGL_ERR_CONTROL_NOT_LEADER } from '../../errors.js' // scale
 import type { ScaledControl } from '../../control/index.js' // scale
-import { loadConfig } from '../../config/index.js'
+import { loadConfig, type Config } from '../../config/index.js'
 import { actionRoutes } from '../../api/routes/actions.js' // actions
 import { auditRoutes } from '../../api/routes/audit.js' // audit
 import { leaderRoutes } from '../../api/routes/leader.js' // actions
@@ -84,7 +84,13 @@ export const command: Command = {
       onLeadership: (leading, leader, reason) =>
         logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
     })
-    // ---- scale: the leader's autoscaler; replicas' targets go to every gateway over the bus
+    // ---- scale: the leader's autoscaler; replicas' targets go to every gateway over the bus, and
+    // a removed replica is stopped once every gateway confirmed its requests to it finished
+    const pool = new BusTargetPool(bus, busSubjects(config.bus).targets, {
+      drainTimeoutMs: drainTimeoutOf(config),
+      onWarn: (message) => logger.warn(message),
+    })
+    await pool.start()
     const scaling = await startAutoscaling(
       config,
       {
@@ -94,7 +100,7 @@ export const command: Command = {
         settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
         leading: () => cp.current() !== null,
       },
-      new BusTargetPool(bus, busSubjects(config.bus).targets),
+      pool,
       logger,
     )
     const sources: AdminSources = {
@@ -151,6 +157,7 @@ export const command: Command = {
               scalingRoutes({
                 autoscaler: leaderScaling(cp, scaling.autoscaler),
                 services: Object.keys(config.services).filter((n) => config.services[n]?.scale !== undefined),
+                actions: cp.actions,
               }),
             ]
           : []), // scale
@@ -179,6 +186,7 @@ export const command: Command = {
         await admin.close()
         for (const f of stopFollowing) f() // dashboard
         await scaling?.close()
+        await pool.close()
         await cp.stop()
         await limiter?.close() // adaptive limits
         await bus.close()
@@ -193,6 +201,14 @@ export const command: Command = {
     process.once('SIGINT', (s) => void stop(s))
     return new Promise<number>(() => {})
   },
+}
+
+/**
+ * How long a gateway may take to confirm a list: its slowest route's deadline, the longest a
+ * request to a dropped target can still run, plus time for the bus.
+ */
+function drainTimeoutOf(config: Config): number {
+  return Math.max(0, ...config.routes.map((r) => r.totalTimeoutMs)) + 5_000
 }
 
 /** The running control plane; a standing-by process must not act. */
