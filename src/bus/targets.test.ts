@@ -13,15 +13,21 @@ async function until(check: () => boolean, ms = 5_000): Promise<void> {
   while (!check() && Date.now() < end) await new Promise((ok) => setTimeout(ok, 20))
 }
 
+/** Streams and a targets subject of this test alone. */
+function fresh() {
+  const tag = randomBytes(4).toString('hex')
+  const subject = `t${tag}.targets`
+  const streams = defaultStreams(`T${tag}`, {
+    rollups: `t${tag}.rollups`,
+    spans: `t${tag}.spans`,
+    targets: subject,
+  })
+  return { tag, subject, streams }
+}
+
 describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
   it('every gateway applies the newest list per service, a late one too; stale and malformed lists are dropped', async () => {
-    const tag = randomBytes(4).toString('hex')
-    const subject = `t${tag}.targets`
-    const streams = defaultStreams(`T${tag}`, {
-      rollups: `t${tag}.rollups`,
-      spans: `t${tag}.spans`,
-      targets: subject,
-    })
+    const { subject, streams } = fresh()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw1 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw2 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
@@ -63,13 +69,7 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
   })
 
   it('a restarted gateway replays the lists again and no restart leaves a consumer behind', async () => {
-    const tag = randomBytes(4).toString('hex')
-    const subject = `t${tag}.targets`
-    const streams = defaultStreams(`T${tag}`, {
-      rollups: `t${tag}.rollups`,
-      spans: `t${tag}.spans`,
-      targets: subject,
-    })
+    const { tag, subject, streams } = fresh()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const nc = await connect({ servers: '127.0.0.1:4222' })
     const jsm = await jetstreamManager(nc)
@@ -102,13 +102,7 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
   })
 
   it('the pool resolves once every known gateway applied the list and drained, and stops waiting for a silent one', async () => {
-    const tag = randomBytes(4).toString('hex')
-    const subject = `t${tag}.targets`
-    const streams = defaultStreams(`T${tag}`, {
-      rollups: `t${tag}.rollups`,
-      spans: `t${tag}.spans`,
-      targets: subject,
-    })
+    const { subject, streams } = fresh()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const warnings: string[] = []

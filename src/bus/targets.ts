@@ -35,54 +35,51 @@ export interface TargetsMessage {
   seq: number
 }
 
-export function encodeTargets(m: TargetsMessage): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(m))
-}
+const encodeJson = (m: object): Uint8Array => new TextEncoder().encode(JSON.stringify(m))
 
-/** Null for a message that is not a targets list (logged by the caller, acked: it never will be). */
-export function decodeTargets(data: Uint8Array): TargetsMessage | null {
+/** The message's JSON with a service and a list's (atMs, seq), or null. */
+function decodeListRef(data: Uint8Array): (Record<string, unknown> & ListRef) | null {
   try {
-    const m = JSON.parse(new TextDecoder().decode(data)) as Partial<TargetsMessage>
+    const m = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown> | null
     if (
+      m === null ||
       typeof m.service !== 'string' ||
-      !Array.isArray(m.urls) ||
-      !m.urls.every((u) => typeof u === 'string') ||
       typeof m.atMs !== 'number' ||
       typeof m.seq !== 'number'
     )
       return null
-    return { service: m.service, urls: m.urls, atMs: m.atMs, seq: m.seq }
+    return m as Record<string, unknown> & ListRef
   } catch {
     return null
   }
 }
 
-/** A gateway's word: it routes `service` by the list (atMs, seq) or a newer one, and the older lists' requests finished. */
-export interface TargetsApplied {
-  gatewayId: string
+interface ListRef {
   service: string
   atMs: number
   seq: number
 }
 
-export function encodeApplied(m: TargetsApplied): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(m))
+export const encodeTargets = (m: TargetsMessage): Uint8Array => encodeJson(m)
+
+/** Null for a message that is not a targets list (logged by the caller, acked: it never will be). */
+export function decodeTargets(data: Uint8Array): TargetsMessage | null {
+  const m = decodeListRef(data)
+  if (m === null || !Array.isArray(m.urls) || !m.urls.every((u) => typeof u === 'string')) return null
+  return { service: m.service, urls: m.urls as string[], atMs: m.atMs, seq: m.seq }
 }
 
+/** A gateway's word: it routes `service` by the list (atMs, seq) or a newer one, and the older lists' requests finished. */
+export interface TargetsApplied extends ListRef {
+  gatewayId: string
+}
+
+export const encodeApplied = (m: TargetsApplied): Uint8Array => encodeJson(m)
+
 export function decodeApplied(data: Uint8Array): TargetsApplied | null {
-  try {
-    const m = JSON.parse(new TextDecoder().decode(data)) as Partial<TargetsApplied>
-    if (
-      typeof m.gatewayId !== 'string' ||
-      typeof m.service !== 'string' ||
-      typeof m.atMs !== 'number' ||
-      typeof m.seq !== 'number'
-    )
-      return null
-    return { gatewayId: m.gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }
-  } catch {
-    return null
-  }
+  const m = decodeListRef(data)
+  if (m === null || typeof m.gatewayId !== 'string') return null
+  return { gatewayId: m.gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }
 }
 
 const older = (a: { atMs: number; seq: number }, b: { atMs: number; seq: number }) =>

@@ -3,7 +3,7 @@ import { startDockerDouble } from '../../test/doubles/docker-engine.js'
 import { scaleSchema } from '../config/scale-schema.js'
 import type { Actuator } from './actuator.js'
 import { DockerActuator } from './actuators/docker.js'
-import { ProcessActuator } from './actuators/process.js'
+import { ProcessActuator, type ProcessServiceOptions } from './actuators/process.js'
 import { Autoscaler, type ScaleActionInput } from './autoscaler.js'
 
 // A replica: an HTTP server on $PORT whose /health answers HEALTH (default 200).
@@ -68,6 +68,20 @@ function harness(
 const recordingPool = (pool: string[][]) => ({
   setTargets: async (_s: string, urls: readonly string[]) => void pool.push([...urls]),
 })
+
+/** Replicas of SERVER for `orders`, every target set recorded in `pool`. */
+const serverReplicas = (pool: string[][], extra: Partial<ProcessServiceOptions> = {}) =>
+  new ProcessActuator({
+    pool: recordingPool(pool),
+    services: {
+      orders: {
+        command: [process.execPath, '-e', SERVER, '$PORT'],
+        healthIntervalMs: 20,
+        stopGraceMs: 1_000,
+        ...extra,
+      },
+    },
+  })
 
 describe('Autoscaler with a failing actuator', () => {
   it('command not found: retried with backoff, logged and alerted once, nothing pooled', async () => {
@@ -138,18 +152,7 @@ describe('Autoscaler with a failing actuator', () => {
 
   it('a replica that never becomes healthy is rolled back, not retried at once, and alerted', async () => {
     const pool: string[][] = []
-    const actuator = new ProcessActuator({
-      pool: recordingPool(pool),
-      services: {
-        orders: {
-          command: [process.execPath, '-e', SERVER, '$PORT'],
-          env: { HEALTH: '503' },
-          startTimeoutMs: 400,
-          healthIntervalMs: 20,
-          stopGraceMs: 1_000,
-        },
-      },
-    })
+    const actuator = serverReplicas(pool, { env: { HEALTH: '503' }, startTimeoutMs: 400 })
     const h = harness(actuator, pool)
     try {
       await h.scaler.start()
@@ -188,16 +191,7 @@ describe('Autoscaler with a failing actuator', () => {
 describe('Autoscaler: manual scale', () => {
   it('holds a manual count against the scale-down of the next windows until the stabilisation window passed', async () => {
     const pool: string[][] = []
-    const actuator = new ProcessActuator({
-      pool: recordingPool(pool),
-      services: {
-        orders: {
-          command: [process.execPath, '-e', SERVER, '$PORT'],
-          healthIntervalMs: 20,
-          stopGraceMs: 1_000,
-        },
-      },
-    })
+    const actuator = serverReplicas(pool)
     // 50 req/s needs one replica at 100 req/s each
     const h = harness(actuator, pool, { value: 50 }, { scaleDownStabilizationMs: 600 })
     try {

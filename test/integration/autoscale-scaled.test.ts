@@ -11,7 +11,7 @@
  * its health check 503 for its first second and reports how many requests reached it before.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -22,7 +22,7 @@ import { startMockService, type MockService } from '../../src/sim/index.js'
 import { PostgresStore } from '../../src/store/index.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { traffic } from '../helpers/traffic.js'
-import { buildOnce, exitOf, poll, root, spawnVigil, type Spawned } from './control-support.js'
+import { buildOnce, exitOf, poll, root, configuredSpawner, type Spawned } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 const PG_URL = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -82,13 +82,7 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
       'forecast: { enabled: false }',
       '',
     ].join('\n')
-  const spawn = (cmd: 'gateway' | 'control', name: string) => {
-    const file = join(dir, `${name}.yaml`)
-    writeFileSync(file, config(name))
-    const p = spawnVigil([cmd, '--config', file])
-    procs.push(p)
-    return p
-  }
+  const spawn = configuredSpawner(() => dir, procs, config)
   const post = (base: string, path: string, body: unknown) =>
     fetch(`${base}${path}`, {
       method: 'POST',

@@ -7,14 +7,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMockService, type MockService } from '../../src/sim/index.js'
 import { PostgresStore } from '../../src/store/index.js'
 import { serviceAvailable } from '../helpers/services.js'
-import { buildOnce, exitOf, poll, spawnVigil, type Spawned } from './control-support.js'
+import { buildOnce, exitOf, poll, configuredSpawner, type Spawned } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 const PG_URL = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -64,13 +64,7 @@ describe.skipIf(!up)('two vigil control processes: SIGKILL the leader', { timeou
       '',
     ].join('\n')
 
-  const spawn = (cmd: 'gateway' | 'control', name: string) => {
-    const file = join(dir, `${name}.yaml`)
-    writeFileSync(file, config(name))
-    const p = spawnVigil([cmd, '--config', file])
-    procs.push(p)
-    return p
-  }
+  const spawn = configuredSpawner(() => dir, procs, config)
   const leaderOf = async (url: string) =>
     (await (await fetch(`${url}/api/control/leader`)).json()) as {
       leading: boolean

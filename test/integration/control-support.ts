@@ -49,6 +49,20 @@ export function spawnVigil(args: string[], env: Record<string, string> = {}): Sp
   }
 }
 
+/**
+ * `spawn(cmd, name)` writes `<dir()>/<name>.yaml` from `config(name)` and runs `vigil <cmd>` on
+ * it; each process joins `procs`, which the test's teardown stops.
+ */
+export function configuredSpawner(dir: () => string, procs: Spawned[], config: (name: string) => string) {
+  return (cmd: 'gateway' | 'control', name: string): Spawned => {
+    const file = join(dir(), `${name}.yaml`)
+    writeFileSync(file, config(name))
+    const p = spawnVigil([cmd, '--config', file])
+    procs.push(p)
+    return p
+  }
+}
+
 export function exitOf(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve()
