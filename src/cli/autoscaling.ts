@@ -43,9 +43,12 @@ export async function startAutoscaling(
     windowMs: config.telemetry.windowMs,
     observe: async (service) => {
       if (!leading()) return null
-      const s = (await source.listSeries()).find((x) => x.key === rollup(service))
-      return s?.last ? { atMs: s.last.startMs, ratePerSec: s.last.ratePerSec } : null
+      const last = (await source.listSeries()).find((x) => x.key === rollup(service))?.last
+      if (!last) return null
+      const { startMs: atMs, ratePerSec, count: requests, p95, p99, errorRatio, limitedRatio } = last
+      return { atMs, ratePerSec, requests, p95, p99, errorRatio, limitedRatio }
     },
+    configuredTargets: (service) => config.services[service]?.targets.length ?? 0,
     forecast: async (service) => {
       const f = await source.forecast(rollup(service))
       return f.status === 'ok' ? { points: f.points, model: f.model, level: f.level } : null

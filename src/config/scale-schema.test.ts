@@ -78,4 +78,43 @@ actuator: { kind: process, command: [vigil, mock, --port, $PORT] }`),
     expect(problems(base('targetUtilization: 1.5'))).toMatch(/services\.orders\.scale\.targetUtilization/)
     expect(problems(base('minReplicas: 1'))).toMatch(/services\.orders\.scale\.minReplicas: unknown key/)
   })
+
+  it('takes a learned capacity and names the field of a bad one', () => {
+    const cfg = parseConfigText(
+      base('capacityPerReplica: { learn: true, initial: 40, max: 90 }'),
+      'vigil.yaml',
+    )
+    expect(cfg.services.orders.scale?.capacityPerReplica).toEqual({
+      learn: true,
+      initial: 40,
+      max: 90,
+      latencyMultiple: 2,
+      latencyQuantile: 'p95',
+      minWindows: 60,
+    })
+    expect(problems(base('capacityPerReplica: { learn: true }'))).toMatch(
+      /^vigil\.yaml: services\.orders\.scale\.capacityPerReplica\.initial: learning needs a starting capacity/,
+    )
+    expect(problems(base('capacityPerReplica: { learn: true, initial: 40, min: 50 }'))).toMatch(
+      /services\.orders\.scale\.capacityPerReplica\.min: 50 is above initial 40/,
+    )
+    expect(problems(base('capacityPerReplica: { learn: true, initial: 40, max: 30 }'))).toMatch(
+      /services\.orders\.scale\.capacityPerReplica\.max: 30 is below initial 40/,
+    )
+    expect(problems(base('capacityPerReplica: { learn: true, initial: -1 }'))).toMatch(
+      /services\.orders\.scale\.capacityPerReplica\.initial: expected requests per second > 0/,
+    )
+    expect(problems(base('capacityPerReplica: { learn: true, initial: 40, latencyQuantile: p50 }'))).toMatch(
+      /services\.orders\.scale\.capacityPerReplica/,
+    )
+    expect(problems(base('capacityPerReplica: { learn: true, initial: 40, minWindows: 2 }'))).toMatch(
+      /services\.orders\.scale\.capacityPerReplica\.minWindows: expected at least 6 windows/,
+    )
+    expect(problems(base('capacityPerReplica: auto'))).toMatch(
+      /services\.orders\.scale\.capacityPerReplica: expected requests per second > 0, or \{ learn: true, initial: N \}/,
+    )
+    expect(problems(base('capacityPerReplica: { initial: 40, learn: true, ceiling: 9 }'))).toMatch(
+      /services\.orders\.scale\.capacityPerReplica\.ceiling: unknown key/,
+    )
+  })
 })

@@ -47,15 +47,42 @@ export const actuatorSchema = z.discriminatedUnion('kind', [
   kubernetesActuatorSchema,
 ])
 
+/** `capacityPerReplica: { learn: true, … }`: learned from the service's latency–load curve. */
+export const learnedCapacitySchema = z.strictObject({
+  learn: z.literal(true),
+  /** req/s per replica used until there is enough evidence (required; checked with a named error) */
+  initial: z.number().positive('expected requests per second > 0').optional(),
+  /** bounds of the learned value; default initial ÷ 4 and initial × 4 */
+  min: z.number().positive('expected requests per second > 0').optional(),
+  max: z.number().positive('expected requests per second > 0').optional(),
+  /** the latency objective in ms; default latencyMultiple × the latency at low load */
+  latencyTargetMs: z.number().positive('expected ms > 0').optional(),
+  latencyMultiple: z.number().gt(1, 'expected a multiple > 1 of the low-load latency').default(2),
+  latencyQuantile: z.enum(['p95', 'p99']).default('p95'),
+  /** telemetry windows of evidence before the learned value replaces initial */
+  minWindows: z.number().int().min(6, 'expected at least 6 windows').default(60),
+})
+
 export const scaleSchema = z.strictObject({
   /** shadow: decide and record, change nothing; enforce: act through the actuator */
   mode: z.enum(['shadow', 'enforce']).default('shadow'),
   min: z.number().int().min(0).default(1),
   max: z.number().int().min(1).default(10),
-  /** requests per second one replica serves at full utilisation; absent: learned from the latency–load curve */
+  /**
+   * requests per second one replica serves at full utilisation, or `{ learn: true, initial, … }` to
+   * learn it from the latency–load curve; absent: no policy (scaled by hand only)
+   */
   capacityPerReplica: z
-    .number()
-    .positive('expected requests per second > 0 (what one replica serves at full utilisation)')
+    .union(
+      [
+        z.number().positive('expected requests per second > 0 (what one replica serves at full utilisation)'),
+        learnedCapacitySchema,
+      ],
+      {
+        error:
+          'expected requests per second > 0, or { learn: true, initial: N } to learn it from the latency–load curve',
+      },
+    )
     .optional(),
   targetUtilization: z.number().gt(0).max(1).default(0.8),
   /** from asking for a replica until it serves; at least the time a new replica needs to become healthy */
@@ -71,6 +98,7 @@ export const scaleSchema = z.strictObject({
 })
 
 export type ScaleConfig = z.infer<typeof scaleSchema>
+export type LearnedCapacityConfig = z.infer<typeof learnedCapacitySchema>
 export type ActuatorConfig = z.infer<typeof actuatorSchema>
 
 /** Cross-field checks of one service's scale block; paths are relative to the config root. */
@@ -87,6 +115,22 @@ export function scaleCrossCheck(
       path: `${at}.min`,
       message: `${scale.min} is above max ${scale.max}; lower min or raise max`,
     })
+  const cap = scale.capacityPerReplica
+  if (typeof cap === 'object') {
+    const c = `${at}.capacityPerReplica`
+    if (cap.initial === undefined)
+      problems.push({
+        path: `${c}.initial`,
+        message:
+          'learning needs a starting capacity (req/s one replica serves), used until there is enough evidence; e.g. initial: 50',
+      })
+    else {
+      if (cap.min !== undefined && cap.min > cap.initial)
+        problems.push({ path: `${c}.min`, message: `${cap.min} is above initial ${cap.initial}; lower min` })
+      if (cap.max !== undefined && cap.max < cap.initial)
+        problems.push({ path: `${c}.max`, message: `${cap.max} is below initial ${cap.initial}; raise max` })
+    }
+  }
   if (scale.mode === 'enforce' && scale.actuator === undefined)
     problems.push({
       path: `${at}.actuator`,

@@ -4,7 +4,7 @@ import { scaleSchema } from '../config/scale-schema.js'
 import type { Actuator } from './actuator.js'
 import { DockerActuator } from './actuators/docker.js'
 import { ProcessActuator, type ProcessServiceOptions } from './actuators/process.js'
-import { Autoscaler, type ScaleActionInput } from './autoscaler.js'
+import { Autoscaler, type Observation, type ScaleActionInput } from './autoscaler.js'
 
 // A replica: an HTTP server on $PORT whose /health answers HEALTH (default 200).
 const SERVER = `
@@ -217,6 +217,126 @@ describe('Autoscaler: manual scale', () => {
     } finally {
       await h.scaler.stop()
       await actuator.close()
+    }
+  })
+})
+
+describe('Autoscaler learning its capacity (shadow, two configured targets)', () => {
+  /** p95 40 ms up to 24 req/s per replica, doubling at 30 */
+  const p95At = (perReplica: number) => 40 * (1 + Math.max(0, (perReplica - 24) / 6) ** 2)
+
+  it('sizes with the initial capacity, then with the knee once enough windows were seen, and says so', async () => {
+    let t = 1_000_000
+    let rate = 10
+    const actions: ScaleActionInput[] = []
+    const scaler = new Autoscaler({
+      services: {
+        orders: scaleSchema.parse({
+          min: 1,
+          max: 20,
+          capacityPerReplica: { learn: true, initial: 100, minWindows: 30 },
+          leadTimeMs: 1_000,
+          scaleDownStabilizationMs: 0,
+        }),
+      },
+      actuatorFor: () => null,
+      configuredTargets: () => 2,
+      windowMs: 1_000,
+      observe: async (): Promise<Observation> => ({
+        atMs: t - 2_000,
+        ratePerSec: rate,
+        requests: rate * 10,
+        p95: p95At(rate / 2),
+        p99: null,
+        errorRatio: 0,
+        limitedRatio: 0,
+      }),
+      forecast: async () => null,
+      record: async (input) => {
+        actions.push(input)
+        return { id: String(actions.length), result: { status: 'shadow' } }
+      },
+      settle: async () => undefined,
+      now: () => t,
+    })
+    await scaler.start()
+    try {
+      const before = await scaler.scaling('orders')
+      expect(before.capacityPerReplica).toBe(100)
+      expect(before.capacity).toMatchObject({ source: 'initial', learned: false, windows: 0 })
+      // a ramp from 10 to 80 req/s over two replicas: 5 to 40 per replica, the knee at 30
+      for (let i = 0; i < 140; i++) {
+        rate = 10 + (70 * (i % 70)) / 69
+        t += 1_000
+        await scaler.tick()
+        if (i === 5)
+          expect((await scaler.scaling('orders')).decisions[0].reason).toMatch(
+            /capacity: initial 100 req\/s per replica until enough evidence \(\d windows of 30\)/,
+          )
+      }
+      const s = await scaler.scaling('orders')
+      expect(s.capacity?.learned).toBe(true)
+      expect(s.capacity?.source).toBe('knee')
+      expect(s.capacityPerReplica!).toBeGreaterThan(27)
+      expect(s.capacityPerReplica!).toBeLessThan(33)
+      // 80 req/s at ~30 per replica and 80 %: 4 replicas (the initial 100 asked for 1)
+      rate = 80
+      t += 1_000
+      await scaler.tick()
+      const d = (await scaler.scaling('orders')).decisions[0]
+      expect(d.desired).toBeGreaterThanOrEqual(3)
+      expect(d.desired).toBeLessThanOrEqual(4)
+      expect(d.evidence.capacity).toMatchObject({ learned: true, source: 'knee' })
+      expect(d.evidence.capacity!.windows).toBeGreaterThanOrEqual(30)
+      expect(d.reason).toMatch(/capacity learned from \d+ windows: latency or errors rise past/)
+      // the initial capacity never asked for more than one replica: every change came after learning
+      const changes = actions.filter((a) => a.kind === 'scale.replicas')
+      expect(changes.length).toBeGreaterThan(0)
+      expect(changes.every((a) => /capacity learned from/.test(a.reason))).toBe(true)
+    } finally {
+      await scaler.stop()
+    }
+  })
+
+  it('feeds no window in which the pool changed, and each window once', async () => {
+    let t = 1_000_000
+    let targets = 2
+    const scaler = new Autoscaler({
+      services: {
+        orders: scaleSchema.parse({ min: 1, max: 5, capacityPerReplica: { learn: true, initial: 50 } }),
+      },
+      actuatorFor: () => null,
+      configuredTargets: () => targets,
+      windowMs: 1_000,
+      // the same window (start t - 2 s rounded to a second) until the clock moves a whole window
+      observe: async () => ({
+        atMs: Math.floor((t - 2_000) / 1_000) * 1_000,
+        ratePerSec: 20,
+        requests: 200,
+        p95: 30,
+      }),
+      forecast: async () => null,
+      record: async () => ({ id: '1', result: { status: 'shadow' } }),
+      settle: async () => undefined,
+      now: () => t,
+    })
+    await scaler.start()
+    try {
+      await scaler.tick() // first look at the pool: the window before it is not evidence
+      expect((await scaler.scaling('orders')).capacity?.windows).toBe(0)
+      t += 2_000
+      await scaler.tick()
+      await scaler.tick() // the same window again
+      expect((await scaler.scaling('orders')).capacity?.windows).toBe(1)
+      targets = 3 // the pool changed: windows that started before this look are skipped
+      t += 1_000
+      await scaler.tick()
+      expect((await scaler.scaling('orders')).capacity?.windows).toBe(1)
+      t += 2_000
+      await scaler.tick()
+      expect((await scaler.scaling('orders')).capacity?.windows).toBe(2)
+    } finally {
+      await scaler.stop()
     }
   })
 })

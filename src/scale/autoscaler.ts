@@ -12,10 +12,21 @@
  * ```
  * Reads and writes go through injected functions: the runtime wires them to the control plane
  * (observations, forecasts, the leader's fenced action log) and to the actuator.
+ *
+ * A service configured to learn its capacity (`capacityPerReplica: { learn: true, … }`) feeds
+ * each window in which its ready pool did not change to a {@link CapacityEstimator} and sizes
+ * with its estimate (kept while within 5 %, so noise does not churn decisions). The evidence is
+ * held in memory: a restarted autoscaler starts again from `initial`.
  */
-import type { ScaleConfig } from '../config/scale-schema.js'
+import type { LearnedCapacityConfig, ScaleConfig } from '../config/scale-schema.js'
 import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE } from '../errors.js'
 import type { Actuator, Replica } from './actuator.js'
+import {
+  CapacityEstimator,
+  type CapacityEstimate,
+  type CapacityEvidence,
+  type CapacityLearningOptions,
+} from './capacity.js'
 import type { Decision, PeakForecast } from './policy.js'
 import { SelectingPolicy } from './selector.js'
 
@@ -43,8 +54,13 @@ export interface AutoscalerOptions {
   /** the actuator of a service (null: none configured; its decisions are shadow) */
   actuatorFor(service: string): Actuator | null
   windowMs: number
-  /** the newest observed request rate of the service (its {service, env} roll-up), or null */
-  observe(service: string): Promise<{ atMs: number; ratePerSec: number } | null>
+  /** the newest observed window of the service (its {service, env} roll-up), or null */
+  observe(service: string): Promise<Observation | null>
+  /**
+   * replicas in the pool when no actuator reports ready replicas (shadow mode: the configured
+   * targets); a service learning its capacity needs it to know the load per replica
+   */
+  configuredTargets?(service: string): number
   /** forecast points of the service's rate from now on, or null (warm-up, disabled) */
   forecast(service: string): Promise<{
     points: { atMs: number; forecast: number; upper: number }[]
@@ -63,6 +79,40 @@ export interface AutoscalerOptions {
   backoffMs?: number
 }
 
+/** One telemetry window of a service; the latency fields feed capacity learning. */
+export interface Observation {
+  /** the window's start */
+  atMs: number
+  ratePerSec: number
+  requests?: number
+  p95?: number | null
+  p99?: number | null
+  /** 5xx ÷ requests */
+  errorRatio?: number
+  /** 429 ÷ requests: answered by the gateway, never reached a replica */
+  limitedRatio?: number
+}
+
+/** The estimator's options from a service's config: bounds default to initial ÷ 4 … × 4. */
+export function learningOptions(
+  c: LearnedCapacityConfig,
+  targetUtilization: number,
+): CapacityLearningOptions {
+  const initial = c.initial ?? NaN
+  return {
+    initial,
+    min: c.min ?? initial / 4,
+    max: c.max ?? initial * 4,
+    latencyTargetMs: c.latencyTargetMs,
+    latencyMultiple: c.latencyMultiple,
+    minWindows: c.minWindows,
+    targetUtilization,
+  }
+}
+
+/** Decisions keep the capacity they used while a new estimate is within this of it. */
+const CAPACITY_HYSTERESIS = 0.05
+
 export interface ServiceScaling {
   service: string
   mode: 'shadow' | 'enforce'
@@ -73,7 +123,10 @@ export interface ServiceScaling {
   desired: number | null
   min: number
   max: number
+  /** the capacity per replica the policy sizes with now (configured or learned), null: no policy */
   capacityPerReplica: number | null
+  /** where it came from: configured, or learned (with the evidence behind it) */
+  capacity: CapacityEvidence | null
   replicas: Replica[]
   /** newest first, with evidence */
   decisions: Decision[]
@@ -96,8 +149,21 @@ function holdManual(d: Decision, held: State['held']): Decision {
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+interface Learning {
+  estimator: CapacityEstimator
+  quantile: 'p95' | 'p99'
+  /** the estimate the policy sizes with */
+  used: CapacityEstimate
+  newest: CapacityEstimate
+  /** the newest window fed (each window once) */
+  lastWindowMs: number
+  /** the ready replicas and since when they were seen unchanged; null: unknown or just acted */
+  pool: { ready: number; sinceMs: number } | null
+}
+
 interface State {
   policy: SelectingPolicy | null
+  learning: Learning | null
   current: number
   decisions: Decision[]
   failing: boolean
@@ -115,16 +181,32 @@ export class Autoscaler {
 
   constructor(opts: AutoscalerOptions) {
     this.#o = opts
-    for (const [name, s] of Object.entries(opts.services))
+    for (const [name, s] of Object.entries(opts.services)) {
+      const cap = s.capacityPerReplica
+      let learning: Learning | null = null
+      if (typeof cap === 'object') {
+        const estimator = new CapacityEstimator(learningOptions(cap, s.targetUtilization))
+        const first = estimator.estimate()
+        learning = {
+          estimator,
+          quantile: cap.latencyQuantile,
+          used: first,
+          newest: first,
+          lastWindowMs: -Infinity,
+          pool: null,
+        }
+      }
+      const capacityPerReplica = typeof cap === 'object' ? learning!.used.perReplica : cap
       this.#state.set(name, {
+        learning,
         policy:
-          s.capacityPerReplica === undefined
+          capacityPerReplica === undefined
             ? null
             : new SelectingPolicy({
                 limits: {
                   min: s.min,
                   max: s.max,
-                  capacityPerReplica: s.capacityPerReplica,
+                  capacityPerReplica,
                   targetUtilization: s.targetUtilization,
                   maxStepUp: s.maxStepUp,
                   maxStepDown: s.maxStepDown,
@@ -141,6 +223,7 @@ export class Autoscaler {
         busy: false,
         held: null,
       })
+    }
   }
 
   /** Reads the actuators' counts, brings enforced services to at least `min`, starts the timer. */
@@ -194,6 +277,7 @@ export class Autoscaler {
     const obs = await this.#o.observe(name)
     if (obs === null) return
     const now = (this.#o.now ?? Date.now)()
+    if (st.learning !== null) await this.#learn(name, st.policy, st.learning, obs, now)
     const fc = await this.#o.forecast(name).catch(() => null)
     let peak: PeakForecast | null = null
     if (fc !== null) {
@@ -212,6 +296,9 @@ export class Autoscaler {
       st.policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
       st.held,
     )
+    const capacity = this.#capacityEvidence(st)
+    if (capacity !== null) d.evidence.capacity = capacity
+    if (st.learning !== null) d.reason += `; ${capacityClause(capacity, st.learning)}`
     st.decisions.unshift(d)
     st.decisions.length = Math.min(st.decisions.length, KEEP_DECISIONS)
     if (d.desired === st.current) return
@@ -231,6 +318,83 @@ export class Autoscaler {
       return
     }
     await this.#act(name, st.current, d.desired, d.reason, 'scale.replicas', d.evidence)
+  }
+
+  /**
+   * Feeds the window to the estimator when the pool held the same ready replicas throughout it,
+   * then sizes with the new estimate when it moved more than the hysteresis.
+   */
+  async #learn(name: string, policy: SelectingPolicy, l: Learning, obs: Observation, now: number) {
+    const ready = await this.#ready(name)
+    if (ready === null || ready <= 0) l.pool = null
+    else if (l.pool === null || l.pool.ready !== ready) l.pool = { ready, sinceMs: now }
+    const latency = l.quantile === 'p99' ? obs.p99 : obs.p95
+    if (
+      l.pool !== null &&
+      obs.atMs > l.lastWindowMs &&
+      obs.atMs >= l.pool.sinceMs &&
+      latency !== null &&
+      latency !== undefined
+    ) {
+      l.lastWindowMs = obs.atMs
+      l.estimator.observe({
+        atMs: obs.atMs,
+        perReplica: (obs.ratePerSec * (1 - (obs.limitedRatio ?? 0))) / l.pool.ready,
+        latencyMs: latency,
+        errorRatio: obs.errorRatio ?? 0,
+        requests: obs.requests ?? 0,
+      })
+    }
+    const e = l.estimator.estimate()
+    l.newest = e
+    const usedNow = policy.capacityPerReplica
+    if (e.learned !== l.used.learned || Math.abs(e.perReplica / usedNow - 1) > CAPACITY_HYSTERESIS) {
+      l.used = e
+      policy.setCapacity(e.perReplica)
+    }
+  }
+
+  /** Ready replicas serving the service now, or null when unknown. */
+  async #ready(name: string): Promise<number | null> {
+    const s = this.#o.services[name]
+    const a = this.#o.actuatorFor(name)
+    if (a !== null) {
+      const ready = (await a.replicas(name).catch(() => null))?.filter((r) => r.ready).length ?? null
+      // shadow with an actuator that started nothing: the configured targets serve
+      if (ready === null || ready > 0 || s.mode === 'enforce') return ready
+    }
+    return this.#o.configuredTargets?.(name) ?? null
+  }
+
+  #capacityEvidence(st: State): CapacityEvidence | null {
+    if (st.policy === null) return null
+    const l = st.learning
+    if (l === null)
+      return {
+        perReplica: st.policy.capacityPerReplica,
+        source: 'configured',
+        learned: false,
+        windows: null,
+        estimate: null,
+        baselineMs: null,
+        targetMs: null,
+        highestGood: null,
+        lowestBad: null,
+        bounded: null,
+      }
+    const n = l.newest
+    return {
+      perReplica: st.policy.capacityPerReplica,
+      source: l.used.source,
+      learned: l.used.learned,
+      windows: n.windows,
+      estimate: n.perReplica,
+      baselineMs: n.baselineMs,
+      targetMs: n.targetMs,
+      highestGood: n.highestGood,
+      lowestBad: n.lowestBad,
+      bounded: n.bounded,
+    }
   }
 
   /** Records, applies with retries, settles; keeps `current` to what the actuator reports. */
@@ -255,6 +419,8 @@ export class Autoscaler {
       evidence,
     })
     st.busy = true
+    // the pool changes: windows from now until the next look at it are not clean evidence
+    if (st.learning !== null) st.learning.pool = null
     try {
       const attempts = this.#o.attempts ?? 3
       let last: Error | null = null
@@ -394,10 +560,30 @@ export class Autoscaler {
       desired: st.decisions[0]?.desired ?? null,
       min: s.min,
       max: s.max,
-      capacityPerReplica: s.capacityPerReplica ?? null,
+      capacityPerReplica: st.policy?.capacityPerReplica ?? null,
+      capacity: this.#capacityEvidence(st),
       replicas: a !== null ? await a.replicas(name).catch(() => []) : [],
       decisions: st.decisions.slice(0, 20),
       lastError: st.lastError,
     }
   }
+}
+
+const fmtCap = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2))
+
+/** The capacity part of a learning service's reason. */
+function capacityClause(c: CapacityEvidence | null, l: Learning): string {
+  if (c === null) return ''
+  const windows = `${c.windows} window${c.windows === 1 ? '' : 's'}`
+  if (!c.learned)
+    return c.source === 'initial'
+      ? `capacity: initial ${fmtCap(c.perReplica)} req/s per replica until enough evidence (${windows} of ${l.estimator.minWindows})`
+      : `capacity: initial ${fmtCap(c.perReplica)} req/s per replica kept (no saturation seen in ${windows})`
+  const what =
+    c.source === 'knee'
+      ? `latency or errors rise past ${fmtCap(c.perReplica)} req/s per replica`
+      : c.source === 'missed'
+        ? `the latency objective is missed even at ${fmtCap(c.lowestBad ?? c.perReplica)} req/s per replica`
+        : `no saturation seen up to ${fmtCap(c.highestGood ?? c.perReplica)} req/s per replica`
+  return `capacity learned from ${windows}: ${what}${c.bounded !== null ? ` (held at the ${c.bounded} bound)` : ''}`
 }

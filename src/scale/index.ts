@@ -5,6 +5,14 @@
  */
 export { ScalingPolicy, limitsProblem, replicasFor } from './policy.js'
 export { SelectingPolicy, ShadowFleet, VolatilityBand } from './selector.js'
+export { CapacityEstimator, capacityOptionsProblem, isotonic } from './capacity.js'
+export type {
+  CapacityEstimate,
+  CapacityEvidence,
+  CapacityLearningOptions,
+  CapacitySource,
+  CapacityWindow,
+} from './capacity.js'
 export type { SelectingPolicyOptions } from './selector.js'
 export type {
   Decision,

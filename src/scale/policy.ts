@@ -17,6 +17,8 @@
  * more replicas and calm demand none.
  */
 
+import type { CapacityEvidence } from './capacity.js'
+
 /** Kubernetes HPA defaults: scale-down stabilisation 5 minutes, tolerance 0.1. */
 export const HPA_STABILIZATION_MS = 300_000
 export const HPA_TOLERANCE = 0.1
@@ -101,6 +103,8 @@ export interface DecisionEvidence {
   headroomShare: number | null
   /** the candidate policy followed, when a SelectingPolicy decided */
   candidate?: string | null
+  /** the capacity per replica used and whether it was learned (the live autoscaler adds it) */
+  capacity?: CapacityEvidence
 }
 
 export interface Decision {
@@ -153,7 +157,7 @@ const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixe
  * d.desired // 5: ⌈max(300/80, 420/100)⌉
  */
 export class ScalingPolicy {
-  readonly #o: PolicyOptions
+  #o: PolicyOptions
   /**
    * (atMs, reactive need) of the window's decisions that no later one outranks: needs decrease
    * from the head, so the head is the window's largest (a long window costs no scan per decision)
@@ -175,6 +179,17 @@ export class ScalingPolicy {
 
   get options(): PolicyOptions {
     return this.#o
+  }
+
+  /**
+   * Sizes the following decisions with another capacity per replica (a learned one). The needs the
+   * stabilisation window holds stay as they were counted: a scale-down still waits for them.
+   */
+  setCapacity(capacityPerReplica: number): void {
+    const limits = { ...this.#o.limits, capacityPerReplica }
+    const problem = limitsProblem(limits)
+    if (problem !== null) throw new RangeError(`scaling limits: ${problem}`)
+    this.#o = { ...this.#o, limits }
   }
 
   decide(input: DecisionInput): Decision {

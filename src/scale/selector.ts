@@ -82,7 +82,8 @@ export class ShadowFleet {
   replica = 0
 
   constructor(
-    private readonly capacityPerReplica: number,
+    /** mutable: a learned capacity changes how the fleet is accounted from then on */
+    public capacityPerReplica: number,
     private readonly startupMs: number,
     initial: number,
   ) {
@@ -197,7 +198,7 @@ interface Candidate {
  * shadow fleet was short least lately within the replica-time budget. Strictly online.
  */
 export class SelectingPolicy {
-  readonly #o: SelectingPolicyOptions
+  #o: SelectingPolicyOptions
   readonly #candidates: Candidate[] = []
   readonly #band: VolatilityBand
   readonly #lead: number
@@ -262,6 +263,23 @@ export class SelectingPolicy {
         )
     this.#lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
     this.#band = new VolatilityBand(this.#lead)
+  }
+
+  /**
+   * Sizes the following decisions with another capacity per replica (a learned one), in every
+   * candidate and shadow fleet; what the fleets accounted so far stays as it was counted.
+   */
+  setCapacity(capacityPerReplica: number): void {
+    if (capacityPerReplica === this.#o.limits.capacityPerReplica) return
+    for (const c of this.#candidates) {
+      c.policy.setCapacity(capacityPerReplica)
+      c.fleet.capacityPerReplica = capacityPerReplica
+    }
+    this.#o = { ...this.#o, limits: { ...this.#o.limits, capacityPerReplica } }
+  }
+
+  get capacityPerReplica(): number {
+    return this.#o.limits.capacityPerReplica
   }
 
   /** The candidate followed now. */

@@ -120,6 +120,19 @@ describe('mock service', () => {
     await expect(startMockService({ port: s.port })).rejects.toMatchObject({ code: 'VGL_ERR_SIM_LISTEN' })
   })
 
+  it('serves at most `concurrency` requests at once and queues the rest in arrival order', async () => {
+    const s = await start({ latencyMs: 40, concurrency: 1 })
+    const t0 = Date.now()
+    const done: number[] = []
+    await Promise.all([0, 1, 2, 3].map((i) => get(`${s.url}/q/${i}`).then(() => done.push(Date.now() - t0))))
+    // one at a time: the fourth waited for three others' 40 ms each
+    done.sort((a, b) => a - b)
+    for (let i = 0; i < 4; i++) expect(done[i]).toBeGreaterThanOrEqual(40 * (i + 1) - 2)
+    await expect(startMockService({ concurrency: 0 })).rejects.toThrow(
+      /concurrency: expected a whole number ≥ 1/,
+    )
+  })
+
   it('closes with requests still sleeping', async () => {
     const s = await startMockService({ latencyMs: 10_000 })
     const pending = request(`${s.url}/slow`).catch((e: Error) => e)

@@ -49,6 +49,11 @@ export interface MockServiceOptions {
   slowRate?: number
   /** fraction of requests whose connection is reset (default 0) */
   resetRate?: number
+  /**
+   * requests served at once (default unlimited); the rest wait in arrival order, so a replica
+   * with a fixed latency L saturates at concurrency × 1000 / L req/s and its latency climbs past it
+   */
+  concurrency?: number
   /** PRNG seed for reproducible latencies and failures */
   seed?: number
   /** clock for incident expiry; default Date.now */
@@ -143,6 +148,10 @@ class MockServer implements MockService {
   readonly #resetRate: number
   readonly #instrument: MockServiceOptions['instrument']
   readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #concurrency: number
+  #serving = 0
+  /** requests waiting for a slot, oldest first */
+  readonly #queue: (() => void)[] = []
   readonly #stats: MockStats = { requests: 0, errors: 0, resets: 0, slow: 0, inFlight: 0, bodyBytes: 0 }
   #incident: ActiveIncident | null = null
   #closed: Promise<void> | null = null
@@ -156,6 +165,10 @@ class MockServer implements MockService {
     this.#slowRate = fraction(opts.slowRate, 'slowRate')
     this.#resetRate = fraction(opts.resetRate, 'resetRate')
     this.#instrument = opts.instrument
+    const c = opts.concurrency ?? Infinity
+    if (!(c >= 1) || (c !== Infinity && !Number.isInteger(c)))
+      throw new RangeError(`concurrency: expected a whole number ≥ 1, got ${opts.concurrency}`)
+    this.#concurrency = c
     this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res))
   }
 
@@ -205,6 +218,7 @@ class MockServer implements MockService {
     this.#closed ??= new Promise<void>((resolve) => {
       for (const t of this.#timers) clearTimeout(t)
       this.#timers.clear()
+      this.#queue.length = 0
       this.#server.close(() => resolve())
       this.#server.closeAllConnections()
     })
@@ -290,12 +304,25 @@ class MockServer implements MockService {
       ...(status >= 500 ? { error: 'injected failure' } : {}),
     }
     const send = () => (bytes >= 0 ? streamBytes(res, status, bytes) : json(res, status, body))
-    if (latencyMs <= 0) return send()
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      send()
-    }, latencyMs)
-    this.#timers.add(timer)
+    if (latencyMs <= 0 && this.#concurrency === Infinity) return send()
+    const serve = () => {
+      // a request whose client gave up while it waited is not worked on
+      if (res.destroyed) return this.#next()
+      this.#serving++
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer)
+        this.#serving--
+        send()
+        this.#next()
+      }, latencyMs)
+      this.#timers.add(timer)
+    }
+    if (this.#serving < this.#concurrency) serve()
+    else this.#queue.push(serve)
+  }
+
+  #next(): void {
+    if (this.#serving < this.#concurrency) this.#queue.shift()?.()
   }
 
   #reset(req: IncomingMessage): void {

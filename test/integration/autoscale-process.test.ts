@@ -19,12 +19,26 @@ import { poll } from './control-support.js'
 const root = join(import.meta.dirname, '../..')
 const TOKEN = 'scale-test-token'
 
+interface Capacity {
+  perReplica: number
+  source: string
+  learned: boolean
+  windows: number | null
+}
+
 interface Scaling {
   mode: string
   current: number
   desired: number | null
+  capacityPerReplica: number | null
+  capacity: Capacity
   replicas: { id: string; url: string | null; ready: boolean }[]
-  decisions: { desired: number; driver: string; evidence: { observed: number } }[]
+  decisions: {
+    desired: number
+    driver: string
+    reason: string
+    evidence: { observed: number; capacity: Capacity }
+  }[]
 }
 
 function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow'): string {
@@ -63,6 +77,9 @@ function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow')
   ].join('\n')
 }
 
+const scaling = async (v: Vigil): Promise<Scaling> =>
+  (await fetch(`${v.adminUrl}/api/services/orders/scaling`)).json() as Promise<Scaling>
+
 describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 }, () => {
   let dir: string
   let seed: MockService
@@ -85,8 +102,6 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
     return vigil
   }
-  const scaling = async (v: Vigil): Promise<Scaling> =>
-    (await fetch(`${v.adminUrl}/api/services/orders/scaling`)).json() as Promise<Scaling>
 
   it('starts replicas under load, pools them once healthy, scales back after the window, restarts one by one: no failed request', async () => {
     const v = await start('enforce')
@@ -200,5 +215,113 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     const scaled = actions.actions.filter((a) => a.kind === 'scale.replicas')
     expect(scaled.length).toBeGreaterThanOrEqual(1)
     expect(scaled.every((a) => a.mode === 'shadow' && a.result.status === 'shadow')).toBe(true)
+  })
+})
+
+describe('autoscaling on a learned capacity (embedded, process actuator)', { timeout: 240_000 }, () => {
+  let dir: string
+  let vigil: Vigil | null = null
+  beforeAll(() => {
+    ensureBuilt()
+    dir = mkdtempSync(join(tmpdir(), 'vigil-learn-'))
+  }, 300_000)
+  afterEach(async () => {
+    await vigil?.stop()
+    vigil = null
+  })
+
+  it('learns where a replica saturates from the latency it shows under a ramp, and scales on it', async () => {
+    // one request at a time for 40 ms each: a replica saturates near 25 req/s and queues past it
+    const cmd = JSON.stringify([
+      process.execPath,
+      join(root, 'bin', 'vigil.js'),
+      'mock',
+      '--port',
+      '$PORT',
+      '--name',
+      'orders',
+      '--latency-ms',
+      '40',
+      '--concurrency',
+      '1',
+    ])
+    const seed = await startMockService({ name: 'seed' })
+    const file = join(dir, 'vigil-learn.yaml')
+    writeFileSync(
+      file,
+      [
+        'env: learn-env',
+        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+        `admin: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
+        'services:',
+        '  orders:',
+        `    targets: [${seed.url}]`,
+        '    scale:',
+        '      mode: enforce',
+        '      min: 1',
+        '      max: 4',
+        // far too high: on it the autoscaler would keep one replica up to 80 req/s
+        '      capacityPerReplica: { learn: true, initial: 100, min: 5, max: 200, minWindows: 20 }',
+        '      targetUtilization: 0.8',
+        '      leadTimeMs: 1000',
+        '      scaleDownStabilizationMs: 600000',
+        `      actuator: { kind: process, command: ${cmd}, healthIntervalMs: 100, stopGraceMs: 3000 }`,
+        'routes:',
+        '  - { name: orders, path: /orders, service: orders }',
+        'telemetry: { windowMs: 1000, gatewayId: gw-learn, otlp: { enabled: false } }',
+        `store: { kind: sqlite, path: ${JSON.stringify(join(dir, 'learn.db'))} }`,
+        'control: { graceMs: 200 }',
+        'detect: { enabled: false }',
+        '',
+      ].join('\n'),
+    )
+    try {
+      const v = (vigil = await startVigil({
+        configFile: file,
+        mode: 'embedded',
+        logger: pino({ level: 'silent' }),
+      }))
+      await poll(
+        () => scaling(v),
+        (s) => s.current === 1 && s.replicas.some((r) => r.ready),
+        'one replica',
+        60_000,
+      )
+      // a ramp on the one replica up to just under its saturation, then past it
+      const load = traffic(v.gatewayUrl, 4)
+      try {
+        for (const rps of [4, 8, 12, 16, 20]) {
+          load.setRate(rps)
+          await new Promise((r) => setTimeout(r, 8_000))
+        }
+        const learning = await scaling(v)
+        expect(learning.current).toBe(1)
+        expect(learning.capacity.learned).toBe(false)
+        expect(learning.capacity.windows).toBeGreaterThanOrEqual(15)
+        load.setRate(32)
+        const up = await poll(
+          () => scaling(v),
+          (s) => s.current >= 2,
+          'scaled up on the learned capacity',
+          90_000,
+        )
+        const d = up.decisions.find((x) => x.desired >= 2)!
+        expect(d.evidence.capacity).toMatchObject({ learned: true, source: 'knee' })
+        // the replica saturates at 1000 / ~41 ms ≈ 24 req/s; the knee is met from below
+        expect(d.evidence.capacity.perReplica).toBeGreaterThan(15)
+        expect(d.evidence.capacity.perReplica).toBeLessThan(27)
+        expect(up.capacityPerReplica).toBe(up.capacity.perReplica)
+        expect(d.reason).toMatch(/capacity learned from \d+ windows/)
+      } finally {
+        await load.stop()
+      }
+      const actions = (await (await fetch(`${v.adminUrl}/api/actions?limit=100`)).json()) as {
+        actions: { kind: string; evidence: { capacity?: { learned: boolean; perReplica: number } } }[]
+      }
+      const scaled = actions.actions.filter((a) => a.kind === 'scale.replicas' && a.evidence !== null)
+      expect(scaled.some((a) => a.evidence.capacity?.learned === true)).toBe(true)
+    } finally {
+      await seed.close()
+    }
   })
 })

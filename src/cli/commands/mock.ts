@@ -5,12 +5,14 @@ import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil mock --port P [--name N] [--host H] [--latency-ms 50-500] [--error-rate R]
-                  [--slow-rate R] [--reset-rate R] [--seed S]
+                  [--slow-rate R] [--reset-rate R] [--concurrency N] [--seed S]
 
 A mock upstream service. Latency is heavy-tailed: a log-normal body with a Pareto tail, fitted so
 the low end of --latency-ms is near the 5th percentile and the high end near the 99th
 (default 0: answer at once). --error-rate answers that fraction with 500, --slow-rate makes that
-fraction 10x slower, --reset-rate resets that fraction of connections.
+fraction 10x slower, --reset-rate resets that fraction of connections. --concurrency N serves at
+most N requests at once and queues the rest in arrival order: with a fixed --latency-ms L the
+service saturates at N × 1000 / L req/s and its latency climbs past that load.
 
 Answers JSON {service, method, path, latencyMs, requestId, bodyBytes}. Endpoints:
   GET  /health              200, or 503 during an outage incident
@@ -42,6 +44,7 @@ export const command: Command = {
         'error-rate': { type: 'string' },
         'slow-rate': { type: 'string' },
         'reset-rate': { type: 'string' },
+        concurrency: { type: 'string' },
         seed: { type: 'string' },
       },
       usage,
@@ -51,6 +54,9 @@ export const command: Command = {
     const port = Number(values.port)
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw VGL_ERR_CLI_USAGE(`--port: expected an integer 0-65535, got "${values.port}"`)
+    const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency)
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))
+      throw VGL_ERR_CLI_USAGE(`--concurrency: expected a whole number ≥ 1, got "${values.concurrency}"`)
     const svc = await startMockService({
       port,
       host: values.host ?? '127.0.0.1',
@@ -59,6 +65,7 @@ export const command: Command = {
       errorRate: rate(values['error-rate'], '--error-rate'),
       slowRate: rate(values['slow-rate'], '--slow-rate'),
       resetRate: rate(values['reset-rate'], '--reset-rate'),
+      ...(concurrency !== undefined ? { concurrency } : {}),
       ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
     })
     const m = svc.latency

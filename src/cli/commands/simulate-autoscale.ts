@@ -30,7 +30,8 @@ minutes (demand above the ready replicas' capacity), replica-minutes and scaling
 
   --input FILE                 demand CSV (required)
   --output FILE                schedule CSV (required; "-" writes to stdout)
-  --capacity-per-replica C     requests per second one replica serves at full utilisation (required)
+  --capacity-per-replica C     requests per second one replica serves at full utilisation (required:
+                               a demand series has no latency to learn it from, as the live autoscaler does)
   --target-utilization U       utilisation to size for, in (0, 1] (default 0.8)
   --startup-seconds S          from asking for a replica until it serves (default 120)
   --min N / --max N            replica bounds (default 1 / 50)

@@ -114,7 +114,17 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
         <Card
           label="Capacity"
           value={cap !== null ? fmtRate(cap * s.current) : '–'}
-          sub={cap !== null ? `${fmtNum(cap)} req/s per replica` : 'no capacityPerReplica: no policy'}
+          sub={
+            cap === null
+              ? 'no capacityPerReplica: no policy'
+              : `${fmtNum(cap)} req/s per replica${
+                  s.capacity?.learned === true
+                    ? ` · learned (${s.capacity.windows ?? 0} windows)`
+                    : s.capacity !== null && s.capacity.source !== 'configured'
+                      ? ' · initial (learning)'
+                      : ''
+                }`
+          }
         />
         <Card
           label="Last change"
