@@ -1,10 +1,25 @@
-/** Helpers for the control-plane integration tests: build once, spawn CLI processes, poll. */
+/**
+ * Helpers for the control-plane integration tests: build once, spawn CLI processes, poll, and the
+ * scaled-out setup (`vigil gateway`/`vigil control` over NATS and a PostgreSQL schema of their own).
+ */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serialize } from 'node:v8'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { afterAll, beforeAll } from 'vitest'
+import { stringify } from 'yaml'
+import { defaultStreams } from '../../src/bus/nats.js'
 import { LiveAnomalies } from '../../src/control/anomalies.js'
+import { startMockService, type MockService } from '../../src/sim/index.js'
+import { PostgresStore } from '../../src/store/index.js'
+import type { SeriesKey } from '../../src/telemetry/recorder.js'
 import { ensureBuilt } from '../helpers/build.js'
+import { startNatsServer, type NatsServer } from '../helpers/nats-server.js'
+import { freePort } from './limits-support.js'
 
 export const root = join(import.meta.dirname, '../..')
 
@@ -148,4 +163,161 @@ export function writeWarmDetectorState(
   }
   if (warm.openAnomalies().length > 0) throw new Error('the warm-up windows opened an anomaly')
   writeFileSync(path, serialize(warm.snapshot()))
+}
+
+/** The shared PostgreSQL; each scaled-out test stores into a schema of its own there. */
+export const PG_URL = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** Log lines a process writes once it serves; each captures the URL a test talks to next. */
+export const READY = {
+  gateway: /"gatewayUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/,
+  gatewayAdmin: /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/,
+  control: /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil control ready"/,
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** SIGTERMs the processes (a gateway flushes its last window on it) and waits until all exited. */
+export async function stop(...ps: Spawned[]): Promise<void> {
+  for (const p of ps) p.child.kill('SIGTERM')
+  await Promise.all(ps.map((p) => exitOf(p.child)))
+}
+
+/** Requests stored for `series`, summed over every window up to a minute from now. */
+export async function storedCount(store: PostgresStore, series: SeriesKey): Promise<number> {
+  const points = await store.queryPoints(series, 0, Date.now() + 60_000, 'window')
+  return points.reduce((a, p) => a + p.count, 0)
+}
+
+type Sections = Record<string, unknown>
+
+export interface ScaledOutOptions {
+  /** names the schema, streams and temp dir, so anything left behind says which test left it */
+  name: string
+  /** a private nats-server the test may kill (`nats`), instead of the shared one on :4222 */
+  privateNats?: boolean
+  /** each gateway logs every request to `<dir>/<id>.access.jsonl` (read back with `accessLog`) */
+  accessLog?: boolean
+  /** config sections of process `id` over the base: an object section merges key by key, others replace */
+  config?: (id: string, dir: string) => Sections
+  /** environment added for every process */
+  env?: Record<string, string>
+}
+
+/**
+ * One scaled-out test's world for the enclosing describe block, made in its beforeAll and removed
+ * in its afterAll: a temp dir, a mock `orders` service, and a PostgreSQL schema and NATS streams of
+ * this run alone, so reruns and other files never see its rows or rollups. Whatever it spawned is
+ * SIGKILLed at the end, so a failed test leaves no process behind.
+ */
+export function scaledOut(opts: ScaledOutOptions, setupTimeoutMs = 120_000): ScaledOut {
+  const w = new ScaledOut(opts)
+  beforeAll(() => w.start(), setupTimeoutMs)
+  afterAll(() => w.cleanup())
+  return w
+}
+
+export class ScaledOut {
+  readonly run = randomBytes(4).toString('hex')
+  readonly schema: string
+  readonly streamPrefix: string
+  dir = ''
+  nats: NatsServer | null = null
+  #mock: MockService | null = null
+  readonly #procs: Spawned[] = []
+
+  constructor(readonly opts: ScaledOutOptions) {
+    this.schema = `vigil_${opts.name}_${this.run}`
+    this.streamPrefix = `VIGILTEST_${opts.name.toUpperCase()}_${this.run}`
+  }
+
+  async start(): Promise<void> {
+    buildOnce()
+    this.#mock = await startMockService({ name: 'orders' })
+    this.dir = mkdtempSync(join(tmpdir(), `vigil-${this.opts.name}-`))
+    if (this.opts.privateNats) this.nats = await startNatsServer(await freePort())
+  }
+
+  /** Process `id`'s YAML: one `orders` route to the mock, 1 s windows, this run's bus and store. */
+  config(id: string): string {
+    const base: Sections = {
+      env: 'test-env',
+      gateway: {
+        host: '127.0.0.1',
+        port: 0,
+        ...(this.opts.accessLog
+          ? { accessLog: { enabled: true, destination: this.#accessLogFile(id) } }
+          : {}),
+      },
+      admin: { host: '127.0.0.1', port: 0 },
+      services: { orders: { targets: [this.#mock!.url] } },
+      routes: [{ name: 'orders', path: '/orders', service: 'orders' }],
+      telemetry: { windowMs: 1000, gatewayId: id, otlp: { enabled: false } },
+      bus: {
+        kind: 'nats',
+        servers: this.nats?.url ?? '127.0.0.1:4222',
+        subjectPrefix: `vigiltest.${this.run}`,
+        streamPrefix: this.streamPrefix,
+      },
+      store: { kind: 'postgres', url: PG_URL, schema: this.schema },
+      control: { graceMs: 1000, admin: { host: '127.0.0.1', port: 0 } },
+    }
+    const over = this.opts.config?.(id, this.dir) ?? {}
+    const isSection = (v: unknown): v is Sections => typeof v === 'object' && v !== null && !Array.isArray(v)
+    for (const [k, v] of Object.entries(over))
+      base[k] = isSection(v) && isSection(base[k]) ? { ...base[k], ...v } : v
+    return stringify(base)
+  }
+
+  /** Starts `vigil <cmd>` as process `id`, its config written to `<dir>/<id>.yaml`. */
+  spawn(cmd: 'gateway' | 'control', id: string): Spawned {
+    const file = join(this.dir, `${id}.yaml`)
+    writeFileSync(file, this.config(id))
+    const p = spawnVigil([cmd, '--config', file], this.opts.env)
+    this.#procs.push(p)
+    return p
+  }
+
+  /** Spawns `vigil gateway` as `id` and resolves once it serves, with its proxy URL. */
+  async startGateway(id: string): Promise<Spawned & { url: string }> {
+    const p = this.spawn('gateway', id)
+    return { ...p, url: await p.waitFor(READY.gateway) }
+  }
+
+  /** Spawns `vigil control` and resolves once it serves, with its admin URL. */
+  async startControl(): Promise<Spawned & { url: string }> {
+    const p = this.spawn('control', 'control')
+    return { ...p, url: await p.waitFor(READY.control) }
+  }
+
+  /** Gateway `id`'s access-log lines, one a request it served. */
+  accessLog(id: string): string[] {
+    return readFileSync(this.#accessLogFile(id), 'utf8').trim().split('\n')
+  }
+
+  #accessLogFile(id: string): string {
+    return join(this.dir, `${id}.access.jsonl`)
+  }
+
+  openStore(): Promise<PostgresStore> {
+    return PostgresStore.open({ url: PG_URL, schema: this.schema })
+  }
+
+  async cleanup(): Promise<void> {
+    for (const p of this.#procs)
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
+    await this.#mock?.close()
+    if (this.nats !== null)
+      await this.nats.close() // its store directory, streams included, goes too
+    else {
+      const nc = await connect({ servers: '127.0.0.1:4222' })
+      const jsm = await jetstreamManager(nc)
+      for (const s of defaultStreams(this.streamPrefix)) await jsm.streams.delete(s.name).catch(() => false)
+      await nc.close()
+    }
+    const store = await this.openStore()
+    await store.dropSchema()
+    await store.close()
+    if (this.dir !== '') rmSync(this.dir, { recursive: true, force: true })
+  }
 }

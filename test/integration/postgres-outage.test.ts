@@ -5,98 +5,54 @@
  * floor stands still), the control plane holds no more than `control.maxInFlight` unacked rollups
  * and stays up; once PostgreSQL is reachable again every request is stored exactly once.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startMockService, type MockService } from '../../src/sim/index.js'
-import { PostgresStore } from '../../src/store/index.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
-import { buildOnce, exitOf, poll, spawnVigil, type Spawned } from './control-support.js'
+import { poll, scaledOut, sleep, stop, storedCount } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 const PG = { host: '127.0.0.1', port: 5432 }
-const PG_URL = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const ROUTES = 30
 const MAX_IN_FLIGHT = 100
-const READY = /"gatewayUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
-const CONTROL_READY = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil control ready"/
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe.skipIf(!up)('PostgreSQL cut off under vigil control', () => {
-  const run = randomBytes(4).toString('hex')
-  const schema = `vigil_pgout_${run}`
-  const streamPrefix = `VIGILTEST_PGOUT_${run}`
-  let dir: string
-  let mock: MockService
   let proxy: TcpProxy
   let nc: NatsConnection
-  const procs: Spawned[] = []
-
-  const configFor = (id: string) =>
-    [
-      'env: test-env',
-      'gateway: { host: 127.0.0.1, port: 0 }',
-      'admin: { host: 127.0.0.1, port: 0 }',
-      'services:',
-      `  orders: { targets: [${mock.url}] }`,
-      'routes:',
-      ...Array.from({ length: ROUTES }, (_, i) => `  - { name: r${i}, path: /r${i}, service: orders }`),
-      `telemetry: { windowMs: 1000, gatewayId: ${id}, spans: { sampleRate: 0 }, otlp: { enabled: false } }`,
-      `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.${run}", streamPrefix: ${streamPrefix} }`,
-      `store: { kind: postgres, url: "postgres://postgres@127.0.0.1:${proxy.port}/test", schema: ${schema} }`,
-      `control: { graceMs: 1000, maxInFlight: ${MAX_IN_FLIGHT}, admin: { host: 127.0.0.1, port: 0 } }`,
-      'detect: { enabled: false }',
-      'forecast: { enabled: false }',
-      '',
-    ].join('\n')
-
-  const spawnWith = (cmd: string, id: string) => {
-    const file = join(dir, `${id}.yaml`)
-    writeFileSync(file, configFor(id))
-    const p = spawnVigil([cmd, '--config', file])
-    procs.push(p)
-    return p
-  }
+  const w = scaledOut({
+    name: 'pgout',
+    config: () => ({
+      routes: Array.from({ length: ROUTES }, (_, i) => ({
+        name: `r${i}`,
+        path: `/r${i}`,
+        service: 'orders',
+      })),
+      telemetry: { spans: { sampleRate: 0 } },
+      store: { url: `postgres://postgres@127.0.0.1:${proxy.port}/test` },
+      control: { maxInFlight: MAX_IN_FLIGHT },
+      detect: { enabled: false },
+      forecast: { enabled: false },
+    }),
+  })
 
   beforeAll(async () => {
-    buildOnce()
-    mock = await startMockService({ name: 'orders' })
-    dir = mkdtempSync(join(tmpdir(), 'vigil-pgout-'))
     proxy = await startTcpProxy(PG)
     nc = await connect({ servers: '127.0.0.1:4222' })
   }, 120_000)
   afterAll(async () => {
-    for (const p of procs)
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
-    await mock?.close()
     await proxy?.close()
-    if (nc !== undefined) {
-      const jsm = await jetstreamManager(nc)
-      for (const s of ['ROLLUPS', 'SPANS', 'CLIENTS', 'AUDIT'])
-        await jsm.streams.delete(`${streamPrefix}_${s}`).catch(() => false)
-      await nc.close()
-    }
-    const store = await PostgresStore.open({ url: PG_URL, schema })
-    await store.dropSchema()
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
+    await nc?.close()
   })
 
   it(
     'acks nothing while PostgreSQL is away, holds at most maxInFlight, and stores everything after',
     { timeout: 240_000 },
     async () => {
-      const control = spawnWith('control', 'control')
-      await control.waitFor(CONTROL_READY)
-      const gw = spawnWith('gateway', 'gw-1')
-      const url = await gw.waitFor(READY)
+      const control = await w.startControl()
+      const gw = await w.startGateway('gw-1')
       const jsm = await jetstreamManager(nc)
-      const consumer = () => jsm.consumers.info(`${streamPrefix}_ROLLUPS`, 'vigil-control-rollups')
+      const consumer = () => jsm.consumers.info(`${w.streamPrefix}_ROLLUPS`, 'vigil-control-rollups')
 
       let sent = 0
       let failed = 0
@@ -104,7 +60,7 @@ describe.skipIf(!up)('PostgreSQL cut off under vigil control', () => {
       const load = (async () => {
         while (!stopped) {
           const batch = Array.from({ length: ROUTES }, (_, i) =>
-            fetch(`${url}/r${i}`).then(
+            fetch(`${gw.url}/r${i}`).then(
               async (r) => (await r.arrayBuffer(), r.status === 200 ? sent++ : failed++),
               () => failed++,
             ),
@@ -132,20 +88,11 @@ describe.skipIf(!up)('PostgreSQL cut off under vigil control', () => {
       stopped = true
       await load
       expect(failed).toBe(0)
-      gw.child.kill('SIGTERM')
-      await exitOf(gw.child)
+      await stop(gw)
 
-      const store = await PostgresStore.open({ url: PG_URL, schema })
+      const store = await w.openStore()
       try {
-        const counted = async () => {
-          const all = await store.queryPoints(
-            { service: 'orders', route: '*', env: 'test-env' },
-            0,
-            Date.now() + 60_000,
-            'window',
-          )
-          return all.reduce((a, p) => a + p.count, 0)
-        }
+        const counted = () => storedCount(store, { service: 'orders', route: '*', env: 'test-env' })
         // redelivered within the outage's length (at most 30 s) after the store is back
         await poll(counted, (n) => n >= sent, `${sent} requests stored`, 90_000).catch(() => undefined)
         await sleep(1_500)
@@ -159,8 +106,7 @@ describe.skipIf(!up)('PostgreSQL cut off under vigil control', () => {
         expect(info.ack_floor.stream_seq).toBe(info.delivered.stream_seq)
       } finally {
         await store.close()
-        control.child.kill('SIGTERM')
-        await exitOf(control.child)
+        await stop(control)
       }
     },
   )
