@@ -66,13 +66,18 @@ export function spawnVigil(args: string[], env: Record<string, string> = {}): Sp
 
 /**
  * `spawn(cmd, name)` writes `<dir()>/<name>.yaml` from `config(name)` and runs `vigil <cmd>` on
- * it; each process joins `procs`, which the test's teardown stops.
+ * it (with `env` added); each process joins `procs`, which the test's teardown stops.
  */
-export function configuredSpawner(dir: () => string, procs: Spawned[], config: (name: string) => string) {
+export function configuredSpawner(
+  dir: () => string,
+  procs: Spawned[],
+  config: (name: string) => string,
+  env: Record<string, string> = {},
+) {
   return (cmd: 'gateway' | 'control', name: string): Spawned => {
     const file = join(dir(), `${name}.yaml`)
     writeFileSync(file, config(name))
-    const p = spawnVigil([cmd, '--config', file])
+    const p = spawnVigil([cmd, '--config', file], env)
     procs.push(p)
     return p
   }
@@ -225,10 +230,18 @@ export class ScaledOut {
   nats: NatsServer | null = null
   #mock: MockService | null = null
   readonly #procs: Spawned[] = []
+  /** Starts `vigil <cmd>` as process `id`, its config written to `<dir>/<id>.yaml`. */
+  readonly spawn: (cmd: 'gateway' | 'control', id: string) => Spawned
 
   constructor(readonly opts: ScaledOutOptions) {
     this.schema = `vigil_${opts.name}_${this.run}`
     this.streamPrefix = `VIGILTEST_${opts.name.toUpperCase()}_${this.run}`
+    this.spawn = configuredSpawner(
+      () => this.dir,
+      this.#procs,
+      (id) => this.config(id),
+      opts.env,
+    )
   }
 
   async start(): Promise<void> {
@@ -267,15 +280,6 @@ export class ScaledOut {
     for (const [k, v] of Object.entries(over))
       base[k] = isSection(v) && isSection(base[k]) ? { ...base[k], ...v } : v
     return stringify(base)
-  }
-
-  /** Starts `vigil <cmd>` as process `id`, its config written to `<dir>/<id>.yaml`. */
-  spawn(cmd: 'gateway' | 'control', id: string): Spawned {
-    const file = join(this.dir, `${id}.yaml`)
-    writeFileSync(file, this.config(id))
-    const p = spawnVigil([cmd, '--config', file], this.opts.env)
-    this.#procs.push(p)
-    return p
   }
 
   /** Spawns `vigil gateway` as `id` and resolves once it serves, with its proxy URL. */
