@@ -3,7 +3,8 @@
  * replicas as load rises past one replica's capacity, the gateway sends them traffic once they
  * are healthy, scales back after the (shortened) stabilisation window while draining, and a
  * rolling restart replaces every replica, all with zero failed requests; in shadow mode the
- * same run starts nothing and logs its decisions.
+ * same run starts nothing and logs its decisions. A service that learns its capacity, on replicas
+ * that saturate at a known load (`vigil mock --concurrency 1`), finds it under a ramp and scales on it.
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -41,7 +42,15 @@ interface Scaling {
   }[]
 }
 
-function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow'): string {
+/** What the learning test changes: the replicas' mock flags, the capacity, the bounds, the window. */
+interface Variant {
+  mockArgs?: string[]
+  capacity?: string
+  max?: number
+  scaleDownStabilizationMs?: number
+}
+
+function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow', v: Variant = {}): string {
   const cmd = JSON.stringify([
     process.execPath,
     join(root, 'bin', 'vigil.js'),
@@ -50,6 +59,7 @@ function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow')
     '$PORT',
     '--name',
     'orders',
+    ...(v.mockArgs ?? []),
   ])
   return [
     'env: scale-env',
@@ -61,11 +71,11 @@ function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow')
     '    scale:',
     `      mode: ${mode}`,
     '      min: 1',
-    '      max: 3',
-    '      capacityPerReplica: 20',
+    `      max: ${v.max ?? 3}`,
+    `      capacityPerReplica: ${v.capacity ?? '20'}`,
     '      targetUtilization: 0.8',
     '      leadTimeMs: 1000',
-    '      scaleDownStabilizationMs: 3000',
+    `      scaleDownStabilizationMs: ${v.scaleDownStabilizationMs ?? 3000}`,
     `      actuator: { kind: process, command: ${cmd}, healthIntervalMs: 100, stopGraceMs: 3000 }`,
     'routes:',
     '  - { name: orders, path: /orders, service: orders }',
@@ -95,10 +105,10 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     await seed?.close()
   })
 
-  const start = async (mode: 'enforce' | 'shadow') => {
+  const start = async (mode: 'enforce' | 'shadow', variant: Variant = {}, name: string = mode) => {
     seed = await startMockService({ name: 'seed' })
-    const file = join(dir, `vigil-${mode}.yaml`)
-    writeFileSync(file, configText(seed.url, join(dir, `${mode}.db`), mode))
+    const file = join(dir, `vigil-${name}.yaml`)
+    writeFileSync(file, configText(seed.url, join(dir, `${name}.db`), mode, variant))
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
     return vigil
   }
@@ -216,112 +226,58 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     expect(scaled.length).toBeGreaterThanOrEqual(1)
     expect(scaled.every((a) => a.mode === 'shadow' && a.result.status === 'shadow')).toBe(true)
   })
-})
-
-describe('autoscaling on a learned capacity (embedded, process actuator)', { timeout: 240_000 }, () => {
-  let dir: string
-  let vigil: Vigil | null = null
-  beforeAll(() => {
-    ensureBuilt()
-    dir = mkdtempSync(join(tmpdir(), 'vigil-learn-'))
-  }, 300_000)
-  afterEach(async () => {
-    await vigil?.stop()
-    vigil = null
-  })
 
   it('learns where a replica saturates from the latency it shows under a ramp, and scales on it', async () => {
-    // one request at a time for 40 ms each: a replica saturates near 25 req/s and queues past it
-    const cmd = JSON.stringify([
-      process.execPath,
-      join(root, 'bin', 'vigil.js'),
-      'mock',
-      '--port',
-      '$PORT',
-      '--name',
-      'orders',
-      '--latency-ms',
-      '40',
-      '--concurrency',
-      '1',
-    ])
-    const seed = await startMockService({ name: 'seed' })
-    const file = join(dir, 'vigil-learn.yaml')
-    writeFileSync(
-      file,
-      [
-        'env: learn-env',
-        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
-        `admin: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
-        'services:',
-        '  orders:',
-        `    targets: [${seed.url}]`,
-        '    scale:',
-        '      mode: enforce',
-        '      min: 1',
-        '      max: 4',
+    const v = await start(
+      'enforce',
+      {
+        // one request at a time for 40 ms each: a replica saturates near 25 req/s and queues past it
+        mockArgs: ['--latency-ms', '40', '--concurrency', '1'],
         // far too high: on it the autoscaler would keep one replica up to 80 req/s
-        '      capacityPerReplica: { learn: true, initial: 100, min: 5, max: 200, minWindows: 20 }',
-        '      targetUtilization: 0.8',
-        '      leadTimeMs: 1000',
-        '      scaleDownStabilizationMs: 600000',
-        `      actuator: { kind: process, command: ${cmd}, healthIntervalMs: 100, stopGraceMs: 3000 }`,
-        'routes:',
-        '  - { name: orders, path: /orders, service: orders }',
-        'telemetry: { windowMs: 1000, gatewayId: gw-learn, otlp: { enabled: false } }',
-        `store: { kind: sqlite, path: ${JSON.stringify(join(dir, 'learn.db'))} }`,
-        'control: { graceMs: 200 }',
-        'detect: { enabled: false }',
-        '',
-      ].join('\n'),
+        capacity: '{ learn: true, initial: 100, min: 5, max: 200, minWindows: 20 }',
+        max: 4,
+        scaleDownStabilizationMs: 600_000,
+      },
+      'learn',
     )
+    await poll(
+      () => scaling(v),
+      (s) => s.current === 1 && s.replicas.some((r) => r.ready),
+      'one replica',
+      60_000,
+    )
+    // a ramp on the one replica up to just under its saturation, then past it
+    const load = traffic(v.gatewayUrl, 4)
     try {
-      const v = (vigil = await startVigil({
-        configFile: file,
-        mode: 'embedded',
-        logger: pino({ level: 'silent' }),
-      }))
-      await poll(
+      for (const rps of [4, 8, 12, 16, 20]) {
+        load.setRate(rps)
+        await new Promise((r) => setTimeout(r, 8_000))
+      }
+      const learning = await scaling(v)
+      expect(learning.current).toBe(1)
+      expect(learning.capacity.learned).toBe(false)
+      expect(learning.capacity.windows).toBeGreaterThanOrEqual(15)
+      load.setRate(32)
+      const up = await poll(
         () => scaling(v),
-        (s) => s.current === 1 && s.replicas.some((r) => r.ready),
-        'one replica',
-        60_000,
+        (s) => s.current >= 2,
+        'scaled up on the learned capacity',
+        90_000,
       )
-      // a ramp on the one replica up to just under its saturation, then past it
-      const load = traffic(v.gatewayUrl, 4)
-      try {
-        for (const rps of [4, 8, 12, 16, 20]) {
-          load.setRate(rps)
-          await new Promise((r) => setTimeout(r, 8_000))
-        }
-        const learning = await scaling(v)
-        expect(learning.current).toBe(1)
-        expect(learning.capacity.learned).toBe(false)
-        expect(learning.capacity.windows).toBeGreaterThanOrEqual(15)
-        load.setRate(32)
-        const up = await poll(
-          () => scaling(v),
-          (s) => s.current >= 2,
-          'scaled up on the learned capacity',
-          90_000,
-        )
-        const d = up.decisions.find((x) => x.desired >= 2)!
-        expect(d.evidence.capacity).toMatchObject({ learned: true, source: 'knee' })
-        // the replica saturates at 1000 / ~41 ms ≈ 24 req/s; the knee is met from below
-        expect(d.evidence.capacity.perReplica).toBeGreaterThan(15)
-        expect(d.evidence.capacity.perReplica).toBeLessThan(27)
-        expect(up.capacityPerReplica).toBe(up.capacity.perReplica)
-        expect(d.reason).toMatch(/capacity learned from \d+ windows/)
-      } finally {
-        await load.stop()
-      }
-      const actions = (await (await fetch(`${v.adminUrl}/api/actions?limit=100`)).json()) as {
-        actions: { kind: string; evidence: { capacity?: { learned: boolean; perReplica: number } } }[]
-      }
-      const scaled = actions.actions.filter((a) => a.kind === 'scale.replicas' && a.evidence !== null)
-      expect(scaled.some((a) => a.evidence.capacity?.learned === true)).toBe(true)
+      const d = up.decisions.find((x) => x.desired >= 2)!
+      expect(d.evidence.capacity).toMatchObject({ learned: true, source: 'knee' })
+      // the replica saturates at 1000 / ~41 ms ≈ 24 req/s; the knee is met from below
+      expect(d.evidence.capacity.perReplica).toBeGreaterThan(15)
+      expect(d.evidence.capacity.perReplica).toBeLessThan(27)
+      expect(up.capacityPerReplica).toBe(up.capacity.perReplica)
+      expect(d.reason).toMatch(/capacity learned from \d+ windows/)
     } finally {
-      await seed.close()
+      await load.stop()
     }
+    const actions = (await (await fetch(`${v.adminUrl}/api/actions?limit=100`)).json()) as {
+      actions: { kind: string; evidence: { capacity?: { learned: boolean; perReplica: number } } }[]
+    }
+    const scaled = actions.actions.filter((a) => a.kind === 'scale.replicas' && a.evidence !== null)
+    expect(scaled.some((a) => a.evidence.capacity?.learned === true)).toBe(true)
   })
 })
