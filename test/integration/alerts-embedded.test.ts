@@ -15,44 +15,24 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startVigil, type Vigil } from '../../src/cli/runtime.js'
 import { startMockService, type MockService } from '../../src/sim/index.js'
-import { buildOnce, poll } from './control-support.js'
+import { buildOnce, poll, startWebhookReceiver, type WebhookReceiver } from './control-support.js'
 
 const W = 1_000
 const TOKEN = 'alerts-test-token'
 
-interface Page {
-  atMs: number
-  body: {
-    status: string
-    alerts: {
-      rule: string
-      event: string
-      status: string
-      id: string
-      fingerprint: string
-      evidence: { observed: number; windowStartMs: number }
-    }[]
-  }
-}
-
-async function webhookReceiver(): Promise<{ url: string; pages: Page[]; server: Server }> {
-  const pages: Page[] = []
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (c) => (body += c))
-    req.on('end', () => {
-      pages.push({ atMs: Date.now(), body: JSON.parse(body) as Page['body'] })
-      res.writeHead(200).end()
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, pages, server }
+interface PagedAlert {
+  rule: string
+  event: string
+  status: string
+  id: string
+  fingerprint: string
+  evidence: { observed: number; windowStartMs: number }
 }
 
 describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
   let dir: string
   let mock: MockService
-  let hook: Awaited<ReturnType<typeof webhookReceiver>>
+  let hook: WebhookReceiver<PagedAlert>
   // a sink that takes the request and never answers
   let stuck: Server
   let stuckUrl: string
@@ -63,7 +43,7 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
   beforeAll(async () => {
     buildOnce()
     mock = await startMockService({ name: 'orders', latencyMs: '2-6' })
-    hook = await webhookReceiver()
+    hook = await startWebhookReceiver<PagedAlert>()
     stuck = createServer(() => undefined)
     await new Promise<void>((r) => stuck.listen(0, '127.0.0.1', r))
     stuckUrl = `http://127.0.0.1:${(stuck.address() as { port: number }).port}/hook`
@@ -74,7 +54,7 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
     await traffic
     await vigil?.stop()
     await mock?.close()
-    await new Promise((r) => hook?.server.close(r))
+    await hook?.close()
     stuck?.closeAllConnections()
     await new Promise((r) => stuck?.close(r))
     rmSync(dir, { recursive: true, force: true })

@@ -5,8 +5,6 @@
  * command exists and a manual scale works.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -15,7 +13,7 @@ import type { WebhookBody } from '../../src/alerts/payload.js'
 import { startVigil, type Vigil } from '../../src/cli/runtime.js'
 import { startMockService, type MockService } from '../../src/sim/index.js'
 import { ensureBuilt } from '../helpers/build.js'
-import { poll } from './control-support.js'
+import { poll, startWebhookReceiver, type WebhookReceiver } from './control-support.js'
 
 const root = join(import.meta.dirname, '../..')
 const TOKEN = 'scale-alert-token'
@@ -24,33 +22,31 @@ describe('actuator failures through the alert sinks (embedded)', { timeout: 180_
   let dir: string
   let seed: MockService
   let vigil: Vigil | null = null
-  let receiver: Server
-  const bodies: WebhookBody[] = []
+  let receiver: WebhookReceiver<WebhookBody['alerts'][number]>
+  /** the alerts received once one has `status` */
+  const received = (status: string, timeoutMs: number) =>
+    poll(
+      async () => receiver.alerts(),
+      (a) => a.some((x) => x.status === status),
+      `a ${status} alert at the webhook`,
+      timeoutMs,
+    )
 
   beforeAll(async () => {
     ensureBuilt()
     dir = mkdtempSync(join(tmpdir(), 'vigil-scale-alerts-'))
-    receiver = createServer((req, res) => {
-      let text = ''
-      req.on('data', (c: Buffer) => (text += c.toString()))
-      req.on('end', () => {
-        bodies.push(JSON.parse(text) as WebhookBody)
-        res.writeHead(200).end()
-      })
-    })
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
+    receiver = await startWebhookReceiver<WebhookBody['alerts'][number]>()
   }, 300_000)
   afterAll(async () => {
     await vigil?.stop()
     await seed?.close()
-    await new Promise((r) => receiver.close(r))
+    await receiver?.close()
     rmSync(dir, { recursive: true, force: true })
   })
 
   it('a failing actuator pages through the webhook once and resolves when scaling works again', async () => {
     seed = await startMockService({ name: 'seed' })
     const script = join(dir, 'replica.sh') // not there yet: spawn fails with ENOENT
-    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
     const file = join(dir, 'vigil.yaml')
     writeFileSync(
       file,
@@ -74,17 +70,12 @@ describe('actuator failures through the alert sinks (embedded)', { timeout: 180_
         'control: { graceMs: 200 }',
         'detect: { enabled: false }',
         'forecast: { enabled: false }',
-        `alerts: { sinks: [ { name: hook, kind: webhook, url: "${hook}", backoffMs: 50 } ] }`,
+        `alerts: { sinks: [ { name: hook, kind: webhook, url: "${receiver.url}", backoffMs: 50 } ] }`,
         '',
       ].join('\n'),
     )
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
-    const firing = await poll(
-      async () => bodies.flatMap((b) => b.alerts),
-      (a) => a.some((x) => x.status === 'firing'),
-      'a firing alert at the webhook',
-      60_000,
-    )
+    const firing = await received('firing', 60_000)
     expect(firing).toHaveLength(1)
     expect(firing[0]).toMatchObject({
       rule: 'scale-actuator',
@@ -111,12 +102,7 @@ describe('actuator failures through the alert sinks (embedded)', { timeout: 180_
     )
     chmodSync(script, 0o755)
     expect((await scale()).status).toBe(200)
-    const all = await poll(
-      async () => bodies.flatMap((b) => b.alerts),
-      (a) => a.some((x) => x.status === 'resolved'),
-      'a resolved alert at the webhook',
-      30_000,
-    )
+    const all = await received('resolved', 30_000)
     expect(all.map((a) => a.status)).toEqual(['firing', 'resolved'])
     expect(all[1].fingerprint).toBe(all[0].fingerprint)
     const stored = (await (

@@ -5,6 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { serialize } from 'node:v8'
@@ -107,6 +109,40 @@ export async function poll<T>(
     }
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
     await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+export interface WebhookReceiver<A> {
+  /** where a webhook sink posts */
+  url: string
+  /** every body received, with when it arrived, in arrival order */
+  pages: { atMs: number; body: { alerts: A[] } }[]
+  /** the alerts of every page, in arrival order */
+  alerts(): A[]
+  close(): Promise<void>
+}
+
+/** A local HTTP server taking webhook pages, so a test sees what a real receiver would. */
+export async function startWebhookReceiver<A>(): Promise<WebhookReceiver<A>> {
+  const pages: WebhookReceiver<A>['pages'] = []
+  const server = createServer((req, res) => {
+    let text = ''
+    req.on('data', (c: Buffer) => (text += c.toString()))
+    req.on('end', () => {
+      pages.push({ atMs: Date.now(), body: JSON.parse(text) as { alerts: A[] } })
+      res.writeHead(200).end()
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    pages,
+    alerts: () => pages.flatMap((p) => p.body.alerts),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections() // a sink's idle keep-alive socket would hold close() open
+        server.close(() => r())
+      }),
   }
 }
 

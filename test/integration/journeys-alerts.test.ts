@@ -12,7 +12,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startVigil, type Vigil } from '../../src/cli/runtime.js'
 import { runLoad, startDemoTopology, type DemoTopology } from '../../src/sim/index.js'
-import { buildOnce, poll } from './control-support.js'
+import { buildOnce, poll, startWebhookReceiver, type WebhookReceiver } from './control-support.js'
 
 const W = 1_000
 
@@ -46,21 +46,12 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
   let dir: string
   let topo: DemoTopology
   let vigil: Vigil
-  let hook: Server
-  const paged: PagedAlert[] = []
+  let hook: WebhookReceiver<PagedAlert>
 
   beforeAll(async () => {
     buildOnce()
     dir = mkdtempSync(join(tmpdir(), 'vigil-journey-alerts-'))
-    hook = createServer((req, res) => {
-      let body = ''
-      req.on('data', (c: Buffer) => (body += c.toString()))
-      req.on('end', () => {
-        paged.push(...(JSON.parse(body) as { alerts: PagedAlert[] }).alerts)
-        res.end()
-      })
-    })
-    const hookPort = await listen(hook)
+    hook = await startWebhookReceiver<PagedAlert>()
     const probe = createServer()
     const otlpPort = await listen(probe)
     await new Promise((r) => probe.close(r))
@@ -87,7 +78,7 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
         'alerts:',
         // generous: this machine may be loaded; the bound itself is tested in src/alerts
         '  enrichTimeout: 5s',
-        `  sinks: [{ name: ops, kind: webhook, url: "http://127.0.0.1:${hookPort}/hook" }]`,
+        `  sinks: [{ name: ops, kind: webhook, url: "${hook.url}" }]`,
         '  rules:',
         "    - { name: failing, kind: failure, level: route, ratio: 0.08, minRequests: 5, for: '2 windows' }",
         '',
@@ -99,7 +90,7 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
   afterAll(async () => {
     await vigil?.stop()
     await topo?.close()
-    hook?.close()
+    await hook?.close()
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
 
@@ -108,7 +99,7 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
       runLoad({ target: vigil.gatewayUrl, paths: [path], rps, durationMs: seconds * 1000, seed })
     // the graph learns who calls whom
     await Promise.all([load('/shop/a', 30, 4, 1), load('/pricing/quote', 10, 4, 2)])
-    expect(paged).toEqual([])
+    expect(hook.alerts()).toEqual([])
     topo.service('pricing').mock.injectIncident({ kind: 'errors', errorRate: 0.5, durationMs: 60_000 })
     await Promise.all([load('/shop/a', 30, 6, 3), load('/pricing/quote', 30, 6, 4)])
     const { alerts } = await poll(
@@ -129,11 +120,12 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
     expect(dep.incident).toBe(dep.fingerprint)
     expect(caller).toMatchObject({ incident: dep.fingerprint, suppressed: 'incident' })
     await poll(
-      async () => paged.length,
+      async () => hook.alerts().length,
       (n) => n > 0,
       'the page',
       10_000,
     )
+    const paged = hook.alerts()
     const firing = paged.filter((a) => a.event === 'firing')
     process.stdout.write(
       `journeys alerts: pages: ${firing.map((a) => `${a.series}: ${a.context.impact?.summary ?? 'no impact'}; ${a.context.rootCause?.summary ?? 'no root cause'}`).join(' | ')}\n`,
