@@ -41,6 +41,7 @@ export async function startAutoscaling(
     services: scaled,
     actuatorFor: actuators.actuatorFor,
     windowMs: config.telemetry.windowMs,
+    leading,
     observe: async (service) => {
       if (!leading()) return null
       const last = (await source.listSeries()).find((x) => x.key === rollup(service))?.last

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { startDockerDouble } from '../../test/doubles/docker-engine.js'
 import { scaleSchema } from '../config/scale-schema.js'
+import { VGL_ERR_CONTROL_NOT_LEADER } from '../errors.js'
 import type { Actuator } from './actuator.js'
 import { DockerActuator } from './actuators/docker.js'
 import { ProcessActuator, type ProcessServiceOptions } from './actuators/process.js'
@@ -21,6 +22,8 @@ function harness(
   pool: string[][],
   rate = { value: 50 },
   scale: Record<string, unknown> = {},
+  /** false: standing by, and the action log refuses as the fenced one does */
+  leading?: () => boolean,
 ) {
   const actions: (ScaleActionInput & { status?: string; detail?: string })[] = []
   const failures: string[] = []
@@ -51,7 +54,9 @@ function harness(
     windowMs: 1_000,
     observe: async () => ({ atMs: Date.now(), ratePerSec: rate.value }),
     forecast: async () => null,
+    ...(leading !== undefined ? { leading } : {}),
     record: async (input) => {
+      if (leading?.() === false) throw VGL_ERR_CONTROL_NOT_LEADER('another control plane leads')
       actions.push({ ...input })
       return { id: String(actions.length), result: { status: 'pending' } }
     },
@@ -337,6 +342,34 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
       expect((await scaler.scaling('orders')).capacity?.windows).toBe(2)
     } finally {
       await scaler.stop()
+    }
+  })
+})
+
+describe('Autoscaler: leadership', () => {
+  it('standing by it starts nothing and raises nothing; once leading it brings the service to min without waiting for load', async () => {
+    const pool: string[][] = []
+    const actuator = serverReplicas(pool)
+    const leader = { value: false }
+    // no capacityPerReplica: no policy, so nothing but `min` starts a replica
+    const h = harness(actuator, pool, { value: 0 }, { capacityPerReplica: undefined }, () => leader.value)
+    try {
+      await h.scaler.start()
+      await h.scaler.tick()
+      expect(await actuator.current('orders')).toBe(0)
+      expect(h.failures).toEqual([])
+      expect(h.actions).toEqual([])
+      leader.value = true
+      await h.scaler.tick()
+      expect(await actuator.current('orders')).toBe(1)
+      expect(pool.at(-1)).toHaveLength(1)
+      expect(h.actions.map((a) => [a.kind, a.after, a.status, a.reason])).toEqual([
+        ['scale.replicas', 1, 'ok', 'below min 1 (0 running)'],
+      ])
+      expect(h.failures).toEqual([])
+    } finally {
+      await h.scaler.stop()
+      await actuator.close()
     }
   })
 })

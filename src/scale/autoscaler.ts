@@ -67,6 +67,8 @@ export interface AutoscalerOptions {
     model: string
     level: number
   } | null>
+  /** false while this process must not act (a standing-by control plane); default always true */
+  leading?(): boolean
   /** records an action (throws when this process must not act: not leader, fenced) */
   record(input: ScaleActionInput): Promise<RecordedAction>
   settle(rec: RecordedAction, result: { status: 'ok' | 'failed'; detail?: string }): Promise<void>
@@ -234,8 +236,7 @@ export class Autoscaler {
       if (a === null || s.mode === 'shadow') continue
       try {
         st.current = await a.current(name)
-        if (st.current < s.min)
-          await this.#act(name, st.current, s.min, `start: below min ${s.min}`, 'scale.replicas', null)
+        await this.#toMin(name)
       } catch (err) {
         await this.#fail(name, err as Error, 1)
       }
@@ -255,9 +256,31 @@ export class Autoscaler {
     if (this.#running !== null) return this.#running
     this.#running = (async () => {
       for (const name of Object.keys(this.#o.services))
-        await this.#decide(name).catch((err: Error) => this.#o.onError?.(err, `autoscale ${name}`))
+        await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
+          .then(() => this.#decide(name))
+          .catch((err: Error) => this.#o.onError?.(err, `autoscale ${name}`))
     })().finally(() => (this.#running = null))
     return this.#running
+  }
+
+  /**
+   * Brings an enforced service up to `min`, whatever the load (the policy decides only on an
+   * observed window, and a service without a capacity has none). Not while standing by: a control
+   * plane that is not yet (or no longer) the leader must not act, and does so once it leads.
+   */
+  async #toMin(name: string): Promise<void> {
+    const s = this.#o.services[name]
+    const st = this.#state.get(name)!
+    if (s.mode === 'shadow' || st.busy || st.current >= s.min || this.#o.actuatorFor(name) === null) return
+    if (this.#o.leading?.() === false) return
+    await this.#act(
+      name,
+      st.current,
+      s.min,
+      `below min ${s.min} (${st.current} running)`,
+      'scale.replicas',
+      null,
+    )
   }
 
   async #decide(name: string): Promise<void> {

@@ -132,13 +132,10 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     await nc.close()
   })
 
-  it('the replica vigil control starts becomes the gateway’s target over the bus', async () => {
-    // traffic makes the series the autoscaler observes (it decides nothing without them)
+  it('the replica vigil control starts once it leads becomes the gateway’s target over the bus', async () => {
+    // min 1 is reached without any load, and acting only once elected raises no alert
     const urls = await poll(
-      async () => {
-        await Promise.all([1, 2, 3].map(() => fetch(`${gatewayUrl}/orders`).then((r) => r.arrayBuffer())))
-        return gatewayTargets()
-      },
+      gatewayTargets,
       (u) => u.length === 1 && u[0] !== seed!.url,
       'the replica as the gateway’s only target',
       60_000,
@@ -148,6 +145,13 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     expect(res.status).toBe(200)
     expect(((await res.json()) as { service: string }).service).toBe(`replica-${portOf(urls[0])}`)
     expect(beforeHealthy()).toEqual([{ port: portOf(urls[0]), requests: 0 }])
+    const actions = (await (await fetch(`${controlUrl}/api/actions?target=service:orders`)).json()) as {
+      actions: { kind: string; after: unknown; result: { status: string } }[]
+    }
+    expect(actions.actions.map((a) => [a.kind, a.after, a.result.status])).toEqual([
+      ['scale.replicas', 1, 'ok'],
+    ])
+    expect(control.log()).not.toMatch(/"msg":"autoscaler: /)
   })
 
   it('refuses bad scaling requests with a problem naming the field, and changes nothing', async () => {
@@ -287,11 +291,14 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
   })
 
   it('a standby control plane refuses, naming the leader', async () => {
-    const standbyUrl = await spawn('control', 'control-sc-standby').waitFor(READY_CONTROL)
+    const standby = spawn('control', 'control-sc-standby')
+    const standbyUrl = await standby.waitFor(READY_CONTROL)
     const refused = await post(standbyUrl, '/api/services/orders/scale', { replicas: 1, reason: 'standby' })
     expect(refused.status).toBe(503)
     expect(((await refused.json()) as { message: string }).message).toContain(`(admin API at ${controlUrl})`)
     expect((await post(standbyUrl, '/api/services/orders/restart', { reason: 'standby' })).status).toBe(503)
     expect((await fetch(`${standbyUrl}/api/services/orders/scaling`)).status).toBe(503)
+    // standing by, its autoscaler neither acts nor reports a failure
+    expect(standby.log()).not.toMatch(/"msg":"autoscaler: /)
   })
 })
