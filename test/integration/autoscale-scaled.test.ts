@@ -10,25 +10,13 @@
  * Replicas are `test/fixtures/late-health-replica.mjs`: a mock named after its port that answers
  * its health check 503 for its first second and reports how many requests reached it before.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connect } from '@nats-io/transport-node'
-import { Kvm } from '@nats-io/kv'
-import { NatsBus, defaultStreams } from '../../src/bus/nats.js'
-import { startMockService, type MockService } from '../../src/sim/index.js'
-import { PostgresStore } from '../../src/store/index.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { traffic } from '../helpers/traffic.js'
-import { buildOnce, exitOf, poll, root, configuredSpawner, type Spawned } from './control-support.js'
+import { READY, poll, root, scaledOut, stop, type Spawned } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
-const PG_URL = process.env.VIGIL_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-const READY_GW = /"gatewayUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
-const READY_GW_ADMIN = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/
-const READY_CONTROL = /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil control ready"/
 const TOKEN = 'sc-admin-token'
 const UNHEALTHY_MS = 1000
 
@@ -43,46 +31,45 @@ interface Scaling {
 const portOf = (url: string) => Number(new URL(url).port)
 
 describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120_000 }, () => {
-  const run = randomBytes(4).toString('hex')
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-scaled-'))
-  const procs: Spawned[] = []
-  let seed: MockService | null = null
+  const w = scaledOut({
+    name: 'sc',
+    config: () => ({
+      gateway: { accessLog: { enabled: false } },
+      admin: { host: '127.0.0.1', port: 0, token: TOKEN },
+      services: {
+        orders: {
+          targets: [w.mockUrl],
+          scale: {
+            mode: 'enforce',
+            min: 1,
+            max: 2,
+            capacityPerReplica: 1000,
+            leadTimeMs: 2000,
+            actuator: {
+              kind: 'process',
+              command: [
+                process.execPath,
+                join(root, 'test', 'fixtures', 'late-health-replica.mjs'),
+                '$PORT',
+                String(UNHEALTHY_MS),
+              ],
+              healthIntervalMs: 100,
+              stopGraceMs: 2000,
+            },
+          },
+        },
+      },
+      control: { graceMs: 300, leader: { ttlMs: 3000, renewEveryMs: 500 } },
+      detect: { enabled: false },
+      forecast: { enabled: false },
+    }),
+  })
   let gatewayUrl = ''
   let adminUrl = ''
   let controlUrl = ''
   let control: Spawned
+  const procs: Spawned[] = []
 
-  const config = (name: string) =>
-    [
-      'env: sc-env',
-      'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
-      `admin: { host: 127.0.0.1, port: 0, token: ${TOKEN} }`,
-      'services:',
-      '  orders:',
-      `    targets: [${seed!.url}]`,
-      '    scale:',
-      '      mode: enforce',
-      '      min: 1',
-      '      max: 2',
-      '      capacityPerReplica: 1000',
-      '      leadTimeMs: 2000',
-      `      actuator: { kind: process, command: ${JSON.stringify([
-        process.execPath,
-        join(root, 'test', 'fixtures', 'late-health-replica.mjs'),
-        '$PORT',
-        String(UNHEALTHY_MS),
-      ])}, healthIntervalMs: 100, stopGraceMs: 2000 }`,
-      'routes:',
-      '  - { name: orders, path: /orders, service: orders }',
-      `telemetry: { windowMs: 1000, gatewayId: ${name}, otlp: { enabled: false } }`,
-      `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.sc${run}", streamPrefix: VIGILTEST_SC_${run} }`,
-      `store: { kind: postgres, url: "${PG_URL}", schema: vigil_scaled_${run} }`,
-      'control: { graceMs: 300, admin: { host: 127.0.0.1, port: 0 }, leader: { ttlMs: 3000, renewEveryMs: 500 } }',
-      'detect: { enabled: false }',
-      'forecast: { enabled: false }',
-      '',
-    ].join('\n')
-  const spawn = configuredSpawner(() => dir, procs, config)
   const post = (base: string, path: string, body: unknown) =>
     fetch(`${base}${path}`, {
       method: 'POST',
@@ -104,39 +91,24 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     ].map((m) => ({ port: Number(m[1]), requests: Number(m[2]) }))
 
   beforeAll(async () => {
-    buildOnce()
-    seed = await startMockService({ name: 'seed' })
-    const gw = spawn('gateway', 'gw-sc')
-    gatewayUrl = await gw.waitFor(READY_GW)
-    adminUrl = await gw.waitFor(READY_GW_ADMIN)
-    control = spawn('control', 'control-sc')
-    controlUrl = await control.waitFor(READY_CONTROL)
+    const gw = await w.startGateway('gw-sc')
+    procs.push(gw)
+    gatewayUrl = gw.url
+    adminUrl = await gw.waitFor(READY.gatewayAdmin)
+    const c = await w.startControl()
+    procs.push(c)
+    control = c
+    controlUrl = c.url
   }, 120_000)
 
-  afterAll(async () => {
-    for (const p of procs) p.child.kill('SIGTERM')
-    await Promise.all(procs.map((p) => exitOf(p.child)))
-    await seed?.close()
-    rmSync(dir, { recursive: true, force: true })
-    const store = await PostgresStore.open({ url: PG_URL, schema: `vigil_scaled_${run}` })
-    await store.dropSchema()
-    await store.close()
-    const bus = await NatsBus.connect({
-      servers: '127.0.0.1:4222',
-      streams: defaultStreams(`VIGILTEST_SC_${run}`),
-    })
-    await bus.deleteStreams()
-    await bus.close()
-    const nc = await connect({ servers: '127.0.0.1:4222' })
-    await (await new Kvm(nc).open(`VIGILTEST_SC_${run}_LEADER`)).destroy().catch(() => {})
-    await nc.close()
-  })
+  // SIGTERM, not the setup's SIGKILL: vigil control stops the replica processes it started
+  afterAll(() => stop(...procs))
 
   it('the replica vigil control starts once it leads becomes the gateway’s target over the bus', async () => {
     // min 1 is reached without any load, and acting only once elected raises no alert
     const urls = await poll(
       gatewayTargets,
-      (u) => u.length === 1 && u[0] !== seed!.url,
+      (u) => u.length === 1 && u[0] !== w.mockUrl,
       'the replica as the gateway’s only target',
       60_000,
     )
@@ -291,8 +263,9 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
   })
 
   it('a standby control plane refuses, naming the leader', async () => {
-    const standby = spawn('control', 'control-sc-standby')
-    const standbyUrl = await standby.waitFor(READY_CONTROL)
+    const standby = w.spawn('control', 'control-sc-standby')
+    procs.push(standby)
+    const standbyUrl = await standby.waitFor(READY.control)
     const refused = await post(standbyUrl, '/api/services/orders/scale', { replicas: 1, reason: 'standby' })
     expect(refused.status).toBe(503)
     expect(((await refused.json()) as { message: string }).message).toContain(`(admin API at ${controlUrl})`)

@@ -280,6 +280,11 @@ export class ScaledOut {
     )
   }
 
+  /** the mock `orders` service every process's config routes to */
+  get mockUrl(): string {
+    return this.#mock!.url
+  }
+
   async start(): Promise<void> {
     buildOnce()
     this.#mock = await startMockService({ name: 'orders' })
@@ -353,6 +358,8 @@ export class ScaledOut {
       const nc = await connect({ servers: '127.0.0.1:4222' })
       const jsm = await jetstreamManager(nc)
       for (const s of defaultStreams(this.streamPrefix)) await jsm.streams.delete(s.name).catch(() => false)
+      // the leader lease's KV bucket (control.leader.bucket's default) is a stream too
+      await jsm.streams.delete(`KV_${this.streamPrefix}_LEADER`).catch(() => false)
       await nc.close()
     }
     const store = await this.openStore()
