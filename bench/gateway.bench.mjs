@@ -7,6 +7,7 @@
 //
 //   npm run bench -- gateway
 //   BENCH_ROUNDS=5 BENCH_DURATION_S=10 BENCH_RATE=2000 npm run bench -- gateway
+//   BENCH_RATE_HIGH=0 npm run bench -- gateway   (skips the second, high fixed-rate point)
 //   BENCH_TARGETS=vigil BENCH_BASELINE=/path/to/built/checkout npm run bench -- gateway   (before/after)
 //
 // Writes the table to stdout and the raw figures to bench/out/gateway-<timestamp>.json.
@@ -314,6 +315,9 @@ async function main() {
   const prewarmS = Number(process.env.BENCH_PREWARM_S ?? 30)
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
   const rate = Number(process.env.BENCH_RATE ?? 1000)
+  // A second fixed rate near the peers' saturation (below every target's on a quiet machine), so
+  // the tails are compared at the same high load rather than each at its own saturation.
+  const highRate = Number(process.env.BENCH_RATE_HIGH ?? 10_000)
   const cores = Math.max(availableParallelism(), cpus().length)
   // Pinning needs CPUs 0 and 1 in this process's affinity mask; `taskset -c 0,1 true` checks both.
   PIN =
@@ -338,7 +342,7 @@ async function main() {
   console.log(`gateway bench ${started.toISOString()} · ${machine} · load average ${loadBefore}`)
   console.log(
     `pinning: ${PIN ? 'proxy on CPU 0; upstream + autocannon on CPU 1' : 'none (taskset missing or < 2 cores)'} · ` +
-      `JIT warm-up ${prewarmS} s per target, then ${rounds} rounds × ${durationS} s (warm-up ${warmupS} s), ${connections} connections; fixed rate ${rate} req/s`,
+      `JIT warm-up ${prewarmS} s per target, then ${rounds} rounds × ${durationS} s (warm-up ${warmupS} s), ${connections} connections; fixed rate ${rate} req/s (10 connections)${highRate > 0 ? ` and ${highRate} req/s (${connections} connections)` : ''}`,
   )
 
   const upstream = await startChild('upstream', 1, [process.execPath, SELF, '--role', 'upstream'])
@@ -382,7 +386,7 @@ async function main() {
   else if (only === undefined || only.includes('nginx'))
     console.log('skip nginx: not installed (apt-get install -y nginx)')
 
-  const results = Object.fromEntries(targets.map((t) => [t.name, { load: [], fixed: [] }]))
+  const results = Object.fromEntries(targets.map((t) => [t.name, { load: [], fixed: [], high: [] }]))
   try {
     for (const t of targets) {
       // Check the path works and warm up connections and JITs before the first round.
@@ -412,12 +416,25 @@ async function main() {
           duration: Math.max(3, Math.round(durationS / 2)),
           overallRate: rate,
         })
+        const high =
+          highRate > 0
+            ? await cannon(t.url, {
+                connections,
+                duration: Math.max(3, Math.round(durationS / 2)),
+                overallRate: highRate,
+              })
+            : null
         results[t.name].load.push(load)
         results[t.name].fixed.push(fixed)
+        if (high !== null) results[t.name].high.push(high)
         console.log(
           `round ${round + 1} ${t.name.padEnd(52)} ${load.rps.toFixed(0).padStart(7)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms` +
             (load.cpuUsPerReq == null ? '' : `  ${load.cpuUsPerReq.toFixed(1)} CPU µs/req`) +
-            `  | at ${rate}/s p50 ${fixed.p50} ms p99 ${fixed.p99} ms${load.non2xx + load.errors > 0 ? `  (non-2xx ${load.non2xx}, errors ${load.errors})` : ''}`,
+            `  | at ${rate}/s p50 ${fixed.p50} ms p99 ${fixed.p99} ms` +
+            (high === null
+              ? ''
+              : `  | at ${highRate}/s: ${high.rps.toFixed(0)}/s p50 ${high.p50} ms p99 ${high.p99} ms`) +
+            `${load.non2xx + load.errors > 0 ? `  (non-2xx ${load.non2xx}, errors ${load.errors})` : ''}`,
         )
       }
     }
@@ -449,16 +466,23 @@ async function main() {
       fixedMean: median(r.fixed.map((x) => x.mean)),
       fixedRps: median(r.fixed.map((x) => x.rps)),
       addedP50: t.name === 'upstream direct' ? 0 : fixedP50 - directFixedP50,
+      highRps: r.high.length === 0 ? null : median(r.high.map((x) => x.rps)),
+      highP50: r.high.length === 0 ? null : median(r.high.map((x) => x.p50)),
+      highP99: r.high.length === 0 ? null : median(r.high.map((x) => x.p99)),
       non2xx: r.load.reduce((a, x) => a + x.non2xx + x.errors, 0),
     }
   })
+  const highCols = highRate > 0
   console.log(
-    `\n| target | req/s (median, min–max over ${rounds} rounds) | p50 ms | p99 ms | proxy CPU µs/req | at ${rate} req/s: achieved | p50 ms | mean ms | p99 ms | added p50 (mean) vs direct, ms |`,
+    `\n| target | req/s (median, min–max over ${rounds} rounds) | p50 ms | p99 ms | proxy CPU µs/req | at ${rate} req/s: achieved | p50 ms | mean ms | p99 ms | added p50 (mean) vs direct, ms |` +
+      (highCols ? ` at ${highRate} req/s: achieved | p50 ms | p99 ms |` : ''),
   )
-  console.log('|---|---|---|---|---|---|---|---|---|---|')
+  console.log(`|---|---|---|---|---|---|---|---|---|---|${highCols ? '---|---|---|' : ''}`)
   for (const r of rows) {
     console.log(
-      `| ${r.target} | ${r.rps.toFixed(0)} (${r.rpsRange[0].toFixed(0)}–${r.rpsRange[1].toFixed(0)}) | ${r.p50} | ${r.p99} | ${r.cpuUsPerReq == null ? '—' : r.cpuUsPerReq.toFixed(1)} | ${r.fixedRps.toFixed(0)} | ${r.fixedP50} | ${r.fixedMean.toFixed(2)} | ${r.fixedP99} | ${r.target === 'upstream direct' ? '—' : `${r.addedP50.toFixed(0)} (${(r.fixedMean - directFixedMean).toFixed(2)})`} |${r.non2xx > 0 ? ` ⚠ ${r.non2xx} non-2xx/errors` : ''}`,
+      `| ${r.target} | ${r.rps.toFixed(0)} (${r.rpsRange[0].toFixed(0)}–${r.rpsRange[1].toFixed(0)}) | ${r.p50} | ${r.p99} | ${r.cpuUsPerReq == null ? '—' : r.cpuUsPerReq.toFixed(1)} | ${r.fixedRps.toFixed(0)} | ${r.fixedP50} | ${r.fixedMean.toFixed(2)} | ${r.fixedP99} | ${r.target === 'upstream direct' ? '—' : `${r.addedP50.toFixed(0)} (${(r.fixedMean - directFixedMean).toFixed(2)})`} |` +
+        (highCols ? ` ${r.highRps.toFixed(0)} | ${r.highP50} | ${r.highP99} |` : '') +
+        `${r.non2xx > 0 ? ` ⚠ ${r.non2xx} non-2xx/errors` : ''}`,
     )
   }
   const loadAfter = loadavg()
@@ -482,6 +506,7 @@ async function main() {
         durationS,
         connections,
         rate,
+        highRate,
         rows,
         results,
       },

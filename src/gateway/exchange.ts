@@ -47,29 +47,58 @@ export interface ExchangeHost {
 const kExchange = Symbol('vigil.exchange')
 type Tagged = { [kExchange]?: Exchange }
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones the gateway sets itself.
-const DROP_REQUEST = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-])
-const DROP_RESPONSE = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
+// Hop-by-hop headers (RFC 9110 §7.6.1), plus on requests the ones the gateway sets itself. A
+// switch on the length instead of a Set: a header name is a new string on every request, and a
+// Set lookup would hash it each time.
+
+/** Whether a client's request header (lower-cased name) is not forwarded as it is. */
+function dropRequestHeader(lower: string): boolean {
+  switch (lower.length) {
+    case 2:
+      return lower === 'te'
+    case 6:
+      return lower === 'expect'
+    case 7:
+      return lower === 'trailer' || lower === 'upgrade'
+    case 10:
+      return lower === 'connection' || lower === 'keep-alive'
+    case 16:
+      return lower === 'proxy-connection' || lower === 'x-forwarded-host'
+    case 17:
+      return lower === 'x-forwarded-proto'
+    case 19:
+      return lower === 'proxy-authorization'
+    default:
+      return false
+  }
+}
+
+/** Whether an upstream's response header (lower-cased name) is not forwarded to the client. */
+function dropResponseHeader(lower: string): boolean {
+  switch (lower.length) {
+    case 2:
+      return lower === 'te'
+    case 7:
+      return lower === 'trailer' || lower === 'upgrade'
+    case 10:
+      return lower === 'connection' || lower === 'keep-alive'
+    case 16:
+      return lower === 'proxy-connection'
+    case 17:
+      return lower === 'transfer-encoding'
+    case 18:
+      return lower === 'proxy-authenticate'
+    default:
+      return false
+  }
+}
+
+/**
+ * Lengths of the response header names the gateway acts on (the hop-by-hop ones and
+ * x-request-id): only these are lower-cased, the rest are copied as they come.
+ */
+const RESPONSE_NAME_LENGTHS = new Uint8Array(32)
+for (const n of [2, 7, 10, 12, 16, 17, 18]) RESPONSE_NAME_LENGTHS[n] = 1
 
 type FailureKind = 'connect' | 'timeout' | 'reset' | 'status'
 
@@ -358,7 +387,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
           connectionTokens = value
           continue
         default:
-          if (DROP_REQUEST.has(lower)) continue
+          if (dropRequestHeader(lower)) continue
       }
       out.push(name, value)
     }
@@ -572,12 +601,14 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     let connection: string | null = null
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i].toString('latin1')
-      const lower = name.toLowerCase()
-      if (DROP_RESPONSE.has(lower)) {
-        if (lower === 'connection') connection = rawHeaders[i + 1].toString('latin1')
-        continue
+      if (name.length < 32 && RESPONSE_NAME_LENGTHS[name.length] === 1) {
+        const lower = name.toLowerCase()
+        if (dropResponseHeader(lower)) {
+          if (lower === 'connection') connection = rawHeaders[i + 1].toString('latin1')
+          continue
+        }
+        if (lower === 'x-request-id') hasRequestId = true
       }
-      if (lower === 'x-request-id') hasRequestId = true
       out.push(name, rawHeaders[i + 1].toString('latin1'))
     }
     const listed = connection === null ? null : listedHeaders(connection)

@@ -13,6 +13,22 @@ describe('traceRatio', () => {
     expect(traceRatio('x')).toBeLessThan(1)
   })
 
+  it('reads the last 13 hex digits exactly as parseInt does, whatever the case or stray characters', () => {
+    const viaParse = (id: string): number => Number.parseInt(id.slice(-13), 16) / 2 ** 52
+    for (const id of [
+      '0af7651916cd43dd8448eb211c80319c',
+      '0AF7651916CD43DD8448EB211C80319C',
+      '0af7651916cd43dd8448eB211c80319c',
+      'aaaaaaaaaaaaaaaaaaaf3-zz0000000',
+      'abcdef0123456789',
+    ])
+      expect(traceRatio(id)).toBe(viaParse(id))
+    // not a hex digit where the 13 start: a hash of the whole id, still in [0, 1)
+    const hashed = traceRatio('0af7651916cd43dd844-zz211c80319c')
+    expect(hashed).toBeGreaterThanOrEqual(0)
+    expect(hashed).toBeLessThan(1)
+  })
+
   it('samples about the configured share of random ids', () => {
     let kept = 0
     for (let i = 0; i < 20_000; i++) {

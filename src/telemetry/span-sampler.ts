@@ -34,10 +34,21 @@ export function isErrorEvent(ev: RequestEvent): boolean {
  * does not start its last 13 characters with a hex digit gives a hash of its characters instead.
  */
 export function traceRatio(traceId: string): number {
-  if (traceId.length >= 13) {
-    // the gateway's own ids and a validated traceparent's are hex: one parse on the hot path
-    const v = Number.parseInt(traceId.slice(-13), 16)
-    if (v >= 0) return v / 2 ** 52
+  const n = traceId.length
+  if (n >= 13) {
+    // The gateway's own ids and a validated traceparent's are lower-case hex: read the digits in
+    // place (no slice, no parseInt) and fall back to parseInt's reading for anything else.
+    let v = 0
+    let i = n - 13
+    for (; i < n; i++) {
+      const c = traceId.charCodeAt(i)
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1
+      if (d < 0) break
+      v = v * 16 + d
+    }
+    if (i === n) return v / 2 ** 52
+    const p = Number.parseInt(traceId.slice(-13), 16)
+    if (p >= 0) return p / 2 ** 52
   }
   let h = 0x811c9dc5
   for (let i = 0; i < traceId.length; i++) h = Math.imul(h ^ traceId.charCodeAt(i), 0x01000193)
