@@ -51,30 +51,8 @@ type Tagged = { [kExchange]?: Exchange }
 // switch on the length instead of a Set: a header name is a new string on every request, and a
 // Set lookup would hash it each time.
 
-/** Whether a client's request header (lower-cased name) is not forwarded as it is. */
-function dropRequestHeader(lower: string): boolean {
-  switch (lower.length) {
-    case 2:
-      return lower === 'te'
-    case 6:
-      return lower === 'expect'
-    case 7:
-      return lower === 'trailer' || lower === 'upgrade'
-    case 10:
-      return lower === 'connection' || lower === 'keep-alive'
-    case 16:
-      return lower === 'proxy-connection' || lower === 'x-forwarded-host'
-    case 17:
-      return lower === 'x-forwarded-proto'
-    case 19:
-      return lower === 'proxy-authorization'
-    default:
-      return false
-  }
-}
-
-/** Whether an upstream's response header (lower-cased name) is not forwarded to the client. */
-function dropResponseHeader(lower: string): boolean {
+/** Hop-by-hop in both directions (lower-cased name). */
+function hopByHop(lower: string): boolean {
   switch (lower.length) {
     case 2:
       return lower === 'te'
@@ -84,13 +62,25 @@ function dropResponseHeader(lower: string): boolean {
       return lower === 'connection' || lower === 'keep-alive'
     case 16:
       return lower === 'proxy-connection'
-    case 17:
-      return lower === 'transfer-encoding'
-    case 18:
-      return lower === 'proxy-authenticate'
     default:
       return false
   }
+}
+
+/** Whether a client's request header (lower-cased name) is not forwarded as it is. */
+function dropRequestHeader(lower: string): boolean {
+  return (
+    hopByHop(lower) ||
+    lower === 'expect' ||
+    lower === 'proxy-authorization' ||
+    lower === 'x-forwarded-proto' ||
+    lower === 'x-forwarded-host'
+  )
+}
+
+/** Whether an upstream's response header (lower-cased name) is not forwarded to the client. */
+function dropResponseHeader(lower: string): boolean {
+  return hopByHop(lower) || lower === 'transfer-encoding' || lower === 'proxy-authenticate'
 }
 
 /**
