@@ -4,8 +4,9 @@
  * NATS (the targets subject), and the gateway serves through them. Through the leader's admin
  * API: bad scaling requests are refused naming the field, a manual scale sends traffic to the new
  * replica once (and only once) it is healthy, a rolling restart replaces every replica process
- * under steady load with no failed request, and the service's scaling view shows both with their
- * reasons. A standby refuses, naming the leader.
+ * under steady load with no failed request, the service's scaling view shows both with their
+ * reasons, and a manual scale-down stops the removed replica only once the gateway drained it.
+ * A standby refuses, naming the leader.
  *
  * Replicas are `test/fixtures/late-health-replica.mjs`: a mock named after its port that answers
  * its health check 503 for its first second and reports how many requests reached it before.
@@ -260,6 +261,29 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
       reason: 'manual: by hand',
       result: { status: 'ok' },
     })
+  })
+
+  it('a manual scale-down stops the removed replica only after the gateway drained it: no failed request', async () => {
+    const before = (await scaling()).replicas.map((r) => portOf(r.url!))
+    expect(before).toHaveLength(2)
+    const load = traffic(gatewayUrl, 40, { path: '/orders/x?sleep=200', mixPost: true })
+    try {
+      await new Promise((r) => setTimeout(r, 500))
+      const res = await post(controlUrl, '/api/services/orders/scale', {
+        replicas: 1,
+        reason: 'scale-down test',
+      })
+      expect(res.status).toBe(200)
+      expect(await res.json()).toMatchObject({ status: 'ok', before: 2, after: 1 })
+    } finally {
+      await load.stop()
+    }
+    expect(load.failures(), JSON.stringify(load.failures().slice(0, 5))).toEqual([])
+    const [kept] = (await gatewayTargets()).map(portOf)
+    expect((await gatewayTargets()).map(portOf)).toEqual([kept])
+    const removed = before.filter((p) => p !== kept)
+    expect(removed).toHaveLength(1)
+    await expect(fetch(`http://127.0.0.1:${removed[0]}/health`)).rejects.toThrow()
   })
 
   it('a standby control plane refuses, naming the leader', async () => {
