@@ -35,6 +35,25 @@ describe('ScalingPolicy (reactive, HPA-shaped)', () => {
     expect(seen).toEqual([10, 10, 10, 10, 2, 2, 2])
   })
 
+  it('downTolerance ignores a scale-down of no more than that fraction of the replicas', () => {
+    const wide: ScalingLimits = { ...limits, max: 50 }
+    const decide = (downTolerance: number | undefined, current: number, observed: number) =>
+      new ScalingPolicy({ kind: 'reactive', limits: wide, stabilizationMs: 0, downTolerance }).decide({
+        atMs: 0,
+        observed,
+        current,
+      })
+    // 1,520 req/s needs 19 of 20 replicas: 5 % fewer
+    expect(decide(undefined, 20, 1520).desired).toBe(19)
+    expect(decide(0.1, 20, 1520)).toMatchObject({ desired: 20, direction: 'hold', driver: 'tolerance' })
+    // 17 of 20 is beyond 10 %: scales down, all the way
+    expect(decide(0.1, 20, 1360)).toMatchObject({ desired: 17, direction: 'down' })
+    // below 10 replicas one replica is more than 10 %: never binds
+    expect(decide(0.1, 5, 320).desired).toBe(4)
+    // scale-ups are untouched
+    expect(decide(0.1, 20, 1700).desired).toBe(22)
+  })
+
   it('keeps min and max', () => {
     const p = new ScalingPolicy({ kind: 'reactive', limits, stabilizationMs: 0 })
     expect(p.decide({ atMs: 0, observed: 0, current: 3 }).desired).toBe(1)
@@ -123,6 +142,36 @@ describe('ScalingPolicy (predictive)', () => {
     // 2 replicas needed, 6 asked: the spend settles near 1.1 × 2
     expect(current).toBeLessThanOrEqual(3)
     expect(shares[599]).toBeLessThan(0.5)
+  })
+
+  it('upTolerance holds a scale-up the forecast alone asks for until its need exceeds current × (1 + upTolerance)', () => {
+    const fc = (point: number) => ({ point, upper: 450, model: 'x', level: 90 })
+    const decide = (upTolerance: number | undefined, observed: number, point: number) =>
+      new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 5 * MIN, upTolerance }).decide({
+        atMs: 0,
+        observed,
+        current: 5,
+        forecast: fc(point),
+      })
+    // 420 / 80 = 5.25 replicas: within 20 % of 5
+    expect(decide(undefined, 300, 420).desired).toBe(6)
+    const held = decide(0.2, 300, 420)
+    expect(held).toMatchObject({ desired: 5, direction: 'hold', driver: 'tolerance' })
+    expect(held.evidence.predictiveNeed).toBe(6)
+    // 500 / 80 = 6.25 > 6: beyond the tolerance, the forecast scales up as before
+    expect(decide(0.2, 300, 500)).toMatchObject({ desired: 7, driver: 'predictive' })
+    // the observed load needing 6 (450 / 80 = 5.6) is never held: the reactive override stays immediate
+    expect(decide(0.2, 450, 420)).toMatchObject({ desired: 6, driver: 'reactive' })
+    // and a scale-down is not affected
+    const down = new ScalingPolicy({ kind: 'predictive', limits, stabilizationMs: 0, upTolerance: 0.2 })
+    expect(
+      down.decide({
+        atMs: 0,
+        observed: 100,
+        current: 5,
+        forecast: { point: 100, upper: 150, model: 'x', level: 90 },
+      }).desired,
+    ).toBe(2)
   })
 
   it('headroomBudget 0 turns the forecast off', () => {

@@ -7,9 +7,11 @@
  * observed load ──▶ reactive need  = ⌈observed / (C·u)⌉                     (HPA's rule)
  * forecast peak ──▶ predictive need = ⌈max(point / (C·u), upper / C)⌉         (predictive only)
  *                    raw = clamp(max(needs), min, max)
- *   raw > current ─▶ scale up now, at most maxStepUp
+ *   raw > current ─▶ scale up now, at most maxStepUp (with upTolerance, a scale-up the forecast
+ *                    alone asks for waits until its need exceeds current × (1 + upTolerance))
  *   raw < current ─▶ scale down only to the largest need the observed load showed during the
- *                    stabilisation window (and at most maxStepDown)
+ *                    stabilisation window (and at most maxStepDown); with downTolerance, not
+ *                    at all when that removes no more than current × downTolerance
  * ```
  *
  * The point forecast is sized at the target utilisation like the observed load; the upper band
@@ -57,6 +59,20 @@ export interface PolicyOptions {
    * forecast's headroom costs more, it is scaled back until it fits; 0 turns the forecast off.
    */
   readonly headroomBudget?: number
+  /**
+   * Predictive only: a scale-up the forecast alone asks for (the observed load fits the current
+   * replicas at the target utilisation) waits while the forecast's need, in fractional replicas,
+   * stays within (1 + upTolerance) × current. The band's upper edge crosses a whole replica back
+   * and forth as it moves; each crossing would start a replica and stop it minutes later. A
+   * scale-up the observed load asks for is never held. Default 0.
+   */
+  readonly upTolerance?: number
+  /**
+   * Ignore a scale-down that removes no more than this fraction of the current replicas (the
+   * HPA's tolerance, downward only): a decline seen a replica at a time would otherwise remove one
+   * at every decision. Below 1/downTolerance replicas it never binds. Default 0.
+   */
+  readonly downTolerance?: number
 }
 
 /** Time constant of the spend averages the headroom budget compares. */
@@ -234,6 +250,16 @@ export class ScalingPolicy {
         driver = 'tolerance'
       }
     }
+    const upTol = this.#o.upTolerance ?? 0
+    if (upTol > 0 && fc !== null && raw > current && current > 0 && reactiveNeed <= current) {
+      // the forecast's need before rounding up, with the share of headroom the budget allows
+      const full = Math.max(fc.point / perTarget, fc.upper / l.capacityPerReplica)
+      const need = full <= reactiveNeed ? full : reactiveNeed + share * (full - reactiveNeed)
+      if (Math.max(observed / perTarget, need) <= current * (1 + upTol)) {
+        raw = current
+        driver = 'tolerance'
+      }
+    }
     if (raw < l.min) {
       raw = l.min
       driver = 'min'
@@ -255,6 +281,11 @@ export class ScalingPolicy {
       if (floor > raw) {
         desired = floor
         driver = 'stabilization'
+      }
+      const downTol = this.#o.downTolerance ?? 0
+      if (downTol > 0 && desired < current && desired >= (1 - downTol) * current - 1e-9) {
+        desired = current
+        driver = 'tolerance'
       }
       if (l.maxStepDown !== undefined && current - desired > l.maxStepDown) {
         desired = current - l.maxStepDown

@@ -128,11 +128,53 @@ describe('SelectingPolicy', () => {
     const hpa = runReactive(demand, { stepMs: MIN, startupMs: 120_000, limits })
     const none = runSelecting(demand, undefined, 0)
     const dwell = runSelecting(demand, undefined, 300_000)
-    expect(dwell.actions).toBeLessThan(0.9 * none.actions)
+    expect(dwell.actions).toBeLessThan(none.actions)
+    // with the tolerances, about as calm as the HPA-shaped baseline
+    expect(dwell.actions).toBeLessThanOrEqual(1.2 * hpa.actions)
     expect(dwell.underProvisionedMinutes).toBeLessThanOrEqual(none.underProvisionedMinutes * 1.05 + 1)
     expect(dwell.replicaMinutes).toBeLessThanOrEqual(1.2 * hpa.replicaMinutes)
     // a decision that holds replicas the followed candidate would drop says so
     expect(dwell.decisions.some((d) => d.includes('stabilisation window'))).toBe(true)
+  })
+
+  it('ignores a scale-down that removes no more than 10 % of the replicas, and makes a larger one', () => {
+    // 20 req/s per replica at 80 %: 400 req/s needs 20, 380 needs 19, 300 needs 15
+    const policy = new SelectingPolicy({ limits, stabilizationMs: 300_000, startupMs: 120_000, stepMs: MIN })
+    let current = 1
+    let t = 0
+    const run = (observed: number, minutes: number) => {
+      for (const end = t + minutes; t < end; t++) {
+        const d = policy.decide({ atMs: (t + 1) * MIN, observed, current })
+        current = d.desired
+      }
+    }
+    run(400, 120)
+    expect(current).toBe(20)
+    run(380, 60)
+    expect(current).toBe(20)
+    run(300, 60)
+    expect(current).toBe(15)
+  })
+
+  it('a forecast band wavering across a whole replica starts and stops nothing', () => {
+    // the observed load needs 10 replicas throughout; the band's upper edge alternates between
+    // 9.6 and 10.4 replicas' full capacity, every few minutes
+    const policy = new SelectingPolicy({ limits, stabilizationMs: 300_000, startupMs: 120_000, stepMs: MIN })
+    let current = 10
+    let actions = 0
+    for (let t = 0; t < 600; t++) {
+      const upper = Math.floor(t / 7) % 2 === 0 ? 240 : 260
+      const d = policy.decide({
+        atMs: (t + 1) * MIN,
+        observed: 195,
+        current,
+        forecast: { point: 195, upper, model: 'x', level: 90 },
+      })
+      if (d.desired !== current) actions++
+      current = d.desired
+    }
+    expect(current).toBe(10)
+    expect(actions).toBe(0)
   })
 
   it('never holds a scale-down longer than the configured stabilisation window', () => {

@@ -13,6 +13,8 @@
  *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
  * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference
  * output = the leader's count, a scale-down held to the leader's highest ask of the last 5 min (dwell)
+ *          and ignored when it removes no more than 10 % of the replicas (tolerance, as in every
+ *          candidate but the reference, so their shadow fleets measure what it costs)
  * ```
  *
  * No single rule wins on every kind of demand: a forecast's band anticipates recurring and ramping
@@ -47,7 +49,8 @@ export interface SelectingPolicyOptions {
   /**
    * a scale-down goes only as low as the followed candidate asked for throughout this long a
    * window (default 5 minutes, at most `stabilizationMs`): candidates step a replica down and up again as their bands move,
-   * and every step is a scaling action; scale-ups are never held back
+   * and every step is a scaling action; scale-ups are never held back. Within the budget, a
+   * scale-down removing no more than 10 % of the replicas (the HPA's tolerance) is ignored too.
    */
   readonly dwellMs?: number
 }
@@ -55,6 +58,13 @@ export interface SelectingPolicyOptions {
 const DEFAULT_BUDGET = 0.18
 const DEFAULT_MEMORY_MS = 2 * 86_400_000
 const DEFAULT_DWELL_MS = 300_000
+/**
+ * The forecast-driven candidates scale up only once their need exceeds the current count by this
+ * fraction (PolicyOptions.upTolerance); the observed load still scales up at once
+ */
+const FORECAST_UP_TOLERANCE = 0.2
+/** every candidate but the reference ignores a scale-down of no more than this fraction (the HPA's) */
+const DOWN_TOLERANCE = HPA_TOLERANCE
 /** headroom budgets of the forecast candidates (see PolicyOptions.headroomBudget) */
 const FORECAST_BUDGETS = [0.15, 0.3, 0.6]
 /** band levels of the local-volatility candidates */
@@ -236,18 +246,39 @@ export class SelectingPolicy {
     for (const b of FORECAST_BUDGETS)
       add(
         `forecast band (headroom budget ${b})`,
-        new ScalingPolicy({ kind: 'predictive', limits: l, stabilizationMs: stab, headroomBudget: b }),
+        new ScalingPolicy({
+          kind: 'predictive',
+          limits: l,
+          stabilizationMs: stab,
+          headroomBudget: b,
+          upTolerance: FORECAST_UP_TOLERANCE,
+          downTolerance: DOWN_TOLERANCE,
+        }),
       )
     for (const q of VOLATILITY_LEVELS)
       add(
         `volatility band at ${q * 100}%`,
-        new ScalingPolicy({ kind: 'predictive', limits: l, stabilizationMs: stab, headroomBudget: Infinity }),
+        new ScalingPolicy({
+          kind: 'predictive',
+          limits: l,
+          stabilizationMs: stab,
+          headroomBudget: Infinity,
+          upTolerance: FORECAST_UP_TOLERANCE,
+          downTolerance: DOWN_TOLERANCE,
+        }),
         q,
       )
     for (const k of MOMENTUM)
       add(
         `momentum ×${k}`,
-        new ScalingPolicy({ kind: 'predictive', limits: l, stabilizationMs: stab, headroomBudget: Infinity }),
+        new ScalingPolicy({
+          kind: 'predictive',
+          limits: l,
+          stabilizationMs: stab,
+          headroomBudget: Infinity,
+          upTolerance: FORECAST_UP_TOLERANCE,
+          downTolerance: DOWN_TOLERANCE,
+        }),
         undefined,
         k,
       )
@@ -259,6 +290,7 @@ export class SelectingPolicy {
             kind: 'reactive',
             limits: { ...l, targetUtilization: Math.min(u, 1) },
             stabilizationMs: w,
+            downTolerance: DOWN_TOLERANCE,
           }),
         )
     this.#lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
@@ -347,6 +379,11 @@ export class SelectingPolicy {
       if (held > desired) {
         desired = held
         driver = 'stabilization'
+      }
+      // as the HPA's tolerance: a decline seen a replica at a time would remove one per decision
+      if (desired < current && desired >= (1 - DOWN_TOLERANCE) * current - 1e-9) {
+        desired = current
+        driver = 'tolerance'
       }
     }
     if (l.maxStepUp !== undefined && desired - current > l.maxStepUp) {
