@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Autoscaling quality: the predictive policy against the HPA-shaped reactive baseline and a
 // perfect-foresight reference on the generated scenarios (src/eval/autoscale-suite.ts), plus the
-// predictive policy's runtime. Optional: SEEDS=1,2,3 (default 1), STAB=30m adds a run with that
-// stabilisation, REAL_DIR=<folder of timestamp,value CSVs> adds real series (held out: never tuned on;
+// predictive policy's runtime (wall and CPU time: on a shared machine the CPU time is the steadier).
+// Optional: SEEDS=1,2,3 (default 1), DAYS=42 generates that many days of 1-minute rows per scenario
+// (default 14; 42 = 60,480 rows, for runtime on long series), SCENARIOS=a,b runs only those,
+// STAB=30m adds a run with that stabilisation, REAL_DIR=<folder of timestamp,value CSVs> adds real
+// series (none: no real series; held out: never tuned on;
 // default: the NAB AWS CloudWatch folder of this machine's anomaly dev set when it exists, skipped
 // otherwise; the data is read at run time and is not part of the repository).
 import { readFileSync, readdirSync, existsSync } from 'node:fs'
@@ -11,6 +14,8 @@ import { generateScenario, SCENARIO_NAMES } from '../dist/eval/autoscale-suite.j
 import { runPerfectForesight, runPredictive, runReactive } from '../dist/scale/index.js'
 
 const seeds = (process.env.SEEDS ?? '1').split(',').map(Number)
+const days = Number(process.env.DAYS ?? 14)
+const scenarios = process.env.SCENARIOS?.split(',') ?? SCENARIO_NAMES
 const extraStab = process.env.STAB === undefined ? null : parseDuration(process.env.STAB)
 const STARTUP_MS = 120_000
 const REAL_DIR = process.env.REAL_DIR ?? '/work/shared/anomaly-dev/data/realAWSCloudwatch'
@@ -28,11 +33,13 @@ function run(label, values, stepMs, capacityPerReplica) {
     limits: { min: 1, max: 50, capacityPerReplica, targetUtilization: 0.8 },
   }
   const t0 = performance.now()
+  const c0 = process.cpuUsage()
   const p = runPredictive(values, { ...base, stabilizationMs: 300_000, freqSec: stepMs / 1000 })
   const ms = performance.now() - t0
+  const cpuMs = process.cpuUsage(c0).user / 1000
   const r = runReactive(values, base)
   const f = runPerfectForesight(values, base)
-  const row = { label, n: values.length, p, r, f, ms, s: null }
+  const row = { label, n: values.length, p, r, f, ms, cpuMs, s: null }
   if (extraStab !== null)
     row.s = runPredictive(values, { ...base, stabilizationMs: extraStab, freqSec: stepMs / 1000 })
   rows.push(row)
@@ -51,7 +58,7 @@ const mostFollowed = (f) => {
 function print(x) {
   const ratio = (a, b) => (b === 0 ? (a === 0 ? '1.00' : 'inf') : (a / b).toFixed(2))
   console.log(
-    `| ${x.label} | ${fx(x.p.underProvisionedMinutes)} / ${fx(x.p.replicaMinutes)} / ${x.p.actions} | ${fx(x.r.underProvisionedMinutes)} / ${fx(x.r.replicaMinutes)} / ${x.r.actions} | ${fx(x.f.underProvisionedMinutes)} / ${fx(x.f.replicaMinutes)} / ${x.f.actions} | ×${ratio(x.p.underProvisionedMinutes, x.r.underProvisionedMinutes)} | ×${ratio(x.p.replicaMinutes, x.r.replicaMinutes)} | ${(x.ms / 1000).toFixed(1)} s (${x.n} rows, ${x.p.fits} fits) | ${mostFollowed(x.p.followed)} |` +
+    `| ${x.label} | ${fx(x.p.underProvisionedMinutes)} / ${fx(x.p.replicaMinutes)} / ${x.p.actions} | ${fx(x.r.underProvisionedMinutes)} / ${fx(x.r.replicaMinutes)} / ${x.r.actions} | ${fx(x.f.underProvisionedMinutes)} / ${fx(x.f.replicaMinutes)} / ${x.f.actions} | ×${ratio(x.p.underProvisionedMinutes, x.r.underProvisionedMinutes)} | ×${ratio(x.p.replicaMinutes, x.r.replicaMinutes)} | ${(x.ms / 1000).toFixed(1)} s, CPU ${(x.cpuMs / 1000).toFixed(1)} s (${x.n} rows, ${x.p.fits} fits) | ${mostFollowed(x.p.followed)} |` +
       (x.s
         ? ` ${fx(x.s.underProvisionedMinutes)} / ${fx(x.s.replicaMinutes)} (×${ratio(x.s.underProvisionedMinutes, x.r.underProvisionedMinutes)}, ×${ratio(x.s.replicaMinutes, x.r.replicaMinutes)}) |`
         : ''),
@@ -66,8 +73,8 @@ console.log(
 )
 console.log(`|---|---|---|---|---|---|---|---|${extraStab ? '---|' : ''}`)
 for (const seed of seeds)
-  for (const name of SCENARIO_NAMES) {
-    const s = generateScenario(name, seed)
+  for (const name of scenarios) {
+    const s = generateScenario(name, seed, days)
     run(`${name} (seed ${seed})`, s.values, s.stepMs, s.capacityPerReplica)
   }
 

@@ -48,11 +48,14 @@ function counted(ratePerSec: number, g: () => number): number {
   return Math.max(0, perMin + Math.sqrt(perMin) * g()) / 60
 }
 
-/** Generates one scenario; the same seed gives the same series. */
-export function generateScenario(name: ScenarioName, seed = 1): Scenario {
+/**
+ * Generates one scenario; the same seed (and length) gives the same series. `days` (default 14)
+ * sets the length, for runtime measurements on long series.
+ */
+export function generateScenario(name: ScenarioName, seed = 1, days = DAYS): Scenario {
   const u = rng(seed * 1_000_003 + SCENARIO_NAMES.indexOf(name) * 7919)
   const g = gaussian(u)
-  const n = (DAYS * 86_400_000) / STEP_MS
+  const n = Math.round((days * 86_400_000) / STEP_MS)
   const values: number[] = []
   const hourOf = (i: number) => ((i * STEP_MS) / 3_600_000) % 24
   const dayOf = (i: number) => Math.floor((i * STEP_MS) / 86_400_000) % 7
@@ -78,7 +81,7 @@ export function generateScenario(name: ScenarioName, seed = 1): Scenario {
       // others arrive unannounced
       const scheduled = [8 * 60, 12 * 60 + 30, 17 * 60 + 5, 21 * 60 + 40]
       const starts = new Map<number, { len: number; mul: number }>()
-      for (let d = 0; d < DAYS; d++) {
+      for (let d = 0; d < days; d++) {
         for (const at of scheduled)
           starts.set(d * 1440 + at + Math.round((u() - 0.5) * 4), {
             len: 5 + Math.floor(u() * 11),
@@ -118,7 +121,7 @@ export function generateScenario(name: ScenarioName, seed = 1): Scenario {
       const count = 2 + Math.floor(u() * 2)
       for (let k = 0; k < count; k++)
         crowds.push({
-          at: Math.floor((1.5 + (k * (DAYS - 2)) / count + u()) * 1440),
+          at: Math.floor((1.5 + (k * (days - 2)) / count + u()) * 1440),
           ramp: 3 + Math.floor(u() * 13),
           height: 5 + 5 * u(),
           decay: 40 + u() * 40,

@@ -55,12 +55,26 @@ interface RunOut {
   sse: number
 }
 
-/** Runs the filter; returns -2 log-likelihood (up to a constant) or NaN when states go invalid. */
-function run(y: readonly number[], f: EtsForm, p: EtsParams): RunOut {
+/** The divergence bound of {@link run}: a level a million times the data's magnitude. */
+function divergenceBound(y: readonly number[]): number {
+  let bound = 0
+  for (const v of y) bound = Math.max(bound, Math.abs(v))
+  return 1e6 * (bound + 1e-9)
+}
+
+/**
+ * Runs the filter; returns -2 log-likelihood (up to a constant) or NaN when states go invalid.
+ * The optimiser calls it hundreds of times per form on up to thousands of points, so the form's
+ * branches are decided once, outside the loop, and `bound` (see {@link divergenceBound}) is passed in.
+ */
+function run(y: readonly number[], f: EtsForm, p: EtsParams, bound = divergenceBound(y)): RunOut {
   const { alpha, beta, gamma, phi } = p
   const hasT = f.trend !== 'N'
   const damp = f.trend === 'Ad' ? phi : 1
   const hasS = f.season !== 'N'
+  const mulS = f.season === 'M'
+  const mulE = f.error === 'M'
+  const positiveOnly = mulE || mulS
   const m = hasS ? f.m : 1
   const s = hasS ? p.s0.slice() : [0]
   let l = p.l0
@@ -68,23 +82,19 @@ function run(y: readonly number[], f: EtsForm, p: EtsParams): RunOut {
   let sse = 0
   let logMu = 0
   const n = y.length
-  // a level a million times the data's magnitude means the recursion diverged
-  let bound = 0
-  for (const v of y) bound = Math.max(bound, Math.abs(v))
-  bound = 1e6 * (bound + 1e-9)
   for (let t = 0; t < n; t++) {
     const si = t % m
     const sv = hasS ? s[si] : 0
     const lb = l + damp * b
-    const mu = f.season === 'M' ? lb * sv : lb + sv
-    if (f.error === 'M' || f.season === 'M') {
+    const mu = mulS ? lb * sv : lb + sv
+    if (positiveOnly) {
       if (!(mu > 0) || !(lb > 0)) return { lik: NaN, l, b, s, sse: NaN }
     }
     let e: number
-    if (f.error === 'A') {
+    if (!mulE) {
       e = y[t] - mu
       sse += e * e
-      if (f.season === 'M') {
+      if (mulS) {
         l = lb + (alpha * e) / sv
         b = damp * b + (beta * e) / sv
         s[si] = sv + (gamma * e) / lb
@@ -97,7 +107,7 @@ function run(y: readonly number[], f: EtsForm, p: EtsParams): RunOut {
       e = (y[t] - mu) / mu
       sse += e * e
       logMu += Math.log(Math.abs(mu))
-      if (f.season === 'M') {
+      if (mulS) {
         l = lb * (1 + alpha * e)
         b = damp * b + beta * lb * e
         s[si] = sv * (1 + gamma * e)
@@ -171,7 +181,8 @@ export function fitEtsForm(y: readonly number[], form: EtsForm, start?: EtsParam
   if (damped) u0.push(logit(clamp((init.phi - 0.8) / 0.18)))
   u0.push(0)
   if (hasT) u0.push(0)
-  const best = nelderMead((u) => run(y, form, decode(u)).lik, u0, {
+  const bound = divergenceBound(y)
+  const best = nelderMead((u) => run(y, form, decode(u), bound).lik, u0, {
     maxIter: (start ? 50 : 100) * u0.length,
     step: start ? 0.2 : 0.5,
     tol: 1e-6,

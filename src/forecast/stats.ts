@@ -54,7 +54,21 @@ export interface NelderMeadOptions {
   tol?: number
   /** absolute tolerance on the spread of simplex values (e.g. 1e-3 for a -2 log-likelihood) */
   absTol?: number
+  /**
+   * stop when every vertex is within this of the best in every coordinate (relative to
+   * 1 + |coordinate|): the simplex has collapsed and no step can change the answer (default 1e-8)
+   */
+  xTol?: number
   step?: number
+}
+
+/** True when every vertex is within `xTol` (relative to 1 + |x|) of the first in every coordinate. */
+function collapsed(simplex: readonly number[][], xTol: number): boolean {
+  const x0 = simplex[0]
+  for (let i = 1; i < simplex.length; i++)
+    for (let j = 0; j < x0.length; j++)
+      if (Math.abs(simplex[i][j] - x0[j]) > xTol * (1 + Math.abs(x0[j]))) return false
+  return true
 }
 
 /**
@@ -72,6 +86,7 @@ export function nelderMead(
   const tol = opts.tol ?? 1e-8
   const step = opts.step ?? 0.5
   const absTol = opts.absTol ?? 0
+  const xTol = opts.xTol ?? 1e-8
   const safe = (x: number[]): number => {
     const v = f(x)
     return Number.isFinite(v) ? v : Infinity
@@ -85,6 +100,9 @@ export function nelderMead(
     simplex.push(p)
   }
   let values = simplex.map(safe)
+  // No feasible vertex: reflections and shrinks of a simplex whose values are all Infinity are a
+  // blind search (there is no order to follow), so the start is returned as it is, infeasible.
+  if (values.every((v) => v === Infinity)) return { x: x0.slice(), fx: Infinity }
   for (let iter = 0; iter < maxIter; iter++) {
     const order = values.map((_, i) => i).sort((a, b) => values[a] - values[b])
     const s = order.map((i) => simplex[i])
@@ -94,6 +112,10 @@ export function nelderMead(
       values[i] = v[i]
     }
     if (Math.abs(values[n] - values[0]) <= tol * (Math.abs(values[0]) + tol) + absTol) break
+    // The value test alone never passes while a vertex is infeasible (Infinity): a start with no
+    // feasible vertex would otherwise shrink to a point and go on until maxIter, each evaluation
+    // as costly as a useful one (an ETS form whose states go invalid late in a long series).
+    if (collapsed(simplex, xTol)) break
     const centroid = new Array<number>(n).fill(0)
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) centroid[j] += simplex[i][j] / n
     const worst = simplex[n]
