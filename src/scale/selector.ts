@@ -243,45 +243,18 @@ export class SelectingPolicy {
         tolerance: HPA_TOLERANCE,
       }),
     )
-    for (const b of FORECAST_BUDGETS)
-      add(
-        `forecast band (headroom budget ${b})`,
-        new ScalingPolicy({
-          kind: 'predictive',
-          limits: l,
-          stabilizationMs: stab,
-          headroomBudget: b,
-          upTolerance: FORECAST_UP_TOLERANCE,
-          downTolerance: DOWN_TOLERANCE,
-        }),
-      )
-    for (const q of VOLATILITY_LEVELS)
-      add(
-        `volatility band at ${q * 100}%`,
-        new ScalingPolicy({
-          kind: 'predictive',
-          limits: l,
-          stabilizationMs: stab,
-          headroomBudget: Infinity,
-          upTolerance: FORECAST_UP_TOLERANCE,
-          downTolerance: DOWN_TOLERANCE,
-        }),
-        q,
-      )
-    for (const k of MOMENTUM)
-      add(
-        `momentum ×${k}`,
-        new ScalingPolicy({
-          kind: 'predictive',
-          limits: l,
-          stabilizationMs: stab,
-          headroomBudget: Infinity,
-          upTolerance: FORECAST_UP_TOLERANCE,
-          downTolerance: DOWN_TOLERANCE,
-        }),
-        undefined,
-        k,
-      )
+    const forecastDriven = (headroomBudget: number) =>
+      new ScalingPolicy({
+        kind: 'predictive',
+        limits: l,
+        stabilizationMs: stab,
+        headroomBudget,
+        upTolerance: FORECAST_UP_TOLERANCE,
+        downTolerance: DOWN_TOLERANCE,
+      })
+    for (const b of FORECAST_BUDGETS) add(`forecast band (headroom budget ${b})`, forecastDriven(b))
+    for (const q of VOLATILITY_LEVELS) add(`volatility band at ${q * 100}%`, forecastDriven(Infinity), q)
+    for (const k of MOMENTUM) add(`momentum ×${k}`, forecastDriven(Infinity), undefined, k)
     for (const w of stab > 0 ? HOLD_WINDOWS.map((k) => k * stab) : [0])
       for (const u of HOLD_UTILIZATIONS)
         add(
