@@ -22,7 +22,8 @@ import { formatCsv, readSeriesCsv, writeCsv } from '../csv.js'
 
 const usage = `usage: vigil simulate autoscale --input demand.csv --capacity-per-replica C --output schedule.csv [options]
 
-Reads timestamp,value (requests per second, equally spaced) and writes timestamp,replicas: the
+Reads timestamp,value (requests per second at a regular interval; missing intervals are simulated
+as rows of unknown demand, with a warning) and writes timestamp,replicas: the
 replicas the policy asks for after each row, decided strictly online (rows up to and including
 it). Replicas asked for become available --startup-seconds later. Prints, for the predictive
 policy, the HPA-shaped reactive baseline and a perfect-foresight reference: under-provisioned
@@ -138,16 +139,20 @@ export const command: Command = {
     if (csv.values.length < 2)
       throw VGL_ERR_CSV_INPUT(`${f.input}: needs at least 2 rows, got ${csv.values.length}`)
     const reg = regularize(csv.timestamps, csv.values, freqArg)
-    if (reg.values.length !== csv.values.length)
-      throw VGL_ERR_CSV_INPUT(
-        `${f.input}: rows are not equally spaced (${reg.values.length - csv.values.length} missing intervals); the schedule has one row per input row, so fill the gaps first`,
-      )
     if (reg.freqSec === undefined)
       throw VGL_ERR_CSV_INPUT(
         `${f.input}: timestamps look like row numbers; give real timestamps or --freq SECONDS`,
       )
-    const demand = csv.values.map((v) => (Number.isFinite(v) ? v : NaN))
     const stepMs = reg.freqSec * 1000
+    // a missing interval is a row of unknown demand: time (and replica cost) still passes there,
+    // so the policies run on the regular grid and the schedule keeps the input's rows
+    const demand = reg.values.map((v) => (Number.isFinite(v) ? v : NaN))
+    const gridRow = csv.timestamps.map((ts) => Math.round((ts - csv.timestamps[0]) / stepMs))
+    const missing = demand.length - csv.values.length
+    if (missing > 0)
+      process.stderr.write(
+        `vigil simulate autoscale: warning: ${f.input}: ${missing} missing interval(s) of ${reg.freqSec} s simulated as rows of unknown demand (replicas run and cost there; never counted as under-provisioned); the schedule keeps one row per input row\n`,
+      )
     const base = { stepMs, startupMs, limits }
 
     const t0 = performance.now()
@@ -164,7 +169,7 @@ export const command: Command = {
     const reactive = runReactive(demand, base)
     const perfect = runPerfectForesight(demand, base)
     const chosen = policy === 'predictive' ? predictive : reactive
-    const rows = csv.timestamps.map((ts, i) => [new Date(ts).toISOString(), chosen.schedule[i]])
+    const rows = csv.timestamps.map((ts, i) => [new Date(ts).toISOString(), chosen.schedule[gridRow[i]]])
     if (f.output === '-') process.stdout.write(formatCsv(['timestamp', 'replicas'], rows))
     const out = f.output === '-' ? process.stderr : process.stdout
     if (f.output !== '-') writeCsv(f.output!, ['timestamp', 'replicas'], rows)

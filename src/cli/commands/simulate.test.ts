@@ -94,6 +94,48 @@ describe('vigil simulate autoscale (built CLI)', () => {
     expect(r.stderr).toMatch(/predictive \(stab\. 30m\)/)
   }, 120_000)
 
+  it('simulates missing intervals as rows of unknown demand, warns, and keeps one schedule row per input row', () => {
+    const lines = demandCsv(400).trim().split('\n')
+    // rows 101–105 missing: five intervals of one minute
+    const gappy = [...lines.slice(0, 101), ...lines.slice(106)]
+    writeFileSync(join(dir, 'gappy.csv'), `${gappy.join('\n')}\n`)
+    const r = vigil(
+      'simulate',
+      'autoscale',
+      '--input',
+      join(dir, 'gappy.csv'),
+      '--capacity-per-replica',
+      '50',
+      '--policy',
+      'reactive',
+      '--output',
+      '-',
+      '--quiet',
+    )
+    expect(r.status).toBe(0)
+    expect(r.stderr).toMatch(
+      /warning: .*gappy\.csv: 5 missing interval\(s\) of 60 s simulated as rows of unknown demand/,
+    )
+    const out = r.stdout.trim().split('\n')
+    expect(out).toHaveLength(gappy.length)
+    expect(out.slice(1).map((l) => l.split(',')[0])).toEqual(gappy.slice(1).map((l) => l.split(',')[0]))
+    // the same series without the gap asks for the same replicas before it
+    const whole = vigil(
+      'simulate',
+      'autoscale',
+      '--input',
+      join(dir, 'demand.csv'),
+      '--capacity-per-replica',
+      '50',
+      '--policy',
+      'reactive',
+      '--output',
+      '-',
+      '--quiet',
+    )
+    expect(out.slice(0, 101)).toEqual(whole.stdout.trim().split('\n').slice(0, 101))
+  }, 120_000)
+
   it('rejects bad input with a message naming the flag', () => {
     const bad = (args: string[], re: RegExp) => {
       const r = vigil(
