@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { forecastFailure } from './failure.js'
 import { forecastSeries } from './forecaster.js'
-import { regularize } from './series.js'
+import { inTimeOrder, regularize } from './series.js'
 import { gaussian, rng } from './stats.js'
 
 const sine = (i: number): number => 10 + 5 * Math.sin((2 * Math.PI * i) / 24)
@@ -140,6 +140,24 @@ describe('regularize', () => {
 
   it('treats small integer timestamps as row numbers with no interval', () => {
     expect(regularize([1000, 2000, 3000], [1, 2, 3]).freqSec).toBeUndefined()
+  })
+})
+
+describe('inTimeOrder', () => {
+  it('sorts rows by time, keeps each timestamp once with its finite values averaged, and counts what it fixed', () => {
+    const r = inTimeOrder([0, 120, 60, 120, 180, 180], [1, 4, 2, 6, NaN, 7])
+    expect(r.times).toEqual([0, 60, 120, 180])
+    expect(r.values).toEqual([1, 2, 5, 7])
+    expect(r.repeated).toBe(2)
+    expect(r.outOfOrder).toBe(1)
+    const missing = inTimeOrder([0, 60, 60], [1, NaN, NaN])
+    expect(missing.values[1]).toBeNaN()
+    expect(inTimeOrder([0, 60], [1, 2])).toEqual({
+      times: [0, 60],
+      values: [1, 2],
+      repeated: 0,
+      outOfOrder: 0,
+    })
   })
 })
 

@@ -55,3 +55,37 @@ export function regularize(
   if (filled > 0) notes.push(`${filled} missing sample(s) inside gaps were added as missing values`)
   return { values: out, freqSec: indexLike ? undefined : stepMs / 1000, lastMs: timestampsMs[n - 1], notes }
 }
+
+/**
+ * Rows in time order with each timestamp once (the finite values of a repeated one averaged):
+ * real exports repeat and reorder rows, and refusing them would end an evaluation over one line.
+ */
+export function inTimeOrder(
+  timestamps: readonly number[],
+  values: readonly number[],
+): { times: number[]; values: number[]; repeated: number; outOfOrder: number } {
+  let outOfOrder = 0
+  for (let i = 1; i < timestamps.length; i++) if (timestamps[i] < timestamps[i - 1]) outOfOrder++
+  const order = timestamps.map((_, i) => i).sort((a, b) => timestamps[a] - timestamps[b] || a - b)
+  const times: number[] = []
+  const sums: number[] = []
+  const counts: number[] = []
+  for (const i of order) {
+    const last = times.length - 1
+    if (last < 0 || times[last] !== timestamps[i]) {
+      times.push(timestamps[i])
+      sums.push(0)
+      counts.push(0)
+    }
+    if (Number.isFinite(values[i])) {
+      sums[times.length - 1] += values[i]
+      counts[times.length - 1]++
+    }
+  }
+  return {
+    times,
+    values: sums.map((v, k) => (counts[k] > 0 ? v / counts[k] : NaN)),
+    repeated: timestamps.length - times.length,
+    outOfOrder,
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { MODEL_NAMES, type ModelName } from '../../forecast/forecaster.js'
-import { regularize } from '../../forecast/series.js'
+import { inTimeOrder, regularize } from '../../forecast/series.js'
 import {
   HPA_STABILIZATION_MS,
   limitsProblem,
@@ -23,7 +23,8 @@ import { formatCsv, readSeriesCsv, writeCsv } from '../csv.js'
 const usage = `usage: vigil simulate autoscale --input demand.csv --capacity-per-replica C --output schedule.csv [options]
 
 Reads timestamp,value (requests per second at a regular interval; missing intervals are simulated
-as rows of unknown demand, with a warning) and writes timestamp,replicas: the
+as rows of unknown demand, rows out of order or repeated in time order, with a warning) and
+writes timestamp,replicas: the
 replicas the policy asks for after each row, decided strictly online (rows up to and including
 it). Replicas asked for become available --startup-seconds later. Prints, for the predictive
 policy, the HPA-shaped reactive baseline and a perfect-foresight reference: under-provisioned
@@ -138,7 +139,14 @@ export const command: Command = {
     const csv = readSeriesCsv(f.input!)
     if (csv.values.length < 2)
       throw VGL_ERR_CSV_INPUT(`${f.input}: needs at least 2 rows, got ${csv.values.length}`)
-    const reg = regularize(csv.timestamps, csv.values, freqArg)
+    const series = inTimeOrder(csv.timestamps, csv.values)
+    if (series.times.length < 2)
+      throw VGL_ERR_CSV_INPUT(`${f.input}: needs at least 2 distinct timestamps, got ${series.times.length}`)
+    const reg = regularize(series.times, series.values, freqArg)
+    if (series.repeated > 0 || series.outOfOrder > 0)
+      process.stderr.write(
+        `vigil simulate autoscale: warning: ${f.input}: ${series.outOfOrder} row(s) out of time order and ${series.repeated} repeated timestamp(s); simulated in time order, the values of a repeated timestamp averaged; the schedule keeps the input's rows and order\n`,
+      )
     if (reg.freqSec === undefined)
       throw VGL_ERR_CSV_INPUT(
         `${f.input}: timestamps look like row numbers; give real timestamps or --freq SECONDS`,
@@ -147,8 +155,8 @@ export const command: Command = {
     // a missing interval is a row of unknown demand: time (and replica cost) still passes there,
     // so the policies run on the regular grid and the schedule keeps the input's rows
     const demand = reg.values.map((v) => (Number.isFinite(v) ? v : NaN))
-    const gridRow = csv.timestamps.map((ts) => Math.round((ts - csv.timestamps[0]) / stepMs))
-    const missing = demand.length - csv.values.length
+    const gridRow = csv.timestamps.map((ts) => Math.round((ts - series.times[0]) / stepMs))
+    const missing = demand.length - series.times.length
     if (missing > 0)
       process.stderr.write(
         `vigil simulate autoscale: warning: ${f.input}: ${missing} missing interval(s) of ${reg.freqSec} s simulated as rows of unknown demand (replicas run and cost there; never counted as under-provisioned); the schedule keeps one row per input row\n`,

@@ -136,6 +136,52 @@ describe('vigil simulate autoscale (built CLI)', () => {
     expect(out.slice(0, 101)).toEqual(whole.stdout.trim().split('\n').slice(0, 101))
   }, 120_000)
 
+  it('simulates rows out of time order and repeated timestamps in time order, keeping the input rows', () => {
+    const lines = demandCsv(400).trim().split('\n')
+    const rows = lines.slice(1)
+    // rows 10 and 11 swapped, row 20 repeated
+    const messy = [
+      lines[0],
+      ...rows.slice(0, 10),
+      rows[11],
+      rows[10],
+      ...rows.slice(12, 21),
+      rows[20],
+      ...rows.slice(21),
+    ]
+    writeFileSync(join(dir, 'messy.csv'), `${messy.join('\n')}\n`)
+    const run = (file: string) =>
+      vigil(
+        'simulate',
+        'autoscale',
+        '--input',
+        join(dir, file),
+        '--capacity-per-replica',
+        '50',
+        '--policy',
+        'reactive',
+        '--output',
+        '-',
+        '--quiet',
+      )
+    const r = run('messy.csv')
+    expect(r.status).toBe(0)
+    expect(r.stderr).toMatch(
+      /warning: .*messy\.csv: 1 row\(s\) out of time order and 1 repeated timestamp\(s\)/,
+    )
+    const out = r.stdout.trim().split('\n').slice(1)
+    expect(out.map((l) => l.split(',')[0])).toEqual(messy.slice(1).map((l) => l.split(',')[0]))
+    // every row gets the replicas its time gets in the clean series
+    const clean = new Map(
+      run('demand.csv')
+        .stdout.trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',') as [string, string]),
+    )
+    for (const l of out) expect(l.split(',')[1]).toBe(clean.get(l.split(',')[0]))
+  }, 120_000)
+
   it('rejects bad input with a message naming the flag', () => {
     const bad = (args: string[], re: RegExp) => {
       const r = vigil(
