@@ -16,6 +16,23 @@ function vigil(...args: string[]): { status: number | null; stdout: string; stde
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
+/** The HPA-shaped schedule of a file in the test directory, written to stdout. */
+function reactiveSchedule(file: string): { status: number | null; stdout: string; stderr: string } {
+  return vigil(
+    'simulate',
+    'autoscale',
+    '--input',
+    join(dir, file),
+    '--capacity-per-replica',
+    '50',
+    '--policy',
+    'reactive',
+    '--output',
+    '-',
+    '--quiet',
+  )
+}
+
 function demandCsv(n: number): string {
   const t0 = Date.parse('2026-11-02T00:00:00Z')
   const rows = ['timestamp,value']
@@ -99,19 +116,7 @@ describe('vigil simulate autoscale (built CLI)', () => {
     // rows 101–105 missing: five intervals of one minute
     const gappy = [...lines.slice(0, 101), ...lines.slice(106)]
     writeFileSync(join(dir, 'gappy.csv'), `${gappy.join('\n')}\n`)
-    const r = vigil(
-      'simulate',
-      'autoscale',
-      '--input',
-      join(dir, 'gappy.csv'),
-      '--capacity-per-replica',
-      '50',
-      '--policy',
-      'reactive',
-      '--output',
-      '-',
-      '--quiet',
-    )
+    const r = reactiveSchedule('gappy.csv')
     expect(r.status).toBe(0)
     expect(r.stderr).toMatch(
       /warning: .*gappy\.csv: 5 missing interval\(s\) of 60 s simulated as rows of unknown demand/,
@@ -120,19 +125,7 @@ describe('vigil simulate autoscale (built CLI)', () => {
     expect(out).toHaveLength(gappy.length)
     expect(out.slice(1).map((l) => l.split(',')[0])).toEqual(gappy.slice(1).map((l) => l.split(',')[0]))
     // the same series without the gap asks for the same replicas before it
-    const whole = vigil(
-      'simulate',
-      'autoscale',
-      '--input',
-      join(dir, 'demand.csv'),
-      '--capacity-per-replica',
-      '50',
-      '--policy',
-      'reactive',
-      '--output',
-      '-',
-      '--quiet',
-    )
+    const whole = reactiveSchedule('demand.csv')
     expect(out.slice(0, 101)).toEqual(whole.stdout.trim().split('\n').slice(0, 101))
   }, 120_000)
 
@@ -150,21 +143,7 @@ describe('vigil simulate autoscale (built CLI)', () => {
       ...rows.slice(21),
     ]
     writeFileSync(join(dir, 'messy.csv'), `${messy.join('\n')}\n`)
-    const run = (file: string) =>
-      vigil(
-        'simulate',
-        'autoscale',
-        '--input',
-        join(dir, file),
-        '--capacity-per-replica',
-        '50',
-        '--policy',
-        'reactive',
-        '--output',
-        '-',
-        '--quiet',
-      )
-    const r = run('messy.csv')
+    const r = reactiveSchedule('messy.csv')
     expect(r.status).toBe(0)
     expect(r.stderr).toMatch(
       /warning: .*messy\.csv: 1 row\(s\) out of time order and 1 repeated timestamp\(s\)/,
@@ -173,7 +152,7 @@ describe('vigil simulate autoscale (built CLI)', () => {
     expect(out.map((l) => l.split(',')[0])).toEqual(messy.slice(1).map((l) => l.split(',')[0]))
     // every row gets the replicas its time gets in the clean series
     const clean = new Map(
-      run('demand.csv')
+      reactiveSchedule('demand.csv')
         .stdout.trim()
         .split('\n')
         .slice(1)
