@@ -125,6 +125,30 @@ describe('vigil forecast', () => {
     expect(auto.stdout.trim().split('\n')).toHaveLength(5)
   })
 
+  it('reads rows out of time order and repeated timestamps in time order, with a warning', () => {
+    const f = (i: number) => (100 + 20 * Math.sin((2 * Math.PI * i) / 24)).toFixed(3)
+    const clean = writeSeries('clean.csv', 24 * 7, 3600, f)
+    const lines = readFileSync(clean, 'utf8').trim().split('\n')
+    // two rows swapped and one repeated
+    const messy = [
+      ...lines.slice(0, 50),
+      lines[51],
+      lines[50],
+      ...lines.slice(52, 90),
+      lines[89],
+      ...lines.slice(90),
+    ]
+    const messyPath = join(dir, 'messy.csv')
+    writeFileSync(messyPath, `${messy.join('\n')}\n`)
+    const a = vigil('forecast', '--input', clean, '--horizon', '6', '--output', '-')
+    const b = vigil('forecast', '--input', messyPath, '--horizon', '6', '--output', '-')
+    expect(b.status, b.stderr).toBe(0)
+    expect(b.stderr).toMatch(
+      /warning: .*messy\.csv: 1 row\(s\) out of time order and 1 repeated timestamp\(s\)/,
+    )
+    expect(b.stdout).toBe(a.stdout)
+  })
+
   it('fails with a clear message on bad input', () => {
     const irregular = join(dir, 'irregular.csv')
     writeFileSync(irregular, 'timestamp,value\n0,1\n60,2\n150,3\n180,4\n')

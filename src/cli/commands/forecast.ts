@@ -1,7 +1,7 @@
 /** @module `vigil forecast`: reads `timestamp,value`, writes `step,forecast,lower,upper`. */
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { MODEL_NAMES, forecastSeries, type ModelName } from '../../forecast/forecaster.js'
-import { regularize } from '../../forecast/series.js'
+import { inTimeOrder, regularize } from '../../forecast/series.js'
 import type { ForecastResult } from '../../forecast/types.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
@@ -83,7 +83,12 @@ export const command: Command = {
     }
 
     const csv = readSeriesCsv(f.input)
-    const reg = regularize(csv.timestamps, csv.values, freqSec)
+    const series = inTimeOrder(csv.timestamps, csv.values)
+    const reg = regularize(series.times, series.values, freqSec)
+    if (series.repeated > 0 || series.outOfOrder > 0)
+      process.stderr.write(
+        `vigil forecast: warning: ${f.input}: ${series.outOfOrder} row(s) out of time order and ${series.repeated} repeated timestamp(s); read in time order, the values of a repeated timestamp averaged\n`,
+      )
     let result: ForecastResult
     if (model === 'lstm') {
       const { forecastLstm } = await import('../../forecast/lstm.js')
