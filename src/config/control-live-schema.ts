@@ -5,7 +5,7 @@ import { z } from 'zod'
 export const detectSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
-    /** series with detector state at once (about 1.7 MB each); the least recently seen is evicted beyond it */
+    /** series with detector state at once (about 1.6 MB each); the least recently seen is evicted beyond it */
     maxSeries: z.number().int().min(1).default(1_000),
     /** points of history per metric per series (memory: ~ 6 metrics × this × 8 bytes × a few) */
     historySize: z.number().int().min(64).max(8192).default(512),

@@ -89,7 +89,7 @@ export interface AnomalyStore {
 
 export interface LiveAnomaliesOptions {
   store?: AnomalyStore
-  /** series with detector state (about 1.7 MB each); the least recently seen is evicted beyond it; default 1,000 */
+  /** series with detector state (about 1.6 MB each); the least recently seen is evicted beyond it; default 1,000 */
   maxSeries?: number
   /** points of history per metric; default 512 */
   historySize?: number
