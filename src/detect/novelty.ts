@@ -59,7 +59,7 @@ const MIN_CALIBRATION = 64
 /** Smallest spread (median to maximum) of log-distances the tail beyond the maximum assumes. */
 const MIN_LOG_SPREAD = 0.1
 /** The score is 1 at this tail probability: score = log10(1/p) / 6. */
-const P_AT_ONE = 1e-6
+export const NOVELTY_P_AT_ONE = 1e-6
 /** Distances below this share of the context's magnitude are rounding (CSV exports), not change. */
 const RELATIVE_FLOOR = 1e-4
 
@@ -239,14 +239,14 @@ export class Novelty implements Detector<number> {
       if (st.cal[i].count >= MIN_CALIBRATION) pMin = Math.min(pMin, this.#tail(i, v))
     }
     const p = Math.min(1, pMin * Math.max(1, voters))
-    this.#raw = Math.min(1, Math.log(1 / p) / Math.log(1 / P_AT_ONE))
+    this.#raw = Math.min(1, Math.log(1 / p) / Math.log(1 / NOVELTY_P_AT_ONE))
     this.#scoredFor = x
     return this.#raw
   }
 
   /** The score that opens an incident (p = eventP). */
   get #eventScore(): number {
-    return Math.log(1 / this.o.eventP) / Math.log(1 / P_AT_ONE)
+    return Math.log(1 / this.o.eventP) / Math.log(1 / NOVELTY_P_AT_ONE)
   }
 
   /** True while an incident is open and this score does not clearly exceed its peak. */

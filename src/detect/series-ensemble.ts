@@ -4,7 +4,7 @@ import type { DetectorSnapshot } from './detector.js'
 import { DEFAULT_MEMBERS, Ensemble, type Explanation, type MemberName } from './ensemble.js'
 import { HalfSpaceTrees } from './half-space-trees.js'
 import { AnomalyLikelihood } from './likelihood.js'
-import { Novelty } from './novelty.js'
+import { NOVELTY_P_AT_ONE, Novelty } from './novelty.js'
 import { PoissonTail } from './poisson-tail.js'
 
 /** One window of one series, as the rollups give it. Ratios are in [0,1]; latencies in ms. */
@@ -81,8 +81,8 @@ export interface SeriesEnsembleOptions {
  */
 const MEMBERS: readonly MemberName[] = DEFAULT_MEMBERS
 
-/** Novelty's score is log10(1/p) / 6 (src/detect/novelty.ts). */
-const NOVELTY_LOG10_P_AT_ONE = 6
+/** Novelty's score is log10(1/p) / log10(1/NOVELTY_P_AT_ONE). */
+const NOVELTY_LOG10_P_AT_ONE = -Math.log10(NOVELTY_P_AT_ONE)
 
 /**
  * The detector bank for one series key. Each window, `step(point, children)` scores the rate, p50,

@@ -137,8 +137,6 @@ export const command: Command = {
     const freqArg = f.freq === undefined ? undefined : num(f.freq, '--freq', 1, (n) => n > 0, 'seconds > 0')
 
     const csv = readSeriesCsv(f.input!)
-    if (csv.values.length < 2)
-      throw VGL_ERR_CSV_INPUT(`${f.input}: needs at least 2 rows, got ${csv.values.length}`)
     const series = inTimeOrder(csv.timestamps, csv.values)
     if (series.times.length < 2)
       throw VGL_ERR_CSV_INPUT(`${f.input}: needs at least 2 distinct timestamps, got ${series.times.length}`)
