@@ -9,7 +9,8 @@ import type { ActionInput, ActionRecord } from '../control/actions.js'
 import type { SeriesSummary } from '../control/control-plane.js'
 import type { ForecastAnswer } from '../control/forecasts.js'
 import type { TargetPool } from '../scale/actuator.js'
-import { Autoscaler } from '../scale/autoscaler.js'
+import { Autoscaler, type CapacityStateStore } from '../scale/autoscaler.js'
+import type { ControlStateEntry } from '../store/index.js'
 import { openActuators } from '../scale/open.js'
 
 export interface AutoscalingSource {
@@ -19,6 +20,21 @@ export interface AutoscalingSource {
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown>
   /** false on a standing-by `vigil control`: it observes nothing and so decides nothing */
   leading?(): boolean
+  /** the store's control state under {@link CAPACITY_STATE_SCOPE}; writes fenced by the leader's token */
+  loadCapacity?(): Promise<ControlStateEntry[]>
+  saveCapacity?(entries: ControlStateEntry[]): Promise<void>
+}
+
+/** Where learned capacity evidence is kept in the store's control state, one key per service. */
+export const CAPACITY_STATE_SCOPE = 'capacity'
+
+function capacityStateOf(source: AutoscalingSource): CapacityStateStore | undefined {
+  const { loadCapacity, saveCapacity } = source
+  if (loadCapacity === undefined || saveCapacity === undefined) return undefined
+  return {
+    load: async () => (await loadCapacity()).map((e) => ({ service: e.key, data: e.data })),
+    save: (service, data) => saveCapacity([{ key: service, data }]),
+  }
 }
 
 /** Null when no service has a scale block. */
@@ -60,6 +76,7 @@ export async function startAutoscaling(
     onFailure: (service, err) =>
       logger.error({ service, code: (err as { code?: string }).code }, `autoscaler: ${err.message}`),
     onError: (err, what) => logger.warn({ err }, what),
+    capacityState: capacityStateOf(source),
   })
   await scaler.start()
   return {

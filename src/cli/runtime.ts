@@ -41,7 +41,7 @@ import { VERSION } from '../version.js' // dashboard
 import { alertRoutes } from '../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider } from '../alerts/index.js' // alerts
 import type { Autoscaler } from '../scale/autoscaler.js' // scale
-import { startAutoscaling } from './autoscaling.js' // scale
+import { CAPACITY_STATE_SCOPE, startAutoscaling } from './autoscaling.js' // scale
 import { scalingRoutes } from '../api/routes/scaling.js' // scale
 import { exposeControlMetrics } from '../api/control-metrics.js' // deploy: findings at /metrics
 
@@ -290,9 +290,17 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   )
   let autoscaler: Autoscaler | null = null
   if (control !== null) {
+    const c = control
     const started = await startAutoscaling(
       config,
-      control,
+      {
+        listSeries: () => c.listSeries(),
+        forecast: (key) => c.forecast(key),
+        recordAction: (input) => c.recordAction(input),
+        settleAction: (rec, result) => c.settleAction(rec, result),
+        loadCapacity: () => c.loadState(CAPACITY_STATE_SCOPE),
+        saveCapacity: (entries) => c.saveState(CAPACITY_STATE_SCOPE, entries),
+      },
       { setTargets: (service, urls) => gateway.setTargets(service, urls) },
       logger,
     )

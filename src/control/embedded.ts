@@ -12,6 +12,7 @@ import type { Config } from '../config/index.js'
 import { VGL_ERR_CONTROL_UNAVAILABLE, VigilError } from '../errors.js'
 import type { SeriesSource, SeriesSummary } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
+import type { ControlStateEntry } from '../store/index.js' // scale
 import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
 import type { AuditPage, AuditPageQuery, AuditSource } from './audit.js' // audit
@@ -31,6 +32,8 @@ type RpcCall =
   | { op: 'audit'; query: AuditPageQuery } // audit
   | { op: 'recordAction'; input: ActionInput } // scale
   | { op: 'settleAction'; rec: ActionRecord; result: { status: 'ok' | 'failed'; detail?: string } } // scale
+  | { op: 'loadState'; scope: string } // scale
+  | { op: 'saveState'; scope: string; entries: ControlStateEntry[] } // scale
   | { op: 'scores'; query: ScoreQuery } // dashboard
   | { op: 'listAlerts'; query: AlertQuery } // alerts
   | { op: 'getAlert'; fingerprint: string }
@@ -76,6 +79,9 @@ export interface EmbeddedControl
   /** scale: records an action in the leader's fenced action log (the autoscaler runs beside the gateway) */
   recordAction(input: ActionInput): Promise<ActionRecord>
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<ActionRecord>
+  /** scale: the store's control state of a scope (learned capacity), written with the leader's fencing token */
+  loadState(scope: string): Promise<ControlStateEntry[]>
+  saveState(scope: string, entries: ControlStateEntry[]): Promise<void>
   /** journeys: traces, graph, root cause, what-if (asked of the worker) */
   readonly journeys: JourneySource
   /** graceful: the worker writes its pending windows, closes the store and exits */
@@ -194,6 +200,8 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     audit: (query) => call<AuditPage>({ op: 'audit', query }), // audit
     recordAction: (input) => call<ActionRecord>({ op: 'recordAction', input }), // scale
     settleAction: (rec, result) => call<ActionRecord>({ op: 'settleAction', rec, result }), // scale
+    loadState: (scope) => call<ControlStateEntry[]>({ op: 'loadState', scope }), // scale
+    saveState: (scope, entries) => call<void>({ op: 'saveState', scope, entries }), // scale
     scores: (query) => call<ScoreHistory | null>({ op: 'scores', query }), // dashboard
     // alerts
     listAlerts: (query) => call<Alert[]>({ op: 'listAlerts', query }),

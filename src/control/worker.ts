@@ -81,6 +81,10 @@ rpcPort.on('message', (req: RpcRequest) => {
         return cp.actions.record(req.input)
       case 'settleAction': // scale
         return cp.actions.settle(req.rec, req.result)
+      case 'loadState': // scale
+        return cp.store.getControlState(req.scope)
+      case 'saveState': // scale
+        return cp.store.putControlState(req.scope, req.entries, cp.leadership.token())
       case 'scores': // dashboard
         return cp.anomalies === null ? null : cp.anomalies.scores(req.query)
       // alerts

@@ -5,7 +5,13 @@ import { VGL_ERR_CONTROL_NOT_LEADER } from '../errors.js'
 import type { Actuator } from './actuator.js'
 import { DockerActuator } from './actuators/docker.js'
 import { ProcessActuator, type ProcessServiceOptions } from './actuators/process.js'
-import { Autoscaler, type Observation, type ScaleActionInput } from './autoscaler.js'
+import {
+  Autoscaler,
+  type CapacityStateStore,
+  type Observation,
+  type SavedCapacity,
+  type ScaleActionInput,
+} from './autoscaler.js'
 
 // A replica: an HTTP server on $PORT whose /health answers HEALTH (default 200).
 const SERVER = `
@@ -301,6 +307,147 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
     } finally {
       await scaler.stop()
     }
+  })
+
+  /** A shadow autoscaler learning on two configured targets, on a clock the test moves. */
+  function learner(
+    clock: { t: number; rate: number },
+    state: CapacityStateStore,
+    learn = {},
+    onError?: (m: string) => void,
+  ) {
+    return new Autoscaler({
+      services: {
+        orders: scaleSchema.parse({
+          min: 1,
+          max: 20,
+          capacityPerReplica: { learn: true, initial: 100, minWindows: 30, ...learn },
+          leadTimeMs: 1_000,
+          scaleDownStabilizationMs: 0,
+        }),
+      },
+      actuatorFor: () => null,
+      configuredTargets: () => 2,
+      windowMs: 1_000,
+      observe: async (): Promise<Observation> => ({
+        atMs: clock.t - 2_000,
+        ratePerSec: clock.rate,
+        requests: clock.rate * 10,
+        p95: p95At(clock.rate / 2),
+        errorRatio: 0,
+      }),
+      forecast: async () => null,
+      record: async () => ({ id: '1', result: { status: 'shadow' } }),
+      settle: async () => undefined,
+      now: () => clock.t,
+      capacityState: state,
+      saveCapacityEveryMs: 10_000,
+      onError: (err) => onError?.(err.message),
+    })
+  }
+
+  it('a restarted autoscaler goes on from the evidence it saved, not from initial', async () => {
+    const saved = new Map<string, unknown>()
+    const state: CapacityStateStore = {
+      load: async () => [...saved].map(([service, data]) => ({ service, data })),
+      save: async (service, data) => void saved.set(service, structuredClone(data)),
+    }
+    const clock = { t: 1_000_000, rate: 10 }
+    const first = learner(clock, state)
+    await first.start()
+    for (let i = 0; i < 140; i++) {
+      clock.rate = 10 + (70 * (i % 70)) / 69
+      clock.t += 1_000
+      await first.tick()
+    }
+    // the newest estimate (the one in use is kept while within 5 % of it)
+    const learned = (await first.scaling('orders')).capacity!.estimate!
+    await first.stop() // saves what it holds
+    expect(learned).toBeLessThan(40)
+    const windows = (saved.get('orders') as SavedCapacity).windows.length
+    expect(windows).toBeGreaterThanOrEqual(100)
+
+    clock.t += 60_000
+    const second = learner(clock, state)
+    await second.start()
+    try {
+      const s = await second.scaling('orders')
+      expect(s.capacityPerReplica).toBeCloseTo(learned, 6)
+      expect(s.capacity).toMatchObject({ learned: true, source: 'knee', windows })
+      expect(s.capacityRestored).toMatchObject({ windows })
+    } finally {
+      await second.stop()
+    }
+
+    // a day later the evidence has aged out: initial again
+    clock.t += 86_400_000
+    const third = learner(clock, state)
+    await third.start()
+    expect((await third.scaling('orders')).capacity).toMatchObject({ source: 'initial', windows: 0 })
+    await third.stop()
+  })
+
+  it('discards evidence judged on another latency quantile or learned on other replicas, and says why', async () => {
+    const clock = { t: 1_000_000, rate: 10 }
+    const windows: SavedCapacity['windows'] = []
+    for (let i = 0; i < 100; i++) windows.push([clock.t - 100_000 + i * 1_000, 5 + i / 3, 40, 0, 100])
+    const entry = (over: Partial<SavedCapacity>) => ({
+      service: 'orders',
+      data: {
+        version: 1,
+        quantile: 'p95',
+        replica: 'configured targets',
+        savedMs: clock.t,
+        windows,
+        ...over,
+      },
+    })
+    const errors: string[] = []
+    for (const [over, why] of [
+      [{ quantile: 'p99' }, /learned on p99, now judged on p95/],
+      [{ replica: '["process",["other"],{}]' }, /another command, image or Deployment/],
+      [{ windows: [[1, 2, 3]] }, /malformed/],
+      [{ version: 7 }, /not capacity evidence/],
+    ] as const) {
+      errors.length = 0
+      const state: CapacityStateStore = {
+        load: async () => [entry(over as Partial<SavedCapacity>)],
+        save: async () => {},
+      }
+      const scaler = learner(clock, state, {}, (m) => errors.push(m))
+      await scaler.start()
+      expect((await scaler.scaling('orders')).capacity?.windows).toBe(0)
+      expect(errors.join('\n')).toMatch(why)
+      await scaler.stop()
+    }
+    // the same evidence, matching: kept
+    const scaler = learner(clock, { load: async () => [entry({})], save: async () => {} })
+    await scaler.start()
+    expect((await scaler.scaling('orders')).capacity?.windows).toBe(100)
+    await scaler.stop()
+  })
+
+  it('a store that fails to load or save costs the evidence, not the autoscaler', async () => {
+    const errors: string[] = []
+    const clock = { t: 1_000_000, rate: 20 }
+    const scaler = learner(
+      clock,
+      {
+        load: async () => Promise.reject(new Error('database is down')),
+        save: async () => Promise.reject(new Error('fenced')),
+      },
+      {},
+      (m) => errors.push(m),
+    )
+    await scaler.start()
+    for (let i = 0; i < 15; i++) {
+      clock.t += 1_000
+      await scaler.tick()
+    }
+    await scaler.stop()
+    expect((await scaler.scaling('orders')).capacity?.windows).toBeGreaterThan(10)
+    expect(errors).toContain('database is down')
+    expect(errors.filter((m) => m === 'fenced').length).toBeGreaterThanOrEqual(2)
   })
 
   it('feeds no window in which the pool changed, and each window once', async () => {

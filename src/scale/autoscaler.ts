@@ -16,9 +16,12 @@
  * A service configured to learn its capacity (`capacityPerReplica: { learn: true, … }`) feeds
  * each window in which its ready pool did not change to a {@link CapacityEstimator} and sizes
  * with its estimate (kept while within 5 %, so noise does not churn decisions). The evidence is
- * held in memory: a restarted autoscaler starts again from `initial`.
+ * saved through `capacityState` (the store's fenced control state) about once a minute and at
+ * stop, and restored when the autoscaler starts leading: a restarted or newly elected control
+ * plane goes on from what was learned. Evidence from replicas of another kind (another command,
+ * image or Deployment) or judged on another latency quantile is discarded.
  */
-import type { LearnedCapacityConfig, ScaleConfig } from '../config/scale-schema.js'
+import type { ActuatorConfig, LearnedCapacityConfig, ScaleConfig } from '../config/scale-schema.js'
 import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE } from '../errors.js'
 import type { Actuator, Replica } from './actuator.js'
 import {
@@ -26,6 +29,7 @@ import {
   type CapacityEstimate,
   type CapacityEvidence,
   type CapacityLearningOptions,
+  type CapacityWindow,
 } from './capacity.js'
 import type { Decision, PeakForecast } from './policy.js'
 import { SelectingPolicy } from './selector.js'
@@ -79,6 +83,61 @@ export interface AutoscalerOptions {
   /** actuator attempts per action (default 3) and first backoff (default 1 s, doubling) */
   attempts?: number
   backoffMs?: number
+  /** where learned capacity evidence outlives the process; absent: it lives in memory only */
+  capacityState?: CapacityStateStore
+  /** how often a learning service's evidence is saved (default 60 s; and at stop) */
+  saveCapacityEveryMs?: number
+}
+
+/** Learned capacity evidence as saved, one entry per service. */
+export interface SavedCapacity {
+  version: 1
+  quantile: 'p95' | 'p99'
+  /** what the replicas run ({@link replicaIdentity}): evidence of other replicas is not reused */
+  replica: string
+  savedMs: number
+  /** [atMs, perReplica, latencyMs, errorRatio, requests], oldest first */
+  windows: [number, number, number, number, number][]
+}
+
+/** The store's fenced control state, as the autoscaler uses it. */
+export interface CapacityStateStore {
+  load(): Promise<{ service: string; data: unknown }[]>
+  /** throws when this process may no longer write (not leading, fenced) */
+  save(service: string, data: SavedCapacity): Promise<void>
+}
+
+/**
+ * What a service's replicas run, as far as the config says: learned capacity belongs to it. A
+ * Kubernetes Deployment's pod template is not in the config, so a new image rolled out there
+ * keeps the evidence (discard it with a new `latencyQuantile` or by renaming the Deployment).
+ */
+export function replicaIdentity(a: ActuatorConfig | undefined): string {
+  if (a === undefined) return 'configured targets'
+  switch (a.kind) {
+    case 'process':
+      return JSON.stringify(['process', a.command, a.env])
+    case 'docker':
+      return JSON.stringify(['docker', a.image, a.env, a.containerPort])
+    case 'kubernetes':
+      return JSON.stringify(['kubernetes', a.namespace, a.deployment ?? null])
+  }
+}
+
+/** The windows of saved evidence, or why it cannot be used. */
+function usableWindows(data: unknown, quantile: 'p95' | 'p99', replica: string): CapacityWindow[] | string {
+  const d = data as Partial<SavedCapacity> | null
+  if (d === null || typeof d !== 'object' || d.version !== 1 || !Array.isArray(d.windows))
+    return 'not capacity evidence this version reads'
+  if (d.quantile !== quantile) return `learned on ${d.quantile}, now judged on ${quantile}`
+  if (d.replica !== replica) return 'learned on replicas of another command, image or Deployment'
+  const out: CapacityWindow[] = []
+  for (const w of d.windows) {
+    if (!Array.isArray(w) || w.length !== 5 || !w.every((x) => typeof x === 'number' && Number.isFinite(x)))
+      return 'a window is malformed'
+    out.push({ atMs: w[0], perReplica: w[1], latencyMs: w[2], errorRatio: w[3], requests: w[4] })
+  }
+  return out
 }
 
 /** One telemetry window of a service; the latency fields feed capacity learning. */
@@ -129,6 +188,8 @@ export interface ServiceScaling {
   capacityPerReplica: number | null
   /** where it came from: configured, or learned (with the evidence behind it) */
   capacity: CapacityEvidence | null
+  /** learned capacity evidence restored from the store at start: windows kept and when it was saved */
+  capacityRestored: { windows: number; savedMs: number } | null
   replicas: Replica[]
   /** newest first, with evidence */
   decisions: Decision[]
@@ -159,6 +220,11 @@ interface Learning {
   newest: CapacityEstimate
   /** the newest window fed (each window once) */
   lastWindowMs: number
+  /** what the replicas run (saved with the evidence) */
+  replica: string
+  /** when the evidence was last saved; the windows restored at start (null: none) */
+  savedMs: number
+  restored: { windows: number; savedMs: number } | null
   /** the ready replicas and since when they were seen unchanged; null: unknown or just acted */
   pool: { ready: number; sinceMs: number } | null
 }
@@ -180,6 +246,7 @@ export class Autoscaler {
   readonly #state = new Map<string, State>()
   #timer: NodeJS.Timeout | null = null
   #running: Promise<void> | null = null
+  #restoring: Promise<void> | null = null
 
   constructor(opts: AutoscalerOptions) {
     this.#o = opts
@@ -196,6 +263,9 @@ export class Autoscaler {
           newest: first,
           lastWindowMs: -Infinity,
           pool: null,
+          replica: replicaIdentity(s.actuator),
+          savedMs: -Infinity,
+          restored: null,
         }
       }
       const capacityPerReplica = typeof cap === 'object' ? learning!.used.perReplica : cap
@@ -230,6 +300,7 @@ export class Autoscaler {
 
   /** Reads the actuators' counts, brings enforced services to at least `min`, starts the timer. */
   async start(): Promise<void> {
+    if (this.#o.leading?.() !== false) await this.#restore()
     for (const [name, s] of Object.entries(this.#o.services)) {
       const a = this.#o.actuatorFor(name)
       const st = this.#state.get(name)!
@@ -249,6 +320,73 @@ export class Autoscaler {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
     await this.#running
+    if (this.#restoring !== null && this.#o.leading?.() !== false)
+      for (const name of this.#state.keys()) await this.#saveCapacity(name, true)
+  }
+
+  /**
+   * Feeds each learning service's saved evidence to its estimator, once, when this process first
+   * leads (a standby restores on election: what it reads is what the previous leader saved).
+   */
+  #restore(): Promise<void> {
+    this.#restoring ??= (async () => {
+      const store = this.#o.capacityState
+      if (store === undefined || ![...this.#state.values()].some((st) => st.learning !== null)) return
+      let saved: { service: string; data: unknown }[]
+      try {
+        saved = await store.load()
+      } catch (err) {
+        this.#o.onError?.(err as Error, 'learned capacity not restored: learning again from initial')
+        return
+      }
+      const now = (this.#o.now ?? Date.now)()
+      for (const { service, data } of saved) {
+        const l = this.#state.get(service)?.learning
+        if (l === undefined || l === null) continue
+        const windows = usableWindows(data, l.quantile, l.replica)
+        if (typeof windows === 'string') {
+          this.#o.onError?.(
+            new Error(`${service}: saved capacity evidence discarded (${windows})`),
+            'restore',
+          )
+          continue
+        }
+        const since = now - l.estimator.memoryMs
+        let fed = 0
+        for (const w of windows)
+          if (w.atMs >= since && w.atMs > l.lastWindowMs) {
+            l.estimator.observe(w)
+            l.lastWindowMs = w.atMs
+            fed++
+          }
+        l.restored = { windows: fed, savedMs: (data as SavedCapacity).savedMs }
+        l.newest = l.used = l.estimator.estimate()
+        this.#state.get(service)!.policy?.setCapacity(l.used.perReplica)
+      }
+    })()
+    return this.#restoring
+  }
+
+  /** Saves a learning service's evidence when due (or now); a failed save is logged, not fatal. */
+  async #saveCapacity(name: string, now = false): Promise<void> {
+    const store = this.#o.capacityState
+    const l = this.#state.get(name)?.learning
+    if (store === undefined || l === undefined || l === null) return
+    const at = (this.#o.now ?? Date.now)()
+    if (!now && at - l.savedMs < (this.#o.saveCapacityEveryMs ?? 60_000)) return
+    l.savedMs = at
+    const windows = l.estimator
+      .held()
+      .map((w): SavedCapacity['windows'][number] => [
+        w.atMs,
+        w.perReplica,
+        w.latencyMs,
+        w.errorRatio,
+        w.requests,
+      ])
+    await store
+      .save(name, { version: 1, quantile: l.quantile, replica: l.replica, savedMs: at, windows })
+      .catch((err: Error) => this.#o.onError?.(err, `learned capacity of ${name} not saved`))
   }
 
   /** One decision per service; overlapping ticks are skipped. */
@@ -300,7 +438,11 @@ export class Autoscaler {
     const obs = await this.#o.observe(name)
     if (obs === null) return
     const now = (this.#o.now ?? Date.now)()
-    if (st.learning !== null) await this.#learn(name, st.policy, st.learning, obs, now)
+    if (st.learning !== null) {
+      await this.#restore()
+      await this.#learn(name, st.policy, st.learning, obs, now)
+      await this.#saveCapacity(name)
+    }
     const fc = await this.#o.forecast(name).catch(() => null)
     let peak: PeakForecast | null = null
     if (fc !== null) {
@@ -585,6 +727,7 @@ export class Autoscaler {
       max: s.max,
       capacityPerReplica: st.policy?.capacityPerReplica ?? null,
       capacity: this.#capacityEvidence(st),
+      capacityRestored: st.learning?.restored ?? null,
       replicas: a !== null ? await a.replicas(name).catch(() => []) : [],
       decisions: st.decisions.slice(0, 20),
       lastError: st.lastError,

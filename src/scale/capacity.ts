@@ -202,6 +202,11 @@ export class CapacityEstimator {
     this.#newestMs = Math.max(this.#newestMs, w.atMs)
   }
 
+  /** how long evidence is kept, relative to the newest window */
+  get memoryMs(): number {
+    return this.#o.memoryMs ?? DEFAULTS.memoryMs
+  }
+
   get minWindows(): number {
     return this.#o.minWindows ?? DEFAULTS.minWindows
   }
@@ -210,6 +215,12 @@ export class CapacityEstimator {
     let n = 0
     for (const b of this.#bins.values()) n += b.length
     return n
+  }
+
+  /** The windows held, oldest first: fed back through {@link observe}, they give the same estimate. */
+  held(): CapacityWindow[] {
+    this.#forget()
+    return [...this.#bins.values()].flat().sort((a, b) => a.atMs - b.atMs)
   }
 
   estimate(): CapacityEstimate {
@@ -311,7 +322,7 @@ export class CapacityEstimator {
 
   /** Drops windows older than the memory, relative to the newest window seen. */
   #forget(): void {
-    const cutoff = this.#newestMs - (this.#o.memoryMs ?? DEFAULTS.memoryMs)
+    const cutoff = this.#newestMs - this.memoryMs
     for (const [k, ws] of this.#bins) {
       let drop = 0
       while (drop < ws.length && ws[drop].atMs < cutoff) drop++

@@ -33,6 +33,7 @@ interface Scaling {
   desired: number | null
   capacityPerReplica: number | null
   capacity: Capacity
+  capacityRestored: { windows: number; savedMs: number } | null
   replicas: { id: string; url: string | null; ready: boolean }[]
   decisions: {
     desired: number
@@ -229,18 +230,15 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
   })
 
   it('learns where a replica saturates from the latency it shows under a ramp, and scales on it', async () => {
-    const v = await start(
-      'enforce',
-      {
-        // one request at a time for 40 ms each: a replica saturates near 25 req/s and queues past it
-        mockArgs: ['--latency-ms', '40', '--concurrency', '1'],
-        // far too high: on it the autoscaler would keep one replica up to 80 req/s
-        capacity: '{ learn: true, initial: 100, min: 5, max: 200, minWindows: 20 }',
-        max: 4,
-        scaleDownStabilizationMs: 600_000,
-      },
-      'learn',
-    )
+    const learnVariant: Variant = {
+      // one request at a time for 40 ms each: a replica saturates near 25 req/s and queues past it
+      mockArgs: ['--latency-ms', '40', '--concurrency', '1'],
+      // far too high: on it the autoscaler would keep one replica up to 80 req/s
+      capacity: '{ learn: true, initial: 100, min: 5, max: 200, minWindows: 20 }',
+      max: 4,
+      scaleDownStabilizationMs: 600_000,
+    }
+    const v = await start('enforce', learnVariant, 'learn')
     await poll(
       () => scaling(v),
       (s) => s.current === 1 && s.replicas.some((r) => r.ready),
@@ -280,5 +278,18 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     }
     const scaled = actions.actions.filter((a) => a.kind === 'scale.replicas' && a.evidence !== null)
     expect(scaled.some((a) => a.evidence.capacity?.learned === true)).toBe(true)
+
+    // a restart on the same store goes on from what was learned, before any new window
+    const learned = (await scaling(v)).capacity
+    await v.stop()
+    vigil = null
+    await seed.close()
+    const again = await start('enforce', learnVariant, 'learn')
+    const restored = await scaling(again)
+    expect(restored.capacity).toMatchObject({ learned: true, source: learned.source })
+    expect(restored.capacity.windows).toBeGreaterThanOrEqual(learned.windows!)
+    expect(restored.capacityRestored?.windows).toBe(restored.capacity.windows)
+    expect(restored.capacityPerReplica).toBeGreaterThan(15)
+    expect(restored.capacityPerReplica).toBeLessThan(27)
   })
 })

@@ -9,7 +9,7 @@ import { seriesRoutes } from '../../api/routes/series.js'
 import { anomalyRoutes } from '../../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../../api/routes/forecasts.js' // live detect/forecast
 import { BusTargetPool, busSubjects, openBus } from '../../bus/index.js'
-import { startAutoscaling } from '../autoscaling.js' // scale
+import { CAPACITY_STATE_SCOPE, startAutoscaling } from '../autoscaling.js' // scale
 import { VGL_ERR_CONTROL_NOT_LEADER } from '../../errors.js' // scale
 import type { ScaledControl } from '../../control/index.js' // scale
 import { loadConfig, type Config } from '../../config/index.js'
@@ -99,6 +99,11 @@ export const command: Command = {
         recordAction: async (input) => leaderOf(cp).actions.record(input),
         settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
         leading: () => cp.current() !== null,
+        loadCapacity: () => cp.store.getControlState(CAPACITY_STATE_SCOPE),
+        saveCapacity: async (entries) => {
+          const leader = leaderOf(cp)
+          await leader.store.putControlState(CAPACITY_STATE_SCOPE, entries, leader.leadership.token())
+        },
       },
       pool,
       logger,
