@@ -9,7 +9,13 @@ export {
   encodeTargets,
   followTargets,
 } from './targets.js'
-export type { BusTargetPoolOptions, TargetsApplied, TargetsMessage } from './targets.js'
+export type {
+  BusTargetPoolOptions,
+  GatewayLeft,
+  TargetsApplied,
+  TargetsFollower,
+  TargetsMessage,
+} from './targets.js'
 export type { Bus, BusHandler, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './bus.js'
 export { MemoryBus } from './memory.js'
 export type { MemoryBusOptions } from './memory.js'

@@ -155,4 +155,57 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
       await control.close()
     }
   })
+
+  it('a gateway that leaves is forgotten at once, by the running pool and by one that starts later', async () => {
+    const { subject, streams } = fresh()
+    const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const gw = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const other = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const warnings: string[] = []
+    const pool = new BusTargetPool(control, subject, {
+      drainTimeoutMs: 3_000,
+      onWarn: (m) => warnings.push(m),
+    })
+    const later = new BusTargetPool(control, subject, {
+      drainTimeoutMs: 3_000,
+      onWarn: (m) => warnings.push(m),
+    })
+    try {
+      await pool.start()
+      const seen = { a: 0, b: 0 }
+      const a = await followTargets(gw, subject, async () => void seen.a++, undefined, 'gw-a')
+      const b = await followTargets(other, subject, async () => void seen.b++, undefined, 'gw-b')
+      await pool.setTargets('orders', ['http://10.0.0.2:8080'])
+      await until(() => seen.a === 1 && seen.b === 1)
+      await new Promise((ok) => setTimeout(ok, 200)) // both confirmations reach the pool
+      // both known: a change waits for both
+      await pool.setTargets('orders', ['http://10.0.0.3:8080'])
+      expect(seen).toEqual({ a: 2, b: 2 })
+
+      await a.leave()
+      await new Promise((ok) => setTimeout(ok, 200))
+      const t0 = Date.now()
+      await pool.setTargets('orders', ['http://10.0.0.4:8080'])
+      expect(Date.now() - t0).toBeLessThan(1_000) // gw-b confirmed; gw-a is not waited for
+      expect(seen.b).toBe(3)
+
+      // a pool that starts now replays the history: gw-a applied, then left
+      await later.start()
+      await new Promise((ok) => setTimeout(ok, 200))
+      await b.close() // silent: still waited for, once
+      const t1 = Date.now()
+      await later.setTargets('orders', ['http://10.0.0.5:8080'])
+      const waited = Date.now() - t1
+      expect(waited).toBeGreaterThanOrEqual(2_900)
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatch(/gateway gw-b did not confirm/)
+    } finally {
+      await pool.close()
+      await later.close()
+      await gw.close()
+      await other.close()
+      await control.deleteStreams()
+      await control.close()
+    }
+  })
 })

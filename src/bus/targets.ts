@@ -19,6 +19,8 @@
  * A gateway is known from its first `applied`: one that starts replays every list and confirms
  * each; one that never confirmed (started before any list) still routes the configured targets,
  * which no actuator stops. A gateway forgotten after a silence is known again at its next word.
+ * A gateway that stops gracefully says it left (after its last requests finished), so the pool
+ * forgets it at once instead of waiting out its silence; one that crashed is waited for once.
  */
 import type { Bus, BusMessage, Subscription } from './bus.js'
 
@@ -82,6 +84,26 @@ export function decodeApplied(data: Uint8Array): TargetsApplied | null {
   return { gatewayId: m.gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }
 }
 
+/** A gateway's last word: it stopped, and no request it sent is still in flight. */
+export interface GatewayLeft {
+  gatewayId: string
+  left: true
+  atMs: number
+}
+
+export const encodeLeft = (m: GatewayLeft): Uint8Array => encodeJson(m)
+
+export function decodeLeft(data: Uint8Array): GatewayLeft | null {
+  try {
+    const m = JSON.parse(new TextDecoder().decode(data)) as Partial<GatewayLeft> | null
+    if (m === null || m.left !== true || typeof m.gatewayId !== 'string' || typeof m.atMs !== 'number')
+      return null
+    return { gatewayId: m.gatewayId, left: true, atMs: m.atMs }
+  } catch {
+    return null
+  }
+}
+
 const older = (a: { atMs: number; seq: number }, b: { atMs: number; seq: number }) =>
   a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq)
 
@@ -115,6 +137,12 @@ export class BusTargetPool {
   async start(): Promise<void> {
     if (this.bus.follow === undefined || this.#sub !== null) return
     this.#sub = await this.bus.follow(appliedSubject(this.subject), (msg) => {
+      const left = decodeLeft(msg.data)
+      if (left !== null) {
+        for (const gateways of this.#applied.values()) gateways.delete(left.gatewayId)
+        for (const wake of this.#changed) wake()
+        return
+      }
       const a = decodeApplied(msg.data)
       if (a === null) {
         this.opts.onWarn?.(
@@ -140,6 +168,7 @@ export class BusTargetPool {
 
   async #confirmed(list: TargetsMessage, expected: readonly string[]): Promise<void> {
     const gateways = this.#applied.get(list.service)!
+    // a gateway forgotten meanwhile (it left, or went silent on another list) is not waited for
     const pending = () =>
       expected.filter((g) => {
         const a = gateways.get(g)
@@ -178,6 +207,15 @@ export class BusTargetPool {
   }
 }
 
+/** A gateway's following of the lists: `close` goes silently, `leave` says so first. */
+export interface TargetsFollower extends Subscription {
+  /**
+   * Says this gateway left (when it confirms lists), then closes. Call it once the gateway sends
+   * nothing more to any target: the control plane stops waiting for it at once.
+   */
+  leave(): Promise<void>
+}
+
 /**
  * Applies every newer list to `apply` (a gateway's setTargets), from the oldest list the bus
  * keeps: a gateway (re)starts on its configured targets and ends on the control plane's.
@@ -189,11 +227,11 @@ export async function followTargets(
   onBad?: (why: string) => void,
   /** confirms each list applied (and drained) as this gateway, for the pool's wait */
   gatewayId?: string,
-): Promise<Subscription> {
+): Promise<TargetsFollower> {
   if (bus.follow === undefined)
     throw new Error(`the ${bus.kind} bus keeps no history to follow ${subject} from: use bus.kind nats`)
   const newest = new Map<string, { atMs: number; seq: number }>()
-  return bus.follow(subject, async (msg: BusMessage) => {
+  const sub = await bus.follow(subject, async (msg: BusMessage) => {
     const m = decodeTargets(msg.data)
     if (m === null) {
       onBad?.(`${subject}: a message that is not a targets list was dropped`)
@@ -211,4 +249,14 @@ export async function followTargets(
         )
         .catch((err: Error) => onBad?.(`${appliedSubject(subject)}: not confirmed: ${err.message}`))
   })
+  return {
+    close: () => sub.close(),
+    leave: async () => {
+      await sub.close()
+      if (gatewayId !== undefined)
+        await bus
+          .publish(appliedSubject(subject), encodeLeft({ gatewayId, left: true, atMs: Date.now() }))
+          .catch((err: Error) => onBad?.(`${appliedSubject(subject)}: leaving not said: ${err.message}`))
+    },
+  }
 }

@@ -177,7 +177,9 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       (why) => logger.warn(why),
       rollups?.gatewayId ?? tcfg.gatewayId ?? generateGatewayId(),
     )
-    closers.push(() => follow.close())
+    // runs after the gateway drained: nothing it sent is in flight, so the control plane may stop
+    // waiting for this gateway's confirmations at once
+    closers.push(() => follow.leave())
   }
 
   // ---- shutdown and signals (installed as soon as there is something to drain) ---------------

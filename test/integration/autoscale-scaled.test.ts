@@ -286,6 +286,39 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     await expect(fetch(`http://127.0.0.1:${removed[0]}/health`)).rejects.toThrow()
   })
 
+  it('a gateway that stops gracefully is not waited for: the next scale-up and scale-down finish at once', async () => {
+    const second = await w.startGateway('gw-sc-2')
+    const secondAdmin = await second.waitFor(READY.gatewayAdmin)
+    const replicas = (await scaling()).replicas.map((r) => r.url)
+    // it replayed the lists and routes by the newest: it is known to the control plane
+    await poll(
+      async () =>
+        (
+          (await (await fetch(`${secondAdmin}/api/services`)).json()) as {
+            services: { name: string; targets: { url: string }[] }[]
+          }
+        ).services
+          .find((x) => x.name === 'orders')!
+          .targets.map((t) => t.url),
+      (urls) => JSON.stringify(urls) === JSON.stringify(replicas),
+      'the second gateway on the control plane’s list',
+      20_000,
+    )
+    await new Promise((r) => setTimeout(r, 500)) // its confirmation reaches the control plane
+    await stop(second)
+    for (const replicas of [2, 1]) {
+      const t0 = Date.now()
+      const res = await post(controlUrl, '/api/services/orders/scale', {
+        replicas,
+        reason: 'after a gateway left',
+      })
+      expect(res.status).toBe(200)
+      // a silent gateway would be waited for the route's total timeout + 5 s (35 s) first
+      expect(Date.now() - t0).toBeLessThan(10_000)
+    }
+    expect(control.log()).not.toMatch(/gateway gw-sc-2 did not confirm/)
+  })
+
   it('a standby control plane refuses, naming the leader', async () => {
     const standby = w.spawn('control', 'control-sc-standby')
     procs.push(standby)
