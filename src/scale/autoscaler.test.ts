@@ -236,16 +236,22 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
   /** p95 40 ms up to 24 req/s per replica, doubling at 30 */
   const p95At = (perReplica: number) => 40 * (1 + Math.max(0, (perReplica - 24) / 6) ** 2)
 
-  it('sizes with the initial capacity, then with the knee once enough windows were seen, and says so', async () => {
-    let t = 1_000_000
-    let rate = 10
-    const actions: ScaleActionInput[] = []
-    const scaler = new Autoscaler({
+  /** A shadow autoscaler learning on two configured targets, on a clock the test moves. */
+  function learner(
+    clock: { t: number; rate: number },
+    o: {
+      state?: CapacityStateStore
+      learn?: Record<string, unknown>
+      onError?: (m: string) => void
+      actions?: ScaleActionInput[]
+    } = {},
+  ) {
+    return new Autoscaler({
       services: {
         orders: scaleSchema.parse({
           min: 1,
           max: 20,
-          capacityPerReplica: { learn: true, initial: 100, minWindows: 30 },
+          capacityPerReplica: { learn: true, initial: 100, minWindows: 30, ...o.learn },
           leadTimeMs: 1_000,
           scaleDownStabilizationMs: 0,
         }),
@@ -254,22 +260,31 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
       configuredTargets: () => 2,
       windowMs: 1_000,
       observe: async (): Promise<Observation> => ({
-        atMs: t - 2_000,
-        ratePerSec: rate,
-        requests: rate * 10,
-        p95: p95At(rate / 2),
+        atMs: clock.t - 2_000,
+        ratePerSec: clock.rate,
+        requests: clock.rate * 10,
+        p95: p95At(clock.rate / 2),
         p99: null,
         errorRatio: 0,
         limitedRatio: 0,
       }),
       forecast: async () => null,
       record: async (input) => {
-        actions.push(input)
-        return { id: String(actions.length), result: { status: 'shadow' } }
+        o.actions?.push(input)
+        return { id: String(o.actions?.length ?? 1), result: { status: 'shadow' } }
       },
       settle: async () => undefined,
-      now: () => t,
+      now: () => clock.t,
+      capacityState: o.state,
+      saveCapacityEveryMs: 10_000,
+      onError: (err) => o.onError?.(err.message),
     })
+  }
+
+  it('sizes with the initial capacity, then with the knee once enough windows were seen, and says so', async () => {
+    const clock = { t: 1_000_000, rate: 10 }
+    const actions: ScaleActionInput[] = []
+    const scaler = learner(clock, { actions })
     await scaler.start()
     try {
       const before = await scaler.scaling('orders')
@@ -277,8 +292,8 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
       expect(before.capacity).toMatchObject({ source: 'initial', learned: false, windows: 0 })
       // a ramp from 10 to 80 req/s over two replicas: 5 to 40 per replica, the knee at 30
       for (let i = 0; i < 140; i++) {
-        rate = 10 + (70 * (i % 70)) / 69
-        t += 1_000
+        clock.rate = 10 + (70 * (i % 70)) / 69
+        clock.t += 1_000
         await scaler.tick()
         if (i === 5)
           expect((await scaler.scaling('orders')).decisions[0].reason).toMatch(
@@ -291,8 +306,8 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
       expect(s.capacityPerReplica!).toBeGreaterThan(27)
       expect(s.capacityPerReplica!).toBeLessThan(33)
       // 80 req/s at ~30 per replica and 80 %: 4 replicas (the initial 100 asked for 1)
-      rate = 80
-      t += 1_000
+      clock.rate = 80
+      clock.t += 1_000
       await scaler.tick()
       const d = (await scaler.scaling('orders')).decisions[0]
       expect(d.desired).toBeGreaterThanOrEqual(3)
@@ -309,43 +324,6 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
     }
   })
 
-  /** A shadow autoscaler learning on two configured targets, on a clock the test moves. */
-  function learner(
-    clock: { t: number; rate: number },
-    state: CapacityStateStore,
-    learn = {},
-    onError?: (m: string) => void,
-  ) {
-    return new Autoscaler({
-      services: {
-        orders: scaleSchema.parse({
-          min: 1,
-          max: 20,
-          capacityPerReplica: { learn: true, initial: 100, minWindows: 30, ...learn },
-          leadTimeMs: 1_000,
-          scaleDownStabilizationMs: 0,
-        }),
-      },
-      actuatorFor: () => null,
-      configuredTargets: () => 2,
-      windowMs: 1_000,
-      observe: async (): Promise<Observation> => ({
-        atMs: clock.t - 2_000,
-        ratePerSec: clock.rate,
-        requests: clock.rate * 10,
-        p95: p95At(clock.rate / 2),
-        errorRatio: 0,
-      }),
-      forecast: async () => null,
-      record: async () => ({ id: '1', result: { status: 'shadow' } }),
-      settle: async () => undefined,
-      now: () => clock.t,
-      capacityState: state,
-      saveCapacityEveryMs: 10_000,
-      onError: (err) => onError?.(err.message),
-    })
-  }
-
   it('a restarted autoscaler goes on from the evidence it saved, not from initial', async () => {
     const saved = new Map<string, unknown>()
     const state: CapacityStateStore = {
@@ -353,7 +331,7 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
       save: async (service, data) => void saved.set(service, structuredClone(data)),
     }
     const clock = { t: 1_000_000, rate: 10 }
-    const first = learner(clock, state)
+    const first = learner(clock, { state })
     await first.start()
     for (let i = 0; i < 140; i++) {
       clock.rate = 10 + (70 * (i % 70)) / 69
@@ -368,7 +346,7 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
     expect(windows).toBeGreaterThanOrEqual(100)
 
     clock.t += 60_000
-    const second = learner(clock, state)
+    const second = learner(clock, { state })
     await second.start()
     try {
       const s = await second.scaling('orders')
@@ -381,7 +359,7 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
 
     // a day later the evidence has aged out: initial again
     clock.t += 86_400_000
-    const third = learner(clock, state)
+    const third = learner(clock, { state })
     await third.start()
     expect((await third.scaling('orders')).capacity).toMatchObject({ source: 'initial', windows: 0 })
     await third.stop()
@@ -414,14 +392,14 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
         load: async () => [entry(over as Partial<SavedCapacity>)],
         save: async () => {},
       }
-      const scaler = learner(clock, state, {}, (m) => errors.push(m))
+      const scaler = learner(clock, { state, onError: (m) => errors.push(m) })
       await scaler.start()
       expect((await scaler.scaling('orders')).capacity?.windows).toBe(0)
       expect(errors.join('\n')).toMatch(why)
       await scaler.stop()
     }
     // the same evidence, matching: kept
-    const scaler = learner(clock, { load: async () => [entry({})], save: async () => {} })
+    const scaler = learner(clock, { state: { load: async () => [entry({})], save: async () => {} } })
     await scaler.start()
     expect((await scaler.scaling('orders')).capacity?.windows).toBe(100)
     await scaler.stop()
@@ -430,15 +408,13 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
   it('a store that fails to load or save costs the evidence, not the autoscaler', async () => {
     const errors: string[] = []
     const clock = { t: 1_000_000, rate: 20 }
-    const scaler = learner(
-      clock,
-      {
+    const scaler = learner(clock, {
+      state: {
         load: async () => Promise.reject(new Error('database is down')),
         save: async () => Promise.reject(new Error('fenced')),
       },
-      {},
-      (m) => errors.push(m),
-    )
+      onError: (m) => errors.push(m),
+    })
     await scaler.start()
     for (let i = 0; i < 15; i++) {
       clock.t += 1_000
