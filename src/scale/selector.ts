@@ -336,6 +336,20 @@ export class SelectingPolicy {
     const current = input.current
     let desired = lead.desired
     let driver = lead.driver
+    // Never fewer than the HPA-shaped reference asks for now. The candidate followed for being
+    // short least over the last days can still ask for less at a given moment (a peak held at a
+    // higher utilisation, a band below the observed need after its stabilisation), and there the
+    // policy would be short where the reactive baseline is not. The reference's fleet is the
+    // budget's unit, so the floor costs little replica-time. The reference holds a scale-down for
+    // the HPA's 5 minutes: a service configured to scale down sooner is not held by that.
+    const reference = decisions[0]
+    const floored =
+      reference.desired > desired &&
+      (reference.driver !== 'stabilization' || this.#o.stabilizationMs >= HPA_STABILIZATION_MS)
+    if (floored) {
+      desired = reference.desired
+      driver = reference.driver
+    }
     // never longer than the service's own scale-down stabilisation: a service configured to scale
     // down after 10 s must not be held for 5 minutes
     const dwell = Math.min(this.#o.dwellMs ?? DEFAULT_DWELL_MS, this.#o.stabilizationMs)
@@ -379,7 +393,9 @@ export class SelectingPolicy {
       desired,
       direction,
       driver,
-      reason: `${reasonOf(direction, driver, evidence, current, desired, l)}; following ${this.leader}, short least lately within budget`,
+      reason:
+        `${reasonOf(direction, driver, evidence, current, desired, l)}; following ${this.leader}, short least lately within budget` +
+        (floored ? `, raised to the ${reference.desired} the HPA-shaped rule asks for` : ''),
       evidence,
     }
   }

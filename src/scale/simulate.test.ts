@@ -69,6 +69,18 @@ describe('policies on a series', () => {
     expect(runPredictive(altered, run).schedule.slice(0, 250)).toEqual(full.schedule.slice(0, 250))
   })
 
+  it('predictive never asks for fewer replicas than the HPA-shaped baseline at the same row', () => {
+    // bursts that come and go at random: whatever the followed rule asks for, the baseline's ask is a floor
+    let s = 11
+    const rnd = () => (s = (s * 16807) % 2147483647) / 2147483647
+    const demand = Array.from({ length: 1500 }, () => 200 + 100 * rnd() + (rnd() < 0.05 ? 600 * rnd() : 0))
+    const p = runPredictive(demand, { ...opts, stabilizationMs: 5 * MIN, freqSec: 60, refitEvery: 50 })
+    const r = runReactive(demand, opts)
+    const below = p.schedule.flatMap((n, i) => (n < r.schedule[i] ? [i] : []))
+    expect(below).toEqual([])
+    expect(p.underProvisionedMinutes).toBeLessThanOrEqual(r.underProvisionedMinutes)
+  })
+
   it('predictive is short less often than the baseline on recurring surges, within its headroom budget', () => {
     const demand = wave(1500)
     const p = runPredictive(demand, { ...opts, stabilizationMs: 5 * MIN, freqSec: 60, refitEvery: 50 })
