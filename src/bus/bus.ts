@@ -70,6 +70,17 @@ export interface Bus {
    * skip the state to rebuild. Only adapters that keep history (NATS JetStream) have it.
    */
   follow?(subject: string, handler: BusHandler): Promise<Subscription>
+  /**
+   * Answers every {@link probe} on `subject` while the subscription lives: nothing is stored, so
+   * an answer means the process is connected now. Only adapters with a server between processes
+   * (NATS) have it.
+   */
+  answer?(subject: string): Promise<Subscription>
+  /**
+   * Whether a process answers on `subject` now: `present`; `absent` when the server knows nobody
+   * listens there (it says so at once); `unknown` on a timeout or any other failure.
+   */
+  probe?(subject: string, timeoutMs: number): Promise<'present' | 'absent' | 'unknown'>
   /** idempotent; closes subscriptions first */
   close(): Promise<void>
 }

@@ -7,7 +7,7 @@
  * bound (the recorder keeps refused rollups and retries them at each window boundary, inside the
  * duplicate window, then drops and counts them).
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { connect, errors, type NatsConnection } from '@nats-io/transport-node'
 import {
   AckPolicy,
   DeliverPolicy,
@@ -226,6 +226,25 @@ export class NatsBus implements Bus {
       }
     })()
     return this.#track(iter, loop, async () => {})
+  }
+
+  async answer(subject: string): Promise<Subscription> {
+    if (this.#closed) throw VGL_ERR_BUS_CLOSED(`answer on ${subject}`)
+    const sub = this.#nc.subscribe(subject, { callback: (_err, msg) => void msg.respond() })
+    return { close: async () => sub.unsubscribe() }
+  }
+
+  async probe(subject: string, timeoutMs: number): Promise<'present' | 'absent' | 'unknown'> {
+    if (this.#closed) return 'unknown'
+    try {
+      await this.#nc.request(subject, undefined, { timeout: timeoutMs })
+      return 'present'
+    } catch (err) {
+      const noResponders =
+        err instanceof errors.NoRespondersError ||
+        (err instanceof errors.RequestError && err.isNoResponders())
+      return noResponders ? 'absent' : 'unknown'
+    }
   }
 
   async follow(subject: string, handler: BusHandler): Promise<Subscription> {

@@ -156,6 +156,59 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
     }
   })
 
+  it('a gateway whose connection is gone is forgotten within two probes; a slow live one is still waited for', async () => {
+    const { subject, streams } = fresh()
+    const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const slow = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const doomed = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const warnings: string[] = []
+    const pool = new BusTargetPool(control, subject, {
+      drainTimeoutMs: 15_000,
+      probeEveryMs: 500,
+      onWarn: (m) => warnings.push(m),
+    })
+    try {
+      await pool.start()
+      let drain = () => {}
+      const seen = { slow: 0, doomed: 0 }
+      await followTargets(
+        slow,
+        subject,
+        async () => {
+          if (++seen.slow > 1) await new Promise<void>((ok) => (drain = ok))
+        },
+        undefined,
+        'gw-slow',
+      )
+      await followTargets(doomed, subject, async () => void seen.doomed++, undefined, 'gw-doomed')
+      await pool.setTargets('orders', ['http://10.0.0.2:8080'])
+      await until(() => seen.slow === 1 && seen.doomed === 1)
+      await new Promise((ok) => setTimeout(ok, 200)) // both confirmations reach the pool
+
+      // gw-doomed's connection goes away without a word (what a SIGKILL leaves); gw-slow is busy
+      await doomed.close()
+      let resolved = false
+      const t0 = Date.now()
+      const swap = pool.setTargets('orders', ['http://10.0.0.3:8080']).then(() => (resolved = true))
+      await until(() => warnings.length > 0, 5_000)
+      expect(Date.now() - t0).toBeLessThan(3_000)
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatch(/gateway gw-doomed is gone \(nothing answers for it on the bus\)/)
+      // the live one answers its probes: still waited for, well past two probe intervals
+      await new Promise((ok) => setTimeout(ok, 2_000))
+      expect(resolved).toBe(false)
+      drain()
+      await swap
+      expect(Date.now() - t0).toBeLessThan(6_000)
+      expect(warnings).toHaveLength(1)
+    } finally {
+      await pool.close()
+      await slow.close()
+      await control.deleteStreams()
+      await control.close()
+    }
+  })
+
   it('a gateway that leaves is forgotten at once, by the running pool and by one that starts later', async () => {
     const { subject, streams } = fresh()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
@@ -168,6 +221,7 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
     })
     const later = new BusTargetPool(control, subject, {
       drainTimeoutMs: 3_000,
+      probeEveryMs: 0, // not probing: a silent gateway is waited for the drain timeout, once
       onWarn: (m) => warnings.push(m),
     })
     try {

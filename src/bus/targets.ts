@@ -20,7 +20,10 @@
  * each; one that never confirmed (started before any list) still routes the configured targets,
  * which no actuator stops. A gateway forgotten after a silence is known again at its next word.
  * A gateway that stops gracefully says it left (after its last requests finished), so the pool
- * forgets it at once instead of waiting out its silence; one that crashed is waited for once.
+ * forgets it at once instead of waiting out its silence. Each gateway also answers probes on a
+ * subject of its own (core NATS, nothing stored) that its confirmations name: while the pool waits,
+ * it asks every second, and a gateway the server twice in a row says nobody answers for (its
+ * connection is gone: it crashed or was killed) is forgotten then, not after the drain timeout.
  */
 import type { Bus, BusMessage, Subscription } from './bus.js'
 
@@ -74,6 +77,13 @@ export function decodeTargets(data: Uint8Array): TargetsMessage | null {
 /** A gateway's word: it routes `service` by the list (atMs, seq) or a newer one, and the older lists' requests finished. */
 export interface TargetsApplied extends ListRef {
   gatewayId: string
+  /** where the gateway answers probes while it is connected (absent: it cannot be probed) */
+  probe?: string
+}
+
+/** A gateway's probe subject: beside the lists, one token per gateway (its id hex-encoded, so any id is a valid token). */
+export function aliveSubject(targets: string, gatewayId: string): string {
+  return `${targets}.alive.${Buffer.from(gatewayId, 'utf8').toString('hex')}`
 }
 
 export const encodeApplied = (m: TargetsApplied): Uint8Array => encodeJson(m)
@@ -81,7 +91,9 @@ export const encodeApplied = (m: TargetsApplied): Uint8Array => encodeJson(m)
 export function decodeApplied(data: Uint8Array): TargetsApplied | null {
   const m = decodeListRef(data)
   if (m === null || typeof m.gatewayId !== 'string') return null
-  return { gatewayId: m.gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }
+  const a: TargetsApplied = { gatewayId: m.gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }
+  if (typeof m.probe === 'string') a.probe = m.probe
+  return a
 }
 
 /** A gateway's last word: it stopped, and no request it sent is still in flight. */
@@ -113,7 +125,12 @@ export interface BusTargetPoolOptions {
   /** a gateway that stayed silent past drainTimeoutMs, and confirmations that cannot be read */
   onWarn?: (message: string) => void
   now?: () => number
+  /** how often a waited-for gateway is probed (default 1 s); 0: never */
+  probeEveryMs?: number
 }
+
+/** a gateway is gone once the server said this many times in a row that nobody answers for it */
+const ABSENT_STRIKES = 2
 
 /**
  * The actuators' TargetPool in `vigil control`: resolves once every gateway known to route the
@@ -124,6 +141,8 @@ export class BusTargetPool {
   #seq = 0
   /** service → gateway → the newest list it confirmed */
   readonly #applied = new Map<string, Map<string, { atMs: number; seq: number }>>()
+  /** gateway → where it answers probes */
+  readonly #probes = new Map<string, string>()
   readonly #changed = new Set<() => void>()
   #sub: Subscription | null = null
 
@@ -150,6 +169,7 @@ export class BusTargetPool {
         )
         return
       }
+      if (a.probe !== undefined) this.#probes.set(a.gatewayId, a.probe)
       let gateways = this.#applied.get(a.service)
       if (gateways === undefined) this.#applied.set(a.service, (gateways = new Map()))
       const prev = gateways.get(a.gatewayId)
@@ -177,6 +197,7 @@ export class BusTargetPool {
     const timeoutMs = this.opts.drainTimeoutMs ?? 30_000
     let timer: NodeJS.Timeout | undefined
     let wake = () => {}
+    let done = false
     try {
       await new Promise<void>((resolve) => {
         wake = () => {
@@ -185,8 +206,10 @@ export class BusTargetPool {
         this.#changed.add(wake)
         timer = setTimeout(resolve, timeoutMs)
         wake()
+        void this.#probeWhile(pending, () => done, wake, list.service)
       })
     } finally {
+      done = true
       clearTimeout(timer)
       this.#changed.delete(wake)
     }
@@ -196,6 +219,36 @@ export class BusTargetPool {
       this.opts.onWarn?.(
         `gateway ${g} did not confirm the targets of ${list.service} within ${timeoutMs} ms; going on without it (it may have stopped)`,
       )
+    }
+  }
+
+  /** Probes the pending gateways until the wait ends; forgets one the server says is not connected. */
+  async #probeWhile(
+    pending: () => string[],
+    ended: () => boolean,
+    wake: () => void,
+    service: string,
+  ): Promise<void> {
+    const every = this.opts.probeEveryMs ?? 1_000
+    const probe = this.bus.probe?.bind(this.bus)
+    if (probe === undefined || !(every > 0)) return
+    const strikes = new Map<string, number>()
+    while (!ended()) {
+      await new Promise((r) => setTimeout(r, every))
+      if (ended()) return
+      for (const g of pending()) {
+        const subject = this.#probes.get(g)
+        if (subject === undefined) continue
+        const r = await probe(subject, Math.min(every, 1_000))
+        const n = r === 'absent' ? (strikes.get(g) ?? 0) + 1 : 0
+        strikes.set(g, n)
+        if (n < ABSENT_STRIKES || ended()) continue
+        for (const gateways of this.#applied.values()) gateways.delete(g)
+        this.opts.onWarn?.(
+          `gateway ${g} is gone (nothing answers for it on the bus) while the targets of ${service} changed; going on without it`,
+        )
+        wake()
+      }
     }
   }
 
@@ -231,6 +284,10 @@ export async function followTargets(
   if (bus.follow === undefined)
     throw new Error(`the ${bus.kind} bus keeps no history to follow ${subject} from: use bus.kind nats`)
   const newest = new Map<string, { atMs: number; seq: number }>()
+  // answering before following: the first confirmation already names a live probe subject
+  const probe =
+    gatewayId !== undefined && bus.answer !== undefined ? aliveSubject(subject, gatewayId) : undefined
+  const answering = probe !== undefined ? await bus.answer!(probe) : null
   const sub = await bus.follow(subject, async (msg: BusMessage) => {
     const m = decodeTargets(msg.data)
     if (m === null) {
@@ -245,18 +302,22 @@ export async function followTargets(
       await bus
         .publish(
           appliedSubject(subject),
-          encodeApplied({ gatewayId, service: m.service, atMs: m.atMs, seq: m.seq }),
+          encodeApplied({ gatewayId, service: m.service, atMs: m.atMs, seq: m.seq, probe }),
         )
         .catch((err: Error) => onBad?.(`${appliedSubject(subject)}: not confirmed: ${err.message}`))
   })
   return {
-    close: () => sub.close(),
+    close: async () => {
+      await sub.close()
+      await answering?.close()
+    },
     leave: async () => {
       await sub.close()
       if (gatewayId !== undefined)
         await bus
           .publish(appliedSubject(subject), encodeLeft({ gatewayId, left: true, atMs: Date.now() }))
           .catch((err: Error) => onBad?.(`${appliedSubject(subject)}: leaving not said: ${err.message}`))
+      await answering?.close()
     },
   }
 }

@@ -286,37 +286,53 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     await expect(fetch(`http://127.0.0.1:${removed[0]}/health`)).rejects.toThrow()
   })
 
-  it('a gateway that stops gracefully is not waited for: the next scale-up and scale-down finish at once', async () => {
-    const second = await w.startGateway('gw-sc-2')
-    const secondAdmin = await second.waitFor(READY.gatewayAdmin)
+  /** Starts another gateway and resolves once it routes by the control plane's newest list. */
+  const anotherGateway = async (id: string) => {
+    const gw = await w.startGateway(id)
+    const admin = await gw.waitFor(READY.gatewayAdmin)
     const replicas = (await scaling()).replicas.map((r) => r.url)
-    // it replayed the lists and routes by the newest: it is known to the control plane
     await poll(
       async () =>
         (
-          (await (await fetch(`${secondAdmin}/api/services`)).json()) as {
+          (await (await fetch(`${admin}/api/services`)).json()) as {
             services: { name: string; targets: { url: string }[] }[]
           }
         ).services
           .find((x) => x.name === 'orders')!
           .targets.map((t) => t.url),
       (urls) => JSON.stringify(urls) === JSON.stringify(replicas),
-      'the second gateway on the control plane’s list',
+      `gateway ${id} on the control plane’s list`,
       20_000,
     )
     await new Promise((r) => setTimeout(r, 500)) // its confirmation reaches the control plane
-    await stop(second)
+    return gw
+  }
+  /** A scale-up and a scale-down, each timed: a silent gateway would be waited for 35 s first. */
+  const scaleUpAndDown = async () => {
     for (const replicas of [2, 1]) {
       const t0 = Date.now()
       const res = await post(controlUrl, '/api/services/orders/scale', {
         replicas,
-        reason: 'after a gateway left',
+        reason: 'after a gateway went',
       })
       expect(res.status).toBe(200)
-      // a silent gateway would be waited for the route's total timeout + 5 s (35 s) first
       expect(Date.now() - t0).toBeLessThan(10_000)
     }
-    expect(control.log()).not.toMatch(/gateway gw-sc-2 did not confirm/)
+  }
+
+  it('a gateway that stops gracefully is not waited for: the next scale-up and scale-down finish at once', async () => {
+    await stop(await anotherGateway('gw-sc-2'))
+    await scaleUpAndDown()
+    expect(control.log()).not.toMatch(/gateway gw-sc-2 (did not confirm|is gone)/)
+  })
+
+  it('a gateway killed with SIGKILL is found gone by its probes, not waited for the drain timeout', async () => {
+    const killed = await anotherGateway('gw-sc-3')
+    killed.child.kill('SIGKILL')
+    await new Promise((r) => killed.child.once('exit', r))
+    await scaleUpAndDown()
+    expect(control.log()).toMatch(/gateway gw-sc-3 is gone \(nothing answers for it on the bus\)/)
+    expect(control.log()).not.toMatch(/gateway gw-sc-3 did not confirm/)
   })
 
   it('a standby control plane refuses, naming the leader', async () => {
