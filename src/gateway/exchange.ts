@@ -23,6 +23,7 @@ import {
 import type { Admission, AdmissionDecision } from '../limits/admission.js'
 import type { RequestEvent, RequestOutcome } from '../telemetry/recorder.js'
 import { backoffMs } from './backoff.js'
+import { headerText } from './header-text.js'
 import { parseTraceParent, randomId128, randomId64 } from './ids.js'
 import { methodIndex, type UpstreamErrorKind } from './metrics.js'
 import type { PendingList, PendingLinks } from './pending-list.js'
@@ -590,16 +591,16 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     let hasRequestId = false
     let connection: string | null = null
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i].toString('latin1')
+      const name = headerText(rawHeaders[i])
       if (name.length < 32 && RESPONSE_NAME_LENGTHS[name.length] === 1) {
         const lower = name.toLowerCase()
         if (dropResponseHeader(lower)) {
-          if (lower === 'connection') connection = rawHeaders[i + 1].toString('latin1')
+          if (lower === 'connection') connection = headerText(rawHeaders[i + 1])
           continue
         }
         if (lower === 'x-request-id') hasRequestId = true
       }
-      out.push(name, rawHeaders[i + 1].toString('latin1'))
+      out.push(name, headerText(rawHeaders[i + 1]))
     }
     const listed = connection === null ? null : listedHeaders(connection)
     if (listed !== null) {
