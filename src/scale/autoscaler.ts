@@ -393,6 +393,8 @@ export class Autoscaler {
   tick(): Promise<void> {
     if (this.#running !== null) return this.#running
     this.#running = (async () => {
+      // a standby restores once it leads, before its first decision (which needs a window of load)
+      if (this.#o.leading?.() !== false) await this.#restore()
       for (const name of Object.keys(this.#o.services))
         await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
           .then(() => this.#decide(name))
