@@ -6,20 +6,22 @@
  * Replicas are `vigil mock` serving one request at a time for 40 ms each: one saturates near
  * 24 req/s and queues past it.
  */
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../helpers/services.js'
 import { traffic } from '../helpers/traffic.js'
-import { poll, root, scaledOut, stop, type Spawned } from './control-support.js'
+import {
+  mockReplicaCommand,
+  poll,
+  scaledOut,
+  stop,
+  SCALING_CONTROL_SECTIONS,
+  type CapacityView,
+  type Spawned,
+} from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 
-interface Capacity {
-  perReplica: number
-  source: string
-  learned: boolean
-  windows: number | null
-}
+type Capacity = CapacityView
 
 interface Scaling {
   current: number
@@ -52,28 +54,14 @@ describe.skipIf(!up)(
               scaleDownStabilizationMs: 600_000,
               actuator: {
                 kind: 'process',
-                command: [
-                  process.execPath,
-                  join(root, 'bin', 'vigil.js'),
-                  'mock',
-                  '--port',
-                  '$PORT',
-                  '--name',
-                  'orders',
-                  '--latency-ms',
-                  '40',
-                  '--concurrency',
-                  '1',
-                ],
+                command: mockReplicaCommand('--latency-ms', '40', '--concurrency', '1'),
                 healthIntervalMs: 100,
                 stopGraceMs: 3000,
               },
             },
           },
         },
-        control: { graceMs: 300, leader: { ttlMs: 3000, renewEveryMs: 500 } },
-        detect: { enabled: false },
-        forecast: { enabled: false },
+        ...SCALING_CONTROL_SECTIONS,
       }),
     })
     let gatewayUrl = ''

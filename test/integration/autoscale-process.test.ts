@@ -15,17 +15,12 @@ import { startVigil, type Vigil } from '../../src/cli/runtime.js'
 import { startMockService, type MockService } from '../../src/sim/index.js'
 import { ensureBuilt } from '../helpers/build.js'
 import { traffic } from '../helpers/traffic.js'
-import { poll } from './control-support.js'
+import { mockReplicaCommand, poll, type CapacityView } from './control-support.js'
 
 const root = join(import.meta.dirname, '../..')
 const TOKEN = 'scale-test-token'
 
-interface Capacity {
-  perReplica: number
-  source: string
-  learned: boolean
-  windows: number | null
-}
+type Capacity = CapacityView
 
 interface Scaling {
   mode: string
@@ -52,16 +47,7 @@ interface Variant {
 }
 
 function configText(seedUrl: string, dbPath: string, mode: 'enforce' | 'shadow', v: Variant = {}): string {
-  const cmd = JSON.stringify([
-    process.execPath,
-    join(root, 'bin', 'vigil.js'),
-    'mock',
-    '--port',
-    '$PORT',
-    '--name',
-    'orders',
-    ...(v.mockArgs ?? []),
-  ])
+  const cmd = JSON.stringify(mockReplicaCommand(...(v.mockArgs ?? [])))
   return [
     'env: scale-env',
     'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',

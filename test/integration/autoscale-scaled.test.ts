@@ -15,7 +15,15 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../helpers/services.js'
 import { traffic } from '../helpers/traffic.js'
-import { READY, poll, root, scaledOut, stop, type Spawned } from './control-support.js'
+import {
+  READY,
+  poll,
+  root,
+  scaledOut,
+  stop,
+  SCALING_CONTROL_SECTIONS,
+  type Spawned,
+} from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 const TOKEN = 'sc-admin-token'
@@ -60,9 +68,7 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
           },
         },
       },
-      control: { graceMs: 300, leader: { ttlMs: 3000, renewEveryMs: 500 } },
-      detect: { enabled: false },
-      forecast: { enabled: false },
+      ...SCALING_CONTROL_SECTIONS,
     }),
   })
   let gatewayUrl = ''

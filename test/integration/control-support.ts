@@ -218,6 +218,35 @@ export const READY = {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** Config sections of the autoscaling tests' `vigil control`: a quick lease, no detection or forecasting. */
+export const SCALING_CONTROL_SECTIONS = {
+  control: { graceMs: 300, leader: { ttlMs: 3000, renewEveryMs: 500 } },
+  detect: { enabled: false },
+  forecast: { enabled: false },
+}
+
+/** A `vigil mock` replica of `orders` on the actuator's `$PORT`, with more mock flags. */
+export function mockReplicaCommand(...flags: string[]): string[] {
+  return [
+    process.execPath,
+    join(root, 'bin', 'vigil.js'),
+    'mock',
+    '--port',
+    '$PORT',
+    '--name',
+    'orders',
+    ...flags,
+  ]
+}
+
+/** The `capacity` of `GET /api/services/:name/scaling` and of each decision's evidence. */
+export interface CapacityView {
+  perReplica: number
+  source: string
+  learned: boolean
+  windows: number | null
+}
+
 /** SIGTERMs the processes (a gateway flushes its last window on it) and waits until all exited. */
 export async function stop(...ps: Spawned[]): Promise<void> {
   for (const p of ps) p.child.kill('SIGTERM')
