@@ -313,17 +313,26 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     await new Promise((r) => setTimeout(r, 500)) // its confirmation reaches the control plane
     return gw
   }
-  /** A scale-up and a scale-down, each timed: a silent gateway would be waited for 35 s first. */
+  /**
+   * A scale-up and a scale-down, each timed (a silent gateway would be waited for 35 s first),
+   * under load through the surviving gateway, which must not fail a request meanwhile.
+   */
   const scaleUpAndDown = async () => {
-    for (const replicas of [2, 1]) {
-      const t0 = Date.now()
-      const res = await post(controlUrl, '/api/services/orders/scale', {
-        replicas,
-        reason: 'after a gateway went',
-      })
-      expect(res.status).toBe(200)
-      expect(Date.now() - t0).toBeLessThan(10_000)
+    const load = traffic(gatewayUrl, 20, { path: '/orders/x?sleep=50', mixPost: true })
+    try {
+      for (const replicas of [2, 1]) {
+        const t0 = Date.now()
+        const res = await post(controlUrl, '/api/services/orders/scale', {
+          replicas,
+          reason: 'after a gateway went',
+        })
+        expect(res.status).toBe(200)
+        expect(Date.now() - t0).toBeLessThan(10_000)
+      }
+    } finally {
+      await load.stop()
     }
+    expect(load.failures(), JSON.stringify(load.failures().slice(0, 5))).toEqual([])
   }
 
   it('a gateway that stops gracefully is not waited for: the next scale-up and scale-down finish at once', async () => {
