@@ -23,6 +23,62 @@ function population(rng: () => number): (w: number) => ClientWindow[] {
     })
 }
 
+/**
+ * Thirty closed-loop clients (2–6 requests on their own routes, then 250 ms), counted in 1 s
+ * windows by when answers finish: each client's count steps between its usual values as its loop
+ * drifts against the window boundaries. The machine stalls every few seconds (50–600 ms, nothing
+ * finishes meanwhile). From `scrapeAt` a new client walks 40 routes; from `switchAt` client 7
+ * walks 20.
+ */
+function closedLoops(
+  rng: () => number,
+  windows: number,
+  scrapeAt: number,
+  switchAt: number,
+): ClientWindow[][] {
+  const end = windows * 1000
+  const stalls: [number, number][] = []
+  for (let t = 2000; t < end; t += 8000 * (0.5 + rng())) stalls.push([t, t + 50 + rng() * 550])
+  const after = (t: number) => stalls.find(([a, b]) => t >= a && t < b)?.[1] ?? t
+  const byWindow = Array.from(
+    { length: windows },
+    () => new Map<string, { n: number; lat: number; routes: Set<number> }>(),
+  )
+  for (let c = 0; c <= 30; c++) {
+    let routes = Array.from({ length: 2 + (c % 5) }, (_, k) => (c + (k % 2)) % 40)
+    let t = rng() * 50
+    if (c === 30) {
+      routes = Array.from({ length: 40 }, (_, r) => r)
+      t = scrapeAt * 1000
+    }
+    while (t < end) {
+      if (c === 7 && t >= switchAt * 1000) routes = Array.from({ length: 20 }, (_, r) => r)
+      let last = t
+      for (const r of routes) {
+        const done = after(t + 2 + 4 * rng())
+        last = Math.max(last, done)
+        const w = byWindow[Math.floor(done / 1000)]
+        if (w === undefined) continue
+        const e = w.get(`c${c}`) ?? { n: 0, lat: 0, routes: new Set<number>() }
+        e.n++
+        e.lat += done - t
+        e.routes.add(r)
+        w.set(`c${c}`, e)
+      }
+      t = after(last + 250 + 4 * rng())
+    }
+  }
+  return byWindow.map((w) =>
+    [...w].map(([clientId, e]) => ({
+      clientId,
+      requests: e.n,
+      errors: 0,
+      meanLatencyMs: e.lat / e.n,
+      distinctRoutes: e.routes.size,
+    })),
+  )
+}
+
 describe('ClientOutliers', () => {
   it('flags a scraper and a hammering client once each, names why, stays quiet on the heaviest normal client, and clears when they stop', () => {
     const rng = testRng(11)
@@ -102,6 +158,16 @@ describe('ClientOutliers', () => {
     expect(raised).toEqual([])
   })
 
+  it('stays quiet on closed-loop clients whose counts step with the window boundaries and machine stalls, and flags a scraper and a client that starts walking routes', () => {
+    const windows = closedLoops(testRng(21), 300, 200, 250)
+    const d = new ClientOutliers({ seed: 8 })
+    const raised: string[] = []
+    windows.forEach((clients, w) => {
+      for (const s of d.step(clients).signals) if (s.state === 'raised') raised.push(`${w}:${s.clientId}`)
+    })
+    expect(raised).toEqual(['200:c30', '250:c7'])
+  })
+
   it('does not judge a window of fewer than 8 clients', () => {
     const d = new ClientOutliers()
     const few = Array.from({ length: 7 }, (_, i) => ({
@@ -145,6 +211,37 @@ describe('ClientOutliers', () => {
     const rb = windows.slice(80).map((c) => b.step(c))
     expect(rb).toEqual(ra)
     expect(ra[20].signals.map((s) => s.clientId)).toEqual(['scraper'])
+  })
+
+  it('restores a version 1 snapshot as a fresh detector: no client flagged for its usual traffic, and a scraper still is', () => {
+    const rng = testRng(16)
+    const next = population(rng)
+    const a = new ClientOutliers()
+    for (let w = 0; w < 80; w++) a.step(next(w))
+    const snap = structuredClone(a.snapshot())
+    expect(snap.version).toBe(2)
+    // version 1 kept habits relative to each window's median client: far off the raw scale
+    const v1 = {
+      ...snap,
+      version: 1 as const,
+      state: {
+        ...snap.state,
+        clients: snap.state.clients.map(([id, st]) => [
+          id,
+          { ...st, mean: st.mean.map((m) => m - 3) },
+        ]) as typeof snap.state.clients,
+      },
+    }
+    const b = ClientOutliers.restore(v1)
+    expect(b.snapshot()).toEqual(new ClientOutliers(snap.options).snapshot())
+    const raised: string[] = []
+    for (let w = 80; w < 120; w++) {
+      const c = next(w)
+      if (w === 100)
+        c.push({ clientId: 'scraper', requests: 300, errors: 0, meanLatencyMs: 60, distinctRoutes: 200 })
+      for (const s of b.step(c).signals) if (s.state === 'raised') raised.push(`${w}:${s.clientId}`)
+    }
+    expect(raised).toEqual(['100:scraper'])
   })
 
   it('rejects malformed client rows with the field named, and foreign snapshots', () => {

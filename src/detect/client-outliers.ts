@@ -64,7 +64,8 @@ export interface ClientOutliersOptions {
 
 export interface ClientOutliersSnapshot {
   readonly kind: 'client-outliers'
-  readonly version: 1
+  /** 1: clients' habits were kept relative to each window's median client (restored as a fresh detector) */
+  readonly version: 1 | 2
   readonly options: Required<Omit<ClientOutliersOptions, 'alarm'>> & { alarm: AlarmOptions }
   readonly state: {
     forest: IsolationForest['s']
@@ -252,14 +253,17 @@ export class ClientOutliers {
     // or errors at once, and the daily cycle moves every client's requests together; judged against
     // earlier windows, every client would be an outlier at once (24 of 30 were, in a loaded CI run).
     const peers = n >= MIN_PEERS
+    const raw = new Float64Array(n * DIMS)
+    for (let i = 0; i < n; i++) features(clients[i], raw.subarray(i * DIMS, (i + 1) * DIMS))
+    const center = peers ? columnMedians(raw, n) : new Float64Array(DIMS)
     const rows = new Float64Array(n * DIMS)
-    for (let i = 0; i < n; i++) features(clients[i], rows.subarray(i * DIMS, (i + 1) * DIMS))
-    const center = peers ? columnMedians(rows, n) : new Float64Array(DIMS)
-    for (let i = 0; i < n; i++) for (let d = 0; d < DIMS; d++) rows[i * DIMS + d] -= center[d]
+    for (let i = 0; i < n; i++)
+      for (let d = 0; d < DIMS; d++) rows[i * DIMS + d] = raw[i * DIMS + d] - center[d]
     this.#center = center
     // the population model needs a reference of at least one tree sample before its evidence means
     // anything: judged against a handful of rows, every client is extreme, and those values would
     // fill the calibration's tail for the next ~1000 client-windows
+    const shift = peers ? this.#commonShift(clients, raw) : new Float64Array(DIMS)
     const ready = peers && this.#forest.fitted && this.#forest.s.count >= this.o.sampleSize
     const ramp = ready ? Math.min(1, this.#lik.seen / (2 * this.#lik.o.minHistory)) : 0
     for (let i = 0; i < n; i++) {
@@ -270,7 +274,9 @@ export class ClientOutliers {
       // typical client's (a blatant excess, where the forest's evidence grows only like a log)
       const pop = ready ? Math.min(50, Math.max(this.#forest.surprise(x), this.#excess(x, c.requests))) : 0
       surprises[i] = pop
-      const own = peers ? Math.min(50, this.#own(entry.st, x, c.requests)) : Number.NaN
+      const own = peers
+        ? Math.min(50, this.#own(entry.st, raw.subarray(i * DIMS, (i + 1) * DIMS), shift, c.requests))
+        : Number.NaN
       ownSurprises[i] = own
       // an outlier of the population and of its own habits, each calibrated on its own history:
       // the heaviest customer is an outlier of the population every window, but not of itself;
@@ -310,7 +316,7 @@ export class ClientOutliers {
       const entry = this.#clients.get(clients[i].clientId)
       if (entry === undefined || entry.alarm.active) continue
       const x = rows.subarray(i * DIMS, (i + 1) * DIMS)
-      this.#learnOwn(entry.st, x)
+      this.#learnOwn(entry.st, raw.subarray(i * DIMS, (i + 1) * DIMS))
       if (ready)
         this.#lik.learn(
           Number.isNaN(ownSurprises[i]) ? surprises[i] : Math.min(surprises[i], ownSurprises[i]),
@@ -344,11 +350,38 @@ export class ClientOutliers {
   }
 
   /**
-   * The surprise of x against the client's own habits: the largest feature excess over them
-   * (one-sided tail, Bonferroni over the features); NaN until the client has a history to be
-   * judged by.
+   * What moved every established client in this window, per feature: the median of their
+   * deviations from their own habits (a slow upstream, a failing service, a traffic peak). NaN
+   * (nothing discounted) with fewer than MIN_PEERS clients that have habits.
    */
-  #own(st: ClientState, x: Float64Array, requests: number): number {
+  #commonShift(clients: readonly ClientWindow[], raw: Float64Array): Float64Array {
+    const shift = new Float64Array(DIMS).fill(Number.NaN)
+    const devs: number[][] = Array.from({ length: DIMS }, () => [])
+    clients.forEach((c, i) => {
+      const st = this.#clients.get(c.clientId)?.st
+      if (st === undefined || st.n < OWN_MIN) return
+      for (let d = 0; d < DIMS; d++) devs[d].push(raw[i * DIMS + d] - st.mean[d])
+    })
+    if (devs[0].length < MIN_PEERS) return shift
+    for (let d = 0; d < DIMS; d++) {
+      const v = devs[d].sort((a, b) => a - b)
+      const m = v.length
+      shift[d] = m % 2 === 1 ? v[m >> 1] : 0.5 * (v[(m >> 1) - 1] + v[m >> 1])
+    }
+    return shift
+  }
+
+  /**
+   * The surprise of x (raw features) against the client's own habits: the largest feature excess
+   * over them (one-sided tail, Bonferroni over the features); NaN until the client has a history
+   * to be judged by. A feature counts as above its habits only if it is above them both as it is
+   * and after the window's common shift is taken out: a closed-loop client's count steps between
+   * its usual values as its loop drifts against the window boundaries, and a median over such
+   * steps can jump, so the shift alone would call its usual count high; while a shift that moved
+   * every client (errors during an outage, the daily peak) would call the heaviest client high
+   * on the raw value alone.
+   */
+  #own(st: ClientState, x: Float64Array, shift: Float64Array, requests: number): number {
     if (st.n < OWN_MIN) return Number.NaN
     // the habits are estimated from few windows: a Student-t predictive (ν = effective windows − 1,
     // scale widened by √(1 + 1/n)), through Wallace's (1959) normal equivalent of a t quantile
@@ -359,12 +392,9 @@ export class ClientOutliers {
     for (let d = 0; d < DIMS; d++) {
       if (d === LATENCY) continue
       const sd =
-        Math.max(
-          Math.sqrt(st.var[d]),
-          OWN_FLOOR[d],
-          d === 1 ? binomialSd(st.mean[d] + this.#center[1], requests) : 0,
-        ) * widen
-      const t = (x[d] - st.mean[d]) / sd
+        Math.max(Math.sqrt(st.var[d]), OWN_FLOOR[d], d === 1 ? binomialSd(st.mean[d], requests) : 0) * widen
+      const dev = x[d] - st.mean[d]
+      const t = (Number.isNaN(shift[d]) ? dev : Math.min(dev, dev - shift[d])) / sd
       // one-sided: doing less than usual is not abuse
       if (!(t > 0)) continue
       const z = Math.sqrt(nu * Math.log1p((t * t) / nu)) * ((8 * nu + 1) / (8 * nu + 3))
@@ -444,7 +474,7 @@ export class ClientOutliers {
   snapshot(): ClientOutliersSnapshot {
     return {
       kind: 'client-outliers',
-      version: 1,
+      version: 2,
       options: { ...this.o },
       state: {
         forest: structuredClone(this.#forest.s),
@@ -458,9 +488,12 @@ export class ClientOutliers {
   }
 
   static restore(snap: ClientOutliersSnapshot): ClientOutliers {
-    if (snap?.kind !== 'client-outliers' || snap.version !== 1)
-      throw VGL_ERR_DETECT_SNAPSHOT('client-outliers: not a client-outliers snapshot (version 1)')
+    if (snap?.kind !== 'client-outliers' || (snap.version !== 1 && snap.version !== 2))
+      throw VGL_ERR_DETECT_SNAPSHOT('client-outliers: not a client-outliers snapshot (version 1 or 2)')
     const c = new ClientOutliers(snap.options)
+    // version 1 kept habits on another scale, and the calibration learned on them: start afresh
+    // (a few windows) rather than call every client's usual traffic a change of habits
+    if (snap.version === 1) return c
     c.#forest.s = structuredClone(snap.state.forest)
     c.#lik.s = structuredClone(snap.state.lik)
     c.#ownLik.s = structuredClone(snap.state.ownLik)

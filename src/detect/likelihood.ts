@@ -77,12 +77,19 @@ export class AnomalyLikelihood {
     const c = h.count
     const u = windowQuantile(h, 1 - TAIL)
     if (avg > u) {
-      // exponential tail above the p95 with the mean excess as scale (its maximum-likelihood estimate)
-      const top = Math.max(1, Math.floor(c * TAIL))
+      // exponential tail above the p95 with the mean excess as scale (its maximum-likelihood
+      // estimate), over the values strictly above it: a detector whose surprise is mostly exactly
+      // 0 (a one-sided test) has its p95 at 0, and counting those zeros as the tail would shrink
+      // the scale to nothing and call an everyday surprise of 1.5 nats a one-in-a-million event
+      let above = 0
       let excess = 0
-      for (let i = c - top; i < c; i++) excess += sorted[i] - u
-      const beta = Math.max(MIN_TAIL_SCALE, excess / top)
-      return -Math.log(TAIL) + (avg - u) / beta
+      for (let i = c - 1; i >= 0 && sorted[i] > u; i--) {
+        above++
+        excess += sorted[i] - u
+      }
+      if (above === 0) return -Math.log(TAIL) + (avg - u) / MIN_TAIL_SCALE
+      const beta = Math.max(MIN_TAIL_SCALE, excess / above)
+      return -Math.log(above / c) + (avg - u) / beta
     }
     // empirical: fraction of history at or above avg (binary search)
     let lo = 0

@@ -4,7 +4,7 @@
  * apart by X-Forwarded-For from a trusted proxy) use one or two routes each; then a new client
  * walks all 40 routes. The limiter's client window travels the bus to the worker, which opens one
  * `client` anomaly (naming distinctRoutes), served by `GET /api/anomalies`; no regular client is
- * flagged in the steady traffic before it. The abusive-clients policy (enforce) then gives the
+ * flagged, before it or after. The abusive-clients policy (enforce) then gives the
  * scraper its own limit (×0.03 of its tier, with an expiry, audited as `control:abusive-clients`):
  * measured through the gateway, the scraper is served at that limit and refused the rest, while
  * every regular client keeps its rate with no 429.
@@ -108,33 +108,17 @@ describe('abusive clients in embedded mode', { timeout: 180_000 }, () => {
       const scraperKey = 'client:ip:10.9.9.9'
       const open = await poll(
         async () =>
-          ((await (await fetch(`${admin}/api/anomalies`)).json()) as { anomalies: AnomalyRecord[] })
+          ((await (await fetch(`${admin}/api/anomalies?state=all`)).json()) as { anomalies: AnomalyRecord[] })
             .anomalies,
         (a) => a.some((r) => r.key === scraperKey),
         'the scraper flagged',
         100_000,
       )
       const clients = open.filter((r) => r.level === 'client')
-      // no regular client was flagged in the steady traffic before the scraper came. After it, a
-      // loaded CI machine has flagged the heaviest regular clients too, once, in the window its
-      // first burst stalled (a known weakness, docs/detection.md): logged, not asserted
-      const regular = clients.filter((r) => r.key !== scraperKey)
-      // Before it, none either, unless this machine hiccuped: thirty closed loops at 250 ms answer
-      // many times a second, so a gap of 600 ms with no answer at all is a stall, and answers held
-      // up by a shorter one land in the next window, doubling some heavy clients' counts there at
-      // once. A window in which three or more regular clients were flagged together is such a
-      // machine-wide hiccup, not abuse (a known weakness of the client detector, docs/detection.md);
-      // those flags are logged below, and a lone regular client flagged before the scraper fails.
-      const times = answers.map((a) => a.atMs).sort((a, b) => a - b)
-      const stalls = times.flatMap((t, i) => (i > 0 && t - times[i - 1] > 600 ? [[times[i - 1], t]] : []))
-      const together = new Map<number, number>()
-      for (const r of regular) together.set(r.openedAtMs, (together.get(r.openedAtMs) ?? 0) + 1)
-      const hiccup = (r: AnomalyRecord) =>
-        together.get(r.openedAtMs)! >= 3 ||
-        stalls.some(([from, to]) => r.openedAtMs >= from - 1_000 && r.openedAtMs <= to + 1_000)
-      expect(regular.filter((r) => r.openedAtMs < start + 20_000 && !hiccup(r))).toEqual([])
-      for (const r of regular)
-        process.stderr.write(`regular client flagged after the scraper came: ${JSON.stringify(r)}\n`)
+      // no regular client is flagged, before the scraper or after it: windows of closed loops
+      // whose counts step with the boundaries, the machine's stalls and the scraper's first
+      // burst move every client at once, not one
+      expect(clients.filter((r) => r.key !== scraperKey)).toEqual([])
       const scraper = clients.find((r) => r.key === scraperKey)!
       expect(scraper.metric).toBe('client')
       expect(scraper.detector).toBe('client-outliers')
