@@ -100,6 +100,8 @@ export interface DemoTopology {
   close(): Promise<void>
 }
 
+/** How long one span export to the receiver may take, retries included. */
+const EXPORT_TIMEOUT_MS = 2_000
 const propagator = new W3CTraceContextPropagator()
 
 function provider(
@@ -120,11 +122,21 @@ function provider(
   return new BasicTracerProvider({
     resource: resourceFromAttributes(attrs),
     spanProcessors: [
-      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${url.replace(/\/$/, '')}/v1/traces` }), {
-        scheduledDelayMillis: everyMs,
-        maxQueueSize: 20_000,
-        maxExportBatchSize: 512,
-      }),
+      // exports go to a local receiver: an export it has not taken within 2 s (it is gone, as
+      // when Vigil stops before the topology) is dropped, so closing does not wait out the
+      // exporter's 10 s of retries for every queued batch
+      new BatchSpanProcessor(
+        new OTLPTraceExporter({
+          url: `${url.replace(/\/$/, '')}/v1/traces`,
+          timeoutMillis: EXPORT_TIMEOUT_MS,
+        }),
+        {
+          scheduledDelayMillis: everyMs,
+          maxQueueSize: 20_000,
+          maxExportBatchSize: 512,
+          exportTimeoutMillis: EXPORT_TIMEOUT_MS,
+        },
+      ),
     ],
   })
 }

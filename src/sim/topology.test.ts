@@ -1,0 +1,59 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { request } from 'undici'
+import { afterEach, describe, expect, it } from 'vitest'
+import { startDemoTopology, type DemoTopology } from './topology.js'
+
+const servers: Server[] = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))))
+})
+
+/** A stand-in OTLP receiver that counts the trace exports it is sent. */
+async function receiver(): Promise<{ url: string; posts: () => number; close: () => Promise<void> }> {
+  let posts = 0
+  const s = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/v1/traces') posts++
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  servers.push(s)
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+    posts: () => posts,
+    close: () =>
+      new Promise<void>((r) => {
+        s.close(() => r())
+        s.closeAllConnections()
+      }),
+  }
+}
+
+async function traffic(topo: DemoTopology, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await (await request(`${topo.aggregator.url}/shop/a`)).body.dump()
+}
+
+describe('demo topology', () => {
+  it('exports the spans of its requests to the receiver, the last ones when it closes', async () => {
+    const rx = await receiver()
+    const topo = await startDemoTopology({ otlpUrl: rx.url, exportEveryMs: 60_000, seed: 1 })
+    await traffic(topo, 20)
+    expect(rx.posts()).toBe(0)
+    await topo.close()
+    expect(rx.posts()).toBeGreaterThan(0)
+  })
+
+  it('closes within seconds when the receiver is already gone (Vigil stopped first)', async () => {
+    const rx = await receiver()
+    const topo = await startDemoTopology({ otlpUrl: rx.url, exportEveryMs: 60_000, seed: 2 })
+    await traffic(topo, 30)
+    await rx.close()
+    const t0 = Date.now()
+    await topo.close()
+    // the exporter's default would retry each queued batch for 10 s
+    expect(Date.now() - t0).toBeLessThan(6_000)
+  }, 30_000)
+})
