@@ -111,6 +111,20 @@ describe('SelectingPolicy', () => {
     expect(s.replicaMinutes / r.replicaMinutes).toBeLessThan(1.05)
   })
 
+  it('spends its budget on headroom through a quiet stretch, and so is not short in the first burst after it', () => {
+    // two days where no candidate is ever short (190 req/s ±1 %: 10 replicas at 80 %, 250 req/s
+    // at full capacity), then 265 req/s for 10 minutes
+    const u = rng(21)
+    const demand = Array.from({ length: 2 * 1440 + 60 }, (_, i) =>
+      i >= 2 * 1440 + 30 && i < 2 * 1440 + 40 ? 265 : 190 * (1 + 0.01 * (2 * u() - 1)),
+    )
+    const r = runReactive(demand, { stepMs: MIN, startupMs: 120_000, limits })
+    const s = runSelecting(demand)
+    expect(r.underProvisionedMinutes).toBeGreaterThan(0)
+    expect(s.underProvisionedMinutes).toBe(0)
+    expect(s.replicaMinutes / r.replicaMinutes).toBeLessThanOrEqual(1.2)
+  })
+
   it('says which candidate it followed and why', () => {
     const demand = burstySeries(14, 600)
     const s = runSelecting(demand)
@@ -178,7 +192,8 @@ describe('SelectingPolicy', () => {
   })
 
   it('never holds a scale-down longer than the configured stabilisation window', () => {
-    // 10 s decisions, 10 s stabilisation: a drop from 600 to 20 req/s reaches 1 replica within
+    // 10 s decisions, 10 s stabilisation: a drop from 600 to 10 req/s (one replica even at 40 %
+    // utilisation, so no candidate keeps a second one as headroom) reaches 1 replica within
     // seconds, not after the 5-minute default dwell
     const policy = new SelectingPolicy({ limits, stabilizationMs: 10_000, startupMs: 5_000, stepMs: 1_000 })
     let current = 1
@@ -187,7 +202,7 @@ describe('SelectingPolicy', () => {
     expect(current).toBeGreaterThan(3)
     const dropAt = t
     for (; t < dropAt + 60 && current > 1; t++)
-      current = policy.decide({ atMs: t * 1_000, observed: 20, current }).desired
+      current = policy.decide({ atMs: t * 1_000, observed: 10, current }).desired
     expect(current).toBe(1)
     expect(t - dropAt).toBeLessThan(60)
   })

@@ -11,7 +11,9 @@
  *           ├─▶ forecast band, 3 budgets      ─▶ shadow ─▶   "
  *           ├─▶ local-volatility band, 4 q    ─▶ shadow ─▶   "
  *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
- * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference
+ * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference;
+ *          among equally short ones, the one spending most within ¾ of the budget (lately and now)
+ *          whose scale-down waits at most 3 stabilisation windows
  * output = the leader's count, a scale-down held to the leader's highest ask of the last 5 min (dwell)
  *          and ignored when it removes no more than 10 % of the replicas (tolerance, as in every
  *          candidate but the reference, so their shadow fleets measure what it costs)
@@ -76,6 +78,14 @@ const HOLD_UTILIZATIONS = [0.6, 0.7, 0.8, 0.9, 1]
 const MOMENTUM = [0.5, 1]
 /** a challenger replaces the leader when it was short this much less (or the leader is over budget) */
 const SWITCH_MARGIN = 0.9
+/**
+ * Between equally short candidates the policy moves to one that spends at least this much more
+ * replica-time, and only while that one spends at most this share of the budget
+ */
+const TIE_SWITCH_MARGIN = 1.02
+const TIE_SWITCH_EDGE = 0.75
+/** ... and only while that one holds a scale-down for at most this many stabilisation windows */
+const TIE_HOLD_WINDOWS = 3
 /** weight of the newest squared one-step change in the volatility estimate */
 const VOLATILITY_ALPHA = 0.05
 const BAND_SCORES = 1000
@@ -200,6 +210,8 @@ interface Candidate {
   readonly q?: number
   /** the momentum candidates' multiple of the last rise, extrapolated over the lead time */
   readonly momentum?: number
+  /** how long a scale-down waits (the hold candidates' window, else the service's stabilisation) */
+  readonly holdMs: number
   readonly fleet: ShadowFleet
 }
 
@@ -226,12 +238,13 @@ export class SelectingPolicy {
     this.#o = opts
     const l = opts.limits
     const stab = opts.stabilizationMs
-    const add = (name: string, policy: ScalingPolicy, q?: number, momentum?: number) =>
+    const add = (name: string, policy: ScalingPolicy, q?: number, momentum?: number, holdMs = stab) =>
       this.#candidates.push({
         name,
         policy,
         q,
         momentum,
+        holdMs,
         fleet: new ShadowFleet(l.capacityPerReplica, opts.startupMs, 0),
       })
     add(
@@ -242,6 +255,9 @@ export class SelectingPolicy {
         stabilizationMs: HPA_STABILIZATION_MS,
         tolerance: HPA_TOLERANCE,
       }),
+      undefined,
+      undefined,
+      HPA_STABILIZATION_MS,
     )
     const forecastDriven = (headroomBudget: number) =>
       new ScalingPolicy({
@@ -265,6 +281,9 @@ export class SelectingPolicy {
             stabilizationMs: w,
             downTolerance: DOWN_TOLERANCE,
           }),
+          undefined,
+          undefined,
+          w,
         )
     this.#lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
     this.#band = new VolatilityBand(this.#lead)
@@ -400,23 +419,50 @@ export class SelectingPolicy {
     }
   }
 
+  /**
+   * The candidate short least lately within the budget; among candidates equally short (a quiet
+   * stretch in which none was short), the one that spends most of the budget: no shortfall lately
+   * does not mean no burst next, and the budget is there to buy headroom against it.
+   */
   #pick(): void {
     const cs = this.#candidates
-    const ref = cs[0].fleet.replica * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
+    const budget = this.#o.budget ?? DEFAULT_BUDGET
+    const reference = cs[0].fleet
+    const ref = reference.replica * (1 + budget)
+    // clear of the budget's edge, lately and now: a candidate near it would be dropped again soon.
+    // Spending more buys headroom, not a longer wait: a candidate that holds a scale-down longer
+    // than the service's stabilisation window (the reference's 5 minutes, a hold of 3 windows'
+    // peak) is not followed for spending more.
+    const edge = 1 + TIE_SWITCH_EDGE * budget
+    const clear = (i: number) => {
+      const f = cs[i].fleet
+      return (
+        cs[i].holdMs <= TIE_HOLD_WINDOWS * this.#o.stabilizationMs &&
+        f.replica <= edge * reference.replica &&
+        f.current <= edge * reference.current
+      )
+    }
     let best = -1
     for (let i = 0; i < cs.length; i++) {
       const f = cs[i].fleet
       if (f.replica > ref) continue
       const b = best < 0 ? null : cs[best].fleet
-      if (
-        b === null ||
-        f.under < b.under - 1e-9 ||
-        (Math.abs(f.under - b.under) <= 1e-9 && f.replica < b.replica)
-      )
-        best = i
+      if (b === null || f.under < b.under - 1e-9) best = i
+      else if (Math.abs(f.under - b.under) <= 1e-9) {
+        // equally short: the one clear of the edge that spends most, else the cheapest
+        const fc = clear(i)
+        const bc = clear(best)
+        if ((fc && !bc) || (fc === bc && (fc ? f.replica > b.replica : f.replica < b.replica))) best = i
+      }
     }
     if (best < 0 || best === this.#leader) return
     const leader = cs[this.#leader].fleet
-    if (leader.replica > ref || cs[best].fleet.under < SWITCH_MARGIN * leader.under) this.#leader = best
+    const b = cs[best].fleet
+    // equally short: move to the candidate that spends clearly more, if it is clear of the edge
+    const spendsMore =
+      Math.abs(b.under - leader.under) <= 1e-9 &&
+      b.replica > TIE_SWITCH_MARGIN * leader.replica &&
+      clear(best)
+    if (leader.replica > ref || b.under < SWITCH_MARGIN * leader.under || spendsMore) this.#leader = best
   }
 }
