@@ -52,7 +52,9 @@ export async function openBrowser(viewport = { width: 1366, height: 900 }): Prom
   const page = context.pages()[0] ?? (await context.newPage())
   const errors: string[] = []
   const onConsole = (m: ConsoleMessage) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`)
+    // a failed fetch's message does not name the resource: its location does
+    const url = m.location().url
+    if (m.type() === 'error') errors.push(`console: ${m.text()}${url !== '' ? ` (${url})` : ''}`)
   }
   page.on('console', onConsole)
   page.on('pageerror', (e) => errors.push(`page: ${e.message}`))
