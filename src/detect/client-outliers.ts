@@ -355,20 +355,15 @@ export class ClientOutliers {
    * (nothing discounted) with fewer than MIN_PEERS clients that have habits.
    */
   #commonShift(clients: readonly ClientWindow[], raw: Float64Array): Float64Array {
-    const shift = new Float64Array(DIMS).fill(Number.NaN)
-    const devs: number[][] = Array.from({ length: DIMS }, () => [])
+    const devs = new Float64Array(clients.length * DIMS)
+    let m = 0
     clients.forEach((c, i) => {
       const st = this.#clients.get(c.clientId)?.st
       if (st === undefined || st.n < OWN_MIN) return
-      for (let d = 0; d < DIMS; d++) devs[d].push(raw[i * DIMS + d] - st.mean[d])
+      for (let d = 0; d < DIMS; d++) devs[m * DIMS + d] = raw[i * DIMS + d] - st.mean[d]
+      m++
     })
-    if (devs[0].length < MIN_PEERS) return shift
-    for (let d = 0; d < DIMS; d++) {
-      const v = devs[d].sort((a, b) => a - b)
-      const m = v.length
-      shift[d] = m % 2 === 1 ? v[m >> 1] : 0.5 * (v[(m >> 1) - 1] + v[m >> 1])
-    }
-    return shift
+    return m < MIN_PEERS ? new Float64Array(DIMS).fill(Number.NaN) : columnMedians(devs, m)
   }
 
   /**

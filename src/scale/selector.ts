@@ -238,13 +238,16 @@ export class SelectingPolicy {
     this.#o = opts
     const l = opts.limits
     const stab = opts.stabilizationMs
-    const add = (name: string, policy: ScalingPolicy, q?: number, momentum?: number, holdMs = stab) =>
+    const add = (
+      name: string,
+      policy: ScalingPolicy,
+      extra: { q?: number; momentum?: number; holdMs?: number } = {},
+    ) =>
       this.#candidates.push({
         name,
         policy,
-        q,
-        momentum,
-        holdMs,
+        ...extra,
+        holdMs: extra.holdMs ?? stab,
         fleet: new ShadowFleet(l.capacityPerReplica, opts.startupMs, 0),
       })
     add(
@@ -255,9 +258,7 @@ export class SelectingPolicy {
         stabilizationMs: HPA_STABILIZATION_MS,
         tolerance: HPA_TOLERANCE,
       }),
-      undefined,
-      undefined,
-      HPA_STABILIZATION_MS,
+      { holdMs: HPA_STABILIZATION_MS },
     )
     const forecastDriven = (headroomBudget: number) =>
       new ScalingPolicy({
@@ -269,8 +270,8 @@ export class SelectingPolicy {
         downTolerance: DOWN_TOLERANCE,
       })
     for (const b of FORECAST_BUDGETS) add(`forecast band (headroom budget ${b})`, forecastDriven(b))
-    for (const q of VOLATILITY_LEVELS) add(`volatility band at ${q * 100}%`, forecastDriven(Infinity), q)
-    for (const k of MOMENTUM) add(`momentum ×${k}`, forecastDriven(Infinity), undefined, k)
+    for (const q of VOLATILITY_LEVELS) add(`volatility band at ${q * 100}%`, forecastDriven(Infinity), { q })
+    for (const k of MOMENTUM) add(`momentum ×${k}`, forecastDriven(Infinity), { momentum: k })
     for (const w of stab > 0 ? HOLD_WINDOWS.map((k) => k * stab) : [0])
       for (const u of HOLD_UTILIZATIONS)
         add(
@@ -281,9 +282,7 @@ export class SelectingPolicy {
             stabilizationMs: w,
             downTolerance: DOWN_TOLERANCE,
           }),
-          undefined,
-          undefined,
-          w,
+          { holdMs: w },
         )
     this.#lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
     this.#band = new VolatilityBand(this.#lead)
@@ -430,9 +429,10 @@ export class SelectingPolicy {
     const reference = cs[0].fleet
     const ref = reference.replica * (1 + budget)
     // clear of the budget's edge, lately and now: a candidate near it would be dropped again soon.
-    // Spending more buys headroom, not a longer wait: a candidate that holds a scale-down longer
-    // than the service's stabilisation window (the reference's 5 minutes, a hold of 3 windows'
-    // peak) is not followed for spending more.
+    // Spending more buys headroom, not a much longer wait: a candidate that holds a scale-down for
+    // more than TIE_HOLD_WINDOWS of the service's stabilisation windows (the reference's 5 minutes
+    // for a service that scales down after seconds, a hold of 12 windows' peak) is not followed
+    // for spending more.
     const edge = 1 + TIE_SWITCH_EDGE * budget
     const clear = (i: number) => {
       const f = cs[i].fleet
