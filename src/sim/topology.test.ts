@@ -46,6 +46,39 @@ describe('demo topology', () => {
     expect(rx.posts()).toBeGreaterThan(0)
   })
 
+  it('sends a batch again when a loaded receiver answers 503 with Retry-After', async () => {
+    // each provider's instance id is in its export body as plain bytes
+    const instance = (body: Buffer) => /[a-z-]+-\d+-1/.exec(body.toString('latin1'))?.[0] ?? '?'
+    let refused: string | null = null
+    const accepted: string[] = []
+    const s = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const who = instance(Buffer.concat(chunks))
+        if (refused === null) {
+          refused = who
+          res.writeHead(503, { 'retry-after': '3', 'content-type': 'application/json' }).end('{}')
+          return
+        }
+        accepted.push(who)
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      })
+    })
+    servers.push(s)
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`
+    const topo = await startDemoTopology({ otlpUrl: url, exportEveryMs: 60_000, seed: 3 })
+    try {
+      await traffic(topo, 20)
+      await topo.flush()
+      expect(refused).not.toBeNull()
+      expect(accepted).toContain(refused)
+    } finally {
+      await topo.close()
+    }
+  }, 30_000)
+
   it('closes within seconds when the receiver is already gone (Vigil stopped first)', async () => {
     const rx = await receiver()
     const topo = await startDemoTopology({ otlpUrl: rx.url, exportEveryMs: 60_000, seed: 2 })

@@ -100,8 +100,14 @@ export interface DemoTopology {
   close(): Promise<void>
 }
 
-/** How long one span export to the receiver may take, retries included. */
-const EXPORT_TIMEOUT_MS = 2_000
+/**
+ * How long closing waits for the last span exports. The exporters keep their default patience while
+ * running (10 s per export, retries included): a loaded receiver answers 503 with `Retry-After: 5`,
+ * and an exporter with less patience would drop that batch instead of sending it again. On close
+ * the receiver may already be gone (Vigil stops first), and waiting out those retries for every
+ * queued batch is not worth it.
+ */
+const CLOSE_FLUSH_MS = 2_000
 const propagator = new W3CTraceContextPropagator()
 
 function provider(
@@ -122,21 +128,11 @@ function provider(
   return new BasicTracerProvider({
     resource: resourceFromAttributes(attrs),
     spanProcessors: [
-      // exports go to a local receiver: an export it has not taken within 2 s (it is gone, as
-      // when Vigil stops before the topology) is dropped, so closing does not wait out the
-      // exporter's 10 s of retries for every queued batch
-      new BatchSpanProcessor(
-        new OTLPTraceExporter({
-          url: `${url.replace(/\/$/, '')}/v1/traces`,
-          timeoutMillis: EXPORT_TIMEOUT_MS,
-        }),
-        {
-          scheduledDelayMillis: everyMs,
-          maxQueueSize: 20_000,
-          maxExportBatchSize: 512,
-          exportTimeoutMillis: EXPORT_TIMEOUT_MS,
-        },
-      ),
+      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${url.replace(/\/$/, '')}/v1/traces` }), {
+        scheduledDelayMillis: everyMs,
+        maxQueueSize: 20_000,
+        maxExportBatchSize: 512,
+      }),
     ],
   })
 }
@@ -312,7 +308,12 @@ export async function startDemoTopology(opts: DemoTopologyOptions): Promise<Demo
         })
         await Promise.all(services.map((s) => s.mock.close()))
         await agent.close()
-        await Promise.all(providers.map((p) => p.shutdown().catch(() => {})))
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([
+          Promise.all(providers.map((p) => p.shutdown().catch(() => {}))),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_FLUSH_MS))),
+        ])
+        clearTimeout(timer)
       })()),
   }
 }
