@@ -93,6 +93,12 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.locator('.chart canvas').first().waitFor()
     await shot('overview')
 
+    // a series whose first window has not closed: the page waits for it instead of asking (a 404)
+    await page.goto(`${demo.adminUrl}/#/series/${encodeURIComponent('payments|not-yet|demo')}`)
+    await page.getByText(/No window of this series has closed yet/).waitFor()
+    await page.waitForTimeout(1_500)
+    expect(browser.errors).toEqual([])
+
     // a service with its charts, then a route with its forecast
     await page.goto(`${demo.adminUrl}/#/series/${encodeURIComponent('payments|*|demo')}`)
     await page.getByRole('heading', { name: 'payments · demo' }).waitFor()

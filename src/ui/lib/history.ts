@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { SeriesPoint } from '../../control/points.js'
 import { api, keyPath } from './api.js'
+import { useApi } from './hooks.js'
 import { liveStore } from './live.js'
 
 /** One window of one series, as the charts read it. */
@@ -126,4 +127,23 @@ export function useHistory(
     }
   }, [key, rangeMs])
   return { points: key === null ? [] : (tracked.get(key)?.points ?? []), error }
+}
+
+/**
+ * Whether the control plane knows a series yet: it does once the series' first window is written,
+ * and asking for its history or forecast before that is a 404. Known from the live feed, or, for a
+ * series with stored history but no window since a restart, from `GET /api/series` (asked every
+ * window until the series shows up, then never again).
+ */
+export function useSeriesKnown(key: string, live: LiveSeries | undefined, windowMs: number): boolean {
+  const [seen, setSeen] = useState(false)
+  const listed = useApi<{ series: Array<{ key: string }> }>(
+    seen || live !== undefined ? null : '/api/series',
+    Math.max(2_000, windowMs),
+  )
+  const known = seen || live !== undefined || (listed.data?.series.some((s) => s.key === key) ?? false)
+  useEffect(() => {
+    if (known) setSeen(true)
+  }, [known])
+  return known
 }

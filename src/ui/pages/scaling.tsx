@@ -4,6 +4,7 @@
  * replicas running now. Manual scale and restart live on the Admin page (`ScaleControls`).
  */
 import { useState } from 'preact/hooks'
+import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
 import { Chart, gapSeconds } from '../components/chart.js'
 import { positive, Result, useAction } from '../components/forms.js'
@@ -11,8 +12,8 @@ import { Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api, keyPath } from '../lib/api.js'
 import { fmtAgo, fmtNum, fmtRate, fmtTime } from '../lib/format.js'
-import { useHistory } from '../lib/history.js'
-import { useApi, useNow } from '../lib/hooks.js'
+import { useHistory, useSeriesKnown } from '../lib/history.js'
+import { useApi, useLive, useNow } from '../lib/hooks.js'
 import type { ActionRecord, ForecastAnswer, ServiceScaling } from '../lib/types.js'
 
 const RANGE_MS = 15 * 60_000
@@ -75,9 +76,13 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
   const { s, session } = props
   const now = useNow(5_000)
   const key = `${s.service}|*|${session.env}`
-  const { points, error } = useHistory(key, RANGE_MS)
+  const live = useLive()
+    .items<LiveSeries>('series')
+    .find((x) => x.key === key)
+  const known = useSeriesKnown(key, live, session.windowMs)
+  const { points, error } = useHistory(known ? key : null, RANGE_MS)
   const forecast = useApi<ForecastAnswer>(
-    session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
+    known && session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
     10_000,
   )
   const actions = useApi<{ actions: ScaleAction[] }>(

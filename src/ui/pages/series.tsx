@@ -7,7 +7,7 @@ import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
-import { useHistory, type HPoint } from '../lib/history.js'
+import { useHistory, useSeriesKnown, type HPoint } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href } from '../lib/router.js'
 import type { Anomaly, ForecastAnswer, ForecastReady } from '../lib/types.js'
@@ -101,12 +101,13 @@ function SeriesDetail(props: {
   const { seriesKey: key, session } = props
   const now = useNow(5_000)
   const store = useLive()
-  const { points, error } = useHistory(key, props.rangeMs)
+  const known = useSeriesKnown(key, props.live, session.windowMs)
+  const { points, error } = useHistory(known ? key : null, props.rangeMs)
   const [service, , env] = key.split('|')
   // a forecast is refitted every few windows; until there is enough history, ask every window
   const [waiting, setWaiting] = useState(true)
   const forecast = useApi<ForecastAnswer>(
-    session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
+    known && session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
     waiting ? Math.max(2_000, session.windowMs) : 30_000,
   )
   const ready = forecast.data?.status === 'ok'
@@ -155,7 +156,9 @@ function SeriesDetail(props: {
       </div>
       <Problem error={error} title="History unavailable" />
       <Panel title="Traffic and forecast">
-        {shown.length < 2 ? (
+        {!known ? (
+          <Empty>No window of this series has closed yet: the page fills in when its first one does.</Empty>
+        ) : shown.length < 2 ? (
           <Empty>Waiting for a few windows of traffic on this series…</Empty>
         ) : (
           <Chart
