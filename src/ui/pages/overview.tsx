@@ -8,7 +8,7 @@ import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtAgo, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
-import { useHistory } from '../lib/history.js'
+import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import { href } from '../lib/router.js'
@@ -69,8 +69,7 @@ export function OverviewPage(props: { session: Session }) {
     .filter((s) => s.level === 'route')
     .sort((a, b) => b.rate - a.rate)
     .slice(0, 10)
-  // the all-traffic series exists once its first window is written: asking before that is a 404
-  const known = global !== undefined
+  const known = useSeriesKnown(GLOBAL, global, props.session.windowMs)
   const { points } = useHistory(
     known && props.session.features.includes('series') ? GLOBAL : null,
     30 * 60_000,
