@@ -27,10 +27,15 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api'
-import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base'
 import { Agent, request } from 'undici'
 import { VGL_ERR_SIM_LISTEN } from '../errors.js'
 import { startMockService, type MockService } from './mock-service.js'
@@ -100,14 +105,59 @@ export interface DemoTopology {
   close(): Promise<void>
 }
 
-/**
- * How long closing waits for the last span exports. The exporters keep their default patience while
- * running (10 s per export, retries included): a loaded receiver answers 503 with `Retry-After: 5`,
- * and an exporter with less patience would drop that batch instead of sending it again. On close
- * the receiver may already be gone (Vigil stops first), and waiting out those retries for every
- * queued batch is not worth it.
- */
+/** How long closing waits for the last span exports; later ones are dropped. */
 const CLOSE_FLUSH_MS = 2_000
+/** One export's patience, its own retries included (the exporter's default is 10 s). */
+const EXPORT_TIMEOUT_MS = 2_000
+/** Waits before sending a failed batch again: a loaded receiver answers 503 with `Retry-After: 5`. */
+const RETRY_DELAYS_MS = [2_000, 5_000, 5_000]
+
+/**
+ * Sends a failed batch again a few times. The exporter's own retries would honour the receiver's
+ * `Retry-After` only within its timeout, and with its default 10 s timeout a topology closing after
+ * Vigil stopped waits that out for every queued batch; with a short timeout and the retries here,
+ * `close` stops them at once and drops what is still queued.
+ */
+class RetryingExporter implements SpanExporter {
+  #closed = false
+  readonly #waiting = new Map<NodeJS.Timeout, () => void>()
+
+  constructor(private readonly inner: SpanExporter) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    const attempt = (n: number): void => {
+      if (this.#closed) return done({ code: ExportResultCode.FAILED })
+      this.inner.export(spans, (r) => {
+        if (r.code === ExportResultCode.SUCCESS || this.#closed || n >= RETRY_DELAYS_MS.length) return done(r)
+        const timer = setTimeout(() => {
+          this.#waiting.delete(timer)
+          attempt(n + 1)
+        }, RETRY_DELAYS_MS[n])
+        this.#waiting.set(timer, () => done(r))
+      })
+    }
+    attempt(0)
+  }
+
+  /** Stops retrying: batches waiting to be sent again, and every later one, fail at once. */
+  close(): void {
+    this.#closed = true
+    for (const [timer, fail] of this.#waiting) {
+      clearTimeout(timer)
+      fail()
+    }
+    this.#waiting.clear()
+  }
+
+  async shutdown(): Promise<void> {
+    await this.inner.shutdown()
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.inner.forceFlush?.()
+  }
+}
+
 const propagator = new W3CTraceContextPropagator()
 
 function provider(
@@ -115,7 +165,12 @@ function provider(
   url: string,
   everyMs: number,
   instance: string,
+  exporters: RetryingExporter[],
 ): BasicTracerProvider {
+  const exporter = new RetryingExporter(
+    new OTLPTraceExporter({ url: `${url.replace(/\/$/, '')}/v1/traces`, timeoutMillis: EXPORT_TIMEOUT_MS }),
+  )
+  exporters.push(exporter)
   const attrs: Record<string, string> = {
     'service.name': spec.name,
     'deployment.environment.name': spec.env,
@@ -128,7 +183,7 @@ function provider(
   return new BasicTracerProvider({
     resource: resourceFromAttributes(attrs),
     spanProcessors: [
-      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${url.replace(/\/$/, '')}/v1/traces` }), {
+      new BatchSpanProcessor(exporter, {
         scheduledDelayMillis: everyMs,
         maxQueueSize: 20_000,
         maxExportBatchSize: 512,
@@ -183,11 +238,12 @@ export async function startDemoTopology(opts: DemoTopologyOptions): Promise<Demo
   const specs = opts.services ?? DEMO_SERVICES
   const base = opts.basePort ?? 0
   const providers: BasicTracerProvider[] = []
+  const exporters: RetryingExporter[] = []
   const services: TopologyService[] = []
   const instanceOf = (name: string) => `${name}-${process.pid}-1`
   try {
     for (const [i, spec] of specs.entries()) {
-      const p = provider(spec, opts.otlpUrl, every, instanceOf(spec.name))
+      const p = provider(spec, opts.otlpUrl, every, instanceOf(spec.name), exporters)
       providers.push(p)
       const tracer = p.getTracer('vigil-demo-topology', '1.0.0')
       const mock = await startMockService({
@@ -208,7 +264,13 @@ export async function startDemoTopology(opts: DemoTopologyOptions): Promise<Demo
   }
 
   // ---- the aggregator ----
-  const aggProvider = provider(DEMO_AGGREGATOR, opts.otlpUrl, every, instanceOf(DEMO_AGGREGATOR.name))
+  const aggProvider = provider(
+    DEMO_AGGREGATOR,
+    opts.otlpUrl,
+    every,
+    instanceOf(DEMO_AGGREGATOR.name),
+    exporters,
+  )
   providers.push(aggProvider)
   const tracer = aggProvider.getTracer('vigil-demo-topology', '1.0.0')
   const agent = new Agent({ connections: 256, keepAliveTimeout: 10_000 })
@@ -309,11 +371,15 @@ export async function startDemoTopology(opts: DemoTopologyOptions): Promise<Demo
         await Promise.all(services.map((s) => s.mock.close()))
         await agent.close()
         let timer: NodeJS.Timeout | undefined
+        const shutdown = Promise.all(providers.map((p) => p.shutdown().catch(() => {})))
         await Promise.race([
-          Promise.all(providers.map((p) => p.shutdown().catch(() => {}))),
+          shutdown,
           new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_FLUSH_MS))),
         ])
         clearTimeout(timer)
+        // what is still queued or waiting to be sent again is dropped: the receiver may be gone
+        for (const e of exporters) e.close()
+        await shutdown
       })()),
   }
 }
