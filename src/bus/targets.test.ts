@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../../test/helpers/services.js'
+import { freshTargetStreams } from '../../test/helpers/target-streams.js'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { NatsBus, defaultStreams } from './nats.js'
+import type { Bus, Subscription } from './bus.js'
+import { NatsBus } from './nats.js'
 import { BusTargetPool, encodeTargets, followTargets } from './targets.js'
 
 const up = await serviceAvailable('nats')
@@ -13,21 +14,25 @@ async function until(check: () => boolean, ms = 5_000): Promise<void> {
   while (!check() && Date.now() < end) await new Promise((ok) => setTimeout(ok, 20))
 }
 
-/** Streams and a targets subject of this test alone. */
-function fresh() {
-  const tag = randomBytes(4).toString('hex')
-  const subject = `t${tag}.targets`
-  const streams = defaultStreams(`T${tag}`, {
-    rollups: `t${tag}.rollups`,
-    spans: `t${tag}.spans`,
-    targets: subject,
-  })
-  return { tag, subject, streams }
+/** A gateway that applies the first list at once and drains each later one when the test says so. */
+async function drainingGateway(bus: Bus, subject: string, gatewayId: string) {
+  let seen = 0
+  let release = () => {}
+  await followTargets(
+    bus,
+    subject,
+    async () => {
+      if (++seen > 1) await new Promise<void>((ok) => (release = ok))
+    },
+    undefined,
+    gatewayId,
+  )
+  return { seen: () => seen, drain: () => release() }
 }
 
 describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
   it('every gateway applies the newest list per service, a late one too; stale and malformed lists are dropped', async () => {
-    const { subject, streams } = fresh()
+    const { subject, streams } = freshTargetStreams()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw1 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw2 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
@@ -69,7 +74,7 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
   })
 
   it('a restarted gateway replays the lists again and no restart leaves a consumer behind', async () => {
-    const { tag, subject, streams } = fresh()
+    const { tag, subject, streams } = freshTargetStreams()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const nc = await connect({ servers: '127.0.0.1:4222' })
     const jsm = await jetstreamManager(nc)
@@ -102,7 +107,7 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
   })
 
   it('the pool resolves once every known gateway applied the list and drained, and stops waiting for a silent one', async () => {
-    const { subject, streams } = fresh()
+    const { subject, streams } = freshTargetStreams()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const warnings: string[] = []
@@ -156,33 +161,27 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
     }
   })
 
-  it('a gateway whose connection is gone is forgotten within two probes; a slow live one is still waited for', async () => {
-    const { subject, streams } = fresh()
+  it('a gateway whose connection is gone is forgotten once absent for absentForMs; a slow live one is still waited for', async () => {
+    const { subject, streams } = freshTargetStreams()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const slow = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const doomed = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const warnings: string[] = []
     const pool = new BusTargetPool(control, subject, {
       drainTimeoutMs: 15_000,
-      probeEveryMs: 500,
+      probeEveryMs: 200,
+      absentForMs: 1_000,
       onWarn: (m) => warnings.push(m),
     })
+    let drain = () => {}
     try {
       await pool.start()
-      let drain = () => {}
-      const seen = { slow: 0, doomed: 0 }
-      await followTargets(
-        slow,
-        subject,
-        async () => {
-          if (++seen.slow > 1) await new Promise<void>((ok) => (drain = ok))
-        },
-        undefined,
-        'gw-slow',
-      )
-      await followTargets(doomed, subject, async () => void seen.doomed++, undefined, 'gw-doomed')
+      const gwSlow = await drainingGateway(slow, subject, 'gw-slow')
+      drain = gwSlow.drain
+      let doomedSeen = 0
+      await followTargets(doomed, subject, async () => void doomedSeen++, undefined, 'gw-doomed')
       await pool.setTargets('orders', ['http://10.0.0.2:8080'])
-      await until(() => seen.slow === 1 && seen.doomed === 1)
+      await until(() => gwSlow.seen() === 1 && doomedSeen === 1)
       await new Promise((ok) => setTimeout(ok, 200)) // both confirmations reach the pool
 
       // gw-doomed's connection goes away without a word (what a SIGKILL leaves); gw-slow is busy
@@ -191,10 +190,14 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
       const t0 = Date.now()
       const swap = pool.setTargets('orders', ['http://10.0.0.3:8080']).then(() => (resolved = true))
       await until(() => warnings.length > 0, 5_000)
+      // absent from its first probe (one interval in) for absentForMs, not forgotten before
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1_150)
       expect(Date.now() - t0).toBeLessThan(3_000)
       expect(warnings).toHaveLength(1)
-      expect(warnings[0]).toMatch(/gateway gw-doomed is gone \(nothing answers for it on the bus\)/)
-      // the live one answers its probes: still waited for, well past two probe intervals
+      expect(warnings[0]).toMatch(
+        /gateway gw-doomed is gone \(nothing answered for it on the bus for 1\d{3} ms\)/,
+      )
+      // the live one answers its probes: still waited for, well past absentForMs
       await new Promise((ok) => setTimeout(ok, 2_000))
       expect(resolved).toBe(false)
       drain()
@@ -202,6 +205,7 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
       expect(Date.now() - t0).toBeLessThan(6_000)
       expect(warnings).toHaveLength(1)
     } finally {
+      drain() // a failed check must not leave the gateway's close waiting on its handler
       await pool.close()
       await slow.close()
       await control.deleteStreams()
@@ -209,8 +213,71 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
     }
   })
 
+  it('a gateway absent for a blip shorter than absentForMs (a reconnect) is still waited for and confirms', async () => {
+    const { subject, streams } = freshTargetStreams()
+    const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    const conn = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
+    // the gateway's bus, whose probe answering the test drops and restores: what the server sees
+    // of a client that lost its connection and reconnected (its subscriptions sent again)
+    let answering: Subscription | null = null
+    let aliveAt = ''
+    const gw: Bus = {
+      kind: conn.kind,
+      publish: (s, d, o) => conn.publish(s, d, o),
+      subscribe: (s, h, o) => conn.subscribe(s, h, o),
+      follow: (s, h) => conn.follow(s, h),
+      answer: async (s) => {
+        aliveAt = s
+        answering = await conn.answer(s)
+        return { close: async () => answering?.close() }
+      },
+      close: () => conn.close(),
+    }
+    const warnings: string[] = []
+    const pool = new BusTargetPool(control, subject, {
+      drainTimeoutMs: 10_000,
+      probeEveryMs: 100,
+      absentForMs: 2_000,
+      onWarn: (m) => warnings.push(m),
+    })
+    let drain = () => {}
+    try {
+      await pool.start()
+      const blip = await drainingGateway(gw, subject, 'gw-blip')
+      drain = blip.drain
+      await pool.setTargets('orders', ['http://10.0.0.2:8080'])
+      await until(() => blip.seen() === 1)
+      await new Promise((ok) => setTimeout(ok, 200)) // its confirmation reaches the pool
+
+      let resolved = false
+      const t0 = Date.now()
+      const swap = pool.setTargets('orders', ['http://10.0.0.3:8080']).then(() => (resolved = true))
+      await until(() => blip.seen() === 2)
+      // the gateway drops off the server for about 0.8 s: several probes in a row find nobody
+      await answering!.close()
+      let said = 'unknown' // until the server has the unsubscription
+      for (let i = 0; i < 20 && said !== 'absent'; i++) said = await control.probe(aliveAt, 100)
+      expect(said).toBe('absent')
+      await new Promise((ok) => setTimeout(ok, 800))
+      answering = await conn.answer(aliveAt) // back
+      await new Promise((ok) => setTimeout(ok, 1_500)) // past absentForMs from the blip's start
+      expect(warnings).toEqual([])
+      expect(resolved).toBe(false) // still waited for
+      drain() // its requests to the dropped target finished: it confirms
+      await swap
+      expect(Date.now() - t0).toBeLessThan(5_000)
+      expect(warnings).toEqual([])
+    } finally {
+      drain() // a failed check must not leave the gateway's close waiting on its handler
+      await pool.close()
+      await gw.close()
+      await control.deleteStreams()
+      await control.close()
+    }
+  })
+
   it('a gateway that leaves is forgotten at once, by the running pool and by one that starts later', async () => {
-    const { subject, streams } = fresh()
+    const { subject, streams } = freshTargetStreams()
     const control = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const other = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })

@@ -22,8 +22,9 @@
  * A gateway that stops gracefully says it left (after its last requests finished), so the pool
  * forgets it at once instead of waiting out its silence. Each gateway also answers probes on a
  * subject of its own (core NATS, nothing stored) that its confirmations name: while the pool waits,
- * it asks every second, and a gateway the server twice in a row says nobody answers for (its
- * connection is gone: it crashed or was killed) is forgotten then, not after the drain timeout.
+ * it asks every second, and a gateway the server has said nobody answers for (its connection is
+ * gone: it crashed or was killed) on every probe for `absentForMs` (10 s) is forgotten then, not
+ * after the drain timeout; one that answers again meanwhile (a reconnect) is still waited for.
  */
 import type { Bus, BusMessage, Subscription } from './bus.js'
 
@@ -127,10 +128,17 @@ export interface BusTargetPoolOptions {
   now?: () => number
   /** how often a waited-for gateway is probed (default 1 s); 0: never */
   probeEveryMs?: number
+  /**
+   * How long the server must keep saying nobody answers for a waited-for gateway (every probe
+   * since the first such answer) before it is forgotten as gone; default 10 s. A gateway that
+   * lost its NATS connection for a moment is absent until its client reconnects, which waits
+   * between tries (2 s by default in NATS clients, 1 s in Vigil's), so a shorter time would
+   * forget a live gateway and let a replica it still routes to be stopped. The cost: a gateway
+   * that crashed without saying it left delays the scale-down this long (never past
+   * drainTimeoutMs). Any other answer (present, or no answer at all) starts the time over.
+   */
+  absentForMs?: number
 }
-
-/** a gateway is gone once the server said this many times in a row that nobody answers for it */
-const ABSENT_STRIKES = 2
 
 /**
  * The actuators' TargetPool in `vigil control`: resolves once every gateway known to route the
@@ -222,7 +230,7 @@ export class BusTargetPool {
     }
   }
 
-  /** Probes the pending gateways until the wait ends; forgets one the server says is not connected. */
+  /** Probes the pending gateways until the wait ends; forgets one the server says is not connected for absentForMs. */
   async #probeWhile(
     pending: () => string[],
     ended: () => boolean,
@@ -232,7 +240,10 @@ export class BusTargetPool {
     const every = this.opts.probeEveryMs ?? 1_000
     const probe = this.bus.probe?.bind(this.bus)
     if (probe === undefined || !(every > 0)) return
-    const strikes = new Map<string, number>()
+    const now = this.opts.now ?? Date.now
+    const absentForMs = this.opts.absentForMs ?? 10_000
+    /** gateway → when the server first said nobody answers for it, since its last other answer */
+    const absentSince = new Map<string, number>()
     while (!ended()) {
       await new Promise((r) => setTimeout(r, every))
       if (ended()) return
@@ -240,12 +251,17 @@ export class BusTargetPool {
         const subject = this.#probes.get(g)
         if (subject === undefined) continue
         const r = await probe(subject, Math.min(every, 1_000))
-        const n = r === 'absent' ? (strikes.get(g) ?? 0) + 1 : 0
-        strikes.set(g, n)
-        if (n < ABSENT_STRIKES || ended()) continue
+        if (r !== 'absent') {
+          absentSince.delete(g)
+          continue
+        }
+        const since = absentSince.get(g) ?? now()
+        absentSince.set(g, since)
+        if (now() - since < absentForMs || ended()) continue
+        absentSince.delete(g)
         for (const gateways of this.#applied.values()) gateways.delete(g)
         this.opts.onWarn?.(
-          `gateway ${g} is gone (nothing answers for it on the bus) while the targets of ${service} changed; going on without it`,
+          `gateway ${g} is gone (nothing answered for it on the bus for ${now() - since} ms) while the targets of ${service} changed; going on without it`,
         )
         wake()
       }
