@@ -46,6 +46,7 @@ const SECOND_LANE = [
   'test/integration/control-embedded.test.ts',
   'test/integration/scaled-out-control.test.ts',
   'test/integration/nats-outage.test.ts',
+  'test/integration/targets-nats-blip.test.ts',
   'test/integration/postgres-outage.test.ts',
   'test/integration/scaled-out-windows.test.ts',
   'test/deploy.test.ts',
