@@ -87,12 +87,20 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
     vigil = await startVigil({ configFile: file, mode: 'embedded', logger: pino({ level: 'silent' }) })
   }, 60_000)
 
+  // Each step is bounded (the gateway's 10 s drain, the control worker's 30 s answer, the
+  // topology's export timeouts), but on a loaded machine they add up past the default 60 s; the
+  // timings say which one to look at when this is slow.
   afterAll(async () => {
+    const t0 = Date.now()
     await vigil?.stop()
+    const t1 = Date.now()
     await topo?.close()
+    const t2 = Date.now()
     await hook?.close()
+    if (t2 - t0 > 10_000)
+      console.warn(`slow teardown: vigil.stop ${t1 - t0} ms, topology.close ${t2 - t1} ms`)
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
-  })
+  }, 120_000)
 
   it('become one incident headed by the dependency, paged once with users affected and root cause', async () => {
     const load = (path: string, rps: number, seconds: number, seed: number) =>
