@@ -55,7 +55,7 @@ export const healthCheckSchema = z.strictObject({
 export const serviceSchema = z.strictObject({
   targets: z.array(targetSchema).min(1, 'a service needs at least one target URL'),
   balancer: z.enum(['round-robin', 'least-outstanding']).default('round-robin'),
-  /** keep-alive connections per target (undici Pool `connections`) */
+  /** keep-alive connections per target; requests beyond wait for one in order */
   connectionsPerTarget: z.number().int().positive().default(128),
   /** how long an idle upstream connection is kept open */
   keepAliveTimeoutMs: positiveMs(4_000),

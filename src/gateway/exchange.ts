@@ -1,15 +1,14 @@
 /**
- * @module One proxied request (`Exchange`) and its upstream tries (`Attempt`, an undici dispatch
- * handler object). Per request the gateway allocates the exchange, one attempt per try, the
- * upstream header array and the dispatch options; listeners are shared module functions that
+ * @module One proxied request (`Exchange`) and its upstream tries (`Attempt`, the handler an
+ * `UpstreamPool` reports to). Per request the gateway allocates the exchange, one attempt per try,
+ * the upstream header array and the request options; listeners are shared module functions that
  * find their exchange through a symbol on the response, so no closure is created per request.
  *
  * Deadlines (connect, first byte, total) are checked by one shared sweeper tick rather than a
- * native timer per request (as undici's own low-resolution timers do).
+ * native timer per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, Transform, type TransformCallback } from 'node:stream'
-import type { Dispatcher } from 'undici'
 import {
   VGL_ERR_GATEWAY_BODY_TOO_LARGE,
   VGL_ERR_GATEWAY_LIMITED,
@@ -23,7 +22,6 @@ import {
 import type { Admission, AdmissionDecision } from '../limits/admission.js'
 import type { RequestEvent, RequestOutcome } from '../telemetry/recorder.js'
 import { backoffMs } from './backoff.js'
-import { headerText } from './header-text.js'
 import { parseTraceParent, randomId128, randomId64 } from './ids.js'
 import { methodIndex, type UpstreamErrorKind } from './metrics.js'
 import type { PendingList, PendingLinks } from './pending-list.js'
@@ -31,6 +29,7 @@ import { refusalCloses } from './drain.js'
 import { writeProblem } from './problem.js'
 import { RoutePlan, type RouteTable } from './route-table.js'
 import type { TargetState } from './target.js'
+import type { UpstreamHandler, UpstreamRequest } from './upstream-pool.js'
 
 /** What an exchange needs from the gateway that owns it. */
 export interface ExchangeHost {
@@ -94,7 +93,7 @@ for (const n of [2, 7, 10, 12, 16, 17, 18]) RESPONSE_NAME_LENGTHS[n] = 1
 type FailureKind = 'connect' | 'timeout' | 'reset' | 'status'
 
 /** One try against one target; stale tries (after a timeout moved on) are aborted as soon as they surface. */
-export class Attempt implements Dispatcher.DispatchHandler {
+export class Attempt implements UpstreamHandler {
   readonly ex: Exchange
   readonly target: TargetState
   /** true when it holds a retry-budget slot */
@@ -119,18 +118,6 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.deadlineMs = deadlineMs
   }
 
-  // undici's original (v1) handler hooks, deprecated in favour of onRequestStart/onResponseStart/
-  // onResponseData/onResponseEnd/onResponseError. In undici 7 the new hooks are an adapter over
-  // these (dispatcher-base.js wraps such a handler in an UnwrapHandler with a controller, and
-  // parses the raw headers into an object per response), so using them would add allocations per
-  // request. undici 8 drops the v1 hooks and needs Node >= 22.19: the move belongs with that
-  // upgrade. The plan, one-to-one: onConnect(abort) -> onRequestStart(controller) keeping the
-  // controller (abort(reason) replaces abortFn); returning false from onHeaders/onData ->
-  // controller.pause(), and resumeFn -> controller.resume() (onDrain); onHeaders(status,
-  // rawHeaders) -> onResponseStart(controller, status, headers) copying from the header object (or
-  // controller.rawHeaders where present), skipping 1xx as today; onComplete -> onResponseEnd,
-  // onError -> onResponseError. Proven by the gateway integration suite (retries, drains, aborts,
-  // back-pressure, timeouts) and `BENCH_BASELINE=<previous checkout> npm run bench -- gateway`.
   onConnect(abort: (err?: Error) => void): void {
     if (this.stale) {
       abort(ABORTED)
@@ -141,14 +128,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.deadlineMs = Date.now() + this.ex.plan.firstByteTimeoutMs
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, headers: string[], resume: () => void): boolean {
     if (this.stale) {
       this.abortFn?.(ABORTED)
       return false
     }
-    if (statusCode < 200) return true
     this.resumeFn = resume
-    return this.ex.onResponseStart(this, statusCode, rawHeaders)
+    return this.ex.onResponseStart(this, statusCode, headers)
   }
 
   onData(chunk: Buffer): boolean {
@@ -292,7 +278,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
   #contentLength = -1
   #chunked = false
   #traceFlags = '01'
-  #opts: Dispatcher.DispatchOptions | null = null
+  #opts: UpstreamRequest | null = null
   #decision: AdmissionDecision | null = null
   attempt: Attempt | null = null
   /** a retried 502/503/504 whose body is being drained; the retry starts when it ends */
@@ -358,8 +344,9 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
           host = value
           continue
         case 'content-length':
+          // The upstream pool writes the length of the body it sends.
           this.#contentLength = Number(value)
-          break
+          continue
         case 'transfer-encoding':
           this.#chunked = true
           continue
@@ -543,11 +530,13 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     if (opts === null) {
       opts = {
         path: target.basePath + this.#url,
-        method: this.method as Dispatcher.HttpMethod,
+        method: this.method,
         headers: this.#headers,
         body: this.#body,
-        headersTimeout: this.plan.totalTimeoutMs + 1000,
-        bodyTimeout: this.plan.bodyIdleTimeoutMs,
+        bodyLength: this.#chunked ? -1 : this.#contentLength,
+        // The first-byte and total deadlines are the sweeper's (onTick); this only backs them up.
+        headersTimeoutMs: this.plan.totalTimeoutMs + 1000,
+        bodyTimeoutMs: this.plan.bodyIdleTimeoutMs,
       }
       this.#opts = opts
     } else opts.path = target.basePath + this.#url
@@ -559,7 +548,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     return this.#body !== null && !Buffer.isBuffer(this.#body)
   }
 
-  onResponseStart(attempt: Attempt, status: number, rawHeaders: Buffer[]): boolean {
+  onResponseStart(attempt: Attempt, status: number, headers: string[]): boolean {
     const plan = this.plan
     const nowMs = Date.now()
     const target = attempt.target
@@ -590,17 +579,17 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     const out: string[] = []
     let hasRequestId = false
     let connection: string | null = null
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = headerText(rawHeaders[i])
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]
       if (name.length < 32 && RESPONSE_NAME_LENGTHS[name.length] === 1) {
         const lower = name.toLowerCase()
         if (dropResponseHeader(lower)) {
-          if (lower === 'connection') connection = headerText(rawHeaders[i + 1])
+          if (lower === 'connection') connection = headers[i + 1]
           continue
         }
         if (lower === 'x-request-id') hasRequestId = true
       }
-      out.push(name, headerText(rawHeaders[i + 1]))
+      out.push(name, headers[i + 1])
     }
     const listed = connection === null ? null : listedHeaders(connection)
     if (listed !== null) {
@@ -675,9 +664,9 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     let kind: FailureKind
     let metric: UpstreamErrorKind
     if (
-      code === 'UND_ERR_HEADERS_TIMEOUT' ||
-      code === 'UND_ERR_BODY_TIMEOUT' ||
-      code === 'UND_ERR_CONNECT_TIMEOUT'
+      code === 'VGL_UPSTREAM_HEADERS_TIMEOUT' ||
+      code === 'VGL_UPSTREAM_BODY_TIMEOUT' ||
+      code === 'VGL_UPSTREAM_CONNECT_TIMEOUT'
     ) {
       kind = 'timeout'
       metric = 'timeout'
@@ -688,7 +677,8 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       kind = 'reset'
       metric = 'reset'
     }
-    this.#errorDetail = code ?? err.message
+    // What a broken response did is worth more to whoever reads the 502 than its code.
+    this.#errorDetail = code === 'VGL_UPSTREAM_PROTOCOL' ? err.message : (code ?? err.message)
     attempt.target.breaker.onFailure(nowMs)
     attempt.target.count(nowMs, true)
     this.plan.metrics.upstreamError(metric)

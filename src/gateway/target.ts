@@ -1,11 +1,11 @@
 /**
- * @module One upstream target: its keep-alive connection pool (undici), circuit breaker, active
- * health verdict, in-flight count and a two-bucket recent error rate for passive health views.
- * Target state survives config reloads when the service keeps the same URL.
+ * @module One upstream target: its keep-alive connection pool, circuit breaker, active health
+ * verdict, in-flight count and a two-bucket recent error rate for passive health views. Target
+ * state survives config reloads when the service keeps the same URL.
  */
-import { Pool } from 'undici'
 import type { ServiceConfig } from '../config/schema.js'
 import { CircuitBreaker } from './breaker.js'
+import { UpstreamPool, type UpstreamHandler } from './upstream-pool.js'
 import type { TargetView } from './views.js'
 
 const RECENT_WINDOW_MS = 10_000
@@ -17,7 +17,9 @@ export class TargetState {
   /** base path of the target URL, prepended to proxied paths ('' for none) */
   readonly basePath: string
   weight: number
-  readonly pool: Pool
+  readonly pool: UpstreamPool
+  /** health checks get a connection of their own, so a saturated pool cannot fail them */
+  #healthPool: UpstreamPool | null = null
   readonly breaker: CircuitBreaker
   /** active health verdict; true when checks are off */
   healthy = true
@@ -42,11 +44,10 @@ export class TargetState {
     this.origin = u.origin
     this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '')
     this.weight = weight
-    this.pool = new Pool(this.origin, {
+    this.pool = new UpstreamPool(this.origin, {
       connections: cfg.connectionsPerTarget,
-      keepAliveTimeout: cfg.keepAliveTimeoutMs,
-      connect: { timeout: cfg.socketConnectTimeoutMs },
-      pipelining: 1,
+      keepAliveTimeoutMs: cfg.keepAliveTimeoutMs,
+      connectTimeoutMs: cfg.socketConnectTimeoutMs,
     })
     this.breaker = new CircuitBreaker(cfg.breaker)
   }
@@ -113,19 +114,15 @@ export class TargetState {
   async #check(hc: NonNullable<ServiceConfig['healthCheck']>): Promise<void> {
     if (this.#healthRunning) return
     this.#healthRunning = true
-    let ok = false
+    this.#healthPool ??= new UpstreamPool(this.origin, {
+      connections: 1,
+      keepAliveTimeoutMs: Math.max(hc.intervalMs * 2, 1000),
+      connectTimeoutMs: hc.timeoutMs,
+    })
+    let ok: boolean
     try {
-      const res = await this.pool.request({
-        path: this.basePath + hc.path,
-        method: 'GET',
-        headersTimeout: hc.timeoutMs,
-        bodyTimeout: hc.timeoutMs,
-        signal: AbortSignal.timeout(hc.timeoutMs),
-      })
-      await res.body.dump()
-      ok = res.statusCode >= 200 && res.statusCode < 300
-    } catch {
-      ok = false
+      const status = await probe(this.#healthPool, this.basePath + hc.path, hc.timeoutMs)
+      ok = status >= 200 && status < 300
     } finally {
       this.#healthRunning = false
     }
@@ -144,7 +141,50 @@ export class TargetState {
 
   async close(graceful: boolean): Promise<void> {
     this.stopHealth()
-    if (graceful) await this.pool.close()
-    else await this.pool.destroy()
+    const health = this.#healthPool
+    this.#healthPool = null
+    await Promise.all([graceful ? this.pool.close() : this.pool.destroy(), health?.destroy()])
   }
+}
+
+/** One health-check GET: its status once the body is read, 0 when it fails or takes over `timeoutMs`. */
+function probe(pool: UpstreamPool, path: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    let status = 0
+    let abort: ((err?: Error) => void) | null = null
+    const timer = setTimeout(() => {
+      if (abort !== null) abort()
+      else resolve(0)
+    }, timeoutMs)
+    const handler: UpstreamHandler = {
+      onConnect(a) {
+        abort = a
+      },
+      onHeaders(s) {
+        status = s
+        return true
+      },
+      onData: () => true,
+      onComplete() {
+        clearTimeout(timer)
+        resolve(status)
+      },
+      onError() {
+        clearTimeout(timer)
+        resolve(0)
+      },
+    }
+    pool.dispatch(
+      {
+        method: 'GET',
+        path,
+        headers: [],
+        body: null,
+        bodyLength: 0,
+        headersTimeoutMs: timeoutMs,
+        bodyTimeoutMs: timeoutMs,
+      },
+      handler,
+    )
+  })
 }

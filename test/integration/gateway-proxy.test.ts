@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
-import { connect } from 'node:net'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -278,6 +278,44 @@ describe('gateway proxying', () => {
     const r = await get(`${g.url}/api`)
     expect(r.status).toBe(503)
     expect(JSON.parse(r.text)).toMatchObject({ code: 'VGL_ERR_GATEWAY_NO_TARGET', status: 503 })
+  })
+
+  it('answers 502 to a response that breaks HTTP/1.1 (smuggling shape) and never reuses its connection', async () => {
+    // A raw upstream: the first response carries both Content-Length and Transfer-Encoding with a
+    // second response hidden in its body; a lenient parser would serve that hidden one next.
+    let connections = 0
+    const requests: string[] = []
+    const raw = createServer((socket) => {
+      connections++
+      socket.on('data', (b) => {
+        const line = b.toString('latin1').split('\r\n')[0]
+        requests.push(line)
+        if (line.startsWith('GET /api/smuggle')) {
+          socket.write(
+            'HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n' +
+              '0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nhidden',
+          )
+        } else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+      })
+    })
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r))
+    const port = (raw.address() as AddressInfo).port
+    try {
+      const g = await gateway({
+        services: { api: { targets: [`http://127.0.0.1:${port}`], breaker: { enabled: false } } },
+        routes: [{ name: 'api', path: '/api', service: 'api', retry: { attempts: 1 } }],
+      })
+      const bad = await get(`${g.url}/api/smuggle`)
+      expect(bad.status).toBe(502)
+      expect(JSON.parse(bad.text)).toMatchObject({ code: 'VGL_ERR_UPSTREAM_RESET' })
+      expect(JSON.parse(bad.text).detail).toMatch(/both content-length and transfer-encoding/)
+      const next = await get(`${g.url}/api/next`)
+      expect(next).toMatchObject({ status: 200, text: 'ok' })
+      expect(requests).toEqual(['GET /api/smuggle HTTP/1.1', 'GET /api/next HTTP/1.1'])
+      expect(connections).toBe(2)
+    } finally {
+      raw.close()
+    }
   })
 
   it('routes parameterised paths and describes routes and services', async () => {
