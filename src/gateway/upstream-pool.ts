@@ -883,21 +883,16 @@ export class UpstreamPool {
           break
         }
         case C_DATA_CR:
-          if (buf[off] !== 13) {
+        case C_DATA_LF: {
+          const cr = c.chunkState === C_DATA_CR
+          if (buf[off] !== (cr ? 13 : 10)) {
             this.#protocol(c, job, 'chunk data not followed by CRLF')
             return
           }
           off++
-          c.chunkState = C_DATA_LF
+          c.chunkState = cr ? C_DATA_LF : C_SIZE
           break
-        case C_DATA_LF:
-          if (buf[off] !== 10) {
-            this.#protocol(c, job, 'chunk data not followed by CRLF')
-            return
-          }
-          off++
-          c.chunkState = C_SIZE
-          break
+        }
         default: {
           // Trailer fields are read past and dropped; an empty line ends the message.
           const nl = buf.indexOf(10, off)
