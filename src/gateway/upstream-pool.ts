@@ -835,19 +835,10 @@ export class UpstreamPool {
       }
       switch (c.chunkState) {
         case C_SIZE: {
-          const nl = buf.indexOf(10, off)
-          const piece = buf.toString('latin1', off, nl < 0 ? len : nl)
-          if (c.line.length + piece.length > MAX_LINE) {
-            this.#protocol(c, job, 'chunk size line too long')
-            return
-          }
-          if (nl < 0) {
-            c.line += piece
-            return
-          }
-          const line = c.line + piece
-          c.line = ''
-          off = nl + 1
+          const carry = c.line.length
+          const line = this.#line(c, job, buf, off, MAX_LINE, 'chunk size line')
+          if (line === null) return
+          off += line.length - carry + 1
           if (!line.endsWith('\r')) {
             this.#protocol(c, job, 'chunk size line not ended by CRLF')
             return
@@ -895,20 +886,11 @@ export class UpstreamPool {
         }
         default: {
           // Trailer fields are read past and dropped; an empty line ends the message.
-          const nl = buf.indexOf(10, off)
-          const piece = buf.toString('latin1', off, nl < 0 ? len : nl)
-          c.trailerBytes += piece.length + 1
-          if (c.trailerBytes > this.#maxHead) {
-            this.#protocol(c, job, `trailers over ${this.#maxHead} bytes`)
-            return
-          }
-          if (nl < 0) {
-            c.line += piece
-            return
-          }
-          const line = c.line + piece
-          c.line = ''
-          off = nl + 1
+          const carry = c.line.length
+          const line = this.#line(c, job, buf, off, this.#maxHead - c.trailerBytes, 'trailers')
+          if (line === null) return
+          off += line.length - carry + 1
+          c.trailerBytes += line.length + 1
           if (!line.endsWith('\r') || BAD_VALUE.test(line.slice(0, -1))) {
             this.#protocol(c, job, 'malformed trailer line')
             return
@@ -921,6 +903,26 @@ export class UpstreamPool {
         }
       }
     }
+  }
+
+  /**
+   * The next line of a chunked body up to its LF, joined to what earlier reads left; null when this
+   * read ends first (the piece waits in `c.line`) or the line outgrows `max` (the request failed).
+   */
+  #line(c: Conn, job: Job, buf: Buffer, off: number, max: number, what: string): string | null {
+    const nl = buf.indexOf(10, off)
+    const piece = buf.toString('latin1', off, nl < 0 ? buf.length : nl)
+    if (c.line.length + piece.length > max) {
+      this.#protocol(c, job, `${what} too long`)
+      return null
+    }
+    if (nl < 0) {
+      c.line += piece
+      return null
+    }
+    const line = c.line + piece
+    c.line = ''
+    return line
   }
 
   #pause(c: Conn): void {
