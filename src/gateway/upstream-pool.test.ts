@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import { PassThrough } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -1241,6 +1243,39 @@ describe('UpstreamPool: close and destroy', () => {
     await p.destroy()
     const r = await done
     expect(r.error?.code).toBe('VGL_UPSTREAM_POOL_CLOSED')
+    expect(r.events).toEqual(['error'])
+  })
+})
+
+describe('UpstreamPool: https origins', () => {
+  const fixtures = new URL('../../test/fixtures/tls/', import.meta.url)
+  const cert = readFileSync(new URL('localhost-cert.pem', fixtures))
+  const key = readFileSync(new URL('localhost-key.pem', fixtures))
+
+  async function tlsServer(): Promise<{ url: string; connections: () => number }> {
+    let connections = 0
+    const srv = https.createServer({ cert, key }, (req, res) => res.end(`tls ${req.url}`))
+    srv.on('secureConnection', () => connections++)
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+    cleanups.push(() => new Promise<void>((r) => (srv.closeAllConnections(), srv.close(() => r()))))
+    return {
+      url: `https://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
+      connections: () => connections,
+    }
+  }
+
+  it('speaks HTTP/1.1 over TLS to an upstream whose certificate it trusts, and keeps the connection', async () => {
+    const srv = await tlsServer()
+    const p = pool(srv.url, { ca: cert })
+    expect(await send(p, { path: '/a' })).toMatchObject({ status: 200, body: 'tls /a', error: null })
+    expect(await send(p, { path: '/b' })).toMatchObject({ status: 200, body: 'tls /b', error: null })
+    expect(srv.connections()).toBe(1)
+  })
+
+  it('refuses an upstream whose certificate it does not trust, before writing the request', async () => {
+    const srv = await tlsServer()
+    const r = await send(pool(srv.url))
+    expect(r.error?.code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT')
     expect(r.events).toEqual(['error'])
   })
 })

@@ -59,6 +59,8 @@ export interface UpstreamPoolOptions {
   connectTimeoutMs: number
   /** largest response head accepted (default 16 KiB, Node's own limit) */
   maxHeaderBytes?: number
+  /** for https origins: the CA certificates to trust instead of Node's bundled ones */
+  ca?: string | Buffer
 }
 
 export type UpstreamErrorCode =
@@ -209,6 +211,7 @@ export class UpstreamPool {
   readonly #idleMs: number
   readonly #connectMs: number
   readonly #maxHead: number
+  readonly #ca: string | Buffer | undefined
   readonly #conns = new Set<Conn>()
   /** idle connections, most recently used last (taken first, so the rest can time out) */
   readonly #idle: Conn[] = []
@@ -232,6 +235,7 @@ export class UpstreamPool {
     this.#idleMs = opts.keepAliveTimeoutMs
     this.#connectMs = opts.connectTimeoutMs
     this.#maxHead = opts.maxHeaderBytes ?? 16_384
+    this.#ca = opts.ca
   }
 
   /** Open connections (connecting, idle or busy). */
@@ -309,6 +313,7 @@ export class UpstreamPool {
           host: this.#host,
           port: this.#port,
           servername: isIP(this.#host) === 0 ? this.#host : undefined,
+          ca: this.#ca,
         })
       : net.connect({ host: this.#host, port: this.#port })
     const c = new Conn(this, socket, this.#idleMs)
