@@ -4,8 +4,8 @@
  * of the journeys API (traces, graph, critical paths, root cause, what-if impact).
  *
  * Tail sampling keeps whole traces. The gateway decides after the response whether to keep its
- * span (every error, every slow request, `telemetry.spans.sampleRate` of the rest, drawn from the
- * trace id: `traceRatio`). The services behind it send their spans over OTLP for every request,
+ * span (every error, every request the client abandoned, every slow request,
+ * `telemetry.spans.sampleRate` of the rest, drawn from the trace id: `traceRatio`). The services behind it send their spans over OTLP for every request,
  * before or after the gateway's span arrives. So spans wait here, per trace, for `traceWaitMs`:
  *
  * ```

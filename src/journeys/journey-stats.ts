@@ -17,6 +17,8 @@
  *                                   └▶ per route window: traces, failures, end-to-end latency,
  *                                      gateway overhead and retries (from the gateway's span)
  * ```
+ * A journey the client abandoned (the gateway's span: `vigil.outcome` `client_abort`, 499) still
+ * feeds the graph but not the route's statistics: it ended neither in success nor in failure.
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { newSketch } from './graph.js'
@@ -337,7 +339,11 @@ export function analyzeTrace(
       viaGateway: c.service === GATEWAY_SERVICE,
     })
   }
-  if (rw === null || entry === null) return summary
+  // A journey the client abandoned (it closed the connection before the answer; the gateway's span
+  // says so, and the gateway keeps every such span) has no outcome: the services still working on
+  // it see their connection closed and fail without a status, though nobody was answered an error.
+  // Counting it would make those services fail "on their own" in the model.
+  if (rw === null || entry === null || (gwSpan !== null && isAbandoned(gwSpan))) return summary
 
   // ---- route stats: sites -----------------------------------------------------------------
   rw.traces++
@@ -488,6 +494,11 @@ export function analyzeTrace(
     st.cpMs += ms
   }
   return summary
+}
+
+/** The gateway's span of a request whose client closed the connection before the answer (499). */
+function isAbandoned(gwSpan: JourneySpan): boolean {
+  return gwSpan.attributes['vigil.outcome'] === 'client_abort' || gwSpan.httpStatus === 499
 }
 
 function parentKeyOf(site: string): string {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { analyzeTrace, criticalShares, newRouteWindow } from './journey-stats.js'
+import { analyzeTrace, criticalShares, newRouteWindow, type RouteWindowStats } from './journey-stats.js'
 import { learnModel, type GatewayPolicy, type JourneyModel } from './model.js'
 import { createRng } from './rng.js'
 import { JourneySimulator, simulationBuffers } from './simulate.js'
 import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace, type SyntheticService } from './synthetic.js'
+import type { JourneySpan } from './span.js'
 import { buildTree } from './trace.js'
 import { breakerOpenShare, parseWhatIfs, simulateImpact } from './impact.js'
 
@@ -107,6 +108,57 @@ describe('journey statistics and the learned model', () => {
     const r = run(m, 20_000)
     expect(r.p95).toBeLessThanOrEqual(21) // the timeout plus gateway overhead
     expect(r.failureRatio).toBeGreaterThan(0.5)
+  })
+
+  it('leaves journeys the client abandoned out: neither failures nor own errors of the service', () => {
+    // The client closed the connection (a load run ending with requests in flight): the gateway
+    // answered nobody (499, `client_abort`, its span kept for that), shop saw its connection close
+    // and failed without a status, its calls all went well. Counted, shop "fails on its own".
+    const rng = createRng(11)
+    const answered = newRouteWindow('shop', 0, 60_000)
+    const withAbandoned = newRouteWindow('shop', 0, 60_000)
+    const analyze = (spans: JourneySpan[], rw: RouteWindowStats) =>
+      analyzeTrace(
+        buildTree(spans, (s) => s.service === 'shop'),
+        rw,
+        { envOf: () => 'onprem' },
+      )
+    let abandoned = 0
+    for (let i = 0; i < 400; i++) {
+      const t = syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge' }, rng)
+      if (i % 10 !== 0 || t.failed) {
+        analyze(t.spans, answered)
+        analyze(t.spans, withAbandoned)
+        continue
+      }
+      abandoned++
+      const spans = t.spans.map((s): JourneySpan => {
+        if (s.source === 'gateway')
+          return {
+            ...s,
+            httpStatus: 499,
+            attributes: {
+              ...s.attributes,
+              'vigil.outcome': 'client_abort',
+              'vigil.sample_reason': 'abandoned',
+            },
+          }
+        if (s.service === 'shop' && s.kind === 2) return { ...s, statusCode: 2, httpStatus: null }
+        return s
+      })
+      analyze(spans, withAbandoned)
+    }
+    expect(abandoned).toBeGreaterThan(30)
+    expect(withAbandoned.traces).toBe(answered.traces)
+    expect(withAbandoned.failures).toBe(answered.failures)
+    const a = learnModel(answered, NO_RETRY)
+    const b = learnModel(withAbandoned, NO_RETRY)
+    expect(b.sites[0].ownErrors).toBe(a.sites[0].ownErrors)
+    expect(b.sites[0].calls).toBe(a.sites[0].calls)
+    const pricing = b.sites.findIndex((s) => s.service === 'pricing')
+    const under = run(b, 100_000, new Map([[pricing, { errorRatio: 0.2 }]]))
+    const truth = run(a, 100_000, new Map([[pricing, { errorRatio: 0.2 }]]))
+    expect(under.failureRatio).toBeCloseTo(truth.failureRatio, 3)
   })
 
   it('reaches 100,000 journeys without allocating per journey (same buffers)', () => {

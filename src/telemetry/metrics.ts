@@ -33,7 +33,7 @@ export const liveSeries = new Gauge({
 
 export const spansKeptTotal = new Counter({
   name: 'vigil_telemetry_spans_kept_total',
-  help: 'Gateway spans kept by the tail sampler, by reason (error, slow, sampled)',
+  help: 'Gateway spans kept by the tail sampler, by reason (error, abandoned, slow, sampled)',
   labelNames: ['reason'] as const,
   registers: [registry],
 })

@@ -27,7 +27,7 @@ import { encodeRollup, encodeSpans, rollupId } from './codec.js'
 import { droppedTotal, liveSeries, publishedTotal, seriesOverflowTotal, spansKeptTotal } from './metrics.js'
 import type { Recorder, RequestEvent, SeriesKey, SeriesRecorder } from './recorder.js'
 import { createLatencySketch, encodeSketch, type DDSketch } from './sketch.js'
-import { gatewaySpan, sampleReason, traceRatio } from './span-sampler.js'
+import { gatewaySpan, sampleReason, traceRatio, type SampleReason } from './span-sampler.js'
 import type { Rollup, SpanRecord } from './types.js'
 
 /** What the recorder needs of a bus: only publishing. */
@@ -257,6 +257,7 @@ export class RollupRecorder implements Recorder {
   }
   readonly #keptBy = {
     error: spansKeptTotal.labels('error'),
+    abandoned: spansKeptTotal.labels('abandoned'),
     slow: spansKeptTotal.labels('slow'),
     sampled: spansKeptTotal.labels('sampled'),
   }
@@ -386,7 +387,7 @@ export class RollupRecorder implements Recorder {
   }
 
   /** @internal called by a handle when the sampler keeps a span */
-  _keepSpan(key: SeriesKey, ev: RequestEvent, reason: 'error' | 'slow' | 'sampled'): void {
+  _keepSpan(key: SeriesKey, ev: RequestEvent, reason: SampleReason): void {
     const buf = this.#core.spanBuf
     if (buf.length >= this.#maxSpanQueue) {
       this.#drop('spans', 'queue_full', 1)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { traceRatio } from './span-sampler.js'
+import type { RequestEvent } from './recorder.js'
+import { gatewaySpan, sampleReason, traceRatio } from './span-sampler.js'
 
 describe('traceRatio', () => {
   it('maps the random tail of a trace id to [0, 1) the same way every time', () => {
@@ -37,5 +38,44 @@ describe('traceRatio', () => {
     }
     expect(kept / 20_000).toBeGreaterThan(0.09)
     expect(kept / 20_000).toBeLessThan(0.11)
+  })
+})
+
+describe('sampleReason', () => {
+  const ev = (status: number, outcome: RequestEvent['outcome'], latencyMs = 10): RequestEvent => ({
+    status,
+    outcome,
+    latencyMs,
+    bytesIn: 0,
+    bytesOut: 0,
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: '00f067aa0ba902b7',
+    parentSpanId: null,
+    requestId: 'r1',
+    method: 'GET',
+    path: '/shop',
+    target: 'http://127.0.0.1:1',
+    attempts: 1,
+    startTimeMs: 0,
+  })
+
+  it('keeps every error and every request the client abandoned, whatever the rate', () => {
+    expect(sampleReason(ev(502, 'ok'), Infinity, 0, 0.5)).toBe('error')
+    expect(sampleReason(ev(0, 'timeout'), Infinity, 0, 0.5)).toBe('error')
+    // the journeys must tell an abandoned request (its services fail without a status) from a failure
+    const abandoned = sampleReason(ev(499, 'client_abort'), Infinity, 0, 0.5)
+    expect(abandoned).toBe('abandoned')
+    const span = gatewaySpan(
+      { service: 'shop', route: 'shop', env: 'edge' },
+      ev(499, 'client_abort'),
+      'abandoned',
+      'g1',
+    )
+    expect(span.statusCode).toBe(0) // not an error of the gateway's
+    expect(span.httpStatus).toBe(499)
+    expect(span.attributes['vigil.outcome']).toBe('client_abort')
+    expect(sampleReason(ev(200, 'ok', 50), 20, 0, 0.5)).toBe('slow')
+    expect(sampleReason(ev(200, 'ok'), Infinity, 0.1, 0.5)).toBeNull()
+    expect(sampleReason(ev(200, 'ok'), Infinity, 0.6, 0.5)).toBe('sampled')
   })
 })

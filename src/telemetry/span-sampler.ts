@@ -3,13 +3,16 @@
  * finished (so errors and slow requests are known) and before any span object exists: a request
  * that is not kept costs one comparison and, at most, one random number.
  *
- * Kept: every error (5xx, timeout, connection error, no healthy target), every request slower
- * than its series' p99 of the previous window, and `sampleRate` of the rest.
+ * Kept: every error (5xx, timeout, connection error, no healthy target), every request the client
+ * abandoned (it closed the connection before the answer: 499), every request slower than its
+ * series' p99 of the previous window, and `sampleRate` of the rest. An abandoned request is kept
+ * so the journeys can tell it from a failure: the services behind see their connection closed
+ * (their spans fail without a status) although nobody was answered an error.
  */
 import type { RequestEvent, SeriesKey } from './recorder.js'
 import type { SpanRecord } from './types.js'
 
-export type SampleReason = 'error' | 'slow' | 'sampled'
+export type SampleReason = 'error' | 'abandoned' | 'slow' | 'sampled'
 
 /** OTLP SpanKind SERVER: the gateway serves the client's request */
 const SPAN_KIND_SERVER = 2
@@ -67,6 +70,7 @@ export function sampleReason(
   u: number,
 ): SampleReason | null {
   if (isErrorEvent(ev)) return 'error'
+  if (ev.outcome === 'client_abort') return 'abandoned'
   if (ev.latencyMs > slowMs) return 'slow'
   return u < sampleRate ? 'sampled' : null
 }
