@@ -723,25 +723,28 @@ describe('UpstreamPool: request bodies', () => {
     expect(srv.seen[0].body).toBe('abcdefg')
   })
 
-  it('fails a streamed body longer than its bodyLength', async () => {
+  it.each([
+    {
+      what: 'a streamed body longer than its bodyLength',
+      bodyLength: 3,
+      feed: async (body: PassThrough) => (body.write('ab'), await sleep(10), body.write('cd')),
+    },
+    {
+      what: 'a streamed body shorter than its bodyLength',
+      bodyLength: 10,
+      feed: (body: PassThrough) => body.end('abc'),
+    },
+    {
+      what: 'a body stream that closes before its end',
+      bodyLength: -1,
+      feed: async (body: PassThrough) => (body.write('abc'), await sleep(10), body.destroy()),
+    },
+  ])('fails $what with VGL_UPSTREAM_REQUEST_BODY and drops the connection', async ({ bodyLength, feed }) => {
     const srv = await rawServer(() => {})
     const p = pool(srv.url)
     const body = new PassThrough()
-    const { done } = start(p, { method: 'POST', body, bodyLength: 3 })
-    body.write('ab')
-    await sleep(10)
-    body.write('cd')
-    const r = await done
-    expect(r.error?.code).toBe('VGL_UPSTREAM_REQUEST_BODY')
-    await srv.conns[0].closed
-  })
-
-  it('fails a streamed body shorter than its bodyLength', async () => {
-    const srv = await rawServer(() => {})
-    const p = pool(srv.url)
-    const body = new PassThrough()
-    const { done } = start(p, { method: 'POST', body, bodyLength: 10 })
-    body.end('abc')
+    const { done } = start(p, { method: 'POST', body, bodyLength })
+    await feed(body)
     const r = await done
     expect(r.error?.code).toBe('VGL_UPSTREAM_REQUEST_BODY')
     await srv.conns[0].closed
@@ -761,19 +764,6 @@ describe('UpstreamPool: request bodies', () => {
     expect(r.events).toEqual(['connect', 'error'])
     await srv.conns[0].closed
     expect(srv.conns[0].received).toMatch(/\r\n\r\n3\r\nabc\r\n$/)
-  })
-
-  it('fails when the body stream closes before its end', async () => {
-    const srv = await rawServer(() => {})
-    const p = pool(srv.url)
-    const body = new PassThrough()
-    const { done } = start(p, { method: 'POST', body, bodyLength: -1 })
-    body.write('abc')
-    await sleep(10)
-    body.destroy()
-    const r = await done
-    expect(r.error?.code).toBe('VGL_UPSTREAM_REQUEST_BODY')
-    await srv.conns[0].closed
   })
 
   it('completes on an early response before the body is sent, and drops the connection', async () => {
