@@ -13,8 +13,24 @@ describe('parseSeriesCsv', () => {
     expect(s.values[2]).toBe(3)
   })
 
+  it('reads space-separated times as UTC, keeps each timestamp as written, and knows header aliases, quotes, CRLF and a BOM', () => {
+    const s = parseSeriesCsv(
+      '\ufeffTime,requests,Value\r\n"2014-02-14 14:30:00",x,1\r\n2014-02-14 14:35:00,"y,z",2\r\n',
+      'nab.csv',
+    )
+    expect(s.timestamps).toEqual([Date.UTC(2014, 1, 14, 14, 30), Date.UTC(2014, 1, 14, 14, 35)])
+    expect(s.timestampTexts).toEqual(['2014-02-14 14:30:00', '2014-02-14 14:35:00'])
+    expect(s.values).toEqual([1, 2])
+  })
+
   it('rejects a wrong header, naming the file and line', () => {
-    expect(() => parseSeriesCsv('time,val\n1,2\n', 'a.csv')).toThrow(/a\.csv:1: header must contain/)
+    expect(() => parseSeriesCsv('when,val\n1,2\n', 'a.csv')).toThrow(/a\.csv:1: header must contain/)
+  })
+
+  it('rejects an unreadable timestamp, naming the line', () => {
+    expect(() => parseSeriesCsv('timestamp,value\n1,2\nyesterday,3\n', 'a.csv')).toThrow(
+      /a\.csv:3: timestamp "yesterday" is not ISO-8601 or epoch/,
+    )
   })
 
   it('rejects a non-numeric value, naming the line', () => {

@@ -2,52 +2,50 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { VGL_ERR_CSV_INPUT } from '../errors.js'
 
+/** header names read as the timestamp and the value column */
+const TIME_NAMES = new Set(['timestamp', 'timestamps', 'time', 'date', 'datetime', 'ts'])
+const VALUE_NAMES = new Set(['value', 'values', 'val', 'y'])
+const MISSING = new Set(['', 'nan', 'na', 'null', 'none', '-'])
+
 /** A series read from a `timestamp,value` CSV. `values[i]` is NaN where the cell was empty or `NaN`. */
 export interface CsvSeries {
   /** epoch milliseconds, one per row, in file order */
   readonly timestamps: number[]
+  /** each row's timestamp as written (quotes removed), so outputs can echo the input's rows */
+  readonly timestampTexts: string[]
   readonly values: number[]
 }
 
 /**
- * Parses a timestamp cell: ISO-8601 text, or a number taken as epoch seconds (below 1e11) or
- * epoch milliseconds, or a plain row index when all rows are small integers.
- */
-function parseTimestamp(cell: string): number {
-  const t = cell.trim()
-  if (t !== '' && /^-?\d+(\.\d+)?$/.test(t)) {
-    const n = Number(t)
-    // Epoch seconds and milliseconds overlap nowhere in practice: 1e11 s is the year 5138.
-    return Math.abs(n) < 1e11 ? n * 1000 : n
-  }
-  return Date.parse(t)
-}
-
-/**
- * Parses CSV text with the header `timestamp,value` (extra columns are ignored; quotes are
- * stripped). `source` names the file in error messages.
+ * Parses CSV text with a `timestamp,value` header (the aliases {@link parseSeriesRows} knows are
+ * accepted, extra columns ignored, RFC 4180 quotes, LF or CRLF, a UTF-8 BOM skipped). Every
+ * timestamp must be readable (see {@link parseTimestampText}); an empty or `NaN` value is a gap
+ * (NaN). `source` names the file in error messages.
  */
 export function parseSeriesCsv(text: string, source: string): CsvSeries {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
   const lines = text.split(/\r?\n/)
   let i = 0
   while (i < lines.length && lines[i].trim() === '') i++
   if (i >= lines.length) throw VGL_ERR_CSV_INPUT(`${source}: empty file; expected a header "timestamp,value"`)
-  const header = lines[i].split(',').map((h) => h.trim().replace(/^"|"$/g, '').toLowerCase())
-  const ti = header.indexOf('timestamp')
-  const vi = header.indexOf('value')
+  const header = splitCsvLine(lines[i]).map((h) => h.toLowerCase())
+  const ti = header.findIndex((h) => TIME_NAMES.has(h))
+  const vi = header.findIndex((h) => VALUE_NAMES.has(h))
   if (ti < 0 || vi < 0)
     throw VGL_ERR_CSV_INPUT(
       `${source}:${i + 1}: header must contain "timestamp,value", got "${lines[i].trim()}"`,
     )
   const timestamps: number[] = []
+  const timestampTexts: string[] = []
   const values: number[] = []
   for (let n = i + 1; n < lines.length; n++) {
     const line = lines[n]
     if (line.trim() === '') continue
-    const cells = line.split(',').map((c) => c.trim().replace(/^"|"$/g, ''))
-    const ts = parseTimestamp(cells[ti] ?? '')
+    const cells = splitCsvLine(line)
+    const tText = cells[ti] ?? ''
+    const ts = parseTimestampText(tText)
     if (!Number.isFinite(ts))
-      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: timestamp "${cells[ti] ?? ''}" is not ISO-8601 or epoch`)
+      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: timestamp "${tText}" is not ISO-8601 or epoch`)
     const raw = cells[vi] ?? ''
     const v = raw === '' || raw.toLowerCase() === 'nan' ? NaN : Number(raw)
     if (Number.isNaN(v) && raw !== '' && raw.toLowerCase() !== 'nan')
@@ -55,9 +53,10 @@ export function parseSeriesCsv(text: string, source: string): CsvSeries {
     if (!Number.isNaN(v) && !Number.isFinite(v))
       throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: value "${raw}" is not finite`)
     timestamps.push(ts)
+    timestampTexts.push(tText)
     values.push(v)
   }
-  return { timestamps, values }
+  return { timestamps, timestampTexts, values }
 }
 
 /** Reads and parses a `timestamp,value` CSV file (see {@link parseSeriesCsv}). */
@@ -114,10 +113,6 @@ export interface ReadSeriesOptions {
   /** accept empty, `NaN`, `NA`, `null` cells as missing (NaN) instead of failing; default false */
   readonly allowMissing?: boolean
 }
-
-const TIME_NAMES = new Set(['timestamp', 'timestamps', 'time', 'date', 'datetime', 'ts'])
-const VALUE_NAMES = new Set(['value', 'values', 'val', 'y'])
-const MISSING = new Set(['', 'nan', 'na', 'null', 'none', '-'])
 
 /** Splits one CSV line; a fast path for lines without quotes, RFC 4180 quoting otherwise. */
 export function splitCsvLine(line: string): string[] {

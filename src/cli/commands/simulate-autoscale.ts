@@ -18,7 +18,7 @@ import {
 } from '../../scale/index.js'
 import { parseDurationMs, parseFlags } from '../args.js'
 import type { Command } from '../command.js'
-import { formatCsv, readSeriesCsv, writeCsv } from '../csv.js'
+import { csvField, formatCsv, readSeriesCsv, writeCsv } from '../csv.js'
 
 const usage = `usage: vigil simulate autoscale --input demand.csv --capacity-per-replica C --output schedule.csv [options]
 
@@ -175,7 +175,8 @@ export const command: Command = {
     const reactive = runReactive(demand, base)
     const perfect = runPerfectForesight(demand, base)
     const chosen = policy === 'predictive' ? predictive : reactive
-    const rows = csv.timestamps.map((ts, i) => [new Date(ts).toISOString(), chosen.schedule[gridRow[i]]])
+    // each input row's timestamp as written, so the schedule joins back to the input row by row
+    const rows = csv.timestampTexts.map((ts, i) => [csvField(ts), chosen.schedule[gridRow[i]]])
     if (f.output === '-') process.stdout.write(formatCsv(['timestamp', 'replicas'], rows))
     const out = f.output === '-' ? process.stderr : process.stdout
     if (f.output !== '-') writeCsv(f.output!, ['timestamp', 'replicas'], rows)

@@ -111,6 +111,34 @@ describe('vigil simulate autoscale (built CLI)', () => {
     expect(r.stderr).toMatch(/predictive \(stab\. 30m\)/)
   }, 120_000)
 
+  it('echoes each input timestamp as written (NAB-style local times, epoch seconds), CRLF input', () => {
+    const lines = demandCsv(200).trim().split('\n').slice(1)
+    const nab = lines.map((l, i) => {
+      const t = new Date(Date.parse('2014-02-14T14:30:00Z') + i * 60_000).toISOString()
+      return `${t.slice(0, 10)} ${t.slice(11, 19)},${l.split(',')[1]}`
+    })
+    writeFileSync(join(dir, 'nab.csv'), `timestamp,value\r\n${nab.join('\r\n')}\r\n`)
+    const epoch = lines.map((l, i) => `${1392388200 + i * 60},${l.split(',')[1]}`)
+    writeFileSync(join(dir, 'epoch.csv'), `timestamp,value\n${epoch.join('\n')}\n`)
+    for (const [file, rows] of [
+      ['nab.csv', nab],
+      ['epoch.csv', epoch],
+    ] as const) {
+      const r = reactiveSchedule(file)
+      expect(r.status).toBe(0)
+      const out = r.stdout.trim().split('\n').slice(1)
+      expect(out.map((l) => l.split(',')[0])).toEqual(rows.map((l) => l.split(',')[0]))
+    }
+    // same demand, same grid: the same replicas whichever way the time is written
+    const replicas = (file: string) =>
+      reactiveSchedule(file)
+        .stdout.trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',')[1])
+    expect(replicas('nab.csv')).toEqual(replicas('epoch.csv'))
+  }, 120_000)
+
   it('simulates missing intervals as rows of unknown demand, warns, and keeps one schedule row per input row', () => {
     const lines = demandCsv(400).trim().split('\n')
     // rows 101–105 missing: five intervals of one minute
