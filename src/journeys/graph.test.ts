@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { correlateAlerts } from './correlate.js'
-import { ServiceGraph, graphView, newSketch } from './graph.js'
-import { nodeId, parseNodeId } from './span.js'
+import { ServiceGraph, graphView, newSketch, type GraphView } from './graph.js'
+import { analyzeTrace } from './journey-stats.js'
+import { nodeId, parseNodeId, type JourneySpan } from './span.js'
+import { buildTree } from './trace.js'
 
 describe('ServiceGraph', () => {
   it('counts calls per window with error ratio and latency, and discovers nodes', () => {
@@ -47,6 +49,126 @@ describe('ServiceGraph', () => {
       1000,
     )
     expect(v.nodes.find((n) => n.service === 'legacy')?.requests).toBe(4)
+  })
+})
+
+describe('the service graph of journeys the client abandoned', () => {
+  const T0 = 1_700_000_000_000
+  const span = (over: Partial<JourneySpan> & Pick<JourneySpan, 'spanId' | 'service'>): JourneySpan => ({
+    traceId: 'a'.repeat(32),
+    parentSpanId: null,
+    env: 'onprem',
+    route: '',
+    name: 'GET /',
+    kind: 2,
+    startTimeMs: T0,
+    durationMs: 100,
+    statusCode: 0,
+    httpStatus: 200,
+    requestId: null,
+    source: 'otlp',
+    attributes: {},
+    ...over,
+  })
+  /**
+   * gateway → shop, shop → pricing (client span, pricing's server span) and shop → db (a client
+   * span to a peer that sends no spans); `abandoned`: the client closed its connection first.
+   */
+  const trace = (o: {
+    abandoned: boolean
+    shop: Pick<JourneySpan, 'statusCode' | 'httpStatus'>
+    pricing: Pick<JourneySpan, 'statusCode' | 'httpStatus'>
+    db: Pick<JourneySpan, 'statusCode' | 'httpStatus'>
+  }): JourneySpan[] => [
+    span({
+      spanId: 'g1',
+      service: 'shop',
+      env: 'edge',
+      route: 'shop',
+      source: 'gateway',
+      durationMs: 120,
+      httpStatus: o.abandoned ? 499 : (o.shop.httpStatus ?? 502),
+      attributes: o.abandoned ? { 'vigil.outcome': 'client_abort', 'vigil.sample_reason': 'abandoned' } : {},
+    }),
+    span({
+      spanId: 's1',
+      parentSpanId: 'g1',
+      service: 'shop',
+      startTimeMs: T0 + 1,
+      durationMs: 110,
+      ...o.shop,
+    }),
+    span({
+      spanId: 'c1',
+      parentSpanId: 's1',
+      service: 'shop',
+      kind: 3,
+      startTimeMs: T0 + 5,
+      durationMs: 50,
+      ...o.pricing,
+    }),
+    span({
+      spanId: 'p1',
+      parentSpanId: 'c1',
+      service: 'pricing',
+      env: 'aws',
+      startTimeMs: T0 + 6,
+      durationMs: 48,
+      ...o.pricing,
+    }),
+    span({
+      spanId: 'c2',
+      parentSpanId: 's1',
+      service: 'shop',
+      kind: 3,
+      startTimeMs: T0 + 60,
+      durationMs: 50,
+      attributes: { 'peer.service': 'db' },
+      ...o.db,
+    }),
+  ]
+  /** What the live journeys do with a decided trace (the gateway's own edges come from its rollups). */
+  const graphOf = (traces: JourneySpan[][]): GraphView => {
+    const g = new ServiceGraph({ windowMs: 10_000 })
+    for (const spans of traces) {
+      const summary = analyzeTrace(buildTree(spans), null, { envOf: () => 'onprem' })
+      for (const c of summary.calls) if (!c.viaGateway) g.addCall(c.from, c.to, c.atMs, c.ms, c.error)
+      for (const n of summary.served) g.addNode(n.node, n.atMs, n.ms, n.error)
+    }
+    const from = T0 - (T0 % 10_000)
+    return graphView(g.rows(from, from + 10_000), from, from + 10_000, 10_000)
+  }
+  const node = (v: GraphView, id: string) => v.nodes.find((n) => n.id === id)
+  const edge = (v: GraphView, id: string) => v.edges.find((e) => e.id === id)
+  const closed = { statusCode: 2, httpStatus: null }
+  const ok = { statusCode: 0, httpStatus: 200 }
+
+  it('counts the spans the abort failed (error, no HTTP status) as requests, not as errors', () => {
+    const v = graphOf([trace({ abandoned: true, shop: closed, pricing: closed, db: closed })])
+    expect(node(v, 'shop|onprem')).toMatchObject({ requests: 1, errorRatio: 0 })
+    expect(node(v, 'pricing|aws')).toMatchObject({ requests: 1, errorRatio: 0 })
+    expect(edge(v, 'shop|onprem->pricing|aws')).toMatchObject({ calls: 1, errorRatio: 0 })
+    expect(edge(v, 'shop|onprem->db|onprem')).toMatchObject({ calls: 1, errorRatio: 0 })
+  })
+
+  it('still counts a 5xx answered before the client left as an error, not the closed connection above it', () => {
+    const upstream500 = { statusCode: 2, httpStatus: 500 }
+    const v = graphOf([
+      trace({ abandoned: true, shop: closed, pricing: upstream500, db: ok }),
+      trace({ abandoned: true, shop: closed, pricing: ok, db: { statusCode: 2, httpStatus: 503 } }),
+    ])
+    expect(node(v, 'pricing|aws')).toMatchObject({ requests: 2, errorRatio: 0.5 })
+    expect(edge(v, 'shop|onprem->pricing|aws')).toMatchObject({ calls: 2, errorRatio: 0.5 })
+    expect(edge(v, 'shop|onprem->db|onprem')).toMatchObject({ calls: 2, errorRatio: 0.5 })
+    // shop's own request ended with the closed connection, whatever its calls did
+    expect(node(v, 'shop|onprem')).toMatchObject({ requests: 2, errorRatio: 0 })
+  })
+
+  it('keeps counting a failure without an HTTP status as an error when the client waited', () => {
+    const v = graphOf([trace({ abandoned: false, shop: closed, pricing: closed, db: ok })])
+    expect(node(v, 'shop|onprem')?.errorRatio).toBe(1)
+    expect(node(v, 'pricing|aws')?.errorRatio).toBe(1)
+    expect(edge(v, 'shop|onprem->pricing|aws')?.errorRatio).toBe(1)
   })
 })
 

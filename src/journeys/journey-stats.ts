@@ -18,7 +18,9 @@
  *                                      gateway overhead and retries (from the gateway's span)
  * ```
  * A journey the client abandoned (the gateway's span: `vigil.outcome` `client_abort`, 499) still
- * feeds the graph but not the route's statistics: it ended neither in success nor in failure.
+ * feeds the graph but not the route's statistics: it ended neither in success nor in failure. In
+ * the graph its requests and calls count, and only its spans answered with a 5xx count as errors
+ * (see {@link failedBeforeAbandoned}).
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { newSketch } from './graph.js'
@@ -181,7 +183,10 @@ export interface TraceSummary {
   entryEnv: string | null
   entryName: string | null
   failed: boolean
-  /** calls between nodes: caller node, callee node, start, duration as the caller saw it, failed */
+  /**
+   * calls between nodes: caller node, callee node, start, duration as the caller saw it, failed
+   * (in an abandoned journey only a 5xx answer is a failure, here and in `served`)
+   */
   calls: { from: string; to: string; atMs: number; ms: number; error: boolean; viaGateway: boolean }[]
   /** requests each node served: node, start, duration, failed */
   served: { node: string; atMs: number; ms: number; error: boolean }[]
@@ -201,6 +206,9 @@ export function analyzeTrace(
 ): TraceSummary {
   const { spans, parent, start } = tree
   const n = spans.length
+  const mainSpan = tree.main >= 0 ? spans[tree.main] : null
+  const abandoned = mainSpan !== null && spanService(mainSpan) === GATEWAY_SERVICE && isAbandoned(mainSpan)
+  const isError = abandoned ? failedBeforeAbandoned : isErrorSpan
   const invOf = new Int32Array(n).fill(-1)
   const invs: Invocation[] = []
   // tree order (parents before children): iterate roots depth-first
@@ -239,10 +247,10 @@ export function analyzeTrace(
       span: i,
       start: start[i],
       end,
-      failed: isErrorSpan(s),
+      failed: isError(s),
       callStart: viaClient ? start[p] : start[i],
       callEnd: viaClient ? start[p] + spans[p].durationMs : end,
-      callFailed: isErrorSpan(s) || (viaClient && isErrorSpan(spans[p])),
+      callFailed: isError(s) || (viaClient && isError(spans[p])),
       caller: callerInv,
       calls: [],
       site: '',
@@ -268,10 +276,10 @@ export function analyzeTrace(
       span: i,
       start: start[i],
       end,
-      failed: isErrorSpan(s),
+      failed: isError(s),
       callStart: start[i],
       callEnd: end,
-      callFailed: isErrorSpan(s),
+      callFailed: isError(s),
       caller: callerInv,
       calls: [],
       site: '',
@@ -343,7 +351,7 @@ export function analyzeTrace(
   // says so, and the gateway keeps every such span) has no outcome: the services still working on
   // it see their connection closed and fail without a status, though nobody was answered an error.
   // Counting it would make those services fail "on their own" in the model.
-  if (rw === null || entry === null || (gwSpan !== null && isAbandoned(gwSpan))) return summary
+  if (rw === null || entry === null || abandoned) return summary
 
   // ---- route stats: sites -----------------------------------------------------------------
   rw.traces++
@@ -499,6 +507,17 @@ export function analyzeTrace(
 /** The gateway's span of a request whose client closed the connection before the answer (499). */
 function isAbandoned(gwSpan: JourneySpan): boolean {
   return gwSpan.attributes['vigil.outcome'] === 'client_abort' || gwSpan.httpStatus === 499
+}
+
+/**
+ * A span of an abandoned journey that failed by itself. When the client leaves, the gateway
+ * closes its upstream connection and every service still working on the request ends its span as
+ * an error without an HTTP status (nobody was answered); counted, the graph would blame those
+ * services for the client's departure. A 5xx is an answer given before that, so it stays an
+ * error; an error without an HTTP status cannot be told apart from the abort, so it is not one.
+ */
+function failedBeforeAbandoned(s: JourneySpan): boolean {
+  return s.httpStatus !== null && s.httpStatus >= 500
 }
 
 function parentKeyOf(site: string): string {
