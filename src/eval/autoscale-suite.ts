@@ -7,7 +7,10 @@
  * - `sudden-spikes`: the cycle with spikes that reach full height within a minute: four a day from
  *   scheduled jobs (same minute ±2), two a day unannounced (×1.8–4, 2–20 min);
  * - `flash-crowd`: a calm base with two or three flash crowds (ramp ×5–10 over 3–15 min, decay over ~1 h);
- * - `noisy-bursts`: heavy autocorrelated noise with clustered bursts.
+ * - `noisy-bursts`: heavy autocorrelated noise with clustered bursts;
+ * - `scheduled-jobs`: the cycle with cron-driven surges that reach full height at once: a job every
+ *   15 minutes (×1.5–2.5 for 1–2 min) and one on the hour (×4–7 for 2–3 min), at a fixed minute,
+ *   plus one unannounced surge a day.
  */
 import { gaussian, rng } from '../forecast/stats.js'
 
@@ -23,7 +26,13 @@ export interface Scenario {
   readonly capacityPerReplica: number
 }
 
-export const SCENARIO_NAMES = ['diurnal-growth', 'sudden-spikes', 'flash-crowd', 'noisy-bursts'] as const
+export const SCENARIO_NAMES = [
+  'diurnal-growth',
+  'sudden-spikes',
+  'flash-crowd',
+  'noisy-bursts',
+  'scheduled-jobs',
+] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 
 const STEP_MS = 60_000
@@ -161,6 +170,40 @@ export function generateScenario(name: ScenarioName, seed = 1, days = DAYS): Sce
       return {
         name,
         description: 'heavy autocorrelated noise with clustered bursts',
+        stepMs: STEP_MS,
+        values,
+        startMs: START_MS,
+        capacityPerReplica: 25,
+      }
+    }
+    case 'scheduled-jobs': {
+      // cron fires at a fixed minute; what a run costs varies from run to run
+      const quarterAt = Math.floor(u() * 15)
+      const hourAt = Math.floor(u() * 60)
+      const surprise = new Set(Array.from({ length: days }, (_, d) => d * 1440 + Math.floor(u() * 1440)))
+      let left = 0
+      let mul = 1
+      for (let i = 0; i < n; i++) {
+        const minute = i % 60
+        if (minute === hourAt) {
+          left = 2 + Math.floor(u() * 2)
+          mul = 4 + 3 * u()
+        } else if (minute % 15 === quarterAt && left === 0) {
+          left = 1 + Math.floor(u() * 2)
+          mul = 1.5 + u()
+        } else if (surprise.has(i)) {
+          left = 2 + Math.floor(u() * 4)
+          mul = 2 + 2 * u()
+        }
+        ar = 0.7 * ar + 0.04 * g()
+        const m = left > 0 ? mul : 1
+        if (left > 0) left--
+        values.push(counted(120 * daily(hourOf(i)) * weekly(dayOf(i)) * Math.exp(ar) * m, g))
+      }
+      return {
+        name,
+        description:
+          'diurnal cycle, cron surges at a fixed minute: every 15 min (x1.5-2.5, 1-2 min) and hourly (x4-7, 2-3 min), 1 unannounced a day',
         stepMs: STEP_MS,
         values,
         startMs: START_MS,

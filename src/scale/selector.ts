@@ -10,19 +10,29 @@
  * observed ─┬─▶ HPA-shaped (reference)        ─▶ shadow ─▶ trailing under / replica-time
  *           ├─▶ forecast band, 3 budgets      ─▶ shadow ─▶   "
  *           ├─▶ local-volatility band, 4 q    ─▶ shadow ─▶   "
+ *           ├─▶ momentum, 2 k                 ─▶ shadow ─▶   "
+ *           ├─▶ echo of the last 2 cycles     ─▶ shadow ─▶   "   (hour, day, week)
  *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
  * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference;
  *          among equally short ones, the one spending most within ¾ of the budget (lately and now)
  *          whose scale-down waits at most 3 stabilisation windows
- * output = the leader's count, a scale-down held to the leader's highest ask of the last 5 min (dwell)
- *          and ignored when it removes no more than 10 % of the replicas (tolerance, as in every
- *          candidate but the reference, so their shadow fleets measure what it costs)
+ * pair   = a candidate A within the budget and one B over it (≤ 2× the reference) whose line
+ *          through (replica-time, under) is lowest at the budget; used instead of the leader
+ *          when clearly lower than the leader's shortfall: A throughout, B too while the
+ *          policy's own trailing replica-time stays below the budget (paced)
+ * output = the leader's count (or the pair's larger one), a small scale-down held to the highest
+ *          ask of the last 5 min (dwell) and ignored when it removes no more than 10 % of the
+ *          replicas (tolerance, as in every candidate but the reference, so their shadow fleets
+ *          measure what it costs)
  * ```
  *
  * No single rule wins on every kind of demand: a forecast's band anticipates recurring and ramping
  * surges, a band scaled by the recent one-step volatility holds capacity through clustered bursts,
- * and on near-white noise the best causal choice is to hold the recent peak. Which one fits a
- * service is measured on its own traffic rather than guessed.
+ * the echo meets a surge that came at this time of the hour, day or week in each of the last two
+ * cycles (a scheduled job), and on near-white noise the best causal choice is to hold the recent
+ * peak. Which one fits a service is measured on its own traffic rather than guessed. Where the
+ * best one costs more than the budget (meeting every scheduled surge ahead holds its replicas a
+ * lead time longer than reacting does), following it part of the time buys that part of its gain.
  */
 import {
   HPA_STABILIZATION_MS,
@@ -34,6 +44,7 @@ import {
   type DecisionInput,
   type ScalingLimits,
 } from './policy.js'
+import { candidatePeriods } from '../forecast/seasonality.js'
 import { SlidingSorted } from '../forecast/sliding-sorted.js'
 
 export interface SelectingPolicyOptions {
@@ -60,6 +71,8 @@ export interface SelectingPolicyOptions {
 const DEFAULT_BUDGET = 0.18
 const DEFAULT_MEMORY_MS = 2 * 86_400_000
 const DEFAULT_DWELL_MS = 300_000
+/** the dwell holds only a scale-down removing at most this share of the replicas (or one) */
+const DWELL_MAX_DROP = 0.25
 /**
  * The forecast-driven candidates scale up only once their need exceeds the current count by this
  * fraction (PolicyOptions.upTolerance); the observed load still scales up at once
@@ -86,6 +99,25 @@ const TIE_SWITCH_MARGIN = 1.02
 const TIE_SWITCH_EDGE = 0.75
 /** ... and only while that one holds a scale-down for at most this many stabilisation windows */
 const TIE_HOLD_WINDOWS = 3
+/**
+ * Seasons the echo candidates look back over: a surge must have come at this phase in each of
+ * them (a one-off spike is not echoed). Their periods are the natural cycles the decision
+ * interval divides (an hour, a day, a week), kept to those whose seasons fit in ECHO_MAX_STEPS.
+ */
+const ECHO_SEASONS = 2
+const ECHO_MAX_STEPS = 25_000
+/** steps either side of the phase window an echo also looks at: a job that ran a step early or late */
+const ECHO_JITTER = 1
+/**
+ * Pacing (see #pickPair): the over-budget candidate of a pair is followed while the policy's own
+ * trailing replica-time stays this share of the reference's below the budget, and again once it
+ * is PACE_ON below (hysteresis: every switch starts replicas that serve only after the start-up
+ * delay; the margin keeps the whole run's replica-time within the budget, not only its trail).
+ */
+const PACE_OFF = 0.01
+const PACE_ON = 0.03
+/** the over-budget candidate of a pair spends at most this multiple of the reference (a wider one buys little per replica) */
+const PACE_MAX_COST = 2
 /** weight of the newest squared one-step change in the volatility estimate */
 const VOLATILITY_ALPHA = 0.05
 const BAND_SCORES = 1000
@@ -210,6 +242,8 @@ interface Candidate {
   readonly q?: number
   /** the momentum candidates' multiple of the last rise, extrapolated over the lead time */
   readonly momentum?: number
+  /** the echo candidates' period in decisions */
+  readonly period?: number
   /** how long a scale-down waits (the hold candidates' window, else the service's stabilisation) */
   readonly holdMs: number
   readonly fleet: ShadowFleet
@@ -225,6 +259,13 @@ export class SelectingPolicy {
   readonly #band: VolatilityBand
   readonly #lead: number
   #leader = 1
+  /** the over-budget candidate paced in (-1: none) and whether the budget allows it now */
+  #paced = -1
+  #pairA = 0
+  #pacing = false
+  /** observed demand as far back as the longest echo reaches (a ring; #seen values written in all) */
+  #history = new Float64Array(0)
+  #seen = 0
   #lastMs: number | null = null
   #lastObserved: number | null = null
   /** the trailing replica-time of what this policy asked for (as the candidates' fleets count it) */
@@ -241,7 +282,7 @@ export class SelectingPolicy {
     const add = (
       name: string,
       policy: ScalingPolicy,
-      extra: { q?: number; momentum?: number; holdMs?: number } = {},
+      extra: { q?: number; momentum?: number; period?: number; holdMs?: number } = {},
     ) =>
       this.#candidates.push({
         name,
@@ -272,6 +313,19 @@ export class SelectingPolicy {
     for (const b of FORECAST_BUDGETS) add(`forecast band (headroom budget ${b})`, forecastDriven(b))
     for (const q of VOLATILITY_LEVELS) add(`volatility band at ${q * 100}%`, forecastDriven(Infinity), { q })
     for (const k of MOMENTUM) add(`momentum ×${k}`, forecastDriven(Infinity), { momentum: k })
+    const lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
+    let reach = 0
+    for (const period of candidatePeriods(opts.stepMs / 1000))
+      if (period > lead + 2 * ECHO_JITTER && ECHO_SEASONS * period <= ECHO_MAX_STEPS) {
+        add(
+          `echo of the last ${ECHO_SEASONS} ${fmtMs(period * opts.stepMs)} cycles`,
+          forecastDriven(Infinity),
+          {
+            period,
+          },
+        )
+        reach = Math.max(reach, ECHO_SEASONS * period + ECHO_JITTER + 1)
+      }
     for (const w of stab > 0 ? HOLD_WINDOWS.map((k) => k * stab) : [0])
       for (const u of HOLD_UTILIZATIONS)
         add(
@@ -284,7 +338,8 @@ export class SelectingPolicy {
           }),
           { holdMs: w },
         )
-    this.#lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
+    this.#lead = lead
+    this.#history = new Float64Array(reach)
     this.#band = new VolatilityBand(this.#lead)
   }
 
@@ -305,9 +360,14 @@ export class SelectingPolicy {
     return this.#o.limits.capacityPerReplica
   }
 
-  /** The candidate followed now. */
+  /** The over-budget candidate followed too while the budget allows, or null. */
+  get paced(): string | null {
+    return this.#pacing && this.#paced >= 0 ? this.#candidates[this.#paced].name : null
+  }
+
+  /** The candidate followed now (within the budget). */
   get leader(): string {
-    return this.#candidates[this.#leader].name
+    return this.#candidates[this.#paced >= 0 ? this.#pairA : this.#leader].name
   }
 
   decide(input: DecisionInput): Decision {
@@ -321,6 +381,8 @@ export class SelectingPolicy {
     this.#band.update(observed, fc !== null ? Math.max(0, fc.point) : observed)
     const rise = Math.max(0, observed - (this.#lastObserved ?? observed))
     this.#lastObserved = observed
+    if (this.#history.length > 0) this.#history[this.#seen % this.#history.length] = observed
+    this.#seen++
 
     const decisions: Decision[] = []
     for (const c of this.#candidates) {
@@ -340,6 +402,10 @@ export class SelectingPolicy {
                 level: c.q * 100,
               }
       }
+      if (c.period !== undefined) {
+        const echo = this.#echo(c.period)
+        forecast = echo === null ? null : { point: echo, upper: echo, model: c.name, level: 0 }
+      }
       if (c.momentum !== undefined) {
         const point = observed + c.momentum * this.#lead * rise
         forecast = rise > 0 ? { point, upper: point, model: 'momentum', level: 0 } : null
@@ -349,11 +415,23 @@ export class SelectingPolicy {
       decisions.push(d)
     }
     this.#pick()
+    this.#pickPair()
 
-    const lead = decisions[this.#leader]
+    const lead = decisions[this.#paced >= 0 ? this.#pairA : this.#leader]
     const current = input.current
     let desired = lead.desired
     let driver = lead.driver
+    // what this policy ran (as the candidates' fleets count it), against the budget
+    this.#spent += w * (current * dt - this.#spent)
+    const cap = this.#candidates[0].fleet.replica * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
+    const unit = this.#candidates[0].fleet.replica
+    if (this.#spent > cap - PACE_OFF * unit) this.#pacing = false
+    else if (this.#spent < cap - PACE_ON * unit) this.#pacing = true
+    const paced = this.#pacing && this.#paced >= 0 ? decisions[this.#paced] : null
+    if (paced !== null && paced.desired > desired) {
+      desired = paced.desired
+      driver = paced.driver
+    }
     // Never fewer than the HPA-shaped reference asks for now. The candidate followed for being
     // short least over the last days can still ask for less at a given moment (a peak held at a
     // higher utilisation, a band below the observed need after its stabilisation), and there the
@@ -374,14 +452,15 @@ export class SelectingPolicy {
     this.#asked = this.#asked.filter((a) => a.atMs > input.atMs - dwell)
     this.#asked.push({ atMs: input.atMs, desired })
     // the dwell's extra replica-time counts against the same budget: over it, no dwell
-    this.#spent += w * (current * dt - this.#spent)
-    const withinBudget =
-      this.#spent <= this.#candidates[0].fleet.replica * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
+    const withinBudget = this.#spent <= cap
     if (desired < current && withinBudget) {
       let held = desired
       for (const a of this.#asked) held = Math.max(held, a.desired)
       held = Math.min(held, current)
-      if (held > desired) {
+      // the dwell is against churn, a replica or so at a time; a surge's end (its replicas held for
+      // the stabilisation window already) is not held a second window
+      const churn = current - desired <= Math.max(1, DWELL_MAX_DROP * current)
+      if (held > desired && churn) {
         desired = held
         driver = 'stabilization'
       }
@@ -403,7 +482,7 @@ export class SelectingPolicy {
     const evidence = {
       ...lead.evidence,
       reactiveNeed: replicasFor(observed, l.capacityPerReplica * l.targetUtilization),
-      candidate: this.leader,
+      candidate: this.paced === null ? this.leader : `${this.leader} + ${this.paced}`,
     }
     return {
       atMs: input.atMs,
@@ -413,9 +492,31 @@ export class SelectingPolicy {
       driver,
       reason:
         `${reasonOf(direction, driver, evidence, current, desired, l)}; following ${this.leader}, short least lately within budget` +
+        (this.paced === null ? '' : `, and ${this.paced} as far as the budget allows`) +
         (floored ? `, raised to the ${reference.desired} the HPA-shaped rule asks for` : ''),
       evidence,
     }
+  }
+
+  /**
+   * The demand this phase of the cycle saw in each of the last seasons: the peak over the rows the
+   * next decision's replicas cannot serve yet (the lead, a step of jitter either side), one
+   * period back, two periods back, ...; the lowest of them, so only a surge that recurred in every
+   * season is expected again (a scheduled job, a daily rush). Null until the seasons are observed.
+   */
+  #echo(period: number): number | null {
+    const h = this.#history
+    const last = this.#seen - 1
+    if (last - ECHO_SEASONS * period - ECHO_JITTER < 0) return null
+    let low = Infinity
+    for (let k = 1; k <= ECHO_SEASONS; k++) {
+      const from = last - k * period + 1 - ECHO_JITTER
+      const to = Math.min(last, last - k * period + this.#lead + ECHO_JITTER)
+      let peak = 0
+      for (let j = from; j <= to; j++) peak = Math.max(peak, h[j % h.length])
+      low = Math.min(low, peak)
+    }
+    return low
   }
 
   /**
@@ -464,5 +565,51 @@ export class SelectingPolicy {
       b.replica > TIE_SWITCH_MARGIN * leader.replica &&
       clear(best)
     if (leader.replica > ref || b.under < SWITCH_MARGIN * leader.under || spendsMore) this.#leader = best
+  }
+
+  /**
+   * A pair to mix: a candidate within the budget followed throughout and one over it followed too
+   * while the policy's own replica-time stays within the budget. Mixed so, they are short about
+   * what the line between them gives at the budget; the pair whose line is lowest there is used
+   * when it beats the single leader clearly (a surge that recurs on schedule, met ahead in as
+   * many of its recurrences as the budget pays for, where meeting every one would break it).
+   */
+  #pickPair(): void {
+    const cs = this.#candidates
+    const reference = cs[0].fleet
+    const cap = reference.replica * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
+    const at = (a: number, b: number): number => {
+      const fa = cs[a].fleet
+      const fb = cs[b].fleet
+      return fa.under + ((cap - fa.replica) * (fb.under - fa.under)) / Math.max(1e-9, fb.replica - fa.replica)
+    }
+    const valid = (a: number, b: number): boolean =>
+      cs[a].fleet.replica <= cap &&
+      cs[b].fleet.replica > cap &&
+      cs[b].fleet.replica <= PACE_MAX_COST * reference.replica &&
+      cs[b].fleet.under < cs[a].fleet.under
+    let bestA = -1
+    let bestB = -1
+    let best = Infinity
+    for (let b = 0; b < cs.length; b++) {
+      const fb = cs[b].fleet
+      if (fb.replica <= cap || fb.replica > PACE_MAX_COST * reference.replica) continue
+      for (let a = 0; a < cs.length; a++) {
+        if (!valid(a, b)) continue
+        const u = at(a, b)
+        if (u < best) {
+          best = u
+          bestA = a
+          bestB = b
+        }
+      }
+    }
+    const single = cs[this.#leader].fleet.under
+    const kept = this.#paced >= 0 && valid(this.#pairA, this.#paced) ? at(this.#pairA, this.#paced) : Infinity
+    if (kept < Infinity && kept < single && !(best < SWITCH_MARGIN * kept)) return
+    if (bestB >= 0 && best < SWITCH_MARGIN * single) {
+      this.#pairA = bestA
+      this.#paced = bestB
+    } else this.#paced = -1
   }
 }

@@ -173,7 +173,8 @@ export function runPredictive(demand: readonly number[], opts: PolicyRunOptions)
       current,
       forecast: p === null ? null : { point: p.point, upper: p.upper, model: p.model, level: p.level },
     })
-    followed[policy.leader] = (followed[policy.leader] ?? 0) + 1
+    const name = policy.paced === null ? policy.leader : `${policy.leader} + ${policy.paced}`
+    followed[name] = (followed[name] ?? 0) + 1
     opts.onDecision?.(d, t)
     return d.desired
   })
