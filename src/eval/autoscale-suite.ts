@@ -57,6 +57,15 @@ function counted(ratePerSec: number, g: () => number): number {
   return Math.max(0, perMin + Math.sqrt(perMin) * g()) / 60
 }
 
+function scenario(
+  name: ScenarioName,
+  description: string,
+  values: number[],
+  capacityPerReplica: number,
+): Scenario {
+  return { name, description, stepMs: STEP_MS, values, startMs: START_MS, capacityPerReplica }
+}
+
 /**
  * Generates one scenario; the same seed (and length) gives the same series. `days` (default 14)
  * sets the length, for runtime measurements on long series.
@@ -76,14 +85,7 @@ export function generateScenario(name: ScenarioName, seed = 1, days = DAYS): Sce
         ar = 0.8 * ar + 0.05 * g()
         values.push(counted(400 * daily(hourOf(i)) * weekly(dayOf(i)) * growth * Math.exp(ar), g))
       }
-      return {
-        name,
-        description: 'diurnal cycle, weekend dips, 4%/day growth, AR(1) noise',
-        stepMs: STEP_MS,
-        values,
-        startMs: START_MS,
-        capacityPerReplica: 25,
-      }
+      return scenario(name, 'diurnal cycle, weekend dips, 4%/day growth, AR(1) noise', values, 25)
     }
     case 'sudden-spikes': {
       // scheduled jobs (a batch, a newsletter, cron) hit at the same minute every day, ±2 min;
@@ -115,15 +117,12 @@ export function generateScenario(name: ScenarioName, seed = 1, days = DAYS): Sce
         if (spikeLeft > 0) spikeLeft--
         values.push(counted(300 * daily(hourOf(i)) * weekly(dayOf(i)) * Math.exp(ar) * mul, g))
       }
-      return {
+      return scenario(
         name,
-        description:
-          'diurnal cycle, 4 daily scheduled spikes (±2 min) and 2 unannounced ones a day (x1.8-4 within a minute)',
-        stepMs: STEP_MS,
+        'diurnal cycle, 4 daily scheduled spikes (±2 min) and 2 unannounced ones a day (x1.8-4 within a minute)',
         values,
-        startMs: START_MS,
-        capacityPerReplica: 25,
-      }
+        25,
+      )
     }
     case 'flash-crowd': {
       const crowds: { at: number; ramp: number; height: number; decay: number }[] = []
@@ -149,14 +148,7 @@ export function generateScenario(name: ScenarioName, seed = 1, days = DAYS): Sce
         ar = 0.8 * ar + 0.04 * g()
         values.push(counted(150 * (0.6 + 0.4 * daily(hourOf(i))) * Math.exp(ar) * mul, g))
       }
-      return {
-        name,
-        description: 'calm base, 2-3 flash crowds (x5-10 ramp over 3-15 min, ~1 h decay)',
-        stepMs: STEP_MS,
-        values,
-        startMs: START_MS,
-        capacityPerReplica: 40,
-      }
+      return scenario(name, 'calm base, 2-3 flash crowds (x5-10 ramp over 3-15 min, ~1 h decay)', values, 40)
     }
     case 'noisy-bursts': {
       let burst = 0
@@ -167,14 +159,7 @@ export function generateScenario(name: ScenarioName, seed = 1, days = DAYS): Sce
         ar = 0.9 * ar + 0.12 * g()
         values.push(counted(200 * (0.5 + 0.5 * daily(hourOf(i))) * Math.exp(ar) * (1 + burst), g))
       }
-      return {
-        name,
-        description: 'heavy autocorrelated noise with clustered bursts',
-        stepMs: STEP_MS,
-        values,
-        startMs: START_MS,
-        capacityPerReplica: 25,
-      }
+      return scenario(name, 'heavy autocorrelated noise with clustered bursts', values, 25)
     }
     case 'scheduled-jobs': {
       // cron fires at a fixed minute; what a run costs varies from run to run
@@ -200,15 +185,12 @@ export function generateScenario(name: ScenarioName, seed = 1, days = DAYS): Sce
         if (left > 0) left--
         values.push(counted(120 * daily(hourOf(i)) * weekly(dayOf(i)) * Math.exp(ar) * m, g))
       }
-      return {
+      return scenario(
         name,
-        description:
-          'diurnal cycle, cron surges at a fixed minute: every 15 min (x1.5-2.5, 1-2 min) and hourly (x4-7, 2-3 min), 1 unannounced a day',
-        stepMs: STEP_MS,
+        'diurnal cycle, cron surges at a fixed minute: every 15 min (x1.5-2.5, 1-2 min) and hourly (x4-7, 2-3 min), 1 unannounced a day',
         values,
-        startMs: START_MS,
-        capacityPerReplica: 25,
-      }
+        25,
+      )
     }
   }
 }
