@@ -241,6 +241,29 @@ describe('SelectingPolicy', () => {
     expect(actions).toBe(0)
   })
 
+  it('never scales down before the configured stabilisation window has shown lower load, whichever candidate it follows', () => {
+    // 30-minute window: bursts to 400 req/s (20 replicas at 80 %) every 3 hours over 100 req/s.
+    // The HPA-shaped candidate (5 minutes) is the cheapest and often followed; the window still holds.
+    const policy = new SelectingPolicy({
+      limits,
+      stabilizationMs: 1_800_000,
+      startupMs: 120_000,
+      stepMs: MIN,
+    })
+    const g = gaussian(rng(3))
+    let current = 5
+    let lastHigh = -Infinity
+    for (let t = 0; t < 2 * 1440; t++) {
+      const observed = (t % 180 < 20 ? 400 : 100) * (1 + 0.03 * g())
+      if (observed > 300) lastHigh = t
+      const d = policy.decide({ atMs: (t + 1) * MIN, observed, current })
+      if (t - lastHigh < 30) expect(d.desired, `minute ${t}`).toBeGreaterThanOrEqual(Math.min(current, 18))
+      if (d.desired < current && t - lastHigh < 30) expect(d.reason).toMatch(/stabilisation window/)
+      current = d.desired
+    }
+    expect(current).toBeLessThanOrEqual(7)
+  })
+
   it('never holds a scale-down longer than the configured stabilisation window', () => {
     // 10 s decisions, 10 s stabilisation: a drop from 600 to 10 req/s (one replica even at 40 %
     // utilisation, so no candidate keeps a second one as headroom) reaches 1 replica within

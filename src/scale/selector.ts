@@ -272,6 +272,11 @@ export class SelectingPolicy {
   #spent = 0
   /** (atMs, desired) the followed candidates asked for within the dwell window, oldest first */
   #asked: { atMs: number; desired: number }[] = []
+  /**
+   * (atMs, need) the observed load showed within the service's stabilisation window that no later
+   * need outranks (needs decrease from the head, so the head is the window's largest)
+   */
+  #windowNeeds: { atMs: number; need: number }[] = []
 
   constructor(opts: SelectingPolicyOptions) {
     if (!(opts.stepMs > 0)) throw new RangeError('stepMs: expected > 0')
@@ -470,6 +475,19 @@ export class SelectingPolicy {
         driver = 'tolerance'
       }
     }
+    // The service's stabilisation window is a promise to whoever configured it: whichever
+    // candidate is followed (the HPA-shaped one holds only 5 minutes, a cheaper one may drop
+    // sooner), a scale-down goes no lower than what the observed load needed within the window.
+    const reactiveNeed = replicasFor(observed, l.capacityPerReplica * l.targetUtilization)
+    const needs = this.#windowNeeds
+    while (needs.length > 0 && needs[needs.length - 1].need <= reactiveNeed) needs.pop()
+    needs.push({ atMs: input.atMs, need: reactiveNeed })
+    while (needs.length > 1 && needs[0].atMs <= input.atMs - this.#o.stabilizationMs) needs.shift()
+    const windowNeed = Math.min(l.max, needs[0].need)
+    if (desired < current && desired < windowNeed) {
+      desired = Math.min(current, windowNeed)
+      driver = 'stabilization'
+    }
     if (l.maxStepUp !== undefined && desired - current > l.maxStepUp) {
       desired = current + l.maxStepUp
       driver = 'step'
@@ -481,7 +499,8 @@ export class SelectingPolicy {
     const direction = desired > current ? 'up' : desired < current ? 'down' : 'hold'
     const evidence = {
       ...lead.evidence,
-      reactiveNeed: replicasFor(observed, l.capacityPerReplica * l.targetUtilization),
+      reactiveNeed,
+      windowNeed,
       candidate: this.paced === null ? this.leader : `${this.leader} + ${this.paced}`,
     }
     return {
