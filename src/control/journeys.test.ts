@@ -48,6 +48,28 @@ function span(p: Partial<SpanRecord> & { traceId: string; spanId: string }): Spa
   }
 }
 
+/** The gateway's span of request `requestId` (route shop) and shop's span under it. */
+function requestThroughGateway(
+  traceId: string,
+  requestId: string,
+  gw: Partial<SpanRecord> = {},
+  shop: Partial<SpanRecord> = {},
+): SpanRecord[] {
+  return [
+    span({
+      traceId,
+      spanId: 'gw',
+      source: 'gateway',
+      route: 'shop',
+      service: 'shop',
+      requestId,
+      env: 'edge',
+      ...gw,
+    }),
+    span({ traceId, spanId: 's', parentSpanId: 'gw', service: 'shop', env: 'onprem', ...shop }),
+  ]
+}
+
 /** A trace id whose sampling draw is below / above `rate`. */
 function traceIdWith(sampled: boolean, rate: number, seed: number): string {
   for (let i = seed; ; i++) {
@@ -262,22 +284,7 @@ describe('LiveJourneys', () => {
   })
 
   it('finds a trace by request id while it still waits, and after it was stored', async () => {
-    const t = traceIdWith(false, 0.1, 400)
-    j.add(
-      [
-        span({
-          traceId: t,
-          spanId: 'gw',
-          source: 'gateway',
-          route: 'shop',
-          service: 'shop',
-          requestId: 'rid-1',
-          env: 'edge',
-        }),
-        span({ traceId: t, spanId: 's', parentSpanId: 'gw', service: 'shop', env: 'onprem' }),
-      ],
-      now,
-    )
+    j.add(requestThroughGateway(traceIdWith(false, 0.1, 400), 'rid-1'), now)
     const early = await j.traceByRequestId('rid-1')
     expect(early.spans.map((s) => s.spanId)).toEqual(['gw', 's'])
     await store.writeSpans(j.take(now))
@@ -289,5 +296,27 @@ describe('LiveJourneys', () => {
       code: 'VGL_ERR_JOURNEYS_TRACE_NOT_FOUND',
       statusCode: 404,
     })
+  })
+
+  it('says a request the client abandoned was abandoned, and does not count the closed connections as errors', async () => {
+    // the client left: the gateway answered 499 and closed shop's connection under it
+    const gw = {
+      httpStatus: 499,
+      attributes: { 'vigil.outcome': 'client_abort', 'vigil.sample_reason': 'abandoned' },
+    }
+    j.add(
+      requestThroughGateway(traceIdWith(false, 0.1, 500), 'rid-gone', gw, {
+        statusCode: 2,
+        httpStatus: null,
+      }),
+      now,
+    )
+    await store.writeSpans(j.take(now))
+    const w = await j.traceByRequestId('rid-gone')
+    expect(w).toMatchObject({ abandoned: true, errorCount: 0 })
+    expect(w.spans.map((s) => [s.service, s.status])).toEqual([
+      ['vigil', 'aborted'],
+      ['shop', 'aborted'],
+    ])
   })
 })

@@ -28,12 +28,13 @@ import {
   GATEWAY_SERVICE,
   SPAN_KIND_CLIENT,
   SPAN_KIND_SERVER,
+  failedBeforeAbandoned,
   isErrorSpan,
   nodeId,
   spanService,
   type JourneySpan,
 } from './span.js'
-import { criticalPath, errorOrigins, type TraceTree } from './trace.js'
+import { criticalPath, errorOrigins, isAbandonedTrace, type TraceTree } from './trace.js'
 
 /** Fan-out counts above this are counted here (P(k ≥ MAX_FANOUT)). */
 export const MAX_FANOUT = 8
@@ -206,8 +207,7 @@ export function analyzeTrace(
 ): TraceSummary {
   const { spans, parent, start } = tree
   const n = spans.length
-  const mainSpan = tree.main >= 0 ? spans[tree.main] : null
-  const abandoned = mainSpan !== null && spanService(mainSpan) === GATEWAY_SERVICE && isAbandoned(mainSpan)
+  const abandoned = isAbandonedTrace(tree)
   const isError = abandoned ? failedBeforeAbandoned : isErrorSpan
   const invOf = new Int32Array(n).fill(-1)
   const invs: Invocation[] = []
@@ -502,22 +502,6 @@ export function analyzeTrace(
     st.cpMs += ms
   }
   return summary
-}
-
-/** The gateway's span of a request whose client closed the connection before the answer (499). */
-function isAbandoned(gwSpan: JourneySpan): boolean {
-  return gwSpan.attributes['vigil.outcome'] === 'client_abort' || gwSpan.httpStatus === 499
-}
-
-/**
- * A span of an abandoned journey that failed by itself. When the client leaves, the gateway
- * closes its upstream connection and every service still working on the request ends its span as
- * an error without an HTTP status (nobody was answered); counted, the graph would blame those
- * services for the client's departure. A 5xx is an answer given before that, so it stays an
- * error; an error without an HTTP status cannot be told apart from the abort, so it is not one.
- */
-function failedBeforeAbandoned(s: JourneySpan): boolean {
-  return s.httpStatus !== null && s.httpStatus >= 500
 }
 
 function parentKeyOf(site: string): string {

@@ -44,6 +44,22 @@ export function isErrorSpan(s: Pick<JourneySpan, 'statusCode' | 'httpStatus'>): 
   return s.statusCode === 2 || (s.httpStatus !== null && s.httpStatus >= 500)
 }
 
+/** The gateway's span of a request whose client closed the connection before the answer (499). */
+export function isAbandoned(gwSpan: Pick<JourneySpan, 'attributes' | 'httpStatus'>): boolean {
+  return gwSpan.attributes['vigil.outcome'] === 'client_abort' || gwSpan.httpStatus === 499
+}
+
+/**
+ * A span of an abandoned journey that failed by itself. When the client leaves, the gateway
+ * closes its upstream connection and every service still working on the request ends its span as
+ * an error without an HTTP status (nobody was answered); counted, the graph and the trace view
+ * would blame those services for the client's departure. A 5xx is an answer given before that, so it stays an
+ * error; an error without an HTTP status cannot be told apart from the abort, so it is not one.
+ */
+export function failedBeforeAbandoned(s: Pick<JourneySpan, 'httpStatus'>): boolean {
+  return s.httpStatus !== null && s.httpStatus >= 500
+}
+
 const esc = (part: string) => (/[|%]/.test(part) ? part.replace(/%/g, '%25').replace(/\|/g, '%7C') : part)
 const unesc = (part: string) => part.replace(/%7C/gi, '|').replace(/%25/g, '%')
 

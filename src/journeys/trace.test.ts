@@ -169,6 +169,101 @@ describe('waterfall', () => {
     expect(w.envs).toEqual(['aws', 'onprem', 'prod'])
     expect(w.errorCount).toBe(1)
     expect(w.spans.find((s) => s.spanId === 'p')?.status).toBe('error')
+    // the client waited: a failure without an HTTP status is the service's own
+    expect(w.abandoned).toBe(false)
+    expect(w.note).toBeNull()
     expect(w.criticalPath.map((c) => c.service)).toEqual(['vigil', 'shop', 'pricing', 'shop', 'vigil'])
+  })
+})
+
+describe('waterfall of a request the client abandoned', () => {
+  // the client closed its connection: the gateway answered 499 and closed its upstream connection,
+  // shop and inventory were still working and ended as errors without an HTTP status; pricing had
+  // already answered a 5xx before the client left
+  const abandoned = () => [
+    span({
+      spanId: 'gw',
+      startTimeMs: 1000,
+      durationMs: 80,
+      source: 'gateway',
+      service: 'shop',
+      route: 'shop',
+      requestId: 'req-gone',
+      httpStatus: 499,
+      attributes: { 'vigil.outcome': 'client_abort', 'vigil.sample_reason': 'abandoned' },
+    }),
+    span({
+      spanId: 'shop',
+      parentSpanId: 'gw',
+      startTimeMs: 1001,
+      durationMs: 79,
+      service: 'shop',
+      statusCode: 2,
+      httpStatus: null,
+    }),
+    span({
+      spanId: 'inv',
+      parentSpanId: 'shop',
+      startTimeMs: 1010,
+      durationMs: 70,
+      service: 'inventory',
+      statusCode: 2,
+      httpStatus: null,
+    }),
+    span({
+      spanId: 'pri',
+      parentSpanId: 'shop',
+      startTimeMs: 1005,
+      durationMs: 10,
+      service: 'pricing',
+      statusCode: 2,
+      httpStatus: 503,
+    }),
+    span({ spanId: 'auth', parentSpanId: 'shop', startTimeMs: 1002, durationMs: 2, service: 'auth' }),
+  ]
+  const statusOf = (w: ReturnType<typeof waterfall>, id: string) =>
+    w.spans.find((s) => s.spanId === id)?.status
+
+  it('says the client abandoned it, and shows the closed-connection spans as aborted, not as errors', () => {
+    const w = waterfall('t1', abandoned())
+    expect(w.abandoned).toBe(true)
+    expect(w.note).toMatch(/client closed the connection before the answer \(499\)/)
+    expect(statusOf(w, 'gw')).toBe('aborted')
+    expect(statusOf(w, 'shop')).toBe('aborted')
+    expect(statusOf(w, 'inv')).toBe('aborted')
+    expect(statusOf(w, 'auth')).toBe('ok')
+  })
+
+  it('still counts a 5xx answered before the client left as an error, and only that', () => {
+    const w = waterfall('t1', abandoned())
+    expect(statusOf(w, 'pri')).toBe('error')
+    expect(w.errorCount).toBe(1)
+  })
+
+  it('knows the abandonment by the 499 alone (a span without the outcome attribute)', () => {
+    const [gw, ...rest] = abandoned()
+    const w = waterfall('t1', [{ ...gw, attributes: {} }, ...rest])
+    expect(w.abandoned).toBe(true)
+    expect(w.errorCount).toBe(1)
+  })
+
+  it('does not take a trace whose main span is not the gateway’s for an abandoned one', () => {
+    // a service answering 499 itself is its business, not the client leaving the gateway
+    const w = waterfall('t1', [
+      span({ spanId: 'shop', startTimeMs: 0, durationMs: 10, service: 'shop', httpStatus: 499 }),
+      span({
+        spanId: 'inv',
+        parentSpanId: 'shop',
+        startTimeMs: 1,
+        durationMs: 5,
+        service: 'inventory',
+        statusCode: 2,
+        httpStatus: null,
+      }),
+    ])
+    expect(w.abandoned).toBe(false)
+    expect(w.note).toBeNull()
+    expect(statusOf(w, 'inv')).toBe('error')
+    expect(w.errorCount).toBe(1)
   })
 })

@@ -14,8 +14,20 @@
  * The critical path (the chain of work that decided the trace's end-to-end latency) walks back
  * from the root's end: the child that finished last before the cursor is on the path, the parent's
  * time not covered by it is the parent's own, then the cursor moves to that child's start.
+ *
+ * A trace whose gateway span says the client abandoned the request (499, `client_abort`) is
+ * flagged as such; its spans that failed without an HTTP status are `aborted` (the gateway closed
+ * their connection), not errors, and only a 5xx answer counts as an error (see
+ * {@link failedBeforeAbandoned}), as in the service graph.
  */
-import { isErrorSpan, spanService, type JourneySpan } from './span.js'
+import {
+  GATEWAY_SERVICE,
+  failedBeforeAbandoned,
+  isAbandoned,
+  isErrorSpan,
+  spanService,
+  type JourneySpan,
+} from './span.js'
 
 export interface TraceProblems {
   /** spans whose parent is not in the trace (shown as roots) */
@@ -214,6 +226,12 @@ export function errorOrigins(tree: TraceTree): number[] {
   return out
 }
 
+/** The trace's main root is the gateway's span of a request the client abandoned. */
+export function isAbandonedTrace(tree: TraceTree): boolean {
+  const main = tree.main >= 0 ? tree.spans[tree.main] : null
+  return main !== null && spanService(main) === GATEWAY_SERVICE && isAbandoned(main)
+}
+
 /** A span as the waterfall shows it. */
 export interface WaterfallSpan {
   spanId: string
@@ -231,7 +249,11 @@ export interface WaterfallSpan {
   /** start relative to the trace's start, ms */
   offsetMs: number
   durationMs: number
-  status: 'ok' | 'error' | 'unset'
+  /**
+   * `aborted`: in a trace the client abandoned, the gateway's span and the spans that failed
+   * without an HTTP status (their connection was closed under them); not an error
+   */
+  status: 'ok' | 'error' | 'unset' | 'aborted'
   httpStatus: number | null
   /** 0 for roots */
   depth: number
@@ -254,7 +276,12 @@ export interface Waterfall {
   startMs: number
   durationMs: number
   spanCount: number
+  /** spans with status `error` (in an abandoned trace: those answered with a 5xx) */
   errorCount: number
+  /** the client closed its connection before the answer (the gateway answered 499) */
+  abandoned: boolean
+  /** how the request ended, for people, when the spans alone would mislead (null otherwise) */
+  note: string | null
   services: string[]
   envs: string[]
   problems: TraceProblems
@@ -264,8 +291,18 @@ export interface Waterfall {
   criticalPath: { spanId: string; service: string; env: string; startMs: number; durationMs: number }[]
 }
 
-function statusOf(s: JourneySpan): WaterfallSpan['status'] {
-  if (isErrorSpan(s)) return 'error'
+const ABANDONED_NOTE =
+  'the client closed the connection before the answer (499): spans that failed without an HTTP ' +
+  'status were cut off by it, not failures of their services'
+
+function statusOf(s: JourneySpan, abandoned: boolean): WaterfallSpan['status'] {
+  if (abandoned) {
+    if (failedBeforeAbandoned(s)) return 'error'
+    // a 4xx with error status was answered, so the closed connection did not end it; by the
+    // graph's rule it is no error either
+    if ((isErrorSpan(s) && s.httpStatus === null) || (s.source === 'gateway' && isAbandoned(s)))
+      return 'aborted'
+  } else if (isErrorSpan(s)) return 'error'
   return s.statusCode === 1 || (s.httpStatus !== null && s.httpStatus > 0) ? 'ok' : 'unset'
 }
 
@@ -278,6 +315,7 @@ export function waterfall(
   const tree = buildTree(input, isExpectedRoot)
   const { spans, children, start, roots } = tree
   const critical = criticalPath(tree)
+  const abandoned = isAbandonedTrace(tree)
   const criticalMs = new Float64Array(spans.length)
   for (const seg of critical) criticalMs[seg.index] += seg.endMs - seg.startMs
   let t0 = Infinity
@@ -302,7 +340,7 @@ export function waterfall(
       startMs: start[i],
       offsetMs: start[i] - t0,
       durationMs: s.durationMs,
-      status: statusOf(s),
+      status: statusOf(s, abandoned),
       httpStatus: s.httpStatus,
       depth,
       skewMs: start[i] - s.startTimeMs,
@@ -331,7 +369,9 @@ export function waterfall(
     startMs: t0,
     durationMs: t1 - t0,
     spanCount: spans.length,
-    errorCount: spans.reduce((n, s) => n + (isErrorSpan(s) ? 1 : 0), 0),
+    errorCount: out.reduce((n, s) => n + (s.status === 'error' ? 1 : 0), 0),
+    abandoned,
+    note: abandoned ? ABANDONED_NOTE : null,
     services: [...new Set(spans.map(spanService))].sort(),
     envs: [...new Set(spans.map((s) => s.env))].sort(),
     problems: tree.problems,

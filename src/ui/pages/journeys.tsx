@@ -230,13 +230,14 @@ export function WaterfallView(props: { w: Waterfall }) {
         <strong>{w.route !== '' ? w.route : 'trace'}</strong> <span class="mono small">{w.traceId}</span>
         {w.requestId !== null && <span class="small muted"> · request {w.requestId}</span>} ·{' '}
         {fmtMs(w.durationMs)} · {w.spanCount} spans across {w.services.length} services in {w.envs.join(', ')}{' '}
-        · started {fmtTime(w.startMs)}{' '}
+        · started {fmtTime(w.startMs)} {w.abandoned && <Badge tone="warn">abandoned by the client</Badge>}{' '}
         {w.errorCount > 0 ? (
           <Badge tone="bad">{w.errorCount} errors</Badge>
         ) : (
           <Badge tone="ok">no error</Badge>
         )}
       </p>
+      {w.note !== null && <p class="small muted">{w.note}</p>}
       {problems.length > 0 && <p class="small muted">Repaired: {problems.join(', ')}.</p>}
       <table class="waterfall" aria-label="Spans of the trace">
         <thead>
@@ -253,8 +254,9 @@ export function WaterfallView(props: { w: Waterfall }) {
             const left = (100 * s.offsetMs) / total
             const width = Math.max(0.5, (100 * s.durationMs) / total)
             const err = s.status === 'error'
+            const aborted = s.status === 'aborted'
             return (
-              <tr key={s.spanId} class={err ? 'err' : undefined}>
+              <tr key={s.spanId} class={err ? 'err' : aborted ? 'aborted' : undefined}>
                 <td style={{ paddingLeft: `${6 + s.depth * 14}px` }}>
                   <span class="env-dot" style={{ background: colors[s.env] }} aria-hidden="true" />
                   <strong>{s.service}</strong> <span class="muted small">{s.env}</span>
@@ -262,16 +264,18 @@ export function WaterfallView(props: { w: Waterfall }) {
                     {s.name}
                     {s.httpStatus !== null && ` · ${s.httpStatus}`}
                     {err && ' · error'}
+                    {aborted && ' · client left'}
                   </div>
                 </td>
                 <td class="wf-cell">
                   <div
-                    class={`wf-bar ${err ? 'err' : ''} ${s.criticalMs > 0 ? 'crit' : ''}`}
+                    class={`wf-bar ${err ? 'err' : aborted ? 'aborted' : ''} ${s.criticalMs > 0 ? 'crit' : ''}`}
                     style={{ left: `${left}%`, width: `${width}%` }}
                     title={`${s.service} ${s.name}: starts at +${fmtMs(s.offsetMs)}, lasts ${fmtMs(s.durationMs)}${s.criticalMs > 0 ? `, ${fmtMs(s.criticalMs)} on the critical path` : ''}`}
                   >
                     {s.criticalMs > 0 && <span aria-label="on the critical path">◆</span>}
                     {err && <span aria-label="error">✕</span>}
+                    {aborted && <span aria-label="client left">!</span>}
                   </div>
                 </td>
                 <td class="num">{fmtMs(s.durationMs)}</td>
