@@ -177,6 +177,14 @@ interface RawServer {
   maxOpen: number
 }
 
+/** Sends one request on a fresh pool and returns how long its connection then stayed idle before it closed. */
+async function idleBeforeClose(srv: RawServer, p: UpstreamPool): Promise<number> {
+  expect((await send(p)).status).toBe(200)
+  const t0 = Date.now()
+  await srv.conns[0].closed
+  return srv.conns[0].closedAt - t0
+}
+
 /** A TCP server that reads HTTP/1.1 requests (Content-Length bodies only) and answers with raw bytes. */
 async function rawServer(respond: (req: RawRequest) => unknown): Promise<RawServer> {
   const sockets = new Set<net.Socket>()
@@ -934,10 +942,7 @@ describe('UpstreamPool: timeouts', () => {
   it('closes an idle connection after keepAliveTimeoutMs', async () => {
     const srv = await rawServer(({ conn }) => conn.socket.write(ok()))
     const p = pool(srv.url, { keepAliveTimeoutMs: 150 })
-    expect((await send(p)).status).toBe(200)
-    const t0 = Date.now()
-    await srv.conns[0].closed
-    const idle = srv.conns[0].closedAt - t0
+    const idle = await idleBeforeClose(srv, p)
     expect(idle).toBeGreaterThanOrEqual(140)
     expect(idle).toBeLessThan(400)
     await until(() => p.connections === 0)
@@ -948,10 +953,7 @@ describe('UpstreamPool: timeouts', () => {
       conn.socket.write(ok('x', 'Keep-Alive: timeout=2, max=100\r\n')),
     )
     const p = pool(srv.url, { keepAliveTimeoutMs: 10_000 })
-    expect((await send(p)).status).toBe(200)
-    const t0 = Date.now()
-    await srv.conns[0].closed
-    const idle = srv.conns[0].closedAt - t0
+    const idle = await idleBeforeClose(srv, p)
     expect(idle).toBeGreaterThanOrEqual(900)
     expect(idle).toBeLessThanOrEqual(1_600)
   })

@@ -162,6 +162,28 @@ export function limitsProblem(l: ScalingLimits): string | null {
 const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2))
 
 /**
+ * The largest value pushed within the last `windowMs` (0 when none): keeps only the values no
+ * later one outranks, decreasing from the head, so a long window costs no scan per push.
+ */
+export class WindowMax {
+  readonly #items: { atMs: number; value: number }[] = []
+  #head = 0
+
+  /** Adds `value` at `atMs` and returns the largest value of (atMs − windowMs, atMs]. */
+  push(atMs: number, value: number, windowMs: number): number {
+    const items = this.#items
+    while (items.length > this.#head && items[items.length - 1].value <= value) items.pop()
+    items.push({ atMs, value })
+    while (this.#head < items.length && items[this.#head].atMs <= atMs - windowMs) this.#head++
+    if (this.#head > 1024) {
+      items.splice(0, this.#head)
+      this.#head = 0
+    }
+    return this.#head < items.length ? items[this.#head].value : 0
+  }
+}
+
+/**
  * One service's scaling policy: call {@link ScalingPolicy.decide} at each decision time with what
  * is known then. Keeps only the recent needs for the stabilisation window.
  *
@@ -174,12 +196,8 @@ const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixe
  */
 export class ScalingPolicy {
   #o: PolicyOptions
-  /**
-   * (atMs, reactive need) of the window's decisions that no later one outranks: needs decrease
-   * from the head, so the head is the window's largest (a long window costs no scan per decision)
-   */
-  readonly #needs: { atMs: number; need: number }[] = []
-  #head = 0
+  /** the reactive needs the observed load showed within the stabilisation window */
+  readonly #needs = new WindowMax()
   /** share of the forecast's extra replicas taken (1: all), steered by the headroom budget */
   #share = 1
   #spend = 0
@@ -221,16 +239,7 @@ export class ScalingPolicy {
         : Math.max(replicasFor(fc.point, perTarget), replicasFor(fc.upper, l.capacityPerReplica))
 
     // the stabilisation window: needs the observed load showed, newest last
-    const needs = this.#needs
-    while (needs.length > this.#head && needs[needs.length - 1].need <= reactiveNeed) needs.pop()
-    needs.push({ atMs: input.atMs, need: reactiveNeed })
-    while (this.#head < needs.length && needs[this.#head].atMs <= input.atMs - this.#o.stabilizationMs)
-      this.#head++
-    if (this.#head > 1024) {
-      needs.splice(0, this.#head)
-      this.#head = 0
-    }
-    const windowNeed = this.#head < needs.length ? needs[this.#head].need : 0
+    const windowNeed = this.#needs.push(input.atMs, reactiveNeed, this.#o.stabilizationMs)
     // the headroom budget: forecast replicas beyond the observed need are taken in the share the
     // recent spend allows
     const share = this.#share

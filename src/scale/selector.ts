@@ -40,6 +40,7 @@ import {
   reasonOf,
   replicasFor,
   ScalingPolicy,
+  WindowMax,
   type Decision,
   type DecisionInput,
   type ScalingLimits,
@@ -272,11 +273,8 @@ export class SelectingPolicy {
   #spent = 0
   /** (atMs, desired) the followed candidates asked for within the dwell window, oldest first */
   #asked: { atMs: number; desired: number }[] = []
-  /**
-   * (atMs, need) the observed load showed within the service's stabilisation window that no later
-   * need outranks (needs decrease from the head, so the head is the window's largest)
-   */
-  #windowNeeds: { atMs: number; need: number }[] = []
+  /** the reactive needs the observed load showed within the service's stabilisation window */
+  readonly #windowNeeds = new WindowMax()
 
   constructor(opts: SelectingPolicyOptions) {
     if (!(opts.stepMs > 0)) throw new RangeError('stepMs: expected > 0')
@@ -322,13 +320,8 @@ export class SelectingPolicy {
     let reach = 0
     for (const period of candidatePeriods(opts.stepMs / 1000))
       if (period > lead + 2 * ECHO_JITTER && ECHO_SEASONS * period <= ECHO_MAX_STEPS) {
-        add(
-          `echo of the last ${ECHO_SEASONS} ${fmtMs(period * opts.stepMs)} cycles`,
-          forecastDriven(Infinity),
-          {
-            period,
-          },
-        )
+        const name = `echo of the last ${ECHO_SEASONS} ${fmtMs(period * opts.stepMs)} cycles`
+        add(name, forecastDriven(Infinity), { period })
         reach = Math.max(reach, ECHO_SEASONS * period + ECHO_JITTER + 1)
       }
     for (const w of stab > 0 ? HOLD_WINDOWS.map((k) => k * stab) : [0])
@@ -372,7 +365,12 @@ export class SelectingPolicy {
 
   /** The candidate followed now (within the budget). */
   get leader(): string {
-    return this.#candidates[this.#paced >= 0 ? this.#pairA : this.#leader].name
+    return this.#candidates[this.#followed].name
+  }
+
+  /** the candidate followed throughout: the pair's within-budget one, else the leader */
+  get #followed(): number {
+    return this.#paced >= 0 ? this.#pairA : this.#leader
   }
 
   decide(input: DecisionInput): Decision {
@@ -422,14 +420,14 @@ export class SelectingPolicy {
     this.#pick()
     this.#pickPair()
 
-    const lead = decisions[this.#paced >= 0 ? this.#pairA : this.#leader]
+    const lead = decisions[this.#followed]
     const current = input.current
     let desired = lead.desired
     let driver = lead.driver
     // what this policy ran (as the candidates' fleets count it), against the budget
     this.#spent += w * (current * dt - this.#spent)
-    const cap = this.#candidates[0].fleet.replica * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
     const unit = this.#candidates[0].fleet.replica
+    const cap = unit * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
     if (this.#spent > cap - PACE_OFF * unit) this.#pacing = false
     else if (this.#spent < cap - PACE_ON * unit) this.#pacing = true
     const paced = this.#pacing && this.#paced >= 0 ? decisions[this.#paced] : null
@@ -479,11 +477,10 @@ export class SelectingPolicy {
     // candidate is followed (the HPA-shaped one holds only 5 minutes, a cheaper one may drop
     // sooner), a scale-down goes no lower than what the observed load needed within the window.
     const reactiveNeed = replicasFor(observed, l.capacityPerReplica * l.targetUtilization)
-    const needs = this.#windowNeeds
-    while (needs.length > 0 && needs[needs.length - 1].need <= reactiveNeed) needs.pop()
-    needs.push({ atMs: input.atMs, need: reactiveNeed })
-    while (needs.length > 1 && needs[0].atMs <= input.atMs - this.#o.stabilizationMs) needs.shift()
-    const windowNeed = Math.min(l.max, needs[0].need)
+    const windowNeed = Math.min(
+      l.max,
+      Math.max(reactiveNeed, this.#windowNeeds.push(input.atMs, reactiveNeed, this.#o.stabilizationMs)),
+    )
     if (desired < current && desired < windowNeed) {
       desired = Math.min(current, windowNeed)
       driver = 'stabilization'
@@ -518,9 +515,9 @@ export class SelectingPolicy {
   }
 
   /**
-   * The demand this phase of the cycle saw in each of the last seasons: the peak over the rows the
-   * next decision's replicas cannot serve yet (the lead, a step of jitter either side), one
-   * period back, two periods back, ...; the lowest of them, so only a surge that recurred in every
+   * The demand this phase of the cycle saw in each of the last seasons: the peak over the rows
+   * up to the lead time ahead (a step of jitter either side), one period back, two periods back,
+   * ...; the lowest of them, so only a surge that recurred in every
    * season is expected again (a scheduled job, a daily rush). Null until the seasons are observed.
    */
   #echo(period: number): number | null {
