@@ -25,6 +25,7 @@ import {
   JourneySimulator,
   learnModel,
   newRouteWindow,
+  readTrace,
   simulateImpact,
   simulationBuffers,
 } from '../dist/journeys/index.js'
@@ -212,22 +213,28 @@ async function queries(store, tag, traces) {
     'trace by id': (r) => store.spansByTrace(`${tag}${pick(r).toString(16).padStart(28, '0')}`),
     'trace by request id': (r) => store.spansByRequestId(`req-${tag}-${pick(r)}`),
     'search: pricing errors in 10 min, 50 newest': (r) =>
-      store.searchTraces({
-        fromMs: T0 + r * 60_000,
-        toMs: T0 + r * 60_000 + 600_000,
-        service: 'pricing',
-        status: 'error',
-        limit: 50,
-      }),
+      store.searchTraces(
+        {
+          fromMs: T0 + r * 60_000,
+          toMs: T0 + r * 60_000 + 600_000,
+          service: 'pricing',
+          status: 'error',
+          limit: 50,
+        },
+        readTrace,
+      ),
     'search: shop spans 60–70 ms in 10 min, 50 newest': (r) =>
-      store.searchTraces({
-        fromMs: T0 + r * 60_000,
-        toMs: T0 + r * 60_000 + 600_000,
-        service: 'shop',
-        minDurationMs: 60,
-        maxDurationMs: 70,
-        limit: 50,
-      }),
+      store.searchTraces(
+        {
+          fromMs: T0 + r * 60_000,
+          toMs: T0 + r * 60_000 + 600_000,
+          service: 'shop',
+          minDurationMs: 60,
+          maxDurationMs: 70,
+          limit: 50,
+        },
+        readTrace,
+      ),
     'graph of 5 minutes from the store (GET /api/graph, default window)': (r) =>
       reader.graph(T0 + r * 300_000, T0 + (r + 1) * 300_000),
     'graph of the hour from the store (GET /api/graph?window=1h)': () => reader.graph(T0, T0 + 3_600_000),

@@ -41,6 +41,7 @@ import {
   parseNodeId,
   parseWhatIfs,
   rankRootCause,
+  readTrace,
   simulateImpact,
   sketchQuantile,
   waterfall,
@@ -66,7 +67,7 @@ import {
   VGL_ERR_JOURNEYS_WHATIF,
 } from '../errors.js'
 import { routeName, type Config } from '../config/schema.js'
-import type { StoredGraphRow, TraceListItem, TraceQuery } from '../store/index.js'
+import type { StoredGraphRow, TraceListItem, TraceQuery, TraceReader } from '../store/index.js'
 import { decodeSketch, encodeSketch } from '../telemetry/sketch.js'
 import { traceRatio } from '../telemetry/span-sampler.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
@@ -89,7 +90,7 @@ export interface JourneyRoute {
 export interface JourneyStore {
   spansByTrace(traceId: string): Promise<SpanRecord[]>
   spansByRequestId(requestId: string): Promise<SpanRecord[]>
-  searchTraces(q: TraceQuery): Promise<TraceListItem[]>
+  searchTraces(q: TraceQuery, read: TraceReader): Promise<TraceListItem[]>
   writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void>
   queryGraphRows(fromMs: number, toMs: number): Promise<StoredGraphRow[]>
 }
@@ -593,8 +594,9 @@ export class LiveJourneys implements SpanStage, JourneySource {
     return [...stored, ...p.spans.filter((s) => !have.has(s.spanId))]
   }
 
+  /** The store's search, read by the waterfall's rule: its error counts and abandoned flags agree. */
   searchTraces(q: TraceSearch): Promise<TraceListItem[]> {
-    return this.#o.store.searchTraces(q)
+    return this.#o.store.searchTraces(q, readTrace)
   }
 
   async graph(fromMs: number, toMs: number): Promise<GraphAnswer> {

@@ -13,8 +13,15 @@ export {
   spanService,
 } from './span.js'
 export type { JourneySpan } from './span.js'
-export { buildTree, criticalPath, emptyProblems, errorOrigins, waterfall } from './trace.js'
-export type { CriticalSegment, TraceProblems, TraceTree, Waterfall, WaterfallSpan } from './trace.js'
+export { buildTree, criticalPath, emptyProblems, errorOrigins, readTrace, waterfall } from './trace.js'
+export type {
+  CriticalSegment,
+  TraceProblems,
+  TraceReading,
+  TraceTree,
+  Waterfall,
+  WaterfallSpan,
+} from './trace.js'
 export { ServiceGraph, graphView, newSketch, sketchQuantile, SKETCH_ACCURACY } from './graph.js'
 export type {
   GraphCounters,

@@ -28,8 +28,7 @@ import {
   GATEWAY_SERVICE,
   SPAN_KIND_CLIENT,
   SPAN_KIND_SERVER,
-  failedBeforeAbandoned,
-  isErrorSpan,
+  failedIn,
   nodeId,
   spanService,
   type JourneySpan,
@@ -208,7 +207,7 @@ export function analyzeTrace(
   const { spans, parent, start } = tree
   const n = spans.length
   const abandoned = isAbandonedTrace(tree)
-  const isError = abandoned ? failedBeforeAbandoned : isErrorSpan
+  const isError = failedIn(abandoned)
   const invOf = new Int32Array(n).fill(-1)
   const invs: Invocation[] = []
   // tree order (parents before children): iterate roots depth-first

@@ -60,6 +60,14 @@ export function failedBeforeAbandoned(s: Pick<JourneySpan, 'httpStatus'>): boole
   return s.httpStatus !== null && s.httpStatus >= 500
 }
 
+/**
+ * The failure test of a journey: {@link failedBeforeAbandoned} in one the client abandoned,
+ * {@link isErrorSpan} in any other.
+ */
+export function failedIn(abandoned: boolean): (s: Pick<JourneySpan, 'statusCode' | 'httpStatus'>) => boolean {
+  return abandoned ? failedBeforeAbandoned : isErrorSpan
+}
+
 const esc = (part: string) => (/[|%]/.test(part) ? part.replace(/%/g, '%25').replace(/\|/g, '%7C') : part)
 const unesc = (part: string) => part.replace(/%7C/gi, '|').replace(/%25/g, '%')
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { JourneySpan } from './span.js'
-import { buildTree, criticalPath, errorOrigins, waterfall } from './trace.js'
+import { buildTree, criticalPath, errorOrigins, readTrace, waterfall } from './trace.js'
 
 let seq = 0
 function span(
@@ -265,5 +265,19 @@ describe('waterfall of a request the client abandoned', () => {
     expect(w.note).toBeNull()
     expect(statusOf(w, 'inv')).toBe('error')
     expect(w.errorCount).toBe(1)
+  })
+
+  it('reads the same for a list of traces (readTrace) as in the waterfall', () => {
+    const spans = abandoned()
+    const r = readTrace(spans)
+    const w = waterfall('t1', spans)
+    expect(r.abandoned).toBe(true)
+    expect(spans.filter((s) => r.failed(s)).map((s) => s.spanId)).toEqual(
+      w.spans.filter((s) => s.status === 'error').map((s) => s.spanId),
+    )
+    const [gw, ...rest] = spans
+    const waited = [{ ...gw, httpStatus: 200, attributes: {} }, ...rest]
+    expect(readTrace(waited).abandoned).toBe(false)
+    expect(waited.filter((s) => readTrace(waited).failed(s))).toHaveLength(3)
   })
 })

@@ -20,14 +20,7 @@
  * their connection), not errors, and only a 5xx answer counts as an error (see
  * {@link failedBeforeAbandoned}), as in the service graph.
  */
-import {
-  GATEWAY_SERVICE,
-  failedBeforeAbandoned,
-  isAbandoned,
-  isErrorSpan,
-  spanService,
-  type JourneySpan,
-} from './span.js'
+import { GATEWAY_SERVICE, failedIn, isAbandoned, isErrorSpan, spanService, type JourneySpan } from './span.js'
 
 export interface TraceProblems {
   /** spans whose parent is not in the trace (shown as roots) */
@@ -296,14 +289,30 @@ const ABANDONED_NOTE =
   'status were cut off by it, not failures of their services'
 
 function statusOf(s: JourneySpan, abandoned: boolean): WaterfallSpan['status'] {
-  if (abandoned) {
-    if (failedBeforeAbandoned(s)) return 'error'
-    // a 4xx with error status was answered, so the closed connection did not end it; by the
-    // graph's rule it is no error either
-    if ((isErrorSpan(s) && s.httpStatus === null) || (s.source === 'gateway' && isAbandoned(s)))
-      return 'aborted'
-  } else if (isErrorSpan(s)) return 'error'
+  if (failedIn(abandoned)(s)) return 'error'
+  // in an abandoned trace, a 4xx with error status was answered, so the closed connection did not
+  // end it; by the graph's rule it is no error either
+  if (abandoned && ((isErrorSpan(s) && s.httpStatus === null) || (s.source === 'gateway' && isAbandoned(s))))
+    return 'aborted'
   return s.statusCode === 1 || (s.httpStatus !== null && s.httpStatus > 0) ? 'ok' : 'unset'
+}
+
+/** How a trace reads in a list of traces: the verdicts of its waterfall, without the waterfall. */
+export interface TraceReading {
+  /** the client closed its connection before the answer ({@link isAbandonedTrace}) */
+  abandoned: boolean
+  /** a span of the trace failed: the waterfall shows it as `error` and counts it in `errorCount` */
+  failed(s: Pick<JourneySpan, 'statusCode' | 'httpStatus'>): boolean
+}
+
+/**
+ * Reads a trace's spans as {@link waterfall} does: whether the client abandoned it, and which of
+ * its spans failed (in an abandoned trace only those answered with a 5xx).
+ * @example readTrace(spans).abandoned // true when the main span is the gateway's 499
+ */
+export function readTrace(spans: readonly JourneySpan[]): TraceReading {
+  const abandoned = isAbandonedTrace(buildTree(spans))
+  return { abandoned, failed: failedIn(abandoned) }
 }
 
 /** The waterfall of one trace (spans of one trace id; empty input gives an empty trace). */

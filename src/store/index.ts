@@ -35,5 +35,6 @@ export type {
   StoredSilence,
   TraceListItem,
   TraceQuery,
+  TraceReader,
 } from './store.js'
 export type { Sketch } from './sketch.js'

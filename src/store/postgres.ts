@@ -13,13 +13,11 @@ import {
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import {
   GRAPH_COLUMNS,
-  SUMMARY_COLUMNS,
   rowToGraph,
   searchPageSql,
-  searchTraceIds,
-  summarize,
+  searchTraces,
   type GraphDbRow,
-  type SummaryRow,
+  type PageRow,
 } from './trace-search.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { dedupeRollups, deriveWindow, HOUR_MS, mergePoints, MINUTE_MS, touched } from './merge.js'
@@ -71,6 +69,7 @@ import {
   type StoredPoint,
   type TraceListItem,
   type TraceQuery,
+  type TraceReader,
   type StoredSilence,
 } from './store.js'
 
@@ -539,17 +538,19 @@ export class PostgresStore implements Store {
     return rows.map(rowToSpan)
   }
 
-  async searchTraces(q: TraceQuery): Promise<TraceListItem[]> {
-    const ids = await searchTraceIds(q, (beforeMs, pageSize) => {
-      const { sql, args } = searchPageSql(q, beforeMs, pageSize, (i) => `$${i}`)
-      return this.#query<{ trace_id: string; start_ms: number }>(sql, args)
+  async searchTraces(q: TraceQuery, read: TraceReader): Promise<TraceListItem[]> {
+    return searchTraces(q, read, {
+      page: (beforeMs, pageSize) => {
+        const { sql, args } = searchPageSql(q, beforeMs, pageSize, (i) => `$${i}`)
+        return this.#query<PageRow>(sql, args)
+      },
+      spans: async (ids) =>
+        ids.length === 0
+          ? []
+          : (await this.#query<SpanRow>(`SELECT * FROM spans WHERE trace_id = ANY($1)`, [ids])).map(
+              rowToSpan,
+            ),
     })
-    if (ids.length === 0) return []
-    const rows = await this.#query<SummaryRow>(
-      `SELECT ${SUMMARY_COLUMNS} FROM spans WHERE trace_id = ANY($1)`,
-      [ids],
-    )
-    return summarize(ids, rows)
   }
 
   async writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void> {

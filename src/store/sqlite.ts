@@ -15,13 +15,11 @@ import {
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import {
   GRAPH_COLUMNS,
-  SUMMARY_COLUMNS,
   rowToGraph,
   searchPageSql,
-  searchTraceIds,
-  summarize,
+  searchTraces,
   type GraphDbRow,
-  type SummaryRow,
+  type PageRow,
 } from './trace-search.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { dedupeRollups, deriveWindow, HOUR_MS, mergePoints, MINUTE_MS, touched } from './merge.js'
@@ -73,6 +71,7 @@ import {
   type StoredPoint,
   type TraceListItem,
   type TraceQuery,
+  type TraceReader,
   type StoredSilence,
 } from './store.js'
 
@@ -424,20 +423,22 @@ export class SqliteStore implements Store {
     return row === undefined ? [] : this.spansByTrace(row.trace_id)
   }
 
-  async searchTraces(q: TraceQuery): Promise<TraceListItem[]> {
+  async searchTraces(q: TraceQuery, read: TraceReader): Promise<TraceListItem[]> {
     this.#open()
-    const ids = await searchTraceIds(q, async (beforeMs, pageSize) => {
-      const { sql, args } = searchPageSql(q, beforeMs, pageSize, () => '?')
-      return this.#db.prepare(sql).all(...(args as (string | number)[])) as {
-        trace_id: string
-        start_ms: number
-      }[]
+    return searchTraces(q, read, {
+      page: async (beforeMs, pageSize) => {
+        const { sql, args } = searchPageSql(q, beforeMs, pageSize, () => '?')
+        return this.#db.prepare(sql).all(...(args as (string | number)[])) as PageRow[]
+      },
+      spans: async (ids) =>
+        ids.length === 0
+          ? []
+          : (
+              this.#db
+                .prepare(`SELECT * FROM spans WHERE trace_id IN (${ids.map(() => '?').join(',')})`)
+                .all(...ids) as SpanRow[]
+            ).map(rowToSpan),
     })
-    if (ids.length === 0) return []
-    const rows = this.#db
-      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM spans WHERE trace_id IN (${ids.map(() => '?').join(',')})`)
-      .all(...ids) as SummaryRow[]
-    return summarize(ids, rows)
   }
 
   async writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void> {

@@ -3,10 +3,11 @@
  * databases by each adapter's test file (undici `cacheStoreTests`, Hono `runTest`).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { readTrace } from '../journeys/index.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { decodeSketch, emptySketch, encodeSketch } from './sketch.js'
-import { ALL, DEFAULT_RETENTION_MS, type ActionRecord, type Store } from './store.js'
+import { ALL, DEFAULT_RETENTION_MS, type ActionRecord, type Store, type TraceQuery } from './store.js'
 
 export interface StoreFixture {
   store: Store
@@ -106,6 +107,8 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     afterEach(async () => {
       await fx.cleanup()
     })
+    /** a search read by the journeys' rule, as the control plane asks it */
+    const search = (q: TraceQuery) => store.searchTraces(q, readTrace)
 
     it('matches the interface', () => {
       for (const m of [
@@ -341,7 +344,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       }
       await store.writeSpans(spans)
       const all = { fromMs: T0, toMs: T0 + 10_000, limit: 5 }
-      const newest = await store.searchTraces(all)
+      const newest = await search(all)
       expect(newest.map((t) => t.traceId)).toEqual([
         'trace-29',
         'trace-28',
@@ -360,10 +363,10 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         services: ['pricing', 'shop', 'vigil'],
         envs: ['gcp', 'onprem', 'prod'],
       })
-      const failed = await store.searchTraces({ ...all, status: 'error', limit: 10 })
+      const failed = await search({ ...all, status: 'error', limit: 10 })
       expect(failed.map((t) => t.traceId)).toEqual(['trace-20', 'trace-10', 'trace-00'])
       expect(failed[0].errorCount).toBe(2)
-      const aws = await store.searchTraces({
+      const aws = await search({
         ...all,
         service: 'pricing',
         env: 'aws',
@@ -371,13 +374,91 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
         limit: 50,
       })
       expect(aws.map((t) => t.traceId)).toEqual(['trace-28', 'trace-26', 'trace-24', 'trace-22', 'trace-20'])
-      const slowGw = await store.searchTraces({ ...all, route: '/api/orders', maxDurationMs: 52, limit: 50 })
+      const slowGw = await search({ ...all, route: '/api/orders', maxDurationMs: 52, limit: 50 })
       expect(slowGw.map((t) => t.traceId)).toEqual(['trace-02', 'trace-01', 'trace-00'])
-      const ok = await store.searchTraces({ ...all, service: 'pricing', status: 'ok', limit: 50 })
+      const ok = await search({ ...all, service: 'pricing', status: 'ok', limit: 50 })
       expect(ok).toHaveLength(27)
       // paging: more traces than one page of spans holds
-      expect(await store.searchTraces({ ...all, limit: 30 })).toHaveLength(30)
-      expect(await store.searchTraces({ ...all, fromMs: T0 + 20_000, toMs: T0 + 30_000 })).toEqual([])
+      expect(await search({ ...all, limit: 30 })).toHaveLength(30)
+      expect(await search({ ...all, fromMs: T0 + 20_000, toMs: T0 + 30_000 })).toEqual([])
+    })
+
+    it('lists a trace the client abandoned as abandoned, counting only the 5xx answered before as errors', async () => {
+      // the client left: the gateway answered 499, and the services still at work ended their spans
+      // as errors without an HTTP status (their connection was closed under them)
+      const gateway = (t: string, at: number, extra: Partial<SpanRecord> = {}) =>
+        span(t, 'gw', { startTimeMs: at, durationMs: 30, requestId: `req-${t}`, ...extra })
+      const left = { httpStatus: 499, attributes: { 'vigil.outcome': 'client_abort' } }
+      const call = (
+        t: string,
+        id: string,
+        parent: string,
+        service: string,
+        at: number,
+        extra: Partial<SpanRecord>,
+      ) =>
+        span(t, id, { parentSpanId: parent, source: 'otlp', route: '', service, startTimeMs: at, ...extra })
+      const cutOff = { statusCode: 2, httpStatus: null }
+      await store.writeSpans([
+        // a failure the client waited for: every failed span counts, with or without an HTTP status
+        gateway('failed', T0 + 1000, { statusCode: 2, httpStatus: 502 }),
+        call('failed', 'shop', 'gw', 'shop', T0 + 1001, { statusCode: 2, httpStatus: 500 }),
+        call('failed', 'reviews', 'shop', 'reviews', T0 + 1002, cutOff),
+        // abandoned, nothing failed before: shop and reviews were cut off
+        gateway('abandoned', T0 + 2000, left),
+        call('abandoned', 'shop', 'gw', 'shop', T0 + 2001, cutOff),
+        call('abandoned', 'reviews', 'shop', 'reviews', T0 + 2010, cutOff),
+        // abandoned after pricing answered 500: that one failed, shop and reviews were cut off later
+        gateway('abandoned-5xx', T0 + 3000, left),
+        call('abandoned-5xx', 'shop', 'gw', 'shop', T0 + 3001, cutOff),
+        call('abandoned-5xx', 'pricing', 'shop', 'pricing', T0 + 3002, { statusCode: 2, httpStatus: 500 }),
+        call('abandoned-5xx', 'reviews', 'shop', 'reviews', T0 + 3010, cutOff),
+      ])
+      const all = { fromMs: T0, toMs: T0 + 10_000, limit: 10 }
+      const listed = new Map((await search(all)).map((t) => [t.traceId, t]))
+      expect(listed.get('abandoned')).toMatchObject({ abandoned: true, errorCount: 0, spanCount: 3 })
+      expect(listed.get('abandoned-5xx')).toMatchObject({ abandoned: true, errorCount: 1 })
+      expect(listed.get('failed')).toMatchObject({ abandoned: false, errorCount: 3 })
+      const failed = await search({ ...all, status: 'error' })
+      expect(failed.map((t) => t.traceId)).toEqual(['abandoned-5xx', 'failed'])
+      expect(failed.map((t) => t.errorCount)).toEqual([1, 3])
+      // the matching span must have failed: reviews was only cut off in the abandoned traces
+      expect((await search({ ...all, service: 'reviews', status: 'error' })).map((t) => t.traceId)).toEqual([
+        'failed',
+      ])
+      expect((await search({ ...all, service: 'pricing', status: 'error' })).map((t) => t.traceId)).toEqual([
+        'abandoned-5xx',
+      ])
+    })
+
+    it('finds failed traces behind more than a page of abandoned ones', async () => {
+      const spans: SpanRecord[] = []
+      for (let i = 0; i < 2; i++)
+        spans.push(span(`failed-${i}`, 'gw', { startTimeMs: T0 + i, statusCode: 2, httpStatus: 503 }))
+      // 150 newer abandoned traces whose cut-off spans fill the error index's first page (100 spans)
+      for (let i = 0; i < 150; i++) {
+        const t = `abandoned-${String(i).padStart(3, '0')}`
+        spans.push(
+          span(t, 'gw', {
+            startTimeMs: T0 + 100 + i,
+            httpStatus: 499,
+            attributes: { 'vigil.outcome': 'client_abort' },
+          }),
+          span(t, 'shop', {
+            parentSpanId: 'gw',
+            source: 'otlp',
+            route: '',
+            service: 'shop',
+            startTimeMs: T0 + 100.5 + i,
+            statusCode: 2,
+            httpStatus: null,
+          }),
+        )
+      }
+      await store.writeSpans(spans)
+      const failed = await search({ fromMs: T0, toMs: T0 + 10_000, status: 'error', limit: 2 })
+      expect(failed.map((t) => t.traceId)).toEqual(['failed-1', 'failed-0'])
+      expect(failed.every((t) => !t.abandoned && t.errorCount === 1)).toBe(true)
     })
 
     it('upserts service-graph rows per window and queries them by window start', async () => {

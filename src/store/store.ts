@@ -253,7 +253,10 @@ export interface TraceQuery {
   env?: string
   /** the gateway route (its spans carry it) */
   route?: string
-  /** error: error status or a 5xx; ok: neither */
+  /**
+   * error: a span that failed by the trace's reading (error status or a 5xx; in a trace the
+   * client abandoned, a 5xx only); ok: a span with neither error status nor a 5xx
+   */
   status?: 'error' | 'ok'
   /** the matching span's duration, ms */
   minDurationMs?: number
@@ -267,7 +270,10 @@ export interface TraceListItem {
   startMs: number
   durationMs: number
   spanCount: number
+  /** spans that failed by the trace's reading (in a trace the client abandoned: those answered with a 5xx) */
   errorCount: number
+  /** the client closed its connection before the answer (the gateway answered 499) */
+  abandoned: boolean
   /** the gateway route, when the gateway's span is stored */
   route: string | null
   requestId: string | null
@@ -277,6 +283,16 @@ export interface TraceListItem {
   /** distinct services (`vigil` for the gateway) and envs */
   services: string[]
   envs: string[]
+}
+
+/**
+ * How the caller reads one trace's spans: whether the client abandoned the trace, and which of its
+ * spans failed. This is the journeys' rule (`readTrace` in journeys/, the one the trace's waterfall
+ * follows), passed in because store/ does not import journeys/.
+ */
+export type TraceReader = (spans: readonly SpanRecord[]) => {
+  abandoned: boolean
+  failed(s: Pick<SpanRecord, 'statusCode' | 'httpStatus'>): boolean
 }
 
 /**
@@ -316,8 +332,11 @@ export interface Store {
   spansByTrace(traceId: string): Promise<SpanRecord[]>
   /** The spans of the trace that the request with this `X-Request-Id` belongs to. */
   spansByRequestId(requestId: string): Promise<SpanRecord[]>
-  /** Traces with a span matching the query, newest first, summarized. */
-  searchTraces(q: TraceQuery): Promise<TraceListItem[]>
+  /**
+   * Traces with a span matching the query, newest first, summarized; `read` says which spans of a
+   * trace failed (for `errorCount`, `abandoned` and the `error` filter).
+   */
+  searchTraces(q: TraceQuery, read: TraceReader): Promise<TraceListItem[]>
   /** Upserts service-graph rows (a row of the same window, from and to replaces the stored one). */
   writeGraphRows(rows: readonly StoredGraphRow[]): Promise<void>
   /** Graph rows of the windows starting in [fromMs, toMs), oldest first. */

@@ -2,8 +2,9 @@
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against a running
  * `vigil demo` on a fast clock: the login gate, every page with live data and no console error,
  * the alerts, autoscaling and journeys pages (an alert acknowledged and a silence made in the page,
- * a trace waterfall, a what-if), a tier edit that changes the limit the gateway applies (counted in
- * 429s), defensive mode from the UI, config reload, and the live feed surviving a restart of Vigil.
+ * a trace waterfall, a what-if, a trace the client abandoned marked so in the list and its
+ * waterfall), a tier edit that changes the limit the gateway applies (counted in 429s), defensive
+ * mode from the UI, config reload, and the live feed surviving a restart of Vigil.
  * Screenshots of every page go to test/browser/out/ (git-ignored).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -231,6 +232,41 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
       .first()
       .waitFor({ timeout: 30_000 })
     await shot('journeys')
+    expect(browser.errors).toEqual([])
+  })
+
+  it('a trace the client abandoned is marked so in the recent traces and in its waterfall, without its cut-off spans as errors', async () => {
+    const { page } = browser
+    // clients that leave the shop's journey while it is under way: the gateway answers 499 and
+    // closes shop's connection, so shop ends its span as an error without an HTTP status
+    let leaving = true
+    const leave = (async () => {
+      while (leaving) {
+        await fetch(`${demo.gatewayUrl}/api/browse`, {
+          headers: { 'x-api-key': 'demo-acme-prm-key' },
+          signal: AbortSignal.timeout(40),
+        }).catch(() => undefined)
+        await new Promise((r) => setTimeout(r, 150))
+      }
+    })()
+    try {
+      await page.goto(`${demo.adminUrl}/#token=${TOKEN}`)
+      await page.getByRole('link', { name: 'Journeys' }).click()
+      // the trace view's own count: no "N errors" for the spans the client's departure cut off
+      const listed = page.locator('ul[aria-label="Recent traces"] li', {
+        hasText: 'abandoned by the client',
+        hasNotText: /\d+ errors/,
+      })
+      await listed.first().waitFor({ timeout: 45_000 })
+      await listed.first().locator('a').click()
+    } finally {
+      leaving = false
+      await leave
+    }
+    await page.locator('#waterfall .wf-bar').first().waitFor()
+    await page.locator('#waterfall', { hasText: 'abandoned by the client' }).waitFor()
+    await page.locator('#waterfall', { hasText: 'no error' }).waitFor()
+    await shot('journeys-abandoned')
     expect(browser.errors).toEqual([])
   })
 

@@ -199,6 +199,7 @@ function TracePanel(props: { traceRef: string | null }) {
                 <a href={href('journeys', 'trace', t.traceId)} class="mono small">
                   {t.traceId}
                 </a>{' '}
+                {t.abandoned && <AbandonedBadge />}{' '}
                 {t.errorCount > 0 && <Badge tone="bad">{t.errorCount} errors</Badge>}
                 <div class="small muted">
                   {t.route ?? '–'} · {fmtMs(t.durationMs)} · {t.spanCount} spans · {t.services.length}{' '}
@@ -211,6 +212,11 @@ function TracePanel(props: { traceRef: string | null }) {
       )}
     </Panel>
   )
+}
+
+/** A trace the client left before the answer (499): in the list and in its waterfall alike. */
+function AbandonedBadge() {
+  return <Badge tone="warn">abandoned by the client</Badge>
 }
 
 export function WaterfallView(props: { w: Waterfall }) {
@@ -230,7 +236,7 @@ export function WaterfallView(props: { w: Waterfall }) {
         <strong>{w.route !== '' ? w.route : 'trace'}</strong> <span class="mono small">{w.traceId}</span>
         {w.requestId !== null && <span class="small muted"> · request {w.requestId}</span>} ·{' '}
         {fmtMs(w.durationMs)} · {w.spanCount} spans across {w.services.length} services in {w.envs.join(', ')}{' '}
-        · started {fmtTime(w.startMs)} {w.abandoned && <Badge tone="warn">abandoned by the client</Badge>}{' '}
+        · started {fmtTime(w.startMs)} {w.abandoned && <AbandonedBadge />}{' '}
         {w.errorCount > 0 ? (
           <Badge tone="bad">{w.errorCount} errors</Badge>
         ) : (
