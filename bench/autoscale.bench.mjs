@@ -7,7 +7,10 @@
 // STAB=30m adds a run with that stabilisation, REAL_DIR=<folder of timestamp,value CSVs> adds real
 // series (none: no real series; held out: never tuned on;
 // default: the NAB AWS CloudWatch folder of this machine's anomaly dev set when it exists, skipped
-// otherwise; the data is read at run time and is not part of the repository).
+// otherwise; the data is read at run time and is not part of the repository), SIZING=p50/2 sizes
+// each real series' replica capacity as that quantile of its values divided by that number
+// (default p50/2: the median needs about two and a half replicas at 80%; p95/3 gives fleets of a
+// few replicas, p50/5 larger ones).
 import { readFileSync, readdirSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateScenario, SCENARIO_NAMES } from '../dist/eval/autoscale-suite.js'
@@ -19,6 +22,12 @@ const scenarios = process.env.SCENARIOS?.split(',') ?? SCENARIO_NAMES
 const extraStab = process.env.STAB === undefined ? null : parseDuration(process.env.STAB)
 const STARTUP_MS = 120_000
 const REAL_DIR = process.env.REAL_DIR ?? '/work/shared/anomaly-dev/data/realAWSCloudwatch'
+
+const sizing = /^p(\d{1,2})\/(\d+(?:\.\d+)?)$/.exec(process.env.SIZING ?? 'p50/2')
+if (sizing === null)
+  throw new Error(`SIZING: expected pQ/D such as p50/2 or p95/3, got ${process.env.SIZING}`)
+const SIZING_Q = Number(sizing[1]) / 100
+const SIZING_DIV = Number(sizing[2])
 
 function parseDuration(t) {
   const m = /^(\d+)(m|s|h)$/.exec(t)
@@ -66,7 +75,7 @@ function print(x) {
 }
 
 console.log(
-  `autoscale: start-up ${STARTUP_MS / 1000} s, target utilisation 0.8, replicas 1..50, predictive stabilisation 5m, level 90, selection budget 0.18 over the HPA-shaped shadow`,
+  `autoscale: start-up ${STARTUP_MS / 1000} s, real series sized at ${process.env.SIZING ?? 'p50/2'}, target utilisation 0.8, replicas 1..50, predictive stabilisation 5m, level 90, selection budget 0.18 over the HPA-shaped shadow`,
 )
 console.log(
   `| scenario | predictive under-min / replica-min / actions | HPA-shaped | perfect foresight | under ratio | replica-min ratio | predictive runtime | followed most |${extraStab ? ` predictive stab. ${process.env.STAB} |` : ''}`,
@@ -86,8 +95,7 @@ if (existsSync(REAL_DIR)) {
     const ts = lines.map((l) => Date.parse(l.split(',')[0].replace(' ', 'T') + 'Z'))
     const values = lines.map((l) => Number(l.split(',')[1]))
     const sorted = [...values].sort((a, b) => a - b)
-    // sized so the median needs about two and a half replicas at 80%
-    const cap = sorted[Math.floor(sorted.length / 2)] / 2
+    const cap = sorted[Math.floor(sorted.length * SIZING_Q)] / SIZING_DIV
     if (!(cap > 0)) continue
     run(`${file} (real)`, values, ts[1] - ts[0], cap)
   }
