@@ -220,6 +220,29 @@ describe('SelectingPolicy', () => {
     expect(current).toBe(15)
   })
 
+  it('on a quiet service at a replica boundary, follows a candidate that scales about as seldom as the HPA-shaped rule', () => {
+    // a week of 5-minute rows hovering where a third replica is needed at 70 % (2 × 25 × 0.7 = 35)
+    // and two at the HPA's 80 % with its tolerance, never more than three replicas' full capacity:
+    // no candidate is ever short, all tie, and "hold the 5 min peak at 70 %" spends most by adding
+    // a replica at every crossing and removing it at the next row
+    const STEP = 300_000
+    const g = gaussian(rng(5))
+    const demand = Array.from({ length: 7 * 288 }, () => Math.min(59, 52 * (1 + 0.05 * g())))
+    const opts = { stepMs: STEP, startupMs: 120_000, limits }
+    const hpa = runReactive(demand, opts)
+    const policy = new SelectingPolicy({ limits, stabilizationMs: 300_000, startupMs: 120_000, stepMs: STEP })
+    const r = simulate(
+      demand,
+      opts,
+      (t, current) => policy.decide({ atMs: (t + 1) * STEP, observed: demand[t], current }).desired,
+    )
+    expect(hpa.underProvisionedMinutes).toBe(0)
+    expect(r.underProvisionedMinutes).toBe(0)
+    // at most 3× the reference's actions + one an hour (168 in a week); about 1,000 without the rule
+    expect(r.actions).toBeLessThanOrEqual(3 * hpa.actions + 168)
+    expect(r.replicaMinutes).toBeLessThanOrEqual(1.2 * hpa.replicaMinutes)
+  })
+
   it('a forecast band wavering across a whole replica starts and stops nothing', () => {
     // the observed load needs 10 replicas throughout; the band's upper edge alternates between
     // 9.6 and 10.4 replicas' full capacity, every few minutes

@@ -15,7 +15,8 @@
  *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
  * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference;
  *          among equally short ones, the one spending most within ¾ of the budget (lately and now)
- *          whose scale-down waits at most 3 stabilisation windows
+ *          whose scale-down waits at most 3 stabilisation windows and that scales at most 3× as
+ *          often as the reference (+ 1 action per 2 h)
  * pair   = a candidate A within the budget and one B over it (≤ 2× the reference) whose line
  *          through (replica-time, under) is lowest at the budget; used instead of the leader
  *          when clearly lower than the leader's shortfall: A throughout, B too while the
@@ -98,6 +99,16 @@ const SWITCH_MARGIN = 0.9
  */
 const TIE_SWITCH_MARGIN = 1.02
 const TIE_SWITCH_EDGE = 0.75
+/**
+ * ... and only while that one scales at most this many times as often as the HPA-shaped candidate,
+ * plus one action per TIE_ACTION_EXTRA_MS: on a quiet service whose load hovers at a replica
+ * boundary, the candidate spending most is often one that adds a replica at every crossing and
+ * removes it at the next decision, a scaling action every few decisions bought for a few minutes
+ * of shortfall avoided in weeks. A candidate shorter than the others is still followed however
+ * often it acts.
+ */
+const TIE_ACTION_MULT = 3
+const TIE_ACTION_EXTRA_MS = 3_600_000
 /** ... and only while that one holds a scale-down for at most this many stabilisation windows */
 const TIE_HOLD_WINDOWS = 3
 /**
@@ -133,6 +144,9 @@ export class ShadowFleet {
   #replicas: number[]
   under = 0
   replica = 0
+  /** trailing scaling actions per millisecond (the first sizing of the fleet is none) */
+  actions = 0
+  #acted = 0
 
   constructor(
     /** mutable: a learned capacity changes how the fleet is accounted from then on */
@@ -166,10 +180,13 @@ export class ShadowFleet {
     }
     this.under += w * (under - this.under)
     this.replica += w * (this.#replicas.length * stepMs - this.replica)
+    this.actions += w * (this.#acted / Math.max(1, stepMs) - this.actions)
+    this.#acted = 0
   }
 
   apply(atMs: number, desired: number): void {
     const n = this.#replicas.length
+    if (desired !== n && n > 0) this.#acted++
     if (desired > n) for (let k = n; k < desired; k++) this.#replicas.push(atMs + this.startupMs)
     else if (desired < n) {
       this.#replicas.sort((a, b) => a - b)
@@ -551,10 +568,13 @@ export class SelectingPolicy {
     // for a service that scales down after seconds, a hold of 12 windows' peak) is not followed
     // for spending more.
     const edge = 1 + TIE_SWITCH_EDGE * budget
+    const calm = (i: number) =>
+      cs[i].fleet.actions <= TIE_ACTION_MULT * reference.actions + 1 / TIE_ACTION_EXTRA_MS
     const clear = (i: number) => {
       const f = cs[i].fleet
       return (
         cs[i].holdMs <= TIE_HOLD_WINDOWS * this.#o.stabilizationMs &&
+        calm(i) &&
         f.replica <= edge * reference.replica &&
         f.current <= edge * reference.current
       )
@@ -575,12 +595,13 @@ export class SelectingPolicy {
     if (best < 0 || best === this.#leader) return
     const leader = cs[this.#leader].fleet
     const b = cs[best].fleet
-    // equally short: move to the candidate that spends clearly more, if it is clear of the edge
-    const spendsMore =
-      Math.abs(b.under - leader.under) <= 1e-9 &&
-      b.replica > TIE_SWITCH_MARGIN * leader.replica &&
-      clear(best)
-    if (leader.replica > ref || b.under < SWITCH_MARGIN * leader.under || spendsMore) this.#leader = best
+    // equally short: move to the candidate that spends clearly more, if it is clear of the edge,
+    // or away from a leader that came to scale far more often than the reference to a calm one
+    const tie = Math.abs(b.under - leader.under) <= 1e-9
+    const spendsMore = tie && b.replica > TIE_SWITCH_MARGIN * leader.replica && clear(best)
+    const calmer = tie && !calm(this.#leader) && calm(best)
+    if (leader.replica > ref || b.under < SWITCH_MARGIN * leader.under || spendsMore || calmer)
+      this.#leader = best
   }
 
   /**
