@@ -108,7 +108,7 @@ export interface LiveAnomaliesOptions {
   onError?: (err: Error, what: string) => void
 }
 
-/** Detector input from a merged point; a window without requests has no latency (NaN: not learned). */
+/** Detector input from a merged point; a window without requests sent upstream has no latency (NaN: not learned). */
 export function toMetricPoint(p: SeriesPoint): MetricPoint {
   return {
     rate: p.ratePerSec,

@@ -19,7 +19,10 @@ export interface SeriesPoint {
   statusClass: [number, number, number, number, number]
   bytesIn: number
   bytesOut: number
-  /** latency quantiles in ms from the merged sketch (≤1% relative error); null without requests */
+  /**
+   * latency quantiles in ms from the merged sketch (≤1% relative error) of the requests sent to an
+   * upstream; null when there were none (no traffic, or every request refused by the gateway)
+   */
   p50: number | null
   p95: number | null
   p99: number | null

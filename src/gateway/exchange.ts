@@ -20,7 +20,7 @@ import {
   type ErrorFactory,
 } from '../errors.js'
 import type { Admission, AdmissionDecision } from '../limits/admission.js'
-import type { RequestEvent, RequestOutcome } from '../telemetry/recorder.js'
+import { sentUpstream, type RequestEvent, type RequestOutcome } from '../telemetry/recorder.js'
 import { backoffMs } from './backoff.js'
 import { parseTraceParent, randomId128, randomId64 } from './ids.js'
 import { methodIndex, type UpstreamErrorKind } from './metrics.js'
@@ -871,7 +871,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     }
     const plan = this.plan
     plan.metrics.request(this.methodIdx, this.status)
-    plan.metrics.duration.observe(this.latencyMs / 1000)
+    if (sentUpstream(this)) plan.metrics.duration.observe(this.latencyMs / 1000)
     plan.series.record(this)
     const d = this.#decision
     if (d !== null) this.host.admission?.observe(d.clientId, plan.id, this.status, this.latencyMs)

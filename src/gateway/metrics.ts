@@ -78,7 +78,7 @@ function metrics(): NonNullable<typeof m> {
     }),
     duration: new Histogram({
       name: 'vigil_gateway_request_duration_seconds',
-      help: 'Time from request received to response finished, including retries',
+      help: 'Time from request received to response finished, including retries, of requests sent to an upstream (not of those the gateway refused itself)',
       labelNames: ['route', 'service'],
       buckets: [...DURATION_BUCKETS],
       registers: [registry],

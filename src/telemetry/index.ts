@@ -1,5 +1,5 @@
 /** @module Public surface of telemetry: capture at the gateway, the codecs, sketches and OTLP ingest. */
-export { NOOP_RECORDER } from './recorder.js'
+export { NOOP_RECORDER, sentUpstream } from './recorder.js'
 export type { Recorder, RequestEvent, RequestOutcome, SeriesKey, SeriesRecorder } from './recorder.js'
 export type { Rollup, SpanRecord } from './types.js'
 export { RollupRecorder, OVERFLOW_SERIES, generateGatewayId } from './rollup-recorder.js'

@@ -12,6 +12,7 @@ export type RequestOutcome = 'ok' | 'timeout' | 'connect_error' | 'limited' | 'n
 export interface RequestEvent {
   status: number
   outcome: RequestOutcome
+  /** request received to response finished; counts in latency only when `sentUpstream` */
   latencyMs: number
   bytesIn: number
   bytesOut: number
@@ -24,8 +25,20 @@ export interface RequestEvent {
   path: string
   /** upstream target URL origin, or '' when none was tried */
   target: string
+  /** upstream tries; 0 when the gateway answered by itself */
   attempts: number
   startTimeMs: number
+}
+
+/**
+ * Whether the request was sent to an upstream. Only these count in latency (the rollups' sketch,
+ * the duration histogram): an answer the gateway makes itself (a 429 or 401 from the limiter, a
+ * 413, a 503 with no healthy target or every breaker open) or a client gone before any try takes
+ * a fraction of a millisecond, and a burst of them would drag the percentiles of the requests
+ * served down to nothing. They still count in requests, status classes and the limited ratio.
+ */
+export function sentUpstream(ev: RequestEvent): boolean {
+  return ev.attempts > 0
 }
 
 export interface SeriesKey {

@@ -111,7 +111,7 @@ describe('RollupRecorder', () => {
     const s = r.series(key('orders'))
     s.record(ev({ status: 200, latencyMs: 10 }))
     s.record(ev({ status: 301, latencyMs: 20 }))
-    s.record(ev({ status: 429, outcome: 'limited', latencyMs: 0.1 }))
+    s.record(ev({ status: 429, outcome: 'limited', latencyMs: 0.1, attempts: 0, target: '' }))
     s.record(ev({ status: 504, outcome: 'timeout', latencyMs: 3000 }))
     s.record(ev({ status: 502, outcome: 'connect_error', latencyMs: 5 }))
     s.record(ev({ status: 101, latencyMs: 1 }))
@@ -127,9 +127,45 @@ describe('RollupRecorder', () => {
       bytesOut: 6000,
     })
     const sk = decodeSketch(roll!.latencySketch)
-    expect(sk.count).toBe(6)
+    expect(sk.count).toBe(5) // the 429 was never sent upstream: no latency
     expect(sk.max).toBe(3000)
     expect(Math.abs(sk.getValueAtQuantile(1) - 3000) / 3000).toBeLessThanOrEqual(0.01)
+  })
+
+  it('keeps requests the gateway answered itself out of the latency sketch, and counts them everywhere else', async () => {
+    const r = make()
+    const s = r.series(key('shop'))
+    const local = { attempts: 0, target: '' }
+    // a throttling episode: four refusals for every request served
+    for (let i = 0; i < 20; i++) {
+      s.record(ev({ status: 200, latencyMs: 40 + i / 10 }))
+      for (let j = 0; j < 4; j++) s.record(ev({ status: 429, outcome: 'limited', latencyMs: 0.2, ...local }))
+    }
+    s.record(ev({ status: 401, outcome: 'limited', latencyMs: 0.1, ...local })) // unknown API key
+    s.record(ev({ status: 503, outcome: 'no_target', latencyMs: 0.1, ...local })) // every breaker open
+    s.record(ev({ status: 413, latencyMs: 0.1, ...local })) // body over the limit
+    s.record(ev({ status: 499, outcome: 'client_abort', latencyMs: 3, ...local })) // gone before a try
+    // sent upstream and failed or given up on: their latency is the upstream's
+    s.record(ev({ status: 502, outcome: 'connect_error', latencyMs: 30, attempts: 2 }))
+    s.record(ev({ status: 499, outcome: 'client_abort', latencyMs: 45 }))
+    await clock.tickAsync(W)
+    const [roll] = bus.rollups()
+    expect(roll).toMatchObject({ count: 106, statusClass: [0, 20, 0, 84, 2], limited: 81, connectErrors: 1 })
+    const sk = decodeSketch(roll!.latencySketch)
+    expect(sk.count).toBe(22)
+    expect(sk.min).toBe(30)
+    expect(Math.abs(sk.getValueAtQuantile(0.5) - 41) / 41).toBeLessThanOrEqual(0.02)
+  })
+
+  it('sends a window in which every request was refused with its counts and an empty sketch', async () => {
+    const r = make()
+    const s = r.series(key('shop'))
+    for (let i = 0; i < 5; i++)
+      s.record(ev({ status: 429, outcome: 'limited', latencyMs: 0.2, attempts: 0, target: '' }))
+    await clock.tickAsync(W)
+    const [roll] = bus.rollups()
+    expect(roll).toMatchObject({ count: 5, limited: 5, statusClass: [0, 0, 0, 5, 0] })
+    expect(decodeSketch(roll!.latencySketch).count).toBe(0)
   })
 
   it('starts every window afresh and sends nothing for a series without traffic', async () => {

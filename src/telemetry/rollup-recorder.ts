@@ -1,6 +1,7 @@
 /**
  * @module RollupRecorder: the gateway's telemetry capture. Per series `{service, route, env}` and
- * per aligned window it keeps counters and a DDSketch of latency; at each window boundary it
+ * per aligned window it keeps counters and a DDSketch of the latency of the requests sent to an
+ * upstream (`sentUpstream`); at each window boundary it
  * turns every live series into one `Rollup`, queues it and publishes it to the bus. Gateway spans
  * are tail-sampled (span-sampler.ts) and published in batches.
  *
@@ -25,7 +26,13 @@ import { SUBJECT_ROLLUPS, SUBJECT_SPANS } from '../bus/bus.js'
 import { VGL_ERR_TELEMETRY_DROPPED, VGL_ERR_TELEMETRY_SERIES_CAP, type VigilError } from '../errors.js'
 import { encodeRollup, encodeSpans, rollupId } from './codec.js'
 import { droppedTotal, liveSeries, publishedTotal, seriesOverflowTotal, spansKeptTotal } from './metrics.js'
-import type { Recorder, RequestEvent, SeriesKey, SeriesRecorder } from './recorder.js'
+import {
+  sentUpstream,
+  type Recorder,
+  type RequestEvent,
+  type SeriesKey,
+  type SeriesRecorder,
+} from './recorder.js'
 import { createLatencySketch, encodeSketch, type DDSketch } from './sketch.js'
 import { gatewaySpan, sampleReason, traceRatio, type SampleReason } from './span-sampler.js'
 import type { Rollup, SpanRecord } from './types.js'
@@ -209,8 +216,10 @@ class SeriesHandle implements SeriesRecorder {
     }
     a.bytesIn += ev.bytesIn
     a.bytesOut += ev.bytesOut
-    const lat = ev.latencyMs
-    a.sketch.accept(lat > 0 ? lat : 0)
+    if (sentUpstream(ev)) {
+      const lat = ev.latencyMs
+      a.sketch.accept(lat > 0 ? lat : 0)
+    }
     if (core.spansOn) {
       const reason = sampleReason(
         ev,

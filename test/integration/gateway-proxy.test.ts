@@ -8,7 +8,11 @@ import { Agent, request } from 'undici'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admission, AdmissionDecision, AdmissionRequest } from '../../src/limits/admission.js'
 import { registry } from '../../src/metrics.js'
+import { decodeRollup } from '../../src/telemetry/codec.js'
 import type { RequestEvent, SeriesKey } from '../../src/telemetry/recorder.js'
+import { RollupRecorder } from '../../src/telemetry/rollup-recorder.js'
+import { createLatencySketch, decodeSketch, mergeSketch } from '../../src/telemetry/sketch.js'
+import type { Rollup } from '../../src/telemetry/types.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js'
 
@@ -545,5 +549,66 @@ describe('gateway seams', () => {
     expect(events[0].bytesOut).toBeGreaterThan(0)
     expect(events[0].latencyMs).toBeGreaterThan(0)
     expect(events[0].traceId).toMatch(/^[0-9a-f]{32}$/)
+  })
+})
+
+describe('latency of requests the gateway refuses itself', () => {
+  it('leaves 429s, 401s and 413s out of the latency sketch and the duration histogram, not out of the counts', async () => {
+    const UPSTREAM_MS = 40
+    up.handler = (req, res, hit) => setTimeout(() => echo(req, res, hit), UPSTREAM_MS)
+    const admission: Admission = {
+      admit(req) {
+        const key = req.headers['x-key']
+        if (key === 'over') return { allowed: false, status: 429, clientId: 'over', headers: [] }
+        if (key === 'unknown') return { allowed: false, status: 401, clientId: 'unknown', headers: [] }
+        return { allowed: true, clientId: 'ok', headers: [] }
+      },
+      observe() {},
+      close: async () => {},
+    }
+    const published: Uint8Array[] = []
+    const recorder = new RollupRecorder({
+      bus: { publish: async (subject, data) => void (subject === 'vigil.rollups' && published.push(data)) },
+      windowMs: 3_600_000,
+      spans: { sampleRate: 0 },
+    })
+    const durationCount = async () => {
+      const m = /vigil_gateway_request_duration_seconds_count\{route="throttled",service="api"\} (\d+)/.exec(
+        await registry.metrics(),
+      )
+      return m === null ? 0 : Number(m[1])
+    }
+    const before = await durationCount()
+    const g = await gateway(
+      { routes: [{ name: 'throttled', path: '/api', service: 'api', bodyLimitBytes: 10 }] },
+      { admission, recorder },
+    )
+    // a throttling episode: four refusals for every request served
+    for (let i = 0; i < 8; i++) {
+      expect((await get(`${g.url}/api`)).status).toBe(200)
+      for (let j = 0; j < 4; j++) expect((await get(`${g.url}/api`, { 'x-key': 'over' })).status).toBe(429)
+    }
+    expect((await get(`${g.url}/api`, { 'x-key': 'unknown' })).status).toBe(401)
+    expect((await get(`${g.url}/api`, {}, 'POST', 'more than ten bytes')).status).toBe(413)
+    await g.close()
+    gws = gws.filter((x) => x !== g)
+    await recorder.close()
+
+    // one rollup, or two when the test straddles a window boundary
+    const rollups = published.map(decodeRollup)
+    const sum = (f: (r: Rollup) => number) => rollups.reduce((n, r) => n + f(r), 0)
+    expect([sum((r) => r.count), sum((r) => r.statusClass[1]), sum((r) => r.statusClass[3])]).toEqual([
+      42, 8, 34,
+    ])
+    expect(sum((r) => r.limited)).toBe(33)
+    const sketch = createLatencySketch()
+    for (const r of rollups) mergeSketch(sketch, decodeSketch(r.latencySketch))
+    expect(sketch.count).toBe(8)
+    expect(sketch.getValueAtQuantile(0.5)).toBeGreaterThanOrEqual(UPSTREAM_MS * 0.99)
+    expect(sketch.min).toBeGreaterThanOrEqual(UPSTREAM_MS * 0.99)
+    expect((await durationCount()) - before).toBe(8)
+    expect(await registry.metrics()).toMatch(
+      /vigil_gateway_requests_total\{route="throttled",service="api",method="GET",status_class="4xx"\} 33/,
+    )
   })
 })
