@@ -1,6 +1,6 @@
 /** @module The gateway data plane's public surface. */
 export { createGateway } from './server.js'
-export type { Gateway, GatewayOptions } from './server.js'
+export type { Gateway, GatewayOptions, ServedCounts } from './server.js'
 export type { RouteView, ServiceView, TargetView } from './views.js'
 export { backoffMs } from './backoff.js'
 export { CircuitBreaker } from './breaker.js'

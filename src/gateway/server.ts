@@ -59,8 +59,23 @@ export interface Gateway {
   services(): ServiceView[]
   /** requests being served right now */
   inFlight(): number
+  /** requests answered on a route since start: a running total, as the telemetry rollups count them */
+  served(): ServedCounts
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes everything. */
   close(graceMs?: number): Promise<void>
+}
+
+/**
+ * What a gateway answered on its routes since it started, counted as its rollups count (the
+ * global series `*|*|*` is their sum): proxied and refused alike; requests no route matched
+ * (404, 400) are not in it, as they are in no series.
+ */
+export interface ServedCounts {
+  requests: number
+  /** by status class: index 0 = 1xx ... 4 = 5xx */
+  statusClass: [number, number, number, number, number]
+  /** 429s and other rate-limiter refusals */
+  limited: number
 }
 
 /** requests no route matched, counted under route="(no route)" */
@@ -89,6 +104,9 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   readonly #server: Server
   #sweeper: NodeJS.Timeout | null = null
   #inFlight = 0
+  #served = 0
+  readonly #servedByClass = new Float64Array(5)
+  #limited = 0
   #idle: (() => void) | null = null
   #closed: Promise<void> | null = null
   readonly #sockets = new Set<Socket>()
@@ -189,6 +207,10 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
 
   finished(ex: Exchange): void {
     this.#inFlight--
+    this.#served++
+    const st = ex.status
+    if (st >= 100) this.#servedByClass[st >= 500 ? 4 : ((st / 100) | 0) - 1]++
+    if (st === 429 || ex.outcome === 'limited') this.#limited++
     const socket = ex.req.socket as ServingSocket | null
     if (socket !== null && socket[kServing] === ex) socket[kServing] = undefined
     this.#accessLog?.write(ex)
@@ -320,6 +342,11 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
 
   inFlight(): number {
     return this.#inFlight
+  }
+
+  served(): ServedCounts {
+    const c = this.#servedByClass
+    return { requests: this.#served, statusClass: [c[0], c[1], c[2], c[3], c[4]], limited: this.#limited }
   }
 
   *breakerStates(): Iterable<{ service: string; target: string; state: number }> {

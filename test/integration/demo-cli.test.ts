@@ -167,8 +167,13 @@ describe('vigil demo through the built CLI', () => {
         await new Promise((r) => setTimeout(r, 500))
       for (const l of lines) expect(stdout).toMatch(l)
       expect(stdout).toMatch(
-        /\] +[\d.]+ req\/s .* \| shop \w+.* · users x\d \w+.* · payments \w+.*\| anomalies \d+ · alerts \d+/,
+        /\] gateway +[\d.]+ req\/s {2}2xx .* \| clients p50 .* \| shop \w+.* · users x\d \w+.* · payments \w+.*\| anomalies \d+ · alerts \d+/,
       )
+      // the gateway's rate counts every client: once the scraper (40 req/s) runs, more than the
+      // diurnal clients' peak (30 req/s) alone
+      const afterAbuse = stdout.slice(stdout.indexOf('\n  abuse '))
+      const rates = [...afterAbuse.matchAll(/\] gateway +([\d.]+) req\/s/g)].map((m) => Number(m[1]))
+      expect(Math.max(0, ...rates), stdout).toBeGreaterThan(35)
       expect(stdout).toMatch(/\n {2}incident {3}pricing \(aws\): errors for 4s/)
 
       // ---- Ctrl-C: a clean exit, no replica left ----

@@ -590,6 +590,7 @@ describe('latency of requests the gateway refuses itself', () => {
     }
     expect((await get(`${g.url}/api`, { 'x-key': 'unknown' })).status).toBe(401)
     expect((await get(`${g.url}/api`, {}, 'POST', 'more than ten bytes')).status).toBe(413)
+    expect((await get(`${g.url}/nowhere`)).status).toBe(404) // in no series
     await g.close()
     gws = gws.filter((x) => x !== g)
     await recorder.close()
@@ -607,6 +608,12 @@ describe('latency of requests the gateway refuses itself', () => {
     expect(sketch.getValueAtQuantile(0.5)).toBeGreaterThanOrEqual(UPSTREAM_MS * 0.99)
     expect(sketch.min).toBeGreaterThanOrEqual(UPSTREAM_MS * 0.99)
     expect((await durationCount()) - before).toBe(8)
+    // what `vigil demo` shows as the gateway's traffic: the sum of its rollups, as `*|*|*` is
+    expect(g.gw.served()).toEqual({
+      requests: sum((r) => r.count),
+      statusClass: [0, 1, 2, 3, 4].map((i) => sum((r) => r.statusClass[i])),
+      limited: sum((r) => r.limited),
+    })
     expect(await registry.metrics()).toMatch(
       /vigil_gateway_requests_total\{route="throttled",service="api",method="GET",status_class="4xx"\} 33/,
     )

@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import type { ActivityEntry } from '../../api/activity.js'
-import type { ServiceView } from '../../gateway/index.js'
+import type { ServedCounts, ServiceView } from '../../gateway/index.js'
 import {
   runLoad,
   startDemoTopology,
@@ -205,6 +205,17 @@ function mergeSummaries(a: LoadSummary, b: LoadSummary): LoadSummary {
     dropped: a.dropped + b.dropped,
     statusCounts,
   }
+}
+
+/**
+ * The status line's traffic: what the gateway answered in the last `ms`, from every client (the
+ * diurnal ones, the scraper, a surge), so the rate is the one the global series `*|*|*` shows.
+ */
+export function servedSummary(prev: ServedCounts, now: ServedCounts, ms: number): string {
+  const n = now.requests - prev.requests
+  const rate = ms > 0 ? (1000 * n) / ms : 0
+  const cls = (i: number) => now.statusClass[i] - prev.statusClass[i]
+  return `gateway ${rate.toFixed(1).padStart(6)} req/s  2xx ${pct(cls(1), n)}  429 ${pct(now.limited - prev.limited, n)}  5xx ${pct(cls(4), n)}`
 }
 
 /** One terminal line per activity entry: `  anomaly    …`, `  limits     …`, `  action     …`. */
@@ -414,20 +425,14 @@ export const command: Command = {
         }, firstIncidentMs),
       )
 
-      let prevCounts: Readonly<Record<string, number>> = {}
+      let prevServed = gateway.served()
+      let prevServedAt = performance.now()
       const status = (p: LoadProgress) => {
-        let total = 0
-        let s2 = 0
-        let s429 = 0
-        let s5 = 0
-        for (const [code, n] of Object.entries(p.statusCounts)) {
-          const d = n - (prevCounts[code] ?? 0)
-          total += d
-          if (code.startsWith('2')) s2 += d
-          else if (code === '429') s429 += d
-          else if (code.startsWith('5')) s5 += d
-        }
-        prevCounts = p.statusCounts
+        const served = gateway.served()
+        const now = performance.now()
+        const traffic = servedSummary(prevServed, served, now - prevServedAt)
+        prevServed = served
+        prevServedAt = now
         const services = gateway
           .services()
           .map((s) => {
@@ -441,7 +446,7 @@ export const command: Command = {
           .join(' · ')
         const t = Math.round((Date.now() - startedAt) / 1000)
         showStatus(
-          `[${String(t).padStart(5)}s] ${p.currentRps.toFixed(1).padStart(6)} req/s  2xx ${pct(s2, total)}  429 ${pct(s429, total)}  5xx ${pct(s5, total)}  p50 ${p.intervalLatencyMs.p50.toFixed(0).padStart(4)}ms  p99 ${p.intervalLatencyMs.p99.toFixed(0).padStart(5)}ms | ${services} | anomalies ${openAnomalies} · alerts ${firing.size}`,
+          `[${String(t).padStart(5)}s] ${traffic} | clients p50 ${p.intervalLatencyMs.p50.toFixed(0).padStart(4)}ms  p99 ${p.intervalLatencyMs.p99.toFixed(0).padStart(5)}ms | ${services} | anomalies ${openAnomalies} · alerts ${firing.size}`,
         )
       }
 
@@ -464,7 +469,6 @@ export const command: Command = {
       while (!ac.signal.aborted) {
         const left = durationMs - (Date.now() - startedAt)
         if (left <= 0) break
-        prevCounts = {}
         add(
           await runLoad({
             target: gw,
