@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { gaussian, rng } from '../forecast/stats.js'
 import { SelectingPolicy, ShadowFleet, VolatilityBand } from './selector.js'
-import { runReactive, simulate } from './simulate.js'
+import { runPredictive, runReactive, simulate } from './simulate.js'
 
 const MIN = 60_000
 const limits = { min: 1, max: 50, capacityPerReplica: 25, targetUtilization: 0.8 }
@@ -241,6 +241,43 @@ describe('SelectingPolicy', () => {
     // at most 3× the reference's actions + one an hour (168 in a week); about 1,000 without the rule
     expect(r.actions).toBeLessThanOrEqual(3 * hpa.actions + 168)
     expect(r.replicaMinutes).toBeLessThanOrEqual(1.2 * hpa.replicaMinutes)
+  })
+
+  it('in its first minutes on noisy low traffic, does not start a replica and stop it again every few decisions', () => {
+    // ten minutes of 2-second windows counting a rate that ramps from 5 to 10 req/s (Poisson), 8
+    // req/s per replica, 6 s start-up, 2-minute stabilisation: a new service, as in the demo.
+    // Every candidate is new; the trailing figures have gathered little weight yet.
+    const STEP = 2000
+    const opts = {
+      stepMs: STEP,
+      startupMs: 6000,
+      stabilizationMs: 120_000,
+      freqSec: STEP / 1000,
+      limits: { min: 1, max: 4, capacityPerReplica: 8, targetUtilization: 0.8 },
+    }
+    let actions = 0
+    let quickDowns = 0
+    for (let seed = 1; seed <= 4; seed++) {
+      const u = rng(seed)
+      const poisson = (lambda: number) => {
+        let k = 0
+        for (let p = u(); p > Math.exp(-lambda); p *= u()) k++
+        return k
+      }
+      const demand = Array.from({ length: 300 }, (_, i) => poisson((5 + (5 * i) / 300) * (STEP / 1000)) / 2)
+      let lastUp = -Infinity
+      const r = runPredictive(demand, {
+        ...opts,
+        onDecision: (d, t) => {
+          if (d.desired > d.current) lastUp = t
+          else if (d.desired < d.current && t - lastUp <= 60) quickDowns++
+        },
+      })
+      actions += r.actions
+    }
+    // 110 actions before the trailing action rates were read with the weight they have gathered
+    expect(actions).toBeLessThanOrEqual(40)
+    expect(quickDowns).toBeLessThanOrEqual(15)
   })
 
   it('a forecast band wavering across a whole replica starts and stops nothing', () => {

@@ -290,6 +290,11 @@ export class SelectingPolicy {
   #spent = 0
   /** (atMs, desired) the followed candidates asked for within the dwell window, oldest first */
   #asked: { atMs: number; desired: number }[] = []
+  /**
+   * the weight the trailing figures have gathered so far (1 − (1−w)ⁿ): they start from 0, so a
+   * constant compared with them is scaled by it
+   */
+  #weight = 0
   /** the reactive needs the observed load showed within the service's stabilisation window */
   readonly #windowNeeds = new WindowMax()
 
@@ -397,6 +402,7 @@ export class SelectingPolicy {
     const first = this.#lastMs === null
     this.#lastMs = input.atMs
     const w = 1 - Math.exp(-dt / (this.#o.memoryMs ?? DEFAULT_MEMORY_MS))
+    this.#weight += w * (1 - this.#weight)
     const fc = input.forecast ?? null
     this.#band.update(observed, fc !== null ? Math.max(0, fc.point) : observed)
     const rise = Math.max(0, observed - (this.#lastObserved ?? observed))
@@ -569,7 +575,7 @@ export class SelectingPolicy {
     // for spending more.
     const edge = 1 + TIE_SWITCH_EDGE * budget
     const calm = (i: number) =>
-      cs[i].fleet.actions <= TIE_ACTION_MULT * reference.actions + 1 / TIE_ACTION_EXTRA_MS
+      cs[i].fleet.actions <= TIE_ACTION_MULT * reference.actions + this.#weight / TIE_ACTION_EXTRA_MS
     const clear = (i: number) => {
       const f = cs[i].fleet
       return (
