@@ -112,6 +112,18 @@ describe('LiveForecasts', () => {
     expect(f.failure.p95!.firstLikelyStep).not.toBeNull()
   })
 
+  it('one error among 12 requests after a history of zeros is not a near-certain failure', async () => {
+    const { live, add } = setup(201, { thresholds: { errorRatio: 0.05, p95Ms: 1_000 } })
+    for (let i = 0; i < 200; i++) add(orders, point(i, 1.2))
+    add(orders, point(200, 1.2, 1))
+    const f = (await live.forecast('orders|/api/orders|prod', 30)) as ForecastReady
+    const e = f.failure.errorRatio!
+    expect(e.points[0].forecast).toBeCloseTo(1 / 12, 3)
+    expect(e.probability).toBeLessThan(0.8)
+    // the band is at least the binomial noise of 12 requests wide, not [0.0832, 0.0834]
+    expect(e.points[0].upper - e.points[0].lower).toBeGreaterThan(0.1)
+  })
+
   it('short history answers insufficient_history with how many windows are needed', async () => {
     const { live, add } = setup(10)
     for (let i = 0; i < 10; i++) add(orders, point(i, 100))
@@ -154,6 +166,7 @@ describe('LiveForecasts', () => {
   it('lays points on a regular grid; an empty window is zero traffic', () => {
     const g = toGrid([point(0, 10), point(3, 20)], STEP, 100)
     expect(g.rate).toEqual([10, 0, 0, 20])
+    expect(g.requests).toEqual([100, 0, 0, 200])
     expect(g.p95.map(Number.isNaN)).toEqual([false, true, true, false])
     expect(toGrid([point(0, 1), point(9, 1)], STEP, 5).rate).toHaveLength(5)
   })

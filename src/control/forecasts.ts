@@ -127,8 +127,8 @@ export function toGrid(
   points: readonly SeriesPoint[],
   stepMs: number,
   maxPoints: number,
-): { startMs: number; rate: number[]; errorRatio: number[]; p95: number[] } {
-  const empty = { startMs: 0, rate: [], errorRatio: [], p95: [] }
+): { startMs: number; rate: number[]; errorRatio: number[]; p95: number[]; requests: number[] } {
+  const empty = { startMs: 0, rate: [], errorRatio: [], p95: [], requests: [] }
   if (points.length === 0) return empty
   const last = points[points.length - 1].startMs
   const first = Math.max(points[0].startMs, last - (maxPoints - 1) * stepMs)
@@ -136,16 +136,18 @@ export function toGrid(
   const rate = new Array<number>(n).fill(0)
   const errorRatio = new Array<number>(n).fill(Number.NaN)
   const p95 = new Array<number>(n).fill(Number.NaN)
+  const requests = new Array<number>(n).fill(0)
   for (const p of points) {
     const i = Math.round((p.startMs - first) / stepMs)
     if (i < 0 || i >= n) continue
     rate[i] = p.ratePerSec
+    requests[i] = p.count
     if (p.count > 0) {
       errorRatio[i] = p.errorRatio
       p95[i] = p.p95 ?? Number.NaN
     }
   }
-  return { startMs: first, rate, errorRatio, p95 }
+  return { startMs: first, rate, errorRatio, p95, requests }
 }
 
 const HISTORY_CAP = 4_000
@@ -268,7 +270,9 @@ export class LiveForecasts implements ForecastSource {
     ): FailureSummary | null => {
       // a series that is mostly idle has no failure trend worth fitting
       if (values.filter(Number.isFinite).length < this.#o.minHistory) return null
-      const f = forecastFailure(values, { ...base, threshold, kind })
+      // an error ratio over few requests is noisy: the counts floor its spread
+      const requests = kind === 'ratio' ? grid.requests : undefined
+      const f = forecastFailure(values, { ...base, threshold, kind, requests })
       return {
         threshold,
         probability: f.probability,

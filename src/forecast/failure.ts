@@ -3,10 +3,17 @@
  * that the series crosses a threshold within the horizon, from the conformal calibration of
  * forecastSeries (the empirical distribution of backtest errors per step). Feeds the
  * "API predicted to fail" alert.
+ *
+ * An error ratio is a count over a window's requests, so its forecast can be no surer than the
+ * binomial noise of that count: given the requests per window, the spread behind the probability
+ * and the band is floored at the sampling deviation of the forecast ratio (Jeffreys-corrected, so
+ * 1 error in 12 requests reads as weak evidence of anything between ~1 % and ~30 %, not as a
+ * certain 8.3 %). Backtest errors on a flat history (all zeros) are all zero and would otherwise
+ * make the first error look certain. The point forecasts and the model choice are untouched.
  */
 import { VGL_ERR_FORECAST_OPTION } from '../errors.js'
 import { forecastSeries, type ForecastOptions } from './forecaster.js'
-import { normalQuantile } from './stats.js'
+import { median, normalQuantile } from './stats.js'
 import type { ForecastResult } from './types.js'
 
 export interface FailureOptions extends ForecastOptions {
@@ -14,6 +21,12 @@ export interface FailureOptions extends ForecastOptions {
   readonly threshold: number
   /** `ratio` keeps forecasts within [0, 1]; `latency` keeps them ≥ 0 */
   readonly kind: 'ratio' | 'latency'
+  /**
+   * `ratio` only: the requests behind each value (same length as the values). Floors the spread
+   * at the binomial noise of a ratio over a window's requests; without it the backtest errors
+   * alone set the spread.
+   */
+  readonly requests?: readonly number[]
 }
 
 export interface FailureForecast {
@@ -26,16 +39,61 @@ export interface FailureForecast {
   readonly forecast: ForecastResult
 }
 
-/** Per-step exceedance probabilities from a forecast and its calibration. */
-export function exceedanceProbabilities(fc: ForecastResult, threshold: number): number[] {
+/** Windows whose request counts set the typical window size for the sampling noise. */
+const RECENT_WINDOWS = 30
+
+/**
+ * The requests in a typical window: the median over the newest windows that had any (a window
+ * without requests has no ratio). Null when no window had requests.
+ */
+export function typicalRequests(values: readonly number[], requests: readonly number[]): number | null {
+  const recent: number[] = []
+  for (let i = requests.length - 1; i >= 0 && recent.length < RECENT_WINDOWS; i--)
+    if (requests[i] > 0 && Number.isFinite(requests[i]) && Number.isFinite(values[i]))
+      recent.push(requests[i])
+  return recent.length === 0 ? null : median(recent)
+}
+
+/**
+ * The binomial standard deviation of an error ratio over `n` requests around `ratio`, with the
+ * Jeffreys correction (½ an error and ½ a success added): never zero, and wide for small counts
+ * (0 of 12 → 5.6 %, 1 of 12 → 9.2 %; 0 of 10,000 → 0.7 ‰).
+ */
+export function ratioSamplingSd(ratio: number, n: number): number {
+  const p = (Math.min(1, Math.max(0, ratio)) * n + 0.5) / (n + 1)
+  return Math.sqrt((p * (1 - p)) / n)
+}
+
+/**
+ * Per-step exceedance probabilities from a forecast and its calibration. `floorSd[h]` (optional)
+ * is the least standard deviation the forecast error at step h can have (the sampling noise of
+ * an error ratio): where the backtest errors spread less, the missing variance is added as
+ * Gaussian noise, so the total never falls below it and is not inflated where it is above.
+ */
+export function exceedanceProbabilities(
+  fc: ForecastResult,
+  threshold: number,
+  floorSd?: readonly number[],
+): number[] {
   const cal = fc.calibration
   if (cal !== undefined && cal.scores.length > 0) {
     const n = cal.scores.length
+    const mean = cal.scores.reduce((a, r) => a + r, 0) / n
+    const spread2 = cal.scores.reduce((a, r) => a + (r - mean) ** 2, 0) / n
     return fc.forecast.map((f, h) => {
-      // y_h = f_h + r·s(h): count calibration errors large enough to carry f_h over the line
-      const need = (threshold - f) / Math.max(cal.scale[h], 1e-12)
+      const scale = Math.max(cal.scale[h], 1e-12)
+      const extra2 = (floorSd?.[h] ?? 0) ** 2 - spread2 * scale * scale
       let c = 0
-      for (const r of cal.scores) if (r > need) c++
+      if (extra2 > 0) {
+        // y_h = f_h + r·s(h) + ε, ε ~ N(0, extra²): each calibration error carries f_h over the
+        // line with the chance that the sampling noise makes up the rest
+        const sd = Math.sqrt(extra2)
+        for (const r of cal.scores) c += 1 - normalCdf((threshold - f - r * scale) / sd)
+      } else {
+        // y_h = f_h + r·s(h): count calibration errors large enough to carry f_h over the line
+        const need = (threshold - f) / scale
+        for (const r of cal.scores) if (r > need) c++
+      }
       // add-one smoothing: a finite sample never proves a probability of exactly 0 or 1
       return (c + 0.5) / (n + 1)
     })
@@ -43,7 +101,7 @@ export function exceedanceProbabilities(fc: ForecastResult, threshold: number): 
   // no backtest: treat the interval as Gaussian
   const z = normalQuantile(0.5 + fc.level / 200)
   return fc.forecast.map((f, h) => {
-    const sd = Math.max((fc.upper[h] - fc.lower[h]) / (2 * z), 1e-12)
+    const sd = Math.max((fc.upper[h] - fc.lower[h]) / (2 * z), floorSd?.[h] ?? 0, 1e-12)
     return 1 - normalCdf((threshold - f) / sd)
   })
 }
@@ -76,15 +134,26 @@ export function forecastFailure(values: readonly number[], opts: FailureOptions)
     throw VGL_ERR_FORECAST_OPTION(
       `threshold: an error-ratio threshold must be between 0 and 1, got ${opts.threshold}`,
     )
+  const req = opts.requests
+  if (req !== undefined && opts.kind !== 'ratio')
+    throw VGL_ERR_FORECAST_OPTION('requests: only an error-ratio forecast (kind ratio) takes request counts')
+  if (req !== undefined && req.length !== values.length)
+    throw VGL_ERR_FORECAST_OPTION(
+      `requests: expected one count per value (${values.length}), got ${req.length}`,
+    )
   const raw = forecastSeries(values, opts)
+  const n = req === undefined ? null : typicalRequests(values, req)
+  const floorSd = n === null ? undefined : raw.forecast.map((f) => ratioSamplingSd(f, n))
   const cap = (v: number): number => (opts.kind === 'ratio' ? Math.min(1, Math.max(0, v)) : Math.max(0, v))
+  // the band, like the probability, is never narrower than the sampling noise
+  const z = normalQuantile(0.5 + raw.level / 200)
   const forecast: ForecastResult = {
     ...raw,
     forecast: raw.forecast.map(cap),
-    lower: raw.lower.map(cap),
-    upper: raw.upper.map(cap),
+    lower: raw.lower.map((l, h) => cap(Math.min(l, raw.forecast[h] - z * (floorSd?.[h] ?? 0)))),
+    upper: raw.upper.map((u, h) => cap(Math.max(u, raw.forecast[h] + z * (floorSd?.[h] ?? 0)))),
   }
-  const perStep = exceedanceProbabilities(raw, opts.threshold)
+  const perStep = exceedanceProbabilities(raw, opts.threshold, floorSd)
   const probability = perStep.reduce((a, b) => Math.max(a, b), 0)
   const idx = perStep.findIndex((p) => p >= 0.5)
   return { probability, perStep, firstLikelyStep: idx < 0 ? null : idx + 1, forecast }

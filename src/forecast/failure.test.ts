@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest'
+import { forecastFailure, ratioSamplingSd, typicalRequests } from './failure.js'
+import { gaussian, rng } from './stats.js'
+
+const opts = { horizon: 30, threshold: 0.05, kind: 'ratio' as const, freqSec: 2 }
+
+/** 200 windows without an error, then one error among `n` requests (or `errors` of them). */
+function firstError(n: number, errors = 1) {
+  const values = [...Array.from({ length: 200 }, () => 0), errors / n]
+  return { values, requests: values.map(() => n) }
+}
+
+describe('forecastFailure: the sampling noise of an error ratio', () => {
+  it('one error in 12 requests after a history of zeros is weak evidence, not a certain 8.3 %', () => {
+    const { values, requests } = firstError(12)
+    const f = forecastFailure(values, { ...opts, requests })
+    expect(f.probability).toBeLessThan(0.8)
+    expect(f.probability).toBeGreaterThan(0.2)
+    // the band around the forecast is at least the binomial noise of 12 requests wide
+    expect(f.forecast.upper[0] - f.forecast.lower[0]).toBeGreaterThan(0.1)
+  })
+
+  it('the same ratio over 1,200 requests per window is strong evidence', () => {
+    const { values, requests } = firstError(1_200, 100)
+    const f = forecastFailure(values, { ...opts, requests })
+    expect(f.probability).toBeGreaterThan(0.95)
+  })
+
+  it('a flat history of zeros gives a band wider than zero and a low probability', () => {
+    const values = Array.from({ length: 200 }, () => 0)
+    const f = forecastFailure(values, { ...opts, requests: values.map(() => 12) })
+    expect(f.forecast.upper[0]).toBeGreaterThan(0.01)
+    expect(f.forecast.lower[0]).toBe(0)
+    expect(f.probability).toBeLessThan(0.3)
+    // with many requests per window, no error in any of them leaves no doubt
+    const many = forecastFailure(values, { ...opts, requests: values.map(() => 10_000) })
+    expect(many.probability).toBeLessThan(0.01)
+  })
+
+  it('leaves point forecasts alone, and a noisy series whose errors already cover the noise unchanged', () => {
+    const g = gaussian(rng(3))
+    const values = Array.from({ length: 300 }, () => Math.max(0, 0.02 + 0.01 * g()))
+    const without = forecastFailure(values, opts)
+    const withCounts = forecastFailure(values, { ...opts, requests: values.map(() => 5_000) })
+    expect(withCounts.forecast.forecast).toEqual(without.forecast.forecast)
+    expect(withCounts.forecast.model).toBe(without.forecast.model)
+    expect(withCounts.perStep).toEqual(without.perStep)
+  })
+
+  it('ignores windows without requests when it sizes a window', () => {
+    expect(typicalRequests([0.1, Number.NaN, 0.2, 0], [10, 0, 30, 20])).toBe(20)
+    expect(typicalRequests([Number.NaN], [0])).toBeNull()
+    expect(ratioSamplingSd(0, 12)).toBeCloseTo(0.0555, 3)
+    expect(ratioSamplingSd(1 / 12, 12)).toBeCloseTo(0.0922, 3)
+    expect(ratioSamplingSd(2, 12)).toBe(ratioSamplingSd(1, 12))
+  })
+
+  it('rejects request counts that do not match the values or a latency forecast, naming the field', () => {
+    const { values, requests } = firstError(12)
+    const code = { code: 'VGL_ERR_FORECAST_OPTION' }
+    expect(() => forecastFailure(values, { ...opts, requests: requests.slice(1) })).toThrow(
+      expect.objectContaining({
+        ...code,
+        message: expect.stringMatching(/^requests: expected one count per value \(201\), got 200/),
+      }),
+    )
+    expect(() => forecastFailure(values, { ...opts, threshold: 800, kind: 'latency', requests })).toThrow(
+      expect.objectContaining({ ...code, message: expect.stringMatching(/^requests: only an error-ratio/) }),
+    )
+  })
+})
