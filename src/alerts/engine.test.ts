@@ -419,6 +419,46 @@ describe('rules', () => {
       /P\(errorRatio crosses 0.05 within the horizon\) = 90%/,
     )
   })
+
+  /** A forecast whose error ratio and p95 cross their thresholds with these probabilities. */
+  const failing = (errorRatio: number, p95: number) => ({
+    lastPointMs: T0 - W,
+    failure: {
+      errorRatio: { threshold: 0.05, probability: errorRatio, firstLikelyAtMs: null, model: 'naive' },
+      p95: { threshold: 1_000, probability: p95, firstLikelyAtMs: null, model: 'ets' },
+    },
+  })
+
+  it('a forecast alert that fired on the error ratio resolves describing the error ratio, not p95', async () => {
+    const { e, sink, actions } = engine([
+      { name: 'will-fail', kind: 'forecast', probability: 0.8, for: '1 window', resolveFor: '1 window' },
+    ])
+    await run(e, [
+      input(point(0), { forecast: failing(0.9, 0.1) }),
+      // the error ratio recovers; p95 is now the likelier crossing, though far from firing
+      input(point(1), { forecast: failing(0.05, 0.3) }),
+    ])
+    const a = e.alerts({ state: 'all' })[0]
+    expect(a.state).toBe('resolved')
+    expect(a.evidence.summary).toMatch(/^P\(errorRatio crosses 0.05 within the horizon\) = 90%/)
+    expect(a.latest.summary).toMatch(/^P\(errorRatio crosses 0.05 within the horizon\) = 5%/)
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
+    const resolved = [...actions.records.values()].find((r) => r.kind === 'alert.resolved')!
+    expect(resolved.reason).toMatch(/^resolved: P\(errorRatio crosses/)
+    expect(resolved.reason).not.toMatch(/p95/)
+  })
+
+  it('a forecast alert on either signal stays active, and says so, while the other one crosses', async () => {
+    const { e } = engine([{ name: 'will-fail', kind: 'forecast', probability: 0.8, for: '1 window' }])
+    await run(e, [
+      input(point(0), { forecast: failing(0.9, 0.1) }),
+      input(point(1), { forecast: failing(0.1, 0.95) }),
+    ])
+    const a = e.alerts()[0]
+    expect(a.state).toBe('firing')
+    expect(a.latest.summary).toMatch(/^P\(p95 crosses 1,000 ms within the horizon\) = 95%/)
+  })
 })
 
 describe('AlertEngine enrichment and incidents', () => {

@@ -331,7 +331,14 @@ export class AlertEngine {
       // no alert and certainly inactive: nothing can change (most series, most windows)
       if ((alert === undefined || alert.state === 'resolved') && quickInactive(rule, input, this.#ctx))
         continue
-      const judged = evaluateRule(rule, input, this.#ctx, alert === undefined ? [] : runsOf(alert))
+      const live = alert !== undefined && alert.state !== 'resolved'
+      const judged = evaluateRule(
+        rule,
+        input,
+        this.#ctx,
+        alert === undefined ? [] : runsOf(alert),
+        live ? alert.evidence : null,
+      )
       const cond = judged instanceof Promise ? await judged : judged
       const ev: Evidence = {
         ...cond,

@@ -115,13 +115,15 @@ export type Excluded = readonly (readonly [number, number])[]
 /**
  * Judges one window. `excluded` are the alert's runs (pending or firing, current and earlier):
  * the error-ratio rule leaves their windows out of the history it compares against, so one
- * incident does not teach the rule that incidents are normal.
+ * incident does not teach the rule that incidents are normal. `fired` is the evidence the alert's
+ * run went active on: a rule that judges several signals reports its recovery on that one.
  */
 export function evaluateRule(
   rule: AlertRuleConfig,
   input: WindowInput,
   ctx: RuleContext,
   excluded: Excluded = [],
+  fired: Condition | null = null,
 ): Condition | Promise<Condition> {
   const p = input.point
   switch (rule.kind) {
@@ -185,11 +187,15 @@ export function evaluateRule(
         .filter((x) => x.f !== null)
       if (picks.length === 0)
         return noData('probability', 'the forecast has no failure forecast of that metric')
-      const top = picks.reduce((a, b) => (b.f!.probability > a.f!.probability ? b : a))
+      const best = picks.reduce((a, b) => (b.f!.probability > a.f!.probability ? b : a))
+      const active = best.f!.probability >= rule.probability
+      // inactive (a recovery): tell of the signal the alert went active on, not whichever other
+      // is now the likelier, or an error-ratio alert would resolve with "P(p95 crosses …)"
+      const top = (!active && picks.find((x) => x.m === fired?.details.forecastMetric)) || best
       const prob = top.f!.probability
       const unit = top.m === 'p95' ? ' ms' : ''
       return {
-        active: prob >= rule.probability,
+        active,
         metric: 'probability',
         observed: prob,
         expected: null,
