@@ -5,7 +5,7 @@ import { SqliteStore } from '../store/sqlite.js'
 import { emptySketch, encodeSketch } from '../store/sketch.js'
 import { traceRatio } from '../telemetry/span-sampler.js'
 import type { SpanRecord } from '../telemetry/types.js'
-import { LiveJourneys, type JourneyRoute } from './journeys.js'
+import { LiveJourneys, type JourneyRoute, type LiveJourneysOptions } from './journeys.js'
 import { toSeriesPoint } from './points.js'
 
 const W = 1000
@@ -78,6 +78,22 @@ function traceIdWith(sampled: boolean, rate: number, seed: number): string {
   }
 }
 
+/** 300 traces of the shop's journey from 20 s before `now`, decided at `now`. */
+function addRecent(
+  j: LiveJourneys,
+  topo: ReturnType<typeof fiveServiceTopology>,
+  rng: ReturnType<typeof createRng>,
+  now: number,
+): void {
+  for (let i = 0; i < 300; i++)
+    j.add(
+      syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge', startMs: now - 20_000 + i * 10 }, rng)
+        .spans,
+      now - 20_000,
+    )
+  j.take(now)
+}
+
 describe('LiveJourneys', () => {
   let store: SqliteStore
   let now = T0
@@ -85,7 +101,11 @@ describe('LiveJourneys', () => {
   beforeEach(async () => {
     store = await SqliteStore.open({ path: ':memory:' })
     now = T0
-    j = new LiveJourneys({
+    j = live()
+  })
+  /** The journeys of route shop with the test's clock. */
+  const live = (over: Partial<LiveJourneysOptions> = {}) =>
+    new LiveJourneys({
       store,
       windowMs: W,
       gatewayEnv: 'edge',
@@ -94,8 +114,8 @@ describe('LiveJourneys', () => {
       traceWaitMs: WAIT,
       maxBufferedSpans: 10_000,
       now: () => now,
+      ...over,
     })
-  })
   afterEach(() => store.close())
 
   it('keeps whole traces: the gateway’s, failing ones and those its sampler draws; drops the rest after the wait', async () => {
@@ -256,13 +276,7 @@ describe('LiveJourneys', () => {
     const rng = createRng(6)
     const topo = fiveServiceTopology()
     now = Date.now()
-    for (let i = 0; i < 300; i++)
-      j.add(
-        syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge', startMs: now - 20_000 + i * 10 }, rng)
-          .spans,
-        now - 20_000,
-      )
-    j.take(now)
+    addRecent(j, topo, rng, now)
     const a = await j.whatIf({
       route: 'shop',
       scenarios: [{ kind: 'errorRatio', service: 'pricing', value: 0.2 }],
@@ -281,6 +295,79 @@ describe('LiveJourneys', () => {
       code: 'VGL_ERR_JOURNEYS_WHATIF',
       message: expect.stringMatching(/^scenarios\[0\]\.value/),
     })
+  })
+
+  it('bounds the failed requests of an impact by the requests that reach the service, not those refused', async () => {
+    // pricing fails 30 % of its calls; the route gets 25 req/s, of which the limiter refuses 20
+    // (a scraper far over its limit): the shop is sent 5 req/s, 9,000 in 30 minutes
+    const rng = createRng(7)
+    const topo = fiveServiceTopology({ pricing: { errorRatio: 0.3 } })
+    now = Date.now()
+    addRecent(j, topo, rng, now)
+    const sk = emptySketch()
+    for (let i = 0; i < 25; i++) sk.accept(40)
+    const windowOf = (k: number, limited: number) => ({
+      series: { service: 'shop', route: 'shop', env: 'edge' },
+      startMs: now - (30 - k) * W,
+      durationMs: W,
+      sources: 1,
+      count: 25,
+      statusClass: [0, 5, 0, 20, 0] as [number, number, number, number, number],
+      limited,
+      timeouts: 0,
+      connectErrors: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      latencySketch: encodeSketch(sk),
+    })
+    const horizonMs = 1_800_000
+    const feed = (journeys: LiveJourneys, limited: number) => {
+      for (let k = 0; k < 30; k++) {
+        const w = windowOf(k, limited)
+        journeys.hook(w.series, toSeriesPoint(w), { correction: false, latencySketch: w.latencySketch })
+      }
+    }
+    feed(j, 20)
+    const r = await j.currentImpact('shop', now - 20_000, horizonMs, 20_000)
+    expect(r.trafficPerSec.value).toBeCloseTo(5, 6)
+    const failed = r.baseline.expectedFailedRequests
+    expect(failed.high).toBeLessThanOrEqual((5 * horizonMs) / 1000)
+    expect(failed.value).toBeGreaterThan(0.2 * 9_000)
+    expect(failed.value).toBeLessThan(0.45 * 9_000)
+
+    // a traffic forecast of the route counts the refused requests too: scaled to the share let through
+    const forecasted = live({
+      forecast: async (key, horizon) => ({
+        status: 'ok',
+        key,
+        metric: 'ratePerSec',
+        stepMs: W,
+        horizon,
+        level: 80,
+        fittedAtMs: now,
+        lastPointMs: now - W,
+        historyPoints: 30,
+        model: 'naive',
+        seasons: [],
+        points: Array.from({ length: horizon }, (_, h) => ({
+          atMs: now + h * W,
+          forecast: 25,
+          lower: 20,
+          upper: 30,
+        })),
+        backtest: [],
+        notes: [],
+        failure: { errorRatio: null, p95: null },
+      }),
+    })
+    addRecent(forecasted, topo, rng, now)
+    feed(forecasted, 20)
+    const viaForecast = await forecasted.currentImpact('shop', now - 20_000, horizonMs, 20_000)
+    expect(viaForecast.trafficSource).toBe('forecast')
+    expect(viaForecast.trafficPerSec.value).toBeCloseTo(5, 6)
+    expect(viaForecast.trafficPerSec.low).toBeCloseTo(4, 6)
+    expect(viaForecast.trafficPerSec.high).toBeCloseTo(6, 6)
+    expect(viaForecast.baseline.expectedFailedRequests.high).toBeLessThanOrEqual((6 * horizonMs) / 1000)
   })
 
   it('finds a trace by request id while it still waits, and after it was stored', async () => {

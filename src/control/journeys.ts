@@ -155,6 +155,8 @@ interface RouteRollup {
   startMs: number
   count: number
   errors: number
+  /** requests the gateway refused (429): they never reach the service */
+  limited: number
   sketch: DDSketch
 }
 
@@ -521,7 +523,8 @@ export class LiveJourneys implements SpanStage, JourneySource {
       if (this.#rollups.size >= this.#o.maxRoutes) return
       this.#rollups.set(series.route, (list = []))
     }
-    list.push({ startMs: point.startMs, count: point.count, errors, sketch })
+    const limited = Math.min(point.count, Math.round(point.limitedRatio * point.count))
+    list.push({ startMs: point.startMs, count: point.count, errors, limited, sketch })
     while (list.length > this.#o.windows) list.shift()
   }
 
@@ -762,24 +765,30 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const w = this.#o.windowMs
     const steps = Math.max(1, Math.ceil(horizonMs / w))
     const info = this.#routeInfo.get(route)
+    const recent = (this.#rollups.get(route) ?? []).slice(-30)
+    // the journeys simulate requests that reach the service: the ones the limiter refuses (a
+    // client far over its limit) neither reach it nor fail there, and would multiply the failed
+    // requests past what the service could ever be sent
+    const total = recent.reduce((a, r) => a + r.count, 0)
+    const passed = total > 0 ? recent.reduce((a, r) => a + r.count - r.limited, 0) / total : 1
     if (info !== undefined && this.#o.forecast !== undefined) {
       try {
         const key = formatSeriesKey({ service: info.service, route, env: this.#o.gatewayEnv })
         const f = await this.#o.forecast(key, steps)
+        // the route's forecast counts refused requests too: the share that got through lately
         if (f.status === 'ok' && f.points.length > 0)
           return {
             stepMs: f.stepMs,
-            rate: f.points.map((p) => Math.max(0, p.forecast)),
-            lower: f.points.map((p) => Math.max(0, p.lower)),
-            upper: f.points.map((p) => Math.max(0, p.upper)),
+            rate: f.points.map((p) => passed * Math.max(0, p.forecast)),
+            lower: f.points.map((p) => passed * Math.max(0, p.lower)),
+            upper: f.points.map((p) => passed * Math.max(0, p.upper)),
             source: 'forecast',
           }
       } catch {
         // too little history, or forecasting is off: the observed rate below
       }
     }
-    const recent = (this.#rollups.get(route) ?? []).slice(-30)
-    let rates = recent.map((r) => (1000 * r.count) / w)
+    let rates = recent.map((r) => (1000 * (r.count - r.limited)) / w)
     if (rates.length === 0) {
       // no rollups (a route that only OTLP traces show): its traces per second
       const { stats } = this.#merged(route, this.#o.now() - this.#o.modelWindowMs, this.#o.now())
