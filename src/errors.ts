@@ -70,6 +70,7 @@ export const VGL_ERR_CONFIG_ENV = defineError('VGL_ERR_CONFIG_ENV', '%s', 400)
 // ---- cli -------------------------------------------------------------------------------
 export const VGL_ERR_CLI_USAGE = defineError('VGL_ERR_CLI_USAGE', '%s', 2)
 export const VGL_ERR_CSV_INPUT = defineError('VGL_ERR_CSV_INPUT', '%s', 400)
+export const VGL_ERR_CLI_OUTPUT = defineError('VGL_ERR_CLI_OUTPUT', '%s', 400)
 
 // ---- api (admin server) ----------------------------------------------------------------
 export const VGL_ERR_API_UNAUTHORIZED = defineError(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseFlags, parseTimeMs } from './parsing.js'
+import { parseFlags, parsePort, parseTimeMs } from './parsing.js'
 
 const NOW = Date.parse('2026-12-04T10:00:00Z')
 
@@ -52,5 +52,23 @@ describe('parseFlags', () => {
   it('still refuses a flag where a value belongs, naming it', () => {
     expect(() => parseFlags(['--from', '--json'], options, 'usage')).toThrow(/--from/)
     expect(() => parseFlags(['--nope'], options, 'usage')).toThrow(/Unknown option '--nope'[\s\S]*usage/)
+  })
+})
+
+describe('parsePort', () => {
+  it('reads a whole number in range, and the fallback when the flag is absent', () => {
+    expect(parsePort(undefined, '--port', 8080)).toBe(8080)
+    expect(parsePort('0', '--port', 8080)).toBe(0)
+    expect(parsePort('65535', '--port', 8080)).toBe(65535)
+    expect(parsePort('9001', '--base', 1, { max: 65529 })).toBe(9001)
+  })
+
+  it('refuses anything else, naming the flag, the range and the value', () => {
+    for (const bad of ['99999', '65536', '-1', '80.5', 'http', '', ' '])
+      expect(() => parsePort(bad, '--admin-port', 8081)).toThrow(
+        `--admin-port: expected a port 0..65535 (0 picks a free one), got "${bad}"`,
+      )
+    expect(() => parsePort('65530', '--base', 1, { max: 65529 })).toThrow(/0\.\.65529/)
+    expect(() => parsePort('0', '--port', 1, { min: 1 })).toThrow('--port: expected a port 1..65535, got "0"')
   })
 })

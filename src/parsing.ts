@@ -48,6 +48,28 @@ export function parsePositive(text: string | undefined, flag: string, fallback: 
   return n
 }
 
+/**
+ * Parses a TCP port flag: a whole number from `min` (default 0, which picks a free port) to `max`
+ * (default 65535; lower when the flag is the first of a run of ports). Checked here, at parse time,
+ * because node's listen() throws a RangeError only once the command has started other things.
+ */
+export function parsePort(
+  text: string | undefined,
+  flag: string,
+  fallback: number,
+  range: { min?: 0 | 1; max?: number } = {},
+): number {
+  if (text === undefined) return fallback
+  const min = range.min ?? 0
+  const max = range.max ?? 65535
+  const n = Number(text)
+  if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    throw VGL_ERR_CLI_USAGE(
+      `${flag}: expected a port ${min}..${max}${min === 0 ? ' (0 picks a free one)' : ''}, got "${text}"`,
+    )
+  return n
+}
+
 const TIME_UNIT_MS: Readonly<Record<string, number>> = {
   ms: 1,
   s: 1000,

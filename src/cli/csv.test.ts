@@ -1,5 +1,17 @@
-import { describe, expect, it } from 'vitest'
-import { formatCsv, formatNumber, parseSeriesCsv, parseSeriesRows, parseTimestampText } from './csv.js'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import {
+  checkOutputWritable,
+  formatCsv,
+  formatNumber,
+  parseSeriesCsv,
+  parseSeriesRows,
+  parseTimestampText,
+  regularSeries,
+  writeOutput,
+} from './csv.js'
 
 describe('parseSeriesCsv', () => {
   it('reads ISO and epoch-second timestamps and empty values as NaN', () => {
@@ -35,6 +47,75 @@ describe('parseSeriesCsv', () => {
 
   it('rejects a non-numeric value, naming the line', () => {
     expect(() => parseSeriesCsv('timestamp,value\n1,2\n2,abc\n', 'a.csv')).toThrow(/a\.csv:3: value "abc"/)
+  })
+
+  it("keeps each row's line in the file, blank lines and the header counted", () => {
+    const s = parseSeriesCsv('\ntimestamp,value\n60,1\n\n120,\r\n180,3\n', 'a.csv')
+    expect(s.lines).toEqual([3, 5, 6])
+  })
+})
+
+describe('regularSeries', () => {
+  const t = (min: number) => `2026-01-01T00:${String(min).padStart(2, '0')}:00Z`
+
+  it('names the file and the file lines of an irregular gap, also when rows are out of order', () => {
+    // in time order the rows are lines 2, 3, 5, 6, 4, 7: the 30 s gap is from line 6 to line 4
+    const rows = [t(0), t(1), '2026-01-01T00:03:30Z', t(2), t(3), t(4)]
+    const csv = parseSeriesCsv(`timestamp,value\n${rows.map((r) => `${r},1`).join('\n')}\n`, 'demand.csv')
+    expect(() => regularSeries(csv, 'demand.csv')).toThrow(
+      /^demand\.csv: timestamps are irregular: the gap from line 6 to line 4 is 30s, not a multiple of the 60s interval/,
+    )
+  })
+
+  it('puts a regular series on its grid in time order', () => {
+    const csv = parseSeriesCsv(`timestamp,value\n${t(3)},3\n${t(0)},1\n${t(4)},4\n${t(5)},5\n`, 'a.csv')
+    const { series, reg } = regularSeries(csv, 'a.csv')
+    expect(series.outOfOrder).toBe(1)
+    expect(reg.freqSec).toBe(60)
+    expect(reg.values.map((v) => (Number.isNaN(v) ? null : v))).toEqual([1, null, null, 3, 4, 5])
+  })
+})
+
+describe('output files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-csv-out-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('accepts stdout, a new file in an existing directory and an existing file, without touching it', () => {
+    expect(() => checkOutputWritable('-')).not.toThrow()
+    expect(() => checkOutputWritable(join(dir, 'new.csv'))).not.toThrow()
+    expect(() => readFileSync(join(dir, 'new.csv'))).toThrow(/ENOENT/)
+    writeFileSync(join(dir, 'old.csv'), 'kept\n')
+    expect(() => checkOutputWritable(join(dir, 'old.csv'))).not.toThrow()
+    expect(readFileSync(join(dir, 'old.csv'), 'utf8')).toBe('kept\n')
+  })
+
+  it('refuses a missing directory, a directory and a file used as a directory, naming the flag, path and reason', () => {
+    const missing = join(dir, 'nope', 'o.csv')
+    expect(() => checkOutputWritable(missing)).toThrow(
+      `--output ${missing}: cannot write the file: directory ${join(dir, 'nope')} does not exist; choose another path`,
+    )
+    mkdirSync(join(dir, 'sub'))
+    expect(() => checkOutputWritable(join(dir, 'sub'), '--out')).toThrow(
+      `--out ${join(dir, 'sub')}: cannot write the file: it is a directory`,
+    )
+    writeFileSync(join(dir, 'file'), '')
+    expect(() => checkOutputWritable(join(dir, 'file', 'o.csv'))).toThrow(
+      `cannot write the file: ${join(dir, 'file')} is not a directory`,
+    )
+    try {
+      checkOutputWritable(missing)
+    } catch (err) {
+      expect((err as { code: string }).code).toBe('VGL_ERR_CLI_OUTPUT')
+    }
+  })
+
+  it('turns a failed write into an error naming the flag, the path and the OS reason', () => {
+    const missing = join(dir, 'nope', 'o.csv')
+    expect(() => writeOutput(missing, 'x\n')).toThrow(
+      `--output ${missing}: cannot write the file: ENOENT: no such file or directory`,
+    )
+    writeOutput(join(dir, 'w.csv'), 'a,b\n')
+    expect(readFileSync(join(dir, 'w.csv'), 'utf8')).toBe('a,b\n')
   })
 })
 

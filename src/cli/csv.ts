@@ -1,6 +1,8 @@
-/** @module Reading `timestamp,value` CSV files and writing result CSVs, shared by `vigil detect` and `vigil forecast`. */
-import { readFileSync, writeFileSync } from 'node:fs'
-import { VGL_ERR_CSV_INPUT } from '../errors.js'
+/** @module Reading `timestamp,value` CSV files and writing result CSVs, shared by `vigil detect`, `vigil forecast` and `vigil simulate autoscale`. */
+import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { isVigilError, VGL_ERR_CLI_OUTPUT, VGL_ERR_CSV_INPUT } from '../errors.js'
+import { inTimeOrder, regularize } from '../forecast/series.js'
 
 /** header names read as the timestamp and the value column */
 const TIME_NAMES = new Set(['timestamp', 'timestamps', 'time', 'date', 'datetime', 'ts'])
@@ -14,6 +16,8 @@ export interface CsvSeries {
   /** each row's timestamp as written (quotes removed), so outputs can echo the input's rows */
   readonly timestampTexts: string[]
   readonly values: number[]
+  /** each row's line number in the file (1-based, header and blank lines counted), for messages */
+  readonly lines: number[]
 }
 
 /**
@@ -38,6 +42,7 @@ export function parseSeriesCsv(text: string, source: string): CsvSeries {
   const timestamps: number[] = []
   const timestampTexts: string[] = []
   const values: number[] = []
+  const rowLines: number[] = []
   for (let n = i + 1; n < lines.length; n++) {
     const line = lines[n]
     if (line.trim() === '') continue
@@ -55,8 +60,9 @@ export function parseSeriesCsv(text: string, source: string): CsvSeries {
     timestamps.push(ts)
     timestampTexts.push(tText)
     values.push(v)
+    rowLines.push(n + 1)
   }
-  return { timestamps, timestampTexts, values }
+  return { timestamps, timestampTexts, values, lines: rowLines }
 }
 
 /** Reads and parses a `timestamp,value` CSV file (see {@link parseSeriesCsv}). */
@@ -68,6 +74,20 @@ export function readSeriesCsv(path: string): CsvSeries {
     throw VGL_ERR_CSV_INPUT(`${path}: cannot read input file: ${(err as Error).message}`)
   }
   return parseSeriesCsv(text, path)
+}
+
+/**
+ * A series read by {@link readSeriesCsv} in time order (see `inTimeOrder`) and on its regular grid
+ * (see `regularize`, `freqSec` overriding the inferred interval); an irregular gap is an error
+ * naming `file` and the lines of the two rows as the file has them.
+ */
+export function regularSeries(csv: CsvSeries, file: string, freqSec?: number) {
+  const series = inTimeOrder(csv.timestamps, csv.values)
+  const reg = regularize(series.times, series.values, freqSec, {
+    source: file,
+    rowName: (k) => `line ${csv.lines[series.rows[k]]}`,
+  })
+  return { series, reg }
 }
 
 /** Formats rows as CSV text; numbers print in shortest round-trip form, non-finite as empty cells. */
@@ -82,13 +102,58 @@ export function formatCsv(
   return out.join('\n') + '\n'
 }
 
-/** Writes rows as a CSV file (see {@link formatCsv}). */
+/** `ENOENT: no such file or directory`: node's message without the syscall and path it repeats. */
+function osReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  return (e.message ?? String(err)).replace(/, \w+ '.*'$/s, '')
+}
+
+/**
+ * Fails fast, before a long run, when the output file cannot be written: its directory missing,
+ * not a directory or not writable, or the path itself a directory or a read-only file. `-`
+ * (stdout) always can. `flag` names the option in the message.
+ */
+export function checkOutputWritable(path: string, flag = '--output'): void {
+  if (path === '-') return
+  const fail = (why: string) =>
+    VGL_ERR_CLI_OUTPUT(`${flag} ${path}: cannot write the file: ${why}; choose another path`)
+  const dir = dirname(resolve(path))
+  try {
+    const st = statSync(path, { throwIfNoEntry: false })
+    if (st?.isDirectory() === true) throw fail('it is a directory')
+    if (st !== undefined) return accessSync(path, constants.W_OK)
+    const dirStat = statSync(dir, { throwIfNoEntry: false })
+    if (dirStat === undefined) throw fail(`directory ${dir} does not exist`)
+    if (!dirStat.isDirectory()) throw fail(`${dir} is not a directory`)
+    accessSync(dir, constants.W_OK)
+  } catch (err) {
+    if (isVigilError(err)) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    // ENOTDIR: a file where a directory of the path should be
+    throw fail(code === 'ENOTDIR' ? `${dir} is not a directory (a part of it is a file)` : osReason(err))
+  }
+}
+
+/** Writes `text` to the file at `path`, or to stdout for `-`; a failure names `flag`, the path and why. */
+export function writeOutput(path: string, text: string, flag = '--output'): void {
+  if (path === '-') {
+    process.stdout.write(text)
+    return
+  }
+  try {
+    writeFileSync(path, text)
+  } catch (err) {
+    throw VGL_ERR_CLI_OUTPUT(`${flag} ${path}: cannot write the file: ${osReason(err)}`)
+  }
+}
+
+/** Writes rows as a CSV file, or to stdout for `-` (see {@link formatCsv} and {@link writeOutput}). */
 export function writeCsv(
   path: string,
   header: readonly string[],
   rows: readonly (readonly (number | string)[])[],
 ): void {
-  writeFileSync(path, formatCsv(header, rows))
+  writeOutput(path, formatCsv(header, rows))
 }
 
 // ---- detailed reader for `vigil detect` ----------------------------------------------------

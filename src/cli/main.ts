@@ -21,21 +21,42 @@ const COMMANDS: Record<string, Loader> = {
 
 function help(): string {
   const names = Object.keys(COMMANDS).sort()
-  return `usage: vigil <command> [options]\n\ncommands: ${names.join(', ')}\n\nvigil help <command> shows one command's options.\n`
+  return `usage: vigil <command> [options]\n\ncommands: ${names.join(', ')}\n\nvigil help <command> or vigil <command> --help shows one command's options.\n`
+}
+
+const HELP_FLAGS = new Set(['--help', '-h'])
+
+/** Whether `--help` or `-h` comes before any `--` (after it, arguments are positionals). */
+function asksForHelp(argv: readonly string[]): boolean {
+  for (const a of argv) {
+    if (a === '--') return false
+    if (HELP_FLAGS.has(a)) return true
+  }
+  return false
+}
+
+/** The command's usage for these arguments (a command of kinds answers the named kind's). */
+async function usageOf(command: Command, argv: string[]): Promise<string> {
+  const rest = argv.filter((a) => !HELP_FLAGS.has(a))
+  return command.helpFor === undefined ? command.usage : command.helpFor(rest)
 }
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+  if (name === undefined || name === 'help' || HELP_FLAGS.has(name)) {
     const target = rest[0]
-    if (target !== undefined && COMMANDS[target] !== undefined) {
-      const { command } = await COMMANDS[target]()
-      process.stdout.write(`${command.usage}\n`)
-      return 0
+    if (target === undefined) {
+      process.stdout.write(help())
+      return name === undefined ? 2 : 0
     }
-    process.stdout.write(help())
-    return name === undefined ? 2 : 0
+    if (COMMANDS[target] === undefined) {
+      process.stderr.write(`vigil: unknown command "${target}"\n\n${help()}`)
+      return 2
+    }
+    const { command } = await COMMANDS[target]()
+    process.stdout.write(`${await usageOf(command, rest.slice(1))}\n`)
+    return 0
   }
   const load = COMMANDS[name]
   if (load === undefined) {
@@ -44,6 +65,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     const { command } = await load()
+    // every command answers --help with its usage on stdout, before its flags are parsed
+    if (asksForHelp(rest)) {
+      process.stdout.write(`${await usageOf(command, rest)}\n`)
+      return 0
+    }
     return await command.run(rest)
   } catch (err) {
     if (isVigilError(err)) {

@@ -136,6 +136,15 @@ describe('regularize', () => {
     expect(codeOf(() => regularize(irregular, [1, 2, 3, 4]))).toBe('VGL_ERR_FORECAST_IRREGULAR')
     const unsorted = [0, 60, 30].map((s) => t0 + s * 1000)
     expect(() => regularize(unsorted, [1, 2, 3])).toThrow(/increase strictly/)
+    expect(() => regularize(irregular, [1, 2, 3, 4])).toThrow(/the gap from row 2 to row 3 is 90s/)
+  })
+
+  it('names the samples of an irregular gap as the caller labels them', () => {
+    const irregular = [0, 60, 150, 180].map((s) => t0 + s * 1000)
+    const labels = { source: 'in.csv', rowName: (i: number) => `line ${[2, 5, 3, 4][i]}` }
+    expect(() => regularize(irregular, [1, 2, 3, 4], undefined, labels)).toThrow(
+      /^in\.csv: timestamps are irregular: the gap from line 5 to line 3 is 90s, not a multiple of the 60s interval/,
+    )
   })
 
   it('treats small integer timestamps as row numbers with no interval', () => {
@@ -150,11 +159,14 @@ describe('inTimeOrder', () => {
     expect(r.values).toEqual([1, 2, 5, 7])
     expect(r.repeated).toBe(2)
     expect(r.outOfOrder).toBe(1)
+    // the first input row at each time, so errors can name the row as the file has it
+    expect(r.rows).toEqual([0, 2, 1, 4])
     const missing = inTimeOrder([0, 60, 60], [1, NaN, NaN])
     expect(missing.values[1]).toBeNaN()
     expect(inTimeOrder([0, 60], [1, 2])).toEqual({
       times: [0, 60],
       values: [1, 2],
+      rows: [0, 1],
       repeated: 0,
       outOfOrder: 0,
     })

@@ -19,6 +19,7 @@ import pino from 'pino'
 import type { ActivityEntry } from '../../api/activity.js'
 import type { ServedCounts, ServiceView } from '../../gateway/index.js'
 import {
+  DEMO_SERVICES,
   runLoad,
   startDemoTopology,
   startMockService,
@@ -30,9 +31,10 @@ import {
   type MockService,
   type MockServiceOptions,
 } from '../../sim/index.js'
-import { parseDurationMs, parseFlags, parsePositive } from '../args.js'
+import { parseDurationMs, parseFlags, parsePort, parsePositive } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil, type Vigil } from '../runtime.js'
+import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import type { Logger } from 'pino'
 
 const usage = `usage: vigil demo [--duration 10m] [--rps 30] [--gateway-port 8080] [--admin-port 8081]
@@ -100,6 +102,21 @@ const SURGE_FACTOR = 3
 const SCALED = 'users'
 /** the CLI the replicas run (`vigil mock`), found from this file in src/ or dist/ */
 const CLI = fileURLToPath(new URL('../../../bin/vigil.js', import.meta.url))
+
+/** the longest delay setTimeout keeps (about 596 h); a longer one fires at once */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A duration flag the demo sets a timer with: at most {@link MAX_TIMER_MS}, and above 0 when
+ * `meaning` says what it is (0 would inject incidents, or start days, back to back).
+ */
+function timerMs(text: string, flag: string, meaning: string): number {
+  const ms = parseDurationMs(text, flag)
+  if (meaning !== '' && ms <= 0)
+    throw VGL_ERR_CLI_USAGE(`${flag}: expected a duration > 0 (${meaning}), got "${text}"`)
+  if (ms > MAX_TIMER_MS) throw VGL_ERR_CLI_USAGE(`${flag}: expected at most 596h, got "${text}"`)
+  return ms
+}
 
 /** Resolves `preferred` when it can be bound on `host`, else a free port. */
 function choosePort(preferred: number, host: string): Promise<number> {
@@ -253,18 +270,33 @@ export const command: Command = {
       },
       usage,
     )
-    const durationMs =
-      values.duration === undefined ? Infinity : parseDurationMs(values.duration, '--duration')
+    const durationMs = values.duration === undefined ? Infinity : timerMs(values.duration, '--duration', '')
     const rps = parsePositive(values.rps, '--rps', 30)
-    const firstIncidentMs = parseDurationMs(values['first-incident'] ?? '5m', '--first-incident')
-    const incidentEveryMs = parseDurationMs(values['incident-every'] ?? '2m', '--incident-every')
-    const incidentForMs = parseDurationMs(values['incident-for'] ?? '30s', '--incident-for')
-    const dayMs = parseDurationMs(values.day ?? '10m', '--day')
+    const firstIncidentMs = timerMs(values['first-incident'] ?? '5m', '--first-incident', '')
+    const incidentEveryMs = timerMs(
+      values['incident-every'] ?? '2m',
+      '--incident-every',
+      'the time from one incident to the next; to run without incidents, set --first-incident beyond --duration',
+    )
+    const incidentForMs = timerMs(
+      values['incident-for'] ?? '30s',
+      '--incident-for',
+      'how long each incident lasts',
+    )
+    const dayMs = timerMs(values.day ?? '10m', '--day', 'the length of one compressed day of traffic')
     const abuseRps = values['abuse-rps'] === '0' ? 0 : parsePositive(values['abuse-rps'], '--abuse-rps', 20)
-    const statusEveryMs = parseDurationMs(values['status-every'] ?? '5s', '--status-every')
+    const statusEveryMs = timerMs(
+      values['status-every'] ?? '5s',
+      '--status-every',
+      'the time between status lines',
+    )
     const configFile = values.config ?? fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url))
-    const portFlag = (v: string | undefined, flag: string, dflt: number) =>
-      v === undefined ? dflt : v === '0' ? 0 : parsePositive(v, flag, dflt)
+    const gatewayPortFlag = parsePort(values['gateway-port'], '--gateway-port', 8080)
+    const adminPortFlag = parsePort(values['admin-port'], '--admin-port', 8081)
+    // the mocks and the shop's services listen on the ports from the base on
+    const base = parsePort(values['mock-port-base'], '--mock-port-base', 9001, {
+      max: 65535 - MOCKS.length - DEMO_SERVICES.length,
+    })
     // on a terminal the status line stays at the bottom, rewritten in place, with every other line
     // printed above it; into a file or a pipe each status is a line of its own
     const tty = process.stdout.isTTY === true
@@ -297,13 +329,9 @@ export const command: Command = {
     // --duration counts from when traffic starts, not from process start (startup takes seconds).
     let startedAt = Date.now()
     try {
-      const base = portFlag(values['mock-port-base'], '--mock-port-base', 9001)
       for (const [i, m] of MOCKS.entries()) mocks.push(await startMock(m, base === 0 ? 0 : base + i))
-      const gatewayPort = await choosePort(
-        portFlag(values['gateway-port'], '--gateway-port', 8080),
-        '0.0.0.0',
-      )
-      const adminPort = await choosePort(portFlag(values['admin-port'], '--admin-port', 8081), '127.0.0.1')
+      const gatewayPort = await choosePort(gatewayPortFlag, '0.0.0.0')
+      const adminPort = await choosePort(adminPortFlag, '127.0.0.1')
       const otlpPort = await choosePort(4318, '0.0.0.0')
       // the shop's services export their spans to Vigil's OTLP receiver (up before any request)
       topology = await startTopology(`http://127.0.0.1:${otlpPort}`, base === 0 ? 0 : base + MOCKS.length)

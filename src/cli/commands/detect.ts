@@ -1,10 +1,10 @@
 /** @module `vigil detect`: score a `timestamp,value` CSV online and write `timestamp,value,anomaly_score`. */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { DEFAULT_DETECTOR, DETECTOR_NAMES, scoreSeries } from '../../detect/index.js'
 import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
-import { csvField, formatNumber, parseSeriesRows } from '../csv.js'
+import { checkOutputWritable, csvField, formatNumber, parseSeriesRows, writeOutput } from '../csv.js'
 
 const usage = `usage: vigil detect --input s.csv --output o.csv [--detector NAME] [--seed N]
 
@@ -45,6 +45,7 @@ export const command: Command = {
     const seed = flags.seed === undefined ? 42 : Number(flags.seed)
     if (!Number.isInteger(seed))
       throw VGL_ERR_CLI_USAGE(`detect: --seed must be an integer, got "${flags.seed}"`)
+    checkOutputWritable(flags.output)
     let text: string
     try {
       text = readFileSync(flags.input, 'utf8')
@@ -59,9 +60,7 @@ export const command: Command = {
       out.push(
         `${csvField(series.timestamps[i])},${csvField(series.valueTexts[i])},${formatNumber(scores[i])}`,
       )
-    const body = `${out.join('\n')}\n`
-    if (flags.output === '-') process.stdout.write(body)
-    else writeFileSync(flags.output, body)
+    writeOutput(flags.output, `${out.join('\n')}\n`)
     return 0
   },
 }

@@ -1,11 +1,10 @@
 /** @module `vigil forecast`: reads `timestamp,value`, writes `step,forecast,lower,upper`. */
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { MODEL_NAMES, forecastSeries, type ModelName } from '../../forecast/forecaster.js'
-import { inTimeOrder, regularize } from '../../forecast/series.js'
 import type { ForecastResult } from '../../forecast/types.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
-import { readSeriesCsv, writeCsv } from '../csv.js'
+import { checkOutputWritable, readSeriesCsv, regularSeries, writeCsv } from '../csv.js'
 
 const usage = `usage: vigil forecast --input s.csv --horizon H --output o.csv [options]
 
@@ -81,10 +80,9 @@ export const command: Command = {
       if (o.length !== 3) throw VGL_ERR_CLI_USAGE(`--order: expected p,d,q (e.g. 3,1,2), got "${f.order}"`)
       order = [o[0], o[1], o[2]]
     }
+    checkOutputWritable(f.output)
 
-    const csv = readSeriesCsv(f.input)
-    const series = inTimeOrder(csv.timestamps, csv.values)
-    const reg = regularize(series.times, series.values, freqSec)
+    const { series, reg } = regularSeries(readSeriesCsv(f.input), f.input, freqSec)
     if (series.repeated > 0 || series.outOfOrder > 0)
       process.stderr.write(
         `vigil forecast: warning: ${f.input}: ${series.outOfOrder} row(s) out of time order and ${series.repeated} repeated timestamp(s); read in time order, the values of a repeated timestamp averaged\n`,
@@ -104,10 +102,7 @@ export const command: Command = {
       })
     }
     const rows = result.forecast.map((v, i) => [i + 1, v, result.lower[i], result.upper[i]])
-    if (f.output === '-') {
-      const { formatCsv } = await import('../csv.js')
-      process.stdout.write(formatCsv(['step', 'forecast', 'lower', 'upper'], rows))
-    } else writeCsv(f.output, ['step', 'forecast', 'lower', 'upper'], rows)
+    writeCsv(f.output, ['step', 'forecast', 'lower', 'upper'], rows)
     if (f.quiet !== true) {
       for (const note of [...reg.notes, ...result.notes]) process.stderr.write(`vigil forecast: ${note}\n`)
       const best = result.backtest.find((b) => b.weight > 0)

@@ -1,7 +1,7 @@
 /** @module `vigil mock`: one mock upstream service in the foreground until Ctrl-C. */
 import { parseLatencyRange, startMockService } from '../../sim/index.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
-import { parseFlags } from '../args.js'
+import { parseFlags, parsePort } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil mock --port P [--name N] [--host H] [--latency-ms 50-500] [--error-rate R]
@@ -51,9 +51,7 @@ export const command: Command = {
     )
     if (values.port === undefined)
       throw VGL_ERR_CLI_USAGE(`mock needs --port (0 picks a free one)\n\n${usage}`)
-    const port = Number(values.port)
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw VGL_ERR_CLI_USAGE(`--port: expected an integer 0-65535, got "${values.port}"`)
+    const port = parsePort(values.port, '--port', 0)
     const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency)
     if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))
       throw VGL_ERR_CLI_USAGE(`--concurrency: expected a whole number ≥ 1, got "${values.concurrency}"`)

@@ -1,18 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startMockService } from '../../sim/index.js'
 import { run } from '../main.js'
+import { captureOutput as capture } from '../../../test/helpers/cli.js'
 
-function capture() {
-  const out: string[] = []
-  const err: string[] = []
-  vi.spyOn(process.stdout, 'write').mockImplementation(
-    (c: string | Uint8Array) => (out.push(String(c)), true),
-  )
-  vi.spyOn(process.stderr, 'write').mockImplementation(
-    (c: string | Uint8Array) => (err.push(String(c)), true),
-  )
-  return { out: () => out.join(''), err: () => err.join('') }
-}
 afterEach(() => vi.restoreAllMocks())
 
 describe('vigil load and vigil mock', () => {
@@ -66,5 +56,62 @@ describe('vigil load and vigil mock', () => {
     expect(io.err()).toMatch(/--concurrency: expected a whole number ≥ 1, got "0.5"/)
     expect(io.err()).toMatch(/--error-rate: expected a fraction in \[0, 1\], got "2"/)
     expect(io.err()).toMatch(/mock needs --port/)
+  })
+
+  it('mock refuses a port outside 0..65535 or not a whole number, naming the flag', async () => {
+    const io = capture()
+    expect(await run(['mock', '--port', '65536'])).toBe(2)
+    expect(await run(['mock', '--port', '80.5'])).toBe(2)
+    vi.restoreAllMocks()
+    expect(io.err()).toMatch(/--port: expected a port 0\.\.65535 \(0 picks a free one\), got "65536"/)
+    expect(io.err()).toMatch(/--port: expected a port 0\.\.65535 \(0 picks a free one\), got "80\.5"/)
+  })
+})
+
+describe('vigil demo flags', () => {
+  // each is refused while the flags are read, before anything listens or a directory is made
+  const refused = async (args: string[]) => {
+    const io = capture()
+    const code = await run(['demo', ...args])
+    vi.restoreAllMocks()
+    return { code, err: io.err(), out: io.out() }
+  }
+
+  it('refuses a port out of range, naming the flag and the range', async () => {
+    for (const [flag, value, range] of [
+      ['--admin-port', '99999', '0..65535'],
+      ['--gateway-port', '-1', '0..65535'],
+      ['--gateway-port', '8080.5', '0..65535'],
+      // the mocks and the shop's six services take the ports from the base on
+      ['--mock-port-base', '65530', '0..65529'],
+    ]) {
+      const r = await refused([flag, value])
+      expect(r.code).toBe(2)
+      expect(r.err).toBe(`${flag}: expected a port ${range} (0 picks a free one), got "${value}"\n`)
+      expect(r.out).toBe('')
+    }
+  })
+
+  it('refuses zero durations that would inject incidents or start days back to back', async () => {
+    for (const [flag, meaning] of [
+      ['--day', 'the length of one compressed day of traffic'],
+      ['--incident-every', 'the time from one incident to the next'],
+      ['--incident-for', 'how long each incident lasts'],
+      ['--status-every', 'the time between status lines'],
+    ]) {
+      const r = await refused([flag, '0'])
+      expect(r.code).toBe(2)
+      expect(r.err).toMatch(`${flag}: expected a duration > 0 (${meaning}`)
+      expect(r.err).toMatch(/, got "0"\n$/)
+      expect(r.out).toBe('')
+    }
+  })
+
+  it('refuses durations too long for a timer, which would fire at once', async () => {
+    for (const flag of ['--duration', '--first-incident', '--incident-every']) {
+      const r = await refused([flag, '600h'])
+      expect(r.code).toBe(2)
+      expect(r.err).toBe(`${flag}: expected at most 596h, got "600h"\n`)
+    }
   })
 })

@@ -6,7 +6,6 @@
  */
 import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { MODEL_NAMES, type ModelName } from '../../forecast/forecaster.js'
-import { inTimeOrder, regularize } from '../../forecast/series.js'
 import {
   HPA_STABILIZATION_MS,
   limitsProblem,
@@ -18,7 +17,14 @@ import {
 } from '../../scale/index.js'
 import { parseDurationMs, parseFlags } from '../args.js'
 import type { Command } from '../command.js'
-import { csvField, formatCsv, readSeriesCsv, writeCsv } from '../csv.js'
+import {
+  checkOutputWritable,
+  csvField,
+  readSeriesCsv,
+  regularSeries,
+  writeCsv,
+  type CsvSeries,
+} from '../csv.js'
 
 const usage = `usage: vigil simulate autoscale --input demand.csv --capacity-per-replica C --output schedule.csv [options]
 
@@ -63,6 +69,27 @@ function num(
 }
 
 const whole = (n: number) => Number.isInteger(n) && n >= 0
+
+/**
+ * Refuses a negative demand (a wrong column or a broken export, never a quiet interval) and warns
+ * about empty or NaN values, which are simulated as unknown demand like a missing interval: both
+ * name the file's lines, so the user can look at them.
+ */
+function checkDemand(csv: CsvSeries, file: string): void {
+  const negative = csv.values.findIndex((v) => v < 0)
+  if (negative >= 0)
+    throw VGL_ERR_CSV_INPUT(
+      `${file}:${csv.lines[negative]}: demand ${csv.values[negative]} is negative; demand is requests per second ≥ 0: fix or remove the line`,
+    )
+  const unknown = csv.lines.filter((_, i) => Number.isNaN(csv.values[i]))
+  if (unknown.length === 0) return
+  if (unknown.length === csv.values.length)
+    throw VGL_ERR_CSV_INPUT(`${file}: every demand value is empty or NaN; nothing to simulate`)
+  const shown = unknown.slice(0, 5).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '')
+  process.stderr.write(
+    `vigil simulate autoscale: warning: ${file}: ${unknown.length} empty or NaN demand value(s), line${unknown.length === 1 ? '' : 's'} ${shown}, simulated as rows of unknown demand (replicas run and cost there; never counted as under-provisioned)\n`,
+  )
+}
 
 export const command: Command = {
   summary: 'replay a demand series under the predictive and an HPA-shaped autoscaler',
@@ -136,11 +163,13 @@ export const command: Command = {
         : num(f['refit-every'], '--refit-every', 1, (n) => whole(n) && n >= 1, 'a whole number of rows ≥ 1')
     const freqArg = f.freq === undefined ? undefined : num(f.freq, '--freq', 1, (n) => n > 0, 'seconds > 0')
 
+    checkOutputWritable(f.output!)
+
     const csv = readSeriesCsv(f.input!)
-    const series = inTimeOrder(csv.timestamps, csv.values)
+    checkDemand(csv, f.input!)
+    const { series, reg } = regularSeries(csv, f.input!, freqArg)
     if (series.times.length < 2)
       throw VGL_ERR_CSV_INPUT(`${f.input}: needs at least 2 distinct timestamps, got ${series.times.length}`)
-    const reg = regularize(series.times, series.values, freqArg)
     if (series.repeated > 0 || series.outOfOrder > 0)
       process.stderr.write(
         `vigil simulate autoscale: warning: ${f.input}: ${series.outOfOrder} row(s) out of time order and ${series.repeated} repeated timestamp(s); simulated in time order, the values of a repeated timestamp averaged; the schedule keeps the input's rows and order\n`,
@@ -177,9 +206,9 @@ export const command: Command = {
     const chosen = policy === 'predictive' ? predictive : reactive
     // each input row's timestamp as written, so the schedule joins back to the input row by row
     const rows = csv.timestampTexts.map((ts, i) => [csvField(ts), chosen.schedule[gridRow[i]]])
-    if (f.output === '-') process.stdout.write(formatCsv(['timestamp', 'replicas'], rows))
+    writeCsv(f.output!, ['timestamp', 'replicas'], rows)
+    // the figures go to stderr when the schedule takes stdout
     const out = f.output === '-' ? process.stderr : process.stdout
-    if (f.output !== '-') writeCsv(f.output!, ['timestamp', 'replicas'], rows)
 
     const line = (name: string, r: SimulationResult) =>
       `${name.padEnd(30)}${r.underProvisionedMinutes.toFixed(1).padStart(18)}${r.replicaMinutes.toFixed(0).padStart(15)}${String(r.actions).padStart(9)}\n`

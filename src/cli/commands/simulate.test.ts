@@ -16,8 +16,11 @@ function vigil(...args: string[]): { status: number | null; stdout: string; stde
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-/** The HPA-shaped schedule of a file in the test directory, written to stdout. */
-function reactiveSchedule(file: string): { status: number | null; stdout: string; stderr: string } {
+/** The HPA-shaped schedule of a file in the test directory, written to stdout (or `output`). */
+function reactiveSchedule(
+  file: string,
+  output = '-',
+): { status: number | null; stdout: string; stderr: string } {
   return vigil(
     'simulate',
     'autoscale',
@@ -28,7 +31,7 @@ function reactiveSchedule(file: string): { status: number | null; stdout: string
     '--policy',
     'reactive',
     '--output',
-    '-',
+    output,
     '--quiet',
   )
 }
@@ -187,6 +190,62 @@ describe('vigil simulate autoscale (built CLI)', () => {
         .map((l) => l.split(',') as [string, string]),
     )
     for (const l of out) expect(l.split(',')[1]).toBe(clean.get(l.split(',')[0]))
+  }, 120_000)
+
+  it('warns about empty and NaN demand, naming the file lines, and simulates them as unknown demand', () => {
+    const lines = demandCsv(400).trim().split('\n')
+    const cut = (i: number, v: string) => `${lines[i].split(',')[0]},${v}`
+    // lines 6, 8 and 31 of the file (the header is line 1)
+    const holes = lines.map((l, i) =>
+      i === 5 ? cut(i, '') : i === 7 ? cut(i, 'NaN') : i === 30 ? cut(i, 'nan') : l,
+    )
+    writeFileSync(join(dir, 'holes.csv'), `${holes.join('\n')}\n`)
+    const r = reactiveSchedule('holes.csv')
+    expect(r.status).toBe(0)
+    expect(r.stderr).toMatch(
+      /warning: .*holes\.csv: 3 empty or NaN demand value\(s\), lines 6, 8, 31, simulated as rows of unknown demand/,
+    )
+    expect(r.stdout.trim().split('\n')).toHaveLength(401)
+  }, 120_000)
+
+  it('refuses negative demand and a file without any demand, naming the file and the line', () => {
+    const lines = demandCsv(20).trim().split('\n')
+    const neg = lines.map((l, i) => (i === 12 ? `${l.split(',')[0]},-3.5` : l))
+    writeFileSync(join(dir, 'negative.csv'), `${neg.join('\n')}\n`)
+    const r = reactiveSchedule('negative.csv')
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(
+      `${join(dir, 'negative.csv')}:13: demand -3.5 is negative; demand is requests per second ≥ 0: fix or remove the line\n`,
+    )
+    const empty = lines.map((l, i) => (i === 0 ? l : `${l.split(',')[0]},`))
+    writeFileSync(join(dir, 'empty.csv'), `${empty.join('\n')}\n`)
+    const e = reactiveSchedule('empty.csv')
+    expect(e.status).toBe(1)
+    expect(e.stderr).toMatch(/empty\.csv: every demand value is empty or NaN; nothing to simulate/)
+  }, 120_000)
+
+  it('names the file and its lines when the timestamps are irregular', () => {
+    const lines = demandCsv(40).trim().split('\n')
+    // line 21 half a minute late; lines 4 and 5 swapped, so time order and file order differ
+    const odd = lines.map((l, i) => (i === 20 ? `2026-11-02T00:18:30.000Z,${l.split(',')[1]}` : l))
+    ;[odd[3], odd[4]] = [odd[4], odd[3]]
+    writeFileSync(join(dir, 'irregular.csv'), `${odd.join('\n')}\n`)
+    const r = reactiveSchedule('irregular.csv')
+    expect(r.status).toBe(1)
+    expect(r.stderr).toMatch(
+      /irregular\.csv: timestamps are irregular: the gap from line 20 to line 21 is 30s, not a multiple of the 60s interval/,
+    )
+  }, 120_000)
+
+  it('checks that --output can be written before simulating, naming the flag, path and reason', () => {
+    const out = join(dir, 'no-such-dir', 'schedule.csv')
+    const r = reactiveSchedule('demand.csv', out)
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(
+      `--output ${out}: cannot write the file: directory ${join(dir, 'no-such-dir')} does not exist; choose another path\n`,
+    )
+    // refused at once: nothing simulated, no figures printed
+    expect(r.stdout).toBe('')
   }, 120_000)
 
   it('rejects bad input with a message naming the flag', () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { serviceAvailable } from '../../../test/helpers/services.js'
+import { captureOutput as capture } from '../../../test/helpers/cli.js'
 import { run } from '../../cli/main.js'
 import { forecastPressureSchema, anomalyPressureSchema } from '../../config/policies-schema.js'
 import { PostgresStore } from '../../store/postgres.js'
@@ -230,18 +231,6 @@ describe('vigil simulate policy', () => {
     await dropPg?.()
     dropPg = null
   })
-
-  function capture() {
-    const out: string[] = []
-    const err: string[] = []
-    vi.spyOn(process.stdout, 'write').mockImplementation(
-      (c: string | Uint8Array) => (out.push(String(c)), true),
-    )
-    vi.spyOn(process.stderr, 'write').mockImplementation(
-      (c: string | Uint8Array) => (err.push(String(c)), true),
-    )
-    return { out: () => out.join(''), err: () => err.join('') }
-  }
 
   /** A config file whose store holds `history()`: SQLite in a temp dir, or a fresh PostgreSQL schema. */
   async function configWithHistory(kind: 'sqlite' | 'postgres'): Promise<string> {

@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
+import { runCli as vigil } from '../../test/helpers/cli.js'
+
+afterEach(() => vi.restoreAllMocks())
+
+const COMMANDS = [
+  'check-config',
+  'start',
+  'gateway',
+  'control',
+  'demo',
+  'mock',
+  'load',
+  'detect',
+  'forecast',
+  'simulate',
+  'eval',
+]
+
+describe('help', () => {
+  it('--help and -h print the command usage on stdout and exit 0, for every command', async () => {
+    for (const name of COMMANDS)
+      for (const flag of ['--help', '-h']) {
+        const r = await vigil(name, flag)
+        expect({ name, flag, code: r.code, err: r.err }).toEqual({ name, flag, code: 0, err: '' })
+        expect(r.out).toMatch(new RegExp(`^usage: vigil ${name}\\b`))
+        // the same text as `vigil help NAME`
+        expect(r.out).toBe((await vigil('help', name)).out)
+      }
+  })
+
+  it('--help anywhere among the flags wins over missing or bad ones, but not after --', async () => {
+    const r = await vigil('detect', '--input', 'nothing.csv', '--detector', 'nope', '--help')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^usage: vigil detect/)
+    const positional = await vigil('check-config', '--', '--help')
+    expect(positional.code).toBe(1)
+    expect(positional.out).toBe('')
+    expect(positional.err).toMatch(/--help/)
+  })
+
+  it('simulate --help lists the kinds and eval --help the suites; a named one shows its own options', async () => {
+    expect((await vigil('simulate', '--help')).out).toMatch(/Kinds: alerts, autoscale, policy\./)
+    expect((await vigil('eval', '-h')).out).toMatch(/Suites: detect, forecast\./)
+    expect((await vigil('simulate', 'autoscale', '--help')).out).toMatch(
+      /^usage: vigil simulate autoscale --input/,
+    )
+    expect((await vigil('simulate', '-h', 'autoscale')).out).toMatch(/^usage: vigil simulate autoscale/)
+    expect((await vigil('eval', 'forecast', '--help')).out).toMatch(/^usage: vigil eval forecast/)
+    expect((await vigil('help', 'simulate', 'policy')).out).toMatch(/^usage: vigil simulate policy/)
+    // an unknown kind still asks for help: the command's own usage
+    expect((await vigil('simulate', 'nothing', '--help')).out).toMatch(/^usage: vigil simulate KIND/)
+    const missing = await vigil('eval')
+    expect(missing.code).toBe(2)
+    expect(missing.err).toMatch(/eval: unknown or missing suite ""/)
+  })
+
+  it('vigil help names an unknown command and exits 2; without one it lists them all', async () => {
+    const r = await vigil('help', 'nosuch')
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/^vigil: unknown command "nosuch"/)
+    const all = await vigil('--help')
+    expect(all.code).toBe(0)
+    expect(all.out).toMatch(/vigil <command> --help/)
+  })
+})
+
+describe('--output', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-out-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const out = join(dir, 'missing', 'o.csv')
+  const why = `--output ${out}: cannot write the file: directory ${join(dir, 'missing')} does not exist; choose another path\n`
+
+  // the input does not exist either: the output is checked first, before any work
+  it('detect and forecast refuse an unwritable output before reading the input, naming flag, path and reason', async () => {
+    for (const args of [
+      ['detect', '--input', join(dir, 'in.csv'), '--output', out],
+      ['forecast', '--input', join(dir, 'in.csv'), '--horizon', '3', '--output', out],
+    ]) {
+      const r = await vigil(...args)
+      expect(r.code).toBe(1)
+      expect(r.err).toBe(why)
+    }
+  })
+
+  it('refuses a directory as the output', async () => {
+    const r = await vigil('detect', '--input', join(dir, 'in.csv'), '--output', dir)
+    expect(r.code).toBe(1)
+    expect(r.err).toBe(`--output ${dir}: cannot write the file: it is a directory; choose another path\n`)
+  })
+})
