@@ -85,6 +85,17 @@ export const VGL_ERR_API_NO_TOKEN = defineError(
 )
 export const VGL_ERR_API_NOT_FOUND = defineError('VGL_ERR_API_NOT_FOUND', 'no admin route %s %s', 404)
 export const VGL_ERR_API_BAD_REQUEST = defineError('VGL_ERR_API_BAD_REQUEST', '%s', 400)
+export const VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE = defineError(
+  'VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE',
+  '%s %s: a body sent as %s cannot be read; the admin API reads JSON',
+  415,
+)
+export const VGL_ERR_API_BAD_BODY = defineError('VGL_ERR_API_BAD_BODY', '%s %s: %s', 400)
+export const VGL_ERR_API_BODY_TOO_LARGE = defineError(
+  'VGL_ERR_API_BODY_TOO_LARGE',
+  '%s %s: the body is larger than the admin API accepts (%d bytes)',
+  413,
+)
 export const VGL_ERR_API_RELOAD = defineError('VGL_ERR_API_RELOAD', 'config reload rejected: %s', 422)
 export const VGL_ERR_API_INTERNAL = defineError('VGL_ERR_API_INTERNAL', 'admin API failure: %s', 500)
 

@@ -8,7 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { VGL_ERR_API_NO_TOKEN, VGL_ERR_API_UNAUTHORIZED } from '../errors.js'
-import { sendProblem } from './problem.js'
+import { sendProblem, unauthorizedFix } from './problem.js'
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
@@ -58,7 +58,10 @@ export function createAuthorizer(
     if (!all && !isMutating(req.method)) return
     const path = req.url.split('?')[0]
     if (expected === null) throw VGL_ERR_API_NO_TOKEN(req.method, path)
-    if (!tokenMatches(expected, req.headers.authorization)) throw VGL_ERR_API_UNAUTHORIZED(req.method, path)
+    if (!tokenMatches(expected, req.headers.authorization))
+      throw Object.assign(VGL_ERR_API_UNAUTHORIZED(req.method, path), {
+        fix: unauthorizedFix(req.method, path),
+      })
   }
 }
 

@@ -5,9 +5,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import {
   isVigilError,
+  VGL_ERR_API_BAD_BODY,
   VGL_ERR_API_BAD_REQUEST,
+  VGL_ERR_API_BODY_TOO_LARGE,
   VGL_ERR_API_INTERNAL,
   VGL_ERR_API_NOT_FOUND,
+  VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE,
   type VigilError,
 } from '../errors.js'
 
@@ -21,12 +24,16 @@ export interface ApiProblem {
 }
 
 const FIX: Record<string, string> = {
-  VGL_ERR_API_UNAUTHORIZED:
-    'send the admin token: curl -H "Authorization: Bearer $VIGIL_ADMIN_TOKEN" -X POST ...',
+  VGL_ERR_API_UNAUTHORIZED: 'send the admin token: -H "Authorization: Bearer $VIGIL_ADMIN_TOKEN"',
   VGL_ERR_API_NO_TOKEN:
     'set admin.token in vigil.yaml (e.g. token: ${VIGIL_ADMIN_TOKEN}) or export VIGIL_ADMIN_TOKEN, then restart Vigil',
   VGL_ERR_API_NOT_FOUND: 'see the admin routes at /docs (OpenAPI JSON at /docs/json)',
   VGL_ERR_API_BAD_REQUEST: 'fix the named field; the request schema is in /docs/json',
+  VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE:
+    "send the body as JSON with Content-Type: application/json (curl -H 'content-type: application/json' -d '{...}'), or send no body",
+  VGL_ERR_API_BAD_BODY:
+    'send a JSON object ({} when there is nothing to say), or no body and no Content-Type',
+  VGL_ERR_API_BODY_TOO_LARGE: 'send a smaller body; no admin request needs more than 1 MiB',
   VGL_ERR_API_RELOAD: 'fix each listed problem (vigil check-config FILE shows them), then reload again',
   VGL_ERR_API_INTERNAL: 'check the admin log for this request id; report it if it repeats',
 }
@@ -36,18 +43,35 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 }
 
-/** Builds the problem body for a Vigil error; `fix` defaults to the code's documented fix. */
+/**
+ * The fix for a 401, spelled out for the call that was refused: a read of the dashboard's feed
+ * must not be told to send `-X POST`.
+ */
+export function unauthorizedFix(method: string, path: string): string {
+  const how = method === 'GET' ? '' : ` -X ${method}`
+  return `send the admin token: curl -H "Authorization: Bearer $VIGIL_ADMIN_TOKEN"${how} <admin URL>${path}`
+}
+
+/**
+ * Builds the problem body for a Vigil error; `fix` is the one the error carries (made for that
+ * request), else the code's documented fix.
+ */
 export function problemOf(err: VigilError, extra: Record<string, unknown> = {}): ApiProblem {
   const status = err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+  const own = (err as { fix?: unknown }).fix
   return {
     code: err.code,
     message: err.message,
-    fix: FIX[err.code] ?? 'see docs/errors.md for this code',
+    fix: typeof own === 'string' ? own : (FIX[err.code] ?? 'see docs/errors.md for this code'),
     status,
     title: TITLES[status] ?? 'Error',
     ...extra,
@@ -67,9 +91,38 @@ export function sendProblem(
   return reply.code(body.status).type('application/problem+json').send(body)
 }
 
+/**
+ * Fastify's own refusals of a request body (before any handler runs) as Vigil errors with their
+ * real status: 415 for a body whose Content-Type is missing or not JSON, 413, and 400 for JSON that
+ * does not parse. Null for any other error.
+ */
+export function bodyErrorOf(err: { code?: unknown }, req: FastifyRequest): VigilError | null {
+  const path = req.url.split('?')[0]
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const type = req.headers['content-type']
+      return VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE(
+        req.method,
+        path,
+        type === undefined ? 'no Content-Type' : JSON.stringify(type.slice(0, 100)),
+      )
+    }
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return VGL_ERR_API_BODY_TOO_LARGE(req.method, path, req.routeOptions.bodyLimit ?? 0)
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return VGL_ERR_API_BAD_BODY(req.method, path, 'the body is empty but Content-Type says JSON')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return VGL_ERR_API_BAD_BODY(req.method, path, 'the body is not valid JSON')
+    default:
+      return null
+  }
+}
+
 /** The admin server's error handler: schema failures → 400, Vigil errors as they are, the rest → 500. */
 export function adminErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (isVigilError(err)) return sendProblem(reply, err)
+  const body = bodyErrorOf(err, req)
+  if (body !== null) return sendProblem(reply, body)
   if (
     err.validation !== undefined ||
     (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Counter } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { registry } from '../metrics.js'
-import { tokenMatches } from './auth.js'
+import { createAuthorizer, tokenMatches } from './auth.js'
 import { buildAdminApp, createAdminServer } from './server.js'
 import type { AdminSources, ReloadResult } from './sources.js'
 
@@ -118,8 +118,98 @@ describe('admin API', () => {
       headers: { authorization: 'Bearer s3cret' },
     })
     expect(r.statusCode).toBe(200)
-    expect(r.json()).toEqual({ ok: true, routes: 1 })
+    expect(r.json()).toEqual({
+      ok: true,
+      routes: 1,
+      changed: [],
+      restartRequired: [],
+      message: 'config reloaded (1 routes; nothing changed); every change applies now',
+    })
     expect(sources.reloads).toBe(1)
+  })
+
+  it('says which changed fields of a reload wait for a restart', async () => {
+    const app = await build({
+      sources: fakeSources({
+        reload: async () => ({
+          ok: true,
+          routes: 3,
+          changed: ['gateway.port', 'routes[0].service'],
+          restartRequired: ['gateway.port'],
+        }),
+      }),
+    })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: { authorization: 'Bearer s3cret' },
+    })
+    expect(r.json()).toEqual({
+      ok: true,
+      routes: 3,
+      changed: ['gateway.port', 'routes[0].service'],
+      restartRequired: ['gateway.port'],
+      message:
+        'config reloaded (3 routes; 2 field(s) changed); gateway.port takes effect only after a restart of Vigil, the rest applies now',
+    })
+  })
+
+  it('answers a body it cannot read with 415, 400 or 413 and a fix about the body', async () => {
+    const app = await build()
+    const headers = { authorization: 'Bearer s3cret' }
+    const noType = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers,
+      payload: Buffer.from('{}'),
+    })
+    expect(noType.statusCode).toBe(415)
+    expect(noType.json()).toMatchObject({
+      code: 'VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE',
+      title: 'Unsupported Media Type',
+      message:
+        'POST /api/config/reload: a body sent as no Content-Type cannot be read; the admin API reads JSON',
+    })
+    expect(noType.json().fix).toMatch(/Content-Type: application\/json/)
+    const reload = (type: string, payload?: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/config/reload',
+        headers: { ...headers, 'content-type': type },
+        ...(payload !== undefined ? { payload } : {}),
+      })
+    const form = await reload('application/x-www-form-urlencoded', 'reason=x')
+    expect(form.statusCode).toBe(415)
+    expect(form.json().message).toMatch(/"application\/x-www-form-urlencoded"/)
+    const badJson = await reload('application/json', '{reason')
+    expect(badJson.statusCode).toBe(400)
+    expect(badJson.json()).toMatchObject({
+      code: 'VGL_ERR_API_BAD_BODY',
+      message: 'POST /api/config/reload: the body is not valid JSON',
+    })
+    const empty = await reload('application/json')
+    expect(empty.statusCode).toBe(400)
+    expect(empty.json().code).toBe('VGL_ERR_API_BAD_BODY')
+    const big = await reload('application/json', JSON.stringify({ reason: 'x'.repeat(2 * 1024 * 1024) }))
+    expect(big.statusCode).toBe(413)
+    expect(big.json().code).toBe('VGL_ERR_API_BODY_TOO_LARGE')
+  })
+
+  it("spells the 401 fix for the refused call's own method and path", async () => {
+    const reads: FastifyPluginAsync = async (a) => {
+      const authorize = createAuthorizer('s3cret', { reads: true })
+      a.get('/api/feed', async (req) => (authorize(req), 'ok'))
+    }
+    const app = await build({ plugins: [reads] })
+    const get = await app.inject({ method: 'GET', url: '/api/feed?x=1' })
+    expect(get.statusCode).toBe(401)
+    expect(get.json().fix).toBe(
+      'send the admin token: curl -H "Authorization: Bearer $VIGIL_ADMIN_TOKEN" <admin URL>/api/feed',
+    )
+    const del = await app.inject({ method: 'DELETE', url: '/api/alerts/silences/s1' })
+    expect(del.json().fix).toBe(
+      'send the admin token: curl -H "Authorization: Bearer $VIGIL_ADMIN_TOKEN" -X DELETE <admin URL>/api/alerts/silences/s1',
+    )
   })
 
   it('reports a rejected reload as 422 with every problem', async () => {

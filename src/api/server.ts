@@ -12,6 +12,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
 } from 'fastify'
+import type { AuditLog } from '../audit.js'
 import { authHook, resolveAdminToken } from './auth.js'
 import { adminErrorHandler, adminNotFound } from './problem.js'
 import { configRoutes } from './routes/config.js'
@@ -34,6 +35,8 @@ export interface AdminServerOptions {
   logger?: FastifyBaseLogger | false
   /** environment for the token fallback; default process.env */
   env?: NodeJS.ProcessEnv
+  /** the audit log admin changes made here go to (config reloads; plugins take it themselves) */
+  audit?: AuditLog
 }
 
 export interface AdminServer {
@@ -75,7 +78,7 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
 
   await app.register(healthRoutes, { sources: opts.sources })
   await app.register(gatewayRoutes, { sources: opts.sources })
-  await app.register(configRoutes, { sources: opts.sources })
+  await app.register(configRoutes, { sources: opts.sources, audit: opts.audit })
   await app.register(metricsRoutes)
   for (const plugin of opts.plugins ?? []) await app.register(plugin)
   await app.ready()

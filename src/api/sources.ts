@@ -1,7 +1,16 @@
 /** @module What the admin API reads from and asks of the running process; implemented by the runtime. */
 import type { RouteView, ServiceView } from '../gateway/views.js'
 
-export type ReloadResult = { ok: true; routes: number } | { ok: false; problems: string[] }
+export type ReloadResult =
+  | {
+      ok: true
+      routes: number
+      /** every field the new file changed, e.g. `routes[1].service` (config paths, never values); absent: not known */
+      changed?: string[]
+      /** the changed fields that apply only after a restart, e.g. `gateway.port`; the rest apply now */
+      restartRequired?: string[]
+    }
+  | { ok: false; problems: string[] }
 
 export interface AdminSources {
   /** true once the gateway listens and, in embedded mode, the control plane answers */

@@ -6,7 +6,7 @@
 import { join } from 'node:path' // limits
 import pino, { type Logger } from 'pino'
 import { createAdminServer, resolveAdminToken, type AdminSources, type ReloadResult } from '../api/index.js'
-import { loadConfig, type Config } from '../config/index.js'
+import { loadConfig, reloadChanges, type Config } from '../config/index.js'
 import { isVigilError } from '../errors.js'
 import { createGateway, type Gateway } from '../gateway/index.js'
 import type { Admission } from '../limits/admission.js'
@@ -221,13 +221,16 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   const reload = async (): Promise<ReloadResult> => {
     try {
       const next = loadConfig(opts.configFile, env)
-      if (next.gateway.port !== config.gateway.port || next.gateway.host !== config.gateway.host) {
-        logger.warn('gateway.host/port changes need a restart; the rest of the new config applies')
-      }
+      const { changed, restartRequired } = reloadChanges(config, next)
+      if (restartRequired.length > 0)
+        logger.warn(
+          { restartRequired },
+          `${restartRequired.join(', ')}: changed in the file, applied only after a restart; the rest of the new config applies`,
+        )
       gateway.swap(next)
       config = next
-      logger.info({ routes: next.routes.length }, 'config reloaded')
-      return { ok: true, routes: next.routes.length }
+      logger.info({ routes: next.routes.length, changed }, 'config reloaded')
+      return { ok: true, routes: next.routes.length, changed, restartRequired }
     } catch (err) {
       const problems = (isVigilError(err) ? err.message : String(err)).split('\n')
       logger.error(
@@ -282,7 +285,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           actionRoutes({ source: control }), // actions
           auditRoutes({ source: control }), // audit
           scoreRoutes({ source: control }), // dashboard
-          alertRoutes({ source: control }), // alerts
+          alertRoutes({ source: control, audit }), // alerts
         ]
       : []
 
@@ -368,12 +371,13 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       token,
       env,
       sources,
+      audit,
       plugins: [
         ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), // limits
         ...controlPlugins, // control
         ...dashboardPlugins, // dashboard
         ...(autoscaler !== null && control !== null
-          ? [scalingRoutes({ autoscaler, services: Object.keys(scaled), actions: control })]
+          ? [scalingRoutes({ autoscaler, services: Object.keys(scaled), actions: control, audit })]
           : []), // scale
       ],
       logger,

@@ -1,4 +1,5 @@
 export { loadConfig, parseConfigText, validateConfig, formatPath } from './load.js'
+export { reloadChanges } from './reload-diff.js'
 export type { ConfigProblem } from './load.js'
 export { configSchema } from './schema.js'
 export type { Config, RouteConfig, ServiceConfig } from './schema.js'

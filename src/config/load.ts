@@ -10,6 +10,7 @@ import {
   VGL_ERR_CONFIG_YAML,
 } from '../errors.js'
 import { substituteEnv } from './env.js'
+import { configIssueMessage, describeValue } from './messages.js'
 import { configSchema, crossCheck, type Config } from './schema.js'
 
 /** One problem in a config file, already phrased for a person: `path: message`. */
@@ -28,19 +29,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out
 }
 
-/**
- * A wrong value as the error shows it: the password of a URL (`//user:***@`) and the values of its
- * query (`?token=***`) hidden, since a sink or store URL carries its secret there and config errors
- * reach logs and the admin API's reload answer.
- */
-function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing'
-  const json = JSON.stringify(value)
-    .replace(/(\/\/[^/:@\s"]*:)[^@/\s"]*@/g, '$1***@')
-    .replace(/([?&][^=&#\s"]+=)[^&#\s"]*/g, '$1***')
-  return json.length > 60 ? `${json.slice(0, 57)}...` : json
-}
-
 function zodProblems(error: z.ZodError): ConfigProblem[] {
   const problems: ConfigProblem[] = []
   for (const issue of error.issues) {
@@ -53,28 +41,86 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
       }
       continue
     }
-    if (issue.code === 'invalid_union' && issue.path.length > 0) {
-      problems.push({
-        path: formatPath(issue.path),
-        message: `${issue.message}, got ${describeValue(issue.input)}`,
-      })
-      continue
-    }
-    const got = 'input' in issue ? `, got ${describeValue(issue.input)}` : ''
+    // messages from configIssueMessage already say what was got; a schema's own ones do not
+    const got =
+      'input' in issue && issue.input !== undefined && !/\bgot\b/.test(issue.message)
+        ? `, got ${describeValue(issue.input)}`
+        : ''
     problems.push({ path: formatPath(issue.path), message: `${issue.message}${got}` })
   }
   return problems
 }
 
+/** Removes the value at `path` so its default applies; a list item takes its whole list with it. */
+function removeAt(root: unknown, path: readonly PropertyKey[]): PropertyKey[] {
+  let end = path.length
+  while (end > 0 && typeof path[end - 1] === 'number') end--
+  const at = path.slice(0, end)
+  if (at.length === 0) return at
+  let node: unknown = root
+  for (const part of at.slice(0, -1)) {
+    if (node === null || typeof node !== 'object') return at
+    node = (node as Record<PropertyKey, unknown>)[part]
+  }
+  if (node !== null && typeof node === 'object')
+    delete (node as Record<PropertyKey, unknown>)[at[at.length - 1]!]
+  return at
+}
+
 /**
- * Validates an already-parsed config object. Returns the frozen config or the list of problems.
- * `env` is consulted only for the cross-checks that need it.
+ * The cross-field problems of a file that also has schema problems: the schema's bad values are
+ * removed (unknown keys dropped, wrong values left to their defaults) until the rest parses, and
+ * the cross-checks run on that. A problem they report where a removed value lived is dropped,
+ * since it may be about the default rather than the file. Empty when the rest cannot parse (a
+ * required field was wrong).
+ */
+function crossCheckWhatParsed(
+  raw: unknown,
+  first: z.ZodError,
+  reported: readonly ConfigProblem[],
+): ConfigProblem[] {
+  const input: unknown = structuredClone(raw ?? {})
+  const tainted: string[] = []
+  const seen = new Set<string>()
+  let issues = first.issues
+  for (let round = 0; round < 10; round++) {
+    for (const issue of issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) removeAt(input, [...issue.path, key])
+        continue
+      }
+      const key = formatPath(issue.path)
+      if (seen.has(key)) return [] // removing it did not help: the field is required
+      seen.add(key)
+      const removed = removeAt(input, issue.path)
+      if (removed.length === 0) return []
+      tainted.push(formatPath(removed.length > 1 ? removed.slice(0, -1) : removed))
+    }
+    const parsed = configSchema.safeParse(input)
+    if (!parsed.success) {
+      issues = parsed.error.issues
+      continue
+    }
+    const under = (p: string, t: string) => p === t || p.startsWith(`${t}.`) || p.startsWith(`${t}[`)
+    return crossCheck(parsed.data).filter(
+      (c) => !tainted.some((t) => under(c.path, t)) && !reported.some((r) => r.path === c.path),
+    )
+  }
+  return []
+}
+
+/**
+ * Validates an already-parsed config object. Returns the frozen config or the list of problems:
+ * every schema problem, and the cross-field problems of the parts that parsed.
  */
 export function validateConfig(
   raw: unknown,
 ): { config: Config; problems: [] } | { config: null; problems: ConfigProblem[] } {
-  const parsed = configSchema.safeParse(raw ?? {}, { reportInput: true })
-  if (!parsed.success) return { config: null, problems: zodProblems(parsed.error) }
+  const parsed = configSchema.safeParse(raw ?? {}, { reportInput: true, error: configIssueMessage })
+  if (!parsed.success) {
+    const problems = zodProblems(parsed.error)
+    return { config: null, problems: [...problems, ...crossCheckWhatParsed(raw, parsed.error, problems)] }
+  }
   const problems = crossCheck(parsed.data)
   if (problems.length > 0) return { config: null, problems }
   return { config: deepFreeze(parsed.data), problems: [] }

@@ -40,7 +40,7 @@ describe('policies: config', () => {
   it.each([
     [
       'policies: { forecastPressure: { mode: enforced } }',
-      'policies.forecastPressure.mode: Invalid option: expected one of "shadow"|"enforce", got "enforced"',
+      'policies.forecastPressure.mode: expected one of "shadow", "enforce", got "enforced"',
     ],
     [
       'policies: { forecastPressure: { steps: [ { above: 1, tiers: { GOLD: 0.5 } } ] } }',
@@ -56,7 +56,7 @@ describe('policies: config', () => {
     ],
     [
       'policies: { forecastPressure: { steps: [ { above: 1, tiers: { STD: 2 } } ] } }',
-      'policies.forecastPressure.steps[0].tiers.STD: Too big: expected number to be <=1, got 2',
+      'policies.forecastPressure.steps[0].tiers.STD: must be at most 1, got 2; write 1 or less',
     ],
     [
       'policies: { forecastPressure: { services: [shop] } }',

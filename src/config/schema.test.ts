@@ -6,6 +6,15 @@ const fixture = (name: string) =>
   readFileSync(new URL(`../../test/fixtures/config/${name}`, import.meta.url), 'utf8')
 const example = (name: string) => new URL(`../../examples/${name}`, import.meta.url).pathname
 
+function messageOf(text: string): string {
+  try {
+    parseConfigText(text, 'vigil.yaml', {})
+  } catch (err) {
+    return (err as Error).message
+  }
+  return 'no error'
+}
+
 /** One fixture per mistake; each asserts the exact message a user sees (file: path: message, got value). */
 const CASES: Array<[file: string, message: string]> = [
   [
@@ -26,7 +35,7 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   [
     'bad-balancer.yaml',
-    'vigil.yaml: services.api.balancer: Invalid option: expected one of "round-robin"|"least-outstanding", got "random"',
+    'vigil.yaml: services.api.balancer: expected one of "round-robin", "least-outstanding", got "random"',
   ],
   ['bad-no-routes.yaml', 'vigil.yaml: routes: add at least one route, got []'],
   [
@@ -49,11 +58,19 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   [
     'bad-retry-attempts.yaml',
-    'vigil.yaml: routes[0].retry.attempts: Too small: expected number to be >=1, got 0',
+    'vigil.yaml: routes[0].retry.attempts: must be at least 1, got 0; write 1 or more',
+  ],
+  [
+    'bad-retry-attempts-fraction.yaml',
+    'vigil.yaml: routes[0].retry.attempts: expected a whole number, got 2.5; write 2 or 3',
+  ],
+  [
+    'bad-methods-not-list.yaml',
+    'vigil.yaml: routes[0].methods: expected a list, got "GET"; write a list: [GET] or one "- GET" line per item',
   ],
   [
     'bad-retry-on.yaml',
-    'vigil.yaml: routes[0].retry.on[0]: Invalid option: expected one of "502"|"503"|"504"|"connect-error"|"timeout", got 500',
+    'vigil.yaml: routes[0].retry.on[0]: expected one of "502", "503", "504", "connect-error", "timeout", got 500',
   ],
   [
     'bad-backoff-order.yaml',
@@ -69,19 +86,19 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   [
     'bad-budget-ratio.yaml',
-    'vigil.yaml: services.api.retryBudget.ratio: Too big: expected number to be <=1, got 1.5',
+    'vigil.yaml: services.api.retryBudget.ratio: must be at most 1, got 1.5; write 1 or less',
   ],
   [
     'bad-sample-rate.yaml',
-    'vigil.yaml: gateway.accessLog.sampleRate: Too small: expected number to be >=0, got -0.1',
+    'vigil.yaml: gateway.accessLog.sampleRate: must be at least 0, got -0.1; write 0 or more',
   ],
   [
     'bad-access-log-format.yaml',
-    'vigil.yaml: gateway.accessLog.format: Invalid option: expected one of "json"|"ecs", got "logfmt"',
+    'vigil.yaml: gateway.accessLog.format: expected one of "json", "ecs", got "logfmt"',
   ],
   [
     'bad-negative-timeout.yaml',
-    'vigil.yaml: routes[0].connectTimeoutMs: Too small: expected number to be >0, got -5',
+    'vigil.yaml: routes[0].connectTimeoutMs: must be more than 0, got -5; write a number above 0',
   ],
   [
     'bad-service-name.yaml',
@@ -101,6 +118,37 @@ describe('config errors (one fixture per mistake)', () => {
     } catch (err) {
       expect((err as Error).message).toBe(message)
     }
+  })
+
+  it('reports cross-reference problems of the parts that parsed beside the schema problems', () => {
+    const text = [
+      'services:',
+      '  api: { targets: [http://127.0.0.1:9001], colour: blue }',
+      'routes:',
+      '  - { path: /a, service: nope, timeoutMs: 5 }',
+      '  - { path: /b, service: api, retry: { attempts: 2.5 } }',
+      '  - { path: /c, service: gone }',
+      '  - { path: /d, service: api, retry: { backoffBaseMs: 2000, backoffMaxMs: soon } }',
+      'gateway: { port: eighty }',
+    ].join('\n')
+    expect(messageOf(text)).toBe(
+      [
+        'vigil.yaml: gateway.port: expected a port number 0-65535 (0 picks a free port), got "eighty"',
+        'vigil.yaml: services.api.colour: unknown key "colour"; remove it or check its spelling',
+        'vigil.yaml: routes[0].timeoutMs: unknown key "timeoutMs"; remove it or check its spelling',
+        'vigil.yaml: routes[1].retry.attempts: expected a whole number, got 2.5; write 2 or 3',
+        'vigil.yaml: routes[3].retry.backoffMaxMs: expected a number, got "soon"; write digits without quotes, e.g. 5 or 0.5',
+        'vigil.yaml: routes[0].service: unknown service "nope" (known: api)',
+        'vigil.yaml: routes[2].service: unknown service "gone" (known: api)',
+        // not "2000 is larger than backoffMaxMs 1000": that would be about the default, not the file
+      ].join('\n'),
+    )
+  })
+
+  it('skips the cross-reference checks when a required field is wrong', () => {
+    const text =
+      'services:\n  api: { targets: [http://127.0.0.1:9001] }\nroutes:\n  - { path: 5, service: nope }\n'
+    expect(messageOf(text)).toBe('vigil.yaml: routes[0].path: expected text, got 5; quote it: "5"')
   })
 
   it('reports a YAML syntax error with the file name and position', () => {

@@ -393,3 +393,26 @@ describe('Limiter', () => {
     )
   })
 })
+
+describe('key creation times', () => {
+  it('a key from the config file has none (null), one made through the API has its own', async () => {
+    const { l } = make(
+      { keys: [{ id: 'cfg', key: 'cfg-secret-123', tier: 'STD' }] },
+      undefined,
+      () => 1_700_000_000_000,
+    )
+    expect(l.key('cfg')?.createdAt).toBeNull()
+    await l.createKey({ id: 'api', tier: 'STD' }, { actor: 'ops', reason: '' })
+    expect(l.key('api')?.createdAt).toBe(new Date(1_700_000_000_000).toISOString())
+    // a config key changed since is persisted with the state; it still has no creation time
+    await l.updateKey('cfg', { burst: 3 }, { actor: 'ops', reason: '' })
+    expect(l.key('cfg')?.createdAt).toBeNull()
+  })
+
+  it('reads a config key persisted with the epoch by earlier versions as null', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-'))
+    const { l } = make({}, dir)
+    await l.createKey({ id: 'old', tier: 'STD' }, { actor: 'ops', reason: '' }) // clock 0: the epoch
+    expect(l.key('old')?.createdAt).toBeNull()
+  })
+})

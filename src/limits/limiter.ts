@@ -103,7 +103,8 @@ export interface KeyView {
   ratePerSec?: number
   burst?: number
   revoked: boolean
-  createdAt: string
+  /** when the admin API created it; null for a key from the config file */
+  createdAt: string | null
 }
 
 export interface BucketView {
@@ -910,6 +911,8 @@ function keyIn(s: LimitsState, id: string): KeyView | undefined {
   return k === undefined ? undefined : view(k)
 }
 
+const CONFIG_KEY_EPOCH = new Date(0).toISOString()
+
 function view(k: KeyState): KeyView {
   return {
     id: k.id,
@@ -917,7 +920,8 @@ function view(k: KeyState): KeyView {
     ...(k.ratePerSec !== undefined ? { ratePerSec: k.ratePerSec } : {}),
     ...(k.burst !== undefined ? { burst: k.burst } : {}),
     revoked: k.revoked,
-    createdAt: k.createdAt,
+    // config keys persisted before they had no time carry the epoch: they were never created then
+    createdAt: k.createdAt === CONFIG_KEY_EPOCH ? null : k.createdAt,
   }
 }
 

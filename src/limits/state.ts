@@ -25,7 +25,8 @@ export interface KeyState {
   ratePerSec?: number
   burst?: number
   revoked: boolean
-  createdAt: string
+  /** ISO time the admin API created it; null for a key from the config file, which has no such time */
+  createdAt: string | null
 }
 
 /** Multipliers and defensive mode for one service only; they multiply with the global ones. */
@@ -107,7 +108,7 @@ export function seedState(cfg: LimitsConfig): LimitsState {
       ...(k.ratePerSec !== undefined ? { ratePerSec: k.ratePerSec } : {}),
       ...(k.burst !== undefined ? { burst: k.burst } : {}),
       revoked: false,
-      createdAt: new Date(0).toISOString(),
+      createdAt: null,
     }
   }
   return { version: 0, tiers, keys, controls: emptyControls() }

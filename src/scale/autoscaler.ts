@@ -687,25 +687,27 @@ export class Autoscaler {
       throw VGL_ERR_SCALE_REQUEST(
         `replicas: expected a whole number from ${s.min} to ${s.max} (scale.min..scale.max), got ${replicas}`,
       )
-    if (reason.trim() === '') throw VGL_ERR_SCALE_REQUEST('reason: say why (it goes to the action log)')
     const st = this.#state.get(name)!
     const before = st.current
-    const r = await this.#act(name, before, replicas, `manual: ${reason}`, 'scale.manual', {
+    const r = await this.#act(name, before, replicas, withReason('manual', reason), 'scale.manual', {
       requested: replicas,
     })
     // an operator's count is a need like the load's: a scale-down below it waits the window out
     // (else the next window's decision would undo it at once)
     if (r.status === 'ok')
-      st.held = { count: replicas, untilMs: (this.#o.now ?? Date.now)() + s.scaleDownStabilizationMs, reason }
+      st.held = {
+        count: replicas,
+        untilMs: (this.#o.now ?? Date.now)() + s.scaleDownStabilizationMs,
+        reason: reason.trim() || 'no reason given',
+      }
     return { ...r, before, after: st.current }
   }
 
   /** Rolling restart (admin API), recorded. */
   async restart(name: string, reason: string): Promise<{ id: string; status: string; detail?: string }> {
     this.#checked(name)
-    if (reason.trim() === '') throw VGL_ERR_SCALE_REQUEST('reason: say why (it goes to the action log)')
     const st = this.#state.get(name)!
-    return this.#act(name, st.current, st.current, `restart: ${reason}`, 'scale.restart', null)
+    return this.#act(name, st.current, st.current, withReason('restart', reason), 'scale.restart', null)
   }
 
   /** What `GET /api/services/:name/scaling` answers. */
@@ -754,4 +756,9 @@ function capacityClause(c: CapacityEvidence | null, l: Learning): string {
         ? `the latency objective is missed even at ${fmtCap(c.lowestBad ?? c.perReplica)} req/s per replica`
         : `no saturation seen up to ${fmtCap(c.highestGood ?? c.perReplica)} req/s per replica`
   return `capacity learned from ${windows}: ${what}${c.bounded !== null ? ` (held at the ${c.bounded} bound)` : ''}`
+}
+
+/** An operator's action as the action log says it; the reason is optional, as on every admin route. */
+function withReason(what: string, reason: string): string {
+  return reason.trim() === '' ? `${what} (no reason given)` : `${what}: ${reason.trim()}`
 }

@@ -84,7 +84,9 @@ describe('admin API on a running Vigil', () => {
     writeFileSync(file, config(['/orders', '/billing']))
     const r = await reload(token)
     expect(r.status).toBe(200)
-    expect(await r.json()).toEqual({ ok: true, routes: 2 })
+    const body = (await r.json()) as { changed: string[] }
+    expect(body).toMatchObject({ ok: true, routes: 2, restartRequired: [] })
+    expect(body.changed).toContain('routes[1]')
     const res = await fetch(`${vigil.gatewayUrl}/billing/1`)
     expect(res.status).toBe(200)
     expect(((await res.json()) as { service: string }).service).toBe('orders')

@@ -1,18 +1,23 @@
 /**
  * @module Alerts API (Fastify plugin): list and get alerts with their evidence, acknowledge a
  * firing alert, and create, list and delete silences. Mutating calls need the admin token (the
- * root auth hook); the actor is `by` / `createdBy` in the body, else `X-Vigil-Actor`, else `admin`.
+ * root auth hook) and are recorded in the audit log; the actor is `by` / `createdBy` in the body,
+ * else `X-Vigil-Actor`, else `admin`, and the reason is the `comment` (a deletion's `reason`).
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
+import type { AuditLog } from '../../audit.js'
 import type { AlertSource, SilenceInput } from '../../control/alerting.js'
 import { VGL_ERR_ALERTS_BAD_INPUT } from '../../errors.js'
+import { actorOf, reasonProblem, recordAdminChange } from '../admin-audit.js'
 import { enumParam, textParam } from '../params.js'
 import { problemSchema, sendProblem } from '../problem.js'
 
 export interface AlertRoutesOptions {
   source: AlertSource
   now?: () => number
+  /** where silences and acknowledgements are recorded as admin changes */
+  audit?: AuditLog
 }
 
 const obj = { type: 'object', additionalProperties: true } as const
@@ -89,6 +94,14 @@ const silenceBody = z.strictObject({
   createdBy: z.string().max(200).optional(),
   comment: z.string().max(2_000).default(''),
 })
+const deleteBody = z
+  .strictObject({
+    reason: z.unknown().superRefine((v, ctx) => {
+      const problem = reasonProblem(v)
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem })
+    }),
+  })
+  .optional()
 const ackBody = z
   .strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2_000).default('') })
   .default({ comment: '' })
@@ -107,12 +120,6 @@ function toMs(name: string, v: number | string): number {
   if (Number.isNaN(t))
     throw VGL_ERR_ALERTS_BAD_INPUT(`${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`)
   return t
-}
-
-function actor(req: FastifyRequest, given: string | undefined): string {
-  if (given !== undefined && given.trim() !== '') return given
-  const h = req.headers['x-vigil-actor']
-  return typeof h === 'string' && h !== '' ? h.slice(0, 200) : 'admin'
 }
 
 /** The alerts routes, to pass in `createAdminServer({ plugins })`. */
@@ -219,9 +226,21 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
             matchers: b.matchers as SilenceInput['matchers'], // items are checked by the source
             startsAtMs,
             endsAtMs,
-            createdBy: actor(req, b.createdBy),
+            createdBy: actorOf(req, b.createdBy),
             comment: b.comment,
           })
+          recordAdminChange(
+            opts.audit,
+            req,
+            {
+              kind: 'alerts.silence.create',
+              subject: silence.id,
+              before: null,
+              after: silence,
+              reason: b.comment,
+            },
+            { actor: silence.createdBy, now },
+          )
           return reply.code(201).send(silence)
         } catch (err) {
           return sendProblem(reply, err)
@@ -234,14 +253,28 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
       {
         schema: {
           tags: ['alerts'],
-          summary: 'Delete (end) a silence',
+          summary: 'Delete (end) a silence; optional body { reason }',
           security: [{ bearerAuth: [] }],
-          response: { 204: { type: 'null' }, 404: problemSchema },
+          response: { 204: { type: 'null' }, 400: problemSchema, 404: problemSchema },
         },
       },
       async (req, reply) => {
         try {
+          const b = parse(deleteBody, req.body)
+          const before = (await src.listSilences(true)).find((x) => x.id === req.params.id) ?? null
           await src.deleteSilence(req.params.id)
+          recordAdminChange(
+            opts.audit,
+            req,
+            {
+              kind: 'alerts.silence.delete',
+              subject: req.params.id,
+              before,
+              after: null,
+              reason: b?.reason as string | undefined,
+            },
+            { now },
+          )
           return reply.code(204).send()
         } catch (err) {
           return sendProblem(reply, err)
@@ -281,7 +314,21 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
       async (req, reply) => {
         try {
           const b = parse(ackBody, req.body)
-          return await src.ackAlert(req.params.fingerprint, actor(req, b.by), b.comment)
+          const by = actorOf(req, b.by)
+          const alert = await src.ackAlert(req.params.fingerprint, by, b.comment)
+          recordAdminChange(
+            opts.audit,
+            req,
+            {
+              kind: 'alerts.ack',
+              subject: req.params.fingerprint,
+              before: null,
+              after: alert.ack ?? null,
+              reason: b.comment,
+            },
+            { actor: by, now },
+          )
+          return alert
         } catch (err) {
           return sendProblem(reply, err)
         }

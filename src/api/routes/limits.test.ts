@@ -109,6 +109,29 @@ describe('limits admin API', () => {
     expect(r.json().message).toContain('ratePerSec')
   })
 
+  it('takes an optional reason with the rule and message of every admin route', async () => {
+    const none = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/tiers/NOREASON',
+      headers: auth,
+      payload: { ratePerSec: 1, burst: 1 },
+    })
+    expect(none.statusCode).toBe(200)
+    for (const [reason, message] of [
+      [5, 'reason: expected a string saying why (one sentence; it goes to the audit log), got 5'],
+      ['x'.repeat(501), 'reason: at most 500 characters, got 501; keep it to a sentence'],
+    ] as const) {
+      const r = await app.inject({
+        method: 'PUT',
+        url: '/api/limits/tiers/NOREASON',
+        headers: auth,
+        payload: { ratePerSec: 1, burst: 1, reason },
+      })
+      expect(r.statusCode).toBe(400)
+      expect(r.json()).toMatchObject({ code: 'VGL_ERR_LIMITS_BAD_INPUT', message })
+    }
+  })
+
   it('sets and clears multipliers and defensive mode', async () => {
     const s = await app.inject({
       method: 'PUT',

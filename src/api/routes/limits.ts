@@ -13,8 +13,9 @@ import {
   VGL_ERR_LIMITS_UNKNOWN_TIER,
 } from '../../errors.js'
 import { etagOf, type ChangeMeta, type Limiter, type WriteCondition } from '../../limits/index.js'
+import { actorOf, reasonProblem } from '../admin-audit.js'
 import { createAuthorizer } from '../auth.js'
-import { sendProblem } from '../problem.js'
+import { bodyErrorOf, sendProblem } from '../problem.js'
 
 export interface LimitsRoutesOptions {
   limiter: Limiter
@@ -34,7 +35,15 @@ const FIX: Record<string, string> = {
     'GET the resource again, apply your change to what it returns, and send its ETag in If-Match',
 }
 
-const reason = z.string().max(500).optional()
+// the rule and message every mutating admin route shares (src/api/admin-audit.ts)
+const reason = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    const problem = reasonProblem(v)
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem })
+  })
+  .transform((v) => (typeof v === 'string' ? v.trim() : undefined))
+  .optional()
 const multipliers = z.record(z.string(), z.number().positive().nullable()).optional()
 const schemas = {
   tier: z.strictObject({
@@ -79,11 +88,7 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 function meta(req: FastifyRequest, body: { reason?: string | undefined } | undefined): ChangeMeta {
-  const actor = req.headers['x-vigil-actor']
-  return {
-    actor: typeof actor === 'string' && actor !== '' ? actor.slice(0, 100) : 'admin',
-    reason: body?.reason ?? '',
-  }
+  return { actor: actorOf(req), reason: body?.reason ?? '' }
 }
 
 /** The request's If-Match / If-None-Match, for a conditional write; empty without them. */
@@ -111,9 +116,11 @@ export function limitsRoutes(opts: LimitsRoutesOptions): FastifyPluginAsync {
   const authorize = opts.authorize ?? createAuthorizer(opts.token)
   return async function limitsPlugin(app) {
     // Same problem+json shape as the rest of the admin API, with the limits codes' fixes.
-    app.setErrorHandler((err: unknown, _req: FastifyRequest, reply: FastifyReply) => {
+    app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
       if (isVigilError(err))
         return sendProblem(reply, err, FIX[err.code] !== undefined ? { fix: FIX[err.code] } : {})
+      const body = bodyErrorOf(err as { code?: unknown }, req)
+      if (body !== null) return sendProblem(reply, body)
       const e = err as { statusCode?: number; message?: string }
       if (typeof e.statusCode === 'number' && e.statusCode < 500) {
         return sendProblem(reply, VGL_ERR_LIMITS_BAD_INPUT(e.message ?? 'bad request'), {

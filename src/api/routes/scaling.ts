@@ -3,16 +3,19 @@
  * `GET /api/services/:name/scaling` (current and desired
  * replicas, the replicas, the newest decisions with their evidence), `POST
  * /api/services/:name/scale {replicas, reason}` and `POST /api/services/:name/restart {reason}`
- * (rolling), both through the service's actuator and recorded in the action log. The POSTs need
- * the admin token (the root's auth hook) and refuse, naming the field, a body that is not an
- * object, a field they do not know, a count that is not a whole number within scale.min..max, and
- * a reason that is empty or longer than a sentence. Each service's view carries its newest
- * scaling actions from the action log (`actions`), manual scales and restarts included.
+ * (rolling), both through the service's actuator, recorded in the action log and, as admin
+ * changes, in the audit log. The POSTs need the admin token (the root's auth hook) and refuse,
+ * naming the field, a body that is not an object, a field they do not know, a count that is not a
+ * whole number within scale.min..max, and a reason that is not a string or longer than a sentence
+ * (it is optional, as on every admin route). Each service's view carries its newest scaling
+ * actions from the action log (`actions`), manual scales and restarts included.
  */
 import type { FastifyPluginAsync } from 'fastify'
+import type { AuditLog } from '../../audit.js'
 import type { ActionRecord, ActionSource } from '../../control/actions.js'
 import { VGL_ERR_SCALE_REQUEST } from '../../errors.js'
 import type { Autoscaler, ServiceScaling } from '../../scale/autoscaler.js'
+import { reasonProblem, recordAdminChange } from '../admin-audit.js'
 import { sendProblem } from '../problem.js'
 
 export interface ScalingRoutesOptions {
@@ -21,6 +24,8 @@ export interface ScalingRoutesOptions {
   services: readonly string[]
   /** the action log: a service's newest scaling actions (automatic, manual, restarts) join its view */
   actions?: ActionSource
+  /** where manual scales and restarts are recorded as admin changes (who, what, why) */
+  audit?: AuditLog
 }
 
 /** What the scaling routes answer per service: the autoscaler's view and its newest actions. */
@@ -30,9 +35,6 @@ export type ScalingView = ServiceScaling & { actions: ActionRecord[] }
 const VIEW_ACTIONS = 10
 
 const params = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const
-
-/** Longest `reason`: one sentence for the action log, not a document. */
-export const MAX_REASON_CHARS = 500
 
 /** The request's JSON object; a field it does not know is refused rather than ignored (a typo would scale nothing). */
 function bodyOf(body: unknown, fields: readonly string[]): Record<string, unknown> {
@@ -47,14 +49,11 @@ function bodyOf(body: unknown, fields: readonly string[]): Record<string, unknow
   return b as Record<string, unknown>
 }
 
+/** The optional reason, trimmed ('' when none). */
 function reasonOf(b: Record<string, unknown>): string {
-  if (typeof b.reason !== 'string' || b.reason.trim() === '')
-    throw VGL_ERR_SCALE_REQUEST('reason: say why (a non-empty string; it goes to the action log)')
-  if (b.reason.length > MAX_REASON_CHARS)
-    throw VGL_ERR_SCALE_REQUEST(
-      `reason: at most ${MAX_REASON_CHARS} characters, got ${b.reason.length}; keep it to a sentence`,
-    )
-  return b.reason
+  const problem = reasonProblem(b.reason)
+  if (problem !== null) throw VGL_ERR_SCALE_REQUEST(`reason: ${problem}`)
+  return typeof b.reason === 'string' ? b.reason.trim() : ''
 }
 
 export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
@@ -116,7 +115,17 @@ export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
             throw VGL_ERR_SCALE_REQUEST(
               `replicas: expected a whole number, got ${JSON.stringify(b.replicas) ?? 'nothing'}`,
             )
-          const r = await opts.autoscaler.scale(req.params.name, b.replicas, reasonOf(b))
+          const reason = reasonOf(b)
+          const r = await opts.autoscaler.scale(req.params.name, b.replicas, reason)
+          // a failed attempt is recorded too: the operator asked for it and the actuator may have
+          // done part of it
+          recordAdminChange(opts.audit, req, {
+            kind: 'scale.manual',
+            subject: req.params.name,
+            before: { replicas: r.before },
+            after: { replicas: r.after, requested: b.replicas, status: r.status, action: r.id },
+            reason,
+          })
           return reply.code(r.status === 'ok' ? 200 : 502).send(r)
         } catch (err) {
           return sendProblem(reply, err)
@@ -134,7 +143,19 @@ export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const r = await opts.autoscaler.restart(req.params.name, reasonOf(bodyOf(req.body, ['reason'])))
+          const reason = reasonOf(bodyOf(req.body, ['reason']))
+          const r = await opts.autoscaler.restart(req.params.name, reason)
+          recordAdminChange(opts.audit, req, {
+            kind: 'scale.restart',
+            subject: req.params.name,
+            before: null,
+            after: {
+              status: r.status,
+              action: r.id,
+              ...(r.detail !== undefined ? { detail: r.detail } : {}),
+            },
+            reason,
+          })
           return reply.code(r.status === 'ok' ? 200 : 502).send(r)
         } catch (err) {
           return sendProblem(reply, err)

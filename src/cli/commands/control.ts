@@ -24,7 +24,7 @@ import type { Autoscaler } from '../../scale/autoscaler.js' // scale
 import { describeLeader } from '../../control/index.js' // scale
 import { startScaledControl } from '../../control/index.js'
 import { join } from 'node:path' // adaptive limits
-import { JsonlAuditLog } from '../../audit.js' // adaptive limits
+import { BusAuditLog, JsonlAuditLog, TeeAuditLog } from '../../audit.js' // adaptive limits, audit
 import { createAdmission, type Limiter } from '../../limits/index.js' // adaptive limits
 import { ActivityLog, auditToActivity, followActions, followAnomalies } from '../../api/activity.js' // dashboard
 import { LiveHub } from '../../api/live.js' // dashboard
@@ -68,12 +68,20 @@ export const command: Command = {
     // adaptive limits: policies change the gateways' limits through the shared Redis state, the
     // same audited path as an admin change on a gateway (a file-backed limiter is per process)
     const activity = new ActivityLog() // dashboard: what Vigil did lately
+    // admin changes made here (limits, scale, silences) go where a gateway's go: audit.jsonl, the
+    // dashboard's feed, and over the bus to the store behind GET /api/audit
+    const busAudit = new BusAuditLog({
+      bus,
+      subject: busSubjects(config.bus).audit,
+      onWarn: (message) => logger.warn(message),
+    })
+    const audit = new TeeAuditLog([
+      auditToActivity(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
+      busAudit,
+    ])
     let limiter: Limiter | null = null
     if (config.limits.enabled && config.limits.store === 'redis')
-      limiter = await createAdmission(config, {
-        logger,
-        audit: auditToActivity(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
-      })
+      limiter = await createAdmission(config, { logger, audit })
     else if (config.limits.enabled)
       logger.warn(
         'limits.store is memory: policies in enforce mode cannot reach the gateways from vigil control; use limits.store: redis',
@@ -138,6 +146,7 @@ export const command: Command = {
       port: config.control.admin.port,
       token,
       sources,
+      audit,
       plugins: [
         seriesRoutes({ source: cp.series, windowMs: config.telemetry.windowMs }),
         // live detect/forecast (routes absent when the section is disabled)
@@ -146,7 +155,7 @@ export const command: Command = {
         actionRoutes({ source: cp.actions }), // actions
         auditRoutes({ source: cp.audit }), // audit
         leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
-        alertRoutes({ source: cp.alerts }), // alerts
+        alertRoutes({ source: cp.alerts, audit }), // alerts
         // dashboard
         scoreRoutes({ source: { scores: async (q) => (await cp.current()?.anomalies?.scores(q)) ?? null } }),
         ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []),
@@ -163,6 +172,7 @@ export const command: Command = {
                 autoscaler: leaderScaling(cp, scaling.autoscaler),
                 services: Object.keys(config.services).filter((n) => config.services[n]?.scale !== undefined),
                 actions: cp.actions,
+                audit,
               }),
             ]
           : []), // scale
@@ -194,6 +204,7 @@ export const command: Command = {
         await pool.close()
         await cp.stop()
         await limiter?.close() // adaptive limits
+        await busAudit.close()
         await bus.close()
         logger.info('stopped')
         process.exit(0)

@@ -1,0 +1,227 @@
+import type { FastifyInstance } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { MemoryAuditLog } from '../audit.js'
+import type { AlertSource, SilenceInput } from '../control/alerting.js'
+import { alertRoutes } from './routes/alerts.js'
+import { scalingRoutes, type ScalingRoutesOptions } from './routes/scaling.js'
+import { buildAdminApp } from './server.js'
+import type { ReloadResult } from './sources.js'
+
+const TOKEN = 's3cret'
+const auth = { authorization: `Bearer ${TOKEN}`, 'x-vigil-actor': 'alice' }
+
+function fakeAutoscaler(): ScalingRoutesOptions['autoscaler'] {
+  return {
+    scale: async (_name, replicas) => ({ id: 'act-1', status: 'ok', before: 1, after: replicas }),
+    restart: async () => ({ id: 'act-2', status: 'ok' }),
+    scaling: async () => {
+      throw new Error('not used')
+    },
+  }
+}
+
+type Silence = Awaited<ReturnType<AlertSource['createSilence']>>
+type Alert = Awaited<ReturnType<AlertSource['ackAlert']>>
+
+function fakeAlerts(): AlertSource {
+  const silences: Silence[] = []
+  return {
+    listAlerts: async () => [],
+    getAlert: async () => {
+      throw new Error('not used')
+    },
+    ackAlert: async (fingerprint, by, comment) =>
+      ({
+        fingerprint,
+        rule: 'r',
+        kind: 'latency',
+        state: 'firing',
+        key: 'orders|*|prod',
+        labels: {},
+        evidence: {},
+        ack: { by, comment, atMs: 5 },
+      }) as unknown as Alert,
+    listSilences: async () => silences,
+    createSilence: async (input: SilenceInput) => {
+      const s = {
+        ...input,
+        matchers: [{ name: 'service', value: 'orders', isRegex: false, isEqual: true }],
+        id: `sil-${silences.length + 1}`,
+        createdAtMs: 1,
+      } as unknown as Silence
+      silences.push(s)
+      return s
+    },
+    deleteSilence: async (id) => {
+      silences.splice(
+        silences.findIndex((s) => s.id === id),
+        1,
+      )
+    },
+  } as AlertSource
+}
+
+const apps: FastifyInstance[] = []
+async function build(reload?: () => Promise<ReloadResult>) {
+  const audit = new MemoryAuditLog()
+  const app = await buildAdminApp({
+    token: TOKEN,
+    env: {},
+    audit,
+    sources: {
+      ready: () => true,
+      routes: () => [],
+      services: () => [],
+      reload:
+        reload ??
+        (async () => ({ ok: true, routes: 2, changed: ['gateway.port'], restartRequired: ['gateway.port'] })),
+    },
+    plugins: [
+      scalingRoutes({ autoscaler: fakeAutoscaler(), services: ['users'], audit }),
+      alertRoutes({ source: fakeAlerts(), audit, now: () => 1_000 }),
+    ],
+  })
+  apps.push(app)
+  return { app, audit }
+}
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()))
+})
+
+describe('every admin change goes to the audit log', () => {
+  it('a manual scale: who, what, before, after, why', async () => {
+    const { app, audit } = await build()
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/services/users/scale',
+      headers: auth,
+      payload: { replicas: 3, reason: 'launch day' },
+    })
+    expect(r.statusCode).toBe(200)
+    expect(audit.events).toEqual([
+      expect.objectContaining({
+        kind: 'scale.manual',
+        actor: 'alice',
+        subject: 'users',
+        before: { replicas: 1 },
+        after: { replicas: 3, requested: 3, status: 'ok', action: 'act-1' },
+        reason: 'launch day',
+      }),
+    ])
+    expect(Date.parse(audit.events[0]!.at)).toBeGreaterThan(0)
+  })
+
+  it('a restart, with no reason given (optional, as on every admin route)', async () => {
+    const { app, audit } = await build()
+    const r = await app.inject({ method: 'POST', url: '/api/services/users/restart', headers: auth })
+    expect(r.statusCode).toBe(200)
+    expect(audit.events).toEqual([
+      expect.objectContaining({ kind: 'scale.restart', actor: 'alice', subject: 'users', reason: '' }),
+    ])
+  })
+
+  it('a refused scale or restart records nothing', async () => {
+    const { app, audit } = await build()
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/services/users/scale',
+      headers: auth,
+      payload: { replicas: 1.5 },
+    })
+    expect(bad.statusCode).toBe(400)
+    const noToken = await app.inject({ method: 'POST', url: '/api/services/users/restart' })
+    expect(noToken.statusCode).toBe(401)
+    expect(audit.events).toEqual([])
+  })
+
+  it('a config reload, naming the changed fields (never their values)', async () => {
+    const { app, audit } = await build()
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: auth,
+      payload: { reason: 'new port' },
+    })
+    expect(r.statusCode).toBe(200)
+    expect(audit.events).toEqual([
+      expect.objectContaining({
+        kind: 'config.reload',
+        actor: 'alice',
+        subject: 'config',
+        after: { routes: 2, changed: ['gateway.port'], restartRequired: ['gateway.port'] },
+        reason: 'new port',
+      }),
+    ])
+  })
+
+  it('a rejected reload records nothing', async () => {
+    const { app, audit } = await build(async () => ({ ok: false, problems: ['x: bad'] }))
+    const r = await app.inject({ method: 'POST', url: '/api/config/reload', headers: auth })
+    expect(r.statusCode).toBe(422)
+    expect(audit.events).toEqual([])
+  })
+
+  it('silences created and deleted, and acknowledgements', async () => {
+    const { app, audit } = await build()
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/alerts/silences',
+      headers: auth,
+      payload: { matchers: 'service=orders', duration: '1h', comment: 'maintenance' },
+    })
+    expect(created.statusCode).toBe(201)
+    const id = created.json().id as string
+    const deleted = await app.inject({
+      method: 'DELETE',
+      url: `/api/alerts/silences/${id}`,
+      headers: auth,
+      payload: { reason: 'done early' },
+    })
+    expect(deleted.statusCode).toBe(204)
+    const ack = await app.inject({
+      method: 'POST',
+      url: '/api/alerts/fp1/ack',
+      headers: auth,
+      payload: { by: 'bob', comment: 'looking' },
+    })
+    expect(ack.statusCode).toBe(200)
+    expect(audit.events.map((e) => [e.kind, e.actor, e.subject, e.reason])).toEqual([
+      ['alerts.silence.create', 'alice', id, 'maintenance'],
+      ['alerts.silence.delete', 'alice', id, 'done early'],
+      ['alerts.ack', 'bob', 'fp1', 'looking'],
+    ])
+    expect(audit.events[1]!.before).toMatchObject({ id, comment: 'maintenance' })
+    expect(audit.events[0]!.at).toBe(new Date(1_000).toISOString())
+  })
+})
+
+describe('reason: optional everywhere, one rule and one message', () => {
+  const cases: Array<[method: 'POST' | 'DELETE', url: string, body: Record<string, unknown>, code: string]> =
+    [
+      ['POST', '/api/services/users/scale', { replicas: 2 }, 'VGL_ERR_SCALE_REQUEST'],
+      ['POST', '/api/services/users/restart', {}, 'VGL_ERR_SCALE_REQUEST'],
+      ['POST', '/api/config/reload', {}, 'VGL_ERR_API_BAD_REQUEST'],
+      ['DELETE', '/api/alerts/silences/sil-9', {}, 'VGL_ERR_ALERTS_BAD_INPUT'],
+    ]
+  it.each(cases)(
+    '%s %s refuses a reason that is not a string or too long, naming the field',
+    async (method, url, body, code) => {
+      const { app, audit } = await build()
+      const notText = await app.inject({ method, url, headers: auth, payload: { ...body, reason: 5 } })
+      expect(notText.statusCode).toBe(400)
+      expect(notText.json()).toMatchObject({
+        code,
+        message: 'reason: expected a string saying why (one sentence; it goes to the audit log), got 5',
+      })
+      const long = await app.inject({
+        method,
+        url,
+        headers: auth,
+        payload: { ...body, reason: 'x'.repeat(501) },
+      })
+      expect(long.statusCode).toBe(400)
+      expect(long.json().message).toBe('reason: at most 500 characters, got 501; keep it to a sentence')
+      expect(audit.events).toEqual([])
+    },
+  )
+})
