@@ -4,6 +4,7 @@ import type { ActionRecord, StoredSilence } from '../store/index.js'
 import { SinkDispatcher } from './dispatcher.js'
 import { AlertEngine, type AlertActionPort, type AlertEngineOptions } from './engine.js'
 import type { Sink } from './sinks.js'
+import { evaluateRule } from './rules.js'
 import type { Alert, AlertPoint, Notification, WindowInput } from './types.js'
 
 const W = 1_000
@@ -377,6 +378,52 @@ describe('rules', () => {
     })
   })
 
+  it('anomaly: by default fires only when its metric stays outside its opening band for 2 windows', async () => {
+    const yaml = { name: 'anomalous', kind: 'anomaly', metrics: ['p95', 'joint'] }
+    const { e, transitions } = engine([yaml])
+    const rule = alertsSchema.parse({ rules: [yaml] }).rules[0]
+    expect(rule.for).toEqual({ windows: 2 })
+    // a one-window p95 spike of a heavy tail: the anomaly stays open, the latency is back in its band
+    const spike = {
+      id: 'p1',
+      metric: 'p95',
+      score: 0.9,
+      openedAtMs: T0,
+      observed: 900,
+      expected: 60,
+      low: 20,
+      high: 200,
+      detector: 'novelty',
+    }
+    await run(e, [
+      input(point(0, { p95: 900 }), { anomalies: [spike] }),
+      input(point(1, { p95: 70 }), { anomalies: [spike] }),
+      input(point(2, { p95: 80 }), { anomalies: [spike] }),
+    ])
+    expect(transitions).toEqual(['anomalous inactive->pending @1', 'anomalous pending->inactive @2'])
+    // a slowdown that lasts: outside the band in two windows in a row
+    const slow = { ...spike, id: 'p2', openedAtMs: T0 + 3 * W }
+    await run(e, [
+      input(point(3, { p95: 900 }), { anomalies: [slow] }),
+      input(point(4, { p95: 850 }), { anomalies: [slow] }),
+    ])
+    expect(transitions.slice(2)).toEqual(['anomalous inactive->pending @4', 'anomalous pending->firing @5'])
+    expect(e.alerts()[0].evidence.summary).toMatch(/anomaly in p95: 900 against expected 60 \(band 20–200/)
+    // a window without requests is no evidence; the joint score has no value and counts while open
+    const joint = { ...spike, id: 'j1', metric: 'joint', observed: 0.8, low: 0, high: 0.5, detector: 'hst' }
+    const empty = input(point(6, { count: 0, errors: 0, p95: null }), { anomalies: [slow] })
+    expect(evaluateRule(rule, empty, { windowMs: W, budgets: {} })).toMatchObject({
+      active: false,
+      summary: 'no open anomaly of these metrics outside its band this window',
+    })
+    expect(
+      evaluateRule(rule, input(point(7, { p95: 50 }), { anomalies: [slow, joint] }), {
+        windowMs: W,
+        budgets: {},
+      }),
+    ).toMatchObject({ active: true, details: { anomaly: 'j1' } })
+  })
+
   it('anomaly, forecast and rate-limit rules read their inputs', async () => {
     const { e } = engine([
       { name: 'anom', kind: 'anomaly', metrics: ['errors'], for: '1 window' },
@@ -401,7 +448,8 @@ describe('rules', () => {
         p95: null,
       },
     }
-    await run(e, [input(point(0, { count: 460 }), { anomalies: [anomaly], forecast })])
+    // 30 errors: the anomaly's metric is still above its band this window
+    await run(e, [input(point(0, { count: 460, errors: 30 }), { anomalies: [anomaly], forecast })])
     expect(
       e
         .alerts()

@@ -10,7 +10,7 @@
  * | error-ratio | ratio > max(floor, its own q-quantile over history) and P(≥ that many errors \| baseline) < tailP |
  * | failure | 5xx / requests ≥ ratio (the gateway answers 503 when every target is down or ejected) |
  * | forecast | P(error ratio or p95 crosses its threshold within the horizon) ≥ probability |
- * | anomaly | an anomaly of the listed metrics is open on the series with score ≥ minScore |
+ * | anomaly | an anomaly of the listed metrics is open on the series with score ≥ minScore, its metric still outside the band recorded at its open |
  * | rate-limit | 429s / requests ≥ limitedRatio, or the rate ≥ budgetShare × the service's capacity budget |
  */
 import type { AlertRuleConfig, Hold } from '../config/alerts-schema.js'
@@ -91,12 +91,7 @@ export function quickInactive(rule: AlertRuleConfig, input: WindowInput, ctx: Ru
       return Math.max(e, l) < rule.probability
     }
     case 'anomaly':
-      for (const a of input.anomalies)
-        if (
-          (rule.metrics === undefined || (rule.metrics as string[]).includes(a.metric)) &&
-          a.score >= rule.minScore
-        )
-          return false
+      for (const a of input.anomalies) if (anomalyCounts(rule, a, p)) return false
       return true
     case 'rate-limit': {
       if (p.count < rule.minRequests) return true
@@ -206,11 +201,7 @@ export function evaluateRule(
       }
     }
     case 'anomaly': {
-      const hits = input.anomalies.filter(
-        (a) =>
-          (rule.metrics === undefined || (rule.metrics as string[]).includes(a.metric)) &&
-          a.score >= rule.minScore,
-      )
+      const hits = input.anomalies.filter((a) => anomalyCounts(rule, a, p))
       if (hits.length === 0)
         return {
           active: false,
@@ -219,7 +210,10 @@ export function evaluateRule(
           expected: null,
           band: null,
           threshold: rule.minScore,
-          summary: 'no open anomaly',
+          summary:
+            input.anomalies.length === 0
+              ? 'no open anomaly'
+              : 'no open anomaly of these metrics outside its band this window',
           details: {},
         }
       const a = hits.reduce((x, y) => (y.score > x.score ? y : x))
@@ -267,6 +261,45 @@ export function evaluateRule(
         },
       }
     }
+  }
+}
+
+/**
+ * An open anomaly counts for an anomaly rule this window when it is of the rule's metrics, scores
+ * at least minScore, and its metric is still outside the band recorded at its open (the joint
+ * score has no value in the window: it counts while open). From the window and the stored record
+ * alone, so a replay of stored history judges it as the live run did.
+ */
+function anomalyCounts(
+  rule: Extract<AlertRuleConfig, { kind: 'anomaly' }>,
+  a: WindowInput['anomalies'][number],
+  p: AlertPoint,
+): boolean {
+  if (rule.metrics !== undefined && !(rule.metrics as string[]).includes(a.metric)) return false
+  if (a.score < rule.minScore) return false
+  const x = anomalyValue(a.metric, p)
+  if (x === null) return true
+  // a window without requests has no latency: no evidence either way
+  if (Number.isNaN(x)) return false
+  // errors and 429s only count above their band; rate and latency on either side
+  return x > a.high || (a.metric !== 'errors' && a.metric !== 'limitedRatio' && x < a.low)
+}
+
+/** The window's value of an anomaly metric, on the anomaly's scale (errors: the 5xx count); null: the metric has none (joint). */
+function anomalyValue(metric: string, p: AlertPoint): number | null {
+  switch (metric) {
+    case 'rate':
+      return p.ratePerSec
+    case 'errors':
+      return p.statusClass[4] ?? 0
+    case 'limitedRatio':
+      return p.limitedRatio
+    case 'p50':
+    case 'p95':
+    case 'p99':
+      return p[metric] ?? Number.NaN
+    default:
+      return null
   }
 }
 

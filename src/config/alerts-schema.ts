@@ -134,6 +134,11 @@ export const ruleSchema = z.discriminatedUnion('kind', [
       .optional(),
     /** an open anomaly counts when its score is at least this */
     minScore: z.number().min(0).max(1).default(0.5),
+    /**
+     * windows in which an open anomaly's metric is still outside the band recorded at its open:
+     * two by default, so a one-window spike (a heavy latency tail) opens an anomaly but pages no one
+     */
+    for: holdSchema.default({ windows: 2 }),
   }),
   z.strictObject({
     ...common,

@@ -18,6 +18,8 @@ describe('detect: and forecast: config', () => {
       raiseAt: 0.5,
       clearAt: 0.3,
       clearAfter: 10,
+      minEvents: 3,
+      acceptAfter: 360,
     })
     expect(cfg.forecast).toEqual({
       enabled: true,

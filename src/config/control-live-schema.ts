@@ -12,7 +12,15 @@ export const detectSchema = z
     /** hysteresis: raise at this score, clear after `clearAfter` windows below `clearAt` */
     raiseAt: z.number().min(0).max(1).default(0.5),
     clearAt: z.number().min(0).max(1).default(0.3),
+    /** an anomaly resolves after this many consecutive windows back inside the band recorded at its open */
     clearAfter: z.number().int().min(1).default(10),
+    /**
+     * 5xx errors or 429s a window needs before it opens an errors or limitedRatio anomaly, however
+     * improbable the count: one error is no incident
+     */
+    minEvents: z.number().int().min(1).default(3),
+    /** a lasting new level: an anomaly also resolves after this many windows inside the bank's current band */
+    acceptAfter: z.number().int().min(1).default(360),
     /**
      * file for the detector state: written on a graceful stop, read on start, so a restart does
      * not relearn (~130 windows of warm-up); absent: no snapshot

@@ -12,18 +12,19 @@ function rng(seed: number): () => number {
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32
 }
 
-function point(i: number, o: { count: number; p50: number; errors?: number }): SeriesPoint {
+function point(i: number, o: { count: number; p50: number; errors?: number; limited?: number }): SeriesPoint {
   const errors = o.errors ?? 0
+  const limited = o.limited ?? 0
   return {
     startMs: T0 + i * STEP,
     durationMs: STEP,
     count: o.count,
     ratePerSec: o.count / 10,
     errorRatio: errors / o.count,
-    limitedRatio: 0,
+    limitedRatio: limited / o.count,
     timeouts: 0,
     connectErrors: 0,
-    statusClass: [0, o.count - errors, 0, 0, errors],
+    statusClass: [0, o.count - errors - limited, 0, limited, errors],
     bytesIn: 0,
     bytesOut: 0,
     p50: o.p50,
@@ -168,6 +169,117 @@ describe('LiveAnomalies', () => {
     live.hook(route, point(0, { count: 10, p50: 5 }), { correction: true })
     expect(live.stats.windows).toBe(0)
     expect(live.seriesCount).toBe(0)
+  })
+})
+
+describe('LiveAnomalies: when a detector score is an incident', () => {
+  /** a quiet low-error series (users at --error-rate 0.001), then `windows` of it from `from` on */
+  function quiet(
+    live: LiveAnomalies,
+    from: number,
+    to: number,
+    over: (i: number) => { errors?: number; limited?: number } = () => ({}),
+  ) {
+    const r = rng(11)
+    for (let i = from; i < to; i++)
+      live.hook(
+        route,
+        point(i, { count: Math.round(60 + (r() - 0.5) * 10), p50: 40 + (r() - 0.5) * 4, ...over(i) }),
+        {
+          correction: false,
+        },
+      )
+  }
+  const KEY = 'orders|/api/orders|prod'
+
+  it('one or two 5xx in a quiet series open no anomaly, however improbable; an incident of 17 per window does', () => {
+    const live = new LiveAnomalies()
+    quiet(live, 0, 400)
+    quiet(live, 400, 401, () => ({ errors: 2 }))
+    // two errors against a baseline of ~0.002 a window: p < 1e-5, but two events
+    expect(live.explained(KEY)!.errors.score).toBeGreaterThanOrEqual(0.5)
+    quiet(live, 401, 402, () => ({ errors: 1 }))
+    expect(live.openAnomalies()).toEqual([])
+    // the incident: it opens at once, explained by the band of the tail that scored it
+    quiet(live, 402, 403, () => ({ errors: 17 }))
+    const open = live.openOn(KEY).filter((a) => a.metric === 'errors')
+    expect(open).toHaveLength(1)
+    expect(open[0]).toMatchObject({ observed: 17, openedAtMs: T0 + 402 * STEP, detector: 'poisson' })
+    expect(open[0].observed).toBeGreaterThan(open[0].high)
+  })
+
+  it('an error incident stays open while it lasts, and resolves clearAfter windows after the errors return to their band', () => {
+    const live = new LiveAnomalies()
+    const events: [AnomalyRecord, string][] = []
+    live.on('anomaly', (r: AnomalyRecord, t: string) => events.push([r, t]))
+    quiet(live, 0, 400)
+    quiet(live, 400, 460, () => ({ errors: 17 }))
+    expect(events.map(([r, t]) => `${r.metric} ${t}`).filter((e) => e.startsWith('errors'))).toEqual([
+      'errors opened',
+    ])
+    expect(live.openOn(KEY).map((a) => a.metric)).toContain('errors')
+    quiet(live, 460, 469)
+    expect(live.openOn(KEY).map((a) => a.metric)).toContain('errors')
+    quiet(live, 469, 470)
+    const resolved = events.filter(([r, t]) => r.metric === 'errors' && t === 'resolved')
+    expect(resolved).toHaveLength(1)
+    expect(resolved[0][0].resolvedAtMs).toBe(T0 + 470 * STEP)
+  })
+
+  it('a lasting new level is accepted after acceptAfter windows inside the current band', () => {
+    const live = new LiveAnomalies({ acceptAfter: 40 })
+    quiet(live, 0, 400)
+    quiet(live, 400, 700, () => ({ errors: 17 }))
+    expect(live.openOn(KEY).filter((a) => a.metric === 'errors')).toEqual([])
+    expect(live.stats.resolved).toBeGreaterThanOrEqual(1)
+  })
+
+  it('429s: one of 60 opens nothing; a burst opens limitedRatio, unless Vigil itself is limiting the service', () => {
+    for (const self of [false, true]) {
+      const live = new LiveAnomalies({
+        selfLimited: (s) => self && (s.service === 'orders' || s.service === '*'),
+      })
+      quiet(live, 0, 400)
+      quiet(live, 400, 401, () => ({ limited: 1 }))
+      quiet(live, 401, 420)
+      expect(live.openAnomalies()).toEqual([])
+      quiet(live, 420, 425, () => ({ limited: 20 }))
+      const limited = live.openOn(KEY).filter((a) => a.metric === 'limitedRatio')
+      expect(limited, `selfLimited ${self}`).toHaveLength(self ? 0 : 1)
+      for (const a of limited) expect(a.observed).toBeGreaterThan(a.high)
+    }
+  })
+
+  it('a 429 burst is explained by the band of the tail that scored it, not a band it sits inside', () => {
+    const live = new LiveAnomalies()
+    quiet(live, 0, 400)
+    quiet(live, 400, 405, () => ({ limited: 20 }))
+    const [a] = live.openOn(KEY).filter((x) => x.metric === 'limitedRatio')
+    expect(a).toMatchObject({ detector: 'poisson', openedAtMs: T0 + 400 * STEP })
+    expect(a.observed).toBeCloseTo(20 / 60, 1)
+    expect(a.high).toBeLessThan(0.01)
+    expect(a.low).toBeGreaterThanOrEqual(0)
+    expect(a.evidence.poisson).toBeGreaterThan(5)
+  })
+
+  it('every anomaly it opens reports a value outside the band it quotes', () => {
+    // heavy-tailed latency and noisy traffic, with shifts inside and outside the usual range
+    const live = new LiveAnomalies()
+    const r = rng(5)
+    const opened: AnomalyRecord[] = []
+    live.on('anomaly', (a: AnomalyRecord, t: string) => t === 'opened' && opened.push(a))
+    for (let i = 0; i < 1500; i++) {
+      const phase = Math.floor(i / 150) % 4
+      const count = Math.round(phase === 1 ? 60 : 40 + r() * 40)
+      const p50 = phase === 3 ? 60 : 20 + 80 * Math.pow(r(), 4)
+      live.hook(route, point(i, { count, p50 }), { correction: false })
+    }
+    expect(opened.length).toBeGreaterThan(0)
+    for (const a of opened.filter((x) => x.metric !== 'joint'))
+      expect(
+        a.observed < a.low || a.observed > a.high,
+        `${a.metric} ${a.observed} in ${a.low}–${a.high}`,
+      ).toBe(true)
   })
 })
 

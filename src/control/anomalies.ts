@@ -5,6 +5,16 @@
  * `anomaly.opened`, then one `anomaly.resolved`), emits them in process, stores them as Store
  * events and answers `GET /api/anomalies`.
  *
+ * The bank says when something is new; this layer decides when it is an incident. Rate and
+ * latencies open while their bank (novelty) alarm is up with a score of at least `raiseAt`; 5xx
+ * errors and 429s are scored here by binomial tails of their counts. Either way the window must be
+ * evidence: the observed value outside the band the explanation reports (so a reason never quotes
+ * a value inside its own band) and, for counts, at least `minEvents` events, 429s not counting
+ * while Vigil's own limit controls tighten the service (`selfLimited`). It
+ * resolves once the value has been back inside the band recorded at the open (the pre-incident
+ * baseline, not one that has learnt the incident) for `clearAfter` consecutive windows, or inside
+ * the bank's current band for `acceptAfter` windows (a lasting new level, accepted as normal).
+ *
  * ```
  * window hook ─▶ bank per series (LRU, maxSeries) ─▶ raised / cleared
  *                  ▲ children: route points of this window (for {service, env}),      │
@@ -15,6 +25,7 @@
 import { EventEmitter } from 'node:events'
 import {
   ClientOutliers,
+  PoissonTail,
   SeriesEnsemble,
   type AnomalySignal,
   type ClientOutliersSnapshot,
@@ -22,9 +33,11 @@ import {
   type ClientWindow,
   type ChildContribution,
   type DetectorSnapshot,
+  type MetricJudgement,
   type MetricPoint,
   type SeriesStep,
 } from '../detect/index.js'
+import { NOVELTY_P_AT_ONE } from '../detect/novelty.js'
 import type { EventQuery, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import type { WindowClosedContext } from './control-plane.js'
@@ -97,7 +110,17 @@ export interface LiveAnomaliesOptions {
   stepMs?: number
   raiseAt?: number
   clearAt?: number
+  /** consecutive windows back inside the band recorded at the open before an anomaly resolves; default 10 */
   clearAfter?: number
+  /** 5xx errors or 429s a window needs before it can open an errors or limitedRatio anomaly; default 3 */
+  minEvents?: number
+  /** consecutive windows inside the bank's current band after which a lasting shift is accepted (resolves); default 360 */
+  acceptAfter?: number
+  /**
+   * true while Vigil's own limit controls (defensive mode, policy multipliers) tighten the series'
+   * service (`*`: any service): its 429s are then self-inflicted and open no limitedRatio anomaly
+   */
+  selfLimited?: (series: SeriesKey) => boolean
   seed?: number
   /** resolved anomalies kept in memory for queries without a store; default 1,000 */
   keepResolved?: number
@@ -128,6 +151,8 @@ export interface LiveAnomaliesSnapshot {
   /** least recently seen first */
   banks: [string, DetectorSnapshot][]
   open: [string, AnomalyRecord][]
+  /** the 5xx and 429 count baselines (absent in snapshots of earlier versions: relearnt) */
+  counts?: [string, { errors: DetectorSnapshot; limitedRatio: DetectorSnapshot }][]
   /** the abusive-client detector (absent before any client window) */
   clients?: ClientOutliersSnapshot
 }
@@ -136,6 +161,20 @@ interface Children {
   startMs: number
   points: Record<string, MetricPoint>
 }
+
+/** The value of a judged metric in a window (errors: the 5xx count, as the binomial tail judges it). */
+function observedOf(metric: string, m: MetricPoint): number {
+  const v = (m as unknown as Record<string, number>)[metric]
+  return typeof v === 'number' ? v : Number.NaN
+}
+
+/** −log10 p at novelty's score 1 */
+const NOVELTY_LOG10_P_AT_ONE = -Math.log10(NOVELTY_P_AT_ONE)
+/** Metrics judged as counts by the live layer's binomial tails. */
+const COUNTS = ['errors', 'limitedRatio'] as const
+/** Windows a count baseline learns before it judges (the novelty detectors need ~100). */
+const COUNT_GRACE = 64
+const countTail = () => new PoissonTail({ side: 'upper', gracePeriod: COUNT_GRACE })
 
 const MAX_QUERY_EVENTS = 10_000
 /** Clients with detector state at least (ClientOutliers evicts the least recently seen beyond it). */
@@ -150,14 +189,20 @@ const MAX_CLIENTS = 10_000
  * window are already here for attribution.
  */
 export class LiveAnomalies extends EventEmitter implements ScoreSource {
-  readonly #o: Required<Omit<LiveAnomaliesOptions, 'store' | 'onError'>> &
-    Pick<LiveAnomaliesOptions, 'store' | 'onError'>
+  readonly #o: Required<Omit<LiveAnomaliesOptions, 'store' | 'onError' | 'selfLimited'>> &
+    Pick<LiveAnomaliesOptions, 'store' | 'onError' | 'selfLimited'>
   /** insertion order = recency (re-inserted on each point), so the first key is the LRU */
   readonly #banks = new Map<string, SeriesEnsemble>()
   readonly #scores = new Map<string, ScoreRing>()
   readonly #open = new Map<string, AnomalyRecord>()
+  /** per open anomaly: consecutive windows inside its opening band, and inside the bank's current band */
+  readonly #calm = new Map<string, { inBand: number; accepted: number }>()
+  /** `<series key>#<metric>` whose bank alarm is up (raised, not yet cleared) */
+  readonly #alarmed = new Set<string>()
   readonly #resolved: AnomalyRecord[] = []
   readonly #children = new Map<string, Children>()
+  /** per series: the binomial tails of its 5xx and 429 counts given its requests ({@link #countJudgements}) */
+  readonly #counts = new Map<string, Record<(typeof COUNTS)[number], PoissonTail>>()
   /** per series: the bank's expected value and band of each metric at its newest window (alert rules) */
   readonly #explained = new Map<string, SeriesStep['metrics']>()
   #clients: ClientOutliers | null = null
@@ -177,6 +222,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       raiseAt: 0.5,
       clearAt: 0.3,
       clearAfter: 10,
+      minEvents: 3,
+      acceptAfter: 360,
       seed: 42,
       keepResolved: 1_000,
       scoreHistory: 360,
@@ -216,11 +263,140 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     else if (level === 'service') this.#addChild('*|*|*', key, point.startMs, metrics)
     const kids = this.#children.get(key)
     const children = level !== 'route' && kids?.startMs === point.startMs ? kids.points : undefined
-    const step = this.#bank(key).step(metrics, children)
+    const banked = this.#bank(key).step(metrics, children)
+    const self = metrics.limitedRatio > 0 && (this.#o.selfLimited?.(series) ?? false)
+    const judged = { ...banked.metrics }
+    const lp = this.#countJudgements(key, metrics, judged, self)
+    const step = { ...banked, metrics: judged }
     this.#recordScores(key, point, step.score, step.metrics)
     this.#explained.set(key, step.metrics)
-    for (const s of step.signals) this.#transition(key, series, level, point, s)
+    this.#judge(key, series, level, point, metrics, step, self, lp)
     if (this.#pending.length > 0) this.#flushSoon()
+  }
+
+  /** Opens and resolves this window's anomalies of one series from the bank's step (see the module doc). */
+  #judge(
+    key: string,
+    series: SeriesKey,
+    level: AnomalyRecord['level'],
+    point: SeriesPoint,
+    m: MetricPoint,
+    step: SeriesStep,
+    self: boolean,
+    lp: Readonly<Record<string, number>>,
+  ): void {
+    const raised = new Map<string, AnomalySignal>()
+    for (const s of step.signals) {
+      const openId = `${key}#${s.metric}`
+      if (s.state === 'raised') {
+        this.#alarmed.add(openId)
+        raised.set(s.metric, s)
+      } else {
+        this.#alarmed.delete(openId)
+        // the joint score has no band to come back into: its alarm's hysteresis decides
+        const r = this.#open.get(openId)
+        if (s.metric === 'joint' && r !== undefined)
+          this.#resolve(openId, r, point.startMs + point.durationMs)
+      }
+    }
+    const joint = raised.get('joint')
+    if (joint !== undefined && !this.#open.has(`${key}#joint`))
+      this.#openAnomaly(key, series, level, point, joint)
+    for (const [metric, j] of Object.entries(step.metrics)) {
+      const openId = `${key}#${metric}`
+      const x = observedOf(metric, m)
+      if (!Number.isFinite(x)) continue
+      const r = this.#open.get(openId)
+      if (r !== undefined) {
+        const calm = this.#calm.get(openId) ?? { inBand: 0, accepted: 0 }
+        this.#calm.set(openId, calm)
+        calm.inBand = this.#quiet(metric, x, m, r, self) ? calm.inBand + 1 : 0
+        calm.accepted = this.#quiet(metric, x, m, j, self) ? calm.accepted + 1 : 0
+        if (calm.inBand >= this.#o.clearAfter || calm.accepted >= this.#o.acceptAfter)
+          this.#resolve(openId, r, point.startMs + point.durationMs)
+        continue
+      }
+      const count = metric in lp
+      // novelty scores the onset: it opens while the bank's alarm is up; a count on its own tail
+      if (
+        !(count || this.#alarmed.has(openId)) ||
+        j.score < this.#o.raiseAt ||
+        this.#quiet(metric, x, m, j, self)
+      )
+        continue
+      const s = raised.get(metric)
+      this.#openAnomaly(key, series, level, point, {
+        metric,
+        observed: x,
+        expected: j.expected,
+        low: j.low,
+        high: j.high,
+        score: j.score,
+        detector: count ? 'poisson' : 'novelty',
+        // a later window of the same novelty alarm: its own score, without the onset's attribution
+        evidence: count
+          ? { poisson: lp[metric] }
+          : (s?.evidence ?? { novelty: j.score * NOVELTY_LOG10_P_AT_ONE }),
+        state: 'raised',
+        children: s?.children ?? [],
+      })
+    }
+  }
+
+  /**
+   * Errors and 429s are counts: judged by the binomial tail of the count given the requests,
+   * against the baseline before this window (score −log10 p / 10, so 0.5 is p = 1e-5), with the
+   * band (mean ± 3 sd) from the same tail. The bank's own errors score is calibrated against its
+   * recent surprises, so one improbable error teaches it that the next incident is ordinary; its
+   * 429-ratio band is meaningless for a ratio that is almost always 0. Self-inflicted 429s are
+   * not learnt: they are not the series' normal. Returns −log10 p per count metric.
+   */
+  #countJudgements(
+    key: string,
+    m: MetricPoint,
+    judged: Record<string, MetricJudgement>,
+    self: boolean,
+  ): Record<string, number> {
+    const lp: Record<string, number> = {}
+    const n = m.requests
+    if (!(n > 0)) return lp
+    let t = this.#counts.get(key)
+    if (t === undefined) this.#counts.set(key, (t = { errors: countTail(), limitedRatio: countTail() }))
+    for (const metric of COUNTS) {
+      const k = metric === 'errors' ? m.errors : Math.round(m.limitedRatio * n)
+      if (!Number.isFinite(k)) continue
+      const tail = t[metric]
+      tail.observeTrials(n)
+      lp[metric] = Math.min(50, tail.surprise(k)) / Math.LN10
+      const e = tail.expected()
+      // errors in counts, as the dashboard converts them; the 429 ratio as a ratio
+      const d = metric === 'errors' ? 1 : n
+      judged[metric] = {
+        score: Math.min(1, lp[metric] / 10),
+        expected: e.value / d,
+        low: e.low / d,
+        high: e.high / d,
+      }
+      if (metric === 'errors' || !self) tail.update(k)
+    }
+    return lp
+  }
+
+  /**
+   * True when a window is no evidence against `band`: inside it, or (counts) too few events or
+   * only self-inflicted 429s. Errors and 429s only count above their band (fewer is no incident).
+   */
+  #quiet(
+    metric: string,
+    x: number,
+    m: MetricPoint,
+    band: { low: number; high: number },
+    self: boolean,
+  ): boolean {
+    if (metric === 'errors') return x < this.#o.minEvents || x <= band.high
+    if (metric === 'limitedRatio')
+      return self || Math.round(x * m.requests) < this.#o.minEvents || x <= band.high
+    return x >= band.low && x <= band.high
   }
 
   #recordScores(
@@ -339,9 +515,11 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       this.#banks.delete(lru)
       this.#scores.delete(lru)
       this.#explained.delete(lru)
+      this.#counts.delete(lru)
       this.stats.evicted++
       // its open anomalies can never clear now: resolve them rather than leave them open forever
       for (const [id, r] of this.#open) if (r.key === lru) this.#resolve(id, r, r.openedAtMs)
+      for (const id of this.#alarmed) if (id.startsWith(`${lru}#`)) this.#alarmed.delete(id)
     }
     b = new SeriesEnsemble({
       seed: this.#o.seed,
@@ -353,7 +531,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     return b
   }
 
-  #transition(
+  #openAnomaly(
     key: string,
     series: SeriesKey,
     level: AnomalyRecord['level'],
@@ -361,43 +539,39 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     s: AnomalySignal,
   ): void {
     const openId = `${key}#${s.metric}`
-    if (s.state === 'raised') {
-      const r: AnomalyRecord = {
-        id: `${openId}#${point.startMs}`,
-        key,
-        series,
-        level,
-        metric: s.metric,
-        state: 'open',
-        openedAtMs: point.startMs,
-        resolvedAtMs: null,
-        observed: s.observed,
-        expected: s.expected,
-        low: s.low,
-        high: s.high,
-        score: s.score,
-        detector: s.detector,
-        evidence: s.evidence,
-        children: s.children,
-      }
-      this.#open.set(openId, r)
-      this.stats.opened++
-      this.#pending.push({
-        atMs: r.openedAtMs,
-        kind: ANOMALY_OPENED,
-        actor: 'control',
-        subject: key,
-        payload: r,
-      })
-      this.emit('anomaly', r, 'opened')
-      return
+    const r: AnomalyRecord = {
+      id: `${openId}#${point.startMs}`,
+      key,
+      series,
+      level,
+      metric: s.metric,
+      state: 'open',
+      openedAtMs: point.startMs,
+      resolvedAtMs: null,
+      observed: s.observed,
+      expected: s.expected,
+      low: s.low,
+      high: s.high,
+      score: s.score,
+      detector: s.detector,
+      evidence: s.evidence,
+      children: s.children,
     }
-    const r = this.#open.get(openId)
-    if (r !== undefined) this.#resolve(openId, r, point.startMs + point.durationMs)
+    this.#open.set(openId, r)
+    this.stats.opened++
+    this.#pending.push({
+      atMs: r.openedAtMs,
+      kind: ANOMALY_OPENED,
+      actor: 'control',
+      subject: key,
+      payload: r,
+    })
+    this.emit('anomaly', r, 'opened')
   }
 
   #resolve(openId: string, open: AnomalyRecord, atMs: number): void {
     this.#open.delete(openId)
+    this.#calm.delete(openId)
     const r: AnomalyRecord = { ...open, state: 'resolved', resolvedAtMs: atMs }
     this.#resolved.push(r)
     if (this.#resolved.length > this.#o.keepResolved) this.#resolved.shift()
@@ -434,6 +608,10 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       version: 1,
       banks: [...this.#banks].map(([k, b]) => [k, b.snapshot()]),
       open: [...this.#open].map(([k, r]) => [k, structuredClone(r)]),
+      counts: [...this.#counts].map(([k, t]) => [
+        k,
+        { errors: t.errors.snapshot(), limitedRatio: t.limitedRatio.snapshot() },
+      ]),
       ...(this.#clients !== null ? { clients: this.#clients.snapshot() } : {}),
     }
   }
@@ -454,6 +632,16 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
         this.#o.onError?.(err as Error, `restore detector state of ${key}`)
       }
     }
+    for (const [key, t] of snap.counts ?? [])
+      if (this.#banks.has(key))
+        try {
+          this.#counts.set(key, {
+            errors: countTail().restore(t.errors),
+            limitedRatio: countTail().restore(t.limitedRatio),
+          })
+        } catch (err) {
+          this.#o.onError?.(err as Error, `restore the error and 429 baselines of ${key}`)
+        }
     if (snap.clients !== undefined)
       try {
         this.#clients = ClientOutliers.restore(snap.clients)

@@ -104,6 +104,8 @@ export async function* replayWindows(store: Store, opts: ReplayOptions): AsyncGe
           raiseAt: opts.detect.raiseAt,
           clearAt: opts.detect.clearAt,
           clearAfter: opts.detect.clearAfter,
+          minEvents: opts.detect.minEvents,
+          acceptAfter: opts.detect.acceptAfter,
         })
       : null
 

@@ -106,6 +106,7 @@ export async function startControlPlane(
   const jc = config.journeys
   let anomaliesRef: LiveAnomalies | null = null
   let forecastsRef: LiveForecasts | null = null
+  let policiesRef: PolicyEngine | null = null // adaptive limits: whose 429s are Vigil's own
   const journeys = jc.enabled
     ? new LiveJourneys({
         store,
@@ -157,6 +158,10 @@ export async function startControlPlane(
         raiseAt: config.detect.raiseAt,
         clearAt: config.detect.clearAt,
         clearAfter: config.detect.clearAfter,
+        minEvents: config.detect.minEvents,
+        acceptAfter: config.detect.acceptAfter,
+        // Vigil's own defensive mode refuses with 429s: they must not open an anomaly that keeps it on
+        selfLimited: (s) => policiesRef?.tightens(s.service) ?? false,
         onError: opts.onError,
       })
     : null
@@ -281,6 +286,7 @@ export async function startControlPlane(
     // anomalies restored open from the detector state act as if they had just opened
     for (const a of anomalies?.openAnomalies() ?? []) policies.signal({ kind: 'anomaly.opened', anomaly: a })
   }
+  policiesRef = policies
   anomaliesRef = anomalies // journeys: root cause reads anomalies, impact reads forecasts
   forecastsRef = forecasts
   try {

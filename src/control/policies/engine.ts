@@ -90,6 +90,20 @@ export class PolicyEngine {
     return this.#runners.map((r) => r.policy)
   }
 
+  /**
+   * True while an enforcing policy's entries tighten `service`'s limits (defensive mode, tier or
+   * class multipliers on it; `*`: on any service). Client-targeted entries do not count: those
+   * refusals answer one client's own behaviour.
+   */
+  tightens(service: string): boolean {
+    for (const { policy, rec } of this.#runners) {
+      if (policy.mode !== 'enforce') continue
+      for (const { target } of rec.inForce())
+        if (target.startsWith('service:') && (service === '*' || target === `service:${service}`)) return true
+    }
+    return false
+  }
+
   /** Hands a signal to every policy and evaluates them soon. */
   signal(s: PolicySignal): void {
     const now = this.#now()

@@ -315,6 +315,18 @@ describe('policy engine', () => {
     return { engine, patches, actions: actions.logged, at: (t: number) => (now = t) }
   }
 
+  it("says which services its enforced limits tighten (their 429s are Vigil's own), never in shadow mode", async () => {
+    for (const mode of ['enforce', 'shadow'] as const) {
+      const { engine } = setup(mode)
+      expect(engine.tightens('pay')).toBe(false)
+      engine.signal(forecast('pay', 220, 0))
+      await engine.run()
+      expect([engine.tightens('pay'), engine.tightens('*'), engine.tightens('orders')]).toEqual(
+        mode === 'enforce' ? [true, true, false] : [false, false, false],
+      )
+    }
+  })
+
   it('enforces through setControls as control:<policy> with the evidence as reason, and records the action', async () => {
     const { engine, patches, actions } = setup('enforce')
     engine.signal(forecast('pay', 220, 0))
