@@ -111,13 +111,21 @@ describe('every admin change goes to the audit log', () => {
     expect(Date.parse(audit.events[0]!.at)).toBeGreaterThan(0)
   })
 
-  it('a restart, with no reason given (optional, as on every admin route)', async () => {
+  it('a scale or restart with no reason is refused, naming the field, and records nothing', async () => {
     const { app, audit } = await build()
-    const r = await app.inject({ method: 'POST', url: '/api/services/users/restart', headers: auth })
-    expect(r.statusCode).toBe(200)
-    expect(audit.events).toEqual([
-      expect.objectContaining({ kind: 'scale.restart', actor: 'alice', subject: 'users', reason: '' }),
-    ])
+    for (const [url, payload] of [
+      ['/api/services/users/restart', {}],
+      ['/api/services/users/scale', { replicas: 2 }],
+      ['/api/services/users/scale', { replicas: 2, reason: '  ' }],
+    ] as const) {
+      const r = await app.inject({ method: 'POST', url, headers: auth, payload })
+      expect(r.statusCode, url).toBe(400)
+      expect(r.json()).toMatchObject({
+        code: 'VGL_ERR_SCALE_REQUEST',
+        message: expect.stringMatching(/^reason: say why/),
+      })
+    }
+    expect(audit.events).toEqual([])
   })
 
   it('a refused scale or restart records nothing', async () => {
@@ -195,7 +203,7 @@ describe('every admin change goes to the audit log', () => {
   })
 })
 
-describe('reason: optional everywhere, one rule and one message', () => {
+describe('reason: one rule and one message on every route (optional but on scale and restart)', () => {
   const cases: Array<[method: 'POST' | 'DELETE', url: string, body: Record<string, unknown>, code: string]> =
     [
       ['POST', '/api/services/users/scale', { replicas: 2 }, 'VGL_ERR_SCALE_REQUEST'],

@@ -6,8 +6,8 @@
  * (rolling), both through the service's actuator, recorded in the action log and, as admin
  * changes, in the audit log. The POSTs need the admin token (the root's auth hook) and refuse,
  * naming the field, a body that is not an object, a field they do not know, a count that is not a
- * whole number within scale.min..max, and a reason that is not a string or longer than a sentence
- * (it is optional, as on every admin route). Each service's view carries its newest scaling
+ * whole number within scale.min..max, and a reason that is missing, not a string or longer than a
+ * sentence (required here, optional on the other admin routes). Each service's view carries its newest scaling
  * actions from the action log (`actions`), manual scales and restarts included.
  */
 import type { FastifyPluginAsync } from 'fastify'
@@ -49,11 +49,18 @@ function bodyOf(body: unknown, fields: readonly string[]): Record<string, unknow
   return b as Record<string, unknown>
 }
 
-/** The optional reason, trimmed ('' when none). */
+/**
+ * The reason, trimmed. Required here, unlike on the other admin routes: a scale or a restart
+ * changes what serves traffic, and whoever reads the action log during an incident needs the why.
+ */
 function reasonOf(b: Record<string, unknown>): string {
   const problem = reasonProblem(b.reason)
   if (problem !== null) throw VGL_ERR_SCALE_REQUEST(`reason: ${problem}`)
-  return typeof b.reason === 'string' ? b.reason.trim() : ''
+  if (typeof b.reason !== 'string' || b.reason.trim() === '')
+    throw VGL_ERR_SCALE_REQUEST(
+      'reason: say why (a non-empty string; it goes to the action log and the audit log)',
+    )
+  return b.reason.trim()
 }
 
 export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
