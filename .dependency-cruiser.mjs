@@ -7,7 +7,7 @@
 
 /**
  * Each layer may import itself, the layers in `uses`, `src/errors.ts`, and, unless pure, the other
- * shared files at the top of src/ (`metrics.ts`, `audit.ts`, `parsing.ts`). A pure layer does no
+ * shared files at the top of src/ (`metrics.ts`, `audit.ts`, `parsing.ts`, `output.ts`). A pure layer does no
  * I/O: no Node.js built-in but PURE_BUILTINS, no npm package but PURE_PACKAGES.
  */
 export const LAYERS = {
@@ -100,11 +100,11 @@ function layerRules() {
       severity: 'error',
       comment: layer.pure
         ? `${name}/ is a pure library: of the shared files at the top of src/ it may import errors.ts only`
-        : `${name}/: the shared files at the top of src/ are errors.ts, metrics.ts, audit.ts and parsing.ts`,
+        : `${name}/: the shared files at the top of src/ are errors.ts, metrics.ts, audit.ts, parsing.ts and output.ts`,
       from,
       to: {
         path: '^src/[^/]+\\.ts$',
-        pathNot: layer.pure ? '^src/errors\\.ts$' : '^src/(errors|metrics|audit|parsing)\\.ts$',
+        pathNot: layer.pure ? '^src/errors\\.ts$' : '^src/(errors|metrics|audit|parsing|output)\\.ts$',
         ...(layer.typesFrom === 'any' ? { dependencyTypesNot: ['type-only'] } : {}),
       },
     })
@@ -137,7 +137,8 @@ export default {
     {
       name: 'shared-files-are-leaves',
       severity: 'error',
-      comment: 'errors.ts, metrics.ts, audit.ts and parsing.ts sit below every layer: they import none',
+      comment:
+        'errors.ts, metrics.ts, audit.ts, parsing.ts and output.ts sit below every layer: they import none',
       from: { path: '^src/[^/]+\\.ts$', pathNot: TEST },
       to: { path: '^src/[^/]+/' },
     },

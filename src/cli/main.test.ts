@@ -86,6 +86,18 @@ describe('--output', () => {
     }
   })
 
+  it('the eval suites refuse an unwritable --out before their run', async () => {
+    const outWhy = why.replace('--output', '--out')
+    for (const args of [
+      ['eval', 'detect', '--dev-only', '--out', out],
+      ['eval', 'forecast', '--out', out],
+    ]) {
+      const r = await vigil(...args)
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(r.err).toBe(outWhy)
+    }
+  })
+
   it('refuses a directory as the output', async () => {
     const r = await vigil('detect', '--input', join(dir, 'in.csv'), '--output', dir)
     expect(r.code).toBe(1)

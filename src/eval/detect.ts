@@ -1,6 +1,7 @@
 /** @module `vigil eval detect`: runs every detector over the generated labelled suite and reports event-level metrics. */
 import { createCalibrated, DEFAULT_DETECTOR, DETECTOR_NAMES } from '../detect/index.js'
 import { generateDetectSuite, WARMUP_POINTS, type LabelledSeries } from './detect-suite.js'
+import { checkOutputWritable, writeOutput } from '../output.js'
 
 export interface DetectorReport {
   readonly detector: string
@@ -167,6 +168,7 @@ export const suite = {
       strict: true,
     })
     const seed = values.seed === undefined ? 1 : Number(values.seed)
+    if (values.out !== undefined) checkOutputWritable(values.out, '--out')
     const parts: string[] = []
     if (values['dev-only'] !== true) parts.push(runDetectEval({ seed, detectors: values.detector }).markdown)
     const devDir = values['dev-dir']
@@ -183,10 +185,7 @@ export const suite = {
     }
     const markdown = parts.join('\n')
     process.stdout.write(markdown)
-    if (values.out !== undefined) {
-      const { writeFileSync } = await import('node:fs')
-      writeFileSync(values.out, markdown)
-    }
+    if (values.out !== undefined && values.out !== '-') writeOutput(values.out, markdown, '--out')
     return 0
   },
 }

@@ -4,7 +4,7 @@
  * each model forecasting a held-out window, scored by MASE (in-sample seasonal naive scale),
  * sMAPE, interval coverage and fit time.
  */
-import { writeFileSync } from 'node:fs'
+import { checkOutputWritable, writeOutput } from '../output.js'
 import { VGL_ERR_CLI_USAGE } from '../errors.js'
 import { parseFlags } from '../parsing.js'
 import { forecastSeries, maseScale, type ForecastOptions, type ModelName } from '../forecast/forecaster.js'
@@ -243,6 +243,7 @@ export const suite = {
       if (contenders.length === 0)
         throw VGL_ERR_CLI_USAGE(`--models: none of "${f.models}" is a model of the suite`)
     }
+    if (f.out !== undefined) checkOutputWritable(f.out, '--out')
     const series = generateSuite(seed, f.quick === true ? ['plain', 'spikes'] : undefined)
     const t0 = performance.now()
     const rows = evaluate(series, level, contenders, (m) => process.stderr.write(`eval forecast: ${m}\n`))
@@ -256,7 +257,7 @@ export const suite = {
       '',
     ].join('\n')
     process.stdout.write(text)
-    if (f.out !== undefined) writeFileSync(f.out, text)
+    if (f.out !== undefined && f.out !== '-') writeOutput(f.out, text, '--out')
     return 0
   },
 }
