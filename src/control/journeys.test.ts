@@ -94,6 +94,37 @@ function addRecent(
   j.take(now)
 }
 
+/** The gateway's stored rollup of route shop for one window; the sketch holds the proxied requests' latency. */
+function gatewayRollup(
+  startMs: number,
+  count: number,
+  statusClass: [number, number, number, number, number],
+  limited: number,
+  latencyMs: readonly number[],
+) {
+  const sk = emptySketch()
+  for (const ms of latencyMs) sk.accept(ms)
+  const stored = {
+    series: { service: 'shop', route: 'shop', env: 'edge' },
+    startMs,
+    durationMs: W,
+    sources: 1,
+    count,
+    statusClass,
+    limited,
+    timeouts: 0,
+    connectErrors: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    latencySketch: encodeSketch(sk),
+  }
+  return {
+    series: stored.series,
+    point: toSeriesPoint(stored),
+    ctx: { correction: false, latencySketch: stored.latencySketch },
+  }
+}
+
 describe('LiveJourneys', () => {
   let store: SqliteStore
   let now = T0
@@ -203,6 +234,20 @@ describe('LiveJourneys', () => {
     expect(g.edges.map((e) => e.id)).toContain('svc|prod->b|prod')
   })
 
+  it('counts on the gateway → service edge only the requests sent to the service, not those the gateway refused', async () => {
+    // 300 requests: 100 refused by the limiter (429, no upstream try, so not in the latency
+    // sketch), 200 proxied at 40 ms
+    const r = gatewayRollup(T0, 300, [0, 200, 0, 100, 0], 100, Array(200).fill(40))
+    j.hook(r.series, r.point, r.ctx)
+    const g = await j.graph(T0 - W, T0 + 10 * W)
+    expect(g.edges.find((e) => e.id === 'vigil|edge->shop|edge')?.calls).toBe(200)
+    // a window in which every request was refused adds no call to the service
+    const none = gatewayRollup(T0 + W, 50, [0, 0, 0, 50, 0], 50, [])
+    j.hook(none.series, none.point, none.ctx)
+    const g2 = await j.graph(T0 - W, T0 + 10 * W)
+    expect(g2.edges.find((e) => e.id === 'vigil|edge->shop|edge')?.calls).toBe(200)
+  })
+
   it('builds the graph, the route statistics and a model from every trace, stored or not', async () => {
     const rng = createRng(5)
     const topo = fiveServiceTopology()
@@ -215,25 +260,10 @@ describe('LiveJourneys', () => {
       j.add(t.spans, now)
     }
     // the gateway's rollup for its own edge
-    const sk = emptySketch()
-    for (let i = 0; i < 300; i++) sk.accept(40)
-    const stored = {
-      series: { service: 'shop', route: 'shop', env: 'edge' },
-      startMs: T0,
-      durationMs: W,
-      sources: 1,
-      count: 300,
-      statusClass: [0, 297, 0, 0, 3] as [number, number, number, number, number],
-      limited: 0,
-      timeouts: 0,
-      connectErrors: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      latencySketch: encodeSketch(sk),
-    }
+    const rollup = gatewayRollup(T0, 300, [0, 297, 0, 0, 3], 0, Array(300).fill(40))
     now += WAIT
     j.take(now)
-    j.hook(stored.series, toSeriesPoint(stored), { correction: false, latencySketch: stored.latencySketch })
+    j.hook(rollup.series, rollup.point, rollup.ctx)
     const g = await j.graph(T0 - W, T0 + 10 * W)
     const ids = g.edges.map((e) => e.id)
     expect(ids).toEqual(
@@ -304,27 +334,14 @@ describe('LiveJourneys', () => {
     const topo = fiveServiceTopology({ pricing: { errorRatio: 0.3 } })
     now = Date.now()
     addRecent(j, topo, rng, now)
-    const sk = emptySketch()
-    for (let i = 0; i < 25; i++) sk.accept(40)
-    const windowOf = (k: number, limited: number) => ({
-      series: { service: 'shop', route: 'shop', env: 'edge' },
-      startMs: now - (30 - k) * W,
-      durationMs: W,
-      sources: 1,
-      count: 25,
-      statusClass: [0, 5, 0, 20, 0] as [number, number, number, number, number],
-      limited,
-      timeouts: 0,
-      connectErrors: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      latencySketch: encodeSketch(sk),
-    })
+    // the sketch holds the latency of the requests let through
+    const windowOf = (k: number, limited: number) =>
+      gatewayRollup(now - (30 - k) * W, 25, [0, 5, 0, 20, 0], limited, Array(25 - limited).fill(40))
     const horizonMs = 1_800_000
     const feed = (journeys: LiveJourneys, limited: number) => {
       for (let k = 0; k < 30; k++) {
         const w = windowOf(k, limited)
-        journeys.hook(w.series, toSeriesPoint(w), { correction: false, latencySketch: w.latencySketch })
+        journeys.hook(w.series, w.point, w.ctx)
       }
     }
     feed(j, 20)

@@ -509,14 +509,19 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const sketch = decodeSketch(ctx.latencySketch)
     const gw = nodeId(GATEWAY_SERVICE, series.env)
     const errors = point.statusClass[4]
-    this.#graph.addRow(
-      gw,
-      nodeId(series.service, this.#envOf(series.service)),
-      point.startMs,
-      point.count,
-      errors,
-      sketch,
-    )
+    // The latency sketch holds exactly the requests sent to an upstream: the gateway → service
+    // edge counts those, not the ones the gateway refused itself (429, 401, 413, no healthy
+    // target), which never reached the service; the clients → gateway edge counts every request.
+    const sent = Math.min(point.count, Math.round(sketch.count))
+    if (sent > 0)
+      this.#graph.addRow(
+        gw,
+        nodeId(series.service, this.#envOf(series.service)),
+        point.startMs,
+        sent,
+        Math.min(errors, sent),
+        sketch,
+      )
     this.#graph.addRow('', gw, point.startMs, point.count, errors, sketch)
     let list = this.#rollups.get(series.route)
     if (list === undefined) {
