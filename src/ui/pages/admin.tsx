@@ -536,8 +536,18 @@ function ReloadPanel() {
   const a = useAction()
   const reload = () =>
     a.run(async () => {
-      const r = await api<{ ok: boolean; routes: number }>('/api/config/reload', { method: 'POST' })
-      return `Config reloaded: ${r.routes} routes.`
+      const r = await api<{ ok: boolean; routes: number; changed?: string[]; restartRequired?: string[] }>(
+        '/api/config/reload',
+        { method: 'POST' },
+      )
+      const changed = r.changed?.length ?? 0
+      const restart = r.restartRequired ?? []
+      // a changed port or another start-time setting is in the file but not in force: say so here,
+      // not only in the process log
+      return (
+        `Config reloaded: ${r.routes} routes, ${changed} field${changed === 1 ? '' : 's'} changed.` +
+        (restart.length > 0 ? ` Needs a restart of Vigil to apply: ${restart.join(', ')}.` : '')
+      )
     })
   return (
     <Panel title="Configuration">
