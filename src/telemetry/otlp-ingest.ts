@@ -242,6 +242,9 @@ async function handle(
   )
 }
 
+/** How long close() waits for the exports in flight to be answered. */
+const CLOSE_DRAIN_MS = 5_000
+
 /**
  * Starts the OTLP/HTTP receiver. Resolves once it listens; `port: 0` picks a free port.
  * @example
@@ -288,7 +291,17 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions, sink: OtlpSin
     port: addr.port,
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve())
+        // A keep-alive connection busy when close() is called stays open for keepAliveTimeout
+        // after its answer (Node closes only the connections idle at that moment): close idle
+        // ones as the exports in flight finish, and cut what is left after CLOSE_DRAIN_MS (an
+        // exporter retries a batch it got no answer for).
+        const sweep = setInterval(() => server.closeIdleConnections(), 50)
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_DRAIN_MS)
+        server.close(() => {
+          clearInterval(sweep)
+          clearTimeout(cut)
+          resolve()
+        })
         server.closeIdleConnections()
       }).then(() => pool.close())),
   }

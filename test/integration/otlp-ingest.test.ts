@@ -2,6 +2,7 @@
  * OTLP/HTTP ingest against requests made by the official OpenTelemetry JS SDK and exporters
  * (exporter-trace-otlp-proto / -otlp-http 0.223.1, sdk-trace-base 2.12.1), plus the error paths.
  */
+import { Agent, request } from 'node:http'
 import { gzipSync } from 'node:zlib'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto'
@@ -325,5 +326,36 @@ describe('OTLP/HTTP ingest into the bus', () => {
     expect(got.map((s) => s.spanId)).toEqual(['0000000000000001', '0000000000000002', '0000000000000003'])
     await rx2.close()
     await bus.close()
+  })
+
+  it('closes soon after answering an export that was in flight on a keep-alive connection', async () => {
+    let release = () => {}
+    const rx3 = await startOtlpReceiver(
+      { host: '127.0.0.1', port: 0 },
+      { maxBatchSize: 512, publish: () => new Promise<void>((r) => (release = r)) },
+    )
+    const agent = new Agent({ keepAlive: true })
+    const answered = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const body = jsonRequest([jsonSpan()])
+      const req = request(
+        `${rx3.url}/v1/traces`,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }))
+        },
+      )
+      req.on('error', reject)
+      req.end(body)
+    })
+    await new Promise((r) => setTimeout(r, 200)) // the export waits in the sink
+    const t0 = Date.now()
+    const closed = rx3.close().then(() => Date.now() - t0)
+    await new Promise((r) => setTimeout(r, 300))
+    release()
+    expect((await answered).status).toBe(200)
+    // before: the connection stayed open for the receiver's 65 s keep-alive timeout
+    expect(await closed).toBeLessThan(2_000)
+    agent.destroy()
   })
 })
