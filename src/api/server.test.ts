@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { Counter } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -322,6 +323,39 @@ describe('admin API', () => {
     } finally {
       await server.close()
     }
+  })
+  it('closes soon after answering a request in flight on a keep-alive connection', async () => {
+    let release = () => {}
+    const server = await createAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      token: 't',
+      sources: fakeSources({
+        reload: () => new Promise((r) => (release = () => r({ ok: true, routes: 1 }))),
+      }),
+    })
+    const agent = new Agent({ keepAlive: true })
+    const answered = new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${server.url}/api/config/reload`,
+        { method: 'POST', agent, headers: { authorization: 'Bearer t' } },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        },
+      )
+      req.on('error', reject)
+      req.end()
+    })
+    await new Promise((r) => setTimeout(r, 200))
+    const t0 = Date.now()
+    const closed = server.close().then(() => Date.now() - t0)
+    await new Promise((r) => setTimeout(r, 200))
+    release()
+    expect(await answered).toBe(200)
+    // before: the connection stayed open for Fastify's 72 s keep-alive timeout
+    expect(await closed).toBeLessThan(2_000)
+    agent.destroy()
   })
 })
 

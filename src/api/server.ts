@@ -39,6 +39,9 @@ export interface AdminServerOptions {
   audit?: AuditLog
 }
 
+/** How long close() waits for the requests in flight to be answered. */
+const CLOSE_DRAIN_MS = 5_000
+
 export interface AdminServer {
   url: string
   close(): Promise<void>
@@ -103,6 +106,19 @@ export async function createAdminServer(opts: AdminServerOptions): Promise<Admin
   let closing: Promise<void> | null = null
   return {
     url: `http://${shown}:${port}`,
-    close: () => (closing ??= app.close()),
+    close: () =>
+      (closing ??= (async () => {
+        // A keep-alive connection busy when close() is called stays open for keepAliveTimeout
+        // (72 s) after its answer: close idle ones as the requests in flight finish, and cut what
+        // is left after CLOSE_DRAIN_MS.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+        const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_DRAIN_MS)
+        try {
+          await app.close()
+        } finally {
+          clearInterval(sweep)
+          clearTimeout(cut)
+        }
+      })()),
   }
 }
