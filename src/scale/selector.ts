@@ -12,7 +12,9 @@
  *           ├─▶ local-volatility band, 4 q    ─▶ shadow ─▶   "
  *           ├─▶ momentum, 2 k                 ─▶ shadow ─▶   "
  *           ├─▶ echo of the last 2 cycles     ─▶ shadow ─▶   "   (hour, day, week)
+ *           ├─▶ floor at a percentile, day/week ─▶ shadow ─▶  "
  *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
+ * every shadow but the reference's runs max(its ask, the reference's ask): what following it runs
  * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference;
  *          among equally short ones, the one spending most within ¾ of the budget (lately and now)
  *          whose scale-down waits at most 3 stabilisation windows and that scales at most 3× as
@@ -30,8 +32,9 @@
  * No single rule wins on every kind of demand: a forecast's band anticipates recurring and ramping
  * surges, a band scaled by the recent one-step volatility holds capacity through clustered bursts,
  * the echo meets a surge that came at this time of the hour, day or week in each of the last two
- * cycles (a scheduled job), and on near-white noise the best causal choice is to hold the recent
- * peak. Which one fits a service is measured on its own traffic rather than guessed. Where the
+ * cycles (a scheduled job), and on near-white noise the best causal choices are to hold the recent
+ * peak or a floor at a percentile of the last day's or week's demand (bursts that come at no time
+ * one could tell still come up to it). Which one fits a service is measured on its own traffic rather than guessed. Where the
  * best one costs more than the budget (meeting every scheduled surge ahead holds its replicas a
  * lead time longer than reacting does), following it part of the time buys that part of its gain.
  */
@@ -89,6 +92,16 @@ const VOLATILITY_LEVELS = [0.8, 0.9, 0.95, 0.98]
 /** windows whose peak the hold candidates keep, in stabilisation windows (5 min: 5 min to 3 h), and the utilisations they size it at */
 const HOLD_WINDOWS = [1, 3, 12, 36]
 const HOLD_UTILIZATIONS = [0.6, 0.7, 0.8, 0.9, 1]
+/**
+ * Quantiles of the last day's observed demand the floor candidates hold capacity for (at full
+ * utilisation): on demand whose bursts come at no time one could tell in advance, a floor at a
+ * quantile of recent demand meets the bursts up to it without waiting for them
+ */
+const FLOOR_QUANTILES = [0.5, 0.75, 0.9]
+/** the windows whose demand the floors take a quantile of: a day and a week (a week's weekday and weekend) */
+const FLOOR_WINDOWS_MS = [86_400_000, 604_800_000]
+/** values a floor window keeps at most (a week of 5-minute rows is 2,016) */
+const FLOOR_MAX_VALUES = 4096
 /** multiples of the last rise the momentum candidates expect to continue over the lead time */
 const MOMENTUM = [0.5, 1]
 /** a challenger replaces the leader when it was short this much less (or the leader is over budget) */
@@ -262,6 +275,9 @@ interface Candidate {
   readonly momentum?: number
   /** the echo candidates' period in decisions */
   readonly period?: number
+  /** the floor candidates' quantile of the demand within a window, and which window (index) */
+  readonly floor?: number
+  readonly floorWindow?: number
   /** how long a scale-down waits (the hold candidates' window, else the service's stabilisation) */
   readonly holdMs: number
   readonly fleet: ShadowFleet
@@ -275,6 +291,8 @@ export class SelectingPolicy {
   #o: SelectingPolicyOptions
   readonly #candidates: Candidate[] = []
   readonly #band: VolatilityBand
+  /** the observed demand within each floor window, sorted */
+  readonly #recent: SlidingSorted[] = []
   readonly #lead: number
   #leader = 1
   /** the over-budget candidate paced in (-1: none) and whether the budget allows it now */
@@ -307,7 +325,14 @@ export class SelectingPolicy {
     const add = (
       name: string,
       policy: ScalingPolicy,
-      extra: { q?: number; momentum?: number; period?: number; holdMs?: number } = {},
+      extra: {
+        q?: number
+        momentum?: number
+        period?: number
+        floor?: number
+        floorWindow?: number
+        holdMs?: number
+      } = {},
     ) =>
       this.#candidates.push({
         name,
@@ -338,6 +363,15 @@ export class SelectingPolicy {
     for (const b of FORECAST_BUDGETS) add(`forecast band (headroom budget ${b})`, forecastDriven(b))
     for (const q of VOLATILITY_LEVELS) add(`volatility band at ${q * 100}%`, forecastDriven(Infinity), { q })
     for (const k of MOMENTUM) add(`momentum ×${k}`, forecastDriven(Infinity), { momentum: k })
+    FLOOR_WINDOWS_MS.forEach((ms, floorWindow) => {
+      const n = Math.max(1, Math.min(FLOOR_MAX_VALUES, Math.round(ms / opts.stepMs)))
+      this.#recent.push(new SlidingSorted(n))
+      for (const f of FLOOR_QUANTILES)
+        add(`floor at the ${f * 100}th percentile of ${fmtMs(n * opts.stepMs)}`, forecastDriven(Infinity), {
+          floor: f,
+          floorWindow,
+        })
+    })
     const lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
     let reach = 0
     for (const period of candidatePeriods(opts.stepMs / 1000))
@@ -409,6 +443,7 @@ export class SelectingPolicy {
     this.#lastObserved = observed
     if (this.#history.length > 0) this.#history[this.#seen % this.#history.length] = observed
     this.#seen++
+    for (const r of this.#recent) r.push(observed)
 
     const decisions: Decision[] = []
     for (const c of this.#candidates) {
@@ -432,12 +467,27 @@ export class SelectingPolicy {
         const echo = this.#echo(c.period)
         forecast = echo === null ? null : { point: echo, upper: echo, model: c.name, level: 0 }
       }
+      if (c.floor !== undefined) {
+        const r = this.#recent[c.floorWindow ?? 0]
+        const v = r.rank(Math.min(r.length, Math.max(1, Math.ceil(c.floor * r.length))))
+        forecast = { point: 0, upper: v, model: c.name, level: c.floor * 100 }
+      }
       if (c.momentum !== undefined) {
         const point = observed + c.momentum * this.#lead * rise
         forecast = rise > 0 ? { point, upper: point, model: 'momentum', level: 0 } : null
       }
       const d = c.policy.decide({ atMs: input.atMs, observed, current: c.fleet.current, forecast })
-      c.fleet.apply(input.atMs, d.desired)
+      // A candidate's fleet runs what following it runs: never fewer than the reference asks for
+      // (the floor below). Counted on its own ask, a rule holding capacity where the reference does
+      // not and shedding it where the reference holds would look within the budget and, followed,
+      // spend the sum of both (1.26× the reference's replica-time on independent bursts).
+      const ref = decisions[0]
+      const floor =
+        ref !== undefined &&
+        (ref.driver !== 'stabilization' || this.#o.stabilizationMs >= HPA_STABILIZATION_MS)
+          ? ref.desired
+          : 0
+      c.fleet.apply(input.atMs, Math.max(d.desired, floor))
       decisions.push(d)
     }
     this.#pick()
