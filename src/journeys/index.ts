@@ -7,6 +7,7 @@ export {
   GATEWAY_SERVICE,
   SPAN_KIND_CLIENT,
   SPAN_KIND_SERVER,
+  answeredByGateway,
   isErrorSpan,
   nodeId,
   parseNodeId,

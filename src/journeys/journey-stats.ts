@@ -21,6 +21,12 @@
  * feeds the graph but not the route's statistics: it ended neither in success nor in failure. In
  * the graph its requests and calls count, and only its spans answered with a 5xx count as errors
  * (see {@link failedBeforeAbandoned}).
+ *
+ * A request the gateway answered by itself without sending it upstream (its span's
+ * `vigil.attempts` is 0: a 429 or 401 from the limiter, a 413, a 503 with no healthy target or
+ * every breaker open) is no journey either: nothing behind the gateway took part. It is counted
+ * apart (`refused`) and adds nothing else: no call to the route's service (whose latency, own
+ * errors and share of failures would then be the gateway's refusals), no end-to-end latency.
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { newSketch } from './graph.js'
@@ -28,6 +34,7 @@ import {
   GATEWAY_SERVICE,
   SPAN_KIND_CLIENT,
   SPAN_KIND_SERVER,
+  answeredByGateway,
   failedIn,
   nodeId,
   spanService,
@@ -98,6 +105,11 @@ export interface RouteWindowStats {
   /** gateway spans seen and their attempts, summed */
   gatewaySpans: number
   gatewayAttempts: number
+  /**
+   * the gateway's kept spans of requests it answered by itself (not journeys): every 503 with no
+   * healthy target, `sampleRate` of the 429s; a sign, not a rate
+   */
+  refused: number
 }
 
 export function newRouteWindow(route: string, windowStartMs: number, windowMs: number): RouteWindowStats {
@@ -112,6 +124,7 @@ export function newRouteWindow(route: string, windowStartMs: number, windowMs: n
     gatewayOverhead: newSketch(),
     gatewaySpans: 0,
     gatewayAttempts: 0,
+    refused: 0,
   }
 }
 
@@ -300,7 +313,8 @@ export function analyzeTrace(
   const mainInv = invOf[tree.main]
   const gw = invs[mainInv].service === GATEWAY_SERVICE ? invs[mainInv] : null
   const gwSpan = gw === null ? null : spans[gw.span]
-  if (gw !== null && gwSpan !== null && !gw.calls.some((c) => !invs[c].peer)) {
+  const refused = gwSpan !== null && answeredByGateway(gwSpan)
+  if (gw !== null && gwSpan !== null && !refused && !gw.calls.some((c) => !invs[c].peer)) {
     // the upstream sent no span (not instrumented, or never reached): the gateway's span stands for the call
     const upstream = gwSpan.service
     gw.calls.push(invs.length)
@@ -350,7 +364,12 @@ export function analyzeTrace(
   // says so, and the gateway keeps every such span) has no outcome: the services still working on
   // it see their connection closed and fail without a status, though nobody was answered an error.
   // Counting it would make those services fail "on their own" in the model.
-  if (rw === null || entry === null || abandoned) return summary
+  if (rw === null || abandoned) return summary
+  if (refused) {
+    rw.refused++
+    return summary
+  }
+  if (entry === null) return summary
 
   // ---- route stats: sites -----------------------------------------------------------------
   rw.traces++
@@ -516,6 +535,7 @@ export function mergeRouteWindow(dst: RouteWindowStats, src: RouteWindowStats): 
   if (src.gatewayOverhead.count > 0) dst.gatewayOverhead.merge(src.gatewayOverhead)
   dst.gatewaySpans += src.gatewaySpans
   dst.gatewayAttempts += src.gatewayAttempts
+  dst.refused += src.refused
   for (const [key, s] of src.sites) {
     let d = dst.sites.get(key)
     if (d === undefined) {

@@ -3,7 +3,13 @@ import { analyzeTrace, criticalShares, newRouteWindow, type RouteWindowStats } f
 import { learnModel, type GatewayPolicy, type JourneyModel } from './model.js'
 import { createRng } from './rng.js'
 import { JourneySimulator, simulationBuffers } from './simulate.js'
-import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace, type SyntheticService } from './synthetic.js'
+import {
+  fiveServiceTopology,
+  NO_RETRY_POLICY,
+  refusedGatewaySpan,
+  syntheticTrace,
+  type SyntheticService,
+} from './synthetic.js'
 import type { JourneySpan } from './span.js'
 import { buildTree } from './trace.js'
 import { breakerOpenShare, parseWhatIfs, simulateImpact } from './impact.js'
@@ -110,6 +116,14 @@ describe('journey statistics and the learned model', () => {
     expect(r.failureRatio).toBeGreaterThan(0.5)
   })
 
+  /** Adds one trace of route shop (entered at shop, as the gateway's span or the services' say). */
+  const analyze = (spans: JourneySpan[], rw: RouteWindowStats) =>
+    analyzeTrace(
+      buildTree(spans, (s) => s.service === 'shop'),
+      rw,
+      { envOf: () => 'onprem' },
+    )
+
   it('leaves journeys the client abandoned out: neither failures nor own errors of the service', () => {
     // The client closed the connection (a load run ending with requests in flight): the gateway
     // answered nobody (499, `client_abort`, its span kept for that), shop saw its connection close
@@ -117,12 +131,6 @@ describe('journey statistics and the learned model', () => {
     const rng = createRng(11)
     const answered = newRouteWindow('shop', 0, 60_000)
     const withAbandoned = newRouteWindow('shop', 0, 60_000)
-    const analyze = (spans: JourneySpan[], rw: RouteWindowStats) =>
-      analyzeTrace(
-        buildTree(spans, (s) => s.service === 'shop'),
-        rw,
-        { envOf: () => 'onprem' },
-      )
     let abandoned = 0
     for (let i = 0; i < 400; i++) {
       const t = syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge' }, rng)
@@ -159,6 +167,49 @@ describe('journey statistics and the learned model', () => {
     const under = run(b, 100_000, new Map([[pricing, { errorRatio: 0.2 }]]))
     const truth = run(a, 100_000, new Map([[pricing, { errorRatio: 0.2 }]]))
     expect(under.failureRatio).toBeCloseTo(truth.failureRatio, 3)
+  })
+
+  it('leaves requests the gateway answered by itself out: no call, latency or own error of the service', () => {
+    // A scraper over its limit gets fast 429s, and for a while the gateway has no healthy target
+    // (503): none of it reached shop (`vigil.attempts` 0). Counted, shop would be called by them,
+    // its own time would shrink to the gateway's fraction of a millisecond and the 503s would be
+    // failures that began in shop. Both with the services' spans and for a route whose services
+    // send none (the gateway's span alone stands for the call).
+    const refusal = (i: number, status: 429 | 503) =>
+      refusedGatewaySpan({ route: 'shop', service: 'shop', gatewayEnv: 'edge', startMs: i, status }, i)
+    for (const spansSent of [true, false]) {
+      const rng = createRng(12)
+      const served = newRouteWindow('shop', 0, 60_000)
+      const withRefused = newRouteWindow('shop', 0, 60_000)
+      let refused = 0
+      for (let i = 0; i < 600; i++) {
+        const t = syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge' }, rng)
+        const spans = spansSent ? t.spans : t.spans.filter((s) => s.source === 'gateway')
+        analyze(spans, served)
+        analyze(spans, withRefused)
+        if (i % 3 === 0) {
+          refused++
+          const summary = analyze([refusal(i, i % 2 === 0 ? 503 : 429)], withRefused)
+          // nothing for the graph, nor an entry span to learn the route by
+          expect(summary.calls).toEqual([])
+          expect(summary.served).toEqual([])
+          expect(summary.entryService).toBeNull()
+        }
+      }
+      expect(withRefused.refused).toBe(refused)
+      expect(withRefused.traces).toBe(served.traces)
+      expect(withRefused.failures).toBe(served.failures)
+      expect(withRefused.latency.getValueAtQuantile(0.5)).toBe(served.latency.getValueAtQuantile(0.5))
+      expect(withRefused.gatewayOverhead.count).toBe(served.gatewayOverhead.count)
+      const a = learnModel(served, NO_RETRY)
+      const b = learnModel(withRefused, NO_RETRY)
+      expect(b.observed).toEqual(a.observed)
+      expect(b.sites[0].service).toBe('shop')
+      expect(b.sites[0].calls).toBe(a.sites[0].calls)
+      expect(b.sites[0].ownErrors).toBe(a.sites[0].ownErrors)
+      expect(b.sites[0].self).toEqual(a.sites[0].self)
+      expect(criticalShares(withRefused)).toEqual(criticalShares(served))
+    }
   })
 
   it('reaches 100,000 journeys without allocating per journey (same buffers)', () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { analyzeTrace, mergeRouteWindows, newRouteWindow, type RouteWindowStats } from './journey-stats.js'
 import { createRng } from './rng.js'
 import { rankRootCause } from './rootcause.js'
-import { fiveServiceTopology, syntheticTrace } from './synthetic.js'
+import { fiveServiceTopology, refusedGatewaySpan, syntheticTrace } from './synthetic.js'
+import type { JourneySpan } from './span.js'
 import { buildTree } from './trace.js'
 
 const W = 10_000
@@ -13,6 +14,8 @@ function windows(
   faultFrom: number,
   faults: Parameters<typeof fiveServiceTopology>[0],
   perWindow = 250,
+  /** extra traces of window w (requests the gateway answered by itself, say) */
+  extra: (w: number) => JourneySpan[][] = () => [],
 ): RouteWindowStats[] {
   const rng = createRng(11)
   const healthy = fiveServiceTopology()
@@ -33,6 +36,12 @@ function windows(
         { envOf: () => 'onprem' },
       )
     }
+    for (const spans of extra(w))
+      analyzeTrace(
+        buildTree(spans, (s) => s.service === 'shop'),
+        rw,
+        { envOf: () => 'onprem' },
+      )
     out.push(rw)
   }
   return out
@@ -83,6 +92,34 @@ describe('rankRootCause', () => {
     })
     expect(r.services[0].service).toBe('auth')
     expect(r.services[0].detail.anomalyStartMs).toBe(6 * W - 1000)
+  })
+
+  it('does not blame the route’s service for the requests the gateway answered by itself', () => {
+    // In the analysed window the gateway also answered 120 requests by itself (`vigil.attempts`
+    // 0): 503s while it had no healthy target, and a burst of fast 429s. None reached shop.
+    const refusal = (w: number, i: number, status: 429 | 503) => [
+      refusedGatewaySpan(
+        { route: 'shop', service: 'shop', gatewayEnv: 'edge', startMs: w * W + i, status },
+        w * 1000 + i,
+      ),
+    ]
+    const burst = (status: 429 | 503) => (w: number) =>
+      w === 6 ? Array.from({ length: 120 }, (_, i) => refusal(w, i, status)) : []
+    const faulty = windows(7, 6, { reviews: { errorRatio: 0.2 } }, 250, burst(503))
+    const r = rank(faulty, 1)
+    expect(r.symptom).toBe('errors')
+    expect(r.services[0].service).toBe('reviews')
+    expect(r.services[0].evidence.errorOrigin).toBeGreaterThan(0.8)
+    expect(r.now.traces).toBe(250)
+    expect(faulty[6].refused).toBe(120)
+    // fast 429s neither make the route look faster nor move its error ratio
+    const slow = windows(8, 6, { inventory: { factor: 3 } }, 250, burst(429))
+    const plain = windows(8, 6, { inventory: { factor: 3 } })
+    const a = rank(slow, 2)
+    const b = rank(plain, 2)
+    expect(a.now).toEqual(b.now)
+    expect(a.symptom).toBe('latency')
+    expect(a.services[0].service).toBe('inventory')
   })
 
   it('answers with empty rankings when nothing moved', () => {

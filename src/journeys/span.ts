@@ -50,6 +50,18 @@ export function isAbandoned(gwSpan: Pick<JourneySpan, 'attributes' | 'httpStatus
 }
 
 /**
+ * The gateway's span of a request it answered by itself without sending it upstream: a 429 or 401
+ * from the limiter, a 413, a 503 with no healthy target or every breaker open (`vigil.attempts`
+ * is 0: no try was made). Such a span says nothing about the service behind the route. A span
+ * without the attribute (sent by an older gateway) is taken as sent.
+ */
+export function answeredByGateway(gwSpan: Pick<JourneySpan, 'source' | 'attributes'>): boolean {
+  if (gwSpan.source !== 'gateway') return false
+  const attempts = gwSpan.attributes['vigil.attempts']
+  return attempts === 0 || attempts === '0'
+}
+
+/**
  * A span of an abandoned journey that failed by itself. When the client leaves, the gateway
  * closes its upstream connection and every service still working on the request ends its span as
  * an error without an HTTP status (nobody was answered); counted, the graph and the trace view

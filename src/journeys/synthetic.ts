@@ -163,6 +163,38 @@ export function syntheticTrace(
 }
 
 /**
+ * The gateway's span of a request it answered by itself, never sent upstream (`vigil.attempts` 0):
+ * a 429 from the limiter, or a 503 with no healthy target. The trace is that one span.
+ */
+export function refusedGatewaySpan(
+  opts: { route: string; service: string; gatewayEnv: string; startMs: number; status: 429 | 503 },
+  n: number,
+): JourneySpan {
+  const failed = opts.status === 503
+  return {
+    traceId: hex(n, 16).padStart(32, 'f'),
+    spanId: hex(n, 16),
+    parentSpanId: null,
+    service: opts.service,
+    env: opts.gatewayEnv,
+    route: opts.route,
+    name: `GET ${opts.route}`,
+    kind: 2,
+    startTimeMs: opts.startMs,
+    durationMs: 0.2,
+    statusCode: failed ? 2 : 0,
+    httpStatus: opts.status,
+    requestId: null,
+    source: 'gateway',
+    attributes: {
+      'vigil.outcome': failed ? 'no_target' : 'limited',
+      'vigil.attempts': 0,
+      'vigil.sample_reason': failed ? 'error' : 'sampled',
+    },
+  }
+}
+
+/**
  * The five-service journey the tests and the benchmark use: gateway → shop (onprem) → auth
  * (onprem), then inventory (onprem), pricing (aws) and reviews (gcp) in parallel.
  */

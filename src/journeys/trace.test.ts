@@ -281,3 +281,35 @@ describe('waterfall of a request the client abandoned', () => {
     expect(waited.filter((s) => readTrace(waited).failed(s))).toHaveLength(3)
   })
 })
+
+describe('waterfall of a request the gateway answered by itself', () => {
+  const gateway = (status: number, attempts: number | string | undefined) =>
+    span({
+      spanId: 'gw',
+      startTimeMs: 1000,
+      durationMs: 0.2,
+      source: 'gateway',
+      service: 'shop',
+      route: 'shop',
+      requestId: 'req-429',
+      statusCode: status >= 500 ? 2 : 0,
+      httpStatus: status,
+      attributes: attempts === undefined ? {} : { 'vigil.attempts': attempts },
+    })
+
+  it('says the request was not sent to the service (vigil.attempts 0), and keeps the status as answered', () => {
+    const limited = waterfall('t1', [gateway(429, 0)])
+    expect(limited.note).toBe('the gateway answered by itself (429) and did not send the request to shop')
+    expect(limited.spans[0].status).toBe('ok')
+    expect(limited.abandoned).toBe(false)
+    const noTarget = waterfall('t1', [gateway(503, '0')])
+    expect(noTarget.note).toMatch(/answered by itself \(503\) and did not send the request to shop/)
+    expect(noTarget.errorCount).toBe(1)
+  })
+
+  it('has no such note for a request sent upstream, or a span that does not say', () => {
+    expect(waterfall('t1', [gateway(429, 1)]).note).toBeNull()
+    expect(waterfall('t1', [gateway(429, undefined)]).note).toBeNull()
+    expect(waterfall('t1', [{ ...gateway(429, 0), source: 'otlp' }]).note).toBeNull()
+  })
+})

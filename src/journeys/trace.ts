@@ -19,8 +19,19 @@
  * flagged as such; its spans that failed without an HTTP status are `aborted` (the gateway closed
  * their connection), not errors, and only a 5xx answer counts as an error (see
  * {@link failedBeforeAbandoned}), as in the service graph.
+ *
+ * A trace whose gateway span says the gateway answered by itself (`vigil.attempts` 0: a 429, a 413,
+ * a 503 with no healthy target) carries a note saying the request never reached the service.
  */
-import { GATEWAY_SERVICE, failedIn, isAbandoned, isErrorSpan, spanService, type JourneySpan } from './span.js'
+import {
+  GATEWAY_SERVICE,
+  answeredByGateway,
+  failedIn,
+  isAbandoned,
+  isErrorSpan,
+  spanService,
+  type JourneySpan,
+} from './span.js'
 
 export interface TraceProblems {
   /** spans whose parent is not in the trace (shown as roots) */
@@ -225,6 +236,15 @@ export function isAbandonedTrace(tree: TraceTree): boolean {
   return main !== null && spanService(main) === GATEWAY_SERVICE && isAbandoned(main)
 }
 
+/**
+ * The trace's main root is the gateway's span of a request it answered by itself, without sending
+ * it upstream ({@link answeredByGateway}).
+ */
+export function isAnsweredByGatewayTrace(tree: TraceTree): boolean {
+  const main = tree.main >= 0 ? tree.spans[tree.main] : null
+  return main !== null && answeredByGateway(main)
+}
+
 /** A span as the waterfall shows it. */
 export interface WaterfallSpan {
   spanId: string
@@ -232,7 +252,10 @@ export interface WaterfallSpan {
   /** the service whose work the span is (`vigil` for the gateway's own spans) */
   service: string
   env: string
-  /** for the gateway's spans: the service it proxied to; null for other spans */
+  /**
+   * for the gateway's spans: the service of its route, which it proxied to unless it answered by
+   * itself (`vigil.attempts` 0); null for other spans
+   */
   upstream: string | null
   name: string
   kind: number
@@ -287,6 +310,10 @@ export interface Waterfall {
 const ABANDONED_NOTE =
   'the client closed the connection before the answer (499): spans that failed without an HTTP ' +
   'status were cut off by it, not failures of their services'
+
+const answeredNote = (gw: JourneySpan) =>
+  `the gateway answered by itself${gw.httpStatus !== null ? ` (${gw.httpStatus})` : ''} and did not ` +
+  `send the request to ${gw.service}`
 
 function statusOf(s: JourneySpan, abandoned: boolean): WaterfallSpan['status'] {
   if (failedIn(abandoned)(s)) return 'error'
@@ -380,7 +407,7 @@ export function waterfall(
     spanCount: spans.length,
     errorCount: out.reduce((n, s) => n + (s.status === 'error' ? 1 : 0), 0),
     abandoned,
-    note: abandoned ? ABANDONED_NOTE : null,
+    note: abandoned ? ABANDONED_NOTE : isAnsweredByGatewayTrace(tree) ? answeredNote(spans[tree.main]) : null,
     services: [...new Set(spans.map(spanService))].sort(),
     envs: [...new Set(spans.map((s) => s.env))].sort(),
     problems: tree.problems,

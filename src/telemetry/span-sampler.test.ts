@@ -78,4 +78,25 @@ describe('sampleReason', () => {
     expect(sampleReason(ev(200, 'ok'), Infinity, 0.1, 0.5)).toBeNull()
     expect(sampleReason(ev(200, 'ok'), Infinity, 0.6, 0.5)).toBe('sampled')
   })
+
+  it('says in the span of a request the gateway answered by itself that it was not sent upstream', () => {
+    // the journeys leave such requests out of the service's model by `vigil.attempts` 0 (a 413 has
+    // outcome `ok`, so the outcome alone does not tell)
+    const key = { service: 'shop', route: 'shop', env: 'edge' }
+    for (const [status, outcome] of [
+      [429, 'limited'],
+      [413, 'ok'],
+      [503, 'no_target'],
+    ] as const) {
+      const refused = { ...ev(status, outcome, 0.2), attempts: 0, target: '' }
+      const span = gatewaySpan(key, refused, status === 503 ? 'error' : 'sampled', 'g1')
+      expect(span.attributes['vigil.attempts']).toBe(0)
+      expect(span.attributes).not.toHaveProperty('server.address')
+      expect(span.httpStatus).toBe(status)
+    }
+    expect(gatewaySpan(key, ev(200, 'ok'), 'sampled', 'g1').attributes).toMatchObject({
+      'vigil.attempts': 1,
+      'server.address': 'http://127.0.0.1:1',
+    })
+  })
 })
