@@ -248,6 +248,69 @@ describe('LiveJourneys', () => {
     expect(g2.edges.find((e) => e.id === 'vigil|edge->shop|edge')?.calls).toBe(200)
   })
 
+  it('leaves the requests the gateway answered by itself out of the route’s model and root cause', async () => {
+    // 20 requests proxied to shop (GET), and the gateway's kept spans of 30 it answered itself
+    // (`vigil.attempts` 0): POSTs refused by the limiter (429) and 503s with no healthy target
+    for (let i = 0; i < 20; i++)
+      j.add(
+        requestThroughGateway(
+          traceIdWith(false, 0.1, 1000 + i * 7),
+          `ok-${i}`,
+          { startTimeMs: T0 + i, attributes: { 'http.request.method': 'GET', 'vigil.attempts': 1 } },
+          { startTimeMs: T0 + i },
+        ),
+        now,
+      )
+    for (let i = 0; i < 30; i++)
+      j.add(
+        [
+          span({
+            traceId: traceIdWith(false, 0.1, 5000 + i * 7),
+            spanId: 'gw',
+            source: 'gateway',
+            route: 'shop',
+            service: 'shop',
+            env: 'edge',
+            startTimeMs: T0 + 2 * W + i,
+            durationMs: 0.2,
+            statusCode: i % 3 === 0 ? 2 : 0,
+            httpStatus: i % 3 === 0 ? 503 : 429,
+            attributes: { 'http.request.method': 'POST', 'vigil.attempts': 0 },
+          }),
+        ],
+        now,
+      )
+    now += WAIT
+    j.take(now)
+    const detail = await j.journey('shop', T0 - W, T0 + 3 * W)
+    expect(detail.traces).toBe(20)
+    expect(detail.failureRatio).toBe(0)
+    expect(detail.model.sites).toHaveLength(1)
+    expect(detail.model.sites[0]).toMatchObject({ service: 'shop', calls: 20 })
+    // retries are of requests sent upstream: the refused POSTs say nothing of the route's methods
+    expect(detail.model.gateway?.idempotentShare).toBe(1)
+    // a window with nothing but refusals: no journey to rank, and the answer says why
+    await expect(j.rootCause({ route: 'shop', fromMs: T0 + 2 * W, toMs: T0 + 3 * W })).rejects.toMatchObject({
+      code: 'VGL_ERR_JOURNEYS_NO_DATA',
+      message: expect.stringMatching(
+        /no traces .* reached its service: the gateway answered by itself the 30 /,
+      ),
+    })
+  })
+
+  it('learns a route whose services send no spans from the requests its rollups say were sent', () => {
+    // 300 requests a window: 100 refused by the limiter (429, not in the latency sketch), 200
+    // proxied at 40 ms with 10 answered 502
+    for (let k = 0; k < 3; k++) {
+      const r = gatewayRollup(T0 + k * W, 300, [0, 190, 0, 100, 10], 100, Array(200).fill(40))
+      j.hook(r.series, r.point, r.ctx)
+    }
+    const m = j.model('shop', T0, T0 + 3 * W)
+    expect(m.traces).toBe(600)
+    expect(m.observed.failureRatio).toBeCloseTo(30 / 600, 9)
+    expect(m.sites[0]).toMatchObject({ service: 'shop', calls: 600, ownErrors: 30 })
+  })
+
   it('builds the graph, the route statistics and a model from every trace, stored or not', async () => {
     const rng = createRng(5)
     const topo = fiveServiceTopology()

@@ -29,6 +29,7 @@ import {
   ServiceGraph,
   SPAN_KIND_SERVER,
   analyzeTrace,
+  answeredByGateway,
   buildTree,
   criticalShares,
   graphView,
@@ -430,7 +431,8 @@ export class LiveJourneys implements SpanStage, JourneySource {
     if (gw !== null) {
       route = gw.route
       const method = gw.attributes['http.request.method']
-      if (typeof method === 'string') {
+      // the idempotent share models retries of requests sent upstream; a refused one is not
+      if (typeof method === 'string' && !answeredByGateway(gw)) {
         const m = this.#methods.get(route) ?? { idempotent: 0, total: 0 }
         m.total++
         if (IDEMPOTENT.has(method)) m.idempotent++
@@ -680,9 +682,12 @@ export class LiveJourneys implements SpanStage, JourneySource {
       const latency = newSketch()
       let calls = 0
       let errors = 0
+      // the service's model: the requests sent to it (the sketch holds exactly those), not the ones
+      // the gateway answered itself (429, 413, no healthy target), as on the gateway → service edge
       for (const r of rollups) {
-        calls += r.count
-        errors += r.errors
+        const sent = Math.min(r.count, Math.round(r.sketch.count))
+        calls += sent
+        errors += Math.min(r.errors, sent)
         latency.merge(r.sketch)
       }
       fallback = { service: info.service, env: this.#envOf(info.service), calls, errors, latency }
@@ -732,7 +737,11 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const baselineMs = q.baselineMs ?? 10 * span
     const current = this.#merged(q.route, q.fromMs, q.toMs)
     if (current.stats.traces === 0)
-      throw VGL_ERR_JOURNEYS_NO_DATA(`route ${q.route} has no traces in the window asked for`)
+      throw VGL_ERR_JOURNEYS_NO_DATA(
+        current.stats.refused > 0
+          ? `route ${q.route} has no traces in the window asked for that reached its service: the gateway answered by itself the ${current.stats.refused} requests it kept spans of (429, 401, 413, or 503 with no healthy target or every breaker open)`
+          : `route ${q.route} has no traces in the window asked for`,
+      )
     const baseline = this.#merged(q.route, q.fromMs - baselineMs, q.fromMs)
     const lead = this.#merged(q.route, q.fromMs - 2 * w, q.toMs)
     let anomalies: ServiceAnomaly[] = []
