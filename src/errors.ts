@@ -98,6 +98,7 @@ export const VGL_ERR_API_BODY_TOO_LARGE = defineError(
 )
 export const VGL_ERR_API_RELOAD = defineError('VGL_ERR_API_RELOAD', 'config reload rejected: %s', 422)
 export const VGL_ERR_API_INTERNAL = defineError('VGL_ERR_API_INTERNAL', 'admin API failure: %s', 500)
+export const VGL_ERR_API_LISTEN = defineError('VGL_ERR_API_LISTEN', 'admin API cannot listen on %s: %s', 500)
 
 // ---- sim (mock upstreams, load generator, demo) ------------------------------------------
 export const VGL_ERR_SIM_LATENCY_RANGE = defineError(

@@ -13,6 +13,7 @@ import Fastify, {
   type FastifyPluginAsync,
 } from 'fastify'
 import type { AuditLog } from '../audit.js'
+import { VGL_ERR_API_LISTEN } from '../errors.js'
 import { authHook, resolveAdminToken } from './auth.js'
 import { adminErrorHandler, adminNotFound } from './problem.js'
 import { configRoutes } from './routes/config.js'
@@ -99,7 +100,13 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
 export async function createAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
   const app = await buildAdminApp(opts)
   const host = opts.host ?? '127.0.0.1'
-  await app.listen({ host, port: opts.port ?? 8081 })
+  try {
+    await app.listen({ host, port: opts.port ?? 8081 })
+  } catch (err) {
+    await app.close()
+    const e = err as NodeJS.ErrnoException
+    throw VGL_ERR_API_LISTEN(`${host}:${opts.port ?? 8081}`, e.code ?? e.message)
+  }
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : (opts.port ?? 8081)
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host

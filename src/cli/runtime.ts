@@ -72,8 +72,33 @@ function urlOf(host: string, port: number): string {
   return `http://${h}:${port}`
 }
 
-/** Starts Vigil from a config file. */
+/**
+ * Starts Vigil from a config file. A start that fails part way (a port in use, a store that will
+ * not open) closes what it had opened before it throws: an open bus, Redis client or timer would
+ * keep the process alive after the error was printed.
+ */
 export async function startVigil(opts: StartOptions): Promise<Vigil> {
+  return closeOnFailure((undo) => startVigilWith(opts, undo))
+}
+
+/**
+ * Runs a start that registers a closer in `undo` for each thing it opens; when the start throws,
+ * runs them newest first (their own errors ignored) and rethrows.
+ */
+export async function closeOnFailure<T>(start: (undo: Array<() => unknown>) => Promise<T>): Promise<T> {
+  const undo: Array<() => unknown> = []
+  try {
+    return await start(undo)
+  } catch (err) {
+    for (const close of undo.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => {})
+    throw err
+  }
+}
+
+async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): Promise<Vigil> {
   const env = opts.env ?? process.env
   const logger = opts.logger ?? pino({ name: 'vigil' }, pino.destination({ dest: 2, sync: true }))
   const closers: Array<() => Promise<void>> = []
@@ -92,6 +117,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
     { record: (e) => activity.push(auditActivity(e)) }, // dashboard
   ])
   const limiter = config.limits.enabled ? await createAdmission(config, { logger, audit }) : null
+  if (limiter !== null) undo.push(() => limiter.close())
   const admission: Admission | undefined = limiter ?? undefined
 
   // ---- telemetry: pass a Recorder to the gateway (src/telemetry) -----------------------------
@@ -100,6 +126,10 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
   // The control plane consumes `bus` (embedded: MemoryBus `bus.serve(port)` to its worker).
   // stop(): OTLP closes, the recorder flushes the current window, then the bus closes.
   const bus: Bus = await openBus(config.bus, { name: `vigil-${opts.mode}` })
+  undo.push(() => bus.close())
+  undo.push(async () => {
+    for (const close of [...closers].reverse()) await close().catch(() => {})
+  })
   const subjects = busSubjects(config.bus)
   const tcfg = config.telemetry
   // audit: whoever keeps the store consumes the events (the embedded worker, or vigil control on NATS)
@@ -130,6 +160,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       })
     : null
   const recorder: Recorder = rollups ?? NOOP_RECORDER
+  undo.push(() => recorder.close())
   // the limiter's completed per-client windows go to the control plane (abusive clients)
   const clientWindows =
     rollups !== null && limiter !== null
@@ -143,6 +174,7 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
           onWarn: (err) => logger.warn({ err }, 'client window not published'),
         }).start()
       : null
+  if (clientWindows !== null) undo.push(() => clientWindows.stop())
   let otlp: OtlpReceiver | null = null
   if (tcfg.enabled && tcfg.otlp.enabled) {
     // a busy OTLP port must not take the gateway down with it: log and run without ingest
@@ -158,10 +190,13 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       busSpanSink(bus, { subject: subjects.spans, maxBatchSize: tcfg.spans.maxBatchSize }),
     ).catch((err: unknown) => (logger.error({ err }, 'OTLP receiver not started'), null))
     if (otlp !== null) logger.info({ url: `${otlp.url}/v1/traces` }, 'OTLP/HTTP receiver listening')
+    const receiver = otlp
+    if (receiver !== null) undo.push(() => receiver.close())
   }
 
   // ---- gateway ---------------------------------------------------------------------------
   const gateway = createGateway(config, { admission, recorder, logger })
+  undo.push(() => gateway.close(0))
   const { port } = await gateway.listen()
   const gatewayUrl = urlOf(config.gateway.host, port)
   logger.info({ url: gatewayUrl, routes: config.routes.length, mode: opts.mode }, 'gateway listening')
@@ -270,6 +305,8 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
         )
       },
     }).catch((err: unknown) => (logger.error({ err }, 'control plane not started'), null))
+    const started = control
+    if (started !== null) undo.push(() => started.stop())
   }
   if (control !== null) {
     const c = control
@@ -363,32 +400,26 @@ export async function startVigil(opts: StartOptions): Promise<Vigil> {
       info: { mode: opts.mode, env: config.env, windowMs: tcfg.windowMs, gatewayUrl, version: VERSION },
     }),
   ]
-  let adminUrl: string
-  try {
-    const admin = await createAdminServer({
-      host: config.admin.host,
-      port: config.admin.port,
-      token,
-      env,
-      sources,
-      audit,
-      plugins: [
-        ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), // limits
-        ...controlPlugins, // control
-        ...dashboardPlugins, // dashboard
-        ...(autoscaler !== null && control !== null
-          ? [scalingRoutes({ autoscaler, services: Object.keys(scaled), actions: control, audit })]
-          : []), // scale
-      ],
-      logger,
-    })
-    adminUrl = admin.url
-    closers.push(() => admin.close())
-    logger.info({ url: adminUrl }, 'admin API listening')
-  } catch (err) {
-    await gateway.close(0)
-    throw err
-  }
+  const admin = await createAdminServer({
+    host: config.admin.host,
+    port: config.admin.port,
+    token,
+    env,
+    sources,
+    audit,
+    plugins: [
+      ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []), // limits
+      ...controlPlugins, // control
+      ...dashboardPlugins, // dashboard
+      ...(autoscaler !== null && control !== null
+        ? [scalingRoutes({ autoscaler, services: Object.keys(scaled), actions: control, audit })]
+        : []), // scale
+    ],
+    logger,
+  })
+  const adminUrl = admin.url
+  closers.push(() => admin.close())
+  logger.info({ url: adminUrl }, 'admin API listening')
 
   // ---- control plane (embedded mode): start the worker here (src/control) -------------------
 

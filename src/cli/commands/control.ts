@@ -37,6 +37,7 @@ import { VERSION } from '../../version.js' // dashboard
 import { enableProcessMetrics } from '../../metrics.js'
 import { exposeControlMetrics } from '../../api/control-metrics.js' // deploy: findings at /metrics
 import { parseConfigFlag } from '../args.js'
+import { closeOnFailure } from '../runtime.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil control [--config vigil.yaml]
@@ -58,165 +59,178 @@ export const command: Command = {
   summary: 'run the control plane only (scaled-out mode)',
   usage,
   async run(argv) {
-    const configFile = parseConfigFlag(argv, usage)
-    const logger = pino({ name: 'vigil-control' }, pino.destination({ dest: 2, sync: true }))
-    const config = loadConfig(configFile)
-    enableProcessMetrics()
-    if (config.bus.kind === 'memory')
-      logger.warn('bus.kind is memory: a separate `vigil control` receives nothing; use bus.kind: nats')
-    const bus = await openBus(config.bus, { name: 'vigil-control' })
-    // adaptive limits: policies change the gateways' limits through the shared Redis state, the
-    // same audited path as an admin change on a gateway (a file-backed limiter is per process)
-    const activity = new ActivityLog() // dashboard: what Vigil did lately
-    // admin changes made here (limits, scale, silences) go where a gateway's go: audit.jsonl, the
-    // dashboard's feed, and over the bus to the store behind GET /api/audit
-    const busAudit = new BusAuditLog({
-      bus,
-      subject: busSubjects(config.bus).audit,
-      onWarn: (message) => logger.warn(message),
-    })
-    const audit = new TeeAuditLog([
-      auditToActivity(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
-      busAudit,
-    ])
-    let limiter: Limiter | null = null
-    if (config.limits.enabled && config.limits.store === 'redis')
-      limiter = await createAdmission(config, { logger, audit })
-    else if (config.limits.enabled)
-      logger.warn(
-        'limits.store is memory: policies in enforce mode cannot reach the gateways from vigil control; use limits.store: redis',
-      )
-    const cp = await startScaledControl(config, bus, {
-      limitControls: limiter,
-      onError: (err, what) => logger.error({ err, what }, 'control plane error'),
-      onLeadership: (leading, leader, reason) =>
-        logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
-    })
-    // ---- scale: the leader's autoscaler; replicas' targets go to every gateway over the bus, and
-    // a removed replica is stopped once every gateway confirmed its requests to it finished
-    const pool = new BusTargetPool(bus, busSubjects(config.bus).targets, {
-      drainTimeoutMs: drainTimeoutOf(config),
-      onWarn: (message) => logger.warn(message),
-    })
-    await pool.start()
-    const scaling = await startAutoscaling(
-      config,
-      {
-        listSeries: () => cp.series.listSeries(),
-        forecast: (key) => cp.forecasts.forecast(key),
-        recordAction: async (input) => leaderOf(cp).actions.record(input),
-        settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
-        leading: () => cp.current() !== null,
-        loadCapacity: () => cp.store.getControlState(CAPACITY_STATE_SCOPE),
-        saveCapacity: async (entries) => {
-          const leader = leaderOf(cp)
-          await leader.store.putControlState(CAPACITY_STATE_SCOPE, entries, leader.leadership.token())
-        },
-      },
-      pool,
-      logger,
-    )
-    const sources: AdminSources = {
-      ready: () => true,
-      routes: () => [],
-      services: () => [],
-      reload: async () => ({
-        ok: false,
-        problems: ['vigil control has no route table; restart it to apply config'],
-      }),
-    }
-    const token = resolveAdminToken(config.admin.token) ?? ''
-    // ---- dashboard: served here, where the learned state is (series, anomalies, forecasts,
-    // actions); the shared Redis limit state is read and changed through the limiter above
-    const stopFollowing = [
-      followActions(cp.actions, activity),
-      ...(config.detect.enabled ? [followAnomalies(cp.anomalies, activity)] : []),
-    ]
-    const hub = new LiveHub({
-      sections: liveSections({
-        series: cp.series,
-        ...(config.detect.enabled ? { anomalies: cp.anomalies } : {}),
-        ...(limiter !== null ? { limiter } : {}),
-        alerts: cp.alerts,
-        activity,
-      }),
-    })
-    const admin = await createAdminServer({
-      host: config.control.admin.host,
-      port: config.control.admin.port,
-      token,
-      sources,
-      audit,
-      plugins: [
-        seriesRoutes({ source: cp.series, windowMs: config.telemetry.windowMs }),
-        // live detect/forecast (routes absent when the section is disabled)
-        ...(config.detect.enabled ? [anomalyRoutes({ source: cp.anomalies })] : []),
-        ...(config.forecast.enabled ? [forecastRoutes({ source: cp.forecasts })] : []),
-        actionRoutes({ source: cp.actions }), // actions
-        auditRoutes({ source: cp.audit }), // audit
-        leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
-        alertRoutes({ source: cp.alerts, audit }), // alerts
-        // dashboard
-        scoreRoutes({ source: { scores: async (q) => (await cp.current()?.anomalies?.scores(q)) ?? null } }),
-        ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []),
-        uiAssetsRoutes(),
-        dashboardRoutes({
-          hub,
-          token,
-          info: { mode: 'control', env: config.env, windowMs: config.telemetry.windowMs, version: VERSION },
-        }),
-        ...(config.journeys.enabled ? [journeyRoutes({ source: cp.journeys })] : []), // journeys
-        ...(scaling !== null
-          ? [
-              scalingRoutes({
-                autoscaler: leaderScaling(cp, scaling.autoscaler),
-                services: Object.keys(config.services).filter((n) => config.services[n]?.scale !== undefined),
-                actions: cp.actions,
-                audit,
-              }),
-            ]
-          : []), // scale
-      ],
-      logger,
-    })
-    cp.setAdminUrl(admin.url)
-    setAlertMetricsProvider(() => cp.alertMetrics()) // alerts
-    // only the leader's findings: a standby exports none, so sums over control planes stay right
-    exposeControlMetrics(() => {
-      const r = cp.current()
-      if (r === null) return null
-      return {
-        series: r.plane,
-        ...(r.anomalies !== null ? { anomalies: r.anomalies } : {}),
-        ...(r.forecasts !== null ? { forecasts: r.forecasts } : {}),
-      }
-    })
-    logger.info(
-      { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind, holder: cp.holder },
-      'vigil control ready',
-    )
-    const stop = async (signal: string) => {
-      logger.info({ signal }, 'stopping: writing pending windows')
-      try {
-        await admin.close()
-        for (const f of stopFollowing) f() // dashboard
-        await scaling?.close()
-        await pool.close()
-        await cp.stop()
-        await limiter?.close() // adaptive limits
-        await busAudit.close()
-        await bus.close()
-        logger.info('stopped')
-        process.exit(0)
-      } catch (err) {
-        logger.error({ err }, 'shutdown failed')
-        process.exit(1)
-      }
-    }
-    process.once('SIGTERM', (s) => void stop(s))
-    process.once('SIGINT', (s) => void stop(s))
-    return new Promise<number>(() => {})
+    // A start that fails part way (a store that will not open, a port in use) closes what it had
+    // opened: the bus, Redis or the lease would otherwise keep the process alive after the error.
+    return closeOnFailure((undo) => runControl(argv, undo))
   },
+}
+
+async function runControl(argv: string[], undo: Array<() => unknown>): Promise<number> {
+  const configFile = parseConfigFlag(argv, usage)
+  const logger = pino({ name: 'vigil-control' }, pino.destination({ dest: 2, sync: true }))
+  const config = loadConfig(configFile)
+  enableProcessMetrics()
+  if (config.bus.kind === 'memory')
+    logger.warn('bus.kind is memory: a separate `vigil control` receives nothing; use bus.kind: nats')
+  const bus = await openBus(config.bus, { name: 'vigil-control' })
+  undo.push(() => bus.close())
+  // adaptive limits: policies change the gateways' limits through the shared Redis state, the
+  // same audited path as an admin change on a gateway (a file-backed limiter is per process)
+  const activity = new ActivityLog() // dashboard: what Vigil did lately
+  // admin changes made here (limits, scale, silences) go where a gateway's go: audit.jsonl, the
+  // dashboard's feed, and over the bus to the store behind GET /api/audit
+  const busAudit = new BusAuditLog({
+    bus,
+    subject: busSubjects(config.bus).audit,
+    onWarn: (message) => logger.warn(message),
+  })
+  undo.push(() => busAudit.close())
+  const audit = new TeeAuditLog([
+    auditToActivity(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
+    busAudit,
+  ])
+  let limiter: Limiter | null = null
+  if (config.limits.enabled && config.limits.store === 'redis')
+    limiter = await createAdmission(config, { logger, audit })
+  else if (config.limits.enabled)
+    logger.warn(
+      'limits.store is memory: policies in enforce mode cannot reach the gateways from vigil control; use limits.store: redis',
+    )
+  const opened = limiter
+  if (opened !== null) undo.push(() => opened.close())
+  const cp = await startScaledControl(config, bus, {
+    limitControls: limiter,
+    onError: (err, what) => logger.error({ err, what }, 'control plane error'),
+    onLeadership: (leading, leader, reason) =>
+      logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
+  })
+  // ---- scale: the leader's autoscaler; replicas' targets go to every gateway over the bus, and
+  // a removed replica is stopped once every gateway confirmed its requests to it finished
+  const pool = new BusTargetPool(bus, busSubjects(config.bus).targets, {
+    drainTimeoutMs: drainTimeoutOf(config),
+    onWarn: (message) => logger.warn(message),
+  })
+  undo.push(() => cp.stop())
+  await pool.start()
+  undo.push(() => pool.close())
+  const scaling = await startAutoscaling(
+    config,
+    {
+      listSeries: () => cp.series.listSeries(),
+      forecast: (key) => cp.forecasts.forecast(key),
+      recordAction: async (input) => leaderOf(cp).actions.record(input),
+      settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
+      leading: () => cp.current() !== null,
+      loadCapacity: () => cp.store.getControlState(CAPACITY_STATE_SCOPE),
+      saveCapacity: async (entries) => {
+        const leader = leaderOf(cp)
+        await leader.store.putControlState(CAPACITY_STATE_SCOPE, entries, leader.leadership.token())
+      },
+    },
+    pool,
+    logger,
+  )
+  if (scaling !== null) undo.push(() => scaling.close())
+  const sources: AdminSources = {
+    ready: () => true,
+    routes: () => [],
+    services: () => [],
+    reload: async () => ({
+      ok: false,
+      problems: ['vigil control has no route table; restart it to apply config'],
+    }),
+  }
+  const token = resolveAdminToken(config.admin.token) ?? ''
+  // ---- dashboard: served here, where the learned state is (series, anomalies, forecasts,
+  // actions); the shared Redis limit state is read and changed through the limiter above
+  const stopFollowing = [
+    followActions(cp.actions, activity),
+    ...(config.detect.enabled ? [followAnomalies(cp.anomalies, activity)] : []),
+  ]
+  const hub = new LiveHub({
+    sections: liveSections({
+      series: cp.series,
+      ...(config.detect.enabled ? { anomalies: cp.anomalies } : {}),
+      ...(limiter !== null ? { limiter } : {}),
+      alerts: cp.alerts,
+      activity,
+    }),
+  })
+  const admin = await createAdminServer({
+    host: config.control.admin.host,
+    port: config.control.admin.port,
+    token,
+    sources,
+    audit,
+    plugins: [
+      seriesRoutes({ source: cp.series, windowMs: config.telemetry.windowMs }),
+      // live detect/forecast (routes absent when the section is disabled)
+      ...(config.detect.enabled ? [anomalyRoutes({ source: cp.anomalies })] : []),
+      ...(config.forecast.enabled ? [forecastRoutes({ source: cp.forecasts })] : []),
+      actionRoutes({ source: cp.actions }), // actions
+      auditRoutes({ source: cp.audit }), // audit
+      leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
+      alertRoutes({ source: cp.alerts, audit }), // alerts
+      // dashboard
+      scoreRoutes({ source: { scores: async (q) => (await cp.current()?.anomalies?.scores(q)) ?? null } }),
+      ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []),
+      uiAssetsRoutes(),
+      dashboardRoutes({
+        hub,
+        token,
+        info: { mode: 'control', env: config.env, windowMs: config.telemetry.windowMs, version: VERSION },
+      }),
+      ...(config.journeys.enabled ? [journeyRoutes({ source: cp.journeys })] : []), // journeys
+      ...(scaling !== null
+        ? [
+            scalingRoutes({
+              autoscaler: leaderScaling(cp, scaling.autoscaler),
+              services: Object.keys(config.services).filter((n) => config.services[n]?.scale !== undefined),
+              actions: cp.actions,
+              audit,
+            }),
+          ]
+        : []), // scale
+    ],
+    logger,
+  })
+  cp.setAdminUrl(admin.url)
+  setAlertMetricsProvider(() => cp.alertMetrics()) // alerts
+  // only the leader's findings: a standby exports none, so sums over control planes stay right
+  exposeControlMetrics(() => {
+    const r = cp.current()
+    if (r === null) return null
+    return {
+      series: r.plane,
+      ...(r.anomalies !== null ? { anomalies: r.anomalies } : {}),
+      ...(r.forecasts !== null ? { forecasts: r.forecasts } : {}),
+    }
+  })
+  logger.info(
+    { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind, holder: cp.holder },
+    'vigil control ready',
+  )
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'stopping: writing pending windows')
+    try {
+      await admin.close()
+      for (const f of stopFollowing) f() // dashboard
+      await scaling?.close()
+      await pool.close()
+      await cp.stop()
+      await limiter?.close() // adaptive limits
+      await busAudit.close()
+      await bus.close()
+      logger.info('stopped')
+      process.exit(0)
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed')
+      process.exit(1)
+    }
+  }
+  process.once('SIGTERM', (s) => void stop(s))
+  process.once('SIGINT', (s) => void stop(s))
+  return new Promise<number>(() => {})
 }
 
 /**

@@ -1,0 +1,112 @@
+/**
+ * A `vigil start`, `vigil gateway` or `vigil control` whose start fails part way (a port in use,
+ * a store that will not open) prints one line naming what failed and exits 1 promptly: what it had
+ * opened before (the bus, the OTLP receiver, the gateway, NATS) is closed rather than left to keep
+ * the process alive, and a port in use is a message, not a stack trace.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serviceAvailable } from '../helpers/services.js'
+import { buildOnce, exitOf, spawnVigil } from './control-support.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'vigil-start-failure-'))
+let busy: Server
+let busyPort = 0
+
+beforeAll(async () => {
+  buildOnce()
+  busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  busyPort = (busy.address() as { port: number }).port
+})
+afterAll(() => new Promise<void>((resolve) => busy.close(() => resolve())))
+
+const sqlite = (name: string) => `store: { kind: sqlite, path: ${JSON.stringify(join(dir, name + '.db'))} }`
+
+function config(name: string, lines: string[]): string {
+  const file = join(dir, name)
+  writeFileSync(
+    file,
+    [
+      'services:',
+      "  api: { targets: ['http://127.0.0.1:9'] }",
+      'routes:',
+      '  - { path: /, service: api }',
+      `limits: { dataDir: ${JSON.stringify(join(dir, name + '-data'))} }`,
+      ...lines,
+    ].join('\n'),
+  )
+  return file
+}
+
+/** Runs vigil until it exits (at most `withinMs`); the exit code and what it wrote to stderr. */
+async function failedStart(args: string[], withinMs = 15_000): Promise<{ code: number | null; log: string }> {
+  const p = spawnVigil(args, { VIGIL_ADMIN_TOKEN: 'start-failure-token' })
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), withinMs)
+  await exitOf(p.child)
+  clearTimeout(timer)
+  return { code: p.child.signalCode === 'SIGKILL' ? null : p.child.exitCode, log: p.log() }
+}
+
+describe('a start that fails part way', { timeout: 60_000 }, () => {
+  it('vigil start: an admin port in use is one line and exit 1, not a stack trace', async () => {
+    const file = config('admin-busy.yaml', [
+      'gateway: { port: 0 }',
+      `admin: { port: ${busyPort} }`,
+      'telemetry: { otlp: { port: 0 } }',
+      sqlite('start'),
+    ])
+    const r = await failedStart(['start', '--config', file])
+    expect(r.code, r.log).toBe(1)
+    expect(r.log).toContain(`admin API cannot listen on 127.0.0.1:${busyPort}: EADDRINUSE`)
+    expect(r.log).not.toMatch(/^\s+at /m)
+  })
+
+  it('vigil start: a gateway port in use exits 1 instead of staying up with nothing to serve', async () => {
+    const file = config('gateway-busy.yaml', [
+      `gateway: { host: 127.0.0.1, port: ${busyPort} }`,
+      'admin: { port: 0 }',
+      'telemetry: { otlp: { port: 0 } }',
+      sqlite('start'),
+    ])
+    const r = await failedStart(['start', '--config', file])
+    expect(r.code, `still running after 15 s:\n${r.log}`).toBe(1)
+    expect(r.log).toContain(`gateway cannot listen on 127.0.0.1:${busyPort}: EADDRINUSE`)
+  })
+})
+
+const natsUp = await serviceAvailable('nats')
+
+describe.skipIf(!natsUp)('a scaled-out start that fails part way', { timeout: 60_000 }, () => {
+  const bus = [
+    'bus: { kind: nats, servers: 127.0.0.1:4222, subjectPrefix: startfail, streamPrefix: STARTFAIL }',
+  ]
+
+  it('vigil control: a store that will not open exits 1 (NATS is closed again)', async () => {
+    const file = config('control-store.yaml', [
+      ...bus,
+      'control: { admin: { port: 0 } }',
+      // no user name: PostgreSQL refuses the connection at once
+      'store: { kind: postgres, url: "postgres://127.0.0.1:5432/test" }',
+    ])
+    const r = await failedStart(['control', '--config', file])
+    expect(r.code, `still running after 15 s:\n${r.log}`).toBe(1)
+    expect(r.log).toContain('cannot open the postgres store')
+  })
+
+  it('vigil gateway: an admin port in use exits 1 with one line', async () => {
+    const file = config('gateway-admin-busy.yaml', [
+      ...bus,
+      'gateway: { port: 0 }',
+      `admin: { port: ${busyPort} }`,
+      'telemetry: { otlp: { port: 0 } }',
+    ])
+    const r = await failedStart(['gateway', '--config', file])
+    expect(r.code, r.log).toBe(1)
+    expect(r.log).toContain(`admin API cannot listen on 127.0.0.1:${busyPort}: EADDRINUSE`)
+    expect(r.log).not.toMatch(/^\s+at /m)
+  })
+})
