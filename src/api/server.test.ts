@@ -182,6 +182,10 @@ describe('admin API', () => {
     const form = await reload('application/x-www-form-urlencoded', 'reason=x')
     expect(form.statusCode).toBe(415)
     expect(form.json().message).toMatch(/"application\/x-www-form-urlencoded"/)
+    const text = await reload('text/plain', '{"reason":"x"}')
+    expect(text.statusCode).toBe(415)
+    expect(text.json()).toMatchObject({ code: 'VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE' })
+    expect(text.json().message).toMatch(/"text\/plain"/)
     const badJson = await reload('application/json', '{reason')
     expect(badJson.statusCode).toBe(400)
     expect(badJson.json()).toMatchObject({

@@ -60,6 +60,9 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
       ? Fastify({ ...base, logger: false })
       : Fastify({ ...base, loggerInstance: opts.logger })
   ) as FastifyInstance
+  // Fastify reads text/plain bodies by default; the admin API reads JSON only, so such a body is
+  // 415 like any other type rather than a string that fails the route's schema with a 400
+  app.removeContentTypeParser('text/plain')
   const token = resolveAdminToken(opts.token, opts.env)
 
   await app.register(swagger, {
