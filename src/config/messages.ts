@@ -108,8 +108,16 @@ export function configIssueMessage(issue: z.core.$ZodRawIssue): string | undefin
       return `expected ${issue.format}, got ${got}`
     case 'not_multiple_of':
       return `expected a multiple of ${String(issue.divisor)}, got ${got}`
-    case 'invalid_union':
+    case 'invalid_union': {
+      // a discriminated union (kind: ...) names its choices: say which, about the key itself
+      const { discriminator, options } = issue as { discriminator?: unknown; options?: unknown }
+      if (typeof discriminator === 'string' && Array.isArray(options)) {
+        const input = issue.input as Record<string, unknown> | null | undefined
+        const value = input !== null && typeof input === 'object' ? input[discriminator] : undefined
+        return `expected one of ${options.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(value)}`
+      }
       return `got ${got}, which is none of the forms this key accepts; see docs/config.md for it`
+    }
     default:
       return undefined
   }

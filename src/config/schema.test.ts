@@ -39,6 +39,11 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   ['bad-no-routes.yaml', 'vigil.yaml: routes: add at least one route, got []'],
   [
+    'bad-sink-kind.yaml',
+    'vigil.yaml: alerts.sinks[0].kind: expected one of "webhook", "slack", "alertmanager", "file", "stdout", got "jsonl"',
+  ],
+  ['bad-store-no-kind.yaml', 'vigil.yaml: store.kind: expected one of "sqlite", "postgres", got nothing'],
+  [
     'bad-empty-targets.yaml',
     'vigil.yaml: services.api.targets: a service needs at least one target URL, got []',
   ],
