@@ -89,12 +89,28 @@ describe('--output', () => {
   it('the eval suites refuse an unwritable --out before their run', async () => {
     const outWhy = why.replace('--output', '--out')
     for (const args of [
-      ['eval', 'detect', '--dev-only', '--out', out],
+      ['eval', 'detect', '--dev-only', '--dev-dir', dir, '--out', out],
       ['eval', 'forecast', '--out', out],
     ]) {
       const r = await vigil(...args)
       expect(r.code, args.join(' ')).toBe(1)
       expect(r.err).toBe(outWhy)
+    }
+  })
+
+  it('eval detect names a bad flag and exits 2, and a missing --dev-dir exits 1 with its path', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['--bogus'], 2, /^Unknown option '--bogus'/],
+      [['--seed', 'x'], 2, /^--seed: expected a whole number, got "x"\n$/],
+      [['--detector', 'nope'], 2, /^--detector: unknown detector "nope"; choose one of: novelty, /],
+      [['--dev-only'], 2, /^--dev-only skips the generated suite and needs --dev-dir DIR/],
+      [['--dev-only', '--dev-dir', join(dir, 'none')], 1, /^--dev-dir: development set not found under /],
+    ]
+    for (const [args, code, err] of cases) {
+      const r = await vigil('eval', 'detect', ...args)
+      expect({ args, code: r.code }).toEqual({ args, code })
+      expect(r.err).toMatch(err)
+      expect(r.err).not.toMatch(/^\s+at /m)
     }
   })
 

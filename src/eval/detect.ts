@@ -2,6 +2,8 @@
 import { createCalibrated, DEFAULT_DETECTOR, DETECTOR_NAMES } from '../detect/index.js'
 import { generateDetectSuite, WARMUP_POINTS, type LabelledSeries } from './detect-suite.js'
 import { checkOutputWritable, writeOutput } from '../output.js'
+import { parseFlags } from '../parsing.js'
+import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../errors.js'
 
 export interface DetectorReport {
   readonly detector: string
@@ -155,26 +157,39 @@ the development set; every detector on the generated suite).`
 export const suite = {
   usage,
   async run(argv: string[]): Promise<number> {
-    const { parseArgs } = await import('node:util')
-    const { values } = parseArgs({
-      args: argv,
-      options: {
+    const { values } = parseFlags(
+      argv,
+      {
         seed: { type: 'string' },
         detector: { type: 'string', multiple: true },
         out: { type: 'string' },
         'dev-dir': { type: 'string' },
         'dev-only': { type: 'boolean' },
       },
-      strict: true,
-    })
+      usage,
+    )
     const seed = values.seed === undefined ? 1 : Number(values.seed)
+    if (!Number.isInteger(seed))
+      throw VGL_ERR_CLI_USAGE(`--seed: expected a whole number, got "${values.seed}"`)
+    for (const name of values.detector ?? [])
+      if (!DETECTOR_NAMES.includes(name))
+        throw VGL_ERR_CLI_USAGE(
+          `--detector: unknown detector "${name}"; choose one of: ${DETECTOR_NAMES.join(', ')}`,
+        )
+    const devDir = values['dev-dir']
+    if (values['dev-only'] === true && devDir === undefined)
+      throw VGL_ERR_CLI_USAGE('--dev-only skips the generated suite and needs --dev-dir DIR to score instead')
     if (values.out !== undefined) checkOutputWritable(values.out, '--out')
     const parts: string[] = []
     if (values['dev-only'] !== true) parts.push(runDetectEval({ seed, detectors: values.detector }).markdown)
-    const devDir = values['dev-dir']
     if (devDir !== undefined) {
       const { loadDevSet, evaluateDevSet, formatDevReport } = await import('./detect-dev.js')
-      const dev = loadDevSet(devDir)
+      let dev: ReturnType<typeof loadDevSet>
+      try {
+        dev = loadDevSet(devDir)
+      } catch (err) {
+        throw VGL_ERR_CSV_INPUT(`--dev-dir: ${(err as Error).message}`)
+      }
       const names = values.detector ?? [DEFAULT_DETECTOR]
       parts.push(
         formatDevReport(

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -107,8 +107,9 @@ describe('vigil detect (built CLI, end to end)', () => {
   it('rejects an unknown detector and lists the names', () => {
     const input = join(dir, 'a.csv')
     const r = vigil('detect', '--input', input, '--output', join(dir, 'x.out'), '--detector', 'nope')
-    expect(r.status).toBe(1)
-    expect(r.stderr).toMatch(/robust-z/)
+    expect(r.status).toBe(2)
+    expect(r.stderr).toMatch(/^--detector: unknown detector "nope"; choose one of: novelty, .*robust-z/)
+    expect(existsSync(join(dir, 'x.out'))).toBe(false)
   })
 
   it('runs every named detector', () => {

@@ -45,6 +45,10 @@ export const command: Command = {
     const seed = flags.seed === undefined ? 42 : Number(flags.seed)
     if (!Number.isInteger(seed))
       throw VGL_ERR_CLI_USAGE(`detect: --seed must be an integer, got "${flags.seed}"`)
+    if (flags.detector !== undefined && !DETECTOR_NAMES.includes(flags.detector))
+      throw VGL_ERR_CLI_USAGE(
+        `--detector: unknown detector "${flags.detector}"; choose one of: ${DETECTOR_NAMES.join(', ')}`,
+      )
     checkOutputWritable(flags.output)
     let text: string
     try {
