@@ -268,6 +268,11 @@ export const VGL_ERR_LIMITS_UNKNOWN_TIER = defineError(
   'unknown tier "%s" (known: %s); create it first with PUT /api/limits/tiers/%s',
   400,
 )
+export const VGL_ERR_LIMITS_TIER_NOT_FOUND = defineError(
+  'VGL_ERR_LIMITS_TIER_NOT_FOUND',
+  'no tier "%s" (known: %s); GET /api/limits/tiers lists them, PUT /api/limits/tiers/%s creates it',
+  404,
+)
 export const VGL_ERR_LIMITS_UNKNOWN_KEY = defineError(
   'VGL_ERR_LIMITS_UNKNOWN_KEY',
   'no API key with id "%s" (GET /api/limits/keys lists them)',

@@ -45,6 +45,21 @@ describe('limits admin API', () => {
     expect(r.json().code).toBe('VGL_ERR_API_UNAUTHORIZED')
   })
 
+  it('answers 404 for a tier that does not exist, and 400 for a key naming one', async () => {
+    const r = await app.inject({ method: 'GET', url: '/api/limits/tiers/NOPE' })
+    expect(r.statusCode).toBe(404)
+    expect(r.json()).toMatchObject({ code: 'VGL_ERR_LIMITS_TIER_NOT_FOUND' })
+    expect(r.json().message).toMatch(/^no tier "NOPE" \(known: STD, PRM/)
+    const key = await app.inject({
+      method: 'POST',
+      url: '/api/limits/keys',
+      headers: auth,
+      payload: { tier: 'NOPE' },
+    })
+    expect(key.statusCode).toBe(400)
+    expect(key.json().code).toBe('VGL_ERR_LIMITS_UNKNOWN_TIER')
+  })
+
   it('updates a tier and records who and why in the audit log', async () => {
     const r = await app.inject({
       method: 'PUT',

@@ -10,7 +10,7 @@ import {
   isVigilError,
   VGL_ERR_LIMITS_BAD_INPUT,
   VGL_ERR_LIMITS_UNKNOWN_KEY,
-  VGL_ERR_LIMITS_UNKNOWN_TIER,
+  VGL_ERR_LIMITS_TIER_NOT_FOUND,
 } from '../../errors.js'
 import { etagOf, type ChangeMeta, type Limiter, type WriteCondition } from '../../limits/index.js'
 import { actorOf, reasonProblem } from '../admin-audit.js'
@@ -27,6 +27,8 @@ export interface LimitsRoutesOptions {
 
 const FIX: Record<string, string> = {
   VGL_ERR_LIMITS_UNKNOWN_TIER: 'GET /api/limits/tiers lists the tiers',
+  VGL_ERR_LIMITS_TIER_NOT_FOUND:
+    'GET /api/limits/tiers lists the tiers; PUT /api/limits/tiers/NAME creates one',
   VGL_ERR_LIMITS_UNKNOWN_KEY: 'GET /api/limits/keys lists the key ids',
   VGL_ERR_LIMITS_KEY_EXISTS: 'choose another id or PATCH the key',
   VGL_ERR_LIMITS_BAD_INPUT: 'fix the named field',
@@ -136,8 +138,9 @@ export function limitsRoutes(opts: LimitsRoutesOptions): FastifyPluginAsync {
     app.get('/api/limits/tiers', async () => limiter.tiers())
     app.get<{ Params: { name: string } }>('/api/limits/tiers/:name', async (req, reply) => {
       const tier = limiter.tier(req.params.name)
+      // the resource itself is absent: 404, as for a key; a tier named inside a body stays a 400
       if (tier === undefined)
-        throw VGL_ERR_LIMITS_UNKNOWN_TIER(
+        throw VGL_ERR_LIMITS_TIER_NOT_FOUND(
           req.params.name,
           Object.keys(limiter.tiers()).join(', '),
           req.params.name,
