@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { forecastFailure, ratioSamplingSd, typicalRequests } from './failure.js'
+import { forecastFailure, poolRatios, ratioSamplingSd, typicalRequests } from './failure.js'
 import { gaussian, rng } from './stats.js'
 
 const opts = { horizon: 30, threshold: 0.05, kind: 'ratio' as const, freqSec: 2 }
@@ -14,10 +14,46 @@ describe('forecastFailure: the sampling noise of an error ratio', () => {
   it('one error in 12 requests after a history of zeros is weak evidence, not a certain 8.3 %', () => {
     const { values, requests } = firstError(12)
     const f = forecastFailure(values, { ...opts, requests })
-    expect(f.probability).toBeLessThan(0.8)
-    expect(f.probability).toBeGreaterThan(0.2)
-    // the band around the forecast is at least the binomial noise of 12 requests wide
-    expect(f.forecast.upper[0] - f.forecast.lower[0]).toBeGreaterThan(0.1)
+    // pooled with the windows before it until a ratio of 5 % means 4 errors: 1 in 84
+    expect(f.forecast.forecast[0]).toBeCloseTo(1 / 84, 3)
+    expect(f.probability).toBeLessThan(0.2)
+    // the band around the forecast is at least the binomial noise of the pool wide
+    expect(f.forecast.upper[0] - f.forecast.lower[0]).toBeGreaterThan(0.02)
+  })
+
+  it('sporadic single errors among a few requests per window are not a failing service', () => {
+    // the demo's shop: ~16 requests per 2-s window, a 1 % error ratio; the newest window has one
+    const n = 16
+    const values = Array.from({ length: 60 }, (_, i) => ([31, 35, 47, 59].includes(i) ? 1 / n : 0))
+    const f = forecastFailure(values, { ...opts, horizon: 60, requests: values.map(() => n) })
+    // before pooling: naive forecast 6.25 % for the whole horizon, P = 0.99
+    expect(f.probability).toBeLessThan(0.5)
+  })
+
+  it('a sustained 20 % error ratio over a few requests per window is near-certain within a few windows', () => {
+    const n = 16
+    const errors = [4, 3, 3, 4, 3] // 17 of 80
+    const values = [...Array.from({ length: 200 }, () => 0), ...errors.map((e) => e / n)]
+    const f = forecastFailure(values, { ...opts, requests: values.map(() => n) })
+    expect(f.forecast.forecast[0]).toBeGreaterThan(0.15)
+    expect(f.probability).toBeGreaterThan(0.95)
+  })
+
+  it('pools a window with the ones before it until the pool holds enough requests, at most 10 windows', () => {
+    // threshold 5 %: 80 requests
+    const p = poolRatios([0.5, 0, 0.1, Number.NaN, 0.2], [2, 30, 50, 0, 100], 0.05)
+    expect(p.values[0]).toBe(0.5)
+    expect(p.values[1]).toBeCloseTo(1 / 32, 6) // 0 of 30 + 1 of 2
+    expect(p.values[2]).toBeCloseTo(5 / 80, 6) // 5 of 50 + 0 of 30: 80 reached
+    expect(p.values[3]).toBeNaN() // no requests: no ratio
+    expect(p.requests[3]).toBe(0)
+    expect(p.values[4]).toBe(0.2) // 100 requests of its own
+    const sparse = poolRatios(
+      Array.from({ length: 20 }, () => 0.1),
+      Array.from({ length: 20 }, () => 1),
+      0.05,
+    )
+    expect(sparse.requests[19]).toBe(10)
   })
 
   it('the same ratio over 1,200 requests per window is strong evidence', () => {

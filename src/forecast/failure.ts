@@ -9,7 +9,9 @@
  * and the band is floored at the sampling deviation of the forecast ratio (Jeffreys-corrected, so
  * 1 error in 12 requests reads as weak evidence of anything between ~1 % and ~30 %, not as a
  * certain 8.3 %). Backtest errors on a flat history (all zeros) are all zero and would otherwise
- * make the first error look certain. The point forecasts and the model choice are untouched.
+ * make the first error look certain. And each window's ratio is pooled with the windows before it
+ * until the pool holds enough requests for a ratio at the threshold to mean a few errors (at most
+ * 10 windows): the forecast is of the service's error ratio, not of one window's few requests.
  */
 import { VGL_ERR_FORECAST_OPTION } from '../errors.js'
 import { forecastSeries, type ForecastOptions } from './forecaster.js'
@@ -41,6 +43,46 @@ export interface FailureForecast {
 
 /** Windows whose request counts set the typical window size for the sampling noise. */
 const RECENT_WINDOWS = 30
+/**
+ * A pooled ratio spans enough requests that a ratio at the threshold means at least this many
+ * errors: one error among a window's few requests is not a failing service
+ */
+const POOL_ERRORS_AT_THRESHOLD = 4
+/** ... but never more windows than this (a real failure shows within them) */
+const POOL_MAX_WINDOWS = 10
+
+/**
+ * Each window's error ratio pooled with the windows just before it until the pool holds
+ * ⌈POOL_ERRORS_AT_THRESHOLD / threshold⌉ requests (at most POOL_MAX_WINDOWS windows): errors over
+ * requests of the pool, and the pool's requests. A window with enough requests of its own stays
+ * as it is; a window without requests, or any pool without any, stays NaN.
+ */
+export function poolRatios(
+  values: readonly number[],
+  requests: readonly number[],
+  threshold: number,
+): { values: number[]; requests: number[] } {
+  const need = Math.ceil(POOL_ERRORS_AT_THRESHOLD / threshold)
+  const out: number[] = []
+  const outReq: number[] = []
+  for (let i = 0; i < values.length; i++) {
+    if (!(requests[i] > 0) || !Number.isFinite(values[i])) {
+      out.push(Number.NaN)
+      outReq.push(0)
+      continue
+    }
+    let errors = 0
+    let n = 0
+    for (let j = i; j >= 0 && j > i - POOL_MAX_WINDOWS && n < need; j--)
+      if (requests[j] > 0 && Number.isFinite(values[j])) {
+        errors += Math.min(1, Math.max(0, values[j])) * requests[j]
+        n += requests[j]
+      }
+    out.push(errors / n)
+    outReq.push(n)
+  }
+  return { values: out, requests: outReq }
+}
 
 /**
  * The requests in a typical window: the median over the newest windows that had any (a window
@@ -141,8 +183,13 @@ export function forecastFailure(values: readonly number[], opts: FailureOptions)
     throw VGL_ERR_FORECAST_OPTION(
       `requests: expected one count per value (${values.length}), got ${req.length}`,
     )
-  const raw = forecastSeries(values, opts)
-  const n = req === undefined ? null : typicalRequests(values, req)
+  // with counts, the series forecast is the pooled ratio: a service's error ratio, not one
+  // window's handful of requests (1 error in 16 is 6.25 %, and a naive forecast of it crossed 5 %
+  // with near certainty)
+  const pooled = req === undefined ? null : poolRatios(values, req, opts.threshold)
+  const series = pooled?.values ?? values
+  const raw = forecastSeries(series, opts)
+  const n = pooled === null ? null : typicalRequests(pooled.values, pooled.requests)
   const floorSd = n === null ? undefined : raw.forecast.map((f) => ratioSamplingSd(f, n))
   const cap = (v: number): number => (opts.kind === 'ratio' ? Math.min(1, Math.max(0, v)) : Math.max(0, v))
   // the band, like the probability, is never narrower than the sampling noise
