@@ -1,7 +1,7 @@
-/** @module Reads vigil.yaml: env substitution, YAML parse, strict validation, cross-field checks, frozen result. */
+/** @module Reads vigil.yaml: YAML parse, env substitution in string values, strict validation, cross-field checks, frozen result. */
 import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
-import { parseDocument } from 'yaml'
+import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import type { z } from 'zod'
 import {
   VGL_ERR_CONFIG_ENV,
@@ -126,26 +126,50 @@ export function validateConfig(
   return { config: deepFreeze(parsed.data), problems: [] }
 }
 
-/** Parses config text (after env substitution) named `file` for messages. Throws VigilError listing every problem. */
+/**
+ * Parses config text named `file` (for messages): YAML first, then env substitution inside string
+ * values, then validation. Throws VigilError listing every problem.
+ */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const name = basename(file)
-  const sub = substituteEnv(text, env)
-  if (sub.missing.length > 0) {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
+  if (doc.errors.length > 0) {
+    throw VGL_ERR_CONFIG_YAML(name, yamlErrorsMessage(doc.errors, text))
+  }
+  const missing = substituteEnv(doc, text, lines, env)
+  if (missing.length > 0) {
     throw VGL_ERR_CONFIG_ENV(
-      sub.missing
-        .map((m) => `${name}: environment variable ${m} is not set; export it or write \${NAME:-default}`)
+      missing
+        .map(
+          (m) =>
+            `${name}: ${formatPath(m.path)}: environment variable ${m.name} (line ${m.line}) is not set; export it or write \${${m.name}:-default}`,
+        )
         .join('\n'),
     )
-  }
-  const doc = parseDocument(sub.text, { prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    throw VGL_ERR_CONFIG_YAML(name, doc.errors.map((e) => e.message.split('\n')[0]).join('; '))
   }
   const result = validateConfig(doc.toJS())
   if (result.config === null) {
     throw VGL_ERR_CONFIG_INVALID(result.problems.map((p) => `${name}: ${p.path}: ${p.message}`).join('\n'))
   }
   return result.config
+}
+
+/**
+ * The YAML errors, each the first line of its message without the code excerpt its trailing ":"
+ * announces, and a hint when an error's line holds an unquoted `${VAR}`: inside [ ] or { } YAML
+ * reads its braces as a map.
+ */
+function yamlErrorsMessage(errors: readonly YAMLError[], text: string): string {
+  const lines = text.split('\n')
+  const unquotedRef = errors.some((e) => {
+    const line = e.linePos?.[0]?.line
+    return line !== undefined && /(^|[\s,[{:])\$\{/.test(lines[line - 1] ?? '')
+  })
+  const messages = errors.map((e) => (e.message.split('\n')[0] ?? '').replace(/:\s*$/, '')).join('; ')
+  return unquotedRef
+    ? `${messages}; inside [ ] or { } quote a \${VAR} ('\${VAR}', read as text) or write it in block style on its own line`
+    : messages
 }
 
 /** Reads and validates a config file. */

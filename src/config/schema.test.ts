@@ -111,7 +111,7 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   [
     'bad-missing-env.yaml',
-    'vigil.yaml: environment variable UPSTREAM_URL (line 2) is not set; export it or write ${NAME:-default}',
+    'vigil.yaml: services.api.targets[0]: environment variable UPSTREAM_URL (line 2) is not set; export it or write ${UPSTREAM_URL:-default}',
   ],
 ]
 
@@ -158,7 +158,7 @@ describe('config errors (one fixture per mistake)', () => {
 
   it('reports a YAML syntax error with the file name and position', () => {
     expect(() => parseConfigText(fixture('bad-yaml.yaml'), 'vigil.yaml', {})).toThrow(
-      /^vigil\.yaml: not valid YAML: .* at line 3, column 1/,
+      /^vigil\.yaml: not valid YAML: .* at line 3, column 1$/,
     )
   })
 
