@@ -265,7 +265,7 @@ export const VGL_ERR_BUS_PUBLISH = defineError('VGL_ERR_BUS_PUBLISH', 'publish t
 export const VGL_ERR_LIMITS_CONFIG = defineError('VGL_ERR_LIMITS_CONFIG', '%s', 400)
 export const VGL_ERR_LIMITS_UNKNOWN_TIER = defineError(
   'VGL_ERR_LIMITS_UNKNOWN_TIER',
-  'unknown tier "%s" (known: %s); create it first with PUT /api/limits/tiers/%s',
+  '%s: unknown tier "%s" (known: %s); create it first with PUT /api/limits/tiers/%s',
   400,
 )
 export const VGL_ERR_LIMITS_TIER_NOT_FOUND = defineError(

@@ -8,7 +8,8 @@
  * who set it, why, and until when. Service names and tier names have no dots; a client id or a
  * class name may, so it is always the last part of a path.
  */
-import { VGL_ERR_LIMITS_BAD_INPUT } from '../errors.js'
+import { isIP } from 'node:net'
+import { VGL_ERR_LIMITS_BAD_INPUT, VGL_ERR_LIMITS_UNKNOWN_TIER } from '../errors.js'
 import type { ControlEntry, Controls, ServiceControls } from './state.js'
 
 /** A patch of the control input; a multiplier of `null` removes it. */
@@ -61,6 +62,58 @@ export function checkPatch(patch: ControlsPatch): void {
     throw VGL_ERR_LIMITS_BAD_INPUT(
       `ttlMs: expected a whole number of milliseconds > 0, got ${JSON.stringify(patch.ttlMs)}`,
     )
+}
+
+/** What a controls patch from an operator may name. */
+export interface ControlNames {
+  tiers: readonly string[]
+  classes: readonly string[]
+  services: readonly string[]
+  /** API key ids; a client is one of them or `ip:ADDRESS` */
+  keys: readonly string[]
+}
+
+/**
+ * Throws naming the field and the known names when `patch` sets a multiplier on, or scopes to, a
+ * tier, priority class, client or service that does not exist: a misspelled name would look
+ * applied and change nothing. Removing (`null`) an entry that is in force in `current` is always
+ * allowed, so an entry whose name has gone can still be cleared.
+ */
+export function checkPatchNames(patch: ControlsPatch, known: ControlNames, current: Controls): void {
+  const svc = patch.service
+  const scoped = svc !== undefined ? current.services?.[svc] : undefined
+  if (svc !== undefined && scoped === undefined && !known.services.includes(svc))
+    throw VGL_ERR_LIMITS_BAD_INPUT(`service: unknown service "${svc}" (known: ${list(known.services)})`)
+  for (const group of GROUPS) {
+    const inForce = group !== 'clients' && svc !== undefined ? (scoped?.[group] ?? {}) : current[group]
+    for (const [name, m] of Object.entries(patch[group] ?? {})) {
+      if (m === null && inForce[name] !== undefined) continue
+      const field = `${group}.${name}`
+      if (group === 'tiers' && !known.tiers.includes(name))
+        throw VGL_ERR_LIMITS_UNKNOWN_TIER(field, name, list(known.tiers), name)
+      if (group === 'classes' && !known.classes.includes(name))
+        throw VGL_ERR_LIMITS_BAD_INPUT(
+          `${field}: unknown priority class "${name}" (known: ${list(known.classes)}); classes are limits.classes in the config`,
+        )
+      if (group === 'clients' && !known.keys.includes(name) && !isClientIp(name))
+        throw VGL_ERR_LIMITS_BAD_INPUT(
+          `${field}: unknown client "${name}"; a client is an API key id (known: ${list(known.keys)}) or ip:ADDRESS`,
+        )
+    }
+  }
+}
+
+function isClientIp(id: string): boolean {
+  return id.startsWith('ip:') && isIP(id.slice(3)) !== 0
+}
+
+/** Names for a message: sorted, at most 20. */
+function list(names: readonly string[]): string {
+  if (names.length === 0) return 'none'
+  const sorted = [...names].sort()
+  return sorted.length > 20
+    ? `${sorted.slice(0, 20).join(', ')}, … ${sorted.length - 20} more`
+    : sorted.join(', ')
 }
 
 /** Fills what documents written before scoped controls lack. */

@@ -24,6 +24,7 @@ import type { Admission, AdmissionDecision, AdmissionRequest } from './admission
 import {
   appliedControls,
   checkPatch,
+  checkPatchNames,
   liveControls,
   patchControls,
   type AppliedControl,
@@ -787,8 +788,15 @@ export class Limiter implements Admission {
   /**
    * Sets multipliers and defensive mode, globally or for one service (`patch.service`), for good or
    * until `patch.ttlMs` has passed; what the control plane drives. Applied on every gateway.
+   * `knownNamesOnly` (an operator's call) refuses tiers, classes, clients and services that do not
+   * exist here; the control plane names what it saw in traffic, which another process may know.
    */
-  async setControls(patch: ControlsPatch, meta: ChangeMeta, cond?: WriteCondition): Promise<Controls> {
+  async setControls(
+    patch: ControlsPatch,
+    meta: ChangeMeta,
+    cond?: WriteCondition,
+    opts: { knownNamesOnly?: boolean } = {},
+  ): Promise<Controls> {
     checkPatch(patch)
     const subject = patch.service !== undefined ? `controls:${patch.service}` : 'controls'
     return this.#mutate(
@@ -799,6 +807,15 @@ export class Limiter implements Admission {
         const now = this.#clock()
         // expired entries leave the document at the next change
         const before = liveControls(s.controls, now).live
+        if (opts.knownNamesOnly === true) {
+          const known = {
+            tiers: Object.keys(s.tiers),
+            classes: Object.keys(this.#cfg.classes),
+            services: this.#opts.services,
+            keys: Object.keys(s.keys),
+          }
+          checkPatchNames(patch, known, before)
+        }
         s.controls = structuredClone(before)
         patchControls(s.controls, patch, meta, now)
         return { before, after: structuredClone(s.controls) }
@@ -892,7 +909,7 @@ export class Limiter implements Admission {
 
   #needTier(s: LimitsState, tier: string): void {
     if (s.tiers[tier] === undefined)
-      throw VGL_ERR_LIMITS_UNKNOWN_TIER(tier, Object.keys(s.tiers).join(', '), tier)
+      throw VGL_ERR_LIMITS_UNKNOWN_TIER('tier', tier, Object.keys(s.tiers).join(', '), tier)
   }
 }
 

@@ -183,6 +183,77 @@ describe('limits admin API', () => {
     await app.inject({ method: 'DELETE', url: '/api/limits/controls', headers: auth })
   })
 
+  it('refuses a tier, class, client or service that does not exist, naming the field and the known names', async () => {
+    const put = (payload: Record<string, unknown>) =>
+      app.inject({ method: 'PUT', url: '/api/limits/controls', headers: auth, payload })
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [
+        { tiers: { XXX: 0.5 } },
+        'VGL_ERR_LIMITS_UNKNOWN_TIER',
+        // earlier tests created GOLD and NOREASON
+        'tiers.XXX: unknown tier "XXX" (known: GOLD, NOREASON, PRM, STD); create it first with PUT /api/limits/tiers/XXX',
+      ],
+      [
+        { service: 'nope', defensive: true },
+        'VGL_ERR_LIMITS_BAD_INPUT',
+        'service: unknown service "nope" (known: api)',
+      ],
+      [
+        { service: 'api', tiers: { STD: 0.5, GLOD: 0.5 } },
+        'VGL_ERR_LIMITS_UNKNOWN_TIER',
+        'tiers.GLOD: unknown tier "GLOD"',
+      ],
+      [
+        { classes: { hihg: 2 } },
+        'VGL_ERR_LIMITS_BAD_INPUT',
+        'classes.hihg: unknown priority class "hihg" (known: critical, high, low, normal); classes are limits.classes in the config',
+      ],
+      [
+        { clients: { 'no-such-key': 0.1 } },
+        'VGL_ERR_LIMITS_BAD_INPUT',
+        'clients.no-such-key: unknown client "no-such-key"; a client is an API key id (known: ',
+      ],
+      [
+        { clients: { 'ip:not-an-ip': 0.1 } },
+        'VGL_ERR_LIMITS_BAD_INPUT',
+        'clients.ip:not-an-ip: unknown client',
+      ],
+      [{ tiers: { XXX: null } }, 'VGL_ERR_LIMITS_UNKNOWN_TIER', 'tiers.XXX: unknown tier "XXX"'],
+    ]
+    for (const [payload, code, message] of cases) {
+      const r = await put(payload)
+      expect(r.statusCode, JSON.stringify(payload)).toBe(400)
+      expect(r.json().code).toBe(code)
+      expect(r.json().message).toContain(message)
+    }
+    expect(limiter.controls()).toMatchObject({ tiers: {}, classes: {}, clients: {}, services: {} })
+
+    const ok = await put({ tiers: { STD: 0.5 }, classes: { low: 0.5 }, clients: { 'ip:192.0.2.9': 0.5 } })
+    expect(ok.statusCode).toBe(200)
+    expect(ok.json()).toMatchObject({
+      tiers: { STD: 0.5 },
+      classes: { low: 0.5 },
+      clients: { 'ip:192.0.2.9': 0.5 },
+    })
+    await app.inject({ method: 'DELETE', url: '/api/limits/controls', headers: auth })
+  })
+
+  it('still removes an entry in force whose name is no longer known', async () => {
+    // set as the control plane does, with a service this process does not know
+    await limiter.setControls(
+      { service: 'elsewhere', tiers: { STD: 0.5 } },
+      { actor: 'control:x', reason: 'r' },
+    )
+    const r = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/controls',
+      headers: auth,
+      payload: { service: 'elsewhere', tiers: { STD: null } },
+    })
+    expect(r.statusCode).toBe(200)
+    expect(r.json().services).toEqual({})
+  })
+
   it('reads bucket state, heaviest clients and fallback state', async () => {
     limiter.admit(
       { routeId: 'r', service: 'api', priority: 'normal', cost: 3, headers: {}, remoteAddress: '192.0.2.7' },

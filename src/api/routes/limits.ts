@@ -191,7 +191,9 @@ export function limitsRoutes(opts: LimitsRoutesOptions): FastifyPluginAsync {
       const body = parse(schemas.controls, req.body)
       const { reason: _r, ...patch } = body
       const cond = condition(req)
-      const after = await limiter.setControls(stripUndefined(patch), meta(req, body), cond)
+      const after = await limiter.setControls(stripUndefined(patch), meta(req, body), cond, {
+        knownNamesOnly: true,
+      })
       return withEtag(reply, after, cond.etag)
     })
     app.delete('/api/limits/controls', async (req, reply) => {
