@@ -203,6 +203,39 @@ describe('every admin change goes to the audit log', () => {
   })
 })
 
+describe('admin calls whose body fields are all optional take no body', () => {
+  it.each([
+    ['POST', '/api/alerts/fp1/ack', 200],
+    ['DELETE', '/api/alerts/silences/sil-9', 204],
+    ['POST', '/api/config/reload', 200],
+  ] as const)('%s %s with no body and no Content-Type', async (method, url, status) => {
+    const { app } = await build()
+    const r = await app.inject({ method, url, headers: auth })
+    expect(r.statusCode, r.body).toBe(status)
+  })
+
+  it('an acknowledgement without a body is recorded for the actor, with no comment', async () => {
+    const { app, audit } = await build()
+    const r = await app.inject({ method: 'POST', url: '/api/alerts/fp1/ack', headers: auth })
+    expect(r.json().ack).toEqual({ by: 'alice', comment: '', atMs: 5 })
+    expect(audit.events.map((e) => [e.kind, e.actor, e.subject, e.reason])).toEqual([
+      ['alerts.ack', 'alice', 'fp1', ''],
+    ])
+  })
+
+  it('an acknowledgement body that is not an object is still refused', async () => {
+    const { app } = await build()
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/alerts/fp1/ack',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: '[1]',
+    })
+    expect(r.statusCode).toBe(400)
+    expect(r.json().code).toBe('VGL_ERR_ALERTS_BAD_INPUT')
+  })
+})
+
 describe('reason: one rule and one message on every route (optional but on scale and restart)', () => {
   const cases: Array<[method: 'POST' | 'DELETE', url: string, body: Record<string, unknown>, code: string]> =
     [

@@ -306,8 +306,9 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
         schema: {
           tags: ['alerts'],
           summary: 'Acknowledge a firing alert: it is not sent again until it resolves',
+          // no body schema: Fastify would refuse a call with no body, and every field is optional
+          description: 'Optional JSON body { by?, comment? }; no body (and no Content-Type) is fine.',
           security: [{ bearerAuth: [] }],
-          body: { type: 'object', description: '{ by?, comment? }' },
           response: { 200: alertSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema },
         },
       },
