@@ -236,6 +236,33 @@ describe('admin calls whose body fields are all optional take no body', () => {
   })
 })
 
+describe("alerts API body problems read like the config loader's", () => {
+  it.each([
+    [
+      '/api/alerts/silences',
+      { matchers: 5, duration: '1h' },
+      'matchers: expected matchers as text (service="orders", env=~"prod|staging") or a list of { name, value, isRegex, isEqual }, got 5',
+    ],
+    [
+      '/api/alerts/silences',
+      { duration: '1x' },
+      'matchers: missing; add it; duration: expected a duration like 30m, 2h or 1d, got "1x"',
+    ],
+    [
+      '/api/alerts/silences',
+      { matchers: 'service=orders', duration: '1h', bogus: 1 },
+      'bogus: unknown key "bogus"; remove it or check its spelling',
+    ],
+    ['/api/alerts/fp1/ack', { by: 5 }, 'by: expected text, got 5; send it as a string: "5"'],
+  ])('POST %s %j', async (url, payload, message) => {
+    const { app, audit } = await build()
+    const r = await app.inject({ method: 'POST', url, headers: auth, payload })
+    expect(r.statusCode).toBe(400)
+    expect(r.json()).toMatchObject({ code: 'VGL_ERR_ALERTS_BAD_INPUT', message })
+    expect(audit.events).toEqual([])
+  })
+})
+
 describe('reason: one rule and one message on every route (optional but on scale and restart)', () => {
   const cases: Array<[method: 'POST' | 'DELETE', url: string, body: Record<string, unknown>, code: string]> =
     [

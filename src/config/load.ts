@@ -10,46 +10,8 @@ import {
   VGL_ERR_CONFIG_YAML,
 } from '../errors.js'
 import { substituteEnv } from './env.js'
-import { configIssueMessage, describeValue } from './messages.js'
+import { configIssueMessage, formatPath, issueProblems, type ConfigProblem } from './messages.js'
 import { configSchema, crossCheck, type Config } from './schema.js'
-
-/** One problem in a config file, already phrased for a person: `path: message`. */
-export interface ConfigProblem {
-  path: string
-  message: string
-}
-
-/** Formats a path array as `routes[2].service`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = ''
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`
-    else out += out === '' ? String(part) : `.${String(part)}`
-  }
-  return out === '' ? '(top level)' : out
-}
-
-function zodProblems(error: z.ZodError): ConfigProblem[] {
-  const problems: ConfigProblem[] = []
-  for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        problems.push({
-          path: formatPath([...issue.path, key]),
-          message: `unknown key "${key}"; remove it or check its spelling`,
-        })
-      }
-      continue
-    }
-    // messages from configIssueMessage already say what was got; a schema's own ones do not
-    const got =
-      'input' in issue && issue.input !== undefined && !/\bgot\b/.test(issue.message)
-        ? `, got ${describeValue(issue.input)}`
-        : ''
-    problems.push({ path: formatPath(issue.path), message: `${issue.message}${got}` })
-  }
-  return problems
-}
 
 /** Removes the value at `path` so its default applies; a list item takes its whole list with it. */
 function removeAt(root: unknown, path: readonly PropertyKey[]): PropertyKey[] {
@@ -118,7 +80,7 @@ export function validateConfig(
 ): { config: Config; problems: [] } | { config: null; problems: ConfigProblem[] } {
   const parsed = configSchema.safeParse(raw ?? {}, { reportInput: true, error: configIssueMessage })
   if (!parsed.success) {
-    const problems = zodProblems(parsed.error)
+    const problems = issueProblems(parsed.error)
     return { config: null, problems: [...problems, ...crossCheckWhatParsed(raw, parsed.error, problems)] }
   }
   const problems = crossCheck(parsed.data)

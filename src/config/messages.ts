@@ -1,9 +1,19 @@
 /**
  * @module Zod's own messages ("Invalid input: expected array, received string") rephrased for a
- * person editing YAML: what the field expected, what it got, and what to write instead. Applied
- * per parse, so a message a schema spells out itself (`'add at least one route'`) still wins.
+ * person: what the field expected, what it got, and what to write instead, in YAML for the config
+ * file or in JSON for an admin API body. Applied per parse, so a message a schema spells out itself
+ * (`'add at least one route'`) still wins.
  */
 import type { z } from 'zod'
+
+/** One problem, already phrased for a person: `path: message`. */
+export interface ConfigProblem {
+  path: string
+  message: string
+}
+
+/** The language the reader writes values in: the config file's YAML or an API body's JSON. */
+export type Syntax = 'yaml' | 'json'
 
 /** A wrong value as a message shows it, short, with the secrets of URLs hidden. */
 export function describeValue(value: unknown): string {
@@ -17,42 +27,58 @@ export function describeValue(value: unknown): string {
 const WHAT: Record<string, string> = {
   array: 'a list',
   object: 'a mapping (key: value lines)',
+  record: 'a mapping (key: value lines)',
   string: 'text',
   number: 'a number',
   int: 'a whole number',
   boolean: 'true or false',
 }
+const WHAT_JSON: Record<string, string> = {
+  ...WHAT,
+  array: 'a JSON array',
+  object: 'a JSON object',
+  record: 'a JSON object',
+}
 
-/** How to write a value of the expected type in YAML, given what was written. */
-function howToWrite(expected: string, input: unknown): string {
+/** How to write a value of the expected type in YAML, or send it in JSON, given what was written. */
+function howTo(expected: string, input: unknown, syntax: Syntax): string {
+  const json = syntax === 'json'
+  const verb = json ? 'send' : 'write'
+  const digits = json ? 'a JSON number' : 'digits'
   switch (expected) {
     case 'array':
+      if (json)
+        return typeof input === 'string'
+          ? `send a list: [${JSON.stringify(input)}]`
+          : 'send a list: ["a", "b"]'
       return typeof input === 'string'
         ? `write a list: [${input}] or one "- ${input}" line per item`
         : 'write a list: [a, b] or one "- item" line per item'
     case 'object':
-      return 'write key: value lines indented below this key'
+    case 'record':
+      return json ? 'send an object: { "key": value }' : 'write key: value lines indented below this key'
     case 'string':
-      return input === null || typeof input === 'object'
-        ? 'write a single value'
-        : `quote it: "${String(input)}"`
+      if (input === null || typeof input === 'object') return `${verb} a single value`
+      return json ? `send it as a string: "${String(input)}"` : `quote it: "${String(input)}"`
     case 'int':
       return typeof input === 'number' && Number.isFinite(input)
-        ? `write ${Math.floor(input)} or ${Math.ceil(input)}`
-        : 'write digits without quotes, e.g. 3'
+        ? `${verb} ${Math.floor(input)} or ${Math.ceil(input)}`
+        : `${verb} ${digits} without quotes, e.g. 3`
     case 'number':
-      return 'write digits without quotes, e.g. 5 or 0.5'
+      return `${verb} ${digits} without quotes, e.g. 5 or 0.5`
     case 'boolean':
-      return 'write true or false without quotes'
+      return `${verb} true or false without quotes`
     default:
-      return `write ${expected}`
+      return `${verb} ${expected}`
   }
 }
 
 function sizeProblem(
   issue: z.core.$ZodRawIssue & { code: 'too_small' | 'too_big' },
   got: string,
+  syntax: Syntax,
 ): string | undefined {
+  const write = syntax === 'json' ? 'send' : 'write'
   const min = issue.code === 'too_small'
   const limit = min
     ? (issue as { minimum: number | bigint }).minimum
@@ -64,11 +90,11 @@ function sizeProblem(
     case 'bigint':
       if (min)
         return open
-          ? `must be more than ${limit}, got ${got}; write a number above ${limit}`
-          : `must be at least ${limit}, got ${got}; write ${limit} or more`
+          ? `must be more than ${limit}, got ${got}; ${write} a number above ${limit}`
+          : `must be at least ${limit}, got ${got}; ${write} ${limit} or more`
       return open
-        ? `must be less than ${limit}, got ${got}; write a number below ${limit}`
-        : `must be at most ${limit}, got ${got}; write ${limit} or less`
+        ? `must be less than ${limit}, got ${got}; ${write} a number below ${limit}`
+        : `must be at most ${limit}, got ${got}; ${write} ${limit} or less`
     case 'array':
     case 'set':
       return min
@@ -84,21 +110,30 @@ function sizeProblem(
 }
 
 /**
- * The message for one zod issue, or undefined to keep zod's (custom checks phrase their own).
- * Pass as `safeParse(data, { error: configIssueMessage })`.
+ * The message for one zod issue in a config file, or undefined to keep zod's (custom checks phrase
+ * their own). Pass as `safeParse(data, { error: configIssueMessage })`.
  */
 export function configIssueMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  return issueMessage(issue, 'yaml')
+}
+
+/** {@link configIssueMessage} for a JSON request body of the admin API. */
+export function jsonIssueMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  return issueMessage(issue, 'json')
+}
+
+function issueMessage(issue: z.core.$ZodRawIssue, syntax: Syntax): string | undefined {
   const got = describeValue(issue.input)
   switch (issue.code) {
     case 'invalid_type': {
       const expected = String(issue.expected)
-      const what = WHAT[expected] ?? expected
+      const what = (syntax === 'json' ? WHAT_JSON : WHAT)[expected] ?? expected
       if (issue.input === undefined) return `missing; add it (${what})`
-      return `expected ${what}, got ${got}; ${howToWrite(expected, issue.input)}`
+      return `expected ${what}, got ${got}; ${howTo(expected, issue.input, syntax)}`
     }
     case 'too_small':
     case 'too_big':
-      return sizeProblem(issue, got)
+      return sizeProblem(issue, got, syntax)
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${got}`
     case 'invalid_format':
@@ -116,9 +151,52 @@ export function configIssueMessage(issue: z.core.$ZodRawIssue): string | undefin
         const value = input !== null && typeof input === 'object' ? input[discriminator] : undefined
         return `expected one of ${options.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(value)}`
       }
-      return `got ${got}, which is none of the forms this key accepts; see docs/config.md for it`
+      if (issue.input === undefined) return 'missing; add it'
+      const where = syntax === 'json' ? 'the API reference (/docs)' : 'docs/config.md'
+      return `got ${got}, which is none of the forms this key accepts; see ${where} for it`
     }
     default:
       return undefined
   }
+}
+
+/** Formats a path array as `routes[2].service`; `root` names the empty path. */
+export function formatPath(path: readonly PropertyKey[], root = '(top level)'): string {
+  let out = ''
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`
+    else out += out === '' ? String(part) : `.${String(part)}`
+  }
+  return out === '' ? root : out
+}
+
+/**
+ * Every issue of a failed parse (run with `reportInput: true` and one of the issue messages above)
+ * as a problem: an unknown key is one problem per key, and a schema's own message that does not
+ * say what it got is told. Paths start with `under` (where the parsed value sits); `root` names an
+ * empty path (`body` for a request body).
+ */
+export function issueProblems(
+  error: z.ZodError,
+  opts: { root?: string; under?: readonly PropertyKey[] } = {},
+): ConfigProblem[] {
+  const at = (path: readonly PropertyKey[]) => formatPath([...(opts.under ?? []), ...path], opts.root)
+  const problems: ConfigProblem[] = []
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({
+          path: at([...issue.path, key]),
+          message: `unknown key "${key}"; remove it or check its spelling`,
+        })
+      }
+      continue
+    }
+    const got =
+      'input' in issue && issue.input !== undefined && !/\bgot\b/.test(issue.message)
+        ? `, got ${describeValue(issue.input)}`
+        : ''
+    problems.push({ path: at(issue.path), message: `${issue.message}${got}` })
+  }
+  return problems
 }

@@ -3,7 +3,7 @@
  * (src/control/policies), each `mode: shadow` (record what it would do) or `enforce`.
  */
 import { z } from 'zod'
-import type { ConfigProblem } from './load.js'
+import type { ConfigProblem } from './messages.js'
 import { durationMs } from './telemetry-schema.js'
 
 const mode = z.enum(['shadow', 'enforce']).default('shadow')

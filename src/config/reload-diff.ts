@@ -4,7 +4,7 @@
  * once at start (the listening socket and its timeouts, the admin API, the limiter, the bus, the
  * store, the control plane, the autoscaler) keeps its old settings until Vigil restarts.
  */
-import { formatPath } from './load.js'
+import { formatPath } from './messages.js'
 
 /** Most paths listed; a reload touching more is summarised by its first ones. */
 const MAX_PATHS = 100

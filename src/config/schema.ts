@@ -8,7 +8,7 @@ import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
 import { scaleCrossCheck, scaleSchema } from './scale-schema.js' // scale
 import { policiesSchema, policyProblems } from './policies-schema.js' // adaptive limits
 import { journeysSchema } from './journeys-schema.js' // journeys
-import type { ConfigProblem } from './load.js'
+import type { ConfigProblem } from './messages.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
 const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]*$/

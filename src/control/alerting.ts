@@ -28,8 +28,13 @@ import {
   type SilenceMatcher,
   type WindowInput,
 } from '../alerts/index.js'
-import type { Config } from '../config/index.js'
-import { VGL_ERR_ALERTS_BAD_INPUT, VGL_ERR_ALERTS_NOT_FIRING, VGL_ERR_ALERTS_NOT_FOUND } from '../errors.js'
+import { issueProblems, jsonIssueMessage, type Config } from '../config/index.js'
+import {
+  isVigilError,
+  VGL_ERR_ALERTS_BAD_INPUT,
+  VGL_ERR_ALERTS_NOT_FIRING,
+  VGL_ERR_ALERTS_NOT_FOUND,
+} from '../errors.js'
 import type { ActionRecord, Store, StoredAlertAck } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import type { ActionLog } from './actions.js'
@@ -108,14 +113,17 @@ export function buildSilence(input: SilenceInput, nowMs: number): Silence {
       typeof input.matchers === 'string'
         ? parseMatchers(input.matchers)
         : input.matchers.map((m, i) => {
-            const r = matcherSchema.safeParse(m)
+            const r = matcherSchema.safeParse(m, { reportInput: true, error: jsonIssueMessage })
             if (!r.success)
-              throw new Error(
-                `matchers[${i}].${String(r.error.issues[0].path.join('.'))}: ${r.error.issues[0].message}`,
+              throw VGL_ERR_ALERTS_BAD_INPUT(
+                issueProblems(r.error, { under: ['matchers', i] })
+                  .map((p) => `${p.path}: ${p.message}`)
+                  .join('; '),
               )
             return checkMatcher(r.data)
           })
   } catch (err) {
+    if (isVigilError(err)) throw err
     throw VGL_ERR_ALERTS_BAD_INPUT(`matchers: ${(err as Error).message}`)
   }
   if (matchers.length === 0)

@@ -10,6 +10,7 @@ import type { AuditLog } from '../../audit.js'
 import type { AlertSource, SilenceInput } from '../../control/alerting.js'
 import { VGL_ERR_ALERTS_BAD_INPUT } from '../../errors.js'
 import { actorOf, reasonProblem, recordAdminChange } from '../admin-audit.js'
+import { parseBody } from '../body.js'
 import { enumParam, textParam } from '../params.js'
 import { problemSchema, sendProblem } from '../problem.js'
 
@@ -87,7 +88,12 @@ const DURATION = /^(\d+)(s|m|h|d)$/
 const UNIT = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 
 const silenceBody = z.strictObject({
-  matchers: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]),
+  matchers: z.union([z.string(), z.array(z.record(z.string(), z.unknown()))], {
+    error: (issue) =>
+      issue.input === undefined
+        ? undefined
+        : 'expected matchers as text (service="orders", env=~"prod|staging") or a list of { name, value, isRegex, isEqual }',
+  }),
   startsAt: time.optional(),
   endsAt: time.optional(),
   duration: z.string().regex(DURATION, 'expected a duration like 30m, 2h or 1d').optional(),
@@ -106,12 +112,7 @@ const ackBody = z
   .strictObject({ by: z.string().max(200).optional(), comment: z.string().max(2_000).default('') })
   .default({ comment: '' })
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? undefined)
-  if (r.success) return r.data
-  const issue = r.error.issues[0]!
-  throw VGL_ERR_ALERTS_BAD_INPUT(`${issue.path.length > 0 ? issue.path.join('.') : 'body'}: ${issue.message}`)
-}
+const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseBody(schema, body, VGL_ERR_ALERTS_BAD_INPUT)
 
 function toMs(name: string, v: number | string): number {
   if (typeof v === 'number') return v

@@ -254,6 +254,39 @@ describe('limits admin API', () => {
     expect(r.json().services).toEqual({})
   })
 
+  it('phrases body problems as the config loader does, every one, with the same code', async () => {
+    const cases: Array<[url: string, payload: unknown, message: string]> = [
+      ['/api/limits/tiers/X', { ratePerSec: 1 }, 'burst: missing; add it (a number)'],
+      [
+        '/api/limits/tiers/X',
+        { ratePerSec: 1, burst: 2, bogus: 1 },
+        'bogus: unknown key "bogus"; remove it or check its spelling',
+      ],
+      [
+        '/api/limits/tiers/X',
+        { ratePerSec: -1, burst: '2' },
+        'ratePerSec: must be more than 0, got -1; send a number above 0; burst: expected a number, got "2"; send a JSON number without quotes, e.g. 5 or 0.5',
+      ],
+      [
+        '/api/limits/tiers/X',
+        { ratePerSec: 1, burst: 2, rank: 1.5 },
+        'rank: expected a whole number, got 1.5; send 1 or 2',
+      ],
+      ['/api/limits/tiers/X', [1], 'body: expected a JSON object, got [1]; send an object: { "key": value }'],
+      [
+        '/api/limits/controls',
+        { tiers: [1], defensive: 'yes' },
+        'tiers: expected a JSON object, got [1]; send an object: { "key": value }; defensive: expected true or false, got "yes"; send true or false without quotes',
+      ],
+    ]
+    for (const [url, payload, message] of cases) {
+      const r = await app.inject({ method: 'PUT', url, headers: auth, payload: payload as object })
+      expect(r.statusCode, JSON.stringify(payload)).toBe(400)
+      expect(r.json()).toMatchObject({ code: 'VGL_ERR_LIMITS_BAD_INPUT', message })
+    }
+    expect(limiter.tier('X')).toBeUndefined()
+  })
+
   it('reads bucket state, heaviest clients and fallback state', async () => {
     limiter.admit(
       { routeId: 'r', service: 'api', priority: 'normal', cost: 3, headers: {}, remoteAddress: '192.0.2.7' },

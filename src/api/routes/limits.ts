@@ -15,6 +15,7 @@ import {
 import { etagOf, type ChangeMeta, type Limiter, type WriteCondition } from '../../limits/index.js'
 import { actorOf, reasonProblem } from '../admin-audit.js'
 import { createAuthorizer } from '../auth.js'
+import { parseBody } from '../body.js'
 import { bodyErrorOf, sendProblem } from '../problem.js'
 
 export interface LimitsRoutesOptions {
@@ -81,13 +82,7 @@ const schemas = {
   reasonOnly: z.strictObject({ reason }).optional(),
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? undefined)
-  if (r.success) return r.data
-  const issue = r.error.issues[0]!
-  const path = issue.path.length > 0 ? issue.path.join('.') : 'body'
-  throw VGL_ERR_LIMITS_BAD_INPUT(`${path}: ${issue.message}`)
-}
+const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseBody(schema, body, VGL_ERR_LIMITS_BAD_INPUT)
 
 function meta(req: FastifyRequest, body: { reason?: string | undefined } | undefined): ChangeMeta {
   return { actor: actorOf(req), reason: body?.reason ?? '' }
