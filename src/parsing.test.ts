@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseFlags, parsePort, parseTimeMs } from './parsing.js'
+import { formatDurationMs, parseDurationMs, parseFlags, parsePort, parseTimeMs } from './parsing.js'
 
 const NOW = Date.parse('2026-12-04T10:00:00Z')
 
@@ -70,5 +70,21 @@ describe('parsePort', () => {
       )
     expect(() => parsePort('65530', '--base', 1, { max: 65529 })).toThrow(/0\.\.65529/)
     expect(() => parsePort('0', '--port', 1, { min: 1 })).toThrow('--port: expected a port 1..65535, got "0"')
+  })
+})
+
+describe('durations', () => {
+  it('reads a bare number as seconds unless a unit is required', () => {
+    expect(parseDurationMs('5', '--every')).toBe(5_000)
+    expect(parseDurationMs('5m', '--stabilization', { unitRequired: true })).toBe(300_000)
+    expect(() => parseDurationMs('5', '--stabilization', { unitRequired: true })).toThrow(
+      '--stabilization: give a unit, e.g. 5m or 5s, got "5"',
+    )
+  })
+
+  it('prints one for a person', () => {
+    expect(
+      [250, 5_000, 1_500, 300_000, 90_000, 5_400_000, 7_200_000, 3_605_000].map((ms) => formatDurationMs(ms)),
+    ).toEqual(['250ms', '5s', '1.5s', '5m', '1m 30s', '1h 30m', '2h', '1h 5s'])
   })
 })

@@ -31,13 +31,37 @@ export function parseFlags<O extends Options>(argv: string[], options: O, usage:
   }
 }
 
-/** Parses a duration such as `60s`, `5m`, `250ms`, `1h` or a bare number of seconds into milliseconds. */
-export function parseDurationMs(text: string, flag: string): number {
+/**
+ * Parses a duration such as `60s`, `5m`, `250ms`, `1h` or a bare number of seconds into
+ * milliseconds. With `unitRequired` a bare number is refused: for a flag counted in minutes,
+ * `5` meaning five seconds is a trap.
+ */
+export function parseDurationMs(text: string, flag: string, opts: { unitRequired?: boolean } = {}): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
   if (!m) throw VGL_ERR_CLI_USAGE(`${flag}: expected a duration like 250ms, 30s, 5m or 1h, got "${text}"`)
+  if (opts.unitRequired === true && m[2] === undefined)
+    throw VGL_ERR_CLI_USAGE(`${flag}: give a unit, e.g. ${m[1]}m or ${m[1]}s, got "${text}"`)
   const n = Number(m[1])
   const unit = m[2] ?? 's'
   return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000)
+}
+
+/** A duration for a person: `250ms`, `45s`, `5m`, `1m 30s`, `2h 5m`. */
+export function formatDurationMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  const parts: string[] = []
+  let rest = Math.round(ms)
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`)
+      rest %= size
+    }
+  }
+  if (rest > 0) parts.push(`${Number((rest / 1000).toFixed(3))}s`)
+  return parts.join(' ')
 }
 
 /** Parses a positive number flag, naming the flag on error. */

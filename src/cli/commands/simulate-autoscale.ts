@@ -15,7 +15,7 @@ import {
   type ScalingLimits,
   type SimulationResult,
 } from '../../scale/index.js'
-import { parseDurationMs, parseFlags } from '../args.js'
+import { formatDurationMs, parseDurationMs, parseFlags } from '../args.js'
 import type { Command } from '../command.js'
 import {
   checkOutputWritable,
@@ -44,7 +44,8 @@ minutes (demand above the ready replicas' capacity), replica-minutes and scaling
   --startup-seconds S          from asking for a replica until it serves (default 120)
   --min N / --max N            replica bounds (default 1 / 50)
   --stabilization D            predictive scale-down waits until the load of this long a window
-                               needed fewer replicas (default 5m, as the HPA baseline; e.g. 30m)
+                               needed fewer replicas, with a unit (default 5m, as the HPA baseline;
+                               e.g. 30m, 90s, 1h)
   --policy predictive|reactive whose schedule to write (default predictive)
   --model NAME                 forecasting model: auto (default) | naive | snaive | drift | ets | theta | arima | prophet
   --level P                    forecast upper band level in percent (default 90)
@@ -142,7 +143,7 @@ export const command: Command = {
     const stabilizationMs =
       f.stabilization === undefined
         ? HPA_STABILIZATION_MS
-        : parseDurationMs(f.stabilization, '--stabilization')
+        : parseDurationMs(f.stabilization, '--stabilization', { unitRequired: true })
     const policy = f.policy ?? 'predictive'
     if (policy !== 'predictive' && policy !== 'reactive')
       throw VGL_ERR_CLI_USAGE(`--policy: expected predictive or reactive, got "${policy}"`)
@@ -220,7 +221,7 @@ export const command: Command = {
       )
     out.write(
       `${'policy'.padEnd(30)}${'under-prov. min'.padStart(18)}${'replica-min'.padStart(15)}${'actions'.padStart(9)}\n` +
-        line(`predictive (stab. ${stabilizationMs / 60_000}m)`, predictive) +
+        line(`predictive (stab. ${formatDurationMs(stabilizationMs)})`, predictive) +
         line('reactive (HPA-shaped)', reactive) +
         line('perfect foresight (reference)', perfect) +
         `predictive / reactive: under-provisioned ×${ratio(predictive.underProvisionedMinutes, reactive.underProvisionedMinutes)}, replica-minutes ×${ratio(predictive.replicaMinutes, reactive.replicaMinutes)}\n`,

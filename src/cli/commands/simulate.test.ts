@@ -102,7 +102,7 @@ describe('vigil simulate autoscale (built CLI)', () => {
       '--policy',
       'reactive',
       '--stabilization',
-      '30m',
+      '90m',
       '--output',
       '-',
       '--quiet',
@@ -111,7 +111,7 @@ describe('vigil simulate autoscale (built CLI)', () => {
     const lines = r.stdout.trim().split('\n')
     expect(lines[0]).toBe('timestamp,replicas')
     expect(lines).toHaveLength(401)
-    expect(r.stderr).toMatch(/predictive \(stab\. 30m\)/)
+    expect(r.stderr).toMatch(/predictive \(stab\. 1h 30m\)/)
   }, 120_000)
 
   it('echoes each input timestamp as written (NAB-style local times, epoch seconds), CRLF input', () => {
@@ -270,6 +270,10 @@ describe('vigil simulate autoscale (built CLI)', () => {
       /--target-utilization: expected a fraction in \(0, 1\]/,
     )
     bad(['--capacity-per-replica', '10', '--policy', 'magic'], /--policy: expected predictive or reactive/)
+    bad(
+      ['--capacity-per-replica', '10', '--stabilization', '5'],
+      /--stabilization: give a unit, e.g. 5m or 5s, got "5"/,
+    )
     const missing = vigil(
       'simulate',
       'autoscale',
