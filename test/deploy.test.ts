@@ -291,7 +291,7 @@ describe('deploy kit: files', () => {
           encoding: 'utf8',
         },
       )
-      expect(r.stdout + r.stderr).toContain('OK (1 services, 3 routes)')
+      expect(r.stdout + r.stderr).toContain('OK (1 service, 3 routes)')
       expect(r.status).toBe(0)
     } finally {
       rmSync(dir, { recursive: true, force: true })

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
@@ -65,6 +65,32 @@ describe('help', () => {
     const all = await vigil('--help')
     expect(all.code).toBe(0)
     expect(all.out).toMatch(/vigil <command> --help/)
+  })
+})
+
+describe('check-config', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-check-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('names the file as given, on success and on every problem, and counts in words', async () => {
+    const bad = await vigil('check-config', 'test/fixtures/config/bad-port.yaml')
+    expect(bad.code).toBe(1)
+    expect(bad.err).toBe(
+      'test/fixtures/config/bad-port.yaml: gateway.port: expected a port number 0-65535 (0 picks a free port), got "eighty"\n',
+    )
+    const yaml = await vigil('check-config', 'test/fixtures/config/bad-yaml.yaml')
+    expect(yaml.err).toMatch(
+      /^test\/fixtures\/config\/bad-yaml\.yaml: not valid YAML: .* at line 3, column 1\n$/,
+    )
+    const one = join(dir, 'one.yaml')
+    writeFileSync(
+      one,
+      'services: { api: { targets: [http://127.0.0.1:9] } }\nroutes: [{ path: /, service: api }]\n',
+    )
+    expect((await vigil('check-config', one)).out).toBe(`${one}: OK (1 service, 1 route)\n`)
+    expect((await vigil('check-config', 'examples/vigil.yaml')).out).toBe(
+      'examples/vigil.yaml: OK (3 services, 6 routes)\n',
+    )
   })
 })
 

@@ -1,6 +1,5 @@
 /** @module Reads vigil.yaml: YAML parse, env substitution in string values, strict validation, cross-field checks, frozen result. */
 import { readFileSync } from 'node:fs'
-import { basename } from 'node:path'
 import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import type { z } from 'zod'
 import {
@@ -89,15 +88,15 @@ export function validateConfig(
 }
 
 /**
- * Parses config text named `file` (for messages): YAML first, then env substitution inside string
- * values, then validation. Throws VigilError listing every problem.
+ * Parses config text named `file` (the path as the user gave it: every message starts with it):
+ * YAML first, then env substitution inside string values, then validation. Throws VigilError
+ * listing every problem.
  */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const name = basename(file)
   const lines = new LineCounter()
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
   if (doc.errors.length > 0) {
-    throw VGL_ERR_CONFIG_YAML(name, yamlErrorsMessage(doc.errors, text))
+    throw VGL_ERR_CONFIG_YAML(file, yamlErrorsMessage(doc.errors, text))
   }
   const missing = substituteEnv(doc, text, lines, env)
   if (missing.length > 0) {
@@ -105,14 +104,14 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
       missing
         .map(
           (m) =>
-            `${name}: ${formatPath(m.path)}: environment variable ${m.name} (line ${m.line}) is not set; export it or write \${${m.name}:-default}`,
+            `${file}: ${formatPath(m.path)}: environment variable ${m.name} (line ${m.line}) is not set; export it or write \${${m.name}:-default}`,
         )
         .join('\n'),
     )
   }
   const result = validateConfig(doc.toJS())
   if (result.config === null) {
-    throw VGL_ERR_CONFIG_INVALID(result.problems.map((p) => `${name}: ${p.path}: ${p.message}`).join('\n'))
+    throw VGL_ERR_CONFIG_INVALID(result.problems.map((p) => `${file}: ${p.path}: ${p.message}`).join('\n'))
   }
   return result.config
 }

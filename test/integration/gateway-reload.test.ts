@@ -141,7 +141,7 @@ describe('config reload', () => {
     expect(result).toEqual({
       ok: false,
       problems: [
-        'vigil.yaml: routes[0].service: unknown service "ordrs" (known: none; add one under services:)',
+        `${file}: routes[0].service: unknown service "ordrs" (known: none; add one under services:)`,
       ],
     })
     expect(await call()).toEqual({ status: 200, text: 'a' })

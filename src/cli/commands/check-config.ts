@@ -17,8 +17,10 @@ export const command: Command = {
     const file = positionals[0]
     if (file === undefined) throw VGL_ERR_CLI_USAGE(`check-config needs a FILE\n\n${usage}`)
     const cfg = loadConfig(file)
+    const services = Object.keys(cfg.services).length
+    const routes = cfg.routes.length
     process.stdout.write(
-      `${file}: OK (${Object.keys(cfg.services).length} services, ${cfg.routes.length} routes)\n`,
+      `${file}: OK (${services} service${services === 1 ? '' : 's'}, ${routes} route${routes === 1 ? '' : 's'})\n`,
     )
     return 0
   },
