@@ -68,7 +68,7 @@ export const command: Command = {
     })
     const m = svc.latency
     process.stdout.write(
-      `mock ${svc.name} listening on ${svc.url} (latency p5 ${m.loMs} ms, p99 ${m.hiMs} ms)\n`,
+      `${values.name === undefined ? 'mock' : `mock ${svc.name}`} listening on ${svc.url} (latency p5 ${m.loMs} ms, p99 ${m.hiMs} ms)\n`,
     )
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve)

@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { startMockService } from '../../sim/index.js'
 import { run } from '../main.js'
@@ -65,6 +69,32 @@ describe('vigil load and vigil mock', () => {
     vi.restoreAllMocks()
     expect(io.err()).toMatch(/--port: expected a port 0\.\.65535 \(0 picks a free one\), got "65536"/)
     expect(io.err()).toMatch(/--port: expected a port 0\.\.65535 \(0 picks a free one\), got "80\.5"/)
+  })
+})
+
+describe('vigil mock', () => {
+  /** The first line `vigil mock ...args` prints; the process is stopped with SIGTERM after it. */
+  async function firstLine(...args: string[]): Promise<string> {
+    const bin = fileURLToPath(new URL('../../../bin/vigil.js', import.meta.url))
+    const child = spawn(process.execPath, [bin, 'mock', '--port', '0', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string]
+      return line
+    } finally {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    }
+  }
+
+  it('says "mock listening" without --name, and "mock NAME listening" with one', async () => {
+    expect(await firstLine()).toMatch(
+      /^mock listening on http:\/\/127\.0\.0\.1:\d+ \(latency p5 0 ms, p99 0 ms\)$/,
+    )
+    expect(await firstLine('--name', 'orders')).toMatch(
+      /^mock orders listening on http:\/\/127\.0\.0\.1:\d+ /,
+    )
   })
 })
 
