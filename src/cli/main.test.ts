@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
@@ -65,6 +65,17 @@ describe('help', () => {
     const all = await vigil('--help')
     expect(all.code).toBe(0)
     expect(all.out).toMatch(/vigil <command> --help/)
+  })
+})
+
+describe('--version', () => {
+  it('--version and -V print the package version and exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string
+    }
+    for (const flag of ['--version', '-V'])
+      expect(await vigil(flag)).toEqual({ code: 0, out: `${version}\n`, err: '' })
+    expect((await vigil('--help')).out).toMatch(/vigil --version \(-V\) prints the version/)
   })
 })
 

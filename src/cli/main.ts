@@ -21,7 +21,7 @@ const COMMANDS: Record<string, Loader> = {
 
 function help(): string {
   const names = Object.keys(COMMANDS).sort()
-  return `usage: vigil <command> [options]\n\ncommands: ${names.join(', ')}\n\nvigil help <command> or vigil <command> --help shows one command's options.\n`
+  return `usage: vigil <command> [options]\n\ncommands: ${names.join(', ')}\n\nvigil help <command> or vigil <command> --help shows one command's options; vigil --version (-V) prints the version.\n`
 }
 
 const HELP_FLAGS = new Set(['--help', '-h'])
@@ -44,6 +44,11 @@ async function usageOf(command: Command, argv: string[]): Promise<string> {
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv
+  if (name === '--version' || name === '-V') {
+    const { VERSION } = await import('../version.js')
+    process.stdout.write(`${VERSION}\n`)
+    return 0
+  }
   if (name === undefined || name === 'help' || HELP_FLAGS.has(name)) {
     const target = rest[0]
     if (target === undefined) {
