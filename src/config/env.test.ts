@@ -87,11 +87,19 @@ describe('environment variables in the config', () => {
     )
   })
 
-  it('says to quote an unquoted ${VAR} that breaks a [ ] or { }, and a quoted one works there', () => {
-    expect(messageOf('gateway: { port: ${PORT} }\n')).toMatch(
-      /^vigil\.yaml: not valid YAML: .* at line 6, column 19; .*; inside \[ \] or \{ \} quote a \$\{VAR\} \('\$\{VAR\}', read as text\) or write it in block style on its own line$/,
-    )
-    expect(messageOf('gateway: { port: 1 }\nroutes2: [\n')).not.toContain('quote a')
+  it('reads an unquoted ${VAR} inside [ ] or { } as one value, and names its line when unset', () => {
+    expect(load('gateway: { port: ${PORT} }\n', { PORT: '9001' }).gateway.port).toBe(9001)
     expect(load("gateway: { port: '${PORT}' }\n", { PORT: '9001' }).gateway.port).toBe(9001)
+    const flow =
+      'services:\n  api: { targets: [${A}, "${B:-http://127.0.0.1:2}"] }\nroutes: [{ path: /, service: api }]\n'
+    const targets = parseConfigText(flow, 'vigil.yaml', { A: 'http://127.0.0.1:1' }).services.api.targets
+    expect(targets).toEqual(['http://127.0.0.1:1', 'http://127.0.0.1:2'])
+    // a variable holding a quote and a comma stays one value: it cannot add a target
+    expect(() => parseConfigText(flow, 'vigil.yaml', { A: "http://127.0.0.1:1', 'http://evil:3" })).toThrow(
+      /services\.api\.targets\[0\]: expected an http:\/\/ or https:\/\/ URL, got "http:\/\/127\.0\.0\.1:1', 'http:\/\/evil:3"/,
+    )
+    expect(messageOf('env: x\ngateway: { port: ${PORT} }\n')).toBe(
+      'vigil.yaml: gateway.port: environment variable PORT (line 7) is not set; export it or write ${PORT:-default}',
+    )
   })
 })

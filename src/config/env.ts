@@ -31,6 +31,36 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv): { text: string;
   return { text: out.replace(/\$\$\{/g, '${'), missing }
 }
 
+/** `${VAR}` references in raw config text, masked before parsing (see maskEnvRefs). */
+export interface MaskedRefs {
+  /** the text with each reference replaced by a placeholder of the same line */
+  readonly text: string
+  /** placeholder → the reference it stands for */
+  readonly refs: ReadonlyMap<string, string>
+  /** matches every placeholder in a string */
+  readonly pattern: RegExp
+}
+
+/**
+ * Replaces every `${...}` reference in `text` with a placeholder that YAML reads as plain text in
+ * any context: unquoted inside `[ ]` or `{ }` a `${PORT}` would otherwise parse as a map. The
+ * placeholders never hold a line break, so line numbers stay those of `text`. `$${VAR}` (a
+ * literal) is left as it is.
+ */
+export function maskEnvRefs(text: string): MaskedRefs {
+  let nonce = Math.random().toString(36).slice(2, 8)
+  while (text.includes(nonce)) nonce = Math.random().toString(36).slice(2, 8)
+  const refs = new Map<string, string>()
+  const masked = text.replace(PATTERN, (match: string, ...rest: unknown[]) => {
+    const offset = rest[rest.length - 2] as number
+    if (offset > 0 && text[offset - 1] === '$') return match
+    const placeholder = `vigil-env-${refs.size}-${nonce}`
+    refs.set(placeholder, match)
+    return placeholder
+  })
+  return { text: masked, refs, pattern: new RegExp(`vigil-env-\\d+-${nonce}`, 'g') }
+}
+
 /**
  * Substitutes environment variables in every string value of `doc`, in place. Keys and comments
  * are left alone, and a value stays one value whatever the variable holds (quotes, `,`, `:` or
@@ -45,18 +75,36 @@ export function substituteEnv(
   source: string,
   lines: LineCounter,
   env: NodeJS.ProcessEnv,
+  masked?: MaskedRefs,
 ): MissingVariable[] {
   const missing: MissingVariable[] = []
   const scalarTags = doc.schema.tags.filter((t): t is ScalarTag => 'test' in t && t.test instanceof RegExp)
   visit(doc, {
     Scalar(key, node, ancestors) {
-      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
-      const before = node.value
+      if (typeof node.value !== 'string') return
+      // where each reference was (placeholders are unique), for the line of a missing variable
+      const at = new Map<string, number>()
+      let before: string = node.value
+      if (masked !== undefined) {
+        before = before.replace(masked.pattern, (p) => {
+          const ref = masked.refs.get(p) ?? p
+          if (!at.has(ref)) at.set(ref, source.indexOf(p))
+          return ref
+        })
+        node.value = before
+      }
+      if (key === 'key' || !before.includes('${')) return
       const sub = expandEnv(before, env)
       for (const name of sub.missing) {
         const start = node.range?.[0] ?? 0
-        const at = source.indexOf(`\${${name}`, start)
-        const offset = at >= 0 && at < (node.range?.[1] ?? Infinity) ? at : start
+        const found = [...at].find(([ref]) => ref.startsWith(`\${${name}`))?.[1]
+        const direct = source.indexOf(`\${${name}`, start)
+        const offset =
+          found !== undefined && found >= 0
+            ? found
+            : direct >= 0 && direct < (node.range?.[1] ?? Infinity)
+              ? direct
+              : start
         missing.push({ name, path: fieldPath(ancestors, node), line: lines.linePos(offset).line })
       }
       node.value = sub.text

@@ -8,7 +8,7 @@ import {
   VGL_ERR_CONFIG_READ,
   VGL_ERR_CONFIG_YAML,
 } from '../errors.js'
-import { substituteEnv } from './env.js'
+import { maskEnvRefs, substituteEnv } from './env.js'
 import { configIssueMessage, formatPath, issueProblems, type ConfigProblem } from './messages.js'
 import { configSchema, crossCheck, type Config } from './schema.js'
 
@@ -94,11 +94,13 @@ export function validateConfig(
  */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const lines = new LineCounter()
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
+  // references are masked while YAML parses (unquoted in [ ] or { } a `${PORT}` reads as a map)
+  const masked = maskEnvRefs(text)
+  const doc = parseDocument(masked.text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
   if (doc.errors.length > 0) {
-    throw VGL_ERR_CONFIG_YAML(file, yamlErrorsMessage(doc.errors, text))
+    throw VGL_ERR_CONFIG_YAML(file, yamlErrorsMessage(doc.errors))
   }
-  const missing = substituteEnv(doc, text, lines, env)
+  const missing = substituteEnv(doc, masked.text, lines, env, masked)
   if (missing.length > 0) {
     throw VGL_ERR_CONFIG_ENV(
       missing
@@ -116,21 +118,9 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   return result.config
 }
 
-/**
- * The YAML errors, each the first line of its message without the code excerpt its trailing ":"
- * announces, and a hint when an error's line holds an unquoted `${VAR}`: inside [ ] or { } YAML
- * reads its braces as a map.
- */
-function yamlErrorsMessage(errors: readonly YAMLError[], text: string): string {
-  const lines = text.split('\n')
-  const unquotedRef = errors.some((e) => {
-    const line = e.linePos?.[0]?.line
-    return line !== undefined && /(^|[\s,[{:])\$\{/.test(lines[line - 1] ?? '')
-  })
-  const messages = errors.map((e) => (e.message.split('\n')[0] ?? '').replace(/:\s*$/, '')).join('; ')
-  return unquotedRef
-    ? `${messages}; inside [ ] or { } quote a \${VAR} ('\${VAR}', read as text) or write it in block style on its own line`
-    : messages
+/** The YAML errors, each the first line of its message without the code excerpt its trailing ":" announces. */
+function yamlErrorsMessage(errors: readonly YAMLError[]): string {
+  return errors.map((e) => (e.message.split('\n')[0] ?? '').replace(/:\s*$/, '')).join('; ')
 }
 
 /** Reads and validates a config file. */
