@@ -4,6 +4,7 @@
  * add their routes as plugins; they inherit the bearer-token check on mutating calls because the
  * hook is registered on the root before them.
  */
+import { closeDraining } from '../http-close.js'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, {
@@ -39,9 +40,6 @@ export interface AdminServerOptions {
   /** the audit log admin changes made here go to (config reloads; plugins take it themselves) */
   audit?: AuditLog
 }
-
-/** How long close() waits for the requests in flight to be answered. */
-const CLOSE_DRAIN_MS = 5_000
 
 export interface AdminServer {
   url: string
@@ -116,19 +114,6 @@ export async function createAdminServer(opts: AdminServerOptions): Promise<Admin
   let closing: Promise<void> | null = null
   return {
     url: `http://${shown}:${port}`,
-    close: () =>
-      (closing ??= (async () => {
-        // A keep-alive connection busy when close() is called stays open for keepAliveTimeout
-        // (72 s) after its answer: close idle ones as the requests in flight finish, and cut what
-        // is left after CLOSE_DRAIN_MS.
-        const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
-        const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_DRAIN_MS)
-        try {
-          await app.close()
-        } finally {
-          clearInterval(sweep)
-          clearTimeout(cut)
-        }
-      })()),
+    close: () => (closing ??= closeDraining(app.server, () => app.close())),
   }
 }

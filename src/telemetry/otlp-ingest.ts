@@ -13,6 +13,7 @@
  * `service.name` and `deployment.environment.name` (or the older `deployment.environment`)
  * resource attributes become the span's service and env.
  */
+import { closeDraining } from '../http-close.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Bus } from '../bus/bus.js'
@@ -242,9 +243,6 @@ async function handle(
   )
 }
 
-/** How long close() waits for the exports in flight to be answered. */
-const CLOSE_DRAIN_MS = 5_000
-
 /**
  * Starts the OTLP/HTTP receiver. Resolves once it listens; `port: 0` picks a free port.
  * @example
@@ -290,19 +288,9 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions, sink: OtlpSin
     url: `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${addr.port}`,
     port: addr.port,
     close: () =>
-      (closing ??= new Promise<void>((resolve) => {
-        // A keep-alive connection busy when close() is called stays open for keepAliveTimeout
-        // after its answer (Node closes only the connections idle at that moment): close idle
-        // ones as the exports in flight finish, and cut what is left after CLOSE_DRAIN_MS (an
-        // exporter retries a batch it got no answer for).
-        const sweep = setInterval(() => server.closeIdleConnections(), 50)
-        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_DRAIN_MS)
-        server.close(() => {
-          clearInterval(sweep)
-          clearTimeout(cut)
-          resolve()
-        })
-        server.closeIdleConnections()
-      }).then(() => pool.close())),
+      (closing ??= closeDraining(
+        server,
+        () => new Promise<void>((resolve) => server.close(() => resolve())),
+      ).then(() => pool.close())),
   }
 }
