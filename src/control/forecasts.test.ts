@@ -125,6 +125,27 @@ describe('LiveForecasts', () => {
     expect(e.points[0].upper - e.points[0].lower).toBeGreaterThan(0.02)
   })
 
+  it('a service idle in a third of its windows still gets its rate forecast, without a failure forecast', async () => {
+    const { live, add } = setup(60, { thresholds: { errorRatio: 0.05, p95Ms: 500 } })
+    for (let i = 0; i < 60; i++) add(orders, point(i, i % 3 === 1 ? 0 : 50))
+    const f = (await live.forecast('orders|/api/orders|prod', 10)) as ForecastReady
+    expect(f.status).toBe('ok')
+    expect(f.points).toHaveLength(10)
+    expect(f.failure.errorRatio).toBeNull()
+    expect(f.failure.p95).toBeNull()
+    expect(f.notes).toContain(
+      'no error-ratio failure forecast: 20 of the last 60 windows had no requests to measure it on',
+    )
+  })
+
+  it('a few idle windows are filled in and the failure forecasts stay', async () => {
+    const { live, add } = setup(60, { thresholds: { errorRatio: 0.05, p95Ms: 500 } })
+    for (let i = 0; i < 60; i++) add(orders, point(i, i % 10 === 1 ? 0 : 50))
+    const f = (await live.forecast('orders|/api/orders|prod', 10)) as ForecastReady
+    expect(f.failure.errorRatio).not.toBeNull()
+    expect(f.failure.p95).not.toBeNull()
+  })
+
   it('short history answers insufficient_history with how many windows are needed', async () => {
     const { live, add } = setup(10)
     for (let i = 0; i < 10; i++) add(orders, point(i, 100))

@@ -17,6 +17,8 @@
 import {
   forecastFailure,
   forecastSeries,
+  MAX_MISSING_SHARE,
+  missingShare,
   type BacktestScore,
   type ForecastOptions,
   type ForecastResult,
@@ -263,6 +265,7 @@ export class LiveForecasts implements ForecastSource {
     const toPoints = (r: ForecastResult): ForecastPoint[] =>
       r.forecast.map((f, h) => ({ atMs: at(h), forecast: f, lower: r.lower[h], upper: r.upper[h] }))
     const rate = forecastSeries(grid.rate, base)
+    const notes = [...rate.notes]
     const failure = (
       values: number[],
       threshold: number,
@@ -270,6 +273,16 @@ export class LiveForecasts implements ForecastSource {
     ): FailureSummary | null => {
       // a series that is mostly idle has no failure trend worth fitting
       if (values.filter(Number.isFinite).length < this.#o.minHistory) return null
+      // Windows with no requests (sent upstream, for the p95) have no ratio or latency. Too many of
+      // them (an idle night, an outage the gateway answered itself) leave nothing to interpolate
+      // from: no failure forecast, and the rate forecast still stands.
+      const gaps = missingShare(values)
+      if (gaps.missing > MAX_MISSING_SHARE * gaps.of) {
+        notes.push(
+          `no ${kind === 'ratio' ? 'error-ratio' : 'p95'} failure forecast: ${gaps.missing} of the last ${gaps.of} windows had no requests to measure it on`,
+        )
+        return null
+      }
       // an error ratio over few requests is noisy: the counts floor its spread
       const requests = kind === 'ratio' ? grid.requests : undefined
       const f = forecastFailure(values, { ...base, threshold, kind, requests })
@@ -297,7 +310,7 @@ export class LiveForecasts implements ForecastSource {
       seasons: rate.seasons,
       points: toPoints(rate),
       backtest: rate.backtest,
-      notes: rate.notes,
+      notes,
       failure: {
         errorRatio: failure(grid.errorRatio, this.#o.thresholds.errorRatio, 'ratio'),
         p95: failure(grid.p95, this.#o.thresholds.p95Ms, 'latency'),

@@ -58,6 +58,18 @@ export const DEFAULT_SELECTION: 'best' | 'combo' | 'adaptive' = 'adaptive'
 /** Minimum number of points: below this even the naive forecast has no error estimate. */
 export const MIN_POINTS = 3
 
+/** The largest share of missing values (after the leading ones) a series may have to be forecast. */
+export const MAX_MISSING_SHARE = 0.2
+
+/** How many of the values after the leading missing ones are missing, and of how many. */
+export function missingShare(values: readonly number[]): { missing: number; of: number } {
+  let start = 0
+  while (start < values.length && Number.isNaN(values[start])) start++
+  let missing = 0
+  for (let i = start; i < values.length; i++) if (Number.isNaN(values[i])) missing++
+  return { missing, of: values.length - start }
+}
+
 /** Replaces interior NaNs by linear interpolation, drops leading NaNs, carries the last value forward. */
 export function repairMissing(values: readonly number[], notes: string[]): number[] {
   for (const v of values)
@@ -72,7 +84,7 @@ export function repairMissing(values: readonly number[], notes: string[]): numbe
   let missing = 0
   for (const v of y) if (Number.isNaN(v)) missing++
   if (missing === 0) return y
-  if (missing > 0.2 * y.length)
+  if (missing > MAX_MISSING_SHARE * y.length)
     throw VGL_ERR_FORECAST_INPUT(
       `${missing} of ${y.length} values are missing (more than 20%); resample or clean the series first`,
     )
