@@ -11,8 +11,13 @@ afterEach(async () => {
   await Promise.all(ups.splice(0).map((u) => u.close()))
 })
 
+/** requests each upstream (by name) has received */
+const received = new Map<string, number>()
+
 async function upstream(name: string, delayMs = 0): Promise<Upstream> {
+  received.set(name, 0)
   const u = await startUpstream((_req, res) => {
+    received.set(name, (received.get(name) ?? 0) + 1)
     setTimeout(() => res.end(name), delayMs)
   })
   ups.push(u)
@@ -42,14 +47,17 @@ describe('Gateway.setTargets', () => {
   })
 
   it('resolves only after requests in flight on a removed target have finished', async () => {
-    const slow = await upstream('slow', 300)
+    const slow = await upstream('slow', 1_000)
     const other = await upstream('other')
     gw = await startGateway({
       services: { orders: { targets: [slow.url] } },
       routes: [{ path: '/', service: 'orders' }],
     })
     const inFlight = fetch(`${gw.url}/x`).then((r) => r.text())
-    await new Promise((r) => setTimeout(r, 50))
+    // in flight once the upstream has it (a fixed wait was too short on a loaded machine)
+    for (const until = Date.now() + 5_000; received.get('slow') === 0 && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 5))
+    expect(received.get('slow')).toBe(1)
     let drained = false
     const change = gw.gw.setTargets('orders', [other.url]).then(() => (drained = true))
     await new Promise((r) => setTimeout(r, 100))

@@ -42,8 +42,12 @@ function config(name: string, lines: string[]): string {
   return file
 }
 
-/** Runs vigil until it exits (at most `withinMs`); the exit code and what it wrote to stderr. */
-async function failedStart(args: string[], withinMs = 15_000): Promise<{ code: number | null; log: string }> {
+/**
+ * Runs vigil until it exits (at most `withinMs`); the exit code and what it wrote to stderr. A
+ * start that hangs never exits; one that fails takes ~5 s here, and over 12 s on a machine busy
+ * with other test files, so the bound is generous.
+ */
+async function failedStart(args: string[], withinMs = 40_000): Promise<{ code: number | null; log: string }> {
   const p = spawnVigil(args, { VIGIL_ADMIN_TOKEN: 'start-failure-token' })
   const timer = setTimeout(() => p.child.kill('SIGKILL'), withinMs)
   await exitOf(p.child)
@@ -51,7 +55,7 @@ async function failedStart(args: string[], withinMs = 15_000): Promise<{ code: n
   return { code: p.child.signalCode === 'SIGKILL' ? null : p.child.exitCode, log: p.log() }
 }
 
-describe('a start that fails part way', { timeout: 60_000 }, () => {
+describe('a start that fails part way', { timeout: 90_000 }, () => {
   it('vigil start: an admin port in use is one line and exit 1, not a stack trace', async () => {
     const file = config('admin-busy.yaml', [
       'gateway: { port: 0 }',
@@ -80,7 +84,7 @@ describe('a start that fails part way', { timeout: 60_000 }, () => {
 
 const natsUp = await serviceAvailable('nats')
 
-describe.skipIf(!natsUp)('a scaled-out start that fails part way', { timeout: 60_000 }, () => {
+describe.skipIf(!natsUp)('a scaled-out start that fails part way', { timeout: 90_000 }, () => {
   const bus = [
     'bus: { kind: nats, servers: 127.0.0.1:4222, subjectPrefix: startfail, streamPrefix: STARTFAIL }',
   ]
