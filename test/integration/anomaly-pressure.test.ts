@@ -234,8 +234,10 @@ describe('adaptive limits: anomaly pressure in embedded mode', { timeout: 120_00
         JSON.parse(out.join('')) as { decisions: { atMs: number; action: string }[] }
       ).decisions.filter((d) => d.action !== 'renew')
       expect(replayed.map((d) => `limits.${d.action}`)).toEqual(changes.map((a) => a.kind))
+      // the live change lands after its window's close by however long the control plane took
+      // (1.5 s seen on a loaded machine); the replay's is at the close
       for (let i = 0; i < replayed.length; i++)
-        expect(Math.abs(replayed[i].atMs - changes[i].atMs)).toBeLessThanOrEqual(1500)
+        expect(Math.abs(replayed[i].atMs - changes[i].atMs)).toBeLessThanOrEqual(2500)
     } finally {
       stop = true
       await traffic

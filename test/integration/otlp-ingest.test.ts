@@ -330,9 +330,18 @@ describe('OTLP/HTTP ingest into the bus', () => {
 
   it('closes soon after answering an export that was in flight on a keep-alive connection', async () => {
     let release = () => {}
+    let inSink = () => {}
+    const waiting = new Promise<void>((r) => (inSink = r))
     const rx3 = await startOtlpReceiver(
       { host: '127.0.0.1', port: 0 },
-      { maxBatchSize: 512, publish: () => new Promise<void>((r) => (release = r)) },
+      {
+        maxBatchSize: 512,
+        publish: () =>
+          new Promise<void>((r) => {
+            release = r
+            inSink()
+          }),
+      },
     )
     const agent = new Agent({ keepAlive: true })
     const answered = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
@@ -348,7 +357,7 @@ describe('OTLP/HTTP ingest into the bus', () => {
       req.on('error', reject)
       req.end(body)
     })
-    await new Promise((r) => setTimeout(r, 200)) // the export waits in the sink
+    await waiting // the export waits in the sink (a fixed 200 ms was too short on a loaded machine)
     const t0 = Date.now()
     const closed = rx3.close().then(() => Date.now() - t0)
     await new Promise((r) => setTimeout(r, 300))
