@@ -156,6 +156,25 @@ describe('SelectingPolicy', () => {
     expect(s.replicaMinutes / r.replicaMinutes).toBeLessThanOrEqual(1.2)
   })
 
+  it('on bursts in a rhythm no season names (every 3 to 5 rows), follows what came after stretches like now', () => {
+    const STEP = 5 * MIN
+    const opts = { stepMs: STEP, startupMs: 120_000, limits }
+    const u = rng(7)
+    const demand: number[] = []
+    for (let i = 0, next = 3; i < 7 * 288; i++) {
+      const burst = i === next
+      if (burst) next = i + 3 + Math.floor(3 * u())
+      demand.push((burst ? 100 : 50) * (1 + 0.05 * (u() - 0.5)))
+    }
+    const r = runReactive(demand, opts)
+    const p = runPredictive(demand, { ...opts, stabilizationMs: 300_000, freqSec: STEP / 1000 })
+    // before, it followed the HPA-shaped rule most: ×0.61
+    expect(p.underProvisionedMinutes / r.underProvisionedMinutes).toBeLessThan(0.59)
+    expect(p.replicaMinutes / r.replicaMinutes).toBeLessThanOrEqual(1.2)
+    const top = Object.entries(p.followed).sort((a, b) => b[1] - a[1])[0][0]
+    expect(top).toMatch(/percentile of what followed the recent stretches most like now/)
+  })
+
   it('a budget of 0 spends no more than the HPA-shaped baseline, give or take its memory', () => {
     const demand = burstySeries(13)
     const r = runReactive(demand, { stepMs: MIN, startupMs: 120_000, limits })

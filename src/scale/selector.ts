@@ -13,6 +13,7 @@
  *           ├─▶ momentum, 2 k                 ─▶ shadow ─▶   "
  *           ├─▶ echo of the last 2 cycles     ─▶ shadow ─▶   "   (hour, day, week)
  *           ├─▶ floor at a percentile, day/week ─▶ shadow ─▶  "
+ *           ├─▶ analog: after stretches like now, 5 q ─▶ shadow ─▶ "
  *           └─▶ hold the window's peak, W × u ─▶ shadow ─▶   "
  * every shadow but the reference's runs max(its ask, the reference's ask): what following it runs
  * leader = fewest under-provisioned minutes among shadows with replica-time ≤ (1+budget)·reference;
@@ -32,7 +33,8 @@
  * No single rule wins on every kind of demand: a forecast's band anticipates recurring and ramping
  * surges, a band scaled by the recent one-step volatility holds capacity through clustered bursts,
  * the echo meets a surge that came at this time of the hour, day or week in each of the last two
- * cycles (a scheduled job), and on near-white noise the best causal choices are to hold the recent
+ * cycles (a scheduled job), the analog one in a rhythm no season names (what followed the past
+ * stretches most like now), and on near-white noise the best causal choices are to hold the recent
  * peak or a floor at a percentile of the last day's or week's demand (bursts that come at no time
  * one could tell still come up to it). Which one fits a service is measured on its own traffic rather than guessed. Where the
  * best one costs more than the budget (meeting every scheduled surge ahead holds its replicas a
@@ -51,6 +53,7 @@ import {
 } from './policy.js'
 import { candidatePeriods } from '../forecast/seasonality.js'
 import { SlidingSorted } from '../forecast/sliding-sorted.js'
+import { AnalogPeaks } from './analog.js'
 
 export interface SelectingPolicyOptions {
   readonly limits: ScalingLimits
@@ -102,6 +105,13 @@ const FLOOR_QUANTILES = [0.5, 0.75, 0.9]
 const FLOOR_WINDOWS_MS = [86_400_000, 604_800_000]
 /** values a floor window keeps at most (a week of 5-minute rows is 2,016) */
 const FLOOR_MAX_VALUES = 4096
+/** quantiles of the peak that followed the recent stretches most like the latest one (see AnalogPeaks) */
+const ANALOG_QUANTILES = [0.4, 0.5, 0.6, 0.75, 0.9]
+const ANALOG_NEIGHBOURS = 32
+/** rows an analog compares: at least this many, and twice the lead */
+const ANALOG_MIN_CONTEXT = 6
+/** the past an analog searches: a week, at most FLOOR_MAX_VALUES rows */
+const ANALOG_WINDOW_MS = 604_800_000
 /** multiples of the last rise the momentum candidates expect to continue over the lead time */
 const MOMENTUM = [0.5, 1]
 /** a challenger replaces the leader when it was short this much less (or the leader is over budget) */
@@ -278,6 +288,8 @@ interface Candidate {
   /** the floor candidates' quantile of the demand within a window, and which window (index) */
   readonly floor?: number
   readonly floorWindow?: number
+  /** the analog candidates' index into ANALOG_QUANTILES */
+  readonly analog?: number
   /** how long a scale-down waits (the hold candidates' window, else the service's stabilisation) */
   readonly holdMs: number
   readonly fleet: ShadowFleet
@@ -293,6 +305,7 @@ export class SelectingPolicy {
   readonly #band: VolatilityBand
   /** the observed demand within each floor window, sorted */
   readonly #recent: SlidingSorted[] = []
+  readonly #analog: AnalogPeaks
   readonly #lead: number
   #leader = 1
   /** the over-budget candidate paced in (-1: none) and whether the budget allows it now */
@@ -331,6 +344,7 @@ export class SelectingPolicy {
         period?: number
         floor?: number
         floorWindow?: number
+        analog?: number
         holdMs?: number
       } = {},
     ) =>
@@ -373,6 +387,21 @@ export class SelectingPolicy {
         })
     })
     const lead = 1 + Math.ceil(opts.startupMs / opts.stepMs - 1e-9)
+    this.#analog = new AnalogPeaks(
+      Math.max(ANALOG_MIN_CONTEXT, 2 * lead),
+      lead,
+      Math.max(1, Math.min(FLOOR_MAX_VALUES, Math.round(ANALOG_WINDOW_MS / opts.stepMs))),
+      ANALOG_NEIGHBOURS,
+    )
+    ANALOG_QUANTILES.forEach((q, analog) =>
+      add(
+        `the ${q * 100}th percentile of what followed the recent stretches most like now`,
+        forecastDriven(Infinity),
+        {
+          analog,
+        },
+      ),
+    )
     let reach = 0
     for (const period of candidatePeriods(opts.stepMs / 1000))
       if (period > lead + 2 * ECHO_JITTER && ECHO_SEASONS * period <= ECHO_MAX_STEPS) {
@@ -444,6 +473,8 @@ export class SelectingPolicy {
     if (this.#history.length > 0) this.#history[this.#seen % this.#history.length] = observed
     this.#seen++
     for (const r of this.#recent) r.push(observed)
+    this.#analog.push(observed)
+    const analog = this.#analog.quantiles(ANALOG_QUANTILES)
 
     const decisions: Decision[] = []
     for (const c of this.#candidates) {
@@ -472,6 +503,16 @@ export class SelectingPolicy {
         const v = r.rank(Math.min(r.length, Math.max(1, Math.ceil(c.floor * r.length))))
         forecast = { point: 0, upper: v, model: c.name, level: c.floor * 100 }
       }
+      if (c.analog !== undefined)
+        forecast =
+          analog === null
+            ? null
+            : {
+                point: 0,
+                upper: Math.max(0, analog[c.analog]),
+                model: c.name,
+                level: ANALOG_QUANTILES[c.analog] * 100,
+              }
       if (c.momentum !== undefined) {
         const point = observed + c.momentum * this.#lead * rise
         forecast = rise > 0 ? { point, upper: point, model: 'momentum', level: 0 } : null
