@@ -101,6 +101,8 @@ function gatewayRollup(
   statusClass: [number, number, number, number, number],
   limited: number,
   latencyMs: readonly number[],
+  refused = 0,
+  refused5xx = 0,
 ) {
   const sk = emptySketch()
   for (const ms of latencyMs) sk.accept(ms)
@@ -112,6 +114,8 @@ function gatewayRollup(
     count,
     statusClass,
     limited,
+    refused,
+    refused5xx,
     timeouts: 0,
     connectErrors: 0,
     bytesIn: 0,

@@ -33,6 +33,8 @@ export function mergePoints(
   let sources = 0
   let count = 0
   let limited = 0
+  let refused = 0
+  let refused5xx = 0
   let timeouts = 0
   let connectErrors = 0
   let bytesIn = 0
@@ -43,6 +45,8 @@ export function mergePoints(
     count += p.count
     for (let i = 0; i < 5; i++) sc[i] += p.statusClass[i]
     limited += p.limited
+    refused += p.refused
+    refused5xx += p.refused5xx
     timeouts += p.timeouts
     connectErrors += p.connectErrors
     bytesIn += p.bytesIn
@@ -57,6 +61,8 @@ export function mergePoints(
     count,
     statusClass: sc,
     limited,
+    refused,
+    refused5xx,
     timeouts,
     connectErrors,
     bytesIn,
@@ -75,6 +81,8 @@ export function rollupAsPart(r: Rollup): StoredPoint {
     count: r.count,
     statusClass: r.statusClass,
     limited: r.limited,
+    refused: r.refused,
+    refused5xx: r.refused5xx,
     timeouts: r.timeouts,
     connectErrors: r.connectErrors,
     bytesIn: r.bytesIn,

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../../test/helpers/services.js'
-import { rollupOf, storeContract } from './store.contract.js'
+import pg from 'pg'
+import {
+  expectUpgraded,
+  legacyRows,
+  MIGRATIONS_BEFORE_REFUSED,
+  rollupOf,
+  storeContract,
+} from './store.contract.js'
+import { POSTGRES_MIGRATIONS } from './migrations/postgres.js'
 import { PostgresStore } from './postgres.js'
 
 /** The local test database (trust auth; user postgres). */
@@ -35,6 +43,39 @@ describe.skipIf(!up)('PostgresStore', () => {
     } finally {
       await a.dropSchema()
       await Promise.all([a.close(), b.close()])
+    }
+  })
+
+  it('upgrades a schema from before the refused counters: its rows read 0 and merge with new ones', async () => {
+    const schema = uniqueSchema()
+    const client = new pg.Client({ connectionString: PG_TEST_URL })
+    await client.connect()
+    const old = rollupOf('gw-old', { service: 's', route: '/r', env: 'e' }, 20_000, [1, 2, 3], {
+      statusClass: [0, 2, 0, 0, 1],
+    })
+    try {
+      await client.query(`CREATE SCHEMA ${schema}; SET search_path = ${schema}`)
+      await client.query(
+        'CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)',
+      )
+      for (const m of POSTGRES_MIGRATIONS.slice(0, MIGRATIONS_BEFORE_REFUSED)) {
+        await client.query(m.sql)
+        await client.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.id, m.name])
+      }
+      for (const [table, cols, values] of legacyRows(old))
+        await client.query(
+          `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+          values,
+        )
+    } finally {
+      await client.end()
+    }
+    const store = await PostgresStore.open({ url: PG_TEST_URL, schema })
+    try {
+      await expectUpgraded(store, old)
+    } finally {
+      await store.dropSchema()
+      await store.close()
     }
   })
 

@@ -33,6 +33,9 @@ import {
   actionFilter,
   actionValues,
   COUNTER_COLUMNS,
+  COUNTER_WIDTH,
+  counterValues,
+  UPDATE_COUNTERS,
   RETENTION_TABLES,
   rowToAck,
   rowToAction,
@@ -88,27 +91,12 @@ const SERIES_TABLES: Record<Resolution, string> = {
   '1h': 'series_1h',
 }
 
-const COUNTER_TYPES = [
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bigint',
-  'bytea',
-]
+/** every counter is a bigint but the sketch, which comes last */
+const COUNTER_TYPES = [...Array<string>(COUNTER_WIDTH - 1).fill('bigint'), 'bytea']
 const POINT_COLUMNS = `service, route, env, start_ms, duration_ms, sources, ${COUNTER_COLUMNS}, updated_ms`
 const POINT_TYPES = ['text', 'text', 'text', 'bigint', 'int', 'int', ...COUNTER_TYPES, 'bigint']
 const RAW_COLUMNS = `gateway_id, service, route, env, start_ms, duration_ms, ${COUNTER_COLUMNS}, received_ms`
 const RAW_TYPES = ['text', 'text', 'text', 'text', 'bigint', 'int', ...COUNTER_TYPES, 'bigint']
-const UPDATE_COUNTERS = COUNTER_COLUMNS.split(', ')
-  .map((c) => `${c}=excluded.${c}`)
-  .join(', ')
 
 /** `SELECT * FROM unnest($1::text[], $2::bigint[], ...)`: n columns as n array parameters. */
 function unnest(types: readonly string[]): string {
@@ -129,14 +117,7 @@ const pointValues = (p: StoredPoint, nowMs: number): unknown[] => [
   p.startMs,
   p.durationMs,
   p.sources,
-  p.count,
-  ...p.statusClass,
-  p.limited,
-  p.timeouts,
-  p.connectErrors,
-  p.bytesIn,
-  p.bytesOut,
-  Buffer.from(p.latencySketch),
+  ...counterValues(p),
   nowMs,
 ]
 
@@ -311,14 +292,7 @@ export class PostgresStore implements Store {
             r.series.env,
             r.windowStartMs,
             r.windowMs,
-            r.count,
-            ...r.statusClass,
-            r.limited,
-            r.timeouts,
-            r.connectErrors,
-            r.bytesIn,
-            r.bytesOut,
-            Buffer.from(r.latencySketch),
+            ...counterValues(r),
             now,
           ]),
           RAW_TYPES.length,

@@ -13,7 +13,32 @@ import type {
 } from './store.js'
 
 export const COUNTER_COLUMNS =
-  'count, s1xx, s2xx, s3xx, s4xx, s5xx, limited, timeouts, connect_errors, bytes_in, bytes_out, sketch'
+  'count, s1xx, s2xx, s3xx, s4xx, s5xx, limited, refused, refused_5xx, timeouts, connect_errors, bytes_in, bytes_out, sketch'
+
+/** How many columns COUNTER_COLUMNS names. */
+export const COUNTER_WIDTH = COUNTER_COLUMNS.split(', ').length
+
+/** The SET list of an upsert that replaces every counter column. */
+export const UPDATE_COUNTERS = COUNTER_COLUMNS.split(', ')
+  .map((c) => `${c}=excluded.${c}`)
+  .join(', ')
+
+/** Column values in COUNTER_COLUMNS order; the sketch as a Buffer over the same bytes (both drivers bind it). */
+export function counterValues(p: PointCounters): unknown[] {
+  const sk = p.latencySketch
+  return [
+    p.count,
+    ...p.statusClass,
+    p.limited,
+    p.refused,
+    p.refused5xx,
+    p.timeouts,
+    p.connectErrors,
+    p.bytesIn,
+    p.bytesOut,
+    Buffer.from(sk.buffer, sk.byteOffset, sk.byteLength),
+  ]
+}
 
 export interface CounterRow {
   service: string
@@ -28,6 +53,8 @@ export interface CounterRow {
   s4xx: number | string
   s5xx: number | string
   limited: number | string
+  refused: number | string
+  refused_5xx: number | string
   timeouts: number | string
   connect_errors: number | string
   bytes_in: number | string
@@ -49,6 +76,8 @@ function counters(r: CounterRow): PointCounters {
     count: Number(r.count),
     statusClass: [Number(r.s1xx), Number(r.s2xx), Number(r.s3xx), Number(r.s4xx), Number(r.s5xx)],
     limited: Number(r.limited),
+    refused: Number(r.refused),
+    refused5xx: Number(r.refused_5xx),
     timeouts: Number(r.timeouts),
     connectErrors: Number(r.connect_errors),
     bytesIn: Number(r.bytes_in),

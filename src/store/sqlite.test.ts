@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { rollupOf, storeContract } from './store.contract.js'
+import {
+  expectUpgraded,
+  legacyRows,
+  MIGRATIONS_BEFORE_REFUSED,
+  rollupOf,
+  storeContract,
+} from './store.contract.js'
 import { SqliteStore } from './sqlite.js'
 import { openStore } from './open.js'
 import { SQLITE_MIGRATIONS } from './migrations/sqlite.js'
@@ -40,6 +46,38 @@ describe('SqliteStore', () => {
         SQLITE_MIGRATIONS.map((m) => ({ id: m.id, name: m.name })),
       )
       db.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('upgrades a database from before the refused counters: its rows read 0 and merge with new ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-store-'))
+    try {
+      const path = join(dir, 'old.db')
+      const Database = (await import('better-sqlite3')).default
+      const db = new Database(path)
+      db.exec(
+        'CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)',
+      )
+      for (const m of SQLITE_MIGRATIONS.slice(0, MIGRATIONS_BEFORE_REFUSED)) {
+        db.exec(m.sql)
+        db.prepare('INSERT INTO schema_migrations VALUES (?,?,?)').run(m.id, m.name, 0)
+      }
+      const old = rollupOf('gw-old', { service: 's', route: '/r', env: 'e' }, 20_000, [1, 2, 3], {
+        statusClass: [0, 2, 0, 0, 1],
+      })
+      for (const [table, cols, values] of legacyRows(old))
+        db.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(',')})`).run(
+          ...values,
+        )
+      db.close()
+      const store = await SqliteStore.open({ path })
+      try {
+        await expectUpgraded(store, old)
+      } finally {
+        await store.close()
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

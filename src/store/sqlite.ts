@@ -35,6 +35,9 @@ import {
   rowToAudit,
   type AuditRow,
   COUNTER_COLUMNS,
+  COUNTER_WIDTH,
+  counterValues,
+  UPDATE_COUNTERS,
   RETENTION_TABLES,
   rowToAck,
   rowToAction,
@@ -95,16 +98,14 @@ const pointValues = (p: StoredPoint, nowMs: number) => [
   p.startMs,
   p.durationMs,
   p.sources,
-  p.count,
-  ...p.statusClass,
-  p.limited,
-  p.timeouts,
-  p.connectErrors,
-  p.bytesIn,
-  p.bytesOut,
-  p.latencySketch,
+  ...counterValues(p),
   nowMs,
 ]
+
+/** `?,?,…` for the six key columns of a row, its counters and one timestamp. */
+const ROW_PARAMS = Array(6 + COUNTER_WIDTH + 1)
+  .fill('?')
+  .join(',')
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const
@@ -168,12 +169,9 @@ export class SqliteStore implements Store {
     const c = COUNTER_COLUMNS
     this.#upsertRaw = db.prepare(
       `INSERT INTO rollups_raw (gateway_id, service, route, env, start_ms, duration_ms, ${c}, received_ms)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+       VALUES (${ROW_PARAMS})
        ON CONFLICT (service, route, env, start_ms, gateway_id) DO UPDATE SET
-         duration_ms=excluded.duration_ms, count=excluded.count, s1xx=excluded.s1xx, s2xx=excluded.s2xx,
-         s3xx=excluded.s3xx, s4xx=excluded.s4xx, s5xx=excluded.s5xx, limited=excluded.limited,
-         timeouts=excluded.timeouts, connect_errors=excluded.connect_errors, bytes_in=excluded.bytes_in,
-         bytes_out=excluded.bytes_out, sketch=excluded.sketch, received_ms=excluded.received_ms`,
+         duration_ms=excluded.duration_ms, ${UPDATE_COUNTERS}, received_ms=excluded.received_ms`,
     )
     this.#selRaw = db.prepare(
       `SELECT gateway_id, service, route, env, start_ms, duration_ms, ${c} FROM rollups_raw
@@ -194,12 +192,9 @@ export class SqliteStore implements Store {
     const upsertPoint = (table: string) =>
       db.prepare(
         `INSERT INTO ${table} (service, route, env, start_ms, duration_ms, sources, ${c}, updated_ms)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+         VALUES (${ROW_PARAMS})
          ON CONFLICT (service, route, env, start_ms) DO UPDATE SET
-           duration_ms=excluded.duration_ms, sources=excluded.sources, count=excluded.count,
-           s1xx=excluded.s1xx, s2xx=excluded.s2xx, s3xx=excluded.s3xx, s4xx=excluded.s4xx, s5xx=excluded.s5xx,
-           limited=excluded.limited, timeouts=excluded.timeouts, connect_errors=excluded.connect_errors,
-           bytes_in=excluded.bytes_in, bytes_out=excluded.bytes_out, sketch=excluded.sketch,
+           duration_ms=excluded.duration_ms, sources=excluded.sources, ${UPDATE_COUNTERS},
            updated_ms=excluded.updated_ms`,
       )
     const selPoints = (table: string) =>
@@ -281,14 +276,7 @@ export class SqliteStore implements Store {
           r.series.env,
           r.windowStartMs,
           r.windowMs,
-          r.count,
-          ...r.statusClass,
-          r.limited,
-          r.timeouts,
-          r.connectErrors,
-          r.bytesIn,
-          r.bytesOut,
-          r.latencySketch,
+          ...counterValues(r),
           now,
         )
       for (const p of points) {

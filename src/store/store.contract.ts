@@ -41,6 +41,8 @@ export function rollupOf(
     count: latencies.length,
     statusClass: [0, latencies.length - errors, 0, 0, errors],
     limited: 0,
+    refused: 0,
+    refused5xx: 0,
     timeouts: 0,
     connectErrors: 0,
     bytesIn: 100 * latencies.length,
@@ -51,6 +53,66 @@ export function rollupOf(
 }
 
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i)
+
+/** The migrations a database had before the refused counters (migration 6 adds them). */
+export const MIGRATIONS_BEFORE_REFUSED = 5
+
+/**
+ * A raw rollup and its route-level point as a store migrated before the refused counters wrote
+ * them, for each adapter's upgrade test: `[table, columns, values]`, values in column order.
+ */
+export function legacyRows(r: Rollup): [string, string[], unknown[]][] {
+  const counters = ['count', 's1xx', 's2xx', 's3xx', 's4xx', 's5xx', 'limited', 'timeouts', 'connect_errors']
+  const values = [r.count, ...r.statusClass, r.limited, r.timeouts, r.connectErrors]
+  const tail = [r.bytesIn, r.bytesOut, Buffer.from(r.latencySketch), 0]
+  const key = [r.series.service, r.series.route, r.series.env, r.windowStartMs, r.windowMs]
+  const cols = (head: string[], last: string) => [
+    ...head,
+    ...counters,
+    'bytes_in',
+    'bytes_out',
+    'sketch',
+    last,
+  ]
+  return [
+    [
+      'rollups_raw',
+      cols(['gateway_id', 'service', 'route', 'env', 'start_ms', 'duration_ms'], 'received_ms'),
+      [r.gatewayId, ...key, ...values, ...tail],
+    ],
+    [
+      'series_window',
+      cols(['service', 'route', 'env', 'start_ms', 'duration_ms', 'sources'], 'updated_ms'),
+      [...key, 1, ...values, ...tail],
+    ],
+  ]
+}
+
+/**
+ * After an upgrade: the rows written before it read 0 refused, and a rollup of the same window
+ * from a newer gateway merges with them.
+ */
+export async function expectUpgraded(store: Store, old: Rollup): Promise<void> {
+  const [raw] = await store.queryRaw(old.series, old.windowStartMs, old.windowStartMs + old.windowMs)
+  expect([raw.count, raw.refused, raw.refused5xx]).toEqual([old.count, 0, 0])
+  const [p] = await store.queryPoints(
+    old.series,
+    old.windowStartMs,
+    old.windowStartMs + old.windowMs,
+    'window',
+  )
+  expect([p.count, p.refused, p.refused5xx]).toEqual([old.count, 0, 0])
+  const next = rollupOf('gw-new', old.series, old.windowStartMs, [1, 2], {
+    windowMs: old.windowMs,
+    statusClass: [0, 0, 0, 0, 3],
+    count: 3,
+    refused: 1,
+    refused5xx: 1,
+  })
+  const written = await store.writeWindow([next])
+  const route = written.find((w) => w.series.route === old.series.route)!
+  expect([route.count, route.refused, route.refused5xx, route.sources]).toEqual([old.count + 3, 1, 1, 2])
+}
 
 function action(
   id: string,
@@ -176,6 +238,47 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       )
       const raw = await store.queryRaw(orders, T0, T0 + W)
       expect(raw.map((r) => r.gatewayId)).toEqual(['gw-a', 'gw-b', 'gw-c'])
+    })
+
+    it('keeps the requests the gateway answered itself apart, summed at every level and resolution', async () => {
+      const grace = 5_000
+      await store.writeWindow([
+        // gw-a: 10 requests, 4 answered by the gateway (3 of them 503s with no healthy target)
+        rollupOf('gw-a', orders, T0, range(1, 10), {
+          statusClass: [0, 5, 0, 1, 4],
+          refused: 4,
+          refused5xx: 3,
+        }),
+        rollupOf('gw-b', orders, T0, range(1, 5), {
+          statusClass: [0, 3, 0, 2, 0],
+          refused: 2,
+          refused5xx: 0,
+        }),
+        rollupOf('gw-a', users, T0, range(1, 3), { statusClass: [0, 1, 0, 0, 2], refused: 2, refused5xx: 2 }),
+        rollupOf('gw-a', orders, T0 + W, range(1, 4), { refused: 1, refused5xx: 0 }),
+      ])
+      const at = async (series: SeriesKey, res: 'window' | '1m' | '1h', toMs = T0 + 3_600_000) =>
+        (await store.queryPoints(series, T0, toMs, res)).map((p) => [p.count, p.refused, p.refused5xx])
+      expect(await at(orders, 'window')).toEqual([
+        [15, 6, 3],
+        [4, 1, 0],
+      ])
+      expect(await at({ service: 'orders', route: ALL, env: 'prod' }, 'window')).toEqual([
+        [15, 6, 3],
+        [4, 1, 0],
+      ])
+      expect(await at({ service: ALL, route: ALL, env: ALL }, 'window')).toEqual([
+        [18, 8, 5],
+        [4, 1, 0],
+      ])
+      const raw = await store.queryRaw(orders, T0, T0 + W)
+      expect(raw.map((r) => [r.gatewayId, r.refused, r.refused5xx])).toEqual([
+        ['gw-a', 4, 3],
+        ['gw-b', 2, 0],
+      ])
+      await store.downsample(T0 + 3_600_000 + grace, grace)
+      expect(await at(orders, '1m')).toEqual([[19, 7, 3]])
+      expect(await at({ service: ALL, route: ALL, env: ALL }, '1h')).toEqual([[22, 9, 5]])
     })
 
     it('rolls series up to {service, env} and global', async () => {

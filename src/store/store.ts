@@ -37,6 +37,10 @@ export interface StoredPoint {
   /** index 0 = 1xx ... 4 = 5xx */
   statusClass: [number, number, number, number, number]
   limited: number
+  /** requests the gateway answered by itself, never sent upstream (see `Rollup.refused`) */
+  refused: number
+  /** of `refused`, the 5xx answers (the gateway's own 503s) */
+  refused5xx: number
   timeouts: number
   connectErrors: number
   bytesIn: number
@@ -50,6 +54,8 @@ export type PointCounters = Pick<
   | 'count'
   | 'statusClass'
   | 'limited'
+  | 'refused'
+  | 'refused5xx'
   | 'timeouts'
   | 'connectErrors'
   | 'bytesIn'

@@ -15,6 +15,8 @@ function rollup(): Rollup {
     count: 2,
     statusClass: [0, 1, 0, 0, 1],
     limited: 0,
+    refused: 1,
+    refused5xx: 1,
     timeouts: 1,
     connectErrors: 0,
     bytesIn: 2 ** 40 + 3,
@@ -47,6 +49,29 @@ describe('telemetry codec', () => {
     const back = decodeRollup(encodeRollup(r))
     expect(back).toEqual(r)
     expect(decodeSketch(back.latencySketch).count).toBe(2)
+  })
+
+  it('reads a rollup from a gateway that predates the refused counters as 0 refused', () => {
+    const r = rollup()
+    const now = encodeRollup(r)
+    // an older gateway wrote the same fields up to the sketch and nothing after it
+    const older = now.subarray(0, now.length - 2)
+    expect(decodeRollup(older)).toEqual({ ...r, refused: 0, refused5xx: 0 })
+    // and an older control plane, reading up to the sketch, finds every field it knows where it was
+    expect(decodeSketch(decodeRollup(older).latencySketch).count).toBe(2)
+  })
+
+  it('refuses refused counters cut short or larger than the requests and 5xx they are part of', () => {
+    const r = rollup()
+    const bytes = encodeRollup(r)
+    expect(() => decodeRollup(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/)
+    expect(() => decodeRollup(encodeRollup({ ...r, refused: 3, refused5xx: 0 }))).toThrow(
+      /refused 3 \(5xx 0\) exceeds count 2/,
+    )
+    expect(() => decodeRollup(encodeRollup({ ...r, statusClass: [0, 2, 0, 0, 0], refused5xx: 1 }))).toThrow(
+      expect.objectContaining({ code: 'VGL_ERR_TELEMETRY_DECODE' }),
+    )
+    expect(() => decodeRollup(encodeRollup({ ...r, refused: 0, refused5xx: 1 }))).toThrow(/exceeds/)
   })
 
   it('round-trips span batches with attributes, null fields and non-ASCII text', () => {

@@ -3,10 +3,16 @@
  * starts with `u8 version | u8 kind` so a consumer rejects a message from a newer release with a
  * clear error instead of misreading it.
  *
+ * A field added within a version goes at the end of its message: a reader of the same version
+ * that predates it ignores bytes after the fields it knows, and a newer reader takes a message
+ * that ends before the field as 0. Gateways and control planes of neighbouring releases can then
+ * run side by side during an upgrade (bump the version only for a change old readers would misread).
+ *
  * ```
  * rollup (kind 1): str gatewayId | str service | str route | str env | f64 windowStartMs
  *   | uvar windowMs | uvar count | uvar statusClass[5] | uvar limited | uvar timeouts
  *   | uvar connectErrors | uvar bytesIn | uvar bytesOut | bytes latencySketch
+ *   | uvar refused | uvar refused5xx                    (absent from older gateways: 0)
  * spans (kind 2): uvar n | span[n]
  * span: str traceId | str spanId | str parentSpanId ('' = none) | str service | str env
  *   | str route | str name | uvar kind | f64 startTimeMs | f64 durationMs | uvar statusCode
@@ -50,6 +56,8 @@ export function encodeRollup(r: Rollup): Uint8Array {
   w.uvar(r.bytesIn)
   w.uvar(r.bytesOut)
   w.bytes(r.latencySketch)
+  w.uvar(r.refused)
+  w.uvar(r.refused5xx)
   return w.finish()
 }
 
@@ -64,6 +72,21 @@ export function decodeRollup(data: Uint8Array): Rollup {
   const windowMs = r.uvar()
   const count = r.uvar()
   const statusClass: Rollup['statusClass'] = [r.uvar(), r.uvar(), r.uvar(), r.uvar(), r.uvar()]
+  const limited = r.uvar()
+  const timeouts = r.uvar()
+  const connectErrors = r.uvar()
+  const bytesIn = r.uvar()
+  const bytesOut = r.uvar()
+  const latencySketch = r.bytes()
+  // a rollup from a gateway that predates the refused counters ends here; one that has them has both
+  let refused = 0
+  let refused5xx = 0
+  if (!r.done) {
+    refused = r.uvar()
+    refused5xx = r.uvar()
+  }
+  if (refused > count || refused5xx > Math.min(refused, statusClass[4]))
+    r.fail(`refused ${refused} (5xx ${refused5xx}) exceeds count ${count} or its 5xx ${statusClass[4]}`)
   return {
     gatewayId,
     series: { service, route, env },
@@ -71,12 +94,14 @@ export function decodeRollup(data: Uint8Array): Rollup {
     windowMs,
     count,
     statusClass,
-    limited: r.uvar(),
-    timeouts: r.uvar(),
-    connectErrors: r.uvar(),
-    bytesIn: r.uvar(),
-    bytesOut: r.uvar(),
-    latencySketch: r.bytes(),
+    limited,
+    refused,
+    refused5xx,
+    timeouts,
+    connectErrors,
+    bytesIn,
+    bytesOut,
+    latencySketch,
   }
 }
 

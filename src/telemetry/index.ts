@@ -1,7 +1,8 @@
 /** @module Public surface of telemetry: capture at the gateway, the codecs, sketches and OTLP ingest. */
 export { NOOP_RECORDER, sentUpstream } from './recorder.js'
 export type { Recorder, RequestEvent, RequestOutcome, SeriesKey, SeriesRecorder } from './recorder.js'
-export type { Rollup, SpanRecord } from './types.js'
+export type { RefusalCounts, Rollup, SpanRecord } from './types.js'
+export { sentCount, upstream5xx } from './types.js'
 export { RollupRecorder, OVERFLOW_SERIES, generateGatewayId } from './rollup-recorder.js'
 export type { Publisher, RecorderStats, RollupRecorderOptions } from './rollup-recorder.js'
 export { CODEC_VERSION, decodeRollup, decodeSpans, encodeRollup, encodeSpans, rollupId } from './codec.js'

@@ -121,6 +121,8 @@ describe('RollupRecorder', () => {
       count: 6,
       statusClass: [1, 1, 1, 1, 2],
       limited: 1,
+      refused: 1,
+      refused5xx: 0,
       timeouts: 1,
       connectErrors: 1,
       bytesIn: 600,
@@ -150,11 +152,37 @@ describe('RollupRecorder', () => {
     s.record(ev({ status: 499, outcome: 'client_abort', latencyMs: 45 }))
     await clock.tickAsync(W)
     const [roll] = bus.rollups()
-    expect(roll).toMatchObject({ count: 106, statusClass: [0, 20, 0, 84, 2], limited: 81, connectErrors: 1 })
+    expect(roll).toMatchObject({
+      count: 106,
+      statusClass: [0, 20, 0, 84, 2],
+      limited: 81,
+      connectErrors: 1,
+      // the 80 429s, the 401, the 503, the 413 and the client gone before a try; not the 502 or
+      // the 499 after a try
+      refused: 84,
+      refused5xx: 1,
+    })
     const sk = decodeSketch(roll!.latencySketch)
     expect(sk.count).toBe(22)
     expect(sk.min).toBe(30)
     expect(Math.abs(sk.getValueAtQuantile(0.5) - 41) / 41).toBeLessThanOrEqual(0.02)
+  })
+
+  it("counts the gateway's own 503s apart from the upstream's 5xx", async () => {
+    const r = make()
+    const s = r.series(key('shop'))
+    // no healthy target, every breaker open: answered before any try
+    for (let i = 0; i < 3; i++)
+      s.record(ev({ status: 503, outcome: 'no_target', latencyMs: 0.1, attempts: 0, target: '' }))
+    // the upstream's own 503, and a retry that found no target left after a failed try: the service's
+    s.record(ev({ status: 503, latencyMs: 12 }))
+    s.record(ev({ status: 503, outcome: 'no_target', latencyMs: 30, attempts: 1 }))
+    s.record(ev({ status: 500, latencyMs: 8, attempts: 2 }))
+    s.record(ev({ status: 200, latencyMs: 9 }))
+    await clock.tickAsync(W)
+    const [roll] = bus.rollups()
+    expect(roll).toMatchObject({ count: 7, statusClass: [0, 1, 0, 0, 6], refused: 3, refused5xx: 3 })
+    expect(decodeSketch(roll!.latencySketch).count).toBe(4)
   })
 
   it('sends a window in which every request was refused with its counts and an empty sketch', async () => {
@@ -164,7 +192,13 @@ describe('RollupRecorder', () => {
       s.record(ev({ status: 429, outcome: 'limited', latencyMs: 0.2, attempts: 0, target: '' }))
     await clock.tickAsync(W)
     const [roll] = bus.rollups()
-    expect(roll).toMatchObject({ count: 5, limited: 5, statusClass: [0, 0, 0, 5, 0] })
+    expect(roll).toMatchObject({
+      count: 5,
+      limited: 5,
+      statusClass: [0, 0, 0, 5, 0],
+      refused: 5,
+      refused5xx: 0,
+    })
     expect(decodeSketch(roll!.latencySketch).count).toBe(0)
   })
 

@@ -104,6 +104,8 @@ class SeriesWindow {
   c4 = 0
   c5 = 0
   limited = 0
+  refused = 0
+  refused5xx = 0
   timeouts = 0
   connectErrors = 0
   bytesIn = 0
@@ -125,6 +127,8 @@ class SeriesWindow {
       count: this.count,
       statusClass: [this.c1, this.c2, this.c3, this.c4, this.c5],
       limited: this.limited,
+      refused: this.refused,
+      refused5xx: this.refused5xx,
       timeouts: this.timeouts,
       connectErrors: this.connectErrors,
       bytesIn: this.bytesIn,
@@ -219,6 +223,9 @@ class SeriesHandle implements SeriesRecorder {
     if (sentUpstream(ev)) {
       const lat = ev.latencyMs
       a.sketch.accept(lat > 0 ? lat : 0)
+    } else {
+      a.refused++
+      if (st >= 500) a.refused5xx++
     }
     if (core.spansOn) {
       const reason = sampleReason(

@@ -20,12 +20,39 @@ export interface Rollup {
   statusClass: [number, number, number, number, number]
   /** 429 responses (also counted in 4xx) */
   limited: number
+  /**
+   * requests the gateway answered by itself without sending them upstream (`sentUpstream` false:
+   * a 429 or 401 from the limiter, a 413, a 503 with no healthy target or every breaker open, a
+   * client gone before any try), whatever their status; also counted in `count` and `statusClass`
+   */
+  refused: number
+  /** of `refused`, those answered with a 5xx: the gateway's own 503s, not the service's errors */
+  refused5xx: number
   timeouts: number
   connectErrors: number
   bytesIn: number
   bytesOut: number
   /** latency in ms as a serialized DDSketch (relative accuracy 1%) */
   latencySketch: Uint8Array
+}
+
+/** The counters of a rollup that every record merged from rollups carries (stored and series points). */
+export interface RefusalCounts {
+  readonly count: number
+  /** index 4: 5xx */
+  readonly statusClass: readonly number[]
+  readonly refused: number
+  readonly refused5xx: number
+}
+
+/** Requests sent upstream: every request but those the gateway answered by itself. */
+export function sentCount(p: RefusalCounts): number {
+  return Math.max(0, p.count - p.refused)
+}
+
+/** 5xx answers of the upstream: every 5xx but the gateway's own (a 503 with no healthy target). */
+export function upstream5xx(p: RefusalCounts): number {
+  return Math.max(0, (p.statusClass[4] ?? 0) - p.refused5xx)
 }
 
 /** A span kept by the gateway's tail sampler or received over OTLP. */

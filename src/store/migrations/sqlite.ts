@@ -133,4 +133,16 @@ CREATE INDEX spans_error_start ON spans (start_ms) WHERE status_code = 2 OR http
 CREATE INDEX spans_service_error_start ON spans (service, start_ms) WHERE status_code = 2 OR http_status >= 500;
 `,
   },
+  {
+    id: 6,
+    name: 'refused',
+    // requests the gateway answered by itself (never sent upstream) and their 5xx; rows written
+    // before this read 0, as a rollup from an older gateway does
+    sql: ['rollups_raw', 'series_window', 'series_1m', 'series_1h']
+      .map(
+        (t) => `ALTER TABLE ${t} ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ${t} ADD COLUMN refused_5xx INTEGER NOT NULL DEFAULT 0;`,
+      )
+      .join('\n'),
+  },
 ]
