@@ -4,21 +4,27 @@ import type { ActionRecord, StoredSilence } from '../store/index.js'
 import { SinkDispatcher } from './dispatcher.js'
 import { AlertEngine, type AlertActionPort, type AlertEngineOptions } from './engine.js'
 import type { Sink } from './sinks.js'
-import { evaluateRule } from './rules.js'
+import { evaluateRule, quickInactive } from './rules.js'
 import type { Alert, AlertPoint, Notification, WindowInput } from './types.js'
 
 const W = 1_000
 const T0 = 1_700_000_000_000
 
+/** `errors`: every 5xx, `refused5xx` of them the gateway's own (among `refused` it answered itself). */
 function point(i: number, over: Partial<AlertPoint> & { errors?: number } = {}): AlertPoint {
   const count = over.count ?? 100
   const errors = over.errors ?? 1
+  const refused = over.refused ?? 0
+  const refused5xx = over.refused5xx ?? 0
   return {
     startMs: T0 + i * W,
     durationMs: W,
     count,
     ratePerSec: count,
     errorRatio: errors / count,
+    upstreamErrorRatio: count > refused ? (errors - refused5xx) / (count - refused) : 0,
+    refused,
+    refused5xx,
     limitedRatio: 0,
     timeouts: 0,
     connectErrors: 0,
@@ -356,6 +362,78 @@ describe('rules', () => {
     expect(ev.threshold).toBeCloseTo(0.05, 5)
     expect(ev.observed).toBe(0.3)
     expect(ev.details.tailP as number).toBeLessThan(1e-6)
+  })
+
+  it("error-ratio judges the service's own ratio: the gateway's 503s with no healthy target are not its errors", async () => {
+    const normal = Array.from({ length: 200 }, (_, i) => [0.01, 0.02, 0.03, 0.05][i % 4])
+    const yaml = { name: 'errs', kind: 'error-ratio', floor: 0.02, minHistory: 30, for: '1 window' }
+    const rule = alertsSchema.parse({ rules: [yaml] }).rules[0]
+    const ctx = { windowMs: W, budgets: {}, history: history(normal) }
+    // every target down: all 100 requests answered 503 by the gateway, none reached the service
+    const down = input(point(0, { errors: 100, refused: 100, refused5xx: 100 }))
+    expect(quickInactive(rule, down, ctx)).toBe(true)
+    expect(await evaluateRule(rule, down, ctx)).toMatchObject({
+      active: null,
+      summary: '0 requests sent upstream (100 answered by the gateway itself), fewer than minRequests 10',
+    })
+    // half the requests found no target; of the 50 sent, 10 failed at the service: 20 %, not 60 %
+    const half = await evaluateRule(rule, input(point(1, { errors: 60, refused: 50, refused5xx: 50 })), ctx)
+    expect(half).toMatchObject({
+      active: true,
+      observed: 0.2,
+      details: { requests: 50, errors: 10, refused: 50 },
+    })
+    expect(half.summary).toMatch(
+      /^error ratio 20% \(10 of 50 sent upstream; 50 answered by the gateway itself left out\)/,
+    )
+    // a past outage of refusals is no part of the service's baseline
+    const outage = Array.from({ length: 200 }, (_, i) =>
+      point(i - 200, i % 2 === 0 ? { errors: 90, refused: 90, refused5xx: 90 } : { errors: 1 }),
+    )
+    const pooled = await evaluateRule(rule, input(point(2, { errors: 30 })), {
+      ...ctx,
+      history: async (_s: unknown, fromMs: number, toMs: number) =>
+        outage.filter((p) => p.startMs >= fromMs && p.startMs < toMs),
+    })
+    expect(pooled).toMatchObject({ active: true, observed: 0.3 })
+    expect(pooled.expected as number).toBeLessThan(0.02)
+    // the engine pages nothing for the outage window
+    const { e, transitions } = engine([yaml], { context: { budgets: {}, history: history(normal) } })
+    await run(e, [down])
+    expect(transitions).toEqual([])
+  })
+
+  it("failure counts every 5xx the clients saw, the gateway's own 503s included, and says whose they are", async () => {
+    const rule = alertsSchema.parse({ rules: [{ ...failure, for: '1 window' }] }).rules[0]
+    const ctx = { windowMs: W, budgets: {} }
+    const down = input(point(0, { errors: 100, refused: 100, refused5xx: 100 }))
+    expect(quickInactive(rule, down, ctx)).toBe(false)
+    expect(evaluateRule(rule, down, ctx)).toMatchObject({
+      active: true,
+      observed: 1,
+      summary:
+        '100% of 100 requests failed (5xx; 100 from the gateway with no healthy target, 0 connection errors, 0 timeouts)',
+      details: { failed: 100, gatewayFailed: 100 },
+    })
+  })
+
+  it("anomaly: an errors anomaly counts the service's 5xx, not the gateway's 503s", () => {
+    const rule = alertsSchema.parse({ rules: [{ name: 'a', kind: 'anomaly', metrics: ['errors'] }] }).rules[0]
+    const anomaly = {
+      id: 'e1',
+      metric: 'errors',
+      score: 0.9,
+      openedAtMs: T0,
+      observed: 30,
+      expected: 1,
+      low: 0,
+      high: 4,
+      detector: 'poisson',
+    }
+    const ctx = { windowMs: W, budgets: {} }
+    const judge = (p: AlertPoint) => evaluateRule(rule, input(p, { anomalies: [anomaly] }), ctx)
+    expect(judge(point(0, { errors: 30 }))).toMatchObject({ active: true })
+    expect(judge(point(1, { errors: 30, refused: 30, refused5xx: 30 }))).toMatchObject({ active: false })
   })
 
   it("latency: static threshold and adaptive to the bank's band at this load", async () => {

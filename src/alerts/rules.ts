@@ -7,14 +7,15 @@
  * | kind | active when |
  * |---|---|
  * | latency | pN > threshold ms, or (adaptive) > factor × the top of the detector's expected band at this load |
- * | error-ratio | ratio > max(floor, its own q-quantile over history) and P(≥ that many errors \| baseline) < tailP |
- * | failure | 5xx / requests ≥ ratio (the gateway answers 503 when every target is down or ejected) |
+ * | error-ratio | the upstream's ratio (its 5xx / requests sent upstream) > max(floor, its own q-quantile over history) and P(≥ that many errors \| baseline) < tailP |
+ * | failure | 5xx / requests ≥ ratio, the gateway's own 503s included (it answers 503 when every target is down or ejected) |
  * | forecast | P(error ratio or p95 crosses its threshold within the horizon) ≥ probability |
  * | anomaly | an anomaly of the listed metrics is open on the series with score ≥ minScore, its metric still outside the band recorded at its open |
  * | rate-limit | 429s / requests ≥ limitedRatio, or the rate ≥ budgetShare × the service's capacity budget |
  */
 import type { AlertRuleConfig, Hold } from '../config/alerts-schema.js'
 import { poissonSurprise } from '../detect/index.js'
+import { sentCount, upstream5xx } from '../telemetry/types.js'
 import type { AlertPoint, AlertSeries, Condition, SeriesLevel, WindowInput } from './types.js'
 
 export interface RuleContext {
@@ -80,7 +81,7 @@ export function quickInactive(rule: AlertRuleConfig, input: WindowInput, ctx: Ru
       return band === undefined || observed <= Math.max(rule.floorMs, rule.factor * band.high)
     }
     case 'error-ratio':
-      return p.count < rule.minRequests || p.errorRatio <= rule.floor
+      return sentCount(p) < rule.minRequests || p.upstreamErrorRatio <= rule.floor
     case 'failure':
       return p.count < Math.max(1, rule.minRequests) || (p.statusClass[4] ?? 0) / p.count < rule.ratio
     case 'forecast': {
@@ -161,8 +162,10 @@ export function evaluateRule(
     case 'failure': {
       if (p.count < Math.max(1, rule.minRequests))
         return noData('failedRatio', `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+      // what the clients saw: the gateway's own 503s (no healthy target) are the outage this rule is for
       const failed = p.statusClass[4] ?? 0
       const ratio = failed / p.count
+      const own = p.refused5xx > 0 ? `${p.refused5xx} from the gateway with no healthy target, ` : ''
       return {
         active: ratio >= rule.ratio,
         metric: 'failedRatio',
@@ -170,8 +173,14 @@ export function evaluateRule(
         expected: null,
         band: null,
         threshold: rule.ratio,
-        summary: `${pct(ratio)} of ${p.count} requests failed (5xx; ${p.connectErrors} connection errors, ${p.timeouts} timeouts)`,
-        details: { requests: p.count, failed, connectErrors: p.connectErrors, timeouts: p.timeouts },
+        summary: `${pct(ratio)} of ${p.count} requests failed (5xx; ${own}${p.connectErrors} connection errors, ${p.timeouts} timeouts)`,
+        details: {
+          requests: p.count,
+          failed,
+          gatewayFailed: p.refused5xx,
+          connectErrors: p.connectErrors,
+          timeouts: p.timeouts,
+        },
       }
     }
     case 'forecast': {
@@ -285,13 +294,13 @@ function anomalyCounts(
   return x > a.high || (a.metric !== 'errors' && a.metric !== 'limitedRatio' && x < a.low)
 }
 
-/** The window's value of an anomaly metric, on the anomaly's scale (errors: the 5xx count); null: the metric has none (joint). */
+/** The window's value of an anomaly metric, on the anomaly's scale (errors: the upstream's 5xx count); null: the metric has none (joint). */
 function anomalyValue(metric: string, p: AlertPoint): number | null {
   switch (metric) {
     case 'rate':
       return p.ratePerSec
     case 'errors':
-      return p.statusClass[4] ?? 0
+      return upstream5xx(p)
     case 'limitedRatio':
       return p.limitedRatio
     case 'p50':
@@ -309,11 +318,17 @@ async function errorRatio(
   ctx: RuleContext,
   excluded: Excluded,
 ): Promise<Condition> {
+  // the service's own ratio: requests the gateway answered by itself (its 503s with no healthy
+  // target, 429s) never reached the service and are neither its errors nor its requests
   const p = input.point
-  if (p.count < rule.minRequests)
-    return noData('errorRatio', `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
-  const ratio = p.errorRatio
-  const errors = p.statusClass[4] ?? 0
+  const sent = sentCount(p)
+  if (sent < rule.minRequests)
+    return noData(
+      'errorRatio',
+      `${sent} requests sent upstream${p.refused > 0 ? ` (${p.refused} answered by the gateway itself)` : ''}, fewer than minRequests ${rule.minRequests}`,
+    )
+  const ratio = p.upstreamErrorRatio
+  const errors = upstream5xx(p)
   const below = (threshold: number, summary: string, details: Record<string, unknown> = {}): Condition => ({
     active: false,
     metric: 'errorRatio',
@@ -322,38 +337,38 @@ async function errorRatio(
     band: null,
     threshold,
     summary,
-    details: { requests: p.count, errors, ...details },
+    details: { requests: sent, errors, refused: p.refused, ...details },
   })
   // most windows stop here: no history is read unless the floor is crossed
   if (ratio <= rule.floor) return below(rule.floor, `error ratio ${pct(ratio)} ≤ floor ${pct(rule.floor)}`)
   if (ctx.history === undefined) return noData('errorRatio', 'no history source', ratio)
   const past = (
     await ctx.history(input.series, p.startMs - rule.historyWindows * ctx.windowMs, p.startMs)
-  ).filter((h) => h.count > 0 && !excluded.some(([from, to]) => h.startMs >= from && h.startMs < to))
+  ).filter((h) => sentCount(h) > 0 && !excluded.some(([from, to]) => h.startMs >= from && h.startMs < to))
   if (past.length < rule.minHistory)
     return noData(
       'errorRatio',
       `${past.length} windows of history, fewer than minHistory ${rule.minHistory}`,
       ratio,
     )
-  const ratios = past.map((h) => h.errorRatio).sort((a, b) => a - b)
+  const ratios = past.map((h) => h.upstreamErrorRatio).sort((a, b) => a - b)
   const q = quantileSorted(ratios, rule.quantile)
   // the baseline: pooled error ratio (Jeffreys prior) and the over-dispersion of the history
   let sumErr = 0
   let sumReq = 0
   for (const h of past) {
-    sumErr += h.statusClass[4] ?? 0
-    sumReq += h.count
+    sumErr += upstream5xx(h)
+    sumReq += sentCount(h)
   }
   const p0 = (sumErr + 0.5) / (sumReq + 1)
   let pearson = 0
   for (const h of past) {
-    const m = h.count * p0
-    const d = (h.statusClass[4] ?? 0) - m
+    const m = sentCount(h) * p0
+    const d = upstream5xx(h) - m
     pearson += (d * d) / Math.max(m, 1e-9)
   }
   const phi = Math.max(1, pearson / Math.max(1, past.length - 1))
-  const tail = Math.exp(-poissonSurprise(errors, p.count * p0, phi, 'upper'))
+  const tail = Math.exp(-poissonSurprise(errors, sent * p0, phi, 'upper'))
   const threshold = Math.max(rule.floor, q)
   const active = ratio > threshold && tail < rule.tailP
   return {
@@ -363,10 +378,11 @@ async function errorRatio(
     expected: p0,
     band: [0, threshold],
     threshold,
-    summary: `error ratio ${pct(ratio)} (${errors} of ${p.count}) ${ratio > threshold ? '>' : '≤'} ${pct(threshold)} (p${fmt(100 * rule.quantile)} of ${past.length} windows, floor ${pct(rule.floor)}); P(≥ ${errors} errors | baseline ${pct(p0)}) = ${tail.toExponential(1)}${active ? '' : tail >= rule.tailP ? ` ≥ tailP ${rule.tailP}` : ''}`,
+    summary: `error ratio ${pct(ratio)} (${errors} of ${sent}${p.refused > 0 ? ` sent upstream; ${p.refused} answered by the gateway itself left out` : ''}) ${ratio > threshold ? '>' : '≤'} ${pct(threshold)} (p${fmt(100 * rule.quantile)} of ${past.length} windows, floor ${pct(rule.floor)}); P(≥ ${errors} errors | baseline ${pct(p0)}) = ${tail.toExponential(1)}${active ? '' : tail >= rule.tailP ? ` ≥ tailP ${rule.tailP}` : ''}`,
     details: {
-      requests: p.count,
+      requests: sent,
       errors,
+      refused: p.refused,
       baseline: p0,
       dispersion: phi,
       tailP: tail,

@@ -20,10 +20,16 @@ export interface AlertPoint {
   durationMs: number
   count: number
   ratePerSec: number
-  /** 5xx / requests */
+  /** 5xx / requests, the gateway's own 503s included (what clients saw) */
   errorRatio: number
+  /** the upstream's 5xx / requests sent upstream: the service's own error ratio */
+  upstreamErrorRatio: number
   /** 429 / requests */
   limitedRatio: number
+  /** requests the gateway answered by itself, never sent upstream */
+  refused: number
+  /** of `refused`, the 5xx answers (503 with no healthy target or every breaker open) */
+  refused5xx: number
   timeouts: number
   connectErrors: number
   /** index 0 = 1xx ... 4 = 5xx */

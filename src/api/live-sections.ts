@@ -28,6 +28,8 @@ export interface LiveSeries {
   n: number
   rate: number
   err: number
+  /** the upstream's 5xx ratio over the requests sent to it (without the gateway's own 503s): what the detectors judge */
+  uerr: number
   lim: number
   p50: number | null
   p95: number | null
@@ -50,6 +52,7 @@ export function liveSeries(s: SeriesSummary): LiveSeries | null {
     n: p.count,
     rate: r3(p.ratePerSec),
     err: r3(p.errorRatio),
+    uerr: r3(p.upstreamErrorRatio),
     lim: r3(p.limitedRatio),
     p50: ms(p.p50),
     p95: ms(p.p95),

@@ -8,10 +8,12 @@ import type { Config } from '../config/index.js'
 import type { ActionInput, ActionRecord } from '../control/actions.js'
 import type { SeriesSummary } from '../control/control-plane.js'
 import type { ForecastAnswer } from '../control/forecasts.js'
+import type { SeriesPoint } from '../control/points.js'
 import type { TargetPool } from '../scale/actuator.js'
-import { Autoscaler, type CapacityStateStore } from '../scale/autoscaler.js'
+import { Autoscaler, type CapacityStateStore, type Observation } from '../scale/autoscaler.js'
 import type { ControlStateEntry } from '../store/index.js'
 import { openActuators } from '../scale/open.js'
+import { sentCount } from '../telemetry/index.js'
 
 export interface AutoscalingSource {
   listSeries(): Promise<SeriesSummary[]>
@@ -35,6 +37,17 @@ function capacityStateOf(source: AutoscalingSource): CapacityStateStore | undefi
     load: async () => (await loadCapacity()).map((e) => ({ service: e.key, data: e.data })),
     save: (service, data) => saveCapacity([{ key: service, data }]),
   }
+}
+
+/**
+ * What the autoscaler learns a service's capacity from: its load and behaviour, so the requests
+ * sent to it; what the gateway answered itself (429s, 503s with no healthy target) never reached a
+ * replica and is neither its load nor its errors.
+ */
+export function observationOf(p: SeriesPoint): Observation {
+  const { startMs: atMs, ratePerSec, count, refused, p95, p99, upstreamErrorRatio } = p
+  const refusedRatio = count > 0 ? Math.min(1, refused / count) : 0
+  return { atMs, ratePerSec, requests: sentCount(p), p95, p99, errorRatio: upstreamErrorRatio, refusedRatio }
 }
 
 /** Null when no service has a scale block. */
@@ -61,9 +74,7 @@ export async function startAutoscaling(
     observe: async (service) => {
       if (!leading()) return null
       const last = (await source.listSeries()).find((x) => x.key === rollup(service))?.last
-      if (!last) return null
-      const { startMs: atMs, ratePerSec, count: requests, p95, p99, errorRatio, limitedRatio } = last
-      return { atMs, ratePerSec, requests, p95, p99, errorRatio, limitedRatio }
+      return last ? observationOf(last) : null
     },
     configuredTargets: (service) => config.services[service]?.targets.length ?? 0,
     forecast: async (service) => {

@@ -1,7 +1,7 @@
 /** @module Tests of live anomaly detection: synthetic windows through the hook, events stored and queried. */
 import { describe, expect, it } from 'vitest'
 import type { EventQuery, StoredEvent } from '../store/index.js'
-import { LiveAnomalies, type AnomalyRecord } from './anomalies.js'
+import { LiveAnomalies, toMetricPoint, type AnomalyRecord } from './anomalies.js'
 import type { SeriesPoint } from './points.js'
 
 const STEP = 10_000
@@ -12,24 +12,35 @@ function rng(seed: number): () => number {
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32
 }
 
-function point(i: number, o: { count: number; p50: number; errors?: number; limited?: number }): SeriesPoint {
+/** `errors`: the upstream's 5xx; `noTarget`: the gateway's own 503s; both among `count`, as the 429s are. */
+function point(
+  i: number,
+  o: { count: number; p50: number; errors?: number; limited?: number; noTarget?: number },
+): SeriesPoint {
   const errors = o.errors ?? 0
   const limited = o.limited ?? 0
+  const noTarget = o.noTarget ?? 0
+  const refused = limited + noTarget
+  const sent = o.count - refused
   return {
     startMs: T0 + i * STEP,
     durationMs: STEP,
     count: o.count,
     ratePerSec: o.count / 10,
-    errorRatio: errors / o.count,
+    errorRatio: (errors + noTarget) / o.count,
+    upstreamErrorRatio: sent > 0 ? errors / sent : 0,
+    refused,
+    refused5xx: noTarget,
     limitedRatio: limited / o.count,
     timeouts: 0,
     connectErrors: 0,
-    statusClass: [0, o.count - errors - limited, 0, limited, errors],
+    statusClass: [0, o.count - errors - limited - noTarget, 0, limited, errors + noTarget],
     bytesIn: 0,
     bytesOut: 0,
-    p50: o.p50,
-    p95: o.p50 * 1.8,
-    p99: o.p50 * 2.5,
+    // a window in which nothing was sent upstream has no latency
+    p50: sent > 0 ? o.p50 : null,
+    p95: sent > 0 ? o.p50 * 1.8 : null,
+    p99: sent > 0 ? o.p50 * 2.5 : null,
     sources: 1,
   }
 }
@@ -178,7 +189,12 @@ describe('LiveAnomalies: when a detector score is an incident', () => {
     live: LiveAnomalies,
     from: number,
     to: number,
-    over: (i: number) => { errors?: number; limited?: number } = () => ({}),
+    over: (i: number) => {
+      errors?: number
+      limited?: number
+      noTarget?: number
+      count?: number
+    } = () => ({}),
   ) {
     const r = rng(11)
     for (let i = from; i < to; i++)
@@ -206,6 +222,39 @@ describe('LiveAnomalies: when a detector score is an incident', () => {
     expect(open).toHaveLength(1)
     expect(open[0]).toMatchObject({ observed: 17, openedAtMs: T0 + 402 * STEP, detector: 'poisson' })
     expect(open[0].observed).toBeGreaterThan(open[0].high)
+  })
+
+  it("a route whose only target is down: the gateway's 503s open no errors anomaly and teach the baseline nothing", () => {
+    const live = new LiveAnomalies()
+    const events: string[] = []
+    live.on('anomaly', (r: AnomalyRecord, t: string) => events.push(`${r.metric} ${t}`))
+    quiet(live, 0, 400)
+    // 20 windows in which every request is a 503 from the gateway: no healthy target
+    quiet(live, 400, 420, () => ({ count: 60, noTarget: 60 }))
+    expect(events.filter((e) => e.startsWith('errors'))).toEqual([])
+    expect(live.openOn(KEY).filter((a) => a.metric === 'errors')).toEqual([])
+    // the service is back: its baseline is the quiet one, so a real incident still opens at once
+    quiet(live, 420, 425)
+    quiet(live, 425, 426, () => ({ errors: 17 }))
+    expect(events.filter((e) => e.startsWith('errors'))).toEqual(['errors opened'])
+    // the same outage as the service's own 5xx opens an errors anomaly at its first window
+    const own = new LiveAnomalies()
+    quiet(own, 0, 400)
+    quiet(own, 400, 401, () => ({ count: 60, errors: 60 }))
+    expect(own.openOn(KEY).filter((a) => a.metric === 'errors')).toHaveLength(1)
+  })
+
+  it("judges errors among the requests sent upstream: the upstream's 5xx, NaN when none was sent", () => {
+    expect(toMetricPoint(point(0, { count: 60, p50: 40, errors: 6, noTarget: 30 }))).toMatchObject({
+      requests: 60,
+      sent: 30,
+      errors: 6,
+      errorRatio: 0.2,
+    })
+    const down = toMetricPoint(point(0, { count: 60, p50: 40, noTarget: 60 }))
+    expect([down.sent, down.errors, down.errorRatio]).toEqual([0, Number.NaN, Number.NaN])
+    // 429s count among every request, however many reached the service
+    expect(toMetricPoint(point(0, { count: 60, p50: 40, limited: 30 })).limitedRatio).toBe(0.5)
   })
 
   it('an error incident stays open while it lasts, and resolves clearAfter windows after the errors return to their band', () => {

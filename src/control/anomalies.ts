@@ -40,6 +40,7 @@ import {
 import { NOVELTY_P_AT_ONE } from '../detect/novelty.js'
 import type { EventQuery, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
+import { sentCount, upstream5xx } from '../telemetry/types.js'
 import type { WindowClosedContext } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import { ScoreRing, type ScoreHistory, type ScoreQuery, type ScoreSource } from './scores.js'
@@ -131,17 +132,24 @@ export interface LiveAnomaliesOptions {
   onError?: (err: Error, what: string) => void
 }
 
-/** Detector input from a merged point; a window without requests sent upstream has no latency (NaN: not learned). */
+/**
+ * Detector input from a merged point. Errors are the service's: its 5xx among the requests sent to
+ * it, so the gateway's own 503s (no healthy target, every breaker open) neither raise an errors
+ * anomaly nor teach the baseline; the rate and the 429 ratio count every request. A window without
+ * requests sent upstream has no latency and no error ratio (NaN: neither judged nor learned).
+ */
 export function toMetricPoint(p: SeriesPoint): MetricPoint {
+  const sent = sentCount(p)
   return {
     rate: p.ratePerSec,
-    errorRatio: p.errorRatio,
+    errorRatio: sent > 0 ? p.upstreamErrorRatio : Number.NaN,
     p50: p.p50 ?? Number.NaN,
     p95: p.p95 ?? Number.NaN,
     p99: p.p99 ?? Number.NaN,
     limitedRatio: p.limitedRatio,
     requests: p.count,
-    errors: p.statusClass[4],
+    errors: sent > 0 ? upstream5xx(p) : Number.NaN,
+    sent,
   }
 }
 
@@ -358,11 +366,13 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     self: boolean,
   ): Record<string, number> {
     const lp: Record<string, number> = {}
-    const n = m.requests
-    if (!(n > 0)) return lp
+    if (!(m.requests > 0)) return lp
     let t = this.#counts.get(key)
     if (t === undefined) this.#counts.set(key, (t = { errors: countTail(), limitedRatio: countTail() }))
     for (const metric of COUNTS) {
+      // errors among the requests sent to the service; 429s among every request
+      const n = metric === 'errors' ? (m.sent ?? m.requests) : m.requests
+      if (!(n > 0)) continue
       const k = metric === 'errors' ? m.errors : Math.round(m.limitedRatio * n)
       if (!Number.isFinite(k)) continue
       const tail = t[metric]
@@ -409,14 +419,14 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     if (cap <= 0) return
     let ring = this.#scores.get(key)
     if (ring === undefined) this.#scores.set(key, (ring = new ScoreRing(cap)))
-    const n = point.count
+    const n = sentCount(point)
     const e = j.errors
     ring.push(point.startMs, score, {
       rate: j.rate,
       p50: j.p50,
       p95: j.p95,
       p99: j.p99,
-      // the binomial tail judges counts; the dashboard draws ratios
+      // the binomial tail judges counts; the dashboard draws ratios (of the requests sent upstream)
       errorRatio:
         e !== undefined && n > 0
           ? { score: e.score, expected: e.expected / n, low: e.low / n, high: e.high / n }

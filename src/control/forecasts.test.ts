@@ -9,23 +9,28 @@ import { formatSeriesKey } from './series-key.js'
 const STEP = 10_000
 const T0 = 1_700_000_000_000
 
-function point(i: number, rate: number, errors = 0, p95 = 50): SeriesPoint {
+/** `errors`: the upstream's 5xx; `noTarget`: 503s the gateway answered itself (no healthy target). */
+function point(i: number, rate: number, errors = 0, p95 = 50, noTarget = 0): SeriesPoint {
   const count = Math.round(rate * 10)
+  const sent = count - noTarget
   return {
     startMs: T0 + i * STEP,
     durationMs: STEP,
     count,
     ratePerSec: count / 10,
-    errorRatio: count > 0 ? errors / count : 0,
+    errorRatio: count > 0 ? (errors + noTarget) / count : 0,
+    upstreamErrorRatio: sent > 0 ? errors / sent : 0,
+    refused: noTarget,
+    refused5xx: noTarget,
     limitedRatio: 0,
     timeouts: 0,
     connectErrors: 0,
-    statusClass: [0, count - errors, 0, 0, errors],
+    statusClass: [0, count - errors - noTarget, 0, 0, errors + noTarget],
     bytesIn: 0,
     bytesOut: 0,
-    p50: p95 / 2,
-    p95,
-    p99: p95 * 1.3,
+    p50: sent > 0 ? p95 / 2 : null,
+    p95: sent > 0 ? p95 : null,
+    p99: sent > 0 ? p95 * 1.3 : null,
     sources: 1,
   }
 }
@@ -146,6 +151,15 @@ describe('LiveForecasts', () => {
     expect(f.failure.p95).not.toBeNull()
   })
 
+  it("forecasts the service's error ratio: the gateway's 503s with no healthy target are not its failures", async () => {
+    const { live, add } = setup(0)
+    for (let i = 0; i < 200; i++) add(orders, point(i, 10))
+    // the only target went down for the last 10 windows: every request a 503 from the gateway
+    for (let i = 200; i < 210; i++) add(orders, point(i, 10, 0, 50, 100))
+    const f = (await live.forecast('orders|/api/orders|prod', 30)) as ForecastReady
+    expect(f.failure.errorRatio!.probability).toBeLessThan(0.2)
+  })
+
   it('short history answers insufficient_history with how many windows are needed', async () => {
     const { live, add } = setup(10)
     for (let i = 0; i < 10; i++) add(orders, point(i, 100))
@@ -183,6 +197,14 @@ describe('LiveForecasts', () => {
     expect(perWindow[9]).toBeLessThan(60)
     // one fit per tick (budget 0) from the first due window (i = 9) to the last (i = 29)
     expect(live.stats.fits).toBe(21)
+  })
+
+  it('grids the error ratio and its requests from what was sent upstream, the rate from every request', () => {
+    const g = toGrid([point(0, 10, 5, 50, 50), point(1, 10, 0, 50, 100)], STEP, 100)
+    expect(g.rate).toEqual([10, 10])
+    expect(g.requests).toEqual([50, 0])
+    expect(g.errorRatio).toEqual([0.1, Number.NaN])
+    expect(g.p95).toEqual([50, Number.NaN])
   })
 
   it('lays points on a regular grid; an empty window is zero traffic', () => {

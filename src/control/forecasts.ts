@@ -26,6 +26,7 @@ import {
 import { VGL_ERR_CONTROL_QUERY } from '../errors.js'
 import type { StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
+import { sentCount } from '../telemetry/types.js'
 import type { WindowClosedContext } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import { formatSeriesKey, parseSeriesKey } from './series-key.js'
@@ -124,7 +125,10 @@ function hash(s: string): number {
   return h >>> 0
 }
 
-/** Lays points on a regular grid of `stepMs`: a window without a point had no requests. */
+/**
+ * Lays points on a regular grid of `stepMs`: a window without a point had no requests. `rate` counts
+ * every request; `errorRatio`, `p95` and `requests` are of those sent upstream.
+ */
 export function toGrid(
   points: readonly SeriesPoint[],
   stepMs: number,
@@ -143,9 +147,12 @@ export function toGrid(
     const i = Math.round((p.startMs - first) / stepMs)
     if (i < 0 || i >= n) continue
     rate[i] = p.ratePerSec
-    requests[i] = p.count
-    if (p.count > 0) {
-      errorRatio[i] = p.errorRatio
+    // the failure forecasts are of the service: its error ratio over the requests sent to it (the
+    // gateway's own 503s with no healthy target are not its errors) and their p95
+    const sent = sentCount(p)
+    requests[i] = sent
+    if (sent > 0) {
+      errorRatio[i] = p.upstreamErrorRatio
       p95[i] = p.p95 ?? Number.NaN
     }
   }

@@ -302,6 +302,25 @@ describe('LiveJourneys', () => {
     })
   })
 
+  it("puts on the gateway → service edge and in the service's model its own 5xx, not the gateway's 503s", async () => {
+    // 300 requests a window: 100 answered 503 by the gateway with no healthy target (never sent,
+    // not in the latency sketch), 200 proxied at 40 ms of which 10 answered 502 by the service
+    for (let k = 0; k < 3; k++) {
+      const r = gatewayRollup(T0 + k * W, 300, [0, 190, 0, 0, 110], 0, Array(200).fill(40), 100, 100)
+      j.hook(r.series, r.point, r.ctx)
+    }
+    const g = await j.graph(T0 - W, T0 + 10 * W)
+    const toShop = g.edges.find((e) => e.id === 'vigil|edge->shop|edge')!
+    expect([toShop.calls, toShop.errorRatio]).toEqual([600, 30 / 600])
+    // the nodes: the service answered 600 with 5 % failing; the gateway, as the clients saw it,
+    // answered every request, the 503s it made itself among its errors
+    const node = (id: string) => g.nodes.find((n) => n.id === id)!
+    expect([node('shop|edge').requests, node('shop|edge').errorRatio]).toEqual([600, 30 / 600])
+    expect([node('vigil|edge').requests, node('vigil|edge').errorRatio]).toEqual([900, 330 / 900])
+    const m = j.model('shop', T0, T0 + 3 * W)
+    expect(m.sites[0]).toMatchObject({ service: 'shop', calls: 600, ownErrors: 30 })
+  })
+
   it('learns a route whose services send no spans from the requests its rollups say were sent', () => {
     // 300 requests a window: 100 refused by the limiter (429, not in the latency sketch), 200
     // proxied at 40 ms with 10 answered 502

@@ -72,7 +72,7 @@ import type { StoredGraphRow, TraceListItem, TraceQuery, TraceReader } from '../
 import { decodeSketch, encodeSketch } from '../telemetry/sketch.js'
 import { traceRatio } from '../telemetry/span-sampler.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
-import type { SpanRecord } from '../telemetry/types.js'
+import { sentCount, upstream5xx, type SpanRecord } from '../telemetry/types.js'
 import type { AnomalyRecord } from './anomalies.js'
 import type { MergedClientWindow } from './client-windows.js'
 import type { SpanStage, WindowClosedContext } from './control-plane.js'
@@ -155,6 +155,9 @@ interface Pending {
 interface RouteRollup {
   startMs: number
   count: number
+  /** requests sent to the service (the rest the gateway answered itself) */
+  sent: number
+  /** the service's 5xx answers, of `sent` */
   errors: number
   /** requests the gateway refused (429): they never reach the service */
   limited: number
@@ -510,28 +513,30 @@ export class LiveJourneys implements SpanStage, JourneySource {
     if (series.route === '*' || series.service === '*' || point.count === 0) return
     const sketch = decodeSketch(ctx.latencySketch)
     const gw = nodeId(GATEWAY_SERVICE, series.env)
-    const errors = point.statusClass[4]
-    // The latency sketch holds exactly the requests sent to an upstream: the gateway → service
-    // edge counts those, not the ones the gateway refused itself (429, 401, 413, no healthy
-    // target), which never reached the service; the clients → gateway edge counts every request.
-    const sent = Math.min(point.count, Math.round(sketch.count))
+    // The gateway → service edge counts the requests sent to an upstream and the service's own
+    // 5xx among them, not what the gateway answered itself (429, 401, 413, a 503 with no healthy
+    // target), which never reached the service; the clients → gateway edge counts every request
+    // and every 5xx the clients saw. The latency sketch holds exactly the requests sent: it bounds
+    // `sent` for a rollup from a gateway that predates the refused counters (they read 0).
+    const sent = Math.min(sentCount(point), Math.round(sketch.count))
+    const errors = Math.min(upstream5xx(point), sent)
     if (sent > 0)
       this.#graph.addRow(
         gw,
         nodeId(series.service, this.#envOf(series.service)),
         point.startMs,
         sent,
-        Math.min(errors, sent),
+        errors,
         sketch,
       )
-    this.#graph.addRow('', gw, point.startMs, point.count, errors, sketch)
+    this.#graph.addRow('', gw, point.startMs, point.count, point.statusClass[4], sketch)
     let list = this.#rollups.get(series.route)
     if (list === undefined) {
       if (this.#rollups.size >= this.#o.maxRoutes) return
       this.#rollups.set(series.route, (list = []))
     }
     const limited = Math.min(point.count, Math.round(point.limitedRatio * point.count))
-    list.push({ startMs: point.startMs, count: point.count, errors, limited, sketch })
+    list.push({ startMs: point.startMs, count: point.count, sent, errors, limited, sketch })
     while (list.length > this.#o.windows) list.shift()
   }
 
@@ -685,9 +690,8 @@ export class LiveJourneys implements SpanStage, JourneySource {
       // the service's model: the requests sent to it (the sketch holds exactly those), not the ones
       // the gateway answered itself (429, 413, no healthy target), as on the gateway → service edge
       for (const r of rollups) {
-        const sent = Math.min(r.count, Math.round(r.sketch.count))
-        calls += sent
-        errors += Math.min(r.errors, sent)
+        calls += r.sent
+        errors += r.errors
         latency.merge(r.sketch)
       }
       fallback = { service: info.service, env: this.#envOf(info.service), calls, errors, latency }

@@ -3,6 +3,7 @@
  * error ratios and latency quantiles, optionally resampled to a coarser step by exact merging.
  */
 import { decodeSketch, mergePoints, quantile, type StoredPoint } from '../store/internal.js'
+import { sentCount, upstream5xx } from '../telemetry/types.js'
 
 /** One point of one series, ready for the API, the dashboard and the detectors. */
 export interface SeriesPoint {
@@ -10,10 +11,20 @@ export interface SeriesPoint {
   durationMs: number
   count: number
   ratePerSec: number
-  /** 5xx responses / requests (0 when no requests) */
+  /** 5xx responses / requests (0 when no requests): what the clients saw, the gateway's own 503s included */
   errorRatio: number
+  /**
+   * the upstream's 5xx / the requests sent upstream (0 when none were sent): the service's own
+   * error ratio, without the answers the gateway made itself (a 503 with no healthy target or
+   * every breaker open). What the detectors, the error-ratio alert rule and failure forecasts judge.
+   */
+  upstreamErrorRatio: number
   /** 429 responses / requests */
   limitedRatio: number
+  /** requests the gateway answered by itself, never sent upstream (429, 401, 413, 503 with no target, …) */
+  refused: number
+  /** of `refused`, the 5xx answers */
+  refused5xx: number
   timeouts: number
   connectErrors: number
   statusClass: [number, number, number, number, number]
@@ -33,13 +44,17 @@ export interface SeriesPoint {
 export function toSeriesPoint(p: StoredPoint): SeriesPoint {
   const s = decodeSketch(p.latencySketch)
   const n = p.count
+  const sent = sentCount(p)
   return {
     startMs: p.startMs,
     durationMs: p.durationMs,
     count: n,
     ratePerSec: p.durationMs > 0 ? n / (p.durationMs / 1000) : 0,
     errorRatio: n > 0 ? p.statusClass[4] / n : 0,
+    upstreamErrorRatio: sent > 0 ? Math.min(1, upstream5xx(p) / sent) : 0,
     limitedRatio: n > 0 ? p.limited / n : 0,
+    refused: p.refused,
+    refused5xx: p.refused5xx,
     timeouts: p.timeouts,
     connectErrors: p.connectErrors,
     statusClass: [...p.statusClass],

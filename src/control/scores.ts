@@ -5,7 +5,7 @@
  * bands and the scores over time without the store keeping anything more.
  */
 
-/** Metrics with a band, in the ring's column order. `errorRatio` is 5xx / requests. */
+/** Metrics with a band, in the ring's column order. `errorRatio` is the upstream's 5xx / the requests sent upstream (a point's `upstreamErrorRatio`). */
 export const SCORED_METRICS = ['rate', 'errorRatio', 'p50', 'p95', 'p99'] as const
 export type ScoredMetric = (typeof SCORED_METRICS)[number]
 

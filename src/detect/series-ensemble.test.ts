@@ -47,6 +47,18 @@ describe('SeriesEnsemble', () => {
     expect(burst!.children[0].share).toBeGreaterThan(0.8)
   })
 
+  it('judges errors among the requests sent: a window the gateway mostly answered itself expects few', () => {
+    const rng = testRng(3)
+    const bank = new SeriesEnsemble({ stepMs: 10_000 })
+    for (let i = 0; i < 600; i++) bank.step(point(rng, i))
+    // 1,000 requests, only 100 of them sent to the service (the rest found no healthy target)
+    const p = point(rng, 600, { sent: 100, errors: 1, errorRatio: 0.01 })
+    const { metrics } = bank.step(p)
+    expect(metrics.errors.expected).toBeGreaterThan(0.5)
+    expect(metrics.errors.expected).toBeLessThan(2)
+    expect(metrics.errors.score).toBeLessThan(0.1)
+  })
+
   it('judges latency at the expected load: a surge slows the API as surges always have, a slowdown without more traffic is an anomaly', () => {
     const rng = testRng(5)
     // after the season is known: one surge to learn from, then two to judge

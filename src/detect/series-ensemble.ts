@@ -10,13 +10,21 @@ import { PoissonTail } from './poisson-tail.js'
 /** One window of one series, as the rollups give it. Ratios are in [0,1]; latencies in ms. */
 export interface MetricPoint {
   readonly rate: number
+  /** `errors` / `sent` */
   readonly errorRatio: number
   readonly p50: number
   readonly p95: number
   readonly p99: number
+  /** 429s / `requests` */
   readonly limitedRatio: number
   readonly requests: number
+  /** the service's 5xx count */
   readonly errors: number
+  /**
+   * requests that reached the service, the trials of `errors` and the requests the latencies
+   * describe (a gateway leaves out the ones it answered itself); default `requests`
+   */
+  readonly sent?: number
 }
 
 /**
@@ -182,9 +190,10 @@ export class SeriesEnsemble {
           children: this.#attribute(m, point, children),
         })
     }
-    // errors: binomial tail of the count given the requests
-    if (Number.isFinite(point.errors) && Number.isFinite(point.requests)) {
-      this.#errors.observeTrials(point.requests)
+    // errors: binomial tail of the count given the requests that reached the service
+    const sent = point.sent ?? point.requests
+    if (Number.isFinite(point.errors) && Number.isFinite(sent)) {
+      this.#errors.observeTrials(sent)
       const raw = Math.min(50, this.#errors.surprise(point.errors))
       const c = this.#errorsCal.calibrate(raw)
       const ramp = Math.min(1, this.#errorsCal.seen / (2 * this.#errorsCal.o.minHistory))
@@ -256,8 +265,14 @@ export class SeriesEnsemble {
       const v = (c as unknown as Record<string, number>)[metric]
       const base = this.#childBase.get(key)?.[metric]
       if (!Number.isFinite(v) || base === undefined) continue
-      // counts and rates add up across children; for latencies weight by the child's traffic
-      const w = metric === 'rate' || metric === 'errors' ? 1 : c.requests / Math.max(1, point.requests)
+      // counts and rates add up across children; ratios and latencies weigh by the child's share
+      // of the requests they describe (latencies: those sent upstream)
+      const w =
+        metric === 'rate' || metric === 'errors'
+          ? 1
+          : LATENCY.has(metric as Univariate)
+            ? (c.sent ?? c.requests) / Math.max(1, point.sent ?? point.requests)
+            : c.requests / Math.max(1, point.requests)
       const d = Math.abs(v - base) * w
       total += d
       devs.push({ key, share: d, observed: v, expected: base })

@@ -266,7 +266,7 @@ describe('Autoscaler learning its capacity (shadow, two configured targets)', ()
         p95: p95At(clock.rate / 2),
         p99: null,
         errorRatio: 0,
-        limitedRatio: 0,
+        refusedRatio: 0,
       }),
       forecast: async () => null,
       record: async (input) => {

@@ -144,14 +144,16 @@ function usableWindows(data: unknown, quantile: 'p95' | 'p99', replica: string):
 export interface Observation {
   /** the window's start */
   atMs: number
+  /** every request, the ones the gateway answered itself included */
   ratePerSec: number
+  /** requests sent to the service: a latency quantile of fewer than a handful is noise */
   requests?: number
   p95?: number | null
   p99?: number | null
-  /** 5xx ÷ requests */
+  /** the service's 5xx ÷ the requests sent to it */
   errorRatio?: number
-  /** 429 ÷ requests: answered by the gateway, never reached a replica */
-  limitedRatio?: number
+  /** requests the gateway answered itself (429s, a 503 with no healthy target, …) ÷ requests: never reached a replica */
+  refusedRatio?: number
 }
 
 /** The estimator's options from a service's config: bounds default to initial ÷ 4 … × 4. */
@@ -506,7 +508,7 @@ export class Autoscaler {
       l.lastWindowMs = obs.atMs
       l.estimator.observe({
         atMs: obs.atMs,
-        perReplica: (obs.ratePerSec * (1 - (obs.limitedRatio ?? 0))) / l.pool.ready,
+        perReplica: (obs.ratePerSec * (1 - (obs.refusedRatio ?? 0))) / l.pool.ready,
         latencyMs: latency,
         errorRatio: obs.errorRatio ?? 0,
         requests: obs.requests ?? 0,

@@ -35,7 +35,9 @@ export interface RequestEvent {
  * the duration histogram): an answer the gateway makes itself (a 429 or 401 from the limiter, a
  * 413, a 503 with no healthy target or every breaker open) or a client gone before any try takes
  * a fraction of a millisecond, and a burst of them would drag the percentiles of the requests
- * served down to nothing. They still count in requests, status classes and the limited ratio.
+ * served down to nothing. They still count in requests, status classes and the limited ratio, and
+ * apart in the rollup's `refused` (their 5xx in `refused5xx`), so the service's own error ratio
+ * can leave them out.
  */
 export function sentUpstream(ev: RequestEvent): boolean {
   return ev.attempts > 0

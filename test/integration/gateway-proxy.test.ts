@@ -13,6 +13,11 @@ import type { RequestEvent, SeriesKey } from '../../src/telemetry/recorder.js'
 import { RollupRecorder } from '../../src/telemetry/rollup-recorder.js'
 import { createLatencySketch, decodeSketch, mergeSketch } from '../../src/telemetry/sketch.js'
 import type { Rollup } from '../../src/telemetry/types.js'
+import { evaluateRule } from '../../src/alerts/rules.js'
+import { alertsSchema } from '../../src/config/alerts-schema.js'
+import { toMetricPoint } from '../../src/control/anomalies.js'
+import { toSeriesPoint } from '../../src/control/points.js'
+import { mergePoints, rollupAsPart } from '../../src/store/merge.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js'
 
@@ -549,6 +554,67 @@ describe('gateway seams', () => {
     expect(events[0].bytesOut).toBeGreaterThan(0)
     expect(events[0].latencyMs).toBeGreaterThan(0)
     expect(events[0].traceId).toMatch(/^[0-9a-f]{32}$/)
+  })
+})
+
+describe("the gateway's own answers in the rollups", () => {
+  it('a route whose only target is down: its 503s count for the clients, not as the service errors', async () => {
+    const published: Uint8Array[] = []
+    const recorder = new RollupRecorder({
+      bus: { publish: async (subject, data) => void (subject === 'vigil.rollups' && published.push(data)) },
+      windowMs: 3_600_000,
+      spans: { sampleRate: 0 },
+    })
+    const g = await gateway(
+      {
+        services: {
+          api: {
+            targets: ['http://127.0.0.1:9'],
+            healthCheck: { intervalMs: 60_000, unhealthyThreshold: 1 },
+          },
+        },
+      },
+      { recorder },
+    )
+    await new Promise((r) => setTimeout(r, 300))
+    for (let i = 0; i < 30; i++) expect((await get(`${g.url}/api`)).status).toBe(503)
+    await g.close()
+    gws = gws.filter((x) => x !== g)
+    await recorder.close()
+
+    const rollups = published.map(decodeRollup)
+    const sum = (f: (r: Rollup) => number) => rollups.reduce((n, r) => n + f(r), 0)
+    expect([
+      sum((r) => r.count),
+      sum((r) => r.statusClass[4]),
+      sum((r) => r.refused),
+      sum((r) => r.refused5xx),
+    ]).toEqual([30, 30, 30, 30])
+    // the window as the control plane reads it
+    const p = toSeriesPoint(mergePoints(rollups[0].series, 0, 3_600_000, rollups.map(rollupAsPart)))
+    expect([p.errorRatio, p.upstreamErrorRatio]).toEqual([1, 0])
+    // the detectors have no error ratio of the service to judge; the error-ratio rule no data; the
+    // failure rule, which is for exactly this outage, fires
+    const m = toMetricPoint(p)
+    expect([m.errors, m.errorRatio]).toEqual([Number.NaN, Number.NaN])
+    const { rules } = alertsSchema.parse({
+      rules: [
+        { name: 'errs', kind: 'error-ratio' },
+        { name: 'down', kind: 'failure' },
+      ],
+    })
+    const input = {
+      series: { service: 'api', route: '*', env: 'test' },
+      key: 'api|*|test',
+      level: 'service' as const,
+      point: p,
+      expected: null,
+      anomalies: [],
+      forecast: null,
+    }
+    const ctx = { windowMs: 3_600_000, budgets: {} }
+    expect((await evaluateRule(rules[0], input, ctx)).active).toBeNull()
+    expect((await evaluateRule(rules[1], input, ctx)).active).toBe(true)
   })
 })
 

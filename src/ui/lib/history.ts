@@ -14,7 +14,10 @@ export interface HPoint {
   t: number
   n: number
   rate: number
+  /** every 5xx / requests (what the clients saw) */
   err: number
+  /** the upstream's 5xx / requests sent upstream (what the detectors judge) */
+  uerr: number
   lim: number
   p50: number | null
   p95: number | null
@@ -38,10 +41,26 @@ function fromPoint(p: SeriesPoint): HPoint {
     n: p.count,
     rate: p.ratePerSec,
     err: p.errorRatio,
+    uerr: p.upstreamErrorRatio,
     lim: p.limitedRatio,
     p50: p.p50,
     p95: p.p95,
     p99: p.p99,
+  }
+}
+
+/** A window of the live feed as the charts read it. */
+export function fromLive(s: LiveSeries): HPoint {
+  return {
+    t: s.t,
+    n: s.n,
+    rate: s.rate,
+    err: s.err,
+    uerr: s.uerr,
+    lim: s.lim,
+    p50: s.p50,
+    p95: s.p95,
+    p99: s.p99,
   }
 }
 
@@ -73,7 +92,7 @@ liveStore.onEvent((ev) => {
   for (const s of items) {
     const tr = tracked.get(s.key)
     if (tr === undefined) continue
-    merge(tr, { t: s.t, n: s.n, rate: s.rate, err: s.err, lim: s.lim, p50: s.p50, p95: s.p95, p99: s.p99 })
+    merge(tr, fromLive(s))
     for (const f of tr.listeners) f()
   }
 })

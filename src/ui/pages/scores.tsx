@@ -81,22 +81,25 @@ export function ScoresPanel(props: {
               title="5xx error ratio (%)"
               x={x}
               ys={[
-                points.map((p) => p.err * 100),
+                points.map((p) => p.uerr * 100),
                 col('errorRatio', 'high', 100, 1),
                 col('errorRatio', 'low', 100, 1),
                 points.map((p) => p.lim * 100),
+                points.map((p) => p.err * 100),
               ]}
               series={[
-                { label: 'errors %', color: '--series-3' },
+                // the band is of the upstream's own ratio: the gateway's 503s (no healthy target) are not the service's
+                { label: 'upstream errors %', color: '--series-3' },
                 { label: 'high', color: '--band', hidden: true },
                 { label: 'low', color: '--band', hidden: true },
                 { label: 'throttled %', color: '--series-2', dash: [4, 3], width: 1.2 },
+                { label: 'all 5xx %', color: '--series-4', dash: [2, 3], width: 1.2 },
               ]}
               bands={haveBands ? [{ upper: 1, lower: 2, fill: '--band', label: 'expected band' }] : []}
               marks={props.marks.filter((m) => m.label === 'errors' || m.label === 'joint')}
               yFormat={(v) => `${v}%`}
               gapS={gapSeconds(session.windowMs)}
-              summary={`errors now ${fmtPct(last?.err)}, throttled ${fmtPct(last?.lim)}`}
+              summary={`upstream errors now ${fmtPct(last?.uerr)} (all 5xx ${fmtPct(last?.err)}), throttled ${fmtPct(last?.lim)}`}
             />
           )}
         </Panel>

@@ -7,7 +7,7 @@ import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
-import { useHistory, useSeriesKnown, type HPoint } from '../lib/history.js'
+import { fromLive, useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href } from '../lib/router.js'
 import type { Anomaly, ForecastAnswer, ForecastReady } from '../lib/types.js'
@@ -122,7 +122,7 @@ function SeriesDetail(props: {
   const mine = mergeAnomalies(history.data?.anomalies.filter((a) => a.key === key) ?? [], open)
   const marks = anomalyMarks(mine, now)
   const shown = points.filter((p) => p.t >= now - props.rangeMs)
-  const last = shown.at(-1) ?? (props.live ? liveToPoint(props.live) : undefined)
+  const last = shown.at(-1) ?? (props.live ? fromLive(props.live) : undefined)
   const f = forecast.data?.status === 'ok' ? forecast.data : null
   const traffic = forecastTraces(shown, f)
   const fc = traffic.ahead
@@ -135,7 +135,11 @@ function SeriesDetail(props: {
           value={fmtRate(last?.rate)}
           sub={last ? `window at ${fmtTime(last.t)}` : undefined}
         />
-        <Card label="Error ratio (5xx)" value={fmtPct(last?.err)} />
+        <Card
+          label="Error ratio (5xx)"
+          value={fmtPct(last?.err)}
+          sub={last && last.uerr !== last.err ? `upstream's own ${fmtPct(last.uerr)}` : undefined}
+        />
         <Card
           label="p50 / p95 / p99"
           value={fmtMs(last?.p95)}
@@ -186,10 +190,6 @@ function SeriesDetail(props: {
       </Panel>
     </>
   )
-}
-
-function liveToPoint(s: LiveSeries): HPoint {
-  return { t: s.t, n: s.n, rate: s.rate, err: s.err, lim: s.lim, p50: s.p50, p95: s.p95, p99: s.p99 }
 }
 
 function mergeAnomalies(a: readonly Anomaly[], b: readonly Anomaly[]): Anomaly[] {
