@@ -590,7 +590,11 @@ export interface CriticalShare {
   meanMs: number
 }
 
-/** Who sits on a route's critical path (services, most time first). */
+/**
+ * Who sits on a route's critical path (services, most time first). A service never on it is left
+ * out: for a route whose services send no spans that is every one (only the gateway's span is
+ * seen), and the list is empty rather than naming the service at 0 %.
+ */
 export function criticalShares(rw: RouteWindowStats): CriticalShare[] {
   const by = new Map<string, { service: string; env: string; traces: number; ms: number }>()
   let total = 0
@@ -603,6 +607,7 @@ export function criticalShares(rw: RouteWindowStats): CriticalShare[] {
     by.set(id, e)
   }
   return [...by.values()]
+    .filter((e) => e.traces > 0)
     .map((e) => ({
       service: e.service,
       env: e.env,

@@ -169,6 +169,26 @@ describe('journey statistics and the learned model', () => {
     expect(under.failureRatio).toBeCloseTo(truth.failureRatio, 3)
   })
 
+  it('names no service on the critical path of a route whose services send no spans (not one at 0 %)', () => {
+    const rng = createRng(5)
+    const rw = newRouteWindow('shop', 0, 60_000)
+    for (let i = 0; i < 200; i++) {
+      const t = syntheticTrace(topo.shop, { route: 'shop', gatewayEnv: 'edge' }, rng)
+      analyze(
+        t.spans.filter((s) => s.source === 'gateway'),
+        rw,
+      )
+    }
+    expect(rw.traces).toBe(200)
+    expect(rw.sites.size).toBeGreaterThan(0)
+    expect(criticalShares(rw)).toEqual([])
+    // with the services' spans, everyone listed was on the path at least once
+    const full = observe(topo.shop, 300, 6)
+    const shares = criticalShares(full.rw)
+    expect(shares.length).toBeGreaterThan(1)
+    for (const c of shares) expect(c.onPathRatio).toBeGreaterThan(0)
+  })
+
   it('leaves requests the gateway answered by itself out: no call, latency or own error of the service', () => {
     // A scraper over its limit gets fast 429s, and for a while the gateway has no healthy target
     // (503): none of it reached shop (`vigil.attempts` 0). Counted, shop would be called by them,
