@@ -1,10 +1,11 @@
 /** The shell: login gate, navigation, connection state, theme switch, and the page router. */
 import { useEffect, useState } from 'preact/hooks'
 import type { SessionInfo } from '../api/routes/dashboard.js'
-import { api, ApiError, getToken, logout, onLoggedOut, setToken } from './lib/api.js'
+import { api, ApiError, getToken, isRemembered, logout, onLoggedOut, setToken } from './lib/api.js'
+import { Panel } from './components/ui.js'
 import { useLive } from './lib/hooks.js'
 import { live } from './lib/live.js'
-import { href, useRoute } from './lib/router.js'
+import { href, loginLinkToken, useRoute } from './lib/router.js'
 import { setTheme, useTheme } from './lib/theme.js'
 import { AdminPage } from './pages/admin.js'
 import { AlertsPage } from './pages/alerts.js'
@@ -36,6 +37,13 @@ const NAV: readonly NavItem[] = [
   { page: 'audit', label: 'Audit' },
 ]
 
+/** A login link's token, taken out of the address bar (null without one). */
+export function takeLoginLinkToken(): string | null {
+  const t = loginLinkToken(location.hash)
+  if (t !== null) history.replaceState(null, '', `${location.pathname}${location.search}#/`)
+  return t
+}
+
 export function App(props: { linkToken: string | null }) {
   const [session, setSession] = useState<Session | null>(null)
   const [checking, setChecking] = useState(getToken() !== null || props.linkToken !== null)
@@ -52,6 +60,9 @@ export function App(props: { linkToken: string | null }) {
       return true
     } catch (e) {
       setLoginError(e instanceof ApiError ? e : new ApiError(0, null, String(e)))
+      // a refused login link in a tab that showed the dashboard: back to the login page
+      live.stop()
+      setSession(null)
       return false
     } finally {
       setChecking(false)
@@ -60,12 +71,23 @@ export function App(props: { linkToken: string | null }) {
 
   useEffect(() => {
     const t = props.linkToken ?? getToken()
-    if (t !== null) void check(t, false)
-    return onLoggedOut((reason) => {
+    // a reload checks the kept token again: it stays remembered if it was
+    if (t !== null) void check(t, isRemembered(t))
+    // a login link opened in a tab that already shows the dashboard (no page load)
+    const onHash = () => {
+      const link = takeLoginLinkToken()
+      if (link !== null) void check(link, isRemembered(link))
+    }
+    window.addEventListener('hashchange', onHash)
+    const off = onLoggedOut((reason) => {
       live.stop()
       setSession(null)
       setNotice(reason)
     })
+    return () => {
+      window.removeEventListener('hashchange', onHash)
+      off()
+    }
   }, [])
 
   if (session === null) {
@@ -114,10 +136,21 @@ function Shell(props: { session: Session }) {
     case 'audit':
       body = <AuditPage session={session} />
       break
-    default:
+    case 'overview':
       body = <OverviewPage session={session} />
+      break
+    default:
+      // a mistyped or outdated link: say so rather than show another page under its address
+      body = (
+        <Panel title="No such page">
+          <p>
+            There is no page <code>#/{page}</code>. <a href={href('overview')}>Go to the overview</a>, or pick
+            a page on the left.
+          </p>
+        </Panel>
+      )
   }
-  const title = items.find((n) => n.page === page)?.label ?? 'Overview'
+  const title = NAV.find((n) => n.page === page)?.label ?? 'Not found'
   useEffect(() => {
     document.title = `${title} · Vigil`
   }, [title])

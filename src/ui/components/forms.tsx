@@ -26,28 +26,37 @@ export function useAction() {
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<ApiError | Error | null>(null)
   const [done, setDone] = useState('')
-  const run = async (what: () => Promise<string>) => {
+  const [working, setWorking] = useState('')
+  /** `doing`: what to show while it runs, for actions that take a while (a rolling restart) */
+  const run = async (what: () => Promise<string>, doing = '') => {
     setBusy(true)
     setError(null)
     setDone('')
+    setWorking(doing)
     try {
       setDone(await what())
     } catch (e) {
       setError(e as Error)
     } finally {
       setBusy(false)
+      setWorking('')
     }
   }
   const fail = (message: string) => {
     setDone('')
     setError(new Error(message))
   }
-  return { busy, error, done, run, fail }
+  return { busy, error, done, working, run, fail }
 }
 
 export function Result(props: { a: ReturnType<typeof useAction>; title: string }) {
   return (
     <>
+      {props.a.busy && props.a.working !== '' && (
+        <p class="notice" role="status">
+          {props.a.working}
+        </p>
+      )}
       <Problem error={props.a.error} title={props.title} />
       {props.a.done !== '' && (
         <p class="notice" role="status">

@@ -4,7 +4,7 @@
  * An edge with errors is dashed and labelled as well as coloured, so colour is never the only
  * signal; the table beside the map carries the same numbers for screen readers.
  */
-import { fmtNum, fmtPct } from '../lib/format.js'
+import { fmtCount, fmtNum, fmtPct } from '../lib/format.js'
 import type { GraphAnswer } from '../lib/types.js'
 
 type Node = GraphAnswer['nodes'][number]
@@ -54,6 +54,16 @@ const NH = 54
 const GX = 120
 const GY = 26
 
+/** Characters of a node's name and environment that fit its box (12 px bold, 10 px). */
+const NAME_CHARS = 22
+const ENV_CHARS = 28
+
+/** `text` cut to `max` characters with an ellipsis, so a long name stays inside its box. */
+export function fit(text: string, max: number): string {
+  const chars = [...text]
+  return chars.length <= max ? text : `${chars.slice(0, Math.max(1, max - 1)).join('')}…`
+}
+
 /** Error ratio above which an edge or node reads as failing. */
 export const BAD_ERROR_RATIO = 0.05
 
@@ -69,7 +79,7 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
     placed.map((p) => [p.node.id, { x: 10 + p.layer * (NW + GX), y: 10 + p.row * (NH + GY) }]),
   )
   const maxRate = Math.max(1e-9, ...graph.edges.map((e) => e.ratePerSec))
-  const label = `Service map: ${graph.nodes.length} services, ${graph.edges.length} calls; ${
+  const label = `Service map: ${fmtCount(graph.nodes.length, 'service')}, ${fmtCount(graph.edges.length, 'call')}; ${
     graph.edges
       .filter((e) => e.errorRatio > BAD_ERROR_RATIO)
       .map((e) => `${e.from} to ${e.to} failing ${fmtPct(e.errorRatio)}`)
@@ -143,6 +153,9 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
         const color = props.envColors[n.env] ?? 'var(--accent)'
         return (
           <g key={n.id} class="node" transform={`translate(${p.x},${p.y})`}>
+            <title>
+              {n.service} · {n.env}
+            </title>
             <rect
               width={NW}
               height={NH}
@@ -154,10 +167,10 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
             <rect width="6" height={NH} rx="3" fill={color} />
             <text x="14" y="17" font-size="12" font-weight="600" fill="var(--text)">
               {bad ? '✕ ' : ''}
-              {n.service}
+              {fit(n.service, bad ? NAME_CHARS - 2 : NAME_CHARS)}
             </text>
             <text x="14" y="31" font-size="10" fill="var(--muted)">
-              {n.env}
+              {fit(n.env, ENV_CHARS)}
             </text>
             <text x="14" y="46" font-size="10" fill="var(--text)">
               {fmtNum(n.ratePerSec)}/s · {fmtPct(n.errorRatio)} err

@@ -4,28 +4,22 @@
  * browser (localStorage). A 401 anywhere logs out and shows the login page.
  */
 
-const KEY = 'vigil.token'
+import { ApiError } from './api-error.js'
 
-export class ApiError extends Error {
-  readonly status: number
-  readonly code: string
-  readonly fix: string
-  readonly problems: readonly string[]
-  constructor(status: number, body: Record<string, unknown> | null, fallback: string) {
-    const message = typeof body?.message === 'string' ? body.message : fallback
-    super(message)
-    this.status = status
-    this.code = typeof body?.code === 'string' ? body.code : `HTTP_${status}`
-    this.fix = typeof body?.fix === 'string' ? body.fix : ''
-    this.problems = Array.isArray(body?.problems) ? (body.problems as unknown[]).map(String) : []
-  }
-}
+export { ApiError }
+
+const KEY = 'vigil.token'
 
 let token: string | null = sessionStorage.getItem(KEY) ?? localStorage.getItem(KEY)
 const onLogout = new Set<(reason: string) => void>()
 
 export function getToken(): string | null {
   return token
+}
+
+/** True when `t` is the token kept on this browser ("Remember on this browser"), not just in this tab. */
+export function isRemembered(t: string): boolean {
+  return localStorage.getItem(KEY) === t
 }
 
 export function setToken(t: string, remember: boolean): void {
@@ -55,6 +49,8 @@ export interface ApiOptions {
   body?: unknown
   /** the resource whose ETag (from a GET) goes in If-Match; default: the same path */
   ifMatchOf?: string
+  /** `*`: create only, refused (412) when the resource exists already */
+  ifNoneMatch?: '*'
   signal?: AbortSignal
   /** use this token instead of the stored one (the login check) */
   token?: string
@@ -69,7 +65,8 @@ export async function api<T>(path: string, opts: ApiOptions = {}): Promise<T> {
   if (method !== 'GET') {
     headers['x-vigil-actor'] = 'dashboard'
     const tag = etags.get(opts.ifMatchOf ?? path)
-    if (tag !== undefined) headers['if-match'] = tag
+    if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch
+    else if (tag !== undefined) headers['if-match'] = tag
   }
   let res: Response
   try {

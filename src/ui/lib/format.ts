@@ -10,15 +10,19 @@ export function fmtNum(x: number | null | undefined, digits = 3): string {
   return Number(x.toPrecision(digits)).toString()
 }
 
-export const fmtRate = (x: number | null | undefined): string => `${fmtNum(x)} req/s`
-export const fmtMs = (x: number | null | undefined): string =>
+const absent = (x: number | null | undefined): x is null | undefined =>
   x === null || x === undefined || !Number.isFinite(x)
-    ? '–'
-    : x >= 1000
-      ? `${(x / 1000).toFixed(2)} s`
-      : `${fmtNum(x)} ms`
-export const fmtPct = (x: number | null | undefined): string =>
-  x === null || x === undefined || !Number.isFinite(x) ? '–' : `${fmtNum(100 * x, 2)}%`
+
+/** A rate with its unit; a rate not known yet is a bare dash, not "– req/s". */
+export const fmtRate = (x: number | null | undefined): string => (absent(x) ? '–' : `${fmtNum(x)} req/s`)
+export const fmtMs = (x: number | null | undefined): string =>
+  absent(x) ? '–' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${fmtNum(x)} ms`
+export const fmtPct = (x: number | null | undefined): string => (absent(x) ? '–' : `${fmtNum(100 * x, 2)}%`)
+
+/** A count with its noun: `1 service`, `3 services`; `plural` for nouns that do not just take an s. */
+export function fmtCount(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`
+}
 
 export function fmtTime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–'
@@ -79,9 +83,18 @@ export const METRIC_NAMES: Record<string, string> = {
 /** `orders|/orders|demo` → readable parts; `*` is "all". */
 export function keyLabel(key: string): string {
   const [service, route, env] = key.split('|')
-  if (service === '*') return `all services${env && env !== '*' ? ` · ${env}` : ''}`
-  if (route === '*' || route === undefined) return `${service}${env ? ` · ${env}` : ''}`
-  return `${service} ${route}${env ? ` · ${env}` : ''}`
+  const where = env === undefined || env === '' ? '' : env === '*' ? ' · all environments' : ` · ${env}`
+  if (service === '*') return `all services${env === '*' ? '' : where}`
+  if (route === '*' || route === undefined) return `${service}${where}`
+  return `${service} ${route}${where}`
+}
+
+/** A series key's parts, or null when `key` is not `service|route|env` (a hand-typed link). */
+export function parseSeriesKey(key: string): { service: string; route: string; env: string } | null {
+  const parts = key.split('|')
+  if (parts.length !== 3 || parts.some((p) => p === '')) return null
+  const [service, route, env] = parts
+  return { service, route, env }
 }
 
 /** A value with its interval: `12 (8 – 15)`; one number when the interval is a point; `unknown` when absent. */

@@ -50,6 +50,11 @@ export class LiveStore {
     return () => this.#eventListeners.delete(f)
   }
 
+  /** The server's clock now, from the newest event's time and when it arrived (the browser's may be off). */
+  serverNow(): number {
+    return this.receivedAt === 0 ? Date.now() : Date.now() + (this.serverT - this.receivedAt)
+  }
+
   value<T>(name: string): T | undefined {
     return this.values.get(name) as T | undefined
   }
@@ -175,9 +180,12 @@ export class LiveConnection {
     try {
       const res = await fetch('/api/live', { headers, signal: ac.signal, cache: 'no-store' })
       if (res.status === 401 || res.status === 403) {
-        this.stop()
+        // read the server's reason before stop(): it aborts this response's body too
         const body = (await res.json().catch(() => null)) as { message?: string } | null
-        logout(body?.message ?? 'Log in with the admin token.')
+        this.stop()
+        logout(
+          `Your session was refused${body?.message !== undefined ? ` (${body.message})` : ''}: log in again.`,
+        )
         return
       }
       if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}`)

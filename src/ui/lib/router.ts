@@ -11,7 +11,23 @@ export interface Route {
   query: URLSearchParams
 }
 
+/**
+ * The token of a login link (`#token=…`, as `vigil demo` prints it), or null. The fragment never
+ * reaches the server or its logs; the page reads it, checks it and removes it from the address bar.
+ */
+export function loginLinkToken(hash: string): string | null {
+  const m = /^#token=([^&]+)/.exec(hash)
+  if (m === null) return null
+  try {
+    return decodeURIComponent(m[1])
+  } catch {
+    return m[1]
+  }
+}
+
 export function parseHash(hash: string): Route {
+  // a login link is no page: it shows the overview once the token is checked
+  if (loginLinkToken(hash) !== null) return { page: 'overview', args: [], query: new URLSearchParams() }
   const h = hash.replace(/^#\/?/, '')
   const [path, q = ''] = h.split('?')
   const parts = path.split('/').filter((p) => p !== '')

@@ -3,12 +3,12 @@
  * input before sending and shows the server's problem+json when it refuses; every change is
  * audited by the server (see the Audit page).
  */
-import { useState } from 'preact/hooks'
+import { useEffect, useState } from 'preact/hooks'
 import type { Session } from '../app.js'
 import { positive, Result, useAction } from '../components/forms.js'
 import { Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
-import { api } from '../lib/api.js'
+import { api, ApiError } from '../lib/api.js'
 import { fmtNum } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
 import type { KeyView, LimitsLive, TierState } from '../lib/types.js'
@@ -98,22 +98,32 @@ function DefensivePanel(props: { limits: LimitsLive }) {
 const NEW_TIER: TierState = { ratePerSec: 10, burst: 20, rank: 0 }
 
 function TiersPanel(props: { tiers: Record<string, TierState> }) {
-  // read once so writes can send If-Match when the server gives ETags
-  useApi('/api/limits/tiers')
+  const names = Object.keys(props.tiers)
   return (
     <Panel title="Tiers">
       <Table
         columns={['Tier', 'Rate per second', 'Burst', 'Rank', 'Reason', { label: 'Save', skip: true }]}
         // the last row adds a tier
         rows={[...Object.entries(props.tiers), ['', NEW_TIER] as const]}
-        row={([name, t]) => <TierRow key={name} name={name} tier={t} />}
+        row={([name, t]) => <TierRow key={name} name={name} tier={t} names={names} />}
       />
     </Panel>
   )
 }
 
-function TierRow(props: { name: string; tier: TierState }) {
+const sameTier = (a: TierState, b: TierState): boolean =>
+  a.ratePerSec === b.ratePerSec && a.burst === b.burst && a.rank === b.rank
+
+/**
+ * One tier's inputs. They follow the live tier (a change from the API, another operator or another
+ * tab) until edited; a save names the version the row read in If-Match, so a tier changed
+ * elsewhere since is refused instead of overwritten.
+ */
+function TierRow(props: { name: string; tier: TierState; names: readonly string[] }) {
   const isNew = props.name === ''
+  const path = `/api/limits/tiers/${encodeURIComponent(props.name)}`
+  // the values the inputs started from
+  const [base, setBase] = useState(props.tier)
   const [name, setName] = useState(props.name)
   const [rate, setRate] = useState(String(props.tier.ratePerSec))
   const [burst, setBurst] = useState(String(props.tier.burst))
@@ -121,11 +131,28 @@ function TierRow(props: { name: string; tier: TierState }) {
   const [reason, setReason] = useState('')
   const [invalid, setInvalid] = useState<Record<string, string>>({})
   const a = useAction()
+  // the tier's ETag, read again whenever the row takes new values
+  const read = useApi<TierState>(isNew ? null : path)
+  const adopt = (t: TierState) => {
+    setBase(t)
+    setRate(String(t.ratePerSec))
+    setBurst(String(t.burst))
+    setRank(String(t.rank))
+  }
+  const edited =
+    rate !== String(base.ratePerSec) || burst !== String(base.burst) || rank !== String(base.rank)
+  useEffect(() => {
+    if (isNew || edited || sameTier(props.tier, base)) return
+    adopt(props.tier)
+    read.reload()
+  }, [props.tier.ratePerSec, props.tier.burst, props.tier.rank])
   const id = isNew ? 'new' : props.name
   const save = (e: Event) => {
     e.preventDefault()
     const bad: Record<string, string> = {}
     if (!NAME.test(name)) bad.name = 'tier name: letters, digits, _ and -'
+    else if (isNew && props.names.includes(name))
+      bad.name = `tier ${name} exists already: change it in its row above`
     const r = positive(rate, 'rate per second')
     const b = positive(burst, 'burst')
     const k = positive(rank, 'rank', { integer: true, min: 0 })
@@ -135,20 +162,25 @@ function TierRow(props: { name: string; tier: TierState }) {
     setInvalid(bad)
     if (Object.keys(bad).length > 0) return a.fail(Object.values(bad).join('; '))
     void a.run(async () => {
-      await api(`/api/limits/tiers/${encodeURIComponent(name)}`, {
-        method: 'PUT',
-        body: {
-          ratePerSec: r,
-          burst: b,
-          rank: k,
-          ...(reason.trim() !== '' ? { reason: reason.trim() } : {}),
-        },
-        ifMatchOf: '/api/limits/tiers',
-      })
-      await api('/api/limits/tiers')
+      const saved = { ratePerSec: r as number, burst: b as number, rank: k as number }
+      try {
+        await api(`/api/limits/tiers/${encodeURIComponent(name)}`, {
+          method: 'PUT',
+          body: { ...saved, ...(reason.trim() !== '' ? { reason: reason.trim() } : {}) },
+          ...(isNew ? { ifNoneMatch: '*' as const } : {}),
+        })
+      } catch (err) {
+        if (isNew || !(err instanceof ApiError) || err.status !== 412) throw err
+        const now = await api<TierState>(path)
+        adopt(now)
+        throw new Error(
+          `${name} was changed elsewhere while you edited it; it is now ${fmtNum(now.ratePerSec)} req/s, burst ${fmtNum(now.burst)}, rank ${now.rank} (shown above): make your change again`,
+        )
+      }
       setReason('')
       if (isNew) setName('')
-      return `Tier ${name} saved: ${fmtNum(r as number)} req/s, burst ${fmtNum(b as number)}.`
+      else setBase(saved)
+      return `Tier ${name} saved: ${fmtNum(saved.ratePerSec)} req/s, burst ${fmtNum(saved.burst)}.`
     })
   }
   const formId = `tier-form-${id}`
@@ -233,7 +265,8 @@ function TierRow(props: { name: string; tier: TierState }) {
 }
 
 function KeysPanel(props: { tiers: string[] }) {
-  const keys = useApi<KeyView[]>('/api/limits/keys')
+  // read again now and then: keys created or revoked elsewhere show up
+  const keys = useApi<KeyView[]>('/api/limits/keys', 10_000)
   const [id, setId] = useState('')
   const [tier, setTier] = useState(props.tiers[0] ?? 'STD')
   const [secret, setSecret] = useState<{ id: string; key: string } | null>(null)
@@ -313,6 +346,12 @@ function KeysPanel(props: { tiers: string[] }) {
 function KeyRow(props: { k: KeyView; tiers: string[]; onChange: () => void }) {
   const { k } = props
   const [tier, setTier] = useState(k.tier)
+  const [seen, setSeen] = useState(k.tier)
+  // a tier changed elsewhere shows, unless this row's choice is being edited
+  useEffect(() => {
+    setTier((t) => (t === seen ? k.tier : t))
+    setSeen(k.tier)
+  }, [k.tier])
   const a = useAction()
   const safe = k.id.replace(/[^A-Za-z0-9_-]/g, '_')
   const change = () =>

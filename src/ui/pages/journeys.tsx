@@ -10,7 +10,7 @@ import { ServiceMap, BAD_ERROR_RATIO } from '../components/service-map.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
-import { fmtAgo, fmtInterval, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
+import { fmtAgo, fmtCount, fmtInterval, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
 import { useApi, useNow } from '../lib/hooks.js'
 import { href, navigate } from '../lib/router.js'
 import type {
@@ -91,10 +91,16 @@ export function JourneysPage(props: { args: string[] }) {
               <td class="num">{fmtPct(j.failureRatio)}</td>
               <td class="num">{fmtMs(j.p95)}</td>
               <td class="small">
-                {j.criticalPath
-                  .slice(0, 4)
-                  .map((c) => `${c.service}·${c.env} ${Math.round(c.latencyShare * 100)}%`)
-                  .join(' → ')}
+                {j.criticalPath.length === 0 ? (
+                  <span class="muted">
+                    unknown: {j.service} sends no spans (only the gateway's time is seen)
+                  </span>
+                ) : (
+                  j.criticalPath
+                    .slice(0, 4)
+                    .map((c) => `${c.service}·${c.env} ${Math.round(c.latencyShare * 100)}%`)
+                    .join(' → ')
+                )}
               </td>
             </tr>
           )}
@@ -200,10 +206,10 @@ function TracePanel(props: { traceRef: string | null }) {
                   {t.traceId}
                 </a>{' '}
                 {t.abandoned && <AbandonedBadge />}{' '}
-                {t.errorCount > 0 && <Badge tone="bad">{t.errorCount} errors</Badge>}
+                {t.errorCount > 0 && <Badge tone="bad">{fmtCount(t.errorCount, 'error')}</Badge>}
                 <div class="small muted">
-                  {t.route ?? '–'} · {fmtMs(t.durationMs)} · {t.spanCount} spans · {t.services.length}{' '}
-                  services in {t.envs.join(', ')}
+                  {t.route ?? '–'} · {fmtMs(t.durationMs)} · {fmtCount(t.spanCount, 'span')} ·{' '}
+                  {fmtCount(t.services.length, 'service')} in {t.envs.join(', ')}
                 </div>
               </div>
             </li>
@@ -225,7 +231,7 @@ export function WaterfallView(props: { w: Waterfall }) {
   const colors = envColors(w.envs)
   const p = w.problems
   const problems = [
-    p.missingParents > 0 ? `${p.missingParents} spans without their parent` : '',
+    p.missingParents > 0 ? `${fmtCount(p.missingParents, 'span')} without their parent` : '',
     p.skewAdjusted > 0 ? `${p.skewAdjusted} shifted for clock skew` : '',
     p.duplicates > 0 ? `${p.duplicates} duplicates dropped` : '',
     p.cycles > 0 ? `${p.cycles} parent loops cut` : '',
@@ -235,10 +241,11 @@ export function WaterfallView(props: { w: Waterfall }) {
       <p>
         <strong>{w.route !== '' ? w.route : 'trace'}</strong> <span class="mono small">{w.traceId}</span>
         {w.requestId !== null && <span class="small muted"> · request {w.requestId}</span>} ·{' '}
-        {fmtMs(w.durationMs)} · {w.spanCount} spans across {w.services.length} services in {w.envs.join(', ')}{' '}
-        · started {fmtTime(w.startMs)} {w.abandoned && <AbandonedBadge />}{' '}
+        {fmtMs(w.durationMs)} · {fmtCount(w.spanCount, 'span')} across{' '}
+        {fmtCount(w.services.length, 'service')} in {w.envs.join(', ')} · started {fmtTime(w.startMs)}{' '}
+        {w.abandoned && <AbandonedBadge />}{' '}
         {w.errorCount > 0 ? (
-          <Badge tone="bad">{w.errorCount} errors</Badge>
+          <Badge tone="bad">{fmtCount(w.errorCount, 'error')}</Badge>
         ) : (
           <Badge tone="ok">no error</Badge>
         )}

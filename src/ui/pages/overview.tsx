@@ -7,8 +7,9 @@ import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
-import { fmtAgo, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
+import { fmtAgo, fmtCount, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
 import { useHistory, useSeriesKnown } from '../lib/history.js'
+import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import { href } from '../lib/router.js'
@@ -63,11 +64,19 @@ export function OverviewPage(props: { session: Session }) {
   const alerts = store.items<LiveAlert>('alerts').sort((a, b) => alertRank(a) - alertRank(b))
   const scaling = store.items<LiveScaling>('scaling')
   const hasAlerts = props.session.features.includes('alerts')
+  const serverNow = store.serverNow()
   const global = series.find((s) => s.key === GLOBAL)
-  const byService = series.filter((s) => s.level === 'service').sort((a, b) => b.rate - a.rate)
+  const g = global !== undefined ? seriesNow(global, serverNow) : undefined
+  const idle = g !== undefined && g.idleSince !== null ? `no requests since ${fmtTime(g.idleSince)}` : null
+  const withNow = (s: LiveSeries) => ({ ...s, now: seriesNow(s, serverNow) })
+  const byService = series
+    .filter((s) => s.level === 'service')
+    .map(withNow)
+    .sort((a, b) => b.now.rate - a.now.rate)
   const routes = series
     .filter((s) => s.level === 'route')
-    .sort((a, b) => b.rate - a.rate)
+    .map(withNow)
+    .sort((a, b) => b.now.rate - a.now.rate)
     .slice(0, 10)
   const known = useSeriesKnown(GLOBAL, global, props.session.windowMs)
   const { points } = useHistory(
@@ -99,23 +108,24 @@ export function OverviewPage(props: { session: Session }) {
       <div class="grid cards" style={{ marginBottom: '14px' }}>
         <Card
           label="Request rate"
-          value={fmtRate(global?.rate)}
+          value={fmtRate(g?.rate)}
           sub={
-            global ? (
+            idle ??
+            (global ? (
               <Sparkline values={sparks.get(GLOBAL) ?? []} width={120} />
             ) : (
               'waiting for the first window'
-            )
+            ))
           }
           id="kpi-rate"
         />
         <Card
           label="Error ratio (5xx)"
-          value={fmtPct(global?.err)}
-          sub={global ? `window at ${fmtTime(global.t)}` : undefined}
+          value={fmtPct(g?.err)}
+          sub={idle ?? (global ? `window at ${fmtTime(global.t)}` : undefined)}
         />
-        <Card label="p95 latency" value={fmtMs(global?.p95)} sub={`p99 ${fmtMs(global?.p99)}`} />
-        <Card label="Throttled (429)" value={fmtPct(global?.lim)} />
+        <Card label="p95 latency" value={fmtMs(g?.p95)} sub={`p99 ${fmtMs(g?.p99)}`} />
+        <Card label="Throttled (429)" value={fmtPct(g?.lim)} />
         <Card
           label="Active anomalies"
           value={anomalies.length}
@@ -204,7 +214,11 @@ export function OverviewPage(props: { session: Session }) {
         title="Services"
         right={
           <span class="small muted">
-            {services.length} services, {services.reduce((n, v) => n + v.targets.length, 0)} targets
+            {fmtCount(services.length, 'service')},{' '}
+            {fmtCount(
+              services.reduce((n, v) => n + v.targets.length, 0),
+              'target',
+            )}
           </span>
         }
       >
@@ -235,13 +249,16 @@ export function OverviewPage(props: { session: Session }) {
                 <td>
                   <Badge tone={h.tone}>{h.text}</Badge>
                 </td>
-                <td class="num">{fmtRate(s.rate)}</td>
+                <td class="num">
+                  {fmtRate(s.now.rate)}
+                  <IdleSince t={s.now.idleSince} />
+                </td>
                 <td>
                   <Sparkline values={sparks.get(s.key) ?? []} />
                 </td>
-                <td class="num">{fmtPct(s.err)}</td>
-                <td class="num">{fmtMs(s.p95)}</td>
-                <td class="num">{fmtPct(s.lim)}</td>
+                <td class="num">{fmtPct(s.now.err)}</td>
+                <td class="num">{fmtMs(s.now.p95)}</td>
+                <td class="num">{fmtPct(s.now.lim)}</td>
                 <td>
                   {open.length === 0 ? (
                     <Badge tone="ok">none</Badge>
@@ -299,11 +316,14 @@ export function OverviewPage(props: { session: Session }) {
               <th scope="row">
                 <a href={href('series', s.key)}>{keyLabel(s.key)}</a>
               </th>
-              <td class="num">{fmtRate(s.rate)}</td>
-              <td class="num">{fmtPct(s.err)}</td>
-              <td class="num">{fmtMs(s.p50)}</td>
-              <td class="num">{fmtMs(s.p95)}</td>
-              <td class="num">{fmtMs(s.p99)}</td>
+              <td class="num">
+                {fmtRate(s.now.rate)}
+                <IdleSince t={s.now.idleSince} />
+              </td>
+              <td class="num">{fmtPct(s.now.err)}</td>
+              <td class="num">{fmtMs(s.now.p50)}</td>
+              <td class="num">{fmtMs(s.now.p95)}</td>
+              <td class="num">{fmtMs(s.now.p99)}</td>
               <td class="small muted">{fmtAgo(s.t + s.d, now)}</td>
             </tr>
           )}
@@ -311,6 +331,12 @@ export function OverviewPage(props: { session: Session }) {
       </Panel>
     </>
   )
+}
+
+/** Under a rate of 0: since when the series has had no request. */
+export function IdleSince(props: { t: number | null }) {
+  if (props.t === null) return null
+  return <div class="small muted">idle since {fmtTime(props.t)}</div>
 }
 
 const STATE_RANK: Record<string, number> = { firing: 0, pending: 1 }

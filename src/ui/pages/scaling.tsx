@@ -299,7 +299,7 @@ export function ScaleControls() {
       got.reload()
       setReason('')
       return `${svc.service}: scaled to ${n} (${r.status}).`
-    })
+    }, `Scaling ${svc.service} to ${n}: starting or stopping replicas…`)
   }
   const restart = () => {
     if (svc === undefined || check(false) === null) return
@@ -311,7 +311,7 @@ export function ScaleControls() {
       got.reload()
       setReason('')
       return `${svc.service}: restarted, one replica at a time.`
-    })
+    }, `Restarting ${svc.service}: one replica at a time, each replacement ready before the next…`)
   }
   return (
     <Panel title="Scale and restart">

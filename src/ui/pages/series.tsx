@@ -6,8 +6,9 @@ import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
-import { fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
+import { fmtCount, fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel, parseSeriesKey } from '../lib/format.js'
 import { fromLive, useHistory, useSeriesKnown } from '../lib/history.js'
+import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href } from '../lib/router.js'
 import type { Anomaly, ForecastAnswer, ForecastReady } from '../lib/types.js'
@@ -26,8 +27,26 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
   const rangeName = props.args[1] ?? '1h'
   const rangeMs = RANGES.find(([n]) => n === rangeName)?.[1] ?? 3_600_000
   const series = store.items<LiveSeries>('series')
-  if (key === null) return <SeriesIndex series={series} />
-  const [service, route, env] = key.split('|')
+  // re-read now and then: a series turns idle without any event saying so
+  useNow(5_000)
+  const serverNow = store.serverNow()
+  if (key === null) return <SeriesIndex series={series} serverNow={serverNow} />
+  const parts = parseSeriesKey(key)
+  if (parts === null)
+    return (
+      <>
+        <Problem
+          title="No such series"
+          error={
+            new Error(
+              `"${key}" is not a series key: a series is service|route|env, * for all (shop|*|demo is the shop service in env demo). Pick one below.`,
+            )
+          }
+        />
+        <SeriesIndex series={series} serverNow={serverNow} />
+      </>
+    )
+  const { service, env } = parts
   const siblings = series
     .filter((s) => s.service === service && s.env === env)
     .sort((a, b) => (a.level === b.level ? a.route.localeCompare(b.route) : a.level === 'service' ? -1 : 1))
@@ -40,7 +59,11 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
             href={href('series', s.key, rangeName)}
             aria-current={s.key === key ? 'page' : undefined}
           >
-            {s.level === 'service' ? `${s.service} (all routes)` : s.route}
+            {s.level === 'global'
+              ? 'all services'
+              : s.level === 'service'
+                ? `${s.service} (all routes)`
+                : s.route}
           </a>
         ))}
         <span style={{ flex: 1 }} />
@@ -56,17 +79,19 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
         seriesKey={key}
         rangeMs={rangeMs}
         live={series.find((s) => s.key === key)}
-        title={
-          route === '*'
-            ? `${service === '*' ? 'All services' : service} · ${env}`
-            : `${service} ${route} · ${env}`
-        }
+        title={capitalize(keyLabel(key))}
       />
     </>
   )
 }
 
-function SeriesIndex(props: { series: LiveSeries[] }) {
+const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
+
+function SeriesIndex(props: { series: LiveSeries[]; serverNow: number }) {
+  const rate = (s: LiveSeries): string => {
+    const now = seriesNow(s, props.serverNow)
+    return now.idleSince !== null ? `idle since ${fmtTime(now.idleSince)}` : fmtRate(now.rate)
+  }
   const services = props.series.filter((s) => s.level !== 'route').sort((a, b) => a.key.localeCompare(b.key))
   return (
     <Panel title="Pick a service or route">
@@ -74,13 +99,14 @@ function SeriesIndex(props: { series: LiveSeries[] }) {
       <ul>
         {services.map((s) => (
           <li key={s.key}>
-            <a href={href('series', s.key)}>{keyLabel(s.key)}</a> — {fmtRate(s.rate)}
+            <a href={href('series', s.key)}>{keyLabel(s.key)}</a> — {rate(s)}
             <ul>
               {props.series
                 .filter((r) => r.level === 'route' && r.service === s.service && r.env === s.env)
                 .map((r) => (
                   <li key={r.key}>
-                    <a href={href('series', r.key)}>{r.route}</a> — {fmtRate(r.rate)}, p95 {fmtMs(r.p95)}
+                    <a href={href('series', r.key)}>{r.route}</a> — {rate(r)}
+                    {seriesNow(r, props.serverNow).idleSince === null && `, p95 ${fmtMs(r.p95)}`}
                   </li>
                 ))}
             </ul>
@@ -123,6 +149,9 @@ function SeriesDetail(props: {
   const marks = anomalyMarks(mine, now)
   const shown = points.filter((p) => p.t >= now - props.rangeMs)
   const last = shown.at(-1) ?? (props.live ? fromLive(props.live) : undefined)
+  const cur = last !== undefined ? seriesNow({ ...last, d: session.windowMs }, store.serverNow()) : undefined
+  const idle =
+    cur !== undefined && cur.idleSince !== null ? `no requests since ${fmtTime(cur.idleSince)}` : null
   const f = forecast.data?.status === 'ok' ? forecast.data : null
   const traffic = forecastTraces(shown, f)
   const fc = traffic.ahead
@@ -132,20 +161,20 @@ function SeriesDetail(props: {
       <div class="grid cards" style={{ marginBottom: '14px' }}>
         <Card
           label="Request rate"
-          value={fmtRate(last?.rate)}
-          sub={last ? `window at ${fmtTime(last.t)}` : undefined}
+          value={fmtRate(cur?.rate)}
+          sub={idle ?? (last ? `window at ${fmtTime(last.t)}` : undefined)}
         />
         <Card
           label="Error ratio (5xx)"
-          value={fmtPct(last?.err)}
-          sub={last && last.uerr !== last.err ? `upstream's own ${fmtPct(last.uerr)}` : undefined}
+          value={fmtPct(cur?.err)}
+          sub={cur && cur.uerr !== cur.err ? `upstream's own ${fmtPct(cur.uerr)}` : undefined}
         />
         <Card
           label="p50 / p95 / p99"
-          value={fmtMs(last?.p95)}
-          sub={`p50 ${fmtMs(last?.p50)} · p99 ${fmtMs(last?.p99)}`}
+          value={fmtMs(cur?.p95)}
+          sub={`p50 ${fmtMs(cur?.p50)} · p99 ${fmtMs(cur?.p99)}`}
         />
-        <Card label="Throttled (429)" value={fmtPct(last?.lim)} />
+        <Card label="Throttled (429)" value={fmtPct(cur?.lim)} />
         <Card
           label="Open anomalies"
           value={open.length}
@@ -172,7 +201,7 @@ function SeriesDetail(props: {
             now={now / 1000}
             height={230}
             gapS={gapSeconds(session.windowMs)}
-            summary={`now ${fmtRate(last?.rate)}; ${f !== null ? `model ${f.model} forecasts ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)}` : 'no forecast yet'}; ${mine.length} anomalies in range`}
+            summary={`now ${fmtRate(cur?.rate)}; ${f !== null ? `model ${f.model} forecasts ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)}` : 'no forecast yet'}; ${fmtCount(mine.length, 'anomaly', 'anomalies')} in range`}
           />
         )}
         <ForecastInfo answer={forecast.data} error={forecast.error} />
