@@ -6,7 +6,7 @@
  * replica once (and only once) it is healthy, a rolling restart replaces every replica process
  * under steady load with no failed request, the service's scaling view shows both with their
  * reasons, and a manual scale-down stops the removed replica only once the gateway drained it.
- * A standby refuses, naming the leader.
+ * A standby refuses, naming the leader. SIGHUP does not stop vigil control.
  *
  * Replicas are `test/fixtures/late-health-replica.mjs`: a mock named after its port that answers
  * its health check 503 for its first second and reports how many requests reached it before.
@@ -352,8 +352,10 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     expect(control.log()).not.toMatch(/gateway gw-sc-3 did not confirm/)
   })
 
+  let standby: Spawned | null = null
+
   it('a standby control plane refuses, naming the leader', async () => {
-    const standby = w.spawn('control', 'control-sc-standby')
+    standby = w.spawn('control', 'control-sc-standby')
     procs.push(standby)
     const standbyUrl = await standby.waitFor(READY.control)
     const refused = await post(standbyUrl, '/api/services/orders/scale', { replicas: 1, reason: 'standby' })
@@ -363,5 +365,14 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     expect((await fetch(`${standbyUrl}/api/services/orders/scaling`)).status).toBe(503)
     // standing by, its autoscaler neither acts nor reports a failure
     expect(standby.log()).not.toMatch(/"msg":"autoscaler: /)
+  })
+
+  it('SIGHUP leaves vigil control running and says it does not reload its config', async () => {
+    control.child.kill('SIGHUP')
+    await control.waitFor(/"msg":"(SIGHUP: vigil control does not reload its config;[^"]*)"/, 10_000)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(control.child.exitCode).toBeNull()
+    expect(control.child.signalCode).toBeNull()
+    expect((await fetch(`${controlUrl}/api/services/orders/scaling`)).status).toBe(200)
   })
 })

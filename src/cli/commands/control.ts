@@ -53,7 +53,7 @@ It also serves the dashboard at / (with the rate-limit pages when limits.store i
 state every gateway shares).
 SIGTERM writes the pending windows, acks them, gives the lease back and exits 0; after a crash the
 bus redelivers whatever was not yet written, and writes are idempotent, so nothing is lost or
-double counted.`
+double counted. The config is read once: SIGHUP is logged and ignored, restart to apply a change.`
 
 export const command: Command = {
   summary: 'run the control plane only (scaled-out mode)',
@@ -230,6 +230,12 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   }
   process.once('SIGTERM', (s) => void stop(s))
   process.once('SIGINT', (s) => void stop(s))
+  // `kill -HUP` reloads a gateway; unhandled here it would end this process without a word
+  process.on('SIGHUP', () =>
+    logger.warn(
+      'SIGHUP: vigil control does not reload its config; restart it (SIGTERM, then start) to apply changes',
+    ),
+  )
   return new Promise<number>(() => {})
 }
 
