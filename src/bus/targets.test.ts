@@ -37,17 +37,20 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
     const gw1 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     const gw2 = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
     try {
-      const applied1 = new Map<string, string[]>()
+      const applied1 = new Map<string, string[] | null>()
       const bad: string[] = []
       await followTargets(
         gw1,
         subject,
-        async (s, urls) => void applied1.set(s, [...urls]),
+        async (s, urls) => void applied1.set(s, urls === null ? null : [...urls]),
         (w) => bad.push(w),
       )
       const pool = new BusTargetPool(control, subject)
       await pool.setTargets('orders', ['http://10.0.0.2:8080'])
       await pool.setTargets('orders', ['http://10.0.0.2:8080', 'http://10.0.0.3:8080'])
+      // null: back to the configured targets (an actuator's replicas left), not an empty list
+      await pool.setTargets('payments', ['http://10.0.0.4:8080'])
+      await pool.setTargets('payments', null)
       await pool.setTargets('users', [])
       // a list from before the newest one arrives late: ignored
       await control.publish(
@@ -58,11 +61,16 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
       await until(() => bad.length > 0 && applied1.has('users'))
       expect(applied1.get('orders')).toEqual(['http://10.0.0.2:8080', 'http://10.0.0.3:8080'])
       expect(applied1.get('users')).toEqual([])
+      expect(applied1.get('payments')).toBeNull()
       expect(bad).toHaveLength(1)
 
       // a gateway that starts later replays the stream and ends on the same lists
-      const applied2 = new Map<string, string[]>()
-      await followTargets(gw2, subject, async (s, urls) => void applied2.set(s, [...urls]))
+      const applied2 = new Map<string, string[] | null>()
+      await followTargets(
+        gw2,
+        subject,
+        async (s, urls) => void applied2.set(s, urls === null ? null : [...urls]),
+      )
       await until(() => applied2.has('users'))
       expect(applied2).toEqual(applied1)
     } finally {
@@ -86,7 +94,11 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
       for (let run = 0; run < 3; run++) {
         const gw = await NatsBus.connect({ servers: '127.0.0.1:4222', streams })
         const applied = new Map<string, string[]>()
-        const sub = await followTargets(gw, subject, async (s, urls) => void applied.set(s, [...urls]))
+        const sub = await followTargets(
+          gw,
+          subject,
+          async (s, urls) => void applied.set(s, [...(urls ?? [])]),
+        )
         await until(() => applied.get('orders')?.[0] === 'http://10.0.0.3:8080')
         // each run starts over from the stream: the newest list, not nothing after a restart
         expect(applied.get('orders')).toEqual(['http://10.0.0.3:8080'])
@@ -124,7 +136,7 @@ describe.skipIf(!up)('targets over NATS JetStream', { timeout: 30_000 }, () => {
         gw,
         subject,
         async (_s, urls) => {
-          applied.push([...urls])
+          applied.push([...(urls ?? [])])
           if (applied.length > 1) await new Promise<void>((ok) => (drain = ok))
         },
         undefined,

@@ -35,7 +35,8 @@ export function appliedSubject(targets: string): string {
 
 export interface TargetsMessage {
   service: string
-  urls: string[]
+  /** null: the targets the gateway's config lists (the actuator's replicas left) */
+  urls: string[] | null
   /** publish time, then a per-publisher sequence: which list is newer */
   atMs: number
   seq: number
@@ -71,7 +72,9 @@ export const encodeTargets = (m: TargetsMessage): Uint8Array => encodeJson(m)
 /** Null for a message that is not a targets list (logged by the caller, acked: it never will be). */
 export function decodeTargets(data: Uint8Array): TargetsMessage | null {
   const m = decodeListRef(data)
-  if (m === null || !Array.isArray(m.urls) || !m.urls.every((u) => typeof u === 'string')) return null
+  if (m === null) return null
+  if (m.urls === null) return { service: m.service, urls: null, atMs: m.atMs, seq: m.seq }
+  if (!Array.isArray(m.urls) || !m.urls.every((u) => typeof u === 'string')) return null
   return { service: m.service, urls: m.urls as string[], atMs: m.atMs, seq: m.seq }
 }
 
@@ -186,8 +189,14 @@ export class BusTargetPool {
     })
   }
 
-  async setTargets(service: string, urls: readonly string[]): Promise<void> {
-    const list = { service, urls: [...urls], atMs: (this.opts.now ?? Date.now)(), seq: ++this.#seq }
+  /** `null`: every gateway goes back to the targets its config lists for the service */
+  async setTargets(service: string, urls: readonly string[] | null): Promise<void> {
+    const list = {
+      service,
+      urls: urls === null ? null : [...urls],
+      atMs: (this.opts.now ?? Date.now)(),
+      seq: ++this.#seq,
+    }
     // the gateways routing the service now: a gateway that starts later replays this very list
     const expected = [...(this.#applied.get(service)?.keys() ?? [])]
     await this.bus.publish(this.subject, encodeTargets(list))
@@ -292,7 +301,7 @@ export interface TargetsFollower extends Subscription {
 export async function followTargets(
   bus: Bus,
   subject: string,
-  apply: (service: string, urls: readonly string[]) => Promise<void>,
+  apply: (service: string, urls: readonly string[] | null) => Promise<void>,
   onBad?: (why: string) => void,
   /** confirms each list applied (and drained) as this gateway, for the pool's wait */
   gatewayId?: string,

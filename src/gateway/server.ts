@@ -255,6 +255,8 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   }
 
   setTargets(service: string, targets: readonly string[] | null): Promise<void> {
+    // a closing gateway routes nothing more: a new table would only open pools nobody closes
+    if (this.closing) return Promise.resolve()
     if (this.#config.services[service] === undefined)
       throw VGL_ERR_GATEWAY_TARGETS(
         `unknown service "${service}" (known: ${Object.keys(this.#config.services).join(', ')})`,

@@ -59,7 +59,8 @@ export interface Actuator {
  * directly, or every gateway over the bus. Resolves once removed targets have drained.
  */
 export interface TargetPool {
-  setTargets(service: string, urls: readonly string[]): Promise<void>
+  /** `null` gives the service back the targets its config lists */
+  setTargets(service: string, urls: readonly string[] | null): Promise<void>
 }
 
 /** Serialises work per key: a scale and a restart of one service never interleave. */

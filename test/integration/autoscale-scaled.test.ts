@@ -6,7 +6,8 @@
  * replica once (and only once) it is healthy, a rolling restart replaces every replica process
  * under steady load with no failed request, the service's scaling view shows both with their
  * reasons, and a manual scale-down stops the removed replica only once the gateway drained it.
- * A standby refuses, naming the leader. SIGHUP does not stop vigil control.
+ * A standby refuses, naming the leader. SIGHUP does not stop vigil control, and a leader stopped
+ * with SIGTERM gives the gateway its configured targets back before it stops its replicas.
  *
  * Replicas are `test/fixtures/late-health-replica.mjs`: a mock named after its port that answers
  * its health check 503 for its first second and reports how many requests reached it before.
@@ -374,5 +375,28 @@ describe.skipIf(!up)('autoscaling scaled out: targets over NATS', { timeout: 120
     expect(control.child.exitCode).toBeNull()
     expect(control.child.signalCode).toBeNull()
     expect((await fetch(`${controlUrl}/api/services/orders/scaling`)).status).toBe(200)
+  })
+
+  it('a leader stopped gracefully hands the gateway its configured targets before it stops its replicas: no failed request', async () => {
+    // a standby would take over and start replicas of its own: without one, the gateway is alone
+    if (standby !== null) await stop(standby)
+    const replicas = (await scaling()).replicas.map((r) => portOf(r.url!))
+    expect(replicas.length).toBeGreaterThan(0)
+    const load = traffic(gatewayUrl, 40, { path: '/orders/x?sleep=50', mixPost: true })
+    let stoppedAtMs = 0
+    try {
+      await new Promise((r) => setTimeout(r, 500))
+      await stop(control)
+      stoppedAtMs = Date.now()
+      await new Promise((r) => setTimeout(r, 1500)) // no control plane runs now
+    } finally {
+      await load.stop()
+    }
+    expect(load.failures(), JSON.stringify(load.failures().slice(0, 5))).toEqual([])
+    expect(await gatewayTargets()).toEqual([w.mockUrl])
+    for (const p of replicas) await expect(fetch(`http://127.0.0.1:${p}/health`)).rejects.toThrow()
+    const late = load.answers.filter((a) => a.atMs > stoppedAtMs)
+    expect(late.length).toBeGreaterThan(20)
+    expect(late.every((a) => a.servedBy === 'orders')).toBe(true)
   })
 })

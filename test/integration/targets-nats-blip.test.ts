@@ -58,7 +58,7 @@ describe.skipIf(!up)('targets: NATS killed while the pool waits for a gateway', 
           gw,
           subject,
           async (_s, urls) => {
-            applied.push([...urls])
+            applied.push([...(urls ?? [])])
             // the requests to the dropped target finish when the test says so
             if (applied.length > 1) await new Promise<void>((ok) => (drain = ok))
           },

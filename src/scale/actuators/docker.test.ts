@@ -22,7 +22,7 @@ describe('DockerActuator', () => {
     const double = await startDockerDouble({ healthyAfterMs: 50 })
     const calls: string[][] = []
     const a = new DockerActuator({
-      pool: { setTargets: async (_s, urls) => void calls.push([...urls]) },
+      pool: { setTargets: async (_s, urls) => void calls.push([...(urls ?? [])]) },
       pollMs: 20,
       docker: { protocol: 'http', host: double.host, port: double.port },
       services: {
@@ -53,7 +53,7 @@ describe('DockerActuator', () => {
     const double = await startDockerDouble({ healthyAfterMs: 30 })
     const calls: string[][] = []
     const a = new DockerActuator({
-      pool: { setTargets: async (_s, urls) => void calls.push([...urls]) },
+      pool: { setTargets: async (_s, urls) => void calls.push([...(urls ?? [])]) },
       pollMs: 20,
       docker: { protocol: 'http', host: double.host, port: double.port },
       services: { orders: { image: 'vigil/mock:unhealthy' } },

@@ -12,11 +12,19 @@ process.on('SIGTERM', () => srv.close(() => process.exit(0)))
 `
 
 function recordingPool() {
-  const calls: { service: string; urls: string[] }[] = []
+  const calls: { service: string; urls: string[] | null }[] = []
   return {
     calls,
-    setTargets: async (service: string, urls: readonly string[]) =>
-      void calls.push({ service, urls: [...urls] }),
+    setTargets: async (service: string, urls: readonly string[] | null) =>
+      void calls.push({ service, urls: urls === null ? null : [...urls] }),
+  }
+}
+
+const answers = async (url: string) => {
+  try {
+    return (await fetch(`${url}/x`)).ok
+  } catch {
+    return false
   }
 }
 
@@ -44,7 +52,7 @@ describe('ProcessActuator', () => {
     try {
       await a.scaleTo('orders', 2, 'test')
       expect(pool.calls).toHaveLength(1)
-      const urls = pool.calls[0].urls
+      const urls = pool.calls[0].urls!
       expect(urls).toHaveLength(2)
       for (const u of urls) expect(await (await fetch(`${u}/x`)).text()).toBe(new URL(u).port)
       await a.scaleTo('orders', 1, 'test')
@@ -54,6 +62,58 @@ describe('ProcessActuator', () => {
     } finally {
       await a.close()
     }
+  }, 30_000)
+
+  it('close gives the service back its configured targets, and stops the replicas only once that drained', async () => {
+    let release = () => {}
+    const seen: { urls: string[] | null; upWhileDraining: boolean[] }[] = []
+    let replicas: string[] = []
+    const a = new ProcessActuator({
+      pool: {
+        setTargets: async (_service, urls) => {
+          if (urls !== null) return void (replicas = [...urls])
+          // the gateways still send to the replicas until their requests finished
+          seen.push({ urls, upWhileDraining: await Promise.all(replicas.map(answers)) })
+          await new Promise<void>((ok) => (release = ok))
+        },
+      },
+      services: {
+        orders: { command: [process.execPath, '-e', SERVER, '$PORT'], healthIntervalMs: 50 },
+        idle: { command: [process.execPath, '-e', SERVER, '$PORT'], healthIntervalMs: 50 },
+      },
+    })
+    await a.scaleTo('orders', 2, 'test')
+    expect(replicas).toHaveLength(2)
+    let closed = false
+    const closing = a.close().then(() => (closed = true))
+    await new Promise((ok) => setTimeout(ok, 300))
+    // only the service with replicas is handed back, and nothing is stopped yet
+    expect(seen).toEqual([{ urls: null, upWhileDraining: [true, true] }])
+    expect(closed).toBe(false)
+    expect(await Promise.all(replicas.map(answers))).toEqual([true, true])
+    release()
+    await closing
+    expect(await Promise.all(replicas.map(answers))).toEqual([false, false])
+    expect(await a.current('orders')).toBe(0)
+  }, 30_000)
+
+  it('close stops the replicas even when the pool cannot take them out, and says why', async () => {
+    const lines: string[] = []
+    let replicas: string[] = []
+    const a = new ProcessActuator({
+      pool: {
+        setTargets: async (_service, urls) => {
+          if (urls === null) throw new Error('the bus is closed')
+          replicas = [...urls]
+        },
+      },
+      services: { orders: { command: [process.execPath, '-e', SERVER, '$PORT'], healthIntervalMs: 50 } },
+      onOutput: (service, _id, line) => lines.push(`${service}: ${line}`),
+    })
+    await a.scaleTo('orders', 1, 'test')
+    await a.close()
+    expect(await answers(replicas[0])).toBe(false)
+    expect(lines).toContain('orders: configured targets not restored: the bus is closed')
   }, 30_000)
 
   it('rolls back a replica that never becomes healthy: stopped, never pooled', async () => {

@@ -10,6 +10,7 @@
  *                                     └─ exit / timeout ──▶ kill, VGL_ERR_SCALE_UNHEALTHY
  * scaleTo down: pool -= url ─▶ drained ─▶ SIGTERM ─(stopGraceMs)─▶ SIGKILL
  * restart:      for each replica: start a new one (healthy, pooled) ─▶ remove the old one as above
+ * close:        pool = configured targets ─▶ drained ─▶ every replica stopped as above
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -252,12 +253,22 @@ export class ProcessActuator implements Actuator {
     clearTimeout(timer)
   }
 
-  /** Stops every replica (SIGTERM, then SIGKILL after each service's grace). */
+  /**
+   * Stops every replica (SIGTERM, then SIGKILL after each service's grace), each service's only
+   * once the pool gave it back its configured targets and drained the replicas: scaled out the
+   * gateways outlive this process, and would otherwise go on sending to ports nobody listens on.
+   */
   async close(): Promise<void> {
     this.#closed = true
-    const all = [...this.#running.entries()].flatMap(([service, list]) =>
-      list.splice(0).map((r) => ({ service, r })),
+    await Promise.all(
+      [...this.#running.entries()].map(async ([service, list]) => {
+        const leaving = list.splice(0)
+        if (leaving.length === 0) return
+        await this.#o.pool.setTargets(service, null).catch((err: Error) => {
+          this.#o.onOutput?.(service, '', `configured targets not restored: ${err.message}`)
+        })
+        await Promise.all(leaving.map((r) => this.#stop(service, r)))
+      }),
     )
-    await Promise.all(all.map(({ service, r }) => this.#stop(service, r)))
   }
 }
