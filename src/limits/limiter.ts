@@ -215,6 +215,7 @@ export class Limiter implements Admission {
     this.#state = this.#seed
     this.#apply(this.#seed, true)
     this.#backend.onChange((s) => this.#apply(mergeState(this.#seed, s), false))
+    this.#backend.onResync?.((stored) => void this.#restore(stored))
     this.#dropFill = addFillSource(() => this.#stats.current(this.#clock()).clients)
   }
 
@@ -229,6 +230,31 @@ export class Limiter implements Admission {
         { err: String(err) },
         'limits: cannot load persisted tiers and keys; serving the config ones',
       )
+    }
+  }
+
+  /**
+   * The shared document came back missing or older than the one this process applies (Redis
+   * restarted without persistence, was flushed, or failed over to a replica that lagged): write
+   * this one back, or a gateway that starts next would serve the config's tiers and keys without
+   * the admin changes every running one applies. Several writers settle on the newest version.
+   */
+  async #restore(stored: LimitsState | null): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_SAVE_ATTEMPTS; attempt++) {
+      const mine = this.#state
+      if (mine.version === 0 || (stored !== null && stored.version >= mine.version)) return
+      try {
+        if (await this.#backend.save(mine, stored?.version ?? null)) {
+          this.#log?.warn(
+            { version: mine.version, found: stored?.version ?? null },
+            `limits: the shared tiers, keys and controls were ${stored === null ? 'missing' : `older (version ${stored.version})`} in ${this.#backend.kind}; wrote back the version ${mine.version} this process applies`,
+          )
+          return
+        }
+        stored = await this.#backend.load()
+      } catch {
+        return // gone again: the next reconnect resyncs
+      }
     }
   }
 

@@ -135,6 +135,12 @@ export interface StateBackend {
    */
   save(state: LimitsState, expected: number | null): Promise<boolean>
   onChange(listener: (state: LimitsState) => void): void
+  /**
+   * Called after a reconnect with the document as read then (null: there is none): a store that
+   * can lose it (Redis restarted without persistence, flushed, failed over to a replica that
+   * lagged) lets the instances that hold a newer one write it back.
+   */
+  onResync?(listener: (stored: LimitsState | null) => void): void
   close(): Promise<void>
 }
 
@@ -236,6 +242,7 @@ export class RedisStateBackend implements StateBackend {
   readonly #sub: Redis
   readonly #key: string
   readonly #listeners: Array<(s: LimitsState) => void> = []
+  readonly #resync: Array<(s: LimitsState | null) => void> = []
 
   constructor(client: Redis, keyPrefix: string) {
     this.#client = client
@@ -273,6 +280,7 @@ export class RedisStateBackend implements StateBackend {
       try {
         const s = await this.load()
         if (s !== null) this.#emit(s)
+        for (const l of this.#resync) l(s)
         return
       } catch {
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2_000)).unref())
@@ -299,6 +307,10 @@ export class RedisStateBackend implements StateBackend {
 
   onChange(listener: (state: LimitsState) => void): void {
     this.#listeners.push(listener)
+  }
+
+  onResync(listener: (stored: LimitsState | null) => void): void {
+    this.#resync.push(listener)
   }
 
   #emit(s: LimitsState): void {

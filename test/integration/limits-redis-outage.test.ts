@@ -3,7 +3,8 @@
  * `vigil gateway` processes; it is killed while clients hammer, then restarted. No request may fail
  * with a 5xx because of it, the fallback must engage within the configured bound, and shared
  * exactness must resume once Redis is back. And the state channel: a tier change made while one
- * gateway was cut off from Redis (through a proxy the test cuts) reaches it when it reconnects.
+ * gateway was cut off from Redis (through a proxy the test cuts) reaches it when it reconnects, and
+ * a Redis that comes back empty gets the state back from the gateways that hold it.
  */
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
@@ -154,11 +155,11 @@ describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a R
   let upstream: Awaited<ReturnType<typeof startUpstream>>
   const proxies: TcpProxy[] = []
   let gateways: GatewayProcess[] = []
+  const keyPrefix = `vigil-it-${randomUUID()}:`
 
   beforeAll(async () => {
     redis = await startRedisServer(await freePort())
     upstream = await startUpstream()
-    const keyPrefix = `vigil-it-${randomUUID()}:`
     // each gateway reaches Redis through its own proxy, so one can be cut off alone
     for (let i = 0; i < 2; i++) proxies.push(await startTcpProxy({ host: '127.0.0.1', port: redis.port }))
     gateways = await Promise.all(
@@ -217,5 +218,76 @@ describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a R
     const res = await fetch(`${cutOff.url}/x`)
     await res.arrayBuffer()
     expect(res.headers.get('ratelimit-policy')).toContain(';q=14;')
+  })
+
+  it('a Redis that comes back empty gets the state back from the running gateways, and a gateway started next applies it', async () => {
+    // the tier change of the test before is in force (the config says 50/100)
+    const port = redis!.port
+    await redis!.kill()
+    redis = await startRedisServer(port) // no persistence: it starts empty
+    const admin = new Redis(redis.url)
+    try {
+      const deadline = Date.now() + 20_000
+      let doc: string | null = null
+      while (doc === null && Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, 200))
+        doc = await admin.get(`${keyPrefix}state`)
+      }
+      expect(doc, 'the state document written back').not.toBeNull()
+      expect((JSON.parse(doc!) as { tiers: Record<string, unknown> }).tiers.STD).toMatchObject({
+        ratePerSec: 7,
+        burst: 14,
+      })
+    } finally {
+      admin.disconnect()
+    }
+    expect(
+      gateways.some((g) => /the shared tiers, keys and controls were missing in redis/.test(g.log())),
+    ).toBe(true)
+    const late = await spawnGateway(
+      writeConfig(
+        gatewayConfig(upstream.url, {
+          store: 'redis',
+          redis: { url: redis.url, keyPrefix, timeoutMs: TIMEOUT_MS },
+          fallback: { policy: 'local', localShare: 0.5, retryMs: 500 },
+          tiers: { STD: { ratePerSec: 50, burst: 100 } },
+        }),
+      ),
+    )
+    gateways.push(late)
+    expect(await tierOf(late)).toMatchObject({ ratePerSec: 7, burst: 14 })
+    for (const g of gateways) expect(await tierOf(g)).toMatchObject({ ratePerSec: 7, burst: 14 })
+  })
+
+  it('a document older than a reconnecting gateway’s (a replica that lagged) is replaced by its newer one', async () => {
+    const admin = new Redis(redis!.url)
+    try {
+      const current = JSON.parse((await admin.get(`${keyPrefix}state`))!) as {
+        version: number
+        tiers: Record<string, { ratePerSec: number; burst: number; rank: number }>
+      }
+      // what a failover to a replica that missed the last change would serve
+      const stale = {
+        ...current,
+        version: current.version - 1,
+        tiers: { ...current.tiers, STD: { ratePerSec: 50, burst: 100, rank: 0 } },
+      }
+      await admin.set(`${keyPrefix}state`, JSON.stringify(stale))
+      await proxies[0]!.cut()
+      await proxies[0]!.restore()
+      const deadline = Date.now() + 15_000
+      let version = stale.version
+      while (version !== current.version && Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, 200))
+        version = (JSON.parse((await admin.get(`${keyPrefix}state`))!) as { version: number }).version
+      }
+      expect(version).toBe(current.version)
+      const doc = JSON.parse((await admin.get(`${keyPrefix}state`))!) as typeof current
+      expect(doc.tiers.STD).toMatchObject({ ratePerSec: 7, burst: 14 })
+      // nobody applied the stale one meanwhile
+      for (const g of gateways) expect(await tierOf(g)).toMatchObject({ ratePerSec: 7, burst: 14 })
+    } finally {
+      admin.disconnect()
+    }
   })
 })
