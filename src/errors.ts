@@ -253,7 +253,16 @@ export const VGL_ERR_OTLP_LISTEN = defineError(
   500,
 )
 export const VGL_ERR_BUS_CLOSED = defineError('VGL_ERR_BUS_CLOSED', 'the bus is closed: cannot %s', 500)
-export const VGL_ERR_BUS_CONNECT = defineError('VGL_ERR_BUS_CONNECT', 'cannot connect to NATS at %s: %s', 500)
+export const VGL_ERR_BUS_CONNECT = defineError(
+  'VGL_ERR_BUS_CONNECT',
+  'cannot connect to NATS at %s: %s; check bus.servers (host:port of a running nats-server, comma-separated)',
+  500,
+)
+export const VGL_ERR_BUS_SETUP = defineError(
+  'VGL_ERR_BUS_SETUP',
+  'NATS at %s is reachable, but %s: %s; %s',
+  500,
+)
 export const VGL_ERR_BUS_NO_STREAM = defineError(
   'VGL_ERR_BUS_NO_STREAM',
   'no JetStream stream captures subject %s (streams: %s)',

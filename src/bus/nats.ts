@@ -22,6 +22,7 @@ import {
 import {
   VGL_ERR_BUS_CLOSED,
   VGL_ERR_BUS_CONNECT,
+  VGL_ERR_BUS_SETUP,
   VGL_ERR_BUS_NO_STREAM,
   VGL_ERR_BUS_PUBLISH,
 } from '../errors.js'
@@ -115,6 +116,15 @@ class NatsMessage implements BusMessage {
   }
 }
 
+/** What to do about a JetStream stream that could not be created or updated, from the server's reason. */
+function streamSetupFix(why: string): string {
+  if (/jetstream (is )?not enabled/i.test(why))
+    return 'start nats-server with JetStream (nats-server -js, or jetstream {} in its config)'
+  if (/subjects overlap/i.test(why))
+    return 'another stream already captures these subjects: give each deployment its own bus.subjectPrefix and bus.streamPrefix, or the same pair to share one'
+  return "check the server's JetStream limits and the account Vigil connects with"
+}
+
 export class NatsBus implements Bus {
   readonly kind = 'nats' as const
   #nc: NatsConnection
@@ -149,9 +159,11 @@ export class NatsBus implements Bus {
     } catch (err) {
       throw VGL_ERR_BUS_CONNECT(servers.join(','), (err as Error).message)
     }
+    let what = 'its JetStream is not usable'
     try {
       const jsm = await jetstreamManager(nc)
       for (const s of opts.streams) {
+        what = `JetStream stream ${s.name} could not be set up`
         const cfg = {
           subjects: s.subjects,
           storage: StorageType.File,
@@ -168,7 +180,8 @@ export class NatsBus implements Bus {
       return new NatsBus(nc, jsm, opts)
     } catch (err) {
       await nc.close()
-      throw VGL_ERR_BUS_CONNECT(servers.join(','), `JetStream setup failed: ${(err as Error).message}`)
+      const why = (err as Error).message
+      throw VGL_ERR_BUS_SETUP(servers.join(','), what, why, streamSetupFix(why))
     }
   }
 

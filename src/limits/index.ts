@@ -74,6 +74,7 @@ export async function createAdmission(config: Config, deps: AdmissionDeps = {}):
   let store: LimitStore
   let state: StateBackend
   let onClose: (() => Promise<void>) | undefined
+  let redisError = ''
   const kind = limits.store
   switch (kind) {
     case 'memory':
@@ -82,7 +83,7 @@ export async function createAdmission(config: Config, deps: AdmissionDeps = {}):
       break
     case 'redis': {
       const client = new Redis(limits.redis.url, redisClientOptions(limits.redis.timeoutMs))
-      client.on('error', () => {})
+      client.on('error', (err: Error) => (redisError = err.message))
       store = new RedisLimitStore({ client })
       state = new RedisStateBackend(client, limits.redis.keyPrefix)
       onClose = async () => {
@@ -100,9 +101,34 @@ export async function createAdmission(config: Config, deps: AdmissionDeps = {}):
     { store, state, ...deps, ...(onClose !== undefined ? { onClose } : {}) },
   )
   if (store instanceof RedisLimitStore) {
-    // Start-up waits briefly for Redis; if it is down the limiter starts in fallback and recovers.
-    await store.ready(Math.max(1000, limits.redis.timeoutMs * 10)).catch(() => {})
+    // Start-up waits briefly for Redis; if it is down the limiter starts in fallback and recovers,
+    // and the state backend reads the shared tiers and keys once Redis answers.
+    const waitMs = Math.max(1000, limits.redis.timeoutMs * 10)
+    const up = await store.ready(waitMs).then(
+      () => true,
+      () => false,
+    )
+    if (!up) {
+      const url = withoutPassword(limits.redis.url)
+      const why = redisError || `no answer within ${waitMs} ms`
+      deps.logger?.warn(
+        { url, err: why },
+        `limits: Redis at ${url} is unreachable (${why}); deciding by the fallback policy (${limits.fallback.policy}) with the config's tiers and keys until it answers; check limits.redis.url`,
+      )
+      return limiter
+    }
   }
   await limiter.start()
   return limiter
+}
+
+/** A Redis URL fit for a log line: its password replaced by `***`. */
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@')
+  }
 }

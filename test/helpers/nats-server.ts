@@ -1,5 +1,5 @@
 /**
- * @module A private nats-server with JetStream on its own port and store directory, for tests that
+ * @module A private nats-server with JetStream (or without) on its own port and store directory, for tests that
  * kill it (never the machine's :4222, which other tests share). Restarting on the same directory
  * keeps the streams and durable consumers, as a real server restart does.
  */
@@ -34,13 +34,15 @@ const reachable = (port: number) =>
     s.once('error', () => (s.destroy(), resolve(false)))
   })
 
-export async function startNatsServer(port: number): Promise<NatsServer> {
+/** `jetstream: false` starts a plain NATS server, as one started without `-js`. */
+export async function startNatsServer(port: number, opts: { jetstream?: boolean } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-nats-'))
+  const js = opts.jetstream === false ? [] : ['-js', '-sd', dir]
   let child: ChildProcess | null = null
   let log = ''
   const start = async () => {
     log = ''
-    const c = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], {
+    const c = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), ...js], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     child = c

@@ -156,26 +156,23 @@ describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a R
   const proxies: TcpProxy[] = []
   let gateways: GatewayProcess[] = []
   const keyPrefix = `vigil-it-${randomUUID()}:`
+  /** the gateways' config (tier STD 50/100), reaching Redis at `url` */
+  const configVia = (url: string) =>
+    writeConfig(
+      gatewayConfig(upstream.url, {
+        store: 'redis',
+        redis: { url, keyPrefix, timeoutMs: TIMEOUT_MS },
+        fallback: { policy: 'local', localShare: 0.5, retryMs: 500 },
+        tiers: { STD: { ratePerSec: 50, burst: 100 } },
+      }),
+    )
 
   beforeAll(async () => {
     redis = await startRedisServer(await freePort())
     upstream = await startUpstream()
     // each gateway reaches Redis through its own proxy, so one can be cut off alone
     for (let i = 0; i < 2; i++) proxies.push(await startTcpProxy({ host: '127.0.0.1', port: redis.port }))
-    gateways = await Promise.all(
-      proxies.map((p) =>
-        spawnGateway(
-          writeConfig(
-            gatewayConfig(upstream.url, {
-              store: 'redis',
-              redis: { url: `redis://127.0.0.1:${p.port}`, keyPrefix, timeoutMs: TIMEOUT_MS },
-              fallback: { policy: 'local', localShare: 0.5, retryMs: 500 },
-              tiers: { STD: { ratePerSec: 50, burst: 100 } },
-            }),
-          ),
-        ),
-      ),
-    )
+    gateways = await Promise.all(proxies.map((p) => spawnGateway(configVia(`redis://127.0.0.1:${p.port}`))))
   }, 120_000)
 
   afterAll(async () => {
@@ -188,6 +185,16 @@ describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a R
   const tierOf = async (g: GatewayProcess) => {
     const r = await fetch(`${await adminUrlOf(g)}/api/limits/tiers`)
     return ((await r.json()) as Record<string, { ratePerSec: number; burst: number }>).STD
+  }
+  /** tier STD of `g` once it is the one the admin change of the first test set, or after 15 s */
+  const changedTierOf = async (g: GatewayProcess) => {
+    const deadline = Date.now() + 15_000
+    let seen = await tierOf(g)
+    while (seen?.ratePerSec !== 7 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 200))
+      seen = await tierOf(g)
+    }
+    return seen
   }
 
   it('applies a tier change made while a gateway was cut off once it reconnects', async () => {
@@ -207,13 +214,7 @@ describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a R
     expect(await tierOf(cutOff)).toMatchObject({ ratePerSec: 50, burst: 100 })
 
     await proxies[0]!.restore()
-    const deadline = Date.now() + 15_000
-    let seen = await tierOf(cutOff)
-    while (seen?.ratePerSec !== 7 && Date.now() < deadline) {
-      await new Promise((res) => setTimeout(res, 200))
-      seen = await tierOf(cutOff)
-    }
-    expect(seen).toMatchObject({ ratePerSec: 7, burst: 14 })
+    expect(await changedTierOf(cutOff)).toMatchObject({ ratePerSec: 7, burst: 14 })
     // and it limits by it: the RateLimit-Policy header names the new burst
     const res = await fetch(`${cutOff.url}/x`)
     await res.arrayBuffer()
@@ -244,16 +245,7 @@ describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a R
     expect(
       gateways.some((g) => /the shared tiers, keys and controls were missing in redis/.test(g.log())),
     ).toBe(true)
-    const late = await spawnGateway(
-      writeConfig(
-        gatewayConfig(upstream.url, {
-          store: 'redis',
-          redis: { url: redis.url, keyPrefix, timeoutMs: TIMEOUT_MS },
-          fallback: { policy: 'local', localShare: 0.5, retryMs: 500 },
-          tiers: { STD: { ratePerSec: 50, burst: 100 } },
-        }),
-      ),
-    )
+    const late = await spawnGateway(configVia(redis.url))
     gateways.push(late)
     expect(await tierOf(late)).toMatchObject({ ratePerSec: 7, burst: 14 })
     for (const g of gateways) expect(await tierOf(g)).toMatchObject({ ratePerSec: 7, burst: 14 })
@@ -289,5 +281,21 @@ describe.skipIf(!haveRedisServer || !BUILT)('the limits state channel across a R
     } finally {
       admin.disconnect()
     }
+  })
+
+  it('a gateway started while Redis is unreachable says so, naming Redis and the fix, and applies the shared state once it answers', async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: redis!.port })
+    proxies.push(proxy)
+    await proxy.cut()
+    const late = await spawnGateway(configVia(`redis://127.0.0.1:${proxy.port}`))
+    gateways.push(late)
+    expect(late.log()).toContain(
+      `limits: Redis at redis://127.0.0.1:${proxy.port} is unreachable (connect ECONNREFUSED 127.0.0.1:${proxy.port}); deciding by the fallback policy (local) with the config's tiers and keys until it answers; check limits.redis.url`,
+    )
+    // nothing cryptic besides
+    expect(late.log()).not.toContain('enableOfflineQueue')
+    expect(await tierOf(late)).toMatchObject({ ratePerSec: 50, burst: 100 })
+    await proxy.restore()
+    expect(await changedTierOf(late)).toMatchObject({ ratePerSec: 7, burst: 14 })
   })
 })

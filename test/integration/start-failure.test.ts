@@ -9,8 +9,13 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { haveNatsServer, startNatsServer } from '../helpers/nats-server.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { buildOnce, exitOf, spawnVigil } from './control-support.js'
+import { freePort } from './limits-support.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-start-failure-'))
 let busy: Server
@@ -113,4 +118,65 @@ describe.skipIf(!natsUp)('a scaled-out start that fails part way', { timeout: 90
     expect(r.log).toContain(`admin API cannot listen on 127.0.0.1:${busyPort}: EADDRINUSE`)
     expect(r.log).not.toMatch(/^\s+at /m)
   })
+})
+
+describe('a scaled-out start whose NATS is wrong', { timeout: 90_000 }, () => {
+  const gateway = (name: string, bus: string) =>
+    config(name, [bus, 'gateway: { port: 0 }', 'admin: { port: 0 }', 'telemetry: { otlp: { port: 0 } }'])
+
+  it('vigil gateway: nothing on the NATS port is one line naming the address and bus.servers, exit 1', async () => {
+    const port = await freePort() // closed again: nothing listens there
+    const file = gateway('nats-port.yaml', `bus: { kind: nats, servers: 127.0.0.1:${port} }`)
+    const r = await failedStart(['gateway', '--config', file])
+    expect(r.code, r.log).toBe(1)
+    expect(r.log.trim()).toBe(
+      `cannot connect to NATS at 127.0.0.1:${port}: connection refused; check bus.servers (host:port of a running nats-server, comma-separated)`,
+    )
+  })
+
+  it.skipIf(!haveNatsServer())(
+    'vigil control: a NATS server without JetStream is named as such, with -js as the fix',
+    async () => {
+      const nats = await startNatsServer(await freePort(), { jetstream: false })
+      try {
+        const file = config('nats-no-js.yaml', [
+          `bus: { kind: nats, servers: ${nats.url} }`,
+          'control: { admin: { port: 0 } }',
+          sqlite('no-js'),
+        ])
+        const r = await failedStart(['control', '--config', file])
+        expect(r.code, r.log).toBe(1)
+        expect(r.log).toContain(
+          `NATS at ${nats.url} is reachable, but its JetStream is not usable: jetstream is not enabled; start nats-server with JetStream (nats-server -js`,
+        )
+      } finally {
+        await nats.close()
+      }
+    },
+  )
+
+  it.skipIf(!natsUp)(
+    'vigil gateway: subjects another stream captures name the stream and the prefixes to change',
+    async () => {
+      const tag = randomBytes(4).toString('hex')
+      const nc = await connect({ servers: '127.0.0.1:4222' })
+      const jsm = await jetstreamManager(nc)
+      // another deployment's stream on the same subject prefix
+      await jsm.streams.add({ name: `STARTFAIL_A_${tag}`, subjects: [`startfail${tag}.>`] })
+      try {
+        const file = gateway(
+          'nats-overlap.yaml',
+          `bus: { kind: nats, servers: 127.0.0.1:4222, subjectPrefix: startfail${tag}, streamPrefix: STARTFAIL_B_${tag} }`,
+        )
+        const r = await failedStart(['gateway', '--config', file])
+        expect(r.code, r.log).toBe(1)
+        expect(r.log).toContain(
+          `NATS at 127.0.0.1:4222 is reachable, but JetStream stream STARTFAIL_B_${tag}_ROLLUPS could not be set up: subjects overlap with an existing stream; another stream already captures these subjects: give each deployment its own bus.subjectPrefix and bus.streamPrefix`,
+        )
+      } finally {
+        await jsm.streams.delete(`STARTFAIL_A_${tag}`)
+        await nc.close()
+      }
+    },
+  )
 })
