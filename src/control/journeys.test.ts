@@ -509,4 +509,88 @@ describe('LiveJourneys', () => {
       ['shop', 'aborted'],
     ])
   })
+
+  describe('a route whose service sends no spans: seen through the gateway’s sampled spans', () => {
+    const REQUESTS = 5000
+    const ERRORS = 0.05
+    /**
+     * `REQUESTS` requests to shop over the 20 s before `now`, 5 % failing (slow), kept as the
+     * gateway's sampler keeps them: every error, 10 % (the journeys' `sampleRate`) of the rest.
+     * Returns the rollup windows of the same requests.
+     */
+    function sampledRequests(seed: number) {
+      const rng = createRng(seed)
+      const perWindow = new Map<number, { count: number; errors: number; ms: number[] }>()
+      for (let i = 0; i < REQUESTS; i++) {
+        const startMs = now - 20_000 + i * (20_000 / REQUESTS)
+        const failed = rng.next() < ERRORS
+        const ms = failed ? 300 : 20
+        const w = startMs - (startMs % W)
+        const r = perWindow.get(w) ?? { count: 0, errors: 0, ms: [] }
+        r.count++
+        if (failed) r.errors++
+        r.ms.push(ms)
+        perWindow.set(w, r)
+        const drawn = rng.next() < 0.1
+        if (!failed && !drawn) continue
+        const traceId = (seed * 1_000_000 + i).toString(16).padStart(32, '0')
+        // the gateway's span alone: shop sends none
+        const [gw] = requestThroughGateway(traceId, `r${i}`, {
+          startTimeMs: startMs,
+          durationMs: ms,
+          statusCode: failed ? 2 : 0,
+          httpStatus: failed ? 502 : 200,
+          attributes: {
+            'http.request.method': 'GET',
+            'vigil.attempts': 1,
+            'vigil.sample_reason': failed ? 'error' : 'sampled',
+            'vigil.sample_probability': failed ? 1 : 0.1,
+          },
+        })
+        j.add([gw], now - 20_000)
+      }
+      j.take(now + WAIT)
+      return [...perWindow].map(([startMs, r]) =>
+        gatewayRollup(startMs, r.count, [0, r.count - r.errors, 0, 0, r.errors], 0, r.ms),
+      )
+    }
+    const near = (x: number, want: number, tol: number) => expect(Math.abs(x - want)).toBeLessThan(tol)
+
+    it('shows the route’s failed share, learns its failure chance and simulates its impact from every request', async () => {
+      now = Date.now()
+      sampledRequests(1)
+      const [list] = await j.journeys(now - 60_000, now)
+      expect(list.route).toBe('shop')
+      near(list.traces, REQUESTS, 0.08 * REQUESTS)
+      near(list.failureRatio, ERRORS, 0.015)
+      expect(list.p50).toBeLessThan(25) // the successes', not the always kept errors' 300 ms
+      const detail = await j.journey('shop', now - 60_000, now)
+      near(detail.model.sites[0].ownErrorRatio, ERRORS, 0.015)
+      const what = await j.whatIf({
+        route: 'shop',
+        scenarios: [{ kind: 'latency', service: 'shop', factor: 1 }],
+        journeys: 20_000,
+        seed: 1,
+      })
+      near(1 - what.journeys[0].baseline.successProbability.value, ERRORS, 0.015)
+      // the alert's impact: the requests of the next 30 minutes at the observed rate, 5 % failing
+      const impact = await j.currentImpact('shop', now - 20_000, 1_800_000, 20_000)
+      const requests = impact.trafficPerSec.value * 1800
+      near(impact.baseline.expectedFailedRequests.value / requests, ERRORS, 0.015)
+    })
+
+    it('takes the counts, failed share and latency from the gateway’s rollups when it has them', async () => {
+      now = Date.now()
+      const rollups = sampledRequests(2)
+      for (const r of rollups) j.hook(r.series, r.point, r.ctx)
+      const sent = rollups.reduce((a, r) => a + r.point.count, 0)
+      const failed = rollups.reduce((a, r) => a + r.point.statusClass[4], 0)
+      const [list] = await j.journeys(now - 60_000, now)
+      expect(list.traces).toBe(sent)
+      expect(list.failureRatio).toBeCloseTo(failed / sent, 12)
+      const m = j.model('shop', now - 60_000, now)
+      expect(m.sites[0]).toMatchObject({ service: 'shop', calls: sent, ownErrors: failed })
+      expect(m.observed.failureRatio).toBeCloseTo(failed / sent, 12)
+    })
+  })
 })

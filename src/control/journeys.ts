@@ -19,8 +19,11 @@
  *                 └─▶ analyze every trace, kept or not: graph calls and nodes, route statistics
  * ```
  * Every trace feeds the graph and the statistics whether it is stored or not, so rates and error
- * ratios are not biased by sampling. The gateway's own edges (gateway → upstream) come from its
- * rollups, which count every request exactly.
+ * ratios are not biased by sampling. A trace seen only through the gateway's span (a route whose
+ * services send no spans) was seen because the gateway's sampler kept it, and is weighted by the
+ * inverse of that chance (journey-stats.ts); for such a route the journey list and the model take
+ * the gateway's rollups, which count every request exactly. The gateway's own edges (gateway →
+ * upstream) come from its rollups too.
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import {
@@ -431,23 +434,24 @@ export class LiveJourneys implements SpanStage, JourneySource {
     // which route: the gateway's span says; else the entry span, as learned from traces that had both
     let route: string | null = null
     const gw = main.source === 'gateway' ? main : null
-    if (gw !== null) {
-      route = gw.route
-      const method = gw.attributes['http.request.method']
-      // the idempotent share models retries of requests sent upstream; a refused one is not
-      if (typeof method === 'string' && !answeredByGateway(gw)) {
-        const m = this.#methods.get(route) ?? { idempotent: 0, total: 0 }
-        m.total++
-        if (IDEMPOTENT.has(method)) m.idempotent++
-        this.#methods.set(route, m)
-      }
-    } else if (main.kind === SPAN_KIND_SERVER) route = this.#entry.resolve(main.service, main.name)
+    if (gw !== null) route = gw.route
+    else if (main.kind === SPAN_KIND_SERVER) route = this.#entry.resolve(main.service, main.name)
     const startMs = tree.start[tree.main]
     const rw = route === null ? null : this.#routeWindow(route, startMs)
     const summary = analyzeTrace(tree, rw, {
       envOf: this.#envOf,
       unbiasedGatewaySpan: (s) => s.attributes['vigil.sample_reason'] === 'sampled',
+      sampleRate: this.#o.sampleRate,
     })
+    const method = gw?.attributes['http.request.method']
+    // the idempotent share models retries of requests sent upstream; a refused one is not. Weighted:
+    // the gateway keeps every failed request's span, only a share of the others
+    if (gw !== null && typeof method === 'string' && !answeredByGateway(gw)) {
+      const m = this.#methods.get(gw.route) ?? { idempotent: 0, total: 0 }
+      m.total += summary.weight
+      if (IDEMPOTENT.has(method)) m.idempotent += summary.weight
+      this.#methods.set(gw.route, m)
+    }
     if (gw !== null && summary.entryService !== null && summary.entryName !== null)
       this.#entry.learn(summary.entryService, summary.entryName, gw.route)
     for (const c of summary.calls) {
@@ -648,15 +652,42 @@ export class LiveJourneys implements SpanStage, JourneySource {
     return { stats: mergeRouteWindows(route, windows, fromMs, toMs), windows }
   }
 
-  #summary(route: string, stats: RouteWindowStats): JourneySummary {
+  /** The route's rollups in [fromMs, toMs): the requests sent to its service, their 5xx and latency. */
+  #sent(
+    route: string,
+    fromMs: number,
+    toMs: number,
+  ): { calls: number; errors: number; latency: DDSketch } | null {
+    const rollups = this.#rollups.get(route)?.filter((r) => r.startMs >= fromMs && r.startMs < toMs) ?? []
+    if (rollups.length === 0) return null
+    const latency = newSketch()
+    let calls = 0
+    let errors = 0
+    // the requests sent to the service (the sketch holds exactly those), not the ones the gateway
+    // answered itself (429, 413, no healthy target), as on the gateway → service edge
+    for (const r of rollups) {
+      calls += r.sent
+      errors += r.errors
+      latency.merge(r.sketch)
+    }
+    return { calls, errors, latency }
+  }
+
+  #summary(route: string, stats: RouteWindowStats, fromMs: number, toMs: number): JourneySummary {
+    // a route whose traces are the gateway's sampled spans alone: its rollups count every request
+    const sent = stats.gatewayOnly >= stats.traces * (1 - 1e-9) ? this.#sent(route, fromMs, toMs) : null
+    const exact = sent !== null && sent.calls > 0 ? sent : null
+    const traces = exact?.calls ?? stats.traces
+    const failures = exact?.errors ?? stats.failures
+    const latency = exact?.latency ?? stats.latency
     return {
       route,
       service: this.#routeInfo.get(route)?.service ?? stats.sites.values().next().value?.service ?? '',
-      traces: stats.traces,
-      failureRatio: stats.traces > 0 ? stats.failures / stats.traces : 0,
-      p50: sketchQuantile(stats.latency, 0.5),
-      p95: sketchQuantile(stats.latency, 0.95),
-      p99: sketchQuantile(stats.latency, 0.99),
+      traces: Math.round(traces),
+      failureRatio: traces > 0 ? failures / traces : 0,
+      p50: sketchQuantile(latency, 0.5),
+      p95: sketchQuantile(latency, 0.95),
+      p99: sketchQuantile(latency, 0.99),
       criticalPath: criticalShares(stats),
     }
   }
@@ -665,7 +696,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const out: JourneySummary[] = []
     for (const route of this.#routes.keys()) {
       const { stats } = this.#merged(route, fromMs, toMs)
-      if (stats.traces > 0) out.push(this.#summary(route, stats))
+      if (stats.traces > 0) out.push(this.#summary(route, stats, fromMs, toMs))
     }
     return out.sort((a, b) => b.traces - a.traces)
   }
@@ -681,21 +712,11 @@ export class LiveJourneys implements SpanStage, JourneySource {
   model(route: string, fromMs: number, toMs: number): JourneyModel {
     const { stats } = this.#merged(route, fromMs, toMs)
     const info = this.#routeInfo.get(route)
-    let fallback: Parameters<typeof learnModel>[2]
-    const rollups = this.#rollups.get(route)?.filter((r) => r.startMs >= fromMs && r.startMs < toMs) ?? []
-    if (info !== undefined && rollups.length > 0) {
-      const latency = newSketch()
-      let calls = 0
-      let errors = 0
-      // the service's model: the requests sent to it (the sketch holds exactly those), not the ones
-      // the gateway answered itself (429, 413, no healthy target), as on the gateway → service edge
-      for (const r of rollups) {
-        calls += r.sent
-        errors += r.errors
-        latency.merge(r.sketch)
-      }
-      fallback = { service: info.service, env: this.#envOf(info.service), calls, errors, latency }
-    }
+    const sent = info === undefined ? null : this.#sent(route, fromMs, toMs)
+    const fallback =
+      info === undefined || sent === null
+        ? undefined
+        : { service: info.service, env: this.#envOf(info.service), ...sent }
     const model = learnModel(stats, this.#policy(route), fallback)
     if (model.sites.length === 0)
       throw VGL_ERR_JOURNEYS_NO_DATA(
@@ -709,11 +730,11 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const { stats } = this.#merged(route, fromMs, toMs)
     const q = (t: readonly number[], p: number) => t[Math.round(p * (t.length - 1))]
     return {
-      ...this.#summary(route, stats),
+      ...this.#summary(route, stats, fromMs, toMs),
       fromMs,
       toMs,
       model: {
-        traces: model.traces,
+        traces: Math.round(model.traces),
         gateway: model.gateway,
         overheadMs: { p50: q(model.overhead, 0.5), p95: q(model.overhead, 0.95) },
         sites: model.sites.map((s) => ({
@@ -725,7 +746,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
           callProbability: 1 - s.fanout[0],
           meanCalls: s.fanout.reduce((a, p, k) => a + p * k, 0),
           parallel: s.parallel,
-          calls: s.calls,
+          calls: Math.round(s.calls),
           ownErrorRatio: (s.ownErrors + 0.5) / (s.cleanCalls + 1),
           propagation: s.propagate,
           ownMs: { p50: q(s.self, 0.5), p95: q(s.self, 0.95), p99: q(s.self, 0.99) },

@@ -9,6 +9,7 @@ export {
   SPAN_KIND_SERVER,
   answeredByGateway,
   isErrorSpan,
+  keepProbability,
   nodeId,
   parseNodeId,
   spanService,

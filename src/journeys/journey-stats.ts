@@ -27,6 +27,13 @@
  * every breaker open) is no journey either: nothing behind the gateway took part. It is counted
  * apart (`refused`) and adds nothing else: no call to the route's service (whose latency, own
  * errors and share of failures would then be the gateway's refusals), no end-to-end latency.
+ *
+ * Every count and sketch is weighted by how many requests the trace stands for. A trace with a
+ * span of a service was seen whatever the gateway's sampler decided (services send every
+ * request's spans, and every trace is analysed, kept or not): weight 1. A trace seen only through
+ * the gateway's span was seen because the sampler kept it, which it does for every error but only
+ * `sampleRate` of the successes: weight 1 / its keep probability (Horvitz–Thompson), so such a
+ * route's failure ratio, latency percentiles and model are not those of its errors.
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { newSketch } from './graph.js'
@@ -36,6 +43,7 @@ import {
   SPAN_KIND_SERVER,
   answeredByGateway,
   failedIn,
+  keepProbability,
   nodeId,
   spanService,
   type JourneySpan,
@@ -93,8 +101,10 @@ export interface RouteWindowStats {
   route: string
   windowStartMs: number
   windowMs: number
-  /** traces (journeys) that entered by the route */
+  /** traces (journeys) that entered by the route, each weighted by the requests it stands for */
   traces: number
+  /** of `traces`, those seen only through the gateway's sampled span (estimated, not counted) */
+  gatewayOnly: number
   /** journeys that failed end to end */
   failures: number
   /** end-to-end latency, ms (the gateway's span when sampled, else the entry invocation) */
@@ -118,6 +128,7 @@ export function newRouteWindow(route: string, windowStartMs: number, windowMs: n
     windowStartMs,
     windowMs,
     traces: 0,
+    gatewayOnly: 0,
     failures: 0,
     latency: newSketch(),
     sites: new Map(),
@@ -187,6 +198,11 @@ export interface AnalyzeOptions {
   envOf: (service: string) => string
   /** `telemetry.spans.sampleRate` note: only the gateway's `sampled` spans are unbiased */
   unbiasedGatewaySpan?: (s: JourneySpan) => boolean
+  /**
+   * the gateway's `telemetry.spans.sampleRate`, for its spans that do not say how likely they
+   * were to be kept (see {@link keepProbability}); default 1
+   */
+  sampleRate?: number
 }
 
 /** What analyzing one trace found, besides the stats it added. */
@@ -196,6 +212,8 @@ export interface TraceSummary {
   entryEnv: string | null
   entryName: string | null
   failed: boolean
+  /** how many requests the trace stands for (1 / its chance to be seen) */
+  weight: number
   /**
    * calls between nodes: caller node, callee node, start, duration as the caller saw it, failed
    * (in an abandoned journey only a 5xx answer is a failure, here and in `served`)
@@ -305,6 +323,7 @@ export function analyzeTrace(
     entryEnv: null,
     entryName: null,
     failed: false,
+    weight: 1,
     calls: [],
     served: [],
   }
@@ -314,6 +333,9 @@ export function analyzeTrace(
   const gw = invs[mainInv].service === GATEWAY_SERVICE ? invs[mainInv] : null
   const gwSpan = gw === null ? null : spans[gw.span]
   const refused = gwSpan !== null && answeredByGateway(gwSpan)
+  const gatewayOnly = gwSpan !== null && spans.every((s) => s.source === 'gateway')
+  const w = gatewayOnly ? 1 / keepProbability(gwSpan, opts.sampleRate) : 1
+  summary.weight = w
   if (gw !== null && gwSpan !== null && !refused && !gw.calls.some((c) => !invs[c].peer)) {
     // the upstream sent no span (not instrumented, or never reached): the gateway's span stands for the call
     const upstream = gwSpan.service
@@ -372,15 +394,16 @@ export function analyzeTrace(
   if (entry === null) return summary
 
   // ---- route stats: sites -----------------------------------------------------------------
-  rw.traces++
-  if (summary.failed) rw.failures++
-  rw.latency.accept(Math.max(0, gw !== null ? gw.end - gw.start : entry.end - entry.start))
+  rw.traces += w
+  if (gatewayOnly) rw.gatewayOnly += w
+  if (summary.failed) rw.failures += w
+  rw.latency.accept(Math.max(0, gw !== null ? gw.end - gw.start : entry.end - entry.start), w)
   if (gwSpan !== null) {
-    rw.gatewaySpans++
+    rw.gatewaySpans += w
     const attempts = Number(gwSpan.attributes['vigil.attempts'] ?? 1)
-    rw.gatewayAttempts += Number.isFinite(attempts) && attempts > 0 ? attempts : 1
+    rw.gatewayAttempts += w * (Number.isFinite(attempts) && attempts > 0 ? attempts : 1)
     if (entries.length === 1 && (opts.unbiasedGatewaySpan?.(gwSpan) ?? true))
-      rw.gatewayOverhead.accept(Math.max(0, gwSpan.durationMs - (entry.callEnd - entry.callStart)))
+      rw.gatewayOverhead.accept(Math.max(0, gwSpan.durationMs - (entry.callEnd - entry.callStart)), w)
   }
   const siteOf = (key: string, parentKey: string, inv: Invocation): SiteStats => {
     let st = rw.sites.get(key)
@@ -400,13 +423,13 @@ export function analyzeTrace(
   for (let v = 0; v < visit.length; v++) {
     const inv = invs[visit[v]]
     const st = siteOf(inv.site, parentKeyOf(inv.site), inv)
-    st.calls++
+    st.calls += w
     if (inv.callFailed || inv.failed) {
-      st.errors++
+      st.errors += w
       const code = spans[inv.span].httpStatus
-      if (code !== null) st.failStatus.set(code, (st.failStatus.get(code) ?? 0) + 1)
+      if (code !== null) st.failStatus.set(code, (st.failStatus.get(code) ?? 0) + w)
     }
-    st.duration.accept(Math.max(0, inv.callEnd - inv.callStart))
+    st.duration.accept(Math.max(0, inv.callEnd - inv.callStart), w)
     // own time: the invocation minus the union of its calls
     let covered = 0
     const intervals = inv.calls
@@ -423,7 +446,7 @@ export function analyzeTrace(
       } else ce = Math.max(ce, b)
     }
     if (ce > cs) covered += ce - cs
-    st.self.accept(Math.max(0, inv.end - inv.start - covered))
+    st.self.accept(Math.max(0, inv.end - inv.start - covered), w)
     let anyChildFailed = false
     const byChildSite = new Map<string, number[]>()
     const deep = inv.depth >= MAX_SITE_DEPTH
@@ -439,18 +462,18 @@ export function analyzeTrace(
       else list.push(c)
     }
     if (anyChildFailed) {
-      st.childFailed++
-      if (inv.failed || inv.callFailed) st.propagated++
-    } else if (inv.failed || inv.callFailed) st.ownErrors++
+      st.childFailed += w
+      if (inv.failed || inv.callFailed) st.propagated += w
+    } else if (inv.failed || inv.callFailed) st.ownErrors += w
     // fan-out, overlap within a site, offsets
     const spansOf = new Map<string, [number, number]>()
     for (const [site, list] of byChildSite) {
       const cst = siteOf(site, inv.site, invs[list[0]])
-      cst.fanout[Math.min(list.length, MAX_FANOUT)]++
+      cst.fanout[Math.min(list.length, MAX_FANOUT)] += w
       let lo = Infinity
       let hi = -Infinity
       for (const c of list) {
-        cst.offsetMs += invs[c].callStart - inv.start
+        cst.offsetMs += w * (invs[c].callStart - inv.start)
         lo = Math.min(lo, invs[c].callStart)
         hi = Math.max(hi, invs[c].callEnd)
       }
@@ -467,8 +490,8 @@ export function analyzeTrace(
           )
             overlapped = true
         }
-        if (overlapped) cst.fanParallel++
-        else cst.fanSequential++
+        if (overlapped) cst.fanParallel += w
+        else cst.fanSequential += w
       }
     }
     const sites = [...spansOf.keys()].sort()
@@ -479,8 +502,8 @@ export function analyzeTrace(
         const shorter = Math.max(1e-6, Math.min(a1 - a0, b1 - b0))
         const key = `${sites[a]}\n${sites[b]}`
         const pr = st.pairs.get(key) ?? [0, 0]
-        pr[0]++
-        if (overlapMs(a0, a1, b0, b1) >= 0.5 * shorter) pr[1]++
+        pr[0] += w
+        if (overlapMs(a0, a1, b0, b1) >= 0.5 * shorter) pr[1] += w
         st.pairs.set(key, pr)
       }
   }
@@ -497,11 +520,11 @@ export function analyzeTrace(
     // client spans failing with no span under them count at their peer's site
     for (let i = 0; i < sitesHit.length; i++) {
       const st = rw.sites.get(sitesHit[i])
-      if (st !== undefined) st.origins += 1 / sitesHit.length
+      if (st !== undefined) st.origins += w / sitesHit.length
     }
     if (sitesHit.length === 0) {
       const st = rw.sites.get(entry.site)
-      if (st !== undefined) st.origins += 1
+      if (st !== undefined) st.origins += w
     }
   }
   // critical path: each site's time on it
@@ -516,8 +539,8 @@ export function analyzeTrace(
   for (const [site, ms] of onPath) {
     const st = rw.sites.get(site)
     if (st === undefined) continue
-    st.cpTraces++
-    st.cpMs += ms
+    st.cpTraces += w
+    st.cpMs += w * ms
   }
   return summary
 }
@@ -530,6 +553,7 @@ function parentKeyOf(site: string): string {
 /** Merges `src` into `dst` (same route; windows combine). */
 export function mergeRouteWindow(dst: RouteWindowStats, src: RouteWindowStats): void {
   dst.traces += src.traces
+  dst.gatewayOnly += src.gatewayOnly
   dst.failures += src.failures
   if (src.latency.count > 0) dst.latency.merge(src.latency)
   if (src.gatewayOverhead.count > 0) dst.gatewayOverhead.merge(src.gatewayOverhead)

@@ -106,8 +106,10 @@ function retryableShare(s: SiteStats): number {
 
 /**
  * The model of one route from the merged stats of the windows it is learned from.
- * @param fallback the route's rollup (count, 5xx, latency) when its services send no spans:
- *   the journey is then one site, the route's upstream, with the gateway's view of it
+ * @param fallback the route's rollup (count, 5xx, latency), used when its services send no spans
+ *   (no trace had a span of theirs): the journey is then one site, the route's upstream, with the
+ *   gateway's view of it. The rollup counts every request; the gateway's spans, the only other
+ *   view of such a route, are a sample (weighted back, but noisy when the sample is small).
  */
 export function learnModel(
   stats: RouteWindowStats,
@@ -129,9 +131,11 @@ export function learnModel(
   }
   const raw = [...stats.sites.values()]
   const entryKeys = raw.filter((s) => s.parentKey === '').sort((a, b) => b.calls - a.calls)
-  if (entryKeys.length === 0) {
-    if (fallback === undefined || fallback.calls === 0)
-      return { ...base, traces: stats.traces, observed, sites: [] }
+  // (the same weights summed in the same order: equal when every trace was the gateway's alone)
+  const gatewayOnly = stats.traces > 0 && stats.gatewayOnly >= stats.traces * (1 - 1e-9)
+  const useRollup = fallback !== undefined && fallback.calls > 0 && (entryKeys.length === 0 || gatewayOnly)
+  if (entryKeys.length === 0 || useRollup) {
+    if (fallback === undefined || !useRollup) return { ...base, traces: stats.traces, observed, sites: [] }
     const fanout = new Array<number>(MAX_FANOUT + 1).fill(0)
     fanout[1] = 1
     return {

@@ -220,13 +220,14 @@ function onsets(
 /** Ranks candidate services and edges for the route's errors or slowness in `current`. */
 export function rankRootCause(input: RootCauseInput): RootCause {
   const { current, baseline } = input
+  // traces are weighted (a sampled gateway span stands for several requests): whole requests
   const now = {
-    traces: current.traces,
+    traces: Math.round(current.traces),
     errorRatio: ratio(current.failures, current.traces),
     p95: sketchQuantile(current.latency, 0.95),
   }
   const before = {
-    traces: baseline.traces,
+    traces: Math.round(baseline.traces),
     errorRatio: ratio(baseline.failures, baseline.traces),
     p95: sketchQuantile(baseline.latency, 0.95),
   }

@@ -62,6 +62,27 @@ export function answeredByGateway(gwSpan: Pick<JourneySpan, 'source' | 'attribut
 }
 
 /**
+ * How likely the gateway's sampler was to keep this span of the gateway's: its
+ * `vigil.sample_probability`, else (a span from an older gateway) `sampleRate` for a drawn one
+ * (`vigil.sample_reason: sampled`) and 1 for the kinds always kept. An OTLP span, and a
+ * probability outside (0, 1], count as 1: such a span is not known to stand for others.
+ */
+export function keepProbability(
+  s: Pick<JourneySpan, 'source' | 'attributes'>,
+  sampleRate: number | undefined,
+): number {
+  if (s.source !== 'gateway') return 1
+  const said = s.attributes['vigil.sample_probability']
+  const p =
+    said !== undefined
+      ? Number(said)
+      : s.attributes['vigil.sample_reason'] === 'sampled'
+        ? (sampleRate ?? 1)
+        : 1
+  return Number.isFinite(p) && p > 0 && p <= 1 ? p : 1
+}
+
+/**
  * A span of an abandoned journey that failed by itself. When the client leaves, the gateway
  * closes its upstream connection and every service still working on the request ends its span as
  * an error without an HTTP status (nobody was answered); counted, the graph and the trace view

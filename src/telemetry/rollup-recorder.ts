@@ -409,7 +409,7 @@ export class RollupRecorder implements Recorder {
       this.#drop('spans', 'queue_full', 1)
       return
     }
-    buf.push(gatewaySpan(key, ev, reason, this.gatewayId))
+    buf.push(gatewaySpan(key, ev, reason, this.gatewayId, this.#core.sampleRate))
     this.#stats.spansKept++
     this.#keptBy[reason].inc()
     if (buf.length === this.#maxSpanBatch) void this.flush()

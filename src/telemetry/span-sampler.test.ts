@@ -70,10 +70,12 @@ describe('sampleReason', () => {
       ev(499, 'client_abort'),
       'abandoned',
       'g1',
+      0.1,
     )
     expect(span.statusCode).toBe(0) // not an error of the gateway's
     expect(span.httpStatus).toBe(499)
     expect(span.attributes['vigil.outcome']).toBe('client_abort')
+    expect(span.attributes['vigil.sample_probability']).toBe(1)
     expect(sampleReason(ev(200, 'ok', 50), 20, 0, 0.5)).toBe('slow')
     expect(sampleReason(ev(200, 'ok'), Infinity, 0.1, 0.5)).toBeNull()
     expect(sampleReason(ev(200, 'ok'), Infinity, 0.6, 0.5)).toBe('sampled')
@@ -89,14 +91,25 @@ describe('sampleReason', () => {
       [503, 'no_target'],
     ] as const) {
       const refused = { ...ev(status, outcome, 0.2), attempts: 0, target: '' }
-      const span = gatewaySpan(key, refused, status === 503 ? 'error' : 'sampled', 'g1')
+      const span = gatewaySpan(key, refused, status === 503 ? 'error' : 'sampled', 'g1', 0.1)
       expect(span.attributes['vigil.attempts']).toBe(0)
       expect(span.attributes).not.toHaveProperty('server.address')
       expect(span.httpStatus).toBe(status)
     }
-    expect(gatewaySpan(key, ev(200, 'ok'), 'sampled', 'g1').attributes).toMatchObject({
+    expect(gatewaySpan(key, ev(200, 'ok'), 'sampled', 'g1', 0.1).attributes).toMatchObject({
       'vigil.attempts': 1,
       'server.address': 'http://127.0.0.1:1',
     })
+  })
+
+  it('records how likely the span was to be kept: the rate for a drawn one, 1 for those always kept', () => {
+    // the journeys weigh a request seen only through this span by the inverse
+    const key = { service: 'shop', route: 'shop', env: 'edge' }
+    const prob = (e: ReturnType<typeof ev>, reason: Parameters<typeof gatewaySpan>[2]) =>
+      gatewaySpan(key, e, reason, 'g1', 0.05).attributes['vigil.sample_probability']
+    expect(prob(ev(200, 'ok'), 'sampled')).toBe(0.05)
+    expect(prob(ev(502, 'ok'), 'error')).toBe(1)
+    expect(prob(ev(200, 'ok', 50), 'slow')).toBe(1)
+    expect(prob(ev(499, 'client_abort'), 'abandoned')).toBe(1)
   })
 })

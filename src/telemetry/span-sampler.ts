@@ -8,6 +8,10 @@
  * series' p99 of the previous window, and `sampleRate` of the rest. An abandoned request is kept
  * so the journeys can tell it from a failure: the services behind see their connection closed
  * (their spans fail without a status) although nobody was answered an error.
+ *
+ * Each kept span says how likely it was to be kept (`vigil.sample_probability`: 1 for the kinds
+ * always kept, `sampleRate` for a drawn one): the journeys weigh a request seen only through this
+ * span by the inverse, so the errors that are always kept do not outnumber the successes.
  */
 import type { RequestEvent, SeriesKey } from './recorder.js'
 import type { SpanRecord } from './types.js'
@@ -75,15 +79,22 @@ export function sampleReason(
   return u < sampleRate ? 'sampled' : null
 }
 
+/** How likely a request kept for `reason` was to be kept. */
+export function keepProbability(reason: SampleReason, sampleRate: number): number {
+  return reason === 'sampled' ? sampleRate : 1
+}
+
 /**
  * Builds the gateway's span for a finished request. Copies every field: the gateway reuses
  * the event object once `record` returns.
+ * @param sampleRate the rate `reason` was drawn at (recorded as the span's keep probability)
  */
 export function gatewaySpan(
   key: SeriesKey,
   ev: RequestEvent,
   reason: SampleReason,
   gatewayId: string,
+  sampleRate: number,
 ): SpanRecord {
   const attributes: SpanRecord['attributes'] = {
     'http.request.method': ev.method,
@@ -91,6 +102,7 @@ export function gatewaySpan(
     'vigil.outcome': ev.outcome,
     'vigil.attempts': ev.attempts,
     'vigil.sample_reason': reason,
+    'vigil.sample_probability': keepProbability(reason, sampleRate),
     'vigil.gateway_id': gatewayId,
   }
   if (ev.target !== '') attributes['server.address'] = ev.target
