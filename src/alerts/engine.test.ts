@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { alertsSchema } from '../config/alerts-schema.js'
+import { alertsSchema, holdMs } from '../config/alerts-schema.js'
 import type { ActionRecord, StoredSilence } from '../store/index.js'
 import { SinkDispatcher } from './dispatcher.js'
 import { AlertEngine, type AlertActionPort, type AlertEngineOptions } from './engine.js'
@@ -101,7 +101,7 @@ function engine(
     rules: cfg.rules,
     windowMs: W,
     repeatIntervalMs: cfg.repeatInterval,
-    staleAfterMs: cfg.staleAfter,
+    staleAfterMs: holdMs(cfg.staleAfter, W),
     keepResolvedMs: cfg.keepResolved,
     linkBase: 'http://admin',
     context: { budgets: { orders: 500 } },
@@ -754,5 +754,134 @@ describe('AlertEngine enrichment and incidents', () => {
     await settled(() => sink.got.flat().length >= 1)
     await new Promise((r) => setTimeout(r, 50))
     expect(sink.got.flat().map((n) => `${n.event} ${n.alert.series.service}`)).toEqual(['firing payments'])
+  })
+})
+
+describe('AlertEngine: series that go silent', () => {
+  const slow = { name: 'slow', kind: 'latency', threshold: 800, for: '1 window', minRequests: 5 }
+  const errs = { name: 'errs', kind: 'error-ratio', floor: 0.02, minHistory: 30, for: '1 window' }
+  const normal = Array.from({ length: 200 }, (_, i) => [0.01, 0.02, 0.03, 0.05][i % 4])
+  const history = async (_s: unknown, fromMs: number, toMs: number) =>
+    normal
+      .map((r, i) => point(i - normal.length, { errors: Math.round(r * 100) }))
+      .filter((p) => p.startMs >= fromMs && p.startMs < toMs)
+  const stale = { staleAfter: '5 windows' }
+  /** the control plane's clock: every window ending at or before T0 + w·W has closed */
+  const tick = async (e: AlertEngine, w: number) => {
+    e.tick(T0 + w * W)
+    await e.idle()
+  }
+  const done = (actions: MemoryActions) => () =>
+    [...actions.records.values()].every((r) => r.result.status !== 'pending')
+
+  for (const [rule, bad] of [
+    [slow, point(1, { p95: 2_000 })],
+    [errs, point(1, { errors: 30 })],
+  ] as const)
+    it(`a firing ${rule.kind} alert resolves once its series had no window for staleAfter, saying since when`, async () => {
+      const { e, sink, actions, transitions } = engine([rule], { context: { budgets: {}, history } }, stale)
+      await e.start()
+      await tick(e, 0) // the clock runs from the start
+      await run(e, [input(point(0)), input(bad)]) // fires at the window ending T0 + 2W
+      await tick(e, 2)
+      expect(e.alerts()[0].state).toBe('firing')
+      await tick(e, 7) // silent for exactly 5 windows: not yet
+      expect(e.alerts()[0].state).toBe('firing')
+      await tick(e, 8)
+      const a = e.get(e.alerts({ state: 'all' })[0].fingerprint)!
+      expect(a).toMatchObject({ state: 'resolved', resolvedBy: 'stale', resolvedAtMs: T0 + 7 * W })
+      expect(a.latest.summary).toBe(
+        `no requests since ${new Date(T0 + 2 * W).toISOString()}: no window of orders|*|prod for 5s`,
+      )
+      // later ticks change nothing: the resolution goes out once, recorded like any other
+      await tick(e, 9)
+      await tick(e, 60)
+      await settled(done(actions))
+      const sent = sink.got.flat()
+      expect(sent.map((n) => n.event)).toEqual(['firing', 'resolved'])
+      expect(sent[1].alert.latest.summary).toMatch(/^no requests since /)
+      const recs = [...actions.records.values()].filter((r) => r.kind === 'alert.resolved')
+      expect(recs).toHaveLength(1)
+      expect(recs[0]).toMatchObject({ reason: `resolved: ${a.latest.summary}`, result: { status: 'ok' } })
+      expect(transitions).toEqual([
+        `${rule.name} inactive->pending @2`,
+        `${rule.name} pending->firing @2`,
+        `${rule.name} firing->resolved @2`,
+      ])
+    })
+
+  it('an alert whose series keeps getting windows is not stale, however long it fires', async () => {
+    const { e, sink } = engine([slow], {}, stale)
+    await e.start()
+    for (let w = 0; w < 30; w++) {
+      await run(e, [input(point(w, { p95: 2_000 }))])
+      await tick(e, w + 1)
+    }
+    expect(e.alerts()[0]).toMatchObject({ state: 'firing', resolvedBy: null })
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
+  })
+
+  it('a failure alert on a service that is down keeps firing while the gateway answers its requests with 503', async () => {
+    const { e, sink } = engine([{ ...failure, for: '1 window' }], {}, stale)
+    await e.start()
+    for (let w = 0; w < 20; w++) {
+      // no healthy target: every request is the gateway's own 503, but requests still arrive
+      await run(e, [input(point(w, { count: 40, errors: 40, refused: 40, refused5xx: 40 }))])
+      await tick(e, w + 1)
+    }
+    expect(e.alerts()[0]).toMatchObject({ state: 'firing', kind: 'failure' })
+    // traffic stops altogether: then it is stale like any other
+    await tick(e, 26)
+    expect(e.alerts({ state: 'all' })[0]).toMatchObject({ state: 'resolved', resolvedBy: 'stale' })
+    await settled(() => sink.got.flat().length === 2)
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
+  })
+
+  it('a pending alert whose series goes silent is dropped, and never pages', async () => {
+    const { e, sink, saved, transitions } = engine([{ ...slow, for: '3 windows' }], {}, stale)
+    await e.start()
+    await tick(e, 0)
+    await run(e, [input(point(0, { p95: 2_000 }))])
+    expect(e.alerts()[0].state).toBe('pending')
+    await tick(e, 7)
+    expect(e.alerts({ state: 'all' })).toEqual([])
+    expect(transitions).toEqual(['slow inactive->pending @1', 'slow pending->inactive @1'])
+    expect(saved.size).toBe(0)
+    expect(sink.got).toEqual([])
+  })
+
+  it('after a restart, silence counts from its first tick, not from before it (the backlog may still come)', async () => {
+    const first = engine([slow], {}, stale)
+    await first.e.start()
+    await run(first.e, [input(point(0, { p95: 2_000 }))])
+    await first.e.close()
+    const second = engine(
+      [slow],
+      { state: { load: async () => [...first.saved.values()], save: async () => {} } },
+      stale,
+    )
+    await second.e.start()
+    await tick(second.e, 100) // long after the last window: watching starts here
+    expect(second.e.alerts()[0].state).toBe('firing')
+    await tick(second.e, 105)
+    expect(second.e.alerts()[0].state).toBe('firing')
+    await tick(second.e, 106)
+    expect(second.e.alerts({ state: 'all' })[0]).toMatchObject({
+      resolvedBy: 'stale',
+      resolvedAtMs: T0 + 105 * W,
+    })
+  })
+
+  it('without ticks (a replay), another series’ window notices the silence at the same moment', async () => {
+    const { e } = engine([slow], {}, stale)
+    await e.start()
+    await run(e, [input(point(0, { p95: 2_000 }))])
+    const other = { series: { service: 'users', route: '*', env: 'prod' }, key: 'users|*|prod' }
+    await run(e, [input(point(20), other)])
+    expect(e.alerts({ state: 'all' }).find((a) => a.key === 'orders|*|prod')).toMatchObject({
+      state: 'resolved',
+      resolvedBy: 'stale',
+      resolvedAtMs: T0 + 6 * W,
+    })
   })
 })

@@ -15,10 +15,14 @@
  *
  * Time inside the engine is data time: the end of the newest window seen. `for`, `resolveFor`,
  * the repeat interval, silences and staleness are judged against it, so a replay of stored
- * windows makes the same decisions as the live run that produced them.
+ * windows makes the same decisions as the live run that produced them. Gateways ship a window
+ * only when requests arrived in it, so when traffic stops no window moves data time on: the
+ * control plane's clock does instead (`tick`), and a firing alert whose series has had no window
+ * for `staleAfterMs` resolves at the moment it went stale, whoever noticed it.
  */
 import { createHash } from 'node:crypto'
 import type { AlertRuleConfig } from '../config/alerts-schema.js'
+import { formatDurationMs } from '../parsing.js'
 import type { ActionRecord, StoredAlertAck, StoredSilence } from '../store/index.js'
 import type { DeliveryOutcome, SinkDispatcher } from './dispatcher.js'
 import { evaluateRule, holdWindows, quickInactive, ruleMatches, type RuleContext } from './rules.js'
@@ -66,6 +70,7 @@ export interface AlertEngineOptions {
   rules: readonly AlertRuleConfig[]
   windowMs: number
   repeatIntervalMs: number
+  /** a firing alert whose series has had no window for this long resolves; a pending one is dropped */
   staleAfterMs: number
   keepResolvedMs: number
   /** prefix of the links in each alert: the admin API's URL, or '' for relative links */
@@ -110,6 +115,13 @@ export interface ActuatorSignal {
   details: Record<string, unknown>
 }
 
+/** The control plane's clock: every window ending at or before `closedUpToMs` has closed. */
+interface Tick {
+  closedUpToMs: number
+  /** every window before it was seen (a replay of stored history), not only since the first tick */
+  complete: boolean
+}
+
 const matchAny = (pattern: string | undefined, value: string) =>
   pattern === undefined || pattern === '*' || pattern === value
 
@@ -140,7 +152,7 @@ export class AlertEngine {
   /** alerts that fired since the last flush: enriched at it */
   readonly #justFired = new Set<Alert>()
   readonly #deleted = new Set<string>()
-  readonly #queue: (WindowInput | ActuatorSignal)[] = []
+  readonly #queue: (WindowInput | ActuatorSignal | Tick)[] = []
   /** fingerprints per series key, one per rule (index as in rules): hashed once, not per window */
   readonly #fingerprints = new Map<string, string[]>()
   /** each rule's place in the config (ties between alerts are broken by it) */
@@ -148,6 +160,12 @@ export class AlertEngine {
   #running: Promise<void> | null = null
   #dataNow = 0
   #lastSweepWindow = -1
+  /**
+   * Data time of the first clock tick: silence before it was not seen by this process (a
+   * restart, a new leader still reading the bus's backlog), so staleness counts from here at the
+   * earliest. -Infinity without ticks (a replay).
+   */
+  #watchingSinceMs = -Infinity
   readonly stats = {
     windows: 0,
     evaluations: 0,
@@ -203,6 +221,26 @@ export class AlertEngine {
   signal(s: ActuatorSignal): void {
     this.#queue.push(s)
     this.#running ??= this.#drain().finally(() => (this.#running = null))
+  }
+
+  /**
+   * The clock: every window ending at or before `closedUpToMs` has been handed over, so data time
+   * is at least that even when no window arrived. Firing alerts whose series went silent for
+   * `staleAfterMs` resolve (and their resolution is sent); pending ones are dropped. Judged in
+   * order with the windows. Live, silence counts from the first tick (what came before may still
+   * be on its way: a new leader reading the bus's backlog); `complete`: the engine has seen every
+   * window before it (a replay), so silence counts from the series' last window.
+   */
+  tick(closedUpToMs: number, opts: { complete?: boolean } = {}): void {
+    if (!Number.isFinite(closedUpToMs)) return
+    this.#queue.push({ closedUpToMs, complete: opts.complete === true })
+    this.#running ??= this.#drain().finally(() => (this.#running = null))
+  }
+
+  #ticked(t: Tick): boolean {
+    if (this.#watchingSinceMs === -Infinity && !t.complete) this.#watchingSinceMs = t.closedUpToMs
+    if (t.closedUpToMs > this.#dataNow) this.#dataNow = t.closedUpToMs
+    return this.#sweep()
   }
 
   #signalled(s: ActuatorSignal): void {
@@ -291,10 +329,18 @@ export class AlertEngine {
     while (this.#queue.length > 0) {
       // one batch: the windows that arrived together (a window of every series), grouped on send
       const batch = this.#queue.splice(0)
+      // a batch of clock ticks that changed nothing owes nothing: no flush (no correlator call) each second
+      let changed = false
       for (const input of batch)
-        if ('actuator' in input) this.#signalled(input)
-        else await this.#step(input).catch((err: Error) => this.#o.onError?.(err, `alerts ${input.key}`))
-      await this.#flush().catch((err: Error) => this.#o.onError?.(err, 'alert notifications'))
+        if ('closedUpToMs' in input) changed = this.#ticked(input) || changed
+        else if ('actuator' in input) {
+          this.#signalled(input)
+          changed = true
+        } else {
+          changed = true
+          await this.#step(input).catch((err: Error) => this.#o.onError?.(err, `alerts ${input.key}`))
+        }
+      if (changed) await this.#flush().catch((err: Error) => this.#o.onError?.(err, 'alert notifications'))
     }
   }
 
@@ -412,18 +458,28 @@ export class AlertEngine {
     a.latest = ev
     a.lastEvalMs = end
     if (a.state === 'pending') {
-      this.#alerts.delete(fp)
-      const prev = this.#previous.get(fp)
-      if (prev !== undefined) {
-        this.#alerts.set(fp, prev)
-        this.#previous.delete(fp)
-      }
-      this.#emit(a, 'pending', 'inactive')
+      this.#dropPending(fp, a)
       return
     }
     a.falseWindows++
     a.trueWindows = 0
     if (a.falseWindows >= holdWindows(rule.resolveFor, this.#o.windowMs)) this.#resolve(a, end, 'recovery')
+  }
+
+  /** A pending run that never fired goes; the resolved run it replaced (if any) comes back. */
+  #dropPending(fp: string, a: Alert): void {
+    this.#alerts.delete(fp)
+    const prev = this.#previous.get(fp)
+    this.#previous.delete(fp)
+    // a pending alert may have been saved (an incident marks it): the store must not keep it
+    if (prev !== undefined) {
+      this.#alerts.set(fp, prev)
+      this.#dirty.add(fp)
+    } else {
+      this.#dirty.delete(fp)
+      this.#deleted.add(fp)
+    }
+    this.#emit(a, 'pending', 'inactive')
   }
 
   #resolve(a: Alert, atMs: number, by: 'recovery' | 'stale'): void {
@@ -481,15 +537,28 @@ export class AlertEngine {
     }
   }
 
-  /** Stale firing alerts resolve; pending ones vanish; resolved ones are forgotten after keepResolved. */
-  #sweep(): void {
+  /**
+   * Stale firing alerts resolve; pending ones vanish; resolved ones are forgotten after
+   * keepResolved. True when an alert changed.
+   */
+  #sweep(): boolean {
     const now = this.#dataNow
+    let changed = false
     for (const [fp, a] of this.#alerts) {
+      const staleAtMs = Math.max(a.lastEvalMs, this.#watchingSinceMs) + this.#o.staleAfterMs
       // an actuator alert has no windows to go stale: only the autoscaler resolves it
-      if (a.state === 'firing' && a.kind !== 'actuator' && a.lastEvalMs < now - this.#o.staleAfterMs)
-        this.#resolve(a, now, 'stale')
-      else if (a.state === 'pending' && a.lastEvalMs < now - this.#o.staleAfterMs) this.#alerts.delete(fp)
-      else if (
+      if (a.kind === 'actuator' || staleAtMs >= now) {
+        if (a.state !== 'resolved') continue
+      } else if (a.state === 'firing') {
+        this.#resolveStale(a, staleAtMs)
+        changed = true
+        continue
+      } else if (a.state === 'pending') {
+        this.#dropPending(fp, a)
+        changed = true
+        continue
+      }
+      if (
         a.state === 'resolved' &&
         (a.resolvedAtMs ?? 0) < now - this.#o.keepResolvedMs &&
         (!a.notified.firing || a.notified.resolved)
@@ -497,8 +566,24 @@ export class AlertEngine {
         this.#alerts.delete(fp)
         this.#dirty.delete(fp)
         this.#deleted.add(fp)
+        changed = true
       }
     }
+    return changed
+  }
+
+  /**
+   * Resolves a firing alert whose series stopped getting windows, at the moment it went stale
+   * (the same whether a clock tick or another series' window noticed it, live or in a replay).
+   */
+  #resolveStale(a: Alert, staleAtMs: number): void {
+    a.latest = {
+      ...a.latest,
+      active: false,
+      summary: `no requests since ${new Date(a.lastEvalMs).toISOString()}: no window of ${a.key} for ${formatDurationMs(staleAtMs - a.lastEvalMs)}`,
+      details: { ...a.latest.details, lastWindowEndMs: a.lastEvalMs, staleAfterMs: this.#o.staleAfterMs },
+    }
+    this.#resolve(a, staleAtMs, 'stale')
   }
 
   /** Which notification, if any, an alert owes now; sets its suppression for the API. */
@@ -672,7 +757,8 @@ export class AlertEngine {
   async #save(): Promise<void> {
     if (this.#dirty.size === 0 && this.#deleted.size === 0) return
     const changed = [...this.#dirty].map((fp) => this.#alerts.get(fp)).filter((a) => a !== undefined)
-    const deleted = [...this.#deleted]
+    // a fingerprint deleted and then alive again in the same flush (a new run) is saved, not deleted
+    const deleted = [...this.#deleted].filter((fp) => !this.#alerts.has(fp))
     this.#dirty.clear()
     this.#deleted.clear()
     if (this.#o.state === undefined || this.#o.state === null) return

@@ -21,7 +21,7 @@ describe('alerts: config', () => {
     expect(parse().alerts).toEqual({
       enabled: true,
       repeatInterval: 4 * 3_600_000,
-      staleAfter: 600_000,
+      staleAfter: { ms: 600_000 },
       keepResolved: 86_400_000,
       enrichTimeout: 1_000,
       rules: [],
@@ -125,5 +125,34 @@ describe('alerts: config', () => {
     expect(msg).toMatch(/alerts\.sinks\[0\]\.url/)
     expect(msg).toMatch(/alerts\.sinks\[1\]\.url/)
     for (const secret of ['hunter2', 'abc123', 'zz9']) expect(msg).not.toContain(secret)
+  })
+
+  it('staleAfter: windows or a duration, at least 2 windows long; a bad value names the field', () => {
+    expect(parse('alerts: { staleAfter: 5 windows }').alerts.staleAfter).toEqual({ windows: 5 })
+    expect(parse('alerts: { staleAfter: 2m }').alerts.staleAfter).toEqual({ ms: 120_000 })
+    expect(parse('telemetry: { windowMs: 1000 }', 'alerts: { staleAfter: 2s }').alerts.staleAfter).toEqual({
+      ms: 2_000,
+    })
+    const cases: [string[], RegExp][] = [
+      [
+        ['alerts: { staleAfter: 0 }'],
+        /alerts\.staleAfter: 0 ms is shorter than 2 windows \(20000 ms with telemetry\.windowMs 10000\)/,
+      ],
+      [['alerts: { staleAfter: 15s }'], /alerts\.staleAfter: 15000 ms is shorter than 2 windows/],
+      [
+        ['alerts: { staleAfter: 1 window }'],
+        /alerts\.staleAfter: 10000 ms is shorter than 2 windows.*use e\.g\. "5 windows" or 10m/,
+      ],
+      [
+        ['telemetry: { windowMs: 60000 }', 'alerts: { staleAfter: 1m }'],
+        /alerts\.staleAfter: 60000 ms is shorter than 2 windows \(120000 ms/,
+      ],
+      [
+        ['alerts: { staleAfter: soon }'],
+        /alerts\.staleAfter: expected a number of windows like "2 windows", or a duration/,
+      ],
+      [['alerts: { staleAfter: -5 }'], /alerts\.staleAfter/],
+    ]
+    for (const [lines, re] of cases) expect(problems(...lines), lines.join()).toMatch(re)
   })
 })

@@ -200,8 +200,11 @@ export const alertsSchema = z
     enabled: z.boolean().default(true),
     /** a firing alert is sent again after this long while it is not acknowledged; a re-fire inside it is not paged */
     repeatInterval: duration.default(4 * 3_600_000),
-    /** a firing alert whose series has had no window for this long resolves */
-    staleAfter: duration.default(600_000),
+    /**
+     * a firing alert whose series has had no window for this long (`5 windows`, or a duration)
+     * resolves, and a pending one is dropped: gateways ship a window only when requests arrived
+     */
+    staleAfter: holdSchema.default({ ms: 600_000 }),
     /** resolved alerts are kept (API, store) this long */
     keepResolved: duration.default(86_400_000),
     /** how long a page waits at most for its enrichment (user impact, root cause); later it goes without */
@@ -218,12 +221,30 @@ export type AlertRuleConfig = z.infer<typeof ruleSchema>
 export type AlertSinkConfig = z.infer<typeof sinkSchema>
 export type Hold = z.infer<typeof holdSchema>
 
+/** A hold in ms: whole windows of `windowMs`, or the duration as given. */
+export function holdMs(h: Hold, windowMs: number): number {
+  return 'windows' in h && h.windows !== undefined ? h.windows * windowMs : (h.ms ?? 0)
+}
+
+/**
+ * A series with steady traffic gets a window every `windowMs`, a little after it closes: an
+ * alert must not go stale between two of them, nor when one quiet window has no requests.
+ */
+export const MIN_STALE_WINDOWS = 2
+
 /** Checks that span fields: unique rule and sink names, rules naming known sinks and services. */
 export function alertsCrossCheck(
   alerts: AlertsConfig,
   services: readonly string[],
+  windowMs: number,
 ): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = []
+  const staleMs = holdMs(alerts.staleAfter, windowMs)
+  if (staleMs < MIN_STALE_WINDOWS * windowMs)
+    problems.push({
+      path: 'alerts.staleAfter',
+      message: `${staleMs} ms is shorter than ${MIN_STALE_WINDOWS} windows (${MIN_STALE_WINDOWS * windowMs} ms with telemetry.windowMs ${windowMs}): firing alerts would resolve between the windows of a series that still gets requests; use e.g. "5 windows" or 10m`,
+    })
   const sinks = new Map<string, number>()
   alerts.sinks.forEach((s, i) => {
     const other = sinks.get(s.name)

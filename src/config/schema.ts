@@ -230,7 +230,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       })
     }
   })
-  problems.push(...alertsCrossCheck(cfg.alerts, known)) // alerts
+  problems.push(...alertsCrossCheck(cfg.alerts, known, cfg.telemetry.windowMs)) // alerts
   for (const [name, svc] of Object.entries(cfg.services)) {
     problems.push(...scaleCrossCheck(name, svc.scale, svc.healthCheck)) // scale
     if (svc.breaker.baseEjectionMs > svc.breaker.maxEjectionMs) {

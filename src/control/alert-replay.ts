@@ -14,7 +14,7 @@ import {
   type Evidence,
   type SeriesLevel,
 } from '../alerts/index.js'
-import type { Config } from '../config/index.js'
+import { holdMs, type Config } from '../config/index.js'
 import type { AlertRuleConfig } from '../config/alerts-schema.js'
 import { VGL_ERR_ALERTS_BAD_INPUT } from '../errors.js'
 import type { ActionRecord, Store } from '../store/index.js'
@@ -101,7 +101,7 @@ export async function simulateAlerts(
     rules,
     windowMs,
     repeatIntervalMs: config.alerts.repeatInterval,
-    staleAfterMs: config.alerts.staleAfter,
+    staleAfterMs: holdMs(config.alerts.staleAfter, windowMs),
     keepResolvedMs: config.alerts.keepResolved,
     linkBase: config.alerts.externalUrl?.replace(/\/+$/, '') ?? '',
     context: {
@@ -164,6 +164,8 @@ export async function simulateAlerts(
       forecast: w.forecast,
     })
   }
+  // live, the clock resolves an alert whose series went silent even when no window follows
+  engine.tick(Math.min(opts.toMs, Date.now()), { complete: true })
   await engine.idle()
   for (const f of firings) f.paged = paged.has(`alert:${f.fingerprint}:${f.firingAtMs}:firing`)
   const summary = rules.map((r): ReplayRuleSummary => {

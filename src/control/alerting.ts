@@ -28,7 +28,7 @@ import {
   type SilenceMatcher,
   type WindowInput,
 } from '../alerts/index.js'
-import { issueProblems, jsonIssueMessage, type Config } from '../config/index.js'
+import { holdMs, issueProblems, jsonIssueMessage, type Config } from '../config/index.js'
 import {
   isVigilError,
   VGL_ERR_ALERTS_BAD_INPUT,
@@ -242,7 +242,7 @@ export class LiveAlerts extends StoredAlerts {
       rules: a.rules,
       windowMs: opts.config.telemetry.windowMs,
       repeatIntervalMs: a.repeatInterval,
-      staleAfterMs: a.staleAfter,
+      staleAfterMs: holdMs(a.staleAfter, opts.config.telemetry.windowMs),
       keepResolvedMs: a.keepResolved,
       linkBase: opts.linkBase ?? a.externalUrl?.replace(/\/+$/, '') ?? '',
       context: {
@@ -315,6 +315,14 @@ export class LiveAlerts extends StoredAlerts {
       forecast: f !== null && f.lastPointMs < point.startMs ? f : null,
     }
     this.engine.evaluate(input)
+  }
+
+  /**
+   * The clock hook: register it with `ControlPlane.onTick`, so a firing alert whose series stopped
+   * getting windows resolves as stale even when no window of any series arrives.
+   */
+  readonly tickHook = (closedUpToMs: number): void => {
+    this.engine.tick(closedUpToMs)
   }
 
   /**

@@ -53,6 +53,25 @@ describe('ControlPlane', () => {
     await store.close()
   })
 
+  it('tells the tick hooks, after the windows due, up to where every window has closed', async () => {
+    const order: string[] = []
+    cp.onWindowClosed((_s, p) => order.push(`window ${(p.startMs - T0) / W}`))
+    cp.onTick((closedUpToMs) => order.push(`tick ${closedUpToMs - T0}`))
+    cp.onTick(() => {
+      throw new Error('a broken hook stops no other')
+    })
+    cp.onTick(() => order.push('after the broken one'))
+    cp.ingest(rollupOf('gw-a', orders, T0, [1, 2, 3]))
+    await cp.tick(T0 + W + GRACE - 1)
+    expect(order).toEqual([`tick ${W - 1}`, 'after the broken one'])
+    await cp.tick(T0 + W + GRACE)
+    // the window of every series level (route, service, global) first, then the clock
+    const next = order.slice(2)
+    expect(next.slice(-2)).toEqual([`tick ${W}`, 'after the broken one'])
+    expect(new Set(next.slice(0, -2))).toEqual(new Set(['window 0']))
+    expect(next.length).toBeGreaterThan(2)
+  })
+
   it('waits for the grace period, then merges every gateway exactly and acks after the write', async () => {
     const msgs = [fakeMsg(), fakeMsg(), fakeMsg()]
     cp.ingest(rollupOf('gw-a', orders, T0, [1, 2, 3]), msgs[0])

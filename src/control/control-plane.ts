@@ -50,6 +50,12 @@ export interface SpanStage {
 /** Called once per series per closed window, after the write committed. Must not throw. */
 export type WindowHook = (series: SeriesKey, point: SeriesPoint, ctx: WindowClosedContext) => void
 
+/**
+ * Called at every loop step, after the windows due were handed to the window hooks: every window
+ * ending at or before `closedUpToMs` has closed (a series with none there had no traffic).
+ */
+export type TickHook = (closedUpToMs: number) => void
+
 export interface ControlPlaneOptions {
   store: Store
   bus: Bus
@@ -104,6 +110,7 @@ export class ControlPlane implements SeriesSource {
   readonly #rings = new Map<string, Ring<SeriesPoint>>()
   readonly #keys = new Map<string, SeriesKey>()
   readonly #hooks: WindowHook[] = []
+  readonly #tickHooks: TickHook[] = []
   #spans: SpanRecord[] = []
   #spanMsgs: BusMessage[] = []
   /** arrival time of each of #spanMsgs (with a span stage: acked after its hold) */
@@ -148,6 +155,11 @@ export class ControlPlane implements SeriesSource {
   /** Registers a hook called per series per closed window (detectors, forecasters). */
   onWindowClosed(hook: WindowHook): void {
     this.#hooks.push(hook)
+  }
+
+  /** Registers a hook called at every loop step with the end of the closed windows (staleness). */
+  onTick(hook: TickHook): void {
+    this.#tickHooks.push(hook)
   }
 
   /** Subscribes to the bus and starts the loop timer. */
@@ -229,6 +241,13 @@ export class ControlPlane implements SeriesSource {
   tick(nowMs = this.#o.now()): Promise<void> {
     return this.#serial(async () => {
       await this.#writeDue(nowMs)
+      for (const hook of this.#tickHooks) {
+        try {
+          hook(nowMs - this.#o.graceMs)
+        } catch (err) {
+          this.#o.onError?.(err as Error, 'onTick hook')
+        }
+      }
       await this.#flushSpans()
       this.#forgetOldWindows(nowMs)
       if (nowMs - this.#lastDownsample >= this.#o.downsampleEveryMs) {

@@ -255,6 +255,7 @@ export async function startControlPlane(
       })
     : null
   if (alerts !== null) plane.onWindowClosed(alerts.hook)
+  if (alerts !== null) plane.onTick(alerts.tickHook) // alerts: series that went silent resolve
   if (alerts !== null) actions.watch(actuatorSignals(alerts.engine, config.env)) // scale
   const auditIngest = new AuditIngest({
     store,
