@@ -127,6 +127,7 @@ async function liveRun(store: Store): Promise<void> {
   plane.onWindowClosed(anomalies.hook)
   plane.onWindowClosed(forecasts.hook)
   plane.onWindowClosed(alerts.hook)
+  plane.onTick(alerts.tickHook) // as start.ts: the clock must not move a decision the replay makes
   await alerts.start()
   for (let i = 0; i < N; i++) {
     for (const r of rollupsAt(i)) plane.ingest(r)
