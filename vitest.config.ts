@@ -26,6 +26,8 @@ const FIRST_LANE = [
   'test/integration/bus-nats.test.ts',
   'test/integration/otlp-ingest.test.ts',
   'test/integration/client-windows-nats.test.ts',
+  'test/integration/alerts-stale.test.ts',
+  'test/integration/start-failure.test.ts',
 ]
 const SECOND_LANE = [
   'test/lint-layering.test.ts',
@@ -51,6 +53,7 @@ const SECOND_LANE = [
   'test/integration/scaled-out-windows.test.ts',
   'test/deploy.test.ts',
   'test/integration/control-failover.test.ts',
+  'test/integration/autoscale-learn-scaled.test.ts',
   'test/browser/dashboard.test.ts',
 ]
 const ORDER = new Map([...FIRST_LANE, ...SECOND_LANE].map((file, i) => [file, i]))
