@@ -207,7 +207,7 @@ describe('AlertEngine lifecycle', () => {
     expect(sink.got.flat().map((n) => n.event)).toEqual(['firing'])
   })
 
-  it('does not page a re-fire inside the repeat interval, and repeats an unacknowledged alert after it', async () => {
+  it('pages a re-fire after its resolution went out (a new run), and repeats an unacknowledged alert', async () => {
     const { e, sink, actions } = engine(
       [{ ...failure, for: '1 window', resolveFor: '1 window' }],
       {},
@@ -215,18 +215,80 @@ describe('AlertEngine lifecycle', () => {
     )
     const bad = (i: number) => input(point(i, { errors: 90 }))
     const good = (i: number) => input(point(i, { errors: 1 }))
-    await run(e, [bad(0), good(1), bad(2), good(3)]) // second burst 2 s after the first page
+    // the second burst comes 2 s after the first page, well inside the repeat interval: its
+    // receivers were told "resolved", so it is news to them and pages, and so does its end
+    await run(e, [bad(0), good(1), bad(2), good(3)])
     await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
-    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
-    expect(e.alerts({ state: 'all' })[0]).toMatchObject({ state: 'resolved', suppressed: 'repeat-interval' })
+    expect(sink.got.flat().map((n) => `${n.event} ${(n.alert.firingAtMs! - T0) / W}`)).toEqual([
+      'firing 0',
+      'resolved 0',
+      'firing 2',
+      'resolved 2',
+    ])
+    expect(e.alerts({ state: 'all' })[0]).toMatchObject({ state: 'resolved', suppressed: null })
+    expect([...actions.records.keys()].filter((id) => id.endsWith(':firing'))).toHaveLength(2)
     // a long burst: repeated every 10 s while firing
     await run(
       e,
       Array.from({ length: 22 }, (_, k) => bad(20 + k)),
     )
     await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
-    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved', 'firing', 'repeat', 'repeat'])
-    expect(sink.got.flat()[3].id).toMatch(/:repeat:1$/)
+    expect(sink.got.flat().map((n) => n.event)).toEqual([
+      'firing',
+      'resolved',
+      'firing',
+      'resolved',
+      'firing',
+      'repeat',
+      'repeat',
+    ])
+    expect(sink.got.flat()[5].id).toMatch(/:repeat:1$/)
+  })
+
+  it('a re-fire judged with the window that resolved it sends that resolution first, then pages', async () => {
+    const { e, sink, actions } = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }])
+    const bad = (i: number) => input(point(i, { errors: 90 }))
+    const good = (i: number) => input(point(i, { errors: 1 }))
+    await run(e, [bad(0)])
+    // a backlog: the recovery and the next burst are judged in one batch
+    await closeTogether(e, [good(1), bad(2)])
+    await settled(() => sink.got.flat().length >= 3)
+    // one request: the first run's end before the second run's start (Alertmanager keeps the later)
+    expect(sink.got.at(-1)!.map((n) => `${n.event} ${(n.alert.firingAtMs! - T0) / W}`)).toEqual([
+      'resolved 0',
+      'firing 2',
+    ])
+    await run(e, [good(3)])
+    await settled(
+      () =>
+        sink.got.flat().length >= 4 &&
+        [...actions.records.values()].every((r) => r.result.status !== 'pending'),
+    )
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved', 'firing', 'resolved'])
+    expect([...actions.records.values()].map((r) => r.kind)).toEqual([
+      'alert.firing',
+      'alert.resolved',
+      'alert.firing',
+      'alert.resolved',
+    ])
+  })
+
+  it('the resolution a pending re-fire replaced goes out once, whether the new run fires or not', async () => {
+    const { e, sink, actions } = engine([{ ...failure, for: '2 windows', resolveFor: '1 window' }])
+    const bad = (i: number) => input(point(i, { errors: 90 }))
+    const good = (i: number) => input(point(i, { errors: 1 }))
+    await run(e, [bad(0), bad(1)])
+    await closeTogether(e, [good(2), bad(3)]) // resolved, and a new run pending in the same batch
+    await run(e, [good(4)]) // the new run never fires: the resolved one comes back
+    await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
+    expect(e.alerts({ state: 'all' })[0]).toMatchObject({
+      state: 'resolved',
+      firingAtMs: T0 + W,
+      notified: { firing: true, resolved: true },
+    })
+    await run(e, [good(5)])
+    await new Promise((r) => setTimeout(r, 50))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
   })
 
   it('an acknowledged alert is not repeated', async () => {
@@ -731,9 +793,14 @@ describe('AlertEngine enrichment and incidents', () => {
     expect(second.e.alerts({ state: 'resolved' })).toHaveLength(2)
     await closeTogether(second.e, [input(point(4, { errors: 90 }))])
     expect(head(second.e)).toBe('orders-errors')
+    // the first burst's resolution went out: the second is paged, by the same head
     expect(second.e.alerts().find((a) => a.rule === 'orders-errors')).toMatchObject({
       state: 'firing',
-      suppressed: 'repeat-interval',
+      suppressed: null,
+      notified: { firing: true },
+    })
+    expect(second.e.alerts().find((a) => a.rule === 'orders-failing')).toMatchObject({
+      suppressed: 'incident',
     })
   })
 
@@ -770,6 +837,16 @@ describe('AlertEngine: series that go silent', () => {
   const tick = async (e: AlertEngine, w: number) => {
     e.tick(T0 + w * W)
     await e.idle()
+  }
+  /** a second engine on the state the first saved (a restart), started */
+  const restarted = async (first: ReturnType<typeof engine>) => {
+    const second = engine(
+      [slow],
+      { state: { load: async () => [...first.saved.values()], save: async () => {} } },
+      stale,
+    )
+    await second.e.start()
+    return second
   }
   const done = (actions: MemoryActions) => () =>
     [...actions.records.values()].every((r) => r.result.status !== 'pending')
@@ -809,6 +886,119 @@ describe('AlertEngine: series that go silent', () => {
         `${rule.name} firing->resolved @2`,
       ])
     })
+
+  for (const [rule, bad, why] of [
+    [slow, point(1, { p95: 2_000 }), '2 requests, fewer than minRequests 5'],
+    [errs, point(1, { errors: 30 }), '2 requests sent upstream, fewer than minRequests 10'],
+  ] as const)
+    it(`a firing ${rule.kind} alert whose traffic dwindles below minRequests resolves as stale, saying so`, async () => {
+      const { e, sink, actions, transitions } = engine([rule], { context: { budgets: {}, history } }, stale)
+      await e.start()
+      await tick(e, 0)
+      await run(e, [input(point(0)), input(bad)]) // fires at the window ending T0 + 2W
+      // 2 requests a window: no evidence either way, however many such windows come
+      const trickle = (w: number) => input(point(w, { count: 2, errors: 2, p95: 2_000 }))
+      for (let w = 2; w < 7; w++) {
+        await run(e, [trickle(w)])
+        await tick(e, w + 1)
+      }
+      expect(e.alerts()[0]).toMatchObject({
+        state: 'firing',
+        lastEvalMs: T0 + 7 * W,
+        lastTrafficMs: T0 + 2 * W,
+      })
+      expect(e.alerts()[0].latest).toMatchObject({ active: null, summary: why })
+      await run(e, [trickle(7)])
+      const a = e.get(e.alerts({ state: 'all' })[0].fingerprint)!
+      expect(a).toMatchObject({ state: 'resolved', resolvedBy: 'stale', resolvedAtMs: T0 + 7 * W })
+      const min = rule === slow ? 5 : 10
+      expect(a.latest.summary).toBe(
+        `fewer than minRequests ${min} requests per window since ${new Date(T0 + 2 * W).toISOString()}: every window of orders|*|prod for 5s had too few to judge (the newest: ${why})`,
+      )
+      // more of the same changes nothing; the resolution goes out once
+      await run(e, [trickle(8), trickle(9)])
+      await tick(e, 30)
+      await settled(done(actions))
+      expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
+      expect(sink.got.flat()[1].alert.latest.summary).toMatch(/^fewer than minRequests /)
+      expect(transitions).toEqual([
+        `${rule.name} inactive->pending @2`,
+        `${rule.name} pending->firing @2`,
+        `${rule.name} firing->resolved @7`, // noticed by the next window, before judging it
+      ])
+    })
+
+  it('a window with enough requests amid a trickle restarts the stale clock', async () => {
+    const { e } = engine([slow], {}, stale)
+    await e.start()
+    await tick(e, 0)
+    const trickle = (w: number) => input(point(w, { count: 1, p95: 2_000 }))
+    await run(e, [input(point(0, { p95: 2_000 })), trickle(1), trickle(2), trickle(3)])
+    await run(e, [
+      input(point(4, { p95: 2_000 })),
+      trickle(5),
+      trickle(6),
+      trickle(7),
+      trickle(8),
+      trickle(9),
+    ])
+    expect(e.alerts()[0]).toMatchObject({ state: 'firing', lastTrafficMs: T0 + 5 * W })
+    await tick(e, 10)
+    expect(e.alerts()[0].state).toBe('firing')
+    await tick(e, 11)
+    expect(e.alerts({ state: 'all' })[0]).toMatchObject({ resolvedBy: 'stale', resolvedAtMs: T0 + 10 * W })
+  })
+
+  it('a window the rule has nothing to judge against (no history yet) is not a trickle: the alert keeps its state', async () => {
+    let calls = 0
+    // history only for the first window: then the rule has no baseline, though requests come
+    const scarce = async (s: unknown, fromMs: number, toMs: number) =>
+      calls++ === 0 ? history(s, fromMs, toMs) : []
+    const { e } = engine([errs], { context: { budgets: {}, history: scarce } }, stale)
+    await e.start()
+    await tick(e, 0)
+    for (let w = 0; w < 20; w++) {
+      await run(e, [input(point(w, { errors: 30 }))])
+      await tick(e, w + 1)
+    }
+    expect(e.alerts()[0]).toMatchObject({ state: 'firing', lastTrafficMs: T0 + 20 * W })
+    expect(e.alerts()[0].lastEvalMs).toBe(T0 + 20 * W)
+  })
+
+  it('a pending alert whose traffic dwindles below minRequests is dropped, and never pages', async () => {
+    const { e, sink, transitions } = engine([{ ...slow, for: '3 windows' }], {}, stale)
+    await e.start()
+    await tick(e, 0)
+    await run(e, [input(point(0, { p95: 2_000 }))])
+    for (let w = 1; w < 8; w++) await run(e, [input(point(w, { count: 1, p95: 2_000 }))])
+    expect(e.alerts({ state: 'all' })).toEqual([])
+    expect(transitions).toEqual(['slow inactive->pending @1', 'slow pending->inactive @6'])
+    expect(sink.got).toEqual([])
+  })
+
+  it('after a restart, a trickle counts from the last window with enough requests, and from the first tick at the earliest', async () => {
+    const first = engine([slow], {}, stale)
+    await first.e.start()
+    await run(first.e, [input(point(0, { p95: 2_000 }))])
+    for (let w = 1; w < 4; w++) await run(first.e, [input(point(w, { count: 1, p95: 2_000 }))])
+    await first.e.close()
+    const second = await restarted(first)
+    expect(second.e.alerts()[0]).toMatchObject({ state: 'firing', lastTrafficMs: T0 + W })
+    await tick(second.e, 4)
+    for (let w = 4; w < 9; w++) {
+      await run(second.e, [input(point(w, { count: 1, p95: 2_000 }))])
+      await tick(second.e, w + 1)
+    }
+    expect(second.e.alerts()[0].state).toBe('firing') // 5 windows after the first tick: not yet
+    await tick(second.e, 10)
+    const a = second.e.alerts({ state: 'all' })[0]
+    expect(a).toMatchObject({ resolvedBy: 'stale', resolvedAtMs: T0 + 9 * W })
+    expect(a.latest.summary).toMatch(
+      new RegExp(
+        `^fewer than minRequests 5 requests per window since ${new Date(T0 + W).toISOString()}: .* for 8s`,
+      ),
+    )
+  })
 
   it('an alert whose series keeps getting windows is not stale, however long it fires', async () => {
     const { e, sink } = engine([slow], {}, stale)
@@ -855,12 +1045,7 @@ describe('AlertEngine: series that go silent', () => {
     await first.e.start()
     await run(first.e, [input(point(0, { p95: 2_000 }))])
     await first.e.close()
-    const second = engine(
-      [slow],
-      { state: { load: async () => [...first.saved.values()], save: async () => {} } },
-      stale,
-    )
-    await second.e.start()
+    const second = await restarted(first)
     await tick(second.e, 100) // long after the last window: watching starts here
     expect(second.e.alerts()[0].state).toBe('firing')
     await tick(second.e, 105)

@@ -6,8 +6,8 @@
  * ```
  * evaluate(window input) ─▶ [queue] ─▶ rules ─▶ lifecycle per (rule, series): pending ─for─▶ firing ─resolveFor─▶ resolved
  *                                                                  │ (queue drained)
- *                          owed notifications: firing (not silenced, outside the repeat interval),
- *                          repeat (every repeatInterval while firing and not acknowledged), resolved
+ *                          owed notifications: firing (once per run, not silenced), repeat (every
+ *                          repeatInterval while firing and not acknowledged), resolved (of a replaced run first)
  *                                                                  ▼
  *     record action (fenced; refused ⇒ nothing sent) ─▶ save state (fenced) ─▶ group by service|env ─▶ sinks
  *                                                                                   done ─▶ settle action
@@ -18,7 +18,8 @@
  * windows makes the same decisions as the live run that produced them. Gateways ship a window
  * only when requests arrived in it, so when traffic stops no window moves data time on: the
  * control plane's clock does instead (`tick`), and a firing alert whose series has had no window
- * for `staleAfterMs` resolves at the moment it went stale, whoever noticed it.
+ * with enough requests for its rule (a trickle below minRequests is no evidence) for
+ * `staleAfterMs` resolves at the moment it went stale, whoever noticed it.
  */
 import { createHash } from 'node:crypto'
 import type { AlertRuleConfig } from '../config/alerts-schema.js'
@@ -70,7 +71,10 @@ export interface AlertEngineOptions {
   rules: readonly AlertRuleConfig[]
   windowMs: number
   repeatIntervalMs: number
-  /** a firing alert whose series has had no window for this long resolves; a pending one is dropped */
+  /**
+   * a firing alert whose series has had no window with enough requests for its rule for this long
+   * resolves; a pending one is dropped
+   */
   staleAfterMs: number
   keepResolvedMs: number
   /** prefix of the links in each alert: the admin API's URL, or '' for relative links */
@@ -148,6 +152,11 @@ export class AlertEngine {
   readonly #alerts = new Map<string, Alert>()
   /** a resolved alert replaced by a new pending run, put back if the run never fires */
   readonly #previous = new Map<string, Alert>()
+  /**
+   * resolved runs replaced by a new run before their resolution went out (judged in the same
+   * batch as the re-fire, or its record refused): it still goes, ahead of the new run's firing
+   */
+  readonly #unsentResolutions = new Map<string, Alert>()
   readonly #dirty = new Set<string>()
   /** alerts that fired since the last flush: enriched at it */
   readonly #justFired = new Set<Alert>()
@@ -194,6 +203,9 @@ export class AlertEngine {
         this.#deleted.add(a.fingerprint) // its rule was removed from the config
         continue
       }
+      // saved by an earlier version: no trickle clock, and a suppression no longer made
+      if (typeof a.lastTrafficMs !== 'number') a.lastTrafficMs = a.lastEvalMs
+      if ((a.suppressed as string | null) === 'repeat-interval') a.suppressed = null
       this.#alerts.set(a.fingerprint, a)
       this.#dataNow = Math.max(this.#dataNow, a.lastEvalMs)
     }
@@ -265,7 +277,7 @@ export class AlertEngine {
             details: s.details,
             windowStartMs: s.atMs,
           }
-          a.lastEvalMs = s.atMs
+          a.lastEvalMs = a.lastTrafficMs = s.atMs
           this.#resolve(a, s.atMs, 'recovery')
         }
         continue
@@ -290,6 +302,7 @@ export class AlertEngine {
         },
       }
       if (a === undefined || a.state === 'resolved') {
+        if (a !== undefined) this.#replaced(a)
         a = this.#newAlert(rule, fp, { series, key, level: 'service' }, ev, a)
         this.#alerts.set(fp, a)
         this.#emit(a, 'inactive', 'pending')
@@ -300,7 +313,7 @@ export class AlertEngine {
       }
       a.trueWindows++
       a.latest = ev
-      a.lastEvalMs = s.atMs
+      a.lastEvalMs = a.lastTrafficMs = s.atMs
       this.#dirty.add(fp)
     }
   }
@@ -427,12 +440,24 @@ export class AlertEngine {
   ): void {
     let a = current
     if (ev.active === null) {
-      if (a !== undefined && a.state !== 'resolved') a.lastEvalMs = end
+      if (a === undefined || a.state === 'resolved') return
+      a.lastEvalMs = end
+      if (ev.noData !== 'requests') {
+        a.lastTrafficMs = end
+        return
+      }
+      // too few requests is no evidence either way: the stale clock runs on from the last window
+      // that had enough; the trickle's start is saved, so a restart knows since when
+      if (a.state === 'firing' && a.latest.noData !== 'requests') this.#dirty.add(fp)
+      a.latest = ev
       return
     }
     if (ev.active) {
       if (a === undefined || a.state === 'resolved') {
-        if (a !== undefined) this.#previous.set(fp, a)
+        if (a !== undefined) {
+          this.#previous.set(fp, a)
+          this.#replaced(a)
+        }
         a = this.#newAlert(rule, fp, input, ev, a)
         this.#alerts.set(fp, a)
         this.#emit(a, 'inactive', 'pending')
@@ -440,7 +465,7 @@ export class AlertEngine {
       a.trueWindows++
       a.falseWindows = 0
       a.latest = ev
-      a.lastEvalMs = end
+      a.lastEvalMs = a.lastTrafficMs = end
       if (a.state === 'pending') {
         a.evidence = ev
         if (a.trueWindows >= holdWindows(rule.for, this.#o.windowMs)) {
@@ -456,7 +481,7 @@ export class AlertEngine {
     }
     if (a === undefined || a.state === 'resolved') return
     a.latest = ev
-    a.lastEvalMs = end
+    a.lastEvalMs = a.lastTrafficMs = end
     if (a.state === 'pending') {
       this.#dropPending(fp, a)
       return
@@ -466,11 +491,22 @@ export class AlertEngine {
     if (a.falseWindows >= holdWindows(rule.resolveFor, this.#o.windowMs)) this.#resolve(a, end, 'recovery')
   }
 
+  /**
+   * A resolved run a new run replaces: if it was paged and its resolution has not gone out yet,
+   * the resolution still goes (else the receivers would hold it firing while the new run, paged
+   * anew, is the one they hear about).
+   */
+  #replaced(old: Alert): void {
+    if (old.notified.firing && !old.notified.resolved) this.#unsentResolutions.set(old.fingerprint, old)
+  }
+
   /** A pending run that never fired goes; the resolved run it replaced (if any) comes back. */
   #dropPending(fp: string, a: Alert): void {
     this.#alerts.delete(fp)
     const prev = this.#previous.get(fp)
     this.#previous.delete(fp)
+    // back in #alerts: a resolution it still owes is owed from there
+    this.#unsentResolutions.delete(fp)
     // a pending alert may have been saved (an incident marks it): the store must not keep it
     if (prev !== undefined) {
       this.#alerts.set(fp, prev)
@@ -523,12 +559,13 @@ export class AlertEngine {
       resolvedAtMs: null,
       resolvedBy: null,
       lastEvalMs: ev.windowStartMs + ev.windowMs,
+      lastTrafficMs: ev.windowStartMs + ev.windowMs,
       pastRuns: pastRuns.slice(-32),
       trueWindows: 0,
       falseWindows: 0,
       evidence: ev,
       latest: ev,
-      notified: { firing: false, resolved: false, repeats: 0, lastAtMs: previous?.notified.lastAtMs ?? null },
+      notified: { firing: false, resolved: false, repeats: 0, lastAtMs: null },
       suppressed: null,
       silencedBy: null,
       ack: null,
@@ -545,7 +582,7 @@ export class AlertEngine {
     const now = this.#dataNow
     let changed = false
     for (const [fp, a] of this.#alerts) {
-      const staleAtMs = Math.max(a.lastEvalMs, this.#watchingSinceMs) + this.#o.staleAfterMs
+      const staleAtMs = Math.max(a.lastTrafficMs, this.#watchingSinceMs) + this.#o.staleAfterMs
       // an actuator alert has no windows to go stale: only the autoscaler resolves it
       if (a.kind === 'actuator' || staleAtMs >= now) {
         if (a.state !== 'resolved') continue
@@ -573,15 +610,27 @@ export class AlertEngine {
   }
 
   /**
-   * Resolves a firing alert whose series stopped getting windows, at the moment it went stale
-   * (the same whether a clock tick or another series' window noticed it, live or in a replay).
+   * Resolves a firing alert whose series stopped getting windows with enough requests, at the
+   * moment it went stale (the same whether a clock tick or another series' window noticed it, live
+   * or in a replay).
    */
   #resolveStale(a: Alert, staleAtMs: number): void {
+    const since = a.lastTrafficMs
+    const forMs = formatDurationMs(staleAtMs - since)
+    // windows after the last one with enough requests were all too thin to judge (#transition)
+    const trickle = a.lastEvalMs > since
     a.latest = {
       ...a.latest,
       active: false,
-      summary: `no requests since ${new Date(a.lastEvalMs).toISOString()}: no window of ${a.key} for ${formatDurationMs(staleAtMs - a.lastEvalMs)}`,
-      details: { ...a.latest.details, lastWindowEndMs: a.lastEvalMs, staleAfterMs: this.#o.staleAfterMs },
+      summary: trickle
+        ? `fewer than minRequests ${String(a.latest.details.minRequests)} requests per window since ${new Date(since).toISOString()}: every window of ${a.key} for ${forMs} had too few to judge (the newest: ${a.latest.summary})`
+        : `no requests since ${new Date(since).toISOString()}: no window of ${a.key} for ${forMs}`,
+      details: {
+        ...a.latest.details,
+        lastWindowEndMs: a.lastEvalMs,
+        lastJudgedWindowEndMs: since,
+        staleAfterMs: this.#o.staleAfterMs,
+      },
     }
     this.#resolve(a, staleAtMs, 'stale')
   }
@@ -598,8 +647,9 @@ export class AlertEngine {
       if (silence !== null) return ((a.suppressed = 'silenced'), null)
       // the incident's head pages for it (or will, once it fires: at most its rule's `for` later)
       if (heldBy(a) !== null) return ((a.suppressed = 'incident'), null)
-      // a re-fire inside the repeat interval of the last page is not paged again
-      if (sinceLast < this.#o.repeatIntervalMs) return ((a.suppressed = 'repeat-interval'), null)
+      // every run pages, a re-fire soon after the last page too: what its receivers last heard of
+      // this alert is its resolution (a replaced run's goes out first), so it is news to them.
+      // Flapping is damped by `for` and `resolveFor`, not by silencing a run that fires.
       a.suppressed = null
       return 'firing'
     }
@@ -681,7 +731,9 @@ export class AlertEngine {
   async #flush(): Promise<void> {
     this.#correlate()
     const owed: Notification[] = []
-    for (const a of this.#alerts.values()) {
+    // replaced runs' resolutions first: sent in one batch with the new run's firing, the later
+    // one is what a receiver (Alertmanager) keeps
+    for (const a of [...this.#unsentResolutions.values(), ...this.#alerts.values()]) {
       const event = this.#owed(a)
       if (event === null) continue
       const n = event === 'repeat' ? a.notified.repeats + 1 : 0
@@ -733,8 +785,10 @@ export class AlertEngine {
           continue
         }
       }
-      if (n.event === 'resolved') a.notified.resolved = true
-      else {
+      if (n.event === 'resolved') {
+        a.notified.resolved = true
+        if (this.#unsentResolutions.get(a.fingerprint) === a) this.#unsentResolutions.delete(a.fingerprint)
+      } else {
         a.notified.firing = true
         a.notified.lastAtMs = this.#dataNow
         if (n.event === 'repeat') a.notified.repeats++

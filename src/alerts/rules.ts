@@ -50,9 +50,11 @@ const fmt = (x: number, digits = 3) =>
   Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : Number(x.toPrecision(digits)).toString()
 const pct = (x: number) => `${fmt(100 * x)}%`
 
+/** No data: the rule has nothing to judge this window against (history, band, forecast). */
 function noData(metric: string, why: string, observed = 0): Condition {
   return {
     active: null,
+    noData: 'baseline',
     metric,
     observed,
     expected: null,
@@ -60,6 +62,15 @@ function noData(metric: string, why: string, observed = 0): Condition {
     threshold: null,
     summary: why,
     details: {},
+  }
+}
+
+/** No data: too few requests in the window (`what`: whose requests, for the summary). */
+function fewRequests(metric: string, requests: number, minRequests: number, what = 'requests'): Condition {
+  return {
+    ...noData(metric, `${requests} ${what}, fewer than minRequests ${minRequests}`),
+    noData: 'requests',
+    details: { requests, minRequests },
   }
 }
 
@@ -128,8 +139,7 @@ export function evaluateRule(
     case 'latency': {
       const q = rule.quantile
       const observed = p[q]
-      if (p.count < rule.minRequests || observed === null)
-        return noData(q, `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+      if (p.count < rule.minRequests || observed === null) return fewRequests(q, p.count, rule.minRequests)
       const band = input.expected?.[q] ?? null
       if (rule.threshold === 'adaptive') {
         if (band === null)
@@ -161,7 +171,7 @@ export function evaluateRule(
       return errorRatio(rule, input, ctx, excluded)
     case 'failure': {
       if (p.count < Math.max(1, rule.minRequests))
-        return noData('failedRatio', `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+        return fewRequests('failedRatio', p.count, rule.minRequests)
       // what the clients saw: the gateway's own 503s (no healthy target) are the outage this rule is for
       const failed = p.statusClass[4] ?? 0
       const ratio = failed / p.count
@@ -244,8 +254,7 @@ export function evaluateRule(
       }
     }
     case 'rate-limit': {
-      if (p.count < rule.minRequests)
-        return noData('limitedRatio', `${p.count} requests, fewer than minRequests ${rule.minRequests}`)
+      if (p.count < rule.minRequests) return fewRequests('limitedRatio', p.count, rule.minRequests)
       const budget = input.level === 'service' ? ctx.budgets[input.series.service] : undefined
       const limited = p.limitedRatio >= rule.limitedRatio
       const over = budget !== undefined && p.ratePerSec >= rule.budgetShare * budget
@@ -323,9 +332,11 @@ async function errorRatio(
   const p = input.point
   const sent = sentCount(p)
   if (sent < rule.minRequests)
-    return noData(
+    return fewRequests(
       'errorRatio',
-      `${sent} requests sent upstream${p.refused > 0 ? ` (${p.refused} answered by the gateway itself)` : ''}, fewer than minRequests ${rule.minRequests}`,
+      sent,
+      rule.minRequests,
+      `requests sent upstream${p.refused > 0 ? ` (${p.refused} answered by the gateway itself)` : ''}`,
     )
   const ratio = p.upstreamErrorRatio
   const errors = upstream5xx(p)

@@ -85,6 +85,7 @@ function notification(over: Partial<Alert> = {}, event: Notification['event'] = 
     resolvedAtMs: event === 'resolved' ? 5_000 : null,
     resolvedBy: null,
     lastEvalMs: 2_000,
+    lastTrafficMs: 2_000,
     pastRuns: [],
     trueWindows: 1,
     falseWindows: 0,

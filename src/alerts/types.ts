@@ -89,9 +89,15 @@ export interface WindowInput {
   forecast: ForecastView | null
 }
 
-/** What a rule concluded about one window. `active: null` is "no data": the alert keeps its state. */
+/** What a rule concluded about one window. `active: null` is "no data": no evidence either way. */
 export interface Condition {
   active: boolean | null
+  /**
+   * With `active: null`, why: `requests`, too few requests in the window to judge (such windows
+   * count toward staleness as if none came); `baseline`, nothing yet to judge them against (no
+   * history, band or forecast: the alert keeps its state)
+   */
+  noData?: 'requests' | 'baseline'
   /** the metric judged: p95, errorRatio, failedRatio, probability, anomaly, limitedRatio, rate */
   metric: string
   observed: number
@@ -133,7 +139,7 @@ export type AlertState = 'pending' | 'firing' | 'resolved'
  * Why an alert that should page did not. `incident`: it belongs to an incident headed by another
  * alert (its likely root cause), which pages for the incident.
  */
-export type Suppression = 'silenced' | 'repeat-interval' | 'incident' | null
+export type Suppression = 'silenced' | 'incident' | null
 
 /** One alert: one rule on one series, from the first window its condition held until it resolved. */
 export interface Alert {
@@ -159,6 +165,11 @@ export interface Alert {
   /** end of the newest window judged */
   lastEvalMs: number
   /**
+   * end of the newest window with enough requests for the rule to judge: staleness counts from it,
+   * so a series that only trickles (windows below minRequests) goes stale as a silent one does
+   */
+  lastTrafficMs: number
+  /**
    * earlier runs of this alert [activeAtMs, resolvedAtMs] (newest last, at most 32): the
    * error-ratio rule leaves their windows out of the history it calls normal
    */
@@ -174,7 +185,7 @@ export interface Alert {
     firing: boolean
     resolved: boolean
     repeats: number
-    /** last firing or repeat notification of this fingerprint, across runs (the repeat interval) */
+    /** last firing or repeat notification of this run: the next repeat is due repeatInterval after it */
     lastAtMs: number | null
   }
   suppressed: Suppression

@@ -42,6 +42,7 @@ function alert(rule: string, key: string, over: Partial<Alert> = {}): Alert {
     resolvedAtMs: null,
     resolvedBy: null,
     lastEvalMs: 3000,
+    lastTrafficMs: 3000,
     pastRuns: [],
     trueWindows: 2,
     falseWindows: 0,

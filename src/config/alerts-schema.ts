@@ -198,7 +198,7 @@ export const sinkSchema = z.discriminatedUnion('kind', [
 export const alertsSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
-    /** a firing alert is sent again after this long while it is not acknowledged; a re-fire inside it is not paged */
+    /** a firing alert is sent again after this long while it is not acknowledged (a re-fire is a new run: paged at once) */
     repeatInterval: duration.default(4 * 3_600_000),
     /**
      * a firing alert whose series has had no window for this long (`5 windows`, or a duration)

@@ -46,6 +46,7 @@ function alertOn(service: string, route: string): Alert {
     resolvedAtMs: null,
     resolvedBy: null,
     lastEvalMs: FAULT + 30_000,
+    lastTrafficMs: FAULT + 30_000,
     pastRuns: [],
     trueWindows: 30,
     falseWindows: 0,

@@ -40,6 +40,7 @@ const configLines = [
   'limits: { enabled: false, services: { users: { ratePerSec: 130, burst: 10 } } }',
   'alerts:',
   '  repeatInterval: 60s',
+  '  staleAfter: 5 windows',
   '  rules:',
   '    - { name: errs, kind: error-ratio, floor: 0.05, minHistory: 20, historyWindows: 200, for: 1 window, resolveFor: 2 windows }',
   '    - { name: route-down, kind: failure, level: route, ratio: 0.5, for: 2 windows }',
@@ -50,7 +51,10 @@ const configLines = [
 ]
 const config = parseConfigText(configLines.join('\n'), 'vigil.yaml', {})
 
-/** Deterministic traffic: steady with noise, bursts of errors and slowness, a traffic spike. */
+/**
+ * Deterministic traffic: steady with noise, bursts of errors and slowness, a traffic spike, and at
+ * the end a last orders burst after which its traffic dwindles to a trickle (3 requests a window).
+ */
 function rollupsAt(i: number) {
   const rnd = (k: number) => {
     const x = Math.sin(i * 12.9898 + k * 78.233) * 43758.5453
@@ -61,11 +65,13 @@ function rollupsAt(i: number) {
     ['orders', '/orders'],
     ['users', '/users'],
   ] as const) {
+    const trickle = service === 'orders' && i >= 385
     const burst =
-      service === 'orders' && ((i >= 200 && i < 210) || (i >= 240 && i < 244) || (i >= 330 && i < 345))
+      service === 'orders' &&
+      ((i >= 200 && i < 210) || (i >= 240 && i < 244) || (i >= 330 && i < 345) || (i >= 380 && !trickle))
     const slow = service === 'users' && i >= 280 && i < 295
     const spike = service === 'users' && i >= 360 && i < 368
-    const n = (spike ? 160 : 100) + Math.floor(rnd(1) * 20)
+    const n = trickle ? 3 : (spike ? 160 : 100) + Math.floor(rnd(1) * 20)
     const lat = Array.from({ length: n }, (_, k) => (slow ? 500 : 40) + rnd(k + 3) * 30)
     const errors = burst ? Math.floor(n * 0.6) : rnd(2) < 0.3 ? 1 : 0
     out.push(
@@ -148,7 +154,7 @@ async function liveFirings(store: Store) {
   const ends = new Map(
     resolved.map((e) => {
       const p = e.payload as AlertTransitionEvent
-      return [`${p.fingerprint}:${p.firingAtMs}`, p.resolvedAtMs]
+      return [`${p.fingerprint}:${p.firingAtMs}`, p]
     }),
   )
   return fired
@@ -157,7 +163,9 @@ async function liveFirings(store: Store) {
       rule: p.rule,
       key: p.key,
       firingAtMs: p.firingAtMs,
-      resolvedAtMs: ends.get(`${p.fingerprint}:${p.firingAtMs}`) ?? null,
+      resolvedAtMs: ends.get(`${p.fingerprint}:${p.firingAtMs}`)?.resolvedAtMs ?? null,
+      resolvedBy: ends.get(`${p.fingerprint}:${p.firingAtMs}`)?.resolvedBy ?? null,
+      resolvedSummary: ends.get(`${p.fingerprint}:${p.firingAtMs}`)?.summary ?? null,
     }))
     .sort(
       (a, b) => a.firingAtMs! - b.firingAtMs! || a.rule.localeCompare(b.rule) || a.key.localeCompare(b.key),
@@ -169,14 +177,29 @@ async function check(store: Store): Promise<void> {
   const live = await liveFirings(store)
   const replay = await simulateAlerts(store, config, { fromMs: T0, toMs: T0 + N * W })
   const replayed = replay.firings
-    .map((f) => ({ rule: f.rule, key: f.key, firingAtMs: f.firingAtMs, resolvedAtMs: f.resolvedAtMs }))
+    .map((f) => ({
+      rule: f.rule,
+      key: f.key,
+      firingAtMs: f.firingAtMs,
+      resolvedAtMs: f.resolvedAtMs,
+      resolvedBy: f.resolvedBy,
+    }))
     .sort((a, b) => a.firingAtMs - b.firingAtMs || a.rule.localeCompare(b.rule) || a.key.localeCompare(b.key))
   // the scenario exercises the rules: each kind fires at least once live
   const kinds = new Set(live.map((f) => f.rule))
   for (const rule of ['errs', 'route-down', 'slow', 'anomalous', 'over-budget'])
     expect(kinds, rule).toContain(rule)
-  expect(replayed).toEqual(live)
-  // pages: the second orders burst is inside the repeat interval of the first
+  expect(replayed).toEqual(live.map(({ resolvedSummary: _, ...f }) => f))
+  // the last orders burst trickles out: stale 5 windows after its last window with enough
+  // requests, live and in the replay alike
+  const ordersKey = formatSeriesKey({ service: 'orders', route: '*', env: 'prod' })
+  const last = live.filter((f) => f.rule === 'errs' && f.key === ordersKey).at(-1)!
+  expect(last).toMatchObject({ firingAtMs: T0 + 380 * W, resolvedAtMs: T0 + 390 * W, resolvedBy: 'stale' })
+  expect(last.resolvedSummary).toMatch(
+    /^fewer than minRequests 10 requests per window since 2026-06-01T00:06:25.000Z: every window of orders\|\*\|prod for 5s had too few to judge \(the newest: 3 requests sent upstream/,
+  )
+  // pages: the second orders burst comes inside the repeat interval of the first, after its
+  // resolution went out: a new run, paged again
   const errs = replay.rules.find((r) => r.rule === 'errs')!
   expect(errs.firings).toBeGreaterThanOrEqual(3)
   expect(
@@ -185,7 +208,16 @@ async function check(store: Store): Promise<void> {
         (f) => f.rule === 'errs' && f.key === formatSeriesKey({ service: 'orders', route: '*', env: 'prod' }),
       )
       .map((f) => f.paged),
-  ).toEqual([true, false, true])
+  ).toEqual([true, true, true, true])
+  // the notifications the replay would have sent are the ones the live run recorded, rule by rule
+  const recorded = new Map<string, number>()
+  for (const kind of ['alert.firing', 'alert.repeat', 'alert.resolved'])
+    for (const a of await store.queryActions({ kind, limit: 10_000 }))
+      recorded.set(a.policy, (recorded.get(a.policy) ?? 0) + 1)
+  expect(Object.fromEntries(replay.rules.map((r) => [r.rule, r.pages]))).toEqual(
+    Object.fromEntries(replay.rules.map((r) => [r.rule, recorded.get(r.rule) ?? 0])),
+  )
+  expect(errs.pages).toBe(2 * errs.firings)
   // one rule only
   const one = await simulateAlerts(store, config, { fromMs: T0, toMs: T0 + N * W, rule: 'slow' })
   expect(one.rules.map((r) => r.rule)).toEqual(['slow'])
@@ -233,11 +265,14 @@ describe('simulateAlerts replays the live run', { timeout: 120_000 }, () => {
     expect(out.stdout).toMatch(
       /alert rules replayed over 2026-06-01T00:00:00.000Z .. 2026-06-01T00:06:40.000Z/,
     )
-    expect(out.stdout).toMatch(/^errs\s+error-ratio\s+enforce\s+3\s+4\s+1\s+35s$/m)
+    expect(out.stdout).toMatch(/^errs\s+error-ratio\s+enforce\s+4\s+8\s+1\s+45s$/m)
+    expect(out.stdout).toMatch(
+      /^errs {2}orders\|\*\|prod {2}fired 2026-06-01T00:06:20.000Z {2}resolved 2026-06-01T00:06:30.000Z \(10s, stale\)$/m,
+    )
     expect(out.stdout).toMatch(
       /^errs {2}orders\|\*\|prod {2}fired 2026-06-01T00:04:00.000Z {2}resolved .*\n {4}error ratio/m,
     )
-    expect(out.stdout).toMatch(/\(not paged: repeat interval\)/)
+    expect(out.stdout).not.toMatch(/not paged/)
     const json = JSON.parse(
       cli('--from', from, '--to', to, '--config', file, '--rule', 'slow', '--json').stdout,
     )

@@ -31,7 +31,7 @@ export interface ReplayFiring {
   /** null: still firing at the end of the range */
   resolvedAtMs: number | null
   resolvedBy: Alert['resolvedBy']
-  /** a firing notification would have been sent (not inside the repeat interval of the last) */
+  /** the engine would have sent this run's firing notification (every run pages: a replay applies no silences) */
   paged: boolean
   evidence: Evidence
 }

@@ -2,7 +2,8 @@
  * Alerting end to end in embedded mode (control plane in its worker, SQLite, 1 s windows): an
  * error burst injected on a mock service pages a local webhook receiver within two windows and
  * resolves after recovery; a silenced rule is not sent; a restart of Vigil while the alert fires
- * neither loses nor repeats it; a second burst inside the repeat interval fires and is not paged;
+ * neither loses nor repeats it; a second burst inside the repeat interval, after the first was
+ * paged as resolved, is a new run and is paged again (its receivers were told it was over);
  * a dead webhook sink (connection refused) and a stuck one (accepts, never answers) next to the
  * live one cost nothing but counted failures: pages arrive on time and every window is judged on
  * time; every page is an action.
@@ -109,7 +110,7 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
       p.body.alerts.filter((a) => a.rule === rule).map((a) => ({ ...a, atMs: p.atMs })),
     )
 
-  it('pages a burst within two windows, silences, survives a restart, and does not re-page inside the repeat interval', async () => {
+  it('pages a burst within two windows, silences, survives a restart, and pages a second burst after the first resolved', async () => {
     await start()
     // steady traffic, ~40 req/s, following the gateway across the restart
     traffic = (async () => {
@@ -199,36 +200,49 @@ describe('alerts end to end (embedded)', { timeout: 180_000 }, () => {
     expect(pagesOf('orders-errors').map((a) => a.event)).toEqual(['firing', 'resolved'])
     expect(pagesOf('orders-failing')).toEqual([])
 
-    // ---- burst 2, inside the repeat interval: fires, is not paged ----
+    // ---- burst 2, inside the repeat interval but after "resolved" went out: paged again ----
     // every request fails: the first burst's partly bad edge windows stay in the rule's history
     // (only its pending/firing run is left out), and one of them can reach 0.8. Both rules fire,
     // usually in the same window, as one incident: its head must be orders-errors (orders-failing
     // is silenced and cannot page for it), also after the restart loaded both alerts in the
     // store's order
     mock.injectIncident({ kind: 'errors', durationMs: 4_000, errorRate: 1 })
-    await poll(
-      () =>
-        api<{ alerts: { rule: string; state: string; suppressed: string | null }[] }>(
-          '/api/alerts?state=firing',
-        ),
-      (r) => r.alerts.some((a) => a.rule === 'orders-errors' && a.suppressed === 'repeat-interval'),
-      'the second burst firing, held back by the repeat interval',
+    const t2 = Date.now()
+    const second = await poll(
+      async () => pagesOf('orders-errors'),
+      (p) => p.length >= 3,
+      'the second burst paged',
       20_000,
     )
+    expect(second[2]).toMatchObject({ event: 'firing', status: 'firing' })
+    expect(second[2].id).not.toBe(first.id) // a new run: its own action
+    expect(second[2].atMs - t2).toBeLessThan(2 * W + 2_000)
     await poll(
-      () => api<{ alerts: { rule: string; state: string }[] }>('/api/alerts?state=all&service=orders'),
-      (r) => r.alerts.some((a) => a.rule === 'orders-errors' && a.state === 'resolved'),
+      async () => pagesOf('orders-errors'),
+      (p) => p.length >= 4,
       'the second burst resolved',
       20_000,
     )
     await new Promise((r) => setTimeout(r, 1_500))
-    expect(pagesOf('orders-errors').map((a) => a.event)).toEqual(['firing', 'resolved'])
+    expect(pagesOf('orders-errors').map((a) => a.event)).toEqual(['firing', 'resolved', 'firing', 'resolved'])
 
     // ---- the action log: one action per page, with the dead and stuck sinks' failures recorded ----
-    const log = await api<{
-      actions: { kind: string; policy: string; result: { status: string; detail?: string }; id: string }[]
-    }>('/api/actions?policy=orders-errors')
-    expect(log.actions.map((a) => a.kind).sort()).toEqual(['alert.firing', 'alert.resolved'])
+    // settled once every sink answered: the stuck one takes 2 tries of 2 s each
+    const log = await poll(
+      () =>
+        api<{
+          actions: { kind: string; policy: string; result: { status: string; detail?: string }; id: string }[]
+        }>('/api/actions?policy=orders-errors'),
+      (r) => r.actions.length >= 4 && r.actions.every((a) => a.result.status !== 'pending'),
+      'every page of orders-errors settled',
+      20_000,
+    )
+    expect(log.actions.map((a) => a.kind).sort()).toEqual([
+      'alert.firing',
+      'alert.firing',
+      'alert.resolved',
+      'alert.resolved',
+    ])
     for (const a of log.actions) {
       expect(a.result.status).toBe('failed') // delivered to hook, not to dead
       expect(a.result.detail).toMatch(/delivered to hook; not delivered to dead \(.*\), stuck \(.*\)/)

@@ -3,8 +3,10 @@
  * worker, SQLite, 1 s windows, staleAfter 3 windows): gateways ship no window for a series with
  * no requests, so only the control plane's clock can notice. A latency alert on a service whose
  * traffic stops resolves as stale ("no requests since …"), paged once as resolved and recorded
- * in the action log; the same rule on a service that keeps its traffic keeps firing; when the
- * traffic of every service stops (no window arrives at all), its alert resolves as well.
+ * in the action log; the same rule on a service that keeps its traffic keeps firing; one whose
+ * traffic dwindles to a request a second (windows keep coming, each below minRequests) resolves
+ * as stale too ("fewer than minRequests … since …"); when the traffic of every service stops (no
+ * window arrives at all), its alert resolves as well.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,16 +32,21 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
   let dir: string
   let orders: MockService
   let users: MockService
+  let search: MockService
   let hook: WebhookReceiver<PagedAlert>
   let vigil: Vigil | null = null
   let stopped = false
   const quiet = new Set<string>()
+  /** services sent one request a second instead of the steady traffic */
+  const trickling = new Set<string>()
+  let lastTrickleMs = 0
   let traffic: Promise<void> | null = null
 
   beforeAll(async () => {
     buildOnce()
     orders = await startMockService({ name: 'orders', latencyMs: '20-30' })
     users = await startMockService({ name: 'users', latencyMs: '20-30' })
+    search = await startMockService({ name: 'search', latencyMs: '20-30' })
     hook = await startWebhookReceiver<PagedAlert>()
     dir = mkdtempSync(join(tmpdir(), 'vigil-alerts-stale-'))
   }, 300_000)
@@ -49,6 +56,7 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
     await vigil?.stop()
     await orders?.close()
     await users?.close()
+    await search?.close()
     await hook?.close()
     rmSync(dir, { recursive: true, force: true })
   })
@@ -63,7 +71,7 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
       p.body.alerts.filter((a) => a.series.startsWith(`${service}|`)).map((a) => ({ ...a, atMs: p.atMs })),
     )
 
-  it('resolves the alert of a service whose traffic stopped, once, and keeps the one that still gets requests', async () => {
+  it('resolves the alert of a service whose traffic stopped or dwindled, once, and keeps the one that still gets requests', async () => {
     const file = join(dir, 'vigil.yaml')
     writeFileSync(
       file,
@@ -74,9 +82,11 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
         'services:',
         `  orders: { targets: [${orders.url}] }`,
         `  users: { targets: [${users.url}] }`,
+        `  search: { targets: [${search.url}] }`,
         'routes:',
         '  - { name: orders, path: /orders, service: orders, retry: { attempts: 1 } }',
         '  - { name: users, path: /users, service: users, retry: { attempts: 1 } }',
+        '  - { name: search, path: /search, service: search, retry: { attempts: 1 } }',
         'telemetry: { windowMs: 1000, gatewayId: gw-stale, otlp: { enabled: false } }',
         `store: { kind: sqlite, path: ${JSON.stringify(join(dir, 'vigil.db'))} }`,
         `control: { graceMs: 300, actionsFile: ${JSON.stringify(join(dir, 'actions.jsonl'))} }`,
@@ -96,10 +106,12 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
     traffic = (async () => {
       while (!stopped) {
         const gw = vigil!.gatewayUrl
-        const paths = ['orders', 'users'].filter((s) => !quiet.has(s))
+        const paths = ['orders', 'users', 'search'].filter((s) => !quiet.has(s))
+        const trickleNow = Date.now() - lastTrickleMs >= 1_000
+        if (trickleNow) lastTrickleMs = Date.now()
         await Promise.all(
           paths.flatMap((p) =>
-            Array.from({ length: 5 }, () =>
+            Array.from({ length: trickling.has(p) ? (trickleNow ? 1 : 0) : 5 }, () =>
               fetch(`${gw}/${p}/x`)
                 .then((r) => r.arrayBuffer())
                 .catch(() => null),
@@ -110,12 +122,35 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
       }
     })()
     await poll(
-      async () => [pages('orders'), pages('users')],
-      ([o, u]) => o.length >= 1 && u.length >= 1,
-      'both services paged as slow',
+      async () => [pages('orders'), pages('users'), pages('search')],
+      ([o, u, s]) => o.length >= 1 && u.length >= 1 && s.length >= 1,
+      'every service paged as slow',
       20_000,
     )
-    expect([pages('orders')[0].event, pages('users')[0].event]).toEqual(['firing', 'firing'])
+    expect([pages('orders')[0].event, pages('users')[0].event, pages('search')[0].event]).toEqual([
+      'firing',
+      'firing',
+      'firing',
+    ])
+
+    // search's traffic dwindles to a request a second: its windows keep coming, none with the
+    // 3 requests the rule needs to judge, so they are no evidence that it is still slow
+    trickling.add('search')
+    const trickleAt = Date.now()
+    const [thin] = await poll(
+      async () => pages('search').filter((p) => p.event === 'resolved'),
+      (r) => r.length >= 1,
+      'the stale resolve of search, whose windows still come',
+      15_000,
+    )
+    expect(thin.summary).toMatch(
+      /^resolved: fewer than minRequests 3 requests per window since \S+Z: every window of search\|\*\|stale-env for 3s had too few to judge \(the newest: [0-2] requests, fewer than minRequests 3\)$/,
+    )
+    expect(thin.atMs - trickleAt).toBeGreaterThanOrEqual(2_000)
+    const windows = await api<{ points: { startMs: number; count: number }[] }>(
+      `/api/series/${encodeURIComponent('search|*|stale-env')}/points?step=1s&from=${trickleAt + 1_000}&to=${thin.atMs}`,
+    )
+    expect(windows.points.length).toBeGreaterThanOrEqual(1) // not silent: windows of 1 or 2 requests
 
     // orders' traffic stops; users' goes on
     quiet.add('orders')
@@ -137,6 +172,7 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
     await new Promise((r) => setTimeout(r, 7_000))
     expect(pages('orders').map((p) => p.event)).toEqual(['firing', 'resolved'])
     expect(pages('users').map((p) => p.event)).toEqual(['firing'])
+    expect(pages('search').map((p) => p.event)).toEqual(['firing', 'resolved'])
     const { alerts } = await api<{ alerts: { key: string; state: string; resolvedBy: string | null }[] }>(
       '/api/alerts?state=all&rule=slow',
     )
@@ -148,9 +184,11 @@ describe('alerts on series that go silent (embedded)', { timeout: 120_000 }, () 
     const log = await api<{
       actions: { kind: string; target: string; reason: string; result: { status: string } }[]
     }>('/api/actions?policy=slow&kind=alert.resolved')
-    expect(log.actions).toHaveLength(1)
-    expect(log.actions[0]).toMatchObject({ target: 'orders|*|stale-env', result: { status: 'ok' } })
-    expect(log.actions[0].reason).toMatch(/^resolved: no requests since /)
+    const byTarget = Object.fromEntries(log.actions.map((a) => [a.target, a]))
+    expect(Object.keys(byTarget).sort()).toEqual(['orders|*|stale-env', 'search|*|stale-env'])
+    expect(byTarget['orders|*|stale-env']).toMatchObject({ result: { status: 'ok' } })
+    expect(byTarget['orders|*|stale-env'].reason).toMatch(/^resolved: no requests since /)
+    expect(byTarget['search|*|stale-env'].reason).toMatch(/^resolved: fewer than minRequests 3 /)
 
     // now users' traffic stops too: no window of any series arrives, only the clock notices
     quiet.add('users')

@@ -46,12 +46,17 @@ export const alertSchema = {
     resolvedAtMs: { type: ['integer', 'null'] },
     resolvedBy: { type: ['string', 'null'] },
     lastEvalMs: { type: 'integer' },
+    lastTrafficMs: {
+      type: 'integer',
+      description:
+        'end of the newest window with enough requests for the rule to judge (staleness counts from it)',
+    },
     trueWindows: { type: 'integer' },
     falseWindows: { type: 'integer' },
     evidence: { ...obj, description: 'observed, expected, band, threshold, summary, rule, links, details' },
     latest: obj,
     notified: obj,
-    suppressed: { type: ['string', 'null'], enum: ['silenced', 'repeat-interval', 'incident', null] },
+    suppressed: { type: ['string', 'null'], enum: ['silenced', 'incident', null] },
     silencedBy: { type: ['string', 'null'] },
     ack: { type: ['object', 'null'], additionalProperties: true },
     incident: { type: ['string', 'null'] },

@@ -64,9 +64,7 @@ export function formatReport(r: AlertReplayResult): string {
       f.resolvedAtMs === null
         ? 'still firing at --to'
         : `resolved ${iso(f.resolvedAtMs)} (${duration(f.resolvedAtMs - f.firingAtMs)}${f.resolvedBy === 'stale' ? ', stale' : ''})`
-    lines.push(
-      `${f.rule}  ${f.key}  fired ${iso(f.firingAtMs)}  ${end}${f.paged ? '' : '  (not paged: repeat interval)'}`,
-    )
+    lines.push(`${f.rule}  ${f.key}  fired ${iso(f.firingAtMs)}  ${end}${f.paged ? '' : '  (not paged)'}`)
     lines.push(`    ${f.evidence.summary}`)
   }
   return `${lines.join('\n')}\n`
