@@ -5,8 +5,10 @@
  * interval.
  *
  * Intervals: the journeys are simulated in batches; each batch draws every site's own failure
- * chance from its Beta posterior (so a service seen failing 2 times in 50 is uncertain, one seen
- * 200 times in 10,000 is not), and the spread of the batches' answers is the interval.
+ * chance from its posterior (so a service seen failing 2 times in 50 is uncertain, one seen
+ * 200 times in 10,000 is not; a posterior sized by the traces seen, not by the requests sampled
+ * ones stand for: see `ownFailurePosterior`), and the spread of the batches' answers is the
+ * interval.
  * Traffic-dependent answers (failed requests, users, downtime) take the forecast's lower and upper
  * rates for the interval's ends.
  *

@@ -69,6 +69,14 @@ export interface SiteStats {
   errors: number
   /** failed invocations none of whose own calls failed: the failure started here */
   ownErrors: number
+  /**
+   * Σ w² over the invocations in `calls`, in `ownErrors`, and in the clean ones (none of whose
+   * calls failed): with the sums of weights, how many traces the weighted counts rest on (a
+   * sampled span that stands for 20 requests is still one observation)
+   */
+  callSquares: number
+  ownErrorSquares: number
+  cleanSquares: number
   /** invocations in which at least one of its calls failed */
   childFailed: number
   /** ...and which then failed themselves */
@@ -148,6 +156,9 @@ function newSite(key: string, parentKey: string, service: string, env: string): 
     calls: 0,
     errors: 0,
     ownErrors: 0,
+    callSquares: 0,
+    ownErrorSquares: 0,
+    cleanSquares: 0,
     childFailed: 0,
     propagated: 0,
     origins: 0,
@@ -424,6 +435,7 @@ export function analyzeTrace(
     const inv = invs[visit[v]]
     const st = siteOf(inv.site, parentKeyOf(inv.site), inv)
     st.calls += w
+    st.callSquares += w * w
     if (inv.callFailed || inv.failed) {
       st.errors += w
       const code = spans[inv.span].httpStatus
@@ -464,7 +476,13 @@ export function analyzeTrace(
     if (anyChildFailed) {
       st.childFailed += w
       if (inv.failed || inv.callFailed) st.propagated += w
-    } else if (inv.failed || inv.callFailed) st.ownErrors += w
+    } else {
+      st.cleanSquares += w * w
+      if (inv.failed || inv.callFailed) {
+        st.ownErrors += w
+        st.ownErrorSquares += w * w
+      }
+    }
     // fan-out, overlap within a site, offsets
     const spansOf = new Map<string, [number, number]>()
     for (const [site, list] of byChildSite) {
@@ -545,6 +563,16 @@ export function analyzeTrace(
   return summary
 }
 
+/**
+ * Kish's effective sample size of weighted observations, (Σw)² / Σw²: the number of equally
+ * weighted observations that would be as informative. Every weight is at least 1 (one over a
+ * keep probability), so Σw² ≤ Σw only when every weight is 1: then Σw itself, to the bit.
+ */
+export function effectiveSize(sum: number, squares: number): number {
+  if (!(sum > 0) || !(squares > 0)) return 0
+  return squares <= sum ? sum : (sum * sum) / squares
+}
+
 function parentKeyOf(site: string): string {
   const i = site.lastIndexOf('>')
   return i < 0 ? '' : site.slice(0, i)
@@ -569,6 +597,9 @@ export function mergeRouteWindow(dst: RouteWindowStats, src: RouteWindowStats): 
     d.calls += s.calls
     d.errors += s.errors
     d.ownErrors += s.ownErrors
+    d.callSquares += s.callSquares
+    d.ownErrorSquares += s.ownErrorSquares
+    d.cleanSquares += s.cleanSquares
     d.childFailed += s.childFailed
     d.propagated += s.propagated
     d.origins += s.origins

@@ -7,7 +7,7 @@
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { sketchQuantile } from './graph.js'
-import { MAX_FANOUT, type RouteWindowStats, type SiteStats } from './journey-stats.js'
+import { effectiveSize, MAX_FANOUT, type RouteWindowStats, type SiteStats } from './journey-stats.js'
 
 /** Quantile tables have this many points, at q = i / (QUANTILE_POINTS - 1). */
 export const QUANTILE_POINTS = 257
@@ -48,9 +48,17 @@ export interface ModelSite {
   parallel: boolean
   /** calls observed */
   calls: number
-  /** failures that began here, and calls in which no call below failed: Beta(own + ½, ok + ½) */
+  /** failures that began here, and calls in which no call below failed (requests they stand for) */
   ownErrors: number
   cleanCalls: number
+  /**
+   * the observations behind `ownErrors` and behind the other clean calls: the same numbers when
+   * every trace counts once (rollups, traces with the services' spans), fewer when sampled gateway
+   * spans each stand for several requests (Kish's effective size of each, (Σw)² / Σw²). They size
+   * the posterior of the own failure chance ({@link ownFailurePosterior}).
+   */
+  effectiveOwnErrors: number
+  effectiveCleanOk: number
   /** P(the call fails | one of its own calls failed), with one prior observation of "it does" */
   propagate: number
   /** share of this site's failures answered 502/503/504 (retryable by the gateway) */
@@ -88,6 +96,40 @@ export function quantileTable(s: DDSketch): number[] {
   // a sketch answers within 1 %: keep the table monotone for interpolation
   for (let i = 1; i < QUANTILE_POINTS; i++) if (out[i] < out[i - 1]) out[i] = out[i - 1]
   return out
+}
+
+/**
+ * The posterior of a site's own failure chance θ: θ's odds are `oddsFactor` times the odds of a
+ * Beta(a, b) draw.
+ *
+ * Sampled traces keep the two outcomes at different rates (the gateway keeps every error and
+ * `sampleRate` of the successes), so the weighted counts are not as many observations as the
+ * requests they stand for, and the share of failures among the kept ones is not θ. Each
+ * outcome's weighted count is taken as a Poisson count scaled by its keep rate (its effective
+ * size over its weighted count, 1/w for a fixed weight w): the share ψ of failures among the
+ * effective observations then has the usual Beta(effective own errors + ½, effective other clean
+ * calls + ½) posterior, and θ's odds are ψ's times the ratio of the keep rates (successes' over
+ * failures'). Its most likely value is the weighted ratio; its spread is that of the kept
+ * traces: 3 successes kept at p = 0.01 are 3 observations, not 300. An outcome never seen counts
+ * as kept every time (the gateway keeps every error). With every trace counted once the factor
+ * is 1 and this is Beta(own + ½, ok + ½) of the counts.
+ */
+export function ownFailurePosterior(
+  site: Pick<ModelSite, 'ownErrors' | 'cleanCalls' | 'effectiveOwnErrors' | 'effectiveCleanOk'>,
+): { a: number; b: number; oddsFactor: number } {
+  const ok = Math.max(0, site.cleanCalls - site.ownErrors)
+  const keepRate = (effective: number, weighted: number) =>
+    weighted > 0 && effective > 0 ? Math.min(1, effective / weighted) : 1
+  return {
+    a: site.effectiveOwnErrors + 0.5,
+    b: site.effectiveCleanOk + 0.5,
+    oddsFactor: keepRate(site.effectiveCleanOk, ok) / keepRate(site.effectiveOwnErrors, site.ownErrors),
+  }
+}
+
+/** θ from a draw `x` of the Beta of {@link ownFailurePosterior} (x itself when the factor is 1). */
+export function ownFailureChance(x: number, oddsFactor: number): number {
+  return oddsFactor === 1 ? x : (oddsFactor * x) / (oddsFactor * x + 1 - x)
 }
 
 const RETRYABLE_STATUS = new Set([502, 503, 504])
@@ -159,6 +201,8 @@ export function learnModel(
           calls: fallback.calls,
           ownErrors: fallback.errors,
           cleanCalls: fallback.calls,
+          effectiveOwnErrors: fallback.errors,
+          effectiveCleanOk: Math.max(0, fallback.calls - fallback.errors),
           propagate: 1,
           retryableShare: 1,
           self: quantileTable(fallback.latency),
@@ -202,6 +246,11 @@ export function learnModel(
       calls: s.calls,
       ownErrors: s.ownErrors,
       cleanCalls: Math.max(0, s.calls - s.childFailed),
+      effectiveOwnErrors: effectiveSize(s.ownErrors, s.ownErrorSquares),
+      effectiveCleanOk: effectiveSize(
+        Math.max(0, s.calls - s.childFailed - s.ownErrors),
+        Math.max(0, s.cleanSquares - s.ownErrorSquares),
+      ),
       propagate: (s.propagated + 1) / (s.childFailed + 1),
       retryableShare: retryableShare(s),
       self: quantileTable(s.self),

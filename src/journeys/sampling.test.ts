@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { analyzeTrace, newRouteWindow, type RouteWindowStats } from './journey-stats.js'
 import { simulateImpact } from './impact.js'
-import { learnModel } from './model.js'
-import { createRng, type Rng } from './rng.js'
+import { learnModel, ownFailureChance, ownFailurePosterior } from './model.js'
+import { beta, createRng, type Rng } from './rng.js'
 import { rankRootCause } from './rootcause.js'
 import { keepProbability, type JourneySpan } from './span.js'
-import { NO_RETRY_POLICY } from './synthetic.js'
+import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace } from './synthetic.js'
 import { buildTree } from './trace.js'
 
 const T0 = 1_700_000_000_000
@@ -47,17 +47,19 @@ function sampledRequests(
   n: number,
   rng: Rng,
   said: 'probability' | 'reason only' = 'probability',
+  sampleRate = SAMPLE_RATE,
+  errorRatio = ERROR_RATIO,
 ): { kept: JourneySpan[]; latencies: number[] } {
   const kept: JourneySpan[] = []
   const latencies: number[] = []
   for (let i = 0; i < n; i++) {
-    const failed = rng.next() < ERROR_RATIO
+    const failed = rng.next() < errorRatio
     const ms = failed ? 300 : 15 + 10 * rng.next()
     latencies.push(ms)
-    const reason = failed ? 'error' : rng.next() < SAMPLE_RATE ? 'sampled' : null
+    const reason = failed ? 'error' : rng.next() < sampleRate ? 'sampled' : null
     if (reason === null) continue
     const attributes: Record<string, string | number> = { 'vigil.sample_reason': reason }
-    if (said === 'probability') attributes['vigil.sample_probability'] = failed ? 1 : SAMPLE_RATE
+    if (said === 'probability') attributes['vigil.sample_probability'] = failed ? 1 : sampleRate
     kept.push(gatewaySpan(i, failed, ms, attributes))
   }
   latencies.sort((a, b) => a - b)
@@ -169,3 +171,155 @@ describe('keepProbability', () => {
     expect(keepProbability({ source: 'otlp', attributes: { 'vigil.sample_probability': 0.1 } }, 0.1)).toBe(1)
   })
 })
+
+describe('intervals of a route seen only through few sampled spans', () => {
+  // 2,000 requests at 5 %: ~100 errors, all kept, and ~19 of the 1,900 successes at p = 0.01
+  const REQUESTS = 2_000
+  const LOW_RATE = 0.01
+  const REPETITIONS = 100
+  const HORIZON_REQUESTS = 10 * 600
+  const impactOptions = (seed: number, journeys: number) => ({
+    horizonMs: 600_000,
+    traffic: { stepMs: 60_000, rate: [10] },
+    slo: { availability: 0.99, latencyMs: 1_000 },
+    journeys,
+    seed,
+  })
+  const sampledModel = (seed: number, sampleRate: number) => {
+    const rw = newRouteWindow('payments', T0, 60_000)
+    analyze(sampledRequests(REQUESTS, createRng(seed), 'probability', sampleRate).kept, rw)
+    return learnModel(rw, NO_RETRY_POLICY)
+  }
+
+  it('sizes the failure chance’s posterior by the traces kept: its 90 % interval covers the true chance', () => {
+    let covered = 0
+    let halfWidth = 0
+    for (let r = 0; r < REPETITIONS; r++) {
+      const site = sampledModel(1_000 + r, LOW_RATE).sites[0]
+      const post = ownFailurePosterior(site)
+      const rng = createRng(r)
+      const draws = Array.from({ length: 4_000 }, () =>
+        ownFailureChance(beta(rng, post.a, post.b), post.oddsFactor),
+      ).sort((a, b) => a - b)
+      const [low, high] = [quantile(draws, 0.05), quantile(draws, 0.95)]
+      if (low <= ERROR_RATIO && ERROR_RATIO <= high) covered++
+      halfWidth += (high - low) / 2 / ERROR_RATIO / REPETITIONS
+    }
+    // sized by the ~2,000 requests the weighted counts stand for, it covered about half the time
+    expect(covered).toBeGreaterThanOrEqual(80)
+    expect(covered).toBeLessThanOrEqual(99)
+    // ~100 errors and ~19 successes: the estimate's relative error is about √(1/100 + 1/19) ≈ 25 %
+    expect(halfWidth).toBeGreaterThan(0.3)
+    expect(halfWidth).toBeLessThan(0.6)
+  })
+
+  it('gives what-if failed requests an interval that covers the true count', () => {
+    let covered = 0
+    for (let r = 0; r < REPETITIONS; r++) {
+      const result = simulateImpact(
+        sampledModel(2_000 + r, LOW_RATE),
+        [{ kind: 'latency', service: 'payments', factor: 2 }],
+        impactOptions(r, 40_000),
+      )
+      const failed = (result.scenario as NonNullable<typeof result.scenario>).expectedFailedRequests
+      if (failed.low <= ERROR_RATIO * HORIZON_REQUESTS && ERROR_RATIO * HORIZON_REQUESTS <= failed.high)
+        covered++
+    }
+    expect(covered).toBeGreaterThanOrEqual(80)
+  })
+
+  it('keeps the weighted ratio as the most likely failure chance', () => {
+    const site = sampledModel(7, LOW_RATE).sites[0]
+    const post = ownFailurePosterior(site)
+    // the Beta's mode, through the odds factor
+    const mode = ownFailureChance((post.a - 1) / (post.a + post.b - 2), post.oddsFactor)
+    const weighted = site.ownErrors / site.cleanCalls
+    // (the ½ of the prior on each side moves it a little)
+    expect(Math.abs(mode - weighted) / weighted).toBeLessThan(0.05)
+    expect(site.effectiveCleanOk).toBeLessThan(40)
+    expect(site.cleanCalls).toBeGreaterThan(1_500)
+  })
+
+  it('takes a site that saw no failure as seeing none in every request, not in the few kept', () => {
+    const rw = newRouteWindow('payments', T0, 60_000)
+    // 300 requests without an error, 3 of them kept
+    for (let i = 0; i < 3; i++)
+      analyze(
+        [gatewaySpan(i, false, 20, { 'vigil.sample_reason': 'sampled', 'vigil.sample_probability': 0.01 })],
+        rw,
+      )
+    const post = ownFailurePosterior(learnModel(rw, NO_RETRY_POLICY).sites[0])
+    const mean = ownFailureChance(post.a / (post.a + post.b), post.oddsFactor)
+    expect(mean).toBeLessThan(0.005)
+  })
+
+  it('gives every trace counted once (p = 1) exactly the answers it gave before', () => {
+    const gatewayOnly = newRouteWindow('payments', T0, 60_000)
+    analyze(sampledRequests(3_000, createRng(5), 'probability', 1).kept, gatewayOnly)
+    const topo = fiveServiceTopology({ pricing: { errorRatio: 0.03 } })
+    const rng = createRng(9)
+    const instrumented = newRouteWindow('shop', T0, 60_000)
+    for (let i = 0; i < 2_000; i++) {
+      const t = syntheticTrace(
+        topo.shop,
+        { route: 'shop', gatewayEnv: 'edge', withGatewaySpan: (f) => f || rng.next() < 0.2 },
+        rng,
+      )
+      analyzeTrace(
+        buildTree(t.spans, (s) => s.service === 'shop'),
+        instrumented,
+        { envOf: () => 'onprem' },
+      )
+    }
+    for (const rw of [gatewayOnly, instrumented])
+      for (const s of learnModel(rw, NO_RETRY_POLICY).sites) {
+        expect(s.effectiveOwnErrors).toBe(s.ownErrors)
+        expect(s.effectiveCleanOk).toBe(s.cleanCalls - s.ownErrors)
+        expect(ownFailurePosterior(s).oddsFactor).toBe(1)
+      }
+    const clients = { clients: Array(20).fill(0.5) }
+    const a = simulateImpact(learnModel(gatewayOnly, NO_RETRY_POLICY), [], {
+      ...impactOptions(4, 20_000),
+      ...clients,
+    })
+    const b = simulateImpact(
+      learnModel(instrumented, NO_RETRY_POLICY),
+      [{ kind: 'errorRatio', service: 'auth', value: 0.1, durationMs: 120_000 }],
+      { ...impactOptions(6, 20_000), ...clients, slo: { availability: 0.99, latencyMs: 100 } },
+    )
+    // the answers of the version that sized every posterior by the weighted counts
+    expect({ a: a.baseline, b: b.scenario }).toEqual(BEFORE)
+  })
+})
+
+/** What the version that sized every posterior by the weighted counts answered (recorded from it). */
+const BEFORE = {
+  a: {
+    successProbability: { value: 0.9483, low: 0.9348500000000001, high: 0.95715 },
+    latencyMs: {
+      p50: { value: 20.288421154823364, low: 19.886786087581605, high: 20.315392832737608 },
+      p95: { value: 301.9134365218829, low: 24.78061572340125, high: 301.9134365218829 },
+      p99: { value: 301.91349775518876, low: 301.91347319054415, high: 301.91351758964896 },
+    },
+    requestSloMissRatio: { value: 0.0517, low: 0.04285, high: 0.06515 },
+    sloBreachProbability: { value: 1, low: 1, high: 1 },
+    expectedDowntimeMinutes: { value: 5.033198219515016, low: 1.6789383977965915, high: 9.219857154789068 },
+    expectedFailedRequests: { value: 310.2, low: 257.1, high: 390.90000000000003 },
+    usersAffected: { value: 19.999985845283014, low: 19.999959525963668, high: 19.999999966047902 },
+    simulatedJourneys: 20000,
+  },
+  b: {
+    successProbability: { value: 0.8691, low: 0.84795, high: 0.8901 },
+    latencyMs: {
+      p50: { value: 29.77216281942153, low: 29.35366439650283, high: 30.250043964493706 },
+      p95: { value: 44.42550840348918, low: 43.25753188727336, high: 45.31763343811121 },
+      p99: { value: 53.403487316217756, low: 50.15559232665601, high: 57.79989931623118 },
+    },
+    requestSloMissRatio: { value: 0.1309, low: 0.1099, high: 0.15205 },
+    sloBreachProbability: { value: 1, low: 1, high: 1 },
+    expectedDowntimeMinutes: { value: 2.5805073581384868, low: 2.011105253813131, high: 4.981741925146614 },
+    expectedFailedRequests: { value: 331.80000000000007, low: 292.2, high: 390.06 },
+    usersAffected: { value: 19.999998415861135, low: 19.999994563875656, high: 19.99999997062138 },
+    simulatedJourneys: 40000,
+  },
+}

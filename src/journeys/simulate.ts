@@ -9,7 +9,7 @@
  * parallel or in sequence); a site fails on its own (its own failure chance) or because one of
  * its calls failed (propagation chance). Latency of a site = own time + the stages' latencies.
  */
-import type { JourneyModel, RetryOn } from './model.js'
+import { ownFailureChance, ownFailurePosterior, type JourneyModel, type RetryOn } from './model.js'
 import { MAX_FANOUT } from './journey-stats.js'
 import { beta, type Rng } from './rng.js'
 
@@ -54,6 +54,7 @@ export class JourneySimulator {
   readonly #fixedOwn: Float64Array
   readonly #ownA: Float64Array
   readonly #ownB: Float64Array
+  readonly #ownOdds: Float64Array
   readonly #overhead: Float64Array
   // gateway policy
   readonly #attempts: number
@@ -85,6 +86,7 @@ export class JourneySimulator {
     this.#fixedOwn = new Float64Array(n).fill(-1)
     this.#ownA = new Float64Array(n)
     this.#ownB = new Float64Array(n)
+    this.#ownOdds = new Float64Array(n)
     this.#fanCdf = new Float64Array(n * (MAX_FANOUT + 1))
     this.#tabN = model.sites[0].self.length
     this.#tab = new Float64Array(n * this.#tabN)
@@ -95,9 +97,11 @@ export class JourneySimulator {
       this.#parallel[i] = s.parallel ? 1 : 0
       this.#prop[i] = s.propagate
       this.#retryable[i] = s.retryableShare
-      this.#ownA[i] = s.ownErrors + 0.5
-      this.#ownB[i] = Math.max(0, s.cleanCalls - s.ownErrors) + 0.5
-      this.#pOwn[i] = this.#ownA[i] / (this.#ownA[i] + this.#ownB[i])
+      const own = ownFailurePosterior(s)
+      this.#ownA[i] = own.a
+      this.#ownB[i] = own.b
+      this.#ownOdds[i] = own.oddsFactor
+      this.#pOwn[i] = ownFailureChance(own.a / (own.a + own.b), own.oddsFactor)
       let c = 0
       for (let k = 0; k <= MAX_FANOUT; k++) {
         c += s.fanout[k]
@@ -139,17 +143,20 @@ export class JourneySimulator {
   }
 
   /**
-   * Sets each site's own failure chance: a draw from its Beta posterior (parameter uncertainty,
-   * one draw per batch), or the posterior mean when `rng` is null. Overridden sites keep theirs.
+   * Sets each site's own failure chance: a draw from its posterior ({@link ownFailurePosterior};
+   * parameter uncertainty, one draw per batch), or the chance at the Beta's mean when `rng` is
+   * null. Overridden sites keep theirs.
    */
   drawParameters(rng: Rng | null): void {
     for (let i = 0; i < this.sites; i++) {
       if (this.#fixedOwn[i] >= 0) this.#pOwn[i] = this.#fixedOwn[i]
       else
-        this.#pOwn[i] =
+        this.#pOwn[i] = ownFailureChance(
           rng === null
             ? this.#ownA[i] / (this.#ownA[i] + this.#ownB[i])
-            : beta(rng, this.#ownA[i], this.#ownB[i])
+            : beta(rng, this.#ownA[i], this.#ownB[i]),
+          this.#ownOdds[i],
+        )
     }
   }
 
