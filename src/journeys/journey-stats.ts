@@ -573,6 +573,27 @@ export function effectiveSize(sum: number, squares: number): number {
   return squares <= sum ? sum : (sum * sum) / squares
 }
 
+/**
+ * How many equally weighted observations a weighted share (hits / all) is worth: the n whose
+ * binomial variance p(1 − p) / n is the share's, each outcome's weighted count taken as a Poisson
+ * count scaled by its keep rate (as in the model's own failure posterior):
+ * 1 / (p(1 − p)(1 / hits' effective size + 1 / misses' effective size)). `all` itself when every
+ * weight is 1; Kish's size of all the observations when one outcome was never seen.
+ */
+export function effectiveShareSize(
+  hits: number,
+  hitSquares: number,
+  all: number,
+  allSquares: number,
+): number {
+  if (allSquares <= all) return all
+  const hitSize = effectiveSize(hits, hitSquares)
+  const missSize = effectiveSize(all - hits, allSquares - hitSquares)
+  if (hitSize <= 0 || missSize <= 0) return effectiveSize(all, allSquares)
+  const p = hits / all
+  return Math.min(all, 1 / (p * (1 - p) * (1 / hitSize + 1 / missSize)))
+}
+
 function parentKeyOf(site: string): string {
   const i = site.lastIndexOf('>')
   return i < 0 ? '' : site.slice(0, i)

@@ -18,7 +18,7 @@
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { nodeId, parseNodeId } from './span.js'
-import type { RouteWindowStats, SiteStats } from './journey-stats.js'
+import { effectiveShareSize, type RouteWindowStats, type SiteStats } from './journey-stats.js'
 import { sketchQuantile } from './graph.js'
 
 export type Symptom = 'errors' | 'latency'
@@ -82,6 +82,9 @@ interface NodeAgg {
   calls: number
   errors: number
   own: number
+  /** Σ w² of the calls and of the own failures (how many traces the weighted counts rest on) */
+  callSquares: number
+  ownSquares: number
   origins: number
   cpMs: number
   cpTraces: number
@@ -100,6 +103,8 @@ function byNode(rw: RouteWindowStats): Map<string, NodeAgg> {
         calls: 0,
         errors: 0,
         own: 0,
+        callSquares: 0,
+        ownSquares: 0,
         origins: 0,
         cpMs: 0,
         cpTraces: 0,
@@ -110,6 +115,8 @@ function byNode(rw: RouteWindowStats): Map<string, NodeAgg> {
     a.calls += s.calls
     a.errors += s.errors
     a.own += s.ownErrors
+    a.callSquares += s.callSquares
+    a.ownSquares += s.ownErrorSquares
     a.origins += s.origins
     a.cpMs += s.cpMs
     a.cpTraces += s.cpTraces
@@ -188,7 +195,8 @@ function normalize(m: Map<string, number>): Map<string, number> {
 
 /**
  * When each node's own behaviour first left its baseline: the first of `windows` in which its
- * own failure ratio passed baseline + max(2 %, 3 σ) (errors), or its own p95 passed 1.5 × the
+ * own failure ratio passed baseline + max(2 %, 3 σ) (errors; σ from the window's effective number
+ * of calls, see {@link effectiveShareSize}), or its own p95 passed 1.5 × the
  * baseline's and +5 ms (latency).
  */
 function onsets(
@@ -204,7 +212,9 @@ function onsets(
       if (symptom === 'errors') {
         const p0 = b === undefined ? 0 : ratio(b.own, b.calls)
         const p = ratio(a.own, a.calls)
-        const sigma = Math.sqrt(Math.max(p0 * (1 - p0), 1e-4) / a.calls)
+        // a sampled span standing for 100 requests is one observation, not 100
+        const n = effectiveShareSize(a.own, a.ownSquares, a.calls, a.callSquares)
+        const sigma = Math.sqrt(Math.max(p0 * (1 - p0), 1e-4) / n)
         if (a.own >= 2 && p > p0 + Math.max(0.02, 3 * sigma)) out.set(id, w.windowStartMs)
       } else {
         const q0 = b === undefined || b.self === null ? null : sketchQuantile(b.self, 0.95)
