@@ -23,7 +23,7 @@ import type { Admission, AdmissionDecision } from '../limits/admission.js'
 import { sentUpstream, type RequestEvent, type RequestOutcome } from '../telemetry/recorder.js'
 import { backoffMs } from './backoff.js'
 import { parseTraceParent, randomId128, randomId64 } from './ids.js'
-import { methodIndex, type UpstreamErrorKind } from './metrics.js'
+import { methodIndex, type RefusalReason, type UpstreamErrorKind } from './metrics.js'
 import type { PendingList, PendingLinks } from './pending-list.js'
 import { refusalCloses } from './drain.js'
 import { writeProblem } from './problem.js'
@@ -288,6 +288,8 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
   responseStarted = false
   done = false
   #errorDetail = ''
+  /** why the gateway answered by itself, set where it does */
+  #refusal: RefusalReason | null = null
   // links of the host's PendingList (pending-list.ts)
   prevPending: Exchange | null = null
   nextPending: Exchange | null = null
@@ -436,6 +438,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     if (!d.allowed) {
       this.outcome = 'limited'
       const unknownKey = d.status === 401 // limits: an unknown API key under identity.unknownKey=reject
+      this.#refusal = unknownKey ? 'unknown_api_key' : 'rate_limited'
       this.#sendProblem(
         unknownKey ? VGL_ERR_LIMITS_UNKNOWN_API_KEY : VGL_ERR_GATEWAY_LIMITED,
         unknownKey ? 'Unauthorized' : 'Too Many Requests',
@@ -457,6 +460,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     const cl = this.#contentLength
     if (cl > 0) {
       if (limit > 0 && cl > limit) {
+        this.#refusal = 'body_too_large'
         this.#sendProblem(
           VGL_ERR_GATEWAY_BODY_TOO_LARGE,
           'Payload Too Large',
@@ -481,6 +485,15 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
       } else this.#body = this.req
     }
     this.dispatch()
+  }
+
+  /**
+   * Whether targets the health checks call up were there and only their breakers kept the request
+   * from them (open, or half-open with the probe taken), as opposed to no target up at all.
+   */
+  #breakersOnly(): boolean {
+    for (const t of this.plan.service.balancer.targets) if (t.healthy) return true
+    return false
   }
 
   /** Small bodies are read into memory first so that a failed try can be sent again. */
@@ -510,6 +523,7 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
         return
       }
       this.outcome = 'no_target'
+      this.#refusal = this.#breakersOnly() ? 'circuit_open' : 'no_target'
       this.#sendProblem(
         VGL_ERR_GATEWAY_NO_TARGET,
         'Service Unavailable',
@@ -872,6 +886,9 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     const plan = this.plan
     plan.metrics.request(this.methodIdx, this.status)
     if (sentUpstream(this)) plan.metrics.duration.observe(this.latencyMs / 1000)
+    // the sweeper enforces the route's deadlines once a try is out, so a request that ended
+    // before one and that the gateway did not refuse is one whose client left
+    else plan.metrics.refused(this.methodIdx, this.#refusal ?? 'client_gone', this.status)
     plan.series.record(this)
     const d = this.#decision
     if (d !== null) this.host.admission?.observe(d.clientId, plan.id, this.status, this.latencyMs)

@@ -20,6 +20,9 @@ describe('RouteMetrics request counts', () => {
     m.request(methodIndex('BREW'), 101)
     expect(await requests('metrics-test-a')).toEqual({ 'GET 2xx': 2, 'POST 5xx': 1, 'OTHER 1xx': 1 })
     expect(await requests('metrics-test-a')).toEqual({ 'GET 2xx': 2, 'POST 5xx': 1, 'OTHER 1xx': 1 })
+    expect(await registry.metrics()).toContain(
+      'vigil_gateway_requests_total{route="metrics-test-a",service="svc",method="POST",status_class="5xx"} 1\n',
+    )
     m.request(methodIndex('GET'), 404)
     m.request(methodIndex('GET'), 200)
     expect(await requests('metrics-test-a')).toEqual({
@@ -38,6 +41,59 @@ describe('RouteMetrics request counts', () => {
     after.request(methodIndex('GET'), 200)
     before.request(methodIndex('GET'), 200) // a request still finishing on the retired table
     expect(await requests('metrics-test-b')).toEqual({ 'GET 2xx': 3 })
+  })
+})
+
+describe('RouteMetrics refusals', () => {
+  async function refused(route: string): Promise<Record<string, number>> {
+    const m = await registry.getSingleMetric('vigil_gateway_refused_total')!.get()
+    const out: Record<string, number> = {}
+    for (const v of m.values)
+      if (v.labels.route === route)
+        out[`${v.labels.method} ${v.labels.reason} ${v.labels.status_class} ${v.labels.service}`] = v.value
+    return out
+  }
+
+  it('count by method, reason and status class beside the request counts, adding only what grew', async () => {
+    const m = new RouteMetrics('metrics-test-f', 'svc')
+    m.refused(methodIndex('GET'), 'no_target', 503)
+    m.refused(methodIndex('GET'), 'no_target', 503)
+    m.refused(methodIndex('POST'), 'rate_limited', 429)
+    m.refused(methodIndex('DELETE'), 'client_gone', 499)
+    m.refused(methodIndex('BREW'), 'circuit_open', 503)
+    const first = {
+      'GET no_target 5xx svc': 2,
+      'POST rate_limited 4xx svc': 1,
+      'DELETE client_gone 4xx svc': 1,
+      'OTHER circuit_open 5xx svc': 1,
+    }
+    expect(await refused('metrics-test-f')).toEqual(first)
+    expect(await refused('metrics-test-f')).toEqual(first)
+    m.refused(methodIndex('GET'), 'circuit_open', 503)
+    m.refused(methodIndex('GET'), 'no_target', 503)
+    expect(await refused('metrics-test-f')).toEqual({
+      ...first,
+      'GET no_target 5xx svc': 3,
+      'GET circuit_open 5xx svc': 1,
+    })
+    // labels in the counter's order, as the request counts print theirs
+    expect(await registry.metrics()).toContain(
+      'vigil_gateway_refused_total{route="metrics-test-f",service="svc",method="GET",reason="no_target",status_class="5xx"} 3\n',
+    )
+    // refusals are the gateway's answers on top of the request counts, not instead of them
+    expect(await requests('metrics-test-f')).toEqual({})
+  })
+
+  it('continue across a reload and keep routes and services apart', async () => {
+    const before = new RouteMetrics('metrics-test-g', 'svc')
+    before.refused(methodIndex('GET'), 'unknown_api_key', 401)
+    const after = new RouteMetrics('metrics-test-g', 'svc')
+    after.refused(methodIndex('GET'), 'unknown_api_key', 401)
+    new RouteMetrics('metrics-test-g', 'other').refused(methodIndex('PUT'), 'body_too_large', 413)
+    expect(await refused('metrics-test-g')).toEqual({
+      'GET unknown_api_key 4xx svc': 2,
+      'PUT body_too_large 4xx other': 1,
+    })
   })
 })
 

@@ -1,8 +1,9 @@
 /**
- * @module Gateway metrics in the shared prom-client registry. Request counts are plain numbers
- * per route, method and status class that the counter reads when scraped (its `collect` adds
- * what grew since the last scrape), so a request costs one array increment instead of
- * prom-client's label-set hash. Other children are resolved once per route plan.
+ * @module Gateway metrics in the shared prom-client registry. Request counts (and the requests
+ * the gateway answered itself) are plain numbers per route, method and status class that the
+ * counter reads when scraped (its `collect` adds what grew since the last scrape), so a request
+ * costs one array increment instead of prom-client's label-set hash. Other children are resolved
+ * once per route plan.
  */
 import { Counter, Gauge, Histogram } from 'prom-client'
 import { registry } from '../metrics.js'
@@ -26,6 +27,28 @@ export function methodIndex(method: string): number {
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'status_5xx' | 'reset'
 
+/**
+ * Why the gateway answered a request without sending it upstream (the `reason` label of
+ * `vigil_gateway_refused_total`): the rate limiter refused it (429) or its API key is unknown
+ * (401); its body is over the route's limit (413); the service has no target that is up by its
+ * health checks, or none at all (503), or every such target's breaker is open (503); the client
+ * left before a first try (499, e.g. while its body was still being read). A closed set, so the
+ * counter's series stay bounded by the routes.
+ */
+export const REFUSAL_REASONS = [
+  'rate_limited',
+  'unknown_api_key',
+  'body_too_large',
+  'no_target',
+  'circuit_open',
+  'client_gone',
+] as const
+export type RefusalReason = (typeof REFUSAL_REASONS)[number]
+const REFUSAL_INDEX = Object.fromEntries(REFUSAL_REASONS.map((r, i) => [r, i])) as Record<
+  RefusalReason,
+  number
+>
+
 /** What the live gateways expose for the collect-time gauges. */
 export interface GaugeSource {
   inFlight(): number
@@ -36,6 +59,7 @@ const sources = new Set<GaugeSource>()
 
 let m: {
   requests: Counter<'route' | 'service' | 'method' | 'status_class'>
+  refused: Counter<'route' | 'service' | 'method' | 'reason' | 'status_class'>
   duration: Histogram<'route' | 'service'>
   upstreamErrors: Counter<'service' | 'kind'>
   retries: Counter<'route' | 'service'>
@@ -74,6 +98,15 @@ function metrics(): NonNullable<typeof m> {
       registers: [registry],
       collect() {
         for (const c of requestCounts.values()) c.flush(this)
+      },
+    }),
+    refused: new Counter({
+      name: 'vigil_gateway_refused_total',
+      help: 'Requests the gateway answered itself without sending them upstream (also in vigil_gateway_requests_total), by reason',
+      labelNames: ['route', 'service', 'method', 'reason', 'status_class'],
+      registers: [registry],
+      collect() {
+        for (const c of refusedCounts.values()) c.flush(this)
       },
     }),
     duration: new Histogram({
@@ -119,55 +152,82 @@ export function unregisterGaugeSource(s: GaugeSource): void {
 
 type Inc = { inc(n?: number): void }
 
-const CELLS = METHODS.length * STATUS_CLASSES.length
+/** A label whose values index one axis of a `CellCounts` grid. */
+interface Axis {
+  readonly name: string
+  readonly values: readonly string[]
+}
+
+const METHOD_AXIS: Axis = { name: 'method', values: METHODS }
+const STATUS_AXIS: Axis = { name: 'status_class', values: STATUS_CLASSES }
+const REQUEST_AXES = [METHOD_AXIS, STATUS_AXIS] as const
+const REFUSED_AXES = [METHOD_AXIS, { name: 'reason', values: REFUSAL_REASONS }, STATUS_AXIS] as const
+
+/** The status class's index in STATUS_CLASSES (0 = 1xx ... 4 = 5xx). */
+function statusClassIndex(status: number): number {
+  return status < 200 ? 0 : status >= 500 ? 4 : ((status / 100) | 0) - 1
+}
 
 /**
- * Request counts of one route and service, shared by every route plan with those names, so a
- * reload continues the counts instead of starting a second set that the counter would add up.
+ * Counts of one route and service in a grid of label values (the last axis varies fastest),
+ * shared by every route plan with those names, so a reload continues the counts instead of
+ * starting a second set that the counter would add up.
  */
-class RequestCounts {
-  readonly counts = new Float64Array(CELLS)
-  readonly #reported = new Float64Array(CELLS)
-  readonly #labels: ({ route: string; service: string; method: string; status_class: string } | undefined)[] =
-    new Array<undefined>(CELLS).fill(undefined)
+class CellCounts {
+  readonly counts: Float64Array
+  readonly #reported: Float64Array
+  readonly #labels: (Record<string, string> | undefined)[]
 
   constructor(
     readonly route: string,
     readonly service: string,
-  ) {}
+    readonly axes: readonly Axis[],
+  ) {
+    const cells = axes.reduce((n, a) => n * a.values.length, 1)
+    this.counts = new Float64Array(cells)
+    this.#reported = new Float64Array(cells)
+    this.#labels = new Array<undefined>(cells).fill(undefined)
+  }
 
   /** Adds what was counted since the last scrape to the prom-client counter. */
-  flush(counter: Counter<'route' | 'service' | 'method' | 'status_class'>): void {
+  flush(counter: Counter<string>): void {
     const counts = this.counts
     const reported = this.#reported
-    for (let k = 0; k < CELLS; k++) {
+    for (let k = 0; k < counts.length; k++) {
       const delta = counts[k] - reported[k]
       if (delta === 0) continue
       reported[k] = counts[k]
-      const labels = (this.#labels[k] ??= {
-        route: this.route,
-        service: this.service,
-        method: METHODS[Math.floor(k / STATUS_CLASSES.length)],
-        status_class: STATUS_CLASSES[k % STATUS_CLASSES.length],
-      })
-      counter.inc(labels, delta)
+      counter.inc((this.#labels[k] ??= this.#labelsOf(k)), delta)
     }
+  }
+
+  #labelsOf(cell: number): Record<string, string> {
+    // labels in the counter's order (the exposition prints them as the object holds them)
+    const labels: Record<string, string> = { route: this.route, service: this.service }
+    let stride = this.counts.length
+    for (const { name, values } of this.axes) {
+      stride /= values.length
+      labels[name] = values[Math.floor(cell / stride) % values.length]
+    }
+    return labels
   }
 }
 
 /** route + NUL + service → its counts; bounded by the route names ever configured, as label sets are */
-const requestCounts = new Map<string, RequestCounts>()
+const requestCounts = new Map<string, CellCounts>()
+/** route + NUL + service → its refusals, like `requestCounts` */
+const refusedCounts = new Map<string, CellCounts>()
 
 /** The entry of `route` and `service` in one of these maps, made on first use. */
 function seriesOf<T>(
   map: Map<string, T>,
   route: string,
   service: string,
-  make: new (r: string, s: string) => T,
+  make: (r: string, s: string) => T,
 ): T {
   const key = `${route}\u0000${service}`
   let c = map.get(key)
-  if (c === undefined) map.set(key, (c = new make(route, service)))
+  if (c === undefined) map.set(key, (c = make(route, service)))
   return c
 }
 type Observe = { observe(v: number): void }
@@ -248,6 +308,8 @@ export class RouteMetrics {
   readonly #service: string
   /** [method × status class] counts, read by the counter when scraped */
   readonly #requests: Float64Array
+  /** [method × refusal reason × status class] counts, read by the counter when scraped */
+  readonly #refused: Float64Array
   readonly duration: Observe
   readonly retries: Inc
   readonly budgetExhausted: Inc
@@ -261,15 +323,23 @@ export class RouteMetrics {
   constructor(route: string, service: string) {
     const mm = metrics()
     this.#service = service
-    this.#requests = seriesOf(requestCounts, route, service, RequestCounts).counts
-    this.duration = seriesOf(durationCounts, route, service, DurationCounts)
+    const cells = (map: Map<string, CellCounts>, axes: readonly Axis[]) =>
+      seriesOf(map, route, service, (r, s) => new CellCounts(r, s, axes)).counts
+    this.#requests = cells(requestCounts, REQUEST_AXES)
+    this.#refused = cells(refusedCounts, REFUSED_AXES)
+    this.duration = seriesOf(durationCounts, route, service, (r, s) => new DurationCounts(r, s))
     this.retries = mm.retries.labels({ route, service })
     this.budgetExhausted = mm.retryBudgetExhausted.labels({ service })
   }
 
   request(methodIdx: number, status: number): void {
-    const cls = status < 200 ? 0 : status >= 500 ? 4 : ((status / 100) | 0) - 1
-    this.#requests[methodIdx * STATUS_CLASSES.length + cls]++
+    this.#requests[methodIdx * STATUS_CLASSES.length + statusClassIndex(status)]++
+  }
+
+  /** A request the gateway answered itself (also counted by `request`), as the rollups' `refused` counts it. */
+  refused(methodIdx: number, reason: RefusalReason, status: number): void {
+    const cell = (methodIdx * REFUSAL_REASONS.length + REFUSAL_INDEX[reason]) * STATUS_CLASSES.length
+    this.#refused[cell + statusClassIndex(status)]++
   }
 
   upstreamError(kind: UpstreamErrorKind): void {

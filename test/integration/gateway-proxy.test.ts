@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Admission, AdmissionDecision, AdmissionRequest } from '../../src/limits/admission.js'
+import { createAdmission } from '../../src/limits/index.js'
 import { registry } from '../../src/metrics.js'
 import { decodeRollup } from '../../src/telemetry/codec.js'
 import type { RequestEvent, SeriesKey } from '../../src/telemetry/recorder.js'
@@ -18,7 +19,7 @@ import { alertsSchema } from '../../src/config/alerts-schema.js'
 import { toMetricPoint } from '../../src/control/anomalies.js'
 import { toSeriesPoint } from '../../src/control/points.js'
 import { mergePoints, rollupAsPart } from '../../src/store/merge.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { startGateway, testConfig, type TestGateway } from '../helpers/gateway.js'
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js'
 
 const client = new Agent({ keepAliveTimeout: 1000 })
@@ -615,6 +616,138 @@ describe("the gateway's own answers in the rollups", () => {
     const ctx = { windowMs: 3_600_000, budgets: {} }
     expect((await evaluateRule(rules[0], input, ctx)).active).toBeNull()
     expect((await evaluateRule(rules[1], input, ctx)).active).toBe(true)
+  })
+})
+
+describe("the gateway's own answers in Prometheus", () => {
+  /** vigil_gateway_refused_total of one route, summed over methods: `reason status_class` -> count */
+  async function refusedOf(route: string): Promise<Record<string, number>> {
+    const metric = registry.getSingleMetric('vigil_gateway_refused_total')
+    expect(metric, 'vigil_gateway_refused_total is registered').toBeDefined()
+    const out: Record<string, number> = {}
+    for (const v of (await metric!.get()).values) {
+      if (v.labels.route !== route) continue
+      const k = `${v.labels.reason} ${v.labels.status_class}`
+      out[k] = (out[k] ?? 0) + v.value
+    }
+    return out
+  }
+
+  /** vigil_gateway_requests_total of one route, summed over methods and status classes */
+  async function requestsOf(route: string): Promise<number> {
+    const values = (await registry.getSingleMetric('vigil_gateway_requests_total')!.get()).values
+    return values.filter((v) => v.labels.route === route).reduce((n, v) => n + v.value, 0)
+  }
+
+  /** A POST whose body stops after 2 of its 5 bytes: the gateway waits for the rest before any try. */
+  function partialPost(port: number): ReturnType<typeof connect> {
+    const sock = connect(port, '127.0.0.1', () =>
+      sock.write('POST /api HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\nab'),
+    )
+    sock.on('error', () => {})
+    return sock
+  }
+
+  it('counts what the rollups count as refused, by reason, and nothing the upstream answered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-refused-'))
+    const partial = {
+      limits: {
+        enabled: true,
+        dataDir: dir,
+        tiers: { STD: { ratePerSec: 1000, burst: 1000 }, TINY: { ratePerSec: 0.001, burst: 2 } },
+        keys: [{ id: 'tiny', key: 'tiny-secret-1', tier: 'TINY' }],
+      },
+      services: {
+        api: { targets: [up.url] },
+        // the only target down by its health check: no target (503)
+        down: { targets: ['http://127.0.0.1:9'], healthCheck: { intervalMs: 60_000, unhealthyThreshold: 1 } },
+        // the only target ejected by its breaker after one failed try (502, sent): circuit open (503)
+        ejected: { targets: ['http://127.0.0.1:9'], breaker: { consecutiveFailures: 1 } },
+      },
+      routes: [
+        { name: 'refusals-api', path: '/api', service: 'api', bodyLimitBytes: 10 },
+        { name: 'refusals-down', path: '/down', service: 'down' },
+        { name: 'refusals-ejected', path: '/ejected', service: 'ejected', retry: { attempts: 1 } },
+      ],
+    }
+    const admission = await createAdmission(testConfig(partial))
+    const published: Uint8Array[] = []
+    const recorder = new RollupRecorder({
+      bus: { publish: async (subject, data) => void (subject === 'vigil.rollups' && published.push(data)) },
+      windowMs: 3_600_000,
+      spans: { sampleRate: 0 },
+    })
+    const g = await gateway(partial, { admission, recorder })
+    const port = Number(new URL(g.url).port)
+    const statuses = new Map<string, number[]>()
+    const send = async (
+      path: string,
+      headers: Record<string, string> = {},
+      method = 'GET',
+      body?: string,
+    ) => {
+      const r = await get(`${g.url}${path}`, headers, method, body)
+      statuses.set(path, [...(statuses.get(path) ?? []), r.status])
+      return r.status
+    }
+    const count = (path: string, status: number) =>
+      (statuses.get(path) ?? []).filter((s) => s === status).length
+    try {
+      // the limiter's answers and a body over the route's limit
+      for (let i = 0; i < 3; i++) await send('/api')
+      for (let i = 0; i < 5; i++) await send('/api', { 'x-api-key': 'tiny-secret-1' })
+      expect(count('/api', 429)).toBeGreaterThanOrEqual(2)
+      expect(await send('/api', { 'x-api-key': 'not-a-known-key' })).toBe(401)
+      expect(await send('/api', {}, 'POST', 'more than ten bytes')).toBe(413)
+      // the client leaves while its body is on its way
+      const gone = partialPost(port)
+      await vi.waitFor(() => expect(g.gw.inFlight()).toBe(1), { timeout: 10_000, interval: 20 })
+      gone.destroy()
+      await vi.waitFor(() => expect(g.gw.inFlight()).toBe(0), { timeout: 10_000, interval: 20 })
+
+      const target = (service: string) => g.gw.services().find((s) => s.name === service)!.targets[0]
+      await vi.waitFor(() => expect(target('down').healthy).toBe(false), { timeout: 30_000, interval: 20 })
+      for (let i = 0; i < 4; i++) expect(await send('/down')).toBe(503)
+
+      expect(await send('/ejected')).toBe(502)
+      expect(target('ejected').breaker).toBe('open')
+      for (let i = 0; i < 3; i++) expect(await send('/ejected')).toBe(503)
+    } finally {
+      await g.close()
+      gws = gws.filter((x) => x !== g)
+      await recorder.close()
+      await admission.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+
+    expect(await refusedOf('refusals-api')).toEqual({
+      'rate_limited 4xx': count('/api', 429),
+      'unknown_api_key 4xx': 1,
+      'body_too_large 4xx': 1,
+      'client_gone 4xx': 1,
+    })
+    expect(await refusedOf('refusals-down')).toEqual({ 'no_target 5xx': 4 })
+    expect(await refusedOf('refusals-ejected')).toEqual({ 'circuit_open 5xx': 3 })
+
+    // the counter and the rollups agree route by route: refused, refused 5xx and requests sent
+    const rollups = published.map(decodeRollup)
+    const sent: Record<string, number> = {}
+    for (const route of ['refusals-api', 'refusals-down', 'refusals-ejected']) {
+      const mine = rollups.filter((r) => r.series.route === route)
+      const sum = (f: (r: Rollup) => number) => mine.reduce((n, r) => n + f(r), 0)
+      const prom = Object.entries(await refusedOf(route))
+      const refused = prom.reduce((n, [, v]) => n + v, 0)
+      const refused5xx = prom.filter(([k]) => k.endsWith(' 5xx')).reduce((n, [, v]) => n + v, 0)
+      sent[route] = (await requestsOf(route)) - refused
+      expect([refused, refused5xx, sent[route]], route).toEqual([
+        sum((r) => r.refused),
+        sum((r) => r.refused5xx),
+        sum((r) => r.count - r.refused),
+      ])
+    }
+    // sent upstream: the 3 anonymous and the 2 admitted tiny requests; the one failed try of /ejected
+    expect(sent).toEqual({ 'refusals-api': 5, 'refusals-down': 0, 'refusals-ejected': 1 })
+    expect(count('/api', 200)).toBe(5)
   })
 })
 
