@@ -72,7 +72,8 @@ const FUNCTIONS = new Set(
     'sort_desc sqrt stddev stdvar sum sum_over_time time timestamp topk vector'
   ).split(' '),
 )
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan'])
+// `group_left` / `group_right` without a label list (those with one are stripped with it)
+const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'group_left', 'group_right'])
 /** Labels Prometheus adds at scrape time (the scrape configs in deploy/prometheus). */
 const TARGET_LABELS = new Set(['job', 'instance', 'component', 'namespace', 'pod'])
 /** Series Prometheus makes itself. */
@@ -497,6 +498,9 @@ describe('deploy kit: files', () => {
     const ok =
       'histogram_quantile(0.95, sum by (le) (rate(vigil_gateway_request_duration_seconds_bucket{service=~"$service"}[$__rate_interval])))'
     expect(promqlProblems(ok, exported, none)).toEqual([])
+    const manyToOne =
+      'sum by (route, service) (rate(vigil_gateway_requests_total[5m])) / on (service) group_left sum by (service) (rate(vigil_gateway_requests_total[5m]))'
+    expect(promqlProblems(manyToOne, exported, none)).toEqual([])
     expect(promqlProblems('sum(rate(vigil_gateway_request_total[5m]))', exported, none)).toEqual([
       'vigil_gateway_request_total is not a metric Vigil exports',
     ])
