@@ -53,6 +53,8 @@ export interface ChartProps {
   height?: number
   yFormat?: (v: number) => string
   y2Format?: (v: number) => string
+  /** the right axis counts whole things (replicas): ticks only at integers, from 0 */
+  y2Integer?: boolean
   yMin?: number
   yMax?: number
   /** seconds between points: a longer pause (Vigil was stopped) is drawn as a gap, not a line */
@@ -130,6 +132,8 @@ export function forecastTraces(
 
 const color = (c: string) => (c.startsWith('--') ? cssVar(c) : c)
 
+const INTEGER_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000]
+
 export function Chart(props: ChartProps) {
   const host = useRef<HTMLDivElement>(null)
   const plot = useRef<uPlot | null>(null)
@@ -139,19 +143,34 @@ export function Chart(props: ChartProps) {
   marks.current = props.marks ?? []
   nowRef.current = props.now
   // a chart is rebuilt when its shape or the theme changes; new data only calls setData
-  const shape = JSON.stringify([props.series, props.bands, props.height, props.yMin, props.yMax, theme])
+  const shape = JSON.stringify([
+    props.series,
+    props.bands,
+    props.height,
+    props.yMin,
+    props.yMax,
+    props.y2Integer,
+    theme,
+  ])
 
   useEffect(() => {
     const el = host.current
     if (el === null) return
     const grid = cssVar('--border')
     const text = cssVar('--muted')
-    const axis = (fmt?: (v: number) => string, side?: 0 | 1 | 2 | 3, scale?: string): uPlot.Axis => ({
+    const axis = (
+      fmt?: (v: number) => string,
+      side?: 0 | 1 | 2 | 3,
+      scale?: string,
+      integer = false,
+    ): uPlot.Axis => ({
       stroke: text,
       grid: { stroke: grid, width: 1 },
       ticks: { stroke: grid, width: 1 },
       ...(side !== undefined ? { side } : {}),
       ...(scale !== undefined ? { scale } : {}),
+      // uPlot picks the tick spacing from these steps; whole ones only, so no "2.5 replicas"
+      ...(integer ? { incrs: INTEGER_STEPS } : {}),
       ...(fmt !== undefined
         ? { values: (_u: uPlot, vals: number[]) => vals.map((v) => (v == null ? '' : fmt(v))) }
         : {}),
@@ -173,12 +192,18 @@ export function Chart(props: ChartProps) {
             return [lo, hi]
           },
         },
-        ...(hasY2 ? { y2: { auto: true } } : {}),
+        ...(hasY2
+          ? {
+              y2: props.y2Integer
+                ? { auto: true, range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.08))] }
+                : { auto: true },
+            }
+          : {}),
       },
       axes: [
         { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
         axis(props.yFormat),
-        ...(hasY2 ? [axis(props.y2Format, 1, 'y2')] : []),
+        ...(hasY2 ? [axis(props.y2Format, 1, 'y2', props.y2Integer === true)] : []),
       ],
       series: [
         {},

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fmtCount, fmtMs, fmtPct, fmtRate, keyLabel, parseSeriesKey } from './format.js'
+import { fmtCount, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel, localTimes, parseSeriesKey } from './format.js'
 
 describe('fmtRate, fmtMs, fmtPct', () => {
   it('show a value with its unit, and a bare dash when there is none (not "– req/s")', () => {
@@ -41,5 +41,24 @@ describe('parseSeriesKey', () => {
     expect(parseSeriesKey('shop|*|demo')).toEqual({ service: 'shop', route: '*', env: 'demo' })
     for (const bad of ['shop', 'shop|demo', 'shop||demo', '|*|demo', 'a|b|c|d', ''])
       expect(parseSeriesKey(bad)).toBeNull()
+  })
+})
+
+describe('localTimes', () => {
+  it('shows the server’s UTC instants in the local clock, with the date when not today', () => {
+    const now = Date.parse('2026-12-06T12:00:00Z')
+    const at = Date.parse('2026-12-06T10:15:30.123Z')
+    const text = localTimes('no requests since 2026-12-06T10:15:30.123Z: no window for 10m', now)
+    expect(text).toBe(`no requests since ${fmtTime(at)}: no window for 10m`)
+    expect(text).not.toContain('T10:15')
+    const earlier = localTimes('held until 2026-11-30T08:00:00Z', now)
+    expect(earlier).toContain(fmtTime(Date.parse('2026-11-30T08:00:00Z')))
+    expect(earlier).not.toBe(`held until ${fmtTime(Date.parse('2026-11-30T08:00:00Z'))}`)
+  })
+
+  it('leaves text without instants, dates alone and impossible instants as they are', () => {
+    expect(localTimes('p95 812 ms over 800 ms')).toBe('p95 812 ms over 800 ms')
+    expect(localTimes('deployed on 2026-12-06')).toBe('deployed on 2026-12-06')
+    expect(localTimes('at 2026-13-45T99:99:99Z')).toBe('at 2026-13-45T99:99:99Z')
   })
 })

@@ -105,3 +105,23 @@ export function fmtInterval(
   if (x === null || x === undefined) return 'unknown'
   return x.low === x.high ? f(x.value) : `${f(x.value)} (${f(x.low)} – ${f(x.high)})`
 }
+
+/** An ISO-8601 instant as the server writes it in its messages (UTC, `Z` or an offset). */
+const ISO_INSTANT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})/g
+
+/**
+ * A server message with its times in the reader's clock: the server writes UTC (the same text goes
+ * to chat and webhooks, where only UTC is unambiguous), the dashboard shows local time, with the
+ * date when it is not today's.
+ */
+export function localTimes(text: string, now = Date.now()): string {
+  return text.replace(ISO_INSTANT, (iso) => {
+    const ms = Date.parse(iso)
+    if (!Number.isFinite(ms)) return iso
+    const d = new Date(ms)
+    const sameDay = d.toDateString() === new Date(now).toDateString()
+    return sameDay
+      ? fmtTime(ms)
+      : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${fmtTime(ms)}`
+  })
+}

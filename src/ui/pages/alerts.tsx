@@ -18,6 +18,7 @@ import {
   fmtPct,
   fmtTime,
   keyLabel,
+  localTimes,
   METRIC_NAMES,
 } from '../lib/format.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
@@ -121,7 +122,7 @@ export function AlertsPage(props: { args: string[] }) {
               </td>
               <td>
                 <a href={href('alerts', a.fingerprint)}>{a.rule}</a>
-                <div class="small muted">{a.latest.summary}</div>
+                <div class="small muted">{localTimes(a.latest.summary)}</div>
               </td>
               <td>{keyLabel(a.key)}</td>
               <td title={new Date(a.activeAtMs).toISOString()}>{fmtAgo(a.activeAtMs, now)}</td>
@@ -308,7 +309,7 @@ export function EvidenceView(props: { ev: Evidence }) {
   )
   return (
     <div class="evidence">
-      <p>{ev.summary}</p>
+      <p>{localTimes(ev.summary)}</p>
       <BandLine ev={ev} label={words} />
       <p class="small muted">
         {words} · window {fmtTime(ev.windowStartMs)} ({ev.windowMs / 1000}s)
@@ -425,7 +426,7 @@ function Context(props: { context: Record<string, unknown> }) {
         return (
           <section key={k} aria-label={CONTEXT_TITLES[k] ?? k}>
             <h3>{CONTEXT_TITLES[k] ?? k}</h3>
-            {summary !== null && summary !== '' && <p>{summary}</p>}
+            {summary !== null && summary !== '' && <p>{localTimes(summary)}</p>}
             {candidates.length > 0 && (
               <ol class="small" aria-label="Likely causes, most likely first">
                 {candidates.slice(0, 5).map((c, i) => (

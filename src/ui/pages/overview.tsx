@@ -7,7 +7,7 @@ import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
-import { fmtAgo, fmtCount, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel } from '../lib/format.js'
+import { fmtAgo, fmtCount, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel, localTimes } from '../lib/format.js'
 import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
@@ -299,7 +299,7 @@ export function OverviewPage(props: { session: Session }) {
                   <span class={`sev ${e.severity}`} aria-label={e.severity}>
                     {e.severity === 'critical' ? '✕' : e.severity === 'warning' ? '!' : 'i'}
                   </span>
-                  <span>{e.summary}</span>
+                  <span>{localTimes(e.summary)}</span>
                 </li>
               ))}
             </ul>
@@ -370,7 +370,7 @@ function ActiveAlerts(props: { alerts: LiveAlert[]; now: number }) {
               {a.ackBy !== null && ` · acknowledged by ${a.ackBy}`}
               {a.suppressed !== null && ` · ${a.suppressed}`}
             </span>
-            <div class="small">{a.summary}</div>
+            <div class="small">{localTimes(a.summary)}</div>
           </div>
         </li>
       ))}

@@ -11,7 +11,7 @@ import { positive, Result, useAction } from '../components/forms.js'
 import { Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api, keyPath } from '../lib/api.js'
-import { fmtAgo, fmtNum, fmtRate, fmtTime } from '../lib/format.js'
+import { fmtAgo, fmtNum, fmtRate, fmtTime, localTimes } from '../lib/format.js'
 import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import type { ActionRecord, ForecastAnswer, ServiceScaling } from '../lib/types.js'
@@ -171,6 +171,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
             height={240}
             yMin={0}
             y2Format={(v) => fmtNum(v)}
+            y2Integer
             gapS={gapSeconds(session.windowMs)}
             summary={`${s.service}: ${s.current} replicas (${ready} ready), observed ${fmtRate(shown.at(-1)?.rate)}, capacity ${cap !== null ? fmtRate(cap * s.current) : 'unknown'}; ${f !== null ? `forecast ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)} (${f.model})` : 'no forecast yet'}`}
           />
@@ -232,7 +233,7 @@ function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
                 {a.result.status}
               </Badge>
             </td>
-            <td class="small">{a.reason}</td>
+            <td class="small">{localTimes(a.reason)}</td>
             <td class="small">
               {ev.observed !== undefined ? (
                 <>
