@@ -63,9 +63,10 @@ export async function startAutoscaling(
   if (Object.keys(scaled).length === 0) return null
   const rollup = (service: string) => `${service}|*|${config.env}`
   const leading = () => source.leading?.() ?? true
-  const actuators = await openActuators(config, pool, (service, replica, line) =>
-    logger.info({ service, replica }, line),
-  )
+  const actuators = await openActuators(config, pool, {
+    onOutput: (service, replica, line) => logger.info({ service, replica }, line),
+    onWarn: (message) => logger.warn(message),
+  })
   const scaler = new Autoscaler({
     services: scaled,
     actuatorFor: actuators.actuatorFor,

@@ -35,6 +35,18 @@ export interface RestartResult {
   replaced: { from: string; to: string }[]
 }
 
+/** What {@link Actuator.adopt} found of a service's replicas left running by a previous instance. */
+export interface Adoption {
+  service: string
+  /** replicas counted before and after */
+  before: number
+  after: number
+  /** now counted as the service's replicas and in the pool */
+  adopted: Replica[]
+  /** stopped instead, each with why */
+  stopped: { id: string; reason: string }[]
+}
+
 export interface Actuator {
   readonly kind: 'process' | 'docker' | 'kubernetes'
   /** the services this actuator manages */
@@ -52,6 +64,13 @@ export interface Actuator {
   restart(service: string, reason: string): Promise<RestartResult>
   /** stops managing; the process actuator stops the replicas it started */
   close(): Promise<void>
+  /**
+   * Takes over the replicas of `service` a previous instance left running (the process actuator:
+   * its control plane on this host was killed before it could stop them): adopted when `keep` and
+   * they are healthy, else stopped. Absent where the platform keeps the replicas itself (docker,
+   * kubernetes: a new actuator sees them through `current`).
+   */
+  adopt?(service: string, keep: boolean): Promise<Adoption>
 }
 
 /**

@@ -1,10 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { startDockerDouble } from '../../test/doubles/docker-engine.js'
+import { crashWithReplicas } from '../../test/helpers/crashed-actuator.js'
 import { scaleSchema } from '../config/scale-schema.js'
 import { VGL_ERR_CONTROL_NOT_LEADER } from '../errors.js'
 import type { Actuator } from './actuator.js'
 import { DockerActuator } from './actuators/docker.js'
 import { ProcessActuator, type ProcessServiceOptions } from './actuators/process.js'
+import { procStartOf } from './actuators/process-state.js'
 import {
   Autoscaler,
   type CapacityStateStore,
@@ -93,6 +98,52 @@ const serverReplicas = (pool: string[][], extra: Partial<ProcessServiceOptions> 
       },
     },
   })
+
+describe.skipIf(procStartOf(process.pid) === null)('Autoscaler after a killed control plane', () => {
+  it('adopts the replicas it left once it leads: counted, pooled, in the action log, no duplicate started', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-adopt-'))
+    const left = await crashWithReplicas(SERVER, dir, 2)
+    const pool: string[][] = []
+    const actuator = new ProcessActuator({
+      pool: recordingPool(pool),
+      stateDir: dir,
+      services: { orders: { command: [process.execPath, '-e', SERVER, '$PORT'], healthIntervalMs: 20 } },
+    })
+    let leads = false
+    // a load 2 replicas serve at 80 % of 100 req/s: nothing to start or stop once both are adopted
+    const h = harness(actuator, pool, { value: 120 }, { min: 1 }, () => leads)
+    try {
+      await h.scaler.start()
+      // standing by: the previous leader's replicas are not taken
+      expect(await actuator.current('orders')).toBe(0)
+      expect(h.actions).toEqual([])
+      leads = true
+      await h.scaler.tick()
+      expect(h.calls).toEqual([])
+      expect((await h.scaler.scaling('orders')).decisions[0]).toMatchObject({ current: 2, desired: 2 })
+      expect(pool).toEqual([expect.arrayContaining(left.map((r) => r.url))])
+      const s = await h.scaler.scaling('orders')
+      expect(s.current).toBe(2)
+      expect(s.replicas.map((r) => r.id).sort()).toEqual(left.map((r) => r.id).sort())
+      expect(h.actions).toHaveLength(1)
+      expect(h.actions[0]).toMatchObject({
+        kind: 'scale.adopt',
+        mode: 'enforce',
+        before: 0,
+        after: 2,
+        status: 'ok',
+        evidence: { actuator: 'process', stopped: [] },
+      })
+      expect(h.actions[0].reason).toMatch(
+        /^replicas left running by a control plane that ended without stopping them: adopted 2 \(orders-\d+-\d+, orders-\d+-\d+\)$/,
+      )
+    } finally {
+      await h.scaler.stop()
+      await actuator.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
 
 describe('Autoscaler with a failing actuator', () => {
   it('command not found: retried with backoff, logged and alerted once, nothing pooled', async () => {

@@ -36,8 +36,12 @@ import { SelectingPolicy } from './selector.js'
 
 /** What the autoscaler writes to the action log (the control plane's ActionInput). */
 export interface ScaleActionInput {
-  /** scale.alert: the actuator started failing (once per failure streak); scale.recovered: it works again */
-  kind: 'scale.replicas' | 'scale.manual' | 'scale.restart' | 'scale.alert' | 'scale.recovered'
+  /**
+   * scale.alert: the actuator started failing (once per failure streak); scale.recovered: it works
+   * again; scale.adopt: replicas a killed control plane left running were adopted or stopped
+   */
+  kind:
+    'scale.replicas' | 'scale.manual' | 'scale.restart' | 'scale.alert' | 'scale.recovered' | 'scale.adopt'
   policy: string
   mode: 'shadow' | 'enforce'
   target: string
@@ -249,6 +253,8 @@ export class Autoscaler {
   #timer: NodeJS.Timeout | null = null
   #running: Promise<void> | null = null
   #restoring: Promise<void> | null = null
+  /** replicas left running by a previous leader were looked for since this process last led */
+  #adopted = false
 
   constructor(opts: AutoscalerOptions) {
     this.#o = opts
@@ -302,7 +308,10 @@ export class Autoscaler {
 
   /** Reads the actuators' counts, brings enforced services to at least `min`, starts the timer. */
   async start(): Promise<void> {
-    if (this.#o.leading?.() !== false) await this.#restore()
+    if (this.#o.leading?.() !== false) {
+      await this.#restore()
+      await this.#adoptLeft()
+    }
     for (const [name, s] of Object.entries(this.#o.services)) {
       const a = this.#o.actuatorFor(name)
       const st = this.#state.get(name)!
@@ -369,6 +378,48 @@ export class Autoscaler {
     return this.#restoring
   }
 
+  /**
+   * Once per term as leader: asks each actuator that can for the replicas a previous instance left
+   * running, counts the adopted ones (no duplicate is started to reach `min`), and records what was
+   * adopted or stopped in the action log. A service not enforced gets its left-behind replicas
+   * stopped: in shadow mode nothing here runs replicas.
+   */
+  async #adoptLeft(): Promise<void> {
+    if (this.#adopted) return
+    this.#adopted = true
+    for (const [name, s] of Object.entries(this.#o.services)) {
+      const a = this.#o.actuatorFor(name)
+      if (a?.adopt === undefined) continue
+      const st = this.#state.get(name)!
+      try {
+        const r = await a.adopt(name, s.mode === 'enforce')
+        if (r.adopted.length === 0 && r.stopped.length === 0) continue
+        if (s.mode === 'enforce' && !st.busy) st.current = r.after
+        const parts = [
+          ...(r.adopted.length > 0
+            ? [`adopted ${r.adopted.length} (${r.adopted.map((x) => x.id).join(', ')})`]
+            : []),
+          ...(r.stopped.length > 0
+            ? [`stopped ${r.stopped.length} (${r.stopped.map((x) => `${x.id}: ${x.reason}`).join('; ')})`]
+            : []),
+        ]
+        const rec = await this.#o.record({
+          kind: 'scale.adopt',
+          policy: 'adopt',
+          mode: 'enforce',
+          target: `service:${name}`,
+          before: r.before,
+          after: r.after,
+          reason: `replicas left running by a control plane that ended without stopping them: ${parts.join('; ')}`,
+          evidence: { actuator: a.kind, adopted: r.adopted.map((x) => x.id), stopped: r.stopped },
+        })
+        await this.#o.settle(rec, { status: 'ok' })
+      } catch (err) {
+        this.#o.onError?.(err as Error, `autoscale ${name}: replicas left running not adopted`)
+      }
+    }
+  }
+
   /** Saves a learning service's evidence when due (or now); a failed save is logged, not fatal. */
   async #saveCapacity(name: string, now = false): Promise<void> {
     const store = this.#o.capacityState
@@ -395,8 +446,12 @@ export class Autoscaler {
   tick(): Promise<void> {
     if (this.#running !== null) return this.#running
     this.#running = (async () => {
-      // a standby restores once it leads, before its first decision (which needs a window of load)
-      if (this.#o.leading?.() !== false) await this.#restore()
+      // a standby restores once it leads, before its first decision (which needs a window of load),
+      // and takes over what a killed leader on its host left running before it starts any replica
+      if (this.#o.leading?.() !== false) {
+        await this.#restore()
+        await this.#adoptLeft()
+      } else this.#adopted = false
       for (const name of Object.keys(this.#o.services))
         await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
           .then(() => this.#decide(name))

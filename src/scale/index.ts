@@ -40,7 +40,7 @@ export type {
   SimulationResult,
 } from './simulate.js'
 export { KeyedQueue } from './actuator.js'
-export type { Actuator, Replica, RestartResult, ScaleResult, TargetPool } from './actuator.js'
+export type { Actuator, Adoption, Replica, RestartResult, ScaleResult, TargetPool } from './actuator.js'
 export { ProcessActuator } from './actuators/process.js'
 export type { ProcessActuatorOptions, ProcessServiceOptions } from './actuators/process.js'
 export type { DockerActuatorOptions, DockerServiceOptions } from './actuators/docker.js'

@@ -1,13 +1,26 @@
 /** @module The one place actuators are built from config: one per kind the services use, docker and kubernetes loaded on demand. */
+import { dirname } from 'node:path'
 import type { Config } from '../config/index.js'
 import type { Actuator, TargetPool } from './actuator.js'
 import { ProcessActuator, type ProcessServiceOptions } from './actuators/process.js'
+
+/**
+ * Where the process actuator records its replicas: beside the SQLite file, `limits.dataDir` with
+ * PostgreSQL; none with a `:memory:` store (nothing of such a run is meant to outlive it).
+ */
+export function replicaStateDirOf(config: Config): string | null {
+  if (config.store.kind === 'postgres') return config.limits.dataDir
+  return config.store.path === ':memory:' ? null : dirname(config.store.path)
+}
 
 /** Builds the actuators the config's `scale.actuator` blocks name; returns the actuator of each service. */
 export async function openActuators(
   config: Config,
   pool: TargetPool,
-  onOutput?: (service: string, id: string, line: string) => void,
+  log: {
+    onOutput?: (service: string, id: string, line: string) => void
+    onWarn?: (message: string) => void
+  } = {},
 ): Promise<{ actuatorFor(service: string): Actuator | null; close(): Promise<void> }> {
   const byKind: {
     process: Record<string, ProcessServiceOptions>
@@ -25,8 +38,17 @@ export async function openActuators(
     byKind[kind][name] = rest as never
   }
   const actuators: Actuator[] = []
-  if (Object.keys(byKind.process).length > 0)
-    actuators.push(new ProcessActuator({ services: byKind.process, pool, onOutput }))
+  if (Object.keys(byKind.process).length > 0) {
+    const stateDir = replicaStateDirOf(config)
+    actuators.push(
+      new ProcessActuator({
+        services: byKind.process,
+        pool,
+        ...log,
+        ...(stateDir !== null ? { stateDir } : {}),
+      }),
+    )
+  }
   if (Object.keys(byKind.docker).length > 0) {
     const { DockerActuator } = await import('./actuators/docker.js')
     actuators.push(new DockerActuator({ services: byKind.docker as never, pool }))

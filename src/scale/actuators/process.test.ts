@@ -1,6 +1,12 @@
-import { describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { crashWithReplicas } from '../../../test/helpers/crashed-actuator.js'
 import { actuatorContract } from '../actuator.contract.js'
 import { ProcessActuator } from './process.js'
+import { commandMatches, procStartOf } from './process-state.js'
 
 // A replica: an HTTP server on $PORT whose /health answers HEALTH (default 200).
 const SERVER = `
@@ -157,4 +163,213 @@ describe('ProcessActuator', () => {
     expect(err.message).toMatch(/exited with 3 before it was healthy: boom: no config/)
     await a.close()
   }, 30_000)
+})
+
+const pidIn = (id: string) => Number(id.split('-').at(-2))
+const alive = (pid: number) => procStartOf(pid) !== null
+const stateFiles = (dir: string) => {
+  try {
+    return readdirSync(join(dir, 'process-replicas'))
+  } catch {
+    return []
+  }
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe.skipIf(procStartOf(process.pid) === null)(
+  'ProcessActuator: replicas left by a killed actuator',
+  () => {
+    const dirs: string[] = []
+    const strays: number[] = []
+    const tmp = () => {
+      const d = mkdtempSync(join(tmpdir(), 'vigil-adopt-'))
+      dirs.push(d)
+      return d
+    }
+    afterEach(() => {
+      // whatever a failed test left behind
+      for (const pid of strays.splice(0))
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // gone
+        }
+      for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+    })
+    const orders = (extra: object = {}) => ({
+      orders: {
+        command: [process.execPath, '-e', SERVER, '$PORT'],
+        healthIntervalMs: 50,
+        stopGraceMs: 2_000,
+        ...extra,
+      },
+    })
+
+    it('adopts the healthy ones: the same processes, counted and pooled, none started; they stop as its own', async () => {
+      const dir = tmp()
+      const left = await crashWithReplicas(SERVER, dir, 2)
+      strays.push(...left.map((r) => pidIn(r.id)))
+      expect(left).toHaveLength(2)
+      // the killed actuator stopped nothing
+      for (const r of left) expect(await answers(r.url)).toBe(true)
+      expect(stateFiles(dir)).toHaveLength(1)
+
+      const pool = recordingPool()
+      const lines: string[] = []
+      const a = new ProcessActuator({
+        pool,
+        stateDir: dir,
+        services: orders(),
+        onOutput: (_s, _id, line) => lines.push(line),
+      })
+      try {
+        const r = await a.adopt('orders', true)
+        expect(r.adopted.map((x) => x.id).sort()).toEqual(left.map((x) => x.id).sort())
+        expect(r).toMatchObject({ before: 0, after: 2, stopped: [] })
+        expect(await a.current('orders')).toBe(2)
+        expect((await a.replicas('orders')).map((x) => x.id).sort()).toEqual(left.map((x) => x.id).sort())
+        expect(pool.calls).toEqual([
+          { service: 'orders', urls: expect.arrayContaining(left.map((x) => x.url)) },
+        ])
+        for (const x of left)
+          expect(lines).toContain(
+            `adopted replica pid ${pidIn(x.id)} on port ${new URL(x.url).port}, left running by a control plane that ended without stopping it`,
+          )
+        // the dead actuator's file is gone; this one's holds both
+        const files = stateFiles(dir)
+        expect(files).toHaveLength(1)
+        expect(files[0]).toMatch(new RegExp(`^${process.pid}-`))
+        // nothing more to adopt; scaling to the count starts nothing
+        expect((await a.adopt('orders', true)).adopted).toEqual([])
+        expect(await a.scaleTo('orders', 2, 'same')).toMatchObject({ started: [], stopped: [] })
+        // an adopted replica is stopped like one started here (SIGTERM), and one that dies on its own leaves the pool
+        await a.scaleTo('orders', 1, 'down')
+        expect((await a.replicas('orders')).map((x) => x.id)).toHaveLength(1)
+        const [kept] = await a.replicas('orders')
+        const gone = left.find((x) => x.id !== kept.id)!
+        expect(alive(pidIn(gone.id))).toBe(false)
+        process.kill(pidIn(kept.id), 'SIGKILL')
+        await until('the dead adopted replica out of the pool', () => pool.calls.at(-1)?.urls?.length === 0)
+        expect(await a.current('orders')).toBe(0)
+      } finally {
+        await a.close()
+      }
+      expect(stateFiles(dir)).toEqual([])
+    }, 60_000)
+
+    it('stops instead of adopting: shadow mode, another command, a hung replica', async () => {
+      for (const [how, keep, services, reason] of [
+        ['shadow', false, orders(), /not scaled in enforce mode/],
+        [
+          'command',
+          true,
+          orders({ command: [process.execPath, '-e', `${SERVER}\n// v2`, '$PORT'] }),
+          /another command/,
+        ],
+        ['health', true, orders({ startTimeoutMs: 500 }), /did not answer 2xx/],
+      ] as const) {
+        const dir = tmp()
+        const left = await crashWithReplicas(SERVER, dir, 1)
+        strays.push(pidIn(left[0].id))
+        // hung: it answers nothing, SIGTERM included (SIGKILL after stopGraceMs ends it)
+        if (how === 'health') process.kill(pidIn(left[0].id), 'SIGSTOP')
+        const pool = recordingPool()
+        const a = new ProcessActuator({ pool, stateDir: dir, services })
+        try {
+          const r = await a.adopt('orders', keep)
+          expect(r.adopted, how).toEqual([])
+          expect(r.stopped, how).toEqual([{ id: left[0].id, reason: expect.stringMatching(reason) }])
+          expect(alive(pidIn(left[0].id)), how).toBe(false)
+          expect(await a.current('orders'), how).toBe(0)
+          // nothing was pooled; the gateways got their configured targets back
+          expect(pool.calls, how).toEqual([{ service: 'orders', urls: null }])
+        } finally {
+          await a.close()
+        }
+        expect(stateFiles(dir), how).toEqual([])
+      }
+    }, 90_000)
+
+    it('never signals a recorded pid that now runs another process, and drops the record', async () => {
+      const dir = tmp()
+      const left = await crashWithReplicas(SERVER, dir, 1)
+      strays.push(pidIn(left[0].id))
+      // the recorded replica's pid now belongs to `sleep 100`: rewrite the record as if the pid was reused
+      const sleeper = spawn('sleep', ['100'], { stdio: 'ignore' })
+      strays.push(sleeper.pid!)
+      const [file] = stateFiles(dir)
+      const path = join(dir, 'process-replicas', file)
+      const state = JSON.parse(readFileSync(path, 'utf8')) as {
+        replicas: { pid: number; procStart: string }[]
+      }
+      state.replicas[0].pid = sleeper.pid!
+      writeFileSync(path, JSON.stringify(state))
+      // and one whose start time matches the sleeper's but whose command does not
+      state.replicas.push({ ...state.replicas[0], procStart: procStartOf(sleeper.pid!)! })
+      writeFileSync(path, JSON.stringify(state))
+
+      const a = new ProcessActuator({ pool: recordingPool(), stateDir: dir, services: orders() })
+      try {
+        const r = await a.adopt('orders', true)
+        expect(r).toMatchObject({ adopted: [], stopped: [] })
+        expect(alive(sleeper.pid!)).toBe(true)
+        expect(stateFiles(dir)).toEqual([])
+      } finally {
+        await a.close()
+        sleeper.kill('SIGKILL')
+      }
+    }, 60_000)
+
+    it('warns about a corrupt state file once, leaves it alone, and goes on', async () => {
+      const dir = tmp()
+      mkdirSync(join(dir, 'process-replicas'))
+      writeFileSync(join(dir, 'process-replicas', '1234-abcd.json'), '{"version":1,"owner":')
+      writeFileSync(join(dir, 'process-replicas', '1235-abcd.json'), '{"version":7}')
+      const warnings: string[] = []
+      const a = new ProcessActuator({
+        pool: recordingPool(),
+        stateDir: dir,
+        services: orders(),
+        onWarn: (m) => warnings.push(m),
+      })
+      try {
+        expect(await a.adopt('orders', true)).toMatchObject({ adopted: [], stopped: [] })
+        await a.adopt('orders', true)
+        expect(warnings).toHaveLength(2)
+        expect(warnings[0]).toMatch(
+          /replica state file .*1234-abcd\.json is unreadable \(.*JSON.*\).*delete the file once they are stopped by hand/,
+        )
+        expect(warnings[1]).toMatch(/1235-abcd\.json is not one this version reads \(version 7, expected 1\)/)
+        await a.scaleTo('orders', 1, 'still works')
+        expect(stateFiles(dir)).toHaveLength(3)
+      } finally {
+        await a.close()
+      }
+      expect(stateFiles(dir).sort()).toEqual(['1234-abcd.json', '1235-abcd.json'])
+    }, 30_000)
+  },
+)
+
+describe('commandMatches', () => {
+  it('takes the same argv, or the same arguments after a #! interpreter', () => {
+    expect(commandMatches(['node', '-e', 'x', '4000'], ['node', '-e', 'x', '4000'])).toBe(true)
+    expect(
+      commandMatches(
+        ['node', '/usr/local/bin/vigil', 'mock', '--port', '4000'],
+        ['vigil', 'mock', '--port', '4000'],
+      ),
+    ).toBe(true)
+    expect(commandMatches(['node', '-e', 'x', '4001'], ['node', '-e', 'x', '4000'])).toBe(false)
+    expect(commandMatches(['sleep', '100'], ['vigil', 'mock', '--port', '4000'])).toBe(false)
+    expect(commandMatches(['python', 'mock', '--port', '4000'], ['vigil', 'mock', '--port', '4000'])).toBe(
+      false,
+    )
+  })
 })

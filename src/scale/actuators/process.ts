@@ -11,9 +11,17 @@
  * scaleTo down: pool -= url ─▶ drained ─▶ SIGTERM ─(stopGraceMs)─▶ SIGKILL
  * restart:      for each replica: start a new one (healthy, pooled) ─▶ remove the old one as above
  * close:        pool = configured targets ─▶ drained ─▶ every replica stopped as above
+ * adopt:        replicas a killed actuator on this host left running (its state file under
+ *               `stateDir`) ─▶ still that process, same command, healthy? ─▶ counted, pool += url
+ *                                                                └─ no ─▶ stopped as above
  * ```
+ * With `stateDir`, every replica is recorded (pid, start time, command, port) from the moment it
+ * is spawned until it exited (process-state.ts), so one whose control plane was killed before it
+ * could stop it is found again: adopted (capacity kept through the restart; no duplicate is
+ * started) rather than stopped. A recorded pid that now runs another process is never signalled.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import {
   VGL_ERR_SCALE_ACTUATOR,
@@ -24,11 +32,13 @@ import {
 import {
   KeyedQueue,
   type Actuator,
+  type Adoption,
   type Replica,
   type RestartResult,
   type ScaleResult,
   type TargetPool,
 } from '../actuator.js'
+import { isRecordedProcess, procStartOf, ReplicaStateDir, type ReplicaRecord } from './process-state.js'
 
 export interface ProcessServiceOptions {
   /** the program and its arguments; `$PORT` / `${PORT}` in an argument become the replica's port */
@@ -50,18 +60,38 @@ export interface ProcessServiceOptions {
 export interface ProcessActuatorOptions {
   services: Readonly<Record<string, ProcessServiceOptions>>
   pool: TargetPool
-  /** called with a replica's stderr lines (default: dropped) */
+  /** called with a replica's stderr lines, and a line for each replica adopted or stopped at adoption (default: dropped) */
   onOutput?: (service: string, id: string, line: string) => void
+  /**
+   * the data directory: replicas are recorded in `<stateDir>/process-replicas/` so that a later
+   * actuator on this host can adopt the ones a killed one left running (absent: nothing recorded)
+   */
+  stateDir?: string
+  /** a state file that cannot be read or written (default: dropped) */
+  onWarn?: (message: string) => void
 }
 
 interface Running {
   id: string
+  pid: number | undefined
   port: number
   url: string
-  child: ChildProcess
   startedAtMs: number
   exited: Promise<number | null>
+  /** signals the process, unless it exited already */
+  signal(sig: 'SIGTERM' | 'SIGKILL'): void
+  gone(): boolean
 }
+
+/** How long an adopted replica's exit can go unnoticed (it is not our child: no exit event). */
+const ADOPTED_POLL_MS = 250
+/** An adopted replica answers its health check within this (or its startTimeoutMs if shorter). */
+const ADOPT_HEALTH_MS = 5_000
+
+const idOf = (service: string, pid: number | undefined, port: number) => `${service}-${pid ?? 'x'}-${port}`
+const urlOf = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+const argsOf = (command: readonly string[], port: number) =>
+  command.slice(1).map((a) => a.replaceAll('${PORT}', String(port)).replaceAll('$PORT', String(port)))
 
 async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -82,6 +112,9 @@ export class ProcessActuator implements Actuator {
   readonly #o: ProcessActuatorOptions
   readonly #running = new Map<string, Running[]>()
   readonly #queue = new KeyedQueue()
+  /** every replica process alive (starting, running, adopted, stopping), by its record's instance */
+  readonly #records = new Map<string, ReplicaRecord>()
+  readonly #state: ReplicaStateDir | null
   #closed = false
 
   constructor(opts: ProcessActuatorOptions) {
@@ -92,6 +125,8 @@ export class ProcessActuator implements Actuator {
         )
     this.#o = opts
     for (const name of Object.keys(opts.services)) this.#running.set(name, [])
+    this.#state =
+      opts.stateDir === undefined ? null : ReplicaStateDir.open(opts.stateDir, (m) => this.#o.onWarn?.(m))
   }
 
   services(): readonly string[] {
@@ -173,14 +208,12 @@ export class ProcessActuator implements Actuator {
     const svc = this.#o.services[service]
     const host = svc.host ?? '127.0.0.1'
     const port = await freePort(host)
-    const args = svc.command
-      .slice(1)
-      .map((a) => a.replaceAll('${PORT}', String(port)).replaceAll('$PORT', String(port)))
+    const args = argsOf(svc.command, port)
     const child = spawn(svc.command[0], args, {
       env: { ...process.env, ...svc.env, PORT: String(port) },
       stdio: ['ignore', 'ignore', 'pipe'],
     })
-    const id = `${service}-${child.pid ?? 'x'}-${port}`
+    const id = idOf(service, child.pid, port)
     let tail = ''
     child.stderr?.setEncoding('utf8')
     child.stderr?.on('data', (chunk: string) => {
@@ -199,11 +232,27 @@ export class ProcessActuator implements Actuator {
         resolve(exitCode)
       })
     })
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+    const url = urlOf(host, port)
+    // recorded before its health check: a control plane killed while it starts leaves it recorded
+    const procStart = child.pid === undefined ? null : procStartOf(child.pid)
+    if (child.pid !== undefined && procStart !== null)
+      this.#track(
+        {
+          service,
+          instance: randomBytes(4).toString('hex'),
+          pid: child.pid,
+          procStart,
+          port,
+          url,
+          command: [svc.command[0], ...args],
+          startedAtMs: Date.now(),
+        },
+        exited,
+      )
+    const signal = (sig: 'SIGTERM' | 'SIGKILL') => void child.kill(sig)
+    const gone = () => child.exitCode !== null || child.signalCode !== null
     const timeoutMs = svc.startTimeoutMs ?? 30_000
-    const deadline = Date.now() + timeoutMs
-    const healthPath = svc.healthPath ?? '/health'
-    for (;;) {
+    const healthy = await this.#healthy(svc, url, Date.now() + timeoutMs, () => {
       if (spawnError !== null)
         throw VGL_ERR_SCALE_ACTUATOR(
           this.kind,
@@ -214,42 +263,228 @@ export class ProcessActuator implements Actuator {
           this.kind,
           `"${svc.command.join(' ')}" exited with ${exitCode} before it was healthy${tail ? `: ${tail.trim().split('\n').pop()}` : ''}`,
         )
-      if (Date.now() >= deadline) {
-        await this.#kill(child, exited, 0)
-        throw VGL_ERR_SCALE_UNHEALTHY(service, timeoutMs, `GET ${url}${healthPath} never answered 2xx`)
-      }
+    })
+    if (!healthy) {
+      await this.#kill({ signal, gone, exited }, 0)
+      throw VGL_ERR_SCALE_UNHEALTHY(
+        service,
+        timeoutMs,
+        `GET ${url}${svc.healthPath ?? '/health'} never answered 2xx`,
+      )
+    }
+    return this.#watch(service, {
+      id,
+      pid: child.pid,
+      port,
+      url,
+      startedAtMs: Date.now(),
+      exited,
+      signal,
+      gone,
+    })
+  }
+
+  /**
+   * Polls the health check until it answers 2xx (true) or the deadline passes (false);
+   * `check` throws to give up at once (the process exited).
+   */
+  async #healthy(
+    svc: ProcessServiceOptions,
+    url: string,
+    deadline: number,
+    check: () => void,
+  ): Promise<boolean> {
+    const healthPath = svc.healthPath ?? '/health'
+    for (;;) {
+      check()
+      if (Date.now() >= deadline) return false
       try {
         const res = await fetch(`${url}${healthPath}`, { signal: AbortSignal.timeout(1_000) })
         await res.body?.cancel()
-        if (res.status >= 200 && res.status < 300) break
+        if (res.status >= 200 && res.status < 300) return true
       } catch {
         // not listening yet
       }
       await sleep(svc.healthIntervalMs ?? 200)
     }
-    const running = { id, port, url, child, startedAtMs: Date.now(), exited }
-    // a replica that dies on its own leaves the pool at once: the gateway never routes to a port
-    // nobody listens on (replicas stopped on purpose are out of the list before they exit)
-    void exited.then((code) => {
+  }
+
+  /**
+   * A replica that dies on its own leaves the pool at once: the gateway never routes to a port
+   * nobody listens on (replicas stopped on purpose are out of the list before they exit).
+   */
+  #watch(service: string, running: Running): Running {
+    void running.exited.then((code) => {
       const list = this.#list(service)
       const at = list.indexOf(running)
       if (at < 0) return
       list.splice(at, 1)
-      this.#o.onOutput?.(service, id, `exited on its own (${code ?? 'signal'}): removed from the pool`)
+      this.#o.onOutput?.(
+        service,
+        running.id,
+        `exited on its own (${code ?? 'signal'}): removed from the pool`,
+      )
       void this.#publish(service).catch(() => {})
     })
     return running
   }
 
-  async #stop(service: string, r: Running): Promise<void> {
-    await this.#kill(r.child, r.exited, this.#o.services[service].stopGraceMs ?? 10_000)
+  /** Keeps the record in this actuator's state file for as long as the process runs. */
+  #track(rec: ReplicaRecord, exited: Promise<unknown>): void {
+    if (this.#state === null) return
+    this.#records.set(rec.instance, rec)
+    this.#persist()
+    void exited.then(() => {
+      this.#records.delete(rec.instance)
+      this.#persist()
+    })
   }
 
-  async #kill(child: ChildProcess, exited: Promise<number | null>, graceMs: number): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill(graceMs > 0 ? 'SIGTERM' : 'SIGKILL')
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-    await exited
+  #persist(): void {
+    try {
+      this.#state?.write([...this.#records.values()])
+    } catch (err) {
+      this.#o.onWarn?.(
+        `replica state not written to ${this.#state?.dir} (${(err as Error).message}): replicas left running by a crash would not be found again`,
+      )
+    }
+  }
+
+  /**
+   * Takes over the replicas of `service` that an actuator on this host left running when its
+   * process ended without stopping them (killed, crashed). Each recorded one that still runs as
+   * recorded (same pid, start time and command) is adopted when `keep` and it runs the configured
+   * command and answers its health check: counted, and in the pool without a duplicate started.
+   * Otherwise it is stopped (SIGTERM, SIGKILL after stopGraceMs). Records of processes gone, or of
+   * a pid now run by another process, are dropped without signalling anything. Replicas of
+   * services this actuator does not run (any longer) are stopped: nobody else would.
+   */
+  adopt(service: string, keep: boolean): Promise<Adoption> {
+    this.#list(service)
+    return this.#queue.run(service, async () => {
+      const list = this.#list(service)
+      const before = list.length
+      const adopted: Running[] = []
+      const leaving: { r: Running; reason: string; service: string }[] = []
+      if (this.#state === null || this.#closed)
+        return { service, before, after: before, adopted: [], stopped: [] }
+      const svc = this.#o.services[service]
+      const known = new Set([...this.#records.values()].map((r) => `${r.pid}:${r.procStart}`))
+      for (const file of this.#state.orphans()) {
+        const remaining: ReplicaRecord[] = []
+        for (const rec of file.replicas) {
+          const managed = this.#o.services[rec.service] !== undefined
+          if (managed && rec.service !== service) {
+            remaining.push(rec)
+            continue
+          }
+          // gone, or the pid now runs another process: forget it, signal nothing
+          if (!isRecordedProcess(rec) || known.has(`${rec.pid}:${rec.procStart}`)) continue
+          known.add(`${rec.pid}:${rec.procStart}`)
+          const r = this.#adopted(rec)
+          const why = !managed
+            ? `service ${rec.service} has no process actuator here any longer`
+            : await this.#whyNotAdopt(svc, rec, r, keep)
+          if (why === null) adopted.push(r)
+          else leaving.push({ r, reason: why, service: rec.service })
+        }
+        this.#state.rewriteOrphan(file, remaining)
+      }
+      for (const r of adopted) {
+        list.push(this.#watch(service, r))
+        this.#o.onOutput?.(
+          service,
+          r.id,
+          `adopted replica pid ${r.pid} on port ${r.port}, left running by a control plane that ended without stopping it`,
+        )
+      }
+      // the oldest first, as if started here: a scale-down still stops the newest
+      list.sort((a, b) => a.startedAtMs - b.startedAtMs)
+      // gateways may still route to the stopped ones (a killed leader's last list): they get
+      // this list first, or the configured targets when no replica is left
+      if (adopted.length > 0) await this.#publish(service)
+      else if (leaving.length > 0 && list.length === 0)
+        await this.#o.pool.setTargets(service, null).catch(() => {})
+      for (const { r, reason, service: of } of leaving)
+        this.#o.onOutput?.(
+          of,
+          r.id,
+          `stopping replica pid ${r.pid} on port ${r.port}, left running by a control plane that ended without stopping it: ${reason}`,
+        )
+      await Promise.all(
+        leaving.map(({ r, service: of }) =>
+          this.#kill(r, this.#o.services[of]?.stopGraceMs ?? svc.stopGraceMs ?? 10_000),
+        ),
+      )
+      return {
+        service,
+        before,
+        after: list.length,
+        adopted: adopted.map((r) => ({ id: r.id, url: r.url, ready: true, startedAtMs: r.startedAtMs })),
+        stopped: leaving.map(({ r, reason }) => ({ id: r.id, reason })),
+      }
+    })
+  }
+
+  /** Why a left-behind replica of a service this actuator runs is stopped, or null: adopt it. */
+  async #whyNotAdopt(
+    svc: ProcessServiceOptions,
+    rec: ReplicaRecord,
+    r: Running,
+    keep: boolean,
+  ): Promise<string | null> {
+    if (!keep) return 'the service is not scaled in enforce mode'
+    const now = [svc.command[0], ...argsOf(svc.command, rec.port)]
+    if (rec.command.length !== now.length || rec.command.some((a, i) => a !== now[i]))
+      return 'it runs another command than the one configured now'
+    const deadline = Date.now() + Math.min(svc.startTimeoutMs ?? 30_000, ADOPT_HEALTH_MS)
+    const healthy = await this.#healthy(svc, rec.url, deadline, () => {
+      if (r.gone()) throw new Error('exited')
+    }).catch(() => false)
+    return healthy ? null : `GET ${rec.url}${svc.healthPath ?? '/health'} did not answer 2xx`
+  }
+
+  /** A handle on a recorded process that is not our child: signals only while it is still that process. */
+  #adopted(rec: ReplicaRecord): Running {
+    let gone = false
+    const isGone = () => (gone ||= !isRecordedProcess(rec))
+    const exited = new Promise<number | null>((resolve) => {
+      const timer = setInterval(() => {
+        if (!isGone()) return
+        clearInterval(timer)
+        resolve(null)
+      }, ADOPTED_POLL_MS)
+      timer.unref()
+    })
+    this.#track(rec, exited)
+    return {
+      id: idOf(rec.service, rec.pid, rec.port),
+      pid: rec.pid,
+      port: rec.port,
+      url: rec.url,
+      startedAtMs: rec.startedAtMs,
+      exited,
+      gone: isGone,
+      signal: (sig) => {
+        if (isGone()) return
+        try {
+          process.kill(rec.pid, sig)
+        } catch {
+          // exited between the check and the signal
+        }
+      },
+    }
+  }
+
+  async #stop(service: string, r: Running): Promise<void> {
+    await this.#kill(r, this.#o.services[service].stopGraceMs ?? 10_000)
+  }
+
+  async #kill(r: Pick<Running, 'signal' | 'gone' | 'exited'>, graceMs: number): Promise<void> {
+    if (r.gone()) return
+    r.signal(graceMs > 0 ? 'SIGTERM' : 'SIGKILL')
+    const timer = setTimeout(() => r.signal('SIGKILL'), graceMs)
+    await r.exited
     clearTimeout(timer)
   }
 
