@@ -41,6 +41,7 @@ const SECOND_LANE = [
   'test/integration/gateway-timeouts.test.ts',
   'test/integration/gateway-shutdown.test.ts',
   'test/integration/autoscale-alerts.test.ts',
+  'test/integration/autoscale-adopt.test.ts',
   'test/integration/recorder-nats-retry.test.ts',
   'test/integration/limits-redis.test.ts',
   'test/integration/journeys-alerts.test.ts',
