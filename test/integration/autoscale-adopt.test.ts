@@ -2,22 +2,30 @@
  * `vigil start` killed with SIGKILL leaves its `process` replicas running; the next `vigil start`
  * on the same data directory adopts them: the same processes serve as the service's replicas and
  * the gateway's targets, none is started to reach `min`, the adoption is logged (pid and port) and
- * in the action log. Stopped with SIGTERM, it then stops them like its own.
+ * in the action log. Stopped with SIGTERM, it then stops them like its own. Scaled out, a leading
+ * `vigil control` killed the same way leaves its replica to the standby on its host, which adopts
+ * it once elected: the gateway keeps routing to the same process, and no request fails.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serviceAvailable } from '../helpers/services.js'
+import { traffic } from '../helpers/traffic.js'
 import {
   READY,
+  SCALING_CONTROL_SECTIONS,
   buildOnce,
   exitOf,
   mockReplicaCommand,
   poll,
+  scaledOut,
   spawnVigil,
   stop,
   type Spawned,
 } from './control-support.js'
+
+const scaledOutUp = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 
 interface Scaling {
   current: number
@@ -152,3 +160,94 @@ describe('vigil start killed with replicas running', { timeout: 180_000 }, () =>
     expect(readdirSync(join(dir, 'process-replicas'))).toEqual([])
   })
 })
+
+describe.skipIf(!scaledOutUp)(
+  'a leading vigil control killed with its replica running',
+  { timeout: 180_000 },
+  () => {
+    const w = scaledOut({
+      name: 'adopt',
+      config: () => ({
+        gateway: { accessLog: { enabled: false } },
+        services: {
+          orders: {
+            targets: [w.mockUrl],
+            scale: {
+              mode: 'enforce',
+              min: 1,
+              max: 2,
+              actuator: {
+                kind: 'process',
+                command: mockReplicaCommand(),
+                healthIntervalMs: 100,
+                stopGraceMs: 2000,
+              },
+            },
+          },
+        },
+        ...SCALING_CONTROL_SECTIONS,
+      }),
+    })
+    const procs: Spawned[] = []
+    let pid = 0
+    afterAll(async () => {
+      await stop(...procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null))
+      try {
+        if (pid !== 0) process.kill(pid, 'SIGKILL')
+      } catch {
+        // stopped, as it should be
+      }
+    })
+
+    it('the standby on the same host adopts it once elected: same process, same target, no failed request', async () => {
+      const gw = await w.startGateway('gw-adopt')
+      procs.push(gw)
+      const gatewayAdmin = await gw.waitFor(READY.gatewayAdmin)
+      const targets = async () => {
+        const body = (await (await fetch(`${gatewayAdmin}/api/services`)).json()) as {
+          services: { name: string; targets: { url: string }[] }[]
+        }
+        return body.services.find((x) => x.name === 'orders')!.targets.map((t) => t.url)
+      }
+      const leader = w.spawn('control', 'control-a')
+      procs.push(leader)
+      const leaderUrl = await leader.waitFor(READY.control)
+      const [url] = await poll(targets, (u) => u.length === 1 && u[0] !== w.mockUrl, 'the replica as target')
+      const replica = ((await (await fetch(`${leaderUrl}/api/services/orders/scaling`)).json()) as Scaling)
+        .replicas[0]
+      pid = pidOf(replica.id)
+      const standby = w.spawn('control', 'control-b')
+      procs.push(standby)
+      const standbyUrl = await standby.waitFor(READY.control)
+
+      const load = traffic(gw.url, 20)
+      try {
+        await new Promise((r) => setTimeout(r, 500))
+        leader.child.kill('SIGKILL')
+        await exitOf(leader.child)
+        const taken = await poll(
+          async () => {
+            const res = await fetch(`${standbyUrl}/api/services/orders/scaling`)
+            return res.status === 200 ? ((await res.json()) as Scaling) : null
+          },
+          (s) => s !== null && s.replicas.length > 0,
+          'the standby leading with a replica',
+          60_000,
+        )
+        expect(taken!.replicas.map((r) => r.id)).toEqual([replica.id])
+        expect(standby.log()).toContain(
+          `adopted replica pid ${pid} on port ${new URL(url).port}, left running by a control plane that ended without stopping it`,
+        )
+        await new Promise((r) => setTimeout(r, 1000))
+        expect(await targets()).toEqual([url])
+      } finally {
+        await load.stop()
+      }
+      expect(load.sent()).toBeGreaterThan(20)
+      expect(load.failures(), JSON.stringify(load.failures().slice(0, 5))).toEqual([])
+      // the new leader stops it as its own
+      await stop(standby)
+      expect(await answers(url)).toBe(false)
+    })
+  },
+)

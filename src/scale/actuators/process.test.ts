@@ -246,6 +246,11 @@ describe.skipIf(procStartOf(process.pid) === null)(
         const files = stateFiles(dir)
         expect(files).toHaveLength(1)
         expect(files[0]).toMatch(new RegExp(`^${process.pid}-`))
+        // another actuator on the host (a standby) leaves a live owner's replicas alone
+        const other = new ProcessActuator({ pool: recordingPool(), stateDir: dir, services: orders() })
+        expect(await other.adopt('orders', true)).toMatchObject({ adopted: [], stopped: [] })
+        await other.close()
+        for (const r of left) expect(await answers(r.url)).toBe(true)
         // nothing more to adopt; scaling to the count starts nothing
         expect((await a.adopt('orders', true)).adopted).toEqual([])
         expect(await a.scaleTo('orders', 2, 'same')).toMatchObject({ started: [], stopped: [] })
