@@ -346,6 +346,9 @@ export class ScaledOut {
         streamPrefix: this.streamPrefix,
       },
       store: { kind: 'postgres', url: PG_URL, schema: this.schema },
+      // this run's own: the process actuator records its replicas there, and a replica another
+      // test file left must not be adopted by this run's control plane
+      limits: { dataDir: join(this.dir, 'data') },
       control: { graceMs: 1000, admin: { host: '127.0.0.1', port: 0 } },
     }
     const over = this.opts.config?.(id, this.dir) ?? {}
