@@ -137,6 +137,48 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       await other.close()
     })
 
+    it('keeps a message that its consumer says it is still working on past the ack wait', async () => {
+      const s = subject()
+      // twice the fixture's wait, touched five times per wait: a loaded machine's timer lag
+      // stays far inside it
+      const ackWaitMs = 2 * fx.ackWaitMs
+      const seen: BusMessage[] = []
+      const sub = await bus.subscribe(s, (m) => void seen.push(m), { durable: durable(), ackWaitMs })
+      await bus.publish(s, enc('held'))
+      await waitFor(() => seen.length >= 1, 'first delivery')
+      const keep = setInterval(() => seen[0]!.working(), ackWaitMs / 5)
+      try {
+        await sleep(3 * ackWaitMs)
+      } finally {
+        clearInterval(keep)
+      }
+      expect(seen.map((m) => m.deliveryCount)).toEqual([1])
+      seen[0]!.ack()
+      seen[0]!.working() // after the ack: nothing, and it stays acked
+      await sleep(2 * ackWaitMs)
+      expect(seen).toHaveLength(1)
+      await sub.close()
+    })
+
+    it('redelivers a message held without ack or working() once its ack wait ends', async () => {
+      const s = subject()
+      const seen: { count: number; atMs: number }[] = []
+      const sub = await bus.subscribe(
+        s,
+        (m) => {
+          seen.push({ count: m.deliveryCount, atMs: Date.now() })
+          if (m.deliveryCount > 1) m.ack()
+        },
+        { durable: durable(), ackWaitMs: fx.ackWaitMs },
+      )
+      await bus.publish(s, enc('forgotten'))
+      await waitFor(() => seen.length >= 2, 'redelivery after the ack wait', 30_000)
+      expect(seen.map((x) => x.count).slice(0, 2)).toEqual([1, 2])
+      // not before the wait: a timer may fire a little early, never a whole tenth
+      expect(seen[1]!.atMs - seen[0]!.atMs).toBeGreaterThanOrEqual(0.9 * fx.ackWaitMs)
+      await sub.close()
+    })
+
     it('drops a second publish with the same msgId', async () => {
       const s = subject()
       const got: string[] = []

@@ -37,6 +37,13 @@ export interface BusMessage {
   ack(): void
   /** not done: deliver again (after `delayMs`, default 0) */
   nak(delayMs?: number): void
+  /**
+   * Still working on it: the ack wait starts over from now (JetStream's in-progress ack, `+WPI`).
+   * A consumer that holds messages longer than its ack wait calls this on each before the wait
+   * runs out, so a short ack wait brings a dead consumer's messages back soon while a live one
+   * keeps them. Nothing after `ack` or `nak`.
+   */
+  working(): void
 }
 
 /** A handler that throws or rejects before acking naks the message. */
@@ -47,7 +54,10 @@ export interface SubscribeOptions {
   durable: string
   /** most unacked messages handed to this subscriber at once (default 1000) */
   maxInFlight?: number
-  /** an unacked message is redelivered after this long (default 30 s) */
+  /**
+   * an unacked message is redelivered after this long (default 30 s) since its delivery or its
+   * last `working()`
+   */
   ackWaitMs?: number
 }
 

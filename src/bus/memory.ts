@@ -104,6 +104,9 @@ class Delivery implements BusMessage {
     this.#done = true
     this.#bus._settle(this.#entry, this.deliveryCount, false, delayMs)
   }
+  working(): void {
+    if (!this.#done) this.#bus._extend(this.#entry, this.deliveryCount)
+  }
 }
 
 export class MemoryBus implements Bus {
@@ -245,6 +248,13 @@ export class MemoryBus implements Bus {
   /** Messages dropped by the backlog and byte caps since the bus was created. */
   dropped(): number {
     return this.#dropped
+  }
+
+  /** @internal called by a delivered message: its ack wait starts over */
+  _extend(entry: Entry, deliveryCount: number): void {
+    // an expired delivery that already went back to the queue stays there
+    if (entry.sub === null || entry.deliveries !== deliveryCount) return
+    entry.deadline = this.#now() + entry.sub.ackWaitMs
   }
 
   /** @internal called by a delivered message */
@@ -398,6 +408,9 @@ export class MemoryBus implements Bus {
               else subs.set(m.id, s)
             })
             break
+          case 'working':
+            inflight.get(m.token)?.working()
+            break
           case 'ack':
           case 'nak': {
             const msg = inflight.get(m.token)
@@ -438,6 +451,7 @@ type PortRequest =
   | { t: 'sub'; id: number; subject: string; durable: string; maxInFlight?: number; ackWaitMs?: number }
   | { t: 'ack'; token: number }
   | { t: 'nak'; token: number; delayMs?: number }
+  | { t: 'working'; token: number }
   | { t: 'unsub'; id: number }
   | { t: 'close' }
 
@@ -473,6 +487,14 @@ class PortMessage implements BusMessage {
     if (this.#done) return
     this.#done = true
     this.#port.postMessage({ t: 'nak', token: this.#token, delayMs } satisfies PortRequest)
+  }
+  working(): void {
+    if (this.#done) return
+    try {
+      this.#port.postMessage({ t: 'working', token: this.#token } satisfies PortRequest)
+    } catch {
+      // the port closed with the bus: the message comes back after its ack wait
+    }
   }
 }
 

@@ -114,6 +114,14 @@ class NatsMessage implements BusMessage {
     this.#done = true
     if (this.#acks) this.#m.nak(delayMs)
   }
+  working(): void {
+    if (this.#done || !this.#acks) return
+    try {
+      this.#m.working()
+    } catch {
+      // a closed connection: the message comes back after its ack wait, which consumers handle
+    }
+  }
 }
 
 /** What to do about a JetStream stream that could not be created or updated, from the server's reason. */
@@ -215,15 +223,18 @@ export class NatsBus implements Bus {
       ack_wait: nanos(opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
       max_ack_pending: Math.max(maxInFlight, 1),
     }
-    try {
-      await this.#jsm.consumers.info(stream, opts.durable)
+    const existing = await this.#jsm.consumers.info(stream, opts.durable).catch(() => null)
+    if (existing === null) await this.#jsm.consumers.add(stream, cfg)
+    else if (
+      existing.config.ack_wait !== cfg.ack_wait ||
+      existing.config.max_ack_pending !== cfg.max_ack_pending
+    )
+      // a durable made by an earlier version or config keeps its name and its unacked messages;
+      // the server applies the new ack wait to those too
       await this.#jsm.consumers.update(stream, opts.durable, {
         ack_wait: cfg.ack_wait,
         max_ack_pending: cfg.max_ack_pending,
       })
-    } catch {
-      await this.#jsm.consumers.add(stream, cfg)
-    }
     const consumer = await this.#js.consumers.get(stream, opts.durable)
     const iter = await consumer.consume({ max_messages: Math.min(maxInFlight, 1000) })
     const loop = (async () => {

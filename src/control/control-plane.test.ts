@@ -14,16 +14,18 @@ const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
 const orders = { service: 'orders', route: '/api/orders', env: 'prod' }
 const subjects = { rollups: 'test.rollups', spans: 'test.spans' }
 
-function fakeMsg(): BusMessage & { acked: number; naked: number; delays: number[] } {
+function fakeMsg(): BusMessage & { acked: number; naked: number; worked: number; delays: number[] } {
   const m = {
     subject: subjects.rollups,
     data: new Uint8Array(),
     deliveryCount: 1,
     acked: 0,
     naked: 0,
+    worked: 0,
     delays: [] as number[],
     ack: () => void m.acked++,
     nak: (delayMs?: number) => void (m.naked++, m.delays.push(delayMs ?? 0)),
+    working: () => void m.worked++,
   }
   return m
 }

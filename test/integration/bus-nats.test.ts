@@ -1,7 +1,19 @@
 import { randomBytes } from 'node:crypto'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BusMessage } from '../../src/bus/bus.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { busContract } from '../../src/bus/bus.contract.js'
 import { NatsBus } from '../../src/bus/nats.js'
+
+async function poll(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
 
 const up = await serviceAvailable('nats')
 
@@ -29,7 +41,46 @@ if (up) {
       },
     }
   })
+
+  describe('NatsBus: a durable that exists with another ack wait', () => {
+    const drift = randomBytes(4).toString('hex')
+    const subject = `vigiltest.${drift}.rollups`
+    const driftStreams = [{ name: `VIGILTEST_DRIFT_${drift}`, subjects: [subject] }]
+    let bus: NatsBus
+    beforeAll(async () => {
+      bus = await NatsBus.connect({ servers: '127.0.0.1:4222', streams: driftStreams })
+    })
+    afterAll(async () => {
+      await bus?.deleteStreams()
+      await bus?.close()
+    })
+
+    it('takes the ack wait it is subscribed with, for the messages the old one holds too', async () => {
+      const nc = await connect({ servers: '127.0.0.1:4222' })
+      const jsm = await jetstreamManager(nc)
+      const name = `d-${drift}`
+      // as a deployment's earlier version left it: a minute's ack wait, one message unacked
+      const held: BusMessage[] = []
+      const old = await bus.subscribe(subject, (m) => void held.push(m), { durable: name, ackWaitMs: 60_000 })
+      await bus.publish(subject, new TextEncoder().encode('held by the old one'))
+      await poll(() => held.length === 1, 'the first delivery')
+      await old.close() // "dies" without acking
+      expect((await jsm.consumers.info(driftStreams[0]!.name, name)).config.ack_wait).toBe(60_000 * 1e6)
+
+      const closedAt = Date.now()
+      const again: number[] = []
+      const sub = await bus.subscribe(subject, (m) => (again.push(m.deliveryCount), m.ack()), {
+        durable: name,
+        ackWaitMs: 1_000,
+      })
+      expect((await jsm.consumers.info(driftStreams[0]!.name, name)).config.ack_wait).toBe(1_000 * 1e6)
+      await poll(() => again.length === 1, 'the redelivery under the new ack wait', 20_000)
+      expect(again).toEqual([2])
+      expect(Date.now() - closedAt).toBeLessThan(20_000) // not the minute the old consumer had
+      await sub.close()
+      await nc.close()
+    })
+  })
 } else {
-  const { it } = await import('vitest')
   it.skip('NatsBus contract: NATS is not reachable on 127.0.0.1:4222', () => {})
 }
