@@ -54,6 +54,7 @@ const SECOND_LANE = [
   'test/integration/scaled-out-windows.test.ts',
   'test/deploy.test.ts',
   'test/integration/control-failover.test.ts',
+  'test/integration/control-failover-rollups.test.ts',
   'test/integration/autoscale-learn-scaled.test.ts',
   'test/browser/dashboard.test.ts',
 ]

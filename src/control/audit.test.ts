@@ -32,7 +32,7 @@ describe('AuditIngest and auditSource', () => {
     for (const c of open.splice(0).reverse()) await c()
   })
 
-  async function setup() {
+  async function setup(ackWaitMs?: number) {
     const store: Store = await SqliteStore.open({ path: ':memory:' })
     const bus = new MemoryBus()
     const errors: string[] = []
@@ -42,6 +42,7 @@ describe('AuditIngest and auditSource', () => {
       subject: SUBJECT,
       durable: 'test-audit',
       onError: (e, what) => errors.push(`${what}: ${e.message}`),
+      ...(ackWaitMs !== undefined ? { ackWaitMs } : {}),
     })
     open.push(
       () => store.close(),
@@ -82,6 +83,24 @@ describe('AuditIngest and auditSource', () => {
     // redelivered by the bus after the nak delay (1 s)
     await until(() => ingest.stats.stored === 1, 5_000)
     expect((await store.queryAudit()).map((e) => e.id)).toEqual(['x1'])
+  })
+
+  it('keeps the events of a write slower than the ack wait, and those behind it, from coming back', async () => {
+    const ACK_WAIT = 300
+    const { store, bus, ingest } = await setup(ACK_WAIT)
+    const real = store.appendAudit.bind(store)
+    store.appendAudit = async (es) => {
+      await new Promise((r) => setTimeout(r, 4 * ACK_WAIT))
+      return real(es)
+    }
+    await bus.publish(SUBJECT, encodeAuditEvent(event('slow1', T0)))
+    await new Promise((r) => setTimeout(r, ACK_WAIT)) // the first write is under way
+    await bus.publish(SUBJECT, encodeAuditEvent(event('slow2', T0 + 1)))
+    await until(() => ingest.stats.stored >= 2, 10_000)
+    await new Promise((r) => setTimeout(r, 3 * ACK_WAIT)) // a redelivery would be stored by now
+    expect(ingest.stats.stored).toBe(2)
+    expect(bus.depth(SUBJECT, 'test-audit')).toBe(0)
+    expect((await store.queryAudit()).map((e) => e.id).sort()).toEqual(['slow1', 'slow2'])
   })
 
   it('acks and counts a message that cannot be decoded, so it never blocks the rest', async () => {

@@ -56,6 +56,11 @@ export interface AuditIngestOptions {
   durable: string
   onError?: (err: Error, what: string) => void
   now?: () => number
+  /**
+   * ack wait of the consumer (default 10 s): how soon a dead control plane's unwritten events
+   * go to its successor; a write that takes longer keeps its events alive with `working()`
+   */
+  ackWaitMs?: number
 }
 
 /**
@@ -64,7 +69,7 @@ export interface AuditIngestOptions {
  * (1 s to 30 s), so nothing is acked before it is written.
  */
 export class AuditIngest {
-  readonly #o: AuditIngestOptions & { now: () => number }
+  readonly #o: AuditIngestOptions & { now: () => number; ackWaitMs: number }
   #sub: Subscription | null = null
   #batch: Array<{ event: StoredAuditEvent; msg: BusMessage }> = []
   #writing: Promise<void> | null = null
@@ -72,7 +77,7 @@ export class AuditIngest {
   readonly stats = { stored: 0, writeErrors: 0, decodeErrors: 0 }
 
   constructor(opts: AuditIngestOptions) {
-    this.#o = { now: Date.now, ...opts }
+    this.#o = { now: Date.now, ackWaitMs: 10_000, ...opts }
     this.#delay = new RedeliveryDelay(this.#o.now)
   }
 
@@ -80,7 +85,7 @@ export class AuditIngest {
     this.#sub ??= await this.#o.bus.subscribe(this.#o.subject, (m) => this.#onMessage(m), {
       durable: this.#o.durable,
       maxInFlight: 1_000,
-      ackWaitMs: 60_000,
+      ackWaitMs: this.#o.ackWaitMs,
     })
   }
 
@@ -112,6 +117,13 @@ export class AuditIngest {
     while (this.#batch.length > 0) {
       const batch = this.#batch
       this.#batch = []
+      // one timer for the write, for the events in it and those arriving behind it: a slow
+      // database must not send them back as duplicates (harmless, by id, but wasted writes)
+      const keep = setInterval(() => {
+        for (const b of batch) b.msg.working()
+        for (const b of this.#batch) b.msg.working()
+      }, this.#o.ackWaitMs / 3)
+      keep.unref()
       try {
         await this.#o.store.appendAudit(batch.map((b) => b.event))
         this.#delay.ok()
@@ -122,6 +134,8 @@ export class AuditIngest {
         this.#o.onError?.(err as Error, 'appendAudit')
         const delay = this.#delay.failed()
         for (const b of batch) b.msg.nak(delay)
+      } finally {
+        clearInterval(keep)
       }
     }
     this.#writing = null

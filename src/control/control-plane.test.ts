@@ -5,7 +5,7 @@ import { DEFAULT_RETENTION_MS, SqliteStore, type Store } from '../store/index.js
 import { rollupOf } from '../store/store.contract.js'
 import { encodeRollup, encodeSpans } from '../telemetry/codec.js'
 import type { SpanRecord } from '../telemetry/types.js'
-import { ControlPlane, type WindowClosedContext } from './control-plane.js'
+import { ControlPlane, type ControlPlaneOptions, type WindowClosedContext } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 
 const W = 10_000
@@ -35,17 +35,13 @@ describe('ControlPlane', () => {
   let bus: MemoryBus
   let cp: ControlPlane
   let seen: { key: string; point: SeriesPoint; ctx: WindowClosedContext }[]
+  /** a control plane on this test's store and bus, with the options that differ */
+  const plane = (over: Partial<ControlPlaneOptions>) =>
+    new ControlPlane({ store, bus, subjects, graceMs: GRACE, retention: DEFAULT_RETENTION_MS, ...over })
   beforeEach(async () => {
     store = await SqliteStore.open({ path: ':memory:' })
     bus = new MemoryBus()
-    cp = new ControlPlane({
-      store,
-      bus,
-      subjects,
-      graceMs: GRACE,
-      retention: DEFAULT_RETENTION_MS,
-      now: () => T0,
-    })
+    cp = plane({ now: () => T0 })
     seen = []
     cp.onWindowClosed((s, point, ctx) => seen.push({ key: `${s.service}|${s.route}|${s.env}`, point, ctx }))
   })
@@ -125,15 +121,7 @@ describe('ControlPlane', () => {
     }
     const errors: string[] = []
     let now = T0 + W + GRACE
-    const cp2 = new ControlPlane({
-      store,
-      bus,
-      subjects,
-      graceMs: GRACE,
-      retention: DEFAULT_RETENTION_MS,
-      onError: (e) => errors.push(e.message),
-      now: () => now,
-    })
+    const cp2 = plane({ onError: (e) => errors.push(e.message), now: () => now })
     const closed: WindowClosedContext[] = []
     cp2.onWindowClosed((s, _p, ctx) => s.route === orders.route && closed.push(ctx))
     const m = fakeMsg()
@@ -158,6 +146,40 @@ describe('ControlPlane', () => {
     // the window was never written before: the detectors see it as a window, not a correction
     expect(closed).toEqual([{ correction: false, latencySketch: expect.any(Uint8Array) }])
     await cp2.stop({ flush: false })
+  })
+
+  it('keeps the rollups it holds alive past a short ack wait and through a slow write: each is handled once', async () => {
+    const ACK_WAIT = 300
+    const real = store.writeWindow.bind(store)
+    let writes = 0
+    store.writeWindow = async (rs) => {
+      writes++
+      await new Promise((r) => setTimeout(r, 4 * ACK_WAIT)) // a database that takes its time
+      return real(rs)
+    }
+    let now = T0
+    const cp2 = plane({ ackWaitMs: ACK_WAIT, tickMs: 50, now: () => now })
+    await cp2.start()
+    try {
+      await bus.publish(subjects.rollups, encodeRollup(rollupOf('gw-a', orders, T0, [1, 2])))
+      await bus.publish(subjects.rollups, encodeRollup(rollupOf('gw-b', orders, T0, [3])))
+      const until = Date.now() + 10_000
+      while (cp2.stats.rollups < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10))
+      // held for its grace period, many ack waits long: no redelivery meanwhile
+      await new Promise((r) => setTimeout(r, 5 * ACK_WAIT))
+      expect(cp2.stats.rollups).toBe(2)
+      expect(bus.depth(subjects.rollups, 'vigil-control-rollups')).toBe(2)
+      now = T0 + W + GRACE
+      while (cp2.stats.windowsWritten < 1 && Date.now() < until + 10_000)
+        await new Promise((r) => setTimeout(r, 10))
+      await new Promise((r) => setTimeout(r, 3 * ACK_WAIT)) // a redelivery would show by now
+      expect(cp2.stats).toMatchObject({ rollups: 2, windowsWritten: 1, corrections: 0 })
+      expect(writes).toBe(1)
+      expect(bus.depth(subjects.rollups, 'vigil-control-rollups')).toBe(0)
+      expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(3)
+    } finally {
+      await cp2.stop({ flush: false })
+    }
   })
 
   it('consumes rollups and spans from the bus and discovers new series by itself', async () => {

@@ -13,6 +13,11 @@
  *
  * Delivery is at least once, and the store upserts on rollup identity, so a redelivery (after a
  * crash, or a nak on a failed write) never double counts.
+ *
+ * Held messages are kept alive rather than covered by a long ack wait: the consumers' ack wait is
+ * short (10 s) and every message still held is told `working()` once a third of it has passed
+ * since the bus last heard of it (half of it at most), so the rollups a killed leader held come
+ * back to its successor within 10 s of the kill, not after the longest window plus its grace.
  */
 import type { Bus, BusMessage, Subscription } from '../bus/index.js'
 import { VGL_ERR_CONTROL_DECODE, VGL_ERR_CONTROL_SERIES_NOT_FOUND, type VigilError } from '../errors.js'
@@ -70,6 +75,11 @@ export interface ControlPlaneOptions {
   now?: () => number
   /** loop period; default 1000 ms */
   tickMs?: number
+  /**
+   * ack wait of the rollup and span consumers (default max(10 s, 6 × tickMs)): how long the bus
+   * waits before a dead control plane's held messages go to its successor
+   */
+  ackWaitMs?: number
   downsampleEveryMs?: number
   pruneEveryMs?: number
   /** tail sampling of spans before the store (journeys); absent: every span is stored */
@@ -117,6 +127,12 @@ export class ControlPlane implements SeriesSource {
   #spanMsgAt: number[] = []
   #subs: Subscription[] = []
   #timer: NodeJS.Timeout | null = null
+  /**
+   * Every rollup and span message held unacked, with when the bus last heard of it (delivery or
+   * `working()`), on the real clock: ack waits run on the bus's clock, not on `now`.
+   */
+  readonly #held = new Map<BusMessage, number>()
+  #keepTimer: NodeJS.Timeout | null = null
   #busy: Promise<void> = Promise.resolve()
   #lastDownsample = 0
   #lastPrune = 0
@@ -148,6 +164,10 @@ export class ControlPlane implements SeriesSource {
       downsampleEveryMs: 30_000,
       pruneEveryMs: 600_000,
       ...opts,
+      // Short enough that a successor sees a dead leader's windows within seconds; long enough
+      // that the keep-alive (every message touched at most ackWait/2 apart, see #keepHeld) rides
+      // out an event loop stalled for seconds, and at least 2 ticks between touches.
+      ackWaitMs: opts.ackWaitMs ?? Math.max(10_000, 6 * (opts.tickMs ?? 1_000)),
     }
     this.#redelivery = new RedeliveryDelay(this.#o.now)
   }
@@ -164,9 +184,9 @@ export class ControlPlane implements SeriesSource {
 
   /** Subscribes to the bus and starts the loop timer. */
   async start(): Promise<void> {
-    // Rollups are held unacked until their window is written: the ack wait must cover the
-    // longest window plus the grace period with room to spare.
-    const ackWaitMs = Math.max(60_000, 6 * this.#o.graceMs)
+    // Rollups are held unacked until their window is written and span messages for the span
+    // stage's hold, both far longer than the ack wait: #keepHeld keeps them alive meanwhile.
+    const ackWaitMs = this.#o.ackWaitMs
     this.#subs.push(
       await this.#o.bus.subscribe(this.#o.subjects.rollups, (m) => this.#onRollupMsg(m), {
         durable: `${this.#o.durable}-rollups`,
@@ -177,11 +197,40 @@ export class ControlPlane implements SeriesSource {
         durable: `${this.#o.durable}-spans`,
         // a span stage holds messages for its hold: enough in flight to keep up meanwhile
         maxInFlight: this.#o.spanStage === undefined ? 1_000 : 20_000,
-        ackWaitMs: Math.max(ackWaitMs, 2 * (this.#o.spanStage?.holdMs ?? 0) + 10_000),
+        ackWaitMs,
       }),
     )
     this.#timer = setInterval(() => void this.tick(), this.#o.tickMs)
     this.#timer.unref()
+    // its own timer, outside the serial store work: a slow write must not let the messages it
+    // is writing (or the windows waiting behind it) time out and come back as duplicates
+    this.#keepTimer = setInterval(() => this.#keepHeld(), this.#o.ackWaitMs / 6)
+    this.#keepTimer.unref()
+  }
+
+  /**
+   * Tells the bus every message held for a third of the ack wait since it last heard of it that
+   * it is still being worked on. Checked every sixth of the ack wait, so no message goes more
+   * than half of it untouched; one pass for all, not a timer per message.
+   */
+  #keepHeld(): void {
+    const now = Date.now()
+    const due = now - this.#o.ackWaitMs / 3
+    for (const [m, at] of this.#held)
+      if (at <= due) {
+        m.working()
+        this.#held.set(m, now)
+      }
+  }
+
+  #ack(m: BusMessage): void {
+    this.#held.delete(m)
+    m.ack()
+  }
+
+  #nak(m: BusMessage, delayMs: number): void {
+    this.#held.delete(m)
+    m.nak(delayMs)
   }
 
   #onRollupMsg(m: BusMessage): void {
@@ -205,6 +254,7 @@ export class ControlPlane implements SeriesSource {
       else for (const s of spans) this.#spans.push(s)
       this.#spanMsgs.push(m)
       this.#spanMsgAt.push(this.#o.now())
+      this.#held.set(m, Date.now())
     } catch (err) {
       this.stats.decodeErrors++
       this.#o.onError?.(VGL_ERR_CONTROL_DECODE('span batch', (err as Error).message), 'decode')
@@ -221,6 +271,7 @@ export class ControlPlane implements SeriesSource {
     const target = this.#written.has(r.windowStartMs) ? this.#late : this.#windowOf(r.windowStartMs)
     const key = target === this.#late ? `${id}\u0000${r.windowStartMs}` : id
     const prev = target.get(key)
+    if (msg !== undefined) this.#held.set(msg, Date.now())
     if (prev === undefined) target.set(key, { rollup: r, msgs: msg === undefined ? [] : [msg] })
     else {
       prev.rollup = r
@@ -309,11 +360,11 @@ export class ControlPlane implements SeriesSource {
       this.stats.writeErrors++
       this.#o.onError?.(err as VigilError, 'writeWindow')
       const delay = this.#redelivery.failed()
-      for (const p of items) for (const m of p.msgs) m.nak(delay)
+      for (const p of items) for (const m of p.msgs) this.#nak(m, delay)
       return false
     }
     this.#redelivery.ok()
-    for (const p of items) for (const m of p.msgs) m.ack()
+    for (const p of items) for (const m of p.msgs) this.#ack(m)
     if (correction) this.stats.corrections += items.length
     else this.stats.windowsWritten++
     for (const sp of points) this.#remember(sp, correction)
@@ -361,7 +412,7 @@ export class ControlPlane implements SeriesSource {
     }
     const msgs = this.#spanMsgs.slice(0, done)
     if (spans.length === 0) {
-      for (const m of msgs) m.ack()
+      for (const m of msgs) this.#ack(m)
       this.#spanMsgs.splice(0, done)
       this.#spanMsgAt.splice(0, done)
       return
@@ -370,7 +421,7 @@ export class ControlPlane implements SeriesSource {
       await this.#o.store.writeSpans(spans)
       this.#redelivery.ok()
       this.stats.spans += spans.length
-      for (const m of msgs) m.ack()
+      for (const m of msgs) this.#ack(m)
       this.#spanMsgs.splice(0, done)
       this.#spanMsgAt.splice(0, done)
     } catch (err) {
@@ -378,7 +429,7 @@ export class ControlPlane implements SeriesSource {
       this.#o.onError?.(err as Error, 'writeSpans')
       const delay = this.#redelivery.failed()
       // every held message comes back: the spans of this write may be from any of them
-      for (const m of this.#spanMsgs) m.nak(delay)
+      for (const m of this.#spanMsgs) this.#nak(m, delay)
       this.#spanMsgs = []
       this.#spanMsgAt = []
     }
@@ -435,7 +486,12 @@ export class ControlPlane implements SeriesSource {
     if (this.#timer !== null) clearInterval(this.#timer)
     for (const s of this.#subs) await s.close().catch(() => {})
     this.#subs = []
+    // the held messages stay alive through the last writes; what is left after them goes back
+    // to the bus when its ack wait ends
     if (opts.flush !== false) await this.flushAll()
     else await this.#busy
+    if (this.#keepTimer !== null) clearInterval(this.#keepTimer)
+    this.#keepTimer = null
+    this.#held.clear()
   }
 }
