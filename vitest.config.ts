@@ -27,6 +27,7 @@ const FIRST_LANE = [
   'test/integration/otlp-ingest.test.ts',
   'test/integration/client-windows-nats.test.ts',
   'test/integration/alerts-stale.test.ts',
+  'test/integration/autoscale-adopt.test.ts',
   'test/integration/start-failure.test.ts',
 ]
 const SECOND_LANE = [
@@ -41,7 +42,6 @@ const SECOND_LANE = [
   'test/integration/gateway-timeouts.test.ts',
   'test/integration/gateway-shutdown.test.ts',
   'test/integration/autoscale-alerts.test.ts',
-  'test/integration/autoscale-adopt.test.ts',
   'test/integration/recorder-nats-retry.test.ts',
   'test/integration/limits-redis.test.ts',
   'test/integration/journeys-alerts.test.ts',
