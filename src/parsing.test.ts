@@ -51,7 +51,35 @@ describe('parseFlags', () => {
 
   it('still refuses a flag where a value belongs, naming it', () => {
     expect(() => parseFlags(['--from', '--json'], options, 'usage')).toThrow(/--from/)
-    expect(() => parseFlags(['--nope'], options, 'usage')).toThrow(/Unknown option '--nope'[\s\S]*usage/)
+    expect(() => parseFlags(['--nope'], options, 'usage')).toThrow(
+      /^--nope: unknown option \(it takes --from, --json\)\n\nusage$/,
+    )
+  })
+
+  it('refuses an argument it would otherwise ignore, saying what to write instead', () => {
+    const withConfig = { config: { type: 'string' } } as const
+    expect(() => parseFlags(['my.yaml'], withConfig, 'usage')).toThrow(
+      /^unexpected argument "my\.yaml"; pass the config file as --config my\.yaml\n\nusage$/,
+    )
+    expect(() => parseFlags(['--json', '10m'], options, 'usage')).toThrow(
+      /^unexpected argument "10m"; this command takes only the flags below\n/,
+    )
+    expect(parseFlags(['a.yaml'], {}, 'usage', 1).positionals).toEqual(['a.yaml'])
+    expect(() => parseFlags(['a.yaml', 'b.yaml'], {}, 'usage', 1)).toThrow(
+      /^unexpected argument "b\.yaml"; this command takes one argument\n/,
+    )
+  })
+
+  it('names the flag and the fix in one line: a typo, a missing value, a value for a switch', () => {
+    expect(() => parseFlags(['--form', '1h'], options, 'usage')).toThrow(
+      /^--form: unknown option; did you mean --from\? \(it takes --from, --json\)\n/,
+    )
+    expect(() => parseFlags(['--from'], options, 'usage')).toThrow(
+      /^--from: needs a value, e\.g\. --from VALUE\n/,
+    )
+    expect(() => parseFlags(['--json=yes'], options, 'usage')).toThrow(
+      /^--json: takes no value; write --json alone\n/,
+    )
   })
 })
 

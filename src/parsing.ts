@@ -9,11 +9,11 @@ import { VGL_ERR_CLI_USAGE } from './errors.js'
 type Options = NonNullable<ParseArgsConfig['options']>
 
 /**
- * Parses flags strictly; an unknown flag or a missing value is a VGL_ERR_CLI_USAGE error with the
- * usage text. A value that starts with a dash and a digit (`--from -1h`, `--min -5`) is taken as
+ * Parses flags strictly; an unknown flag, a missing value or more than `maxPositionals` arguments
+ * is a VGL_ERR_CLI_USAGE error with the usage text. A value that starts with a dash and a digit (`--from -1h`, `--min -5`) is taken as
  * the flag's value: node's parseArgs would read it as a flag and refuse it.
  */
-export function parseFlags<O extends Options>(argv: string[], options: O, usage: string) {
+export function parseFlags<O extends Options>(argv: string[], options: O, usage: string, maxPositionals = 0) {
   const args: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -24,11 +24,64 @@ export function parseFlags<O extends Options>(argv: string[], options: O, usage:
       i++
     } else args.push(a)
   }
+  let parsed
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: true })
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true })
   } catch (err) {
-    throw VGL_ERR_CLI_USAGE(`${(err as Error).message}\n\n${usage}`)
+    throw VGL_ERR_CLI_USAGE(`${flagProblem(err as Error & { code?: string }, options)}\n\n${usage}`)
   }
+  // an ignored argument would run the command on something else than the user named
+  // (`vigil start my.yaml` reading ./vigil.yaml)
+  const extra = parsed.positionals[maxPositionals]
+  if (extra !== undefined) {
+    const fix =
+      options.config !== undefined && /\.ya?ml$/i.test(extra)
+        ? `pass the config file as --config ${extra}`
+        : maxPositionals === 0
+          ? 'this command takes only the flags below'
+          : `this command takes ${maxPositionals === 1 ? 'one argument' : `${maxPositionals} arguments`}`
+    throw VGL_ERR_CLI_USAGE(`unexpected argument "${extra}"; ${fix}\n\n${usage}`)
+  }
+  return parsed
+}
+
+function flagName(name: string): string {
+  return name.length === 1 ? `-${name}` : `--${name}`
+}
+
+/**
+ * One line naming the flag and the fix, for parseArgs's errors: its own messages suggest `--` for
+ * positionals, which is never what a mistyped flag needs.
+ */
+function flagProblem(err: Error & { code?: string }, options: Options): string {
+  const quoted = /'(-[^' ]+)/.exec(err.message)?.[1]
+  if (quoted === undefined) return err.message
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const known = Object.keys(options).map(flagName)
+    const near = known.find((k) => editDistance(k, quoted) <= 2)
+    const takes = known.length === 0 ? 'it takes no options' : `it takes ${known.join(', ')}`
+    return `${quoted}: unknown option${near === undefined ? '' : `; did you mean ${near}?`} (${takes})`
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const name = quoted.replace(/^-+/, '')
+    const option = options[name] ?? Object.entries(options).find(([, o]) => o.short === name)?.[1]
+    return option?.type === 'boolean'
+      ? `${quoted}: takes no value; write ${quoted} alone`
+      : `${quoted}: needs a value, e.g. ${quoted} VALUE`
+  }
+  return err.message
+}
+
+/** Levenshtein distance, for suggesting the flag a typo meant. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]!
 }
 
 /**

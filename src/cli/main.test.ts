@@ -103,6 +103,21 @@ describe('check-config', () => {
       'examples/vigil.yaml: OK (3 services, 6 routes)\n',
     )
   })
+
+  it('a file it cannot read says why in words and exits 1', async () => {
+    const missing = await vigil('check-config', 'no-such-vigil.yaml')
+    expect(missing.code).toBe(1)
+    expect(missing.err).toBe(
+      `cannot read config file no-such-vigil.yaml: no such file in ${process.cwd()}; check the path\n`,
+    )
+    expect((await vigil('start', '--config', join(dir, 'gone.yaml'))).err).toBe(
+      `cannot read config file ${join(dir, 'gone.yaml')}: no such file; check the path\n`,
+    )
+    const directory = await vigil('check-config', dir)
+    expect(directory.err).toBe(
+      `cannot read config file ${dir}: it is a directory; name the YAML file in it\n`,
+    )
+  })
 })
 
 describe('--output', () => {
@@ -137,7 +152,7 @@ describe('--output', () => {
 
   it('eval detect names a bad flag and exits 2, and a missing --dev-dir exits 1 with its path', async () => {
     const cases: Array<[string[], number, RegExp]> = [
-      [['--bogus'], 2, /^Unknown option '--bogus'/],
+      [['--bogus'], 2, /^--bogus: unknown option \(it takes --seed, /],
       [['--seed', 'x'], 2, /^--seed: expected a whole number, got "x"\n$/],
       [['--detector', 'nope'], 2, /^--detector: unknown detector "nope"; choose one of: novelty, /],
       [['--dev-only'], 2, /^--dev-only skips the generated suite and needs --dev-dir DIR/],
@@ -149,6 +164,28 @@ describe('--output', () => {
       expect(r.err).toMatch(err)
       expect(r.err).not.toMatch(/^\s+at /m)
     }
+  })
+
+  it('a bad flag, a bad value for load or mock, or a stray argument exits 2 with one line saying so', async () => {
+    const cases: string[][] = [
+      ['load', '--target', 'localhost:8080'],
+      ['load', '--target', 'http://127.0.0.1:9', '--pattern', 'bursty'],
+      ['mock', '--port', '0', '--latency-ms', '500-50'],
+      ['start', '--confg', 'vigil.yaml'],
+      ['start', 'examples/proxy.yaml'],
+    ]
+    for (const args of cases) {
+      const r = await vigil(...args)
+      expect({ args, code: r.code }).toEqual({ args, code: 2 })
+      expect(r.err.split('\n')[0]).toMatch(/^(--(target|pattern|latency-ms|confg): |unexpected argument )/)
+    }
+    expect((await vigil('start', '--confg', 'x')).err).toMatch(
+      /^--confg: unknown option; did you mean --config\?/,
+    )
+    // the file named without --config is not ignored for ./vigil.yaml
+    expect((await vigil('start', 'examples/proxy.yaml')).err).toMatch(
+      /^unexpected argument "examples\/proxy\.yaml"; pass the config file as --config examples\/proxy\.yaml\n/,
+    )
   })
 
   it('refuses a directory as the output', async () => {

@@ -26,6 +26,17 @@ function help(): string {
 
 const HELP_FLAGS = new Set(['--help', '-h'])
 
+/**
+ * Errors that name a flag and its bad value: exit 2, as usage errors do. The simulation library
+ * raises these (it also serves tests and the demo), so they are not VGL_ERR_CLI_USAGE.
+ */
+const BAD_FLAG_VALUE = new Set([
+  'VGL_ERR_CLI_USAGE',
+  'VGL_ERR_SIM_TARGET',
+  'VGL_ERR_SIM_PATTERN',
+  'VGL_ERR_SIM_LATENCY_RANGE',
+])
+
 /** Whether `--help` or `-h` comes before any `--` (after it, arguments are positionals). */
 function asksForHelp(argv: readonly string[]): boolean {
   for (const a of argv) {
@@ -79,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     if (isVigilError(err)) {
       process.stderr.write(`${err.message}\n`)
-      return err.code === 'VGL_ERR_CLI_USAGE' ? 2 : 1
+      return BAD_FLAG_VALUE.has(err.code) ? 2 : 1
     }
     throw err
   }

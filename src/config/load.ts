@@ -1,5 +1,6 @@
 /** @module Reads vigil.yaml: YAML parse, env substitution in string values, strict validation, cross-field checks, frozen result. */
 import { readFileSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
 import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import type { z } from 'zod'
 import {
@@ -129,9 +130,26 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw VGL_ERR_CONFIG_READ(file, (err as NodeJS.ErrnoException).code ?? (err as Error).message)
+    throw VGL_ERR_CONFIG_READ(file, readProblem(file, err as NodeJS.ErrnoException))
   }
   return parseConfigText(text, file, env)
+}
+
+/** Why the file could not be read, and what to do, instead of a bare errno code. */
+function readProblem(file: string, err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return isAbsolute(file)
+        ? 'no such file; check the path'
+        : `no such file in ${process.cwd()}; check the path`
+    case 'EISDIR':
+      return 'it is a directory; name the YAML file in it'
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied; make it readable by this user'
+    default:
+      return err.code ?? err.message
+  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -13,7 +13,7 @@ export const command: Command = {
   summary: 'validate a vigil.yaml and print every problem',
   usage,
   async run(argv) {
-    const { positionals } = parseFlags(argv, {}, usage)
+    const { positionals } = parseFlags(argv, {}, usage, 1)
     const file = positionals[0]
     if (file === undefined) throw VGL_ERR_CLI_USAGE(`check-config needs a FILE\n\n${usage}`)
     const cfg = loadConfig(file)

@@ -18,7 +18,7 @@ import { openStore } from '../../store/index.js'
 import { parseDurationMs, parseFlags, parseTimeMs } from '../args.js'
 import type { Command } from '../command.js'
 
-const usage = `usage: vigil simulate policy --name NAME --from TIME --to TIME [options]
+const usage = `usage: vigil simulate policy --name NAME --from TIME [--to TIME] [options]
 
 Replays stored history (forecasts, anomalies) through one adaptive-limit policy, configured as in
 the config file, and prints every decision it would have made: when, on what, and why. Nothing
