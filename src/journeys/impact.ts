@@ -528,10 +528,17 @@ export function simulateImpact(
     const lo = perBatch(lower)
     const hi = perBatch(upper)
     const mean = (v: number[]) => v.reduce((a, x) => a + x, 0) / Math.max(1, v.length)
+    // Not every figure grows with traffic: the chance that a minute's failed share passes the
+    // downtime threshold falls as the minute holds more requests, so the lower traffic can give
+    // the higher downtime. The interval spans all three traffic levels, whichever way they go.
     const withTraffic = (m: number[], l: number[], h: number[]): Interval => {
-      const sl = [...l].sort((a, b) => a - b)
-      const sh = [...h].sort((a, b) => a - b)
-      return { value: mean(m), low: quantileOf(sl, 0.05), high: quantileOf(sh, 0.95) }
+      const value = mean(m)
+      const sorted = [m, l, h].map((v) => [...v].sort((a, b) => a - b))
+      return {
+        value,
+        low: Math.min(value, ...sorted.map((v) => quantileOf(v, 0.05))),
+        high: Math.max(value, ...sorted.map((v) => quantileOf(v, 0.95))),
+      }
     }
     const p = first.pooled
     return {

@@ -277,6 +277,30 @@ describe('impact over a horizon', () => {
     expect(s.successProbability.value).toBeLessThan(0.01)
   })
 
+  it('brackets every traffic-dependent figure, also those that fall as traffic rises', () => {
+    // at ~1 % failures, a minute of 1 request fails past the 5 % threshold far more often than
+    // a minute of 1,000: downtime is highest at the lowest traffic
+    const r = simulateImpact(model, [], {
+      ...opts,
+      traffic: {
+        stepMs: 60_000,
+        rate: new Array(30).fill(0.5),
+        lower: new Array(30).fill(0.01),
+        upper: new Array(30).fill(20),
+      },
+    })
+    const b = r.baseline
+    for (const [name, x] of Object.entries({
+      downtime: b.expectedDowntimeMinutes,
+      breach: b.sloBreachProbability,
+      failed: b.expectedFailedRequests,
+    })) {
+      expect(x.low, name).toBeLessThanOrEqual(x.value)
+      expect(x.high, name).toBeGreaterThanOrEqual(x.value)
+    }
+    expect(b.expectedDowntimeMinutes.high).toBeGreaterThan(b.expectedDowntimeMinutes.value)
+  })
+
   it('counts distinct users affected from the clients’ request rates', () => {
     const clients = [1, 0.01, 0.001] // req/s each
     const r = simulateImpact(model, parseWhatIfs([{ kind: 'errorRatio', service: 'auth', value: 0.5 }]), {
