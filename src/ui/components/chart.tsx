@@ -134,6 +134,24 @@ const color = (c: string) => (c.startsWith('--') ? cssVar(c) : c)
 
 const INTEGER_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000]
 
+/**
+ * The time axis's labels: uPlot's own table, except that on charts ticked in seconds the first
+ * tick's second line is the time alone. uPlot puts the whole date there ("12/6/26 11:34am"), wider
+ * than a tick, so it ran into the next minute's label; these charts span minutes of today, and a
+ * new day still gets its date. Columns: tick step (s), default label, then the label on a change
+ * of year, month, day, hour, minute, second; the last 1 puts the default label first.
+ */
+const NL_HMM = '\n{h}:{mm}{aa}'
+const X_STAMPS: uPlot.Axis.TimeValuesConfig = [
+  [3600 * 24 * 365, '{YYYY}', null, null, null, null, null, null, 1],
+  [3600 * 24 * 28, '{MMM}', '\n{YYYY}', null, null, null, null, null, 1],
+  [3600 * 24, '{M}/{D}', '\n{YYYY}', null, null, null, null, null, 1],
+  [3600, '{h}{aa}', '\n{M}/{D}/{YY}', null, '\n{M}/{D}', null, null, null, 1],
+  [60, '{h}:{mm}{aa}', '\n{M}/{D}/{YY}', null, '\n{M}/{D}', null, null, null, 1],
+  [1, ':{ss}', NL_HMM, null, '\n{M}/{D} {h}:{mm}{aa}', null, NL_HMM, null, 1],
+  [0.001, ':{ss}.{fff}', NL_HMM, null, '\n{M}/{D} {h}:{mm}{aa}', null, NL_HMM, null, 1],
+]
+
 export function Chart(props: ChartProps) {
   const host = useRef<HTMLDivElement>(null)
   const plot = useRef<uPlot | null>(null)
@@ -201,7 +219,14 @@ export function Chart(props: ChartProps) {
           : {}),
       },
       axes: [
-        { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
+        {
+          stroke: text,
+          grid: { stroke: grid, width: 1 },
+          ticks: { stroke: grid, width: 1 },
+          values: X_STAMPS,
+          // uPlot's 50 px fits "11:35am" with no gap: the labels ran together on a half-width chart
+          space: 70,
+        },
         axis(props.yFormat),
         ...(hasY2 ? [axis(props.y2Format, 1, 'y2', props.y2Integer === true)] : []),
       ],

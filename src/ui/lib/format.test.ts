@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest'
-import { fmtCount, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel, localTimes, parseSeriesKey } from './format.js'
+import {
+  changedFields,
+  fmtCount,
+  fmtInterval,
+  fmtMs,
+  fmtNum,
+  fmtPct,
+  fmtRate,
+  fmtTime,
+  keyLabel,
+  localTimes,
+  parseSeriesKey,
+} from './format.js'
 
 describe('fmtRate, fmtMs, fmtPct', () => {
   it('show a value with its unit, and a bare dash when there is none (not "– req/s")', () => {
@@ -11,6 +23,10 @@ describe('fmtRate, fmtMs, fmtPct', () => {
       expect(fmtPct(x)).toBe('–')
     }
     expect(fmtMs(1234)).toBe('1.23 s')
+    // never scientific notation
+    expect(fmtNum(7.72e-10)).toBe('≈0')
+    expect(fmtNum(0.00011)).toBe('0.00011')
+    expect(fmtInterval({ value: 0.03, low: 4.2e-9, high: 0.05 }, (v) => fmtNum(v))).toBe('0.03 (≈0 – 0.05)')
     expect(fmtPct(0.057)).toBe('5.7%')
   })
 })
@@ -60,5 +76,45 @@ describe('localTimes', () => {
     expect(localTimes('p95 812 ms over 800 ms')).toBe('p95 812 ms over 800 ms')
     expect(localTimes('deployed on 2026-12-06')).toBe('deployed on 2026-12-06')
     expect(localTimes('at 2026-13-45T99:99:99Z')).toBe('at 2026-13-45T99:99:99Z')
+  })
+})
+
+describe('changedFields', () => {
+  it('lists only the fields an audited change changed, by path, settings first', () => {
+    const before = {
+      reason: '',
+      clients: { 'scraper-std': 0.1 },
+      defensive: false,
+      updatedAt: '2026-12-06T11:39:35.965Z',
+    }
+    const after = {
+      reason: 'errors anomaly on shop',
+      clients: {},
+      defensive: true,
+      updatedAt: '2026-12-06T11:40:00.000Z',
+    }
+    expect(changedFields(before, after)).toEqual([
+      'clients.scraper-std: 0.1 → –',
+      'defensive: false → true',
+      'reason: – → errors anomaly on shop',
+      'updatedAt: 2026-12-06T11:39:35.965Z → 2026-12-06T11:40:00.000Z',
+    ])
+    expect(changedFields({ ratePerSec: 4, burst: 8 }, { ratePerSec: 1, burst: 2 })).toEqual([
+      'ratePerSec: 4 → 1',
+      'burst: 8 → 2',
+    ])
+  })
+
+  it('says created or removed, and shortens long values', () => {
+    expect(changedFields(null, { id: 'k1', tier: 'STD', ratePerSec: 5 })).toEqual([
+      'created',
+      'ratePerSec: 5',
+      'id: k1',
+      'tier: STD',
+    ])
+    expect(changedFields(undefined, 'on')).toEqual(['created: on'])
+    expect(changedFields({ tier: 'STD' }, null)).toEqual(['removed'])
+    expect(changedFields({ a: 1 }, { a: 1 })).toEqual(['no change'])
+    expect(changedFields({ r: 'x' }, { r: 'y'.repeat(100) })[0]).toBe(`r: x → ${'y'.repeat(60)}…`)
   })
 })

@@ -7,6 +7,8 @@ export function fmtNum(x: number | null | undefined, digits = 3): string {
   if (a >= 1e4) return `${(x / 1e3).toFixed(1)}k`
   if (a >= 100) return x.toFixed(0)
   if (a === 0) return '0'
+  // JavaScript writes these as "7.72e-10"; at three digits they are nothing worth telling apart
+  if (a < 1e-6) return '≈0'
   return Number(x.toPrecision(digits)).toString()
 }
 
@@ -124,4 +126,52 @@ export function localTimes(text: string, now = Date.now()): string {
       ? fmtTime(ms)
       : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${fmtTime(ms)}`
   })
+}
+
+/** The leaves of a JSON value by dotted path; arrays and scalars are leaves, empty objects none. */
+function leaves(x: unknown, at: string, out: Map<string, unknown>): Map<string, unknown> {
+  if (x !== null && typeof x === 'object' && !Array.isArray(x)) {
+    for (const [k, v] of Object.entries(x)) leaves(v, at === '' ? k : `${at}.${k}`, out)
+  } else if (at !== '' || x !== undefined) out.set(at, x)
+  return out
+}
+
+function leafText(x: unknown): string {
+  if (x === undefined || x === null || x === '') return '–'
+  const s = typeof x === 'string' ? x : JSON.stringify(x)
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s
+}
+
+/** A number or a switch: the settings an operator changes, listed before the text beside them. */
+const isSetting = (x: unknown) => typeof x === 'number' || typeof x === 'boolean'
+
+/**
+ * What an audited change changed, one `path: before → after` line per changed field, settings
+ * (numbers, switches) first: a whole resource is mostly unchanged, and its JSON buries the one
+ * number an operator edited. A created resource is `created` and its fields, a removed one
+ * `removed`. Times inside are left as written: `localTimes` converts the line.
+ */
+export function changedFields(before: unknown, after: unknown): string[] {
+  if (before === null || before === undefined) {
+    if (after === null || after === undefined) return []
+    const fields = [...leaves(after, '', new Map())]
+    if (fields.length === 1 && fields[0]![0] === '') return [`created: ${leafText(after)}`]
+    const sorted = [...fields].sort(([, x], [, y]) => Number(isSetting(y)) - Number(isSetting(x)))
+    return ['created', ...sorted.map(([path, v]) => `${path}: ${leafText(v)}`)]
+  }
+  if (after === null || after === undefined) return ['removed']
+  const a = leaves(before, '', new Map())
+  const b = leaves(after, '', new Map())
+  const changed: Array<{ line: string; setting: boolean }> = []
+  for (const path of new Set([...a.keys(), ...b.keys()])) {
+    const was = a.get(path)
+    const is = b.get(path)
+    if (JSON.stringify(was) === JSON.stringify(is)) continue
+    changed.push({
+      line: `${path === '' ? 'value' : path}: ${leafText(was)} → ${leafText(is)}`,
+      setting: isSetting(was) || isSetting(is),
+    })
+  }
+  if (changed.length === 0) return ['no change']
+  return changed.sort((x, y) => Number(y.setting) - Number(x.setting)).map((c) => c.line)
 }

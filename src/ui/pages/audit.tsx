@@ -3,7 +3,7 @@ import type { ActivityEntry } from '../../api/activity.js'
 import type { Session } from '../app.js'
 import { Table } from '../components/table.js'
 import { Panel, Problem } from '../components/ui.js'
-import { fmtTime, localTimes } from '../lib/format.js'
+import { changedFields, fmtTime, localTimes } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
 import type { AuditEvent } from '../lib/types.js'
 
@@ -15,10 +15,25 @@ function eventsOf(a: AuditAnswer | null): AuditEvent[] | null {
   return a.events ?? a.entries ?? a.items ?? []
 }
 
-function short(x: unknown): string {
-  if (x === null || x === undefined) return '–'
-  const s = JSON.stringify(x)
-  return s.length > 140 ? `${s.slice(0, 140)}…` : s
+/** The first few changed fields, the rest one click away. */
+function ChangedFields(props: { before: unknown; after: unknown }) {
+  const lines = changedFields(props.before, props.after).map((l) => localTimes(l))
+  const shown = 6
+  return (
+    <>
+      {lines.slice(0, shown).map((l, i) => (
+        <div key={i}>{l}</div>
+      ))}
+      {lines.length > shown && (
+        <details>
+          <summary>{lines.length - shown} more</summary>
+          {lines.slice(shown).map((l, i) => (
+            <div key={i}>{l}</div>
+          ))}
+        </details>
+      )}
+    </>
+  )
 }
 
 export function AuditPage(props: { session: Session }) {
@@ -57,18 +72,18 @@ export function AuditPage(props: { session: Session }) {
       {events !== null && (
         <Table
           id="audit-table"
-          columns={['Time', 'Who', 'What', 'Subject', 'Why', 'Before → after']}
-          rows={[...events].sort((a, b) => Date.parse(b.at) - Date.parse(a.at))}
+          columns={['Time', 'Who', 'What', 'Subject', 'Why', 'Changed (before → after)']}
+          rows={[...events].sort((a, b) => b.atMs - a.atMs)}
           empty="No change recorded yet."
-          row={(e, i) => (
-            <tr key={`${e.at}/${i}`}>
-              <td class="small">{new Date(e.at).toLocaleString()}</td>
+          row={(e) => (
+            <tr key={e.id}>
+              <td class="small">{new Date(e.atMs).toLocaleString()}</td>
               <td>{e.actor}</td>
               <td class="mono">{e.kind}</td>
               <td>{e.subject}</td>
-              <td>{e.reason || <span class="muted">–</span>}</td>
+              <td>{e.reason ? localTimes(e.reason) : <span class="muted">–</span>}</td>
               <td class="mono small">
-                {short(e.before)} → {short(e.after)}
+                <ChangedFields before={e.before} after={e.after} />
               </td>
             </tr>
           )}

@@ -262,7 +262,7 @@ function ForecastDetails(props: { f: ForecastReady }) {
       </summary>
       <div class="grid two" style={{ marginTop: '8px' }}>
         <Table
-          caption="Candidates, best first (lower MASE is better; below 1 beats the naive forecast)"
+          caption="Candidates, best first (lower MASE is better; 1 is the in-sample error of the seasonal-naive forecast, so forecasts many windows ahead often score above 1)"
           columns={['Model', num('MASE'), num('sMAPE'), num('Weight')]}
           rows={f.backtest.slice(0, 8)}
           row={(b) => (
