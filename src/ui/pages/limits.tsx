@@ -1,7 +1,7 @@
 /** Rate limits: tiers and their use, throttling by tier and route class, multipliers and why, heavy clients. */
 import { num, Table } from '../components/table.js'
 import { Badge, Empty, Meter, Panel } from '../components/ui.js'
-import { fmtAgo, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
+import { fmtAgo, fmtMs, fmtNum, fmtPct, fmtTime, localTimes } from '../lib/format.js'
 import { useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import type { Anomaly, ClientsLive, DecisionTotal, LimitsLive } from '../lib/types.js'
@@ -133,7 +133,16 @@ export function LimitsPage() {
       >
         <dl class="kv">
           <dt>Why</dt>
-          <dd>{c.reason !== '' ? c.reason : <span class="muted">no reason given</span>}</dd>
+          <dd>
+            {c.reason !== '' ? (
+              localTimes(c.reason)
+            ) : (
+              // nobody has changed anything yet: "no reason given" would read as a change without one
+              <span class="muted">
+                {c.actor === '' ? 'as configured: no change made yet' : 'no reason given'}
+              </span>
+            )}
+          </dd>
           <dt>Set by</dt>
           <dd>
             {c.actor !== '' ? c.actor : '–'}{' '}
