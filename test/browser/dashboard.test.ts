@@ -491,7 +491,7 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     // a date and the changed fields, not "Invalid Date" and the resource's JSON
     const audit = await page.locator('#audit-table').innerText()
     expect(audit).toMatch(/defensive: false → true/)
-    expect(audit).not.toMatch(/Invalid Date|\{"/)
+    expect(audit, audit).not.toMatch(/Invalid Date|\{"/)
     expect(browser.errors).toEqual([])
   })
 

@@ -115,6 +115,10 @@ describe('changedFields', () => {
     expect(changedFields(undefined, 'on')).toEqual(['created: on'])
     expect(changedFields({ tier: 'STD' }, null)).toEqual(['removed'])
     expect(changedFields({ a: 1 }, { a: 1 })).toEqual(['no change'])
+    // a list of objects by index, a list of plain values whole
+    expect(
+      changedFields(null, { matchers: [{ name: 'alertname', value: 'x' }], methods: ['GET', 'POST'] }),
+    ).toEqual(['created', 'matchers[0].name: alertname', 'matchers[0].value: x', 'methods: ["GET","POST"]'])
     expect(changedFields({ r: 'x' }, { r: 'y'.repeat(100) })[0]).toBe(`r: x → ${'y'.repeat(60)}…`)
   })
 })

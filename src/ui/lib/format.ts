@@ -128,9 +128,14 @@ export function localTimes(text: string, now = Date.now()): string {
   })
 }
 
-/** The leaves of a JSON value by dotted path; arrays and scalars are leaves, empty objects none. */
+/**
+ * The leaves of a JSON value by path (`a.b`, `list[0].name`): scalars, and lists of scalars
+ * (`["GET","POST"]` reads well whole); empty objects have none.
+ */
 function leaves(x: unknown, at: string, out: Map<string, unknown>): Map<string, unknown> {
-  if (x !== null && typeof x === 'object' && !Array.isArray(x)) {
+  if (Array.isArray(x) && x.some((v) => v !== null && typeof v === 'object')) {
+    x.forEach((v, i) => leaves(v, `${at}[${i}]`, out))
+  } else if (x !== null && typeof x === 'object' && !Array.isArray(x)) {
     for (const [k, v] of Object.entries(x)) leaves(v, at === '' ? k : `${at}.${k}`, out)
   } else if (at !== '' || x !== undefined) out.set(at, x)
   return out
