@@ -44,7 +44,7 @@ describe('vigil load and vigil mock', () => {
 
   it('load names the flag of a bad pattern or duration', async () => {
     const io = capture()
-    expect(await run(['load', '--target', 'http://127.0.0.1:1/', '--pattern', 'flood'])).toBe(1)
+    expect(await run(['load', '--target', 'http://127.0.0.1:1/', '--pattern', 'flood'])).toBe(2)
     expect(await run(['load', '--target', 'http://127.0.0.1:1/', '--duration', 'soon'])).toBe(2)
     vi.restoreAllMocks()
     expect(io.err()).toMatch(/--pattern: expected one of steady, diurnal, spike, abusive, got "flood"/)
