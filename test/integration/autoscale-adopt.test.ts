@@ -157,7 +157,9 @@ describe('vigil start killed with replicas running', { timeout: 180_000 }, () =>
 
     await stop(second.p)
     for (const r of before.replicas) expect(await answers(r.url)).toBe(false)
-    expect(readdirSync(join(dir, 'process-replicas'))).toEqual([])
+    // no records left, and no replica's output file
+    expect(readdirSync(join(dir, 'process-replicas'))).toEqual(['logs'])
+    expect(readdirSync(join(dir, 'process-replicas', 'logs'))).toEqual([])
   })
 })
 

@@ -169,7 +169,7 @@ const pidIn = (id: string) => Number(id.split('-').at(-2))
 const alive = (pid: number) => procStartOf(pid) !== null
 const stateFiles = (dir: string) => {
   try {
-    return readdirSync(join(dir, 'process-replicas'))
+    return readdirSync(join(dir, 'process-replicas')).filter((f) => f.endsWith('.json'))
   } catch {
     return []
   }
@@ -331,6 +331,60 @@ describe.skipIf(procStartOf(process.pid) === null)(
         sleeper.kill('SIGKILL')
       }
     }, 60_000)
+
+    it('adopts a replica that writes to stderr: it outlives its killed actuator, and its output is read on', async () => {
+      const dir = tmp()
+      // a pipe to the dead actuator would end it (EPIPE) at its next line
+      const logging = `${SERVER}\nlet n = 0\nsetInterval(() => console.error('tick ' + n++), 50)`
+      const left = await crashWithReplicas(logging, dir, 1)
+      const pid = pidIn(left[0].id)
+      strays.push(pid)
+      await new Promise((r) => setTimeout(r, 600))
+      expect(alive(pid)).toBe(true)
+      const lines: string[] = []
+      const a = new ProcessActuator({
+        pool: recordingPool(),
+        stateDir: dir,
+        services: orders({ command: [process.execPath, '-e', logging, '$PORT'] }),
+        onOutput: (_s, id, line) => lines.push(`${id} ${line}`),
+      })
+      try {
+        expect((await a.adopt('orders', true)).adopted.map((r) => r.id)).toEqual([left[0].id])
+        const ticks = () => lines.filter((l) => l.startsWith(`${left[0].id} tick `)).length
+        // what it wrote while nobody read, then what it writes now
+        await until('its output read on', () => ticks() >= 30)
+        expect(lines).toContain(`${left[0].id} tick 5`)
+        expect(await answers(left[0].url)).toBe(true)
+      } finally {
+        await a.close()
+      }
+      expect(alive(pid)).toBe(false)
+      expect(readdirSync(join(dir, 'process-replicas', 'logs'))).toEqual([])
+    }, 60_000)
+
+    it("reads a started replica's stderr from its file, and names its last line when it exits before it is healthy", async () => {
+      const dir = tmp()
+      const lines: string[] = []
+      const a = new ProcessActuator({
+        pool: recordingPool(),
+        stateDir: dir,
+        services: {
+          orders: {
+            command: [
+              process.execPath,
+              '-e',
+              'console.error("loading"); console.error("boom: no config"); process.exit(3)',
+            ],
+          },
+        },
+        onOutput: (_s, _id, line) => lines.push(line),
+      })
+      const err = (await a.scaleTo('orders', 1, 'test').catch((e: unknown) => e)) as { message: string }
+      expect(err.message).toMatch(/exited with 3 before it was healthy: boom: no config/)
+      expect(lines).toEqual(['loading', 'boom: no config'])
+      await a.close()
+      expect(readdirSync(join(dir, 'process-replicas', 'logs'))).toEqual([])
+    }, 30_000)
 
     it('warns about a corrupt state file once, leaves it alone, and goes on', async () => {
       const dir = tmp()

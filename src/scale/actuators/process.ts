@@ -20,7 +20,8 @@
  * could stop it is found again: adopted (capacity kept through the restart; no duplicate is
  * started) rather than stopped. A recorded pid that now runs another process is never signalled.
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import {
@@ -39,6 +40,7 @@ import {
   type TargetPool,
 } from '../actuator.js'
 import { isRecordedProcess, procStartOf, ReplicaStateDir, type ReplicaRecord } from './process-state.js'
+import { closeFd, openForAppend, ownReplicaLog, ReplicaLogTail, replicaLogPath } from './replica-log.js'
 
 export interface ProcessServiceOptions {
   /** the program and its arguments; `$PORT` / `${PORT}` in an argument become the replica's port */
@@ -103,6 +105,28 @@ async function freePort(host: string): Promise<number> {
       srv.close(() => resolve(port))
     })
   })
+}
+
+/** What a replica wrote to stderr: lines as they come, the last ones for an error message. */
+interface StderrLog {
+  recent(): string
+  stop(): Promise<void>
+}
+
+/** Without a state folder stderr stays a pipe: nothing could adopt the replica anyway. */
+function pipeLog(child: ChildProcess, onLine: (line: string) => void): StderrLog {
+  let recent = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (chunk: string) => {
+    recent = (recent + chunk).slice(-2000)
+    for (const line of chunk.split('\n')) if (line.trim() !== '') onLine(line)
+  })
+  return { recent: () => recent, stop: async () => {} }
+}
+
+const lastLine = (text: string) => {
+  const line = text.trim().split('\n').pop()
+  return line ? `: ${line}` : ''
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -196,6 +220,23 @@ export class ProcessActuator implements Actuator {
     })
   }
 
+  /**
+   * The file a new replica's stderr goes to: with a state folder, so that the replica outlives a
+   * killed control plane (a pipe would break) and whoever adopts it reads on.
+   */
+  #openLog(service: string, instance: string): { path: string; fd: number } | null {
+    if (this.#state === null) return null
+    const path = replicaLogPath(this.#state.dir, service, instance)
+    try {
+      return { path, fd: openForAppend(path) }
+    } catch (err) {
+      this.#o.onWarn?.(
+        `replica output file ${path} cannot be written (${(err as Error).message}): its stderr goes through a pipe, and the replica may end if this control plane is killed`,
+      )
+      return null
+    }
+  }
+
   #publish(service: string): Promise<void> {
     return this.#o.pool.setTargets(
       service,
@@ -209,27 +250,33 @@ export class ProcessActuator implements Actuator {
     const host = svc.host ?? '127.0.0.1'
     const port = await freePort(host)
     const args = argsOf(svc.command, port)
-    const child = spawn(svc.command[0], args, {
-      env: { ...process.env, ...svc.env, PORT: String(port) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
+    const instance = randomBytes(4).toString('hex')
+    const file = this.#openLog(service, instance)
+    let child: ChildProcess
+    try {
+      child = spawn(svc.command[0], args, {
+        env: { ...process.env, ...svc.env, PORT: String(port) },
+        stdio: ['ignore', 'ignore', file?.fd ?? 'pipe'],
+      })
+    } finally {
+      if (file !== null) closeFd(file.fd)
+    }
     const id = idOf(service, child.pid, port)
-    let tail = ''
-    child.stderr?.setEncoding('utf8')
-    child.stderr?.on('data', (chunk: string) => {
-      tail = (tail + chunk).slice(-2000)
-      for (const line of chunk.split('\n')) if (line.trim() !== '') this.#o.onOutput?.(service, id, line)
-    })
+    const output = (line: string) => this.#o.onOutput?.(service, id, line)
+    const log = file === null ? pipeLog(child, output) : new ReplicaLogTail(file.path, output)
     let spawnError: Error | null = null
     let exitCode: number | null | undefined
     const exited = new Promise<number | null>((resolve) => {
       child.once('error', (err) => {
         spawnError = err
-        resolve(null)
+        void log.stop().finally(() => resolve(null))
       })
+      // what it wrote last is read before anyone is told it exited (the error names it)
       child.once('exit', (code, signal) => {
-        exitCode = code ?? (signal === null ? null : -1)
-        resolve(exitCode)
+        void log.stop().finally(() => {
+          exitCode = code ?? (signal === null ? null : -1)
+          resolve(exitCode)
+        })
       })
     })
     const url = urlOf(host, port)
@@ -239,13 +286,14 @@ export class ProcessActuator implements Actuator {
       this.#track(
         {
           service,
-          instance: randomBytes(4).toString('hex'),
+          instance,
           pid: child.pid,
           procStart,
           port,
           url,
           command: [svc.command[0], ...args],
           startedAtMs: Date.now(),
+          ...(file !== null ? { log: file.path } : {}),
         },
         exited,
       )
@@ -261,7 +309,7 @@ export class ProcessActuator implements Actuator {
       if (exitCode !== undefined)
         throw VGL_ERR_SCALE_ACTUATOR(
           this.kind,
-          `"${svc.command.join(' ')}" exited with ${exitCode} before it was healthy${tail ? `: ${tail.trim().split('\n').pop()}` : ''}`,
+          `"${svc.command.join(' ')}" exited with ${exitCode} before it was healthy${lastLine(log.recent())}`,
         )
     })
     if (!healthy) {
@@ -379,7 +427,12 @@ export class ProcessActuator implements Actuator {
             continue
           }
           // gone, or the pid now runs another process: forget it, signal nothing
-          if (!isRecordedProcess(rec) || known.has(`${rec.pid}:${rec.procStart}`)) continue
+          if (known.has(`${rec.pid}:${rec.procStart}`)) continue
+          if (!isRecordedProcess(rec)) {
+            const log = ownReplicaLog(this.#state.dir, rec.log)
+            if (log !== null) rmSync(log, { force: true })
+            continue
+          }
           known.add(`${rec.pid}:${rec.procStart}`)
           const r = this.#adopted(rec)
           const why = !managed
@@ -446,19 +499,26 @@ export class ProcessActuator implements Actuator {
 
   /** A handle on a recorded process that is not our child: signals only while it is still that process. */
   #adopted(rec: ReplicaRecord): Running {
+    const id = idOf(rec.service, rec.pid, rec.port)
+    // it goes on writing to the file it was started with; what it wrote unwatched is read first
+    const path = this.#state === null ? null : ownReplicaLog(this.#state.dir, rec.log)
+    const log =
+      path === null
+        ? null
+        : new ReplicaLogTail(path, (line) => this.#o.onOutput?.(rec.service, id, line), { replay: true })
     let gone = false
     const isGone = () => (gone ||= !isRecordedProcess(rec))
     const exited = new Promise<number | null>((resolve) => {
       const timer = setInterval(() => {
         if (!isGone()) return
         clearInterval(timer)
-        resolve(null)
+        void (log?.stop() ?? Promise.resolve()).finally(() => resolve(null))
       }, ADOPTED_POLL_MS)
       timer.unref()
     })
     this.#track(rec, exited)
     return {
-      id: idOf(rec.service, rec.pid, rec.port),
+      id,
       pid: rec.pid,
       port: rec.port,
       url: rec.url,
