@@ -22,7 +22,7 @@ export function parseBody<T>(
   const r = schema.safeParse(body ?? undefined, { reportInput: true, error: jsonIssueMessage })
   if (r.success) return r.data
   throw badInput(
-    issueProblems(r.error, { root: 'body' })
+    issueProblems(r.error, { root: 'body', schema })
       .map((p) => `${p.path}: ${p.message}`)
       .join('; '),
   )

@@ -104,6 +104,15 @@ describe('check-config', () => {
     )
   })
 
+  it('names the key a misspelled one was meant to be, with the exit code of any bad config', async () => {
+    const file = 'test/fixtures/config/bad-key-typo.yaml'
+    const hint = `${file}: routes[0].totalTimeoutMS: unknown key "totalTimeoutMS"; did you mean "totalTimeoutMs"?\n`
+    const check = await vigil('check-config', file)
+    expect({ code: check.code, err: check.err }).toEqual({ code: 1, err: hint })
+    const start = await vigil('start', '--config', file)
+    expect({ code: start.code, err: start.err }).toEqual({ code: 1, err: hint })
+  })
+
   it('a file it cannot read says why in words and exits 1', async () => {
     const missing = await vigil('check-config', 'no-such-vigil.yaml')
     expect(missing.code).toBe(1)

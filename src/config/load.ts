@@ -80,7 +80,7 @@ export function validateConfig(
 ): { config: Config; problems: [] } | { config: null; problems: ConfigProblem[] } {
   const parsed = configSchema.safeParse(raw ?? {}, { reportInput: true, error: configIssueMessage })
   if (!parsed.success) {
-    const problems = issueProblems(parsed.error)
+    const problems = issueProblems(parsed.error, { schema: configSchema })
     return { config: null, problems: [...problems, ...crossCheckWhatParsed(raw, parsed.error, problems)] }
   }
   const problems = crossCheck(parsed.data)

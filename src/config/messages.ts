@@ -5,6 +5,7 @@
  * (`'add at least one route'`) still wins.
  */
 import type { z } from 'zod'
+import { closestKey, knownKeysAt } from './key-hint.js'
 
 /** One problem, already phrased for a person: `path: message`. */
 export interface ConfigProblem {
@@ -174,20 +175,26 @@ export function formatPath(path: readonly PropertyKey[], root = '(top level)'): 
  * Every issue of a failed parse (run with `reportInput: true` and one of the issue messages above)
  * as a problem: an unknown key is one problem per key, and a schema's own message that does not
  * say what it got is told. Paths start with `under` (where the parsed value sits); `root` names an
- * empty path (`body` for a request body).
+ * empty path (`body` for a request body). Given the `schema` that was parsed, an unknown key close
+ * to a known one (`timeoutMS`) names it instead of only asking to check the spelling.
  */
 export function issueProblems(
   error: z.ZodError,
-  opts: { root?: string; under?: readonly PropertyKey[] } = {},
+  opts: { root?: string; under?: readonly PropertyKey[]; schema?: z.core.$ZodType } = {},
 ): ConfigProblem[] {
   const at = (path: readonly PropertyKey[]) => formatPath([...(opts.under ?? []), ...path], opts.root)
   const problems: ConfigProblem[] = []
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
+      const known = opts.schema ? knownKeysAt(opts.schema, issue.path, issue.input) : []
       for (const key of issue.keys) {
+        const meant = closestKey(key, known)
         problems.push({
           path: at([...issue.path, key]),
-          message: `unknown key "${key}"; remove it or check its spelling`,
+          message:
+            meant === undefined
+              ? `unknown key "${key}"; remove it or check its spelling`
+              : `unknown key "${key}"; did you mean "${meant}"?`,
         })
       }
       continue

@@ -26,6 +26,10 @@ const CASES: Array<[file: string, message: string]> = [
     'vigil.yaml: routes[0].timeoutMs: unknown key "timeoutMs"; remove it or check its spelling',
   ],
   [
+    'bad-key-typo.yaml',
+    'vigil.yaml: routes[0].totalTimeoutMS: unknown key "totalTimeoutMS"; did you mean "totalTimeoutMs"?',
+  ],
+  [
     'bad-port.yaml',
     'vigil.yaml: gateway.port: expected a port number 0-65535 (0 picks a free port), got "eighty"',
   ],

@@ -116,7 +116,7 @@ export function buildSilence(input: SilenceInput, nowMs: number): Silence {
             const r = matcherSchema.safeParse(m, { reportInput: true, error: jsonIssueMessage })
             if (!r.success)
               throw VGL_ERR_ALERTS_BAD_INPUT(
-                issueProblems(r.error, { under: ['matchers', i] })
+                issueProblems(r.error, { under: ['matchers', i], schema: matcherSchema })
                   .map((p) => `${p.path}: ${p.message}`)
                   .join('; '),
               )
