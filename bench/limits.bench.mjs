@@ -187,6 +187,8 @@ function startGateway(up, limits) {
     stringify({
       gateway: { host: '127.0.0.1', port: 0 },
       admin: { host: '127.0.0.1', port: 0 },
+      // several gateways on this host: each needs an OTLP port of its own
+      telemetry: { otlp: { host: '127.0.0.1', port: 0 } },
       services: { api: { targets: [up] } },
       routes: [{ path: '/', service: 'api' }],
       limits: { dataDir: dir, ...limits },

@@ -98,7 +98,8 @@ export const VGL_ERR_API_BODY_TOO_LARGE = defineError(
 )
 export const VGL_ERR_API_RELOAD = defineError('VGL_ERR_API_RELOAD', 'config reload rejected: %s', 422)
 export const VGL_ERR_API_INTERNAL = defineError('VGL_ERR_API_INTERNAL', 'admin API failure: %s', 500)
-export const VGL_ERR_API_LISTEN = defineError('VGL_ERR_API_LISTEN', 'admin API cannot listen on %s: %s', 500)
+/** the message is the whole line of src/listen-error.ts, naming the field and the fix */
+export const VGL_ERR_API_LISTEN = defineError('VGL_ERR_API_LISTEN', '%s', 500)
 
 // ---- sim (mock upstreams, load generator, demo) ------------------------------------------
 export const VGL_ERR_SIM_LATENCY_RANGE = defineError(
@@ -196,11 +197,8 @@ export const VGL_ERR_GATEWAY_LIMITED = defineError(
   'request refused by the rate limiter',
   429,
 )
-export const VGL_ERR_GATEWAY_LISTEN = defineError(
-  'VGL_ERR_GATEWAY_LISTEN',
-  'gateway cannot listen on %s: %s',
-  500,
-)
+/** the message is the whole line of src/listen-error.ts, naming the field and the fix */
+export const VGL_ERR_GATEWAY_LISTEN = defineError('VGL_ERR_GATEWAY_LISTEN', '%s', 500)
 export const VGL_ERR_GATEWAY_BAD_REQUEST = defineError('VGL_ERR_GATEWAY_BAD_REQUEST', '%s', 400)
 export const VGL_ERR_GATEWAY_TARGETS = defineError('VGL_ERR_GATEWAY_TARGETS', 'setTargets: %s', 400)
 export const VGL_ERR_UPSTREAM_TIMEOUT = defineError(
@@ -247,11 +245,8 @@ export const VGL_ERR_OTLP_UNAVAILABLE = defineError(
   'OTLP spans cannot be taken now (%s); retry later',
   503,
 )
-export const VGL_ERR_OTLP_LISTEN = defineError(
-  'VGL_ERR_OTLP_LISTEN',
-  'OTLP receiver cannot listen on %s: %s',
-  500,
-)
+/** the message is the whole line of src/listen-error.ts, naming the field and the fix */
+export const VGL_ERR_OTLP_LISTEN = defineError('VGL_ERR_OTLP_LISTEN', '%s', 500)
 export const VGL_ERR_BUS_CLOSED = defineError('VGL_ERR_BUS_CLOSED', 'the bus is closed: cannot %s', 500)
 export const VGL_ERR_BUS_CONNECT = defineError(
   'VGL_ERR_BUS_CONNECT',

@@ -15,6 +15,7 @@ import Fastify, {
 } from 'fastify'
 import type { AuditLog } from '../audit.js'
 import { VGL_ERR_API_LISTEN } from '../errors.js'
+import { listenProblem } from '../listen-error.js'
 import { authHook, resolveAdminToken } from './auth.js'
 import { adminErrorHandler, adminNotFound } from './problem.js'
 import { configRoutes } from './routes/config.js'
@@ -28,6 +29,8 @@ export interface AdminServerOptions {
   host?: string
   /** default 8081; 0 picks a free port */
   port?: number
+  /** where the config sets host and port, for the message when it cannot listen; default `admin` */
+  configBlock?: string
   /** bearer token for mutating calls; empty/null/undefined falls back to $VIGIL_ADMIN_TOKEN, else none */
   token?: string | null
   sources: AdminSources
@@ -106,7 +109,9 @@ export async function createAdminServer(opts: AdminServerOptions): Promise<Admin
   } catch (err) {
     await app.close()
     const e = err as NodeJS.ErrnoException
-    throw VGL_ERR_API_LISTEN(`${host}:${opts.port ?? 8081}`, e.code ?? e.message)
+    throw VGL_ERR_API_LISTEN(
+      listenProblem({ block: opts.configBlock ?? 'admin', host, port: opts.port ?? 8081 }, e),
+    )
   }
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : (opts.port ?? 8081)

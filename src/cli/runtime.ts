@@ -177,7 +177,9 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
   if (clientWindows !== null) undo.push(() => clientWindows.stop())
   let otlp: OtlpReceiver | null = null
   if (tcfg.enabled && tcfg.otlp.enabled) {
-    // a busy OTLP port must not take the gateway down with it: log and run without ingest
+    // a busy OTLP port fails the start like a busy gateway port: running on without the receiver
+    // would drop every span sent to it with nothing but a log line to say so (two gateways on one
+    // host need a port each, or the receiver off)
     otlp = await startOtlpReceiver(
       {
         host: tcfg.otlp.host,
@@ -188,10 +190,10 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
         defaultEnv: config.env,
       },
       busSpanSink(bus, { subject: subjects.spans, maxBatchSize: tcfg.spans.maxBatchSize }),
-    ).catch((err: unknown) => (logger.error({ err }, 'OTLP receiver not started'), null))
-    if (otlp !== null) logger.info({ url: `${otlp.url}/v1/traces` }, 'OTLP/HTTP receiver listening')
+    )
+    logger.info({ url: `${otlp.url}/v1/traces` }, 'OTLP/HTTP receiver listening')
     const receiver = otlp
-    if (receiver !== null) undo.push(() => receiver.close())
+    undo.push(() => receiver.close())
   }
 
   // ---- gateway ---------------------------------------------------------------------------

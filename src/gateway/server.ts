@@ -15,6 +15,7 @@ import {
 } from '../errors.js'
 import type { Admission } from '../limits/admission.js'
 import { NOOP_RECORDER, type Recorder } from '../telemetry/recorder.js'
+import { listenProblem } from '../listen-error.js'
 import { AccessLog } from './access-log.js'
 import { Exchange, type ExchangeHost } from './exchange.js'
 import { randomId128 } from './ids.js'
@@ -241,7 +242,7 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     const { host, port } = this.#config.gateway
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
-        reject(VGL_ERR_GATEWAY_LISTEN(`${host}:${port}`, err.code ?? err.message))
+        reject(VGL_ERR_GATEWAY_LISTEN(listenProblem({ block: 'gateway', host, port }, err)))
       this.#server.once('error', onError)
       this.#server.listen(port, host, () => {
         this.#server.off('error', onError)

@@ -14,6 +14,7 @@
  * resource attributes become the span's service and env.
  */
 import { closeDraining } from '../http-close.js'
+import { listenProblem } from '../listen-error.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Bus } from '../bus/bus.js'
@@ -243,6 +244,9 @@ async function handle(
   )
 }
 
+/** The other way out of a clash: most gateways do not need to receive other services' spans. */
+const OTLP_OFF = 'or set telemetry.otlp.enabled: false to turn the receiver off'
+
 /**
  * Starts the OTLP/HTTP receiver. Resolves once it listens; `port: 0` picks a free port.
  * @example
@@ -277,7 +281,11 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions, sink: OtlpSin
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => {
       void pool.close()
-      reject(VGL_ERR_OTLP_LISTEN(`${full.host}:${full.port}`, err.message))
+      reject(
+        VGL_ERR_OTLP_LISTEN(
+          listenProblem({ block: 'telemetry.otlp', host: full.host, port: full.port, orElse: OTLP_OFF }, err),
+        ),
+      )
     })
     server.listen(full.port, full.host, () => resolve())
   })

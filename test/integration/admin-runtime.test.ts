@@ -24,6 +24,8 @@ describe('admin API on a running Vigil', () => {
       'admin:',
       '  port: 0',
       `  token: ${token}`,
+      // other test files run Vigil on this host too: the default OTLP port may be taken
+      'telemetry: { otlp: { port: 0 } }',
       'services:',
       '  orders:',
       `    targets: [${mock.url}]`,

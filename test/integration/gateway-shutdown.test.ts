@@ -84,6 +84,7 @@ describe('vigil start / gateway processes', () => {
       UPSTREAM_URL: up.url,
       PORT: '0',
       ADMIN_PORT: '0',
+      OTLP_PORT: '0',
     })
     expect(await get(`${url}/hello`)).toEqual({ status: 200, text: 'done /hello' })
     child.kill('SIGTERM')

@@ -225,6 +225,8 @@ export function gatewayConfig(
   return {
     gateway: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0 },
+    // several gateways run on this host: each needs an OTLP port of its own
+    telemetry: { otlp: { host: '127.0.0.1', port: 0 } },
     services: { api: { targets: [upstream] } },
     routes: routes ?? [{ path: '/', service: 'api' }],
     limits: { enabled: true, ...limits },

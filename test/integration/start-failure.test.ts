@@ -1,8 +1,9 @@
 /**
- * A `vigil start`, `vigil gateway` or `vigil control` whose start fails part way (a port in use,
- * a store that will not open) prints one line naming what failed and exits 1 promptly: what it had
- * opened before (the bus, the OTLP receiver, the gateway, NATS) is closed rather than left to keep
- * the process alive, and a port in use is a message, not a stack trace.
+ * A `vigil start`, `vigil gateway`, `vigil control` or `vigil demo` whose start fails part way (a
+ * port in use, a store that will not open) prints one line naming what failed and exits 1
+ * promptly: what it had opened before (the bus, the OTLP receiver, the gateway, NATS) is closed
+ * rather than left to keep the process alive, and a port in use is one line naming the config
+ * field and the fix, not a stack trace.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
@@ -28,6 +29,16 @@ beforeAll(async () => {
   busyPort = (busy.address() as { port: number }).port
 })
 afterAll(() => new Promise<void>((resolve) => busy.close(() => resolve())))
+
+const inUse = (field: string, orElse = '') =>
+  `${field} ${busyPort} is in use by another process: stop it, or set ${field} to a free port${orElse}`
+const OTLP_OFF = ', or set telemetry.otlp.enabled: false to turn the receiver off'
+
+/** The one line about a port in use is there, and no stack trace (pino's JSON lines are one each). */
+function expectOneLine(log: string, line: string): void {
+  expect(log.split('\n')).toContain(line)
+  expect(log).not.toMatch(/^\s+at /m)
+}
 
 const sqlite = (name: string) => `store: { kind: sqlite, path: ${JSON.stringify(join(dir, name + '.db'))} }`
 
@@ -70,8 +81,7 @@ describe('a start that fails part way', { timeout: 90_000 }, () => {
     ])
     const r = await failedStart(['start', '--config', file])
     expect(r.code, r.log).toBe(1)
-    expect(r.log).toContain(`admin API cannot listen on 127.0.0.1:${busyPort}: EADDRINUSE`)
-    expect(r.log).not.toMatch(/^\s+at /m)
+    expectOneLine(r.log, inUse('admin.port'))
   })
 
   it('vigil start: a gateway port in use exits 1 instead of staying up with nothing to serve', async () => {
@@ -83,7 +93,32 @@ describe('a start that fails part way', { timeout: 90_000 }, () => {
     ])
     const r = await failedStart(['start', '--config', file])
     expect(r.code, `still running after 15 s:\n${r.log}`).toBe(1)
-    expect(r.log).toContain(`gateway cannot listen on 127.0.0.1:${busyPort}: EADDRINUSE`)
+    expectOneLine(r.log, inUse('gateway.port'))
+  })
+
+  it('vigil start: an OTLP port in use fails the start, naming the field and how to turn it off', async () => {
+    const file = config('otlp-busy.yaml', [
+      'gateway: { port: 0 }',
+      'admin: { port: 0 }',
+      // the default host, as two gateways on one host would have it
+      `telemetry: { otlp: { port: ${busyPort} } }`,
+      sqlite('otlp'),
+    ])
+    const r = await failedStart(['start', '--config', file])
+    expect(r.code, `still running:\n${r.log}`).toBe(1)
+    expectOneLine(r.log, inUse('telemetry.otlp.port', OTLP_OFF))
+  })
+
+  it('vigil demo: a gateway port in use in its config is one line and exit 1, mocks closed', async () => {
+    const file = config('demo-busy.yaml', [
+      `gateway: { host: 127.0.0.1, port: ${busyPort} }`,
+      'admin: { port: 0 }',
+      'telemetry: { otlp: { port: 0 } }',
+      sqlite('demo'),
+    ])
+    const r = await failedStart(['demo', '--config', file, '--mock-port-base', '0'])
+    expect(r.code, `still running:\n${r.log}`).toBe(1)
+    expectOneLine(r.log, inUse('gateway.port'))
   })
 })
 
@@ -115,8 +150,30 @@ describe.skipIf(!natsUp)('a scaled-out start that fails part way', { timeout: 90
     ])
     const r = await failedStart(['gateway', '--config', file])
     expect(r.code, r.log).toBe(1)
-    expect(r.log).toContain(`admin API cannot listen on 127.0.0.1:${busyPort}: EADDRINUSE`)
-    expect(r.log).not.toMatch(/^\s+at /m)
+    expectOneLine(r.log, inUse('admin.port'))
+  })
+
+  it("vigil gateway: a second gateway on the first one's OTLP port exits 1 with one line", async () => {
+    const file = config('gateway-otlp-busy.yaml', [
+      ...bus,
+      'gateway: { port: 0 }',
+      'admin: { port: 0 }',
+      `telemetry: { otlp: { port: ${busyPort} } }`,
+    ])
+    const r = await failedStart(['gateway', '--config', file])
+    expect(r.code, `still running:\n${r.log}`).toBe(1)
+    expectOneLine(r.log, inUse('telemetry.otlp.port', OTLP_OFF))
+  })
+
+  it('vigil control: its admin port in use names control.admin.port, exit 1', async () => {
+    const file = config('control-admin-busy.yaml', [
+      ...bus,
+      `control: { admin: { port: ${busyPort} } }`,
+      sqlite('control-admin'),
+    ])
+    const r = await failedStart(['control', '--config', file])
+    expect(r.code, `still running:\n${r.log}`).toBe(1)
+    expectOneLine(r.log, inUse('control.admin.port'))
   })
 })
 

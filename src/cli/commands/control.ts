@@ -159,6 +159,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   const admin = await createAdminServer({
     host: config.control.admin.host,
     port: config.control.admin.port,
+    configBlock: 'control.admin',
     token,
     sources,
     audit,
