@@ -518,6 +518,52 @@ describe('rules', () => {
     })
   })
 
+  it('summaries print an observed value and the threshold it is compared with apart when they round alike', async () => {
+    const ctx = { windowMs: W, budgets: { orders: 500 }, history: history(Array(200).fill(0.05)) }
+    const rule = (yaml: Record<string, unknown>) => alertsSchema.parse({ rules: [yaml] }).rules[0]
+    const judge = async (yaml: Record<string, unknown>, p: AlertPoint, over: Partial<WindowInput> = {}) =>
+      (await evaluateRule(rule({ name: 'r', ...yaml }), input(p, over), ctx)).summary
+    expect(await judge({ kind: 'latency', threshold: 812 }, point(0, { p95: 812.4 }))).toBe(
+      'p95 812.4 ms > 812 ms',
+    )
+    const band = { p95: { expected: 600, low: 400, high: 812.1 } }
+    expect(
+      await judge({ kind: 'latency', threshold: 'adaptive', factor: 1 }, point(0, { p95: 812.4 }), {
+        expected: band,
+      }),
+    ).toMatch(/^p95 812.4 ms > 812.1 ms \(expected 600 ms at 100 req\/s, band 400–812 ms\)$/)
+    // 2,501 of 50,000 against a p99 of exactly 5 %
+    const errs = { kind: 'error-ratio', floor: 0.02, minHistory: 30 }
+    expect(await judge(errs, point(0, { count: 50_000, errors: 2_501 }))).toMatch(
+      /^error ratio 5.002% \(2501 of 50000\) > 5% \(p99/,
+    )
+    expect(await judge({ ...errs, floor: 0.05004 }, point(0, { errors: 5 }))).toBe(
+      'error ratio 5% ≤ floor 5.004%',
+    )
+    expect(
+      await judge(
+        { kind: 'rate-limit', limitedRatio: 0.1 },
+        point(0, { limitedRatio: 0.10004, count: 500.3 }),
+      ),
+    ).toBe(
+      '10.004% of requests refused with 429 (at most 10%); 500.3 req/s against a capacity budget of 500 req/s',
+    )
+    const anomaly = {
+      id: 'a',
+      metric: 'p95',
+      score: 0.9,
+      openedAtMs: T0,
+      observed: 812.4,
+      expected: 600,
+      low: 400,
+      high: 812.1,
+      detector: 'novelty',
+    }
+    expect(
+      await judge({ kind: 'anomaly', metrics: ['p95'] }, point(0, { p95: 812.4 }), { anomalies: [anomaly] }),
+    ).toBe('anomaly in p95: 812.4 ms against expected 600 ms (band 400–812.1 ms; novelty, score 0.9)')
+  })
+
   it('anomaly: by default fires only when its metric stays outside its opening band for 2 windows', async () => {
     const yaml = { name: 'anomalous', kind: 'anomaly', metrics: ['p95', 'joint'] }
     const { e, transitions } = engine([yaml])
@@ -548,7 +594,9 @@ describe('rules', () => {
       input(point(4, { p95: 850 }), { anomalies: [slow] }),
     ])
     expect(transitions.slice(2)).toEqual(['anomalous inactive->pending @4', 'anomalous pending->firing @5'])
-    expect(e.alerts()[0].evidence.summary).toMatch(/anomaly in p95: 900 against expected 60 \(band 20–200/)
+    expect(e.alerts()[0].evidence.summary).toMatch(
+      /anomaly in p95: 900 ms against expected 60 ms \(band 20–200 ms;/,
+    )
     // a window without requests is no evidence; the joint score has no value and counts while open
     const joint = { ...spike, id: 'j1', metric: 'joint', observed: 0.8, low: 0, high: 0.5, detector: 'hst' }
     const empty = input(point(6, { count: 0, errors: 0, p95: null }), { anomalies: [slow] })
@@ -604,7 +652,7 @@ describe('rules', () => {
       /460 req\/s against a capacity budget of 500/,
     )
     expect(e.alerts({ rule: 'fc' })[0].evidence.summary).toMatch(
-      /P\(errorRatio crosses 0.05 within the horizon\) = 90%/,
+      /P\(errorRatio crosses 5% within the horizon\) = 90%/,
     )
   })
 
@@ -628,8 +676,8 @@ describe('rules', () => {
     ])
     const a = e.alerts({ state: 'all' })[0]
     expect(a.state).toBe('resolved')
-    expect(a.evidence.summary).toMatch(/^P\(errorRatio crosses 0.05 within the horizon\) = 90%/)
-    expect(a.latest.summary).toMatch(/^P\(errorRatio crosses 0.05 within the horizon\) = 5%/)
+    expect(a.evidence.summary).toMatch(/^P\(errorRatio crosses 5% within the horizon\) = 90%/)
+    expect(a.latest.summary).toMatch(/^P\(errorRatio crosses 5% within the horizon\) = 5%/)
     await settled(() => [...actions.records.values()].every((r) => r.result.status !== 'pending'))
     expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
     const resolved = [...actions.records.values()].find((r) => r.kind === 'alert.resolved')!

@@ -17,6 +17,14 @@ import type { AlertRuleConfig, Hold } from '../config/alerts-schema.js'
 import { poissonSurprise } from '../detect/index.js'
 import { sentCount, upstream5xx } from '../telemetry/types.js'
 import type { AlertPoint, AlertSeries, Condition, SeriesLevel, WindowInput } from './types.js'
+import {
+  fmtApart,
+  fmtMetric,
+  fmtMetricAgainstBand,
+  fmtNum as fmt,
+  fmtPct as pct,
+  fmtPctApart,
+} from '../format.js'
 
 export interface RuleContext {
   windowMs: number
@@ -45,10 +53,6 @@ export function ruleMatches(rule: AlertRuleConfig, series: AlertSeries, level: S
     any(rule.match.env, series.env)
   )
 }
-
-const fmt = (x: number, digits = 3) =>
-  Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : Number(x.toPrecision(digits)).toString()
-const pct = (x: number) => `${fmt(100 * x)}%`
 
 /** No data: the rule has nothing to judge this window against (history, band, forecast). */
 function noData(metric: string, why: string, observed = 0): Condition {
@@ -145,6 +149,7 @@ export function evaluateRule(
         if (band === null)
           return noData(q, `no expected ${q} yet (the detector bank is warming up)`, observed)
         const limit = Math.max(rule.floorMs, rule.factor * band.high)
+        const [obs, lim] = fmtApart(observed, limit)
         return {
           active: observed > limit,
           metric: q,
@@ -152,10 +157,11 @@ export function evaluateRule(
           expected: band.expected,
           band: [band.low, band.high],
           threshold: limit,
-          summary: `${q} ${fmt(observed)} ms ${observed > limit ? '>' : '≤'} ${fmt(limit)} ms (expected ${fmt(band.expected)} ms at ${fmt(p.ratePerSec)} req/s, band ${fmt(band.low)}–${fmt(band.high)})`,
+          summary: `${q} ${obs} ms ${observed > limit ? '>' : '≤'} ${lim} ms (expected ${fmt(band.expected)} ms at ${fmt(p.ratePerSec)} req/s, band ${fmtApart(band.low, band.high).join('–')} ms)`,
           details: { requests: p.count, ratePerSec: p.ratePerSec, factor: rule.factor },
         }
       }
+      const [obs, lim] = fmtApart(observed, rule.threshold)
       return {
         active: observed > rule.threshold,
         metric: q,
@@ -163,7 +169,7 @@ export function evaluateRule(
         expected: band?.expected ?? null,
         band: band === null ? null : [band.low, band.high],
         threshold: rule.threshold,
-        summary: `${q} ${fmt(observed)} ms ${observed > rule.threshold ? '>' : '≤'} ${fmt(rule.threshold)} ms`,
+        summary: `${q} ${obs} ms ${observed > rule.threshold ? '>' : '≤'} ${lim} ms`,
         details: { requests: p.count, ratePerSec: p.ratePerSec },
       }
     }
@@ -207,7 +213,6 @@ export function evaluateRule(
       // is now the likelier, or an error-ratio alert would resolve with "P(p95 crosses …)"
       const top = (!active && picks.find((x) => x.m === fired?.details.forecastMetric)) || best
       const prob = top.f!.probability
-      const unit = top.m === 'p95' ? ' ms' : ''
       return {
         active,
         metric: 'probability',
@@ -215,7 +220,7 @@ export function evaluateRule(
         expected: null,
         band: null,
         threshold: rule.probability,
-        summary: `P(${top.m} crosses ${fmt(top.f!.threshold)}${unit} within the horizon) = ${pct(prob)}${top.f!.firstLikelyAtMs !== null ? `, likely from ${new Date(top.f!.firstLikelyAtMs).toISOString()}` : ''}`,
+        summary: `P(${top.m} crosses ${fmtMetric(top.m, top.f!.threshold)} within the horizon) = ${pct(prob)}${top.f!.firstLikelyAtMs !== null ? `, likely from ${new Date(top.f!.firstLikelyAtMs).toISOString()}` : ''}`,
         details: { forecastMetric: top.m, ...top.f!, fittedOnWindowsTo: f.lastPointMs },
       }
     }
@@ -236,6 +241,7 @@ export function evaluateRule(
           details: {},
         }
       const a = hits.reduce((x, y) => (y.score > x.score ? y : x))
+      const [observed, band] = fmtMetricAgainstBand(a.metric, a.observed, a.low, a.high)
       return {
         active: true,
         metric: 'anomaly',
@@ -243,7 +249,7 @@ export function evaluateRule(
         expected: a.expected,
         band: [a.low, a.high],
         threshold: rule.minScore,
-        summary: `anomaly in ${a.metric}: ${fmt(a.observed)} against expected ${fmt(a.expected)} (band ${fmt(a.low)}–${fmt(a.high)}; ${a.detector}, score ${fmt(a.score, 2)})`,
+        summary: `anomaly in ${a.metric}: ${observed} against expected ${fmtMetric(a.metric, a.expected)} (band ${band}; ${a.detector}, score ${fmt(a.score, 2)})`,
         details: {
           anomaly: a.id,
           anomalyMetric: a.metric,
@@ -258,11 +264,13 @@ export function evaluateRule(
       const budget = input.level === 'service' ? ctx.budgets[input.series.service] : undefined
       const limited = p.limitedRatio >= rule.limitedRatio
       const over = budget !== undefined && p.ratePerSec >= rule.budgetShare * budget
-      const parts = [
-        `${pct(p.limitedRatio)} of requests refused with 429 (at most ${pct(rule.limitedRatio)})`,
-      ]
-      if (budget !== undefined)
-        parts.push(`${fmt(p.ratePerSec)} req/s against a capacity budget of ${fmt(budget)} req/s`)
+      const [limitedPct, atMostPct] = fmtPctApart(p.limitedRatio, rule.limitedRatio)
+      const parts = [`${limitedPct} of requests refused with 429 (at most ${atMostPct})`]
+      if (budget !== undefined) {
+        const [rate, share] = fmtApart(p.ratePerSec, rule.budgetShare * budget)
+        const of = rule.budgetShare === 1 ? '' : ` (${share} req/s at budgetShare ${rule.budgetShare})`
+        parts.push(`${rate} req/s against a capacity budget of ${fmt(budget)} req/s${of}`)
+      }
       return {
         active: limited || over,
         metric: over && !limited ? 'rate' : 'limitedRatio',
@@ -351,7 +359,10 @@ async function errorRatio(
     details: { requests: sent, errors, refused: p.refused, ...details },
   })
   // most windows stop here: no history is read unless the floor is crossed
-  if (ratio <= rule.floor) return below(rule.floor, `error ratio ${pct(ratio)} ≤ floor ${pct(rule.floor)}`)
+  if (ratio <= rule.floor) {
+    const [observed, floor] = fmtPctApart(ratio, rule.floor)
+    return below(rule.floor, `error ratio ${observed} ≤ floor ${floor}`)
+  }
   if (ctx.history === undefined) return noData('errorRatio', 'no history source', ratio)
   const past = (
     await ctx.history(input.series, p.startMs - rule.historyWindows * ctx.windowMs, p.startMs)
@@ -382,6 +393,7 @@ async function errorRatio(
   const tail = Math.exp(-poissonSurprise(errors, sent * p0, phi, 'upper'))
   const threshold = Math.max(rule.floor, q)
   const active = ratio > threshold && tail < rule.tailP
+  const [observed, limit] = fmtPctApart(ratio, threshold)
   return {
     active,
     metric: 'errorRatio',
@@ -389,7 +401,7 @@ async function errorRatio(
     expected: p0,
     band: [0, threshold],
     threshold,
-    summary: `error ratio ${pct(ratio)} (${errors} of ${sent}${p.refused > 0 ? ` sent upstream; ${p.refused} answered by the gateway itself left out` : ''}) ${ratio > threshold ? '>' : '≤'} ${pct(threshold)} (p${fmt(100 * rule.quantile)} of ${past.length} windows, floor ${pct(rule.floor)}); P(≥ ${errors} errors | baseline ${pct(p0)}) = ${tail.toExponential(1)}${active ? '' : tail >= rule.tailP ? ` ≥ tailP ${rule.tailP}` : ''}`,
+    summary: `error ratio ${observed} (${errors} of ${sent}${p.refused > 0 ? ` sent upstream; ${p.refused} answered by the gateway itself left out` : ''}) ${ratio > threshold ? '>' : '≤'} ${limit} (p${fmt(100 * rule.quantile)} of ${past.length} windows, floor ${pct(rule.floor)}); P(≥ ${errors} errors | baseline ${pct(p0)}) = ${tail.toExponential(1)}${active ? '' : tail >= rule.tailP ? ` ≥ tailP ${rule.tailP}` : ''}`,
     details: {
       requests: sent,
       errors,
