@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { Alert } from '../alerts/index.js'
+import { alertmanagerAlert, slackBody, webhookBody, type Alert, type Notification } from '../alerts/index.js'
 import { createRng } from '../journeys/rng.js'
 import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace } from '../journeys/synthetic.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { AlertJourneys, type AlertImpact, type AlertRootCause } from './alert-journeys.js'
 import { LiveJourneys, type JourneyRoute } from './journeys.js'
+import { fmtPct } from '../format.js'
 
 const W = 1000
 const T0 = 1_700_000_000_000
@@ -122,8 +123,17 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
       rootCause: AlertRootCause
     }
     expect(got.impact.summary).toMatch(
-      /^≈\d+ users affected in the next 30 minutes \(90% interval \d+–\d+\) on shop$/,
+      /^≈\d+ users affected in the next 30 minutes(?: \(90% interval \d+–\d+\))?; [\d.]+% of requests miss the SLO \(fail or take over 1,000 ms; 90% interval [\d.]+–[\d.]+%\) on shop$/,
     )
+    // pricing fails 30 % of its calls: about as many requests miss the SLO (the rest are fast)
+    const miss = got.impact.sloMissRatio!
+    expect(miss.value).toBeGreaterThan(0.2)
+    expect(miss.value).toBeLessThan(0.4)
+    expect(miss.low).toBeLessThanOrEqual(miss.value)
+    expect(miss.high).toBeGreaterThanOrEqual(miss.value)
+    expect(got.impact.sloLatencyMs).toBe(1_000)
+    expect(got.impact.routes[0].sloMissRatio).toEqual(miss)
+    expect(got.impact.summary).toContain(`${fmtPct(miss.value)} of requests miss the SLO`)
     const users = got.impact.usersAffected!
     expect(users.low).toBeLessThanOrEqual(users.value)
     expect(users.high).toBeGreaterThanOrEqual(users.value)
@@ -135,6 +145,26 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
     expect(got.rootCause.symptom).toBe('errors')
     expect(got.rootCause.candidates[0]).toMatchObject({ route: 'shop', service: 'pricing', env: 'aws' })
     expect(got.rootCause.summary).toMatch(/^likely root cause of the errors: pricing \(aws\) 0\.\d\d/)
+  })
+
+  it('the SLO-miss share reaches the pages: Slack line, Alertmanager annotation, webhook context', async () => {
+    const alert = alertOn('shop', 'shop')
+    alert.context = (await aj.enrich(alert)) as Record<string, unknown>
+    const impact = alert.context.impact as AlertImpact
+    const n: Notification = {
+      id: 'n1',
+      event: 'firing',
+      alert,
+      group: 'shop|edge',
+      fencingToken: null,
+      atMs: now,
+    }
+    const share = `${fmtPct(impact.sloMissRatio!.value)} of requests miss the SLO (fail or take over 1,000 ms`
+    expect(slackBody([n]).text).toContain(share)
+    expect(alertmanagerAlert(n, null).annotations.impact).toContain(share)
+    const hook = webhookBody('ops', [n]).alerts[0].context.impact as AlertImpact
+    expect(hook.sloMissRatio).toEqual(impact.sloMissRatio)
+    expect(hook.summary).toContain(share)
   })
 
   it('an alert on a service no journey reaches says so instead of guessing', async () => {
@@ -174,6 +204,7 @@ describe('AlertJourneys in an alert storm', () => {
     // a journeys source whose root cause answers when told to: the queue is what is tested
     const slow = {
       settleMs: 0,
+      slo: { availability: 0.999, latencyMs: 1_000 },
       routesOf: () => ['shop'],
       rootCause: async () => {
         running++

@@ -15,6 +15,7 @@
 import type { Alert, AlertCorrelator, AlertEnricher, AlertIncident } from '../alerts/index.js'
 import { correlateAlerts, type Interval, type Symptom } from '../journeys/index.js'
 import type { LiveJourneys } from './journeys.js'
+import { fmtNum, fmtPct, fmtPctRange } from '../format.js'
 
 export interface AlertJourneysOptions {
   journeys: LiveJourneys
@@ -42,10 +43,18 @@ export interface AlertImpact {
   /** null when the clients are unknown (no client ids) */
   usersAffected: Interval | null
   failedRequests: Interval
+  /**
+   * share of requests missing the journeys' SLO (failed, or slower than `sloLatencyMs`) while the
+   * alert's state lasts, over its routes weighted by their traffic; null without a simulated route
+   */
+  sloMissRatio: Interval | null
+  sloLatencyMs: number
   routes: {
     route: string
     usersAffected: Interval | null
     failedRequests: Interval
+    sloMissRatio: Interval
+    trafficPerSec: number
     successProbability: number
     p95Ms: number
   }[]
@@ -75,6 +84,39 @@ const sum = (xs: readonly Interval[]): Interval => ({
   low: xs.reduce((a, x) => a + x.low, 0),
   high: xs.reduce((a, x) => a + x.high, 0),
 })
+
+/** The routes' SLO-miss shares weighted by their traffic (plainly averaged when none has any). */
+function trafficWeighted(routes: AlertImpact['routes']): Interval | null {
+  if (routes.length === 0) return null
+  const total = routes.reduce((a, r) => a + r.trafficPerSec, 0)
+  const w = (r: AlertImpact['routes'][number]) => (total > 0 ? r.trafficPerSec / total : 1 / routes.length)
+  const mean = (f: (x: Interval) => number) => routes.reduce((a, r) => a + w(r) * f(r.sloMissRatio), 0)
+  return { value: mean((x) => x.value), low: mean((x) => x.low), high: mean((x) => x.high) }
+}
+
+/**
+ * The impact in one line, as chat and Alertmanager show it: the users (or, without client ids,
+ * the failed requests) and the share of requests missing the SLO, each with its 90 % interval.
+ */
+export function impactSummary(impact: Omit<AlertImpact, 'summary'>, usersKnown: boolean): string {
+  if (impact.routes.length === 0) return 'impact unknown: too few traces to simulate'
+  const minutes = Math.round(impact.horizonMs / 60_000)
+  const on = impact.routes.map((r) => r.route).join(', ')
+  const whole = (x: Interval) => {
+    const [low, high] = [round(x.low), round(x.high)]
+    return low === high ? '' : ` (90% interval ${low}–${high})`
+  }
+  const head =
+    usersKnown && impact.usersAffected !== null
+      ? `≈${round(impact.usersAffected.value)} users affected in the next ${minutes} minutes${whole(impact.usersAffected)}`
+      : `≈${round(impact.failedRequests.value)} failed requests in the next ${minutes} minutes${whole(impact.failedRequests)}`
+  const m = impact.sloMissRatio
+  const slo =
+    m === null
+      ? ''
+      : `; ${fmtPct(m.value)} of requests miss the SLO (fail or take over ${fmtNum(impact.sloLatencyMs)} ms${m.low === m.high ? '' : `; 90% interval ${fmtPctRange(m.low, m.high)}`})`
+  return `${head}${slo} on ${on}${usersKnown ? '' : '; users not counted (no client ids)'}`
+}
 
 interface Cached {
   atMs: number
@@ -202,7 +244,6 @@ export class AlertJourneys {
     const now = this.#o.now()
     const service = alert.series.service === '*' ? null : alert.series.service
     const routes = j.routesOf(service, alert.series.route).slice(0, this.#o.maxRoutes ?? 3)
-    const minutes = Math.round(this.#o.horizonMs / 60_000)
     const symptom = SYMPTOMS[alert.evidence.metric] ?? null
     const rootCause: AlertRootCause = { summary: '', atMs: now, symptom, candidates: [], edges: [] }
     const impact: AlertImpact = {
@@ -211,6 +252,8 @@ export class AlertJourneys {
       horizonMs: this.#o.horizonMs,
       usersAffected: null,
       failedRequests: { value: 0, low: 0, high: 0 },
+      sloMissRatio: null,
+      sloLatencyMs: j.slo.latencyMs,
       routes: [],
     }
     if (routes.length === 0) {
@@ -254,6 +297,8 @@ export class AlertJourneys {
           route,
           usersAffected: o.usersAffected,
           failedRequests: o.expectedFailedRequests,
+          sloMissRatio: o.requestSloMissRatio,
+          trafficPerSec: r.trafficPerSec.value,
           successProbability: o.successProbability.value,
           p95Ms: o.latencyMs.p95.value,
         })
@@ -263,16 +308,10 @@ export class AlertJourneys {
         this.#o.onError?.(err as Error, `alert impact on route ${route}`)
       }
     }
-    const on = impact.routes.map((r) => r.route).join(', ')
-    const interval = (x: Interval) => `90% interval ${round(x.low)}–${round(x.high)}`
     impact.failedRequests = sum(impact.routes.map((r) => r.failedRequests))
-    if (impact.routes.length === 0) impact.summary = 'impact unknown: too few traces to simulate'
-    else if (usersKnown) {
-      // a client on two routes counts twice: an upper bound across routes
-      impact.usersAffected = sum(users)
-      impact.summary = `≈${round(impact.usersAffected.value)} users affected in the next ${minutes} minutes (${interval(impact.usersAffected)}) on ${on}`
-    } else
-      impact.summary = `≈${round(impact.failedRequests.value)} failed requests in the next ${minutes} minutes (${interval(impact.failedRequests)}) on ${on}; users not counted (no client ids)`
+    impact.sloMissRatio = trafficWeighted(impact.routes)
+    if (usersKnown && impact.routes.length > 0) impact.usersAffected = sum(users) // a client on two routes counts twice: an upper bound
+    impact.summary = impactSummary(impact, usersKnown)
     rootCause.candidates.sort((a, b) => b.score - a.score)
     const lead = [...new Map(rootCause.candidates.map((c) => [`${c.service}|${c.env}`, c])).values()].slice(
       0,

@@ -960,6 +960,11 @@ export class LiveJourneys implements SpanStage, JourneySource {
     return [...seen.values()]
   }
 
+  /** The journeys' SLO: what a request must meet to count as good (the impact's SLO-miss share). */
+  get slo(): { availability: number; latencyMs: number } {
+    return this.#o.slo
+  }
+
   /** The windows a trace takes to be decided and counted (the journeys' statistics lag). */
   get settleMs(): number {
     return this.#o.traceWaitMs + this.#o.windowMs

@@ -146,7 +146,7 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
       'shop|shop|edge',
     ])
     expect(page.context.impact!.summary).toMatch(
-      /^≈[\d,]+ (users affected|failed requests) in the next 30 minutes \(90% interval [\d,]+–[\d,]+\) on pricing/,
+      /^≈[\d,]+ (users affected|failed requests) in the next 30 minutes(?: \(90% interval [\d,]+–[\d,]+\))?; [\d.]+% of requests miss the SLO \(fail or take over [\d,]+ ms(?:; 90% interval [\d.]+–[\d.]+%)?\) on pricing/,
     )
     // the page has the root cause, or says it comes once the alert's traces are in
     const cause = page.context.rootCause!
@@ -168,7 +168,7 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
         15_000,
       )
       expect(now.context.impact!.summary).toMatch(
-        new RegExp(` in the next 30 minutes \\(90% interval .*\\) on ${route}`),
+        new RegExp(` in the next 30 minutes.*; [\\d.]+% of requests miss the SLO \\(.*\\) on ${route}`),
       )
       expect(now.context.rootCause!.candidates[0]).toMatchObject({ service: 'pricing', env: 'aws' })
     }

@@ -11,6 +11,7 @@ import {
   keyLabel,
   localTimes,
   parseSeriesKey,
+  fmtSloMiss,
 } from './format.js'
 
 describe('fmtRate, fmtMs, fmtPct', () => {
@@ -120,5 +121,15 @@ describe('changedFields', () => {
       changedFields(null, { matchers: [{ name: 'alertname', value: 'x' }], methods: ['GET', 'POST'] }),
     ).toEqual(['created', 'matchers[0].name: alertname', 'matchers[0].value: x', 'methods: ["GET","POST"]'])
     expect(changedFields({ r: 'x' }, { r: 'y'.repeat(100) })[0]).toBe(`r: x → ${'y'.repeat(60)}…`)
+  })
+})
+
+describe('fmtSloMiss', () => {
+  it("an alert impact's share of requests missing the SLO, its interval and what missing means", () => {
+    const sloMissRatio = { value: 0.266, low: 0.235, high: 0.302 }
+    expect(fmtSloMiss({ sloMissRatio, sloLatencyMs: 1_000 })).toBe('27% (24% – 30%) fail or take over 1.00 s')
+    expect(fmtSloMiss({ sloMissRatio: null, sloLatencyMs: 1_000 })).toBeNull()
+    // an alert recorded before the share was estimated
+    expect(fmtSloMiss({})).toBeNull()
   })
 })

@@ -108,6 +108,20 @@ export function fmtInterval(
   return x.low === x.high ? f(x.value) : `${f(x.value)} (${f(x.low)} – ${f(x.high)})`
 }
 
+/**
+ * An alert impact's share of requests missing the SLO, with its interval and what missing means:
+ * `27% (24% – 30%) fail or take over 1.00 s`; null for an impact without it (an alert
+ * recorded before the share was estimated).
+ */
+export function fmtSloMiss(impact: {
+  sloMissRatio?: { value: number; low: number; high: number } | null
+  sloLatencyMs?: number
+}): string | null {
+  if (impact.sloMissRatio === null || impact.sloMissRatio === undefined) return null
+  const over = impact.sloLatencyMs === undefined ? '' : ` or take over ${fmtMs(impact.sloLatencyMs)}`
+  return `${fmtInterval(impact.sloMissRatio, fmtPct)} fail${over}`
+}
+
 /** An ISO-8601 instant as the server writes it in its messages (UTC, `Z` or an offset). */
 const ISO_INSTANT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})/g
 

@@ -16,6 +16,7 @@ import {
   fmtMs,
   fmtNum,
   fmtPct,
+  fmtSloMiss,
   fmtTime,
   keyLabel,
   localTimes,
@@ -442,7 +443,13 @@ function Context(props: { context: Record<string, unknown> }) {
                 <p class="small">
                   Over the next {Math.round(impact.horizonMs / 60_000)} min if it lasts: failed requests{' '}
                   <strong>{fmtInterval(impact.failedRequests, whole)}</strong>, users affected{' '}
-                  <strong>{fmtInterval(impact.usersAffected, whole)}</strong> (90% intervals)
+                  <strong>{fmtInterval(impact.usersAffected, whole)}</strong>
+                  {fmtSloMiss(impact) !== null && (
+                    <>
+                      , requests missing the SLO <strong>{fmtSloMiss(impact)}</strong>
+                    </>
+                  )}{' '}
+                  (90% intervals)
                 </p>
                 {impact.routes.length > 0 && (
                   <ul class="small" aria-label="Impact per route">
@@ -450,6 +457,7 @@ function Context(props: { context: Record<string, unknown> }) {
                       <li key={r.route}>
                         {r.route}: {fmtPct(r.successProbability)} of journeys succeed, p95 {fmtMs(r.p95Ms)},
                         failed {fmtInterval(r.failedRequests, whole)}
+                        {r.sloMissRatio !== undefined && `, ${fmtPct(r.sloMissRatio.value)} miss the SLO`}
                       </li>
                     ))}
                   </ul>
