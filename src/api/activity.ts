@@ -5,6 +5,7 @@
  * It is a bounded in-memory ring: the durable records stay in their own logs (audit log, store).
  */
 import { EventEmitter } from 'node:events'
+import { fmtAgainstTypical, fmtAnomalyValue, metricName } from '../format.js'
 
 export interface ActivityEntry {
   /** unique within the process, increasing */
@@ -47,24 +48,6 @@ export class ActivityLog extends EventEmitter {
   }
 }
 
-function num(x: number): string {
-  if (!Number.isFinite(x) || Number.isInteger(x)) return String(x)
-  const a = Math.abs(x)
-  if (a >= 100) return x.toFixed(0)
-  if (a >= 1) return x.toFixed(1)
-  if (a === 0) return '0'
-  return x.toPrecision(2)
-}
-
-const UNITS: Record<string, (x: number) => string> = {
-  rate: (x) => `${num(x)} req/s`,
-  p50: (x) => `${num(x)} ms`,
-  p95: (x) => `${num(x)} ms`,
-  p99: (x) => `${num(x)} ms`,
-  errors: (x) => `${num(x)} errors`,
-  limitedRatio: (x) => `${num(100 * x)}% throttled`,
-}
-
 /** The activity entry of an anomaly opening or resolving. */
 export function anomalyActivity(
   a: {
@@ -82,19 +65,16 @@ export function anomalyActivity(
   },
   transition: 'opened' | 'resolved',
 ): ActivityInput {
-  const unit = UNITS[a.metric] ?? num
-  // a band is drawn around the expected value; a count, a latency or a share is never below 0
-  const low = Math.max(0, a.low)
-  const high = a.metric === 'limitedRatio' ? Math.min(1, a.high) : a.high
   const where = a.level === 'client' ? `client ${a.key.slice('client:'.length)}` : a.key
+  const top = a.children?.[0]
   const summary =
     transition === 'opened' && a.metric === 'joint'
       ? `anomaly on ${where}: rate, errors and latency together are unusual, score ${a.score.toFixed(2)}`
       : transition === 'opened' && a.level === 'client'
-        ? `abusive client ${where.slice('client '.length)}: ${a.children?.[0] !== undefined ? `${a.children[0].key} ${num(a.children[0].observed)} against a typical ${num(a.children[0].expected)}` : 'stands out from its peers'}, score ${a.score.toFixed(2)}`
+        ? `abusive client ${where.slice('client '.length)}: ${top !== undefined ? fmtAgainstTypical(top.key, top.observed, top.expected) : 'stands out from its peers'}, score ${a.score.toFixed(2)}`
         : transition === 'opened'
-          ? `anomaly on ${where}: ${a.metric} ${unit(a.observed)}, expected ${unit(a.expected)} (band ${unit(low)}–${unit(high)}), score ${a.score.toFixed(2)}`
-          : `resolved: ${a.metric} on ${where} is back in its band`
+          ? `anomaly on ${where}: ${fmtAnomalyValue(a)}, score ${a.score.toFixed(2)}`
+          : `resolved: ${metricName(a.metric)} on ${where} is back in its band`
   return {
     atMs: transition === 'opened' ? a.openedAtMs : (a.resolvedAtMs ?? Date.now()),
     kind: `anomaly.${transition}`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { limitsProblem, ScalingPolicy, type ScalingLimits } from './policy.js'
+import { limitsProblem, reasonOf, ScalingPolicy, type ScalingLimits } from './policy.js'
 
 const limits: ScalingLimits = { min: 1, max: 20, capacityPerReplica: 100, targetUtilization: 0.8 }
 const MIN = 60_000
@@ -12,6 +12,23 @@ describe('ScalingPolicy (reactive, HPA-shaped)', () => {
     expect(d.direction).toBe('up')
     expect(d.driver).toBe('reactive')
     expect(d.reason).toMatch(/scale up 2 → 7/)
+  })
+
+  it('the reason gives the forecast band its unit and says what the level is of', () => {
+    const e = {
+      observed: 412,
+      reactiveNeed: 6,
+      predictiveNeed: 7,
+      forecast: 530,
+      upper: 610,
+      model: 'ets(A,A,N)',
+      level: 90,
+      windowNeed: 6,
+      headroomShare: 1,
+    }
+    expect(reasonOf('up', 'predictive', e, 4, 7, limits)).toBe(
+      'scale up 4 → 7: the forecast over the lead time needs 7 (observed 412 req/s, forecast peak 530 req/s (90% band up to 610 req/s, ets(A,A,N)); 100 req/s per replica at 80%)',
+    )
   })
 
   it('ignores changes inside the tolerance band', () => {

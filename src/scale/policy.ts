@@ -361,7 +361,7 @@ export function reasonOf(
   const load = `observed ${fmt(e.observed)} req/s`
   const band =
     e.forecast !== null && e.upper !== null
-      ? `, forecast peak ${fmt(e.forecast)} req/s (upper ${fmt(e.upper)} at ${e.level}%, ${e.model})`
+      ? `, forecast peak ${fmt(e.forecast)} req/s (${e.level}% band up to ${fmt(e.upper)} req/s, ${e.model})`
       : ''
   const cap = `${fmt(l.capacityPerReplica)} req/s per replica at ${Math.round(l.targetUtilization * 100)}%`
   if (direction === 'hold')

@@ -4,6 +4,7 @@
  * open; it is lifted once the anomaly has resolved for `holdMs` and the limit has held `holdMs`.
  * At most `maxClients` are limited at once; `exempt` clients never are.
  */
+import { fmtAgainstTypical } from '../../format.js'
 import type { AbusiveClientsConfig } from '../../config/policies-schema.js'
 import type { AnomalyRecord } from '../anomalies.js'
 import { formatMs } from './forecast-pressure.js'
@@ -77,7 +78,7 @@ export class AbusiveClients implements LimitPolicy {
       if (lift) this.#limited.delete(client)
       const top = st.anomaly.children[0]
       const stands =
-        top !== undefined ? `${top.key} ${round(top.observed)} (typical ${round(top.expected)})` : ''
+        top !== undefined ? fmtAgainstTypical(top.key, top.observed, top.expected) : 'unusual traffic'
       out.push({
         target: `client:${client}`,
         entries: lift ? {} : { [`clients.${client}`]: this.#cfg.multiplier },

@@ -6,6 +6,7 @@
  */
 import type { AnomalyPressureConfig } from '../../config/policies-schema.js'
 import type { AnomalyRecord } from '../anomalies.js'
+import { fmtAnomalyValue, metricName } from '../../format.js'
 import { formatMs } from './forecast-pressure.js'
 import type { Desired, LimitPolicy, PolicyMode, PolicySignal } from './policy.js'
 
@@ -19,7 +20,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000
 
 /** One line per anomaly: what stood out, where, against what. */
 export function describeAnomaly(a: AnomalyRecord): string {
-  return `${a.metric} anomaly on ${a.key}: observed ${round(a.observed)}, expected ${round(a.expected)} (band ${round(a.low)}–${round(a.high)}, score ${round(a.score)}, ${a.detector})`
+  return `${metricName(a.metric)} anomaly on ${a.key}: ${fmtAnomalyValue(a)}, score ${round(a.score)}, ${a.detector}`
 }
 
 export function anomalyEvidence(a: AnomalyRecord): Record<string, unknown> {

@@ -17,6 +17,7 @@
  */
 import type { ForecastPressureConfig } from '../../config/policies-schema.js'
 import type { Desired, ForecastSignal, LimitPolicy, PolicyMode, PolicySignal } from './policy.js'
+import { fmtApart, fmtNum } from '../../format.js'
 
 interface EnvForecast {
   key: string
@@ -92,23 +93,30 @@ export class ForecastPressure implements LimitPolicy {
       this.#state.set(svc, st)
       const from = st.level
       let why: string
+      // the ratio is what the steps' thresholds are set in: say what it is of, and both numbers
+      const ratio = (threshold: number) => {
+        const [p, t] = fmtApart(pressure, threshold)
+        return [`upper band / budget = ${p}`, t] as const
+      }
       if (reached > st.level) {
         st.level = reached
         st.changedAtMs = nowMs
         st.lowSinceMs = null
-        why = `pressure ${round(pressure)} ≥ ${steps[reached - 1].above}`
+        const [p, t] = ratio(steps[reached - 1].above)
+        why = `${p} ≥ ${t} (step ${reached})`
       } else if (st.level > 0 && pressure < steps[st.level - 1].above * this.#cfg.relaxRatio) {
         st.lowSinceMs ??= nowMs
-        const relaxBelow = round(steps[st.level - 1].above * this.#cfg.relaxRatio)
+        const above = steps[st.level - 1].above
+        const [p, t] = ratio(above * this.#cfg.relaxRatio)
+        const below = `${p} < ${t} (step ${st.level}'s ${above} × relaxRatio ${this.#cfg.relaxRatio})`
         if (nowMs - st.lowSinceMs >= this.#cfg.holdMs && nowMs - st.changedAtMs >= this.#cfg.holdMs) {
           st.level--
           st.changedAtMs = nowMs
-          why = `pressure ${round(pressure)} < ${relaxBelow} for ${formatMs(this.#cfg.holdMs)}`
-        } else
-          why = `pressure ${round(pressure)} < ${relaxBelow}, held until ${formatMs(this.#cfg.holdMs)} have passed`
+          why = `${below} for ${formatMs(this.#cfg.holdMs)}`
+        } else why = `${below}, held until ${formatMs(this.#cfg.holdMs)} have passed`
       } else {
         st.lowSinceMs = null
-        why = `pressure ${round(pressure)}`
+        why = `upper band / budget = ${fmtNum(pressure)}`
       }
       if (st.level === 0 && from === 0) {
         // nothing applied and nothing to apply: forget the service until its next forecast
@@ -126,7 +134,7 @@ export class ForecastPressure implements LimitPolicy {
       const seen =
         fresh.length === 0
           ? `no forecast of ${svc} newer than ${formatMs(this.#cfg.staleMs)}`
-          : `forecast upper band ${round(upper, 1)} req/s within ${lookahead} vs budget ${budget} req/s on ${svc}`
+          : `forecast upper band ${fmtApart(upper, budget).join(` req/s within ${lookahead} vs budget `)} req/s on ${svc}`
       const what =
         step === null
           ? 'no reduction'
@@ -138,7 +146,7 @@ export class ForecastPressure implements LimitPolicy {
         target: `service:${svc}`,
         entries,
         state: `step ${st.level} of ${steps.length}`,
-        reason: `${seen} (${why}): step ${st.level} of ${steps.length}, ${what}`,
+        reason: `${seen}; ${why}: step ${st.level} of ${steps.length}, ${what}`,
         evidence: {
           service: svc,
           budgetRatePerSec: budget,

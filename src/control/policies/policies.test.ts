@@ -100,6 +100,14 @@ describe('forecast pressure', () => {
     expect(JSON.stringify(third!.after)).not.toMatch(/PRM|critical/)
   })
 
+  it('says what the pressure is and tells it apart from a threshold it barely crosses', () => {
+    const d = driver(fp())
+    const [up] = d.at(0, forecast('pay', 200.1, 0))
+    expect(up!.reason).toBe(
+      'forecast upper band 200.1 req/s within 5m vs budget 200 req/s on pay; upper band / budget = 1.0005 ≥ 1 (step 1): step 1 of 3, STD ×0.5, low ×0.5',
+    )
+  })
+
   it('uses the upper band within the lookahead only', () => {
     const d = driver(fp({ lookaheadMs: 30 * S }))
     // the peak (step 5, 50 s ahead) is beyond a 30 s lookahead: 0.9 × 230 = 207 ≥ 200 still
@@ -115,6 +123,10 @@ describe('forecast pressure', () => {
     expect(d.at(2 * M)).toEqual([])
     const [down] = d.at(2 * M + 30 * S)
     expect(down).toMatchObject({ action: 'relax', state: 'step 2 of 3' })
+    // what the relax threshold is compared with, and where it comes from
+    expect(down!.reason).toBe(
+      "forecast upper band 240 req/s within 5m vs budget 200 req/s on pay; upper band / budget = 1.2 < 1.27 (step 3's 1.5 × relaxRatio 0.85) for 2m: step 2 of 3, STD ×0.25, low ×0.25, normal ×0.5",
+    )
     // 1.2 is at or above step 2's 1.25 × 0.85 = 1.0625: step 2 holds for as long as that lasts
     expect(d.at(10 * M)).toEqual([expect.objectContaining({ action: 'renew', state: 'step 2 of 3' })])
     d.at(11 * M, forecast('pay', 100, 11 * M)) // 0.5: low from now
@@ -181,7 +193,9 @@ describe('anomaly pressure', () => {
       patch: { service: 'pay', defensive: true, ttlMs: 10 * M },
       evidence: { service: 'pay', anomalies: [{ id: a.id, metric: 'errors', observed: 0.2 }] },
     })
-    expect(on!.reason).toContain('errors anomaly on pay|/charge|prod: observed 0.2, expected 0.01')
+    expect(on!.reason).toBe(
+      '5xx errors anomaly on pay|/charge|prod: 0.2 errors, expected 0.01 errors (band 0–0.03 errors), score 0.9, poisson-tail: defensive mode on pay',
+    )
     expect(d.at(5 * M)).toEqual([expect.objectContaining({ action: 'renew' })])
     d.at(6 * M, { kind: 'anomaly.resolved', id: a.id })
     expect(d.at(8 * M - 1)).toEqual([])
@@ -233,7 +247,7 @@ describe('abusive clients', () => {
       patch: { clients: { 'ip:10.9.9.9': 0.1 }, ttlMs: 10 * M },
     })
     expect(limit!.patch.service).toBeUndefined()
-    expect(limit!.reason).toContain('distinctRoutes 40 (typical 1.5)')
+    expect(limit!.reason).toContain('stands out among its peers: 40 routes against a typical 1.5 routes,')
     d.at(30 * S, { kind: 'anomaly.resolved', id: a.id })
     expect(d.at(2 * M + 30 * S - 1)).toEqual([])
     expect(d.at(2 * M + 30 * S)[0]).toMatchObject({
