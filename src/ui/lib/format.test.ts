@@ -12,6 +12,8 @@ import {
   localTimes,
   parseSeriesKey,
   fmtSloMiss,
+  extraDigits,
+  fmtMetric,
 } from './format.js'
 
 describe('fmtRate, fmtMs, fmtPct', () => {
@@ -131,5 +133,24 @@ describe('fmtSloMiss', () => {
     expect(fmtSloMiss({ sloMissRatio: null, sloLatencyMs: 1_000 })).toBeNull()
     // an alert recorded before the share was estimated
     expect(fmtSloMiss({})).toBeNull()
+  })
+})
+
+describe('extraDigits', () => {
+  it('gives an observed value and its threshold the digits that tell them apart', () => {
+    const f = (x: number, extra: number) => fmtMetric('p95', x, extra)
+    expect(f(812.4, 0)).toBe('812 ms')
+    expect(extraDigits(812.4, 812.1, f)).toBe(1)
+    expect(f(812.4, 1)).toBe('812.4 ms')
+    const pct = (x: number, extra: number) => fmtMetric('errorRatio', x, extra)
+    expect(extraDigits(0.05002, 0.05, pct)).toBe(2)
+    expect([pct(0.05002, 2), pct(0.05, 2)]).toEqual(['5.002%', '5%'])
+    expect(extraDigits(1_500.4, 1_500, f)).toBe(2)
+    expect(f(1_500.4, 2)).toBe('1.5004 s')
+    // already apart, or equal: the usual digits
+    expect(extraDigits(900, 800, f)).toBe(0)
+    expect(extraDigits(800, 800, f)).toBe(0)
+    expect(fmtNum(812.44, 4)).toBe('812.4')
+    expect(fmtNum(812, 4)).toBe('812')
   })
 })

@@ -5,7 +5,8 @@ export function fmtNum(x: number | null | undefined, digits = 3): string {
   const a = Math.abs(x)
   if (a >= 1e6) return `${(x / 1e6).toFixed(1)}M`
   if (a >= 1e4) return `${(x / 1e3).toFixed(1)}k`
-  if (a >= 100) return x.toFixed(0)
+  // more digits than the integer part has only when asked for (to tell two numbers apart)
+  if (a >= 100) return String(Number(x.toFixed(Math.max(0, digits - (Math.floor(Math.log10(a)) + 1)))))
   if (a === 0) return '0'
   // JavaScript writes these as "7.72e-10"; at three digits they are nothing worth telling apart
   if (a < 1e-6) return '≈0'
@@ -15,11 +16,16 @@ export function fmtNum(x: number | null | undefined, digits = 3): string {
 const absent = (x: number | null | undefined): x is null | undefined =>
   x === null || x === undefined || !Number.isFinite(x)
 
-/** A rate with its unit; a rate not known yet is a bare dash, not "– req/s". */
-export const fmtRate = (x: number | null | undefined): string => (absent(x) ? '–' : `${fmtNum(x)} req/s`)
-export const fmtMs = (x: number | null | undefined): string =>
-  absent(x) ? '–' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${fmtNum(x)} ms`
-export const fmtPct = (x: number | null | undefined): string => (absent(x) ? '–' : `${fmtNum(100 * x, 2)}%`)
+/**
+ * A rate with its unit; a rate not known yet is a bare dash, not "– req/s". `extra`: digits beyond
+ * the usual, to tell two numbers apart (see {@link extraDigits}); the same for the formatters below.
+ */
+export const fmtRate = (x: number | null | undefined, extra = 0): string =>
+  absent(x) ? '–' : `${fmtNum(x, 3 + extra)} req/s`
+export const fmtMs = (x: number | null | undefined, extra = 0): string =>
+  absent(x) ? '–' : x >= 1000 ? `${(x / 1000).toFixed(2 + extra)} s` : `${fmtNum(x, 3 + extra)} ms`
+export const fmtPct = (x: number | null | undefined, extra = 0): string =>
+  absent(x) ? '–' : `${fmtNum(100 * x, 2 + extra)}%`
 
 /** A count with its noun: `1 service`, `3 services`; `plural` for nouns that do not just take an s. */
 export function fmtCount(n: number, singular: string, plural = `${singular}s`): string {
@@ -46,25 +52,35 @@ export function fmtDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
 }
 
-/** The value formatter for an anomaly's metric. */
-export function fmtMetric(metric: string, x: number): string {
+/** The value formatter for an anomaly's metric; `extra` digits as for {@link fmtRate}. */
+export function fmtMetric(metric: string, x: number, extra = 0): string {
   switch (metric) {
     case 'rate':
-      return fmtRate(x)
+      return fmtRate(x, extra)
     case 'p50':
     case 'p95':
     case 'p99':
-      return fmtMs(x)
+      return fmtMs(x, extra)
     case 'limitedRatio':
     case 'errorRatio':
     case 'failedRatio':
     case 'probability':
-      return fmtPct(x)
+      return fmtPct(x, extra)
     case 'errors':
-      return `${fmtNum(x)} errors`
+      return `${fmtNum(x, 3 + extra)} errors`
     default:
-      return fmtNum(x)
+      return fmtNum(x, 3 + extra)
   }
+}
+
+/**
+ * The digits beyond the usual (up to 3) that `f` needs to print two different numbers
+ * differently: an observed value and the threshold it crossed must not both read `812 ms`.
+ */
+export function extraDigits(a: number, b: number, f: (x: number, extra: number) => string): number {
+  let extra = 0
+  while (a !== b && f(a, extra) === f(b, extra) && extra < 3) extra++
+  return extra
 }
 
 export const METRIC_NAMES: Record<string, string> = {

@@ -10,6 +10,7 @@ import { Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api } from '../lib/api.js'
 import {
+  extraDigits,
   fmtAgo,
   fmtInterval,
   fmtMetric,
@@ -296,7 +297,13 @@ export function shownBand(ev: Pick<Evidence, 'band' | 'metric'>): [number, numbe
 
 export function EvidenceView(props: { ev: Evidence }) {
   const ev = { ...props.ev, band: shownBand(props.ev) }
-  const f = (x: number) => (ev.metric === 'anomaly' ? fmtNum(x) : fmtMetric(ev.metric, x))
+  const g = (x: number, extra: number) =>
+    ev.metric === 'anomaly' ? fmtNum(x, 3 + extra) : fmtMetric(ev.metric, x, extra)
+  // the observed value told apart from what it was judged against: the threshold, else the band's edge
+  const against =
+    ev.threshold ?? (ev.band === null ? null : ev.observed < ev.band[0] ? ev.band[0] : ev.band[1])
+  const extra = against === null ? 0 : extraDigits(ev.observed, against, g)
+  const f = (x: number) => g(x, extra)
   const words = [
     `${METRIC_NAMES[ev.metric] ?? ev.metric}: observed ${f(ev.observed)}`,
     ev.expected !== null ? `expected ${f(ev.expected)}` : null,
