@@ -4,6 +4,7 @@ import {
   fmtApart,
   fmtMetric,
   fmtMetricAgainstBand,
+  fmtMetricApart,
   fmtMetricRange,
   fmtNum,
   fmtPct,
@@ -54,6 +55,8 @@ describe('metric values', () => {
     expect(fmtMetric('errorRatio', 0.895)).toBe('89.5%')
     expect(fmtMetric('limitedRatio', 0.1)).toBe('10%')
     expect(fmtMetric('errors', 19)).toBe('19 errors')
+    expect(fmtMetric('errors', 1)).toBe('1 error')
+    expect(fmtMetricApart('requests', 1, 2)).toEqual(['1 request', '2 requests'])
     expect(fmtMetric('joint', 0.8)).toBe('0.8')
   })
 

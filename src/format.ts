@@ -62,16 +62,20 @@ export function fmtPctApart(a: number, b: number, digits = 3): [string, string] 
 const MS = { scale: 1, unit: ' ms' }
 const PERCENT = { scale: 100, unit: '%' }
 /** How a metric's values read: its scale (ratios as percentages) and the unit written after them. */
-const METRIC_UNITS: Readonly<Record<string, { scale: number; unit: string }>> = {
+const METRIC_UNITS: Readonly<Record<string, { scale: number; unit: string; one?: string }>> = {
   rate: { scale: 1, unit: ' req/s' },
   ...{ p50: MS, p95: MS, p99: MS, meanLatencyMs: MS },
-  errors: { scale: 1, unit: ' errors' },
-  requests: { scale: 1, unit: ' requests' },
-  distinctRoutes: { scale: 1, unit: ' routes' },
+  errors: { scale: 1, unit: ' errors', one: ' error' },
+  requests: { scale: 1, unit: ' requests', one: ' request' },
+  distinctRoutes: { scale: 1, unit: ' routes', one: ' route' },
   ...{ limitedRatio: PERCENT, errorRatio: PERCENT, upstreamErrorRatio: PERCENT, failedRatio: PERCENT },
   probability: PERCENT,
 }
 const NO_UNIT = { scale: 1, unit: '' }
+
+/** A count's unit agrees with it: `1 error`, `2 errors`. */
+const withUnit = (u: { unit: string; one?: string }, text: string) =>
+  `${text}${text === '1' && u.one !== undefined ? u.one : u.unit}`
 
 /**
  * A value of an anomaly or alert metric with its unit: `812 ms`, `12.5 req/s`, `5.12%` (a ratio
@@ -79,14 +83,14 @@ const NO_UNIT = { scale: 1, unit: '' }
  */
 export function fmtMetric(metric: string, x: number, digits = 3): string {
   const u = METRIC_UNITS[metric] ?? NO_UNIT
-  return `${fmtNum(u.scale * x, digits)}${u.unit}`
+  return withUnit(u, fmtNum(u.scale * x, digits))
 }
 
 /** Two values of a metric compared (observed and threshold), told apart, each with its unit. */
 export function fmtMetricApart(metric: string, a: number, b: number): [string, string] {
   const u = METRIC_UNITS[metric] ?? NO_UNIT
   const [x, y] = fmtApart(u.scale * a, u.scale * b)
-  return [`${x}${u.unit}`, `${y}${u.unit}`]
+  return [withUnit(u, x), withUnit(u, y)]
 }
 
 /**
