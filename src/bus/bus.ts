@@ -66,11 +66,36 @@ export interface Subscription {
   close(): Promise<void>
 }
 
+/** What a durable subscription took over from the subscribers of its durable before it. */
+export interface Inherited {
+  /**
+   * messages earlier subscribers had been handed and had not settled when this subscription
+   * started: a dead predecessor's, which come back only once their ack wait ends
+   */
+  held: number
+  /**
+   * how many of them had not been handed to this subscription when `inherited` resolved: a
+   * predecessor still alive kept them, or they left the bus (age limit); 0 normally
+   */
+  missing: number
+}
+
+export interface DurableSubscription extends Subscription {
+  /**
+   * Resolves once every message in {@link Inherited.held} has been handed to this subscription's
+   * handler again, at once when there are none, and at the latest a little after the ack wait
+   * (with `missing` > 0). Messages published since keep coming meanwhile, often before the
+   * inherited ones: a consumer that needs its input in order (the control plane's windows)
+   * holds back what depends on order until this resolves. Resolves on close too.
+   */
+  readonly inherited: Promise<Inherited>
+}
+
 export interface Bus {
   readonly kind: 'memory' | 'nats'
   /** resolves when the bus has accepted the message (JetStream: stored) */
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): Promise<void>
-  subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<Subscription>
+  subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<DurableSubscription>
   /**
    * Every message the bus still holds on the subject, oldest first, then each new one, handed to
    * the handler one at a time, in order, on a consumer of this subscriber alone that leaves
@@ -97,3 +122,8 @@ export interface Bus {
 
 export const DEFAULT_MAX_IN_FLIGHT = 1000
 export const DEFAULT_ACK_WAIT_MS = 30_000
+/**
+ * How long after its ack wait a subscription still waits for an inherited message: the server
+ * notices the expiry on its own timer and the message then travels to the new subscriber.
+ */
+export const INHERIT_SLACK_MS = 1_000

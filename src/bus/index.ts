@@ -1,5 +1,12 @@
 /** @module Public surface of the bus: the port, its adapters and the one place that picks an adapter. */
-export { SUBJECT_AUDIT, SUBJECT_CLIENTS, SUBJECT_ROLLUPS, SUBJECT_SPANS, SUBJECT_TARGETS } from './bus.js'
+export {
+  INHERIT_SLACK_MS,
+  SUBJECT_AUDIT,
+  SUBJECT_CLIENTS,
+  SUBJECT_ROLLUPS,
+  SUBJECT_SPANS,
+  SUBJECT_TARGETS,
+} from './bus.js'
 export {
   BusTargetPool,
   appliedSubject,
@@ -16,7 +23,16 @@ export type {
   TargetsFollower,
   TargetsMessage,
 } from './targets.js'
-export type { Bus, BusHandler, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './bus.js'
+export type {
+  Bus,
+  BusHandler,
+  BusMessage,
+  DurableSubscription,
+  Inherited,
+  PublishOptions,
+  SubscribeOptions,
+  Subscription,
+} from './bus.js'
 export { MemoryBus } from './memory.js'
 export type { MemoryBusOptions } from './memory.js'
 // NatsBus is reached through openBus (lazy import) so embedded mode never loads the NATS client

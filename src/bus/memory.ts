@@ -21,13 +21,17 @@ import { VGL_ERR_BUS_CLOSED } from '../errors.js'
 import {
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_MAX_IN_FLIGHT,
+  INHERIT_SLACK_MS,
   type Bus,
   type BusHandler,
   type BusMessage,
+  type DurableSubscription,
+  type Inherited,
   type PublishOptions,
   type SubscribeOptions,
   type Subscription,
 } from './bus.js'
+import { InheritWatch } from './inherit.js'
 
 export interface MemoryBusOptions {
   /** messages kept per subject while no durable consumer exists (oldest dropped beyond) */
@@ -56,6 +60,7 @@ interface Entry {
 class Sub {
   inFlight = 0
   closed = false
+  watch: InheritWatch | null = null
   constructor(
     readonly durable: Durable,
     readonly handler: BusHandler,
@@ -195,7 +200,11 @@ export class MemoryBus implements Bus {
     }
   }
 
-  async subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<Subscription> {
+  async subscribe(
+    subject: string,
+    handler: BusHandler,
+    opts: SubscribeOptions,
+  ): Promise<DurableSubscription> {
     if (this.#closed) throw VGL_ERR_BUS_CLOSED(`subscribe to ${subject}`)
     let list = this.#durables.get(subject)
     if (list === undefined) this.#durables.set(subject, (list = []))
@@ -217,15 +226,20 @@ export class MemoryBus implements Bus {
       opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
     )
+    // a subscriber that went away left its unacked messages at the head of the queue: they come
+    // back at once, ahead of newer ones
+    const back = new Set(durable.queue.filter((e) => e.deliveries > 0).map((e) => e.seq))
+    sub.watch = new InheritWatch(back.size, (seq) => back.has(seq), sub.ackWaitMs + INHERIT_SLACK_MS)
     durable.subs.push(sub)
     this.#ensureSweep(sub.ackWaitMs)
     this.#scheduleDrain()
-    return { close: async () => this.#closeSub(sub) }
+    return { close: async () => this.#closeSub(sub), inherited: sub.watch.inherited }
   }
 
   #closeSub(sub: Sub): void {
     if (sub.closed) return
     sub.closed = true
+    sub.watch?.settle()
     const d = sub.durable
     d.subs = d.subs.filter((s) => s !== sub)
     const back: Entry[] = []
@@ -328,6 +342,7 @@ export class MemoryBus implements Bus {
     } catch {
       msg.nak()
     }
+    sub.watch?.handed(e.seq)
   }
 
   #ensureSweep(ackWaitMs: number): void {
@@ -404,8 +419,12 @@ export class MemoryBus implements Bus {
               },
               { durable: m.durable, maxInFlight: m.maxInFlight, ackWaitMs: m.ackWaitMs },
             ).then((s) => {
-              if (stopped) void s.close()
-              else subs.set(m.id, s)
+              if (stopped) return void s.close()
+              subs.set(m.id, s)
+              // after the messages it counts: the port keeps their order
+              void s.inherited.then((x) => {
+                if (!stopped) port.postMessage({ t: 'inherited', id: m.id, ...x } satisfies PortEvent)
+              })
             })
             break
           case 'working':
@@ -455,14 +474,16 @@ type PortRequest =
   | { t: 'unsub'; id: number }
   | { t: 'close' }
 
-type PortEvent = {
-  t: 'msg'
-  id: number
-  token: number
-  subject: string
-  data: Uint8Array
-  deliveryCount: number
-}
+type PortEvent =
+  | {
+      t: 'msg'
+      id: number
+      token: number
+      subject: string
+      data: Uint8Array
+      deliveryCount: number
+    }
+  | ({ t: 'inherited'; id: number } & Inherited)
 
 class PortMessage implements BusMessage {
   #port: MessagePort
@@ -471,7 +492,7 @@ class PortMessage implements BusMessage {
   readonly subject: string
   readonly data: Uint8Array
   readonly deliveryCount: number
-  constructor(port: MessagePort, ev: PortEvent) {
+  constructor(port: MessagePort, ev: PortEvent & { t: 'msg' }) {
     this.#port = port
     this.#token = ev.token
     this.subject = ev.subject
@@ -503,13 +524,18 @@ class PortBus implements Bus {
   readonly kind = 'memory' as const
   #port: MessagePort
   #handlers = new Map<number, BusHandler>()
+  #inherited = new Map<number, (x: Inherited) => void>()
   #nextId = 0
   #closed = false
 
   constructor(port: MessagePort) {
     this.#port = port
     port.on('message', (ev: PortEvent) => {
-      if (ev.t !== 'msg') return
+      if (ev.t === 'inherited') {
+        const { id, t: _t, ...x } = ev
+        this.#settleInherited(id, x)
+        return
+      }
       const handler = this.#handlers.get(ev.id)
       const msg = new PortMessage(port, ev)
       if (handler === undefined) return msg.nak()
@@ -527,10 +553,20 @@ class PortBus implements Bus {
     this.#port.postMessage({ t: 'pub', subject, data, msgId: opts?.msgId } satisfies PortRequest)
   }
 
-  async subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<Subscription> {
+  #settleInherited(id: number, x: Inherited): void {
+    this.#inherited.get(id)?.(x)
+    this.#inherited.delete(id)
+  }
+
+  async subscribe(
+    subject: string,
+    handler: BusHandler,
+    opts: SubscribeOptions,
+  ): Promise<DurableSubscription> {
     if (this.#closed) throw VGL_ERR_BUS_CLOSED(`subscribe to ${subject}`)
     const id = ++this.#nextId
     this.#handlers.set(id, handler)
+    const inherited = new Promise<Inherited>((r) => this.#inherited.set(id, r))
     this.#port.postMessage({
       t: 'sub',
       id,
@@ -541,9 +577,12 @@ class PortBus implements Bus {
     } satisfies PortRequest)
     return {
       close: async () => {
+        // what came back so far is all this subscription will see
+        this.#settleInherited(id, { held: 0, missing: 0 })
         if (!this.#handlers.delete(id) || this.#closed) return
         this.#port.postMessage({ t: 'unsub', id } satisfies PortRequest)
       },
+      inherited,
     }
   }
 
@@ -551,6 +590,7 @@ class PortBus implements Bus {
     if (this.#closed) return
     this.#closed = true
     this.#handlers.clear()
+    for (const id of [...this.#inherited.keys()]) this.#settleInherited(id, { held: 0, missing: 0 })
     this.#port.postMessage({ t: 'close' } satisfies PortRequest)
     this.#port.close()
   }

@@ -29,6 +29,7 @@ import {
 import {
   DEFAULT_ACK_WAIT_MS,
   DEFAULT_MAX_IN_FLIGHT,
+  INHERIT_SLACK_MS,
   SUBJECT_AUDIT,
   SUBJECT_CLIENTS,
   SUBJECT_ROLLUPS,
@@ -37,10 +38,12 @@ import {
   type Bus,
   type BusHandler,
   type BusMessage,
+  type DurableSubscription,
   type PublishOptions,
   type SubscribeOptions,
   type Subscription,
 } from './bus.js'
+import { InheritWatch } from './inherit.js'
 import { appliedSubject } from './targets.js'
 
 export interface StreamSpec {
@@ -211,16 +214,21 @@ export class NatsBus implements Bus {
     return s.name
   }
 
-  async subscribe(subject: string, handler: BusHandler, opts: SubscribeOptions): Promise<Subscription> {
+  async subscribe(
+    subject: string,
+    handler: BusHandler,
+    opts: SubscribeOptions,
+  ): Promise<DurableSubscription> {
     if (this.#closed) throw VGL_ERR_BUS_CLOSED(`subscribe to ${subject}`)
     const stream = this.#streamFor(subject)
     const maxInFlight = opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
+    const ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS
     const cfg = {
       durable_name: opts.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       filter_subject: subject,
-      ack_wait: nanos(opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
+      ack_wait: nanos(ackWaitMs),
       max_ack_pending: Math.max(maxInFlight, 1),
     }
     const existing = await this.#jsm.consumers.info(stream, opts.durable).catch(() => null)
@@ -235,6 +243,16 @@ export class NatsBus implements Bus {
         ack_wait: cfg.ack_wait,
         max_ack_pending: cfg.max_ack_pending,
       })
+    // Read before this subscription pulls anything: every message unacked then was handed to an
+    // earlier subscriber, and each lies between the ack floor and the last delivered sequence
+    // (that range also holds acked ones, hence the count).
+    const floor = existing?.ack_floor.stream_seq ?? 0
+    const last = existing?.delivered.stream_seq ?? 0
+    const watch = new InheritWatch(
+      existing?.num_ack_pending ?? 0,
+      (seq) => seq > floor && seq <= last,
+      ackWaitMs + INHERIT_SLACK_MS,
+    )
     const consumer = await this.#js.consumers.get(stream, opts.durable)
     const iter = await consumer.consume({ max_messages: Math.min(maxInFlight, 1000) })
     const loop = (async () => {
@@ -247,9 +265,11 @@ export class NatsBus implements Bus {
         } catch {
           msg.nak()
         }
+        watch.handed(m.info.streamSequence)
       }
     })()
-    return this.#track(iter, loop, async () => {})
+    const sub = this.#track(iter, loop, async () => watch.settle())
+    return { close: sub.close, inherited: watch.inherited }
   }
 
   async answer(subject: string): Promise<Subscription> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BusMessage } from '../../src/bus/bus.js'
+import { INHERIT_SLACK_MS, type BusMessage } from '../../src/bus/bus.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { busContract } from '../../src/bus/bus.contract.js'
 import { NatsBus } from '../../src/bus/nats.js'
@@ -79,6 +79,38 @@ if (up) {
       expect(Date.now() - closedAt).toBeLessThan(20_000) // not the minute the old consumer had
       await sub.close()
       await nc.close()
+    })
+
+    it('stops waiting for inherited messages a live predecessor keeps, after the ack wait', async () => {
+      const name = `alive-${drift}`
+      const held: BusMessage[] = []
+      const old = await bus.subscribe(subject, (m) => void held.push(m), { durable: name, ackWaitMs: 1_000 })
+      for (const v of ['a', 'b']) await bus.publish(subject, new TextEncoder().encode(v))
+      // (with the earlier test's message on this subject: every one there is delivered to a new durable)
+      await poll(() => held.length >= 2, 'the first deliveries')
+      await new Promise((r) => setTimeout(r, 200))
+      // alive (its lease lost, say): it keeps what it holds
+      const keep = setInterval(() => held.forEach((m) => m.working()), 200)
+      const other = await NatsBus.connect({ servers: '127.0.0.1:4222', streams: driftStreams })
+      try {
+        const startedAt = Date.now()
+        const seen: string[] = []
+        const sub = await other.subscribe(subject, (m) => void seen.push(new TextDecoder().decode(m.data)), {
+          durable: name,
+          ackWaitMs: 1_000,
+        })
+        expect(await sub.inherited).toEqual({ held: held.length, missing: held.length })
+        const waited = Date.now() - startedAt
+        expect(waited).toBeGreaterThanOrEqual(1_000)
+        expect(waited).toBeLessThan(1_000 + INHERIT_SLACK_MS + 1_500)
+        expect(seen).toEqual([])
+        await sub.close()
+      } finally {
+        clearInterval(keep)
+        held.forEach((m) => m.ack())
+        await old.close()
+        await other.close()
+      }
     })
   })
 } else {
