@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { BusMessage } from '../bus/index.js'
+import type { Bus, BusMessage, Inherited } from '../bus/index.js'
 import { MemoryBus } from '../bus/index.js'
 import { DEFAULT_RETENTION_MS, SqliteStore, type Store } from '../store/index.js'
 import { rollupOf } from '../store/store.contract.js'
@@ -86,6 +86,51 @@ describe('ControlPlane', () => {
     expect(seen.map((s) => s.key).sort()).toEqual(['*|*|*', 'orders|*|prod', 'orders|/api/orders|prod'])
     expect(cp.recent(orders)).toHaveLength(1)
     expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(6)
+  })
+
+  it('after a takeover writes nothing until the inherited rollups came back, then every window in order', async () => {
+    // the rollups consumer inherited unacked messages from a dead predecessor, still on their way
+    let release!: (x: Inherited) => void
+    const inherited = new Promise<Inherited>((r) => (release = r))
+    const taking: Bus = {
+      kind: 'memory',
+      publish: (s, d, o) => bus.publish(s, d, o),
+      subscribe: async (s, h, o) => {
+        const sub = await bus.subscribe(s, h, o)
+        return s === subjects.rollups ? { close: sub.close, inherited } : sub
+      },
+      close: () => bus.close(),
+    }
+    const next = plane({ bus: taking, now: () => T0 })
+    const order: { startMs: number; correction: boolean; count: number }[] = []
+    next.onWindowClosed(
+      (s, p, ctx) =>
+        void (s.route === orders.route && order.push({ startMs: p.startMs, ...ctx, count: p.count })),
+    )
+    const ticks: number[] = []
+    next.onTick((upTo) => ticks.push(upTo))
+    await next.start()
+    try {
+      // the window after the dead leader's comes first, and is due
+      next.ingest(rollupOf('gw-a', orders, T0 + W, [4, 5]), fakeMsg())
+      await next.tick(T0 + 2 * W + GRACE)
+      expect(order).toEqual([])
+      expect(ticks).toEqual([]) // nor does the series look silent meanwhile
+      expect(await store.queryPoints(orders, T0, T0 + 2 * W, 'window')).toEqual([])
+      // the dead leader's window comes back, and with it the last inherited message
+      next.ingest(rollupOf('gw-a', orders, T0, [1, 2, 3]), fakeMsg())
+      release({ held: 1, missing: 0 })
+      await inherited
+      await next.tick(T0 + 2 * W + GRACE + 1_000)
+      expect(order.map(({ startMs, correction, count }) => ({ startMs, correction, count }))).toEqual([
+        { startMs: T0, correction: false, count: 3 },
+        { startMs: T0 + W, correction: false, count: 2 },
+      ])
+      expect(ticks).toHaveLength(1)
+      expect(next.stats.inherited).toMatchObject({ held: 1, missing: 0 })
+    } finally {
+      await next.stop({ flush: false })
+    }
   })
 
   it('lands a rollup that comes after the grace period as a correction, never lost', async () => {

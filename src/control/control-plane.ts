@@ -18,8 +18,14 @@
  * short (10 s) and every message still held is told `working()` once a third of it has passed
  * since the bus last heard of it (half of it at most), so the rollups a killed leader held come
  * back to its successor within 10 s of the kill, not after the longest window plus its grace.
+ *
+ * A successor does not write any window before those come back: the rollups consumer reports
+ * what it inherited (`DurableSubscription.inherited`), and until every inherited message was
+ * handed over (or the ack wait passed) windows only accumulate. Then the due ones are written
+ * oldest first, so the dead leader's windows reach the detectors as windows, in order, and not
+ * as late corrections of the newer windows that arrived first.
  */
-import type { Bus, BusMessage, Subscription } from '../bus/index.js'
+import { INHERIT_SLACK_MS, type Bus, type BusMessage, type Subscription } from '../bus/index.js'
 import { VGL_ERR_CONTROL_DECODE, VGL_ERR_CONTROL_SERIES_NOT_FOUND, type VigilError } from '../errors.js'
 import { seriesId } from '../store/internal.js'
 import type { Resolution, RetentionMs, SeriesInfo, Store, StoredPoint } from '../store/index.js'
@@ -133,6 +139,8 @@ export class ControlPlane implements SeriesSource {
    */
   readonly #held = new Map<BusMessage, number>()
   #keepTimer: NodeJS.Timeout | null = null
+  /** until the rollups a previous consumer left unacked came back: no window is written */
+  #inheriting = false
   #busy: Promise<void> = Promise.resolve()
   #lastDownsample = 0
   #lastPrune = 0
@@ -151,6 +159,11 @@ export class ControlPlane implements SeriesSource {
     spans: 0,
     writeErrors: 0,
     decodeErrors: 0,
+    /**
+     * the rollups the previous consumer left unacked (`held`), how many never came back
+     * (`missing`: they arrive later as corrections) and how long windows were held for them
+     */
+    inherited: { held: 0, missing: 0, waitedMs: 0 },
   }
 
   constructor(opts: ControlPlaneOptions) {
@@ -187,12 +200,24 @@ export class ControlPlane implements SeriesSource {
     // Rollups are held unacked until their window is written and span messages for the span
     // stage's hold, both far longer than the ack wait: #keepHeld keeps them alive meanwhile.
     const ackWaitMs = this.#o.ackWaitMs
+    this.#inheriting = true
+    const subscribedAt = Date.now()
+    const rollups = await this.#o.bus.subscribe(this.#o.subjects.rollups, (m) => this.#onRollupMsg(m), {
+      durable: `${this.#o.durable}-rollups`,
+      maxInFlight: this.#o.maxInFlight,
+      ackWaitMs,
+    })
+    // the bus ends the wait itself; this bound only keeps a bus that never answers from stopping
+    // every write
+    const bound = setTimeout(() => (this.#inheriting = false), 2 * (ackWaitMs + INHERIT_SLACK_MS))
+    bound.unref()
+    void rollups.inherited.then((x) => {
+      clearTimeout(bound)
+      this.#inheriting = false
+      this.stats.inherited = { ...x, waitedMs: x.held === 0 ? 0 : Date.now() - subscribedAt }
+    })
     this.#subs.push(
-      await this.#o.bus.subscribe(this.#o.subjects.rollups, (m) => this.#onRollupMsg(m), {
-        durable: `${this.#o.durable}-rollups`,
-        maxInFlight: this.#o.maxInFlight,
-        ackWaitMs,
-      }),
+      rollups,
       await this.#o.bus.subscribe(this.#o.subjects.spans, (m) => this.#onSpanMsg(m), {
         durable: `${this.#o.durable}-spans`,
         // a span stage holds messages for its hold: enough in flight to keep up meanwhile
@@ -291,8 +316,10 @@ export class ControlPlane implements SeriesSource {
   /** Runs one loop step at `nowMs`: writes due windows and late rollups, downsamples, prunes. */
   tick(nowMs = this.#o.now()): Promise<void> {
     return this.#serial(async () => {
-      await this.#writeDue(nowMs)
-      for (const hook of this.#tickHooks) {
+      // nothing closes while inherited windows may still come: a series waiting for its windows
+      // must not look silent to the tick hooks either
+      if (!this.#inheriting) await this.#writeDue(nowMs)
+      for (const hook of this.#inheriting ? [] : this.#tickHooks) {
         try {
           hook(nowMs - this.#o.graceMs)
         } catch (err) {

@@ -9,8 +9,9 @@
  * forecasters, rules and policies would see partial windows, and each would raise its own
  * anomalies and alerts: doubled results. With one consumer, each window is merged, judged and
  * acted on once. Followers hold connections and take over within the lease ttl; the rollups a
- * dead leader had received but not acked come back to the new leader after the bus's ack wait
- * and land as late corrections, which detectors and rules skip.
+ * dead leader had received but not acked come back to the new leader after the bus's ack wait,
+ * and the new leader writes no window before they did (ControlPlane), so they are judged in
+ * order with the windows after them.
  *
  * ```
  *                  ┌ leader:   startControlPlane (bus consumers, store writes, detect, forecast,
