@@ -91,6 +91,8 @@ export interface ControlPlaneOptions {
   /** tail sampling of spans before the store (journeys); absent: every span is stored */
   spanStage?: SpanStage
   onError?: (err: Error, what: string) => void
+  /** the rollups a previous consumer left unacked came back (or the wait ended): see `stats.inherited` */
+  onInherited?: (x: ControlPlaneStats['inherited']) => void
 }
 
 export interface SeriesSummary {
@@ -116,9 +118,23 @@ interface Pending {
 
 const SPAN_BATCH = 5_000
 
+export interface ControlPlaneStats {
+  rollups: number
+  windowsWritten: number
+  corrections: number
+  spans: number
+  writeErrors: number
+  decodeErrors: number
+  /**
+   * the rollups the previous consumer left unacked (`held`), how many never came back
+   * (`missing`: they arrive later as corrections) and how long windows were held for them
+   */
+  inherited: { held: number; missing: number; waitedMs: number }
+}
+
 export class ControlPlane implements SeriesSource {
-  readonly #o: Required<Omit<ControlPlaneOptions, 'onError' | 'spanStage'>> &
-    Pick<ControlPlaneOptions, 'onError' | 'spanStage'>
+  readonly #o: Required<Omit<ControlPlaneOptions, 'onError' | 'spanStage' | 'onInherited'>> &
+    Pick<ControlPlaneOptions, 'onError' | 'spanStage' | 'onInherited'>
   readonly #pending = new Map<number, Map<string, Pending>>()
   #late = new Map<string, Pending>()
   /** window starts already written once; a rollup for them is a correction */
@@ -152,17 +168,13 @@ export class ControlPlane implements SeriesSource {
    */
   readonly #redelivery: RedeliveryDelay
   /** counters for tests and /metrics */
-  readonly stats = {
+  readonly stats: ControlPlaneStats = {
     rollups: 0,
     windowsWritten: 0,
     corrections: 0,
     spans: 0,
     writeErrors: 0,
     decodeErrors: 0,
-    /**
-     * the rollups the previous consumer left unacked (`held`), how many never came back
-     * (`missing`: they arrive later as corrections) and how long windows were held for them
-     */
     inherited: { held: 0, missing: 0, waitedMs: 0 },
   }
 
@@ -215,6 +227,7 @@ export class ControlPlane implements SeriesSource {
       clearTimeout(bound)
       this.#inheriting = false
       this.stats.inherited = { ...x, waitedMs: x.held === 0 ? 0 : Date.now() - subscribedAt }
+      if (x.held > 0) this.#o.onInherited?.(this.stats.inherited)
     })
     this.#subs.push(
       rollups,

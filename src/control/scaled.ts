@@ -33,7 +33,13 @@ import type { AnomalySource } from './anomalies.js'
 import { ControlPlane, type SeriesSource } from './control-plane.js'
 import type { ForecastSource } from './forecasts.js'
 import { describeLeader, soleLeadership, type LeaderInfo, type Leadership } from './leadership.js'
-import { leaderBucketOf, processHolder, startControlPlane, type RunningControlPlane } from './start.js'
+import {
+  leaderBucketOf,
+  processHolder,
+  startControlPlane,
+  type RunningControlPlane,
+  type StartControlOptions,
+} from './start.js'
 import type { LimitControls } from './policies/index.js'
 import { LiveJourneys, journeyRoutesOf, type JourneySource } from './journeys.js' // journeys
 
@@ -69,6 +75,8 @@ export interface ScaledControlOptions {
   /** adaptive limits: the gateways' limiter controls (a Limiter over the shared Redis state) */
   limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
+  /** on taking over, the rollups the previous leader held came back (or the wait for them ended) */
+  onInherited?: StartControlOptions['onInherited']
   /** this process started or stopped leading */
   onLeadership?: (leading: boolean, info: LeaderInfo | null, reason: string) => void
 }
@@ -96,6 +104,7 @@ export async function startScaledControl(
       adminUrl,
       limitControls: opts.limitControls ?? null,
       onError: opts.onError,
+      onInherited: opts.onInherited,
     })
   }
   const standDown = async () => {

@@ -12,7 +12,7 @@ import type { Bus } from '../bus/index.js'
 import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
 import { openStore, retentionOf, type Store } from '../store/index.js'
-import { ControlPlane } from './control-plane.js'
+import { ControlPlane, type ControlPlaneOptions } from './control-plane.js'
 import { LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
 import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
@@ -63,6 +63,8 @@ export interface StartControlOptions {
   /** adaptive limits: the limiter's controls (null: none reachable; enforced decisions fail) */
   limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
+  /** the control plane took over rollups a dead predecessor held (ControlPlaneOptions.onInherited) */
+  onInherited?: ControlPlaneOptions['onInherited']
 }
 
 /** Where `actions.jsonl` goes: control.actionsFile, else beside the SQLite file (none for :memory:), else ./data. */
@@ -145,6 +147,7 @@ export async function startControlPlane(
     retention: retentionOf(config.store),
     spanStage: journeys ?? undefined, // journeys
     onError: opts.onError,
+    onInherited: opts.onInherited,
   })
   if (journeys !== null) plane.onWindowClosed(journeys.hook) // journeys
   // ---- live detect/forecast (src/control/anomalies.ts, forecasts.ts) ----

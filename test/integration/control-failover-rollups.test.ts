@@ -197,6 +197,14 @@ describe.skipIf(!up)('a failover under steady traffic', { timeout: 180_000 }, ()
       expect(after.filter((t) => !scores.t.includes(t))).toEqual([])
       // in window order
       expect([...scores.t].sort((x, y) => x - y)).toEqual(scores.t)
+      // the new leader says what it took over and how long it held the newer windows for it
+      const took = JSON.parse(
+        `{${await standby.p.waitFor(/("held":\d+,"missing":\d+,"waitedMs":\d+)[^\n]*"msg":"took over a previous consumer/, 1_000)}}`,
+      ) as { held: number; missing: number; waitedMs: number }
+      expect(took.held).toBeGreaterThan(0)
+      expect(took.missing).toBe(0)
+      expect(took.waitedMs).toBeLessThan(12_000)
+      console.log(`the new leader held its windows ${took.waitedMs} ms for ${took.held} inherited rollups`)
     } finally {
       sending = false
       await traffic

@@ -103,6 +103,15 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     onError: (err, what) => logger.error({ err, what }, 'control plane error'),
     onLeadership: (leading, leader, reason) =>
       logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
+    onInherited: (x) => {
+      if (x.missing === 0)
+        logger.info(x, 'took over a previous consumer: its held rollups came back, windows written in order')
+      else
+        logger.warn(
+          x,
+          'took over a previous consumer: some of its held rollups did not come back within the ack wait; they land as corrections when they do',
+        )
+    },
   })
   // ---- scale: the leader's autoscaler; replicas' targets go to every gateway over the bus, and
   // a removed replica is stopped once every gateway confirmed its requests to it finished
