@@ -8,7 +8,9 @@ import { useEffect, useRef } from 'preact/hooks'
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import { cssVar, useTheme } from '../lib/theme.js'
+import { fmtTime } from '../lib/format.js'
 import type { ForecastReady } from '../lib/types.js'
+import { layoutMarkLabels } from './mark-labels.js'
 
 export interface ChartSeries {
   label: string
@@ -281,10 +283,9 @@ export function Chart(props: ChartProps) {
                 ctx.stroke()
               }
             }
-            // anomaly labels: a triangle and the metric at the top of each span
+            // anomaly marks: a triangle at the top of each span; the labels are HTML (placeLabels)
             ctx.setLineDash([])
             ctx.fillStyle = cssVar('--bad')
-            ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`
             for (const m of marks.current) {
               const x = u.valToPos(m.from, 'x', true)
               if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue
@@ -296,9 +297,9 @@ export function Chart(props: ChartProps) {
               ctx.lineTo(x, y + s * 1.4)
               ctx.closePath()
               ctx.fill()
-              ctx.fillText(m.label, x + s + 2, y + s * 1.4)
             }
             ctx.restore()
+            placeLabels(u, marks.current)
           },
         ],
       },
@@ -366,6 +367,51 @@ export function Chart(props: ChartProps) {
       </figcaption>
       <div class="chart" ref={host} role="img" aria-label={`${props.title}: ${props.summary}`} />
     </figure>
+  )
+}
+
+const LABEL_FONT = '11px system-ui, sans-serif'
+const LABEL_ROW_PX = 14
+/** the labels start below the ▼ (2 px + 7 px tall) */
+const LABEL_TOP_PX = 10
+
+/**
+ * The anomaly labels as elements over the plot, laid out so none overlaps another: a group of
+ * close anomalies reads "N anomalies" and lists them on hover (its title).
+ */
+function placeLabels(u: uPlot, marks: readonly ChartMark[]): void {
+  let box = u.over.querySelector<HTMLDivElement>(':scope > .mark-labels')
+  if (box === null) {
+    box = document.createElement('div')
+    box.className = 'mark-labels'
+    u.over.appendChild(box)
+  }
+  const width = u.over.clientWidth
+  const visible = marks
+    .map((m) => ({ m, x: u.valToPos(m.from, 'x') }))
+    .filter(({ x }) => x >= 0 && x <= width)
+  const ctx = u.ctx
+  ctx.save()
+  ctx.font = LABEL_FONT
+  const labels = layoutMarkLabels(
+    visible.map(({ m, x }) => ({ x, text: m.label })),
+    { width, measure: (t) => Math.ceil(ctx.measureText(t).width) + 4 },
+  )
+  ctx.restore()
+  box.replaceChildren(
+    ...labels.map((l) => {
+      const el = document.createElement('span')
+      el.className = l.members.length > 1 ? 'mark-label group' : 'mark-label'
+      el.textContent = l.text
+      el.style.left = `${l.left}px`
+      el.style.top = `${LABEL_TOP_PX + l.row * LABEL_ROW_PX}px`
+      el.style.width = `${l.width}px`
+      el.title = l.members
+        .map((i) => visible[i].m)
+        .map((m) => `${m.label}: ${fmtTime(m.from * 1000)} – ${fmtTime(m.to * 1000)}`)
+        .join('\n')
+      return el
+    }),
   )
 }
 

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest'
+import { layoutMarkLabels, type PlacedLabel } from './mark-labels.js'
+
+/** 6 px a character, as 11 px system-ui roughly is */
+const measure = (t: string) => 6 * t.length
+
+function overlaps(a: PlacedLabel, b: PlacedLabel): boolean {
+  return a.row === b.row && a.left < b.left + b.width && b.left < a.left + a.width
+}
+
+function noneOverlap(labels: readonly PlacedLabel[]): void {
+  for (let i = 0; i < labels.length; i++)
+    for (let j = i + 1; j < labels.length; j++)
+      expect(overlaps(labels[i], labels[j]), `${labels[i].text} / ${labels[j].text}`).toBe(false)
+}
+
+describe('layoutMarkLabels', () => {
+  it('keeps labels far apart on the top row, each beside its mark', () => {
+    const got = layoutMarkLabels(
+      [
+        { x: 10, text: 'errors' },
+        { x: 300, text: 'p95' },
+      ],
+      { width: 600, measure },
+    )
+    expect(got).toEqual([
+      { left: 17, width: 36, row: 0, text: 'errors', members: [0] },
+      { left: 307, width: 18, row: 0, text: 'p95', members: [1] },
+    ])
+  })
+
+  it('puts the label of an anomaly close after another on the next row', () => {
+    const got = layoutMarkLabels(
+      [
+        { x: 100, text: 'errors' },
+        { x: 104, text: 'rate' },
+      ],
+      { width: 600, measure },
+    )
+    expect(got.map((l) => [l.text, l.row])).toEqual([
+      ['errors', 0],
+      ['rate', 1],
+    ])
+    noneOverlap(got)
+  })
+
+  it('groups anomalies that no row has room for into "N anomalies", naming every member', () => {
+    const marks = [
+      { x: 100, text: 'errors' },
+      { x: 102, text: 'p95' },
+      { x: 104, text: 'p99' },
+      { x: 106, text: 'rate' },
+      { x: 400, text: 'errors' },
+    ]
+    const got = layoutMarkLabels(marks, { width: 600, measure })
+    noneOverlap(got)
+    // every mark is in exactly one label
+    expect(got.flatMap((l) => l.members).sort()).toEqual([0, 1, 2, 3, 4])
+    const group = got.find((l) => l.members.length > 1)!
+    expect(group.text).toBe(`${group.members.length} anomalies`)
+    expect(group.width).toBe(measure(group.text))
+    expect(got.find((l) => l.members.includes(4))).toMatchObject({ text: 'errors', row: 0, members: [4] })
+    expect(Math.max(...got.map((l) => l.row))).toBe(1)
+  })
+
+  it('never overlaps, whatever the spacing, and keeps labels inside the plot', () => {
+    const texts = ['errors', 'p95', 'p99', 'rate', 'errorRatio', 'joint']
+    for (let seed = 1; seed <= 50; seed++) {
+      let s = seed
+      const rnd = () => ((s = (s * 16807) % 2147483647) - 1) / 2147483646
+      const marks = Array.from({ length: 3 + Math.floor(rnd() * 12) }, () => ({
+        x: rnd() * 500,
+        text: texts[Math.floor(rnd() * texts.length)],
+      }))
+      const got = layoutMarkLabels(marks, { width: 500, measure, rows: 2 })
+      noneOverlap(got)
+      expect(got.flatMap((l) => l.members).sort((a, b) => a - b)).toEqual(marks.map((_, i) => i))
+      for (const l of got) {
+        expect(l.left).toBeGreaterThanOrEqual(0)
+        expect(l.left + l.width).toBeLessThanOrEqual(500)
+        expect(l.row).toBeLessThan(2)
+      }
+    }
+  })
+
+  it('moves a label at the right edge left, inside the plot', () => {
+    const [l] = layoutMarkLabels([{ x: 595, text: 'errors' }], { width: 600, measure })
+    expect(l.left + l.width).toBe(600)
+  })
+})

@@ -1,0 +1,80 @@
+/**
+ * @module Where a chart's anomaly labels go. Two anomalies a few pixels apart drew their labels
+ * on top of each other; here each label takes the first row where it clears the one before, and
+ * when every row is taken it joins the label before it into "N anomalies" (the details on hover).
+ */
+
+export interface MarkLabelInput {
+  /** where the mark starts, px from the plot's left edge */
+  x: number
+  text: string
+}
+
+export interface PlacedLabel {
+  /** left edge of the label, px (kept inside the plot) */
+  left: number
+  width: number
+  /** 0 is the top row */
+  row: number
+  /** the mark's own label, or "N anomalies" for a group */
+  text: string
+  /** indices into the input of the marks this label stands for, leftmost first */
+  members: number[]
+}
+
+export interface MarkLabelOptions {
+  /** plot width, px */
+  width: number
+  /** the label's width in px for a text */
+  measure: (text: string) => number
+  /** rows of labels before they are grouped; default 2 */
+  rows?: number
+  /** space kept between two labels in a row, px; default 6 */
+  gap?: number
+  /** a label starts this far right of its mark (past the ▼), px; default 7 */
+  offset?: number
+}
+
+export function groupText(n: number): string {
+  return `${n} anomalies`
+}
+
+/** Lays the labels out so that no two overlap; greedy, left to right. */
+export function layoutMarkLabels(marks: readonly MarkLabelInput[], opts: MarkLabelOptions): PlacedLabel[] {
+  const rows = Math.max(1, opts.rows ?? 2)
+  const gap = opts.gap ?? 6
+  const offset = opts.offset ?? 7
+  const order = marks.map((m, i) => ({ m, i })).sort((a, b) => a.m.x - b.m.x || a.i - b.i)
+  const placed: PlacedLabel[] = []
+  /** the last label in each row */
+  const last: (PlacedLabel | undefined)[] = Array.from({ length: rows })
+  /** where the label before the last one in each row ends, gap included */
+  const floor: number[] = Array.from({ length: rows }, () => 0)
+  const fitLeft = (x: number, width: number) => Math.max(0, Math.min(x + offset, opts.width - width))
+  for (const { m, i } of order) {
+    const width = opts.measure(m.text)
+    const left = fitLeft(m.x, width)
+    const row = last.findIndex((l) => l === undefined || l.left + l.width + gap <= left)
+    if (row >= 0) {
+      const label: PlacedLabel = { left, width, row, text: m.text, members: [i] }
+      placed.push(label)
+      const before = last[row]
+      if (before !== undefined) floor[row] = before.left + before.width + gap
+      last[row] = label
+      continue
+    }
+    // every row is taken here: join the row whose last label reaches least far right. It is the
+    // last in its row, so growing it rightwards runs into nothing placed yet.
+    let row2 = 0
+    last.forEach((l, r) => {
+      if (l!.left + l!.width < last[row2]!.left + last[row2]!.width) row2 = r
+    })
+    const into = last[row2]!
+    into.members.push(i)
+    into.text = groupText(into.members.length)
+    into.width = opts.measure(into.text)
+    // near the right edge a wider text moves left, never onto the label before it
+    into.left = Math.max(floor[row2], Math.min(into.left, opts.width - into.width))
+  }
+  return placed
+}
