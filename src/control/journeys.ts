@@ -194,6 +194,11 @@ export interface JourneySummary {
   p99: number | null
   /** services on the route's critical path, most time first */
   criticalPath: CriticalShare[]
+  /**
+   * every service its traced journeys reached in the window, by name then env: the services a
+   * what-if on this route can change (the route's own service alone when only the gateway traces it)
+   */
+  services: { service: string; env: string }[]
 }
 
 export interface JourneyDetail extends JourneySummary {
@@ -247,7 +252,15 @@ export interface WhatIfAnswer {
   horizonMs: number
   scenarios: readonly WhatIf[]
   /** per journey (entry route) */
-  journeys: (ImpactResult & { trafficSource: 'forecast' | 'observed'; users: 'clients' | 'unknown' })[]
+  journeys: (ImpactResult & {
+    trafficSource: 'forecast' | 'observed'
+    users: 'clients' | 'unknown'
+    /**
+     * the clients (API keys, else addresses) the limiter saw in its latest window: the most
+     * `usersAffected` can be; null when unknown
+     */
+    usersSeen: number | null
+  })[]
 }
 
 /** What the journeys API asks; implemented by LiveJourneys and by the embedded worker's client. */
@@ -689,7 +702,20 @@ export class LiveJourneys implements SpanStage, JourneySource {
       p95: sketchQuantile(latency, 0.95),
       p99: sketchQuantile(latency, 0.99),
       criticalPath: criticalShares(stats),
+      services: this.#reached(route, stats),
     }
+  }
+
+  /** The services a route's journeys call, as the model a what-if simulates will have them. */
+  #reached(route: string, stats: RouteWindowStats): { service: string; env: string }[] {
+    const by = new Map<string, { service: string; env: string }>()
+    for (const s of stats.sites.values())
+      if (s.service !== GATEWAY_SERVICE) by.set(nodeId(s.service, s.env), { service: s.service, env: s.env })
+    const info = this.#routeInfo.get(route)
+    // a service that sends no spans: the model stands it in from the gateway's rollups
+    if (by.size === 0 && info !== undefined)
+      by.set(nodeId(info.service, ''), { service: info.service, env: this.#envOf(info.service) })
+    return [...by.values()].sort((a, b) => a.service.localeCompare(b.service) || a.env.localeCompare(b.env))
   }
 
   async journeys(fromMs: number, toMs: number): Promise<JourneySummary[]> {
@@ -909,7 +935,12 @@ export class LiveJourneys implements SpanStage, JourneySource {
       seed,
       replicas: (service, env) => this.#replicas(service, env),
     })
-    return { ...result, trafficSource: traffic.source, users: clients === undefined ? 'unknown' : 'clients' }
+    return {
+      ...result,
+      trafficSource: traffic.source,
+      users: clients === undefined ? 'unknown' : 'clients',
+      usersSeen: clients === undefined ? null : clients.length,
+    }
   }
 
   /**

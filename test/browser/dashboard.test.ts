@@ -13,7 +13,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromiumAvailable, openBrowser, type Browser } from '../helpers/browser.js'
+import { chromiumAvailable, openBrowser, simulateWhatIf, type Browser } from '../helpers/browser.js'
 import { ensureBuilt, ensureUiBuilt } from '../helpers/build.js'
 import { fastDemoConfig, startDemo, type RunningDemo } from '../helpers/demo.js'
 
@@ -321,14 +321,7 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await wide.locator('a').click()
     await page.locator('#waterfall .wf-bar').first().waitFor()
     await page.locator('#whatif-kind').selectOption('down')
-    // the model may still be learning on a loaded machine: the page says so; ask again
-    for (let attempt = 1; ; attempt++) {
-      await page.getByRole('button', { name: 'Simulate' }).click()
-      const answer = page.locator('#whatif-result, [aria-label="What-if scenario"] ~ .problem').first()
-      await answer.waitFor({ timeout: 60_000 })
-      if ((await answer.getAttribute('id')) === 'whatif-result' || attempt === 3) break
-      await page.waitForTimeout(3000)
-    }
+    await simulateWhatIf(page)
     await page
       .locator('#whatif-result td', { hasText: /\(.+ – .+\)/ })
       .first()

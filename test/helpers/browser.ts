@@ -68,3 +68,17 @@ export async function openBrowser(viewport = { width: 1366, height: 900 }): Prom
     },
   }
 }
+
+/**
+ * Presses Simulate on the journeys page's what-if form until it answers: the model may still be
+ * learning on a loaded machine, and the page says so; three tries.
+ */
+export async function simulateWhatIf(page: Page): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await page.getByRole('button', { name: 'Simulate' }).click()
+    const answer = page.locator('#whatif-result, [aria-label="What-if scenario"] ~ .problem').first()
+    await answer.waitFor({ timeout: 60_000 })
+    if ((await answer.getAttribute('id')) === 'whatif-result' || attempt === 3) return
+    await page.waitForTimeout(3000)
+  }
+}

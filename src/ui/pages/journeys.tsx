@@ -107,7 +107,7 @@ export function JourneysPage(props: { args: string[] }) {
         />
       </Panel>
       <TracePanel traceRef={traceRef} />
-      <WhatIfPanel routes={routes} graph={g} />
+      <WhatIfPanel routes={routes} loaded={journeys.data !== null} />
     </>
   )
 }
@@ -309,7 +309,7 @@ const KINDS = [
 ] as const
 type Kind = (typeof KINDS)[number][0]
 
-function WhatIfPanel(props: { routes: JourneySummary[]; graph: GraphAnswer | null }) {
+function WhatIfPanel(props: { routes: JourneySummary[]; loaded: boolean }) {
   const [route, setRoute] = useState('')
   const [kind, setKind] = useState<Kind>('errorRatio')
   const [target, setTarget] = useState('')
@@ -320,15 +320,16 @@ function WhatIfPanel(props: { routes: JourneySummary[]; graph: GraphAnswer | nul
   const [horizon, setHorizon] = useState('30m')
   const [answer, setAnswer] = useState<WhatIfAnswer | null>(null)
   const a = useAction()
-  const r = route !== '' ? route : (props.routes[0]?.route ?? '')
-  // the services the route's journey calls (from the map), else every node
-  const nodes = (props.graph?.nodes ?? []).filter((n) => n.service !== 'vigil')
-  const t = target !== '' ? target : (nodes[0]?.id ?? '')
+  const chosen = props.routes.find((j) => j.route === route) ?? props.routes[0]
+  const r = chosen?.route ?? ''
+  // only the services the route's traced journeys reach: any other answers "not called"
+  const reached = (chosen?.services ?? []).map((s) => ({ id: `${s.service}|${s.env}`, ...s }))
+  const t = reached.some((n) => n.id === target) ? target : (reached[0]?.id ?? '')
   const submit = (e: Event) => {
     e.preventDefault()
     const bad: string[] = []
     if (r === '') bad.push('route: no journey yet to simulate')
-    if (t === '') bad.push('service: pick the service the scenario changes')
+    if (t === '') bad.push(`service: no traced journey of ${r} reaches a service yet`)
     const [service, env] = t.split('|')
     const scenario: Record<string, unknown> = { kind, service, env }
     if (kind === 'errorRatio') {
@@ -358,19 +359,36 @@ function WhatIfPanel(props: { routes: JourneySummary[]; graph: GraphAnswer | nul
       return ''
     })
   }
+  const intro = (
+    <p class="small muted">
+      Runs the Monte Carlo engine on the journey model learned from recent traces and the traffic forecast:
+      impact over the horizon, each figure with its interval.
+    </p>
+  )
+  if (props.routes.length === 0)
+    return (
+      <Panel title="What if…">
+        {intro}
+        <Empty>
+          {props.loaded
+            ? 'No traced journey in the last five minutes: a what-if needs a route whose requests were traced. It appears here once traffic passes through the gateway.'
+            : 'Loading…'}
+        </Empty>
+      </Panel>
+    )
   return (
     <Panel title="What if…">
-      <p class="small muted">
-        Runs the Monte Carlo engine on the journey model learned from recent traces and the traffic forecast:
-        impact over the horizon, each figure with its interval.
-      </p>
+      {intro}
       <form class="row" onSubmit={submit} noValidate aria-label="What-if scenario">
         <label>
           Route
           <select
             id="whatif-route"
             value={r}
-            onChange={(e) => setRoute((e.target as HTMLSelectElement).value)}
+            onChange={(e) => {
+              setRoute((e.target as HTMLSelectElement).value)
+              setAnswer(null)
+            }}
           >
             {props.routes.map((j) => (
               <option key={j.route} value={j.route}>
@@ -384,9 +402,11 @@ function WhatIfPanel(props: { routes: JourneySummary[]; graph: GraphAnswer | nul
           <select
             id="whatif-service"
             value={t}
+            disabled={reached.length === 0}
             onChange={(e) => setTarget((e.target as HTMLSelectElement).value)}
           >
-            {nodes.map((n) => (
+            {reached.length === 0 && <option value="">none traced yet</option>}
+            {reached.map((n) => (
               <option key={n.id} value={n.id}>
                 {n.service} · {n.env}
               </option>
@@ -462,6 +482,12 @@ function WhatIfPanel(props: { routes: JourneySummary[]; graph: GraphAnswer | nul
           {a.busy ? 'Simulating…' : 'Simulate'}
         </button>
       </form>
+      {chosen !== undefined && chosen.criticalPath.length === 0 && reached.length > 0 && (
+        <p class="small muted">
+          Only {chosen.service} is offered: its journey sends no spans past the gateway, so the services it
+          calls are not known.
+        </p>
+      )}
       <Result a={a} title="Not simulated" />
       {answer !== null && <WhatIfResult answer={answer} />}
     </Panel>
@@ -470,14 +496,28 @@ function WhatIfPanel(props: { routes: JourneySummary[]; graph: GraphAnswer | nul
 
 const iv = (x: Interval | null, f: (v: number) => string): string => (x === null ? '–' : fmtInterval(x, f))
 
-const ROWS: ReadonlyArray<[string, (o: Outcome) => string]> = [
+type Journey = WhatIfAnswer['journeys'][number]
+
+/**
+ * Users affected, saying when it is every user seen: each client sends many requests over the
+ * horizon, so any failure rate worth asking about reaches them all, and the figure stops growing.
+ */
+function usersFigure(o: Outcome, j: Journey): string {
+  const u = o.usersAffected
+  if (u === null) return 'unknown (no client ids: limits are off)'
+  const text = iv(u, (v) => fmtNum(Math.round(v)))
+  const seen = j.usersSeen
+  return seen !== null && seen > 0 && Math.round(u.value) >= seen ? `${text}: all ${seen} users seen` : text
+}
+
+const ROWS: ReadonlyArray<[string, (o: Outcome, j: Journey) => string]> = [
   ['Journeys that succeed', (o) => iv(o.successProbability, fmtPct)],
   ['Latency p95', (o) => iv(o.latencyMs.p95, fmtMs)],
   ['Requests missing the SLO', (o) => iv(o.requestSloMissRatio, fmtPct)],
   ['Chance the SLO is breached', (o) => iv(o.sloBreachProbability, fmtPct)],
   ['Downtime (minutes)', (o) => iv(o.expectedDowntimeMinutes, (v) => fmtNum(v))],
   ['Failed requests', (o) => iv(o.expectedFailedRequests, (v) => fmtNum(Math.round(v)))],
-  ['Users affected', (o) => iv(o.usersAffected, (v) => fmtNum(Math.round(v)))],
+  ['Users affected', usersFigure],
 ]
 
 function WhatIfResult(props: { answer: WhatIfAnswer }) {
@@ -497,9 +537,9 @@ function WhatIfResult(props: { answer: WhatIfAnswer }) {
             row={([label, f]) => (
               <tr key={label}>
                 <th scope="row">{label}</th>
-                <td>{f(j.baseline)}</td>
+                <td>{f(j.baseline, j)}</td>
                 <td>
-                  <strong>{j.scenario !== null ? f(j.scenario) : '–'}</strong>
+                  <strong>{j.scenario !== null ? f(j.scenario, j) : '–'}</strong>
                 </td>
               </tr>
             )}
@@ -507,11 +547,29 @@ function WhatIfResult(props: { answer: WhatIfAnswer }) {
           {j.applied.length > 0 && (
             <p class="small muted">Changed: {j.applied.map((x) => `${x.site} ${x.change}`).join('; ')}</p>
           )}
+          <UsersNote j={j} horizonMs={answer.horizonMs} />
           <p class="small muted">
             {fmtNum(j.scenario?.simulatedJourneys ?? j.baseline.simulatedJourneys)} journeys simulated.
           </p>
         </Fragment>
       ))}
     </div>
+  )
+}
+
+/** Why "users affected" reads as everyone: the figure is capped by the users seen, not an estimate gone wrong. */
+function UsersNote(props: { j: Journey; horizonMs: number }) {
+  const { j } = props
+  const seen = j.usersSeen
+  const o = j.scenario ?? j.baseline
+  if (seen === null || seen <= 0 || o.usersAffected === null || Math.round(o.usersAffected.value) < seen)
+    return null
+  const perUser = (j.trafficPerSec.value * props.horizonMs) / 1000 / seen
+  return (
+    <p class="small muted" id="whatif-users-note">
+      Users affected counts the {fmtCount(seen, 'user')} (API clients) seen lately, at most: each sends on
+      average about {fmtNum(Math.round(perUser))} requests to {j.route} over the horizon, so even a small
+      failure rate reaches every one of them at least once. Compare failed requests and downtime instead.
+    </p>
   )
 }
