@@ -57,7 +57,6 @@ const SECOND_LANE = [
   'test/integration/control-failover-rollups.test.ts',
   'test/integration/autoscale-learn-scaled.test.ts',
   'test/browser/dashboard.test.ts',
-  'test/browser/journeys.test.ts',
 ]
 const ORDER = new Map([...FIRST_LANE, ...SECOND_LANE].map((file, i) => [file, i]))
 

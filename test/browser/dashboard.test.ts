@@ -6,7 +6,8 @@
  * waterfall), a tier edit that changes the limit the gateway applies (counted in 429s), tiers and
  * keys changed through the API showing in the page (a stale save refused, not written over them),
  * a remembered login across a reload, a refused feed's reason on the login page, a login link in an
- * open tab, links to a series or page that does not exist, the 800 px layout, a rolling restart's
+ * open tab, links to a series or page that does not exist, the what-if form offering per route only
+ * the services its traced journeys reach, the 800 px layout, a rolling restart's
  * progress, defensive mode from the UI, config reload, and the live feed surviving a restart of Vigil.
  * Screenshots of every page go to test/browser/out/ (git-ignored).
  */
@@ -487,6 +488,78 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     expect(audit, audit).not.toMatch(/Invalid Date|\{"/)
     expect(browser.errors).toEqual([])
   })
+
+  it(
+    'offers for each route only the services its traced journeys reach, and says when every user seen is affected',
+    { timeout: 150_000 },
+    async () => {
+      const { page } = browser
+      await page.goto(`${demo.adminUrl}/#token=${TOKEN}`)
+      // logged in once the overview shows live data (a click before that is undone by the login)
+      await page.locator('#kpi-rate .v', { hasText: /\d req\/s/ }).waitFor({ timeout: 30_000 })
+      await page.getByRole('link', { name: 'Journeys' }).click()
+      await page
+        .locator('#whatif-route option', { hasText: 'browse' })
+        .waitFor({ state: 'attached', timeout: 40_000 })
+      // the shop's journey reaches its services in three envs: wait until each has been traced
+      type Listed = { route: string; services: { service: string; env: string }[] }
+      let listed: Listed[] = []
+      for (let i = 0; i < 30; i++) {
+        const r = await fetch(`${demo.adminUrl}/api/journeys?window=5m`)
+        listed = ((await r.json()) as { journeys: Listed[] }).journeys
+        if ((listed.find((j) => j.route === 'browse')?.services.length ?? 0) >= 5) break
+        await page.waitForTimeout(1000)
+      }
+      const ids = (j: Listed) => j.services.map((s) => `${s.service}|${s.env}`)
+      const browse = listed.find((j) => j.route === 'browse')!
+      expect(ids(browse)).toEqual(
+        expect.arrayContaining([
+          'shop|onprem',
+          'auth|onprem',
+          'inventory|onprem',
+          'pricing|aws',
+          'reviews|gcp',
+        ]),
+      )
+      for (const j of listed.filter((x) => ['browse', 'test', 'payment-gateway'].includes(x.route))) {
+        await page.locator('#whatif-route').selectOption(j.route)
+        // the page polls the list every 10 s: what it offers may trail the answer above by one poll
+        await expect
+          .poll(
+            async () =>
+              page
+                .locator('#whatif-service option')
+                .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)),
+            { timeout: 15_000 },
+          )
+          .toEqual(expect.arrayContaining(ids(j)))
+        const offered = await page
+          .locator('#whatif-service option')
+          .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value))
+        // never a service of another route's journey
+        const others = listed.filter((x) => x.route !== j.route).flatMap(ids)
+        expect(offered.filter((id) => !ids(j).includes(id) && others.includes(id))).toEqual([])
+      }
+      await page.locator('#whatif-route').selectOption('test')
+      expect(
+        await page
+          .locator('#whatif-service option')
+          .evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value)),
+      ).not.toContain('pricing|aws')
+
+      // pricing down for 10 minutes: every client sends the shop hundreds of requests in that time
+      await page.locator('#whatif-route').selectOption('browse')
+      await page.locator('#whatif-service').selectOption('pricing|aws')
+      await page.locator('#whatif-kind').selectOption('down')
+      await simulateWhatIf(page)
+      const users = page.getByRole('row', { name: /Users affected/ })
+      await expect.poll(() => users.innerText(), { timeout: 30_000 }).toMatch(/all \d+ users seen/)
+      await expect
+        .poll(() => page.locator('#whatif-users-note').innerText())
+        .toMatch(/each sends on average about [\d,]+ requests to browse over the horizon/)
+      expect(browser.errors).toEqual([])
+    },
+  )
 
   it('the live feed survives a restart of Vigil and shows live data again', async () => {
     const { page } = browser
