@@ -81,6 +81,20 @@ describe('parseFlags', () => {
       /^--json: takes no value; write --json alone\n/,
     )
   })
+
+  it('names a flag that has a short alias by its long form, whichever form was written', () => {
+    const aliased = {
+      config: { type: 'string', short: 'c' },
+      quiet: { type: 'boolean', short: 'q' },
+    } as const
+    for (const argv of [['--config'], ['-c']])
+      expect(() => parseFlags(argv, aliased, 'usage')).toThrow(
+        /^--config: needs a value, e\.g\. --config VALUE\n/,
+      )
+    expect(() => parseFlags(['--quiet=1'], aliased, 'usage')).toThrow(
+      /^--quiet: takes no value; write --quiet alone\n/,
+    )
+  })
 })
 
 describe('parsePort', () => {

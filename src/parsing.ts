@@ -54,7 +54,8 @@ function flagName(name: string): string {
  * positionals, which is never what a mistyped flag needs.
  */
 function flagProblem(err: Error & { code?: string }, options: Options): string {
-  const quoted = /'(-[^' ]+)/.exec(err.message)?.[1]
+  // a flag with a short alias is quoted as '-c, --config <value>': name it by its long form
+  const quoted = /'(?:-[^-' ,]+, )?(-[^' ]+)/.exec(err.message)?.[1]
   if (quoted === undefined) return err.message
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const known = Object.keys(options).map(flagName)
