@@ -49,6 +49,26 @@ describe('parseSeriesCsv', () => {
     expect(() => parseSeriesCsv('timestamp,value\n1,2\n2,abc\n', 'a.csv')).toThrow(/a\.csv:3: value "abc"/)
   })
 
+  it('reads the lone CR line endings of a "CSV (Macintosh)" export', () => {
+    const s = parseSeriesCsv('timestamp,value\r60,1\r120,2\r\r', 'mac.csv')
+    expect(s.timestamps).toEqual([60_000, 120_000])
+    expect(s.values).toEqual([1, 2])
+    expect(s.lines).toEqual([2, 3])
+  })
+
+  it('names a semicolon or tab separator and its fix, and quotes a long header line cut short', () => {
+    expect(() => parseSeriesCsv('timestamp;value\n60;1\n', 'de.csv')).toThrow(
+      /^de\.csv:1: header must contain "timestamp,value", got "timestamp;value"; its columns are separated by ";": save it with commas$/,
+    )
+    expect(() => parseSeriesCsv('timestamp\tvalue\n60\t1\n', 'tab.csv')).toThrow(
+      /separated by tabs: save it with commas$/,
+    )
+    const long = `when,${'x'.repeat(500)}\n`
+    expect(() => parseSeriesCsv(long, 'w.csv')).toThrow(
+      /^w\.csv:1: header must contain "timestamp,value", got "when,x{72}…"$/,
+    )
+  })
+
   it("keeps each row's line in the file, blank lines and the header counted", () => {
     const s = parseSeriesCsv('\ntimestamp,value\n60,1\n\n120,\r\n180,3\n', 'a.csv')
     expect(s.lines).toEqual([3, 5, 6])
@@ -159,6 +179,13 @@ describe('parseSeriesRows', () => {
 
   it('rejects a file without the header', () => {
     expect(() => parseSeriesRows('a,b\n1,2\n', 'e.csv')).toThrow(/timestamp.*value/)
+  })
+
+  it('reads lone CR line endings, and names a semicolon separator with its fix', () => {
+    expect(parseSeriesRows('timestamp,value\r60,1\r120,2\r', 'mac.csv').values).toEqual([1, 2])
+    expect(() => parseSeriesRows('timestamp;value\r60;1\r', 'de.csv')).toThrow(
+      /^de\.csv:1: expected a header with columns "timestamp" and "value", got "timestamp;value"; its columns are separated by ";": save it with commas$/,
+    )
   })
 
   it('ignores extra columns such as labels', () => {

@@ -11,6 +11,21 @@ const TIME_NAMES = new Set(['timestamp', 'timestamps', 'time', 'date', 'datetime
 const VALUE_NAMES = new Set(['value', 'values', 'val', 'y'])
 const MISSING = new Set(['', 'nan', 'na', 'null', 'none', '-'])
 
+/** Line breaks of every platform: LF, CRLF, and the lone CR of spreadsheets' "CSV (Macintosh)". */
+const LINE_BREAK = /\r\n|\r|\n/
+
+/**
+ * The part of a header line an error quotes, with the fix when the columns are separated by
+ * semicolons or tabs (spreadsheets in locales with a decimal comma save them so): cut to a line's
+ * width, since a file whose line breaks were not read is one long line.
+ */
+function badHeader(line: string): string {
+  const t = line.trim()
+  const shown = t.length > 80 ? `${t.slice(0, 77)}…` : t
+  const sep = t.includes(',') ? null : t.includes(';') ? '";"' : t.includes('\t') ? 'tabs' : null
+  return `"${shown}"${sep === null ? '' : `; its columns are separated by ${sep}: save it with commas`}`
+}
+
 /** A series read from a `timestamp,value` CSV. `values[i]` is NaN where the cell was empty or `NaN`. */
 export interface CsvSeries {
   /** epoch milliseconds, one per row, in file order */
@@ -24,13 +39,13 @@ export interface CsvSeries {
 
 /**
  * Parses CSV text with a `timestamp,value` header (the aliases {@link parseSeriesRows} knows are
- * accepted, extra columns ignored, RFC 4180 quotes, LF or CRLF, a UTF-8 BOM skipped). Every
+ * accepted, extra columns ignored, RFC 4180 quotes, LF, CRLF or CR, a UTF-8 BOM skipped). Every
  * timestamp must be readable (see {@link parseTimestampText}); an empty or `NaN` value is a gap
  * (NaN). `source` names the file in error messages.
  */
 export function parseSeriesCsv(text: string, source: string): CsvSeries {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-  const lines = text.split(/\r?\n/)
+  const lines = text.split(LINE_BREAK)
   let i = 0
   while (i < lines.length && lines[i].trim() === '') i++
   if (i >= lines.length) throw VGL_ERR_CSV_INPUT(`${source}: empty file; expected a header "timestamp,value"`)
@@ -39,7 +54,7 @@ export function parseSeriesCsv(text: string, source: string): CsvSeries {
   const vi = header.findIndex((h) => VALUE_NAMES.has(h))
   if (ti < 0 || vi < 0)
     throw VGL_ERR_CSV_INPUT(
-      `${source}:${i + 1}: header must contain "timestamp,value", got "${lines[i].trim()}"`,
+      `${source}:${i + 1}: header must contain "timestamp,value", got ${badHeader(lines[i])}`,
     )
   const timestamps: number[] = []
   const timestampTexts: string[] = []
@@ -183,7 +198,7 @@ export function parseTimestampText(text: string): number {
 }
 
 /**
- * Reads a `timestamp,value` CSV (header required; other columns are ignored; LF or CRLF; optional
+ * Reads a `timestamp,value` CSV (header required; other columns are ignored; LF, CRLF or CR; optional
  * quotes; a UTF-8 BOM is skipped). An unreadable value fails with VGL_ERR_CSV_INPUT naming the
  * line; timestamp problems only add a warning, because real exports are messy and rows are
  * scored as given.
@@ -193,7 +208,7 @@ export function parseTimestampText(text: string): number {
  */
 export function parseSeriesRows(text: string, file: string, options: ReadSeriesOptions = {}): SeriesCsv {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-  const lines = text.split(/\r?\n/)
+  const lines = text.split(LINE_BREAK)
   let first = 0
   while (first < lines.length && lines[first].trim() === '') first++
   if (first === lines.length)
@@ -203,7 +218,7 @@ export function parseSeriesRows(text: string, file: string, options: ReadSeriesO
   const vi = header.findIndex((h) => VALUE_NAMES.has(h))
   if (ti < 0 || vi < 0)
     throw VGL_ERR_CSV_INPUT(
-      `${file}:${first + 1}: expected a header with columns "timestamp" and "value", got "${lines[first].trim()}"`,
+      `${file}:${first + 1}: expected a header with columns "timestamp" and "value", got ${badHeader(lines[first])}`,
     )
   const timestamps: string[] = []
   const timesMs: number[] = []

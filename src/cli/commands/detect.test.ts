@@ -86,14 +86,29 @@ describe('vigil detect (built CLI, end to end)', () => {
     )
     const r = vigil('detect', '--input', input, '--output', '-')
     expect(r.status).toBe(0)
-    expect(r.stderr.trim().split('\n')).toHaveLength(1)
-    expect(r.stderr).toMatch(/out-of-order/)
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => /out-of-order/.test(l)),
+    ).toHaveLength(1)
     expect(
       r.stdout
         .trim()
         .split('\n')
         .map((l) => l.split(',')[1]),
     ).toEqual(['value', '1', '2', '3'])
+  })
+
+  it('says so when a file is too short to score: every row is warm-up', () => {
+    const input = join(dir, 'short.csv')
+    writeFileSync(input, csv(40))
+    const r = vigil('detect', '--input', input, '--output', '-')
+    expect(r.status).toBe(0)
+    expect(r.stderr).toMatch(
+      /^vigil detect: warning: .*short\.csv: every score is 0 because its 40 row\(s\) with a value are all warm-up .*give it a longer history\n$/,
+    )
+    expect(scores(r.stdout)).toEqual(new Array(40).fill(0))
   })
 
   it('fails on an unreadable value, naming the line', () => {

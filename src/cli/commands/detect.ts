@@ -8,10 +8,10 @@ import { checkOutputWritable, csvField, formatNumber, parseSeriesRows, writeOutp
 
 const usage = `usage: vigil detect --input s.csv --output o.csv [--detector NAME] [--seed N]
 
-Reads a CSV with header timestamp,value (ISO 8601 or "YYYY-MM-DD HH:MM:SS"; LF or CRLF; optional
-quotes; extra columns ignored) and writes timestamp,value,anomaly_score, one row per input row in
+Reads a CSV with header timestamp,value (ISO 8601, "YYYY-MM-DD HH:MM:SS" or epoch seconds/ms;
+LF, CRLF or CR; optional quotes; extra columns ignored) and writes timestamp,value,anomaly_score, one row per input row in
 the same order. Scores are in [0,1], computed strictly online: a row's score depends only on it and
-the rows before it. The first ~100 rows are warm-up and score 0.
+the rows before it. The first ~100 rows are warm-up and score 0 (a file that is all warm-up says so).
 
 Default detector (novelty): score = log10(1/p)/6, clipped to [0,1], where p is how rare the row's
 recent context (its last 4 values; the means of the last 4 blocks of 4 rows; of 16 rows) is: its
@@ -25,6 +25,9 @@ stderr. Empty or NaN values score 0 and are not learned. A value that is not a n
 naming the line. --output - writes to stdout.
 
 detectors: ${DETECTOR_NAMES.join(', ')} (default: ${DEFAULT_DETECTOR})`
+
+/** Below this many values, a file whose every score is 0 is reported as warm-up. */
+const WARMUP_HINT_ROWS = 250
 
 export const command: Command = {
   summary: 'score a timestamp,value CSV for anomalies (online, scores in [0,1])',
@@ -59,6 +62,12 @@ export const command: Command = {
     const series = parseSeriesRows(text, flags.input, { allowMissing: true })
     for (const w of series.warnings) process.stderr.write(`vigil detect: warning: ${w}\n`)
     const scores = scoreSeries(series.values, series.timesMs, { detector: flags.detector, seed })
+    // a file of all warm-up gives a column of zeros that reads like "nothing unusual"
+    const learned = series.values.filter(Number.isFinite).length
+    if (learned < WARMUP_HINT_ROWS && scores.every((s) => s === 0))
+      process.stderr.write(
+        `vigil detect: warning: ${flags.input}: every score is 0 because its ${learned} row(s) with a value are all warm-up (scoring starts after about 100 rows); give it a longer history\n`,
+      )
     const out: string[] = ['timestamp,value,anomaly_score']
     for (let i = 0; i < scores.length; i++)
       out.push(
