@@ -314,7 +314,7 @@ export const VGL_ERR_DETECT_OPTIONS = defineError('VGL_ERR_DETECT_OPTIONS', '%s'
 export const VGL_ERR_FORECAST_INPUT = defineError('VGL_ERR_FORECAST_INPUT', '%s', 400)
 export const VGL_ERR_FORECAST_TOO_SHORT = defineError(
   'VGL_ERR_FORECAST_TOO_SHORT',
-  'series has %d usable points; forecasting needs at least %d',
+  'series has %d usable point(s); forecasting needs at least %d: give it a longer history',
   400,
 )
 export const VGL_ERR_FORECAST_IRREGULAR = defineError('VGL_ERR_FORECAST_IRREGULAR', '%s', 400)

@@ -1,5 +1,6 @@
 /** @module Reading `timestamp,value` CSV files and writing result CSVs, shared by `vigil detect`, `vigil forecast` and `vigil simulate autoscale`. */
 import { readFileSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
 import { VGL_ERR_CSV_INPUT } from '../errors.js'
 import { writeOutput } from '../output.js'
 import { inTimeOrder, regularize } from '../forecast/series.js'
@@ -84,13 +85,25 @@ export function parseSeriesCsv(text: string, source: string): CsvSeries {
 
 /** Reads and parses a `timestamp,value` CSV file (see {@link parseSeriesCsv}). */
 export function readSeriesCsv(path: string): CsvSeries {
-  let text: string
+  return parseSeriesCsv(readInputFile(path), path)
+}
+
+/** Reads an input file as text; a failure says why and what to do, instead of node's errno text. */
+export function readInputFile(path: string): string {
   try {
-    text = readFileSync(path, 'utf8')
+    return readFileSync(path, 'utf8')
   } catch (err) {
-    throw VGL_ERR_CSV_INPUT(`${path}: cannot read input file: ${(err as Error).message}`)
+    const e = err as NodeJS.ErrnoException
+    const why =
+      e.code === 'ENOENT'
+        ? `no such file${isAbsolute(path) ? '' : ` in ${process.cwd()}`}; check the path`
+        : e.code === 'EISDIR'
+          ? 'it is a directory; name the CSV file in it'
+          : e.code === 'EACCES' || e.code === 'EPERM'
+            ? 'permission denied; make it readable by this user'
+            : e.message
+    throw VGL_ERR_CSV_INPUT(`${path}: cannot read input file: ${why}`)
   }
-  return parseSeriesCsv(text, path)
 }
 
 /**

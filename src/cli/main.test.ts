@@ -197,6 +197,21 @@ describe('--output', () => {
     )
   })
 
+  it('a missing input says where it was looked for, and a series too short names its file', async () => {
+    const missing = await vigil('forecast', '--input', 'nope.csv', '--horizon', '3', '--output', '-')
+    expect(missing.code).toBe(1)
+    expect(missing.err).toBe(
+      `nope.csv: cannot read input file: no such file in ${process.cwd()}; check the path\n`,
+    )
+    const short = join(dir, 'short.csv')
+    writeFileSync(short, 'timestamp,value\n60,1\n120,2\n')
+    const r = await vigil('forecast', '--input', short, '--horizon', '3', '--output', '-')
+    expect(r.code).toBe(1)
+    expect(r.err).toBe(
+      `${short}: 2 row(s) with a value; forecasting needs at least 3: give it a longer history\n`,
+    )
+  })
+
   it('refuses a directory as the output', async () => {
     const r = await vigil('detect', '--input', join(dir, 'in.csv'), '--output', dir)
     expect(r.code).toBe(1)

@@ -1,17 +1,24 @@
 /** @module `vigil detect`: score a `timestamp,value` CSV online and write `timestamp,value,anomaly_score`. */
-import { readFileSync } from 'node:fs'
 import { DEFAULT_DETECTOR, DETECTOR_NAMES, scoreSeries } from '../../detect/index.js'
-import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
+import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
-import { checkOutputWritable, csvField, formatNumber, parseSeriesRows, writeOutput } from '../csv.js'
+import {
+  checkOutputWritable,
+  csvField,
+  formatNumber,
+  parseSeriesRows,
+  readInputFile,
+  writeOutput,
+} from '../csv.js'
 
 const usage = `usage: vigil detect --input s.csv --output o.csv [--detector NAME] [--seed N]
 
 Reads a CSV with header timestamp,value (ISO 8601, "YYYY-MM-DD HH:MM:SS" or epoch seconds/ms;
-LF, CRLF or CR; optional quotes; extra columns ignored) and writes timestamp,value,anomaly_score, one row per input row in
-the same order. Scores are in [0,1], computed strictly online: a row's score depends only on it and
-the rows before it. The first ~100 rows are warm-up and score 0 (a file that is all warm-up says so).
+LF, CRLF or CR; optional quotes; extra columns ignored) and writes timestamp,value,anomaly_score,
+one row per input row in the same order. Scores are in [0,1], computed strictly online: a row's
+score depends only on it and the rows before it. The first ~100 rows are warm-up and score 0 (a
+file that is all warm-up says so).
 
 Default detector (novelty): score = log10(1/p)/6, clipped to [0,1], where p is how rare the row's
 recent context (its last 4 values; the means of the last 4 blocks of 4 rows; of 16 rows) is: its
@@ -53,13 +60,7 @@ export const command: Command = {
         `--detector: unknown detector "${flags.detector}"; choose one of: ${DETECTOR_NAMES.join(', ')}`,
       )
     checkOutputWritable(flags.output)
-    let text: string
-    try {
-      text = readFileSync(flags.input, 'utf8')
-    } catch (err) {
-      throw VGL_ERR_CSV_INPUT(`${flags.input}: cannot read input file: ${(err as Error).message}`)
-    }
-    const series = parseSeriesRows(text, flags.input, { allowMissing: true })
+    const series = parseSeriesRows(readInputFile(flags.input), flags.input, { allowMissing: true })
     for (const w of series.warnings) process.stderr.write(`vigil detect: warning: ${w}\n`)
     const scores = scoreSeries(series.values, series.timesMs, { detector: flags.detector, seed })
     // a file of all warm-up gives a column of zeros that reads like "nothing unusual"

@@ -1,5 +1,5 @@
 /** @module `vigil forecast`: reads `timestamp,value`, writes `step,forecast,lower,upper`. */
-import { VGL_ERR_CLI_USAGE } from '../../errors.js'
+import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { MODEL_NAMES, forecastSeries, type ModelName } from '../../forecast/forecaster.js'
 import type { ForecastResult } from '../../forecast/types.js'
 import { parseFlags } from '../args.js'
@@ -38,6 +38,9 @@ function numberFlag(text: string | undefined, flag: string): number | undefined 
   if (!Number.isFinite(n) || n <= 0) throw VGL_ERR_CLI_USAGE(`${flag}: expected a number > 0, got "${text}"`)
   return n
 }
+
+/** the forecasting library's own minimum, checked here to name the file */
+const MIN_ROWS = 3
 
 export const command: Command = {
   summary: 'forecast a timestamp,value series with intervals (backtested model choice)',
@@ -83,6 +86,11 @@ export const command: Command = {
     checkOutputWritable(f.output)
 
     const { series, reg } = regularSeries(readSeriesCsv(f.input), f.input, freqSec)
+    const known = reg.values.filter(Number.isFinite).length
+    if (known < MIN_ROWS)
+      throw VGL_ERR_CSV_INPUT(
+        `${f.input}: ${known} row(s) with a value; forecasting needs at least ${MIN_ROWS}: give it a longer history`,
+      )
     if (series.repeated > 0 || series.outOfOrder > 0)
       process.stderr.write(
         `vigil forecast: warning: ${f.input}: ${series.outOfOrder} row(s) out of time order and ${series.repeated} repeated timestamp(s); read in time order, the values of a repeated timestamp averaged\n`,
