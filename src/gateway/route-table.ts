@@ -12,7 +12,7 @@ import type { Recorder, SeriesRecorder } from '../telemetry/recorder.js'
 import { Balancer } from './balancer.js'
 import { RouteMetrics } from './metrics.js'
 import { RetryBudget } from './retry-budget.js'
-import { TargetState } from './target.js'
+import { TargetState, type HealthChangeListener } from './target.js'
 import type { RouteView, ServiceView } from './views.js'
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
@@ -119,11 +119,14 @@ export class RoutePlan {
 export class TargetRegistry {
   readonly #targets = new Map<string, TargetState>()
 
+  constructor(readonly onHealthChange: HealthChangeListener | null = null) {}
+
   acquire(service: string, url: string, weight: number, cfg: ServiceConfig): TargetState {
     const key = `${service}\n${url}`
     let t = this.#targets.get(key)
     if (t === undefined) {
       t = new TargetState(service, url, weight, cfg)
+      t.onHealthChange = this.onHealthChange
       this.#targets.set(key, t)
     } else {
       t.weight = weight

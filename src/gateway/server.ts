@@ -31,6 +31,7 @@ import { normalizePath, pathNeedsNormalizing } from './path.js'
 import { PendingList } from './pending-list.js'
 import { writeProblem } from './problem.js'
 import { RouteTable, TargetRegistry } from './route-table.js'
+import type { TargetState } from './target.js'
 import type { RouteView, ServiceView } from './views.js'
 
 /** Deadline resolution: timeouts fire within this many ms of their due time. */
@@ -94,7 +95,7 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
   closing = false
   #config: Config
   #table: RouteTable
-  readonly #registry = new TargetRegistry()
+  readonly #registry: TargetRegistry
   /** run-time targets per service (setTargets), applied over every config */
   readonly #overrides = new Map<string, string[]>()
   /** route tables retired but not yet drained, resolved by #releaseTable */
@@ -117,6 +118,9 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
     this.admission = opts.admission ?? null
     this.#recorder = opts.recorder ?? NOOP_RECORDER
     this.#logger = opts.logger
+    this.#registry = new TargetRegistry((t, healthy, status) =>
+      logHealthChange(this.#logger, t, healthy, status),
+    )
     this.#table = new RouteTable(config, this.#recorder, this.#registry)
     this.#accessLog = config.gateway.accessLog.enabled ? new AccessLog(config.gateway.accessLog) : null
     const g = config.gateway
@@ -396,6 +400,23 @@ class GatewayImpl implements Gateway, ExchangeHost, GaugeSource {
 }
 
 const kServing = Symbol('vigil.serving')
+/**
+ * One line when a target's health check takes it out or brings it back: without it, a target
+ * that never came up shows only as 503s in the access log.
+ */
+function logHealthChange(logger: Logger, t: TargetState, healthy: boolean, status: number): void {
+  const fields = { service: t.service, target: t.url, status }
+  if (healthy) {
+    logger.info(fields, `${t.service} target ${t.url} is healthy again: it gets traffic`)
+    return
+  }
+  const answer = status === 0 ? 'got no answer (connection failed or timed out)' : `answered ${status}`
+  logger.warn(
+    fields,
+    `${t.service} target ${t.url} is unhealthy: its health check ${answer}; it gets no traffic until the check passes again`,
+  )
+}
+
 /** A client socket tagged with the latest exchange it carries. */
 type ServingSocket = Socket & { [kServing]?: Exchange }
 

@@ -10,6 +10,9 @@ import type { TargetView } from './views.js'
 
 const RECENT_WINDOW_MS = 10_000
 
+/** Hears a target's active health verdict flip; `status` is the last check's, 0 when it got no answer. */
+export type HealthChangeListener = (target: TargetState, healthy: boolean, status: number) => void
+
 export class TargetState {
   readonly url: string
   readonly origin: string
@@ -36,6 +39,8 @@ export class TargetState {
   #prevErr = 0
   /** how many route tables use this target; released pools close when it reaches 0 */
   refs = 0
+  /** told when the active health verdict flips, with the last check's status (0: no answer) */
+  onHealthChange: HealthChangeListener | null = null
 
   constructor(service: string, url: string, weight: number, cfg: ServiceConfig) {
     const u = new URL(url)
@@ -119,23 +124,28 @@ export class TargetState {
       keepAliveTimeoutMs: Math.max(hc.intervalMs * 2, 1000),
       connectTimeoutMs: hc.timeoutMs,
     })
-    let ok: boolean
+    let status: number
     try {
-      const status = await probe(this.#healthPool, this.basePath + hc.path, hc.timeoutMs)
-      ok = status >= 200 && status < 300
+      status = await probe(this.#healthPool, this.basePath + hc.path, hc.timeoutMs)
     } finally {
       this.#healthRunning = false
     }
     if (this.#healthTimer === null) return
-    if (ok) {
+    if (status >= 200 && status < 300) {
       this.#healthFail = 0
       this.#healthOk++
-      if (!this.healthy && this.#healthOk >= hc.healthyThreshold) this.healthy = true
+      if (!this.healthy && this.#healthOk >= hc.healthyThreshold) {
+        this.healthy = true
+        this.onHealthChange?.(this, true, status)
+      }
       if (this.healthy && this.breaker.state !== 'closed') this.breaker.forceClose(Date.now())
     } else {
       this.#healthOk = 0
       this.#healthFail++
-      if (this.healthy && this.#healthFail >= hc.unhealthyThreshold) this.healthy = false
+      if (this.healthy && this.#healthFail >= hc.unhealthyThreshold) {
+        this.healthy = false
+        this.onHealthChange?.(this, false, status)
+      }
     }
   }
 

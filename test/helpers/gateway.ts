@@ -1,5 +1,5 @@
 /** @module Starts an in-process gateway on 127.0.0.1 port 0 from a partial config, for integration tests. */
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import { validateConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
 import { createGateway, type Gateway } from '../../src/gateway/index.js'
@@ -28,10 +28,10 @@ export function testConfig(partial: Record<string, unknown>): Config {
 
 export async function startGateway(
   partial: Record<string, unknown>,
-  opts: { admission?: Admission; recorder?: Recorder } = {},
+  opts: { admission?: Admission; recorder?: Recorder; logger?: Logger } = {},
 ): Promise<TestGateway> {
   const config = testConfig(partial)
-  const gw = createGateway(config, { ...opts, logger: pino({ level: 'silent' }) })
+  const gw = createGateway(config, { ...opts, logger: opts.logger ?? pino({ level: 'silent' }) })
   const { port } = await gw.listen()
   return { url: `http://127.0.0.1:${port}`, gw, config, close: () => gw.close(1000) }
 }

@@ -1,3 +1,4 @@
+import pino from 'pino'
 import { Agent, request } from 'undici'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
@@ -15,8 +16,8 @@ async function up(): Promise<Upstream> {
   cleanup.push(u)
   return u
 }
-async function gw(cfg: Record<string, unknown>): Promise<TestGateway> {
-  const g = await startGateway(cfg)
+async function gw(cfg: Record<string, unknown>, logger?: pino.Logger): Promise<TestGateway> {
+  const g = await startGateway(cfg, { logger })
   cleanup.unshift(g)
   return g
 }
@@ -113,30 +114,47 @@ describe('circuit breaker and health', () => {
       } else echo(req, res, hit)
     }
     const b = await up()
-    const g = await gw({
-      services: {
-        s: {
-          targets: [a.url, b.url],
-          healthCheck: {
-            path: '/health',
-            intervalMs: 100,
-            timeoutMs: 500,
-            healthyThreshold: 2,
-            unhealthyThreshold: 2,
+    const logs: Array<{ level: number; msg: string; target?: string; status?: number }> = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) })
+    const g = await gw(
+      {
+        services: {
+          s: {
+            targets: [a.url, b.url],
+            healthCheck: {
+              path: '/health',
+              intervalMs: 100,
+              timeoutMs: 500,
+              healthyThreshold: 2,
+              unhealthyThreshold: 2,
+            },
           },
         },
+        routes: [{ path: '/', service: 's' }],
       },
-      routes: [{ path: '/', service: 's' }],
-    })
+      logger,
+    )
     const view = () => g.gw.services()[0].targets.find((t) => t.url === a.url)!
     healthy = false
     await until('a unhealthy', () => !view().healthy)
+    // one line says why its traffic stopped, naming the target and what the check got
+    expect(logs.map((l) => [l.level, l.target, l.status, l.msg])).toEqual([
+      [
+        40,
+        a.url,
+        503,
+        `s target ${a.url} is unhealthy: its health check answered 503; it gets no traffic until the check passes again`,
+      ],
+    ])
     const before = a.seen.filter((s) => s.url !== '/health').length
     for (let i = 0; i < 10; i++) expect(await call(`${g.url}/x`)).toBe(200)
     expect(a.seen.filter((s) => s.url !== '/health').length).toBe(before)
 
     healthy = true
     await until('a healthy again', () => view().healthy)
+    expect(logs.slice(1).map((l) => [l.level, l.msg])).toEqual([
+      [30, `s target ${a.url} is healthy again: it gets traffic`],
+    ])
     for (let i = 0; i < 10; i++) await call(`${g.url}/x`)
     expect(a.seen.filter((s) => s.url === '/x').length).toBeGreaterThan(before)
   })
