@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import pino from 'pino'
 import { Counter } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { registry } from '../metrics.js'
@@ -316,6 +317,31 @@ describe('admin API', () => {
     const ui = await app.inject('/docs/')
     expect(ui.statusCode).toBe(200)
     expect(ui.body).toMatch(/swagger/i)
+  })
+
+  it('logs no "Server listening" line of its own (its caller logs the URL), but still logs errors', async () => {
+    const lines: Array<{ level: number; msg: string }> = []
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) })
+    const boom: FastifyPluginAsync = async (app) => {
+      app.get('/boom', async () => {
+        throw new Error('boom')
+      })
+    }
+    const server = await createAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      token: 't',
+      sources: fakeSources(),
+      logger,
+      plugins: [boom],
+    })
+    try {
+      expect(lines.filter((l) => /listening/i.test(l.msg))).toEqual([])
+      expect((await fetch(`${server.url}/boom`)).status).toBe(500)
+      expect(lines.map((l) => [l.level, l.msg])).toEqual([[50, 'admin API handler failed']])
+    } finally {
+      await server.close()
+    }
   })
 
   it('listens on a real port and closes', async () => {

@@ -49,6 +49,17 @@ export interface AdminServer {
   close(): Promise<void>
 }
 
+const QUIETER_THAN_WARN = new Set(['error', 'fatal', 'silent'])
+
+/**
+ * Fastify's only info lines are "Server listening at …" (one per interface on 0.0.0.0), since
+ * request logging is off: they repeat the admin URL the caller logs once, at startup, where a
+ * newcomer reads. Its warnings and errors still go through.
+ */
+function warningsUp(logger: FastifyBaseLogger): FastifyBaseLogger {
+  return QUIETER_THAN_WARN.has(logger.level) ? logger : logger.child({}, { level: 'warn' })
+}
+
 /** Builds the admin app without listening (tests use `app.inject`). */
 export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyInstance> {
   // Per-request log lines would drown the gateway's access log; errors are still logged.
@@ -59,7 +70,7 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   const app = (
     opts.logger === undefined || opts.logger === false
       ? Fastify({ ...base, logger: false })
-      : Fastify({ ...base, loggerInstance: opts.logger })
+      : Fastify({ ...base, loggerInstance: warningsUp(opts.logger) })
   ) as FastifyInstance
   // Fastify reads text/plain bodies by default; the admin API reads JSON only, so such a body is
   // 415 like any other type rather than a string that fails the route's schema with a 400
