@@ -39,8 +39,11 @@ export function commandOfKinds(
     async run(argv) {
       const [kind, ...rest] = argv
       const load = kind === undefined ? undefined : kinds[kind]
-      if (load === undefined)
-        throw VGL_ERR_CLI_USAGE(`${name}: unknown or missing ${noun} "${kind ?? ''}"\n\n${usage}`)
+      if (load === undefined) {
+        const names = Object.keys(kinds).sort().join(', ')
+        const problem = kind === undefined ? `missing the ${noun}` : `unknown ${noun} "${kind}"`
+        throw VGL_ERR_CLI_USAGE(`${name}: ${problem}; name one of: ${names}\n\n${usage}`)
+      }
       return (await load()).run(rest)
     },
   }

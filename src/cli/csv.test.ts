@@ -10,6 +10,7 @@ import {
   parseSeriesRows,
   parseTimestampText,
   regularSeries,
+  timestampReading,
   writeOutput,
 } from './csv.js'
 
@@ -190,6 +191,26 @@ describe('parseSeriesRows', () => {
 
   it('ignores extra columns such as labels', () => {
     expect(parseSeriesRows('timestamp,value,is_anomaly\n1,5,0\n', 'f.csv').values).toEqual([5])
+  })
+})
+
+describe('timestampReading', () => {
+  it('says how timestamps were read where the text leaves it open, in one line', () => {
+    expect(timestampReading(['1764547200', '1764547260'])).toBe('timestamps read as epoch seconds')
+    expect(timestampReading(['1764547200000'])).toBe('timestamps read as epoch milliseconds')
+    expect(timestampReading(['2025-12-01T00:00:00', '2025-12-01 00:01:00'])).toBe(
+      'timestamps read as times without a zone, as UTC',
+    )
+    expect(timestampReading(['2025-12-01', '2025-12-02'])).toBe('timestamps read as dates at midnight UTC')
+    expect(timestampReading(['1764547200', '1764547260000', '1764547320000'])).toBe(
+      'timestamps read as epoch seconds (1 row), epoch milliseconds (2 rows)',
+    )
+  })
+
+  it('says nothing when every timestamp carries its zone', () => {
+    expect(
+      timestampReading(['2025-12-01T00:00:00Z', '2025-12-01T01:01:00+01:00', '2025-12-01T00:02:00.000Z']),
+    ).toBeNull()
   })
 })
 

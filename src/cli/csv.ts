@@ -210,6 +210,35 @@ export function parseTimestampText(text: string): number {
   return Number.isFinite(t) ? t : NaN
 }
 
+/** How {@link parseTimestampText} read one timestamp, where the text leaves it open. */
+function readingOf(text: string): string | null {
+  if (/^-?\d+(\.\d+)?$/.test(text))
+    return Math.abs(Number(text)) > 1e11 ? 'epoch milliseconds' : 'epoch seconds'
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) return 'dates at midnight UTC'
+  const zone = /^\d{4}-\d{2}-\d{2}[ T][\d:.]+(.*)$/.exec(text)?.[1].trim()
+  return zone === '' ? 'times without a zone, as UTC' : null
+}
+
+/**
+ * One line saying how the timestamps were read where the text leaves it open (epoch seconds or
+ * milliseconds, a time without a zone as UTC), so a wrong guess shows before the results are
+ * trusted; null when every timestamp carries its zone.
+ *
+ * @example
+ * timestampReading(['1764547200', '1764547260']) // 'timestamps read as epoch seconds'
+ */
+export function timestampReading(texts: readonly string[]): string | null {
+  const counts = new Map<string, number>()
+  for (const t of texts) {
+    const r = readingOf(t)
+    if (r !== null) counts.set(r, (counts.get(r) ?? 0) + 1)
+  }
+  if (counts.size === 0) return null
+  if (counts.size === 1 && [...counts.values()][0] === texts.length)
+    return `timestamps read as ${[...counts.keys()][0]}`
+  return `timestamps read as ${[...counts].map(([r, n]) => `${r} (${n} row${n === 1 ? '' : 's'})`).join(', ')}`
+}
+
 /**
  * Reads a `timestamp,value` CSV (header required; other columns are ignored; LF, CRLF or CR; optional
  * quotes; a UTF-8 BOM is skipped). An unreadable value fails with VGL_ERR_CSV_INPUT naming the

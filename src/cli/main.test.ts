@@ -55,7 +55,7 @@ describe('help', () => {
     expect((await vigil('simulate', 'nothing', '--help')).out).toMatch(/^usage: vigil simulate KIND/)
     const missing = await vigil('eval')
     expect(missing.code).toBe(2)
-    expect(missing.err).toMatch(/eval: unknown or missing suite ""/)
+    expect(missing.err).toMatch(/^eval: missing the suite; name one of: detect, forecast\n/)
   })
 
   it('vigil help names an unknown command and exits 2; without one it lists them all', async () => {
@@ -210,6 +210,27 @@ describe('--output', () => {
     expect(r.err).toBe(
       `${short}: 2 row(s) with a value; forecasting needs at least 3: give it a longer history\n`,
     )
+  })
+
+  it('forecast says how it read timestamps the text leaves open', async () => {
+    const input = join(dir, 'epoch.csv')
+    writeFileSync(
+      input,
+      `timestamp,value\n${[1, 2, 3, 4, 5, 6].map((i) => `${i * 60 + 1764547200},${i}`).join('\n')}\n`,
+    )
+    const r = await vigil(
+      'forecast',
+      '--input',
+      input,
+      '--horizon',
+      '2',
+      '--output',
+      join(dir, 'f.csv'),
+      '--model',
+      'naive',
+    )
+    expect(r.code).toBe(0)
+    expect(r.err.split('\n')[0]).toBe(`vigil forecast: ${input}: timestamps read as epoch seconds`)
   })
 
   it('refuses a directory as the output', async () => {

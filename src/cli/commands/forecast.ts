@@ -4,7 +4,7 @@ import { MODEL_NAMES, forecastSeries, type ModelName } from '../../forecast/fore
 import type { ForecastResult } from '../../forecast/types.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
-import { checkOutputWritable, readSeriesCsv, regularSeries, writeCsv } from '../csv.js'
+import { checkOutputWritable, readSeriesCsv, regularSeries, timestampReading, writeCsv } from '../csv.js'
 
 const usage = `usage: vigil forecast --input s.csv --horizon H --output o.csv [options]
 
@@ -85,7 +85,8 @@ export const command: Command = {
     }
     checkOutputWritable(f.output)
 
-    const { series, reg } = regularSeries(readSeriesCsv(f.input), f.input, freqSec)
+    const csv = readSeriesCsv(f.input)
+    const { series, reg } = regularSeries(csv, f.input, freqSec)
     const known = reg.values.filter(Number.isFinite).length
     if (known < MIN_ROWS)
       throw VGL_ERR_CSV_INPUT(
@@ -112,6 +113,8 @@ export const command: Command = {
     const rows = result.forecast.map((v, i) => [i + 1, v, result.lower[i], result.upper[i]])
     writeCsv(f.output, ['step', 'forecast', 'lower', 'upper'], rows)
     if (f.quiet !== true) {
+      const reading = timestampReading(csv.timestampTexts)
+      if (reading !== null) process.stderr.write(`vigil forecast: ${f.input}: ${reading}\n`)
       for (const note of [...reg.notes, ...result.notes]) process.stderr.write(`vigil forecast: ${note}\n`)
       const best = result.backtest.find((b) => b.weight > 0)
       const seasons = result.seasons.length ? result.seasons.join(',') : 'none'

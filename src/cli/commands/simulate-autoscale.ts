@@ -22,6 +22,7 @@ import {
   csvField,
   readSeriesCsv,
   regularSeries,
+  timestampReading,
   writeCsv,
   type CsvSeries,
 } from '../csv.js'
@@ -30,9 +31,8 @@ const usage = `usage: vigil simulate autoscale --input demand.csv --capacity-per
 
 Reads timestamp,value (requests per second at a regular interval; missing intervals are simulated
 as rows of unknown demand, rows out of order or repeated in time order, with a warning) and
-writes timestamp,replicas: the
-replicas the policy asks for after each row, decided strictly online (rows up to and including
-it). Replicas asked for become available --startup-seconds later. Prints, for the predictive
+writes timestamp,replicas: the replicas the policy asks for after each row, decided strictly
+online (rows up to and including it). Replicas asked for become available --startup-seconds later. Prints, for the predictive
 policy, the HPA-shaped reactive baseline and a perfect-foresight reference: under-provisioned
 minutes (demand above the ready replicas' capacity), replica-minutes and scaling actions.
 
@@ -214,9 +214,11 @@ export const command: Command = {
     const line = (name: string, r: SimulationResult) =>
       `${name.padEnd(30)}${r.underProvisionedMinutes.toFixed(1).padStart(18)}${r.replicaMinutes.toFixed(0).padStart(15)}${String(r.actions).padStart(9)}\n`
     const ratio = (a: number, b: number) => (b === 0 ? (a === 0 ? '1.00' : '∞') : (a / b).toFixed(2))
+    const reading = timestampReading(csv.timestampTexts)
     if (f.quiet !== true)
       out.write(
-        `vigil simulate autoscale: ${demand.length} rows of ${reg.freqSec} s; ${limits.capacityPerReplica} req/s per replica at ${limits.targetUtilization * 100}%; start-up ${startupMs / 1000} s; replicas ${limits.min}..${limits.max}\n` +
+        (reading === null ? '' : `vigil simulate autoscale: ${f.input}: ${reading}\n`) +
+          `vigil simulate autoscale: ${demand.length} rows of ${reg.freqSec} s; ${limits.capacityPerReplica} req/s per replica at ${limits.targetUtilization * 100}%; start-up ${startupMs / 1000} s; replicas ${limits.min}..${limits.max}\n` +
           `vigil simulate autoscale: predictive ran in ${(predictiveMs / 1000).toFixed(1)} s (${predictive.fits} forecast fits, last model ${predictive.lastModel})\n`,
       )
     out.write(

@@ -224,6 +224,34 @@ describe('vigil simulate autoscale (built CLI)', () => {
     expect(e.stderr).toMatch(/empty\.csv: every demand value is empty or NaN; nothing to simulate/)
   }, 120_000)
 
+  it('reads CR line endings, epoch milliseconds and a capitalised header with extra columns, saying how it read the timestamps', () => {
+    const rows = demandCsv(30)
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => `web,${Date.parse(l.split(',')[0])},${l.split(',')[1]}`)
+    writeFileSync(join(dir, 'mac.csv'), `\ufeffHost,Timestamp,Value\r${rows.join('\r')}\r`)
+    const r = vigil(
+      'simulate',
+      'autoscale',
+      '--input',
+      join(dir, 'mac.csv'),
+      '--capacity-per-replica',
+      '50',
+      '--policy',
+      'reactive',
+      '--output',
+      '-',
+    )
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stderr.split('\n')[0]).toBe(
+      `vigil simulate autoscale: ${join(dir, 'mac.csv')}: timestamps read as epoch milliseconds`,
+    )
+    const schedule = r.stdout.trim().split('\n')
+    expect(schedule).toHaveLength(31)
+    expect(schedule[1]).toMatch(/^\d{13},\d+$/)
+  }, 120_000)
+
   it('names the file and its lines when the timestamps are irregular', () => {
     const lines = demandCsv(40).trim().split('\n')
     // line 21 half a minute late; lines 4 and 5 swapped, so time order and file order differ
@@ -286,6 +314,8 @@ describe('vigil simulate autoscale (built CLI)', () => {
     )
     expect(missing.status).toBe(1)
     expect(missing.stderr).toMatch(/nope\.csv: cannot read input file/)
-    expect(vigil('simulate', 'nothing').stderr).toMatch(/simulate: unknown or missing kind "nothing"/)
+    expect(vigil('simulate', 'nothing').stderr).toMatch(
+      /^simulate: unknown kind "nothing"; name one of: alerts, autoscale, policy\n/,
+    )
   }, 120_000)
 })
