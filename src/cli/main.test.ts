@@ -65,6 +65,9 @@ describe('help', () => {
     const all = await vigil('--help')
     expect(all.code).toBe(0)
     expect(all.out).toMatch(/vigil <command> --help/)
+    // every command on its own line with what it does
+    for (const name of COMMANDS) expect(all.out).toMatch(new RegExp(`^  ${name} +[a-z].{10,}$`, 'm'))
+    expect(all.out).toMatch(/^  check-config +validate a vigil\.yaml and print every problem$/m)
   })
 })
 

@@ -19,9 +19,14 @@ const COMMANDS: Record<string, Loader> = {
   eval: () => import('./commands/eval.js'),
 }
 
-function help(): string {
+/** The command list with each one's summary: loads every command, which only help can afford. */
+async function help(): Promise<string> {
   const names = Object.keys(COMMANDS).sort()
-  return `usage: vigil <command> [options]\n\ncommands: ${names.join(', ')}\n\nvigil help <command> or vigil <command> --help shows one command's options; vigil --version (-V) prints the version.\n`
+  const width = Math.max(...names.map((n) => n.length)) + 2
+  const lines = await Promise.all(
+    names.map(async (n) => `  ${n.padEnd(width)}${(await COMMANDS[n]()).command.summary}`),
+  )
+  return `usage: vigil <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nvigil help <command> or vigil <command> --help shows one command's options; vigil --version (-V) prints the version.\n`
 }
 
 const HELP_FLAGS = new Set(['--help', '-h'])
@@ -63,11 +68,11 @@ export async function run(argv: string[]): Promise<number> {
   if (name === undefined || name === 'help' || HELP_FLAGS.has(name)) {
     const target = rest[0]
     if (target === undefined) {
-      process.stdout.write(help())
+      process.stdout.write(await help())
       return name === undefined ? 2 : 0
     }
     if (COMMANDS[target] === undefined) {
-      process.stderr.write(`vigil: unknown command "${target}"\n\n${help()}`)
+      process.stderr.write(`vigil: unknown command "${target}"\n\n${await help()}`)
       return 2
     }
     const { command } = await COMMANDS[target]()
@@ -76,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const load = COMMANDS[name]
   if (load === undefined) {
-    process.stderr.write(`vigil: unknown command "${name}"\n\n${help()}`)
+    process.stderr.write(`vigil: unknown command "${name}"\n\n${await help()}`)
     return 2
   }
   try {
