@@ -4,7 +4,8 @@
  * Each area adds its few lines in its own section below.
  */
 import { join } from 'node:path' // limits
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
+import { processLogger } from './log.js'
 import { createAdminServer, resolveAdminToken, type AdminSources, type ReloadResult } from '../api/index.js'
 import { loadConfig, reloadChanges, type Config } from '../config/index.js'
 import { isVigilError } from '../errors.js'
@@ -100,7 +101,7 @@ export async function closeOnFailure<T>(start: (undo: Array<() => unknown>) => P
 
 async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): Promise<Vigil> {
   const env = opts.env ?? process.env
-  const logger = opts.logger ?? pino({ name: 'vigil' }, pino.destination({ dest: 2, sync: true }))
+  const logger = opts.logger ?? processLogger('vigil')
   const closers: Array<() => Promise<void>> = []
 
   // ---- config ----------------------------------------------------------------------------

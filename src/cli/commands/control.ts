@@ -3,7 +3,7 @@
  * rollups and spans from the bus (NATS JetStream), stores them (PostgreSQL), and serves the
  * series API on its own admin port (`control.admin`).
  */
-import pino from 'pino'
+import { processLogger } from '../log.js'
 import { createAdminServer, resolveAdminToken, type AdminSources } from '../../api/index.js'
 import { seriesRoutes } from '../../api/routes/series.js'
 import { anomalyRoutes } from '../../api/routes/anomalies.js' // live detect/forecast
@@ -67,7 +67,7 @@ export const command: Command = {
 
 async function runControl(argv: string[], undo: Array<() => unknown>): Promise<number> {
   const configFile = parseConfigFlag(argv, usage)
-  const logger = pino({ name: 'vigil-control' }, pino.destination({ dest: 2, sync: true }))
+  const logger = processLogger('vigil-control')
   const config = loadConfig(configFile)
   enableProcessMetrics()
   if (config.bus.kind === 'memory')

@@ -15,7 +15,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pino from 'pino'
+import { processLogger } from '../log.js'
 import type { ActivityEntry } from '../../api/activity.js'
 import type { ServedCounts, ServiceView } from '../../gateway/index.js'
 import {
@@ -352,11 +352,8 @@ export const command: Command = {
         VIGIL_DEMO_NODE: process.execPath,
         VIGIL_DEMO_CLI: CLI,
       }
-      const logger = pino(
-        // the terminal already has a line per anomaly and action; their warnings would repeat them
-        { name: 'vigil', level: values.verbose === true ? 'info' : 'error' },
-        pino.destination({ dest: 2, sync: true }),
-      )
+      // the terminal already has a line per anomaly and action; their warnings would repeat them
+      const logger = processLogger('vigil', values.verbose === true ? 'info' : 'error')
       vigil = await startVigil({ configFile, mode: 'embedded', env, logger, handleSignals: false })
       const admin = vigil.adminUrl
       const readyS = ((performance.now() - t0) / 1000).toFixed(1)
