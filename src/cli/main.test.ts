@@ -67,7 +67,7 @@ describe('help', () => {
     expect(all.out).toMatch(/vigil <command> --help/)
     // every command on its own line with what it does
     for (const name of COMMANDS) expect(all.out).toMatch(new RegExp(`^  ${name} +[a-z].{10,}$`, 'm'))
-    expect(all.out).toMatch(/^  check-config +validate a vigil\.yaml and print every problem$/m)
+    expect(all.out).toMatch(/^ {2}check-config +validate a vigil\.yaml and print every problem$/m)
   })
 })
 
