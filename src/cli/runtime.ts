@@ -203,6 +203,11 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
   const { port } = await gateway.listen()
   const gatewayUrl = urlOf(config.gateway.host, port)
   logger.info({ url: gatewayUrl, routes: config.routes.length, mode: opts.mode }, 'gateway listening')
+  // the mirror of `vigil control`'s warning: alone, this gateway's telemetry reaches no one
+  if (opts.mode === 'gateway' && config.bus.kind === 'memory')
+    logger.warn(
+      "bus.kind is memory: no control plane receives this gateway's telemetry (no detection, forecasts or alerts); use bus.kind: nats with `vigil control`, or `vigil start` for one process",
+    )
   // scaled out: the control plane's autoscaler sets the services' run-time targets over the bus;
   // each gateway replays them on a consumer of its own that its exit removes (a list for an
   // unknown service is logged)

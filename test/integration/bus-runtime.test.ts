@@ -177,3 +177,39 @@ describe.skipIf(!up)('telemetry in a running Vigil over NATS JetStream', () => {
     )
   })
 })
+
+describe('vigil gateway on the memory bus', () => {
+  it('warns once at startup that no control plane receives its telemetry, naming the fix', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-gw-memory-'))
+    const file = join(dir, 'vigil.yaml')
+    writeFileSync(
+      file,
+      [
+        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+        'admin: { host: 127.0.0.1, port: 0 }',
+        'services:',
+        '  api: { targets: [http://127.0.0.1:9] }',
+        'routes:',
+        '  - { path: /, service: api }',
+        'telemetry: { otlp: { enabled: false } }',
+        `limits: { dataDir: ${JSON.stringify(dir)} }`,
+        '',
+      ].join('\n'),
+    )
+    const lines: Array<{ level: number; msg: string }> = []
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) })
+    const gw = await startVigil({ configFile: file, mode: 'gateway', logger, env: {} })
+    try {
+      const warnings = lines.filter((l) => l.level === 40 && /bus\.kind is memory/.test(l.msg))
+      expect(warnings.map(({ level, msg }) => ({ level, msg }))).toEqual([
+        {
+          level: 40,
+          msg: "bus.kind is memory: no control plane receives this gateway's telemetry (no detection, forecasts or alerts); use bus.kind: nats with `vigil control`, or `vigil start` for one process",
+        },
+      ])
+    } finally {
+      await gw.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
