@@ -304,6 +304,8 @@ export function formatSummary(s: LoadSummary): string {
     `rate        ${s.achievedRps.toFixed(1)} responses/s`,
     `statuses    ${statuses}`,
     ...(failures ? [`failures    ${failures}`] : []),
-    `latency ms  p50 ${s.latencyMs.p50.toFixed(1)}  p95 ${s.latencyMs.p95.toFixed(1)}  p99 ${s.latencyMs.p99.toFixed(1)}  max ${s.latencyMs.max.toFixed(1)}`,
+    s.completed === 0
+      ? 'latency ms  none (no response)'
+      : `latency ms  p50 ${s.latencyMs.p50.toFixed(1)}  p95 ${s.latencyMs.p95.toFixed(1)}  p99 ${s.latencyMs.p99.toFixed(1)}  max ${s.latencyMs.max.toFixed(1)}`,
   ].join('\n')
 }

@@ -68,6 +68,16 @@ export const command: Command = {
       process.stdout.write(
         values.json === true ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`,
       )
+      // a run where nothing answered measured nothing: a wrong port or a stopped service
+      if (summary.sent > 0 && summary.completed === 0) {
+        const why = Object.entries(summary.failures)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ')
+        process.stderr.write(
+          `vigil load: no request to ${values.target} got a response${why === '' ? '' : ` (${why})`}; check that the service runs and --target names its port\n`,
+        )
+        return 1
+      }
       return 0
     } finally {
       process.off('SIGINT', stop)

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -32,6 +33,25 @@ describe('vigil load and vigil mock', () => {
     } finally {
       await svc.close()
     }
+  })
+
+  it('load against a port where nothing listens exits 1, saying why and what to check', async () => {
+    const server = createServer()
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const { port } = server.address() as AddressInfo
+    await new Promise((r) => server.close(r))
+    const target = `http://127.0.0.1:${port}/`
+    const io = capture()
+    const code = await run(['load', '--target', target, '--rps', '20', '--duration', '300ms'])
+    vi.restoreAllMocks()
+    expect(code).toBe(1)
+    expect(io.out()).toMatch(/^latency ms {2}none \(no response\)$/m)
+    expect(io.err()).toMatch(
+      new RegExp(
+        `^vigil load: no request to ${target} got a response \\(ECONNREFUSED: \\d+\\); check that the service runs and --target names its port\n$`,
+        'm',
+      ),
+    )
   })
 
   it('load without --target is a usage error naming the flag', async () => {
