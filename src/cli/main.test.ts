@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
@@ -234,6 +235,24 @@ describe('--output', () => {
     )
     expect(r.code).toBe(0)
     expect(r.err.split('\n')[0]).toBe(`vigil forecast: ${input}: timestamps read as epoch seconds`)
+  })
+
+  it('start, gateway and control without --config and without a vigil.yaml here ask for the flag, exit 2', () => {
+    for (const name of ['start', 'gateway', 'control']) {
+      const r = spawnSync(
+        process.execPath,
+        [join(import.meta.dirname, '..', '..', 'bin', 'vigil.js'), name],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      )
+      expect({ name, status: r.status }).toEqual({ name, status: 2 })
+      expect(r.stderr.split('\n')[0]).toBe(
+        `--config: not given, and there is no vigil.yaml in ${realpathSync(dir)}; pass --config FILE (examples/ in the repository has some)`,
+      )
+    }
   })
 
   it('refuses a directory as the output', async () => {
