@@ -112,7 +112,13 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
         .join('\n'),
     )
   }
-  const result = validateConfig(doc.toJS())
+  const raw: unknown = doc.toJS()
+  // "services: missing" and "routes: missing" would read as two mistakes in a file that has none yet
+  if (raw === null || raw === undefined)
+    throw VGL_ERR_CONFIG_INVALID(
+      `${file}: the file is empty; a config needs at least services: and routes: (the smallest is in the README under Configuration)`,
+    )
+  const result = validateConfig(raw)
   if (result.config === null) {
     throw VGL_ERR_CONFIG_INVALID(result.problems.map((p) => `${file}: ${p.path}: ${p.message}`).join('\n'))
   }

@@ -18,6 +18,10 @@ function messageOf(text: string): string {
 /** One fixture per mistake; each asserts the exact message a user sees (file: path: message, got value). */
 const CASES: Array<[file: string, message: string]> = [
   [
+    'bad-empty-file.yaml',
+    'vigil.yaml: the file is empty; a config needs at least services: and routes: (the smallest is in the README under Configuration)',
+  ],
+  [
     'bad-unknown-service.yaml',
     'vigil.yaml: routes[2].service: unknown service "ordrs" (known: orders, users)',
   ],
