@@ -42,8 +42,24 @@ describe('parseSeriesCsv', () => {
 
   it('rejects an unreadable timestamp, naming the line', () => {
     expect(() => parseSeriesCsv('timestamp,value\n1,2\nyesterday,3\n', 'a.csv')).toThrow(
-      /a\.csv:3: timestamp "yesterday" is not ISO-8601 or epoch/,
+      /^a\.csv:3: timestamp "yesterday" is not readable; write ISO 8601 \(2025-12-01T00:00:00Z, or 2025-12-01 00:00:00 read as UTC\) or epoch seconds$/,
     )
+  })
+
+  it('refuses a date whose day and month order is ambiguous instead of guessing month first', () => {
+    // read month first, 01/12 was the 12th of January: the schedule would have been a month off
+    expect(() =>
+      parseSeriesCsv('timestamp,value\n01/12/2025 00:00,1\n01/12/2025 00:01,2\n', 'eu.csv'),
+    ).toThrow(
+      /^eu\.csv:2: timestamp "01\/12\/2025 00:00" is not readable; day and month order is ambiguous: write ISO 8601 \(2025-12-01 00:00:00, read as UTC\) or epoch seconds$/,
+    )
+    expect(parseTimestampText('12/01/2025')).toBeNaN()
+    expect(parseTimestampText('1.12.25 10:00')).toBeNaN()
+  })
+
+  it('reads year-first dates with slashes as ISO, in UTC', () => {
+    expect(parseTimestampText('2025/12/01 00:01:00')).toBe(Date.UTC(2025, 11, 1, 0, 1))
+    expect(parseTimestampText('2025/12/01')).toBe(Date.UTC(2025, 11, 1))
   })
 
   it('rejects a non-numeric value, naming the line', () => {
@@ -169,6 +185,14 @@ describe('parseSeriesRows', () => {
     expect(
       parseSeriesRows('timestamp,value\n2024-01-01,NaN\n', 'c.csv', { allowMissing: true }).values[0],
     ).toBeNaN()
+  })
+
+  it('warns about unreadable timestamps once, quoting the first and its fix', () => {
+    const s = parseSeriesRows('timestamp,value\n01/12/2025,1\n02/12/2025,2\n', 'u.csv')
+    expect(s.values).toEqual([1, 2])
+    expect(s.warnings).toEqual([
+      'u.csv: 2 unreadable timestamp(s), first at line 2 ("01/12/2025": day and month order is ambiguous: write ISO 8601 (2025-12-01 00:00:00, read as UTC) or epoch seconds); rows kept in file order',
+    ])
   })
 
   it('warns once about out-of-order and repeated timestamps but keeps every row in order', () => {

@@ -68,7 +68,9 @@ export function parseSeriesCsv(text: string, source: string): CsvSeries {
     const tText = cells[ti] ?? ''
     const ts = parseTimestampText(tText)
     if (!Number.isFinite(ts))
-      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: timestamp "${tText}" is not ISO-8601 or epoch`)
+      throw VGL_ERR_CSV_INPUT(
+        `${source}:${n + 1}: timestamp "${tText}" is not readable; ${timestampFix(tText)}`,
+      )
     const raw = cells[vi] ?? ''
     const v = raw === '' || raw.toLowerCase() === 'nan' ? NaN : Number(raw)
     if (Number.isNaN(v) && raw !== '' && raw.toLowerCase() !== 'nan')
@@ -200,22 +202,35 @@ export function parseTimestampText(text: string): number {
     const n = Number(text)
     return Math.abs(n) > 1e11 ? n : n * 1000
   }
+  // 01/12/2025 is the 1st of December or the 12th of January depending on who wrote it: refused
+  // rather than guessed (Date.parse would read it as month first, in this machine's time zone)
+  if (AMBIGUOUS_DATE.test(text)) return NaN
   let iso = text
-  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(.*)$/.exec(text)
+  const m = /^(\d{4})[-/](\d{2})[-/](\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(.*)$/.exec(text)
   if (m) {
-    const zone = m[3].trim()
-    iso = `${m[1]}T${m[2].length === 4 ? `0${m[2]}` : m[2]}${zone === '' ? 'Z' : zone}`
-  } else if (/^\d{4}-\d{2}-\d{2}$/.test(text)) iso = `${text}T00:00:00Z`
+    const zone = m[5].trim()
+    iso = `${m[1]}-${m[2]}-${m[3]}T${m[4].length === 4 ? `0${m[4]}` : m[4]}${zone === '' ? 'Z' : zone}`
+  } else if (/^\d{4}[-/]\d{2}[-/]\d{2}$/.test(text)) iso = `${text.replaceAll('/', '-')}T00:00:00Z`
   const t = Date.parse(iso)
   return Number.isFinite(t) ? t : NaN
+}
+
+/** a date written day and month first, in either order: 01/12/2025, 1.12.25, 12-01-2025 */
+const AMBIGUOUS_DATE = /^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b/
+
+/** The fix for an unreadable timestamp, for error messages. */
+function timestampFix(text: string): string {
+  return AMBIGUOUS_DATE.test(text)
+    ? 'day and month order is ambiguous: write ISO 8601 (2025-12-01 00:00:00, read as UTC) or epoch seconds'
+    : 'write ISO 8601 (2025-12-01T00:00:00Z, or 2025-12-01 00:00:00 read as UTC) or epoch seconds'
 }
 
 /** How {@link parseTimestampText} read one timestamp, where the text leaves it open. */
 function readingOf(text: string): string | null {
   if (/^-?\d+(\.\d+)?$/.test(text))
     return Math.abs(Number(text)) > 1e11 ? 'epoch milliseconds' : 'epoch seconds'
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) return 'dates at midnight UTC'
-  const zone = /^\d{4}-\d{2}-\d{2}[ T][\d:.]+(.*)$/.exec(text)?.[1].trim()
+  if (/^\d{4}[-/]\d{2}[-/]\d{2}$/.test(text)) return 'dates at midnight UTC'
+  const zone = /^\d{4}[-/]\d{2}[-/]\d{2}[ T][\d:.]+(.*)$/.exec(text)?.[1].trim()
   return zone === '' ? 'times without a zone, as UTC' : null
 }
 
@@ -269,6 +284,7 @@ export function parseSeriesRows(text: string, file: string, options: ReadSeriesO
   const warnings: string[] = []
   let badTimes = 0
   let firstBadTimeLine = 0
+  let firstBadTime = ''
   let backwards = 0
   let repeated = 0
   let firstDisorderLine = 0
@@ -294,7 +310,10 @@ export function parseSeriesRows(text: string, file: string, options: ReadSeriesO
     const tText = fields[ti]
     const t = parseTimestampText(tText)
     if (Number.isNaN(t)) {
-      if (badTimes++ === 0) firstBadTimeLine = i + 1
+      if (badTimes++ === 0) {
+        firstBadTimeLine = i + 1
+        firstBadTime = tText
+      }
     } else if (!Number.isNaN(prev)) {
       if (t < prev || t === prev) {
         if (t < prev) backwards++
@@ -310,7 +329,7 @@ export function parseSeriesRows(text: string, file: string, options: ReadSeriesO
   }
   if (badTimes > 0)
     warnings.push(
-      `${file}: ${badTimes} unreadable timestamp(s), first at line ${firstBadTimeLine}; rows kept in file order`,
+      `${file}: ${badTimes} unreadable timestamp(s), first at line ${firstBadTimeLine} ("${firstBadTime}": ${timestampFix(firstBadTime)}); rows kept in file order`,
     )
   if (backwards + repeated > 0)
     warnings.push(
