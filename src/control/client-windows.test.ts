@@ -1,6 +1,6 @@
 /** @module Tests of per-client windows in the control plane: merging gateways, grace, and abusive-client anomalies. */
 import { describe, expect, it } from 'vitest'
-import { MemoryBus } from '../bus/index.js'
+import { MemoryBus, type Bus, type Inherited, type Subscription } from '../bus/index.js'
 import { encodeClientWindow, type ClientWindowMessage, type ClientWindowRow } from '../limits/index.js'
 import { LiveAnomalies, type AnomalyRecord } from './anomalies.js'
 import { ClientWindows, mergeClientWindows, type MergedClientWindow } from './client-windows.js'
@@ -21,6 +21,10 @@ const row = (clientId: string, o: Partial<ClientWindowRow> = {}): ClientWindowRo
   distinctRoutes: 3,
   ...o,
 })
+
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5))
+}
 
 function rng(seed: number): () => number {
   let s = seed >>> 0
@@ -103,6 +107,79 @@ describe('per-client windows in the control plane', () => {
     ])
     cw.add(msg('gw-c', 0, [row('k1')]))
     expect(cw.stats.late).toBe(1)
+  })
+
+  it('a successor gets the windows a dead consumer had buffered: they are acked only once closed', async () => {
+    const bus = new MemoryBus()
+    const enc = (gw: string, i: number, requests: number) =>
+      encodeClientWindow(msg(gw, i, [row('k1', { requests })]))
+    const opts = { bus, subject: 'vigil.clients', durable: 'ctl-clients', graceMs: 5_000 }
+    // the leader buffers gw-a's window 0 and dies in its grace period: its subscription goes,
+    // nothing is closed or acked
+    const subs: Subscription[] = []
+    const dying: Bus = {
+      ...bus,
+      kind: 'memory',
+      publish: (s, d, o) => bus.publish(s, d, o),
+      close: () => bus.close(),
+      subscribe: async (s, h, o) => {
+        const sub = await bus.subscribe(s, h, o)
+        subs.push(sub)
+        return sub
+      },
+    }
+    const dead = new ClientWindows({ ...opts, bus: dying, now: () => T0, onWindow: () => {} })
+    await dead.start()
+    await bus.publish('vigil.clients', enc('gw-a', 0, 100))
+    await until(() => dead.stats.messages === 1)
+    await subs[0]!.close()
+    // gw-b publishes the same window after the kill
+    await bus.publish('vigil.clients', enc('gw-b', 0, 300))
+    const out: MergedClientWindow[] = []
+    const next = new ClientWindows({ ...opts, now: () => T0 + MIN + 5_000, onWindow: (w) => out.push(w) })
+    await next.start()
+    await until(() => next.stats.messages === 2)
+    next.tick()
+    // both gateways, not gw-b's quarter of k1's requests alone
+    expect(out.map((w) => [w.gateways, w.clients[0]!.requests])).toEqual([[2, 400]])
+    expect(next.stats.inherited).toMatchObject({ held: 1, missing: 0 })
+    await next.stop()
+    await bus.close()
+  })
+
+  it('after a takeover closes no window until the inherited ones came back, then all in window order', async () => {
+    const bus = new MemoryBus()
+    let release!: (x: Inherited) => void
+    const inherited = new Promise<Inherited>((r) => (release = r))
+    const taking: Bus = {
+      kind: 'memory',
+      publish: (s, d, o) => bus.publish(s, d, o),
+      close: () => bus.close(),
+      subscribe: async (s, h, o) => ({ close: (await bus.subscribe(s, h, o)).close, inherited }),
+    }
+    const out: MergedClientWindow[] = []
+    const cw = new ClientWindows({
+      bus: taking,
+      subject: 'vigil.clients',
+      durable: 'ctl-clients',
+      graceMs: 5_000,
+      now: () => T0 + 2 * MIN + 5_000,
+      onWindow: (w) => out.push(w),
+    })
+    await cw.start()
+    // the window after the dead leader's comes first, and is due
+    cw.add(msg('gw-a', 1, [row('k1')]))
+    cw.tick()
+    expect(out).toEqual([])
+    // the dead leader's window comes back, and with it the last inherited message
+    cw.add(msg('gw-a', 0, [row('k1')]))
+    release({ held: 1, missing: 0 })
+    await inherited
+    cw.tick()
+    expect(out.map((w) => w.windowStartMs - T0)).toEqual([0, MIN])
+    expect(cw.stats.late).toBe(0)
+    await cw.stop()
+    await bus.close()
   })
 
   it('consumes the bus: a malformed message is acked and counted, a good one is merged', async () => {

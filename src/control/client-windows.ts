@@ -4,13 +4,22 @@
  * abusive-client detector (LiveAnomalies.clientWindow).
  *
  * ```
- * bus vigil.clients ─▶ decode ─▶ buffer per window start (one message per gateway)
+ * bus vigil.clients ─▶ decode ─▶ buffer per window start (one message per gateway, held unacked)
  *                                  └─ tick: window end + grace passed ─▶ merged clients ─▶ onWindow
+ *                                                                      └─ ack the window's messages
  * ```
+ *
+ * Like the rollups (ControlPlane), a message is acked only once its window was handed on, so
+ * the windows a killed leader had buffered come back to its successor after the ack wait; and
+ * the successor closes no window until they did (`DurableSubscription.inherited`), then closes
+ * them oldest first. Acked on arrival, a failover in a window's grace period lost the gateways'
+ * messages the dead leader had, and the successor judged that window on the gateways that
+ * published after the kill alone: every client's counts a fraction of their usual ones.
  */
-import type { Bus, BusMessage, Subscription } from '../bus/index.js'
+import type { Bus, BusMessage, DurableSubscription } from '../bus/index.js'
 import type { ClientWindow } from '../detect/index.js'
 import { decodeClientWindow, type ClientWindowMessage } from '../limits/index.js'
+import { HeldMessages, whenInherited, type InheritedStats } from './held.js'
 
 export interface MergedClientWindow {
   windowStartMs: number
@@ -78,35 +87,76 @@ export interface ClientWindowsOptions {
   tickMs?: number
   /** windows kept waiting at most (oldest closed early beyond it); default 8 */
   maxPending?: number
+  /**
+   * the bus's ack wait for this consumer: how long after a leader's death the windows it held
+   * come back to its successor; default 10 s (the rollups' ack wait)
+   */
+  ackWaitMs?: number
   onWindow: (w: MergedClientWindow) => void
+  /** the client windows a previous consumer left unacked came back (or the wait for them ended) */
+  onInherited?: (x: InheritedStats) => void
   onError?: (err: Error, what: string) => void
   now?: () => number
 }
 
 /**
- * Consumes per-client windows. Each gateway's message is acked once buffered: a crash loses at
- * most the windows waiting for their grace period, which only costs the detector a window. A
- * message for a window already closed (a gateway later than the grace period) is dropped and
- * counted; a repeat from the same gateway replaces its earlier copy.
+ * Consumes per-client windows. Each gateway's message is held unacked until its window closed
+ * (see the module). A message for a window already closed (a gateway later than the grace
+ * period) is dropped and counted; a repeat from the same gateway replaces its earlier copy.
  */
 export class ClientWindows {
-  readonly #o: Required<Omit<ClientWindowsOptions, 'onError'>> & Pick<ClientWindowsOptions, 'onError'>
+  readonly #o: Required<Omit<ClientWindowsOptions, 'onError' | 'onInherited'>> &
+    Pick<ClientWindowsOptions, 'onError' | 'onInherited'>
   readonly #pending = new Map<number, Map<string, ClientWindowMessage>>()
+  /** the bus messages of each pending window, acked when it closes */
+  readonly #msgs = new Map<number, BusMessage[]>()
+  readonly #held: HeldMessages
   #closedUpTo = -1
-  #sub: Subscription | null = null
+  /** until the windows a previous consumer left unacked came back: none is closed */
+  #inheriting = false
+  #sub: DurableSubscription | null = null
   #timer: NodeJS.Timeout | null = null
-  readonly stats = { messages: 0, windows: 0, late: 0, decodeErrors: 0 }
+  readonly stats = {
+    messages: 0,
+    windows: 0,
+    late: 0,
+    decodeErrors: 0,
+    /** the messages the previous consumer left unacked, how many never came back, the wait */
+    inherited: { held: 0, missing: 0, waitedMs: 0 } as InheritedStats,
+  }
 
   constructor(opts: ClientWindowsOptions) {
-    this.#o = { graceMs: 5_000, tickMs: 1_000, maxPending: 8, now: Date.now, ...opts }
+    this.#o = { graceMs: 5_000, tickMs: 1_000, maxPending: 8, ackWaitMs: 10_000, now: Date.now, ...opts }
+    this.#held = new HeldMessages(this.#o.ackWaitMs)
   }
 
   async start(): Promise<void> {
-    this.#sub = await this.#o.bus.subscribe(this.#o.subject, (m) => this.#onMessage(m), {
+    this.#inheriting = true
+    const subscribedAt = Date.now()
+    const sub = await this.#o.bus.subscribe(this.#o.subject, (m) => this.#onMessage(m), {
       durable: this.#o.durable,
       maxInFlight: 1_000,
+      ackWaitMs: this.#o.ackWaitMs,
     })
-    this.#timer = setInterval(() => this.tick(), this.#o.tickMs)
+    this.#sub = sub
+    whenInherited(
+      sub,
+      this.#o.ackWaitMs,
+      subscribedAt,
+      () => (this.#inheriting = false),
+      (x) => {
+        this.stats.inherited = x
+        if (x.held > 0) this.#o.onInherited?.(x)
+      },
+    )
+    // a window is held for its grace period, which may outlast the ack wait
+    this.#timer = setInterval(
+      () => {
+        this.#held.keep()
+        this.tick()
+      },
+      Math.min(this.#o.tickMs, this.#o.ackWaitMs / 6),
+    )
     this.#timer.unref()
   }
 
@@ -116,7 +166,9 @@ export class ClientWindows {
     this.#timer = null
     await this.#sub?.close()
     this.#sub = null
+    this.#inheriting = false
     this.tick(Number.POSITIVE_INFINITY)
+    this.#held.clear()
   }
 
   #onMessage(m: BusMessage): void {
@@ -130,15 +182,18 @@ export class ClientWindows {
       m.ack()
       return
     }
-    this.add(w)
-    m.ack()
+    this.add(w, m)
   }
 
-  /** Buffers one gateway's window (also the entry point for tests and in-process use). */
-  add(w: ClientWindowMessage): void {
+  /**
+   * Buffers one gateway's window (also the entry point for tests and in-process use), with the
+   * bus message to ack once the window closed.
+   */
+  add(w: ClientWindowMessage, msg?: BusMessage): void {
     this.stats.messages++
     if (w.windowStartMs <= this.#closedUpTo) {
       this.stats.late++
+      msg?.ack()
       return
     }
     let byGateway = this.#pending.get(w.windowStartMs)
@@ -147,11 +202,23 @@ export class ClientWindows {
       this.#pending.set(w.windowStartMs, byGateway)
     }
     byGateway.set(w.gatewayId, w)
-    if (this.#pending.size > this.#o.maxPending) this.#close(Math.min(...this.#pending.keys()))
+    if (msg !== undefined) {
+      this.#held.hold(msg)
+      const msgs = this.#msgs.get(w.windowStartMs)
+      if (msgs === undefined) this.#msgs.set(w.windowStartMs, [msg])
+      else msgs.push(msg)
+    }
+    // while inherited windows may still come the wait is bounded by the ack wait, not this
+    if (this.#pending.size > this.#o.maxPending && !this.#inheriting)
+      this.#close(Math.min(...this.#pending.keys()))
   }
 
-  /** Closes every window whose end plus the grace period has passed, oldest first. */
+  /**
+   * Closes every window whose end plus the grace period has passed, oldest first; none while
+   * the windows a previous consumer held may still come back.
+   */
   tick(nowMs = this.#o.now()): void {
+    if (this.#inheriting) return
     const due = [...this.#pending]
       .filter(([start, gws]) => start + [...gws.values()][0]!.windowMs + this.#o.graceMs <= nowMs)
       .map(([start]) => start)
@@ -174,7 +241,10 @@ export class ClientWindows {
         clients: mergeClientWindows(msgs),
       })
     } catch (err) {
+      // a detector's failure would fail again on redelivery: the window is done either way
       this.#o.onError?.(err as Error, 'client window detection')
     }
+    for (const m of this.#msgs.get(start) ?? []) this.#held.ack(m)
+    this.#msgs.delete(start)
   }
 }

@@ -25,7 +25,7 @@
  * oldest first, so the dead leader's windows reach the detectors as windows, in order, and not
  * as late corrections of the newer windows that arrived first.
  */
-import { INHERIT_SLACK_MS, type Bus, type BusMessage, type Subscription } from '../bus/index.js'
+import type { Bus, BusMessage, Subscription } from '../bus/index.js'
 import { VGL_ERR_CONTROL_DECODE, VGL_ERR_CONTROL_SERIES_NOT_FOUND, type VigilError } from '../errors.js'
 import { seriesId } from '../store/internal.js'
 import type { Resolution, RetentionMs, SeriesInfo, Store, StoredPoint } from '../store/index.js'
@@ -33,6 +33,7 @@ import { decodeRollup, decodeSpans } from '../telemetry/codec.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
 import { resample, toSeriesPoint, type SeriesPoint } from './points.js'
+import { HeldMessages, whenInherited, type InheritedStats } from './held.js'
 import { RedeliveryDelay } from './redelivery.js'
 import { Ring } from './ring.js'
 import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
@@ -129,7 +130,7 @@ export interface ControlPlaneStats {
    * the rollups the previous consumer left unacked (`held`), how many never came back
    * (`missing`: they arrive later as corrections) and how long windows were held for them
    */
-  inherited: { held: number; missing: number; waitedMs: number }
+  inherited: InheritedStats
 }
 
 export class ControlPlane implements SeriesSource {
@@ -149,11 +150,8 @@ export class ControlPlane implements SeriesSource {
   #spanMsgAt: number[] = []
   #subs: Subscription[] = []
   #timer: NodeJS.Timeout | null = null
-  /**
-   * Every rollup and span message held unacked, with when the bus last heard of it (delivery or
-   * `working()`), on the real clock: ack waits run on the bus's clock, not on `now`.
-   */
-  readonly #held = new Map<BusMessage, number>()
+  /** every rollup and span message held unacked (set in the constructor: it needs the ack wait) */
+  readonly #held: HeldMessages
   #keepTimer: NodeJS.Timeout | null = null
   /** until the rollups a previous consumer left unacked came back: no window is written */
   #inheriting = false
@@ -190,11 +188,12 @@ export class ControlPlane implements SeriesSource {
       pruneEveryMs: 600_000,
       ...opts,
       // Short enough that a successor sees a dead leader's windows within seconds; long enough
-      // that the keep-alive (every message touched at most ackWait/2 apart, see #keepHeld) rides
+      // that the keep-alive (every message touched at most ackWait/2 apart, see HeldMessages.keep) rides
       // out an event loop stalled for seconds, and at least 2 ticks between touches.
       ackWaitMs: opts.ackWaitMs ?? Math.max(10_000, 6 * (opts.tickMs ?? 1_000)),
     }
     this.#redelivery = new RedeliveryDelay(this.#o.now)
+    this.#held = new HeldMessages(this.#o.ackWaitMs)
   }
 
   /** Registers a hook called per series per closed window (detectors, forecasters). */
@@ -210,7 +209,7 @@ export class ControlPlane implements SeriesSource {
   /** Subscribes to the bus and starts the loop timer. */
   async start(): Promise<void> {
     // Rollups are held unacked until their window is written and span messages for the span
-    // stage's hold, both far longer than the ack wait: #keepHeld keeps them alive meanwhile.
+    // stage's hold, both far longer than the ack wait: HeldMessages.keep keeps them alive meanwhile.
     const ackWaitMs = this.#o.ackWaitMs
     this.#inheriting = true
     const subscribedAt = Date.now()
@@ -219,16 +218,16 @@ export class ControlPlane implements SeriesSource {
       maxInFlight: this.#o.maxInFlight,
       ackWaitMs,
     })
-    // the bus ends the wait itself; this bound only keeps a bus that never answers from stopping
-    // every write
-    const bound = setTimeout(() => (this.#inheriting = false), 2 * (ackWaitMs + INHERIT_SLACK_MS))
-    bound.unref()
-    void rollups.inherited.then((x) => {
-      clearTimeout(bound)
-      this.#inheriting = false
-      this.stats.inherited = { ...x, waitedMs: x.held === 0 ? 0 : Date.now() - subscribedAt }
-      if (x.held > 0) this.#o.onInherited?.(this.stats.inherited)
-    })
+    whenInherited(
+      rollups,
+      ackWaitMs,
+      subscribedAt,
+      () => (this.#inheriting = false),
+      (x) => {
+        this.stats.inherited = x
+        if (x.held > 0) this.#o.onInherited?.(x)
+      },
+    )
     this.#subs.push(
       rollups,
       await this.#o.bus.subscribe(this.#o.subjects.spans, (m) => this.#onSpanMsg(m), {
@@ -242,33 +241,8 @@ export class ControlPlane implements SeriesSource {
     this.#timer.unref()
     // its own timer, outside the serial store work: a slow write must not let the messages it
     // is writing (or the windows waiting behind it) time out and come back as duplicates
-    this.#keepTimer = setInterval(() => this.#keepHeld(), this.#o.ackWaitMs / 6)
+    this.#keepTimer = setInterval(() => this.#held.keep(), this.#o.ackWaitMs / 6)
     this.#keepTimer.unref()
-  }
-
-  /**
-   * Tells the bus every message held for a third of the ack wait since it last heard of it that
-   * it is still being worked on. Checked every sixth of the ack wait, so no message goes more
-   * than half of it untouched; one pass for all, not a timer per message.
-   */
-  #keepHeld(): void {
-    const now = Date.now()
-    const due = now - this.#o.ackWaitMs / 3
-    for (const [m, at] of this.#held)
-      if (at <= due) {
-        m.working()
-        this.#held.set(m, now)
-      }
-  }
-
-  #ack(m: BusMessage): void {
-    this.#held.delete(m)
-    m.ack()
-  }
-
-  #nak(m: BusMessage, delayMs: number): void {
-    this.#held.delete(m)
-    m.nak(delayMs)
   }
 
   #onRollupMsg(m: BusMessage): void {
@@ -292,7 +266,7 @@ export class ControlPlane implements SeriesSource {
       else for (const s of spans) this.#spans.push(s)
       this.#spanMsgs.push(m)
       this.#spanMsgAt.push(this.#o.now())
-      this.#held.set(m, Date.now())
+      this.#held.hold(m)
     } catch (err) {
       this.stats.decodeErrors++
       this.#o.onError?.(VGL_ERR_CONTROL_DECODE('span batch', (err as Error).message), 'decode')
@@ -309,7 +283,7 @@ export class ControlPlane implements SeriesSource {
     const target = this.#written.has(r.windowStartMs) ? this.#late : this.#windowOf(r.windowStartMs)
     const key = target === this.#late ? `${id}\u0000${r.windowStartMs}` : id
     const prev = target.get(key)
-    if (msg !== undefined) this.#held.set(msg, Date.now())
+    if (msg !== undefined) this.#held.hold(msg)
     if (prev === undefined) target.set(key, { rollup: r, msgs: msg === undefined ? [] : [msg] })
     else {
       prev.rollup = r
@@ -400,11 +374,11 @@ export class ControlPlane implements SeriesSource {
       this.stats.writeErrors++
       this.#o.onError?.(err as VigilError, 'writeWindow')
       const delay = this.#redelivery.failed()
-      for (const p of items) for (const m of p.msgs) this.#nak(m, delay)
+      for (const p of items) for (const m of p.msgs) this.#held.nak(m, delay)
       return false
     }
     this.#redelivery.ok()
-    for (const p of items) for (const m of p.msgs) this.#ack(m)
+    for (const p of items) for (const m of p.msgs) this.#held.ack(m)
     if (correction) this.stats.corrections += items.length
     else this.stats.windowsWritten++
     for (const sp of points) this.#remember(sp, correction)
@@ -452,7 +426,7 @@ export class ControlPlane implements SeriesSource {
     }
     const msgs = this.#spanMsgs.slice(0, done)
     if (spans.length === 0) {
-      for (const m of msgs) this.#ack(m)
+      for (const m of msgs) this.#held.ack(m)
       this.#spanMsgs.splice(0, done)
       this.#spanMsgAt.splice(0, done)
       return
@@ -461,7 +435,7 @@ export class ControlPlane implements SeriesSource {
       await this.#o.store.writeSpans(spans)
       this.#redelivery.ok()
       this.stats.spans += spans.length
-      for (const m of msgs) this.#ack(m)
+      for (const m of msgs) this.#held.ack(m)
       this.#spanMsgs.splice(0, done)
       this.#spanMsgAt.splice(0, done)
     } catch (err) {
@@ -469,7 +443,7 @@ export class ControlPlane implements SeriesSource {
       this.#o.onError?.(err as Error, 'writeSpans')
       const delay = this.#redelivery.failed()
       // every held message comes back: the spans of this write may be from any of them
-      for (const m of this.#spanMsgs) this.#nak(m, delay)
+      for (const m of this.#spanMsgs) this.#held.nak(m, delay)
       this.#spanMsgs = []
       this.#spanMsgAt = []
     }
