@@ -3,7 +3,12 @@ import type { AnomalyRecord } from '../control/anomalies.js'
 import type { SeriesSummary } from '../control/control-plane.js'
 import type { ForecastAnswer } from '../control/forecasts.js'
 import { registry } from '../metrics.js'
-import { exposeControlMetrics, type ControlMetricSources } from './control-metrics.js'
+import {
+  exposeControlMetrics,
+  exposeInheritedMetrics,
+  recordInherited,
+  type ControlMetricSources,
+} from './control-metrics.js'
 
 const series = (service: string, route: string, env: string) => ({ service, route, env })
 
@@ -121,5 +126,32 @@ describe('control-plane findings at /metrics', () => {
     exposeControlMetrics(() => null) // a standby control plane
     expect(await samples('vigil_scale_replicas')).toEqual([])
     expect(await samples('vigil_forecast_requests_per_second')).toEqual([])
+  })
+
+  it('counts what a new leader took over, returned and missing, and how long it held its windows', async () => {
+    exposeInheritedMetrics()
+    const before = await samples('vigil_control_inherited_total')
+    expect(before).toContain('{consumer="rollups",outcome="missing"} 0')
+    expect(before).toContain('{consumer="clients",outcome="returned"} 0')
+    recordInherited('rollups', { held: 7, missing: 2, waitedMs: 11_000 })
+    recordInherited('clients', { held: 0, missing: 0, waitedMs: 0 }) // nothing inherited: no takeover to count
+    recordInherited('clients', { held: 3, missing: 0, waitedMs: 1_500 })
+    expect(await samples('vigil_control_inherited_total')).toEqual([
+      '{consumer="rollups",outcome="returned"} 5',
+      '{consumer="rollups",outcome="missing"} 2',
+      '{consumer="clients",outcome="returned"} 3',
+      '{consumer="clients",outcome="missing"} 0',
+    ])
+    expect(await samples('vigil_control_inherited_wait_seconds_count')).toEqual([
+      '{consumer="rollups"} 1',
+      '{consumer="clients"} 1',
+    ])
+    expect(await samples('vigil_control_inherited_wait_seconds_sum')).toEqual([
+      '{consumer="rollups"} 11',
+      '{consumer="clients"} 1.5',
+    ])
+    const buckets = await samples('vigil_control_inherited_wait_seconds_bucket')
+    expect(buckets).toContain('{le="10",consumer="rollups"} 0')
+    expect(buckets).toContain('{le="12",consumer="rollups"} 1')
   })
 })

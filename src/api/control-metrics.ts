@@ -13,11 +13,21 @@
  * - `vigil_forecast_failure_probability{service, env, metric}`: P(error ratio or p95 crosses its
  *   threshold within the horizon)
  * - `vigil_scale_replicas{service}`, `vigil_scale_replicas_desired`, `_min`, `_max`: the autoscaler
+ *
+ * And what a control plane took over on taking the lead (`vigil control`, recorded as it happens
+ * by the process that took over, so sums over control planes count each takeover once):
+ *
+ * - `vigil_control_inherited_total{consumer, outcome}`: messages a dead leader held unacked
+ *   (`consumer`: rollups, clients) that came back to the new one (`outcome="returned"`) or did
+ *   not within the ack wait (`"missing"`: they land as late corrections, or not at all)
+ * - `vigil_control_inherited_wait_seconds{consumer}`: how long the new leader held its windows
+ *   for them, one observation per takeover that inherited any
  */
-import { Gauge } from 'prom-client'
+import { Counter, Gauge, Histogram } from 'prom-client'
 import type { AnomalySource } from '../control/anomalies.js'
 import type { SeriesSource } from '../control/control-plane.js'
 import type { ForecastSource } from '../control/forecasts.js'
+import type { InheritedStats } from '../control/held.js'
 import { registry } from '../metrics.js'
 
 /** The autoscaler's counts of one service (what `Autoscaler.scaling` answers, in part). */
@@ -187,4 +197,41 @@ replicaGauge('vigil_scale_replicas_max', 'The most replicas the autoscaler start
 export function exposeControlMetrics(sources: (() => ControlMetricSources | null) | null): void {
   provider = sources
   pending = null
+}
+
+type InheritingConsumer = 'rollups' | 'clients'
+const INHERITING: readonly InheritingConsumer[] = ['rollups', 'clients']
+
+const inheritedTotal = new Counter<'consumer' | 'outcome'>({
+  name: 'vigil_control_inherited_total',
+  help: 'Messages a dead leader held unacked that came back to the new leader (outcome=returned) or not within the ack wait (missing)',
+  labelNames: ['consumer', 'outcome'],
+  registers: [registry],
+})
+const inheritedWait = new Histogram<'consumer'>({
+  name: 'vigil_control_inherited_wait_seconds',
+  help: 'How long a new leader held its windows for the messages the dead leader held, per takeover',
+  labelNames: ['consumer'],
+  // the wait ends a little after the ack wait (10 s by default) at the latest
+  buckets: [0.5, 1, 2, 5, 10, 12, 15, 20, 30, 60],
+  registers: [registry],
+})
+
+/**
+ * Exports the takeover metrics at 0 from now on, so the first takeover shows as an increase
+ * (a counter that appears at 1 has none); called where a control plane may take the lead.
+ */
+export function exposeInheritedMetrics(): void {
+  for (const consumer of INHERITING) {
+    for (const outcome of ['returned', 'missing']) inheritedTotal.inc({ consumer, outcome }, 0)
+    inheritedWait.zero({ consumer })
+  }
+}
+
+/** Records what a consumer took over from a dead predecessor (nothing when it held none). */
+export function recordInherited(consumer: InheritingConsumer, x: InheritedStats): void {
+  if (x.held <= 0) return
+  inheritedTotal.inc({ consumer, outcome: 'returned' }, x.held - x.missing)
+  inheritedTotal.inc({ consumer, outcome: 'missing' }, x.missing)
+  inheritedWait.observe({ consumer }, x.waitedMs / 1000)
 }

@@ -12,7 +12,8 @@ import type { Bus } from '../bus/index.js'
 import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
 import { openStore, retentionOf, type Store } from '../store/index.js'
-import { ControlPlane, type ControlPlaneOptions } from './control-plane.js'
+import { ControlPlane } from './control-plane.js'
+import type { InheritedStats } from './held.js'
 import { LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
 import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
@@ -63,8 +64,11 @@ export interface StartControlOptions {
   /** adaptive limits: the limiter's controls (null: none reachable; enforced decisions fail) */
   limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
-  /** the control plane took over rollups a dead predecessor held (ControlPlaneOptions.onInherited) */
-  onInherited?: ControlPlaneOptions['onInherited']
+  /**
+   * a consumer took over what a dead predecessor held, and it came back or the wait for it ended:
+   * the rollups (ControlPlaneOptions.onInherited) or the client windows (ClientWindowsOptions)
+   */
+  onInherited?: (consumer: 'rollups' | 'clients', x: InheritedStats) => void
 }
 
 /** Where `actions.jsonl` goes: control.actionsFile, else beside the SQLite file (none for :memory:), else ./data. */
@@ -147,7 +151,7 @@ export async function startControlPlane(
     retention: retentionOf(config.store),
     spanStage: journeys ?? undefined, // journeys
     onError: opts.onError,
-    onInherited: opts.onInherited,
+    onInherited: (x) => opts.onInherited?.('rollups', x),
   })
   if (journeys !== null) plane.onWindowClosed(journeys.hook) // journeys
   // ---- live detect/forecast (src/control/anomalies.ts, forecasts.ts) ----
@@ -182,6 +186,7 @@ export async function startControlPlane(
             journeys?.clientWindow(w) // journeys: who the users are
           },
           onError: opts.onError,
+          onInherited: (x) => opts.onInherited?.('clients', x),
         })
       : null
   const statePath = config.detect.statePath

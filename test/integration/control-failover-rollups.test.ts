@@ -199,7 +199,7 @@ describe.skipIf(!up)('a failover under steady traffic', { timeout: 180_000 }, ()
       expect([...scores.t].sort((x, y) => x - y)).toEqual(scores.t)
       // the new leader says what it took over and how long it held the newer windows for it
       const took = JSON.parse(
-        `{${await standby.p.waitFor(/("held":\d+,"missing":\d+,"waitedMs":\d+)[^\n]*"msg":"took over a previous consumer/, 1_000)}}`,
+        `{${await standby.p.waitFor(/"consumer":"rollups",("held":\d+,"missing":\d+,"waitedMs":\d+)[^\n]*"msg":"took over a previous consumer/, 1_000)}}`,
       ) as { held: number; missing: number; waitedMs: number }
       expect(took.held).toBeGreaterThan(0)
       expect(took.missing).toBe(0)

@@ -35,7 +35,7 @@ import { scoreRoutes } from '../../api/routes/scores.js' // dashboard
 import { uiAssetsRoutes } from '../../api/ui-assets.js' // dashboard
 import { VERSION } from '../../version.js' // dashboard
 import { enableProcessMetrics } from '../../metrics.js'
-import { exposeControlMetrics } from '../../api/control-metrics.js' // deploy: findings at /metrics
+import { exposeControlMetrics, exposeInheritedMetrics, recordInherited } from '../../api/control-metrics.js' // deploy: findings at /metrics
 import { parseConfigFlag } from '../args.js'
 import { closeOnFailure } from '../runtime.js'
 import type { Command } from '../command.js'
@@ -98,18 +98,24 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     )
   const opened = limiter
   if (opened !== null) undo.push(() => opened.close())
+  exposeInheritedMetrics()
   const cp = await startScaledControl(config, bus, {
     limitControls: limiter,
     onError: (err, what) => logger.error({ err, what }, 'control plane error'),
     onLeadership: (leading, leader, reason) =>
       logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
-    onInherited: (x) => {
+    onInherited: (consumer, x) => {
+      recordInherited(consumer, x)
+      const what = consumer === 'rollups' ? 'rollups' : 'client windows'
       if (x.missing === 0)
-        logger.info(x, 'took over a previous consumer: its held rollups came back, windows written in order')
+        logger.info(
+          { consumer, ...x },
+          `took over a previous consumer: its held ${what} came back, windows ${consumer === 'rollups' ? 'written' : 'judged'} in order`,
+        )
       else
         logger.warn(
-          x,
-          'took over a previous consumer: some of its held rollups did not come back within the ack wait; they land as corrections when they do',
+          { consumer, ...x },
+          `took over a previous consumer: some of its held ${what} did not come back within the ack wait; ${consumer === 'rollups' ? 'they land as corrections when they do' : 'their windows were judged without them'}`,
         )
     },
   })
