@@ -6,9 +6,12 @@
  * long ack wait took, with every request counted exactly once. Under steady traffic, the windows
  * after the kill arrive before those held ones come back: the new leader waits for them, and the
  * detectors judge both in window order (their scores list them), none skipped as a late correction.
+ * The per-client windows it held (2 s client windows, one in its grace period at the kill) come
+ * back the same way, none missing; its /metrics count what it took over.
  */
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../helpers/services.js'
 import {
@@ -127,11 +130,13 @@ describe.skipIf(!up)('SIGKILL the leading vigil control while it holds rollups',
 describe.skipIf(!up)('a failover under steady traffic', { timeout: 180_000 }, () => {
   const w = scaledOut({
     name: 'inherit',
-    config: () => ({
+    config: (_id, dir) => ({
       // a short grace: the windows after the kill are due long before the ack wait brings back
       // the ones the dead leader held
       control: { graceMs: 2_000, leader: { ttlMs: 3_000, renewEveryMs: 500 } },
       forecast: { enabled: false },
+      // per-client windows of 2 s: the leader holds one in its grace period most of the time
+      limits: { enabled: true, dataDir: join(dir, 'data'), stats: { windowMs: 2_000 } },
     }),
   })
 
@@ -156,9 +161,13 @@ describe.skipIf(!up)('a failover under steady traffic', { timeout: 180_000 }, ()
       const jsm = await jetstreamManager(nc)
       const stream = `${w.streamPrefix}_ROLLUPS`
       await poll(
-        () => jsm.consumers.info(stream, 'vigil-control-rollups'),
-        (info) => info.num_ack_pending > 0,
-        'the leader holding windows in their grace period',
+        async () =>
+          Promise.all([
+            jsm.consumers.info(stream, 'vigil-control-rollups'),
+            jsm.consumers.info(`${w.streamPrefix}_CLIENTS`, 'vigil-control-clients'),
+          ]),
+        (infos) => infos.every((info) => info.num_ack_pending > 0),
+        'the leader holding rollups and client windows in their grace period',
         5_000,
       )
       const killedAt = Date.now()
@@ -204,6 +213,26 @@ describe.skipIf(!up)('a failover under steady traffic', { timeout: 180_000 }, ()
       expect(took.held).toBeGreaterThan(0)
       expect(took.missing).toBe(0)
       expect(took.waitedMs).toBeLessThan(12_000)
+      // and its /metrics count the same
+      const metrics = await (await fetch(`${standby.url}/metrics`)).text()
+      const sample = (line: string) => Number(metrics.match(new RegExp(`^${line} (\\S+)$`, 'm'))?.[1])
+      expect(sample('vigil_control_inherited_total\\{consumer="rollups",outcome="returned"\\}')).toBe(
+        took.held,
+      )
+      expect(sample('vigil_control_inherited_total\\{consumer="rollups",outcome="missing"\\}')).toBe(0)
+      expect(sample('vigil_control_inherited_wait_seconds_count\\{consumer="rollups"\\}')).toBe(1)
+      // the client windows it held came back too, and none was judged before them (or after
+      // a newer one: then it would be dropped as late)
+      const clients = JSON.parse(
+        `{${await standby.p.waitFor(/"consumer":"clients",("held":\d+,"missing":\d+,"waitedMs":\d+)[^\n]*"msg":"took over a previous consumer/, 1_000)}}`,
+      ) as { held: number; missing: number }
+      expect(clients.held).toBeGreaterThan(0)
+      expect(clients.missing).toBe(0)
+      expect(sample('vigil_control_inherited_total\\{consumer="clients",outcome="returned"\\}')).toBe(
+        clients.held,
+      )
+      const clientsAfter = await jsm.consumers.info(`${w.streamPrefix}_CLIENTS`, 'vigil-control-clients')
+      expect(clientsAfter.num_ack_pending).toBeLessThanOrEqual(2) // the windows in their grace now
       console.log(`the new leader held its windows ${took.waitedMs} ms for ${took.held} inherited rollups`)
     } finally {
       sending = false
