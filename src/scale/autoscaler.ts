@@ -505,9 +505,12 @@ export class Autoscaler {
     const fc = await this.#o.forecast(name).catch(() => null)
     let peak: PeakForecast | null = null
     if (fc !== null) {
-      // the rows a decision now is responsible for: until replicas asked for now serve, plus one window
+      // the windows a decision now is responsible for: those starting before replicas asked for
+      // now serve, plus the one starting then (the next decision's replicas serve a window later);
+      // as many as the simulator's lead rows, so a window starting exactly at the horizon belongs
+      // to the next decision
       const horizon = now + s.leadTimeMs + this.#o.windowMs
-      const ahead = fc.points.filter((p) => p.atMs > now - this.#o.windowMs && p.atMs <= horizon)
+      const ahead = fc.points.filter((p) => p.atMs > now - this.#o.windowMs && p.atMs < horizon)
       if (ahead.length > 0)
         peak = {
           point: Math.max(...ahead.map((p) => p.forecast)),

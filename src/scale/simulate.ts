@@ -19,6 +19,7 @@ import {
   replicasFor,
   ScalingPolicy,
   type Decision,
+  type PeakForecast,
   type ScalingLimits,
 } from './policy.js'
 import { SelectingPolicy } from './selector.js'
@@ -145,15 +146,34 @@ export interface PredictiveRun extends SimulationResult {
  * candidate policies a SelectingPolicy replays and chooses from.
  */
 export function runPredictive(demand: readonly number[], opts: PolicyRunOptions): PredictiveRun {
-  const lead = leadSteps(opts.stepMs, opts.startupMs)
-  const refitEvery = opts.refitEvery ?? Math.max(12, Math.ceil(demand.length / 150))
   const forecaster = new OnlineForecaster({
-    lead,
-    refitEvery,
+    lead: leadSteps(opts.stepMs, opts.startupMs),
+    refitEvery: opts.refitEvery ?? Math.max(12, Math.ceil(demand.length / 150)),
     freqSec: opts.freqSec,
     model: opts.model,
     level: opts.level ?? 90,
   })
+  let lastModel = 'none'
+  const result = runSelecting(demand, opts, (t) => {
+    forecaster.update(demand[t])
+    const p = forecaster.peak()
+    if (p === null) return null
+    lastModel = p.model
+    return { point: p.point, upper: p.upper, model: p.model, level: p.level }
+  })
+  return { ...result, fits: forecaster.stats.fits, fitMs: forecaster.stats.fitMs, lastModel }
+}
+
+/**
+ * The SelectingPolicy on `demand` with the peak forecast `forecastAfter(t)` gives after row t
+ * (the peak over the {@link leadSteps} rows after it): another forecaster than OnlineForecaster,
+ * such as the live forecast bank's, replayed as the live autoscaler would decide with it.
+ */
+export function runSelecting(
+  demand: readonly number[],
+  opts: Omit<PolicyRunOptions, 'model' | 'freqSec' | 'refitEvery' | 'level'>,
+  forecastAfter: (t: number) => PeakForecast | null,
+): SimulationResult & { followed: Record<string, number> } {
   const policy = new SelectingPolicy({
     limits: opts.limits,
     stabilizationMs: opts.stabilizationMs,
@@ -162,23 +182,19 @@ export function runPredictive(demand: readonly number[], opts: PolicyRunOptions)
     budget: opts.headroomBudget,
   })
   const followed: Record<string, number> = {}
-  let lastModel = 'none'
   const result = simulate(demand, opts, (t, current) => {
-    forecaster.update(demand[t])
-    const p = forecaster.peak()
-    if (p !== null) lastModel = p.model
     const d = policy.decide({
       atMs: (t + 1) * opts.stepMs,
       observed: demand[t],
       current,
-      forecast: p === null ? null : { point: p.point, upper: p.upper, model: p.model, level: p.level },
+      forecast: forecastAfter(t),
     })
     const name = policy.paced === null ? policy.leader : `${policy.leader} + ${policy.paced}`
     followed[name] = (followed[name] ?? 0) + 1
     opts.onDecision?.(d, t)
     return d.desired
   })
-  return { ...result, followed, fits: forecaster.stats.fits, fitMs: forecaster.stats.fitMs, lastModel }
+  return { ...result, followed }
 }
 
 /**
