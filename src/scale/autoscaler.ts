@@ -245,6 +245,8 @@ interface State {
   busy: boolean
   /** a manual scale: the policy scales below it only after the stabilisation window */
   held: { count: number; untilMs: number; reason: string } | null
+  /** the window the policy last decided on (its start) */
+  decidedMs: number
 }
 
 export class Autoscaler {
@@ -302,6 +304,7 @@ export class Autoscaler {
         lastError: null,
         busy: false,
         held: null,
+        decidedMs: -Infinity,
       })
     }
   }
@@ -495,7 +498,11 @@ export class Autoscaler {
       }
     }
     const obs = await this.#o.observe(name)
-    if (obs === null) return
+    // one decision per window, as the simulator makes one per row: a tick that finds the window it
+    // decided on still the newest (a timer out of phase with the windows, windows held back after
+    // a failover) would count its load twice in every candidate's replay and stabilisation window
+    if (obs === null || obs.atMs <= st.decidedMs) return
+    st.decidedMs = obs.atMs
     const now = (this.#o.now ?? Date.now)()
     if (st.learning !== null) {
       await this.#restore()
