@@ -17,7 +17,7 @@ import { sentCount } from '../telemetry/index.js'
 
 export interface AutoscalingSource {
   listSeries(): Promise<SeriesSummary[]>
-  forecast(key: string): Promise<ForecastAnswer>
+  forecast(key: string, horizon?: number): Promise<ForecastAnswer>
   recordAction(input: ActionInput): Promise<ActionRecord>
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown>
   /** false on a standing-by `vigil control`: it observes nothing and so decides nothing */
@@ -78,8 +78,11 @@ export async function startAutoscaling(
       return last ? observationOf(last) : null
     },
     configuredTargets: (service) => config.services[service]?.targets.length ?? 0,
-    forecast: async (service) => {
-      const f = await source.forecast(rollup(service))
+    forecast: async (service, horizon) => {
+      const f = await source.forecast(
+        rollup(service),
+        horizon === undefined ? undefined : Math.min(horizon, config.forecast.maxHorizon),
+      )
       return f.status === 'ok' ? { points: f.points, model: f.model, level: f.level } : null
     },
     record: (input) => source.recordAction(input),

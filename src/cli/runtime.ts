@@ -345,7 +345,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       config,
       {
         listSeries: () => c.listSeries(),
-        forecast: (key) => c.forecast(key),
+        forecast: (key, horizon) => c.forecast(key, horizon),
         recordAction: (input) => c.recordAction(input),
         settleAction: (rec, result) => c.settleAction(rec, result),
         loadCapacity: () => c.loadState(CAPACITY_STATE_SCOPE),

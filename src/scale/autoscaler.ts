@@ -69,8 +69,15 @@ export interface AutoscalerOptions {
    * targets); a service learning its capacity needs it to know the load per replica
    */
   configuredTargets?(service: string): number
-  /** forecast points of the service's rate from now on, or null (warm-up, disabled) */
-  forecast(service: string): Promise<{
+  /**
+   * forecast points of the service's rate, from the window after the newest one the forecast was
+   * fitted on, or null (warm-up, disabled); with `horizon`, at least that many points (fitted now
+   * when the newest forecast has fewer)
+   */
+  forecast(
+    service: string,
+    horizon?: number,
+  ): Promise<{
     points: { atMs: number; forecast: number; upper: number }[]
     model: string
     level: number
@@ -509,14 +516,22 @@ export class Autoscaler {
       await this.#learn(name, st.policy, st.learning, obs, now)
       await this.#saveCapacity(name)
     }
-    const fc = await this.#o.forecast(name).catch(() => null)
+    // the windows a decision now is responsible for: those starting before replicas asked for now
+    // serve, plus the one starting then (the next decision's replicas serve a window later); as
+    // many as the simulator's lead rows, so a window starting exactly at the horizon belongs to the
+    // next decision
+    const horizon = now + s.leadTimeMs + this.#o.windowMs
+    let fc = await this.#o.forecast(name).catch(() => null)
+    const first = fc?.points[0]?.atMs
+    const last = fc?.points.at(-1)?.atMs
+    // the newest forecast was fitted up to a refit interval ago: when its points end before the
+    // windows this decision is responsible for, the peak would miss the end of the lead time
+    if (first !== undefined && last !== undefined && last + this.#o.windowMs < horizon) {
+      const windows = Math.ceil((horizon - first) / this.#o.windowMs)
+      fc = await this.#o.forecast(name, windows).catch(() => fc)
+    }
     let peak: PeakForecast | null = null
     if (fc !== null) {
-      // the windows a decision now is responsible for: those starting before replicas asked for
-      // now serve, plus the one starting then (the next decision's replicas serve a window later);
-      // as many as the simulator's lead rows, so a window starting exactly at the horizon belongs
-      // to the next decision
-      const horizon = now + s.leadTimeMs + this.#o.windowMs
       const ahead = fc.points.filter((p) => p.atMs > now - this.#o.windowMs && p.atMs < horizon)
       if (ahead.length > 0)
         peak = {

@@ -81,7 +81,7 @@ type BankPoints = { atMs: number; forecast: number; upper: number }[]
 async function runLive(
   demand: readonly number[],
   scale: ScaleConfig,
-  bank: (t: number) => BankPoints | null,
+  bank: (t: number, horizon?: number) => BankPoints | null,
   again = false,
 ): Promise<{ schedule: number[]; calls: { atMs: number; replicas: number }[] }> {
   const clock = { t: T0 }
@@ -98,8 +98,8 @@ async function runLive(
     windowMs: STEP,
     now: () => clock.t,
     observe: async () => ({ atMs: T0 + row * STEP, ratePerSec: demand[row] }),
-    forecast: async () => {
-      const points = bank(row)
+    forecast: async (_service, horizon) => {
+      const points = bank(row, horizon)
       return points === null ? null : { points, model: 'bank', level: 90 }
     },
     record: async () => ({ id: '1', result: { status: 'pending' } }),
@@ -217,6 +217,31 @@ describe('the live autoscaler decides as the simulator does on the same demand',
       })
       expect(differences(sim.schedule, live.schedule)).toEqual([])
     }, 60_000)
+
+  it('a forecast fitted windows ago that ends before the lead time is asked for again, reaching it', async () => {
+    const demand = SERIES[0][1]
+    // a 10-minute start-up: 11 windows ahead, where the bank forecasts 30 and refits every 30
+    const s = config({ leadTimeMs: 600_000 })
+    const lead = leadSteps(STEP, s.leadTimeMs)
+    const sim = runSelecting(demand, simOptions(s), (t) => {
+      const ahead = demand.slice(t + 1, t + 1 + lead)
+      return ahead.length === 0
+        ? null
+        : { point: Math.max(...ahead), upper: Math.max(...ahead) * 1.15, model: 'bank', level: 90 }
+    })
+    // as the control plane's bank: the newest scheduled fit, cut to the horizon asked for; asked
+    // for more than it has, it fits now
+    let fit = { from: -Infinity, n: 0 }
+    const live = await runLive(demand, s, (t, horizon = 30) => {
+      if (t - fit.from >= 30) fit = { from: t, n: 30 }
+      if (horizon > fit.n) fit = { from: t, n: horizon }
+      const points: BankPoints = []
+      for (let k = fit.from + 1; k <= Math.min(demand.length - 1, fit.from + horizon); k++)
+        points.push({ atMs: T0 + k * STEP, forecast: demand[k], upper: demand[k] * 1.15 })
+      return points.length > 0 ? points : null
+    })
+    expect(differences(sim.schedule, live.schedule)).toEqual([])
+  }, 60_000)
 
   it('a window found again by the next tick is not decided on twice', async () => {
     const demand = SERIES[0][1]

@@ -132,7 +132,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     config,
     {
       listSeries: () => cp.series.listSeries(),
-      forecast: (key) => cp.forecasts.forecast(key),
+      forecast: (key, horizon) => cp.forecasts.forecast(key, horizon),
       recordAction: async (input) => leaderOf(cp).actions.record(input),
       settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
       leading: () => cp.current() !== null,
