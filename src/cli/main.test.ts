@@ -103,6 +103,11 @@ describe('check-config', () => {
       'services: { api: { targets: [http://127.0.0.1:9] } }\nroutes: [{ path: /, service: api }]\n',
     )
     expect((await vigil('check-config', one)).out).toBe(`${one}: OK (1 service, 1 route)\n`)
+    // the file as the other commands take it
+    expect((await vigil('check-config', '--config', one)).out).toBe(`${one}: OK (1 service, 1 route)\n`)
+    const both = await vigil('check-config', one, '-c', one)
+    expect(both.code).toBe(2)
+    expect(both.err).toMatch(/^check-config takes one FILE, got .* and --config /)
     expect((await vigil('check-config', 'examples/vigil.yaml')).out).toBe(
       'examples/vigil.yaml: OK (3 services, 6 routes)\n',
     )

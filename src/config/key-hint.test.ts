@@ -27,6 +27,23 @@ const valid = (extra = '') =>
     '  - { path: /, service: orders }',
   ].join('\n')
 
+describe('a value that is none of the choices names the one it was probably meant to be', () => {
+  it('in an enum and in the kind of a block', () => {
+    expect(messageOf(valid('    balancer: round-robbin'))).toBe(
+      'vigil.yaml: services.orders.balancer: expected one of "round-robin", "least-outstanding", got "round-robbin"; did you mean "round-robin"?',
+    )
+    expect(messageOf(`${valid()}\nstore: { kind: postgress }`)).toBe(
+      'vigil.yaml: store.kind: expected one of "sqlite", "postgres", got "postgress"; did you mean "postgres"?',
+    )
+  })
+
+  it('lists the choices alone when none is close', () => {
+    expect(messageOf(valid('    balancer: random'))).toBe(
+      'vigil.yaml: services.orders.balancer: expected one of "round-robin", "least-outstanding", got "random"',
+    )
+  })
+})
+
 describe('unknown config keys name the known key they were probably meant to be', () => {
   it('at the top level', () => {
     const text =

@@ -123,6 +123,14 @@ export function jsonIssueMessage(issue: z.core.$ZodRawIssue): string | undefined
   return issueMessage(issue, 'json')
 }
 
+/** A value that is none of the choices; one spelled close to a choice names it. */
+function oneOf(choices: readonly unknown[], input: unknown): string {
+  const strings = choices.filter((v): v is string => typeof v === 'string')
+  const meant = typeof input === 'string' ? closestKey(input, strings) : undefined
+  const listed = `expected one of ${choices.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(input)}`
+  return meant === undefined ? listed : `${listed}; did you mean "${meant}"?`
+}
+
 function issueMessage(issue: z.core.$ZodRawIssue, syntax: Syntax): string | undefined {
   const got = describeValue(issue.input)
   switch (issue.code) {
@@ -136,7 +144,7 @@ function issueMessage(issue: z.core.$ZodRawIssue, syntax: Syntax): string | unde
     case 'too_big':
       return sizeProblem(issue, got, syntax)
     case 'invalid_value':
-      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${got}`
+      return oneOf(issue.values, issue.input)
     case 'invalid_format':
       if (issue.format === 'regex')
         return `expected text matching ${String((issue as { pattern?: unknown }).pattern)}, got ${got}`
@@ -150,7 +158,7 @@ function issueMessage(issue: z.core.$ZodRawIssue, syntax: Syntax): string | unde
       if (typeof discriminator === 'string' && Array.isArray(options)) {
         const input = issue.input as Record<string, unknown> | null | undefined
         const value = input !== null && typeof input === 'object' ? input[discriminator] : undefined
-        return `expected one of ${options.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(value)}`
+        return oneOf(options, value)
       }
       if (issue.input === undefined) return 'missing; add it'
       const where = syntax === 'json' ? 'the API reference (/docs)' : 'docs/config.md'

@@ -4,7 +4,7 @@ import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
 
-const usage = `usage: vigil check-config FILE
+const usage = `usage: vigil check-config FILE   (or --config FILE, as the other commands take it)
 
 Validates a vigil.yaml (env substitution, YAML syntax, schema, cross-references) without
 starting anything. Exits 0 when valid, 1 with one line per problem otherwise.`
@@ -13,8 +13,12 @@ export const command: Command = {
   summary: 'validate a vigil.yaml and print every problem',
   usage,
   async run(argv) {
-    const { positionals } = parseFlags(argv, {}, usage, 1)
-    const file = positionals[0]
+    const { positionals, values } = parseFlags(argv, { config: { type: 'string', short: 'c' } }, usage, 1)
+    if (values.config !== undefined && positionals[0] !== undefined)
+      throw VGL_ERR_CLI_USAGE(
+        `check-config takes one FILE, got ${positionals[0]} and --config ${values.config}\n\n${usage}`,
+      )
+    const file = values.config ?? positionals[0]
     if (file === undefined) throw VGL_ERR_CLI_USAGE(`check-config needs a FILE\n\n${usage}`)
     const cfg = loadConfig(file)
     const services = Object.keys(cfg.services).length
