@@ -33,8 +33,9 @@ function removeAt(root: unknown, path: readonly PropertyKey[]): PropertyKey[] {
  * The cross-field problems of a file that also has schema problems: the schema's bad values are
  * removed (unknown keys dropped, wrong values left to their defaults) until the rest parses, and
  * the cross-checks run on that. A problem they report where a removed value lived is dropped,
- * since it may be about the default rather than the file. Empty when the rest cannot parse (a
- * required field was wrong).
+ * since it may be about the default rather than the file. A required field that was wrong takes
+ * the map entry holding it (a service) with it, and a problem naming that entry is dropped too.
+ * Empty when the rest cannot parse (a required field of a list item or of the file was wrong).
  */
 function crossCheckWhatParsed(
   raw: unknown,
@@ -44,6 +45,8 @@ function crossCheckWhatParsed(
   const input: unknown = structuredClone(raw ?? {})
   const tainted: string[] = []
   const seen = new Set<string>()
+  /** names of entries removed whole (a service): a cross-check naming one is about its removal */
+  const gone = new Set<string>()
   let issues = first.issues
   for (let round = 0; round < 10; round++) {
     for (const issue of issues) {
@@ -51,12 +54,19 @@ function crossCheckWhatParsed(
         for (const key of issue.keys) removeAt(input, [...issue.path, key])
         continue
       }
-      const key = formatPath(issue.path)
-      if (seen.has(key)) return [] // removing it did not help: the field is required
-      seen.add(key)
-      const removed = removeAt(input, issue.path)
+      // removing it did not help, the field is required: remove what holds it (`services.web`
+      // for its `targets`), but never a list's item (the items after it would be renumbered)
+      let path: readonly PropertyKey[] = issue.path
+      while (seen.has(formatPath(path))) {
+        path = path.slice(0, -1)
+        if (path.length === 0 || typeof path[path.length - 1] === 'number') return []
+        const name = path[path.length - 1]
+        if (typeof name === 'string') gone.add(name)
+      }
+      seen.add(formatPath(path))
+      const removed = removeAt(input, path)
       if (removed.length === 0) return []
-      tainted.push(formatPath(removed.length > 1 ? removed.slice(0, -1) : removed))
+      tainted.push(formatPath(removed.length > 1 && path === issue.path ? removed.slice(0, -1) : removed))
     }
     const parsed = configSchema.safeParse(input)
     if (!parsed.success) {
@@ -65,7 +75,10 @@ function crossCheckWhatParsed(
     }
     const under = (p: string, t: string) => p === t || p.startsWith(`${t}.`) || p.startsWith(`${t}[`)
     return crossCheck(parsed.data).filter(
-      (c) => !tainted.some((t) => under(c.path, t)) && !reported.some((r) => r.path === c.path),
+      (c) =>
+        !tainted.some((t) => under(c.path, t)) &&
+        !reported.some((r) => r.path === c.path) &&
+        ![...gone].some((name) => c.message.includes(`"${name}"`)),
     )
   }
   return []

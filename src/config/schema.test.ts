@@ -158,7 +158,25 @@ describe('config errors (one fixture per mistake)', () => {
     )
   })
 
-  it('skips the cross-reference checks when a required field is wrong', () => {
+  it('reports cross-reference problems beside a service whose required field is wrong, none about that service', () => {
+    const text = [
+      'services:',
+      '  web: { targets: "http://127.0.0.1:9002" }',
+      '  api: { targets: [http://127.0.0.1:9001] }',
+      'routes:',
+      '  - { path: /a, service: web }',
+      '  - { path: /b, service: nope }',
+    ].join('\n')
+    expect(messageOf(text)).toBe(
+      [
+        'vigil.yaml: services.web.targets: expected a list, got "http://127.0.0.1:9002"; write a list: [http://127.0.0.1:9002] or one "- http://127.0.0.1:9002" line per item',
+        // not 'routes[0].service: unknown service "web"': it is there, with a wrong field
+        'vigil.yaml: routes[1].service: unknown service "nope" (known: api)',
+      ].join('\n'),
+    )
+  })
+
+  it('skips the cross-reference checks when a required field of a list item is wrong', () => {
     const text =
       'services:\n  api: { targets: [http://127.0.0.1:9001] }\nroutes:\n  - { path: 5, service: nope }\n'
     expect(messageOf(text)).toBe('vigil.yaml: routes[0].path: expected text, got 5; quote it: "5"')
