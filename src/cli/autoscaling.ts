@@ -17,6 +17,8 @@ import { sentCount } from '../telemetry/index.js'
 
 export interface AutoscalingSource {
   listSeries(): Promise<SeriesSummary[]>
+  /** the end of the windows the control plane has closed (ControlPlane.closedUpToMs) */
+  closedUpTo?(): Promise<number>
   forecast(key: string, horizon?: number): Promise<ForecastAnswer>
   recordAction(input: ActionInput): Promise<ActionRecord>
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown>
@@ -77,6 +79,7 @@ export async function startAutoscaling(
       const last = (await source.listSeries()).find((x) => x.key === rollup(service))?.last
       return last ? observationOf(last) : null
     },
+    closedUpTo: async () => (leading() ? ((await source.closedUpTo?.()) ?? -Infinity) : -Infinity),
     configuredTargets: (service) => config.services[service]?.targets.length ?? 0,
     forecast: async (service, horizon) => {
       const f = await source.forecast(

@@ -345,6 +345,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       config,
       {
         listSeries: () => c.listSeries(),
+        closedUpTo: () => c.closedUpToMs(),
         forecast: (key, horizon) => c.forecast(key, horizon),
         recordAction: (input) => c.recordAction(input),
         settleAction: (rec, result) => c.settleAction(rec, result),

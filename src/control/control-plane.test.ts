@@ -116,6 +116,7 @@ describe('ControlPlane', () => {
       await next.tick(T0 + 2 * W + GRACE)
       expect(order).toEqual([])
       expect(ticks).toEqual([]) // nor does the series look silent meanwhile
+      expect(next.closedUpToMs()).toBe(-Infinity)
       expect(await store.queryPoints(orders, T0, T0 + 2 * W, 'window')).toEqual([])
       // the dead leader's window comes back, and with it the last inherited message
       next.ingest(rollupOf('gw-a', orders, T0, [1, 2, 3]), fakeMsg())
@@ -127,6 +128,7 @@ describe('ControlPlane', () => {
         { startMs: T0 + W, correction: false, count: 2 },
       ])
       expect(ticks).toHaveLength(1)
+      expect(next.closedUpToMs()).toBe(ticks[0])
       expect(next.stats.inherited).toMatchObject({ held: 1, missing: 0 })
     } finally {
       await next.stop({ flush: false })
@@ -174,6 +176,8 @@ describe('ControlPlane', () => {
     await cp2.tick(T0 + W + GRACE)
     expect([m.acked, m.naked]).toEqual([0, 1])
     expect(errors).toContain('disk full')
+    // the window whose write failed is not closed: a series without a point there is not silent
+    expect(cp2.closedUpToMs()).toBe(T0)
     // the store stays down: a redelivery waits as long as the outage has lasted, 1 s to 30 s
     for (const after of [1_000, 3_000, 7_000, 20_000, 45_000]) {
       now = T0 + W + GRACE + after
@@ -187,6 +191,7 @@ describe('ControlPlane', () => {
     cp2.ingest(rollupOf('gw-a', orders, T0, [1]), m)
     await cp2.tick(now)
     expect(m.acked).toBe(1)
+    expect(cp2.closedUpToMs()).toBe(now - GRACE)
     expect((await store.queryPoints(orders, T0, T0 + W, 'window'))[0].count).toBe(1)
     // the window was never written before: the detectors see it as a window, not a correction
     expect(closed).toEqual([{ correction: false, latencySketch: expect.any(Uint8Array) }])

@@ -155,6 +155,10 @@ export class ControlPlane implements SeriesSource {
   #keepTimer: NodeJS.Timeout | null = null
   /** until the rollups a previous consumer left unacked came back: no window is written */
   #inheriting = false
+  /** the end of the windows closed so far (what the tick hooks were last told) */
+  #closedUpTo = -Infinity
+  /** window starts whose write failed and whose redelivered rollups were not written yet */
+  readonly #unwritten = new Set<number>()
   #busy: Promise<void> = Promise.resolve()
   #lastDownsample = 0
   #lastPrune = 0
@@ -305,7 +309,10 @@ export class ControlPlane implements SeriesSource {
     return this.#serial(async () => {
       // nothing closes while inherited windows may still come: a series waiting for its windows
       // must not look silent to the tick hooks either
-      if (!this.#inheriting) await this.#writeDue(nowMs)
+      if (!this.#inheriting) {
+        await this.#writeDue(nowMs)
+        this.#closedUpTo = Math.max(this.#closedUpTo, nowMs - this.#o.graceMs)
+      }
       for (const hook of this.#inheriting ? [] : this.#tickHooks) {
         try {
           hook(nowMs - this.#o.graceMs)
@@ -338,7 +345,10 @@ export class ControlPlane implements SeriesSource {
       this.#pending.delete(start)
       // a window whose write failed is not written: its redelivered rollups come back as the
       // window itself (seen by the detectors), not as a correction of it
-      if (await this.#write([...w.values()], false)) this.#written.add(start)
+      if (await this.#write([...w.values()], false)) {
+        this.#written.add(start)
+        this.#unwritten.delete(start)
+      } else this.#unwritten.add(start)
     }
     if (this.#late.size > 0) {
       const late = [...this.#late.values()]
@@ -364,6 +374,7 @@ export class ControlPlane implements SeriesSource {
     // A window is kept in #written as long as a gateway could still plausibly send it; older
     // rollups (a gateway that was down for an hour) go through the pending path, which is exact too.
     for (const start of this.#written) if (start < nowMs - 3_600_000) this.#written.delete(start)
+    for (const start of this.#unwritten) if (start < nowMs - 3_600_000) this.#unwritten.delete(start)
   }
 
   async #write(items: Pending[], correction: boolean): Promise<boolean> {
@@ -454,6 +465,19 @@ export class ControlPlane implements SeriesSource {
     const next = this.#busy.then(fn, fn)
     this.#busy = next.catch(() => {})
     return next
+  }
+
+  /**
+   * Every window ending at or before this has closed, and a series with no point there had no
+   * requests in it (-Infinity until windows close: at start, and after a takeover until the
+   * rollups the previous leader held came back). A window whose write failed holds it back until
+   * its redelivered rollups are written, so it never counts as silent meanwhile. Read it before the
+   * series: the windows it covers were written first.
+   */
+  closedUpToMs(): number {
+    let upTo = this.#closedUpTo
+    for (const start of this.#unwritten) upTo = Math.min(upTo, start)
+    return upTo
   }
 
   /** Recent points of one series from memory, oldest first. */

@@ -25,6 +25,7 @@ import { JOURNEY_METHODS, type JourneySource } from './journeys.js' // journeys
 
 type RpcCall =
   | { op: 'listSeries' }
+  | { op: 'closedUpTo' } // scale
   | { op: 'points'; key: string; fromMs: number; toMs: number; stepMs: number }
   | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
   | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
@@ -76,6 +77,8 @@ export interface EmbeddedControl
   extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource, AlertSource, AuditSource {
   /** alerting's numbers for /metrics (null when alerting is off) */
   alertMetrics(): Promise<AlertMetricsSnapshot | null>
+  /** scale: the end of the windows the control plane has closed (ControlPlane.closedUpToMs) */
+  closedUpToMs(): Promise<number>
   /** scale: records an action in the leader's fenced action log (the autoscaler runs beside the gateway) */
   recordAction(input: ActionInput): Promise<ActionRecord>
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<ActionRecord>
@@ -193,6 +196,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
   let stopping: Promise<void> | null = null
   return {
     listSeries: () => call<SeriesSummary[]>({ op: 'listSeries' }),
+    closedUpToMs: () => call<number>({ op: 'closedUpTo' }), // scale
     points: (key, fromMs, toMs, stepMs) => call<SeriesPoint[]>({ op: 'points', key, fromMs, toMs, stepMs }),
     anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
     forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast

@@ -64,6 +64,8 @@ rpcPort.on('message', (req: RpcRequest) => {
     switch (req.op) {
       case 'listSeries':
         return cp.plane.listSeries()
+      case 'closedUpTo': // scale
+        return cp.plane.closedUpToMs()
       case 'points':
         return cp.plane.points(req.key, req.fromMs, req.toMs, req.stepMs)
       // live detect/forecast

@@ -65,6 +65,12 @@ export interface AutoscalerOptions {
   /** the newest observed window of the service (its {service, env} roll-up), or null */
   observe(service: string): Promise<Observation | null>
   /**
+   * the end of the windows the control plane has closed (read before `observe`): a window ending
+   * at or before it with no observation had no requests, and is decided on as a zero-rate window;
+   * absent or -Infinity (windows held back after a takeover): only observed windows are decided on
+   */
+  closedUpTo?(): Promise<number>
+  /**
    * replicas in the pool when no actuator reports ready replicas (shadow mode: the configured
    * targets); a service learning its capacity needs it to know the load per replica
    */
@@ -504,7 +510,13 @@ export class Autoscaler {
         return
       }
     }
-    const obs = await this.#o.observe(name)
+    const closed = (await this.#o.closedUpTo?.().catch(() => -Infinity)) ?? -Infinity
+    let obs = await this.#o.observe(name)
+    // a window without requests sends no roll-up: once the control plane closed it, it is a
+    // zero-rate window (else an idle service would keep its count, deciding nothing, forever)
+    const silent = Math.floor(closed / this.#o.windowMs) * this.#o.windowMs - this.#o.windowMs
+    if (Number.isFinite(silent) && silent > (obs?.atMs ?? -Infinity))
+      obs = { atMs: silent, ratePerSec: 0, requests: 0 }
     // one decision per window, as the simulator makes one per row: a tick that finds the window it
     // decided on still the newest (a timer out of phase with the windows, windows held back after
     // a failover) would count its load twice in every candidate's replay and stabilisation window

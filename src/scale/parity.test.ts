@@ -75,14 +75,17 @@ type BankPoints = { atMs: number; forecast: number; upper: number }[]
  * The live Autoscaler on `demand`: after window t closes (the clock at its end) it observes
  * window t and the forecast `bank(t)` answers then, and decides. With `again`, it ticks a second
  * time half a window later and still finds window t the newest (the control plane holds windows
- * back after a leader's failover; a timer out of phase with the windows). Returns the replicas
- * the actuator runs after each window, and the scale calls.
+ * back after a leader's failover; a timer out of phase with the windows). With `silent`, as the
+ * control plane does, a window without requests has no roll-up: the newest observed window stays
+ * the last busy one, and the control plane says which windows closed. Returns the replicas the
+ * actuator runs after each window, and the scale calls.
  */
 async function runLive(
   demand: readonly number[],
   scale: ScaleConfig,
   bank: (t: number, horizon?: number) => BankPoints | null,
   again = false,
+  silent = false,
 ): Promise<{ schedule: number[]; calls: { atMs: number; replicas: number }[] }> {
   const clock = { t: T0 }
   const cap = scale.capacityPerReplica as number
@@ -97,7 +100,12 @@ async function runLive(
     actuatorFor: () => actuator,
     windowMs: STEP,
     now: () => clock.t,
-    observe: async () => ({ atMs: T0 + row * STEP, ratePerSec: demand[row] }),
+    observe: async () => {
+      let r = row
+      while (silent && r >= 0 && demand[r] === 0) r--
+      return r < 0 ? null : { atMs: T0 + r * STEP, ratePerSec: demand[r] }
+    },
+    ...(silent ? { closedUpTo: async () => T0 + (row + 1) * STEP } : {}),
     forecast: async (_service, horizon) => {
       const points = bank(row, horizon)
       return points === null ? null : { points, model: 'bank', level: 90 }
@@ -249,5 +257,19 @@ describe('the live autoscaler decides as the simulator does on the same demand',
     const sim = runSelecting(demand, simOptions(s), () => null)
     const live = await runLive(demand, s, () => null, true)
     expect(differences(sim.schedule, live.schedule)).toEqual([])
+  }, 60_000)
+
+  it('a service whose requests stop scales down as the simulator does on zero demand', async () => {
+    // busy, then no request at all for an hour (no roll-up), then busy again
+    const demand = SERIES[0][1].map((v, t) => (t >= 200 && t < 260 ? 0 : v))
+    const s = config({ min: 2, maxStepDown: 4 })
+    const sim = runSelecting(demand, simOptions(s), () => null)
+    // the idle hour takes the simulator down to min once the stabilisation window passed
+    expect(sim.schedule[259]).toBe(2)
+    expect(sim.schedule[199]).toBeGreaterThan(2)
+    for (const again of [false, true]) {
+      const live = await runLive(demand, s, () => null, again, true)
+      expect(differences(sim.schedule, live.schedule)).toEqual([])
+    }
   }, 60_000)
 })

@@ -195,7 +195,7 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     expect(((await tooMany.json()) as { code: string }).code).toBe('VGL_ERR_SCALE_REQUEST')
   })
 
-  it('in shadow mode starts nothing and logs the decisions', async () => {
+  it('in shadow mode starts nothing and logs the decisions; once requests stop, back to min after the window', async () => {
     const v = await start('shadow')
     const load = traffic(v.gatewayUrl, 45)
     try {
@@ -208,6 +208,15 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     } finally {
       await load.stop()
     }
+    // no request at all: no roll-up either, yet each closed window is a zero-rate one, and the
+    // count goes back to min once the 3 s stabilisation window passed
+    const idle = await poll(
+      () => scaling(v),
+      (x) => x.current === 1 && x.decisions[0]?.evidence.observed === 0,
+      'back to min without requests',
+      60_000,
+    )
+    expect(idle.decisions.filter((d) => d.evidence.observed === 0).length).toBeGreaterThanOrEqual(2)
     const s = await scaling(v)
     expect(s.mode).toBe('shadow')
     expect(s.replicas).toEqual([])

@@ -132,6 +132,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     config,
     {
       listSeries: () => cp.series.listSeries(),
+      closedUpTo: async () => cp.current()?.plane.closedUpToMs() ?? -Infinity,
       forecast: (key, horizon) => cp.forecasts.forecast(key, horizon),
       recordAction: async (input) => leaderOf(cp).actions.record(input),
       settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
