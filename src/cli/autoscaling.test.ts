@@ -1,6 +1,9 @@
+import pino from 'pino'
 import { describe, expect, it } from 'vitest'
+import { parseConfigText } from '../config/load.js'
+import { LiveForecasts } from '../control/forecasts.js'
 import type { SeriesPoint } from '../control/points.js'
-import { observationOf } from './autoscaling.js'
+import { observationOf, startAutoscaling } from './autoscaling.js'
 
 const point = (over: Partial<SeriesPoint>): SeriesPoint => ({
   startMs: 1_000,
@@ -42,5 +45,87 @@ describe('the autoscaler observation of a service window', () => {
       requests: 0,
       refusedRatio: 0,
     })
+  })
+})
+
+describe('the live autoscaler sizes on the forecast band at scale.level', () => {
+  const W = 10_000
+  /** noisy load around 100 req/s, ending with the window before the current one, a quiet one */
+  const history = (): SeriesPoint[] => {
+    const last = Math.floor(Date.now() / W) * W - W
+    let s = 7
+    const rnd = () => (s = (s * 16807) % 2147483647) / 2147483647
+    return Array.from({ length: 120 }, (_, i) =>
+      point({
+        startMs: last - (119 - i) * W,
+        durationMs: W,
+        ratePerSec: i === 119 ? 80 : 100 + 40 * (rnd() - 0.5),
+      }),
+    )
+  }
+
+  async function decide(level: number) {
+    const config = parseConfigText(
+      [
+        'env: prod',
+        'services:',
+        '  orders:',
+        '    targets: [http://127.0.0.1:9]',
+        `    scale: { mode: shadow, min: 1, max: 100, capacityPerReplica: 5, targetUtilization: 1, level: ${level} }`,
+        'routes: [{ path: /orders, service: orders }]',
+      ].join('\n'),
+      'vigil.yaml',
+    )
+    const points = history()
+    const forecasts = new LiveForecasts({ stepMs: W, history: async () => points })
+    const asked: (number | undefined)[] = []
+    const started = await startAutoscaling(
+      config,
+      {
+        listSeries: async () => [
+          {
+            key: 'orders|*|prod',
+            series: { service: 'orders', route: '*', env: 'prod' },
+            level: 'service',
+            firstSeenMs: points[0].startMs,
+            lastSeenMs: points.at(-1)!.startMs,
+            last: points.at(-1)!,
+          },
+        ],
+        forecast: (key, horizon, lvl) => (asked.push(lvl), forecasts.forecast(key, horizon, lvl)),
+        recordAction: async (input) => ({
+          ...input,
+          before: input.before,
+          after: input.after,
+          evidence: input.evidence,
+          id: 'a',
+          atMs: 0,
+          result: { status: 'shadow' },
+          fencingToken: 1,
+        }),
+        settleAction: async () => undefined,
+      },
+      { setTargets: async () => {} },
+      pino({ level: 'silent' }),
+    )
+    try {
+      await started!.autoscaler.tick()
+      const d = (await started!.autoscaler.scaling('orders')).decisions[0]
+      return { asked, d: d as typeof d & { evidence: { upper: number; level: number } } }
+    } finally {
+      await started!.close()
+    }
+  }
+
+  it('asks the control plane for the band at scale.level; a higher level sizes for a higher band', async () => {
+    const low = await decide(60)
+    const high = await decide(99)
+    expect(low.asked[0]).toBe(60)
+    expect(high.asked[0]).toBe(99)
+    expect(low.d.evidence.level).toBe(60)
+    expect(high.d.evidence.level).toBe(99)
+    expect(high.d.evidence.upper).toBeGreaterThan(low.d.evidence.upper)
+    // the same fit and the same load: only the band's level changes the decision
+    expect(high.d.desired).toBeGreaterThan(low.d.desired)
   })
 })

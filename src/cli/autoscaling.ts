@@ -19,7 +19,8 @@ export interface AutoscalingSource {
   listSeries(): Promise<SeriesSummary[]>
   /** the end of the windows the control plane has closed (ControlPlane.closedUpToMs) */
   closedUpTo?(): Promise<number>
-  forecast(key: string, horizon?: number): Promise<ForecastAnswer>
+  /** with `level`, the rate band at that level (the service's `scale.level`) */
+  forecast(key: string, horizon?: number, level?: number): Promise<ForecastAnswer>
   recordAction(input: ActionInput): Promise<ActionRecord>
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown>
   /** false on a standing-by `vigil control`: it observes nothing and so decides nothing */
@@ -85,6 +86,7 @@ export async function startAutoscaling(
       const f = await source.forecast(
         rollup(service),
         horizon === undefined ? undefined : Math.min(horizon, config.forecast.maxHorizon),
+        scaled[service].level,
       )
       return f.status === 'ok' ? { points: f.points, model: f.model, level: f.level } : null
     },

@@ -346,7 +346,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       {
         listSeries: () => c.listSeries(),
         closedUpTo: () => c.closedUpToMs(),
-        forecast: (key, horizon) => c.forecast(key, horizon),
+        forecast: (key, horizon, level) => c.forecast(key, horizon, level),
         recordAction: (input) => c.recordAction(input),
         settleAction: (rec, result) => c.settleAction(rec, result),
         loadCapacity: () => c.loadState(CAPACITY_STATE_SCOPE),

@@ -28,7 +28,7 @@ type RpcCall =
   | { op: 'closedUpTo' } // scale
   | { op: 'points'; key: string; fromMs: number; toMs: number; stepMs: number }
   | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
-  | { op: 'forecast'; key: string; horizon?: number } // live detect/forecast
+  | { op: 'forecast'; key: string; horizon?: number; level?: number } // live detect/forecast
   | { op: 'actions'; query: ActionPageQuery } // actions
   | { op: 'audit'; query: AuditPageQuery } // audit
   | { op: 'recordAction'; input: ActionInput } // scale
@@ -199,7 +199,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     closedUpToMs: () => call<number>({ op: 'closedUpTo' }), // scale
     points: (key, fromMs, toMs, stepMs) => call<SeriesPoint[]>({ op: 'points', key, fromMs, toMs, stepMs }),
     anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
-    forecast: (key, horizon) => call<ForecastAnswer>({ op: 'forecast', key, horizon }), // live detect/forecast
+    forecast: (key, horizon, level) => call<ForecastAnswer>({ op: 'forecast', key, horizon, level }), // live detect/forecast
     actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
     audit: (query) => call<AuditPage>({ op: 'audit', query }), // audit
     recordAction: (input) => call<ActionRecord>({ op: 'recordAction', input }), // scale

@@ -173,6 +173,25 @@ describe('LiveForecasts', () => {
     })
   })
 
+  it('answers the rate band at another level from the same fit, wider with the level', async () => {
+    const { live, add } = setup(80)
+    for (let i = 0; i < 80; i++) add(orders, point(i, rateAt(i)))
+    const key = 'orders|/api/orders|prod'
+    const at80 = (await live.forecast(key, 12)) as ForecastReady
+    const at95 = (await live.forecast(key, 12, 95)) as ForecastReady
+    const at50 = (await live.forecast(key, 12, 50)) as ForecastReady
+    expect(live.stats.fits).toBe(1)
+    expect([at50.level, at80.level, at95.level]).toEqual([50, 80, 95])
+    expect((await live.forecast(key, 12, 80)) as ForecastReady).toEqual(at80)
+    at80.points.forEach((p, h) => {
+      expect(at95.points[h].forecast).toBe(p.forecast)
+      expect(at95.points[h].upper).toBeGreaterThan(p.upper)
+      expect(at50.points[h].upper).toBeLessThan(p.upper)
+      expect(at95.points[h].lower).toBeLessThan(p.lower)
+    })
+    await expect(live.forecast(key, 12, 100)).rejects.toThrow(/level/)
+  })
+
   it('rejects a bad horizon naming the parameter', async () => {
     const { live } = setup(0)
     await expect(live.forecast('orders|/x|prod', 0)).rejects.toMatchObject({ code: 'VGL_ERR_CONTROL_QUERY' })

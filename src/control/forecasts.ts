@@ -17,6 +17,7 @@
 import {
   forecastFailure,
   forecastSeries,
+  intervalWidthRatio,
   MAX_MISSING_SHARE,
   missingShare,
   type BacktestScore,
@@ -89,7 +90,8 @@ export type ForecastAnswer = ForecastReady | ForecastInsufficient
 
 /** What the forecast API asks; implemented by LiveForecasts and the embedded worker's client. */
 export interface ForecastSource {
-  forecast(key: string, horizon?: number): Promise<ForecastAnswer>
+  /** with `level`, the rate band at that level (percent) instead of `forecast.level` */
+  forecast(key: string, horizon?: number, level?: number): Promise<ForecastAnswer>
 }
 
 export interface LiveForecastsOptions {
@@ -167,6 +169,8 @@ export class LiveForecasts implements ForecastSource {
   readonly #seen = new Map<string, Seen>()
   readonly #queue = new Map<string, SeriesKey>()
   readonly #cache = new Map<string, ForecastReady>()
+  /** the backtest errors behind each cached rate band: it answers at any level from them */
+  readonly #calibration = new Map<string, ForecastResult['calibration']>()
   readonly #listeners: ((f: ForecastReady) => void)[] = []
   #timer: NodeJS.Timeout | null = null
   #running: Promise<void> | null = null
@@ -326,8 +330,13 @@ export class LiveForecasts implements ForecastSource {
     this.stats.fits++
     this.stats.fitMs += performance.now() - t0
     this.#cache.delete(key)
-    if (this.#cache.size >= this.#o.maxSeries) this.#cache.delete(this.#cache.keys().next().value as string)
+    if (this.#cache.size >= this.#o.maxSeries) {
+      const oldest = this.#cache.keys().next().value as string
+      this.#cache.delete(oldest)
+      this.#calibration.delete(oldest)
+    }
     this.#cache.set(key, answer)
+    this.#calibration.set(key, rate.calibration)
     for (const l of this.#listeners) {
       try {
         l(answer)
@@ -357,19 +366,27 @@ export class LiveForecasts implements ForecastSource {
 
   /**
    * The newest forecast of a series, cut to `horizon` windows; fitted now when there is none or
-   * the cached one is shorter. `key` is `service|route|env` (see series-key.ts).
+   * the cached one is shorter. `key` is `service|route|env` (see series-key.ts). With `level`, the
+   * rate band is at that level: the fit's half-widths times {@link intervalWidthRatio} (the same
+   * fit, its backtest errors' quantile at `level` over the one at `forecast.level`).
    */
-  async forecast(key: string, horizon = this.#o.horizon): Promise<ForecastAnswer> {
+  async forecast(key: string, horizon = this.#o.horizon, level?: number): Promise<ForecastAnswer> {
     if (!Number.isInteger(horizon) || horizon < 1 || horizon > this.#o.maxHorizon)
       throw VGL_ERR_CONTROL_QUERY(
         `horizon: expected a whole number of windows from 1 to ${this.#o.maxHorizon} (forecast.maxHorizon), got ${horizon}`,
       )
+    if (level !== undefined && !(level > 0 && level < 100))
+      throw VGL_ERR_CONTROL_QUERY(`level: expected a percentage between 0 and 100 (e.g. 90), got ${level}`)
     const series = parseSeriesKey(key)
     const canonical = formatSeriesKey(series)
     const cached = this.#cache.get(canonical)
-    if (cached !== undefined && cached.horizon >= horizon) return cut(cached, horizon)
-    const fitted = await this.#fit(canonical, series, Math.max(horizon, this.#o.horizon))
-    return fitted.status === 'ok' ? cut(fitted, horizon) : fitted
+    const answer =
+      cached !== undefined && cached.horizon >= horizon
+        ? cut(cached, horizon)
+        : await this.#fit(canonical, series, Math.max(horizon, this.#o.horizon))
+    if (answer.status !== 'ok') return answer
+    const f = cut(answer, horizon)
+    return level === undefined ? f : atLevel(f, this.#calibration.get(canonical), level)
   }
 }
 
@@ -417,6 +434,26 @@ export interface StoredForecast {
       model: string
     } | null
     p95: { threshold: number; probability: number; firstLikelyAtMs: number | null; model: string } | null
+  }
+}
+
+/** The rate band of `f` at `level`: each half-width times the ratio of the interval widths. */
+function atLevel(f: ForecastReady, calibration: ForecastResult['calibration'], level: number): ForecastReady {
+  if (level === f.level) return f
+  const r = intervalWidthRatio(calibration, f.level, level)
+  // a rate is never negative: the fit clipped its lower bounds at zero, and so does this
+  const clip = f.points.every((p) => p.lower >= 0)
+  return {
+    ...f,
+    level,
+    points: f.points.map((p) => {
+      const lower = p.forecast - (p.forecast - p.lower) * r
+      return {
+        ...p,
+        lower: clip ? Math.max(0, lower) : lower,
+        upper: p.forecast + (p.upper - p.forecast) * r,
+      }
+    }),
   }
 }
 

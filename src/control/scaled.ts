@@ -200,10 +200,10 @@ export async function startScaledControl(
       },
     },
     forecasts: {
-      forecast: async (key, horizon) => {
+      forecast: async (key, horizon, level) => {
         const f = leader().forecasts
         if (f === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
-        return f.forecast(key, horizon)
+        return f.forecast(key, horizon, level)
       },
     },
     alerts: {

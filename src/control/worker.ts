@@ -74,7 +74,7 @@ rpcPort.on('message', (req: RpcRequest) => {
         return cp.anomalies.anomalies(req.query)
       case 'forecast':
         if (cp.forecasts === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
-        return cp.forecasts.forecast(req.key, req.horizon)
+        return cp.forecasts.forecast(req.key, req.horizon, req.level)
       case 'actions':
         return cp.actions.actions(req.query)
       case 'audit':

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { forecastFailure } from './failure.js'
-import { forecastSeries } from './forecaster.js'
+import { forecastSeries, intervalWidthRatio } from './forecaster.js'
 import { inTimeOrder, regularize } from './series.js'
 import { gaussian, rng } from './stats.js'
 
@@ -190,5 +190,25 @@ describe('failure forecasting', () => {
     expect(
       codeOf(() => forecastFailure([0.1, 0.2, 0.1, 0.2], { horizon: 2, threshold: 5, kind: 'ratio' })),
     ).toBe('VGL_ERR_FORECAST_OPTION')
+  })
+})
+
+describe('intervalWidthRatio', () => {
+  it("rescales a fit's interval to another level from the quantiles of its own backtest errors", () => {
+    const g = gaussian(rng(5))
+    const y = Array.from({ length: 300 }, () => 100 + 10 * g())
+    const fit = forecastSeries(y, { horizon: 30, level: 80, freqSec: 60, candidates: ['naive', 'ets'] })
+    expect(intervalWidthRatio(fit.calibration, 80, 80)).toBe(1)
+    const to95 = intervalWidthRatio(fit.calibration, 80, 95)
+    expect(to95).toBeGreaterThan(1.2)
+    expect(intervalWidthRatio(fit.calibration, 80, 50)).toBeLessThan(0.7)
+    // Gaussian errors: about the ratio of the normal quantiles (1.96 / 1.28)
+    expect(to95).toBeGreaterThan(1.35)
+    expect(to95).toBeLessThan(1.75)
+  })
+
+  it('without a backtest, the ratio of the normal quantiles', () => {
+    expect(intervalWidthRatio(undefined, 80, 95)).toBeCloseTo(1.959964 / 1.281552, 4)
+    expect(intervalWidthRatio({ scale: [1], scores: [0, 0, 0] }, 80, 95)).toBeCloseTo(1.529, 3)
   })
 })

@@ -9,7 +9,7 @@ import { drift, naive, primarySeason, seasonalNaive } from './baselines.js'
 import { ets } from './ets.js'
 import { prophet } from './prophet.js'
 import { detectSeasons } from './seasonality.js'
-import { median, quantile } from './stats.js'
+import { median, normalQuantile, quantile } from './stats.js'
 import { theta } from './theta.js'
 import type { BacktestScore, Fitted, ForecastResult, ModelFamily, SeasonContext } from './types.js'
 
@@ -301,6 +301,25 @@ function conformalQuantile(scores: number[], level: number): number {
   if (rank <= n) return s[rank - 1]
   // not enough scores for this level: extrapolate past the largest, as a Gaussian tail would
   return s[n - 1] * (1 + (rank - n) / n)
+}
+
+/**
+ * How many times wider than a forecast's interval at `from`% its interval at `to`% is: the ratio
+ * of the conformal quantiles, at the two levels, of the backtest's errors behind it (its
+ * `calibration`), so one fit answers at any level with the error distribution it measured. Without
+ * a backtest (no calibration) or with errors all zero at `from`, the ratio of the normal quantiles
+ * of the two-sided intervals. Multiply the interval's half-widths by it.
+ */
+export function intervalWidthRatio(
+  calibration: ForecastResult['calibration'],
+  from: number,
+  to: number,
+): number {
+  if (from === to) return 1
+  const abs = calibration?.scores.filter(Number.isFinite).map(Math.abs) ?? []
+  const q0 = conformalQuantile(abs, from / 100)
+  if (abs.length > 0 && q0 > 0) return conformalQuantile(abs, to / 100) / q0
+  return normalQuantile(0.5 + to / 200) / normalQuantile(0.5 + from / 200)
 }
 
 /**

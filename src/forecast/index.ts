@@ -1,5 +1,12 @@
 /** @module Public surface of the forecasting library (pure: no I/O). */
-export { forecastSeries, MODEL_NAMES, maseScale, MAX_MISSING_SHARE, missingShare } from './forecaster.js'
+export {
+  forecastSeries,
+  intervalWidthRatio,
+  MODEL_NAMES,
+  maseScale,
+  MAX_MISSING_SHARE,
+  missingShare,
+} from './forecaster.js'
 export type { ForecastOptions, ModelName } from './forecaster.js'
 export { forecastFailure, exceedanceProbabilities } from './failure.js'
 export type { FailureForecast, FailureOptions } from './failure.js'

@@ -133,7 +133,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     {
       listSeries: () => cp.series.listSeries(),
       closedUpTo: async () => cp.current()?.plane.closedUpToMs() ?? -Infinity,
-      forecast: (key, horizon) => cp.forecasts.forecast(key, horizon),
+      forecast: (key, horizon, level) => cp.forecasts.forecast(key, horizon, level),
       recordAction: async (input) => leaderOf(cp).actions.record(input),
       settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
       leading: () => cp.current() !== null,
