@@ -90,7 +90,10 @@ export type ForecastAnswer = ForecastReady | ForecastInsufficient
 
 /** What the forecast API asks; implemented by LiveForecasts and the embedded worker's client. */
 export interface ForecastSource {
-  /** with `level`, the rate band at that level (percent) instead of `forecast.level` */
+  /**
+   * with `level`, the rate band at that level (percent) instead of `forecast.level` (the failure
+   * forecasts keep theirs)
+   */
   forecast(key: string, horizon?: number, level?: number): Promise<ForecastAnswer>
 }
 
