@@ -36,6 +36,7 @@ const SECOND_LANE = [
   'test/integration/gateway-proxy.test.ts',
   'test/integration/gateway-streaming.test.ts',
   'test/integration/gateway-targets.test.ts',
+  'test/integration/scale-drain.test.ts',
   'test/integration/gateway-reload.test.ts',
   'test/integration/gateway-health.test.ts',
   'test/integration/gateway-retry.test.ts',
