@@ -10,7 +10,7 @@ import 'uplot/dist/uPlot.min.css'
 import { cssVar, useTheme } from '../lib/theme.js'
 import { fmtTime } from '../lib/format.js'
 import type { ForecastReady } from '../lib/types.js'
-import { layoutMarkLabels } from './mark-labels.js'
+import { layoutMarkLabels, withLabelRoom } from './mark-labels.js'
 
 export interface ChartSeries {
   label: string
@@ -40,6 +40,8 @@ export interface ChartMark {
   from: number
   to: number
   label: string
+  /** the anomaly's metric (`p95`, `errors`): pages pick the marks each chart shows by it */
+  metric?: string
 }
 
 export interface ChartProps {
@@ -132,15 +134,36 @@ export function forecastTraces(
   }
 }
 
+/**
+ * A percentage axis's tick: none above 100 %. Anomaly labels raise the top of the range to keep
+ * the data below them, and an error ratio of "150%" would read as a value, not room.
+ */
+export const pctTick = (v: number): string => (v > 100 ? '' : `${v}%`)
+
 const color = (c: string) => (c.startsWith('--') ? cssVar(c) : c)
+
+const LABEL_FONT = '11px system-ui, sans-serif'
+const LABEL_ROW_PX = 14
+/** the labels start below the ▼ (2 px + 7 px tall) */
+const LABEL_TOP_PX = 10
 
 const INTEGER_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000]
 
 /**
- * The time axis's labels: uPlot's own table, except that on charts ticked in seconds the first
- * tick's second line is the time alone. uPlot puts the whole date there ("12/6/26 11:34am"), wider
- * than a tick, so it ran into the next minute's label; these charts span minutes of today, and a
- * new day still gets its date. Columns: tick step (s), default label, then the label on a change
+ * The time axis's tick steps (s): uPlot's, with 2 minutes added. With 70 px per label a
+ * half-width chart of ten minutes went from 1-minute ticks straight to 5-minute ones, one label.
+ */
+const X_INCRS = [
+  1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 28800, 43200, 86400,
+  172800, 604800, 2592000, 31536000,
+]
+
+/**
+ * The time axis's labels: uPlot's own table, except that on charts ticked in seconds or minutes
+ * the first tick carries no date. uPlot puts the whole date there ("12/6/26 11:34am"): on charts
+ * ticked in seconds it was wider than a tick and ran into the next label, on charts ticked in
+ * minutes it dated some charts of a page and not others. These charts span minutes of today, and
+ * a new day still gets its date. Columns: tick step (s), default label, then the label on a change
  * of year, month, day, hour, minute, second; the last 1 puts the default label first.
  */
 const NL_HMM = '\n{h}:{mm}{aa}'
@@ -149,7 +172,7 @@ const X_STAMPS: uPlot.Axis.TimeValuesConfig = [
   [3600 * 24 * 28, '{MMM}', '\n{YYYY}', null, null, null, null, null, 1],
   [3600 * 24, '{M}/{D}', '\n{YYYY}', null, null, null, null, null, 1],
   [3600, '{h}{aa}', '\n{M}/{D}/{YY}', null, '\n{M}/{D}', null, null, null, 1],
-  [60, '{h}:{mm}{aa}', '\n{M}/{D}/{YY}', null, '\n{M}/{D}', null, null, null, 1],
+  [60, '{h}:{mm}{aa}', '', null, '\n{M}/{D}', null, null, null, 1],
   [1, ':{ss}', NL_HMM, null, '\n{M}/{D} {h}:{mm}{aa}', null, NL_HMM, null, 1],
   [0.001, ':{ss}.{fff}', NL_HMM, null, '\n{M}/{D} {h}:{mm}{aa}', null, NL_HMM, null, 1],
 ]
@@ -197,6 +220,13 @@ export function Chart(props: ChartProps) {
       size: 64,
     })
     const hasY2 = props.series.some((s) => s.scale === 'y2')
+    // the anomaly labels take the top rows of the plot: the data's top goes below them
+    const labelRoom = (u: uPlot, lo: number, hi: number) => {
+      const n = marks.current.length
+      if (n === 0) return hi
+      const plotPx = u.bbox.height > 0 ? u.bbox.height / devicePixelRatio : (props.height ?? 200) - 50
+      return withLabelRoom(lo, hi, plotPx, LABEL_TOP_PX + Math.min(2, n) * LABEL_ROW_PX)
+    }
     const opts: uPlot.Options = {
       width: el.clientWidth || 600,
       height: props.height ?? 200,
@@ -206,17 +236,26 @@ export function Chart(props: ChartProps) {
         x: { time: true },
         y: {
           auto: true,
-          range: (_u, min, max) => {
+          range: (u, min, max) => {
             const lo = props.yMin ?? Math.min(0, min)
-            const hi = props.yMax ?? (max > lo ? max * 1.08 : lo + 1)
-            return [lo, hi]
+            if (props.yMax !== undefined) return [lo, props.yMax]
+            return [lo, labelRoom(u, lo, max > lo ? max * 1.08 : lo + 1)]
           },
         },
         ...(hasY2
           ? {
               y2: props.y2Integer
-                ? { auto: true, range: (_u, _min, max) => [0, Math.max(1, Math.ceil(max * 1.08))] }
-                : { auto: true },
+                ? {
+                    auto: true,
+                    range: (u, _min, max) => [0, Math.max(1, Math.ceil(labelRoom(u, 0, max * 1.08)))],
+                  }
+                : {
+                    auto: true,
+                    range: (u, min, max) => {
+                      const lo = Math.min(0, min)
+                      return [lo, labelRoom(u, lo, max > lo ? max * 1.08 : lo + 1)]
+                    },
+                  },
             }
           : {}),
       },
@@ -226,6 +265,7 @@ export function Chart(props: ChartProps) {
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1 },
           values: X_STAMPS,
+          incrs: X_INCRS,
           // uPlot's 50 px fits "11:35am" with no gap: the labels ran together on a half-width chart
           space: 70,
         },
@@ -369,11 +409,6 @@ export function Chart(props: ChartProps) {
     </figure>
   )
 }
-
-const LABEL_FONT = '11px system-ui, sans-serif'
-const LABEL_ROW_PX = 14
-/** the labels start below the ▼ (2 px + 7 px tall) */
-const LABEL_TOP_PX = 10
 
 /**
  * The anomaly labels as elements over the plot, laid out so none overlaps another: a group of

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { layoutMarkLabels, type PlacedLabel } from './mark-labels.js'
+import { layoutMarkLabels, withLabelRoom, type PlacedLabel } from './mark-labels.js'
 
 /** 6 px a character, as 11 px system-ui roughly is */
 const measure = (t: string) => 6 * t.length
@@ -86,5 +86,20 @@ describe('layoutMarkLabels', () => {
   it('moves a label at the right edge left, inside the plot', () => {
     const [l] = layoutMarkLabels([{ x: 595, text: 'errors' }], { width: 600, measure })
     expect(l.left + l.width).toBe(600)
+  })
+})
+
+describe('withLabelRoom', () => {
+  it('raises the top of the range so the data stays below the reserved rows', () => {
+    const hi = withLabelRoom(0, 100, 150, 30)
+    // the value 100 sits 30 px below the top of a 150 px plot
+    expect(150 - (100 / hi) * 150).toBeCloseTo(30)
+    expect(withLabelRoom(-10, 10, 200, 50)).toBeCloseTo(-10 + (20 * 200) / 150)
+  })
+
+  it('gives up at most half the plot, and changes nothing without labels or data', () => {
+    expect(withLabelRoom(0, 100, 40, 38)).toBe(200)
+    expect(withLabelRoom(0, 100, 150, 0)).toBe(100)
+    expect(withLabelRoom(5, 5, 150, 30)).toBe(5)
   })
 })

@@ -78,3 +78,14 @@ export function layoutMarkLabels(marks: readonly MarkLabelInput[], opts: MarkLab
   }
   return placed
 }
+
+/**
+ * The top of a y range that leaves the labels' rows above the data: `reservePx` of a plot
+ * `plotPx` tall stays empty, so a peak under an anomaly's label is not hidden by it. At most half
+ * the plot is given up, however short it is.
+ */
+export function withLabelRoom(lo: number, hi: number, plotPx: number, reservePx: number): number {
+  if (reservePx <= 0 || plotPx <= 0 || !(hi > lo)) return hi
+  const free = Math.max(plotPx / 2, plotPx - reservePx)
+  return lo + ((hi - lo) * plotPx) / free
+}

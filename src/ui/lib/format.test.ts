@@ -1,19 +1,20 @@
 import { describe, expect, it } from 'vitest'
 import {
   changedFields,
+  extraDigits,
   fmtCount,
   fmtInterval,
+  fmtMetric,
   fmtMs,
   fmtNum,
   fmtPct,
   fmtRate,
+  fmtSloMiss,
   fmtTime,
   keyLabel,
   localTimes,
   parseSeriesKey,
-  fmtSloMiss,
-  extraDigits,
-  fmtMetric,
+  readableKeys,
 } from './format.js'
 
 describe('fmtRate, fmtMs, fmtPct', () => {
@@ -31,6 +32,49 @@ describe('fmtRate, fmtMs, fmtPct', () => {
     expect(fmtNum(0.00011)).toBe('0.00011')
     expect(fmtInterval({ value: 0.03, low: 4.2e-9, high: 0.05 }, (v) => fmtNum(v))).toBe('0.03 (≈0 – 0.05)')
     expect(fmtPct(0.057)).toBe('5.7%')
+  })
+
+  it('never write a share short of all as 100%', () => {
+    expect(fmtPct(1)).toBe('100%')
+    expect(fmtPct(0.9997)).toBe('99.97%')
+    expect(fmtPct(0.996)).toBe('99.6%')
+    expect(fmtPct(0.99)).toBe('99%')
+    expect(fmtPct(0.99997)).toBe('99.997%')
+    // past that the difference is noise of the estimate
+    expect(fmtPct(0.9999999)).toBe('100%')
+    // a ratio above one (load over budget) is left as it is
+    expect(fmtPct(1.31)).toBe('131%')
+  })
+})
+
+describe('fmtInterval', () => {
+  it('gives one number when the interval reads as one', () => {
+    const whole = (v: number) => String(Math.round(v))
+    expect(fmtInterval({ value: 10.1, low: 9.6, high: 10.4 }, whole)).toBe('10')
+    expect(fmtInterval({ value: 10, low: 7.6, high: 10.4 }, whole)).toBe('10 (8 – 10)')
+    expect(fmtInterval(null, whole)).toBe('unknown')
+  })
+})
+
+describe('readableKeys', () => {
+  it('names the series in a server message as the dashboard does', () => {
+    expect(readableKeys('anomaly on *|*|*: throttled 42.6%, expected 0.44%')).toBe(
+      'anomaly on all services: throttled 42.6%, expected 0.44%',
+    )
+    expect(readableKeys('alert.firing payments|*|demo by near-budget: 0% of requests')).toBe(
+      'alert.firing payments · demo by near-budget: 0% of requests',
+    )
+    expect(readableKeys('anomaly on shop|/api/browse|demo: p95 812 ms')).toBe(
+      'anomaly on shop /api/browse · demo: p95 812 ms',
+    )
+  })
+
+  it('leaves other text with bars alone', () => {
+    expect(readableKeys('a|b')).toBe('a|b')
+    expect(readableKeys('x || y')).toBe('x || y')
+    expect(readableKeys('scale.replicas service:users by autoscale')).toBe(
+      'scale.replicas service:users by autoscale',
+    )
   })
 })
 

@@ -24,8 +24,18 @@ export const fmtRate = (x: number | null | undefined, extra = 0): string =>
   absent(x) ? '–' : `${fmtNum(x, 3 + extra)} req/s`
 export const fmtMs = (x: number | null | undefined, extra = 0): string =>
   absent(x) ? '–' : x >= 1000 ? `${(x / 1000).toFixed(2 + extra)} s` : `${fmtNum(x, 3 + extra)} ms`
-export const fmtPct = (x: number | null | undefined, extra = 0): string =>
-  absent(x) ? '–' : `${fmtNum(100 * x, 2 + extra)}%`
+/**
+ * A share as a percentage. One short of all by a thousandth of a percent or more does not read
+ * `100%`: "100% of journeys succeed" beside 52 failed requests reads as a contradiction, so it takes
+ * the digits that show the shortfall (`99.97%`).
+ */
+export function fmtPct(x: number | null | undefined, extra = 0): string {
+  if (absent(x)) return '–'
+  const pct = (digits: number) => `${fmtNum(100 * x, digits)}%`
+  if (x >= 1 || pct(2 + extra) !== '100%') return pct(2 + extra)
+  for (let digits = 3 + extra; digits <= 5 + extra; digits++) if (pct(digits) !== '100%') return pct(digits)
+  return '100%'
+}
 
 /** A count with its noun: `1 service`, `3 services`; `plural` for nouns that do not just take an s. */
 export function fmtCount(n: number, singular: string, plural = `${singular}s`): string {
@@ -115,13 +125,17 @@ export function parseSeriesKey(key: string): { service: string; route: string; e
   return { service, route, env }
 }
 
-/** A value with its interval: `12 (8 – 15)`; one number when the interval is a point; `unknown` when absent. */
+/**
+ * A value with its interval: `12 (8 – 15)`; one number when the interval is a point or reads as
+ * one (`10`, not `10 (10 – 10)`); `unknown` when absent.
+ */
 export function fmtInterval(
   x: { value: number; low: number; high: number } | null | undefined,
   f: (v: number) => string,
 ): string {
   if (x === null || x === undefined) return 'unknown'
-  return x.low === x.high ? f(x.value) : `${f(x.value)} (${f(x.low)} – ${f(x.high)})`
+  const [low, high] = [f(x.low), f(x.high)]
+  return low === high ? f(x.value) : `${f(x.value)} (${low} – ${high})`
 }
 
 /**
@@ -156,6 +170,17 @@ export function localTimes(text: string, now = Date.now()): string {
       ? fmtTime(ms)
       : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${fmtTime(ms)}`
   })
+}
+
+/** A series key as the server writes it in its messages (`payments|*|demo`, `*|*|*`). */
+const SERIES_KEY = /(?<![\w|*/.-])(?:[\w.-]+|\*)\|[^\s|]+\|(?:[\w.-]+|\*)(?![\w|*])/g
+
+/**
+ * A server message with its series keys as the rest of the dashboard names them: "anomaly on all
+ * services", "alert.firing payments · demo", not `*|*|*` and `payments|*|demo`.
+ */
+export function readableKeys(text: string): string {
+  return text.replace(SERIES_KEY, (key) => keyLabel(key))
 }
 
 /**

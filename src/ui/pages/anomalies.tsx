@@ -5,12 +5,21 @@ import { fmtAgo, fmtMetric, keyLabel, METRIC_NAMES } from '../lib/format.js'
 import { href } from '../lib/router.js'
 import type { Anomaly } from '../lib/types.js'
 
-export function anomalyMarks(anomalies: readonly Anomaly[], now: number): ChartMark[] {
-  return anomalies.map((a) => ({
-    from: a.openedAtMs / 1000,
-    to: (a.resolvedAtMs ?? now) / 1000,
-    label: a.metric,
-  }))
+/**
+ * Anomalies as chart marks, labelled with the metric's name as the list below the chart names it
+ * ("throttled share", not `limitedRatio`). `withWhere`: a chart of several series (the Overview's)
+ * also names the series, or two anomalies on one metric read as the same label twice.
+ */
+export function anomalyMarks(anomalies: readonly Anomaly[], now: number, withWhere = false): ChartMark[] {
+  return anomalies.map((a) => {
+    const metric = METRIC_NAMES[a.metric] ?? a.metric
+    return {
+      from: a.openedAtMs / 1000,
+      to: (a.resolvedAtMs ?? now) / 1000,
+      label: withWhere ? `${metric}, ${where(a)}` : metric,
+      metric: a.metric,
+    }
+  })
 }
 
 function where(a: Anomaly): string {

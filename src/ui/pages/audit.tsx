@@ -3,7 +3,7 @@ import type { ActivityEntry } from '../../api/activity.js'
 import type { Session } from '../app.js'
 import { Table } from '../components/table.js'
 import { Panel, Problem } from '../components/ui.js'
-import { changedFields, fmtTime, localTimes } from '../lib/format.js'
+import { changedFields, fmtTime, localTimes, readableKeys } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
 import type { AuditEvent } from '../lib/types.js'
 
@@ -60,7 +60,7 @@ export function AuditPage(props: { session: Session }) {
             <tr key={e.id}>
               <td>{fmtTime(e.atMs)}</td>
               <td>{e.actor}</td>
-              <td>{localTimes(e.summary)}</td>
+              <td>{readableKeys(localTimes(e.summary))}</td>
             </tr>
           )}
         />

@@ -3,11 +3,21 @@ import { useEffect, useState } from 'preact/hooks'
 import type { ActivityEntry } from '../../api/activity.js'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
+import { Chart, forecastTraces, gapSeconds, pctTick } from '../components/chart.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
-import { fmtAgo, fmtCount, fmtMs, fmtPct, fmtRate, fmtTime, keyLabel, localTimes } from '../lib/format.js'
+import {
+  fmtAgo,
+  fmtCount,
+  fmtMs,
+  fmtPct,
+  fmtRate,
+  fmtTime,
+  keyLabel,
+  localTimes,
+  readableKeys,
+} from '../lib/format.js'
 import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
@@ -102,6 +112,7 @@ export function OverviewPage(props: { session: Session }) {
   const marks = anomalyMarks(
     anomalies.filter((a) => a.level === 'global' || a.level === 'service'),
     now,
+    true,
   )
   return (
     <>
@@ -204,7 +215,7 @@ export function OverviewPage(props: { session: Session }) {
               marks={marks}
               yFormat={(v) => fmtMs(v)}
               gapS={gapSeconds(props.session.windowMs)}
-              y2Format={(v) => `${v}%`}
+              y2Format={pctTick}
               summary={`p95 ${fmtMs(last?.p95)}, p99 ${fmtMs(last?.p99)}, errors ${fmtPct(last?.err)}`}
             />
           )}
@@ -299,7 +310,7 @@ export function OverviewPage(props: { session: Session }) {
                   <span class={`sev ${e.severity}`} aria-label={e.severity}>
                     {e.severity === 'critical' ? '✕' : e.severity === 'warning' ? '!' : 'i'}
                   </span>
-                  <span>{localTimes(e.summary)}</span>
+                  <span>{readableKeys(localTimes(e.summary))}</span>
                 </li>
               ))}
             </ul>

@@ -1,7 +1,7 @@
 /** Latency and errors inside the bands the detectors expected, and the anomaly scores over time. */
 import type { ScoreHistory } from '../../control/scores.js'
 import type { Session } from '../app.js'
-import { Chart, gapSeconds, type ChartMark } from '../components/chart.js'
+import { Chart, gapSeconds, pctTick, type ChartMark } from '../components/chart.js'
 import { Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
 import { fmtMs, fmtPct } from '../lib/format.js'
@@ -66,7 +66,7 @@ export function ScoresPanel(props: {
                 { label: 'p95 low', color: '--band', hidden: true },
               ]}
               bands={haveBands ? [{ upper: 3, lower: 4, fill: '--band', label: 'expected p95 band' }] : []}
-              marks={props.marks.filter((m) => /^p\d\d$|joint/.test(m.label))}
+              marks={props.marks.filter((m) => /^p\d\d$|^joint$/.test(m.metric ?? ''))}
               yFormat={(v) => fmtMs(v)}
               gapS={gapSeconds(session.windowMs)}
               summary={`p95 now ${fmtMs(last?.p95)}${haveBands ? `, expected up to ${fmtMs(col('p95', 'high').at(-1))}` : ''}`}
@@ -96,8 +96,8 @@ export function ScoresPanel(props: {
                 { label: 'all 5xx %', color: '--series-4', dash: [2, 3], width: 1.2 },
               ]}
               bands={haveBands ? [{ upper: 1, lower: 2, fill: '--band', label: 'expected band' }] : []}
-              marks={props.marks.filter((m) => m.label === 'errors' || m.label === 'joint')}
-              yFormat={(v) => `${v}%`}
+              marks={props.marks.filter((m) => ['errors', 'limitedRatio', 'joint'].includes(m.metric ?? ''))}
+              yFormat={pctTick}
               gapS={gapSeconds(session.windowMs)}
               summary={`upstream errors now ${fmtPct(last?.uerr)} (all 5xx ${fmtPct(last?.err)}), throttled ${fmtPct(last?.lim)}`}
             />

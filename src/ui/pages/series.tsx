@@ -6,7 +6,17 @@ import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
-import { fmtCount, fmtMs, fmtNum, fmtPct, fmtRate, fmtTime, keyLabel, parseSeriesKey } from '../lib/format.js'
+import {
+  fmtCount,
+  fmtMs,
+  fmtNum,
+  fmtPct,
+  fmtRate,
+  fmtTime,
+  keyLabel,
+  METRIC_NAMES,
+  parseSeriesKey,
+} from '../lib/format.js'
 import { fromLive, useHistory, useSeriesKnown } from '../lib/history.js'
 import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
@@ -182,7 +192,7 @@ function SeriesDetail(props: {
             open.length === 0 ? (
               <Badge tone="ok">normal</Badge>
             ) : (
-              <Badge tone="bad">{open.map((a) => a.metric).join(', ')}</Badge>
+              <Badge tone="bad">{open.map((a) => METRIC_NAMES[a.metric] ?? a.metric).join(', ')}</Badge>
             )
           }
         />

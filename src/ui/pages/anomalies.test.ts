@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import type { Anomaly } from '../lib/types.js'
+import { anomalyMarks } from './anomalies.js'
+
+const anomaly = (key: string, metric: string, level: Anomaly['level']): Anomaly => {
+  const [service, route, env] = key.split('|')
+  return {
+    id: `${key}#${metric}#1000`,
+    key,
+    series: { service, route, env },
+    level,
+    metric,
+    state: 'open',
+    openedAtMs: 1_000_000,
+    resolvedAtMs: null,
+    observed: 0.77,
+    expected: 0.012,
+    low: 0,
+    high: 0.078,
+    score: 1,
+    detector: 'poisson',
+    evidence: {},
+    children: [],
+  }
+}
+
+describe('anomalyMarks', () => {
+  it('labels a mark with the metric as the anomaly list names it', () => {
+    const marks = anomalyMarks([anomaly('shop|*|demo', 'limitedRatio', 'service')], 2_000_000)
+    expect(marks).toEqual([{ from: 1000, to: 2000, label: 'throttled share', metric: 'limitedRatio' }])
+  })
+
+  it('names the series too on a chart of several, so two anomalies on one metric read apart', () => {
+    const marks = anomalyMarks(
+      [anomaly('*|*|*', 'limitedRatio', 'global'), anomaly('shop|*|demo', 'limitedRatio', 'service')],
+      2_000_000,
+      true,
+    )
+    expect(marks.map((m) => m.label)).toEqual([
+      'throttled share, all services',
+      'throttled share, shop · demo',
+    ])
+  })
+})
