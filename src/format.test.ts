@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   digitsApart,
   fmtApart,
+  fmtChance,
   fmtMetric,
   fmtMetricAgainstBand,
   fmtMetricApart,
@@ -71,5 +72,15 @@ describe('metric values', () => {
     expect(fmtMetricAgainstBand('p95', 812.4, 400, 812.1)).toEqual(['812.4 ms', '400–812.1 ms'])
     expect(fmtMetricAgainstBand('rate', 3.001, 3.004, 9)).toEqual(['3.001 req/s', '3.004–9 req/s'])
     expect(fmtMetricAgainstBand('errors', 19, 0, 2.981)).toEqual(['19 errors', '0–2.98 errors'])
+  })
+})
+
+describe('fmtChance', () => {
+  it('reads a small probability as a percentage, then 1 in N, never in exponent notation', () => {
+    expect(fmtChance(0.25)).toBe('25%')
+    expect(fmtChance(0.001)).toBe('1 in 1,000')
+    expect(fmtChance(3.5e-5)).toBe('1 in 29,000')
+    expect(fmtChance(3.1e-120)).toBe('under 1 in a billion')
+    expect(fmtChance(0)).toBe('under 1 in a billion')
   })
 })

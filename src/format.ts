@@ -53,6 +53,21 @@ export function digitsApart(a: number, b: number, digits = 3): number {
 /** A ratio as a percentage: `0.0512` → `5.12%`. */
 export const fmtPct = (ratio: number, digits = 3): string => `${fmtNum(100 * ratio, digits)}%`
 
+/**
+ * A small probability as people read one: a percentage down to 1%, then "1 in N" (N to two
+ * significant digits), and "under 1 in a billion" below that (a tail of 3e-120 says no more).
+ *
+ * @example fmtChance(0.25) // '25%'
+ * @example fmtChance(3.5e-5) // '1 in 29,000'
+ * @example fmtChance(3.1e-120) // 'under 1 in a billion'
+ */
+export function fmtChance(p: number): string {
+  if (!(p >= 0)) return String(p)
+  if (p >= 0.01) return fmtPct(p)
+  if (p < 1e-9) return 'under 1 in a billion'
+  return `1 in ${fmtNum(Number((1 / p).toPrecision(2)))}`
+}
+
 /** Two ratios as percentages told apart as {@link fmtApart} does. */
 export function fmtPctApart(a: number, b: number, digits = 3): [string, string] {
   const [x, y] = fmtApart(100 * a, 100 * b, digits)

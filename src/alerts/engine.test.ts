@@ -448,6 +448,11 @@ describe('rules', () => {
     expect(half.summary).toMatch(
       /^error ratio 20% \(10 of 50 sent upstream; 50 answered by the gateway itself left out\)/,
     )
+    // its tail probability in words, never as 1.2e-7
+    expect(half.summary).toMatch(
+      /; P\(≥ 10 errors \| baseline [\d.]+%\) is (1 in [\d,]+|under 1 in a billion|[\d.]+%)/,
+    )
+    expect(half.summary).not.toMatch(/\de-\d/)
     // a past outage of refusals is no part of the service's baseline
     const outage = Array.from({ length: 200 }, (_, i) =>
       point(i - 200, i % 2 === 0 ? { errors: 90, refused: 90, refused5xx: 90 } : { errors: 1 }),

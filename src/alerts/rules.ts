@@ -18,6 +18,7 @@ import { poissonSurprise } from '../detect/index.js'
 import { sentCount, upstream5xx } from '../telemetry/types.js'
 import type { AlertPoint, AlertSeries, Condition, SeriesLevel, WindowInput } from './types.js'
 import {
+  fmtChance,
   fmtApart,
   fmtMetric,
   fmtMetricAgainstBand,
@@ -401,7 +402,7 @@ async function errorRatio(
     expected: p0,
     band: [0, threshold],
     threshold,
-    summary: `error ratio ${observed} (${errors} of ${sent}${p.refused > 0 ? ` sent upstream; ${p.refused} answered by the gateway itself left out` : ''}) ${ratio > threshold ? '>' : '≤'} ${limit} (p${fmt(100 * rule.quantile)} of ${past.length} windows, floor ${pct(rule.floor)}); P(≥ ${errors} errors | baseline ${pct(p0)}) = ${tail.toExponential(1)}${active ? '' : tail >= rule.tailP ? ` ≥ tailP ${rule.tailP}` : ''}`,
+    summary: `error ratio ${observed} (${errors} of ${sent}${p.refused > 0 ? ` sent upstream; ${p.refused} answered by the gateway itself left out` : ''}) ${ratio > threshold ? '>' : '≤'} ${limit} (p${fmt(100 * rule.quantile)} of ${past.length} windows, floor ${pct(rule.floor)}); P(≥ ${errors} errors | baseline ${pct(p0)}) is ${fmtChance(tail)}${active ? '' : tail >= rule.tailP ? `, not below tailP ${fmtChance(rule.tailP)}` : ''}`,
     details: {
       requests: sent,
       errors,

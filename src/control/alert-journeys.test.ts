@@ -2,9 +2,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { alertmanagerAlert, slackBody, webhookBody, type Alert, type Notification } from '../alerts/index.js'
 import { createRng } from '../journeys/rng.js'
 import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace } from '../journeys/synthetic.js'
+import { emptySketch, encodeSketch } from '../store/sketch.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { AlertJourneys, type AlertImpact, type AlertRootCause } from './alert-journeys.js'
 import { LiveJourneys, type JourneyRoute } from './journeys.js'
+import { toSeriesPoint } from './points.js'
 import { fmtPct } from '../format.js'
 
 const W = 1000
@@ -175,6 +177,44 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
     expect(got.impact.summary).toBe('impact unknown: no traced journey reaches "payroll" yet')
     expect(got.impact.routes).toEqual([])
     expect(got.rootCause.candidates).toEqual([])
+  })
+
+  it("a route without traces in the alert's windows is no error: nothing logged, the summaries say unknown", async () => {
+    const errors: string[] = []
+    const quiet = new AlertJourneys({
+      journeys: j,
+      horizonMs: 1_800_000,
+      correlationWindowMs: 120_000,
+      enrichTimeoutMs: 1_000,
+      simulations: 2_000,
+      now: () => now,
+      onError: (err, what) => errors.push(`${what}: ${err.message}`),
+    })
+    // route "quiet" sent requests (the gateway's rollups) but none was traced
+    const sk = emptySketch()
+    for (let i = 0; i < 20; i++) sk.accept(40)
+    const stored = {
+      series: { service: 'quiet', route: 'quiet', env: 'edge' },
+      startMs: FAULT,
+      durationMs: W,
+      sources: 1,
+      count: 20,
+      statusClass: [0, 20, 0, 0, 0] as [number, number, number, number, number],
+      limited: 0,
+      refused: 0,
+      refused5xx: 0,
+      timeouts: 0,
+      connectErrors: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      latencySketch: encodeSketch(sk),
+    }
+    j.hook(stored.series, toSeriesPoint(stored), { correction: false, latencySketch: stored.latencySketch })
+    const got = await quiet.context(alertOn('quiet', 'quiet'))
+    expect(got.rootCause.summary).toMatch(/^root cause (unknown|not known yet)/)
+    expect(got.impact.summary).toBe('impact unknown: too few traces to simulate')
+    expect(got.rootCause.candidates).toEqual([])
+    expect(errors).toEqual([])
   })
 
   it('an alert on the dependency itself finds the journeys that call it', async () => {

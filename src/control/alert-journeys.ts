@@ -78,6 +78,7 @@ const SYMPTOMS: Record<string, Symptom> = {
 }
 
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r))
+const isNoData = (err: unknown) => (err as { code?: string } | null)?.code === 'VGL_ERR_JOURNEYS_NO_DATA'
 const round = (x: number) => Math.round(x).toLocaleString('en-US')
 const sum = (xs: readonly Interval[]): Interval => ({
   value: xs.reduce((a, x) => a + x.value, 0),
@@ -282,7 +283,8 @@ export class AlertJourneys {
         if (e !== undefined && e.from !== undefined && e.to !== undefined)
           rootCause.edges.push({ route, from: e.from, to: e.to, score: e.score })
       } catch (err) {
-        this.#o.onError?.(err as Error, `alert root cause on route ${route}`)
+        // a route without traces in the alert's windows is no fault: the summary says it is unknown
+        if (!isNoData(err)) this.#o.onError?.(err as Error, `alert root cause on route ${route}`)
       }
       await yieldTurn()
       try {
@@ -305,7 +307,7 @@ export class AlertJourneys {
         if (o.usersAffected === null) usersKnown = false
         else users.push(o.usersAffected)
       } catch (err) {
-        this.#o.onError?.(err as Error, `alert impact on route ${route}`)
+        if (!isNoData(err)) this.#o.onError?.(err as Error, `alert impact on route ${route}`)
       }
     }
     impact.failedRequests = sum(impact.routes.map((r) => r.failedRequests))
