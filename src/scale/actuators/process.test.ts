@@ -386,6 +386,28 @@ describe.skipIf(procStartOf(process.pid) === null)(
       expect(readdirSync(join(dir, 'process-replicas', 'logs'))).toEqual([])
     }, 30_000)
 
+    it('logs what a replica wrote until it was healthy before it joins the pool', async () => {
+      const lines: string[] = []
+      let linesWhenPooled: string[] = []
+      const a = new ProcessActuator({
+        pool: { setTargets: async () => void (linesWhenPooled = [...lines]) },
+        stateDir: tmp(),
+        services: {
+          orders: {
+            command: [process.execPath, '-e', `console.error('warming up');${SERVER}`, '$PORT'],
+            healthIntervalMs: 20,
+          },
+        },
+        onOutput: (_s, _id, line) => lines.push(line),
+      })
+      try {
+        await a.scaleTo('orders', 1, 'test')
+        expect(linesWhenPooled).toEqual(['warming up'])
+      } finally {
+        await a.close()
+      }
+    }, 30_000)
+
     it('warns about a corrupt state file once, leaves it alone, and goes on', async () => {
       const dir = tmp()
       mkdirSync(join(dir, 'process-replicas'))

@@ -110,6 +110,8 @@ async function freePort(host: string): Promise<number> {
 /** What a replica wrote to stderr: lines as they come, the last ones for an error message. */
 interface StderrLog {
   recent(): string
+  /** passes on what was written so far */
+  read(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -121,7 +123,7 @@ function pipeLog(child: ChildProcess, onLine: (line: string) => void): StderrLog
     recent = (recent + chunk).slice(-2000)
     for (const line of chunk.split('\n')) if (line.trim() !== '') onLine(line)
   })
-  return { recent: () => recent, stop: async () => {} }
+  return { recent: () => recent, read: async () => {}, stop: async () => {} }
 }
 
 const lastLine = (text: string) => {
@@ -320,6 +322,8 @@ export class ProcessActuator implements Actuator {
         `GET ${url}${svc.healthPath ?? '/health'} never answered 2xx`,
       )
     }
+    // what it wrote until it was healthy is logged before the gateways send it a request
+    await log.read()
     return this.#watch(service, {
       id,
       pid: child.pid,
