@@ -119,6 +119,11 @@ export interface Outcome {
   successProbability: Interval
   /** end-to-end latency while the scenario holds, ms */
   latencyMs: { p50: Interval; p95: Interval; p99: Interval }
+  /**
+   * end-to-end latency of the journeys that succeed while the scenario holds, ms: with a service
+   * down most journeys fail at once, and `latencyMs` is then the time to fail; null when none succeed
+   */
+  succeededLatencyMs: { p50: Interval; p95: Interval; p99: Interval } | null
   /** share of requests that fail or are slower than the SLO's latency, while the scenario holds */
   requestSloMissRatio: Interval
   /** P(the SLO is missed over the horizon: good requests / all < availability) */
@@ -373,6 +378,13 @@ interface SegmentRun {
   p95: number[]
   p99: number[]
   pooled: { pFail: number; pBad: number; p50: number; p95: number; p99: number }
+  /** the same quantiles over the journeys that succeed: per batch that has any, and pooled (null: none) */
+  succeeded: {
+    p50: number[]
+    p95: number[]
+    p99: number[]
+    pooled: { p50: number; p95: number; p99: number } | null
+  }
   journeys: number
 }
 
@@ -406,19 +418,30 @@ function simulateSegment(
     p95: [],
     p99: [],
     pooled: { pFail: 0, pBad: 0, p50: 0, p95: 0, p99: 0 },
+    succeeded: { p50: [], p95: [], p99: [], pooled: null },
     journeys: 0,
   }
   const all = new Float64Array(per * opts.batches)
+  const ok = new Float64Array(per * opts.batches)
+  let okCount = 0
   let failures = 0
   let bad = 0
   for (let b = 0; b < opts.batches; b++) {
     sim.drawParameters(rng)
     const r = sim.run(per, rng, buf)
     let batchBad = 0
+    const okFrom = okCount
     for (let j = 0; j < per; j++) {
       const l = r.latencies[j]
       all[b * per + j] = l
+      if (r.failed[j] !== 1) ok[okCount++] = l
       if (r.failed[j] === 1 || l > opts.slo.latencyMs) batchBad++
+    }
+    if (okCount > okFrom) {
+      const okLat = ok.subarray(okFrom, okCount).sort()
+      run.succeeded.p50.push(quantileOf(okLat, 0.5))
+      run.succeeded.p95.push(quantileOf(okLat, 0.95))
+      run.succeeded.p99.push(quantileOf(okLat, 0.99))
     }
     const lat = r.latencies.subarray(0, per).sort()
     run.pFail.push(r.failures / per)
@@ -437,6 +460,14 @@ function simulateSegment(
     p50: quantileOf(all, 0.5),
     p95: quantileOf(all, 0.95),
     p99: quantileOf(all, 0.99),
+  }
+  if (okCount > 0) {
+    const okAll = ok.subarray(0, okCount).sort()
+    run.succeeded.pooled = {
+      p50: quantileOf(okAll, 0.5),
+      p95: quantileOf(okAll, 0.95),
+      p99: quantileOf(okAll, 0.99),
+    }
   }
   run.journeys = n
   return run
@@ -551,6 +582,14 @@ export function simulateImpact(
         p95: spread(first.p95, p.p95),
         p99: spread(first.p99, p.p99),
       },
+      succeededLatencyMs:
+        first.succeeded.pooled === null
+          ? null
+          : {
+              p50: spread(first.succeeded.p50, first.succeeded.pooled.p50),
+              p95: spread(first.succeeded.p95, first.succeeded.pooled.p95),
+              p99: spread(first.succeeded.p99, first.succeeded.pooled.p99),
+            },
       requestSloMissRatio: spread(first.pBad, p.pBad),
       sloBreachProbability: withTraffic(mid.breach, lo.breach, hi.breach),
       expectedDowntimeMinutes: withTraffic(mid.down, lo.down, hi.down),

@@ -277,6 +277,24 @@ describe('impact over a horizon', () => {
     expect(s.successProbability.value).toBeLessThan(0.01)
   })
 
+  it('gives the latency of the journeys that succeed apart from the time to fail, none when all fail', () => {
+    // half of auth's calls fail: the journeys that fail stop early, and the latency over all of
+    // them drops, while the ones that succeed take as long as they did
+    const r = simulateImpact(model, parseWhatIfs([{ kind: 'errorRatio', service: 'auth', value: 0.5 }]), opts)
+    const base = r.baseline.succeededLatencyMs!
+    const ok = r.scenario!.succeededLatencyMs!
+    expect(base.p95.value).toBeCloseTo(r.baseline.latencyMs.p95.value, -1)
+    expect(ok.p95.value).toBeGreaterThan(base.p95.value * 0.8)
+    expect(ok.p95.value).toBeLessThan(base.p95.value * 1.25)
+    expect(ok.p95.low).toBeLessThanOrEqual(ok.p95.value)
+    expect(ok.p95.high).toBeGreaterThanOrEqual(ok.p95.value)
+    // the entry service down: every journey fails, and no latency of a success is made up
+    const down = simulateImpact(model, parseWhatIfs([{ kind: 'down', service: 'shop' }]), opts).scenario!
+    expect(down.successProbability.value).toBe(0)
+    expect(down.succeededLatencyMs).toBeNull()
+    expect(down.latencyMs.p95.value).toBeLessThan(r.baseline.latencyMs.p95.value / 2)
+  })
+
   it('brackets every traffic-dependent figure, also those that fall as traffic rises', () => {
     // at ~1 % failures, a minute of 1 request fails past the 5 % threshold far more often than
     // a minute of 1,000: downtime is highest at the lowest traffic

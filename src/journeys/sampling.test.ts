@@ -293,8 +293,9 @@ describe('intervals of a route seen only through few sampled spans', () => {
       [{ kind: 'errorRatio', service: 'auth', value: 0.1, durationMs: 120_000 }],
       { ...impactOptions(6, 20_000), ...clients, slo: { availability: 0.99, latencyMs: 100 } },
     )
-    // the answers of the version that sized every posterior by the weighted counts
-    expect({ a: a.baseline, b: b.scenario }).toEqual(BEFORE)
+    // the answers of the version that sized every posterior by the weighted counts (figures added
+    // since, such as the latency of the journeys that succeed, are not in it)
+    expect({ a: a.baseline, b: b.scenario }).toMatchObject(BEFORE)
   })
 })
 

@@ -15,6 +15,7 @@ import {
   localTimes,
   parseSeriesKey,
   readableKeys,
+  sitePath,
 } from './format.js'
 
 describe('fmtRate, fmtMs, fmtPct', () => {
@@ -196,5 +197,14 @@ describe('extraDigits', () => {
     expect(extraDigits(800, 800, f)).toBe(0)
     expect(fmtNum(812.44, 4)).toBe('812.4')
     expect(fmtNum(812, 4)).toBe('812')
+  })
+})
+
+describe('sitePath', () => {
+  it('names a what-if site as the calls from the entry, in words', () => {
+    expect(sitePath('shop|onprem>inventory|onprem')).toBe('shop (onprem) → inventory (onprem)')
+    expect(sitePath('users|demo')).toBe('users (demo)')
+    // a service without an env, and a `|` escaped inside a name
+    expect(sitePath('shop>pay%7Cv2|eu')).toBe('shop → pay|v2 (eu)')
   })
 })

@@ -117,6 +117,23 @@ export function keyLabel(key: string): string {
   return `${service} ${route}${where}`
 }
 
+/**
+ * A journey site in words: `shop|onprem>inventory|onprem` (the calls from the entry down to the
+ * site, each `service|env`) reads "shop (onprem) → inventory (onprem)".
+ */
+export function sitePath(key: string): string {
+  const unesc = (part: string) => part.replace(/%7C/gi, '|').replace(/%25/g, '%')
+  return key
+    .split('>')
+    .map((node) => {
+      const i = node.indexOf('|')
+      const service = unesc(i < 0 ? node : node.slice(0, i))
+      const env = i < 0 ? '' : unesc(node.slice(i + 1))
+      return env === '' ? service : `${service} (${env})`
+    })
+    .join(' → ')
+}
+
 /** A series key's parts, or null when `key` is not `service|route|env` (a hand-typed link). */
 export function parseSeriesKey(key: string): { service: string; route: string; env: string } | null {
   const parts = key.split('|')

@@ -10,18 +10,11 @@ import { ServiceMap, BAD_ERROR_RATIO } from '../components/service-map.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
-import { fmtAgo, fmtCount, fmtInterval, fmtMs, fmtNum, fmtPct, fmtTime } from '../lib/format.js'
+import { fmtAgo, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, sitePath } from '../lib/format.js'
 import { useApi, useNow } from '../lib/hooks.js'
 import { href, navigate } from '../lib/router.js'
-import type {
-  GraphAnswer,
-  TraceListItem,
-  Interval,
-  JourneySummary,
-  Outcome,
-  Waterfall,
-  WhatIfAnswer,
-} from '../lib/types.js'
+import type { GraphAnswer, TraceListItem, JourneySummary, Waterfall, WhatIfAnswer } from '../lib/types.js'
+import { iv, type Journey, WHATIF_ROWS } from './whatif-rows.js'
 
 const ENV_COLORS = ['--series-1', '--series-2', '--series-4', '--forecast', '--series-3']
 const TRACE_ID = /^[0-9a-fA-F]{32}$/
@@ -494,32 +487,6 @@ function WhatIfPanel(props: { routes: JourneySummary[]; loaded: boolean }) {
   )
 }
 
-const iv = (x: Interval | null, f: (v: number) => string): string => (x === null ? '–' : fmtInterval(x, f))
-
-type Journey = WhatIfAnswer['journeys'][number]
-
-/**
- * Users affected, saying when it is every user seen: each client sends many requests over the
- * horizon, so any failure rate worth asking about reaches them all, and the figure stops growing.
- */
-function usersFigure(o: Outcome, j: Journey): string {
-  const u = o.usersAffected
-  if (u === null) return 'unknown (no client ids: limits are off)'
-  const text = iv(u, (v) => fmtNum(Math.round(v)))
-  const seen = j.usersSeen
-  return seen !== null && seen > 0 && Math.round(u.value) >= seen ? `${text}: all ${seen} users seen` : text
-}
-
-const ROWS: ReadonlyArray<[string, (o: Outcome, j: Journey) => string]> = [
-  ['Journeys that succeed', (o) => iv(o.successProbability, fmtPct)],
-  ['Latency p95', (o) => iv(o.latencyMs.p95, fmtMs)],
-  ['Requests missing the SLO', (o) => iv(o.requestSloMissRatio, fmtPct)],
-  ['Chance the SLO is breached', (o) => iv(o.sloBreachProbability, fmtPct)],
-  ['Downtime (minutes)', (o) => iv(o.expectedDowntimeMinutes, (v) => fmtNum(v))],
-  ['Failed requests', (o) => iv(o.expectedFailedRequests, (v) => fmtNum(Math.round(v)))],
-  ['Users affected', usersFigure],
-]
-
 function WhatIfResult(props: { answer: WhatIfAnswer }) {
   const { answer } = props
   return (
@@ -533,7 +500,7 @@ function WhatIfResult(props: { answer: WhatIfAnswer }) {
           <Table
             label={`What-if impact on ${j.route}`}
             columns={['Figure (90% interval)', 'As things are', 'With the scenario']}
-            rows={ROWS}
+            rows={WHATIF_ROWS}
             row={([label, f]) => (
               <tr key={label}>
                 <th scope="row">{label}</th>
@@ -545,7 +512,9 @@ function WhatIfResult(props: { answer: WhatIfAnswer }) {
             )}
           />
           {j.applied.length > 0 && (
-            <p class="small muted">Changed: {j.applied.map((x) => `${x.site} ${x.change}`).join('; ')}</p>
+            <p class="small muted">
+              Changed: {j.applied.map((x) => `${sitePath(x.site)}: ${x.change}`).join('; ')}
+            </p>
           )}
           <UsersNote j={j} horizonMs={answer.horizonMs} />
           <p class="small muted">

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest'
+import type { Outcome } from '../lib/types.js'
+import { succeededP95, WHATIF_ROWS } from './whatif-rows.js'
+
+const point = (value: number) => ({ value, low: value, high: value })
+const outcome = (succeeded: Outcome['succeededLatencyMs']): Outcome => ({
+  successProbability: point(succeeded === null ? 0 : 0.2),
+  // most journeys fail at once: the p95 over all of them is the time to fail
+  latencyMs: { p50: point(0.2), p95: point(0.411), p99: point(80) },
+  succeededLatencyMs: succeeded,
+  requestSloMissRatio: point(0.8),
+  sloBreachProbability: point(1),
+  expectedDowntimeMinutes: point(10),
+  expectedFailedRequests: point(4800),
+  usersAffected: null,
+  simulatedJourneys: 1000,
+})
+
+describe('what-if latency', () => {
+  it('shows the p95 of the journeys that succeed, not the time to fail', () => {
+    expect(succeededP95(outcome({ p50: point(40), p95: point(120), p99: point(180) }))).toBe('120 ms')
+    const [label] = WHATIF_ROWS[1]
+    expect(label).toBe('Latency p95 of the journeys that succeed')
+  })
+
+  it('says every request failed when none succeeded', () => {
+    expect(succeededP95(outcome(null))).toBe('n/a: every request failed')
+  })
+})

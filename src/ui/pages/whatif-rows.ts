@@ -1,0 +1,38 @@
+/** The figures of a what-if answer, as the Journeys page's table shows them. */
+import { fmtInterval, fmtMs, fmtNum, fmtPct } from '../lib/format.js'
+import type { Interval, Outcome, WhatIfAnswer } from '../lib/types.js'
+
+export const iv = (x: Interval | null, f: (v: number) => string): string =>
+  x === null ? '–' : fmtInterval(x, f)
+
+export type Journey = WhatIfAnswer['journeys'][number]
+
+/**
+ * Users affected, saying when it is every user seen: each client sends many requests over the
+ * horizon, so any failure rate worth asking about reaches them all, and the figure stops growing.
+ */
+function usersFigure(o: Outcome, j: Journey): string {
+  const u = o.usersAffected
+  if (u === null) return 'unknown (no client ids: limits are off)'
+  const text = iv(u, (v) => fmtNum(Math.round(v)))
+  const seen = j.usersSeen
+  return seen !== null && seen > 0 && Math.round(u.value) >= seen ? `${text}: all ${seen} users seen` : text
+}
+
+/**
+ * The p95 of the journeys that succeed: with a service down most fail at once, and a p95 over all
+ * of them would be the time to fail, reading as a faster service.
+ */
+export function succeededP95(o: Outcome): string {
+  return o.succeededLatencyMs === null ? 'n/a: every request failed' : iv(o.succeededLatencyMs.p95, fmtMs)
+}
+
+export const WHATIF_ROWS: ReadonlyArray<[string, (o: Outcome, j: Journey) => string]> = [
+  ['Journeys that succeed', (o) => iv(o.successProbability, fmtPct)],
+  ['Latency p95 of the journeys that succeed', succeededP95],
+  ['Requests missing the SLO', (o) => iv(o.requestSloMissRatio, fmtPct)],
+  ['Chance the SLO is breached', (o) => iv(o.sloBreachProbability, fmtPct)],
+  ['Downtime (minutes)', (o) => iv(o.expectedDowntimeMinutes, (v) => fmtNum(v))],
+  ['Failed requests', (o) => iv(o.expectedFailedRequests, (v) => fmtNum(Math.round(v)))],
+  ['Users affected', usersFigure],
+]
