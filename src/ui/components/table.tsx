@@ -11,6 +11,8 @@ export interface Column {
   num?: boolean
   /** read to screen readers only (a column of buttons needs a name, not a visible heading) */
   skip?: boolean
+  /** a tooltip saying how to read the column (what a `–` in it means) */
+  title?: string
 }
 
 /** `false` leaves a column out, so optional columns read inline: `cond && 'Replicas'`. */
@@ -47,7 +49,12 @@ export function Table<T>(props: TableProps<T>) {
               if (c === false) return null
               const col = typeof c === 'string' ? { label: c } : c
               return (
-                <th key={col.label} scope="col" class={col.num === true ? 'num' : undefined}>
+                <th
+                  key={col.label}
+                  scope="col"
+                  class={col.num === true ? 'num' : undefined}
+                  title={col.title}
+                >
                   {col.skip === true ? <span class="skip">{col.label}</span> : col.label}
                 </th>
               )

@@ -1,10 +1,11 @@
 /** Rate limits: tiers and their use, throttling by tier and route class, multipliers and why, heavy clients. */
 import { num, Table } from '../components/table.js'
 import { Badge, Empty, Meter, Panel } from '../components/ui.js'
-import { fmtAgo, fmtMs, fmtNum, fmtPct, fmtTime, localTimes } from '../lib/format.js'
+import { fmtAgo, fmtNum, fmtPct, fmtTime, localTimes } from '../lib/format.js'
 import { useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import type { Anomaly, ClientsLive, DecisionTotal, LimitsLive } from '../lib/types.js'
+import { byTierAndClass, servedLatency, THROTTLED_RATE_TITLE } from './limits-rows.js'
 
 /** Snapshots of the decision counters, to show rates over the last ~10 s. */
 const history: Array<{ t: number; totals: Map<string, number> }> = []
@@ -18,55 +19,14 @@ liveStore.onEvent((ev) => {
   while (history.length > 2 && history[history.length - 1].t - history[0].t > 12_000) history.shift()
 })
 
-function ratePerSec(id: string): number | null {
+/** Decisions per second over the snapshots held, by `tier\0class\0outcome`; null until two are. */
+function rates(): ((id: string) => number) | null {
   if (history.length < 2) return null
   const a = history[0]
   const b = history[history.length - 1]
   const dt = (b.t - a.t) / 1000
   if (dt <= 0) return null
-  return ((b.totals.get(id) ?? 0) - (a.totals.get(id) ?? 0)) / dt
-}
-
-interface Row {
-  tier: string
-  cls: string
-  allowed: number
-  refused: number
-  allowedRate: number | null
-  refusedRate: number | null
-  reasons: Map<string, number>
-}
-
-function byTierAndClass(decisions: readonly DecisionTotal[]): Row[] {
-  const rows = new Map<string, Row>()
-  for (const d of decisions) {
-    const k = `${d.tier}\u0000${d.class}`
-    let r = rows.get(k)
-    if (r === undefined)
-      rows.set(
-        k,
-        (r = {
-          tier: d.tier,
-          cls: d.class,
-          allowed: 0,
-          refused: 0,
-          allowedRate: null,
-          refusedRate: null,
-          reasons: new Map(),
-        }),
-      )
-    const rate = ratePerSec(`${d.tier}\u0000${d.class}\u0000${d.outcome}`)
-    if (d.outcome.startsWith('allowed')) {
-      r.allowed += d.total
-      if (rate !== null) r.allowedRate = (r.allowedRate ?? 0) + rate
-    } else {
-      r.refused += d.total
-      if (rate !== null) r.refusedRate = (r.refusedRate ?? 0) + rate
-      const why = d.outcome.replace(/^refused_/, '')
-      r.reasons.set(why, (r.reasons.get(why) ?? 0) + d.total)
-    }
-  }
-  return [...rows.values()].sort((a, b) => a.tier.localeCompare(b.tier) || a.cls.localeCompare(b.cls))
+  return (id) => ((b.totals.get(id) ?? 0) - (a.totals.get(id) ?? 0)) / dt
 }
 
 export function LimitsPage() {
@@ -84,12 +44,14 @@ export function LimitsPage() {
   if (limits === undefined)
     return <Empty>Rate limiting is not enabled in this process (limits.enabled).</Empty>
   const c = limits.controls
-  const rows = byTierAndClass(decisions)
+  const rows = byTierAndClass(decisions, rates())
   const tierUse = new Map<string, { rate: number; refused: number }>()
   for (const r of rows) {
+    // unknown rates (null) leave the tier out: its cells read "–", not 0
+    if (r.allowedRate === null || r.refusedRate === null) continue
     const u = tierUse.get(r.tier) ?? { rate: 0, refused: 0 }
-    u.rate += r.allowedRate ?? 0
-    u.refused += r.refusedRate ?? 0
+    u.rate += r.allowedRate
+    u.refused += r.refusedRate
     tierUse.set(r.tier, u)
   }
   // every multiplier, global or scoped to a service, with who set it, why and until when
@@ -257,7 +219,7 @@ export function LimitsPage() {
             'Tier',
             'Route class',
             num('Admitted/s'),
-            num('Throttled/s'),
+            { ...num('Throttled/s'), title: THROTTLED_RATE_TITLE },
             num('Throttled since start'),
             'By limit',
           ]}
@@ -268,7 +230,7 @@ export function LimitsPage() {
               <th scope="row">{r.tier}</th>
               <td>{r.cls}</td>
               <td class="num">{fmtNum(r.allowedRate)}</td>
-              <td class="num">
+              <td class="num" title={r.refusedRate === null ? THROTTLED_RATE_TITLE : undefined}>
                 {r.refusedRate !== null && r.refusedRate > 0 ? (
                   <Badge tone="warn">{fmtNum(r.refusedRate)}</Badge>
                 ) : (
@@ -306,7 +268,10 @@ export function LimitsPage() {
             num('Requests'),
             num('Throttled'),
             num('Errors'),
-            num('Mean latency'),
+            {
+              ...num('Mean latency'),
+              title: 'Over the responses served in the window: none served when every request was throttled',
+            },
             num('Routes'),
             'Bucket (tokens left)',
             'Verdict',
@@ -324,7 +289,7 @@ export function LimitsPage() {
                 <td class="num">{fmtNum(x.requests)}</td>
                 <td class="num">{fmtNum(x.refused)}</td>
                 <td class="num">{fmtPct(x.errorRate)}</td>
-                <td class="num">{fmtMs(x.meanLatencyMs)}</td>
+                <td class="num">{servedLatency(x)}</td>
                 <td class="num">{x.distinctRoutes}</td>
                 <td>
                   <Meter

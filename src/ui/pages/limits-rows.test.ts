@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import type { DecisionTotal } from '../lib/types.js'
+import { byTierAndClass, servedLatency } from './limits-rows.js'
+
+const decisions: DecisionTotal[] = [
+  { tier: 'free', class: 'read', outcome: 'allowed', total: 100 },
+  { tier: 'free', class: 'read', outcome: 'refused_rate', total: 4 },
+  // never throttled: no refused outcome at all
+  { tier: 'pro', class: 'read', outcome: 'allowed', total: 50 },
+]
+
+describe('byTierAndClass', () => {
+  it('reads 0 throttled/s for a pair never throttled once rates are known, as for one not throttled now', () => {
+    const perSec: Record<string, number> = {
+      'free\u0000read\u0000allowed': 5,
+      'pro\u0000read\u0000allowed': 2,
+    }
+    const rows = byTierAndClass(decisions, (id) => perSec[id] ?? 0)
+    expect(rows.map((r) => [r.tier, r.allowedRate, r.refusedRate])).toEqual([
+      ['free', 5, 0],
+      ['pro', 2, 0],
+    ])
+    expect(rows[0].reasons).toEqual(new Map([['rate', 4]]))
+  })
+
+  it('leaves every rate unknown until two snapshots give one', () => {
+    const rows = byTierAndClass(decisions, null)
+    expect(rows.map((r) => [r.allowedRate, r.refusedRate])).toEqual([
+      [null, null],
+      [null, null],
+    ])
+    expect(rows.map((r) => [r.allowed, r.refused])).toEqual([
+      [100, 4],
+      [50, 0],
+    ])
+  })
+})
+
+describe('servedLatency', () => {
+  it('says none served for a client whose every request was throttled, not 0 ms', () => {
+    expect(servedLatency({ finished: 0, meanLatencyMs: 0 })).toBe('none served')
+    expect(servedLatency({ finished: 3, meanLatencyMs: 12 })).toBe('12 ms')
+  })
+})

@@ -1,0 +1,65 @@
+/** The rate limits page's figures, apart from the page so they can be checked without a browser. */
+import { fmtMs } from '../lib/format.js'
+import type { ClientWindowStats, DecisionTotal } from '../lib/types.js'
+
+export interface Row {
+  tier: string
+  cls: string
+  allowed: number
+  refused: number
+  /** decisions per second lately; null while the rate is unknown (fewer than two snapshots) */
+  allowedRate: number | null
+  refusedRate: number | null
+  reasons: Map<string, number>
+}
+
+export const THROTTLED_RATE_TITLE =
+  'Requests refused per second over the last ~10 s: 0 when none were, – while the rate is not known yet (the page needs two updates)'
+
+/**
+ * Decisions by tier and route class. `rate` gives decisions per second by
+ * `tier\0class\0outcome`, or is null while unknown: once known, a pair that has never been
+ * throttled reads 0/s like one that is not throttled now, not "unknown".
+ */
+export function byTierAndClass(
+  decisions: readonly DecisionTotal[],
+  rate: ((id: string) => number) | null,
+): Row[] {
+  const known = rate === null ? null : 0
+  const rows = new Map<string, Row>()
+  for (const d of decisions) {
+    const k = `${d.tier}\u0000${d.class}`
+    let r = rows.get(k)
+    if (r === undefined) {
+      r = {
+        tier: d.tier,
+        cls: d.class,
+        allowed: 0,
+        refused: 0,
+        allowedRate: known,
+        refusedRate: known,
+        reasons: new Map(),
+      }
+      rows.set(k, r)
+    }
+    const perSec = rate?.(`${k}\u0000${d.outcome}`) ?? 0
+    if (d.outcome.startsWith('allowed')) {
+      r.allowed += d.total
+      if (r.allowedRate !== null) r.allowedRate += perSec
+    } else {
+      r.refused += d.total
+      if (r.refusedRate !== null) r.refusedRate += perSec
+      const why = d.outcome.replace(/^refused_/, '')
+      r.reasons.set(why, (r.reasons.get(why) ?? 0) + d.total)
+    }
+  }
+  return [...rows.values()].sort((a, b) => a.tier.localeCompare(b.tier) || a.cls.localeCompare(b.cls))
+}
+
+/**
+ * A client's mean latency, over the responses it was served: one whose every request was
+ * throttled has none, and "0 ms" would read as a fast service.
+ */
+export function servedLatency(c: Pick<ClientWindowStats, 'finished' | 'meanLatencyMs'>): string {
+  return c.finished > 0 ? fmtMs(c.meanLatencyMs) : 'none served'
+}
