@@ -144,6 +144,10 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
     expect(users.value).toBeLessThanOrEqual(40)
     expect(got.impact.routes[0].successProbability).toBeGreaterThan(0.6)
     expect(got.impact.routes[0].successProbability).toBeLessThan(0.8)
+    // the p95 of the journeys that succeed: a failed one's time to fail is no latency
+    const r = await j.currentImpact('shop', FAULT, 1_800_000, 20_000)
+    expect(r.baseline.succeededLatencyMs!.p95.value).not.toBe(r.baseline.latencyMs.p95.value)
+    expect(got.impact.routes[0].p95Ms).toBe(r.baseline.succeededLatencyMs!.p95.value)
     expect(got.rootCause.symptom).toBe('errors')
     expect(got.rootCause.candidates[0]).toMatchObject({ route: 'shop', service: 'pricing', env: 'aws' })
     expect(got.rootCause.summary).toMatch(/^likely root cause of the errors: pricing \(aws\) 0\.\d\d/)

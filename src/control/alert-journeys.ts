@@ -56,7 +56,8 @@ export interface AlertImpact {
     sloMissRatio: Interval
     trafficPerSec: number
     successProbability: number
-    p95Ms: number
+    /** p95 of the journeys that succeed; null when none does (a failed one's time to fail is no latency) */
+    p95Ms: number | null
   }[]
 }
 
@@ -302,7 +303,7 @@ export class AlertJourneys {
           sloMissRatio: o.requestSloMissRatio,
           trafficPerSec: r.trafficPerSec.value,
           successProbability: o.successProbability.value,
-          p95Ms: o.latencyMs.p95.value,
+          p95Ms: o.succeededLatencyMs?.p95.value ?? null,
         })
         if (o.usersAffected === null) usersKnown = false
         else users.push(o.usersAffected)

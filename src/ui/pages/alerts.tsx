@@ -462,8 +462,9 @@ function Context(props: { context: Record<string, unknown> }) {
                   <ul class="small" aria-label="Impact per route">
                     {impact.routes.map((r) => (
                       <li key={r.route}>
-                        {r.route}: {fmtPct(r.successProbability)} of journeys succeed, p95 {fmtMs(r.p95Ms)},
-                        failed {fmtInterval(r.failedRequests, whole)}
+                        {r.route}: {fmtPct(r.successProbability)} of journeys succeed
+                        {r.p95Ms === null ? '' : ` (p95 ${fmtMs(r.p95Ms)})`}, failed{' '}
+                        {fmtInterval(r.failedRequests, whole)}
                         {r.sloMissRatio !== undefined && `, ${fmtPct(r.sloMissRatio.value)} miss the SLO`}
                       </li>
                     ))}
