@@ -19,7 +19,12 @@ export {
  */
 export function parseConfigFlag(argv: string[], usage: string): string {
   const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' } }, usage)
-  if (values.config !== undefined) return values.config
+  return configPathOf(values.config, usage)
+}
+
+/** The `--config` given, else `vigil.yaml` if there is one here, else a usage error asking for the flag. */
+export function configPathOf(given: string | undefined, usage: string): string {
+  if (given !== undefined) return given
   if (!existsSync(DEFAULT_CONFIG))
     throw VGL_ERR_CLI_USAGE(
       `--config: not given, and there is no ${DEFAULT_CONFIG} in ${process.cwd()}; pass --config FILE (examples/ in the repository has some)\n\n${usage}`,

@@ -242,11 +242,18 @@ describe('--output', () => {
     expect(r.err.split('\n')[0]).toBe(`vigil forecast: ${input}: timestamps read as epoch seconds`)
   })
 
-  it('start, gateway and control without --config and without a vigil.yaml here ask for the flag, exit 2', () => {
-    for (const name of ['start', 'gateway', 'control']) {
+  it('start, gateway, control and the replays of stored history without --config and without a vigil.yaml here ask for the flag, exit 2', () => {
+    for (const args of [
+      ['start'],
+      ['gateway'],
+      ['control'],
+      ['simulate', 'alerts', '--from', '-1h', '--to', 'now'],
+      ['simulate', 'policy', '--name', 'forecast-pressure', '--from', '-1h'],
+    ]) {
+      const name = args.join(' ')
       const r = spawnSync(
         process.execPath,
-        [join(import.meta.dirname, '..', '..', 'bin', 'vigil.js'), name],
+        [join(import.meta.dirname, '..', '..', 'bin', 'vigil.js'), ...args],
         {
           cwd: dir,
           encoding: 'utf8',

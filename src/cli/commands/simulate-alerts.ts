@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/index.js'
 import { simulateAlerts, type AlertReplayResult } from '../../control/alert-replay.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { openStore } from '../../store/index.js'
-import { parseFlags, parseTimeMs } from '../args.js'
+import { configPathOf, parseFlags, parseTimeMs } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil simulate alerts --from TIME --to TIME [--rule NAME] [--config vigil.yaml] [--json]
@@ -80,7 +80,7 @@ export const command: Command = {
         from: { type: 'string' },
         to: { type: 'string' },
         rule: { type: 'string' },
-        config: { type: 'string', short: 'c', default: 'vigil.yaml' },
+        config: { type: 'string', short: 'c' },
         json: { type: 'boolean', default: false },
       },
       usage,
@@ -90,7 +90,7 @@ export const command: Command = {
     const toMs = parseTimeMs(values.to as string | undefined, '--to', now)
     if (!(fromMs < toMs))
       throw VGL_ERR_CLI_USAGE(`--from (${iso(fromMs)}) must be before --to (${iso(toMs)})`)
-    const config = loadConfig(values.config as string)
+    const config = loadConfig(configPathOf(values.config as string | undefined, usage))
     const store = await openStore(config.store)
     try {
       const result = await simulateAlerts(store, config, {

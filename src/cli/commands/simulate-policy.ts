@@ -15,7 +15,7 @@ import {
 } from '../../control/policies/index.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
 import { openStore } from '../../store/index.js'
-import { parseDurationMs, parseFlags, parseTimeMs } from '../args.js'
+import { configPathOf, parseDurationMs, parseFlags, parseTimeMs } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil simulate policy --name NAME --from TIME [--to TIME] [options]
@@ -76,7 +76,7 @@ export const command: Command = {
         name: { type: 'string' },
         from: { type: 'string' },
         to: { type: 'string' },
-        config: { type: 'string', short: 'c', default: 'vigil.yaml' },
+        config: { type: 'string', short: 'c' },
         step: { type: 'string' },
         warmup: { type: 'string' },
         json: { type: 'boolean' },
@@ -92,7 +92,7 @@ export const command: Command = {
     const fromMs = parseTimeMs(f.from as string | undefined, '--from', now)
     const toMs = f.to === undefined ? now : parseTimeMs(f.to as string, '--to', now)
     if (toMs <= fromMs) throw VGL_ERR_CLI_USAGE(`--to: ${iso(toMs)} is not after --from ${iso(fromMs)}`)
-    const config = loadConfig(f.config as string)
+    const config = loadConfig(configPathOf(f.config as string | undefined, usage))
     const stepMs =
       f.step === undefined ? config.telemetry.windowMs : parseDurationMs(f.step as string, '--step')
     const warmupMs = f.warmup === undefined ? 3_600_000 : parseDurationMs(f.warmup as string, '--warmup')
