@@ -10,7 +10,7 @@ import 'uplot/dist/uPlot.min.css'
 import { cssVar, useTheme } from '../lib/theme.js'
 import { fmtTime } from '../lib/format.js'
 import type { ForecastReady } from '../lib/types.js'
-import { layoutMarkLabels, withLabelRoom } from './mark-labels.js'
+import { layoutMarkLabels, markPositions, withLabelRoom } from './mark-labels.js'
 
 export interface ChartSeries {
   label: string
@@ -326,9 +326,12 @@ export function Chart(props: ChartProps) {
             // anomaly marks: a triangle at the top of each span; the labels are HTML (placeLabels)
             ctx.setLineDash([])
             ctx.fillStyle = cssVar('--bad')
-            for (const m of marks.current) {
-              const x = u.valToPos(m.from, 'x', true)
-              if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue
+            for (const m of markPositions(
+              marks.current,
+              (t) => u.valToPos(t, 'x'),
+              u.bbox.width / devicePixelRatio,
+            )) {
+              const x = u.bbox.left + m.x * devicePixelRatio
               const y = u.bbox.top + 2
               const s = 5 * devicePixelRatio
               ctx.beginPath()
@@ -422,16 +425,14 @@ function placeLabels(u: uPlot, marks: readonly ChartMark[]): void {
     u.over.appendChild(box)
   }
   const width = u.over.clientWidth
-  const visible = marks
-    .map((m) => ({ m, x: u.valToPos(m.from, 'x') }))
-    .filter(({ x }) => x >= 0 && x <= width)
+  const visible = markPositions(marks, (t) => u.valToPos(t, 'x'), width)
   const ctx = u.ctx
   ctx.save()
   ctx.font = LABEL_FONT
-  const labels = layoutMarkLabels(
-    visible.map(({ m, x }) => ({ x, text: m.label })),
-    { width, measure: (t) => Math.ceil(ctx.measureText(t).width) + 4 },
-  )
+  const labels = layoutMarkLabels(visible, {
+    width,
+    measure: (t) => Math.ceil(ctx.measureText(t).width) + 4,
+  })
   ctx.restore()
   box.replaceChildren(
     ...labels.map((l) => {
@@ -442,7 +443,7 @@ function placeLabels(u: uPlot, marks: readonly ChartMark[]): void {
       el.style.top = `${LABEL_TOP_PX + l.row * LABEL_ROW_PX}px`
       el.style.width = `${l.width}px`
       el.title = l.members
-        .map((i) => visible[i].m)
+        .map((i) => marks[visible[i].index])
         .map((m) => `${m.label}: ${fmtTime(m.from * 1000)} – ${fmtTime(m.to * 1000)}`)
         .join('\n')
       return el

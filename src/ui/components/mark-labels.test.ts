@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { layoutMarkLabels, withLabelRoom, type PlacedLabel } from './mark-labels.js'
+import { layoutMarkLabels, markPositions, withLabelRoom, type PlacedLabel } from './mark-labels.js'
 
 /** 6 px a character, as 11 px system-ui roughly is */
 const measure = (t: string) => 6 * t.length
@@ -86,6 +86,55 @@ describe('layoutMarkLabels', () => {
   it('moves a label at the right edge left, inside the plot', () => {
     const [l] = layoutMarkLabels([{ x: 595, text: 'errors' }], { width: 600, measure })
     expect(l.left + l.width).toBe(600)
+  })
+
+  it('ends a label that does not fit right of its mark under the ▼, not away to its left', () => {
+    // "p95 latency, all services" is 150 px: right of a mark at 520 it would run past 600
+    const [l] = layoutMarkLabels([{ x: 520, text: 'p95 latency, all services' }], { width: 600, measure })
+    expect(l.left + l.width).toBe(525)
+    expect(l.left).toBe(375)
+  })
+
+  it('keeps a group near the right edge ending under its first mark', () => {
+    const got = layoutMarkLabels(
+      [560, 561, 562, 563].map((x) => ({ x, text: 'errors' })),
+      { width: 600, measure },
+    )
+    noneOverlap(got)
+    for (const l of got) expect(l.left + l.width).toBeLessThanOrEqual(600)
+    const group = got.find((l) => l.members.length > 1)!
+    expect(group).toMatchObject({ text: '3 anomalies', members: [0, 2, 3] })
+    expect(group.left + group.width).toBe(565)
+  })
+})
+
+describe('markPositions', () => {
+  // 1 px a second, the plot showing t = 100 … 700
+  const at = (marks: Array<{ from: number; to: number; label: string }>) =>
+    markPositions(marks, (t) => t - 100, 600)
+
+  it('names an anomaly that began before the visible range at the left edge', () => {
+    const got = at([
+      { from: 40, to: 300, label: 'p95 latency' },
+      { from: 10, to: 90, label: 'rate' },
+      { from: 400, to: 450, label: 'errors' },
+    ])
+    expect(got).toEqual([
+      { index: 0, x: 5, text: '◀ p95 latency' },
+      { index: 2, x: 300, text: 'errors' },
+    ])
+  })
+
+  it('leaves out marks after the range and keeps a ▼ whole at either edge', () => {
+    const got = at([
+      { from: 100, to: 120, label: 'a' },
+      { from: 699, to: 700, label: 'b' },
+      { from: 800, to: 900, label: 'c' },
+    ])
+    expect(got.map((m) => [m.index, m.x])).toEqual([
+      [0, 5],
+      [1, 595],
+    ])
   })
 })
 

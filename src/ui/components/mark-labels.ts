@@ -33,6 +33,40 @@ export interface MarkLabelOptions {
   gap?: number
   /** a label starts this far right of its mark (past the ▼), px; default 7 */
   offset?: number
+  /** half the ▼'s width, px; default 5 */
+  half?: number
+}
+
+/** A mark with a visible span: where its ▼ goes and what its label reads. */
+export interface MarkAt {
+  /** index into the marks given */
+  index: number
+  /** px from the plot's left edge */
+  x: number
+  text: string
+}
+
+/**
+ * The marks whose span shows on the plot, with the ▼'s place. An anomaly that began before the
+ * visible range but still runs into it would otherwise be a shaded span with no name: its ▼ sits
+ * at the left edge and its label starts with "◀" (it began earlier). A ▼ is kept `half` px inside
+ * either edge so it is drawn whole.
+ */
+export function markPositions(
+  marks: ReadonlyArray<{ from: number; to: number; label: string }>,
+  toPx: (t: number) => number,
+  width: number,
+  half = 5,
+): MarkAt[] {
+  const inside = (x: number) => Math.max(half, Math.min(width - half, x))
+  const out: MarkAt[] = []
+  marks.forEach((m, index) => {
+    const x0 = toPx(m.from)
+    if (x0 > width) return
+    if (x0 >= 0) out.push({ index, x: inside(x0), text: m.label })
+    else if (toPx(m.to) >= 0) out.push({ index, x: inside(0), text: `◀ ${m.label}` })
+  })
+  return out
 }
 
 export function groupText(n: number): string {
@@ -44,13 +78,19 @@ export function layoutMarkLabels(marks: readonly MarkLabelInput[], opts: MarkLab
   const rows = Math.max(1, opts.rows ?? 2)
   const gap = opts.gap ?? 6
   const offset = opts.offset ?? 7
+  const half = opts.half ?? 5
   const order = marks.map((m, i) => ({ m, i })).sort((a, b) => a.m.x - b.m.x || a.i - b.i)
   const placed: PlacedLabel[] = []
   /** the last label in each row */
   const last: (PlacedLabel | undefined)[] = Array.from({ length: rows })
   /** where the label before the last one in each row ends, gap included */
   const floor: number[] = Array.from({ length: rows }, () => 0)
-  const fitLeft = (x: number, width: number) => Math.max(0, Math.min(x + offset, opts.width - width))
+  /** the mark each row's last label hangs from */
+  const anchor: number[] = Array.from({ length: rows }, () => 0)
+  // a label that would run past the right edge ends under its ▼ instead: moved only as far as
+  // the edge, it sat apart from its mark, to the left, and read as another mark's
+  const fitLeft = (x: number, width: number) =>
+    Math.max(0, x + offset + width <= opts.width ? x + offset : Math.min(x + half, opts.width) - width)
   for (const { m, i } of order) {
     const width = opts.measure(m.text)
     const left = fitLeft(m.x, width)
@@ -61,6 +101,7 @@ export function layoutMarkLabels(marks: readonly MarkLabelInput[], opts: MarkLab
       const before = last[row]
       if (before !== undefined) floor[row] = before.left + before.width + gap
       last[row] = label
+      anchor[row] = m.x
       continue
     }
     // every row is taken here: join the row whose last label reaches least far right. It is the
@@ -74,7 +115,7 @@ export function layoutMarkLabels(marks: readonly MarkLabelInput[], opts: MarkLab
     into.text = groupText(into.members.length)
     into.width = opts.measure(into.text)
     // near the right edge a wider text moves left, never onto the label before it
-    into.left = Math.max(floor[row2], Math.min(into.left, opts.width - into.width))
+    into.left = Math.max(floor[row2], Math.min(into.left, fitLeft(anchor[row2], into.width)))
   }
   return placed
 }
