@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Anomaly } from '../lib/types.js'
-import { anomalyMarks } from './anomalies.js'
+import { anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
 
 const anomaly = (key: string, metric: string, level: Anomaly['level']): Anomaly => {
   const [service, route, env] = key.split('|')
@@ -40,5 +40,35 @@ describe('anomalyMarks', () => {
       'throttled share, all services',
       'throttled share, shop · demo',
     ])
+  })
+})
+
+describe('marksOn', () => {
+  const marks = anomalyMarks(
+    ['rate', 'p50', 'p95', 'p99', 'errors', 'limitedRatio', 'joint'].map((m) =>
+      anomaly('*|*|*', m, 'global'),
+    ),
+    2_000_000,
+    true,
+  )
+  const on = (metrics: readonly string[]) => marksOn(marks, metrics).map((m) => m.metric)
+
+  it("marks on each of the Overview's charts only the anomalies of what it plots", () => {
+    expect(on(CHART_METRICS.traffic)).toEqual(['rate', 'joint'])
+    expect(on(CHART_METRICS.latencyAndErrors)).toEqual(['p95', 'p99', 'errors', 'joint'])
+  })
+
+  it("marks on a series' latency and errors charts their own metrics", () => {
+    expect(on(CHART_METRICS.latency)).toEqual(['p50', 'p95', 'p99', 'joint'])
+    expect(on(CHART_METRICS.errors)).toEqual(['errors', 'limitedRatio', 'joint'])
+  })
+
+  it('marks every metric on some series chart', () => {
+    const shown = new Set([
+      ...on(CHART_METRICS.traffic),
+      ...on(CHART_METRICS.latency),
+      ...on(CHART_METRICS.errors),
+    ])
+    expect(shown.size).toBe(marks.length)
   })
 })

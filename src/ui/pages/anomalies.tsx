@@ -22,6 +22,24 @@ export function anomalyMarks(anomalies: readonly Anomaly[], now: number, withWhe
   })
 }
 
+/**
+ * The anomaly metrics each chart draws. A chart marks only anomalies of what it plots (a p50
+ * anomaly on a traffic chart reads as a traffic problem); a joint anomaly is of rate, errors and
+ * latency together, so every one of them shows it.
+ */
+export const CHART_METRICS = {
+  traffic: ['rate', 'joint'],
+  latency: ['p50', 'p95', 'p99', 'joint'],
+  errors: ['errors', 'limitedRatio', 'joint'],
+  /** the Overview's one chart of p95, p99 and the error ratio */
+  latencyAndErrors: ['p95', 'p99', 'errors', 'joint'],
+} as const
+
+/** The marks of the anomalies on `metrics` (the ones a chart plots). */
+export function marksOn(marks: readonly ChartMark[], metrics: readonly string[]): ChartMark[] {
+  return marks.filter((m) => m.metric !== undefined && metrics.includes(m.metric))
+}
+
 function where(a: Anomaly): string {
   return a.level === 'client' ? `client ${a.key.slice('client:'.length)}` : keyLabel(a.key)
 }

@@ -31,7 +31,7 @@ import type {
   LiveScaling,
   ServiceView,
 } from '../lib/types.js'
-import { AnomalyList, anomalyMarks } from './anomalies.js'
+import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
 
 const GLOBAL = '*|*|*'
 /** rows of the services table until "show all": a big table re-lays out on every live event */
@@ -191,7 +191,7 @@ export function OverviewPage(props: { session: Session }) {
             <Chart
               title="Requests per second"
               {...traffic}
-              marks={marks}
+              marks={marksOn(marks, CHART_METRICS.traffic)}
               now={now / 1000}
               yFormat={(v) => `${v}`}
               gapS={gapSeconds(props.session.windowMs)}
@@ -212,7 +212,7 @@ export function OverviewPage(props: { session: Session }) {
                 { label: 'p99 ms', color: '--series-2', dash: [2, 3] },
                 { label: 'errors %', color: '--series-3', scale: 'y2', width: 1.2 },
               ]}
-              marks={marks}
+              marks={marksOn(marks, CHART_METRICS.latencyAndErrors)}
               yFormat={(v) => fmtMs(v)}
               gapS={gapSeconds(props.session.windowMs)}
               y2Format={pctTick}

@@ -7,6 +7,7 @@ import { keyPath } from '../lib/api.js'
 import { fmtMs, fmtPct } from '../lib/format.js'
 import type { HPoint } from '../lib/history.js'
 import { useApi } from '../lib/hooks.js'
+import { CHART_METRICS, marksOn } from './anomalies.js'
 
 export function ScoresPanel(props: {
   session: Session
@@ -66,7 +67,7 @@ export function ScoresPanel(props: {
                 { label: 'p95 low', color: '--band', hidden: true },
               ]}
               bands={haveBands ? [{ upper: 3, lower: 4, fill: '--band', label: 'expected p95 band' }] : []}
-              marks={props.marks.filter((m) => /^p\d\d$|^joint$/.test(m.metric ?? ''))}
+              marks={marksOn(props.marks, CHART_METRICS.latency)}
               yFormat={(v) => fmtMs(v)}
               gapS={gapSeconds(session.windowMs)}
               summary={`p95 now ${fmtMs(last?.p95)}${haveBands ? `, expected up to ${fmtMs(col('p95', 'high').at(-1))}` : ''}`}
@@ -96,7 +97,7 @@ export function ScoresPanel(props: {
                 { label: 'all 5xx %', color: '--series-4', dash: [2, 3], width: 1.2 },
               ]}
               bands={haveBands ? [{ upper: 1, lower: 2, fill: '--band', label: 'expected band' }] : []}
-              marks={props.marks.filter((m) => ['errors', 'limitedRatio', 'joint'].includes(m.metric ?? ''))}
+              marks={marksOn(props.marks, CHART_METRICS.errors)}
               yFormat={pctTick}
               gapS={gapSeconds(session.windowMs)}
               summary={`upstream errors now ${fmtPct(last?.uerr)} (all 5xx ${fmtPct(last?.err)}), throttled ${fmtPct(last?.lim)}`}

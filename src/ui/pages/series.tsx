@@ -22,7 +22,7 @@ import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href } from '../lib/router.js'
 import type { Anomaly, ForecastAnswer, ForecastReady } from '../lib/types.js'
-import { AnomalyList, anomalyMarks } from './anomalies.js'
+import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
 import { ScoresPanel } from './scores.js'
 
 const RANGES: ReadonlyArray<[string, number]> = [
@@ -207,7 +207,7 @@ function SeriesDetail(props: {
           <Chart
             title="Requests per second"
             {...traffic}
-            marks={marks}
+            marks={marksOn(marks, CHART_METRICS.traffic)}
             now={now / 1000}
             height={230}
             gapS={gapSeconds(session.windowMs)}
