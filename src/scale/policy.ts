@@ -357,6 +357,8 @@ export function reasonOf(
   current: number,
   desired: number,
   l: ScalingLimits,
+  /** what made it, when the driver alone does not say (a candidate's own sizing) */
+  because?: string,
 ): string {
   const load = `observed ${fmt(e.observed)} req/s`
   const band =
@@ -370,18 +372,20 @@ export function reasonOf(
       : `hold ${current}: ${load}${band}; ${cap}`
   const verb = direction === 'up' ? 'scale up' : 'scale down'
   const why =
-    driver === 'predictive'
-      ? `the forecast over the lead time needs ${e.predictiveNeed}`
-      : driver === 'reactive'
-        ? `the observed load needs ${e.reactiveNeed}`
-        : driver === 'stabilization'
-          ? `the stabilisation window still shows load needing ${e.windowNeed}`
-          : driver === 'step'
-            ? 'bounded by the step limit'
-            : driver === 'min'
-              ? `min is ${l.min}`
-              : driver === 'max'
-                ? `max is ${l.max}`
-                : 'within tolerance'
+    because !== undefined
+      ? because
+      : driver === 'predictive'
+        ? `the forecast over the lead time needs ${e.predictiveNeed}`
+        : driver === 'reactive'
+          ? `the observed load needs ${e.reactiveNeed}`
+          : driver === 'stabilization'
+            ? `the stabilisation window still shows load needing ${e.windowNeed}`
+            : driver === 'step'
+              ? 'bounded by the step limit'
+              : driver === 'min'
+                ? `min is ${l.min}`
+                : driver === 'max'
+                  ? `max is ${l.max}`
+                  : 'within tolerance'
   return `${verb} ${current} → ${desired}: ${why} (${load}${band}; ${cap})`
 }

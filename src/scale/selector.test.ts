@@ -398,3 +398,30 @@ describe('SelectingPolicy', () => {
     expect(t - dropAt).toBeLessThan(60)
   })
 })
+
+describe('SelectingPolicy reasons', () => {
+  it('names the count it asks for when the candidate followed sizes the load otherwise', () => {
+    // bursty demand at small fleets: the hold-the-peak candidates (other utilisations, held
+    // peaks) are followed part of the time and ask for counts the observed load alone does not
+    const policy = new SelectingPolicy({
+      limits: { min: 1, max: 20, capacityPerReplica: 60, targetUtilization: 0.8 },
+      stabilizationMs: 300_000,
+      startupMs: 120_000,
+      stepMs: MIN,
+    })
+    const demand = burstySeries(3)
+    let current = 1
+    let checked = 0
+    for (let t = 0; t < demand.length; t++) {
+      const d = policy.decide({ atMs: (t + 1) * MIN, observed: demand[t], current })
+      if (d.direction !== 'hold' && d.driver === 'reactive') {
+        // the reason's first clause explains the new count itself
+        const why = d.reason.slice(d.reason.indexOf(': ') + 2, d.reason.indexOf(' ('))
+        expect(why).toMatch(new RegExp(`(needs|asks for) ${d.desired}\\b`))
+        checked++
+      }
+      current = d.desired
+    }
+    expect(checked).toBeGreaterThan(20)
+  })
+})

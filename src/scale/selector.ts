@@ -538,6 +538,8 @@ export class SelectingPolicy {
     const current = input.current
     let desired = lead.desired
     let driver = lead.driver
+    // the candidate whose ask `desired` is, for the reason
+    let source = { decision: lead, name: this.leader }
     // what this policy ran (as the candidates' fleets count it), against the budget
     this.#spent += w * (current * dt - this.#spent)
     const unit = this.#candidates[0].fleet.replica
@@ -548,6 +550,7 @@ export class SelectingPolicy {
     if (paced !== null && paced.desired > desired) {
       desired = paced.desired
       driver = paced.driver
+      source = { decision: paced, name: this.#candidates[this.#paced].name }
     }
     // Never fewer than the HPA-shaped reference asks for now. The candidate followed for being
     // short least over the last days can still ask for less at a given moment (a peak held at a
@@ -562,6 +565,7 @@ export class SelectingPolicy {
     if (floored) {
       desired = reference.desired
       driver = reference.driver
+      source = { decision: reference, name: this.#candidates[0].name }
     }
     // never longer than the service's own scale-down stabilisation: a service configured to scale
     // down after 10 s must not be held for 5 minutes
@@ -614,6 +618,14 @@ export class SelectingPolicy {
       windowNeed,
       candidate: this.paced === null ? this.leader : `${this.leader} + ${this.paced}`,
     }
+    // a candidate that sizes the observed load otherwise (a held peak, another utilisation) asks
+    // for a count the service's own need does not explain: name the ask and the need apart
+    const why =
+      driver === 'reactive' &&
+      source.decision.desired === desired &&
+      source.decision.evidence.reactiveNeed !== reactiveNeed
+        ? `${source.name} asks for ${desired}, the observed load alone needs ${reactiveNeed}`
+        : undefined
     return {
       atMs: input.atMs,
       current,
@@ -621,7 +633,7 @@ export class SelectingPolicy {
       direction,
       driver,
       reason:
-        `${reasonOf(direction, driver, evidence, current, desired, l)}; following ${this.leader}, short least lately within budget` +
+        `${reasonOf(direction, driver, evidence, current, desired, l, why)}; following ${this.leader}, short least lately within budget` +
         (this.paced === null ? '' : `, and ${this.paced} as far as the budget allows`) +
         (floored ? `, raised to the ${reference.desired} the HPA-shaped rule asks for` : ''),
       evidence,
