@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { startDockerDouble } from '../../test/doubles/docker-engine.js'
 import { crashWithReplicas } from '../../test/helpers/crashed-actuator.js'
+import { RecordingActuator } from '../../test/helpers/recording-actuator.js'
 import { scaleSchema } from '../config/scale-schema.js'
 import { VGL_ERR_CONTROL_NOT_LEADER } from '../errors.js'
 import type { Actuator } from './actuator.js'
@@ -544,6 +545,207 @@ describe('Autoscaler: leadership', () => {
     } finally {
       await h.scaler.stop()
       await actuator.close()
+    }
+  })
+})
+
+/**
+ * The autoscaler on a manual clock: tick k closes window k (the clock at its end), as the control
+ * plane does. `points` are the service's merged windows as the control plane's ring holds them
+ * (observe answers the newest); a window with none is idle once closed.
+ */
+function clocked(
+  t0: number,
+  /** replicas running when it starts */
+  running: number,
+  scale: Record<string, unknown>,
+  o: { leading?: () => boolean } = {},
+) {
+  const W = 60_000
+  const clock = { t: t0 }
+  const actuator = new RecordingActuator(running, clock)
+  const points = new Map<number, number>()
+  const actions: ScaleActionInput[] = []
+  const scaler = new Autoscaler({
+    services: {
+      orders: scaleSchema.parse({
+        mode: 'enforce',
+        min: 1,
+        max: 10,
+        capacityPerReplica: 100,
+        targetUtilization: 0.8,
+        leadTimeMs: 60_000,
+        scaleDownStabilizationMs: 600_000,
+        ...scale,
+      }),
+    },
+    actuatorFor: () => actuator,
+    windowMs: W,
+    now: () => clock.t,
+    observe: async () => {
+      if (o.leading?.() === false || points.size === 0) return null
+      const atMs = Math.max(...points.keys())
+      return { atMs, ratePerSec: points.get(atMs)! }
+    },
+    closedUpTo: async () => (o.leading?.() === false ? -Infinity : clock.t),
+    forecast: async () => null,
+    ...(o.leading !== undefined ? { leading: o.leading } : {}),
+    record: async (input) => {
+      if (o.leading?.() === false) throw VGL_ERR_CONTROL_NOT_LEADER('another control plane leads')
+      actions.push(input)
+      return { id: String(actions.length), result: { status: 'pending' } }
+    },
+    settle: async () => {},
+    onError: (err) => {
+      throw err
+    },
+  })
+  /** closes window k (the clock at its end) and ticks */
+  const close = async (k: number) => {
+    clock.t = t0 + (k + 1) * W
+    await scaler.tick()
+  }
+  return { scaler, points, actions, W, close, clock, actuator }
+}
+
+describe('Autoscaler after a restart or a takeover', () => {
+  const T0 = 1_780_000_000_000
+
+  it('an idle service with replicas already running keeps them until a whole stabilisation window of demand was seen', async () => {
+    // three replicas running (a Docker or Kubernetes actuator reports them; nothing adopted), no requests
+    const { scaler, W, close, actuator } = clocked(T0, 3, {})
+    await scaler.start()
+    try {
+      for (let k = 0; k < 9; k++) {
+        await close(k)
+      }
+      expect(actuator.calls).toEqual([])
+      const s = await scaler.scaling('orders')
+      expect(s.current).toBe(3)
+      expect(s.decisions).toHaveLength(9)
+      expect(s.decisions.every((d) => d.desired === 3 && d.driver === 'stabilization')).toBe(true)
+      expect(s.decisions[8].reason).toMatch(
+        /^holding 3: 1 min of 10 min of demand seen since this control plane started leading \(a scale-down below the 3 running then waits for a whole stabilisation window\); without it: scale down 3 → 1/,
+      )
+      expect(s.decisions[0].reason).toMatch(/^holding 3: 9 min of 10 min/)
+      expect(s.decisions[0].evidence.startup).toEqual({ seenMs: 540_000, neededMs: 600_000, count: 3 })
+      // the tenth idle window completes the stabilisation window: down to min
+      await close(9)
+      expect(actuator.calls).toEqual([{ atMs: T0 + 10 * W, replicas: 1 }])
+      expect((await scaler.scaling('orders')).decisions[0].evidence.startup).toBeUndefined()
+    } finally {
+      await scaler.stop()
+    }
+  })
+
+  it('scales up at once while holding, and the hold never raises a count nor outlives min, max or an operator', async () => {
+    const h = clocked(T0, 3, {})
+    const { actuator } = h
+    await h.scaler.start()
+    try {
+      // 500 req/s in the first window: 7 replicas at 80 req/s each, at once
+      h.points.set(T0, 500)
+      await h.close(0)
+      expect(actuator.calls).toEqual([{ atMs: T0 + h.W, replicas: 7 }])
+    } finally {
+      await h.scaler.stop()
+    }
+
+    // idle, an operator takes it to 2: the hold (of the 3 running at start) does not bring it back
+    // up, the operator's own hold applies
+    const h1 = clocked(T0, 3, {})
+    const { actuator: idle } = h1
+    await h1.scaler.start()
+    try {
+      expect(await h1.scaler.scale('orders', 2, 'cost')).toMatchObject({ status: 'ok', after: 2 })
+      await h1.close(0)
+      expect(idle.count).toBe(2)
+      expect((await h1.scaler.scaling('orders')).decisions[0].reason).toMatch(/^held at 2 by a manual scale/)
+    } finally {
+      await h1.scaler.stop()
+    }
+
+    // max lowered below what runs: down to max at once, no further while holding
+    const h2 = clocked(T0, 5, { max: 4 })
+    const { actuator: more } = h2
+    await h2.scaler.start()
+    try {
+      await h2.close(0)
+      expect(more.calls).toEqual([{ atMs: T0 + h2.W, replicas: 4 }])
+      expect((await h2.scaler.scaling('orders')).decisions[0].reason).toMatch(/^holding 4: 1 min of 10 min/)
+    } finally {
+      await h2.scaler.stop()
+    }
+  })
+
+  it('a standby that takes over counts the replicas again and holds them for a window of its own', async () => {
+    let leads = false
+    const h = clocked(T0, 2, {}, { leading: () => leads })
+    const { clock, actuator } = h
+    await h.scaler.start()
+    try {
+      // the leader runs its course for an hour while this one stands by; it ends on 4 replicas
+      for (let k = 0; k < 60; k++) {
+        await h.close(k)
+      }
+      actuator.count = 4
+      expect((await h.scaler.scaling('orders')).decisions).toEqual([])
+      // elected on an idle service
+      leads = true
+      for (let k = 60; k < 69; k++) {
+        await h.close(k)
+      }
+      expect(actuator.calls).toEqual([])
+      const s = await h.scaler.scaling('orders')
+      expect(s.current).toBe(4)
+      expect(s.decisions[0]).toMatchObject({ current: 4, desired: 4, driver: 'stabilization' })
+      expect(s.decisions[0].reason).toMatch(
+        /^holding 4: 9 min of 10 min of demand seen since this control plane/,
+      )
+      await h.close(69)
+      expect(actuator.calls).toEqual([{ atMs: T0 + 70 * h.W, replicas: 1 }])
+
+      // deposed, then elected again: a new term, a new hold
+      leads = false
+      clock.t += h.W
+      await h.scaler.tick()
+      actuator.count = 3
+      leads = true
+      clock.t += h.W
+      await h.scaler.tick()
+      expect(actuator.calls).toHaveLength(1)
+      expect((await h.scaler.scaling('orders')).decisions[0].reason).toMatch(/^holding 3: 1 min of 10 min/)
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+
+  it('a roll-up that lands after its window was decided on as idle holds the scale-down, counted once', async () => {
+    const h = clocked(T0, 4, {})
+    const { actuator } = h
+    await h.scaler.start()
+    try {
+      // 300 req/s (4 replicas at 80 req/s) for 15 windows, then nobody calls
+      for (let k = 0; k < 15; k++) {
+        h.points.set(T0 + k * h.W, 300)
+        await h.close(k)
+      }
+      for (let k = 15; k < 21; k++) await h.close(k)
+      expect(actuator.calls).toEqual([])
+      // window 18 was decided on as idle; a gateway's roll-up for it comes now: 300 req/s again
+      h.points.set(T0 + 18 * h.W, 300)
+      for (let k = 21; k < 28; k++) await h.close(k)
+      // without it the last busy window (14) would have left the stabilisation window at window 24
+      expect(actuator.calls).toEqual([])
+      const d = (await h.scaler.scaling('orders')).decisions[0]
+      expect(d).toMatchObject({ current: 4, desired: 4, driver: 'stabilization' })
+      expect(d.evidence.windowNeed).toBe(4)
+      // it stays the newest window the control plane holds, and is not counted again: the window
+      // decided on at the end of window 18 leaves the stabilisation window ten windows later
+      await h.close(28)
+      expect(actuator.calls).toEqual([{ atMs: T0 + 29 * h.W, replicas: 1 }])
+    } finally {
+      await h.scaler.stop()
     }
   })
 })

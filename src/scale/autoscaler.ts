@@ -32,7 +32,7 @@ import {
   type CapacityWindow,
 } from './capacity.js'
 import type { Decision, PeakForecast } from './policy.js'
-import { SelectingPolicy } from './selector.js'
+import { fmtMs, SelectingPolicy } from './selector.js'
 
 /** What the autoscaler writes to the action log (the control plane's ActionInput). */
 export interface ScaleActionInput {
@@ -229,6 +229,33 @@ function holdManual(d: Decision, held: State['held']): Decision {
     reason: `held at ${desired} by a manual scale ("${held.reason}") until ${new Date(held.untilMs).toISOString()}; without it: ${d.reason}`,
   }
 }
+/**
+ * A decision to go below the replicas running when this term began becomes one to that count (or
+ * to the current one, if lower) until the policy has seen a whole stabilisation window of demand:
+ * its window holds only what it saw since, so "lower demand throughout the window" is not yet shown.
+ */
+function holdStartup(
+  d: Decision,
+  term: Term,
+  seenUpToMs: number,
+  stabilizationMs: number,
+  max: number,
+): Decision {
+  if (term.fromMs === null || d.desired >= d.current) return d
+  const seenMs = Math.max(0, seenUpToMs - term.fromMs)
+  if (seenMs >= stabilizationMs) return d
+  const floor = Math.min(d.current, term.count, max)
+  if (d.desired >= floor) return d
+  return {
+    ...d,
+    desired: floor,
+    direction: floor < d.current ? 'down' : 'hold',
+    driver: 'stabilization',
+    reason: `holding ${floor}: ${fmtMs(seenMs)} of ${fmtMs(stabilizationMs)} of demand seen since this control plane started leading (a scale-down below the ${term.count} running then waits for a whole stabilisation window); without it: ${d.reason}`,
+    evidence: { ...d.evidence, startup: { seenMs, neededMs: stabilizationMs, count: term.count } },
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 interface Learning {
@@ -248,6 +275,14 @@ interface Learning {
   pool: { ready: number; sinceMs: number } | null
 }
 
+/** What a term as leader has seen of a service. */
+interface Term {
+  /** the start of the first window decided on in this term (null: none yet) */
+  fromMs: number | null
+  /** the replicas running at that decision */
+  count: number
+}
+
 interface State {
   policy: SelectingPolicy | null
   learning: Learning | null
@@ -260,6 +295,12 @@ interface State {
   held: { count: number; untilMs: number; reason: string } | null
   /** the window the policy last decided on (its start) */
   decidedMs: number
+  term: Term
+  /**
+   * the rate decided on per window start, and when, for as long as the stabilisation window holds
+   * it: a roll-up that lands after its window was decided on corrects the window, once
+   */
+  decided: Map<number, { rate: number; atMs: number }>
 }
 
 export class Autoscaler {
@@ -270,6 +311,8 @@ export class Autoscaler {
   #restoring: Promise<void> | null = null
   /** replicas left running by a previous leader were looked for since this process last led */
   #adopted = false
+  /** this process leads (its term began: see {@link Term}) */
+  #leads = false
 
   constructor(opts: AutoscalerOptions) {
     this.#o = opts
@@ -318,6 +361,8 @@ export class Autoscaler {
         busy: false,
         held: null,
         decidedMs: -Infinity,
+        term: { fromMs: null, count: 0 },
+        decided: new Map(),
       })
     }
   }
@@ -325,6 +370,7 @@ export class Autoscaler {
   /** Reads the actuators' counts, brings enforced services to at least `min`, starts the timer. */
   async start(): Promise<void> {
     if (this.#o.leading?.() !== false) {
+      this.#beginTerm()
       await this.#restore()
       await this.#adoptLeft()
     }
@@ -458,6 +504,42 @@ export class Autoscaler {
       .catch((err: Error) => this.#o.onError?.(err, `learned capacity of ${name} not saved`))
   }
 
+  /**
+   * A new term (a start while leading, an election): what the policy saw before is not evidence
+   * that the demand stayed low throughout its stabilisation window (it saw nothing while standing
+   * by), so a scale-down below the replicas running waits for a window of its own.
+   */
+  #beginTerm(): void {
+    if (this.#leads) return
+    this.#leads = true
+    for (const st of this.#state.values()) st.term = { fromMs: null, count: 0 }
+  }
+
+  /** Reads each enforced service's count from its actuator again. */
+  async #recount(): Promise<void> {
+    for (const [name, s] of Object.entries(this.#o.services)) {
+      const a = this.#o.actuatorFor(name)
+      const st = this.#state.get(name)!
+      if (a === null || s.mode === 'shadow' || st.busy) continue
+      st.current = await a.current(name).catch(() => st.current)
+    }
+  }
+
+  /**
+   * A window already decided on came back with more requests (a roll-up that missed the grace: a
+   * late gateway, one redelivered after a failover): its need joins the stabilisation window as of
+   * the decision that counted it, so a scale-down waits for it; counted once per increase.
+   */
+  #correct(st: State, obs: Observation, now: number, stabilizationMs: number): void {
+    if (st.policy === null || obs.atMs <= now - stabilizationMs - this.#o.windowMs) return
+    const was = st.decided.get(obs.atMs)
+    if (was !== undefined && obs.ratePerSec <= was.rate) return
+    // never decided on (ticks that missed it): as if decided when it ended
+    const atMs = was?.atMs ?? obs.atMs + this.#o.windowMs
+    st.decided.set(obs.atMs, { rate: obs.ratePerSec, atMs })
+    st.policy.remember(atMs, obs.ratePerSec)
+  }
+
   /** One decision per service; overlapping ticks are skipped. */
   tick(): Promise<void> {
     if (this.#running !== null) return this.#running
@@ -465,9 +547,13 @@ export class Autoscaler {
       // a standby restores once it leads, before its first decision (which needs a window of load),
       // and takes over what a killed leader on its host left running before it starts any replica
       if (this.#o.leading?.() !== false) {
+        const elected = !this.#leads
+        this.#beginTerm()
         await this.#restore()
         await this.#adoptLeft()
-      } else this.#adopted = false
+        // a standby read the counts when it started: the previous leader has scaled since
+        if (elected) await this.#recount()
+      } else this.#adopted = this.#leads = false
       for (const name of Object.keys(this.#o.services))
         await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
           .then(() => this.#decide(name))
@@ -512,6 +598,8 @@ export class Autoscaler {
     }
     const closed = (await this.#o.closedUpTo?.().catch(() => -Infinity)) ?? -Infinity
     let obs = await this.#o.observe(name)
+    const now = (this.#o.now ?? Date.now)()
+    if (obs !== null && obs.atMs <= st.decidedMs) this.#correct(st, obs, now, s.scaleDownStabilizationMs)
     // a window without requests sends no roll-up: once the control plane closed it, it is a
     // zero-rate window (else an idle service would keep its count, deciding nothing, forever)
     const silent = Math.floor(closed / this.#o.windowMs) * this.#o.windowMs - this.#o.windowMs
@@ -522,7 +610,9 @@ export class Autoscaler {
     // a failover) would count its load twice in every candidate's replay and stabilisation window
     if (obs === null || obs.atMs <= st.decidedMs) return
     st.decidedMs = obs.atMs
-    const now = (this.#o.now ?? Date.now)()
+    st.decided.set(obs.atMs, { rate: obs.ratePerSec, atMs: now })
+    for (const [at, w] of st.decided) if (w.atMs <= now - s.scaleDownStabilizationMs) st.decided.delete(at)
+    if (st.term.fromMs === null) st.term = { fromMs: obs.atMs, count: st.current }
     if (st.learning !== null) {
       await this.#restore()
       await this.#learn(name, st.policy, st.learning, obs, now)
@@ -553,9 +643,15 @@ export class Autoscaler {
           level: fc.level,
         }
     }
-    const d = holdManual(
-      st.policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
-      st.held,
+    const d = holdStartup(
+      holdManual(
+        st.policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
+        st.held,
+      ),
+      st.term,
+      obs.atMs + this.#o.windowMs,
+      s.scaleDownStabilizationMs,
+      s.max,
     )
     const capacity = this.#capacityEvidence(st)
     if (capacity !== null) d.evidence.capacity = capacity

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { OnlineForecaster } from '../forecast/online.js'
 import { scaleSchema, type ScaleConfig } from '../config/scale-schema.js'
-import type { Actuator, Replica } from './actuator.js'
+import { RecordingActuator } from '../../test/helpers/recording-actuator.js'
 import { Autoscaler } from './autoscaler.js'
 import { replicasFor, type PeakForecast } from './policy.js'
 import { leadSteps, runPredictive, runSelecting } from './simulate.js'
@@ -45,28 +45,6 @@ function spiky(n: number): number[] {
     if (burst > 0) burst--
   }
   return out
-}
-
-/** An in-process actuator: every replica asked for is there at once; records each scale call. */
-class RecordingActuator implements Actuator {
-  readonly kind = 'process' as const
-  readonly calls: { atMs: number; replicas: number }[] = []
-  constructor(
-    public count: number,
-    private readonly clock: { t: number },
-  ) {}
-  services = () => ['orders']
-  current = async () => this.count
-  replicas = async (): Promise<Replica[]> =>
-    Array.from({ length: this.count }, (_, i) => ({ id: `r${i}`, url: null, ready: true, startedAtMs: null }))
-  scaleTo = async (service: string, replicas: number) => {
-    this.calls.push({ atMs: this.clock.t, replicas })
-    const before = this.count
-    this.count = replicas
-    return { service, before, after: replicas, started: [], stopped: [] }
-  }
-  restart = async (service: string) => ({ service, replaced: [] })
-  close = async () => {}
 }
 
 type BankPoints = { atMs: number; forecast: number; upper: number }[]

@@ -121,6 +121,11 @@ export interface DecisionEvidence {
   candidate?: string | null
   /** the capacity per replica used and whether it was learned (the live autoscaler adds it) */
   capacity?: CapacityEvidence
+  /**
+   * the live autoscaler after a (re)start or takeover: the demand seen since (ms), the
+   * stabilisation window a scale-down below the replicas running then waits for, and that count
+   */
+  startup?: { seenMs: number; neededMs: number; count: number }
 }
 
 export interface Decision {

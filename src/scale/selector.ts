@@ -269,7 +269,8 @@ export class VolatilityBand {
   }
 }
 
-const fmtMs = (ms: number): string =>
+/** A duration as a person reads it: `45 s`, `4 min`, `1.5 h`. */
+export const fmtMs = (ms: number): string =>
   ms >= 3_600_000
     ? `${+(ms / 3_600_000).toFixed(1)} h`
     : ms >= 60_000
@@ -328,6 +329,8 @@ export class SelectingPolicy {
   #weight = 0
   /** the reactive needs the observed load showed within the service's stabilisation window */
   readonly #windowNeeds = new WindowMax()
+  /** needs of windows not decided on in order (see {@link remember}), held as long as those */
+  #remembered: { atMs: number; need: number }[] = []
 
   constructor(opts: SelectingPolicyOptions) {
     if (!(opts.stepMs > 0)) throw new RangeError('stepMs: expected > 0')
@@ -437,6 +440,18 @@ export class SelectingPolicy {
       c.fleet.capacityPerReplica = capacityPerReplica
     }
     this.#o = { ...this.#o, limits: { ...this.#o.limits, capacityPerReplica } }
+  }
+
+  /**
+   * Counts `observed` in the service's stabilisation window as if decided on at `atMs`, without
+   * deciding: a window whose roll-up came after it was decided on as idle (or with fewer
+   * gateways' requests), so a scale-down waits for it as for any other window. Only the
+   * stabilisation window holds it; the candidates' replays saw what was known then.
+   */
+  remember(atMs: number, observed: number): void {
+    const l = this.#o.limits
+    const need = replicasFor(observed, l.capacityPerReplica * l.targetUtilization)
+    if (need > 0) this.#remembered.push({ atMs, need })
   }
 
   get capacityPerReplica(): number {
@@ -595,10 +610,12 @@ export class SelectingPolicy {
     // candidate is followed (the HPA-shaped one holds only 5 minutes, a cheaper one may drop
     // sooner), a scale-down goes no lower than what the observed load needed within the window.
     const reactiveNeed = replicasFor(observed, l.capacityPerReplica * l.targetUtilization)
-    const windowNeed = Math.min(
-      l.max,
-      Math.max(reactiveNeed, this.#windowNeeds.push(input.atMs, reactiveNeed, this.#o.stabilizationMs)),
-    )
+    let shown = this.#windowNeeds.push(input.atMs, reactiveNeed, this.#o.stabilizationMs)
+    if (this.#remembered.length > 0) {
+      this.#remembered = this.#remembered.filter((r) => r.atMs > input.atMs - this.#o.stabilizationMs)
+      for (const r of this.#remembered) shown = Math.max(shown, r.need)
+    }
+    const windowNeed = Math.min(l.max, Math.max(reactiveNeed, shown))
     if (desired < current && desired < windowNeed) {
       desired = Math.min(current, windowNeed)
       driver = 'stabilization'
