@@ -19,9 +19,13 @@ type Item = Record<string, unknown>
 const STALE_MS = 45_000
 const MAX_BACKOFF_MS = 15_000
 
-/** Keyed items carry their key as `key` or `id` (the server's key function reads the same field). */
+/**
+ * Keyed items carry their key as `id`, or `key` when they have no `id` (a series), as the server's
+ * key function reads it. An anomaly has both, and `key` is its series': keyed by that, the anomalies
+ * open on one series replaced each other and a removal (by id) found none.
+ */
 export function itemKey(item: Item): string {
-  return String(item.key ?? item.id)
+  return String(item.id ?? item.key)
 }
 
 export class LiveStore {
