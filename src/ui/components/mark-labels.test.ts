@@ -106,6 +106,19 @@ describe('layoutMarkLabels', () => {
     expect(group).toMatchObject({ text: '3 anomalies', members: [0, 2, 3] })
     expect(group.left + group.width).toBe(565)
   })
+
+  it('moves a long label that becomes a shorter "N anomalies" back under its mark', () => {
+    // three at one moment near the right edge: the first name is wider than "3 anomalies"
+    const got = layoutMarkLabels(
+      ['p50 latency, all services', 'p95 latency', 'p99 latency'].map((text) => ({ x: 500, text })),
+      { width: 600, measure },
+    )
+    noneOverlap(got)
+    const group = got.find((l) => l.members.length > 1)!
+    expect(group).toMatchObject({ text: '2 anomalies', members: [0, 2] })
+    // room right of the ▼ now: it starts past it, as a single label does
+    expect(group.left).toBe(507)
+  })
 })
 
 describe('markPositions', () => {

@@ -114,8 +114,10 @@ export function layoutMarkLabels(marks: readonly MarkLabelInput[], opts: MarkLab
     into.members.push(i)
     into.text = groupText(into.members.length)
     into.width = opts.measure(into.text)
-    // near the right edge a wider text moves left, never onto the label before it
-    into.left = Math.max(floor[row2], Math.min(into.left, fitLeft(anchor[row2], into.width)))
+    // it hangs from its first ▼ again, never onto the label before it: near the right edge a
+    // wider text moves left, and a narrower one ("2 anomalies" in place of a long name fitted
+    // under its ▼) moves back right, or it ends far left of its ▼ and reads as another mark's
+    into.left = Math.max(floor[row2], fitLeft(anchor[row2], into.width))
   }
   return placed
 }
