@@ -1,8 +1,10 @@
 /**
- * The dashboard's data tables: one heading row, a body that scrolls sideways on narrow screens,
- * and a sentence in place of the table while there is nothing to list.
+ * The dashboard's data tables: one heading row, a body that scrolls sideways on narrow screens
+ * (a fade marks the edge that hides columns), and a sentence in place of the table while there is
+ * nothing to list.
  */
 import type { ComponentChildren, VNode } from 'preact'
+import { ScrollX } from './scroll-x.js'
 import { Empty } from './ui.js'
 
 export interface Column {
@@ -36,7 +38,7 @@ export interface TableProps<T> {
 export function Table<T>(props: TableProps<T>) {
   if (props.rows.length === 0 && props.empty !== undefined) return <Empty>{props.empty}</Empty>
   return (
-    <div class="table-wrap">
+    <ScrollX class="table-wrap">
       <table aria-label={props.label} id={props.id}>
         {props.caption !== undefined && (
           <caption class="small muted" style={{ textAlign: 'left' }}>
@@ -63,6 +65,6 @@ export function Table<T>(props: TableProps<T>) {
         </thead>
         <tbody>{props.rows.map(props.row)}</tbody>
       </table>
-    </div>
+    </ScrollX>
   )
 }

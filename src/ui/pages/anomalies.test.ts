@@ -53,22 +53,18 @@ describe('marksOn', () => {
   )
   const on = (metrics: readonly string[]) => marksOn(marks, metrics).map((m) => m.metric)
 
-  it("marks on each of the Overview's charts only the anomalies of what it plots", () => {
+  it("marks on the traffic chart (the Overview's and a series') only request rate", () => {
     expect(on(CHART_METRICS.traffic)).toEqual(['rate', 'joint'])
-    expect(on(CHART_METRICS.latencyAndErrors)).toEqual(['p95', 'p99', 'errors', 'joint'])
   })
 
-  it("marks on a series' latency and errors charts their own metrics", () => {
+  it('marks on the latency and errors charts their own metrics', () => {
     expect(on(CHART_METRICS.latency)).toEqual(['p50', 'p95', 'p99', 'joint'])
     expect(on(CHART_METRICS.errors)).toEqual(['errors', 'limitedRatio', 'joint'])
   })
 
-  it('marks every metric on some series chart', () => {
-    const shown = new Set([
-      ...on(CHART_METRICS.traffic),
-      ...on(CHART_METRICS.latency),
-      ...on(CHART_METRICS.errors),
-    ])
+  it('marks every metric on one of the three charts the Overview and a series page both draw', () => {
+    expect(Object.keys(CHART_METRICS)).toEqual(['traffic', 'latency', 'errors'])
+    const shown = new Set(Object.values(CHART_METRICS).flatMap((metrics) => on(metrics)))
     expect(shown.size).toBe(marks.length)
   })
 })

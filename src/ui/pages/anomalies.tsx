@@ -23,7 +23,8 @@ export function anomalyMarks(anomalies: readonly Anomaly[], now: number, withWhe
 }
 
 /**
- * The anomaly metrics each chart draws. A chart marks only anomalies of what it plots (a p50
+ * The anomaly metrics each chart draws; the Overview and a series page have one chart of each, so
+ * every metric is marked on one of them. A chart marks only anomalies of what it plots (a p50
  * anomaly on a traffic chart reads as a traffic problem); a joint anomaly is of rate, errors and
  * latency together, so every one of them shows it.
  */
@@ -31,8 +32,6 @@ export const CHART_METRICS = {
   traffic: ['rate', 'joint'],
   latency: ['p50', 'p95', 'p99', 'joint'],
   errors: ['errors', 'limitedRatio', 'joint'],
-  /** the Overview's one chart of p95, p99 and the error ratio */
-  latencyAndErrors: ['p95', 'p99', 'errors', 'joint'],
 } as const
 
 /** The marks of the anomalies on `metrics` (the ones a chart plots). */

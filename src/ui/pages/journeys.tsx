@@ -6,6 +6,7 @@
 import { Fragment } from 'preact'
 import { useState } from 'preact/hooks'
 import { positive, Result, useAction } from '../components/forms.js'
+import { ScrollX } from '../components/scroll-x.js'
 import { ServiceMap, BAD_ERROR_RATIO } from '../components/service-map.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
@@ -58,9 +59,9 @@ export function JourneysPage(props: { args: string[] }) {
           <Empty>No traces yet: the map appears as requests with spans arrive.</Empty>
         ) : (
           <>
-            <div class="map-wrap">
+            <ScrollX class="map-wrap">
               <ServiceMap graph={g} envColors={colors} />
-            </div>
+            </ScrollX>
             <details>
               <summary class="small">Calls as a table</summary>
               <EdgeTable graph={g} />

@@ -183,7 +183,7 @@ export function OverviewPage(props: { session: Session }) {
           id="kpi-defensive"
         />
       </div>
-      <div class="grid two">
+      <div class="grid three">
         <Panel title="Traffic, all services">
           {points.length < 2 ? (
             <Empty>Waiting for a few windows of traffic…</Empty>
@@ -199,24 +199,42 @@ export function OverviewPage(props: { session: Session }) {
             />
           )}
         </Panel>
-        <Panel title="Latency and errors, all services">
+        <Panel title="Latency, all services">
           {points.length < 2 ? (
             <Empty>Waiting for a few windows of traffic…</Empty>
           ) : (
             <Chart
-              title="p95 / p99 latency and error ratio"
+              title="p50 / p95 / p99"
               x={x}
-              ys={[points.map((p) => p.p95), points.map((p) => p.p99), points.map((p) => p.err * 100)]}
+              ys={[points.map((p) => p.p50), points.map((p) => p.p95), points.map((p) => p.p99)]}
               series={[
+                { label: 'p50 ms', color: '--series-4', width: 1.2 },
                 { label: 'p95 ms', color: '--series-1' },
                 { label: 'p99 ms', color: '--series-2', dash: [2, 3] },
-                { label: 'errors %', color: '--series-3', scale: 'y2', width: 1.2 },
               ]}
-              marks={marksOn(marks, CHART_METRICS.latencyAndErrors)}
+              marks={marksOn(marks, CHART_METRICS.latency)}
               yFormat={(v) => fmtMs(v)}
               gapS={gapSeconds(props.session.windowMs)}
-              y2Format={pctTick}
-              summary={`p95 ${fmtMs(last?.p95)}, p99 ${fmtMs(last?.p99)}, errors ${fmtPct(last?.err)}`}
+              summary={`p50 ${fmtMs(last?.p50)}, p95 ${fmtMs(last?.p95)}, p99 ${fmtMs(last?.p99)}`}
+            />
+          )}
+        </Panel>
+        <Panel title="Errors and throttling, all services">
+          {points.length < 2 ? (
+            <Empty>Waiting for a few windows of traffic…</Empty>
+          ) : (
+            <Chart
+              title="5xx and 429 ratio (%)"
+              x={x}
+              ys={[points.map((p) => p.err * 100), points.map((p) => p.lim * 100)]}
+              series={[
+                { label: '5xx %', color: '--series-3' },
+                { label: 'throttled %', color: '--series-2', dash: [4, 3], width: 1.2 },
+              ]}
+              marks={marksOn(marks, CHART_METRICS.errors)}
+              yFormat={pctTick}
+              gapS={gapSeconds(props.session.windowMs)}
+              summary={`errors ${fmtPct(last?.err)}, throttled ${fmtPct(last?.lim)}`}
             />
           )}
         </Panel>
