@@ -57,6 +57,7 @@ const SECOND_LANE = [
   'test/integration/control-failover.test.ts',
   'test/integration/control-failover-rollups.test.ts',
   'test/integration/autoscale-learn-scaled.test.ts',
+  'test/browser/chart-marks.test.ts',
   'test/browser/dashboard.test.ts',
 ]
 const ORDER = new Map([...FIRST_LANE, ...SECOND_LANE].map((file, i) => [file, i]))
