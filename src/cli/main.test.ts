@@ -87,6 +87,22 @@ describe('check-config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-check-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
+  it('prints every problem of a file in one run, list items after a broken one named by their place in it', async () => {
+    const file = 'test/fixtures/config/bad-route-fields.yaml'
+    const r = await vigil('check-config', '--config', file)
+    expect(r.code).toBe(1)
+    expect(
+      r.err
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.slice(0, l.indexOf(': ', file.length + 2))),
+    ).toEqual(
+      ['routes[1].path', 'routes[2].path', 'routes[2].service', 'routes[3].service', 'routes[4].path'].map(
+        (p) => `${file}: ${p}`,
+      ),
+    )
+  })
+
   it('names the file as given, on success and on every problem, and counts in words', async () => {
     const bad = await vigil('check-config', 'test/fixtures/config/bad-port.yaml')
     expect(bad.code).toBe(1)

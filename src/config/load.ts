@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
 import { LineCounter, parseDocument, type YAMLError } from 'yaml'
-import type { z } from 'zod'
+import { z } from 'zod'
 import {
   VGL_ERR_CONFIG_ENV,
   VGL_ERR_CONFIG_INVALID,
@@ -11,75 +11,187 @@ import {
 } from '../errors.js'
 import { maskEnvRefs, substituteEnv } from './env.js'
 import { configIssueMessage, formatPath, issueProblems, type ConfigProblem } from './messages.js'
-import { configSchema, crossCheck, type Config } from './schema.js'
+import { configSchema, crossCheck, routeSchema, type Config } from './schema.js'
 
-/** Removes the value at `path` so its default applies; a list item takes its whole list with it. */
-function removeAt(root: unknown, path: readonly PropertyKey[]): PropertyKey[] {
-  let end = path.length
-  while (end > 0 && typeof path[end - 1] === 'number') end--
-  const at = path.slice(0, end)
-  if (at.length === 0) return at
+/** Removes the value at `path` (a field, not a list item) so its default applies. */
+function removeAt(root: unknown, path: readonly PropertyKey[]): void {
+  const parent = valueAt(root, path.slice(0, -1))
+  if (parent !== null && typeof parent === 'object')
+    delete (parent as Record<PropertyKey, unknown>)[path.at(-1)!]
+}
+
+function setAt(root: unknown, path: readonly PropertyKey[], value: unknown): void {
+  const parent = valueAt(root, path.slice(0, -1))
+  if (parent !== null && typeof parent === 'object')
+    (parent as Record<PropertyKey, unknown>)[path.at(-1)!] = value
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let node: unknown = root
-  for (const part of at.slice(0, -1)) {
-    if (node === null || typeof node !== 'object') return at
+  for (const part of path) {
+    if (node === null || typeof node !== 'object') return undefined
     node = (node as Record<PropertyKey, unknown>)[part]
   }
-  if (node !== null && typeof node === 'object')
-    delete (node as Record<PropertyKey, unknown>)[at[at.length - 1]!]
-  return at
+  return node
+}
+
+/**
+ * Stand-ins for a required text field of a list item while its real value is wrong: a path, then
+ * a name. Each is made unique, and no problem mentioning one is reported.
+ */
+const STAND_IN = 'vigil-stand-in-'
+const STAND_INS = [`/${STAND_IN}`, STAND_IN]
+
+/**
+ * The schema the cross-checks of a broken file parse with: as the file's, except that routes may
+ * be missing or empty, so that taking out its only route that cannot be read (or a file without
+ * routes yet) still leaves the services, alerts and policies to cross-check.
+ */
+const crossCheckSchema = configSchema.extend({ routes: z.array(routeSchema).default([]) })
+
+/**
+ * The list items taken out of a file for its cross-checks, so that what the checks say about the
+ * items that stayed names them by their place in the file (`routes[2]`, not `routes[1]` once the
+ * item before it is out).
+ */
+class ItemsTakenOut {
+  /** per list (its path in the file), the file's index of each item still in it */
+  #lists = new Map<string, number[]>()
+
+  /** `path`, indexing the lists as they are now, as the path in the file. */
+  inFile(path: readonly PropertyKey[]): PropertyKey[] {
+    const out: PropertyKey[] = []
+    for (const part of path) {
+      const kept = typeof part === 'number' ? this.#lists.get(formatPath(out)) : undefined
+      out.push(typeof part === 'number' ? (kept?.[part] ?? part) : part)
+    }
+    return out
+  }
+
+  /** Takes the items at `indexes` (as they are now) out of `list`, at `listPath` (as it is now). */
+  take(list: unknown[], listPath: readonly PropertyKey[], indexes: readonly number[]): void {
+    const key = formatPath(this.inFile(listPath))
+    const kept = this.#lists.get(key) ?? list.map((_, i) => i)
+    for (const i of [...new Set(indexes)].sort((a, b) => b - a)) {
+      list.splice(i, 1)
+      kept.splice(i, 1)
+    }
+    this.#lists.set(key, kept)
+  }
+
+  /**
+   * A cross-check's problem with each `list[i]` in its path and message renumbered as in the
+   * file: the list's whole path (`alerts.sinks[1]`) or its last name (`steps[0]`, as a list's
+   * own checks say it), but not a same-named list inside another (`rules[0].sinks[1]`).
+   */
+  renumber(problem: ConfigProblem): ConfigProblem {
+    let { path, message } = problem
+    for (const [list, kept] of this.#lists) {
+      const last = /[^.\]]+$/.exec(list)?.[0] ?? list
+      const at = new RegExp(`(^|[^\\w.])(${escapeRegExp(list)}|${escapeRegExp(last)})\\[(\\d+)\\]`, 'g')
+      const fix = (text: string) =>
+        text.replace(
+          at,
+          (_all, before: string, name: string, i: string) => `${before}${name}[${kept[Number(i)] ?? i}]`,
+        )
+      path = fix(path)
+      message = fix(message)
+    }
+    return { path, message }
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 /**
  * The cross-field problems of a file that also has schema problems: the schema's bad values are
- * removed (unknown keys dropped, wrong values left to their defaults) until the rest parses, and
- * the cross-checks run on that. A problem they report where a removed value lived is dropped,
- * since it may be about the default rather than the file. A required field that was wrong takes
- * the map entry holding it (a service) with it, and a problem naming that entry is dropped too.
- * Empty when the rest cannot parse (a required field of a list item or of the file was wrong).
+ * removed (unknown keys dropped, wrong values left to their defaults, list items that cannot be
+ * read taken out) until the rest parses, and the cross-checks run on that. A problem they report
+ * where a removed value lived is dropped, since it may be about the default rather than the file.
+ * A required text field of a list item that was wrong gets a stand-in, so the item's other fields
+ * are still checked; when none fits, or for a map entry (a service), what holds the field is
+ * removed with it. A problem naming a removed entry is dropped, and so is one elsewhere naming a
+ * removed item (a rule's sink); the items after a removed one keep their place in the file in
+ * what is said about them. Empty when the rest still cannot parse (a required section was wrong).
  */
-function crossCheckWhatParsed(
-  raw: unknown,
-  first: z.ZodError,
-  reported: readonly ConfigProblem[],
-): ConfigProblem[] {
+function crossCheckWhatParsed(raw: unknown, reported: readonly ConfigProblem[]): ConfigProblem[] {
   const input: unknown = structuredClone(raw ?? {})
+  const out = new ItemsTakenOut()
+  /** paths as in the file, as are those of `seen` and `standIns` */
   const tainted: string[] = []
   const seen = new Set<string>()
+  /** per required field of a list item, how many stand-ins were tried */
+  const standIns = new Map<string, number>()
   /** names of entries removed whole (a service): a cross-check naming one is about its removal */
   const gone = new Set<string>()
-  let issues = first.issues
+  /** names of list items taken out (a sink), with their list: a check elsewhere naming one is about that */
+  const goneItems: { name: string; list: string }[] = []
+  const first = crossCheckSchema.safeParse(input)
+  let issues = first.success ? [] : first.error.issues
   for (let round = 0; round < 10; round++) {
+    /** list items to take out once every path of this round (indexing the lists as they are) is used */
+    const items = new Map<unknown[], { path: PropertyKey[]; indexes: number[] }>()
     for (const issue of issues) {
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) removeAt(input, [...issue.path, key])
         continue
       }
-      // removing it did not help, the field is required: remove what holds it (`services.web`
-      // for its `targets`), but never a list's item (the items after it would be renumbered)
       let path: readonly PropertyKey[] = issue.path
-      while (seen.has(formatPath(path))) {
+      // removing it did not help, the field is required: inside a list item, try a stand-in text
+      // so the item's other fields are still checked (a route's service when its path is wrong)
+      const key = formatPath(out.inFile(path))
+      const tried = standIns.get(key) ?? 0
+      if (seen.has(key) && tried < STAND_INS.length && path.some((p) => typeof p === 'number')) {
+        standIns.set(key, tried + 1)
+        setAt(input, path, `${STAND_INS[tried]}${standIns.size}`)
+        continue
+      }
+      // else remove what holds it (`services.web` for its `targets`, `routes[2]` for its `path`)
+      while (typeof path.at(-1) !== 'number' && seen.has(formatPath(out.inFile(path)))) {
         path = path.slice(0, -1)
-        if (path.length === 0 || typeof path[path.length - 1] === 'number') return []
-        const name = path[path.length - 1]
+        if (path.length === 0) return []
+        const name = path.at(-1)
         if (typeof name === 'string') gone.add(name)
       }
-      seen.add(formatPath(path))
-      const removed = removeAt(input, path)
-      if (removed.length === 0) return []
-      tainted.push(formatPath(removed.length > 1 && path === issue.path ? removed.slice(0, -1) : removed))
+      const index = path.at(-1)
+      if (typeof index === 'number') {
+        const list = valueAt(input, path.slice(0, -1))
+        if (!Array.isArray(list)) return []
+        const item: unknown = list[index]
+        const name = item !== null && typeof item === 'object' ? (item as { name?: unknown }).name : undefined
+        if (typeof name === 'string')
+          goneItems.push({ name, list: formatPath(out.inFile(path.slice(0, -1))) })
+        const entry = items.get(list) ?? { path: path.slice(0, -1), indexes: [] }
+        entry.indexes.push(index)
+        items.set(list, entry)
+        continue
+      }
+      seen.add(formatPath(out.inFile(path)))
+      removeAt(input, path)
+      // a wrong value's default may disagree with its siblings (`backoffMaxMs` with `backoffBaseMs`
+      // in `retry`); a list item's own fields are checked one by one
+      const section = path === issue.path && path.length > 1 && typeof path.at(-2) !== 'number'
+      tainted.push(formatPath(out.inFile(section ? path.slice(0, -1) : path)))
     }
-    const parsed = configSchema.safeParse(input)
+    for (const [list, { path, indexes }] of items) out.take(list, path, indexes)
+    const parsed = crossCheckSchema.safeParse(input)
     if (!parsed.success) {
       issues = parsed.error.issues
       continue
     }
     const under = (p: string, t: string) => p === t || p.startsWith(`${t}.`) || p.startsWith(`${t}[`)
-    return crossCheck(parsed.data).filter(
-      (c) =>
-        !tainted.some((t) => under(c.path, t)) &&
-        !reported.some((r) => r.path === c.path) &&
-        ![...gone].some((name) => c.message.includes(`"${name}"`)),
-    )
+    return crossCheck(parsed.data)
+      .map((c) => out.renumber(c))
+      .filter(
+        (c) =>
+          !tainted.some((t) => under(c.path, t)) &&
+          !reported.some((r) => r.path === c.path) &&
+          !c.message.includes(STAND_IN) &&
+          ![...gone].some((name) => c.message.includes(`"${name}"`)) &&
+          !goneItems.some((g) => !under(c.path, g.list) && c.message.includes(`"${g.name}"`)),
+      )
   }
   return []
 }
@@ -94,7 +206,7 @@ export function validateConfig(
   const parsed = configSchema.safeParse(raw ?? {}, { reportInput: true, error: configIssueMessage })
   if (!parsed.success) {
     const problems = issueProblems(parsed.error, { schema: configSchema })
-    return { config: null, problems: [...problems, ...crossCheckWhatParsed(raw, parsed.error, problems)] }
+    return { config: null, problems: [...problems, ...crossCheckWhatParsed(raw, problems)] }
   }
   const problems = crossCheck(parsed.data)
   if (problems.length > 0) return { config: null, problems }

@@ -63,6 +63,17 @@ const CASES: Array<[file: string, message: string]> = [
     'bad-duplicate-route-path.yaml',
     'vigil.yaml: routes[1].path: "/users/:name" (prefix, all methods) is already matched by routes[0]; remove one or narrow its methods',
   ],
+  [
+    'bad-route-fields.yaml',
+    [
+      'vigil.yaml: routes[1].path: missing; add it (text)',
+      'vigil.yaml: routes[2].path: expected text, got 5; quote it: "5"',
+      // the routes whose path is wrong are still checked, and the ones after them keep their place
+      'vigil.yaml: routes[2].service: unknown service "ordrs" (known: orders, users)',
+      'vigil.yaml: routes[3].service: unknown service "usrs" (known: orders, users)',
+      'vigil.yaml: routes[4].path: "/orders" (prefix, all methods) is already matched by routes[0]; remove one or narrow its methods',
+    ].join('\n'),
+  ],
   ['bad-route-path.yaml', 'vigil.yaml: routes[0].path: a route path starts with "/", got "users"'],
   ['bad-method.yaml', 'vigil.yaml: routes[0].methods[1]: methods are upper case, e.g. GET, got "get"'],
   [
@@ -176,10 +187,77 @@ describe('config errors (one fixture per mistake)', () => {
     )
   })
 
-  it('skips the cross-reference checks when a required field of a list item is wrong', () => {
-    const text =
-      'services:\n  api: { targets: [http://127.0.0.1:9001] }\nroutes:\n  - { path: 5, service: nope }\n'
-    expect(messageOf(text)).toBe('vigil.yaml: routes[0].path: expected text, got 5; quote it: "5"')
+  it('checks the other fields of a route whose required field is wrong, and the rest of the file, even when it is the only route', () => {
+    const text = [
+      'services:\n  api: { targets: [http://127.0.0.1:9001] }',
+      'routes:\n  - { path: 5, service: nope }',
+      'alerts:\n  rules: [ { name: slow, kind: latency, threshold: 800, match: { service: apj } } ]',
+    ].join('\n')
+    expect(messageOf(text)).toBe(
+      [
+        'vigil.yaml: routes[0].path: expected text, got 5; quote it: "5"',
+        'vigil.yaml: routes[0].service: unknown service "nope" (known: api)',
+        'vigil.yaml: alerts.rules[0].match.service: unknown service "apj" (known: api)',
+      ].join('\n'),
+    )
+  })
+
+  it('checks the rest of the file when routes are missing or empty', () => {
+    const services = 'services:\n  api: { targets: [http://127.0.0.1:9001] }'
+    const rules =
+      'alerts:\n  rules: [ { name: slow, kind: latency, threshold: 800, match: { service: apj } } ]'
+    const unknown = 'vigil.yaml: alerts.rules[0].match.service: unknown service "apj" (known: api)'
+    expect(messageOf([services, 'routes: []', rules].join('\n'))).toBe(
+      ['vigil.yaml: routes: add at least one route, got []', unknown].join('\n'),
+    )
+    expect(messageOf([services, rules].join('\n'))).toBe(
+      ['vigil.yaml: routes: missing; add it (a list)', unknown].join('\n'),
+    )
+  })
+
+  it('leaves out a list item that cannot stand, keeping the place of the items after it and dropping checks naming it', () => {
+    const text = [
+      'services:\n  api: { targets: [http://127.0.0.1:9001] }',
+      'routes:',
+      '  - /api', // not a route
+      '  - { path: /a, service: api }',
+      '  - { name: a2, path: /a, service: api }',
+      'alerts:',
+      '  sinks:',
+      '    - { name: pager, kind: jsonl }', // no such kind: the sink cannot be checked
+      '    - { name: log, kind: stdout }',
+      '    - { name: log, kind: stdout }',
+      '  rules:',
+      '    - { name: slow, kind: latency, threshold: 800, sinks: [pager, nope] }',
+    ].join('\n')
+    const lines = messageOf(text).split('\n')
+    expect(lines.slice(2)).toEqual([
+      'vigil.yaml: routes[2].path: "/a" (prefix, all methods) is already matched by routes[1]; remove one or narrow its methods',
+      'vigil.yaml: alerts.sinks[2].name: sink name "log" is already used by alerts.sinks[1]; give one of them a distinct name',
+      // not 'unknown sink "pager"': it is there, with a wrong kind
+      'vigil.yaml: alerts.rules[0].sinks[1]: unknown sink "nope" (known: log)',
+    ])
+    expect(lines[0]).toMatch(/^vigil\.yaml: routes\[0\]: /)
+    expect(lines[1]).toMatch(/^vigil\.yaml: alerts\.sinks\[0\]\.kind: /)
+  })
+
+  it('renumbers what a list says of its own items after one is left out', () => {
+    const text = [
+      'services:\n  api: { targets: [http://127.0.0.1:9001] }',
+      'routes:\n  - { path: /a, service: api }',
+      'limits: { services: { api: { ratePerSec: 100, burst: 100 } } }',
+      'policies:',
+      '  forecastPressure:',
+      '    services: [api]',
+      '    steps:',
+      '      - { above: 0.9, tiers: { STD: 0.5 } }',
+      '      - { above: high, tiers: { STD: 0.2 } }',
+      '      - { above: 0.8, tiers: { GOLD: 0.5 } }',
+    ].join('\n')
+    expect(messageOf(text).split('\n').slice(1)).toEqual([
+      'vigil.yaml: policies.forecastPressure.steps[2].tiers.GOLD: unknown tier "GOLD" (known: STD, PRM)',
+      'vigil.yaml: policies.forecastPressure.steps[2].above: 0.8 is not above steps[0].above 0.9; list steps from the lowest pressure up',
+    ])
   })
 
   it('reports a YAML syntax error with the file name and position', () => {
