@@ -100,6 +100,7 @@ export const VGL_ERR_API_RELOAD = defineError('VGL_ERR_API_RELOAD', 'config relo
 export const VGL_ERR_API_INTERNAL = defineError('VGL_ERR_API_INTERNAL', 'admin API failure: %s', 500)
 /** the message is the whole line of src/listen-error.ts, naming the field and the fix */
 export const VGL_ERR_API_LISTEN = defineError('VGL_ERR_API_LISTEN', '%s', 500)
+export const VGL_ERR_API_WEAK_TOKEN = defineError('VGL_ERR_API_WEAK_TOKEN', '%s', 500)
 
 // ---- sim (mock upstreams, load generator, demo) ------------------------------------------
 export const VGL_ERR_SIM_LATENCY_RANGE = defineError(

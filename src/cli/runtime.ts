@@ -6,7 +6,7 @@
 import { join } from 'node:path' // limits
 import type { Logger } from 'pino'
 import { processLogger } from './log.js'
-import { createAdminServer, resolveAdminToken, type AdminSources, type ReloadResult } from '../api/index.js'
+import { adminTokenFor, createAdminServer, type AdminSources, type ReloadResult } from '../api/index.js'
 import { loadConfig, reloadChanges, type Config } from '../config/index.js'
 import { isVigilError } from '../errors.js'
 import { createGateway, type Gateway } from '../gateway/index.js'
@@ -106,6 +106,14 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
 
   // ---- config ----------------------------------------------------------------------------
   let config: Config = loadConfig(opts.configFile, env)
+  // judged before anything listens: a guessable token on a reachable admin API stops the start
+  const token = adminTokenFor({
+    configured: config.admin.token,
+    host: config.admin.host,
+    hostField: 'admin.host',
+    env,
+    onWarn: (message) => logger.warn(message),
+  })
   enableProcessMetrics()
   const activity = new ActivityLog() // dashboard
 
@@ -382,9 +390,6 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
     services: () => gateway.services(),
     reload,
   }
-  const token = resolveAdminToken(config.admin.token, env) ?? ''
-  if (token === '')
-    logger.warn('no admin token (admin.token or VIGIL_ADMIN_TOKEN): mutating admin calls are refused')
   // ---- dashboard: the live feed and the page (src/api/live.ts, src/ui) ------------------------
   // the control plane's actions join the activity list (the overview's feed, the demo's lines)
   if (control !== null) {

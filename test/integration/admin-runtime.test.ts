@@ -113,3 +113,44 @@ describe('admin API on a running Vigil', () => {
     expect(Object.keys(doc.paths)).toContain('/api/services')
   })
 })
+
+describe('a placeholder admin token on loopback', () => {
+  it('starts, with one warning line naming the field and the fix', async () => {
+    const mock = await startMockService({ name: 'orders' })
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-admin-weak-'))
+    const file = join(dir, 'vigil.yaml')
+    writeFileSync(
+      file,
+      [
+        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+        'admin: { host: 127.0.0.1, port: 0, token: change-me }',
+        'telemetry: { otlp: { port: 0 } }',
+        `services: { orders: { targets: [${mock.url}] } }`,
+        `store: { kind: sqlite, path: ${JSON.stringify(join(dir, 'vigil.db'))} }`,
+        'routes: [ { path: /orders, service: orders } ]',
+      ].join('\n'),
+    )
+    const lines: Array<{ level: number; msg: string }> = []
+    const logger = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s)) })
+    const vigil = await startVigil({ configFile: file, mode: 'embedded', logger, env: {} })
+    try {
+      expect(lines.filter((l) => l.msg.includes('admin.token'))).toEqual([
+        {
+          ...lines.find((l) => l.msg.includes('admin.token')),
+          level: 40,
+          msg: 'admin.token: "change-me" is a placeholder: anyone on this machine can change limits, scale and restart services through the admin API (refused on an address other machines reach); export VIGIL_ADMIN_TOKEN="$(openssl rand -hex 32)" and write admin.token: ${VIGIL_ADMIN_TOKEN}',
+        },
+      ])
+      // it is still the token
+      const r = await fetch(`${vigil.adminUrl}/api/config/reload`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer change-me' },
+      })
+      expect(r.status).toBe(200)
+    } finally {
+      await vigil.stop()
+      await mock.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -109,6 +109,29 @@ describe('a start that fails part way', { timeout: 90_000 }, () => {
     expectOneLine(r.log, inUse('telemetry.otlp.port', OTLP_OFF))
   })
 
+  it('vigil start, gateway and control: a placeholder admin token where other machines reach the admin API is one line and exit 1, before anything listens', async () => {
+    const weak =
+      'admin.token: "change-me" is a placeholder, and the admin API listens on 0.0.0.0 (%s), where whoever reaches it could change limits, scale and restart services; export VIGIL_ADMIN_TOKEN="$(openssl rand -hex 32)" and write admin.token: ${VIGIL_ADMIN_TOKEN}, or listen on 127.0.0.1 only'
+    const file = config('weak-token.yaml', [
+      // the gateway's port is taken: a start that got that far would say so instead
+      `gateway: { host: 127.0.0.1, port: ${busyPort} }`,
+      'admin: { host: 0.0.0.0, port: 0, token: change-me }',
+      'control: { admin: { host: 0.0.0.0, port: 0 } }',
+      'telemetry: { otlp: { port: 0 } }',
+      sqlite('weak'),
+    ])
+    for (const [command, field] of [
+      ['start', 'admin.host'],
+      ['gateway', 'admin.host'],
+      ['control', 'control.admin.host'],
+    ] as const) {
+      const r = await failedStart([command, '--config', file])
+      expect(r.code, `${command}:\n${r.log}`).toBe(1)
+      expectOneLine(r.log, weak.replace('%s', field))
+      expect(r.log, command).not.toContain('listening')
+    }
+  })
+
   it('vigil demo: a gateway port in use in its config is one line and exit 1, mocks closed', async () => {
     const file = config('demo-busy.yaml', [
       `gateway: { host: 127.0.0.1, port: ${busyPort} }`,

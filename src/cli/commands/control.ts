@@ -4,7 +4,7 @@
  * series API on its own admin port (`control.admin`).
  */
 import { processLogger } from '../log.js'
-import { createAdminServer, resolveAdminToken, type AdminSources } from '../../api/index.js'
+import { adminTokenFor, createAdminServer, type AdminSources } from '../../api/index.js'
 import { seriesRoutes } from '../../api/routes/series.js'
 import { anomalyRoutes } from '../../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../../api/routes/forecasts.js' // live detect/forecast
@@ -69,6 +69,13 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   const configFile = parseConfigFlag(argv, usage)
   const logger = processLogger('vigil-control')
   const config = loadConfig(configFile)
+  // judged before anything listens: a guessable token on a reachable admin API stops the start
+  const token = adminTokenFor({
+    configured: config.admin.token,
+    host: config.control.admin.host,
+    hostField: 'control.admin.host',
+    onWarn: (message) => logger.warn(message),
+  })
   enableProcessMetrics()
   if (config.bus.kind === 'memory')
     logger.warn('bus.kind is memory: a separate `vigil control` receives nothing; use bus.kind: nats')
@@ -156,7 +163,6 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
       problems: ['vigil control has no route table; restart it to apply config'],
     }),
   }
-  const token = resolveAdminToken(config.admin.token) ?? ''
   // ---- dashboard: served here, where the learned state is (series, anomalies, forecasts,
   // actions); the shared Redis limit state is read and changed through the limiter above
   const stopFollowing = [
