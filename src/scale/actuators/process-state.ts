@@ -32,7 +32,7 @@ export interface ReplicaRecord {
   /** the program and its arguments as spawned (`$PORT` replaced) */
   command: string[]
   startedAtMs: number
-  /** the file its stderr goes to (absent in records written before replicas logged to a file) */
+  /** the file its stdout and stderr go to (absent in records written before replicas logged to a file) */
   log?: string
 }
 

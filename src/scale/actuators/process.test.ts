@@ -103,6 +103,32 @@ describe('ProcessActuator', () => {
     expect(await a.current('orders')).toBe(0)
   }, 30_000)
 
+  it("passes on a replica's stdout and stderr lines without a state folder (pipes)", async () => {
+    const lines: string[] = []
+    const a = new ProcessActuator({
+      pool: recordingPool(),
+      services: {
+        orders: {
+          command: [
+            process.execPath,
+            '-e',
+            `console.log('ready on stdout'); console.error('and stderr');${SERVER}`,
+            '$PORT',
+          ],
+          healthIntervalMs: 20,
+        },
+      },
+      onOutput: (_s, _id, line) => lines.push(line),
+    })
+    try {
+      await a.scaleTo('orders', 1, 'test')
+      await until('both lines', () => lines.length >= 2)
+      expect([...lines].sort()).toEqual(['and stderr', 'ready on stdout'])
+    } finally {
+      await a.close()
+    }
+  }, 30_000)
+
   it('close stops the replicas even when the pool cannot take them out, and says why', async () => {
     const lines: string[] = []
     let replicas: string[] = []
@@ -332,10 +358,10 @@ describe.skipIf(procStartOf(process.pid) === null)(
       }
     }, 60_000)
 
-    it('adopts a replica that writes to stderr: it outlives its killed actuator, and its output is read on', async () => {
+    it('adopts a replica that writes to stdout and stderr: it outlives its killed actuator, and its output is read on', async () => {
       const dir = tmp()
-      // a pipe to the dead actuator would end it (EPIPE) at its next line
-      const logging = `${SERVER}\nlet n = 0\nsetInterval(() => console.error('tick ' + n++), 50)`
+      // a pipe to the dead actuator would end it (EPIPE) at its next line; odd ticks on stdout
+      const logging = `${SERVER}\nlet n = 0\nsetInterval(() => (n % 2 ? console.log : console.error)('tick ' + n++), 50)`
       const left = await crashWithReplicas(logging, dir, 1)
       const pid = pidIn(left[0].id)
       strays.push(pid)
@@ -354,6 +380,7 @@ describe.skipIf(procStartOf(process.pid) === null)(
         // what it wrote while nobody read, then what it writes now
         await until('its output read on', () => ticks() >= 30)
         expect(lines).toContain(`${left[0].id} tick 5`)
+        expect(lines).toContain(`${left[0].id} tick 6`)
         expect(await answers(left[0].url)).toBe(true)
       } finally {
         await a.close()
@@ -362,7 +389,7 @@ describe.skipIf(procStartOf(process.pid) === null)(
       expect(readdirSync(join(dir, 'process-replicas', 'logs'))).toEqual([])
     }, 60_000)
 
-    it("reads a started replica's stderr from its file, and names its last line when it exits before it is healthy", async () => {
+    it("reads a started replica's stdout and stderr from its file in the order written, and names its last line when it exits before it is healthy", async () => {
       const dir = tmp()
       const lines: string[] = []
       const a = new ProcessActuator({
@@ -373,7 +400,7 @@ describe.skipIf(procStartOf(process.pid) === null)(
             command: [
               process.execPath,
               '-e',
-              'console.error("loading"); console.error("boom: no config"); process.exit(3)',
+              'console.log("loading"); console.error("warning: slow disk"); console.log("boom: no config"); process.exit(3)',
             ],
           },
         },
@@ -381,7 +408,7 @@ describe.skipIf(procStartOf(process.pid) === null)(
       })
       const err = (await a.scaleTo('orders', 1, 'test').catch((e: unknown) => e)) as { message: string }
       expect(err.message).toMatch(/exited with 3 before it was healthy: boom: no config/)
-      expect(lines).toEqual(['loading', 'boom: no config'])
+      expect(lines).toEqual(['loading', 'warning: slow disk', 'boom: no config'])
       await a.close()
       expect(readdirSync(join(dir, 'process-replicas', 'logs'))).toEqual([])
     }, 30_000)

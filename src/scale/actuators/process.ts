@@ -62,7 +62,7 @@ export interface ProcessServiceOptions {
 export interface ProcessActuatorOptions {
   services: Readonly<Record<string, ProcessServiceOptions>>
   pool: TargetPool
-  /** called with a replica's stderr lines, and a line for each replica adopted or stopped at adoption (default: dropped) */
+  /** called with a replica's output lines (stdout and stderr), and a line for each replica adopted or stopped at adoption (default: dropped) */
   onOutput?: (service: string, id: string, line: string) => void
   /**
    * the data directory: replicas are recorded in `<stateDir>/process-replicas/` so that a later
@@ -107,22 +107,24 @@ async function freePort(host: string): Promise<number> {
   })
 }
 
-/** What a replica wrote to stderr: lines as they come, the last ones for an error message. */
-interface StderrLog {
+/** What a replica wrote to stdout and stderr: lines as they come, the last ones for an error message. */
+interface ReplicaOutput {
   recent(): string
   /** passes on what was written so far */
   read(): Promise<void>
   stop(): Promise<void>
 }
 
-/** Without a state folder stderr stays a pipe: nothing could adopt the replica anyway. */
-function pipeLog(child: ChildProcess, onLine: (line: string) => void): StderrLog {
+/** Without a state folder stdout and stderr stay pipes: nothing could adopt the replica anyway. */
+function pipeLog(child: ChildProcess, onLine: (line: string) => void): ReplicaOutput {
   let recent = ''
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (chunk: string) => {
-    recent = (recent + chunk).slice(-2000)
-    for (const line of chunk.split('\n')) if (line.trim() !== '') onLine(line)
-  })
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding('utf8')
+    stream?.on('data', (chunk: string) => {
+      recent = (recent + chunk).slice(-2000)
+      for (const line of chunk.split('\n')) if (line.trim() !== '') onLine(line)
+    })
+  }
   return { recent: () => recent, read: async () => {}, stop: async () => {} }
 }
 
@@ -223,8 +225,9 @@ export class ProcessActuator implements Actuator {
   }
 
   /**
-   * The file a new replica's stderr goes to: with a state folder, so that the replica outlives a
-   * killed control plane (a pipe would break) and whoever adopts it reads on.
+   * The file a new replica's stdout and stderr go to: with a state folder, so that the replica
+   * outlives a killed control plane (a pipe would break) and whoever adopts it reads on. One file
+   * for both, as `2>&1`, keeps their lines in the order they were written.
    */
   #openLog(service: string, instance: string): { path: string; fd: number } | null {
     if (this.#state === null) return null
@@ -233,7 +236,7 @@ export class ProcessActuator implements Actuator {
       return { path, fd: openForAppend(path) }
     } catch (err) {
       this.#o.onWarn?.(
-        `replica output file ${path} cannot be written (${(err as Error).message}): its stderr goes through a pipe, and the replica may end if this control plane is killed`,
+        `replica output file ${path} cannot be written (${(err as Error).message}): its output goes through pipes, and the replica may end if this control plane is killed`,
       )
       return null
     }
@@ -258,7 +261,7 @@ export class ProcessActuator implements Actuator {
     try {
       child = spawn(svc.command[0], args, {
         env: { ...process.env, ...svc.env, PORT: String(port) },
-        stdio: ['ignore', 'ignore', file?.fd ?? 'pipe'],
+        stdio: ['ignore', file?.fd ?? 'pipe', file?.fd ?? 'pipe'],
       })
     } finally {
       if (file !== null) closeFd(file.fd)

@@ -1,8 +1,8 @@
 /**
- * @module A replica's stderr in a file rather than a pipe, read back line by line.
+ * @module A replica's stdout and stderr in a file rather than pipes, read back line by line.
  *
  * ```
- * replica stderr ──O_APPEND──▶ <dir>/<service>-<instance>.log ──poll──▶ onLine(line)
+ * replica stdout+stderr ──O_APPEND──▶ <dir>/<service>-<instance>.log ──poll──▶ onLine(line)
  *                                      └─ read to its end and over MAX_BYTES: truncated to 0
  * ```
  * A pipe dies with the control plane that reads it: a replica writing to stderr afterwards gets
@@ -26,7 +26,7 @@ const REPLAY_BYTES = 64 * 1024
 const MAX_LINE = 16 * 1024
 const POLL_MS = 250
 
-/** Where a replica's stderr goes, in the actuator's state folder. */
+/** Where a replica's stdout and stderr go, in the actuator's state folder. */
 export function replicaLogPath(dir: string, service: string, instance: string): string {
   return join(dir, 'logs', `${service.replace(/[^\w.-]/g, '_')}-${instance}.log`)
 }
@@ -39,7 +39,7 @@ export function ownReplicaLog(dir: string, path: string | undefined): string | n
   return typeof path === 'string' && dirname(path) === join(dir, 'logs') ? path : null
 }
 
-/** Opens (creating) the file for the child's stderr; the caller closes its copy after spawning. */
+/** Opens (creating) the file for the child's stdout and stderr; the caller closes its copy after spawning. */
 export function openForAppend(path: string): number {
   mkdirSync(join(path, '..'), { recursive: true })
   return openSync(path, 'a', 0o600)
