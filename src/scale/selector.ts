@@ -79,6 +79,8 @@ export interface SelectingPolicyOptions {
 const DEFAULT_BUDGET = 0.18
 const DEFAULT_MEMORY_MS = 2 * 86_400_000
 const DEFAULT_DWELL_MS = 300_000
+/** the dwell's budget is judged as if the policy had run the reference's fleet this long before it started */
+const DWELL_PRIOR_MS = 3_600_000
 /** the dwell holds only a scale-down removing at most this share of the replicas (or one) */
 const DWELL_MAX_DROP = 0.25
 /**
@@ -587,8 +589,14 @@ export class SelectingPolicy {
     const dwell = Math.min(this.#o.dwellMs ?? DEFAULT_DWELL_MS, this.#o.stabilizationMs)
     this.#asked = this.#asked.filter((a) => a.atMs > input.atMs - dwell)
     this.#asked.push({ atMs: input.atMs, desired })
-    // the dwell's extra replica-time counts against the same budget: over it, no dwell
-    const withinBudget = this.#spent <= cap
+    // the dwell's extra replica-time counts against the same budget: over it, no dwell. In a
+    // service's first hours the trailing figures hold only minutes, so a replica asked ahead of
+    // the load spent the whole budget at once and was dropped at the next decision: judged as if
+    // the policy had run what the reference ran for DWELL_PRIOR_MS before it started (a weight
+    // that fades as the trailing figures fill, so the long-run budget is unchanged)
+    const p0 = 1 - Math.exp(-DWELL_PRIOR_MS / (this.#o.memoryMs ?? DEFAULT_MEMORY_MS))
+    const prior = this.#weight > 0 ? (p0 * (1 - this.#weight) * unit) / this.#weight : 0
+    const withinBudget = this.#spent + prior <= cap + prior * (1 + (this.#o.budget ?? DEFAULT_BUDGET))
     if (desired < current && withinBudget) {
       let held = desired
       for (const a of this.#asked) held = Math.max(held, a.desired)
