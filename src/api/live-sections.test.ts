@@ -69,6 +69,7 @@ const scaling = (name: string, over: Partial<ServiceScaling> = {}): ServiceScali
   capacityPerReplica: 8,
   capacity: null,
   capacityRestored: null,
+  replayed: null,
   replicas: [
     { id: 'a', url: 'http://127.0.0.1:1', ready: true, startedAtMs: 1 },
     { id: 'b', url: 'http://127.0.0.1:2', ready: false, startedAtMs: 2 },

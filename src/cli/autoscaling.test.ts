@@ -1,6 +1,8 @@
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { parseConfigText } from '../config/load.js'
+import { VGL_ERR_CONTROL_SERIES_NOT_FOUND } from '../errors.js'
+import type { ActionInput, ActionRecord } from '../control/actions.js'
 import { LiveForecasts } from '../control/forecasts.js'
 import type { SeriesPoint } from '../control/points.js'
 import { observationOf, startAutoscaling } from './autoscaling.js'
@@ -25,6 +27,31 @@ const point = (over: Partial<SeriesPoint>): SeriesPoint => ({
   p99: 60,
   sources: 1,
   ...over,
+})
+
+/** A control plane holding the `orders` roll-up up to `last`, whose action log takes anything. */
+const shadowSource = (firstSeenMs: number, last: SeriesPoint) => ({
+  listSeries: async () => [
+    {
+      key: 'orders|*|prod',
+      series: { service: 'orders', route: '*', env: 'prod' },
+      level: 'service' as const,
+      firstSeenMs,
+      lastSeenMs: last.startMs,
+      last,
+    },
+  ],
+  recordAction: async (input: ActionInput): Promise<ActionRecord> => ({
+    ...input,
+    before: input.before,
+    after: input.after,
+    evidence: input.evidence,
+    id: 'a',
+    atMs: 0,
+    result: { status: 'shadow' },
+    fencingToken: 1,
+  }),
+  settleAction: async () => undefined,
 })
 
 describe('the autoscaler observation of a service window', () => {
@@ -82,28 +109,8 @@ describe('the live autoscaler sizes on the forecast band at scale.level', () => 
     const started = await startAutoscaling(
       config,
       {
-        listSeries: async () => [
-          {
-            key: 'orders|*|prod',
-            series: { service: 'orders', route: '*', env: 'prod' },
-            level: 'service',
-            firstSeenMs: points[0].startMs,
-            lastSeenMs: points.at(-1)!.startMs,
-            last: points.at(-1)!,
-          },
-        ],
+        ...shadowSource(points[0].startMs, points.at(-1)!),
         forecast: (key, horizon, lvl) => (asked.push(lvl), forecasts.forecast(key, horizon, lvl)),
-        recordAction: async (input) => ({
-          ...input,
-          before: input.before,
-          after: input.after,
-          evidence: input.evidence,
-          id: 'a',
-          atMs: 0,
-          result: { status: 'shadow' },
-          fencingToken: 1,
-        }),
-        settleAction: async () => undefined,
       },
       { setTargets: async () => {} },
       pino({ level: 'silent' }),
@@ -127,5 +134,79 @@ describe('the live autoscaler sizes on the forecast band at scale.level', () => 
     expect(high.d.evidence.upper).toBeGreaterThan(low.d.evidence.upper)
     // the same fit and the same load: only the band's level changes the decision
     expect(high.d.desired).toBeGreaterThan(low.d.desired)
+  })
+})
+
+describe('the live autoscaler replays the stored windows of the service when it starts leading', () => {
+  const W = 10_000
+  const config = parseConfigText(
+    [
+      'env: prod',
+      'services:',
+      '  orders:',
+      '    targets: [http://127.0.0.1:9]',
+      '    scale: { mode: shadow, min: 1, max: 10, capacityPerReplica: 50 }',
+      'routes: [{ path: /orders, service: orders }]',
+    ].join('\n'),
+    'vigil.yaml',
+  )
+  const last = Math.floor(Date.now() / W) * W - W
+
+  async function start(
+    points: (key: string, fromMs: number, toMs: number, stepMs: number) => Promise<SeriesPoint[]>,
+  ) {
+    const warned: string[] = []
+    const logger = pino(
+      { level: 'warn' },
+      { write: (line: string) => void warned.push(JSON.parse(line).msg) },
+    )
+    const started = await startAutoscaling(
+      config,
+      {
+        ...shadowSource(last, point({ startMs: last, durationMs: W, ratePerSec: 20 })),
+        points,
+        forecast: async (key) => ({ status: 'insufficient_history', key, stepMs: W, have: 0, need: 60 }),
+      },
+      { setTargets: async () => {} },
+      logger,
+    )
+    try {
+      await started!.autoscaler.tick()
+      return { s: await started!.autoscaler.scaling('orders'), warned }
+    } finally {
+      await started!.close()
+    }
+  }
+
+  it('reads the service roll-up’s windows before the live one, at the window’s step, as observations', async () => {
+    const asked: [string, number, number, number][] = []
+    const { s, warned } = await start(async (key, fromMs, toMs, stepMs) => {
+      asked.push([key, fromMs, toMs, stepMs])
+      return Array.from({ length: 30 }, (_, i) =>
+        point({ startMs: last - (30 - i) * W, durationMs: W, ratePerSec: 20 }),
+      )
+    })
+    expect(asked).toHaveLength(1)
+    const [key, fromMs, toMs, stepMs] = asked[0]
+    expect([key, toMs, stepMs]).toEqual(['orders|*|prod', last, W])
+    // 12 h of windows (the default 5 min stabilisation window is less)
+    expect(toMs - fromMs).toBe(4_320 * W)
+    expect(s.replayed).toMatchObject({ windows: 30, fromMs: last - 30 * W, toMs: last })
+    expect(warned).toEqual([])
+  })
+
+  it('a series the store never saw is no windows, not an error; a store error is logged', async () => {
+    const unknown = await start(async (key) => {
+      throw VGL_ERR_CONTROL_SERIES_NOT_FOUND(key)
+    })
+    expect(unknown.s.replayed).toBeNull()
+    expect(unknown.warned).toEqual([])
+    const failing = await start(async () => {
+      throw new Error('SQLITE_BUSY: database is locked')
+    })
+    expect(failing.s.replayed).toBeNull()
+    expect(failing.warned).toEqual([
+      'autoscale orders: stored windows not read; scale-downs below the replicas running wait for a stabilisation window of live windows',
+    ])
   })
 })

@@ -17,6 +17,8 @@ import { sentCount } from '../telemetry/index.js'
 
 export interface AutoscalingSource {
   listSeries(): Promise<SeriesSummary[]>
+  /** a series' stored windows (SeriesSource.points): replayed into a new term's policy */
+  points?(key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]>
   /** the end of the windows the control plane has closed (ControlPlane.closedUpToMs) */
   closedUpTo?(): Promise<number>
   /** with `level`, the rate band at that level (the service's `scale.level`) */
@@ -53,6 +55,25 @@ export function observationOf(p: SeriesPoint): Observation {
   return { atMs, ratePerSec, requests: sentCount(p), p95, p99, errorRatio: upstreamErrorRatio, refusedRatio }
 }
 
+/**
+ * A service's stored windows for the autoscaler's replay: a series the store never saw (a new
+ * service, one never called) has none, which is no error.
+ */
+function historyOf(
+  points: NonNullable<AutoscalingSource['points']>,
+  rollup: (service: string) => string,
+  windowMs: number,
+): (service: string, fromMs: number, toMs: number) => Promise<Observation[]> {
+  return async (service, fromMs, toMs) => {
+    try {
+      return (await points(rollup(service), fromMs, toMs, windowMs)).map(observationOf)
+    } catch (err) {
+      if ((err as { code?: string }).code === 'VGL_ERR_CONTROL_SERIES_NOT_FOUND') return []
+      throw err
+    }
+  }
+}
+
 /** Null when no service has a scale block. */
 export async function startAutoscaling(
   config: Config,
@@ -81,6 +102,9 @@ export async function startAutoscaling(
       return last ? observationOf(last) : null
     },
     closedUpTo: async () => (leading() ? ((await source.closedUpTo?.()) ?? -Infinity) : -Infinity),
+    ...(source.points !== undefined
+      ? { history: historyOf(source.points, rollup, config.telemetry.windowMs) }
+      : {}),
     configuredTargets: (service) => config.services[service]?.targets.length ?? 0,
     forecast: async (service, horizon) => {
       const f = await source.forecast(

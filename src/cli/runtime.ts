@@ -353,6 +353,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       config,
       {
         listSeries: () => c.listSeries(),
+        points: (key, fromMs, toMs, stepMs) => c.points(key, fromMs, toMs, stepMs),
         closedUpTo: () => c.closedUpToMs(),
         forecast: (key, horizon, level) => c.forecast(key, horizon, level),
         recordAction: (input) => c.recordAction(input),

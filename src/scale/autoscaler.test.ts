@@ -552,14 +552,22 @@ describe('Autoscaler: leadership', () => {
 /**
  * The autoscaler on a manual clock: tick k closes window k (the clock at its end), as the control
  * plane does. `points` are the service's merged windows as the control plane's ring holds them
- * (observe answers the newest); a window with none is idle once closed.
+ * (observe answers the newest); a window with none is idle once closed. With `history`, the
+ * autoscaler reads its stored windows from `points` (or the store fails with that error); with
+ * `errors`, what it logs is collected there instead of failing the test.
  */
 function clocked(
   t0: number,
   /** replicas running when it starts */
   running: number,
   scale: Record<string, unknown>,
-  o: { leading?: () => boolean } = {},
+  o: {
+    leading?: () => boolean
+    history?: true | Error
+    errors?: string[]
+    /** the control plane's closedUpTo (default: the clock) */
+    closed?: () => number
+  } = {},
 ) {
   const W = 60_000
   const clock = { t: t0 }
@@ -587,7 +595,18 @@ function clocked(
       const atMs = Math.max(...points.keys())
       return { atMs, ratePerSec: points.get(atMs)! }
     },
-    closedUpTo: async () => (o.leading?.() === false ? -Infinity : clock.t),
+    closedUpTo: async () => (o.leading?.() === false ? -Infinity : (o.closed?.() ?? clock.t)),
+    ...(o.history === undefined
+      ? {}
+      : {
+          history: async (_service: string, fromMs: number, toMs: number) => {
+            if (o.history instanceof Error) throw o.history
+            return [...points.entries()]
+              .filter(([atMs]) => atMs >= fromMs && atMs < toMs)
+              .sort((a, b) => a[0] - b[0])
+              .map(([atMs, ratePerSec]): Observation => ({ atMs, ratePerSec }))
+          },
+        }),
     forecast: async () => null,
     ...(o.leading !== undefined ? { leading: o.leading } : {}),
     record: async (input) => {
@@ -596,8 +615,9 @@ function clocked(
       return { id: String(actions.length), result: { status: 'pending' } }
     },
     settle: async () => {},
-    onError: (err) => {
-      throw err
+    onError: (err, what) => {
+      if (o.errors === undefined) throw err
+      o.errors.push(`${what}: ${err.message}`)
     },
   })
   /** closes window k (the clock at its end) and ticks */
@@ -746,6 +766,186 @@ describe('Autoscaler after a restart or a takeover', () => {
       expect(actuator.calls).toEqual([{ atMs: T0 + 29 * h.W, replicas: 1 }])
     } finally {
       await h.scaler.stop()
+    }
+  })
+})
+
+describe('Autoscaler replaying the stored windows when its term begins', () => {
+  const T0 = 1_780_000_000_000
+  const MIN = 60_000
+  /** `rate` req/s stored for windows `from`..`to` (window indices relative to T0, inclusive) */
+  const store = (points: Map<number, number>, from: number, to: number, rate: number) => {
+    for (let k = from; k <= to; k++) points.set(T0 + k * MIN, rate)
+  }
+  const stab = { scaleDownStabilizationMs: 1_800_000 }
+
+  it('a restart on a service whose stored windows show 30 min of low demand scales down at its first decision', async () => {
+    const h = clocked(T0, 3, stab, { history: true })
+    // 50 req/s (one replica at 80 req/s each) throughout the last half hour before the restart
+    store(h.points, -30, -1, 50)
+    await h.scaler.start()
+    try {
+      h.points.set(T0, 50)
+      await h.close(0)
+      expect(h.actuator.calls).toEqual([{ atMs: T0 + MIN, replicas: 1 }])
+      const s = await h.scaler.scaling('orders')
+      expect(s.decisions).toHaveLength(1)
+      expect(s.decisions[0].evidence.startup).toBeUndefined()
+      expect(s.replayed).toEqual({
+        windows: 30,
+        idle: 0,
+        fromMs: T0 - 30 * MIN,
+        toMs: T0,
+        seenFromMs: T0 - 30 * MIN,
+      })
+    } finally {
+      await h.scaler.stop()
+    }
+
+    // only 10 min stored (a service first called then): they count, the rest is waited for live
+    const short = clocked(T0, 3, stab, { history: true })
+    store(short.points, -10, -1, 50)
+    await short.scaler.start()
+    try {
+      for (let k = 0; k < 19; k++) {
+        short.points.set(T0 + k * MIN, 50)
+        await short.close(k)
+      }
+      expect(short.actuator.calls).toEqual([])
+      expect((await short.scaler.scaling('orders')).decisions[0].reason).toMatch(
+        /^holding 3: 29 min of 30 min of demand seen \(10 min of it in the stored windows before\) since this control plane started leading/,
+      )
+      short.points.set(T0 + 19 * MIN, 50)
+      await short.close(19)
+      expect(short.actuator.calls).toEqual([{ atMs: T0 + 20 * MIN, replicas: 1 }])
+    } finally {
+      await short.scaler.stop()
+    }
+  })
+
+  it('a burst stored 10 min before the restart holds its replicas until the burst is 30 min old, not 30 min from the restart', async () => {
+    const h = clocked(T0, 4, stab, { history: true })
+    store(h.points, -40, -1, 50)
+    // 300 req/s: 4 replicas at 80 req/s each, in the window that started 10 min before the restart
+    h.points.set(T0 - 10 * MIN, 300)
+    await h.scaler.start()
+    try {
+      for (let k = 0; k < 20; k++) {
+        h.points.set(T0 + k * MIN, 50)
+        await h.close(k)
+      }
+      expect(h.actuator.calls).toEqual([])
+      const d = (await h.scaler.scaling('orders')).decisions[0]
+      expect(d).toMatchObject({ current: 4, desired: 4, driver: 'stabilization' })
+      // the policy's own stabilisation window holds it (the burst's need), not the start-up hold
+      expect(d.evidence.windowNeed).toBe(4)
+      expect(d.evidence.startup).toBeUndefined()
+      // the burst's window was decided on a window after it ended, as the live ones are: 30 min
+      // after that, the first decision without it scales down
+      h.points.set(T0 + 20 * MIN, 50)
+      await h.close(20)
+      expect(h.actuator.calls).toEqual([{ atMs: T0 + 21 * MIN, replicas: 1 }])
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+
+  it('a store that fails to answer costs the replay, not the hold: logged once, the replicas held for a window of live demand', async () => {
+    const errors: string[] = []
+    const h = clocked(T0, 3, {}, { history: new Error('connection refused'), errors })
+    store(h.points, -30, -1, 50)
+    await h.scaler.start()
+    try {
+      for (let k = 0; k < 9; k++) {
+        h.points.set(T0 + k * MIN, 50)
+        await h.close(k)
+      }
+      expect(h.actuator.calls).toEqual([])
+      expect(errors).toEqual([
+        'autoscale orders: stored windows not read; scale-downs below the replicas running wait for a stabilisation window of live windows: connection refused',
+      ])
+      const s = await h.scaler.scaling('orders')
+      expect(s.replayed).toBeNull()
+      expect(s.decisions[0].reason).toMatch(/^holding 3: 9 min of 10 min/)
+      h.points.set(T0 + 9 * MIN, 50)
+      await h.close(9)
+      expect(h.actuator.calls).toEqual([{ atMs: T0 + 10 * MIN, replicas: 1 }])
+      expect(errors).toHaveLength(1)
+    } finally {
+      await h.scaler.stop()
+    }
+
+    // a service the store holds no window of (new, never called): the hold, and nothing logged
+    const fresh = clocked(T0, 3, {}, { history: true, errors })
+    await fresh.scaler.start()
+    try {
+      fresh.points.set(T0, 50)
+      await fresh.close(0)
+      expect(fresh.actuator.calls).toEqual([])
+      expect((await fresh.scaler.scaling('orders')).decisions[0].reason).toMatch(
+        /^holding 3: 1 min of 10 min/,
+      )
+      expect(errors).toHaveLength(1)
+    } finally {
+      await fresh.scaler.stop()
+    }
+  })
+
+  it('the replay only decides: nothing recorded, nothing started or stopped, no decision shown, current as the actuator reports', async () => {
+    const h = clocked(T0, 2, stab, { history: true })
+    // an hour ago 600 req/s (8 replicas) for 10 min, then 50 req/s: replayed, the policy would
+    // have scaled to 8 and back
+    store(h.points, -60, -51, 600)
+    store(h.points, -50, -1, 50)
+    await h.scaler.start()
+    try {
+      h.points.set(T0, 50)
+      await h.close(0)
+      expect(h.actions).toHaveLength(1)
+      expect(h.actions[0]).toMatchObject({ kind: 'scale.replicas', before: 2, after: 1 })
+      expect(h.actuator.calls).toEqual([{ atMs: T0 + MIN, replicas: 1 }])
+      const s = await h.scaler.scaling('orders')
+      expect(s.decisions).toHaveLength(1)
+      expect(s.decisions[0]).toMatchObject({ atMs: T0 + MIN, current: 2, desired: 1 })
+      expect(s.replayed).toMatchObject({ windows: 60, fromMs: T0 - 60 * MIN })
+      expect(s.current).toBe(1)
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+
+  it('a window the store has none of is idle once the control plane closed it, and a gap (held back after a takeover) until then', async () => {
+    // a burst 35 min ago, then nobody called: the store has no window of the last 20 minutes
+    const idle = clocked(T0, 4, stab, { history: true })
+    store(idle.points, -40, -21, 50)
+    idle.points.set(T0 - 35 * MIN, 300)
+    await idle.scaler.start()
+    try {
+      await idle.close(0)
+      expect(idle.actuator.calls).toEqual([{ atMs: T0 + MIN, replicas: 1 }])
+      expect((await idle.scaler.scaling('orders')).replayed).toMatchObject({ windows: 40, idle: 20 })
+    } finally {
+      await idle.scaler.stop()
+    }
+
+    // the same store while the windows since the burst are not closed yet (the control plane
+    // waits for a dead leader's roll-ups): those windows are not evidence; the hold counts from
+    // the first live window, as without a replay
+    let closed = T0 - 20 * MIN
+    const held = clocked(T0, 4, stab, { history: true, closed: () => closed })
+    store(held.points, -40, -21, 50)
+    held.points.set(T0 - 35 * MIN, 300)
+    held.points.set(T0, 0)
+    await held.scaler.start()
+    try {
+      await held.close(0)
+      closed = Infinity
+      expect(held.actuator.calls).toEqual([])
+      const s = await held.scaler.scaling('orders')
+      expect(s.replayed).toMatchObject({ windows: 20, idle: 0, seenFromMs: T0 })
+      expect(s.decisions[0].reason).toMatch(/^holding 4: 1 min of 30 min/)
+    } finally {
+      await held.scaler.stop()
     }
   })
 })

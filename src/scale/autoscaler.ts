@@ -88,6 +88,13 @@ export interface AutoscalerOptions {
     model: string
     level: number
   } | null>
+  /**
+   * the service's stored windows (its {service, env} roll-up) starting in [fromMs, toMs), oldest
+   * first; a window without requests has none. Replayed into a new policy at a term's first
+   * decision (docs/autoscaling.md, "Where it starts"); absent: a new term holds the replicas
+   * running for a stabilisation window of its own
+   */
+  history?(service: string, fromMs: number, toMs: number): Promise<Observation[]>
   /** false while this process must not act (a standing-by control plane); default always true */
   leading?(): boolean
   /** records an action (throws when this process must not act: not leader, fenced) */
@@ -209,6 +216,11 @@ export interface ServiceScaling {
   capacity: CapacityEvidence | null
   /** learned capacity evidence restored from the store at start: windows kept and when it was saved */
   capacityRestored: { windows: number; savedMs: number } | null
+  /**
+   * the stored windows replayed into the policy when this term began (windows replayed, the
+   * first one's start, where the replay ended); null: none (a new service, a store error)
+   */
+  replayed: Replayed | null
   replicas: Replica[]
   /** newest first, with evidence */
   decisions: Decision[]
@@ -216,6 +228,27 @@ export interface ServiceScaling {
 }
 
 const KEEP_DECISIONS = 50
+
+/**
+ * Stored windows replayed into a new term's policy at most (12 h of 10 s windows, about 1 s of
+ * CPU at ~0.25 ms per decision of the selector's candidates); at least a stabilisation window,
+ * at most the selector's memory
+ */
+const REPLAY_MAX_WINDOWS = 4_320
+/** windows replayed between yields to the event loop (the gateway may share it) */
+const REPLAY_SLICE = 50
+
+/** What a term's replay of the stored windows gave the policy. */
+export interface Replayed {
+  windows: number
+  /** of them, windows the store held no roll-up for but the control plane had closed: no requests */
+  idle: number
+  /** the start of the first window replayed and the end of the last one */
+  fromMs: number
+  toMs: number
+  /** the start of the windows shown without a gap up to the term's first decision (the hold counts from it) */
+  seenFromMs: number
+}
 
 /** A decision to go below a manual scale's count while it holds becomes one to that count. */
 function holdManual(d: Decision, held: State['held']): Decision {
@@ -246,17 +279,36 @@ function holdStartup(
   if (seenMs >= stabilizationMs) return d
   const floor = Math.min(d.current, term.count, max)
   if (d.desired >= floor) return d
+  const stored = Math.max(0, term.liveMs - term.fromMs)
   return {
     ...d,
     desired: floor,
     direction: floor < d.current ? 'down' : 'hold',
     driver: 'stabilization',
-    reason: `holding ${floor}: ${fmtMs(seenMs)} of ${fmtMs(stabilizationMs)} of demand seen since this control plane started leading (a scale-down below the ${term.count} running then waits for a whole stabilisation window); without it: ${d.reason}`,
+    reason: `holding ${floor}: ${fmtMs(seenMs)} of ${fmtMs(stabilizationMs)} of demand seen ${stored > 0 ? `(${fmtMs(stored)} of it in the stored windows before) ` : ''}since this control plane started leading (a scale-down below the ${term.count} running then waits for a whole stabilisation window); without it: ${d.reason}`,
     evidence: { ...d.evidence, startup: { seenMs, neededMs: stabilizationMs, count: term.count } },
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A service's predictive policy, sizing with `capacityPerReplica`, before any decision. */
+function policyFor(s: ScaleConfig, capacityPerReplica: number, windowMs: number): SelectingPolicy {
+  return new SelectingPolicy({
+    limits: {
+      min: s.min,
+      max: s.max,
+      capacityPerReplica,
+      targetUtilization: s.targetUtilization,
+      maxStepUp: s.maxStepUp,
+      maxStepDown: s.maxStepDown,
+    },
+    stabilizationMs: s.scaleDownStabilizationMs,
+    startupMs: s.leadTimeMs,
+    stepMs: windowMs,
+    budget: s.headroomBudget,
+  })
+}
 
 interface Learning {
   estimator: CapacityEstimator
@@ -277,8 +329,13 @@ interface Learning {
 
 /** What a term as leader has seen of a service. */
 interface Term {
-  /** the start of the first window decided on in this term (null: none yet) */
+  /**
+   * the start of the windows the hold counts as seen: the first decided on in this term, or the
+   * first stored window replayed without a gap up to it (null: none decided on yet)
+   */
   fromMs: number | null
+  /** the start of the first window decided on in this term */
+  liveMs: number
   /** the replicas running at that decision */
   count: number
 }
@@ -296,6 +353,8 @@ interface State {
   /** the window the policy last decided on (its start) */
   decidedMs: number
   term: Term
+  /** the stored windows replayed when this term began (null: none) */
+  replayed: Replayed | null
   /**
    * the rate decided on per window start, and when, for as long as the stabilisation window holds
    * it: a roll-up that lands after its window was decided on corrects the window, once
@@ -337,23 +396,7 @@ export class Autoscaler {
       const capacityPerReplica = typeof cap === 'object' ? learning!.used.perReplica : cap
       this.#state.set(name, {
         learning,
-        policy:
-          capacityPerReplica === undefined
-            ? null
-            : new SelectingPolicy({
-                limits: {
-                  min: s.min,
-                  max: s.max,
-                  capacityPerReplica,
-                  targetUtilization: s.targetUtilization,
-                  maxStepUp: s.maxStepUp,
-                  maxStepDown: s.maxStepDown,
-                },
-                stabilizationMs: s.scaleDownStabilizationMs,
-                startupMs: s.leadTimeMs,
-                stepMs: opts.windowMs,
-                budget: s.headroomBudget,
-              }),
+        policy: capacityPerReplica === undefined ? null : policyFor(s, capacityPerReplica, opts.windowMs),
         current: s.min,
         decisions: [],
         failing: false,
@@ -361,7 +404,8 @@ export class Autoscaler {
         busy: false,
         held: null,
         decidedMs: -Infinity,
-        term: { fromMs: null, count: 0 },
+        term: { fromMs: null, liveMs: 0, count: 0 },
+        replayed: null,
         decided: new Map(),
       })
     }
@@ -507,12 +551,88 @@ export class Autoscaler {
   /**
    * A new term (a start while leading, an election): what the policy saw before is not evidence
    * that the demand stayed low throughout its stabilisation window (it saw nothing while standing
-   * by), so a scale-down below the replicas running waits for a window of its own.
+   * by), so a scale-down below the replicas running waits for a window of evidence: the stored
+   * windows replayed at the term's first decision ({@link #replay}), else a window of its own.
    */
   #beginTerm(): void {
     if (this.#leads) return
     this.#leads = true
-    for (const st of this.#state.values()) st.term = { fromMs: null, count: 0 }
+    for (const st of this.#state.values()) {
+      st.term = { fromMs: null, liveMs: 0, count: 0 }
+      st.replayed = null
+    }
+  }
+
+  /**
+   * At a term's first decision (on the window starting at `liveMs`): a new policy replays the
+   * service's stored windows before it, so its stabilisation window and its candidates' records
+   * go on from the demand its predecessor saw. A replay only decides: nothing is recorded or
+   * applied, no decision is kept, `current` stays what the actuator reports (every replayed
+   * decision is asked with it). A window the store has no roll-up for had no requests once the
+   * control plane closed it (`closed`); one it has not closed is a gap, and the hold counts from
+   * after it. Replayed without a forecast: the forecast bank keeps only its newest fit, whose
+   * points lie ahead of the replayed windows, and refitting per window would cost a fit per
+   * window; the forecast candidates are judged on live decisions from the first one on.
+   * Returns the start of the windows shown without a gap (null: nothing stored, nothing replayed).
+   */
+  async #replay(
+    name: string,
+    st: State,
+    liveMs: number,
+    closed: number,
+    now: number,
+  ): Promise<number | null> {
+    const history = this.#o.history
+    const s = this.#o.services[name]
+    if (history === undefined || st.policy === null) return null
+    const W = this.#o.windowMs
+    const windows = Math.ceil(
+      Math.max(s.scaleDownStabilizationMs, Math.min(REPLAY_MAX_WINDOWS * W, st.policy.memoryMs)) / W,
+    )
+    const fromMs = liveMs - windows * W
+    let stored: Observation[]
+    try {
+      stored = await history(name, fromMs, liveMs)
+    } catch (err) {
+      this.#o.onError?.(
+        err as Error,
+        `autoscale ${name}: stored windows not read; scale-downs below the replicas running wait for a stabilisation window of live windows`,
+      )
+      return null
+    }
+    stored = stored
+      .filter((w) => w.atMs >= fromMs && w.atMs < liveMs && Number.isFinite(w.ratePerSec))
+      .sort((a, b) => a.atMs - b.atMs)
+    if (stored.length === 0) return null
+    const policy = policyFor(s, st.policy.capacityPerReplica, W)
+    // each replayed window is decided on as late after its start as the live one is now
+    const lag = Math.max(W, now - liveMs)
+    const r: Replayed = {
+      windows: 0,
+      idle: 0,
+      fromMs: stored[0].atMs,
+      toMs: liveMs,
+      seenFromMs: stored[0].atMs,
+    }
+    let i = 0
+    for (let t = stored[0].atMs; t < liveMs; t += W) {
+      while (i < stored.length && stored[i].atMs < t) i++
+      let rate: number
+      if (i < stored.length && stored[i].atMs < t + W) rate = Math.max(0, stored[i].ratePerSec)
+      else if (t + W <= closed) {
+        rate = 0
+        r.idle++
+      } else {
+        r.seenFromMs = t + W
+        continue
+      }
+      policy.decide({ atMs: t + lag, observed: rate, current: st.current, forecast: null })
+      if (t + lag > now - s.scaleDownStabilizationMs) st.decided.set(t, { rate, atMs: t + lag })
+      if (++r.windows % REPLAY_SLICE === 0) await new Promise((done) => setImmediate(done))
+    }
+    st.policy = policy
+    st.replayed = r
+    return r.seenFromMs
   }
 
   /** Reads each enforced service's count from its actuator again. */
@@ -609,13 +729,17 @@ export class Autoscaler {
     // decided on still the newest (a timer out of phase with the windows, windows held back after
     // a failover) would count its load twice in every candidate's replay and stabilisation window
     if (obs === null || obs.atMs <= st.decidedMs) return
+    if (st.term.fromMs === null) {
+      const seenFromMs = await this.#replay(name, st, obs.atMs, closed, now)
+      st.term = { fromMs: seenFromMs ?? obs.atMs, liveMs: obs.atMs, count: st.current }
+    }
+    const policy = st.policy
     st.decidedMs = obs.atMs
     st.decided.set(obs.atMs, { rate: obs.ratePerSec, atMs: now })
     for (const [at, w] of st.decided) if (w.atMs <= now - s.scaleDownStabilizationMs) st.decided.delete(at)
-    if (st.term.fromMs === null) st.term = { fromMs: obs.atMs, count: st.current }
     if (st.learning !== null) {
       await this.#restore()
-      await this.#learn(name, st.policy, st.learning, obs, now)
+      await this.#learn(name, policy, st.learning, obs, now)
       await this.#saveCapacity(name)
     }
     // the windows a decision now is responsible for: those starting before replicas asked for now
@@ -645,7 +769,7 @@ export class Autoscaler {
     }
     const d = holdStartup(
       holdManual(
-        st.policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
+        policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
         st.held,
       ),
       st.term,
@@ -922,6 +1046,7 @@ export class Autoscaler {
       capacityPerReplica: st.policy?.capacityPerReplica ?? null,
       capacity: this.#capacityEvidence(st),
       capacityRestored: st.learning?.restored ?? null,
+      replayed: st.replayed,
       replicas: a !== null ? await a.replicas(name).catch(() => []) : [],
       decisions: st.decisions.slice(0, 20),
       lastError: st.lastError,

@@ -460,6 +460,11 @@ export class SelectingPolicy {
     return this.#o.limits.capacityPerReplica
   }
 
+  /** the time constant of the trailing figures candidates are chosen on: older demand has faded */
+  get memoryMs(): number {
+    return this.#o.memoryMs ?? DEFAULT_MEMORY_MS
+  }
+
   /** The over-budget candidate followed too while the budget allows, or null. */
   get paced(): string | null {
     return this.#pacing && this.#paced >= 0 ? this.#candidates[this.#paced].name : null

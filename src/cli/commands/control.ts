@@ -139,6 +139,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     config,
     {
       listSeries: () => cp.series.listSeries(),
+      points: (key, fromMs, toMs, stepMs) => cp.series.points(key, fromMs, toMs, stepMs),
       closedUpTo: async () => cp.current()?.plane.closedUpToMs() ?? -Infinity,
       forecast: (key, horizon, level) => cp.forecasts.forecast(key, horizon, level),
       recordAction: async (input) => leaderOf(cp).actions.record(input),
