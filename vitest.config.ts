@@ -28,6 +28,7 @@ const FIRST_LANE = [
   'test/integration/client-windows-nats.test.ts',
   'test/integration/alerts-stale.test.ts',
   'test/integration/autoscale-adopt.test.ts',
+  'test/integration/autoscale-replay.test.ts',
   'test/integration/start-failure.test.ts',
 ]
 const SECOND_LANE = [

@@ -17,10 +17,12 @@ import {
   SCALING_CONTROL_SECTIONS,
   buildOnce,
   exitOf,
+  killLeft,
   mockReplicaCommand,
   poll,
   scaledOut,
   spawnVigil,
+  startSections,
   stop,
   type Spawned,
 } from './control-support.js'
@@ -72,15 +74,7 @@ describe('vigil start killed with replicas running', { timeout: 180_000 }, () =>
         '      min: 2',
         '      max: 3',
         `      actuator: { kind: process, command: ${JSON.stringify(mockReplicaCommand())}, healthIntervalMs: 100, stopGraceMs: 3000 }`,
-        'routes:',
-        '  - { name: orders, path: /orders, service: orders }',
-        'telemetry: { windowMs: 1000, otlp: { enabled: false } }',
-        `store: { kind: sqlite, path: ${JSON.stringify(join(dir, 'vigil.db'))} }`,
-        `limits: { dataDir: ${JSON.stringify(join(dir, 'data'))} }`,
-        'control: { graceMs: 200 }',
-        'detect: { enabled: false }',
-        'forecast: { enabled: false }',
-        '',
+        ...startSections(dir),
       ].join('\n'),
     )
   })
@@ -88,12 +82,7 @@ describe('vigil start killed with replicas running', { timeout: 180_000 }, () =>
     // SIGTERM: a vigil start still running stops the replicas it runs
     await stop(...procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null))
     // replicas a failed test left behind
-    for (const pid of pids)
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {
-        // gone
-      }
+    killLeft(pids)
     rmSync(dir, { recursive: true, force: true })
   })
 

@@ -219,6 +219,32 @@ export const READY = {
   control: /"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil control ready"/,
 }
 
+/**
+ * The sections after `services:` of the process-actuator tests' `vigil start` config: one route to
+ * `orders`, 1 s windows, the store and limits in `dir`, no detection or forecasting.
+ */
+export const startSections = (dir: string): string[] => [
+  'routes:',
+  '  - { name: orders, path: /orders, service: orders }',
+  'telemetry: { windowMs: 1000, otlp: { enabled: false } }',
+  `store: { kind: sqlite, path: ${JSON.stringify(join(dir, 'vigil.db'))} }`,
+  `limits: { dataDir: ${JSON.stringify(join(dir, 'data'))} }`,
+  'control: { graceMs: 200 }',
+  'detect: { enabled: false }',
+  'forecast: { enabled: false }',
+  '',
+]
+
+/** Ends the replica processes a failed test left behind. */
+export function killLeft(pids: Iterable<number>): void {
+  for (const pid of pids)
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // gone
+    }
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Config sections of the autoscaling tests' `vigil control`: a quick lease, no detection or forecasting. */
