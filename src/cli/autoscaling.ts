@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
-import type { ActionInput, ActionRecord } from '../control/actions.js'
+import type { ActionInput, ActionPage, ActionPageQuery, ActionRecord } from '../control/actions.js'
 import type { SeriesSummary } from '../control/control-plane.js'
 import type { ForecastAnswer } from '../control/forecasts.js'
 import type { SeriesPoint } from '../control/points.js'
@@ -24,6 +24,8 @@ export interface AutoscalingSource {
   /** with `level`, the rate band at that level (the service's `scale.level`) */
   forecast(key: string, horizon?: number, level?: number): Promise<ForecastAnswer>
   recordAction(input: ActionInput): Promise<ActionRecord>
+  /** the action log, newest first: a new term restores the hold of the last manual scale */
+  actions?(q: ActionPageQuery): Promise<ActionPage>
   settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown>
   /** false on a standing-by `vigil control`: it observes nothing and so decides nothing */
   leading?(): boolean
@@ -74,6 +76,27 @@ function historyOf(
   }
 }
 
+/**
+ * The newest manual scale of a service that succeeded since `sinceMs`, from the action log (its
+ * reason without the `manual: ` the autoscaler writes before it).
+ */
+function lastManualOf(
+  actions: NonNullable<AutoscalingSource['actions']>,
+): (service: string, sinceMs: number) => Promise<{ count: number; atMs: number; reason: string } | null> {
+  return async (service, sinceMs) => {
+    const { actions: recs } = await actions({
+      kind: 'scale.manual',
+      target: `service:${service}`,
+      mode: 'enforce',
+      fromMs: sinceMs,
+      limit: 20,
+    })
+    const ok = recs.find((r) => r.result.status === 'ok' && Number.isInteger(r.after))
+    if (ok === undefined) return null
+    return { count: ok.after as number, atMs: ok.atMs, reason: ok.reason.replace(/^manual: /, '') }
+  }
+}
+
 /** Null when no service has a scale block. */
 export async function startAutoscaling(
   config: Config,
@@ -105,6 +128,7 @@ export async function startAutoscaling(
     ...(source.points !== undefined
       ? { history: historyOf(source.points, rollup, config.telemetry.windowMs) }
       : {}),
+    ...(source.actions !== undefined ? { lastManual: lastManualOf(source.actions) } : {}),
     configuredTargets: (service) => config.services[service]?.targets.length ?? 0,
     forecast: async (service, horizon) => {
       const f = await source.forecast(

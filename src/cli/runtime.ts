@@ -358,6 +358,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
         forecast: (key, horizon, level) => c.forecast(key, horizon, level),
         recordAction: (input) => c.recordAction(input),
         settleAction: (rec, result) => c.settleAction(rec, result),
+        actions: (q) => c.actions(q),
         loadCapacity: () => c.loadState(CAPACITY_STATE_SCOPE),
         saveCapacity: (entries) => c.saveState(CAPACITY_STATE_SCOPE, entries),
       },

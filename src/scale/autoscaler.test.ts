@@ -567,6 +567,8 @@ function clocked(
     errors?: string[]
     /** the control plane's closedUpTo (default: the clock) */
     closed?: () => number
+    /** the action log's manual scales (lastManual answers the newest since its argument) */
+    manual?: { count: number; atMs: number; reason: string }[] | Error
   } = {},
 ) {
   const W = 60_000
@@ -608,6 +610,16 @@ function clocked(
           },
         }),
     forecast: async () => null,
+    ...(o.manual === undefined
+      ? {}
+      : {
+          lastManual: async (_service: string, sinceMs: number) => {
+            if (o.manual instanceof Error) throw o.manual
+            return (
+              (o.manual ?? []).filter((m) => m.atMs >= sinceMs).sort((a, b) => b.atMs - a.atMs)[0] ?? null
+            )
+          },
+        }),
     ...(o.leading !== undefined ? { leading: o.leading } : {}),
     record: async (input) => {
       if (o.leading?.() === false) throw VGL_ERR_CONTROL_NOT_LEADER('another control plane leads')
@@ -820,6 +832,48 @@ describe('Autoscaler replaying the stored windows when its term begins', () => {
       expect(short.actuator.calls).toEqual([{ atMs: T0 + 20 * MIN, replicas: 1 }])
     } finally {
       await short.scaler.stop()
+    }
+  })
+
+  it("an operator's manual scale before the restart still holds its count until its stabilisation window ends", async () => {
+    // 30 min of low demand stored, and an operator scaled to 3 ten minutes before the restart
+    // (an older manual scale, 40 min before, is past its window and holds nothing)
+    const manual = [
+      { count: 3, atMs: T0 - 10 * MIN, reason: 'launch at 10:00' },
+      { count: 5, atMs: T0 - 40 * MIN, reason: 'older' },
+    ]
+    const h = clocked(T0, 3, stab, { history: true, manual })
+    store(h.points, -30, -1, 50)
+    await h.scaler.start()
+    try {
+      for (let k = 0; k < 19; k++) {
+        h.points.set(T0 + k * MIN, 50)
+        await h.close(k)
+      }
+      expect(h.actuator.calls).toEqual([])
+      expect((await h.scaler.scaling('orders')).decisions[0].reason).toMatch(
+        /^held at 3 by a manual scale \("launch at 10:00"\) until /,
+      )
+      // the hold ends 30 min after the manual scale, at T0 + 20 min
+      h.points.set(T0 + 19 * MIN, 50)
+      await h.close(19)
+      expect(h.actuator.calls).toEqual([{ atMs: T0 + 20 * MIN, replicas: 1 }])
+    } finally {
+      await h.scaler.stop()
+    }
+
+    // the action log unreadable: logged once, no hold restored
+    const errors: string[] = []
+    const bad = clocked(T0, 3, stab, { history: true, manual: new Error('store down'), errors })
+    store(bad.points, -30, -1, 50)
+    await bad.scaler.start()
+    try {
+      bad.points.set(T0, 50)
+      await bad.close(0)
+      expect(bad.actuator.calls).toEqual([{ atMs: T0 + MIN, replicas: 1 }])
+      expect(errors.filter((e) => /last manual scale not read/.test(e))).toHaveLength(1)
+    } finally {
+      await bad.scaler.stop()
     }
   })
 

@@ -95,6 +95,14 @@ export interface AutoscalerOptions {
    * running for a stabilisation window of its own
    */
   history?(service: string, fromMs: number, toMs: number): Promise<Observation[]>
+  /**
+   * the newest manual scale of the service recorded at or after `sinceMs` that succeeded (the
+   * action log), or null: a new term restores the hold it put on scale-downs (absent: none)
+   */
+  lastManual?(
+    service: string,
+    sinceMs: number,
+  ): Promise<{ count: number; atMs: number; reason: string } | null>
   /** false while this process must not act (a standing-by control plane); default always true */
   leading?(): boolean
   /** records an action (throws when this process must not act: not leader, fenced) */
@@ -635,6 +643,29 @@ export class Autoscaler {
     return r.seenFromMs
   }
 
+  /**
+   * At a term's first decision: an operator's manual scale a predecessor applied within the
+   * stabilisation window still holds scale-downs until that window after it ends (its hold lived
+   * in the predecessor's memory; without it the replayed windows would undo the operator's count
+   * at once). A newer hold of this process's own is kept.
+   */
+  async #restoreManual(name: string, st: State, now: number): Promise<void> {
+    const s = this.#o.services[name]
+    if (this.#o.lastManual === undefined || s.scaleDownStabilizationMs <= 0) return
+    try {
+      const m = await this.#o.lastManual(name, now - s.scaleDownStabilizationMs)
+      if (m === null) return
+      const untilMs = m.atMs + s.scaleDownStabilizationMs
+      if (untilMs <= now || (st.held !== null && st.held.untilMs >= untilMs)) return
+      st.held = { count: Math.min(s.max, Math.max(s.min, m.count)), untilMs, reason: m.reason }
+    } catch (err) {
+      this.#o.onError?.(
+        err as Error,
+        `autoscale ${name}: the last manual scale not read; its hold is not restored`,
+      )
+    }
+  }
+
   /** Reads each enforced service's count from its actuator again. */
   async #recount(): Promise<void> {
     for (const [name, s] of Object.entries(this.#o.services)) {
@@ -732,6 +763,7 @@ export class Autoscaler {
     if (st.term.fromMs === null) {
       const seenFromMs = await this.#replay(name, st, obs.atMs, closed, now)
       st.term = { fromMs: seenFromMs ?? obs.atMs, liveMs: obs.atMs, count: st.current }
+      await this.#restoreManual(name, st, now)
     }
     const policy = st.policy
     st.decidedMs = obs.atMs

@@ -121,4 +121,39 @@ describe('vigil start restarted after a burst ended', { timeout: 180_000 }, () =
       await stop(second.p)
     }
   })
+
+  it("an operator's manual scale just before the kill still holds after the restart, until its window ends", async () => {
+    const first = await start(config(STABILIZATION_MS))
+    const manualAtMs = Date.now()
+    const scaled = await fetch(`${first.admin}/api/services/orders/scale`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ replicas: 3, reason: 'launch' }),
+    })
+    expect(scaled.status).toBe(200)
+    for (const r of (await scaling(first.admin)).replicas) pids.add(Number(r.id.split('-').at(-2)))
+    first.p.child.kill('SIGKILL')
+    await exitOf(first.p.child)
+
+    // the stored windows show light load, which alone would scale down at the first decision
+    const second = await start(config(STABILIZATION_MS))
+    const load = traffic(second.gateway, 5)
+    try {
+      const after = await poll(
+        () => scaling(second.admin),
+        (s) => s.decisions.length > 0 && s.current === 1,
+        'scaled down to 1',
+        45_000,
+      )
+      const held = after.decisions.filter((d) => /^held at 3 by a manual scale \("launch"\)/.test(d.reason))
+      expect(held.length, JSON.stringify(after.decisions.map((d) => d.reason))).toBeGreaterThan(0)
+      const down = after.decisions.find((d) => d.current === 3 && d.desired === 1)
+      expect(down).toBeDefined()
+      // not before the operator's window (from the manual scale, not from the restart) ended
+      expect(down!.atMs).toBeGreaterThanOrEqual(manualAtMs + STABILIZATION_MS)
+    } finally {
+      await load.stop()
+      await stop(second.p)
+    }
+  })
 })

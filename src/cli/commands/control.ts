@@ -144,6 +144,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
       forecast: (key, horizon, level) => cp.forecasts.forecast(key, horizon, level),
       recordAction: async (input) => leaderOf(cp).actions.record(input),
       settleAction: async (rec, result) => leaderOf(cp).actions.settle(rec, result),
+      actions: (q) => cp.actions.actions(q),
       leading: () => cp.current() !== null,
       loadCapacity: () => cp.store.getControlState(CAPACITY_STATE_SCOPE),
       saveCapacity: async (entries) => {
