@@ -414,6 +414,11 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       hub,
       token,
       info: { mode: opts.mode, env: config.env, windowMs: tcfg.windowMs, gatewayUrl, version: VERSION },
+      // their routes answer VGL_ERR_CONTROL_DISABLED (naming the setting) for API callers
+      off: [
+        ...(config.forecast.enabled ? [] : ['forecasts']),
+        ...(config.detect.enabled ? [] : ['anomalies']),
+      ],
     }),
   ]
   const admin = await createAdminServer({

@@ -230,8 +230,9 @@ describe.skipIf(!available)(
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
     })
 
-    // forecasting is off here: the pages' forecast requests answer 404, the rest must not fail
-    const pageErrors = () => browser.errors.filter((e) => !/404 .*\/forecast\)$/.test(e))
+    // forecasting is off here: no page may ask for a forecast (it would answer 404) or fail otherwise
+    const pageErrors = () => browser.errors
+    const forecastRequests: string[] = []
     const shot = (name: string) => browser.page.screenshot({ path: `${OUT}${name}.png`, fullPage: true })
 
     it('the seeded history opened latency and 429 anomalies on all services and on the service', async () => {
@@ -245,8 +246,25 @@ describe.skipIf(!available)(
         expect(of(key), key).toEqual(expect.arrayContaining(['p50', 'p95', 'p99', 'limitedRatio']))
     })
 
+    it('forecasting off: the session leaves forecasts out, and the API names the setting to an API caller', async () => {
+      const auth = { authorization: `Bearer ${TOKEN}` }
+      const session = (await (await fetch(`${vigil!.adminUrl}/api/session`, { headers: auth })).json()) as {
+        features: string[]
+      }
+      expect(session.features).toEqual(expect.arrayContaining(['series', 'anomalies']))
+      expect(session.features).not.toContain('forecasts')
+      const res = await fetch(`${vigil!.adminUrl}/api/series/${encodeURIComponent('*|*|*')}/forecast`, {
+        headers: auth,
+      })
+      expect(res.status).toBe(404)
+      expect(await res.json()).toMatchObject({ code: 'VGL_ERR_CONTROL_DISABLED' })
+    })
+
     it("marks every open anomaly of all services and of each service on one of the Overview's charts, laid out readably", async () => {
       const { page } = browser
+      page.on('request', (r) => {
+        if (/\/forecast(\?|$)/.test(r.url())) forecastRequests.push(r.url())
+      })
       await page.goto(`${vigil!.adminUrl}/#token=${TOKEN}`)
       await page
         .locator('figure.chart-fig')
@@ -267,6 +285,12 @@ describe.skipIf(!available)(
       expect(marked(charts[1]).every((m) => /^p\d\d latency/.test(m))).toBe(true)
       expect(marked(charts[2]).every((m) => /^(throttled share|5xx errors)/.test(m))).toBe(true)
       for (const c of charts.filter((x) => x.labels.length > 0)) expectLaidOut(c)
+      // the traffic chart draws what was observed and says why there is no forecast
+      const caption = await page.locator('figure.chart-fig').first().locator('figcaption').innerText()
+      expect(caption).toContain('observed')
+      expect(caption).toContain('forecasting is off')
+      expect(caption.replace('forecasting is off', '')).not.toMatch(/forecast|interval/)
+      expect(forecastRequests).toEqual([])
       expect(pageErrors()).toEqual([])
       await shot('marks-overview-1280')
     })
@@ -288,6 +312,9 @@ describe.skipIf(!available)(
       expect(marked(latency)).toEqual(expect.arrayContaining(['p50 latency', 'p95 latency', 'p99 latency']))
       expect(marked(errors)).toContain('throttled share')
       for (const c of charts.filter((x) => x.labels.length > 0)) expectLaidOut(c)
+      await page.getByText('Forecasting is off (forecast.enabled: false in the config)').waitFor()
+      expect(charts.find((c) => c.title === 'Requests per second')).toBeDefined()
+      expect(forecastRequests).toEqual([])
       expect(pageErrors()).toEqual([])
       await shot('marks-series-1280')
     })

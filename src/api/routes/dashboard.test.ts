@@ -71,7 +71,8 @@ describe('dashboard session and live feed', () => {
     expect(refused.json()).toMatchObject({ code: 'VGL_ERR_API_NO_TOKEN' })
   })
 
-  it('offers the pages whose routes are registered', async () => {
+  /** The session's features on a server with the tiers and forecast routes. */
+  async function features(off?: readonly string[]): Promise<string[]> {
     const hub = new LiveHub({ sections: {} })
     const app = await buildAdminApp({
       token: 't0k3n',
@@ -82,12 +83,22 @@ describe('dashboard session and live feed', () => {
           a.get('/api/limits/tiers', async () => ({}))
           a.get('/api/series/:key/forecast', async () => ({}))
         },
-        dashboardRoutes({ hub, token: 't0k3n', info }),
+        dashboardRoutes({ hub, token: 't0k3n', info, ...(off !== undefined ? { off } : {}) }),
       ],
     })
     apps.push(app)
     const res = await app.inject({ url: '/api/session', headers: { authorization: 'Bearer t0k3n' } })
-    expect(res.json().features.sort()).toEqual(['forecasts', 'limits'])
+    return (res.json() as { features: string[] }).features.sort()
+  }
+
+  it('offers the pages whose routes are registered', async () => {
+    expect(await features()).toEqual(['forecasts', 'limits'])
+  })
+
+  it('leaves out a feature the config turns off though its route answers', async () => {
+    // an unknown name and a feature whose route is absent change nothing else
+    expect(await features(['forecasts', 'journeys', 'nonsense'])).toEqual(['limits'])
+    expect(await features([])).toEqual(['forecasts', 'limits'])
   })
 
   it('streams a snapshot then deltas; resumes with Last-Event-ID; close() ends open streams', async () => {

@@ -25,6 +25,12 @@ export interface DashboardRoutesOptions {
   hub: LiveHub
   token: string
   info: SessionInfo
+  /**
+   * Features the config turns off whose routes stay registered to answer with the error that names
+   * the setting (`forecasts` while `forecast.enabled: false`): left out of `features`, so the
+   * dashboard neither offers nor asks for them.
+   */
+  off?: readonly string[]
   /** check for the session and the feed; default `createAuthorizer(token, { reads: true })` */
   authorize?: (req: FastifyRequest) => void
 }
@@ -49,6 +55,7 @@ export const FEATURE_ROUTES: Readonly<Record<string, { method: 'GET'; url: strin
 export function dashboardRoutes(opts: DashboardRoutesOptions): FastifyPluginAsync {
   const authorize = opts.authorize ?? createAuthorizer(opts.token, { reads: true })
   const { hub } = opts
+  const off = new Set(opts.off)
   return async function dashboardPlugin(app) {
     // an open stream would keep close() waiting: end every stream first
     app.addHook('preClose', (done) => {
@@ -72,7 +79,7 @@ export function dashboardRoutes(opts: DashboardRoutesOptions): FastifyPluginAsyn
           return sendProblem(reply, err)
         }
         const features = Object.entries(FEATURE_ROUTES)
-          .filter(([, r]) => req.server.hasRoute(r))
+          .filter(([name, r]) => !off.has(name) && req.server.hasRoute(r))
           .map(([name]) => name)
         return { ok: true, ...opts.info, features, liveEventId: hub.lastEventId }
       },

@@ -82,18 +82,26 @@ export interface ForecastTraces extends Pick<ChartProps, 'x' | 'ys' | 'series' |
   ahead: ForecastReady['points']
 }
 
+/** What a chart says where its forecast would be while the config turns forecasting off. */
+export const FORECAST_OFF = 'forecasting is off'
+
 /**
  * A rate chart's lines: what was observed, then the forecast with its interval as a band. The
  * forecast line starts at the newest observed point, so the two read as one line into the future.
+ * With forecasting off (`'off'`) the observed line alone, with no forecast in the legend; `null`
+ * is a forecast still to come.
  */
 export function forecastTraces(
   observed: ReadonlyArray<{ t: number; rate: number }>,
-  forecast: ForecastReady | null,
+  forecast: ForecastReady | null | 'off',
   label = 'forecast',
 ): ForecastTraces {
+  const x = observed.map((p) => p.t / 1000)
+  const rates = observed.map((p) => p.rate)
+  if (forecast === 'off')
+    return { ahead: [], x, ys: [rates], series: [{ label: 'observed', color: '--series-1' }], bands: [] }
   const last = observed.at(-1)
   const ahead = forecast === null ? [] : forecast.points.filter((p) => p.atMs > (last?.t ?? 0))
-  const x = observed.map((p) => p.t / 1000)
   const join = last !== undefined && ahead.length > 0 ? [last.rate] : []
   const pad = (a: readonly number[], before: number, after: number): (number | null)[] => [
     ...Array<null>(before).fill(null),
@@ -104,11 +112,7 @@ export function forecastTraces(
     ahead,
     x: [...x, ...ahead.map((p) => p.atMs / 1000)],
     ys: [
-      pad(
-        observed.map((p) => p.rate),
-        0,
-        ahead.length,
-      ),
+      pad(rates, 0, ahead.length),
       pad([...join, ...ahead.map((p) => p.forecast)], x.length - join.length, 0),
       pad(
         ahead.map((p) => p.upper),

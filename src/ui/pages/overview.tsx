@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks'
 import type { ActivityEntry } from '../../api/activity.js'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart, forecastTraces, gapSeconds, pctTick } from '../components/chart.js'
+import { Chart, FORECAST_OFF, forecastTraces, gapSeconds, pctTick } from '../components/chart.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
@@ -95,8 +95,10 @@ export function OverviewPage(props: { session: Session }) {
   )
   const [allServices, setAllServices] = useState(false)
   const [waiting, setWaiting] = useState(true)
+  // without the feature the config turned forecasting off: nothing to ask, and the chart says so
+  const forecasting = props.session.features.includes('forecasts')
   const forecast = useApi<ForecastAnswer>(
-    known && props.session.features.includes('forecasts') ? `/api/series/${keyPath(GLOBAL)}/forecast` : null,
+    known && forecasting ? `/api/series/${keyPath(GLOBAL)}/forecast` : null,
     waiting ? Math.max(2_000, props.session.windowMs) : 30_000,
   )
   const ready = forecast.data?.status === 'ok'
@@ -105,7 +107,11 @@ export function OverviewPage(props: { session: Session }) {
   const critical = anomalies.filter((a) => a.score >= 0.9).length
 
   const f = forecast.data?.status === 'ok' ? forecast.data : null
-  const traffic = forecastTraces(points, f, f !== null ? `forecast (${f.model})` : 'forecast')
+  const traffic = forecastTraces(
+    points,
+    forecasting ? f : 'off',
+    f !== null ? `forecast (${f.model})` : 'forecast',
+  )
   const fc = traffic.ahead
   const x = points.map((p) => p.t / 1000)
   const last = points.at(-1)
@@ -195,7 +201,8 @@ export function OverviewPage(props: { session: Session }) {
               now={now / 1000}
               yFormat={(v) => `${v}`}
               gapS={gapSeconds(props.session.windowMs)}
-              summary={`now ${fmtRate(last?.rate)}; ${fc.length > 0 ? `forecast ${fmtRate(fc.at(-1)?.forecast)} in ${Math.round(((fc.at(-1)?.atMs ?? now) - now) / 60_000)} min` : 'no forecast yet'}`}
+              summary={`now ${fmtRate(last?.rate)}; ${!forecasting ? FORECAST_OFF : fc.length > 0 ? `forecast ${fmtRate(fc.at(-1)?.forecast)} in ${Math.round(((fc.at(-1)?.atMs ?? now) - now) / 60_000)} min` : 'no forecast yet'}`}
+              extra={!forecasting && <span class="small muted">{FORECAST_OFF}</span>}
             />
           )}
         </Panel>

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart, gapSeconds } from '../components/chart.js'
+import { Chart, FORECAST_OFF, gapSeconds } from '../components/chart.js'
 import { positive, Result, useAction } from '../components/forms.js'
 import { Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem, type Tone } from '../components/ui.js'
@@ -81,8 +81,9 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
     .find((x) => x.key === key)
   const known = useSeriesKnown(key, live, session.windowMs)
   const { points, error } = useHistory(known ? key : null, RANGE_MS)
+  const forecasting = session.features.includes('forecasts')
   const forecast = useApi<ForecastAnswer>(
-    known && session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
+    known && forecasting ? `/api/series/${keyPath(key)}/forecast` : null,
     10_000,
   )
   const actions = useApi<{ actions: ScaleAction[] }>(
@@ -148,17 +149,25 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
             x={ts.map((t) => t / 1000)}
             ys={[
               [...shown.map((p) => p.rate), ...fc.map(() => null)],
-              [...shown.map(() => null), ...fc.map((p) => p.forecast)],
-              [...shown.map(() => null), ...fc.map((p) => p.upper)],
-              [...shown.map(() => null), ...fc.map((p) => p.lower)],
+              ...(forecasting
+                ? [
+                    [...shown.map(() => null), ...fc.map((p) => p.forecast)],
+                    [...shown.map(() => null), ...fc.map((p) => p.upper)],
+                    [...shown.map(() => null), ...fc.map((p) => p.lower)],
+                  ]
+                : []),
               reps.map((n) => (cap !== null ? n * cap : null)),
               reps,
             ]}
             series={[
               { label: 'observed', color: '--series-1' },
-              { label: 'forecast', color: '--forecast', dash: [6, 4] },
-              { label: 'upper', color: '--forecast', hidden: true },
-              { label: 'lower', color: '--forecast', hidden: true },
+              ...(forecasting
+                ? [
+                    { label: 'forecast', color: '--forecast', dash: [6, 4] },
+                    { label: 'upper', color: '--forecast', hidden: true },
+                    { label: 'lower', color: '--forecast', hidden: true },
+                  ]
+                : []),
               { label: 'capacity', color: '--series-4', dash: [2, 3], width: 2 },
               { label: 'replicas', color: '--series-2', scale: 'y2', width: 2 },
             ]}
@@ -173,7 +182,8 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
             y2Format={(v) => fmtNum(v)}
             y2Integer
             gapS={gapSeconds(session.windowMs)}
-            summary={`${s.service}: ${s.current} replicas (${ready} ready), observed ${fmtRate(shown.at(-1)?.rate)}, capacity ${cap !== null ? fmtRate(cap * s.current) : 'unknown'}; ${f !== null ? `forecast ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)} (${f.model})` : 'no forecast yet'}`}
+            extra={!forecasting && <span class="small muted">{FORECAST_OFF}</span>}
+            summary={`${s.service}: ${s.current} replicas (${ready} ready), observed ${fmtRate(shown.at(-1)?.rate)}, capacity ${cap !== null ? fmtRate(cap * s.current) : 'unknown'}; ${!forecasting ? FORECAST_OFF : f !== null ? `forecast ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)} (${f.model})` : 'no forecast yet'}`}
           />
         )}
       </Panel>

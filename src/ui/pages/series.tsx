@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
-import { Chart, forecastTraces, gapSeconds } from '../components/chart.js'
+import { Chart, FORECAST_OFF, forecastTraces, gapSeconds } from '../components/chart.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
@@ -142,8 +142,9 @@ function SeriesDetail(props: {
   const [service, , env] = key.split('|')
   // a forecast is refitted every few windows; until there is enough history, ask every window
   const [waiting, setWaiting] = useState(true)
+  const forecasting = session.features.includes('forecasts')
   const forecast = useApi<ForecastAnswer>(
-    known && session.features.includes('forecasts') ? `/api/series/${keyPath(key)}/forecast` : null,
+    known && forecasting ? `/api/series/${keyPath(key)}/forecast` : null,
     waiting ? Math.max(2_000, session.windowMs) : 30_000,
   )
   const ready = forecast.data?.status === 'ok'
@@ -163,7 +164,7 @@ function SeriesDetail(props: {
   const idle =
     cur !== undefined && cur.idleSince !== null ? `no requests since ${fmtTime(cur.idleSince)}` : null
   const f = forecast.data?.status === 'ok' ? forecast.data : null
-  const traffic = forecastTraces(shown, f)
+  const traffic = forecastTraces(shown, forecasting ? f : 'off')
   const fc = traffic.ahead
   return (
     <>
@@ -198,7 +199,7 @@ function SeriesDetail(props: {
         />
       </div>
       <Problem error={error} title="History unavailable" />
-      <Panel title="Traffic and forecast">
+      <Panel title={forecasting ? 'Traffic and forecast' : 'Traffic'}>
         {!known ? (
           <Empty>No window of this series has closed yet: the page fills in when its first one does.</Empty>
         ) : shown.length < 2 ? (
@@ -211,10 +212,10 @@ function SeriesDetail(props: {
             now={now / 1000}
             height={230}
             gapS={gapSeconds(session.windowMs)}
-            summary={`now ${fmtRate(cur?.rate)}; ${f !== null ? `model ${f.model} forecasts ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)}` : 'no forecast yet'}; ${fmtCount(mine.length, 'anomaly', 'anomalies')} in range`}
+            summary={`now ${fmtRate(cur?.rate)}; ${!forecasting ? FORECAST_OFF : f !== null ? `model ${f.model} forecasts ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)}` : 'no forecast yet'}; ${fmtCount(mine.length, 'anomaly', 'anomalies')} in range`}
           />
         )}
-        <ForecastInfo answer={forecast.data} error={forecast.error} />
+        {forecasting ? <ForecastInfo answer={forecast.data} error={forecast.error} /> : <ForecastOff />}
       </Panel>
       <ScoresPanel
         session={session}
@@ -236,6 +237,16 @@ function mergeAnomalies(a: readonly Anomaly[], b: readonly Anomaly[]): Anomaly[]
   for (const x of a) m.set(x.id, x)
   for (const x of b) m.set(x.id, x)
   return [...m.values()]
+}
+
+/** Where the forecast's details would be: why there are none, and the setting that brings them. */
+function ForecastOff() {
+  return (
+    <p class="small muted">
+      Forecasting is off (<code>forecast.enabled: false</code> in the config): the chart shows the observed
+      rate only.
+    </p>
+  )
 }
 
 function ForecastInfo(props: { answer: ForecastAnswer | null; error: Error | null }) {
