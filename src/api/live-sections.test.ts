@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Alert } from '../alerts/types.js'
 import type { ServiceScaling } from '../scale/autoscaler.js'
 import { LiveHub, type KeyedSection } from './live.js'
-import { liveSections, type LiveAlert, type LiveScaling } from './live-sections.js'
+import { liveAlert, liveSections, type LiveAlert, type LiveScaling } from './live-sections.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { scalingRoutes } from './routes/scaling.js'
 import { buildAdminApp } from './server.js'
@@ -126,6 +126,23 @@ describe('the live feed sections for alerts and autoscaling', () => {
       series: 'orders|*|prod',
       service: 'orders',
     })
+  })
+
+  it('an active alert whose newest window could not be judged reads the evidence it fired on, then why the newest was not judged', () => {
+    const firing = alert('errors', 'users|*|demo')
+    const thin = {
+      ...firing.latest,
+      active: null,
+      noData: 'requests' as const,
+      summary: '0 requests sent upstream (24 answered by the gateway itself), fewer than minRequests 10',
+    }
+    expect(liveAlert({ ...firing, latest: thin }).summary).toBe(
+      'p95 900 ms > 800 ms (errors) (newest window not judged: 0 requests sent upstream (24 answered by the gateway itself), fewer than minRequests 10)',
+    )
+    // judged windows, and a resolved alert, read the newest conclusion as before
+    const calmer = { ...firing.latest, active: true, summary: 'p95 850 ms > 800 ms' }
+    expect(liveAlert({ ...firing, latest: calmer }).summary).toBe('p95 850 ms > 800 ms')
+    expect(liveAlert({ ...firing, state: 'resolved', latest: thin }).summary).toBe(thin.summary)
   })
 
   it('sends replica counts per scaled service with the newest change', async () => {

@@ -80,6 +80,16 @@ export interface LiveAlert {
   suppressed: string | null
 }
 
+/**
+ * The newest window's conclusion; while the newest window could not be judged (too few requests,
+ * no baseline) an active alert would read only "0 requests, fewer than minRequests 10", which says
+ * nothing of why it is active: the evidence it went active on, then what the newest window shows.
+ */
+function summaryOf(a: Alert): string {
+  if (a.state === 'resolved' || a.latest.active !== null || a.latest === a.evidence) return a.latest.summary
+  return `${a.evidence.summary} (newest window not judged: ${a.latest.summary})`
+}
+
 export function liveAlert(a: Alert): LiveAlert {
   return {
     id: a.fingerprint,
@@ -91,7 +101,7 @@ export function liveAlert(a: Alert): LiveAlert {
     series: a.key,
     service: a.series.service,
     env: a.series.env,
-    summary: a.latest.summary,
+    summary: summaryOf(a),
     activeAtMs: a.activeAtMs,
     firingAtMs: a.firingAtMs,
     ackBy: a.ack?.by ?? null,
