@@ -28,7 +28,6 @@ const FIRST_LANE = [
   'test/integration/client-windows-nats.test.ts',
   'test/integration/alerts-stale.test.ts',
   'test/integration/autoscale-adopt.test.ts',
-  'test/integration/autoscale-replay.test.ts',
   'test/integration/start-failure.test.ts',
 ]
 const SECOND_LANE = [
@@ -54,6 +53,7 @@ const SECOND_LANE = [
   'test/integration/targets-nats-blip.test.ts',
   'test/integration/postgres-outage.test.ts',
   'test/integration/scaled-out-windows.test.ts',
+  'test/integration/autoscale-replay.test.ts',
   'test/deploy.test.ts',
   'test/integration/control-failover.test.ts',
   'test/integration/control-failover-rollups.test.ts',
