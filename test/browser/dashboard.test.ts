@@ -470,9 +470,30 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.getByRole('link', { name: 'Overview' }).click()
     await page.locator('#kpi-defensive .v', { hasText: 'ON' }).waitFor()
     await page.getByRole('link', { name: 'Admin' }).click()
-    await page.locator('#defensive-toggle').click()
-    await page.getByText('Defensive mode is off.').waitFor()
-    expect(await controls()).toBe(false)
+    // another writer (as an adaptive policy does) changes the controls after the page's last write:
+    // turning defensive mode off still works, and leaves that writer's multiplier in place
+    const other = async (m: number | null) =>
+      expect(
+        (
+          await fetch(`${demo.adminUrl}/api/limits/controls`, {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ tiers: { STD: m }, reason: 'another writer' }),
+          })
+        ).status,
+      ).toBe(200)
+    await other(0.5)
+    try {
+      await page.locator('#defensive-toggle').click()
+      await page.getByText('Defensive mode is off.').waitFor()
+      expect(await controls()).toBe(false)
+      const now = (await (await fetch(`${demo.adminUrl}/api/limits/controls`)).json()) as {
+        tiers: Record<string, number>
+      }
+      expect(now.tiers.STD).toBe(0.5)
+    } finally {
+      await other(null)
+    }
 
     await page.locator('#config-reload').click()
     // the demo config file is unchanged: nothing changed, nothing waits for a restart

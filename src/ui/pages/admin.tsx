@@ -11,10 +11,34 @@ import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api, ApiError } from '../lib/api.js'
 import { fmtNum } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
-import type { KeyView, LimitsLive, TierState } from '../lib/types.js'
+import type { Controls, KeyView, LimitsLive, TierState } from '../lib/types.js'
 import { ScaleControls } from './scaling.js'
 
 const NAME = /^[A-Za-z0-9_-]+$/
+const CONTROLS = '/api/limits/controls'
+
+/**
+ * Writes the limit controls against the version just read. The controls are one resource that
+ * policies change too (an adaptive tightening sets a client multiplier), so the ETag an earlier
+ * write returned is often stale though nothing this form touches changed. `conflict` says, from
+ * the fresh read, why the change no longer makes sense; a 412 (changed between the read and the
+ * write) reads again.
+ */
+async function writeControls(
+  write: { method: 'PUT' | 'DELETE'; body: Record<string, unknown> },
+  conflict: (now: Controls) => string | null = () => null,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const why = conflict(await api<Controls>(CONTROLS))
+    if (why !== null) throw new Error(why)
+    try {
+      await api(CONTROLS, write)
+      return
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof ApiError) || err.status !== 412) throw err
+    }
+  }
+}
 const KEY_ID = /^[A-Za-z0-9._-]+$/
 
 export function AdminPage(props: { session: Session }) {
@@ -47,13 +71,19 @@ function DefensivePanel(props: { limits: LimitsLive }) {
   const a = useAction()
   const toggle = () =>
     a.run(async () => {
-      await api('/api/limits/controls', {
-        method: 'PUT',
-        body: {
-          defensive: !on,
-          reason: reason.trim() || `defensive mode ${on ? 'off' : 'on'} from the dashboard`,
+      await writeControls(
+        {
+          method: 'PUT',
+          body: {
+            defensive: !on,
+            reason: reason.trim() || `defensive mode ${on ? 'off' : 'on'} from the dashboard`,
+          },
         },
-      })
+        (now) =>
+          now.defensive === on
+            ? null
+            : `defensive mode was turned ${now.defensive ? 'on' : 'off'} elsewhere meanwhile; nothing changed`,
+      )
       setReason('')
       return `Defensive mode is ${on ? 'off' : 'on'}.`
     })
@@ -448,7 +478,7 @@ function MultipliersPanel(props: { limits: LimitsLive }) {
     if (service.trim() !== '' && group === 'clients')
       return a.fail('a client multiplier applies everywhere: leave "only on service" empty')
     void a.run(async () => {
-      await api('/api/limits/controls', {
+      await writeControls({
         method: 'PUT',
         body: {
           [group]: { [name.trim()]: m },
@@ -462,7 +492,7 @@ function MultipliersPanel(props: { limits: LimitsLive }) {
   }
   const remove = (g: 'tiers' | 'classes' | 'clients', n: string) =>
     a.run(async () => {
-      await api('/api/limits/controls', {
+      await writeControls({
         method: 'PUT',
         body: { [g]: { [n]: null }, reason: `multiplier on ${n} removed from the dashboard` },
       })
@@ -471,7 +501,7 @@ function MultipliersPanel(props: { limits: LimitsLive }) {
   const clear = () => {
     if (!confirm('Remove every multiplier and turn defensive mode off?')) return
     void a.run(async () => {
-      await api('/api/limits/controls', { method: 'DELETE', body: { reason: 'cleared from the dashboard' } })
+      await writeControls({ method: 'DELETE', body: { reason: 'cleared from the dashboard' } })
       return 'Every limit is back to its configured value.'
     })
   }
