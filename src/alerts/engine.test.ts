@@ -602,6 +602,17 @@ describe('rules', () => {
     expect(e.alerts()[0].evidence.summary).toMatch(
       /anomaly in p95: 900 ms against expected 60 ms \(band 20–200 ms;/,
     )
+    expect(rule.resolveFor).toEqual({ windows: 3 })
+    // one window back in its band during the slowdown neither resolves it nor pages it again
+    await run(e, [
+      input(point(5, { p95: 70 }), { anomalies: [slow] }),
+      input(point(6, { p95: 900 }), { anomalies: [slow] }),
+      input(point(7, { p95: 60 }), { anomalies: [slow] }),
+      input(point(8, { p95: 65 }), { anomalies: [slow] }),
+    ])
+    expect(transitions.slice(4)).toEqual([])
+    await run(e, [input(point(9, { p95: 70 }), { anomalies: [slow] })])
+    expect(transitions.slice(4)).toEqual(['anomalous firing->resolved @10'])
     // a window without requests is no evidence; the joint score has no value and counts while open
     const joint = { ...spike, id: 'j1', metric: 'joint', observed: 0.8, low: 0, high: 0.5, detector: 'hst' }
     const empty = input(point(6, { count: 0, errors: 0, p95: null }), { anomalies: [slow] })

@@ -139,6 +139,11 @@ export const ruleSchema = z.discriminatedUnion('kind', [
      * two by default, so a one-window spike (a heavy latency tail) opens an anomaly but pages no one
      */
     for: holdSchema.default({ windows: 2 }),
+    /**
+     * three by default: during an incident a latency quantile of a short window dips back into
+     * its band now and then, and one such window would resolve the alert and page again after it
+     */
+    resolveFor: holdSchema.default({ windows: 3 }),
   }),
   z.strictObject({
     ...common,
