@@ -191,8 +191,12 @@ export function fmtAnomalyValue(a: {
   return `${labelOf(a.metric)}${observed}, expected ${fmtMetric(a.metric, a.expected)} (band ${band})`
 }
 
-/** A client feature that stands out against the typical client's: `error ratio 73.2% against a typical 22.7%`. */
+/**
+ * A client feature that stands out against the typical client's: `refused or failed 73.2% against a
+ * typical 22.7%`. A client's error ratio counts the requests the limiter refused (429) with its
+ * error responses, so it is not called an error ratio: a throttled client's would read as failures.
+ */
 export function fmtAgainstTypical(feature: string, observed: number, typical: number): string {
   const [x, y] = fmtMetricApart(feature, observed, typical)
-  return `${labelOf(feature)}${x} against a typical ${y}`
+  return `${feature === 'errorRatio' ? 'refused or failed ' : labelOf(feature)}${x} against a typical ${y}`
 }

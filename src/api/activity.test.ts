@@ -86,7 +86,7 @@ describe('activity', () => {
       'opened',
     )
     expect(client.summary).toBe(
-      'abusive client scraper-std: error ratio 73.2% against a typical 22.7%, score 1.00',
+      'abusive client scraper-std: refused or failed 73.2% against a typical 22.7%, score 1.00',
     )
     const resolved = (metric: string) =>
       anomalyActivity(

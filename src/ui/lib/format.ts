@@ -108,6 +108,23 @@ export const METRIC_NAMES: Record<string, string> = {
   client: 'client behaviour',
 }
 
+/**
+ * What makes a client stand out, for people: `refused or failed 85% (typical 33.8%)`, `40 requests
+ * (typical 3.47 requests)`. Its `errorRatio` counts the requests the limiter refused (429) with its
+ * error responses, so it is not called an error ratio.
+ */
+export function fmtClientFeature(feature: string, observed: number, typical: number): string {
+  const [name, value]: [string, (x: number) => string] =
+    feature === 'errorRatio'
+      ? ['refused or failed ', (x) => fmtPct(x)]
+      : feature === 'meanLatencyMs'
+        ? ['mean latency ', (x) => fmtMs(x)]
+        : feature === 'requests' || feature === 'distinctRoutes'
+          ? ['', (x) => `${fmtNum(x)} ${feature === 'requests' ? 'requests' : 'routes'}`]
+          : [`${feature} `, (x) => fmtNum(x)]
+  return `${name}${value(observed)} (typical ${value(typical)})`
+}
+
 /** `orders|/orders|demo` → readable parts; `*` is "all". */
 export function keyLabel(key: string): string {
   const [service, route, env] = key.split('|')

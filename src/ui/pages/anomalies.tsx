@@ -1,7 +1,7 @@
 /** Anomalies as people read them: what, where, how far from normal, since when, and why. */
 import type { ChartMark } from '../components/chart.js'
 import { Badge, Empty } from '../components/ui.js'
-import { fmtAgo, fmtMetric, keyLabel, METRIC_NAMES } from '../lib/format.js'
+import { fmtAgo, fmtClientFeature, fmtMetric, keyLabel, METRIC_NAMES } from '../lib/format.js'
 import { href } from '../lib/router.js'
 import type { Anomaly } from '../lib/types.js'
 
@@ -80,7 +80,7 @@ export function AnomalyList(props: {
                   {top
                     .map((c) =>
                       a.level === 'client'
-                        ? `${c.key} ${fmtNumPlain(c.observed)} (typical ${fmtNumPlain(c.expected)})`
+                        ? fmtClientFeature(c.key, c.observed, c.expected)
                         : `${keyLabel(c.key)} (${Math.round(c.share * 100)}%)`,
                     )
                     .join(' · ')}
@@ -98,8 +98,4 @@ export function AnomalyList(props: {
       })}
     </ul>
   )
-}
-
-function fmtNumPlain(x: number): string {
-  return Math.abs(x) >= 100 ? x.toFixed(0) : Number(x.toPrecision(3)).toString()
 }
