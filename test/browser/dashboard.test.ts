@@ -98,6 +98,15 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.locator('.chart canvas').first().waitFor()
     await shot('overview')
 
+    // the services page without a series: every service with its routes under it, with figures
+    await page.getByRole('link', { name: 'Services', exact: true }).click()
+    const browse = page.getByRole('row', { name: /^browse / })
+    await browse.waitFor()
+    expect(await browse.innerText()).toMatch(/req\/s[\s\S]*ms/)
+    expect(await page.getByRole('row').first().innerText()).toMatch(/Series\s+Requests\s+5xx\s+Throttled/)
+    const names = await page.locator('tbody th').allInnerTexts()
+    expect(names.indexOf('browse')).toBe(names.indexOf('shop · demo') + 1)
+
     // a series whose first window has not closed: the page waits for it instead of asking (a 404)
     await page.goto(`${demo.adminUrl}/#/series/${encodeURIComponent('payments|not-yet|demo')}`)
     await page.getByText(/No window of this series has closed yet/).waitFor()

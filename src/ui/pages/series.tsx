@@ -23,6 +23,7 @@ import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href } from '../lib/router.js'
 import type { Anomaly, ForecastAnswer, ForecastReady } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
+import { IdleSince } from './overview.js'
 import { ScoresPanel } from './scores.js'
 
 const RANGES: ReadonlyArray<[string, number]> = [
@@ -40,7 +41,8 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
   // re-read now and then: a series turns idle without any event saying so
   useNow(5_000)
   const serverNow = store.serverNow()
-  if (key === null) return <SeriesIndex series={series} serverNow={serverNow} />
+  if (key === null)
+    return <SeriesIndex series={series} serverNow={serverNow} anomalies={store.items<Anomaly>('anomalies')} />
   const parts = parseSeriesKey(key)
   if (parts === null)
     return (
@@ -53,7 +55,7 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
             )
           }
         />
-        <SeriesIndex series={series} serverNow={serverNow} />
+        <SeriesIndex series={series} serverNow={serverNow} anomalies={store.items<Anomaly>('anomalies')} />
       </>
     )
   const { service, env } = parts
@@ -97,32 +99,58 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
 
 const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
-function SeriesIndex(props: { series: LiveSeries[]; serverNow: number }) {
-  const rate = (s: LiveSeries): string => {
-    const now = seriesNow(s, props.serverNow)
-    return now.idleSince !== null ? `idle since ${fmtTime(now.idleSince)}` : fmtRate(now.rate)
-  }
+/**
+ * Every service with its routes under it, as the newest window has them: what a user scans for the
+ * one to open (an idle series says since when).
+ */
+function SeriesIndex(props: { series: LiveSeries[]; serverNow: number; anomalies: readonly Anomaly[] }) {
   const services = props.series.filter((s) => s.level !== 'route').sort((a, b) => a.key.localeCompare(b.key))
+  const rows = services.flatMap((s) => [
+    s,
+    ...props.series
+      .filter((r) => r.level === 'route' && r.service === s.service && r.env === s.env)
+      .sort((a, b) => a.route.localeCompare(b.route)),
+  ])
   return (
-    <Panel title="Pick a service or route">
-      {services.length === 0 && <Empty>No series yet: they appear as traffic arrives.</Empty>}
-      <ul>
-        {services.map((s) => (
-          <li key={s.key}>
-            <a href={href('series', s.key)}>{keyLabel(s.key)}</a> — {rate(s)}
-            <ul>
-              {props.series
-                .filter((r) => r.level === 'route' && r.service === s.service && r.env === s.env)
-                .map((r) => (
-                  <li key={r.key}>
-                    <a href={href('series', r.key)}>{r.route}</a> — {rate(r)}
-                    {seriesNow(r, props.serverNow).idleSince === null && `, p95 ${fmtMs(r.p95)}`}
-                  </li>
-                ))}
-            </ul>
-          </li>
-        ))}
-      </ul>
+    <Panel title="Services and routes" right={<span class="small muted">the newest window of each</span>}>
+      <Table
+        columns={[
+          'Series',
+          num('Requests'),
+          num('5xx'),
+          num('Throttled'),
+          num('p50'),
+          num('p95'),
+          num('p99'),
+          'Anomalies',
+        ]}
+        rows={rows}
+        empty="No series yet: they appear as traffic arrives."
+        row={(s) => {
+          const now = seriesNow(s, props.serverNow)
+          const open = props.anomalies.filter((a) => a.key === s.key && a.state !== 'resolved').length
+          return (
+            <tr key={s.key}>
+              <th
+                scope="row"
+                style={s.level === 'route' ? { paddingLeft: '1.5em', fontWeight: 'normal' } : {}}
+              >
+                <a href={href('series', s.key)}>{s.level === 'route' ? s.route : keyLabel(s.key)}</a>
+              </th>
+              <td class="num">
+                {fmtRate(now.rate)}
+                <IdleSince t={now.idleSince} />
+              </td>
+              <td class="num">{fmtPct(now.err)}</td>
+              <td class="num">{fmtPct(now.lim)}</td>
+              <td class="num">{fmtMs(now.p50)}</td>
+              <td class="num">{fmtMs(now.p95)}</td>
+              <td class="num">{fmtMs(now.p99)}</td>
+              <td>{open === 0 ? <Badge tone="ok">none</Badge> : <Badge tone="bad">{open} open</Badge>}</td>
+            </tr>
+          )
+        }}
+      />
     </Panel>
   )
 }
