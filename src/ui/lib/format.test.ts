@@ -152,11 +152,15 @@ describe('changedFields', () => {
       defensive: true,
       updatedAt: '2026-12-06T11:40:00.000Z',
     }
-    expect(changedFields(before, after)).toEqual([
-      'clients.scraper-std: 0.1 → –',
-      'defensive: false → true',
-      'reason: – → errors anomaly on shop',
-      'updatedAt: 2026-12-06T11:39:35.965Z → 2026-12-06T11:40:00.000Z',
+    expect(changedFields(before, after)).toEqual(['clients.scraper-std: 0.1 → –', 'defensive: false → true'])
+    // who, why and when an entry was set are the audit row's columns; alone, they are the change
+    const entry = (m: number, actor: string) => ({
+      clients: { bot: m },
+      entries: { clients: { bot: { actor, reason: `x${m}`, updatedAt: `2026-12-06T11:4${m}:00Z` } } },
+    })
+    expect(changedFields(entry(1, 'a'), entry(2, 'b'))).toEqual(['clients.bot: 1 → 2'])
+    expect(changedFields({ reason: 'a', ratePerSec: 4 }, { reason: 'b', ratePerSec: 4 })).toEqual([
+      'reason: a → b',
     ])
     expect(changedFields({ ratePerSec: 4, burst: 8 }, { ratePerSec: 1, burst: 2 })).toEqual([
       'ratePerSec: 4 → 1',

@@ -241,7 +241,8 @@ const isSetting = (x: unknown) => typeof x === 'number' || typeof x === 'boolean
 
 /**
  * What an audited change changed, one `path: before → after` line per changed field, settings
- * (numbers, switches) first: a whole resource is mostly unchanged, and its JSON buries the one
+ * (numbers, switches) first, without the resource's own record of who changed it, why and when
+ * (unless nothing else changed): a whole resource is mostly unchanged, and its JSON buries the one
  * number an operator edited. A created resource is `created` and its fields, a removed one
  * `removed`. Times inside are left as written: `localTimes` converts the line.
  */
@@ -267,5 +268,12 @@ export function changedFields(before: unknown, after: unknown): string[] {
     })
   }
   if (changed.length === 0) return ['no change']
-  return changed.sort((x, y) => Number(y.setting) - Number(x.setting)).map((c) => c.line)
+  // who, why and when are the audit row's own columns: their copies inside the resource (the
+  // document's and each entry's) would bury the one value that changed
+  const fields = changed.filter((c) => !RECORD_KEEPING.test(c.line))
+  return (fields.length > 0 ? fields : changed)
+    .sort((x, y) => Number(y.setting) - Number(x.setting))
+    .map((c) => c.line)
 }
+
+const RECORD_KEEPING = /^(?:[^:]*\.)?(?:actor|reason|updatedAt):/
