@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Anomaly } from '../lib/types.js'
-import { anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
+import { anomalyMarks, CHART_METRICS, marksOn, nestAnomalies } from './anomalies.js'
 
 const anomaly = (key: string, metric: string, level: Anomaly['level']): Anomaly => {
   const [service, route, env] = key.split('|')
@@ -66,5 +66,49 @@ describe('marksOn', () => {
     expect(Object.keys(CHART_METRICS)).toEqual(['traffic', 'latency', 'errors'])
     const shown = new Set(Object.values(CHART_METRICS).flatMap((metrics) => on(metrics)))
     expect(shown.size).toBe(marks.length)
+  })
+})
+
+describe('nestAnomalies', () => {
+  const at = (a: Anomaly, openedAtMs: number, extra: Partial<Anomaly> = {}): Anomaly => ({
+    ...a,
+    id: `${a.id}@${openedAtMs}`,
+    openedAtMs,
+    ...extra,
+  })
+  const heads = (list: Anomaly[]) =>
+    [...nestAnomalies(list)].map(([h, also]) => [h.id, also.map((b) => b.id).sort()])
+
+  it("puts one incident's route and service anomalies of a metric under all services'", () => {
+    const route = at(anomaly('shop|browse|demo', 'p95', 'route'), 1_000)
+    const service = at(anomaly('shop|*|demo', 'p95', 'service'), 1_000)
+    const users = at(anomaly('users|test|demo', 'p95', 'route'), 3_000)
+    const global = at(anomaly('*|*|*', 'p95', 'global'), 2_000)
+    const p50 = at(anomaly('shop|*|demo', 'p50', 'service'), 1_000)
+    expect(heads([route, service, users, global, p50])).toEqual([
+      [global.id, [route.id, service.id, users.id].sort()],
+      [p50.id, []],
+    ])
+    // without an anomaly of all services, a route's goes under its service's
+    expect(heads([route, service, users])).toEqual([
+      [service.id, [route.id]],
+      [users.id, []],
+    ])
+  })
+
+  it('keeps apart what opened far apart, what is resolved, and clients', () => {
+    const global = at(anomaly('*|*|*', 'p95', 'global'), 0)
+    const later = at(anomaly('shop|*|demo', 'p95', 'service'), 10 * 60_000)
+    const resolved = at(anomaly('users|*|demo', 'p95', 'service'), 1_000, {
+      state: 'resolved',
+      resolvedAtMs: 2_000,
+    })
+    const client = at(anomaly('client:bot', 'client', 'client'), 0)
+    expect(heads([global, later, resolved, client])).toEqual([
+      [global.id, []],
+      [later.id, []],
+      [resolved.id, []],
+      [client.id, []],
+    ])
   })
 })

@@ -43,19 +43,62 @@ function where(a: Anomaly): string {
   return a.level === 'client' ? `client ${a.key.slice('client:'.length)}` : keyLabel(a.key)
 }
 
+/** Anomalies of one metric opened this close together are taken for one incident's. */
+const SAME_INCIDENT_MS = 5 * 60_000
+
+/**
+ * Open anomalies of one metric nested under the broadest one open that opened close to them: a
+ * route's under its service's, a service's (or a route's) under all services'. One incident slows
+ * a route, its service and all services at once, and listing each of them buries the next
+ * incident. Returns every head with the anomalies it stands for (none for most).
+ */
+export function nestAnomalies(list: readonly Anomaly[]): Map<Anomaly, Anomaly[]> {
+  const open = list.filter((a) => a.state !== 'resolved')
+  const above = (a: Anomaly, level: 'service' | 'global'): Anomaly | undefined =>
+    open.find(
+      (b) =>
+        b.level === level &&
+        b.metric === a.metric &&
+        Math.abs(b.openedAtMs - a.openedAtMs) <= SAME_INCIDENT_MS &&
+        (level === 'global' || (b.series.service === a.series.service && b.series.env === a.series.env)),
+    )
+  const headOf = (a: Anomaly): Anomaly => {
+    if (a.state === 'resolved' || (a.level !== 'route' && a.level !== 'service')) return a
+    const service = a.level === 'route' ? above(a, 'service') : undefined
+    return (
+      (service !== undefined ? above(service, 'global') : undefined) ?? above(a, 'global') ?? service ?? a
+    )
+  }
+  const heads = new Map<Anomaly, Anomaly[]>()
+  for (const a of list) {
+    const head = headOf(a)
+    const nested = heads.get(head) ?? []
+    heads.set(head, nested)
+    if (head !== a) nested.push(a)
+  }
+  return heads
+}
+
 export function AnomalyList(props: {
   anomalies: readonly Anomaly[]
   now: number
   empty: string
   limit?: number
+  /** one row per incident: the anomalies of a metric on a route and its service under all services' */
+  nest?: boolean
 }) {
-  const list = [...props.anomalies].sort((a, b) => b.openedAtMs - a.openedAtMs).slice(0, props.limit ?? 20)
+  const heads = props.nest === true ? nestAnomalies(props.anomalies) : null
+  const list = [...(heads?.keys() ?? props.anomalies)]
+    .sort((a, b) => b.openedAtMs - a.openedAtMs)
+    .slice(0, props.limit ?? 20)
   if (list.length === 0) return <Empty>{props.empty}</Empty>
   return (
     <ul class="feed anomalies" aria-label="Anomalies">
       {list.map((a) => {
-        const tone = a.state === 'resolved' ? 'muted' : a.score >= 0.9 ? 'bad' : 'warn'
-        const label = a.state === 'resolved' ? 'resolved' : a.score >= 0.9 ? 'critical' : 'warning'
+        const also = heads?.get(a) ?? []
+        const score = Math.max(a.score, ...also.map((b) => b.score))
+        const tone = a.state === 'resolved' ? 'muted' : score >= 0.9 ? 'bad' : 'warn'
+        const label = a.state === 'resolved' ? 'resolved' : score >= 0.9 ? 'critical' : 'warning'
         const top = a.children.slice(0, 3)
         return (
           <li key={a.id} style={{ gridTemplateColumns: '90px 1fr' }}>
@@ -84,6 +127,20 @@ export function AnomalyList(props: {
                         : `${keyLabel(c.key)} (${Math.round(c.share * 100)}%)`,
                     )
                     .join(' · ')}
+                </div>
+              )}
+              {also.length > 0 && (
+                <div class="small">
+                  also on:{' '}
+                  {also
+                    .sort((x, y) => y.score - x.score)
+                    .map((b, i) => (
+                      <span key={b.id}>
+                        {i > 0 && ' · '}
+                        <a href={href('series', b.key)}>{where(b)}</a>
+                        {b.score >= 0.9 && ' (critical)'}
+                      </span>
+                    ))}
                 </div>
               )}
               <div class="small muted">

@@ -320,7 +320,7 @@ export function OverviewPage(props: { session: Session }) {
       )}
       <div class="grid two">
         <Panel title="Active anomalies">
-          <AnomalyList anomalies={anomalies} now={now} empty="Nothing unusual right now." />
+          <AnomalyList anomalies={anomalies} now={now} empty="Nothing unusual right now." nest />
         </Panel>
         <Panel title="What Vigil did last">
           {activity.length === 0 ? (
