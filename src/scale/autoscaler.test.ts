@@ -1003,3 +1003,193 @@ describe('Autoscaler replaying the stored windows when its term begins', () => {
     }
   })
 })
+
+describe("Autoscaler: a term's replays and another service's scale-up", () => {
+  const T0 = 1_780_000_000_000
+  const W = 60_000
+
+  /**
+   * Twelve services on a manual clock, two replicas each, with 30 min of `stored` req/s stored
+   * (each replays them at its term's first decision): what happens, in order, goes to `events`
+   * (`history S`: S's replay begins; `forecast S`: S's decision after it; `scale S N`: the
+   * actuator asked for N replicas of S). `rates` is each service's newest window (default `stored`);
+   * a service in `o.quiet` sent none; `o.closed` is the control plane's closedUpTo (default the clock).
+   */
+  function fleet(
+    scale: Record<string, unknown> = {},
+    rates: Record<string, number> = {},
+    stored = 50,
+    o: { closed?: () => number; quiet?: Set<string> } = {},
+  ) {
+    const names = Array.from({ length: 12 }, (_, i) => `svc${i}`)
+    const clock = { t: T0 }
+    const events: string[] = []
+    const actions: ScaleActionInput[] = []
+    const actuators = new Map(
+      names.map((n) => {
+        const a = new RecordingActuator(2, clock)
+        const scaleTo = a.scaleTo
+        a.scaleTo = async (service, replicas) => {
+          events.push(`scale ${service} ${replicas}`)
+          return scaleTo(service, replicas)
+        }
+        return [n, a]
+      }),
+    )
+    const scaler = new Autoscaler({
+      services: Object.fromEntries(
+        names.map((n) => [
+          n,
+          scaleSchema.parse({
+            mode: 'enforce',
+            min: 1,
+            max: 20,
+            capacityPerReplica: 100,
+            targetUtilization: 0.8,
+            leadTimeMs: 60_000,
+            scaleDownStabilizationMs: 1_800_000,
+            ...scale,
+          }),
+        ]),
+      ),
+      actuatorFor: (n) => actuators.get(n) ?? null,
+      windowMs: W,
+      now: () => clock.t,
+      observe: async (n) => (o.quiet?.has(n) ? null : { atMs: clock.t - W, ratePerSec: rates[n] ?? stored }),
+      closedUpTo: async () => o.closed?.() ?? clock.t,
+      history: async (n, fromMs, toMs) => {
+        events.push(`history ${n}`)
+        const out: Observation[] = []
+        for (let at = T0 - 30 * W; at < T0; at += W)
+          if (at >= fromMs && at < toMs) out.push({ atMs: at, ratePerSec: stored })
+        return out
+      },
+      forecast: async (n) => {
+        events.push(`forecast ${n}`)
+        return null
+      },
+      record: async (input) => {
+        actions.push(input)
+        return { id: String(actions.length), result: { status: 'pending' } }
+      },
+      settle: async () => {},
+      onError: (err) => {
+        throw err
+      },
+    })
+    /** closes window k (the clock at its end) and ticks */
+    const close = async (k: number) => {
+      clock.t = T0 + (k + 1) * W
+      await scaler.tick()
+    }
+    return { scaler, names, events, actions, actuators, close }
+  }
+
+  it('a service whose newest window is far over its replicas scales up before any service replays its stored windows', async () => {
+    // the last service decided on gets 900 req/s: 12 replicas at 80 req/s each, 2 running
+    const h = fleet({}, { svc11: 900 })
+    await h.scaler.start()
+    try {
+      await h.close(0)
+      const up = h.events.indexOf('scale svc11 12')
+      expect(up).toBeGreaterThanOrEqual(0)
+      expect(h.events.slice(0, up).filter((e) => e.startsWith('history'))).toEqual([])
+      // recorded as the observed load's scale-up is, saying why it came before the replay
+      const first = h.actions.find((a) => a.target === 'service:svc11')!
+      expect(first).toMatchObject({
+        kind: 'scale.replicas',
+        policy: 'autoscale',
+        mode: 'enforce',
+        before: 2,
+        after: 12,
+      })
+      expect(first.reason).toMatch(
+        /^scale up 2 → 12: the observed load needs 12 \(observed 900 req\/s; .*\); at once, before the stored windows are replayed/,
+      )
+      // every service still replayed and decided on the window: the others scale down on the
+      // 30 min of low demand replayed, the hot one keeps its 12 (no second call for the window)
+      for (const n of h.names) {
+        const s = await h.scaler.scaling(n)
+        expect(s.replayed).toMatchObject({ windows: 30 })
+        expect(s.current).toBe(n === 'svc11' ? 12 : 1)
+      }
+      expect(h.actuators.get('svc11')!.calls).toHaveLength(1)
+      const hot = await h.scaler.scaling('svc11')
+      expect(hot.decisions.map((d) => [d.current, d.desired])).toEqual([
+        [12, 12],
+        [2, 12],
+      ])
+      // a service whose load fits acts only after its own replay
+      expect(h.events.indexOf('scale svc0 1')).toBeGreaterThan(h.events.indexOf('history svc0'))
+      // the next tick replays nothing again
+      const seen = h.events.length
+      await h.close(1)
+      expect(h.events.slice(seen).filter((e) => e.startsWith('history'))).toEqual([])
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+
+  it('the early scale-up and the decision after the replay add at most maxStepUp in the window together', async () => {
+    const h = fleet({ maxStepUp: 4 }, { svc11: 900 })
+    await h.scaler.start()
+    try {
+      await h.close(0)
+      expect(h.actuators.get('svc11')!.calls.map((c) => c.replicas)).toEqual([6])
+      expect(h.events.indexOf('scale svc11 6')).toBeLessThan(h.events.indexOf('history svc0'))
+      expect((await h.scaler.scaling('svc11')).decisions[0]).toMatchObject({ current: 6, desired: 6 })
+      // the next windows go on a step at a time
+      await h.close(1)
+      await h.close(2)
+      const counts = [2, ...h.actuators.get('svc11')!.calls.map((c) => c.replicas)]
+      expect(counts.at(-1)).toBeGreaterThanOrEqual(12)
+      for (let i = 1; i < counts.length; i++) expect(counts[i] - counts[i - 1]).toBeLessThanOrEqual(4)
+    } finally {
+      await h.scaler.stop()
+    }
+
+    // 400 req/s stored (5 replicas at 80 req/s) while 2 run: the replayed policy asks for 4 more
+    // than the 6 the early scale-up reached; the window already had its step
+    const busy = fleet({ maxStepUp: 4 }, { svc11: 900 }, 400)
+    await busy.scaler.start()
+    try {
+      await busy.close(0)
+      expect(busy.actuators.get('svc11')!.calls.map((c) => c.replicas)).toEqual([6])
+      const d = (await busy.scaler.scaling('svc11')).decisions[0]
+      expect(d).toMatchObject({ current: 6, desired: 6, direction: 'hold', driver: 'step' })
+      expect(d.reason).toMatch(
+        /^hold 6: bounded by the step limit \(maxStepUp 4\), of which the scale-up before the replay took 2 → 6 in this window; without it: scale up 6 → (9|10)/,
+      )
+      await busy.close(1)
+      expect(busy.actuators.get('svc11')!.calls.map((c) => c.replicas)).toEqual([6, 10])
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+
+  it('a service first decided on a tick later replays after the services past their replay decided', async () => {
+    // after a takeover the windows are held back (none closed) and svc0 has sent no roll-up yet
+    let closed = -Infinity
+    const rates: Record<string, number> = {}
+    const h = fleet({}, rates, 50, { closed: () => closed, quiet: new Set(['svc0']) })
+    await h.scaler.start()
+    try {
+      await h.close(0)
+      expect(h.events.filter((e) => e.startsWith('history'))).toEqual(
+        h.names.slice(1).map((n) => `history ${n}`),
+      )
+      // the next window: closed, so svc0's is idle and it replays now; svc11 gets 900 req/s
+      closed = T0 + 2 * W
+      rates.svc11 = 900
+      const seen = h.events.length
+      await h.close(1)
+      const tick = h.events.slice(seen)
+      const up = tick.findIndex((e) => e.startsWith('scale svc11'))
+      expect(up).toBeGreaterThanOrEqual(0)
+      expect(tick.indexOf('history svc0')).toBeGreaterThan(up)
+      expect((await h.scaler.scaling('svc0')).replayed).toMatchObject({ windows: 31 })
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+})

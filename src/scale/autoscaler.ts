@@ -31,8 +31,8 @@ import {
   type CapacityLearningOptions,
   type CapacityWindow,
 } from './capacity.js'
-import type { Decision, PeakForecast } from './policy.js'
-import { fmtMs, SelectingPolicy } from './selector.js'
+import type { Decision, PeakForecast, ScalingLimits } from './policy.js'
+import { fmtMs, hpaShaped, SelectingPolicy } from './selector.js'
 
 /** What the autoscaler writes to the action log (the control plane's ActionInput). */
 export interface ScaleActionInput {
@@ -271,6 +271,23 @@ function holdManual(d: Decision, held: State['held']): Decision {
   }
 }
 /**
+ * The decision after a term's replay, on the window the scale-up made before it (`#early`)
+ * already acted on, adds no more than what that left of the step limit: the window's two
+ * decisions together add at most `maxStepUp`, as one would.
+ */
+function holdStep(d: Decision, early: State['early'], atMs: number, maxStepUp: number | undefined): Decision {
+  if (early === null || early.atMs !== atMs || maxStepUp === undefined) return d
+  const most = Math.max(d.current, early.before + maxStepUp)
+  if (d.desired <= most) return d
+  return {
+    ...d,
+    desired: most,
+    direction: most > d.current ? 'up' : 'hold',
+    driver: 'step',
+    reason: `${most > d.current ? `scale up ${d.current} → ${most}` : `hold ${d.current}`}: bounded by the step limit (maxStepUp ${maxStepUp}), of which the scale-up before the replay took ${early.before} → ${d.current} in this window; without it: ${d.reason}`,
+  }
+}
+/**
  * A decision to go below the replicas running when this term began becomes one to that count (or
  * to the current one, if lower) until the policy has seen a whole stabilisation window of demand:
  * its window holds only what it saw since, so "lower demand throughout the window" is not yet shown.
@@ -303,19 +320,24 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** A service's predictive policy, sizing with `capacityPerReplica`, before any decision. */
 function policyFor(s: ScaleConfig, capacityPerReplica: number, windowMs: number): SelectingPolicy {
   return new SelectingPolicy({
-    limits: {
-      min: s.min,
-      max: s.max,
-      capacityPerReplica,
-      targetUtilization: s.targetUtilization,
-      maxStepUp: s.maxStepUp,
-      maxStepDown: s.maxStepDown,
-    },
+    limits: limitsOf(s, capacityPerReplica),
     stabilizationMs: s.scaleDownStabilizationMs,
     startupMs: s.leadTimeMs,
     stepMs: windowMs,
     budget: s.headroomBudget,
   })
+}
+
+/** A service's bounds and sizing, with `capacityPerReplica` (configured or learned). */
+function limitsOf(s: ScaleConfig, capacityPerReplica: number): ScalingLimits {
+  return {
+    min: s.min,
+    max: s.max,
+    capacityPerReplica,
+    targetUtilization: s.targetUtilization,
+    maxStepUp: s.maxStepUp,
+    maxStepDown: s.maxStepDown,
+  }
 }
 
 interface Learning {
@@ -363,6 +385,8 @@ interface State {
   term: Term
   /** the stored windows replayed when this term began (null: none) */
   replayed: Replayed | null
+  /** the window a scale-up made before this term's replay decided on (`#early`), the count before it */
+  early: { atMs: number; before: number } | null
   /**
    * the rate decided on per window start, and when, for as long as the stabilisation window holds
    * it: a roll-up that lands after its window was decided on corrects the window, once
@@ -414,6 +438,7 @@ export class Autoscaler {
         decidedMs: -Infinity,
         term: { fromMs: null, liveMs: 0, count: 0 },
         replayed: null,
+        early: null,
         decided: new Map(),
       })
     }
@@ -568,6 +593,7 @@ export class Autoscaler {
     for (const st of this.#state.values()) {
       st.term = { fromMs: null, liveMs: 0, count: 0 }
       st.replayed = null
+      st.early = null
     }
   }
 
@@ -576,9 +602,10 @@ export class Autoscaler {
    * service's stored windows before it, so its stabilisation window and its candidates' records
    * go on from the demand its predecessor saw. A replay only decides: nothing is recorded or
    * applied, no decision is kept, `current` stays what the actuator reports (every replayed
-   * decision is asked with it). A window the store has no roll-up for had no requests once the
-   * control plane closed it (`closed`); one it has not closed is a gap, and the hold counts from
-   * after it. Replayed without a forecast: the forecast bank keeps only its newest fit, whose
+   * decision is asked with it: with what it reported before the term's early scale-up, if one was
+   * made on this window, so the replay gives the policy what it would have without it). A window
+   * the store has no roll-up for had no requests once the control plane closed it (`closed`); one
+   * it has not closed is a gap, and the hold counts from after it. Replayed without a forecast: the forecast bank keeps only its newest fit, whose
    * points lie ahead of the replayed windows, and refitting per window would cost a fit per
    * window; the forecast candidates are judged on live decisions from the first one on.
    * Returns the start of the windows shown without a gap (null: nothing stored, nothing replayed).
@@ -593,6 +620,7 @@ export class Autoscaler {
     const history = this.#o.history
     const s = this.#o.services[name]
     if (history === undefined || st.policy === null) return null
+    const current = st.early?.atMs === liveMs ? st.early.before : st.current
     const W = this.#o.windowMs
     const windows = Math.ceil(
       Math.max(s.scaleDownStabilizationMs, Math.min(REPLAY_MAX_WINDOWS * W, st.policy.memoryMs)) / W,
@@ -634,7 +662,7 @@ export class Autoscaler {
         r.seenFromMs = t + W
         continue
       }
-      policy.decide({ atMs: t + lag, observed: rate, current: st.current, forecast: null })
+      policy.decide({ atMs: t + lag, observed: rate, current, forecast: null })
       if (t + lag > now - s.scaleDownStabilizationMs) st.decided.set(t, { rate, atMs: t + lag })
       if (++r.windows % REPLAY_SLICE === 0) await new Promise((done) => setImmediate(done))
     }
@@ -705,7 +733,22 @@ export class Autoscaler {
         // a standby read the counts when it started: the previous leader has scaled since
         if (elected) await this.#recount()
       } else this.#adopted = this.#leads = false
-      for (const name of Object.keys(this.#o.services))
+      const names = Object.keys(this.#o.services)
+      // a service's first decision in a term replays its stored windows first (about a second of
+      // CPU for 12 h of 10 s windows): a scale-up the observed load alone asks for is made before
+      // any of them, and the services already past theirs decide first
+      const replaying = new Set(
+        names.filter((name) => {
+          const st = this.#state.get(name)!
+          return st.policy !== null && st.term.fromMs === null
+        }),
+      )
+      if (this.#leads && this.#o.history !== undefined)
+        for (const name of replaying)
+          await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
+            .then(() => this.#early(name))
+            .catch((err: Error) => this.#o.onError?.(err, `autoscale ${name}`))
+      for (const name of [...names.filter((name) => !replaying.has(name)), ...replaying])
         await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
           .then(() => this.#decide(name))
           .catch((err: Error) => this.#o.onError?.(err, `autoscale ${name}`))
@@ -733,6 +776,52 @@ export class Autoscaler {
     )
   }
 
+  /**
+   * The newest window of the service to decide on: the newest observed one, or a later one the
+   * control plane closed without a roll-up. An observed one already decided on that came back
+   * with more requests is corrected first.
+   */
+  async #newest(name: string, st: State): Promise<{ closed: number; obs: Observation | null; now: number }> {
+    const closed = (await this.#o.closedUpTo?.().catch(() => -Infinity)) ?? -Infinity
+    let obs = await this.#o.observe(name)
+    const now = (this.#o.now ?? Date.now)()
+    if (obs !== null && obs.atMs <= st.decidedMs)
+      this.#correct(st, obs, now, this.#o.services[name].scaleDownStabilizationMs)
+    // a window without requests sends no roll-up: once the control plane closed it, it is a
+    // zero-rate window (else an idle service would keep its count, deciding nothing, forever)
+    const silent = Math.floor(closed / this.#o.windowMs) * this.#o.windowMs - this.#o.windowMs
+    if (Number.isFinite(silent) && silent > (obs?.atMs ?? -Infinity))
+      obs = { atMs: silent, ratePerSec: 0, requests: 0 }
+    return { closed, obs, now }
+  }
+
+  /**
+   * Before a term's first decision, which replays the stored windows first: the scale-up the
+   * observed load alone asks for, from the replicas running (the HPA-shaped rule the policy is
+   * floored at, so at most `maxStepUp` and within the 10 % tolerance), made at once and recorded
+   * as the decision's own would be, so a spike waits for neither this service's replay nor any
+   * other's. Nothing else is decided here (no scale-down, no forecast): the decision after the
+   * replay follows on the same window, and no later decision asks for less while the window's
+   * load is in its stabilisation window.
+   */
+  async #early(name: string): Promise<void> {
+    const s = this.#o.services[name]
+    const st = this.#state.get(name)!
+    if (st.policy === null || st.busy || st.failing || st.term.fromMs !== null) return
+    const { obs, now } = await this.#newest(name, st)
+    if (obs === null || obs.atMs <= st.decidedMs) return
+    const d = hpaShaped(limitsOf(s, st.policy.capacityPerReplica)).decide({
+      atMs: now,
+      observed: obs.ratePerSec,
+      current: st.current,
+    })
+    if (d.direction !== 'up') return
+    d.reason += '; at once, before the stored windows are replayed (this control plane just started leading)'
+    d.evidence.candidate = 'HPA-shaped'
+    st.early = { atMs: obs.atMs, before: st.current }
+    await this.#apply(name, st, d)
+  }
+
   async #decide(name: string): Promise<void> {
     const s = this.#o.services[name]
     const st = this.#state.get(name)!
@@ -747,15 +836,7 @@ export class Autoscaler {
         return
       }
     }
-    const closed = (await this.#o.closedUpTo?.().catch(() => -Infinity)) ?? -Infinity
-    let obs = await this.#o.observe(name)
-    const now = (this.#o.now ?? Date.now)()
-    if (obs !== null && obs.atMs <= st.decidedMs) this.#correct(st, obs, now, s.scaleDownStabilizationMs)
-    // a window without requests sends no roll-up: once the control plane closed it, it is a
-    // zero-rate window (else an idle service would keep its count, deciding nothing, forever)
-    const silent = Math.floor(closed / this.#o.windowMs) * this.#o.windowMs - this.#o.windowMs
-    if (Number.isFinite(silent) && silent > (obs?.atMs ?? -Infinity))
-      obs = { atMs: silent, ratePerSec: 0, requests: 0 }
+    const { closed, obs, now } = await this.#newest(name, st)
     // one decision per window, as the simulator makes one per row: a tick that finds the window it
     // decided on still the newest (a timer out of phase with the windows, windows held back after
     // a failover) would count its load twice in every candidate's replay and stabilisation window
@@ -801,7 +882,12 @@ export class Autoscaler {
     }
     const d = holdStartup(
       holdManual(
-        policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
+        holdStep(
+          policy.decide({ atMs: now, observed: obs.ratePerSec, current: st.current, forecast: peak }),
+          st.early,
+          obs.atMs,
+          s.maxStepUp,
+        ),
         st.held,
       ),
       st.term,
@@ -809,6 +895,12 @@ export class Autoscaler {
       s.scaleDownStabilizationMs,
       s.max,
     )
+    await this.#apply(name, st, d)
+  }
+
+  /** Shows a decision and, when it changes the count, records it and (mode enforce) applies it. */
+  async #apply(name: string, st: State, d: Decision): Promise<void> {
+    const s = this.#o.services[name]
     const capacity = this.#capacityEvidence(st)
     if (capacity !== null) d.evidence.capacity = capacity
     if (st.learning !== null) d.reason += `; ${capacityClause(capacity, st.learning)}`

@@ -299,6 +299,21 @@ interface Candidate {
 }
 
 /**
+ * The reference candidate, shaped like the Kubernetes HPA: the observed load at the target
+ * utilisation, a 10 % tolerance, a 5-minute scale-down stabilisation. A {@link SelectingPolicy}
+ * is floored at what it asks for. Asked once, from the replicas running, it gives the scale-up
+ * the observed load alone asks for (the live autoscaler makes that one before a term's replays).
+ */
+export function hpaShaped(limits: ScalingLimits): ScalingPolicy {
+  return new ScalingPolicy({
+    kind: 'reactive',
+    limits,
+    stabilizationMs: HPA_STABILIZATION_MS,
+    tolerance: HPA_TOLERANCE,
+  })
+}
+
+/**
  * Decides like {@link ScalingPolicy} (same input, same Decision) by following the candidate whose
  * shadow fleet was short least lately within the replica-time budget. Strictly online.
  */
@@ -360,16 +375,7 @@ export class SelectingPolicy {
         holdMs: extra.holdMs ?? stab,
         fleet: new ShadowFleet(l.capacityPerReplica, opts.startupMs, 0),
       })
-    add(
-      'HPA-shaped',
-      new ScalingPolicy({
-        kind: 'reactive',
-        limits: l,
-        stabilizationMs: HPA_STABILIZATION_MS,
-        tolerance: HPA_TOLERANCE,
-      }),
-      { holdMs: HPA_STABILIZATION_MS },
-    )
+    add('HPA-shaped', hpaShaped(l), { holdMs: HPA_STABILIZATION_MS })
     const forecastDriven = (headroomBudget: number) =>
       new ScalingPolicy({
         kind: 'predictive',
