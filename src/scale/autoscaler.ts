@@ -256,6 +256,11 @@ export interface Replayed {
   toMs: number
   /** the start of the windows shown without a gap up to the term's first decision (the hold counts from it) */
   seenFromMs: number
+  /**
+   * how long reading the stored windows and replaying them took (wall clock, other work running
+   * between its slices): how much later than a live decision this service's first one came
+   */
+  tookMs: number
 }
 
 /** A decision to go below a manual scale's count while it holds becomes one to that count. */
@@ -620,6 +625,7 @@ export class Autoscaler {
     const history = this.#o.history
     const s = this.#o.services[name]
     if (history === undefined || st.policy === null) return null
+    const began = performance.now()
     const current = st.early?.atMs === liveMs ? st.early.before : st.current
     const W = this.#o.windowMs
     const windows = Math.ceil(
@@ -649,6 +655,7 @@ export class Autoscaler {
       fromMs: stored[0].atMs,
       toMs: liveMs,
       seenFromMs: stored[0].atMs,
+      tookMs: 0,
     }
     let i = 0
     for (let t = stored[0].atMs; t < liveMs; t += W) {
@@ -667,6 +674,7 @@ export class Autoscaler {
       if (++r.windows % REPLAY_SLICE === 0) await new Promise((done) => setImmediate(done))
     }
     st.policy = policy
+    r.tookMs = Math.round(performance.now() - began)
     st.replayed = r
     return r.seenFromMs
   }

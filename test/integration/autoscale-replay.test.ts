@@ -28,7 +28,7 @@ const STABILIZATION_MS = 15_000
 interface Scaling {
   current: number
   replicas: { id: string; url: string; ready: boolean }[]
-  replayed: { windows: number; fromMs: number; toMs: number; seenFromMs: number } | null
+  replayed: { windows: number; fromMs: number; toMs: number; seenFromMs: number; tookMs: number } | null
   decisions: { atMs: number; current: number; desired: number; reason: string }[]
 }
 
@@ -116,6 +116,9 @@ describe('vigil start restarted after a burst ended', { timeout: 180_000 }, () =
       expect(after.replayed).not.toBeNull()
       expect(after.replayed!.windows).toBeGreaterThanOrEqual(STABILIZATION_MS / 1000)
       expect(after.replayed!.toMs - after.replayed!.seenFromMs).toBeGreaterThanOrEqual(STABILIZATION_MS)
+      // what the replay cost this service's first decision, in milliseconds of wall clock
+      expect(after.replayed!.tookMs).toBeGreaterThanOrEqual(0)
+      expect(after.replayed!.tookMs).toBeLessThan(60_000)
     } finally {
       await load.stop()
       await stop(second.p)
