@@ -84,6 +84,11 @@ export const VGL_ERR_API_NO_TOKEN = defineError(
   403,
 )
 export const VGL_ERR_API_NOT_FOUND = defineError('VGL_ERR_API_NOT_FOUND', 'no admin route %s %s', 404)
+export const VGL_ERR_API_METHOD_NOT_ALLOWED = defineError(
+  'VGL_ERR_API_METHOD_NOT_ALLOWED',
+  '%s is not a method of %s; it takes %s',
+  405,
+)
 export const VGL_ERR_API_BAD_REQUEST = defineError('VGL_ERR_API_BAD_REQUEST', '%s', 400)
 export const VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE = defineError(
   'VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE',

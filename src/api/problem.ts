@@ -9,6 +9,7 @@ import {
   VGL_ERR_API_BAD_REQUEST,
   VGL_ERR_API_BODY_TOO_LARGE,
   VGL_ERR_API_INTERNAL,
+  VGL_ERR_API_METHOD_NOT_ALLOWED,
   VGL_ERR_API_NOT_FOUND,
   VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE,
   type VigilError,
@@ -28,6 +29,7 @@ const FIX: Record<string, string> = {
   VGL_ERR_API_NO_TOKEN:
     'set admin.token in vigil.yaml (e.g. token: ${VIGIL_ADMIN_TOKEN}) or export VIGIL_ADMIN_TOKEN, then restart Vigil',
   VGL_ERR_API_NOT_FOUND: 'see the admin routes at /docs (OpenAPI JSON at /docs/json)',
+  VGL_ERR_API_METHOD_NOT_ALLOWED: 'use a method the message names; /docs lists every route with its method',
   VGL_ERR_API_BAD_REQUEST: 'fix the named field; the request schema is in /docs/json',
   VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE:
     "send the body as JSON with Content-Type: application/json (curl -H 'content-type: application/json' -d '{...}'), or send no body",
@@ -43,6 +45,7 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
@@ -133,9 +136,40 @@ export function adminErrorHandler(err: FastifyError, req: FastifyRequest, reply:
   return sendProblem(reply, VGL_ERR_API_INTERNAL(err.message))
 }
 
-/** 404 for unknown admin routes. */
-export function adminNotFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return sendProblem(reply, VGL_ERR_API_NOT_FOUND(req.method, req.url.split('?')[0]))
+/**
+ * The not-found handler: 404 for a path no route has, 405 with `Allow` for a path that exists under
+ * other methods (`methodsOf` answers them), so `DELETE /api/limits/tiers/STD` says what it takes
+ * instead of claiming the route does not exist.
+ */
+export function adminNotFound(
+  methodsOf: (path: string) => readonly string[] = () => [],
+): (req: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  return function notFound(req, reply) {
+    const path = req.url.split('?')[0]
+    const allowed = methodsOf(path)
+    // a route of this very method that found nothing (a missing asset) is a plain 404
+    if (allowed.length === 0 || allowed.includes(req.method))
+      return sendProblem(reply, VGL_ERR_API_NOT_FOUND(req.method, path))
+    reply.header('allow', allowed.join(', '))
+    return sendProblem(reply, VGL_ERR_API_METHOD_NOT_ALLOWED(req.method, path, allowed.join(', ')))
+  }
+}
+
+/**
+ * Fastify's refusals before routing (a path whose percent-encoding does not decode) as
+ * problem+json, like every other admin error, instead of Fastify's own JSON shape.
+ */
+export function adminFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const path = req.url.split('?')[0]
+  const shown = JSON.stringify(path.length > 100 ? `${path.slice(0, 97)}...` : path)
+  const e =
+    err.code === 'FST_ERR_BAD_URL'
+      ? Object.assign(
+          VGL_ERR_API_BAD_REQUEST(`path: ${shown} is not a valid URL: a % must start an escape like %20`),
+          { fix: 'percent-encode the path (a literal % is %25); encodeURIComponent does it for one segment' },
+        )
+      : VGL_ERR_API_BAD_REQUEST(err.message)
+  sendProblem(reply, e)
 }
 
 /** JSON schema of a problem body, for route `response` schemas. */

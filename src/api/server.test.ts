@@ -286,6 +286,97 @@ describe('admin API', () => {
     expect(r.json()).toMatchObject({ code: 'VGL_ERR_API_NOT_FOUND', message: 'no admin route GET /api/nope' })
   })
 
+  it('answers a known path with a wrong method with 405, an Allow header and the methods it takes', async () => {
+    const app = await build()
+    const r = await app.inject({
+      method: 'DELETE',
+      url: '/api/routes',
+      headers: { authorization: 'Bearer s3cret' },
+    })
+    expect(r.statusCode).toBe(405)
+    expect(r.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(r.headers.allow).toBe('GET, HEAD')
+    expect(r.json()).toMatchObject({
+      code: 'VGL_ERR_API_METHOD_NOT_ALLOWED',
+      title: 'Method Not Allowed',
+      message: 'DELETE is not a method of /api/routes; it takes GET, HEAD',
+    })
+    const get = await app.inject('/api/config/reload')
+    expect(get.statusCode).toBe(405)
+    expect(get.headers.allow).toBe('POST')
+  })
+
+  it('answers a path whose percent-encoding does not decode with 400 problem+json naming the path', async () => {
+    const app = await build()
+    const r = await app.inject('/api/series/%ZZ/points')
+    expect(r.statusCode).toBe(400)
+    expect(r.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(r.json()).toMatchObject({
+      code: 'VGL_ERR_API_BAD_REQUEST',
+      message: 'path: "/api/series/%ZZ/points" is not a valid URL: a % must start an escape like %20',
+    })
+    expect(r.json().fix).toMatch(/%25/)
+  })
+
+  it('refuses a body over 1 MiB announced with Expect: 100-continue with 413 before it is sent', async () => {
+    const server = await createAdminServer({ host: '127.0.0.1', port: 0, token: 't', sources: fakeSources() })
+    try {
+      const answer = await new Promise<{ status: number; body: string; continued: boolean }>(
+        (resolve, reject) => {
+          let continued = false
+          const req = request(`${server.url}/api/config/reload`, {
+            method: 'POST',
+            headers: {
+              authorization: 'Bearer t',
+              'content-type': 'application/json',
+              'content-length': String(5 * 1024 * 1024),
+              expect: '100-continue',
+            },
+          })
+          // before: the server sent 100 Continue and cut the upload off, so the client met a reset
+          req.on('continue', () => {
+            continued = true
+            req.end(Buffer.alloc(5 * 1024 * 1024, 0x20))
+          })
+          req.on('response', (res) => {
+            let body = ''
+            res.setEncoding('utf8')
+            res.on('data', (c: string) => (body += c))
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, continued }))
+          })
+          req.on('error', reject)
+          req.flushHeaders()
+        },
+      )
+      expect(answer.continued).toBe(false)
+      expect(answer.status).toBe(413)
+      expect(JSON.parse(answer.body)).toMatchObject({ code: 'VGL_ERR_API_BODY_TOO_LARGE' })
+      // a body within the limit still gets its 100 Continue and is read
+      const small = await new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ reason: 'asked first' })
+        const req = request(`${server.url}/api/config/reload`, {
+          method: 'POST',
+          headers: {
+            authorization: 'Bearer t',
+            'content-type': 'application/json',
+            'content-length': String(Buffer.byteLength(body)),
+            expect: '100-continue',
+          },
+        })
+        req.on('continue', () => req.end(body))
+        req.on('response', (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        })
+        req.on('error', reject)
+        req.flushHeaders()
+      })
+      expect(small).toBe(200)
+    } finally {
+      await server.close()
+    }
+  })
+
   it('serves metrics from the shared registry in Prometheus text format', async () => {
     const c =
       (registry.getSingleMetric('vigil_api_test_total') as Counter | undefined) ??

@@ -7,6 +7,7 @@
 import { closeDraining } from '../http-close.js'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -14,10 +15,10 @@ import Fastify, {
   type FastifyPluginAsync,
 } from 'fastify'
 import type { AuditLog } from '../audit.js'
-import { VGL_ERR_API_LISTEN } from '../errors.js'
+import { VGL_ERR_API_BODY_TOO_LARGE, VGL_ERR_API_LISTEN } from '../errors.js'
 import { listenProblem } from '../listen-error.js'
 import { authHook, resolveAdminToken } from './auth.js'
-import { adminErrorHandler, adminNotFound } from './problem.js'
+import { adminErrorHandler, adminFrameworkError, adminNotFound, problemOf } from './problem.js'
 import { configRoutes } from './routes/config.js'
 import { gatewayRoutes } from './routes/gateway.js'
 import { healthRoutes } from './routes/health.js'
@@ -49,6 +50,11 @@ export interface AdminServer {
   close(): Promise<void>
 }
 
+/** the largest request body the admin API reads; none of its requests needs more */
+const BODY_LIMIT_BYTES = 1024 * 1024
+
+const METHODS: readonly HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
 const QUIETER_THAN_WARN = new Set(['error', 'fatal', 'silent'])
 
 /**
@@ -65,7 +71,8 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   // Per-request log lines would drown the gateway's access log; errors are still logged.
   const base = {
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: 1024 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
+    frameworkErrors: adminFrameworkError,
   }
   const app = (
     opts.logger === undefined || opts.logger === false
@@ -77,6 +84,17 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   app.removeContentTypeParser('text/plain')
   const token = resolveAdminToken(opts.token, opts.env)
 
+  // every route's path under each of its methods, so a wrong method is told which ones the path
+  // takes (405) rather than that the route does not exist; Fastify's router only answers 404
+  const routes = FindMyWay()
+  app.addHook('onRoute', (route) => {
+    try {
+      routes.on([route.method].flat() as HTTPMethod[], route.url, () => {})
+    } catch {
+      // the same method and path twice (Fastify refuses that itself): already recorded
+    }
+  })
+  const methodsOf = (path: string) => METHODS.filter((m) => routes.find(m, path) !== null)
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -92,7 +110,8 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   app.setErrorHandler(adminErrorHandler)
-  app.setNotFoundHandler(adminNotFound)
+  app.setNotFoundHandler(adminNotFound(methodsOf))
+  refuseLargeBodiesBeforeContinue(app)
   app.addHook('onRequest', authHook(token))
 
   await app.register(healthRoutes, { sources: opts.sources })
@@ -102,6 +121,29 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   for (const plugin of opts.plugins ?? []) await app.register(plugin)
   await app.ready()
   return app
+}
+
+/**
+ * Answers `Expect: 100-continue` with 413 when the declared body is over the limit. Node would
+ * send "100 Continue" by itself; the client then uploads a body Fastify refuses unread, closing
+ * the connection mid-upload, and the client (curl asks first for bodies over 1 MiB) often reads a
+ * reset instead of the 413. Refused before it is sent, the body never travels.
+ */
+function refuseLargeBodiesBeforeContinue(app: FastifyInstance): void {
+  app.server.on('checkContinue', (req, res) => {
+    if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) {
+      const path = (req.url ?? '/').split('?')[0]
+      const body = problemOf(VGL_ERR_API_BODY_TOO_LARGE(req.method, path, BODY_LIMIT_BYTES))
+      res.writeHead(body.status, {
+        'content-type': 'application/problem+json; charset=utf-8',
+        connection: 'close',
+      })
+      res.end(JSON.stringify(body))
+      return
+    }
+    res.writeContinue()
+    app.server.emit('request', req, res)
+  })
 }
 
 /**
