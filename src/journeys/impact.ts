@@ -69,6 +69,7 @@ export function parseWhatIfs(raw: unknown, field = 'scenarios'): WhatIf[] {
     const o = r as Record<string, unknown>
     const known = new Set<string>(WHAT_IF_FIELDS)
     for (const k of Object.keys(o)) if (!known.has(k)) bad(`${p}.${k}`, 'unknown field; remove it')
+    if (o.kind === undefined) bad(`${p}.kind`, `missing; add one of ${KINDS.join(', ')}`)
     if (!KINDS.includes(o.kind as (typeof KINDS)[number]))
       bad(`${p}.kind`, `expected one of ${KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`)
     if (typeof o.service !== 'string' || o.service === '') bad(`${p}.service`, 'expected a service name')

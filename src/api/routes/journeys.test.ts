@@ -104,6 +104,28 @@ describe('GET /api/journeys and the what-if', () => {
     }
   })
 
+  it('names the query parameter and quotes its text when a what-if is asked for badly', async () => {
+    const app = await buildAdminApp({ token: 't', sources, env: {}, plugins: [journeyRoutes({ source: j })] })
+    try {
+      const message = async (query: string) => {
+        const r = await app.inject(`/api/whatif?${query}`)
+        expect(r.statusCode, query).toBe(400)
+        return (r.json() as { message: string }).message
+      }
+      expect(await message('route=shop&service=pricing')).toBe(
+        'kind: missing; add one of errorRatio, latency, down, replicaLoss',
+      )
+      expect(await message('route=shop&kind=down&service=pricing&seed=abc')).toBe(
+        'seed: expected a whole number, got "abc"',
+      )
+      expect(await message('route=shop&kind=down&service=pricing&journeys=many')).toBe(
+        'journeys: expected a whole number from 1000 to 2000000, got "many"',
+      )
+    } finally {
+      await app.close()
+    }
+  })
+
   it('says how many users were seen, the most users affected can be', async () => {
     j.clientWindow({
       windowStartMs: now - 1000,

@@ -336,8 +336,11 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
           if (text(q.route) !== undefined) body.route = q.route
           if (text(q.horizon) !== undefined) body.horizon = q.horizon
           if (text(q.window) !== undefined) body.window = q.window
-          if (text(q.journeys) !== undefined) body.journeys = Number(q.journeys)
-          if (text(q.seed) !== undefined) body.seed = Number(q.seed)
+          // a number that does not parse is passed on as written, so the refusal quotes it
+          for (const k of ['journeys', 'seed'] as const) {
+            const v = text(q[k])
+            if (v !== undefined) body[k] = Number.isFinite(Number(v)) ? Number(v) : v
+          }
           return await whatIfAnswer(body)
         } catch (err) {
           // a GET names query parameters, not the body's scenarios[0]
