@@ -19,6 +19,8 @@ export type Syntax = 'yaml' | 'json'
 /** A wrong value as a message shows it, short, with the secrets of URLs hidden. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing'
+  // JSON.stringify writes null for these (a JSON 1e999 parses to Infinity)
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   const json = (JSON.stringify(value) ?? String(value))
     .replace(/(\/\/[^/:@\s"]*:)[^@/\s"]*@/g, '$1***@')
     .replace(/([?&][^=&#\s"]+=)[^&#\s"]*/g, '$1***')

@@ -35,6 +35,17 @@ describe('limits admin API', () => {
     expect(r.json()).toMatchObject({ STD: { ratePerSec: 10, burst: 20 }, PRM: { ratePerSec: 100 } })
   })
 
+  it('quotes a number too large for JSON as Infinity, not null', async () => {
+    const r = await app.inject({
+      method: 'PUT',
+      url: '/api/limits/tiers/STD',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: '{"ratePerSec":1e999,"burst":2}',
+    })
+    expect(r.statusCode).toBe(400)
+    expect(r.json().message).toMatch(/^ratePerSec: expected a number, got Infinity;/)
+  })
+
   it('refuses mutating calls without the token', async () => {
     const r = await app.inject({
       method: 'PUT',
