@@ -12,6 +12,8 @@ export interface ListenSite {
   readonly port: number
   /** another way out, appended to the fix: `or set telemetry.otlp.enabled: false to turn it off` */
   readonly orElse?: string
+  /** how the user sets host and port when it is not `block.host` / `block.port` (flags: `--port`) */
+  readonly names?: { readonly host: string; readonly port: string }
 }
 
 /**
@@ -22,8 +24,8 @@ export interface ListenSite {
  * // 'gateway.port 8080 is in use by another process: stop it, or set gateway.port to a free port'
  */
 export function listenProblem(site: ListenSite, err: { code?: string; message?: string }): string {
-  const port = `${site.block}.port`
-  const host = `${site.block}.host`
+  const port = site.names?.port ?? `${site.block}.port`
+  const host = site.names?.host ?? `${site.block}.host`
   const orElse = site.orElse === undefined ? '' : `, ${site.orElse}`
   switch (err.code) {
     case 'EADDRINUSE':

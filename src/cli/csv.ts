@@ -74,9 +74,9 @@ export function parseSeriesCsv(text: string, source: string): CsvSeries {
     const raw = cells[vi] ?? ''
     const v = raw === '' || raw.toLowerCase() === 'nan' ? NaN : Number(raw)
     if (Number.isNaN(v) && raw !== '' && raw.toLowerCase() !== 'nan')
-      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: value "${raw}" is not a number`)
+      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: value "${raw}" is not a number; fix or remove the line`)
     if (!Number.isNaN(v) && !Number.isFinite(v))
-      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: value "${raw}" is not finite`)
+      throw VGL_ERR_CSV_INPUT(`${source}:${n + 1}: value "${raw}" is not finite; fix or remove the line`)
     timestamps.push(ts)
     timestampTexts.push(tText)
     values.push(v)

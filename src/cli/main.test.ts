@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
@@ -235,6 +237,61 @@ describe('--output', () => {
     expect(r.err).toBe(
       `${short}: 2 row(s) with a value; forecasting needs at least 3: give it a longer history\n`,
     )
+  })
+
+  it('a header with no rows, or a value that is not a number, is one line naming the file and leaves no output', async () => {
+    const header = join(dir, 'header-only.csv')
+    writeFileSync(header, 'timestamp,value\n')
+    const scored = join(dir, 'scored.csv')
+    const r = await vigil('detect', '--input', header, '--output', scored)
+    expect(r.code).toBe(1)
+    expect(r.err).toBe(`${header}: no rows after the header; add timestamp,value rows to score\n`)
+    expect(existsSync(scored)).toBe(false)
+    const word = join(dir, 'word.csv')
+    writeFileSync(word, 'timestamp,value\n60,1\n120,abc\n180,3\n')
+    const forecast = join(dir, 'word-forecast.csv')
+    const f = await vigil('forecast', '--input', word, '--horizon', '2', '--output', forecast)
+    expect(f.code).toBe(1)
+    expect(f.err).toBe(`${word}:3: value "abc" is not a number; fix or remove the line\n`)
+    expect(existsSync(forecast)).toBe(false)
+  })
+
+  it('forecast names --horizon and its range when the horizon is too long, exit 2', async () => {
+    const input = join(dir, 'long-horizon.csv')
+    writeFileSync(input, 'timestamp,value\n60,1\n120,2\n180,3\n240,4\n')
+    const r = await vigil('forecast', '--input', input, '--horizon', '100001', '--output', '-')
+    expect(r.code).toBe(2)
+    expect(r.err).toBe('--horizon: expected a whole number of steps from 1 to 100000, got "100001"\n')
+  })
+
+  // before: the generated suite ran first (about half a minute) and only then was --dev-dir read
+  it(
+    'eval detect refuses a missing --dev-dir before it runs the generated suite',
+    { timeout: 15_000 },
+    async () => {
+      const r = await vigil('eval', 'detect', '--dev-dir', join(dir, 'none'))
+      expect(r.code).toBe(1)
+      expect(r.err).toMatch(/^--dev-dir: development set not found under /)
+      expect(r.out).toBe('')
+    },
+  )
+
+  it('mock refuses a seed that is not a number, and names --port when the port is taken', async () => {
+    const seed = await vigil('mock', '--port', '0', '--seed', 'abc')
+    expect(seed.code).toBe(2)
+    expect(seed.err).toBe('--seed: expected a whole number, got "abc"\n')
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const r = await vigil('mock', '--port', String(port))
+      expect(r.code).toBe(1)
+      expect(r.err).toBe(
+        `mock service mock cannot listen on 127.0.0.1:${port}: --port ${port} is in use by another process: stop it, or set --port to a free port\n`,
+      )
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
+    }
   })
 
   it('forecast says how it read timestamps the text leaves open', async () => {

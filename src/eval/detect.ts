@@ -153,6 +153,24 @@ their name; the first half (rounded up) is A. Choose parameters on A, check them
 --dev-only skips the generated suite. Detectors: --detector (default: the default detector on
 the development set; every detector on the generated suite).`
 
+/** Reads the development set in `dir` (an error naming --dev-dir when it is not there), ready to report on. */
+async function loadDev(dir: string): Promise<{ report(detectors: readonly string[]): string }> {
+  const { loadDevSet, evaluateDevSet, formatDevReport } = await import('./detect-dev.js')
+  let set: ReturnType<typeof loadDevSet>
+  try {
+    set = loadDevSet(dir)
+  } catch (err) {
+    throw VGL_ERR_CSV_INPUT(`--dev-dir: ${(err as Error).message}`)
+  }
+  return {
+    report: (detectors) =>
+      formatDevReport(
+        detectors.map((n) => evaluateDevSet(set, n)),
+        dir,
+      ),
+  }
+}
+
 /** The \`vigil eval detect\` suite (loaded lazily by src/cli/commands/eval.ts). */
 export const suite = {
   usage,
@@ -180,24 +198,11 @@ export const suite = {
     if (values['dev-only'] === true && devDir === undefined)
       throw VGL_ERR_CLI_USAGE('--dev-only skips the generated suite and needs --dev-dir DIR to score instead')
     if (values.out !== undefined) checkOutputWritable(values.out, '--out')
+    // read before the generated suite runs (tens of seconds), so a wrong --dev-dir fails at once
+    const dev = devDir === undefined ? undefined : await loadDev(devDir)
     const parts: string[] = []
     if (values['dev-only'] !== true) parts.push(runDetectEval({ seed, detectors: values.detector }).markdown)
-    if (devDir !== undefined) {
-      const { loadDevSet, evaluateDevSet, formatDevReport } = await import('./detect-dev.js')
-      let dev: ReturnType<typeof loadDevSet>
-      try {
-        dev = loadDevSet(devDir)
-      } catch (err) {
-        throw VGL_ERR_CSV_INPUT(`--dev-dir: ${(err as Error).message}`)
-      }
-      const names = values.detector ?? [DEFAULT_DETECTOR]
-      parts.push(
-        formatDevReport(
-          names.map((n) => evaluateDevSet(dev, n)),
-          devDir,
-        ),
-      )
-    }
+    if (dev !== undefined) parts.push(dev.report(values.detector ?? [DEFAULT_DETECTOR]))
     const markdown = parts.join('\n')
     process.stdout.write(markdown)
     if (values.out !== undefined && values.out !== '-') writeOutput(values.out, markdown, '--out')

@@ -101,10 +101,15 @@ export function repairMissing(values: readonly number[], notes: string[]): numbe
   return y
 }
 
+/** The most steps one forecast gives (`forecastSeries`' `horizon`, `vigil forecast --horizon`). */
+export const MAX_HORIZON = 100_000
+
 function validateOptions(opts: ForecastOptions): { horizon: number; level: number } {
   const horizon = opts.horizon
-  if (!Number.isInteger(horizon) || horizon < 1 || horizon > 100_000)
-    throw VGL_ERR_FORECAST_OPTION(`horizon: expected an integer from 1 to 100000, got ${String(horizon)}`)
+  if (!Number.isInteger(horizon) || horizon < 1 || horizon > MAX_HORIZON)
+    throw VGL_ERR_FORECAST_OPTION(
+      `horizon: expected an integer from 1 to ${MAX_HORIZON}, got ${String(horizon)}`,
+    )
   const level = opts.level ?? 80
   if (!(level > 0 && level < 100))
     throw VGL_ERR_FORECAST_OPTION(

@@ -14,6 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { VGL_ERR_SIM_INCIDENT, VGL_ERR_SIM_LISTEN } from '../errors.js'
+import { listenProblem } from '../listen-error.js'
 import { fitLatency, parseLatencyRange, sampleLatency, seededRandom, type LatencyModel } from './latency.js'
 
 export type IncidentKind = 'latency' | 'errors' | 'outage'
@@ -175,7 +176,13 @@ class MockServer implements MockService {
   listen(port: number, host: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) =>
-        reject(VGL_ERR_SIM_LISTEN(this.name, `${host}:${port}`, err.code ?? err.message))
+        reject(
+          VGL_ERR_SIM_LISTEN(
+            this.name,
+            `${host}:${port}`,
+            listenProblem({ block: 'mock', host, port, names: { host: '--host', port: '--port' } }, err),
+          ),
+        )
       this.#server.once('error', onError)
       this.#server.listen(port, host, () => {
         this.#server.off('error', onError)

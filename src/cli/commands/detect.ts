@@ -1,6 +1,6 @@
 /** @module `vigil detect`: score a `timestamp,value` CSV online and write `timestamp,value,anomaly_score`. */
 import { DEFAULT_DETECTOR, DETECTOR_NAMES, scoreSeries } from '../../detect/index.js'
-import { VGL_ERR_CLI_USAGE } from '../../errors.js'
+import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
 import {
@@ -61,6 +61,9 @@ export const command: Command = {
       )
     checkOutputWritable(flags.output)
     const series = parseSeriesRows(readInputFile(flags.input), flags.input, { allowMissing: true })
+    // a header alone would give a header alone, which reads like a run that found nothing
+    if (series.values.length === 0)
+      throw VGL_ERR_CSV_INPUT(`${flags.input}: no rows after the header; add timestamp,value rows to score`)
     for (const w of series.warnings) process.stderr.write(`vigil detect: warning: ${w}\n`)
     const scores = scoreSeries(series.values, series.timesMs, { detector: flags.detector, seed })
     // a file of all warm-up gives a column of zeros that reads like "nothing unusual"

@@ -1,6 +1,6 @@
 /** @module `vigil forecast`: reads `timestamp,value`, writes `step,forecast,lower,upper`. */
 import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
-import { MODEL_NAMES, forecastSeries, type ModelName } from '../../forecast/forecaster.js'
+import { MAX_HORIZON, MODEL_NAMES, forecastSeries, type ModelName } from '../../forecast/forecaster.js'
 import type { ForecastResult } from '../../forecast/types.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
@@ -65,8 +65,10 @@ export const command: Command = {
     if (f.output === undefined) throw VGL_ERR_CLI_USAGE(`--output is required\n\n${usage}`)
     if (f.horizon === undefined) throw VGL_ERR_CLI_USAGE(`--horizon is required\n\n${usage}`)
     const horizon = Number(f.horizon)
-    if (!Number.isInteger(horizon) || horizon < 1)
-      throw VGL_ERR_CLI_USAGE(`--horizon: expected a whole number of steps ≥ 1, got "${f.horizon}"`)
+    if (!Number.isInteger(horizon) || horizon < 1 || horizon > MAX_HORIZON)
+      throw VGL_ERR_CLI_USAGE(
+        `--horizon: expected a whole number of steps from 1 to ${MAX_HORIZON}, got "${f.horizon}"`,
+      )
     const model = f.model ?? 'auto'
     if (model !== 'lstm' && !(MODEL_NAMES as readonly string[]).includes(model))
       throw VGL_ERR_CLI_USAGE(`--model: expected one of ${MODEL_NAMES.join(', ')}, lstm; got "${model}"`)

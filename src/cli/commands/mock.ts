@@ -52,6 +52,9 @@ export const command: Command = {
     if (values.port === undefined)
       throw VGL_ERR_CLI_USAGE(`mock needs --port (0 picks a free one)\n\n${usage}`)
     const port = parsePort(values.port, '--port', 0)
+    const seed = values.seed === undefined ? undefined : Number(values.seed)
+    if (seed !== undefined && !Number.isInteger(seed))
+      throw VGL_ERR_CLI_USAGE(`--seed: expected a whole number, got "${values.seed}"`)
     const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency)
     if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))
       throw VGL_ERR_CLI_USAGE(`--concurrency: expected a whole number ≥ 1, got "${values.concurrency}"`)
@@ -64,7 +67,7 @@ export const command: Command = {
       slowRate: rate(values['slow-rate'], '--slow-rate'),
       resetRate: rate(values['reset-rate'], '--reset-rate'),
       ...(concurrency !== undefined ? { concurrency } : {}),
-      ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
+      ...(seed !== undefined ? { seed } : {}),
     })
     const m = svc.latency
     process.stdout.write(
