@@ -14,6 +14,15 @@ describe('normalizePath', () => {
     expect(pathNeedsNormalizing('/a\\b')).toBe(true)
   })
 
+  it('refuses a % that starts no escape, or escapes that are not UTF-8, naming the path', () => {
+    for (const p of ['/api/browse/%ZZ', '/u/100%', '/a/b%2', '/a/%e2%82'])
+      expect(norm(p)).toEqual({
+        refused: `a percent-escape that does not decode in the path ("${p}"): write a literal % as %25, and escape UTF-8 bytes`,
+      })
+    expect(norm('/u/100%25')).toBe('/u/100%25')
+    expect(norm('/a/%e2%82%ac')).toBe('/a/%e2%82%ac')
+  })
+
   it('removes dot segments as RFC 3986 §5.2.4 does (its examples included)', () => {
     expect(norm('/a/b/c/./../../g')).toBe('/a/g')
     expect(norm('/mid/content=5/../6')).toBe('/mid/6')

@@ -12,7 +12,9 @@
  * - an escaped slash or backslash (`%2F`, `%5C`) that hides a dot segment (`..%2Fadmin`), or any
  *   escaped slash when `gateway.escapedSlashes` is `reject`; otherwise it is data inside one
  *   segment, kept as it is;
- * - a dot segment with path parameters (`..;x`), which Tomcat and others read as `..`.
+ * - a dot segment with path parameters (`..;x`), which Tomcat and others read as `..`;
+ * - a `%` that does not start an escape (`/100%`, `%ZZ`) or escapes that are not UTF-8: the router
+ *   cannot decode them, and the client is told so rather than that no route exists.
  */
 
 /** Why a path was refused; `normalizePath` returns it instead of a path. */
@@ -39,6 +41,19 @@ function dotsDecoded(segment: string): string {
 }
 
 const isDots = (s: string): boolean => s === '.' || s === '..'
+
+/** Whether every `%` of `path` starts an escape of two hex digits, and the bytes are UTF-8. */
+function decodes(path: string): boolean {
+  try {
+    decodeURIComponent(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** `path` cut to fit one line of an error. */
+const shown = (path: string): string => (path.length > 100 ? `${path.slice(0, 97)}...` : path)
 const ESCAPED_SLASH = /%(?:2f|5c)/i
 
 /**
@@ -49,6 +64,11 @@ const ESCAPED_SLASH = /%(?:2f|5c)/i
 export function normalizePath(path: string, rejectEscapedSlashes: boolean): string | PathRefusal {
   if (path.charCodeAt(0) !== SLASH) return path
   if (path.indexOf('\\') >= 0) return { refused: 'a raw backslash in the path (percent-encode it as %5C)' }
+  // the router cannot decode such a path and would answer 404 "no route", which points at the config
+  if (path.indexOf('%') >= 0 && !decodes(path))
+    return {
+      refused: `a percent-escape that does not decode in the path ("${shown(path)}"): write a literal % as %25, and escape UTF-8 bytes`,
+    }
   const segments = path.split('/')
   const out: string[] = []
   let changed = false
