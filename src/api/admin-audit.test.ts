@@ -223,6 +223,23 @@ describe('admin calls whose body fields are all optional take no body', () => {
     ])
   })
 
+  it('a silence or an acknowledgement sent a reason is told to send it as comment', async () => {
+    const { app, audit } = await build()
+    for (const [url, payload] of [
+      ['/api/alerts/fp1/ack', { reason: 'looking' }],
+      ['/api/alerts/silences', { matchers: 'service="orders"', duration: '1h', reason: 'deploy' }],
+    ] as const) {
+      const r = await app.inject({ method: 'POST', url, headers: auth, payload })
+      expect(r.statusCode, url).toBe(400)
+      expect(r.json()).toMatchObject({
+        code: 'VGL_ERR_ALERTS_BAD_INPUT',
+        message:
+          'reason: silences and acknowledgements take their reason as "comment"; send { "comment": "..." }',
+      })
+    }
+    expect(audit.events).toEqual([])
+  })
+
   it('an acknowledgement body that is not an object is still refused', async () => {
     const { app } = await build()
     const r = await app.inject({

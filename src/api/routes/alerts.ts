@@ -119,6 +119,19 @@ const ackBody = z
 
 const parse = <T>(schema: z.ZodType<T>, body: unknown): T => parseBody(schema, body, VGL_ERR_ALERTS_BAD_INPUT)
 
+/**
+ * {@link parse} for a silence or an acknowledgement, whose reason is their `comment`: every other
+ * mutating call takes `reason`, so one sent here is told where it goes rather than only that the
+ * key is unknown.
+ */
+function parseCommented<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (typeof body === 'object' && body !== null && 'reason' in body && !('comment' in body))
+    throw VGL_ERR_ALERTS_BAD_INPUT(
+      'reason: silences and acknowledgements take their reason as "comment"; send { "comment": "..." }',
+    )
+  return parse(schema, body)
+}
+
 function toMs(name: string, v: number | string): number {
   if (typeof v === 'number') return v
   if (/^\d+$/.test(v)) return Number(v)
@@ -220,7 +233,7 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const b = parse(silenceBody, req.body)
+          const b = parseCommented(silenceBody, req.body)
           const startsAtMs = b.startsAt !== undefined ? toMs('startsAt', b.startsAt) : now()
           let endsAtMs: number
           if (b.endsAt !== undefined) endsAtMs = toMs('endsAt', b.endsAt)
@@ -320,7 +333,7 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const b = parse(ackBody, req.body)
+          const b = parseCommented(ackBody, req.body)
           const by = actorOf(req, b.by)
           const alert = await src.ackAlert(req.params.fingerprint, by, b.comment)
           recordAdminChange(
