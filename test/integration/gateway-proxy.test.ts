@@ -205,7 +205,12 @@ describe('gateway proxying', () => {
     expect(await raw('/public/%2e%2e/admin/x')).toMatch(/^HTTP\/1\.1 200 /)
     expect(await raw('/public/./y/../z')).toMatch(/^HTTP\/1\.1 200 /)
     expect(up.seen.map((r) => r.url)).toEqual(['/adm/admin/x?q=1', '/adm/admin/x', '/pub/public/z'])
-    for (const bad of ['/public/..%2Fadmin/x', '/public\\..\\admin/x', '/public/..;/admin/x']) {
+    for (const bad of [
+      '/public/..%2Fadmin/x',
+      '/public\\..\\admin/x',
+      '/public/..;/admin/x',
+      '/public/100%',
+    ]) {
       const answer = await raw(bad)
       expect(answer).toMatch(/^HTTP\/1\.1 400 /)
       expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({
