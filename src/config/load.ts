@@ -182,7 +182,7 @@ function crossCheckWhatParsed(raw: unknown, reported: readonly ConfigProblem[]):
       continue
     }
     const under = (p: string, t: string) => p === t || p.startsWith(`${t}.`) || p.startsWith(`${t}[`)
-    return crossCheck(parsed.data)
+    return crossCheck(parsed.data, declaredServices(raw))
       .map((c) => out.renumber(c))
       .filter(
         (c) =>
@@ -194,6 +194,14 @@ function crossCheckWhatParsed(raw: unknown, reported: readonly ConfigProblem[]):
       )
   }
   return []
+}
+
+/** The service names the file declares under `services:`, including those with problems of their own. */
+function declaredServices(raw: unknown): string[] | undefined {
+  const services = (raw as { services?: unknown } | null)?.services
+  return services !== null && typeof services === 'object' && !Array.isArray(services)
+    ? Object.keys(services)
+    : undefined
 }
 
 /**

@@ -42,6 +42,11 @@ const CASES: Array<[file: string, message: string]> = [
     'vigil.yaml: services.api.targets[0]: expected an http:// or https:// URL, got "127.0.0.1:9001"',
   ],
   [
+    // the route naming a misspelt service lists the service whose target is wrong too
+    'bad-target-and-unknown-service.yaml',
+    'vigil.yaml: services.api.targets[0]: expected an http:// or https:// URL, got "127.0.0.1:9001"\nvigil.yaml: routes[1].service: unknown service "ordrs" (known: api)',
+  ],
+  [
     'bad-balancer.yaml',
     'vigil.yaml: services.api.balancer: expected one of "round-robin", "least-outstanding", got "random"',
   ],
@@ -182,7 +187,8 @@ describe('config errors (one fixture per mistake)', () => {
       [
         'vigil.yaml: services.web.targets: expected a list, got "http://127.0.0.1:9002"; write a list: [http://127.0.0.1:9002] or one "- http://127.0.0.1:9002" line per item',
         // not 'routes[0].service: unknown service "web"': it is there, with a wrong field
-        'vigil.yaml: routes[1].service: unknown service "nope" (known: api)',
+        // web is known too: it is declared, only its targets are wrong
+        'vigil.yaml: routes[1].service: unknown service "nope" (known: web, api)',
       ].join('\n'),
     )
   })

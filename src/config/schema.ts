@@ -173,10 +173,15 @@ export function routeName(route: RouteConfig): string {
   return route.name ?? route.path
 }
 
-/** Checks that span fields: routes name known services, unique route names and paths, consistent timeouts. */
-export function crossCheck(cfg: Config): ConfigProblem[] {
+/**
+ * Checks that span fields: routes name known services, unique route names and paths, consistent
+ * timeouts. `declared` lists the services the file declares, for messages, when some of them had
+ * problems of their own and are not in `cfg` (a route naming another is told of all of them).
+ */
+export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigProblem[] {
   const problems: ConfigProblem[] = []
   const known = Object.keys(cfg.services)
+  const listed = declared ?? known
   for (const name of known) {
     if (!SERVICE_NAME.test(name)) {
       problems.push({
@@ -191,7 +196,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
     if (!(route.service in cfg.services)) {
       problems.push({
         path: `routes[${i}].service`,
-        message: `unknown service "${route.service}" (known: ${known.join(', ') || 'none; add one under services:'})`,
+        message: `unknown service "${route.service}" (known: ${listed.join(', ') || 'none; add one under services:'})`,
       })
     }
     const name = routeName(route)
