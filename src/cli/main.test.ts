@@ -264,6 +264,16 @@ describe('--output', () => {
     expect(r.err).toBe('--horizon: expected a whole number of steps from 1 to 100000, got "100001"\n')
   })
 
+  it('forecast blames --freq, not the file, when the rows do not fit the interval it names', async () => {
+    const input = join(dir, 'minutes.csv')
+    writeFileSync(input, 'timestamp,value\n60,1\n120,2\n180,3\n240,4\n')
+    const r = await vigil('forecast', '--input', input, '--horizon', '2', '--freq', '7', '--output', '-')
+    expect(r.code).toBe(1)
+    expect(r.err).toBe(
+      `${input}: the gap from line 2 to line 3 is 60s, not a multiple of --freq 7; give the interval the rows are written at, or leave --freq out to infer it\n`,
+    )
+  })
+
   // before: the generated suite ran first (about half a minute) and only then was --dev-dir read
   it(
     'eval detect refuses a missing --dev-dir before it runs the generated suite',

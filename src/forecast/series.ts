@@ -56,7 +56,9 @@ export function regularize(
     const r = Math.round(k)
     if (r < 1 || Math.abs(k - r) > 0.1)
       throw VGL_ERR_FORECAST_IRREGULAR(
-        `${where}timestamps are irregular: the gap from ${row(i)} to ${row(i + 1)} is ${gaps[i] / 1000}s, not a multiple of the ${stepMs / 1000}s interval; resample to a fixed interval or pass --freq SECONDS`,
+        freqSec === undefined
+          ? `${where}timestamps are irregular: the gap from ${row(i)} to ${row(i + 1)} is ${gaps[i] / 1000}s, not a multiple of the ${stepMs / 1000}s interval; resample to a fixed interval or pass --freq SECONDS`
+          : `${where}the gap from ${row(i)} to ${row(i + 1)} is ${gaps[i] / 1000}s, not a multiple of --freq ${freqSec}; give the interval the rows are written at, or leave --freq out to infer it`,
       )
     for (let j = 1; j < r; j++) {
       out.push(NaN)
