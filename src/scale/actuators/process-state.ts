@@ -87,6 +87,17 @@ export function commandMatches(running: readonly string[], recorded: readonly st
   return running.slice(1, head).some((a) => a === recorded[0] || basename(a) === program)
 }
 
+/**
+ * True once the recorded replica has exited: its pid is gone, a zombie, or another process's (a
+ * different start time), or runs another command. Not while it is exiting: its command line reads
+ * empty as soon as its memory is released, but it holds its sockets until it is a zombie.
+ */
+export function recordedProcessGone(r: Pick<ReplicaRecord, 'pid' | 'procStart' | 'command'>): boolean {
+  if (procStartOf(r.pid) !== r.procStart) return true
+  const cmd = cmdlineOf(r.pid)
+  return cmd !== null && !commandMatches(cmd, r.command)
+}
+
 /** True while `pid` is still the recorded replica: same start time, same command. */
 export function isRecordedProcess(r: Pick<ReplicaRecord, 'pid' | 'procStart' | 'command'>): boolean {
   if (procStartOf(r.pid) !== r.procStart) return false

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { crashWithReplicas } from '../../../test/helpers/crashed-actuator.js'
 import { actuatorContract } from '../actuator.contract.js'
 import { ProcessActuator } from './process.js'
-import { commandMatches, procStartOf } from './process-state.js'
+import { commandMatches, procStartOf, recordedProcessGone } from './process-state.js'
 
 // A replica: an HTTP server on $PORT whose /health answers HEALTH (default 200).
 const SERVER = `
@@ -479,5 +479,21 @@ describe('commandMatches', () => {
     expect(commandMatches(['python', 'mock', '--port', '4000'], ['vigil', 'mock', '--port', '4000'])).toBe(
       false,
     )
+  })
+})
+
+describe.skipIf(procStartOf(process.pid) === null)('recordedProcessGone', () => {
+  it('is false while the recorded process runs, true once it exited or the pid is another process or command', async () => {
+    const child = spawn('sleep', ['100'], { stdio: 'ignore' })
+    const rec = { pid: child.pid!, procStart: procStartOf(child.pid!)!, command: ['sleep', '100'] }
+    try {
+      expect(recordedProcessGone(rec)).toBe(false)
+      expect(recordedProcessGone({ ...rec, procStart: `${rec.procStart}0` })).toBe(true)
+      expect(recordedProcessGone({ ...rec, command: ['sleep', '200'] })).toBe(true)
+    } finally {
+      child.kill('SIGKILL')
+    }
+    await new Promise((done) => child.once('exit', done))
+    expect(recordedProcessGone(rec)).toBe(true)
   })
 })

@@ -39,7 +39,13 @@ import {
   type ScaleResult,
   type TargetPool,
 } from '../actuator.js'
-import { isRecordedProcess, procStartOf, ReplicaStateDir, type ReplicaRecord } from './process-state.js'
+import {
+  isRecordedProcess,
+  procStartOf,
+  recordedProcessGone,
+  ReplicaStateDir,
+  type ReplicaRecord,
+} from './process-state.js'
 import { closeFd, openForAppend, ownReplicaLog, ReplicaLogTail, replicaLogPath } from './replica-log.js'
 
 export interface ProcessServiceOptions {
@@ -514,7 +520,7 @@ export class ProcessActuator implements Actuator {
         ? null
         : new ReplicaLogTail(path, (line) => this.#o.onOutput?.(rec.service, id, line), { replay: true })
     let gone = false
-    const isGone = () => (gone ||= !isRecordedProcess(rec))
+    const isGone = () => (gone ||= recordedProcessGone(rec))
     const exited = new Promise<number | null>((resolve) => {
       const timer = setInterval(() => {
         if (!isGone()) return
@@ -533,7 +539,8 @@ export class ProcessActuator implements Actuator {
       exited,
       gone: isGone,
       signal: (sig) => {
-        if (isGone()) return
+        // an exiting replica (no command line yet not gone) needs no signal, and its pid is checked
+        if (isGone() || !isRecordedProcess(rec)) return
         try {
           process.kill(rec.pid, sig)
         } catch {
