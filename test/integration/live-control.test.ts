@@ -197,25 +197,26 @@ describe('live anomalies and forecasts in embedded mode', { timeout: 240_000 }, 
         high: number
         state: string
       }
+      // the incident's anomaly: a blip before it, on a loaded CI machine, may have opened one too,
+      // and the window the incident began in (fast and slow requests mixed) may open a quantile's
+      // at a fraction of the slowdown; some latency quantile's shows the slowdown itself
+      const clear = (x: Anomaly) =>
+        x.key === KEY &&
+        ['p50', 'p95', 'p99'].includes(x.metric) &&
+        x.openedAtMs >= incidentAt &&
+        x.observed > 3 * x.expected
       const body = await poll(
         async () =>
           (await fetch(`${admin}/api/anomalies?state=open&service=orders`)).json() as Promise<{
             anomalies: Anomaly[]
           }>,
-        (b) =>
-          b.anomalies.some(
-            (a) => a.key === KEY && ['p50', 'p95', 'p99'].includes(a.metric) && a.openedAtMs >= incidentAt,
-          ),
+        (b) => b.anomalies.some(clear),
         'a latency anomaly',
         45_000,
       )
-      // the incident's anomaly (a blip before it, on a loaded CI machine, may have opened one too)
-      const a = body.anomalies.find(
-        (x) => x.key === KEY && ['p50', 'p95', 'p99'].includes(x.metric) && x.openedAtMs >= incidentAt,
-      )!
+      const a = body.anomalies.find(clear)!
       expect(a.state).toBe('open')
       expect(a.observed).toBeGreaterThan(a.high)
-      expect(a.observed).toBeGreaterThan(3 * a.expected)
     } finally {
       stop = true
       await load
