@@ -280,6 +280,31 @@ describe("alerts API body problems read like the config loader's", () => {
   })
 })
 
+describe('GET /api/alerts/silences?all', () => {
+  it.each([
+    ['', 200],
+    ['?all=true', 200],
+    ['?all=false', 200],
+    ['?all=', 200],
+  ])('%s is answered', async (query, status) => {
+    const { app } = await build()
+    expect((await app.inject(`/api/alerts/silences${query}`)).statusCode).toBe(status)
+  })
+
+  it.each(['maybe', 'yes', '1', 'TRUE'])(
+    'all=%s is refused, naming the param and the values it takes',
+    async (v) => {
+      const { app } = await build()
+      const r = await app.inject(`/api/alerts/silences?all=${v}`)
+      expect(r.statusCode).toBe(400)
+      expect(r.json()).toMatchObject({
+        code: 'VGL_ERR_ALERTS_BAD_INPUT',
+        message: `all: expected true or false, got "${v}"`,
+      })
+    },
+  )
+})
+
 describe('reason: one rule and one message on every route (optional but on scale and restart)', () => {
   const cases: Array<[method: 'POST' | 'DELETE', url: string, body: Record<string, unknown>, code: string]> =
     [

@@ -1,5 +1,5 @@
 /** @module Query-string parsing shared by the admin routes: times, limits and enums, with errors naming the parameter. */
-import { VGL_ERR_CONTROL_QUERY } from '../errors.js'
+import { VGL_ERR_CONTROL_QUERY, type ErrorFactory } from '../errors.js'
 
 /** ms since the epoch or an ISO 8601 time; `fallback` when absent. */
 export function timeParam(name: string, v: string | undefined, fallback: number): number {
@@ -11,19 +11,40 @@ export function timeParam(name: string, v: string | undefined, fallback: number)
   return t
 }
 
-/** A whole number in [min, max]; `fallback` when absent. */
+/**
+ * A whole number in [min, max]; `fallback` when absent. Every bad value (not a number, a fraction,
+ * out of range) gets the same message, so a caller learns the range from the first mistake.
+ * `fail` is the error of the route's area (journeys, alerts); the control API's by default.
+ */
 export function intParam(
   name: string,
   v: string | undefined,
   fallback: number,
   min: number,
   max: number,
+  fail: ErrorFactory = VGL_ERR_CONTROL_QUERY,
 ): number {
   if (v === undefined || v === '') return fallback
-  const n = Number(v)
+  const n = /^[+-]?\d+$/.test(v.trim()) ? Number(v) : NaN
   if (!Number.isInteger(n) || n < min || n > max)
-    throw VGL_ERR_CONTROL_QUERY(`${name}: expected a whole number from ${min} to ${max}, got "${v}"`)
+    throw fail(`${name}: expected a whole number from ${min} to ${max}, got "${v}"`)
   return n
+}
+
+/**
+ * `true` or `false`; `fallback` when absent. Anything else is refused rather than read as false,
+ * so `all=yes` does not quietly answer as if it had not been asked.
+ */
+export function boolParam(
+  name: string,
+  v: string | undefined,
+  fallback: boolean,
+  fail: ErrorFactory = VGL_ERR_CONTROL_QUERY,
+): boolean {
+  if (v === undefined || v === '') return fallback
+  if (v === 'true') return true
+  if (v === 'false') return false
+  throw fail(`${name}: expected true or false, got "${v}"`)
 }
 
 /** One of `allowed`; undefined when absent. */

@@ -11,7 +11,7 @@ import type { AlertSource, SilenceInput } from '../../control/alerting.js'
 import { VGL_ERR_ALERTS_BAD_INPUT } from '../../errors.js'
 import { actorOf, reasonProblem, recordAdminChange } from '../admin-audit.js'
 import { parseBody } from '../body.js'
-import { enumParam, textParam } from '../params.js'
+import { boolParam, enumParam, textParam } from '../params.js'
 import { problemSchema, sendProblem } from '../problem.js'
 
 export interface AlertRoutesOptions {
@@ -207,7 +207,7 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const all = (req.query as { all?: string }).all === 'true'
+          const all = boolParam('all', (req.query as { all?: string }).all, false, VGL_ERR_ALERTS_BAD_INPUT)
           return { silences: await src.listSilences(all) }
         } catch (err) {
           return sendProblem(reply, err)

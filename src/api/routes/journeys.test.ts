@@ -126,6 +126,25 @@ describe('GET /api/journeys and the what-if', () => {
     }
   })
 
+  it('names the field, the value as given and the range for every bad limit of a trace search', async () => {
+    const app = await buildAdminApp({ token: 't', sources, env: {}, plugins: [journeyRoutes({ source: j })] })
+    try {
+      for (const v of ['abc', '-1', '0', '1.5', '201', '1e2', '0x10']) {
+        const r = await app.inject(`/api/traces?window=1m&limit=${v}`)
+        expect(r.statusCode, v).toBe(400)
+        expect(r.json(), v).toMatchObject({
+          code: 'VGL_ERR_JOURNEYS_QUERY',
+          message: `limit: expected a whole number from 1 to 200, got "${v}"`,
+        })
+      }
+      const ok = await app.inject('/api/traces?window=1m&limit=3')
+      expect(ok.statusCode).toBe(200)
+      expect(Array.isArray(ok.json().traces)).toBe(true)
+    } finally {
+      await app.close()
+    }
+  })
+
   it('says how many users were seen, the most users affected can be', async () => {
     j.clientWindow({
       windowStartMs: now - 1000,

@@ -21,6 +21,7 @@ import type { JourneySource } from '../../control/journeys.js'
 import { VGL_ERR_JOURNEYS_QUERY, VGL_ERR_JOURNEYS_WHATIF, isVigilError } from '../../errors.js'
 import { WHAT_IF_FIELDS } from '../../journeys/index.js'
 import { exposeJourneyMetrics } from '../journey-metrics.js'
+import { intParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface JourneyRoutesOptions {
@@ -140,9 +141,7 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
           const status = text(q.status)
           if (status !== undefined && status !== 'error' && status !== 'ok')
             throw VGL_ERR_JOURNEYS_QUERY(`status: expected error or ok, got "${status}"`)
-          const limit = num('limit', q.limit) ?? 20
-          if (!Number.isInteger(limit) || limit < 1 || limit > 200)
-            throw VGL_ERR_JOURNEYS_QUERY(`limit: expected a whole number from 1 to 200, got "${q.limit}"`)
+          const limit = intParam('limit', q.limit, 20, 1, 200, VGL_ERR_JOURNEYS_QUERY)
           const minDurationMs = num('minDurationMs', q.minDurationMs)
           const maxDurationMs = num('maxDurationMs', q.maxDurationMs)
           if (minDurationMs !== undefined && maxDurationMs !== undefined && minDurationMs > maxDurationMs)
