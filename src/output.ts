@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, statSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { isVigilError, VGL_ERR_CLI_OUTPUT } from './errors.js'
+import { isVigilError, VGL_ERR_CLI_OUTPUT, VGL_ERR_CLI_USAGE } from './errors.js'
 
 /** `ENOENT: no such file or directory`: node's message without the syscall and path it repeats. */
 function osReason(err: unknown): string {
@@ -37,6 +37,34 @@ export function checkOutputWritable(path: string, flag = '--output'): void {
     // ENOTDIR: a file where a directory of the path should be
     throw fail(code === 'ENOTDIR' ? `${dir} is not a directory (a part of it is a file)` : osReason(err))
   }
+}
+
+/** The file at `path`, or undefined when there is none or it cannot be looked at (reading it says why). */
+function fileId(path: string): { dev: number; ino: number } | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false })
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Refuses an output that is the input file, by any path to it (the same name, `./` or a link):
+ * the input would be overwritten with the answer computed from it. A usage error (exit 2).
+ */
+export function checkOutputNotInput(
+  output: string,
+  input: string,
+  outFlag = '--output',
+  inFlag = '--input',
+): void {
+  if (output === '-' || input === '-') return
+  const o = fileId(output)
+  const i = fileId(input)
+  if (o === undefined || i === undefined || o.dev !== i.dev || o.ino !== i.ino) return
+  throw VGL_ERR_CLI_USAGE(
+    `${outFlag} ${output} is the ${inFlag} file ${input}; writing it would overwrite the input: choose another ${outFlag} path`,
+  )
 }
 
 /** Writes `text` to the file at `path`, or to stdout for `-`; a failure names `flag`, the path and why. */

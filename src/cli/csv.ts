@@ -5,7 +5,7 @@ import { VGL_ERR_CSV_INPUT } from '../errors.js'
 import { writeOutput } from '../output.js'
 import { inTimeOrder, regularize } from '../forecast/series.js'
 
-export { checkOutputWritable, writeOutput } from '../output.js'
+export { checkOutputNotInput, checkOutputWritable, writeOutput } from '../output.js'
 
 /** header names read as the timestamp and the value column */
 const TIME_NAMES = new Set(['timestamp', 'timestamps', 'time', 'date', 'datetime', 'ts'])

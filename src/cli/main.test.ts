@@ -1,5 +1,13 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -348,6 +356,32 @@ describe('--output', () => {
         `--config: not given, and there is no vigil.yaml in ${realpathSync(dir)}; pass --config FILE (examples/ in the repository has some)`,
       )
     }
+  })
+
+  it('refuses an output that is the input file, by name, by another path or by a link, and leaves the input alone', async () => {
+    const input = join(dir, 'series.csv')
+    const text = `timestamp,value\n${Array.from({ length: 40 }, (_, i) => `${1_700_000_000 + i * 60},${10 + (i % 5)}`).join('\n')}\n`
+    writeFileSync(input, text)
+    const link = join(dir, 'series-link.csv')
+    symlinkSync(input, link)
+    const same = [input, join(dir, '.', 'series.csv'), link]
+    for (const output of same)
+      for (const args of [
+        ['detect', '--input', input, '--output', output],
+        ['forecast', '--input', input, '--horizon', '3', '--output', output],
+        ['simulate', 'autoscale', '--input', input, '--capacity-per-replica', '5', '--output', output],
+      ]) {
+        const r = await vigil(...args)
+        expect({ args, code: r.code }).toEqual({ args, code: 2 })
+        expect(r.err).toBe(
+          `--output ${output} is the --input file ${input}; writing it would overwrite the input: choose another --output path\n`,
+        )
+        expect(readFileSync(input, 'utf8')).toBe(text)
+      }
+    // another file is written as before
+    const scored = join(dir, 'scored.csv')
+    expect((await vigil('detect', '--input', input, '--output', scored)).code).toBe(0)
+    expect(readFileSync(scored, 'utf8').split('\n')[0]).toMatch(/^timestamp,/)
   })
 
   it('refuses a directory as the output', async () => {

@@ -4,6 +4,7 @@ import { VGL_ERR_CLI_USAGE, VGL_ERR_CSV_INPUT } from '../../errors.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
 import {
+  checkOutputNotInput,
   checkOutputWritable,
   csvField,
   formatNumber,
@@ -60,6 +61,7 @@ export const command: Command = {
         `--detector: unknown detector "${flags.detector}"; choose one of: ${DETECTOR_NAMES.join(', ')}`,
       )
     checkOutputWritable(flags.output)
+    checkOutputNotInput(flags.output, flags.input)
     const series = parseSeriesRows(readInputFile(flags.input), flags.input, { allowMissing: true })
     // a header alone would give a header alone, which reads like a run that found nothing
     if (series.values.length === 0)

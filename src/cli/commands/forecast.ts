@@ -4,7 +4,14 @@ import { MAX_HORIZON, MODEL_NAMES, forecastSeries, type ModelName } from '../../
 import type { ForecastResult } from '../../forecast/types.js'
 import { parseFlags } from '../args.js'
 import type { Command } from '../command.js'
-import { checkOutputWritable, readSeriesCsv, regularSeries, timestampReading, writeCsv } from '../csv.js'
+import {
+  checkOutputNotInput,
+  checkOutputWritable,
+  readSeriesCsv,
+  regularSeries,
+  timestampReading,
+  writeCsv,
+} from '../csv.js'
 
 const usage = `usage: vigil forecast --input s.csv --horizon H --output o.csv [options]
 
@@ -86,6 +93,7 @@ export const command: Command = {
       order = [o[0], o[1], o[2]]
     }
     checkOutputWritable(f.output)
+    checkOutputNotInput(f.output, f.input)
 
     const csv = readSeriesCsv(f.input)
     const { series, reg } = regularSeries(csv, f.input, freqSec)

@@ -18,6 +18,7 @@ import {
 import { formatDurationMs, parseDurationMs, parseFlags } from '../args.js'
 import type { Command } from '../command.js'
 import {
+  checkOutputNotInput,
   checkOutputWritable,
   csvField,
   readSeriesCsv,
@@ -165,6 +166,7 @@ export const command: Command = {
     const freqArg = f.freq === undefined ? undefined : num(f.freq, '--freq', 1, (n) => n > 0, 'seconds > 0')
 
     checkOutputWritable(f.output!)
+    checkOutputNotInput(f.output!, f.input!)
 
     const csv = readSeriesCsv(f.input!)
     checkDemand(csv, f.input!)
