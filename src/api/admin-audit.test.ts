@@ -300,6 +300,7 @@ describe('GET /api/alerts/silences?all', () => {
       expect(r.json()).toMatchObject({
         code: 'VGL_ERR_ALERTS_BAD_INPUT',
         message: `all: expected true or false, got "${v}"`,
+        fix: 'send all=true or all=false, or leave it out for false',
       })
     },
   )

@@ -1,13 +1,30 @@
 /** @module Query-string parsing shared by the admin routes: times, limits and enums, with errors naming the parameter. */
 import { VGL_ERR_CONTROL_QUERY, type ErrorFactory } from '../errors.js'
 
+/**
+ * The error of a bad query parameter, carrying the fix for this parameter (the problem body's
+ * `fix`), so a caller is told what to send instead of being pointed at the docs.
+ */
+function bad(fail: ErrorFactory, message: string, fix: string) {
+  return Object.assign(fail(message), { fix })
+}
+
 /** ms since the epoch or an ISO 8601 time; `fallback` when absent. */
-export function timeParam(name: string, v: string | undefined, fallback: number): number {
+export function timeParam(
+  name: string,
+  v: string | undefined,
+  fallback: number,
+  fail: ErrorFactory = VGL_ERR_CONTROL_QUERY,
+): number {
   if (v === undefined || v === '') return fallback
   if (/^\d+$/.test(v)) return Number(v)
   const t = Date.parse(v)
   if (Number.isNaN(t))
-    throw VGL_ERR_CONTROL_QUERY(`${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`)
+    throw bad(
+      fail,
+      `${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`,
+      `send ${name} as ms since the epoch (e.g. ${name}=1764000000000) or an ISO 8601 time (e.g. ${name}=2026-01-01T00:00:00Z)`,
+    )
   return t
 }
 
@@ -27,7 +44,11 @@ export function intParam(
   if (v === undefined || v === '') return fallback
   const n = /^[+-]?\d+$/.test(v.trim()) ? Number(v) : NaN
   if (!Number.isInteger(n) || n < min || n > max)
-    throw fail(`${name}: expected a whole number from ${min} to ${max}, got "${v}"`)
+    throw bad(
+      fail,
+      `${name}: expected a whole number from ${min} to ${max}, got "${v}"`,
+      `send ${name} as a whole number from ${min} to ${max} (e.g. ${name}=${fallback}), or leave it out for ${fallback}`,
+    )
   return n
 }
 
@@ -44,7 +65,11 @@ export function boolParam(
   if (v === undefined || v === '') return fallback
   if (v === 'true') return true
   if (v === 'false') return false
-  throw fail(`${name}: expected true or false, got "${v}"`)
+  throw bad(
+    fail,
+    `${name}: expected true or false, got "${v}"`,
+    `send ${name}=true or ${name}=false, or leave it out for ${fallback}`,
+  )
 }
 
 /** One of `allowed`; undefined when absent. */
@@ -55,7 +80,11 @@ export function enumParam<T extends string>(
 ): T | undefined {
   if (v === undefined || v === '') return undefined
   if (!(allowed as readonly string[]).includes(v))
-    throw VGL_ERR_CONTROL_QUERY(`${name}: expected ${allowed.join(' or ')}, got "${v}"`)
+    throw bad(
+      VGL_ERR_CONTROL_QUERY,
+      `${name}: expected ${allowed.join(' or ')}, got "${v}"`,
+      `send ${name} as one of ${allowed.join(', ')}, or leave it out`,
+    )
   return v as T
 }
 
@@ -93,7 +122,11 @@ export function pageParams(q: PageQuery): {
   const from = q.from === undefined || q.from === '' ? undefined : timeParam('from', q.from, 0)
   const to = q.to === undefined || q.to === '' ? undefined : timeParam('to', q.to, 0)
   if (from !== undefined && to !== undefined && from >= to)
-    throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
+    throw bad(
+      VGL_ERR_CONTROL_QUERY,
+      `from (${from}) must be before to (${to})`,
+      'send a from earlier than to, or leave one of them out',
+    )
   return {
     fromMs: from,
     toMs: to,

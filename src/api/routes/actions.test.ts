@@ -78,18 +78,20 @@ describe('GET /api/actions', () => {
       const p2 = (await app.inject(`/api/actions?limit=2&cursor=${p1.nextCursor}`)).json()
       expect(p2.actions.map((a: { target: string }) => a.target)).toEqual(['orders|*|prod'])
 
-      for (const [q, field] of [
-        ['mode=both', 'mode'],
-        ['limit=0', 'limit'],
-        ['limit=5000', 'limit'],
-        ['from=soon', 'from'],
-        ['from=20&to=10', 'from'],
-        ['cursor=zzz', 'cursor'],
-      ]) {
+      const limitFix = 'send limit as a whole number from 1 to 1000 (e.g. limit=100), or leave it out for 100'
+      for (const [q, field, fix] of [
+        ['mode=both', 'mode', 'send mode as one of shadow, enforce, or leave it out'],
+        ['limit=0', 'limit', limitFix],
+        ['limit=5000', 'limit', limitFix],
+        ['from=soon', 'from', /^send from as ms since the epoch/],
+        ['from=20&to=10', 'from', 'send a from earlier than to, or leave one of them out'],
+        ['cursor=zzz', 'cursor', undefined],
+      ] as const) {
         const bad = await app.inject(`/api/actions?${q}`)
         expect(bad.statusCode, q).toBe(400)
         expect(bad.json(), q).toMatchObject({ code: 'VGL_ERR_CONTROL_QUERY' })
         expect(bad.json().message, q).toContain(field)
+        if (fix !== undefined) expect(bad.json().fix, q).toMatch(fix)
       }
       const doc = (await app.inject('/docs/json')).json()
       expect(doc.paths['/api/actions'].get.responses['200']).toBeDefined()

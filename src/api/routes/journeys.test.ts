@@ -135,8 +135,15 @@ describe('GET /api/journeys and the what-if', () => {
         expect(r.json(), v).toMatchObject({
           code: 'VGL_ERR_JOURNEYS_QUERY',
           message: `limit: expected a whole number from 1 to 200, got "${v}"`,
+          fix: 'send limit as a whole number from 1 to 200 (e.g. limit=20), or leave it out for 20',
         })
       }
+      const from = await app.inject('/api/traces?from=yesterday')
+      expect(from.json()).toMatchObject({
+        code: 'VGL_ERR_JOURNEYS_QUERY',
+        message: 'from: expected ms since the epoch or an ISO 8601 time, got "yesterday"',
+        fix: 'send from as ms since the epoch (e.g. from=1764000000000) or an ISO 8601 time (e.g. from=2026-01-01T00:00:00Z)',
+      })
       const ok = await app.inject('/api/traces?window=1m&limit=3')
       expect(ok.statusCode).toBe(200)
       expect(Array.isArray(ok.json().traces)).toBe(true)

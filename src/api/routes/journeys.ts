@@ -21,7 +21,7 @@ import type { JourneySource } from '../../control/journeys.js'
 import { VGL_ERR_JOURNEYS_QUERY, VGL_ERR_JOURNEYS_WHATIF, isVigilError } from '../../errors.js'
 import { WHAT_IF_FIELDS } from '../../journeys/index.js'
 import { exposeJourneyMetrics } from '../journey-metrics.js'
-import { intParam } from '../params.js'
+import { intParam, timeParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface JourneyRoutesOptions {
@@ -46,14 +46,8 @@ function duration(name: string, v: string | undefined, fallback: number, min: nu
   return ms
 }
 
-function time(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined || v === '') return fallback
-  if (/^\d+$/.test(v)) return Number(v)
-  const t = Date.parse(v)
-  if (Number.isNaN(t))
-    throw VGL_ERR_JOURNEYS_QUERY(`${name}: expected ms since the epoch or an ISO 8601 time, got "${v}"`)
-  return t
-}
+const time = (name: string, v: string | undefined, fallback: number) =>
+  timeParam(name, v, fallback, VGL_ERR_JOURNEYS_QUERY)
 
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined || v === '') return undefined
