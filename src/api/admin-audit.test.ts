@@ -275,7 +275,11 @@ describe("alerts API body problems read like the config loader's", () => {
     const { app, audit } = await build()
     const r = await app.inject({ method: 'POST', url, headers: auth, payload })
     expect(r.statusCode).toBe(400)
-    expect(r.json()).toMatchObject({ code: 'VGL_ERR_ALERTS_BAD_INPUT', message })
+    expect(r.json()).toMatchObject({
+      code: 'VGL_ERR_ALERTS_BAD_INPUT',
+      message,
+      fix: 'fix the named field as the message says; the request schema is in /docs/json',
+    })
     expect(audit.events).toEqual([])
   })
 })

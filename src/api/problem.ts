@@ -38,6 +38,19 @@ const FIX: Record<string, string> = {
   VGL_ERR_API_BODY_TOO_LARGE: 'send a smaller body; no admin request needs more than 1 MiB',
   VGL_ERR_API_RELOAD: 'fix each listed problem (vigil check-config FILE shows them), then reload again',
   VGL_ERR_API_INTERNAL: 'check the admin log for this request id; report it if it repeats',
+  // the message names the field and what it takes; these say where the rest is described
+  VGL_ERR_CONTROL_QUERY:
+    'fix the named query parameter as the message says; /docs lists each route with its parameters',
+  VGL_ERR_JOURNEYS_QUERY:
+    'fix the named query parameter as the message says; /docs lists each route with its parameters',
+  VGL_ERR_JOURNEYS_WHATIF:
+    'fix the named field as the message says; docs/journeys.md describes each scenario kind',
+  VGL_ERR_ALERTS_BAD_INPUT: 'fix the named field as the message says; the request schema is in /docs/json',
+  VGL_ERR_ALERTS_NOT_FOUND:
+    'GET /api/alerts lists the alerts, GET /api/alerts/silences?all=true the silences',
+  VGL_ERR_ALERTS_NOT_FIRING:
+    'only a firing alert can be acknowledged; GET /api/alerts?state=firing lists them',
+  VGL_ERR_SCALE_REQUEST: 'fix the named field as the message says; the request schema is in /docs/json',
 }
 
 const TITLES: Record<number, string> = {
