@@ -57,6 +57,12 @@ describe('marksOn', () => {
     expect(on(CHART_METRICS.traffic)).toEqual(['rate', 'joint'])
   })
 
+  it('marks a client that stands out on the traffic chart only, named', () => {
+    const client = anomalyMarks([anomaly('client:scraper', 'client', 'client')], 2_000_000, true)
+    expect(client.map((m) => m.label)).toEqual(['client behaviour, client scraper'])
+    expect(Object.values(CHART_METRICS).map((metrics) => marksOn(client, metrics).length)).toEqual([1, 0, 0])
+  })
+
   it('marks on the latency and errors charts their own metrics', () => {
     expect(on(CHART_METRICS.latency)).toEqual(['p50', 'p95', 'p99', 'joint'])
     expect(on(CHART_METRICS.errors)).toEqual(['errors', 'limitedRatio', 'joint'])

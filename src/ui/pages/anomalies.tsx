@@ -26,10 +26,11 @@ export function anomalyMarks(anomalies: readonly Anomaly[], now: number, withWhe
  * The anomaly metrics each chart draws; the Overview and a series page have one chart of each, so
  * every metric is marked on one of them. A chart marks only anomalies of what it plots (a p50
  * anomaly on a traffic chart reads as a traffic problem); a joint anomaly is of rate, errors and
- * latency together, so every one of them shows it.
+ * latency together, so every one of them shows it. A client that stands out (a scraper, a key
+ * hammering past its limit) is marked on the traffic chart, whose requests it sends.
  */
 export const CHART_METRICS = {
-  traffic: ['rate', 'joint'],
+  traffic: ['rate', 'joint', 'client'],
   latency: ['p50', 'p95', 'p99', 'joint'],
   errors: ['errors', 'limitedRatio', 'joint'],
 } as const

@@ -116,7 +116,7 @@ export function OverviewPage(props: { session: Session }) {
   const x = points.map((p) => p.t / 1000)
   const last = points.at(-1)
   const marks = anomalyMarks(
-    anomalies.filter((a) => a.level === 'global' || a.level === 'service'),
+    anomalies.filter((a) => a.level === 'global' || a.level === 'service' || a.level === 'client'),
     now,
     true,
   )
