@@ -96,6 +96,7 @@ const scaling = (name: string, over: Partial<ServiceScaling> = {}): ServiceScali
     },
   ],
   lastError: null,
+  inFlight: null,
   ...over,
 })
 

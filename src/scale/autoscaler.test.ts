@@ -1005,6 +1005,49 @@ describe('Autoscaler replaying the stored windows when its term begins', () => {
   })
 })
 
+/** Each of `names` enforced: 1..20 replicas of 100 req/s at 80 %, a minute's lead time. */
+const enforced = (names: readonly string[], scale: Record<string, unknown> = {}) =>
+  Object.fromEntries(
+    names.map((n) => [
+      n,
+      scaleSchema.parse({
+        mode: 'enforce',
+        min: 1,
+        max: 20,
+        capacityPerReplica: 100,
+        targetUtilization: 0.8,
+        leadTimeMs: 60_000,
+        ...scale,
+      }),
+    ]),
+  )
+
+/** a promise settled from outside: an actuator call that ends when the test says */
+function deferred() {
+  let resolve = () => {}
+  const promise = new Promise<void>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
+/**
+ * Makes the actuator's scale calls end only once `boot.resolve()` is called: a new replica
+ * waiting for its health check.
+ */
+function booting(a: RecordingActuator) {
+  const boot = deferred()
+  const scaleTo = a.scaleTo
+  a.scaleTo = async (service, replicas) => {
+    const r = await scaleTo(service, replicas)
+    await boot.promise
+    return r
+  }
+  return boot
+}
+
+/** the promise's value, or 'pending' if it has not settled within `ms` */
+const within = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<'pending'>((r) => setTimeout(() => r('pending'), ms))])
+
 describe("Autoscaler: a term's replays and another service's scale-up", () => {
   const T0 = 1_780_000_000_000
   const W = 60_000
@@ -1038,21 +1081,7 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
       }),
     )
     const scaler = new Autoscaler({
-      services: Object.fromEntries(
-        names.map((n) => [
-          n,
-          scaleSchema.parse({
-            mode: 'enforce',
-            min: 1,
-            max: 20,
-            capacityPerReplica: 100,
-            targetUtilization: 0.8,
-            leadTimeMs: 60_000,
-            scaleDownStabilizationMs: 1_800_000,
-            ...scale,
-          }),
-        ]),
-      ),
+      services: enforced(names, { scaleDownStabilizationMs: 1_800_000, ...scale }),
       actuatorFor: (n) => actuators.get(n) ?? null,
       windowMs: W,
       now: () => clock.t,
@@ -1168,6 +1197,37 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
     }
   })
 
+  it("a scale-up whose replicas boot holds up neither the other services' replays nor their decisions", async () => {
+    const h = fleet({}, { svc11: 900 })
+    const hot = h.actuators.get('svc11')!
+    const boot = booting(hot)
+    await h.scaler.start()
+    try {
+      const ticking = h.close(0)
+      const others = h.names.filter((n) => n !== 'svc11')
+      const decided = async () =>
+        (await Promise.all(others.map((n) => h.scaler.scaling(n)))).every(
+          (s) => s.current === 1 && s.replayed?.windows === 30,
+        )
+      const since = performance.now()
+      while (!(await decided()) && performance.now() - since < 3_000)
+        await new Promise((r) => setTimeout(r, 5))
+      expect(await decided()).toBe(true)
+      expect(await within(ticking, 50)).toBe('pending')
+      // the early scale-up still came before any replay, and the booting service replays after it
+      expect(h.events.indexOf('scale svc11 12')).toBeLessThan(h.events.indexOf('history svc0'))
+      expect(h.events).not.toContain('history svc11')
+      expect((await h.scaler.scaling('svc11')).inFlight).toMatchObject({ sinceMs: T0 + W, skippedTicks: 0 })
+      boot.resolve()
+      await ticking
+      expect((await h.scaler.scaling('svc11')).replayed).toMatchObject({ windows: 30 })
+      expect(hot.calls.map((c) => c.replicas)).toEqual([12])
+    } finally {
+      boot.resolve()
+      await h.scaler.stop()
+    }
+  })
+
   it('a service first decided on a tick later replays after the services past their replay decided', async () => {
     // after a takeover the windows are held back (none closed) and svc0 has sent no roll-up yet
     let closed = -Infinity
@@ -1189,6 +1249,106 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
       expect(up).toBeGreaterThanOrEqual(0)
       expect(tick.indexOf('history svc0')).toBeGreaterThan(up)
       expect((await h.scaler.scaling('svc0')).replayed).toMatchObject({ windows: 31 })
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+})
+
+describe('Autoscaler: each service decides in its own lane', () => {
+  const T0 = 1_780_000_000_000
+  const W = 10_000
+
+  /**
+   * `orders` and `payments` on a manual clock, two replicas each, 100 req/s per replica at 80 %;
+   * `rates` is each one's newest window, `actuators` each one's RecordingActuator (its scaleTo
+   * may be wrapped by the test).
+   */
+  function pair(o: { attempts?: number; backoffMs?: number } = {}) {
+    const clock = { t: T0 }
+    const rates: Record<string, number> = { orders: 100, payments: 100 }
+    const actuators = {
+      orders: new RecordingActuator(2, clock),
+      payments: new RecordingActuator(2, clock),
+    }
+    const errors: string[] = []
+    const scaler = new Autoscaler({
+      services: enforced(Object.keys(actuators)),
+      actuatorFor: (n) => actuators[n as keyof typeof actuators] ?? null,
+      windowMs: W,
+      now: () => clock.t,
+      observe: async (n) => ({ atMs: clock.t - W, ratePerSec: rates[n] }),
+      forecast: async () => null,
+      record: async () => ({ id: '1', result: { status: 'pending' } }),
+      settle: async () => {},
+      onError: (err) => errors.push(err.message),
+      attempts: o.attempts ?? 3,
+      backoffMs: o.backoffMs ?? 1_000,
+    })
+    return { scaler, clock, rates, actuators, errors }
+  }
+
+  it("a spike on one service is scaled at its next tick while another's replica boots; the booting one is not asked again; stop waits for it", async () => {
+    const h = pair()
+    const orders = h.actuators.orders
+    const boot = booting(orders)
+    await h.scaler.start()
+    let stopped = false
+    try {
+      // orders: 500 req/s needs 7; its replicas boot
+      h.clock.t += W
+      h.rates.orders = 500
+      const first = h.scaler.tick()
+      expect(await within(first, 200)).toBe('pending')
+      expect(orders.calls.map((c) => c.replicas)).toEqual([7])
+      // the next window: payments jumps to 900 req/s (12 replicas), orders still booting
+      h.clock.t += W
+      h.rates.payments = 900
+      const started = performance.now()
+      expect(await within(h.scaler.tick(), 1_000)).toBeUndefined()
+      expect(h.actuators.payments.calls).toEqual([{ atMs: T0 + 2 * W, replicas: 12 }])
+      expect(performance.now() - started).toBeLessThan(500)
+      expect((await h.scaler.scaling('payments')).current).toBe(12)
+      // orders was skipped, not asked again, and says since when it acts
+      expect(orders.calls).toHaveLength(1)
+      expect((await h.scaler.scaling('orders')).inFlight).toEqual({ sinceMs: T0 + W, skippedTicks: 1 })
+      expect((await h.scaler.scaling('payments')).inFlight).toBeNull()
+      // stop waits for the boot: no actuator call is left running after it
+      const stopping = h.scaler.stop().then(() => (stopped = true))
+      expect(await within(stopping, 200)).toBe('pending')
+      boot.resolve()
+      await stopping
+      expect(await within(first, 0)).toBeUndefined()
+      const s = await h.scaler.scaling('orders')
+      expect(s).toMatchObject({ current: 7, inFlight: null, lastError: null })
+      expect(h.errors).toEqual([])
+    } finally {
+      boot.resolve()
+      if (!stopped) await h.scaler.stop()
+    }
+  })
+
+  it("a failing actuator retrying with backoff on one service does not delay another's scale-up", async () => {
+    const h = pair({ attempts: 3, backoffMs: 500 })
+    const orders = h.actuators.orders
+    orders.scaleTo = async () => {
+      throw new Error('Docker API 500')
+    }
+    await h.scaler.start()
+    try {
+      // both spike in the same window: orders fails and backs off 0.5 s, then 1 s
+      h.clock.t += W
+      h.rates.orders = 500
+      h.rates.payments = 900
+      const started = performance.now()
+      const tick = h.scaler.tick()
+      while (h.actuators.payments.calls.length === 0 && performance.now() - started < 3_000)
+        await new Promise((r) => setTimeout(r, 5))
+      expect(performance.now() - started).toBeLessThan(300)
+      expect(h.actuators.payments.calls.map((c) => c.replicas)).toEqual([12])
+      await tick
+      expect((await h.scaler.scaling('orders')).lastError).toBe('Docker API 500')
+      expect((await h.scaler.scaling('payments')).lastError).toBeNull()
     } finally {
       await h.scaler.stop()
     }

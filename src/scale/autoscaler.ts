@@ -23,7 +23,7 @@
  */
 import type { ActuatorConfig, LearnedCapacityConfig, ScaleConfig } from '../config/scale-schema.js'
 import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE } from '../errors.js'
-import type { Actuator, Replica } from './actuator.js'
+import { KeyedQueue, type Actuator, type Replica } from './actuator.js'
 import {
   CapacityEstimator,
   type CapacityEstimate,
@@ -233,6 +233,11 @@ export interface ServiceScaling {
   /** newest first, with evidence */
   decisions: Decision[]
   lastError: string | null
+  /**
+   * this service's decision still in flight (its actuator booting a replica or retrying, a replay):
+   * since when, and the windows skipped for it meanwhile (the other services' go on); null: none
+   */
+  inFlight: { sinceMs: number; skippedTicks: number } | null
 }
 
 const KEEP_DECISIONS = 50
@@ -245,6 +250,8 @@ const KEEP_DECISIONS = 50
 const REPLAY_MAX_WINDOWS = 4_320
 /** windows replayed between yields to the event loop (the gateway may share it) */
 const REPLAY_SLICE = 50
+/** how long a tick's replays wait at most for its other decisions (see `#lanes`) */
+const REPLAY_WAIT_MS = 1_000
 
 /** What a term's replay of the stored windows gave the policy. */
 export interface Replayed {
@@ -397,18 +404,27 @@ interface State {
    * it: a roll-up that lands after its window was decided on corrects the window, once
    */
   decided: Map<number, { rate: number; atMs: number }>
+  /** this service's tick work in flight (its lane); a tick skips the service until it ends */
+  lane: { done: Promise<void>; sinceMs: number; skippedTicks: number } | null
+  /** set while its lane holds other services' replays: called once its actuator call has started */
+  onActing: (() => void) | null
 }
 
 export class Autoscaler {
   readonly #o: AutoscalerOptions
   readonly #state = new Map<string, State>()
   #timer: NodeJS.Timeout | null = null
-  #running: Promise<void> | null = null
+  /** a tick's term work (restore, adopt, recount) before it starts the services' lanes */
+  #opening: Promise<void> | null = null
+  /** one replay at a time: they are CPU on the event loop, and in turn each ends as early as it can */
+  readonly #replays = new KeyedQueue()
   #restoring: Promise<void> | null = null
   /** replicas left running by a previous leader were looked for since this process last led */
   #adopted = false
   /** this process leads (its term began: see {@link Term}) */
   #leads = false
+  /** terms begun: a lane still replaying from an earlier term leaves the new term's replay to it */
+  #terms = 0
 
   constructor(opts: AutoscalerOptions) {
     this.#o = opts
@@ -445,6 +461,8 @@ export class Autoscaler {
         replayed: null,
         early: null,
         decided: new Map(),
+        lane: null,
+        onActing: null,
       })
     }
   }
@@ -474,7 +492,9 @@ export class Autoscaler {
   async stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
-    await this.#running
+    await this.#opening
+    // no actuator call may outlive the autoscaler: every lane in flight ends first
+    for (const st of this.#state.values()) await st.lane?.done
     if (this.#restoring !== null && this.#o.leading?.() !== false)
       for (const name of this.#state.keys()) await this.#saveCapacity(name, true)
   }
@@ -595,6 +615,7 @@ export class Autoscaler {
   #beginTerm(): void {
     if (this.#leads) return
     this.#leads = true
+    this.#terms++
     for (const st of this.#state.values()) {
       st.term = { fromMs: null, liveMs: 0, count: 0 }
       st.replayed = null
@@ -707,7 +728,8 @@ export class Autoscaler {
     for (const [name, s] of Object.entries(this.#o.services)) {
       const a = this.#o.actuatorFor(name)
       const st = this.#state.get(name)!
-      if (a === null || s.mode === 'shadow' || st.busy) continue
+      // a lane still in flight owns the count: it reads it once its actuator call ends
+      if (a === null || s.mode === 'shadow' || st.busy || st.lane !== null) continue
       st.current = await a.current(name).catch(() => st.current)
     }
   }
@@ -727,41 +749,100 @@ export class Autoscaler {
     st.policy.remember(atMs, obs.ratePerSec)
   }
 
-  /** One decision per service; overlapping ticks are skipped. */
+  /**
+   * One decision per service, each in its own lane: a service whose previous tick's work is still
+   * in flight (its actuator booting a replica, retrying with backoff, a hung API call, a replay)
+   * is skipped, and the others decide and act meanwhile. Resolves once the work this tick started
+   * ends; a tick while another one's term work (restore, adopt, recount) runs is skipped.
+   */
   tick(): Promise<void> {
-    if (this.#running !== null) return this.#running
-    this.#running = (async () => {
-      // a standby restores once it leads, before its first decision (which needs a window of load),
-      // and takes over what a killed leader on its host left running before it starts any replica
-      if (this.#o.leading?.() !== false) {
-        const elected = !this.#leads
-        this.#beginTerm()
-        await this.#restore()
-        await this.#adoptLeft()
-        // a standby read the counts when it started: the previous leader has scaled since
-        if (elected) await this.#recount()
-      } else this.#adopted = this.#leads = false
-      const names = Object.keys(this.#o.services)
-      // a service's first decision in a term replays its stored windows first (about a second of
-      // CPU for 12 h of 10 s windows): a scale-up the observed load alone asks for is made before
-      // any of them, and the services already past theirs decide first
-      const replaying = new Set(
-        names.filter((name) => {
-          const st = this.#state.get(name)!
-          return st.policy !== null && st.term.fromMs === null
-        }),
+    if (this.#opening !== null) return this.#opening
+    let lanes: Promise<void> = Promise.resolve()
+    this.#opening = this.#open()
+      .then(() => void (lanes = this.#lanes()))
+      .finally(() => (this.#opening = null))
+    return this.#opening.then(() => lanes)
+  }
+
+  /** A tick's term work, before any service decides. */
+  async #open(): Promise<void> {
+    // a standby restores once it leads, before its first decision (which needs a window of load),
+    // and takes over what a killed leader on its host left running before it starts any replica
+    if (this.#o.leading?.() !== false) {
+      const elected = !this.#leads
+      this.#beginTerm()
+      await this.#restore()
+      await this.#adoptLeft()
+      // a standby read the counts when it started: the previous leader has scaled since
+      if (elected) await this.#recount()
+    } else this.#adopted = this.#leads = false
+  }
+
+  /**
+   * Starts a lane for each service not in flight. A service's first decision in a term replays
+   * its stored windows first (about a second of CPU for 12 h of 10 s windows), so replays start
+   * once every lane started here has made the decision it can make without one (the scale-up the
+   * observed load alone asks for, the others' whole decision) or has started its actuator call:
+   * a spike waits for no replay, and a slow actuator holds no replay up.
+   */
+  #lanes(): Promise<void> {
+    const now = (this.#o.now ?? Date.now)()
+    const free = Object.keys(this.#o.services).filter((name) => {
+      const lane = this.#state.get(name)!.lane
+      if (lane !== null) lane.skippedTicks++
+      return lane === null
+    })
+    const early = this.#leads && this.#o.history !== undefined
+    const released: Promise<void>[] = []
+    const releases = free.map((): (() => void) => {
+      let release = () => {}
+      released.push(new Promise<void>((r) => (release = r)))
+      return release
+    })
+    // at most a second: an actuator read that hangs until its timeout must not hold the replays
+    const gate = new Promise<void>((done) => {
+      const timer = setTimeout(done, REPLAY_WAIT_MS)
+      timer.unref()
+      void Promise.all(released).then(() => {
+        clearTimeout(timer)
+        done()
+      })
+    })
+    const lanes = free.map(async (name, i) => {
+      const st = this.#state.get(name)!
+      const release = releases[i]
+      const step = async (work: () => Promise<void>) => {
+        try {
+          if (!st.failing) await this.#toMin(name)
+          await work()
+        } catch (err) {
+          this.#o.onError?.(err as Error, `autoscale ${name}`)
+        }
+      }
+      st.onActing = release
+      try {
+        if (st.policy !== null && st.term.fromMs === null) {
+          if (early) await step(() => this.#early(name))
+          release()
+          await gate
+        }
+        await step(() => this.#decide(name))
+      } finally {
+        st.onActing = null
+        release()
+      }
+    })
+    for (const [i, name] of free.entries()) {
+      const st = this.#state.get(name)!
+      // settled either way: a throwing onError rejects the tick's promise, not stop() nor the process
+      const done = lanes[i].then(
+        () => {},
+        () => {},
       )
-      if (this.#leads && this.#o.history !== undefined)
-        for (const name of replaying)
-          await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
-            .then(() => this.#early(name))
-            .catch((err: Error) => this.#o.onError?.(err, `autoscale ${name}`))
-      for (const name of [...names.filter((name) => !replaying.has(name)), ...replaying])
-        await (this.#state.get(name)!.failing ? Promise.resolve() : this.#toMin(name))
-          .then(() => this.#decide(name))
-          .catch((err: Error) => this.#o.onError?.(err, `autoscale ${name}`))
-    })().finally(() => (this.#running = null))
-    return this.#running
+      st.lane = { done, sinceMs: now, skippedTicks: 0 }
+      void done.then(() => (st.lane = null))
+    }
+    return Promise.all(lanes).then(() => {})
   }
 
   /**
@@ -850,7 +931,12 @@ export class Autoscaler {
     // a failover) would count its load twice in every candidate's replay and stabilisation window
     if (obs === null || obs.atMs <= st.decidedMs) return
     if (st.term.fromMs === null) {
-      const seenFromMs = await this.#replay(name, st, obs.atMs, closed, now)
+      const term = this.#terms
+      const seenFromMs = await this.#replays.run('replay', () =>
+        this.#replay(name, st, obs.atMs, closed, now),
+      )
+      // leadership was lost and won again meanwhile: the new term's first decision replays anew
+      if (term !== this.#terms) return
       st.term = { fromMs: seenFromMs ?? obs.atMs, liveMs: obs.atMs, count: st.current }
       await this.#restoreManual(name, st, now)
     }
@@ -1041,8 +1127,10 @@ export class Autoscaler {
       for (let i = 0; i < attempts; i++) {
         tries++
         try {
-          if (kind === 'scale.restart') await a.restart(name, reason)
-          else await a.scaleTo(name, after, reason)
+          const call = kind === 'scale.restart' ? a.restart(name, reason) : a.scaleTo(name, after, reason)
+          // the call has started: other services' replays need not wait for it to end
+          st.onActing?.()
+          await call
           last = null
           break
         } catch (err) {
@@ -1182,6 +1270,7 @@ export class Autoscaler {
       replicas: a !== null ? await a.replicas(name).catch(() => []) : [],
       decisions: st.decisions.slice(0, 20),
       lastError: st.lastError,
+      inFlight: st.lane === null ? null : { sinceMs: st.lane.sinceMs, skippedTicks: st.lane.skippedTicks },
     }
   }
 }
