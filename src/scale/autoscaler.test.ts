@@ -1057,13 +1057,14 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
    * (each replays them at its term's first decision): what happens, in order, goes to `events`
    * (`history S`: S's replay begins; `forecast S`: S's decision after it; `scale S N`: the
    * actuator asked for N replicas of S). `rates` is each service's newest window (default `stored`);
-   * a service in `o.quiet` sent none; `o.closed` is the control plane's closedUpTo (default the clock).
+   * a service in `o.quiet` sent none; `o.closed` is the control plane's closedUpTo (default the clock);
+   * reading a service's newest window waits for `o.read` (default at once).
    */
   function fleet(
     scale: Record<string, unknown> = {},
     rates: Record<string, number> = {},
     stored = 50,
-    o: { closed?: () => number; quiet?: Set<string> } = {},
+    o: { closed?: () => number; quiet?: Set<string>; read?: (n: string) => Promise<void> } = {},
   ) {
     const names = Array.from({ length: 12 }, (_, i) => `svc${i}`)
     const clock = { t: T0 }
@@ -1085,7 +1086,10 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
       actuatorFor: (n) => actuators.get(n) ?? null,
       windowMs: W,
       now: () => clock.t,
-      observe: async (n) => (o.quiet?.has(n) ? null : { atMs: clock.t - W, ratePerSec: rates[n] ?? stored }),
+      observe: async (n) => {
+        await o.read?.(n)
+        return o.quiet?.has(n) ? null : { atMs: clock.t - W, ratePerSec: rates[n] ?? stored }
+      },
       closedUpTo: async () => o.closed?.() ?? clock.t,
       history: async (n, fromMs, toMs) => {
         events.push(`history ${n}`)
@@ -1224,6 +1228,30 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
       expect(hot.calls.map((c) => c.replicas)).toEqual([12])
     } finally {
       boot.resolve()
+      await h.scaler.stop()
+    }
+  })
+
+  it('a read that hangs on one service holds the replays of the others for a second at most', async () => {
+    const hung = deferred()
+    const h = fleet({}, {}, 50, { read: (n) => (n === 'svc11' ? hung.promise : Promise.resolve()) })
+    await h.scaler.start()
+    try {
+      const started = performance.now()
+      const ticking = h.close(0)
+      const others = h.names.filter((n) => n !== 'svc11')
+      const decided = async () =>
+        (await Promise.all(others.map((n) => h.scaler.scaling(n)))).every((s) => s.current === 1)
+      while (!(await decided()) && performance.now() - started < 5_000)
+        await new Promise((r) => setTimeout(r, 10))
+      expect(await decided()).toBe(true)
+      expect(performance.now() - started).toBeLessThan(2_500)
+      expect(await within(ticking, 0)).toBe('pending')
+      hung.resolve()
+      await ticking
+      expect((await h.scaler.scaling('svc11')).replayed).toMatchObject({ windows: 30 })
+    } finally {
+      hung.resolve()
       await h.scaler.stop()
     }
   })
