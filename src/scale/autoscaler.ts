@@ -11,7 +11,9 @@
  *   enforce: record(mode enforce) ─▶ actuator.scaleTo (retry, backoff) ─▶ settle ok | failed
  * ```
  * Reads and writes go through injected functions: the runtime wires them to the control plane
- * (observations, forecasts, the leader's fenced action log) and to the actuator.
+ * (observations, forecasts, the leader's fenced action log) and to the actuator. Each service
+ * decides in a lane of its own: one whose actuator waits for a replica's health check, retries or
+ * hangs is skipped until it is done, and holds no other service's decision.
  *
  * A service configured to learn its capacity (`capacityPerReplica: { learn: true, … }`) feeds
  * each window in which its ready pool did not change to a {@link CapacityEstimator} and sizes
