@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import pino from 'pino'
 import { Counter } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
+import { uploadThenRead } from '../../test/helpers/upload.js'
 import { registry } from '../metrics.js'
 import { createAuthorizer, tokenMatches } from './auth.js'
 import { buildAdminApp, createAdminServer } from './server.js'
@@ -376,6 +377,38 @@ describe('admin API', () => {
       await server.close()
     }
   })
+
+  it.each([
+    ['without', {}],
+    ['with', { expect: '100-continue' }],
+  ])(
+    'answers a chunked upload over 1 MiB %s Expect: 100-continue with 413 problem+json the client reads after its upload',
+    async (_, expectHeader) => {
+      const server = await createAdminServer({
+        host: '127.0.0.1',
+        port: 0,
+        token: 't',
+        sources: fakeSources(),
+      })
+      try {
+        for (let i = 0; i < 3; i++) {
+          const r = await uploadThenRead(Number(new URL(server.url).port), {
+            path: '/api/config/reload',
+            headers: { authorization: 'Bearer t', 'content-type': 'application/json', ...expectHeader },
+          })
+          // before: the server closed under the upload and the client met EPIPE with nothing to read
+          expect(r.error).toBeNull()
+          expect(r.sent).toBe(3 * 1024 * 1024)
+          expect(r.status).toBe(413)
+          expect(r.answer.toLowerCase()).toContain('connection: close')
+          const body = JSON.parse(r.answer.slice(r.answer.lastIndexOf('\r\n\r\n') + 4))
+          expect(body).toMatchObject({ code: 'VGL_ERR_API_BODY_TOO_LARGE', status: 413 })
+        }
+      } finally {
+        await server.close()
+      }
+    },
+  )
 
   it('serves metrics from the shared registry in Prometheus text format', async () => {
     const c =

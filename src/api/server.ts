@@ -5,6 +5,7 @@
  * hook is registered on the root before them.
  */
 import { closeDraining } from '../http-close.js'
+import { lingerOnClose } from '../http-linger.js'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
@@ -112,6 +113,12 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   app.setErrorHandler(adminErrorHandler)
   app.setNotFoundHandler(adminNotFound(methodsOf))
   refuseLargeBodiesBeforeContinue(app)
+  // an answer sent before the body was read (a 413 past 1 MiB of a chunked upload, a 415) closes
+  // the connection; closing it under a client still uploading would lose the answer to a reset
+  app.addHook('onSend', (req, _reply, payload, done) => {
+    if (!req.raw.complete) lingerOnClose(req.raw)
+    done(null, payload)
+  })
   app.addHook('onRequest', authHook(token))
 
   await app.register(healthRoutes, { sources: opts.sources })
@@ -138,6 +145,8 @@ function refuseLargeBodiesBeforeContinue(app: FastifyInstance): void {
         'content-type': 'application/problem+json; charset=utf-8',
         connection: 'close',
       })
+      // a client that does not wait for 100 Continue may be uploading already
+      lingerOnClose(req)
       res.end(JSON.stringify(body))
       return
     }

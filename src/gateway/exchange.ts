@@ -8,7 +8,7 @@
  * native timer per request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { pipeline, Transform, type TransformCallback } from 'node:stream'
+import { finished, Transform, type TransformCallback } from 'node:stream'
 import {
   VGL_ERR_GATEWAY_BODY_TOO_LARGE,
   VGL_ERR_GATEWAY_LIMITED,
@@ -19,6 +19,7 @@ import {
   VGL_ERR_UPSTREAM_TIMEOUT,
   type ErrorFactory,
 } from '../errors.js'
+import { lingerOnClose } from '../http-linger.js'
 import type { Admission, AdmissionDecision } from '../limits/admission.js'
 import { sentUpstream, type RequestEvent, type RequestOutcome } from '../telemetry/recorder.js'
 import { backoffMs } from './backoff.js'
@@ -480,7 +481,11 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     } else if (this.#chunked) {
       if (limit > 0) {
         const counter = new BodyLimit(limit)
-        pipeline(this.req, counter, ignore)
+        // not pipeline(): its error past the limit would destroy req and with it the socket, under
+        // a client still uploading, which then loses the 413 to a reset (see lingerOnClose)
+        this.req.pipe(counter)
+        // a client gone mid-upload still fails the upstream body, as pipeline() did
+        finished(this.req, (err) => err && counter.destroy(err))
         this.#body = counter
       } else this.#body = this.req
     }
@@ -865,7 +870,10 @@ export class Exchange implements RequestEvent, PendingLinks<Exchange> {
     this.host.pending.delete(this)
     this.status = def.statusCode
     this.responseStarted = true
-    writeProblem(this.res, def, title, detail, this.requestId, headers, fields, close || this.host.closing)
+    const closes = close || this.host.closing
+    // a 413 in the middle of an upload: closing under the client would lose the answer to a reset
+    if (closes && !this.req.complete) lingerOnClose(this.req)
+    writeProblem(this.res, def, title, detail, this.requestId, headers, fields, closes)
     this.#finish()
   }
 

@@ -21,6 +21,7 @@ import { toSeriesPoint } from '../../src/control/points.js'
 import { mergePoints, rollupAsPart } from '../../src/store/merge.js'
 import { startGateway, testConfig, type TestGateway } from '../helpers/gateway.js'
 import { echo, startUpstream, type Upstream } from '../helpers/upstream.js'
+import { uploadThenRead } from '../helpers/upload.js'
 
 const client = new Agent({ keepAliveTimeout: 1000 })
 let up: Upstream
@@ -281,6 +282,15 @@ describe('gateway proxying', () => {
     const chunks = Array.from({ length: 50 }, () => Buffer.alloc(10_000, 1))
     const r = await get(`${g.url}/api`, {}, 'POST', Readable.from(chunks))
     expect(r.status).toBe(413)
+  })
+
+  it('answers a chunked upload that grows over the limit with a 413 the client reads after its upload', async () => {
+    const g = await gateway({ gateway: { bodyLimitBytes: 1024 * 1024 } })
+    const r = await uploadThenRead(Number(new URL(g.url).port), { path: '/api' })
+    // before: the gateway closed under the upload and the client met EPIPE with nothing to read
+    expect(r.error).toBeNull()
+    expect(r.status).toBe(413)
+    expect(r.answer).toContain('VGL_ERR_GATEWAY_BODY_TOO_LARGE')
   })
 
   it('answers 503 problem+json when every target is down', async () => {
