@@ -16,6 +16,11 @@ export interface ErrorDefinition {
 export class VigilError extends Error {
   readonly code: string
   readonly statusCode: number
+  /**
+   * What to do about this very error, when the place that raised it knows more than the code's
+   * documented fix (the service, the route, the actuator): the admin API's problem `fix`.
+   */
+  fix?: string
   constructor(code: string, message: string, statusCode: number, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'VigilError'
@@ -45,6 +50,12 @@ export function defineError(code: string, template: string, statusCode = 500): E
     statusCode: { value: statusCode },
   })
   return factory
+}
+
+/** `err` with the fix for this very request; see {@link VigilError.fix}. */
+export function withFix(err: VigilError, fix: string): VigilError {
+  err.fix = fix
+  return err
 }
 
 /** Every defined code, for docs and tests. */

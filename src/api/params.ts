@@ -1,12 +1,12 @@
 /** @module Query-string parsing shared by the admin routes: times, limits and enums, with errors naming the parameter. */
-import { VGL_ERR_CONTROL_QUERY, type ErrorFactory } from '../errors.js'
+import { VGL_ERR_CONTROL_QUERY, withFix, type ErrorFactory } from '../errors.js'
 
 /**
  * The error of a bad query parameter, carrying the fix for this parameter (the problem body's
  * `fix`), so a caller is told what to send instead of being pointed at the docs.
  */
 function bad(fail: ErrorFactory, message: string, fix: string) {
-  return Object.assign(fail(message), { fix })
+  return withFix(fail(message), fix)
 }
 
 /** ms since the epoch or an ISO 8601 time; `fallback` when absent. */

@@ -51,6 +51,55 @@ const FIX: Record<string, string> = {
   VGL_ERR_ALERTS_NOT_FIRING:
     'only a firing alert can be acknowledged; GET /api/alerts?state=firing lists them',
   VGL_ERR_SCALE_REQUEST: 'fix the named field as the message says; the request schema is in /docs/json',
+  // below: the code's own fix, for when the place that raised it could not say more (most of the
+  // scale and journeys errors carry one made for the request, with the service, route or trace)
+  VGL_ERR_SCALE_UNKNOWN_SERVICE:
+    'GET /api/scaling lists the scaled services; a service is scaled once its entry in vigil.yaml has a scale: block with an actuator (docs/autoscaling.md)',
+  VGL_ERR_SCALE_ACTUATOR:
+    "read the cause in the message and check the service's scale.actuator: the command (process), DOCKER_HOST and the image (docker), the kubeconfig and its permissions (kubernetes); failed scales are retried with backoff",
+  VGL_ERR_SCALE_UNHEALTHY:
+    "check the new replica's log and its health check (scale.actuator.healthPath), or raise scale.actuator.startTimeoutMs (rolloutTimeoutMs on Kubernetes); the replica was stopped and never added to the pool",
+  VGL_ERR_GATEWAY_TARGETS:
+    "the actuator reported replicas the gateway cannot route to: check the service's scale.actuator (its replicas must be http(s) URLs of a service in vigil.yaml)",
+  VGL_ERR_JOURNEYS_NO_DATA:
+    'GET /api/journeys lists the entry routes with traffic; widen the window (window=1h, or from/to around when traffic flowed) or send traffic through the route and ask again',
+  VGL_ERR_JOURNEYS_TRACE_NOT_FOUND:
+    'only failed, slow and sampled traces are kept (telemetry.spans.sampleRate), for store.retention.spans; GET /api/traces?service=NAME&window=1h lists the kept ones',
+  VGL_ERR_CONTROL_SERIES_KEY:
+    'take the key from GET /api/series: service|route|env, URL-encoded (| is %7C), with * for a rolled-up part',
+  VGL_ERR_CONTROL_SERIES_NOT_FOUND:
+    'GET /api/series lists the keys; a new series appears once the first telemetry window with its traffic has closed',
+  VGL_ERR_CONTROL_UNAVAILABLE:
+    'the control plane did not answer: look in the log for why it stopped, restart Vigil, and send the request again once GET /ready answers 200',
+  VGL_ERR_CONTROL_DISABLED:
+    'set enabled: true in the config section the message names (detect:, forecast:, journeys: or alerts:) and restart Vigil',
+  VGL_ERR_CONTROL_NOT_LEADER:
+    "send the request to the leader's admin API (the message names it; GET /api/control/leader too), or retry: a follower takes over within control.leader.ttlMs when the leader is gone",
+  VGL_ERR_CONTROL_LEASE:
+    'check NATS (bus.servers) and that JetStream is enabled; the control plane keeps trying, and the request can be sent again once it leads',
+  VGL_ERR_STORE_WRITE:
+    'the store refused the write: check the database (disk space and permissions of store.path; the PostgreSQL server of store.url), then send the request again',
+  VGL_ERR_STORE_CLOSED: 'Vigil is stopping or restarting: send the request again once GET /ready answers 200',
+  VGL_ERR_STORE_FENCED:
+    'another control plane leads now and this one may not write: send the request to the leader (GET /api/control/leader names it)',
+  VGL_ERR_LIMITS_UNKNOWN_TIER:
+    'GET /api/limits/tiers lists the tiers; PUT /api/limits/tiers/NAME creates one',
+  VGL_ERR_LIMITS_TIER_NOT_FOUND:
+    'GET /api/limits/tiers lists the tiers; PUT /api/limits/tiers/NAME creates one',
+  VGL_ERR_LIMITS_UNKNOWN_KEY: 'GET /api/limits/keys lists the key ids',
+  VGL_ERR_LIMITS_KEY_EXISTS: 'choose another id, or change the key with PATCH /api/limits/keys/ID',
+  VGL_ERR_LIMITS_BAD_INPUT:
+    'fix the named field as the message says (a value in the range it gives, or one of the names it lists); the request schema is in /docs/json',
+  VGL_ERR_LIMITS_STATE_UNAVAILABLE:
+    'bring Redis back (limits.redis.url), or make limits.dataDir writable, then send the request again; decisions keep the last known state meanwhile',
+  VGL_ERR_LIMITS_PRECONDITION_FAILED:
+    'GET the resource again, apply your change to what it returns, and send its ETag in If-Match',
+  VGL_ERR_LIMITS_CONFIG: 'fix the named field in vigil.yaml (vigil check-config FILE checks it), then reload',
+}
+
+/** The fix the admin API sends for `code` when the error carries none of its own; null: none. */
+export function fixOf(code: string): string | null {
+  return FIX[code] ?? null
 }
 
 const TITLES: Record<number, string> = {

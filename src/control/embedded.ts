@@ -71,7 +71,7 @@ export interface LimitsReply {
 
 export type RpcResponse =
   | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: { code: string; message: string; statusCode: number } }
+  | { id: number; ok: false; error: { code: string; message: string; statusCode: number; fix?: string } }
 
 export interface EmbeddedControl
   extends SeriesSource, AnomalySource, ForecastSource, ActionSource, ScoreSource, AlertSource, AuditSource {
@@ -139,7 +139,12 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     if (w === undefined) return
     waiting.delete(res.id)
     if (res.ok) w.resolve(res.value)
-    else w.reject(new VigilError(res.error.code, res.error.message, res.error.statusCode))
+    else {
+      const err = new VigilError(res.error.code, res.error.message, res.error.statusCode)
+      // the fix made where the error was raised (the route, the trace id) is what the API answers
+      if (res.error.fix !== undefined) err.fix = res.error.fix
+      w.reject(err)
+    }
   })
   await new Promise<void>((resolve, reject) => {
     worker.on('message', (m: WorkerMessage) => {

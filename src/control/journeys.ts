@@ -69,6 +69,8 @@ import {
   VGL_ERR_JOURNEYS_NO_DATA,
   VGL_ERR_JOURNEYS_TRACE_NOT_FOUND,
   VGL_ERR_JOURNEYS_WHATIF,
+  withFix,
+  type VigilError,
 } from '../errors.js'
 import { routeName, type Config } from '../config/schema.js'
 import type { StoredGraphRow, TraceListItem, TraceQuery, TraceReader } from '../store/index.js'
@@ -107,6 +109,8 @@ export interface LiveJourneysOptions {
   gatewayEnv: string
   /** telemetry.spans.sampleRate: the gateway's share of sampled traces */
   sampleRate: number
+  /** store.retention.spans: how long stored spans are kept (named when a trace is not found) */
+  spansRetentionMs?: number
   routes: readonly JourneyRoute[]
   traceWaitMs?: number
   maxBufferedSpans?: number
@@ -289,12 +293,29 @@ export const JOURNEY_METHODS = [
   'stats',
 ] as const satisfies readonly (keyof JourneySource)[]
 
+/** A duration in the largest whole unit: `2 d`, `15 s`, `1500 ms`. */
+function fmtSpan(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['min', 60_000],
+    ['s', 1_000],
+  ] as const)
+    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`
+  return ms >= 1_000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`
+}
+
+/** A share as a percentage: `10%`, `0.5%`. */
+const fmtShare = (x: number) => `${Math.round(x * 1000) / 10}%`
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 export class LiveJourneys implements SpanStage, JourneySource {
   readonly holdMs: number
-  readonly #o: Required<Omit<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError'>> &
-    Pick<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError'>
+  readonly #o: Required<
+    Omit<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'spansRetentionMs'>
+  > &
+    Pick<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'spansRetentionMs'>
   readonly #buffer = new Map<string, Pending>()
   /** traces with kept spans not yet handed to the store */
   readonly #dirty = new Set<Pending>()
@@ -601,7 +622,13 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const id = traceId.toLowerCase()
     const stored = await this.#o.store.spansByTrace(id)
     const spans = this.#withBuffered(id, stored)
-    if (spans.length === 0) throw VGL_ERR_JOURNEYS_TRACE_NOT_FOUND(`with trace id ${traceId}`)
+    if (spans.length === 0)
+      throw withFix(
+        VGL_ERR_JOURNEYS_TRACE_NOT_FOUND(`with trace id ${traceId}`),
+        `${this.#keptTraces()}; the id is the 32 hex digits after the version in the traceparent header ` +
+          '(00-<trace id>-<span id>-01); find kept traces with GET /api/traces?service=NAME&window=1h, ' +
+          "or a request's trace by its X-Request-Id with GET /api/traces/by-request/ID",
+      )
     return waterfall(id, spans, this.#isExpectedRoot)
   }
 
@@ -614,8 +641,38 @@ export class LiveJourneys implements SpanStage, JourneySource {
           traceId = p.traceId
           break
         }
-    if (traceId === undefined) throw VGL_ERR_JOURNEYS_TRACE_NOT_FOUND(`for request id ${requestId}`)
+    if (traceId === undefined)
+      throw withFix(
+        VGL_ERR_JOURNEYS_TRACE_NOT_FOUND(`for request id ${requestId}`),
+        `${this.#keptTraces()}; the id is the X-Request-Id the gateway answered with (the client's own, ` +
+          'or one the gateway made); find kept traces with GET /api/traces?service=NAME&window=1h',
+      )
     return waterfall(traceId, this.#withBuffered(traceId, stored), this.#isExpectedRoot)
+  }
+
+  /** Which traces can be found, for the fix of one that is not. */
+  #keptTraces(): string {
+    const r = this.#o.spansRetentionMs
+    const rate = this.#o.sampleRate
+    return (
+      `a trace is kept when it failed or was slow, else ${rate >= 1 ? 'always' : `for ${fmtShare(rate)} of requests (telemetry.spans.sampleRate)`}` +
+      `${r === undefined ? '' : `, for ${fmtSpan(r)} (store.retention.spans)`}, and can be found ${fmtSpan(this.#o.traceWaitMs)} after its request (journeys.traceWaitMs)`
+    )
+  }
+
+  /** No traces of `route` in the window asked for: which routes there are, or how to get traces of this one. */
+  #noData(route: string, message: string): VigilError {
+    const known = [...new Set([...this.#routes.keys(), ...this.#rollups.keys()])]
+    const fix = known.includes(route)
+      ? `route ${route} had no traced requests in that window: ask for a window that had traffic ` +
+        `(window=1h, or from/to around it, ms since the epoch or ISO 8601), or send requests through the gateway ` +
+        `to ${route} and ask again in ${fmtSpan(this.#o.traceWaitMs + this.#o.windowMs)} (journeys.traceWaitMs plus one telemetry window)`
+      : this.#routeInfo.has(route)
+        ? `route ${route} has had no traced traffic yet: send requests through the gateway to it and ask again in ` +
+          `${fmtSpan(this.#o.traceWaitMs + this.#o.windowMs)} (journeys.traceWaitMs plus one telemetry window)`
+        : `${route} is not an entry route; GET /api/journeys lists those with traffic (${known.join(', ') || 'none yet'}), ` +
+          `and the config's routes are ${[...this.#routeInfo.keys()].join(', ') || 'none'}`
+    return withFix(VGL_ERR_JOURNEYS_NO_DATA(message), fix)
   }
 
   /** Stored spans plus those of the trace still waiting here (a request seconds old). */
@@ -745,7 +802,8 @@ export class LiveJourneys implements SpanStage, JourneySource {
         : { service: info.service, env: this.#envOf(info.service), ...sent }
     const model = learnModel(stats, this.#policy(route), fallback)
     if (model.sites.length === 0)
-      throw VGL_ERR_JOURNEYS_NO_DATA(
+      throw this.#noData(
+        route,
         `route ${route} has no traces between ${new Date(fromMs).toISOString()} and ${new Date(toMs).toISOString()}${this.#routes.has(route) || this.#rollups.has(route) ? '' : ` (known routes: ${[...new Set([...this.#routes.keys(), ...this.#rollups.keys()])].join(', ') || 'none yet'})`}`,
       )
     return model
@@ -787,12 +845,16 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const span = Math.max(w, q.toMs - q.fromMs)
     const baselineMs = q.baselineMs ?? 10 * span
     const current = this.#merged(q.route, q.fromMs, q.toMs)
-    if (current.stats.traces === 0)
-      throw VGL_ERR_JOURNEYS_NO_DATA(
-        current.stats.refused > 0
-          ? `route ${q.route} has no traces in the window asked for that reached its service: the gateway answered by itself the ${current.stats.refused} requests it kept spans of (429, 401, 413, or 503 with no healthy target or every breaker open)`
-          : `route ${q.route} has no traces in the window asked for`,
+    if (current.stats.traces === 0 && current.stats.refused > 0)
+      throw withFix(
+        VGL_ERR_JOURNEYS_NO_DATA(
+          `route ${q.route} has no traces in the window asked for that reached its service: the gateway answered by itself the ${current.stats.refused} requests it kept spans of (429, 401, 413, or 503 with no healthy target or every breaker open)`,
+        ),
+        `nothing behind route ${q.route} failed: the gateway refused the requests; GET /api/limits/keys and the 429s' ` +
+          'RateLimit headers show who was limited, GET /api/services which targets are down or ejected',
       )
+    if (current.stats.traces === 0)
+      throw this.#noData(q.route, `route ${q.route} has no traces in the window asked for`)
     const baseline = this.#merged(q.route, q.fromMs - baselineMs, q.fromMs)
     const lead = this.#merged(q.route, q.fromMs - 2 * w, q.toMs)
     let anomalies: ServiceAnomaly[] = []

@@ -172,6 +172,7 @@ export async function startScaledControl(
     windowMs: config.telemetry.windowMs,
     gatewayEnv: config.env,
     sampleRate: config.telemetry.spans.sampleRate,
+    spansRetentionMs: retentionOf(config.store).spans,
     routes: journeyRoutesOf(config),
   })
   const liveJourneys = (): LiveJourneys => {

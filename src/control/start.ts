@@ -119,6 +119,7 @@ export async function startControlPlane(
         windowMs: config.telemetry.windowMs,
         gatewayEnv: config.env,
         sampleRate: config.telemetry.spans.sampleRate,
+        spansRetentionMs: retentionOf(config.store).spans,
         routes: journeyRoutesOf(config),
         traceWaitMs: jc.traceWaitMs,
         maxBufferedSpans: jc.maxBufferedSpans,

@@ -128,6 +128,7 @@ rpcPort.on('message', (req: RpcRequest) => {
           code: isVigilError(err) ? err.code : 'VGL_ERR_CONTROL_UNAVAILABLE',
           message: err.message,
           statusCode: isVigilError(err) ? err.statusCode : 503,
+          ...(isVigilError(err) && typeof err.fix === 'string' ? { fix: err.fix } : {}),
         },
       }),
   )

@@ -24,7 +24,7 @@
  * image or Deployment) or judged on another latency quantile is discarded.
  */
 import type { ActuatorConfig, LearnedCapacityConfig, ScaleConfig } from '../config/scale-schema.js'
-import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE } from '../errors.js'
+import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE, withFix, type VigilError } from '../errors.js'
 import { KeyedQueue, type Actuator, type Replica } from './actuator.js'
 import {
   CapacityEstimator,
@@ -254,6 +254,18 @@ const REPLAY_MAX_WINDOWS = 4_320
 const REPLAY_SLICE = 50
 /** how long a tick's replays wait at most for its other decisions (see `#lanes`) */
 const REPLAY_WAIT_MS = 1_000
+
+/** What a scale or restart through the actuator answers: its action in the log and how it went. */
+export interface ActResult {
+  id: string
+  status: string
+  /** why it failed */
+  detail?: string
+  /** the failure's error code (VGL_ERR_SCALE_ACTUATOR, VGL_ERR_SCALE_UNHEALTHY, ...) */
+  code?: string
+  /** what to do about the failure, for this service and actuator */
+  fix?: string
+}
 
 /** What a term's replay of the stored windows gave the policy. */
 export interface Replayed {
@@ -1106,7 +1118,7 @@ export class Autoscaler {
     reason: string,
     kind: ScaleActionInput['kind'],
     evidence: unknown,
-  ): Promise<{ id: string; status: string; detail?: string }> {
+  ): Promise<ActResult> {
     const a = this.#o.actuatorFor(name)!
     const st = this.#state.get(name)!
     const rec = await this.#o.record({
@@ -1146,7 +1158,14 @@ export class Autoscaler {
       if (last !== null) {
         await this.#o.settle(rec, { status: 'failed', detail: last.message })
         await this.#fail(name, last, tries)
-        return { id: rec.id, status: 'failed', detail: last.message }
+        const code = (last as { code?: unknown }).code
+        return {
+          id: rec.id,
+          status: 'failed',
+          detail: last.message,
+          ...(typeof code === 'string' ? { code } : {}),
+          fix: failureFix(name, a.kind, last, tries),
+        }
       }
       if (st.failing)
         await this.#alert(name, 'scale.recovered', `actuator ${a.kind} works again`, { actuator: a.kind })
@@ -1200,15 +1219,21 @@ export class Autoscaler {
     }
   }
 
+  /** A service the autoscaler does not scale, with the ones it does and how to add one. */
+  #unknown(name: string): VigilError {
+    const scaled = Object.keys(this.#o.services)
+    const list = scaled.join(', ') || 'none'
+    return withFix(
+      VGL_ERR_SCALE_UNKNOWN_SERVICE(name, 'configured', list),
+      `use a scaled service (${list}; GET /api/scaling lists them)` +
+        `, or give services.${name} a scale: block with an actuator in vigil.yaml (docs/autoscaling.md) and restart Vigil`,
+    )
+  }
+
   #checked(name: string): { s: ScaleConfig; a: Actuator } {
     const s = this.#o.services[name]
     const a = s === undefined ? null : this.#o.actuatorFor(name)
-    if (s === undefined || a === null)
-      throw VGL_ERR_SCALE_UNKNOWN_SERVICE(
-        name,
-        'configured',
-        Object.keys(this.#o.services).join(', ') || 'none',
-      )
+    if (s === undefined || a === null) throw this.#unknown(name)
     return { s, a }
   }
 
@@ -1217,7 +1242,7 @@ export class Autoscaler {
     name: string,
     replicas: number,
     reason: string,
-  ): Promise<{ id: string; status: string; before: number; after: number; detail?: string }> {
+  ): Promise<ActResult & { before: number; after: number }> {
     const { s } = this.#checked(name)
     if (!Number.isInteger(replicas) || replicas < s.min || replicas > s.max)
       throw VGL_ERR_SCALE_REQUEST(
@@ -1240,7 +1265,7 @@ export class Autoscaler {
   }
 
   /** Rolling restart (admin API), recorded. */
-  async restart(name: string, reason: string): Promise<{ id: string; status: string; detail?: string }> {
+  async restart(name: string, reason: string): Promise<ActResult> {
     this.#checked(name)
     const st = this.#state.get(name)!
     return this.#act(name, st.current, st.current, withReason('restart', reason), 'scale.restart', null)
@@ -1249,12 +1274,7 @@ export class Autoscaler {
   /** What `GET /api/services/:name/scaling` answers. */
   async scaling(name: string): Promise<ServiceScaling> {
     const s = this.#o.services[name]
-    if (s === undefined)
-      throw VGL_ERR_SCALE_UNKNOWN_SERVICE(
-        name,
-        'configured',
-        Object.keys(this.#o.services).join(', ') || 'none',
-      )
+    if (s === undefined) throw this.#unknown(name)
     const st = this.#state.get(name)!
     const a = this.#o.actuatorFor(name)
     return {
@@ -1299,4 +1319,22 @@ function capacityClause(c: CapacityEvidence | null, l: Learning): string {
 /** An operator's action as the action log says it; the reason is optional, as on every admin route. */
 function withReason(what: string, reason: string): string {
   return reason.trim() === '' ? `${what} (no reason given)` : `${what}: ${reason.trim()}`
+}
+
+/**
+ * What to do about a failed scale or restart: the fix the actuator made for its own failure (the
+ * command, the socket, the health check), then what Vigil already did about it.
+ */
+function failureFix(name: string, actuator: string, err: Error, tries: number): string {
+  const own = (err as { fix?: unknown }).fix
+  const code = (err as { code?: unknown }).code
+  const what =
+    typeof own === 'string'
+      ? own
+      : `read the cause in detail and check the ${actuator} actuator of services.${name}.scale (docs/autoscaling.md)`
+  const done =
+    code === 'VGL_ERR_SCALE_UNHEALTHY'
+      ? 'not retried at once (a replica that never became healthy would not by asking again)'
+      : `Vigil tried ${tries} time${tries === 1 ? '' : 's'} with backoff`
+  return `${what}; ${done}, the autoscaler tries again at its next decision, and this request can be sent again once it is fixed`
 }

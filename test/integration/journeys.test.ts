@@ -226,6 +226,20 @@ describe('request journeys across three environments', { timeout: 300_000 }, () 
     },
   )
 
+  it('answers a trace or route it has no data for with the fix made for it, across the worker', async () => {
+    const trace = await fetch(`${admin}/api/traces/${'f'.repeat(32)}`)
+    const body = (await trace.json()) as { code: string; fix: string }
+    expect(trace.status).toBe(404)
+    expect(body.code).toBe('VGL_ERR_JOURNEYS_TRACE_NOT_FOUND')
+    // made by the control-plane worker, where the sample rate and the retention are known
+    expect(body.fix).toMatch(
+      /for 5% of requests \(telemetry\.spans\.sampleRate\), for 2 d \(store\.retention\.spans\)/,
+    )
+    const route = await fetch(`${admin}/api/journeys/nope`)
+    expect(route.status).toBe(404)
+    expect(((await route.json()) as { fix: string }).fix).toMatch(/nope is not an entry route/)
+  })
+
   it('answers bad what-ifs with 400 naming the field', async () => {
     const unknown = await fetch(`${admin}/api/whatif?route=shop&kind=down&service=payroll`)
     const body = (await unknown.json()) as { message: string }

@@ -26,18 +26,6 @@ export interface LimitsRoutesOptions {
   authorize?: (req: FastifyRequest) => void
 }
 
-const FIX: Record<string, string> = {
-  VGL_ERR_LIMITS_UNKNOWN_TIER: 'GET /api/limits/tiers lists the tiers',
-  VGL_ERR_LIMITS_TIER_NOT_FOUND:
-    'GET /api/limits/tiers lists the tiers; PUT /api/limits/tiers/NAME creates one',
-  VGL_ERR_LIMITS_UNKNOWN_KEY: 'GET /api/limits/keys lists the key ids',
-  VGL_ERR_LIMITS_KEY_EXISTS: 'choose another id or PATCH the key',
-  VGL_ERR_LIMITS_BAD_INPUT: 'fix the named field',
-  VGL_ERR_LIMITS_STATE_UNAVAILABLE: 'bring Redis back (or fix the data dir), then retry',
-  VGL_ERR_LIMITS_PRECONDITION_FAILED:
-    'GET the resource again, apply your change to what it returns, and send its ETag in If-Match',
-}
-
 // the rule and message every mutating admin route shares (src/api/admin-audit.ts)
 const reason = z
   .unknown()
@@ -126,15 +114,12 @@ export function limitsRoutes(opts: LimitsRoutesOptions): FastifyPluginAsync {
   return async function limitsPlugin(app) {
     // Same problem+json shape as the rest of the admin API, with the limits codes' fixes.
     app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
-      if (isVigilError(err))
-        return sendProblem(reply, err, FIX[err.code] !== undefined ? { fix: FIX[err.code] } : {})
+      if (isVigilError(err)) return sendProblem(reply, err)
       const body = bodyErrorOf(err as { code?: unknown }, req)
       if (body !== null) return sendProblem(reply, body)
       const e = err as { statusCode?: number; message?: string }
       if (typeof e.statusCode === 'number' && e.statusCode < 500) {
-        return sendProblem(reply, VGL_ERR_LIMITS_BAD_INPUT(e.message ?? 'bad request'), {
-          fix: FIX.VGL_ERR_LIMITS_BAD_INPUT,
-        })
+        return sendProblem(reply, VGL_ERR_LIMITS_BAD_INPUT(e.message ?? 'bad request'))
       }
       return sendProblem(reply, err)
     })

@@ -7,7 +7,9 @@
  * changes, in the audit log. The POSTs need the admin token (the root's auth hook) and refuse,
  * naming the field, a body that is not an object, a field they do not know, a count that is not a
  * whole number within scale.min..max, and a reason that is missing, not a string or longer than a
- * sentence (required here, optional on the other admin routes). Each service's view carries its newest scaling
+ * sentence (required here, optional on the other admin routes). A scale or restart the actuator
+ * failed answers 502 with its action, the error's `code` and a `fix` for this service's actuator.
+ * Each service's view carries its newest scaling
  * actions from the action log (`actions`), manual scales and restarts included.
  */
 import type { FastifyPluginAsync } from 'fastify'

@@ -12,6 +12,7 @@ import {
   VGL_ERR_SCALE_REQUEST,
   VGL_ERR_SCALE_UNHEALTHY,
   VGL_ERR_SCALE_UNKNOWN_SERVICE,
+  withFix,
 } from '../../errors.js'
 import {
   KeyedQueue,
@@ -91,7 +92,11 @@ export class DockerActuator implements Actuator {
     try {
       return await fn()
     } catch (err) {
-      throw VGL_ERR_SCALE_ACTUATOR(this.kind, describe(err, what))
+      throw withFix(
+        VGL_ERR_SCALE_ACTUATOR(this.kind, describe(err, what)),
+        'check that Vigil reaches the Docker Engine API (DOCKER_HOST, or /var/run/docker.sock readable by its user) ' +
+          "and that the service's scale.actuator.image exists (docker pull IMAGE)",
+      )
     }
   }
 
@@ -219,16 +224,24 @@ export class DockerActuator implements Actuator {
         const info = await this.#call(`GET /containers/${container.id}/json`, () => container.inspect())
         const health = info.State.Health?.Status
         if (!info.State.Running && info.State.Status !== 'created')
-          throw VGL_ERR_SCALE_ACTUATOR(
-            this.kind,
-            `container ${container.id} ${info.State.Status} (exit ${info.State.ExitCode}) before it was healthy`,
+          throw withFix(
+            VGL_ERR_SCALE_ACTUATOR(
+              this.kind,
+              `container ${container.id} ${info.State.Status} (exit ${info.State.ExitCode}) before it was healthy`,
+            ),
+            `read why it stopped (docker logs ${container.id}) and fix services.${service}.scale.actuator (image, env, port)`,
           )
         if (info.State.Running && (health === undefined || health === 'healthy' || health === 'none')) break
         if (health === 'unhealthy' || Date.now() >= deadline)
-          throw VGL_ERR_SCALE_UNHEALTHY(
-            service,
-            timeoutMs,
-            `container ${container.id} health ${health ?? info.State.Status}`,
+          throw withFix(
+            VGL_ERR_SCALE_UNHEALTHY(
+              service,
+              timeoutMs,
+              `container ${container.id} health ${health ?? info.State.Status}`,
+            ),
+            `check the image's HEALTHCHECK and the container's log (docker logs ${container.id}), or raise ` +
+              `services.${service}.scale.actuator.startTimeoutMs (${timeoutMs} ms) if it needs longer to start; ` +
+              'the container was stopped and never added to the pool',
           )
         await sleep(this.#o.pollMs ?? 500)
       }

@@ -22,6 +22,7 @@ import {
   VGL_ERR_SCALE_REQUEST,
   VGL_ERR_SCALE_UNHEALTHY,
   VGL_ERR_SCALE_UNKNOWN_SERVICE,
+  withFix,
 } from '../../errors.js'
 import { KeyedQueue, type Actuator, type Replica, type RestartResult, type ScaleResult } from '../actuator.js'
 
@@ -102,7 +103,12 @@ export class KubernetesActuator implements Actuator {
     try {
       return await fn()
     } catch (err) {
-      throw VGL_ERR_SCALE_ACTUATOR(this.kind, describe(err, what))
+      throw withFix(
+        VGL_ERR_SCALE_ACTUATOR(this.kind, describe(err, what)),
+        'check the kubeconfig Vigil reads (KUBECONFIG, ~/.kube/config, or the in-cluster service account), ' +
+          "that the Deployment named by the service's scale.actuator (namespace, deployment) exists, " +
+          'and that its role may get and patch deployments and deployments/scale in that namespace',
+      )
     }
   }
 
@@ -208,10 +214,14 @@ export class KubernetesActuator implements Actuator {
         (s.replicas ?? 0) === want
       if (done) return
       if (Date.now() >= deadline)
-        throw VGL_ERR_SCALE_UNHEALTHY(
-          service,
-          t.timeoutMs,
-          `deployment ${t.namespace}/${t.name}: ${s.readyReplicas ?? 0} of ${want} ready, ${s.updatedReplicas ?? 0} updated`,
+        throw withFix(
+          VGL_ERR_SCALE_UNHEALTHY(
+            service,
+            t.timeoutMs,
+            `deployment ${t.namespace}/${t.name}: ${s.readyReplicas ?? 0} of ${want} ready, ${s.updatedReplicas ?? 0} updated`,
+          ),
+          `check why its pods are not ready (kubectl -n ${t.namespace} describe deployment ${t.name}; their readiness probe and logs), ` +
+            `or raise services.${service}.scale.actuator.rolloutTimeoutMs (${t.timeoutMs} ms) if they need longer`,
         )
       await sleep(this.#o.pollMs ?? 1_000)
     }

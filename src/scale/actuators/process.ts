@@ -29,6 +29,7 @@ import {
   VGL_ERR_SCALE_REQUEST,
   VGL_ERR_SCALE_UNHEALTHY,
   VGL_ERR_SCALE_UNKNOWN_SERVICE,
+  withFix,
 } from '../../errors.js'
 import {
   KeyedQueue,
@@ -313,22 +314,32 @@ export class ProcessActuator implements Actuator {
     const timeoutMs = svc.startTimeoutMs ?? 30_000
     const healthy = await this.#healthy(svc, url, Date.now() + timeoutMs, () => {
       if (spawnError !== null)
-        throw VGL_ERR_SCALE_ACTUATOR(
-          this.kind,
-          `cannot start "${svc.command[0]}": ${(spawnError as Error).message}`,
+        throw withFix(
+          VGL_ERR_SCALE_ACTUATOR(
+            this.kind,
+            `cannot start "${svc.command[0]}": ${(spawnError as Error).message}`,
+          ),
+          `check services.${service}.scale.actuator.command: "${svc.command[0]}" must be an executable on Vigil's PATH ` +
+            'or an absolute path, runnable by its user',
         )
       if (exitCode !== undefined)
-        throw VGL_ERR_SCALE_ACTUATOR(
-          this.kind,
-          `"${svc.command.join(' ')}" exited with ${exitCode} before it was healthy${lastLine(log.recent())}`,
+        throw withFix(
+          VGL_ERR_SCALE_ACTUATOR(
+            this.kind,
+            `"${svc.command.join(' ')}" exited with ${exitCode} before it was healthy${lastLine(log.recent())}`,
+          ),
+          `run "${svc.command.join(' ')}" by hand with PORT set to see why it exits, then fix services.${service}.scale.actuator (command, env)`,
         )
     })
     if (!healthy) {
       await this.#kill({ signal, gone, exited }, 0)
-      throw VGL_ERR_SCALE_UNHEALTHY(
-        service,
-        timeoutMs,
-        `GET ${url}${svc.healthPath ?? '/health'} never answered 2xx`,
+      const path = svc.healthPath ?? '/health'
+      throw withFix(
+        VGL_ERR_SCALE_UNHEALTHY(service, timeoutMs, `GET ${url}${path} never answered 2xx`),
+        `check that "${svc.command.join(' ')}" listens on $PORT and answers GET ${path} with 2xx ` +
+          `(services.${service}.scale.actuator.healthPath), read the replica's log, or raise ` +
+          `services.${service}.scale.actuator.startTimeoutMs (${timeoutMs} ms) if it needs longer to start; ` +
+          'the replica was stopped and never added to the pool',
       )
     }
     // what it wrote until it was healthy is logged before the gateways send it a request
