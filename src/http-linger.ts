@@ -42,6 +42,17 @@ export function lingerOnClose(req: IncomingMessage, bounds: LingerBounds = {}): 
   }
 }
 
+/**
+ * Closes `req`'s connection now, its answer already sent, while its body is still arriving: FIN
+ * after the answer, the rest of the body read and dropped within `bounds`, then the socket closed.
+ */
+export function closeLingering(req: IncomingMessage, bounds: LingerBounds = {}): void {
+  const socket = req.socket as Socket | null
+  if (socket === null || socket.destroyed) return
+  if (req.complete) socket.destroySoon()
+  else linger(socket, req, bounds)
+}
+
 /** Sends FIN after what is written, reads and drops the rest of `req`'s body, then destroys. */
 function linger(socket: Socket, req: IncomingMessage, bounds: LingerBounds): void {
   const maxMs = bounds.maxMs ?? LINGER_MS

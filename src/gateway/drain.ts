@@ -7,11 +7,12 @@
  * that the answer carries `Connection: close`.
  */
 import type { IncomingMessage } from 'node:http'
+import { closeLingering } from '../http-linger.js'
 
 /**
  * True when the refusal must close the connection: a declared body larger than `drainBytes`.
  * A chunked body of unknown length is drained while it stays within `drainBytes`; past that its
- * connection is closed (the answer has been sent by then).
+ * connection is closed (the answer has been sent by then), lingering: see src/http-linger.ts.
  */
 export function refusalCloses(
   req: IncomingMessage,
@@ -24,7 +25,8 @@ export function refusalCloses(
     let seen = 0
     req.on('data', (chunk: Buffer) => {
       seen += chunk.length
-      if (seen > drainBytes) req.socket.destroy()
+      // a reset here could lose the answer in a client that reads it after its upload
+      if (seen > drainBytes) closeLingering(req)
     })
     return false
   }

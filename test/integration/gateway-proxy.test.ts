@@ -530,6 +530,14 @@ describe('gateway seams', () => {
       expect(r.closed).toBe(true)
     })
 
+    it('a chunked upload past drainBodyBytes still lets a client that reads after its upload read the 429', async () => {
+      const g = await gateway({ gateway: { drainBodyBytes: 64 * 1024 } }, { admission: refuseAll })
+      const r = await uploadThenRead(Number(new URL(g.url).port), { path: '/api' })
+      // before: the connection was destroyed under the upload and the client met EPIPE
+      expect(r.error).toBeNull()
+      expect(r.status).toBe(429)
+    })
+
     it('404 and an up-front 413 keep the connection too', async () => {
       const g = await gateway({ gateway: { bodyLimitBytes: 10, drainBodyBytes: 1000 } })
       const r = await onOneConnection(Number(new URL(g.url).port), [
