@@ -1,9 +1,11 @@
 import { Agent, request } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import pino from 'pino'
 import { Counter } from 'prom-client'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { uploadThenRead } from '../../test/helpers/upload.js'
+import { LINGER_BYTES } from '../http-linger.js'
 import { registry } from '../metrics.js'
 import { createAuthorizer, tokenMatches } from './auth.js'
 import { buildAdminApp, createAdminServer } from './server.js'
@@ -409,6 +411,59 @@ describe('admin API', () => {
       }
     },
   )
+
+  it.each([
+    ['401 to an upload without a token', 's3cret', {}, 401],
+    ['403 to an upload when no token is configured', null, { authorization: 'Bearer s3cret' }, 403],
+  ])(
+    'answers a %s and stops reading the chunked body within the linger bound',
+    async (_, token, headers, status) => {
+      const app = await build({ token })
+      await app.listen({ host: '127.0.0.1', port: 0 })
+      const sockets: Socket[] = []
+      app.server.on('connection', (s: Socket) => sockets.push(s))
+      const total = 50 * 1024 * 1024
+      const r = await uploadThenRead((app.server.address() as AddressInfo).port, {
+        path: '/api/config/reload',
+        headers: { 'content-type': 'application/json', ...headers },
+        totalBytes: total,
+        readWhileUploading: true,
+      })
+      expect(r.status).toBe(status)
+      expect(r.answer.toLowerCase()).toContain('connection: close')
+      // before: the connection was kept and node:http read and dropped all 50 MiB
+      expect(sockets).toHaveLength(1)
+      expect(sockets[0].bytesRead).toBeLessThan(LINGER_BYTES + 4 * 1024 * 1024)
+      expect(r.sent).toBeLessThan(total)
+    },
+    30_000,
+  )
+
+  it('keeps the connection after a 401 to a small declared body, read past for the next request', async () => {
+    const app = await build()
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const s = connect({ port: (app.server.address() as AddressInfo).port, host: '127.0.0.1' })
+    let got = ''
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')))
+    const until = (re: RegExp) =>
+      vi.waitFor(() => {
+        if (!re.test(got)) throw new Error(`waiting for ${re} in ${JSON.stringify(got)}`)
+      })
+    const body = Buffer.alloc(64 * 1024, 0x20)
+    s.write(
+      `POST /api/config/reload HTTP/1.1\r\nhost: vigil\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+    )
+    s.write(body.subarray(0, 1024))
+    // the 401 goes out on the head, with most of the body still to come
+    await until(/VGL_ERR_API_UNAUTHORIZED/)
+    expect(got).toMatch(/^HTTP\/1\.1 401 /)
+    expect(got.toLowerCase()).not.toContain('connection: close')
+    s.write(body.subarray(1024))
+    s.write('GET /health HTTP/1.1\r\nhost: vigil\r\n\r\n')
+    await until(/HTTP\/1\.1 200 [\s\S]*"status":"ok"/)
+    expect(s.destroyed).toBe(false)
+    s.destroy()
+  })
 
   it('serves metrics from the shared registry in Prometheus text format', async () => {
     const c =

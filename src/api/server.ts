@@ -6,6 +6,7 @@
  */
 import { closeDraining } from '../http-close.js'
 import { lingerOnClose } from '../http-linger.js'
+import type { IncomingMessage } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import FindMyWay, { type HTTPMethod } from 'find-my-way'
@@ -113,10 +114,16 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   app.setErrorHandler(adminErrorHandler)
   app.setNotFoundHandler(adminNotFound(methodsOf))
   refuseLargeBodiesBeforeContinue(app)
-  // an answer sent before the body was read (a 413 past 1 MiB of a chunked upload, a 415) closes
-  // the connection; closing it under a client still uploading would lose the answer to a reset
-  app.addHook('onSend', (req, _reply, payload, done) => {
-    if (!req.raw.complete) lingerOnClose(req.raw)
+  // An answer sent before the body was read (a 401 or 404 sent on the head, a 413 past 1 MiB of a
+  // chunked upload, a 415) would otherwise leave node:http reading and dropping the rest of the
+  // body for as long as the client sends it: an unauthenticated client could stream gigabytes
+  // into this port. A declared rest within the body limit is cheaper to read than a reconnect;
+  // anything else closes the connection, lingering so a client still uploading gets the answer.
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (!req.raw.complete && !restIsSmall(req.raw)) {
+      reply.header('connection', 'close')
+      lingerOnClose(req.raw)
+    }
     done(null, payload)
   })
   app.addHook('onRequest', authHook(token))
@@ -128,6 +135,16 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
   for (const plugin of opts.plugins ?? []) await app.register(plugin)
   await app.ready()
   return app
+}
+
+/**
+ * Whether what is left of an unread body is declared, and no more than the admin API would read:
+ * draining it keeps the connection for the next request. A chunked body's rest is unbounded.
+ */
+function restIsSmall(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return false
+  const declared = Number(req.headers['content-length'] ?? 0)
+  return Number.isFinite(declared) && declared <= BODY_LIMIT_BYTES
 }
 
 /**

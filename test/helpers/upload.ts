@@ -25,9 +25,14 @@ export interface UploadOptions {
   chunkBytes?: number
   /** pause between chunks, so the server answers while the upload goes on; default 2 ms */
   pauseMs?: number
+  /**
+   * read the answer as it comes, as curl does, rather than after the upload: a server that stops
+   * reading a refused body and resets the connection cannot lose an answer already read
+   */
+  readWhileUploading?: boolean
 }
 
-/** POSTs a chunked body of `totalBytes` to `port`, reading nothing until the upload is over. */
+/** POSTs a chunked body of `totalBytes` to `port`, reading nothing until the upload is over (by default). */
 export async function uploadThenRead(port: number, opts: UploadOptions): Promise<UploadResult> {
   const total = opts.totalBytes ?? 3 * 1024 * 1024
   const size = opts.chunkBytes ?? 64 * 1024
@@ -35,7 +40,9 @@ export async function uploadThenRead(port: number, opts: UploadOptions): Promise
   let error: string | null = null
   s.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message))
   const closed = new Promise<void>((r) => s.once('close', () => r()))
-  s.pause()
+  let answer = ''
+  if (opts.readWhileUploading !== true) s.pause()
+  s.on('data', (d: Buffer) => (answer += d.toString('latin1')))
   const head = Object.entries({ host: 'vigil', 'transfer-encoding': 'chunked', ...opts.headers })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')
@@ -52,8 +59,6 @@ export async function uploadThenRead(port: number, opts: UploadOptions): Promise
     sent += size
     await new Promise((r) => setTimeout(r, opts.pauseMs ?? 2))
   }
-  let answer = ''
-  s.on('data', (d: Buffer) => (answer += d.toString('latin1')))
   if (!s.destroyed) s.end('0\r\n\r\n')
   s.resume()
   // a server that keeps the connection would never close it: the answer is what was read by then
