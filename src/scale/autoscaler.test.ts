@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { startDockerDouble } from '../../test/doubles/docker-engine.js'
 import { crashWithReplicas } from '../../test/helpers/crashed-actuator.js'
 import { RecordingActuator } from '../../test/helpers/recording-actuator.js'
@@ -1353,6 +1353,53 @@ describe('Autoscaler: each service decides in its own lane', () => {
     } finally {
       boot.resolve()
       if (!stopped) await h.scaler.stop()
+    }
+  })
+
+  it("a manual scale that overlaps the lane's act keeps the service acting until it ends, though the lane's act ends first", async () => {
+    const h = pair()
+    const orders = h.actuators.orders
+    // each scale call ends when the test resolves its own gate
+    const gates: ReturnType<typeof deferred>[] = []
+    const scaleTo = orders.scaleTo
+    orders.scaleTo = async (service, replicas) => {
+      const r = await scaleTo(service, replicas)
+      const gate = deferred()
+      gates.push(gate)
+      await gate.promise
+      return r
+    }
+    await h.scaler.start()
+    try {
+      // the lane scales orders to 7 for 500 req/s; an operator scales it to 3 meanwhile
+      h.clock.t += W
+      h.rates.orders = 500
+      const lane = h.scaler.tick()
+      await vi.waitFor(() => expect(gates).toHaveLength(1))
+      const manual = h.scaler.scale('orders', 3, 'an operator acts meanwhile')
+      await vi.waitFor(() => expect(gates).toHaveLength(2))
+      expect(orders.calls.map((c) => c.replicas)).toEqual([7, 3])
+      // the lane's call ends first: its lane ends, the manual call is still in flight
+      gates[0].resolve()
+      await lane
+      // before: the first act to end cleared the flag and this tick's decision acted mid-call
+      h.clock.t += W
+      expect(await within(h.scaler.tick(), 200)).toBeUndefined()
+      expect(orders.calls.map((c) => c.replicas)).toEqual([7, 3])
+      expect((await h.scaler.scaling('orders')).decisions).toHaveLength(1)
+      // once the manual call ends, the next window decides and acts again
+      gates[1].resolve()
+      expect(await manual).toMatchObject({ status: 'ok', after: 3 })
+      h.clock.t += W
+      const next = h.scaler.tick()
+      await vi.waitFor(() => expect(gates).toHaveLength(3))
+      expect(orders.calls.map((c) => c.replicas)).toEqual([7, 3, 7])
+      gates[2].resolve()
+      await next
+      expect(h.errors).toEqual([])
+    } finally {
+      for (const g of gates) g.resolve()
+      await h.scaler.stop()
     }
   })
 

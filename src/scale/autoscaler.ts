@@ -403,7 +403,11 @@ interface State {
   decisions: Decision[]
   failing: boolean
   lastError: string | null
-  busy: boolean
+  /**
+   * actuator calls in flight: a count, since a manual scale or restart may act while the lane's
+   * own act runs, and the first to end must not make the service look idle while the other acts
+   */
+  acting: number
   /** a manual scale: the policy scales below it only after the stabilisation window */
   held: { count: number; untilMs: number; reason: string } | null
   /** the window the policy last decided on (its start) */
@@ -468,7 +472,7 @@ export class Autoscaler {
         decisions: [],
         failing: false,
         lastError: null,
-        busy: false,
+        acting: 0,
         held: null,
         decidedMs: -Infinity,
         term: { fromMs: null, liveMs: 0, count: 0 },
@@ -572,7 +576,7 @@ export class Autoscaler {
       try {
         const r = await a.adopt(name, s.mode === 'enforce')
         if (r.adopted.length === 0 && r.stopped.length === 0) continue
-        if (s.mode === 'enforce' && !st.busy) st.current = r.after
+        if (s.mode === 'enforce' && st.acting === 0) st.current = r.after
         const parts = [
           ...(r.adopted.length > 0
             ? [`adopted ${r.adopted.length} (${r.adopted.map((x) => x.id).join(', ')})`]
@@ -743,7 +747,7 @@ export class Autoscaler {
       const a = this.#o.actuatorFor(name)
       const st = this.#state.get(name)!
       // a lane still in flight owns the count: it reads it once its actuator call ends
-      if (a === null || s.mode === 'shadow' || st.busy || st.lane !== null) continue
+      if (a === null || s.mode === 'shadow' || st.acting > 0 || st.lane !== null) continue
       st.current = await a.current(name).catch(() => st.current)
     }
   }
@@ -867,7 +871,8 @@ export class Autoscaler {
   async #toMin(name: string): Promise<void> {
     const s = this.#o.services[name]
     const st = this.#state.get(name)!
-    if (s.mode === 'shadow' || st.busy || st.current >= s.min || this.#o.actuatorFor(name) === null) return
+    if (s.mode === 'shadow' || st.acting > 0 || st.current >= s.min || this.#o.actuatorFor(name) === null)
+      return
     if (this.#o.leading?.() === false) return
     await this.#act(
       name,
@@ -910,7 +915,7 @@ export class Autoscaler {
   async #early(name: string): Promise<void> {
     const s = this.#o.services[name]
     const st = this.#state.get(name)!
-    if (st.policy === null || st.busy || st.failing || st.term.fromMs !== null) return
+    if (st.policy === null || st.acting > 0 || st.failing || st.term.fromMs !== null) return
     const { obs, now } = await this.#newest(name, st)
     if (obs === null || obs.atMs <= st.decidedMs) return
     const d = hpaShaped(limitsOf(s, st.policy.capacityPerReplica)).decide({
@@ -928,7 +933,7 @@ export class Autoscaler {
   async #decide(name: string): Promise<void> {
     const s = this.#o.services[name]
     const st = this.#state.get(name)!
-    if (st.policy === null || st.busy) return
+    if (st.policy === null || st.acting > 0) return
     const a = this.#o.actuatorFor(name)
     if (st.failing && s.mode === 'enforce' && a !== null) {
       // while the actuator fails, the count it last reported is all that is known: ask again
@@ -1121,20 +1126,21 @@ export class Autoscaler {
   ): Promise<ActResult> {
     const a = this.#o.actuatorFor(name)!
     const st = this.#state.get(name)!
-    const rec = await this.#o.record({
-      kind,
-      policy: kind === 'scale.replicas' ? 'autoscale' : 'admin',
-      mode: 'enforce',
-      target: `service:${name}`,
-      before,
-      after,
-      reason,
-      evidence,
-    })
-    st.busy = true
-    // the pool changes: windows from now until the next look at it are not clean evidence
-    if (st.learning !== null) st.learning.pool = null
+    // counted from before the record is written: a decision meanwhile would act on the old count
+    st.acting++
     try {
+      const rec = await this.#o.record({
+        kind,
+        policy: kind === 'scale.replicas' ? 'autoscale' : 'admin',
+        mode: 'enforce',
+        target: `service:${name}`,
+        before,
+        after,
+        reason,
+        evidence,
+      })
+      // the pool changes: windows from now until the next look at it are not clean evidence
+      if (st.learning !== null) st.learning.pool = null
       const attempts = this.#o.attempts ?? 3
       let last: Error | null = null
       let tries = 0
@@ -1174,7 +1180,7 @@ export class Autoscaler {
       await this.#o.settle(rec, { status: 'ok' })
       return { id: rec.id, status: 'ok' }
     } finally {
-      st.busy = false
+      st.acting--
     }
   }
 
