@@ -569,6 +569,8 @@ function clocked(
     closed?: () => number
     /** the action log's manual scales (lastManual answers the newest since its argument) */
     manual?: { count: number; atMs: number; reason: string }[] | Error
+    /** awaited by each read of the stored windows before it answers */
+    reading?: () => Promise<void>
   } = {},
 ) {
   const W = 60_000
@@ -602,6 +604,7 @@ function clocked(
       ? {}
       : {
           history: async (_service: string, fromMs: number, toMs: number) => {
+            await o.reading?.()
             if (o.history instanceof Error) throw o.history
             return [...points.entries()]
               .filter(([atMs]) => atMs >= fromMs && atMs < toMs)
@@ -748,6 +751,59 @@ describe('Autoscaler after a restart or a takeover', () => {
       expect(actuator.calls).toHaveLength(1)
       expect((await h.scaler.scaling('orders')).decisions[0].reason).toMatch(/^holding 3: 1 min of 10 min/)
     } finally {
+      await h.scaler.stop()
+    }
+  })
+
+  it("a replay begun in one term and ended after the lease was lost and won again leaves the new term's first decision to replay anew", async () => {
+    let leads = true
+    const reads: ReturnType<typeof deferred>[] = []
+    const h = clocked(
+      T0,
+      4,
+      {},
+      {
+        leading: () => leads,
+        history: true,
+        reading: () => {
+          const read = deferred()
+          reads.push(read)
+          return read.promise
+        },
+      },
+    )
+    for (let k = 0; k < 5; k++) h.points.set(T0 + k * h.W, 50)
+    await h.scaler.start()
+    try {
+      // the term's first decision reads the stored windows; the read is slow
+      h.clock.t = T0 + 5 * h.W
+      const first = h.scaler.tick()
+      await vi.waitFor(() => expect(reads).toHaveLength(1))
+      // meanwhile the lease is lost, then won again: a new term begins while the replay waits
+      leads = false
+      h.clock.t += 1_000
+      await h.scaler.tick()
+      leads = true
+      h.clock.t += 1_000
+      await h.scaler.tick()
+      reads[0].resolve()
+      await first
+      // the old term's replay closed nothing: no decision was made on it
+      let s = await h.scaler.scaling('orders')
+      expect(s.decisions).toEqual([])
+      expect(h.actuator.calls).toEqual([])
+      // the new term's first decision replays the stored windows itself
+      h.clock.t = T0 + 6 * h.W
+      const second = h.scaler.tick()
+      await vi.waitFor(() => expect(reads).toHaveLength(2))
+      reads[1].resolve()
+      await second
+      s = await h.scaler.scaling('orders')
+      expect(s.decisions).toHaveLength(1)
+      expect(s.replayed).toMatchObject({ windows: 5 })
+      expect(h.actuator.calls).toEqual([])
+    } finally {
+      for (const r of reads) r.resolve()
       await h.scaler.stop()
     }
   })
