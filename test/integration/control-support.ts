@@ -9,14 +9,21 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { serialize } from 'node:v8'
+import { Worker } from 'node:worker_threads'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { afterAll, beforeAll } from 'vitest'
 import { stringify } from 'yaml'
 import { defaultStreams } from '../../src/bus/nats.js'
 import { LiveAnomalies } from '../../src/control/anomalies.js'
-import { startMockService, type MockService } from '../../src/sim/index.js'
+import {
+  startMockService,
+  type LoadOptions,
+  type LoadSummary,
+  type MockService,
+} from '../../src/sim/index.js'
 import { PostgresStore } from '../../src/store/index.js'
 import type { SeriesKey } from '../../src/telemetry/recorder.js'
 import { ensureBuilt } from '../helpers/build.js'
@@ -30,6 +37,32 @@ export function buildOnce(): void {
   ensureBuilt()
   if (!existsSync(join(root, 'dist/control/worker.js')))
     throw new Error('build failed: dist/control/worker.js missing')
+}
+
+/**
+ * Runs the load generator (the built one) on a thread of its own. In the test's process the
+ * gateway, the services it calls and their span exporters share one event loop: a client on that
+ * loop takes every turn the loop spends elsewhere as latency of the responses waiting to be read,
+ * which no span sees, and its own work delays the spans it measures. On its own thread it times
+ * what a client on another host would.
+ */
+export function runLoadApart(opts: Omit<LoadOptions, 'signal' | 'onProgress'>): Promise<LoadSummary> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    import(workerData.module).then((m) => m.runLoad(workerData.opts)).then(
+      (s) => parentPort.postMessage({ ok: true, s }),
+      (e) => parentPort.postMessage({ ok: false, message: String(e && e.message) }),
+    )`
+  const module = pathToFileURL(join(root, 'dist/sim/load.js')).href
+  return new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true, workerData: { module, opts } })
+    w.once('message', (m: { ok: true; s: LoadSummary } | { ok: false; message: string }) => {
+      void w.terminate()
+      if (m.ok) resolve(m.s)
+      else reject(new Error(`load generator: ${m.message}`))
+    })
+    w.once('error', reject)
+  })
 }
 
 export interface Spawned {
