@@ -15,6 +15,7 @@ import { fmtAgo, fmtNum, fmtRate, fmtTime, localTimes } from '../lib/format.js'
 import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import type { ActionRecord, ForecastAnswer, ServiceScaling } from '../lib/types.js'
+import { inFlightText } from './in-flight.js'
 
 const RANGE_MS = 15 * 60_000
 
@@ -100,6 +101,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
   const nObs = shown.length
   const ready = s.replicas.filter((r) => r.ready).length
   const last = acts[0]
+  const acting = inFlightText(s, now)
   return (
     <>
       <h2 style={{ fontSize: '17px', margin: '0 0 10px' }}>
@@ -139,6 +141,11 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
         />
       </div>
       {s.lastError !== null && <Problem error={new Error(s.lastError)} title="The actuator failed" />}
+      {acting !== null && (
+        <p class="notice warn" role="status" id={`scale-${s.service}-in-flight`}>
+          <Badge tone="warn">in flight</Badge> {acting}
+        </p>
+      )}
       <Problem error={error} title="History unavailable" />
       <Panel title={`Replicas, load and capacity: ${s.service}`}>
         {nObs < 2 ? (
