@@ -322,6 +322,22 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.getByRole('link', { name: 'Journeys' }).click()
     await page.locator('.service-map .node', { hasText: 'onprem' }).first().waitFor({ timeout: 30_000 })
     await page.locator('.service-map .node', { hasText: 'aws' }).first().waitFor()
+    // each edge's label overlaps no other label and no node, as laid out in the page
+    type Box = { x: number; y: number; width: number; height: number }
+    const boxes = async (sel: string) =>
+      Promise.all((await page.locator(sel).all()).map(async (l) => (await l.boundingBox())!))
+    const labels = await boxes('.service-map .edge-label')
+    const nodes = await boxes('.service-map .node > rect:first-of-type')
+    const hit = (a: Box, b: Box) =>
+      a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
+    const found: string[] = []
+    labels.forEach((a, i) => {
+      labels.slice(i + 1).forEach((b, j) => hit(a, b) && found.push(`label ${i} on label ${i + 1 + j}`))
+      nodes.forEach((n, j) => hit(a, n) && found.push(`label ${i} on node ${j}`))
+    })
+    const overlaps = { labels: labels.length, found }
+    expect(overlaps.labels).toBeGreaterThan(0)
+    expect(overlaps.found).toEqual([])
     await page
       .getByRole('row', { name: /browse/ })
       .first()

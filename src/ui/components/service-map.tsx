@@ -67,18 +67,119 @@ export function fit(text: string, max: number): string {
 /** Error ratio above which an edge or node reads as failing. */
 export const BAD_ERROR_RATIO = 0.05
 
+/** A box on the map: top-left corner, width and height (px). */
+export interface Box {
+  x: number
+  y: number
+  w: number
+  h: number
+}
+
+type Pt = [number, number]
+
+/** An edge's curve: a cubic Bézier's four control points. */
+export type Curve = [Pt, Pt, Pt, Pt]
+
+/** Px per character of a 10 px label, on the wide side so an estimate is never narrower than the text. */
+const LABEL_CHAR_PX = 6.4
+const LABEL_H = 13
+/** Gap kept between a label and a node or another label. */
+const LABEL_GAP = 2
+
+function at(c: Curve, t: number): Pt {
+  const u = 1 - t
+  const k = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t]
+  return [0, 1].map((i) => c.reduce((sum, p, j) => sum + k[j] * p[i], 0)) as Pt
+}
+
+export function intersects(a: Box, b: Box, gap = 0): boolean {
+  return a.x < b.x + b.w + gap && b.x < a.x + a.w + gap && a.y < b.y + b.h + gap && b.y < a.y + a.h + gap
+}
+
+/**
+ * Where each edge's label goes: centred on a point along its curve, the middle first, then points
+ * further along and nudges above and below, until the box overlaps no node and no label placed
+ * before it. Edges that leave or reach one node share their ends, so labels at a fixed end (as
+ * drawn before) sat on each other; midpoints differ, and the nudges settle what is left. A label
+ * with no free place keeps the middle of its edge (its numbers are also in the edge's tooltip and
+ * the table beside the map).
+ */
+export function placeLabels(labels: readonly { curve: Curve; text: string }[], nodes: readonly Box[]): Box[] {
+  const placed: Box[] = []
+  const steps = [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]
+  const nudges = [0, -LABEL_H, LABEL_H, -2 * LABEL_H, 2 * LABEL_H]
+  for (const l of labels) {
+    const w = [...l.text].length * LABEL_CHAR_PX + 4
+    const box = (t: number, dy: number): Box => {
+      const [cx, cy] = at(l.curve, t)
+      return { x: cx - w / 2, y: cy + dy - LABEL_H / 2, w, h: LABEL_H }
+    }
+    let chosen: Box | null = null
+    for (const dy of nudges) {
+      for (const t of steps) {
+        const b = box(t, dy)
+        if (b.y < 0 || b.x < 0) continue
+        if (nodes.some((n) => intersects(b, n, LABEL_GAP)) || placed.some((p) => intersects(b, p, LABEL_GAP)))
+          continue
+        chosen = b
+        break
+      }
+      if (chosen !== null) break
+    }
+    placed.push(chosen ?? box(0.5, 0))
+  }
+  return placed
+}
+
+function edgeText(e: Edge): string {
+  const bad = e.errorRatio > BAD_ERROR_RATIO
+  return `${fmtNum(e.ratePerSec)}/s${e.errorRatio > 0 ? ` · ${bad ? '✕ ' : ''}${fmtPct(e.errorRatio)}` : ''}`
+}
+
 export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string, string> }) {
   const { graph } = props
   const placed = layout(graph.nodes, graph.edges)
   if (placed.length === 0) return null
   const layers = Math.max(...placed.map((p) => p.layer)) + 1
   const rows = Math.max(...placed.map((p) => p.row)) + 1
-  const W = layers * NW + (layers - 1) * GX + 20
-  const H = rows * NH + (rows - 1) * GY + 20
+  const W0 = layers * NW + (layers - 1) * GX + 20
+  const H0 = rows * NH + (rows - 1) * GY + 20
   const pos = new Map(
     placed.map((p) => [p.node.id, { x: 10 + p.layer * (NW + GX), y: 10 + p.row * (NH + GY) }]),
   )
   const maxRate = Math.max(1e-9, ...graph.edges.map((e) => e.ratePerSec))
+  const drawn = graph.edges.flatMap((e) => {
+    const a = pos.get(e.from)
+    const b = pos.get(e.to)
+    if (a === undefined || b === undefined) return []
+    const x1 = a.x + NW
+    const y1 = a.y + NH / 2
+    const x2 = b.x
+    const y2 = b.y + NH / 2
+    const mx = (x1 + x2) / 2
+    // an edge to a node in the same or an earlier layer loops under the two boxes
+    const curve: Curve =
+      x2 <= x1
+        ? [
+            [a.x + NW / 2, a.y + NH],
+            [a.x + NW / 2, a.y + NH + 40],
+            [b.x + NW / 2, b.y + NH + 40],
+            [b.x + NW / 2, b.y + NH],
+          ]
+        : [
+            [x1, y1],
+            [mx, y1],
+            [mx, y2],
+            [x2 - 2, y2],
+          ]
+    return [{ e, curve, text: edgeText(e) }]
+  })
+  const boxes = placeLabels(
+    drawn,
+    placed.map((p) => ({ ...pos.get(p.node.id)!, w: NW, h: NH })),
+  )
+  const W = Math.max(W0, ...boxes.map((b) => b.x + b.w + 4))
+  const H = Math.max(H0, ...boxes.map((b) => b.y + b.h + 4))
   const label = `Service map: ${fmtCount(graph.nodes.length, 'service')}, ${fmtCount(graph.edges.length, 'call')}; ${
     graph.edges
       .filter((e) => e.errorRatio > BAD_ERROR_RATIO)
@@ -101,22 +202,13 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
           <path d="M0,0 L10,5 L0,10 z" fill="var(--muted)" />
         </marker>
       </defs>
-      {graph.edges.map((e) => {
-        const a = pos.get(e.from)
-        const b = pos.get(e.to)
-        if (a === undefined || b === undefined) return null
-        const x1 = a.x + NW
-        const y1 = a.y + NH / 2
-        const x2 = b.x
-        const y2 = b.y + NH / 2
-        const back = x2 <= x1
-        const mx = (x1 + x2) / 2
-        const d = back
-          ? `M${a.x + NW / 2},${a.y + NH} C${a.x + NW / 2},${a.y + NH + 40} ${b.x + NW / 2},${b.y + NH + 40} ${b.x + NW / 2},${b.y + NH}`
-          : `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 2},${y2}`
+      {drawn.map(({ e, curve: [p0, p1, p2, p3], text }, i) => {
+        const d = `M${p0[0]},${p0[1]} C${p1[0]},${p1[1]} ${p2[0]},${p2[1]} ${p3[0]},${p3[1]}`
         const bad = e.errorRatio > BAD_ERROR_RATIO
         const some = e.errorRatio > 0.01
         const w = 1.5 + 4 * Math.sqrt(e.ratePerSec / maxRate)
+        const box = boxes[i]
+        const title = `${e.from} → ${e.to}: ${fmtNum(e.ratePerSec)} req/s, ${fmtPct(e.errorRatio)} errors`
         return (
           <g key={e.id} class="edge">
             <path
@@ -128,21 +220,22 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
               marker-end="url(#arrow)"
               opacity="0.8"
             >
-              <title>
-                {e.from} → {e.to}: {fmtNum(e.ratePerSec)} req/s, {fmtPct(e.errorRatio)} errors
-              </title>
+              <title>{title}</title>
             </path>
             <text
-              x={back ? (a.x + b.x + NW) / 2 : x2 - 8}
-              y={back ? Math.max(a.y, b.y) + NH + 34 : y2 - 6}
-              text-anchor={back ? 'middle' : 'end'}
+              class="edge-label"
+              x={box.x + box.w / 2}
+              y={box.y + box.h / 2}
+              text-anchor="middle"
+              dominant-baseline="central"
               font-size="10"
               fill={bad ? 'var(--bad)' : 'var(--muted)'}
               paint-order="stroke"
               stroke="var(--panel)"
               stroke-width="3"
             >
-              {fmtNum(e.ratePerSec)}/s{e.errorRatio > 0 ? ` · ${bad ? '✕ ' : ''}${fmtPct(e.errorRatio)}` : ''}
+              <title>{title}</title>
+              {text}
             </text>
           </g>
         )
