@@ -11,6 +11,7 @@ import { cssVar, useTheme } from '../lib/theme.js'
 import { fmtTime } from '../lib/format.js'
 import type { ForecastReady } from '../lib/types.js'
 import { layoutMarkLabels, markPositions, withLabelRoom } from './mark-labels.js'
+import { bandLabel, drawnBand } from './band.js'
 
 export interface ChartSeries {
   label: string
@@ -101,7 +102,11 @@ export function forecastTraces(
   if (forecast === 'off')
     return { ahead: [], x, ys: [rates], series: [{ label: 'observed', color: '--series-1' }], bands: [] }
   const last = observed.at(-1)
-  const ahead = forecast === null ? [] : forecast.points.filter((p) => p.atMs > (last?.t ?? 0))
+  const band = drawnBand(
+    forecast === null ? [] : forecast.points.filter((p) => p.atMs > (last?.t ?? 0)),
+    rates,
+  )
+  const ahead = band.points
   const join = last !== undefined && ahead.length > 0 ? [last.rate] : []
   const pad = (a: readonly number[], before: number, after: number): (number | null)[] => [
     ...Array<null>(before).fill(null),
@@ -133,7 +138,7 @@ export function forecastTraces(
     ],
     bands:
       ahead.length > 0
-        ? [{ upper: 2, lower: 3, fill: '--forecast-band', label: `${forecast?.level ?? 80}% interval` }]
+        ? [{ upper: 2, lower: 3, fill: '--forecast-band', label: bandLabel(forecast?.level, band.clipped) }]
         : [],
   }
 }

@@ -6,6 +6,7 @@
 import { useState } from 'preact/hooks'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
+import { bandLabel, drawnBand } from '../components/band.js'
 import { Chart, FORECAST_OFF, gapSeconds } from '../components/chart.js'
 import { positive, Result, useAction } from '../components/forms.js'
 import { Table } from '../components/table.js'
@@ -94,7 +95,11 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
   const acts = (actions.data?.actions ?? []).filter((a) => a.kind.startsWith('scale.'))
   const shown = points.filter((p) => p.t >= now - RANGE_MS)
   const f = forecast.data?.status === 'ok' ? forecast.data : null
-  const fc = f === null ? [] : f.points.filter((p) => p.atMs > (shown.at(-1)?.t ?? now))
+  const band = drawnBand(
+    f === null ? [] : f.points.filter((p) => p.atMs > (shown.at(-1)?.t ?? now)),
+    shown.map((p) => p.rate),
+  )
+  const fc = band.points
   const ts = [...shown.map((p) => p.t), ...fc.map((p) => p.atMs)]
   const reps = replicasAt(ts, acts, s.current).map((n, i) => (ts[i] > now ? (s.desired ?? s.current) : n))
   const cap = s.capacityPerReplica
@@ -180,7 +185,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
             ]}
             bands={
               fc.length > 0
-                ? [{ upper: 2, lower: 3, fill: '--forecast-band', label: `${f?.level ?? 80}% interval` }]
+                ? [{ upper: 2, lower: 3, fill: '--forecast-band', label: bandLabel(f?.level, band.clipped) }]
                 : []
             }
             now={now / 1000}

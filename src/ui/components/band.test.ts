@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest'
+import { bandLabel, drawnBand } from './band.js'
+
+const pt = (forecast: number, lower: number, upper: number) => ({ atMs: 0, forecast, lower, upper })
+
+describe('drawnBand', () => {
+  it('keeps a band that fits the data as it is', () => {
+    const got = drawnBand([pt(20, 10, 30), pt(21, 8, 34)], [18, 22, 25])
+    expect(got).toEqual({ points: [pt(20, 10, 30), pt(21, 8, 34)], clipped: false })
+  })
+
+  it('draws no negative rate: the lower band and the forecast stop at 0', () => {
+    const got = drawnBand([pt(-3, -40, 12), pt(2, -1, 9)], [5, 6])
+    expect(got.points).toEqual([pt(0, 0, 12), pt(2, 0, 9)])
+  })
+
+  it('cuts an upper band far above the data after a ramp, and says so', () => {
+    const got = drawnBand([pt(30, 0, 45), pt(40, 0, 900)], [2, 3, 25])
+    expect(got.points.map((p) => p.upper)).toEqual([45, 80])
+    expect(got.clipped).toBe(true)
+    expect(bandLabel(80, got.clipped)).toBe('80% interval (cut at the top)')
+    expect(bandLabel(undefined, false)).toBe('80% interval')
+  })
+})
