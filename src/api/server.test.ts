@@ -380,6 +380,42 @@ describe('admin API', () => {
     }
   })
 
+  it('answers Expect: 100-continue without the admin token with 401, never inviting the upload', async () => {
+    const server = await createAdminServer({ host: '127.0.0.1', port: 0, token: 't', sources: fakeSources() })
+    try {
+      const ask = (headers: Record<string, string>) =>
+        new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+          const body = JSON.stringify({ reason: 'asked first' })
+          let continued = false
+          const req = request(`${server.url}/api/config/reload`, {
+            method: 'POST',
+            headers: {
+              ...headers,
+              'content-type': 'application/json',
+              'content-length': String(Buffer.byteLength(body)),
+              expect: '100-continue',
+            },
+          })
+          req.on('continue', () => {
+            continued = true
+            req.end(body)
+          })
+          req.on('response', (res) => {
+            res.resume()
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }))
+          })
+          req.on('error', reject)
+          req.flushHeaders()
+        })
+      // before: node sent 100 Continue to anyone, and the client uploaded its body to be refused
+      expect(await ask({})).toEqual({ status: 401, continued: false })
+      expect(await ask({ authorization: 'Bearer wrong' })).toEqual({ status: 401, continued: false })
+      expect(await ask({ authorization: 'Bearer t' })).toEqual({ status: 200, continued: true })
+    } finally {
+      await server.close()
+    }
+  })
+
   it.each([
     ['without', {}],
     ['with', { expect: '100-continue' }],

@@ -151,9 +151,16 @@ function restIsSmall(req: IncomingMessage): boolean {
  * Answers `Expect: 100-continue` with 413 when the declared body is over the limit. Node would
  * send "100 Continue" by itself; the client then uploads a body Fastify refuses unread, closing
  * the connection mid-upload, and the client (curl asks first for bodies over 1 MiB) often reads a
- * reset instead of the 413. Refused before it is sent, the body never travels.
+ * reset instead of the 413. Refused before it is sent, the body never travels. Other requests
+ * get their "100 Continue" only once they are about to be parsed: past the token check, so a
+ * request refused with 401 or 403 is not invited to upload first.
  */
 function refuseLargeBodiesBeforeContinue(app: FastifyInstance): void {
+  const waiting = new WeakSet<IncomingMessage>()
+  app.addHook('preParsing', (req, reply, payload, done) => {
+    if (waiting.delete(req.raw)) reply.raw.writeContinue()
+    done(null, payload)
+  })
   app.server.on('checkContinue', (req, res) => {
     if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) {
       const path = (req.url ?? '/').split('?')[0]
@@ -167,7 +174,7 @@ function refuseLargeBodiesBeforeContinue(app: FastifyInstance): void {
       res.end(JSON.stringify(body))
       return
     }
-    res.writeContinue()
+    waiting.add(req)
     app.server.emit('request', req, res)
   })
 }
