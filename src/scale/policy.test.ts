@@ -31,6 +31,23 @@ describe('ScalingPolicy (reactive, HPA-shaped)', () => {
     )
   })
 
+  it('the reason of a rule that projects one value (momentum) names no band', () => {
+    const e = {
+      observed: 10.5,
+      reactiveNeed: 2,
+      predictiveNeed: 3,
+      forecast: 17.5,
+      upper: 17.5,
+      model: 'momentum',
+      level: 0,
+      windowNeed: 2,
+      headroomShare: null,
+    }
+    expect(reasonOf('up', 'predictive', e, 2, 3, limits)).toBe(
+      'scale up 2 → 3: the forecast over the lead time needs 3 (observed 10.5 req/s, forecast peak 17.5 req/s (momentum); 100 req/s per replica at 80%)',
+    )
+  })
+
   it('ignores changes inside the tolerance band', () => {
     const p = new ScalingPolicy({ kind: 'reactive', limits, stabilizationMs: 5 * MIN, tolerance: 0.1 })
     // 5 replicas at 80 req/s each = 400; 430 is 7.5% above

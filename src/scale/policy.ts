@@ -354,6 +354,11 @@ export class ScalingPolicy {
   }
 }
 
+/** Whether a decision's forecast came with an interval: a level above 0 and an upper end above the point. */
+function hasBand(e: Pick<DecisionEvidence, 'forecast' | 'upper' | 'level'>): boolean {
+  return e.level !== null && e.level > 0 && e.upper !== null && e.forecast !== null && e.upper > e.forecast
+}
+
 /** The one-sentence reason of a decision. */
 export function reasonOf(
   direction: Decision['direction'],
@@ -366,10 +371,14 @@ export function reasonOf(
   because?: string,
 ): string {
   const load = `observed ${fmt(e.observed)} req/s`
+  // a rule that projects one value (momentum, a surge's echo) has no band: "0% band up to" the
+  // same number read as a broken interval
   const band =
-    e.forecast !== null && e.upper !== null
-      ? `, forecast peak ${fmt(e.forecast)} req/s (${e.level}% band up to ${fmt(e.upper)} req/s, ${e.model})`
-      : ''
+    e.forecast === null || e.upper === null
+      ? ''
+      : hasBand(e)
+        ? `, forecast peak ${fmt(e.forecast)} req/s (${e.level}% band up to ${fmt(e.upper)} req/s, ${e.model})`
+        : `, forecast peak ${fmt(e.forecast)} req/s (${e.model})`
   const cap = `${fmt(l.capacityPerReplica)} req/s per replica at ${Math.round(l.targetUtilization * 100)}%`
   if (direction === 'hold')
     return driver === 'stabilization'

@@ -655,11 +655,13 @@ export class SelectingPolicy {
       candidate: this.paced === null ? this.leader : `${this.leader} + ${this.paced}`,
     }
     // a candidate that sizes the observed load otherwise (a held peak, another utilisation) asks
-    // for a count the service's own need does not explain: name the ask and the need apart
+    // for a count the service's own need does not explain: name the ask and the need apart. So
+    // does one holding its own shadow fleet's count over its window, which can be more than the
+    // service runs: a scale-up "because the stabilisation window still shows load needing" fewer
     const why =
-      driver === 'reactive' &&
       source.decision.desired === desired &&
-      source.decision.evidence.reactiveNeed !== reactiveNeed
+      ((driver === 'reactive' && source.decision.evidence.reactiveNeed !== reactiveNeed) ||
+        (driver === 'stabilization' && desired > current))
         ? `${source.name} asks for ${desired}, the observed load alone needs ${reactiveNeed}`
         : undefined
     return {
