@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../config/load.js'
 import type { ServedCounts } from '../../gateway/index.js'
@@ -68,5 +69,22 @@ describe("examples/demo.yaml's autoscaling (users)", () => {
     // the default headroom budget (0.18) drops a forecast's replica at the next decisions in the
     // first minutes (27 times in these 30 runs): the demo would look erratic
     expect(quick, flaps.slice(0, 3).join('\n')).toBeLessThanOrEqual(3)
+  })
+})
+
+describe("the README's request-journey examples", () => {
+  it('name routes the demo has, so they answer when pasted against `vigil demo`', () => {
+    const config = loadConfig(new URL('../../../examples/demo.yaml', import.meta.url).pathname, {})
+    const routes = config.routes.map((r) => r.name)
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+    const section = readme.slice(readme.indexOf('## Request journeys'), readme.indexOf('## Command line'))
+    const named = [
+      ...[...section.matchAll(/api\/journeys\/([\w-]+)/g)].map((m) => m[1]),
+      ...[...section.matchAll(/[?&]route=([\w-]+)/g)].map((m) => m[1]),
+    ]
+    expect(named.length).toBeGreaterThan(0)
+    expect(named.filter((r) => !routes.includes(r))).toEqual([])
+    // and $ADMIN, which they use, is said
+    expect(section).toMatch(/ADMIN=http:\/\/127\.0\.0\.1:8081/)
   })
 })
