@@ -102,7 +102,8 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.getByRole('link', { name: 'Services', exact: true }).click()
     const browse = page.getByRole('row', { name: /^browse / })
     await browse.waitFor()
-    expect(await browse.innerText()).toMatch(/req\/s[\s\S]*ms/)
+    // (a latency with its unit: ms, or s once an incident or a loaded machine passes a second)
+    expect(await browse.innerText()).toMatch(/req\/s[\s\S]*\d m?s\b/)
     expect(await page.getByRole('row').first().innerText()).toMatch(/Series\s+Requests\s+5xx\s+Throttled/)
     const names = await page.locator('tbody th').allInnerTexts()
     expect(names.indexOf('browse')).toBe(names.indexOf('shop · demo') + 1)
@@ -338,6 +339,13 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     const overlaps = { labels: labels.length, found }
     expect(overlaps.labels).toBeGreaterThan(0)
     expect(overlaps.found).toEqual([])
+    // and no edge's line is drawn over a label (SVG paints in document order)
+    const order = (await page.evaluate(
+      `[...document.querySelectorAll('.service-map .edge path, .service-map .edge-label')].map((el) => el.tagName)`,
+    )) as string[]
+    expect(order.lastIndexOf('path')).toBeLessThan(order.indexOf('text'))
+    // the legend explains both error styles an edge can have
+    await page.getByText(/dotted: over 1% errors · dashed with ✕: over 5%/).waitFor()
     await page
       .getByRole('row', { name: /browse/ })
       .first()

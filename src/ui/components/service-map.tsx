@@ -66,6 +66,8 @@ export function fit(text: string, max: number): string {
 
 /** Error ratio above which an edge or node reads as failing. */
 export const BAD_ERROR_RATIO = 0.05
+/** Error ratio above which an edge is drawn dotted, in the warning colour. */
+export const WARN_ERROR_RATIO = 0.01
 
 /** A box on the map: top-left corner, width and height (px). */
 export interface Box {
@@ -129,6 +131,10 @@ export function placeLabels(labels: readonly { curve: Curve; text: string }[], n
     placed.push(chosen ?? box(0.5, 0))
   }
   return placed
+}
+
+function edgeTitle(e: Edge): string {
+  return `${e.from} → ${e.to}: ${fmtNum(e.ratePerSec)} req/s, ${fmtPct(e.errorRatio)} errors`
 }
 
 function edgeText(e: Edge): string {
@@ -202,13 +208,11 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
           <path d="M0,0 L10,5 L0,10 z" fill="var(--muted)" />
         </marker>
       </defs>
-      {drawn.map(({ e, curve: [p0, p1, p2, p3], text }, i) => {
+      {drawn.map(({ e, curve: [p0, p1, p2, p3] }) => {
         const d = `M${p0[0]},${p0[1]} C${p1[0]},${p1[1]} ${p2[0]},${p2[1]} ${p3[0]},${p3[1]}`
         const bad = e.errorRatio > BAD_ERROR_RATIO
-        const some = e.errorRatio > 0.01
+        const some = e.errorRatio > WARN_ERROR_RATIO
         const w = 1.5 + 4 * Math.sqrt(e.ratePerSec / maxRate)
-        const box = boxes[i]
-        const title = `${e.from} → ${e.to}: ${fmtNum(e.ratePerSec)} req/s, ${fmtPct(e.errorRatio)} errors`
         return (
           <g key={e.id} class="edge">
             <path
@@ -220,24 +224,31 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
               marker-end="url(#arrow)"
               opacity="0.8"
             >
-              <title>{title}</title>
+              <title>{edgeTitle(e)}</title>
             </path>
-            <text
-              class="edge-label"
-              x={box.x + box.w / 2}
-              y={box.y + box.h / 2}
-              text-anchor="middle"
-              dominant-baseline="central"
-              font-size="10"
-              fill={bad ? 'var(--bad)' : 'var(--muted)'}
-              paint-order="stroke"
-              stroke="var(--panel)"
-              stroke-width="3"
-            >
-              <title>{title}</title>
-              {text}
-            </text>
           </g>
+        )
+      })}
+      {/* every label after every line: an edge drawn later would cross out an earlier edge's label */}
+      {drawn.map(({ e, text }, i) => {
+        const box = boxes[i]
+        return (
+          <text
+            key={e.id}
+            class="edge-label"
+            x={box.x + box.w / 2}
+            y={box.y + box.h / 2}
+            text-anchor="middle"
+            dominant-baseline="central"
+            font-size="10"
+            fill={e.errorRatio > BAD_ERROR_RATIO ? 'var(--bad)' : 'var(--muted)'}
+            paint-order="stroke"
+            stroke="var(--panel)"
+            stroke-width="3"
+          >
+            <title>{edgeTitle(e)}</title>
+            {text}
+          </text>
         )
       })}
       {placed.map(({ node: n }) => {

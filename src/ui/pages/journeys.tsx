@@ -7,7 +7,7 @@ import { Fragment } from 'preact'
 import { useState } from 'preact/hooks'
 import { positive, Result, useAction } from '../components/forms.js'
 import { ScrollX } from '../components/scroll-x.js'
-import { ServiceMap, BAD_ERROR_RATIO } from '../components/service-map.js'
+import { ServiceMap, BAD_ERROR_RATIO, WARN_ERROR_RATIO } from '../components/service-map.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
@@ -47,7 +47,8 @@ export function JourneysPage(props: { args: string[] }) {
               </span>
             ))}
             <span>
-              last minute · edge width is rate · dashed with ✕: over {fmtPct(BAD_ERROR_RATIO)} errors
+              last minute · edge width is rate · dotted: over {fmtPct(WARN_ERROR_RATIO)} errors · dashed with
+              ✕: over {fmtPct(BAD_ERROR_RATIO)}
             </span>
           </span>
         }
