@@ -528,6 +528,34 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
       await other(null)
     }
 
+    // defensive mode on one service only (as the anomaly-pressure policy sets it) reads as on,
+    // for that service, on the overview and the rate limits page, not as "off"
+    const scoped = async (on: boolean) =>
+      expect(
+        (
+          await fetch(`${demo.adminUrl}/api/limits/controls`, {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              defensive: on,
+              service: 'payments',
+              reason: 'browser test: payments only',
+            }),
+          })
+        ).status,
+      ).toBe(200)
+    await scoped(true)
+    try {
+      await page.getByRole('link', { name: 'Overview' }).click()
+      await page.locator('#kpi-defensive', { hasText: 'payments only' }).waitFor()
+      expect(await page.locator('#kpi-defensive .v').innerText()).toBe('ON')
+      await page.getByRole('link', { name: 'Rate limits' }).click()
+      await page.getByText('defensive mode ON for payments').waitFor()
+    } finally {
+      await scoped(false)
+    }
+    await page.getByRole('link', { name: 'Admin' }).click()
+
     await page.locator('#config-reload').click()
     // the demo config file is unchanged: nothing changed, nothing waits for a restart
     await page.getByText(/Config reloaded: 3 routes, 0 fields changed\.$/).waitFor()

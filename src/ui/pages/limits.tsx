@@ -1,7 +1,8 @@
 /** Rate limits: tiers and their use, throttling by tier and route class, multipliers and why, heavy clients. */
 import { num, Table } from '../components/table.js'
 import { Badge, Empty, Meter, Panel } from '../components/ui.js'
-import { fmtAgo, fmtNum, fmtPct, fmtTime, localTimes } from '../lib/format.js'
+import { defensiveMode } from '../lib/defensive.js'
+import { fmtAgo, fmtNum, fmtPct, fmtTime, localTimes, readableKeys } from '../lib/format.js'
 import { useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import type { Anomaly, ClientsLive, DecisionTotal, LimitsLive } from '../lib/types.js'
@@ -77,9 +78,7 @@ export function LimitsPage() {
       ),
     ),
   ].map((x) => ({ ...x, entry: c.entries?.[x.path] }))
-  const scopedDefensive = Object.entries(c.services ?? {})
-    .filter(([, sc]) => sc.defensive)
-    .map(([service]) => service)
+  const scopedDefensive = defensiveMode(c).services
   const expires = c.entries?.defensive?.expiresAt ?? c.expiresAt
   return (
     <>
@@ -88,6 +87,8 @@ export function LimitsPage() {
         right={
           c.defensive ? (
             <Badge tone="warn">defensive mode ON</Badge>
+          ) : scopedDefensive.length > 0 ? (
+            <Badge tone="warn">defensive mode ON for {scopedDefensive.join(', ')}</Badge>
           ) : (
             <Badge tone="ok">defensive mode off</Badge>
           )
@@ -97,7 +98,7 @@ export function LimitsPage() {
           <dt>Why</dt>
           <dd>
             {c.reason !== '' ? (
-              localTimes(c.reason)
+              readableKeys(localTimes(c.reason))
             ) : (
               // nobody has changed anything yet: "no reason given" would read as a change without one
               <span class="muted">

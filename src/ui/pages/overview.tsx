@@ -7,6 +7,7 @@ import { Chart, FORECAST_OFF, forecastTraces, gapSeconds, pctTick } from '../com
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
+import { defensiveMode } from '../lib/defensive.js'
 import {
   fmtAgo,
   fmtCount,
@@ -103,7 +104,7 @@ export function OverviewPage(props: { session: Session }) {
   )
   const ready = forecast.data?.status === 'ok'
   useEffect(() => setWaiting(!ready), [ready])
-  const defensive = limits?.controls.defensive === true
+  const defensive = limits !== undefined ? defensiveMode(limits.controls) : null
   const critical = anomalies.filter((a) => a.score >= 0.9).length
 
   const f = forecast.data?.status === 'ok' ? forecast.data : null
@@ -176,12 +177,16 @@ export function OverviewPage(props: { session: Session }) {
         )}
         <Card
           label="Defensive mode"
-          value={limits === undefined ? '–' : defensive ? 'ON' : 'off'}
+          value={defensive === null ? '–' : defensive.global || defensive.services.length > 0 ? 'ON' : 'off'}
           sub={
-            defensive ? (
-              <Badge tone="warn">{limits?.controls.reason || 'on'}</Badge>
-            ) : limits === undefined ? (
+            defensive === null ? (
               'limits off'
+            ) : defensive.global ? (
+              <Badge tone="warn">{defensive.reason || 'on'}</Badge>
+            ) : defensive.services.length > 0 ? (
+              <Badge tone="warn" title={readableKeys(localTimes(defensive.reason))}>
+                {defensive.services.join(', ')} only
+              </Badge>
             ) : (
               <Badge tone="ok">normal limits</Badge>
             )
