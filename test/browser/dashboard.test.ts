@@ -432,6 +432,52 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     expect(browser.errors).toEqual([])
   })
 
+  it('on a phone (390 px) no page is wider than the screen, and a column of sentences stays readable', async () => {
+    const { page } = browser
+    await page.setViewportSize({ width: 390, height: 844 })
+    try {
+      const wide: string[] = []
+      for (const name of [
+        'Overview',
+        'Services',
+        'Rate limits',
+        'Alerts',
+        'Autoscaling',
+        'Journeys',
+        'Admin',
+        'Audit',
+      ]) {
+        await page.getByRole('link', { name, exact: true }).click()
+        await page.locator('main h1').waitFor()
+        await page.waitForTimeout(500)
+        const [scroll, client] = (await page.evaluate(
+          '[document.documentElement.scrollWidth, document.documentElement.clientWidth]',
+        )) as [number, number]
+        if (scroll > client + 1) wide.push(`${name}: ${scroll} px wide`)
+      }
+      expect(wide).toEqual([])
+      // the scaling events' reasons: a readable width (the table scrolls sideways), not a word a line
+      await page.getByRole('link', { name: 'Autoscaling' }).click()
+      const events = page.getByRole('table', { name: 'Scaling events' })
+      await events.waitFor()
+      const widths = (await page.evaluate(`(() => {
+        const table = document.querySelector('table[aria-label="Scaling events"]')
+        const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent)
+        return ['Why', 'Evidence'].map((h) => {
+          const i = heads.indexOf(h)
+          const cells = [...table.querySelectorAll('tbody tr')].map((tr) => tr.children[i])
+          return [h, Math.min(...cells.map((td) => td.getBoundingClientRect().width))]
+        })
+      })()`)) as [string, number][]
+      expect(widths.filter(([, w]) => w < 150)).toEqual([])
+      await shot('autoscaling-390')
+    } finally {
+      await page.setViewportSize({ width: 1366, height: 900 })
+      // where the tests after this one start, as the tier edit before it left the page
+      await page.getByRole('link', { name: 'Admin' }).click()
+    }
+  })
+
   it('tiers and keys changed elsewhere show in the admin page, and a save never overwrites such a change', async () => {
     const { page } = browser
     const putPrm = (ratePerSec: number, burst: number) =>

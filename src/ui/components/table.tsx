@@ -11,6 +11,8 @@ export interface Column {
   label: string
   /** figures: aligned right so digits line up */
   num?: boolean
+  /** sentences (a reason, evidence): kept wide enough to read on a phone, the table scrolling sideways instead */
+  prose?: boolean
   /** read to screen readers only (a column of buttons needs a name, not a visible heading) */
   skip?: boolean
   /** a tooltip saying how to read the column (what a `–` in it means) */
@@ -21,6 +23,7 @@ export interface Column {
 export type ColumnSpec = string | Column | false
 
 export const num = (label: string): Column => ({ label, num: true })
+export const prose = (label: string): Column => ({ label, prose: true })
 
 export interface TableProps<T> {
   columns: readonly ColumnSpec[]
@@ -54,7 +57,7 @@ export function Table<T>(props: TableProps<T>) {
                 <th
                   key={col.label}
                   scope="col"
-                  class={col.num === true ? 'num' : undefined}
+                  class={col.num === true ? 'num' : col.prose === true ? 'prose' : undefined}
                   title={col.title}
                 >
                   {col.skip === true ? <span class="skip">{col.label}</span> : col.label}

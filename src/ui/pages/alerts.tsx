@@ -6,7 +6,7 @@
 import { Fragment } from 'preact'
 import { useState } from 'preact/hooks'
 import { Result, useAction } from '../components/forms.js'
-import { Table } from '../components/table.js'
+import { prose, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api } from '../lib/api.js'
 import {
@@ -106,7 +106,7 @@ export function AlertsPage(props: { args: string[] }) {
         <Problem error={list.error} title="Alerts unavailable" />
         <Table
           label="Alerts"
-          columns={['State', 'Severity', 'Alert', 'Series', 'Since', 'Handled']}
+          columns={['State', 'Severity', prose('Alert'), 'Series', 'Since', 'Handled']}
           rows={alerts}
           empty={
             list.data === null

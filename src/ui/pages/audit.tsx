@@ -1,7 +1,7 @@
 /** Audit: every change made to the running system, by whom, when, before and after, and why. */
 import type { ActivityEntry } from '../../api/activity.js'
 import type { Session } from '../app.js'
-import { Table } from '../components/table.js'
+import { prose, Table } from '../components/table.js'
 import { Panel, Problem } from '../components/ui.js'
 import { changedFields, fmtTime, localTimes, readableKeys } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
@@ -72,7 +72,7 @@ export function AuditPage(props: { session: Session }) {
       {events !== null && (
         <Table
           id="audit-table"
-          columns={['Time', 'Who', 'What', 'Subject', 'Why', 'Changed (before → after)']}
+          columns={['Time', 'Who', 'What', 'Subject', prose('Why'), prose('Changed (before → after)')]}
           rows={[...events].sort((a, b) => b.atMs - a.atMs)}
           empty="No change recorded yet."
           row={(e) => (

@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks'
 import { positive, Result, useAction } from '../components/forms.js'
 import { ScrollX } from '../components/scroll-x.js'
 import { ServiceMap, BAD_ERROR_RATIO, WARN_ERROR_RATIO } from '../components/service-map.js'
-import { num, Table } from '../components/table.js'
+import { num, prose, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
 import { fmtAgo, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, sitePath } from '../lib/format.js'
@@ -74,7 +74,13 @@ export function JourneysPage(props: { args: string[] }) {
         <Problem error={journeys.error} title="Journeys unavailable" />
         <Table
           label="Entry routes"
-          columns={['Route', num('Traces'), num('Failed'), num('p95'), 'Critical path (share of its time)']}
+          columns={[
+            'Route',
+            num('Traces'),
+            num('Failed'),
+            num('p95'),
+            prose('Critical path (share of its time)'),
+          ]}
           rows={routes}
           empty={journeys.data === null ? 'Loading…' : 'No journey in the last five minutes.'}
           row={(j) => (

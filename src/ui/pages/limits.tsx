@@ -1,5 +1,5 @@
 /** Rate limits: tiers and their use, throttling by tier and route class, multipliers and why, heavy clients. */
-import { num, Table } from '../components/table.js'
+import { num, prose, Table } from '../components/table.js'
 import { Badge, Empty, Meter, Panel } from '../components/ui.js'
 import { defensiveMode } from '../lib/defensive.js'
 import { fmtAgo, fmtNum, fmtPct, fmtTime, localTimes, readableKeys } from '../lib/format.js'
@@ -139,7 +139,7 @@ export function LimitsPage() {
         </dl>
         <h3 style={{ fontSize: '14px', margin: '12px 0 6px' }}>Multipliers in force</h3>
         <Table
-          columns={['Applies to', num('Multiplier'), 'Effect', 'Why, who', 'Expires']}
+          columns={['Applies to', num('Multiplier'), 'Effect', prose('Why, who'), 'Expires']}
           rows={multipliers}
           empty="None: every limit is as configured."
           row={(x) => (

@@ -9,7 +9,7 @@ import type { Session } from '../app.js'
 import { bandLabel, drawnBand } from '../components/band.js'
 import { Chart, FORECAST_OFF, gapSeconds } from '../components/chart.js'
 import { positive, Result, useAction } from '../components/forms.js'
-import { Table } from '../components/table.js'
+import { prose, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api, keyPath } from '../lib/api.js'
 import { fmtAgo, fmtNum, fmtRate, fmtTime, localTimes } from '../lib/format.js'
@@ -227,7 +227,7 @@ function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
   return (
     <Table
       label="Scaling events"
-      columns={['When', 'What', 'Replicas', 'Result', 'Why', 'Evidence']}
+      columns={['When', 'What', 'Replicas', 'Result', prose('Why'), prose('Evidence')]}
       rows={props.actions.slice(0, 30)}
       empty="No scaling action yet."
       row={(a) => {
