@@ -262,8 +262,12 @@ function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
                   observed {fmtRate(ev.observed)} → needs {ev.reactiveNeed ?? '–'}
                   {ev.predictiveNeed !== null && ev.predictiveNeed !== undefined && (
                     <>
-                      ; forecast {fmtRate(ev.forecast)} (upper {fmtRate(ev.upper)}, {ev.model}, {ev.level}
-                      %) → needs {ev.predictiveNeed}
+                      ; forecast {fmtRate(ev.forecast)}{' '}
+                      {(ev.level ?? 0) > 0 && (ev.upper ?? 0) > (ev.forecast ?? 0)
+                        ? `(upper ${fmtRate(ev.upper)}, ${ev.model}, ${ev.level}%)`
+                        : // a rule that projects one value (momentum) has no interval to show
+                          `(${ev.model})`}{' '}
+                      → needs {ev.predictiveNeed}
                     </>
                   )}
                   {ev.headroomShare !== null && ev.headroomShare !== undefined && (
