@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { DecisionTotal } from '../lib/types.js'
-import { byTierAndClass, servedLatency } from './limits-rows.js'
+import { abusiveVerdict, byTierAndClass, servedLatency } from './limits-rows.js'
 
 const decisions: DecisionTotal[] = [
   { tier: 'free', class: 'read', outcome: 'allowed', total: 100 },
@@ -40,5 +40,15 @@ describe('servedLatency', () => {
   it('says none served for a client whose every request was throttled, not 0 ms', () => {
     expect(servedLatency({ finished: 0, meanLatencyMs: 0 })).toBe('none served')
     expect(servedLatency({ finished: 3, meanLatencyMs: 12 })).toBe('12 ms')
+  })
+})
+
+describe('abusiveVerdict', () => {
+  it('says what stands out in words, not by the field name', () => {
+    const ch = (key: string, observed: number, expected: number) => ({ key, observed, expected, share: 0.5 })
+    const v = abusiveVerdict({ children: [ch('errorRatio', 0.925, 0.116), ch('requests', 40, 6)] })
+    expect(v.text).toBe('abusive: refused or failed 93% (typical 12%)')
+    expect(v.title).toBe('refused or failed 93% (typical 12%)\n40 requests (typical 6 requests)')
+    expect(abusiveVerdict({ children: [] }).text).toBe('abusive: outlier')
   })
 })

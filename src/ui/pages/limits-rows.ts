@@ -1,6 +1,6 @@
 /** The rate limits page's figures, apart from the page so they can be checked without a browser. */
-import { fmtMs } from '../lib/format.js'
-import type { ClientWindowStats, DecisionTotal } from '../lib/types.js'
+import { fmtClientFeature, fmtMs } from '../lib/format.js'
+import type { Anomaly, ClientWindowStats, DecisionTotal } from '../lib/types.js'
 
 export interface Row {
   tier: string
@@ -62,4 +62,14 @@ export function byTierAndClass(
  */
 export function servedLatency(c: Pick<ClientWindowStats, 'finished' | 'meanLatencyMs'>): string {
   return c.finished > 0 ? fmtMs(c.meanLatencyMs) : 'none served'
+}
+
+/**
+ * A flagged client's verdict in words, `abusive: refused or failed 92.5% (typical 11.6%)`, and every
+ * feature that stands out for its tooltip: the features' field names ("errorRatio") beside an
+ * Errors column of 0% read as a contradiction.
+ */
+export function abusiveVerdict(a: Pick<Anomaly, 'children'>): { text: string; title: string } {
+  const lines = a.children.map((ch) => fmtClientFeature(ch.key, ch.observed, ch.expected))
+  return { text: `abusive: ${lines[0] ?? 'outlier'}`, title: lines.join('\n') }
 }

@@ -6,7 +6,7 @@ import { fmtAgo, fmtNum, fmtPct, fmtTime, localTimes, readableKeys } from '../li
 import { useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import type { Anomaly, ClientsLive, DecisionTotal, LimitsLive } from '../lib/types.js'
-import { byTierAndClass, servedLatency, THROTTLED_RATE_TITLE } from './limits-rows.js'
+import { abusiveVerdict, byTierAndClass, servedLatency, THROTTLED_RATE_TITLE } from './limits-rows.js'
 
 /** Snapshots of the decision counters, to show rates over the last ~10 s. */
 const history: Array<{ t: number; totals: Map<string, number> }> = []
@@ -301,13 +301,8 @@ export function LimitsPage() {
                 </td>
                 <td>
                   {a !== undefined ? (
-                    <Badge
-                      tone="bad"
-                      title={a.children
-                        .map((ch) => `${ch.key}: ${fmtNum(ch.observed)} (typical ${fmtNum(ch.expected)})`)
-                        .join('\n')}
-                    >
-                      abusive: {a.children[0]?.key ?? 'outlier'}
+                    <Badge tone="bad" title={abusiveVerdict(a).title}>
+                      {abusiveVerdict(a).text}
                     </Badge>
                   ) : (
                     <Badge tone="ok">normal</Badge>
