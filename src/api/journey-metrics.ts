@@ -21,54 +21,66 @@ const stats = (): Promise<JourneyStats | null> => {
   return pending
 }
 
+/** A counter with one label whose values are read from each scrape's stats. */
+function labelledCounter(
+  name: string,
+  help: string,
+  label: string,
+  read: (s: JourneyStats) => Record<string, number>,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    async collect() {
+      const s = await stats()
+      if (s === null) return
+      this.reset()
+      for (const [value, n] of Object.entries(read(s))) this.inc({ [label]: value }, n)
+    },
+  })
+}
+
 /** Serves the journeys' counters at /metrics from `source` (the latest call wins). */
 export function exposeJourneyMetrics(source: JourneySource): void {
   current = source
   if (registered) return
   registered = true
-  new Counter({
-    name: 'vigil_journeys_spans_total',
-    help: 'Spans through the journeys pipeline, by outcome: received, stored (kept traces), dropped (sampled out), late (arrived after their trace was decided)',
-    labelNames: ['outcome'] as const,
-    registers: [registry],
-    async collect() {
-      const s = await stats()
-      if (s === null) return
-      this.reset()
-      for (const k of ['received', 'stored', 'dropped', 'late'] as const) this.inc({ outcome: k }, s.spans[k])
-    },
-  })
-  new Counter({
-    name: 'vigil_journeys_traces_total',
-    help: 'Traces decided, by decision (kept, dropped); decided_early: before traceWaitMs because the buffer was full',
-    labelNames: ['decision'] as const,
-    registers: [registry],
-    async collect() {
-      const s = await stats()
-      if (s === null) return
-      this.reset()
-      this.inc({ decision: 'kept' }, s.traces.kept)
-      this.inc({ decision: 'dropped' }, s.traces.dropped)
-      this.inc({ decision: 'decided_early' }, s.traces.decidedEarly)
-    },
-  })
-  new Counter({
-    name: 'vigil_journeys_span_problems_total',
-    help: 'Broken span input repaired and counted: missing_parent, cycle, clock_skew, duplicate, unknown_env',
-    labelNames: ['problem'] as const,
-    registers: [registry],
-    async collect() {
-      const s = await stats()
-      if (s === null) return
-      this.reset()
-      const p = s.problems
-      this.inc({ problem: 'missing_parent' }, p.missingParents)
-      this.inc({ problem: 'cycle' }, p.cycles)
-      this.inc({ problem: 'clock_skew' }, p.clockSkew)
-      this.inc({ problem: 'duplicate' }, p.duplicates)
-      this.inc({ problem: 'unknown_env' }, p.unknownEnv)
-    },
-  })
+  labelledCounter(
+    'vigil_journeys_spans_total',
+    'Spans through the journeys pipeline, by outcome: received, stored (kept traces), dropped (sampled out), late (arrived after their trace was decided)',
+    'outcome',
+    ({ spans: x }) => ({ received: x.received, stored: x.stored, dropped: x.dropped, late: x.late }),
+  )
+  labelledCounter(
+    'vigil_journeys_traces_total',
+    'Traces decided, by decision (kept, dropped); decided_early: before traceWaitMs (or, waiting for missing spans, before maxTraceWaitMs) because the buffer was full',
+    'decision',
+    ({ traces: x }) => ({ kept: x.kept, dropped: x.dropped, decided_early: x.decidedEarly }),
+  )
+  labelledCounter(
+    'vigil_journeys_trace_completeness_total',
+    'Traces not analysed whole at traceWaitMs, by outcome: waited (decided later, once their root or parents came), incomplete (decided at maxTraceWaitMs still missing one), late_after_analysis (a span came after the trace was analysed: raise traceWaitMs when it grows)',
+    'outcome',
+    ({ traces: x }) => ({
+      waited: x.waited,
+      incomplete: x.incomplete,
+      late_after_analysis: x.lateAfterAnalysis,
+    }),
+  )
+  labelledCounter(
+    'vigil_journeys_span_problems_total',
+    'Broken span input repaired and counted: missing_parent, cycle, clock_skew, duplicate, unknown_env',
+    'problem',
+    ({ problems: p }) => ({
+      missing_parent: p.missingParents,
+      cycle: p.cycles,
+      clock_skew: p.clockSkew,
+      duplicate: p.duplicates,
+      unknown_env: p.unknownEnv,
+    }),
+  )
   new Gauge({
     name: 'vigil_journeys_buffered_spans',
     help: 'Spans waiting for their trace to be decided',
@@ -87,17 +99,10 @@ export function exposeJourneyMetrics(source: JourneySource): void {
       if (s !== null) this.set(s.graph.nodes)
     },
   })
-  new Counter({
-    name: 'vigil_journeys_graph_rows_dropped_total',
-    help: 'Graph updates dropped: late (their window was forgotten), overflow (a window held its maximum of nodes and edges)',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-    async collect() {
-      const s = await stats()
-      if (s === null) return
-      this.reset()
-      this.inc({ reason: 'late' }, s.graph.rowsLate)
-      this.inc({ reason: 'overflow' }, s.graph.rowsOverflow)
-    },
-  })
+  labelledCounter(
+    'vigil_journeys_graph_rows_dropped_total',
+    'Graph updates dropped: late (their window was forgotten), overflow (a window held its maximum of nodes and edges)',
+    'reason',
+    ({ graph: g }) => ({ late: g.rowsLate, overflow: g.rowsOverflow }),
+  )
 }

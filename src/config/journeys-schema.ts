@@ -9,6 +9,11 @@ export const journeysSchema = z
      * their trace (the gateway publishes its kept spans at least once per telemetry window)
      */
     traceWaitMs: z.number().int().min(0).max(300_000).default(15_000),
+    /**
+     * how long a trace that is not whole yet (its root, or a parent one of its spans names, has
+     * not arrived) may wait, from its first span; default 4 × traceWaitMs
+     */
+    maxTraceWaitMs: z.number().int().min(0).max(1_200_000).optional(),
     /** spans waiting for a decision at once; beyond it the oldest traces are decided early */
     maxBufferedSpans: z.number().int().min(1_000).default(200_000),
     /** windows of service graph and per-route statistics kept in memory (360 × 10 s = 1 h) */

@@ -110,6 +110,10 @@ const CASES: Array<[file: string, message: string]> = [
     'vigil.yaml: services.api.breaker.baseEjectionMs: 60000 is larger than maxEjectionMs 1000; make it at most maxEjectionMs',
   ],
   [
+    'bad-trace-wait-order.yaml',
+    'vigil.yaml: journeys.maxTraceWaitMs: 5000 is smaller than traceWaitMs 15000; make it at least traceWaitMs, or leave it out for 4 × traceWaitMs',
+  ],
+  [
     'bad-health-path.yaml',
     'vigil.yaml: services.api.healthCheck.path: a health check path starts with "/", got "health"',
   ],

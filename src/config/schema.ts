@@ -246,5 +246,11 @@ export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigPro
     }
   }
   problems.push(...policyProblems(cfg)) // adaptive limits
+  const j = cfg.journeys
+  if (j.maxTraceWaitMs !== undefined && j.maxTraceWaitMs < j.traceWaitMs)
+    problems.push({
+      path: 'journeys.maxTraceWaitMs',
+      message: `${j.maxTraceWaitMs} is smaller than traceWaitMs ${j.traceWaitMs}; make it at least traceWaitMs, or leave it out for 4 × traceWaitMs`,
+    })
   return problems
 }

@@ -248,6 +248,7 @@ describe('AlertJourneys in an alert storm', () => {
     // a journeys source whose root cause answers when told to: the queue is what is tested
     const slow = {
       settleMs: 0,
+      completeUntilMs: () => Number.POSITIVE_INFINITY,
       slo: { availability: 0.999, latencyMs: 1_000 },
       routesOf: () => ['shop'],
       rootCause: async () => {

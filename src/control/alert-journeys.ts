@@ -8,9 +8,10 @@
  * and pages without it after that. A fresh answer is computed at each page; when it is late, the
  * one from when the alert turned pending is sent instead (its `atMs` says when).
  *
- * A trace is analysed once it is decided (`journeys.traceWaitMs` after its spans arrive), so when
- * an alert fires its own windows' traces may not all be in yet: the page says so, and the context
- * is computed again once they are and added to the alert (`annotate`), where the API shows it.
+ * A trace is analysed once it is decided (`journeys.traceWaitMs` after its spans arrive, up to
+ * `maxTraceWaitMs` when its root or a parent span is late), so when an alert fires its own
+ * windows' traces may not all be in yet: the page says so, and the context is computed again once
+ * they are and added to the alert (`annotate`), where the API shows it.
  */
 import type { Alert, AlertCorrelator, AlertEnricher, AlertIncident } from '../alerts/index.js'
 import { correlateAlerts, type Interval, type Symptom } from '../journeys/index.js'
@@ -163,7 +164,7 @@ export class AlertJourneys {
     this.#later.clear()
   }
 
-  /** When the traces of the alert's windows so far are all decided and analysed. */
+  /** When the traces of the alert's windows so far are all decided and analysed, at the latest. */
   #settledAt(alert: Readonly<Alert>): number {
     return Math.max(alert.lastEvalMs, alert.activeAtMs + 1) + this.#o.journeys.settleMs
   }
@@ -320,7 +321,8 @@ export class AlertJourneys {
       0,
       3,
     )
-    const incomplete = now < this.#settledAt(alert)
+    // the traces of the alert's windows still waiting: usually a traceWaitMs, at most settleMs
+    const incomplete = j.completeUntilMs(now) < Math.max(alert.lastEvalMs, alert.activeAtMs + 1)
     rootCause.summary =
       lead.length === 0
         ? incomplete

@@ -6,6 +6,7 @@ import { rollupOf } from '../store/store.contract.js'
 import { encodeRollup, encodeSpans } from '../telemetry/codec.js'
 import type { SpanRecord } from '../telemetry/types.js'
 import { ControlPlane, type ControlPlaneOptions, type WindowClosedContext } from './control-plane.js'
+import { LiveJourneys } from './journeys.js'
 import type { SeriesPoint } from './points.js'
 
 const W = 10_000
@@ -267,6 +268,48 @@ describe('ControlPlane', () => {
     ])
     expect((await store.spansByRequestId('req-9')).map((s) => s.spanId)).toEqual(['b'.repeat(16)])
     expect(bus.depth(subjects.rollups, 'vigil-control-rollups')).toBe(0)
+  })
+
+  it('acks a span message once every trace it has spans of was decided, however long one waits for its parents', async () => {
+    let clock = T0
+    const journeys = new LiveJourneys({
+      store,
+      windowMs: W,
+      gatewayEnv: 'prod',
+      sampleRate: 0,
+      routes: [],
+      traceWaitMs: 5_000,
+      now: () => clock,
+    })
+    const withStage = plane({ now: () => clock, spanStage: journeys })
+    await withStage.start()
+    const child: SpanRecord = {
+      traceId: 'c'.repeat(32),
+      spanId: 'd'.repeat(16),
+      parentSpanId: 'e'.repeat(16), // its parent's span has not come
+      service: 'orders',
+      env: 'prod',
+      route: '',
+      name: 'SELECT',
+      kind: 3,
+      startTimeMs: T0,
+      durationMs: 3,
+      statusCode: 0,
+      httpStatus: null,
+      requestId: null,
+      source: 'otlp',
+      attributes: {},
+    }
+    await bus.publish(subjects.spans, encodeSpans([child]))
+    await new Promise((r) => setTimeout(r, 50))
+    clock += 5_000
+    await withStage.tick(clock)
+    // past its hold, but its trace still waits: a crash now must redeliver it
+    expect(bus.depth(subjects.spans, 'vigil-control-spans')).toBe(1)
+    clock += 15_000
+    await withStage.tick(clock)
+    expect(bus.depth(subjects.spans, 'vigil-control-spans')).toBe(0)
+    await withStage.stop({ flush: false })
   })
 
   it('serves points with rates, error ratios and quantiles, resampled by step', async () => {

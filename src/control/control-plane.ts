@@ -52,6 +52,11 @@ export interface WindowClosedContext {
  */
 export interface SpanStage {
   readonly holdMs: number
+  /**
+   * when the oldest trace not yet decided began arriving (+Infinity: none): a message that came
+   * before it holds no span of an undecided trace; one after it waits, however long its hold
+   */
+  undecidedSinceMs?(): number
   add(spans: readonly SpanRecord[], nowMs: number): void
   /** the spans to write now */
   take(nowMs: number): SpanRecord[]
@@ -429,11 +434,14 @@ export class ControlPlane implements SeriesSource {
     this.#spans = []
     if (stage !== undefined) spans = spans.concat(stage.take(now), drain ? stage.drain() : [])
     // without a stage every message's spans are in this write; with one, a message is done once
-    // its hold is over (its spans were decided, and the kept ones are in this or an earlier write)
+    // its hold is over and no trace that began arriving by then still waits for its spans (its
+    // spans were decided, and the kept ones are in this or an earlier write)
     let done = this.#spanMsgs.length
     if (stage !== undefined && !drain) {
       done = 0
-      while (done < this.#spanMsgAt.length && this.#spanMsgAt[done] <= now - stage.holdMs) done++
+      const undecided = stage.undecidedSinceMs?.() ?? Number.POSITIVE_INFINITY
+      const at = this.#spanMsgAt
+      while (done < at.length && at[done] <= now - stage.holdMs && at[done] < undecided) done++
     }
     const msgs = this.#spanMsgs.slice(0, done)
     if (spans.length === 0) {

@@ -209,6 +209,135 @@ describe('LiveJourneys', () => {
     expect(st.spans.buffered).toBe(1000)
   })
 
+  describe('waits for a trace’s root and parents past traceWaitMs', () => {
+    /**
+     * A request the gateway did not keep (its span never comes): shop's entry span under it,
+     * pricing's span under shop's. Services export a span when it ends, so `rootAt` (the slow
+     * root's arrival) may come after pricing's.
+     */
+    function slowRequest(traceId: string, ms: number): { root: SpanRecord; child: SpanRecord } {
+      return {
+        root: span({
+          traceId,
+          spanId: 'root',
+          parentSpanId: 'unsampled-gw',
+          service: 'shop',
+          env: 'onprem',
+          name: 'GET /shop',
+          startTimeMs: T0,
+          durationMs: ms,
+        }),
+        child: span({
+          traceId,
+          spanId: 'child',
+          parentSpanId: 'root',
+          service: 'pricing',
+          env: 'aws',
+          name: 'GET /price',
+          startTimeMs: T0 + 1,
+          durationMs: 20,
+        }),
+      }
+    }
+
+    it('analyses a trace with its slow root span that came after traceWaitMs', async () => {
+      // 20 requests: 10 fast ones, whole at once; 10 slow ones (2 s) whose root span comes
+      // traceWaitMs + 2 s after their child
+      const fast = Array.from({ length: 10 }, (_, i) => slowRequest(traceIdWith(false, 0.1, 10 + i * 13), 50))
+      const slow = Array.from({ length: 10 }, (_, i) =>
+        slowRequest(traceIdWith(false, 0.1, 700 + i * 13), 2000),
+      )
+      for (const r of fast) j.add([r.child, r.root], now)
+      for (const r of slow) j.add([r.child], now)
+      now += WAIT
+      j.take(now)
+      expect((await j.stats()).traces.analyzed).toBe(10)
+      now += 2000
+      for (const r of slow) j.add([r.root], now)
+      j.take(now)
+      const st = await j.stats()
+      expect(st.traces).toMatchObject({ analyzed: 20, waited: 10, incomplete: 0, lateAfterAnalysis: 0 })
+      expect(st.spans.late).toBe(0)
+      const [shop] = await j.journeys(T0 - W, T0 + W)
+      expect(shop.traces).toBe(20)
+      expect(shop.p95).toBeGreaterThan(1900)
+      // the slow root's own time is on the critical path
+      const own = shop.criticalPath.find((c) => c.service === 'shop')!
+      expect(own.meanMs).toBeGreaterThan(900)
+    })
+
+    it('waits for the gateway’s span of a trace its sampler draws', async () => {
+      // the gateway keeps a drawn trace's span and publishes it within a telemetry window: the
+      // entry span alone is not the whole trace then
+      const id = traceIdWith(true, 0.1, 5)
+      const [gw, shop] = requestThroughGateway(id, 'rid-drawn', {}, { parentSpanId: 'gw' })
+      j.add([shop], now)
+      now += WAIT
+      j.take(now)
+      expect((await j.stats()).traces.analyzed).toBe(0)
+      now += 500
+      j.add([gw], now)
+      j.take(now)
+      expect((await j.stats()).traces).toMatchObject({ analyzed: 1, waited: 1 })
+      const [list] = await j.journeys(T0 - W, T0 + W)
+      expect(list).toMatchObject({ route: 'shop', traces: 1 })
+    })
+
+    it('decides a trace missing a parent for good at maxTraceWaitMs, and counts it', async () => {
+      const k = live({ maxTraceWaitMs: 3 * WAIT })
+      k.add([span({ traceId: 'a'.repeat(32), spanId: 'x', parentSpanId: 'never-sent' })], now)
+      k.take(now + WAIT)
+      k.take(now + 3 * WAIT - 1)
+      expect((await k.stats()).traces).toMatchObject({ analyzed: 0, incomplete: 0 })
+      k.take(now + 3 * WAIT)
+      expect((await k.stats()).traces).toMatchObject({ analyzed: 1, incomplete: 1, waited: 0 })
+      expect((await k.stats()).spans.buffered).toBe(0)
+      expect(k.settleMs).toBe(3 * WAIT + W)
+      expect(() => live({ maxTraceWaitMs: WAIT - 1 })).toThrow(
+        /maxTraceWaitMs .* must be at least traceWaitMs/,
+      )
+    })
+
+    it('decides whole traces at traceWaitMs while one before them still waits, and holds only its time back', async () => {
+      const t0 = now
+      const { child } = slowRequest(traceIdWith(false, 0.1, 900), 2000)
+      j.add([child], now)
+      now += 100
+      const whole = requestThroughGateway(traceIdWith(false, 0.1, 950), 'rid-whole')
+      j.add(whole, now)
+      now += WAIT
+      const out = j.take(now)
+      // the gateway's trace is decided (kept: its spans are written) and analysed
+      expect(out.map((s) => s.spanId).sort()).toEqual(['gw', 's'])
+      expect((await j.stats()).traces).toMatchObject({ kept: 1, analyzed: 1 })
+      // the waiting trace can still be read, and holds the statistics' completeness at its arrival
+      expect((await j.trace(child.traceId)).spans.map((s) => s.spanId)).toEqual(['child'])
+      expect(j.undecidedSinceMs()).toBe(t0)
+      expect((await j.graph(T0 - W, now)).completeUntilMs).toBe(t0 - W)
+      now = t0 + 4 * WAIT
+      j.take(now)
+      expect(j.undecidedSinceMs()).toBe(Number.POSITIVE_INFINITY)
+      expect((await j.graph(T0 - W, now)).completeUntilMs).toBe(now - WAIT - W)
+    })
+
+    it('counts a decided trace that a span reached afterwards, once', async () => {
+      j.add(requestThroughGateway(traceIdWith(false, 0.1, 77), 'rid-late'), now)
+      now += WAIT
+      j.take(now)
+      now += 1000
+      j.add(
+        [
+          span({ traceId: traceIdWith(false, 0.1, 77), spanId: 'async-1', parentSpanId: 's' }),
+          span({ traceId: traceIdWith(false, 0.1, 77), spanId: 'async-2', parentSpanId: 's' }),
+        ],
+        now,
+      )
+      const st = await j.stats()
+      expect(st.spans.late).toBe(2)
+      expect(st.traces.lateAfterAnalysis).toBe(1)
+    })
+  })
+
   it('counts broken input (missing parents, cycles, clock skew, duplicates, unknown env) and keeps going', async () => {
     const t = '0'.repeat(31) + '1'
     j.add(
@@ -230,7 +359,8 @@ describe('LiveJourneys', () => {
       ],
       now,
     )
-    now += WAIT
+    // a parent that never comes: the trace waits its longest (4 × traceWaitMs by default)
+    now += 4 * WAIT
     j.take(now)
     const st = await j.stats()
     expect(st.problems).toEqual({ missingParents: 1, cycles: 1, clockSkew: 1, duplicates: 1, unknownEnv: 1 })
@@ -347,7 +477,8 @@ describe('LiveJourneys', () => {
     }
     // the gateway's rollup for its own edge
     const rollup = gatewayRollup(T0, 300, [0, 297, 0, 0, 3], 0, Array(300).fill(40))
-    now += WAIT
+    // the traces the gateway's sampler drew wait for its span, which this test leaves out
+    now += 4 * WAIT
     j.take(now)
     j.hook(rollup.series, rollup.point, rollup.ctx)
     const g = await j.graph(T0 - W, T0 + 10 * W)

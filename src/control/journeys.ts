@@ -9,15 +9,22 @@
  * before or after the gateway's span arrives. So spans wait here, per trace, for `traceWaitMs`:
  *
  * ```
- * span ─▶ decided already? ── kept ─▶ store          (a late span of a decided trace)
- *   │                      └─ dropped ─▶ counted
+ * span ─▶ decided already? ── kept ─▶ store          (a late span of a decided trace: counted,
+ *   │                      └─ dropped ─▶ counted       and its trace as analysed without it)
  *   └─▶ buffer[trace] ── a gateway span or an error span arrives ─▶ kept: its spans go to the store
  *          │                                                          at the next tick, and later ones too
- *          └─ traceWaitMs after its first span: decide ─▶ kept if marked, or traceRatio < sampleRate
- *                 │                                      (the gateway's own rule: its sampled traces
- *                 │                                       are kept even if its span never comes)
+ *          └─ traceWaitMs after its first span: whole (root, every parent)? ── no ─▶ waiting[trace]
+ *                 │ yes                                  whole, or maxTraceWaitMs after its first span
+ *                 ▼                                                       │
+ *               decide ◀───────────────────────────────────────────────────┘
+ *                 ├─▶ kept if marked, or traceRatio < sampleRate (the gateway's own rule: its
+ *                 │   sampled traces are kept even if its span never comes)
  *                 └─▶ analyze every trace, kept or not: graph calls and nodes, route statistics
  * ```
+ * Services export a span when it ends, so the last spans of a trace are its slowest calls and the
+ * root that encloses them: a trace decided without them would bias the statistics fast exactly
+ * when a latency fault needs them. Hence the wait for a whole trace, bounded by maxTraceWaitMs
+ * (a service that sends no spans but passes its own span id on leaves a parent missing forever).
  * Every trace feeds the graph and the statistics whether it is stored or not, so rates and error
  * ratios are not biased by sampling. A trace seen only through the gateway's span (a route whose
  * services send no spans) was seen because the gateway's sampler kept it, and is weighted by the
@@ -46,6 +53,7 @@ import {
   parseWhatIfs,
   rankRootCause,
   readTrace,
+  TraceCompleteness,
   simulateImpact,
   sketchQuantile,
   waterfall,
@@ -113,6 +121,11 @@ export interface LiveJourneysOptions {
   spansRetentionMs?: number
   routes: readonly JourneyRoute[]
   traceWaitMs?: number
+  /**
+   * how long a trace that is not whole (its root, or a parent one of its spans names, has not
+   * arrived) waits past traceWaitMs, from its first span; default 4 × traceWaitMs
+   */
+  maxTraceWaitMs?: number
   maxBufferedSpans?: number
   windows?: number
   maxRoutes?: number
@@ -132,7 +145,18 @@ export interface LiveJourneysOptions {
 /** Counters of the journeys pipeline (served at /metrics and GET /api/journeys/stats). */
 export interface JourneyStats {
   spans: { received: number; stored: number; dropped: number; late: number; buffered: number }
-  traces: { kept: number; dropped: number; decidedEarly: number; analyzed: number }
+  traces: {
+    kept: number
+    dropped: number
+    decidedEarly: number
+    analyzed: number
+    /** decided after traceWaitMs, once the root or parents they waited for arrived */
+    waited: number
+    /** decided at maxTraceWaitMs still missing their root or a parent */
+    incomplete: number
+    /** decided traces a span reached afterwards: their analysis lacks it (traceWaitMs too short) */
+    lateAfterAnalysis: number
+  }
   problems: {
     missingParents: number
     cycles: number
@@ -157,6 +181,8 @@ interface Pending {
   /** spans [0, stored) were handed to the store */
   stored: number
   keep: boolean
+  /** set once the trace waits for its root or parents past traceWaitMs */
+  completeness: TraceCompleteness | null
 }
 
 interface RouteRollup {
@@ -316,11 +342,19 @@ export class LiveJourneys implements SpanStage, JourneySource {
     Omit<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'spansRetentionMs'>
   > &
     Pick<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'spansRetentionMs'>
+  /** traces within traceWaitMs of their first span, in arrival order */
   readonly #buffer = new Map<string, Pending>()
+  /**
+   * traces past traceWaitMs that are not whole, in arrival order (so in order of their deadline,
+   * firstMs + maxTraceWaitMs): kept apart so they never hold up the whole ones behind them
+   */
+  readonly #waiting = new Map<string, Pending>()
+  /** waiting traces that became whole since the last take */
+  readonly #ready = new Set<Pending>()
   /** traces with kept spans not yet handed to the store */
   readonly #dirty = new Set<Pending>()
   /** decided traces → kept, until when a late span is judged by the decision */
-  readonly #decided = new Map<string, { kept: boolean; untilMs: number }>()
+  readonly #decided = new Map<string, { kept: boolean; untilMs: number; late: boolean }>()
   readonly #byRequest = new Map<string, string>()
   #buffered = 0
   #out: SpanRecord[] = []
@@ -339,7 +373,15 @@ export class LiveJourneys implements SpanStage, JourneySource {
   #graphWriting: Promise<void> = Promise.resolve()
   readonly #stats: JourneyStats = {
     spans: { received: 0, stored: 0, dropped: 0, late: 0, buffered: 0 },
-    traces: { kept: 0, dropped: 0, decidedEarly: 0, analyzed: 0 },
+    traces: {
+      kept: 0,
+      dropped: 0,
+      decidedEarly: 0,
+      analyzed: 0,
+      waited: 0,
+      incomplete: 0,
+      lateAfterAnalysis: 0,
+    },
     problems: { missingParents: 0, cycles: 0, clockSkew: 0, duplicates: 0, unknownEnv: 0 },
     graph: { nodes: 0, rowsLate: 0, rowsOverflow: 0, windowsWritten: 0, writeErrors: 0 },
     routes: { tracked: 0, untracked: 0 },
@@ -358,7 +400,12 @@ export class LiveJourneys implements SpanStage, JourneySource {
       horizonMs: 1_800_000,
       now: Date.now,
       ...opts,
+      maxTraceWaitMs: opts.maxTraceWaitMs ?? 4 * (opts.traceWaitMs ?? 15_000),
     }
+    if (this.#o.maxTraceWaitMs < this.#o.traceWaitMs)
+      throw new RangeError(
+        `LiveJourneys options.maxTraceWaitMs (${this.#o.maxTraceWaitMs}) must be at least traceWaitMs (${this.#o.traceWaitMs})`,
+      )
     this.holdMs = this.#o.traceWaitMs
     this.#graph = new ServiceGraph({ windowMs: opts.windowMs, maxWindows: this.#o.windows })
     this.#routeInfo = new Map(opts.routes.map((r) => [r.name, r]))
@@ -376,17 +423,25 @@ export class LiveJourneys implements SpanStage, JourneySource {
       const d = this.#decided.get(s.traceId)
       if (d !== undefined) {
         this.#stats.spans.late++
+        if (!d.late) {
+          d.late = true
+          this.#stats.traces.lateAfterAnalysis++
+        }
         if (d.kept) this.#out.push(s)
         else this.#stats.spans.dropped++
         continue
       }
-      let p = this.#buffer.get(s.traceId)
+      let p = this.#buffer.get(s.traceId) ?? this.#waiting.get(s.traceId)
       if (p === undefined) {
-        p = { traceId: s.traceId, firstMs: nowMs, spans: [], stored: 0, keep: false }
+        p = { traceId: s.traceId, firstMs: nowMs, spans: [], stored: 0, keep: false, completeness: null }
         this.#buffer.set(s.traceId, p)
       }
       p.spans.push(s)
       this.#buffered++
+      if (p.completeness !== null) {
+        p.completeness.add(s)
+        if (p.completeness.complete) this.#ready.add(p)
+      }
       if (s.requestId !== null && s.source === 'gateway') this.#byRequest.set(s.requestId, s.traceId)
       // the gateway keeps what it published; errors are always kept
       if (s.source === 'gateway' || isErrorSpan(s)) p.keep = true
@@ -398,14 +453,40 @@ export class LiveJourneys implements SpanStage, JourneySource {
   take(nowMs: number): SpanRecord[] {
     const out = this.#out
     this.#out = []
-    // decide the traces whose wait is over (the buffer is in arrival order), and more while
-    // the buffer is over its bound
+    // waiting traces that became whole
+    for (const p of this.#ready) {
+      this.#stats.traces.waited++
+      this.#decide(p, nowMs, out)
+    }
+    // waiting traces whose longest wait is over (in order of it), and the oldest while the
+    // buffer is over its bound
+    for (const p of this.#waiting.values()) {
+      const due = p.firstMs + this.#o.maxTraceWaitMs <= nowMs
+      if (!due && this.#buffered <= this.#o.maxBufferedSpans) break
+      if (due) this.#stats.traces.incomplete++
+      else this.#stats.traces.decidedEarly++
+      this.#decide(p, nowMs, out)
+    }
+    // traces whose wait is over (the buffer is in arrival order): whole ones are decided, the
+    // others wait for their root and parents; and more while the buffer is over its bound
     for (const p of this.#buffer.values()) {
       const due = p.firstMs + this.#o.traceWaitMs <= nowMs
       const over = this.#buffered > this.#o.maxBufferedSpans
       if (!due && !over) break
-      if (!due) this.#stats.traces.decidedEarly++
-      this.#decide(p, nowMs, out)
+      if (!due || over) {
+        if (!due) this.#stats.traces.decidedEarly++
+        this.#decide(p, nowMs, out)
+        continue
+      }
+      const c = new TraceCompleteness(p.spans, this.#rootsTrace(p))
+      if (c.complete || p.firstMs + this.#o.maxTraceWaitMs <= nowMs) {
+        if (!c.complete) this.#stats.traces.incomplete++
+        this.#decide(p, nowMs, out)
+        continue
+      }
+      p.completeness = c
+      this.#buffer.delete(p.traceId)
+      this.#waiting.set(p.traceId, p)
     }
     for (const p of this.#dirty) {
       for (let i = p.stored; i < p.spans.length; i++) out.push(p.spans[i])
@@ -421,8 +502,40 @@ export class LiveJourneys implements SpanStage, JourneySource {
     return out
   }
 
+  /**
+   * Which spans root trace `p` although they name a parent: the gateway's (its parent is the
+   * client's), and the entry service's span unless the gateway's own span is sure to come (the
+   * trace draws below sampleRate). Else the gateway kept its span only if the request failed or
+   * was slow, which a service's spans cannot tell for sure (a retry may have succeeded); waiting
+   * for a span that does not come would cost maxTraceWaitMs each time.
+   */
+  #rootsTrace(p: Pending): (s: JourneySpan) => boolean {
+    const gatewaySpanComes = traceRatio(p.traceId) < this.#o.sampleRate
+    return (s) => s.source === 'gateway' || (!gatewaySpanComes && this.#isExpectedRoot(s))
+  }
+
+  /**
+   * Traces that began arriving before this are all decided (ms since the epoch; +Infinity when
+   * none waits): the bus messages before it can be acknowledged, the statistics of windows
+   * before it minus one window are complete.
+   */
+  undecidedSinceMs(): number {
+    const first = (m: Map<string, Pending>) => {
+      for (const p of m.values()) return p.firstMs
+      return Number.POSITIVE_INFINITY
+    }
+    return Math.min(first(this.#waiting), first(this.#buffer))
+  }
+
+  /** Windows starting before this have all their traces analysed (later ones may still grow). */
+  completeUntilMs(nowMs = this.#o.now()): number {
+    return Math.min(nowMs - this.#o.traceWaitMs, this.undecidedSinceMs()) - this.#o.windowMs
+  }
+
   #decide(p: Pending, nowMs: number, out: SpanRecord[]): void {
     this.#buffer.delete(p.traceId)
+    this.#waiting.delete(p.traceId)
+    this.#ready.delete(p)
     this.#dirty.delete(p)
     this.#buffered -= p.spans.length
     const kept = p.keep || traceRatio(p.traceId) < this.#o.sampleRate
@@ -433,7 +546,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
       this.#stats.traces.dropped++
       this.#stats.spans.dropped += p.spans.length
     }
-    this.#decided.set(p.traceId, { kept, untilMs: nowMs + this.#o.traceWaitMs })
+    this.#decided.set(p.traceId, { kept, untilMs: nowMs + this.#o.traceWaitMs, late: false })
     for (const s of p.spans)
       if (s.requestId !== null && s.source === 'gateway') this.#byRequest.delete(s.requestId)
     try {
@@ -448,7 +561,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const out = this.#out
     this.#out = []
     const now = this.#o.now()
-    for (const p of [...this.#buffer.values()]) this.#decide(p, now, out)
+    for (const p of [...this.#waiting.values(), ...this.#buffer.values()]) this.#decide(p, now, out)
     return out
   }
 
@@ -587,7 +700,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
   /** Writes the graph's finished windows to the store (called from the control plane's tick). */
   tick(nowMs = this.#o.now()): Promise<void> {
     // a window is finished once its traces were decided and the gateway's rollup arrived
-    const rows = this.#graph.takeClosed(nowMs - this.#o.traceWaitMs - 2 * this.#o.windowMs)
+    const rows = this.#graph.takeClosed(this.completeUntilMs(nowMs) - this.#o.windowMs)
     const c = this.#graph.counters
     this.#stats.graph.rowsLate = c.late
     this.#stats.graph.rowsOverflow = c.overflow
@@ -636,7 +749,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const stored = await this.#o.store.spansByRequestId(requestId)
     let traceId = stored[0]?.traceId ?? this.#byRequest.get(requestId)
     if (traceId === undefined)
-      for (const p of this.#buffer.values())
+      for (const p of [...this.#buffer.values(), ...this.#waiting.values()])
         if (p.spans.some((s) => s.requestId === requestId)) {
           traceId = p.traceId
           break
@@ -677,7 +790,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
 
   /** Stored spans plus those of the trace still waiting here (a request seconds old). */
   #withBuffered(traceId: string, stored: readonly SpanRecord[]): SpanRecord[] {
-    const p = this.#buffer.get(traceId)
+    const p = this.#buffer.get(traceId) ?? this.#waiting.get(traceId)
     if (p === undefined) return [...stored]
     const have = new Set(stored.map((s) => s.spanId))
     return [...stored, ...p.spans.filter((s) => !have.has(s.spanId))]
@@ -705,7 +818,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
         })
     }
     const view = graphView(rows, fromMs, toMs, this.#o.windowMs, (n) => this.#graph.firstSeen(n))
-    return { ...view, completeUntilMs: this.#o.now() - this.#o.traceWaitMs - this.#o.windowMs }
+    return { ...view, completeUntilMs: this.completeUntilMs() }
   }
 
   #merged(
@@ -1058,9 +1171,12 @@ export class LiveJourneys implements SpanStage, JourneySource {
     return this.#o.slo
   }
 
-  /** The windows a trace takes to be decided and counted (the journeys' statistics lag). */
+  /**
+   * The longest a trace takes to be decided and counted (the journeys' statistics lag): a trace
+   * that is not whole waits up to maxTraceWaitMs. `completeUntilMs()` says how far they are now.
+   */
   get settleMs(): number {
-    return this.#o.traceWaitMs + this.#o.windowMs
+    return this.#o.maxTraceWaitMs + this.#o.windowMs
   }
 
   #replicas(service: string, env: string): number | null {

@@ -122,6 +122,7 @@ export async function startControlPlane(
         spansRetentionMs: retentionOf(config.store).spans,
         routes: journeyRoutesOf(config),
         traceWaitMs: jc.traceWaitMs,
+        maxTraceWaitMs: jc.maxTraceWaitMs,
         maxBufferedSpans: jc.maxBufferedSpans,
         windows: jc.windows,
         maxRoutes: jc.maxRoutes,
