@@ -153,6 +153,30 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
     expect(got.rootCause.summary).toMatch(/^likely root cause of the errors: pricing \(aws\) 0\.\d\d/)
   })
 
+  it('says when nothing moved in the alert’s windows, and gives the candidates as where the evidence lies now', async () => {
+    // an alert on the request rate during the normal minute: neither errors nor latency rose
+    const alert = alertOn('shop', 'shop')
+    const calm = {
+      ...alert,
+      activeAtMs: T0 + 30_000,
+      lastEvalMs: T0 + 50_000,
+      evidence: { ...alert.evidence, metric: 'ratePerSec' },
+    }
+    const got = (await aj.context(calm)).rootCause
+    expect(got.moved).toBe(false)
+    expect(got.symptomReason).toMatch(
+      /^nothing moved: error ratio [\d.]+% → [\d.]+%, p95 [\d.]+ → [\d.]+ ms$/,
+    )
+    expect(got.candidates.length).toBeGreaterThan(0)
+    expect(got.summary).toMatch(
+      /^no root cause of a change: against the baseline, nothing moved: error ratio .*; the evidence now lies with \w+ \(\w+\) 0\.\d\d/,
+    )
+    // the failure alert during the fault: errors rose
+    const fault = (await aj.context(alert)).rootCause
+    expect(fault).toMatchObject({ symptom: 'errors', moved: true })
+    expect(fault.symptomReason).toMatch(/^errors \(asked for\): error ratio [\d.]+% → [\d.]+%$/)
+  })
+
   it('the SLO-miss share reaches the pages: Slack line, Alertmanager annotation, webhook context', async () => {
     const alert = alertOn('shop', 'shop')
     alert.context = (await aj.enrich(alert)) as Record<string, unknown>

@@ -67,6 +67,13 @@ export interface AlertRootCause {
   summary: string
   atMs: number
   symptom: Symptom | null
+  /**
+   * whether the symptom rose against the baseline on the first route ranked; false: the
+   * candidates say where its evidence lies now, not what changed (null: no route ranked)
+   */
+  moved: boolean | null
+  /** the first route's reason for the symptom, with its numbers ("errors: error ratio 2.1% → 7.4%") */
+  symptomReason: string | null
   candidates: { route: string; service: string; env: string; score: number }[]
   edges: { route: string; from: string; to: string; score: number }[]
 }
@@ -248,7 +255,15 @@ export class AlertJourneys {
     const service = alert.series.service === '*' ? null : alert.series.service
     const routes = j.routesOf(service, alert.series.route).slice(0, this.#o.maxRoutes ?? 3)
     const symptom = SYMPTOMS[alert.evidence.metric] ?? null
-    const rootCause: AlertRootCause = { summary: '', atMs: now, symptom, candidates: [], edges: [] }
+    const rootCause: AlertRootCause = {
+      summary: '',
+      atMs: now,
+      symptom,
+      moved: null,
+      symptomReason: null,
+      candidates: [],
+      edges: [],
+    }
     const impact: AlertImpact = {
       summary: '',
       atMs: now,
@@ -279,6 +294,8 @@ export class AlertJourneys {
             j.rootCause({ route, fromMs: Math.min(alert.activeAtMs, settled - j.settleMs), toMs: now }),
           )
         rootCause.symptom ??= rc.symptom
+        rootCause.moved ??= rc.moved
+        rootCause.symptomReason ??= rc.symptomReason
         for (const c of rc.services.slice(0, 3))
           rootCause.candidates.push({ route, service: c.service, env: c.env, score: c.score })
         const e = rc.edges[0]
@@ -322,13 +339,16 @@ export class AlertJourneys {
       3,
     )
     // the traces of the alert's windows still waiting: usually a traceWaitMs, at most settleMs
+    const leadText = lead.map((c) => `${c.service} (${c.env}) ${c.score.toFixed(2)}`).join(', ')
     const incomplete = j.completeUntilMs(now) < Math.max(alert.lastEvalMs, alert.activeAtMs + 1)
     rootCause.summary =
       lead.length === 0
         ? incomplete
           ? "root cause not known yet: the traces of the alert's windows are still coming in (the alert in the API gets it)"
           : 'root cause unknown: no evidence in the traces'
-        : `likely root cause${rootCause.symptom === null ? '' : ` of the ${rootCause.symptom}`}: ${lead.map((c) => `${c.service} (${c.env}) ${c.score.toFixed(2)}`).join(', ')}`
+        : rootCause.moved === false
+          ? `no root cause of a change: against the baseline, ${rootCause.symptomReason ?? 'nothing moved'}; the evidence now lies with ${leadText}`
+          : `likely root cause${rootCause.symptom === null ? '' : ` of the ${rootCause.symptom}`}: ${leadText}`
     return { impact, rootCause }
   }
 

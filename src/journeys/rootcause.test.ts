@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { analyzeTrace, mergeRouteWindows, newRouteWindow, type RouteWindowStats } from './journey-stats.js'
 import { createRng } from './rng.js'
-import { rankRootCause } from './rootcause.js'
+import { rankRootCause, type RootCauseInput } from './rootcause.js'
 import { fiveServiceTopology, refusedGatewaySpan, syntheticTrace } from './synthetic.js'
 import type { JourneySpan } from './span.js'
 import { buildTree } from './trace.js'
@@ -47,16 +47,19 @@ function windows(
   return out
 }
 
-function rank(ws: RouteWindowStats[], analysed: number) {
+/** The last `analysed` windows against the ones before them. */
+function rankInput(ws: RouteWindowStats[], analysed: number): RootCauseInput {
   const cur = ws.slice(ws.length - analysed)
   const base = ws.slice(0, ws.length - analysed)
-  return rankRootCause({
+  return {
     route: 'shop',
     current: mergeRouteWindows('shop', cur, cur[0].windowStartMs, cur[cur.length - 1].windowStartMs + W),
     baseline: mergeRouteWindows('shop', base, base[0].windowStartMs, base[base.length - 1].windowStartMs + W),
     windows: ws.slice(Math.max(0, ws.length - analysed - 2)),
-  })
+  }
 }
+
+const rank = (ws: RouteWindowStats[], analysed: number) => rankRootCause(rankInput(ws, analysed))
 
 describe('rankRootCause', () => {
   it('puts the service with an injected 20 % error ratio first, within one window of the fault', () => {
@@ -122,8 +125,32 @@ describe('rankRootCause', () => {
     expect(a.services[0].service).toBe('inventory')
   })
 
-  it('answers with empty rankings when nothing moved', () => {
+  it('says that nothing moved when neither the error ratio nor the p95 rose, and still ranks', () => {
     const r = rank(windows(4, 99, {}), 1)
     expect(r.services.every((c) => Number.isFinite(c.score))).toBe(true)
+    expect(r.moved).toBe(false)
+    expect(r.symptomReason).toMatch(/^nothing moved: error ratio [\d.]+% → [\d.]+%, p95 [\d.]+ → [\d.]+ ms$/)
+    // a service failing 1 % of the time all along: the window's share differs from the
+    // baseline's by noise only, which is no rise
+    const steady = rank(windows(8, 0, { reviews: { errorRatio: 0.01 } }), 1)
+    expect(steady.moved).toBe(false)
+    expect(steady.symptomReason).toMatch(/^nothing moved: /)
+    expect(steady.services.length).toBeGreaterThan(0)
+    // asked for a symptom that did not move: ranked for it, and said so
+    const asked = rankRootCause({ ...rankInput(windows(4, 99, {}), 1), symptom: 'latency' })
+    expect(asked).toMatchObject({ symptom: 'latency', moved: false })
+    expect(asked.symptomReason).toMatch(/^latency \(asked for\), which did not move: p95 [\d.]+ → [\d.]+ ms$/)
+  })
+
+  it('says which symptom rose, with its numbers', () => {
+    const errors = rank(windows(7, 6, { reviews: { errorRatio: 0.2 } }), 1)
+    expect(errors.moved).toBe(true)
+    expect(errors.symptomReason).toMatch(/^errors: error ratio [\d.]+% → [\d.]+%$/)
+    const [, from, to] = /error ratio ([\d.]+)% → ([\d.]+)%/.exec(errors.symptomReason)!
+    expect(Number(from)).toBeCloseTo(errors.before.errorRatio * 100, 1)
+    expect(Number(to)).toBeCloseTo(errors.now.errorRatio * 100, 1)
+    const latency = rank(windows(8, 6, { inventory: { factor: 3 } }), 2)
+    expect(latency.moved).toBe(true)
+    expect(latency.symptomReason).toMatch(/^latency: p95 \d+ → \d+ ms/)
   })
 })

@@ -62,7 +62,15 @@ export interface Candidate {
 
 export interface RootCause {
   route: string
+  /** the symptom ranked for: the one asked for, else the one that rose more (errors when none did) */
   symptom: Symptom
+  /**
+   * whether the symptom rose against the baseline beyond noise; false: the ranking says where
+   * the symptom's evidence lies now, not what changed
+   */
+  moved: boolean
+  /** why this symptom, with the numbers: "latency: p95 120 → 480 ms", "nothing moved: …" */
+  symptomReason: string
   windowStartMs: number
   windowMs: number
   baselineStartMs: number
@@ -227,6 +235,36 @@ function onsets(
   return out
 }
 
+type RouteNumbers = RootCause['now']
+
+/**
+ * Whether the route's error ratio rose beyond noise: by more than half a point and 3 σ (binomial,
+ * over the two windows' traces), and by half of what it was.
+ */
+function errorsRose(now: RouteNumbers, before: RouteNumbers): boolean {
+  const move = now.errorRatio - before.errorRatio
+  if (now.traces === 0 || before.traces === 0) return move > 0.005
+  const p = Math.max(before.errorRatio, 1e-4)
+  const sigma = Math.sqrt((p * (1 - p)) / now.traces + (p * (1 - p)) / before.traces)
+  return move > Math.max(0.005, 3 * sigma) && now.errorRatio >= 1.5 * before.errorRatio
+}
+
+/** Whether the route's p95 rose beyond noise: by a fifth and 5 ms, over at least 5 traces. */
+function latencyRose(now: RouteNumbers, before: RouteNumbers): boolean {
+  if (now.p95 === null || before.p95 === null || now.traces < 5) return false
+  return now.p95 >= 1.2 * before.p95 && now.p95 - before.p95 >= 5
+}
+
+const pct = (x: number) => `${Math.round(x * (x < 0.01 ? 10_000 : 1_000)) / (x < 0.01 ? 100 : 10)}%`
+const ms = (x: number | null) => (x === null ? 'n/a' : `${x < 10 ? Math.round(x * 10) / 10 : Math.round(x)}`)
+
+/** The numbers behind a symptom, as a reader compares them: "error ratio 2.1% → 7.4%". */
+function describeMove(symptom: Symptom | 'both', now: RouteNumbers, before: RouteNumbers): string {
+  const errors = `error ratio ${pct(before.errorRatio)} → ${pct(now.errorRatio)}`
+  const latency = `p95 ${ms(before.p95)} → ${ms(now.p95)} ms`
+  return symptom === 'errors' ? errors : symptom === 'latency' ? latency : `${errors}, ${latency}`
+}
+
 /** Ranks candidate services and edges for the route's errors or slowness in `current`. */
 export function rankRootCause(input: RootCauseInput): RootCause {
   const { current, baseline } = input
@@ -241,15 +279,26 @@ export function rankRootCause(input: RootCauseInput): RootCause {
     errorRatio: ratio(baseline.failures, baseline.traces),
     p95: sketchQuantile(baseline.latency, 0.95),
   }
+  const rose = { errors: errorsRose(now, before), latency: latencyRose(now, before) }
   let symptom: Symptom
-  if (input.symptom === 'errors' || input.symptom === 'latency') symptom = input.symptom
-  else {
+  let symptomReason: string
+  if (input.symptom === 'errors' || input.symptom === 'latency') {
+    symptom = input.symptom
+    symptomReason = `${symptom} (asked for)${rose[symptom] ? '' : ', which did not move'}: ${describeMove(symptom, now, before)}`
+  } else {
     const errorMove = now.errorRatio - before.errorRatio
     const latencyMove =
       now.p95 !== null && before.p95 !== null && before.p95 > 0 ? now.p95 / before.p95 - 1 : 0
-    // an error ratio up 5 points weighs like a p95 up 50 %
-    symptom =
-      errorMove * 10 >= latencyMove && errorMove > 0 ? 'errors' : latencyMove > 0 ? 'latency' : 'errors'
+    // an error ratio up 5 points weighs like a p95 up 50 %; a symptom that rose beyond noise
+    // wins over one that did not
+    if (rose.errors !== rose.latency) symptom = rose.errors ? 'errors' : 'latency'
+    else
+      symptom =
+        errorMove * 10 >= latencyMove && errorMove > 0 ? 'errors' : latencyMove > 0 ? 'latency' : 'errors'
+    const other: Symptom = symptom === 'errors' ? 'latency' : 'errors'
+    symptomReason = !rose[symptom]
+      ? `nothing moved: ${describeMove('both', now, before)}`
+      : `${symptom}: ${describeMove(symptom, now, before)}${rose[other] ? `; ${other} rose too: ${describeMove(other, now, before)}` : ''}`
   }
   const cur = byNode(current)
   const base = byNode(baseline)
@@ -408,6 +457,8 @@ export function rankRootCause(input: RootCauseInput): RootCause {
   return {
     route: input.route,
     symptom,
+    moved: rose[symptom],
+    symptomReason,
     windowStartMs: current.windowStartMs,
     windowMs: current.windowMs,
     baselineStartMs: baseline.windowStartMs,

@@ -104,6 +104,21 @@ describe('GET /api/journeys and the what-if', () => {
     }
   })
 
+  it('answers a root cause on steady traffic saying that nothing moved, with the ranking still given', async () => {
+    const app = await buildAdminApp({ token: 't', sources, env: {}, plugins: [journeyRoutes({ source: j })] })
+    try {
+      // the traces start in the 10 s before now − 10 s
+      const res = await app.inject(`/api/rootcause?route=shop&window=3s&to=${now - 10_000}`)
+      expect(res.statusCode, res.body).toBe(200)
+      const body = res.json() as { moved: boolean; symptomReason: string; services: unknown[] }
+      expect(body.moved).toBe(false)
+      expect(body.symptomReason).toMatch(/^nothing moved: error ratio .* → .*, p95 .* → .* ms$/)
+      expect(body.services.length).toBeGreaterThan(0)
+    } finally {
+      await app.close()
+    }
+  })
+
   it('names the query parameter and quotes its text when a what-if is asked for badly', async () => {
     const app = await buildAdminApp({ token: 't', sources, env: {}, plugins: [journeyRoutes({ source: j })] })
     try {

@@ -26,6 +26,7 @@ import {
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href, navigate } from '../lib/router.js'
 import type { Alert, AlertImpact, AlertRootCause, Evidence, ServiceView, Silence } from '../lib/types.js'
+import { candidatesHeading } from './root-cause.js'
 
 const STATES = ['active', 'firing', 'pending', 'resolved', 'all'] as const
 const DURATION = /^(\d+)(s|m|h|d)$/
@@ -429,14 +430,16 @@ function Context(props: { context: Record<string, unknown> }) {
         const o = v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null
         const summary = typeof o?.summary === 'string' ? o.summary : typeof v === 'string' ? v : null
         const candidates = Array.isArray(o?.candidates) ? (o.candidates as AlertRootCause['candidates']) : []
+        const heading = candidatesHeading((o ?? {}) as Partial<AlertRootCause>)
         const impact =
           k === 'impact' && o !== null && Array.isArray(o.routes) ? (o as unknown as AlertImpact) : null
         return (
           <section key={k} aria-label={CONTEXT_TITLES[k] ?? k}>
             <h3>{CONTEXT_TITLES[k] ?? k}</h3>
             {summary !== null && summary !== '' && <p>{localTimes(summary)}</p>}
+            {candidates.length > 0 && heading.note !== null && <p class="small muted">{heading.note}</p>}
             {candidates.length > 0 && (
-              <ol class="small" aria-label="Likely causes, most likely first">
+              <ol class="small" aria-label={heading.label}>
                 {candidates.slice(0, 5).map((c, i) => (
                   <li key={i}>
                     <strong>{c.service}</strong> · {c.env} ({Math.round(c.score * 100)}% of the evidence
