@@ -314,6 +314,13 @@ describe('LiveJourneys', () => {
       expect((await j.trace(child.traceId)).spans.map((s) => s.spanId)).toEqual(['child'])
       expect(j.undecidedSinceMs()).toBe(t0)
       expect((await j.graph(T0 - W, now)).completeUntilMs).toBe(t0 - W)
+      // the graph's windows wait for it too, but a stop writes them all
+      await j.tick(now)
+      expect(await store.queryGraphRows(T0 - 10 * W, now)).toEqual([])
+      const r = gatewayRollup(T0, 1, [0, 1, 0, 0, 0], 0, [10])
+      j.hook(r.series, r.point, r.ctx)
+      await j.flush()
+      expect((await store.queryGraphRows(T0 - 10 * W, now)).length).toBeGreaterThan(0)
       now = t0 + 4 * WAIT
       j.take(now)
       expect(j.undecidedSinceMs()).toBe(Number.POSITIVE_INFINITY)

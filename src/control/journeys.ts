@@ -697,10 +697,13 @@ export class LiveJourneys implements SpanStage, JourneySource {
     this.#clients = { windowMs: w.windowMs, total: w.clients.reduce((a, c) => a + c.requests, 0), rates }
   }
 
-  /** Writes the graph's finished windows to the store (called from the control plane's tick). */
-  tick(nowMs = this.#o.now()): Promise<void> {
+  /**
+   * Writes the graph's finished windows to the store (called from the control plane's tick); all
+   * of them with `all` (a stop: no trace is left to decide).
+   */
+  tick(nowMs = this.#o.now(), all = false): Promise<void> {
     // a window is finished once its traces were decided and the gateway's rollup arrived
-    const rows = this.#graph.takeClosed(this.completeUntilMs(nowMs) - this.#o.windowMs)
+    const rows = this.#graph.takeClosed(all ? nowMs : this.completeUntilMs(nowMs) - this.#o.windowMs)
     const c = this.#graph.counters
     this.#stats.graph.rowsLate = c.late
     this.#stats.graph.rowsOverflow = c.overflow
@@ -1192,7 +1195,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
 
   /** Waits for pending graph writes (graceful stop). */
   async flush(): Promise<void> {
-    await this.tick(Number.MAX_SAFE_INTEGER / 2)
+    await this.tick(Number.MAX_SAFE_INTEGER / 2, true)
   }
 }
 
