@@ -54,6 +54,7 @@ import {
   rankRootCause,
   readTrace,
   TraceCompleteness,
+  traceIsWhole,
   simulateImpact,
   sketchQuantile,
   waterfall,
@@ -478,13 +479,14 @@ export class LiveJourneys implements SpanStage, JourneySource {
         this.#decide(p, nowMs, out)
         continue
       }
-      const c = new TraceCompleteness(p.spans, this.#rootsTrace(p))
-      if (c.complete || p.firstMs + this.#o.maxTraceWaitMs <= nowMs) {
-        if (!c.complete) this.#stats.traces.incomplete++
+      const isRoot = this.#rootsTrace(p)
+      const whole = traceIsWhole(p.spans, isRoot)
+      if (whole || p.firstMs + this.#o.maxTraceWaitMs <= nowMs) {
+        if (!whole) this.#stats.traces.incomplete++
         this.#decide(p, nowMs, out)
         continue
       }
-      p.completeness = c
+      p.completeness = new TraceCompleteness(p.spans, isRoot)
       this.#buffer.delete(p.traceId)
       this.#waiting.set(p.traceId, p)
     }

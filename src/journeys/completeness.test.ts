@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TraceCompleteness } from './completeness.js'
+import { TraceCompleteness, traceIsWhole } from './completeness.js'
 import type { JourneySpan } from './span.js'
 
 const span = (
@@ -45,5 +45,17 @@ describe('TraceCompleteness', () => {
   it('is not whole without a root, even when no parent is missing (a loop)', () => {
     const c = new TraceCompleteness([span('x', 'y'), span('y', 'x'), span('x', 'y')], gatewayRoots)
     expect([c.complete, c.missing]).toEqual([false, 0])
+  })
+
+  it('tells the same at once, by a scan for small traces and a set for large ones', () => {
+    const chain = (n: number, rootAt: number) =>
+      Array.from({ length: n }, (_, i) => span(`s${i}`, i === rootAt ? null : `s${i === 0 ? n - 1 : i - 1}`))
+    for (const n of [3, 40]) {
+      const whole = chain(n, 0)
+      expect(traceIsWhole(whole, gatewayRoots)).toBe(true)
+      expect(traceIsWhole(whole.slice(1), gatewayRoots)).toBe(false) // no root
+      expect(traceIsWhole(whole.slice(0, -1).concat(span('x', 'gone')), gatewayRoots)).toBe(false)
+      expect(traceIsWhole([...whole.slice(1), span('gw', 'client', 'gateway')], gatewayRoots)).toBe(false)
+    }
   })
 })

@@ -7,6 +7,33 @@
  */
 import type { JourneySpan } from './span.js'
 
+/** Traces up to this many spans are checked by a scan: a Set costs more to build than to use there. */
+const SMALL_TRACE = 16
+
+/**
+ * Whether a trace is whole now (see {@link TraceCompleteness}), without keeping state: the check
+ * of the many traces that are whole when their wait ends. Linear in spans past SMALL_TRACE.
+ */
+export function traceIsWhole(spans: readonly JourneySpan[], isRoot: (s: JourneySpan) => boolean): boolean {
+  if (spans.length > SMALL_TRACE) return new TraceCompleteness(spans, isRoot).complete
+  let rooted = false
+  for (const s of spans) {
+    const parent = s.parentSpanId
+    if (parent === null || parent === '' || isRoot(s)) {
+      rooted = true
+      continue
+    }
+    let found = false
+    for (const o of spans)
+      if (o.spanId === parent) {
+        found = true
+        break
+      }
+    if (!found) return false
+  }
+  return rooted
+}
+
 export class TraceCompleteness {
   readonly #ids = new Set<string>()
   /** parent ids named by a span and not (yet) among the trace's spans */

@@ -49,7 +49,7 @@ export type {
   TraceSummary,
 } from './journey-stats.js'
 export { EntryRoutes } from './entry-routes.js'
-export { TraceCompleteness } from './completeness.js'
+export { TraceCompleteness, traceIsWhole } from './completeness.js'
 export { learnModel, quantileTable, QUANTILE_POINTS } from './model.js'
 export type { GatewayPolicy, JourneyModel, ModelSite, RetryOn } from './model.js'
 export { JourneySimulator, simulationBuffers } from './simulate.js'
