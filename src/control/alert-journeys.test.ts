@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { alertmanagerAlert, slackBody, webhookBody, type Alert, type Notification } from '../alerts/index.js'
 import { createRng } from '../journeys/rng.js'
 import { fiveServiceTopology, NO_RETRY_POLICY, syntheticTrace } from '../journeys/synthetic.js'
@@ -306,5 +306,79 @@ describe('AlertJourneys in an alert storm', () => {
     expect(most).toBe(2)
     expect(got.filter((g) => g === null)).toHaveLength(8)
     expect(got.filter((g) => g !== null)).toHaveLength(52)
+  })
+})
+
+describe('AlertJourneys recomputing an alert once its traces are in', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  /** A journeys source whose analysed-until point the test moves; every answer is "no data". */
+  function source(completeUntil: { ms: number }) {
+    return {
+      settleMs: 70_000,
+      completeUntilMs: () => completeUntil.ms,
+      slo: { availability: 0.999, latencyMs: 1_000 },
+      routesOf: () => ['shop'],
+      rootCause: async () => {
+        throw new Error('no data')
+      },
+      currentImpact: async () => {
+        throw new Error('no data')
+      },
+    } as unknown as LiveJourneys
+  }
+
+  it('annotates as soon as the alert windows are analysed, not at the longest wait', async () => {
+    vi.useFakeTimers({ now: FAULT + 2_000 })
+    const completeUntil = { ms: FAULT - 30_000 }
+    const annotated: number[] = []
+    const aj = new AlertJourneys({
+      journeys: source(completeUntil),
+      horizonMs: 1_800_000,
+      correlationWindowMs: 120_000,
+      enrichTimeoutMs: 1_000,
+      now: () => Date.now(),
+      annotate: () => {
+        annotated.push(Date.now())
+        return true
+      },
+    })
+    const alert = { ...alertOn('shop', 'shop'), activeAtMs: FAULT, lastEvalMs: FAULT + 1_000 }
+    const first = aj.enrich(alert)
+    await vi.advanceTimersByTimeAsync(20_000)
+    await first
+    expect(annotated).toEqual([])
+    // the traces of the alert's windows are decided 25 s after its last evaluation
+    completeUntil.ms = FAULT + 1_000
+    await vi.advanceTimersByTimeAsync(1_500)
+    expect(annotated).toHaveLength(1)
+    expect(annotated[0] - (FAULT + 1_000)).toBeLessThan(25_000)
+    aj.close()
+  })
+
+  it('annotates at the longest wait when a trace never becomes whole', async () => {
+    vi.useFakeTimers({ now: FAULT + 2_000 })
+    const annotated: number[] = []
+    const aj = new AlertJourneys({
+      journeys: source({ ms: FAULT - 30_000 }),
+      horizonMs: 1_800_000,
+      correlationWindowMs: 120_000,
+      enrichTimeoutMs: 1_000,
+      now: () => Date.now(),
+      annotate: () => {
+        annotated.push(Date.now())
+        return true
+      },
+    })
+    const first = aj.enrich({ ...alertOn('shop', 'shop'), activeAtMs: FAULT, lastEvalMs: FAULT + 1_000 })
+    await vi.advanceTimersByTimeAsync(60_000)
+    await first
+    expect(annotated).toEqual([])
+    await vi.advanceTimersByTimeAsync(12_000)
+    expect(annotated).toHaveLength(1)
+    expect(annotated[0] - (FAULT + 1_000)).toBeGreaterThanOrEqual(70_000)
+    aj.close()
   })
 })

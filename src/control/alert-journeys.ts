@@ -86,6 +86,8 @@ const SYMPTOMS: Record<string, Symptom> = {
   p99: 'latency',
 }
 
+/** how often a pending recomputation asks whether the alert's traces are all analysed */
+const RECHECK_MS = 1_000
 const yieldTurn = () => new Promise<void>((r) => setImmediate(r))
 const isNoData = (err: unknown) => (err as { code?: string } | null)?.code === 'VGL_ERR_JOURNEYS_NO_DATA'
 const round = (x: number) => Math.round(x).toLocaleString('en-US')
@@ -171,11 +173,6 @@ export class AlertJourneys {
     this.#later.clear()
   }
 
-  /** When the traces of the alert's windows so far are all decided and analysed, at the latest. */
-  #settledAt(alert: Readonly<Alert>): number {
-    return Math.max(alert.lastEvalMs, alert.activeAtMs + 1) + this.#o.journeys.settleMs
-  }
-
   readonly enrich: AlertEnricher = async (alert) => {
     this.#recomputeLater(alert)
     const prev = this.#cache.get(alert.fingerprint)
@@ -197,21 +194,37 @@ export class AlertJourneys {
     }
   }
 
+  /**
+   * Computes the context again once the traces of the alert's windows so far are all decided and
+   * analysed: usually a traceWaitMs and a window after them, but a trace still waiting for its
+   * root or a parent span holds them up to settleMs, so the journeys are asked each second.
+   */
   #recomputeLater(alert: Readonly<Alert>): void {
     const annotate = this.#o.annotate
-    const wait = this.#settledAt(alert) - this.#o.now()
-    if (annotate === undefined || wait <= 0 || this.#later.has(alert.fingerprint)) return
+    const j = this.#o.journeys
+    const until = Math.max(alert.lastEvalMs, alert.activeAtMs + 1)
+    const latest = until + j.settleMs
+    if (annotate === undefined || latest <= this.#o.now() || this.#later.has(alert.fingerprint)) return
     const snapshot = structuredClone(alert) as Alert
-    const timer = setTimeout(() => {
+    const check = () => {
+      const now = this.#o.now()
+      if (j.completeUntilMs(now) < until && now < latest) {
+        arm(Math.min(RECHECK_MS, latest - now))
+        return
+      }
       this.#later.delete(snapshot.fingerprint)
       this.context(snapshot)
         .then((ctx) => annotate(snapshot.fingerprint, snapshot.activeAtMs, { ...ctx }))
         .catch((err: Error) =>
           this.#o.onError?.(err, `alert ${snapshot.rule} ${snapshot.key}: impact and root cause`),
         )
-    }, wait + 250)
-    timer.unref()
-    this.#later.set(alert.fingerprint, timer)
+    }
+    const arm = (ms: number) => {
+      const timer = setTimeout(check, ms)
+      timer.unref()
+      this.#later.set(alert.fingerprint, timer)
+    }
+    arm(RECHECK_MS)
   }
 
   #start(alert: Readonly<Alert>): Cached {
@@ -286,12 +299,12 @@ export class AlertJourneys {
       await yieldTurn()
       // the alert's windows once their traces are decided, else the newest decided ones
       const toMs = Math.max(alert.lastEvalMs, alert.activeAtMs + 1)
-      const settled = now - j.settleMs
+      const settled = j.completeUntilMs(now)
       try {
         const rc = await j
           .rootCause({ route, fromMs: alert.activeAtMs, toMs, symptom: symptom ?? 'auto' })
           .catch(() =>
-            j.rootCause({ route, fromMs: Math.min(alert.activeAtMs, settled - j.settleMs), toMs: now }),
+            j.rootCause({ route, fromMs: Math.min(alert.activeAtMs, 2 * settled - now), toMs: now }),
           )
         rootCause.symptom ??= rc.symptom
         rootCause.moved ??= rc.moved
