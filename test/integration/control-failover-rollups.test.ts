@@ -39,13 +39,18 @@ const leaderOf = async (url: string) =>
 
 /** `control-a` and `control-b` (one of them elected) and gateway `gw-1`. */
 async function twoControlsAndAGateway(w: ScaledOut) {
+  // all three at once: the gateway needs neither control plane to start serving
   const a = w.spawn('control', 'control-a')
   const b = w.spawn('control', 'control-b')
+  const [aUrl, bUrl, gw] = await Promise.all([
+    a.waitFor(READY.control),
+    b.waitFor(READY.control),
+    w.startGateway('gw-1'),
+  ])
   const controls = [
-    { p: a, url: await a.waitFor(READY.control) },
-    { p: b, url: await b.waitFor(READY.control) },
+    { p: a, url: aUrl },
+    { p: b, url: bUrl },
   ]
-  const gw = await w.startGateway('gw-1')
   const state = await poll(
     () => Promise.all(controls.map((c) => leaderOf(c.url))),
     (s) => s.filter((x) => x.leading).length === 1,

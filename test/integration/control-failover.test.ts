@@ -114,12 +114,15 @@ describe.skipIf(!up)('two vigil control processes: SIGKILL the leader', { timeou
   })
 
   it('the follower takes over within 10 s; every page and every action happens once', async () => {
+    // started at once: whichever control plane takes the lease first leads
     const a = spawn('control', 'control-a')
-    const aUrl = await a.waitFor(READY_CONTROL)
     const b = spawn('control', 'control-b')
-    const bUrl = await b.waitFor(READY_CONTROL)
     const gw = spawn('gateway', 'gw-1')
-    const gwUrl = await gw.waitFor(READY_GW)
+    const [aUrl, bUrl, gwUrl] = await Promise.all([
+      a.waitFor(READY_CONTROL),
+      b.waitFor(READY_CONTROL),
+      gw.waitFor(READY_GW),
+    ])
     const controls = [
       { p: a, url: aUrl },
       { p: b, url: bUrl },

@@ -49,8 +49,8 @@ describe.skipIf(!up)('PostgreSQL cut off under vigil control', () => {
     'acks nothing while PostgreSQL is away, holds at most maxInFlight, and stores everything after',
     { timeout: 240_000 },
     async () => {
-      const control = await w.startControl()
-      const gw = await w.startGateway('gw-1')
+      // both at once: the traffic starts once both serve
+      const [control, gw] = await Promise.all([w.startControl(), w.startGateway('gw-1')])
       const jsm = await jetstreamManager(nc)
       const consumer = () => jsm.consumers.info(`${w.streamPrefix}_ROLLUPS`, 'vigil-control-rollups')
 

@@ -23,12 +23,18 @@ describe.skipIf(!up)(
     const w = scaledOut({ name: 'scaled', accessLog: true }, 300_000)
 
     it('stores exact counts and p99, and survives a control-plane SIGKILL', async () => {
-      let control = await w.startControl()
-      const gateways: { p: Spawned; url: string; id: string }[] = []
-      for (const id of ['gw-1', 'gw-2', 'gw-3']) {
-        const p = await w.startGateway(id)
-        gateways.push({ p, url: p.url, id })
-      }
+      // all four at once: no request is sent before every one of them serves
+      const ids = ['gw-1', 'gw-2', 'gw-3']
+      const [first, ...started] = await Promise.all([
+        w.startControl(),
+        ...ids.map((id) => w.startGateway(id)),
+      ])
+      let control: Spawned = first
+      const gateways: { p: Spawned; url: string; id: string }[] = started.map((p, i) => ({
+        p,
+        url: p.url,
+        id: ids[i],
+      }))
       let sent = 0
       const round = async (n: number) => {
         const res = await Promise.all(gateways.map((g) => send(`${g.url}/orders/x`, n, 5)))

@@ -46,14 +46,17 @@ describe.skipIf(!up)('scaled out: every request served is stored once across win
     'stores the served total, with traffic dense at 20 boundaries per gateway',
     { timeout: 180_000 },
     async () => {
-      const control = await w.startControl()
       const ids = ['gw-1', 'gw-2', 'gw-3']
-      const gateways = await Promise.all(
-        ids.map(async (id) => {
-          const p = await w.startGateway(id)
-          return { id, p, url: p.url }
-        }),
-      )
+      // the control plane and the gateways at once: no request is sent before all of them serve
+      const [control, gateways] = await Promise.all([
+        w.startControl(),
+        Promise.all(
+          ids.map(async (id) => {
+            const p = await w.startGateway(id)
+            return { id, p, url: p.url }
+          }),
+        ),
+      ])
       const statuses = await Promise.all(
         gateways.map((g) => aroundBoundaries(`${g.url}/orders/x`, 20, 50, 10)),
       )
