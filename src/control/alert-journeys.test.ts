@@ -330,9 +330,8 @@ describe('AlertJourneys recomputing an alert once its traces are in', () => {
     } as unknown as LiveJourneys
   }
 
-  it('annotates as soon as the alert windows are analysed, not at the longest wait', async () => {
-    vi.useFakeTimers({ now: FAULT + 2_000 })
-    const completeUntil = { ms: FAULT - 30_000 }
+  /** The times at which it annotated the alert (fake clock). */
+  function annotating(completeUntil: { ms: number }) {
     const annotated: number[] = []
     const aj = new AlertJourneys({
       journeys: source(completeUntil),
@@ -345,6 +344,13 @@ describe('AlertJourneys recomputing an alert once its traces are in', () => {
         return true
       },
     })
+    return { aj, annotated }
+  }
+
+  it('annotates as soon as the alert windows are analysed, not at the longest wait', async () => {
+    vi.useFakeTimers({ now: FAULT + 2_000 })
+    const completeUntil = { ms: FAULT - 30_000 }
+    const { aj, annotated } = annotating(completeUntil)
     const alert = { ...alertOn('shop', 'shop'), activeAtMs: FAULT, lastEvalMs: FAULT + 1_000 }
     const first = aj.enrich(alert)
     await vi.advanceTimersByTimeAsync(20_000)
@@ -360,18 +366,7 @@ describe('AlertJourneys recomputing an alert once its traces are in', () => {
 
   it('annotates at the longest wait when a trace never becomes whole', async () => {
     vi.useFakeTimers({ now: FAULT + 2_000 })
-    const annotated: number[] = []
-    const aj = new AlertJourneys({
-      journeys: source({ ms: FAULT - 30_000 }),
-      horizonMs: 1_800_000,
-      correlationWindowMs: 120_000,
-      enrichTimeoutMs: 1_000,
-      now: () => Date.now(),
-      annotate: () => {
-        annotated.push(Date.now())
-        return true
-      },
-    })
+    const { aj, annotated } = annotating({ ms: FAULT - 30_000 })
     const first = aj.enrich({ ...alertOn('shop', 'shop'), activeAtMs: FAULT, lastEvalMs: FAULT + 1_000 })
     await vi.advanceTimersByTimeAsync(60_000)
     await first
