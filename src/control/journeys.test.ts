@@ -526,6 +526,33 @@ describe('LiveJourneys', () => {
     expect(again.edges.map((e) => e.id).sort()).toEqual(ids.sort())
   })
 
+  it('shows a service once, in the env its spans name, though the gateway’s rollups came first', async () => {
+    // the gateway's rollup of a window before the shop's first spans: the shop's env is not known yet
+    const early = gatewayRollup(T0 - 5 * W, 50, [0, 50, 0, 0, 0], 0, Array(50).fill(40))
+    j.hook(early.series, early.point, early.ctx)
+    const rng = createRng(8)
+    const topo = fiveServiceTopology()
+    for (let i = 0; i < 100; i++) {
+      const t = syntheticTrace(
+        topo.shop,
+        { route: 'shop', gatewayEnv: 'edge', startMs: T0 + i * 10, withGatewaySpan: true },
+        rng,
+      )
+      j.add(t.spans, now)
+    }
+    now += 4 * WAIT
+    j.take(now)
+    const later = gatewayRollup(T0, 100, [0, 100, 0, 0, 0], 0, Array(100).fill(40))
+    j.hook(later.series, later.point, later.ctx)
+    const g = await j.graph(T0 - 10 * W, T0 + 10 * W)
+    expect(g.nodes.map((n) => n.id)).not.toContain('shop|edge')
+    const toShop = g.edges.filter((e) => e.from === 'vigil|edge')
+    expect(toShop.map((e) => [e.to, e.calls])).toEqual([['shop|onprem', 150]])
+    expect(j.callEdges(T0 - 10 * W, T0 + 10 * W).filter((e) => e.to.service === 'shop')).toEqual([
+      { from: { service: 'vigil', env: 'edge' }, to: { service: 'shop', env: 'onprem' } },
+    ])
+  })
+
   it('answers what-ifs, and 400 for an unknown service or a ratio outside [0, 1]', async () => {
     const rng = createRng(6)
     const topo = fiveServiceTopology()

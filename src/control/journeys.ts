@@ -366,6 +366,11 @@ export class LiveJourneys implements SpanStage, JourneySource {
   readonly #entry: EntryRoutes
   /** env of each service behind the gateway, as its own spans say */
   readonly #upstreamEnv = new Map<string, string>()
+  /**
+   * service → the env its own spans first named, and when: until then the gateway's edges to it
+   * (from its rollups) carried a guess, the gateway's env, and are read as the env learned
+   */
+  readonly #envLearned = new Map<string, { env: string; atMs: number }>()
   /** replicas seen per node (service.instance.id) */
   readonly #instances = new Map<string, Set<string>>()
   readonly #methods = new Map<string, { idempotent: number; total: number }>()
@@ -609,7 +614,10 @@ export class LiveJourneys implements SpanStage, JourneySource {
         const to = c.to.slice(0, c.to.indexOf('|'))
         if (spans.some((s) => s.source === 'otlp' && s.service === to)) {
           const env = c.to.slice(c.to.indexOf('|') + 1)
-          if (this.#upstreamEnv.get(to) !== env) this.#upstreamEnv.set(to, env)
+          if (this.#upstreamEnv.get(to) !== env) {
+            this.#upstreamEnv.set(to, env)
+            if (!this.#envLearned.has(to)) this.#envLearned.set(to, { env, atMs: this.#o.now() })
+          }
         }
         continue
       }
@@ -711,14 +719,9 @@ export class LiveJourneys implements SpanStage, JourneySource {
     this.#stats.graph.rowsOverflow = c.overflow
     this.#stats.graph.nodes = this.#graph.nodes().length
     if (rows.length === 0) return this.#graphWriting
-    const stored: StoredGraphRow[] = rows.map((r) => ({
-      windowStartMs: r.windowStartMs,
-      windowMs: r.windowMs,
-      from: r.from,
-      to: r.to,
-      calls: r.calls,
-      errors: r.errors,
-      latencySketch: encodeSketch(r.latency),
+    const stored: StoredGraphRow[] = rows.map(({ latency, ...r }) => ({
+      ...r,
+      latencySketch: encodeSketch(latency),
     }))
     this.#graphWriting = this.#graphWriting.then(() =>
       this.#o.store.writeGraphRows(stored).then(
@@ -806,21 +809,25 @@ export class LiveJourneys implements SpanStage, JourneySource {
     return this.#o.store.searchTraces(q, readTrace)
   }
 
+  /**
+   * A gateway edge hooked before the upstream's own spans named its env, read with that env: else
+   * a service in another env than the gateway's shows twice on the map, once under the guess.
+   */
+  #withLearnedEnv = (r: GraphRow): GraphRow => {
+    if (r.from === '' || parseNodeId(r.from).service !== GATEWAY_SERVICE) return r
+    const { service, env } = parseNodeId(r.to)
+    const learned = this.#envLearned.get(service)
+    if (learned === undefined || env !== this.#o.gatewayEnv || learned.env === env) return r
+    return r.windowStartMs < learned.atMs ? { ...r, to: nodeId(service, learned.env) } : r
+  }
+
   async graph(fromMs: number, toMs: number): Promise<GraphAnswer> {
     const oldest = this.#graph.oldestWindowMs()
-    const rows: GraphRow[] = this.#graph.rows(fromMs, toMs)
+    const rows: GraphRow[] = this.#graph.rows(fromMs, toMs).map(this.#withLearnedEnv)
     if (fromMs < oldest) {
       const stored = await this.#o.store.queryGraphRows(fromMs, Math.min(toMs, oldest))
-      for (const r of stored)
-        rows.push({
-          windowStartMs: r.windowStartMs,
-          windowMs: r.windowMs,
-          from: r.from,
-          to: r.to,
-          calls: r.calls,
-          errors: r.errors,
-          latency: decodeSketch(r.latencySketch),
-        })
+      for (const { latencySketch, ...r } of stored)
+        rows.push(this.#withLearnedEnv({ ...r, latency: decodeSketch(latencySketch) }))
     }
     const view = graphView(rows, fromMs, toMs, this.#o.windowMs, (n) => this.#graph.firstSeen(n))
     return { ...view, completeUntilMs: this.completeUntilMs() }
@@ -1165,7 +1172,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
   /** Calls between services seen in [fromMs, toMs) (the in-memory graph; for alert correlation). */
   callEdges(fromMs: number, toMs: number): ServiceEdge[] {
     const seen = new Map<string, ServiceEdge>()
-    for (const r of this.#graph.rows(fromMs, toMs))
+    for (const r of this.#graph.rows(fromMs, toMs).map(this.#withLearnedEnv))
       if (r.from !== '' && r.from !== r.to && r.calls > 0)
         seen.set(`${r.from}->${r.to}`, { from: parseNodeId(r.from), to: parseNodeId(r.to) })
     return [...seen.values()]
