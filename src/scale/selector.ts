@@ -385,7 +385,9 @@ export class SelectingPolicy {
         upTolerance: FORECAST_UP_TOLERANCE,
         downTolerance: DOWN_TOLERANCE,
       })
-    for (const b of FORECAST_BUDGETS) add(`forecast band (headroom budget ${b})`, forecastDriven(b))
+    // named by what each spends, apart from the service's own headroomBudget, which the selection keeps
+    for (const b of FORECAST_BUDGETS)
+      add(`forecast band (up to +${Math.round(b * 100)}% replica-time)`, forecastDriven(b))
     for (const q of VOLATILITY_LEVELS) add(`volatility band at ${q * 100}%`, forecastDriven(Infinity), { q })
     for (const k of MOMENTUM) add(`momentum ×${k}`, forecastDriven(Infinity), { momentum: k })
     FLOOR_WINDOWS_MS.forEach((ms, floorWindow) => {
