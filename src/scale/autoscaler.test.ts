@@ -1120,7 +1120,12 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
     scale: Record<string, unknown> = {},
     rates: Record<string, number> = {},
     stored = 50,
-    o: { closed?: () => number; quiet?: Set<string>; read?: (n: string) => Promise<void> } = {},
+    o: {
+      closed?: () => number
+      quiet?: Set<string>
+      read?: (n: string) => Promise<void>
+      replay?: (n: string) => Promise<void>
+    } = {},
   ) {
     const names = Array.from({ length: 12 }, (_, i) => `svc${i}`)
     const clock = { t: T0 }
@@ -1149,6 +1154,7 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
       closedUpTo: async () => o.closed?.() ?? clock.t,
       history: async (n, fromMs, toMs) => {
         events.push(`history ${n}`)
+        await o.replay?.(n)
         const out: Observation[] = []
         for (let at = T0 - 30 * W; at < T0; at += W)
           if (at >= fromMs && at < toMs) out.push({ atMs: at, ratePerSec: stored })
@@ -1257,6 +1263,31 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
     }
   })
 
+  it('says which service replays its stored windows and which wait for it', async () => {
+    let release = () => {}
+    const held = new Promise<void>((r) => (release = r))
+    const h = fleet({}, {}, 50, { replay: (n) => (n === 'svc0' ? held : Promise.resolve()) })
+    await h.scaler.start()
+    try {
+      const ticking = h.close(0)
+      const since = performance.now()
+      const doing = async (n: string) => (await h.scaler.scaling(n)).inFlight?.doing
+      while ((await doing('svc0')) !== 'replaying' && performance.now() - since < 3_000)
+        await new Promise((r) => setTimeout(r, 5))
+      expect(await h.scaler.scaling('svc0')).toMatchObject({
+        inFlight: { sinceMs: T0 + W, doing: 'replaying', to: null },
+      })
+      // replays come one at a time: the others wait behind svc0's
+      expect(await doing('svc1')).toBe('waiting to replay')
+      release()
+      await ticking
+      expect((await h.scaler.scaling('svc1')).inFlight).toBeNull()
+    } finally {
+      release()
+      await h.scaler.stop()
+    }
+  })
+
   it("a scale-up whose replicas boot holds up neither the other services' replays nor their decisions", async () => {
     const h = fleet({}, { svc11: 900 })
     const hot = h.actuators.get('svc11')!
@@ -1277,7 +1308,12 @@ describe("Autoscaler: a term's replays and another service's scale-up", () => {
       // the early scale-up still came before any replay, and the booting service replays after it
       expect(h.events.indexOf('scale svc11 12')).toBeLessThan(h.events.indexOf('history svc0'))
       expect(h.events).not.toContain('history svc11')
-      expect((await h.scaler.scaling('svc11')).inFlight).toMatchObject({ sinceMs: T0 + W, skippedTicks: 0 })
+      expect((await h.scaler.scaling('svc11')).inFlight).toMatchObject({
+        sinceMs: T0 + W,
+        skippedTicks: 0,
+        doing: 'scaling',
+        to: 12,
+      })
       boot.resolve()
       await ticking
       expect((await h.scaler.scaling('svc11')).replayed).toMatchObject({ windows: 30 })
@@ -1395,7 +1431,12 @@ describe('Autoscaler: each service decides in its own lane', () => {
       expect((await h.scaler.scaling('payments')).current).toBe(12)
       // orders was skipped, not asked again, and says since when it acts
       expect(orders.calls).toHaveLength(1)
-      expect((await h.scaler.scaling('orders')).inFlight).toEqual({ sinceMs: T0 + W, skippedTicks: 1 })
+      expect((await h.scaler.scaling('orders')).inFlight).toEqual({
+        sinceMs: T0 + W,
+        skippedTicks: 1,
+        doing: 'scaling',
+        to: 7,
+      })
       expect((await h.scaler.scaling('payments')).inFlight).toBeNull()
       // stop waits for the boot: no actuator call is left running after it
       const stopping = h.scaler.stop().then(() => (stopped = true))

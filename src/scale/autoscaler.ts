@@ -239,7 +239,21 @@ export interface ServiceScaling {
    * this service's decision still in flight (its actuator booting a replica or retrying, a replay):
    * since when, and the windows skipped for it meanwhile (the other services' go on); null: none
    */
-  inFlight: { sinceMs: number; skippedTicks: number } | null
+  inFlight: InFlight | null
+}
+
+/**
+ * What a service's decision in flight is doing: `deciding` (reading its windows), `waiting to
+ * replay` (its term's first decision, behind the other services' first decisions or another
+ * service's replay), `replaying` (its stored windows into the policy), `scaling` (its actuator
+ * call to `to` replicas: booting, retrying or waiting on the API).
+ */
+export interface InFlight {
+  sinceMs: number
+  skippedTicks: number
+  doing: 'deciding' | 'waiting to replay' | 'replaying' | 'scaling'
+  /** the count a `scaling` call asks for; null otherwise */
+  to: number | null
 }
 
 const KEEP_DECISIONS = 50
@@ -424,6 +438,8 @@ interface State {
   decided: Map<number, { rate: number; atMs: number }>
   /** this service's tick work in flight (its lane); a tick skips the service until it ends */
   lane: { done: Promise<void>; sinceMs: number; skippedTicks: number } | null
+  /** what the lane is doing now (set from its first step, so before `lane` itself is) */
+  doing: Pick<InFlight, 'doing' | 'to'>
   /** set while its lane holds other services' replays: called once its actuator call has started */
   onActing: (() => void) | null
 }
@@ -480,6 +496,7 @@ export class Autoscaler {
         early: null,
         decided: new Map(),
         lane: null,
+        doing: { doing: 'deciding', to: null },
         onActing: null,
       })
     }
@@ -838,11 +855,14 @@ export class Autoscaler {
         }
       }
       st.onActing = release
+      st.doing = { doing: 'deciding', to: null }
       try {
         if (st.policy !== null && st.term.fromMs === null) {
           if (early) await step(() => this.#early(name))
           release()
+          st.doing = { doing: 'waiting to replay', to: null }
           await gate
+          st.doing = { doing: 'deciding', to: null }
         }
         await step(() => this.#decide(name))
       } finally {
@@ -951,9 +971,12 @@ export class Autoscaler {
     if (obs === null || obs.atMs <= st.decidedMs) return
     if (st.term.fromMs === null) {
       const term = this.#terms
-      const seenFromMs = await this.#replays.run('replay', () =>
-        this.#replay(name, st, obs.atMs, closed, now),
-      )
+      st.doing = { doing: 'waiting to replay', to: null }
+      const seenFromMs = await this.#replays.run('replay', () => {
+        st.doing = { doing: 'replaying', to: null }
+        return this.#replay(name, st, obs.atMs, closed, now)
+      })
+      st.doing = { doing: 'deciding', to: null }
       // leadership was lost and won again meanwhile: the new term's first decision replays anew
       if (term !== this.#terms) return
       st.term = { fromMs: seenFromMs ?? obs.atMs, liveMs: obs.atMs, count: st.current }
@@ -1128,6 +1151,8 @@ export class Autoscaler {
     const st = this.#state.get(name)!
     // counted from before the record is written: a decision meanwhile would act on the old count
     st.acting++
+    const was = st.doing
+    st.doing = { doing: 'scaling', to: after }
     try {
       const rec = await this.#o.record({
         kind,
@@ -1181,6 +1206,7 @@ export class Autoscaler {
       return { id: rec.id, status: 'ok' }
     } finally {
       st.acting--
+      st.doing = was
     }
   }
 
@@ -1298,7 +1324,10 @@ export class Autoscaler {
       replicas: a !== null ? await a.replicas(name).catch(() => []) : [],
       decisions: st.decisions.slice(0, 20),
       lastError: st.lastError,
-      inFlight: st.lane === null ? null : { sinceMs: st.lane.sinceMs, skippedTicks: st.lane.skippedTicks },
+      inFlight:
+        st.lane === null
+          ? null
+          : { sinceMs: st.lane.sinceMs, skippedTicks: st.lane.skippedTicks, ...st.doing },
     }
   }
 }
