@@ -878,7 +878,7 @@ describe('UpstreamPool: timeouts', () => {
     const took = Date.now() - t0
     expect(r.error?.code).toBe('VGL_UPSTREAM_HEADERS_TIMEOUT')
     expect(took).toBeGreaterThanOrEqual(95)
-    expect(took).toBeLessThan(400)
+    expect(took).toBeLessThan(2_000) // fired at all: a starved process reads timers late
     await srv.conns[0].closed
   })
 
@@ -900,9 +900,10 @@ describe('UpstreamPool: timeouts', () => {
     const took = Date.now() - t0
     expect(r.error?.code).toBe('VGL_UPSTREAM_BODY_TIMEOUT')
     expect(r.body).toBe('abcde')
-    // counted from the last bytes (at ~50 ms), not from the head
+    // counted from the last bytes (at ~50 ms), not from the head; the upper bound only says it
+    // fired at all (a starved process reads timers late)
     expect(took).toBeGreaterThanOrEqual(165)
-    expect(took).toBeLessThan(500)
+    expect(took).toBeLessThan(2_000)
     await srv.conns[0].closed
   })
 
