@@ -115,6 +115,12 @@ export interface RouteWindowStats {
   gatewayOnly: number
   /** journeys that failed end to end */
   failures: number
+  /**
+   * Σ w² over the traces in `traces` and in `failures`: with the sums of weights, how many traces
+   * the weighted counts rest on (one sampled span standing for 10 requests is one observation)
+   */
+  traceSquares: number
+  failureSquares: number
   /** end-to-end latency, ms (the gateway's span when sampled, else the entry invocation) */
   latency: DDSketch
   sites: Map<string, SiteStats>
@@ -138,6 +144,8 @@ export function newRouteWindow(route: string, windowStartMs: number, windowMs: n
     traces: 0,
     gatewayOnly: 0,
     failures: 0,
+    traceSquares: 0,
+    failureSquares: 0,
     latency: newSketch(),
     sites: new Map(),
     gatewayOverhead: newSketch(),
@@ -406,8 +414,12 @@ export function analyzeTrace(
 
   // ---- route stats: sites -----------------------------------------------------------------
   rw.traces += w
+  rw.traceSquares += w * w
   if (gatewayOnly) rw.gatewayOnly += w
-  if (summary.failed) rw.failures += w
+  if (summary.failed) {
+    rw.failures += w
+    rw.failureSquares += w * w
+  }
   rw.latency.accept(Math.max(0, gw !== null ? gw.end - gw.start : entry.end - entry.start), w)
   if (gwSpan !== null) {
     rw.gatewaySpans += w
@@ -604,6 +616,8 @@ export function mergeRouteWindow(dst: RouteWindowStats, src: RouteWindowStats): 
   dst.traces += src.traces
   dst.gatewayOnly += src.gatewayOnly
   dst.failures += src.failures
+  dst.traceSquares += src.traceSquares
+  dst.failureSquares += src.failureSquares
   if (src.latency.count > 0) dst.latency.merge(src.latency)
   if (src.gatewayOverhead.count > 0) dst.gatewayOverhead.merge(src.gatewayOverhead)
   dst.gatewaySpans += src.gatewaySpans

@@ -114,6 +114,9 @@ describe('rankRootCause', () => {
     expect(r.services[0].service).toBe('reviews')
     expect(r.services[0].evidence.errorOrigin).toBeGreaterThan(0.8)
     expect(r.now.traces).toBe(250)
+    // every trace seen in full: the figures rest on as many traces as they stand for
+    expect(r.now.observed).toBe(250)
+    expect(r.before.observed).toBe(r.before.traces)
     expect(faulty[6].refused).toBe(120)
     // fast 429s neither make the route look faster nor move its error ratio
     const slow = windows(8, 6, { inventory: { factor: 3 } }, 250, burst(429))

@@ -15,10 +15,14 @@
  * service's own failures (failures that began there) or own time (p95) left its baseline; and the
  * live detector's anomalies (src/control/anomalies.ts) of that service, when it is behind the
  * gateway. A score is the weighted sum of a candidate's shares.
+ *
+ * Whether the symptom moved, and when a service's own behaviour left its baseline, are judged on
+ * the traces seen, not on the requests the gateway's sampled spans stand for: a kept span standing
+ * for 10 requests is one observation (see {@link errorsRose}).
  */
 import type { DDSketch } from '@datadog/sketches-js'
 import { nodeId, parseNodeId } from './span.js'
-import { effectiveShareSize, type RouteWindowStats, type SiteStats } from './journey-stats.js'
+import { effectiveShareSize, effectiveSize, type RouteWindowStats, type SiteStats } from './journey-stats.js'
 import { sketchQuantile } from './graph.js'
 
 export type Symptom = 'errors' | 'latency'
@@ -60,6 +64,19 @@ export interface Candidate {
   detail: Record<string, number | null>
 }
 
+/** A route's numbers in one stretch of windows. */
+export interface RouteNumbers {
+  /** the requests its traces stand for (a sampled gateway span stands for 1 / its keep probability) */
+  traces: number
+  /**
+   * how many fully seen traces the figures are as sure as (Kish's effective size): `traces` when
+   * every trace was seen in full, fewer on a route seen through the gateway's sampled spans
+   */
+  observed: number
+  errorRatio: number
+  p95: number | null
+}
+
 export interface RootCause {
   route: string
   /** the symptom ranked for: the one asked for, else the one that rose more (errors when none did) */
@@ -76,8 +93,8 @@ export interface RootCause {
   baselineStartMs: number
   baselineMs: number
   /** the route now and in the baseline */
-  now: { traces: number; errorRatio: number; p95: number | null }
-  before: { traces: number; errorRatio: number; p95: number | null }
+  now: RouteNumbers
+  before: RouteNumbers
   services: Candidate[]
   edges: Candidate[]
   /** which evidence weighed how much (after redistributing the empty kinds) */
@@ -227,31 +244,90 @@ function onsets(
       } else {
         const q0 = b === undefined || b.self === null ? null : sketchQuantile(b.self, 0.95)
         const q = a.self === null ? null : sketchQuantile(a.self, 0.95)
-        if (q !== null && q0 !== null && a.calls >= 5 && q > 1.5 * q0 && q > q0 + 5)
-          out.set(id, w.windowStartMs)
+        const n = effectiveSize(a.calls, a.callSquares)
+        if (q !== null && q0 !== null && n >= 5 && q > 1.5 * q0 && q > q0 + 5) out.set(id, w.windowStartMs)
       }
     }
   }
   return out
 }
 
-type RouteNumbers = RootCause['now']
-
-/**
- * Whether the route's error ratio rose beyond noise: by more than half a point and 3 σ (binomial,
- * over the two windows' traces), and by half of what it was.
- */
-function errorsRose(now: RouteNumbers, before: RouteNumbers): boolean {
-  const move = now.errorRatio - before.errorRatio
-  if (now.traces === 0 || before.traces === 0) return move > 0.005
-  const p = Math.max(before.errorRatio, 1e-4)
-  const sigma = Math.sqrt((p * (1 - p)) / now.traces + (p * (1 - p)) / before.traces)
-  return move > Math.max(0.005, 3 * sigma) && now.errorRatio >= 1.5 * before.errorRatio
+function routeNumbers(rw: RouteWindowStats): RouteNumbers {
+  return {
+    // the weighted estimate of the requests, as whole requests
+    traces: Math.round(rw.traces),
+    observed: Math.round(effectiveSize(rw.traces, rw.traceSquares)),
+    errorRatio: ratio(rw.failures, rw.traces),
+    p95: sketchQuantile(rw.latency, 0.95),
+  }
 }
 
-/** Whether the route's p95 rose beyond noise: by a fifth and 5 ms, over at least 5 traces. */
+/**
+ * A window's failed and other traces as observations: each outcome's Kish effective size, and the
+ * rate it was kept at (effective size over weighted count; null when the outcome was not seen).
+ */
+function outcomes(rw: RouteWindowStats) {
+  const okWeight = rw.traces - rw.failures
+  // (summed in another order than the failures: a route that only failed leaves a rounding error)
+  const okSeen = okWeight > 1e-9 * rw.traces
+  const failed = effectiveSize(rw.failures, rw.failureSquares)
+  const ok = okSeen ? effectiveSize(okWeight, rw.traceSquares - rw.failureSquares) : 0
+  return {
+    failed,
+    ok,
+    failedRate: rw.failures > 0 ? failed / rw.failures : null,
+    okRate: okSeen ? ok / okWeight : null,
+  }
+}
+
+/**
+ * Whether the route's error ratio rose beyond noise: by more than half a point, by half of what it
+ * was, and by 3 σ of the traces seen. The σ test is on the share of the analysed window's seen
+ * traces that failed, binomial over them: on a route seen through the gateway's sampled spans,
+ * which keeps every failure but `sampleRate` of the rest, the baseline's ratio p₀ means a share
+ * p₀r_f / (p₀r_f + (1 − p₀)r_ok) of the kept spans failing (r: each outcome's keep rate), and a
+ * window whose few kept successes happen to be fewer is tested as the handful of spans it is (a
+ * window of 2 errors and no kept success reads 100 %, a 1 σ wobble at r_ok = 0.01, not a rise).
+ * Every trace seen in full (weights 1): the binomial over the traces, as it always was.
+ */
+function errorsRose(
+  now: RouteNumbers,
+  before: RouteNumbers,
+  current: RouteWindowStats,
+  baseline: RouteWindowStats,
+): boolean {
+  const move = now.errorRatio - before.errorRatio
+  if (!(current.traces > 0) || !(baseline.traces > 0)) return move > 0.005
+  const a = outcomes(current)
+  const b = outcomes(baseline)
+  // an outcome the analysed window did not see was kept as the baseline's was (the same sampler)
+  const rFailed = a.failedRate ?? b.failedRate ?? 1
+  const rOk = a.okRate ?? b.okRate ?? 1
+  const keptShare = (p: number) => (rFailed === rOk ? p : (p * rFailed) / (p * rFailed + (1 - p) * rOk))
+  const p0 = Math.max(before.errorRatio, 1e-4)
+  const q0 = keptShare(p0)
+  const seen = a.failed + a.ok
+  const q = seen > 0 ? a.failed / seen : 0
+  // the baseline's own noise, carried onto the kept share by its slope dq/dp
+  const slope = rFailed === rOk ? 1 : (q0 * (1 - q0)) / (p0 * (1 - p0))
+  const baselineSize = effectiveShareSize(
+    baseline.failures,
+    baseline.failureSquares,
+    baseline.traces,
+    baseline.traceSquares,
+  )
+  const sigma = Math.sqrt((q0 * (1 - q0)) / seen + (slope * slope * (p0 * (1 - p0))) / baselineSize)
+  return (
+    q - keptShare(before.errorRatio) > 3 * sigma && move > 0.005 && now.errorRatio >= 1.5 * before.errorRatio
+  )
+}
+
+/**
+ * Whether the route's p95 rose beyond noise: by a fifth and 5 ms, over at least 5 traces seen
+ * (one sampled span standing for 10 requests is one).
+ */
 function latencyRose(now: RouteNumbers, before: RouteNumbers): boolean {
-  if (now.p95 === null || before.p95 === null || now.traces < 5) return false
+  if (now.p95 === null || before.p95 === null || now.observed < 5) return false
   return now.p95 >= 1.2 * before.p95 && now.p95 - before.p95 >= 5
 }
 
@@ -268,18 +344,12 @@ function describeMove(symptom: Symptom | 'both', now: RouteNumbers, before: Rout
 /** Ranks candidate services and edges for the route's errors or slowness in `current`. */
 export function rankRootCause(input: RootCauseInput): RootCause {
   const { current, baseline } = input
-  // traces are weighted (a sampled gateway span stands for several requests): whole requests
-  const now = {
-    traces: Math.round(current.traces),
-    errorRatio: ratio(current.failures, current.traces),
-    p95: sketchQuantile(current.latency, 0.95),
+  const now = routeNumbers(current)
+  const before = routeNumbers(baseline)
+  const rose = {
+    errors: errorsRose(now, before, current, baseline),
+    latency: latencyRose(now, before),
   }
-  const before = {
-    traces: Math.round(baseline.traces),
-    errorRatio: ratio(baseline.failures, baseline.traces),
-    p95: sketchQuantile(baseline.latency, 0.95),
-  }
-  const rose = { errors: errorsRose(now, before), latency: latencyRose(now, before) }
   let symptom: Symptom
   let symptomReason: string
   if (input.symptom === 'errors' || input.symptom === 'latency') {

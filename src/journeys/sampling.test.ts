@@ -301,20 +301,28 @@ describe('intervals of a route seen only through few sampled spans', () => {
 
 describe('root cause of a route seen only through few sampled spans', () => {
   const WINDOW_MS = 10_000
-  /** 12 windows of 2,000 requests kept at p = 0.01; the last two analysed, the 10 before the baseline */
-  const rootCause = (seed: number, errorRatioFrom10: number) => {
+  /**
+   * 10 + `analysed` windows of `requests` each kept at p = 0.01, failing `errorRatio` of the time
+   * and `errorRatioFrom10` from the eleventh window on; the last `analysed` windows against the 10
+   * before them
+   */
+  const rootCause = (
+    seed: number,
+    errorRatioFrom10: number,
+    { requests = 2_000, errorRatio = ERROR_RATIO, analysed = 2 } = {},
+  ) => {
     const rng = createRng(seed)
-    const windows = Array.from({ length: 12 }, (_, w) => {
+    const windows = Array.from({ length: 10 + analysed }, (_, w) => {
       const rw = newRouteWindow('payments', T0 + w * WINDOW_MS, WINDOW_MS)
-      const ratio = w >= 10 ? errorRatioFrom10 : ERROR_RATIO
-      analyze(sampledRequests(2_000, rng, 'probability', 0.01, ratio).kept, rw)
+      const ratio = w >= 10 ? errorRatioFrom10 : errorRatio
+      analyze(sampledRequests(requests, rng, 'probability', 0.01, ratio).kept, rw)
       return rw
     })
     const merged = (from: number, to: number) =>
       mergeRouteWindows('payments', windows.slice(from, to), T0 + from * WINDOW_MS, T0 + to * WINDOW_MS)
     return rankRootCause({
       route: 'payments',
-      current: merged(10, 12),
+      current: merged(10, 10 + analysed),
       baseline: merged(0, 10),
       windows: windows.slice(8),
       symptom: 'errors',
@@ -336,7 +344,94 @@ describe('root cause of a route seen only through few sampled spans', () => {
       const rc = rootCause(seed, 0.2)
       expect(rc.services[0].detail.anomalyStartMs).toBe(T0 + 10 * WINDOW_MS)
       expect(rc.weights.firstAnomaly).toBeGreaterThan(0)
+      expect(rc.moved).toBe(true)
     }
+  })
+
+  it('does not read the noise of a few kept successes as the route’s error ratio moving', () => {
+    // 300 requests a window, a fifth failing all along: ~60 errors kept and ~2 of the 240
+    // successes, each standing for 100 requests; one window analysed
+    let moved = 0
+    for (let seed = 0; seed < 40; seed++) {
+      const rc = rootCause(seed, 0.2, { requests: 300, errorRatio: 0.2, analysed: 1 })
+      if (rc.moved) moved++
+    }
+    // with σ from the weighted traces (300 requests) it read a rise in 12 of these 40 runs
+    expect(moved).toBe(0)
+    // 100 requests a window at 5 %: a window with no success kept reads 100 % failing (5 errors,
+    // 0 of ~95 successes kept at 0.01: as likely as not), which is no rise either
+    let sparse = 0
+    for (let seed = 0; seed < 40; seed++)
+      if (rootCause(seed, ERROR_RATIO, { requests: 100, analysed: 1 }).moved) sparse++
+    expect(sparse).toBe(0)
+  })
+})
+
+describe('the moved test of a route seen through the gateway’s sampled spans', () => {
+  const WINDOW_MS = 60_000
+  let next = 0
+  /** `n` of the gateway's spans, each kept with probability `p` (1: every request seen) */
+  const spans = (n: number, failed: boolean, p: number, ms = 20) =>
+    Array.from({ length: n }, () =>
+      gatewaySpan(next++, failed, failed ? 300 : ms, {
+        'vigil.sample_reason': failed ? 'error' : p < 1 ? 'sampled' : 'slow',
+        'vigil.sample_probability': p,
+      }),
+    )
+  const windowOf = (startMs: number, ...groups: JourneySpan[][]) => {
+    const rw = newRouteWindow('payments', startMs, WINDOW_MS)
+    for (const g of groups) analyze(g, rw)
+    return rw
+  }
+  const rank = (baseline: RouteWindowStats, current: RouteWindowStats, symptom?: 'errors') =>
+    rankRootCause({ route: 'payments', current, baseline, windows: [baseline, current], symptom })
+
+  it('holds a wobble of a handful of kept spans at sampleRate 0.1 within noise, and not the same wobble seen in full', () => {
+    // baseline: 1,000 requests, a fifth failing. Now: 30 errors and 50 successes, 37.5 % failing.
+    // Seen through the sampler (5 successes kept for 50): 5 kept where the baseline's ratio
+    // expects ~12, a 2 σ wobble. Every request seen: 3.8 σ over 80 traces, a rise.
+    const sampledBase = windowOf(T0, spans(200, true, 1), spans(80, false, 0.1))
+    const sampledNow = windowOf(T0 + WINDOW_MS, spans(30, true, 1), spans(5, false, 0.1))
+    const sampled = rank(sampledBase, sampledNow, 'errors')
+    expect(sampled.now).toMatchObject({ traces: 80, errorRatio: 0.375 })
+    expect(sampled.before).toMatchObject({ traces: 1_000, errorRatio: 0.2 })
+    expect(sampled.moved).toBe(false)
+    expect(sampled.symptomReason).toBe('errors (asked for), which did not move: error ratio 20% → 37.5%')
+    // the requests the traces stand for, and the traces the figures rest on
+    expect(sampled.now.observed).toBeLessThan(20)
+
+    const fullBase = windowOf(T0, spans(200, true, 1), spans(800, false, 1))
+    const fullNow = windowOf(T0 + WINDOW_MS, spans(30, true, 1), spans(50, false, 1))
+    const full = rank(fullBase, fullNow)
+    expect(full.now).toEqual({ ...sampled.now, observed: 80, p95: full.now.p95 })
+    expect(full.moved).toBe(true)
+    expect(full.symptomReason).toBe('errors: error ratio 20% → 37.5%')
+  })
+
+  it('needs 5 traces seen for a p95 that rose, not one sampled span standing for 10', () => {
+    const base = windowOf(T0, spans(50, false, 1, 20))
+    const one = windowOf(T0 + WINDOW_MS, spans(1, false, 0.1, 80))
+    const rc = rank(base, one)
+    expect(rc.moved).toBe(false)
+    expect(rc.now).toMatchObject({ traces: 10, observed: 1 })
+    expect(rc.symptomReason).toMatch(/^nothing moved: .*p95 2\d → 8\d ms$/)
+    // nor is the service's own time dated as having left its baseline from that one span
+    expect(rc.services.filter((c) => c.detail.anomalyStartMs !== undefined)).toEqual([])
+
+    const five = rank(base, windowOf(T0 + WINDOW_MS, spans(5, false, 1, 80)))
+    expect(five.now).toMatchObject({ traces: 5, observed: 5 })
+    expect(five.moved).toBe(true)
+    expect(five.symptomReason).toMatch(/^latency: p95 2\d → 8\d ms$/)
+    expect(five.services[0].detail.anomalyStartMs).toBe(T0 + WINDOW_MS)
+  })
+
+  it('carries the squares of the weights through a merge of windows', () => {
+    const a = windowOf(T0, spans(3, true, 1), spans(2, false, 0.1))
+    const b = windowOf(T0 + WINDOW_MS, spans(1, true, 1), spans(4, false, 0.25))
+    const merged = mergeRouteWindows('payments', [a, b], T0, T0 + 2 * WINDOW_MS)
+    expect(merged).toMatchObject({ traces: 4 + 20 + 16, failures: 4 })
+    expect(merged.traceSquares).toBeCloseTo(4 + 2 * 100 + 4 * 16, 9)
+    expect(merged.failureSquares).toBe(4)
   })
 })
 
