@@ -13,7 +13,9 @@ const stats: JourneyStats = {
     waited: 4,
     incomplete: 5,
     lateAfterAnalysis: 6,
+    notAwaited: 8,
   },
+  parentsNeverSent: [],
   problems: { missingParents: 1, cycles: 0, clockSkew: 0, duplicates: 0, unknownEnv: 0 },
   graph: { nodes: 7, rowsLate: 0, rowsOverflow: 0, windowsWritten: 0, writeErrors: 0 },
   routes: { tracked: 1, untracked: 0 },
@@ -28,6 +30,7 @@ describe('journeys metrics', () => {
     expect(text).toContain('vigil_journeys_trace_completeness_total{outcome="waited"} 4')
     expect(text).toContain('vigil_journeys_trace_completeness_total{outcome="incomplete"} 5')
     expect(text).toContain('vigil_journeys_trace_completeness_total{outcome="late_after_analysis"} 6')
+    expect(text).toContain('vigil_journeys_trace_completeness_total{outcome="not_awaited"} 8')
     expect(text).toContain('vigil_journeys_span_problems_total{problem="missing_parent"} 1')
     expect(text).toContain('vigil_journeys_buffered_spans 2')
   })

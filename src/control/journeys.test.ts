@@ -345,6 +345,142 @@ describe('LiveJourneys', () => {
     })
   })
 
+  describe('learns parents that never come, and stops waiting for them', () => {
+    /**
+     * A request the gateway did not keep: shop's entry span, and pricing's span under a mesh proxy
+     * that passes its own span id on but sends no spans (`mesh` never arrives).
+     */
+    function throughMesh(seed: number, pricing: Partial<SpanRecord> = {}): SpanRecord[] {
+      const traceId = traceIdWith(false, 0.1, seed)
+      return [
+        shopEntry(traceId, 'root', 'unsampled-gw'),
+        span({
+          traceId,
+          spanId: 'price',
+          parentSpanId: 'mesh',
+          service: 'pricing',
+          env: 'aws',
+          name: 'GET /price',
+          ...pricing,
+        }),
+      ]
+    }
+    /** Shop's entry span. */
+    const shopEntry = (traceId: string, spanId: string, parentSpanId: string) =>
+      span({ traceId, spanId, parentSpanId, service: 'shop', env: 'onprem', name: 'GET /shop' })
+    /** The mesh, instrumented after all: its span of trace `traceId` arrives now. */
+    function meshArrives(traceId: string): void {
+      j.add([span({ traceId, spanId: 'mesh', parentSpanId: 'root', service: 'mesh', env: 'aws' })], now)
+      j.take(now)
+    }
+    /** Three traces through the mesh, each decided at maxTraceWaitMs still missing its parent. */
+    async function learnMesh(k: LiveJourneys): Promise<void> {
+      for (let i = 0; i < 3; i++) k.add(throughMesh(1000 + i * 17), now)
+      now += WAIT
+      k.take(now)
+      now += 3 * WAIT
+      k.take(now)
+      expect((await k.stats()).traces).toMatchObject({ analyzed: 3, incomplete: 3, notAwaited: 0 })
+    }
+
+    it('decides a trace at traceWaitMs once its hop’s parents never came in the traces before it', async () => {
+      await learnMesh(j)
+      const t1 = now
+      j.add(throughMesh(2000), now)
+      now += WAIT
+      j.take(now)
+      const st = await j.stats()
+      expect(st.traces).toMatchObject({ analyzed: 4, incomplete: 3, notAwaited: 1, waited: 0 })
+      expect(st.parentsNeverSent).toEqual([
+        { service: 'pricing', env: 'aws', name: 'GET /price', sinceMs: t1, traces: 1, rootsTrace: false },
+      ])
+      // nothing waits: the statistics are complete up to the usual wait
+      expect(j.undecidedSinceMs()).toBe(Number.POSITIVE_INFINITY)
+      expect((await j.graph(T0 - W, now)).completeUntilMs).toBe(now - WAIT - W)
+    })
+
+    it('waits again once a parent under a learned hop arrives after all', async () => {
+      await learnMesh(j)
+      const early = throughMesh(2000)
+      j.add(early, now)
+      now += WAIT
+      j.take(now)
+      expect((await j.stats()).traces.notAwaited).toBe(1)
+      // an instrumented mesh: its span of the trace decided without it comes late
+      now += 1000
+      meshArrives(early[0].traceId)
+      expect((await j.stats()).parentsNeverSent).toEqual([])
+      const next = throughMesh(3000)
+      j.add(next, now)
+      now += WAIT
+      j.take(now)
+      expect((await j.stats()).traces).toMatchObject({ analyzed: 4, notAwaited: 1 })
+      expect(j.undecidedSinceMs()).toBe(now - WAIT)
+      // and its parent arriving while it waits decides it whole
+      now += 1000
+      meshArrives(next[0].traceId)
+      expect((await j.stats()).traces).toMatchObject({ analyzed: 5, waited: 1 })
+    })
+
+    it('learns only from traces in a row: a parent that comes after the usual wait starts the count again', async () => {
+      const missForGood = async (seed: number) => {
+        j.add(throughMesh(seed), now)
+        now += 4 * WAIT
+        j.take(now)
+      }
+      await missForGood(1000)
+      await missForGood(1017)
+      // the third trace gets the mesh's span, after the usual wait
+      const got = throughMesh(1100)
+      j.add(got, now)
+      now += WAIT
+      j.take(now)
+      now += 1000
+      meshArrives(got[0].traceId)
+      await missForGood(1200)
+      expect((await j.stats()).traces).toMatchObject({ analyzed: 4, incomplete: 3, waited: 1, notAwaited: 0 })
+      expect((await j.stats()).parentsNeverSent).toEqual([])
+      j.add(throughMesh(1300), now)
+      now += WAIT
+      j.take(now)
+      expect((await j.stats()).traces.analyzed).toBe(4)
+    })
+
+    it('still waits for a parent under a hop not learned, and for a root that a learned hop does not stand for', async () => {
+      await learnMesh(j)
+      // inventory's span names a parent never seen missing before
+      const other = throughMesh(2000, { service: 'inventory', name: 'GET /stock' })
+      j.add(other, now)
+      // pricing's span alone: the hop is inside the journey (shop's root came in the traces that
+      // taught it), so the trace still waits for its root, a slow shop span that ends last
+      const rootless = throughMesh(2100)
+      j.add([rootless[1]], now)
+      now += WAIT
+      j.take(now)
+      expect((await j.stats()).traces).toMatchObject({ analyzed: 3, notAwaited: 0 })
+      now += 2000
+      j.add([rootless[0]], now)
+      j.take(now)
+      expect((await j.stats()).traces).toMatchObject({ analyzed: 4, waited: 1 })
+    })
+
+    it('lets a span under a hop with no root above it stand for the root: a gateway that sends fewer spans than expected', async () => {
+      // the control plane expects the gateway's span of every trace drawn below 0.5; this gateway
+      // samples less, and shop's entry span names a gateway span that never comes
+      const k = live({ sampleRate: 0.5 })
+      const request = (seed: number) => [shopEntry(traceIdWith(true, 0.5, seed), 's', 'gw')]
+      for (let i = 0; i < 3; i++) k.add(request(10 + i * 31), now)
+      now += 4 * WAIT
+      k.take(now)
+      k.add(request(500), now)
+      now += WAIT
+      k.take(now)
+      const st = await k.stats()
+      expect(st.traces).toMatchObject({ analyzed: 4, incomplete: 3, notAwaited: 1 })
+      expect(st.parentsNeverSent).toMatchObject([{ service: 'shop', name: 'GET /shop', rootsTrace: true }])
+    })
+  })
+
   it('counts broken input (missing parents, cycles, clock skew, duplicates, unknown env) and keeps going', async () => {
     const t = '0'.repeat(31) + '1'
     j.add(

@@ -23,8 +23,11 @@
  * ```
  * Services export a span when it ends, so the last spans of a trace are its slowest calls and the
  * root that encloses them: a trace decided without them would bias the statistics fast exactly
- * when a latency fault needs them. Hence the wait for a whole trace, bounded by maxTraceWaitMs
- * (a service that sends no spans but passes its own span id on leaves a parent missing forever).
+ * when a latency fault needs them. Hence the wait for a whole trace, bounded by maxTraceWaitMs.
+ * A service that sends no spans but passes its own span id on leaves a parent missing forever, in
+ * every trace through it: the hops whose parents were still missing at maxTraceWaitMs in a few
+ * traces in a row are learned (PhantomParents), and later traces are not held for parents named
+ * under them, until one such parent does arrive after traceWaitMs.
  * Every trace feeds the graph and the statistics whether it is stored or not, so rates and error
  * ratios are not biased by sampling. A trace seen only through the gateway's span (a route whose
  * services send no spans) was seen because the gateway's sampler kept it, and is weighted by the
@@ -53,6 +56,8 @@ import {
   parseWhatIfs,
   rankRootCause,
   readTrace,
+  PhantomParents,
+  phantomKey,
   TraceCompleteness,
   traceIsWhole,
   simulateImpact,
@@ -65,6 +70,7 @@ import {
   type ImpactResult,
   type JourneyModel,
   type JourneySpan,
+  type PhantomHop,
   type RootCause,
   type RouteWindowStats,
   type ServiceEdge,
@@ -143,7 +149,7 @@ export interface LiveJourneysOptions {
   onError?: (err: Error, what: string) => void
 }
 
-/** Counters of the journeys pipeline (served at /metrics and GET /api/journeys/stats). */
+/** Counters of the journeys pipeline (served at /metrics and as `pipeline` in GET /api/graph). */
 export interface JourneyStats {
   spans: { received: number; stored: number; dropped: number; late: number; buffered: number }
   traces: {
@@ -157,7 +163,18 @@ export interface JourneyStats {
     incomplete: number
     /** decided traces a span reached afterwards: their analysis lacks it (traceWaitMs too short) */
     lateAfterAnalysis: number
+    /**
+     * decided at traceWaitMs without the parents they lack, named under a hop learned to name
+     * parents that never come (`parentsNeverSent`)
+     */
+    notAwaited: number
   }
+  /**
+   * hops (the service, env and operation of the spans) that name parents that never arrive: an
+   * uninstrumented caller, a proxy or sidecar passing its own span id on, a caller that samples
+   * its spans out; their traces are no longer held for those parents
+   */
+  parentsNeverSent: PhantomHop[]
   problems: {
     missingParents: number
     cycles: number
@@ -357,6 +374,13 @@ export class LiveJourneys implements SpanStage, JourneySource {
   /** decided traces → kept, until when a late span is judged by the decision */
   readonly #decided = new Map<string, { kept: boolean; untilMs: number; late: boolean }>()
   readonly #byRequest = new Map<string, string>()
+  /** hops whose spans name parents that never come: their traces are not held for those */
+  readonly #phantoms = new PhantomParents()
+  /**
+   * traces decided without parents under learned hops → until when (their longest wait) a parent
+   * arriving is told to the learner (parent id → its hop's key), in order of decision
+   */
+  readonly #assumed = new Map<string, { untilMs: number; parents: Map<string, string> }>()
   #buffered = 0
   #out: SpanRecord[] = []
   readonly #graph: ServiceGraph
@@ -387,7 +411,9 @@ export class LiveJourneys implements SpanStage, JourneySource {
       waited: 0,
       incomplete: 0,
       lateAfterAnalysis: 0,
+      notAwaited: 0,
     },
+    parentsNeverSent: [],
     problems: { missingParents: 0, cycles: 0, clockSkew: 0, duplicates: 0, unknownEnv: 0 },
     graph: { nodes: 0, rowsLate: 0, rowsOverflow: 0, windowsWritten: 0, writeErrors: 0 },
     routes: { tracked: 0, untracked: 0 },
@@ -426,6 +452,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
     for (const s of spans) {
       this.#stats.spans.received++
       if (s.attributes['vigil.env_defaulted'] === true) this.#stats.problems.unknownEnv++
+      if (this.#assumed.size > 0) this.#arrivedAfterAssumed(s)
       const d = this.#decided.get(s.traceId)
       if (d !== undefined) {
         this.#stats.spans.late++
@@ -445,7 +472,9 @@ export class LiveJourneys implements SpanStage, JourneySource {
       p.spans.push(s)
       this.#buffered++
       if (p.completeness !== null) {
-        p.completeness.add(s)
+        // a parent that came after traceWaitMs: waiting for its hop's parents pays
+        const child = p.completeness.add(s)
+        if (child !== undefined) this.#phantoms.arrived(child)
         if (p.completeness.complete) this.#ready.add(p)
       }
       if (s.requestId !== null && s.source === 'gateway') this.#byRequest.set(s.requestId, s.traceId)
@@ -462,6 +491,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
     // waiting traces that became whole
     for (const p of this.#ready) {
       this.#stats.traces.waited++
+      if (p.completeness !== null) this.#assume(p, p.completeness, nowMs)
       this.#decide(p, nowMs, out)
     }
     // waiting traces whose longest wait is over (in order of it), and the oldest while the
@@ -469,8 +499,8 @@ export class LiveJourneys implements SpanStage, JourneySource {
     for (const p of this.#waiting.values()) {
       const due = p.firstMs + this.#o.maxTraceWaitMs <= nowMs
       if (!due && this.#buffered <= this.#o.maxBufferedSpans) break
-      if (due) this.#stats.traces.incomplete++
-      else this.#stats.traces.decidedEarly++
+      if (!due) this.#stats.traces.decidedEarly++
+      else if (p.completeness !== null) this.#incomplete(p.completeness, nowMs)
       this.#decide(p, nowMs, out)
     }
     // traces whose wait is over (the buffer is in arrival order): whole ones are decided, the
@@ -485,13 +515,24 @@ export class LiveJourneys implements SpanStage, JourneySource {
         continue
       }
       const isRoot = this.#rootsTrace(p)
-      const whole = traceIsWhole(p.spans, isRoot)
-      if (whole || p.firstMs + this.#o.maxTraceWaitMs <= nowMs) {
-        if (!whole) this.#stats.traces.incomplete++
+      if (traceIsWhole(p.spans, isRoot)) {
         this.#decide(p, nowMs, out)
         continue
       }
-      p.completeness = new TraceCompleteness(p.spans, isRoot)
+      const c = new TraceCompleteness(p.spans, isRoot, this.#phantoms)
+      if (c.complete) {
+        // whole but for parents its hops never send
+        this.#stats.traces.notAwaited++
+        this.#assume(p, c, nowMs)
+        this.#decide(p, nowMs, out)
+        continue
+      }
+      if (p.firstMs + this.#o.maxTraceWaitMs <= nowMs) {
+        this.#incomplete(c, nowMs)
+        this.#decide(p, nowMs, out)
+        continue
+      }
+      p.completeness = c
       this.#buffer.delete(p.traceId)
       this.#waiting.set(p.traceId, p)
     }
@@ -504,9 +545,46 @@ export class LiveJourneys implements SpanStage, JourneySource {
       if (d.untilMs > nowMs) break
       this.#decided.delete(id)
     }
+    for (const [id, a] of this.#assumed) {
+      if (a.untilMs > nowMs) break
+      this.#assumed.delete(id)
+    }
+    this.#phantoms.prune(nowMs)
     this.#stats.spans.stored += out.length
     this.#stats.spans.buffered = this.#buffered
     return out
+  }
+
+  /** A trace decided at maxTraceWaitMs still missing parents: the learner hears whose. */
+  #incomplete(c: TraceCompleteness, nowMs: number): void {
+    this.#stats.traces.incomplete++
+    const children = [...c.awaiting()]
+    for (const [, child] of c.excused()) children.push(child)
+    this.#phantoms.missed(children, c.rooted, nowMs)
+  }
+
+  /**
+   * A trace decided without the parents its learned hops never send: until its longest wait is
+   * over, one of them arriving after all unlearns its hop.
+   */
+  #assume(p: Pending, c: TraceCompleteness, nowMs: number): void {
+    const excused = [...c.excused()]
+    if (excused.length === 0) return
+    this.#phantoms.assumed(
+      excused.map(([, child]) => child),
+      nowMs,
+    )
+    const parents = new Map(excused.map(([parent, child]) => [parent, phantomKey(child)]))
+    this.#assumed.set(p.traceId, { untilMs: p.firstMs + this.#o.maxTraceWaitMs, parents })
+  }
+
+  /** A span of a trace decided without it, as a parent never sent: its hop's parents do come. */
+  #arrivedAfterAssumed(s: SpanRecord): void {
+    const a = this.#assumed.get(s.traceId)
+    const key = a?.parents.get(s.spanId)
+    if (a === undefined || key === undefined) return
+    a.parents.delete(s.spanId)
+    this.#phantoms.arrived(key)
   }
 
   /**
@@ -1199,7 +1277,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
   }
 
   async stats(): Promise<JourneyStats> {
-    return structuredClone(this.#stats)
+    return { ...structuredClone(this.#stats), parentsNeverSent: this.#phantoms.hops() }
   }
 
   /** Waits for pending graph writes (graceful stop). */
