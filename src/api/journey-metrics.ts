@@ -61,7 +61,7 @@ export function exposeJourneyMetrics(source: JourneySource): void {
   )
   labelledCounter(
     'vigil_journeys_trace_completeness_total',
-    'Traces not analysed whole at traceWaitMs, by outcome: waited (decided later, once their root or parents came), incomplete (decided at maxTraceWaitMs still missing one), not_awaited (decided at traceWaitMs without parents that a hop was learned never to send: GET /api/graph pipeline.parentsNeverSent names it), late_after_analysis (a span came after the trace was analysed: raise traceWaitMs when it grows)',
+    'Traces not analysed whole at traceWaitMs, by outcome: waited (decided later, once their root or parents came), incomplete (decided at maxTraceWaitMs still missing one), not_awaited (decided without waiting for parents that a hop was learned never to send: GET /api/graph pipeline.parentsNeverSent names it), late_after_analysis (a span came after the trace was analysed: raise traceWaitMs when it grows)',
     'outcome',
     ({ traces: x }) => ({
       waited: x.waited,

@@ -399,6 +399,18 @@ describe('LiveJourneys', () => {
       expect((await j.graph(T0 - W, now)).completeUntilMs).toBe(now - WAIT - W)
     })
 
+    it('stops holding the traces already waiting for a hop’s parents once it is learned', async () => {
+      for (let i = 0; i < 3; i++) j.add(throughMesh(1000 + i * 17), now)
+      now += 2 * WAIT
+      j.add(throughMesh(2000), now)
+      now += WAIT
+      j.take(now) // the later trace waits too
+      now += WAIT
+      j.take(now) // the first three are decided at maxTraceWaitMs: the hop is learned, and the later one goes
+      expect((await j.stats()).traces).toMatchObject({ analyzed: 4, incomplete: 3, notAwaited: 1, waited: 0 })
+      expect(j.undecidedSinceMs()).toBe(Number.POSITIVE_INFINITY)
+    })
+
     it('waits again once a parent under a learned hop arrives after all', async () => {
       await learnMesh(j)
       const early = throughMesh(2000)

@@ -164,8 +164,8 @@ export interface JourneyStats {
     /** decided traces a span reached afterwards: their analysis lacks it (traceWaitMs too short) */
     lateAfterAnalysis: number
     /**
-     * decided at traceWaitMs without the parents they lack, named under a hop learned to name
-     * parents that never come (`parentsNeverSent`)
+     * decided without waiting (on) for the parents they lack, named under a hop learned to name
+     * parents that never come (`parentsNeverSent`): at traceWaitMs, or once the hop was learned
      */
     notAwaited: number
   }
@@ -494,13 +494,14 @@ export class LiveJourneys implements SpanStage, JourneySource {
       if (p.completeness !== null) this.#assume(p, p.completeness, nowMs)
       this.#decide(p, nowMs, out)
     }
+    let learned = false
     // waiting traces whose longest wait is over (in order of it), and the oldest while the
     // buffer is over its bound
     for (const p of this.#waiting.values()) {
       const due = p.firstMs + this.#o.maxTraceWaitMs <= nowMs
       if (!due && this.#buffered <= this.#o.maxBufferedSpans) break
       if (!due) this.#stats.traces.decidedEarly++
-      else if (p.completeness !== null) this.#incomplete(p.completeness, nowMs)
+      else if (p.completeness !== null) learned = this.#incomplete(p.completeness, nowMs) || learned
       this.#decide(p, nowMs, out)
     }
     // traces whose wait is over (the buffer is in arrival order): whole ones are decided, the
@@ -528,7 +529,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
         continue
       }
       if (p.firstMs + this.#o.maxTraceWaitMs <= nowMs) {
-        this.#incomplete(c, nowMs)
+        learned = this.#incomplete(c, nowMs) || learned
         this.#decide(p, nowMs, out)
         continue
       }
@@ -536,6 +537,15 @@ export class LiveJourneys implements SpanStage, JourneySource {
       this.#buffer.delete(p.traceId)
       this.#waiting.set(p.traceId, p)
     }
+    // the traces already waiting for the parents of a hop just learned wait no longer (a scan of
+    // the waiting traces, as rare as a hop is learned)
+    if (learned)
+      for (const p of this.#waiting.values())
+        if (p.completeness?.recheck() === true && p.completeness.complete) {
+          this.#stats.traces.notAwaited++
+          this.#assume(p, p.completeness, nowMs)
+          this.#decide(p, nowMs, out)
+        }
     for (const p of this.#dirty) {
       for (let i = p.stored; i < p.spans.length; i++) out.push(p.spans[i])
       p.stored = p.spans.length
@@ -555,12 +565,15 @@ export class LiveJourneys implements SpanStage, JourneySource {
     return out
   }
 
-  /** A trace decided at maxTraceWaitMs still missing parents: the learner hears whose. */
-  #incomplete(c: TraceCompleteness, nowMs: number): void {
+  /**
+   * A trace decided at maxTraceWaitMs still missing parents: the learner hears whose. Returns
+   * whether a hop was learned by it.
+   */
+  #incomplete(c: TraceCompleteness, nowMs: number): boolean {
     this.#stats.traces.incomplete++
     const children = [...c.awaiting()]
     for (const [, child] of c.excused()) children.push(child)
-    this.#phantoms.missed(children, c.rooted, nowMs)
+    return this.#phantoms.missed(children, c.rooted, nowMs)
   }
 
   /**

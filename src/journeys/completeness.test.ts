@@ -84,6 +84,17 @@ describe('TraceCompleteness', () => {
   })
 })
 
+describe('TraceCompleteness with phantoms learned while it waits', () => {
+  it('stops awaiting a parent once its hop is known never to send it', () => {
+    const p = new PhantomParents({ learnAfter: 1 })
+    const child = span('c', 'proxy', 'otlp', { service: 'shop' })
+    const c = new TraceCompleteness([span('r', null), child], () => false, p)
+    expect([c.complete, c.recheck()]).toEqual([false, false])
+    p.missed([child], true, 1)
+    expect([c.recheck(), c.complete, c.missing]).toEqual([true, true, 0])
+  })
+})
+
 describe('PhantomParents', () => {
   /** A span of `service` naming a parent that does not come. */
   const hop = (service: string, name = 'GET /x', env = 'prod') =>

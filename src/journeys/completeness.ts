@@ -100,6 +100,24 @@ export class TraceCompleteness {
     return child
   }
 
+  /**
+   * Asks the known phantoms again about the parents still awaited (one was learned since they were
+   * added); returns whether one is no longer awaited.
+   */
+  recheck(): boolean {
+    if (this.#phantoms === null) return false
+    let changed = false
+    for (const [parent, s] of this.#missing) {
+      const why = this.#phantoms.excuse(s)
+      if (why === null) continue
+      this.#missing.delete(parent)
+      this.#excused.set(parent, s)
+      if (why === 'root') this.#rootedByPhantom = true
+      changed = true
+    }
+    return changed
+  }
+
   /** it has a root and no span names a parent that has not arrived (and is awaited) */
   get complete(): boolean {
     return (this.#rooted || this.#rootedByPhantom) && this.#missing.size === 0

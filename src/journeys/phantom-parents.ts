@@ -86,9 +86,10 @@ export class PhantomParents implements KnownPhantoms {
 
   /**
    * A trace decided at its longest wait: `children` name the parents it still lacks; `rooted`: it
-   * had its root. Each key counts once per trace.
+   * had its root. Each key counts once per trace. Returns whether a hop was learned by it.
    */
-  missed(children: Iterable<JourneySpan>, rooted: boolean, nowMs: number): void {
+  missed(children: Iterable<JourneySpan>, rooted: boolean, nowMs: number): boolean {
+    let learned = false
     const seen = new Set<Entry>()
     for (const s of children) {
       const key = phantomKey(s)
@@ -114,9 +115,11 @@ export class PhantomParents implements KnownPhantoms {
       if (e.learnedAtMs === null && e.streak >= this.#learnAfter) {
         e.learnedAtMs = nowMs
         this.#learned++
+        learned = true
       }
       this.#touch(e, nowMs)
     }
+    return learned
   }
 
   /** A trace decided at the usual wait without the parents `children` name (under learned keys). */
