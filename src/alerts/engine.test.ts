@@ -711,6 +711,85 @@ describe('rules', () => {
     expect(a.state).toBe('firing')
     expect(a.latest.summary).toMatch(/^P\(p95 crosses 1,000 ms within the horizon\) = 95%/)
   })
+  /**
+   * A forecast fitted while (or just after) the error ratio was over its threshold: the fit
+   * extends the failure (`probability`); left out, the history forecasts `ahead`.
+   */
+  const extending = (probability: number, ahead: { probability: number; leftOut: number } | null) => ({
+    lastPointMs: T0 - W,
+    failure: {
+      errorRatio: {
+        threshold: 0.05,
+        probability,
+        firstLikelyAtMs: T0,
+        model: 'naive',
+        newCrossing: ahead === null ? null : { ...ahead, firstLikelyAtMs: null },
+      },
+      p95: null,
+    },
+  })
+
+  it('does not fire on a failure forecast that only extends the failure under way or just ended', async () => {
+    const { e, sink } = engine([{ name: 'will-fail', kind: 'forecast', probability: 0.95, for: '3 windows' }])
+    // an error burst's windows are in the fit: P(crossing) is the burst continuing, and the live
+    // error alerts are already telling of it; the history without them forecasts no crossing
+    await run(
+      e,
+      [0, 1, 2, 3, 4].map((i) =>
+        input(point(i, { errors: i < 2 ? 60 : 0 }), {
+          forecast: extending(0.999, { probability: 0.04, leftOut: 15 }),
+        }),
+      ),
+    )
+    expect(e.alerts({ state: 'all' })).toEqual([])
+    expect(sink.got).toEqual([])
+    const rule = alertsSchema.parse({ rules: [{ name: 'will-fail', kind: 'forecast', probability: 0.95 }] })
+      .rules[0]
+    const ctx = { windowMs: W, budgets: {} }
+    const after = input(point(5), { forecast: extending(0.999, { probability: 0.04, leftOut: 15 }) })
+    expect(quickInactive(rule, after, ctx)).toBe(true)
+    expect(evaluateRule(rule, after, ctx)).toMatchObject({
+      active: false,
+      observed: 0.04,
+      summary:
+        'P(errorRatio crosses 5% within the horizon) = 4% leaving out the 15 windows over it (99.9% with them)',
+    })
+  })
+
+  it('fires on a rise the windows over the threshold do not explain', async () => {
+    const { e } = engine([{ name: 'will-fail', kind: 'forecast', probability: 0.9, for: '2 windows' }])
+    await run(e, [
+      input(point(0), { forecast: extending(0.97, { probability: 0.93, leftOut: 2 }) }),
+      input(point(1), { forecast: extending(0.97, { probability: 0.93, leftOut: 2 }) }),
+    ])
+    const a = e.alerts()[0]
+    expect(a.state).toBe('firing')
+    expect(a.evidence.observed).toBe(0.93)
+    expect(a.evidence.details).toMatchObject({ probabilityWithCrossings: 0.97, leftOut: 2 })
+  })
+
+  it('holds a fired forecast alert, and starts none, while too many windows are over the threshold to tell', async () => {
+    const rules = [
+      { name: 'will-fail', kind: 'forecast', probability: 0.8, for: '1 window', resolveFor: '1 window' },
+    ]
+    const burst = [1, 2].map((i) => input(point(i, { errors: 60 }), { forecast: extending(1, null) }))
+    const { e } = engine(rules)
+    // it predicted the failure before it came; then the failure is all the history shows of late,
+    // which neither resolves the alert nor keeps it alive as a forecast
+    await run(e, [input(point(0), { forecast: extending(0.9, { probability: 0.9, leftOut: 0 }) }), ...burst])
+    const a = e.alerts()[0]
+    expect(a.state).toBe('firing')
+    expect(a.latest.windowStartMs).toBe(T0)
+    expect(a.lastEvalMs).toBe(T0 + 3 * W)
+    const { e: fresh } = engine(rules)
+    await run(fresh, burst)
+    expect(fresh.alerts({ state: 'all' })).toEqual([])
+    const rule = alertsSchema.parse({ rules }).rules[0]
+    expect(evaluateRule(rule, burst[0], { windowMs: W, budgets: {} })).toMatchObject({
+      active: null,
+      summary: 'errorRatio over 5% in too many recent windows to forecast a crossing apart from it',
+    })
+  })
 })
 
 describe('AlertEngine enrichment and incidents', () => {

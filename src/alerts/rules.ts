@@ -9,14 +9,21 @@
  * | latency | pN > threshold ms, or (adaptive) > factor × the top of the detector's expected band at this load |
  * | error-ratio | the upstream's ratio (its 5xx / requests sent upstream) > max(floor, its own q-quantile over history) and P(≥ that many errors \| baseline) < tailP |
  * | failure | 5xx / requests ≥ ratio, the gateway's own 503s included (it answers 503 when every target is down or ejected) |
- * | forecast | P(error ratio or p95 crosses its threshold within the horizon) ≥ probability |
+ * | forecast | P(error ratio or p95 crosses its threshold within the horizon, the windows already over it left out) ≥ probability |
  * | anomaly | an anomaly of the listed metrics is open on the series with score ≥ minScore, its metric still outside the band recorded at its open |
  * | rate-limit | 429s / requests ≥ limitedRatio, or the rate ≥ budgetShare × the service's capacity budget |
  */
 import type { AlertRuleConfig, Hold } from '../config/alerts-schema.js'
 import { poissonSurprise } from '../detect/index.js'
 import { sentCount, upstream5xx } from '../telemetry/types.js'
-import type { AlertPoint, AlertSeries, Condition, SeriesLevel, WindowInput } from './types.js'
+import type {
+  AlertPoint,
+  AlertSeries,
+  Condition,
+  FailureForecast,
+  SeriesLevel,
+  WindowInput,
+} from './types.js'
 import {
   fmtChance,
   fmtApart,
@@ -103,8 +110,8 @@ export function quickInactive(rule: AlertRuleConfig, input: WindowInput, ctx: Ru
     case 'forecast': {
       const f = input.forecast
       if (f === null) return true
-      const e = rule.metric === 'p95' ? 0 : (f.failure.errorRatio?.probability ?? 0)
-      const l = rule.metric === 'errorRatio' ? 0 : (f.failure.p95?.probability ?? 0)
+      const e = rule.metric === 'p95' ? 0 : aheadOf(f.failure.errorRatio).probability
+      const l = rule.metric === 'errorRatio' ? 0 : aheadOf(f.failure.p95).probability
       return Math.max(e, l) < rule.probability
     }
     case 'anomaly':
@@ -119,6 +126,24 @@ export function quickInactive(rule: AlertRuleConfig, input: WindowInput, ctx: Ru
       )
     }
   }
+}
+
+/**
+ * The chance of a crossing still ahead: the forecast fitted without the windows already over the
+ * threshold (`known: false` when too many were over it to fit without them). A forecast stored
+ * before the forecaster kept it stands as it is.
+ */
+function aheadOf(f: FailureForecast | null): {
+  known: boolean
+  probability: number
+  firstLikelyAtMs: number | null
+  leftOut: number
+} {
+  if (f === null) return { known: false, probability: 0, firstLikelyAtMs: null, leftOut: 0 }
+  if (f.newCrossing === undefined)
+    return { known: true, probability: f.probability, firstLikelyAtMs: f.firstLikelyAtMs, leftOut: 0 }
+  if (f.newCrossing === null) return { known: false, probability: 0, firstLikelyAtMs: null, leftOut: 0 }
+  return { known: true, ...f.newCrossing }
 }
 
 /** Time ranges [from, to) whose windows are not normal history: the alert's current and earlier runs. */
@@ -203,17 +228,33 @@ export function evaluateRule(
     case 'forecast': {
       const f = input.forecast
       if (f === null) return noData('probability', 'no forecast of this series yet')
-      const picks = (rule.metric === 'any' ? (['errorRatio', 'p95'] as const) : ([rule.metric] as const))
+      const all = (rule.metric === 'any' ? (['errorRatio', 'p95'] as const) : ([rule.metric] as const))
         .map((m) => ({ m, f: f.failure[m] }))
-        .filter((x) => x.f !== null)
-      if (picks.length === 0)
+        .filter((x): x is { m: typeof x.m; f: FailureForecast } => x.f !== null)
+        .map((x) => ({ ...x, ahead: aheadOf(x.f) }))
+      if (all.length === 0)
         return noData('probability', 'the forecast has no failure forecast of that metric')
-      const best = picks.reduce((a, b) => (b.f!.probability > a.f!.probability ? b : a))
-      const active = best.f!.probability >= rule.probability
+      // a crossing already under way (or just ended) is the live rules' to tell, not a forecast's
+      const picks = all.filter((x) => x.ahead.known)
+      const unknown = all.filter((x) => !x.ahead.known)
+      const tooMany = () =>
+        noData(
+          'probability',
+          `${unknown.map((x) => `${x.m} over ${fmtMetric(x.m, x.f.threshold)}`).join(' and ')} in too many recent windows to forecast a crossing apart from it`,
+        )
+      if (picks.length === 0) return tooMany()
+      const best = picks.reduce((a, b) => (b.ahead.probability > a.ahead.probability ? b : a))
+      const active = best.ahead.probability >= rule.probability
+      // the signal the alert fired on cannot be told apart from its failure: neither gone nor there
+      if (!active && unknown.some((x) => x.m === fired?.details.forecastMetric)) return tooMany()
       // inactive (a recovery): tell of the signal the alert went active on, not whichever other
       // is now the likelier, or an error-ratio alert would resolve with "P(p95 crosses …)"
       const top = (!active && picks.find((x) => x.m === fired?.details.forecastMetric)) || best
-      const prob = top.f!.probability
+      const { probability: prob, firstLikelyAtMs: likely, leftOut } = top.ahead
+      const without =
+        leftOut > 0
+          ? ` leaving out the ${leftOut} window${leftOut === 1 ? '' : 's'} over it (${pct(top.f.probability)} with them)`
+          : ''
       return {
         active,
         metric: 'probability',
@@ -221,8 +262,16 @@ export function evaluateRule(
         expected: null,
         band: null,
         threshold: rule.probability,
-        summary: `P(${top.m} crosses ${fmtMetric(top.m, top.f!.threshold)} within the horizon) = ${pct(prob)}${top.f!.firstLikelyAtMs !== null ? `, likely from ${new Date(top.f!.firstLikelyAtMs).toISOString()}` : ''}`,
-        details: { forecastMetric: top.m, ...top.f!, fittedOnWindowsTo: f.lastPointMs },
+        summary: `P(${top.m} crosses ${fmtMetric(top.m, top.f.threshold)} within the horizon) = ${pct(prob)}${without}${likely !== null ? `, likely from ${new Date(likely).toISOString()}` : ''}`,
+        details: {
+          forecastMetric: top.m,
+          ...top.f,
+          probability: prob,
+          firstLikelyAtMs: likely,
+          probabilityWithCrossings: top.f.probability,
+          leftOut,
+          fittedOnWindowsTo: f.lastPointMs,
+        },
       }
     }
     case 'anomaly': {

@@ -65,6 +65,12 @@ export interface FailureForecast {
   probability: number
   firstLikelyAtMs: number | null
   model: string
+  /**
+   * the same forecast with the windows over the threshold left out when one of the newest was
+   * over it (a crossing still ahead, not the failure under way or just ended); null when too many
+   * were over it; absent from forecasts stored before it was kept (then `probability` stands)
+   */
+  newCrossing?: { probability: number; firstLikelyAtMs: number | null; leftOut: number } | null
 }
 
 /** The newest forecast of a series (the payload of a stored `forecast` event has these fields). */

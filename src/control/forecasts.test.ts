@@ -130,6 +130,28 @@ describe('LiveForecasts', () => {
     expect(e.points[0].upper - e.points[0].lower).toBeGreaterThan(0.02)
   })
 
+  it('an error burst in its newest windows forecasts a crossing that continues, not a new one; both are stored', async () => {
+    const { live, events, add } = setup(130, { horizon: 30 })
+    for (let i = 0; i < 120; i++) add(orders, point(i, 2, i % 13 === 0 ? 1 : 0))
+    // 60 % of the 20 requests per window fail for ten windows, up to the newest one
+    for (let i = 120; i < 130; i++) add(orders, point(i, 2, 12))
+    await live.runDue(60_000)
+    const e = live.latest('orders|/api/orders|prod')!.failure.errorRatio!
+    expect(e.probability).toBeGreaterThan(0.95)
+    expect(e.newCrossing!.probability).toBeLessThan(0.5)
+    expect(e.newCrossing!.leftOut).toBeGreaterThanOrEqual(10)
+    expect(e.newCrossing!.perStep).toHaveLength(30)
+    const stored = (events.at(-1)!.payload as StoredForecast).failure.errorRatio!
+    expect(stored.newCrossing).toEqual({
+      probability: e.newCrossing!.probability,
+      firstLikelyAtMs: e.newCrossing!.firstLikelyAtMs,
+      leftOut: e.newCrossing!.leftOut,
+    })
+    // served cut to a shorter horizon, the new crossing's chance is over the shorter span too
+    const cut = ((await live.forecast('orders|/api/orders|prod', 5)) as ForecastReady).failure.errorRatio!
+    expect(cut.newCrossing!.perStep).toEqual(e.newCrossing!.perStep.slice(0, 5))
+  })
+
   it('a service idle in a third of its windows still gets its rate forecast, without a failure forecast', async () => {
     const { live, add } = setup(60, { thresholds: { errorRatio: 0.05, p95Ms: 500 } })
     for (let i = 0; i < 60; i++) add(orders, point(i, i % 3 === 1 ? 0 : 50))

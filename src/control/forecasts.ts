@@ -53,6 +53,21 @@ export interface FailureSummary {
   firstLikelyAtMs: number | null
   model: string
   points: ForecastPoint[]
+  /**
+   * P(a crossing still ahead): the same forecast with the windows over the threshold left out
+   * when one of the last `forecast.horizon` was over it, so a failure under way or just ended does not
+   * forecast itself (the probability above, then); null when too many windows were over it
+   */
+  newCrossing: NewCrossingSummary | null
+}
+
+/** The failure forecast of a crossing the history does not already show. */
+export interface NewCrossingSummary {
+  probability: number
+  perStep: number[]
+  firstLikelyAtMs: number | null
+  /** windows left out (over the threshold); 0 when none of the last `forecast.horizon` was */
+  leftOut: number
 }
 
 export interface ForecastReady {
@@ -299,7 +314,14 @@ export class LiveForecasts implements ForecastSource {
       }
       // an error ratio over few requests is noisy: the counts floor its spread
       const requests = kind === 'ratio' ? grid.requests : undefined
-      const f = forecastFailure(values, { ...base, threshold, kind, requests })
+      const f = forecastFailure(values, {
+        ...base,
+        threshold,
+        kind,
+        requests,
+        newCrossingWithin: this.#o.horizon,
+      })
+      const ahead = f.newCrossing ?? null
       return {
         threshold,
         probability: f.probability,
@@ -308,6 +330,15 @@ export class LiveForecasts implements ForecastSource {
         firstLikelyAtMs: f.firstLikelyStep === null ? null : at(f.firstLikelyStep - 1),
         model: f.forecast.model,
         points: toPoints(f.forecast),
+        newCrossing:
+          ahead === null
+            ? null
+            : {
+                probability: ahead.probability,
+                perStep: ahead.perStep,
+                firstLikelyAtMs: ahead.firstLikelyStep === null ? null : at(ahead.firstLikelyStep - 1),
+                leftOut: ahead.leftOut,
+              },
       }
     }
     const answer: ForecastReady = {
@@ -407,6 +438,14 @@ export function stored(f: ForecastReady): StoredForecast {
           probability: s.probability,
           firstLikelyAtMs: s.firstLikelyAtMs,
           model: s.model,
+          newCrossing:
+            s.newCrossing === null
+              ? null
+              : {
+                  probability: s.newCrossing.probability,
+                  firstLikelyAtMs: s.newCrossing.firstLikelyAtMs,
+                  leftOut: s.newCrossing.leftOut,
+                },
         }
   return {
     model: f.model,
@@ -429,15 +468,17 @@ export interface StoredForecast {
   lastPointMs: number
   points: ForecastPoint[]
   backtest: { model: string; mase: number; weight: number }[]
-  failure: {
-    errorRatio: {
-      threshold: number
-      probability: number
-      firstLikelyAtMs: number | null
-      model: string
-    } | null
-    p95: { threshold: number; probability: number; firstLikelyAtMs: number | null; model: string } | null
-  }
+  failure: { errorRatio: StoredFailure | null; p95: StoredFailure | null }
+}
+
+/** A failure forecast as a `forecast` event keeps it (no per-step paths). */
+export interface StoredFailure {
+  threshold: number
+  probability: number
+  firstLikelyAtMs: number | null
+  model: string
+  /** absent in events stored before it was kept */
+  newCrossing?: Omit<NewCrossingSummary, 'perStep'> | null
 }
 
 /** The rate band of `f` at `level`: each half-width times the ratio of the interval widths. */
@@ -469,6 +510,9 @@ function cut(f: ForecastReady, horizon: number): ForecastReady {
     // as forecastFailure: crossing at some step is the largest per-step probability
     const probability = perStep.reduce((a, b) => Math.max(a, b), 0)
     const i = perStep.findIndex((p) => p >= 0.5)
+    const ahead = s.newCrossing
+    const aheadStep = ahead?.perStep.slice(0, horizon) ?? []
+    const j = aheadStep.findIndex((p) => p >= 0.5)
     return {
       ...s,
       probability,
@@ -476,6 +520,15 @@ function cut(f: ForecastReady, horizon: number): ForecastReady {
       points,
       firstLikelyStep: i < 0 ? null : i + 1,
       firstLikelyAtMs: i < 0 ? null : points[i].atMs,
+      newCrossing:
+        ahead === null
+          ? null
+          : {
+              ...ahead,
+              probability: aheadStep.reduce((a, b) => Math.max(a, b), 0),
+              perStep: aheadStep,
+              firstLikelyAtMs: j < 0 ? null : points[j].atMs,
+            },
     }
   }
   return {

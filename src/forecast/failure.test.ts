@@ -103,5 +103,61 @@ describe('forecastFailure: the sampling noise of an error ratio', () => {
     expect(() => forecastFailure(values, { ...opts, threshold: 800, kind: 'latency', requests })).toThrow(
       expect.objectContaining({ ...code, message: expect.stringMatching(/^requests: only an error-ratio/) }),
     )
+    expect(() => forecastFailure(values, { ...opts, requests, newCrossingWithin: 0 })).toThrow(
+      expect.objectContaining({
+        ...code,
+        message: 'newCrossingWithin: expected a whole number of windows ≥ 1, got 0',
+      }),
+    )
+  })
+})
+
+describe('forecastFailure: a crossing still ahead (newCrossing)', () => {
+  const n = 16
+  /** 200 windows of a ~0.8 % error ratio (single errors), a 60 % burst of 15 windows, then `after` clean ones */
+  function burst(after: number) {
+    const r = rng(7)
+    const values = [
+      ...Array.from({ length: 200 }, () => (r() < 0.13 ? 1 / n : 0)),
+      ...Array.from({ length: 15 }, () => 10 / n),
+      ...Array.from({ length: after }, () => 0),
+    ]
+    return forecastFailure(values, {
+      ...opts,
+      horizon: 60,
+      requests: values.map(() => n),
+      newCrossingWithin: 60,
+    })
+  }
+
+  it('during an error burst and just after it, the fit extends the burst; without its windows no crossing is likely', () => {
+    for (const after of [0, 3]) {
+      const f = burst(after)
+      // the pooled ratio is still over 5 %: the model carries it on (the live alerts' news)
+      expect(f.probability).toBeGreaterThan(0.95)
+      expect(f.newCrossing?.probability).toBeLessThan(0.1)
+      expect(f.newCrossing?.firstLikelyStep).toBe(null)
+      // the burst's windows and the clean ones whose pool still holds its errors
+      expect(f.newCrossing?.leftOut).toBeGreaterThanOrEqual(15)
+    }
+  })
+
+  it('a rise that has not crossed yet keeps its probability, nothing left out', () => {
+    const rise = Array.from({ length: 200 }, (_, i) => 0.0002 * i)
+    const f = forecastFailure(rise, { ...opts, horizon: 60, newCrossingWithin: 60 })
+    expect(f.probability).toBeGreaterThan(0.95)
+    expect(f.newCrossing).toEqual({
+      probability: f.probability,
+      perStep: f.perStep,
+      firstLikelyStep: f.firstLikelyStep,
+      leftOut: 0,
+    })
+  })
+
+  it('is null when too many windows are over the threshold to forecast without them, undefined unless asked', () => {
+    const chronic = [...Array.from({ length: 100 }, () => 0), ...Array.from({ length: 100 }, () => 0.3)]
+    const req = chronic.map(() => n)
+    expect(forecastFailure(chronic, { ...opts, requests: req, newCrossingWithin: 30 }).newCrossing).toBe(null)
+    expect(forecastFailure(chronic, { ...opts, requests: req }).newCrossing).toBe(undefined)
   })
 })

@@ -14,7 +14,13 @@
  * 10 windows): the forecast is of the service's error ratio, not of one window's few requests.
  */
 import { VGL_ERR_FORECAST_OPTION } from '../errors.js'
-import { forecastSeries, type ForecastOptions } from './forecaster.js'
+import {
+  forecastSeries,
+  MAX_MISSING_SHARE,
+  MIN_POINTS,
+  missingShare,
+  type ForecastOptions,
+} from './forecaster.js'
 import { median, normalQuantile } from './stats.js'
 import type { ForecastResult } from './types.js'
 
@@ -29,6 +35,22 @@ export interface FailureOptions extends ForecastOptions {
    * alone set the spread.
    */
   readonly requests?: readonly number[]
+  /**
+   * When a value of the last this many windows is over the threshold (the pooled ratio, with
+   * `requests`), also forecast with every value over it left out: the result's `newCrossing`, the
+   * chance of a crossing that the failure under way (or just ended) does not explain. Without it,
+   * `newCrossing` is undefined.
+   */
+  readonly newCrossingWithin?: number
+}
+
+/** The chance of a crossing still ahead: the forecast refitted without the values over the threshold. */
+export interface NewCrossing {
+  readonly probability: number
+  readonly perStep: number[]
+  readonly firstLikelyStep: number | null
+  /** values left out (over the threshold); 0 when none of the last `newCrossingWithin` was */
+  readonly leftOut: number
 }
 
 export interface FailureForecast {
@@ -39,6 +61,11 @@ export interface FailureForecast {
   /** first step (1-based) whose exceedance probability is at least 0.5, or null */
   readonly firstLikelyStep: number | null
   readonly forecast: ForecastResult
+  /**
+   * With `newCrossingWithin`: the same forecast of a crossing the history does not already show;
+   * null when too many values are over the threshold to forecast without them
+   */
+  readonly newCrossing?: NewCrossing | null
 }
 
 /** Windows whose request counts set the typical window size for the sampling noise. */
@@ -183,6 +210,38 @@ export function forecastFailure(values: readonly number[], opts: FailureOptions)
     throw VGL_ERR_FORECAST_OPTION(
       `requests: expected one count per value (${values.length}), got ${req.length}`,
     )
+  const within = opts.newCrossingWithin
+  if (within !== undefined && !(Number.isInteger(within) && within >= 1))
+    throw VGL_ERR_FORECAST_OPTION(`newCrossingWithin: expected a whole number of windows ≥ 1, got ${within}`)
+  const fit = fitFailure(values, opts)
+  if (within === undefined) return fit
+  const { probability, perStep, firstLikelyStep } = fit
+  // what the model extends: the pooled ratio with counts (a window's lone error is not a crossing)
+  const seen = req === undefined ? values : poolRatios(values, req, opts.threshold).values
+  const over = seen.map((v) => v > opts.threshold)
+  if (!over.slice(-within).includes(true))
+    return { ...fit, newCrossing: { probability, perStep, firstLikelyStep, leftOut: 0 } }
+  // A failure under way (or just ended) makes its own forecast: a model extends the level it is
+  // at, so "P(crossing)" is then the failure continuing, which the live alerts already tell.
+  // Left out like missing windows, it leaves the forecast the history would make without it.
+  const masked = values.map((v, i) => (over[i] ? Number.NaN : v))
+  const gaps = missingShare(masked)
+  if (gaps.missing > MAX_MISSING_SHARE * gaps.of || gaps.of - gaps.missing < MIN_POINTS)
+    return { ...fit, newCrossing: null }
+  const ahead = fitFailure(masked, opts)
+  return {
+    ...fit,
+    newCrossing: {
+      probability: ahead.probability,
+      perStep: ahead.perStep,
+      firstLikelyStep: ahead.firstLikelyStep,
+      leftOut: over.filter(Boolean).length,
+    },
+  }
+}
+
+function fitFailure(values: readonly number[], opts: FailureOptions): FailureForecast {
+  const req = opts.requests
   // with counts, the series forecast is the pooled ratio: a service's error ratio, not one
   // window's handful of requests (1 error in 16 is 6.25 %, and a naive forecast of it crossed 5 %
   // with near certainty)

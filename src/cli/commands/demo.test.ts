@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../config/load.js'
 import type { ServedCounts } from '../../gateway/index.js'
 import { SelectingPolicy } from '../../scale/selector.js'
-import { servedSummary } from './demo.js'
+import { baselineLine, MOCKS, servedSummary } from './demo.js'
 
 const counts = (requests: number, statusClass: ServedCounts['statusClass'], limited: number) => ({
   requests,
@@ -25,6 +25,24 @@ describe('servedSummary (the demo status line)', () => {
     expect(servedSummary(counts(0, [0, 0, 0, 0, 0], 0), c, 0)).toMatch(
       /^gateway {4}0\.0 req\/s {2}2xx 100\.0%/,
     )
+  })
+})
+
+describe("the banner's baseline line (5xx with no incident)", () => {
+  it("names every mock's error rate, and the shop's: 502 when any of its four services fails", () => {
+    expect(baselineLine()).toBe(
+      '  baseline   with no incident the mocks still fail a few requests, as real services do: ' +
+        'users 0.1%, payments 0.5%, shop 0.8% (502 when one of its 4 services fails, 0.2% each); ' +
+        'one in a window of a few requests shows as a small 5xx spike, the normal the detectors learn and do not flag',
+    )
+  })
+
+  it('holds for the users replicas the autoscaler starts from examples/demo.yaml', () => {
+    const config = loadConfig(new URL('../../../examples/demo.yaml', import.meta.url).pathname, {})
+    const actuator = config.services.users.scale?.actuator
+    const command = actuator?.kind === 'process' ? actuator.command : []
+    const rate = Number(command[command.indexOf('--error-rate') + 1])
+    expect(rate).toBe(MOCKS.find((m) => m.name === 'users')!.errorRate)
   })
 })
 

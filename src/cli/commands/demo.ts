@@ -61,7 +61,7 @@ one per run. Each run stores its data in a fresh temporary directory, removed at
 to a file named at start.`
 
 /** the in-process mocks; the users replicas the autoscaler starts run the same settings */
-const MOCKS: ReadonlyArray<{ name: string; latencyMs: string; errorRate: number }> = [
+export const MOCKS: ReadonlyArray<{ name: string; latencyMs: string; errorRate: number }> = [
   { name: 'users', latencyMs: '5-80', errorRate: 0.001 },
   { name: 'payments', latencyMs: '40-600', errorRate: 0.005 },
 ]
@@ -116,6 +116,27 @@ function timerMs(text: string, flag: string, meaning: string): number {
     throw VGL_ERR_CLI_USAGE(`${flag}: expected a duration > 0 (${meaning}), got "${text}"`)
   if (ms > MAX_TIMER_MS) throw VGL_ERR_CLI_USAGE(`${flag}: expected at most 596h, got "${text}"`)
   return ms
+}
+
+const pctOf = (ratio: number) => `${Number((100 * ratio).toPrecision(2))}%`
+
+/**
+ * The banner's `baseline` line: the share of requests each mock fails with no incident (the shop
+ * answers 502 when any of its services fails). A newcomer sees these as small 5xx spikes from
+ * the first minute (one error in a 2 s window of a dozen requests reads as several percent) and
+ * should know they are the service's normal, which the detectors learn and do not flag.
+ */
+export function baselineLine(): string {
+  const journey = DEMO_SERVICES.map((s) => s.errorRate)
+  const shop = 1 - journey.reduce((ok, r) => ok * (1 - r), 1)
+  const each = journey.every((r) => r === journey[0])
+    ? `${pctOf(journey[0])} each`
+    : DEMO_SERVICES.map((s) => `${s.name} ${pctOf(s.errorRate)}`).join(', ')
+  return (
+    `  baseline   with no incident the mocks still fail a few requests, as real services do: ` +
+    `${MOCKS.map((m) => `${m.name} ${pctOf(m.errorRate)}`).join(', ')}, shop ${pctOf(shop)} (502 when one of its ${DEMO_SERVICES.length} services fails, ${each}); ` +
+    `one in a window of a few requests shows as a small 5xx spike, the normal the detectors learn and do not flag`
+  )
 }
 
 /** Resolves `preferred` when it can be bound on `host`, else a free port. */
@@ -376,6 +397,7 @@ export const command: Command = {
       out(
         `  traffic    diurnal, peak ${rps} req/s from ${DEMO_CLIENTS.length} clients, one day per ${dayMs / 1000}s; from ${firstIncidentMs / 1000}s: ${abuseRps > 0 ? `a scraper at ${abuseRps} req/s and ` : ''}an incident every ${incidentEveryMs / 1000}s for ${incidentForMs / 1000}s${Number.isFinite(durationMs) ? `; stops after ${durationMs / 1000}s` : '; Ctrl-C stops'}`,
       )
+      out(baselineLine())
       let openAnomalies = 0
       const firing = new Set<string>()
       vigil.activity.on('entry', (e: ActivityEntry) => {

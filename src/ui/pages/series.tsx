@@ -337,6 +337,12 @@ function ForecastDetails(props: { f: ForecastReady }) {
                     </Badge>{' '}
                     within the horizon
                     {s.firstLikelyAtMs !== null ? `, likely from ${fmtTime(s.firstLikelyAtMs)}` : ''}
+                    {/* what a forecast alert judges: the failure under way forecasts itself */}
+                    {s.newCrossing === null
+                      ? '; over it in too many recent windows to forecast a new crossing'
+                      : s.newCrossing.leftOut > 0
+                        ? `; a new crossing ${fmtPct(s.newCrossing.probability)}, leaving out the ${s.newCrossing.leftOut} windows over it`
+                        : ''}
                   </>
                 )}
               </dd>
