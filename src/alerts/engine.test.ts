@@ -790,6 +790,28 @@ describe('rules', () => {
       summary: 'errorRatio over 5% in too many recent windows to forecast a crossing apart from it',
     })
   })
+  it('with metric any, a fired error-ratio alert is not resolved by p95 while its own signal cannot be told', async () => {
+    const { e } = engine([
+      { name: 'will-fail', kind: 'forecast', probability: 0.8, for: '1 window', resolveFor: '1 window' },
+    ])
+    const both = (ahead: { probability: number; leftOut: number } | null) => {
+      const f = extending(ahead === null ? 1 : ahead.probability, ahead)
+      return {
+        ...f,
+        failure: {
+          ...f.failure,
+          p95: { threshold: 1_000, probability: 0.1, firstLikelyAtMs: null, model: 'ets' },
+        },
+      }
+    }
+    await run(e, [
+      input(point(0), { forecast: both({ probability: 0.9, leftOut: 0 }) }),
+      input(point(1, { errors: 60 }), { forecast: both(null) }),
+    ])
+    const a = e.alerts()[0]
+    expect(a.state).toBe('firing')
+    expect(a.latest.windowStartMs).toBe(T0)
+  })
 })
 
 describe('AlertEngine enrichment and incidents', () => {
