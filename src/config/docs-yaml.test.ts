@@ -1,6 +1,7 @@
 /**
  * @module Every ```yaml block of README.md and docs/*.md goes through the real config loader, so a
- * snippet a user copies cannot drift from the schema unnoticed.
+ * snippet a user copies cannot drift from the schema unnoticed; so do the examples whose
+ * check-config output the docs quote.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -134,6 +135,42 @@ describe('YAML in the docs', () => {
       expect(checkBlock(block)).toBeNull()
     },
   )
+
+  it.each([
+    [
+      'README.md',
+      `services:
+  orders: { targets: ['http://127.0.0.1:9001'] }
+  users: { targets: ['http://127.0.0.1:9002'] }
+routes:
+  - { path: /orders, service: orders, timeoutMs: 100 }
+  - { path: /users, service: users, totalTimeoutMS: 100 }
+  - { path: /o, service: ordrs }
+`,
+    ],
+    [
+      'docs/config.md',
+      `services:
+  orders: { targets: ['http://127.0.0.1:9001'] }
+  users: { targets: ['http://127.0.0.1:9002'] }
+  api: { targets: ['http://127.0.0.1:9003'], balancer: random }
+routes:
+  - { path: /orders, service: orders, retry: { attempts: 2.5 }, totalTimeoutMS: 100 }
+  - { path: /users, service: users }
+  - { path: /o, service: ordrs }
+`,
+    ],
+  ])('%s quotes the check-config output of its example as check-config prints it', (file, config) => {
+    const md = readFileSync(new URL(file, root), 'utf8')
+    const quoted = /```text\n(?:\$ [^\n]*\n)?(vigil\.yaml: [^`]*?)```/.exec(md)?.[1]?.trimEnd()
+    let printed = ''
+    try {
+      parseConfigText(config, 'vigil.yaml', {})
+    } catch (err) {
+      printed = (err as Error).message
+    }
+    expect(quoted).toBe(printed)
+  })
 
   it('reports a snippet that drifted from the schema, with the file and line of the block', () => {
     const md = 'Text.\n\n```yaml\nalerts:\n  rules:\n    - { name: e, kind: error-ratio, florr: 0.02 }\n```\n'
