@@ -892,6 +892,38 @@ describe('LiveJourneys', () => {
       near(impact.baseline.expectedFailedRequests.value / requests, ERRORS, 0.015)
     })
 
+    it('simulates an alert’s impact from the model window when its own windows kept too few sampled spans', async () => {
+      // the model window: 5 % of shop's requests fail; since the alert (2 s), three successes were
+      // kept at sampleRate 0.1: 30 requests by weight, 3 traces seen, too few to simulate from
+      now = Date.now()
+      now -= now % W // the alert's windows hold the recent requests alone
+      sampledRequests(3)
+      for (let i = 0; i < 3; i++) {
+        const traceId = (9_000_000 + i).toString(16).padStart(32, '0')
+        const [gw] = requestThroughGateway(traceId, `recent${i}`, {
+          startTimeMs: now + 100 + i * 100,
+          durationMs: 20,
+          attributes: {
+            'http.request.method': 'GET',
+            'vigil.attempts': 1,
+            'vigil.sample_reason': 'sampled',
+            'vigil.sample_probability': 0.1,
+          },
+        })
+        j.add([gw], now)
+      }
+      now += 2_000
+      j.take(now + WAIT)
+      const since = now - 2_000
+      const own = j.model('shop', since, now)
+      expect(own.traces).toBeCloseTo(30, 9)
+      expect(own.tracesSeen).toBeCloseTo(3, 9)
+      expect((await j.journey('shop', since, now)).model).toMatchObject({ traces: 30, tracesSeen: 3 })
+      const impact = await j.currentImpact('shop', since, 1_800_000, 20_000)
+      const requests = impact.trafficPerSec.value * 1800
+      near(impact.baseline.expectedFailedRequests.value / requests, ERRORS, 0.015)
+    })
+
     it('takes the counts, failed share and latency from the gateway’s rollups when it has them', async () => {
       now = Date.now()
       const rollups = sampledRequests(2)

@@ -254,7 +254,13 @@ export interface JourneyDetail extends JourneySummary {
   toMs: number
   /** the learned model the what-if engine simulates (quantile tables left out: see `sites[].ownMs`) */
   model: {
+    /** the requests the traces learned from stand for */
     traces: number
+    /**
+     * the traces behind them (Kish's effective size: fewer than `traces` when sampled gateway
+     * spans each stand for several requests)
+     */
+    tracesSeen: number
     gateway: GatewayPolicy | null
     overheadMs: { p50: number; p95: number }
     sites: {
@@ -352,6 +358,8 @@ function fmtSpan(ms: number): string {
 /** A share as a percentage: `10%`, `0.5%`. */
 const fmtShare = (x: number) => `${Math.round(x * 1000) / 10}%`
 
+/** an alert's own windows give its impact when they saw this many traces; else the model window does */
+const MIN_IMPACT_TRACES = 20
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 export class LiveJourneys implements SpanStage, JourneySource {
@@ -1035,6 +1043,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
       toMs,
       model: {
         traces: Math.round(model.traces),
+        tracesSeen: Math.round(model.tracesSeen),
         gateway: model.gateway,
         overheadMs: { p50: q(model.overhead, 0.5), p95: q(model.overhead, 0.95) },
         sites: model.sites.map((s) => ({
@@ -1241,7 +1250,8 @@ export class LiveJourneys implements SpanStage, JourneySource {
 
   /**
    * The impact of a journey's state in [fromMs, now) lasting the horizon: the model learned from
-   * those traces (from the model window when they are too few), simulated without a scenario.
+   * those traces (from the model window when fewer than 20 were seen: sampled gateway spans count
+   * once each, not as the requests they stand for), simulated without a scenario.
    */
   async currentImpact(
     route: string,
@@ -1253,7 +1263,11 @@ export class LiveJourneys implements SpanStage, JourneySource {
     let model: JourneyModel
     try {
       model = this.model(route, Math.max(fromMs, now - this.#o.modelWindowMs), now)
-      if (model.traces < 20) throw VGL_ERR_JOURNEYS_NO_DATA('too few traces')
+      // the traces seen, not the requests they stand for: 3 sampled gateway spans are no 30 traces
+      if (model.tracesSeen < MIN_IMPACT_TRACES)
+        throw VGL_ERR_JOURNEYS_NO_DATA(
+          `too few traces seen on route ${route}: ${Math.round(model.tracesSeen)} (standing for ${Math.round(model.traces)} requests), at least ${MIN_IMPACT_TRACES} needed`,
+        )
     } catch {
       model = this.model(route, now - this.#o.modelWindowMs, now)
     }

@@ -74,8 +74,14 @@ export interface JourneyModel {
   route: string
   fromMs: number
   toMs: number
-  /** traces learned from */
+  /** traces learned from, each weighted by the requests it stands for */
   traces: number
+  /**
+   * how many traces `traces` rests on: Kish's effective size, (Σw)² / Σw² (`traces` itself when
+   * every trace counts once; three sampled gateway spans kept at 0.1 stand for 30 requests but
+   * are 3 observations). What a "too few traces" check compares.
+   */
+  tracesSeen: number
   /** what the traces showed end to end */
   observed: { failureRatio: number; p50: number | null; p95: number | null; p99: number | null }
   gateway: GatewayPolicy | null
@@ -171,18 +177,21 @@ export function learnModel(
     gateway,
     overhead: quantileTable(stats.gatewayOverhead),
   }
+  const tracesSeen = effectiveSize(stats.traces, stats.traceSquares)
   const raw = [...stats.sites.values()]
   const entryKeys = raw.filter((s) => s.parentKey === '').sort((a, b) => b.calls - a.calls)
   // (the same weights summed in the same order: equal when every trace was the gateway's alone)
   const gatewayOnly = stats.traces > 0 && stats.gatewayOnly >= stats.traces * (1 - 1e-9)
   const useRollup = fallback !== undefined && fallback.calls > 0 && (entryKeys.length === 0 || gatewayOnly)
   if (entryKeys.length === 0 || useRollup) {
-    if (fallback === undefined || !useRollup) return { ...base, traces: stats.traces, observed, sites: [] }
+    if (fallback === undefined || !useRollup)
+      return { ...base, traces: stats.traces, tracesSeen, observed, sites: [] }
     const fanout = new Array<number>(MAX_FANOUT + 1).fill(0)
     fanout[1] = 1
     return {
       ...base,
       traces: fallback.calls,
+      tracesSeen: fallback.calls,
       observed: {
         failureRatio: fallback.errors / fallback.calls,
         p50: sketchQuantile(fallback.latency, 0.5),
@@ -262,7 +271,7 @@ export function learnModel(
     for (const k of kids) add(k, idx, s.calls, stages.get(k.key) ?? 0)
   }
   add(entry, -1, 0, 0)
-  return { ...base, traces: stats.traces, observed, sites }
+  return { ...base, traces: stats.traces, tracesSeen, observed, sites }
 }
 
 /**
