@@ -304,6 +304,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       adminUrl: config.admin.port !== 0 ? urlOf(config.admin.host, config.admin.port) : undefined,
       ...(limiter !== null ? { limits: limiter } : {}), // adaptive limits: policies act through it
       onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
+      onNotice: (message, fields) => logger.info(fields, `control plane: ${message}`),
       // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)
       onAnomaly: (a, t) => {
         activity.push(anomalyActivity(a, t)) // dashboard

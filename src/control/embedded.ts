@@ -51,9 +51,11 @@ export type RpcRequest = RpcCall & { id: number }
 
 /** Worker → main thread notices (anomaly: live detect/forecast; limits: adaptive limits). */
 interface WorkerMessage {
-  type: 'ready' | 'error' | 'anomaly' | 'limits'
+  type: 'ready' | 'error' | 'notice' | 'anomaly' | 'limits'
   what?: string
   message?: string
+  /** notice: what the message is about */
+  fields?: Record<string, unknown>
   record?: AnomalyRecord
   transition?: string
   /** limits: a controls change the worker's policies ask the main thread's limiter to make */
@@ -95,6 +97,8 @@ export interface EmbeddedControlOptions {
   config: Config
   bus: MemoryBus
   onError?: (what: string, message: string) => void
+  /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
+  onNotice?: (message: string, fields: Record<string, unknown>) => void
   /** live detect/forecast: each anomaly opened or resolved in the worker */
   onAnomaly?: (record: AnomalyRecord, transition: 'opened' | 'resolved') => void
   /**
@@ -150,6 +154,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') resolve()
       else if (m.type === 'error') opts.onError?.(m.what ?? '', m.message ?? '')
+      else if (m.type === 'notice') opts.onNotice?.(m.message ?? '', m.fields ?? {})
       // live detect/forecast
       else if (m.type === 'anomaly' && m.record !== undefined)
         opts.onAnomaly?.(m.record, m.transition === 'resolved' ? 'resolved' : 'opened')

@@ -434,6 +434,33 @@ describe('LiveJourneys', () => {
       expect((await j.stats()).traces).toMatchObject({ analyzed: 5, waited: 1 })
     })
 
+    it('tells the operator once when a hop is learned, and when a late parent makes it forgotten', async () => {
+      const notices: { message: string; fields: Record<string, unknown> }[] = []
+      j = live({ onNotice: (message, fields) => notices.push({ message, fields }) })
+      await learnMesh(j)
+      expect(notices).toEqual([
+        {
+          message:
+            'spans "GET /price" of pricing (aws) name parents that never arrive: an uninstrumented caller or a sampler in front of them; their traces are analysed without waiting for those parents',
+          fields: { service: 'pricing', env: 'aws', span: 'GET /price' },
+        },
+      ])
+      // more traces under the learned hop say nothing more
+      const early = throughMesh(2000)
+      j.add(early, now)
+      now += WAIT
+      j.take(now)
+      expect(notices).toHaveLength(1)
+      now += 1000
+      meshArrives(early[0].traceId)
+      expect(notices).toHaveLength(2)
+      expect(notices[1]).toEqual({
+        message:
+          'spans "GET /price" of pricing (aws) named a parent that arrived late: their caller does send its spans now, so their traces wait for it again',
+        fields: { service: 'pricing', env: 'aws', span: 'GET /price' },
+      })
+    })
+
     it('learns only from traces in a row: a parent that comes after the usual wait starts the count again', async () => {
       const missForGood = async (seed: number) => {
         j.add(throughMesh(seed), now)

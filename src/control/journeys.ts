@@ -147,6 +147,8 @@ export interface LiveJourneysOptions {
   anomalies?: (fromMs: number, toMs: number) => Promise<AnomalyRecord[]>
   now?: () => number
   onError?: (err: Error, what: string) => void
+  /** something an operator should know that is no error (a hop learned to name parents that never come) */
+  onNotice?: (message: string, fields: Record<string, unknown>) => void
 }
 
 /** Counters of the journeys pipeline (served at /metrics and as `pipeline` in GET /api/graph). */
@@ -365,9 +367,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export class LiveJourneys implements SpanStage, JourneySource {
   readonly holdMs: number
   readonly #o: Required<
-    Omit<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'spansRetentionMs'>
+    Omit<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'onNotice' | 'spansRetentionMs'>
   > &
-    Pick<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'spansRetentionMs'>
+    Pick<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'onNotice' | 'spansRetentionMs'>
   /** traces within traceWaitMs of their first span, in arrival order */
   readonly #buffer = new Map<string, Pending>()
   /**
@@ -383,7 +385,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
   readonly #decided = new Map<string, { kept: boolean; untilMs: number; late: boolean }>()
   readonly #byRequest = new Map<string, string>()
   /** hops whose spans name parents that never come: their traces are not held for those */
-  readonly #phantoms = new PhantomParents()
+  readonly #phantoms: PhantomParents
   /**
    * traces decided without parents under learned hops → until when (their longest wait) a parent
    * arriving is told to the learner (parent id → its hop's key), in order of decision
@@ -452,6 +454,14 @@ export class LiveJourneys implements SpanStage, JourneySource {
     const byService = new Map<string, string[]>()
     for (const r of opts.routes) byService.set(r.service, [...(byService.get(r.service) ?? []), r.name])
     this.#entry = new EntryRoutes(byService)
+    this.#phantoms = new PhantomParents({
+      onChange: (change, hop) =>
+        this.#o.onNotice?.(parentsNeverSentNotice(change, hop), {
+          service: hop.service,
+          env: hop.env,
+          span: hop.name,
+        }),
+    })
   }
 
   // ---- span stage --------------------------------------------------------------------------
@@ -1339,4 +1349,12 @@ export function journeyRoutesOf(config: Config): JourneyRoute[] {
       },
     }
   })
+}
+
+/** The log line of a hop learned to name parents that never come, or forgotten when one came late. */
+export function parentsNeverSentNotice(change: 'learned' | 'forgotten', hop: PhantomHop): string {
+  const who = `spans "${hop.name}" of ${hop.service}${hop.env === '' ? '' : ` (${hop.env})`}`
+  return change === 'learned'
+    ? `${who} name parents that never arrive: an uninstrumented caller or a sampler in front of them; their traces are analysed without waiting for those parents`
+    : `${who} named a parent that arrived late: their caller does send its spans now, so their traces wait for it again`
 }

@@ -75,6 +75,7 @@ export interface ScaledControlOptions {
   /** adaptive limits: the gateways' limiter controls (a Limiter over the shared Redis state) */
   limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
+  onNotice?: StartControlOptions['onNotice']
   /** on taking over, the rollups the previous leader held came back (or the wait for them ended) */
   onInherited?: StartControlOptions['onInherited']
   /** this process started or stopped leading */
@@ -104,6 +105,7 @@ export async function startScaledControl(
       adminUrl,
       limitControls: opts.limitControls ?? null,
       onError: opts.onError,
+      onNotice: opts.onNotice,
       onInherited: opts.onInherited,
     })
   }

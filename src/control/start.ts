@@ -64,6 +64,8 @@ export interface StartControlOptions {
   /** adaptive limits: the limiter's controls (null: none reachable; enforced decisions fail) */
   limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
+  /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
+  onNotice?: (message: string, fields: Record<string, unknown>) => void
   /**
    * a consumer took over what a dead predecessor held, and it came back or the wait for it ended:
    * the rollups (ControlPlaneOptions.onInherited) or the client windows (ClientWindowsOptions)
@@ -140,6 +142,7 @@ export async function startControlPlane(
             ? Promise.resolve([])
             : anomaliesRef.anomalies({ fromMs, toMs, state: 'all' }),
         onError: opts.onError,
+        onNotice: opts.onNotice,
       })
     : null
   const plane = new ControlPlane({

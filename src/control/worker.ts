@@ -51,6 +51,7 @@ const cp = await startControlPlane(config, bus, {
   adminUrl,
   limitControls,
   onError: (err, what) => parentPort?.postMessage({ type: 'error', what, message: err.message }),
+  onNotice: (message, fields) => parentPort?.postMessage({ type: 'notice', message, fields }),
 })
 
 const alertsOf = (): LiveAlerts => {

@@ -38,6 +38,11 @@ export interface PhantomParentsOptions {
   maxKeys?: number
   /** a key not seen in a trace for this long is forgotten (1 h) */
   ttlMs?: number
+  /**
+   * a hop was learned, or forgotten because a parent under it arrived after the usual wait (not
+   * when it is pruned or evicted: nothing changed about it then)
+   */
+  onChange?: (change: 'learned' | 'forgotten', hop: PhantomHop) => void
 }
 
 interface Entry {
@@ -54,6 +59,15 @@ interface Entry {
   lastSeenMs: number
 }
 
+const hopOf = (e: Entry, sinceMs: number): PhantomHop => ({
+  service: e.service,
+  env: e.env,
+  name: e.name,
+  sinceMs,
+  traces: e.traces,
+  rootsTrace: e.top,
+})
+
 /** The key of the hop under which `s` names its parent. */
 export const phantomKey = (s: JourneySpan): string => `${s.service}\u0000${s.env}\u0000${s.name}`
 
@@ -61,6 +75,7 @@ export class PhantomParents implements KnownPhantoms {
   readonly #learnAfter: number
   readonly #maxKeys: number
   readonly #ttlMs: number
+  readonly #onChange: PhantomParentsOptions['onChange']
   /** in order of when each was last seen, oldest first */
   readonly #entries = new Map<string, Entry>()
   /** keys per service: a span of a service without one is answered without building its key */
@@ -71,6 +86,7 @@ export class PhantomParents implements KnownPhantoms {
     this.#learnAfter = opts.learnAfter ?? 3
     this.#maxKeys = opts.maxKeys ?? 1000
     this.#ttlMs = opts.ttlMs ?? 3_600_000
+    this.#onChange = opts.onChange
   }
 
   #get(s: JourneySpan): Entry | undefined {
@@ -116,6 +132,7 @@ export class PhantomParents implements KnownPhantoms {
         e.learnedAtMs = nowMs
         this.#learned++
         learned = true
+        this.#onChange?.('learned', hopOf(e, nowMs))
       }
       this.#touch(e, nowMs)
     }
@@ -141,7 +158,9 @@ export class PhantomParents implements KnownPhantoms {
   arrived(child: JourneySpan | string): void {
     if (typeof child !== 'string' && !this.#services.has(child.service)) return
     const e = this.#entries.get(typeof child === 'string' ? child : phantomKey(child))
-    if (e !== undefined) this.#delete(e)
+    if (e === undefined) return
+    this.#delete(e)
+    if (e.learnedAtMs !== null) this.#onChange?.('forgotten', hopOf(e, e.learnedAtMs))
   }
 
   /** Forgets the keys not seen in a trace for ttlMs. */
@@ -155,16 +174,7 @@ export class PhantomParents implements KnownPhantoms {
   /** The hops learned, most traces first. */
   hops(): PhantomHop[] {
     const out: PhantomHop[] = []
-    for (const e of this.#entries.values())
-      if (e.learnedAtMs !== null)
-        out.push({
-          service: e.service,
-          env: e.env,
-          name: e.name,
-          sinceMs: e.learnedAtMs,
-          traces: e.traces,
-          rootsTrace: e.top,
-        })
+    for (const e of this.#entries.values()) if (e.learnedAtMs !== null) out.push(hopOf(e, e.learnedAtMs))
     return out.sort((a, b) => b.traces - a.traces || a.service.localeCompare(b.service))
   }
 

@@ -109,6 +109,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   const cp = await startScaledControl(config, bus, {
     limitControls: limiter,
     onError: (err, what) => logger.error({ err, what }, 'control plane error'),
+    onNotice: (message, fields) => logger.info(fields, message),
     onLeadership: (leading, leader, reason) =>
       logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
     onInherited: (consumer, x) => {

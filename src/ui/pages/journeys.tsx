@@ -14,7 +14,15 @@ import { api } from '../lib/api.js'
 import { fmtAgo, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, sitePath } from '../lib/format.js'
 import { useApi, useNow } from '../lib/hooks.js'
 import { href, navigate } from '../lib/router.js'
-import type { GraphAnswer, TraceListItem, JourneySummary, Waterfall, WhatIfAnswer } from '../lib/types.js'
+import type {
+  GraphAnswer,
+  JourneyStats,
+  TraceListItem,
+  JourneySummary,
+  Waterfall,
+  WhatIfAnswer,
+} from '../lib/types.js'
+import { parentsNeverSentNotes } from './parents-never-sent.js'
 import { iv, type Journey, WHATIF_ROWS } from './whatif-rows.js'
 
 const ENV_COLORS = ['--series-1', '--series-2', '--series-4', '--forecast', '--series-3']
@@ -30,11 +38,12 @@ function envColors(envs: readonly string[]): Record<string, string> {
 
 export function JourneysPage(props: { args: string[] }) {
   const traceRef = props.args[0] === 'trace' ? (props.args[1] ?? null) : null
-  const graph = useApi<GraphAnswer>('/api/graph?window=1m', 3000)
+  const graph = useApi<GraphAnswer & { pipeline?: JourneyStats | null }>('/api/graph?window=1m', 3000)
   const journeys = useApi<{ journeys: JourneySummary[] }>('/api/journeys?window=5m', 10_000)
   const g = graph.data
   const colors = envColors(g?.nodes.map((n) => n.env) ?? [])
   const routes = journeys.data?.journeys ?? []
+  const unsent = parentsNeverSentNotes(g?.pipeline?.parentsNeverSent, Date.now())
   return (
     <>
       <Panel
@@ -68,6 +77,16 @@ export function JourneysPage(props: { args: string[] }) {
               <EdgeTable graph={g} />
             </details>
           </>
+        )}
+        {unsent.length > 0 && (
+          <div class="small" aria-label="Callers that send no spans">
+            <p class="muted">Spans whose caller is missing from the map:</p>
+            <ul>
+              {unsent.map((line) => (
+                <li key={line}>{line}</li>
+              ))}
+            </ul>
+          </div>
         )}
       </Panel>
       <Panel title="Entry routes">
