@@ -240,6 +240,66 @@ describe('LiveJourneys', () => {
       }
     }
 
+    it('waits for the caller of a route’s entry service when another route’s service calls it', async () => {
+      // route orders → orders, which calls shop (itself the entry of route shop); the gateway did
+      // not keep its span, and orders sends its server span alone, when it ends (after shop's)
+      const k = live({ routes: [route, { ...route, name: 'orders', service: 'orders' }] })
+      const request = (seed: number, ms: number) => {
+        const traceId = traceIdWith(false, 0.1, seed)
+        const shop = span({
+          traceId,
+          spanId: 'shop',
+          parentSpanId: 'orders',
+          service: 'shop',
+          env: 'onprem',
+          name: 'GET /internal/stock',
+          startTimeMs: now + 5,
+          durationMs: 20,
+        })
+        const orders = span({
+          traceId,
+          spanId: 'orders',
+          parentSpanId: 'unsampled-gw',
+          service: 'orders',
+          env: 'onprem',
+          name: 'POST /orders',
+          startTimeMs: now,
+          durationMs: ms,
+        })
+        return { shop, orders }
+      }
+      // a fast order, whole at once, shows shop's operation called by orders
+      const fast = request(4000, 50)
+      k.add([fast.shop, fast.orders], now)
+      now += WAIT
+      k.take(now)
+      // a slow one: shop's span alone at traceWaitMs, orders' 2 s later
+      const slow = request(5000, WAIT + 2000)
+      k.add([slow.shop], now)
+      now += WAIT
+      k.take(now)
+      expect((await k.stats()).traces.analyzed).toBe(1)
+      now += 2000
+      k.add([slow.orders], now)
+      k.take(now)
+      expect((await k.stats()).traces).toMatchObject({ analyzed: 2, waited: 1, lateAfterAnalysis: 0 })
+      expect((await k.journeys(T0 - 60_000, now)).map((x) => [x.route, x.traces])).toEqual([['orders', 2]])
+      // shop's own entry operation still stands for the root of a trace the gateway did not keep
+      const own = span({
+        traceId: traceIdWith(false, 0.1, 6000),
+        spanId: 'own',
+        parentSpanId: 'unsampled-gw',
+        service: 'shop',
+        env: 'onprem',
+        name: 'GET /shop',
+        startTimeMs: now,
+      })
+      k.add([own], now)
+      now += WAIT
+      k.take(now)
+      expect((await k.stats()).traces).toMatchObject({ analyzed: 3, waited: 1, incomplete: 0 })
+    })
+
     it('analyses a trace with its slow root span that came after traceWaitMs', async () => {
       // 20 requests: 10 fast ones, whole at once; 10 slow ones (2 s) whose root span comes
       // traceWaitMs + 2 s after their child

@@ -73,6 +73,7 @@ import {
   type PhantomHop,
   type RootCause,
   type RouteWindowStats,
+  type TraceTree,
   type ServiceEdge,
   type ServiceAnomaly,
   type Symptom,
@@ -627,7 +628,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
    */
   #rootsTrace(p: Pending): (s: JourneySpan) => boolean {
     const gatewaySpanComes = traceRatio(p.traceId) < this.#o.sampleRate
-    return (s) => s.source === 'gateway' || (!gatewaySpanComes && this.#isExpectedRoot(s))
+    return (s) => s.source === 'gateway' || (!gatewaySpanComes && this.#mayRootTrace(s))
   }
 
   /**
@@ -686,12 +687,30 @@ export class LiveJourneys implements SpanStage, JourneySource {
   #isExpectedRoot = (s: JourneySpan): boolean =>
     s.source === 'otlp' && s.kind === SPAN_KIND_SERVER && this.#entry.isUpstream(s.service)
 
+  /** the live stage's test: as above, but not an operation learned to be called by other services */
+  #mayRootTrace = (s: JourneySpan): boolean =>
+    s.source === 'otlp' && s.kind === SPAN_KIND_SERVER && this.#entry.mayEnter(s.service, s.name)
+
+  /** Learns the operations of services behind the gateway that this trace shows called by another service. */
+  #learnInner(tree: TraceTree): void {
+    const { spans, parent } = tree
+    for (let i = 0; i < spans.length; i++) {
+      const s = spans[i]
+      const p = parent[i]
+      if (p < 0 || s.source !== 'otlp' || s.kind !== SPAN_KIND_SERVER) continue
+      const caller = spans[p]
+      if (caller.source === 'otlp' && caller.service !== s.service && this.#entry.isUpstream(s.service))
+        this.#entry.learnInner(s.service, s.name)
+    }
+  }
+
   #envOf = (service: string): string => this.#upstreamEnv.get(service) ?? this.#o.gatewayEnv
 
   #analyze(spans: readonly SpanRecord[]): void {
     const tree = buildTree(spans, this.#isExpectedRoot)
     this.#count(tree.problems)
     this.#stats.traces.analyzed++
+    this.#learnInner(tree)
     const main = tree.main >= 0 ? tree.spans[tree.main] : null
     if (main === null) return
     // which route: the gateway's span says; else the entry span, as learned from traces that had both

@@ -4,11 +4,19 @@
  * every request: a trace without the gateway's span is attributed by its entry span (service and
  * span name), learned from the traces that do carry the gateway's span, else by the only route
  * that leads to that service.
+ *
+ * A service behind the gateway may also be called by another service (orders calls shop, itself
+ * the entry of route shop). Its span then names the caller's span as parent, and without the
+ * gateway's span it would look like the entry of an unsampled trace: the trace would be decided
+ * before the caller's slower spans came. Operations (service and span name) seen called by another
+ * service and never by the gateway are learned as inner: their spans do not stand for the root.
  */
 
 export class EntryRoutes {
   readonly #byService: Map<string, readonly string[]>
   readonly #learned = new Map<string, Map<string, number>>()
+  /** operations seen called by another service's span (each key once) */
+  readonly #inner = new Set<string>()
   readonly #max: number
 
   /** @param routesByService the config's routes per upstream service */
@@ -44,6 +52,23 @@ export class EntryRoutes {
     }
     const routes = this.#byService.get(service)
     return routes !== undefined && routes.length === 1 ? routes[0] : null
+  }
+
+  /** A trace showed this operation of an upstream service called by another service's span. */
+  learnInner(service: string, spanName: string): void {
+    if (this.#inner.size < this.#max) this.#inner.add(`${service}\n${spanName}`)
+  }
+
+  /**
+   * Whether a span of this operation may be the entry of a trace whose gateway span did not come:
+   * its service is behind the gateway, and the operation was seen called by the gateway or never
+   * seen called by another service.
+   */
+  mayEnter(service: string, spanName: string): boolean {
+    if (!this.#byService.has(service)) return false
+    if (this.#inner.size === 0) return true
+    const key = `${service}\n${spanName}`
+    return !this.#inner.has(key) || this.#learned.has(key)
   }
 
   /** Whether a service is behind the gateway (its spans may have the gateway's span as parent). */
