@@ -7,7 +7,9 @@ import { defineConfig } from 'vitest/config'
  * (test/run.mjs) runs them in two lanes at once, one file at a time in each (they mostly wait on
  * windows and timeouts; more at once on two cores starved each other). Each list is in run order:
  * the first lane starts with the busiest files (the demo, the journeys), the second with light
- * ones, so the heaviest never run side by side. A file in neither list runs last in the first lane.
+ * ones, so the heaviest never run side by side; the browser files end the second beside the first's
+ * light tail. The lanes' files add up to about the same time (per file, as a CI run measures it),
+ * so the lanes end together. A file in neither list runs last in the first lane.
  */
 const FIRST_LANE = [
   'test/integration/demo-cli.test.ts',
@@ -21,12 +23,9 @@ const FIRST_LANE = [
   'test/integration/autoscale-process.test.ts',
   'test/integration/autoscale-scaled.test.ts',
   'test/integration/audit-scaled.test.ts',
-  'test/integration/admin-runtime.test.ts',
-  'test/integration/bus-runtime.test.ts',
   'test/integration/client-windows-nats.test.ts',
   'test/integration/alerts-stale.test.ts',
   'test/integration/autoscale-adopt.test.ts',
-  'test/integration/start-failure.test.ts',
 ]
 const SECOND_LANE = [
   'test/lint-layering.test.ts',
@@ -58,6 +57,9 @@ const SECOND_LANE = [
   'test/integration/control-failover.test.ts',
   'test/integration/control-failover-rollups.test.ts',
   'test/integration/autoscale-learn-scaled.test.ts',
+  'test/integration/start-failure.test.ts',
+  'test/integration/admin-runtime.test.ts',
+  'test/integration/bus-runtime.test.ts',
   'test/browser/chart-marks.test.ts',
   'test/browser/dashboard.test.ts',
 ]
