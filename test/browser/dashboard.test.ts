@@ -141,6 +141,26 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.getByRole('row', { name: /scraper-std/ }).waitFor({ timeout: 30_000 })
     await page.getByRole('row', { name: /^PRM/ }).first().waitFor()
     await shot('limits')
+    // a row's name (a 12 px client id, a tier) and its figures sit on one line of text: an empty
+    // inline-block's bottom is its cell's baseline
+    const offBaseline = (await page.evaluate(`(() => {
+      const off = []
+      for (const tr of document.querySelectorAll('tbody tr')) {
+        const cells = [...tr.querySelectorAll(':scope > th[scope=row], :scope > td.num')]
+        if (cells.length < 2) continue
+        const bases = cells.map((cell) => {
+          const probe = document.createElement('span')
+          probe.style.cssText = 'display:inline-block;width:0;height:0'
+          cell.append(probe)
+          const y = probe.getBoundingClientRect().bottom
+          probe.remove()
+          return y
+        })
+        if (Math.max(...bases) - Math.min(...bases) > 1) off.push(tr.innerText.split('\\t')[0])
+      }
+      return off
+    })()`)) as string[]
+    expect(offBaseline).toEqual([])
 
     await page.getByRole('link', { name: 'Admin' }).click()
     await page.getByRole('row', { name: /acme-prm/ }).waitFor()
@@ -456,6 +476,14 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
         if (scroll > client + 1) wide.push(`${name}: ${scroll} px wide`)
       }
       expect(wide).toEqual([])
+      // the Overview's figures two a row, not a screen and a half of cards one under another
+      await page.getByRole('link', { name: 'Overview', exact: true }).click()
+      await page.locator('#kpi-rate').waitFor()
+      const cardRows = (await page.evaluate(
+        `new Set([...document.querySelectorAll('.cards .card')].map((c) => Math.round(c.getBoundingClientRect().top))).size`,
+      )) as number
+      const cards = await page.locator('.cards .card').count()
+      expect(cardRows).toBe(Math.ceil(cards / 2))
       // the scaling events' reasons: a readable width (the table scrolls sideways), not a word a line
       await page.getByRole('link', { name: 'Autoscaling' }).click()
       const events = page.getByRole('table', { name: 'Scaling events' })

@@ -4,7 +4,7 @@
  * An edge with errors is dashed and labelled as well as coloured, so colour is never the only
  * signal; the table beside the map carries the same numbers for screen readers.
  */
-import { fmtCount, fmtNum, fmtPct } from '../lib/format.js'
+import { fmtCount, fmtMs, fmtNum, fmtPct } from '../lib/format.js'
 import type { GraphAnswer } from '../lib/types.js'
 
 type Node = GraphAnswer['nodes'][number]
@@ -232,23 +232,35 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
       {/* every label after every line: an edge drawn later would cross out an earlier edge's label */}
       {drawn.map(({ e, text }, i) => {
         const box = boxes[i]
+        // a backing as large as the label: a halo round the glyphs alone lets a wide edge show
+        // between them and cross the figures out
         return (
-          <text
-            key={e.id}
-            class="edge-label"
-            x={box.x + box.w / 2}
-            y={box.y + box.h / 2}
-            text-anchor="middle"
-            dominant-baseline="central"
-            font-size="10"
-            fill={e.errorRatio > BAD_ERROR_RATIO ? 'var(--bad)' : 'var(--muted)'}
-            paint-order="stroke"
-            stroke="var(--panel)"
-            stroke-width="3"
-          >
-            <title>{edgeTitle(e)}</title>
-            {text}
-          </text>
+          <g key={e.id}>
+            <rect
+              x={box.x}
+              y={box.y}
+              width={box.w}
+              height={box.h}
+              rx="3"
+              fill="var(--panel)"
+              opacity="0.85"
+            />
+            <text
+              class="edge-label"
+              x={box.x + box.w / 2}
+              y={box.y + box.h / 2}
+              text-anchor="middle"
+              dominant-baseline="central"
+              font-size="10"
+              fill={e.errorRatio > BAD_ERROR_RATIO ? 'var(--bad)' : 'var(--muted)'}
+              paint-order="stroke"
+              stroke="var(--panel)"
+              stroke-width="3"
+            >
+              <title>{edgeTitle(e)}</title>
+              {text}
+            </text>
+          </g>
         )
       })}
       {placed.map(({ node: n }) => {
@@ -278,7 +290,7 @@ export function ServiceMap(props: { graph: GraphAnswer; envColors: Record<string
             </text>
             <text x="14" y="46" font-size="10" fill="var(--text)">
               {fmtNum(n.ratePerSec)}/s · {fmtPct(n.errorRatio)} err
-              {n.p95 !== null ? ` · p95 ${fmtNum(n.p95)} ms` : ''}
+              {n.p95 !== null ? ` · p95 ${fmtMs(n.p95)}` : ''}
             </text>
           </g>
         )

@@ -95,20 +95,26 @@ export function Sparkline(props: { values: ReadonlyArray<number | null>; width?:
   )
 }
 
-/** A horizontal meter with its value in words for screen readers. */
+/** A horizontal meter and its percentage; screen readers get the value in words instead. */
 export function Meter(props: { value: number; label: string; lowBelow?: number }) {
   const v = Math.max(0, Math.min(1, props.value))
+  const pct = `${Math.round(v * 100)}%`
   return (
-    <div
-      class={`meter ${props.lowBelow !== undefined && v < props.lowBelow ? 'low' : ''}`}
-      role="meter"
-      aria-valuemin={0}
-      aria-valuemax={100}
-      aria-valuenow={Math.round(v * 100)}
-      aria-label={props.label}
-      title={`${Math.round(v * 100)}%`}
-    >
-      <span style={{ width: `${v * 100}%` }} />
+    <div class="meter-row">
+      <div
+        class={`meter ${props.lowBelow !== undefined && v < props.lowBelow ? 'low' : ''}`}
+        role="meter"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={Math.round(v * 100)}
+        aria-label={props.label}
+        title={pct}
+      >
+        <span style={{ width: `${v * 100}%` }} />
+      </div>
+      <span class="meter-v" aria-hidden="true">
+        {pct}
+      </span>
     </div>
   )
 }

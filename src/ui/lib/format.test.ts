@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  fmtAgo,
   fmtClientFeature,
   changedFields,
   extraDigits,
@@ -10,8 +11,10 @@ import {
   fmtNum,
   fmtPct,
   fmtRate,
+  fmtSince,
   fmtSloMiss,
   fmtTime,
+  fmtWhen,
   keyLabel,
   localTimes,
   parseSeriesKey,
@@ -46,6 +49,50 @@ describe('fmtRate, fmtMs, fmtPct', () => {
     expect(fmtPct(0.9999999)).toBe('100%')
     // a ratio above one (load over budget) is left as it is
     expect(fmtPct(1.31)).toBe('131%')
+  })
+})
+
+describe('fmtMs', () => {
+  it('writes seconds without padding zeros, so an axis reads 1 s, 2 s, 3 s', () => {
+    expect(fmtMs(1000)).toBe('1 s')
+    expect(fmtMs(3000)).toBe('3 s')
+    expect(fmtMs(1500)).toBe('1.5 s')
+    expect(fmtMs(12_345)).toBe('12.3 s')
+    expect(fmtMs(999)).toBe('999 ms')
+    // the digits that tell an observed value from its threshold are still there when asked for
+    expect(fmtMs(1720.4, extraDigits(1720.4, 1720.1, fmtMs))).not.toBe(
+      fmtMs(1720.1, extraDigits(1720.4, 1720.1, fmtMs)),
+    )
+  })
+
+  it('gives a time under a millisecond to a hundredth', () => {
+    expect(fmtMs(0.0957)).toBe('0.1 ms')
+    expect(fmtMs(0.5)).toBe('0.5 ms')
+    expect(fmtMs(0.004)).toBe('<0.01 ms')
+    expect(fmtMs(0)).toBe('0 ms')
+    expect(fmtMs(0.0957, 1)).toBe('0.096 ms')
+  })
+})
+
+describe('fmtSince, fmtWhen', () => {
+  it('a past time a little after the page’s clock reads "just now", never "in 1s"', () => {
+    const now = Date.parse('2026-12-06T12:00:00Z')
+    expect(fmtSince(now + 1_500, now)).toBe('just now')
+    expect(fmtSince(now + 60_000, now)).toBe('just now')
+    expect(fmtSince(now - 90_000, now)).toBe('1m 30s ago')
+    expect(fmtSince(null, now)).toBe('–')
+    // a time ahead (an expiry) keeps reading as one
+    expect(fmtAgo(now + 60_000, now)).toBe('in 1m')
+  })
+
+  it('gives the date only when it is not today', () => {
+    const now = Date.parse('2026-12-06T12:00:00')
+    const today = Date.parse('2026-12-06T07:53:10')
+    expect(fmtWhen(today, now)).toBe(fmtTime(today))
+    const before = Date.parse('2026-12-05T07:53:10')
+    expect(fmtWhen(before, now)).not.toBe(fmtTime(before))
+    expect(fmtWhen(before, now)).toContain(fmtTime(before))
+    expect(fmtWhen(undefined, now)).toBe('–')
   })
 })
 
@@ -189,7 +236,7 @@ describe('changedFields', () => {
 describe('fmtSloMiss', () => {
   it("an alert impact's share of requests missing the SLO, its interval and what missing means", () => {
     const sloMissRatio = { value: 0.266, low: 0.235, high: 0.302 }
-    expect(fmtSloMiss({ sloMissRatio, sloLatencyMs: 1_000 })).toBe('27% (24% – 30%) fail or take over 1.00 s')
+    expect(fmtSloMiss({ sloMissRatio, sloLatencyMs: 1_000 })).toBe('27% (24% – 30%) fail or take over 1 s')
     expect(fmtSloMiss({ sloMissRatio: null, sloLatencyMs: 1_000 })).toBeNull()
     // an alert recorded before the share was estimated
     expect(fmtSloMiss({})).toBeNull()

@@ -22,8 +22,19 @@ const absent = (x: number | null | undefined): x is null | undefined =>
  */
 export const fmtRate = (x: number | null | undefined, extra = 0): string =>
   absent(x) ? '–' : `${fmtNum(x, 3 + extra)} req/s`
-export const fmtMs = (x: number | null | undefined, extra = 0): string =>
-  absent(x) ? '–' : x >= 1000 ? `${(x / 1000).toFixed(2 + extra)} s` : `${fmtNum(x, 3 + extra)} ms`
+/**
+ * A latency: `38.5 ms`, `1.5 s` (not `1.50 s`, nor an axis ticked `1.00 s`, `2.00 s`), and under a
+ * millisecond to a hundredth (`0.1 ms`, not `0.0957 ms`): no one times a request more finely.
+ */
+export function fmtMs(x: number | null | undefined, extra = 0): string {
+  if (absent(x)) return '–'
+  if (x >= 1000) return `${fmtNum(x / 1000, 3 + extra)} s`
+  if (x > 0 && x < 1) {
+    const hundredths = Number(x.toFixed(2 + extra))
+    return hundredths === 0 ? `<${(10 ** -(2 + extra)).toFixed(2 + extra)} ms` : `${hundredths} ms`
+  }
+  return `${fmtNum(x, 3 + extra)} ms`
+}
 /**
  * A share as a percentage. One short of all by a thousandth of a percent or more does not read
  * `100%`: "100% of journeys succeed" beside 52 failed requests reads as a contradiction, so it takes
@@ -47,6 +58,25 @@ export function fmtTime(ms: number | null | undefined): string {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
 }
 
+/** A time in the reader's clock, with the date (`Dec 6 07:53:10 AM`) only when it is not today. */
+export function fmtWhen(ms: number | null | undefined, now = Date.now()): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–'
+  const d = new Date(ms)
+  return d.toDateString() === new Date(now).toDateString()
+    ? fmtTime(ms)
+    : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${fmtTime(ms)}`
+}
+
+/**
+ * How long ago something happened: `fmtAgo` for a time known to be past (a window that closed, an
+ * alert that fired). A page's clock ticks every few seconds and the browser's clock may run behind
+ * the server's, so such a time can lie a little after `now`: it reads "just now", never "in 1s".
+ */
+export function fmtSince(ms: number | null | undefined, now = Date.now()): string {
+  return fmtAgo(ms === null || ms === undefined ? ms : Math.min(ms, now), now)
+}
+
+/** `ms` ago, or `in …` for a time ahead (when a silence or a multiplier expires). */
 export function fmtAgo(ms: number | null | undefined, now = Date.now()): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–'
   const s = Math.round((now - ms) / 1000)
@@ -174,7 +204,7 @@ export function fmtInterval(
 
 /**
  * An alert impact's share of requests missing the SLO, with its interval and what missing means:
- * `27% (24% – 30%) fail or take over 1.00 s`; null for an impact without it (an alert
+ * `27% (24% – 30%) fail or take over 1 s`; null for an impact without it (an alert
  * recorded before the share was estimated).
  */
 export function fmtSloMiss(impact: {
@@ -197,12 +227,7 @@ const ISO_INSTANT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:
 export function localTimes(text: string, now = Date.now()): string {
   return text.replace(ISO_INSTANT, (iso) => {
     const ms = Date.parse(iso)
-    if (!Number.isFinite(ms)) return iso
-    const d = new Date(ms)
-    const sameDay = d.toDateString() === new Date(now).toDateString()
-    return sameDay
-      ? fmtTime(ms)
-      : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${fmtTime(ms)}`
+    return Number.isFinite(ms) ? fmtWhen(ms, now) : iso
   })
 }
 

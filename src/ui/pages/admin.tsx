@@ -431,18 +431,21 @@ function KeyRow(props: { k: KeyView; tiers: string[]; onChange: () => void }) {
             : 'tier limit'}
         </td>
         <td>{k.revoked ? <Badge tone="bad">revoked</Badge> : <Badge tone="ok">active</Badge>}</td>
-        <td class="row">
-          <button
-            id={`key-${safe}-save`}
-            type="button"
-            onClick={() => void change()}
-            disabled={a.busy || k.revoked || tier === k.tier}
-          >
-            Change tier
-          </button>
-          <button type="button" class="danger" onClick={revoke} disabled={a.busy || k.revoked}>
-            Revoke
-          </button>
+        {/* the flex row inside the cell: a flex td is no table cell, and its border broke off the row's */}
+        <td>
+          <div class="row">
+            <button
+              id={`key-${safe}-save`}
+              type="button"
+              onClick={() => void change()}
+              disabled={a.busy || k.revoked || tier === k.tier}
+            >
+              Change tier
+            </button>
+            <button type="button" class="danger" onClick={revoke} disabled={a.busy || k.revoked}>
+              Revoke
+            </button>
+          </div>
         </td>
       </tr>
       {(a.error !== null || a.done !== '') && (

@@ -12,6 +12,7 @@ import { api } from '../lib/api.js'
 import {
   extraDigits,
   fmtAgo,
+  fmtSince,
   fmtInterval,
   fmtMetric,
   fmtMs,
@@ -128,7 +129,9 @@ export function AlertsPage(props: { args: string[] }) {
                 <div class="small muted">{localTimes(a.latest.summary)}</div>
               </td>
               <td>{keyLabel(a.key)}</td>
-              <td title={new Date(a.activeAtMs).toISOString()}>{fmtAgo(a.activeAtMs, now)}</td>
+              <td class="when" title={new Date(a.activeAtMs).toISOString()}>
+                {fmtSince(a.activeAtMs, now)}
+              </td>
               <td class="small">
                 {a.ack !== null ? (
                   <Badge tone="ok">acknowledged by {a.ack.by}</Badge>
@@ -218,12 +221,12 @@ function AlertDetail(props: {
           </dd>
           <dt>Pending since</dt>
           <dd>
-            {fmtTime(a.activeAtMs)} ({fmtAgo(a.activeAtMs, props.now)})
+            {fmtTime(a.activeAtMs)} ({fmtSince(a.activeAtMs, props.now)})
           </dd>
           <dt>Fired</dt>
           <dd>
             {a.firingAtMs !== null
-              ? `${fmtTime(a.firingAtMs)} (${fmtAgo(a.firingAtMs, props.now)})`
+              ? `${fmtTime(a.firingAtMs)} (${fmtSince(a.firingAtMs, props.now)})`
               : 'not yet'}
           </dd>
           {a.resolvedAtMs !== null && (

@@ -1,7 +1,7 @@
 /** Anomalies as people read them: what, where, how far from normal, since when, and why. */
 import type { ChartMark } from '../components/chart.js'
 import { Badge, Empty } from '../components/ui.js'
-import { fmtAgo, fmtClientFeature, fmtMetric, keyLabel, METRIC_NAMES } from '../lib/format.js'
+import { fmtSince, fmtClientFeature, fmtMetric, keyLabel, METRIC_NAMES } from '../lib/format.js'
 import { href } from '../lib/router.js'
 import type { Anomaly } from '../lib/types.js'
 
@@ -146,8 +146,8 @@ export function AnomalyList(props: {
               )}
               <div class="small muted">
                 {a.state === 'resolved'
-                  ? `from ${fmtAgo(a.openedAtMs, props.now)}, resolved ${fmtAgo(a.resolvedAtMs, props.now)}`
-                  : `since ${fmtAgo(a.openedAtMs, props.now)}`}{' '}
+                  ? `from ${fmtSince(a.openedAtMs, props.now)}, resolved ${fmtSince(a.resolvedAtMs, props.now)}`
+                  : `since ${fmtSince(a.openedAtMs, props.now)}`}{' '}
                 · score {a.score.toFixed(2)} · strongest evidence: {a.detector}
               </div>
             </div>

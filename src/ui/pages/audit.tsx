@@ -3,7 +3,7 @@ import type { ActivityEntry } from '../../api/activity.js'
 import type { Session } from '../app.js'
 import { prose, Table } from '../components/table.js'
 import { Panel, Problem } from '../components/ui.js'
-import { changedFields, fmtTime, localTimes, readableKeys } from '../lib/format.js'
+import { changedFields, fmtWhen, localTimes, readableKeys } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
 import type { AuditEvent } from '../lib/types.js'
 
@@ -58,7 +58,7 @@ export function AuditPage(props: { session: Session }) {
           empty="No change yet."
           row={(e) => (
             <tr key={e.id}>
-              <td>{fmtTime(e.atMs)}</td>
+              <td class="when">{fmtWhen(e.atMs)}</td>
               <td>{e.actor}</td>
               <td>{readableKeys(localTimes(e.summary))}</td>
             </tr>
@@ -77,11 +77,13 @@ export function AuditPage(props: { session: Session }) {
           empty="No change recorded yet."
           row={(e) => (
             <tr key={e.id}>
-              <td class="small">{new Date(e.atMs).toLocaleString()}</td>
+              <td class="when" title={new Date(e.atMs).toISOString()}>
+                {fmtWhen(e.atMs)}
+              </td>
               <td>{e.actor}</td>
               <td class="mono">{e.kind}</td>
               <td>{e.subject}</td>
-              <td>{e.reason ? localTimes(e.reason) : <span class="muted">–</span>}</td>
+              <td>{e.reason ? readableKeys(localTimes(e.reason)) : <span class="muted">–</span>}</td>
               <td class="mono small">
                 <ChangedFields before={e.before} after={e.after} />
               </td>

@@ -11,7 +11,7 @@ import { ServiceMap, BAD_ERROR_RATIO, WARN_ERROR_RATIO } from '../components/ser
 import { num, prose, Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api } from '../lib/api.js'
-import { fmtAgo, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, sitePath } from '../lib/format.js'
+import { fmtSince, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, sitePath } from '../lib/format.js'
 import { useApi, useNow } from '../lib/hooks.js'
 import { href, navigate } from '../lib/router.js'
 import type {
@@ -220,7 +220,7 @@ function TracePanel(props: { traceRef: string | null }) {
         <ul class="feed" aria-label="Recent traces">
           {recent.data!.traces.map((t) => (
             <li key={t.traceId} style={{ gridTemplateColumns: '80px 1fr' }}>
-              <time>{fmtAgo(t.startMs, now)}</time>
+              <time>{fmtSince(t.startMs, now)}</time>
               <div>
                 <a href={href('journeys', 'trace', t.traceId)} class="mono small">
                   {t.traceId}

@@ -162,7 +162,7 @@ export function LimitsPage() {
               <td class="small">
                 {x.entry !== undefined ? `${x.entry.reason || 'no reason given'} (${x.entry.actor})` : '–'}
               </td>
-              <td class="small">
+              <td class="small when">
                 {x.entry?.expiresAt !== undefined
                   ? fmtAgo(Date.parse(x.entry.expiresAt), now)
                   : 'until removed'}
@@ -181,7 +181,11 @@ export function LimitsPage() {
             num('Multiplier'),
             num('Admitted now'),
             num('Throttled now'),
-            'Fullest bucket (tokens left)',
+            {
+              label: 'Emptiest bucket (tokens left)',
+              title:
+                'The client of the tier with the fewest tokens left: at 0% its next request is throttled',
+            },
           ]}
           rows={Object.entries(limits.tiers)}
           row={([name, t]) => {

@@ -9,7 +9,7 @@ import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/u
 import { keyPath } from '../lib/api.js'
 import { defensiveMode } from '../lib/defensive.js'
 import {
-  fmtAgo,
+  fmtSince,
   fmtCount,
   fmtMs,
   fmtPct,
@@ -149,7 +149,7 @@ export function OverviewPage(props: { session: Session }) {
           value={anomalies.length}
           sub={
             anomalies.length === 0 ? (
-              <Badge tone="ok">all normal</Badge>
+              <Badge tone="ok">none open</Badge>
             ) : (
               <Badge tone={critical > 0 ? 'bad' : 'warn'}>
                 {critical > 0 ? `${critical} critical` : `${anomalies.length} warning`}
@@ -220,9 +220,9 @@ export function OverviewPage(props: { session: Session }) {
               x={x}
               ys={[points.map((p) => p.p50), points.map((p) => p.p95), points.map((p) => p.p99)]}
               series={[
-                { label: 'p50 ms', color: '--series-4', width: 1.2 },
-                { label: 'p95 ms', color: '--series-1' },
-                { label: 'p99 ms', color: '--series-2', dash: [2, 3] },
+                { label: 'p50', color: '--series-4', width: 1.2 },
+                { label: 'p95', color: '--series-1' },
+                { label: 'p99', color: '--series-2', dash: [2, 3] },
               ]}
               marks={marksOn(marks, CHART_METRICS.latency)}
               yFormat={(v) => fmtMs(v)}
@@ -365,7 +365,7 @@ export function OverviewPage(props: { session: Session }) {
               <td class="num">{fmtMs(s.now.p50)}</td>
               <td class="num">{fmtMs(s.now.p95)}</td>
               <td class="num">{fmtMs(s.now.p99)}</td>
-              <td class="small muted">{fmtAgo(s.t + s.d, now)}</td>
+              <td class="small muted">{fmtSince(s.t + s.d, serverNow)}</td>
             </tr>
           )}
         />
@@ -407,7 +407,7 @@ function ActiveAlerts(props: { alerts: LiveAlert[]; now: number }) {
           <div>
             <a href={href('alerts', a.id)}>{a.rule}</a> on {keyLabel(a.series)}{' '}
             <span class="small muted">
-              {a.severity} · since {fmtAgo(a.firingAtMs ?? a.activeAtMs, props.now)}
+              {a.severity} · since {fmtSince(a.firingAtMs ?? a.activeAtMs, props.now)}
               {a.ackBy !== null && ` · acknowledged by ${a.ackBy}`}
               {a.suppressed !== null && ` · ${a.suppressed}`}
             </span>

@@ -12,7 +12,7 @@ import { positive, Result, useAction } from '../components/forms.js'
 import { prose, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api, keyPath } from '../lib/api.js'
-import { fmtAgo, fmtNum, fmtRate, fmtTime, localTimes } from '../lib/format.js'
+import { fmtSince, fmtNum, fmtRate, fmtTime, fmtWhen, localTimes } from '../lib/format.js'
 import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import type { ActionRecord, ForecastAnswer, ServiceScaling } from '../lib/types.js'
@@ -110,7 +110,10 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
   return (
     <>
       <h2 style={{ fontSize: '17px', margin: '0 0 10px' }}>
-        {s.service} <Badge tone={s.mode === 'enforce' ? 'info' : 'muted'}>{s.mode}</Badge>
+        {s.service}{' '}
+        <Badge tone={s.mode === 'enforce' ? 'info' : 'muted'} title={MODE_TITLE[s.mode]}>
+          mode: {s.mode}
+        </Badge>
       </h2>
       <div class="grid cards" style={{ marginBottom: '14px' }}>
         <Card
@@ -142,7 +145,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
         <Card
           label="Last change"
           value={last !== undefined ? `${String(last.before)} → ${String(last.after)}` : '–'}
-          sub={last !== undefined ? `${fmtAgo(last.atMs, now)} · ${last.result.status}` : 'none yet'}
+          sub={last !== undefined ? `${fmtSince(last.atMs, now)} · ${last.result.status}` : 'none yet'}
         />
       </div>
       {s.lastError !== null && <Problem error={new Error(s.lastError)} title="The actuator failed" />}
@@ -214,13 +217,19 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
               <td class="mono small">{r.id}</td>
               <td class="mono small">{r.url ?? '(platform routed)'}</td>
               <td>{r.ready ? <Badge tone="ok">ready</Badge> : <Badge tone="warn">starting</Badge>}</td>
-              <td>{fmtAgo(r.startedAtMs, now)}</td>
+              <td>{fmtSince(r.startedAtMs, now)}</td>
             </tr>
           )}
         />
       </Panel>
     </>
   )
+}
+
+/** What the `scale.mode` word means, on hover: a newcomer reads "enforce" alone as a verb. */
+const MODE_TITLE: Record<string, string> = {
+  enforce: 'The autoscaler changes the replicas through the actuator (scale.mode: enforce)',
+  shadow: 'The autoscaler records what it would do and changes nothing (scale.mode: shadow)',
 }
 
 function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
@@ -235,7 +244,9 @@ function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
         const up = typeof a.before === 'number' && typeof a.after === 'number' && a.after > a.before
         return (
           <tr key={a.id}>
-            <td title={new Date(a.atMs).toISOString()}>{fmtTime(a.atMs)}</td>
+            <td class="when" title={new Date(a.atMs).toISOString()}>
+              {fmtWhen(a.atMs)}
+            </td>
             <td>
               {a.kind === 'scale.restart' ? 'restart' : a.kind === 'scale.manual' ? 'manual scale' : a.policy}
               {a.mode === 'shadow' && <span class="small muted"> (shadow)</span>}

@@ -219,7 +219,7 @@ function SeriesDetail(props: {
           value={open.length}
           sub={
             open.length === 0 ? (
-              <Badge tone="ok">normal</Badge>
+              <Badge tone="ok">none open</Badge>
             ) : (
               <Badge tone="bad">{open.map((a) => METRIC_NAMES[a.metric] ?? a.metric).join(', ')}</Badge>
             )
