@@ -37,6 +37,10 @@ describe('fmtRate, fmtMs, fmtPct', () => {
     expect(fmtNum(0.00011)).toBe('0.00011')
     expect(fmtInterval({ value: 0.03, low: 4.2e-9, high: 0.05 }, (v) => fmtNum(v))).toBe('0.03 (≈0 – 0.05)')
     expect(fmtPct(0.057)).toBe('5.7%')
+    // thousands and millions without a padding zero
+    expect(fmtNum(200_000)).toBe('200k')
+    expect(fmtNum(30_240)).toBe('30.2k')
+    expect(fmtNum(2_000_000)).toBe('2M')
   })
 
   it('never write a share short of all as 100%', () => {

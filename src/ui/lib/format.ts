@@ -3,8 +3,9 @@
 export function fmtNum(x: number | null | undefined, digits = 3): string {
   if (x === null || x === undefined || !Number.isFinite(x)) return '–'
   const a = Math.abs(x)
-  if (a >= 1e6) return `${(x / 1e6).toFixed(1)}M`
-  if (a >= 1e4) return `${(x / 1e3).toFixed(1)}k`
+  // `200k`, not `200.0k`
+  if (a >= 1e6) return `${Number((x / 1e6).toFixed(1))}M`
+  if (a >= 1e4) return `${Number((x / 1e3).toFixed(1))}k`
   // more digits than the integer part has only when asked for (to tell two numbers apart)
   if (a >= 100) return String(Number(x.toFixed(Math.max(0, digits - (Math.floor(Math.log10(a)) + 1)))))
   if (a === 0) return '0'

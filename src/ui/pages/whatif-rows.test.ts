@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Outcome } from '../lib/types.js'
-import { succeededP95, WHATIF_ROWS } from './whatif-rows.js'
+import { fmtDowntimeMinutes, succeededP95, WHATIF_ROWS } from './whatif-rows.js'
 
 const point = (value: number) => ({ value, low: value, high: value })
 const outcome = (succeeded: Outcome['succeededLatencyMs']): Outcome => ({
@@ -25,5 +25,18 @@ describe('what-if latency', () => {
 
   it('says every request failed when none succeeded', () => {
     expect(succeededP95(outcome(null))).toBe('n/a: every request failed')
+  })
+})
+
+describe('what-if downtime', () => {
+  it('gives expected minutes to a hundredth, a trace of one as ≈0', () => {
+    const [label, figure] = WHATIF_ROWS[4]
+    expect(label).toBe('Downtime (minutes)')
+    const o = { ...outcome(null), expectedDowntimeMinutes: { value: 0.00517, low: 0, high: 0.0728 } }
+    expect(figure(o, { usersSeen: null } as never)).toBe('0.01 (0 – 0.07)')
+    expect(fmtDowntimeMinutes(0.004)).toBe('≈0')
+    expect(fmtDowntimeMinutes(0)).toBe('0')
+    expect(fmtDowntimeMinutes(10)).toBe('10')
+    expect(fmtDowntimeMinutes(10.05)).toBe('10.1')
   })
 })

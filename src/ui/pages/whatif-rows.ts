@@ -27,12 +27,21 @@ export function succeededP95(o: Outcome): string {
   return o.succeededLatencyMs === null ? 'n/a: every request failed' : iv(o.succeededLatencyMs.p95, fmtMs)
 }
 
+/**
+ * Expected downtime minutes to a hundredth: a mean over runs that each count whole minutes, so
+ * `0.00517` is noise worth `≈0`, not five digits.
+ */
+export function fmtDowntimeMinutes(v: number): string {
+  if (v > 0 && v < 0.005) return '≈0'
+  return fmtNum(Number(v.toFixed(2)))
+}
+
 export const WHATIF_ROWS: ReadonlyArray<[string, (o: Outcome, j: Journey) => string]> = [
   ['Journeys that succeed', (o) => iv(o.successProbability, fmtPct)],
   ['Latency p95 of the journeys that succeed', succeededP95],
   ['Requests missing the SLO', (o) => iv(o.requestSloMissRatio, fmtPct)],
   ['Chance the SLO is breached', (o) => iv(o.sloBreachProbability, fmtPct)],
-  ['Downtime (minutes)', (o) => iv(o.expectedDowntimeMinutes, (v) => fmtNum(v))],
+  ['Downtime (minutes)', (o) => iv(o.expectedDowntimeMinutes, fmtDowntimeMinutes)],
   ['Failed requests', (o) => iv(o.expectedFailedRequests, (v) => fmtNum(Math.round(v)))],
   ['Users affected', usersFigure],
 ]
