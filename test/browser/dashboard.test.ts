@@ -97,6 +97,12 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
     await page.getByRole('row', { name: /payments demo/ }).waitFor()
     await page.locator('.chart canvas').first().waitFor()
     await shot('overview')
+    // at 1366 px the summary cards fill one row: none left alone on a second
+    expect(
+      await page.evaluate(
+        `new Set([...document.querySelectorAll('.cards .card')].map((c) => Math.round(c.getBoundingClientRect().top))).size`,
+      ),
+    ).toBe(1)
 
     // the services page without a series: every service with its routes under it, with figures
     await page.getByRole('link', { name: 'Services', exact: true }).click()

@@ -33,6 +33,7 @@ import type {
   ServiceView,
 } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
+import { alertStates } from './alert-states.js'
 
 const GLOBAL = '*|*|*'
 /** rows of the services table until "show all": a big table re-lays out on every live event */
@@ -167,8 +168,7 @@ export function OverviewPage(props: { session: Session }) {
                 <Badge tone="ok">none firing</Badge>
               ) : (
                 <Badge tone={alerts.some((a) => a.state === 'firing') ? 'bad' : 'warn'}>
-                  {alerts.filter((a) => a.state === 'firing').length} firing,{' '}
-                  {alerts.filter((a) => a.state === 'pending').length} pending
+                  {alertStates(alerts)}
                 </Badge>
               )
             }
