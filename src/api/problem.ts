@@ -14,6 +14,7 @@ import {
   VGL_ERR_API_UNSUPPORTED_MEDIA_TYPE,
   type VigilError,
 } from '../errors.js'
+import { validationProblem } from './validation-message.js'
 
 export interface ApiProblem {
   code: string
@@ -188,10 +189,8 @@ export function adminErrorHandler(err: FastifyError, req: FastifyRequest, reply:
   if (isVigilError(err)) return sendProblem(reply, err)
   const body = bodyErrorOf(err, req)
   if (body !== null) return sendProblem(reply, body)
-  if (
-    err.validation !== undefined ||
-    (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
-  ) {
+  if (err.validation !== undefined) return sendProblem(reply, validationProblem(err, req))
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
     return sendProblem(reply, VGL_ERR_API_BAD_REQUEST(err.message))
   }
   req.log.error({ err }, 'admin API handler failed')

@@ -282,6 +282,46 @@ describe('admin API', () => {
     expect(ok.json()).toEqual({ deleted: true })
   })
 
+  it('names a query parameter given twice, and a schema refusal by field, not by Ajv path', async () => {
+    const plugin: FastifyPluginAsync = async (app) => {
+      app.get(
+        '/api/extra',
+        { schema: { querystring: { type: 'object', properties: { limit: { type: 'string' } } } } },
+        async () => ({ read: true }),
+      )
+      app.post(
+        '/api/extra',
+        {
+          schema: {
+            body: {
+              type: 'object',
+              required: ['replicas'],
+              properties: { replicas: { type: 'integer' } },
+            },
+          },
+        },
+        async () => ({ ok: true }),
+      )
+    }
+    const app = await build({ plugins: [plugin] })
+    const twice = await app.inject('/api/extra?limit=5&limit=6')
+    expect(twice.statusCode).toBe(400)
+    expect(twice.json()).toMatchObject({
+      code: 'VGL_ERR_API_BAD_REQUEST',
+      message: 'limit: query parameter given 2 times (limit=5&limit=6); it takes one value',
+      fix: 'send limit once, e.g. limit=5',
+    })
+    const post = (payload: unknown) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/extra',
+        headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' },
+        payload: JSON.stringify(payload),
+      })
+    expect((await post({})).json()).toMatchObject({ message: 'replicas: missing; add it' })
+    expect((await post({ replicas: 'two' })).json()).toMatchObject({ message: 'replicas: must be integer' })
+  })
+
   it('answers unknown routes with 404 problem+json', async () => {
     const app = await build()
     const r = await app.inject('/api/nope')
