@@ -52,6 +52,10 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   ['bad-no-routes.yaml', 'vigil.yaml: routes: add at least one route, got []'],
   [
+    'bad-route-priority.yaml',
+    'vigil.yaml: routes[0].limit.priority: unknown priority class "criticl" (known: low, normal, high, critical; more under limits.classes); did you mean "critical"?',
+  ],
+  [
     'bad-sink-kind.yaml',
     'vigil.yaml: alerts.sinks[0].kind: expected one of "webhook", "slack", "alertmanager", "file", "stdout", got "jsonl"',
   ],

@@ -8,6 +8,7 @@ import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
 import { scaleCrossCheck, scaleSchema } from './scale-schema.js' // scale
 import { policiesSchema, policyProblems } from './policies-schema.js' // adaptive limits
 import { journeysSchema } from './journeys-schema.js' // journeys
+import { closestKey } from './key-hint.js'
 import type { ConfigProblem } from './messages.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
@@ -192,6 +193,7 @@ export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigPro
   }
   const names = new Map<string, number>()
   const paths = new Map<string, number>()
+  const classes = Object.keys(cfg.limits.classes)
   cfg.routes.forEach((route, i) => {
     if (!(route.service in cfg.services)) {
       problems.push({
@@ -228,6 +230,15 @@ export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigPro
       }
     }
     for (const m of methods) paths.set(`${route.match} ${m} ${route.path.replace(/:[^/]+/g, ':')}`, i)
+    // an unknown class is ranked as normal by the limiter: a misspelt "critical" would be shed
+    const priority = route.limit?.priority
+    if (priority !== undefined && !(priority in cfg.limits.classes)) {
+      const meant = closestKey(priority, classes)
+      problems.push({
+        path: `routes[${i}].limit.priority`,
+        message: `unknown priority class "${priority}" (known: ${classes.join(', ')}; more under limits.classes)${meant !== undefined ? `; did you mean "${meant}"?` : ''}`,
+      })
+    }
     if (route.retry.backoffBaseMs > route.retry.backoffMaxMs) {
       problems.push({
         path: `routes[${i}].retry.backoffBaseMs`,
