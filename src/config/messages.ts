@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod'
 import { closestKey, knownKeysAt } from './key-hint.js'
+import { unitHint } from './unit-hint.js'
 
 /** One problem, already phrased for a person: `path: message`. */
 export interface ConfigProblem {
@@ -207,6 +208,14 @@ export function issueProblems(
               : `unknown key "${key}"; did you mean "${meant}"?`,
         })
       }
+      continue
+    }
+    const units =
+      issue.code === 'invalid_type' && (issue.expected === 'number' || issue.expected === 'int')
+        ? unitHint(issue.path.at(-1), issue.input)
+        : undefined
+    if (units !== undefined) {
+      problems.push({ path: at(issue.path), message: units })
       continue
     }
     const got =

@@ -52,6 +52,11 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   ['bad-no-routes.yaml', 'vigil.yaml: routes: add at least one route, got []'],
   [
+    // the unit is in the key's name; a value with its own unit is told the number to write
+    'bad-units.yaml',
+    'vigil.yaml: gateway.bodyLimitBytes: expected a number of bytes (the key ends in Bytes), got "10MB"; write 10485760 (10 MiB)\nvigil.yaml: routes[0].totalTimeoutMs: expected a number of milliseconds (the key ends in Ms), got "30 s"; write 30000',
+  ],
+  [
     'bad-route-priority.yaml',
     'vigil.yaml: routes[0].limit.priority: unknown priority class "criticl" (known: low, normal, high, critical; more under limits.classes); did you mean "critical"?',
   ],
