@@ -77,6 +77,22 @@ describe.skipIf(!up)('NatsLease', { timeout: 30_000 }, () => {
     expect(log).toEqual([`a elected ${tokenA}`, `b elected ${tokenB}`])
   })
 
+  it('names its admin API to itself as to followers when it is known only after the election', async () => {
+    const bucket = `VIGILTEST_LEASE_${randomBytes(4).toString('hex')}`
+    const a = await make(bucket, 'a', [])
+    const b = await make(bucket, 'b', [])
+    a.start()
+    await until('a leads', () => a.leadership.leading)
+    a.setAdminUrl('http://127.0.0.1:8082')
+    expect(a.leadership.leader()).toMatchObject({ holder: 'a', adminUrl: 'http://127.0.0.1:8082' })
+    expect(a.leadership.token()).toBeGreaterThan(0)
+    b.start()
+    await until(
+      'b sees a with its admin URL',
+      () => b.leadership.leader()?.adminUrl === 'http://127.0.0.1:8082',
+    )
+  })
+
   it('hands over at once on a graceful stop, deposing the leader first', async () => {
     const bucket = `VIGILTEST_LEASE_${randomBytes(4).toString('hex')}`
     const log: string[] = []

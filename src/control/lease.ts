@@ -132,6 +132,10 @@ export class NatsLease {
   /** The admin URL published with the lease, so followers can point clients at the leader. */
   setAdminUrl(url: string): void {
     this.#adminUrl = url
+    // elected before its admin API listened, the leader would go on naming itself without it
+    const own = this.leadership.leader()
+    if (this.#token !== null && own?.holder === this.holder)
+      this.leadership.lead(this.#token, { ...own, adminUrl: url })
   }
 
   /**

@@ -141,6 +141,7 @@ export async function startScaledControl(
         lease.setAdminUrl(url)
       }
       stopLease = () => lease.stop()
+      if (adminUrl !== undefined) lease.setAdminUrl(adminUrl)
       lease.start()
     } else {
       // one control plane on an in-process bus: nobody to elect
