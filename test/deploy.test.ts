@@ -539,6 +539,7 @@ describe.skipIf(!up)(
       const env = {
         GATEWAY_PORT: '0',
         ADMIN_PORT: '0',
+        OTLP_PORT: '0',
         ADMIN_HOST: '127.0.0.1',
         APP_URL: mock.url,
         NATS_SERVERS: '127.0.0.1:4222',
