@@ -113,6 +113,11 @@ export const VGL_ERR_API_BODY_TOO_LARGE = defineError(
   413,
 )
 export const VGL_ERR_API_RELOAD = defineError('VGL_ERR_API_RELOAD', 'config reload rejected: %s', 422)
+export const VGL_ERR_API_NO_GATEWAY = defineError(
+  'VGL_ERR_API_NO_GATEWAY',
+  'GET %s: vigil control runs no gateway, so it has no %s; every vigil gateway serves them on its own admin API',
+  404,
+)
 export const VGL_ERR_API_INTERNAL = defineError('VGL_ERR_API_INTERNAL', 'admin API failure: %s', 500)
 /** the message is the whole line of src/listen-error.ts, naming the field and the fix */
 export const VGL_ERR_API_LISTEN = defineError('VGL_ERR_API_LISTEN', '%s', 500)

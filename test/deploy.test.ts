@@ -531,6 +531,7 @@ describe.skipIf(!up)(
     const procs: Spawned[] = []
     let mock: MockService
     let dir: string
+    const admins = { control: '', gateway: '' }
 
     beforeAll(async () => {
       buildOnce()
@@ -560,6 +561,7 @@ describe.skipIf(!up)(
         gateway.waitFor(/"gatewayUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/),
         gateway.waitFor(/"adminUrl":"(http:\/\/[^"]+)"[^\n]*"msg":"vigil ready"/),
       ])
+      Object.assign(admins, { control: controlAdmin, gateway: gatewayAdmin })
       // a request on each route, so the per-route metrics have samples
       for (const path of ['/api/browse/x', '/api/payment-gateway', '/api/orders', '/nowhere']) {
         const res = await fetch(`${gatewayUrl}${path}`)
@@ -588,6 +590,20 @@ describe.skipIf(!up)(
       await store.dropSchema()
       await store.close()
       rmSync(dir, { recursive: true, force: true })
+    })
+
+    it("the route table is the gateway's; the control plane points there rather than answering an empty one", async () => {
+      const routes = (await (await fetch(`${admins.gateway}/api/routes`)).json()) as { routes: unknown[] }
+      expect(routes.routes).toHaveLength(3)
+      for (const path of ['/api/routes', '/api/services']) {
+        const res = await fetch(`${admins.control}${path}`)
+        expect(res.status).toBe(404)
+        expect(await res.json()).toMatchObject({
+          code: 'VGL_ERR_API_NO_GATEWAY',
+          message: expect.stringContaining(`GET ${path}: vigil control runs no gateway`),
+          fix: expect.stringContaining("a gateway's admin API"),
+        })
+      }
     })
 
     it('the scrapes carry the gateway, limiter and control-plane metrics, with samples for the route served', () => {

@@ -15,8 +15,9 @@ export type ReloadResult =
 export interface AdminSources {
   /** true once the gateway listens and, in embedded mode, the control plane answers */
   ready(): boolean
-  routes(): readonly RouteView[]
-  services(): readonly ServiceView[]
+  /** absent in a process without a gateway (`vigil control`): the routes answer 404 saying where to ask */
+  routes?(): readonly RouteView[]
+  services?(): readonly ServiceView[]
   /** re-reads the config file and swaps the route table atomically; the old table keeps serving on failure */
   reload(): Promise<ReloadResult>
 }

@@ -1,5 +1,6 @@
 /** @module `GET /api/routes` and `GET /api/services`: the gateway's live route table and targets. */
 import type { FastifyPluginAsync } from 'fastify'
+import { VGL_ERR_API_NO_GATEWAY } from '../../errors.js'
 import type { AdminSources } from '../sources.js'
 
 const routeSchema = {
@@ -49,7 +50,10 @@ export const gatewayRoutes: FastifyPluginAsync<{ sources: AdminSources }> = asyn
         response: { 200: { type: 'object', properties: { routes: { type: 'array', items: routeSchema } } } },
       },
     },
-    async () => ({ routes: sources.routes() }),
+    async () => {
+      if (sources.routes === undefined) throw VGL_ERR_API_NO_GATEWAY('/api/routes', 'route table')
+      return { routes: sources.routes() }
+    },
   )
   app.get(
     '/api/services',
@@ -62,6 +66,9 @@ export const gatewayRoutes: FastifyPluginAsync<{ sources: AdminSources }> = asyn
         },
       },
     },
-    async () => ({ services: sources.services() }),
+    async () => {
+      if (sources.services === undefined) throw VGL_ERR_API_NO_GATEWAY('/api/services', 'targets')
+      return { services: sources.services() }
+    },
   )
 }

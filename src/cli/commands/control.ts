@@ -159,8 +159,6 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   if (scaling !== null) undo.push(() => scaling.close())
   const sources: AdminSources = {
     ready: () => true,
-    routes: () => [],
-    services: () => [],
     reload: async () => ({
       ok: false,
       problems: ['vigil control has no route table; restart it to apply config'],
