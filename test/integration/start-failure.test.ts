@@ -143,6 +143,15 @@ describe('a start that fails part way', { timeout: 90_000 }, () => {
     expect(r.code, `still running:\n${r.log}`).toBe(1)
     expectOneLine(r.log, inUse('gateway.port'))
   })
+
+  it('vigil demo: a port its flag asks for that is in use is one line and exit 1, not another port', async () => {
+    for (const flag of ['--gateway-port', '--admin-port']) {
+      const other = flag === '--gateway-port' ? '--admin-port' : '--gateway-port'
+      const r = await failedStart(['demo', flag, String(busyPort), other, '0', '--mock-port-base', '0'])
+      expect(r.code, `${flag}: still running:\n${r.log}`).toBe(1)
+      expectOneLine(r.log, inUse(flag, ', or leave it out for a free one'))
+    }
+  })
 })
 
 const natsUp = await serviceAvailable('nats')

@@ -34,7 +34,13 @@ import {
 import { parseDurationMs, parseFlags, parsePort, parsePositive } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil, type Vigil } from '../runtime.js'
-import { VGL_ERR_CLI_USAGE } from '../../errors.js'
+import {
+  VGL_ERR_API_LISTEN,
+  VGL_ERR_CLI_USAGE,
+  VGL_ERR_GATEWAY_LISTEN,
+  type VigilError,
+} from '../../errors.js'
+import { listenProblem } from '../../listen-error.js'
 import type { Logger } from 'pino'
 
 const usage = `usage: vigil demo [--duration 10m] [--rps 30] [--gateway-port 8080] [--admin-port 8081]
@@ -42,7 +48,8 @@ const usage = `usage: vigil demo [--duration 10m] [--rps 30] [--gateway-port 808
                   [--abuse-rps 20] [--status-every 5s] [--mock-port-base 9001]
                   [--config examples/demo.yaml] [--keep-data] [--verbose]
 
-Runs Vigil (gateway :8080, admin API and dashboard :8081, or free ports) in front of mock
+Runs Vigil (gateway :8080, admin API and dashboard :8081, or free ports when those are taken;
+a port named with --gateway-port or --admin-port is used or the start fails) in front of mock
 services on ports 9001+ (free ports when taken; --mock-port-base 0 always picks free ones): the
 shop aggregator behind /api/browse, whose services in three environments (auth, inventory
 on-prem, pricing on AWS, reviews on GCP) send OpenTelemetry spans to Vigil; users behind
@@ -139,19 +146,42 @@ export function baselineLine(): string {
   )
 }
 
-/** Resolves `preferred` when it can be bound on `host`, else a free port. */
-function choosePort(preferred: number, host: string): Promise<number> {
+/**
+ * Resolves `preferred` when it can be bound on `host`, else a free port. A port the user asked
+ * for with its `flag` is that port or an error naming the flag: another one, announced only in the
+ * banner, would leave them looking for Vigil where they said it would be.
+ */
+async function choosePort(
+  preferred: number,
+  host: string,
+  asked?: { flag: string; error: (line: string) => VigilError },
+): Promise<number> {
   const probe = (port: number) =>
-    new Promise<number | null>((resolve) => {
+    new Promise<number | NodeJS.ErrnoException>((resolve) => {
       const srv = createServer()
-      srv.once('error', () => resolve(null))
+      srv.once('error', (err) => resolve(err))
       srv.listen(port, host, () => {
         const addr = srv.address()
-        const got = typeof addr === 'object' && addr !== null ? addr.port : null
-        srv.close(() => resolve(got))
+        srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : port))
       })
     })
-  return probe(preferred).then(async (p) => p ?? (await probe(0)) ?? 0)
+  const got = await probe(preferred)
+  if (typeof got === 'number') return got
+  if (asked !== undefined)
+    throw asked.error(
+      listenProblem(
+        {
+          block: 'demo',
+          host,
+          port: preferred,
+          names: { host, port: asked.flag },
+          orElse: 'or leave it out for a free one',
+        },
+        got,
+      ),
+    )
+  const free = await probe(0)
+  return typeof free === 'number' ? free : 0
 }
 
 async function startMock(m: (typeof MOCKS)[number], port: number): Promise<MockService> {
@@ -351,8 +381,18 @@ export const command: Command = {
     let startedAt = Date.now()
     try {
       for (const [i, m] of MOCKS.entries()) mocks.push(await startMock(m, base === 0 ? 0 : base + i))
-      const gatewayPort = await choosePort(gatewayPortFlag, '0.0.0.0')
-      const adminPort = await choosePort(adminPortFlag, '127.0.0.1')
+      const gatewayPort = await choosePort(
+        gatewayPortFlag,
+        '0.0.0.0',
+        values['gateway-port'] !== undefined
+          ? { flag: '--gateway-port', error: VGL_ERR_GATEWAY_LISTEN }
+          : undefined,
+      )
+      const adminPort = await choosePort(
+        adminPortFlag,
+        '127.0.0.1',
+        values['admin-port'] !== undefined ? { flag: '--admin-port', error: VGL_ERR_API_LISTEN } : undefined,
+      )
       const otlpPort = await choosePort(4318, '0.0.0.0')
       // the shop's services export their spans to Vigil's OTLP receiver (up before any request)
       topology = await startTopology(`http://127.0.0.1:${otlpPort}`, base === 0 ? 0 : base + MOCKS.length)
