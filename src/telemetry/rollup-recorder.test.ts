@@ -280,7 +280,11 @@ describe('RollupRecorder', () => {
     expect(bus.calls).toBeLessThanOrEqual(3 + 2)
     expect(r.stats()).toMatchObject({ rollupsPublished: 0, rollupsDropped: 0, queued: 3 })
     expect(r.stats().rollupsRetried).toBeGreaterThanOrEqual(3)
-    expect(warnings).toEqual([])
+    // said once when the outage starts, not at every boundary, and not only once rollups drop
+    expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_BUS_PUBLISH'])
+    expect(warnings[0]!.message).toMatch(
+      /^publish to vigil\.rollups failed: .*; the rollups are kept and sent again at each window boundary for up to 300 s, then dropped$/,
+    )
     bus.fail = false
     a.record(ev())
     await clock.tickAsync(W)
@@ -294,6 +298,11 @@ describe('RollupRecorder', () => {
     // each carries its msgId, so a retry of a publish that did reach the stream is stored once
     expect(new Set(bus.sent.map((m) => m.msgId)).size).toBe(4)
     expect(r.stats().rollupsDropped).toBe(0)
+    // the next outage is told again
+    bus.fail = true
+    a.record(ev())
+    await clock.tickAsync(W)
+    expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_BUS_PUBLISH', 'VGL_ERR_BUS_PUBLISH'])
   })
 
   it('drops and counts refused rollups older than retryForMs, warning once, and never throws into record', async () => {
@@ -309,8 +318,8 @@ describe('RollupRecorder', () => {
     // window 0 ended 3 W ago: dropped; window 1 ended 2 W ago: dropped at this boundary
     expect(r.stats().rollupsDropped).toBe(2)
     expect(r.stats().rollupsPublished).toBe(0)
-    expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_TELEMETRY_DROPPED'])
-    expect(warnings[0]!.message).toMatch(/connection closed/)
+    expect(warnings.map((w) => w.code)).toEqual(['VGL_ERR_BUS_PUBLISH', 'VGL_ERR_TELEMETRY_DROPPED'])
+    expect(warnings[1]!.message).toMatch(/connection closed/)
     bus.fail = false
     a.record(ev())
     await clock.tickAsync(W)

@@ -23,7 +23,12 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Bus } from '../bus/bus.js'
 import { SUBJECT_ROLLUPS, SUBJECT_SPANS } from '../bus/bus.js'
-import { VGL_ERR_TELEMETRY_DROPPED, VGL_ERR_TELEMETRY_SERIES_CAP, type VigilError } from '../errors.js'
+import {
+  VGL_ERR_BUS_PUBLISH,
+  VGL_ERR_TELEMETRY_DROPPED,
+  VGL_ERR_TELEMETRY_SERIES_CAP,
+  type VigilError,
+} from '../errors.js'
 import { encodeRollup, encodeSpans, rollupId } from './codec.js'
 import { droppedTotal, liveSeries, publishedTotal, seriesOverflowTotal, spansKeptTotal } from './metrics.js'
 import {
@@ -467,9 +472,18 @@ export class RollupRecorder implements Recorder {
         // the bus is down or slow: stop here rather than wait out a timeout per chunk, and keep
         // the refused and the untried for the next flush
         this.#requeue(refused.concat(batch.slice(i + chunk.length)), cause)
+        // said once per outage, when it starts: a drop is told only after retryForMs (minutes)
+        this.#warnOnce(
+          'rollups:refused',
+          VGL_ERR_BUS_PUBLISH(
+            this.#rollupSubject,
+            `${cause ?? 'unknown'}; the rollups are kept and sent again at each window boundary for up to ${Math.round(this.#retryForMs / 1000)} s, then dropped`,
+          ),
+        )
         return false
       }
     }
+    if (batch.length > 0) this.#warned.delete('rollups:refused')
     return true
   }
 
