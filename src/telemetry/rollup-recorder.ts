@@ -477,7 +477,8 @@ export class RollupRecorder implements Recorder {
           'rollups:refused',
           VGL_ERR_BUS_PUBLISH(
             this.#rollupSubject,
-            `${cause ?? 'unknown'}; the rollups are kept and sent again at each window boundary for up to ${Math.round(this.#retryForMs / 1000)} s, then dropped`,
+            // the NATS bus's own error already says which publish failed
+            `${cause?.replace(/^publish to \S+ failed: /, '') ?? 'unknown'}; the rollups are kept and sent again at each window boundary for up to ${Math.round(this.#retryForMs / 1000)} s, then dropped`,
           ),
         )
         return false
