@@ -322,6 +322,33 @@ describe('admin API', () => {
     expect((await post({ replicas: 'two' })).json()).toMatchObject({ message: 'replicas: must be integer' })
   })
 
+  it('refuses a query parameter the route does not take, naming the one it probably meant', async () => {
+    const plugin: FastifyPluginAsync = async (app) => {
+      const querystring = {
+        type: 'object',
+        properties: { service: { type: 'string' }, limit: { type: 'string' } },
+      }
+      app.get('/api/extra', { schema: { querystring } }, async () => ({ read: true }))
+      app.get('/api/free', async () => ({ read: true }))
+    }
+    const app = await build({ plugins: [plugin] })
+    const typo = await app.inject('/api/extra?sevice=orders')
+    expect(typo.statusCode).toBe(400)
+    expect(typo.json()).toMatchObject({
+      code: 'VGL_ERR_API_BAD_REQUEST',
+      message:
+        'sevice: not a query parameter of GET /api/extra; did you mean "service"? (it takes service, limit)',
+      fix: 'send service= instead of sevice=',
+    })
+    expect((await app.inject('/api/extra?bogus=1')).json()).toMatchObject({
+      message: 'bogus: not a query parameter of GET /api/extra (it takes service, limit)',
+      fix: 'remove bogus=; it takes service, limit',
+    })
+    expect((await app.inject('/api/extra?service=orders&limit=5')).statusCode).toBe(200)
+    // a route that declares no parameters is not checked
+    expect((await app.inject('/api/free?anything=1')).statusCode).toBe(200)
+  })
+
   it('answers unknown routes with 404 problem+json', async () => {
     const app = await build()
     const r = await app.inject('/api/nope')

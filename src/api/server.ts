@@ -21,6 +21,7 @@ import { VGL_ERR_API_BODY_TOO_LARGE, VGL_ERR_API_LISTEN } from '../errors.js'
 import { listenProblem } from '../listen-error.js'
 import { authHook, resolveAdminToken } from './auth.js'
 import { adminErrorHandler, adminFrameworkError, adminNotFound, problemOf } from './problem.js'
+import { unknownQueryProblem } from './validation-message.js'
 import { configRoutes } from './routes/config.js'
 import { gatewayRoutes } from './routes/gateway.js'
 import { healthRoutes } from './routes/health.js'
@@ -127,6 +128,10 @@ export async function buildAdminApp(opts: AdminServerOptions): Promise<FastifyIn
     done(null, payload)
   })
   app.addHook('onRequest', authHook(token))
+  app.addHook('preValidation', async (req) => {
+    const unknown = unknownQueryProblem(req)
+    if (unknown !== null) throw unknown
+  })
 
   await app.register(healthRoutes, { sources: opts.sources })
   await app.register(gatewayRoutes, { sources: opts.sources })

@@ -3,6 +3,7 @@
  * person who sent the request: the parameter or field by its own name, and what to send instead.
  */
 import type { FastifyError, FastifyRequest } from 'fastify'
+import { closestKey } from '../config/index.js'
 import { VGL_ERR_API_BAD_REQUEST, type VigilError } from '../errors.js'
 
 type AjvError = NonNullable<FastifyError['validation']>[number]
@@ -49,5 +50,28 @@ export function validationProblem(err: FastifyError, req: FastifyRequest): Vigil
     name === ''
       ? `${where ?? 'request'}: ${first.message ?? 'is invalid'}`
       : `${part}${name}: ${first.message ?? 'is invalid'}`,
+  )
+}
+
+/**
+ * The 400 for a query parameter the route does not take, or null. Ajv lets unknown parameters
+ * through, and a filter misspelt (`sevice=orders`) would answer everything unfiltered as if it
+ * had matched. Only routes whose schema lists their parameters are checked.
+ */
+export function unknownQueryProblem(req: FastifyRequest): VigilError | null {
+  const schema = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined
+  const known = schema?.properties !== undefined ? Object.keys(schema.properties) : null
+  if (known === null) return null
+  const given = Object.keys((req.query as Record<string, unknown> | null) ?? {})
+  const name = given.find((k) => !known.includes(k))
+  if (name === undefined) return null
+  const route = `${req.method} ${req.url.split('?')[0]}`
+  const meant = closestKey(name, known)
+  const takes = known.length > 0 ? `it takes ${known.join(', ')}` : 'it takes no query parameters'
+  return Object.assign(
+    VGL_ERR_API_BAD_REQUEST(
+      `${name}: not a query parameter of ${route}${meant !== undefined ? `; did you mean "${meant}"?` : ''} (${takes})`,
+    ),
+    { fix: meant !== undefined ? `send ${meant}= instead of ${name}=` : `remove ${name}=; ${takes}` },
   )
 }

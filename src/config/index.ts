@@ -1,5 +1,6 @@
 export { loadConfig, parseConfigText, validateConfig } from './load.js'
 export { formatPath, issueProblems, jsonIssueMessage } from './messages.js'
+export { closestKey } from './key-hint.js'
 export { reloadChanges } from './reload-diff.js'
 export type { ConfigProblem } from './messages.js'
 export { configSchema } from './schema.js'

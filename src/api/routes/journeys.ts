@@ -312,7 +312,7 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
         schema: {
           tags,
           summary: 'Monte Carlo impact of one scenario, from query parameters',
-          querystring: querySchema('route', 'horizon', ...WHAT_IF_FIELDS, 'journeys', 'seed'),
+          querystring: querySchema('route', 'horizon', 'window', ...WHAT_IF_FIELDS, 'journeys', 'seed'),
         },
       },
       async (req, reply) => {
