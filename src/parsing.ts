@@ -100,6 +100,21 @@ export function parseDurationMs(text: string, flag: string, opts: { unitRequired
   return n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000)
 }
 
+/** the longest delay setTimeout keeps (about 596 h); a longer one fires at once */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A duration flag a command sets a timer with: at most {@link MAX_TIMER_MS} (a longer one would
+ * fire at once), and above 0 when `meaning` says what it is.
+ */
+export function parseTimerMs(text: string, flag: string, meaning: string): number {
+  const ms = parseDurationMs(text, flag)
+  if (meaning !== '' && ms <= 0)
+    throw VGL_ERR_CLI_USAGE(`${flag}: expected a duration > 0 (${meaning}), got "${text}"`)
+  if (ms > MAX_TIMER_MS) throw VGL_ERR_CLI_USAGE(`${flag}: expected at most 596h, got "${text}"`)
+  return ms
+}
+
 /** A duration for a person: `250ms`, `45s`, `5m`, `1m 30s`, `2h 5m`. */
 export function formatDurationMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`

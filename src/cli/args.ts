@@ -10,6 +10,7 @@ export {
   parsePort,
   parsePositive,
   parseTimeMs,
+  parseTimerMs,
 } from '../parsing.js'
 
 /**

@@ -31,15 +31,10 @@ import {
   type MockService,
   type MockServiceOptions,
 } from '../../sim/index.js'
-import { parseDurationMs, parseFlags, parsePort, parsePositive } from '../args.js'
+import { parseFlags, parsePort, parsePositive, parseTimerMs } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil, type Vigil } from '../runtime.js'
-import {
-  VGL_ERR_API_LISTEN,
-  VGL_ERR_CLI_USAGE,
-  VGL_ERR_GATEWAY_LISTEN,
-  type VigilError,
-} from '../../errors.js'
+import { VGL_ERR_API_LISTEN, VGL_ERR_GATEWAY_LISTEN, type VigilError } from '../../errors.js'
 import { listenProblem } from '../../listen-error.js'
 import type { Logger } from 'pino'
 
@@ -109,21 +104,6 @@ const SURGE_FACTOR = 3
 const SCALED = 'users'
 /** the CLI the replicas run (`vigil mock`), found from this file in src/ or dist/ */
 const CLI = fileURLToPath(new URL('../../../bin/vigil.js', import.meta.url))
-
-/** the longest delay setTimeout keeps (about 596 h); a longer one fires at once */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-/**
- * A duration flag the demo sets a timer with: at most {@link MAX_TIMER_MS}, and above 0 when
- * `meaning` says what it is (0 would inject incidents, or start days, back to back).
- */
-function timerMs(text: string, flag: string, meaning: string): number {
-  const ms = parseDurationMs(text, flag)
-  if (meaning !== '' && ms <= 0)
-    throw VGL_ERR_CLI_USAGE(`${flag}: expected a duration > 0 (${meaning}), got "${text}"`)
-  if (ms > MAX_TIMER_MS) throw VGL_ERR_CLI_USAGE(`${flag}: expected at most 596h, got "${text}"`)
-  return ms
-}
 
 const pctOf = (ratio: number) => `${Number((100 * ratio).toPrecision(2))}%`
 
@@ -321,22 +301,23 @@ export const command: Command = {
       },
       usage,
     )
-    const durationMs = values.duration === undefined ? Infinity : timerMs(values.duration, '--duration', '')
+    const durationMs =
+      values.duration === undefined ? Infinity : parseTimerMs(values.duration, '--duration', '')
     const rps = parsePositive(values.rps, '--rps', 30)
-    const firstIncidentMs = timerMs(values['first-incident'] ?? '5m', '--first-incident', '')
-    const incidentEveryMs = timerMs(
+    const firstIncidentMs = parseTimerMs(values['first-incident'] ?? '5m', '--first-incident', '')
+    const incidentEveryMs = parseTimerMs(
       values['incident-every'] ?? '2m',
       '--incident-every',
       'the time from one incident to the next; to run without incidents, set --first-incident beyond --duration',
     )
-    const incidentForMs = timerMs(
+    const incidentForMs = parseTimerMs(
       values['incident-for'] ?? '30s',
       '--incident-for',
       'how long each incident lasts',
     )
-    const dayMs = timerMs(values.day ?? '10m', '--day', 'the length of one compressed day of traffic')
+    const dayMs = parseTimerMs(values.day ?? '10m', '--day', 'the length of one compressed day of traffic')
     const abuseRps = values['abuse-rps'] === '0' ? 0 : parsePositive(values['abuse-rps'], '--abuse-rps', 20)
-    const statusEveryMs = timerMs(
+    const statusEveryMs = parseTimerMs(
       values['status-every'] ?? '5s',
       '--status-every',
       'the time between status lines',

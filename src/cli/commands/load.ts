@@ -1,7 +1,7 @@
 /** @module `vigil load`: a bounded traffic generator with a live progress line and a summary. */
 import { formatSummary, parsePattern, runLoad, type LoadProgress } from '../../sim/index.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
-import { parseDurationMs, parseFlags, parsePositive } from '../args.js'
+import { parseFlags, parsePositive, parseTimerMs } from '../args.js'
 import type { Command } from '../command.js'
 
 const usage = `usage: vigil load --target URL [--pattern steady|diurnal|spike|abusive] [--rps N]
@@ -51,7 +51,7 @@ export const command: Command = {
           target: values.target,
           pattern: parsePattern(values.pattern ?? 'steady'),
           rps: parsePositive(values.rps, '--rps', 10),
-          durationMs: parseDurationMs(values.duration ?? '60s', '--duration'),
+          durationMs: parseTimerMs(values.duration ?? '60s', '--duration', 'how long to send'),
           ...(values.keys !== undefined ? { keys: values.keys.split(',').filter((k) => k !== '') } : {}),
           ...(values.concurrency !== undefined
             ? { concurrency: parsePositive(values.concurrency, '--concurrency', 16) }

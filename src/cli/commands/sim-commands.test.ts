@@ -71,6 +71,15 @@ describe('vigil load and vigil mock', () => {
     expect(io.err()).toMatch(/--duration: expected a duration/)
   })
 
+  it('load refuses a duration of 0 or one too long for a timer, which would end it at once', async () => {
+    const io = capture()
+    expect(await run(['load', '--target', 'http://127.0.0.1:1/', '--duration', '1000h'])).toBe(2)
+    expect(await run(['load', '--target', 'http://127.0.0.1:1/', '--duration', '0s'])).toBe(2)
+    vi.restoreAllMocks()
+    expect(io.err()).toMatch(/--duration: expected at most 596h, got "1000h"/)
+    expect(io.err()).toMatch(/--duration: expected a duration > 0 \(how long to send\), got "0s"/)
+  })
+
   it('mock names the flag of a bad rate or port', async () => {
     const io = capture()
     expect(await run(['mock', '--port', '0', '--error-rate', '2'])).toBe(2)
