@@ -68,6 +68,10 @@ describe('parseFlags', () => {
     expect(() => parseFlags(['a.yaml', 'b.yaml'], {}, 'usage', 1)).toThrow(
       /^unexpected argument "b\.yaml"; this command takes one argument\n/,
     )
+    // check-config a.yaml b.yaml: one file per run, not "pass b.yaml as --config"
+    expect(() => parseFlags(['a.yaml', 'b.yaml'], withConfig, 'usage', 1)).toThrow(
+      /^unexpected argument "b\.yaml"; this command takes one argument\n/,
+    )
   })
 
   it('names the flag and the fix in one line: a typo, a missing value, a value for a switch', () => {

@@ -34,8 +34,9 @@ export function parseFlags<O extends Options>(argv: string[], options: O, usage:
   // (`vigil start my.yaml` reading ./vigil.yaml)
   const extra = parsed.positionals[maxPositionals]
   if (extra !== undefined) {
+    // a command that already took its file (check-config FILE) is not told to pass another one
     const fix =
-      options.config !== undefined && /\.ya?ml$/i.test(extra)
+      options.config !== undefined && maxPositionals === 0 && /\.ya?ml$/i.test(extra)
         ? `pass the config file as --config ${extra}`
         : maxPositionals === 0
           ? 'this command takes only the flags below'
