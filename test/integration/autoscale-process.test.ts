@@ -265,9 +265,13 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
         90_000,
       )
       const d = up.decisions.find((x) => x.desired >= 2)!
-      expect(d.evidence.capacity).toMatchObject({ learned: true, source: 'knee' })
-      // the replica saturates at 1000 / ~41 ms ≈ 24 req/s; the knee is met from below
-      expect(d.evidence.capacity.perReplica).toBeGreaterThan(15)
+      process.stderr.write(`capacity learning: ${JSON.stringify(d.evidence.capacity)}\n`)
+      expect(d.evidence.capacity).toMatchObject({ learned: true, source: 'knee', bounded: null })
+      // the replica saturates at 1000 / ~41 ms ≈ 24 req/s; the knee is met from below. How far below
+      // depends on the machine: a descheduled replica queues what arrives meanwhile, the more the
+      // busier it is, so its latency turns earlier under load: knees of 11.9 and 13.3 were seen at a
+      // load average of 10–15, where most runs still find 16–20. Well above the floor of 5.
+      expect(d.evidence.capacity.perReplica).toBeGreaterThan(10)
       expect(d.evidence.capacity.perReplica).toBeLessThan(27)
       expect(up.capacityPerReplica).toBe(up.capacity.perReplica)
       expect(d.reason).toMatch(/capacity learned from \d+ windows/)
@@ -290,7 +294,7 @@ describe('autoscaling with the process actuator (embedded)', { timeout: 240_000 
     expect(restored.capacity).toMatchObject({ learned: true, source: learned.source })
     expect(restored.capacity.windows).toBeGreaterThanOrEqual(learned.windows!)
     expect(restored.capacityRestored?.windows).toBe(restored.capacity.windows)
-    expect(restored.capacityPerReplica).toBeGreaterThan(15)
+    expect(restored.capacityPerReplica).toBeGreaterThan(10)
     expect(restored.capacityPerReplica).toBeLessThan(27)
   })
 })
