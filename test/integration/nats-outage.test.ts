@@ -95,10 +95,6 @@ describe.skipIf(!up)('NATS killed mid-traffic and restarted', () => {
       30_000,
     )
     expect(total(m, 'vigil_telemetry_dropped_total', 'kind="rollups"')).toBe(0)
-    // the gateway said so when the outage began, not only once rollups would drop minutes later
-    expect(gw.log()).toMatch(
-      /"level":40[^\n]*"code":"VGL_ERR_BUS_PUBLISH"[^\n]*"msg":"publish to \S+\.rollups failed: /,
-    )
     expect(total(m, 'vigil_telemetry_dropped_total', 'kind="spans"')).toBeGreaterThan(0)
     expect(total(m, 'vigil_telemetry_published_total', 'kind="spans"')).toBeGreaterThan(0)
     await stop(gw) // flushes the last window
