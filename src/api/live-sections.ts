@@ -185,6 +185,10 @@ export function liveSections(src: LiveSources): Record<string, LiveSection> {
       key: (a) => a.id,
       version: (a) => a.id,
     })
+    if (anomalies.learning !== undefined) {
+      const learning = anomalies.learning.bind(anomalies)
+      sections.learning = { kind: 'value', read: () => learning() }
+    }
   }
   if (src.limiter !== undefined) {
     const limiter = src.limiter

@@ -1,7 +1,7 @@
 /** @module Tests of live anomaly detection: synthetic windows through the hook, events stored and queried. */
 import { describe, expect, it } from 'vitest'
 import type { EventQuery, StoredEvent } from '../store/index.js'
-import { LiveAnomalies, toMetricPoint, type AnomalyRecord } from './anomalies.js'
+import { LIVE_WINDOWS, LiveAnomalies, toMetricPoint, type AnomalyRecord } from './anomalies.js'
 import type { SeriesPoint } from './points.js'
 
 const STEP = 10_000
@@ -373,5 +373,60 @@ describe('LiveAnomalies snapshot/restore', () => {
     after.hook(route, partial(701), { correction: false })
     after.hook(route, point(702, { count: 1000, p50: 40 }), { correction: false })
     expect(after.stats).toMatchObject({ windows: 1, partial: 1, opened: 0 })
+  })
+})
+
+describe('LiveAnomalies: how far detection is from judging', () => {
+  const quiet = (i: number) => point(i, { count: 1000, p50: 40 })
+
+  it('counts the windows each live series learned, and the time left at the window length', async () => {
+    const live = new LiveAnomalies({ stepMs: 1_000 })
+    expect(await live.learning()).toEqual({
+      series: 0,
+      learningSeries: 0,
+      windowsLearned: null,
+      windowsNeeded: 91,
+      etaMs: null,
+      windowMs: 1_000,
+    })
+    for (let i = 0; i < 40; i++) live.hook(route, quiet(i), { correction: false })
+    const other = { ...route, route: '/api/cart' }
+    for (let i = 30; i < 40; i++) live.hook(other, quiet(i), { correction: false })
+    // the least advanced series decides when detection starts
+    expect(await live.learning()).toEqual({
+      series: 2,
+      learningSeries: 2,
+      windowsLearned: 10,
+      windowsNeeded: 91,
+      etaMs: 81 * 1_000,
+      windowMs: 1_000,
+    })
+    for (let i = 40; i < 91; i++) live.hook(route, quiet(i), { correction: false })
+    // the cart route sent nothing for more than LIVE_WINDOWS windows: gone, not learning
+    expect(91 - 40).toBeGreaterThan(LIVE_WINDOWS)
+    expect(await live.learning()).toMatchObject({
+      series: 1,
+      learningSeries: 0,
+      windowsLearned: null,
+      etaMs: null,
+    })
+  })
+
+  it('a series still learning opens nothing, even on a spike', async () => {
+    const live = new LiveAnomalies()
+    feed(live, 80, [70, 71, 72])
+    expect(await live.anomalies({ fromMs: 0, toMs: Infinity, state: 'all' })).toEqual([])
+    expect((await live.learning()).learningSeries).toBe(1)
+  })
+
+  it('a restored series continues from the windows it had learned', async () => {
+    const live = new LiveAnomalies()
+    for (let i = 0; i < 95; i++) live.hook(route, quiet(i), { correction: false })
+    const next = new LiveAnomalies()
+    next.restore(structuredClone(live.snapshot()))
+    // not live until it has a window after the start
+    expect((await next.learning()).series).toBe(0)
+    next.hook(route, quiet(95), { correction: false })
+    expect(await next.learning()).toMatchObject({ series: 1, learningSeries: 0 })
   })
 })

@@ -25,6 +25,7 @@
 import { EventEmitter } from 'node:events'
 import {
   ClientOutliers,
+  Novelty,
   PoissonTail,
   SeriesEnsemble,
   type AnomalySignal,
@@ -90,9 +91,30 @@ export interface AnomalyQuery {
   state: 'open' | 'all'
 }
 
+/**
+ * How far the live series' detectors are from judging. A series is live while it had a window
+ * among the last {@link LIVE_WINDOWS} the detector saw; one is learning until its detectors
+ * have learned `windowsNeeded` windows, and nothing on it opens before then.
+ */
+export interface LearningSummary {
+  /** live series */
+  series: number
+  /** live series still learning */
+  learningSeries: number
+  /** windows learned by the least advanced learning series (null: none learning) */
+  windowsLearned: number | null
+  /** windows a series learns before its detectors judge */
+  windowsNeeded: number
+  /** time until the least advanced learning series judges, at the configured window length (null: none learning) */
+  etaMs: number | null
+  windowMs: number
+}
+
 /** What the anomalies API asks; implemented by LiveAnomalies and the embedded worker's client. */
 export interface AnomalySource {
   anomalies(q: AnomalyQuery): Promise<AnomalyRecord[]>
+  /** absent where the detector's state is not at hand */
+  learning?(): Promise<LearningSummary>
 }
 
 /** The part of the Store port this module uses. */
@@ -183,6 +205,10 @@ const COUNTS = ['errors', 'limitedRatio'] as const
 /** Windows a count baseline learns before it judges (the novelty detectors need ~100). */
 const COUNT_GRACE = 64
 const countTail = () => new PoissonTail({ side: 'upper', gracePeriod: COUNT_GRACE })
+/** Windows a new series learns before it is judged: its novelty detectors' warm-up, or the count baselines' grace. */
+const WINDOWS_NEEDED = Math.max(COUNT_GRACE, new Novelty().warmUp)
+/** A series whose newest window is older than this many windows is gone (a one-off route), not learning. */
+export const LIVE_WINDOWS = 3
 
 const MAX_QUERY_EVENTS = 10_000
 /** Clients with detector state at least (ClientOutliers evicts the least recently seen beyond it). */
@@ -213,6 +239,9 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   readonly #counts = new Map<string, Record<(typeof COUNTS)[number], PoissonTail>>()
   /** per series: the bank's expected value and band of each metric at its newest window (alert rules) */
   readonly #explained = new Map<string, SeriesStep['metrics']>()
+  /** per series: the end of its newest window judged */
+  readonly #lastEndMs = new Map<string, number>()
+  #newestEndMs = -Infinity
   #clients: ClientOutliers | null = null
   #pending: StoredEvent[] = []
   #writing: Promise<void> = Promise.resolve()
@@ -249,6 +278,38 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     this.#closingAtMs = atMs
   }
 
+  /**
+   * How far the live series are from judging (see {@link LearningSummary}). The count baselines
+   * of 5xx and 429s learn alongside and need fewer windows, so the banks' novelty detectors decide.
+   */
+  async learning(): Promise<LearningSummary> {
+    const windowMs = this.#o.stepMs
+    let series = 0
+    let learningSeries = 0
+    let least = Infinity
+    let needed = WINDOWS_NEEDED
+    for (const [key, bank] of this.#banks) {
+      const last = this.#lastEndMs.get(key)
+      // restored banks count from their first window after the start
+      if (last === undefined || last <= this.#newestEndMs - LIVE_WINDOWS * windowMs) continue
+      const l = bank.learning
+      needed = Math.max(needed, l.needed)
+      series++
+      if (l.learned >= Math.max(l.needed, COUNT_GRACE)) continue
+      learningSeries++
+      least = Math.min(least, l.learned)
+    }
+    const learning = learningSeries > 0
+    return {
+      series,
+      learningSeries,
+      windowsLearned: learning ? least : null,
+      windowsNeeded: needed,
+      etaMs: learning ? (needed - least) * windowMs : null,
+      windowMs,
+    }
+  }
+
   /** Series with detector state now. */
   get seriesCount(): number {
     return this.#banks.size
@@ -272,6 +333,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     const kids = this.#children.get(key)
     const children = level !== 'route' && kids?.startMs === point.startMs ? kids.points : undefined
     const banked = this.#bank(key).step(metrics, children)
+    this.#lastEndMs.set(key, endMs)
+    if (endMs > this.#newestEndMs) this.#newestEndMs = endMs
     const self = metrics.limitedRatio > 0 && (this.#o.selfLimited?.(series) ?? false)
     const judged = { ...banked.metrics }
     const lp = this.#countJudgements(key, metrics, judged, self)
@@ -526,6 +589,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       this.#scores.delete(lru)
       this.#explained.delete(lru)
       this.#counts.delete(lru)
+      this.#lastEndMs.delete(lru)
       this.stats.evicted++
       // its open anomalies can never clear now: resolve them rather than leave them open forever
       for (const [id, r] of this.#open) if (r.key === lru) this.#resolve(id, r, r.openedAtMs)

@@ -13,7 +13,7 @@ import { VGL_ERR_CONTROL_UNAVAILABLE, VigilError } from '../errors.js'
 import type { SeriesSource, SeriesSummary } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import type { ControlStateEntry } from '../store/index.js' // scale
-import type { AnomalyQuery, AnomalyRecord, AnomalySource } from './anomalies.js' // live detect/forecast
+import type { AnomalyQuery, AnomalyRecord, AnomalySource, LearningSummary } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
 import type { AuditPage, AuditPageQuery, AuditSource } from './audit.js' // audit
 import type { ActionInput, ActionPage, ActionPageQuery, ActionRecord, ActionSource } from './actions.js' // actions
@@ -28,6 +28,7 @@ type RpcCall =
   | { op: 'closedUpTo' } // scale
   | { op: 'points'; key: string; fromMs: number; toMs: number; stepMs: number }
   | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
+  | { op: 'learning' } // live detect/forecast
   | { op: 'forecast'; key: string; horizon?: number; level?: number } // live detect/forecast
   | { op: 'actions'; query: ActionPageQuery } // actions
   | { op: 'audit'; query: AuditPageQuery } // audit
@@ -209,6 +210,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     closedUpToMs: () => call<number>({ op: 'closedUpTo' }), // scale
     points: (key, fromMs, toMs, stepMs) => call<SeriesPoint[]>({ op: 'points', key, fromMs, toMs, stepMs }),
     anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
+    learning: () => call<LearningSummary>({ op: 'learning' }), // live detect/forecast
     forecast: (key, horizon, level) => call<ForecastAnswer>({ op: 'forecast', key, horizon, level }), // live detect/forecast
     actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
     audit: (query) => call<AuditPage>({ op: 'audit', query }), // audit

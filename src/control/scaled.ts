@@ -202,6 +202,11 @@ export async function startScaledControl(
         if (a === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
         return a.anomalies(q)
       },
+      learning: async () => {
+        const a = leader().anomalies
+        if (a === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
+        return a.learning()
+      },
     },
     forecasts: {
       forecast: async (key, horizon, level) => {

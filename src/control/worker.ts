@@ -73,6 +73,9 @@ rpcPort.on('message', (req: RpcRequest) => {
       case 'anomalies':
         if (cp.anomalies === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
         return cp.anomalies.anomalies(req.query)
+      case 'learning':
+        if (cp.anomalies === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
+        return cp.anomalies.learning()
       case 'forecast':
         if (cp.forecasts === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
         return cp.forecasts.forecast(req.key, req.horizon, req.level)

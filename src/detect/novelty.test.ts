@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { gaussian, testRng } from './detector.contract.js'
-import { Novelty } from './novelty.js'
+import { Novelty, warmUpPoints } from './novelty.js'
 
 function noisy(n: number, seed: number, level = 100, sd = 5): number[] {
   const rng = testRng(seed)
@@ -93,5 +93,22 @@ describe('novelty: the score marks the onset of an incident', () => {
     expect(() => new Novelty({ eventP: 0 })).toThrow(/eventP/)
     expect(() => new Novelty({ eventP: NaN })).toThrow(/eventP/)
     expect(() => new Novelty({ refractory: 0 })).toThrow(/refractory/)
+  })
+})
+
+describe('novelty: warm-up', () => {
+  it('scores 0 for warmUp points whatever comes, and can score from the next one on', () => {
+    for (const options of [{}, { scales: [4, 16] }, { scales: [2], blocks: 3, storeDivisor: 2 }]) {
+      const d = new Novelty(options)
+      expect(d.warmUp).toBe(warmUpPoints(d.o))
+      for (const x of noisy(d.warmUp, 3)) {
+        expect(d.score(1e6)).toBe(0)
+        d.update(x)
+      }
+      expect(d.learned).toBe(d.warmUp)
+      expect(d.score(1e6)).toBeGreaterThan(0)
+    }
+    // the figure the docs quote for the default detector
+    expect(new Novelty().warmUp).toBe(91)
   })
 })

@@ -306,6 +306,16 @@ export class Novelty implements Detector<number> {
     return this.#alarm.active
   }
 
+  /** Points learned so far. */
+  get learned(): number {
+    return this.#s.n
+  }
+
+  /** Points learned before a score can exceed 0 (see {@link warmUpPoints}). */
+  get warmUp(): number {
+    return warmUpPoints(this.o)
+  }
+
   snapshot(): DetectorSnapshot {
     return {
       kind: this.name,
@@ -343,4 +353,24 @@ function logDistance(d: number, ctx: Float64Array, from: number, len: number): n
   let mag = 0
   for (let b = from; b < from + len; b++) mag = Math.max(mag, Math.abs(ctx[b]))
   return Math.log(d + RELATIVE_FLOOR * mag + 1e-300)
+}
+
+/**
+ * Points a detector with these options learns before its first scale can rank a distance (before
+ * that every p is 1 and every score 0): replays the counters `update` advances (a context exists
+ * from s·blocks points on, is remembered every stride points, and its distances are ranked once
+ * MIN_MEMORY contexts are remembered and MIN_CALIBRATION distances collected).
+ */
+export function warmUpPoints(o: Pick<Resolved, 'scales' | 'blocks' | 'storeDivisor' | 'memory'>): number {
+  const mem = o.scales.map(() => 0)
+  const cal = o.scales.map(() => 0)
+  for (let n = 0; ; n++) {
+    for (let i = 0; i < o.scales.length; i++) {
+      const s = o.scales[i]
+      if (n + 1 < s * o.blocks) continue
+      if (mem[i] >= MIN_MEMORY && cal[i] >= MIN_CALIBRATION) return n
+      if (mem[i] >= MIN_MEMORY) cal[i]++
+      if ((n + 1) % Math.max(1, Math.floor(s / o.storeDivisor)) === 0) mem[i] = Math.min(o.memory, mem[i] + 1)
+    }
+  }
 }

@@ -302,6 +302,15 @@ export class SeriesEnsemble {
     }
   }
 
+  /**
+   * Windows the bank has learned (its rate's, which every window carries) and how many its
+   * novelty detectors learn before they can score: until then nothing it sees raises.
+   */
+  get learning(): { learned: number; needed: number } {
+    const rate = this.#nov.rate
+    return { learned: rate.learned, needed: rate.warmUp }
+  }
+
   snapshot(): DetectorSnapshot {
     return {
       kind: 'series-ensemble',

@@ -3,7 +3,8 @@
  * lists the live detector's anomalies, newest first, each with its explanation (metric,
  * observed, expected, band, detector evidence, and for aggregate series the children that
  * contributed most). `state=open` (default) lists what is open now; `all` adds those opened in
- * [from, to) (default: the last 24 hours) and how they resolved.
+ * [from, to) (default: the last 24 hours) and how they resolved. `learning` says how far the live
+ * series' detectors are from judging (nothing opens on a series still learning).
  */
 import type { FastifyPluginAsync } from 'fastify'
 import type { AnomalySource } from '../../control/anomalies.js'
@@ -62,7 +63,8 @@ export function anomalyRoutes(opts: AnomalyRoutesOptions): FastifyPluginAsync {
             env: q.env === '' ? undefined : q.env,
             state,
           })
-          return { from, to, state, anomalies }
+          const learning = await opts.source.learning?.()
+          return { from, to, state, anomalies, ...(learning !== undefined ? { learning } : {}) }
         } catch (err) {
           return sendProblem(reply, err)
         }

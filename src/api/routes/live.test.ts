@@ -39,6 +39,15 @@ describe('GET /api/anomalies', () => {
     await app.register(anomalyRoutes({ source: live }))
     const res = await app.inject('/api/anomalies?state=open')
     expect(res.json()).toMatchObject({ anomalies: [] })
+    // and how far it is from judging: no live series yet
+    expect(res.json().learning).toEqual({
+      series: 0,
+      learningSeries: 0,
+      windowsLearned: null,
+      windowsNeeded: 91,
+      etaMs: null,
+      windowMs: 10_000,
+    })
     await app.close()
   })
 })

@@ -3,7 +3,7 @@ import type { ClientWindowStats } from '../../limits/stats.js'
 import type { Controls, TierState } from '../../limits/state.js'
 import type { FallbackView, KeyView } from '../../limits/limiter.js'
 
-export type { AnomalyRecord as Anomaly } from '../../control/anomalies.js'
+export type { AnomalyRecord as Anomaly, LearningSummary } from '../../control/anomalies.js'
 export type { ForecastAnswer, ForecastReady } from '../../control/forecasts.js'
 export type { ServiceView, RouteView } from '../../gateway/views.js'
 export type { SeriesSummary } from '../../control/control-plane.js'

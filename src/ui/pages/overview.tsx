@@ -28,11 +28,13 @@ import type {
   Anomaly,
   ForecastAnswer,
   LimitsLive,
+  LearningSummary,
   LiveAlert,
   LiveScaling,
   ServiceView,
 } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
+import { learningLine } from './learning-line.js'
 import { alertStates } from './alert-states.js'
 
 const GLOBAL = '*|*|*'
@@ -68,6 +70,7 @@ export function OverviewPage(props: { session: Session }) {
   const now = useNow(5_000)
   const series = store.items<LiveSeries>('series')
   const anomalies = store.items<Anomaly>('anomalies')
+  const learning = learningLine(store.value<LearningSummary>('learning'))
   const activity = store
     .items<ActivityEntry>('activity')
     .sort((a, b) => (a.atMs === b.atMs ? (a.id < b.id ? 1 : -1) : b.atMs - a.atMs))
@@ -150,7 +153,13 @@ export function OverviewPage(props: { session: Session }) {
           value={anomalies.length}
           sub={
             anomalies.length === 0 ? (
-              <Badge tone="ok">none open</Badge>
+              learning !== null ? (
+                <Badge tone="info" title={learning}>
+                  learning
+                </Badge>
+              ) : (
+                <Badge tone="ok">none open</Badge>
+              )
             ) : (
               <Badge tone={critical > 0 ? 'bad' : 'warn'}>
                 {critical > 0 ? `${critical} critical` : `${anomalies.length} warning`}
@@ -325,7 +334,12 @@ export function OverviewPage(props: { session: Session }) {
       )}
       <div class="grid two">
         <Panel title="Active anomalies">
-          <AnomalyList anomalies={anomalies} now={now} empty="Nothing unusual right now." nest />
+          <AnomalyList
+            anomalies={anomalies}
+            now={now}
+            empty={learning ?? 'Nothing unusual right now.'}
+            nest
+          />
         </Panel>
         <Panel title="What Vigil did last">
           {activity.length === 0 ? (
