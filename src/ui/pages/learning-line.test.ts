@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { LearningSummary } from '../lib/types.js'
-import { learningLine } from './learning-line.js'
+import { allLearning, learningLine } from './learning-line.js'
 
 const summary = (o: Partial<LearningSummary>): LearningSummary => ({
   series: 3,
@@ -37,5 +37,14 @@ describe('learningLine', () => {
       learningLine(summary({ series: 0, learningSeries: 0, windowsLearned: null, etaMs: null })),
     ).toBeNull()
     expect(learningLine(undefined)).toBeNull()
+  })
+
+  it('every service reads as learning only while every live series is', () => {
+    expect(allLearning(summary({}))).toBe(true)
+    expect(allLearning(summary({ series: 12, learningSeries: 2 }))).toBe(false)
+    expect(allLearning(summary({ series: 0, learningSeries: 0, windowsLearned: null, etaMs: null }))).toBe(
+      false,
+    )
+    expect(allLearning(undefined)).toBe(false)
   })
 })

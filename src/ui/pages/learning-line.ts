@@ -8,6 +8,11 @@ function fmtEta(ms: number): string {
   return min < 90 ? `about ${min} min` : `about ${Math.round(min / 60)} h`
 }
 
+/** True while every live series is still learning, so no service's "none" can be trusted yet. */
+export function allLearning(s: LearningSummary | undefined): boolean {
+  return s !== undefined && s.learningSeries > 0 && s.learningSeries === s.series
+}
+
 /**
  * What to show instead of "none open" while live series are still learning (nothing opens on
  * them yet), or null once every live series is judged (or before the summary arrives).

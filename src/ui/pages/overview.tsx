@@ -34,7 +34,7 @@ import type {
   ServiceView,
 } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
-import { learningLine } from './learning-line.js'
+import { allLearning, learningLine } from './learning-line.js'
 import { alertStates } from './alert-states.js'
 
 const GLOBAL = '*|*|*'
@@ -70,7 +70,8 @@ export function OverviewPage(props: { session: Session }) {
   const now = useNow(5_000)
   const series = store.items<LiveSeries>('series')
   const anomalies = store.items<Anomaly>('anomalies')
-  const learning = learningLine(store.value<LearningSummary>('learning'))
+  const summary = store.value<LearningSummary>('learning')
+  const learning = learningLine(summary)
   const activity = store
     .items<ActivityEntry>('activity')
     .sort((a, b) => (a.atMs === b.atMs ? (a.id < b.id ? 1 : -1) : b.atMs - a.atMs))
@@ -310,7 +311,11 @@ export function OverviewPage(props: { session: Session }) {
                 <td class="num">{fmtMs(s.now.p95)}</td>
                 <td class="num">{fmtPct(s.now.lim)}</td>
                 <td>
-                  {open.length === 0 ? (
+                  {open.length === 0 && learning !== null && allLearning(summary) ? (
+                    <Badge tone="info" title={learning}>
+                      learning
+                    </Badge>
+                  ) : open.length === 0 ? (
                     <Badge tone="ok">none</Badge>
                   ) : (
                     <Badge tone="bad">{open.length} open</Badge>
