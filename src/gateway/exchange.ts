@@ -164,6 +164,11 @@ export class Attempt implements UpstreamHandler {
     this.ex.onAttemptError(this, err)
   }
 
+  /** The pool sends it again by itself: not a failure of the target nor a retry of the route. */
+  onReplay(): void {
+    this.ex.plan.metrics.upstreamError('stale_connection')
+  }
+
   #end(): void {
     if (this.ended) return
     this.ended = true

@@ -25,7 +25,11 @@ export function methodIndex(method: string): number {
   return METHOD_INDEX[method] ?? 7
 }
 
-export type UpstreamErrorKind = 'connect' | 'timeout' | 'status_5xx' | 'reset'
+/**
+ * `stale_connection`: a pooled connection the upstream had closed, found when a request went out
+ * on it; the pool sends the request again on a fresh connection (not a retry of the route's policy).
+ */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'status_5xx' | 'reset' | 'stale_connection'
 
 /**
  * Why the gateway answered a request without sending it upstream (the `reason` label of
@@ -121,7 +125,7 @@ function metrics(): NonNullable<typeof m> {
     }),
     upstreamErrors: new Counter({
       name: 'vigil_gateway_upstream_errors_total',
-      help: 'Failed upstream attempts by kind (connect, timeout, status_5xx, reset)',
+      help: 'Failed upstream attempts by kind (connect, timeout, status_5xx, reset, stale_connection)',
       labelNames: ['service', 'kind'],
       registers: [registry],
     }),
@@ -318,6 +322,7 @@ export class RouteMetrics {
     timeout: undefined,
     status_5xx: undefined,
     reset: undefined,
+    stale_connection: undefined,
   }
 
   constructor(route: string, service: string) {

@@ -22,7 +22,7 @@ interface Result {
   /** the body so far (latin1), set at the end */
   body: string
   error: Err | null
-  /** 'connect' | 'headers' | 'data' | 'complete' | 'error', in order */
+  /** 'connect' | 'replay' | 'headers' | 'data' | 'complete' | 'error', in order */
   events: string[]
   abort: ((err?: Error) => void) | null
   resume: (() => void) | null
@@ -34,6 +34,7 @@ interface Hooks {
   onHeaders?: (r: Result) => boolean
   /** the return value of onData (default true) */
   onData?: (chunk: Buffer, r: Result) => boolean
+  onReplay?: (r: Result) => void
 }
 
 const GET: UpstreamRequest = {
@@ -116,6 +117,11 @@ function start(
       r.events.push('complete')
       r.body = Buffer.concat(r.chunks).toString('latin1')
       settle(r)
+    },
+    onReplay() {
+      after('onReplay')
+      r.events.push('replay')
+      hooks.onReplay?.(r)
     },
     onError(err) {
       after('onError')
@@ -492,6 +498,37 @@ describe('UpstreamPool: requests and responses', () => {
     const r = await send(p)
     expect(r.body).toBe('c1')
     expect(r.events.filter((e) => e === 'connect')).toHaveLength(1)
+  })
+
+  it('never writes a request to an idle connection the upstream closed, even before its close event', async () => {
+    const srv = await rawServer(({ conn }) => conn.socket.write(ok(`c${conn.index}`)))
+    const p = pool(srv.url)
+    expect((await send(p)).body).toBe('c0')
+    // A second socket whose data arrives in the same event-loop turn as the pooled connection's
+    // FIN, just after it: the POST goes out when the pool has read that FIN but node has not yet
+    // emitted 'close' (a POST written there would fail, and is never sent again).
+    const trigger = net.createServer()
+    await new Promise<void>((ok) => trigger.listen(0, '127.0.0.1', ok))
+    const accepted = new Promise<net.Socket>((ok) => trigger.once('connection', ok))
+    const side = net.connect((trigger.address() as net.AddressInfo).port, '127.0.0.1')
+    const sideEnd = await accepted
+    cleanups.push(async () => {
+      side.destroy()
+      sideEnd.destroy()
+      await new Promise((ok) => trigger.close(ok))
+    })
+    await new Promise((ok) => side.once('connect', ok))
+    // settled, so the kernel reports its data after the FIN sent before it
+    await sleep(10)
+    const posted = new Promise<Result>((ok) =>
+      side.once('data', () => void send(p, { method: 'POST', body: Buffer.from('x') }).then(ok)),
+    )
+    srv.conns[0].socket.destroy()
+    sideEnd.write('go')
+    const r = await posted
+    expect(r.error).toBeNull()
+    expect(r.body).toBe('c1')
+    expect(srv.conns[0].received).not.toContain('POST')
   })
 })
 
@@ -984,7 +1021,7 @@ describe('UpstreamPool: replay on a reused connection', () => {
     const r = await send(p, { path: '/2' })
     expect(r.error).toBeNull()
     expect(r.body).toBe('replayed on 1')
-    expect(folded(r.events)).toEqual(['connect', 'connect', 'headers', 'data', 'complete'])
+    expect(folded(r.events)).toEqual(['connect', 'replay', 'connect', 'headers', 'data', 'complete'])
     expect(srv.heads.map((h) => h.split('\r\n')[0])).toEqual([
       'GET /1 HTTP/1.1',
       'GET /2 HTTP/1.1',
@@ -992,6 +1029,23 @@ describe('UpstreamPool: replay on a reused connection', () => {
     ])
     expect(srv.conns).toHaveLength(2)
   })
+
+  for (const [what, code, stop] of [
+    ['given up on', 'VGL_UPSTREAM_ABORTED', (r: Result) => r.abort!()],
+    ['cut by destroy()', 'VGL_UPSTREAM_POOL_CLOSED', (_r: Result, p: UpstreamPool) => void p.destroy()],
+  ] as const) {
+    it(`a replay ${what} while it waits for its connection fails and is never sent`, async () => {
+      const srv = await rawServer(dropSecond())
+      const p = pool(srv.url)
+      await send(p)
+      const r = await send(p, { path: '/2' }, { onReplay: (res) => stop(res, p) })
+      expect(r.error?.code).toBe(code)
+      expect(r.events).toEqual(['connect', 'replay', 'error'])
+      await sleep(30)
+      expect(srv.conns).toHaveLength(1)
+      expect(p.queued).toBe(0)
+    })
+  }
 
   it('sends a PUT with a Buffer body again, body included', async () => {
     const srv = await rawServer(dropSecond())
@@ -1034,6 +1088,32 @@ describe('UpstreamPool: replay on a reused connection', () => {
     await sleep(30)
     expect(srv.conns).toHaveLength(2)
     expect(srv.heads).toHaveLength(3)
+  })
+
+  it('sends it again on a fresh connection, not on another pooled one that frees up first', async () => {
+    // Two pooled connections each carry a second request. The upstream resets one; the other
+    // answers a loop turn later, after the pool has read the reset but before the fresh connection
+    // for the replay is up. That pooled connection must not take the replay: here (as with an
+    // upstream that closes every connection after one answer) it is just as stale.
+    const second: RawRequest[] = []
+    const srv = await rawServer((req) => {
+      const { conn, k } = req
+      if (conn.index >= 2) conn.socket.write(ok(`fresh ${conn.index}`))
+      else if (k === 0) conn.socket.write(ok(`c${conn.index}`))
+      else if (k > 1) conn.socket.resetAndDestroy()
+      else if (second.push(req) === 2) {
+        second[0].conn.socket.resetAndDestroy()
+        const late = second[1].conn.socket
+        setImmediate(() => setImmediate(() => late.write(ok('late'))))
+      }
+    })
+    const p = pool(srv.url)
+    await Promise.all([send(p), send(p)])
+    expect(srv.conns).toHaveLength(2)
+    const rs = await Promise.all([send(p, { path: '/a' }), send(p, { path: '/b' })])
+    expect(rs.map((r) => r.error)).toEqual([null, null])
+    expect(rs.map((r) => r.body).sort()).toEqual(['fresh 2', 'late'])
+    expect(srv.conns.map((c) => c.heads.length)).toEqual([2, 2, 1])
   })
 
   it('does not send a request again when a fresh connection closes under it', async () => {

@@ -30,6 +30,12 @@ export interface UpstreamHandler {
   onData(chunk: Buffer): boolean
   onComplete(): void
   onError(err: Error): void
+  /**
+   * The reused connection the request went out on closed before any byte of an answer (the
+   * upstream's idle timeout won the race): the request goes once more on a fresh connection, and
+   * onConnect follows again.
+   */
+  onReplay?(): void
 }
 
 export interface UpstreamRequest {
@@ -216,6 +222,12 @@ export class UpstreamPool {
   /** idle connections, most recently used last (taken first, so the rest can time out) */
   readonly #idle: Conn[] = []
   readonly #queue: Job[] = []
+  /**
+   * Requests to send again after a stale reused connection closed under them. Only a fresh
+   * connection takes them: another pooled one may be just as stale (an upstream closing every
+   * connection after one response makes them all so).
+   */
+  readonly #replays: Job[] = []
   #connecting = 0
   #closed = false
   #destroyed = false
@@ -245,7 +257,7 @@ export class UpstreamPool {
 
   /** Requests waiting for a connection. */
   get queued(): number {
-    return this.#queue.length
+    return this.#queue.length + this.#replays.length
   }
 
   /** Sends one request; the handler hears how it goes (errors never throw from here). */
@@ -281,6 +293,7 @@ export class UpstreamPool {
     this.#closed = true
     this.#destroyed = true
     const err = new UpstreamError('VGL_UPSTREAM_POOL_CLOSED', `the pool for ${this.origin} was destroyed`)
+    for (const job of this.#replays.splice(0)) this.#fail(job, err)
     for (const job of this.#queue.splice(0)) this.#fail(job, err)
     for (const c of this.#conns) {
       const job = c.job
@@ -293,18 +306,18 @@ export class UpstreamPool {
   }
 
   #whenEmpty(): Promise<void> {
-    if (this.#conns.size === 0 && this.#queue.length === 0) return Promise.resolve()
+    if (this.#conns.size === 0 && this.queued === 0) return Promise.resolve()
     return new Promise((resolve) => this.#closeWaiters.push(resolve))
   }
 
   #settleClose(): void {
-    if (!this.#closed || this.#conns.size > 0 || this.#queue.length > 0) return
+    if (!this.#closed || this.#conns.size > 0 || this.queued > 0) return
     for (const w of this.#closeWaiters.splice(0)) w()
   }
 
   /** Opens connections while requests wait and the limit allows. */
   #grow(): void {
-    while (this.#queue.length > this.#connecting && this.#conns.size < this.#max) this.#connect()
+    while (this.queued > this.#connecting && this.#conns.size < this.#max) this.#connect()
   }
 
   #connect(): void {
@@ -327,16 +340,31 @@ export class UpstreamPool {
     socket.on('data', (chunk: Buffer) => this.#read(c, chunk))
     socket.on('end', () => {
       c.eof = true
+      // Idle, it leaves the idle list now rather than at its 'close' a loop turn later: a request
+      // handed it in between would be written to a socket the upstream has closed.
+      this.#closeIdle(c)
     })
     socket.on('error', (err: Error) => {
       if (c.error === null) c.error = err
+      this.#closeIdle(c)
     })
     socket.on('close', () => this.#closedConn(c))
   }
 
   #connected(c: Conn): void {
     this.#connecting--
-    this.#release(c)
+    const replay = this.#replays.shift()
+    if (replay !== undefined) this.#start(c, replay)
+    else this.#release(c)
+  }
+
+  /** Takes a connection out of the idle list and closes it (no-op unless it is idle). */
+  #closeIdle(c: Conn): void {
+    if (c.state !== IDLE) return
+    const i = this.#idle.indexOf(c)
+    if (i >= 0) this.#idle.splice(i, 1)
+    c.state = GONE
+    c.socket.destroy()
   }
 
   /** A connection free for the next request: the oldest waiting one, else the idle list. */
@@ -478,8 +506,9 @@ export class UpstreamPool {
     if (job.done) return
     const c = job.conn
     if (c === null) {
-      const i = this.#queue.indexOf(job)
-      if (i >= 0) this.#queue.splice(i, 1)
+      const queue = job.replayed ? this.#replays : this.#queue
+      const i = queue.indexOf(job)
+      if (i >= 0) queue.splice(i, 1)
       this.#settleClose()
     } else if (c.job === job) {
       // Written: the upstream may still answer it, so the connection cannot carry another.
@@ -515,12 +544,7 @@ export class UpstreamPool {
         }
         return
       case IDLE:
-        if (now >= c.deadline) {
-          const i = this.#idle.indexOf(c)
-          if (i >= 0) this.#idle.splice(i, 1)
-          c.state = GONE
-          c.socket.destroy()
-        }
+        if (now >= c.deadline) this.#closeIdle(c)
         return
       case WAITING:
         if (c.deadline > 0 && now >= c.deadline) {
@@ -565,8 +589,9 @@ export class UpstreamPool {
     if (i >= 0) this.#idle.splice(i, 1)
     if (wasConnecting) {
       this.#connecting--
-      // One failed connect answers for one waiting request; the next one gets its own try.
-      const job = this.#queue.shift()
+      // One failed connect answers for one waiting request; the next one gets its own try. A
+      // replay is the one it was opened for, when there is one.
+      const job = this.#replays.shift() ?? this.#queue.shift()
       if (job !== undefined) {
         this.#fail(
           job,
@@ -593,10 +618,11 @@ export class UpstreamPool {
         IDEMPOTENT.has(job.req.method)
       ) {
         // A reused connection the upstream closed as the request went out (its idle timeout won
-        // the race): the request was not processed, so it goes once more on a fresh connection.
+        // the race): most likely unread, and idempotent if not, so it goes once more.
         job.replayed = true
         job.conn = null
-        this.#queue.unshift(job)
+        this.#replays.push(job)
+        job.handler.onReplay?.()
       } else {
         const detail = state === WAITING ? 'before its response head' : 'before the end of its response body'
         this.#fail(
@@ -615,11 +641,7 @@ export class UpstreamPool {
     const job = c.job
     if (job === null || c.state === GONE) {
       // Bytes nobody asked for (on an idle connection): nothing it says later can be trusted.
-      if (c.state === IDLE) {
-        const i = this.#idle.indexOf(c)
-        if (i >= 0) this.#idle.splice(i, 1)
-        c.state = GONE
-      }
+      this.#closeIdle(c)
       c.socket.destroy()
       return
     }
