@@ -37,6 +37,7 @@ const SECOND_LANE = [
   'test/integration/gateway-reload.test.ts',
   'test/integration/gateway-health.test.ts',
   'test/integration/gateway-retry.test.ts',
+  'test/integration/gateway-keepalive.test.ts',
   'test/integration/gateway-timeouts.test.ts',
   'test/integration/gateway-shutdown.test.ts',
   'test/integration/autoscale-alerts.test.ts',
