@@ -1,5 +1,7 @@
 /** @module The `limits:` section of vigil.yaml and the per-route limit fields (owned by src/limits). */
 import { z } from 'zod'
+import { closestKey } from './key-hint.js'
+import type { ConfigProblem } from './messages.js'
 
 export const fallbackPolicySchema = z.enum(['local', 'open', 'closed'])
 
@@ -36,7 +38,8 @@ export const serviceBudgetSchema = z.strictObject({
   burst: positive,
 })
 
-const DEFAULT_TIERS = {
+/** Tiers that exist in every config: `limits.tiers` may redefine them, never remove them. */
+export const BUILTIN_TIERS: Readonly<Record<string, Readonly<TierConfig>>> = {
   STD: { ratePerSec: 10, burst: 20, rank: 0 },
   PRM: { ratePerSec: 100, burst: 200, rank: 1 },
 }
@@ -85,7 +88,7 @@ export const limitsSchema = z
     /** tiers by name; STD and PRM exist unless redefined here */
     tiers: z
       .record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'tier names are letters, digits, _ and -'), tierSchema)
-      .default(DEFAULT_TIERS),
+      .default({ ...BUILTIN_TIERS }),
     keys: z.array(keySchema).default([]),
     /** route priority classes and their rank (higher is shed later) */
     classes: z.record(z.string(), z.number().int().min(0)).default(DEFAULT_CLASSES),
@@ -109,3 +112,30 @@ export type LimitsConfig = z.infer<typeof limitsSchema>
 export type RouteLimitConfig = z.infer<typeof routeLimitSchema>
 export type TierConfig = z.infer<typeof tierSchema>
 export type FallbackPolicy = z.infer<typeof fallbackPolicySchema>
+
+/** The tier names a config knows: the built-in ones and those under `limits.tiers`. */
+export function knownTiers(limits: { tiers: Record<string, unknown> }): string[] {
+  return [...new Set([...Object.keys(BUILTIN_TIERS), ...Object.keys(limits.tiers)])]
+}
+
+/**
+ * The tiers the config's keys and keyless clients are put in must exist: the limiter refuses to
+ * start without them, and `vigil check-config` and a reload must say so first, with the same words.
+ */
+export function limitsProblems(limits: LimitsConfig): ConfigProblem[] {
+  const tiers = knownTiers(limits)
+  const unknown = (path: string, tier: string): ConfigProblem => {
+    const meant = closestKey(tier, tiers)
+    return {
+      path,
+      message: `unknown tier "${tier}" (known: ${tiers.join(', ')}; more under limits.tiers)${meant !== undefined ? `; did you mean "${meant}"?` : ''}`,
+    }
+  }
+  const problems: ConfigProblem[] = []
+  const anonymous = limits.identity.anonymousTier
+  if (!tiers.includes(anonymous)) problems.push(unknown('limits.identity.anonymousTier', anonymous))
+  limits.keys.forEach((k, i) => {
+    if (!tiers.includes(k.tier)) problems.push(unknown(`limits.keys[${i}].tier`, k.tier))
+  })
+  return problems
+}

@@ -3,6 +3,7 @@
  * (src/control/policies), each `mode: shadow` (record what it would do) or `enforce`.
  */
 import { z } from 'zod'
+import { knownTiers } from './limits-schema.js'
 import type { ConfigProblem } from './messages.js'
 import { durationMs } from './telemetry-schema.js'
 
@@ -116,7 +117,7 @@ export function policyProblems(cfg: PolicyContext): ConfigProblem[] {
   const out: ConfigProblem[] = []
   const p = cfg.policies
   const fp = p.forecastPressure
-  const tiers = [...new Set(['STD', 'PRM', ...Object.keys(cfg.limits.tiers)])]
+  const tiers = knownTiers(cfg.limits)
   const classes = Object.keys(cfg.limits.classes)
   const base = 'policies.forecastPressure'
   fp.steps.forEach((s, i) => {

@@ -61,6 +61,15 @@ const CASES: Array<[file: string, message: string]> = [
     'vigil.yaml: routes[0].limit.priority: unknown priority class "criticl" (known: low, normal, high, critical; more under limits.classes); did you mean "critical"?',
   ],
   [
+    // the limiter would refuse to start on these; check-config and a reload say so first
+    'bad-key-tier.yaml',
+    [
+      'vigil.yaml: limits.identity.anonymousTier: unknown tier "std" (known: STD, PRM, GOLD, SILVER; more under limits.tiers); did you mean "STD"?',
+      'vigil.yaml: limits.keys[2].tier: unknown tier "SILVR" (known: STD, PRM, GOLD, SILVER; more under limits.tiers); did you mean "SILVER"?',
+      'vigil.yaml: limits.keys[3].tier: unknown tier "BRONZE" (known: STD, PRM, GOLD, SILVER; more under limits.tiers)',
+    ].join('\n'),
+  ],
+  [
     'bad-sink-kind.yaml',
     'vigil.yaml: alerts.sinks[0].kind: expected one of "webhook", "slack", "alertmanager", "file", "stdout", got "jsonl"',
   ],

@@ -1,7 +1,7 @@
 /** @module The vigil.yaml schema: strict (unknown keys are errors), every default in one place. */
 import { METHODS } from 'node:http'
 import { z } from 'zod'
-import { limitsSchema, routeLimitSchema } from './limits-schema.js'
+import { limitsProblems, limitsSchema, routeLimitSchema } from './limits-schema.js'
 import { busSchema, controlSchema, storeSchema, telemetrySchema } from './telemetry-schema.js'
 import { detectSchema, forecastSchema } from './control-live-schema.js' // live detect/forecast
 import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
@@ -246,6 +246,7 @@ export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigPro
       })
     }
   })
+  problems.push(...limitsProblems(cfg.limits))
   problems.push(...alertsCrossCheck(cfg.alerts, known, cfg.telemetry.windowMs)) // alerts
   for (const [name, svc] of Object.entries(cfg.services)) {
     problems.push(...scaleCrossCheck(name, svc.scale, svc.healthCheck)) // scale

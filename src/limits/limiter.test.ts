@@ -387,9 +387,9 @@ describe('Limiter', () => {
     expect(top).toMatchObject({ clientId: 'alice', requests: 4, errorRate: 0.25, meanLatencyMs: 10 })
   })
 
-  it('names the bad field when a key uses an unknown tier', () => {
-    expect(() => make({ keys: [{ id: 'x', key: 'xxxxxxxxxx', tier: 'GOLD' }] })).toThrow(
-      'limits.keys[0].tier: unknown tier "GOLD"',
+  it('names the bad field when a key uses an unknown tier, in the words of vigil check-config', () => {
+    expect(() => make({ keys: [{ id: 'x', key: 'xxxxxxxxxx', tier: 'prm' }] })).toThrow(
+      'limits.keys[0].tier: unknown tier "prm" (known: STD, PRM; more under limits.tiers); did you mean "PRM"?',
     )
   })
 })

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit.js'
-import type { FallbackPolicy, LimitsConfig } from '../config/limits-schema.js'
+import { limitsProblems, type FallbackPolicy, type LimitsConfig } from '../config/limits-schema.js'
 import {
   VGL_ERR_LIMITS_BAD_INPUT,
   VGL_ERR_LIMITS_CONFIG,
@@ -211,7 +211,7 @@ export class Limiter implements Admission {
       })
     }
     this.#seed = seedState(this.#cfg)
-    this.#check(this.#seed)
+    this.#check()
     this.#state = this.#seed
     this.#apply(this.#seed, true)
     this.#backend.onChange((s) => this.#apply(mergeState(this.#seed, s), false))
@@ -564,19 +564,10 @@ export class Limiter implements Admission {
     return found
   }
 
-  #check(s: LimitsState): void {
-    if (s.tiers[this.#cfg.identity.anonymousTier] === undefined) {
-      throw VGL_ERR_LIMITS_CONFIG(
-        `limits.identity.anonymousTier: unknown tier "${this.#cfg.identity.anonymousTier}" (known: ${Object.keys(s.tiers).join(', ')})`,
-      )
-    }
-    this.#cfg.keys.forEach((k, i) => {
-      if (s.tiers[k.tier] === undefined) {
-        throw VGL_ERR_LIMITS_CONFIG(
-          `limits.keys[${i}].tier: unknown tier "${k.tier}" (known: ${Object.keys(s.tiers).join(', ')})`,
-        )
-      }
-    })
+  #check(): void {
+    const problems = limitsProblems(this.#cfg)
+    if (problems.length > 0)
+      throw VGL_ERR_LIMITS_CONFIG(problems.map((p) => `${p.path}: ${p.message}`).join('\n'))
   }
 
   #apply(s: LimitsState, force: boolean): void {

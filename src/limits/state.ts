@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Redis } from 'ioredis'
-import type { LimitsConfig } from '../config/limits-schema.js'
+import { BUILTIN_TIERS, type LimitsConfig } from '../config/limits-schema.js'
 
 export interface TierState {
   ratePerSec: number
@@ -72,10 +72,7 @@ export interface LimitsState {
   controls: Controls
 }
 
-export const BUILTIN_TIERS: Readonly<Record<string, TierState>> = {
-  STD: { ratePerSec: 10, burst: 20, rank: 0 },
-  PRM: { ratePerSec: 100, burst: 200, rank: 1 },
-}
+export { BUILTIN_TIERS } from '../config/limits-schema.js'
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex')
@@ -97,7 +94,8 @@ export function emptyControls(): Controls {
 
 /** The document the config alone describes (version 0). */
 export function seedState(cfg: LimitsConfig): LimitsState {
-  const tiers: Record<string, TierState> = { ...BUILTIN_TIERS }
+  const tiers: Record<string, TierState> = {}
+  for (const [name, t] of Object.entries(BUILTIN_TIERS)) tiers[name] = { ...t }
   for (const [name, t] of Object.entries(cfg.tiers)) tiers[name] = { ...t }
   const keys: Record<string, KeyState> = {}
   for (const k of cfg.keys) {
