@@ -4,6 +4,8 @@
  * matcher of an active silence is not sent; when the silence ends and the alert still fires, it
  * is sent then.
  */
+import { closestKey } from '../config/index.js'
+import { routeName, type Config } from '../config/schema.js'
 import type { SilenceMatcher, StoredSilence } from '../store/index.js'
 
 export type { SilenceMatcher, StoredSilence as Silence }
@@ -37,6 +39,41 @@ export function checkMatcher(m: SilenceMatcher): SilenceMatcher {
       throw new Error(`matcher ${m.name}: ${(err as Error).message}`)
     }
   return m
+}
+
+/** Per label whose values the config fixes, every value an alert can carry in it. */
+export type SilenceLabels = Readonly<Record<string, readonly string[]>>
+
+/**
+ * The labels whose values come from the config: `service` (a configured service) and `route` (a
+ * route's name), each also `*` (the global series has no service, a service series no route).
+ */
+export function silenceLabels(config: Pick<Config, 'services' | 'routes'>): SilenceLabels {
+  return {
+    service: [...Object.keys(config.services), '*'],
+    route: [...new Set(config.routes.map(routeName)), '*'],
+  }
+}
+
+/**
+ * Why an exact `name="value"` matcher can never match, or null: a misspelt service would leave
+ * the silence in place while the pages it was meant to stop go out. Regex and negative matchers,
+ * and labels without a fixed set of values, are not checked: a regex is the way to silence a
+ * service this config does not name yet.
+ * @example
+ * unmatchable({ name: 'service', value: 'ordrs', isRegex: false, isEqual: true }, { service: ['orders', '*'] })
+ * // 'service="ordrs" matches no alert: no service "ordrs" is configured (known: orders, *; for one
+ * // not configured yet, use a regex: service=~"ordrs"); did you mean "orders"?'
+ */
+export function unmatchable(m: SilenceMatcher, labels: SilenceLabels): string | null {
+  const known = labels[m.name]
+  if (known === undefined || m.isRegex || !m.isEqual || known.includes(m.value)) return null
+  const meant = closestKey(m.value, known)
+  return (
+    `${m.name}="${m.value}" matches no alert: no ${m.name} "${m.value}" is configured ` +
+    `(known: ${known.join(', ')}; for one not configured yet, use a regex: ${m.name}=~"${m.value}")` +
+    `${meant !== undefined ? `; did you mean "${meant}"?` : ''}`
+  )
 }
 
 const compiled = new WeakMap<SilenceMatcher, RegExp>()

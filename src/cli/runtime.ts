@@ -40,7 +40,7 @@ import { scoreRoutes } from '../api/routes/scores.js' // dashboard
 import { uiAssetsRoutes } from '../api/ui-assets.js' // dashboard
 import { VERSION } from '../version.js' // dashboard
 import { alertRoutes } from '../api/routes/alerts.js' // alerts
-import { setAlertMetricsProvider } from '../alerts/index.js' // alerts
+import { setAlertMetricsProvider, silenceLabels } from '../alerts/index.js' // alerts
 import type { Autoscaler } from '../scale/autoscaler.js' // scale
 import { CAPACITY_STATE_SCOPE, startAutoscaling } from './autoscaling.js' // scale
 import { scalingRoutes } from '../api/routes/scaling.js' // scale
@@ -339,7 +339,8 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
           actionRoutes({ source: control }), // actions
           auditRoutes({ source: control }), // audit
           scoreRoutes({ source: control }), // dashboard
-          alertRoutes({ source: control, audit }), // alerts
+          // the current config: a service a reload added can be silenced at once
+          alertRoutes({ source: control, audit, labels: () => silenceLabels(config) }), // alerts
         ]
       : []
 

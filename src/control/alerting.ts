@@ -19,12 +19,14 @@ import {
   createSink,
   parseMatchers,
   SinkDispatcher,
+  unmatchable,
   type Alert,
   type AlertCorrelator,
   type AlertEnricher,
   type AlertMetricsSnapshot,
   type AlertQuery,
   type Silence,
+  type SilenceLabels,
   type SilenceMatcher,
   type WindowInput,
 } from '../alerts/index.js'
@@ -86,6 +88,12 @@ export interface SilenceInput {
   endsAtMs: number
   createdBy: string
   comment: string
+  /**
+   * The values the caller's config fixes per label (`silenceLabels(config)`): an exact matcher on
+   * such a label must name one. The admin API passes its process's current config, so a service
+   * added by a reload can be silenced at once.
+   */
+  labels?: SilenceLabels
 }
 
 /** What the alerts API asks; implemented by LiveAlerts, StoredAlerts and the embedded worker's client. */
@@ -128,6 +136,10 @@ export function buildSilence(input: SilenceInput, nowMs: number): Silence {
   }
   if (matchers.length === 0)
     throw VGL_ERR_ALERTS_BAD_INPUT('matchers: give at least one, e.g. service="orders"')
+  matchers.forEach((m, i) => {
+    const why = unmatchable(m, input.labels ?? {})
+    if (why !== null) throw VGL_ERR_ALERTS_BAD_INPUT(`matchers[${i}]: ${why}`)
+  })
   const startsAtMs = input.startsAtMs ?? nowMs
   if (!(input.endsAtMs > startsAtMs))
     throw VGL_ERR_ALERTS_BAD_INPUT(`endsAt (${input.endsAtMs}) must be after startsAt (${startsAtMs})`)

@@ -32,6 +32,15 @@ function configText(mockUrl: string, dbPath: string): string {
   ].join('\n')
 }
 
+/** Embedded Vigil whose admin API takes `token` for mutating calls. */
+const startWithToken = (configFile: string, token: string) =>
+  startVigil({
+    configFile,
+    mode: 'embedded',
+    env: { ...process.env, VIGIL_ADMIN_TOKEN: token },
+    logger: pino({ level: 'silent' }),
+  })
+
 interface PointsBody {
   points: { count: number; p99: number | null; errorRatio: number }[]
 }
@@ -126,6 +135,46 @@ describe('embedded control plane (worker thread, MemoryBus, SQLite)', { timeout:
     }
   })
 
+  it('refuses a silence on a service the config does not have, through the worker', async () => {
+    const file = join(dir, 'd.yaml')
+    writeFileSync(file, configText(mock.url, join(dir, 'd.db')))
+    let vigil: Vigil | null = null
+    const token = 'silence-test-token'
+    try {
+      vigil = await startWithToken(file, token)
+      const silence = (matchers: string) =>
+        fetch(`${vigil!.adminUrl}/api/alerts/silences`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ matchers, duration: '1h', comment: 'deploy' }),
+        })
+      const typo = await silence('service="ordrs"')
+      expect(typo.status).toBe(400)
+      expect(await typo.json()).toMatchObject({
+        code: 'VGL_ERR_ALERTS_BAD_INPUT',
+        message:
+          'matchers[0]: service="ordrs" matches no alert: no service "ordrs" is configured (known: orders, *; for one not configured yet, use a regex: service=~"ordrs"); did you mean "orders"?',
+      })
+      expect((await silence('service="orders", route="orders"')).status).toBe(201)
+      // a service a reload adds gets traffic and alerts at once: it can be silenced at once too
+      writeFileSync(
+        file,
+        configText(mock.url, join(dir, 'd.db')).replace(
+          'routes:\n',
+          `  search: { targets: [${mock.url}] }\nroutes:\n  - { name: find, path: /search, service: search }\n`,
+        ),
+      )
+      const reload = await fetch(`${vigil.adminUrl}/api/config/reload`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      })
+      expect(reload.status).toBe(200)
+      expect((await silence('service="search", route="find"')).status).toBe(201)
+    } finally {
+      await vigil?.stop()
+    }
+  })
+
   it('stores admin changes in SQLite with the rest, serves them at /api/audit and keeps audit.jsonl', async () => {
     const file = join(dir, 'c.yaml')
     const db = join(dir, 'c.db')
@@ -137,12 +186,7 @@ describe('embedded control plane (worker thread, MemoryBus, SQLite)', { timeout:
     let vigil: Vigil | null = null
     const token = 'audit-test-token'
     try {
-      vigil = await startVigil({
-        configFile: file,
-        mode: 'embedded',
-        env: { ...process.env, VIGIL_ADMIN_TOKEN: token },
-        logger: pino({ level: 'silent' }),
-      })
+      vigil = await startWithToken(file, token)
       const put = await fetch(`${vigil.adminUrl}/api/limits/tiers/GOLD`, {
         method: 'PUT',
         headers: {

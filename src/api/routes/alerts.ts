@@ -6,6 +6,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import { z } from 'zod'
+import type { SilenceLabels } from '../../alerts/index.js'
 import type { AuditLog } from '../../audit.js'
 import type { AlertSource, SilenceInput } from '../../control/alerting.js'
 import { VGL_ERR_ALERTS_BAD_INPUT } from '../../errors.js'
@@ -19,6 +20,11 @@ export interface AlertRoutesOptions {
   now?: () => number
   /** where silences and acknowledgements are recorded as admin changes */
   audit?: AuditLog
+  /**
+   * The values this process's current config fixes per label (`silenceLabels(config)`), read at
+   * each call: a silence's exact matcher on one must name a configured value
+   */
+  labels?: () => SilenceLabels
 }
 
 const obj = { type: 'object', additionalProperties: true } as const
@@ -247,6 +253,7 @@ export function alertRoutes(opts: AlertRoutesOptions): FastifyPluginAsync {
             endsAtMs,
             createdBy: actorOf(req, b.createdBy),
             comment: b.comment,
+            ...(opts.labels !== undefined ? { labels: opts.labels() } : {}),
           })
           recordAdminChange(
             opts.audit,

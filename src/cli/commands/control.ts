@@ -17,7 +17,7 @@ import { actionRoutes } from '../../api/routes/actions.js' // actions
 import { auditRoutes } from '../../api/routes/audit.js' // audit
 import { leaderRoutes } from '../../api/routes/leader.js' // actions
 import { alertRoutes } from '../../api/routes/alerts.js' // alerts
-import { setAlertMetricsProvider } from '../../alerts/index.js' // alerts
+import { setAlertMetricsProvider, silenceLabels } from '../../alerts/index.js' // alerts
 import { journeyRoutes } from '../../api/routes/journeys.js' // journeys
 import { scalingRoutes } from '../../api/routes/scaling.js' // scale
 import type { Autoscaler } from '../../scale/autoscaler.js' // scale
@@ -194,7 +194,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
       actionRoutes({ source: cp.actions }), // actions
       auditRoutes({ source: cp.audit }), // audit
       leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
-      alertRoutes({ source: cp.alerts, audit }), // alerts
+      alertRoutes({ source: cp.alerts, audit, labels: () => silenceLabels(config) }), // alerts
       // dashboard
       scoreRoutes({ source: { scores: async (q) => (await cp.current()?.anomalies?.scores(q)) ?? null } }),
       ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []),
