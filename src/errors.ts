@@ -320,6 +320,11 @@ export const VGL_ERR_LIMITS_STATE_UNAVAILABLE = defineError(
   'cannot %s the limits state (%s): %s',
   503,
 )
+export const VGL_ERR_LIMITS_REDIS_UNAVAILABLE = defineError(
+  'VGL_ERR_LIMITS_REDIS_UNAVAILABLE',
+  'cannot %s: Redis at %s %s; check that Redis runs there and that limits.redis.url points at it, then send the request again',
+  503,
+)
 export const VGL_ERR_LIMITS_PRECONDITION_FAILED = defineError(
   'VGL_ERR_LIMITS_PRECONDITION_FAILED',
   '%s was not changed: %s; GET it again, apply your change to what it returns and send its ETag in If-Match',

@@ -11,7 +11,7 @@ import type { FallbackPolicy } from '../config/limits-schema.js'
 import { Limiter, type LimiterLogger } from './limiter.js'
 import type { LimitStore } from './limit-store.js'
 import { MemoryLimitStore } from './memory.js'
-import { redisClientOptions, RedisLimitStore } from './redis.js'
+import { redisClientOptions, RedisLimitStore, withoutPassword } from './redis.js'
 import { FileStateBackend, RedisStateBackend, type StateBackend } from './state.js'
 
 export type { Admission, AdmissionDecision, AdmissionRequest } from './admission.js'
@@ -120,15 +120,4 @@ export async function createAdmission(config: Config, deps: AdmissionDeps = {}):
   }
   await limiter.start()
   return limiter
-}
-
-/** A Redis URL fit for a log line: its password replaced by `***`. */
-function withoutPassword(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@')
-  }
 }

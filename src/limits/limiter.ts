@@ -16,9 +16,11 @@ import {
   VGL_ERR_LIMITS_BAD_INPUT,
   VGL_ERR_LIMITS_CONFIG,
   VGL_ERR_LIMITS_KEY_EXISTS,
+  VGL_ERR_LIMITS_REDIS_UNAVAILABLE,
   VGL_ERR_LIMITS_STATE_UNAVAILABLE,
   VGL_ERR_LIMITS_UNKNOWN_KEY,
   VGL_ERR_LIMITS_UNKNOWN_TIER,
+  type VigilError,
 } from '../errors.js'
 import type { Admission, AdmissionDecision, AdmissionRequest } from './admission.js'
 import {
@@ -43,6 +45,7 @@ import {
 import { ClientIdentity } from './identity.js'
 import type { LimitStore, TakeOutcome } from './limit-store.js'
 import { MemoryLimitStore } from './memory.js'
+import { withoutPassword } from './redis.js'
 import {
   addFillSource,
   countDecision,
@@ -185,6 +188,8 @@ export class Limiter implements Admission {
    */
   readonly #bucketKeys = new Map<string, { prefix: string; budget: string; clients: Map<string, string> }>()
   #fb = { active: false, reason: null as string | null, sinceMs: 0, retryAtMs: 0 }
+  /** an admin call found Redis failing and logged why; cleared once Redis answers again */
+  #adminRedisDown = false
   #closed = false
 
   constructor(opts: LimiterOptions, deps: LimiterDeps) {
@@ -215,7 +220,10 @@ export class Limiter implements Admission {
     this.#state = this.#seed
     this.#apply(this.#seed, true)
     this.#backend.onChange((s) => this.#apply(mergeState(this.#seed, s), false))
-    this.#backend.onResync?.((stored) => void this.#restore(stored))
+    this.#backend.onResync?.((stored) => {
+      this.#adminRedisBack()
+      void this.#restore(stored)
+    })
     this.#dropFill = addFillSource(() => this.#stats.current(this.#clock()).clients)
   }
 
@@ -552,6 +560,40 @@ export class Limiter implements Admission {
     this.#log?.info({ fallbackForMs: this.#clock() - since }, 'limits: Redis is back; shared limits resumed')
   }
 
+  /**
+   * The admin API's answer when the state or a bucket cannot be read or saved. For Redis it is
+   * one stable message naming Redis and what to check: the client library's own words ("Stream
+   * isn't writeable and enableOfflineQueue options is false") say nothing to an operator, so they
+   * go to the log, once per outage rather than once per call.
+   */
+  #stateUnavailable(op: 'read' | 'save', kind: string, err: unknown, what = 'limits state'): VigilError {
+    // a document that is not JSON came from Redis, not from its absence
+    if (kind !== 'redis' || err instanceof SyntaxError)
+      return VGL_ERR_LIMITS_STATE_UNAVAILABLE(op, kind, String(err))
+    const msg = err instanceof Error ? err.message : String(err)
+    const url = withoutPassword(this.#cfg.redis.url)
+    if (!this.#adminRedisDown) {
+      this.#adminRedisDown = true
+      this.#log?.warn(
+        { url, err: msg },
+        `limits: Redis at ${url} fails admin calls (${msg}); tier, key and control changes answer 503 VGL_ERR_LIMITS_REDIS_UNAVAILABLE until it is back`,
+      )
+    }
+    const how =
+      err instanceof Error && err.name === 'ReplyError'
+        ? `refused the command (${msg})`
+        : /timed? ?out/i.test(msg)
+          ? `did not answer within ${this.#cfg.redis.timeoutMs} ms (limits.redis.timeoutMs)`
+          : 'is unreachable'
+    return VGL_ERR_LIMITS_REDIS_UNAVAILABLE(`${op} the ${what}`, url, how)
+  }
+
+  #adminRedisBack(): void {
+    if (!this.#adminRedisDown) return
+    this.#adminRedisDown = false
+    this.#log?.info({ url: withoutPassword(this.#cfg.redis.url) }, 'limits: Redis answers admin calls again')
+  }
+
   // ---- state --------------------------------------------------------------------------
 
   #lookup(raw: string): KeyState | null {
@@ -626,8 +668,9 @@ export class Limiter implements Admission {
       try {
         persisted = await this.#backend.load()
       } catch (err) {
-        throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('read', this.#backend.kind, String(err))
+        throw this.#stateUnavailable('read', this.#backend.kind, err)
       }
+      this.#adminRedisBack()
       const latest =
         persisted === null || persisted.version < this.#state.version
           ? this.#state
@@ -640,7 +683,7 @@ export class Limiter implements Admission {
       try {
         saved = await this.#backend.save(next, persisted?.version ?? null)
       } catch (err) {
-        throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('save', this.#backend.kind, String(err))
+        throw this.#stateUnavailable('save', this.#backend.kind, err)
       }
       if (!saved) {
         if (attempt >= MAX_SAVE_ATTEMPTS)
@@ -892,8 +935,14 @@ export class Limiter implements Admission {
       try {
         tat = await this.#store.peek(k)
       } catch (err) {
-        throw VGL_ERR_LIMITS_STATE_UNAVAILABLE('read', 'bucket', String(err))
+        throw this.#stateUnavailable(
+          'read',
+          this.#store.kind === 'redis' ? 'redis' : 'bucket',
+          err,
+          'buckets',
+        )
       }
+      this.#adminRedisBack()
       out.push({
         service,
         key: k,

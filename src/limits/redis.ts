@@ -65,6 +65,17 @@ export interface RedisLimitStoreOptions {
   commandTimeoutMs?: number
 }
 
+/** A Redis URL fit for a log line or an API answer: its password replaced by `***`. */
+export function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@')
+  }
+}
+
 /** ioredis options that keep a dead or slow Redis from stalling callers. */
 export function redisClientOptions(commandTimeoutMs: number): RedisOptions {
   return {
