@@ -30,8 +30,8 @@ export type {
   ActionStatus,
   ActionStore,
 } from './actions.js'
-export { FencedLeadership, describeLeader, soleLeadership } from './leadership.js'
-export type { LeaderInfo, Leadership } from './leadership.js'
+export { FencedLeadership, describeLeader, logLeadership, soleLeadership } from './leadership.js'
+export type { LeaderInfo, Leadership, LeadershipLogger } from './leadership.js'
 export { actionsFileOf, leaderBucketOf } from './start.js'
 export { SCORED_METRICS, ScoreRing } from './scores.js'
 export type { ScoreHistory, ScoreQuery, ScoreSource, ScoredMetric } from './scores.js'

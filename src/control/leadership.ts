@@ -85,6 +85,39 @@ export function describeLeader(info: LeaderInfo | null): string {
   return `the leader is ${info.holder}${info.adminUrl !== null ? ` (admin API at ${info.adminUrl})` : ''}`
 }
 
+/** The reason a leader gives its lease up on a graceful stop: a hand-over, not a loss. */
+export const STOPPING = 'stopping'
+
+/** Where a change of leadership is logged (pino's shape). */
+export interface LeadershipLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+/**
+ * Logs a change of leadership. Gaining it is routine (info). Losing it (the lease not renewed in
+ * time, or taken by another) is a warning: this process stops acting, and until another one wins
+ * the lease nobody alerts, adapts limits or scales. Giving it up on a graceful stop is routine.
+ * @example
+ * onLeadership: (leading, leader, reason) => logLeadership(logger, leading, leader, reason)
+ */
+export function logLeadership(
+  log: LeadershipLogger,
+  leading: boolean,
+  leader: LeaderInfo | null,
+  reason: string,
+): void {
+  const fields = { leading, leader, reason }
+  if (leading) log.info(fields, 'leading: this control plane acts')
+  else if (reason === STOPPING)
+    log.info(fields, 'following: this control plane stopped and gave up the leader lease')
+  else
+    log.warn(
+      fields,
+      `lost the leader lease (${reason}): this control plane stops acting; another instance or none is leader`,
+    )
+}
+
 /**
  * Embedded mode (and a `vigil control` without NATS): the only control plane leads from the start,
  * with a fresh fencing token from the store, so a second process on the same store fences this one.

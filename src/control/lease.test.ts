@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../../test/helpers/services.js'
 import { SqliteStore } from '../store/index.js'
+import { logLeadership } from './leadership.js'
 import { NatsLease } from './lease.js'
 
 const up = await serviceAvailable('nats')
@@ -33,7 +34,14 @@ describe.skipIf(!up)('NatsLease', { timeout: 30_000 }, () => {
     store = null
   })
 
-  const make = async (bucket: string, name: string, log: string[]) => {
+  /** What `vigil control` logs of its leadership, as `level message` lines. */
+  const leadershipLines = () => {
+    const lines: string[] = []
+    const at = (level: string) => (_obj: object, msg: string) => void lines.push(`${level} ${msg}`)
+    return { lines, logger: { info: at('info'), warn: at('warn') } }
+  }
+
+  const make = async (bucket: string, name: string, log: string[], logs = leadershipLines()) => {
     store ??= await SqliteStore.open({ path: ':memory:' })
     const s = store
     if (!buckets.includes(bucket)) buckets.push(bucket)
@@ -44,8 +52,14 @@ describe.skipIf(!up)('NatsLease', { timeout: 30_000 }, () => {
       ttlMs: 1_500,
       renewEveryMs: 250,
       fence: () => s.advanceFence(),
-      onElected: async (token) => void log.push(`${name} elected ${token}`),
-      onDeposed: async (reason) => void log.push(`${name} deposed: ${reason}`),
+      onElected: async (token) => {
+        log.push(`${name} elected ${token}`)
+        logLeadership(logs.logger, true, lease.leadership.leader(), 'elected')
+      },
+      onDeposed: async (reason) => {
+        log.push(`${name} deposed: ${reason}`)
+        logLeadership(logs.logger, false, lease.leadership.leader(), reason)
+      },
     })
     leases.push(lease)
     return lease
@@ -96,7 +110,8 @@ describe.skipIf(!up)('NatsLease', { timeout: 30_000 }, () => {
   it('hands over at once on a graceful stop, deposing the leader first', async () => {
     const bucket = `VIGILTEST_LEASE_${randomBytes(4).toString('hex')}`
     const log: string[] = []
-    const a = await make(bucket, 'a', log)
+    const logsA = leadershipLines()
+    const a = await make(bucket, 'a', log, logsA)
     const b = await make(bucket, 'b', log)
     a.start()
     await until('a leads', () => a.leadership.leading)
@@ -104,14 +119,20 @@ describe.skipIf(!up)('NatsLease', { timeout: 30_000 }, () => {
     await until('b follows', () => b.leadership.leader()?.holder === 'a')
     await a.stop()
     expect(log.at(-1)).toBe('a deposed: stopping')
+    // a hand-over on purpose is no cause for alarm
+    expect(logsA.lines).toEqual([
+      'info leading: this control plane acts',
+      'info following: this control plane stopped and gave up the leader lease',
+    ])
     const tookMs = await until('b leads', () => b.leadership.leading, 3_000)
     expect(tookMs).toBeLessThan(1_000) // the next try, not the ttl
   })
 
-  it('steps down when another process holds the lease (its renewal is refused)', async () => {
+  it('steps down when another process holds the lease (its renewal is refused), and warns', async () => {
     const bucket = `VIGILTEST_LEASE_${randomBytes(4).toString('hex')}`
     const log: string[] = []
-    const a = await make(bucket, 'a', log)
+    const logsA = leadershipLines()
+    const a = await make(bucket, 'a', log, logsA)
     a.start()
     await until('a leads', () => a.leadership.leading)
     // someone else writes the key (as after a partition in which a's lease expired)
@@ -123,6 +144,10 @@ describe.skipIf(!up)('NatsLease', { timeout: 30_000 }, () => {
     await until('a steps down', () => !a.leadership.leading, 3_000)
     await a.settled()
     expect(log.at(-1)).toBe('a deposed: another control plane holds the lease')
+    expect(logsA.lines).toEqual([
+      'info leading: this control plane acts',
+      'warn lost the leader lease (another control plane holds the lease): this control plane stops acting; another instance or none is leader',
+    ])
     await until('a sees z', () => a.leadership.leader()?.holder === 'z')
     await nc.close()
   })

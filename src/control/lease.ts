@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto'
 import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { VGL_ERR_CONTROL_LEASE } from '../errors.js'
-import { FencedLeadership, type LeaderInfo } from './leadership.js'
+import { FencedLeadership, STOPPING, type LeaderInfo } from './leadership.js'
 
 export interface NatsLeaseOptions {
   /** comma-separated host:port list */
@@ -276,7 +276,7 @@ export class NatsLease {
     if (this.#revision !== null) {
       this.leadership.follow(null)
       this.stats.deposed++
-      await this.#o.onDeposed('stopping').catch((err: Error) => this.#o.onError?.(err, 'onDeposed'))
+      await this.#o.onDeposed(STOPPING).catch((err: Error) => this.#o.onError?.(err, 'onDeposed'))
       await this.#release()
     }
     await this.#nc.close().catch(() => {})

@@ -21,7 +21,7 @@ import { setAlertMetricsProvider, silenceLabels } from '../../alerts/index.js' /
 import { journeyRoutes } from '../../api/routes/journeys.js' // journeys
 import { scalingRoutes } from '../../api/routes/scaling.js' // scale
 import type { Autoscaler } from '../../scale/autoscaler.js' // scale
-import { describeLeader } from '../../control/index.js' // scale
+import { describeLeader, logLeadership } from '../../control/index.js' // scale
 import { startScaledControl } from '../../control/index.js'
 import { join } from 'node:path' // adaptive limits
 import { BusAuditLog, JsonlAuditLog, TeeAuditLog } from '../../audit.js' // adaptive limits, audit
@@ -110,8 +110,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     limitControls: limiter,
     onError: (err, what) => logger.error({ err, what }, 'control plane error'),
     onNotice: (message, fields) => logger.info(fields, message),
-    onLeadership: (leading, leader, reason) =>
-      logger.info({ leading, leader, reason }, leading ? 'leading: this control plane acts' : 'following'),
+    onLeadership: (leading, leader, reason) => logLeadership(logger, leading, leader, reason),
     onInherited: (consumer, x) => {
       recordInherited(consumer, x)
       const what = consumer === 'rollups' ? 'rollups' : 'client windows'
