@@ -103,10 +103,20 @@ describe('alerts: config', () => {
       ],
       [
         ['alerts: { rules: [ { name: x, kind: failure, match: { service: ordrs } } ] }'],
-        /alerts\.rules\[0\]\.match\.service: unknown service "ordrs" \(known: orders, users\)/,
+        /alerts\.rules\[0\]\.match\.service: unknown service "ordrs" \(known: orders, users\); did you mean "orders"\?$/,
       ],
       [
-        ['alerts: { rules: [ { name: x, kind: failure, match: { route: /a } } ] }'],
+        [
+          'alerts: { rules: [ { name: x, kind: failure, sinks: [opps] } ], sinks: [ { name: ops, kind: stdout } ] }',
+        ],
+        /alerts\.rules\[0\]\.sinks\[0\]: unknown sink "opps" \(known: ops\); did you mean "ops"\?$/,
+      ],
+      [
+        ['alerts: { rules: [ { name: x, kind: failure, sinks: [ops] } ] }'],
+        /alerts\.rules\[0\]\.sinks\[0\]: unknown sink "ops" \(known: none; add one under alerts\.sinks\)$/,
+      ],
+      [
+        ['alerts: { rules: [ { name: x, kind: failure, match: { route: / } } ] }'],
         /alerts\.rules\[0\]\.level: match\.route judges route series: set level: route/,
       ],
       [['alerts: { repeatInterval: 4 hours }'], /alerts\.repeatInterval/],
@@ -116,6 +126,27 @@ describe('alerts: config', () => {
       ],
     ]
     for (const [lines, re] of cases) expect(problems(...lines), lines.join()).toMatch(re)
+  })
+
+  it('accepts a route by its name, or its path when it has none, with its own service, and any env', () => {
+    const cfg = parseConfigText(
+      [
+        'services: { orders: { targets: [http://127.0.0.1:9001] } }',
+        'routes: [ { path: /, service: orders }, { name: checkout, path: /checkout, service: orders } ]',
+        'alerts:',
+        '  rules:',
+        '    - { name: a, kind: failure, level: route, match: { route: / } }',
+        '    - { name: b, kind: failure, level: route, match: { service: orders, route: checkout } }',
+        '    - { name: c, kind: failure, level: route, match: { service: "*", route: "*", env: staging } }',
+      ].join('\n'),
+      'vigil.yaml',
+      {},
+    )
+    expect(cfg.alerts.rules.map((r) => r.match)).toEqual([
+      { route: '/' },
+      { service: 'orders', route: 'checkout' },
+      { service: '*', route: '*', env: 'staging' },
+    ])
   })
 
   it('never shows the secret of a sink URL it refuses', () => {

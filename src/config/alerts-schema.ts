@@ -1,5 +1,6 @@
 /** @module The `alerts:` section of vigil.yaml: rules, sinks, repeat interval (src/alerts, wired in src/control/alerting.ts). */
 import { z } from 'zod'
+import { unknownName, type ConfigProblem } from './messages.js'
 
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 const DURATION = /^(\d+)(ms|s|m|h|d)$/
@@ -237,13 +238,17 @@ export function holdMs(h: Hold, windowMs: number): number {
  */
 export const MIN_STALE_WINDOWS = 2
 
-/** Checks that span fields: unique rule and sink names, rules naming known sinks and services. */
+/**
+ * Checks that span fields: unique rule and sink names, rules naming known sinks, services and
+ * routes. `routes` maps each route's name (its path when it has none) to its service.
+ */
 export function alertsCrossCheck(
   alerts: AlertsConfig,
   services: readonly string[],
+  routes: ReadonlyMap<string, string>,
   windowMs: number,
-): { path: string; message: string }[] {
-  const problems: { path: string; message: string }[] = []
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = []
   const staleMs = holdMs(alerts.staleAfter, windowMs)
   if (staleMs < MIN_STALE_WINDOWS * windowMs)
     problems.push({
@@ -273,14 +278,38 @@ export function alertsCrossCheck(
       if (!sinks.has(name))
         problems.push({
           path: `alerts.rules[${i}].sinks[${j}]`,
-          message: `unknown sink "${name}" (known: ${[...sinks.keys()].join(', ') || 'none; add one under alerts.sinks'})`,
+          message: unknownName(
+            'sink',
+            name,
+            [...sinks.keys()],
+            sinks.size === 0 ? 'add one under alerts.sinks' : undefined,
+          ),
         })
     })
     const svc = r.match.service
-    if (svc !== undefined && svc !== '*' && !services.includes(svc))
+    const knownSvc = svc === undefined || svc === '*' || services.includes(svc)
+    if (!knownSvc)
       problems.push({
         path: `alerts.rules[${i}].match.service`,
-        message: `unknown service "${svc}" (known: ${services.join(', ')})`,
+        message: unknownName('service', svc, services),
+      })
+    // series carry the route's name, or its path when it has none: anything else matches nothing
+    const route = r.match.route
+    const routeSvc = route === undefined || route === '*' ? undefined : routes.get(route)
+    if (route !== undefined && route !== '*' && routeSvc === undefined)
+      problems.push({
+        path: `alerts.rules[${i}].match.route`,
+        message: unknownName(
+          'route',
+          route,
+          [...routes.keys()],
+          'a route without a name is known by its path',
+        ),
+      })
+    else if (routeSvc !== undefined && knownSvc && svc !== undefined && svc !== '*' && routeSvc !== svc)
+      problems.push({
+        path: `alerts.rules[${i}].match.route`,
+        message: `route "${route}" goes to service "${routeSvc}", not "${svc}": the rule would match no series; fix match.service or match.route`,
       })
     if (r.match.route !== undefined && r.match.route !== '*' && r.level !== 'route')
       problems.push({

@@ -1,7 +1,6 @@
 /** @module The `limits:` section of vigil.yaml and the per-route limit fields (owned by src/limits). */
 import { z } from 'zod'
-import { closestKey } from './key-hint.js'
-import type { ConfigProblem } from './messages.js'
+import { unknownName, type ConfigProblem } from './messages.js'
 
 export const fallbackPolicySchema = z.enum(['local', 'open', 'closed'])
 
@@ -118,24 +117,37 @@ export function knownTiers(limits: { tiers: Record<string, unknown> }): string[]
   return [...new Set([...Object.keys(BUILTIN_TIERS), ...Object.keys(limits.tiers)])]
 }
 
+/** The message for a tier name that is neither built in nor under `limits.tiers`. */
+export function unknownTier(tier: string, tiers: readonly string[]): string {
+  return unknownName('tier', tier, tiers, 'more under limits.tiers')
+}
+
 /**
  * The tiers the config's keys and keyless clients are put in must exist: the limiter refuses to
  * start without them, and `vigil check-config` and a reload must say so first, with the same words.
+ * Given the config's `services`, each capacity budget must be keyed by one of them: a budget under
+ * a misspelt name would never apply.
  */
-export function limitsProblems(limits: LimitsConfig): ConfigProblem[] {
+export function limitsProblems(limits: LimitsConfig, services?: readonly string[]): ConfigProblem[] {
   const tiers = knownTiers(limits)
-  const unknown = (path: string, tier: string): ConfigProblem => {
-    const meant = closestKey(tier, tiers)
-    return {
-      path,
-      message: `unknown tier "${tier}" (known: ${tiers.join(', ')}; more under limits.tiers)${meant !== undefined ? `; did you mean "${meant}"?` : ''}`,
-    }
-  }
+  const unknown = (path: string, tier: string): ConfigProblem => ({ path, message: unknownTier(tier, tiers) })
   const problems: ConfigProblem[] = []
   const anonymous = limits.identity.anonymousTier
   if (!tiers.includes(anonymous)) problems.push(unknown('limits.identity.anonymousTier', anonymous))
   limits.keys.forEach((k, i) => {
     if (!tiers.includes(k.tier)) problems.push(unknown(`limits.keys[${i}].tier`, k.tier))
   })
+  if (services !== undefined)
+    for (const name of Object.keys(limits.services))
+      if (!services.includes(name))
+        problems.push({
+          path: `limits.services.${name}`,
+          message: unknownName(
+            'service',
+            name,
+            services,
+            services.length === 0 ? 'add one under services:' : undefined,
+          ),
+        })
   return problems
 }

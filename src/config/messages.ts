@@ -17,6 +17,20 @@ export interface ConfigProblem {
 /** The language the reader writes values in: the config file's YAML or an API body's JSON. */
 export type Syntax = 'yaml' | 'json'
 
+/**
+ * The message for a name that refers to nothing configured: it lists the known names (and `more`:
+ * where others are added) and names the known one it was probably meant to be, since such a name
+ * is almost always a typo that would otherwise match nothing, silently.
+ * @example
+ * unknownName('service', 'ordrs', ['orders', 'users'])
+ * // 'unknown service "ordrs" (known: orders, users); did you mean "orders"?'
+ */
+export function unknownName(what: string, name: string, known: readonly string[], more?: string): string {
+  const meant = closestKey(name, known)
+  const listed = `${known.length > 0 ? known.join(', ') : 'none'}${more !== undefined ? `; ${more}` : ''}`
+  return `unknown ${what} "${name}" (known: ${listed})${meant !== undefined ? `; did you mean "${meant}"?` : ''}`
+}
+
 /** A wrong value as a message shows it, short, with the secrets of URLs hidden. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing'

@@ -44,11 +44,11 @@ describe('policies: config', () => {
     ],
     [
       'policies: { forecastPressure: { steps: [ { above: 1, tiers: { GOLD: 0.5 } } ] } }',
-      'policies.forecastPressure.steps[0].tiers.GOLD: unknown tier "GOLD" (known: STD, PRM)',
+      'policies.forecastPressure.steps[0].tiers.GOLD: unknown tier "GOLD" (known: STD, PRM; more under limits.tiers)',
     ],
     [
       'policies: { forecastPressure: { steps: [ { above: 1, classes: { bulk: 0.5 } } ] } }',
-      'policies.forecastPressure.steps[0].classes.bulk: unknown priority class "bulk" (known: low, normal, high, critical; see limits.classes)',
+      'policies.forecastPressure.steps[0].classes.bulk: unknown priority class "bulk" (known: low, normal, high, critical; more under limits.classes)',
     ],
     [
       'policies: { forecastPressure: { steps: [ { above: 1.2 }, { above: 1.1 } ] } }',
@@ -60,7 +60,19 @@ describe('policies: config', () => {
     ],
     [
       'policies: { forecastPressure: { services: [shop] } }',
-      'policies.forecastPressure.services[0]: service "shop" has no capacity budget; add limits.services.shop or remove it here',
+      'policies.forecastPressure.services[0]: unknown service "shop" (known: pay)',
+    ],
+    [
+      'policies: { forecastPressure: { services: [pay] } }',
+      'policies.forecastPressure.services[0]: service "pay" has no capacity budget; add limits.services.pay or remove it here',
+    ],
+    [
+      'policies: { anomalyPressure: { services: [Pay] } }',
+      'policies.anomalyPressure.services[0]: unknown service "Pay" (known: pay); did you mean "pay"?',
+    ],
+    [
+      'policies: { forecastPressure: { steps: [ { above: 1, classes: { hihg: 0.5 } } ] } }',
+      'policies.forecastPressure.steps[0].classes.hihg: unknown priority class "hihg" (known: low, normal, high, critical; more under limits.classes); did you mean "high"?',
     ],
     [
       'policies: { abusiveClients: { mode: enforce } }',

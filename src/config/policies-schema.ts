@@ -3,8 +3,8 @@
  * (src/control/policies), each `mode: shadow` (record what it would do) or `enforce`.
  */
 import { z } from 'zod'
-import { knownTiers } from './limits-schema.js'
-import type { ConfigProblem } from './messages.js'
+import { knownTiers, unknownTier } from './limits-schema.js'
+import { unknownName, type ConfigProblem } from './messages.js'
 import { durationMs } from './telemetry-schema.js'
 
 const mode = z.enum(['shadow', 'enforce']).default('shadow')
@@ -123,15 +123,12 @@ export function policyProblems(cfg: PolicyContext): ConfigProblem[] {
   fp.steps.forEach((s, i) => {
     for (const t of Object.keys(s.tiers))
       if (!tiers.includes(t))
-        out.push({
-          path: `${base}.steps[${i}].tiers.${t}`,
-          message: `unknown tier "${t}" (known: ${tiers.join(', ')})`,
-        })
+        out.push({ path: `${base}.steps[${i}].tiers.${t}`, message: unknownTier(t, tiers) })
     for (const c of Object.keys(s.classes))
       if (!classes.includes(c))
         out.push({
           path: `${base}.steps[${i}].classes.${c}`,
-          message: `unknown priority class "${c}" (known: ${classes.join(', ')}; see limits.classes)`,
+          message: unknownName('priority class', c, classes, 'more under limits.classes'),
         })
     const prev = fp.steps[i - 1]
     if (prev !== undefined && s.above <= prev.above)
@@ -140,8 +137,11 @@ export function policyProblems(cfg: PolicyContext): ConfigProblem[] {
         message: `${s.above} is not above steps[${i - 1}].above ${prev.above}; list steps from the lowest pressure up`,
       })
   })
+  const services = Object.keys(cfg.services)
   fp.services?.forEach((svc, i) => {
-    if (cfg.limits.services[svc] === undefined)
+    if (cfg.services[svc] === undefined)
+      out.push({ path: `${base}.services[${i}]`, message: unknownName('service', svc, services) })
+    else if (cfg.limits.services[svc] === undefined)
       out.push({
         path: `${base}.services[${i}]`,
         message: `service "${svc}" has no capacity budget; add limits.services.${svc} or remove it here`,
@@ -151,7 +151,7 @@ export function policyProblems(cfg: PolicyContext): ConfigProblem[] {
     if (cfg.services[svc] === undefined)
       out.push({
         path: `policies.anomalyPressure.services[${i}]`,
-        message: `unknown service "${svc}" (known: ${Object.keys(cfg.services).join(', ')})`,
+        message: unknownName('service', svc, services),
       })
   })
   const enforce = (name: string, on: { enabled: boolean; mode: PolicyMode }, needs: [boolean, string][]) => {

@@ -23,7 +23,7 @@ const CASES: Array<[file: string, message: string]> = [
   ],
   [
     'bad-unknown-service.yaml',
-    'vigil.yaml: routes[2].service: unknown service "ordrs" (known: orders, users)',
+    'vigil.yaml: routes[2].service: unknown service "ordrs" (known: orders, users); did you mean "orders"?',
   ],
   [
     'bad-misspelled-key.yaml',
@@ -70,6 +70,23 @@ const CASES: Array<[file: string, message: string]> = [
     ].join('\n'),
   ],
   [
+    // a budget keyed by a misspelt service would never apply
+    'bad-limits-service.yaml',
+    [
+      'vigil.yaml: limits.services.ordrs: unknown service "ordrs" (known: orders, users); did you mean "orders"?',
+      'vigil.yaml: limits.services.payments: unknown service "payments" (known: orders, users)',
+    ].join('\n'),
+  ],
+  [
+    // series carry the route's name (its path when it has none) and the route's own service
+    'bad-alert-route.yaml',
+    [
+      'vigil.yaml: alerts.rules[0].match.route: unknown route "chekout" (known: checkout, /users; a route without a name is known by its path); did you mean "checkout"?',
+      'vigil.yaml: alerts.rules[1].match.route: unknown route "users" (known: checkout, /users; a route without a name is known by its path); did you mean "/users"?',
+      'vigil.yaml: alerts.rules[2].match.route: route "checkout" goes to service "orders", not "users": the rule would match no series; fix match.service or match.route',
+    ].join('\n'),
+  ],
+  [
     'bad-sink-kind.yaml',
     'vigil.yaml: alerts.sinks[0].kind: expected one of "webhook", "slack", "alertmanager", "file", "stdout", got "jsonl"',
   ],
@@ -92,8 +109,8 @@ const CASES: Array<[file: string, message: string]> = [
       'vigil.yaml: routes[1].path: missing; add it (text)',
       'vigil.yaml: routes[2].path: expected text, got 5; quote it: "5"',
       // the routes whose path is wrong are still checked, and the ones after them keep their place
-      'vigil.yaml: routes[2].service: unknown service "ordrs" (known: orders, users)',
-      'vigil.yaml: routes[3].service: unknown service "usrs" (known: orders, users)',
+      'vigil.yaml: routes[2].service: unknown service "ordrs" (known: orders, users); did you mean "orders"?',
+      'vigil.yaml: routes[3].service: unknown service "usrs" (known: orders, users); did you mean "users"?',
       'vigil.yaml: routes[4].path: "/orders" (prefix, all methods) is already matched by routes[0]; remove one or narrow its methods',
     ].join('\n'),
   ],
@@ -283,7 +300,7 @@ describe('config errors (one fixture per mistake)', () => {
       '      - { above: 0.8, tiers: { GOLD: 0.5 } }',
     ].join('\n')
     expect(messageOf(text).split('\n').slice(1)).toEqual([
-      'vigil.yaml: policies.forecastPressure.steps[2].tiers.GOLD: unknown tier "GOLD" (known: STD, PRM)',
+      'vigil.yaml: policies.forecastPressure.steps[2].tiers.GOLD: unknown tier "GOLD" (known: STD, PRM; more under limits.tiers)',
       'vigil.yaml: policies.forecastPressure.steps[2].above: 0.8 is not above steps[0].above 0.9; list steps from the lowest pressure up',
     ])
   })

@@ -8,8 +8,7 @@ import { alertsCrossCheck, alertsSchema } from './alerts-schema.js' // alerts
 import { scaleCrossCheck, scaleSchema } from './scale-schema.js' // scale
 import { policiesSchema, policyProblems } from './policies-schema.js' // adaptive limits
 import { journeysSchema } from './journeys-schema.js' // journeys
-import { closestKey } from './key-hint.js'
-import type { ConfigProblem } from './messages.js'
+import { unknownName, type ConfigProblem } from './messages.js'
 
 const url = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
 const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]*$/
@@ -175,8 +174,8 @@ export function routeName(route: RouteConfig): string {
 }
 
 /**
- * Checks that span fields: routes name known services, unique route names and paths, consistent
- * timeouts. `declared` lists the services the file declares, for messages, when some of them had
+ * Checks that span fields: names that refer to configured things (services, routes, classes,
+ * tiers, sinks) name one, unique route names and paths, consistent timeouts. `declared` lists the services the file declares, for messages, when some of them had
  * problems of their own and are not in `cfg` (a route naming another is told of all of them).
  */
 export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigProblem[] {
@@ -198,7 +197,12 @@ export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigPro
     if (!(route.service in cfg.services)) {
       problems.push({
         path: `routes[${i}].service`,
-        message: `unknown service "${route.service}" (known: ${listed.join(', ') || 'none; add one under services:'})`,
+        message: unknownName(
+          'service',
+          route.service,
+          listed,
+          listed.length === 0 ? 'add one under services:' : undefined,
+        ),
       })
     }
     const name = routeName(route)
@@ -233,10 +237,9 @@ export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigPro
     // an unknown class is ranked as normal by the limiter: a misspelt "critical" would be shed
     const priority = route.limit?.priority
     if (priority !== undefined && !(priority in cfg.limits.classes)) {
-      const meant = closestKey(priority, classes)
       problems.push({
         path: `routes[${i}].limit.priority`,
-        message: `unknown priority class "${priority}" (known: ${classes.join(', ')}; more under limits.classes)${meant !== undefined ? `; did you mean "${meant}"?` : ''}`,
+        message: unknownName('priority class', priority, classes, 'more under limits.classes'),
       })
     }
     if (route.retry.backoffBaseMs > route.retry.backoffMaxMs) {
@@ -246,8 +249,9 @@ export function crossCheck(cfg: Config, declared?: readonly string[]): ConfigPro
       })
     }
   })
-  problems.push(...limitsProblems(cfg.limits))
-  problems.push(...alertsCrossCheck(cfg.alerts, known, cfg.telemetry.windowMs)) // alerts
+  problems.push(...limitsProblems(cfg.limits, listed))
+  const routes = new Map(cfg.routes.map((r) => [routeName(r), r.service]))
+  problems.push(...alertsCrossCheck(cfg.alerts, known, routes, cfg.telemetry.windowMs)) // alerts
   for (const [name, svc] of Object.entries(cfg.services)) {
     problems.push(...scaleCrossCheck(name, svc.scale, svc.healthCheck)) // scale
     if (svc.breaker.baseEjectionMs > svc.breaker.maxEjectionMs) {
