@@ -69,6 +69,18 @@ describe('limits config', () => {
     expect(msg).toContain('"fast"')
   })
 
+  it('does not call a budget unknown when its service is only left out for a problem of its own', () => {
+    const text = [
+      'services: { api: { targets: [nope] }, web: { targets: ["http://127.0.0.1:9001"] } }',
+      'routes: [ { path: /, service: web } ]',
+      'limits: { services: { api: { ratePerSec: 10, burst: 10 }, wbe: { ratePerSec: 10, burst: 10 } } }',
+    ].join('\n')
+    expect(problems(text)).toEqual([
+      'vigil.yaml: services.api.targets[0]: expected an http:// or https:// URL, got "nope"',
+      'vigil.yaml: limits.services.wbe: unknown service "wbe" (known: api, web)',
+    ])
+  })
+
   it('rejects an unknown fallback policy and a store that does not exist', () => {
     expect(problems(base('  fallback: { policy: maybe }')).join('\n')).toContain('limits.fallback.policy')
     expect(problems(base('  store: memcached')).join('\n')).toContain('limits.store')
