@@ -388,6 +388,7 @@ describe('LiveAnomalies: how far detection is from judging', () => {
       windowsNeeded: 91,
       etaMs: null,
       windowMs: 1_000,
+      services: [],
     })
     for (let i = 0; i < 40; i++) live.hook(route, quiet(i), { correction: false })
     const other = { ...route, route: '/api/cart' }
@@ -400,6 +401,17 @@ describe('LiveAnomalies: how far detection is from judging', () => {
       windowsNeeded: 91,
       etaMs: 81 * 1_000,
       windowMs: 1_000,
+      services: [
+        {
+          service: 'orders',
+          env: 'prod',
+          series: 2,
+          learningSeries: 2,
+          keys: ['orders|/api/cart|prod', 'orders|/api/orders|prod'],
+          windowsLearned: 10,
+          etaMs: 81 * 1_000,
+        },
+      ],
     })
     for (let i = 40; i < 91; i++) live.hook(route, quiet(i), { correction: false })
     // the cart route sent nothing for more than LIVE_WINDOWS windows: gone, not learning
@@ -410,6 +422,54 @@ describe('LiveAnomalies: how far detection is from judging', () => {
       windowsLearned: null,
       etaMs: null,
     })
+  })
+
+  it('names each service still learning with its own time left, apart from those already judged', async () => {
+    const live = new LiveAnomalies({ stepMs: 1_000 })
+    const orders = { service: 'orders', route: '*', env: 'prod' }
+    const cart = { ...route, route: '/api/cart' }
+    const users = { service: 'users', route: '/api/users', env: 'prod' }
+    const usersStaging = { ...users, env: 'staging' }
+    for (let i = 0; i < 120; i++) {
+      live.hook(route, quiet(i), { correction: false })
+      live.hook(orders, quiet(i), { correction: false })
+      // a route of a judged service, and a service in two environments, appear later
+      if (i >= 100) live.hook(cart, quiet(i), { correction: false })
+      if (i >= 60) live.hook(users, quiet(i), { correction: false })
+      if (i >= 110) live.hook(usersStaging, quiet(i), { correction: false })
+    }
+    const l = await live.learning()
+    // the aggregate stays what it was: the least advanced series decides
+    expect(l).toMatchObject({ series: 5, learningSeries: 3, windowsLearned: 10, etaMs: 81_000 })
+    expect(l.services).toEqual([
+      {
+        service: 'users',
+        env: 'staging',
+        series: 1,
+        learningSeries: 1,
+        keys: ['users|/api/users|staging'],
+        windowsLearned: 10,
+        etaMs: 81_000,
+      },
+      {
+        service: 'orders',
+        env: 'prod',
+        series: 3,
+        learningSeries: 1,
+        keys: ['orders|/api/cart|prod'],
+        windowsLearned: 20,
+        etaMs: 71_000,
+      },
+      {
+        service: 'users',
+        env: 'prod',
+        series: 1,
+        learningSeries: 1,
+        keys: ['users|/api/users|prod'],
+        windowsLearned: 60,
+        etaMs: 31_000,
+      },
+    ])
   })
 
   it('a series still learning opens nothing, even on a spike', async () => {

@@ -45,7 +45,7 @@ import { sentCount, upstream5xx } from '../telemetry/types.js'
 import type { WindowClosedContext } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import { ScoreRing, type ScoreHistory, type ScoreQuery, type ScoreSource } from './scores.js'
-import { formatSeriesKey, seriesLevel } from './series-key.js'
+import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 
 export const ANOMALY_OPENED = 'anomaly.opened'
 export const ANOMALY_RESOLVED = 'anomaly.resolved'
@@ -108,6 +108,28 @@ export interface LearningSummary {
   /** time until the least advanced learning series judges, at the configured window length (null: none learning) */
   etaMs: number | null
   windowMs: number
+  /**
+   * per service and environment with a live series still learning (a service or route that
+   * appeared after the others learned), the longest wait first; empty once every live series is
+   * judged. `service` `*` holds the roll-ups over all services.
+   */
+  services: LearningService[]
+}
+
+/** The live series of one service and environment, while any of them is still learning. */
+export interface LearningService {
+  service: string
+  env: string
+  /** its live series (service level and routes) */
+  series: number
+  /** of those, the ones still learning */
+  learningSeries: number
+  /** keys of the series still learning, at most {@link MAX_LEARNING_KEYS} */
+  keys: string[]
+  /** windows learned by its least advanced learning series */
+  windowsLearned: number
+  /** time until its least advanced learning series judges, at the configured window length */
+  etaMs: number
 }
 
 /** What the anomalies API asks; implemented by LiveAnomalies and the embedded worker's client. */
@@ -209,6 +231,8 @@ const countTail = () => new PoissonTail({ side: 'upper', gracePeriod: COUNT_GRAC
 const WINDOWS_NEEDED = Math.max(COUNT_GRACE, new Novelty().warmUp)
 /** A series whose newest window is older than this many windows is gone (a one-off route), not learning. */
 export const LIVE_WINDOWS = 3
+/** Keys listed per learning service: enough to tell which routes are new, not a dump of them all. */
+export const MAX_LEARNING_KEYS = 20
 
 const MAX_QUERY_EVENTS = 10_000
 /** Clients with detector state at least (ClientOutliers evicts the least recently seen beyond it). */
@@ -288,6 +312,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     let learningSeries = 0
     let least = Infinity
     let needed = WINDOWS_NEEDED
+    const groups = new Map<string, Omit<LearningService, 'etaMs'>>()
     for (const [key, bank] of this.#banks) {
       const last = this.#lastEndMs.get(key)
       // restored banks count from their first window after the start
@@ -295,11 +320,27 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       const l = bank.learning
       needed = Math.max(needed, l.needed)
       series++
+      const { service, env } = parseSeriesKey(key)
+      const id = `${service}|${env}`
+      let g = groups.get(id)
+      if (g === undefined)
+        groups.set(
+          id,
+          (g = { service, env, series: 0, learningSeries: 0, keys: [], windowsLearned: Infinity }),
+        )
+      g.series++
       if (l.learned >= Math.max(l.needed, COUNT_GRACE)) continue
       learningSeries++
       least = Math.min(least, l.learned)
+      g.learningSeries++
+      if (g.keys.length < MAX_LEARNING_KEYS) g.keys.push(key)
+      g.windowsLearned = Math.min(g.windowsLearned, l.learned)
     }
     const learning = learningSeries > 0
+    const services = [...groups.values()]
+      .filter((g) => g.learningSeries > 0)
+      .map((g) => ({ ...g, keys: g.keys.sort(), etaMs: (needed - g.windowsLearned) * windowMs }))
+      .sort((a, b) => b.etaMs - a.etaMs || a.service.localeCompare(b.service) || a.env.localeCompare(b.env))
     return {
       series,
       learningSeries,
@@ -307,6 +348,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       windowsNeeded: needed,
       etaMs: learning ? (needed - least) * windowMs : null,
       windowMs,
+      services,
     }
   }
 

@@ -47,6 +47,7 @@ describe('GET /api/anomalies', () => {
       windowsNeeded: 91,
       etaMs: null,
       windowMs: 10_000,
+      services: [],
     })
     await app.close()
   })

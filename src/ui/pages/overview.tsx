@@ -34,7 +34,7 @@ import type {
   ServiceView,
 } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
-import { allLearning, learningLine } from './learning-line.js'
+import { learningLine, serviceLearning } from './learning-line.js'
 import { alertStates } from './alert-states.js'
 
 const GLOBAL = '*|*|*'
@@ -291,6 +291,7 @@ export function OverviewPage(props: { session: Session }) {
           row={(s) => {
             const h = serviceHealth(services.find((v) => v.name === s.service))
             const open = anomalies.filter((a) => a.series.service === s.service && a.series.env === s.env)
+            const warming = open.length === 0 ? serviceLearning(summary, s.service, s.env) : null
             return (
               <tr key={s.key}>
                 <th scope="row">
@@ -311,9 +312,9 @@ export function OverviewPage(props: { session: Session }) {
                 <td class="num">{fmtMs(s.now.p95)}</td>
                 <td class="num">{fmtPct(s.now.lim)}</td>
                 <td>
-                  {open.length === 0 && learning !== null && allLearning(summary) ? (
-                    <Badge tone="info" title={learning}>
-                      learning
+                  {warming !== null ? (
+                    <Badge tone="info" title={warming.title}>
+                      {warming.text}
                     </Badge>
                   ) : open.length === 0 ? (
                     <Badge tone="ok">none</Badge>

@@ -21,8 +21,9 @@ import { fromLive, useHistory, useSeriesKnown } from '../lib/history.js'
 import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href } from '../lib/router.js'
-import type { Anomaly, ForecastAnswer, ForecastReady } from '../lib/types.js'
+import type { Anomaly, ForecastAnswer, ForecastReady, LearningSummary } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
+import { seriesLearning } from './learning-line.js'
 import { IdleSince } from './overview.js'
 import { ScoresPanel } from './scores.js'
 
@@ -42,7 +43,14 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
   useNow(5_000)
   const serverNow = store.serverNow()
   if (key === null)
-    return <SeriesIndex series={series} serverNow={serverNow} anomalies={store.items<Anomaly>('anomalies')} />
+    return (
+      <SeriesIndex
+        series={series}
+        serverNow={serverNow}
+        anomalies={store.items<Anomaly>('anomalies')}
+        learning={store.value<LearningSummary>('learning')}
+      />
+    )
   const parts = parseSeriesKey(key)
   if (parts === null)
     return (
@@ -55,7 +63,12 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
             )
           }
         />
-        <SeriesIndex series={series} serverNow={serverNow} anomalies={store.items<Anomaly>('anomalies')} />
+        <SeriesIndex
+          series={series}
+          serverNow={serverNow}
+          anomalies={store.items<Anomaly>('anomalies')}
+          learning={store.value<LearningSummary>('learning')}
+        />
       </>
     )
   const { service, env } = parts
@@ -103,7 +116,12 @@ const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
  * Every service with its routes under it, as the newest window has them: what a user scans for the
  * one to open (an idle series says since when).
  */
-function SeriesIndex(props: { series: LiveSeries[]; serverNow: number; anomalies: readonly Anomaly[] }) {
+function SeriesIndex(props: {
+  series: LiveSeries[]
+  serverNow: number
+  anomalies: readonly Anomaly[]
+  learning: LearningSummary | undefined
+}) {
   const services = props.series.filter((s) => s.level !== 'route').sort((a, b) => a.key.localeCompare(b.key))
   const rows = services.flatMap((s) => [
     s,
@@ -129,6 +147,7 @@ function SeriesIndex(props: { series: LiveSeries[]; serverNow: number; anomalies
         row={(s) => {
           const now = seriesNow(s, props.serverNow)
           const open = props.anomalies.filter((a) => a.key === s.key && a.state !== 'resolved').length
+          const warming = open === 0 ? seriesLearning(props.learning, s.key) : null
           return (
             <tr key={s.key}>
               <th
@@ -146,7 +165,17 @@ function SeriesIndex(props: { series: LiveSeries[]; serverNow: number; anomalies
               <td class="num">{fmtMs(now.p50)}</td>
               <td class="num">{fmtMs(now.p95)}</td>
               <td class="num">{fmtMs(now.p99)}</td>
-              <td>{open === 0 ? <Badge tone="ok">none</Badge> : <Badge tone="bad">{open} open</Badge>}</td>
+              <td>
+                {warming !== null ? (
+                  <Badge tone="info" title={warming.title}>
+                    {warming.text}
+                  </Badge>
+                ) : open === 0 ? (
+                  <Badge tone="ok">none</Badge>
+                ) : (
+                  <Badge tone="bad">{open} open</Badge>
+                )}
+              </td>
             </tr>
           )
         }}
@@ -254,7 +283,14 @@ function SeriesDetail(props: {
         now={now}
       />
       <Panel title="Anomalies on this series">
-        <AnomalyList anomalies={mine} now={now} empty="No anomaly on this series in this range." />
+        <AnomalyList
+          anomalies={mine}
+          now={now}
+          empty={
+            seriesLearning(store.value<LearningSummary>('learning'), key)?.title ??
+            'No anomaly on this series in this range.'
+          }
+        />
       </Panel>
     </>
   )
