@@ -50,8 +50,10 @@ describe('activity', () => {
         actor: 'dashboard',
         subject: 'STD',
         reason: 'load',
+        before: { ratePerSec: 5, burst: 10, rank: 0 },
+        after: { ratePerSec: 10, burst: 20, rank: 0 },
       }).summary,
-    ).toBe('dashboard: tier update STD (load)')
+    ).toBe('dashboard set tier STD to 10 req/s, burst 20 (was 5 req/s, burst 10; load)')
   })
 
   it('writes the unit once per range, ratios as percentages, and metrics by their names', () => {
@@ -129,8 +131,43 @@ describe('activity', () => {
     await new Promise((r) => setTimeout(r, 70))
     stop()
     expect(log.recent().map((e) => e.summary)).toEqual([
-      'would have (shadow): limits.multiplier service:orders by forecast-pressure: forecast above budget',
-      'limits.multiplier service:orders by forecast-pressure: forecast above budget',
+      'Forecast-pressure would have done limits.multiplier on orders (shadow mode; forecast above budget)',
+      'Forecast-pressure did limits.multiplier on orders (forecast above budget)',
+    ])
+  })
+
+  it("waits for an enforced action's outcome before telling it, unless it stays under way", async () => {
+    const log = new ActivityLog()
+    const now = Date.now()
+    const scale = (id: string, atMs: number, status: string, detail?: string) => ({
+      id,
+      atMs,
+      kind: 'scale.replicas',
+      policy: 'autoscale',
+      mode: 'enforce',
+      target: 'service:users',
+      before: 2,
+      after: 3,
+      reason: 'scale up 2 → 3: the observed load needs 3',
+      evidence: { observed: 40, reactiveNeed: 3, predictiveNeed: null, capacity: { perReplica: 15 } },
+      result: { status, ...(detail !== undefined ? { detail } : {}) },
+    })
+    // b was recorded long ago and is still booting a replica: it shows as under way
+    let list = [scale('a', now, 'pending'), scale('b', now - 40_000, 'pending')]
+    const stop = followActions({ actions: async () => ({ actions: [...list].reverse() }) }, log, 20)
+    await new Promise((r) => setTimeout(r, 70))
+    expect(log.recent().map((e) => e.summary)).toEqual([
+      'Scaling users 2 → 3 replicas (observed 40 req/s; 15 req/s per replica)',
+    ])
+    list = [scale('a', now, 'failed', 'replica r3 never became healthy'), scale('b', now - 40_000, 'ok')]
+    await new Promise((r) => setTimeout(r, 70))
+    stop()
+    expect(log.recent().map((e) => [e.summary, e.severity])).toEqual([
+      [
+        'Failed to scale users 2 → 3 replicas: replica r3 never became healthy (observed 40 req/s; 15 req/s per replica)',
+        'warning',
+      ],
+      ['Scaling users 2 → 3 replicas (observed 40 req/s; 15 req/s per replica)', 'info'],
     ])
   })
 })

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { fmtAgainstTypical, fmtAnomalyValue, metricName } from '../format.js'
+import { actionSummary, auditSummary, type ActionWords, type AuditWords } from './activity-words.js'
 
 export interface ActivityEntry {
   /** unique within the process, increasing */
@@ -86,50 +87,33 @@ export function anomalyActivity(
 }
 
 /** The activity entry of an audited change (src/audit.ts). */
-export function auditActivity(e: {
-  at: string
-  kind: string
-  actor: string
-  subject: string
-  reason: string
-}): ActivityInput {
-  const what = e.kind.replace(/^limits\./, '').replace(/\./g, ' ')
+export function auditActivity(e: AuditWords & { at: string }): ActivityInput {
   return {
     atMs: Date.parse(e.at) || Date.now(),
     kind: e.kind,
     actor: e.actor,
     subject: e.subject,
-    summary: `${e.actor}: ${what} ${e.subject}${e.reason !== '' ? ` (${e.reason})` : ''}`,
+    summary: auditSummary(e),
     severity: 'info',
   }
 }
 
 /** The activity entry of a control-plane action (the action log, src/control/actions.ts). */
-export function actionActivity(a: {
-  atMs: number
-  kind: string
-  policy: string
-  mode: string
-  target: string
-  reason: string
-  result: { status: string; detail?: string }
-}): ActivityInput {
-  const shadow = a.mode === 'shadow' ? 'would have (shadow): ' : ''
-  const failed =
-    a.result.status === 'failed' ? ` — failed${a.result.detail ? `: ${a.result.detail}` : ''}` : ''
+export function actionActivity(a: ActionWords & { atMs: number }): ActivityInput {
   return {
     atMs: a.atMs,
     kind: a.kind,
     actor: a.policy,
     subject: a.target,
-    summary: `${shadow}${a.kind} ${a.target} by ${a.policy}: ${a.reason}${failed}`,
-    severity: a.kind === 'alert.firing' || failed !== '' ? 'warning' : 'info',
+    summary: actionSummary(a),
+    severity: a.kind === 'alert.firing' || a.result.status === 'failed' ? 'warning' : 'info',
   }
 }
 
 /**
  * Follows an action source (the embedded worker's log, or a control plane's own) and pushes each
- * new action once into the activity list; returns a stop function.
+ * new action once into the activity list, once it is final (or has been under way for
+ * `settleWaitMs`); returns a stop function.
  */
 export function followActions(
   source: {
@@ -140,6 +124,7 @@ export function followActions(
   },
   activity: ActivityLog,
   everyMs = 2_000,
+  settleWaitMs = 30_000,
 ): () => void {
   const seen = new Set<string>()
   let since = Date.now()
@@ -150,8 +135,12 @@ export function followActions(
     try {
       // a minute back: an action is recorded at its decision time, which may precede this poll
       const page = await source.actions({ fromMs: since - 60_000, limit: 100 })
+      const now = Date.now()
       for (const a of [...page.actions].reverse()) {
         if (seen.has(a.id)) continue
+        // an enforced action is recorded before it is applied: its outcome says what happened
+        // ("Scaled", "Failed to scale"); one still under way after a while shows as under way
+        if (a.result.status === 'pending' && now - a.atMs < settleWaitMs) continue
         seen.add(a.id)
         since = Math.max(since, a.atMs)
         activity.push(actionActivity(a))

@@ -894,14 +894,10 @@ export class Autoscaler {
     if (s.mode === 'shadow' || st.acting > 0 || st.current >= s.min || this.#o.actuatorFor(name) === null)
       return
     if (this.#o.leading?.() === false) return
-    await this.#act(
-      name,
-      st.current,
-      s.min,
-      `below min ${s.min} (${st.current} running)`,
-      'scale.replicas',
-      null,
-    )
+    await this.#act(name, st.current, s.min, `below min ${s.min} (${st.current} running)`, 'scale.replicas', {
+      min: s.min,
+      running: st.current,
+    })
   }
 
   /**
@@ -1031,6 +1027,7 @@ export class Autoscaler {
       s.scaleDownStabilizationMs,
       s.max,
     )
+    if (peak !== null) d.evidence.aheadMs = horizon - now
     await this.#apply(name, st, d)
   }
 

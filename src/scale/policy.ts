@@ -117,6 +117,8 @@ export interface DecisionEvidence {
   windowNeed: number
   /** share of the forecast's extra replicas the headroom budget allowed (predictive only) */
   headroomShare: number | null
+  /** how far ahead the forecast peak was looked for (the live autoscaler: lead time plus a window) */
+  aheadMs?: number
   /** the candidate policy followed, when a SelectingPolicy decided */
   candidate?: string | null
   /** the capacity per replica used and whether it was learned (the live autoscaler adds it) */

@@ -159,9 +159,9 @@ describe('vigil demo through the built CLI', () => {
 
       // ---- the terminal: status line, one line per action (the actions reach it within seconds) ----
       const lines = [
-        /\n {2}scale {6}scale\.replicas service:users by autoscale: scale up \d → \d/,
-        /\n {2}limits {5}limits\.\w+ \S+ by [\w-]+: /,
-        /\n {2}alert {6}alert\.firing \S+ by [\w-]+: /,
+        /\n {2}scale {6}Scaled users [1-9] → \d+ replicas \(.*req\/s per replica/,
+        /\n {2}limits {5}(Lowered|Tightened|Relaxed|Renewed|Lifted|Limited|Turned) .+ \(.+\)/,
+        /\n {2}alert {6}Alert "[\w-]+" (\(\w+\) )?fired on .+: /,
       ]
       for (let i = 0; i < 20 && !lines.every((l) => l.test(stdout)); i++)
         await new Promise((r) => setTimeout(r, 500))

@@ -5,6 +5,7 @@ import {
   forecastPressureSchema,
 } from '../../config/policies-schema.js'
 import type { ControlsPatch } from '../../limits/index.js'
+import { anomalyRecord, forecastSignal } from '../../../test/helpers/policy-signals.js'
 import type { AnomalyRecord } from '../anomalies.js'
 import { AbusiveClients } from './abusive-clients.js'
 import { AnomalyPressure } from './anomaly-pressure.js'
@@ -15,47 +16,8 @@ import { patchFor, Reconciler, type LimitPolicy, type PolicyDecision, type Polic
 const S = 1000
 const M = 60_000
 
-function forecast(service: string, upper: number, atMs: number, env = 'prod'): PolicySignal {
-  return {
-    kind: 'forecast',
-    forecast: {
-      key: `${service}|*|${env}`,
-      series: { service, route: '*', env },
-      fittedAtMs: atMs,
-      stepMs: 10 * S,
-      model: 'ets',
-      points: Array.from({ length: 30 }, (_, h) => ({
-        atMs: atMs + (h + 1) * 10 * S,
-        forecast: upper * 0.8,
-        lower: 0,
-        // the peak of the lookahead is at step 5; later steps (beyond 5 min) are higher still
-        upper: h === 4 ? upper : h >= 30 ? upper * 10 : upper * 0.9,
-      })),
-    },
-  }
-}
-
-function anomaly(over: Partial<AnomalyRecord> & { key: string }): AnomalyRecord {
-  const [service = '*', route = '*', env = '*'] = over.key.split('|')
-  return {
-    id: `${over.key}#${over.metric ?? 'errors'}#0`,
-    series: { service, route, env },
-    level: route === '*' ? 'service' : 'route',
-    metric: 'errors',
-    state: 'open',
-    openedAtMs: 0,
-    resolvedAtMs: null,
-    observed: 0.2,
-    expected: 0.01,
-    low: 0,
-    high: 0.03,
-    score: 0.9,
-    detector: 'poisson-tail',
-    evidence: {},
-    children: [],
-    ...over,
-  }
-}
+const forecast = forecastSignal
+const anomaly = anomalyRecord
 
 /** Runs a policy like the engine in shadow mode: evaluate, plan, confirm; returns the decisions. */
 function driver(policy: LimitPolicy) {
