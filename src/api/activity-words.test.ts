@@ -184,7 +184,7 @@ describe('activity sentences: autoscaling', () => {
         },
       }),
     ).toBe(
-      'Adopted 2 replicas of users and stopped 1 replica of users left running by a control plane that ended without stopping them (0 → 2 replicas; r3: unhealthy)',
+      'Took over the replicas of users left running by an earlier control plane (adopted 2; stopped r3: unhealthy; 0 → 2 replicas)',
     )
     expect(
       actionSummary({

@@ -180,20 +180,17 @@ function scaleSentence(a: ActionWords): string {
     case 'scale.adopt': {
       const e = recOf(a.evidence)
       const adopted = Array.isArray(e?.adopted) ? e.adopted.length : 0
-      const stopped = Array.isArray(e?.stopped) ? e.stopped : []
-      const what = [
-        adopted > 0 ? `adopted ${plural(adopted, 'replica')} of ${service}` : null,
-        stopped.length > 0 ? `stopped ${plural(stopped.length, 'replica')} of ${service}` : null,
-      ].filter((x) => x !== null)
-      const why = stopped
-        .map((s) => {
-          const r = recOf(s)
-          return r !== null && strOf(r.id) !== null
-            ? `${String(r.id)}: ${strOf(r.reason) ?? 'stopped'}`
-            : null
-        })
-        .filter((x) => x !== null)
-      return `${upper(what.join(' and ') || `took over ${service}`)} left running by a control plane that ended without stopping them${paren([moveWords('', a.before, a.after).trim(), ...why])}`
+      const stopped = (Array.isArray(e?.stopped) ? e.stopped : []).map(recOf).flatMap((r) => {
+        const id = strOf(r?.id)
+        return id === null
+          ? []
+          : [`stopped ${id}${strOf(r?.reason) !== null ? `: ${String(r?.reason)}` : ''}`]
+      })
+      return `Took over the replicas of ${service} left running by an earlier control plane${paren([
+        adopted > 0 ? `adopted ${adopted}` : null,
+        ...stopped,
+        moveWords('', a.before, a.after).trim(),
+      ])}`
     }
     case 'scale.alert':
       return `Scaling ${service} is failing: ${a.reason}`
