@@ -26,6 +26,7 @@ const FIRST_LANE = [
   'test/integration/client-windows-nats.test.ts',
   'test/integration/alerts-stale.test.ts',
   'test/integration/autoscale-adopt.test.ts',
+  'test/integration/gateway-keepalive.test.ts',
 ]
 const SECOND_LANE = [
   'test/lint-layering.test.ts',
@@ -37,7 +38,6 @@ const SECOND_LANE = [
   'test/integration/gateway-reload.test.ts',
   'test/integration/gateway-health.test.ts',
   'test/integration/gateway-retry.test.ts',
-  'test/integration/gateway-keepalive.test.ts',
   'test/integration/gateway-timeouts.test.ts',
   'test/integration/gateway-shutdown.test.ts',
   'test/integration/autoscale-alerts.test.ts',
