@@ -24,6 +24,7 @@ import { MemoryLimitStore } from '../limits/memory.js'
 import { FileStateBackend } from '../limits/state.js'
 import { Autoscaler, type ScaleActionInput } from '../scale/autoscaler.js'
 import { recordAdminChange } from './admin-audit.js'
+import { ActivityLog, actionActivity, anomalyActivity, auditActivity } from './activity.js'
 import { actionSummary, auditSummary, fmtSpan, seriesWords, type ActionWords } from './activity-words.js'
 
 const S = 1_000
@@ -273,6 +274,22 @@ const anomaly = (over: Partial<AnomalyRecord> & { key: string }): AnomalyRecord 
     ...over,
   })
 
+/** The demo's scraper, flagged for its request count. */
+const scraper = () =>
+  anomaly({
+    key: 'client:scraper-std',
+    id: 'client:scraper-std#client#0',
+    level: 'client',
+    metric: 'client',
+    detector: 'client-outliers',
+    children: [{ key: 'requests', share: 1, observed: 21, expected: 1 }],
+  })
+
+const anomalyPressure = () =>
+  new AnomalyPressure(anomalyPressureSchema.parse({ mode: 'enforce', holdMs: 30 * S, ttlMs: 5 * M }))
+const abusiveClients = () =>
+  new AbusiveClients(abusiveClientsSchema.parse({ mode: 'enforce', holdMs: M, ttlMs: 4 * M }))
+
 const forecast = (service: string, upper: number, atMs: number) =>
   forecastSignal(service, upper, atMs, 'demo')
 
@@ -327,9 +344,7 @@ describe('activity sentences: adaptive limits', () => {
   })
 
   it('anomaly pressure: defensive mode on with the anomaly behind it, and off after the hold', async () => {
-    const p = policies(
-      new AnomalyPressure(anomalyPressureSchema.parse({ mode: 'enforce', holdMs: 30 * S, ttlMs: 5 * M })),
-    )
+    const p = policies(anomalyPressure())
     const a = anomaly({ key: 'shop|browse|demo' })
     await p.at(T0, { kind: 'anomaly.opened', anomaly: a })
     await p.at(T0 + 10 * S, { kind: 'anomaly.opened', anomaly: anomaly({ key: 'shop|*|demo', score: 0.8 }) })
@@ -347,17 +362,8 @@ describe('activity sentences: adaptive limits', () => {
   })
 
   it('abusive clients: limited with what stands out, renewed, and lifted', async () => {
-    const p = policies(
-      new AbusiveClients(abusiveClientsSchema.parse({ mode: 'enforce', holdMs: M, ttlMs: 4 * M })),
-    )
-    const a = anomaly({
-      key: 'client:scraper-std',
-      id: 'client:scraper-std#client#0',
-      level: 'client',
-      metric: 'client',
-      detector: 'client-outliers',
-      children: [{ key: 'requests', share: 1, observed: 21, expected: 1 }],
-    })
+    const p = policies(abusiveClients())
+    const a = scraper()
     await p.at(T0, { kind: 'anomaly.opened', anomaly: a })
     await p.at(T0 + 2 * M)
     await p.at(T0 + 3 * M, { kind: 'anomaly.resolved', id: a.id })
@@ -370,6 +376,184 @@ describe('activity sentences: adaptive limits', () => {
     expect(auditSummary(p.audit.events[1])).toBe(
       'The abusive-clients policy renewed the limit controls: client scraper-std ×0.1 until 10:06:00 UTC',
     )
+  })
+})
+
+describe('activity sentences: anomalies', () => {
+  const opened = (over: Partial<AnomalyRecord> & { key: string }) => anomalyActivity(anomaly(over), 'opened')
+  const resolved = (over: Partial<AnomalyRecord> & { key: string }) =>
+    anomalyActivity(anomaly({ resolvedAtMs: T0 + M, state: 'resolved', ...over }), 'resolved')
+
+  it('name the series as the rest of the list does, as sentences, with the record’s kind, subject and severity', () => {
+    expect(opened({ key: 'shop|*|demo', score: 0.68 })).toMatchObject({
+      kind: 'anomaly.opened',
+      actor: 'control',
+      subject: 'shop|*|demo',
+      severity: 'warning',
+      atMs: T0,
+    })
+    expect(resolved({ key: 'shop|*|demo' })).toMatchObject({
+      kind: 'anomaly.resolved',
+      subject: 'shop|*|demo',
+      severity: 'info',
+      atMs: T0 + M,
+    })
+    expect(opened({ key: 'shop|browse|demo' }).summary).toBe(
+      'Anomaly on shop browse (demo): 8 errors, expected 0.0962 errors (band 0–1.15 errors), score 1.00',
+    )
+    expect(opened({ key: 'payments|*|prod', score: 0.68 }).summary).toBe(
+      'Anomaly on payments (prod): 8 errors, expected 0.0962 errors (band 0–1.15 errors), score 0.68',
+    )
+    expect(opened({ key: '*|*|*', level: 'global', metric: 'joint' }).summary).toBe(
+      'Anomaly on all traffic: rate, errors and latency together are unusual, score 1.00',
+    )
+    expect(resolved({ key: 'payments|/api/pay|prod' }).summary).toBe(
+      'Resolved: 5xx errors on payments /api/pay (prod) are back in their band',
+    )
+    expect(resolved({ key: '*|*|demo', level: 'global', metric: 'p95' }).summary).toBe(
+      'Resolved: p95 on all services (demo) is back in its band',
+    )
+    expect(resolved({ key: 'shop|*|demo', metric: 'joint' }).summary).toBe(
+      'Resolved: rate, errors and latency on shop (demo) are usual again',
+    )
+  })
+
+  it('an abusive client by its name, with what stands out', () => {
+    const client = {
+      key: 'client:scraper-std',
+      level: 'client' as const,
+      metric: 'client',
+      children: [{ key: 'errorRatio', share: 1, observed: 0.732, expected: 0.227 }],
+    }
+    expect(opened(client).summary).toBe(
+      'Abusive client scraper-std: refused or failed 73.2% against a typical 22.7%, score 1.00',
+    )
+    expect(opened({ ...client, children: [] }).summary).toBe(
+      'Abusive client scraper-std: stands out from its peers, score 1.00',
+    )
+    expect(resolved(client).summary).toBe('Resolved: client scraper-std no longer stands out from its peers')
+  })
+})
+
+describe('the activity list: a policy’s limit change told once', () => {
+  /**
+   * The policies acting on a real limiter, its audit events and the actions in an activity list
+   * in the order they reach it: the limiter audits a change as it applies it, the action follows
+   * once its outcome is recorded (followActions).
+   */
+  function listed(policy: LimitPolicy, echoWaitMs = 45_000) {
+    const p = policies(policy)
+    const list = new ActivityLog(200, echoWaitMs)
+    let audits = 0
+    let actions = 0
+    return {
+      p,
+      list,
+      lines: () =>
+        list
+          .recent(200)
+          .map((e) => `${e.actor}: ${e.summary}`)
+          .reverse(),
+      async at(t: number, signal?: PolicySignal) {
+        await p.at(t, signal)
+        for (const e of p.audit.events.slice(audits)) list.push(auditActivity(e))
+        for (const a of p.records.slice(actions)) list.push(actionActivity({ ...a, atMs: a.atMs ?? t }))
+        audits = p.audit.events.length
+        actions = p.records.length
+      },
+    }
+  }
+
+  it('anomaly pressure: the action alone, not the audited change it made', async () => {
+    const l = listed(anomalyPressure())
+    const a = anomaly({ key: 'shop|browse|demo' })
+    await l.at(T0, { kind: 'anomaly.opened', anomaly: a })
+    await l.at(T0 + M, { kind: 'anomaly.resolved', id: a.id })
+    await l.at(T0 + 2 * M)
+    expect(l.p.audit.events).toHaveLength(2)
+    expect(l.lines()).toEqual([
+      'anomaly-pressure: Turned defensive mode on for shop (anomaly on shop browse (demo): 8 errors, expected 0.0962 errors (band 0–1.15 errors), score 1.00)',
+      'anomaly-pressure: Turned defensive mode off for shop (no traffic or error anomaly open on shop for 30s)',
+    ])
+  })
+
+  it('forecast pressure on two services and abusive clients: each change once', async () => {
+    const fp = listed(
+      new ForecastPressure(
+        forecastPressureSchema.parse({
+          mode: 'enforce',
+          lookaheadMs: M,
+          holdMs: M,
+          ttlMs: 5 * M,
+          staleMs: 2 * M,
+        }),
+        { payments: { ratePerSec: 25 }, shop: { ratePerSec: 25 } },
+      ),
+    )
+    await fp.at(T0, forecast('payments', 30, T0))
+    await fp.at(T0, forecast('shop', 30, T0))
+    expect(fp.lines()).toEqual([
+      'forecast-pressure: Lowered limits on payments: STD ×0.5, low ×0.5 (forecast: 30 req/s upper band within 1 min against a budget of 25 req/s; step 1 of 3)',
+      'forecast-pressure: Lowered limits on shop: STD ×0.5, low ×0.5 (forecast: 30 req/s upper band within 1 min against a budget of 25 req/s; step 1 of 3)',
+    ])
+    const ac = listed(abusiveClients())
+    const flagged = scraper()
+    await ac.at(T0, { kind: 'anomaly.opened', anomaly: flagged })
+    await ac.at(T0 + 2 * M)
+    expect(ac.p.audit.events).toHaveLength(2)
+    expect(ac.lines()).toEqual([
+      'abusive-clients: Limited client scraper-std to ×0.1 of its limit on every service (21 requests against a typical 1 request; score 1.00)',
+      'abusive-clients: Renewed the limit of client scraper-std: ×0.1 on every service (21 requests against a typical 1 request; score 1.00)',
+    ])
+  })
+
+  it('an operator’s change is told at once, beside the policy’s', async () => {
+    const l = listed(anomalyPressure())
+    await l.at(T0, { kind: 'anomaly.opened', anomaly: anomaly({ key: 'shop|*|demo' }) })
+    // the same change by hand, with the policy's own words as its reason
+    const [policyMade] = l.p.audit.events
+    await l.p.at(T0 + S)
+    l.list.push(auditActivity({ ...policyMade, actor: 'alice', at: new Date(T0 + S).toISOString() }))
+    expect(l.lines()).toEqual([
+      'anomaly-pressure: Turned defensive mode on for shop (anomaly on shop (demo): 8 errors, expected 0.0962 errors (band 0–1.15 errors), score 1.00)',
+      `alice: alice changed the limit controls: shop defensive mode on until 10:05:00 UTC (${policyMade.reason})`,
+    ])
+  })
+
+  it('an echo whose action comes first is dropped too; one whose action never comes is told after a wait', async () => {
+    const list = new ActivityLog(200, 30)
+    const action = {
+      kind: 'limits.apply',
+      policy: 'anomaly-pressure',
+      mode: 'enforce',
+      target: 'service:shop',
+      reason: '5xx errors anomaly on shop|*|demo: defensive mode on shop',
+      after: { 'services.shop.defensive': true },
+      result: { status: 'ok' },
+      atMs: T0,
+    }
+    const echo = (at: number, reason = action.reason) =>
+      auditActivity({
+        at: new Date(at).toISOString(),
+        kind: 'limits.controls.set',
+        actor: 'control:anomaly-pressure',
+        subject: 'controls:shop',
+        reason,
+        before: {},
+        after: { services: { shop: { defensive: true } } },
+      })
+    list.push(actionActivity(action))
+    expect(list.push(echo(T0 + 100))).toBeNull()
+    // not the echo of that action: another reason, or long after it
+    list.push(echo(T0 + 200, 'an operator-like reason'))
+    list.push(echo(T0 + 5 * M))
+    expect(list.recent().map((e) => e.kind)).toEqual(['limits.apply'])
+    await new Promise((r) => setTimeout(r, 80))
+    expect(list.recent().map((e) => [e.kind, e.actor])).toEqual([
+      ['limits.controls.set', 'control:anomaly-pressure'],
+      ['limits.controls.set', 'control:anomaly-pressure'],
+      ['limits.apply', 'anomaly-pressure'],
+    ])
   })
 })
 

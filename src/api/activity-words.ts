@@ -1,12 +1,12 @@
 /**
- * @module The sentences of the activity list: each action the control plane records (the action
- * log) and each audited admin change (the audit log), told for people, with the numbers that
+ * @module The sentences of the activity list: each anomaly opened or resolved, each action the
+ * control plane records (the action log) and each audited change (the audit log), told for people, with the numbers that
  * matter: `Scaled users 2 → 3 replicas (forecast: 41 req/s upper band over the next 2 min; 15
  * req/s per replica)`. Pure: a record in, a sentence out. The records are read defensively (they
  * come from the store and from older versions); a kind or shape it does not know reads as a
  * generic sentence built from the record's own reason.
  */
-import { fmtAgainstTypical, fmtAnomalyValue, fmtNum } from '../format.js'
+import { fmtAgainstTypical, fmtAnomalyValue, fmtNum, metricName } from '../format.js'
 
 /** The fields of an action record (src/control/actions.ts) a sentence reads. */
 export interface ActionWords {
@@ -61,6 +61,46 @@ export function seriesWords(key: string): string {
   if (env === undefined) return key
   const what = service === '*' ? 'all services' : route === '*' ? service : `${service} ${route}`
   return env === '*' ? (service === '*' ? 'all traffic' : what) : `${what} (${env})`
+}
+
+/** The fields of an anomaly (src/control/anomalies.ts AnomalyRecord) a sentence reads. */
+export interface AnomalyWords {
+  key: string
+  metric: string
+  level: string
+  observed: number
+  expected: number
+  low: number
+  high: number
+  score: number
+  /** what makes a client stand out, the strongest first (an abusive client's anomaly) */
+  children?: ReadonlyArray<{ key: string; observed: number; expected: number }>
+}
+
+/**
+ * The activity sentence of an anomaly opening or resolving, its series named as the rest of the
+ * list names them: `Anomaly on shop (demo): 8 errors, expected 0.18 errors (band 0–1.8 errors),
+ * score 0.68`, `Resolved: 5xx errors on payments /api/pay (prod) are back in their band`.
+ */
+export function anomalySummary(a: AnomalyWords, transition: 'opened' | 'resolved'): string {
+  const score = `score ${a.score.toFixed(2)}`
+  if (a.level === 'client') {
+    const client = a.key.replace(/^client:/, '')
+    if (transition === 'resolved') return `Resolved: client ${client} no longer stands out from its peers`
+    const top = a.children?.[0]
+    const what =
+      top !== undefined ? fmtAgainstTypical(top.key, top.observed, top.expected) : 'stands out from its peers'
+    return `Abusive client ${client}: ${what}, ${score}`
+  }
+  const where = seriesWords(a.key)
+  if (a.metric === 'joint')
+    return transition === 'opened'
+      ? `Anomaly on ${where}: rate, errors and latency together are unusual, ${score}`
+      : `Resolved: rate, errors and latency on ${where} are usual again`
+  if (transition === 'opened') return `Anomaly on ${where}: ${fmtAnomalyValue(a)}, ${score}`
+  // `5xx errors` are many, `p95` and `throttled share` one
+  const back = a.metric === 'errors' ? 'are back in their band' : 'is back in its band'
+  return `Resolved: ${metricName(a.metric)} on ${where} ${back}`
 }
 
 /** A reason without the `manual: ` / `restart: ` the autoscaler puts before an operator's own. */
@@ -455,7 +495,7 @@ export function auditSummary(e: AuditWords): string {
       const c = controlChanges(before, after)
       const what = c.changes.length > 0 ? `: ${c.changes.join(', ')}` : ' (no change)'
       const until = c.until !== null ? ` until ${clock(c.until)}` : ''
-      // a policy's reason is in its own action, next to this in the list
+      // a policy's reason is in its own action, which the activity list shows instead of this
       const why = e.actor.startsWith('control:') ? '' : paren([reason])
       return `${actor} ${c.renewed ? 'renewed' : 'changed'} the limit controls${what}${until}${why}`
     }

@@ -26,7 +26,7 @@ describe('activity', () => {
       level: 'service',
     }
     const e = anomalyActivity({ ...base, metric: 'limitedRatio' }, 'opened')
-    expect(e.summary).toBe('anomaly on orders|*|prod: throttled 30%, expected 1% (band 0–100%), score 0.95')
+    expect(e.summary).toBe('Anomaly on orders (prod): throttled 30%, expected 1% (band 0–100%), score 0.95')
     expect(e.severity).toBe('critical')
     const c = anomalyActivity(
       {
@@ -38,7 +38,7 @@ describe('activity', () => {
       },
       'opened',
     )
-    expect(c.summary).toMatch(/^abusive client scraper: 40 routes against a typical 2 routes,/)
+    expect(c.summary).toMatch(/^Abusive client scraper: 40 routes against a typical 2 routes,/)
     expect(anomalyActivity({ ...base, metric: 'p95', resolvedAtMs: 9 }, 'resolved')).toMatchObject({
       atMs: 9,
       severity: 'info',
@@ -61,17 +61,17 @@ describe('activity', () => {
     const line = (metric: string, observed: number, expected: number, low: number, high: number) =>
       anomalyActivity({ ...at, metric, observed, expected, low, high }, 'opened').summary
     expect(line('rate', 28, 6.5, 1.523, 27.631)).toBe(
-      'anomaly on shop|*|demo: rate 28 req/s, expected 6.5 req/s (band 1.52–27.6 req/s), score 1.00',
+      'Anomaly on shop (demo): rate 28 req/s, expected 6.5 req/s (band 1.52–27.6 req/s), score 1.00',
     )
     expect(line('errors', 15, 0.32, -1, 2.1)).toBe(
-      'anomaly on shop|*|demo: 15 errors, expected 0.32 errors (band 0–2.1 errors), score 1.00',
+      'Anomaly on shop (demo): 15 errors, expected 0.32 errors (band 0–2.1 errors), score 1.00',
     )
     expect(line('p50', 518, 118, 69, 201)).toBe(
-      'anomaly on shop|*|demo: p50 518 ms, expected 118 ms (band 69–201 ms), score 1.00',
+      'Anomaly on shop (demo): p50 518 ms, expected 118 ms (band 69–201 ms), score 1.00',
     )
     // the value told apart from the edge of the band it left
     expect(line('p95', 812.4, 600, 400, 812.1)).toBe(
-      'anomaly on shop|*|demo: p95 812.4 ms, expected 600 ms (band 400–812.1 ms), score 1.00',
+      'Anomaly on shop (demo): p95 812.4 ms, expected 600 ms (band 400–812.1 ms), score 1.00',
     )
     const client = anomalyActivity(
       {
@@ -88,16 +88,16 @@ describe('activity', () => {
       'opened',
     )
     expect(client.summary).toBe(
-      'abusive client scraper-std: refused or failed 73.2% against a typical 22.7%, score 1.00',
+      'Abusive client scraper-std: refused or failed 73.2% against a typical 22.7%, score 1.00',
     )
     const resolved = (metric: string) =>
       anomalyActivity(
         { ...at, metric, observed: 0, expected: 0, low: 0, high: 1, resolvedAtMs: 9 },
         'resolved',
       ).summary
-    expect(resolved('limitedRatio')).toBe('resolved: throttled share on shop|*|demo is back in its band')
-    expect(resolved('errors')).toBe('resolved: 5xx errors on shop|*|demo is back in its band')
-    expect(resolved('p95')).toBe('resolved: p95 on shop|*|demo is back in its band')
+    expect(resolved('limitedRatio')).toBe('Resolved: throttled share on shop (demo) is back in its band')
+    expect(resolved('errors')).toBe('Resolved: 5xx errors on shop (demo) are back in their band')
+    expect(resolved('p95')).toBe('Resolved: p95 on shop (demo) is back in its band')
   })
 
   it('follows an action log once per action, oldest first, surviving a failing poll', async () => {

@@ -5,8 +5,14 @@
  * It is a bounded in-memory ring: the durable records stay in their own logs (audit log, store).
  */
 import { EventEmitter } from 'node:events'
-import { fmtAgainstTypical, fmtAnomalyValue, metricName } from '../format.js'
-import { actionSummary, auditSummary, type ActionWords, type AuditWords } from './activity-words.js'
+import {
+  actionSummary,
+  anomalySummary,
+  auditSummary,
+  type ActionWords,
+  type AnomalyWords,
+  type AuditWords,
+} from './activity-words.js'
 
 export interface ActivityEntry {
   /** unique within the process, increasing */
@@ -22,20 +28,68 @@ export interface ActivityEntry {
   severity: 'info' | 'warning' | 'critical'
 }
 
-export type ActivityInput = Omit<ActivityEntry, 'id'>
+export type ActivityInput = Omit<ActivityEntry, 'id'> & {
+  /**
+   * What ties a policy's limit change (its action) to the audited change it made (the audit
+   * event, its `echo`): the list tells the change once, as the action, which carries the evidence.
+   */
+  link?: { role: 'action' | 'echo'; key: string }
+}
 
-/** A ring of the newest entries; emits `'entry'` for each one pushed. */
+/** How far apart in time an action and its audit echo may be: the limiter applies a decision within it. */
+const ECHO_WINDOW_MS = 60_000
+
+/**
+ * A ring of the newest entries; emits `'entry'` for each one added. The audit echo of a policy's
+ * action is held back until the action arrives, then dropped: an action reaches the list when
+ * its outcome is known, after the limiter has audited the change. An echo whose action has not
+ * come after `echoWaitMs` (a control plane restarting) is added after all, so no change goes untold.
+ */
 export class ActivityLog extends EventEmitter {
   readonly #entries: ActivityEntry[] = []
   readonly #max: number
+  readonly #echoWaitMs: number
+  /** audit echoes waiting for their action */
+  readonly #held: Array<{ key: string; atMs: number; timer: NodeJS.Timeout }> = []
+  /** policy actions whose echo has not come (yet) */
+  readonly #unechoed: Array<{ key: string; atMs: number }> = []
   #n = 0
 
-  constructor(max = 200) {
+  constructor(max = 200, echoWaitMs = 45_000) {
     super()
     this.#max = max
+    this.#echoWaitMs = echoWaitMs
   }
 
-  push(input: ActivityInput): ActivityEntry {
+  /** Adds an entry; null when it is an audit echo, held back or dropped. */
+  push(input: ActivityInput): ActivityEntry | null {
+    const { link, ...entry } = input
+    if (link?.role === 'echo') {
+      if (takeLinked(this.#unechoed, link.key, entry.atMs) !== null) return null
+      const held = {
+        key: link.key,
+        atMs: entry.atMs,
+        timer: setTimeout(() => {
+          this.#held.splice(this.#held.indexOf(held), 1)
+          this.#add(entry)
+        }, this.#echoWaitMs),
+      }
+      held.timer.unref()
+      this.#held.push(held)
+      return null
+    }
+    if (link?.role === 'action') {
+      const held = takeLinked(this.#held, link.key, entry.atMs)
+      if (held !== null) clearTimeout(held.timer)
+      else {
+        this.#unechoed.push({ key: link.key, atMs: entry.atMs })
+        if (this.#unechoed.length > this.#max) this.#unechoed.shift()
+      }
+    }
+    return this.#add(entry)
+  }
+
+  #add(input: Omit<ActivityEntry, 'id'>): ActivityEntry {
     const e: ActivityEntry = { ...input, id: `${input.atMs.toString(36)}-${(++this.#n).toString(36)}` }
     this.#entries.push(e)
     if (this.#entries.length > this.#max) this.#entries.shift()
@@ -49,45 +103,38 @@ export class ActivityLog extends EventEmitter {
   }
 }
 
+/** Removes and returns the oldest item with `key` within the echo window of `atMs`, if any. */
+function takeLinked<T extends { key: string; atMs: number }>(list: T[], key: string, atMs: number): T | null {
+  const i = list.findIndex((x) => x.key === key && Math.abs(x.atMs - atMs) <= ECHO_WINDOW_MS)
+  return i < 0 ? null : list.splice(i, 1)[0]
+}
+
+/**
+ * The link of a policy's limit change, the same from its action and its audit event: the policy
+ * (the audit's actor `control:<policy>`), the service (the audit's subject `controls:<service>`;
+ * none for a client, whose limit applies on every service) and the reason, which the policy
+ * engine hands the limiter word for word (src/control/policies/engine.ts).
+ */
+const echoKey = (policy: string, service: string, reason: string) => JSON.stringify([policy, service, reason])
+
 /** The activity entry of an anomaly opening or resolving. */
 export function anomalyActivity(
-  a: {
-    key: string
-    metric: string
-    observed: number
-    expected: number
-    low: number
-    high: number
-    score: number
-    openedAtMs: number
-    resolvedAtMs: number | null
-    level: string
-    children?: ReadonlyArray<{ key: string; observed: number; expected: number }>
-  },
+  a: AnomalyWords & { openedAtMs: number; resolvedAtMs: number | null },
   transition: 'opened' | 'resolved',
 ): ActivityInput {
-  const where = a.level === 'client' ? `client ${a.key.slice('client:'.length)}` : a.key
-  const top = a.children?.[0]
-  const summary =
-    transition === 'opened' && a.metric === 'joint'
-      ? `anomaly on ${where}: rate, errors and latency together are unusual, score ${a.score.toFixed(2)}`
-      : transition === 'opened' && a.level === 'client'
-        ? `abusive client ${where.slice('client '.length)}: ${top !== undefined ? fmtAgainstTypical(top.key, top.observed, top.expected) : 'stands out from its peers'}, score ${a.score.toFixed(2)}`
-        : transition === 'opened'
-          ? `anomaly on ${where}: ${fmtAnomalyValue(a)}, score ${a.score.toFixed(2)}`
-          : `resolved: ${metricName(a.metric)} on ${where} is back in its band`
   return {
     atMs: transition === 'opened' ? a.openedAtMs : (a.resolvedAtMs ?? Date.now()),
     kind: `anomaly.${transition}`,
     actor: 'control',
     subject: a.key,
-    summary,
+    summary: anomalySummary(a, transition),
     severity: transition === 'resolved' ? 'info' : a.score >= 0.9 ? 'critical' : 'warning',
   }
 }
 
 /** The activity entry of an audited change (src/audit.ts). */
 export function auditActivity(e: AuditWords & { at: string }): ActivityInput {
+  const policy = e.actor.startsWith('control:') ? e.actor.slice('control:'.length) : null
   return {
     atMs: Date.parse(e.at) || Date.now(),
     kind: e.kind,
@@ -95,6 +142,9 @@ export function auditActivity(e: AuditWords & { at: string }): ActivityInput {
     subject: e.subject,
     summary: auditSummary(e),
     severity: 'info',
+    ...(policy !== null && e.kind.startsWith('limits.controls.')
+      ? { link: { role: 'echo', key: echoKey(policy, e.subject.replace(/^controls:?/, ''), e.reason) } }
+      : {}),
   }
 }
 
@@ -107,6 +157,21 @@ export function actionActivity(a: ActionWords & { atMs: number }): ActivityInput
     subject: a.target,
     summary: actionSummary(a),
     severity: a.kind === 'alert.firing' || a.result.status === 'failed' ? 'warning' : 'info',
+    // only an enforced change the limiter took has an audit echo
+    ...(a.kind.startsWith('limits.') &&
+    a.mode === 'enforce' &&
+    (a.result.status === 'ok' || a.result.status === 'pending')
+      ? {
+          link: {
+            role: 'action',
+            key: echoKey(
+              a.policy,
+              a.target.startsWith('service:') ? a.target.slice('service:'.length) : '',
+              a.reason,
+            ),
+          },
+        }
+      : {}),
   }
 }
 

@@ -162,10 +162,14 @@ describe('vigil demo through the built CLI', () => {
         /\n {2}scale {6}Scaled users [1-9] → \d+ replicas \(.*req\/s per replica/,
         /\n {2}limits {5}(Lowered|Tightened|Relaxed|Renewed|Lifted|Limited|Turned) .+ \(.+\)/,
         /\n {2}alert {6}Alert "[\w-]+" (\(\w+\) )?fired on .+: /,
+        // the series named in words, not as a key (`shop (demo)`, not `shop|*|demo`)
+        /\n {2}anomaly {4}(Anomaly on|Abusive client) [^|\n]+, score \d\.\d\d\n/,
       ]
       for (let i = 0; i < 20 && !lines.every((l) => l.test(stdout)); i++)
         await new Promise((r) => setTimeout(r, 500))
       for (const l of lines) expect(stdout).toMatch(l)
+      // a policy's change is printed once, as its action, not again as the audited change it made
+      expect(stdout).not.toMatch(/\n {2}limits {5}The [\w-]+ policy \w+ the limit controls/)
       expect(stdout).toMatch(
         /\] gateway +[\d.]+ req\/s {2}2xx .* \| clients p50 .* \| shop \w+.* · users x\d \w+.* · payments \w+.*\| anomalies \d+ · alerts \d+/,
       )

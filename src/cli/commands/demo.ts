@@ -268,11 +268,8 @@ export function servedSummary(prev: ServedCounts, now: ServedCounts, ms: number)
 
 /** One terminal line per activity entry: `  anomaly    …`, `  limits     …`, `  action     …`. */
 export function activityLine(e: ActivityEntry): string {
-  const tag = e.kind.startsWith('anomaly.opened')
-    ? 'anomaly'
-    : e.kind.startsWith('anomaly.')
-      ? 'resolved'
-      : (e.kind.split('.')[0] ?? 'action')
+  // a resolution says so itself: `anomaly    Resolved: 5xx errors on shop (demo) are back in their band`
+  const tag = e.kind.split('.')[0] ?? 'action'
   return `  ${tag.padEnd(10)} ${e.summary}`
 }
 
@@ -426,8 +423,6 @@ export const command: Command = {
         else if (e.kind === 'anomaly.resolved') openAnomalies = Math.max(0, openAnomalies - 1)
         else if (e.kind === 'alert.firing') firing.add(`${e.actor} ${e.subject}`)
         else if (e.kind === 'alert.resolved') firing.delete(`${e.actor} ${e.subject}`)
-        // a policy's change shows twice, in the audit log and as its action: print the action
-        else if (e.kind.startsWith('limits.controls') && e.actor.startsWith('control:')) return
         out(activityLine(e))
       })
 
