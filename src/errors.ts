@@ -154,6 +154,16 @@ export const VGL_ERR_STORE_MIGRATION = defineError(
   500,
 )
 export const VGL_ERR_STORE_WRITE = defineError('VGL_ERR_STORE_WRITE', '%s store: %s failed: %s', 500)
+export const VGL_ERR_STORE_UNWRITABLE = defineError(
+  'VGL_ERR_STORE_UNWRITABLE',
+  '%s store at %s cannot be written: %s',
+  503,
+)
+export const VGL_ERR_STORE_FILE_GONE = defineError(
+  'VGL_ERR_STORE_FILE_GONE',
+  'the SQLite database %s was %s while Vigil had it open: what the control plane writes now is lost when the process stops',
+  503,
+)
 export const VGL_ERR_STORE_CLOSED = defineError('VGL_ERR_STORE_CLOSED', '%s store: used after close()', 500)
 export const VGL_ERR_STORE_FENCED = defineError(
   'VGL_ERR_STORE_FENCED',

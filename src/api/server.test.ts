@@ -74,6 +74,31 @@ describe('admin API', () => {
     expect(r.json()).toEqual({ ready: false })
   })
 
+  it('answers liveness 200 with status degraded and the store condition while the store cannot be written', async () => {
+    const condition = {
+      ok: false,
+      kind: 'sqlite' as const,
+      path: '/var/lib/vigil/vigil.db',
+      code: 'VGL_ERR_STORE_UNWRITABLE',
+      message:
+        'sqlite store at /var/lib/vigil/vigil.db cannot be written: database or disk is full (SQLITE_FULL)',
+      fix: 'free space on the disk that holds /var/lib/vigil',
+      sinceMs: 1_700_000_000_000,
+      failedWrites: 12,
+    }
+    const app = await build({ sources: fakeSources({ store: () => condition }) })
+    const r = await app.inject('/health')
+    expect(r.statusCode).toBe(200)
+    expect(r.json()).toMatchObject({ status: 'degraded', store: condition })
+    // a standby (no store written here) and a healthy store: plain ok
+    const standby = await build({ sources: fakeSources({ store: () => undefined }) })
+    expect((await standby.inject('/health')).json()).not.toHaveProperty('store')
+    const healthy = await build({
+      sources: fakeSources({ store: () => ({ ...condition, ok: true, code: null }) }),
+    })
+    expect((await healthy.inject('/health')).json()).toMatchObject({ status: 'ok', store: { ok: true } })
+  })
+
   it('lists routes and services with health, breaker, in-flight and error rate', async () => {
     const app = await build()
     expect((await app.inject('/api/routes')).json().routes[0]).toEqual({

@@ -1,5 +1,6 @@
 /** @module What the admin API reads from and asks of the running process; implemented by the runtime. */
 import type { RouteView, ServiceView } from '../gateway/views.js'
+import type { StoreCondition } from '../control/store-watch.js'
 
 export type ReloadResult =
   | {
@@ -15,6 +16,8 @@ export type ReloadResult =
 export interface AdminSources {
   /** true once the gateway listens and, in embedded mode, the control plane answers */
   ready(): boolean
+  /** whether the control plane's store takes writes (absent or undefined: no store written here) */
+  store?(): StoreCondition | undefined
   /** absent in a process without a gateway (`vigil control`): the routes answer 404 saying where to ask */
   routes?(): readonly RouteView[]
   services?(): readonly ServiceView[]

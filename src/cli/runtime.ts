@@ -303,7 +303,23 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       // alert links: the admin API's address when its port is fixed (alerts.externalUrl overrides)
       adminUrl: config.admin.port !== 0 ? urlOf(config.admin.host, config.admin.port) : undefined,
       ...(limiter !== null ? { limits: limiter } : {}), // adaptive limits: policies act through it
-      onError: (what, message) => logger.error({ what }, `control plane: ${message}`),
+      onError: (what, message, { code, fix }) =>
+        logger.error(
+          { what, ...(code !== undefined ? { code } : {}) },
+          `control plane: ${message}${fix !== undefined ? `; fix: ${fix}` : ''}`,
+        ),
+      // dashboard: the feed says when the store stops and starts taking writes
+      onStore: (c) =>
+        activity.push({
+          atMs: Date.now(),
+          kind: c.ok ? 'store.writable' : 'store.unwritable',
+          actor: 'control',
+          subject: c.path,
+          summary: c.ok
+            ? `the store takes writes again (${c.path})`
+            : `${c.message ?? 'the store cannot be written'}; ${c.fix ?? ''}`,
+          severity: c.ok ? 'info' : 'critical',
+        }),
       onNotice: (message, fields) => logger.info(fields, `control plane: ${message}`),
       // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)
       onAnomaly: (a, t) => {
@@ -390,6 +406,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
   // ---- admin API ---------------------------------------------------------------------------
   const sources: AdminSources = {
     ready: () => true,
+    ...(control !== null ? { store: control.storeCondition } : {}),
     routes: () => gateway.routes(),
     services: () => gateway.services(),
     reload,

@@ -12,6 +12,7 @@ import type { Config } from '../config/index.js'
 import { VGL_ERR_CONTROL_UNAVAILABLE, VigilError } from '../errors.js'
 import type { SeriesSource, SeriesSummary } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
+import type { StoreCondition } from './store-watch.js'
 import type { ControlStateEntry } from '../store/index.js' // scale
 import type { AnomalyQuery, AnomalyRecord, AnomalySource, LearningSummary } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
@@ -52,9 +53,14 @@ export type RpcRequest = RpcCall & { id: number }
 
 /** Worker → main thread notices (anomaly: live detect/forecast; limits: adaptive limits). */
 interface WorkerMessage {
-  type: 'ready' | 'error' | 'notice' | 'anomaly' | 'limits'
+  type: 'ready' | 'error' | 'notice' | 'anomaly' | 'limits' | 'store'
   what?: string
   message?: string
+  /** error: its VGL_ERR_* code and what to do about it, when known */
+  code?: string
+  fix?: string
+  /** store: the store started or stopped taking writes */
+  condition?: StoreCondition
   /** notice: what the message is about */
   fields?: Record<string, unknown>
   record?: AnomalyRecord
@@ -90,6 +96,8 @@ export interface EmbeddedControl
   saveState(scope: string, entries: ControlStateEntry[]): Promise<void>
   /** journeys: traces, graph, root cause, what-if (asked of the worker) */
   readonly journeys: JourneySource
+  /** whether the worker's store takes writes, as it last said (GET /health) */
+  storeCondition(): StoreCondition
   /** graceful: the worker writes its pending windows, closes the store and exits */
   stop(): Promise<void>
 }
@@ -97,7 +105,9 @@ export interface EmbeddedControl
 export interface EmbeddedControlOptions {
   config: Config
   bus: MemoryBus
-  onError?: (what: string, message: string) => void
+  onError?: (what: string, message: string, detail: { code?: string; fix?: string }) => void
+  /** the store stopped or started taking writes */
+  onStore?: (condition: StoreCondition) => void
   /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
   onNotice?: (message: string, fields: Record<string, unknown>) => void
   /** live detect/forecast: each anomaly opened or resolved in the worker */
@@ -134,6 +144,16 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
   let nextId = 1
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   let dead: Error | null = null
+  let storeCondition: StoreCondition = {
+    ok: true,
+    kind: opts.config.store.kind,
+    path: opts.config.store.kind === 'sqlite' ? opts.config.store.path : 'postgres',
+    code: null,
+    message: null,
+    fix: null,
+    sinceMs: null,
+    failedWrites: 0,
+  }
   const failAll = (err: Error) => {
     dead = err
     for (const w of waiting.values()) w.reject(err)
@@ -154,8 +174,15 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
   await new Promise<void>((resolve, reject) => {
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') resolve()
-      else if (m.type === 'error') opts.onError?.(m.what ?? '', m.message ?? '')
-      else if (m.type === 'notice') opts.onNotice?.(m.message ?? '', m.fields ?? {})
+      else if (m.type === 'error')
+        opts.onError?.(m.what ?? '', m.message ?? '', {
+          ...(m.code !== undefined ? { code: m.code } : {}),
+          ...(m.fix !== undefined ? { fix: m.fix } : {}),
+        })
+      else if (m.type === 'store' && m.condition !== undefined) {
+        storeCondition = m.condition
+        opts.onStore?.(m.condition)
+      } else if (m.type === 'notice') opts.onNotice?.(m.message ?? '', m.fields ?? {})
       // live detect/forecast
       else if (m.type === 'anomaly' && m.record !== undefined)
         opts.onAnomaly?.(m.record, m.transition === 'resolved' ? 'resolved' : 'opened')
@@ -227,6 +254,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     createSilence: (input) => call<Silence>({ op: 'createSilence', input }),
     deleteSilence: (id) => call<void>({ op: 'deleteSilence', silenceId: id }),
     alertMetrics: () => call<AlertMetricsSnapshot | null>({ op: 'alertMetrics' }),
+    storeCondition: () => storeCondition,
     // journeys: every method is one RPC
     journeys: Object.fromEntries(
       JOURNEY_METHODS.map((method) => [

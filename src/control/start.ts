@@ -13,6 +13,7 @@ import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
 import { openStore, retentionOf, type Store } from '../store/index.js'
 import { ControlPlane } from './control-plane.js'
+import { reportedByWatch, StoreWatch, type StoreCondition } from './store-watch.js'
 import type { InheritedStats } from './held.js'
 import { LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
 import { ClientWindows } from './client-windows.js'
@@ -31,6 +32,8 @@ import { actuatorSignals, withActuatorRule } from './scale-alerts.js' // scale
 export interface RunningControlPlane {
   plane: ControlPlane
   store: Store
+  /** whether the store takes writes (GET /health) */
+  storeWatch: StoreWatch
   /** live anomaly detection and forecasting (null when disabled in detect: / forecast:) */
   anomalies: LiveAnomalies | null
   forecasts: LiveForecasts | null
@@ -64,6 +67,8 @@ export interface StartControlOptions {
   /** adaptive limits: the limiter's controls (null: none reachable; enforced decisions fail) */
   limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
+  /** the store stopped or started taking writes (GET /health shows the condition) */
+  onStore?: (condition: StoreCondition) => void
   /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
   onNotice?: (message: string, fields: Record<string, unknown>) => void
   /**
@@ -99,8 +104,35 @@ export async function startControlPlane(
   opts: StartControlOptions = {},
 ): Promise<RunningControlPlane> {
   const ownStore = opts.store === undefined
-  const store = opts.store ?? (await openStore(config.store))
-  const closeStore = () => (ownStore ? store.close() : Promise.resolve())
+  const opened = opts.store ?? (await openStore(config.store))
+  // the store's outages (disk full, read-only, file deleted) are reported once by the watch, not
+  // once per failed write by everything that writes
+  const watch = new StoreWatch({
+    store: opened,
+    path: config.store.kind === 'sqlite' ? config.store.path : undefined,
+    onDown: (err) => {
+      opts.onError?.(err, 'store')
+      opts.onStore?.(watch.status())
+    },
+    onUp: ({ downForMs, failedWrites }) => {
+      const c = watch.status()
+      opts.onNotice?.(
+        `the store takes writes again after ${Math.round(downForMs / 1000)} s; ${failedWrites} writes had failed (rollups, spans and audit events were retried)`,
+        { path: c.path, downForMs, failedWrites },
+      )
+      opts.onStore?.(c)
+    },
+  })
+  const store = watch.store
+  const onError = (err: Error, what: string): void => {
+    if (!reportedByWatch(err)) opts.onError?.(err, what)
+  }
+  const fileTimer = setInterval(() => watch.checkFile(), 5_000)
+  fileTimer.unref()
+  const closeStore = () => {
+    clearInterval(fileTimer)
+    return ownStore ? opened.close() : Promise.resolve()
+  }
   // ---- actions: the leadership and the action log every policy records into ----
   let leadership: Leadership
   try {
@@ -109,7 +141,7 @@ export async function startControlPlane(
     await closeStore()
     throw err
   }
-  const actions = new ActionLog({ store, leadership, file: actionsFileOf(config), onError: opts.onError })
+  const actions = new ActionLog({ store, leadership, file: actionsFileOf(config), onError })
   // ---- journeys: tail sampling of spans into the store, service graph, route statistics ----
   const jc = config.journeys
   let anomaliesRef: LiveAnomalies | null = null
@@ -141,7 +173,7 @@ export async function startControlPlane(
           anomaliesRef === null
             ? Promise.resolve([])
             : anomaliesRef.anomalies({ fromMs, toMs, state: 'all' }),
-        onError: opts.onError,
+        onError,
         onNotice: opts.onNotice,
       })
     : null
@@ -155,7 +187,7 @@ export async function startControlPlane(
     maxInFlight: config.control.maxInFlight,
     retention: retentionOf(config.store),
     spanStage: journeys ?? undefined, // journeys
-    onError: opts.onError,
+    onError,
     onInherited: (x) => opts.onInherited?.('rollups', x),
   })
   if (journeys !== null) plane.onWindowClosed(journeys.hook) // journeys
@@ -174,7 +206,7 @@ export async function startControlPlane(
         acceptAfter: config.detect.acceptAfter,
         // Vigil's own defensive mode refuses with 429s: they must not open an anomaly that keeps it on
         selfLimited: (s) => policiesRef?.tightens(s.service) ?? false,
-        onError: opts.onError,
+        onError,
       })
     : null
   if (anomalies !== null) plane.onWindowClosed(anomalies.hook)
@@ -190,7 +222,7 @@ export async function startControlPlane(
             anomalies?.clientWindow(w)
             journeys?.clientWindow(w) // journeys: who the users are
           },
-          onError: opts.onError,
+          onError,
           onInherited: (x) => opts.onInherited?.('clients', x),
         })
       : null
@@ -200,7 +232,7 @@ export async function startControlPlane(
       anomalies.restore(deserialize(readFileSync(statePath)) as ReturnType<LiveAnomalies['snapshot']>)
     } catch (err) {
       // a corrupt or foreign file costs a warm-up, never the start
-      opts.onError?.(err as Error, `detect.statePath ${statePath}: not restored`)
+      onError(err as Error, `detect.statePath ${statePath}: not restored`)
     }
   }
   const fc = config.forecast
@@ -226,7 +258,7 @@ export async function startControlPlane(
         budgetMsPerTick: fc.budgetMsPerTick,
         candidates: fc.candidates,
         thresholds: fc.thresholds,
-        onError: opts.onError,
+        onError,
       })
     : null
   if (forecasts !== null) plane.onWindowClosed(forecasts.hook)
@@ -242,7 +274,7 @@ export async function startControlPlane(
           enrichTimeoutMs: config.alerts.enrichTimeout,
           annotate: (fp, activeAtMs, context): boolean =>
             alerts?.engine.annotate(fp, activeAtMs, context) ?? false,
-          onError: opts.onError,
+          onError,
         })
       : null
   const alerts: LiveAlerts | null = config.alerts.enabled
@@ -264,7 +296,7 @@ export async function startControlPlane(
             alertJourneys?.warm(a) // journeys
           else if (to === 'resolved' || to === 'inactive') alertJourneys?.forget(a) // journeys
         },
-        onError: opts.onError,
+        onError,
       })
     : null
   if (alerts !== null) plane.onWindowClosed(alerts.hook)
@@ -275,7 +307,7 @@ export async function startControlPlane(
     bus,
     subject: busSubjects(config.bus).audit,
     durable: `${config.control.durable}-audit`,
-    onError: opts.onError,
+    onError,
   })
   // ---- adaptive limits (src/control/policies): signals in, limit changes out, all recorded ----
   const policyList = createPolicies(config)
@@ -287,7 +319,7 @@ export async function startControlPlane(
           actions,
           leadership,
           tickMs: config.policies.tickMs,
-          onError: opts.onError,
+          onError,
         })
       : null
   if (policies !== null) {
@@ -331,6 +363,7 @@ export async function startControlPlane(
   return {
     plane,
     store,
+    storeWatch: watch,
     anomalies,
     forecasts,
     actions,

@@ -50,7 +50,14 @@ const cp = await startControlPlane(config, bus, {
   graceMs,
   adminUrl,
   limitControls,
-  onError: (err, what) => parentPort?.postMessage({ type: 'error', what, message: err.message }),
+  onError: (err, what) =>
+    parentPort?.postMessage({
+      type: 'error',
+      what,
+      message: err.message,
+      ...(isVigilError(err) ? { code: err.code, ...(err.fix !== undefined ? { fix: err.fix } : {}) } : {}),
+    }),
+  onStore: (condition) => parentPort?.postMessage({ type: 'store', condition }),
   onNotice: (message, fields) => parentPort?.postMessage({ type: 'notice', message, fields }),
 })
 

@@ -642,6 +642,18 @@ export class SqliteStore implements Store {
     return rows.map(rowToAck)
   }
 
+  /**
+   * Caps the database at its current size plus `extraPages` pages (`PRAGMA max_page_count`; null
+   * lifts the cap): a write beyond fails with SQLITE_FULL exactly as on a full disk, which lets
+   * tests fill the store without a small filesystem to mount.
+   */
+  limitPages(extraPages: number | null): void {
+    this.#open()
+    const count = this.#db.pragma('page_count', { simple: true }) as number
+    // SQLite's own maximum: 4294967294 pages
+    this.#db.pragma(`max_page_count = ${extraPages === null ? 4_294_967_294 : count + extraPages}`)
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true

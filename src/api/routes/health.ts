@@ -1,4 +1,4 @@
-/** @module `GET /health` (liveness: the process answers) and `GET /ready` (the gateway serves). */
+/** @module `GET /health` (liveness: the process answers; whether the store takes writes) and `GET /ready` (the gateway serves). */
 import type { FastifyPluginAsync } from 'fastify'
 import type { AdminSources } from '../sources.js'
 
@@ -9,16 +9,41 @@ export const healthRoutes: FastifyPluginAsync<{ sources: AdminSources }> = async
     {
       schema: {
         tags: ['health'],
-        summary: 'Liveness: 200 while the process runs',
+        summary:
+          'Liveness: 200 while the process runs; `status: degraded` and `store` say when the store cannot be written',
         response: {
           200: {
             type: 'object',
-            properties: { status: { type: 'string', enum: ['ok'] }, uptimeS: { type: 'number' } },
+            properties: {
+              status: { type: 'string', enum: ['ok', 'degraded'] },
+              uptimeS: { type: 'number' },
+              store: {
+                type: 'object',
+                properties: {
+                  ok: { type: 'boolean' },
+                  kind: { type: 'string' },
+                  path: { type: 'string' },
+                  code: { type: ['string', 'null'] },
+                  message: { type: ['string', 'null'] },
+                  fix: { type: ['string', 'null'] },
+                  sinceMs: { type: ['number', 'null'] },
+                  failedWrites: { type: 'number' },
+                },
+              },
+            },
           },
         },
       },
     },
-    async () => ({ status: 'ok' as const, uptimeS: Math.round((Date.now() - startedAt) / 1000) }),
+    // still 200 when the store fails: the gateway proxies without it, and a restart frees no disk
+    async () => {
+      const store = sources.store?.()
+      return {
+        status: store === undefined || store.ok ? ('ok' as const) : ('degraded' as const),
+        uptimeS: Math.round((Date.now() - startedAt) / 1000),
+        ...(store !== undefined ? { store } : {}),
+      }
+    },
   )
   app.get(
     '/ready',

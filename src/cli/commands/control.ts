@@ -158,6 +158,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   if (scaling !== null) undo.push(() => scaling.close())
   const sources: AdminSources = {
     ready: () => true,
+    store: () => cp.current()?.storeWatch.status(), // the leader's; a standby writes nothing
     reload: async () => ({
       ok: false,
       problems: ['vigil control has no route table; restart it to apply config'],
