@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -39,6 +39,61 @@ describe('JsonlAuditLog', () => {
     })
     expect(lines[1]!.after).toBeNull()
   })
+})
+
+describe('JsonlAuditLog on a disk that refuses writes', () => {
+  // /dev/full answers every write with ENOSPC, as a full disk does
+  it.skipIf(!existsSync('/dev/full'))(
+    'keeps the lines, warns once, and appends them whole and in order once the file takes them',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-audit-'))
+      const path = join(dir, 'audit.jsonl')
+      symlinkSync('/dev/full', path)
+      const warnings: { code: string; message: string }[] = []
+      const recovered: string[] = []
+      const log = new JsonlAuditLog(path, {
+        retryEveryMs: 50,
+        onWarn: (e) => warnings.push({ code: e.code, message: e.message }),
+        onRecovered: (m) => recovered.push(m),
+      })
+      const base = { at: '2026-01-01T00:00:00.000Z', actor: 'admin', reason: 'r', before: null, after: null }
+      expect(() => log.record({ ...base, kind: 'limits.tier.update', subject: 'A' })).not.toThrow()
+      log.record({ ...base, kind: 'limits.tier.update', subject: 'B' })
+      expect(log.pending).toBe(2)
+      expect(warnings).toEqual([
+        { code: 'VGL_ERR_AUDIT_UNWRITABLE', message: expect.stringContaining(`${path}: ENOSPC`) as string },
+      ])
+      // space is back: the retry timer appends what was kept, without a new event
+      rmSync(path)
+      await vi.waitFor(() => expect(log.pending).toBe(0), { timeout: 2_000, interval: 20 })
+      log.record({ ...base, kind: 'limits.tier.update', subject: 'C' })
+      const subjects = readFileSync(path, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { subject: string }).subject)
+      expect(subjects).toEqual(['A', 'B', 'C'])
+      expect(recovered).toEqual([`${path} takes audit events again: 2 appended late`])
+      expect(warnings).toHaveLength(1)
+      log.close()
+    },
+  )
+
+  it.skipIf(!existsSync('/dev/full'))(
+    'keeps at most maxPending lines, dropping and counting the oldest',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-audit-'))
+      const path = join(dir, 'audit.jsonl')
+      symlinkSync('/dev/full', path)
+      const warnings: string[] = []
+      const log = new JsonlAuditLog(path, { maxPending: 2, onWarn: (e) => warnings.push(e.message) })
+      const base = { at: '2026-01-01T00:00:00.000Z', actor: 'admin', reason: 'r', before: null, after: null }
+      for (const subject of ['A', 'B', 'C']) log.record({ ...base, kind: 'limits.tier.update', subject })
+      expect(log.pending).toBe(2)
+      expect(log.stats.dropped).toBe(1)
+      log.close() // still refused: says how many are lost
+      expect(warnings.at(-1)).toContain('2 events recorded since it failed are not in it')
+    },
+  )
 })
 
 const event = (subject: string): AuditEvent => ({

@@ -11,9 +11,9 @@
  * ```
  */
 import { randomUUID } from 'node:crypto'
-import { appendFileSync, mkdirSync } from 'node:fs'
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { VGL_ERR_TELEMETRY_DECODE } from './errors.js'
+import { VGL_ERR_AUDIT_UNWRITABLE, VGL_ERR_TELEMETRY_DECODE, type VigilError } from './errors.js'
 
 export interface AuditEvent {
   /** unique; set by TeeAuditLog when the event is recorded, so every sink carries the same one */
@@ -35,12 +35,35 @@ export interface AuditLog {
   record(event: AuditEvent): void
 }
 
-/** Appends events to a JSONL file, synchronously: admin changes are rare and must not be lost. */
+export interface JsonlAuditLogOptions {
+  /** lines kept while the file cannot be written; beyond it the oldest is dropped and counted (default 10,000) */
+  maxPending?: number
+  /** how often lines kept are retried when no new event comes (default 5 s) */
+  retryEveryMs?: number
+  /** the file stopped taking lines (once per outage), lines were dropped, or it stopped with lines kept */
+  onWarn?: (err: VigilError) => void
+  /** the file takes lines again */
+  onRecovered?: (message: string) => void
+}
+
+/**
+ * Appends events to a JSONL file, synchronously: admin changes are rare and must not be lost.
+ * The change an event describes is already saved when it is recorded, so a file that cannot be
+ * written (a full disk, a read-only data dir) never fails the change: its lines are kept, in
+ * order, and appended once the file takes them (at the next event, or every `retryEveryMs`).
+ */
 export class JsonlAuditLog implements AuditLog {
   readonly path: string
+  readonly #o: JsonlAuditLogOptions
+  #pending: string[] = []
+  #timer: NodeJS.Timeout | null = null
+  #failing = false
+  #dropped = 0
+  readonly stats = { appended: 0, appendedLate: 0, dropped: 0 }
 
-  constructor(path: string) {
+  constructor(path: string, opts: JsonlAuditLogOptions = {}) {
     this.path = path
+    this.#o = opts
     mkdirSync(dirname(path), { recursive: true })
   }
 
@@ -55,7 +78,92 @@ export class JsonlAuditLog implements AuditLog {
       after: event.after ?? null,
       reason: event.reason,
     })
-    appendFileSync(this.path, `${line}\n`, { mode: 0o600 })
+    this.#pending.push(`${line}\n`)
+    if (this.#pending.length > (this.#o.maxPending ?? 10_000)) {
+      this.#pending.shift()
+      this.#dropped++
+      this.stats.dropped++
+    }
+    this.#flush()
+  }
+
+  /** events recorded and not yet in the file */
+  get pending(): number {
+    return this.#pending.length
+  }
+
+  #flush(): void {
+    if (this.#pending.length === 0) return
+    const late = this.#failing
+    try {
+      appendWhole(this.path, this.#pending.join(''))
+    } catch (err) {
+      if (!this.#failing) {
+        this.#failing = true
+        const e = err as NodeJS.ErrnoException
+        this.#o.onWarn?.(
+          VGL_ERR_AUDIT_UNWRITABLE(this.path, `${e.message}${e.code !== undefined ? ` (${e.code})` : ''}`),
+        )
+      }
+      this.#timer ??= setTimeout(() => {
+        this.#timer = null
+        this.#flush()
+      }, this.#o.retryEveryMs ?? 5_000)
+      this.#timer.unref()
+      return
+    }
+    const n = this.#pending.length
+    this.#pending = []
+    this.stats.appended += n
+    if (!late) return
+    this.#failing = false
+    this.stats.appendedLate += n
+    const dropped = this.#dropped
+    this.#dropped = 0
+    this.#o.onRecovered?.(
+      `${this.path} takes audit events again: ${n} appended late${dropped > 0 ? `, ${dropped} dropped (the oldest, beyond the ${this.#o.maxPending ?? 10_000} kept)` : ''}`,
+    )
+  }
+
+  /** Tries once more to append what is kept; says how many events are lost if that fails. */
+  close(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#flush()
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    if (this.#pending.length > 0)
+      this.#o.onWarn?.(
+        VGL_ERR_AUDIT_UNWRITABLE(
+          this.path,
+          `${this.#pending.length} events recorded since it failed are not in it (the store has them if it could write)`,
+        ),
+      )
+  }
+}
+
+/**
+ * Appends `text` whole or not at all: a write cut short by a full disk is truncated away, so a
+ * retry never leaves half a JSON line in front of the whole one.
+ */
+function appendWhole(path: string, text: string): void {
+  const fd = openSync(path, 'a', 0o600)
+  try {
+    const size = fstatSync(fd).size
+    const bytes = Buffer.from(text)
+    try {
+      // a write may take part of the bytes and refuse the rest only on the next call
+      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at)
+    } catch (err) {
+      try {
+        ftruncateSync(fd, size)
+      } catch {
+        // the partial line stays; the retry still appends whole lines after it
+      }
+      throw err
+    }
+  } finally {
+    closeSync(fd)
   }
 }
 

@@ -250,6 +250,11 @@ export const VGL_ERR_UPSTREAM_RESET = defineError(
 )
 
 // ---- telemetry, OTLP ingest, bus -------------------------------------------------------
+export const VGL_ERR_AUDIT_UNWRITABLE = defineError(
+  'VGL_ERR_AUDIT_UNWRITABLE',
+  'cannot append to the audit log %s: %s',
+  503,
+)
 export const VGL_ERR_TELEMETRY_DECODE = defineError('VGL_ERR_TELEMETRY_DECODE', 'cannot decode %s: %s', 400)
 export const VGL_ERR_TELEMETRY_DROPPED = defineError(
   'VGL_ERR_TELEMETRY_DROPPED',

@@ -24,6 +24,7 @@ const NOT_FROM_THE_ADMIN_API: Record<string, string> = {
   VGL_ERR_CONFIG_YAML: 'vigil start / check-config; a reload answers VGL_ERR_API_RELOAD',
   VGL_ERR_CONFIG_ENV: 'vigil start / check-config; a reload answers VGL_ERR_API_RELOAD',
   VGL_ERR_CLI_USAGE: 'the command line',
+  VGL_ERR_AUDIT_UNWRITABLE: 'the log: the change it follows was saved and answered as made',
   VGL_ERR_CSV_INPUT: 'vigil detect / forecast input files',
   VGL_ERR_CLI_OUTPUT: 'vigil detect / forecast / eval output files',
   VGL_ERR_API_LISTEN: 'startup: one line and exit 1',

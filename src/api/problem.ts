@@ -98,7 +98,7 @@ const FIX: Record<string, string> = {
   VGL_ERR_LIMITS_BAD_INPUT:
     'fix the named field as the message says (a value in the range it gives, or one of the names it lists); the request schema is in /docs/json',
   VGL_ERR_LIMITS_STATE_UNAVAILABLE:
-    'make limits.dataDir writable (or, when other writers keep changing the state, wait a moment), then send the request again; decisions keep the last known state meanwhile',
+    'free space on the disk that holds limits.dataDir and make it writable (or, when other writers keep changing the state, wait a moment), then send the request again; nothing was changed, and decisions keep the last known state meanwhile',
   VGL_ERR_LIMITS_REDIS_UNAVAILABLE:
     'check that Redis runs at the address named and that limits.redis.url (host, port, password) points at it; the gateway log has the Redis client error. Then send the request again; rate-limit decisions follow limits.fallback meanwhile',
   VGL_ERR_LIMITS_PRECONDITION_FAILED:

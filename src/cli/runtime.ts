@@ -121,8 +121,16 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
   // The limiter when limits.enabled; its admin routes go to the admin API; stop() closes it.
   // Every admin change goes to audit.jsonl at once, to the dashboard's feed and, once the bus is
   // open, to the control plane, which stores it for GET /api/audit.
+  const auditFile = new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl'), {
+    onWarn: (err) =>
+      logger.error(
+        { code: err.code },
+        `${err.message}; fix: free space on the disk that holds limits.dataDir (${config.limits.dataDir}) or make it writable; the changes themselves are saved, and their audit lines are kept (up to 10,000) and appended once the file takes them`,
+      ),
+    onRecovered: (message) => logger.info(message),
+  })
   const audit = new TeeAuditLog([
-    new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')),
+    auditFile,
     { record: (e) => activity.push(auditActivity(e)) }, // dashboard
   ])
   const limiter = config.limits.enabled ? await createAdmission(config, { logger, audit }) : null
@@ -242,6 +250,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
         await close().catch((err: unknown) => logger.warn({ err }, 'close failed'))
       clientWindows?.stop()
       await admission?.close()
+      auditFile.close() // the audit lines a full disk kept: one last try
       await otlp?.close() // telemetry
       await recorder.close()
       await control?.stop() // control: writes the last windows before the bus closes

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MemoryAuditLog } from '../audit.js'
+import { JsonlAuditLog, MemoryAuditLog, TeeAuditLog, type AuditLog } from '../audit.js'
 import { limitsSchema } from '../config/limits-schema.js'
 import type { AdmissionDecision, AdmissionRequest } from './admission.js'
 import { Limiter } from './limiter.js'
@@ -415,4 +415,69 @@ describe('key creation times', () => {
     await l.createKey({ id: 'old', tier: 'STD' }, { actor: 'ops', reason: '' }) // clock 0: the epoch
     expect(l.key('old')?.createdAt).toBeNull()
   })
+})
+
+describe('limits admin changes on a disk that refuses writes', () => {
+  // /dev/full answers every write with ENOSPC, as a full disk does
+  const limiterIn = (dir: string, audit: AuditLog) => {
+    const l = new Limiter(
+      { limits: limitsSchema.parse({ enabled: true, dataDir: dir }), services: ['api'], keyPrefix: 'rl:' },
+      { store: new MemoryLimitStore(), state: new FileStateBackend(join(dir, 'limits-state.json')), audit },
+    )
+    open.push(l)
+    return l
+  }
+
+  it.skipIf(!existsSync('/dev/full'))(
+    'refuses a change the state file cannot take with 503 naming the file, and changes nothing',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-'))
+      const tmp = join(dir, `limits-state.json.${process.pid}.tmp`)
+      symlinkSync('/dev/full', tmp)
+      const audit = new MemoryAuditLog()
+      const l = limiterIn(dir, audit)
+      await expect(
+        l.setTier('GOLD', { ratePerSec: 5, burst: 5 }, { actor: 'admin', reason: 'new tier' }),
+      ).rejects.toMatchObject({
+        code: 'VGL_ERR_LIMITS_STATE_UNAVAILABLE',
+        statusCode: 503,
+        message: expect.stringContaining(
+          `ENOSPC: no space left on device, write (writing ${join(dir, 'limits-state.json')})`,
+        ) as string,
+      })
+      expect(l.tier('GOLD')).toBeUndefined()
+      expect(audit.events).toEqual([]) // nothing happened, so nothing is audited
+      // a half-written temporary file would hold the very space that is missing
+      expect(existsSync(tmp)).toBe(false)
+      // space is back: the same change goes through
+      await l.setTier('GOLD', { ratePerSec: 5, burst: 5 }, { actor: 'admin', reason: 'new tier' })
+      expect(l.tier('GOLD')).toMatchObject({ ratePerSec: 5 })
+    },
+  )
+
+  it.skipIf(!existsSync('/dev/full'))(
+    'saves and answers a change whose audit line the disk refuses, and still hands it to the other sinks',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-'))
+      const file = join(dir, 'audit.jsonl')
+      symlinkSync('/dev/full', file)
+      const warnings: string[] = []
+      const jsonl = new JsonlAuditLog(file, { onWarn: (e) => warnings.push(e.code) })
+      const store = new MemoryAuditLog() // stands for the bus to the store and the dashboard feed
+      const l = limiterIn(dir, new TeeAuditLog([jsonl, store]))
+      const tier = await l.setTier('GOLD', { ratePerSec: 5, burst: 5 }, { actor: 'admin', reason: 'r' })
+      expect(tier).toMatchObject({ ratePerSec: 5 })
+      expect(JSON.parse(readFileSync(join(dir, 'limits-state.json'), 'utf8'))).toMatchObject({
+        tiers: { GOLD: { ratePerSec: 5 } },
+      })
+      expect(store.events.map((e) => e.subject)).toEqual(['GOLD'])
+      expect(warnings).toEqual(['VGL_ERR_AUDIT_UNWRITABLE'])
+      expect(jsonl.pending).toBe(1)
+      rmSync(file) // space is back: the next change appends both lines
+      await l.setTier('SILVER', { ratePerSec: 2, burst: 2 }, { actor: 'admin', reason: 'r' })
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n')
+      expect(lines.map((x) => (JSON.parse(x) as { subject: string }).subject)).toEqual(['GOLD', 'SILVER'])
+      jsonl.close()
+    },
+  )
 })

@@ -183,8 +183,17 @@ export class FileStateBackend implements StateBackend {
     try {
       if ((this.#read()?.version ?? null) !== expected) return false
       const tmp = `${this.path}.${process.pid}.tmp`
-      writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 })
-      renameSync(tmp, this.path)
+      try {
+        writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 })
+        renameSync(tmp, this.path)
+      } catch (err) {
+        // a half-written temporary file on a full disk holds the very space that is missing
+        rmSync(tmp, { force: true })
+        const e = err as NodeJS.ErrnoException
+        throw Object.assign(new Error(`${e.message} (writing ${this.path})`, { cause: err }), {
+          code: e.code,
+        })
+      }
     } finally {
       unlock()
     }

@@ -93,7 +93,17 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   })
   undo.push(() => busAudit.close())
   const audit = new TeeAuditLog([
-    auditToActivity(new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl')), activity), // dashboard
+    auditToActivity(
+      new JsonlAuditLog(join(config.limits.dataDir, 'audit.jsonl'), {
+        onWarn: (err) =>
+          logger.error(
+            { code: err.code },
+            `${err.message}; fix: free space on the disk that holds limits.dataDir or make it writable`,
+          ),
+        onRecovered: (message) => logger.info(message),
+      }),
+      activity,
+    ), // dashboard
     busAudit,
   ])
   let limiter: Limiter | null = null
