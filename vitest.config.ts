@@ -47,6 +47,7 @@ const SECOND_LANE = [
   'test/integration/journeys-alerts.test.ts',
   'test/integration/live-control.test.ts',
   'test/integration/control-embedded.test.ts',
+  'test/integration/store-full.test.ts',
   'test/integration/scaled-out-control.test.ts',
   'test/integration/nats-outage.test.ts',
   'test/integration/targets-nats-blip.test.ts',

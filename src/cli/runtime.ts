@@ -354,6 +354,23 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
     const c = control
     setAlertMetricsProvider(() => c.alertMetrics()) // alerts
   }
+  // The in-process bus caps what waits for the control plane (a store that cannot be written, a
+  // worker that cannot keep up) and drops the oldest beyond: say how many, when it happens.
+  if (control !== null && bus instanceof MemoryBus) {
+    const memoryBus = bus
+    let dropped = memoryBus.dropped()
+    const watchDrops = setInterval(() => {
+      const now = memoryBus.dropped()
+      if (now === dropped) return
+      logger.warn(
+        { dropped: now - dropped, droppedTotal: now, store: control?.storeCondition().code ?? null },
+        `the in-process bus dropped ${now - dropped} telemetry messages (the oldest) waiting for the control plane; their requests are missing from the stored series`,
+      )
+      dropped = now
+    }, 10_000)
+    watchDrops.unref()
+    closers.push(async () => clearInterval(watchDrops))
+  }
   const controlPlugins =
     control !== null
       ? [

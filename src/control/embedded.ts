@@ -106,7 +106,7 @@ export interface EmbeddedControlOptions {
   config: Config
   bus: MemoryBus
   onError?: (what: string, message: string, detail: { code?: string; fix?: string }) => void
-  /** the store stopped or started taking writes */
+  /** the store stopped or started taking writes (not called for a mere count of failed writes) */
   onStore?: (condition: StoreCondition) => void
   /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
   onNotice?: (message: string, fields: Record<string, unknown>) => void
@@ -180,8 +180,9 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
           ...(m.fix !== undefined ? { fix: m.fix } : {}),
         })
       else if (m.type === 'store' && m.condition !== undefined) {
+        const changed = m.condition.ok !== storeCondition.ok || m.condition.code !== storeCondition.code
         storeCondition = m.condition
-        opts.onStore?.(m.condition)
+        if (changed) opts.onStore?.(m.condition)
       } else if (m.type === 'notice') opts.onNotice?.(m.message ?? '', m.fields ?? {})
       // live detect/forecast
       else if (m.type === 'anomaly' && m.record !== undefined)

@@ -144,6 +144,14 @@ rpcPort.on('message', (req: RpcRequest) => {
       }),
   )
 })
+// while the store fails, the main thread's GET /health follows the count of failed writes
+let lastFailed = 0
+setInterval(() => {
+  const c = cp.storeWatch.status()
+  if (c.ok || c.failedWrites === lastFailed) return
+  lastFailed = c.failedWrites
+  parentPort?.postMessage({ type: 'store', condition: c })
+}, 1_000).unref()
 // live detect/forecast: anomaly transitions go to the main thread, which logs or forwards them
 cp.anomalies?.on('anomaly', (record: unknown, transition: string) =>
   parentPort?.postMessage({ type: 'anomaly', record, transition }),

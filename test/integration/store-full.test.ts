@@ -1,0 +1,130 @@
+/**
+ * Embedded Vigil on a disk that fills: the gateway keeps proxying, the control plane says so once
+ * (log and GET /health), holds what it could not write, and writes it once space is back, with
+ * no restart. The store sits on a small tmpfs of its own (mounting needs root: CI runs as root).
+ */
+import { execFileSync } from 'node:child_process'
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startVigil, type Vigil } from '../../src/cli/runtime.js'
+import { startMockService, type MockService } from '../../src/sim/index.js'
+import { buildOnce, poll, send } from './control-support.js'
+
+const KEY = encodeURIComponent('orders|orders|test-env')
+
+/** Mounts a 16 MiB tmpfs at `dir`; false when this process may not mount. */
+function mountSmallDisk(dir: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', dir], { stdio: 'pipe' })
+    return true
+  } catch (err) {
+    if (process.env.CI === 'true') throw err
+    return false
+  }
+}
+
+/** Writes zeros until the disk refuses: a full disk. */
+function fill(path: string): void {
+  const fd = openSync(path, 'w')
+  const chunk = Buffer.alloc(64 * 1024)
+  try {
+    for (;;) writeSync(fd, chunk)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
+  } finally {
+    closeSync(fd)
+  }
+}
+
+interface Health {
+  status: string
+  store?: { ok: boolean; code: string | null; path: string; fix: string | null; failedWrites: number }
+}
+
+describe('embedded Vigil when the store disk fills', { timeout: 120_000 }, () => {
+  let root: string
+  let disk: string
+  let mounted = false
+  let mock: MockService
+  let vigil: Vigil | null = null
+  const lines: { level: number; msg: string; code?: string; what?: string }[] = []
+
+  beforeAll(async () => {
+    buildOnce()
+    root = mkdtempSync(join(tmpdir(), 'vigil-store-full-'))
+    disk = join(root, 'disk')
+    mkdirSync(disk)
+    mounted = mountSmallDisk(disk)
+    mock = await startMockService({ name: 'orders' })
+  }, 300_000)
+  afterAll(async () => {
+    await vigil?.stop()
+    await mock?.close()
+    if (mounted) execFileSync('umount', [disk])
+    rmSync(root, { recursive: true, force: true })
+  })
+
+  it('keeps proxying, reports the full disk once, and writes what it held once space is back', async (ctx) => {
+    if (!mounted) ctx.skip('mounting a small tmpfs needs root (CI runs as root)')
+    const file = join(root, 'vigil.yaml')
+    writeFileSync(
+      file,
+      [
+        'env: test-env',
+        'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
+        'admin: { host: 127.0.0.1, port: 0 }',
+        'services:',
+        `  orders: { targets: [${mock.url}] }`,
+        'routes:',
+        '  - { name: orders, path: /orders, service: orders }',
+        'telemetry: { windowMs: 1000, gatewayId: gw-full, otlp: { enabled: false } }',
+        `store: { kind: sqlite, path: ${JSON.stringify(join(disk, 'vigil.db'))} }`,
+        `limits: { dataDir: ${JSON.stringify(join(root, 'data'))} }`,
+        'control: { graceMs: 500 }',
+        '',
+      ].join('\n'),
+    )
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) })
+    vigil = await startVigil({ configFile: file, mode: 'embedded', logger })
+    const v = vigil
+    const health = async () => (await (await fetch(`${v.adminUrl}/health`)).json()) as Health
+    const stored = async () => {
+      const b = (await (await fetch(`${v.adminUrl}/api/series/${KEY}/points?step=1s`)).json()) as {
+        points?: { count: number }[]
+      }
+      return (b.points ?? []).reduce((a, p) => a + p.count, 0)
+    }
+    expect((await send(`${v.gatewayUrl}/orders/x`, 30)).every((s) => s === 200)).toBe(true)
+    await poll(stored, (n) => n === 30, 'the first 30 requests stored')
+    expect(await health()).toMatchObject({ status: 'ok', store: { ok: true } })
+
+    fill(join(disk, 'filler'))
+    // the data plane never waits on the store
+    for (let i = 0; i < 4; i++) {
+      expect((await send(`${v.gatewayUrl}/orders/x`, 20)).every((s) => s === 200)).toBe(true)
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    const down = await poll(health, (h) => h.status === 'degraded', 'GET /health degraded')
+    expect(down.store).toMatchObject({
+      ok: false,
+      code: 'VGL_ERR_STORE_UNWRITABLE',
+      path: join(disk, 'vigil.db'),
+    })
+    expect(down.store!.fix).toContain('free space on the disk')
+    await poll(health, (h) => (h.store?.failedWrites ?? 0) >= 3, 'several failed writes')
+    const reported = lines.filter((l) => l.code === 'VGL_ERR_STORE_UNWRITABLE')
+    expect(reported).toHaveLength(1) // once, not once per write
+    expect(reported[0]!.level).toBe(50)
+    expect(reported[0]!.msg).toContain(join(disk, 'vigil.db'))
+    expect(lines.filter((l) => l.what === 'writeWindow' || l.what === 'writeSpans')).toEqual([])
+
+    rmSync(join(disk, 'filler')) // space is back: no restart
+    await poll(health, (h) => h.status === 'ok', 'GET /health ok again', 60_000)
+    await poll(stored, (n) => n === 110, 'every request stored, those of the outage too', 60_000)
+    expect(lines.filter((l) => l.msg.includes('the store takes writes again'))).toHaveLength(1)
+    expect(lines.filter((l) => l.code === 'VGL_ERR_STORE_UNWRITABLE')).toHaveLength(1)
+  })
+})
