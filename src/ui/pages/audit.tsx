@@ -43,7 +43,8 @@ export function AuditPage(props: { session: Session }) {
   const events = eventsOf(audit.data)
   const changes = store
     .items<ActivityEntry>('activity')
-    .filter((e) => !e.kind.startsWith('anomaly.'))
+    // what happened to the system itself (anomalies, the store) is no change anybody made
+    .filter((e) => !e.kind.startsWith('anomaly.') && !e.kind.startsWith('store.'))
     .sort((a, b) => b.atMs - a.atMs)
   if (!hasAudit)
     return (
