@@ -88,7 +88,13 @@ describe('embedded Vigil when the store disk fills', { timeout: 120_000 }, () =>
       ].join('\n'),
     )
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) })
-    vigil = await startVigil({ configFile: file, mode: 'embedded', logger })
+    const token = 'store-full-test-token-0123456789'
+    vigil = await startVigil({
+      configFile: file,
+      mode: 'embedded',
+      logger,
+      env: { ...process.env, VIGIL_ADMIN_TOKEN: token },
+    })
     const v = vigil
     const health = async () => (await (await fetch(`${v.adminUrl}/health`)).json()) as Health
     const stored = async () => {
@@ -120,6 +126,18 @@ describe('embedded Vigil when the store disk fills', { timeout: 120_000 }, () =>
     expect(reported[0]!.level).toBe(50)
     expect(reported[0]!.msg).toContain(join(disk, 'vigil.db'))
     expect(lines.filter((l) => l.what === 'writeWindow' || l.what === 'writeSpans')).toEqual([])
+    // an admin change the store must keep is refused, saying why and what to do, not acknowledged
+    const silence = await fetch(`${v.adminUrl}/api/alerts/silences`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ matchers: 'service="orders"', duration: '1h', comment: 'deploy' }),
+    })
+    expect(silence.status).toBe(503)
+    expect(await silence.json()).toMatchObject({
+      code: 'VGL_ERR_STORE_UNWRITABLE',
+      message: expect.stringContaining(join(disk, 'vigil.db')) as string,
+      fix: expect.stringContaining('free space on the disk') as string,
+    })
 
     rmSync(join(disk, 'filler')) // space is back: no restart
     await poll(health, (h) => h.status === 'ok', 'GET /health ok again', 60_000)
