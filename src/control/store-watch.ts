@@ -103,18 +103,27 @@ export class StoreWatch {
       get: (t, prop, receiver) => {
         const v: unknown = Reflect.get(t, prop, receiver)
         if (typeof v !== 'function' || typeof prop !== 'string' || prop === 'close') return v
-        const fn = v as (...args: unknown[]) => Promise<unknown>
+        const fn = v as (...args: unknown[]) => unknown
         const write = WRITES.has(prop)
-        return (...args: unknown[]) =>
-          fn.apply(t, args).then(
-            (r) => {
+        return (...args: unknown[]) => {
+          let r: unknown
+          try {
+            r = fn.apply(t, args)
+          } catch (err) {
+            throw this.#fail(err)
+          }
+          // every Store method is async; an adapter's own synchronous helpers pass through as they are
+          if (!(r instanceof Promise)) return r
+          return r.then(
+            (value: unknown) => {
               if (write) this.#ok()
-              return r
+              return value
             },
             (err: unknown) => {
               throw this.#fail(err)
             },
           )
+        }
       },
     })
   }
