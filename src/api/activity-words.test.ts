@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { FastifyRequest } from 'fastify'
+import Fastify, { type FastifyRequest } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { anomalyRecord, forecastSignal } from '../../test/helpers/policy-signals.js'
 import { RecordingActuator } from '../../test/helpers/recording-actuator.js'
@@ -25,6 +25,7 @@ import { FileStateBackend } from '../limits/state.js'
 import { Autoscaler, type ScaleActionInput } from '../scale/autoscaler.js'
 import { recordAdminChange } from './admin-audit.js'
 import { ActivityLog, actionActivity, anomalyActivity, auditActivity } from './activity.js'
+import { scalingRoutes } from './routes/scaling.js'
 import { actionSummary, auditSummary, fmtSpan, seriesWords, type ActionWords } from './activity-words.js'
 
 const S = 1_000
@@ -554,6 +555,88 @@ describe('the activity list: a policy’s limit change told once', () => {
       ['limits.controls.set', 'control:anomaly-pressure'],
       ['limits.apply', 'anomaly-pressure'],
     ])
+  })
+})
+
+describe('the activity list: an operator’s scale or restart told once', () => {
+  /**
+   * The scaling routes on a real autoscaler (manual clock) and audit log, as `vigil control` runs
+   * them; each record reaches the list as it does there: the audit event through the audit log,
+   * the action through followActions (with its id).
+   */
+  async function operated(o: Parameters<typeof autoscaling>[0] = {}) {
+    const a = autoscaling(o)
+    const audit = new MemoryAuditLog()
+    const app = Fastify()
+    await app.register(scalingRoutes({ autoscaler: a.scaler, services: ['users'], audit }))
+    const post = (what: string, payload: object) =>
+      app.inject({
+        method: 'POST',
+        url: `/api/services/users/${what}`,
+        headers: { 'x-vigil-actor': 'alice' },
+        payload,
+      })
+    const audits = () => audit.events.map((e) => auditActivity(e))
+    const actions = () => a.records.map((r, i) => actionActivity({ ...r, id: String(i + 1), atMs: T0 }))
+    const lines = (list: ActivityLog) =>
+      list
+        .recent(200)
+        .map((e) => `${e.actor}: ${e.summary} [${e.severity}]`)
+        .reverse()
+    return { a, app, post, audits, actions, lines }
+  }
+
+  const told = [
+    'alice: alice scaled users 1 → 4 replicas (launch at noon) [info]',
+    'alice: alice restarted users (new image) [info]',
+  ]
+
+  it('as the audit event, with the operator and reason, the action arriving after it', async () => {
+    const o = await operated({ rate: 20 })
+    expect((await o.post('scale', { replicas: 4, reason: 'launch at noon' })).statusCode).toBe(200)
+    expect((await o.post('restart', { reason: 'new image' })).statusCode).toBe(200)
+    const list = new ActivityLog()
+    for (const e of [...o.audits(), ...o.actions()]) list.push(e)
+    expect(o.lines(list)).toEqual(told)
+    await o.app.close()
+  })
+
+  it('the same when the action arrives first; an action with no audit event is told after a wait', async () => {
+    const o = await operated({ rate: 20 })
+    await o.post('scale', { replicas: 4, reason: 'launch at noon' })
+    await o.post('restart', { reason: 'new image' })
+    const list = new ActivityLog(200, 30)
+    for (const e of o.actions()) expect(list.push(e)).toBeNull()
+    for (const e of o.audits()) list.push(e)
+    // a restart's audit event comes when it ends, minutes after the action may have been recorded
+    const late = new ActivityLog(200, 30)
+    late.push(o.actions()[1])
+    late.push({ ...o.audits()[1], atMs: T0 + 10 * M })
+    const lone = new ActivityLog(200, 30)
+    lone.push(o.actions()[0])
+    expect(lone.recent()).toEqual([])
+    await new Promise((r) => setTimeout(r, 80))
+    expect(o.lines(list)).toEqual(told)
+    expect(o.lines(late)).toEqual([told[1]])
+    expect(o.lines(lone)).toEqual(['admin: Scaled users 1 → 4 replicas by hand (launch at noon) [info]'])
+    await o.app.close()
+  })
+
+  it('a failed scale, once, with what failed, beside the scaling alert it raises', async () => {
+    const o = await operated({ rate: 20, fail: new Error('docker: no such image vigil/users:9') })
+    expect((await o.post('scale', { replicas: 4, reason: 'launch at noon' })).statusCode).toBe(502)
+    for (const order of [
+      [...o.audits(), ...o.actions()],
+      [...o.actions(), ...o.audits()],
+    ]) {
+      const list = new ActivityLog()
+      for (const e of order) list.push(e)
+      expect(o.lines(list).sort()).toEqual([
+        'alice: alice asked to scale users 1 → 4 replicas; it failed: docker: no such image vigil/users:9 (launch at noon) [warning]',
+        'autoscale: Scaling users is failing: the actuator failed 1 time (retried with backoff): docker: no such image vigil/users:9 [info]',
+      ])
+    }
+    await o.app.close()
   })
 })
 

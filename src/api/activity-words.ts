@@ -465,6 +465,9 @@ function matcherWords(matchers: unknown): string | null {
   return out.length > 0 ? out.join(', ') : null
 }
 
+/** `: what failed`, as a scaling route audits it; nothing when it does not say. */
+const failure = (after: Rec | null) => (strOf(after?.detail) !== null ? `: ${String(after?.detail)}` : '')
+
 /** The activity sentence of an audited change (src/audit.ts): who did what, with the values. */
 export function auditSummary(e: AuditWords): string {
   const actor = who(e.actor)
@@ -507,12 +510,12 @@ export function auditSummary(e: AuditWords): string {
       const status = strOf(after?.status)
       const move = moveWords(e.subject, before?.replicas, after?.requested ?? after?.replicas)
       return status === 'failed'
-        ? `${actor} asked to scale ${move}; it failed${paren([reason])}`
+        ? `${actor} asked to scale ${move}; it failed${failure(after)}${paren([reason])}`
         : `${actor} scaled ${move}${paren([reason])}`
     }
     case 'scale.restart':
       return after?.status === 'failed'
-        ? `${actor} asked to restart ${e.subject}; it failed${strOf(after.detail) !== null ? `: ${String(after.detail)}` : ''}${paren([reason])}`
+        ? `${actor} asked to restart ${e.subject}; it failed${failure(after)}${paren([reason])}`
         : `${actor} restarted ${e.subject}${paren([reason])}`
     case 'config.reload': {
       const changed = Array.isArray(after?.changed) ? (after.changed as unknown[]).map(String) : null

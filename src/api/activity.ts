@@ -30,20 +30,24 @@ export interface ActivityEntry {
 
 export type ActivityInput = Omit<ActivityEntry, 'id'> & {
   /**
-   * What ties a policy's limit change (its action) to the audited change it made (the audit
-   * event, its `echo`): the list tells the change once, as the action, which carries the evidence.
+   * What ties two records of one change, so the list tells it once, as the copy `told`, and leaves
+   * out its `echo`. A policy's limit change is told as its action, which carries the evidence (the
+   * audit event the limiter writes is the echo); an operator's scale or restart as its audit event,
+   * which names the operator beside the reason and outcome (the action it records is the echo).
+   * `anyTime`: the key names one change (an action's id), so the two may be any time apart.
    */
-  link?: { role: 'action' | 'echo'; key: string }
+  link?: { role: 'told' | 'echo'; key: string; anyTime?: boolean }
 }
 
 /** How far apart in time an action and its audit echo may be: the limiter applies a decision within it. */
 const ECHO_WINDOW_MS = 60_000
 
 /**
- * A ring of the newest entries; emits `'entry'` for each one added. The audit echo of a policy's
- * action is held back until the action arrives, then dropped: an action reaches the list when
- * its outcome is known, after the limiter has audited the change. An echo whose action has not
- * come after `echoWaitMs` (a control plane restarting) is added after all, so no change goes untold.
+ * A ring of the newest entries; emits `'entry'` for each one added. An echo (the audit event of a
+ * policy's action, the action of an operator's scale) is held back until the copy told arrives,
+ * then dropped: a policy's action reaches the list when its outcome is known, after the limiter
+ * has audited the change. An echo whose told copy has not come after `echoWaitMs` (a control plane
+ * restarting) is added after all, so no change goes untold.
  */
 export class ActivityLog extends EventEmitter {
   readonly #entries: ActivityEntry[] = []
@@ -61,11 +65,12 @@ export class ActivityLog extends EventEmitter {
     this.#echoWaitMs = echoWaitMs
   }
 
-  /** Adds an entry; null when it is an audit echo, held back or dropped. */
+  /** Adds an entry; null when it is an echo, held back or dropped. */
   push(input: ActivityInput): ActivityEntry | null {
     const { link, ...entry } = input
+    const within = link?.anyTime === true ? Infinity : ECHO_WINDOW_MS
     if (link?.role === 'echo') {
-      if (takeLinked(this.#unechoed, link.key, entry.atMs) !== null) return null
+      if (takeLinked(this.#unechoed, link.key, entry.atMs, within) !== null) return null
       const held = {
         key: link.key,
         atMs: entry.atMs,
@@ -78,8 +83,8 @@ export class ActivityLog extends EventEmitter {
       this.#held.push(held)
       return null
     }
-    if (link?.role === 'action') {
-      const held = takeLinked(this.#held, link.key, entry.atMs)
+    if (link?.role === 'told') {
+      const held = takeLinked(this.#held, link.key, entry.atMs, within)
       if (held !== null) clearTimeout(held.timer)
       else {
         this.#unechoed.push({ key: link.key, atMs: entry.atMs })
@@ -103,9 +108,14 @@ export class ActivityLog extends EventEmitter {
   }
 }
 
-/** Removes and returns the oldest item with `key` within the echo window of `atMs`, if any. */
-function takeLinked<T extends { key: string; atMs: number }>(list: T[], key: string, atMs: number): T | null {
-  const i = list.findIndex((x) => x.key === key && Math.abs(x.atMs - atMs) <= ECHO_WINDOW_MS)
+/** Removes and returns the oldest item with `key` within `withinMs` of `atMs`, if any. */
+function takeLinked<T extends { key: string; atMs: number }>(
+  list: T[],
+  key: string,
+  atMs: number,
+  withinMs: number,
+): T | null {
+  const i = list.findIndex((x) => x.key === key && Math.abs(x.atMs - atMs) <= withinMs)
   return i < 0 ? null : list.splice(i, 1)[0]
 }
 
@@ -116,6 +126,11 @@ function takeLinked<T extends { key: string; atMs: number }>(list: T[], key: str
  * engine hands the limiter word for word (src/control/policies/engine.ts).
  */
 const echoKey = (policy: string, service: string, reason: string) => JSON.stringify([policy, service, reason])
+
+/** An operator's scale or restart (`scale.manual`, `scale.restart`) and the id of the action it recorded. */
+const MANUAL = new Set(['scale.manual', 'scale.restart'])
+const manualLink = (role: 'told' | 'echo', actionId: string) =>
+  ({ link: { role, key: JSON.stringify(['scale', actionId]), anyTime: true } }) as const
 
 /** The activity entry of an anomaly opening or resolving. */
 export function anomalyActivity(
@@ -135,21 +150,26 @@ export function anomalyActivity(
 /** The activity entry of an audited change (src/audit.ts). */
 export function auditActivity(e: AuditWords & { at: string }): ActivityInput {
   const policy = e.actor.startsWith('control:') ? e.actor.slice('control:'.length) : null
+  const after = typeof e.after === 'object' && e.after !== null ? (e.after as Record<string, unknown>) : {}
+  // the scaling routes write the outcome and the id of the action the autoscaler recorded
+  const manual = MANUAL.has(e.kind) && typeof after.action === 'string' ? after.action : null
   return {
     atMs: Date.parse(e.at) || Date.now(),
     kind: e.kind,
     actor: e.actor,
     subject: e.subject,
     summary: auditSummary(e),
-    severity: 'info',
+    severity: MANUAL.has(e.kind) && after.status === 'failed' ? 'warning' : 'info',
     ...(policy !== null && e.kind.startsWith('limits.controls.')
       ? { link: { role: 'echo', key: echoKey(policy, e.subject.replace(/^controls:?/, ''), e.reason) } }
-      : {}),
+      : manual !== null
+        ? manualLink('told', manual)
+        : {}),
   }
 }
 
 /** The activity entry of a control-plane action (the action log, src/control/actions.ts). */
-export function actionActivity(a: ActionWords & { atMs: number }): ActivityInput {
+export function actionActivity(a: ActionWords & { atMs: number; id?: string }): ActivityInput {
   return {
     atMs: a.atMs,
     kind: a.kind,
@@ -163,7 +183,7 @@ export function actionActivity(a: ActionWords & { atMs: number }): ActivityInput
     (a.result.status === 'ok' || a.result.status === 'pending')
       ? {
           link: {
-            role: 'action',
+            role: 'told',
             key: echoKey(
               a.policy,
               a.target.startsWith('service:') ? a.target.slice('service:'.length) : '',
@@ -171,7 +191,10 @@ export function actionActivity(a: ActionWords & { atMs: number }): ActivityInput
             ),
           },
         }
-      : {}),
+      : // an operator's own, told by the audit event the scaling route writes
+        MANUAL.has(a.kind) && a.policy === 'admin' && a.id !== undefined
+        ? manualLink('echo', a.id)
+        : {}),
   }
 }
 

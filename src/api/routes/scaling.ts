@@ -132,7 +132,13 @@ export function scalingRoutes(opts: ScalingRoutesOptions): FastifyPluginAsync {
             kind: 'scale.manual',
             subject: req.params.name,
             before: { replicas: r.before },
-            after: { replicas: r.after, requested: b.replicas, status: r.status, action: r.id },
+            after: {
+              replicas: r.after,
+              requested: b.replicas,
+              status: r.status,
+              action: r.id,
+              ...(r.detail !== undefined ? { detail: r.detail } : {}),
+            },
             reason,
           })
           return reply.code(r.status === 'ok' ? 200 : 502).send(r)
