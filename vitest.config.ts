@@ -27,6 +27,8 @@ const FIRST_LANE = [
   'test/integration/alerts-stale.test.ts',
   'test/integration/autoscale-adopt.test.ts',
   'test/integration/gateway-keepalive.test.ts',
+  'test/integration/scale-drain.test.ts',
+  'test/integration/store-full.test.ts',
 ]
 const SECOND_LANE = [
   'test/lint-layering.test.ts',
@@ -34,7 +36,6 @@ const SECOND_LANE = [
   'test/integration/gateway-proxy.test.ts',
   'test/integration/gateway-streaming.test.ts',
   'test/integration/gateway-targets.test.ts',
-  'test/integration/scale-drain.test.ts',
   'test/integration/gateway-reload.test.ts',
   'test/integration/gateway-health.test.ts',
   'test/integration/gateway-retry.test.ts',
@@ -47,7 +48,6 @@ const SECOND_LANE = [
   'test/integration/journeys-alerts.test.ts',
   'test/integration/live-control.test.ts',
   'test/integration/control-embedded.test.ts',
-  'test/integration/store-full.test.ts',
   'test/integration/scaled-out-control.test.ts',
   'test/integration/nats-outage.test.ts',
   'test/integration/targets-nats-blip.test.ts',
