@@ -115,6 +115,7 @@ export async function createAdmission(config: Config, deps: AdmissionDeps = {}):
         { url, err: why },
         `limits: Redis at ${url} is unreachable (${why}); deciding by the fallback policy (${limits.fallback.policy}) with the config's tiers and keys until it answers; check limits.redis.url`,
       )
+      limiter.startInFallback(why)
       return limiter
     }
   }

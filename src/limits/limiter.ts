@@ -530,17 +530,34 @@ export class Limiter implements Admission {
     return this.#decide(p, this.#local!.take(local, p.req.cost, nowMs), nowMs, share)
   }
 
+  /**
+   * Starts in the fallback policy when Redis did not answer at start-up (the caller has logged
+   * why), so `GET /api/limits/fallback` and `vigil_limits_fallback_active` say so from the first
+   * moment, not only after the first request's decision fails.
+   */
+  startInFallback(reason: string): void {
+    const nowMs = this.#clock()
+    this.#fb.retryAtMs = nowMs
+    this.#markFallback(reason, 'error', nowMs)
+  }
+
+  #markFallback(reason: string, kind: 'timeout' | 'error', nowMs: number): boolean {
+    if (this.#fb.active) return false
+    this.#fb.active = true
+    this.#fb.reason = reason
+    this.#fb.sinceMs = nowMs
+    fallbackActive.set(1)
+    fallbackTransitions.labels('fallback', kind).inc()
+    return true
+  }
+
   #enterFallback(err: unknown, nowMs: number): void {
     const msg = err instanceof Error ? err.message : String(err)
     const timeout = /timed? ?out/i.test(msg)
     // A slow Redis is left alone for retryMs; a disconnected one is retried as soon as it reconnects.
     this.#fb.retryAtMs = timeout ? nowMs + this.#cfg.fallback.retryMs : nowMs
-    if (this.#fb.active) return
-    this.#fb.active = true
-    this.#fb.reason = timeout ? `slower than ${this.#cfg.redis.timeoutMs} ms` : msg
-    this.#fb.sinceMs = nowMs
-    fallbackActive.set(1)
-    fallbackTransitions.labels('fallback', timeout ? 'timeout' : 'error').inc()
+    const reason = timeout ? `slower than ${this.#cfg.redis.timeoutMs} ms` : msg
+    if (!this.#markFallback(reason, timeout ? 'timeout' : 'error', nowMs)) return
     this.#log?.warn(
       {
         reason: this.#fb.reason,
