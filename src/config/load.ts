@@ -124,8 +124,13 @@ function crossCheckWhatParsed(raw: unknown, reported: readonly ConfigProblem[]):
   const seen = new Set<string>()
   /** per required field of a list item, how many stand-ins were tried */
   const standIns = new Map<string, number>()
-  /** names of entries removed whole (a service): a cross-check naming one is about its removal */
-  const gone = new Set<string>()
+  /**
+   * entries removed whole, with the map they were in: a cross-check naming one is about its
+   * removal. A service is named by checks all over the file; an entry of another map (a tier, a
+   * capacity budget) only by those that point at that map, so a budget `limits.services.ordrs`
+   * removed for a missing `burst` does not hide that a route's service "ordrs" is unknown.
+   */
+  const gone: { name: string; map: string }[] = []
   /** names of list items taken out (a sink), with their list: a check elsewhere naming one is about that */
   const goneItems: { name: string; list: string }[] = []
   const first = crossCheckSchema.safeParse(input)
@@ -153,7 +158,7 @@ function crossCheckWhatParsed(raw: unknown, reported: readonly ConfigProblem[]):
         path = path.slice(0, -1)
         if (path.length === 0) return []
         const name = path.at(-1)
-        if (typeof name === 'string') gone.add(name)
+        if (typeof name === 'string') gone.push({ name, map: formatPath(out.inFile(path.slice(0, -1))) })
       }
       const index = path.at(-1)
       if (typeof index === 'number') {
@@ -189,7 +194,9 @@ function crossCheckWhatParsed(raw: unknown, reported: readonly ConfigProblem[]):
           !tainted.some((t) => under(c.path, t)) &&
           !reported.some((r) => r.path === c.path) &&
           !c.message.includes(STAND_IN) &&
-          ![...gone].some((name) => c.message.includes(`"${name}"`)) &&
+          !gone.some(
+            (g) => c.message.includes(`"${g.name}"`) && (g.map === 'services' || c.message.includes(g.map)),
+          ) &&
           !goneItems.some((g) => !under(c.path, g.list) && c.message.includes(`"${g.name}"`)),
       )
   }

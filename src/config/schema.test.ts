@@ -232,6 +232,37 @@ describe('config errors (one fixture per mistake)', () => {
     )
   })
 
+  it('still reports an unknown service named like a capacity budget that is wrong itself', () => {
+    const text = [
+      'services:\n  orders: { targets: [http://127.0.0.1:9001] }',
+      'routes:\n  - { path: /a, service: ordrs }\n  - { path: /b, service: payments }',
+      'limits:\n  enabled: true\n  services: { ordrs: { ratePerSec: 10 }, orders: { ratePerSec: 10 } }',
+    ].join('\n')
+    expect(messageOf(text)).toBe(
+      [
+        'vigil.yaml: limits.services.ordrs.burst: expected a number > 0',
+        'vigil.yaml: limits.services.orders.burst: expected a number > 0',
+        // the budgets' own problems hide neither the route naming "ordrs" nor the suggestion "orders"
+        'vigil.yaml: routes[0].service: unknown service "ordrs" (known: orders); did you mean "orders"?',
+        'vigil.yaml: routes[1].service: unknown service "payments" (known: orders)',
+      ].join('\n'),
+    )
+  })
+
+  it('says nothing of a key whose tier is declared with a wrong field', () => {
+    const text = [
+      'services:\n  api: { targets: [http://127.0.0.1:9001] }',
+      'routes:\n  - { path: /a, service: api }',
+      'limits:\n  enabled: true\n  tiers: { GOLD: { ratePerSec: 10 } }',
+      '  keys: [ { id: k1, key: secret-key-1, tier: GOLD }, { id: k2, key: secret-key-2, tier: GOLDD } ]',
+    ].join('\n')
+    const message = messageOf(text)
+    expect(message).toMatch(/^vigil\.yaml: limits\.tiers\.GOLD\.burst: /)
+    expect(message).toContain('limits.keys[1].tier: unknown tier "GOLDD"')
+    // not 'limits.keys[0].tier: unknown tier "GOLD"': it is there, with a wrong field
+    expect(message).not.toContain('keys[0]')
+  })
+
   it('checks the other fields of a route whose required field is wrong, and the rest of the file, even when it is the only route', () => {
     const text = [
       'services:\n  api: { targets: [http://127.0.0.1:9001] }',
