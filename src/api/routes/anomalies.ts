@@ -9,7 +9,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { AnomalySource } from '../../control/anomalies.js'
 import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
-import { timeParam } from '../params.js'
+import { enumParam, timeParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface AnomalyRoutesOptions {
@@ -50,9 +50,7 @@ export function anomalyRoutes(opts: AnomalyRoutesOptions): FastifyPluginAsync {
       async (req, reply) => {
         try {
           const q = req.query
-          const state = q.state ?? 'open'
-          if (state !== 'open' && state !== 'all')
-            throw VGL_ERR_CONTROL_QUERY(`state: expected open or all, got "${state}"`)
+          const state = enumParam('state', q.state, ['open', 'all'] as const) ?? 'open'
           const to = timeParam('to', q.to, now())
           const from = timeParam('from', q.from, to - 86_400_000)
           if (from >= to) throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
