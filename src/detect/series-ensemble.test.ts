@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { gaussian, testRng } from './detector.contract.js'
 import { Ensemble, Novelty, SeriesEnsemble, type MetricPoint } from './index.js'
+import { fitLatency, sampleLatency, seededRandom } from '../sim/latency.js'
 
 function point(rng: () => number, i: number, over: Partial<MetricPoint> = {}): MetricPoint {
   const requests = Math.round(1000 + 300 * Math.sin((2 * Math.PI * i) / 360) + 20 * gaussian(rng))
@@ -133,5 +134,56 @@ describe('SeriesEnsemble', () => {
     // novelty has no history yet (scores 0), the ensemble's band is the restored one
     expect(first.metrics.rate.score).toBe(0)
     expect(first.metrics.rate).toEqual({ ...a.step(points[500]).metrics.rate, score: 0 })
+  })
+
+  describe('judges a latency quantile only once the window had the requests to estimate it', () => {
+    // the mock upstreams' latency: log-normal body, Pareto tail (p50 ≈ 114 ms, p99 500 ms)
+    const model = fitLatency(50, 500)
+    /** one window of `n` requests, its quantiles taken exactly (nearest rank) */
+    function window(rng: () => number, n: number, factor = 1): MetricPoint {
+      const s = Array.from({ length: n }, () => factor * sampleLatency(model, rng)).sort((a, b) => a - b)
+      const q = (p: number): number => s[Math.ceil(p * n) - 1]
+      return {
+        rate: n / 10,
+        errorRatio: 0,
+        p50: q(0.5),
+        p95: q(0.95),
+        p99: q(0.99),
+        limitedRatio: 0,
+        requests: n,
+        errors: 0,
+      }
+    }
+    function raised(n: number, windows: number, seed: number, slowFrom = Infinity): string[] {
+      const rng = seededRandom(seed)
+      const bank = new SeriesEnsemble()
+      const out: string[] = []
+      for (let i = 0; i < windows; i++)
+        for (const s of bank.step(window(rng, n, i >= slowFrom ? 4 : 1)).signals)
+          if (s.state === 'raised') out.push(`${i}:${s.metric}`)
+      return out
+    }
+
+    it('a stationary heavy-tailed upstream at 10 requests a window raises no p95 or p99 anomaly', () => {
+      // at 10 requests p95 and p99 are both the slowest request: judged, this seed raised both
+      // twice (windows 608 and 1550) from single slow requests
+      const tail = raised(10, 2000, 7).filter((r) => /:p9[59]$/.test(r))
+      expect(tail).toEqual([])
+    })
+
+    it('leaves a quantile with too few requests behind it unscored, like a missing one; the rest is scored', () => {
+      const bank = new SeriesEnsemble()
+      const { metrics } = bank.step(window(seededRandom(1), 19))
+      expect(Object.keys(metrics).sort()).toEqual(['errors', 'limitedRatio', 'p50', 'rate'])
+      expect(Object.keys(bank.step(window(seededRandom(1), 20)).metrics)).toContain('p95')
+      expect(Object.keys(bank.step({ ...window(seededRandom(1), 20), sent: 1 }).metrics)).not.toContain('p50')
+      expect(Object.keys(bank.step(window(seededRandom(1), 99)).metrics)).not.toContain('p99')
+      expect(Object.keys(bank.step(window(seededRandom(1), 100)).metrics)).toContain('p99')
+    })
+
+    it('a real ×4 slowdown is still detected: on p50 at 10 requests a window, on p99 at 500', () => {
+      expect(raised(10, 1020, 7, 1000)).toContain('1000:p50')
+      expect(raised(500, 1020, 7, 1000)).toContain('1000:p99')
+    })
   })
 })

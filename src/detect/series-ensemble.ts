@@ -36,6 +36,14 @@ type Univariate = (typeof UNIVARIATE)[number]
 /** Latency metrics: their thresholds rise with excess load ({@link Ensemble.observeLoad}). */
 const LATENCY: ReadonlySet<Univariate> = new Set(['p50', 'p95', 'p99'])
 
+/**
+ * Requests a window needs before its quantile q means what it says: at least one request beyond
+ * it, n·(1−q) ≥ 1. Below that the p99 of 10 requests is their slowest one, so a single slow request
+ * from a heavy-tailed upstream would read as a p99 anomaly, and a baseline learned from such windows
+ * would mix two different statistics.
+ */
+const QUANTILE_MIN_REQUESTS: Readonly<Record<'p50' | 'p95' | 'p99', number>> = { p50: 2, p95: 20, p99: 100 }
+
 export interface ChildContribution {
   readonly key: string
   /** share of the aggregate's deviation this child explains, in [0,1] */
@@ -155,10 +163,17 @@ export class SeriesEnsemble {
     const z: number[] = []
     // latency is judged at the expected load ({@link Ensemble.observeLoad})
     let loadDev = NaN
+    // the requests the latencies describe; unknown (NaN) leaves every quantile judged
+    const described = point.sent ?? point.requests
     for (const m of UNIVARIATE) {
       const x = point[m]
       const e = this.#uni[m]
-      if (!Number.isFinite(x)) {
+      // a quantile the window had too few requests to estimate is treated as missing: not scored,
+      // not learned, so its baseline holds only windows where it means the same thing
+      if (
+        !Number.isFinite(x) ||
+        (LATENCY.has(m) && described < QUANTILE_MIN_REQUESTS[m as keyof typeof QUANTILE_MIN_REQUESTS])
+      ) {
         z.push(0.5)
         continue
       }
