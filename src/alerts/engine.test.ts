@@ -537,6 +537,14 @@ describe('rules', () => {
         expected: band,
       }),
     ).toMatch(/^p95 812.4 ms > 812.1 ms \(expected 600 ms at 100 req\/s, band 400–812 ms\)$/)
+    // the bank gives no p99 band for a window of fewer than 100 requests sent: say so, not "warming up"
+    const adaptiveP99 = { kind: 'latency', threshold: 'adaptive', quantile: 'p99' }
+    expect(await judge(adaptiveP99, point(0, { count: 50, p99: 900 }), { expected: band })).toBe(
+      'p99 is not judged below 100 requests sent (50 this window): it would be the slowest few',
+    )
+    expect(await judge(adaptiveP99, point(0, { count: 500, p99: 900 }), { expected: band })).toMatch(
+      /warming up/,
+    )
     // 2,501 of 50,000 against a p99 of exactly 5 %
     const errs = { kind: 'error-ratio', floor: 0.02, minHistory: 30 }
     expect(await judge(errs, point(0, { count: 50_000, errors: 2_501 }))).toMatch(

@@ -14,7 +14,7 @@
  * | rate-limit | 429s / requests ≥ limitedRatio, or the rate ≥ budgetShare × the service's capacity budget |
  */
 import type { AlertRuleConfig, Hold } from '../config/alerts-schema.js'
-import { poissonSurprise } from '../detect/index.js'
+import { poissonSurprise, QUANTILE_MIN_REQUESTS } from '../detect/index.js'
 import { sentCount, upstream5xx } from '../telemetry/types.js'
 import type {
   AlertPoint,
@@ -172,8 +172,15 @@ export function evaluateRule(
       if (p.count < rule.minRequests || observed === null) return fewRequests(q, p.count, rule.minRequests)
       const band = input.expected?.[q] ?? null
       if (rule.threshold === 'adaptive') {
-        if (band === null)
-          return noData(q, `no expected ${q} yet (the detector bank is warming up)`, observed)
+        if (band === null) {
+          // the bank leaves a quantile unjudged (no band) until the window had the requests to estimate it
+          const sent = sentCount(p)
+          const why =
+            sent < QUANTILE_MIN_REQUESTS[q]
+              ? `${q} is not judged below ${QUANTILE_MIN_REQUESTS[q]} requests sent (${sent} this window): it would be the slowest few`
+              : `no expected ${q} yet (the detector bank is warming up)`
+          return noData(q, why, observed)
+        }
         const limit = Math.max(rule.floorMs, rule.factor * band.high)
         const [obs, lim] = fmtApart(observed, limit)
         return {

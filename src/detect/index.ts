@@ -43,6 +43,7 @@ export { medianStepMs, scoreSeries, type ScoreSeriesOptions } from './score-seri
 export { detectSeason } from './season.js'
 export { poissonSurprise } from './stats.js'
 export {
+  QUANTILE_MIN_REQUESTS,
   SeriesEnsemble,
   type AnomalySignal,
   type ChildContribution,

@@ -42,7 +42,11 @@ const LATENCY: ReadonlySet<Univariate> = new Set(['p50', 'p95', 'p99'])
  * from a heavy-tailed upstream would read as a p99 anomaly, and a baseline learned from such windows
  * would mix two different statistics.
  */
-const QUANTILE_MIN_REQUESTS: Readonly<Record<'p50' | 'p95' | 'p99', number>> = { p50: 2, p95: 20, p99: 100 }
+export const QUANTILE_MIN_REQUESTS: Readonly<Record<'p50' | 'p95' | 'p99', number>> = {
+  p50: 2,
+  p95: 20,
+  p99: 100,
+}
 
 export interface ChildContribution {
   readonly key: string
