@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MemoryAuditLog } from '../audit.js'
 import type { AlertSource, SilenceInput } from '../control/alerting.js'
 import { alertRoutes } from './routes/alerts.js'
 import { scalingRoutes, type ScalingRoutesOptions } from './routes/scaling.js'
-import { buildAdminApp } from './server.js'
+import { adminAppWith } from '../../test/helpers/admin-app.js'
 import type { ReloadResult } from './sources.js'
 
 const TOKEN = 's3cret'
@@ -63,24 +62,15 @@ function fakeAlerts(): AlertSource {
 
 const apps: FastifyInstance[] = []
 async function build(reload?: () => Promise<ReloadResult>) {
-  const audit = new MemoryAuditLog()
-  const app = await buildAdminApp({
-    token: TOKEN,
-    env: {},
-    audit,
-    sources: {
-      ready: () => true,
-      routes: () => [],
-      services: () => [],
-      reload:
-        reload ??
-        (async () => ({ ok: true, routes: 2, changed: ['gateway.port'], restartRequired: ['gateway.port'] })),
-    },
-    plugins: [
+  const { app, audit } = await adminAppWith(
+    TOKEN,
+    (audit) => [
       scalingRoutes({ autoscaler: fakeAutoscaler(), services: ['users'], audit }),
       alertRoutes({ source: fakeAlerts(), audit, now: () => 1_000 }),
     ],
-  })
+    reload ??
+      (async () => ({ ok: true, routes: 2, changed: ['gateway.port'], restartRequired: ['gateway.port'] })),
+  )
   apps.push(app)
   return { app, audit }
 }

@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { silenceLabels } from '../../alerts/index.js'
-import { MemoryAuditLog } from '../../audit.js'
 import { parseConfigText } from '../../config/index.js'
 import { StoredAlerts } from '../../control/alerting.js'
 import { SqliteStore } from '../../store/index.js'
-import { buildAdminApp } from '../server.js'
+import { adminAppWith } from '../../../test/helpers/admin-app.js'
 import { alertRoutes } from './alerts.js'
 
 const TOKEN = 's3cret'
@@ -33,19 +32,9 @@ afterEach(async () => {
 /** The alerts API as `vigil control` serves it: the store's silences, the config's names. */
 async function build() {
   const store = await SqliteStore.open({ path: ':memory:' })
-  const audit = new MemoryAuditLog()
-  const app = await buildAdminApp({
-    token: TOKEN,
-    env: {},
-    audit,
-    sources: {
-      ready: () => true,
-      routes: () => [],
-      services: () => [],
-      reload: async () => ({ ok: true, routes: 2, changed: [], restartRequired: [] }),
-    },
-    plugins: [alertRoutes({ source: new StoredAlerts(store), audit, labels: () => silenceLabels(config) })],
-  })
+  const { app, audit } = await adminAppWith(TOKEN, (audit) => [
+    alertRoutes({ source: new StoredAlerts(store), audit, labels: () => silenceLabels(config) }),
+  ])
   open.push({ app, store })
   return { app, store, audit }
 }
