@@ -417,6 +417,16 @@ describe('activity sentences: anomalies', () => {
     expect(resolved({ key: 'shop|*|demo', metric: 'joint' }).summary).toBe(
       'Resolved: rate, errors and latency on shop (demo) are usual again',
     )
+    expect(
+      resolved({
+        key: 'shop|/cart|demo',
+        metric: 'p99',
+        resolvedBy: 'unjudgeable',
+        resolution: 'too few requests to judge p99 for 10 windows (12 in the last window; 100 needed)',
+      }).summary,
+    ).toBe(
+      'Resolved: p99 on shop /cart (demo): too few requests to judge p99 for 10 windows (12 in the last window; 100 needed)',
+    )
   })
 
   it('an abusive client by its name, with what stands out', () => {

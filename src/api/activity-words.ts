@@ -75,12 +75,17 @@ export interface AnomalyWords {
   score: number
   /** what makes a client stand out, the strongest first (an abusive client's anomaly) */
   children?: ReadonlyArray<{ key: string; observed: number; expected: number }>
+  /** how and why it resolved (AnomalyRecord `resolvedBy`, `resolution`) */
+  resolvedBy?: string
+  resolution?: string
 }
 
 /**
  * The activity sentence of an anomaly opening or resolving, its series named as the rest of the
  * list names them: `Anomaly on shop (demo): 8 errors, expected 0.18 errors (band 0–1.8 errors),
- * score 0.68`, `Resolved: 5xx errors on payments /api/pay (prod) are back in their band`.
+ * score 0.68`, `Resolved: 5xx errors on payments /api/pay (prod) are back in their band`,
+ * `Resolved: p99 on shop /cart (demo): too few requests to judge p99 for 10 windows (12 in the
+ * last window; 100 needed)`.
  */
 export function anomalySummary(a: AnomalyWords, transition: 'opened' | 'resolved'): string {
   const score = `score ${a.score.toFixed(2)}`
@@ -98,6 +103,9 @@ export function anomalySummary(a: AnomalyWords, transition: 'opened' | 'resolved
       ? `Anomaly on ${where}: rate, errors and latency together are unusual, ${score}`
       : `Resolved: rate, errors and latency on ${where} are usual again`
   if (transition === 'opened') return `Anomaly on ${where}: ${fmtAnomalyValue(a)}, ${score}`
+  // not back in its band: say what ended it (a quiet route's quantile, a new level, an eviction)
+  if (a.resolvedBy !== undefined && a.resolvedBy !== 'band' && a.resolution !== undefined)
+    return `Resolved: ${metricName(a.metric)} on ${where}: ${a.resolution}`
   // `5xx errors` are many, `p95` and `throttled share` one
   const back = a.metric === 'errors' ? 'are back in their band' : 'is back in its band'
   return `Resolved: ${metricName(a.metric)} on ${where} ${back}`

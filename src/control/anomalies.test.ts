@@ -143,6 +143,51 @@ describe('LiveAnomalies', () => {
     ).toEqual([])
   })
 
+  it('a latency anomaly on a route gone quiet resolves as unjudgeable after clearAfter windows too few to judge it', async () => {
+    const store = memoryEvents()
+    const live = new LiveAnomalies({ store })
+    feed(live, 503, [500, 501, 502])
+    expect(live.openOn('orders|/api/orders|prod').map((a) => a.metric)).toContain('p99')
+    // a trickle: 12 requests a window judge p50 (2 needed), not p95 (20) nor p99 (100)
+    const trickle = (from: number, to: number, count = 12) => {
+      for (let i = from; i < to; i++) live.hook(route, point(i, { count, p50: 40 }), { correction: false })
+    }
+    trickle(503, 511)
+    // one window with enough requests to judge p99, still slow: the count starts again
+    live.hook(route, point(511, { count: 1000, p50: 400 }), { correction: false })
+    trickle(512, 521)
+    expect(live.openOn('orders|/api/orders|prod').map((a) => a.metric)).toContain('p99')
+    trickle(521, 522)
+    await live.flush()
+    const all = await live.anomalies({ fromMs: T0, toMs: T0 + 1000 * STEP, state: 'all' })
+    const p99 = all.find((a) => a.metric === 'p99')
+    expect(p99).toMatchObject({
+      state: 'resolved',
+      resolvedAtMs: T0 + 522 * STEP,
+      resolvedBy: 'unjudgeable',
+      resolution: 'too few requests to judge p99 for 10 windows (12 in the last window; 100 needed)',
+    })
+    // the reason survives a restart: it is stored with the resolution
+    const again = new LiveAnomalies({ store })
+    const stored = await again.anomalies({ fromMs: T0, toMs: T0 + 1000 * STEP, state: 'all' })
+    expect(stored.find((a) => a.metric === 'p99')).toMatchObject({
+      resolvedBy: 'unjudgeable',
+      resolution: p99?.resolution,
+    })
+  })
+
+  it('a latency anomaly back in its band resolves by band, and says so', () => {
+    const live = new LiveAnomalies()
+    const resolved: AnomalyRecord[] = []
+    live.on('anomaly', (r: AnomalyRecord, t: string) => t === 'resolved' && resolved.push(r))
+    feed(live, 503, [500, 501, 502])
+    const r = rng(99)
+    for (let i = 503; i < 560; i++)
+      live.hook(route, point(i, { count: 1000, p50: 40 + (r() - 0.5) * 4 }), { correction: false })
+    const p99 = resolved.find((a) => a.metric === 'p99')
+    expect(p99).toMatchObject({ resolvedBy: 'band', resolution: 'back inside its band for 10 windows' })
+  })
+
   it('an aggregate anomaly names the child route that caused it', async () => {
     const live = new LiveAnomalies()
     const r = rng(3)

@@ -13,7 +13,12 @@
  * while Vigil's own limit controls tighten the service (`selfLimited`). It
  * resolves once the value has been back inside the band recorded at the open (the pre-incident
  * baseline, not one that has learnt the incident) for `clearAfter` consecutive windows, or inside
- * the bank's current band for `acceptAfter` windows (a lasting new level, accepted as normal).
+ * the bank's current band for `acceptAfter` windows (a lasting new level, accepted as normal). A
+ * latency quantile that a quiet route's windows have too few requests to judge
+ * (`QUANTILE_MIN_REQUESTS`) for `clearAfter` consecutive windows resolves as `unjudgeable`: its
+ * incident can no longer be confirmed or cleared, and an incident open for hours on a route that
+ * went quiet helps nobody (a Prometheus alert whose series vanishes resolves too). Each resolved
+ * record says how it resolved (`resolvedBy`) and why, in words (`resolution`).
  *
  * ```
  * window hook ─▶ bank per series (LRU, maxSeries) ─▶ raised / cleared
@@ -27,6 +32,7 @@ import {
   ClientOutliers,
   Novelty,
   PoissonTail,
+  QUANTILE_MIN_REQUESTS,
   SeriesEnsemble,
   type AnomalySignal,
   type ClientOutliersSnapshot,
@@ -50,6 +56,15 @@ import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 export const ANOMALY_OPENED = 'anomaly.opened'
 export const ANOMALY_RESOLVED = 'anomaly.resolved'
 
+/**
+ * How an anomaly resolved: `band`, back inside the band recorded at the open for `clearAfter`
+ * windows; `accepted`, a lasting new level inside the bank's current band for `acceptAfter`
+ * windows; `alarm`, its alarm's hysteresis cleared (joint, client); `evicted`, its detector state
+ * was dropped (beyond `maxSeries`); `unjudgeable`, a latency quantile the windows had too few
+ * requests to judge for `clearAfter` windows.
+ */
+export type AnomalyResolution = 'band' | 'accepted' | 'alarm' | 'evicted' | 'unjudgeable'
+
 /** One anomaly (one incident on one metric of one series), as the API serves it. */
 export interface AnomalyRecord {
   /** `<series key>#<metric>#<openedAtMs>` */
@@ -68,6 +83,10 @@ export interface AnomalyRecord {
   openedAtMs: number
   /** end of the window that cleared it */
   resolvedAtMs: number | null
+  /** how it resolved (absent while open, and on records stored before Vigil recorded it) */
+  resolvedBy?: AnomalyResolution
+  /** why it resolved, in words: `too few requests to judge p99 for 10 windows (12 in the last window; 100 needed)` */
+  resolution?: string
   /** the explanation at the window that raised it */
   observed: number
   expected: number
@@ -155,7 +174,10 @@ export interface LiveAnomaliesOptions {
   stepMs?: number
   raiseAt?: number
   clearAt?: number
-  /** consecutive windows back inside the band recorded at the open before an anomaly resolves; default 10 */
+  /**
+   * consecutive windows back inside the band recorded at the open before an anomaly resolves, and
+   * windows with too few requests to judge its latency quantile before it resolves as unjudgeable; default 10
+   */
   clearAfter?: number
   /** 5xx errors or 429s a window needs before it can open an errors or limitedRatio anomaly; default 3 */
   minEvents?: number
@@ -222,6 +244,8 @@ function observedOf(metric: string, m: MetricPoint): number {
 
 /** −log10 p at novelty's score 1 */
 const NOVELTY_LOG10_P_AT_ONE = -Math.log10(NOVELTY_P_AT_ONE)
+/** Latency quantiles: judged only in windows with `QUANTILE_MIN_REQUESTS` requests sent. */
+const QUANTILES = ['p50', 'p95', 'p99'] as const
 /** Metrics judged as counts by the live layer's binomial tails. */
 const COUNTS = ['errors', 'limitedRatio'] as const
 /** Windows a count baseline learns before it judges (the novelty detectors need ~100). */
@@ -235,6 +259,16 @@ export const LIVE_WINDOWS = 3
 export const MAX_LEARNING_KEYS = 20
 
 const MAX_QUERY_EVENTS = 10_000
+const EVICTED_SERIES = 'its detector state was evicted: more series than detect.maxSeries'
+const EVICTED_CLIENT = 'its detector state was evicted: more clients than the detector keeps'
+
+/** The payload of a stored `anomaly.resolved` event (`resolvedBy` and `resolution` absent on older ones). */
+interface ResolvedPayload {
+  id: string
+  resolvedAtMs: number
+  resolvedBy?: AnomalyResolution
+  resolution?: string
+}
 /** Clients with detector state at least (ClientOutliers evicts the least recently seen beyond it). */
 const MAX_CLIENTS = 10_000
 
@@ -253,8 +287,11 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   readonly #banks = new Map<string, SeriesEnsemble>()
   readonly #scores = new Map<string, ScoreRing>()
   readonly #open = new Map<string, AnomalyRecord>()
-  /** per open anomaly: consecutive windows inside its opening band, and inside the bank's current band */
-  readonly #calm = new Map<string, { inBand: number; accepted: number }>()
+  /**
+   * per open anomaly: consecutive windows inside its opening band, inside the bank's current band,
+   * and (latency quantiles) with too few requests to judge it
+   */
+  readonly #calm = new Map<string, { inBand: number; accepted: number; unjudged: number }>()
   /** `<series key>#<metric>` whose bank alarm is up (raised, not yet cleared) */
   readonly #alarmed = new Set<string>()
   readonly #resolved: AnomalyRecord[] = []
@@ -409,7 +446,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
         // the joint score has no band to come back into: its alarm's hysteresis decides
         const r = this.#open.get(openId)
         if (s.metric === 'joint' && r !== undefined)
-          this.#resolve(openId, r, point.startMs + point.durationMs)
+          this.#resolve(openId, r, point.startMs + point.durationMs, 'alarm', 'the joint alarm cleared')
       }
     }
     const joint = raised.get('joint')
@@ -421,12 +458,21 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       if (!Number.isFinite(x)) continue
       const r = this.#open.get(openId)
       if (r !== undefined) {
-        const calm = this.#calm.get(openId) ?? { inBand: 0, accepted: 0 }
-        this.#calm.set(openId, calm)
+        const calm = this.#calmOf(openId)
+        calm.unjudged = 0
         calm.inBand = this.#quiet(metric, x, m, r, self) ? calm.inBand + 1 : 0
         calm.accepted = this.#quiet(metric, x, m, j, self) ? calm.accepted + 1 : 0
-        if (calm.inBand >= this.#o.clearAfter || calm.accepted >= this.#o.acceptAfter)
-          this.#resolve(openId, r, point.startMs + point.durationMs)
+        const endMs = point.startMs + point.durationMs
+        if (calm.inBand >= this.#o.clearAfter)
+          this.#resolve(openId, r, endMs, 'band', `back inside its band for ${calm.inBand} windows`)
+        else if (calm.accepted >= this.#o.acceptAfter)
+          this.#resolve(
+            openId,
+            r,
+            endMs,
+            'accepted',
+            `a lasting new level: inside the current band for ${calm.accepted} windows`,
+          )
         continue
       }
       const count = metric in lp
@@ -454,6 +500,36 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
         children: s?.children ?? [],
       })
     }
+    this.#resolveUnjudgeable(key, point, m, step)
+  }
+
+  /**
+   * An open latency anomaly whose quantile this window could not judge (too few requests, or none
+   * sent) counts toward `clearAfter`; a judged window starts the count again. Only windows that
+   * arrive count: a route with no requests at all ships none.
+   */
+  #resolveUnjudgeable(key: string, point: SeriesPoint, m: MetricPoint, step: SeriesStep): void {
+    for (const q of QUANTILES) {
+      const openId = `${key}#${q}`
+      const r = this.#open.get(openId)
+      if (r === undefined || q in step.metrics) continue
+      const calm = this.#calmOf(openId)
+      if (++calm.unjudged < this.#o.clearAfter) continue
+      const described = m.sent ?? m.requests
+      this.#resolve(
+        openId,
+        r,
+        point.startMs + point.durationMs,
+        'unjudgeable',
+        `too few requests to judge ${q} for ${calm.unjudged} windows (${described} in the last window; ${QUANTILE_MIN_REQUESTS[q]} needed)`,
+      )
+    }
+  }
+
+  #calmOf(openId: string): { inBand: number; accepted: number; unjudged: number } {
+    let calm = this.#calm.get(openId)
+    if (calm === undefined) this.#calm.set(openId, (calm = { inBand: 0, accepted: 0, unjudged: 0 }))
+    return calm
   }
 
   /**
@@ -562,7 +638,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     const active = new Set(this.#clients.active())
     for (const [id, r] of this.#open)
       if (r.level === 'client' && !active.has(r.key.slice('client:'.length)))
-        this.#resolve(id, r, w.windowStartMs + w.windowMs)
+        this.#resolve(id, r, w.windowStartMs + w.windowMs, 'evicted', EVICTED_CLIENT)
     if (this.#pending.length > 0) this.#flushSoon()
   }
 
@@ -571,7 +647,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     const openId = `${key}#client`
     if (s.state === 'cleared') {
       const r = this.#open.get(openId)
-      if (r !== undefined) this.#resolve(openId, r, startMs + durationMs)
+      if (r !== undefined)
+        this.#resolve(openId, r, startMs + durationMs, 'alarm', 'no longer stands out from its peers')
       return
     }
     const top = s.reasons[0]
@@ -634,7 +711,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       this.#lastEndMs.delete(lru)
       this.stats.evicted++
       // its open anomalies can never clear now: resolve them rather than leave them open forever
-      for (const [id, r] of this.#open) if (r.key === lru) this.#resolve(id, r, r.openedAtMs)
+      for (const [id, r] of this.#open)
+        if (r.key === lru) this.#resolve(id, r, r.openedAtMs, 'evicted', EVICTED_SERIES)
       for (const id of this.#alarmed) if (id.startsWith(`${lru}#`)) this.#alarmed.delete(id)
     }
     b = new SeriesEnsemble({
@@ -685,10 +763,16 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     this.emit('anomaly', r, 'opened')
   }
 
-  #resolve(openId: string, open: AnomalyRecord, atMs: number): void {
+  #resolve(
+    openId: string,
+    open: AnomalyRecord,
+    atMs: number,
+    resolvedBy: AnomalyResolution,
+    resolution: string,
+  ): void {
     this.#open.delete(openId)
     this.#calm.delete(openId)
-    const r: AnomalyRecord = { ...open, state: 'resolved', resolvedAtMs: atMs }
+    const r: AnomalyRecord = { ...open, state: 'resolved', resolvedAtMs: atMs, resolvedBy, resolution }
     this.#resolved.push(r)
     if (this.#resolved.length > this.#o.keepResolved) this.#resolved.shift()
     this.stats.resolved++
@@ -697,7 +781,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       kind: ANOMALY_RESOLVED,
       actor: 'control',
       subject: r.key,
-      payload: { id: r.id, resolvedAtMs: atMs },
+      payload: { id: r.id, resolvedAtMs: atMs, resolvedBy, resolution },
     })
     this.emit('anomaly', r, 'resolved')
   }
@@ -822,17 +906,23 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
           fromMs: q.fromMs,
           limit: MAX_QUERY_EVENTS,
         })
-        const endOf = new Map<string, number>()
+        const endOf = new Map<string, ResolvedPayload>()
         for (const e of resolved) {
-          const p = e.payload as { id: string; resolvedAtMs: number }
-          endOf.set(p.id, p.resolvedAtMs)
+          const p = e.payload as ResolvedPayload
+          endOf.set(p.id, p)
         }
         for (const e of opened) {
           const r = e.payload as AnomalyRecord
           if (!inRange(r) || byId.has(r.id)) continue
           const end = endOf.get(r.id)
           // stored as open but no longer open here and no resolution stored: a restart lost it
-          byId.set(r.id, { ...r, state: 'resolved', resolvedAtMs: end ?? null })
+          byId.set(r.id, {
+            ...r,
+            state: 'resolved',
+            resolvedAtMs: end?.resolvedAtMs ?? null,
+            ...(end?.resolvedBy !== undefined ? { resolvedBy: end.resolvedBy } : {}),
+            ...(end?.resolution !== undefined ? { resolution: end.resolution } : {}),
+          })
         }
       }
       for (const r of this.#resolved) if (inRange(r)) byId.set(r.id, r)

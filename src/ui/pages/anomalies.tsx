@@ -146,7 +146,7 @@ export function AnomalyList(props: {
               )}
               <div class="small muted">
                 {a.state === 'resolved'
-                  ? `from ${fmtSince(a.openedAtMs, props.now)}, resolved ${fmtSince(a.resolvedAtMs, props.now)}`
+                  ? `from ${fmtSince(a.openedAtMs, props.now)}, resolved ${fmtSince(a.resolvedAtMs, props.now)}${a.resolution !== undefined ? `: ${a.resolution}` : ''}`
                   : `since ${fmtSince(a.openedAtMs, props.now)}`}{' '}
                 · score {a.score.toFixed(2)} · strongest evidence: {a.detector}
               </div>
