@@ -1,13 +1,15 @@
 /** @module Query-string parsing shared by the admin routes: times, limits and enums, with errors naming the parameter. */
 import { VGL_ERR_CONTROL_QUERY, withFix, type ErrorFactory } from '../errors.js'
+import { formatDurationMs } from '../parsing.js'
 
 /**
  * The error of a bad query parameter, carrying the fix for this parameter (the problem body's
  * `fix`), so a caller is told what to send instead of being pointed at the docs.
  */
-function bad(fail: ErrorFactory, message: string, fix: string) {
+export function badParam(fail: ErrorFactory, message: string, fix: string) {
   return withFix(fail(message), fix)
 }
+const bad = badParam
 
 /** ms since the epoch or an ISO 8601 time; `fallback` when absent. */
 export function timeParam(
@@ -77,15 +79,54 @@ export function enumParam<T extends string>(
   name: string,
   v: string | undefined,
   allowed: readonly T[],
+  fail: ErrorFactory = VGL_ERR_CONTROL_QUERY,
 ): T | undefined {
   if (v === undefined || v === '') return undefined
   if (!(allowed as readonly string[]).includes(v))
     throw bad(
-      VGL_ERR_CONTROL_QUERY,
+      fail,
       `${name}: expected ${allowed.join(' or ')}, got "${v}"`,
       `send ${name} as one of ${allowed.join(', ')}, or leave it out`,
     )
   return v as T
+}
+
+/**
+ * The range [from, to) of a query: `to` defaults to now, `from` to `defaultSpanMs` before `to`;
+ * a `from` not before its `to` is refused.
+ */
+export function rangeParams(
+  q: { from?: string; to?: string },
+  nowMs: number,
+  defaultSpanMs: number,
+  fail: ErrorFactory = VGL_ERR_CONTROL_QUERY,
+): { from: number; to: number } {
+  const to = timeParam('to', q.to, nowMs, fail)
+  const from = timeParam('from', q.from, to - defaultSpanMs, fail)
+  if (from >= to)
+    throw misorderedRange(
+      from,
+      to,
+      `leave from out for the ${formatDurationMs(defaultSpanMs)} before to`,
+      fail,
+    )
+  return { from, to }
+}
+
+/** `from` at or after `to`: both shown as ISO times too, since a caller mixing ms and ISO 8601 cannot tell. */
+export function misorderedRange(
+  from: number,
+  to: number,
+  orElse: string,
+  fail: ErrorFactory = VGL_ERR_CONTROL_QUERY,
+) {
+  const iso = (t: number) =>
+    Number.isFinite(t) && Math.abs(t) <= 8.64e15 ? ` (${new Date(t).toISOString()})` : ''
+  return bad(
+    fail,
+    `from (${from}${iso(from)}) must be before to (${to}${iso(to)})`,
+    `send a from earlier than to (ms since the epoch or ISO 8601), or ${orElse}`,
+  )
 }
 
 /** A non-empty string, or undefined. */
@@ -122,11 +163,7 @@ export function pageParams(q: PageQuery): {
   const from = q.from === undefined || q.from === '' ? undefined : timeParam('from', q.from, 0)
   const to = q.to === undefined || q.to === '' ? undefined : timeParam('to', q.to, 0)
   if (from !== undefined && to !== undefined && from >= to)
-    throw bad(
-      VGL_ERR_CONTROL_QUERY,
-      `from (${from}) must be before to (${to})`,
-      'send a from earlier than to, or leave one of them out',
-    )
+    throw misorderedRange(from, to, 'leave one of them out')
   return {
     fromMs: from,
     toMs: to,

@@ -27,7 +27,7 @@ import { appendFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import type { ActionMode, ActionQuery, ActionRecord, ActionResult, ActionStatus } from '../store/index.js'
-import { VGL_ERR_CONTROL_QUERY } from '../errors.js'
+import { VGL_ERR_CONTROL_QUERY, withFix } from '../errors.js'
 import type { Leadership } from './leadership.js'
 
 export type { ActionMode, ActionQuery, ActionRecord, ActionResult, ActionStatus }
@@ -86,6 +86,14 @@ export interface ActionLogOptions {
 /** `cursor` ↔ the record a page ended on (opaque to clients: base64url JSON). */
 export function encodeCursor(r: { atMs: number; id: string }): string {
   return Buffer.from(JSON.stringify([r.atMs, r.id])).toString('base64url')
+}
+
+/** The error of a cursor this API did not issue (edited, cut short, or from another route). */
+export function unknownCursor(cursor: string) {
+  return withFix(
+    VGL_ERR_CONTROL_QUERY(`cursor: "${cursor.slice(0, 40)}" is not a nextCursor of this API`),
+    'send the nextCursor of the previous page exactly as it came, or leave cursor out for the first page',
+  )
 }
 
 /** null when the cursor is not one this API issued. */
@@ -193,8 +201,7 @@ export class ActionLog implements ActionSource {
     let after = q.after
     if (cursor !== undefined) {
       const c = decodeCursor(cursor)
-      if (c === null)
-        throw VGL_ERR_CONTROL_QUERY(`cursor: "${cursor.slice(0, 40)}" is not a nextCursor of this API`)
+      if (c === null) throw unknownCursor(cursor)
       after = c
     }
     const actions = await this.#o.store.queryActions({ ...rest, limit, after })

@@ -10,9 +10,9 @@
  */
 import { decodeAuditEvent } from '../audit.js'
 import type { Bus, BusMessage, Subscription } from '../bus/index.js'
-import { VGL_ERR_CONTROL_DECODE, VGL_ERR_CONTROL_QUERY } from '../errors.js'
+import { VGL_ERR_CONTROL_DECODE } from '../errors.js'
 import type { AuditQuery, Store, StoredAuditEvent } from '../store/index.js'
-import { decodeCursor, encodeCursor } from './actions.js'
+import { decodeCursor, encodeCursor, unknownCursor } from './actions.js'
 import { RedeliveryDelay } from './redelivery.js'
 
 /** One page of the audit trail, newest first; pass `nextCursor` back as `cursor` for the next. */
@@ -37,8 +37,7 @@ export function auditSource(store: Pick<Store, 'queryAudit'>): AuditSource {
       let after = q.after
       if (cursor !== undefined) {
         const c = decodeCursor(cursor)
-        if (c === null)
-          throw VGL_ERR_CONTROL_QUERY(`cursor: "${cursor.slice(0, 40)}" is not a nextCursor of this API`)
+        if (c === null) throw unknownCursor(cursor)
         after = c
       }
       const events = await store.queryAudit({ ...rest, limit, after })

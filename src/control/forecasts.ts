@@ -24,7 +24,7 @@ import {
   type ForecastOptions,
   type ForecastResult,
 } from '../forecast/index.js'
-import { VGL_ERR_CONTROL_QUERY } from '../errors.js'
+import { VGL_ERR_CONTROL_QUERY, withFix } from '../errors.js'
 import type { StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { sentCount } from '../telemetry/types.js'
@@ -406,11 +406,17 @@ export class LiveForecasts implements ForecastSource {
    */
   async forecast(key: string, horizon = this.#o.horizon, level?: number): Promise<ForecastAnswer> {
     if (!Number.isInteger(horizon) || horizon < 1 || horizon > this.#o.maxHorizon)
-      throw VGL_ERR_CONTROL_QUERY(
-        `horizon: expected a whole number of windows from 1 to ${this.#o.maxHorizon} (forecast.maxHorizon), got ${horizon}`,
+      throw withFix(
+        VGL_ERR_CONTROL_QUERY(
+          `horizon: expected a whole number of windows from 1 to ${this.#o.maxHorizon} (forecast.maxHorizon), got ${horizon}`,
+        ),
+        `send horizon from 1 to ${this.#o.maxHorizon} (e.g. horizon=${this.#o.horizon}), or leave it out for ${this.#o.horizon} (forecast.horizon); raise forecast.maxHorizon in vigil.yaml to look further`,
       )
     if (level !== undefined && !(level > 0 && level < 100))
-      throw VGL_ERR_CONTROL_QUERY(`level: expected a percentage between 0 and 100 (e.g. 90), got ${level}`)
+      throw withFix(
+        VGL_ERR_CONTROL_QUERY(`level: expected a percentage between 0 and 100 (e.g. 90), got ${level}`),
+        'send level as a percentage above 0 and below 100, e.g. level=90, or leave it out for forecast.level',
+      )
     const series = parseSeriesKey(key)
     const canonical = formatSeriesKey(series)
     const cached = this.#cache.get(canonical)

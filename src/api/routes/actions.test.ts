@@ -84,8 +84,12 @@ describe('GET /api/actions', () => {
         ['limit=0', 'limit', limitFix],
         ['limit=5000', 'limit', limitFix],
         ['from=soon', 'from', /^send from as ms since the epoch/],
-        ['from=20&to=10', 'from', 'send a from earlier than to, or leave one of them out'],
-        ['cursor=zzz', 'cursor', undefined],
+        [
+          'from=20&to=10',
+          'from',
+          'send a from earlier than to (ms since the epoch or ISO 8601), or leave one of them out',
+        ],
+        ['cursor=zzz', 'cursor', /^send the nextCursor of the previous page/],
       ] as const) {
         const bad = await app.inject(`/api/actions?${q}`)
         expect(bad.statusCode, q).toBe(400)

@@ -8,8 +8,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import type { AnomalySource } from '../../control/anomalies.js'
-import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
-import { enumParam, timeParam } from '../params.js'
+import { enumParam, rangeParams } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface AnomalyRoutesOptions {
@@ -51,9 +50,7 @@ export function anomalyRoutes(opts: AnomalyRoutesOptions): FastifyPluginAsync {
         try {
           const q = req.query
           const state = enumParam('state', q.state, ['open', 'all'] as const) ?? 'open'
-          const to = timeParam('to', q.to, now())
-          const from = timeParam('from', q.from, to - 86_400_000)
-          if (from >= to) throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
+          const { from, to } = rangeParams(q, now(), 86_400_000)
           const anomalies = await opts.source.anomalies({
             fromMs: from,
             toMs: to,

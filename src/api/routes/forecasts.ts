@@ -10,6 +10,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { ForecastSource } from '../../control/forecasts.js'
 import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
+import { badParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface ForecastRoutesOptions {
@@ -34,8 +35,13 @@ export function forecastRoutes(opts: ForecastRoutesOptions): FastifyPluginAsync 
           const h = req.query.horizon
           let horizon: number | undefined
           if (h !== undefined && h !== '') {
+            // the range (1 to forecast.maxHorizon) is the source's to check: it knows the config
             if (!/^\d+$/.test(h))
-              throw VGL_ERR_CONTROL_QUERY(`horizon: expected a whole number of windows, got "${h}"`)
+              throw badParam(
+                VGL_ERR_CONTROL_QUERY,
+                `horizon: expected a whole number of windows, got "${h}"`,
+                'send horizon as a whole number of windows from 1 to forecast.maxHorizon (e.g. horizon=30), or leave it out for forecast.horizon',
+              )
             horizon = Number(h)
           }
           return await opts.source.forecast(req.params.key, horizon)

@@ -16,12 +16,12 @@
  * | `POST /api/whatif` `{ route?, horizon?, window?, scenarios: [...], journeys?, seed? }` | impact of scenarios together |
  */
 import type { FastifyPluginAsync } from 'fastify'
-import { parseDurationMs } from '../../parsing.js'
+import { formatDurationMs, parseDurationMs } from '../../parsing.js'
 import type { JourneySource } from '../../control/journeys.js'
 import { VGL_ERR_JOURNEYS_QUERY, VGL_ERR_JOURNEYS_WHATIF, isVigilError } from '../../errors.js'
 import { WHAT_IF_FIELDS } from '../../journeys/index.js'
 import { exposeJourneyMetrics } from '../journey-metrics.js'
-import { intParam, timeParam } from '../params.js'
+import { badParam, enumParam, intParam, misorderedRange, timeParam } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface JourneyRoutesOptions {
@@ -33,15 +33,19 @@ type Query = Record<string, string | undefined>
 
 function duration(name: string, v: string | undefined, fallback: number, min: number, max: number): number {
   if (v === undefined || v === '') return fallback
-  let ms: number
+  let ms = NaN
   try {
     ms = /^\d+$/.test(v) ? Number(v) : parseDurationMs(v, name)
   } catch {
-    throw VGL_ERR_JOURNEYS_QUERY(`${name}: expected a duration like 30s, 5m or 1h (or ms), got "${v}"`)
+    // refused below, with the range
   }
   if (!(ms >= min && ms <= max))
-    throw VGL_ERR_JOURNEYS_QUERY(
-      `${name}: expected a duration from ${min / 1000} s to ${max / 3_600_000} h, got "${v}"`,
+    throw badParam(
+      VGL_ERR_JOURNEYS_QUERY,
+      Number.isNaN(ms)
+        ? `${name}: expected a duration like 30s, 5m or 1h (or ms), got "${v}"`
+        : `${name}: expected a duration from ${formatDurationMs(min)} to ${formatDurationMs(max)}, got "${v}"`,
+      `send ${name} as a number with s, m or h (a bare number is ms) from ${formatDurationMs(min)} to ${formatDurationMs(max)}, e.g. ${name}=1h`,
     )
   return ms
 }
@@ -52,7 +56,12 @@ const time = (name: string, v: string | undefined, fallback: number) =>
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined || v === '') return undefined
   const n = Number(v)
-  if (!Number.isFinite(n)) throw VGL_ERR_JOURNEYS_QUERY(`${name}: expected a number, got "${v}"`)
+  if (!Number.isFinite(n))
+    throw badParam(
+      VGL_ERR_JOURNEYS_QUERY,
+      `${name}: expected a number of milliseconds, got "${v}"`,
+      `send ${name} as a number of milliseconds without a unit (e.g. ${name}=500), or leave it out`,
+    )
   return n
 }
 
@@ -67,7 +76,13 @@ function range(q: Query, now: number, dflt: number): { fromMs: number; toMs: num
     q.from !== undefined && q.from !== ''
       ? time('from', q.from, 0)
       : toMs - duration('window', q.window, dflt, 1000, 30 * DAY)
-  if (fromMs >= toMs) throw VGL_ERR_JOURNEYS_QUERY(`from (${fromMs}) must be before to (${toMs})`)
+  if (fromMs >= toMs)
+    throw misorderedRange(
+      fromMs,
+      toMs,
+      'leave from out and send window (e.g. window=1h) instead',
+      VGL_ERR_JOURNEYS_QUERY,
+    )
   return { fromMs, toMs }
 }
 
@@ -89,7 +104,11 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
       async (req, reply) => {
         try {
           if (!/^[0-9a-fA-F]{32}$/.test(req.params.traceId))
-            throw VGL_ERR_JOURNEYS_QUERY(`traceId: expected 32 hex digits, got "${req.params.traceId}"`)
+            throw badParam(
+              VGL_ERR_JOURNEYS_QUERY,
+              `traceId: expected 32 hex digits, got "${req.params.traceId}"`,
+              'send a trace id of 32 hex digits, as GET /api/traces lists them',
+            )
           return await src.trace(req.params.traceId)
         } catch (err) {
           return sendProblem(reply, err)
@@ -132,15 +151,15 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
         try {
           const q = req.query
           const { fromMs, toMs } = range(q, now(), 3_600_000)
-          const status = text(q.status)
-          if (status !== undefined && status !== 'error' && status !== 'ok')
-            throw VGL_ERR_JOURNEYS_QUERY(`status: expected error or ok, got "${status}"`)
+          const status = enumParam('status', q.status, ['error', 'ok'] as const, VGL_ERR_JOURNEYS_QUERY)
           const limit = intParam('limit', q.limit, 20, 1, 200, VGL_ERR_JOURNEYS_QUERY)
           const minDurationMs = num('minDurationMs', q.minDurationMs)
           const maxDurationMs = num('maxDurationMs', q.maxDurationMs)
           if (minDurationMs !== undefined && maxDurationMs !== undefined && minDurationMs > maxDurationMs)
-            throw VGL_ERR_JOURNEYS_QUERY(
+            throw badParam(
+              VGL_ERR_JOURNEYS_QUERY,
               `minDurationMs (${minDurationMs}) must not exceed maxDurationMs (${maxDurationMs})`,
+              'send a minDurationMs at most maxDurationMs, or leave one of them out',
             )
           const traces = await src.searchTraces({
             fromMs,
@@ -228,11 +247,15 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
           const q = req.query
           const route = text(q.route)
           if (route === undefined)
-            throw VGL_ERR_JOURNEYS_QUERY('route: required (an entry route, see GET /api/journeys)')
+            throw badParam(
+              VGL_ERR_JOURNEYS_QUERY,
+              'route: required (an entry route, see GET /api/journeys)',
+              'send route as the name of an entry route (e.g. route=checkout); GET /api/journeys lists them',
+            )
           const { fromMs, toMs } = range(q, now(), 60_000)
-          const symptom = text(q.symptom) ?? 'auto'
-          if (symptom !== 'auto' && symptom !== 'errors' && symptom !== 'latency')
-            throw VGL_ERR_JOURNEYS_QUERY(`symptom: expected auto, errors or latency, got "${symptom}"`)
+          const symptom =
+            enumParam('symptom', q.symptom, ['auto', 'errors', 'latency'] as const, VGL_ERR_JOURNEYS_QUERY) ??
+            'auto'
           const baselineMs =
             q.baseline === undefined ? undefined : duration('baseline', q.baseline, 0, 1000, 7 * DAY)
           return await src.rootCause({ route, fromMs, toMs, baselineMs, symptom })

@@ -8,9 +8,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { formatSeriesKey, parseSeriesKey } from '../../control/series-key.js'
 import type { ScoreSource } from '../../control/scores.js'
-import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
 import { sendProblem } from '../problem.js'
-import { timeParam } from '../params.js'
+import { rangeParams } from '../params.js'
 
 export interface ScoreRoutesOptions {
   source: ScoreSource
@@ -33,9 +32,7 @@ export function scoreRoutes(opts: ScoreRoutesOptions): FastifyPluginAsync {
       async (req, reply) => {
         try {
           const key = formatSeriesKey(parseSeriesKey(req.params.key))
-          const to = timeParam('to', req.query.to, now())
-          const from = timeParam('from', req.query.from, to - 3_600_000)
-          if (from >= to) throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
+          const { from, to } = rangeParams(req.query, now(), 3_600_000)
           const h = await opts.source.scores({ key, fromMs: from, toMs: to })
           return h ?? { key, t: [], score: [], metrics: null }
         } catch (err) {

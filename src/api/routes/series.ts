@@ -8,8 +8,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { SeriesSource } from '../../control/control-plane.js'
 import { VGL_ERR_CONTROL_QUERY } from '../../errors.js'
-import { parseDurationMs } from '../../parsing.js'
-import { timeParam } from '../params.js'
+import { formatDurationMs, parseDurationMs } from '../../parsing.js'
+import { badParam, rangeParams } from '../params.js'
 import { sendProblem } from '../problem.js'
 
 export interface SeriesRoutesOptions {
@@ -23,13 +23,19 @@ const MAX_POINTS = 20_000
 
 function stepParam(v: string | undefined, fallback: number): number {
   if (v === undefined || v === '') return fallback
+  let ms = NaN
   try {
-    const ms = parseDurationMs(v, 'step')
-    if (ms <= 0) throw new Error()
-    return ms
+    ms = parseDurationMs(v, 'step')
   } catch {
-    throw VGL_ERR_CONTROL_QUERY(`step: expected a duration like 10s, 1m or 1h, got "${v}"`)
+    // refused below with the parameter's own fix
   }
+  if (!(ms > 0))
+    throw badParam(
+      VGL_ERR_CONTROL_QUERY,
+      `step: expected a duration above 0 like 10s, 1m or 1h, got "${v}"`,
+      `send step as a number with ms, s, m or h (a bare number is seconds), e.g. step=1m, or leave it out for the window length (${formatDurationMs(fallback)})`,
+    )
+  return ms
 }
 
 /** The series routes, to pass in `createAdminServer({ plugins })`. */
@@ -62,14 +68,16 @@ export function seriesRoutes(opts: SeriesRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const to = timeParam('to', req.query.to, now())
-          const from = timeParam('from', req.query.from, to - 3_600_000)
+          const { from, to } = rangeParams(req.query, now(), 3_600_000)
           const step = stepParam(req.query.step, opts.windowMs)
-          if (from >= to) throw VGL_ERR_CONTROL_QUERY(`from (${from}) must be before to (${to})`)
-          if ((to - from) / step > MAX_POINTS)
-            throw VGL_ERR_CONTROL_QUERY(
-              `step: ${step} ms gives more than ${MAX_POINTS} points over this range; use a larger step`,
+          if ((to - from) / step > MAX_POINTS) {
+            const least = Math.ceil((to - from) / MAX_POINTS / 1000) * 1000
+            throw badParam(
+              VGL_ERR_CONTROL_QUERY,
+              `step: ${step} ms gives more than ${MAX_POINTS} points over this range (${formatDurationMs(to - from)})`,
+              `send a step of at least ${formatDurationMs(least)} (step=${least / 1000}s), or a shorter range from..to`,
             )
+          }
           const points = await opts.source.points(req.params.key, from, to, step)
           return { key: req.params.key, from, to, step, points }
         } catch (err) {
