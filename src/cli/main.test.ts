@@ -119,6 +119,14 @@ describe('check-config', () => {
     expect(bad.err).toBe(
       'test/fixtures/config/bad-port.yaml: gateway.port: expected a port number 0-65535 (0 picks a free port), got "eighty"\n',
     )
+    // a missing discriminator is the key that is wrong: named with its values, not "got nothing"
+    // (every union of the config: src/config/schema.test.ts)
+    const kinds = await vigil('check-config', 'test/fixtures/config/bad-missing-kinds.yaml')
+    expect(kinds.code).toBe(1)
+    expect(kinds.err).toContain(
+      'test/fixtures/config/bad-missing-kinds.yaml: store.kind: missing; set it to "sqlite" or "postgres"\n',
+    )
+    expect(kinds.err.match(/\.kind: missing; set it to /g)).toHaveLength(5)
     const yaml = await vigil('check-config', 'test/fixtures/config/bad-yaml.yaml')
     expect(yaml.err).toMatch(
       /^test\/fixtures\/config\/bad-yaml\.yaml: not valid YAML: .* at line 3, column 1\n$/,

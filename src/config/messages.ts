@@ -140,6 +140,12 @@ export function jsonIssueMessage(issue: z.core.$ZodRawIssue): string | undefined
   return issueMessage(issue, 'json')
 }
 
+/** `"a"`, `"a" or "b"`, `"a", "b" or "c"` */
+function anyOf(choices: readonly unknown[]): string {
+  const quoted = choices.map((v) => JSON.stringify(v))
+  return quoted.length < 2 ? (quoted[0] ?? '') : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`
+}
+
 /** A value that is none of the choices; one spelled close to a choice names it. */
 function oneOf(choices: readonly unknown[], input: unknown): string {
   const strings = choices.filter((v): v is string => typeof v === 'string')
@@ -175,6 +181,8 @@ function issueMessage(issue: z.core.$ZodRawIssue, syntax: Syntax): string | unde
       if (typeof discriminator === 'string' && Array.isArray(options)) {
         const input = issue.input as Record<string, unknown> | null | undefined
         const value = input !== null && typeof input === 'object' ? input[discriminator] : undefined
+        // absent, the key is what is wrong, not its value: "got nothing" reads as a blank value
+        if (value === undefined) return `missing; set it to ${anyOf(options)}`
         return oneOf(options, value)
       }
       if (issue.input === undefined) return 'missing; add it'
@@ -232,8 +240,9 @@ export function issueProblems(
       problems.push({ path: at(issue.path), message: units })
       continue
     }
+    // a missing key's input is its parent mapping: quoting it would not show what is wrong
     const got =
-      'input' in issue && issue.input !== undefined && !/\bgot\b/.test(issue.message)
+      'input' in issue && issue.input !== undefined && !/\bgot\b|^missing\b/.test(issue.message)
         ? `, got ${describeValue(issue.input)}`
         : ''
     problems.push({ path: at(issue.path), message: `${issue.message}${got}` })

@@ -90,7 +90,18 @@ const CASES: Array<[file: string, message: string]> = [
     'bad-sink-kind.yaml',
     'vigil.yaml: alerts.sinks[0].kind: expected one of "webhook", "slack", "alertmanager", "file", "stdout", got "jsonl"',
   ],
-  ['bad-store-no-kind.yaml', 'vigil.yaml: store.kind: expected one of "sqlite", "postgres", got nothing'],
+  ['bad-store-no-kind.yaml', 'vigil.yaml: store.kind: missing; set it to "sqlite" or "postgres"'],
+  [
+    // every discriminated union of the config: the missing key is named with its values
+    'bad-missing-kinds.yaml',
+    [
+      'vigil.yaml: services.api.scale.actuator.kind: missing; set it to "process", "docker" or "kubernetes"',
+      'vigil.yaml: bus.kind: missing; set it to "memory" or "nats"',
+      'vigil.yaml: store.kind: missing; set it to "sqlite" or "postgres"',
+      'vigil.yaml: alerts.rules[0].kind: missing; set it to "latency", "error-ratio", "failure", "forecast", "anomaly", "rate-limit" or "actuator"',
+      'vigil.yaml: alerts.sinks[0].kind: missing; set it to "webhook", "slack", "alertmanager", "file" or "stdout"',
+    ].join('\n'),
+  ],
   [
     'bad-empty-targets.yaml',
     'vigil.yaml: services.api.targets: a service needs at least one target URL, got []',
