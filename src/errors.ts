@@ -118,6 +118,11 @@ export const VGL_ERR_API_NO_GATEWAY = defineError(
   'GET %s: vigil control runs no gateway, so it has no %s; every vigil gateway serves them on its own admin API',
   404,
 )
+export const VGL_ERR_API_NO_RELOAD = defineError(
+  'VGL_ERR_API_NO_RELOAD',
+  'POST /api/config/reload: %s reads its config file once, at start, and does not reload it',
+  501,
+)
 export const VGL_ERR_API_INTERNAL = defineError('VGL_ERR_API_INTERNAL', 'admin API failure: %s', 500)
 /** the message is the whole line of src/listen-error.ts, naming the field and the fix */
 export const VGL_ERR_API_LISTEN = defineError('VGL_ERR_API_LISTEN', '%s', 500)

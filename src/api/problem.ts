@@ -40,6 +40,8 @@ const FIX: Record<string, string> = {
   VGL_ERR_API_RELOAD: 'fix each listed problem (vigil check-config FILE shows them), then reload again',
   VGL_ERR_API_NO_GATEWAY:
     "ask a gateway's admin API instead (admin.host:admin.port of vigil gateway, 8081 by default), e.g. curl http://127.0.0.1:8081/api/routes",
+  VGL_ERR_API_NO_RELOAD:
+    "restart it (SIGTERM, then start it again) to apply a changed file; a gateway's own admin API reloads its routes (POST /api/config/reload there, or SIGHUP)",
   VGL_ERR_API_INTERNAL: 'check the admin log for this request id; report it if it repeats',
   // the message names the field and what it takes; these say where the rest is described
   VGL_ERR_CONTROL_QUERY:

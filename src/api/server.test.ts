@@ -139,6 +139,23 @@ describe('admin API', () => {
     expect(sources.reloads).toBe(0)
   })
 
+  it('a process that reads its config once answers a reload with 501 saying to restart it, not a 422 about the file', async () => {
+    const { reload: _, ...sources } = fakeSources()
+    const app = await build({ sources: { ...sources, name: 'vigil control' } })
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/config/reload',
+      headers: { authorization: 'Bearer s3cret' },
+    })
+    expect(r.statusCode).toBe(501)
+    expect(r.json()).toMatchObject({
+      code: 'VGL_ERR_API_NO_RELOAD',
+      message:
+        'POST /api/config/reload: vigil control reads its config file once, at start, and does not reload it',
+    })
+    expect(r.json().fix).toMatch(/^restart it \(SIGTERM, then start it again\)/)
+  })
+
   it('reloads with the right token', async () => {
     const sources = fakeSources()
     const app = await build({ sources })

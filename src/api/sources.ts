@@ -21,6 +21,12 @@ export interface AdminSources {
   /** absent in a process without a gateway (`vigil control`): the routes answer 404 saying where to ask */
   routes?(): readonly RouteView[]
   services?(): readonly ServiceView[]
-  /** re-reads the config file and swaps the route table atomically; the old table keeps serving on failure */
-  reload(): Promise<ReloadResult>
+  /**
+   * re-reads the config file and swaps the route table atomically; the old table keeps serving on
+   * failure. Absent in a process that reads its config once (`vigil control`): the route answers
+   * 501 saying to restart it
+   */
+  reload?(): Promise<ReloadResult>
+  /** the process's name in messages (`vigil control`); default `this process` */
+  name?: string
 }

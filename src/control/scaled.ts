@@ -16,8 +16,9 @@
  * ```
  *                  ┌ leader:   startControlPlane (bus consumers, store writes, detect, forecast,
  * NatsLease ───────┤            alerts, policies; every action fenced by the token)
- *                  └ follower: store reads for /api/series, /api/actions, alerts; 503 + leader URL
- *                              for live state (anomalies, forecasts)
+ *                  └ follower: store reads for /api/series, /api/actions, /api/audit, alerts,
+ *                              traces and the graph; 503 + leader URL for live state (anomalies,
+ *                              scores, forecasts, journeys, root cause, what-if)
  * ```
  */
 import type { Bus } from '../bus/index.js'
@@ -32,6 +33,7 @@ import { auditSource, type AuditSource } from './audit.js'
 import type { AnomalySource } from './anomalies.js'
 import { ControlPlane, type SeriesSource } from './control-plane.js'
 import type { ForecastSource } from './forecasts.js'
+import type { ScoreSource } from './scores.js'
 import { describeLeader, soleLeadership, type LeaderInfo, type Leadership } from './leadership.js'
 import {
   leaderBucketOf,
@@ -55,8 +57,9 @@ export interface ScaledControl {
   readonly actions: ActionSource
   /** the audit trail from the store (any process) */
   readonly audit: AuditSource
-  /** live anomalies and forecasts: the leader's (a follower answers VGL_ERR_CONTROL_NOT_LEADER) */
+  /** live anomalies, their scores and forecasts: the leader's (a follower answers VGL_ERR_CONTROL_NOT_LEADER) */
   readonly anomalies: AnomalySource
+  readonly scores: ScoreSource
   readonly forecasts: ForecastSource
   /** alerts: the leader's engine, or the store on a follower (acks and silences work on both) */
   readonly alerts: AlertSource
@@ -208,6 +211,9 @@ export async function startScaledControl(
         return a.learning()
       },
     },
+    // a follower has no detector state: an empty history would read as a series with no scores
+    // (with detection off, none: as embedded, an empty history)
+    scores: { scores: async (q) => (await leader().anomalies?.scores(q)) ?? null },
     forecasts: {
       forecast: async (key, horizon, level) => {
         const f = leader().forecasts

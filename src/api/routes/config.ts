@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify'
 import type { AuditLog } from '../../audit.js'
-import { VGL_ERR_API_BAD_REQUEST, VGL_ERR_API_RELOAD } from '../../errors.js'
+import { VGL_ERR_API_BAD_REQUEST, VGL_ERR_API_NO_RELOAD, VGL_ERR_API_RELOAD } from '../../errors.js'
 import { reasonProblem, recordAdminChange } from '../admin-audit.js'
 import { problemSchema, sendProblem } from '../problem.js'
 import type { AdminSources } from '../sources.js'
@@ -48,6 +48,7 @@ export const configRoutes: FastifyPluginAsync<ConfigRoutesOptions> = async (app,
           400: problemSchema,
           401: problemSchema,
           403: problemSchema,
+          501: problemSchema,
           422: {
             ...problemSchema,
             properties: {
@@ -59,6 +60,9 @@ export const configRoutes: FastifyPluginAsync<ConfigRoutesOptions> = async (app,
       },
     },
     async (req, reply) => {
+      // nothing here reloads: a 422 would send the operator to fix a file that is fine
+      if (sources.reload === undefined)
+        return sendProblem(reply, VGL_ERR_API_NO_RELOAD(sources.name ?? 'this process'))
       const body = req.body ?? {}
       if (typeof body !== 'object' || Array.isArray(body))
         return sendProblem(

@@ -169,10 +169,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
   const sources: AdminSources = {
     ready: () => true,
     store: () => cp.current()?.storeWatch.status(), // the leader's; a standby writes nothing
-    reload: async () => ({
-      ok: false,
-      problems: ['vigil control has no route table; restart it to apply config'],
-    }),
+    name: 'vigil control',
   }
   // ---- dashboard: served here, where the learned state is (series, anomalies, forecasts,
   // actions); the shared Redis limit state is read and changed through the limiter above
@@ -206,7 +203,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
       leaderRoutes({ holder: cp.holder, leadership: cp.leadership }), // actions
       alertRoutes({ source: cp.alerts, audit, labels: () => silenceLabels(config) }), // alerts
       // dashboard
-      scoreRoutes({ source: { scores: async (q) => (await cp.current()?.anomalies?.scores(q)) ?? null } }),
+      scoreRoutes({ source: cp.scores }),
       ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []),
       uiAssetsRoutes(),
       dashboardRoutes({

@@ -1,0 +1,61 @@
+/**
+ * Two `vigil control` processes over real NATS and PostgreSQL: what each one's admin API answers,
+ * as docs/alerts.md ("What runs where") and docs/admin-api.md describe it. The follower serves the
+ * store-backed routes and refuses live state with 503 naming the leader's admin API; neither
+ * reloads its config, and both say so with 501 rather than a 422 about a file that is fine.
+ */
+import { describe, expect, it } from 'vitest'
+import { serviceAvailable } from '../helpers/services.js'
+import { poll, scaledOut, stop } from './control-support.js'
+
+const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
+const TOKEN = 'control-followers-token'
+const KEY = encodeURIComponent('orders|*|test-env')
+
+describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', () => {
+  const w = scaledOut({ name: 'followers', env: { VIGIL_ADMIN_TOKEN: TOKEN } })
+
+  it(
+    'the follower serves stored state and answers live state with 503 naming the leader; neither reloads',
+    { timeout: 120_000 },
+    async () => {
+      const first = await w.startControl()
+      const leading = async (url: string) =>
+        ((await (await fetch(`${url}/api/control/leader`)).json()) as { leading: boolean }).leading
+      await poll(() => leading(first.url), Boolean, 'the first control plane leads', 30_000)
+      const second = await w.startControl()
+      expect(await leading(second.url)).toBe(false)
+      const get = async (url: string, path: string) => {
+        const r = await fetch(`${url}${path}`)
+        return { status: r.status, body: (await r.json()) as { code?: string; message?: string } }
+      }
+      for (const path of ['/api/series', '/api/actions', '/api/audit', '/api/alerts'])
+        expect((await get(second.url, path)).status, path).toBe(200)
+      for (const path of [
+        '/api/anomalies',
+        `/api/series/${KEY}/scores`,
+        `/api/series/${KEY}/forecast`,
+        '/api/journeys',
+      ]) {
+        const r = await get(second.url, path)
+        expect(r.status, path).toBe(503)
+        expect(r.body.code, path).toBe('VGL_ERR_CONTROL_NOT_LEADER')
+        expect(r.body.message, path).toContain(first.url)
+        expect((await get(first.url, path)).status, `${path} on the leader`).not.toBe(503)
+      }
+      for (const url of [first.url, second.url]) {
+        const r = await fetch(`${url}/api/config/reload`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+        expect(r.status).toBe(501)
+        expect(await r.json()).toMatchObject({
+          code: 'VGL_ERR_API_NO_RELOAD',
+          message:
+            'POST /api/config/reload: vigil control reads its config file once, at start, and does not reload it',
+        })
+      }
+      await stop(second, first)
+    },
+  )
+})
