@@ -342,6 +342,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
             expected: a.expected,
             low: a.low,
             high: a.high,
+            ...(a.resolvedBy !== undefined ? { resolvedBy: a.resolvedBy, resolution: a.resolution } : {}),
           },
           `anomaly ${t}`,
         )
