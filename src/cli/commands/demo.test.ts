@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../config/load.js'
 import type { ServedCounts } from '../../gateway/index.js'
 import { SelectingPolicy } from '../../scale/selector.js'
-import { baselineLine, MOCKS, servedSummary } from './demo.js'
+import { baselineLine, fitStatus, MOCKS, servedSummary } from './demo.js'
 
 const counts = (requests: number, statusClass: ServedCounts['statusClass'], limited: number) => ({
   requests,
@@ -25,6 +25,42 @@ describe('servedSummary (the demo status line)', () => {
     expect(servedSummary(counts(0, [0, 0, 0, 0, 0], 0), c, 0)).toMatch(
       /^gateway {4}0\.0 req\/s {2}2xx 100\.0%/,
     )
+  })
+})
+
+describe('fitStatus (the status line on a terminal)', () => {
+  const parts = [
+    '[  305s] gateway   49.8 req/s  2xx  47.0%  429  38.6%  5xx  14.5%',
+    'clients p50   47ms  p99   424ms',
+    'shop ok (errors) · users x3 ok · payments ok',
+    'anomalies 8 · alerts 1',
+  ]
+  const whole = parts.join(' | ')
+
+  it('keeps the whole line when the terminal is wide enough', () => {
+    expect(fitStatus(parts, 200)).toBe(whole)
+    expect(fitStatus(parts, whole.length)).toBe(whole)
+  })
+
+  it('keeps the anomaly and alert counts on a common terminal width, dropping the padding and the middle parts first', () => {
+    expect(fitStatus(parts, 156)).toBe(
+      '[305s] gateway 49.8 req/s 2xx 47.0% 429 38.6% 5xx 14.5% | clients p50 47ms p99 424ms | shop ok (errors) · users x3 ok · payments ok | anomalies 8 · alerts 1',
+    )
+    expect(fitStatus(parts, 130)).toBe(
+      '[305s] gateway 49.8 req/s 2xx 47.0% 429 38.6% 5xx 14.5% | shop ok (errors) · users x3 ok · payments ok | anomalies 8 · alerts 1',
+    )
+    expect(fitStatus(parts, 100)).toBe(
+      '[305s] gateway 49.8 req/s 2xx 47.0% 429 38.6% 5xx 14.5% | anomalies 8 · alerts 1',
+    )
+    for (const width of [40, 60, 80, 100, 120, 140, 160]) {
+      const line = fitStatus(parts, width)
+      expect(line.length).toBeLessThanOrEqual(width)
+      expect(line).toMatch(/ \| anomalies 8 · alerts 1$/)
+    }
+  })
+
+  it('cuts the traffic, not the counts, on a very narrow terminal', () => {
+    expect(fitStatus(parts, 50)).toBe('[305s] gateway 49.8 req/… | anomalies 8 · alerts 1')
   })
 })
 

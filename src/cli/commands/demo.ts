@@ -266,6 +266,26 @@ export function servedSummary(prev: ServedCounts, now: ServedCounts, ms: number)
   return `gateway ${rate.toFixed(1).padStart(6)} req/s  2xx ${pct(cls(1), n)}  429 ${pct(now.limited - prev.limited, n)}  5xx ${pct(cls(4), n)}`
 }
 
+/**
+ * The status line from its parts (elapsed time and traffic, client latency, services, anomalies and
+ * alerts), fitted to a terminal `width` columns wide. The anomaly and alert counts are what a
+ * newcomer watches for, and they come last: cutting the line at the edge hid them on any terminal
+ * narrower than the whole line (about 160 columns). So the alignment padding goes first, then the
+ * client latency, then the services; the traffic is cut before the counts are.
+ */
+export function fitStatus(parts: readonly string[], width: number): string {
+  const join = (ps: readonly string[]) => ps.join(' | ')
+  if (join(parts).length <= width) return join(parts)
+  const kept = parts.map((p) => p.replace(/ {2,}/g, ' ').replace(/^\[ +/, '['))
+  // the middle parts, least telling first: the client latency, then the services
+  while (kept.length > 2 && join(kept).length > width) kept.splice(1, 1)
+  if (join(kept).length <= width) return join(kept)
+  const tail = kept.length > 1 ? ` | ${kept[kept.length - 1]}` : ''
+  const head = kept.length > 1 ? join(kept.slice(0, -1)) : join(kept)
+  const room = width - tail.length - 1
+  return room > 0 ? `${head.slice(0, room)}…${tail}` : `${join(kept).slice(0, Math.max(0, width - 1))}…`
+}
+
 /** One terminal line per activity entry: `  anomaly    …`, `  limits     …`, `  action     …`. */
 export function activityLine(e: ActivityEntry): string {
   // a resolution says so itself: `anomaly    Resolved: 5xx errors on shop (demo) are back in their band`
@@ -332,10 +352,9 @@ export const command: Command = {
     let statusShown = ''
     const out = (line: string) =>
       process.stdout.write(tty && statusShown !== '' ? `\r\x1b[K${line}\n${statusShown}` : `${line}\n`)
-    const showStatus = (line: string) => {
-      if (!tty) return out(line)
-      const width = process.stdout.columns ?? 200
-      statusShown = line.length > width ? `${line.slice(0, width - 1)}…` : line
+    const showStatus = (parts: readonly string[]) => {
+      if (!tty) return out(parts.join(' | '))
+      statusShown = fitStatus(parts, process.stdout.columns || 200)
       process.stdout.write(`\r\x1b[K${statusShown}`)
     }
     /** leaves the last status line where it is */
@@ -508,9 +527,12 @@ export const command: Command = {
           })
           .join(' · ')
         const t = Math.round((Date.now() - startedAt) / 1000)
-        showStatus(
-          `[${String(t).padStart(5)}s] ${traffic} | clients p50 ${p.intervalLatencyMs.p50.toFixed(0).padStart(4)}ms  p99 ${p.intervalLatencyMs.p99.toFixed(0).padStart(5)}ms | ${services} | anomalies ${openAnomalies} · alerts ${firing.size}`,
-        )
+        showStatus([
+          `[${String(t).padStart(5)}s] ${traffic}`,
+          `clients p50 ${p.intervalLatencyMs.p50.toFixed(0).padStart(4)}ms  p99 ${p.intervalLatencyMs.p99.toFixed(0).padStart(5)}ms`,
+          services,
+          `anomalies ${openAnomalies} · alerts ${firing.size}`,
+        ])
       }
 
       const totals = {
