@@ -628,14 +628,29 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
           })
         ).status,
       ).toBe(200)
+    // then a client limited for another reason (as the abusive-clients policy does): the page says
+    // why defensive mode is on, not why the client was limited
+    const client = async (m: number | null) =>
+      expect(
+        (
+          await fetch(`${demo.adminUrl}/api/limits/controls`, {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ clients: { 'web-std': m }, reason: 'another writer: a client' }),
+          })
+        ).status,
+      ).toBe(200)
     await scoped(true)
+    await client(0.5)
     try {
       await page.getByRole('link', { name: 'Overview' }).click()
       await page.locator('#kpi-defensive', { hasText: 'payments only' }).waitFor()
       expect(await page.locator('#kpi-defensive .v').innerText()).toBe('ON')
       await page.getByRole('link', { name: 'Rate limits' }).click()
       await page.getByText('defensive mode ON for payments').waitFor()
+      expect(await page.locator('#controls-why').innerText()).toBe('browser test: payments only')
     } finally {
+      await client(null)
       await scoped(false)
     }
     await page.getByRole('link', { name: 'Admin' }).click()

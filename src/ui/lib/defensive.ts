@@ -6,7 +6,8 @@
  */
 import type { LimitsLive } from './types.js'
 
-type Controls = Pick<LimitsLive['controls'], 'defensive' | 'services' | 'entries' | 'reason'>
+type Controls = Pick<LimitsLive['controls'], 'defensive' | 'services' | 'entries' | 'reason'> &
+  Partial<Pick<LimitsLive['controls'], 'actor' | 'updatedAt'>>
 
 export interface Defensive {
   /** on for every service */
@@ -15,6 +16,14 @@ export interface Defensive {
   services: string[]
   /** why: the global switch's reason, or each scoped service's own entry's */
   reason: string
+  /**
+   * Who switched it on, when, and until when (ISO times), from its own entries: the document's
+   * `reason` and `actor` are those of its last change, which may be about something else (a
+   * client's limit set after defensive mode went on). Empty strings when off or unknown.
+   */
+  actor: string
+  setAt: string
+  expiresAt: string
 }
 
 /** Defensive mode as the controls document has it, global or per service. */
@@ -23,10 +32,38 @@ export function defensiveMode(c: Controls): Defensive {
     .filter(([, sc]) => sc.defensive)
     .map(([name]) => name)
     .sort()
-  if (c.defensive) return { global: true, services: [], reason: c.reason }
-  const reason = services
-    .map((s) => c.entries?.[`services.${s}.defensive`]?.reason)
-    .filter((r): r is string => r !== undefined && r !== '')
+  if (c.defensive) {
+    // documents written before per-entry metadata have no `defensive` entry: the last change's
+    const e = c.entries?.defensive
+    return {
+      global: true,
+      services: [],
+      reason: e?.reason ?? c.reason,
+      actor: e?.actor ?? c.actor ?? '',
+      setAt: e?.setAt ?? c.updatedAt ?? '',
+      expiresAt: e?.expiresAt ?? '',
+    }
+  }
+  const entries = services.map((s) => c.entries?.[`services.${s}.defensive`]).filter((e) => e !== undefined)
+  const reason = entries
+    .map((e) => e.reason)
+    .filter((r) => r !== '')
     .join('; ')
-  return { global: false, services, reason }
+  return {
+    global: false,
+    services,
+    reason,
+    actor: [...new Set(entries.map((e) => e.actor))].join(', '),
+    // ISO times of one clock compare as strings: the newest switch-on, the first to expire
+    setAt:
+      entries
+        .map((e) => e.setAt)
+        .sort()
+        .at(-1) ?? '',
+    expiresAt:
+      entries
+        .map((e) => e.expiresAt ?? '')
+        .filter((x) => x !== '')
+        .sort()[0] ?? '',
+  }
 }

@@ -78,8 +78,21 @@ export function LimitsPage() {
       ),
     ),
   ].map((x) => ({ ...x, entry: c.entries?.[x.path] }))
-  const scopedDefensive = defensiveMode(c).services
-  const expires = c.entries?.defensive?.expiresAt ?? c.expiresAt
+  const defensive = defensiveMode(c)
+  const scopedDefensive = defensive.services
+  const defensiveOn = defensive.global || scopedDefensive.length > 0
+  // the document's reason and actor are its last change's, which may be about a client's limit:
+  // beside "defensive mode ON" they read as why it is on, so it gets its own entry's
+  const why = defensiveOn ? defensive.reason : c.reason
+  const by = defensiveOn ? defensive.actor : c.actor
+  const at = defensiveOn ? defensive.setAt : c.updatedAt
+  const expires = defensiveOn
+    ? defensive.expiresAt !== ''
+      ? defensive.expiresAt
+      : defensive.global
+        ? c.expiresAt
+        : undefined
+    : undefined
   return (
     <>
       <Panel
@@ -95,21 +108,20 @@ export function LimitsPage() {
         }
       >
         <dl class="kv">
-          <dt>Why</dt>
-          <dd>
-            {c.reason !== '' ? (
-              readableKeys(localTimes(c.reason))
+          <dt>{defensiveOn ? 'Why' : 'Last change'}</dt>
+          <dd id="controls-why">
+            {why !== '' ? (
+              readableKeys(localTimes(why))
             ) : (
               // nobody has changed anything yet: "no reason given" would read as a change without one
               <span class="muted">
-                {c.actor === '' ? 'as configured: no change made yet' : 'no reason given'}
+                {by === '' && !defensiveOn ? 'as configured: no change made yet' : 'no reason given'}
               </span>
             )}
           </dd>
-          <dt>Set by</dt>
+          <dt>{defensiveOn ? 'Set by' : 'By'}</dt>
           <dd>
-            {c.actor !== '' ? c.actor : '–'}{' '}
-            {c.updatedAt !== '' && <span class="muted">at {fmtTime(Date.parse(c.updatedAt))}</span>}
+            {by !== '' ? by : '–'} {at !== '' && <span class="muted">at {fmtTime(Date.parse(at))}</span>}
           </dd>
           {scopedDefensive.length > 0 && (
             <>
