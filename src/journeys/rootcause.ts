@@ -322,13 +322,28 @@ function errorsRose(
   )
 }
 
-/**
- * Whether the route's p95 rose beyond noise: by a fifth and 5 ms, over at least 5 traces seen
- * (one sampled span standing for 10 requests is one).
- */
-function latencyRose(now: RouteNumbers, before: RouteNumbers): boolean {
-  if (now.p95 === null || before.p95 === null || now.observed < 5) return false
+/** Traces seen (one sampled span standing for 10 requests is one) a p95 needs to be judged. */
+const P95_MIN_OBSERVED = 5
+
+/** Whether the route's p95 went up by a fifth and 5 ms, however few traces it rests on. */
+function latencyUp(now: RouteNumbers, before: RouteNumbers): boolean {
+  if (now.p95 === null || before.p95 === null) return false
   return now.p95 >= 1.2 * before.p95 && now.p95 - before.p95 >= 5
+}
+
+/** Whether the route's p95 rose beyond noise: up, over at least P95_MIN_OBSERVED traces seen. */
+function latencyRose(now: RouteNumbers, before: RouteNumbers): boolean {
+  return now.observed >= P95_MIN_OBSERVED && latencyUp(now, before)
+}
+
+/**
+ * Why a p95 that went up is not called a rise: too few traces to tell. Without it the answer read
+ * "which did not move: p95 347 → 1557 ms" for an alert's first windows of a slow, quiet route.
+ */
+function tooFewTraces(now: RouteNumbers, before: RouteNumbers): string | null {
+  return latencyUp(now, before) && !latencyRose(now, before)
+    ? `${now.observed} seen, ${P95_MIN_OBSERVED} needed`
+    : null
 }
 
 const pct = (x: number) => `${Math.round(x * (x < 0.01 ? 10_000 : 1_000)) / (x < 0.01 ? 100 : 10)}%`
@@ -354,7 +369,8 @@ export function rankRootCause(input: RootCauseInput): RootCause {
   let symptomReason: string
   if (input.symptom === 'errors' || input.symptom === 'latency') {
     symptom = input.symptom
-    symptomReason = `${symptom} (asked for)${rose[symptom] ? '' : ', which did not move'}: ${describeMove(symptom, now, before)}`
+    const tooFew = symptom === 'latency' ? tooFewTraces(now, before) : null
+    symptomReason = `${symptom} (asked for)${rose[symptom] ? '' : tooFew !== null ? `, too few traces to tell whether it rose (${tooFew})` : ', which did not move'}: ${describeMove(symptom, now, before)}`
   } else {
     const errorMove = now.errorRatio - before.errorRatio
     const latencyMove =
@@ -366,8 +382,9 @@ export function rankRootCause(input: RootCauseInput): RootCause {
       symptom =
         errorMove * 10 >= latencyMove && errorMove > 0 ? 'errors' : latencyMove > 0 ? 'latency' : 'errors'
     const other: Symptom = symptom === 'errors' ? 'latency' : 'errors'
+    const tooFew = tooFewTraces(now, before)
     symptomReason = !rose[symptom]
-      ? `nothing moved: ${describeMove('both', now, before)}`
+      ? `nothing moved: ${describeMove('both', now, before)}${tooFew !== null ? ` (too few traces to tell whether the p95 rose: ${tooFew})` : ''}`
       : `${symptom}: ${describeMove(symptom, now, before)}${rose[other] ? `; ${other} rose too: ${describeMove(other, now, before)}` : ''}`
   }
   const cur = byNode(current)

@@ -383,7 +383,7 @@ describe('the moved test of a route seen through the gateway’s sampled spans',
     for (const g of groups) analyze(g, rw)
     return rw
   }
-  const rank = (baseline: RouteWindowStats, current: RouteWindowStats, symptom?: 'errors') =>
+  const rank = (baseline: RouteWindowStats, current: RouteWindowStats, symptom?: 'errors' | 'latency') =>
     rankRootCause({ route: 'payments', current, baseline, windows: [baseline, current], symptom })
 
   it('holds a wobble of a handful of kept spans at sampleRate 0.1 within noise, and not the same wobble seen in full', () => {
@@ -414,7 +414,14 @@ describe('the moved test of a route seen through the gateway’s sampled spans',
     const rc = rank(base, one)
     expect(rc.moved).toBe(false)
     expect(rc.now).toMatchObject({ traces: 10, observed: 1 })
-    expect(rc.symptomReason).toMatch(/^nothing moved: .*p95 2\d → 8\d ms$/)
+    // and says so, rather than call a p95 four times the baseline's no move
+    expect(rc.symptomReason).toMatch(
+      /^nothing moved: .*p95 2\d → 8\d ms \(too few traces to tell whether the p95 rose: 1 seen, 5 needed\)$/,
+    )
+    // an alert's root cause asks for its symptom: the same, not "which did not move"
+    expect(rank(base, one, 'latency').symptomReason).toMatch(
+      /^latency \(asked for\), too few traces to tell whether it rose \(1 seen, 5 needed\): p95 2\d → 8\d ms$/,
+    )
     // nor is the service's own time dated as having left its baseline from that one span
     expect(rc.services.filter((c) => c.detail.anomalyStartMs !== undefined)).toEqual([])
 
