@@ -38,8 +38,13 @@ describe('byTierAndClass', () => {
 
 describe('servedLatency', () => {
   it('says none served for a client whose every request was throttled, not 0 ms', () => {
-    expect(servedLatency({ finished: 0, meanLatencyMs: 0 })).toBe('none served')
-    expect(servedLatency({ finished: 3, meanLatencyMs: 12 })).toBe('12 ms')
+    expect(servedLatency({ finished: 0, meanLatencyMs: 0, requests: 40, refused: 40 })).toBe('none served')
+    expect(servedLatency({ finished: 3, meanLatencyMs: 12, requests: 3, refused: 0 })).toBe('12 ms')
+  })
+
+  it('says none finished for a client admitted but still waiting on its response when the window closed', () => {
+    // the demo's mobile-std: 1 request, 0 throttled, its response finished in the next window
+    expect(servedLatency({ finished: 0, meanLatencyMs: 0, requests: 1, refused: 0 })).toBe('none finished')
   })
 })
 

@@ -58,10 +58,15 @@ export function byTierAndClass(
 
 /**
  * A client's mean latency, over the responses it was served: one whose every request was
- * throttled has none, and "0 ms" would read as a fast service.
+ * throttled has none, and "0 ms" would read as a fast service. A response is counted in the window
+ * it finishes in, so a client whose requests were admitted but were still running when the window
+ * closed has none finished yet, which is not "none served" beside 0 throttled.
  */
-export function servedLatency(c: Pick<ClientWindowStats, 'finished' | 'meanLatencyMs'>): string {
-  return c.finished > 0 ? fmtMs(c.meanLatencyMs) : 'none served'
+export function servedLatency(
+  c: Pick<ClientWindowStats, 'finished' | 'meanLatencyMs' | 'requests' | 'refused'>,
+): string {
+  if (c.finished > 0) return fmtMs(c.meanLatencyMs)
+  return c.refused < c.requests ? 'none finished' : 'none served'
 }
 
 /**

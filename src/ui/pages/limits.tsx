@@ -287,7 +287,8 @@ export function LimitsPage() {
             num('Errors'),
             {
               ...num('Mean latency'),
-              title: 'Over the responses served in the window: none served when every request was throttled',
+              title:
+                'Over the responses that finished in the window: none served when every request was throttled, none finished when the admitted ones were still running as it closed',
             },
             num('Routes'),
             'Bucket (tokens left)',
