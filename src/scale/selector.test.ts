@@ -236,7 +236,9 @@ describe('SelectingPolicy', () => {
   it('says which candidate it followed and why', () => {
     const demand = burstySeries(14, 600)
     const s = runSelecting(demand)
-    expect(s.decisions.at(-1)).toMatch(/following .+, short least lately within budget/)
+    expect(s.decisions.at(-1)).toMatch(
+      /following the rule ".+", the one short of capacity least lately within the replica-time budget/,
+    )
   })
 
   it('rejects a decision interval of 0', () => {

@@ -673,7 +673,8 @@ export class SelectingPolicy {
       direction,
       driver,
       reason:
-        `${reasonOf(direction, driver, evidence, current, desired, l, why)}; following ${this.leader}, short least lately within budget` +
+        // the dashboard shows this sentence to people: the rule in quotes, then why it is followed
+        `${reasonOf(direction, driver, evidence, current, desired, l, why)}; following the rule "${this.leader}", the one short of capacity least lately within the replica-time budget` +
         (this.paced === null ? '' : `, and ${this.paced} as far as the budget allows`) +
         (floored ? `, raised to the ${reference.desired} the HPA-shaped rule asks for` : ''),
       evidence,
