@@ -17,6 +17,7 @@ import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import type { ActionRecord, ForecastAnswer, ServiceScaling } from '../lib/types.js'
 import { inFlightText } from './in-flight.js'
+import { plainEvidence } from './scale-evidence.js'
 
 const RANGE_MS = 15 * 60_000
 
@@ -286,7 +287,7 @@ function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
                   )}
                 </>
               ) : (
-                <span class="muted">{a.policy}</span>
+                <span class="muted">{plainEvidence(a.evidence) ?? '–'}</span>
               )}
             </td>
           </tr>
