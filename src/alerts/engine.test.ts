@@ -561,6 +561,15 @@ describe('rules', () => {
     ).toBe(
       '10.004% of requests refused with 429 (at most 10%); 500.3 req/s against a capacity budget of 500 req/s',
     )
+    // fired on the budget alone (the demo's near-budget on payments in a surge): the rate leads
+    expect(
+      await judge(
+        { kind: 'rate-limit', limitedRatio: 0.5, budgetShare: 0.9 },
+        point(0, { limitedRatio: 0, count: 480 }),
+      ),
+    ).toBe(
+      '480 req/s against a capacity budget of 500 req/s (450 req/s at budgetShare 0.9); 0% of requests refused with 429 (at most 50%)',
+    )
     const anomaly = {
       id: 'a',
       metric: 'p95',

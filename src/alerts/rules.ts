@@ -328,6 +328,8 @@ export function evaluateRule(
         const of = rule.budgetShare === 1 ? '' : ` (${share} req/s at budgetShare ${rule.budgetShare})`
         parts.push(`${rate} req/s against a capacity budget of ${fmt(budget)} req/s${of}`)
       }
+      // what crossed comes first: an alert fired on the budget read "0% of requests refused…"
+      if (over && !limited) parts.reverse()
       return {
         active: limited || over,
         metric: over && !limited ? 'rate' : 'limitedRatio',
