@@ -35,12 +35,22 @@ function duration(ms: number): string {
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-/** The human report: one table of rules, then one line per firing with its evidence. */
-export function formatReport(r: AlertReplayResult): string {
+/**
+ * The human report: one table of rules, then one line per firing with its evidence. `store` names
+ * the store read, for the note when it held no window: a table of zeros alone reads as rules that
+ * never fire, when the usual cause is a config naming another store than the run wrote.
+ */
+export function formatReport(r: AlertReplayResult, store?: string): string {
   const lines = [
     `alert rules replayed over ${iso(r.fromMs)} .. ${iso(r.toMs)} (${r.windows.toLocaleString('en-US')} windows)`,
-    '',
   ]
+  if (r.windows === 0)
+    lines.push(
+      `no window is stored${store === undefined ? '' : ` in ${store}`} over that range: check that --config names the store the run wrote` +
+        ' (vigil demo keeps its data in a temporary directory, removed at the end unless --keep-data;' +
+        ' set VIGIL_DEMO_DATA to that directory for examples/demo.yaml)',
+    )
+  lines.push('')
   const head = ['rule', 'kind', 'mode', 'firings', 'pages', 'series', 'time firing']
   const rows = r.rules.map((x) => [
     x.rule,
@@ -99,7 +109,9 @@ export const command: Command = {
         rule: values.rule as string | undefined,
       })
       process.stdout.write(
-        values.json === true ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result),
+        values.json === true
+          ? `${JSON.stringify(result, null, 2)}\n`
+          : formatReport(result, config.store.kind === 'sqlite' ? config.store.path : 'the PostgreSQL store'),
       )
       return 0
     } finally {
