@@ -649,6 +649,12 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
       await page.getByRole('link', { name: 'Rate limits' }).click()
       await page.getByText('defensive mode ON for payments').waitFor()
       expect(await page.locator('#controls-why').innerText()).toBe('browser test: payments only')
+      // and the Admin page's switch, the global one, does not say "off" meanwhile
+      await page.getByRole('link', { name: 'Admin' }).click()
+      await page.locator('.badge', { hasText: 'ON for payments' }).waitFor()
+      expect(await page.locator('#defensive-scoped').innerText()).toMatch(
+        /^On for payments only, set by .+ \(browser test: payments only\)\./,
+      )
     } finally {
       await client(null)
       await scoped(false)

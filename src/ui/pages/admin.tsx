@@ -9,7 +9,8 @@ import { positive, Result, useAction } from '../components/forms.js'
 import { Table } from '../components/table.js'
 import { Badge, Empty, Panel, Problem } from '../components/ui.js'
 import { api, ApiError } from '../lib/api.js'
-import { fmtNum } from '../lib/format.js'
+import { defensiveMode } from '../lib/defensive.js'
+import { fmtNum, localTimes, readableKeys } from '../lib/format.js'
 import { useApi, useLive } from '../lib/hooks.js'
 import type { Controls, KeyView, LimitsLive, TierState } from '../lib/types.js'
 import { ScaleControls } from './scaling.js'
@@ -67,6 +68,10 @@ export function AdminPage(props: { session: Session }) {
 
 function DefensivePanel(props: { limits: LimitsLive }) {
   const on = props.limits.controls.defensive
+  // on for some services only (the anomaly-pressure policy's doing): not "off", though the switch
+  // here is the one for every service
+  const d = defensiveMode(props.limits.controls)
+  const scoped = on ? [] : d.services
   const [reason, setReason] = useState('')
   const a = useAction()
   const toggle = () =>
@@ -88,11 +93,31 @@ function DefensivePanel(props: { limits: LimitsLive }) {
       return `Defensive mode is ${on ? 'off' : 'on'}.`
     })
   return (
-    <Panel title="Defensive mode" right={on ? <Badge tone="warn">ON</Badge> : <Badge tone="ok">off</Badge>}>
+    <Panel
+      title="Defensive mode"
+      right={
+        on ? (
+          <Badge tone="warn">ON</Badge>
+        ) : scoped.length === 0 ? (
+          <Badge tone="ok">off</Badge>
+        ) : (
+          <Badge tone="warn">ON for {scoped.join(', ')}</Badge>
+        )
+      }
+    >
       <p class="small muted">
         Defensive mode scales every tier down by its defensive factor (limits.defensive) on every gateway
         within a second, and shows the reason in each 429.
       </p>
+      {scoped.length > 0 && (
+        <p class="small" id="defensive-scoped">
+          On for {scoped.join(', ')} only
+          {d.actor !== '' && <>, set by {d.actor}</>}
+          {d.reason !== '' && <> ({readableKeys(localTimes(d.reason))})</>}. The button below turns it on for
+          every service; it ends by itself{d.expiresAt !== '' ? ' when it expires' : ''}, or with Clear all
+          controls under Limit multipliers.
+        </p>
+      )}
       <form
         class="row"
         onSubmit={(e) => {
