@@ -85,7 +85,7 @@ const FIX: Record<string, string> = {
   VGL_ERR_STORE_WRITE:
     'the store refused the write: check the database (disk space and permissions of store.path; the PostgreSQL server of store.url), then send the request again',
   VGL_ERR_STORE_UNWRITABLE:
-    'free space on the disk that holds store.path (or make it writable again), or point store.path at a larger disk and restart; Vigil keeps proxying and retries, send the request again once GET /health shows store.writable: true',
+    'free space on the disk that holds store.path (or make it writable again), or point store.path at a larger disk and restart; Vigil keeps proxying and retries, send the request again once GET /health shows store.ok: true',
   VGL_ERR_STORE_FILE_GONE:
     'restart Vigil: it creates a new database at store.path (or put the original file back first); to reclaim space shorten store.retention instead of deleting the file',
   VGL_ERR_STORE_CLOSED: 'Vigil is stopping or restarting: send the request again once GET /ready answers 200',

@@ -85,6 +85,9 @@ describe('admin API', () => {
       fix: 'free space on the disk that holds /var/lib/vigil',
       sinceMs: 1_700_000_000_000,
       failedWrites: 12,
+      waiting: 40,
+      droppedRecords: 0,
+      restored: { atMs: 1_699_999_000_000, bytes: 4_096 },
     }
     const app = await build({ sources: fakeSources({ store: () => condition }) })
     const r = await app.inject('/health')

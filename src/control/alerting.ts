@@ -37,7 +37,7 @@ import {
   VGL_ERR_ALERTS_NOT_FIRING,
   VGL_ERR_ALERTS_NOT_FOUND,
 } from '../errors.js'
-import type { ActionRecord, Store, StoredAlertAck } from '../store/index.js'
+import type { ActionRecord, Store, StoredAlertAck, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import type { ActionLog } from './actions.js'
 import type { LiveAnomalies } from './anomalies.js'
@@ -46,6 +46,7 @@ import type { LiveForecasts } from './forecasts.js'
 import type { Leadership } from './leadership.js'
 import { toSeriesPoint, type SeriesPoint } from './points.js'
 import { formatSeriesKey, seriesLevel } from './series-key.js'
+import { StoreBacklog, type BacklogSink } from './store-backlog.js'
 
 /** The scope of alert state in the store's fenced control state. */
 export const ALERT_STATE_SCOPE = 'alerts'
@@ -214,6 +215,8 @@ export class StoredAlerts implements AlertSource {
 export interface LiveAlertsOptions {
   config: Config
   store: Store
+  /** where alert events wait while the store cannot be written; default: a backlog of its own */
+  backlog?: StoreBacklog
   actions: ActionLog
   leadership: Leadership
   anomalies: LiveAnomalies | null
@@ -237,6 +240,7 @@ export class LiveAlerts extends StoredAlerts {
   readonly #levels: Set<string>
   #silences: Silence[] = []
   #events: Promise<void> = Promise.resolve()
+  readonly #storeEvents: BacklogSink<StoredEvent>
   #timer: NodeJS.Timeout | null = null
   #refreshing: Promise<void> | null = null
 
@@ -250,6 +254,10 @@ export class LiveAlerts extends StoredAlerts {
     const budgets: Record<string, number> = {}
     for (const [svc, b] of Object.entries(opts.config.limits.services)) budgets[svc] = b.ratePerSec
     const store = opts.store
+    this.#storeEvents = (opts.backlog ?? new StoreBacklog()).sink(
+      'alert events',
+      (b: readonly StoredEvent[]) => store.appendEvents(b),
+    )
     this.engine = new AlertEngine({
       rules: a.rules,
       windowMs: opts.config.telemetry.windowMs,
@@ -292,7 +300,7 @@ export class LiveAlerts extends StoredAlerts {
 
   /** History of firings, in order (not fenced: a record of what was judged, not an action). */
   #recordTransition(a: Readonly<Alert>, to: 'firing' | 'resolved'): void {
-    const event = {
+    const event: StoredEvent = {
       atMs: (to === 'firing' ? a.firingAtMs : a.resolvedAtMs) ?? a.lastEvalMs,
       kind: to === 'firing' ? ALERT_FIRED : ALERT_RESOLVED,
       actor: 'control',
@@ -300,9 +308,10 @@ export class LiveAlerts extends StoredAlerts {
       payload: transitionEvent(a),
     }
     this.#events = this.#events.then(() =>
-      this.store
-        .appendEvents([event])
-        .catch((err: Error) => this.#o.onError?.(err, 'alert transition event')),
+      this.#storeEvents([event]).then(
+        () => {},
+        (err: Error) => this.#o.onError?.(err, 'alert transition event'),
+      ),
     )
   }
 

@@ -1,8 +1,10 @@
 /** @module Tests of live anomaly detection: synthetic windows through the hook, events stored and queried. */
 import { describe, expect, it } from 'vitest'
-import type { EventQuery, StoredEvent } from '../store/index.js'
+import { fillUp } from '../../test/helpers/full-store.js'
+import { SqliteStore, type EventQuery, type StoredEvent } from '../store/index.js'
 import { LIVE_WINDOWS, LiveAnomalies, toMetricPoint, type AnomalyRecord } from './anomalies.js'
 import type { SeriesPoint } from './points.js'
+import { StoreBacklog } from './store-backlog.js'
 
 const STEP = 10_000
 const T0 = 1_700_000_000_000
@@ -89,6 +91,43 @@ describe('LiveAnomalies', () => {
     expect(live.stats.opened).toBe(0)
     expect(store.rows).toHaveLength(0)
     expect(await live.anomalies({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, state: 'all' })).toEqual([])
+  })
+
+  it('holds the events of a full store and writes them, in order, once it takes writes again', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' })
+    try {
+      const backlog = new StoreBacklog()
+      const live = new LiveAnomalies({ store, backlog })
+      feed(live, 500)
+      await fillUp(store) // the disk fills just before the spike
+      const r = rng(99)
+      for (let i = 500; i < 560; i++) {
+        const p50 = i < 503 ? 400 : 40 + (r() - 0.5) * 4
+        live.hook(route, point(i, { count: 1000, p50 }), { correction: false })
+      }
+      await live.flush()
+      const all = await live.anomalies({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, state: 'all' })
+      expect(all.length).toBeGreaterThanOrEqual(1)
+      expect(live.stats.storeErrors).toBe(0)
+      expect(backlog.waiting).toBe(2 * all.length) // opened and resolved
+      expect(await store.queryEvents({ kind: 'anomaly.opened' })).toEqual([])
+      store.limitPages(null)
+      await backlog.drain()
+      const events = (await store.queryEvents({ limit: 1_000 })).filter((e) => e.kind !== 'filler').reverse()
+      expect(events.map((e) => e.kind)).toEqual([
+        ...all.map(() => 'anomaly.opened'),
+        ...all.map(() => 'anomaly.resolved'),
+      ])
+      // a fresh instance reads the anomalies of the outage from the store
+      const again = new LiveAnomalies({ store })
+      expect(
+        (await again.anomalies({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, state: 'all' }))
+          .map((a) => a.id)
+          .sort(),
+      ).toEqual(all.map((a) => a.id).sort())
+    } finally {
+      await store.close()
+    }
   })
 
   it('a latency spike opens one anomaly per latency metric, explained, and it resolves', async () => {

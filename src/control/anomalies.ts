@@ -51,6 +51,7 @@ import { sentCount, upstream5xx } from '../telemetry/types.js'
 import type { WindowClosedContext } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import { ScoreRing, type ScoreHistory, type ScoreQuery, type ScoreSource } from './scores.js'
+import { StoreBacklog, type BacklogSink } from './store-backlog.js'
 import { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 
 export const ANOMALY_OPENED = 'anomaly.opened'
@@ -166,6 +167,8 @@ export interface AnomalyStore {
 
 export interface LiveAnomaliesOptions {
   store?: AnomalyStore
+  /** where events wait while the store cannot be written; default: a backlog of its own */
+  backlog?: StoreBacklog
   /** series with detector state (about 1.6 MB each); the least recently seen is evicted beyond it; default 1,000 */
   maxSeries?: number
   /** points of history per metric; default 512 */
@@ -281,8 +284,9 @@ const MAX_CLIENTS = 10_000
  * window are already here for attribution.
  */
 export class LiveAnomalies extends EventEmitter implements ScoreSource {
-  readonly #o: Required<Omit<LiveAnomaliesOptions, 'store' | 'onError' | 'selfLimited'>> &
+  readonly #o: Required<Omit<LiveAnomaliesOptions, 'store' | 'backlog' | 'onError' | 'selfLimited'>> &
     Pick<LiveAnomaliesOptions, 'store' | 'onError' | 'selfLimited'>
+  readonly #storeEvents: BacklogSink<StoredEvent> | null
   /** insertion order = recency (re-inserted on each point), so the first key is the LRU */
   readonly #banks = new Map<string, SeriesEnsemble>()
   readonly #scores = new Map<string, ScoreRing>()
@@ -328,6 +332,13 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       startedAtMs: Date.now(),
       ...opts,
     }
+    const store = opts.store
+    this.#storeEvents =
+      store === undefined
+        ? null
+        : (opts.backlog ?? new StoreBacklog()).sink('anomaly events', (b: readonly StoredEvent[]) =>
+            store.appendEvents(b),
+          )
   }
 
   /**
@@ -787,18 +798,18 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   }
 
   #flushSoon(): void {
-    const store = this.#o.store
-    if (store === undefined) {
-      this.#pending = []
-      return
-    }
+    const write = this.#storeEvents
     const batch = this.#pending
     this.#pending = []
+    if (write === null) return
     this.#writing = this.#writing.then(() =>
-      store.appendEvents(batch).catch((err: Error) => {
-        this.stats.storeErrors++
-        this.#o.onError?.(err, 'anomaly events')
-      }),
+      write(batch).then(
+        () => {},
+        (err: Error) => {
+          this.stats.storeErrors++
+          this.#o.onError?.(err, 'anomaly events')
+        },
+      ),
     )
   }
 

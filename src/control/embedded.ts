@@ -106,8 +106,11 @@ export interface EmbeddedControlOptions {
   config: Config
   bus: MemoryBus
   onError?: (what: string, message: string, detail: { code?: string; fix?: string }) => void
-  /** the store stopped or started taking writes (not called for a mere count of failed writes) */
-  onStore?: (condition: StoreCondition) => void
+  /**
+   * the store stopped or started taking writes, or its deleted file was written back (not called
+   * for mere counts of failed writes or held records); `previous`: the condition before
+   */
+  onStore?: (condition: StoreCondition, previous: StoreCondition) => void
   /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
   onNotice?: (message: string, fields: Record<string, unknown>) => void
   /** live detect/forecast: each anomaly opened or resolved in the worker */
@@ -153,6 +156,9 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     fix: null,
     sinceMs: null,
     failedWrites: 0,
+    waiting: 0,
+    droppedRecords: 0,
+    restored: null,
   }
   const failAll = (err: Error) => {
     dead = err
@@ -180,9 +186,14 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
           ...(m.fix !== undefined ? { fix: m.fix } : {}),
         })
       else if (m.type === 'store' && m.condition !== undefined) {
-        const changed = m.condition.ok !== storeCondition.ok || m.condition.code !== storeCondition.code
+        const previous = storeCondition
         storeCondition = m.condition
-        if (changed) opts.onStore?.(m.condition)
+        if (
+          m.condition.ok !== previous.ok ||
+          m.condition.code !== previous.code ||
+          m.condition.restored?.atMs !== previous.restored?.atMs
+        )
+          opts.onStore?.(m.condition, previous)
       } else if (m.type === 'notice') opts.onNotice?.(m.message ?? '', m.fields ?? {})
       // live detect/forecast
       else if (m.type === 'anomaly' && m.record !== undefined)

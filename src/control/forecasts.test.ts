@@ -1,10 +1,12 @@
 /** @module Tests of live forecasting: scheduled refits spread over windows, stored forecast events, the served answer. */
 import { describe, expect, it } from 'vitest'
-import type { StoredEvent } from '../store/index.js'
+import { fillUp } from '../../test/helpers/full-store.js'
+import { SqliteStore, type StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { LiveForecasts, toGrid, type ForecastReady, type StoredForecast } from './forecasts.js'
 import type { SeriesPoint } from './points.js'
 import { formatSeriesKey } from './series-key.js'
+import { StoreBacklog } from './store-backlog.js'
 
 const STEP = 10_000
 const T0 = 1_700_000_000_000
@@ -59,6 +61,28 @@ const orders = { service: 'orders', route: '/api/orders', env: 'prod' }
 const rateAt = (i: number) => 100 + 20 * Math.sin((2 * Math.PI * i) / 20) + ((i * 7919) % 11) - 5
 
 describe('LiveForecasts', () => {
+  it('holds the forecast event a full store refuses and writes it once the store takes writes', async () => {
+    const store = await SqliteStore.open({ path: ':memory:' })
+    try {
+      const backlog = new StoreBacklog()
+      const { live, add } = setup(80, { store, backlog })
+      for (let i = 0; i < 80; i++) add(orders, point(i, rateAt(i)))
+      await fillUp(store)
+      await live.runDue(60_000)
+      expect(live.stats.fits).toBe(1)
+      expect(backlog.waiting).toBe(1)
+      expect(await store.queryEvents({ kind: 'forecast' })).toEqual([])
+      store.limitPages(null)
+      await backlog.drain()
+      const stored = await store.queryEvents({ kind: 'forecast' })
+      expect(stored).toHaveLength(1)
+      expect(stored[0]).toMatchObject({ subject: 'orders|/api/orders|prod' })
+      expect((stored[0]!.payload as StoredForecast).points).toHaveLength(30)
+    } finally {
+      await store.close()
+    }
+  })
+
   it('refits on schedule, stores the forecast with intervals and serves it with the backtest', async () => {
     const { live, events, add } = setup(80)
     for (let i = 0; i < 80; i++) add(orders, point(i, rateAt(i), i % 3 === 0 ? 1 : 0, 50 + (i % 5)))

@@ -31,6 +31,7 @@ import { sentCount } from '../telemetry/types.js'
 import type { WindowClosedContext } from './control-plane.js'
 import type { SeriesPoint } from './points.js'
 import { formatSeriesKey, parseSeriesKey } from './series-key.js'
+import { StoreBacklog, type BacklogSink } from './store-backlog.js'
 
 export const FORECAST_EVENT = 'forecast'
 
@@ -116,6 +117,8 @@ export interface LiveForecastsOptions {
   /** merged history of a series, oldest first (the control plane's ring, else the store) */
   history: (series: SeriesKey) => Promise<SeriesPoint[]>
   store?: { appendEvents(events: readonly StoredEvent[]): Promise<void> }
+  /** where forecast events wait while the store cannot be written; default: a backlog of its own */
+  backlog?: StoreBacklog
   /** the telemetry window */
   stepMs: number
   refitEveryWindows?: number
@@ -182,8 +185,9 @@ export function toGrid(
 const HISTORY_CAP = 4_000
 
 export class LiveForecasts implements ForecastSource {
-  readonly #o: Required<Omit<LiveForecastsOptions, 'store' | 'onError'>> &
-    Pick<LiveForecastsOptions, 'store' | 'onError'>
+  readonly #o: Required<Omit<LiveForecastsOptions, 'store' | 'backlog' | 'onError'>> &
+    Pick<LiveForecastsOptions, 'onError'>
+  readonly #storeEvents: BacklogSink<StoredEvent> | null
   readonly #seen = new Map<string, Seen>()
   readonly #queue = new Map<string, SeriesKey>()
   readonly #cache = new Map<string, ForecastReady>()
@@ -209,6 +213,13 @@ export class LiveForecasts implements ForecastSource {
       now: Date.now,
       ...opts,
     }
+    const store = opts.store
+    this.#storeEvents =
+      store === undefined
+        ? null
+        : (opts.backlog ?? new StoreBacklog()).sink('forecast events', (b: readonly StoredEvent[]) =>
+            store.appendEvents(b),
+          )
   }
 
   /** The window hook: counts windows per series and queues the ones whose refit is due. */
@@ -378,18 +389,16 @@ export class LiveForecasts implements ForecastSource {
         this.#o.onError?.(err as Error, 'forecast listener')
       }
     }
-    if (this.#o.store !== undefined)
-      await this.#o.store
-        .appendEvents([
-          {
-            atMs: answer.fittedAtMs,
-            kind: FORECAST_EVENT,
-            actor: 'control',
-            subject: key,
-            payload: stored(answer),
-          },
-        ])
-        .catch((err: Error) => this.#o.onError?.(err, 'forecast event'))
+    if (this.#storeEvents !== null)
+      await this.#storeEvents([
+        {
+          atMs: answer.fittedAtMs,
+          kind: FORECAST_EVENT,
+          actor: 'control',
+          subject: key,
+          payload: stored(answer),
+        },
+      ]).catch((err: Error) => this.#o.onError?.(err, 'forecast event'))
     return answer
   }
 

@@ -1,12 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createRng } from '../journeys/rng.js'
 import { fiveServiceTopology, syntheticTrace } from '../journeys/synthetic.js'
+import { fillUp } from '../../test/helpers/full-store.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { emptySketch, encodeSketch } from '../store/sketch.js'
 import { traceRatio } from '../telemetry/span-sampler.js'
 import type { SpanRecord } from '../telemetry/types.js'
 import { LiveJourneys, type JourneyRoute, type LiveJourneysOptions } from './journeys.js'
 import { toSeriesPoint } from './points.js'
+import { StoreBacklog } from './store-backlog.js'
 
 const W = 1000
 const WAIT = 5000
@@ -188,6 +190,40 @@ describe('LiveJourneys', () => {
     const st = await j.stats()
     expect(st.traces).toMatchObject({ kept: 3, dropped: 1 })
     expect(st.spans).toMatchObject({ received: 7, late: 2, stored: 5, dropped: 2 })
+  })
+
+  it('holds the graph windows a full store refuses and writes them once it takes writes again', async () => {
+    const backlog = new StoreBacklog()
+    j = live({ backlog })
+    const r = gatewayRollup(T0, 3, [0, 2, 0, 0, 1], 0, [10, 20, 30])
+    j.hook(r.series, r.point, r.ctx)
+    // graph rows of old windows fill the room left in the graph's pages
+    await fillUp(store, (i) =>
+      store.writeGraphRows([
+        {
+          windowStartMs: i,
+          windowMs: 1,
+          from: '',
+          to: 'filler',
+          calls: 0,
+          errors: 0,
+          latencySketch: new Uint8Array(),
+        },
+      ]),
+    )
+    await j.flush()
+    const range = [T0 - 10 * W, T0 + 10 * W] as const
+    expect(await store.queryGraphRows(...range)).toEqual([])
+    const held = backlog.waiting
+    expect(held).toBeGreaterThan(0)
+    expect((await j.stats()).graph).toMatchObject({ windowsWritten: 0, writeErrors: 0 })
+    store.limitPages(null)
+    await backlog.drain()
+    const rows = await store.queryGraphRows(...range)
+    expect(rows.length).toBe(held)
+    expect(backlog.waiting).toBe(0)
+    expect(rows.some((x) => x.calls === 3 && x.errors === 1)).toBe(true)
+    expect((await j.stats()).graph.windowsWritten).toBe(1)
   })
 
   it('decides early when the buffer is full, and counts it', async () => {

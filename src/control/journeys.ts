@@ -100,6 +100,7 @@ import type { SpanStage, WindowClosedContext } from './control-plane.js'
 import type { ForecastAnswer } from './forecasts.js'
 import type { SeriesPoint } from './points.js'
 import { formatSeriesKey } from './series-key.js'
+import { StoreBacklog, type BacklogSink } from './store-backlog.js'
 
 /** A gateway route as the journeys see it: its upstream service and the policy in front of it. */
 export interface JourneyRoute {
@@ -119,6 +120,8 @@ export interface JourneyStore {
 
 export interface LiveJourneysOptions {
   store: JourneyStore
+  /** where graph rows wait while the store cannot be written; default: a backlog of its own */
+  backlog?: StoreBacklog
   /** the telemetry window: graph and statistics windows are aligned to it */
   windowMs: number
   /** the gateway's env (its node in the graph) */
@@ -368,7 +371,10 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export class LiveJourneys implements SpanStage, JourneySource {
   readonly holdMs: number
   readonly #o: Required<
-    Omit<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'onNotice' | 'spansRetentionMs'>
+    Omit<
+      LiveJourneysOptions,
+      'forecast' | 'anomalies' | 'onError' | 'onNotice' | 'spansRetentionMs' | 'backlog'
+    >
   > &
     Pick<LiveJourneysOptions, 'forecast' | 'anomalies' | 'onError' | 'onNotice' | 'spansRetentionMs'>
   /** traces within traceWaitMs of their first span, in arrival order */
@@ -412,6 +418,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
   #clients: { windowMs: number; total: number; rates: number[] } | null = null
   #newestRouteWindow = -Infinity
   #graphWriting: Promise<void> = Promise.resolve()
+  readonly #storeGraph: BacklogSink<StoredGraphRow>
   readonly #stats: JourneyStats = {
     spans: { received: 0, stored: 0, dropped: 0, late: 0, buffered: 0 },
     traces: {
@@ -450,6 +457,15 @@ export class LiveJourneys implements SpanStage, JourneySource {
         `LiveJourneys options.maxTraceWaitMs (${this.#o.maxTraceWaitMs}) must be at least traceWaitMs (${this.#o.traceWaitMs})`,
       )
     this.holdMs = this.#o.traceWaitMs
+    const store = opts.store
+    // counted as written when they are: at once, or after an outage of the store
+    this.#storeGraph = (opts.backlog ?? new StoreBacklog()).sink(
+      'service-graph rows',
+      async (rows: readonly StoredGraphRow[]) => {
+        await store.writeGraphRows(rows)
+        this.#stats.graph.windowsWritten += new Set(rows.map((r) => r.windowStartMs)).size
+      },
+    )
     this.#graph = new ServiceGraph({ windowMs: opts.windowMs, maxWindows: this.#o.windows })
     this.#routeInfo = new Map(opts.routes.map((r) => [r.name, r]))
     const byService = new Map<string, string[]>()
@@ -852,10 +868,8 @@ export class LiveJourneys implements SpanStage, JourneySource {
       latencySketch: encodeSketch(latency),
     }))
     this.#graphWriting = this.#graphWriting.then(() =>
-      this.#o.store.writeGraphRows(stored).then(
-        () => {
-          this.#stats.graph.windowsWritten += new Set(stored.map((r) => r.windowStartMs)).size
-        },
+      this.#storeGraph(stored).then(
+        () => {},
         (err: Error) => {
           this.#stats.graph.writeErrors++
           this.#o.onError?.(err, 'journeys: write graph windows')

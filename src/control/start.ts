@@ -11,9 +11,10 @@ import { deserialize, serialize } from 'node:v8' // live detect/forecast
 import type { Bus } from '../bus/index.js'
 import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
-import { openStore, retentionOf, type Store } from '../store/index.js'
+import { openStore, retentionOf, SqliteStore, type Store } from '../store/index.js'
 import { ControlPlane } from './control-plane.js'
-import { reportedByWatch, StoreWatch, type StoreCondition } from './store-watch.js'
+import { FILE_CHECK_MS, reportedByWatch, StoreWatch, type StoreCondition } from './store-watch.js'
+import { StoreBacklog } from './store-backlog.js'
 import type { InheritedStats } from './held.js'
 import { LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
 import { ClientWindows } from './client-windows.js'
@@ -107,18 +108,40 @@ export async function startControlPlane(
   const opened = opts.store ?? (await openStore(config.store))
   // the store's outages (disk full, read-only, file deleted) are reported once by the watch, not
   // once per failed write by everything that writes
+  const backlog = new StoreBacklog({
+    onDropping: ({ maxRecords }) =>
+      opts.onError?.(
+        new Error(
+          `${maxRecords} records wait for the store to take writes (anomaly, forecast and alert events, service-graph rows): the oldest are dropped from now on, counted in GET /health store.droppedRecords`,
+        ),
+        'store',
+      ),
+    onError: (err, what) => opts.onError?.(err, what),
+  })
   const watch = new StoreWatch({
     store: opened,
     path: config.store.kind === 'sqlite' ? config.store.path : undefined,
+    backlog,
+    restoreFile: opened instanceof SqliteStore ? () => opened.restoreFile() : undefined,
     onDown: (err) => {
       opts.onError?.(err, 'store')
       opts.onStore?.(watch.status())
     },
-    onUp: ({ downForMs, failedWrites }) => {
+    onUp: ({ downForMs, failedWrites, held, dropped }) => {
       const c = watch.status()
       opts.onNotice?.(
-        `the store takes writes again after ${Math.round(downForMs / 1000)} s; ${failedWrites} writes had failed (rollups, spans and audit events were retried)`,
-        { path: c.path, downForMs, failedWrites },
+        `the store takes writes again after ${Math.round(downForMs / 1000)} s; ${failedWrites} writes had failed (rollups, spans and audit events are redelivered; ${held} records held meanwhile are written now${dropped > 0 ? `, ${dropped} were dropped` : ''})`,
+        { path: c.path, downForMs, failedWrites, held, dropped },
+      )
+      opts.onStore?.(c)
+    },
+    onFileBack: ({ restoredBytes, goneForMs }) => {
+      const c = watch.status()
+      opts.onNotice?.(
+        restoredBytes === null
+          ? `the SQLite database ${c.path} is back where Vigil opened it; nothing was lost`
+          : `the SQLite database ${c.path} was deleted while Vigil had it open; Vigil wrote the open database back to it (${(restoredBytes / 1_048_576).toFixed(1)} MiB) and uses it again: nothing was lost`,
+        { path: c.path, restoredBytes, goneForMs },
       )
       opts.onStore?.(c)
     },
@@ -127,7 +150,7 @@ export async function startControlPlane(
   const onError = (err: Error, what: string): void => {
     if (!reportedByWatch(err)) opts.onError?.(err, what)
   }
-  const fileTimer = setInterval(() => watch.checkFile(), 5_000)
+  const fileTimer = setInterval(() => void watch.checkFile(), FILE_CHECK_MS)
   fileTimer.unref()
   const closeStore = () => {
     clearInterval(fileTimer)
@@ -150,6 +173,7 @@ export async function startControlPlane(
   const journeys = jc.enabled
     ? new LiveJourneys({
         store,
+        backlog,
         windowMs: config.telemetry.windowMs,
         gatewayEnv: config.env,
         sampleRate: config.telemetry.spans.sampleRate,
@@ -196,6 +220,7 @@ export async function startControlPlane(
   const anomalies = config.detect.enabled
     ? new LiveAnomalies({
         store,
+        backlog,
         stepMs: windowMs,
         maxSeries: config.detect.maxSeries,
         historySize: config.detect.historySize,
@@ -239,6 +264,7 @@ export async function startControlPlane(
   const forecasts = fc.enabled
     ? new LiveForecasts({
         store,
+        backlog,
         stepMs: windowMs,
         // the in-memory ring when it is long enough, else the store (after a restart)
         history: async (series) => {
@@ -281,6 +307,7 @@ export async function startControlPlane(
     ? new LiveAlerts({
         config: withActuatorRule(config), // scale: actuator failures page
         store,
+        backlog,
         actions,
         leadership,
         anomalies,
@@ -390,6 +417,14 @@ export async function startControlPlane(
             .catch((err: Error) => opts.onError?.(err, `detect.statePath ${statePath}: not written`))
         await actions.flush() // actions
         await journeys?.flush() // journeys: the graph's last windows
+        await backlog.drain()
+        if (backlog.waiting > 0)
+          opts.onError?.(
+            new Error(
+              `${backlog.waiting} records held while the store could not be written (anomaly, forecast and alert events, service-graph rows) are lost: the store still refuses them at the stop`,
+            ),
+            'store',
+          )
         await closeStore()
       })()),
   }

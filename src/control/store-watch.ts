@@ -1,14 +1,18 @@
 /**
  * @module `StoreWatch`: notices when the store cannot be written (disk full, read-only, database
- * file deleted underneath) and says so once, with the path and the fix, instead of one error line
- * per failed write; says so again once writes succeed. The control plane keeps retrying what the
- * bus redelivers (rollups, spans, audit events), so the watch only reports and counts.
+ * file deleted or replaced underneath) and says so once, with the path and the fix, instead of one
+ * error line per failed write; says so again once writes succeed. The control plane keeps
+ * retrying what the bus redelivers (rollups, spans, audit events), and what it derives itself
+ * waits in a `StoreBacklog` the watch drains when the store is back. A deleted SQLite file is
+ * written back from the open database, with nothing lost and no restart.
  *
  * ```
  * control plane ─▶ watch.store (a Proxy) ─▶ Store
  *                     │ unwritable error: rethrown as VGL_ERR_STORE_UNWRITABLE, counted
- *                     │ first one: onDown(err) · first success after: onUp(...)
+ *                     │ first one: onDown(err) · first success after: onUp(...), backlog drained
  *                     └─▶ status() ─▶ GET /health `store`
+ * checkFile() every 5 s: deleted ─▶ restoreFile() ─▶ onFileBack(...)  (fails: onDown, retried)
+ *                        replaced ─▶ onDown (never overwritten)
  * ```
  */
 import { statSync, type Stats } from 'node:fs'
@@ -20,6 +24,10 @@ import {
   type VigilError,
 } from '../errors.js'
 import type { Store } from '../store/index.js'
+import type { StoreBacklog } from './store-backlog.js'
+
+/** How often the control plane checks that the SQLite file is still the one it opened. */
+export const FILE_CHECK_MS = 5_000
 
 /** What `GET /health` shows of the store (`ok: false` with the code, message and fix while it fails). */
 export interface StoreCondition {
@@ -32,8 +40,14 @@ export interface StoreCondition {
   fix: string | null
   /** since when it fails (ms since the epoch) */
   sinceMs: number | null
-  /** writes that failed since then (retried or, for event records, dropped) */
+  /** writes that failed since then (retried, or held in the backlog) */
   failedWrites: number
+  /** records held for the store (anomaly, forecast and alert events, graph rows), written once it takes writes */
+  waiting: number
+  /** records dropped since the start because more than the backlog's maximum waited */
+  droppedRecords: number
+  /** the last time the deleted database file was written back from the open database, and its size */
+  restored: { atMs: number; bytes: number } | null
 }
 
 export interface StoreWatchOptions {
@@ -42,8 +56,17 @@ export interface StoreWatchOptions {
   path?: string
   /** the first failure of an outage (once) */
   onDown: (err: VigilError) => void
-  /** the first successful write after an outage */
-  onUp: (x: { downForMs: number; failedWrites: number }) => void
+  /**
+   * the first successful write after an outage; `held`: records of the backlog about to be
+   * written, `dropped`: those dropped during the outage
+   */
+  onUp: (x: { downForMs: number; failedWrites: number; held: number; dropped: number }) => void
+  /** held records: drained once the store takes writes again, counted in status() */
+  backlog?: StoreBacklog
+  /** writes the deleted SQLite file back from the open database (`SqliteStore.restoreFile`) */
+  restoreFile?: () => Promise<{ bytes: number }>
+  /** the file at the path is the store's again: written back (`restoredBytes`) or put back (null) */
+  onFileBack?: (x: { restoredBytes: number | null; goneForMs: number }) => void
   now?: () => number
 }
 
@@ -82,7 +105,10 @@ export class StoreWatch {
   #down: { err: VigilError; sinceMs: number } | null = null
   #gone: { err: VigilError; sinceMs: number } | null = null
   #failed = 0
+  #droppedBefore = 0
   #file: Stats | null = null
+  #checking = false
+  #restored: StoreCondition['restored'] = null
   /** the store to hand to everything that writes */
   readonly store: Store
 
@@ -139,6 +165,7 @@ export class StoreWatch {
         : 'free space on the PostgreSQL server (or make the database writable again); meanwhile Vigil keeps proxying, holds the telemetry not yet written and retries'
     if (this.#down === null) {
       this.#down = { err: e, sinceMs: this.#now() }
+      this.#droppedBefore = this.#o.backlog?.dropped ?? 0
       this.#o.onDown(e)
     }
     return e
@@ -150,29 +177,95 @@ export class StoreWatch {
     this.#down = null
     const failedWrites = this.#failed
     if (this.#gone === null) this.#failed = 0
-    this.#o.onUp({ downForMs, failedWrites })
+    const b = this.#o.backlog
+    this.#o.onUp({
+      downForMs,
+      failedWrites,
+      held: b?.waiting ?? 0,
+      dropped: (b?.dropped ?? 0) - this.#droppedBefore,
+    })
+    void b?.drain()
   }
 
   /**
-   * Checks that the SQLite file is still the one opened: deleted or replaced underneath, the
-   * connection keeps writing to the old (unlinked) file and everything written is lost at exit,
-   * silently. Reported once; only a restart opens the new file.
+   * Checks that the SQLite file at the path is still the one open. Deleted underneath, the
+   * connection would go on writing to the unlinked file and lose it all at exit: with
+   * `restoreFile` the open database is written back to the path at once, nothing lost; without,
+   * or while that fails (its folder gone or refusing), it is reported and tried again on the next
+   * check. A file put in its place is never overwritten: reported until it is moved away (then
+   * the store's own is written back) or Vigil restarts (then that file is used).
    */
-  checkFile(): void {
-    if (this.#file === null || this.#gone !== null) return
-    let how: string | null = null
+  async checkFile(): Promise<void> {
+    if (this.#file === null || this.#checking) return
+    this.#checking = true
     try {
-      const now = statSync(this.#where)
-      if (now.ino !== this.#file.ino || now.dev !== this.#file.dev) how = 'replaced by another file'
-    } catch (err) {
-      how = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'deleted' : null
+      await this.#checkFile(this.#file)
+    } finally {
+      this.#checking = false
     }
-    if (how === null) return
+  }
+
+  async #checkFile(opened: Stats): Promise<void> {
+    let now: Stats | null = null
+    try {
+      now = statSync(this.#where)
+    } catch (err) {
+      // anything but ENOENT (a folder no longer searchable) tells nothing about the file
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return
+    }
+    if (now !== null && now.ino === opened.ino && now.dev === opened.dev) {
+      if (this.#gone !== null) this.#back(null) // the original was put back
+      return
+    }
+    if (now !== null) return this.#goneFile('replaced by another file', this.#replacedFix())
+    const restore = this.#o.restoreFile
+    if (restore === undefined)
+      return this.#goneFile(
+        'deleted',
+        'restart Vigil: it creates a new database at store.path (or put the original file back first); to reclaim space shorten store.retention instead of deleting the file',
+      )
+    let bytes: number
+    try {
+      bytes = (await restore()).bytes
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') return this.#goneFile('replaced by another file', this.#replacedFix())
+      const dir = dirname(this.#where)
+      return this.#goneFile(
+        'deleted',
+        code === 'ENOENT'
+          ? `its folder ${dir} is gone too: create it again (mkdir -p ${dir}) and Vigil writes the open database back into it on its next check (every ${FILE_CHECK_MS / 1000} s), losing nothing; a restart before that loses everything stored`
+          : `Vigil cannot write the open database back to ${this.#where} (${(err as Error).message}): make ${dir} writable or free space on its disk, and Vigil retries on its next check (every ${FILE_CHECK_MS / 1000} s), losing nothing; a restart before that loses everything stored`,
+      )
+    }
+    try {
+      this.#file = statSync(this.#where)
+    } catch {
+      return // deleted again already: the next check writes it back again
+    }
+    this.#restored = { atMs: this.#now(), bytes }
+    this.#back(bytes)
+  }
+
+  #replacedFix(): string {
+    return `another file is at ${this.#where} now and Vigil never overwrites it: restart Vigil to use that file (what was stored since it was replaced is lost), or move it away and Vigil writes its own database back to ${this.#where} on its next check (every ${FILE_CHECK_MS / 1000} s), losing nothing`
+  }
+
+  /** Reports the file gone; again only when what is wrong changes (the folder back, a file in the way). */
+  #goneFile(how: string, fix: string): void {
     const e = VGL_ERR_STORE_FILE_GONE(this.#where, how)
-    e.fix =
-      'restart Vigil: it creates a new database at store.path (or put the original file back first); to reclaim space shorten store.retention instead of deleting the file'
-    this.#gone = { err: e, sinceMs: this.#now() }
+    e.fix = fix
+    if (this.#gone !== null && this.#gone.err.message === e.message && this.#gone.err.fix === fix) return
+    this.#gone = { err: e, sinceMs: this.#gone?.sinceMs ?? this.#now() }
     this.#o.onDown(e)
+  }
+
+  #back(restoredBytes: number | null): void {
+    const goneForMs = this.#gone === null ? 0 : this.#now() - this.#gone.sinceMs
+    this.#gone = null
+    if (this.#down === null) this.#failed = 0
+    this.#o.onFileBack?.({ restoredBytes, goneForMs })
+    void this.#o.backlog?.drain()
   }
 
   status(): StoreCondition {
@@ -186,6 +279,9 @@ export class StoreWatch {
       fix: bad?.err.fix ?? null,
       sinceMs: bad?.sinceMs ?? null,
       failedWrites: bad === null ? 0 : this.#failed,
+      waiting: this.#o.backlog?.waiting ?? 0,
+      droppedRecords: this.#o.backlog?.dropped ?? 0,
+      restored: this.#restored,
     }
   }
 }

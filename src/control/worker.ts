@@ -144,12 +144,13 @@ rpcPort.on('message', (req: RpcRequest) => {
       }),
   )
 })
-// while the store fails, the main thread's GET /health follows the count of failed writes
-let lastFailed = 0
+// the main thread's GET /health follows the counts of failed writes and of held records
+let lastCounts = '0 0 0'
 setInterval(() => {
   const c = cp.storeWatch.status()
-  if (c.ok || c.failedWrites === lastFailed) return
-  lastFailed = c.failedWrites
+  const counts = `${c.failedWrites} ${c.waiting} ${c.droppedRecords}`
+  if (counts === lastCounts) return
+  lastCounts = counts
   parentPort?.postMessage({ type: 'store', condition: c })
 }, 1_000).unref()
 // live detect/forecast: anomaly transitions go to the main thread, which logs or forwards them

@@ -1,7 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { dirname, join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   expectUpgraded,
   legacyRows,
@@ -101,5 +110,95 @@ describe('SqliteStore', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  describe('restoreFile: the database file deleted underneath', () => {
+    const s = { service: 's', route: '/r', env: 'e' }
+    const W = 10_000
+    let dir: string
+    let path: string
+    let store: SqliteStore
+    const write = async (i: number) => {
+      await store.writeWindow([rollupOf('gw', s, i * W, [1, 2])])
+      await store.appendEvents([
+        { atMs: i * W, kind: 'test', actor: 't', subject: String(i), payload: { i } },
+      ])
+    }
+    /** what a fresh store at the path holds: windows and event subjects */
+    const onDisk = async () => {
+      const fresh = await SqliteStore.open({ path })
+      try {
+        const points = await fresh.queryPoints(s, 0, 100 * W, 'window')
+        const events = await fresh.queryEvents({ kind: 'test', limit: 1000 })
+        return {
+          windows: points.map((p) => p.startMs / W),
+          events: events.map((e) => Number(e.subject)).sort((a, b) => a - b),
+        }
+      } finally {
+        await fresh.close()
+      }
+    }
+    beforeEach(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'vigil-store-'))
+      path = join(dir, 'db', 'vigil.db')
+      store = await SqliteStore.open({ path })
+    })
+    afterEach(async () => {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
+
+    it('writes back what was written before and after the deletion, and goes on with the file at the path', async () => {
+      for (let i = 0; i < 3; i++) await write(i)
+      rmSync(path) // the WAL and shared-memory files beside it stay
+      for (let i = 3; i < 6; i++) await write(i)
+      const restoring = store.restoreFile()
+      await write(6) // while the copy runs
+      const { bytes } = await restoring
+      expect(bytes).toBeGreaterThan(0)
+      for (let i = 7; i < 9; i++) await write(i)
+      const all = [0, 1, 2, 3, 4, 5, 6, 7, 8]
+      expect(await onDisk()).toEqual({ windows: all, events: all }) // read while the store is open
+      await store.close()
+      expect(await onDisk()).toEqual({ windows: all, events: all })
+      expect(readdirSync(dirname(path)).filter((f) => f.includes('restoring'))).toEqual([])
+    })
+
+    it('writes back a database whose WAL was deleted with it', async () => {
+      for (let i = 0; i < 3; i++) await write(i)
+      for (const f of readdirSync(dirname(path))) rmSync(join(dirname(path), f)) // vigil.db*
+      await write(3)
+      await store.restoreFile()
+      await write(4)
+      await store.close()
+      expect(await onDisk()).toEqual({ windows: [0, 1, 2, 3, 4], events: [0, 1, 2, 3, 4] })
+    })
+
+    it('never overwrites a file put at the path, and restores once it is moved away', async () => {
+      await write(0)
+      rmSync(path)
+      writeFileSync(path, 'not vigil')
+      await expect(store.restoreFile()).rejects.toMatchObject({ code: 'EEXIST' })
+      expect(readFileSync(path, 'utf8')).toBe('not vigil')
+      await write(1) // still writable meanwhile
+      renameSync(path, join(dir, 'moved-away'))
+      await store.restoreFile()
+      await write(2)
+      await store.close()
+      expect(await onDisk()).toEqual({ windows: [0, 1, 2], events: [0, 1, 2] })
+    })
+
+    it('refuses while the folder is gone, without creating it, and restores once it is back', async () => {
+      await write(0)
+      rmSync(dirname(path), { recursive: true })
+      await write(1)
+      await expect(store.restoreFile()).rejects.toMatchObject({ code: 'ENOENT' })
+      expect(existsSync(dirname(path))).toBe(false)
+      await write(2)
+      mkdirSync(dirname(path))
+      await store.restoreFile()
+      await store.close()
+      expect(await onDisk()).toEqual({ windows: [0, 1, 2], events: [0, 1, 2] })
+    })
   })
 })

@@ -3,7 +3,7 @@
  * that never store anything never load the native module). WAL journal, every statement prepared
  * once into a private field, one transaction per written window.
  */
-import { mkdirSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import {
@@ -110,30 +110,31 @@ const ROW_PARAMS = Array(6 + COUNTER_WIDTH + 1)
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const
   readonly path: string
-  #db: BetterSqlite3.Database
+  #db!: BetterSqlite3.Database
+  readonly #Database: typeof BetterSqlite3
   #closed = false
-  #upsertRaw: Stmt
-  #selRaw: Stmt
-  #selRawRange: Stmt
-  #selRouteLevel: Stmt
-  #selServiceLevel: Stmt
-  #upsertPoint: Record<Resolution, Stmt>
-  #selPoints: Record<Resolution, Stmt>
-  #markDirty: Stmt
-  #selDirty: Stmt
-  #delDirty: Stmt
-  #touchCatalog: Stmt
-  #selCatalog: Stmt
-  #insertSpan: Stmt
-  #selTrace: Stmt
-  #selTraceIdByRequest: Stmt
-  #insertEvent: Stmt
-  #prune: [keyof RetentionMs, Stmt][]
-  #selFence: Stmt
-  #insertAction: Stmt
-  #insertAudit: Stmt
-  #writeWindowTx: (batch: Rollup[]) => StoredPoint[]
-  #writeSpansTx: (spans: readonly SpanRecord[]) => void
+  #upsertRaw!: Stmt
+  #selRaw!: Stmt
+  #selRawRange!: Stmt
+  #selRouteLevel!: Stmt
+  #selServiceLevel!: Stmt
+  #upsertPoint!: Record<Resolution, Stmt>
+  #selPoints!: Record<Resolution, Stmt>
+  #markDirty!: Stmt
+  #selDirty!: Stmt
+  #delDirty!: Stmt
+  #touchCatalog!: Stmt
+  #selCatalog!: Stmt
+  #insertSpan!: Stmt
+  #selTrace!: Stmt
+  #selTraceIdByRequest!: Stmt
+  #insertEvent!: Stmt
+  #prune!: [keyof RetentionMs, Stmt][]
+  #selFence!: Stmt
+  #insertAction!: Stmt
+  #insertAudit!: Stmt
+  #writeWindowTx!: (batch: Rollup[]) => StoredPoint[]
+  #writeSpansTx!: (spans: readonly SpanRecord[]) => void
 
   /** Opens (creating when missing) and migrates the database. */
   static async open(opts: SqliteStoreOptions): Promise<SqliteStore> {
@@ -146,12 +147,7 @@ export class SqliteStore implements Store {
     let db: BetterSqlite3.Database
     try {
       if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
-      db = new Database(opts.path)
-      db.pragma('journal_mode = WAL')
-      // NORMAL under WAL: a commit survives a process crash (SIGKILL); only an OS crash or power
-      // loss can drop the last transactions.
-      db.pragma('synchronous = NORMAL')
-      db.pragma('busy_timeout = 5000')
+      db = connect(Database, opts.path)
     } catch (err) {
       throw VGL_ERR_STORE_OPEN(
         'sqlite',
@@ -160,12 +156,18 @@ export class SqliteStore implements Store {
       )
     }
     migrate(db)
-    return new SqliteStore(db, opts.path)
+    return new SqliteStore(Database, db, opts.path)
   }
 
-  private constructor(db: BetterSqlite3.Database, path: string) {
-    this.#db = db
+  private constructor(Database: typeof BetterSqlite3, db: BetterSqlite3.Database, path: string) {
+    this.#Database = Database
     this.path = path
+    this.#use(db)
+  }
+
+  /** Prepares every statement on `db` and makes it the connection all methods use. */
+  #use(db: BetterSqlite3.Database): void {
+    this.#db = db
     const c = COUNTER_COLUMNS
     this.#upsertRaw = db.prepare(
       `INSERT INTO rollups_raw (gateway_id, service, route, env, start_ms, duration_ms, ${c}, received_ms)
@@ -654,11 +656,95 @@ export class SqliteStore implements Store {
     this.#db.pragma(`max_page_count = ${extraPages === null ? 4_294_967_294 : count + extraPages}`)
   }
 
+  /**
+   * Writes the open database back to `path` after its file was deleted underneath, and goes on
+   * with the file written there: nothing written before or since the deletion is lost. The
+   * connection still reads the deleted file; its WAL is checkpointed into it and detached from the
+   * names beside `path` first, so the new file never meets the old WAL. Refuses, changing nothing
+   * at `path`, when a file is there again (`EEXIST`: never overwritten) or its folder is gone
+   * (`ENOENT`); other errors are the folder's (`EACCES`, `ENOSPC`). Call again to retry.
+   * @returns the size of the file written back, bytes
+   */
+  async restoreFile(): Promise<{ bytes: number }> {
+    this.#open()
+    const path = this.path
+    if (path === ':memory:') throw fsError('EINVAL', 'an in-memory database has no file to restore')
+    if (existsSync(path)) throw fsError('EEXIST', `${path} exists: it is not the file Vigil opened`)
+    statSync(dirname(path)) // ENOENT when the folder is gone: it is not created again here
+    const copy = `${path}.restoring`
+    rmSync(copy, { force: true }) // a copy cut short by a crash
+    // MEMORY: no WAL or rollback journal under the names beside `path`, which belong to the file
+    // written back; a crash now loses the deleted file, as it would have anyway
+    this.#db.pragma('wal_checkpoint(TRUNCATE)')
+    this.#db.pragma('journal_mode = MEMORY')
+    try {
+      // writes made meanwhile through this connection are copied too (SQLite updates a running
+      // backup); from its last step to the switch below no other code runs, so none is left behind
+      await this.#db.backup(copy)
+      if (this.#closed) throw VGL_ERR_STORE_CLOSED('sqlite')
+      place(copy, path)
+    } catch (err) {
+      rmSync(copy, { force: true })
+      throw err
+    }
+    const old = this.#db
+    let db: BetterSqlite3.Database
+    try {
+      db = connect(this.#Database, path)
+    } catch (err) {
+      // the copy stays unused: take it away so the next check sees the file gone and tries again
+      rmSync(path, { force: true })
+      throw err
+    }
+    this.#use(db)
+    old.close()
+    return { bytes: statSync(path).size }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     this.#db.close()
   }
+}
+
+/** Opens the file with the store's settings. */
+function connect(Database: typeof BetterSqlite3, path: string): BetterSqlite3.Database {
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    // NORMAL under WAL: a commit survives a process crash (SIGKILL); only an OS crash or power
+    // loss can drop the last transactions.
+    db.pragma('synchronous = NORMAL')
+    db.pragma('busy_timeout = 5000')
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  return db
+}
+
+/** An error with a Node errno code (`EEXIST`, `ENOENT`), as fs would throw it. */
+function fsError(code: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code })
+}
+
+/**
+ * Puts the finished copy at `path` without ever replacing a file that appeared there meanwhile: a
+ * hard link fails with EEXIST where a rename would overwrite. Filesystems without hard links get
+ * a rename after a last look.
+ */
+function place(copy: string, path: string): void {
+  try {
+    linkSync(copy, path)
+    unlinkSync(copy)
+    return
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err
+  }
+  if (existsSync(path)) throw fsError('EEXIST', `${path} exists`)
+  renameSync(copy, path)
 }
 
 function migrate(db: BetterSqlite3.Database): void {

@@ -28,6 +28,12 @@ export const healthRoutes: FastifyPluginAsync<{ sources: AdminSources }> = async
                   fix: { type: ['string', 'null'] },
                   sinceMs: { type: ['number', 'null'] },
                   failedWrites: { type: 'number' },
+                  waiting: { type: 'number' },
+                  droppedRecords: { type: 'number' },
+                  restored: {
+                    type: ['object', 'null'],
+                    properties: { atMs: { type: 'number' }, bytes: { type: 'number' } },
+                  },
                 },
               },
             },
