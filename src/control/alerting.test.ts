@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { buildSilence, type SilenceInput } from './alerting.js'
+import { fillUp } from '../../test/helpers/full-store.js'
+import { parseConfigText } from '../config/index.js'
+import { SqliteStore } from '../store/index.js'
+import { ActionLog } from './actions.js'
+import { ALERT_FIRED, ALERT_RESOLVED, buildSilence, LiveAlerts, type SilenceInput } from './alerting.js'
+import { soleLeadership } from './leadership.js'
+import type { SeriesPoint } from './points.js'
+import { StoreBacklog } from './store-backlog.js'
 
 const input = (matchers: unknown): SilenceInput => ({
   matchers: matchers as SilenceInput['matchers'],
@@ -26,5 +33,86 @@ describe('buildSilence', () => {
       { name: 'service', value: 'orders', isRegex: false, isEqual: true },
     ])
     expect(() => buildSilence(input([]), 1_000)).toThrow('matchers: give at least one, e.g. service="orders"')
+  })
+})
+
+describe('LiveAlerts on a store that fills', () => {
+  it('holds the firing and resolved events a full store refuses and writes them once it takes writes', async () => {
+    const config = parseConfigText(
+      [
+        'env: prod',
+        'services: { orders: { targets: [http://127.0.0.1:9001] } }',
+        'routes: [ { path: /orders, service: orders } ]',
+        'telemetry: { windowMs: 1000 }',
+        'alerts:',
+        '  rules:',
+        '    - { name: route-down, kind: failure, level: route, ratio: 0.5, for: 1 window, resolveFor: 1 window }',
+      ].join('\n'),
+      'vigil.yaml',
+      {},
+    )
+    const store = await SqliteStore.open({ path: ':memory:' })
+    const T0 = 1_700_000_000_000
+    let now = T0
+    const leadership = await soleLeadership(store, 'test')
+    const backlog = new StoreBacklog()
+    const alerts = new LiveAlerts({
+      config,
+      store,
+      backlog,
+      actions: new ActionLog({ store, leadership }),
+      leadership,
+      anomalies: null,
+      forecasts: null,
+      refreshMs: 3_600_000,
+      now: () => now,
+    })
+    try {
+      await alerts.start()
+      const series = { service: 'orders', route: '/orders', env: 'prod' }
+      const window = (i: number, errors: number): SeriesPoint => ({
+        startMs: T0 + i * 1_000,
+        durationMs: 1_000,
+        count: 100,
+        ratePerSec: 100,
+        errorRatio: errors / 100,
+        upstreamErrorRatio: errors / 100,
+        refused: 0,
+        refused5xx: 0,
+        limitedRatio: 0,
+        timeouts: 0,
+        connectErrors: 0,
+        statusClass: [0, 100 - errors, 0, 0, errors],
+        bytesIn: 0,
+        bytesOut: 0,
+        p50: 10,
+        p95: 20,
+        p99: 30,
+        sources: 1,
+      })
+      await fillUp(store) // the events table is full; actions and alert state still have room
+      for (const [i, errors] of [
+        [0, 0],
+        [1, 90],
+        [2, 0],
+        [3, 0],
+      ] as const) {
+        now = T0 + (i + 1) * 1_000
+        alerts.hook(series, window(i, errors), { correction: false })
+        await alerts.engine.idle()
+      }
+      await alerts.stop()
+      expect(backlog.waiting).toBe(2)
+      expect(await store.queryEvents({ kind: ALERT_FIRED })).toEqual([])
+      store.limitPages(null)
+      await backlog.drain()
+      const kinds = (await store.queryEvents({ limit: 1_000 }))
+        .filter((e) => e.kind !== 'filler')
+        .reverse()
+        .map((e) => e.kind)
+      expect(kinds).toEqual([ALERT_FIRED, ALERT_RESOLVED])
+    } finally {
+      await store.close()
+    }
   })
 })

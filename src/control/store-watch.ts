@@ -19,6 +19,7 @@ import { statSync, type Stats } from 'node:fs'
 import { dirname } from 'node:path'
 import {
   isVigilError,
+  VGL_ERR_STORE_CLOSED,
   VGL_ERR_STORE_FILE_GONE,
   VGL_ERR_STORE_UNWRITABLE,
   type VigilError,
@@ -229,6 +230,7 @@ export class StoreWatch {
       bytes = (await restore()).bytes
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
+      if (code === VGL_ERR_STORE_CLOSED.code) return // stopping: nothing to report
       if (code === 'EEXIST') return this.#goneFile('replaced by another file', this.#replacedFix())
       const dir = dirname(this.#where)
       return this.#goneFile(

@@ -188,6 +188,15 @@ describe('SqliteStore', () => {
       expect(await onDisk()).toEqual({ windows: [0, 1, 2], events: [0, 1, 2] })
     })
 
+    it('refuses with VGL_ERR_STORE_CLOSED when the store closes while it copies, leaving no copy', async () => {
+      await write(0)
+      rmSync(path)
+      const restoring = store.restoreFile()
+      await store.close()
+      await expect(restoring).rejects.toMatchObject({ code: 'VGL_ERR_STORE_CLOSED' })
+      expect(readdirSync(dirname(path)).filter((f) => f.includes('restoring'))).toEqual([])
+    })
+
     it('refuses while the folder is gone, without creating it, and restores once it is back', async () => {
       await write(0)
       rmSync(dirname(path), { recursive: true })

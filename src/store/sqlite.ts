@@ -685,7 +685,8 @@ export class SqliteStore implements Store {
       place(copy, path)
     } catch (err) {
       rmSync(copy, { force: true })
-      throw err
+      // closed while copying (a stop): say so, not the driver's "connection is not open"
+      throw this.#closed ? VGL_ERR_STORE_CLOSED('sqlite') : err
     }
     const old = this.#db
     let db: BetterSqlite3.Database
