@@ -130,7 +130,7 @@ export async function startControlPlane(
     onUp: ({ downForMs, failedWrites, held, dropped }) => {
       const c = watch.status()
       opts.onNotice?.(
-        `the store takes writes again after ${Math.round(downForMs / 1000)} s; ${failedWrites} writes had failed (rollups, spans and audit events are redelivered; ${held} records held meanwhile are written now${dropped > 0 ? `, ${dropped} were dropped` : ''})`,
+        `the store takes writes again after ${Math.round(downForMs / 1000)} s; ${failedWrites} writes had failed (rollups, spans and audit events are redelivered${held > 0 ? `; the ${held} records held meanwhile are written now` : ''}${dropped > 0 ? `; ${dropped} records were dropped, more than ${backlog.maxRecords} waited` : ''})`,
         { path: c.path, downForMs, failedWrites, held, dropped },
       )
       opts.onStore?.(c)

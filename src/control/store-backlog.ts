@@ -122,7 +122,7 @@ export class StoreBacklog {
         batch.push(this.#held[i]!)
       }
       const { done, refused } = await this.#write(sink, batch)
-      // from the head: records dropped while the write ran (the backlog overflowed) are behind it
+      // off the head; those the backlog dropped while the write ran (it overflowed) are gone already
       for (const h of batch.slice(0, done)) if (this.#held[this.#head] === h) this.#head++
       this.#compact()
       if (refused) return

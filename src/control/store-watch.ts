@@ -250,7 +250,7 @@ export class StoreWatch {
   }
 
   #replacedFix(): string {
-    return `another file is at ${this.#where} now and Vigil never overwrites it: restart Vigil to use that file (what was stored since it was replaced is lost), or move it away and Vigil writes its own database back to ${this.#where} on its next check (every ${FILE_CHECK_MS / 1000} s), losing nothing`
+    return `another file is at ${this.#where} now and Vigil never overwrites it: restart Vigil to use that file (the database Vigil has open is then lost, unless its file was moved rather than deleted), or move it away and Vigil writes its own database back to ${this.#where} on its next check (every ${FILE_CHECK_MS / 1000} s), losing nothing`
   }
 
   /** Reports the file gone; again only when what is wrong changes (the folder back, a file in the way). */
