@@ -319,7 +319,8 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
         ),
       // dashboard: the feed says when the store stops and starts taking writes
       onStore: (c, previous) => {
-        if (c.restored !== null && c.restored.atMs !== previous.restored?.atMs)
+        // written back: one line says so, and that the store is fine again if it had been reported
+        if (c.ok && c.restored !== null && c.restored.atMs !== previous.restored?.atMs)
           activity.push({
             atMs: c.restored.atMs,
             kind: 'store.restored',
@@ -328,17 +329,17 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
             summary: `${c.path} was deleted while Vigil had it open; Vigil wrote the open database back to it: nothing was lost`,
             severity: 'warning',
           })
-        if (c.ok === previous.ok && c.code === previous.code) return
-        activity.push({
-          atMs: Date.now(),
-          kind: c.ok ? 'store.writable' : 'store.unwritable',
-          actor: 'control',
-          subject: c.path,
-          summary: c.ok
-            ? `the store takes writes again (${c.path})`
-            : `${c.message ?? 'the store cannot be written'}; ${c.fix ?? ''}`,
-          severity: c.ok ? 'info' : 'critical',
-        })
+        else if (c.ok !== previous.ok || c.code !== previous.code)
+          activity.push({
+            atMs: Date.now(),
+            kind: c.ok ? 'store.writable' : 'store.unwritable',
+            actor: 'control',
+            subject: c.path,
+            summary: c.ok
+              ? `the store takes writes again (${c.path})`
+              : `${c.message ?? 'the store cannot be written'}; ${c.fix ?? ''}`,
+            severity: c.ok ? 'info' : 'critical',
+          })
       },
       onNotice: (message, fields) => logger.info(fields, `control plane: ${message}`),
       // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)

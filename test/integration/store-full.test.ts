@@ -226,6 +226,13 @@ describe('embedded Vigil when its database file is deleted underneath', { timeou
     expect(back).toHaveLength(1)
     expect(back[0]!.msg).toContain('nothing was lost')
     expect(lines.filter((l) => l.code === 'VGL_ERR_STORE_FILE_GONE')).toEqual([])
+    const feed = () => v.activity.recent(200).filter((a) => a.kind.startsWith('store.'))
+    expect(feed()).toEqual([
+      expect.objectContaining({
+        kind: 'store.restored',
+        summary: expect.stringContaining('nothing was lost'),
+      }),
+    ])
     await sendOk(20)
     await poll(
       () => storedOf(v),
@@ -254,6 +261,11 @@ describe('embedded Vigil when its database file is deleted underneath', { timeou
       'GET /health ok again',
     )
     expect(lines.filter((l) => l.code === 'VGL_ERR_STORE_FILE_GONE')).toHaveLength(1)
+    expect(feed().map((a) => [a.kind, a.severity])).toEqual([
+      ['store.restored', 'warning'],
+      ['store.unwritable', 'critical'],
+      ['store.restored', 'warning'],
+    ])
 
     await vigil.stop()
     vigil = null
