@@ -359,12 +359,36 @@ describe('LiveAnomalies: when a detector score is an incident', () => {
     expect(resolved[0][0].resolvedAtMs).toBe(T0 + 470 * STEP)
   })
 
+  it('a second error incident of the same size opens as the first did: incident windows do not teach the baseline', () => {
+    const live = new LiveAnomalies()
+    const opened: AnomalyRecord[] = []
+    live.on(
+      'anomaly',
+      (r: AnomalyRecord, t: string) => t === 'opened' && r.metric === 'errors' && opened.push(r),
+    )
+    quiet(live, 0, 400)
+    for (const from of [400, 640, 880]) {
+      quiet(live, from, from + 15, () => ({ errors: 6 }))
+      quiet(live, from + 15, from + 240)
+    }
+    expect(opened.map((r) => (r.openedAtMs - T0) / STEP)).toEqual([400, 640, 880])
+    // judged against the series' normal every time, not against the incidents before
+    for (const r of opened) {
+      expect(r.high).toBeLessThan(opened[0].high * 1.5)
+      expect(r.score).toBeGreaterThanOrEqual(opened[0].score * 0.9)
+    }
+  })
+
   it('a lasting new level is accepted after acceptAfter windows inside the current band', () => {
     const live = new LiveAnomalies({ acceptAfter: 40 })
     quiet(live, 0, 400)
     quiet(live, 400, 700, () => ({ errors: 17 }))
     expect(live.openOn(KEY).filter((a) => a.metric === 'errors')).toEqual([])
     expect(live.stats.resolved).toBeGreaterThanOrEqual(1)
+    // once accepted, the new level is the baseline that judges: it opens nothing more
+    const opened = live.stats.opened
+    quiet(live, 700, 800, () => ({ errors: 17 }))
+    expect(live.stats.opened).toBe(opened)
   })
 
   it('429s: one of 60 opens nothing; a burst opens limitedRatio, unless Vigil itself is limiting the service', () => {

@@ -20,6 +20,11 @@
  * went quiet helps nobody (a Prometheus alert whose series vanishes resolves too). Each resolved
  * record says how it resolved (`resolvedBy`) and why, in words (`resolution`).
  *
+ * A window of an anomaly open on a metric, or one that opens it, is not learned as normal by the
+ * baselines that judge (the metric's novelty detector, the count baselines), so the next incident
+ * of the same kind is judged against the series' normal, not against the last incident; the bands
+ * that decide `accepted` learn every window, and an accepted level is learned from then on.
+ *
  * ```
  * window hook ─▶ bank per series (LRU, maxSeries) ─▶ raised / cleared
  *                  ▲ children: route points of this window (for {service, env}),      │
@@ -31,7 +36,6 @@ import { EventEmitter } from 'node:events'
 import {
   ClientOutliers,
   Novelty,
-  PoissonTail,
   QUANTILE_MIN_REQUESTS,
   SeriesEnsemble,
   type AnomalySignal,
@@ -45,6 +49,7 @@ import {
   type SeriesStep,
 } from '../detect/index.js'
 import { NOVELTY_P_AT_ONE } from '../detect/novelty.js'
+import { COUNT_GRACE, CountBaseline } from './count-baseline.js'
 import type { EventQuery, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { sentCount, upstream5xx } from '../telemetry/types.js'
@@ -228,10 +233,27 @@ export interface LiveAnomaliesSnapshot {
   /** least recently seen first */
   banks: [string, DetectorSnapshot][]
   open: [string, AnomalyRecord][]
-  /** the 5xx and 429 count baselines (absent in snapshots of earlier versions: relearnt) */
-  counts?: [string, { errors: DetectorSnapshot; limitedRatio: DetectorSnapshot }][]
+  /**
+   * the 5xx and 429 count baselines (absent in snapshots of earlier versions: relearnt): the one
+   * that judges, and in `all` the one that learns every window (absent in earlier versions: a copy)
+   */
+  counts?: [
+    string,
+    {
+      errors: DetectorSnapshot
+      limitedRatio: DetectorSnapshot
+      all?: { errors: DetectorSnapshot; limitedRatio: DetectorSnapshot }
+    },
+  ][]
   /** the abusive-client detector (absent before any client window) */
   clients?: ClientOutliersSnapshot
+}
+
+/** One window's count judgements: −log10 p per count metric, the band learned from every window, the counts. */
+interface CountJudgements {
+  lp: Record<string, number>
+  current: Record<string, { low: number; high: number }>
+  k: Partial<Record<CountMetric, number>>
 }
 
 interface Children {
@@ -251,9 +273,7 @@ const NOVELTY_LOG10_P_AT_ONE = -Math.log10(NOVELTY_P_AT_ONE)
 const QUANTILES = ['p50', 'p95', 'p99'] as const
 /** Metrics judged as counts by the live layer's binomial tails. */
 const COUNTS = ['errors', 'limitedRatio'] as const
-/** Windows a count baseline learns before it judges (the novelty detectors need ~100). */
-const COUNT_GRACE = 64
-const countTail = () => new PoissonTail({ side: 'upper', gracePeriod: COUNT_GRACE })
+type CountMetric = (typeof COUNTS)[number]
 /** Windows a new series learns before it is judged: its novelty detectors' warm-up, or the count baselines' grace. */
 const WINDOWS_NEEDED = Math.max(COUNT_GRACE, new Novelty().warmUp)
 /** A series whose newest window is older than this many windows is gone (a one-off route), not learning. */
@@ -300,8 +320,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   readonly #alarmed = new Set<string>()
   readonly #resolved: AnomalyRecord[] = []
   readonly #children = new Map<string, Children>()
-  /** per series: the binomial tails of its 5xx and 429 counts given its requests ({@link #countJudgements}) */
-  readonly #counts = new Map<string, Record<(typeof COUNTS)[number], PoissonTail>>()
+  /** per series: the baselines of its 5xx and 429 counts given its requests ({@link #countJudgements}) */
+  readonly #counts = new Map<string, Record<CountMetric, CountBaseline>>()
   /** per series: the bank's expected value and band of each metric at its newest window (alert rules) */
   readonly #explained = new Map<string, SeriesStep['metrics']>()
   /** per series: the end of its newest window judged */
@@ -422,16 +442,25 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     else if (level === 'service') this.#addChild('*|*|*', key, point.startMs, metrics)
     const kids = this.#children.get(key)
     const children = level !== 'route' && kids?.startMs === point.startMs ? kids.points : undefined
-    const banked = this.#bank(key).step(metrics, children)
+    const self = metrics.limitedRatio > 0 && (this.#o.selfLimited?.(series) ?? false)
+    // a window of an anomaly open on the metric, or that is evidence enough to open one, is not
+    // taught to the baselines that judge the next one
+    const banked = this.#bank(key).step(
+      metrics,
+      children,
+      (metric, j) =>
+        this.#open.has(`${key}#${metric}`) ||
+        (j.score >= this.#o.raiseAt && !this.#quiet(metric, observedOf(metric, metrics), metrics, j, self)),
+    )
     this.#lastEndMs.set(key, endMs)
     if (endMs > this.#newestEndMs) this.#newestEndMs = endMs
-    const self = metrics.limitedRatio > 0 && (this.#o.selfLimited?.(series) ?? false)
     const judged = { ...banked.metrics }
-    const lp = this.#countJudgements(key, metrics, judged, self)
+    const counted = this.#countJudgements(key, metrics, judged)
     const step = { ...banked, metrics: judged }
     this.#recordScores(key, point, step.score, step.metrics)
     this.#explained.set(key, step.metrics)
-    this.#judge(key, series, level, point, metrics, step, self, lp)
+    this.#judge(key, series, level, point, metrics, step, self, counted)
+    this.#learnCounts(key, counted.k, self)
     if (this.#pending.length > 0) this.#flushSoon()
   }
 
@@ -444,8 +473,9 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     m: MetricPoint,
     step: SeriesStep,
     self: boolean,
-    lp: Readonly<Record<string, number>>,
+    counted: CountJudgements,
   ): void {
+    const { lp, current } = counted
     const raised = new Map<string, AnomalySignal>()
     for (const s of step.signals) {
       const openId = `${key}#${s.metric}`
@@ -472,11 +502,13 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
         const calm = this.#calmOf(openId)
         calm.unjudged = 0
         calm.inBand = this.#quiet(metric, x, m, r, self) ? calm.inBand + 1 : 0
-        calm.accepted = this.#quiet(metric, x, m, j, self) ? calm.accepted + 1 : 0
+        // the band that follows what the series does now: the bank's (it learns every window), or
+        // for counts the baseline that learns incidents too (the judging one does not)
+        calm.accepted = this.#quiet(metric, x, m, current[metric] ?? j, self) ? calm.accepted + 1 : 0
         const endMs = point.startMs + point.durationMs
         if (calm.inBand >= this.#o.clearAfter)
           this.#resolve(openId, r, endMs, 'band', `back inside its band for ${calm.inBand} windows`)
-        else if (calm.accepted >= this.#o.acceptAfter)
+        else if (calm.accepted >= this.#o.acceptAfter) {
           this.#resolve(
             openId,
             r,
@@ -484,6 +516,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
             'accepted',
             `a lasting new level: inside the current band for ${calm.accepted} windows`,
           )
+          if (metric in current) this.#counts.get(key)?.[metric as CountMetric].accept()
+        }
         continue
       }
       const count = metric in lp
@@ -548,40 +582,54 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
    * against the baseline before this window (score −log10 p / 10, so 0.5 is p = 1e-5), with the
    * band (mean ± 3 sd) from the same tail. The bank's own errors score is calibrated against its
    * recent surprises, so one improbable error teaches it that the next incident is ordinary; its
-   * 429-ratio band is meaningless for a ratio that is almost always 0. Self-inflicted 429s are
-   * not learnt: they are not the series' normal. Returns −log10 p per count metric.
+   * 429-ratio band is meaningless for a ratio that is almost always 0. Learning waits for the
+   * window's judgement ({@link #learnCounts}).
    */
-  #countJudgements(
-    key: string,
-    m: MetricPoint,
-    judged: Record<string, MetricJudgement>,
-    self: boolean,
-  ): Record<string, number> {
-    const lp: Record<string, number> = {}
-    if (!(m.requests > 0)) return lp
+  #countJudgements(key: string, m: MetricPoint, judged: Record<string, MetricJudgement>): CountJudgements {
+    const out: CountJudgements = { lp: {}, current: {}, k: {} }
+    if (!(m.requests > 0)) return out
     let t = this.#counts.get(key)
-    if (t === undefined) this.#counts.set(key, (t = { errors: countTail(), limitedRatio: countTail() }))
+    if (t === undefined)
+      this.#counts.set(key, (t = { errors: new CountBaseline(), limitedRatio: new CountBaseline() }))
     for (const metric of COUNTS) {
       // errors among the requests sent to the service; 429s among every request
       const n = metric === 'errors' ? (m.sent ?? m.requests) : m.requests
       if (!(n > 0)) continue
       const k = metric === 'errors' ? m.errors : Math.round(m.limitedRatio * n)
       if (!Number.isFinite(k)) continue
-      const tail = t[metric]
-      tail.observeTrials(n)
-      lp[metric] = Math.min(50, tail.surprise(k)) / Math.LN10
-      const e = tail.expected()
+      const b = t[metric]
+      b.observeTrials(n)
+      const lp = Math.min(50, b.surprise(k)) / Math.LN10
       // errors in counts, as the dashboard converts them; the 429 ratio as a ratio
       const d = metric === 'errors' ? 1 : n
-      judged[metric] = {
-        score: Math.min(1, lp[metric] / 10),
+      const inUnits = (e: { value: number; low: number; high: number }) => ({
         expected: e.value / d,
         low: e.low / d,
         high: e.high / d,
-      }
-      if (metric === 'errors' || !self) tail.update(k)
+      })
+      judged[metric] = { score: Math.min(1, lp / 10), ...inUnits(b.expected()) }
+      out.lp[metric] = lp
+      out.current[metric] = inUnits(b.current())
+      out.k[metric] = k
     }
-    return lp
+    return out
+  }
+
+  /**
+   * The count baselines learn the window once it is judged: a window of an anomaly open on the
+   * metric (one opened by this window included) is learned only by the baseline that follows every
+   * window, not by the one that judges, so a repeat of the incident is judged against the series'
+   * normal and not against the last incident. Self-inflicted 429s are not learnt at all: they are
+   * not the series' normal.
+   */
+  #learnCounts(key: string, k: Readonly<Partial<Record<CountMetric, number>>>, self: boolean): void {
+    const t = this.#counts.get(key)
+    if (t === undefined) return
+    for (const metric of COUNTS) {
+      const x = k[metric]
+      if (x === undefined || (metric === 'limitedRatio' && self)) continue
+      t[metric].learn(x, this.#open.has(`${key}#${metric}`))
+    }
   }
 
   /**
@@ -819,10 +867,18 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       version: 1,
       banks: [...this.#banks].map(([k, b]) => [k, b.snapshot()]),
       open: [...this.#open].map(([k, r]) => [k, structuredClone(r)]),
-      counts: [...this.#counts].map(([k, t]) => [
-        k,
-        { errors: t.errors.snapshot(), limitedRatio: t.limitedRatio.snapshot() },
-      ]),
+      counts: [...this.#counts].map(([k, t]) => {
+        const errors = t.errors.snapshot()
+        const limited = t.limitedRatio.snapshot()
+        return [
+          k,
+          {
+            errors: errors.judge,
+            limitedRatio: limited.judge,
+            all: { errors: errors.all, limitedRatio: limited.all },
+          },
+        ]
+      }),
       ...(this.#clients !== null ? { clients: this.#clients.snapshot() } : {}),
     }
   }
@@ -847,8 +903,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       if (this.#banks.has(key))
         try {
           this.#counts.set(key, {
-            errors: countTail().restore(t.errors),
-            limitedRatio: countTail().restore(t.limitedRatio),
+            errors: CountBaseline.restore({ judge: t.errors, all: t.all?.errors }),
+            limitedRatio: CountBaseline.restore({ judge: t.limitedRatio, all: t.all?.limitedRatio }),
           })
         } catch (err) {
           this.#o.onError?.(err as Error, `restore the error and 429 baselines of ${key}`)

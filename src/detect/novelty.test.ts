@@ -87,6 +87,38 @@ describe('novelty: the score marks the onset of an incident', () => {
     expect(Math.max(...run(100).slice(2150, 2160))).toBeLessThan(0.3)
   })
 
+  it('does not learn normal from rows held as an incident: a repeat of the incident scores as the first did', () => {
+    const v = noisy(2000, 6)
+    const inIncident = (i: number) => i >= 1000 && (i - 1000) % 240 < 15
+    for (let i = 0; i < v.length; i++) if (inIncident(i)) v[i] += 80
+    const onsets = (hold: boolean) => {
+      const d = new Novelty()
+      const s = v.map((x, i) => {
+        const score = d.score(x)
+        d.update(x, hold && inIncident(i))
+        return score
+      })
+      return [1000, 1240, 1480, 1720].map((i) => s[i])
+    }
+    const learnt = onsets(false)
+    const held = onsets(true)
+    expect(learnt[0]).toBeGreaterThan(0.6)
+    // learnt, the first incident's contexts are the next one's nearest neighbours, and its
+    // distances fill the top of the ranking
+    expect(Math.max(...learnt.slice(1))).toBeLessThan(0.45)
+    for (const s of held.slice(1)) expect(s).toBeGreaterThanOrEqual(held[0] * 0.9)
+    // a shift held for a while, then no longer (accepted as lasting), is learnt within a few dozen rows
+    const d = new Novelty()
+    const w = noisy(2000, 7)
+    for (let i = 1000; i < w.length; i++) w[i] += 80
+    const after = w.map((x, i) => {
+      const score = d.score(x)
+      d.update(x, i >= 1000 && i < 1300)
+      return score
+    })
+    expect(Math.max(...after.slice(1400))).toBeLessThan(0.45)
+  })
+
   it('refuses options it cannot honour, naming the option', () => {
     expect(() => new Novelty({ memory: 3 })).toThrow(/memory/)
     expect(() => new Novelty({ scales: [] })).toThrow(/scales/)

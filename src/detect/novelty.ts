@@ -50,6 +50,8 @@ interface NoveltyState {
   peak: number
   /** points since the open incident last had evidence at or below eventP */
   quiet: number
+  /** index of the newest row learned as part of an incident (`update(x, true)`); absent: none */
+  heldAt?: number
 }
 
 /** Contexts remembered before a scale votes. */
@@ -262,12 +264,23 @@ export class Novelty implements Detector<number> {
     return this.#continues(raw) ? raw * this.o.damping : raw
   }
 
-  update(x: number): void {
+  /**
+   * Learns x. `held`: x belongs to an incident the caller has open (the live layer passes its open
+   * anomalies). It still enters the contexts, but no context that contains a held row is
+   * remembered or ranked: memory and calibration describe normal rows only. Otherwise the first
+   * incident's contexts become the nearest neighbours of the next one of the same kind, and its
+   * distances fill the top of the ranking, so a repeat scores as ordinary. A level the caller
+   * accepts as lasting is learnt once it stops holding: every context is remembered at once.
+   */
+  update(x: number, held = false): void {
     checkFinite(this.name, x)
     const raw = this.#evidence(x)
     const st = this.#s
-    const { scales, storeDivisor } = this.o
+    const { scales, storeDivisor, blocks } = this.o
+    if (held) st.heldAt = st.n
     for (let i = 0; i < scales.length; i++) {
+      // the context spans the last scale × blocks rows, this one included
+      if (st.heldAt !== undefined && st.n - st.heldAt < scales[i] * blocks) continue
       const v = this.#dists[i]
       if (!Number.isNaN(v)) pushWindow(st.cal[i], v)
       const stride = Math.max(1, Math.floor(scales[i] / storeDivisor))

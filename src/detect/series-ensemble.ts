@@ -159,8 +159,20 @@ export class SeriesEnsemble {
     this.#hstAlarm = new Alarm(this.o.alarm)
   }
 
-  /** Scores one window, learns it, and returns the signals it raised or cleared. */
-  step(point: MetricPoint, children?: Readonly<Record<string, MetricPoint>>): SeriesStep {
+  /**
+   * Scores one window, learns it, and returns the signals it raised or cleared. `held(metric,
+   * judgement)`, asked once a metric is scored and before it is learned: true when the window
+   * belongs to an incident the caller has open (or opens with it). That metric's novelty detector
+   * then learns it as part of an incident ({@link Novelty.update}), so a repeat of the incident is
+   * as new as the first one was. The ensembles beside them learn every window: their band follows
+   * what the series does, so a lasting level is absorbed and the caller can see it has become
+   * normal. Without `held`, every window is learned as `vigil detect` learns it.
+   */
+  step(
+    point: MetricPoint,
+    children?: Readonly<Record<string, MetricPoint>>,
+    held?: (metric: string, judgement: MetricJudgement) => boolean,
+  ): SeriesStep {
     const signals: AnomalySignal[] = []
     const metrics: Record<string, MetricJudgement> = {}
     let top = 0
@@ -188,8 +200,8 @@ export class SeriesEnsemble {
       const judged = LATENCY.has(m) ? e.atLoad(x) : x
       const n = this.#nov[m]
       const score = n.score(judged)
-      n.update(judged)
       metrics[m] = { score, expected: ex.expected, low: ex.low, high: ex.high }
+      n.update(judged, held?.(m, metrics[m]) === true)
       // excess load: how far the rate is above its normal band (0 inside it), so the rate model's
       // own misfit and noise inside the band do not blur the latency–load slope
       if (m === 'rate' && x > 0 && ex.high > 0) loadDev = Math.max(0, Math.log(x / ex.high))
