@@ -391,6 +391,17 @@ describe('LiveAnomalies: when a detector score is an incident', () => {
     expect(live.stats.opened).toBe(opened)
   })
 
+  it('a lasting rate shift opens once, is accepted, and is learned: nothing opens after it', () => {
+    const live = new LiveAnomalies({ acceptAfter: 100 })
+    const events: string[] = []
+    live.on('anomaly', (r: AnomalyRecord, t: string) =>
+      events.push(`${r.metric} ${t}${r.resolvedBy ? ` ${r.resolvedBy}` : ''}`),
+    )
+    quiet(live, 0, 400)
+    quiet(live, 400, 1000, () => ({ count: 300 }))
+    expect(events.filter((e) => e.startsWith('rate'))).toEqual(['rate opened', 'rate resolved accepted'])
+  })
+
   it('429s: one of 60 opens nothing; a burst opens limitedRatio, unless Vigil itself is limiting the service', () => {
     for (const self of [false, true]) {
       const live = new LiveAnomalies({
@@ -462,6 +473,19 @@ describe('LiveAnomalies snapshot/restore', () => {
     expect(seen.b).toEqual(seen.a)
     expect(seen.b.filter((s) => s.startsWith('resolved:'))).toHaveLength(openBefore.length)
     expect(b.openAnomalies()).toEqual([])
+  })
+  it('restores count baselines from a snapshot that kept only the judging one', () => {
+    const a = new LiveAnomalies()
+    const r = rng(8)
+    for (let i = 0; i < 400; i++)
+      a.hook(route, point(i, { count: 60, p50: 40 + (r() - 0.5) * 4 }), { correction: false })
+    const snap = structuredClone(a.snapshot())
+    for (const [, c] of snap.counts ?? []) delete c.all
+    const b = new LiveAnomalies()
+    expect(b.restore(snap)).toBe(1)
+    // no relearning: the first burst after the restart opens at once
+    b.hook(route, point(400, { count: 60, p50: 40, errors: 17 }), { correction: false })
+    expect(b.openOn('orders|/api/orders|prod').map((x) => x.metric)).toContain('errors')
   })
   it('does not judge the partial windows of a restart: the one flushed while stopping and the one the start falls in', async () => {
     const partial = (i: number) => point(i, { count: 300, p50: 40 }) // 3 s of a 10 s window
