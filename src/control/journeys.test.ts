@@ -836,6 +836,9 @@ describe('LiveJourneys', () => {
     })
     expect(1 - a.journeys[0].scenario!.successProbability.value).toBeGreaterThan(0.18)
     expect(a.journeys[0].trafficSource).toBe('observed')
+    // the targets the figures are judged against travel with them
+    expect(a.slo).toEqual({ availability: 0.999, latencyMs: 1_000 })
+    expect(a.downtimeErrorRatio).toBe(0.05)
     await expect(j.whatIf({ scenarios: [{ kind: 'down', service: 'payroll' }] })).rejects.toMatchObject({
       code: 'VGL_ERR_JOURNEYS_WHATIF',
       statusCode: 400,

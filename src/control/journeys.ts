@@ -311,6 +311,10 @@ export interface WhatIfAnswer {
   atMs: number
   horizonMs: number
   scenarios: readonly WhatIf[]
+  /** the SLO the answers judge against (`journeys.slo`): a figure about it means little without it */
+  slo: { availability: number; latencyMs: number }
+  /** a minute with more than this share of failed requests counts as downtime */
+  downtimeErrorRatio: number
   /** per journey (entry route) */
   journeys: (ImpactResult & {
     trafficSource: 'forecast' | 'observed'
@@ -1238,7 +1242,14 @@ export class LiveJourneys implements SpanStage, JourneySource {
       if (q.route === undefined && relevant.length === 0) continue
       out.push(await this.#simulate(model, relevant, horizonMs, q.journeys ?? this.#o.simulations, q.seed))
     }
-    return { atMs: now, horizonMs, scenarios, journeys: out }
+    return {
+      atMs: now,
+      horizonMs,
+      scenarios,
+      slo: this.#o.slo,
+      downtimeErrorRatio: this.#o.downtimeErrorRatio,
+      journeys: out,
+    }
   }
 
   /** One journey's impact over the horizon: its traffic forecast, its share of the clients. */

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../config/load.js'
 import type { ServedCounts } from '../../gateway/index.js'
 import { SelectingPolicy } from '../../scale/selector.js'
+import { DEMO_SERVICES } from '../../sim/topology.js'
 import { baselineLine, fitStatus, MOCKS, servedSummary } from './demo.js'
 
 const counts = (requests: number, statusClass: ServedCounts['statusClass'], limited: number) => ({
@@ -140,5 +141,17 @@ describe("the README's request-journey examples", () => {
     expect(named.filter((r) => !routes.includes(r))).toEqual([])
     // and $ADMIN, which they use, is said
     expect(section).toMatch(/ADMIN=http:\/\/127\.0\.0\.1:8081/)
+  })
+})
+
+describe("examples/demo.yaml's journey SLO", () => {
+  it("leaves room for the shop journey's designed failures, so a what-if compares something", () => {
+    const config = loadConfig(new URL('../../../examples/demo.yaml', import.meta.url).pathname, {})
+    // the shop answers 502 when any of its services fails: its share of failures with no incident
+    const designed = 1 - DEMO_SERVICES.reduce((ok, s) => ok * (1 - s.errorRate), 1)
+    // a minute of traces sampled at 0.1 estimates it with a 90% interval reaching about 3 × it:
+    // an SLO inside that reads "breached" as things are, and every scenario compares breached
+    // with breached
+    expect(1 - config.journeys.slo.availability).toBeGreaterThanOrEqual(2.5 * designed)
   })
 })

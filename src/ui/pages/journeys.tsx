@@ -23,7 +23,7 @@ import type {
   WhatIfAnswer,
 } from '../lib/types.js'
 import { parentsNeverSentNotes } from './parents-never-sent.js'
-import { iv, type Journey, WHATIF_ROWS } from './whatif-rows.js'
+import { iv, type Journey, whatIfRows } from './whatif-rows.js'
 
 const ENV_COLORS = ['--series-1', '--series-2', '--series-4', '--forecast', '--series-3']
 const TRACE_ID = /^[0-9a-fA-F]{32}$/
@@ -527,7 +527,7 @@ function WhatIfResult(props: { answer: WhatIfAnswer }) {
           <Table
             label={`What-if impact on ${j.route}`}
             columns={['Figure (90% interval)', 'As things are', 'With the scenario']}
-            rows={WHATIF_ROWS}
+            rows={whatIfRows(answer)}
             row={([label, f]) => (
               <tr key={label}>
                 <th scope="row">{label}</th>

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { Outcome } from '../lib/types.js'
-import { fmtDowntimeMinutes, succeededP95, WHATIF_ROWS } from './whatif-rows.js'
+import { fmtDowntimeMinutes, succeededP95, whatIfRows } from './whatif-rows.js'
 
+const WHATIF_ROWS = whatIfRows({ slo: { availability: 0.999, latencyMs: 1000 }, downtimeErrorRatio: 0.05 })
 const point = (value: number) => ({ value, low: value, high: value })
 const outcome = (succeeded: Outcome['succeededLatencyMs']): Outcome => ({
   successProbability: point(succeeded === null ? 0 : 0.2),
@@ -31,12 +32,25 @@ describe('what-if latency', () => {
 describe('what-if downtime', () => {
   it('gives expected minutes to a hundredth, a trace of one as ≈0', () => {
     const [label, figure] = WHATIF_ROWS[4]
-    expect(label).toBe('Downtime (minutes)')
+    expect(label).toBe('Minutes with over 5% of requests failing (downtime)')
     const o = { ...outcome(null), expectedDowntimeMinutes: { value: 0.00517, low: 0, high: 0.0728 } }
     expect(figure(o, { usersSeen: null } as never)).toBe('0.01 (0 – 0.07)')
     expect(fmtDowntimeMinutes(0.004)).toBe('≈0')
     expect(fmtDowntimeMinutes(0)).toBe('0')
     expect(fmtDowntimeMinutes(10)).toBe('10')
     expect(fmtDowntimeMinutes(10.05)).toBe('10.1')
+  })
+})
+
+describe('what-if labels', () => {
+  it('name the SLO and the downtime threshold the figures are judged against', () => {
+    const labels = whatIfRows({ slo: { availability: 0.98, latencyMs: 800 }, downtimeErrorRatio: 0.1 }).map(
+      ([label]) => label,
+    )
+    expect(labels).toContain('Requests missing the SLO (failed or over 800 ms)')
+    expect(labels).toContain(
+      'Chance the SLO (98% of requests succeed within 800 ms) is missed over the horizon',
+    )
+    expect(labels).toContain('Minutes with over 10% of requests failing (downtime)')
   })
 })

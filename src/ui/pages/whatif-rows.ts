@@ -36,12 +36,29 @@ export function fmtDowntimeMinutes(v: number): string {
   return fmtNum(Number(v.toFixed(2)))
 }
 
-export const WHATIF_ROWS: ReadonlyArray<[string, (o: Outcome, j: Journey) => string]> = [
-  ['Journeys that succeed', (o) => iv(o.successProbability, fmtPct)],
-  ['Latency p95 of the journeys that succeed', succeededP95],
-  ['Requests missing the SLO', (o) => iv(o.requestSloMissRatio, fmtPct)],
-  ['Chance the SLO is breached', (o) => iv(o.sloBreachProbability, fmtPct)],
-  ['Downtime (minutes)', (o) => iv(o.expectedDowntimeMinutes, fmtDowntimeMinutes)],
-  ['Failed requests', (o) => iv(o.expectedFailedRequests, (v) => fmtNum(Math.round(v)))],
-  ['Users affected', usersFigure],
-]
+/** What the answers judge against, from the answer itself (the server's `journeys:` settings). */
+export type WhatIfTargets = Pick<WhatIfAnswer, 'slo' | 'downtimeErrorRatio'>
+
+/**
+ * The table's rows, each labelled with the target it is judged against: "the SLO" and "downtime"
+ * alone hide that a journey failing 1% breaches a 99.9% SLO every time, and that a scenario
+ * failing 21% of requests for 10 minutes is "10 minutes of downtime" only by the 5% threshold.
+ */
+export function whatIfRows(t: WhatIfTargets): ReadonlyArray<[string, (o: Outcome, j: Journey) => string]> {
+  const within = `${fmtMs(t.slo.latencyMs)}`
+  return [
+    ['Journeys that succeed', (o) => iv(o.successProbability, fmtPct)],
+    ['Latency p95 of the journeys that succeed', succeededP95],
+    [`Requests missing the SLO (failed or over ${within})`, (o) => iv(o.requestSloMissRatio, fmtPct)],
+    [
+      `Chance the SLO (${fmtPct(t.slo.availability)} of requests succeed within ${within}) is missed over the horizon`,
+      (o) => iv(o.sloBreachProbability, fmtPct),
+    ],
+    [
+      `Minutes with over ${fmtPct(t.downtimeErrorRatio)} of requests failing (downtime)`,
+      (o) => iv(o.expectedDowntimeMinutes, fmtDowntimeMinutes),
+    ],
+    ['Failed requests', (o) => iv(o.expectedFailedRequests, (v) => fmtNum(Math.round(v)))],
+    ['Users affected', usersFigure],
+  ]
+}
