@@ -125,7 +125,7 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
       rootCause: AlertRootCause
     }
     expect(got.impact.summary).toMatch(
-      /^≈\d+ users affected in the next 30 minutes(?: \(90% interval \d+–\d+\))?; [\d.]+% of requests miss the SLO \(fail or take over 1,000 ms; 90% interval [\d.]+–[\d.]+%\) on shop$/,
+      /^≈\d+ users affected \(a request missing the SLO\) in the next 30 minutes(?: \(90% interval \d+–\d+\))?; [\d.]+% of requests miss the SLO \(fail or take over 1,000 ms; 90% interval [\d.]+–[\d.]+%\) on shop$/,
     )
     // pricing fails 30 % of its calls: about as many requests miss the SLO (the rest are fast)
     const miss = got.impact.sloMissRatio!

@@ -1,5 +1,5 @@
 /**
- * @module What the journeys add to alerts: each alert's user impact ("≈N users affected in the next
+ * @module What the journeys add to alerts: each alert's user impact ("≈N users affected (a request missing the SLO) in the next
  * 30 minutes (90 % interval …)") and root-cause candidates (the enricher), and the incidents that
  * group alerts on services calling each other, headed by the likely root cause (the correlator).
  *
@@ -120,7 +120,7 @@ export function impactSummary(impact: Omit<AlertImpact, 'summary'>, usersKnown: 
   }
   const head =
     usersKnown && impact.usersAffected !== null
-      ? `≈${round(impact.usersAffected.value)} users affected in the next ${minutes} minutes${whole(impact.usersAffected)}`
+      ? `≈${round(impact.usersAffected.value)} users affected (a request missing the SLO) in the next ${minutes} minutes${whole(impact.usersAffected)}`
       : `≈${round(impact.failedRequests.value)} failed requests in the next ${minutes} minutes${whole(impact.failedRequests)}`
   const m = impact.sloMissRatio
   const slo =

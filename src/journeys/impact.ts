@@ -1,7 +1,8 @@
 /**
  * @module Impact of a journey's state over a horizon, and of what-if scenarios: end-to-end success
  * probability, latency percentiles, the chance the SLO is missed over the horizon, expected
- * downtime minutes, expected failed requests and distinct users affected, each with a 90 %
+ * downtime minutes, expected failed requests and distinct users affected (hit by a request
+ * missing the SLO), each with a 90 %
  * interval.
  *
  * Intervals: the journeys are simulated in batches; each batch draws every site's own failure
@@ -132,7 +133,10 @@ export interface Outcome {
   /** minutes of the horizon whose failed share exceeds `downtimeErrorRatio` (expected) */
   expectedDowntimeMinutes: Interval
   expectedFailedRequests: Interval
-  /** distinct clients with at least one failed request over the horizon; null when client ids are unknown */
+  /**
+   * distinct clients with at least one request missing the SLO (failed, or slower than
+   * `slo.latencyMs`) over the horizon; null when client ids are unknown
+   */
   usersAffected: Interval | null
   /** journeys simulated (all batches and segments) */
   simulatedJourneys: number
@@ -535,9 +539,12 @@ export function simulateImpact(
             const nm = requestsIn(trafficRate, traffic.stepMs, m, end)
             downMin += ((end - m) / 60_000) * exceedProbability(nm, p, thr)
           }
+          // a user is affected by a request that misses the SLO, slow as well as failed: the
+          // same requests the SLO-miss share counts
+          const miss = s.pBad[b]
           if (survive !== null && opts.clients !== undefined)
             opts.clients.forEach((r, c) => {
-              survive[c] *= (1 - p) ** ((r * (s.endMs - s.startMs)) / 1000)
+              survive[c] *= (1 - miss) ** ((r * (s.endMs - s.startMs)) / 1000)
             })
         }
         failed.push(f)

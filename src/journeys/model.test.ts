@@ -331,6 +331,24 @@ describe('impact over a horizon', () => {
     expect(u.value).toBeLessThan(3)
   })
 
+  it('counts users hit by slow requests as affected, as the SLO does', () => {
+    const clients = new Array(10).fill(0.001) // ~1.8 requests each in 30 minutes
+    const r = simulateImpact(model, parseWhatIfs([{ kind: 'latency', service: 'inventory', factor: 50 }]), {
+      ...opts,
+      clients,
+    })
+    const s = r.scenario!
+    const miss = s.requestSloMissRatio.value
+    const failed = 1 - s.successProbability.value
+    // slow, not failing: most requests miss the 500 ms SLO, few fail
+    expect(miss).toBeGreaterThan(0.5)
+    expect(failed).toBeLessThan(0.2)
+    const n = 0.001 * 1800
+    const expected = 10 * (1 - (1 - miss) ** n)
+    expect(s.usersAffected!.value).toBeGreaterThan(0.9 * expected)
+    expect(s.usersAffected!.value).toBeGreaterThan(2 * 10 * (1 - (1 - failed) ** n))
+  })
+
   it('turns a replica loss into a latency factor by utilization', () => {
     const r = simulateImpact(
       model,

@@ -146,7 +146,7 @@ describe('alerts on a caller and its failing dependency', { timeout: 120_000 }, 
       'shop|shop|edge',
     ])
     expect(page.context.impact!.summary).toMatch(
-      /^≈[\d,]+ (users affected|failed requests) in the next 30 minutes(?: \(90% interval [\d,]+–[\d,]+\))?; [\d.]+% of requests miss the SLO \(fail or take over [\d,]+ ms(?:; 90% interval [\d.]+–[\d.]+%)?\) on pricing/,
+      /^≈[\d,]+ (users affected \(a request missing the SLO\)|failed requests) in the next 30 minutes(?: \(90% interval [\d,]+–[\d,]+\))?; [\d.]+% of requests miss the SLO \(fail or take over [\d,]+ ms(?:; 90% interval [\d.]+–[\d.]+%)?\) on pricing/,
     )
     // the page has the root cause, or says it comes once the alert's traces are in
     const cause = page.context.rootCause!

@@ -455,8 +455,8 @@ function Context(props: { context: Record<string, unknown> }) {
               <>
                 <p class="small">
                   Over the next {Math.round(impact.horizonMs / 60_000)} min if it lasts: failed requests{' '}
-                  <strong>{fmtInterval(impact.failedRequests, whole)}</strong>, users affected{' '}
-                  <strong>{fmtInterval(impact.usersAffected, whole)}</strong>
+                  <strong>{fmtInterval(impact.failedRequests, whole)}</strong>, users affected (a request
+                  missing the SLO) <strong>{fmtInterval(impact.usersAffected, whole)}</strong>
                   {fmtSloMiss(impact) !== null && (
                     <>
                       , requests missing the SLO <strong>{fmtSloMiss(impact)}</strong>

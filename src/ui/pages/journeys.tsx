@@ -565,7 +565,8 @@ function UsersNote(props: { j: Journey; horizonMs: number }) {
     <p class="small muted" id="whatif-users-note">
       Users affected counts the {fmtCount(seen, 'user')} (API clients) seen lately, at most: each sends on
       average about {fmtNum(Math.round(perUser))} requests to {j.route} over the horizon, so even a small
-      failure rate reaches every one of them at least once. Compare failed requests and downtime instead.
+      share of requests missing the SLO reaches every one of them at least once. Compare failed requests and
+      downtime instead.
     </p>
   )
 }

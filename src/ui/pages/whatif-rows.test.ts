@@ -52,5 +52,6 @@ describe('what-if labels', () => {
       'Chance the SLO (98% of requests succeed within 800 ms) is missed over the horizon',
     )
     expect(labels).toContain('Minutes with over 10% of requests failing (downtime)')
+    expect(labels).toContain('Users affected (a request failed or over 800 ms)')
   })
 })

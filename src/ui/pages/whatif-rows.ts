@@ -59,6 +59,6 @@ export function whatIfRows(t: WhatIfTargets): ReadonlyArray<[string, (o: Outcome
       (o) => iv(o.expectedDowntimeMinutes, fmtDowntimeMinutes),
     ],
     ['Failed requests', (o) => iv(o.expectedFailedRequests, (v) => fmtNum(Math.round(v)))],
-    ['Users affected', usersFigure],
+    [`Users affected (a request failed or over ${within})`, usersFigure],
   ]
 }
