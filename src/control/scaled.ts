@@ -234,7 +234,7 @@ export async function startScaledControl(
       trace: (id) => readJourneys().trace(id),
       traceByRequestId: (id) => readJourneys().traceByRequestId(id),
       searchTraces: (q) => readJourneys().searchTraces(q),
-      graph: (fromMs, toMs) => readJourneys().graph(fromMs, toMs),
+      graph: (fromMs, toMs, opts) => readJourneys().graph(fromMs, toMs, opts),
       journeys: async (fromMs, toMs) => liveJourneys().journeys(fromMs, toMs),
       journey: async (route, fromMs, toMs) => liveJourneys().journey(route, fromMs, toMs),
       rootCause: async (q) => liveJourneys().rootCause(q),

@@ -190,7 +190,12 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
       async (req, reply) => {
         try {
           const { fromMs, toMs } = range(req.query, now(), 300_000)
-          const [graph, stats] = await Promise.all([src.graph(fromMs, toMs), src.stats().catch(() => null)])
+          // a range ending now ends where every window is complete, so nodes and edges agree
+          const completeOnly = req.query.to === undefined || req.query.to === ''
+          const [graph, stats] = await Promise.all([
+            src.graph(fromMs, toMs, { completeOnly }),
+            src.stats().catch(() => null),
+          ])
           return { ...graph, pipeline: stats }
         } catch (err) {
           return sendProblem(reply, err)

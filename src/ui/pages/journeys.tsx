@@ -56,8 +56,8 @@ export function JourneysPage(props: { args: string[] }) {
               </span>
             ))}
             <span>
-              last minute · edge width is rate · dotted: over {fmtPct(WARN_ERROR_RATIO)} errors · dashed with
-              ✕: over {fmtPct(BAD_ERROR_RATIO)}
+              last complete minute · edge width is rate · dotted: over {fmtPct(WARN_ERROR_RATIO)} errors ·
+              dashed with ✕: over {fmtPct(BAD_ERROR_RATIO)}
             </span>
           </span>
         }
