@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { fmtMetricApart } from '../../format.js'
 import {
+  fmtEvidence,
   fmtAgo,
   fmtClientFeature,
   changedFields,
@@ -272,5 +274,23 @@ describe('sitePath', () => {
     expect(sitePath('users|demo')).toBe('users (demo)')
     // a service without an env, and a `|` escaped inside a name
     expect(sitePath('shop>pay%7Cv2|eu')).toBe('shop → pay|v2 (eu)')
+  })
+})
+
+describe('fmtEvidence', () => {
+  it("writes a latency as the alert's summary beside it does: one value, one unit", () => {
+    for (const [observed, threshold] of [
+      [1557.3, 1500],
+      [183.2, 1500],
+      [42.17, 40],
+      [12_480, 10_000],
+    ]) {
+      const [o, t] = fmtMetricApart('p95', observed, threshold)
+      const extra = extraDigits(observed, threshold, (x, e) => fmtEvidence('p95', x, e))
+      expect([fmtEvidence('p95', observed, extra), fmtEvidence('p95', threshold, extra)]).toEqual([o, t])
+    }
+    expect(fmtEvidence('p95', 1557.3)).toBe('1,557 ms')
+    // other metrics as everywhere on the page
+    expect(fmtEvidence('rate', 12.5)).toBe(fmtMetric('rate', 12.5))
   })
 })

@@ -124,6 +124,26 @@ export function extraDigits(a: number, b: number, f: (x: number, extra: number) 
   return extra
 }
 
+const LATENCY = new Set(['p50', 'p95', 'p99'])
+
+/**
+ * A value of an alert's evidence, written as the alert's summary beside it writes it: a latency
+ * in ms, grouped (`1,557 ms`, where {@link fmtMs} would say `1.56 s`), so one value reads one way
+ * on the page; other metrics as {@link fmtMetric}.
+ */
+export function fmtEvidence(metric: string, x: number, extra = 0): string {
+  if (!LATENCY.has(metric) || absent(x)) return fmtMetric(metric, x, extra)
+  const digits = 3 + extra
+  const a = Math.abs(x)
+  const text =
+    a >= 100
+      ? x.toLocaleString('en-US', {
+          maximumFractionDigits: Math.max(0, digits - (Math.floor(Math.log10(a)) + 1)),
+        })
+      : Number(x.toPrecision(digits)).toString()
+  return `${text} ms`
+}
+
 export const METRIC_NAMES: Record<string, string> = {
   rate: 'request rate',
   errors: '5xx errors',

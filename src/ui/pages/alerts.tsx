@@ -11,10 +11,10 @@ import { Badge, Empty, Panel, Problem, type Tone } from '../components/ui.js'
 import { api } from '../lib/api.js'
 import {
   extraDigits,
+  fmtEvidence,
   fmtAgo,
   fmtSince,
   fmtInterval,
-  fmtMetric,
   fmtMs,
   fmtNum,
   fmtPct,
@@ -302,7 +302,7 @@ export function shownBand(ev: Pick<Evidence, 'band' | 'metric'>): [number, numbe
 export function EvidenceView(props: { ev: Evidence }) {
   const ev = { ...props.ev, band: shownBand(props.ev) }
   const g = (x: number, extra: number) =>
-    ev.metric === 'anomaly' ? fmtNum(x, 3 + extra) : fmtMetric(ev.metric, x, extra)
+    ev.metric === 'anomaly' ? fmtNum(x, 3 + extra) : fmtEvidence(ev.metric, x, extra)
   // the observed value told apart from what it was judged against: the threshold, else the band's edge
   const against =
     ev.threshold ?? (ev.band === null ? null : ev.observed < ev.band[0] ? ev.band[0] : ev.band[1])
