@@ -150,7 +150,9 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
     expect(got.impact.routes[0].p95Ms).toBe(r.baseline.succeededLatencyMs!.p95.value)
     expect(got.rootCause.symptom).toBe('errors')
     expect(got.rootCause.candidates[0]).toMatchObject({ route: 'shop', service: 'pricing', env: 'aws' })
-    expect(got.rootCause.summary).toMatch(/^likely root cause of the errors: pricing \(aws\) 0\.\d\d/)
+    expect(got.rootCause.summary).toMatch(
+      /^likely root cause of the errors: pricing \(aws, \d+% of the evidence\)/,
+    )
   })
 
   it('says when nothing moved in the alert’s windows, and gives the candidates as where the evidence lies now', async () => {
@@ -169,7 +171,7 @@ describe('AlertJourneys: impact, root cause and incidents for alerts', () => {
     )
     expect(got.candidates.length).toBeGreaterThan(0)
     expect(got.summary).toMatch(
-      /^no root cause of a change: against the baseline, nothing moved: error ratio .*; the evidence now lies with \w+ \(\w+\) 0\.\d\d/,
+      /^no root cause of a change: against the baseline, nothing moved: error ratio .*; the evidence now lies with \w+ \(\w+, \d+% of it\)/,
     )
     // the failure alert during the fault: errors rose
     const fault = (await aj.context(alert)).rootCause

@@ -130,6 +130,19 @@ export function impactSummary(impact: Omit<AlertImpact, 'summary'>, usersKnown: 
   return `${head}${slo} on ${on}${usersKnown ? '' : '; users not counted (no client ids)'}`
 }
 
+/**
+ * The leading candidates with what their score is, their share of the route's evidence (a bare
+ * `1.00` reads as a confidence, or as nothing): `pricing (aws, 71% of the evidence), shop (onprem, 21%)`.
+ */
+function evidenceShares(
+  lead: readonly { service: string; env: string; score: number }[],
+  first: string,
+): string {
+  return lead
+    .map((c, i) => `${c.service} (${c.env}, ${Math.round(100 * c.score)}%${i === 0 ? ` ${first}` : ''})`)
+    .join(', ')
+}
+
 interface Cached {
   atMs: number
   pending: Promise<Record<string, unknown> | null>
@@ -352,7 +365,6 @@ export class AlertJourneys {
       3,
     )
     // the traces of the alert's windows still waiting: usually a traceWaitMs, at most settleMs
-    const leadText = lead.map((c) => `${c.service} (${c.env}) ${c.score.toFixed(2)}`).join(', ')
     const incomplete = j.completeUntilMs(now) < Math.max(alert.lastEvalMs, alert.activeAtMs + 1)
     rootCause.summary =
       lead.length === 0
@@ -360,8 +372,8 @@ export class AlertJourneys {
           ? "root cause not known yet: the traces of the alert's windows are still coming in (the alert in the API gets it)"
           : 'root cause unknown: no evidence in the traces'
         : rootCause.moved === false
-          ? `no root cause of a change: against the baseline, ${rootCause.symptomReason ?? 'nothing moved'}; the evidence now lies with ${leadText}`
-          : `likely root cause${rootCause.symptom === null ? '' : ` of the ${rootCause.symptom}`}: ${leadText}`
+          ? `no root cause of a change: against the baseline, ${rootCause.symptomReason ?? 'nothing moved'}; the evidence now lies with ${evidenceShares(lead, 'of it')}`
+          : `likely root cause${rootCause.symptom === null ? '' : ` of the ${rootCause.symptom}`}: ${evidenceShares(lead, 'of the evidence')}`
     return { impact, rootCause }
   }
 
