@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bandLabel, drawnBand } from './band.js'
+import { bandLabel, drawnBand, drawnExpectedBand } from './band.js'
 
 const pt = (forecast: number, lower: number, upper: number) => ({ atMs: 0, forecast, lower, upper })
 
@@ -20,5 +20,22 @@ describe('drawnBand', () => {
     expect(got.clipped).toBe(true)
     expect(bandLabel(80, got.clipped)).toBe('80% interval (cut at the top)')
     expect(bandLabel(undefined, false)).toBe('80% interval')
+  })
+})
+
+describe('drawnExpectedBand', () => {
+  it('cuts the wide band of a detector still learning to the data and the settled band, and says so', () => {
+    // a band at 100% for the first windows, then about 2%; spikes to 6% observed later
+    const highs = [100, 100, 80, 2, 2.1, 1.9, 2, 2]
+    const observed = [0, 0, 0.5, 0, 6, 0, 0.4, 0]
+    const got = drawnExpectedBand(highs, observed)
+    expect(got.highs).toEqual([12, 12, 12, 2, 2.1, 1.9, 2, 2])
+    expect(got.clipped).toBe(true)
+  })
+
+  it('keeps a settled band above quiet data, and a band that fits as it is', () => {
+    expect(drawnExpectedBand([3, 3, 3, 3], [0, 0, 0, 0])).toEqual({ highs: [3, 3, 3, 3], clipped: false })
+    expect(drawnExpectedBand([null, 5, 4], [3, null, 2])).toEqual({ highs: [null, 5, 4], clipped: false })
+    expect(drawnExpectedBand([null, null], [0, 0])).toEqual({ highs: [null, null], clipped: false })
   })
 })

@@ -29,3 +29,28 @@ export function drawnBand<P extends { forecast: number; lower: number; upper: nu
 export function bandLabel(level: number | undefined, clipped: boolean): string {
   return `${level ?? 80}% interval${clipped ? ' (cut at the top)' : ''}`
 }
+
+/**
+ * A detector's expected band on a chart of observed values: its upper edge cut at the higher of
+ * {@link BAND_TOP_FACTOR} times the highest observed value and the band's own top once settled
+ * (the highest of its later half). A detector starts with a wide band that narrows as it learns,
+ * and an axis scaled to the early one (an error ratio's band at 100%) flattens every spike
+ * observed since. `clipped` says whether any value was cut, for the chart to say so.
+ */
+export function drawnExpectedBand(
+  highs: readonly (number | null)[],
+  observed: readonly (number | null)[],
+): { highs: (number | null)[]; clipped: boolean } {
+  const known = highs.filter((v): v is number => v !== null)
+  const settled = Math.max(0, ...known.slice(Math.floor(known.length / 2)))
+  const seen = Math.max(0, ...observed.filter((v): v is number => v !== null))
+  const top = Math.max(seen * BAND_TOP_FACTOR, settled)
+  const cap = top > 0 ? top : Infinity
+  let clipped = false
+  const out = highs.map((v) => {
+    if (v === null || v <= cap) return v
+    clipped = true
+    return cap
+  })
+  return { highs: out, clipped }
+}

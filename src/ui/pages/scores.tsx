@@ -1,6 +1,7 @@
 /** Latency and errors inside the bands the detectors expected, and the anomaly scores over time. */
 import type { ScoreHistory } from '../../control/scores.js'
 import type { Session } from '../app.js'
+import { drawnExpectedBand } from '../components/band.js'
 import { Chart, gapSeconds, pctTick, type ChartMark } from '../components/chart.js'
 import { Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
@@ -42,6 +43,16 @@ export function ScoresPanel(props: {
   const x = points.map((p) => p.t / 1000)
   const last = points.at(-1)
   const haveBands = h !== null && h.t.length > 0
+  const errors = {
+    upstream: points.map((p) => p.uerr * 100),
+    all: points.map((p) => p.err * 100),
+    throttled: points.map((p) => p.lim * 100),
+  }
+  const errorBand = drawnExpectedBand(col('errorRatio', 'high', 100, 1), [
+    ...errors.upstream,
+    ...errors.all,
+    ...errors.throttled,
+  ])
   return (
     <>
       <div class="grid two">
@@ -82,11 +93,11 @@ export function ScoresPanel(props: {
               title="5xx error ratio (%)"
               x={x}
               ys={[
-                points.map((p) => p.uerr * 100),
-                col('errorRatio', 'high', 100, 1),
+                errors.upstream,
+                errorBand.highs,
                 col('errorRatio', 'low', 100, 1),
-                points.map((p) => p.lim * 100),
-                points.map((p) => p.err * 100),
+                errors.throttled,
+                errors.all,
               ]}
               series={[
                 // the band is of the upstream's own ratio: the gateway's 503s (no healthy target) are not the service's
@@ -96,7 +107,18 @@ export function ScoresPanel(props: {
                 { label: 'throttled %', color: '--series-2', dash: [4, 3], width: 1.2 },
                 { label: 'all 5xx %', color: '--series-4', dash: [2, 3], width: 1.2 },
               ]}
-              bands={haveBands ? [{ upper: 1, lower: 2, fill: '--band', label: 'expected band' }] : []}
+              bands={
+                haveBands
+                  ? [
+                      {
+                        upper: 1,
+                        lower: 2,
+                        fill: '--band',
+                        label: `expected band${errorBand.clipped ? ' (cut at the top)' : ''}`,
+                      },
+                    ]
+                  : []
+              }
               marks={marksOn(props.marks, CHART_METRICS.errors)}
               yFormat={pctTick}
               gapS={gapSeconds(session.windowMs)}
