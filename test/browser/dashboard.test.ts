@@ -509,6 +509,16 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
       })()`)) as [string, number][]
       expect(widths.filter(([, w]) => w < 150)).toEqual([])
       await shot('autoscaling-390')
+      // the Admin page's forms: every Save, Change tier and Revoke on screen, no sideways scroll
+      await page.getByRole('link', { name: 'Admin', exact: true }).click()
+      await page.locator('#tier-STD-save').waitFor()
+      await page.getByRole('button', { name: 'Revoke' }).first().waitFor()
+      const offScreen = (await page.evaluate(`[...document.querySelectorAll('main table button')]
+        .map((b) => [b.id || b.textContent, b.getBoundingClientRect().right])
+        .filter(([, right]) => right > document.documentElement.clientWidth)
+        .map(([name]) => name)`)) as string[]
+      expect(offScreen).toEqual([])
+      await shot('admin-390')
     } finally {
       await page.setViewportSize({ width: 1366, height: 900 })
       // where the tests after this one start, as the tier edit before it left the page

@@ -36,12 +36,18 @@ export interface TableProps<T> {
   label?: string
   id?: string
   caption?: ComponentChildren
+  /**
+   * on a phone, each row's cells wrap onto lines of their own, each under its `data-label`, instead
+   * of the table scrolling sideways: for tables of inputs and buttons (a Save button off screen
+   * is a form that cannot be sent)
+   */
+  stacked?: boolean
 }
 
 export function Table<T>(props: TableProps<T>) {
   if (props.rows.length === 0 && props.empty !== undefined) return <Empty>{props.empty}</Empty>
   return (
-    <ScrollX class="table-wrap">
+    <ScrollX class={props.stacked === true ? 'table-wrap stacked' : 'table-wrap'}>
       <table aria-label={props.label} id={props.id}>
         {props.caption !== undefined && (
           <caption class="small muted" style={{ textAlign: 'left' }}>

@@ -158,6 +158,7 @@ function TiersPanel(props: { tiers: Record<string, TierState> }) {
     <Panel title="Tiers">
       <Table
         columns={['Tier', 'Rate per second', 'Burst', 'Rank', 'Reason', { label: 'Save', skip: true }]}
+        stacked
         // the last row adds a tier
         rows={[...Object.entries(props.tiers), ['', NEW_TIER] as const]}
         row={([name, t]) => <TierRow key={name} name={name} tier={t} names={names} />}
@@ -258,7 +259,7 @@ function TierRow(props: { name: string; tier: TierState; names: readonly string[
           )}
           <form id={formId} onSubmit={save} noValidate />
         </th>
-        <td>
+        <td data-label="Rate per second">
           <input
             form={formId}
             id={`tier-${id}-rate`}
@@ -270,7 +271,7 @@ function TierRow(props: { name: string; tier: TierState; names: readonly string[
             onInput={(e) => setRate((e.target as HTMLInputElement).value)}
           />
         </td>
-        <td>
+        <td data-label="Burst">
           <input
             form={formId}
             id={`tier-${id}-burst`}
@@ -282,7 +283,7 @@ function TierRow(props: { name: string; tier: TierState; names: readonly string[
             onInput={(e) => setBurst((e.target as HTMLInputElement).value)}
           />
         </td>
-        <td>
+        <td data-label="Rank">
           <input
             form={formId}
             aria-label={`${isNew ? 'new tier' : props.name} rank`}
@@ -293,7 +294,7 @@ function TierRow(props: { name: string; tier: TierState; names: readonly string[
             onInput={(e) => setRank((e.target as HTMLInputElement).value)}
           />
         </td>
-        <td>
+        <td data-label="Reason">
           <input
             form={formId}
             aria-label={`${isNew ? 'new tier' : props.name} reason`}
@@ -389,6 +390,7 @@ function KeysPanel(props: { tiers: string[] }) {
       {keys.data !== null && (
         <Table
           columns={['Key id', 'Tier', 'Own limit', 'State', 'Actions']}
+          stacked
           rows={keys.data}
           empty="No keys."
           row={(k) => <KeyRow key={k.id} k={k} tiers={props.tiers} onChange={keys.reload} />}
@@ -437,7 +439,7 @@ function KeyRow(props: { k: KeyView; tiers: string[]; onChange: () => void }) {
         <th scope="row" class="mono">
           {k.id}
         </th>
-        <td>
+        <td data-label="Tier">
           <select
             id={`key-${safe}-tier`}
             aria-label={`Tier of ${k.id}`}
@@ -450,12 +452,14 @@ function KeyRow(props: { k: KeyView; tiers: string[]; onChange: () => void }) {
             ))}
           </select>
         </td>
-        <td class="small">
+        <td class="small" data-label="Own limit">
           {k.ratePerSec !== undefined
             ? `${fmtNum(k.ratePerSec)} req/s, burst ${fmtNum(k.burst ?? 0)}`
             : 'tier limit'}
         </td>
-        <td>{k.revoked ? <Badge tone="bad">revoked</Badge> : <Badge tone="ok">active</Badge>}</td>
+        <td data-label="State">
+          {k.revoked ? <Badge tone="bad">revoked</Badge> : <Badge tone="ok">active</Badge>}
+        </td>
         {/* the flex row inside the cell: a flex td is no table cell, and its border broke off the row's */}
         <td>
           <div class="row">
