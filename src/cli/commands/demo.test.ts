@@ -149,9 +149,9 @@ describe("examples/demo.yaml's journey SLO", () => {
     const config = loadConfig(new URL('../../../examples/demo.yaml', import.meta.url).pathname, {})
     // the shop answers 502 when any of its services fails: its share of failures with no incident
     const designed = 1 - DEMO_SERVICES.reduce((ok, s) => ok * (1 - s.errorRate), 1)
-    // a minute of traces sampled at 0.1 estimates it with a 90% interval reaching about 3 × it:
-    // an SLO inside that reads "breached" as things are, and every scenario compares breached
-    // with breached
-    expect(1 - config.journeys.slo.availability).toBeGreaterThanOrEqual(2.5 * designed)
+    // a minute of traces sampled at 0.1 estimates it at 1.3-2% (each service's prior half failure
+    // weighs on few traces): an SLO inside that reads "breached" as things are, and every
+    // scenario compares breached with breached
+    expect(1 - config.journeys.slo.availability).toBeGreaterThanOrEqual(3.5 * designed)
   })
 })
