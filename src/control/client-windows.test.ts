@@ -80,6 +80,29 @@ describe('per-client windows in the control plane', () => {
     ])
   })
 
+  it("counts as errors what the client did itself: refusals at its own limit, 4xx, failures beyond its peers'", () => {
+    const merged = mergeClientWindows([
+      // 60 refused, 8 of them at its own limit (the rest by defensive mode and its abusive-client
+      // limit); 30 of its 40 answers failed, 2 beyond what its peers on the same routes got
+      msg('gw-a', 0, [
+        row('k1', {
+          requests: 100,
+          refused: 60,
+          refusedOwn: 8,
+          finished: 40,
+          errors: 30,
+          clientErrors: 1,
+          failedBeyondPeers: 2,
+        }),
+      ]),
+      // a gateway from before these counts: its error responses and refusals, as they were
+      msg('gw-b', 0, [row('k1', { requests: 10, refused: 1, finished: 9, errors: 1 })]),
+    ])
+    expect(merged).toEqual([
+      { clientId: 'k1', requests: 110, errors: 8 + 1 + 2 + (1 + 1), meanLatencyMs: 50, distinctRoutes: 3 },
+    ])
+  })
+
   it('closes a window once its grace has passed, oldest first; a late gateway is counted, a repeat replaces', () => {
     let now = T0
     const out: MergedClientWindow[] = []

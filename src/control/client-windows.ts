@@ -32,8 +32,12 @@ export interface MergedClientWindow {
  * Merges the gateways' windows of one client: counts add up, the mean latency is weighted by
  * responses, distinct routes is the largest gateway's count (a lower bound of the union: the
  * route sets themselves are not shipped). The detector's `requests` are the responses that
- * finished in the window plus the requests the limiter refused, and its `errors` the error
- * responses plus the refused: every feature of a row describes the same requests. (Counted when
+ * finished in the window plus the requests the limiter refused: every feature of a row describes
+ * the same requests. Its `errors` are what the client did itself: refusals by its own limit, its
+ * 4xx answers, and its 5xx and 429 answers beyond its peers' on the same routes; not an upstream
+ * that failed every client alike nor the 429s of Vigil's own tightening (defensive mode, adaptive
+ * or abusive-client limits), which flagged their victims and kept the tightening on. An older
+ * gateway's row, without those counts, gives its error responses and refusals. (Counted when
  * decided, a burst whose responses finish in the next window, as on a loaded machine, showed its
  * requests in one window and their routes, latency and errors in another: a scraper's 40 routes
  * never showed.) A gateway that does not send `finished` is taken by its decisions.
@@ -54,7 +58,10 @@ export function mergeClientWindows(msgs: readonly ClientWindowMessage[]): Client
       }
       const responses = c.finished ?? c.requests
       e.requests += c.finished === undefined ? c.requests : c.finished + (c.refused ?? 0)
-      e.errors += c.errors + (c.refused ?? 0)
+      e.errors +=
+        c.refusedOwn === undefined
+          ? c.errors + (c.refused ?? 0)
+          : c.refusedOwn + (c.clientErrors ?? 0) + (c.failedBeyondPeers ?? 0)
       e.responses += responses
       e.latencyWeighted += c.meanLatencyMs * responses
       e.routes = Math.max(e.routes, c.distinctRoutes)

@@ -10,7 +10,10 @@ import { logNormalTail } from './stats.js'
 export interface ClientWindow {
   readonly clientId: string
   readonly requests: number
-  /** 5xx and 429 responses among them */
+  /**
+   * the requests among them that failed by the client's own doing (the control plane gives its
+   * refusals at its own limit, 4xx answers, and failures beyond its peers' on the same routes)
+   */
   readonly errors: number
   readonly meanLatencyMs: number
   readonly distinctRoutes: number

@@ -21,6 +21,9 @@ function window(startMs: number, clients = 1): ClientStatsSnapshot {
       overcount: 0,
       errors: i,
       refused: 2 * i,
+      refusedOwn: i,
+      clientErrors: 0,
+      failedBeyondPeers: i / 2,
       finished: 10 - i,
       errorRate: i / (10 + i),
       meanLatencyMs: 12.5,
@@ -46,6 +49,14 @@ describe('client windows on the bus', () => {
     const noFinished = { ...m, clients: [{ ...m.clients[0], finished: -2 }] }
     expect(() => decodeClientWindow(enc.encode(JSON.stringify(noFinished)))).toThrow(
       /clients\[0\]\.finished must be a number ≥ 0/,
+    )
+    const ownRefusals = { ...m, clients: [{ ...m.clients[0], refusedOwn: 'many' }] }
+    expect(() => decodeClientWindow(enc.encode(JSON.stringify(ownRefusals)))).toThrow(
+      /clients\[0\]\.refusedOwn must be a number ≥ 0/,
+    )
+    const peers = { ...m, clients: [{ ...m.clients[0], failedBeyondPeers: Number.NaN }] }
+    expect(() => decodeClientWindow(enc.encode(JSON.stringify(peers)))).toThrow(
+      /clients\[0\]\.failedBeyondPeers must be a number ≥ 0/,
     )
     const bad = { ...m, clients: [{ ...m.clients[0], requests: -1 }] }
     expect(() => decodeClientWindow(enc.encode(JSON.stringify(bad)))).toThrow(
@@ -83,6 +94,9 @@ describe('client windows on the bus', () => {
       requests: 11,
       errors: 1,
       refused: 2,
+      refusedOwn: 1,
+      clientErrors: 0,
+      failedBeyondPeers: 0.5,
       finished: 9,
       meanLatencyMs: 12.5,
       distinctRoutes: 2,

@@ -24,6 +24,15 @@ export interface ClientWindowRow {
   /** requests the limiter refused (absent from messages of older gateways: 0) */
   refused?: number
   /**
+   * What the client did itself (absent from messages of older gateways, whose `errors` and
+   * `refused` are taken instead): refusals by its own configured limit, not by Vigil's tightening
+   * (see ClientWindowStats), its 4xx responses other than 429, and its 5xx and 429 responses
+   * beyond its peers' on the same routes.
+   */
+  refusedOwn?: number
+  clientErrors?: number
+  failedBeyondPeers?: number
+  /**
    * admitted requests whose response finished in the window: what `errors`, `meanLatencyMs` and
    * `distinctRoutes` describe (absent from messages of older gateways)
    */
@@ -75,8 +84,8 @@ export function decodeClientWindow(data: Uint8Array): ClientWindowMessage {
     for (const k of ['requests', 'errors', 'meanLatencyMs', 'distinctRoutes'] as const)
       if (!nonNegative(c[k])) fail(`clients[${i}].${k} must be a number ≥ 0`)
     if (c.refused !== undefined && !nonNegative(c.refused)) fail(`clients[${i}].refused must be a number ≥ 0`)
-    if (c.finished !== undefined && !nonNegative(c.finished))
-      fail(`clients[${i}].finished must be a number ≥ 0`)
+    for (const k of ['finished', 'refusedOwn', 'clientErrors', 'failedBeyondPeers'] as const)
+      if (c[k] !== undefined && !nonNegative(c[k])) fail(`clients[${i}].${k} must be a number ≥ 0`)
   })
   return o as ClientWindowMessage
 }
@@ -94,6 +103,9 @@ export function clientWindowMessage(gatewayId: string, w: ClientStatsSnapshot): 
       requests: c.requests,
       errors: c.errors,
       refused: c.refused,
+      refusedOwn: c.refusedOwn,
+      clientErrors: c.clientErrors,
+      failedBeyondPeers: c.failedBeyondPeers,
       finished: c.finished,
       meanLatencyMs: c.meanLatencyMs,
       distinctRoutes: c.distinctRoutes,

@@ -204,6 +204,31 @@ describe('Limiter', () => {
     expect(audit.events.map((e) => e.kind)).toEqual(['limits.controls.set', 'limits.controls.set'])
   })
 
+  it("counts a refusal as the client's own only at its own limit, not at Vigil's tightening of it", async () => {
+    let now = 0
+    const { l } = make({ tiers: { STD: { ratePerSec: 1, burst: 5 } } }, undefined, () => now)
+    const from = (ip: string) => req({ remoteAddress: ip })
+    const hammer = (ip: string) => {
+      for (let i = 0; i < 10; i++) sync(l.admit(from(ip), now))
+    }
+    hammer('192.0.2.1') // 5 admitted, 5 refused at its own limit
+    await l.setControls({ defensive: true }, { actor: 'control-plane', reason: 'errors on api' })
+    hammer('192.0.2.2') // refused by defensive mode
+    await l.setControls(
+      { defensive: false, clients: { 'ip:192.0.2.3': 0.2 } },
+      { actor: 'control:abusive-clients', reason: 'flagged' },
+    )
+    hammer('192.0.2.3') // refused by its abusive-client limit
+    await l.setControls({ tiers: { STD: 2 } }, { actor: 'admin', reason: 'campaign' })
+    for (let i = 0; i < 12; i++) sync(l.admit(from('192.0.2.4'), now)) // a raised limit is still its own
+    now = 1
+    const rows = new Map(l.clientStats().current.clients.map((c) => [c.clientId, c]))
+    expect(rows.get('ip:192.0.2.1')).toMatchObject({ refused: 5, refusedOwn: 5 })
+    expect(rows.get('ip:192.0.2.2')).toMatchObject({ refused: 9, refusedOwn: 0 })
+    expect(rows.get('ip:192.0.2.3')).toMatchObject({ refused: 9, refusedOwn: 0 })
+    expect(rows.get('ip:192.0.2.4')).toMatchObject({ refused: 2, refusedOwn: 2 })
+  })
+
   it('scopes multipliers and defensive mode to one service and names the entries in the 429', async () => {
     const now = 1_000_000
     const { l } = make({ keys: KEYS, tiers: { STD: { ratePerSec: 10, burst: 10 } } }, undefined, () => now)

@@ -147,6 +147,8 @@ interface Plan {
   multiplier: number
   /** the defensive-mode factor (1 when off) */
   defensive: number
+  /** a runtime control lowers this request's limit (defensive mode, a multiplier below 1) */
+  tightened: boolean
   budget: Budget | null
   reserve: number
 }
@@ -287,13 +289,22 @@ export class Limiter implements Admission {
     if (nowMs >= this.#nextExpiryMs) this.#refreshLive(nowMs)
     let defensive = 1
     let multiplier = 1
+    let tightened = false
     if (!this.#liveEmpty) {
       const c = this.#live
       const sc = c.services[req.service]
       if (c.defensive || sc?.defensive === true) defensive = this.#cfg.defensive[tierName] ?? 1
-      multiplier =
-        (c.tiers[tierName] ?? 1) * (c.classes[req.priority] ?? 1) * (c.clients[clientId] ?? 1) * defensive
-      if (sc !== undefined) multiplier *= (sc.tiers[tierName] ?? 1) * (sc.classes[req.priority] ?? 1)
+      const tierX = c.tiers[tierName] ?? 1
+      const classX = c.classes[req.priority] ?? 1
+      const clientX = c.clients[clientId] ?? 1
+      multiplier = tierX * classX * clientX * defensive
+      tightened = tierX < 1 || classX < 1 || clientX < 1 || defensive < 1
+      if (sc !== undefined) {
+        const svcTierX = sc.tiers[tierName] ?? 1
+        const svcClassX = sc.classes[req.priority] ?? 1
+        multiplier *= svcTierX * svcClassX
+        tightened ||= svcTierX < 1 || svcClassX < 1
+      }
     }
     const rate = (key?.ratePerSec ?? tier.ratePerSec) * multiplier
     let burst = (key?.burst ?? tier.burst) * multiplier
@@ -328,7 +339,18 @@ export class Limiter implements Admission {
         },
       ]
     }
-    const plan: Plan = { req, clientId, tierName, rate, burst, multiplier, defensive, budget, reserve }
+    const plan: Plan = {
+      req,
+      clientId,
+      tierName,
+      rate,
+      burst,
+      multiplier,
+      defensive,
+      tightened,
+      budget,
+      reserve,
+    }
 
     if (this.#local === null)
       return this.#decide(plan, this.#store.take(buckets, req.cost, nowMs) as TakeOutcome, nowMs, 1)
@@ -371,7 +393,12 @@ export class Limiter implements Admission {
     const interval = 1000 / rate
     const tat = o.tatsMs[0]!
     const remaining = remainingTokens(tat, nowMs, interval, burst)
-    this.#stats.count(p.clientId, name, remaining / burst, nowMs, !o.allowed)
+    const byBudget = !o.allowed && o.refusedIndex === 1 && p.budget !== null
+    // the client's own doing only at its own limit: a refusal that Vigil's tightening caused
+    // (defensive mode, a multiplier below 1, the local share without Redis, the service's
+    // budget shared with every client) would read as abuse and keep the tightening on
+    const own = !byBudget && !p.tightened && share >= 1
+    this.#stats.count(p.clientId, name, remaining / burst, nowMs, !o.allowed, own)
     const policyHeader = policyItem(name, burst, rate)
     if (o.allowed) {
       countDecision(name, p.req.priority, 'allowed')
@@ -384,7 +411,6 @@ export class Limiter implements Admission {
         ],
       }
     }
-    const byBudget = o.refusedIndex === 1 && p.budget !== null
     const limit: RefusingLimit = byBudget ? 'service-budget' : p.defensive < 1 ? 'defensive' : 'tier'
     countDecision(name, p.req.priority, `refused_${limit}`)
     const headers: Header[] = []

@@ -35,6 +35,42 @@ describe('ClientStats (space-saving top-K)', () => {
     })
   })
 
+  it("separates what a client did from what happened to it: own refusals, 4xx, failures beyond its peers' on the same routes", () => {
+    const s = new ClientStats(10, 60_000)
+    s.count('c', 'STD', 0, 10, true) // refused at its own limit
+    s.count('c', 'STD', 0, 10, true, false) // refused by defensive mode: not its doing
+    // pricing fails half the time for everyone: c's share is its peers'
+    for (let i = 0; i < 10; i++) {
+      s.observe('c', 'pricing', i % 2 === 0 ? 503 : 200, 10, 10)
+      s.observe('d', 'pricing', i % 2 === 0 ? 502 : 200, 10, 10)
+      s.observe('e', 'pricing', i % 2 === 0 ? 504 : 200, 10, 10)
+    }
+    // orders fails for c alone (4 of 4), never for its peers (0 of 20)
+    for (let i = 0; i < 4; i++) s.observe('c', 'orders', 500, 10, 10)
+    for (let i = 0; i < 20; i++) s.observe(i % 2 === 0 ? 'd' : 'e', 'orders', 200, 10, 10)
+    // a route nobody else used tells nothing about whose failure it was
+    s.observe('c', 'admin', 500, 10, 10)
+    s.observe('c', 'login', 401, 10, 10)
+    s.observe('c', 'login', 403, 10, 10)
+    s.observe('c', 'login', 404, 10, 10)
+    const row = (id: string, nowMs = 10) => s.current(nowMs).clients.find((x) => x.clientId === id)!
+    expect(row('c')).toMatchObject({
+      refused: 2,
+      refusedOwn: 1,
+      clientErrors: 3,
+      errors: 10, // every 5xx and 429 answer, as the dashboard's column shows it
+    })
+    // the 4 on orders, less the sampling noise of 4 answers against 20 of the peers'
+    expect(row('c').failedBeyondPeers).toBeGreaterThan(2.5)
+    expect(row('c').failedBeyondPeers).toBeLessThan(4)
+    expect(row('d').failedBeyondPeers).toBe(0)
+    // the route totals start afresh with the window: e's failures of the last one excuse nobody now
+    for (let i = 0; i < 100; i++) s.observe('e', 'payments', 503, 10, 20)
+    for (let i = 0; i < 10; i++) s.observe('d', 'payments', 500, 10, 60_010)
+    for (let i = 0; i < 10; i++) s.observe('e', 'payments', 200, 10, 60_010)
+    expect(row('d', 60_010).failedBeyondPeers).toBeGreaterThan(6)
+  })
+
   it('counts a response in the window it finishes in, also for a client that decided nothing there', () => {
     const s = new ClientStats(10, 1000)
     // a burst of 40 decided in window 0, finishing in window 1 (a loaded machine, slow upstream)

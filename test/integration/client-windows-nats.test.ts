@@ -20,6 +20,9 @@ function stats(startMs: number, requests: number): ClientStatsSnapshot {
     overcount: 0,
     errors: 1,
     refused: clientId === 'k1' ? 3 : 0,
+    refusedOwn: clientId === 'k1' ? 3 : 0,
+    clientErrors: 0,
+    failedBeyondPeers: 1,
     finished: n - (clientId === 'k1' ? 3 : 0),
     errorRate: 1 / n,
     meanLatencyMs: 20,
@@ -92,7 +95,7 @@ describe.skipIf(!up)('client windows over NATS JetStream', () => {
     expect(out[0]!.clients.find((c) => c.clientId === 'k1')).toEqual({
       clientId: 'k1',
       requests: 400,
-      errors: 8, // error responses plus the limiter's refusals, both gateways
+      errors: 8, // failures beyond peers plus refusals at the client's own limit, both gateways
       meanLatencyMs: 20,
       distinctRoutes: 2,
     })
