@@ -191,12 +191,17 @@ export function fmtAnomalyValue(a: {
   return `${labelOf(a.metric)}${observed}, expected ${fmtMetric(a.metric, a.expected)} (band ${band})`
 }
 
+/** What a client's error-ratio feature counts, in words (the dashboard says the same). */
+export const CLIENT_FAILED_LABEL = 'refused at its own limit or failed'
+
 /**
- * A client feature that stands out against the typical client's: `refused or failed 73.2% against a
- * typical 22.7%`. A client's error ratio counts the requests the limiter refused (429) with its
- * error responses, so it is not called an error ratio: a throttled client's would read as failures.
+ * A client feature that stands out against the typical client's: `refused at its own limit or
+ * failed 73.2% against a typical 22.7%`. A client's error ratio counts what the client did itself:
+ * the requests its own limit refused (429), its 4xx answers, and its 5xx beyond its peers' on the
+ * same routes; not the 429s of defensive mode or a lowered limit, nor an outage every client saw.
+ * So it is not called an error ratio, which would read as every 5xx answer.
  */
 export function fmtAgainstTypical(feature: string, observed: number, typical: number): string {
   const [x, y] = fmtMetricApart(feature, observed, typical)
-  return `${feature === 'errorRatio' ? 'refused or failed ' : labelOf(feature)}${x} against a typical ${y}`
+  return `${feature === 'errorRatio' ? `${CLIENT_FAILED_LABEL} ` : labelOf(feature)}${x} against a typical ${y}`
 }

@@ -437,7 +437,7 @@ describe('activity sentences: anomalies', () => {
       children: [{ key: 'errorRatio', share: 1, observed: 0.732, expected: 0.227 }],
     }
     expect(opened(client).summary).toBe(
-      'Abusive client scraper-std: refused or failed 73.2% against a typical 22.7%, score 1.00',
+      'Abusive client scraper-std: refused at its own limit or failed 73.2% against a typical 22.7%, score 1.00',
     )
     expect(opened({ ...client, children: [] }).summary).toBe(
       'Abusive client scraper-std: stands out from its peers, score 1.00',

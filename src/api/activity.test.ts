@@ -88,7 +88,7 @@ describe('activity', () => {
       'opened',
     )
     expect(client.summary).toBe(
-      'Abusive client scraper-std: refused or failed 73.2% against a typical 22.7%, score 1.00',
+      'Abusive client scraper-std: refused at its own limit or failed 73.2% against a typical 22.7%, score 1.00',
     )
     const resolved = (metric: string) =>
       anomalyActivity(

@@ -148,6 +148,9 @@ describe.skipIf(!available)('the dashboard in a browser, on a running demo', { t
 
     await page.getByRole('link', { name: 'Rate limits' }).click()
     await page.getByRole('heading', { name: 'Heaviest clients' }).waitFor()
+    // the service's 5xx/429 answers are not the verdict's own-doing share: each says what it counts
+    await page.getByRole('columnheader', { name: '5xx/429 answers' }).waitFor()
+    expect(await page.getByRole('columnheader', { name: 'Errors', exact: true }).count()).toBe(0)
     await page.getByRole('row', { name: /scraper-std/ }).waitFor({ timeout: 30_000 })
     await page.getByRole('row', { name: /^PRM/ }).first().waitFor()
     await shot('limits')

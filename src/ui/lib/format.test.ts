@@ -105,7 +105,9 @@ describe('fmtSince, fmtWhen', () => {
 describe('fmtClientFeature', () => {
   it("names a client's refused-or-failed share as such, each value with its unit", () => {
     // a throttled scraper: its 429s are most of its "error ratio", which is not a 5xx ratio
-    expect(fmtClientFeature('errorRatio', 0.85, 0.338)).toBe('refused or failed 85% (typical 34%)')
+    expect(fmtClientFeature('errorRatio', 0.85, 0.338)).toBe(
+      'refused at its own limit or failed 85% (typical 34%)',
+    )
     expect(fmtClientFeature('requests', 40, 3.47)).toBe('40 requests (typical 3.47 requests)')
     expect(fmtClientFeature('distinctRoutes', 12, 3)).toBe('12 routes (typical 3 routes)')
     expect(fmtClientFeature('meanLatencyMs', 478, 40.9)).toBe('mean latency 478 ms (typical 40.9 ms)')

@@ -160,14 +160,15 @@ export const METRIC_NAMES: Record<string, string> = {
 }
 
 /**
- * What makes a client stand out, for people: `refused or failed 85% (typical 33.8%)`, `40 requests
- * (typical 3.47 requests)`. Its `errorRatio` counts the requests the limiter refused (429) with its
- * error responses, so it is not called an error ratio.
+ * What makes a client stand out, for people: `refused at its own limit or failed 85% (typical 33.8%)`,
+ * `40 requests (typical 3.47 requests)`. Its `errorRatio` counts what the client did itself (429s
+ * of its own limit, 4xx, 5xx beyond its peers' on the same routes), not every 5xx answer, so it is
+ * not called an error ratio: beside the 5xx/429 column it would read as a contradiction.
  */
 export function fmtClientFeature(feature: string, observed: number, typical: number): string {
   const [name, value]: [string, (x: number) => string] =
     feature === 'errorRatio'
-      ? ['refused or failed ', (x) => fmtPct(x)]
+      ? ['refused at its own limit or failed ', (x) => fmtPct(x)]
       : feature === 'meanLatencyMs'
         ? ['mean latency ', (x) => fmtMs(x)]
         : feature === 'requests' || feature === 'distinctRoutes'

@@ -52,8 +52,16 @@ describe('abusiveVerdict', () => {
   it('says what stands out in words, not by the field name', () => {
     const ch = (key: string, observed: number, expected: number) => ({ key, observed, expected, share: 0.5 })
     const v = abusiveVerdict({ children: [ch('errorRatio', 0.925, 0.116), ch('requests', 40, 6)] })
-    expect(v.text).toBe('abusive: refused or failed 93% (typical 12%)')
-    expect(v.title).toBe('refused or failed 93% (typical 12%)\n40 requests (typical 6 requests)')
+    expect(v.text).toBe('abusive: refused at its own limit or failed 93% (typical 12%)')
+    expect(v.title.split('\n').slice(0, 2)).toEqual([
+      'refused at its own limit or failed 93% (typical 12%)',
+      '40 requests (typical 6 requests)',
+    ])
+    // the share is not the 5xx/429 column's: the tooltip says what it counts
+    expect(v.title).toContain('not refusals of defensive mode or a lowered limit')
+    expect(abusiveVerdict({ children: [ch('requests', 40, 6)] }).title).toBe(
+      '40 requests (typical 6 requests)',
+    )
     expect(abusiveVerdict({ children: [] }).text).toBe('abusive: outlier')
   })
 })

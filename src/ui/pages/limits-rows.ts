@@ -70,11 +70,24 @@ export function servedLatency(
 }
 
 /**
- * A flagged client's verdict in words, `abusive: refused or failed 92.5% (typical 11.6%)`, and every
- * feature that stands out for its tooltip: the features' field names ("errorRatio") beside an
- * Errors column of 0% read as a contradiction.
+ * The heaviest clients' 5xx/429 column: every such answer the client got, whoever caused it,
+ * where the verdict counts only the client's own doing.
+ */
+export const ANSWERED_5XX_TITLE =
+  'Share of its served requests answered 5xx or 429 by the service, whoever caused them (an outage fails every client alike). Requests the limiter refused are under Throttled.'
+
+const OWN_DOING =
+  "Counts what the client did itself: requests refused at its own limit (429), its 4xx answers, and 5xx beyond its peers' on the same routes; not refusals of defensive mode or a lowered limit, nor failures every client of a route saw."
+
+/**
+ * A flagged client's verdict in words, `abusive: refused at its own limit or failed 92.5% (typical
+ * 11.6%)`, and every feature that stands out for its tooltip, with what the failure share counts:
+ * the features' field names ("errorRatio") beside an Errors column of 0% read as a contradiction,
+ * and so did "refused or failed 85%" beside it (that share counts the client's own refusals, the
+ * column the service's answers).
  */
 export function abusiveVerdict(a: Pick<Anomaly, 'children'>): { text: string; title: string } {
   const lines = a.children.map((ch) => fmtClientFeature(ch.key, ch.observed, ch.expected))
+  if (a.children.some((ch) => ch.key === 'errorRatio')) lines.push(OWN_DOING)
   return { text: `abusive: ${lines[0] ?? 'outlier'}`, title: lines.join('\n') }
 }

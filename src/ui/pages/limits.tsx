@@ -6,7 +6,13 @@ import { fmtAgo, fmtNum, fmtPct, fmtTime, localTimes, readableKeys } from '../li
 import { useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
 import type { Anomaly, ClientsLive, DecisionTotal, LimitsLive } from '../lib/types.js'
-import { abusiveVerdict, byTierAndClass, servedLatency, THROTTLED_RATE_TITLE } from './limits-rows.js'
+import {
+  abusiveVerdict,
+  ANSWERED_5XX_TITLE,
+  byTierAndClass,
+  servedLatency,
+  THROTTLED_RATE_TITLE,
+} from './limits-rows.js'
 
 /** Snapshots of the decision counters, to show rates over the last ~10 s. */
 const history: Array<{ t: number; totals: Map<string, number> }> = []
@@ -284,7 +290,7 @@ export function LimitsPage() {
             'Tier',
             num('Requests'),
             num('Throttled'),
-            num('Errors'),
+            { ...num('5xx/429 answers'), title: ANSWERED_5XX_TITLE },
             {
               ...num('Mean latency'),
               title:
