@@ -87,7 +87,10 @@ export class ClientStats {
   #previous = new Map<string, Entry>()
   /** min-heap on `requests`: the root is the counter a new client takes over, in O(log K) */
   #heap: Entry[] = []
-  /** every client's responses by route in the window: the peers a client's failures are judged against */
+  /**
+   * every client's responses by route in the window: the peers a client's failures are judged
+   * against (route ids are the configured routes', so this stays small)
+   */
   #routeTotals = new Map<string, RouteCounts>()
   #windowStart = -1
   #last: ClientStatsSnapshot | null = null
