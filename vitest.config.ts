@@ -24,11 +24,11 @@ const FIRST_LANE = [
   'test/integration/autoscale-scaled.test.ts',
   'test/integration/audit-scaled.test.ts',
   'test/integration/client-windows-nats.test.ts',
-  'test/integration/alerts-stale.test.ts',
   'test/integration/autoscale-adopt.test.ts',
   'test/integration/gateway-keepalive.test.ts',
   'test/integration/scale-drain.test.ts',
   'test/integration/store-full.test.ts',
+  'test/integration/control-followers.test.ts',
 ]
 const SECOND_LANE = [
   'test/lint-layering.test.ts',
@@ -62,6 +62,7 @@ const SECOND_LANE = [
   'test/integration/autoscale-learn-scaled.test.ts',
   'test/integration/start-failure.test.ts',
   'test/integration/admin-runtime.test.ts',
+  'test/integration/alerts-stale.test.ts',
   'test/integration/bus-runtime.test.ts',
   'test/browser/chart-marks.test.ts',
   'test/browser/dashboard.test.ts',
