@@ -3,6 +3,7 @@
  * an anomaly, not only the first.
  */
 import { describe, expect, it } from 'vitest'
+import { poisson } from '../../test/helpers/draws.js'
 import { LiveAnomalies, type AnomalyRecord } from './anomalies.js'
 import type { SeriesPoint } from './points.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
@@ -10,18 +11,6 @@ import type { SeriesKey } from '../telemetry/recorder.js'
 function rng(seed: number): () => number {
   let s = seed >>> 0
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32
-}
-
-/** Poisson draw (Knuth; small means) */
-function poisson(r: () => number, mean: number): number {
-  const l = Math.exp(-mean)
-  let k = 0
-  let p = 1
-  do {
-    k++
-    p *= r()
-  } while (p > l)
-  return k - 1
 }
 
 function quantileOf(sorted: readonly number[], q: number): number {

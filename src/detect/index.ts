@@ -4,6 +4,12 @@ export { RobustZ, type RobustZOptions } from './robust-z.js'
 export { RollingQuantile, type RollingQuantileOptions } from './rolling-quantile.js'
 export { PoissonTail, type PoissonTailOptions } from './poisson-tail.js'
 export { Cusum, type CusumOptions } from './cusum.js'
+export {
+  CountCusum,
+  type CountCusumOptions,
+  type CountCusumSnapshot,
+  type CountExcess,
+} from './count-cusum.js'
 export { HalfSpaceTrees, type HalfSpaceTreesOptions } from './half-space-trees.js'
 export { IsolationForest, type IsolationForestOptions } from './isolation-forest.js'
 export {

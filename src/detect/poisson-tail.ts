@@ -86,6 +86,14 @@ export class PoissonTail extends UnivariateDetector<Required<PoissonTailOptions>
     return Math.max(0, Math.max(up, poissonSurprise(k, mean, phi, 'lower')) - Math.LN2)
   }
 
+  /**
+   * The model the next point is judged against: its expected count, the over-dispersion φ, and
+   * whether the grace period is over (before it, `surprise` is 0).
+   */
+  model(): { mean: number; phi: number; ready: boolean } {
+    return { mean: this.#mean(), phi: this.#phi(), ready: this.s.n >= this.o.gracePeriod }
+  }
+
   expected(): { value: number; low: number; high: number } {
     const m = this.#mean()
     const sd = Math.sqrt(this.#phi() * m)
