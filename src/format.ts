@@ -175,7 +175,8 @@ export function metricName(metric: string): string {
 /**
  * An anomaly's value against what was expected, units once per value and once per band, the
  * value told apart from the band's edge: `rate 28 req/s, expected 6.5 req/s (band 1.52–27.6
- * req/s)`, `15 errors, expected 0.32 errors (band 0–2.1 errors)`. A count, a latency or a share
+ * req/s)`, `15 errors, expected 0.32 errors (band 0–2.1 errors)`, `12 errors over the last 9 windows,
+ * expected 0.4 errors (band 0–2.3 errors)`. A count, a latency or a share
  * is never below 0, a share never above 100 %: the band drawn around the expected value is cut there.
  */
 export function fmtAnomalyValue(a: {
@@ -184,11 +185,21 @@ export function fmtAnomalyValue(a: {
   expected: number
   low: number
   high: number
+  /** a sustained count anomaly: the values are over its last `windows` windows */
+  sustained?: { windows: number }
 }): string {
   const low = Math.max(0, a.low)
   const high = a.metric === 'limitedRatio' ? Math.min(1, a.high) : a.high
   const [observed, band] = fmtMetricAgainstBand(a.metric, a.observed, low, high)
-  return `${labelOf(a.metric)}${observed}, expected ${fmtMetric(a.metric, a.expected)} (band ${band})`
+  return `${labelOf(a.metric)}${observed}${overWindows(a.sustained)}, expected ${fmtMetric(a.metric, a.expected)} (band ${band})`
+}
+
+/**
+ * ` over the last 9 windows` for a sustained count anomaly (its values are sums over them), so
+ * that one opened with a single error in its latest window reads as what it is; nothing otherwise.
+ */
+export function overWindows(sustained: { windows: number } | undefined): string {
+  return sustained !== undefined && sustained.windows > 1 ? ` over the last ${sustained.windows} windows` : ''
 }
 
 /** What a client's error-ratio feature counts, in words (the dashboard says the same). */

@@ -645,6 +645,36 @@ describe('rules', () => {
     ).toMatchObject({ active: true, details: { anomaly: 'j1' } })
   })
 
+  it("a sustained errors anomaly counts while a window is above one window's band, and says over how many windows", async () => {
+    const rule = alertsSchema.parse({ rules: [{ name: 'a', kind: 'anomaly', metrics: ['errors'] }] }).rules[0]
+    // 12 errors over 9 windows against 0.4 expected: the band of the sum is 0–2.3, one window's 0–0.6
+    const slow = {
+      id: 's1',
+      metric: 'errors',
+      score: 0.8,
+      openedAtMs: T0,
+      observed: 12,
+      expected: 0.4,
+      low: 0,
+      high: 2.3,
+      detector: 'count-cusum',
+      sustained: { windows: 9, expected: 0.044, low: 0, high: 0.67 },
+    }
+    const ctx = { windowMs: W, budgets: {} }
+    // one error this window: the incident going on, though under the band of the sum
+    expect(
+      evaluateRule(rule, input(point(0, { count: 5, errors: 1 }), { anomalies: [slow] }), ctx),
+    ).toMatchObject({
+      active: true,
+      summary: expect.stringMatching(
+        /^anomaly in errors: 12 errors over the last 9 windows against expected 0\.4/,
+      ),
+    })
+    expect(
+      evaluateRule(rule, input(point(1, { count: 5, errors: 0 }), { anomalies: [slow] }), ctx),
+    ).toMatchObject({ active: false })
+  })
+
   it('anomaly, forecast and rate-limit rules read their inputs', async () => {
     const { e } = engine([
       { name: 'anom', kind: 'anomaly', metrics: ['errors'], for: '1 window' },

@@ -32,6 +32,7 @@ import {
   fmtNum as fmt,
   fmtPct as pct,
   fmtPctApart,
+  overWindows,
 } from '../format.js'
 
 export interface RuleContext {
@@ -306,7 +307,7 @@ export function evaluateRule(
         expected: a.expected,
         band: [a.low, a.high],
         threshold: rule.minScore,
-        summary: `anomaly in ${a.metric}: ${observed} against expected ${fmtMetric(a.metric, a.expected)} (band ${band}; ${a.detector}, score ${fmt(a.score, 2)})`,
+        summary: `anomaly in ${a.metric}: ${observed}${overWindows(a.sustained)} against expected ${fmtMetric(a.metric, a.expected)} (band ${band}; ${a.detector}, score ${fmt(a.score, 2)})`,
         details: {
           anomaly: a.id,
           anomalyMetric: a.metric,
@@ -351,9 +352,10 @@ export function evaluateRule(
 
 /**
  * An open anomaly counts for an anomaly rule this window when it is of the rule's metrics, scores
- * at least minScore, and its metric is still outside the band recorded at its open (the joint
- * score has no value in the window: it counts while open). From the window and the stored record
- * alone, so a replay of stored history judges it as the live run did.
+ * at least minScore, and its metric is still outside the band recorded at its open (one window's
+ * band for a sustained count anomaly; the joint score has no value in the window: it counts while
+ * open). From the window and the stored record alone, so a replay of stored history judges it as
+ * the live run did.
  */
 function anomalyCounts(
   rule: Extract<AlertRuleConfig, { kind: 'anomaly' }>,
@@ -366,8 +368,10 @@ function anomalyCounts(
   if (x === null) return true
   // a window without requests has no latency: no evidence either way
   if (Number.isNaN(x)) return false
-  // errors and 429s only count above their band; rate and latency on either side
-  return x > a.high || (a.metric !== 'errors' && a.metric !== 'limitedRatio' && x < a.low)
+  // errors and 429s only count above their band; rate and latency on either side. A sustained
+  // count anomaly's values are sums over its windows: a window compares with one window's band
+  const band = a.sustained ?? a
+  return x > band.high || (a.metric !== 'errors' && a.metric !== 'limitedRatio' && x < band.low)
 }
 
 /** The window's value of an anomaly metric, on the anomaly's scale (errors: the upstream's 5xx count); null: the metric has none (joint). */

@@ -57,6 +57,8 @@ export interface OpenAnomaly {
   low: number
   high: number
   detector: string
+  /** a sustained count anomaly: its values are over `windows` windows; one window's band at the open */
+  sustained?: { windows: number; expected: number; low: number; high: number }
 }
 
 /** One failure forecast: P(the metric crosses `threshold` within the horizon). */

@@ -78,6 +78,8 @@ export interface AnomalyWords {
   /** how and why it resolved (AnomalyRecord `resolvedBy`, `resolution`) */
   resolvedBy?: string
   resolution?: string
+  /** a sustained count anomaly: its values are over its last `windows` windows */
+  sustained?: { windows: number }
 }
 
 /**
@@ -303,9 +305,11 @@ function limitEvidence(e: Rec | null, releasing: boolean): string[] | null {
   if (top !== null && top !== undefined && typeof top.key === 'string' && typeof top.metric === 'string') {
     const [observed, expected, low, high] = [top.observed, top.expected, top.low, top.high].map(numOf)
     const score = numOf(top.score)
+    const windows = numOf(top.windows)
+    const sustained = windows !== null ? { windows } : undefined
     const value =
       observed !== null && expected !== null && low !== null && high !== null
-        ? `: ${fmtAnomalyValue({ metric: top.metric, observed, expected, low, high })}`
+        ? `: ${fmtAnomalyValue({ metric: top.metric, observed, expected, low, high, sustained })}`
         : ''
     return [
       `anomaly on ${seriesWords(top.key)}${value}${score !== null ? `, score ${score.toFixed(2)}` : ''}`,

@@ -16,7 +16,8 @@ export const detectSchema = z
     clearAfter: z.number().int().min(1).default(10),
     /**
      * 5xx errors or 429s a window needs before it opens an errors or limitedRatio anomaly, however
-     * improbable the count: one error is no incident
+     * improbable the count: one error is no incident (a sustained excess needs as many over the
+     * windows of its run)
      */
     minEvents: z.number().int().min(1).default(3),
     /** a lasting new level: an anomaly also resolves after this many windows inside the bank's current band */

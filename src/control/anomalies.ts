@@ -10,7 +10,9 @@
  * errors and 429s are scored here by binomial tails of their counts. Either way the window must be
  * evidence: the observed value outside the band the explanation reports (so a reason never quotes
  * a value inside its own band) and, for counts, at least `minEvents` events, 429s not counting
- * while Vigil's own limit controls tighten the service (`selfLimited`). It
+ * while Vigil's own limit controls tighten the service (`selfLimited`). A count's excess too small
+ * for any one window accumulates across windows (a CUSUM, `CountBaseline.sustain`) and opens the
+ * same anomaly, explained over the windows of its run (`sustained`). It
  * resolves once the value has been back inside the band recorded at the open (the pre-incident
  * baseline, not one that has learnt the incident) for `clearAfter` consecutive windows, or inside
  * the bank's current band for `acceptAfter` windows (a lasting new level, accepted as normal). A
@@ -43,13 +45,14 @@ import {
   type ClientSignal,
   type ClientWindow,
   type ChildContribution,
+  type CountExcess,
   type DetectorSnapshot,
   type MetricJudgement,
   type MetricPoint,
   type SeriesStep,
 } from '../detect/index.js'
 import { NOVELTY_P_AT_ONE } from '../detect/novelty.js'
-import { COUNT_GRACE, CountBaseline } from './count-baseline.js'
+import { COUNT_GRACE, CountBaseline, type CountBaselineSnapshot } from './count-baseline.js'
 import type { EventQuery, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { sentCount, upstream5xx } from '../telemetry/types.js'
@@ -106,6 +109,21 @@ export interface AnomalyRecord {
   evidence: Readonly<Record<string, number>>
   /** for aggregate series: the children (routes, or {service, env} series) that contributed most */
   children: readonly ChildContribution[]
+  /**
+   * a sustained excess of a count (errors, limitedRatio; detector `count-cusum`): `observed`,
+   * `expected`, `low` and `high` are then over the last `windows` windows, ending with the one that
+   * opened it, and `expected`, `low`, `high` here are one window's at the open, what a later window
+   * is compared with (absent: a one-window anomaly)
+   */
+  sustained?: SustainedCount
+}
+
+/** One window's expected value and band at the open of a sustained count anomaly, and the windows its evidence spans. */
+export interface SustainedCount {
+  windows: number
+  expected: number
+  low: number
+  high: number
 }
 
 export interface AnomalyQuery {
@@ -187,7 +205,10 @@ export interface LiveAnomaliesOptions {
    * windows with too few requests to judge its latency quantile before it resolves as unjudgeable; default 10
    */
   clearAfter?: number
-  /** 5xx errors or 429s a window needs before it can open an errors or limitedRatio anomaly; default 3 */
+  /**
+   * 5xx errors or 429s a window needs before it can open an errors or limitedRatio anomaly (a
+   * sustained excess: over the windows of its run); default 3
+   */
   minEvents?: number
   /** consecutive windows inside the bank's current band after which a lasting shift is accepted (resolves); default 360 */
   acceptAfter?: number
@@ -243,17 +264,26 @@ export interface LiveAnomaliesSnapshot {
       errors: DetectorSnapshot
       limitedRatio: DetectorSnapshot
       all?: { errors: DetectorSnapshot; limitedRatio: DetectorSnapshot }
+      /** the sustained-excess CUSUMs (absent in earlier versions: from 0) */
+      sustained?: {
+        errors: NonNullable<CountBaselineSnapshot['sustained']>
+        limitedRatio: NonNullable<CountBaselineSnapshot['sustained']>
+      }
     },
   ][]
   /** the abusive-client detector (absent before any client window) */
   clients?: ClientOutliersSnapshot
 }
 
-/** One window's count judgements: −log10 p per count metric, the band learned from every window, the counts. */
+/**
+ * One window's count judgements: −log10 p per count metric, the band learned from every window,
+ * the counts, and the sustained excess (in the metric's units) where its CUSUM stepped.
+ */
 interface CountJudgements {
   lp: Record<string, number>
   current: Record<string, { low: number; high: number }>
   k: Partial<Record<CountMetric, number>>
+  excess: Partial<Record<CountMetric, CountExcess>>
 }
 
 interface Children {
@@ -455,7 +485,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     this.#lastEndMs.set(key, endMs)
     if (endMs > this.#newestEndMs) this.#newestEndMs = endMs
     const judged = { ...banked.metrics }
-    const counted = this.#countJudgements(key, metrics, judged)
+    const counted = this.#countJudgements(key, metrics, judged, self)
     const step = { ...banked, metrics: judged }
     this.#recordScores(key, point, step.score, step.metrics)
     this.#explained.set(key, step.metrics)
@@ -501,10 +531,12 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       if (r !== undefined) {
         const calm = this.#calmOf(openId)
         calm.unjudged = 0
-        calm.inBand = this.#quiet(metric, x, m, r, self) ? calm.inBand + 1 : 0
+        // a sustained excess is a few events a window: fewer than minEvents is still the incident
+        const few = r.sustained !== undefined ? 0 : this.#o.minEvents
+        calm.inBand = this.#quiet(metric, x, m, r.sustained ?? r, self, few) ? calm.inBand + 1 : 0
         // the band that follows what the series does now: the bank's (it learns every window), or
         // for counts the baseline that learns incidents too (the judging one does not)
-        calm.accepted = this.#quiet(metric, x, m, current[metric] ?? j, self) ? calm.accepted + 1 : 0
+        calm.accepted = this.#quiet(metric, x, m, current[metric] ?? j, self, few) ? calm.accepted + 1 : 0
         const endMs = point.startMs + point.durationMs
         if (calm.inBand >= this.#o.clearAfter)
           this.#resolve(openId, r, endMs, 'band', `back inside its band for ${calm.inBand} windows`)
@@ -521,13 +553,16 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
         continue
       }
       const count = metric in lp
-      // novelty scores the onset: it opens while the bank's alarm is up; a count on its own tail
-      if (
-        !(count || this.#alarmed.has(openId)) ||
-        j.score < this.#o.raiseAt ||
-        this.#quiet(metric, x, m, j, self)
-      )
+      const evidence = j.score >= this.#o.raiseAt && !this.#quiet(metric, x, m, j, self)
+      if (count && !evidence) {
+        const e = counted.excess[metric as CountMetric]
+        if (e !== undefined && this.#sustainedEvidence(metric, e, self))
+          this.#openSustained(key, series, level, point, metric as CountMetric, e, j)
         continue
+      }
+      // novelty scores the onset: it opens while the bank's alarm is up; a count on its own tail
+      if (!(count || this.#alarmed.has(openId)) || !evidence) continue
+      if (count) this.#counts.get(key)?.[metric as CountMetric].opened()
       const s = raised.get(metric)
       this.#openAnomaly(key, series, level, point, {
         metric,
@@ -585,8 +620,13 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
    * 429-ratio band is meaningless for a ratio that is almost always 0. Learning waits for the
    * window's judgement ({@link #learnCounts}).
    */
-  #countJudgements(key: string, m: MetricPoint, judged: Record<string, MetricJudgement>): CountJudgements {
-    const out: CountJudgements = { lp: {}, current: {}, k: {} }
+  #countJudgements(
+    key: string,
+    m: MetricPoint,
+    judged: Record<string, MetricJudgement>,
+    self: boolean,
+  ): CountJudgements {
+    const out: CountJudgements = { lp: {}, current: {}, k: {}, excess: {} }
     if (!(m.requests > 0)) return out
     let t = this.#counts.get(key)
     if (t === undefined)
@@ -611,8 +651,65 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       out.lp[metric] = lp
       out.current[metric] = inUnits(b.current())
       out.k[metric] = k
+      // an open anomaly needs no more evidence, and self-inflicted 429s are none
+      if (!this.#open.has(`${key}#${metric}`) && !(metric === 'limitedRatio' && self)) {
+        const e = b.sustain(k)
+        if (e !== null) out.excess[metric] = e
+      }
     }
     return out
+  }
+
+  /**
+   * A sustained excess is an incident once its CUSUM crosses the decision interval with at least
+   * `minEvents` events over its run, more than the run's band: the same bar as one window's, met
+   * by several windows together.
+   */
+  #sustainedEvidence(metric: string, e: CountExcess, self: boolean): boolean {
+    return (
+      e.alarm &&
+      e.observed >= this.#o.minEvents &&
+      e.observed > e.high &&
+      !(metric === 'limitedRatio' && self)
+    )
+  }
+
+  /**
+   * Opens a count anomaly on a sustained excess: explained over the windows of the CUSUM's run
+   * (errors in counts, the 429 ratio over the run's requests), scored by the statistic (nats, as
+   * −log10 p ≤ S / ln 10, by Ville's inequality), with one window's band at the open beside it.
+   */
+  #openSustained(
+    key: string,
+    series: SeriesKey,
+    level: AnomalyRecord['level'],
+    point: SeriesPoint,
+    metric: CountMetric,
+    e: CountExcess,
+    j: MetricJudgement,
+  ): void {
+    const d = metric === 'errors' ? 1 : e.trials
+    const lp = e.statistic / Math.LN10
+    this.#openAnomaly(
+      key,
+      series,
+      level,
+      point,
+      {
+        metric,
+        observed: e.observed / d,
+        expected: e.expected / d,
+        low: e.low / d,
+        high: e.high / d,
+        score: Math.min(1, lp / 10),
+        detector: 'count-cusum',
+        evidence: { 'count-cusum': lp },
+        state: 'raised',
+        children: [],
+      },
+      { windows: e.windows, expected: j.expected, low: j.low, high: j.high },
+    )
+    this.#counts.get(key)?.[metric].opened()
   }
 
   /**
@@ -642,10 +739,10 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     m: MetricPoint,
     band: { low: number; high: number },
     self: boolean,
+    few = this.#o.minEvents,
   ): boolean {
-    if (metric === 'errors') return x < this.#o.minEvents || x <= band.high
-    if (metric === 'limitedRatio')
-      return self || Math.round(x * m.requests) < this.#o.minEvents || x <= band.high
+    if (metric === 'errors') return x < few || x <= band.high
+    if (metric === 'limitedRatio') return self || Math.round(x * m.requests) < few || x <= band.high
     return x >= band.low && x <= band.high
   }
 
@@ -790,6 +887,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     level: AnomalyRecord['level'],
     point: SeriesPoint,
     s: AnomalySignal,
+    sustained?: SustainedCount,
   ): void {
     const openId = `${key}#${s.metric}`
     const r: AnomalyRecord = {
@@ -809,6 +907,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       detector: s.detector,
       evidence: s.evidence,
       children: s.children,
+      ...(sustained !== undefined ? { sustained } : {}),
     }
     this.#open.set(openId, r)
     this.stats.opened++
@@ -876,6 +975,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
             errors: errors.judge,
             limitedRatio: limited.judge,
             all: { errors: errors.all, limitedRatio: limited.all },
+            sustained: { errors: errors.sustained, limitedRatio: limited.sustained },
           },
         ]
       }),
@@ -903,8 +1003,16 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       if (this.#banks.has(key))
         try {
           this.#counts.set(key, {
-            errors: CountBaseline.restore({ judge: t.errors, all: t.all?.errors }),
-            limitedRatio: CountBaseline.restore({ judge: t.limitedRatio, all: t.all?.limitedRatio }),
+            errors: CountBaseline.restore({
+              judge: t.errors,
+              all: t.all?.errors,
+              sustained: t.sustained?.errors,
+            }),
+            limitedRatio: CountBaseline.restore({
+              judge: t.limitedRatio,
+              all: t.all?.limitedRatio,
+              sustained: t.sustained?.limitedRatio,
+            }),
           })
         } catch (err) {
           this.#o.onError?.(err as Error, `restore the error and 429 baselines of ${key}`)

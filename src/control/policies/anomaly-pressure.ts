@@ -35,6 +35,8 @@ export function anomalyEvidence(a: AnomalyRecord): Record<string, unknown> {
     high: a.high,
     score: a.score,
     detector: a.detector,
+    // a sustained count anomaly's values are over this many windows
+    ...(a.sustained !== undefined ? { windows: a.sustained.windows } : {}),
   }
 }
 

@@ -113,8 +113,12 @@ export function AnomalyList(props: {
               </div>
               {a.metric !== 'joint' && a.metric !== 'client' && (
                 <div class="small">
-                  observed <strong>{fmtMetric(a.metric, a.observed)}</strong>, expected{' '}
-                  {fmtMetric(a.metric, a.expected)} (normal band {fmtMetric(a.metric, Math.max(0, a.low))} –{' '}
+                  observed <strong>{fmtMetric(a.metric, a.observed)}</strong>
+                  {a.sustained !== undefined &&
+                    a.sustained.windows > 1 &&
+                    ` over the last ${a.sustained.windows} windows`}
+                  , expected {fmtMetric(a.metric, a.expected)} (normal band{' '}
+                  {fmtMetric(a.metric, Math.max(0, a.low))} –{' '}
                   {fmtMetric(a.metric, /Ratio$/.test(a.metric) ? Math.min(1, a.high) : a.high)})
                 </div>
               )}
