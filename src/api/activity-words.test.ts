@@ -405,6 +405,21 @@ describe('activity sentences: anomalies', () => {
     expect(opened({ key: 'payments|*|prod', score: 0.68 }).summary).toBe(
       'Anomaly on payments (prod): 8 errors, expected 0.0962 errors (band 0–1.15 errors), score 0.68',
     )
+    // a sustained excess: its values are over its windows, so one error in the latest reads right
+    expect(
+      opened({
+        key: 'shop|browse|demo',
+        score: 0.78,
+        observed: 12,
+        expected: 0.4,
+        low: 0,
+        high: 2.3,
+        detector: 'count-cusum',
+        sustained: { windows: 9, expected: 0.044, low: 0, high: 0.67 },
+      }).summary,
+    ).toBe(
+      'Anomaly on shop browse (demo): 12 errors over the last 9 windows, expected 0.4 errors (band 0–2.3 errors), score 0.78',
+    )
     expect(opened({ key: '*|*|*', level: 'global', metric: 'joint' }).summary).toBe(
       'Anomaly on all traffic: rate, errors and latency together are unusual, score 1.00',
     )
