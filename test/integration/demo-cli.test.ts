@@ -2,9 +2,11 @@
  * `vigil demo` through the built CLI on a compressed clock (500 ms windows, a day per 40 s): it is
  * up within 60 s, and the admin API then shows each thing the README promises within ten minutes
  * (here within ~90 s on an idle machine, up to 140 s under load): a detected incident, a forecast, an adaptive limit change, an alert and a
- * scale-up; Ctrl-C stops every child, the replica processes included.
+ * scale-up; Ctrl-C stops every child, the replica processes included. And a port another process
+ * holds: a default one moves and the banner says so, a named one stops the start with one line.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -206,4 +208,74 @@ describe('vigil demo through the built CLI', () => {
       }
     }
   }, 180_000)
+})
+
+/** Runs `vigil demo` until it fails or prints its banner (then Ctrl-C): exit code and output. */
+function runDemo(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [`${root}bin/vigil.js`, 'demo', ...args], {
+    cwd: mkdtempSync(join(tmpdir(), 'vigil-demo-')),
+    env: { ...process.env, VIGIL_ADMIN_TOKEN: TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  // once: a second SIGINT, after the demo has let go of its handler, would kill it mid-stop
+  let stopping = false
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString()
+    if (!stopping && /\n {2}baseline /.test(stdout)) stopping = child.kill('SIGINT')
+  })
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  const timer = setTimeout(() => child.kill('SIGINT'), 30_000)
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    }),
+  )
+}
+
+/** Holds `port` on all interfaces (a port 0 gets a free one); null when another process has it already. */
+function hold(port: number): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const srv = createServer()
+    srv.once('error', () => resolve(null))
+    srv.listen(port, '0.0.0.0', () => resolve(srv))
+  })
+}
+
+describe('vigil demo with a port another process holds', () => {
+  const FREE = ['--gateway-port', '0', '--admin-port', '0', '--mock-port-base', '0']
+
+  it('stops before anything starts, with one line naming the flag, when the port named with --otlp-port is taken', async () => {
+    const holder = (await hold(0))!
+    const port = (holder.address() as AddressInfo).port
+    try {
+      const r = await runDemo([...FREE, '--otlp-port', String(port)])
+      expect(r.code, r.stderr).toBe(1)
+      expect(r.stderr).toBe(
+        `--otlp-port ${port} is in use by another process: stop it, or set --otlp-port to a free port, or leave it out for a free one\n`,
+      )
+      expect(r.stdout).not.toMatch(/vigil demo: gateway|dashboard/)
+    } finally {
+      await new Promise((r) => holder.close(r))
+    }
+  }, 30_000)
+
+  it('moves its OTLP receiver off a taken 4318, sends the spans there and says so in the banner', async () => {
+    // held by this test, or by another process already: taken either way
+    const holder = await hold(4318)
+    try {
+      const r = await runDemo(FREE)
+      expect(r.code, r.stderr).toBe(0)
+      const moved =
+        / {2}ports {6}in use by another process: 4318 \(OTLP, now :(\d+)\); --otlp-port names a port to use instead\n/.exec(
+          r.stdout,
+        )
+      expect(moved, r.stdout).not.toBeNull()
+      expect(r.stdout).toContain(`spans to OTLP :${moved![1]}\n`)
+    } finally {
+      await new Promise((r) => (holder === null ? r(undefined) : holder.close(r)))
+    }
+  }, 30_000)
 })

@@ -1,10 +1,20 @@
 import { readFileSync } from 'node:fs'
-import { describe, expect, it } from 'vitest'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { VGL_ERR_API_LISTEN, VGL_ERR_CONFIG_INVALID } from '../../errors.js'
 import { loadConfig } from '../../config/load.js'
 import type { ServedCounts } from '../../gateway/index.js'
 import { SelectingPolicy } from '../../scale/selector.js'
 import { DEMO_SERVICES } from '../../sim/topology.js'
-import { baselineLine, fitStatus, MOCKS, servedSummary } from './demo.js'
+import {
+  baselineLine,
+  fitStatus,
+  MOCKS,
+  movedPortsLine,
+  servedSummary,
+  startOnFreePorts,
+  type DemoListener,
+} from './demo.js'
 
 const counts = (requests: number, statusClass: ServedCounts['statusClass'], limited: number) => ({
   requests,
@@ -153,5 +163,97 @@ describe("examples/demo.yaml's journey SLO", () => {
     // weighs on few traces): an SLO inside that reads "breached" as things are, and every
     // scenario compares breached with breached
     expect(1 - config.journeys.slo.availability).toBeGreaterThanOrEqual(3.5 * designed)
+  })
+})
+
+describe("the demo's ports (startOnFreePorts)", () => {
+  const servers: Server[] = []
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))))
+  })
+  const listen = (port: number) =>
+    new Promise<Server>((resolve, reject) => {
+      const srv = createServer()
+      srv.once('error', reject)
+      srv.listen(port, '127.0.0.1', () => resolve(srv))
+      servers.push(srv)
+    })
+  const portOf = (srv: Server) => (srv.address() as AddressInfo).port
+  /** a port that was free a moment ago */
+  const freePort = async () => {
+    const srv = await listen(0)
+    const port = portOf(srv)
+    await new Promise((r) => srv.close(r))
+    servers.splice(servers.indexOf(srv), 1)
+    return port
+  }
+  const admin = (preferred: number, asked: boolean): DemoListener => ({
+    name: 'admin',
+    host: '127.0.0.1',
+    preferred,
+    flag: '--admin-port',
+    asked,
+    listenCode: VGL_ERR_API_LISTEN.code,
+    error: VGL_ERR_API_LISTEN,
+  })
+  /** a start that binds the port as Vigil does, after another process took it on the first try */
+  const racedStart = (calls: number[]) => async (ports: ReadonlyMap<string, number>) => {
+    const port = ports.get('admin')!
+    calls.push(port)
+    if (calls.length === 1) await listen(port)
+    try {
+      return await listen(port)
+    } catch {
+      throw VGL_ERR_API_LISTEN(`admin.port ${port} is in use by another process`)
+    }
+  }
+
+  it('starts once more on a fresh port when another process takes the chosen one before Vigil binds it', async () => {
+    const preferred = await freePort()
+    const calls: number[] = []
+    const { started, ports } = await startOnFreePorts([admin(preferred, false)], racedStart(calls))
+    expect(calls[0]).toBe(preferred)
+    expect(calls).toHaveLength(2)
+    expect(calls[1]).not.toBe(preferred)
+    expect(portOf(started)).toBe(calls[1])
+    expect(movedPortsLine([admin(preferred, false)], ports)).toBe(
+      `  ports      in use by another process: ${preferred} (admin, now :${calls[1]}); --admin-port names a port to use instead`,
+    )
+  })
+
+  it('fails with one line naming the flag when a port the user named is taken, before or during the start', async () => {
+    const held = portOf(await listen(0))
+    await expect(startOnFreePorts([admin(held, true)], () => Promise.resolve(0))).rejects.toThrow(
+      `--admin-port ${held} is in use by another process: stop it, or set --admin-port to a free port, or leave it out for a free one`,
+    )
+    const named = await freePort()
+    const calls: number[] = []
+    const raced = startOnFreePorts([admin(named, true)], racedStart(calls))
+    await expect(raced).rejects.toMatchObject({ code: 'VGL_ERR_API_LISTEN' })
+    await expect(raced).rejects.toThrow(`--admin-port ${named} is in use by another process`)
+    expect(calls).toEqual([named])
+  })
+
+  it('moves a default port that is taken and says so; a free one is kept and not mentioned', async () => {
+    const held = portOf(await listen(0))
+    const { ports } = await startOnFreePorts([admin(held, false)], () => Promise.resolve(0))
+    expect(ports.get('admin')).not.toBe(held)
+    expect(movedPortsLine([admin(held, false)], ports)).toMatch(`${held} (admin, now :${ports.get('admin')})`)
+    const free = await freePort()
+    const kept = await startOnFreePorts([admin(free, false)], () => Promise.resolve(0))
+    expect(kept.ports.get('admin')).toBe(free)
+    expect(movedPortsLine([admin(free, false)], kept.ports)).toBeNull()
+  })
+
+  it('throws any other start failure as it is, without starting again', async () => {
+    const calls: number[] = []
+    const bad = VGL_ERR_CONFIG_INVALID('demo.yaml: gateway.port: expected a number')
+    await expect(
+      startOnFreePorts([admin(0, false)], (ports) => {
+        calls.push(ports.get('admin')!)
+        return Promise.reject(bad)
+      }),
+    ).rejects.toBe(bad)
+    expect(calls).toHaveLength(1)
   })
 })

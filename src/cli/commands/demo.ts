@@ -34,17 +34,23 @@ import {
 import { parseFlags, parsePort, parsePositive, parseTimerMs } from '../args.js'
 import type { Command } from '../command.js'
 import { startVigil, type Vigil } from '../runtime.js'
-import { VGL_ERR_API_LISTEN, VGL_ERR_GATEWAY_LISTEN, type VigilError } from '../../errors.js'
+import {
+  VGL_ERR_API_LISTEN,
+  VGL_ERR_GATEWAY_LISTEN,
+  VGL_ERR_OTLP_LISTEN,
+  type VigilError,
+} from '../../errors.js'
 import { listenProblem } from '../../listen-error.js'
 import type { Logger } from 'pino'
 
 const usage = `usage: vigil demo [--duration 10m] [--rps 30] [--gateway-port 8080] [--admin-port 8081]
-                  [--first-incident 5m] [--incident-every 2m] [--incident-for 30s] [--day 10m]
-                  [--abuse-rps 20] [--status-every 5s] [--mock-port-base 9001]
+                  [--otlp-port 4318] [--first-incident 5m] [--incident-every 2m] [--incident-for 30s]
+                  [--day 10m] [--abuse-rps 20] [--status-every 5s] [--mock-port-base 9001]
                   [--config examples/demo.yaml] [--keep-data] [--verbose]
 
-Runs Vigil (gateway :8080, admin API and dashboard :8081, or free ports when those are taken;
-a port named with --gateway-port or --admin-port is used or the start fails) in front of mock
+Runs Vigil (gateway :8080, admin API and dashboard :8081, OTLP/HTTP receiver :4318, or free
+ports when those are taken, said at start; a port named with --gateway-port, --admin-port or
+--otlp-port is used or the start fails with one line naming the flag) in front of mock
 services on ports 9001+ (free ports when taken; --mock-port-base 0 always picks free ones): the
 shop aggregator behind /api/browse, whose services in three environments (auth, inventory
 on-prem, pricing on AWS, reviews on GCP) send OpenTelemetry spans to Vigil; users behind
@@ -126,42 +132,103 @@ export function baselineLine(): string {
   )
 }
 
-/**
- * Resolves `preferred` when it can be bound on `host`, else a free port. A port the user asked
- * for with its `flag` is that port or an error naming the flag: another one, announced only in the
- * banner, would leave them looking for Vigil where they said it would be.
- */
-async function choosePort(
-  preferred: number,
-  host: string,
-  asked?: { flag: string; error: (line: string) => VigilError },
-): Promise<number> {
-  const probe = (port: number) =>
-    new Promise<number | NodeJS.ErrnoException>((resolve) => {
-      const srv = createServer()
-      srv.once('error', (err) => resolve(err))
-      srv.listen(port, host, () => {
-        const addr = srv.address()
-        srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : port))
-      })
+/** `port` bound and released on `host`: the port it got (a free one for 0), or why it could not. */
+function probePort(port: number, host: string): Promise<number | NodeJS.ErrnoException> {
+  return new Promise((resolve) => {
+    const srv = createServer()
+    srv.once('error', (err) => resolve(err))
+    srv.listen(port, host, () => {
+      const addr = srv.address()
+      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : port))
     })
-  const got = await probe(preferred)
+  })
+}
+
+/** A listener of Vigil's whose port the demo chooses and hands to examples/demo.yaml. */
+export interface DemoListener {
+  /** what the banner calls it: `gateway`, `admin`, `OTLP` */
+  readonly name: string
+  readonly host: string
+  /** the port to take when it is free (0: any free port) */
+  readonly preferred: number
+  /** the flag that names the port */
+  readonly flag: string
+  /** whether the user named the port with `flag`: then that port or an error naming the flag */
+  readonly asked: boolean
+  /** the code Vigil's start fails with when this listener cannot bind */
+  readonly listenCode: string
+  readonly error: (line: string) => VigilError
+}
+
+/**
+ * Resolves `l.preferred` when it can be bound on its host, else a free port. A port the user asked
+ * for is that port or an error naming the flag: another one, announced only in the banner, would
+ * leave them looking for Vigil where they said it would be.
+ */
+async function choosePort(l: DemoListener, preferred = l.preferred): Promise<number> {
+  const got = await probePort(preferred, l.host)
   if (typeof got === 'number') return got
-  if (asked !== undefined)
-    throw asked.error(
-      listenProblem(
-        {
-          block: 'demo',
-          host,
-          port: preferred,
-          names: { host, port: asked.flag },
-          orElse: 'or leave it out for a free one',
-        },
-        got,
-      ),
-    )
-  const free = await probe(0)
+  if (l.asked) throw l.error(flagProblem(l, preferred, got))
+  const free = await probePort(0, l.host)
   return typeof free === 'number' ? free : 0
+}
+
+function flagProblem(l: DemoListener, port: number, err: NodeJS.ErrnoException): string {
+  return listenProblem(
+    {
+      block: 'demo',
+      host: l.host,
+      port,
+      names: { host: l.host, port: l.flag },
+      orElse: 'or leave it out for a free one',
+    },
+    err,
+  )
+}
+
+/**
+ * Chooses a port for each listener, then runs `start` with them. A port is chosen by binding it
+ * and letting it go, so another process (a second demo started at the same moment) can take it
+ * before Vigil binds it; the start then fails on a listener, and this starts once more, up to
+ * `attempts` times, on a fresh free port for that listener and for every other port taken
+ * meanwhile. A port the user named is kept: when another process holds it, the error names its
+ * flag. Resolves what `start` resolved and the ports used, by listener name.
+ */
+export async function startOnFreePorts<T>(
+  listeners: readonly DemoListener[],
+  start: (ports: ReadonlyMap<string, number>) => Promise<T>,
+  attempts = 3,
+): Promise<{ started: T; ports: ReadonlyMap<string, number> }> {
+  const ports = new Map<string, number>()
+  for (const l of listeners) ports.set(l.name, await choosePort(l))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { started: await start(ports), ports }
+    } catch (err) {
+      const failed = listeners.find((l) => l.listenCode === (err as { code?: unknown }).code)
+      if (failed === undefined) throw err
+      for (const l of listeners) {
+        const chosen = ports.get(l.name) ?? l.preferred
+        const now = await probePort(chosen, l.host)
+        if (typeof now !== 'number' && l.asked) throw l.error(flagProblem(l, chosen, now))
+        // both demos of a race may have let go of their ports by now: the failed one moves anyway
+        if (!l.asked && (typeof now !== 'number' || l === failed)) ports.set(l.name, await choosePort(l, 0))
+      }
+      if (attempt >= attempts) throw err
+    }
+  }
+}
+
+/** The banner's line for default ports that were taken, or null when every one was free. */
+export function movedPortsLine(
+  listeners: readonly DemoListener[],
+  ports: ReadonlyMap<string, number>,
+): string | null {
+  const moved = listeners.filter((l) => !l.asked && l.preferred !== 0 && ports.get(l.name) !== l.preferred)
+  if (moved.length === 0) return null
+  const what = moved.map((l) => `${l.preferred} (${l.name}, now :${ports.get(l.name)})`).join(', ')
+  const flags = moved.map((l) => l.flag).join(', ')
+  return `  ports      in use by another process: ${what}; ${flags} name${moved.length === 1 ? 's' : ''} a port to use instead`
 }
 
 async function startMock(m: (typeof MOCKS)[number], port: number): Promise<MockService> {
@@ -305,6 +372,7 @@ export const command: Command = {
         rps: { type: 'string' },
         'gateway-port': { type: 'string' },
         'admin-port': { type: 'string' },
+        'otlp-port': { type: 'string' },
         'first-incident': { type: 'string' },
         'incident-every': { type: 'string' },
         'incident-for': { type: 'string' },
@@ -342,6 +410,7 @@ export const command: Command = {
     const configFile = values.config ?? fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url))
     const gatewayPortFlag = parsePort(values['gateway-port'], '--gateway-port', 8080)
     const adminPortFlag = parsePort(values['admin-port'], '--admin-port', 8081)
+    const otlpPortFlag = parsePort(values['otlp-port'], '--otlp-port', 4318)
     // the mocks and the shop's services listen on the ports from the base on
     const base = parsePort(values['mock-port-base'], '--mock-port-base', 9001, {
       max: 65535 - MOCKS.length - DEMO_SERVICES.length,
@@ -378,41 +447,71 @@ export const command: Command = {
     let startedAt = Date.now()
     try {
       for (const [i, m] of MOCKS.entries()) mocks.push(await startMock(m, base === 0 ? 0 : base + i))
-      const gatewayPort = await choosePort(
-        gatewayPortFlag,
-        '0.0.0.0',
-        values['gateway-port'] !== undefined
-          ? { flag: '--gateway-port', error: VGL_ERR_GATEWAY_LISTEN }
-          : undefined,
-      )
-      const adminPort = await choosePort(
-        adminPortFlag,
-        '127.0.0.1',
-        values['admin-port'] !== undefined ? { flag: '--admin-port', error: VGL_ERR_API_LISTEN } : undefined,
-      )
-      const otlpPort = await choosePort(4318, '0.0.0.0')
-      // the shop's services export their spans to Vigil's OTLP receiver (up before any request)
-      topology = await startTopology(`http://127.0.0.1:${otlpPort}`, base === 0 ? 0 : base + MOCKS.length)
+      const listeners: DemoListener[] = [
+        {
+          name: 'gateway',
+          host: '0.0.0.0',
+          preferred: gatewayPortFlag,
+          flag: '--gateway-port',
+          asked: values['gateway-port'] !== undefined,
+          listenCode: VGL_ERR_GATEWAY_LISTEN.code,
+          error: VGL_ERR_GATEWAY_LISTEN,
+        },
+        {
+          name: 'admin',
+          host: '127.0.0.1',
+          preferred: adminPortFlag,
+          flag: '--admin-port',
+          asked: values['admin-port'] !== undefined,
+          listenCode: VGL_ERR_API_LISTEN.code,
+          error: VGL_ERR_API_LISTEN,
+        },
+        {
+          name: 'OTLP',
+          host: '0.0.0.0',
+          preferred: otlpPortFlag,
+          flag: '--otlp-port',
+          asked: values['otlp-port'] !== undefined,
+          listenCode: VGL_ERR_OTLP_LISTEN.code,
+          error: VGL_ERR_OTLP_LISTEN,
+        },
+      ]
       const token = process.env.VIGIL_ADMIN_TOKEN || randomBytes(12).toString('hex')
-      const accessLog = join(dataDir, 'access.log')
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        VIGIL_ADMIN_TOKEN: token,
-        VIGIL_DEMO_GATEWAY_PORT: String(gatewayPort),
-        VIGIL_DEMO_ADMIN_PORT: String(adminPort),
-        VIGIL_DEMO_OTLP_PORT: String(otlpPort),
-        VIGIL_DEMO_ACCESS_LOG: accessLog,
-        VIGIL_DEMO_DATA: dataDir,
-        VIGIL_DEMO_SHOP_PORT: String(topology.aggregator.port),
-        VIGIL_DEMO_USERS_PORT: String(mocks[0].port),
-        VIGIL_DEMO_PAYMENTS_PORT: String(mocks[1].port),
-        // the users replicas: this Node and this CLI, whatever the working directory
-        VIGIL_DEMO_NODE: process.execPath,
-        VIGIL_DEMO_CLI: CLI,
-      }
       // the terminal already has a line per anomaly and action; their warnings would repeat them
       const logger = processLogger('vigil', values.verbose === true ? 'info' : 'error')
-      vigil = await startVigil({ configFile, mode: 'embedded', env, logger, handleSignals: false })
+      const up = await startOnFreePorts(listeners, async (chosen) => {
+        const otlpPort = chosen.get('OTLP') ?? 0
+        // the shop's services export their spans to Vigil's OTLP receiver (up before any request)
+        const shop = await startTopology(`http://127.0.0.1:${otlpPort}`, base === 0 ? 0 : base + MOCKS.length)
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          VIGIL_ADMIN_TOKEN: token,
+          VIGIL_DEMO_GATEWAY_PORT: String(chosen.get('gateway')),
+          VIGIL_DEMO_ADMIN_PORT: String(chosen.get('admin')),
+          VIGIL_DEMO_OTLP_PORT: String(otlpPort),
+          VIGIL_DEMO_ACCESS_LOG: join(dataDir, 'access.log'),
+          VIGIL_DEMO_DATA: dataDir,
+          VIGIL_DEMO_SHOP_PORT: String(shop.aggregator.port),
+          VIGIL_DEMO_USERS_PORT: String(mocks[0].port),
+          VIGIL_DEMO_PAYMENTS_PORT: String(mocks[1].port),
+          // the users replicas: this Node and this CLI, whatever the working directory
+          VIGIL_DEMO_NODE: process.execPath,
+          VIGIL_DEMO_CLI: CLI,
+        }
+        try {
+          return {
+            topology: shop,
+            vigil: await startVigil({ configFile, mode: 'embedded', env, logger, handleSignals: false }),
+          }
+        } catch (err) {
+          await shop.close()
+          throw err
+        }
+      })
+      topology = up.started.topology
+      vigil = up.started.vigil
+      const ports = up.ports
+      const otlpPort = ports.get('OTLP')
       const admin = vigil.adminUrl
       const readyS = ((performance.now() - t0) / 1000).toFixed(1)
       out(`vigil demo: gateway ${vigil.gatewayUrl}  admin ${admin} (ready in ${readyS}s)`)
@@ -430,6 +529,8 @@ export const command: Command = {
       out(
         `  tier edit  curl -X PUT -H "Authorization: Bearer ${token}" -H 'content-type: application/json' -d '{"ratePerSec":1,"burst":2,"reason":"walkthrough"}' ${admin}/api/limits/tiers/STD`,
       )
+      const moved = movedPortsLine(listeners, ports)
+      if (moved !== null) out(moved)
       out(`  data       ${dataDir}${values['keep-data'] === true ? ' (kept)' : ' (removed at the end)'}`)
       out(
         `  traffic    diurnal, peak ${rps} req/s from ${DEMO_CLIENTS.length} clients, one day per ${dayMs / 1000}s; from ${firstIncidentMs / 1000}s: ${abuseRps > 0 ? `a scraper at ${abuseRps} req/s and ` : ''}an incident every ${incidentEveryMs / 1000}s for ${incidentForMs / 1000}s${Number.isFinite(durationMs) ? `; stops after ${durationMs / 1000}s` : '; Ctrl-C stops'}`,
