@@ -65,6 +65,7 @@ const SECOND_LANE = [
   'test/integration/alerts-stale.test.ts',
   'test/integration/bus-runtime.test.ts',
   'test/browser/chart-marks.test.ts',
+  'test/browser/missing-data.test.ts',
   'test/browser/dashboard.test.ts',
 ]
 const ORDER = new Map([...FIRST_LANE, ...SECOND_LANE].map((file, i) => [file, i]))

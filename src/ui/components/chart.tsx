@@ -12,6 +12,7 @@ import { fmtTime } from '../lib/format.js'
 import type { ForecastReady } from '../lib/types.js'
 import { layoutMarkLabels, markPositions, withLabelRoom } from './mark-labels.js'
 import { bandLabel, drawnBand } from './band.js'
+import { legendEntries } from './legend.js'
 
 export interface ChartSeries {
   label: string
@@ -23,6 +24,11 @@ export interface ChartSeries {
   scatter?: boolean
   /** not drawn and not in the legend: one edge of a band */
   hidden?: boolean
+  /**
+   * the legend's words while the series has no point (`forecast: not yet, needs 3 more minutes of
+   * data`); without them such a series is left out of the legend, which lists only what is drawn
+   */
+  missing?: string
   /** the y scale: `y` (default) or `y2` (right axis) */
   scale?: 'y' | 'y2'
 }
@@ -90,12 +96,13 @@ export const FORECAST_OFF = 'forecasting is off'
  * A rate chart's lines: what was observed, then the forecast with its interval as a band. The
  * forecast line starts at the newest observed point, so the two read as one line into the future.
  * With forecasting off (`'off'`) the observed line alone, with no forecast in the legend; `null`
- * is a forecast still to come.
+ * is a forecast still to come, named in the legend by its `missing` words.
  */
 export function forecastTraces(
   observed: ReadonlyArray<{ t: number; rate: number }>,
   forecast: ForecastReady | null | 'off',
   label = 'forecast',
+  missing?: string,
 ): ForecastTraces {
   const x = observed.map((p) => p.t / 1000)
   const rates = observed.map((p) => p.rate)
@@ -132,7 +139,7 @@ export function forecastTraces(
     ],
     series: [
       { label: 'observed', color: '--series-1' },
-      { label, color: '--forecast', dash: [6, 4] },
+      { label, color: '--forecast', dash: [6, 4], missing },
       { label: 'upper', color: '--forecast', hidden: true },
       { label: 'lower', color: '--forecast', hidden: true },
     ],
@@ -381,27 +388,33 @@ export function Chart(props: ChartProps) {
     plot.current.setData(toData(props.x, props.ys, props.gapS))
   })
 
-  const legend = props.series.filter((s) => !s.hidden)
+  const legend = legendEntries(props.series, props.ys)
   return (
     <figure class="chart-fig" style={{ margin: 0 }}>
       <figcaption class="chart-title">
         <h3>{props.title}</h3>
         <span class="legend" aria-hidden="true">
-          {legend.map((s) => (
-            <span key={s.label}>
-              <i
-                class={s.dash ? 'dash' : ''}
-                style={{
-                  background: s.dash ? undefined : color(s.color),
-                  color: color(s.color),
-                  height: s.scatter ? '7px' : undefined,
-                  width: s.scatter ? '7px' : undefined,
-                  borderRadius: s.scatter ? '50%' : undefined,
-                }}
-              />
-              {s.label}
-            </span>
-          ))}
+          {legend.map(({ series: s, ...e }) =>
+            e.drawn ? (
+              <span key={s.label}>
+                <i
+                  class={s.dash ? 'dash' : ''}
+                  style={{
+                    background: s.dash ? undefined : color(s.color),
+                    color: color(s.color),
+                    height: s.scatter ? '7px' : undefined,
+                    width: s.scatter ? '7px' : undefined,
+                    borderRadius: s.scatter ? '50%' : undefined,
+                  }}
+                />
+                {s.label}
+              </span>
+            ) : (
+              <span key={s.label} class="legend-missing">
+                {e.text}
+              </span>
+            ),
+          )}
           {(props.bands ?? []).map((b) => (
             <span key={b.label}>
               <i class="area" style={{ background: color(b.fill) }} />

@@ -4,6 +4,7 @@ import type { ActivityEntry } from '../../api/activity.js'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
 import { Chart, FORECAST_OFF, forecastTraces, gapSeconds, pctTick } from '../components/chart.js'
+import { forecastNotYet } from '../components/legend.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Sparkline, type Tone } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
@@ -117,6 +118,7 @@ export function OverviewPage(props: { session: Session }) {
     points,
     forecasting ? f : 'off',
     f !== null ? `forecast (${f.model})` : 'forecast',
+    forecastNotYet(forecast.data),
   )
   const fc = traffic.ahead
   const x = points.map((p) => p.t / 1000)

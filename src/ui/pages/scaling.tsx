@@ -8,6 +8,7 @@ import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
 import { bandLabel, drawnBand } from '../components/band.js'
 import { Chart, FORECAST_OFF, gapSeconds } from '../components/chart.js'
+import { forecastNotYet } from '../components/legend.js'
 import { positive, Result, useAction } from '../components/forms.js'
 import { prose, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem, type Tone } from '../components/ui.js'
@@ -96,6 +97,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
   const acts = (actions.data?.actions ?? []).filter((a) => a.kind.startsWith('scale.'))
   const shown = points.filter((p) => p.t >= now - RANGE_MS)
   const f = forecast.data?.status === 'ok' ? forecast.data : null
+  const notYet = forecastNotYet(forecast.data)
   const band = drawnBand(
     f === null ? [] : f.points.filter((p) => p.atMs > (shown.at(-1)?.t ?? now)),
     shown.map((p) => p.rate),
@@ -179,7 +181,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
               { label: 'observed', color: '--series-1' },
               ...(forecasting
                 ? [
-                    { label: 'forecast', color: '--forecast', dash: [6, 4] },
+                    { label: 'forecast', color: '--forecast', dash: [6, 4], missing: notYet },
                     { label: 'upper', color: '--forecast', hidden: true },
                     { label: 'lower', color: '--forecast', hidden: true },
                   ]
@@ -199,7 +201,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
             y2Integer
             gapS={gapSeconds(session.windowMs)}
             extra={!forecasting && <span class="small muted">{FORECAST_OFF}</span>}
-            summary={`${s.service}: ${s.current} replicas (${ready} ready), observed ${fmtRate(shown.at(-1)?.rate)}, capacity ${cap !== null ? fmtRate(cap * s.current) : 'unknown'}; ${!forecasting ? FORECAST_OFF : f !== null ? `forecast ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)} (${f.model})` : 'no forecast yet'}`}
+            summary={`${s.service}: ${s.current} replicas (${ready} ready), observed ${fmtRate(shown.at(-1)?.rate)}, capacity ${cap !== null ? fmtRate(cap * s.current) : 'unknown'}; ${!forecasting ? FORECAST_OFF : f !== null && fc.length > 0 ? `forecast ${fmtRate(fc.at(-1)?.forecast)} by ${fmtTime(fc.at(-1)?.atMs)} (${f.model})` : notYet}`}
           />
         )}
       </Panel>

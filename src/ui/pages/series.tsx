@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks'
 import type { LiveSeries } from '../../api/live-sections.js'
 import type { Session } from '../app.js'
 import { Chart, FORECAST_OFF, forecastTraces, gapSeconds } from '../components/chart.js'
+import { forecastNotYet } from '../components/legend.js'
 import { num, Table } from '../components/table.js'
 import { Badge, Card, Empty, Panel, Problem } from '../components/ui.js'
 import { keyPath } from '../lib/api.js'
@@ -221,7 +222,7 @@ function SeriesDetail(props: {
   const idle =
     cur !== undefined && cur.idleSince !== null ? `no requests since ${fmtTime(cur.idleSince)}` : null
   const f = forecast.data?.status === 'ok' ? forecast.data : null
-  const traffic = forecastTraces(shown, forecasting ? f : 'off')
+  const traffic = forecastTraces(shown, forecasting ? f : 'off', 'forecast', forecastNotYet(forecast.data))
   const fc = traffic.ahead
   return (
     <>
