@@ -153,6 +153,7 @@ export const VGL_ERR_SIM_LISTEN = defineError(
 
 // ---- store -----------------------------------------------------------------------------
 export const VGL_ERR_STORE_OPEN = defineError('VGL_ERR_STORE_OPEN', 'cannot open the %s store (%s): %s', 500)
+export const VGL_ERR_STORE_MISSING = defineError('VGL_ERR_STORE_MISSING', 'no store at %s: %s', 500)
 export const VGL_ERR_STORE_MIGRATION = defineError(
   'VGL_ERR_STORE_MIGRATION',
   '%s store: migration %s failed: %s',

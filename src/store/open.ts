@@ -4,18 +4,32 @@ import { PostgresStore } from './postgres.js'
 import { SqliteStore } from './sqlite.js'
 import { DEFAULT_RETENTION_MS, type RetentionMs, type Store } from './store.js'
 
+export interface OpenStoreOptions {
+  /**
+   * Only open a store that exists, never create one: a command that reads (a replay) would
+   * otherwise leave an empty database behind wherever its config points. The words say what to
+   * do instead; a missing store throws VGL_ERR_STORE_MISSING naming where it looked, then them.
+   */
+  mustExist?: string
+}
+
 /**
  * Opens and migrates the configured store.
  * @example
  * const store = await openStore({ kind: 'sqlite', path: ':memory:', retention: {} })
  * await store.close()
  */
-export async function openStore(cfg: StoreConfig): Promise<Store> {
+export async function openStore(cfg: StoreConfig, opts: OpenStoreOptions = {}): Promise<Store> {
   switch (cfg.kind) {
     case 'sqlite':
-      return SqliteStore.open({ path: cfg.path })
+      return SqliteStore.open({ path: cfg.path, mustExist: opts.mustExist })
     case 'postgres':
-      return PostgresStore.open({ url: cfg.url, schema: cfg.schema, maxConnections: cfg.maxConnections })
+      return PostgresStore.open({
+        url: cfg.url,
+        schema: cfg.schema,
+        maxConnections: cfg.maxConnections,
+        mustExist: opts.mustExist,
+      })
     default:
       return assertNever(cfg)
   }

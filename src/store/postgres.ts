@@ -8,6 +8,7 @@ import {
   VGL_ERR_STORE_CLOSED,
   VGL_ERR_STORE_FENCED,
   VGL_ERR_STORE_MIGRATION,
+  VGL_ERR_STORE_MISSING,
   VGL_ERR_STORE_OPEN,
 } from '../errors.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
@@ -83,6 +84,8 @@ export interface PostgresStoreOptions {
   schema?: string
   /** pool size; default 4 */
   maxConnections?: number
+  /** open only a schema Vigil has written, creating nothing: what to do instead, for the error */
+  mustExist?: string
 }
 
 const SERIES_TABLES: Record<Resolution, string> = {
@@ -163,6 +166,19 @@ export class PostgresStore implements Store {
     } catch (err) {
       await pool.end().catch(() => {})
       throw VGL_ERR_STORE_OPEN('postgres', redact(opts.url), `${(err as Error).message}; check store.url`)
+    }
+    if (opts.mustExist !== undefined) {
+      const found = await pool
+        .query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`${schema}.schema_migrations`])
+        .then((r) => r.rows[0]?.t ?? null)
+        .catch(() => null)
+      if (found === null) {
+        await pool.end().catch(() => {})
+        throw VGL_ERR_STORE_MISSING(
+          `schema "${schema}" of ${redact(opts.url)} (store.url, store.schema): it holds no Vigil tables`,
+          opts.mustExist,
+        )
+      }
     }
     const store = new PostgresStore(pool, schema)
     try {

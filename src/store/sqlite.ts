@@ -4,12 +4,13 @@
  * once into a private field, one transaction per written window.
  */
 import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import {
   VGL_ERR_STORE_CLOSED,
   VGL_ERR_STORE_FENCED,
   VGL_ERR_STORE_MIGRATION,
+  VGL_ERR_STORE_MISSING,
   VGL_ERR_STORE_OPEN,
 } from '../errors.js'
 import type { Rollup, SpanRecord } from '../telemetry/types.js'
@@ -81,6 +82,8 @@ import {
 export interface SqliteStoreOptions {
   /** database file; ':memory:' for a throwaway store. Its folder is created when missing. */
   path: string
+  /** open only an existing file, creating nothing: what to do instead, for the error when it is missing */
+  mustExist?: string
 }
 
 type Stmt = BetterSqlite3.Statement
@@ -144,10 +147,13 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw VGL_ERR_STORE_OPEN('sqlite', opts.path, `better-sqlite3 did not load: ${(err as Error).message}`)
     }
+    const mustExist = opts.mustExist !== undefined && opts.path !== ':memory:'
+    if (mustExist && !existsSync(opts.path))
+      throw VGL_ERR_STORE_MISSING(`${resolve(opts.path)} (store.path)`, opts.mustExist)
     let db: BetterSqlite3.Database
     try {
-      if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
-      db = connect(Database, opts.path)
+      if (opts.path !== ':memory:' && !mustExist) mkdirSync(dirname(opts.path), { recursive: true })
+      db = connect(Database, opts.path, mustExist)
     } catch (err) {
       throw VGL_ERR_STORE_OPEN(
         'sqlite',
@@ -710,8 +716,8 @@ export class SqliteStore implements Store {
 }
 
 /** Opens the file with the store's settings. */
-function connect(Database: typeof BetterSqlite3, path: string): BetterSqlite3.Database {
-  const db = new Database(path)
+function connect(Database: typeof BetterSqlite3, path: string, mustExist = false): BetterSqlite3.Database {
+  const db = new Database(path, { fileMustExist: mustExist })
   try {
     db.pragma('journal_mode = WAL')
     // NORMAL under WAL: a commit survives a process crash (SIGKILL); only an OS crash or power

@@ -6,9 +6,9 @@
 import { loadConfig } from '../../config/index.js'
 import { simulateAlerts, type AlertReplayResult } from '../../control/alert-replay.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
-import { openStore } from '../../store/index.js'
 import { configPathOf, parseFlags, parseTimeMs } from '../args.js'
 import type { Command } from '../command.js'
+import { openStoredHistory } from '../stored-history.js'
 
 const usage = `usage: vigil simulate alerts --from TIME --to TIME [--rule NAME] [--config vigil.yaml] [--json]
 
@@ -100,8 +100,9 @@ export const command: Command = {
     const toMs = parseTimeMs(values.to as string | undefined, '--to', now)
     if (!(fromMs < toMs))
       throw VGL_ERR_CLI_USAGE(`--from (${iso(fromMs)}) must be before --to (${iso(toMs)})`)
-    const config = loadConfig(configPathOf(values.config as string | undefined, usage))
-    const store = await openStore(config.store)
+    const configFile = configPathOf(values.config as string | undefined, usage)
+    const config = loadConfig(configFile)
+    const store = await openStoredHistory(config, configFile, 'vigil simulate alerts')
     try {
       const result = await simulateAlerts(store, config, {
         fromMs,

@@ -14,9 +14,9 @@ import {
   type ReplayResult,
 } from '../../control/policies/index.js'
 import { VGL_ERR_CLI_USAGE } from '../../errors.js'
-import { openStore } from '../../store/index.js'
 import { configPathOf, parseDurationMs, parseFlags, parseTimeMs } from '../args.js'
 import type { Command } from '../command.js'
+import { openStoredHistory } from '../stored-history.js'
 
 const usage = `usage: vigil simulate policy --name NAME --from TIME [--to TIME] [options]
 
@@ -92,12 +92,13 @@ export const command: Command = {
     const fromMs = parseTimeMs(f.from as string | undefined, '--from', now)
     const toMs = f.to === undefined ? now : parseTimeMs(f.to as string, '--to', now)
     if (toMs <= fromMs) throw VGL_ERR_CLI_USAGE(`--to: ${iso(toMs)} is not after --from ${iso(fromMs)}`)
-    const config = loadConfig(configPathOf(f.config as string | undefined, usage))
+    const configFile = configPathOf(f.config as string | undefined, usage)
+    const config = loadConfig(configFile)
     const stepMs =
       f.step === undefined ? config.telemetry.windowMs : parseDurationMs(f.step as string, '--step')
     const warmupMs = f.warmup === undefined ? 3_600_000 : parseDurationMs(f.warmup as string, '--warmup')
     const policy = createPolicy(config, name as PolicyName)
-    const store = await openStore(config.store)
+    const store = await openStoredHistory(config, configFile, 'vigil simulate policy')
     let result: ReplayResult
     const seen: Record<string, number> = {}
     try {
