@@ -66,6 +66,7 @@ const SECOND_LANE = [
   'test/integration/bus-runtime.test.ts',
   'test/browser/chart-marks.test.ts',
   'test/browser/missing-data.test.ts',
+  'test/browser/control-dashboard.test.ts',
   'test/browser/dashboard.test.ts',
 ]
 const ORDER = new Map([...FIRST_LANE, ...SECOND_LANE].map((file, i) => [file, i]))

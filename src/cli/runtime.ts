@@ -472,6 +472,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       hub,
       token,
       info: { mode: opts.mode, env: config.env, windowMs: tcfg.windowMs, gatewayUrl, version: VERSION },
+      reload: sources.reload !== undefined,
       // their routes answer VGL_ERR_CONTROL_DISABLED (naming the setting) for API callers
       off: [
         ...(config.forecast.enabled ? [] : ['forecasts']),

@@ -22,13 +22,13 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()))
 })
 
-async function build(token: string, state = { n: 1 }) {
+async function build(token: string, state = { n: 1 }, reload = false) {
   const hub = new LiveHub({ intervalMs: 50, sections: { n: { kind: 'value', read: () => state.n } } })
   const app = await buildAdminApp({
     token,
     env: {},
     sources,
-    plugins: [dashboardRoutes({ hub, token, info })],
+    plugins: [dashboardRoutes({ hub, token, info, reload })],
   })
   apps.push(app)
   return { app, hub }
@@ -52,6 +52,20 @@ async function readFrames(res: Response, until: (frames: string[]) => boolean): 
 }
 
 describe('dashboard session and live feed', () => {
+  it('offers the reload feature only where the config can be reloaded (not in vigil control)', async () => {
+    const auth = { authorization: 'Bearer s3cret' }
+    const { app: reloads } = await build('s3cret', { n: 1 }, true)
+    const here = (await reloads.inject({ url: '/api/session', headers: auth })).json() as {
+      features: string[]
+    }
+    expect(here.features).toContain('reload')
+    const { app: once } = await build('s3cret')
+    const session = (await once.inject({ url: '/api/session', headers: auth })).json() as {
+      features: string[]
+    }
+    expect(session.features).not.toContain('reload')
+  })
+
   it('needs the token even to read: 401 without or with a wrong one, 403 with none configured', async () => {
     const { app } = await build('s3cret')
     const none = await app.inject('/api/session')

@@ -33,6 +33,12 @@ export interface DashboardRoutesOptions {
   off?: readonly string[]
   /** check for the session and the feed; default `createAuthorizer(token, { reads: true })` */
   authorize?: (req: FastifyRequest) => void
+  /**
+   * whether `POST /api/config/reload` reloads in this process (the admin sources have a reload):
+   * the `reload` feature. `vigil control` reads its config once and answers 501, so the dashboard
+   * offers no Reload button there.
+   */
+  reload?: boolean
 }
 
 /**
@@ -81,6 +87,7 @@ export function dashboardRoutes(opts: DashboardRoutesOptions): FastifyPluginAsyn
         const features = Object.entries(FEATURE_ROUTES)
           .filter(([name, r]) => !off.has(name) && req.server.hasRoute(r))
           .map(([name]) => name)
+        if (opts.reload === true) features.push('reload')
         return { ok: true, ...opts.info, features, liveEventId: hub.lastEventId }
       },
     )

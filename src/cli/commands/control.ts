@@ -210,6 +210,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
         hub,
         token,
         info: { mode: 'control', env: config.env, windowMs: config.telemetry.windowMs, version: VERSION },
+        reload: sources.reload !== undefined,
       }),
       ...(config.journeys.enabled ? [journeyRoutes({ source: cp.journeys })] : []), // journeys
       ...(scaling !== null

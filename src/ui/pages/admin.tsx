@@ -61,7 +61,7 @@ export function AdminPage(props: { session: Session }) {
         </Panel>
       )}
       {props.session.features.includes('scale') && <ScaleControls />}
-      <ReloadPanel />
+      <ReloadPanel reloads={props.session.features.includes('reload')} mode={props.session.mode} />
     </>
   )
 }
@@ -633,7 +633,11 @@ function MultipliersPanel(props: { limits: LimitsLive }) {
   )
 }
 
-function ReloadPanel() {
+/**
+ * Config reload, where this process can reload (the session's `reload` feature): `vigil control`
+ * reads its config once, and a button there would only ever be refused.
+ */
+function ReloadPanel(props: { reloads: boolean; mode: string }) {
   const a = useAction()
   const reload = () =>
     a.run(async () => {
@@ -650,6 +654,15 @@ function ReloadPanel() {
         (restart.length > 0 ? ` Needs a restart of Vigil to apply: ${restart.join(', ')}.` : '')
       )
     })
+  if (!props.reloads)
+    return (
+      <Panel title="Configuration">
+        <p class="small muted" id="config-no-reload">
+          {props.mode === 'control' ? 'vigil control' : 'This process'} reads its config file once, at start:
+          to apply a change, restart it. (A gateway reloads its own config with SIGHUP or its own admin API.)
+        </p>
+      </Panel>
+    )
   return (
     <Panel title="Configuration">
       <p class="small muted">
