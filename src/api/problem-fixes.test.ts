@@ -36,6 +36,7 @@ const NOT_FROM_THE_ADMIN_API: Record<string, string> = {
   VGL_ERR_SIM_LISTEN: 'vigil mock startup',
   VGL_ERR_STORE_OPEN: 'startup: the store is opened before the admin API listens',
   VGL_ERR_STORE_MIGRATION: 'startup: migrations run before the admin API listens',
+  VGL_ERR_STORE_MISSING: 'vigil simulate alerts / policy: one line and exit 1',
   VGL_ERR_CONTROL_DECODE: 'a bus message is logged and dropped; no request involved',
   VGL_ERR_GATEWAY_NO_ROUTE: "the gateway's own problem+json, on the gateway port",
   VGL_ERR_GATEWAY_NO_TARGET: "the gateway's own problem+json, on the gateway port",
