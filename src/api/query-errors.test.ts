@@ -64,6 +64,51 @@ const CASES: ReadonlyArray<readonly [string, string, string, RegExp]> = [
   ['/api/rootcause', 'route', '', /name of an entry route .* GET \/api\/journeys/],
   ['/api/rootcause?route=shop&symptom=slow', 'symptom', 'slow', /one of auto, errors, latency/],
   ['/api/rootcause?route=shop&baseline=1', 'baseline', '1', /from 1s to 168h/],
+  [
+    '/api/whatif?service=orders',
+    'kind',
+    'nothing',
+    /one of errorRatio, latency, down, replicaLoss \(e\.g\. kind=down\)/,
+  ],
+  ['/api/whatif?kind=crash&service=orders', 'kind', 'crash', /one of errorRatio, latency, down, replicaLoss/],
+  ['/api/whatif?kind=down', 'service', 'nothing', /service=pricing.*GET \/api\/journeys lists them/],
+  [
+    '/api/whatif?kind=errorRatio&service=orders&value=20%25',
+    'value',
+    '20%',
+    /from 0 to 1 \(e\.g\. value=0\.2\)/,
+  ],
+  ['/api/whatif?kind=errorRatio&service=orders', 'value', 'nothing', /from 0 to 1 \(e\.g\. value=0\.2\)/],
+  [
+    '/api/whatif?kind=latency&service=orders&factor=0',
+    'factor',
+    '0',
+    /above 0 and at most 1000 \(e\.g\. factor=3\)/,
+  ],
+  ['/api/whatif?kind=down&service=orders&durationMs=10m', 'durationMs', '10m', /in ms without a unit/],
+  [
+    '/api/whatif?kind=down&service=orders&value=0.5',
+    'value',
+    '0.5',
+    /remove value=0\.5, or send kind=errorRatio/,
+  ],
+  [
+    '/api/whatif?kind=replicaLoss&service=orders&replicas=two',
+    'replicas',
+    'two',
+    /whole number from 1 \(e\.g\. replicas=4\)/,
+  ],
+  ['/api/whatif?kind=replicaLoss&service=orders&lost=0', 'lost', '0', /whole number from 1/],
+  ['/api/whatif?kind=replicaLoss&service=orders&utilization=1.5', 'utilization', '1.5', /from 0 to 1/],
+  ['/api/whatif?kind=down&service=orders&journeys=10', 'journeys', '10', /from 1000 to 2000000/],
+  ['/api/whatif?kind=down&service=orders&seed=1.5', 'seed', '1.5', /whole number \(e\.g\. seed=1\)/],
+  [
+    '/api/whatif?kind=down&service=orders&horizon=soon',
+    'horizon',
+    'soon',
+    /from 1m to 168h, e\.g\. horizon=1h/,
+  ],
+  ['/api/whatif?kind=down&service=orders&window=1s', 'window', '1s', /from 10s to 168h/],
 ]
 
 describe('query parameters the control plane refuses', { timeout: 60_000 }, () => {
@@ -118,7 +163,7 @@ describe('query parameters the control plane refuses', { timeout: 60_000 }, () =
     const res = await app.inject(url)
     expect(res.statusCode).toBe(400)
     const body = res.json<{ code: string; message: string; fix: string }>()
-    expect(body.code).toMatch(/^VGL_ERR_(CONTROL|JOURNEYS)_QUERY$/)
+    expect(body.code).toMatch(/^VGL_ERR_(CONTROL_QUERY|JOURNEYS_QUERY|JOURNEYS_WHATIF)$/)
     expect(body.message.startsWith(param) || body.message.includes(`${param} (`)).toBe(true)
     expect(body.message).toContain(sent)
     // the code's own fix only points at /docs

@@ -128,13 +128,30 @@ describe('GET /api/journeys and the what-if', () => {
         return (r.json() as { message: string }).message
       }
       expect(await message('route=shop&service=pricing')).toBe(
-        'kind: missing; add one of errorRatio, latency, down, replicaLoss',
+        'kind: expected one of errorRatio, latency, down, replicaLoss, got nothing',
       )
       expect(await message('route=shop&kind=down&service=pricing&seed=abc')).toBe(
         'seed: expected a whole number, got "abc"',
       )
       expect(await message('route=shop&kind=down&service=pricing&journeys=many')).toBe(
         'journeys: expected a whole number from 1000 to 2000000, got "many"',
+      )
+      // numbers as people write them in a query, not as Number() reads anything
+      expect(await message('route=shop&kind=down&service=pricing&journeys=1e3')).toBe(
+        'journeys: expected a whole number from 1000 to 2000000, got "1e3"',
+      )
+      expect(await message('route=shop&kind=down&service=pricing&seed=0x10')).toBe(
+        'seed: expected a whole number, got "0x10"',
+      )
+      expect(await message('route=shop&kind=errorRatio&service=pricing')).toBe(
+        'value: expected an error ratio from 0 to 1 (kind=errorRatio needs it), got nothing',
+      )
+      // a parameter of another kind is refused, not left out of the scenario
+      expect(await message('route=shop&kind=down&service=pricing&value=0.5')).toBe(
+        'value: kind=down takes no value, got "0.5" (it takes service, env, durationMs)',
+      )
+      expect(await message('route=shop&kind=down&service=pricing&factor=3')).toBe(
+        'factor: kind=down takes no factor, got "3" (it takes service, env, durationMs)',
       )
     } finally {
       await app.close()

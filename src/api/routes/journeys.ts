@@ -18,11 +18,11 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { formatDurationMs, parseDurationMs } from '../../parsing.js'
 import type { JourneySource } from '../../control/journeys.js'
-import { VGL_ERR_JOURNEYS_QUERY, VGL_ERR_JOURNEYS_WHATIF, isVigilError } from '../../errors.js'
+import { VGL_ERR_JOURNEYS_QUERY, VGL_ERR_JOURNEYS_WHATIF, isVigilError, withFix } from '../../errors.js'
 import { WHAT_IF_FIELDS } from '../../journeys/index.js'
 import { exposeJourneyMetrics } from '../journey-metrics.js'
 import { badParam, enumParam, intParam, misorderedRange, timeParam } from '../params.js'
-import { sendProblem } from '../problem.js'
+import { fixOf, sendProblem } from '../problem.js'
 
 export interface JourneyRoutesOptions {
   source: JourneySource
@@ -90,6 +90,151 @@ const querySchema = (...names: string[]) => ({
   type: 'object',
   properties: Object.fromEntries(names.map((n) => [n, { type: 'string' }])),
 })
+
+const WHATIF_KINDS = ['errorRatio', 'latency', 'down', 'replicaLoss'] as const
+type WhatIfKind = (typeof WHATIF_KINDS)[number]
+const KIND_WORDS: Record<WhatIfKind, string> = {
+  errorRatio: 'a share of failed calls',
+  latency: 'slower answers',
+  down: 'every call failing',
+  replicaLoss: 'replicas lost',
+}
+
+/**
+ * What each scenario parameter of `GET /api/whatif` takes: the words for its refusal (`accepts`)
+ * and its fix, the kinds it applies to (a parameter of another kind is refused, not ignored: a
+ * what-if that silently left out `value` would answer another question), and its parser.
+ */
+const WHATIF_PARAMS: Record<
+  string,
+  { accepts: string; fix: string; kinds?: readonly WhatIfKind[]; parse?: (v: string) => number | null }
+> = {
+  kind: {
+    accepts: `one of ${WHATIF_KINDS.join(', ')}`,
+    fix: `send kind as one of ${WHATIF_KINDS.join(', ')} (e.g. kind=down); docs/journeys.md describes each`,
+  },
+  service: {
+    accepts: "the name of a service the route's journeys call",
+    fix: "send service as a service the route's journeys call (e.g. service=pricing); GET /api/journeys lists them per route",
+  },
+  env: {
+    accepts: 'the environment of that service',
+    fix: "send env as the service's environment as GET /api/journeys lists it (e.g. env=aws), or leave it out for every environment",
+  },
+  value: {
+    accepts: 'an error ratio from 0 to 1',
+    fix: 'send value as the error ratio to simulate, from 0 to 1 (e.g. value=0.2)',
+    kinds: ['errorRatio'],
+    parse: (v) => decimal(v, (n) => n <= 1),
+  },
+  factor: {
+    accepts: 'a latency factor above 0, at most 1000',
+    fix: 'send factor as how many times slower the service answers, above 0 and at most 1000 (e.g. factor=3)',
+    kinds: ['latency'],
+    parse: (v) => decimal(v, (n) => n > 0 && n <= 1000),
+  },
+  durationMs: {
+    accepts: 'a number of milliseconds above 0',
+    fix: 'send durationMs as how long the scenario lasts, in ms without a unit (e.g. durationMs=600000), or leave it out for the whole horizon',
+    parse: (v) => decimal(v, (n) => n > 0),
+  },
+  replicas: {
+    accepts: 'a whole number from 1',
+    fix: "send replicas as the service's replica count, a whole number from 1 (e.g. replicas=4), or leave it out",
+    kinds: ['replicaLoss'],
+    parse: (v) => whole(v, 1),
+  },
+  lost: {
+    accepts: 'a whole number from 1',
+    fix: 'send lost as how many replicas are lost, a whole number from 1 and at most replicas (e.g. lost=1)',
+    kinds: ['replicaLoss'],
+    parse: (v) => whole(v, 1),
+  },
+  utilization: {
+    accepts: 'a ratio from 0 to 1',
+    fix: "send utilization as the service's load per replica before the loss, from 0 to 1 (e.g. utilization=0.6), or leave it out",
+    kinds: ['replicaLoss'],
+    parse: (v) => decimal(v, (n) => n <= 1),
+  },
+  journeys: {
+    accepts: 'a whole number from 1000 to 2000000',
+    fix: 'send journeys as how many journeys to simulate, a whole number from 1000 to 2000000 (e.g. journeys=20000), or leave it out',
+    parse: (v) => {
+      const n = whole(v, 1000)
+      return n !== null && n <= 2_000_000 ? n : null
+    },
+  },
+  seed: {
+    accepts: 'a whole number',
+    fix: 'send seed as a whole number (e.g. seed=1) for a repeatable answer, or leave it out',
+    parse: (v) => (/^-?\d+$/.test(v) && Number.isSafeInteger(Number(v)) ? Number(v) : null),
+  },
+}
+
+/** A plain decimal (no sign, exponent or hex: `1e3` is no one's way of writing a ratio) passing `ok`. */
+function decimal(v: string, ok: (n: number) => boolean): number | null {
+  return /^(\d+(\.\d*)?|\.\d+)$/.test(v) && ok(Number(v)) ? Number(v) : null
+}
+
+function whole(v: string, min: number): number | null {
+  return /^\d+$/.test(v) && Number.isSafeInteger(Number(v)) && Number(v) >= min ? Number(v) : null
+}
+
+/**
+ * `GET /api/whatif`'s query as the body of a `POST`: each parameter checked here, so a refusal
+ * names the parameter, quotes what was sent and says what it takes, as the other query errors do.
+ */
+function whatIfQuery(q: Query): Record<string, unknown> {
+  const refuse = (name: string, message: string): never => {
+    throw badParam(VGL_ERR_JOURNEYS_WHATIF, `${name}: ${message}`, WHATIF_PARAMS[name].fix)
+  }
+  const got = (v: string | undefined) => (v === undefined || v === '' ? 'nothing' : `"${v}"`)
+  const kind = text(q.kind)
+  if (!WHATIF_KINDS.includes(kind as WhatIfKind))
+    refuse('kind', `expected ${WHATIF_PARAMS.kind.accepts}, got ${got(q.kind)}`)
+  const service = text(q.service)
+  if (service === undefined) refuse('service', `expected ${WHATIF_PARAMS.service.accepts}, got nothing`)
+  const scenario: Record<string, unknown> = { kind, service }
+  if (text(q.env) !== undefined) scenario.env = q.env
+  for (const [name, spec] of Object.entries(WHATIF_PARAMS)) {
+    const v = text(q[name])
+    if (spec.parse === undefined || name === 'journeys' || name === 'seed' || v === undefined) continue
+    if (spec.kinds !== undefined && !spec.kinds.includes(kind as WhatIfKind)) {
+      const takes = Object.keys(WHATIF_PARAMS).filter((n) => {
+        const k = WHATIF_PARAMS[n].kinds
+        return (
+          n !== 'kind' &&
+          n !== 'journeys' &&
+          n !== 'seed' &&
+          (k === undefined || k.includes(kind as WhatIfKind))
+        )
+      })
+      throw badParam(
+        VGL_ERR_JOURNEYS_WHATIF,
+        `${name}: kind=${kind} takes no ${name}, got "${v}" (it takes ${takes.join(', ')})`,
+        `remove ${name}=${v}, or send kind=${spec.kinds[0]} (${KIND_WORDS[spec.kinds[0]]}), which takes it`,
+      )
+    }
+    const n = spec.parse(v)
+    if (n === null) refuse(name, `expected ${spec.accepts}, got "${v}"`)
+    scenario[name] = n
+  }
+  const needs = kind === 'errorRatio' ? 'value' : kind === 'latency' ? 'factor' : null
+  if (needs !== null && scenario[needs] === undefined)
+    refuse(needs, `expected ${WHATIF_PARAMS[needs].accepts} (kind=${kind} needs it), got nothing`)
+  const body: Record<string, unknown> = { scenarios: [scenario] }
+  if (text(q.route) !== undefined) body.route = q.route
+  if (text(q.horizon) !== undefined) body.horizon = q.horizon
+  if (text(q.window) !== undefined) body.window = q.window
+  for (const name of ['journeys', 'seed'] as const) {
+    const v = text(q[name])
+    if (v === undefined) continue
+    const n = WHATIF_PARAMS[name].parse!(v)
+    if (n === null) refuse(name, `expected ${WHATIF_PARAMS[name].accepts}, got "${v}"`)
+    body[name] = n
+  }
+  return body
+}
 
 /** The journeys routes, to pass in `createAdminServer({ plugins })`. */
 export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
@@ -291,7 +436,9 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
         try {
           return duration(k, String(v), 0, min, 7 * DAY)
         } catch (err) {
-          throw VGL_ERR_JOURNEYS_WHATIF((err as Error).message)
+          const own = (err as { fix?: unknown }).fix
+          const e = VGL_ERR_JOURNEYS_WHATIF((err as Error).message)
+          throw typeof own === 'string' ? withFix(e, own) : e
         }
       }
       const horizonMs = durationField('horizon', 60_000)
@@ -345,28 +492,18 @@ export function journeyRoutes(opts: JourneyRoutesOptions): FastifyPluginAsync {
       },
       async (req, reply) => {
         try {
-          const q = req.query
-          const scenario: Record<string, unknown> = {}
-          for (const k of ['kind', 'service', 'env'] as const)
-            if (text(q[k]) !== undefined) scenario[k] = q[k]
-          for (const k of ['value', 'factor', 'durationMs', 'replicas', 'lost', 'utilization'] as const) {
-            const v = text(q[k])
-            if (v !== undefined) scenario[k] = Number.isFinite(Number(v)) ? Number(v) : v
-          }
-          const body: Record<string, unknown> = { scenarios: [scenario] }
-          if (text(q.route) !== undefined) body.route = q.route
-          if (text(q.horizon) !== undefined) body.horizon = q.horizon
-          if (text(q.window) !== undefined) body.window = q.window
-          // a number that does not parse is passed on as written, so the refusal quotes it
-          for (const k of ['journeys', 'seed'] as const) {
-            const v = text(q[k])
-            if (v !== undefined) body[k] = Number.isFinite(Number(v)) ? Number(v) : v
-          }
+          const body = whatIfQuery(req.query)
           return await whatIfAnswer(body)
         } catch (err) {
-          // a GET names query parameters, not the body's scenarios[0]
-          if (isVigilError(err) && err.code === VGL_ERR_JOURNEYS_WHATIF.code)
-            return sendProblem(reply, VGL_ERR_JOURNEYS_WHATIF(err.message.replace(/^scenarios\[0\]\./, '')))
+          // a GET names query parameters, not the body's scenarios[0], and says what to send
+          if (isVigilError(err) && err.code === VGL_ERR_JOURNEYS_WHATIF.code) {
+            const message = err.message.replace(/^scenarios\[0\]\./, '')
+            const param = WHATIF_PARAMS[message.slice(0, message.indexOf(':'))]
+            return sendProblem(
+              reply,
+              withFix(VGL_ERR_JOURNEYS_WHATIF(message), err.fix ?? param?.fix ?? fixOf(err.code) ?? ''),
+            )
+          }
           return sendProblem(reply, err)
         }
       },
