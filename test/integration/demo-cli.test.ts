@@ -262,7 +262,7 @@ describe('vigil demo with a port another process holds', () => {
     }
   }, 30_000)
 
-  it('moves its OTLP receiver off a taken 4318, sends the spans there and says so in the banner', async () => {
+  it('moves its OTLP receiver off a taken 4318 and says so in the banner, whose journey line names the port the spans go to', async () => {
     // held by this test, or by another process already: taken either way
     const holder = await hold(4318)
     try {
