@@ -147,6 +147,11 @@ export class ControlPlane implements SeriesSource {
   readonly #written = new Set<number>()
   readonly #rings = new Map<string, Ring<SeriesPoint>>()
   readonly #keys = new Map<string, SeriesKey>()
+  /** the newest stored window of series this process has no ring for (see #storedLast) */
+  readonly #storedLasts = new Map<
+    string,
+    { lastSeenMs: number; readAtMs: number; point: SeriesPoint | null }
+  >()
   readonly #hooks: WindowHook[] = []
   readonly #tickHooks: TickHook[] = []
   #spans: SpanRecord[] = []
@@ -498,14 +503,35 @@ export class ControlPlane implements SeriesSource {
     const byId = new Map(stored.map((s) => [seriesId(s.series), s]))
     for (const [id, key] of this.#keys)
       if (!byId.has(id)) byId.set(id, { series: key, firstSeenMs: 0, lastSeenMs: 0 })
-    return [...byId.entries()].map(([id, s]) => ({
-      key: formatSeriesKey(s.series),
-      series: s.series,
-      level: seriesLevel(s.series),
-      firstSeenMs: s.firstSeenMs,
-      lastSeenMs: s.lastSeenMs,
-      last: this.#rings.get(id)?.last() ?? null,
-    }))
+    return Promise.all(
+      [...byId.entries()].map(async ([id, s]) => ({
+        key: formatSeriesKey(s.series),
+        series: s.series,
+        level: seriesLevel(s.series),
+        firstSeenMs: s.firstSeenMs,
+        lastSeenMs: s.lastSeenMs,
+        last: this.#rings.get(id)?.last() ?? (await this.#storedLast(id, s)),
+      })),
+    )
+  }
+
+  /**
+   * The newest window the store holds for a series this process merged none of: a standby control
+   * plane (it consumes nothing), or a new leader before its first windows close. Without it their
+   * dashboards read "waiting for the first window" while the leader's shows traffic. Read again
+   * when the series gets a newer window, or a window later (a late rollup corrects it in place), so
+   * a dashboard's once-a-second feed costs one query per series per window.
+   */
+  async #storedLast(id: string, s: SeriesInfo): Promise<SeriesPoint | null> {
+    if (s.lastSeenMs <= 0) return null
+    const now = this.#o.now()
+    const cached = this.#storedLasts.get(id)
+    if (cached !== undefined && cached.lastSeenMs === s.lastSeenMs && now - cached.readAtMs < 10_000)
+      return cached.point
+    const [p] = await this.#o.store.queryPoints(s.series, s.lastSeenMs, s.lastSeenMs + 1, 'window')
+    const point = p === undefined ? null : toSeriesPoint(p)
+    this.#storedLasts.set(id, { lastSeenMs: s.lastSeenMs, readAtMs: now, point })
+    return point
   }
 
   async points(key: string, fromMs: number, toMs: number, stepMs: number): Promise<SeriesPoint[]> {

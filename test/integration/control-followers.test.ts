@@ -1,12 +1,13 @@
 /**
  * Two `vigil control` processes over real NATS and PostgreSQL: what each one's admin API answers,
  * as docs/alerts.md ("What runs where") and docs/admin-api.md describe it. The follower serves the
- * store-backed routes and refuses live state with 503 naming the leader's admin API; neither
+ * store-backed routes (its series with their newest stored window) and refuses live state with 503
+ * naming the leader's admin API; neither
  * reloads its config, and both say so with 501 rather than a 422 about a file that is fine.
  */
 import { describe, expect, it } from 'vitest'
 import { serviceAvailable } from '../helpers/services.js'
-import { poll, scaledOut, stop } from './control-support.js'
+import { poll, scaledOut, send, stop } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 const TOKEN = 'control-followers-token'
@@ -43,6 +44,22 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
         expect(r.body.message, path).toContain(first.url)
         expect((await get(first.url, path)).status, `${path} on the leader`).not.toBe(503)
       }
+      // the follower's series carry the newest stored window, as the leader's do: without it the
+      // follower's dashboard read "waiting for the first window" beside live traffic
+      const gw = await w.startGateway('gw-followers')
+      expect((await send(`${gw.url}/orders`, 20)).every((s) => s === 200)).toBe(true)
+      type Listed = { series: { key: string; last: { startMs: number; count: number } | null }[] }
+      const lastOf = async (url: string) =>
+        ((await (await fetch(`${url}/api/series`)).json()) as Listed).series.find(
+          (s) => s.key === 'orders|*|test-env',
+        )?.last ?? null
+      const both = await poll(
+        async () => [await lastOf(first.url), await lastOf(second.url)],
+        ([led, followed]) => led !== null && JSON.stringify(followed) === JSON.stringify(led),
+        "the follower's series show the window the leader wrote",
+        30_000,
+      )
+      expect(both[1]?.count).toBeGreaterThan(0)
       for (const url of [first.url, second.url]) {
         const r = await fetch(`${url}/api/config/reload`, {
           method: 'POST',
@@ -55,7 +72,7 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
             'POST /api/config/reload: vigil control reads its config file once, at start, and does not reload it',
         })
       }
-      await stop(second, first)
+      await stop(gw, second, first)
     },
   )
 })

@@ -42,4 +42,37 @@ describe('the live store', () => {
     })
     expect(store.items<{ metric: string }>('anomalies').map((a) => a.metric)).toEqual(['p95'])
   })
+
+  it('reads a section the server could not read (null) as absent', () => {
+    const store = new LiveStore()
+    store.apply({
+      seq: 1,
+      t: 1_000,
+      snapshot: true,
+      set: { learning: null, limits: { tiers: {} } },
+      upsert: {},
+      remove: {},
+      errors: { learning: 'this control plane does not lead' },
+    })
+    expect(store.value('learning')).toBeUndefined()
+    expect(store.value('limits')).toEqual({ tiers: {} })
+  })
+
+  it('forgets a section error once an event comes without it (a standby that took the lead)', () => {
+    const store = new LiveStore()
+    const event = (seq: number, errors?: Record<string, string>) => ({
+      seq,
+      t: 1_000 * seq,
+      snapshot: seq === 1,
+      set: {},
+      upsert: {},
+      remove: {},
+      ...(errors !== undefined ? { errors } : {}),
+    })
+    store.apply(event(1, { anomalies: 'this control plane does not lead' }))
+    store.apply(event(2, { anomalies: 'this control plane does not lead' }))
+    expect(Object.keys(store.errors)).toEqual(['anomalies'])
+    store.apply(event(3))
+    expect(store.errors).toEqual({})
+  })
 })

@@ -59,8 +59,13 @@ export class LiveStore {
     return this.receivedAt === 0 ? Date.now() : Date.now() + (this.serverT - this.receivedAt)
   }
 
+  /**
+   * A section's value, or undefined when it has none: the server sends null for a section that
+   * could not be read (a standby control plane has no learning summary), and pages test for
+   * undefined.
+   */
   value<T>(name: string): T | undefined {
-    return this.values.get(name) as T | undefined
+    return (this.values.get(name) ?? undefined) as T | undefined
   }
 
   items<T>(name: string): T[] {
@@ -82,7 +87,9 @@ export class LiveStore {
       const m = this.keyed.get(name)
       if (m !== undefined) for (const k of keys) m.delete(k)
     }
-    this.errors = ev.errors ?? (ev.snapshot ? {} : this.errors)
+    // every event carries the sections failing when it was made, and none when all read: a standby
+    // that took the lead clears its "unavailable" badge with its first delta, not at a reconnect
+    this.errors = ev.errors ?? {}
     this.serverT = ev.t
     this.receivedAt = Date.now()
     this.version++
