@@ -1269,6 +1269,26 @@ describe('AlertEngine: series that go silent', () => {
     })
   })
 
+  it('after a failover, windows judged before the first tick do not resolve a restored alert as silent', async () => {
+    // the new leader judges the windows the dead one held before its clock first ticks; the
+    // restored alert's last traffic is as old as the previous leader last saved it
+    const first = engine([slow], {}, stale)
+    await first.e.start()
+    await run(first.e, [input(point(0, { p95: 2_000 }))])
+    await first.e.close()
+    const second = await restarted(first)
+    const other = { series: { service: 'users', route: '*', env: 'prod' }, key: 'users|*|prod' }
+    await run(second.e, [input(point(100), other), input(point(100, { p95: 2_000 }))])
+    expect(second.e.alerts()[0]).toMatchObject({ state: 'firing', resolvedBy: null })
+    expect(second.sink.got.flat().map((n) => n.event)).toEqual([])
+    // silence still resolves it, counted from the first window this leader judged
+    await tick(second.e, 107)
+    expect(second.e.alerts({ state: 'all' })[0]).toMatchObject({
+      resolvedBy: 'stale',
+      resolvedAtMs: T0 + 106 * W,
+    })
+  })
+
   it('without ticks (a replay), another series’ window notices the silence at the same moment', async () => {
     const { e } = engine([slow], {}, stale)
     await e.start()

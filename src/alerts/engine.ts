@@ -175,6 +175,13 @@ export class AlertEngine {
    * earliest. -Infinity without ticks (a replay).
    */
   #watchingSinceMs = -Infinity
+  /**
+   * Alerts were loaded from a previous run. Their last traffic is as old as the previous leader
+   * last saved them, so their silence counts from the first window or tick this engine sees: a
+   * new leader judges the windows the dead one held before its clock first ticks, and a window of
+   * another series must not resolve them as silent since the previous leader's last save.
+   */
+  #restored = false
   readonly stats = {
     windows: 0,
     evaluations: 0,
@@ -208,6 +215,7 @@ export class AlertEngine {
       if ((a.suppressed as string | null) === 'repeat-interval') a.suppressed = null
       this.#alerts.set(a.fingerprint, a)
       this.#dataNow = Math.max(this.#dataNow, a.lastEvalMs)
+      this.#restored = true
     }
   }
 
@@ -375,6 +383,7 @@ export class AlertEngine {
     const p = input.point
     const end = p.startMs + p.durationMs
     if (end > this.#dataNow) this.#dataNow = end
+    if (this.#restored && this.#watchingSinceMs === -Infinity) this.#watchingSinceMs = p.startMs
     const windowIndex = Math.floor(this.#dataNow / this.#o.windowMs)
     if (windowIndex !== this.#lastSweepWindow) {
       this.#lastSweepWindow = windowIndex
