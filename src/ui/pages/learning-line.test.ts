@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import type { LearningSummary } from '../lib/types.js'
-import { allLearning, learningLine, seriesLearning, serviceLearning } from './learning-line.js'
+import {
+  allLearning,
+  anomaliesUnavailable,
+  learningLine,
+  seriesLearning,
+  serviceLearning,
+} from './learning-line.js'
 
 const summary = (o: Partial<LearningSummary>): LearningSummary => ({
   series: 3,
@@ -143,5 +149,17 @@ describe('seriesLearning', () => {
     expect(seriesLearning(lateUsers, 'users|*|demo')).toBeNull()
     expect(seriesLearning(lateUsers, 'shop|/api/browse|demo')).toBeNull()
     expect(seriesLearning(undefined, 'users|/api/test|demo')).toBeNull()
+  })
+})
+
+describe('anomaliesUnavailable', () => {
+  it('says "unavailable", naming why, where the feed could not read anomalies (a standby), never "none"', () => {
+    const leader = 'this control plane does not lead: the leader is cp-1 (admin API at http://10.0.0.1:8082)'
+    expect(anomaliesUnavailable(leader)).toEqual({
+      text: 'unavailable',
+      title: `Anomalies cannot be read here: ${leader}`,
+      tone: 'warn',
+    })
+    expect(anomaliesUnavailable(undefined)).toBeNull()
   })
 })

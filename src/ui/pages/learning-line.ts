@@ -31,6 +31,18 @@ export interface LearningBadge {
   text: string
   /** the sentence behind it */
   title: string
+  /** `warn` when the anomalies cannot be read here at all; `info` (the default) while learning */
+  tone?: 'info' | 'warn'
+}
+
+/**
+ * What an anomalies cell or card shows with none open while this process cannot read anomalies
+ * (a standby control plane: only the leader detects), from the live feed's error for the
+ * section; null when it reads them. "none" there would claim a calm the page cannot know.
+ */
+export function anomaliesUnavailable(error: string | undefined): LearningBadge | null {
+  if (error === undefined) return null
+  return { text: 'unavailable', title: `Anomalies cannot be read here: ${error}`, tone: 'warn' }
 }
 
 /**

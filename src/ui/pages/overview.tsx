@@ -35,7 +35,7 @@ import type {
   ServiceView,
 } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
-import { learningLine, serviceLearning } from './learning-line.js'
+import { anomaliesUnavailable, learningLine, serviceLearning } from './learning-line.js'
 import { alertStates } from './alert-states.js'
 
 const GLOBAL = '*|*|*'
@@ -73,6 +73,7 @@ export function OverviewPage(props: { session: Session }) {
   const anomalies = store.items<Anomaly>('anomalies')
   const summary = store.value<LearningSummary>('learning')
   const learning = learningLine(summary)
+  const unknown = anomaliesUnavailable(store.errors.anomalies)
   const activity = store
     .items<ActivityEntry>('activity')
     .sort((a, b) => (a.atMs === b.atMs ? (a.id < b.id ? 1 : -1) : b.atMs - a.atMs))
@@ -153,10 +154,14 @@ export function OverviewPage(props: { session: Session }) {
         <Card label="Throttled (429)" value={fmtPct(g?.lim)} />
         <Card
           label="Active anomalies"
-          value={anomalies.length}
+          value={anomalies.length === 0 && unknown !== null ? '–' : anomalies.length}
           sub={
             anomalies.length === 0 ? (
-              learning !== null ? (
+              unknown !== null ? (
+                <Badge tone="warn" title={unknown.title}>
+                  {unknown.text}
+                </Badge>
+              ) : learning !== null ? (
                 <Badge tone="info" title={learning}>
                   learning
                 </Badge>
@@ -293,7 +298,7 @@ export function OverviewPage(props: { session: Session }) {
           row={(s) => {
             const h = serviceHealth(services.find((v) => v.name === s.service))
             const open = anomalies.filter((a) => a.series.service === s.service && a.series.env === s.env)
-            const warming = open.length === 0 ? serviceLearning(summary, s.service, s.env) : null
+            const warming = open.length === 0 ? (unknown ?? serviceLearning(summary, s.service, s.env)) : null
             return (
               <tr key={s.key}>
                 <th scope="row">
@@ -315,7 +320,7 @@ export function OverviewPage(props: { session: Session }) {
                 <td class="num">{fmtPct(s.now.lim)}</td>
                 <td>
                   {warming !== null ? (
-                    <Badge tone="info" title={warming.title}>
+                    <Badge tone={warming.tone ?? 'info'} title={warming.title}>
                       {warming.text}
                     </Badge>
                   ) : open.length === 0 ? (

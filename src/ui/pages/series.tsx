@@ -24,7 +24,7 @@ import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { href } from '../lib/router.js'
 import type { Anomaly, ForecastAnswer, ForecastReady, LearningSummary } from '../lib/types.js'
 import { AnomalyList, anomalyMarks, CHART_METRICS, marksOn } from './anomalies.js'
-import { seriesLearning } from './learning-line.js'
+import { anomaliesUnavailable, seriesLearning } from './learning-line.js'
 import { IdleSince } from './overview.js'
 import { ScoresPanel } from './scores.js'
 
@@ -50,6 +50,7 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
         serverNow={serverNow}
         anomalies={store.items<Anomaly>('anomalies')}
         learning={store.value<LearningSummary>('learning')}
+        unavailable={store.errors.anomalies}
       />
     )
   const parts = parseSeriesKey(key)
@@ -69,6 +70,7 @@ export function SeriesPage(props: { session: Session; args: string[] }) {
           serverNow={serverNow}
           anomalies={store.items<Anomaly>('anomalies')}
           learning={store.value<LearningSummary>('learning')}
+          unavailable={store.errors.anomalies}
         />
       </>
     )
@@ -122,6 +124,8 @@ function SeriesIndex(props: {
   serverNow: number
   anomalies: readonly Anomaly[]
   learning: LearningSummary | undefined
+  /** the live feed's error for anomalies, when this process cannot read them */
+  unavailable: string | undefined
 }) {
   const services = props.series.filter((s) => s.level !== 'route').sort((a, b) => a.key.localeCompare(b.key))
   const rows = services.flatMap((s) => [
@@ -148,7 +152,10 @@ function SeriesIndex(props: {
         row={(s) => {
           const now = seriesNow(s, props.serverNow)
           const open = props.anomalies.filter((a) => a.key === s.key && a.state !== 'resolved').length
-          const warming = open === 0 ? seriesLearning(props.learning, s.key) : null
+          const warming =
+            open === 0
+              ? (anomaliesUnavailable(props.unavailable) ?? seriesLearning(props.learning, s.key))
+              : null
           return (
             <tr key={s.key}>
               <th
@@ -168,7 +175,7 @@ function SeriesIndex(props: {
               <td class="num">{fmtMs(now.p99)}</td>
               <td>
                 {warming !== null ? (
-                  <Badge tone="info" title={warming.title}>
+                  <Badge tone={warming.tone ?? 'info'} title={warming.title}>
                     {warming.text}
                   </Badge>
                 ) : open === 0 ? (
@@ -214,6 +221,7 @@ function SeriesDetail(props: {
     30_000,
   )
   const open = store.items<Anomaly>('anomalies').filter((a) => a.key === key)
+  const unknown = anomaliesUnavailable(store.errors.anomalies)
   const mine = mergeAnomalies(history.data?.anomalies.filter((a) => a.key === key) ?? [], open)
   const marks = anomalyMarks(mine, now)
   const shown = points.filter((p) => p.t >= now - props.rangeMs)
@@ -246,10 +254,16 @@ function SeriesDetail(props: {
         <Card label="Throttled (429)" value={fmtPct(cur?.lim)} />
         <Card
           label="Open anomalies"
-          value={open.length}
+          value={open.length === 0 && unknown !== null ? '–' : open.length}
           sub={
             open.length === 0 ? (
-              <Badge tone="ok">none open</Badge>
+              unknown !== null ? (
+                <Badge tone="warn" title={unknown.title}>
+                  {unknown.text}
+                </Badge>
+              ) : (
+                <Badge tone="ok">none open</Badge>
+              )
             ) : (
               <Badge tone="bad">{open.map((a) => METRIC_NAMES[a.metric] ?? a.metric).join(', ')}</Badge>
             )
