@@ -1,11 +1,13 @@
 /**
  * Two `vigil control` processes over real NATS and PostgreSQL: what each one's admin API answers,
  * as docs/alerts.md ("What runs where") and docs/admin-api.md describe it. The follower serves the
- * store-backed routes (its series with their newest stored window) and refuses live state with 503
- * naming the leader's admin API; neither
+ * store-backed routes (its series with their newest stored window, which its dashboard shows,
+ * anomalies as unavailable) and refuses live state with 503 naming the leader's admin API; neither
  * reloads its config, and both say so with 501 rather than a 422 about a file that is fine.
  */
 import { describe, expect, it } from 'vitest'
+import { chromiumAvailable, openBrowser } from '../helpers/browser.js'
+import { ensureUiBuilt } from '../helpers/build.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { poll, scaledOut, send, stop } from './control-support.js'
 
@@ -60,6 +62,23 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
         30_000,
       )
       expect(both[1]?.count).toBeGreaterThan(0)
+      // and its dashboard shows them, with the anomalies it cannot read as such, not as "none"
+      if (chromiumAvailable()) {
+        ensureUiBuilt()
+        const b = await openBrowser({ width: 1280, height: 900 })
+        try {
+          await b.page.goto(`${second.url}/#token=${TOKEN}`)
+          await b.page.getByRole('link', { name: 'Services' }).click()
+          const main = b.page.locator('main')
+          await main.getByText('unavailable').first().waitFor({ timeout: 15_000 })
+          const text = await main.innerText()
+          expect(text).toMatch(/orders[^\n]*\n?[^\n]*req\/s/)
+          expect(text).not.toMatch(/\bnone\b/)
+          expect(b.errors.filter((e) => e.startsWith('page:'))).toEqual([])
+        } finally {
+          await b.close()
+        }
+      }
       for (const url of [first.url, second.url]) {
         const r = await fetch(`${url}/api/config/reload`, {
           method: 'POST',
