@@ -74,6 +74,11 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
           const text = await main.innerText()
           expect(text).toMatch(/orders[^\n]*\n?[^\n]*req\/s/)
           expect(text).not.toMatch(/\bnone\b/)
+          // the gateways check the targets: the control plane's overview does not claim there are none
+          await b.page.getByRole('link', { name: 'Overview' }).click()
+          await main.getByText('unavailable').first().waitFor({ timeout: 15_000 })
+          await main.getByText('orders', { exact: true }).first().waitFor({ timeout: 15_000 })
+          expect(await main.innerText()).not.toMatch(/no targets|0 targets/)
           expect(b.errors.filter((e) => e.startsWith('page:'))).toEqual([])
         } finally {
           await b.close()

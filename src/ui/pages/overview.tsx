@@ -82,6 +82,9 @@ export function OverviewPage(props: { session: Session }) {
   const alerts = store.items<LiveAlert>('alerts').sort((a, b) => alertRank(a) - alertRank(b))
   const scaling = store.items<LiveScaling>('scaling')
   const hasAlerts = props.session.features.includes('alerts')
+  // scaled out, the gateways check their targets and the control plane sees none of it: a Health
+  // column there would read "no targets" beside live traffic
+  const targetsHere = props.session.mode !== 'control'
   const serverNow = store.serverNow()
   const global = series.find((s) => s.key === GLOBAL)
   const g = global !== undefined ? seriesNow(global, serverNow) : undefined
@@ -272,10 +275,16 @@ export function OverviewPage(props: { session: Session }) {
         title="Services"
         right={
           <span class="small muted">
-            {fmtCount(services.length, 'service')},{' '}
-            {fmtCount(
-              services.reduce((n, v) => n + v.targets.length, 0),
-              'target',
+            {targetsHere ? (
+              <>
+                {fmtCount(services.length, 'service')},{' '}
+                {fmtCount(
+                  services.reduce((n, v) => n + v.targets.length, 0),
+                  'target',
+                )}
+              </>
+            ) : (
+              "target health: each gateway's admin API (/api/services)"
             )}
           </span>
         }
@@ -284,7 +293,7 @@ export function OverviewPage(props: { session: Session }) {
           columns={[
             'Service',
             'Env',
-            'Health',
+            targetsHere && 'Health',
             num('Requests'),
             'Trend',
             num('Errors'),
@@ -305,9 +314,11 @@ export function OverviewPage(props: { session: Session }) {
                   <a href={href('series', s.key)}>{s.service}</a>
                 </th>
                 <td>{s.env}</td>
-                <td>
-                  <Badge tone={h.tone}>{h.text}</Badge>
-                </td>
+                {targetsHere && (
+                  <td>
+                    <Badge tone={h.tone}>{h.text}</Badge>
+                  </td>
+                )}
                 <td class="num">
                   {fmtRate(s.now.rate)}
                   <IdleSince t={s.now.idleSince} />
