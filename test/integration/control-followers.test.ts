@@ -28,6 +28,12 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
       await poll(() => leading(first.url), Boolean, 'the first control plane leads', 30_000)
       const second = await w.startControl()
       expect(await leading(second.url)).toBe(false)
+      const { leader } = (await (await fetch(`${first.url}/api/control/leader`)).json()) as {
+        leader: { holder: string }
+      }
+      expect(second.log()).toContain(
+        `"msg":"standing by: the leader is ${leader.holder} (admin API at ${first.url}); this control plane acts once it wins the lease"`,
+      )
       const get = async (url: string, path: string) => {
         const r = await fetch(`${url}${path}`)
         return { status: r.status, body: (await r.json()) as { code?: string; message?: string } }

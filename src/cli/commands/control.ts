@@ -242,6 +242,14 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind, holder: cp.holder },
     'vigil control ready',
   )
+  // without this a standby's log ends at "ready" and says nothing until it leads, if ever
+  if (!cp.leadership.leading) {
+    const leader = cp.leadership.leader()
+    logger.info(
+      { leading: false, leader },
+      `standing by: ${describeLeader(leader?.holder === cp.holder ? null : leader)}; this control plane acts once it wins the lease`,
+    )
+  }
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping: writing pending windows')
     try {
