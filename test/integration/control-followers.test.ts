@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { chromiumAvailable, openBrowser } from '../helpers/browser.js'
 import { ensureUiBuilt } from '../helpers/build.js'
 import { serviceAvailable } from '../helpers/services.js'
-import { poll, scaledOut, send, stop } from './control-support.js'
+import { poll, READY, scaledOut, send, stop } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
 const TOKEN = 'control-followers-token'
@@ -55,6 +55,7 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
       // the follower's series carry the newest stored window, as the leader's do: without it the
       // follower's dashboard read "waiting for the first window" beside live traffic
       const gw = await w.startGateway('gw-followers')
+      const gwAdmin = await gw.waitFor(READY.gatewayAdmin)
       expect((await send(`${gw.url}/orders`, 20)).every((s) => s === 200)).toBe(true)
       type Listed = { series: { key: string; last: { startMs: number; count: number } | null }[] }
       const lastOf = async (url: string) =>
@@ -85,6 +86,11 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
           await main.getByText('unavailable').first().waitFor({ timeout: 15_000 })
           await main.getByText('orders', { exact: true }).first().waitFor({ timeout: 15_000 })
           expect(await main.innerText()).not.toMatch(/no targets|0 targets/)
+          // a gateway's own dashboard detects nothing: it says where anomalies are, not "none open"
+          await b.page.goto(`${gwAdmin}/#token=${TOKEN}`)
+          const card = b.page.locator('#kpi-anomalies')
+          await card.getByText('on the control plane').waitFor({ timeout: 15_000 })
+          expect(await b.page.locator('main').innerText()).not.toMatch(/none open|Nothing unusual/)
           expect(b.errors.filter((e) => e.startsWith('page:'))).toEqual([])
         } finally {
           await b.close()

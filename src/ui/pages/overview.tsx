@@ -74,6 +74,13 @@ export function OverviewPage(props: { session: Session }) {
   const summary = store.value<LearningSummary>('learning')
   const learning = learningLine(summary)
   const unknown = anomaliesUnavailable(store.errors.anomalies)
+  // a gateway's own dashboard (scaled out) and a config with detect.enabled: false detect nothing:
+  // "none open" there would claim a calm nobody checked
+  const detecting = props.session.features.includes('anomalies')
+  const notDetected =
+    props.session.mode === 'gateway'
+      ? 'the control plane (vigil control) detects anomalies: its dashboard shows them'
+      : 'anomaly detection is off (detect.enabled: false)'
   const activity = store
     .items<ActivityEntry>('activity')
     .sort((a, b) => (a.atMs === b.atMs ? (a.id < b.id ? 1 : -1) : b.atMs - a.atMs))
@@ -142,8 +149,10 @@ export function OverviewPage(props: { session: Session }) {
             idle ??
             (global ? (
               <Sparkline values={sparks.get(GLOBAL) ?? []} width={120} />
-            ) : (
+            ) : props.session.features.includes('series') ? (
               'waiting for the first window'
+            ) : (
+              "every gateway's windows are merged on the control plane: see its dashboard"
             ))
           }
           id="kpi-rate"
@@ -157,10 +166,14 @@ export function OverviewPage(props: { session: Session }) {
         <Card label="Throttled (429)" value={fmtPct(g?.lim)} />
         <Card
           label="Active anomalies"
-          value={anomalies.length === 0 && unknown !== null ? '–' : anomalies.length}
+          value={anomalies.length === 0 && (unknown !== null || !detecting) ? '–' : anomalies.length}
           sub={
             anomalies.length === 0 ? (
-              unknown !== null ? (
+              !detecting ? (
+                <Badge tone="muted" title={notDetected}>
+                  {props.session.mode === 'gateway' ? 'on the control plane' : 'detection off'}
+                </Badge>
+              ) : unknown !== null ? (
                 <Badge tone="warn" title={unknown.title}>
                   {unknown.text}
                 </Badge>
@@ -361,7 +374,11 @@ export function OverviewPage(props: { session: Session }) {
           <AnomalyList
             anomalies={anomalies}
             now={now}
-            empty={learning ?? 'Nothing unusual right now.'}
+            empty={
+              !detecting
+                ? `Not here: ${notDetected}.`
+                : (unknown?.title ?? learning ?? 'Nothing unusual right now.')
+            }
             nest
           />
         </Panel>
