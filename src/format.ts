@@ -176,7 +176,8 @@ export function metricName(metric: string): string {
  * An anomaly's value against what was expected, units once per value and once per band, the
  * value told apart from the band's edge: `rate 28 req/s, expected 6.5 req/s (band 1.52–27.6
  * req/s)`, `15 errors, expected 0.32 errors (band 0–2.1 errors)`, `12 errors over the last 9 windows,
- * expected 0.4 errors (band 0–2.3 errors)`. A count, a latency or a share
+ * expected 0.4 errors (band 0–2.3 errors)`, `no requests for 3 windows, expected about 120 requests
+ * a window (rate band 9.1–15 req/s)` for a route that went silent. A count, a latency or a share
  * is never below 0, a share never above 100 %: the band drawn around the expected value is cut there.
  */
 export function fmtAnomalyValue(a: {
@@ -187,10 +188,16 @@ export function fmtAnomalyValue(a: {
   high: number
   /** a sustained count anomaly: the values are over its last `windows` windows */
   sustained?: { windows: number }
+  /** a rate anomaly opened by a silence: windows without a request, and the requests a window expected */
+  silence?: { windows: number; expectedPerWindow: number }
 }): string {
   const low = Math.max(0, a.low)
   const high = a.metric === 'limitedRatio' ? Math.min(1, a.high) : a.high
   const [observed, band] = fmtMetricAgainstBand(a.metric, a.observed, low, high)
+  if (a.silence !== undefined) {
+    const n = a.silence.windows
+    return `no requests for ${n} ${n === 1 ? 'window' : 'windows'}, expected about ${fmtNum(a.silence.expectedPerWindow, 2)} requests a window (rate band ${band})`
+  }
   return `${labelOf(a.metric)}${observed}${overWindows(a.sustained)}, expected ${fmtMetric(a.metric, a.expected)} (band ${band})`
 }
 

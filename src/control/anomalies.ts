@@ -116,6 +116,18 @@ export interface AnomalyRecord {
    * is compared with (absent: a one-window anomaly)
    */
   sustained?: SustainedCount
+  /**
+   * a rate anomaly opened by a series' silence (no window at all while other series kept closing
+   * theirs): how many windows it had no requests and how many requests a window it was expected
+   * to have (absent: the window had requests)
+   */
+  silence?: Silence
+}
+
+/** The silence that opened a rate anomaly: windows without a request, and the requests a window expected. */
+export interface Silence {
+  windows: number
+  expectedPerWindow: number
 }
 
 /** One window's expected value and band at the open of a sustained count anomaly, and the windows its evidence spans. */
@@ -224,6 +236,13 @@ export interface LiveAnomaliesOptions {
   scoreHistory?: number
   /** the process's start (epoch ms): a window it falls inside is partial and is not judged; default now */
   startedAtMs?: number
+  /**
+   * windows that must close after a window before a series that had none in it is judged
+   * silent (a window of 0 requests); default {@link SILENCE_LAG}
+   */
+  silenceLag?: number
+  /** windows of one silence judged as empty before the series is left alone until it has traffic again; default {@link SILENCE_CAP} */
+  silenceCap?: number
   onError?: (err: Error, what: string) => void
 }
 
@@ -291,6 +310,30 @@ interface Children {
   points: Record<string, MetricPoint>
 }
 
+/** A window without requests: what a series that had none in a slot others had theirs in is judged as. */
+function emptyWindow(startMs: number, durationMs: number): SeriesPoint {
+  return {
+    startMs,
+    durationMs,
+    count: 0,
+    ratePerSec: 0,
+    errorRatio: 0,
+    upstreamErrorRatio: 0,
+    limitedRatio: 0,
+    refused: 0,
+    refused5xx: 0,
+    timeouts: 0,
+    connectErrors: 0,
+    statusClass: [0, 0, 0, 0, 0],
+    bytesIn: 0,
+    bytesOut: 0,
+    p50: null,
+    p95: null,
+    p99: null,
+    sources: 0,
+  }
+}
+
 /** The value of a judged metric in a window (errors: the 5xx count, as the binomial tail judges it). */
 function observedOf(metric: string, m: MetricPoint): number {
   const v = (m as unknown as Record<string, number>)[metric]
@@ -310,6 +353,21 @@ const WINDOWS_NEEDED = Math.max(COUNT_GRACE, new Novelty().warmUp)
 export const LIVE_WINDOWS = 3
 /** Keys listed per learning service: enough to tell which routes are new, not a dump of them all. */
 export const MAX_LEARNING_KEYS = 20
+
+/**
+ * Windows that close after a slot before a series with nothing in it is judged silent there. The
+ * control plane writes a window once its grace period (`control.graceMs`) is over, every series
+ * of it in one write; a rollup later than that reaches this hook as a window of its own at the
+ * next tick (a second or so, well within one window), after the next window of the other series
+ * at worst. Two windows leave one spare for a slow write or a stalled tick.
+ */
+export const SILENCE_LAG = 2
+/**
+ * Empty windows judged per silence: enough to open the rate anomaly (it takes a few) and to
+ * resolve latency ones as unjudgeable (`clearAfter`), short of `acceptAfter`, so that a silence
+ * is never accepted as the route's new normal: its anomaly stays open until traffic returns.
+ */
+export const SILENCE_CAP = 60
 
 const MAX_QUERY_EVENTS = 10_000
 const EVICTED_SERIES = 'its detector state was evicted: more series than detect.maxSeries'
@@ -357,13 +415,32 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   /** per series: the end of its newest window judged */
   readonly #lastEndMs = new Map<string, number>()
   #newestEndMs = -Infinity
+  /**
+   * ends of recent windows in which some series had a window judged, oldest first: only these
+   * slots can be silent for one series (an idle system, a restart or a failed write is no
+   * evidence about a route)
+   */
+  readonly #activeEnds: number[] = []
+  /** per series: consecutive windows judged silent (reset by a window with a point) */
+  readonly #silent = new Map<string, number>()
   #clients: ClientOutliers | null = null
   #pending: StoredEvent[] = []
   #writing: Promise<void> = Promise.resolve()
   /** set by {@link closing}: windows that had not ended by then are partial */
   #closingAtMs = Infinity
   /** windows not judged because the process started or stopped inside them (`partial`) */
-  readonly stats = { windows: 0, partial: 0, opened: 0, resolved: 0, evicted: 0, storeErrors: 0 }
+  readonly stats = {
+    windows: 0,
+    partial: 0,
+    /** windows judged as empty for a series that had none while others had theirs */
+    silent: 0,
+    /** windows that arrived for a slot already judged (as silent): not judged again */
+    late: 0,
+    opened: 0,
+    resolved: 0,
+    evicted: 0,
+    storeErrors: 0,
+  }
 
   constructor(opts: LiveAnomaliesOptions = {}) {
     super()
@@ -377,6 +454,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       minEvents: 3,
       acceptAfter: 360,
       seed: 42,
+      silenceLag: SILENCE_LAG,
+      silenceCap: SILENCE_CAP,
       keepResolved: 1_000,
       scoreHistory: 360,
       startedAtMs: Date.now(),
@@ -413,8 +492,13 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     const groups = new Map<string, Omit<LearningService, 'etaMs'>>()
     for (const [key, bank] of this.#banks) {
       const last = this.#lastEndMs.get(key)
-      // restored banks count from their first window after the start
-      if (last === undefined || last <= this.#newestEndMs - LIVE_WINDOWS * windowMs) continue
+      // restored banks count from their first window after the start; windows judged silent
+      // keep a series judged, not live
+      if (
+        last === undefined ||
+        last - (this.#silent.get(key) ?? 0) * windowMs <= this.#newestEndMs - LIVE_WINDOWS * windowMs
+      )
+        continue
       const l = bank.learning
       needed = Math.max(needed, l.needed)
       series++
@@ -455,7 +539,12 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     return this.#banks.size
   }
 
-  /** The window hook. Corrections (a late rollup replacing a point) are not fed again: the bank learned the window once. */
+  /**
+   * The window hook. Corrections (a late rollup replacing a point) are not fed again: the bank
+   * learned the window once; nor is a window for a slot already judged, as silent, for its series.
+   * The first window of a newer slot first judges the silence of the series that had no window
+   * {@link SILENCE_LAG} slots back ({@link #judgeSilence}).
+   */
   readonly hook = (series: SeriesKey, point: SeriesPoint, ctx: WindowClosedContext): void => {
     if (ctx.correction) return
     const endMs = point.startMs + point.durationMs
@@ -463,13 +552,54 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       this.stats.partial++
       return
     }
-    this.stats.windows++
     const key = formatSeriesKey(series)
+    if (endMs <= (this.#lastEndMs.get(key) ?? -Infinity)) {
+      this.stats.late++
+      return
+    }
+    if (endMs > this.#newestEndMs) this.#judgeSilence(endMs)
+    if (this.#activeEnds.at(-1) !== endMs) {
+      this.#activeEnds.push(endMs)
+      // kept: the slots a silence can still reach
+      if (this.#activeEnds.length > this.#o.silenceCap + this.#o.silenceLag + 1) this.#activeEnds.shift()
+    }
+    this.#silent.delete(key)
+    this.#judgeWindow(series, key, point, true)
+  }
+
+  /**
+   * Judges, as windows of 0 requests, the slots a series with detector state had no window in
+   * while other
+   * series had theirs, up to `silenceLag` slots before `endMs` (the newest window's end), in order,
+   * at most `silenceCap` of them per silence.
+   */
+  #judgeSilence(endMs: number): void {
+    const step = this.#o.stepMs
+    const upTo = endMs - this.#o.silenceLag * step
+    for (const key of [...this.#banks.keys()]) {
+      const last = this.#lastEndMs.get(key) ?? -Infinity
+      for (const slotEnd of this.#activeEnds) {
+        if (slotEnd <= last) continue
+        const n = this.#silent.get(key) ?? 0
+        if (slotEnd > upTo || n >= this.#o.silenceCap) break
+        this.#silent.set(key, n + 1)
+        this.stats.silent++
+        this.#judgeWindow(parseSeriesKey(key), key, emptyWindow(slotEnd - step, step), false)
+        if (!this.#banks.has(key)) break
+      }
+    }
+  }
+
+  /** Judges one window of one series: a point that arrived (`arrived`) or a slot it was silent in. */
+  #judgeWindow(series: SeriesKey, key: string, point: SeriesPoint, arrived: boolean): void {
+    const endMs = point.startMs + point.durationMs
+    this.stats.windows++
     const level = seriesLevel(series)
     const metrics = toMetricPoint(point)
-    if (level === 'route')
+    // a silent slot is judged after its aggregates' window was: too late to attribute to them
+    if (arrived && level === 'route')
       this.#addChild(formatSeriesKey({ ...series, route: '*' }), key, point.startMs, metrics)
-    else if (level === 'service') this.#addChild('*|*|*', key, point.startMs, metrics)
+    else if (arrived && level === 'service') this.#addChild('*|*|*', key, point.startMs, metrics)
     const kids = this.#children.get(key)
     const children = level !== 'route' && kids?.startMs === point.startMs ? kids.points : undefined
     const self = metrics.limitedRatio > 0 && (this.#o.selfLimited?.(series) ?? false)
@@ -481,6 +611,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       (metric, j) =>
         this.#open.has(`${key}#${metric}`) ||
         (j.score >= this.#o.raiseAt && !this.#quiet(metric, observedOf(metric, metrics), metrics, j, self)),
+      arrived,
     )
     this.#lastEndMs.set(key, endMs)
     if (endMs > this.#newestEndMs) this.#newestEndMs = endMs
@@ -564,29 +695,41 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       if (!(count || this.#alarmed.has(openId)) || !evidence) continue
       if (count) this.#counts.get(key)?.[metric as CountMetric].opened()
       const s = raised.get(metric)
-      this.#openAnomaly(key, series, level, point, {
-        metric,
-        observed: x,
-        expected: j.expected,
-        low: j.low,
-        high: j.high,
-        score: j.score,
-        detector: count ? 'poisson' : 'novelty',
-        // a later window of the same novelty alarm: its own score, without the onset's attribution
-        evidence: count
-          ? { poisson: lp[metric] }
-          : (s?.evidence ?? { novelty: j.score * NOVELTY_LOG10_P_AT_ONE }),
-        state: 'raised',
-        children: s?.children ?? [],
-      })
+      const silent = this.#silent.get(key)
+      const silence =
+        metric === 'rate' && m.requests === 0 && silent !== undefined
+          ? { silence: { windows: silent, expectedPerWindow: (j.expected * point.durationMs) / 1000 } }
+          : {}
+      this.#openAnomaly(
+        key,
+        series,
+        level,
+        point,
+        {
+          metric,
+          observed: x,
+          expected: j.expected,
+          low: j.low,
+          high: j.high,
+          score: j.score,
+          detector: count ? 'poisson' : 'novelty',
+          // a later window of the same novelty alarm: its own score, without the onset's attribution
+          evidence: count
+            ? { poisson: lp[metric] }
+            : (s?.evidence ?? { novelty: j.score * NOVELTY_LOG10_P_AT_ONE }),
+          state: 'raised',
+          children: s?.children ?? [],
+        },
+        silence,
+      )
     }
     this.#resolveUnjudgeable(key, point, m, step)
   }
 
   /**
    * An open latency anomaly whose quantile this window could not judge (too few requests, or none
-   * sent) counts toward `clearAfter`; a judged window starts the count again. Only windows that
-   * arrive count: a route with no requests at all ships none.
+   * sent, or a slot the series was silent in) counts toward `clearAfter`; a judged window starts
+   * the count again.
    */
   #resolveUnjudgeable(key: string, point: SeriesPoint, m: MetricPoint, step: SeriesStep): void {
     for (const q of QUANTILES) {
@@ -596,12 +739,15 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       const calm = this.#calmOf(openId)
       if (++calm.unjudged < this.#o.clearAfter) continue
       const described = m.sent ?? m.requests
+      const silent = this.#silent.get(key) ?? 0
       this.#resolve(
         openId,
         r,
         point.startMs + point.durationMs,
         'unjudgeable',
-        `too few requests to judge ${q} for ${calm.unjudged} windows (${described} in the last window; ${QUANTILE_MIN_REQUESTS[q]} needed)`,
+        silent >= calm.unjudged
+          ? `no requests for ${silent} windows: ${q} cannot be judged`
+          : `too few requests to judge ${q} for ${calm.unjudged} windows (${described} in the last window; ${QUANTILE_MIN_REQUESTS[q]} needed)`,
       )
     }
   }
@@ -707,7 +853,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
         state: 'raised',
         children: [],
       },
-      { windows: e.windows, expected: j.expected, low: j.low, high: j.high },
+      { sustained: { windows: e.windows, expected: j.expected, low: j.low, high: j.high } },
     )
     this.#counts.get(key)?.[metric].opened()
   }
@@ -865,6 +1011,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       this.#explained.delete(lru)
       this.#counts.delete(lru)
       this.#lastEndMs.delete(lru)
+      this.#silent.delete(lru)
       this.stats.evicted++
       // its open anomalies can never clear now: resolve them rather than leave them open forever
       for (const [id, r] of this.#open)
@@ -887,7 +1034,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     level: AnomalyRecord['level'],
     point: SeriesPoint,
     s: AnomalySignal,
-    sustained?: SustainedCount,
+    extra: Pick<AnomalyRecord, 'sustained' | 'silence'> = {},
   ): void {
     const openId = `${key}#${s.metric}`
     const r: AnomalyRecord = {
@@ -907,7 +1054,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       detector: s.detector,
       evidence: s.evidence,
       children: s.children,
-      ...(sustained !== undefined ? { sustained } : {}),
+      ...extra,
     }
     this.#open.set(openId, r)
     this.stats.opened++

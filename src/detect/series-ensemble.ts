@@ -166,12 +166,15 @@ export class SeriesEnsemble {
    * then learns it as part of an incident ({@link Novelty.update}), so a repeat of the incident is
    * as new as the first one was. The ensembles beside them learn every window: their band follows
    * what the series does, so a lasting level is absorbed and the caller can see it has become
-   * normal. Without `held`, every window is learned as `vigil detect` learns it.
+   * normal. Without `held`, every window is learned as `vigil detect` learns it. `joint` false
+   * leaves the joint point out (neither scored nor learned): a window with no requests has no error
+   * ratio or latency to place, and teaching the trees empty windows makes every request look new.
    */
   step(
     point: MetricPoint,
     children?: Readonly<Record<string, MetricPoint>>,
     held?: (metric: string, judgement: MetricJudgement) => boolean,
+    joint = true,
   ): SeriesStep {
     const signals: AnomalySignal[] = []
     const metrics: Record<string, MetricJudgement> = {}
@@ -248,6 +251,10 @@ export class SeriesEnsemble {
           state: t,
           children: this.#attribute('errors', point, children),
         })
+    }
+    if (!joint) {
+      if (children !== undefined) this.#learnChildren(children)
+      return { score: top, signals, metrics }
     }
     // joint point: rate, error ratio, p95 positions within their bands, with Half-Space Trees
     this.#vec[0] = z[0]
