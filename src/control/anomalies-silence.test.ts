@@ -111,6 +111,26 @@ describe('LiveAnomalies: a series that goes silent', () => {
     }
   })
 
+  it('a route of 2 requests a window that goes silent opens once the silence is improbable as a whole', () => {
+    for (const seed of [1, 2, 3]) {
+      const live = new LiveAnomalies({ startedAtMs: T0 })
+      const seen = record(live)
+      drive(live, 0, WARM, seed, { busy: (_, r) => poisson(r, 2) })
+      drive(live, WARM, WARM + 30, seed, { busy: () => 0 })
+      const rate = seen.opened.filter(
+        (a) => a.key === BUSY_KEY && a.metric === 'rate' && windowOf(a.openedAtMs) >= WARM,
+      )
+      expect(rate, `seed ${seed}`).toHaveLength(1)
+      expect(rate[0].detector).toBe('silence')
+      // no request in 10 windows where about 2 a window are expected: p ≈ e^−20
+      expect(windowOf(rate[0].openedAtMs) - WARM, `seed ${seed}`).toBeLessThan(12)
+      expect(rate[0].evidence.silence).toBeGreaterThanOrEqual(8)
+      expect(fmtAnomalyValue(rate[0])).toMatch(
+        /^no requests for \d+ windows, expected about 2(\.\d+)? requests a window/,
+      )
+    }
+  })
+
   it('an open p95 anomaly on a route that goes silent resolves as unjudgeable: no requests for N windows', () => {
     const live = new LiveAnomalies({ startedAtMs: T0 })
     const seen = record(live)

@@ -368,6 +368,14 @@ export const SILENCE_LAG = 2
  * is never accepted as the route's new normal: its anomaly stays open until traffic returns.
  */
 export const SILENCE_CAP = 60
+/**
+ * −log10 p a silence needs to open a rate anomaly by itself: stricter than one window's 5, as the
+ * run is tested again every window of every series (1,000 series at 10 s windows test 8.6 million
+ * times a day); the CUSUM of counts asks as much (18 nats).
+ */
+const SILENCE_LOG10_P = 8
+/** Windows over which a series' share of empty windows is learned (an hour at 10 s windows). */
+const EMPTY_MEMORY = 360
 
 const MAX_QUERY_EVENTS = 10_000
 const EVICTED_SERIES = 'its detector state was evicted: more series than detect.maxSeries'
@@ -423,6 +431,10 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   readonly #activeEnds: number[] = []
   /** per series: consecutive windows judged silent (reset by a window with a point) */
   readonly #silent = new Map<string, number>()
+  /** per silent series: −log10 of the probability of its silence so far ({@link #silence}) */
+  readonly #silentLp = new Map<string, number>()
+  /** per series: its windows and its empty ones, both decayed over {@link EMPTY_MEMORY} windows */
+  readonly #empty = new Map<string, { empty: number; windows: number }>()
   #clients: ClientOutliers | null = null
   #pending: StoredEvent[] = []
   #writing: Promise<void> = Promise.resolve()
@@ -564,6 +576,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       if (this.#activeEnds.length > this.#o.silenceCap + this.#o.silenceLag + 1) this.#activeEnds.shift()
     }
     this.#silent.delete(key)
+    this.#silentLp.delete(key)
     this.#judgeWindow(series, key, point, true)
   }
 
@@ -622,6 +635,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     this.#explained.set(key, step.metrics)
     this.#judge(key, series, level, point, metrics, step, self, counted)
     this.#learnCounts(key, counted.k, self)
+    this.#learnEmpty(key, !arrived)
     if (this.#pending.length > 0) this.#flushSoon()
   }
 
@@ -658,10 +672,16 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       const openId = `${key}#${metric}`
       const x = observedOf(metric, m)
       if (!Number.isFinite(x)) continue
+      const silent = metric === 'rate' && m.requests === 0 ? this.#silence(key, point, j) : null
       const r = this.#open.get(openId)
       if (r !== undefined) {
         const calm = this.#calmOf(openId)
         calm.unjudged = 0
+        // a silence is no calm, even where the band reaches 0: open until the traffic returns
+        if (silent !== null) {
+          calm.inBand = calm.accepted = 0
+          continue
+        }
         // a sustained excess is a few events a window: fewer than minEvents is still the incident
         const few = r.sustained !== undefined ? 0 : this.#o.minEvents
         calm.inBand = this.#quiet(metric, x, m, r.sustained ?? r, self, few) ? calm.inBand + 1 : 0
@@ -691,15 +711,35 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
           this.#openSustained(key, series, level, point, metric as CountMetric, e, j)
         continue
       }
+      // a silence no window's novelty stands out in is judged by how improbable it is as a whole
+      if (silent !== null && !(this.#alarmed.has(openId) && evidence)) {
+        if (silent.lp >= SILENCE_LOG10_P && this.#judging(key))
+          this.#openAnomaly(
+            key,
+            series,
+            level,
+            point,
+            {
+              metric,
+              observed: x,
+              expected: j.expected,
+              low: j.low,
+              high: j.high,
+              score: Math.min(1, silent.lp / 10),
+              detector: 'silence',
+              evidence: { silence: silent.lp },
+              state: 'raised',
+              children: [],
+            },
+            { silence: silent.silence },
+          )
+        continue
+      }
       // novelty scores the onset: it opens while the bank's alarm is up; a count on its own tail
       if (!(count || this.#alarmed.has(openId)) || !evidence) continue
       if (count) this.#counts.get(key)?.[metric as CountMetric].opened()
       const s = raised.get(metric)
-      const silent = this.#silent.get(key)
-      const silence =
-        metric === 'rate' && m.requests === 0 && silent !== undefined
-          ? { silence: { windows: silent, expectedPerWindow: (j.expected * point.durationMs) / 1000 } }
-          : {}
+      const silence = silent !== null ? { silence: silent.silence } : {}
       this.#openAnomaly(
         key,
         series,
@@ -724,6 +764,40 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       )
     }
     this.#resolveUnjudgeable(key, point, m, step)
+  }
+
+  /**
+   * One more window of a series' silence and how improbable the silence is so far: each window
+   * without requests has probability the larger of the Poisson one, e^−(requests expected), and
+   * the share of the series' windows that were empty (with one empty in two windows as a prior):
+   * bursty traffic has empty windows a Poisson count would not, and a silence must be rarer than
+   * those. Windows of a silence its rate anomaly is open on are not learned as empty.
+   */
+  #silence(key: string, point: SeriesPoint, j: MetricJudgement): { lp: number; silence: Silence } | null {
+    const windows = this.#silent.get(key)
+    if (windows === undefined) return null
+    const e = this.#empty.get(key) ?? { empty: 0, windows: 0 }
+    const poisson = (Math.max(0, j.expected) * point.durationMs) / 1000
+    const p0 = Math.max(Math.exp(-poisson), (e.empty + 1) / (e.windows + 2))
+    const lp = (this.#silentLp.get(key) ?? 0) - Math.log10(p0)
+    this.#silentLp.set(key, lp)
+    return { lp, silence: { windows, expectedPerWindow: poisson } }
+  }
+
+  /** Learns whether a window of a series was empty (a silent one unless its rate anomaly is open). */
+  #learnEmpty(key: string, empty: boolean): void {
+    if (empty && this.#open.has(`${key}#rate`)) return
+    let e = this.#empty.get(key)
+    if (e === undefined) this.#empty.set(key, (e = { empty: 0, windows: 0 }))
+    const keep = 1 - 1 / EMPTY_MEMORY
+    e.empty = e.empty * keep + (empty ? 1 : 0)
+    e.windows = e.windows * keep + 1
+  }
+
+  /** True once a series' bank judges (its warm-up and the count baselines' grace are over). */
+  #judging(key: string): boolean {
+    const l = this.#banks.get(key)?.learning
+    return l !== undefined && l.learned >= Math.max(l.needed, COUNT_GRACE)
   }
 
   /**
@@ -1012,6 +1086,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       this.#counts.delete(lru)
       this.#lastEndMs.delete(lru)
       this.#silent.delete(lru)
+      this.#silentLp.delete(lru)
+      this.#empty.delete(lru)
       this.stats.evicted++
       // its open anomalies can never clear now: resolve them rather than leave them open forever
       for (const [id, r] of this.#open)
