@@ -19,7 +19,10 @@
  * latency quantile that a quiet route's windows have too few requests to judge
  * (`QUANTILE_MIN_REQUESTS`) for `clearAfter` consecutive windows resolves as `unjudgeable`: its
  * incident can no longer be confirmed or cleared, and an incident open for hours on a route that
- * went quiet helps nobody (a Prometheus alert whose series vanishes resolves too). Each resolved
+ * went quiet helps nobody (a Prometheus alert whose series vanishes resolves too). A series with
+ * no window in a slot other series had theirs in (its traffic stopped: no window is shipped) is
+ * judged, `silenceLag` windows later, as a window of 0 requests: the rate anomaly of a silence
+ * opens on it, and stays open until traffic returns. Each resolved
  * record says how it resolved (`resolvedBy`) and why, in words (`resolution`).
  *
  * A window of an anomaly open on a metric, or one that opens it, is not learned as normal by the
