@@ -119,7 +119,7 @@ function Shell(props: { session: Session }) {
       body = <SeriesPage session={session} args={route.args} />
       break
     case 'limits':
-      body = <LimitsPage />
+      body = <LimitsPage mode={session.mode} />
       break
     case 'alerts':
       body = <AlertsPage args={route.args} />

@@ -5,6 +5,7 @@
  * anomalies as unavailable) and refuses live state with 503 naming the leader's admin API; neither
  * reloads its config, and both say so with 501 rather than a 422 about a file that is fine.
  */
+import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { chromiumAvailable, openBrowser } from '../helpers/browser.js'
 import { ensureUiBuilt } from '../helpers/build.js'
@@ -12,11 +13,22 @@ import { serviceAvailable } from '../helpers/services.js'
 import { poll, READY, scaledOut, send, stop } from './control-support.js'
 
 const up = (await serviceAvailable('nats')) && (await serviceAvailable('postgres'))
+// the limits in Redis, as deploy/config has them: the control plane's dashboard then has a Rate limits page
+const redisUp = await serviceAvailable('redis')
+const LIMITS = {
+  enabled: true,
+  store: 'redis',
+  redis: { url: 'redis://127.0.0.1:6379', keyPrefix: `vigil-it-${randomUUID()}:` },
+}
 const TOKEN = 'control-followers-token'
 const KEY = encodeURIComponent('orders|*|test-env')
 
 describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', () => {
-  const w = scaledOut({ name: 'followers', env: { VIGIL_ADMIN_TOKEN: TOKEN } })
+  const w = scaledOut({
+    name: 'followers',
+    env: { VIGIL_ADMIN_TOKEN: TOKEN },
+    config: (id) => (redisUp && id === 'control' ? { limits: LIMITS } : {}),
+  })
 
   it(
     'the follower serves stored state and answers live state with 503 naming the leader; neither reloads',
@@ -86,6 +98,12 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
           await main.getByText('unavailable').first().waitFor({ timeout: 15_000 })
           await main.getByText('orders', { exact: true }).first().waitFor({ timeout: 15_000 })
           expect(await main.innerText()).not.toMatch(/no targets|0 targets/)
+          // a control plane's limiter decides nothing: the page says where the decisions are counted
+          if (redisUp) {
+            await b.page.getByRole('link', { name: 'Rate limits' }).click()
+            await main.getByText("each gateway's limiter counts its decisions").waitFor({ timeout: 15_000 })
+            expect(await main.innerText()).not.toMatch(/No limiter decisions yet|no clients this window/)
+          }
           // a gateway's own dashboard detects nothing: it says where anomalies are, not "none open"
           await b.page.goto(`${gwAdmin}/#token=${TOKEN}`)
           const card = b.page.locator('#kpi-anomalies')

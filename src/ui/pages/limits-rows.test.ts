@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { DecisionTotal } from '../lib/types.js'
-import { abusiveVerdict, byTierAndClass, servedLatency } from './limits-rows.js'
+import { abusiveVerdict, byTierAndClass, limiterElsewhere, servedLatency } from './limits-rows.js'
 
 const decisions: DecisionTotal[] = [
   { tier: 'free', class: 'read', outcome: 'allowed', total: 100 },
@@ -63,5 +63,20 @@ describe('abusiveVerdict', () => {
       '40 requests (typical 6 requests)',
     )
     expect(abusiveVerdict({ children: [] }).text).toBe('abusive: outlier')
+  })
+})
+
+describe('limiterElsewhere', () => {
+  it("on a control plane, says the decisions and clients are each gateway's, not that there are none", () => {
+    const e = limiterElsewhere('control')
+    expect(e?.decisions).toMatch(/each gateway's limiter counts its decisions/)
+    expect(e?.decisions).toMatch(/gateway's dashboard/)
+    expect(e?.clients).toMatch(/each gateway's limiter keeps its clients/)
+    expect(`${e?.decisions} ${e?.clients}`).not.toMatch(/no limiter decisions|no clients/i)
+  })
+
+  it('says nothing where the limiter decides: a gateway, embedded', () => {
+    expect(limiterElsewhere('gateway')).toBeNull()
+    expect(limiterElsewhere('embedded')).toBeNull()
   })
 })

@@ -91,3 +91,18 @@ export function abusiveVerdict(a: Pick<Anomaly, 'children'>): { text: string; ti
   if (a.children.some((ch) => ch.key === 'errorRatio')) lines.push(OWN_DOING)
   return { text: `abusive: ${lines[0] ?? 'outlier'}`, title: lines.join('\n') }
 }
+
+/**
+ * Where the limiter's decisions and buckets are counted, when not in this process: a control
+ * plane (scaled out) runs no limiter traffic, so its counters stay at zero beside an Overview that
+ * shows the gateways' merged throttled share. Null where this process decides (a gateway, embedded).
+ */
+export function limiterElsewhere(mode: string): { decisions: string; clients: string } | null {
+  if (mode !== 'control') return null
+  return {
+    decisions:
+      "Not counted here: each gateway's limiter counts its decisions. Open a gateway's dashboard (the adminUrl each vigil gateway logs when ready) for them; the Overview's throttled share here is every gateway's merged.",
+    clients:
+      "Not counted here: each gateway's limiter keeps its clients' buckets and windows. Open a gateway's dashboard for them; this control plane judges their merged windows for abusive clients, listed on the Overview.",
+  }
+}

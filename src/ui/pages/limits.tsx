@@ -10,6 +10,7 @@ import {
   abusiveVerdict,
   ANSWERED_5XX_TITLE,
   byTierAndClass,
+  limiterElsewhere,
   servedLatency,
   THROTTLED_RATE_TITLE,
 } from './limits-rows.js'
@@ -36,8 +37,9 @@ function rates(): ((id: string) => number) | null {
   return (id) => ((b.totals.get(id) ?? 0) - (a.totals.get(id) ?? 0)) / dt
 }
 
-export function LimitsPage() {
+export function LimitsPage(props: { mode: string }) {
   const store = useLive()
+  const elsewhere = limiterElsewhere(props.mode)
   const now = useNow(5_000)
   const limits = store.value<LimitsLive>('limits')
   const clients = store.value<ClientsLive>('clients')
@@ -218,11 +220,17 @@ export function LimitsPage() {
                 <td class="num">{fmtNum(t.ratePerSec * m)} req/s</td>
                 <td class="num">{fmtNum(t.burst * m)}</td>
                 <td class="num">{m === 1 ? '–' : `×${fmtNum(m)}`}</td>
-                <td class="num">{u ? `${fmtNum(u.rate)} req/s` : '–'}</td>
-                <td class="num">{u ? `${fmtNum(u.refused)} req/s` : '–'}</td>
+                <td class="num" title={elsewhere?.decisions}>
+                  {u ? `${fmtNum(u.rate)} req/s` : '–'}
+                </td>
+                <td class="num" title={elsewhere?.decisions}>
+                  {u ? `${fmtNum(u.refused)} req/s` : '–'}
+                </td>
                 <td>
                   {lowest === null ? (
-                    <span class="muted small">no clients this window</span>
+                    <span class="muted small" title={elsewhere?.clients}>
+                      {elsewhere !== null ? 'on each gateway' : 'no clients this window'}
+                    </span>
                   ) : (
                     <Meter
                       value={lowest}
@@ -247,7 +255,7 @@ export function LimitsPage() {
             'By limit',
           ]}
           rows={rows}
-          empty="No limiter decisions yet."
+          empty={elsewhere?.decisions ?? 'No limiter decisions yet.'}
           row={(r) => (
             <tr key={`${r.tier}/${r.cls}`}>
               <th scope="row">{r.tier}</th>
@@ -277,7 +285,8 @@ export function LimitsPage() {
       <Panel
         title="Heaviest clients"
         right={
-          clients !== undefined && (
+          clients !== undefined &&
+          elsewhere === null && (
             <span class="small muted">
               window from {fmtTime(clients.windowStartMs)}, {clients.windowMs / 1000}s
             </span>
@@ -301,7 +310,7 @@ export function LimitsPage() {
             'Verdict',
           ]}
           rows={clients?.clients ?? []}
-          empty="No complete client window yet."
+          empty={elsewhere?.clients ?? 'No complete client window yet.'}
           row={(x) => {
             const a = flagged.get(x.clientId)
             return (
