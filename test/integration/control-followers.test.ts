@@ -104,6 +104,12 @@ describe.skipIf(!up)('scaled out: the admin API of a leader and of a follower', 
             await main.getByText("each gateway's limiter counts its decisions").waitFor({ timeout: 15_000 })
             expect(await main.innerText()).not.toMatch(/No limiter decisions yet|no clients this window/)
           }
+          // the journeys are the leader's: one line naming it, no "Loading…" left under a refusal
+          await b.page.getByRole('link', { name: 'Journeys' }).click()
+          const standby = main.locator('#journeys-standby')
+          await standby.waitFor({ timeout: 15_000 })
+          expect(await standby.innerText()).toContain(first.url)
+          expect(await main.innerText()).not.toMatch(/Loading…|VGL_ERR_CONTROL_NOT_LEADER/)
           // a gateway's own dashboard detects nothing: it says where anomalies are, not "none open"
           await b.page.goto(`${gwAdmin}/#token=${TOKEN}`)
           const card = b.page.locator('#kpi-anomalies')

@@ -23,6 +23,7 @@ import type {
   WhatIfAnswer,
 } from '../lib/types.js'
 import { parentsNeverSentNotes } from './parents-never-sent.js'
+import { standbyNotice } from './standby.js'
 import { iv, type Journey, whatIfRows } from './whatif-rows.js'
 
 const ENV_COLORS = ['--series-1', '--series-2', '--series-4', '--forecast', '--series-3']
@@ -44,6 +45,17 @@ export function JourneysPage(props: { args: string[] }) {
   const colors = envColors(g?.nodes.map((n) => n.env) ?? [])
   const routes = journeys.data?.journeys ?? []
   const unsent = parentsNeverSentNotes(g?.pipeline?.parentsNeverSent, Date.now())
+  // every panel reads the leader's journeys: one line naming the leader, not a refusal per panel
+  // with "Loading…" under it for data that never comes
+  const standby = standbyNotice('Journeys', graph.error, journeys.error)
+  if (standby !== null)
+    return (
+      <Panel title="Journeys">
+        <p role="status" id="journeys-standby">
+          {standby}
+        </p>
+      </Panel>
+    )
   return (
     <>
       <Panel
