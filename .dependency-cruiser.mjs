@@ -7,7 +7,7 @@
 
 /**
  * Each layer may import itself, the layers in `uses`, `src/errors.ts`, and, unless pure, the other
- * shared files at the top of src/ (`metrics.ts`, `audit.ts`, `parsing.ts`, `output.ts`, `http-close.ts`, `http-linger.ts`, `listen-error.ts`, `format.ts`). A pure layer does no
+ * shared files at the top of src/ (`metrics.ts`, `audit.ts`, `parsing.ts`, `output.ts`, `http-close.ts`, `http-linger.ts`, `listen-error.ts`, `listen-address.ts`, `format.ts`). A pure layer does no
  * I/O: no Node.js built-in but PURE_BUILTINS, no npm package but PURE_PACKAGES.
  */
 export const LAYERS = {
@@ -100,13 +100,13 @@ function layerRules() {
       severity: 'error',
       comment: layer.pure
         ? `${name}/ is a pure library: of the shared files at the top of src/ it may import errors.ts only`
-        : `${name}/: the shared files at the top of src/ are errors.ts, metrics.ts, audit.ts, parsing.ts, output.ts, http-close.ts, http-linger.ts, listen-error.ts and format.ts`,
+        : `${name}/: the shared files at the top of src/ are errors.ts, metrics.ts, audit.ts, parsing.ts, output.ts, http-close.ts, http-linger.ts, listen-error.ts, listen-address.ts and format.ts`,
       from,
       to: {
         path: '^src/[^/]+\\.ts$',
         pathNot: layer.pure
           ? '^src/errors\\.ts$'
-          : '^src/(errors|metrics|audit|parsing|output|http-close|http-linger|listen-error|format)\\.ts$',
+          : '^src/(errors|metrics|audit|parsing|output|http-close|http-linger|listen-error|listen-address|format)\\.ts$',
         ...(layer.typesFrom === 'any' ? { dependencyTypesNot: ['type-only'] } : {}),
       },
     })
@@ -140,7 +140,7 @@ export default {
       name: 'shared-files-are-leaves',
       severity: 'error',
       comment:
-        'errors.ts, metrics.ts, audit.ts, parsing.ts, output.ts, http-close.ts, http-linger.ts, listen-error.ts and format.ts sit below every layer: they import none',
+        'errors.ts, metrics.ts, audit.ts, parsing.ts, output.ts, http-close.ts, http-linger.ts, listen-error.ts, listen-address.ts and format.ts sit below every layer: they import none',
       from: { path: '^src/[^/]+\\.ts$', pathNot: TEST },
       to: { path: '^src/[^/]+/' },
     },

@@ -27,6 +27,7 @@ import { gatewayRoutes } from './routes/gateway.js'
 import { healthRoutes } from './routes/health.js'
 import { metricsRoutes } from './routes/metrics.js'
 import type { AdminSources } from './sources.js'
+import { listenAddress, localUrl } from '../listen-address.js'
 
 export interface AdminServerOptions {
   /** default 127.0.0.1: the admin API is for operators on the box, not the internet */
@@ -49,7 +50,10 @@ export interface AdminServerOptions {
 }
 
 export interface AdminServer {
+  /** a URL this host calls the admin API by (loopback when bound to every interface) */
   url: string
+  /** the address as bound, for the log: `http://0.0.0.0:8081 (all interfaces)` */
+  listen: string
   close(): Promise<void>
 }
 
@@ -206,10 +210,10 @@ export async function createAdminServer(opts: AdminServerOptions): Promise<Admin
   }
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : (opts.port ?? 8081)
-  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   let closing: Promise<void> | null = null
   return {
-    url: `http://${shown}:${port}`,
+    url: localUrl(host, port),
+    listen: listenAddress(host, port),
     close: () => (closing ??= closeDraining(app.server, () => app.close())),
   }
 }

@@ -45,6 +45,7 @@ import type { Autoscaler } from '../scale/autoscaler.js' // scale
 import { CAPACITY_STATE_SCOPE, startAutoscaling } from './autoscaling.js' // scale
 import { scalingRoutes } from '../api/routes/scaling.js' // scale
 import { exposeControlMetrics } from '../api/control-metrics.js' // deploy: findings at /metrics
+import { listenAddress, localUrl } from '../listen-address.js' // gateway/admin/OTLP addresses in the log
 
 export interface StartOptions {
   configFile: string
@@ -66,11 +67,6 @@ export interface Vigil {
   reload(): Promise<ReloadResult>
   /** stops accepting, drains in-flight requests up to `gateway.shutdownGraceMs`, closes everything */
   stop(): Promise<void>
-}
-
-function urlOf(host: string, port: number): string {
-  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  return `http://${h}:${port}`
 }
 
 /**
@@ -208,7 +204,10 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       },
       busSpanSink(bus, { subject: subjects.spans, maxBatchSize: tcfg.spans.maxBatchSize }),
     )
-    logger.info({ url: `${otlp.url}/v1/traces` }, 'OTLP/HTTP receiver listening')
+    logger.info(
+      { listen: `${otlp.listen} /v1/traces`, url: `${otlp.url}/v1/traces` },
+      'OTLP/HTTP receiver listening',
+    )
     const receiver = otlp
     undo.push(() => receiver.close())
   }
@@ -217,8 +216,16 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
   const gateway = createGateway(config, { admission, recorder, logger })
   undo.push(() => gateway.close(0))
   const { port } = await gateway.listen()
-  const gatewayUrl = urlOf(config.gateway.host, port)
-  logger.info({ url: gatewayUrl, routes: config.routes.length, mode: opts.mode }, 'gateway listening')
+  const gatewayUrl = localUrl(config.gateway.host, port)
+  logger.info(
+    {
+      listen: listenAddress(config.gateway.host, port),
+      url: gatewayUrl,
+      routes: config.routes.length,
+      mode: opts.mode,
+    },
+    'gateway listening',
+  )
   // the mirror of `vigil control`'s warning: alone, this gateway's telemetry reaches no one
   if (opts.mode === 'gateway' && config.bus.kind === 'memory')
     logger.warn(
@@ -310,7 +317,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       config,
       bus,
       // alert links: the admin API's address when its port is fixed (alerts.externalUrl overrides)
-      adminUrl: config.admin.port !== 0 ? urlOf(config.admin.host, config.admin.port) : undefined,
+      adminUrl: config.admin.port !== 0 ? localUrl(config.admin.host, config.admin.port) : undefined,
       ...(limiter !== null ? { limits: limiter } : {}), // adaptive limits: policies act through it
       onError: (what, message, { code, fix }) =>
         logger.error(
@@ -499,7 +506,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
   })
   const adminUrl = admin.url
   closers.push(() => admin.close())
-  logger.info({ url: adminUrl }, 'admin API listening')
+  logger.info({ listen: admin.listen, url: adminUrl }, 'admin API listening')
 
   // ---- control plane (embedded mode): start the worker here (src/control) -------------------
 

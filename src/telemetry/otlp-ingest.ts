@@ -32,6 +32,7 @@ import { otlpRequestsTotal, otlpSpansTotal } from './metrics.js'
 import type { OtlpDecodeOptions } from './otlp-decode.js'
 import { OtlpDecodePool, type DecodeReply } from './otlp-pool.js'
 import { ExportTraceServiceResponse, RpcStatus } from './otlp-schema.js'
+import { listenAddress, localUrl } from '../listen-address.js'
 
 export { decodeOtlpJson, decodeOtlpProtobuf } from './otlp-decode.js'
 export type { IngestResult, OtlpDecodeOptions } from './otlp-decode.js'
@@ -57,7 +58,10 @@ export interface OtlpSink {
 }
 
 export interface OtlpReceiver {
+  /** a URL this host calls the receiver by (loopback when bound to every interface) */
   readonly url: string
+  /** the address as bound, for the log: `http://0.0.0.0:4318 (all interfaces)` */
+  readonly listen: string
   readonly port: number
   close(): Promise<void>
 }
@@ -290,10 +294,10 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions, sink: OtlpSin
     server.listen(full.port, full.host, () => resolve())
   })
   const addr = server.address() as AddressInfo
-  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   let closing: Promise<void> | null = null
   return {
-    url: `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${addr.port}`,
+    url: localUrl(addr.address, addr.port),
+    listen: listenAddress(addr.address, addr.port),
     port: addr.port,
     close: () =>
       (closing ??= closeDraining(

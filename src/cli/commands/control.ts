@@ -239,7 +239,13 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     }
   })
   logger.info(
-    { adminUrl: admin.url, store: config.store.kind, bus: config.bus.kind, holder: cp.holder },
+    {
+      adminListen: admin.listen,
+      adminUrl: admin.url,
+      store: config.store.kind,
+      bus: config.bus.kind,
+      holder: cp.holder,
+    },
     'vigil control ready',
   )
   // without this a standby's log ends at "ready" and says nothing until it leads, if ever
