@@ -351,7 +351,8 @@ const QUANTILES = ['p50', 'p95', 'p99'] as const
 const COUNTS = ['errors', 'limitedRatio'] as const
 type CountMetric = (typeof COUNTS)[number]
 /** Windows a new series learns before it is judged: its novelty detectors' warm-up, or the count baselines' grace. */
-const WINDOWS_NEEDED = Math.max(COUNT_GRACE, new Novelty().warmUp)
+/** windows a new series learns before it is judged (the novelty detectors' and count baselines' warm-up) */
+export const WINDOWS_NEEDED = Math.max(COUNT_GRACE, new Novelty().warmUp)
 /** A series whose newest window is older than this many windows is gone (a one-off route), not learning. */
 export const LIVE_WINDOWS = 3
 /** Keys listed per learning service: enough to tell which routes are new, not a dump of them all. */
@@ -443,9 +444,13 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   #writing: Promise<void> = Promise.resolve()
   /** set by {@link closing}: windows that had not ended by then are partial */
   #closingAtMs = Infinity
-  /** windows not judged because the process started or stopped inside them (`partial`) */
+  /**
+   * `partial`: windows not judged because the process started or stopped inside them;
+   * `replayed`: stored windows learned without judging at a start without state ({@link replay})
+   */
   readonly stats = {
     windows: 0,
+    replayed: 0,
     partial: 0,
     /** windows judged as empty for a series that had none while others had theirs */
     silent: 0,
@@ -584,6 +589,27 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   }
 
   /**
+   * Learns one stored window of history, as the hook learns a live one, but judges nothing:
+   * no anomaly opens, resolves or is emitted (the store already holds what history had), and no
+   * silence is judged around it. For a start without detector state (src/control/warm-up.ts).
+   * Windows must come oldest first per series; one not newer than the series' newest window
+   * learned is skipped, so history never lands after a live window. Returns whether it was learned.
+   */
+  replay(series: SeriesKey, point: SeriesPoint): boolean {
+    const key = formatSeriesKey(series)
+    const last = this.#lastEndMs.get(key)
+    if (last !== undefined && point.startMs < last) return false
+    this.stats.replayed++
+    this.#judgeWindow(series, key, point, true, false)
+    return true
+  }
+
+  /** True when the series has detector state (learned windows, or restored from a snapshot). */
+  knows(key: string): boolean {
+    return this.#banks.has(key)
+  }
+
+  /**
    * Judges, as windows of 0 requests, the slots a series with detector state had no window in
    * while other
    * series had theirs, up to `silenceLag` slots before `endMs` (the newest window's end), in order,
@@ -606,10 +632,13 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     }
   }
 
-  /** Judges one window of one series: a point that arrived (`arrived`) or a slot it was silent in. */
-  #judgeWindow(series: SeriesKey, key: string, point: SeriesPoint, arrived: boolean): void {
+  /**
+   * Judges one window of one series: a point that arrived (`arrived`) or a slot it was silent in;
+   * with `judge` false (history, {@link replay}) it is learned only.
+   */
+  #judgeWindow(series: SeriesKey, key: string, point: SeriesPoint, arrived: boolean, judge = true): void {
     const endMs = point.startMs + point.durationMs
-    this.stats.windows++
+    if (judge) this.stats.windows++
     const level = seriesLevel(series)
     const metrics = toMetricPoint(point)
     // a silent slot is judged after its aggregates' window was: too late to attribute to them
@@ -636,7 +665,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     const step = { ...banked, metrics: judged }
     this.#recordScores(key, point, step.score, step.metrics)
     this.#explained.set(key, step.metrics)
-    this.#judge(key, series, level, point, metrics, step, self, counted)
+    if (judge) this.#judge(key, series, level, point, metrics, step, self, counted)
     this.#learnCounts(key, counted.k, self)
     this.#learnEmpty(key, !arrived)
     if (this.#pending.length > 0) this.#flushSoon()

@@ -27,6 +27,7 @@ import { LiveAlerts } from './alerting.js' // alerts
 import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // alerts
 import { createPolicies, forecastSignal, PolicyEngine, type LimitControls } from './policies/index.js' // adaptive limits
 import { LiveJourneys, journeyRoutesOf } from './journeys.js' // journeys
+import { warmUpFromStore } from './warm-up.js' // live detect/forecast
 import { AlertJourneys } from './alert-journeys.js' // journeys
 import { actuatorSignals, withActuatorRule } from './scale-alerts.js' // scale
 
@@ -217,11 +218,13 @@ export async function startControlPlane(
   if (journeys !== null) plane.onWindowClosed(journeys.hook) // journeys
   // ---- live detect/forecast (src/control/anomalies.ts, forecasts.ts) ----
   const windowMs = config.telemetry.windowMs
+  const startedAtMs = Date.now()
   const anomalies = config.detect.enabled
     ? new LiveAnomalies({
         store,
         backlog,
         stepMs: windowMs,
+        startedAtMs,
         maxSeries: config.detect.maxSeries,
         historySize: config.detect.historySize,
         raiseAt: config.detect.raiseAt,
@@ -260,6 +263,27 @@ export async function startControlPlane(
       onError(err as Error, `detect.statePath ${statePath}: not restored`)
     }
   }
+  // series without restored state learn the stored windows before the start, alongside the first
+  // live windows (the store answers in the background), so detection judges without a warm-up
+  const warming =
+    anomalies === null
+      ? Promise.resolve()
+      : warmUpFromStore(anomalies, store, {
+          windowMs,
+          untilMs: startedAtMs,
+          maxSeries: config.detect.maxSeries,
+        }).then(
+          (r) =>
+            opts.onNotice?.(
+              `detection learned ${r.windows} stored windows of ${r.series} series in ${Math.round(r.ms)} ms: they judge from the first live window`,
+              { ...r },
+            ),
+          (err: Error) =>
+            onError(
+              err,
+              'detection warm-up: the stored windows could not be read, every series learns from live windows',
+            ),
+        )
   const fc = config.forecast
   const forecasts = fc.enabled
     ? new LiveForecasts({
@@ -402,6 +426,7 @@ export async function startControlPlane(
     stop: () =>
       (stopping ??= (async () => {
         anomalies?.closing() // live detect/forecast: the windows flushed on the way out are partial
+        await warming // live detect/forecast: the snapshot holds what the warm-up learned
         await policies?.stop() // adaptive limits
         if (journeyTimer !== null) clearInterval(journeyTimer)
         await forecasts?.stop() // live detect/forecast
