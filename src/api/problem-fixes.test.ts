@@ -164,6 +164,43 @@ describe('scale errors through the API', () => {
     }
   })
 
+  it('a service in shadow mode with no actuator: says it has no actuator, not that it is not scaled', async () => {
+    const actuator = new ProcessActuator({ pool: { setTargets: async () => {} }, services: {} })
+    closers.push(() => actuator.close())
+    const autoscaler = new Autoscaler({
+      services: {
+        orders: scaleSchema.parse({ mode: 'enforce', min: 0, max: 3, capacityPerReplica: 100 }),
+        users: scaleSchema.parse({ mode: 'shadow', min: 1, max: 3, capacityPerReplica: 100 }),
+      },
+      actuatorFor: (name) => (name === 'orders' ? actuator : null),
+      windowMs: 1_000,
+      observe: async () => ({ atMs: Date.now(), ratePerSec: 0 }),
+      forecast: async () => null,
+      record: async () => ({ id: '1', result: { status: 'pending' } }),
+      settle: async () => {},
+    })
+    const app = await admin([scalingRoutes({ autoscaler, services: ['orders', 'users'] })])
+    const restart = await app.inject({
+      method: 'POST',
+      url: '/api/services/users/restart',
+      headers: { authorization: 'Bearer tok' },
+      payload: { reason: 'test' },
+    })
+    for (const r of [await scale(app, 'users'), restart]) {
+      expect(r.statusCode).toBe(404)
+      expect(r.json().code).toBe('VGL_ERR_SCALE_UNKNOWN_SERVICE')
+      expect(r.json().message).toBe(
+        'service "users" has no actuator to scale or restart it: services.users.scale (mode: shadow) names no ' +
+          'actuator, so its decisions are only recorded (services with an actuator: orders)',
+      )
+      expect(r.json().fix).toMatch(
+        /^give services\.users\.scale an actuator \(kind: process, docker or kubernetes\)/,
+      )
+      expect(r.json().fix).not.toMatch(/scale: block/)
+    }
+    expect((await app.inject('/api/services/users/scaling')).statusCode).toBe(200)
+  })
+
   it('a command that cannot start: names the command to check and that it was retried', async () => {
     const app = await scaling(['/nonexistent/vigil-replica'])
     const r = await scale(app, 'orders')

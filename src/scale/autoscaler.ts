@@ -24,7 +24,7 @@
  * image or Deployment) or judged on another latency quantile is discarded.
  */
 import type { ActuatorConfig, LearnedCapacityConfig, ScaleConfig } from '../config/scale-schema.js'
-import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE, withFix, type VigilError } from '../errors.js'
+import { VGL_ERR_SCALE_REQUEST, VGL_ERR_SCALE_UNKNOWN_SERVICE, VigilError, withFix } from '../errors.js'
 import { KeyedQueue, type Actuator, type Replica } from './actuator.js'
 import {
   CapacityEstimator,
@@ -1259,10 +1259,31 @@ export class Autoscaler {
     )
   }
 
+  /**
+   * A scaled service with no actuator (a `mode: shadow` block without one): it has a `scale:`
+   * block, so "not scaled" and "add a scale: block" would contradict what the operator sees.
+   */
+  #noActuator(name: string, s: ScaleConfig): VigilError {
+    const byHand = Object.keys(this.#o.services).filter((n) => this.#o.actuatorFor(n) !== null)
+    const list = byHand.join(', ') || 'none'
+    return withFix(
+      new VigilError(
+        VGL_ERR_SCALE_UNKNOWN_SERVICE.code,
+        `service "${name}" has no actuator to scale or restart it: services.${name}.scale (mode: ${s.mode}) ` +
+          `names no actuator, so its decisions are only recorded (services with an actuator: ${list})`,
+        VGL_ERR_SCALE_UNKNOWN_SERVICE.statusCode,
+      ),
+      `give services.${name}.scale an actuator (kind: process, docker or kubernetes) in vigil.yaml and restart Vigil ` +
+        `(docs/config.md#servicesnamescale-autoscaling); with mode: shadow the autoscaler still only records its ` +
+        `decisions, and manual scales and restarts act`,
+    )
+  }
+
   #checked(name: string): { s: ScaleConfig; a: Actuator } {
     const s = this.#o.services[name]
-    const a = s === undefined ? null : this.#o.actuatorFor(name)
-    if (s === undefined || a === null) throw this.#unknown(name)
+    if (s === undefined) throw this.#unknown(name)
+    const a = this.#o.actuatorFor(name)
+    if (a === null) throw this.#noActuator(name, s)
     return { s, a }
   }
 
