@@ -3,7 +3,7 @@
  * backoff and full jitter. A slow or dead sink costs its own queue, never the control loop (which
  * only enqueues) and never another sink. Nothing is lost silently: a notification that is dropped
  * (queue full) or given up (attempts spent, or a 4xx that will not change) is reported to its
- * callback, counted, and logged once per sink and kind of failure.
+ * callback, counted, and logged once per sink, kind of failure and outage (a delivery ends one).
  *
  * ```
  * enqueue(batch, done) ─▶ [queue ≤ maxQueue] ─▶ send ─ ok ─────────────────▶ done(delivered)
@@ -29,7 +29,7 @@ export interface DispatcherOptions {
   maxAttempts: number
   backoffMs: number
   maxBackoffMs: number
-  /** called once per sink and kind of failure (the rest are only counted) */
+  /** called once per kind of failure until a delivery succeeds (the rest are only counted) */
   onWarn?: (message: string) => void
   /** jitter source in [0, 1); tests pass a constant */
   random?: () => number
@@ -98,6 +98,8 @@ export class SinkDispatcher {
       try {
         await this.sink.send(item.batch)
         this.stats.delivered += item.batch.length
+        // the outage is over: the next one is news to whoever reads the log
+        this.#warned.clear()
         item.done({ sink: name, status: 'delivered', attempts: attempt })
         return
       } catch (err) {
@@ -124,7 +126,8 @@ export class SinkDispatcher {
 
   #backoff(attempt: number): number {
     const cap = Math.min(this.#o.maxBackoffMs, this.#o.backoffMs * 2 ** (attempt - 1))
-    // full jitter (AWS architecture blog, "Exponential Backoff and Jitter"), at least half the cap
+    // "equal jitter" (AWS architecture blog, "Exponential Backoff and Jitter"): at least half the cap,
+    // so the default tries span a receiver's restart rather than a few seconds
     return cap / 2 + (cap / 2) * (this.#o.random ?? Math.random)()
   }
 

@@ -2,12 +2,12 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { alertmanagerBinary, startAlertmanager } from '../../test/helpers/alertmanager.js'
 import { sinkSchema } from '../config/alerts-schema.js'
 import { SinkDispatcher, type DeliveryOutcome } from './dispatcher.js'
 import { slackEscape } from './payload.js'
-import { createSink, redactUrl, type Sink } from './sinks.js'
+import { createSink, redactUrl, SinkError, type Sink } from './sinks.js'
 import type { Alert, Notification } from './types.js'
 
 interface Received {
@@ -289,6 +289,55 @@ describe('SinkDispatcher', () => {
     const res = await Promise.all(deadOutcomes)
     expect(res.map((o) => o.status).sort()).toEqual(['dropped', 'failed', 'failed', 'failed'])
     expect(dead.stats).toMatchObject({ dropped: 1, failed: 3 })
+  })
+
+  /** A sink that answers 503 while `down.now` is true, counting its calls. */
+  const flaky = (down: { now: boolean }): Sink & { calls: number } => {
+    const s = {
+      name: 'ops',
+      kind: 'webhook' as const,
+      describe: 'webhook http://127.0.0.1:9/…',
+      calls: 0,
+      send: async () => {
+        s.calls++
+        if (down.now) throw new SinkError('http://127.0.0.1:9/…: HTTP 503', true)
+      },
+      close: async () => {},
+    }
+    return s
+  }
+
+  it('with the default retries, a receiver down for a minute gets the notification once it is back', async () => {
+    vi.useFakeTimers()
+    try {
+      const down = { now: true }
+      const s = flaky(down)
+      const cfg = sinkSchema.parse({ name: 'ops', kind: 'webhook', url: 'http://127.0.0.1:9/x' })
+      const d = SinkDispatcher.fromConfig(s, cfg)
+      const out = outcome(d)
+      await vi.advanceTimersByTimeAsync(60_000)
+      down.now = false
+      await vi.advanceTimersByTimeAsync(120_000)
+      expect(await out).toMatchObject({ status: 'delivered' })
+      expect(s.calls).toBeGreaterThan(2)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('a sink that fails again after delivering in between is warned about again: once per outage', async () => {
+    const warnings: string[] = []
+    const down = { now: true }
+    const d = dispatch(flaky(down), 2, 100, (m) => warnings.push(m))
+    expect(await outcome(d)).toMatchObject({ status: 'failed' })
+    expect(await outcome(d)).toMatchObject({ status: 'failed' })
+    expect(warnings).toHaveLength(2) // retrying, not delivered: the second failure of the outage is only counted
+    down.now = false
+    expect(await outcome(d)).toMatchObject({ status: 'delivered' })
+    down.now = true
+    expect(await outcome(d)).toMatchObject({ status: 'failed' })
+    expect(warnings).toHaveLength(4)
+    expect(warnings.slice(2)).toEqual(warnings.slice(0, 2))
   })
 
   it('close gives a waiting notification one last try, then reports the rest as dropped', async () => {

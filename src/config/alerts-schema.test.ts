@@ -58,7 +58,7 @@ describe('alerts: config', () => {
       for: { ms: 30_000 },
       resolveFor: { ms: 60_000 },
     })
-    expect(cfg.alerts.sinks[0]).toMatchObject({ maxQueue: 1_000, maxAttempts: 5, headers: {} })
+    expect(cfg.alerts.sinks[0]).toMatchObject({ maxQueue: 1_000, maxAttempts: 10, headers: {} })
     expect(cfg.alerts.sinks[1]).toMatchObject({ resendEveryMs: 60_000 })
   })
 

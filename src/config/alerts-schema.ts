@@ -172,8 +172,12 @@ const sinkCommon = {
   name: z.string().regex(SINK_NAME, 'sink names are lower-case letters, digits, - and _'),
   /** notifications waiting per sink; beyond it new ones are dropped, counted and logged once */
   maxQueue: z.number().int().min(1).default(1_000),
-  /** tries per notification (5xx, 429, timeouts and connection errors are retried; other 4xx are not) */
-  maxAttempts: z.number().int().min(1).max(20).default(5),
+  /**
+   * tries per notification (5xx, 429, timeouts and connection errors are retried; other 4xx are
+   * not); 10 with the default backoff waits 1–2 min in all, so a receiver restarting or briefly
+   * down misses nothing (5 gave up after 4–8 s)
+   */
+  maxAttempts: z.number().int().min(1).max(20).default(10),
   /** backoff before the 2nd try, doubling (with jitter) up to maxBackoffMs */
   backoffMs: z.number().int().min(1).default(500),
   maxBackoffMs: z.number().int().min(1).default(30_000),
