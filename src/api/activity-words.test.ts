@@ -658,7 +658,7 @@ describe('the activity list: an operator’s scale or restart told once', () => 
       for (const e of order) list.push(e)
       expect(o.lines(list).sort()).toEqual([
         'alice: alice asked to scale users 1 → 4 replicas; it failed: docker: no such image vigil/users:9 (launch at noon) [warning]',
-        'autoscale: Scaling users is failing: the actuator failed 1 time (retried with backoff): docker: no such image vigil/users:9 [info]',
+        'autoscale: Scaling users is failing: the actuator failed 1 time (retried with backoff): docker: no such image vigil/users:9 [warning]',
       ])
     }
     await o.app.close()

@@ -176,7 +176,11 @@ export function actionActivity(a: ActionWords & { atMs: number; id?: string }): 
     actor: a.policy,
     subject: a.target,
     summary: actionSummary(a),
-    severity: a.kind === 'alert.firing' || a.result.status === 'failed' ? 'warning' : 'info',
+    // a scaling alert is settled ok (it was recorded) but tells of an actuator failing
+    severity:
+      a.kind === 'alert.firing' || a.kind === 'scale.alert' || a.result.status === 'failed'
+        ? 'warning'
+        : 'info',
     // only an enforced change the limiter took has an audit echo
     ...(a.kind.startsWith('limits.') &&
     a.mode === 'enforce' &&

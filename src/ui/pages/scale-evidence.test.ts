@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { plainEvidence } from './scale-evidence.js'
+import { lastChange, plainEvidence, scaleEventWords } from './scale-evidence.js'
 
 describe('plainEvidence', () => {
   it("tells a replica started below min by its own fields, not by the policy's name", () => {
@@ -23,5 +23,66 @@ describe('plainEvidence', () => {
     expect(plainEvidence({})).toBeNull()
     expect(plainEvidence({ nested: { a: 1 } })).toBeNull()
     expect(plainEvidence([1, 2])).toBeNull()
+  })
+})
+
+describe('scaleEventWords', () => {
+  const rec = (kind: string, before: unknown, after: unknown, status = 'ok') => ({
+    kind,
+    policy: kind === 'scale.manual' ? 'admin' : 'autoscale',
+    before,
+    after,
+    result: { status },
+  })
+
+  it('tells an actuator failing as a problem, not as a successful scale-down to the same count', () => {
+    expect(scaleEventWords(rec('scale.alert', 3, 3))).toEqual({
+      what: 'actuator failing',
+      arrow: '',
+      move: '–',
+      result: 'failing',
+      alarm: true,
+    })
+    expect(scaleEventWords(rec('scale.recovered', 1, 1))).toMatchObject({
+      what: 'actuator works again',
+      move: '–',
+      result: 'ok',
+      alarm: false,
+    })
+  })
+
+  it('points the arrow the way the count moved, and none when it did not move', () => {
+    expect(scaleEventWords(rec('scale.replicas', 1, 4))).toMatchObject({
+      what: 'autoscale',
+      arrow: '▲ ',
+      move: '1 → 4',
+    })
+    expect(scaleEventWords(rec('scale.replicas', 4, 1, 'failed'))).toMatchObject({
+      arrow: '▼ ',
+      result: 'failed',
+    })
+    expect(scaleEventWords(rec('scale.manual', 2, 2))).toMatchObject({
+      what: 'manual scale',
+      arrow: '',
+      move: '2 → 2',
+    })
+    expect(scaleEventWords(rec('scale.restart', 3, 3))).toMatchObject({
+      what: 'restart',
+      arrow: '',
+      move: '–',
+    })
+  })
+})
+
+describe('lastChange', () => {
+  it('is the newest action that asked for a count, past an actuator alert or recovery', () => {
+    const acts = [
+      { id: 'a', kind: 'scale.alert' },
+      { id: 'r', kind: 'scale.recovered' },
+      { id: 'm', kind: 'scale.manual' },
+      { id: 'x', kind: 'scale.replicas' },
+    ]
+    expect(lastChange(acts)?.id).toBe('m')
+    expect(lastChange(acts.slice(0, 2))).toBeUndefined()
   })
 })

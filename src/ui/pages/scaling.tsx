@@ -18,7 +18,7 @@ import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import type { ActionRecord, ForecastAnswer, ServiceScaling } from '../lib/types.js'
 import { inFlightText } from './in-flight.js'
-import { plainEvidence } from './scale-evidence.js'
+import { lastChange, plainEvidence, scaleEventWords } from './scale-evidence.js'
 
 const RANGE_MS = 15 * 60_000
 
@@ -108,7 +108,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
   const cap = s.capacityPerReplica
   const nObs = shown.length
   const ready = s.replicas.filter((r) => r.ready).length
-  const last = acts[0]
+  const last = lastChange(acts)
   const acting = inFlightText(s, now)
   return (
     <>
@@ -244,29 +244,23 @@ function ScaleEvents(props: { actions: ScaleAction[]; now: number }) {
       empty="No scaling action yet."
       row={(a) => {
         const ev = (a.evidence ?? {}) as ScaleEvidence
-        const up = typeof a.before === 'number' && typeof a.after === 'number' && a.after > a.before
+        const w = scaleEventWords(a)
         return (
           <tr key={a.id}>
             <td class="when" title={new Date(a.atMs).toISOString()}>
               {fmtWhen(a.atMs)}
             </td>
             <td>
-              {a.kind === 'scale.restart' ? 'restart' : a.kind === 'scale.manual' ? 'manual scale' : a.policy}
+              {w.what}
               {a.mode === 'shadow' && <span class="small muted"> (shadow)</span>}
             </td>
             <td>
-              {a.kind === 'scale.restart' ? (
-                '–'
-              ) : (
-                <>
-                  <span aria-hidden="true">{up ? '▲ ' : '▼ '}</span>
-                  {String(a.before)} → {String(a.after)}
-                </>
-              )}
+              {w.arrow !== '' && <span aria-hidden="true">{w.arrow}</span>}
+              {w.move}
             </td>
             <td>
-              <Badge tone={resultTone(a.result.status)} title={a.result.detail}>
-                {a.result.status}
+              <Badge tone={w.alarm ? 'bad' : resultTone(w.result)} title={a.result.detail}>
+                {w.result}
               </Badge>
             </td>
             <td class="small">{localTimes(a.reason)}</td>
