@@ -21,6 +21,7 @@ import {
   readableKeys,
 } from '../lib/format.js'
 import { useHistory, useSeriesKnown } from '../lib/history.js'
+import { replicasText } from './scale-evidence.js'
 import { seriesNow } from '../lib/idle.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import { liveStore } from '../lib/live.js'
@@ -439,15 +440,6 @@ const STATE_RANK: Record<string, number> = { firing: 0, pending: 1 }
 const SEVERITY_RANK: Record<string, number> = { critical: 0, warning: 1, info: 2 }
 function alertRank(a: LiveAlert): number {
   return (STATE_RANK[a.state] ?? 2) * 10 + (SEVERITY_RANK[a.severity] ?? 3)
-}
-
-/** `2 of 3 ready ▲` style: replicas now, how many are ready, where the autoscaler is heading. */
-export function replicasText(s: LiveScaling | undefined): string {
-  if (s === undefined) return '–'
-  const ready = s.ready < s.current ? ` (${s.ready} ready)` : ''
-  const heading =
-    s.desired !== null && s.desired !== s.current ? ` ${s.desired > s.current ? '▲' : '▼'} ${s.desired}` : ''
-  return `${s.current}${ready}${heading}${s.mode === 'shadow' ? ' shadow' : ''}`
 }
 
 function ActiveAlerts(props: { alerts: LiveAlert[]; now: number }) {

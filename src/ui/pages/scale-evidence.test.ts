@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { lastChange, plainEvidence, scaleEventWords } from './scale-evidence.js'
+import { lastChange, plainEvidence, replicasSub, replicasText, scaleEventWords } from './scale-evidence.js'
 
 describe('plainEvidence', () => {
   it("tells a replica started below min by its own fields, not by the policy's name", () => {
@@ -84,5 +84,25 @@ describe('lastChange', () => {
     ]
     expect(lastChange(acts)?.id).toBe('m')
     expect(lastChange(acts.slice(0, 2))).toBeUndefined()
+  })
+})
+
+describe('replicasText and replicasSub', () => {
+  it('a shadow service with nothing started: what it would run, not "0 ready"', () => {
+    expect(replicasText({ mode: 'shadow', current: 1, ready: 0, desired: 2 })).toBe(
+      'would run 1 ▲ 2 (shadow)',
+    )
+    expect(replicasSub({ mode: 'shadow', replicas: [], desired: 2 })).toBe(
+      'would run (shadow): none started, the configured targets serve · desired 2',
+    )
+  })
+
+  it('an enforced service: the count, how many are ready and where it is heading', () => {
+    expect(replicasText({ mode: 'enforce', current: 3, ready: 2, desired: 4 })).toBe('3 (2 ready) ▲ 4')
+    expect(replicasText({ mode: 'enforce', current: 3, ready: 3, desired: 3 })).toBe('3')
+    expect(replicasText(undefined)).toBe('–')
+    expect(replicasSub({ mode: 'enforce', replicas: [{ ready: true }, { ready: false }], desired: 2 })).toBe(
+      '1 ready · desired 2',
+    )
   })
 })

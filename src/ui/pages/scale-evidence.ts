@@ -1,7 +1,8 @@
 /**
- * @module The evidence of a scaling action that is not a load-driven decision (a replica started
- * because none ran below `min`, replicas adopted at start): its own fields in words. The table
- * showed the policy's name there ("autoscale"), which is no evidence.
+ * @module Scaling in words for the Autoscaling page and the Services table: the evidence of an
+ * action that is not a load-driven decision (a replica started because none ran below `min`,
+ * replicas adopted at start) by its own fields, since the policy's name ("autoscale") is no
+ * evidence; each event's columns; the replicas a service runs, or would run in shadow mode.
  */
 
 /** `min 1 · running 0`: the evidence's numbers, words and lists (nested records left out); null when none. */
@@ -58,4 +59,33 @@ export function scaleEventWords(a: {
  */
 export function lastChange<A extends { kind: string }>(actions: readonly A[]): A | undefined {
   return actions.find((a) => a.kind !== 'scale.alert' && a.kind !== 'scale.recovered')
+}
+
+/**
+ * The Services table's replicas: `3 (2 ready) ▲ 4`, the count now, how many are ready and where
+ * the autoscaler is heading. In shadow mode with nothing started the count is only what the
+ * policy would run (the service runs on its configured targets), so it says so instead of
+ * "(0 ready)", which read as a service with no replica up.
+ */
+export function replicasText(
+  s: { mode: string; current: number; ready: number; desired: number | null } | undefined,
+): string {
+  if (s === undefined) return '–'
+  const heading =
+    s.desired !== null && s.desired !== s.current ? ` ${s.desired > s.current ? '▲' : '▼'} ${s.desired}` : ''
+  if (s.mode === 'shadow' && s.ready === 0) return `would run ${s.current}${heading} (shadow)`
+  const ready = s.ready < s.current ? ` (${s.ready} ready)` : ''
+  return `${s.current}${ready}${heading}${s.mode === 'shadow' ? ' shadow' : ''}`
+}
+
+/** The Autoscaling page's Replicas card, under the count: ready and desired, or what shadow mode means. */
+export function replicasSub(s: {
+  mode: string
+  replicas: readonly { ready: boolean }[]
+  desired: number | null
+}): string {
+  const desired = `desired ${s.desired ?? '–'}`
+  if (s.mode === 'shadow' && s.replicas.length === 0)
+    return `would run (shadow): none started, the configured targets serve · ${desired}`
+  return `${s.replicas.filter((r) => r.ready).length} ready · ${desired}`
 }

@@ -18,7 +18,7 @@ import { useHistory, useSeriesKnown } from '../lib/history.js'
 import { useApi, useLive, useNow } from '../lib/hooks.js'
 import type { ActionRecord, ForecastAnswer, ServiceScaling } from '../lib/types.js'
 import { inFlightText } from './in-flight.js'
-import { lastChange, plainEvidence, scaleEventWords } from './scale-evidence.js'
+import { lastChange, plainEvidence, replicasSub, scaleEventWords } from './scale-evidence.js'
 
 const RANGE_MS = 15 * 60_000
 
@@ -119,12 +119,7 @@ function ServiceScalingView(props: { session: Session; s: ServiceScaling }) {
         </Badge>
       </h2>
       <div class="grid cards" style={{ marginBottom: '14px' }}>
-        <Card
-          label="Replicas"
-          value={s.current}
-          id={`scale-${s.service}-replicas`}
-          sub={`${ready} ready · desired ${s.desired ?? '–'}`}
-        />
+        <Card label="Replicas" value={s.current} id={`scale-${s.service}-replicas`} sub={replicasSub(s)} />
         <Card
           label="Bounds"
           value={`${s.min} – ${s.max}`}
