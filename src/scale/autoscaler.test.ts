@@ -251,6 +251,39 @@ describe('Autoscaler with a failing actuator', () => {
   })
 })
 
+describe('Autoscaler: a replica that exits on its own', () => {
+  it('is replaced at a following window: the count is read from the actuator, not the one asked for', async () => {
+    const pool: string[][] = []
+    const actuator = serverReplicas(pool)
+    // 150 req/s needs two replicas at 100 req/s each (80 % target utilisation)
+    const h = harness(actuator, pool, { value: 150 })
+    try {
+      await h.scaler.start()
+      const settled = async (want: (n: number) => boolean) => {
+        for (let i = 0; i < 60; i++) {
+          await h.scaler.tick()
+          const s = await h.scaler.scaling('orders')
+          if (want(s.replicas.length) && s.current === s.replicas.length) return s
+          await new Promise((ok) => setTimeout(ok, 50))
+        }
+        return h.scaler.scaling('orders')
+      }
+      expect((await settled((n) => n === 2)).replicas).toHaveLength(2)
+      const [r] = await actuator.replicas('orders')
+      process.kill(Number(r.id.split('-')[1]), 'SIGKILL')
+      for (let i = 0; i < 100 && (await actuator.current('orders')) > 1; i++)
+        await new Promise((ok) => setTimeout(ok, 20))
+      const s = await settled((n) => n === 2)
+      expect(s.replicas).toHaveLength(2)
+      expect(s.current).toBe(2)
+      expect(h.actions.at(-1)).toMatchObject({ kind: 'scale.replicas', before: 1, after: 2, status: 'ok' })
+    } finally {
+      await h.scaler.stop()
+      await actuator.close()
+    }
+  })
+})
+
 describe('Autoscaler: manual scale', () => {
   it('holds a manual count against the scale-down of the next windows until the stabilisation window passed', async () => {
     const pool: string[][] = []

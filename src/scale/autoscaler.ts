@@ -951,13 +951,17 @@ export class Autoscaler {
     const st = this.#state.get(name)!
     if (st.policy === null || st.acting > 0) return
     const a = this.#o.actuatorFor(name)
-    if (st.failing && s.mode === 'enforce' && a !== null) {
-      // while the actuator fails, the count it last reported is all that is known: ask again
+    if (s.mode === 'enforce' && a !== null) {
+      // the count the actuator reports, not the one last asked for: a replica that exited on its
+      // own (or a container removed by hand) is replaced at this window instead of never
       try {
         st.current = await a.current(name)
       } catch (err) {
-        st.lastError = (err as Error).message
-        return
+        // while the actuator fails, what it last reported is all that is known: decide on no guess
+        if (st.failing) {
+          st.lastError = (err as Error).message
+          return
+        }
       }
     }
     const { closed, obs, now } = await this.#newest(name, st)
