@@ -210,3 +210,48 @@ describe('the live autoscaler replays the stored windows of the service when it 
     ])
   })
 })
+
+describe("the live autoscaler's log", () => {
+  it('an actuator that cannot start a replica: one error line with the cause and what to check', async () => {
+    const W = 10_000
+    const config = parseConfigText(
+      [
+        'env: prod',
+        'store: { kind: sqlite, path: ":memory:" }',
+        'services:',
+        '  orders:',
+        '    targets: [http://127.0.0.1:9]',
+        '    scale:',
+        '      { mode: enforce, min: 1, max: 3, capacityPerReplica: 50,',
+        '        actuator: { kind: process, command: [/nonexistent/vigil-replica, --port, $PORT] } }',
+        'routes: [{ path: /orders, service: orders }]',
+      ].join('\n'),
+      'vigil.yaml',
+    )
+    const last = Math.floor(Date.now() / W) * W - W
+    const errors: string[] = []
+    const logger = pino(
+      { level: 'error' },
+      { write: (line: string) => void errors.push(JSON.parse(line).msg) },
+    )
+    const started = await startAutoscaling(
+      config,
+      {
+        ...shadowSource(last, point({ startMs: last, durationMs: W, ratePerSec: 0 })),
+        forecast: async (key) => ({ status: 'insufficient_history', key, stepMs: W, have: 0, need: 60 }),
+      },
+      { setTargets: async () => {} },
+      logger,
+    )
+    try {
+      for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((ok) => setTimeout(ok, 100))
+      expect(errors).toEqual([
+        'autoscaler: the process actuator failed: cannot start "/nonexistent/vigil-replica": spawn /nonexistent/vigil-replica ENOENT; ' +
+          'check services.orders.scale.actuator.command: "/nonexistent/vigil-replica" must be an executable on ' +
+          "Vigil's PATH or an absolute path, runnable by its user",
+      ])
+    } finally {
+      await started!.close()
+    }
+  }, 20_000)
+})

@@ -140,9 +140,16 @@ export async function startAutoscaling(
     },
     record: (input) => source.recordAction(input),
     settle: async (rec, result) => void (await source.settleAction(rec as ActionRecord, result)),
-    // logged once per failure streak; the failed action and a scale.alert are in the action log
-    onFailure: (service, err) =>
-      logger.error({ service, code: (err as { code?: string }).code }, `autoscaler: ${err.message}`),
+    // logged once per failure streak; the failed action and a scale.alert are in the action log.
+    // The error's own fix (the command to check, DOCKER_HOST, the kubeconfig) goes with it: the
+    // log is where an operator running `vigil start` looks first
+    onFailure: (service, err) => {
+      const { code, fix } = err as { code?: string; fix?: unknown }
+      logger.error(
+        { service, code },
+        `autoscaler: ${err.message}${typeof fix === 'string' ? `; ${fix}` : ''}`,
+      )
+    },
     onError: (err, what) => logger.warn({ err }, what),
     capacityState: capacityStateOf(source),
   })
