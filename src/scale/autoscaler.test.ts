@@ -285,6 +285,30 @@ describe('Autoscaler: a replica that exits on its own', () => {
 })
 
 describe('Autoscaler: manual scale', () => {
+  it('asked while a scale-up boots: recorded from the count that scale-up left, not the one before it', async () => {
+    const actuator = new RecordingActuator(1, { t: 0 })
+    const boot = booting(actuator)
+    // 150 req/s needs two replicas at 100 req/s each
+    const h = harness(actuator, [], { value: 150 }, { min: 1 })
+    try {
+      const tick = h.scaler.tick()
+      for (let i = 0; i < 100 && actuator.calls.length === 0; i++)
+        await new Promise((ok) => setTimeout(ok, 10))
+      expect(actuator.calls.map((c) => c.replicas)).toEqual([2])
+      const manual = h.scaler.scale('orders', 3, 'launch')
+      await new Promise((ok) => setTimeout(ok, 50))
+      boot.resolve()
+      expect(await manual).toMatchObject({ status: 'ok', before: 2, after: 3 })
+      await tick
+      expect(h.actions.map((a) => [a.kind, a.before, a.after])).toEqual([
+        ['scale.replicas', 1, 2],
+        ['scale.manual', 2, 3],
+      ])
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+
   it('holds a manual count against the scale-down of the next windows until the stabilisation window passed', async () => {
     const pool: string[][] = []
     const actuator = serverReplicas(pool)
@@ -1492,7 +1516,7 @@ describe('Autoscaler: each service decides in its own lane', () => {
     }
   })
 
-  it("a manual scale that overlaps the lane's act keeps the service acting until it ends, though the lane's act ends first", async () => {
+  it("a manual scale asked during the lane's act waits for it, then keeps the service acting until it ends", async () => {
     const h = pair()
     const orders = h.actuators.orders
     // each scale call ends when the test resolves its own gate
@@ -1513,19 +1537,21 @@ describe('Autoscaler: each service decides in its own lane', () => {
       const lane = h.scaler.tick()
       await vi.waitFor(() => expect(gates).toHaveLength(1))
       const manual = h.scaler.scale('orders', 3, 'an operator acts meanwhile')
-      await vi.waitFor(() => expect(gates).toHaveLength(2))
-      expect(orders.calls.map((c) => c.replicas)).toEqual([7, 3])
-      // the lane's call ends first: its lane ends, the manual call is still in flight
+      // the actuator takes one call per service at a time: the manual one starts once the lane's ends
+      await new Promise((ok) => setTimeout(ok, 50))
+      expect(gates).toHaveLength(1)
       gates[0].resolve()
       await lane
-      // before: the first act to end cleared the flag and this tick's decision acted mid-call
+      await vi.waitFor(() => expect(gates).toHaveLength(2))
+      expect(orders.calls.map((c) => c.replicas)).toEqual([7, 3])
+      // the manual call is in flight: this tick's decision does not act mid-call
       h.clock.t += W
       expect(await within(h.scaler.tick(), 200)).toBeUndefined()
       expect(orders.calls.map((c) => c.replicas)).toEqual([7, 3])
       expect((await h.scaler.scaling('orders')).decisions).toHaveLength(1)
       // once the manual call ends, the next window decides and acts again
       gates[1].resolve()
-      expect(await manual).toMatchObject({ status: 'ok', after: 3 })
+      expect(await manual).toMatchObject({ status: 'ok', before: 7, after: 3 })
       h.clock.t += W
       const next = h.scaler.tick()
       await vi.waitFor(() => expect(gates).toHaveLength(3))

@@ -422,6 +422,9 @@ interface State {
    * own act runs, and the first to end must not make the service look idle while the other acts
    */
   acting: number
+  /** settles when `acting` is back to 0: an operator's call waits for it (see `#calm`) */
+  calm: Promise<void>
+  calmed: () => void
   /** a manual scale: the policy scales below it only after the stabilisation window */
   held: { count: number; untilMs: number; reason: string } | null
   /** the window the policy last decided on (its start) */
@@ -489,6 +492,8 @@ export class Autoscaler {
         failing: false,
         lastError: null,
         acting: 0,
+        calm: Promise.resolve(),
+        calmed: () => {},
         held: null,
         decidedMs: -Infinity,
         term: { fromMs: null, liveMs: 0, count: 0 },
@@ -1151,7 +1156,7 @@ export class Autoscaler {
     const a = this.#o.actuatorFor(name)!
     const st = this.#state.get(name)!
     // counted from before the record is written: a decision meanwhile would act on the old count
-    st.acting++
+    if (st.acting++ === 0) st.calm = new Promise<void>((r) => (st.calmed = r))
     const was = st.doing
     st.doing = { doing: 'scaling', to: after }
     try {
@@ -1206,7 +1211,7 @@ export class Autoscaler {
       await this.#o.settle(rec, { status: 'ok' })
       return { id: rec.id, status: 'ok' }
     } finally {
-      st.acting--
+      if (--st.acting === 0) st.calmed()
       st.doing = was
     }
   }
@@ -1303,6 +1308,9 @@ export class Autoscaler {
         `replicas: expected a whole number from ${s.min} to ${s.max} (scale.min..scale.max), got ${replicas}`,
       )
     const st = this.#state.get(name)!
+    // the actuator runs one call per service at a time: a scale-up still booting ends first, so
+    // the record starts from the count it leaves (else "2 → 2" for what went 4 → 2)
+    await this.#calm(st)
     const before = st.current
     const r = await this.#act(name, before, replicas, withReason('manual', reason), 'scale.manual', {
       requested: replicas,
@@ -1318,10 +1326,16 @@ export class Autoscaler {
     return { ...r, before, after: st.current }
   }
 
+  /** Until no actuator call of the service is in flight. */
+  async #calm(st: State): Promise<void> {
+    while (st.acting > 0) await st.calm
+  }
+
   /** Rolling restart (admin API), recorded. */
   async restart(name: string, reason: string): Promise<ActResult> {
     this.#checked(name)
     const st = this.#state.get(name)!
+    await this.#calm(st)
     return this.#act(name, st.current, st.current, withReason('restart', reason), 'scale.restart', null)
   }
 
