@@ -41,15 +41,28 @@ export function checkMatcher(m: SilenceMatcher): SilenceMatcher {
   return m
 }
 
-/** Per label whose values the config fixes, every value an alert can carry in it. */
-export type SilenceLabels = Readonly<Record<string, readonly string[]>>
+/**
+ * Every label an alert can carry: per label whose values the config fixes, every value an alert
+ * can carry in it; null for a label of any value.
+ */
+export type SilenceLabels = Readonly<Record<string, readonly string[] | null>>
+
+/** The labels the engine gives every alert (src/alerts/engine.ts), beside each rule's `labels`. */
+const ALERT_LABELS = ['alertname', 'severity', 'kind', 'service', 'route', 'env'] as const
 
 /**
- * The labels whose values come from the config: `service` (a configured service) and `route` (a
- * route's name), each also `*` (the global series has no service, a service series no route).
+ * The labels alerts carry: `service` (a configured service) and `route` (a route's name), each
+ * also `*` (the global series has no service, a service series no route), whose values come from
+ * the config; the other built-in labels and every rule's own `labels`, of any value.
  */
-export function silenceLabels(config: Pick<Config, 'services' | 'routes'>): SilenceLabels {
+export function silenceLabels(
+  config: Pick<Config, 'services' | 'routes'> & Partial<Pick<Config, 'alerts'>>,
+): SilenceLabels {
+  const any: Record<string, null> = {}
+  for (const name of ALERT_LABELS) any[name] = null
+  for (const rule of config.alerts?.rules ?? []) for (const name of Object.keys(rule.labels)) any[name] = null
   return {
+    ...any,
     service: [...Object.keys(config.services), '*'],
     route: [...new Set(config.routes.map(routeName)), '*'],
   }
@@ -66,8 +79,17 @@ export function silenceLabels(config: Pick<Config, 'services' | 'routes'>): Sile
  * // not configured yet, use a regex: service=~"ordrs"); did you mean "orders"?'
  */
 export function unmatchable(m: SilenceMatcher, labels: SilenceLabels): string | null {
+  const names = Object.keys(labels)
+  // a label no alert carries reads as "": `sevrity="critical"` silences nothing, `sevrity!="x"` all
+  if (names.length > 0 && !names.includes(m.name)) {
+    const meant = closestKey(m.name, names)
+    return (
+      `no alert carries a label "${m.name}" (labels: ${names.join(', ')})` +
+      `${meant !== undefined ? `; did you mean "${meant}"?` : ''}`
+    )
+  }
   const known = labels[m.name]
-  if (known === undefined || m.isRegex || !m.isEqual || known.includes(m.value)) return null
+  if (known === undefined || known === null || m.isRegex || !m.isEqual || known.includes(m.value)) return null
   const meant = closestKey(m.value, known)
   return (
     `${m.name}="${m.value}" matches no alert: no ${m.name} "${m.value}" is configured ` +

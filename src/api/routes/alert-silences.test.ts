@@ -16,6 +16,7 @@ const config = parseConfigText(
     'routes:',
     '  - { path: /orders, service: orders }',
     '  - { name: checkout, path: /pay, service: payments }',
+    'alerts: { rules: [{ name: errs, kind: error-ratio, labels: { team: payments } }] }',
   ].join('\n'),
   'vigil.yaml',
   {},
@@ -68,6 +69,19 @@ describe('POST /api/alerts/silences against the configured names', () => {
     expect(r.json().message).toBe(
       'matchers[0]: route="/pay" matches no alert: no route "/pay" is configured (known: /orders, checkout, *; for one not configured yet, use a regex: route=~"/pay")',
     )
+  })
+
+  it('refuses a label no alert carries, which would silence nothing (=, =~) or everything (!=, !~)', async () => {
+    const { app, store } = await build()
+    const r = await silence(app, 'sevrity="critical"')
+    expect(r.statusCode).toBe(400)
+    expect(r.json().message).toBe(
+      'matchers[0]: no alert carries a label "sevrity" (labels: alertname, severity, kind, service, route, env, team); did you mean "severity"?',
+    )
+    const all = await silence(app, 'service="orders", owner!="alice"')
+    expect(all.statusCode).toBe(400)
+    expect(all.json().message).toMatch(/^matchers\[1\]: no alert carries a label "owner" \(labels: /)
+    expect(await store.listSilences()).toEqual([])
   })
 
   it('accepts known names, "*", regex and negative matchers, and labels without a fixed set of values', async () => {
