@@ -621,4 +621,14 @@ describe('LiveAnomalies: how far detection is from judging', () => {
     next.hook(route, quiet(95), { correction: false })
     expect(await next.learning()).toMatchObject({ series: 1, learningSeries: 0 })
   })
+
+  it('a window the state file learned, delivered again after the restore, is not learned twice', () => {
+    const live = new LiveAnomalies()
+    for (let i = 0; i < 95; i++) live.hook(route, quiet(i), { correction: false })
+    const next = new LiveAnomalies()
+    next.restore(structuredClone(live.snapshot()))
+    next.hook(route, quiet(94), { correction: false })
+    expect(next.stats).toMatchObject({ windows: 0, late: 1 })
+    expect(next.snapshot()).toEqual(live.snapshot())
+  })
 })

@@ -295,6 +295,11 @@ export interface LiveAnomaliesSnapshot {
   ][]
   /** the abusive-client detector (absent before any client window) */
   clients?: ClientOutliersSnapshot
+  /**
+   * per series: the end of the newest window it learned (absent in earlier versions: the warm-up
+   * then leaves restored series alone, as it cannot tell which stored windows they learned)
+   */
+  learnedUntil?: [string, number][]
 }
 
 /**
@@ -512,10 +517,11 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     const groups = new Map<string, Omit<LearningService, 'etaMs'>>()
     for (const [key, bank] of this.#banks) {
       const last = this.#lastEndMs.get(key)
-      // restored banks count from their first window after the start; windows judged silent
-      // keep a series judged, not live
+      // restored banks count from their first window after the start, live or replayed; windows
+      // judged silent keep a series judged, not live
       if (
         last === undefined ||
+        this.#newestEndMs === -Infinity ||
         last - (this.#silent.get(key) ?? 0) * windowMs <= this.#newestEndMs - LIVE_WINDOWS * windowMs
       )
         continue
@@ -607,6 +613,14 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   /** True when the series has detector state (learned windows, or restored from a snapshot). */
   knows(key: string): boolean {
     return this.#banks.has(key)
+  }
+
+  /**
+   * The end of the newest window a series learned (live, replayed, or in a restored snapshot that
+   * recorded it); undefined when unknown.
+   */
+  learnedUntil(key: string): number | undefined {
+    return this.#banks.has(key) ? this.#lastEndMs.get(key) : undefined
   }
 
   /**
@@ -1235,6 +1249,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
         ]
       }),
       ...(this.#clients !== null ? { clients: this.#clients.snapshot() } : {}),
+      learnedUntil: [...this.#lastEndMs],
     }
   }
 
@@ -1280,6 +1295,10 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       }
     for (const [id, r] of snap.open)
       if (this.#banks.has(r.key) || (r.level === 'client' && this.#clients !== null)) this.#open.set(id, r)
+    // what each series learned: the warm-up replays the stored windows after it, and a window
+    // from before it delivered again (a durable consumer's redelivery) is not learned twice
+    for (const [key, endMs] of snap.learnedUntil ?? [])
+      if (this.#banks.has(key) && Number.isFinite(endMs)) this.#lastEndMs.set(key, endMs)
     return n
   }
 

@@ -263,8 +263,9 @@ export async function startControlPlane(
       onError(err as Error, `detect.statePath ${statePath}: not restored`)
     }
   }
-  // series without restored state learn the stored windows before the start, alongside the first
-  // live windows (the store answers in the background), so detection judges without a warm-up
+  // series without restored state learn the stored windows before the start, and restored ones
+  // those stored after the state file, alongside the first live windows (the store answers in the
+  // background), so detection judges without a warm-up and from what the store holds
   const warming =
     anomalies === null
       ? Promise.resolve()
@@ -275,7 +276,7 @@ export async function startControlPlane(
         }).then(
           (r) =>
             opts.onNotice?.(
-              `detection learned ${r.windows} stored windows of ${r.series} series in ${Math.round(r.ms)} ms: they judge from the first live window`,
+              `detection learned ${r.windows} stored windows of ${r.series} series${r.continued > 0 ? ` (${r.continued} of them after the state file)` : ''} in ${Math.round(r.ms)} ms: they judge from the first live window`,
               { ...r },
             ),
           (err: Error) =>

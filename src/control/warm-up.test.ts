@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SqliteStore, type Store } from '../store/index.js'
 import { rollupOf } from '../store/store.contract.js'
 import { LiveAnomalies, WINDOWS_NEEDED, type AnomalyRecord } from './anomalies.js'
-import { toSeriesPoint } from './points.js'
+import type { SeriesKey } from '../telemetry/recorder.js'
+import { toSeriesPoint, type SeriesPoint } from './points.js'
 import { warmUpFromStore } from './warm-up.js'
 
 const W = 10_000
@@ -118,6 +119,74 @@ describe('warmUpFromStore', () => {
         },
       ),
     ).toMatchObject({ windows: 0 })
+  })
+
+  describe('after a state file', () => {
+    /** windows stored in all; the state file learned the first SAVED, the rest came after it */
+    const STORED = WINDOWS_NEEDED + 30
+    const SAVED = STORED - 50
+    const LATER = T0 + STORED * W + 3_000
+    /** the stored windows, each as its points (the route, then its roll-ups) */
+    type Stored = { series: SeriesKey; point: SeriesPoint }[]
+    async function storeWindows(): Promise<Stored[]> {
+      const r = rng(11)
+      const out: Stored[] = []
+      for (let i = 0; i < STORED; i++)
+        out.push(
+          (await store.writeWindow([rollupOf('gw1', orders, T0 + i * W, latencies(r, false))])).map((p) => ({
+            series: p.series,
+            point: toSeriesPoint(p),
+          })),
+        )
+      return out
+    }
+    function feed(live: LiveAnomalies, windows: Stored[]): void {
+      for (const w of windows) for (const p of w) live.hook(p.series, p.point, { correction: false })
+    }
+    async function restoredAfter(windows: Stored[], drop?: 'learnedUntil'): Promise<LiveAnomalies> {
+      const before = new LiveAnomalies({ stepMs: W, startedAtMs: 0 })
+      feed(before, windows.slice(0, SAVED))
+      const snap = before.snapshot()
+      if (drop !== undefined) delete snap[drop]
+      const live = new LiveAnomalies({ stepMs: W, startedAtMs: LATER, store })
+      expect(live.restore(snap)).toBe(3)
+      return live
+    }
+
+    it('learns the windows stored after it, each once: it ends as a detector that never stopped', async () => {
+      const windows = await storeWindows()
+      const live = await restoredAfter(windows)
+      const r = await warmUpFromStore(live, store, { windowMs: W, untilMs: LATER, sliceMs: 1 })
+      expect(r).toMatchObject({ series: 3, continued: 3, windows: 3 * (STORED - SAVED) })
+      const never = new LiveAnomalies({ stepMs: W, startedAtMs: 0 })
+      feed(never, windows)
+      expect(live.snapshot()).toEqual(never.snapshot())
+      // learning again from the start changes nothing: every stored window is learned already
+      expect(await warmUpFromStore(live, store, { windowMs: W, untilMs: LATER })).toMatchObject({
+        windows: 0,
+      })
+      expect(live.snapshot()).toEqual(never.snapshot())
+    })
+
+    it('judges the first live window after the start: an incident in it opens', async () => {
+      const live = await restoredAfter(await storeWindows())
+      const seen = opened(live)
+      await warmUpFromStore(live, store, { windowMs: W, untilMs: LATER })
+      const first = await store.writeWindow([
+        rollupOf('gw1', orders, T0 + (STORED + 1) * W, latencies(rng(9), true)),
+      ])
+      for (const p of first) live.hook(p.series, toSeriesPoint(p), { correction: false })
+      expect(live.stats).toMatchObject({ windows: 3, late: 0, partial: 0 })
+      expect(seen.map((a) => [a.key, a.metric])).toContainEqual(['orders|/api/orders|prod', 'p50'])
+    })
+
+    it('of an older version (no newest window learned recorded) is left alone, as before', async () => {
+      const live = await restoredAfter(await storeWindows(), 'learnedUntil')
+      expect(await warmUpFromStore(live, store, { windowMs: W, untilMs: LATER })).toMatchObject({
+        series: 0,
+        windows: 0,
+      })
+    })
   })
 
   it('warms at most maxSeries series, the most recently seen', async () => {
