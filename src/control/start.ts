@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs' // live detect/forecast
 import { hostname } from 'node:os' // actions
 import { dirname, join } from 'node:path' // actions
 import { rename, writeFile } from 'node:fs/promises' // live detect/forecast
-import { deserialize, serialize } from 'node:v8' // live detect/forecast
+import { serialize } from 'node:v8' // live detect/forecast
 import type { Bus } from '../bus/index.js'
 import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
@@ -28,6 +28,7 @@ import type { AlertCorrelator, AlertEnricher } from '../alerts/index.js' // aler
 import { createPolicies, forecastSignal, PolicyEngine, type LimitControls } from './policies/index.js' // adaptive limits
 import { LiveJourneys, journeyRoutesOf } from './journeys.js' // journeys
 import { warmUpFromStore } from './warm-up.js' // live detect/forecast
+import { readStateFile } from './state-file.js' // live detect/forecast
 import { AlertJourneys } from './alert-journeys.js' // journeys
 import { actuatorSignals, withActuatorRule } from './scale-alerts.js' // scale
 
@@ -257,7 +258,7 @@ export async function startControlPlane(
   const statePath = config.detect.statePath
   if (anomalies !== null && statePath !== undefined && existsSync(statePath)) {
     try {
-      anomalies.restore(deserialize(readFileSync(statePath)) as ReturnType<LiveAnomalies['snapshot']>)
+      anomalies.restore(readStateFile(readFileSync(statePath)) as ReturnType<LiveAnomalies['snapshot']>)
     } catch (err) {
       // a corrupt or foreign file costs a warm-up, never the start
       onError(err as Error, `detect.statePath ${statePath}: not restored`)
