@@ -227,4 +227,21 @@ describe('LiveAnomalies: a series that goes silent', () => {
     expect(rate).toHaveLength(1)
     expect(windowOf(rate[0].openedAtMs)).toBeGreaterThanOrEqual(WARM + 370)
   })
+
+  it('a bursty route keeps its share of empty windows across a restart: a silence is weighed as before it', () => {
+    /** 36 windows of traffic, then 12 without: a quarter of its windows are empty */
+    const bursty = { busy: (i: number, r: () => number) => (i % 48 < 36 ? poisson(r, 10) : 0) }
+    const before = new LiveAnomalies({ startedAtMs: T0 })
+    // stopped at the end of a burst, started at the next one's start
+    drive(before, 0, 612, 1, bursty)
+    const restart = 960
+    const after = new LiveAnomalies({ startedAtMs: T0 + restart * STEP })
+    expect(after.restore(structuredClone(before.snapshot()))).toBe(2)
+    const seen = { before: record(before), after: record(after) }
+    // two cycles of traffic and gaps, as before the restart, and for one that never stopped
+    for (const live of [before, after]) drive(live, restart, restart + 96 + SILENCE_LAG, 1, bursty)
+    expect(after.stats.silent).toBeGreaterThanOrEqual(15)
+    expect(after.snapshot().empty).toEqual(before.snapshot().empty)
+    expect(seen.after.opened).toEqual(seen.before.opened)
+  })
 })

@@ -300,6 +300,11 @@ export interface LiveAnomaliesSnapshot {
    * then leaves restored series alone, as it cannot tell which stored windows they learned)
    */
   learnedUntil?: [string, number][]
+  /**
+   * per series: its windows and its empty ones, decayed, as a silence is weighed against them
+   * (absent in earlier versions: from the prior)
+   */
+  empty?: [string, { empty: number; windows: number }][]
 }
 
 /**
@@ -1250,6 +1255,7 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       }),
       ...(this.#clients !== null ? { clients: this.#clients.snapshot() } : {}),
       learnedUntil: [...this.#lastEndMs],
+      empty: [...this.#empty].map(([k, e]) => [k, { ...e }]),
     }
   }
 
@@ -1299,6 +1305,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     // from before it delivered again (a durable consumer's redelivery) is not learned twice
     for (const [key, endMs] of snap.learnedUntil ?? [])
       if (this.#banks.has(key) && Number.isFinite(endMs)) this.#lastEndMs.set(key, endMs)
+    for (const [key, e] of snap.empty ?? [])
+      if (this.#banks.has(key) && e.empty >= 0 && e.windows >= e.empty) this.#empty.set(key, { ...e })
     return n
   }
 
