@@ -24,7 +24,7 @@ import {
   startOtlpReceiver,
   type OtlpReceiver,
 } from '../telemetry/index.js' // telemetry
-import { startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
+import { configRoutesOf, startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
 import { seriesRoutes } from '../api/routes/series.js' // control
 import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forecast
@@ -296,6 +296,15 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
         )
       gateway.swap(next)
       config = next
+      // detection: a route the config no longer has is no silence (its open anomalies resolve)
+      control
+        ?.configRoutes(configRoutesOf(next))
+        .catch((err: Error) =>
+          logger.warn(
+            { err: err.message },
+            'config reload: detection keeps the removed routes until evicted',
+          ),
+        )
       logger.info({ routes: next.routes.length, changed }, 'config reloaded')
       return { ok: true, routes: next.routes.length, changed, restartRequired }
     } catch (err) {

@@ -244,4 +244,31 @@ describe('LiveAnomalies: a series that goes silent', () => {
     expect(after.snapshot().empty).toEqual(before.snapshot().empty)
     expect(seen.after.opened).toEqual(seen.before.opened)
   })
+
+  it('a route removed from the config resolves its silence at once and is no longer judged or replayed', () => {
+    const live = new LiveAnomalies({ startedAtMs: T0 })
+    const seen = record(live)
+    drive(live, 0, WARM, 1)
+    drive(live, WARM, WARM + 20, 1, { busy: () => 0 })
+    const [silence] = seen.opened.filter((a) => a.key === BUSY_KEY && a.metric === 'rate')
+    expect(silence?.silence).toBeDefined()
+    const at = T0 + (WARM + 20) * STEP
+    // the reloaded config keeps the other route (and so the service)
+    expect(live.configRoutes([{ service: 'shop', route: '/api/search' }], at)).toBe(1)
+    const gone = seen.resolved.filter((a) => a.id === silence.id)
+    expect(gone).toHaveLength(1)
+    expect(gone[0]).toMatchObject({
+      resolvedBy: 'evicted',
+      resolvedAtMs: at,
+      resolution: 'its route was removed from the config',
+    })
+    expect(live.openOn(BUSY_KEY)).toEqual([])
+    expect(live.knows(BUSY_KEY)).toBe(false)
+    expect(live.knows('shop|/api/search|prod')).toBe(true)
+    const silent = live.stats.silent
+    drive(live, WARM + 20, WARM + 40, 1, { busy: () => 0 })
+    expect(live.stats.silent).toBe(silent)
+    expect(live.replay(BUSY, point(WARM + 41, 100))).toBe(false)
+    expect(live.stats).toMatchObject({ removed: 1, evicted: 0 })
+  })
 })

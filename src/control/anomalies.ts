@@ -56,6 +56,7 @@ import {
 } from '../detect/index.js'
 import { NOVELTY_P_AT_ONE } from '../detect/novelty.js'
 import { COUNT_GRACE, CountBaseline, type CountBaselineSnapshot } from './count-baseline.js'
+import { routeName, type Config } from '../config/schema.js'
 import type { EventQuery, StoredEvent } from '../store/index.js'
 import type { SeriesKey } from '../telemetry/recorder.js'
 import { sentCount, upstream5xx } from '../telemetry/types.js'
@@ -72,8 +73,9 @@ export const ANOMALY_RESOLVED = 'anomaly.resolved'
  * How an anomaly resolved: `band`, back inside the band recorded at the open for `clearAfter`
  * windows; `accepted`, a lasting new level inside the bank's current band for `acceptAfter`
  * windows; `alarm`, its alarm's hysteresis cleared (joint, client); `evicted`, its detector state
- * was dropped (beyond `maxSeries`); `unjudgeable`, a latency quantile the windows had too few
- * requests to judge for `clearAfter` windows.
+ * was dropped (beyond `maxSeries`, or its route left the config: `resolution` says which);
+ * `unjudgeable`, a latency quantile the windows had too few requests to judge for `clearAfter`
+ * windows.
  */
 export type AnomalyResolution = 'band' | 'accepted' | 'alarm' | 'evicted' | 'unjudgeable'
 
@@ -188,6 +190,11 @@ export interface LearningService {
   windowsLearned: number
   /** time until its least advanced learning series judges, at the configured window length */
   etaMs: number
+}
+
+/** The routes of a config as their series name them, for {@link LiveAnomalies.configRoutes}. */
+export function configRoutesOf(config: Pick<Config, 'routes'>): { service: string; route: string }[] {
+  return config.routes.map((r) => ({ service: r.service, route: routeName(r) }))
 }
 
 /** What the anomalies API asks; implemented by LiveAnomalies and the embedded worker's client. */
@@ -394,6 +401,8 @@ const EMPTY_MEMORY = 360
 const MAX_QUERY_EVENTS = 10_000
 const EVICTED_SERIES = 'its detector state was evicted: more series than detect.maxSeries'
 const EVICTED_CLIENT = 'its detector state was evicted: more clients than the detector keeps'
+const REMOVED_ROUTE = 'its route was removed from the config'
+const REMOVED_SERVICE = 'its service has no route in the config any more'
 
 /** The payload of a stored `anomaly.resolved` event (`resolvedBy` and `resolution` absent on older ones). */
 interface ResolvedPayload {
@@ -450,6 +459,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
   /** per series: its windows and its empty ones, both decayed over {@link EMPTY_MEMORY} windows */
   readonly #empty = new Map<string, { empty: number; windows: number }>()
   #clients: ClientOutliers | null = null
+  /** whether a series belongs to the config's routes ({@link configRoutes}; before it: all do) */
+  #inConfig: (s: SeriesKey) => boolean = () => true
   #pending: StoredEvent[] = []
   #writing: Promise<void> = Promise.resolve()
   /** set by {@link closing}: windows that had not ended by then are partial */
@@ -469,6 +480,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     opened: 0,
     resolved: 0,
     evicted: 0,
+    /** series dropped as their route (or every route of their service) left the config */
+    removed: 0,
     storeErrors: 0,
   }
 
@@ -607,12 +620,18 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
    * learned is skipped, so history never lands after a live window. Returns whether it was learned.
    */
   replay(series: SeriesKey, point: SeriesPoint): boolean {
+    if (!this.serves(series)) return false
     const key = formatSeriesKey(series)
     const last = this.#lastEndMs.get(key)
     if (last !== undefined && point.startMs < last) return false
     this.stats.replayed++
     this.#judgeWindow(series, key, point, true, false)
     return true
+  }
+
+  /** False for a series of a route the config no longer has ({@link configRoutes}). */
+  serves(series: SeriesKey): boolean {
+    return this.#inConfig(series)
   }
 
   /** True when the series has detector state (learned windows, or restored from a snapshot). */
@@ -1130,20 +1149,8 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
       return b
     }
     if (this.#banks.size >= this.#o.maxSeries) {
-      const lru = this.#banks.keys().next().value as string
-      this.#banks.delete(lru)
-      this.#scores.delete(lru)
-      this.#explained.delete(lru)
-      this.#counts.delete(lru)
-      this.#lastEndMs.delete(lru)
-      this.#silent.delete(lru)
-      this.#silentLp.delete(lru)
-      this.#empty.delete(lru)
+      this.#drop(this.#banks.keys().next().value as string, null, EVICTED_SERIES)
       this.stats.evicted++
-      // its open anomalies can never clear now: resolve them rather than leave them open forever
-      for (const [id, r] of this.#open)
-        if (r.key === lru) this.#resolve(id, r, r.openedAtMs, 'evicted', EVICTED_SERIES)
-      for (const id of this.#alarmed) if (id.startsWith(`${lru}#`)) this.#alarmed.delete(id)
     }
     b = new SeriesEnsemble({
       seed: this.#o.seed,
@@ -1153,6 +1160,55 @@ export class LiveAnomalies extends EventEmitter implements ScoreSource {
     })
     this.#banks.set(key, b)
     return b
+  }
+
+  /**
+   * Drops a series' detector state and resolves its open anomalies as `evicted` (they can never
+   * clear now: resolved rather than left open forever), at `atMs` (null: at their open).
+   */
+  #drop(key: string, atMs: number | null, reason: string): void {
+    this.#banks.delete(key)
+    this.#scores.delete(key)
+    this.#explained.delete(key)
+    this.#counts.delete(key)
+    this.#lastEndMs.delete(key)
+    this.#silent.delete(key)
+    this.#silentLp.delete(key)
+    this.#empty.delete(key)
+    this.#children.delete(key)
+    for (const [id, r] of this.#open)
+      if (r.key === key) this.#resolve(id, r, atMs ?? r.openedAtMs, 'evicted', reason)
+    for (const id of this.#alarmed) if (id.startsWith(`${key}#`)) this.#alarmed.delete(id)
+  }
+
+  /**
+   * The routes the config serves (at the start and after each reload): a route series of a route
+   * no longer in it, and a `{service, env}` series of a service without routes in it, has its
+   * detector state dropped and its open anomalies (a silence, above all: its traffic stopped for
+   * good) resolved as `evicted`, and is not learned from stored history again. Returns how many
+   * series were dropped.
+   */
+  configRoutes(routes: readonly { service: string; route: string }[], atMs = Date.now()): number {
+    const served = new Set(
+      routes.map((r) => formatSeriesKey({ service: r.service, route: r.route, env: '' })),
+    )
+    const services = new Set(routes.map((r) => r.service))
+    this.#inConfig = (s) => {
+      const level = seriesLevel(s)
+      if (level === 'global') return true
+      if (level === 'service') return services.has(s.service)
+      return served.has(formatSeriesKey({ ...s, env: '' }))
+    }
+    let dropped = 0
+    for (const key of [...this.#banks.keys()]) {
+      const s = parseSeriesKey(key)
+      if (this.#inConfig(s)) continue
+      this.#drop(key, atMs, seriesLevel(s) === 'route' ? REMOVED_ROUTE : REMOVED_SERVICE)
+      dropped++
+    }
+    this.stats.removed += dropped
+    if (this.#pending.length > 0) this.#flushSoon()
+    return dropped
   }
 
   #openAnomaly(

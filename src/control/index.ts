@@ -10,6 +10,7 @@ export type {
 export { startControlPlane } from './start.js'
 export type { RunningControlPlane, StartControlOptions } from './start.js'
 export { startEmbeddedControl } from './embedded.js'
+export { configRoutesOf } from './anomalies.js'
 export type { EmbeddedControl, EmbeddedControlOptions } from './embedded.js'
 export { formatSeriesKey, parseSeriesKey, seriesLevel } from './series-key.js'
 export { resample, toSeriesPoint } from './points.js'

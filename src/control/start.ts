@@ -16,7 +16,7 @@ import { ControlPlane } from './control-plane.js'
 import { FILE_CHECK_MS, reportedByWatch, StoreWatch, type StoreCondition } from './store-watch.js'
 import { StoreBacklog } from './store-backlog.js'
 import type { InheritedStats } from './held.js'
-import { LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
+import { configRoutesOf, LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
 import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
 import { formatSeriesKey } from './series-key.js' // live detect/forecast
@@ -264,6 +264,8 @@ export async function startControlPlane(
       onError(err as Error, `detect.statePath ${statePath}: not restored`)
     }
   }
+  // a route the config no longer has (the state file or the store still knows it) is no silence
+  anomalies?.configRoutes(configRoutesOf(config), startedAtMs)
   // series without restored state learn the stored windows before the start, and restored ones
   // those stored after the state file, alongside the first live windows (the store answers in the
   // background), so detection judges without a warm-up and from what the store holds

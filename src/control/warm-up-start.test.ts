@@ -26,14 +26,14 @@ function configOf(): Config {
 }
 
 /** the windows a dead leader stored, up to the one before now */
-async function history(store: Store): Promise<void> {
+async function history(store: Store, series = orders): Promise<void> {
   const last = Math.floor(Date.now() / W) - 1
   let s = 1
   for (let i = last - WINDOWS_NEEDED + 1; i <= last; i++)
     await store.writeWindow([
       rollupOf(
         'gw1',
-        orders,
+        series,
         i * W,
         Array.from({ length: 100 }, () => 40 * (0.9 + (s = (s * 16807) % 2147483647) / 2147483647 / 5)),
       ),
@@ -67,6 +67,27 @@ describe('a control plane that starts leading without detector state', { timeout
     )
     expect(await live.learning()).toMatchObject({ series: 3, learningSeries: 0, etaMs: null })
     expect(live.stats).toMatchObject({ windows: 0, replayed: 3 * WINDOWS_NEEDED, opened: 0 })
+  })
+
+  it('leaves out the routes and services its config no longer has', async () => {
+    store = await SqliteStore.open({ path: ':memory:' })
+    await history(store)
+    await history(store, { service: 'orders', route: '/old', env: 'test' })
+    await history(store, { service: 'legacy', route: '/gone', env: 'test' })
+    const notices: string[] = []
+    cp = await startControlPlane(configOf(), new MemoryBus(), {
+      store,
+      graceMs: 100,
+      onNotice: (m) => notices.push(m),
+    })
+    await expect.poll(() => notices.length, { timeout: 20_000 }).toBeGreaterThan(0)
+    expect(notices[0]).toMatch(
+      new RegExp(`^detection learned ${3 * WINDOWS_NEEDED} stored windows of 3 series`),
+    )
+    const live = cp.anomalies!
+    for (const key of ['orders|/old|test', 'legacy|/gone|test', 'legacy|*|test'])
+      expect(live.knows(key)).toBe(false)
+    for (const key of ['orders|/orders|test', 'orders|*|test', '*|*|*']) expect(live.knows(key)).toBe(true)
   })
 
   it('starts cold, with one clear error, when the store cannot be read', async () => {

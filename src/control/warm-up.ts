@@ -56,7 +56,7 @@ export async function warmUpFromStore(
   const windows = o.windows ?? WINDOWS_NEEDED
   // the last `windows` whole windows: the one the process started inside is not history
   const fromMs = (Math.floor(o.untilMs / o.windowMs) - windows) * o.windowMs
-  const stored = (await store.listSeries()).filter((s) => s.lastSeenMs >= fromMs)
+  const stored = (await store.listSeries()).filter((s) => s.lastSeenMs >= fromMs && live.serves(s.series))
   const cold = stored
     .filter((s) => !live.knows(formatSeriesKey(s.series)))
     .sort((a, b) => b.lastSeenMs - a.lastSeenMs)

@@ -83,6 +83,9 @@ rpcPort.on('message', (req: RpcRequest) => {
       case 'learning':
         if (cp.anomalies === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
         return cp.anomalies.learning()
+      case 'configRoutes':
+        cp.anomalies?.configRoutes(req.routes)
+        return undefined
       case 'forecast':
         if (cp.forecasts === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
         return cp.forecasts.forecast(req.key, req.horizon, req.level)
