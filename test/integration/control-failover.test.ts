@@ -3,7 +3,9 @@
  * services), one `vigil gateway`, a mock service and a local webhook receiver. One control plane
  * leads (the lease in NATS KV) and pages an error burst; it is SIGKILLed while the alert fires;
  * the other takes over within 10 s, with a higher fencing token, and pages the resolution. No
- * page reaches the receiver twice and the action log holds each decision once.
+ * page reaches the receiver twice and the action log holds each decision once. The store holds
+ * an earlier leader's windows, so the new leader's detection, warmed from the store as it takes
+ * over, judges at once: the burst opens an errors anomaly of its own.
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
@@ -13,6 +15,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMockService, type MockService } from '../../src/sim/index.js'
 import { PostgresStore } from '../../src/store/index.js'
+import { rollupOf } from '../../src/store/store.contract.js'
+import { WINDOWS_NEEDED } from '../../src/control/anomalies.js'
 import { serviceAvailable } from '../helpers/services.js'
 import { buildOnce, exitOf, poll, configuredSpawner, type Spawned } from './control-support.js'
 
@@ -54,7 +58,7 @@ describe.skipIf(!up)('two vigil control processes: SIGKILL the leader', { timeou
       `bus: { kind: nats, servers: "127.0.0.1:4222", subjectPrefix: "vigiltest.fo${run}", streamPrefix: VIGILTEST_FO_${run} }`,
       `store: { kind: postgres, url: "${PG_URL}", schema: ${schema} }`,
       `control: { graceMs: 500, admin: { host: 127.0.0.1, port: 0 }, leader: { ttlMs: 3000, renewEveryMs: 500 }, actionsFile: ${JSON.stringify(join(dir, `${name}.actions.jsonl`))} }`,
-      'detect: { enabled: false }',
+      'detect: { enabled: true }',
       'forecast: { enabled: false }',
       'alerts:',
       '  rules:',
@@ -85,6 +89,20 @@ describe.skipIf(!up)('two vigil control processes: SIGKILL the leader', { timeou
     })
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
     hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`
+    // the windows of an earlier leader: enough for detection to judge once a control plane leads
+    const store = await PostgresStore.open({ url: PG_URL, schema })
+    const last = Math.floor(Date.now() / 1000) - 1
+    for (let i = last - WINDOWS_NEEDED - 5; i <= last; i++)
+      await store.writeWindow([
+        rollupOf(
+          'gw-0',
+          { service: 'orders', route: 'orders', env: 'fo-env' },
+          i * 1000,
+          Array.from({ length: 30 }, (_, k) => 3 + (k % 4)),
+          { windowMs: 1000 },
+        ),
+      ])
+    await store.close()
   }, 300_000)
 
   afterAll(async () => {
@@ -184,6 +202,25 @@ describe.skipIf(!up)('two vigil control processes: SIGKILL the leader', { timeou
     expect(tookMs).toBeLessThan(10_000)
     const secondToken = (await leaderOf(follower.url)).leader!.fencingToken!
     expect(secondToken).toBeGreaterThan(firstToken)
+    // its detection is warm (it learned the stored windows as it took over), and the burst, still
+    // on, opens an errors anomaly of its own within a few windows
+    const warm = await poll(
+      async () =>
+        (await (await fetch(`${follower.url}/api/anomalies`)).json()) as {
+          anomalies: { key: string; metric: string; openedAtMs: number }[]
+          learning: { series: number; learningSeries: number }
+        },
+      (r) =>
+        r.learning.learningSeries === 0 &&
+        r.anomalies.some(
+          (x) =>
+            x.key === 'orders|orders|fo-env' && x.metric === 'errors' && x.openedAtMs >= killedAt - 2_000,
+        ),
+      'warm detection and an errors anomaly opened by the new leader',
+      10_000,
+    )
+    expect(warm.learning.series).toBeGreaterThan(0)
+    expect(warm.learning.learningSeries).toBe(0)
 
     // the burst goes on under the new leader, then ends: the resolution is paged once, by it
     const resolved = await poll(
