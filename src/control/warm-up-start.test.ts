@@ -27,6 +27,10 @@ function configOf(): Config {
 
 /** the windows a dead leader stored, up to the one before now */
 async function history(store: Store, series = orders): Promise<void> {
+  // the warm-up reads the windows before the one it starts in: a window boundary crossed between
+  // writing and starting would leave this history's oldest window out
+  const left = W - (Date.now() % W)
+  if (left < 4_000) await new Promise((r) => setTimeout(r, left + 50))
   const last = Math.floor(Date.now() / W) - 1
   let s = 1
   for (let i = last - WINDOWS_NEEDED + 1; i <= last; i++)
