@@ -1016,6 +1016,40 @@ describe('AlertEngine enrichment and incidents', () => {
     })
   })
 
+  // the head is `payments` (the dependency), the member `orders` (its caller)
+  it.each([
+    ['warning', 'critical', ['firing orders', 'firing payments'], null],
+    ['warning', 'warning', ['firing payments'], 'incident'],
+    ['critical', 'warning', ['firing payments'], 'incident'],
+  ] as const)('a %s head holds a %s member’s page only when it is as severe', async (hs, ms, sent, held) => {
+    const head = { ...fast, name: 'payments-down', severity: hs, match: { service: 'payments' } }
+    const member = { ...fast, name: 'orders-down', severity: ms, match: { service: 'orders' } }
+    const { e, sink } = engine([head, member], { correlate: incidentOf('payments', 'orders') })
+    const sentSoFar = () =>
+      sink.got
+        .flat()
+        .map((n) => `${n.event} ${n.alert.series.service}`)
+        .sort()
+    await e.start()
+    await closeTogether(e, [on('orders', point(0)), on('payments', point(0))])
+    await closeTogether(e, [on('orders', point(1, { errors: 90 })), on('payments', point(1, { errors: 90 }))])
+    await settled(() => sink.got.flat().length >= sent.length)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(sentSoFar()).toEqual(sent)
+    const payments = e.alerts().find((a) => a.series.service === 'payments')!
+    const orders = e.alerts().find((a) => a.series.service === 'orders')!
+    // a member that pages is still in the incident, and listed in its head's page
+    expect(orders).toMatchObject({ state: 'firing', suppressed: held, incident: payments.fingerprint })
+    expect(payments.context.correlated).toMatchObject({
+      alerts: [{ series: 'payments|*|prod' }, { series: 'orders|*|prod' }],
+    })
+    // the head recovers: a member that paged already is not paged again, a held one pages now
+    await closeTogether(e, [on('orders', point(2, { errors: 90 })), on('payments', point(2))])
+    await settled(() => sink.got.flat().length >= 3)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(sentSoFar()).toEqual(['firing orders', 'firing payments', 'resolved payments'])
+  })
+
   it('holds a caller’s page while its dependency’s alert is pending, then pages once', async () => {
     const slow = { ...fast, name: 'down-slow', for: '2 windows', match: { service: 'payments' } }
     const quick = { ...fast, match: { service: 'orders' } }

@@ -136,9 +136,17 @@ export function alertFingerprint(rule: string, key: string): string {
 
 const ORDER: Record<AlertState, number> = { firing: 0, pending: 1, resolved: 2 }
 
-/** The head of the incident that holds this alert's pages back, or null when it pages itself. */
-function heldBy(a: Alert): string | null {
-  return a.incident !== null && a.incident !== a.fingerprint ? a.incident : null
+const SEVERITY_RANK: Record<Alert['severity'], number> = { info: 0, warning: 1, critical: 2 }
+
+/**
+ * The head of the incident that holds this alert's pages back, or null when it pages itself. A
+ * member more severe than its head pages too: the head's page (a warning's error ratio) would
+ * not tell the on-call what the member says (the service is down).
+ */
+function heldBy(a: Alert, head: Alert | undefined): string | null {
+  if (a.incident === null || a.incident === a.fingerprint) return null
+  if (head !== undefined && SEVERITY_RANK[a.severity] > SEVERITY_RANK[head.severity]) return null
+  return a.incident
 }
 
 /** The alert's runs, earlier ones and the current (or just resolved) one, as [from, to) ranges. */
@@ -652,17 +660,18 @@ export class AlertEngine {
     const silence = silencing(this.#o.silences?.() ?? [], a.labels, now)
     a.silencedBy = silence?.id ?? null
     const sinceLast = a.notified.lastAtMs === null ? Infinity : now - a.notified.lastAtMs
+    const held = heldBy(a, a.incident === null ? undefined : this.#alerts.get(a.incident))
     if (!a.notified.firing) {
       if (silence !== null) return ((a.suppressed = 'silenced'), null)
       // the incident's head pages for it (or will, once it fires: at most its rule's `for` later)
-      if (heldBy(a) !== null) return ((a.suppressed = 'incident'), null)
+      if (held !== null) return ((a.suppressed = 'incident'), null)
       // every run pages, a re-fire soon after the last page too: what its receivers last heard of
       // this alert is its resolution (a replaced run's goes out first), so it is news to them.
       // Flapping is damped by `for` and `resolveFor`, not by silencing a run that fires.
       a.suppressed = null
       return 'firing'
     }
-    if (heldBy(a) !== null) return ((a.suppressed = 'incident'), null)
+    if (held !== null) return ((a.suppressed = 'incident'), null)
     a.suppressed = silence !== null ? 'silenced' : null
     if (silence === null && a.ack === null && sinceLast >= this.#o.repeatIntervalMs) return 'repeat'
     return null
