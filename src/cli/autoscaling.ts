@@ -5,7 +5,13 @@
  */
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
-import type { ActionInput, ActionPage, ActionPageQuery, ActionRecord } from '../control/actions.js'
+import type {
+  ActionInput,
+  ActionPage,
+  ActionPageQuery,
+  ActionRecord,
+  SettleResult,
+} from '../control/actions.js'
 import type { SeriesSummary } from '../control/control-plane.js'
 import type { ForecastAnswer } from '../control/forecasts.js'
 import type { SeriesPoint } from '../control/points.js'
@@ -26,7 +32,7 @@ export interface AutoscalingSource {
   recordAction(input: ActionInput): Promise<ActionRecord>
   /** the action log, newest first: a new term restores the hold of the last manual scale */
   actions?(q: ActionPageQuery): Promise<ActionPage>
-  settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<unknown>
+  settleAction(rec: ActionRecord, result: SettleResult): Promise<unknown>
   /** false on a standing-by `vigil control`: it observes nothing and so decides nothing */
   leading?(): boolean
   /** the store's control state under {@link CAPACITY_STATE_SCOPE}; writes fenced by the leader's token */

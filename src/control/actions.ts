@@ -53,6 +53,13 @@ export interface ActionInput {
   id?: string
 }
 
+/** The outcome of an enforced action, as `settle` takes it. */
+export interface SettleResult {
+  status: 'ok' | 'failed'
+  detail?: string
+  data?: unknown
+}
+
 /** The part of the Store port the action log uses. */
 export interface ActionStore {
   appendActions(actions: readonly ActionRecord[]): Promise<void>
@@ -158,11 +165,12 @@ export class ActionLog implements ActionSource {
     return rec
   }
 
-  /** Sets the outcome of an enforced action (not fenced: it reports what did happen). */
-  async settle(
-    rec: ActionRecord,
-    result: { status: 'ok' | 'failed'; detail?: string; data?: unknown },
-  ): Promise<ActionRecord> {
+  /**
+   * Sets the outcome of an enforced action (not fenced: it reports what did happen). Settled again
+   * (a failing decision retried at later windows), the record's result is replaced and
+   * `actions.jsonl` gets another line with the same id: the file keeps every attempt.
+   */
+  async settle(rec: ActionRecord, result: SettleResult): Promise<ActionRecord> {
     const settled: ActionRecord = { ...rec, result: { ...result, atMs: this.#o.now() } }
     this.stats.settled[result.status]++
     try {

@@ -17,7 +17,14 @@ import type { ControlStateEntry } from '../store/index.js' // scale
 import type { AnomalyQuery, AnomalyRecord, AnomalySource, LearningSummary } from './anomalies.js' // live detect/forecast
 import type { ForecastAnswer, ForecastSource } from './forecasts.js' // live detect/forecast
 import type { AuditPage, AuditPageQuery, AuditSource } from './audit.js' // audit
-import type { ActionInput, ActionPage, ActionPageQuery, ActionRecord, ActionSource } from './actions.js' // actions
+import type {
+  ActionInput,
+  ActionPage,
+  ActionPageQuery,
+  ActionRecord,
+  ActionSource,
+  SettleResult,
+} from './actions.js' // actions
 import type { ScoreHistory, ScoreQuery, ScoreSource } from './scores.js' // dashboard
 import type { AlertSource, SilenceInput } from './alerting.js' // alerts
 import type { Alert, AlertMetricsSnapshot, AlertQuery, Silence } from '../alerts/index.js' // alerts
@@ -35,7 +42,7 @@ type RpcCall =
   | { op: 'actions'; query: ActionPageQuery } // actions
   | { op: 'audit'; query: AuditPageQuery } // audit
   | { op: 'recordAction'; input: ActionInput } // scale
-  | { op: 'settleAction'; rec: ActionRecord; result: { status: 'ok' | 'failed'; detail?: string } } // scale
+  | { op: 'settleAction'; rec: ActionRecord; result: SettleResult } // scale
   | { op: 'loadState'; scope: string } // scale
   | { op: 'saveState'; scope: string; entries: ControlStateEntry[] } // scale
   | { op: 'scores'; query: ScoreQuery } // dashboard
@@ -91,7 +98,7 @@ export interface EmbeddedControl
   closedUpToMs(): Promise<number>
   /** scale: records an action in the leader's fenced action log (the autoscaler runs beside the gateway) */
   recordAction(input: ActionInput): Promise<ActionRecord>
-  settleAction(rec: ActionRecord, result: { status: 'ok' | 'failed'; detail?: string }): Promise<ActionRecord>
+  settleAction(rec: ActionRecord, result: SettleResult): Promise<ActionRecord>
   /** scale: the store's control state of a scope (learned capacity), written with the leader's fencing token */
   loadState(scope: string): Promise<ControlStateEntry[]>
   saveState(scope: string, entries: ControlStateEntry[]): Promise<void>

@@ -37,7 +37,7 @@ function harness(
   /** false: standing by, and the action log refuses as the fenced one does */
   leading?: () => boolean,
 ) {
-  const actions: (ScaleActionInput & { status?: string; detail?: string })[] = []
+  const actions: (ScaleActionInput & { status?: string; detail?: string; data?: unknown })[] = []
   const failures: string[] = []
   const calls: number[] = []
   const counted: Actuator = new Proxy(actuator, {
@@ -69,11 +69,16 @@ function harness(
     ...(leading !== undefined ? { leading } : {}),
     record: async (input) => {
       if (leading?.() === false) throw VGL_ERR_CONTROL_NOT_LEADER('another control plane leads')
-      actions.push({ ...input })
-      return { id: String(actions.length), result: { status: 'pending' } }
+      // as the store: a record of an id it holds is kept as it is
+      if (input.id === undefined || actions[Number(input.id) - 1] === undefined) actions.push({ ...input })
+      return { id: input.id ?? String(actions.length), result: { status: 'pending' } }
     },
     settle: async (rec, result) => {
-      Object.assign(actions[Number(rec.id) - 1], { status: result.status, detail: result.detail })
+      Object.assign(actions[Number(rec.id) - 1], {
+        status: result.status,
+        detail: result.detail,
+        data: result.data,
+      })
     },
     onFailure: (_service, err) => failures.push(err.message),
     attempts: 3,
@@ -210,6 +215,50 @@ describe('Autoscaler with a failing actuator', () => {
     } finally {
       await h.scaler.stop()
       await double.close()
+    }
+  })
+
+  it('a decision retried against an actuator that keeps failing stays one record with its count; a different one is a new record', async () => {
+    // counts its replicas, fails every scale while broken (a Docker API answering 500 to creates)
+    const actuator = new RecordingActuator(0, { t: 0 })
+    const double = { broken: true }
+    const scaleTo = actuator.scaleTo
+    actuator.scaleTo = async (service, n) => {
+      if (double.broken) throw new Error('Docker API: HTTP 500 from POST /containers/create')
+      return scaleTo(service, n)
+    }
+    const rate = { value: 50 }
+    const h = harness(actuator, [], rate, { maxStepUp: 4 })
+    const scales = () => h.actions.filter((a) => a.kind === 'scale.replicas')
+    try {
+      double.broken = true
+      await h.scaler.start() // 0 → 1 (min), failing
+      await h.scaler.tick()
+      await h.scaler.tick()
+      expect(scales()).toHaveLength(1)
+      expect(scales()[0]).toMatchObject({
+        before: 0,
+        after: 1,
+        status: 'failed',
+        data: { failures: 3, calls: 9, lastError: expect.stringMatching(/500/) },
+      })
+      expect(scales()[0].detail).toMatch(/^failed 3 times since \d{4}-\d\d-\d\dT[\d:.]+Z \(last: .*500/)
+      expect(h.actions.filter((a) => a.kind === 'scale.alert')).toHaveLength(1)
+
+      // the load now needs 3: another decision, another scaling event
+      rate.value = 200
+      await h.scaler.tick()
+      expect(scales()).toHaveLength(2)
+      expect(scales()[1]).toMatchObject({ before: 0, after: 3, status: 'failed', data: { failures: 1 } })
+
+      double.broken = false
+      await h.scaler.tick()
+      expect(scales()).toHaveLength(2)
+      expect(scales()[1]).toMatchObject({ status: 'ok', data: { failures: 1 } })
+      expect(scales()[1].detail).toMatch(/^ok after failing 1 time since .*500/)
+      expect(h.actions.filter((a) => a.kind === 'scale.recovered')).toHaveLength(1)
+    } finally {
+      await h.scaler.stop()
     }
   })
 

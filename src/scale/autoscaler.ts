@@ -36,6 +36,21 @@ import {
 import type { Decision, PeakForecast, ScalingLimits } from './policy.js'
 import { fmtMs, hpaShaped, SelectingPolicy } from './selector.js'
 
+/**
+ * A failing decision's tries, in its action's `result.data`: the same decision (same count from,
+ * same count to) retried at later windows against an actuator that keeps failing is one scaling
+ * event, so it stays one record, settled again at each try, instead of a new record per window.
+ */
+export interface FailureStreak {
+  /** decisions that asked for it and failed (each made up to `attempts` actuator calls) */
+  failures: number
+  /** actuator calls in all */
+  calls: number
+  firstMs: number
+  lastMs: number
+  lastError: string
+}
+
 /** What the autoscaler writes to the action log (the control plane's ActionInput). */
 export interface ScaleActionInput {
   /**
@@ -51,6 +66,11 @@ export interface ScaleActionInput {
   after: number
   reason: string
   evidence: unknown
+  /**
+   * the id of the record to retry (a failing decision asked for again): the log checks the fence
+   * as for a new record, and keeps the one it has
+   */
+  id?: string
 }
 
 export interface RecordedAction {
@@ -109,7 +129,14 @@ export interface AutoscalerOptions {
   leading?(): boolean
   /** records an action (throws when this process must not act: not leader, fenced) */
   record(input: ScaleActionInput): Promise<RecordedAction>
-  settle(rec: RecordedAction, result: { status: 'ok' | 'failed'; detail?: string }): Promise<void>
+  /**
+   * sets an enforced action's outcome; a failing decision retried unchanged at later windows is
+   * settled again on its first record, `data` counting the failures (see {@link FailedDecision})
+   */
+  settle(
+    rec: RecordedAction,
+    result: { status: 'ok' | 'failed'; detail?: string; data?: FailureStreak },
+  ): Promise<void>
   /** a failed actuator call, once per failure streak: log it and raise an alert */
   onFailure?(service: string, err: Error): void
   onError?(err: Error, what: string): void
@@ -410,6 +437,13 @@ interface Term {
   count: number
 }
 
+interface FailedDecision {
+  rec: RecordedAction
+  before: number
+  after: number
+  streak: FailureStreak
+}
+
 interface State {
   policy: SelectingPolicy | null
   learning: Learning | null
@@ -417,6 +451,8 @@ interface State {
   decisions: Decision[]
   failing: boolean
   lastError: string | null
+  /** the autoscaler's decision that failed last, while no scale has worked since */
+  failed: FailedDecision | null
   /**
    * actuator calls in flight: a count, since a manual scale or restart may act while the lane's
    * own act runs, and the first to end must not make the service look idle while the other acts
@@ -491,6 +527,7 @@ export class Autoscaler {
         decisions: [],
         failing: false,
         lastError: null,
+        failed: null,
         acting: 0,
         calm: Promise.resolve(),
         calmed: () => {},
@@ -1160,7 +1197,15 @@ export class Autoscaler {
     const was = st.doing
     st.doing = { doing: 'scaling', to: after }
     try {
+      // the autoscaler asking again for what failed is a retry, not a new scaling event; an
+      // operator's request always is one
+      const again =
+        kind === 'scale.replicas' && st.failed?.before === before && st.failed.after === after
+          ? st.failed
+          : null
+      // recorded again under its id all the same: the fence is checked before each try
       const rec = await this.#o.record({
+        ...(again !== null ? { id: again.rec.id } : {}),
         kind,
         policy: kind === 'scale.replicas' ? 'autoscale' : 'admin',
         mode: 'enforce',
@@ -1193,7 +1238,24 @@ export class Autoscaler {
       }
       st.current = await a.current(name).catch(() => st.current)
       if (last !== null) {
-        await this.#o.settle(rec, { status: 'failed', detail: last.message })
+        const now = (this.#o.now ?? Date.now)()
+        const streak: FailureStreak = again?.streak ?? {
+          failures: 0,
+          calls: 0,
+          firstMs: now,
+          lastMs: now,
+          lastError: '',
+        }
+        streak.failures++
+        streak.calls += tries
+        streak.lastMs = now
+        streak.lastError = last.message
+        if (kind === 'scale.replicas') st.failed = { rec, before, after, streak }
+        const detail =
+          streak.failures === 1
+            ? last.message
+            : `failed ${streak.failures} times since ${new Date(streak.firstMs).toISOString()} (last: ${last.message})`
+        await this.#o.settle(rec, { status: 'failed', detail, data: { ...streak } })
         await this.#fail(name, last, tries)
         const code = (last as { code?: unknown }).code
         return {
@@ -1208,7 +1270,14 @@ export class Autoscaler {
         await this.#alert(name, 'scale.recovered', `actuator ${a.kind} works again`, { actuator: a.kind })
       st.failing = false
       st.lastError = null
-      await this.#o.settle(rec, { status: 'ok' })
+      st.failed = null
+      if (again !== null)
+        await this.#o.settle(rec, {
+          status: 'ok',
+          detail: `ok after failing ${again.streak.failures} time${again.streak.failures === 1 ? '' : 's'} since ${new Date(again.streak.firstMs).toISOString()} (last: ${again.streak.lastError})`,
+          data: { ...again.streak },
+        })
+      else await this.#o.settle(rec, { status: 'ok' })
       return { id: rec.id, status: 'ok' }
     } finally {
       if (--st.acting === 0) st.calmed()
