@@ -69,6 +69,11 @@ export const limitsSchema = z
         localShare: z.number().positive().max(1).default(0.25),
         /** after a timeout, wait this long before trying Redis again (ms) */
         retryMs: z.number().int().positive().default(1000),
+        /**
+         * Redis counts as back once it has answered this long without failing again (ms): a
+         * relapse before then is the same outage, so a flapping Redis logs one line, not one per flap
+         */
+        settleMs: z.number().int().positive().default(5000),
       })
       .prefault({}),
     identity: z

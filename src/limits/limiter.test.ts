@@ -6,6 +6,8 @@ import { JsonlAuditLog, MemoryAuditLog, TeeAuditLog, type AuditLog } from '../au
 import { limitsSchema } from '../config/limits-schema.js'
 import type { AdmissionDecision, AdmissionRequest } from './admission.js'
 import { Limiter } from './limiter.js'
+import type { BucketSpec } from './gcra.js'
+import type { LimitStore, TakeOutcome } from './limit-store.js'
 import { MemoryLimitStore } from './memory.js'
 import { FileStateBackend } from './state.js'
 
@@ -505,4 +507,93 @@ describe('limits admin changes on a disk that refuses writes', () => {
       jsonl.close()
     },
   )
+})
+
+/** A shared store that answers like the memory one while `down` is false, and fails like a cut Redis. */
+class FlakyStore implements LimitStore {
+  readonly kind = 'redis' as const
+  readonly up = true
+  down = false
+  readonly #inner = new MemoryLimitStore()
+  take(buckets: readonly BucketSpec[], cost: number, nowMs: number): Promise<TakeOutcome> {
+    if (this.down) return Promise.reject(new Error('Connection is closed.'))
+    return Promise.resolve(this.#inner.take(buckets, cost, nowMs))
+  }
+  peek(): number {
+    return 0
+  }
+  reset(): void {}
+  async close(): Promise<void> {}
+}
+
+describe('the limiter log while Redis flaps', () => {
+  /** A limiter on a FlakyStore, its clock and its log lines as `level message`. */
+  function flaky(settleMs: number, startMs: number) {
+    const t = { now: startMs }
+    const store = new FlakyStore()
+    const lines: Array<{ text: string; obj: unknown }> = []
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-'))
+    const l = new Limiter(
+      {
+        limits: limitsSchema.parse({ enabled: true, dataDir: dir, fallback: { settleMs } }),
+        services: ['api'],
+        keyPrefix: 'rl:',
+      },
+      {
+        store,
+        state: new FileStateBackend(join(dir, 'limits-state.json')),
+        clock: () => t.now,
+        logger: {
+          info: (obj, msg = '') => lines.push({ text: `info ${msg}`, obj }),
+          warn: (obj, msg = '') => lines.push({ text: `warn ${msg}`, obj }),
+        },
+      },
+    )
+    open.push(l)
+    return { l, t, store, lines, texts: () => lines.map((x) => x.text) }
+  }
+
+  it('tells of one outage in one pair of lines, however often Redis answers and fails again', async () => {
+    const { l, t, store, lines, texts } = flaky(5000, 1_000_000)
+    const decide = async () => {
+      await l.admit(req(), t.now)
+      t.now += 100
+    }
+    // down and up every 400 ms for 3.6 s, ending down: every decision sees the state of the moment
+    for (let i = 0; i < 36; i++) {
+      store.down = Math.floor(i / 4) % 2 === 0
+      await decide()
+    }
+    expect(l.fallbackState().active).toBe(true)
+    store.down = false
+    while (l.fallbackState().active) await decide()
+    const recoveredAt = t.now - 100
+    for (let i = 0; i < 60; i++) await decide() // 6 s of answers
+
+    expect(texts()).toEqual([
+      'warn limits: Redis unavailable, deciding by the fallback policy until it is back',
+      'info limits: Redis is back; shared limits resumed (it answered and failed again 4 times during the outage)',
+    ])
+    expect(lines[1]!.obj).toEqual({ fallbackForMs: recoveredAt - 1_000_000, relapses: 4 })
+  })
+
+  it('logs the end of a clean outage once Redis has answered for settleMs', async () => {
+    const { l, t, store, texts } = flaky(1000, 0)
+    store.down = true
+    await l.admit(req(), t.now)
+    store.down = false
+    t.now = 3000
+    await l.admit(req(), t.now)
+    expect(l.fallbackState().active).toBe(false) // shared limits apply at once …
+    expect(texts()).toHaveLength(1) // … and the line waits until Redis has held
+    t.now = 3999
+    await l.admit(req(), t.now)
+    expect(texts()).toHaveLength(1)
+    t.now = 4000
+    await l.admit(req(), t.now)
+    expect(texts()).toEqual([
+      'warn limits: Redis unavailable, deciding by the fallback policy until it is back',
+      'info limits: Redis is back; shared limits resumed',
+    ])
+  })
 })

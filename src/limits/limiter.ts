@@ -190,6 +190,12 @@ export class Limiter implements Admission {
    */
   readonly #bucketKeys = new Map<string, { prefix: string; budget: string; clients: Map<string, string> }>()
   #fb = { active: false, reason: null as string | null, sinceMs: 0, retryAtMs: 0 }
+  /**
+   * The outage the log has told of and not yet closed: it started at `sinceMs`, Redis last
+   * answered again at `recoveredMs` (null while still away) and came back then failed `relapses`
+   * times. Its one "back" line waits until Redis has answered for `fallback.settleMs`.
+   */
+  #outage: { sinceMs: number; recoveredMs: number | null; relapses: number } | null = null
   /** an admin call found Redis failing and logged why; cleared once Redis answers again */
   #adminRedisDown = false
   #closed = false
@@ -360,7 +366,8 @@ export class Limiter implements Admission {
     }
     return (this.#store.take(buckets, req.cost, nowMs) as Promise<TakeOutcome>).then(
       (o) => {
-        if (this.#fb.active) this.#leaveFallback()
+        if (this.#fb.active) this.#leaveFallback(nowMs)
+        else if (this.#outage !== null) this.#closeOutage(nowMs)
         return this.#decide(plan, o, nowMs, 1)
       },
       (err: unknown) => {
@@ -564,7 +571,8 @@ export class Limiter implements Admission {
   startInFallback(reason: string): void {
     const nowMs = this.#clock()
     this.#fb.retryAtMs = nowMs
-    this.#markFallback(reason, 'error', nowMs)
+    if (this.#markFallback(reason, 'error', nowMs))
+      this.#outage = { sinceMs: nowMs, recoveredMs: null, relapses: 0 }
   }
 
   #markFallback(reason: string, kind: 'timeout' | 'error', nowMs: number): boolean {
@@ -584,6 +592,13 @@ export class Limiter implements Admission {
     this.#fb.retryAtMs = timeout ? nowMs + this.#cfg.fallback.retryMs : nowMs
     const reason = timeout ? `slower than ${this.#cfg.redis.timeoutMs} ms` : msg
     if (!this.#markFallback(reason, timeout ? 'timeout' : 'error', nowMs)) return
+    if (this.#outage !== null) {
+      // back for less than settleMs: the same outage, already told
+      this.#outage.recoveredMs = null
+      this.#outage.relapses++
+      return
+    }
+    this.#outage = { sinceMs: nowMs, recoveredMs: null, relapses: 0 }
     this.#log?.warn(
       {
         reason: this.#fb.reason,
@@ -594,13 +609,26 @@ export class Limiter implements Admission {
     )
   }
 
-  #leaveFallback(): void {
-    const since = this.#fb.sinceMs
+  #leaveFallback(nowMs: number): void {
     this.#fb.active = false
     this.#fb.reason = null
     fallbackActive.set(0)
     fallbackTransitions.labels('redis', 'recovered').inc()
-    this.#log?.info({ fallbackForMs: this.#clock() - since }, 'limits: Redis is back; shared limits resumed')
+    if (this.#outage !== null) this.#outage.recoveredMs = nowMs
+    this.#closeOutage(nowMs)
+  }
+
+  /** Logs the outage's end once Redis has answered for settleMs since it last came back. */
+  #closeOutage(nowMs: number): void {
+    const o = this.#outage
+    if (o === null || o.recoveredMs === null || nowMs - o.recoveredMs < this.#cfg.fallback.settleMs) return
+    this.#outage = null
+    this.#log?.info(
+      { fallbackForMs: o.recoveredMs - o.sinceMs, relapses: o.relapses },
+      o.relapses === 0
+        ? 'limits: Redis is back; shared limits resumed'
+        : `limits: Redis is back; shared limits resumed (it answered and failed again ${o.relapses} time${o.relapses === 1 ? '' : 's'} during the outage)`,
+    )
   }
 
   /**

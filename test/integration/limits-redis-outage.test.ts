@@ -60,7 +60,7 @@ describe.skipIf(!haveRedisServer || !BUILT)('Redis killed while gateways serve',
       gatewayConfig(upstream.url, {
         store: 'redis',
         redis: { url: redis.url, keyPrefix: `vigil-it-${randomUUID()}:`, timeoutMs: TIMEOUT_MS },
-        fallback: { policy: 'local', localShare: 0.5, retryMs: 500 },
+        fallback: { policy: 'local', localShare: 0.5, retryMs: 500, settleMs: 500 },
         tiers: { STD: { ratePerSec: R, burst: B } },
       }),
     )
