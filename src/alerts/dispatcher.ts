@@ -12,7 +12,7 @@
  * ```
  */
 import type { AlertSinkConfig } from '../config/alerts-schema.js'
-import { SinkError, type Sink } from './sinks.js'
+import { carryOver, SinkError, type Sink } from './sinks.js'
 import type { Notification } from './types.js'
 
 export type DeliveryOutcome =
@@ -41,6 +41,8 @@ export class SinkDispatcher {
   readonly #queue: Item[] = []
   #running: Promise<void> | null = null
   #closed = false
+  /** a reload removed or replaced the sink: it takes nothing new, but delivers what it holds */
+  #retiring = false
   #warned = new Set<string>()
   #wake: (() => void) | null = null
   readonly stats = { delivered: 0, failed: 0, dropped: 0, retries: 0 }
@@ -67,11 +69,12 @@ export class SinkDispatcher {
 
   /** Queues a batch; `done` is called exactly once with its outcome. Never blocks, never throws. */
   enqueue(batch: readonly Notification[], done: (o: DeliveryOutcome) => void): void {
-    if (this.#closed || this.#queue.length >= this.#o.maxQueue) {
+    if (this.#closed || this.#retiring || this.#queue.length >= this.#o.maxQueue) {
       this.stats.dropped += batch.length
-      const detail = this.#closed
-        ? 'the dispatcher is closed'
-        : `queue full (${this.#o.maxQueue} waiting; the sink is slow or down)`
+      const detail =
+        this.#closed || this.#retiring
+          ? 'the dispatcher is closed'
+          : `queue full (${this.#o.maxQueue} waiting; the sink is slow or down)`
       this.#warnOnce(
         'dropped',
         `alert sink ${this.sink.name} (${this.sink.describe}): dropped notifications: ${detail}`,
@@ -146,10 +149,38 @@ export class SinkDispatcher {
   }
 
   /**
+   * A reload removed the sink: it takes nothing new but keeps delivering what it holds (retries
+   * and backoff as usual) for up to `graceMs`, then closes; what is left is reported as dropped,
+   * each to its callback (the alert's action says so).
+   */
+  async retire(graceMs: number): Promise<void> {
+    this.#retiring = true
+    const running = this.#running
+    if (running !== null) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([running, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))])
+      clearTimeout(timer)
+    }
+    await this.close(0, 'the sink was removed from the config before delivery')
+  }
+
+  /**
+   * A reload changed the sink's settings: `next` (built from the new ones) takes the waiting
+   * notifications and the keepalives; the one in flight finishes here.
+   */
+  handOver(next: SinkDispatcher, graceMs: number): Promise<void> {
+    this.#retiring = true
+    for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift())
+      next.enqueue(item.batch, item.done)
+    carryOver(this.sink, next.sink)
+    return this.retire(graceMs)
+  }
+
+  /**
    * Stops accepting; waits up to `graceMs` for the queue to drain (a backoff wait is cut short,
    * giving the item one last try), then reports what is left as dropped.
    */
-  async close(graceMs = 2_000): Promise<void> {
+  async close(graceMs = 2_000, why = 'shut down before delivery'): Promise<void> {
     this.#closed = true
     this.#wake?.()
     const running = this.#running
@@ -160,7 +191,7 @@ export class SinkDispatcher {
     }
     for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) {
       this.stats.dropped += item.batch.length
-      item.done({ sink: this.sink.name, status: 'dropped', attempts: 0, detail: 'shut down before delivery' })
+      item.done({ sink: this.sink.name, status: 'dropped', attempts: 0, detail: why })
     }
     await this.sink.close()
   }

@@ -1336,3 +1336,101 @@ describe('AlertEngine: series that go silent', () => {
     })
   })
 })
+
+describe('AlertEngine reconfigure (a config reload)', () => {
+  const once = { ...failure, for: '1 window', resolveFor: '1 window' }
+  const settingsOf = (rules: unknown[], dispatchers: SinkDispatcher[]) => {
+    const cfg = alertsSchema.parse({ rules })
+    return {
+      rules: cfg.rules,
+      repeatIntervalMs: cfg.repeatInterval,
+      staleAfterMs: holdMs(cfg.staleAfter, W),
+      keepResolvedMs: cfg.keepResolved,
+      linkBase: 'http://admin',
+      dispatchers,
+    }
+  }
+  const allSettled = (actions: MemoryActions) => () =>
+    [...actions.records.values()].every((r) => r.result.status !== 'pending')
+
+  it('a changed threshold applies to the next window; the firing alert keeps its fingerprint, ack and run', async () => {
+    const { e, sink, actions } = engine([once])
+    await run(e, [input(point(0, { errors: 60 }))])
+    const [a] = e.alerts()
+    e.ack({ fingerprint: a.fingerprint, startsAtMs: a.firingAtMs!, by: 'ops', comment: 'on it', atMs: 1 })
+    const d = new SinkDispatcher(sink, { maxQueue: 10, maxAttempts: 1, backoffMs: 1, maxBackoffMs: 1 })
+    // 60% failed no longer crosses 0.7: the alert resolves through the rule's own resolveFor
+    e.reconfigure(settingsOf([{ ...once, ratio: 0.7 }], [d]))
+    await run(e, [input(point(1, { errors: 60 }))])
+    await settled(allSettled(actions))
+    const after = e.get(a.fingerprint)
+    expect(after).toMatchObject({ state: 'resolved', resolvedBy: 'recovery', activeAtMs: a.activeAtMs })
+    expect(after?.ack).toMatchObject({ by: 'ops' })
+    expect(sink.got.flat().map((n) => `${n.event} ${n.alert.fingerprint}`)).toEqual([
+      `firing ${a.fingerprint}`,
+      `resolved ${a.fingerprint}`,
+    ])
+  })
+
+  it('an alert whose rule was removed resolves at once and its resolution goes to the sinks that rule named', async () => {
+    const { e, actions } = engine([{ ...once, sinks: ['pager'] }])
+    const pager = new RecordingSink('pager')
+    const other = new RecordingSink('other')
+    const opts = { maxQueue: 10, maxAttempts: 1, backoffMs: 1, maxBackoffMs: 1 }
+    const dispatchers = [new SinkDispatcher(pager, opts), new SinkDispatcher(other, opts)]
+    e.reconfigure(settingsOf([{ ...once, sinks: ['pager'] }], dispatchers))
+    await run(e, [input(point(0, { errors: 60 }))])
+    e.reconfigure(settingsOf([{ name: 'slow', kind: 'latency', threshold: 500 }], dispatchers))
+    await e.idle()
+    await settled(allSettled(actions))
+    const [a] = e.alerts({ state: 'all' }).filter((x) => x.rule === 'down')
+    expect(a).toMatchObject({ state: 'resolved', resolvedBy: 'config', resolvedAtMs: T0 + W })
+    expect(a.latest.summary).toMatch(/its rule down was removed from the config/)
+    expect(pager.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
+    expect(other.got).toEqual([])
+  })
+
+  it('a pending alert of a removed rule is dropped without a page', async () => {
+    const { e, sink, transitions } = engine([{ ...failure, for: '3 windows' }])
+    await run(e, [input(point(0, { errors: 60 }))])
+    e.reconfigure(settingsOf([], []))
+    await e.idle()
+    expect(e.alerts({ state: 'all' })).toEqual([])
+    expect(transitions).toEqual(['down inactive->pending @1', 'down pending->inactive @1'])
+    expect(sink.got).toEqual([])
+  })
+
+  it('a firing alert whose rule moves from shadow to enforce is sent at once; a raised severity is sent again', async () => {
+    const { e, sink, actions } = engine([{ ...once, mode: 'shadow' }])
+    await run(e, [input(point(0, { errors: 60 }))])
+    expect(sink.got).toEqual([])
+    const d = new SinkDispatcher(sink, { maxQueue: 10, maxAttempts: 1, backoffMs: 1, maxBackoffMs: 1 })
+    e.reconfigure(settingsOf([once], [d]))
+    await run(e, [input(point(1, { errors: 60 }))])
+    await settled(allSettled(actions))
+    expect(sink.got.flat().map((n) => `${n.event} ${n.alert.mode} ${n.alert.labels.severity}`)).toEqual([
+      'repeat enforce warning',
+    ])
+    e.reconfigure(settingsOf([{ ...once, severity: 'critical', labels: { team: 'core' } }], [d]))
+    await run(e, [input(point(2, { errors: 60 }))])
+    await settled(() => sink.got.length === 2)
+    expect(sink.got[1].map((n) => [n.event, n.alert.labels.severity, n.alert.labels.team])).toEqual([
+      ['repeat', 'critical', 'core'],
+    ])
+    // a threshold change alone sends nothing
+    e.reconfigure(settingsOf([{ ...once, severity: 'critical', labels: { team: 'core' }, ratio: 0.55 }], [d]))
+    await run(e, [input(point(3, { errors: 60 }))])
+    await settled(allSettled(actions))
+    expect(sink.got).toHaveLength(2)
+  })
+
+  it('a run paged in enforce mode keeps it when its rule moves to shadow, so its resolution is sent', async () => {
+    const { e, sink, actions } = engine([once])
+    await run(e, [input(point(0, { errors: 60 }))])
+    const d = new SinkDispatcher(sink, { maxQueue: 10, maxAttempts: 1, backoffMs: 1, maxBackoffMs: 1 })
+    e.reconfigure(settingsOf([{ ...once, mode: 'shadow' }], [d]))
+    await run(e, [input(point(1, { errors: 1 }))])
+    await settled(allSettled(actions))
+    expect(sink.got.flat().map((n) => n.event)).toEqual(['firing', 'resolved'])
+  })
+})

@@ -119,6 +119,22 @@ export interface ActuatorSignal {
   details: Record<string, unknown>
 }
 
+/** What a reload may change in a running engine (AlertEngine.reconfigure). */
+export type AlertEngineSettings = Pick<
+  AlertEngineOptions,
+  | 'rules'
+  | 'repeatIntervalMs'
+  | 'staleAfterMs'
+  | 'keepResolvedMs'
+  | 'linkBase'
+  | 'dispatchers'
+  | 'enrichTimeoutMs'
+>
+
+interface Reconfigure {
+  reconfigure: AlertEngineSettings
+}
+
 /** The control plane's clock: every window ending at or before `closedUpToMs` has closed. */
 interface Tick {
   closedUpToMs: number
@@ -169,11 +185,13 @@ export class AlertEngine {
   /** alerts that fired since the last flush: enriched at it */
   readonly #justFired = new Set<Alert>()
   readonly #deleted = new Set<string>()
-  readonly #queue: (WindowInput | ActuatorSignal | Tick)[] = []
+  readonly #queue: (WindowInput | ActuatorSignal | Tick | Reconfigure)[] = []
   /** fingerprints per series key, one per rule (index as in rules): hashed once, not per window */
   readonly #fingerprints = new Map<string, string[]>()
   /** each rule's place in the config (ties between alerts are broken by it) */
-  readonly #ruleIndex: ReadonlyMap<string, number>
+  #ruleIndex: ReadonlyMap<string, number>
+  /** rules a reload removed: the resolutions their alerts still owe go to their sinks */
+  readonly #retiredRules = new Map<string, AlertRuleConfig>()
   #running: Promise<void> | null = null
   #dataNow = 0
   #lastSweepWindow = -1
@@ -263,6 +281,74 @@ export class AlertEngine {
     if (!Number.isFinite(closedUpToMs)) return
     this.#queue.push({ closedUpToMs, complete: opts.complete === true })
     this.#running ??= this.#drain().finally(() => (this.#running = null))
+  }
+
+  /**
+   * Applies a reloaded config, in order with the windows (a window judged before it uses the old
+   * rules, one after it the new). An alert keeps its fingerprint (rule name and series) and its
+   * acknowledgement; a changed rule's severity, labels and mode apply to its alerts at once. A
+   * firing alert whose rule was removed, or no longer matches its series, resolves now (its
+   * resolution goes to the sinks the old rule named); a pending one is dropped.
+   */
+  reconfigure(settings: AlertEngineSettings): void {
+    this.#queue.push({ reconfigure: settings })
+    this.#running ??= this.#drain().finally(() => (this.#running = null))
+  }
+
+  #reconfigured(next: AlertEngineSettings): void {
+    const byName = new Map(next.rules.map((r) => [r.name, r]))
+    for (const r of this.#o.rules) if (!byName.has(r.name)) this.#retiredRules.set(r.name, r)
+    for (const name of byName.keys()) this.#retiredRules.delete(name)
+    Object.assign(this.#o, next)
+    this.#ruleIndex = new Map(next.rules.map((r, i) => [r.name, i]))
+    // cached per series in rule order: the order may have changed
+    this.#fingerprints.clear()
+    for (const [fp, a] of this.#alerts) {
+      if (a.state === 'resolved') continue
+      const rule = byName.get(a.rule)
+      const gone =
+        rule === undefined
+          ? `its rule ${a.rule} was removed from the config`
+          : rule.kind !== a.kind
+            ? `its rule ${a.rule} changed kind (${a.kind} to ${rule.kind})`
+            : rule.kind !== 'actuator' && !ruleMatches(rule, a.series, a.level)
+              ? `its rule ${a.rule} no longer matches ${a.key}`
+              : null
+      if (gone !== null) {
+        if (a.state === 'pending') this.#dropPending(fp, a)
+        else {
+          a.latest = { ...a.latest, active: false, summary: `${gone} (config reload)` }
+          this.#resolve(a, this.#dataNow, 'config')
+        }
+        continue
+      }
+      if (rule !== undefined) this.#restyled(a, rule)
+    }
+  }
+
+  /** A live alert takes its changed rule's severity, labels and mode. */
+  #restyled(a: Alert, rule: AlertRuleConfig): void {
+    const labels = {
+      ...rule.labels,
+      alertname: rule.name,
+      severity: rule.severity,
+      kind: rule.kind,
+      service: a.series.service,
+      route: a.series.route,
+      env: a.series.env,
+    }
+    // a run paged in enforce mode keeps it, so its resolution reaches whoever heard it fire
+    const mode = a.mode === 'enforce' && a.notified.firing ? 'enforce' : rule.mode
+    const relabelled = JSON.stringify(labels) !== JSON.stringify(a.labels)
+    if (!relabelled && mode === a.mode && rule.severity === a.severity) return
+    // a paged alert is sent again at once (as a repeat, unless acknowledged or silenced): its
+    // receivers learn the new severity and labels; one recorded in shadow is sent for the first time
+    if (a.state === 'firing' && a.notified.firing && (relabelled || mode !== a.mode))
+      a.notified.lastAtMs = null
+    a.labels = labels
+    a.severity = rule.severity
+    a.mode = mode
+    this.#dirty.add(a.fingerprint)
   }
 
   #ticked(t: Tick): boolean {
@@ -362,7 +448,10 @@ export class AlertEngine {
       let changed = false
       for (const input of batch)
         if ('closedUpToMs' in input) changed = this.#ticked(input) || changed
-        else if ('actuator' in input) {
+        else if ('reconfigure' in input) {
+          this.#reconfigured(input.reconfigure)
+          changed = true
+        } else if ('actuator' in input) {
           this.#signalled(input)
           changed = true
         } else {
@@ -535,7 +624,7 @@ export class AlertEngine {
     this.#emit(a, 'pending', 'inactive')
   }
 
-  #resolve(a: Alert, atMs: number, by: 'recovery' | 'stale'): void {
+  #resolve(a: Alert, atMs: number, by: NonNullable<Alert['resolvedBy']>): void {
     a.state = 'resolved'
     a.resolvedAtMs = atMs
     a.resolvedBy = by
@@ -876,7 +965,7 @@ export class AlertEngine {
     const pending = new Map<string, { rec: ActionRecord; left: number; outcomes: DeliveryOutcome[] }>()
     const routes = new Map<SinkDispatcher, Map<string, Notification[]>>()
     for (const { n, rec } of items) {
-      const sinks = rules.get(n.alert.rule)?.sinks
+      const sinks = (rules.get(n.alert.rule) ?? this.#retiredRules.get(n.alert.rule))?.sinks
       const targets = (this.#o.dispatchers ?? []).filter(
         (d) => sinks === undefined || sinks.includes(d.sink.name),
       )

@@ -238,6 +238,14 @@ describe('sinks', () => {
 describe('SinkDispatcher', () => {
   const dispatch = (s: Sink, maxAttempts = 3, maxQueue = 100, onWarn?: (m: string) => void) =>
     new SinkDispatcher(s, { maxQueue, maxAttempts, backoffMs: 5, maxBackoffMs: 20, onWarn, random: () => 0 })
+  /** a webhook dispatcher whose retry waits a minute: a notification after the first stays queued */
+  const stalled = (name: string, url: string) =>
+    new SinkDispatcher(sink({ name, kind: 'webhook', url }), {
+      maxQueue: 10,
+      maxAttempts: 10,
+      backoffMs: 60_000,
+      maxBackoffMs: 60_000,
+    })
   const outcome = (d: SinkDispatcher, n = notification()) =>
     new Promise<DeliveryOutcome>((resolve) => d.enqueue([n], resolve))
 
@@ -342,18 +350,45 @@ describe('SinkDispatcher', () => {
 
   it('close gives a waiting notification one last try, then reports the rest as dropped', async () => {
     const r = await receiver(() => 503)
-    const d = new SinkDispatcher(sink({ name: 'ops', kind: 'webhook', url: r.url }), {
-      maxQueue: 10,
-      maxAttempts: 10,
-      backoffMs: 60_000,
-      maxBackoffMs: 60_000,
-    })
+    const d = stalled('ops', r.url)
     const a = outcome(d)
     const b = outcome(d)
     await new Promise((res) => setTimeout(res, 50))
     await d.close(500)
     expect((await a).status).toBe('failed')
     expect((await b).status).toBe('dropped')
+  })
+
+  it('a sink a reload removed delivers what it holds, takes nothing new, and reports what is left after its grace', async () => {
+    const r = await receiver((n) => (n < 2 ? 503 : 200))
+    const d = dispatch(sink({ name: 'ops', kind: 'webhook', url: r.url }))
+    const queued = [outcome(d), outcome(d)]
+    const retired = d.retire(5_000)
+    expect(await outcome(d)).toMatchObject({ status: 'dropped' })
+    await retired
+    expect((await Promise.all(queued)).map((o) => o.status)).toEqual(['delivered', 'delivered'])
+    // a sink that never answers in time: what waits is reported, naming the reload
+    const down = await receiver(() => 503)
+    const slow = stalled('old', down.url)
+    const [first, second] = [outcome(slow), outcome(slow)]
+    await slow.retire(100)
+    expect((await first).status).toBe('failed')
+    expect(await second).toMatchObject({
+      status: 'dropped',
+      detail: 'the sink was removed from the config before delivery',
+    })
+  })
+
+  it('a sink a reload changed hands its waiting notifications to its replacement', async () => {
+    const old = await receiver(() => 503)
+    const fixed = await receiver()
+    const d = stalled('ops', old.url)
+    const [inFlight, waiting] = [outcome(d), outcome(d)]
+    await new Promise((res) => setTimeout(res, 50))
+    await d.handOver(dispatch(sink({ name: 'ops', kind: 'webhook', url: fixed.url })), 100)
+    expect(await waiting).toEqual({ sink: 'ops', status: 'delivered', attempts: 1 })
+    expect((await inFlight).status).toBe('failed')
+    expect(fixed.got).toHaveLength(1)
   })
 })
 

@@ -172,6 +172,16 @@ class AlertmanagerSink implements Sink {
     }
     await this.#post([...this.#firing.values()]).catch(() => this.resendErrors++)
   }
+  /** Keeps alive what another sink kept alive (a reload replaced that sink by this one). */
+  adopt(from: AlertmanagerSink): void {
+    const firing = [...from.#firing.values()]
+    if (firing.length === 0) return
+    for (const n of firing) this.#firing.set(n.alert.fingerprint, n)
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => void this.#resend(), this.cfg.resendEveryMs)
+      this.#timer.unref()
+    }
+  }
   /** Forgets an alert resolved or silenced without a notification (no more keepalives). */
   forget(fingerprint: string): void {
     this.#firing.delete(fingerprint)
@@ -242,6 +252,14 @@ export function createSink(cfg: AlertSinkConfig): Sink {
 /** For sinks that keep alerts alive (Alertmanager): drop one that will get no more notifications. */
 export function forgetAlert(sink: Sink, fingerprint: string): void {
   if (sink instanceof AlertmanagerSink) sink.forget(fingerprint)
+}
+
+/**
+ * A reload changed a sink's settings (its URL, headers): the new sink takes over the old one's
+ * keepalives (Alertmanager), so alerts firing there are not left to expire.
+ */
+export function carryOver(from: Sink, to: Sink): void {
+  if (from instanceof AlertmanagerSink && to instanceof AlertmanagerSink) to.adopt(from)
 }
 
 function assertNever(x: never): never {

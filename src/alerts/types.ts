@@ -169,7 +169,8 @@ export interface Alert {
   firingAtMs: number | null
   /** end of the window at which it resolved */
   resolvedAtMs: number | null
-  resolvedBy: 'recovery' | 'stale' | null
+  /** config: a reload removed its rule, or the rule no longer matches its series */
+  resolvedBy: 'recovery' | 'stale' | 'config' | null
   /** end of the newest window judged */
   lastEvalMs: number
   /**

@@ -24,7 +24,7 @@ import {
   startOtlpReceiver,
   type OtlpReceiver,
 } from '../telemetry/index.js' // telemetry
-import { configRoutesOf, startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
+import { startEmbeddedControl, type EmbeddedControl } from '../control/index.js' // control
 import { seriesRoutes } from '../api/routes/series.js' // control
 import { anomalyRoutes } from '../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../api/routes/forecasts.js' // live detect/forecast
@@ -296,13 +296,14 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
         )
       gateway.swap(next)
       config = next
-      // detection: a route the config no longer has is no silence (its open anomalies resolve)
+      // detection: a route the config no longer has is no silence (its open anomalies resolve);
+      // alerting takes the new rules, sinks and routing
       control
-        ?.configRoutes(configRoutesOf(next))
+        ?.reconfigure(next)
         .catch((err: Error) =>
           logger.warn(
             { err: err.message },
-            'config reload: detection keeps the removed routes until evicted',
+            'config reload: the control plane did not take the new config (detection keeps the removed routes until evicted, alerting its old rules and sinks)',
           ),
         )
       logger.info({ routes: next.routes.length, changed }, 'config reloaded')

@@ -67,4 +67,21 @@ describe('what a reload changed, and what waits for a restart', () => {
     )
     expect(r.restartRequired).toEqual(['services.api.scale', 'routes[0].limit'])
   })
+
+  it('alert rules, sinks and their settings apply now; turning alerting on or off waits for a restart', () => {
+    const alerts = [
+      'alerts:',
+      '  repeatInterval: 1h',
+      '  rules: [ { name: down, kind: failure } ]',
+      '  sinks: [ { name: ops, kind: slack, url: "https://hooks.slack.com/services/x" } ]',
+    ]
+    const r = reloadChanges(cfg(), cfg(...alerts))
+    expect(r.changed).toEqual(
+      expect.arrayContaining(['alerts.repeatInterval', 'alerts.rules[0]', 'alerts.sinks[0]']),
+    )
+    expect(r.restartRequired).toEqual([])
+    expect(reloadChanges(cfg(), cfg('alerts: { enabled: false }')).restartRequired).toEqual([
+      'alerts.enabled',
+    ])
+  })
 })

@@ -1,8 +1,9 @@
 /**
  * @module What a reload changed, and which of those changes wait for a restart. A reload swaps the
- * gateway's route table, so routes, services and most of `gateway` apply at once; everything built
- * once at start (the listening socket and its timeouts, the admin API, the limiter, the bus, the
- * store, the control plane, the autoscaler) keeps its old settings until Vigil restarts.
+ * gateway's route table, so routes, services and most of `gateway` apply at once, and the control
+ * plane takes the route list (detection) and `alerts`; everything else built once at start (the
+ * listening socket and its timeouts, the admin API, the limiter, the bus, the store, detection's and
+ * forecasting's settings, the autoscaler) keeps its old settings until Vigil restarts.
  */
 import { formatPath } from './messages.js'
 
@@ -43,6 +44,9 @@ export function needsRestart(path: readonly PropertyKey[], before?: unknown, aft
     return third === 'scale' || (third === undefined && has('scale', before, after))
   }
   if (top === 'gateway') return second === undefined || GATEWAY_AT_START.has(String(second))
+  // the control plane's alerting takes new rules, sinks and their settings; turning it on or off
+  // builds or drops the whole engine
+  if (top === 'alerts') return second === undefined || second === 'enabled'
   return true
 }
 

@@ -31,6 +31,7 @@ import {
   type WindowInput,
 } from '../alerts/index.js'
 import { holdMs, issueProblems, jsonIssueMessage, type Config } from '../config/index.js'
+import type { AlertSinkConfig } from '../config/alerts-schema.js'
 import {
   isVigilError,
   VGL_ERR_ALERTS_BAD_INPUT,
@@ -63,7 +64,7 @@ export interface AlertTransitionEvent {
   activeAtMs: number
   firingAtMs: number | null
   resolvedAtMs: number | null
-  resolvedBy: 'recovery' | 'stale' | null
+  resolvedBy: Alert['resolvedBy']
   summary: string
 }
 
@@ -221,8 +222,10 @@ export interface LiveAlertsOptions {
   leadership: Leadership
   anomalies: LiveAnomalies | null
   forecasts: LiveForecasts | null
-  /** prefix of alert links: alerts.externalUrl, else the admin API's URL when known */
+  /** prefix of alert links: default alerts.externalUrl, else `adminUrl` */
   linkBase?: string
+  /** the admin API's URL when known: the links' prefix when alerts.externalUrl is not set */
+  adminUrl?: string
   /** how often silences and acknowledgements are re-read from the store; default 1 s */
   refreshMs?: number
   enrichers?: readonly AlertEnricher[]
@@ -235,9 +238,11 @@ export interface LiveAlertsOptions {
 /** The leader's alerting: the window hook, the engine, sinks, and the API over both. */
 export class LiveAlerts extends StoredAlerts {
   readonly engine: AlertEngine
-  readonly dispatchers: SinkDispatcher[]
-  readonly #o: LiveAlertsOptions
-  readonly #levels: Set<string>
+  #dispatchers: SinkDispatcher[]
+  #o: LiveAlertsOptions
+  #levels: Set<string>
+  /** sinks a reload removed or replaced, delivering what they still hold */
+  readonly #retiring = new Set<Promise<void>>()
   #silences: Silence[] = []
   #events: Promise<void> = Promise.resolve()
   readonly #storeEvents: BacklogSink<StoredEvent>
@@ -248,8 +253,7 @@ export class LiveAlerts extends StoredAlerts {
     super(opts.store, opts.now)
     this.#o = opts
     const a = opts.config.alerts
-    const warn = (m: string) => opts.onError?.(new Error(m), 'alert sink')
-    this.dispatchers = a.sinks.map((s) => SinkDispatcher.fromConfig(createSink(s), s, warn))
+    this.#dispatchers = a.sinks.map((s) => this.#dispatcherOf(s))
     this.#levels = new Set(a.rules.map((r) => r.level))
     const budgets: Record<string, number> = {}
     for (const [svc, b] of Object.entries(opts.config.limits.services)) budgets[svc] = b.ratePerSec
@@ -264,7 +268,7 @@ export class LiveAlerts extends StoredAlerts {
       repeatIntervalMs: a.repeatInterval,
       staleAfterMs: holdMs(a.staleAfter, opts.config.telemetry.windowMs),
       keepResolvedMs: a.keepResolved,
-      linkBase: opts.linkBase ?? a.externalUrl?.replace(/\/+$/, '') ?? '',
+      linkBase: opts.linkBase ?? a.externalUrl?.replace(/\/+$/, '') ?? opts.adminUrl ?? '',
       context: {
         budgets,
         history: async (series, fromMs, toMs) =>
@@ -283,7 +287,7 @@ export class LiveAlerts extends StoredAlerts {
             opts.leadership.token(),
           ),
       },
-      dispatchers: this.dispatchers,
+      dispatchers: this.#dispatchers,
       silences: () => this.#silences,
       fencingToken: () => (opts.leadership.leading ? opts.leadership.token() : null),
       enrichers: opts.enrichers,
@@ -295,6 +299,51 @@ export class LiveAlerts extends StoredAlerts {
       },
       onError: opts.onError,
       now: opts.now,
+    })
+  }
+
+  get dispatchers(): readonly SinkDispatcher[] {
+    return this.#dispatchers
+  }
+
+  #dispatcherOf(s: AlertSinkConfig): SinkDispatcher {
+    return SinkDispatcher.fromConfig(createSink(s), s, (m) => this.#o.onError?.(new Error(m), 'alert sink'))
+  }
+
+  /**
+   * Applies a reloaded config's `alerts` (rules, sinks, routing, repeatInterval, staleAfter,
+   * keepResolved, enrichTimeout, externalUrl) without losing state: alerts keep their fingerprints
+   * and acknowledgements, silences stay in the store. An unchanged sink keeps its queue; a changed
+   * one hands its waiting notifications to its replacement; a removed one delivers what it holds
+   * for up to `graceMs`, then reports the rest as dropped in their alerts' actions.
+   */
+  reconfigure(config: Config, graceMs = 10_000): void {
+    const before = new Map(this.#o.config.alerts.sinks.map((s) => [s.name, JSON.stringify(s)]))
+    const old = new Map(this.#dispatchers.map((d) => [d.sink.name, d]))
+    const retire = (p: Promise<void>) => {
+      this.#retiring.add(p)
+      void p.finally(() => this.#retiring.delete(p))
+    }
+    const a = config.alerts
+    this.#o = { ...this.#o, config }
+    this.#dispatchers = a.sinks.map((s) => {
+      const d = old.get(s.name)
+      old.delete(s.name)
+      if (d !== undefined && before.get(s.name) === JSON.stringify(s)) return d
+      const fresh = this.#dispatcherOf(s)
+      if (d !== undefined) retire(d.handOver(fresh, graceMs))
+      return fresh
+    })
+    for (const d of old.values()) retire(d.retire(graceMs))
+    this.#levels = new Set(a.rules.map((r) => r.level))
+    this.engine.reconfigure({
+      rules: a.rules,
+      repeatIntervalMs: a.repeatInterval,
+      staleAfterMs: holdMs(a.staleAfter, config.telemetry.windowMs),
+      keepResolvedMs: a.keepResolved,
+      linkBase: this.#o.linkBase ?? a.externalUrl?.replace(/\/+$/, '') ?? this.#o.adminUrl ?? '',
+      enrichTimeoutMs: a.enrichTimeout,
+      dispatchers: this.#dispatchers,
     })
   }
 
@@ -418,7 +467,8 @@ export class LiveAlerts extends StoredAlerts {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
     await this.engine.close()
-    await Promise.all(this.dispatchers.map((d) => d.close(graceMs)))
+    await Promise.all(this.#dispatchers.map((d) => d.close(graceMs)))
+    await Promise.all(this.#retiring)
     await this.#events
   }
 }

@@ -37,7 +37,7 @@ type RpcCall =
   | { op: 'points'; key: string; fromMs: number; toMs: number; stepMs: number }
   | { op: 'anomalies'; query: AnomalyQuery } // live detect/forecast
   | { op: 'learning' } // live detect/forecast
-  | { op: 'configRoutes'; routes: { service: string; route: string }[] } // live detect/forecast
+  | { op: 'reconfigure'; config: Config } // reload
   | { op: 'forecast'; key: string; horizon?: number; level?: number } // live detect/forecast
   | { op: 'actions'; query: ActionPageQuery } // actions
   | { op: 'audit'; query: AuditPageQuery } // audit
@@ -102,8 +102,8 @@ export interface EmbeddedControl
   /** scale: the store's control state of a scope (learned capacity), written with the leader's fencing token */
   loadState(scope: string): Promise<ControlStateEntry[]>
   saveState(scope: string, entries: ControlStateEntry[]): Promise<void>
-  /** a reloaded config's routes: detection drops the series of routes it no longer has */
-  configRoutes(routes: { service: string; route: string }[]): Promise<void>
+  /** a reloaded config (RunningControlPlane.reconfigure): routes for detection, alerting */
+  reconfigure(config: Config): Promise<void>
   /** journeys: traces, graph, root cause, what-if (asked of the worker) */
   readonly journeys: JourneySource
   /** whether the worker's store takes writes, as it last said (GET /health) */
@@ -260,7 +260,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
     points: (key, fromMs, toMs, stepMs) => call<SeriesPoint[]>({ op: 'points', key, fromMs, toMs, stepMs }),
     anomalies: (query) => call<AnomalyRecord[]>({ op: 'anomalies', query }), // live detect/forecast
     learning: () => call<LearningSummary>({ op: 'learning' }), // live detect/forecast
-    configRoutes: (routes) => call<void>({ op: 'configRoutes', routes }), // live detect/forecast
+    reconfigure: (config) => call<void>({ op: 'reconfigure', config }), // reload
     forecast: (key, horizon, level) => call<ForecastAnswer>({ op: 'forecast', key, horizon, level }), // live detect/forecast
     actions: (query) => call<ActionPage>({ op: 'actions', query }), // actions
     audit: (query) => call<AuditPage>({ op: 'audit', query }), // audit

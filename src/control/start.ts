@@ -51,6 +51,11 @@ export interface RunningControlPlane {
   policies: PolicyEngine | null
   /** traces, service graph, root cause and impact (null when journeys or telemetry are disabled) */
   journeys: LiveJourneys | null
+  /**
+   * Applies a reloaded config: detection drops the series of routes it no longer has (their open
+   * anomalies resolve), alerting takes the new `alerts` section. The rest waits for a restart.
+   */
+  reconfigure(config: Config): void
   /** graceful: writes pending windows, then closes the store unless the caller passed it (the bus belongs to the caller) */
   stop(): Promise<void>
 }
@@ -340,7 +345,7 @@ export async function startControlPlane(
         leadership,
         anomalies,
         forecasts,
-        linkBase: config.alerts.externalUrl?.replace(/\/+$/, '') ?? opts.adminUrl,
+        ...(opts.adminUrl !== undefined ? { adminUrl: opts.adminUrl } : {}),
         enrichers: [
           ...(opts.alertEnrichers ?? []),
           ...(alertJourneys === null ? [] : [alertJourneys.enrich]),
@@ -427,6 +432,10 @@ export async function startControlPlane(
     audit: auditSource(store),
     policies,
     journeys,
+    reconfigure: (next) => {
+      anomalies?.configRoutes(configRoutesOf(next))
+      alerts?.reconfigure(withActuatorRule(next))
+    },
     stop: () =>
       (stopping ??= (async () => {
         anomalies?.closing() // live detect/forecast: the windows flushed on the way out are partial

@@ -83,8 +83,8 @@ rpcPort.on('message', (req: RpcRequest) => {
       case 'learning':
         if (cp.anomalies === null) throw VGL_ERR_CONTROL_DISABLED('anomaly detection', 'detect')
         return cp.anomalies.learning()
-      case 'configRoutes':
-        cp.anomalies?.configRoutes(req.routes)
+      case 'reconfigure':
+        cp.reconfigure(req.config)
         return undefined
       case 'forecast':
         if (cp.forecasts === null) throw VGL_ERR_CONTROL_DISABLED('forecasting', 'forecast')
