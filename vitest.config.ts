@@ -45,6 +45,7 @@ const SECOND_LANE = [
   'test/integration/recorder-nats-retry.test.ts',
   'test/integration/limits-redis.test.ts',
   'test/integration/limits-admin-redis-down.test.ts',
+  'test/integration/limits-control-clients.test.ts',
   'test/integration/journeys-alerts.test.ts',
   'test/integration/live-control.test.ts',
   'test/integration/control-embedded.test.ts',

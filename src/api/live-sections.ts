@@ -8,7 +8,7 @@ import type { AlertSource } from '../control/alerting.js'
 import type { AnomalySource } from '../control/anomalies.js'
 import type { SeriesSource, SeriesSummary } from '../control/control-plane.js'
 import type { ServiceView } from '../gateway/views.js'
-import type { Limiter } from '../limits/index.js'
+import type { Limiter, MergedClientStats } from '../limits/index.js'
 import type { Autoscaler } from '../scale/autoscaler.js'
 import { registry } from '../metrics.js'
 import type { ActivityLog } from './activity.js'
@@ -130,6 +130,11 @@ export interface LiveSources {
   series?: SeriesSource
   anomalies?: AnomalySource
   limiter?: Limiter
+  /**
+   * the heaviest clients when this process's limiter decides no request (a control plane): the
+   * gateways' last window, merged; null until one closed
+   */
+  clients?: () => MergedClientStats | null
   activity?: ActivityLog
   alerts?: Pick<AlertSource, 'listAlerts'>
   /** the autoscaler and the services it scales */
@@ -201,13 +206,16 @@ export function liveSections(src: LiveSources): Record<string, LiveSection> {
         fallback: limiter.fallbackState(),
       }),
     }
+    const merged = src.clients
     sections.clients = {
       kind: 'value',
       read: () => {
-        const { last } = limiter.clientStats()
+        const last = merged !== undefined ? merged() : limiter.clientStats().last
+        if (last === null) return null
         return {
           windowStartMs: last.windowStartMs,
           windowMs: last.windowMs,
+          ...('gateways' in last ? { gateways: last.gateways } : {}),
           clients: [...last.clients].sort((a, b) => b.requests - a.requests).slice(0, top),
         }
       },

@@ -18,7 +18,12 @@
  */
 import type { Bus, BusMessage, DurableSubscription } from '../bus/index.js'
 import type { ClientWindow } from '../detect/index.js'
-import { decodeClientWindow, type ClientWindowMessage } from '../limits/index.js'
+import {
+  decodeClientWindow,
+  mergeClientStats,
+  type ClientWindowMessage,
+  type ClientWindowStats,
+} from '../limits/index.js'
 import { HeldMessages, whenInherited, type InheritedStats } from './held.js'
 
 export interface MergedClientWindow {
@@ -26,6 +31,8 @@ export interface MergedClientWindow {
   windowMs: number
   gateways: number
   clients: ClientWindow[]
+  /** the same window as the limiter's statistics (`GET /api/limits/clients`), heaviest first */
+  stats: ClientWindowStats[]
 }
 
 /**
@@ -246,6 +253,7 @@ export class ClientWindows {
         windowMs: msgs[0]!.windowMs,
         gateways: msgs.length,
         clients: mergeClientWindows(msgs),
+        stats: mergeClientStats(msgs),
       })
     } catch (err) {
       // a detector's failure would fail again on redelivery: the window is done either way

@@ -861,7 +861,7 @@ export class LiveJourneys implements SpanStage, JourneySource {
   }
 
   /** The limiter's merged client windows: who the users are, and how much each sends. */
-  clientWindow(w: MergedClientWindow): void {
+  clientWindow(w: Omit<MergedClientWindow, 'stats'>): void {
     const rates = w.clients.map((c) => (1000 * c.requests) / w.windowMs)
     this.#clients = { windowMs: w.windowMs, total: w.clients.reduce((a, c) => a + c.requests, 0), rates }
   }

@@ -17,6 +17,7 @@ import { FILE_CHECK_MS, reportedByWatch, StoreWatch, type StoreCondition } from 
 import { StoreBacklog } from './store-backlog.js'
 import type { InheritedStats } from './held.js'
 import { configRoutesOf, LiveAnomalies, type AnomalyRecord } from './anomalies.js' // live detect/forecast
+import type { MergedClientStats } from '../limits/index.js'
 import { ClientWindows } from './client-windows.js'
 import { LiveForecasts } from './forecasts.js' // live detect/forecast
 import { formatSeriesKey } from './series-key.js' // live detect/forecast
@@ -56,6 +57,11 @@ export interface RunningControlPlane {
    * anomalies resolve), alerting takes the new `alerts` section. The rest waits for a restart.
    */
   reconfigure(config: Config): void
+  /**
+   * the heaviest clients of the last window every gateway's limiter closed, merged across the
+   * gateways (null before the first one closes, or without rate limiting and detection)
+   */
+  clientStats(): MergedClientStats | null
   /** graceful: writes pending windows, then closes the store unless the caller passed it (the bus belongs to the caller) */
   stop(): Promise<void>
 }
@@ -244,15 +250,22 @@ export async function startControlPlane(
       })
     : null
   if (anomalies !== null) plane.onWindowClosed(anomalies.hook)
-  // abusive clients: the gateways' limiter windows, merged across gateways
+  // abusive clients and the Rate limits page: the gateways' limiter windows, merged across gateways
+  let lastClients: MergedClientStats | null = null
   const clientWindows =
-    anomalies !== null || journeys !== null
+    anomalies !== null || journeys !== null || config.limits.enabled
       ? new ClientWindows({
           bus,
           subject: busSubjects(config.bus).clients,
           durable: `${config.control.durable}-clients`,
           graceMs: opts.graceMs ?? config.control.graceMs,
           onWindow: (w) => {
+            lastClients = {
+              windowStartMs: w.windowStartMs,
+              windowMs: w.windowMs,
+              gateways: w.gateways,
+              clients: w.stats,
+            }
             anomalies?.clientWindow(w)
             journeys?.clientWindow(w) // journeys: who the users are
           },
@@ -436,6 +449,7 @@ export async function startControlPlane(
       anomalies?.configRoutes(configRoutesOf(next))
       alerts?.reconfigure(withActuatorRule(next))
     },
+    clientStats: () => lastClients,
     stop: () =>
       (stopping ??= (async () => {
         anomalies?.closing() // live detect/forecast: the windows flushed on the way out are partial

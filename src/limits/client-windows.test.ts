@@ -4,6 +4,7 @@ import {
   ClientWindowPublisher,
   decodeClientWindow,
   encodeClientWindow,
+  mergeClientStats,
   type ClientWindowMessage,
 } from './client-windows.js'
 import type { ClientStatsSnapshot } from './stats.js'
@@ -58,6 +59,10 @@ describe('client windows on the bus', () => {
     expect(() => decodeClientWindow(enc.encode(JSON.stringify(peers)))).toThrow(
       /clients\[0\]\.failedBeyondPeers must be a number ≥ 0/,
     )
+    const overfull = { ...m, clients: [{ ...m.clients[0], bucketFill: 1.5 }] }
+    expect(() => decodeClientWindow(enc.encode(JSON.stringify(overfull)))).toThrow(
+      /clients\[0\]\.bucketFill must be a number in \[0, 1\]/,
+    )
     const bad = { ...m, clients: [{ ...m.clients[0], requests: -1 }] }
     expect(() => decodeClientWindow(enc.encode(JSON.stringify(bad)))).toThrow(
       /clients\[0\]\.requests must be a number ≥ 0/,
@@ -100,6 +105,8 @@ describe('client windows on the bus', () => {
       finished: 9,
       meanLatencyMs: 12.5,
       distinctRoutes: 2,
+      overcount: 0,
+      bucketFill: 0.5,
     })
     await bus.close()
   })
@@ -117,5 +124,77 @@ describe('client windows on the bus', () => {
     expect(await p.poll()).toBe(false)
     expect(warnings).toEqual(['bus closed'])
     expect(p.stats.errors).toBe(1)
+  })
+})
+
+describe('the gateways’ client windows merged for the Rate limits page', () => {
+  const row = (over: Partial<ClientWindowMessage['clients'][number]>) => ({
+    clientId: 'acme',
+    tier: 'PRM',
+    requests: 0,
+    errors: 0,
+    meanLatencyMs: 0,
+    distinctRoutes: 1,
+    ...over,
+  })
+  const from = (gatewayId: string, clients: ClientWindowMessage['clients']): ClientWindowMessage => ({
+    v: 1,
+    gatewayId,
+    windowStartMs: 60_000,
+    windowMs: 60_000,
+    clients,
+  })
+
+  it('reads as one limiter would have counted the window: counts add up, the shared bucket at its emptiest', () => {
+    const merged = mergeClientStats([
+      from('gw-a', [
+        row({
+          requests: 30,
+          refused: 10,
+          refusedOwn: 10,
+          finished: 20,
+          errors: 2,
+          meanLatencyMs: 10,
+          distinctRoutes: 3,
+          bucketFill: 0.4,
+        }),
+        row({ clientId: 'quiet', tier: 'STD', requests: 5, finished: 5, meanLatencyMs: 4, bucketFill: 0.9 }),
+      ]),
+      from('gw-b', [
+        row({
+          requests: 50,
+          refused: 20,
+          refusedOwn: 15,
+          finished: 30,
+          errors: 1,
+          meanLatencyMs: 20,
+          distinctRoutes: 2,
+          bucketFill: 0.1,
+          overcount: 3,
+        }),
+      ]),
+    ])
+    expect(merged.map((c) => c.clientId)).toEqual(['acme', 'quiet']) // heaviest first
+    expect(merged[0]).toEqual({
+      clientId: 'acme',
+      tier: 'PRM',
+      requests: 80,
+      overcount: 3,
+      errors: 3,
+      refused: 30,
+      refusedOwn: 25,
+      clientErrors: 0,
+      failedBeyondPeers: 0,
+      finished: 50,
+      errorRate: 3 / 50,
+      meanLatencyMs: (20 * 10 + 30 * 20) / 50,
+      distinctRoutes: 3,
+      bucketFill: 0.1,
+    })
+  })
+
+  it('takes an older gateway’s row (no finished, no bucket fill) by its decisions, with a full bucket', () => {
+    const [c] = mergeClientStats([from('old', [row({ requests: 8, errors: 2, meanLatencyMs: 5 })])])
+    expect(c).toMatchObject({ requests: 8, finished: 8, errorRate: 0.25, meanLatencyMs: 5, bucketFill: 1 })
   })
 })

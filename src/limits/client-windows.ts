@@ -11,7 +11,7 @@
  */
 import type { Bus } from '../bus/bus.js'
 import { VGL_ERR_TELEMETRY_DECODE } from '../errors.js'
-import type { ClientStatsSnapshot } from './stats.js'
+import type { ClientStatsSnapshot, ClientWindowStats } from './stats.js'
 
 /** One client of one gateway's window. */
 export interface ClientWindowRow {
@@ -39,6 +39,10 @@ export interface ClientWindowRow {
   finished?: number
   meanLatencyMs: number
   distinctRoutes: number
+  /** over-estimate bound of `requests` (space-saving top-K; absent from older gateways: 0) */
+  overcount?: number
+  /** tokens left / burst at the client's last decision on this gateway, 0..1 (absent from older gateways) */
+  bucketFill?: number
 }
 
 export interface ClientWindowMessage {
@@ -84,8 +88,10 @@ export function decodeClientWindow(data: Uint8Array): ClientWindowMessage {
     for (const k of ['requests', 'errors', 'meanLatencyMs', 'distinctRoutes'] as const)
       if (!nonNegative(c[k])) fail(`clients[${i}].${k} must be a number ≥ 0`)
     if (c.refused !== undefined && !nonNegative(c.refused)) fail(`clients[${i}].refused must be a number ≥ 0`)
-    for (const k of ['finished', 'refusedOwn', 'clientErrors', 'failedBeyondPeers'] as const)
+    for (const k of ['finished', 'refusedOwn', 'clientErrors', 'failedBeyondPeers', 'overcount'] as const)
       if (c[k] !== undefined && !nonNegative(c[k])) fail(`clients[${i}].${k} must be a number ≥ 0`)
+    if (c.bucketFill !== undefined && !(nonNegative(c.bucketFill) && c.bucketFill <= 1))
+      fail(`clients[${i}].bucketFill must be a number in [0, 1]`)
   })
   return o as ClientWindowMessage
 }
@@ -109,8 +115,68 @@ export function clientWindowMessage(gatewayId: string, w: ClientStatsSnapshot): 
       finished: c.finished,
       meanLatencyMs: c.meanLatencyMs,
       distinctRoutes: c.distinctRoutes,
+      overcount: c.overcount,
+      bucketFill: c.bucketFill,
     })),
   }
+}
+
+/** A window of every gateway's limiter, merged (the control plane's view of the heaviest clients). */
+export interface MergedClientStats extends ClientStatsSnapshot {
+  /** the gateways whose window was merged */
+  gateways: number
+}
+
+/**
+ * The gateways' rows of one window as one limiter window, as a single limiter would have counted
+ * it, for the control plane's Rate limits page and `GET /api/limits/clients`: counts add up, the
+ * mean latency is weighted by finished responses, distinct routes is the largest gateway's (the
+ * route sets are not shipped) and the bucket fill the lowest any gateway saw (the gateways share
+ * one bucket; the emptiest reading is the one that throttles). Heaviest first.
+ */
+export function mergeClientStats(msgs: readonly ClientWindowMessage[]): ClientWindowStats[] {
+  const by = new Map<string, ClientWindowStats & { latencyWeighted: number }>()
+  for (const m of msgs)
+    for (const c of m.clients) {
+      const e = by.get(c.clientId) ?? {
+        clientId: c.clientId,
+        tier: c.tier,
+        requests: 0,
+        overcount: 0,
+        errors: 0,
+        refused: 0,
+        refusedOwn: 0,
+        clientErrors: 0,
+        failedBeyondPeers: 0,
+        finished: 0,
+        errorRate: 0,
+        meanLatencyMs: 0,
+        distinctRoutes: 0,
+        bucketFill: 1,
+        latencyWeighted: 0,
+      }
+      // an older gateway without `finished` counted its responses as its decisions
+      const finished = c.finished ?? c.requests
+      e.requests += c.requests
+      e.overcount += c.overcount ?? 0
+      e.errors += c.errors
+      e.refused += c.refused ?? 0
+      e.refusedOwn += c.refusedOwn ?? 0
+      e.clientErrors += c.clientErrors ?? 0
+      e.failedBeyondPeers += c.failedBeyondPeers ?? 0
+      e.finished += finished
+      e.latencyWeighted += c.meanLatencyMs * finished
+      e.distinctRoutes = Math.max(e.distinctRoutes, c.distinctRoutes)
+      e.bucketFill = Math.min(e.bucketFill, c.bucketFill ?? 1)
+      by.set(c.clientId, e)
+    }
+  return [...by.values()]
+    .map(({ latencyWeighted, ...e }) => ({
+      ...e,
+      errorRate: e.finished > 0 ? e.errors / e.finished : 0,
+      meanLatencyMs: e.finished > 0 ? latencyWeighted / e.finished : 0,
+    }))
+    .sort((a, b) => b.requests - a.requests)
 }
 
 export interface ClientWindowPublisherOptions {

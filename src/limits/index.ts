@@ -40,8 +40,10 @@ export {
   clientWindowMessage,
   decodeClientWindow,
   encodeClientWindow,
+  mergeClientStats,
   type ClientWindowMessage,
   type ClientWindowPublisherOptions,
+  type MergedClientStats,
   type ClientWindowRow,
 } from './client-windows.js'
 export { ClientIdentity } from './identity.js'

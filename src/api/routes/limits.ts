@@ -12,7 +12,13 @@ import {
   VGL_ERR_LIMITS_UNKNOWN_KEY,
   VGL_ERR_LIMITS_TIER_NOT_FOUND,
 } from '../../errors.js'
-import { etagOf, type ChangeMeta, type Limiter, type WriteCondition } from '../../limits/index.js'
+import {
+  etagOf,
+  type ChangeMeta,
+  type Limiter,
+  type MergedClientStats,
+  type WriteCondition,
+} from '../../limits/index.js'
 import { actorOf, reasonProblem } from '../admin-audit.js'
 import { createAuthorizer } from '../auth.js'
 import { parseBody } from '../body.js'
@@ -24,6 +30,11 @@ export interface LimitsRoutesOptions {
   token: string
   /** check for mutating calls; default `createAuthorizer(token)` from src/api/auth.ts */
   authorize?: (req: FastifyRequest) => void
+  /**
+   * where this process's limiter decides no request (a control plane): the gateways' last window,
+   * merged, served as `last` (`current` is null: a window is sent once every gateway closed it)
+   */
+  clients?: () => MergedClientStats | null
 }
 
 // the rule and message every mutating admin route shares (src/api/admin-audit.ts)
@@ -195,7 +206,10 @@ export function limitsRoutes(opts: LimitsRoutesOptions): FastifyPluginAsync {
       return withEtag(reply, after, cond.etag)
     })
 
-    app.get('/api/limits/clients', async () => limiter.clientStats())
+    const clients = opts.clients
+    app.get('/api/limits/clients', async () =>
+      clients === undefined ? limiter.clientStats() : { last: clients(), current: null },
+    )
     app.get('/api/limits/fallback', async () => limiter.fallbackState())
   }
 }

@@ -177,11 +177,13 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     followActions(cp.actions, activity),
     ...(config.detect.enabled ? [followAnomalies(cp.anomalies, activity)] : []),
   ]
+  // the limiter here decides no request: its heaviest clients are the gateways' (the leader merges them)
+  const mergedClients = () => cp.current()?.clientStats() ?? null
   const hub = new LiveHub({
     sections: liveSections({
       series: cp.series,
       ...(config.detect.enabled ? { anomalies: cp.anomalies } : {}),
-      ...(limiter !== null ? { limiter } : {}),
+      ...(limiter !== null ? { limiter, clients: mergedClients } : {}),
       alerts: cp.alerts,
       activity,
     }),
@@ -204,7 +206,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
       alertRoutes({ source: cp.alerts, audit, labels: () => silenceLabels(config) }), // alerts
       // dashboard
       scoreRoutes({ source: cp.scores }),
-      ...(limiter !== null ? [limitsRoutes({ limiter, token })] : []),
+      ...(limiter !== null ? [limitsRoutes({ limiter, token, clients: mergedClients })] : []),
       uiAssetsRoutes(),
       dashboardRoutes({
         hub,

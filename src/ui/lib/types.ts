@@ -32,6 +32,8 @@ export interface LimitsLive {
 export interface ClientsLive {
   windowStartMs: number
   windowMs: number
+  /** on a control plane: the gateways whose windows were merged */
+  gateways?: number
   clients: ClientWindowStats[]
 }
 

@@ -67,11 +67,11 @@ describe('abusiveVerdict', () => {
 })
 
 describe('limiterElsewhere', () => {
-  it("on a control plane, says the decisions and clients are each gateway's, not that there are none", () => {
+  it("on a control plane, says the decisions are each gateway's, and when the merged clients come", () => {
     const e = limiterElsewhere('control')
     expect(e?.decisions).toMatch(/each gateway's limiter counts its decisions/)
     expect(e?.decisions).toMatch(/gateway's dashboard/)
-    expect(e?.clients).toMatch(/each gateway's limiter keeps its clients/)
+    expect(e?.clients).toMatch(/each gateway sends its heaviest clients when its window closes/)
     expect(`${e?.decisions} ${e?.clients}`).not.toMatch(/no limiter decisions|no clients/i)
   })
 

@@ -93,9 +93,11 @@ export function abusiveVerdict(a: Pick<Anomaly, 'children'>): { text: string; ti
 }
 
 /**
- * Where the limiter's decisions and buckets are counted, when not in this process: a control
- * plane (scaled out) runs no limiter traffic, so its counters stay at zero beside an Overview that
- * shows the gateways' merged throttled share. Null where this process decides (a gateway, embedded).
+ * Where the limiter's decisions are counted, when not in this process: a control plane (scaled
+ * out) runs no limiter traffic, so its counters stay at zero beside an Overview that shows the
+ * gateways' merged throttled share. Its heaviest clients are the gateways' windows, merged; until
+ * the first one closed, `clients` says when they come. Null where this process decides (a
+ * gateway, embedded).
  */
 export function limiterElsewhere(mode: string): { decisions: string; clients: string } | null {
   if (mode !== 'control') return null
@@ -103,6 +105,6 @@ export function limiterElsewhere(mode: string): { decisions: string; clients: st
     decisions:
       "Not counted here: each gateway's limiter counts its decisions. Open a gateway's dashboard (the adminUrl each vigil gateway logs when ready) for them; the Overview's throttled share here is every gateway's merged.",
     clients:
-      "Not counted here: each gateway's limiter keeps its clients' buckets and windows. Open a gateway's dashboard for them; this control plane judges their merged windows for abusive clients, listed on the Overview.",
+      'No merged window yet: each gateway sends its heaviest clients when its window closes (limits.stats.windowMs, a minute by default), and the leading control plane merges them control.graceMs later.',
   }
 }

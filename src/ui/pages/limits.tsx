@@ -229,7 +229,7 @@ export function LimitsPage(props: { mode: string }) {
                 <td>
                   {lowest === null ? (
                     <span class="muted small" title={elsewhere?.clients}>
-                      {elsewhere !== null ? 'on each gateway' : 'no clients this window'}
+                      no clients this window
                     </span>
                   ) : (
                     <Meter
@@ -285,10 +285,11 @@ export function LimitsPage(props: { mode: string }) {
       <Panel
         title="Heaviest clients"
         right={
-          clients !== undefined &&
-          elsewhere === null && (
+          clients !== undefined && (
             <span class="small muted">
               window from {fmtTime(clients.windowStartMs)}, {clients.windowMs / 1000}s
+              {clients.gateways !== undefined &&
+                `, merged from ${clients.gateways} gateway${clients.gateways === 1 ? '' : 's'}`}
             </span>
           )
         }
