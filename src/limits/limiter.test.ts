@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { JsonlAuditLog, MemoryAuditLog, TeeAuditLog, type AuditLog } from '../audit.js'
 import { limitsSchema } from '../config/limits-schema.js'
 import type { AdmissionDecision, AdmissionRequest } from './admission.js'
@@ -550,7 +550,15 @@ describe('the limiter log while Redis flaps', () => {
       },
     )
     open.push(l)
-    return { l, t, store, lines, texts: () => lines.map((x) => x.text) }
+    /** one failed decision now, then one answered at `upAtMs` */
+    const failThenAnswer = async (upAtMs: number) => {
+      store.down = true
+      await l.admit(req(), t.now)
+      store.down = false
+      t.now = upAtMs
+      await l.admit(req(), t.now)
+    }
+    return { l, t, store, lines, failThenAnswer, texts: () => lines.map((x) => x.text) }
   }
 
   it('tells of one outage in one pair of lines, however often Redis answers and fails again', async () => {
@@ -577,19 +585,22 @@ describe('the limiter log while Redis flaps', () => {
     expect(lines[1]!.obj).toEqual({ fallbackForMs: recoveredAt - 1_000_000, relapses: 4 })
   })
 
+  it('logs the end when Redis has held for settleMs, without waiting for the next request', async () => {
+    const { failThenAnswer, texts } = flaky(30, 0)
+    await failThenAnswer(100)
+    await vi.waitFor(() => expect(texts()).toHaveLength(2), { timeout: 2000, interval: 10 })
+    expect(texts()[1]).toBe('info limits: Redis is back; shared limits resumed')
+  })
+
   it('logs the end of a clean outage once Redis has answered for settleMs', async () => {
-    const { l, t, store, texts } = flaky(1000, 0)
-    store.down = true
-    await l.admit(req(), t.now)
-    store.down = false
-    t.now = 3000
-    await l.admit(req(), t.now)
+    const { l, t, failThenAnswer, texts } = flaky(10_000, 0)
+    await failThenAnswer(3000)
     expect(l.fallbackState().active).toBe(false) // shared limits apply at once …
     expect(texts()).toHaveLength(1) // … and the line waits until Redis has held
-    t.now = 3999
+    t.now = 12_999
     await l.admit(req(), t.now)
     expect(texts()).toHaveLength(1)
-    t.now = 4000
+    t.now = 13_000
     await l.admit(req(), t.now)
     expect(texts()).toEqual([
       'warn limits: Redis unavailable, deciding by the fallback policy until it is back',

@@ -195,7 +195,13 @@ export class Limiter implements Admission {
    * answered again at `recoveredMs` (null while still away) and came back then failed `relapses`
    * times. Its one "back" line waits until Redis has answered for `fallback.settleMs`.
    */
-  #outage: { sinceMs: number; recoveredMs: number | null; relapses: number } | null = null
+  #outage: {
+    sinceMs: number
+    recoveredMs: number | null
+    relapses: number
+    /** logs the end settleMs after Redis came back, when no decision comes to do it */
+    timer: NodeJS.Timeout | null
+  } | null = null
   /** an admin call found Redis failing and logged why; cleared once Redis answers again */
   #adminRedisDown = false
   #closed = false
@@ -384,6 +390,7 @@ export class Limiter implements Admission {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    if (this.#outage?.timer != null) clearTimeout(this.#outage.timer)
     this.#dropFill()
     await this.#backend.close()
     await this.#store.close()
@@ -572,7 +579,7 @@ export class Limiter implements Admission {
     const nowMs = this.#clock()
     this.#fb.retryAtMs = nowMs
     if (this.#markFallback(reason, 'error', nowMs))
-      this.#outage = { sinceMs: nowMs, recoveredMs: null, relapses: 0 }
+      this.#outage = { sinceMs: nowMs, recoveredMs: null, relapses: 0, timer: null }
   }
 
   #markFallback(reason: string, kind: 'timeout' | 'error', nowMs: number): boolean {
@@ -596,9 +603,11 @@ export class Limiter implements Admission {
       // back for less than settleMs: the same outage, already told
       this.#outage.recoveredMs = null
       this.#outage.relapses++
+      if (this.#outage.timer !== null) clearTimeout(this.#outage.timer)
+      this.#outage.timer = null
       return
     }
-    this.#outage = { sinceMs: nowMs, recoveredMs: null, relapses: 0 }
+    this.#outage = { sinceMs: nowMs, recoveredMs: null, relapses: 0, timer: null }
     this.#log?.warn(
       {
         reason: this.#fb.reason,
@@ -614,7 +623,13 @@ export class Limiter implements Admission {
     this.#fb.reason = null
     fallbackActive.set(0)
     fallbackTransitions.labels('redis', 'recovered').inc()
-    if (this.#outage !== null) this.#outage.recoveredMs = nowMs
+    const o = this.#outage
+    if (o === null) return
+    o.recoveredMs = nowMs
+    // the line's time tells when the outage ended, not when the next request came; when it fires
+    // Redis has held for settleMs, since a relapse clears it
+    o.timer ??= setTimeout(() => this.#closeOutage(Number.POSITIVE_INFINITY), this.#cfg.fallback.settleMs)
+    o.timer.unref()
     this.#closeOutage(nowMs)
   }
 
@@ -622,6 +637,7 @@ export class Limiter implements Admission {
   #closeOutage(nowMs: number): void {
     const o = this.#outage
     if (o === null || o.recoveredMs === null || nowMs - o.recoveredMs < this.#cfg.fallback.settleMs) return
+    if (o.timer !== null) clearTimeout(o.timer)
     this.#outage = null
     this.#log?.info(
       { fallbackForMs: o.recoveredMs - o.sinceMs, relapses: o.relapses },
