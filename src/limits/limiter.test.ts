@@ -514,9 +514,10 @@ class FlakyStore implements LimitStore {
   readonly kind = 'redis' as const
   readonly up = true
   down = false
+  error = new Error('Connection is closed.')
   readonly #inner = new MemoryLimitStore()
   take(buckets: readonly BucketSpec[], cost: number, nowMs: number): Promise<TakeOutcome> {
-    if (this.down) return Promise.reject(new Error('Connection is closed.'))
+    if (this.down) return Promise.reject(this.error)
     return Promise.resolve(this.#inner.take(buckets, cost, nowMs))
   }
   peek(): number {
@@ -583,6 +584,17 @@ describe('the limiter log while Redis flaps', () => {
       'info limits: Redis is back; shared limits resumed (it answered and failed again 4 times during the outage)',
     ])
     expect(lines[1]!.obj).toEqual({ fallbackForMs: recoveredAt - 1_000_000, relapses: 4 })
+  })
+
+  it('says why in an operator’s words, naming Redis, not in the client library’s', async () => {
+    const { l, t, store, lines } = flaky(10_000, 0)
+    store.error = new Error("Stream isn't writeable and enableOfflineQueue options is false")
+    store.down = true
+    await l.admit(req(), t.now)
+    const reason = 'Redis at redis://127.0.0.1:6379 is unreachable'
+    expect(l.fallbackState()).toMatchObject({ active: true, reason })
+    // the library's words stay in the log line, for whoever debugs the client
+    expect(lines[0]!.obj).toMatchObject({ reason, err: store.error.message })
   })
 
   it('logs the end when Redis has held for settleMs, without waiting for the next request', async () => {

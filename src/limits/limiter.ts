@@ -597,7 +597,9 @@ export class Limiter implements Admission {
     const timeout = /timed? ?out/i.test(msg)
     // A slow Redis is left alone for retryMs; a disconnected one is retried as soon as it reconnects.
     this.#fb.retryAtMs = timeout ? nowMs + this.#cfg.fallback.retryMs : nowMs
-    const reason = timeout ? `slower than ${this.#cfg.redis.timeoutMs} ms` : msg
+    const reason = timeout
+      ? `slower than ${this.#cfg.redis.timeoutMs} ms`
+      : `Redis at ${withoutPassword(this.#cfg.redis.url)} ${this.#redisFailure(err)}`
     if (!this.#markFallback(reason, timeout ? 'timeout' : 'error', nowMs)) return
     if (this.#outage !== null) {
       // back for less than settleMs: the same outage, already told
@@ -611,6 +613,7 @@ export class Limiter implements Admission {
     this.#log?.warn(
       {
         reason: this.#fb.reason,
+        err: msg,
         policy: this.#cfg.fallback.policy,
         localShare: this.#cfg.fallback.localShare,
       },
@@ -666,13 +669,19 @@ export class Limiter implements Admission {
         `limits: Redis at ${url} fails admin calls (${msg}); tier, key and control changes answer 503 VGL_ERR_LIMITS_REDIS_UNAVAILABLE until it is back`,
       )
     }
-    const how =
-      err instanceof Error && err.name === 'ReplyError'
-        ? `refused the command (${msg})`
-        : /timed? ?out/i.test(msg)
-          ? `did not answer within ${this.#cfg.redis.timeoutMs} ms (limits.redis.timeoutMs)`
-          : 'is unreachable'
-    return VGL_ERR_LIMITS_REDIS_UNAVAILABLE(`${op} the ${what}`, url, how)
+    return VGL_ERR_LIMITS_REDIS_UNAVAILABLE(`${op} the ${what}`, url, this.#redisFailure(err))
+  }
+
+  /**
+   * What went wrong with Redis, in an operator's words: the client library's ("Stream isn't
+   * writeable and enableOfflineQueue options is false") name none of Redis, the address or a fix.
+   */
+  #redisFailure(err: unknown): string {
+    const msg = err instanceof Error ? err.message : String(err)
+    if (err instanceof Error && err.name === 'ReplyError') return `refused the command (${msg})`
+    if (/timed? ?out/i.test(msg))
+      return `did not answer within ${this.#cfg.redis.timeoutMs} ms (limits.redis.timeoutMs)`
+    return 'is unreachable'
   }
 
   #adminRedisBack(): void {
