@@ -42,6 +42,7 @@ import { VERSION } from '../version.js' // dashboard
 import { alertRoutes } from '../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider, silenceLabels } from '../alerts/index.js' // alerts
 import type { Autoscaler } from '../scale/autoscaler.js' // scale
+import { actionLines } from './action-lines.js'
 import { CAPACITY_STATE_SCOPE, startAutoscaling } from './autoscaling.js' // scale
 import { scalingRoutes } from '../api/routes/scaling.js' // scale
 import { exposeControlMetrics } from '../api/control-metrics.js' // deploy: findings at /metrics
@@ -359,6 +360,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
           })
       },
       onNotice: (message, fields) => logger.info(fields, `control plane: ${message}`),
+      onAction: actionLines(logger),
       // live detect/forecast: one log line per anomaly opened / resolved (alerting forwards later)
       onAnomaly: (a, t) => {
         activity.push(anomalyActivity(a, t)) // dashboard

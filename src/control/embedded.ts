@@ -61,7 +61,7 @@ export type RpcRequest = RpcCall & { id: number }
 
 /** Worker → main thread notices (anomaly: live detect/forecast; limits: adaptive limits). */
 interface WorkerMessage {
-  type: 'ready' | 'error' | 'notice' | 'anomaly' | 'limits' | 'store'
+  type: 'ready' | 'error' | 'notice' | 'anomaly' | 'limits' | 'store' | 'action'
   what?: string
   message?: string
   /** error: its VGL_ERR_* code and what to do about it, when known */
@@ -73,6 +73,8 @@ interface WorkerMessage {
   fields?: Record<string, unknown>
   record?: AnomalyRecord
   transition?: string
+  /** action: one the worker recorded, once final */
+  action?: ActionRecord
   /** limits: a controls change the worker's policies ask the main thread's limiter to make */
   id?: number
   patch?: Parameters<LimitControls['setControls']>[0]
@@ -123,6 +125,8 @@ export interface EmbeddedControlOptions {
   onStore?: (condition: StoreCondition, previous: StoreCondition) => void
   /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
   onNotice?: (message: string, fields: Record<string, unknown>) => void
+  /** each action the worker recorded, once final (StartControlOptions.onAction) */
+  onAction?: (rec: ActionRecord) => void
   /** live detect/forecast: each anomaly opened or resolved in the worker */
   onAnomaly?: (record: AnomalyRecord, transition: 'opened' | 'resolved') => void
   /**
@@ -205,6 +209,7 @@ export async function startEmbeddedControl(opts: EmbeddedControlOptions): Promis
         )
           opts.onStore?.(m.condition, previous)
       } else if (m.type === 'notice') opts.onNotice?.(m.message ?? '', m.fields ?? {})
+      else if (m.type === 'action' && m.action !== undefined) opts.onAction?.(m.action)
       // live detect/forecast
       else if (m.type === 'anomaly' && m.record !== undefined)
         opts.onAnomaly?.(m.record, m.transition === 'resolved' ? 'resolved' : 'opened')

@@ -79,6 +79,7 @@ export interface ScaledControlOptions {
   limitControls?: LimitControls | null
   onError?: (err: Error, what: string) => void
   onNotice?: StartControlOptions['onNotice']
+  onAction?: StartControlOptions['onAction']
   /** on taking over, the rollups the previous leader held came back (or the wait for them ended) */
   onInherited?: StartControlOptions['onInherited']
   /** this process started or stopped leading */
@@ -109,6 +110,7 @@ export async function startScaledControl(
       limitControls: opts.limitControls ?? null,
       onError: opts.onError,
       onNotice: opts.onNotice,
+      onAction: opts.onAction,
       onInherited: opts.onInherited,
     })
   }

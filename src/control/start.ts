@@ -11,7 +11,7 @@ import { serialize } from 'node:v8' // live detect/forecast
 import type { Bus } from '../bus/index.js'
 import { busSubjects } from '../bus/index.js'
 import type { Config } from '../config/index.js'
-import { openStore, retentionOf, SqliteStore, type Store } from '../store/index.js'
+import { openStore, retentionOf, SqliteStore, type ActionRecord, type Store } from '../store/index.js'
 import { ControlPlane } from './control-plane.js'
 import { FILE_CHECK_MS, reportedByWatch, StoreWatch, type StoreCondition } from './store-watch.js'
 import { StoreBacklog } from './store-backlog.js'
@@ -85,6 +85,11 @@ export interface StartControlOptions {
   onStore?: (condition: StoreCondition) => void
   /** something an operator should know that is no error (LiveJourneysOptions.onNotice) */
   onNotice?: (message: string, fields: Record<string, unknown>) => void
+  /**
+   * each action this process recorded, once final (a shadow one when recorded, an enforced one
+   * when settled, again when settled again): what the operator's log tells of alerts and scaling
+   */
+  onAction?: (rec: ActionRecord) => void
   /**
    * a consumer took over what a dead predecessor held, and it came back or the wait for it ended:
    * the rollups (ControlPlaneOptions.onInherited) or the client windows (ClientWindowsOptions)
@@ -178,6 +183,7 @@ export async function startControlPlane(
     throw err
   }
   const actions = new ActionLog({ store, leadership, file: actionsFileOf(config), onError })
+  if (opts.onAction !== undefined) actions.watch(opts.onAction)
   // ---- journeys: tail sampling of spans into the store, service graph, route statistics ----
   const jc = config.journeys
   let anomaliesRef: LiveAnomalies | null = null

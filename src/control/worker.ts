@@ -59,6 +59,7 @@ const cp = await startControlPlane(config, bus, {
     }),
   onStore: (condition) => parentPort?.postMessage({ type: 'store', condition }),
   onNotice: (message, fields) => parentPort?.postMessage({ type: 'notice', message, fields }),
+  onAction: (action) => parentPort?.postMessage({ type: 'action', action }),
 })
 
 const alertsOf = (): LiveAlerts => {

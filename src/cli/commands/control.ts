@@ -9,6 +9,7 @@ import { seriesRoutes } from '../../api/routes/series.js'
 import { anomalyRoutes } from '../../api/routes/anomalies.js' // live detect/forecast
 import { forecastRoutes } from '../../api/routes/forecasts.js' // live detect/forecast
 import { BusTargetPool, busSubjects, openBus } from '../../bus/index.js'
+import { actionLines } from '../action-lines.js'
 import { CAPACITY_STATE_SCOPE, startAutoscaling } from '../autoscaling.js' // scale
 import { VGL_ERR_CONTROL_NOT_LEADER } from '../../errors.js' // scale
 import type { ScaledControl } from '../../control/index.js' // scale
@@ -120,6 +121,7 @@ async function runControl(argv: string[], undo: Array<() => unknown>): Promise<n
     limitControls: limiter,
     onError: (err, what) => logger.error({ err, what }, 'control plane error'),
     onNotice: (message, fields) => logger.info(fields, message),
+    onAction: actionLines(logger),
     onLeadership: (leading, leader, reason) => logLeadership(logger, leading, leader, reason),
     onInherited: (consumer, x) => {
       recordInherited(consumer, x)
