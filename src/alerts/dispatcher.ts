@@ -16,8 +16,10 @@ import { carryOver, SinkError, type Sink } from './sinks.js'
 import type { Notification } from './types.js'
 
 export type DeliveryOutcome =
-  | { sink: string; status: 'delivered'; attempts: number }
-  | { sink: string; status: 'failed' | 'dropped'; attempts: number; detail: string }
+  /** `heldMs`: delivered on a later try, after the sink was given up on for that long (src/alerts/undelivered.ts) */
+  | { sink: string; status: 'delivered'; attempts: number; heldMs?: number }
+  /** `retryable`: a later try may deliver it (false: the sink refused the payload) */
+  | { sink: string; status: 'failed' | 'dropped'; attempts: number; detail: string; retryable: boolean }
 
 interface Item {
   batch: readonly Notification[]
@@ -79,7 +81,7 @@ export class SinkDispatcher {
         'dropped',
         `alert sink ${this.sink.name} (${this.sink.describe}): dropped notifications: ${detail}`,
       )
-      done({ sink: this.sink.name, status: 'dropped', attempts: 0, detail })
+      done({ sink: this.sink.name, status: 'dropped', attempts: 0, detail, retryable: true })
       return
     }
     this.#queue.push({ batch, done })
@@ -117,7 +119,7 @@ export class SinkDispatcher {
             retryable ? 'failed' : 'refused',
             `alert sink ${name}: notification not delivered: ${why}`,
           )
-          item.done({ sink: name, status: 'failed', attempts: attempt, detail: why })
+          item.done({ sink: name, status: 'failed', attempts: attempt, detail: why, retryable })
           return
         }
         this.stats.retries++
@@ -191,7 +193,7 @@ export class SinkDispatcher {
     }
     for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) {
       this.stats.dropped += item.batch.length
-      item.done({ sink: this.sink.name, status: 'dropped', attempts: 0, detail: why })
+      item.done({ sink: this.sink.name, status: 'dropped', attempts: 0, detail: why, retryable: true })
     }
     await this.sink.close()
   }

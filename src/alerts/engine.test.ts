@@ -1,9 +1,11 @@
+import { createServer } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import { alertsSchema, holdMs } from '../config/alerts-schema.js'
 import type { ActionRecord, StoredSilence } from '../store/index.js'
 import { SinkDispatcher } from './dispatcher.js'
 import { AlertEngine, type AlertActionPort, type AlertEngineOptions } from './engine.js'
-import type { Sink } from './sinks.js'
+import { createSink, type Sink } from './sinks.js'
+import type { HeldNotification } from './undelivered.js'
 import { evaluateRule, quickInactive } from './rules.js'
 import type { Alert, AlertPoint, Notification, WindowInput } from './types.js'
 
@@ -401,8 +403,164 @@ describe('AlertEngine lifecycle', () => {
     const [rec] = [...actions.records.values()]
     expect(rec.result.status).toBe('failed')
     expect((rec.result as { detail: string }).detail).toMatch(
-      /not delivered to hook \(connect ECONNREFUSED.*after 3 tries\)/,
+      /not delivered to hook \(connect ECONNREFUSED.*after 3 tries; held, sent again when it answers\)/,
     )
+  })
+})
+
+describe('AlertEngine: a notification a sink never took', () => {
+  /** A real HTTP receiver: 503 while `down`, else 200; keeps each body it took. */
+  async function receiver() {
+    const took: { status: string; alerts: { status: string }[] }[] = []
+    const r = { down: true, took, url: '', close: () => new Promise((ok) => srv.close(ok)) }
+    const srv = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => (body += c.toString()))
+      req.on('end', () => {
+        if (!r.down) took.push(JSON.parse(body) as (typeof took)[number])
+        res.statusCode = r.down ? 503 : 200
+        res.end()
+      })
+    })
+    await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok))
+    r.url = `http://127.0.0.1:${(srv.address() as { port: number }).port}/hook`
+    return r
+  }
+
+  it('is held past its retries (saved), and only its newest state goes out once the receiver is back, even after a restart', async () => {
+    const r = await receiver()
+    const held = new Map<string, HeldNotification>()
+    const heldStore = {
+      load: async () => [...held.values()].map((h) => structuredClone(h)),
+      save: async (entries: { key: string; data: HeldNotification | null }[]) => {
+        for (const x of entries)
+          if (x.data === null) held.delete(x.key)
+          else held.set(x.key, structuredClone(x.data))
+      },
+    }
+    const hook = () =>
+      new SinkDispatcher(
+        createSink({ name: 'hook', kind: 'webhook', url: r.url, timeoutMs: 2_000 } as never),
+        {
+          maxQueue: 100,
+          maxAttempts: 2,
+          backoffMs: 1,
+          maxBackoffMs: 2,
+        },
+      )
+    const rule = { ...failure, for: '1 window', resolveFor: '1 window' }
+    const d1 = hook()
+    const first = engine([rule], { dispatchers: [d1], held: heldStore, onError: () => {} })
+    const { e, actions } = first
+    try {
+      await e.start()
+      await run(e, [input(point(0, { errors: 90 })), input(point(1, { errors: 0 }))])
+      await settled(() => [...actions.records.values()].every((x) => x.result.status !== 'pending'))
+      // the firing, then its resolved, given up on: only the resolved is held, and saved
+      expect([...actions.records.values()].map((x) => [x.kind, x.result.status])).toEqual([
+        ['alert.firing', 'failed'],
+        ['alert.resolved', 'failed'],
+      ])
+      expect(e.undelivered.count('hook')).toBe(1)
+      expect([...held.values()].map((h) => h.event)).toEqual(['resolved'])
+      expect(e.alerts({ state: 'all' })[0].notified.undelivered).toEqual([
+        { sink: 'hook', event: 'resolved', sinceMs: expect.any(Number) },
+      ])
+      // the slow retry while the receiver is still down: still held
+      e.undelivered.retry()
+      await settled(() => d1.stats.failed === 3)
+      expect(d1.stats.failed).toBe(3)
+      expect(e.undelivered.count()).toBe(1)
+    } finally {
+      await e.close()
+    }
+
+    // a restart: a new engine over the same store, the receiver back
+    r.down = false
+    const second = engine([rule], {
+      dispatchers: [hook()],
+      held: heldStore,
+      actions,
+      state: {
+        load: async () => [...first.saved.values()].map((a) => structuredClone(a)),
+        save: async () => {},
+      },
+    })
+    try {
+      await second.e.start()
+      expect(second.e.undelivered.count()).toBe(1)
+      second.e.undelivered.retry()
+      await settled(() => held.size === 0)
+      expect(r.took.map((b) => b.status)).toEqual(['resolved'])
+      const resolved = [...actions.records.values()].find((x) => x.kind === 'alert.resolved')!
+      expect(resolved.result).toMatchObject({
+        status: 'ok',
+        detail: expect.stringMatching(/^delivered to hook \(re-sent once it answered, .* late\)$/),
+      })
+      expect(second.e.undelivered.count()).toBe(0)
+    } finally {
+      await second.e.close()
+      await r.close()
+    }
+  })
+
+  it('follows a reload: a changed sink re-sends what is held through its new dispatcher, a removed one gives it up', async () => {
+    const r = await receiver()
+    const held = new Map<string, HeldNotification>()
+    const heldStore = {
+      load: async () => [],
+      save: async (entries: { key: string; data: HeldNotification | null }[]) => {
+        for (const x of entries)
+          if (x.data === null) held.delete(x.key)
+          else held.set(x.key, structuredClone(x.data))
+      },
+    }
+    const hook = (timeoutMs: number) =>
+      new SinkDispatcher(createSink({ name: 'hook', kind: 'webhook', url: r.url, timeoutMs } as never), {
+        maxQueue: 100,
+        maxAttempts: 2,
+        backoffMs: 1,
+        maxBackoffMs: 2,
+      })
+    const rule = { ...failure, for: '1 window', resolveFor: '1 window' }
+    const settings = (dispatchers: SinkDispatcher[]) => {
+      const cfg = alertsSchema.parse({ rules: [rule] })
+      return {
+        rules: cfg.rules,
+        repeatIntervalMs: cfg.repeatInterval,
+        staleAfterMs: holdMs(cfg.staleAfter, W),
+        keepResolvedMs: cfg.keepResolved,
+        linkBase: 'http://admin',
+        dispatchers,
+      }
+    }
+    const { e, actions } = engine([rule], { dispatchers: [hook(2_000)], held: heldStore, onError: () => {} })
+    try {
+      await e.start()
+      await run(e, [input(point(0, { errors: 90 }))])
+      await settled(() => [...actions.records.values()].every((x) => x.result.status !== 'pending'))
+      expect(e.undelivered.count('hook')).toBe(1)
+      // the sink's settings changed (a new dispatcher, same name): the held firing goes through it
+      r.down = false
+      const changed = hook(3_000)
+      e.reconfigure(settings([changed]))
+      await e.idle()
+      e.undelivered.retry()
+      await settled(() => held.size === 0)
+      expect(r.took.map((b) => b.status)).toEqual(['firing'])
+      expect(changed.stats.delivered).toBe(1)
+      // down again: the resolved is held, then the sink is removed from the config: given up, unsaved
+      r.down = true
+      await run(e, [input(point(1, { errors: 0 }))])
+      await settled(() => e.undelivered.count('hook') === 1)
+      e.reconfigure(settings([]))
+      await e.idle()
+      expect(e.undelivered.count()).toBe(0)
+      expect(held.size).toBe(0)
+    } finally {
+      await e.close()
+      await r.close()
+    }
   })
 })
 

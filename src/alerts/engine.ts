@@ -28,6 +28,7 @@ import type { ActionRecord, StoredAlertAck, StoredSilence } from '../store/index
 import type { DeliveryOutcome, SinkDispatcher } from './dispatcher.js'
 import { evaluateRule, holdWindows, quickInactive, ruleMatches, type RuleContext } from './rules.js'
 import { silencing } from './silences.js'
+import { UndeliveredNotifications, type HeldStore } from './undelivered.js'
 import type {
   Alert,
   AlertCorrelator,
@@ -84,6 +85,11 @@ export interface AlertEngineOptions {
   actions?: AlertActionPort | null
   state?: AlertStatePort | null
   dispatchers?: readonly SinkDispatcher[]
+  /** where notifications a sink never took are kept until it does (absent: in memory only) */
+  held?: HeldStore | null
+  /** how often held notifications are tried again (default 5 min) and for how long (default 24 h) */
+  resendEveryMs?: number
+  holdUndeliveredMs?: number
   /** active silences now (refreshed by the caller) */
   silences?: () => readonly StoredSilence[]
   /** the leader's fencing token, put in every notification */
@@ -171,6 +177,8 @@ function runsOf(a: Alert): [number, number][] {
 }
 
 export class AlertEngine {
+  /** notifications a sink never took, held until it does */
+  readonly undelivered: UndeliveredNotifications
   readonly #o: AlertEngineOptions & { now: () => number }
   readonly #ctx: RuleContext
   readonly #alerts = new Map<string, Alert>()
@@ -225,6 +233,21 @@ export class AlertEngine {
     this.#o = { ...opts, now: opts.now ?? Date.now }
     this.#ctx = { ...opts.context, windowMs: opts.windowMs }
     this.#ruleIndex = new Map(opts.rules.map((r, i) => [r.name, i]))
+    this.undelivered = new UndeliveredNotifications({
+      dispatchers: opts.dispatchers ?? [],
+      store: opts.held,
+      settle: (rec, outcomes) => this.#settle(rec, outcomes),
+      onChange: (fp) => {
+        const a = this.#alerts.get(fp)
+        if (a === undefined) return
+        a.notified.undelivered = this.undelivered.forAlert(fp)
+        this.#dirty.add(fp)
+      },
+      onWarn: (m) => this.#o.onError?.(new Error(m), 'alert sink'),
+      now: this.#o.now,
+      retryEveryMs: opts.resendEveryMs,
+      maxAgeMs: opts.holdUndeliveredMs,
+    })
   }
 
   /** Loads persisted alerts (firing and recently resolved) so a restart neither forgets nor re-pages them. */
@@ -243,6 +266,8 @@ export class AlertEngine {
       this.#dataNow = Math.max(this.#dataNow, a.lastEvalMs)
       this.#restored = true
     }
+    // a dry run (replay) sends nothing, so holds nothing; without sinks now, a reload may add some
+    if (this.#o.actions !== null && this.#o.actions !== undefined) await this.undelivered.start()
   }
 
   /** Queues one window of one series; judged in order, in the background. Never blocks. */
@@ -300,6 +325,7 @@ export class AlertEngine {
     for (const r of this.#o.rules) if (!byName.has(r.name)) this.#retiredRules.set(r.name, r)
     for (const name of byName.keys()) this.#retiredRules.delete(name)
     Object.assign(this.#o, next)
+    if (next.dispatchers !== undefined) this.undelivered.setDispatchers(next.dispatchers)
     this.#ruleIndex = new Map(next.rules.map((r, i) => [r.name, i]))
     // cached per series in rule order: the order may have changed
     this.#fingerprints.clear()
@@ -962,14 +988,17 @@ export class AlertEngine {
   #dispatch(items: readonly { n: Notification; rec: ActionRecord }[]): void {
     if (items.length === 0) return
     const rules = new Map(this.#o.rules.map((r) => [r.name, r]))
-    const pending = new Map<string, { rec: ActionRecord; left: number; outcomes: DeliveryOutcome[] }>()
+    const pending = new Map<
+      string,
+      { rec: ActionRecord; n: Notification; left: number; outcomes: DeliveryOutcome[] }
+    >()
     const routes = new Map<SinkDispatcher, Map<string, Notification[]>>()
     for (const { n, rec } of items) {
       const sinks = (rules.get(n.alert.rule) ?? this.#retiredRules.get(n.alert.rule))?.sinks
       const targets = (this.#o.dispatchers ?? []).filter(
         (d) => sinks === undefined || sinks.includes(d.sink.name),
       )
-      pending.set(n.id, { rec, left: targets.length, outcomes: [] })
+      pending.set(n.id, { rec, n, left: targets.length, outcomes: [] })
       if (targets.length === 0) void this.#settle(rec, [])
       for (const d of targets) {
         let groups = routes.get(d)
@@ -983,24 +1012,40 @@ export class AlertEngine {
       for (const batch of groups.values())
         d.enqueue(batch, (outcome) => {
           if (outcome.status !== 'delivered') this.stats.sendErrors += batch.length
+          // the sink answers again: what it was given up on goes out now, not at the slow retry
+          else this.undelivered.delivered(d.sink.name, batch)
           for (const n of batch) {
             const p = pending.get(n.id)
             if (p === undefined) continue
             p.outcomes.push(outcome)
-            if (--p.left === 0) void this.#settle(p.rec, p.outcomes)
+            if (--p.left > 0) continue
+            for (const o of p.outcomes)
+              if (o.status !== 'delivered' && o.retryable)
+                this.undelivered.hold(o.sink, p.rec, p.n, p.outcomes)
+            void this.#settle(p.rec, p.outcomes)
           }
         })
   }
 
   async #settle(rec: ActionRecord, outcomes: readonly DeliveryOutcome[]): Promise<void> {
-    const ok = outcomes.filter((o) => o.status === 'delivered').map((o) => o.sink)
+    const ok = outcomes.flatMap((o) =>
+      o.status !== 'delivered'
+        ? []
+        : [
+            o.heldMs === undefined
+              ? o.sink
+              : `${o.sink} (re-sent once it answered, ${formatDurationMs(Math.round(o.heldMs / 1000) * 1000)} late)`,
+          ],
+    )
     const bad = outcomes.flatMap((o) => (o.status === 'delivered' ? [] : [o]))
     const detail =
       outcomes.length === 0
         ? 'no sink takes this rule: recorded only'
         : [
             ok.length > 0 ? `delivered to ${ok.join(', ')}` : '',
-            bad.length > 0 ? `not delivered to ${bad.map((o) => `${o.sink} (${o.detail})`).join(', ')}` : '',
+            bad.length > 0
+              ? `not delivered to ${bad.map((o) => `${o.sink} (${o.detail}${o.retryable ? '; held, sent again when it answers' : ''})`).join(', ')}`
+              : '',
           ]
             .filter((s) => s !== '')
             .join('; ')
@@ -1082,6 +1127,7 @@ export class AlertEngine {
 
   /** Waits for queued windows, then saves what changed (graceful stop). */
   async close(): Promise<void> {
+    this.undelivered.close()
     await this.idle()
     await this.#save().catch((err: Error) => this.#o.onError?.(err, 'alert state not saved'))
   }

@@ -15,6 +15,8 @@ export { createSink, forgetAlert, redactUrl, SinkError } from './sinks.js'
 export type { Sink } from './sinks.js'
 export { SinkDispatcher } from './dispatcher.js'
 export type { DeliveryOutcome, DispatcherOptions } from './dispatcher.js'
+export { UndeliveredNotifications } from './undelivered.js'
+export type { HeldNotification, HeldStore, UndeliveredOptions } from './undelivered.js'
 export {
   alertmanagerAlert,
   alertView,

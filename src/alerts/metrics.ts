@@ -6,6 +6,8 @@
  * - `vigil_alerts{state}`: alerts pending, firing, resolved (kept) now
  * - `vigil_alert_notifications_total{sink, outcome}`: notifications delivered, failed, dropped
  * - `vigil_alert_sink_retries_total{sink}`, `vigil_alert_sink_queue{sink}`
+ * - `vigil_alert_notifications_undelivered{sink}`: notifications held after the retries were spent,
+ *   sent again when the sink answers
  */
 import { Counter, Gauge } from 'prom-client'
 import { registry } from '../metrics.js'
@@ -19,6 +21,8 @@ export interface AlertMetricsSnapshot {
     dropped: number
     retries: number
     queued: number
+    /** held after the retries were spent (absent: none) */
+    undelivered?: number
   }[]
 }
 
@@ -76,21 +80,32 @@ const retries = new Counter({
   },
 })
 
-const queued = new Gauge({
-  name: 'vigil_alert_sink_queue',
-  help: 'Notifications waiting per sink',
-  labelNames: ['sink'],
-  registers: [registry],
-  async collect() {
-    const s = await snapshot()
-    if (s === null) return
-    for (const k of s.sinks) this.set({ sink: k.sink }, k.queued)
-  },
-})
+/** A gauge of one number per sink, read from the engine at each scrape. */
+function sinkGauge(name: string, help: string, value: (k: AlertMetricsSnapshot['sinks'][number]) => number) {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['sink'],
+    registers: [registry],
+    async collect() {
+      const s = await snapshot()
+      if (s === null) return
+      for (const k of s.sinks) this.set({ sink: k.sink }, value(k))
+    },
+  })
+}
+
+const queued = sinkGauge('vigil_alert_sink_queue', 'Notifications waiting per sink', (k) => k.queued)
+
+const undelivered = sinkGauge(
+  'vigil_alert_notifications_undelivered',
+  'Alert notifications a sink has not taken after the retries were spent, held and sent again when it answers (kept up to 24 h)',
+  (k) => k.undelivered ?? 0,
+)
 
 /** Points the alert metrics at the running engine (or the worker that runs it); null detaches. */
 export function setAlertMetricsProvider(p: (() => Promise<AlertMetricsSnapshot | null>) | null): void {
   provider = p
   last = null
-  if (p === null) for (const m of [states, notifications, retries, queued]) m.reset()
+  if (p === null) for (const m of [states, notifications, retries, queued, undelivered]) m.reset()
 }

@@ -196,6 +196,11 @@ export interface Alert {
     repeats: number
     /** last firing or repeat notification of this run: the next repeat is due repeatInterval after it */
     lastAtMs: number | null
+    /**
+     * notifications of this alert a sink has not taken yet: held after the retries were spent and
+     * sent again when the sink answers (src/alerts/undelivered.ts); absent or empty: none
+     */
+    undelivered?: { sink: string; event: 'firing' | 'repeat' | 'resolved'; sinceMs: number }[]
   }
   suppressed: Suppression
   /** the silence that holds it back, while one does */

@@ -25,6 +25,7 @@ import {
   type AlertEnricher,
   type AlertMetricsSnapshot,
   type AlertQuery,
+  type HeldNotification,
   type Silence,
   type SilenceLabels,
   type SilenceMatcher,
@@ -51,6 +52,8 @@ import { StoreBacklog, type BacklogSink } from './store-backlog.js'
 
 /** The scope of alert state in the store's fenced control state. */
 export const ALERT_STATE_SCOPE = 'alerts'
+/** The scope of notifications a sink never took (src/alerts/undelivered.ts), one per sink and alert. */
+export const UNDELIVERED_SCOPE = 'alerts.undelivered'
 /** Store events of each alert that fired and resolved: the history a replay is compared with. */
 export const ALERT_FIRED = 'alert.fired'
 export const ALERT_RESOLVED = 'alert.resolved'
@@ -228,6 +231,8 @@ export interface LiveAlertsOptions {
   adminUrl?: string
   /** how often silences and acknowledgements are re-read from the store; default 1 s */
   refreshMs?: number
+  /** how often notifications a sink never took are tried again; default 5 min */
+  resendEveryMs?: number
   enrichers?: readonly AlertEnricher[]
   correlate?: AlertCorrelator
   onTransition?: ConstructorParameters<typeof AlertEngine>[0]['onTransition']
@@ -288,6 +293,12 @@ export class LiveAlerts extends StoredAlerts {
           ),
       },
       dispatchers: this.#dispatchers,
+      held: {
+        load: async () =>
+          (await store.getControlState(UNDELIVERED_SCOPE)).map((e) => e.data as HeldNotification),
+        save: (entries) => store.putControlState(UNDELIVERED_SCOPE, entries, opts.leadership.token()),
+      },
+      resendEveryMs: opts.resendEveryMs,
       silences: () => this.#silences,
       fencingToken: () => (opts.leadership.leading ? opts.leadership.token() : null),
       enrichers: opts.enrichers,
@@ -458,7 +469,12 @@ export class LiveAlerts extends StoredAlerts {
   metrics(): AlertMetricsSnapshot {
     return {
       states: this.engine.counts(),
-      sinks: this.dispatchers.map((d) => ({ sink: d.sink.name, queued: d.queued, ...d.stats })),
+      sinks: this.dispatchers.map((d) => ({
+        sink: d.sink.name,
+        queued: d.queued,
+        undelivered: this.engine.undelivered.count(d.sink.name),
+        ...d.stats,
+      })),
     }
   }
 
