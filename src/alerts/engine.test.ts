@@ -136,6 +136,19 @@ async function settled(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10))
 }
 
+/** What a reload hands the engine: the rules parsed as the config loader does, these sinks. */
+const settingsOf = (rules: unknown[], dispatchers: SinkDispatcher[]) => {
+  const cfg = alertsSchema.parse({ rules })
+  return {
+    rules: cfg.rules,
+    repeatIntervalMs: cfg.repeatInterval,
+    staleAfterMs: holdMs(cfg.staleAfter, W),
+    keepResolvedMs: cfg.keepResolved,
+    linkBase: 'http://admin',
+    dispatchers,
+  }
+}
+
 async function run(e: AlertEngine, inputs: WindowInput[]): Promise<void> {
   for (const i of inputs) {
     e.evaluate(i)
@@ -523,17 +536,6 @@ describe('AlertEngine: a notification a sink never took', () => {
         maxBackoffMs: 2,
       })
     const rule = { ...failure, for: '1 window', resolveFor: '1 window' }
-    const settings = (dispatchers: SinkDispatcher[]) => {
-      const cfg = alertsSchema.parse({ rules: [rule] })
-      return {
-        rules: cfg.rules,
-        repeatIntervalMs: cfg.repeatInterval,
-        staleAfterMs: holdMs(cfg.staleAfter, W),
-        keepResolvedMs: cfg.keepResolved,
-        linkBase: 'http://admin',
-        dispatchers,
-      }
-    }
     const { e, actions } = engine([rule], { dispatchers: [hook(2_000)], held: heldStore, onError: () => {} })
     try {
       await e.start()
@@ -543,7 +545,7 @@ describe('AlertEngine: a notification a sink never took', () => {
       // the sink's settings changed (a new dispatcher, same name): the held firing goes through it
       r.down = false
       const changed = hook(3_000)
-      e.reconfigure(settings([changed]))
+      e.reconfigure(settingsOf([rule], [changed]))
       await e.idle()
       e.undelivered.retry()
       await settled(() => held.size === 0)
@@ -553,10 +555,38 @@ describe('AlertEngine: a notification a sink never took', () => {
       r.down = true
       await run(e, [input(point(1, { errors: 0 }))])
       await settled(() => e.undelivered.count('hook') === 1)
-      e.reconfigure(settings([]))
+      e.reconfigure(settingsOf([rule], []))
       await e.idle()
       expect(e.undelivered.count()).toBe(0)
       expect(held.size).toBe(0)
+    } finally {
+      await e.close()
+      await r.close()
+    }
+  })
+
+  it('a held firing is dropped, never sent, once its resolved reaches the receiver', async () => {
+    const r = await receiver()
+    const d = new SinkDispatcher(
+      createSink({ name: 'hook', kind: 'webhook', url: r.url, timeoutMs: 2_000 } as never),
+      { maxQueue: 100, maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 },
+    )
+    const { e, actions } = engine([{ ...failure, for: '1 window', resolveFor: '1 window' }], {
+      dispatchers: [d],
+      onError: () => {},
+    })
+    try {
+      await e.start()
+      await run(e, [input(point(0, { errors: 90 }))])
+      await settled(() => e.undelivered.count() === 1)
+      expect(e.undelivered.count()).toBe(1)
+      r.down = false
+      await run(e, [input(point(1, { errors: 0 }))])
+      await settled(() => [...actions.records.values()].every((x) => x.result.status !== 'pending'))
+      await settled(() => e.undelivered.count() === 0)
+      expect(r.took.map((b) => b.status)).toEqual(['resolved'])
+      expect(e.undelivered.count()).toBe(0)
+      expect(e.undelivered.stats.superseded).toBe(1)
     } finally {
       await e.close()
       await r.close()
@@ -1497,17 +1527,6 @@ describe('AlertEngine: series that go silent', () => {
 
 describe('AlertEngine reconfigure (a config reload)', () => {
   const once = { ...failure, for: '1 window', resolveFor: '1 window' }
-  const settingsOf = (rules: unknown[], dispatchers: SinkDispatcher[]) => {
-    const cfg = alertsSchema.parse({ rules })
-    return {
-      rules: cfg.rules,
-      repeatIntervalMs: cfg.repeatInterval,
-      staleAfterMs: holdMs(cfg.staleAfter, W),
-      keepResolvedMs: cfg.keepResolved,
-      linkBase: 'http://admin',
-      dispatchers,
-    }
-  }
   const allSettled = (actions: MemoryActions) => () =>
     [...actions.records.values()].every((r) => r.result.status !== 'pending')
 
