@@ -1227,7 +1227,13 @@ describe('AlertEngine enrichment and incidents', () => {
     const payments = e.alerts().find((a) => a.series.service === 'payments')!
     const orders = e.alerts().find((a) => a.series.service === 'orders')!
     // a member that pages is still in the incident, and listed in its head's page
-    expect(orders).toMatchObject({ state: 'firing', suppressed: held, incident: payments.fingerprint })
+    expect(orders).toMatchObject({
+      state: 'firing',
+      suppressed: held,
+      incident: payments.fingerprint,
+      escalated: held === null,
+    })
+    expect(payments.escalated).toBe(false)
     expect(payments.context.correlated).toMatchObject({
       alerts: [{ series: 'payments|*|prod' }, { series: 'orders|*|prod' }],
     })

@@ -702,6 +702,7 @@ export class AlertEngine {
       silencedBy: null,
       ack: null,
       incident: null,
+      escalated: false,
       context: {},
     }
   }
@@ -776,6 +777,11 @@ export class AlertEngine {
     a.silencedBy = silence?.id ?? null
     const sinceLast = a.notified.lastAtMs === null ? Infinity : now - a.notified.lastAtMs
     const held = heldBy(a, a.incident === null ? undefined : this.#alerts.get(a.incident))
+    const escalated = a.incident !== null && a.incident !== a.fingerprint && held === null
+    if ((a.escalated ?? false) !== escalated) {
+      a.escalated = escalated
+      this.#dirty.add(a.fingerprint)
+    }
     if (!a.notified.firing) {
       if (silence !== null) return ((a.suppressed = 'silenced'), null)
       // the incident's head pages for it (or will, once it fires: at most its rule's `for` later)

@@ -208,6 +208,11 @@ export interface Alert {
   ack: { by: string; comment: string; atMs: number } | null
   /** the incident grouping correlated alerts: the fingerprint of its head (set by a correlator) */
   incident: string | null
+  /**
+   * a member of an incident that pages for itself, being more severe than the incident's head
+   * (whose page would not tell what this one says); absent or false: it does not
+   */
+  escalated?: boolean
   /** extension point: root-cause candidates, user impact, ... (set by enrichers before sending) */
   context: Record<string, unknown>
 }

@@ -66,6 +66,10 @@ export const alertSchema = {
     silencedBy: { type: ['string', 'null'] },
     ack: { type: ['object', 'null'], additionalProperties: true },
     incident: { type: ['string', 'null'] },
+    escalated: {
+      type: 'boolean',
+      description: "a member of an incident that pages for itself: more severe than the incident's head",
+    },
     context: { ...obj, description: 'root cause, impact and other context added by enrichers' },
   },
 } as const

@@ -30,6 +30,9 @@ import type { Alert, AlertImpact, AlertRootCause, Evidence, ServiceView, Silence
 import { candidatesHeading } from './root-cause.js'
 
 const STATES = ['active', 'firing', 'pending', 'resolved', 'all'] as const
+/** Why a member of an incident paged although the head pages for the incident. */
+const ESCALATED = "it paged on its own, being more severe than its incident's head"
+
 const DURATION = /^(\d+)(s|m|h|d)$/
 /** name="value", name!=value, name=~"regex" (the server parses and checks them fully) */
 const MATCHER = /^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*(?:"(?:[^"\\]|\\.)*"|[^,]*?)\s*$/
@@ -137,6 +140,10 @@ export function AlertsPage(props: { args: string[] }) {
                   <Badge tone="ok">acknowledged by {a.ack.by}</Badge>
                 ) : a.suppressed !== null ? (
                   <Badge tone="muted">{a.suppressed}</Badge>
+                ) : a.escalated === true ? (
+                  <Badge tone="bad" title={ESCALATED}>
+                    escalated
+                  </Badge>
                 ) : (
                   '–'
                 )}
@@ -256,7 +263,10 @@ function AlertDetail(props: {
                 {a.incident === a.fingerprint ? (
                   'heads its incident'
                 ) : (
-                  <a href={href('alerts', a.incident)}>part of the incident headed by {a.incident}</a>
+                  <>
+                    <a href={href('alerts', a.incident)}>part of the incident headed by {a.incident}</a>
+                    {a.escalated === true && `; escalated: ${ESCALATED}`}
+                  </>
                 )}
               </dd>
             </>
