@@ -4,6 +4,7 @@ import { alertsSchema, holdMs } from '../config/alerts-schema.js'
 import type { ActionRecord, StoredSilence } from '../store/index.js'
 import { SinkDispatcher } from './dispatcher.js'
 import { AlertEngine, type AlertActionPort, type AlertEngineOptions } from './engine.js'
+import { alertView } from './payload.js'
 import { createSink, type Sink } from './sinks.js'
 import type { HeldNotification } from './undelivered.js'
 import { evaluateRule, quickInactive } from './rules.js'
@@ -1234,6 +1235,9 @@ describe('AlertEngine enrichment and incidents', () => {
       escalated: held === null,
     })
     expect(payments.escalated).toBe(false)
+    // and so says its page, to every sink
+    const page = sink.got.flat().find((n) => n.alert.series.service === 'orders')
+    expect(page === undefined ? null : alertView(page).escalated).toBe(held === null ? true : null)
     expect(payments.context.correlated).toMatchObject({
       alerts: [{ series: 'payments|*|prod' }, { series: 'orders|*|prod' }],
     })

@@ -25,6 +25,8 @@ export interface AlertView {
   evidence: Alert['evidence']
   links: Alert['evidence']['links']
   incident: string | null
+  /** a member of the incident that pages for itself: more severe than its head */
+  escalated: boolean
   context: Record<string, unknown>
   fencingToken: number | null
 }
@@ -51,6 +53,7 @@ export function alertView(n: Notification): AlertView {
     evidence: a.evidence,
     links: a.evidence.links,
     incident: a.incident,
+    escalated: a.escalated === true,
     context: a.context,
     fencingToken: n.fencingToken,
   }
@@ -140,6 +143,7 @@ export function alertmanagerAlert(n: Notification, endsAtMs: number | null): Ale
       fingerprint: v.fingerprint,
       evidence: JSON.stringify(v.evidence),
       ...(v.incident !== null ? { incident: v.incident } : {}),
+      ...(v.escalated ? { escalated: 'true' } : {}),
       ...Object.fromEntries(contextSummaries(v.context)),
     },
     startsAt: v.startsAt,
