@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
+import type { ScaleConfig } from '../config/scale-schema.js'
 import type {
   ActionInput,
   ActionPage,
@@ -103,26 +104,52 @@ function lastManualOf(
   }
 }
 
+/** The services of a config with a scale block, and their blocks. */
+function scaledOf(config: Config): Record<string, ScaleConfig> {
+  return Object.fromEntries(
+    Object.entries(config.services).flatMap(([n, s]) => (s.scale !== undefined ? [[n, s.scale]] : [])),
+  )
+}
+
+export interface RunningAutoscaling {
+  autoscaler: Autoscaler
+  /** the scaled services, kept current across reloads (the same array) */
+  services: string[]
+  /**
+   * Applies a reloaded config's scale blocks (Autoscaler.reconfigure): services that gained one
+   * get their actuator opened here. Logs what it started and stopped scaling.
+   */
+  reconfigure(config: Config): Promise<void>
+  close(): Promise<void>
+}
+
 /** Null when no service has a scale block. */
 export async function startAutoscaling(
   config: Config,
   source: AutoscalingSource,
   pool: TargetPool,
   logger: Logger,
-): Promise<{ autoscaler: Autoscaler; close(): Promise<void> } | null> {
-  const scaled = Object.fromEntries(
-    Object.entries(config.services).flatMap(([n, s]) => (s.scale !== undefined ? [[n, s.scale]] : [])),
-  )
+): Promise<RunningAutoscaling | null> {
+  let current = config
+  let scaled = scaledOf(config)
   if (Object.keys(scaled).length === 0) return null
   const rollup = (service: string) => `${service}|*|${config.env}`
   const leading = () => source.leading?.() ?? true
-  const actuators = await openActuators(config, pool, {
-    onOutput: (service, replica, line) => logger.info({ service, replica }, line),
-    onWarn: (message) => logger.warn(message),
-  })
+  const log = {
+    onOutput: (service: string, replica: string, line: string) => logger.info({ service, replica }, line),
+    onWarn: (message: string) => logger.warn(message),
+  }
+  const opened = [await openActuators(config, pool, log)]
+  const actuatorFor = (service: string) => {
+    for (const o of opened) {
+      const a = o.actuatorFor(service)
+      if (a !== null) return a
+    }
+    return null
+  }
   const scaler = new Autoscaler({
     services: scaled,
-    actuatorFor: actuators.actuatorFor,
+    actuatorFor,
     windowMs: config.telemetry.windowMs,
     leading,
     observe: async (service) => {
@@ -135,12 +162,12 @@ export async function startAutoscaling(
       ? { history: historyOf(source.points, rollup, config.telemetry.windowMs) }
       : {}),
     ...(source.actions !== undefined ? { lastManual: lastManualOf(source.actions) } : {}),
-    configuredTargets: (service) => config.services[service]?.targets.length ?? 0,
+    configuredTargets: (service) => current.services[service]?.targets.length ?? 0,
     forecast: async (service, horizon) => {
       const f = await source.forecast(
         rollup(service),
         horizon === undefined ? undefined : Math.min(horizon, config.forecast.maxHorizon),
-        scaled[service].level,
+        scaled[service]?.level,
       )
       return f.status === 'ok' ? { points: f.points, model: f.model, level: f.level } : null
     },
@@ -160,11 +187,37 @@ export async function startAutoscaling(
     capacityState: capacityStateOf(source),
   })
   await scaler.start()
+  const services = Object.keys(scaled)
   return {
     autoscaler: scaler,
+    services,
+    reconfigure: async (next) => {
+      const nextScaled = scaledOf(next)
+      // an actuator block is read once (restartRequired): a service that gains one gets its own
+      const gained = Object.keys(nextScaled).filter(
+        (n) => scaled[n] === undefined && nextScaled[n].actuator !== undefined,
+      )
+      if (gained.length > 0) {
+        const only = Object.fromEntries(gained.map((n) => [n, next.services[n]]))
+        opened.push(await openActuators({ ...next, services: only }, pool, log))
+      }
+      current = next
+      scaled = nextScaled
+      const r = await scaler.reconfigure(nextScaled, actuatorFor)
+      services.splice(0, services.length, ...Object.keys(nextScaled))
+      for (const service of r.added)
+        logger.info({ service }, 'autoscaler: a reload added its scale block; scaling it')
+      for (const service of r.removed)
+        logger.warn(
+          { service },
+          'autoscaler: a reload removed its scale block; no longer scaling it, its replicas are left as they are',
+        )
+      for (const service of r.changed)
+        logger.info({ service }, 'autoscaler: a reload changed its scale block; the next decision uses it')
+    },
     close: async () => {
       await scaler.stop()
-      await actuators.close()
+      await Promise.all(opened.map((o) => o.close()))
     },
   }
 }

@@ -43,7 +43,7 @@ import { alertRoutes } from '../api/routes/alerts.js' // alerts
 import { setAlertMetricsProvider, silenceLabels } from '../alerts/index.js' // alerts
 import type { Autoscaler } from '../scale/autoscaler.js' // scale
 import { actionLines } from './action-lines.js'
-import { CAPACITY_STATE_SCOPE, startAutoscaling } from './autoscaling.js' // scale
+import { CAPACITY_STATE_SCOPE, startAutoscaling, type RunningAutoscaling } from './autoscaling.js' // scale
 import { scalingRoutes } from '../api/routes/scaling.js' // scale
 import { exposeControlMetrics } from '../api/control-metrics.js' // deploy: findings at /metrics
 import { listenAddress, localUrl } from '../listen-address.js' // gateway/admin/OTLP addresses in the log
@@ -307,6 +307,12 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
             'config reload: the control plane did not take the new config (detection keeps the removed routes until evicted, alerting its old rules and sinks)',
           ),
         )
+      // scale: the services' scale blocks (the autoscaler runs beside the gateway)
+      autoscaling
+        ?.reconfigure(next)
+        .catch((err: Error) =>
+          logger.warn({ err: err.message }, 'config reload: the autoscaler keeps its old scale blocks'),
+        )
       logger.info({ routes: next.routes.length, changed }, 'config reloaded')
       return { ok: true, routes: next.routes.length, changed, restartRequired }
     } catch (err) {
@@ -319,6 +325,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
     }
   }
 
+  let autoscaling: RunningAutoscaling | null = null // scale
   // ---- control plane (embedded mode): a worker_thread fed by the MemoryBus (src/control) ------
   // The series API below asks the worker over a MessagePort; the worker owns the SQLite store.
   let control: EmbeddedControl | null = null
@@ -419,10 +426,9 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       : []
 
   // ---- scale: the autoscaler beside the gateway; decisions go to the control plane's action log ----
-  const scaled = Object.fromEntries(
-    Object.entries(config.services).flatMap(([n, s]) => (s.scale !== undefined ? [[n, s.scale]] : [])),
-  )
   let autoscaler: Autoscaler | null = null
+  /** the scaled services, kept current by reloads */
+  let scaled: string[] = []
   if (control !== null) {
     const c = control
     const started = await startAutoscaling(
@@ -443,6 +449,8 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
     )
     if (started !== null) {
       autoscaler = started.autoscaler
+      scaled = started.services
+      autoscaling = started
       closers.push(() => started.close())
     }
   }
@@ -450,8 +458,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
   if (control !== null) {
     const c = control
     const a = autoscaler
-    const scaling =
-      a !== null ? { services: Object.keys(scaled), scaling: (n: string) => a.scaling(n) } : undefined
+    const scaling = a !== null ? { services: scaled, scaling: (n: string) => a.scaling(n) } : undefined
     exposeControlMetrics(() => ({
       series: c,
       anomalies: c,
@@ -480,7 +487,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       services: () => gateway.services(),
       ...(control !== null ? { series: control, anomalies: control, alerts: control } : {}),
       ...(limiter !== null ? { limiter } : {}),
-      ...(autoscaler !== null ? { scaling: { autoscaler, services: Object.keys(scaled) } } : {}),
+      ...(autoscaler !== null ? { scaling: { autoscaler, services: scaled } } : {}),
       activity,
     }),
     onError: (err, section) => logger.debug({ err, section }, 'live feed section unavailable'),
@@ -511,7 +518,7 @@ async function startVigilWith(opts: StartOptions, undo: Array<() => unknown>): P
       ...controlPlugins, // control
       ...dashboardPlugins, // dashboard
       ...(autoscaler !== null && control !== null
-        ? [scalingRoutes({ autoscaler, services: Object.keys(scaled), actions: control, audit })]
+        ? [scalingRoutes({ autoscaler, services: scaled, actions: control, audit })]
         : []), // scale
     ],
     logger,

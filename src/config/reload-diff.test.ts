@@ -84,4 +84,48 @@ describe('what a reload changed, and what waits for a restart', () => {
       'alerts.enabled',
     ])
   })
+
+  it('with an autoscaler running, a scale block applies now unless it changes the actuator or a learned capacity', () => {
+    const scaled = (scale: string) =>
+      parseConfigText(
+        [
+          'services:',
+          `  api: { targets: [http://127.0.0.1:9001], scale: ${scale} }`,
+          '  web: { targets: [http://127.0.0.1:9002] }',
+          'routes:',
+          '  - { path: /, service: api }',
+        ].join('\n'),
+        'vigil.yaml',
+        {},
+      )
+    const before = scaled('{ min: 1, max: 3, capacityPerReplica: 10 }')
+    const live = reloadChanges(
+      before,
+      scaled('{ min: 2, max: 2, capacityPerReplica: 20, targetUtilization: 0.5 }'),
+    )
+    expect(live.changed).toEqual(
+      expect.arrayContaining(['services.api.scale.targetUtilization', 'services.api.scale.max']),
+    )
+    expect(live.restartRequired).toEqual([])
+    const learn = '{ min: 1, max: 3, capacityPerReplica: { learn: true, initial: 10 } }'
+    expect(reloadChanges(before, scaled(learn)).restartRequired).toEqual([
+      'services.api.scale.capacityPerReplica',
+    ])
+    const actuator = '{ min: 1, max: 3, capacityPerReplica: 10, actuator: { kind: kubernetes } }'
+    expect(reloadChanges(before, scaled(actuator)).restartRequired).toEqual(['services.api.scale.actuator'])
+    // a block added to another service, or removed
+    const more = parseConfigText(
+      [
+        'services:',
+        '  api: { targets: [http://127.0.0.1:9001], scale: { min: 1, max: 3, capacityPerReplica: 10 } }',
+        '  web: { targets: [http://127.0.0.1:9002], scale: { max: 4, capacityPerReplica: 5 } }',
+        'routes:',
+        '  - { path: /, service: api }',
+      ].join('\n'),
+      'vigil.yaml',
+      {},
+    )
+    expect(reloadChanges(before, more)).toEqual({ changed: ['services.web.scale'], restartRequired: [] })
+    expect(reloadChanges(more, before).restartRequired).toEqual([])
+  })
 })

@@ -661,6 +661,20 @@ describe('Autoscaler: leadership', () => {
   })
 })
 
+/** The `orders` scale block of {@link clocked}: enforced, 1..10 replicas of 100 req/s at 80 %. */
+function clockedScale(over: Record<string, unknown>) {
+  return scaleSchema.parse({
+    mode: 'enforce',
+    min: 1,
+    max: 10,
+    capacityPerReplica: 100,
+    targetUtilization: 0.8,
+    leadTimeMs: 60_000,
+    scaleDownStabilizationMs: 600_000,
+    ...over,
+  })
+}
+
 /**
  * The autoscaler on a manual clock: tick k closes window k (the clock at its end), as the control
  * plane does. `points` are the service's merged windows as the control plane's ring holds them
@@ -691,18 +705,7 @@ function clocked(
   const points = new Map<number, number>()
   const actions: ScaleActionInput[] = []
   const scaler = new Autoscaler({
-    services: {
-      orders: scaleSchema.parse({
-        mode: 'enforce',
-        min: 1,
-        max: 10,
-        capacityPerReplica: 100,
-        targetUtilization: 0.8,
-        leadTimeMs: 60_000,
-        scaleDownStabilizationMs: 600_000,
-        ...scale,
-      }),
-    },
+    services: { orders: clockedScale(scale) },
     actuatorFor: () => actuator,
     windowMs: W,
     now: () => clock.t,
@@ -1635,6 +1638,70 @@ describe('Autoscaler: each service decides in its own lane', () => {
       await tick
       expect((await h.scaler.scaling('orders')).lastError).toBe('Docker API 500')
       expect((await h.scaler.scaling('payments')).lastError).toBeNull()
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+})
+
+describe('Autoscaler reconfigure (a config reload)', () => {
+  const T0 = 1_780_000_000_000
+
+  it('a new max below the replicas running scales down at the next window, recorded, with the demand already seen', async () => {
+    const h = clocked(T0, 5, {}, { history: true })
+    await h.scaler.start()
+    try {
+      for (let k = 0; k < 3; k++) {
+        h.points.set(T0 + k * h.W, 350)
+        await h.close(k)
+      }
+      expect(h.actuator.calls).toEqual([])
+      const r = await h.scaler.reconfigure({ orders: clockedScale({ max: 3 }) }, () => h.actuator)
+      expect(r).toEqual({ added: [], removed: [], changed: ['orders'] })
+      h.points.set(T0 + 3 * h.W, 350)
+      await h.close(3)
+      expect(h.actuator.calls).toEqual([{ atMs: T0 + 4 * h.W, replicas: 3 }])
+      expect(h.actions.at(-1)).toMatchObject({ kind: 'scale.replicas', mode: 'enforce', before: 5, after: 3 })
+      const s = await h.scaler.scaling('orders')
+      expect(s).toMatchObject({ max: 3, current: 3 })
+      // the new policy went on from the windows decided on before the reload
+      expect(s.replayed).toMatchObject({ windows: 3, fromMs: T0 })
+    } finally {
+      await h.scaler.stop()
+    }
+  })
+
+  it('shadow to enforce acts from the count the actuator reports; a removed block stops scaling, an added one starts', async () => {
+    const h = clocked(T0, 1, { mode: 'shadow' }, { history: true })
+    await h.scaler.start()
+    try {
+      h.points.set(T0, 250)
+      await h.close(0)
+      // shadow: recorded only, and the count it would have is what it decides from
+      expect(h.actuator.calls).toEqual([])
+      expect(h.actions.map((a) => [a.mode, a.before, a.after])).toEqual([['shadow', 1, 4]])
+      await h.scaler.reconfigure({ orders: clockedScale({}) }, () => h.actuator)
+      h.points.set(T0 + h.W, 250)
+      await h.close(1)
+      expect(h.actuator.calls).toEqual([{ atMs: T0 + 2 * h.W, replicas: 4 }])
+      expect(h.actions.at(-1)).toMatchObject({ mode: 'enforce', before: 1, after: 4 })
+
+      expect(await h.scaler.reconfigure({}, () => null)).toEqual({
+        added: [],
+        removed: ['orders'],
+        changed: [],
+      })
+      h.points.set(T0 + 2 * h.W, 10)
+      await h.close(2)
+      expect(h.actuator.calls).toHaveLength(1)
+      await expect(h.scaler.scaling('orders')).rejects.toMatchObject({
+        code: 'VGL_ERR_SCALE_UNKNOWN_SERVICE',
+      })
+
+      await h.scaler.reconfigure({ orders: clockedScale({ max: 2 }) }, () => h.actuator)
+      h.points.set(T0 + 3 * h.W, 150)
+      await h.close(3)
+      expect(h.actuator.calls.at(-1)).toEqual({ atMs: T0 + 4 * h.W, replicas: 2 })
     } finally {
       await h.scaler.stop()
     }

@@ -484,7 +484,9 @@ interface State {
 }
 
 export class Autoscaler {
-  readonly #o: AutoscalerOptions
+  #o: AutoscalerOptions
+  /** services a reload stopped scaling, while a lane of theirs is still in flight */
+  readonly #retired = new Map<string, ScaleConfig>()
   readonly #state = new Map<string, State>()
   #timer: NodeJS.Timeout | null = null
   /** a tick's term work (restore, adopt, recount) before it starts the services' lanes */
@@ -501,47 +503,114 @@ export class Autoscaler {
 
   constructor(opts: AutoscalerOptions) {
     this.#o = opts
-    for (const [name, s] of Object.entries(opts.services)) {
-      const cap = s.capacityPerReplica
-      let learning: Learning | null = null
-      if (typeof cap === 'object') {
-        const estimator = new CapacityEstimator(learningOptions(cap, s.targetUtilization))
-        const first = estimator.estimate()
-        learning = {
-          estimator,
-          quantile: cap.latencyQuantile,
-          used: first,
-          newest: first,
-          lastWindowMs: -Infinity,
-          pool: null,
-          replica: replicaIdentity(s.actuator),
-          savedMs: -Infinity,
-          restored: null,
-        }
+    for (const [name, s] of Object.entries(opts.services)) this.#state.set(name, this.#fresh(s))
+  }
+
+  /** A service's state before its first decision. */
+  #fresh(s: ScaleConfig): State {
+    const cap = s.capacityPerReplica
+    let learning: Learning | null = null
+    if (typeof cap === 'object') {
+      const estimator = new CapacityEstimator(learningOptions(cap, s.targetUtilization))
+      const first = estimator.estimate()
+      learning = {
+        estimator,
+        quantile: cap.latencyQuantile,
+        used: first,
+        newest: first,
+        lastWindowMs: -Infinity,
+        pool: null,
+        replica: replicaIdentity(s.actuator),
+        savedMs: -Infinity,
+        restored: null,
       }
-      const capacityPerReplica = typeof cap === 'object' ? learning!.used.perReplica : cap
-      this.#state.set(name, {
-        learning,
-        policy: capacityPerReplica === undefined ? null : policyFor(s, capacityPerReplica, opts.windowMs),
-        current: s.min,
-        decisions: [],
-        failing: false,
-        lastError: null,
-        failed: null,
-        acting: 0,
-        calm: Promise.resolve(),
-        calmed: () => {},
-        held: null,
-        decidedMs: -Infinity,
-        term: { fromMs: null, liveMs: 0, count: 0 },
-        replayed: null,
-        early: null,
-        decided: new Map(),
-        lane: null,
-        doing: { doing: 'deciding', to: null },
-        onActing: null,
+    }
+    const capacityPerReplica = typeof cap === 'object' ? learning!.used.perReplica : cap
+    return {
+      learning,
+      policy: capacityPerReplica === undefined ? null : policyFor(s, capacityPerReplica, this.#o.windowMs),
+      current: s.min,
+      decisions: [],
+      failing: false,
+      lastError: null,
+      failed: null,
+      acting: 0,
+      calm: Promise.resolve(),
+      calmed: () => {},
+      held: null,
+      decidedMs: -Infinity,
+      term: { fromMs: null, liveMs: 0, count: 0 },
+      replayed: null,
+      early: null,
+      decided: new Map(),
+      lane: null,
+      doing: { doing: 'deciding', to: null },
+      onActing: null,
+    }
+  }
+
+  /** A service's scale block; one a reload removed while its lane was in flight, until that ends. */
+  #scaleOf(name: string): ScaleConfig {
+    return this.#o.services[name] ?? this.#retired.get(name)!
+  }
+
+  /**
+   * Applies a reloaded config's scale blocks. A changed service keeps its replicas, its learned
+   * capacity, its manual hold (within the new min..max) and its decisions; its policy is rebuilt
+   * with the new settings and replays the service's stored windows before its next decision, as a
+   * new leader's does, so its stabilisation window goes on from the demand already seen (a new
+   * `max` below the replicas running scales down at that decision, through the actuator). An added
+   * service starts being scaled (its `actuatorFor` must know it); a removed one stops, its replicas
+   * left as they are. A service moved to enforce reads its count from its actuator first.
+   */
+  async reconfigure(
+    services: Readonly<Record<string, ScaleConfig>>,
+    actuatorFor: (service: string) => Actuator | null,
+  ): Promise<{ added: string[]; removed: string[]; changed: string[] }> {
+    const before = this.#o.services
+    const added = Object.keys(services).filter((n) => before[n] === undefined)
+    const removed = Object.keys(before).filter((n) => services[n] === undefined)
+    const changed = Object.keys(services).filter(
+      (n) => before[n] !== undefined && JSON.stringify(before[n]) !== JSON.stringify(services[n]),
+    )
+    for (const name of removed) {
+      const st = this.#state.get(name)
+      this.#retired.set(name, before[name])
+      // no lane starts for it from now on; the one in flight ends on the old settings
+      void Promise.resolve(st?.lane?.done).then(() => {
+        if (this.#o.services[name] !== undefined) return
+        this.#state.delete(name)
+        this.#retired.delete(name)
       })
     }
+    this.#o = { ...this.#o, services, actuatorFor }
+    for (const name of added) {
+      this.#retired.delete(name)
+      this.#state.set(name, this.#fresh(services[name]))
+    }
+    for (const name of changed) {
+      const s = services[name]
+      const st = this.#state.get(name)!
+      const old = before[name]
+      const cap =
+        typeof s.capacityPerReplica === 'number' ? s.capacityPerReplica : st.policy?.capacityPerReplica
+      if (cap !== undefined) st.policy = policyFor(s, cap, this.#o.windowMs)
+      // replayed from the store at its next decision, with the new settings (see #replay)
+      st.term = { fromMs: null, liveMs: 0, count: 0 }
+      st.replayed = null
+      st.early = null
+      if (st.held !== null) st.held.count = Math.min(s.max, Math.max(s.min, st.held.count))
+      const a = actuatorFor(name)
+      if (old.mode === 'shadow' && s.mode === 'enforce' && a !== null && st.acting === 0)
+        st.current = await a.current(name).catch(() => st.current)
+    }
+    for (const name of added) {
+      const a = actuatorFor(name)
+      const st = this.#state.get(name)!
+      if (a === null || services[name].mode === 'shadow') continue
+      st.current = await a.current(name).catch(() => st.current)
+    }
+    return { added, removed, changed }
   }
 
   /** Reads the actuators' counts, brings enforced services to at least `min`, starts the timer. */
@@ -721,7 +790,7 @@ export class Autoscaler {
     now: number,
   ): Promise<number | null> {
     const history = this.#o.history
-    const s = this.#o.services[name]
+    const s = this.#scaleOf(name)
     if (history === undefined || st.policy === null) return null
     const began = performance.now()
     const current = st.early?.atMs === liveMs ? st.early.before : st.current
@@ -784,7 +853,7 @@ export class Autoscaler {
    * at once). A newer hold of this process's own is kept.
    */
   async #restoreManual(name: string, st: State, now: number): Promise<void> {
-    const s = this.#o.services[name]
+    const s = this.#scaleOf(name)
     if (this.#o.lastManual === undefined || s.scaleDownStabilizationMs <= 0) return
     try {
       const m = await this.#o.lastManual(name, now - s.scaleDownStabilizationMs)
@@ -931,7 +1000,7 @@ export class Autoscaler {
    * plane that is not yet (or no longer) the leader must not act, and does so once it leads.
    */
   async #toMin(name: string): Promise<void> {
-    const s = this.#o.services[name]
+    const s = this.#scaleOf(name)
     const st = this.#state.get(name)!
     if (s.mode === 'shadow' || st.acting > 0 || st.current >= s.min || this.#o.actuatorFor(name) === null)
       return
@@ -952,7 +1021,7 @@ export class Autoscaler {
     let obs = await this.#o.observe(name)
     const now = (this.#o.now ?? Date.now)()
     if (obs !== null && obs.atMs <= st.decidedMs)
-      this.#correct(st, obs, now, this.#o.services[name].scaleDownStabilizationMs)
+      this.#correct(st, obs, now, this.#scaleOf(name).scaleDownStabilizationMs)
     // a window without requests sends no roll-up: once the control plane closed it, it is a
     // zero-rate window (else an idle service would keep its count, deciding nothing, forever)
     const silent = Math.floor(closed / this.#o.windowMs) * this.#o.windowMs - this.#o.windowMs
@@ -971,7 +1040,7 @@ export class Autoscaler {
    * load is in its stabilisation window.
    */
   async #early(name: string): Promise<void> {
-    const s = this.#o.services[name]
+    const s = this.#scaleOf(name)
     const st = this.#state.get(name)!
     if (st.policy === null || st.acting > 0 || st.failing || st.term.fromMs !== null) return
     const { obs, now } = await this.#newest(name, st)
@@ -989,7 +1058,7 @@ export class Autoscaler {
   }
 
   async #decide(name: string): Promise<void> {
-    const s = this.#o.services[name]
+    const s = this.#scaleOf(name)
     const st = this.#state.get(name)!
     if (st.policy === null || st.acting > 0) return
     const a = this.#o.actuatorFor(name)
@@ -1079,7 +1148,7 @@ export class Autoscaler {
 
   /** Shows a decision and, when it changes the count, records it and (mode enforce) applies it. */
   async #apply(name: string, st: State, d: Decision): Promise<void> {
-    const s = this.#o.services[name]
+    const s = this.#scaleOf(name)
     const capacity = this.#capacityEvidence(st)
     if (capacity !== null) d.evidence.capacity = capacity
     if (st.learning !== null) d.reason += `; ${capacityClause(capacity, st.learning)}`
@@ -1140,7 +1209,7 @@ export class Autoscaler {
 
   /** Ready replicas serving the service now, or null when unknown. */
   async #ready(name: string): Promise<number | null> {
-    const s = this.#o.services[name]
+    const s = this.#scaleOf(name)
     const a = this.#o.actuatorFor(name)
     if (a !== null) {
       const ready = (await a.replicas(name).catch(() => null))?.filter((r) => r.ready).length ?? null
@@ -1333,7 +1402,7 @@ export class Autoscaler {
     return withFix(
       VGL_ERR_SCALE_UNKNOWN_SERVICE(name, 'configured', list),
       `use a scaled service (${list}; GET /api/scaling lists them)` +
-        `, or give services.${name} a scale: block with an actuator in vigil.yaml (docs/autoscaling.md) and restart Vigil`,
+        `, or give services.${name} a scale: block with an actuator in vigil.yaml (docs/autoscaling.md) and reload the config (SIGHUP or POST /api/config/reload)`,
     )
   }
 
