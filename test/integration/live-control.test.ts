@@ -2,8 +2,9 @@
  * Live detection and forecasting through the real runtime: embedded mode (control plane in a
  * worker_thread, MemoryBus, SQLite), a mock upstream from src/sim, 1 s windows. Shows that
  * `GET /api/anomalies` and `GET /api/series/:key/forecast` answer from the worker, that a young
- * series answers `insufficient_history` and then a forecast with intervals, and that the
- * forecast is stored as an event.
+ * series answers `insufficient_history` and then a forecast with intervals, that the
+ * forecast is stored as an event, and that a reload whose config no longer has a route resolves
+ * that route's open anomaly at once ("its route was removed from the config").
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,7 +31,7 @@ function build(): void {
     throw new Error('build failed: dist/control/worker.js missing')
 }
 
-function configText(mockUrl: string, dbPath: string, statePath: string): string {
+function configText(mockUrl: string, dbPath: string, statePath: string, route = 'orders'): string {
   return [
     'env: live-env',
     'gateway: { host: 127.0.0.1, port: 0, accessLog: { enabled: false } }',
@@ -38,7 +39,7 @@ function configText(mockUrl: string, dbPath: string, statePath: string): string 
     'services:',
     `  orders: { targets: [${mockUrl}] }`,
     'routes:',
-    '  - { name: orders, path: /orders, service: orders }',
+    `  - { name: ${route}, path: /${route}, service: orders }`,
     'telemetry: { windowMs: 1000, gatewayId: gw-live, otlp: { enabled: false } }',
     `store: { kind: sqlite, path: ${JSON.stringify(dbPath)} }`,
     'control: { graceMs: 300 }',
@@ -161,7 +162,7 @@ describe('live anomalies and forecasts in embedded mode', { timeout: 240_000 }, 
     }
   })
 
-  it('a latency incident opens an explained anomaly, served by /api/anomalies (detector state restored from detect.statePath)', async () => {
+  it('a latency incident opens an explained anomaly, served by /api/anomalies (detector state restored from detect.statePath); a reload without its route resolves it', async () => {
     // ~130 windows of warm-up would take minutes at 1 s windows: a bank warmed offline on windows
     // like the ones this test sends (~18 requests/s at ~20 ms) is handed over through statePath
     const state = join(dir, 'incident.state')
@@ -217,6 +218,29 @@ describe('live anomalies and forecasts in embedded mode', { timeout: 240_000 }, 
       const a = body.anomalies.find(clear)!
       expect(a.state).toBe('open')
       expect(a.observed).toBeGreaterThan(a.high)
+
+      // the route goes from the config: its series is no silence, its anomalies resolve at once
+      stop = true
+      await load
+      writeFileSync(file, configText(mock.url, join(dir, 'incident.db'), state, 'checkout'))
+      expect(await vigil.reload()).toMatchObject({ ok: true, restartRequired: [] })
+      const resolved = await poll(
+        async () =>
+          (await fetch(`${admin}/api/anomalies?state=all&service=orders&from=0`)).json() as Promise<{
+            anomalies: (Anomaly & { id: string; resolvedBy?: string; resolution?: string })[]
+          }>,
+        (b) => b.anomalies.some((x) => x.key === KEY && x.state === 'open') === false,
+        'the removed route’s anomalies resolved',
+        10_000,
+      )
+      const gone = resolved.anomalies.find(
+        (x) => x.key === a.key && x.openedAtMs === a.openedAtMs && x.metric === a.metric,
+      )
+      expect(gone).toMatchObject({
+        state: 'resolved',
+        resolvedBy: 'evicted',
+        resolution: 'its route was removed from the config',
+      })
     } finally {
       stop = true
       await load
