@@ -229,7 +229,10 @@ export function LimitsPage(props: { mode: string }) {
                 <td>
                   {lowest === null ? (
                     <span class="muted small" title={elsewhere?.clients}>
-                      no clients this window
+                      {/* a control plane before the gateways' first merged window knows of no window yet */}
+                      {elsewhere !== null && (clients === undefined || clients === null)
+                        ? 'no merged window yet'
+                        : 'no clients this window'}
                     </span>
                   ) : (
                     <Meter
